@@ -1,0 +1,67 @@
+"""The FastAPI application: routers of each domain, error handling, and the embedded worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from sentinel import __version__
+from sentinel.api.errors import install_error_handlers
+from sentinel.api.limits import BodySizeLimit
+from sentinel.api.responses import JSONResponse
+from sentinel.evaluation import endpoints as evaluation_endpoints
+from sentinel.rubrics import endpoints as rubric_endpoints
+from sentinel.services import Services, get_services
+from sentinel.store import endpoints as image_endpoints
+
+logger = logging.getLogger("sentinel")
+
+
+def create_app() -> FastAPI:
+    # Imported here: importing the worker module configures the broker from settings.
+    from sentinel import worker
+    from sentinel.evaluation.tasks import evaluation_service
+
+    services: Services = get_services()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.engine  # noqa: B018  (creates the tables before the first request)
+        services.images.blobs.check()
+        embedded = worker.start_embedded_worker(services.settings.worker_threads)
+        if embedded is not None:
+            recovered = app.state.evaluations.recover()
+            logger.info(
+                "embedded broker: %d worker threads; %d unfinished evaluations resumed",
+                services.settings.worker_threads,
+                recovered,
+            )
+        try:
+            yield
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+    app = FastAPI(
+        title="Sentinel",
+        version=__version__,
+        summary="Routed AI image generation with a panel of judges: green / amber / red verdicts with reasoning.",
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.evaluations = evaluation_service()
+    install_error_handlers(app)
+    for module in (evaluation_endpoints, image_endpoints, rubric_endpoints):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["operations"], summary="Process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # Three images at the size limit plus form overhead; anything bigger is refused while streaming.
+    app.add_middleware(BodySizeLimit, max_bytes=3 * services.settings.max_image_bytes + 1024 * 1024)
+    return app

@@ -1,0 +1,45 @@
+"""One place where errors become JSON: ``{"error": {"type", "message", "field"?}}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sentinel.api.responses import JSONResponse
+from sentinel.errors import SentinelError
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(status: int, error_type: str, message: str, field: str | None = None) -> JSONResponse:
+    body: dict[str, str] = {"type": error_type, "message": message}
+    if field:
+        body["field"] = field
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SentinelError)
+    async def sentinel_error(_: Request, exc: SentinelError) -> JSONResponse:
+        return error_response(exc.status_code, exc.error_type, exc.message, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or None
+        message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
+        return error_response(422, "invalid_request", message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found" if exc.status_code == 404 else "invalid_request"
+        return error_response(exc.status_code, kind, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "internal error; the server log has the details")

@@ -1,0 +1,258 @@
+"""The ``sentinel`` command: serve, worker, eval, rubrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sentinel.errors import SentinelError, format_size
+
+app = typer.Typer(
+    help="Sentinel: routed image generation with a panel of judges (green / amber / red verdicts).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+rubrics_app = typer.Typer(help="List, show and validate task rubrics.", no_args_is_help=True)
+app.add_typer(rubrics_app, name="rubrics")
+
+out = Console()
+err = Console(stderr=True)
+
+VERDICT_STYLE = {"green": "bold green", "amber": "bold yellow", "red": "bold red"}
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default SENTINEL_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default SENTINEL_PORT or 8000)")] = None,
+) -> None:
+    """Run the API. With no settings: SQLite, blobs on disk and worker threads in this process."""
+    import uvicorn
+
+    from sentinel.settings import get_settings
+
+    settings = get_settings()
+    mode = "Redis broker (run `sentinel worker` too)" if settings.redis_url else "in-process broker and workers"
+    database = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
+    err.print(f"[bold]Sentinel[/] on http://{host or settings.host}:{port or settings.port} — {mode}, {database}")
+    uvicorn.run(
+        "sentinel.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 2,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="threads per process")] = 4,
+) -> None:
+    """Run dramatiq workers against Redis (production). Needs SENTINEL_REDIS_URL."""
+    from sentinel.settings import get_settings
+
+    if not get_settings().redis_url:
+        raise fail(
+            "`sentinel worker` needs SENTINEL_REDIS_URL; without it, `sentinel serve` runs the workers in-process"
+        )
+    args = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "sentinel.worker.actors",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+    ]
+    os.execv(sys.executable, args)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise fail(f"--param takes key=value, got {pair!r}")
+        params[key.strip()] = value
+    return params
+
+
+def _read_image(path: Path, what: str, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise fail(f"{what} {path}: {format_size(size)}; the limit is {format_size(max_bytes)}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise fail(f"{what} {path}: {exc.strerror or exc}") from exc
+
+
+def _print_verdict(path: Path, result: dict[str, Any]) -> None:
+    verdict = result["verdict"]
+    out.print(f"[{VERDICT_STYLE[verdict]}]{verdict.upper()}[/]  {path}  [dim]({result['task']})[/]", highlight=False)
+    out.print(f"  {result['summary']}", highlight=False)
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("judge", "criterion", "result", "measured", "threshold", "detail"):
+        table.add_column(column, overflow="fold")
+    for judge in result["judges"]:
+        if judge["passed"] is None:
+            table.add_row(judge["judge"], "—", "[yellow]abstained[/]", "", "", judge["reasoning"])
+            continue
+        for criterion in judge["criteria"]:
+            mark = "[green]pass[/]" if criterion["passed"] else "[red]FAIL[/]"
+            table.add_row(
+                judge["judge"],
+                criterion["id"] + (" [dim](critical)[/]" if criterion.get("critical") else ""),
+                mark,
+                "" if criterion["measured"] is None else str(criterion["measured"]),
+                "" if criterion["threshold"] is None else str(criterion["threshold"]),
+                criterion["detail"],
+            )
+    out.print(table)
+    out.print()
+
+
+@app.command("eval")
+def eval_command(
+    images: Annotated[list[Path], typer.Argument(help="image file(s) to evaluate")],
+    task: Annotated[str, typer.Option("--task", "-t", help="task id, see `sentinel rubrics list`")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="task param key=value (repeatable)")] = None,
+    source: Annotated[Path | None, typer.Option(help="edit tasks: the image before the edit")] = None,
+    mask: Annotated[Path | None, typer.Option(help="edit tasks: mask, white marks the region")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print JSON (one object per image) instead of tables")
+    ] = False,
+) -> None:
+    """Judge image(s) in-process, no server needed. Exit 0 for any verdict, 2 for bad input."""
+    from sentinel.evaluation.local import evaluate_files
+    from sentinel.services import get_services
+
+    try:
+        services = get_services()
+        settings = services.settings
+        params = _parse_params(param or [])
+        extra = {
+            name: _read_image(path, name, settings.max_image_bytes)
+            for name, path in (("source", source), ("mask", mask))
+            if path is not None
+        }
+        inputs = [(path, _read_image(path, "image", settings.max_image_bytes)) for path in images]
+        results: list[tuple[Path, dict[str, Any]]] = []
+        started = time.perf_counter()
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=len(inputs) < 2 or not err.is_terminal,
+        ) as progress:
+            bar = progress.add_task("judging", total=len(inputs))
+            for path, result in evaluate_files(services, task, params, inputs, extra):
+                results.append((path, result))
+                progress.advance(bar)
+                if not as_json:
+                    _print_verdict(path, result)
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    if as_json:
+        documents = [{"image": str(path), **result} for path, result in results]
+        sys.stdout.write(json.dumps(documents[0] if len(documents) == 1 else documents, ensure_ascii=False) + "\n")
+        return
+    if len(results) > 1:
+        table = Table(title=f"{len(results)} images in {time.perf_counter() - started:.1f} s", box=None)
+        for column in ("image", "verdict", "summary"):
+            table.add_column(column, overflow="fold")
+        for path, result in results:
+            verdict = result["verdict"]
+            table.add_row(str(path), f"[{VERDICT_STYLE[verdict]}]{verdict}[/]", result["summary"])
+        out.print(table)
+
+
+@rubrics_app.command("list")
+def rubrics_list() -> None:
+    """The tasks Sentinel knows (built-in and SENTINEL_RUBRICS_DIR)."""
+    from sentinel.services import get_services
+
+    try:
+        rubrics = get_services().rubrics.all()
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    table = Table(box=None)
+    for column in ("task", "title", "inputs", "params", "criteria"):
+        table.add_column(column, overflow="fold")
+    for rubric in rubrics:
+        params = ", ".join(f"{n}{'*' if s.required else ''}" for n, s in rubric.params.items())
+        table.add_row(rubric.id, rubric.title, ", ".join(rubric.inputs), params, str(len(rubric.criteria)))
+    out.print(table)
+    out.print("[dim]* required param[/]")
+
+
+@rubrics_app.command("show")
+def rubrics_show(task: Annotated[str, typer.Argument(help="task id")]) -> None:
+    """A task's params and criteria."""
+    from sentinel.services import get_services
+
+    try:
+        rubric = get_services().rubrics.get(task)
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    out.print(f"[bold]{rubric.id}[/] — {rubric.title}\n{rubric.description}\n", highlight=False)
+    out.print(f"inputs: {', '.join(rubric.inputs)}")
+    for name, spec in rubric.params.items():
+        flag = "required" if spec.required else "optional"
+        out.print(f"param [bold]{name}[/] ({spec.type}, {flag}): {spec.description}", highlight=False)
+    table = Table(box=None)
+    for column in ("criterion", "judge", "check", "critical", "must"):
+        table.add_column(column, overflow="fold")
+    for c in rubric.criteria:
+        table.add_row(c.id, c.judge, c.check, "yes" if c.critical else "", c.must)
+    out.print(table)
+
+
+@rubrics_app.command("validate")
+def rubrics_validate(
+    paths: Annotated[list[Path], typer.Argument(help="rubric YAML files or folders")],
+) -> None:
+    """Check rubric files you wrote; errors name the file, line, field and problem."""
+    from sentinel.rubrics.loader import load_rubric
+
+    files: list[Path] = []
+    for path in paths:
+        files += sorted([*path.glob("*.yaml"), *path.glob("*.yml")]) if path.is_dir() else [path]
+    if not files:
+        raise fail("no rubric files found")
+    problems = 0
+    for file in files:
+        try:
+            rubric = load_rubric(file)
+        except SentinelError as exc:
+            problems += 1
+            err.print(f"[red]✗[/] {exc.message}", highlight=False)
+            continue
+        out.print(f"[green]✓[/] {file}: task '{rubric.id}', {len(rubric.criteria)} criteria", highlight=False)
+    if problems:
+        raise typer.Exit(code=2)
+
+
+if __name__ == "__main__":
+    app()

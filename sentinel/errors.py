@@ -1,0 +1,83 @@
+"""The error hierarchy shared by every domain.
+
+Services raise these; one handler in :mod:`sentinel.api.app` turns them into
+``{"error": {"type", "message", "field"?}}`` with the class's status code, and the
+CLI prints the message and exits with code 2.
+"""
+
+from __future__ import annotations
+
+
+def format_size(size: int) -> str:
+    """Bytes in the binary units people expect of a limit: 20 MB is 20 × 1024 × 1024 bytes."""
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
+class SentinelError(Exception):
+    """Base class: a problem we can explain to the caller."""
+
+    #: HTTP status used when this error reaches the API.
+    status_code: int = 400
+    #: Stable machine-readable error type.
+    error_type: str = "invalid_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"type": self.error_type, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class InvalidInput(SentinelError):
+    """The caller sent something we cannot accept (bad param, missing file...)."""
+
+
+class NotFound(SentinelError):
+    status_code = 404
+    error_type = "not_found"
+
+
+class UnknownTask(SentinelError):
+    status_code = 404
+    error_type = "unknown_task"
+
+
+class BadImage(SentinelError):
+    """Bytes that are not an image we accept: wrong format, truncated, a bomb."""
+
+    status_code = 422
+    error_type = "bad_image"
+
+
+class ImageTooLarge(SentinelError):
+    status_code = 413
+    error_type = "image_too_large"
+
+
+class DisallowedURL(SentinelError):
+    """A URL we refuse to fetch: wrong scheme, private address, too many redirects."""
+
+    status_code = 400
+    error_type = "disallowed_url"
+
+
+class FetchFailed(SentinelError):
+    """A permitted URL that could not be fetched (timeout, HTTP error, too big)."""
+
+    status_code = 422
+    error_type = "fetch_failed"
+
+
+class ConfigError(SentinelError):
+    """A rubric, judge or settings file that does not validate."""
+
+    status_code = 500
+    error_type = "config_error"

@@ -1,0 +1,179 @@
+"""Evaluation endpoints: parse, call the service, map errors. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from sentinel.api.responses import JSONResponse
+from sentinel.errors import ImageTooLarge, InvalidInput, format_size
+from sentinel.evaluation.schemas import ErrorOut, EvaluationByURL, EvaluationOut
+from sentinel.evaluation.service import EvaluationService
+from sentinel.models import EvaluationStatus
+from sentinel.net.fetch import fetch_url
+from sentinel.services import Services
+
+router = APIRouter(tags=["evaluations"])
+
+#: How often a long-poll re-reads the evaluation.
+POLL_INTERVAL_SECONDS = 0.05
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 404, 413, 422)}
+
+_MULTIPART_SCHEMA = {
+    "type": "object",
+    "required": ["task", "image"],
+    "properties": {
+        "task": {"type": "string", "example": "text-to-image"},
+        "image": {"type": "string", "format": "binary", "description": "PNG, JPEG, WebP or GIF"},
+        "source": {
+            "type": "string",
+            "format": "binary",
+            "description": "edit tasks: the image before the edit",
+        },
+        "mask": {"type": "string", "format": "binary", "description": "edit tasks: white marks the region"},
+        "params": {"type": "string", "description": 'task params as JSON text, e.g. {"width": 1024}'},
+    },
+}
+
+
+def _service(request: Request) -> EvaluationService:
+    return request.app.state.evaluations
+
+
+async def _read_upload(value: Any, name: str, max_bytes: int) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, UploadFile):
+        raise InvalidInput(f"'{name}' must be a file upload", field=name)
+    if value.size is not None and value.size > max_bytes:
+        raise ImageTooLarge(f"{name} is {format_size(value.size)}; the limit is {format_size(max_bytes)}", field=name)
+    data = await value.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"{name} is larger than the {format_size(max_bytes)} limit", field=name)
+    return data
+
+
+def _parse_params(text: Any) -> dict[str, Any]:
+    if text is None or text == "":
+        return {}
+    if not isinstance(text, str):
+        raise InvalidInput("'params' must be JSON text", field="params")
+    try:
+        params = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"'params' is not valid JSON: {exc}", field="params") from exc
+    if not isinstance(params, dict):
+        raise InvalidInput("'params' must be a JSON object", field="params")
+    return params
+
+
+async def _inputs_from_multipart(
+    request: Request, services: Services
+) -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
+    limit = services.settings.max_image_bytes
+    async with request.form(max_files=3, max_fields=10, max_part_size=64 * 1024) as form:
+        unknown = sorted(set(form.keys()) - {"task", "image", "source", "mask", "params"})
+        if unknown:
+            raise InvalidInput(f"unknown form field '{unknown[0]}'", field=unknown[0])
+        task = form.get("task")
+        if not isinstance(task, str) or not task:
+            raise InvalidInput("form field 'task' is required", field="task")
+        inputs = {name: await _read_upload(form.get(name), name, limit) for name in ("image", "source", "mask")}
+        return task, _parse_params(form.get("params")), inputs
+
+
+async def _inputs_from_json(
+    request: Request, services: Services
+) -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
+    try:
+        body = EvaluationByURL.model_validate_json(await request.body())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidInput(f"{field or 'body'}: {first['msg']}", field=field) from exc
+    settings = services.settings
+    urls = {"image": body.image_url, "source": body.source_url, "mask": body.mask_url}
+
+    async def fetch(name: str, url: str | None) -> bytes | None:
+        if url is None:
+            return None
+        fetched = await fetch_url(
+            url,
+            max_bytes=settings.max_image_bytes,
+            timeout=settings.fetch_timeout_seconds,
+            max_redirects=settings.fetch_max_redirects,
+            allowed_networks=settings.fetch_allowed_networks,
+            field=f"{name}_url",
+        )
+        return fetched.content
+
+    fetched = await asyncio.gather(*(fetch(name, url) for name, url in urls.items()))
+    return body.task, body.params, dict(zip(urls, fetched, strict=True))
+
+
+@router.post(
+    "/v1/evaluations",
+    status_code=202,
+    summary="Evaluate an image against a task's rubric",
+    description=(
+        "Send the image as multipart (`image`, optional `source` and `mask` files, `task`, `params` as JSON "
+        "text) or as JSON with `image_url` (and `source_url`, `mask_url`). Answers 202 with the evaluation; "
+        "poll `GET /v1/evaluations/{id}?wait=30` for the verdict."
+    ),
+    response_model=EvaluationOut,
+    responses=ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
+                "application/json": {"schema": EvaluationByURL.model_json_schema()},
+            },
+        }
+    },
+)
+async def create_evaluation(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        task, params, inputs = await _inputs_from_multipart(request, services)
+    elif content_type == "application/json":
+        task, params, inputs = await _inputs_from_json(request, services)
+    else:
+        raise InvalidInput(
+            f"unsupported content type '{content_type or 'none'}': send multipart/form-data or application/json"
+        )
+    service = _service(request)
+    submission = await run_in_threadpool(service.validate, task, params, inputs)
+    evaluation = await run_in_threadpool(service.submit, submission)
+    body = service.view(evaluation, [])
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/evaluations/{evaluation.id}"})
+
+
+@router.get(
+    "/v1/evaluations/{evaluation_id}",
+    summary="Read an evaluation and, once done, its verdict",
+    response_model=EvaluationOut,
+    responses=ERRORS,
+)
+async def read_evaluation(
+    evaluation_id: str,
+    request: Request,
+    wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the verdict"),
+) -> JSONResponse:
+    service = _service(request)
+    give_up = time.monotonic() + wait
+    while True:
+        evaluation, votes = await run_in_threadpool(service.get, evaluation_id)
+        if evaluation.status == EvaluationStatus.DONE or time.monotonic() >= give_up:
+            return JSONResponse(service.view(evaluation, votes))
+        if await request.is_disconnected():
+            return JSONResponse(service.view(evaluation, votes))
+        await asyncio.sleep(POLL_INTERVAL_SECONDS)

@@ -1,0 +1,162 @@
+"""The ``edit`` judge: compares an edited image with its source under a mask (SSIM, pixel change)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageColor
+from pydantic import Field
+from scipy import ndimage
+from skimage.metrics import structural_similarity
+
+from sentinel.evaluation.judges.base import CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+
+kind = JudgeKind("edit", "Masked edits: what had to change changed, what had to stay stayed.")
+
+#: SSIM is computed at this longest side at most; beyond it the cost grows and the verdict does not.
+ANALYSIS_SIDE = 768
+#: Pixels this close to the mask edge are left out of both regions: edits blend across the boundary.
+EDGE_MARGIN_FRACTION = 0.015
+
+
+class EditFrames:
+    """Source, result and mask brought to one size, with the regions the checks compare."""
+
+    def __init__(self, ctx: JudgeContext) -> None:
+        source = ctx.require("source").decode().rgb
+        result = ctx.decoded.rgb
+        mask = ctx.require("mask").decode().gray
+        height, width = source.shape[:2]
+        self.resized_result = result.shape[:2] != (height, width)
+        scale = min(1.0, ANALYSIS_SIDE / max(height, width))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        self.source = _resize(source, size)
+        self.result = _resize(result, size)
+        mask_image = Image.fromarray(mask.astype(np.uint8)).resize(size, Image.Resampling.NEAREST)
+        self.mask = np.asarray(mask_image) > 127
+        margin = max(1, round(max(size) * EDGE_MARGIN_FRACTION))
+        self.inside = ndimage.binary_erosion(self.mask, iterations=margin)
+        self.outside = ~ndimage.binary_dilation(self.mask, iterations=margin)
+        self._ssim: np.ndarray | None = None
+
+    @property
+    def ssim_map(self) -> np.ndarray:
+        if self._ssim is None:
+            src = self.source.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+            res = self.result.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+            _, self._ssim = structural_similarity(src, res, data_range=255.0, full=True)
+        return self._ssim
+
+    def mean_ssim(self, region: np.ndarray) -> float | None:
+        return float(self.ssim_map[region].mean()) if region.any() else None
+
+    def mean_change(self, region: np.ndarray) -> float | None:
+        if not region.any():
+            return None
+        diff = np.abs(self.source[region].astype(np.int16) - self.result[region].astype(np.int16))
+        return float(diff.mean())
+
+    def note(self) -> str:
+        return " (result was resized to the source's size to compare)" if self.resized_result else ""
+
+
+def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+
+
+def _frames(ctx: JudgeContext) -> EditFrames:
+    return ctx.memo("edit-frames", lambda: EditFrames(ctx))
+
+
+def _empty_region(what: str) -> Outcome:
+    return Outcome(False, None, None, f"the mask leaves no {what} to compare; check that white marks the region")
+
+
+class SimilaritySettings(CheckSettings):
+    min_ssim: float = Field(0.90, ge=-1, le=1, description="mean structural similarity required")
+
+
+class ChangeSettings(CheckSettings):
+    min_change: float = Field(10.0, ge=0, le=255, description="mean absolute change per channel, 0-255")
+
+
+@kind.check("preserved_outside_mask", SimilaritySettings, needs=("source", "mask"))
+def preserved_outside_mask(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
+    frames = _frames(ctx)
+    ssim = frames.mean_ssim(frames.outside)
+    if ssim is None:
+        return _empty_region("area outside the mask")
+    ok = ssim >= s.min_ssim
+    state = "preserved" if ok else "was altered"
+    detail = f"outside the mask the image {state}: SSIM {ssim:.3f} (needs ≥ {s.min_ssim:.2f}){frames.note()}"
+    return Outcome(ok, round(ssim, 4), s.min_ssim, detail)
+
+
+@kind.check("changed_in_mask", ChangeSettings, needs=("source", "mask"))
+def changed_in_mask(ctx: JudgeContext, s: ChangeSettings) -> Outcome:
+    frames = _frames(ctx)
+    change = frames.mean_change(frames.inside)
+    if change is None:
+        return _empty_region("area inside the mask")
+    ok = change >= s.min_change
+    if ok:
+        detail = f"the masked region changed (mean change {change:.1f} levels){frames.note()}"
+    else:
+        detail = (
+            f"the masked region is essentially unchanged: mean change {change:.1f} levels "
+            f"(needs ≥ {s.min_change:g}); the object is probably still there{frames.note()}"
+        )
+    return Outcome(ok, round(change, 2), s.min_change, detail)
+
+
+@kind.check("subject_preserved", SimilaritySettings, needs=("source", "mask"))
+def subject_preserved(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
+    frames = _frames(ctx)
+    ssim = frames.mean_ssim(frames.inside)
+    if ssim is None:
+        return _empty_region("subject inside the mask")
+    ok = ssim >= s.min_ssim
+    state = "preserved" if ok else "was altered or destroyed"
+    detail = f"the subject {state}: SSIM inside the mask {ssim:.3f} (needs ≥ {s.min_ssim:.2f}){frames.note()}"
+    return Outcome(ok, round(ssim, 4), s.min_ssim, detail)
+
+
+@kind.check("background_changed", ChangeSettings, needs=("source", "mask"))
+def background_changed(ctx: JudgeContext, s: ChangeSettings) -> Outcome:
+    frames = _frames(ctx)
+    change = frames.mean_change(frames.outside)
+    if change is None:
+        return _empty_region("background outside the mask")
+    ok = change >= s.min_change
+    detail = (
+        f"the background changed (mean change {change:.1f} levels)"
+        if ok
+        else f"the background was not replaced: mean change {change:.1f} levels (needs ≥ {s.min_change:g})"
+    )
+    return Outcome(ok, round(change, 2), s.min_change, detail + frames.note())
+
+
+class BackgroundColorSettings(CheckSettings):
+    color_param: str = "color"
+    max_distance: float = Field(40.0, ge=0, le=442, description="RGB distance still counted as the colour")
+    min_fraction: float = Field(0.90, gt=0, le=1, description="share of the background that must match")
+
+
+@kind.check("background_color", BackgroundColorSettings, needs=("source", "mask"))
+def background_color(ctx: JudgeContext, s: BackgroundColorSettings) -> Outcome:
+    wanted = ctx.params.get(s.color_param)
+    if not wanted:
+        return Outcome(True, None, None, "no background colour was requested")
+    frames = _frames(ctx)
+    if not frames.outside.any():
+        return _empty_region("background outside the mask")
+    target = np.array(ImageColor.getrgb(str(wanted))[:3], dtype=np.float32)
+    background = frames.result[frames.outside].astype(np.float32)
+    distance = np.sqrt(((background - target) ** 2).sum(axis=1))
+    matching = float((distance <= s.max_distance).mean())
+    if matching >= s.min_fraction:
+        return Outcome(True, round(matching, 4), s.min_fraction, f"background is {pct(matching)} {wanted}")
+    mean_colour = "#" + "".join(f"{int(c):02x}" for c in background.mean(axis=0))
+    detail = f"background is only {pct(matching)} {wanted} (needs {pct(s.min_fraction)}); it averages {mean_colour}"
+    return Outcome(False, round(matching, 4), s.min_fraction, detail)

@@ -1,0 +1,55 @@
+"""Evaluating files in-process (the CLI): the same panel and verdict rule, no database or broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sentinel.evaluation.judges.base import ImageSource, JudgeContext
+from sentinel.evaluation.panel import JudgeConfig
+from sentinel.evaluation.runner import run_panel
+from sentinel.evaluation.service import EDIT_INPUTS
+from sentinel.rubrics.schema import validate_params
+from sentinel.services import Services
+from sentinel.store.images import ImageInfo
+
+
+def _source(info: ImageInfo, data: bytes, max_pixels: int) -> ImageSource:
+    return ImageSource(sha256=info.sha256, mime=info.mime, load_bytes=lambda: data, max_pixels=max_pixels)
+
+
+def evaluate_files(
+    services: Services,
+    task: str,
+    params: dict[str, Any],
+    images: list[tuple[Path, bytes]],
+    extra: dict[str, bytes],
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Validate everything first, then yield (path, verdict document) per image."""
+    rubric = services.rubrics.get(task)
+    clean = validate_params(rubric, params)
+    from sentinel.errors import InvalidInput
+
+    for name in EDIT_INPUTS:
+        if name in rubric.inputs and name not in extra:
+            raise InvalidInput(f"task '{task}' needs --{name} PATH", field=name)
+        if name not in rubric.inputs and name in extra:
+            raise InvalidInput(f"task '{task}' takes no --{name}", field=name)
+    max_pixels = services.settings.max_image_pixels
+    sources = {name: _source(services.images.inspect(data, name), data, max_pixels) for name, data in extra.items()}
+    checked = [(path, services.images.inspect(data, f"image {path}"), data) for path, data in images]
+    for path, info, data in checked:
+        image = _source(info, data, max_pixels)
+
+        def context(judge: JudgeConfig, image: ImageSource = image) -> JudgeContext:
+            return JudgeContext(
+                image=image,
+                params=clean,
+                source=sources.get("source"),
+                mask=sources.get("mask"),
+                options=dict(judge.options),
+            )
+
+        verdict, _ = run_panel(services.panel, rubric, context, services.settings.quorum)
+        yield path, {"task": rubric.id, "params": clean, **verdict.to_dict()}

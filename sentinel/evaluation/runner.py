@@ -1,0 +1,113 @@
+"""Running one judge on one evaluation, and the whole panel in-process (CLI)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sentinel.errors import BadImage, SentinelError
+from sentinel.evaluation.judges import KINDS
+from sentinel.evaluation.judges.base import CriterionResult, JudgeContext
+from sentinel.evaluation.panel import JudgeConfig, Panel
+from sentinel.evaluation.verdict import Verdict, aggregate
+from sentinel.rubrics.schema import Rubric
+
+
+@dataclass
+class VoteResult:
+    judge: str
+    #: None when the judge abstained; ``reasoning`` then says why.
+    passed: bool | None
+    reasoning: str
+    criteria: list[dict[str, Any]] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "judge": self.judge,
+            "passed": self.passed,
+            "reasoning": self.reasoning,
+            "criteria": self.criteria,
+            "duration_ms": round(self.duration_ms, 2),
+        }
+
+
+def abstention(judge: str, reason: str, duration_ms: float = 0.0) -> VoteResult:
+    return VoteResult(judge=judge, passed=None, reasoning=f"abstained: {reason}", duration_ms=duration_ms)
+
+
+def reasoning_for(results: list[CriterionResult]) -> str:
+    lines = [f"{'PASS' if r.passed else 'FAIL'} {r.id}: {r.detail}" for r in results]
+    return "\n".join(lines)
+
+
+def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext) -> VoteResult:
+    """One judge's vote on the criteria it owns. Errors become an abstention, never a pass."""
+    started = time.perf_counter()
+    kind = KINDS[judge.kind]
+    results: list[CriterionResult] = []
+    try:
+        for criterion in rubric.criteria:
+            if criterion.judge != judge.kind:
+                continue
+            check = kind.checks[criterion.check]
+            settings = check.settings_model.model_validate(criterion.settings)
+            try:
+                outcome = check.run(ctx, settings)
+            except BadImage as exc:
+                # An image that cannot be decoded fails every criterion that needs its pixels.
+                outcome_passed, detail = False, exc.message
+                results.append(CriterionResult(criterion.id, outcome_passed, None, None, detail, criterion.critical))
+                continue
+            results.append(
+                CriterionResult(
+                    criterion.id,
+                    outcome.passed,
+                    outcome.measured,
+                    outcome.threshold,
+                    outcome.detail,
+                    criterion.critical,
+                )
+            )
+    except SentinelError as exc:
+        return abstention(judge.name, exc.message, (time.perf_counter() - started) * 1000)
+    except Exception as exc:
+        return abstention(judge.name, f"{type(exc).__name__}: {exc}", (time.perf_counter() - started) * 1000)
+    duration = (time.perf_counter() - started) * 1000
+    return VoteResult(
+        judge=judge.name,
+        passed=all(r.passed for r in results),
+        reasoning=reasoning_for(results),
+        criteria=[r.to_dict() for r in results],
+        duration_ms=duration,
+    )
+
+
+def quorum_for(judges: int, share: float) -> int:
+    return max(1, math.ceil(judges * share)) if judges else 0
+
+
+def run_panel(
+    panel: Panel, rubric: Rubric, make_context: Any, quorum_share: float, max_workers: int = 4
+) -> tuple[Verdict, list[VoteResult]]:
+    """Every judge of the task in parallel threads, each held to its own time limit."""
+    judges = panel.for_rubric(rubric)
+    votes: list[VoteResult] = []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(judges))))
+    try:
+        futures = {judge.name: pool.submit(run_judge, judge, rubric, make_context(judge)) for judge in judges}
+        started = time.monotonic()
+        for judge in judges:
+            remaining = judge.timeout_seconds - (time.monotonic() - started)
+            try:
+                votes.append(futures[judge.name].result(timeout=max(0.0, remaining)))
+            except concurrent.futures.TimeoutError:
+                votes.append(abstention(judge.name, f"took longer than its {judge.timeout_seconds:g} s limit"))
+    finally:
+        # Don't wait for a judge that overran: the verdict is already decided without it.
+        pool.shutdown(wait=False, cancel_futures=True)
+    verdict = aggregate(rubric, [j.name for j in judges], votes, quorum_for(len(judges), quorum_share))
+    return verdict, votes

@@ -1,0 +1,76 @@
+"""Request and response shapes of the evaluation API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EvaluationByURL(BaseModel):
+    """JSON body of ``POST /v1/evaluations``: images given by http(s) URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(max_length=100, examples=["text-to-image"])
+    image_url: str = Field(max_length=4096)
+    source_url: str | None = Field(default=None, max_length=4096)
+    mask_url: str | None = Field(default=None, max_length=4096)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CriterionOut(BaseModel):
+    id: str
+    passed: bool
+    measured: float | str | None
+    threshold: float | str | None
+    detail: str
+    critical: bool = False
+
+
+class JudgeVoteOut(BaseModel):
+    judge: str
+    passed: bool | None = Field(description="null when the judge abstained; reasoning says why")
+    reasoning: str
+    criteria: list[CriterionOut]
+    duration_ms: float | None = None
+
+
+class ImageRef(BaseModel):
+    id: str
+    url: str
+
+
+class EvaluationOut(BaseModel):
+    id: str
+    object: Literal["evaluation"] = "evaluation"
+    task: str
+    params: dict[str, Any]
+    status: Literal["judging", "done"]
+    created_at: str
+    deadline_at: str
+    finished_at: str | None
+    image: ImageRef
+    source: ImageRef | None
+    mask: ImageRef | None
+    judges_expected: list[str]
+    votes_in: int
+    verdict: Literal["green", "amber", "red"] | None = Field(
+        description="green: no judge failed; amber: one failed or quorum not met; "
+        "red: two or more failed, or a critical criterion failed"
+    )
+    summary: str | None
+    failed_judges: int | None
+    quorum: dict[str, Any] | None = None
+    critical_failures: list[str] | None = None
+    judges: list[JudgeVoteOut]
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,251 @@
+"""Evaluations: submit an image for a task, collect one vote per judge, finalise exactly once."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from sentinel.errors import InvalidInput, NotFound
+from sentinel.evaluation.judges.base import JudgeContext
+from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge
+from sentinel.evaluation.verdict import aggregate
+from sentinel.models import Evaluation, EvaluationStatus, StoredImage, Vote, utcnow
+from sentinel.rubrics.schema import Rubric, validate_params
+from sentinel.services import Services
+from sentinel.store.images import ImageInfo
+
+#: The inputs besides the image, in the order a rubric lists them.
+EDIT_INPUTS = ("source", "mask")
+
+
+class Dispatcher(Protocol):
+    """How the service hands work to the workers (dramatiq actors in production)."""
+
+    def judge(self, evaluation_id: str, judge: str, time_limit_seconds: float) -> None: ...
+
+    def finalise_later(self, evaluation_id: str, delay_seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated request: everything checked before anything is written."""
+
+    rubric: Rubric
+    params: dict[str, Any]
+    images: dict[str, tuple[ImageInfo, bytes]]
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without a zone; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class EvaluationService:
+    def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
+        self.services = services
+        self.dispatcher = dispatcher
+
+    # -- submission -------------------------------------------------------------------------------
+
+    def validate(self, task: str, params: dict[str, Any] | None, inputs: dict[str, bytes | None]) -> Submission:
+        rubric = self.services.rubrics.get(task)
+        clean = validate_params(rubric, params)
+        for name in EDIT_INPUTS:
+            if name in rubric.inputs and inputs.get(name) is None:
+                role = "the original before the edit" if name == "source" else "white marks the edited region"
+                raise InvalidInput(f"task '{task}' needs a '{name}' image ({role})", field=name)
+            if name not in rubric.inputs and inputs.get(name) is not None:
+                raise InvalidInput(f"task '{task}' takes no '{name}' image", field=name)
+        if inputs.get("image") is None:
+            raise InvalidInput("an image to evaluate is required", field="image")
+        images = {
+            name: (self.services.images.inspect(data, name), data) for name, data in inputs.items() if data is not None
+        }
+        return Submission(rubric, clean, images)
+
+    def submit(self, submission: Submission) -> Evaluation:
+        judges = self.services.panel.for_rubric(submission.rubric)
+        missing = self.services.panel.missing_kinds(submission.rubric)
+        if missing:
+            raise InvalidInput(
+                f"task '{submission.rubric.id}' needs judge kinds {missing} but the panel has none of them"
+            )
+        now = utcnow()
+        evaluation = Evaluation(
+            id=f"ev_{uuid.uuid4().hex}",
+            task=submission.rubric.id,
+            params=submission.params,
+            image_id=submission.images["image"][0].sha256,
+            source_image_id=submission.images["source"][0].sha256 if "source" in submission.images else None,
+            mask_image_id=submission.images["mask"][0].sha256 if "mask" in submission.images else None,
+            rubric=submission.rubric.model_dump(mode="json"),
+            panel=[j.name for j in judges],
+            quorum=quorum_for(len(judges), self.services.settings.quorum),
+            created_at=now,
+            deadline_at=now + timedelta(seconds=self.services.settings.evaluation_deadline_seconds),
+        )
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            for info, data in submission.images.values():
+                self.services.images.store(session, info, data)
+            session.add(evaluation)
+            session.commit()
+        self.dispatch(evaluation)
+        return evaluation
+
+    def dispatch(self, evaluation: Evaluation, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        for name in evaluation.panel:
+            if name not in skip:
+                self.dispatcher.judge(evaluation.id, name, self.services.panel.get(name).timeout_seconds)
+        remaining = (_as_utc(evaluation.deadline_at) - utcnow()).total_seconds()
+        self.dispatcher.finalise_later(evaluation.id, max(0.0, remaining))
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get(self, evaluation_id: str) -> tuple[Evaluation, list[Vote]]:
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            evaluation = session.get(Evaluation, evaluation_id)
+            if evaluation is None:
+                raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
+            votes = list(session.exec(select(Vote).where(Vote.evaluation_id == evaluation_id).order_by(col(Vote.id))))
+        if evaluation.status != EvaluationStatus.DONE and _as_utc(evaluation.deadline_at) <= utcnow():
+            # The deadline message may have been lost with a crashed broker; a reader finishes the job.
+            self.finalise(evaluation_id, deadline_passed=True)
+            return self.get(evaluation_id)
+        return evaluation, votes
+
+    def view(self, evaluation: Evaluation, votes: list[Vote]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": evaluation.id,
+            "object": "evaluation",
+            "task": evaluation.task,
+            "params": evaluation.params,
+            "status": evaluation.status,
+            "created_at": _as_utc(evaluation.created_at).isoformat(),
+            "deadline_at": _as_utc(evaluation.deadline_at).isoformat(),
+            "finished_at": _as_utc(evaluation.finished_at).isoformat() if evaluation.finished_at else None,
+            "image": self._image_ref(evaluation.image_id),
+            "source": self._image_ref(evaluation.source_image_id),
+            "mask": self._image_ref(evaluation.mask_image_id),
+            "judges_expected": evaluation.panel,
+            "votes_in": len(votes),
+        }
+        if evaluation.status == EvaluationStatus.DONE and evaluation.result:
+            body.update(evaluation.result)
+        else:
+            body.update({"verdict": None, "summary": None, "failed_judges": None, "judges": []})
+        return body
+
+    def _image_ref(self, image_id: str | None) -> dict[str, str] | None:
+        return None if image_id is None else {"id": image_id, "url": self.services.images.url(image_id)}
+
+    # -- worker side ------------------------------------------------------------------------------
+
+    def _context(self, session: Session, evaluation: Evaluation, judge: str) -> JudgeContext:
+        images = self.services.images
+
+        def source(image_id: str | None) -> Any:
+            if image_id is None:
+                return None
+            row = session.get(StoredImage, image_id)
+            if row is None:
+                raise NotFound(f"image '{image_id}' of evaluation '{evaluation.id}' is missing")
+            return images.source(row)
+
+        return JudgeContext(
+            image=source(evaluation.image_id),
+            params=evaluation.params,
+            source=source(evaluation.source_image_id),
+            mask=source(evaluation.mask_image_id),
+            options=dict(self.services.panel.get(judge).options),
+        )
+
+    def has_voted(self, evaluation_id: str, judge: str) -> bool:
+        with Session(self.services.engine) as session:
+            evaluation = session.get(Evaluation, evaluation_id)
+            if evaluation is None or evaluation.status == EvaluationStatus.DONE:
+                return True
+            query = select(Vote.id).where(Vote.evaluation_id == evaluation_id, Vote.judge == judge)
+            return session.exec(query).first() is not None
+
+    def compute_vote(self, evaluation_id: str, judge: str) -> VoteResult:
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            evaluation = session.get(Evaluation, evaluation_id)
+            if evaluation is None:
+                raise NotFound(f"no evaluation with id '{evaluation_id}'")
+            ctx = self._context(session, evaluation, judge)
+        rubric = Rubric.model_validate(evaluation.rubric)
+        return run_judge(self.services.panel.get(judge), rubric, ctx)
+
+    def process_judge_message(self, evaluation_id: str, judge: str) -> None:
+        """What one judge message does; delivered twice, the second changes nothing."""
+        if self.has_voted(evaluation_id, judge):
+            # The vote is in (or the verdict is final): only make sure the evaluation is finalised.
+            self.finalise(evaluation_id, deadline_passed=False)
+            return
+        self.record_vote(evaluation_id, self.compute_vote(evaluation_id, judge))
+
+    def record_vote(self, evaluation_id: str, vote: VoteResult) -> bool:
+        """Store a vote unless this judge already voted; then finalise if it was the last one."""
+        values = {
+            "evaluation_id": evaluation_id,
+            "judge": vote.judge,
+            "passed": vote.passed,
+            "reasoning": vote.reasoning,
+            "criteria": vote.criteria,
+            "duration_ms": vote.duration_ms,
+            "created_at": utcnow(),
+        }
+        with Session(self.services.engine) as session:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            statement = insert(Vote).values(**values).on_conflict_do_nothing(index_elements=["evaluation_id", "judge"])
+            inserted = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            session.commit()
+        self.finalise(evaluation_id, deadline_passed=False)
+        return inserted
+
+    def finalise(self, evaluation_id: str, *, deadline_passed: bool) -> bool:
+        """Write the verdict once. Returns True only for the caller whose update won."""
+        with Session(self.services.engine) as session:
+            evaluation = session.get(Evaluation, evaluation_id)
+            if evaluation is None or evaluation.status == EvaluationStatus.DONE:
+                return False
+            rows = list(session.exec(select(Vote).where(Vote.evaluation_id == evaluation_id)))
+            voted = {v.judge for v in rows}
+            if not deadline_passed and not set(evaluation.panel) <= voted:
+                return False
+            votes = [VoteResult(v.judge, v.passed, v.reasoning, v.criteria, v.duration_ms) for v in rows]
+            verdict = aggregate(Rubric.model_validate(evaluation.rubric), evaluation.panel, votes, evaluation.quorum)
+            # The status condition makes this the single point where racing finalisers are decided.
+            statement = (
+                update(Evaluation)
+                .where(col(Evaluation.id) == evaluation_id, col(Evaluation.status) != EvaluationStatus.DONE)
+                .values(
+                    status=EvaluationStatus.DONE,
+                    verdict=verdict.verdict,
+                    summary=verdict.summary,
+                    failed_judges=verdict.failed_judges,
+                    result=verdict.to_dict(),
+                    finished_at=utcnow(),
+                )
+            )
+            won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            session.commit()
+            return won
+
+    def recover(self) -> int:
+        """Re-send the work of every unfinished evaluation (the in-process broker forgets on restart)."""
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            pending = list(session.exec(select(Evaluation).where(Evaluation.status != EvaluationStatus.DONE)))
+            voted: dict[str, set[str]] = {}
+            for vote in session.exec(select(Vote).where(col(Vote.evaluation_id).in_([e.id for e in pending]))):
+                voted.setdefault(vote.evaluation_id, set()).add(vote.judge)
+        for evaluation in pending:
+            self.dispatch(evaluation, skip=voted.get(evaluation.id, set()))
+        return len(pending)

@@ -1,0 +1,72 @@
+"""Every SQLModel table of Sentinel, in one place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StoredImage(SQLModel, table=True):
+    """An image kept in the blob store; its id is the sha256 of its bytes."""
+
+    __tablename__ = "images"
+
+    id: str = Field(primary_key=True, max_length=64)
+    mime: str = Field(max_length=32)
+    width: int
+    height: int
+    size_bytes: int
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class EvaluationStatus:
+    JUDGING = "judging"
+    DONE = "done"
+
+
+class Evaluation(SQLModel, table=True):
+    __tablename__ = "evaluations"
+
+    id: str = Field(primary_key=True, max_length=40)
+    task: str = Field(index=True, max_length=100)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    image_id: str = Field(foreign_key="images.id", max_length=64)
+    source_image_id: str | None = Field(default=None, foreign_key="images.id", max_length=64)
+    mask_image_id: str | None = Field(default=None, foreign_key="images.id", max_length=64)
+    status: str = Field(default=EvaluationStatus.JUDGING, index=True, max_length=16)
+    #: The rubric as it was when the evaluation was submitted, so every worker judges the same criteria.
+    rubric: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    #: Names of the judges expected to vote.
+    panel: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    quorum: int
+    verdict: str | None = Field(default=None, index=True, max_length=8)
+    summary: str | None = None
+    failed_judges: int | None = None
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
+    deadline_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class Vote(SQLModel, table=True):
+    """One judge's vote on one evaluation; a redelivered message cannot add a second."""
+
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("evaluation_id", "judge", name="uq_vote_evaluation_judge"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: str = Field(foreign_key="evaluations.id", index=True, max_length=40)
+    judge: str = Field(max_length=100)
+    #: None when the judge abstained (error or deadline); reasoning then says why.
+    passed: bool | None = None
+    reasoning: str
+    criteria: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    duration_ms: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))

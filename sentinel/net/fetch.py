@@ -1,0 +1,381 @@
+"""Fetch caller-supplied URLs without letting them reach the inside of our network.
+
+A URL from a caller can name anything the server can reach: the cloud metadata
+endpoint, a database on the private network, an admin port on localhost. So every
+hop (the first URL and each redirect) is checked before any connection is made:
+the scheme must be http or https, and every address the host resolves to must be
+public unless it lies in an explicitly allowed network.
+
+The request then goes to the address that was checked rather than to the name, so
+a DNS answer that changes between the check and the connect (DNS rebinding) cannot
+slip a private address through; the original ``Host`` header and, for https, the
+TLS server name keep virtual hosting and certificate verification working.
+
+Bodies are capped in size while streaming, and the whole fetch, redirects and body
+included, in time. Every failure surfaces as a :class:`~sentinel.errors.SentinelError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from sentinel.errors import DisallowedURL, FetchFailed, ImageTooLarge, SentinelError, format_size
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: ``(host, port) -> addresses``; tests and callers with their own DNS plug in here.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+#: Anything else (file:, ftp:, gopher:, data:...) reads local files or talks to
+#: non-HTTP services in ways the address check cannot reason about.
+ALLOWED_SCHEMES: frozenset[str] = frozenset({"http", "https"})
+
+#: Statuses whose ``Location`` we follow; 300 and 304 name no single target.
+REDIRECT_STATUSES: frozenset[int] = frozenset({301, 302, 303, 307, 308})
+
+#: NAT64 (RFC 6052) addresses embed an IPv4 address that a gateway forwards to;
+#: the embedded address must pass the same check or ``64:ff9b::10.0.0.1`` walks around it.
+NAT64_PREFIX: ipaddress.IPv6Network = ipaddress.IPv6Network("64:ff9b::/96")
+
+#: URLs are echoed in error messages; a data: URL or a hostile redirect can be megabytes long.
+MAX_URL_IN_MESSAGE: int = 200
+
+#: ``identity`` keeps Content-Length comparable with the size cap (httpx would still
+#: decode a compressed body, and the cap applies to the decoded bytes either way).
+REQUEST_HEADERS: dict[str, str] = {
+    "Accept": "image/*, */*;q=0.5",
+    "Accept-Encoding": "identity",
+    "User-Agent": "Sentinel-fetch/1",
+}
+
+
+@dataclass(frozen=True)
+class FetchedBody:
+    content: bytes
+    #: As the server said; never trusted for the image type, the bytes are sniffed instead.
+    content_type: str | None
+    #: Where the body actually came from, after redirects (with the host name, not the IP).
+    final_url: str
+
+
+async def fetch_url(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    max_redirects: int = 3,
+    allowed_networks: Sequence[IPNetwork] = (),
+    resolver: Resolver | None = None,
+    field: str | None = None,
+    client: httpx.AsyncClient | None = None,
+) -> FetchedBody:
+    """GET ``url`` with the SSRF, redirect, size and time guards described in the module docstring.
+
+    ``field`` names the request field the URL came from; it leads error messages and
+    is set on every raised error. ``client`` lets a caller share a connection pool
+    (redirects are never followed by it, whatever its settings); without one, a
+    private client is opened and closed for this fetch.
+
+    Raises :class:`DisallowedURL`, :class:`FetchFailed` or :class:`ImageTooLarge`.
+    """
+    fetch = _Fetch(
+        max_bytes=max_bytes,
+        timeout=timeout,
+        max_redirects=max_redirects,
+        allowed_networks=tuple(allowed_networks),
+        resolver=resolver or _getaddrinfo,
+        field=field,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            if client is not None:
+                return await fetch.run(url, client)
+            # trust_env=False: proxies and .netrc credentials from the environment must not
+            # apply to URLs a caller chose.
+            async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as own_client:
+                return await fetch.run(url, own_client)
+    except SentinelError:
+        raise
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise FetchFailed(f"timed out after {timeout:g} s fetching {_shorten(str(url))}", field=field) from exc
+    except Exception as exc:
+        raise FetchFailed(
+            f"could not fetch {_shorten(str(url))}: unexpected {type(exc).__name__}", field=field
+        ) from exc
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """How errors name the URL being checked: the caller's own, or where a redirect led."""
+
+    #: "image_url" or "image_url redirected to X, which"; followed by "points to ...".
+    where: str
+    #: "image_url host" or "image_url redirected to X, whose host"; followed by "'name' resolves to".
+    whose_host: str
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    max_bytes: int
+    timeout: float
+    max_redirects: int
+    allowed_networks: tuple[IPNetwork, ...]
+    resolver: Resolver
+    field: str | None
+
+    @property
+    def subject(self) -> str:
+        return self.field or "the URL"
+
+    async def run(self, url: str, client: httpx.AsyncClient) -> FetchedBody:
+        hop = _Hop(self.subject, f"{self.subject} host")
+        current = self._parse(url, hop.where)
+        redirects = 0
+        while True:
+            addresses = await self._checked_addresses(current, hop)
+            response = await self._send(client, current, addresses)
+            try:
+                if response.status_code in REDIRECT_STATUSES:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise FetchFailed(
+                            f"{_shorten(str(current))} answered HTTP {response.status_code} "
+                            "without a Location to redirect to",
+                            field=self.field,
+                        )
+                    if redirects >= self.max_redirects:
+                        raise DisallowedURL(
+                            f"too many redirects (max {self.max_redirects}) fetching {_shorten(url)}",
+                            field=self.field,
+                        )
+                    redirects += 1
+                    current, hop = self._follow(current, location)
+                    continue
+                if not 200 <= response.status_code < 300:
+                    reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+                    raise FetchFailed(
+                        f"{_shorten(str(current))} answered HTTP {response.status_code}{reason}",
+                        field=self.field,
+                    )
+                content = await self._read_capped(response, current)
+                return FetchedBody(
+                    content=content,
+                    content_type=response.headers.get("content-type"),
+                    final_url=str(current),
+                )
+            except httpx.TimeoutException:
+                raise  # reported by fetch_url with the overall timeout
+            except httpx.HTTPError as exc:
+                raise FetchFailed(
+                    f"could not fetch {_shorten(str(current))}: {_reason(exc)}", field=self.field
+                ) from exc
+            finally:
+                await response.aclose()
+
+    def _parse(self, url: str, where: str) -> httpx.URL:
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise DisallowedURL(f"{where} is not a valid URL: {exc}", field=self.field) from exc
+        return self._validate(parsed, where)
+
+    def _follow(self, base: httpx.URL, location: str) -> tuple[httpx.URL, _Hop]:
+        """The next URL, resolved against ``base`` as browsers do, and how to name it in errors."""
+        try:
+            joined = base.join(location)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise DisallowedURL(
+                f"{self.subject} redirected to {_shorten(location)}, which is not a valid URL: {exc}",
+                field=self.field,
+            ) from exc
+        # Named as the server sent it: that is what someone debugging will find in its response.
+        target = f"{self.subject} redirected to {_shorten(location)}"
+        hop = _Hop(f"{target}, which", f"{target}, whose host")
+        return self._validate(joined, hop.where), hop
+
+    def _validate(self, url: httpx.URL, where: str) -> httpx.URL:
+        if not url.scheme:
+            raise DisallowedURL(f"{where} has no scheme; only http and https URLs may be fetched", field=self.field)
+        if url.scheme not in ALLOWED_SCHEMES:
+            raise DisallowedURL(
+                f"{where} uses the scheme '{url.scheme}:'; only http and https URLs may be fetched",
+                field=self.field,
+            )
+        if not url.raw_host:
+            raise DisallowedURL(f"{where} has no host", field=self.field)
+        if url.userinfo:
+            raise DisallowedURL(
+                f"{where} contains credentials (user:password@); URLs with credentials are not fetched",
+                field=self.field,
+            )
+        if url.port is not None and not 0 < url.port < 65536:
+            raise DisallowedURL(f"{where} has an invalid port {url.port}", field=self.field)
+        return url
+
+    async def _checked_addresses(self, url: httpx.URL, hop: _Hop) -> list[IPAddress]:
+        """Every address of ``url``'s host, all allowed; raises if any is not."""
+        host = url.raw_host.decode("ascii")
+        literal = _parse_ip(host)
+        if literal is not None:
+            addresses = [literal]
+        else:
+            addresses = await self._resolve(host, url.port or _default_port(url.scheme))
+        checked: list[IPAddress] = []
+        for address in addresses:
+            usable = _unmap(address)
+            if not self._allowed(usable):
+                lead = f"{hop.where} points to" if literal is not None else f"{hop.whose_host} {url.host!r} resolves to"
+                raise DisallowedURL(
+                    f"{lead} {usable}, {_describe(usable)}; only public addresses may be fetched",
+                    field=self.field,
+                )
+            if usable not in checked:
+                checked.append(usable)
+        return checked
+
+    async def _resolve(self, host: str, port: int) -> list[IPAddress]:
+        try:
+            answers = await self.resolver(host, port)
+        except SentinelError:
+            raise
+        except Exception as exc:
+            raise FetchFailed(f"could not resolve host {host!r}", field=self.field) from exc
+        addresses: list[IPAddress] = []
+        for answer in answers:
+            address = _parse_ip(str(answer))
+            if address is None:
+                raise FetchFailed(
+                    f"could not resolve host {host!r}: the resolver returned {answer!r}, not an address",
+                    field=self.field,
+                )
+            addresses.append(address)
+        if not addresses:
+            raise FetchFailed(f"could not resolve host {host!r}", field=self.field)
+        return addresses
+
+    def _allowed(self, address: IPAddress) -> bool:
+        if any(address in network for network in self.allowed_networks):
+            return True
+        if not _is_public(address):
+            return False
+        # An IPv6 address that a gateway translates to IPv4 is only as public as that IPv4.
+        if isinstance(address, ipaddress.IPv6Address):
+            embedded = address.sixtofour
+            if address in NAT64_PREFIX:
+                embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+            if embedded is not None:
+                return self._allowed(embedded)
+        return True
+
+    async def _send(self, client: httpx.AsyncClient, url: httpx.URL, addresses: list[IPAddress]) -> httpx.Response:
+        """Send to a checked address in turn until one accepts the connection."""
+        last_error: httpx.ConnectError | None = None
+        for address in addresses:
+            request = _build_request(client, url, address, self.timeout)
+            try:
+                return await client.send(request, stream=True, follow_redirects=False)
+            except httpx.ConnectError as exc:
+                last_error = exc
+            except httpx.TimeoutException:
+                raise
+            except httpx.HTTPError as exc:
+                raise FetchFailed(f"could not fetch {_shorten(str(url))}: {_reason(exc)}", field=self.field) from exc
+        raise FetchFailed(
+            f"could not connect to {url.host!r} for {_shorten(str(url))}: {_reason(last_error)}",
+            field=self.field,
+        ) from last_error
+
+    async def _read_capped(self, response: httpx.Response, url: httpx.URL) -> bytes:
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self._too_large(url)
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise self._too_large(url)
+        return bytes(body)
+
+    def _too_large(self, url: httpx.URL) -> ImageTooLarge:
+        return ImageTooLarge(
+            f"the file at {_shorten(str(url))} is larger than the {format_size(self.max_bytes)} limit",
+            field=self.field,
+        )
+
+
+def _build_request(client: httpx.AsyncClient, url: httpx.URL, address: IPAddress, timeout: float) -> httpx.Request:
+    """A request to ``address`` that the server and TLS still see as being for ``url``'s host."""
+    host = url.raw_host.decode("ascii")
+    authority = f"[{host}]" if ":" in host else host
+    if url.port is not None:
+        authority += f":{url.port}"
+    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    return client.build_request(
+        "GET",
+        url.copy_with(host=str(address)),
+        headers={**REQUEST_HEADERS, "Host": authority},
+        extensions=extensions,
+        timeout=httpx.Timeout(timeout),
+    )
+
+
+async def _getaddrinfo(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _parse_ip(text: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _unmap(address: IPAddress) -> IPAddress:
+    """``::ffff:10.0.0.1`` reaches 10.0.0.1, so it is checked (and connected to) as that."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_public(address: IPAddress) -> bool:
+    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified)
+
+
+def _describe(address: IPAddress) -> str:
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_private:
+        return "a private address"
+    if address.is_reserved:
+        return "a reserved address"
+    return "a non-public address"
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= MAX_URL_IN_MESSAGE:
+        return text
+    return text[: MAX_URL_IN_MESSAGE - 3] + "..."
+
+
+def _reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no address to connect to"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,41 @@
+"""Wiring: one place that builds every service from settings, shared by the API, actors and CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+from sqlalchemy.engine import Engine
+
+from sentinel.evaluation.panel import Panel
+from sentinel.rubrics.loader import RubricRegistry
+from sentinel.settings import Settings, get_settings
+from sentinel.store.blobs import FilesystemBlobStore
+from sentinel.store.service import ImageService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    rubrics: RubricRegistry
+    panel: Panel
+    images: ImageService
+
+    @cached_property
+    def engine(self) -> Engine:
+        # Built on first use, so `sentinel eval` (which needs no database) never creates one.
+        from sentinel.db import engine_for
+
+        return engine_for(self.settings)
+
+
+def build_services(settings: Settings) -> Services:
+    rubrics = RubricRegistry.from_dirs(settings.builtin_rubrics_dir, settings.rubrics_dir)
+    panel = Panel.from_dir(settings.resolved_judges_dir)
+    blobs = FilesystemBlobStore(settings.resolved_blob_dir)
+    return Services(settings=settings, rubrics=rubrics, panel=panel, images=ImageService(settings, blobs))
+
+
+@lru_cache
+def get_services() -> Services:
+    return build_services(get_settings())

@@ -1,0 +1,82 @@
+"""Settings from ``SENTINEL_*`` environment variables, with embedded defaults.
+
+With nothing set, Sentinel runs on one machine: SQLite and a filesystem blob
+store under ``SENTINEL_DATA_DIR``, dramatiq's in-process broker with worker
+threads started by ``sentinel serve``. ``SENTINEL_REDIS_URL`` switches the broker
+to Redis and ``SENTINEL_DATABASE_URL`` the store to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: Built-in rubrics and judges: the checkout's folders, or the copies packed into a wheel.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+DATA_ROOT = _CHECKOUT if (_CHECKOUT / "rubrics").is_dir() else Path(__file__).resolve().parent / "_data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTINEL_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".sentinel"), description="SQLite file and blobs live here")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
+    redis_url: str | None = Field(default=None, description="Redis broker URL; in-process broker if unset")
+    redis_namespace: str = Field(default="sentinel", description="prefix of every Redis key")
+    blob_dir: Path | None = Field(default=None, description="filesystem blob store; data_dir/blobs if unset")
+
+    rubrics_dir: Path | None = Field(default=None, description="extra rubric YAML files (override built-ins by id)")
+    judges_dir: Path | None = Field(default=None, description="panel definition; built-in judges/ if unset")
+
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    #: Well below Pillow's own ~89 MP warning so a bomb is refused before decoding.
+    max_image_pixels: int = Field(default=40_000_000, gt=0)
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+    fetch_max_redirects: int = Field(default=3, ge=0, le=10)
+    #: Networks a URL may resolve into despite being private (e.g. an internal CDN).
+    fetch_allowed_networks: Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
+
+    evaluation_deadline_seconds: float = Field(default=300.0, gt=0, le=3600)
+    #: Share of the judges taking part that must vote for a verdict to be green.
+    quorum: float = Field(default=1.0, gt=0, le=1)
+    worker_threads: int = Field(default=4, ge=1, le=64)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @field_validator("fetch_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'sentinel.db').resolve()}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return (self.blob_dir or self.data_dir / "blobs").resolve()
+
+    @property
+    def builtin_rubrics_dir(self) -> Path:
+        return DATA_ROOT / "rubrics"
+
+    @property
+    def resolved_judges_dir(self) -> Path:
+        return self.judges_dir or DATA_ROOT / "judges"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,158 @@
+"""Recognising and decoding untrusted image bytes.
+
+The type of an image comes from its bytes, never from a header or a file name.
+:func:`inspect_image` is the cheap check on the request path (magic bytes, header,
+structure, pixel cap); :func:`decode_rgb` is the full decode the judges use, cached
+per content hash so judges running in one worker decode each image once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile
+
+from sentinel.errors import BadImage, ImageTooLarge, format_size
+
+#: MIME type for each Pillow format we accept; anything else is refused.
+ALLOWED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+
+# A truncated image must be an error, not a silently grey-padded picture.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    sha256: str
+    mime: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """The MIME type the magic bytes announce, or None when they are not an allowed format."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None
+
+
+def _describe(data: bytes) -> str:
+    head = data[:64]
+    if not data:
+        return "the file is empty"
+    if head.lstrip().startswith((b"<", b"{", b"[")) or all(32 <= b < 127 or b in b"\r\n\t" for b in head):
+        return "the bytes are text, not an image"
+    return "the bytes are not a PNG, JPEG, WebP or GIF image"
+
+
+def _check_limits(width: int, height: int, max_pixels: int, field: str | None) -> None:
+    if width <= 0 or height <= 0:
+        raise BadImage(f"image declares an empty size {width}×{height}", field=field)
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}×{height} = {width * height / 1e6:.1f} megapixels; "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels (possible decompression bomb)",
+            field=field,
+        )
+
+
+def _open(data: bytes, max_pixels: int, field: str | None) -> Image.Image:
+    # Pillow warns past MAX_IMAGE_PIXELS and refuses past twice that; we refuse at our own, lower cap.
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(declared.group(1)) / 1e6:.0f} megapixels" if declared else "too many pixels"
+        raise ImageTooLarge(
+            f"image refused as a decompression bomb: it declares {size}; "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels",
+            field=field,
+        ) from exc
+    except Exception as exc:
+        raise BadImage(f"image could not be read: {exc}", field=field) from exc
+    _check_limits(image.width, image.height, max_pixels, field)
+    return image
+
+
+def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | None = None) -> ImageInfo:
+    """Validate an upload without decoding its pixels; raise a clear error when it is unusable."""
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"image is {format_size(len(data))}; the limit is {format_size(max_bytes)}", field=field)
+    mime = sniff_mime(data)
+    if mime is None:
+        raise BadImage(f"not an accepted image: {_describe(data)}", field=field)
+    image = _open(data, max_pixels, field)
+    if ALLOWED_FORMATS.get(image.format or "") != mime:
+        raise BadImage(f"image bytes look like {mime} but do not parse as one", field=field)
+    width, height = image.size
+    try:
+        # verify() walks the chunk structure (PNG CRCs to IEND) without inflating pixels.
+        image.verify()
+    except Exception as exc:
+        raise BadImage(f"image is corrupt or truncated: {exc}", field=field) from exc
+    if mime == "image/jpeg" and b"\xff\xd9" not in data[-64:]:
+        raise BadImage("image is truncated: the JPEG end-of-image marker is missing", field=field)
+    if mime == "image/png" and b"IEND" not in data[-16:]:
+        raise BadImage("image is truncated: the PNG IEND chunk is missing", field=field)
+    return ImageInfo(
+        sha256=hashlib.sha256(data).hexdigest(), mime=mime, width=width, height=height, size_bytes=len(data)
+    )
+
+
+def decode_rgb(data: bytes, *, max_pixels: int) -> np.ndarray:
+    """Fully decode to an HxWx3 uint8 array (first frame of a GIF; alpha composited on white)."""
+    image = _open(data, max_pixels, None)
+    try:
+        image.seek(0)
+        image.load()
+    except Exception as exc:
+        raise BadImage(f"image could not be decoded: {exc}") from exc
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"))
+
+
+class DecodedCache:
+    """A small LRU of decoded pixels keyed by content hash, shared by a worker's threads."""
+
+    def __init__(self, max_entries: int = 16) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_decode(self, sha256: str, load_bytes, max_pixels: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+        with self._lock:
+            cached = self._entries.get(sha256)
+            if cached is not None:
+                self._entries.move_to_end(sha256)
+                return cached
+        pixels = decode_rgb(load_bytes(), max_pixels=max_pixels)
+        pixels.setflags(write=False)
+        with self._lock:
+            self._entries[sha256] = pixels
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return pixels
+
+
+#: Process-wide cache; judges of one evaluation in one worker share the decode.
+decoded_pixels = DecodedCache()

@@ -1,0 +1,41 @@
+"""The dramatiq broker every domain's actors are registered on.
+
+Importing this module configures the broker from settings: Redis when
+``SENTINEL_REDIS_URL`` is set, otherwise dramatiq's in-process stub broker, whose
+worker threads ``sentinel serve`` starts inside the API process.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.worker import Worker
+
+from sentinel.settings import Settings, get_settings
+
+#: Retries for infrastructure errors (database briefly away); a judge's own failure is a vote, not a retry.
+MAX_RETRIES = 5
+
+
+def build_broker(settings: Settings) -> dramatiq.Broker:
+    if settings.redis_url:
+        return RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+    return StubBroker()
+
+
+broker = build_broker(get_settings())
+dramatiq.set_broker(broker)
+
+
+def is_embedded() -> bool:
+    return isinstance(broker, StubBroker)
+
+
+def start_embedded_worker(threads: int) -> Worker | None:
+    """Worker threads inside this process, for the embedded broker only."""
+    if not is_embedded():
+        return None
+    worker = Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    return worker

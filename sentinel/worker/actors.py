@@ -1,0 +1,3 @@
+"""Every actor of every domain; ``dramatiq sentinel.worker.actors`` runs them all."""
+
+from sentinel.evaluation import tasks as evaluation_tasks  # noqa: F401

@@ -1,0 +1,108 @@
+"""Loading user-written YAML into pydantic models with errors that name file, line and field."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sentinel.errors import ConfigError
+
+#: Rubric and judge files are small; a bigger one is a mistake or an attack.
+MAX_YAML_BYTES = 256 * 1024
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _format_loc(loc: Sequence[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+    """The 1-based line of the YAML node at ``loc``, or of the deepest ancestor that exists."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if match is None:
+                return line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def _check_duplicate_keys(node: yaml.Node, path: Path) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            name = getattr(key, "value", None)
+            if name in seen:
+                raise ConfigError(
+                    f"{path}:{key.start_mark.line + 1}: key '{name}' appears twice (first on line {seen[name]})"
+                )
+            seen[name] = key.start_mark.line + 1
+            _check_duplicate_keys(value, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_duplicate_keys(item, path)
+
+
+class YamlDocument:
+    """A parsed YAML file that remembers where each value came from."""
+
+    def __init__(self, path: Path, data: Any, root: yaml.Node | None) -> None:
+        self.path = path
+        self.data = data
+        self.root = root
+
+    def error(self, loc: Sequence[int | str], message: str) -> ConfigError:
+        line = _line_of(self.root, loc)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return ConfigError(f"{where}: {_format_loc(loc)}: {message}", field=_format_loc(loc))
+
+    def validate(self, model: type[ModelT]) -> ModelT:
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as exc:
+            problems = [
+                self.error([p for p in err["loc"] if not str(p).startswith("function-")], err["msg"]).message
+                for err in exc.errors()
+            ]
+            raise ConfigError("\n".join(problems), field=_format_loc(exc.errors()[0]["loc"])) from exc
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: file is {size} bytes; YAML files may be at most {MAX_YAML_BYTES} bytes")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: invalid YAML: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if root is not None:
+        _check_duplicate_keys(root, path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of fields at the top level, got {type(data).__name__}")
+    return YamlDocument(path, data, root)

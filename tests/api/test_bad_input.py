@@ -1,0 +1,168 @@
+"""Bad input gets a clear 4xx in our error shape, never a 500, and nothing is half-written."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import pytest
+from PIL import Image
+from sqlmodel import Session, func, select
+
+from sentinel.models import Evaluation, StoredImage
+from sentinel.services import get_services
+from tests.conftest import png_bytes
+
+
+def row_counts() -> tuple[int, int]:
+    with Session(get_services().engine) as session:
+        evaluations = session.exec(select(func.count()).select_from(Evaluation)).one()
+        images = session.exec(select(func.count()).select_from(StoredImage)).one()
+    return evaluations, images
+
+
+def post_image(client, data: bytes, task: str = "text-to-image", filename: str = "x.png", **extra):
+    files = {"image": (filename, data, "image/png")}
+    files.update(extra.pop("files", {}))
+    return client.post("/v1/evaluations", data={"task": task, **extra}, files=files)
+
+
+def assert_error(response, status: int, error_type: str, *words: str) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["type"] == error_type
+    for word in words:
+        assert word in error["message"], error["message"]
+    return error
+
+
+def truncated_png() -> bytes:
+    data = png_bytes(256, 256)
+    return data[: len(data) // 2]
+
+
+def bomb_png() -> bytes:
+    """A 30000×30000 greyscale PNG: a few KB on disk, 900 megapixels decoded."""
+    width = height = 30000
+    raw = b"".join(b"\x00" + bytes(width) for _ in range(64))
+    compressor = zlib.compressobj(9)
+    body = compressor.compress(raw)
+    # Repeat the same all-zero rows by compressing lazily: far too big to build in memory.
+    for _ in range(height // 64 - 1):
+        body += compressor.compress(raw)
+    body += compressor.flush()
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return len(payload).to_bytes(4, "big") + kind + payload + zlib.crc32(kind + payload).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "status", "error_type", "words"),
+    [
+        ("truncated png", truncated_png, 422, "bad_image", ("truncated",)),
+        (
+            "text file named .png",
+            lambda: b"hello, I am plain text\n" * 10,
+            422,
+            "bad_image",
+            ("text, not an image",),
+        ),
+        ("empty file", lambda: b"", 422, "bad_image", ("empty",)),
+        ("decompression bomb", bomb_png, 413, "image_too_large", ("900 megapixels", "decompression bomb")),
+    ],
+)
+def test_bad_image_is_refused_with_a_clear_error(client, name, payload, status, error_type, words) -> None:
+    before = row_counts()
+    response = post_image(client, payload())
+    error = assert_error(response, status, error_type, *words)
+    assert error["field"] == "image"
+    assert row_counts() == before
+
+
+def test_thirty_megabyte_upload_is_refused(client) -> None:
+    before = row_counts()
+    response = post_image(client, b"\x89PNG\r\n\x1a\n" + bytes(30 * 1024 * 1024))
+    assert_error(response, 413, "image_too_large", "20 MB")
+    assert row_counts() == before
+
+
+def test_unknown_task_names_the_known_ones(client) -> None:
+    response = post_image(client, png_bytes(), task="make-it-pretty")
+    error = assert_error(response, 404, "unknown_task", "make-it-pretty", "text-to-image")
+    assert error["field"] == "task"
+
+
+def test_missing_required_param(client) -> None:
+    response = post_image(client, png_bytes(), task="text-render")
+    error = assert_error(response, 400, "invalid_request", "text")
+    assert error["field"] == "params.text"
+
+
+def test_param_of_wrong_type_and_unknown_param(client) -> None:
+    response = post_image(client, png_bytes(), params='{"width": "wide"}')
+    assert_error(response, 400, "invalid_request", "width", "whole number")
+    response = post_image(client, png_bytes(), params='{"colour": "red"}')
+    assert_error(response, 400, "invalid_request", "unknown param 'colour'")
+    response = post_image(client, png_bytes(), params="{not json")
+    assert_error(response, 400, "invalid_request", "not valid JSON")
+
+
+def test_edit_task_without_source_or_mask(client) -> None:
+    response = post_image(client, png_bytes(), task="object-removal")
+    error = assert_error(response, 400, "invalid_request", "source")
+    assert error["field"] == "source"
+    response = post_image(client, png_bytes(), task="object-removal", files={"source": ("s.png", png_bytes())})
+    assert_error(response, 400, "invalid_request", "mask")
+
+
+def test_mask_for_a_task_without_one(client) -> None:
+    response = post_image(client, png_bytes(), files={"mask": ("m.png", png_bytes())})
+    assert_error(response, 400, "invalid_request", "takes no 'mask'")
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://127.0.0.1/cat.png", ("127.0.0.1", "loopback")),
+        ("http://10.0.0.1/cat.png", ("10.0.0.1", "private")),
+        ("http://169.254.169.254/latest/meta-data/", ("169.254.169.254",)),
+        ("http://localhost/cat.png", ("localhost", "127.0.0.1")),
+        ("file:///etc/passwd", ("file",)),
+    ],
+)
+def test_urls_to_private_addresses_are_refused(client, url, words) -> None:
+    before = row_counts()
+    response = client.post("/v1/evaluations", json={"task": "text-to-image", "image_url": url})
+    error = assert_error(response, 400, "disallowed_url", *words)
+    assert error["field"] == "image_url"
+    assert row_counts() == before
+
+
+def test_json_body_errors(client) -> None:
+    response = client.post("/v1/evaluations", json={"task": "text-to-image"})
+    assert_error(response, 400, "invalid_request", "image_url")
+    response = client.post("/v1/evaluations", content=b"{oops", headers={"content-type": "application/json"})
+    assert_error(response, 400, "invalid_request")
+    response = client.post("/v1/evaluations", content=b"task=x", headers={"content-type": "text/plain"})
+    assert_error(response, 400, "invalid_request", "multipart/form-data or application/json")
+
+
+def test_unknown_ids_are_404(client) -> None:
+    assert_error(client.get("/v1/evaluations/ev_nope"), 404, "not_found", "ev_nope")
+    assert_error(client.get("/v1/images/" + "0" * 64), 404, "not_found")
+    assert_error(client.get("/v1/rubrics/nope"), 404, "unknown_task")
+    response = client.get("/v1/evaluations/ev_nope?wait=999")
+    assert_error(response, 422, "invalid_request", "wait")
+
+
+def test_gif_first_frame_and_webp_are_accepted(client) -> None:
+    for fmt in ("GIF", "WEBP", "JPEG"):
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(png_bytes(128, 128))).save(buffer, fmt)
+        response = post_image(client, buffer.getvalue(), filename="whatever.bin")
+        assert response.status_code == 202, response.text
+        image = client.get(response.json()["image"]["url"])
+        assert image.headers["content-type"] == f"image/{fmt.lower()}"
