@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 rubrics_app = typer.Typer(help="List, show and validate task rubrics.", no_args_is_help=True)
 app.add_typer(rubrics_app, name="rubrics")
+bench_app = typer.Typer(help="Benchmarks that print tables and write JSON.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 out = Console()
 err = Console(stderr=True)
@@ -32,7 +35,7 @@ VERDICT_STYLE = {"green": "bold green", "amber": "bold yellow", "red": "bold red
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -49,7 +52,11 @@ def serve(
     settings = get_settings()
     mode = "Redis broker (run `sentinel worker` too)" if settings.redis_url else "in-process broker and workers"
     database = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
-    err.print(f"[bold]Sentinel[/] on http://{host or settings.host}:{port or settings.port} — {mode}, {database}")
+    err.print(
+        f"[bold]Sentinel[/] on http://{host or settings.host}:{port or settings.port} — {mode}, {database}",
+        soft_wrap=True,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(name)s: %(message)s")
     uvicorn.run(
         "sentinel.api.app:create_app",
         factory=True,
@@ -110,7 +117,9 @@ def _print_verdict(path: Path, result: dict[str, Any]) -> None:
     out.print(f"[{VERDICT_STYLE[verdict]}]{verdict.upper()}[/]  {path}  [dim]({result['task']})[/]", highlight=False)
     out.print(f"  {result['summary']}", highlight=False)
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("judge", "criterion", "result", "measured", "threshold", "detail"):
+    for column in ("judge", "criterion", "result"):
+        table.add_column(column, no_wrap=True)
+    for column in ("measured", "threshold", "detail"):
         table.add_column(column, overflow="fold")
     for judge in result["judges"]:
         if judge["passed"] is None:
@@ -198,7 +207,8 @@ def rubrics_list() -> None:
     except SentinelError as exc:
         raise fail(exc.message) from exc
     table = Table(box=None)
-    for column in ("task", "title", "inputs", "params", "criteria"):
+    table.add_column("task", no_wrap=True)
+    for column in ("title", "inputs", "params", "criteria"):
         table.add_column(column, overflow="fold")
     for rubric in rubrics:
         params = ", ".join(f"{n}{'*' if s.required else ''}" for n, s in rubric.params.items())
@@ -222,7 +232,8 @@ def rubrics_show(task: Annotated[str, typer.Argument(help="task id")]) -> None:
         flag = "required" if spec.required else "optional"
         out.print(f"param [bold]{name}[/] ({spec.type}, {flag}): {spec.description}", highlight=False)
     table = Table(box=None)
-    for column in ("criterion", "judge", "check", "critical", "must"):
+    table.add_column("criterion", no_wrap=True)
+    for column in ("judge", "check", "critical", "must"):
         table.add_column(column, overflow="fold")
     for c in rubric.criteria:
         table.add_row(c.id, c.judge, c.check, "yes" if c.critical else "", c.must)
@@ -247,11 +258,40 @@ def rubrics_validate(
             rubric = load_rubric(file)
         except SentinelError as exc:
             problems += 1
-            err.print(f"[red]✗[/] {exc.message}", highlight=False)
+            err.print(f"[red]✗[/] {exc.message}", highlight=False, soft_wrap=True)
             continue
         out.print(f"[green]✓[/] {file}: task '{rubric.id}', {len(rubric.criteria)} criteria", highlight=False)
     if problems:
         raise typer.Exit(code=2)
+
+
+@bench_app.command("judges")
+def bench_judges(
+    runs: Annotated[int, typer.Option(min=1, max=100, help="timed runs per task (after one warm-up)")] = 7,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Median time of `sentinel eval` per 1024×1024 image for each built-in task, and the judges' share."""
+    from sentinel.bench import as_rows, bench_judges
+    from sentinel.services import get_services
+
+    rows = as_rows(bench_judges(get_services(), runs))
+    table = Table(title=f"sentinel eval per 1024×1024 PNG, median of {runs} runs", box=None)
+    for column in ("task", "verdict", "median ms", "PNG decode ms", "× decode", "judges' share", "per judge ms"):
+        table.add_column(column, no_wrap=column != "per judge ms")
+    for row in rows:
+        per_judge = ", ".join(f"{k} {v:.1f}" for k, v in row["judges_ms"].items())
+        table.add_row(
+            row["task"],
+            row["verdict"],
+            f"{row['median_ms']:.1f}",
+            f"{row['png_decode_ms']:.1f}",
+            f"{row['decode_multiple']:.1f}",
+            f"{row['judges_share']:.0%}",
+            per_judge,
+        )
+    Console(width=max(out.width, 150)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -74,10 +74,10 @@ def redis_namespace() -> Iterator[str]:
 
 
 class RunningProcess:
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, cwd: Path = REPO) -> None:
         self.log = log
         self._handle = log.open("wb")
-        self.process = subprocess.Popen(args, env=env, stdout=self._handle, stderr=subprocess.STDOUT, cwd=REPO)
+        self.process = subprocess.Popen(args, env=env, stdout=self._handle, stderr=subprocess.STDOUT, cwd=cwd)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -93,10 +93,10 @@ class RunningProcess:
         self._handle.close()
 
 
-def start_server(env: dict[str, str], log: Path, timeout: float = 30.0) -> tuple[RunningProcess, str]:
+def start_server(env: dict[str, str], log: Path, timeout: float = 30.0, cwd: Path = REPO) -> tuple[RunningProcess, str]:
     """`sentinel serve` on a free port; returns once /healthz answers."""
     port = free_port()
-    server = RunningProcess([SENTINEL, "serve", "--port", str(port)], env, log)
+    server = RunningProcess([SENTINEL, "serve", "--port", str(port)], env, log, cwd)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -139,3 +139,13 @@ def png_bytes(width: int = 64, height: int = 64, color: tuple[int, int, int] = (
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+class NoDispatch:
+    """A dispatcher that sends nothing: the test delivers the messages itself (or a restart does)."""
+
+    def judge(self, evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
+        pass
+
+    def finalise_later(self, evaluation_id: str, delay_seconds: float) -> None:
+        pass

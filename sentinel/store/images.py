@@ -14,6 +14,7 @@ import re
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,7 +140,11 @@ class DecodedCache:
         self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_or_decode(self, sha256: str, load_bytes, max_pixels: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def get_or_decode(self, sha256: str, load_bytes: Callable[[], bytes], max_pixels: int) -> np.ndarray:
         with self._lock:
             cached = self._entries.get(sha256)
             if cached is not None:

@@ -1,0 +1,139 @@
+"""Benchmarks that print numbers (timing goals live here, not in tests)."""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from sentinel.evaluation.judges.base import ImageSource, JudgeContext
+from sentinel.evaluation.runner import run_judge
+from sentinel.evaluation.verdict import aggregate
+from sentinel.services import Services
+from sentinel.store.images import decode_rgb, decoded_pixels, inspect_image
+
+SIDE = 1024
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _photo(side: int = SIDE) -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).resize((side, side), Image.Resampling.LANCZOS)
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def sample_inputs() -> dict[str, tuple[dict[str, bytes], dict[str, Any]]]:
+    """A 1024×1024 PNG for each built-in task, with its source/mask and params."""
+    photo = _photo()
+    product = Image.new("RGB", (SIDE, SIDE), "white")
+    cutout = _photo(900)
+    disc = Image.new("L", cutout.size, 0)
+    ImageDraw.Draw(disc).ellipse((0, 0, 899, 899), fill=255)
+    product.paste(cutout, (62, 62), disc)
+    sign = Image.new("RGB", (SIDE, SIDE), (240, 235, 220))
+    ImageDraw.Draw(sign).text((SIDE // 2, SIDE // 2), "OPEN 24/7", fill="black", font=_font(150), anchor="mm")
+    tagged = photo.copy()
+    ImageDraw.Draw(tagged).rectangle((600, 600, 850, 760), fill=(220, 20, 20))
+    mask = Image.new("L", (SIDE, SIDE), 0)
+    ImageDraw.Draw(mask).rectangle((590, 590, 860, 770), fill=255)
+    subject_mask = Image.new("L", (SIDE, SIDE), 0)
+    ImageDraw.Draw(subject_mask).ellipse((200, 150, 820, 1000), fill=255)
+    replaced = Image.new("RGB", (SIDE, SIDE), "white")
+    replaced.paste(photo, (0, 0), subject_mask)
+    return {
+        "text-to-image": ({"image": _png(photo)}, {"width": SIDE, "height": SIDE}),
+        "product-white-background": ({"image": _png(product)}, {}),
+        "text-render": ({"image": _png(sign)}, {"text": "OPEN 24/7"}),
+        "object-removal": ({"image": _png(photo), "source": _png(tagged), "mask": _png(mask)}, {}),
+        "background-replace": (
+            {"image": _png(replaced), "source": _png(photo), "mask": _png(subject_mask)},
+            {"color": "#ffffff"},
+        ),
+    }
+
+
+@dataclass
+class TaskTiming:
+    task: str
+    verdict: str
+    total_ms: float
+    decode_ms: float
+    judges_ms: dict[str, float]
+
+    @property
+    def judges_share(self) -> float:
+        return sum(self.judges_ms.values()) / self.total_ms if self.total_ms else 0.0
+
+
+def time_task(services: Services, task: str, files: dict[str, bytes], params: dict[str, Any], runs: int) -> TaskTiming:
+    """What `sentinel eval` does per image, judges one after another so their costs add up honestly."""
+    rubric = services.rubrics.get(task)
+    judges = services.panel.for_rubric(rubric)
+    max_pixels = services.settings.max_image_pixels
+    totals: list[float] = []
+    decodes: list[float] = []
+    per_judge: dict[str, list[float]] = {j.name: [] for j in judges}
+    verdict = ""
+    for _ in range(runs + 1):  # the first run warms OCR engines and imports; it is not counted
+        decoded_pixels.clear()
+        started = time.perf_counter()
+        sources = {}
+        for name, data in files.items():
+            info = inspect_image(data, max_bytes=services.settings.max_image_bytes, max_pixels=max_pixels)
+            sources[name] = ImageSource(info.sha256, info.mime, lambda data=data: data, max_pixels)
+        votes = []
+        for judge in judges:
+            ctx = JudgeContext(
+                image=sources["image"],
+                params=params,
+                source=sources.get("source"),
+                mask=sources.get("mask"),
+                options=dict(judge.options),
+            )
+            judge_started = time.perf_counter()
+            votes.append(run_judge(judge, rubric, ctx))
+            per_judge[judge.name].append((time.perf_counter() - judge_started) * 1000)
+        verdict = aggregate(rubric, [j.name for j in judges], votes, len(judges)).verdict
+        totals.append((time.perf_counter() - started) * 1000)
+        decode_started = time.perf_counter()
+        decode_rgb(files["image"], max_pixels=max_pixels)
+        decodes.append((time.perf_counter() - decode_started) * 1000)
+    return TaskTiming(
+        task=task,
+        verdict=verdict,
+        total_ms=statistics.median(totals[1:]),
+        decode_ms=statistics.median(decodes[1:]),
+        judges_ms={name: statistics.median(values[1:]) for name, values in per_judge.items()},
+    )
+
+
+def bench_judges(services: Services, runs: int) -> list[TaskTiming]:
+    return [time_task(services, task, files, params, runs) for task, (files, params) in sample_inputs().items()]
+
+
+def as_rows(timings: list[TaskTiming]) -> list[dict[str, Any]]:
+    return [
+        {
+            "task": t.task,
+            "verdict": t.verdict,
+            "median_ms": round(t.total_ms, 1),
+            "png_decode_ms": round(t.decode_ms, 1),
+            "judges_ms": {k: round(v, 1) for k, v in t.judges_ms.items()},
+            "judges_share": round(t.judges_share, 3),
+            "decode_multiple": round(t.total_ms / t.decode_ms, 1) if t.decode_ms else None,
+        }
+        for t in timings
+    ]

@@ -1,0 +1,126 @@
+"""Rubrics are data: validated on load, with errors naming the file, the line and the field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sentinel.errors import ConfigError, InvalidInput
+from sentinel.rubrics.loader import RubricRegistry, load_rubric
+from sentinel.rubrics.schema import validate_params
+from sentinel.settings import get_settings
+
+GOOD = """\
+id: my-task
+title: My task
+params:
+  text:
+    type: string
+    required: true
+criteria:
+  - id: decodes
+    must: The image decodes.
+    judge: pixels
+    check: decodes
+    critical: true
+  - id: white
+    must: Border is white.
+    judge: layout
+    check: white_background
+    settings:
+      min_white_fraction: 0.9
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "my-task.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_builtin_rubrics_all_load() -> None:
+    registry = RubricRegistry.from_dirs(get_settings().builtin_rubrics_dir)
+    assert [r.id for r in registry.all()] == [
+        "background-replace",
+        "object-removal",
+        "product-white-background",
+        "text-render",
+        "text-to-image",
+    ]
+
+
+def test_good_rubric_loads(tmp_path) -> None:
+    rubric = load_rubric(write(tmp_path, GOOD))
+    assert rubric.id == "my-task"
+    assert rubric.judge_kinds() == ["pixels", "layout"]
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "words"),
+    [
+        (("min_white_fraction: 0.9", "min_white_fraction: 1.5"), 18, ("criteria[1].settings.min_white_fraction", "1")),
+        (("judge: layout", "judge: vibes"), 15, ("criteria[1].judge", "unknown judge kind 'vibes'")),
+        (("check: white_background", "check: whiteness"), 16, ("criteria[1].check", "no check 'whiteness'")),
+        (("min_white_fraction: 0.9", "min_white: 0.9"), 18, ("criteria[1].settings.min_white", "Extra inputs")),
+        (("    type: string\n", "    type: text\n"), 5, ("params.text.type", "string")),
+        (("title: My task\n", ""), None, ("title", "Field required")),
+        (("id: my-task", "id: other-task"), 1, ("id", "must match the file name")),
+        (("    must: Border is white.\n", ""), 13, ("criteria[1].must", "Field required")),
+    ],
+)
+def test_broken_rubric_names_file_line_and_field(tmp_path, change, line, words) -> None:
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        load_rubric(path)
+    message = caught.value.message
+    assert message.startswith(str(path)), message
+    if line is not None:
+        assert f"{path}:{line}:" in message, message
+    for word in words:
+        assert word in message, message
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path) -> None:
+    path = write(tmp_path, GOOD.replace("criteria:\n", "criteria: [\n"))
+    with pytest.raises(ConfigError, match=rf"{path}:\d+: invalid YAML"):
+        load_rubric(path)
+
+
+def test_duplicate_key_is_an_error(tmp_path) -> None:
+    path = write(tmp_path, GOOD.replace("title: My task\n", "title: My task\ntitle: Again\n"))
+    with pytest.raises(ConfigError, match=r"key 'title' appears twice \(first on line 2\)"):
+        load_rubric(path)
+
+
+def test_edit_check_without_edit_inputs_is_refused(tmp_path) -> None:
+    text = GOOD.replace("check: white_background", "check: white_background").replace(
+        "    judge: layout\n    check: white_background\n    settings:\n      min_white_fraction: 0.9\n",
+        "    judge: edit\n    check: changed_in_mask\n",
+    )
+    with pytest.raises(ConfigError, match="needs input"):
+        load_rubric(write(tmp_path, text))
+
+
+def test_user_folder_adds_and_overrides_tasks(tmp_path) -> None:
+    write(tmp_path, GOOD)
+    registry = RubricRegistry.from_dirs(get_settings().builtin_rubrics_dir, tmp_path)
+    assert registry.get("my-task").title == "My task"
+    assert registry.get("text-to-image").id == "text-to-image"
+
+
+def test_params_are_validated_and_coerced() -> None:
+    registry = RubricRegistry.from_dirs(get_settings().builtin_rubrics_dir)
+    t2i = registry.get("text-to-image")
+    assert validate_params(t2i, {"width": "1024", "height": 768}) == {"width": 1024, "height": 768}
+    with pytest.raises(InvalidInput, match="must be ≥ 16"):
+        validate_params(t2i, {"width": 0})
+    replace = registry.get("background-replace")
+    assert validate_params(replace, {"color": "white"}) == {"color": "#ffffff"}
+    with pytest.raises(InvalidInput, match="colour like"):
+        validate_params(replace, {"color": "not-a-colour"})
+    render = registry.get("text-render")
+    with pytest.raises(InvalidInput, match="needs param 'text'") as caught:
+        validate_params(render, {"text": "   "})
+    assert caught.value.field == "params.text"

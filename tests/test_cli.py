@@ -1,0 +1,116 @@
+"""The `sentinel` command as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import SENTINEL, clean_env, png_bytes
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SENTINEL, *args], capture_output=True, text=True, env=env or clean_env(), cwd=cwd, timeout=120
+    )
+
+
+def test_eval_json_prints_one_object_with_the_documented_fields(tmp_path) -> None:
+    image = tmp_path / "flat.png"
+    from PIL import Image
+
+    Image.new("RGB", (300, 200), (250, 250, 250)).save(image)
+    result = run(
+        "eval", str(image), "--task", "text-to-image", "--param", "width=300", "--param", "height=200", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["verdict"] == "red"
+    assert document["failed_judges"] >= 1
+    assert "blank or near-uniform" in document["summary"]
+    judges = {j["judge"]: j for j in document["judges"]}
+    assert set(judges) == {"pixels", "text"}
+    criterion = next(c for c in judges["pixels"]["criteria"] if c["id"] == "not-blank")
+    assert criterion["passed"] is False
+    assert set(criterion) >= {"id", "passed", "measured", "threshold", "detail"}
+    assert isinstance(judges["pixels"]["passed"], bool)
+
+
+def test_eval_several_images_prints_a_summary_table(tmp_path) -> None:
+    paths = []
+    for index, color in enumerate([(10, 120, 200), (128, 128, 128)]):
+        path = tmp_path / f"img{index}.png"
+        path.write_bytes(png_bytes(256, 256, color))
+        paths.append(str(path))
+    result = run("eval", *paths, "--task", "text-to-image")
+    assert result.returncode == 0, result.stderr
+    assert "2 images in" in result.stdout
+    for path in paths:
+        assert Path(path).name in result.stdout
+    as_json = run("eval", *paths, "--task", "text-to-image", "--json")
+    documents = json.loads(as_json.stdout)
+    assert [Path(d["image"]).name for d in documents] == ["img0.png", "img1.png"]
+
+
+def test_eval_bad_input_exits_2_with_the_error_on_stderr(tmp_path) -> None:
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all\n")
+    good = tmp_path / "good.png"
+    good.write_bytes(png_bytes())
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(png_bytes(256, 256)[:300])
+    cases = [
+        (("eval", str(text), "--task", "text-to-image"), "text, not an image"),
+        (("eval", str(truncated), "--task", "text-to-image"), "truncated"),
+        (("eval", str(tmp_path / "missing.png"), "--task", "text-to-image"), "No such file"),
+        (("eval", str(good), "--task", "nope"), "unknown task 'nope'"),
+        (("eval", str(good), "--task", "text-render"), "needs param 'text'"),
+        (("eval", str(good), "--task", "object-removal"), "needs --source"),
+        (("eval", str(good), "--task", "text-to-image", "--param", "width"), "key=value"),
+    ]
+    for args, words in cases:
+        result = run(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert words in result.stderr, (args, result.stderr)
+        assert result.stdout == "", args
+
+
+def test_rubrics_list_show_and_validate(tmp_path) -> None:
+    listing = run("rubrics", "list")
+    assert listing.returncode == 0
+    for task in ("text-to-image", "product-white-background", "text-render", "object-removal", "background-replace"):
+        assert task in listing.stdout
+    show = run("rubrics", "show", "text-render")
+    assert "expected-text" in show.stdout and "text" in show.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "id: broken\ntitle: Broken\ncriteria:\n  - id: x\n    must: Something holds.\n    judge: pixels\n"
+    )
+    result = run("rubrics", "validate", str(broken))
+    assert result.returncode == 2
+    assert f"{broken}:4: criteria[0].check: Field required" in result.stderr
+    ok = run("rubrics", "validate", str(Path(__file__).parent.parent / "rubrics"))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.count("✓") == 5
+
+
+def test_user_rubrics_dir_adds_a_task(tmp_path) -> None:
+    (tmp_path / "square-only.yaml").write_text(
+        "id: square-only\ntitle: Square\ncriteria:\n"
+        "  - id: big\n    must: At least 512 px.\n    judge: pixels\n    check: min_size\n"
+        "    settings: {min_longest_side: 512}\n"
+    )
+    env = clean_env(SENTINEL_RUBRICS_DIR=str(tmp_path))
+    assert "square-only" in run("rubrics", "list", env=env).stdout
+    image = tmp_path / "small.png"
+    image.write_bytes(png_bytes(100, 100))
+    result = run("eval", str(image), "--task", "square-only", "--json", env=env)
+    document = json.loads(result.stdout)
+    assert document["verdict"] == "amber"
+    assert "longest side is 100 px, is below the 512 px minimum" in document["summary"]
+
+
+def test_worker_without_redis_explains_itself() -> None:
+    result = run("worker")
+    assert result.returncode == 2
+    assert "SENTINEL_REDIS_URL" in result.stderr
