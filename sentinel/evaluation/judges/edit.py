@@ -81,60 +81,52 @@ class ChangeSettings(CheckSettings):
     min_change: float = Field(10.0, ge=0, le=255, description="mean absolute change per channel, 0-255")
 
 
+def _preserved(ctx: JudgeContext, s: SimilaritySettings, inside: bool, what: str, lost: str) -> Outcome:
+    """A region that must look as it did: mean SSIM against the source."""
+    frames = _frames(ctx)
+    ssim = frames.mean_ssim(frames.inside if inside else frames.outside)
+    if ssim is None:
+        return _empty_region(what)
+    ok = ssim >= s.min_ssim
+    state = "is preserved" if ok else lost
+    detail = f"{what} {state}: SSIM {ssim:.3f} (needs ≥ {s.min_ssim:.2f}){frames.note()}"
+    return Outcome(ok, round(ssim, 4), s.min_ssim, detail)
+
+
+def _changed(ctx: JudgeContext, s: ChangeSettings, inside: bool, what: str, unchanged: str) -> Outcome:
+    """A region that must differ from the source: mean absolute change per channel."""
+    frames = _frames(ctx)
+    change = frames.mean_change(frames.inside if inside else frames.outside)
+    if change is None:
+        return _empty_region(what)
+    ok = change >= s.min_change
+    if ok:
+        detail = f"{what} changed (mean change {change:.1f} levels){frames.note()}"
+    else:
+        detail = f"{what} {unchanged}: mean change {change:.1f} levels (needs ≥ {s.min_change:g}){frames.note()}"
+    return Outcome(ok, round(change, 2), s.min_change, detail)
+
+
 @kind.check("preserved_outside_mask", SimilaritySettings, needs=("source", "mask"))
 def preserved_outside_mask(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
-    frames = _frames(ctx)
-    ssim = frames.mean_ssim(frames.outside)
-    if ssim is None:
-        return _empty_region("area outside the mask")
-    ok = ssim >= s.min_ssim
-    state = "preserved" if ok else "was altered"
-    detail = f"outside the mask the image {state}: SSIM {ssim:.3f} (needs ≥ {s.min_ssim:.2f}){frames.note()}"
-    return Outcome(ok, round(ssim, 4), s.min_ssim, detail)
+    return _preserved(ctx, s, inside=False, what="outside the mask the image", lost="was altered")
 
 
 @kind.check("changed_in_mask", ChangeSettings, needs=("source", "mask"))
 def changed_in_mask(ctx: JudgeContext, s: ChangeSettings) -> Outcome:
-    frames = _frames(ctx)
-    change = frames.mean_change(frames.inside)
-    if change is None:
-        return _empty_region("area inside the mask")
-    ok = change >= s.min_change
-    if ok:
-        detail = f"the masked region changed (mean change {change:.1f} levels){frames.note()}"
-    else:
-        detail = (
-            f"the masked region is essentially unchanged: mean change {change:.1f} levels "
-            f"(needs ≥ {s.min_change:g}); the object is probably still there{frames.note()}"
-        )
-    return Outcome(ok, round(change, 2), s.min_change, detail)
+    return _changed(
+        ctx, s, inside=True, what="the masked region", unchanged="is essentially unchanged (the object is still there)"
+    )
 
 
 @kind.check("subject_preserved", SimilaritySettings, needs=("source", "mask"))
 def subject_preserved(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
-    frames = _frames(ctx)
-    ssim = frames.mean_ssim(frames.inside)
-    if ssim is None:
-        return _empty_region("subject inside the mask")
-    ok = ssim >= s.min_ssim
-    state = "preserved" if ok else "was altered or destroyed"
-    detail = f"the subject {state}: SSIM inside the mask {ssim:.3f} (needs ≥ {s.min_ssim:.2f}){frames.note()}"
-    return Outcome(ok, round(ssim, 4), s.min_ssim, detail)
+    return _preserved(ctx, s, inside=True, what="the subject inside the mask", lost="was altered or destroyed")
 
 
 @kind.check("background_changed", ChangeSettings, needs=("source", "mask"))
 def background_changed(ctx: JudgeContext, s: ChangeSettings) -> Outcome:
-    frames = _frames(ctx)
-    change = frames.mean_change(frames.outside)
-    if change is None:
-        return _empty_region("background outside the mask")
-    ok = change >= s.min_change
-    detail = (
-        f"the background changed (mean change {change:.1f} levels)"
-        if ok
-        else f"the background was not replaced: mean change {change:.1f} levels (needs ≥ {s.min_change:g})"
-    )
-    return Outcome(ok, round(change, 2), s.min_change, detail + frames.note())
+    return _changed(ctx, s, inside=False, what="the background", unchanged="was not replaced")
 
 
 class BackgroundColorSettings(CheckSettings):
