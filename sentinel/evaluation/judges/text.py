@@ -160,7 +160,7 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
     for size in {max(1, count - 1), count, count + 1}:
         for start in range(max(0, len(words) - size + 1)):
             run = tuple(words[start : start + size])
-            read = normalise(" ".join(w.text for w in run))
+            read = " ".join(w.text for w in run)
             score = similarity(target, read)
             if score > best.score:
                 best = Match(score, read, run, page)
@@ -201,7 +201,7 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
     if not match.read:
         return Outcome(False, "", expected, f"expected text '{expected}' is absent: OCR found no matching text")
     detail = (
-        f"OCR read '{match.read}'{where}, expected '{normalise(expected)}' "
+        f"OCR read '{match.read}'{where}, expected '{expected}' "
         f"(similarity {match.score:.2f}, needs {s.min_similarity:.2f})"
     )
     return Outcome(False, match.read, expected, detail)

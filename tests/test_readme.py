@@ -1,0 +1,55 @@
+"""The commands README.md shows keep working: each `sentinel` command in it is run as written."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import httpx
+
+from tests.conftest import REPO, clean_env, start_server
+
+
+def shell_blocks() -> list[str]:
+    readme = (REPO / "README.md").read_text()
+    return re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+
+
+def commands(prefix: str) -> list[str]:
+    found = []
+    for block in shell_blocks():
+        joined = block.replace("\\\n", " ")
+        found += [line.strip() for line in joined.splitlines() if line.strip().startswith(prefix)]
+    return found
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    first, second = shell_blocks()[:2]
+    assert first.strip() == "./scripts/setup && .venv/bin/sentinel serve"
+    assert second.strip() == "./scripts/setup --dev && .venv/bin/python -m pytest"
+    ci = (REPO / ".ci" / "run").read_text()
+    assert second.strip() in ci
+
+
+def test_readme_cli_commands_run() -> None:
+    found = commands(".venv/bin/sentinel eval") + commands(".venv/bin/sentinel rubrics")
+    assert len(found) >= 3
+    for command in found:
+        result = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, env=clean_env())
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stdout.strip(), command
+
+
+def test_readme_curl_walkthrough(tmp_path) -> None:
+    [post] = [c for c in commands("curl") if "-F image=@" in c]
+    server, base = start_server(clean_env(SENTINEL_DATA_DIR=str(tmp_path)), tmp_path / "serve.log")
+    try:
+        command = post.replace("http://127.0.0.1:8000", base)
+        result = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True)
+        created = httpx.Response(202, content=result.stdout).json()
+        assert created["status"] == "judging", result.stdout
+        done = httpx.get(f"{base}/v1/evaluations/{created['id']}?wait=30", timeout=40).json()
+        assert done["verdict"] == "red"
+        assert "OCR read 'OPENN 24/7', expected 'OPEN 24/7'" in done["summary"]
+    finally:
+        server.stop()
