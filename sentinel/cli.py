@@ -47,9 +47,13 @@ def serve(
     """Run the API. With no settings: SQLite, blobs on disk and worker threads in this process."""
     import uvicorn
 
-    from sentinel.settings import get_settings
+    from sentinel.services import get_services
 
-    settings = get_settings()
+    try:
+        # Load rubrics and judges now, so a broken YAML file stops start-up with its file and line.
+        settings = get_services().settings
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
     mode = "Redis broker (run `sentinel worker` too)" if settings.redis_url else "in-process broker and workers"
     database = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
     err.print(

@@ -114,3 +114,18 @@ def test_worker_without_redis_explains_itself() -> None:
     result = run("worker")
     assert result.returncode == 2
     assert "SENTINEL_REDIS_URL" in result.stderr
+
+
+def test_serve_refuses_to_start_with_a_broken_rubric(tmp_path) -> None:
+    (tmp_path / "bad.yaml").write_text("id: bad\ntitle: Bad\ncriteria:\n  - id: a\n    must: ok ok\n    judge: pixel\n")
+    result = subprocess.run(
+        [SENTINEL, "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=clean_env(SENTINEL_RUBRICS_DIR=str(tmp_path), SENTINEL_DATA_DIR=str(tmp_path / "data")),
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{tmp_path / 'bad.yaml'}:" in result.stderr
+    assert "criteria[0]" in result.stderr
+    assert not (tmp_path / "data").exists()
