@@ -1,0 +1,149 @@
+"""The one small interface every image provider adapter implements, and its typed outcomes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+
+class Outcome(enum.StrEnum):
+    """What a provider call came to. Every adapter maps its provider's answers onto these."""
+
+    OK = "ok"
+    #: 429 or a quota answer; ``retry_after`` holds the provider's Retry-After when it gave one.
+    RATE_LIMITED = "rate_limited"
+    #: 5xx, connection refused or reset, a job that failed on the provider's side.
+    UNAVAILABLE = "unavailable"
+    TIMEOUT = "timeout"
+    #: The provider refused the prompt or the output (also when it hides in a 200: no image, a safety reason).
+    CONTENT_FILTERED = "content_filtered"
+    #: Our fault or the caller's (bad size, bad parameter): falling back would not help.
+    INVALID_REQUEST = "invalid_request"
+    #: Missing or rejected credentials.
+    AUTH = "auth"
+
+
+#: Outcomes after which the router tries the next candidate.
+FALLBACK_OUTCOMES = frozenset({Outcome.RATE_LIMITED, Outcome.UNAVAILABLE, Outcome.TIMEOUT})
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One image to make, already mapped to this candidate's parameters."""
+
+    prompt: str
+    #: The provider's own model id (e.g. "gpt-image-1", "imagen-4.0-generate-001").
+    model: str
+    width: int = 1024
+    height: int = 1024
+    #: Provider-specific parameters from the route's mapping (quality tier, aspect_ratio, steps, cfg...).
+    params: dict[str, Any] = field(default_factory=dict)
+    negative_prompt: str | None = None
+    seed: int | None = None
+    #: Edits: the source image and mask bytes (PNG), when the provider supports them.
+    image: bytes | None = None
+    mask: bytes | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderImage:
+    """An image as the provider handed it over: bytes, or a URL we still have to download."""
+
+    data: bytes | None = None
+    url: str | None = None
+    revised_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    outcome: Outcome
+    images: list[ProviderImage] = field(default_factory=list)
+    #: For failures: what went wrong, in words a user can act on (includes the provider's own message).
+    message: str = ""
+    status_code: int | None = None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+def failure(
+    outcome: Outcome, message: str, status_code: int | None = None, retry_after: float | None = None
+) -> ProviderResult:
+    return ProviderResult(outcome, [], message, status_code, retry_after)
+
+
+class Provider(Protocol):
+    """An adapter for one provider's HTTP API."""
+
+    #: The provider's name in routes, e.g. "openai".
+    name: str
+
+    async def generate(self, request: GenerationRequest) -> ProviderResult:
+        """Make one image; never raises for a provider's answer, only returns a typed result."""
+        ...
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The Retry-After header in seconds (delta-seconds or an HTTP date), when present and sane."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from datetime import UTC, datetime
+        from email.utils import parsedate_to_datetime
+
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), 3600.0)
+
+
+def classify_http(response: httpx.Response, provider_message: str) -> ProviderResult | None:
+    """The outcome of a non-2xx answer by status code, the same for every provider; None for 2xx."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    text = f"HTTP {status}: {provider_message}".strip().rstrip(":")
+    if status == 429:
+        return failure(Outcome.RATE_LIMITED, text, status, retry_after_seconds(response))
+    if status in (401, 403):
+        return failure(Outcome.AUTH, text, status)
+    if status == 408 or status == 504:
+        return failure(Outcome.TIMEOUT, text, status)
+    if status >= 500:
+        return failure(Outcome.UNAVAILABLE, text, status, retry_after_seconds(response))
+    return failure(Outcome.INVALID_REQUEST, text, status)
+
+
+def transport_failure(exc: httpx.HTTPError, provider: str) -> ProviderResult:
+    """Connection-level failures: timeouts are TIMEOUT, everything else UNAVAILABLE."""
+    if isinstance(exc, httpx.TimeoutException):
+        return failure(Outcome.TIMEOUT, f"{provider} did not answer in time ({type(exc).__name__})")
+    return failure(Outcome.UNAVAILABLE, f"{provider} could not be reached: {type(exc).__name__}: {exc}")
+
+
+def error_message(response: httpx.Response) -> str:
+    """The provider's own error text, from the JSON shapes providers use, else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300].strip()
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("status") or error)[:300]
+        if isinstance(error, str):
+            return error[:300]
+        for key in ("message", "detail", "name", "errors"):
+            if key in body:
+                return str(body[key])[:300]
+    return str(body)[:300]
