@@ -140,7 +140,8 @@ def error_message(response: httpx.Response) -> str:
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
-            return str(error.get("message") or error.get("status") or error)[:300]
+            text = str(error.get("message") or error.get("status") or error)[:300]
+            return f"{text} (param '{error['param']}')" if error.get("param") else text
         if isinstance(error, str):
             return error[:300]
         for key in ("message", "detail", "name", "errors"):

@@ -1,0 +1,157 @@
+"""A fake OpenAI Images API: validates requests like OpenAI and answers with its shapes and failures."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sentinel.fakes.server import Script, pause, png_image
+
+#: Parameters OpenAI accepts on /images/generations; anything else is refused as it refuses it.
+KNOWN_FIELDS = {
+    "model",
+    "prompt",
+    "n",
+    "size",
+    "quality",
+    "response_format",
+    "user",
+    "style",
+    "background",
+    "moderation",
+    "output_format",
+    "output_compression",
+}
+SIZES = {"256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"}
+
+
+def _error(
+    status: int,
+    message: str,
+    code: str | None = None,
+    param: str | None = None,
+    kind: str = "invalid_request_error",
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(script: Script, image: bytes | None = None) -> Starlette:
+    """The fake; ``image`` fixes the returned bytes (benchmarks), else a small PNG per request."""
+    stored: dict[str, tuple[bytes, str]] = {}
+    counter = itertools.count()
+
+    def _validate(body: Any) -> JSONResponse | None:
+        if not isinstance(body, dict):
+            return _error(400, "We could not parse the JSON body of your request.")
+        unknown = sorted(set(body) - KNOWN_FIELDS)
+        if unknown:
+            return _error(400, f"Unknown parameter: '{unknown[0]}'.", "unknown_parameter", unknown[0])
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt:
+            return _error(400, "Missing required parameter: 'prompt'.", "missing_required_parameter", "prompt")
+        n = body.get("n", 1)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+            return _error(400, f"Invalid 'n': integer between 1 and 10 expected, got {n!r}.", "invalid_value", "n")
+        if body.get("size", "1024x1024") not in SIZES:
+            return _error(
+                400,
+                f"Invalid value: '{body.get('size')}'. Supported values are: {sorted(SIZES)}.",
+                "invalid_value",
+                "size",
+            )
+        if body.get("response_format", "url") not in ("url", "b64_json"):
+            return _error(400, "Invalid value for 'response_format'.", "invalid_value", "response_format")
+        if str(body.get("model", "")).startswith("gpt-image") and "response_format" in body:
+            return _error(400, "Unknown parameter: 'response_format'.", "unknown_parameter", "response_format")
+        return None
+
+    def _image_bytes(behaviour: str) -> bytes:
+        if behaviour == "blank":
+            return png_image(script.width, script.height, blank=True)
+        return image if image is not None else png_image(script.width, script.height, seed=len(script.requests))
+
+    async def generations(request: Request) -> Response:
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return _error(401, "You didn't provide an API key.", "invalid_api_key")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "We could not parse the JSON body of your request.")
+        script.record(method="POST", path=request.url.path, body=body)
+        invalid = _validate(body)
+        if invalid is not None:
+            return invalid
+        return await _answer(body, str(request.base_url).rstrip("/"))
+
+    async def edits(request: Request) -> Response:
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return _error(401, "You didn't provide an API key.", "invalid_api_key")
+        async with request.form() as form:
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            has_image = form.get("image") is not None and not isinstance(form.get("image"), str)
+        script.record(method="POST", path=request.url.path, body=fields | {"image": has_image})
+        if not has_image:
+            return _error(400, "Missing required parameter: 'image'.", "missing_required_parameter", "image")
+        if not fields.get("prompt"):
+            return _error(400, "Missing required parameter: 'prompt'.", "missing_required_parameter", "prompt")
+        return await _answer(fields, str(request.base_url).rstrip("/"))
+
+    async def _answer(body: dict[str, Any], base: str) -> Response:
+        behaviour = script.next()
+        if behaviour == "rate_limit":
+            return _error(
+                429,
+                "Rate limit reached for images per minute.",
+                "rate_limit_exceeded",
+                kind="requests",
+                headers={"retry-after": str(script.retry_after)},
+            )
+        if behaviour == "unavailable":
+            return _error(503, "The engine is currently overloaded, please try again later.", kind="server_error")
+        if behaviour == "bad_auth":
+            return _error(401, "Incorrect API key provided.", "invalid_api_key")
+        if behaviour == "content_filter":
+            return _error(
+                400, "Your request was rejected as a result of our safety system.", "content_policy_violation"
+            )
+        if behaviour == "slow":
+            await pause(script.slow_seconds)
+        created = int(time.time())
+        if behaviour == "empty":
+            return JSONResponse({"created": created, "data": []})
+        data = _image_bytes(behaviour)
+        wants_url = body.get("response_format") == "url" or behaviour == "octet_url"
+        if wants_url:
+            key = f"img{next(counter)}"
+            stored[key] = (data, "application/octet-stream" if behaviour == "octet_url" else "image/png")
+            item: dict[str, Any] = {"url": f"{base}/files/{key}.png"}
+        else:
+            item = {"b64_json": base64.b64encode(data).decode()}
+        item["revised_prompt"] = f"{body.get('prompt')}, highly detailed"
+        if behaviour == "drift":
+            return JSONResponse({"created": created, "output": [item]})
+        return JSONResponse({"created": created, "data": [item]})
+
+    async def files(request: Request) -> Response:
+        key = request.path_params["name"].removesuffix(".png")
+        if key not in stored:
+            return Response(status_code=404)
+        data, content_type = stored[key]
+        return Response(data, media_type=content_type)
+
+    return Starlette(
+        routes=[
+            Route("/v1/images/generations", generations, methods=["POST"]),
+            Route("/v1/images/edits", edits, methods=["POST"]),
+            Route("/files/{name}", files, methods=["GET"]),
+        ]
+    )

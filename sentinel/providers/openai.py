@@ -1,0 +1,153 @@
+"""OpenAI Images API (and any gateway that speaks it): generations and edits, ``url`` or ``b64_json`` output."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import httpx
+
+from sentinel.providers.base import (
+    GenerationRequest,
+    Outcome,
+    ProviderImage,
+    ProviderResult,
+    classify_http,
+    error_message,
+    failure,
+    transport_failure,
+)
+
+#: Error codes OpenAI uses when its safety system refuses a prompt or an output.
+CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "image_generation_user_error"})
+#: Where the list of images has been seen under, newest shape last; ``data`` is the documented one.
+IMAGE_LIST_KEYS = ("data", "images", "output")
+#: Keys an image's base64 has been seen under.
+BASE64_KEYS = ("b64_json", "b64", "image_base64", "base64")
+
+
+def _decode(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def parse_images(body: Any) -> tuple[list[ProviderImage], str | None]:
+    """Images from a 200 answer, tolerating fields that moved; returns (images, problem)."""
+    if not isinstance(body, dict):
+        return [], "the answer is not a JSON object"
+    items: Any = None
+    for key in IMAGE_LIST_KEYS:
+        if isinstance(body.get(key), list):
+            items = body[key]
+            break
+    if items is None and isinstance(body.get("result"), dict):
+        return parse_images(body["result"])
+    if not items:
+        return [], None
+    images: list[ProviderImage] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        revised = item.get("revised_prompt") if isinstance(item.get("revised_prompt"), str) else None
+        encoded = next((item[k] for k in BASE64_KEYS if isinstance(item.get(k), str)), None)
+        if encoded is not None:
+            data = _decode(encoded)
+            if data is None:
+                return [], "the provider returned base64 that does not decode"
+            images.append(ProviderImage(data=data, revised_prompt=revised))
+        elif isinstance(item.get("url"), str):
+            images.append(ProviderImage(url=item["url"], revised_prompt=revised))
+    return images, None
+
+
+class OpenAIProvider:
+    """Adapter for ``POST /images/generations`` and ``POST /images/edits`` under ``base_url`` (…/v1)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        client: httpx.AsyncClient,
+        *,
+        timeout: float = 60.0,
+        name: str = "openai",
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.client = client
+        self.timeout = timeout
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "prompt": request.prompt,
+            "n": 1,
+            "size": request.params.get("size", f"{request.width}x{request.height}"),
+        }
+        if "quality" in request.params:
+            body["quality"] = request.params["quality"]
+        # gpt-image models always answer base64 and refuse the parameter; DALL·E models are asked for it.
+        if not request.model.startswith("gpt-image"):
+            body["response_format"] = request.params.get("response_format", "b64_json")
+        if request.user:
+            body["user"] = request.user
+        return body
+
+    async def generate(self, request: GenerationRequest) -> ProviderResult:
+        body = self._body(request)
+        try:
+            if request.image is not None:
+                files: dict[str, Any] = {"image": ("image.png", request.image, "image/png")}
+                if request.mask is not None:
+                    files["mask"] = ("mask.png", request.mask, "image/png")
+                response = await self.client.post(
+                    f"{self.base_url}/images/edits",
+                    data={k: str(v) for k, v in body.items()},
+                    files=files,
+                    headers=self._headers(),
+                    timeout=self.timeout,
+                )
+            else:
+                response = await self.client.post(
+                    f"{self.base_url}/images/generations", json=body, headers=self._headers(), timeout=self.timeout
+                )
+        except httpx.HTTPError as exc:
+            return transport_failure(exc, self.name)
+        return self._interpret(response)
+
+    def _interpret(self, response: httpx.Response) -> ProviderResult:
+        failed = classify_http(response, error_message(response))
+        if failed is not None:
+            code = _error_code(response)
+            if code in CONTENT_POLICY_CODES:
+                return failure(
+                    Outcome.CONTENT_FILTERED,
+                    f"refused by the provider's safety system ({code}): {error_message(response)}",
+                    response.status_code,
+                )
+            return failed
+        try:
+            body = response.json()
+        except ValueError:
+            return failure(Outcome.UNAVAILABLE, "the provider answered 200 with a body that is not JSON", 200)
+        images, problem = parse_images(body)
+        if problem:
+            return failure(Outcome.UNAVAILABLE, problem, 200)
+        if not images:
+            return failure(Outcome.CONTENT_FILTERED, "the provider answered 200 without any image", 200)
+        return ProviderResult(Outcome.OK, images, status_code=200)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return str(error.get("code")) if isinstance(error, dict) and error.get("code") else None

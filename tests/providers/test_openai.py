@@ -1,0 +1,151 @@
+"""The OpenAI adapter against a fake OpenAI Images API on 127.0.0.1: every answer maps to a typed outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from sentinel.fakes.openai import create_app
+from sentinel.fakes.server import Script, serve
+from sentinel.providers.base import GenerationRequest, Outcome, ProviderResult
+from sentinel.providers.openai import OpenAIProvider
+from sentinel.store.images import sniff_mime
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[tuple[str, Script]]:
+    script = Script()
+    with serve(create_app(script)) as server:
+        yield server.url, script
+
+
+def generate(base: str, model: str = "dall-e-3", timeout: float = 5.0, **kwargs) -> ProviderResult:
+    async def call() -> ProviderResult:
+        async with httpx.AsyncClient() as client:
+            provider = OpenAIProvider(f"{base}/v1", "sk-test", client, timeout=timeout)
+            return await provider.generate(GenerationRequest(prompt="a red bicycle", model=model, **kwargs))
+
+    return asyncio.run(call())
+
+
+def test_success_returns_png_bytes_and_sends_the_documented_request(fake) -> None:
+    base, script = fake
+    result = generate(base, width=1792, height=1024, params={"quality": "hd"})
+    assert result.outcome is Outcome.OK
+    assert sniff_mime(result.images[0].data) == "image/png"
+    assert result.images[0].revised_prompt == "a red bicycle, highly detailed"
+    sent = script.requests[-1]["body"]
+    assert sent == {
+        "model": "dall-e-3",
+        "prompt": "a red bicycle",
+        "n": 1,
+        "size": "1792x1024",
+        "quality": "hd",
+        "response_format": "b64_json",
+    }
+
+
+def test_gpt_image_models_are_not_sent_response_format(fake) -> None:
+    base, script = fake
+    assert generate(base, model="gpt-image-1").outcome is Outcome.OK
+    assert "response_format" not in script.requests[-1]["body"]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "outcome", "words"),
+    [
+        ("rate_limit", Outcome.RATE_LIMITED, "Rate limit"),
+        ("unavailable", Outcome.UNAVAILABLE, "503"),
+        ("content_filter", Outcome.CONTENT_FILTERED, "content_policy_violation"),
+        ("empty", Outcome.CONTENT_FILTERED, "without any image"),
+        ("bad_auth", Outcome.AUTH, "401"),
+    ],
+)
+def test_failures_map_to_typed_outcomes(fake, behaviour, outcome, words) -> None:
+    base, script = fake
+    script.push(behaviour)
+    result = generate(base)
+    assert result.outcome is outcome
+    assert words in result.message
+    assert not result.images
+    if behaviour == "rate_limit":
+        assert result.retry_after == 1.0
+
+
+def test_slow_answer_is_a_timeout(fake) -> None:
+    base, script = fake
+    script.slow_seconds = 2.0
+    script.push("slow")
+    result = generate(base, timeout=0.3)
+    assert result.outcome is Outcome.TIMEOUT
+
+
+def test_drifted_shape_still_parses(fake) -> None:
+    base, script = fake
+    script.push("drift")
+    result = generate(base)
+    assert result.outcome is Outcome.OK
+    assert sniff_mime(result.images[0].data) == "image/png"
+
+
+def test_url_output_is_handed_back_not_downloaded(fake) -> None:
+    base, script = fake
+    script.push("octet_url")
+    result = generate(base, model="gpt-image-1")
+    assert result.outcome is Outcome.OK
+    url = result.images[0].url
+    assert url and result.images[0].data is None
+    served = httpx.get(url)
+    assert served.headers["content-type"] == "application/octet-stream"
+    assert sniff_mime(served.content) == "image/png"
+
+
+def test_blank_image_is_returned_by_the_adapter(fake) -> None:
+    # Blank outputs are caught by the router's output check, for every provider alike.
+    base, script = fake
+    script.push("blank")
+    result = generate(base)
+    assert result.outcome is Outcome.OK and result.images[0].data
+
+
+def test_wrong_shaped_request_is_refused_like_openai(fake) -> None:
+    base, _ = fake
+    auth = {"Authorization": "Bearer sk-test"}
+    response = httpx.post(f"{base}/v1/images/generations", json={"prompt": "x", "colour": "red"}, headers=auth)
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "message": "Unknown parameter: 'colour'.",
+        "type": "invalid_request_error",
+        "param": "colour",
+        "code": "unknown_parameter",
+    }
+    response = httpx.post(f"{base}/v1/images/generations", json={"prompt": "x", "size": "999x1"}, headers=auth)
+    assert response.json()["error"]["param"] == "size"
+    assert httpx.post(f"{base}/v1/images/generations", json={"prompt": "x"}).status_code == 401
+
+
+def test_invalid_size_from_us_is_invalid_request(fake) -> None:
+    base, _ = fake
+    result = generate(base, width=1000, height=1000)
+    assert result.outcome is Outcome.INVALID_REQUEST
+    assert "size" in result.message
+
+
+def test_edit_sends_multipart_with_image_and_mask(fake) -> None:
+    base, script = fake
+    from sentinel.fakes.server import png_image
+
+    result = generate(base, model="gpt-image-1", image=png_image(), mask=png_image())
+    assert result.outcome is Outcome.OK
+    assert script.requests[-1]["path"] == "/v1/images/edits"
+    assert script.requests[-1]["body"]["image"] is True
+
+
+def test_closed_port_is_unavailable() -> None:
+    from sentinel.fakes.server import _free_port
+
+    result = generate(f"http://127.0.0.1:{_free_port()}")
+    assert result.outcome is Outcome.UNAVAILABLE
