@@ -1,8 +1,9 @@
 """The error hierarchy shared by every domain.
 
 Services raise these; one handler in :mod:`sentinel.api.app` turns them into
-``{"error": {"type", "message", "field"?}}`` with the class's status code, and the
-CLI prints the message and exits with code 2.
+``{"error": {"type", "message", "field"?, "param", "code"}}`` with the class's status code (``param``
+and ``code`` make it the OpenAI error shape too, so the OpenAI SDK raises the right exception), and
+the CLI prints the message and exits with code 2.
 """
 
 from __future__ import annotations
@@ -23,16 +24,22 @@ class SentinelError(Exception):
     status_code: int = 400
     #: Stable machine-readable error type.
     error_type: str = "invalid_request"
+    #: Finer machine-readable code where one helps (e.g. "model_not_found").
+    code: str | None = None
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        #: Extra response headers (e.g. Retry-After).
+        self.headers = headers
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"type": self.error_type, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
+        body["param"] = self.field
+        body["code"] = self.code
         return {"error": body}
 
 

@@ -70,3 +70,23 @@ class Vote(SQLModel, table=True):
     criteria: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     duration_ms: float = 0.0
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class ProviderCall(SQLModel, table=True):
+    """Every call to a provider (or candidate skipped), for the dashboard and for routing decisions."""
+
+    __tablename__ = "provider_calls"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(index=True, max_length=40)
+    model: str = Field(max_length=200, description="the public model the caller asked for")
+    provider: str = Field(index=True, max_length=100)
+    provider_model: str = Field(max_length=200)
+    outcome: str = Field(index=True, max_length=32)
+    latency_ms: float = 0.0
+    status_code: int | None = None
+    bytes: int = 0
+    cost_estimate: float = 0.0
+    message: str = ""
+    image_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))

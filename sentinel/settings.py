@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     rubrics_dir: Path | None = Field(default=None, description="extra rubric YAML files (override built-ins by id)")
     judges_dir: Path | None = Field(default=None, description="panel definition; built-in judges/ if unset")
 
+    routes: Path | None = Field(default=None, description="routing YAML; the shipped default if unset")
+
     max_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     #: Well below Pillow's own ~89 MP warning so a bomb is refused before decoding.
     max_image_pixels: int = Field(default=40_000_000, gt=0)

@@ -13,6 +13,8 @@ from sentinel.api.errors import install_error_handlers
 from sentinel.api.limits import BodySizeLimit
 from sentinel.api.responses import JSONResponse
 from sentinel.evaluation import endpoints as evaluation_endpoints
+from sentinel.gateway import endpoints as gateway_endpoints
+from sentinel.gateway.wiring import open_gateway
 from sentinel.rubrics import endpoints as rubric_endpoints
 from sentinel.services import Services, get_services
 from sentinel.store import endpoints as image_endpoints
@@ -31,6 +33,8 @@ def create_app() -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.engine  # noqa: B018  (creates the tables before the first request)
         services.images.blobs.check()
+        gateway = await open_gateway(services)
+        app.state.gateway = gateway
         embedded = worker.start_embedded_worker(services.settings.worker_threads)
         if embedded is not None:
             recovered = app.state.evaluations.recover()
@@ -44,6 +48,7 @@ def create_app() -> FastAPI:
         finally:
             if embedded is not None:
                 embedded.stop()
+            await gateway.close()
 
     app = FastAPI(
         title="Sentinel",
@@ -55,7 +60,7 @@ def create_app() -> FastAPI:
     app.state.services = services
     app.state.evaluations = evaluation_service()
     install_error_handlers(app)
-    for module in (evaluation_endpoints, image_endpoints, rubric_endpoints):
+    for module in (evaluation_endpoints, image_endpoints, rubric_endpoints, gateway_endpoints):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["operations"], summary="Process is up")

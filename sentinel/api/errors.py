@@ -1,4 +1,4 @@
-"""One place where errors become JSON: ``{"error": {"type", "message", "field"?}}``."""
+"""One place where errors become JSON: ``{"error": {"type", "message", "field"?, "param", "code"}}``."""
 
 from __future__ import annotations
 
@@ -14,17 +14,26 @@ from sentinel.errors import SentinelError
 logger = logging.getLogger(__name__)
 
 
-def error_response(status: int, error_type: str, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, str] = {"type": error_type, "message": message}
+def error_response(
+    status: int,
+    error_type: str,
+    message: str,
+    field: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, str | None] = {"type": error_type, "message": message}
     if field:
         body["field"] = field
-    return JSONResponse({"error": body}, status_code=status)
+    body["param"] = field
+    body["code"] = code
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SentinelError)
     async def sentinel_error(_: Request, exc: SentinelError) -> JSONResponse:
-        return error_response(exc.status_code, exc.error_type, exc.message, exc.field)
+        return error_response(exc.status_code, exc.error_type, exc.message, exc.field, exc.code, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

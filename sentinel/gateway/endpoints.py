@@ -1,0 +1,116 @@
+"""The OpenAI-compatible endpoints: parse, call the gateway service, answer in OpenAI's shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from sentinel.api.responses import JSONResponse
+from sentinel.errors import InvalidInput
+from sentinel.gateway.schemas import ImagesGenerationRequest
+from sentinel.gateway.service import GatewayService
+from sentinel.providers.router import Router
+from sentinel.store.images import ALLOWED_FORMATS
+
+router = APIRouter(tags=["generation (OpenAI-compatible)"])
+
+
+def _gateway(request: Request) -> GatewayService:
+    return request.app.state.gateway
+
+
+def _parse(raw: bytes) -> ImagesGenerationRequest:
+    try:
+        return ImagesGenerationRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        if first["type"] == "extra_forbidden":
+            raise InvalidInput(f"Unknown parameter: '{field}'.", field=field) from exc
+        raise InvalidInput(f"Invalid '{field or 'body'}': {first['msg']}", field=field) from exc
+
+
+@router.post(
+    "/v1/images/generations",
+    summary="Generate images (OpenAI Images API)",
+    description=(
+        "The OpenAI request and response shapes: point the official OpenAI SDK at Sentinel's `/v1` and keep "
+        "your code. Sentinel resolves the model (aliases, parked models), walks its route with fallback, "
+        "checks and stores every image, and answers with `url` (served by `/v1/images/{id}`) or `b64_json`. "
+        "Headers `x-sentinel-provider`, `x-sentinel-model` and `x-sentinel-attempts` say who served."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ImagesGenerationRequest.model_json_schema()}},
+        }
+    },
+)
+async def create_images(request: Request, background: BackgroundTasks) -> JSONResponse:
+    body = _parse(await request.body())
+    gateway = _gateway(request)
+    generation = await gateway.generate(body)
+    background.add_task(run_in_threadpool, gateway.record_calls, generation)
+    base_url = str(request.base_url).rstrip("/")
+    payload = gateway.response_body(generation, body.response_format, base_url)
+    served = [r.image for r in generation.results if r.image is not None]
+    headers = {
+        "x-sentinel-provider": ", ".join(dict.fromkeys(i.provider for i in served)),
+        "x-sentinel-model": ", ".join(dict.fromkeys(i.model for i in served)),
+        "x-sentinel-attempts": str(sum(len(r.attempts) for r in generation.results)),
+        "x-sentinel-request-id": generation.request_id,
+    }
+    return JSONResponse(payload, headers=headers, background=background)
+
+
+def _model_entry(router: Router, name: str) -> dict[str, Any]:
+    route = router.config.models[name]
+    return {
+        "id": name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "sentinel",
+        "description": route.description,
+        "available": router.usable(route),
+        "candidates": [c.target for c in route.candidates],
+        "aliases": sorted(a for a, target in router.config.aliases.items() if target == name),
+        "parameters": {
+            "prompt": {"type": "string", "minLength": 1, "maxLength": 32000},
+            "n": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1},
+            "size": {"type": "string", "enum": route.sizes, "default": route.sizes[0]},
+            "quality": {"type": "string", "enum": route.qualities},
+            "response_format": {"type": "string", "enum": ["url", "b64_json"], "default": "url"},
+            "seed": {"type": "integer", "minimum": 0},
+            "negative_prompt": {"type": "string"},
+        },
+        "output": {"response_formats": ["url", "b64_json"], "content_types": sorted(ALLOWED_FORMATS.values())},
+    }
+
+
+def catalog(router: Router) -> list[dict[str, Any]]:
+    entries = [_model_entry(router, name) for name in router.config.models]
+    for alias, target in router.config.aliases.items():
+        entries.append(_model_entry(router, target) | {"id": alias, "alias_of": target, "aliases": []})
+    for name, reason in router.config.parked.items():
+        entries.append(
+            {"id": name, "object": "model", "created": 0, "owned_by": "sentinel", "parked": reason, "available": False}
+        )
+    return entries
+
+
+@router.get("/v1/models", summary="List allowed models, aliases and parked models with their parameters")
+async def list_models(request: Request) -> JSONResponse:
+    return JSONResponse({"object": "list", "data": catalog(_gateway(request).router)})
+
+
+@router.get("/v1/models/{model_id:path}", summary="Describe one model")
+async def get_model(model_id: str, request: Request) -> JSONResponse:
+    router_ = _gateway(request).router
+    resolved = router_.resolve(model_id)
+    entry = _model_entry(router_, resolved.model)
+    if resolved.alias_of:
+        entry |= {"id": model_id, "alias_of": resolved.alias_of}
+    return JSONResponse(entry)

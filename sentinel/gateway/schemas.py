@@ -1,0 +1,30 @@
+"""The OpenAI Images API request, as Sentinel accepts it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ImagesGenerationRequest(BaseModel):
+    """``POST /v1/images/generations``: OpenAI's fields plus a few Sentinel extensions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=32000)
+    model: str | None = Field(default=None, max_length=200, description="a model or alias from GET /v1/models")
+    n: int = Field(default=1, ge=1, le=4)
+    size: str | None = Field(default=None, max_length=20, examples=["1024x1024"])
+    quality: str | None = Field(default=None, max_length=20)
+    response_format: Literal["url", "b64_json"] = "url"
+    user: str | None = Field(default=None, max_length=256)
+    # Accepted for OpenAI compatibility; a route passes them on where a candidate takes them.
+    style: str | None = Field(default=None, max_length=20)
+    background: str | None = Field(default=None, max_length=20)
+    output_format: str | None = Field(default=None, max_length=10)
+    moderation: str | None = Field(default=None, max_length=10)
+    # Sentinel extensions.
+    task: str | None = Field(default=None, max_length=100, description="pick the task's preferred route")
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    negative_prompt: str | None = Field(default=None, max_length=4000)

@@ -1,0 +1,189 @@
+"""Generating images through the router and storing every delivered image once."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
+
+from sentinel.errors import SentinelError
+from sentinel.gateway.schemas import ImagesGenerationRequest
+from sentinel.models import ProviderCall
+from sentinel.providers.base import Outcome, ProviderResult
+from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
+from sentinel.services import Services
+
+
+class GenerationFailed(SentinelError):
+    """No image could be delivered; the status and code follow the last provider failure."""
+
+    error_type = "provider_error"
+
+
+#: How a last failure becomes an HTTP answer: (status, OpenAI error type, code).
+FAILURE_STATUS: dict[Outcome, tuple[int, str, str]] = {
+    Outcome.RATE_LIMITED: (429, "rate_limit_error", "rate_limited"),
+    Outcome.UNAVAILABLE: (503, "server_error", "providers_unavailable"),
+    Outcome.TIMEOUT: (504, "server_error", "provider_timeout"),
+    Outcome.CONTENT_FILTERED: (400, "invalid_request_error", "content_policy_violation"),
+    Outcome.INVALID_REQUEST: (400, "invalid_request_error", "invalid_request"),
+    Outcome.AUTH: (502, "server_error", "provider_auth_failed"),
+}
+
+
+@dataclass
+class Generation:
+    request_id: str
+    model: ResolvedModel
+    created: int
+    results: list[RouteResult]
+    image_ids: list[str | None] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> list[dict[str, Any]]:
+        return [a.to_dict() | {"image_index": i} for i, r in enumerate(self.results) for a in r.attempts]
+
+
+class GatewayService:
+    def __init__(self, services: Services, router: Router, client: httpx.AsyncClient | None = None) -> None:
+        self.services = services
+        self.router = router
+        #: The HTTP client the provider adapters share; closed with the gateway.
+        self.client = client
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+        close = getattr(self.router.cooldowns, "close", None)
+        if close is not None:
+            await close()
+
+    def prepare(self, body: ImagesGenerationRequest) -> tuple[ResolvedModel, ImageSpec]:
+        """Everything checked before any provider is called: model, size, quality."""
+        resolved = self.router.resolve(body.model, body.task)
+        size = body.size if body.size not in (None, "auto") else resolved.route.sizes[0]
+        width, height = self.router.check_size(resolved, size)
+        self.router.check_quality(resolved, body.quality)
+        spec = ImageSpec(
+            prompt=body.prompt,
+            width=width,
+            height=height,
+            quality=body.quality,
+            seed=body.seed,
+            negative_prompt=body.negative_prompt,
+            user=body.user,
+        )
+        return resolved, spec
+
+    async def generate(self, body: ImagesGenerationRequest) -> Generation:
+        resolved, spec = self.prepare(body)
+        # Each image walks the route on its own, all at once: one slow provider does not hold up the others.
+        specs = [spec if spec.seed is None else _with_seed(spec, spec.seed + i) for i in range(body.n)]
+        results = list(await asyncio.gather(*(self.router.generate(resolved, s) for s in specs)))
+        generation = Generation(f"gen_{uuid.uuid4().hex}", resolved, int(time.time()), results)
+        delivered = [r.image for r in results]
+        if any(delivered):
+            generation.image_ids = await run_in_threadpool(self._store, delivered)
+        else:
+            raise self._failure(resolved, results)
+        return generation
+
+    def _store(self, delivered: list[Any]) -> list[str | None]:
+        with Session(self.services.engine) as session:
+            for image in delivered:
+                if image is not None:
+                    self.services.images.store(session, image.info, image.data)
+            session.commit()
+        return [image.info.sha256 if image is not None else None for image in delivered]
+
+    def _failure(self, resolved: ResolvedModel, results: list[RouteResult]) -> GenerationFailed:
+        last: ProviderResult | None = next((r.last_failure for r in results if r.last_failure), None)
+        outcome = last.outcome if last else Outcome.UNAVAILABLE
+        status, kind, code = FAILURE_STATUS[outcome]
+        tried = "; ".join(
+            f"{a.provider}:{a.model} {a.outcome}" + (f" ({a.message})" if a.message else "")
+            for a in results[0].attempts
+        )
+        error = GenerationFailed(
+            f"no image could be generated with model '{resolved.requested}': {tried or 'no candidate'}",
+            headers={"Retry-After": str(max(1, round(last.retry_after)))} if last and last.retry_after else None,
+        )
+        error.status_code, error.error_type, error.code = status, kind, code
+        return error
+
+    def record_calls(self, generation: Generation) -> None:
+        """Write the call log (run after the response is sent: it is not on the request path)."""
+        with Session(self.services.engine) as session:
+            for index, result in enumerate(generation.results):
+                image_id = generation.image_ids[index] if index < len(generation.image_ids) else None
+                for attempt in result.attempts:
+                    session.add(
+                        ProviderCall(
+                            request_id=generation.request_id,
+                            model=generation.model.requested,
+                            provider=attempt.provider,
+                            provider_model=attempt.model,
+                            outcome=attempt.outcome,
+                            latency_ms=attempt.latency_ms,
+                            status_code=attempt.status_code,
+                            bytes=attempt.bytes,
+                            cost_estimate=attempt.cost,
+                            message=attempt.message[:1000],
+                            image_id=image_id if attempt.outcome == Outcome.OK.value else None,
+                        )
+                    )
+            session.commit()
+
+    @staticmethod
+    def response_body(generation: Generation, response_format: str, base_url: str) -> dict[str, Any]:
+        data: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for index, result in enumerate(generation.results):
+            image = result.image
+            if image is None:
+                message = result.last_failure.message if result.last_failure else "no candidate could serve it"
+                outcome = result.last_failure.outcome.value if result.last_failure else "unavailable"
+                failed.append({"index": index, "outcome": outcome, "message": message})
+                continue
+            item: dict[str, Any]
+            if response_format == "b64_json":
+                item = {"b64_json": base64.b64encode(image.data).decode("ascii")}
+            else:
+                item = {"url": f"{base_url}/v1/images/{image.info.sha256}"}
+            if image.revised_prompt:
+                item["revised_prompt"] = image.revised_prompt
+            data.append(item)
+        return {
+            "created": generation.created,
+            "data": data,
+            "sentinel": {
+                "id": generation.request_id,
+                "model": generation.model.model,
+                "requested_model": generation.model.requested,
+                "failed": failed,
+                "attempts": generation.attempts,
+                "images": [
+                    {
+                        "id": r.image.info.sha256,
+                        "mime": r.image.info.mime,
+                        "provider": r.image.provider,
+                        "model": r.image.model,
+                    }
+                    for r in generation.results
+                    if r.image is not None
+                ],
+            },
+        }
+
+
+def _with_seed(spec: ImageSpec, seed: int) -> ImageSpec:
+    from dataclasses import replace
+
+    return replace(spec, seed=seed)

@@ -1,0 +1,110 @@
+"""The routing configuration: providers, public models with their candidate lists, aliases, parked models."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sentinel.errors import ConfigError
+from sentinel.yamlfile import read_yaml
+
+#: The routing file shipped with Sentinel; ``SENTINEL_ROUTES`` replaces it.
+DEFAULT_ROUTES = Path(__file__).with_name("routes.yaml")
+ProviderKind = Literal["local", "openai", "google", "stability", "replicate", "fal"]
+SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+
+
+class ProviderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ProviderKind
+    base_url: str | None = None
+    #: Name of the environment variable holding the key; keys never live in files.
+    api_key_env: str | None = None
+    timeout_seconds: float = Field(120.0, gt=0, le=600)
+    poll_interval_seconds: float = Field(1.0, gt=0, le=30)
+
+
+class Candidate(BaseModel):
+    """One provider:model a public model can be served by, with how to map the request onto it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(pattern=r"^[a-z0-9_-]+:.+$", description="provider:model")
+    #: Extra parameters always sent to this candidate (steps, guidance, ...).
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: Requested size → this candidate's size ("WxH") or parameters ({aspect_ratio: "16:9"}); unlisted sizes skip it.
+    sizes: dict[str, str | dict[str, Any]] | None = None
+    #: Requested quality tier → this candidate's parameters.
+    quality: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.target.split(":", 1)[0]
+
+    @property
+    def model(self) -> str:
+        return self.target.split(":", 1)[1]
+
+
+class ModelRoute(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    candidates: list[Candidate] = Field(min_length=1)
+    #: Also fall back when a provider's content filter refuses the prompt (not all routes want that).
+    fallback_on_content_filter: bool = False
+    sizes: list[str] = Field(default_factory=lambda: ["1024x1024", "1792x1024", "1024x1792"])
+    qualities: list[str] = Field(default_factory=lambda: ["standard", "hd"])
+    #: Estimated USD per image for the call log and the dashboard.
+    cost_per_image: float = Field(0.0, ge=0)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: list[str]) -> list[str]:
+        for size in sizes:
+            if not SIZE.match(size):
+                raise ValueError(f"size '{size}' must look like 1024x1024")
+        return sizes
+
+
+class RoutingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: dict[str, ProviderConfig]
+    models: dict[str, ModelRoute] = Field(min_length=1)
+    default_model: str
+    aliases: dict[str, str] = Field(default_factory=dict)
+    #: Models that are known but never tried, with the reason a caller is given.
+    parked: dict[str, str] = Field(default_factory=dict)
+    #: Task → the public model that suits it (a text-heavy task → a model good at typography).
+    task_models: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> RoutingConfig:
+        for name, route in self.models.items():
+            for index, candidate in enumerate(route.candidates):
+                if candidate.provider not in self.providers:
+                    raise ValueError(
+                        f"models.{name}.candidates[{index}]: unknown provider '{candidate.provider}'; "
+                        f"known: {', '.join(self.providers)}"
+                    )
+        for alias, target in self.aliases.items():
+            if target not in self.models:
+                raise ValueError(f"aliases.{alias}: points to unknown model '{target}'")
+        for task, model in self.task_models.items():
+            if model not in self.models:
+                raise ValueError(f"task_models.{task}: unknown model '{model}'")
+        if self.default_model not in self.models:
+            raise ValueError(f"default_model '{self.default_model}' is not one of models")
+        return self
+
+
+def load_routing(path: Path | None = None) -> RoutingConfig:
+    path = path or DEFAULT_ROUTES
+    if not path.is_file():
+        raise ConfigError(f"routing file {path} does not exist")
+    return read_yaml(path).validate(RoutingConfig)
