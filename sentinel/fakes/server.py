@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import io
+import random
 import socket
 import threading
 import time
@@ -43,9 +44,16 @@ class Script:
     width: int = 64
     height: int = 64
     queue: collections.deque[str] = field(default_factory=collections.deque)
+    #: Random failures when the queue is empty: behaviour → probability, e.g. {"rate_limit": 0.3}.
+    chaos: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
     #: Every request the fake received (method, path, parsed body), for assertions.
     requests: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
 
     def push(self, *behaviours: str) -> None:
         unknown = set(behaviours) - set(BEHAVIOURS)
@@ -56,7 +64,14 @@ class Script:
 
     def next(self) -> str:
         with self._lock:
-            return self.queue.popleft() if self.queue else self.default
+            if self.queue:
+                return self.queue.popleft()
+            roll = self._rng.random()
+            for behaviour, probability in self.chaos.items():
+                if roll < probability:
+                    return behaviour
+                roll -= probability
+            return self.default
 
     def record(self, **request: Any) -> None:
         with self._lock:

@@ -82,6 +82,8 @@ class RoutingConfig(BaseModel):
     parked: dict[str, str] = Field(default_factory=dict)
     #: Task → the public model that suits it (a text-heavy task → a model good at typography).
     task_models: dict[str, str] = Field(default_factory=dict)
+    #: Walks over a route's candidates before giving up, when every failure was transient (429, 5xx, timeout).
+    max_passes: int = Field(2, ge=1, le=5)
 
     @model_validator(mode="after")
     def _references(self) -> RoutingConfig:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,17 +43,18 @@ class CooldownStore(Protocol):
 class MemoryCooldowns:
     """For the embedded default: one process, so a dict is the shared state."""
 
-    def __init__(self, policy: CooldownPolicy | None = None) -> None:
+    def __init__(self, policy: CooldownPolicy | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy or CooldownPolicy()
+        self.clock = clock
         self._until: dict[str, float] = {}
         self._failures: dict[str, list[float]] = {}
         self._lock = asyncio.Lock()
 
     async def remaining(self, key: str) -> float:
-        return max(0.0, self._until.get(key, 0.0) - time.monotonic())
+        return max(0.0, self._until.get(key, 0.0) - self.clock())
 
     async def record(self, key: str, outcome: Outcome, retry_after: float | None) -> None:
-        now = time.monotonic()
+        now = self.clock()
         async with self._lock:
             if outcome is Outcome.OK:
                 self._failures.pop(key, None)

@@ -24,8 +24,12 @@ from sentinel.providers.registry import Unconfigured
 from sentinel.settings import Settings
 from sentinel.store.images import ImageInfo, decode_rgb, inspect_image
 
-#: Below this many bytes per pixel an image is suspiciously compressible and gets a full blank check.
+#: Pause before walking a route again after transient failures (grows with each walk).
+RETRY_PAUSE_SECONDS = 0.1
+#: Below this many bytes per pixel (or this many bytes) an image is suspiciously compressible and gets a
+#: full blank check; ordinary images never pay for a decode on the request path.
 BLANK_SUSPECT_BYTES_PER_PIXEL = 0.02
+BLANK_SUSPECT_BYTES = 4096
 
 
 class UnknownModel(NotFound):
@@ -194,9 +198,25 @@ class Router:
     # -- generating --------------------------------------------------------------------------------
 
     async def generate(self, resolved: ResolvedModel, spec: ImageSpec) -> RouteResult:
-        """Walk the candidates until one delivers a checked image, or a failure says stop."""
+        """Walk the candidates until one delivers a checked image or a failure says stop.
+
+        When a whole walk failed only in transient ways (429, 5xx, timeouts), walk again, up to
+        ``max_passes`` times, after a short pause: random provider hiccups rarely repeat.
+        """
         result = RouteResult(image=None)
+        for walk in range(self.config.max_passes):
+            tried = len(result.attempts)
+            if await self._walk(resolved, spec, result):
+                return result
+            attempted = [a for a in result.attempts[tried:] if a.outcome != "skipped"]
+            if not attempted:
+                return result  # nothing could even be tried; another walk would change nothing
+            await asyncio.sleep(RETRY_PAUSE_SECONDS * (walk + 1))
+        return result
+
+    async def _walk(self, resolved: ResolvedModel, spec: ImageSpec, result: RouteResult) -> bool:
         cooling: list[tuple[float, Candidate]] = []
+        tried = len(result.attempts)
         for candidate in resolved.route.candidates:
             remaining = await self.cooldowns.remaining(candidate.target)
             if remaining > 0:
@@ -208,13 +228,13 @@ class Router:
                 )
                 continue
             if await self._try(candidate, resolved, spec, result):
-                return result
-        if not any(a.outcome not in ("skipped",) for a in result.attempts):
-            # Every candidate is cooling down: probe them, soonest to recover first, rather than fail outright.
+                return True
+        if cooling and all(a.outcome == "skipped" for a in result.attempts[tried:]):
+            # Every usable candidate is cooling down: probe them, soonest to recover first, rather than fail.
             for _, candidate in sorted(cooling, key=lambda item: item[0]):
                 if await self._try(candidate, resolved, spec, result):
-                    return result
-        return result
+                    return True
+        return False
 
     async def _try(self, candidate: Candidate, resolved: ResolvedModel, spec: ImageSpec, result: RouteResult) -> bool:
         """One candidate; True when the walk is over (an image, or a failure that must not fall back)."""
@@ -290,7 +310,8 @@ class Router:
             info = inspect_image(data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
         except (BadImage, ImageTooLarge) as exc:
             return failure(Outcome.UNAVAILABLE, f"the provider returned no usable image: {exc.message}")
-        if info.size_bytes < info.width * info.height * BLANK_SUSPECT_BYTES_PER_PIXEL and await asyncio.to_thread(
+        suspect = max(BLANK_SUSPECT_BYTES, info.width * info.height * BLANK_SUSPECT_BYTES_PER_PIXEL)
+        if info.size_bytes < suspect and await asyncio.to_thread(
             _is_blank, data, settings.max_image_pixels
         ):
             return failure(Outcome.CONTENT_FILTERED, "the provider returned a blank image (a hidden content filter)")
