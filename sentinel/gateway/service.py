@@ -89,10 +89,11 @@ class GatewayService:
         results = list(await asyncio.gather(*(self.router.generate(resolved, s) for s in specs)))
         generation = Generation(f"gen_{uuid.uuid4().hex}", resolved, int(time.time()), results)
         delivered = [r.image for r in results]
-        if any(delivered):
-            generation.image_ids = await run_in_threadpool(self._store, delivered)
-        else:
-            raise self._failure(resolved, results)
+        if not any(delivered):
+            # A failed request still cost provider calls: they go to the call log before the error goes out.
+            await run_in_threadpool(self.record_calls, generation)
+            raise self._failure(generation)
+        generation.image_ids = await run_in_threadpool(self._store, delivered)
         return generation
 
     def _store(self, delivered: list[Any]) -> list[str | None]:
@@ -103,7 +104,8 @@ class GatewayService:
             session.commit()
         return [image.info.sha256 if image is not None else None for image in delivered]
 
-    def _failure(self, resolved: ResolvedModel, results: list[RouteResult]) -> GenerationFailed:
+    def _failure(self, generation: Generation) -> GenerationFailed:
+        resolved, results = generation.model, generation.results
         last: ProviderResult | None = next((r.last_failure for r in results if r.last_failure), None)
         outcome = last.outcome if last else Outcome.UNAVAILABLE
         status, kind, code = FAILURE_STATUS[outcome]
@@ -111,9 +113,11 @@ class GatewayService:
             f"{a.provider}:{a.model} {a.outcome}" + (f" ({a.message})" if a.message else "")
             for a in results[0].attempts
         )
+        headers = {"x-sentinel-request-id": generation.request_id}
+        if last and last.retry_after:
+            headers["Retry-After"] = str(max(1, round(last.retry_after)))
         error = GenerationFailed(
-            f"no image could be generated with model '{resolved.requested}': {tried or 'no candidate'}",
-            headers={"Retry-After": str(max(1, round(last.retry_after)))} if last and last.retry_after else None,
+            f"no image could be generated with model '{resolved.requested}': {tried or 'no candidate'}", headers=headers
         )
         error.status_code, error.error_type, error.code = status, kind, code
         return error

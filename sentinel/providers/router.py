@@ -206,7 +206,7 @@ class Router:
         result = RouteResult(image=None)
         for walk in range(self.config.max_passes):
             tried = len(result.attempts)
-            if await self._walk(resolved, spec, result):
+            if await self._walk(resolved, spec, result, last_walk=walk == self.config.max_passes - 1):
                 return result
             attempted = [a for a in result.attempts[tried:] if a.outcome != "skipped"]
             if not attempted:
@@ -214,7 +214,7 @@ class Router:
             await asyncio.sleep(RETRY_PAUSE_SECONDS * (walk + 1))
         return result
 
-    async def _walk(self, resolved: ResolvedModel, spec: ImageSpec, result: RouteResult) -> bool:
+    async def _walk(self, resolved: ResolvedModel, spec: ImageSpec, result: RouteResult, last_walk: bool) -> bool:
         cooling: list[tuple[float, Candidate]] = []
         tried = len(result.attempts)
         for candidate in resolved.route.candidates:
@@ -229,8 +229,9 @@ class Router:
                 continue
             if await self._try(candidate, resolved, spec, result):
                 return True
-        if cooling and all(a.outcome == "skipped" for a in result.attempts[tried:]):
-            # Every usable candidate is cooling down: probe them, soonest to recover first, rather than fail.
+        if cooling and (last_walk or all(a.outcome == "skipped" for a in result.attempts[tried:])):
+            # Rather than fail while a candidate merely cools down, probe the cooling ones, soonest to recover
+            # first: when nothing else is left to try, or on the last walk.
             for _, candidate in sorted(cooling, key=lambda item: item[0]):
                 if await self._try(candidate, resolved, spec, result):
                     return True
@@ -311,9 +312,7 @@ class Router:
         except (BadImage, ImageTooLarge) as exc:
             return failure(Outcome.UNAVAILABLE, f"the provider returned no usable image: {exc.message}")
         suspect = max(BLANK_SUSPECT_BYTES, info.width * info.height * BLANK_SUSPECT_BYTES_PER_PIXEL)
-        if info.size_bytes < suspect and await asyncio.to_thread(
-            _is_blank, data, settings.max_image_pixels
-        ):
+        if info.size_bytes < suspect and await asyncio.to_thread(_is_blank, data, settings.max_image_pixels):
             return failure(Outcome.CONTENT_FILTERED, "the provider returned a blank image (a hidden content filter)")
         return DeliveredImage(info, data, candidate.provider, candidate.model, image.revised_prompt)
 

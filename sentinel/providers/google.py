@@ -1,0 +1,298 @@
+"""Google's Generative Language API (Gemini API): Imagen via ``:predict``, Gemini image models via ``:generateContent``.
+
+Google hides most refusals inside a 200: Imagen drops a filtered image (naming a ``raiFilteredReason`` only when
+asked to), Gemini answers with a ``blockReason``, a safety ``finishReason`` or just words and no picture. Every such
+answer is ``content_filtered`` here, never ``ok``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from typing import Any
+
+import httpx
+
+from sentinel.providers.base import (
+    GenerationRequest,
+    Outcome,
+    ProviderImage,
+    ProviderResult,
+    classify_http,
+    error_message,
+    failure,
+    retry_after_seconds,
+    transport_failure,
+)
+from sentinel.store.images import sniff_mime
+
+#: Aspect ratios Imagen accepts; a request's width×height is mapped to the nearest one.
+IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
+#: Aspect ratios Gemini image models accept in ``generationConfig.imageConfig``.
+GEMINI_ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+#: Gemini ``finishReason`` values that mean the output was withheld for safety, policy or copyright.
+SAFETY_FINISH_REASONS = frozenset(
+    {
+        "SAFETY",
+        "IMAGE_SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_PROHIBITED_CONTENT",
+        "RECITATION",
+        "IMAGE_RECITATION",
+        "BLOCKLIST",
+        "SPII",
+    }
+)
+#: ``finishReason`` values of a normal end: an image-less answer then is the model declining in words.
+NORMAL_FINISH_REASONS = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED", ""})
+#: google.rpc.ErrorInfo reasons that mean the key itself is wrong (Google answers those with 400, not 401).
+AUTH_ERROR_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED"})
+#: Imagen refuses some prompts up front with a 400 whose message names Google's Responsible AI practices.
+RAI_REFUSAL_MARKERS = ("responsible ai", "sensitive words")
+#: How much of the model's own words to quote in a refusal message.
+MAX_QUOTED_TEXT = 300
+
+
+def decode_base64(value: str) -> bytes | None:
+    """Standard or URL-safe base64 (protobuf JSON accepts both), ignoring line breaks; None when it does not decode."""
+    compact = "".join(value.split())
+    altchars = b"-_" if ("-" in compact or "_" in compact) else None
+    try:
+        return base64.b64decode(compact, altchars=altchars, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def nearest_aspect_ratio(width: int, height: int, choices: tuple[str, ...]) -> str:
+    """The supported ratio closest to width:height, compared on a log scale so 2:1 and 1:2 are equally far."""
+    if width <= 0 or height <= 0:
+        return "1:1"
+    target = math.log(width / height)
+
+    def distance(ratio: str) -> float:
+        w, h = (int(part) for part in ratio.split(":"))
+        return abs(math.log(w / h) - target)
+
+    return min(choices, key=distance)
+
+
+def _image(data: bytes) -> ProviderResult | ProviderImage:
+    # The mime type Google states is ignored: the bytes decide, and bytes that are no image are no success.
+    if sniff_mime(data) is None:
+        return failure(Outcome.UNAVAILABLE, "provider returned bytes that are not a PNG, JPEG, WebP or GIF image", 200)
+    return ProviderImage(data=data)
+
+
+def parse_imagen(body: Any) -> ProviderResult:
+    """The outcome of a 200 from ``:predict``."""
+    if not isinstance(body, dict):
+        return failure(Outcome.UNAVAILABLE, "provider answered 200 with JSON that is not an object", 200)
+    predictions = body.get("predictions")
+    images: list[ProviderImage] = []
+    reasons: list[str] = []
+    for prediction in predictions if isinstance(predictions, list) else []:
+        if not isinstance(prediction, dict):
+            continue
+        encoded = prediction.get("bytesBase64Encoded")
+        nested = prediction.get("image")
+        # Drift: newer shapes nest the bytes in an ``image`` object (as the SDK's GeneratedImage does).
+        if not isinstance(encoded, str) and isinstance(nested, dict):
+            encoded = nested.get("bytesBase64Encoded") or nested.get("imageBytes")
+        if isinstance(encoded, str) and encoded:
+            data = decode_base64(encoded)
+            if data is None:
+                return failure(Outcome.UNAVAILABLE, "provider returned undecodable base64", 200)
+            image = _image(data)
+            if isinstance(image, ProviderResult):
+                return image
+            images.append(image)
+        elif prediction.get("raiFilteredReason"):
+            reasons.append(str(prediction["raiFilteredReason"]))
+    if images:
+        return ProviderResult(Outcome.OK, images, status_code=200)
+    if reasons:
+        return failure(Outcome.CONTENT_FILTERED, f"Imagen filtered the image: {'; '.join(reasons)}"[:600], 200)
+    # Imagen drops filtered images silently unless includeRaiReason is honoured, so nothing at all is a filter.
+    return failure(
+        Outcome.CONTENT_FILTERED, "Imagen answered 200 without any image (it drops images its filters remove)", 200
+    )
+
+
+def _parts(candidate: dict[str, Any]) -> list[dict[str, Any]]:
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [part for part in parts if isinstance(part, dict)] if isinstance(parts, list) else []
+
+
+def parse_gemini(body: Any) -> ProviderResult:
+    """The outcome of a 200 from ``:generateContent``."""
+    if not isinstance(body, dict):
+        return failure(Outcome.UNAVAILABLE, "provider answered 200 with JSON that is not an object", 200)
+    listed = body.get("candidates")
+    candidates = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
+    images: list[ProviderImage] = []
+    for candidate in candidates:
+        for part in _parts(candidate):
+            # Thinking models emit interim draft images marked ``thought``; only the final image counts.
+            if part.get("thought"):
+                continue
+            # Drift: REST answers camelCase ``inlineData``, some gateways pass the proto's snake_case through.
+            inline = part.get("inlineData") or part.get("inline_data")
+            if not isinstance(inline, dict) or not isinstance(inline.get("data"), str) or not inline["data"]:
+                continue
+            data = decode_base64(inline["data"])
+            if data is None:
+                return failure(Outcome.UNAVAILABLE, "provider returned undecodable base64", 200)
+            image = _image(data)
+            if isinstance(image, ProviderResult):
+                return image
+            images.append(image)
+    if images:
+        return ProviderResult(Outcome.OK, images, status_code=200)
+
+    feedback = body.get("promptFeedback") if isinstance(body.get("promptFeedback"), dict) else {}
+    if not candidates:
+        if feedback.get("blockReason"):
+            detail = f": {feedback['blockReasonMessage']}" if feedback.get("blockReasonMessage") else ""
+            return failure(
+                Outcome.CONTENT_FILTERED,
+                f"Gemini blocked the prompt (blockReason {feedback['blockReason']}){detail}",
+                200,
+            )
+        return failure(Outcome.UNAVAILABLE, "provider answered 200 without candidates or a block reason", 200)
+
+    first = candidates[0]
+    reason = str(first.get("finishReason") or "")
+    said = " ".join(p["text"] for p in _parts(first) if isinstance(p.get("text"), str) and not p.get("thought"))
+    said = said.strip()[:MAX_QUOTED_TEXT]
+    words = f"; the model said: {said!r}" if said else ""
+    if first.get("finishMessage"):
+        words = f" ({first['finishMessage']}){words}"
+    if reason in SAFETY_FINISH_REASONS:
+        return failure(Outcome.CONTENT_FILTERED, f"Gemini withheld the image (finishReason {reason}){words}", 200)
+    if reason in NORMAL_FINISH_REASONS:
+        # An image model that ends normally without a picture has declined (usually explaining why in words).
+        shown = reason or "none"
+        return failure(Outcome.CONTENT_FILTERED, f"Gemini answered without an image (finishReason {shown}){words}", 200)
+    # MAX_TOKENS, NO_IMAGE, IMAGE_OTHER, OTHER...: the provider failed rather than refused, so another may succeed.
+    return failure(Outcome.UNAVAILABLE, f"Gemini stopped without an image (finishReason {reason}){words}", 200)
+
+
+def _error_details(response: httpx.Response) -> tuple[str, list[dict[str, Any]]]:
+    """The ``error.status`` name and ``error.details`` of a Google error body (empty when absent)."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return "", []
+    if not isinstance(error, dict):
+        return "", []
+    details = error.get("details") if isinstance(error.get("details"), list) else []
+    return str(error.get("status") or ""), [d for d in details if isinstance(d, dict)]
+
+
+def _retry_delay(details: list[dict[str, Any]]) -> float | None:
+    """google.rpc.RetryInfo's ``retryDelay`` ("27s", "0.5s"): Google's usual way of saying when to retry."""
+    for detail in details:
+        delay = detail.get("retryDelay")
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo") and isinstance(delay, str):
+            try:
+                return min(max(float(delay.removesuffix("s")), 0.0), 3600.0)
+            except ValueError:
+                return None
+    return None
+
+
+def interpret_error(response: httpx.Response) -> ProviderResult | None:
+    """A non-2xx answer as a typed failure; None for 2xx."""
+    message = error_message(response)
+    failed = classify_http(response, message)
+    if failed is None:
+        return None
+    status, details = _error_details(response)
+    code = response.status_code
+    text = f"HTTP {code}{f' {status}' if status else ''}: {message}"
+    reasons = {str(d.get("reason")) for d in details if d.get("reason")}
+    if reasons & AUTH_ERROR_REASONS or status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return failure(Outcome.AUTH, text, code)
+    if status == "RESOURCE_EXHAUSTED" or code == 429:
+        retry_after = retry_after_seconds(response)
+        return failure(
+            Outcome.RATE_LIMITED, text, code, retry_after if retry_after is not None else _retry_delay(details)
+        )
+    if code == 400 and any(marker in message.lower() for marker in RAI_REFUSAL_MARKERS):
+        return failure(Outcome.CONTENT_FILTERED, text, code)
+    return failed
+
+
+class GoogleProvider:
+    """Adapter for ``POST {base_url}/v1beta/models/{model}:predict|:generateContent`` with an API key."""
+
+    name = "google"
+
+    def __init__(self, base_url: str, api_key: str | None, client: httpx.AsyncClient, *, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.client = client
+        self.timeout = timeout
+
+    def _headers(self) -> dict[str, str]:
+        # The header rather than ?key=: keys in URLs end up in access logs.
+        return {"x-goog-api-key": self.api_key} if self.api_key else {}
+
+    @staticmethod
+    def is_imagen(model: str) -> bool:
+        return model.lower().startswith("imagen")
+
+    def imagen_body(self, request: GenerationRequest) -> dict[str, Any]:
+        parameters: dict[str, Any] = {
+            "sampleCount": 1,
+            "aspectRatio": request.params.get("aspect_ratio")
+            or nearest_aspect_ratio(request.width, request.height, IMAGEN_ASPECT_RATIOS),
+            # Without it a filtered image just vanishes; with it the prediction says why.
+            "includeRaiReason": True,
+        }
+        if request.negative_prompt:
+            parameters["negativePrompt"] = request.negative_prompt
+        if request.seed is not None:
+            parameters["seed"] = request.seed
+        return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
+
+    def gemini_body(self, request: GenerationRequest) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [{"text": request.prompt}]
+        if request.negative_prompt:
+            # Gemini has no negative-prompt field; it follows an instruction in the prompt instead.
+            parts.append({"text": f"Do not include: {request.negative_prompt}"})
+        config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
+        ratio = request.params.get("aspect_ratio")
+        if ratio is None and request.width != request.height:
+            # Square is the default; only ask for a shape when it is not square, keeping the common request minimal.
+            ratio = nearest_aspect_ratio(request.width, request.height, GEMINI_ASPECT_RATIOS)
+        if ratio is not None:
+            config["imageConfig"] = {"aspectRatio": ratio}
+        if request.seed is not None:
+            config["seed"] = request.seed
+        return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
+
+    async def generate(self, request: GenerationRequest) -> ProviderResult:
+        # Google's own listings name models "models/<id>"; the path already has that segment.
+        model = request.model.removeprefix("models/")
+        imagen = self.is_imagen(model)
+        action, body = (
+            ("predict", self.imagen_body(request)) if imagen else ("generateContent", self.gemini_body(request))
+        )
+        url = f"{self.base_url}/v1beta/models/{model}:{action}"
+        try:
+            response = await self.client.post(url, json=body, headers=self._headers(), timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            return transport_failure(exc, self.name)
+        failed = interpret_error(response)
+        if failed is not None:
+            return failed
+        try:
+            answer = response.json()
+        except ValueError:
+            return failure(
+                Outcome.UNAVAILABLE, "provider answered 200 with a body that is not JSON", response.status_code
+            )
+        return parse_imagen(answer) if imagen else parse_gemini(answer)

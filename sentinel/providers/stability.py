@@ -1,0 +1,165 @@
+"""Stability AI's v2beta Stable Image API: ``/v2beta/stable-image/generate/{core|ultra|sd3}``, multipart in.
+
+Stability says plainly when it filtered something (``finish_reason`` CONTENT_FILTERED in a 200, or a 403 named
+``content_moderation``), so a 200 that carries no image is a fault on its side, not a hidden refusal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from sentinel.providers.base import (
+    GenerationRequest,
+    Outcome,
+    ProviderImage,
+    ProviderResult,
+    classify_http,
+    error_message,
+    failure,
+    transport_failure,
+)
+
+# Generic helpers that live with the first adapter that needed them (base.py is shared and kept minimal).
+from sentinel.providers.google import decode_base64, nearest_aspect_ratio
+from sentinel.store.images import sniff_mime
+
+#: Aspect ratios every v2beta generate endpoint accepts; width×height is mapped to the nearest one.
+ASPECT_RATIOS = ("21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16", "9:21")
+#: The ``finish_reason`` Stability gives an image its filter blurred or withheld.
+FILTERED = "CONTENT_FILTERED"
+#: Error ``name`` of a prompt or image refused by moderation; it comes as a 403 that is no credentials problem.
+MODERATION_ERROR = "content_moderation"
+#: Optional form fields a route's params may pass through unchanged (the documented extras of the endpoints).
+PASSTHROUGH_PARAMS = ("style_preset", "cfg_scale")
+
+
+def endpoint_for(model: str) -> tuple[str, str | None] | None:
+    """The endpoint and the ``model`` form field for a model id; None for an id Stability has no endpoint for."""
+    lowered = model.lower()
+    if lowered.startswith("sd3"):
+        return "sd3", model
+    if lowered in ("ultra", "stable-image-ultra"):
+        return "ultra", None
+    if lowered in ("core", "stable-image-core"):
+        return "core", None
+    return None
+
+
+def _stability_message(response: httpx.Response) -> tuple[str | None, str]:
+    """The error ``name`` and a readable message from ``{"id", "name", "errors": [...]}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, error_message(response)
+    if not isinstance(body, dict):
+        return None, error_message(response)
+    name = body.get("name") if isinstance(body.get("name"), str) else None
+    errors = body.get("errors")
+    listed = "; ".join(str(e) for e in errors) if isinstance(errors, list) else ""
+    text = ": ".join(part for part in (name, listed) if part) or error_message(response)
+    return name, text[:300]
+
+
+def _image(data: bytes) -> ProviderResult:
+    # What the provider says the type is does not matter: the bytes must be an image we can store.
+    if not data:
+        return failure(Outcome.UNAVAILABLE, "provider answered 200 with an empty image", 200)
+    if sniff_mime(data) is None:
+        return failure(Outcome.UNAVAILABLE, "provider returned bytes that are not a PNG, JPEG, WebP or GIF image", 200)
+    return ProviderResult(Outcome.OK, [ProviderImage(data=data)], status_code=200)
+
+
+def parse_success(response: httpx.Response) -> ProviderResult:
+    """A 2xx: the JSON we ask for, or raw image bytes with a ``finish-reason`` header (the Accept: image/* shape)."""
+    content = response.content
+    # Decided by the bytes, not Content-Type: a PNG never starts with "{", a JSON object always does.
+    if content.lstrip()[:1] != b"{":
+        reason = response.headers.get("finish-reason", "")
+        if reason.upper() == FILTERED:
+            return failure(Outcome.CONTENT_FILTERED, f"Stability filtered the image (finish-reason {reason})", 200)
+        return _image(content)
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return failure(Outcome.UNAVAILABLE, "provider answered 200 with a body that is neither JSON nor an image", 200)
+    if not isinstance(body, dict):
+        return failure(Outcome.UNAVAILABLE, "provider answered 200 with JSON that is not an object", 200)
+    reason = str(body.get("finish_reason") or "")
+    if reason.upper() == FILTERED:
+        # The image that comes with it is blurred or withheld: a refusal, not a result.
+        return failure(Outcome.CONTENT_FILTERED, f"Stability filtered the image (finish_reason {reason})", 200)
+    encoded = body.get("image")
+    if not isinstance(encoded, str) or not encoded:
+        shown = reason or "none"
+        return failure(Outcome.UNAVAILABLE, f"provider answered 200 without an image (finish_reason {shown})", 200)
+    data = decode_base64(encoded)
+    if data is None:
+        return failure(Outcome.UNAVAILABLE, "provider returned undecodable base64", 200)
+    return _image(data)
+
+
+class StabilityProvider:
+    """Adapter for ``POST {base_url}/v2beta/stable-image/generate/{endpoint}`` with a Bearer key."""
+
+    name = "stability"
+
+    def __init__(self, base_url: str, api_key: str | None, client: httpx.AsyncClient, *, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.client = client
+        self.timeout = timeout
+
+    def _headers(self) -> dict[str, str]:
+        # JSON rather than image/*: the answer then carries finish_reason and seed in one parseable body.
+        headers = {"Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def form(self, request: GenerationRequest, model_field: str | None) -> dict[str, str]:
+        fields: dict[str, Any] = {
+            "prompt": request.prompt,
+            "aspect_ratio": request.params.get("aspect_ratio")
+            or nearest_aspect_ratio(request.width, request.height, ASPECT_RATIOS),
+            "output_format": "png",
+        }
+        if model_field is not None:
+            fields["model"] = model_field
+        if request.negative_prompt:
+            fields["negative_prompt"] = request.negative_prompt
+        if request.seed is not None:
+            fields["seed"] = request.seed
+        for key in PASSTHROUGH_PARAMS:
+            if request.params.get(key) is not None:
+                fields[key] = request.params[key]
+        return {key: str(value) for key, value in fields.items()}
+
+    async def generate(self, request: GenerationRequest) -> ProviderResult:
+        target = endpoint_for(request.model)
+        if target is None:
+            return failure(
+                Outcome.INVALID_REQUEST,
+                f"unknown Stability model {request.model!r}: expected stable-image-core, stable-image-ultra or sd3*",
+            )
+        endpoint, model_field = target
+        fields = self.form(request, model_field)
+        # Stability accepts only multipart/form-data, even with no file in it; (None, value) parts are plain fields.
+        files = {key: (None, value) for key, value in fields.items()}
+        url = f"{self.base_url}/v2beta/stable-image/generate/{endpoint}"
+        try:
+            response = await self.client.post(url, files=files, headers=self._headers(), timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            return transport_failure(exc, self.name)
+        name, message = _stability_message(response)
+        failed = classify_http(response, message)
+        if failed is None:
+            return parse_success(response)
+        if name == MODERATION_ERROR:
+            return failure(
+                Outcome.CONTENT_FILTERED,
+                f"refused by Stability's content moderation: HTTP {response.status_code}: {message}",
+                response.status_code,
+            )
+        return failed
