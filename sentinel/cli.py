@@ -34,9 +34,10 @@ err = Console(stderr=True)
 VERDICT_STYLE = {"green": "bold green", "amber": "bold yellow", "red": "bold red"}
 
 
-def fail(message: str) -> typer.Exit:
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print the error; the exit code is 2 for bad input, 1 when the work itself failed."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
+    return typer.Exit(code=code)
 
 
 @app.command()
@@ -141,6 +142,79 @@ def _print_verdict(path: Path, result: dict[str, Any]) -> None:
             )
     out.print(table)
     out.print()
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="what to draw")],
+    model: Annotated[
+        str | None, typer.Option(help="model or alias (see GET /v1/models); default: the routing default")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", min=1, max=4, help="how many images")] = 1,
+    size: Annotated[str | None, typer.Option(help="WxH, e.g. 1024x1024")] = None,
+    quality: Annotated[str | None, typer.Option(help="quality tier, e.g. standard or hd")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="seed, for providers that take one")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="folder the images are written to")] = Path("generated"),
+) -> None:
+    """Generate images through the router (offline on the `local` provider) and say who served and why."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from sentinel.gateway.schemas import ImagesGenerationRequest
+    from sentinel.gateway.wiring import open_gateway
+    from sentinel.services import get_services
+
+    try:
+        body = ImagesGenerationRequest(prompt=prompt, model=model, n=n, size=size, quality=quality, seed=seed)
+    except ValidationError as exc:
+        raise fail(f"{exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from exc
+
+    async def run() -> Any:
+        gateway = await open_gateway(get_services())
+        try:
+            return await gateway.route(body), gateway
+        finally:
+            await gateway.close()
+
+    try:
+        generation, gateway = asyncio.run(run())
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    except OSError as exc:
+        raise fail(f"could not reach a provider: {exc}", code=1) from exc
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for index, result in enumerate(generation.results):
+        table = Table(box=None, title=f"image {index + 1}: attempts", title_justify="left")
+        for column in ("provider", "model", "outcome", "ms", "why"):
+            table.add_column(column, overflow="fold", no_wrap=column != "why")
+        for attempt in result.attempts:
+            style = "green" if attempt.outcome == "ok" else ("dim" if attempt.outcome == "skipped" else "yellow")
+            table.add_row(
+                attempt.provider,
+                attempt.model,
+                f"[{style}]{attempt.outcome}[/]",
+                f"{attempt.latency_ms:.0f}",
+                attempt.message,
+            )
+        out.print(table)
+        image = result.image
+        if image is None:
+            reason = result.last_failure.message if result.last_failure else "no candidate could serve it"
+            err.print(f"[red]image {index + 1} failed:[/] {reason}", highlight=False, soft_wrap=True)
+            continue
+        extension = image.info.mime.split("/")[1].replace("jpeg", "jpg")
+        path = out_dir / f"{image.info.sha256[:16]}.{extension}"
+        path.write_bytes(image.data)
+        written += 1
+        out.print(
+            f"[green]✓[/] {path}  {image.info.width}×{image.info.height} {image.info.mime}, "
+            f"served by {image.provider}:{image.model}\n",
+            highlight=False,
+        )
+    if written == 0:
+        raise fail(gateway.failure(generation).message, code=1)
 
 
 @app.command("eval")
@@ -292,6 +366,37 @@ def bench_judges(
             f"{row['decode_multiple']:.1f}",
             f"{row['judges_share']:.0%}",
             per_judge,
+        )
+    Console(width=max(out.width, 150)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+@bench_app.command("gateway")
+def bench_gateway(
+    size_mb: Annotated[list[float] | None, typer.Option("--size-mb", help="image sizes in MiB (repeatable)")] = None,
+    concurrency: Annotated[list[int] | None, typer.Option(help="client concurrency levels (repeatable)")] = None,
+    requests: Annotated[int, typer.Option(min=5, max=10000, help="requests per scenario")] = 60,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Added latency and throughput of /v1/images/generations over a direct call to a fake provider."""
+    from sentinel.bench_gateway import run
+
+    rows = run(size_mb or [1.0], concurrency or [1, 16], requests)
+    table = Table(title="POST /v1/images/generations, fake OpenAI provider on loopback", box=None)
+    for column in ("image", "clients", "scenario", "p50 ms", "p95 ms", "p99 ms", "req/s", "added p50", "added p95"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        added = [f"{row[k]:+.1f}" if k in row else "" for k in ("added_p50_ms", "added_p95_ms")]
+        table.add_row(
+            f"{row['image_bytes'] / 1048576:.2f} MiB",
+            str(row["concurrency"]),
+            row["scenario"],
+            f"{row['p50_ms']:.1f}",
+            f"{row['p95_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+            f"{row['per_second']:.1f}",
+            *added,
         )
     Console(width=max(out.width, 150)).print(table)
     if json_out:

@@ -129,3 +129,44 @@ def test_serve_refuses_to_start_with_a_broken_rubric(tmp_path) -> None:
     assert f"{tmp_path / 'bad.yaml'}:" in result.stderr
     assert "criteria[0]" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_generate_offline_writes_images_and_names_the_provider(tmp_path) -> None:
+    result = run(
+        "generate",
+        "a green bottle on a white background",
+        "--n",
+        "2",
+        "--size",
+        "512x512",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.returncode == 0, result.stderr
+    files = sorted((tmp_path / "out").glob("*.png"))
+    assert len(files) == 2
+    assert "served by local:procedural" in result.stdout
+
+
+def test_generate_shows_why_it_fell_back(tmp_path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "providers:\n  flaky: {kind: local}\n  steady: {kind: local}\n"
+        "models:\n  demo:\n    sizes: ['256x256']\n    candidates:\n"
+        "      - {target: 'flaky:procedural', params: {inject: rate_limited}}\n"
+        "      - {target: 'steady:procedural'}\n"
+        "default_model: demo\n"
+    )
+    env = clean_env(SENTINEL_ROUTES=str(routes))
+    result = run("generate", "a blue star", "--size", "256x256", "--out", str(tmp_path / "out"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "rate_limited" in result.stdout and "injected 429" in result.stdout
+    assert "served by steady:procedural" in result.stdout
+
+
+def test_generate_errors(tmp_path) -> None:
+    unknown = run("generate", "x", "--model", "dall-e-9")
+    assert unknown.returncode == 2 and "model 'dall-e-9' does not exist" in unknown.stderr
+    no_keys = run("generate", "x", "--model", "dall-e-3", "--out", str(tmp_path))
+    assert no_keys.returncode == 1
+    assert "OPENAI_API_KEY is not set" in no_keys.stderr

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -82,17 +82,22 @@ class GatewayService:
         )
         return resolved, spec
 
-    async def generate(self, body: ImagesGenerationRequest) -> Generation:
+    async def route(self, body: ImagesGenerationRequest) -> Generation:
+        """Every requested image through the router (checked, not yet stored)."""
         resolved, spec = self.prepare(body)
         # Each image walks the route on its own, all at once: one slow provider does not hold up the others.
-        specs = [spec if spec.seed is None else _with_seed(spec, spec.seed + i) for i in range(body.n)]
+        specs = [spec if spec.seed is None else replace(spec, seed=spec.seed + i) for i in range(body.n)]
         results = list(await asyncio.gather(*(self.router.generate(resolved, s) for s in specs)))
-        generation = Generation(f"gen_{uuid.uuid4().hex}", resolved, int(time.time()), results)
-        delivered = [r.image for r in results]
+        return Generation(f"gen_{uuid.uuid4().hex}", resolved, int(time.time()), results)
+
+    async def generate(self, body: ImagesGenerationRequest) -> Generation:
+        """Route, then store every delivered image; raises GenerationFailed when none was delivered."""
+        generation = await self.route(body)
+        delivered = [r.image for r in generation.results]
         if not any(delivered):
             # A failed request still cost provider calls: they go to the call log before the error goes out.
             await run_in_threadpool(self.record_calls, generation)
-            raise self._failure(generation)
+            raise self.failure(generation)
         generation.image_ids = await run_in_threadpool(self._store, delivered)
         return generation
 
@@ -104,7 +109,7 @@ class GatewayService:
             session.commit()
         return [image.info.sha256 if image is not None else None for image in delivered]
 
-    def _failure(self, generation: Generation) -> GenerationFailed:
+    def failure(self, generation: Generation) -> GenerationFailed:
         resolved, results = generation.model, generation.results
         last: ProviderResult | None = next((r.last_failure for r in results if r.last_failure), None)
         outcome = last.outcome if last else Outcome.UNAVAILABLE
@@ -185,9 +190,3 @@ class GatewayService:
                 ],
             },
         }
-
-
-def _with_seed(spec: ImageSpec, seed: int) -> ImageSpec:
-    from dataclasses import replace
-
-    return replace(spec, seed=seed)

@@ -9,7 +9,6 @@ background, deterministic for a seed. It can also be told to fail the way real p
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import math
 import random
@@ -140,12 +139,6 @@ def render(prompt: str, width: int, height: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def _seed(request: GenerationRequest) -> int:
-    if request.seed is not None:
-        return request.seed
-    return int.from_bytes(hashlib.sha256(request.prompt.encode()).digest()[:4], "big")
-
-
 class LocalProvider:
     """Renders offline; route parameters ``inject`` (one of INJECTABLE), ``inject_rate`` and ``slow_seconds``."""
 
@@ -176,5 +169,7 @@ class LocalProvider:
                 Outcome.INVALID_REQUEST, f"local: size {request.width}x{request.height} is outside 16-{MAX_SIDE}"
             )
         # Drawing a large image takes tens of milliseconds: keep it off the event loop.
-        data = await asyncio.to_thread(render, request.prompt, request.width, request.height, _seed(request))
+        # Same seed, same picture; without one, every call draws a new variation (n images differ).
+        seed = request.seed if request.seed is not None else self._rng.randrange(2**32)
+        data = await asyncio.to_thread(render, request.prompt, request.width, request.height, seed)
         return ProviderResult(Outcome.OK, [ProviderImage(data=data, revised_prompt=request.prompt)])
