@@ -50,9 +50,12 @@ def serve(
 
     from sentinel.services import get_services
 
+    from sentinel.providers.config import load_routing
+
     try:
-        # Load rubrics and judges now, so a broken YAML file stops start-up with its file and line.
+        # Load rubrics, judges and routes now, so a broken YAML file stops start-up with its file and line.
         settings = get_services().settings
+        load_routing(settings.routes)
     except SentinelError as exc:
         raise fail(exc.message) from exc
     mode = "Redis broker (run `sentinel worker` too)" if settings.redis_url else "in-process broker and workers"

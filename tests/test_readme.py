@@ -53,3 +53,26 @@ def test_readme_curl_walkthrough(tmp_path) -> None:
         assert "OCR read 'OPENN 24/7', expected 'OPEN 24/7'" in done["summary"]
     finally:
         server.stop()
+
+
+def test_readme_generate_command_runs(tmp_path) -> None:
+    [command] = commands(".venv/bin/sentinel generate")
+    command = command.replace(".venv/bin/sentinel", str(REPO / ".venv" / "bin" / "sentinel"))
+    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "generated").glob("*.png"))) == 2
+
+
+def test_readme_python_sdk_snippet_runs(tmp_path) -> None:
+    readme = (REPO / "README.md").read_text()
+    [snippet] = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    server, base = start_server(clean_env(SENTINEL_DATA_DIR=str(tmp_path)), tmp_path / "serve.log")
+    try:
+        code = snippet.replace("http://127.0.0.1:8000", base)
+        result = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        url = result.stdout.strip()
+        assert url.startswith(f"{base}/v1/images/")
+        assert httpx.get(url).headers["content-type"] == "image/png"
+    finally:
+        server.stop()
