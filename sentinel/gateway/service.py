@@ -67,7 +67,8 @@ class GatewayService:
 
     def prepare(self, body: ImagesGenerationRequest) -> tuple[ResolvedModel, ImageSpec]:
         """Everything checked before any provider is called: model, size, quality."""
-        resolved = self.router.resolve(body.model, body.task)
+        preferred = self.services.rubrics.get(body.task).preferred_model if body.task else None
+        resolved = self.router.resolve(body.model, body.task, preferred)
         size = body.size if body.size not in (None, "auto") else resolved.route.sizes[0]
         width, height = self.router.check_size(resolved, size)
         self.router.check_quality(resolved, body.quality)

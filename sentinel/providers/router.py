@@ -121,12 +121,17 @@ class Router:
 
     # -- resolving names ---------------------------------------------------------------------------
 
-    def resolve(self, model: str | None, task: str | None = None) -> ResolvedModel:
+    def resolve(self, model: str | None, task: str | None = None, preferred: str | None = None) -> ResolvedModel:
+        """The route for a model name; with no name, the task's preferred model, else the default.
+
+        ``preferred`` is the task rubric's own choice; the routing file's ``task_models`` overrides it. Either
+        is used only when the model is known here and one of its providers is configured.
+        """
         if not model:
-            # A task's preferred model only when one of its providers is configured here.
-            preferred = self.config.task_models.get(task or "")
-            usable = preferred is not None and self.usable(self.config.models[preferred])
-            model = preferred if usable else self.config.default_model
+            choice = self.config.task_models.get(task or "") or preferred
+            choice = self.config.aliases.get(choice or "", choice)
+            route = self.config.models.get(choice or "")
+            model = choice if route is not None and self.usable(route) else self.config.default_model
         if model in self.config.parked:
             raise ParkedModel(f"model '{model}' is parked: {self.config.parked[model]}", field="model")
         if model in self.config.aliases:

@@ -44,6 +44,8 @@ class Rubric(BaseModel):
     title: str = Field(min_length=1)
     description: str = ""
     inputs: list[InputName] = Field(default_factory=lambda: ["image"])
+    #: The model (from the routing config) generation for this task prefers, e.g. one good at typography.
+    preferred_model: str | None = Field(default=None, max_length=200)
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     criteria: list[Criterion] = Field(min_length=1)
 

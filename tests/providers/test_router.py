@@ -210,3 +210,17 @@ def test_unconfigured_provider_is_skipped_with_the_reason(fakes, monkeypatch) ->
     result = run(routing)
     assert outcomes(result) == [("alpha", "skipped"), ("beta", "ok")]
     assert result.attempts[0].message == "MISSING_KEY_FOR_TEST is not set"
+
+
+def test_task_preference_applies_only_when_the_model_is_configured(fakes, monkeypatch) -> None:
+    routing = config(fakes)
+    routing.models["house"] = routing.models["gpt-image-1"].model_copy(deep=True)
+    routing.default_model = "house"
+    router = Router(routing, build_providers(routing, httpx.AsyncClient()), MemoryCooldowns(), SETTINGS)
+    assert router.resolve(None, "text-render", preferred="gpt-image-1").model == "gpt-image-1"
+    assert router.resolve(None, "text-render", preferred="dall-e-3").model == "gpt-image-1"
+    assert router.resolve(None, "text-render", preferred="unknown-model").model == "house"
+    assert router.resolve("house", "text-render", preferred="gpt-image-1").model == "house"
+    routing.providers["alpha"].api_key_env = routing.providers["beta"].api_key_env = "NOT_SET_ANYWHERE"
+    unconfigured = Router(routing, build_providers(routing, httpx.AsyncClient()), MemoryCooldowns(), SETTINGS)
+    assert unconfigured.resolve(None, "text-render", preferred="gpt-image-1").model == "house"
