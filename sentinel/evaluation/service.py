@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -98,7 +99,7 @@ class EvaluationService:
         self.dispatch(evaluation)
         return evaluation
 
-    def dispatch(self, evaluation: Evaluation, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def dispatch(self, evaluation: Evaluation, skip: Collection[str] = ()) -> None:
         for name in evaluation.panel:
             if name not in skip:
                 self.dispatcher.judge(evaluation.id, name, self.services.panel.get(name).timeout_seconds)

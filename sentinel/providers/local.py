@@ -63,13 +63,17 @@ def _shape_for(prompt: str, rng: random.Random) -> str:
     return rng.choice(list(SHAPES))
 
 
+def _random_colour(rng: random.Random, low: int, high: int) -> tuple[int, int, int]:
+    return rng.randrange(low, high), rng.randrange(low, high), rng.randrange(low, high)
+
+
 def _colours(prompt: str, rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     found = [COLOURS[w] for w in re.findall(r"[a-z]+", prompt.lower()) if w in COLOURS]
-    subject = found[0] if found else tuple(rng.randrange(30, 225) for _ in range(3))
+    subject = found[0] if found else _random_colour(rng, 30, 225)
     if "white background" in prompt.lower():
-        return subject, (255, 255, 255)  # type: ignore[return-value]
-    background = found[1] if len(found) > 1 else tuple(rng.randrange(150, 250) for _ in range(3))
-    return subject, background  # type: ignore[return-value]
+        return subject, (255, 255, 255)
+    background = found[1] if len(found) > 1 else _random_colour(rng, 150, 250)
+    return subject, background
 
 
 def render(prompt: str, width: int, height: int, seed: int) -> bytes:
