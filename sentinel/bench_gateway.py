@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from sentinel.fakes.server import free_port
+
 #: The header the OpenAI SDK sends; a gateway that compresses images pays for it on every call.
 SDK_HEADERS = {"Accept-Encoding": "gzip, deflate", "Authorization": "Bearer sk-bench"}
 
@@ -38,12 +39,6 @@ def noise_png(target_bytes: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -76,7 +71,7 @@ def stack(image: bytes) -> Iterator[tuple[str, str]]:
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as tmp:
         folder = Path(tmp)
         (folder / "image.png").write_bytes(image)
-        provider_port, sentinel_port = _free_port(), _free_port()
+        provider_port, sentinel_port = free_port(), free_port()
         provider = f"http://127.0.0.1:{provider_port}"
         routes = {
             "providers": {"fake": {"kind": "openai", "base_url": f"{provider}/v1", "api_key_env": "BENCH_KEY"}},

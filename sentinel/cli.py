@@ -48,9 +48,8 @@ def serve(
     """Run the API. With no settings: SQLite, blobs on disk and worker threads in this process."""
     import uvicorn
 
-    from sentinel.services import get_services
-
     from sentinel.providers.config import load_routing
+    from sentinel.services import get_services
 
     try:
         # Load rubrics, judges and routes now, so a broken YAML file stops start-up with its file and line.

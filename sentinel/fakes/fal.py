@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sentinel.fakes.server import Script, png_image
+from sentinel.fakes.server import Script, StoredFiles, has_credentials, png_image
 
 #: Polls after which a job completes: the first poll reads IN_PROGRESS, the second COMPLETED.
 POLLS_TO_COMPLETE = 2
@@ -53,6 +53,10 @@ class _Job:
 
 def _detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _missing_key() -> Response:
+    return _detail(401, "Missing authentication: send 'Authorization: Key <your fal key>'.")
 
 
 def _missing(name: str) -> dict[str, Any]:
@@ -110,11 +114,8 @@ def _validate(body: Any) -> list[dict[str, Any]]:
 def create_app(script: Script) -> Starlette:
     """The fake; generated images are served by the fake itself under ``/files/<id>.png``."""
     jobs: dict[str, _Job] = {}
-    files: dict[str, tuple[bytes, str]] = {}
+    files = StoredFiles()
     drifts = 0
-
-    def _authorised(request: Request) -> bool:
-        return request.headers.get("authorization", "").startswith("Key ")
 
     def _urls(job: _Job, base: str) -> dict[str, str]:
         # Status, result and cancel live under the app ("fal-ai/flux"), not the submitted subpath ("/dev").
@@ -152,10 +153,8 @@ def create_app(script: Script) -> Starlette:
             # fal blacks out an image its safety checker flags, and says so in has_nsfw_concepts.
             blank = behaviour in ("blank", "content_filter")
             data = png_image(width, height, seed=seed + index, blank=blank)
-            files[name] = (data, "application/octet-stream" if behaviour == "octet_url" else "image/png")
-            images.append(
-                {"url": f"{base}/files/{name}.png", "content_type": "image/png", "width": width, "height": height}
-            )
+            url = files.store(base, name, data, behaviour)
+            images.append({"url": url, "content_type": "image/png", "width": width, "height": height})
         result: dict[str, Any] = {
             "images": images,
             "timings": {"inference": round(time.time() - job.created, 3)},
@@ -179,8 +178,8 @@ def create_app(script: Script) -> Starlette:
         except ValueError:
             body = None
         script.record(method="POST", path=request.url.path, body=body)
-        if not _authorised(request):
-            return _detail(401, "Missing authentication: send 'Authorization: Key <your fal key>'.")
+        if not has_credentials(request, "Key"):
+            return _missing_key()
         behaviour = script.next()
         if behaviour == "bad_auth":
             return _detail(401, "No user found for Key ID and Secret")
@@ -188,7 +187,7 @@ def create_app(script: Script) -> Starlette:
             return _detail(
                 429,
                 "Too many concurrent requests for this app, retry later.",
-                headers={"retry-after": str(script.retry_after)},
+                headers=script.retry_after_headers(),
             )
         if behaviour == "unavailable":
             return _detail(503, "Service temporarily unavailable, please retry.")
@@ -200,35 +199,33 @@ def create_app(script: Script) -> Starlette:
         base = str(request.base_url).rstrip("/")
         return JSONResponse({"status": "IN_QUEUE", "request_id": job.id, **_urls(job, base), "queue_position": 0})
 
-    def _job(request: Request) -> _Job | None:
+    def _job(request: Request, not_found: Response) -> _Job | Response:
+        """The job a status, result or cancel URL names (under its own app), or fal's 401 when the key is missing,
+        or ``not_found``."""
+        if not has_credentials(request, "Key"):
+            return _missing_key()
         job = jobs.get(request.path_params["request_id"])
         app = f"{request.path_params['owner']}/{request.path_params['app']}"
-        return job if job is not None and job.app == app else None
+        return job if job is not None and job.app == app else not_found
 
     async def status(request: Request) -> Response:
         script.record(method="GET", path=request.url.path, body=None)
-        if not _authorised(request):
-            return _detail(401, "Missing authentication: send 'Authorization: Key <your fal key>'.")
-        job = _job(request)
-        if job is None:
-            return _detail(404, "Request not found")
+        job = _job(request, _detail(404, "Request not found"))
+        if isinstance(job, Response):
+            return job
         base = str(request.base_url).rstrip("/")
         if job.status != "COMPLETED":
             job.polls += 1
             job.status = "IN_PROGRESS"
-            # "slow" jobs stay in progress until slow_seconds have passed since submission.
-            due = job.behaviour != "slow" or time.time() - job.created >= script.slow_seconds
-            if job.polls >= POLLS_TO_COMPLETE and due:
+            if script.job_finishes(job.behaviour, job.created, job.polls, POLLS_TO_COMPLETE):
                 _run(job, base)
         return JSONResponse(_status(job, base))
 
     async def result(request: Request) -> Response:
         script.record(method="GET", path=request.url.path, body=None)
-        if not _authorised(request):
-            return _detail(401, "Missing authentication: send 'Authorization: Key <your fal key>'.")
-        job = _job(request)
-        if job is None:
-            return _detail(404, "Request not found")
+        job = _job(request, _detail(404, "Request not found"))
+        if isinstance(job, Response):
+            return job
         if job.status != "COMPLETED":
             return _detail(400, "Request is still in progress")
         if job.errors:
@@ -239,29 +236,20 @@ def create_app(script: Script) -> Starlette:
 
     async def cancel(request: Request) -> Response:
         script.record(method="PUT", path=request.url.path, body=None)
-        if not _authorised(request):
-            return _detail(401, "Missing authentication: send 'Authorization: Key <your fal key>'.")
-        job = _job(request)
-        if job is None:
-            return JSONResponse({"status": "NOT_FOUND"}, status_code=404)
+        job = _job(request, JSONResponse({"status": "NOT_FOUND"}, status_code=404))
+        if isinstance(job, Response):
+            return job
         if job.status == "COMPLETED":
             return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400)
         job.cancelled = True
         job.status = "COMPLETED"
         return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202)
 
-    async def serve_file(request: Request) -> Response:
-        # fal's file URLs (fal.media) need no key.
-        stored = files.get(request.path_params["name"].removesuffix(".png"))
-        if stored is None:
-            return Response(status_code=404)
-        data, content_type = stored
-        return Response(data, media_type=content_type)
-
     requests = "/{owner}/{app}/requests/{request_id}"
     return Starlette(
         routes=[
-            Route("/files/{name}", serve_file, methods=["GET"]),
+            # fal's file URLs (fal.media) need no key.
+            files.route,
             Route(f"{requests}/status", status, methods=["GET"]),
             Route(f"{requests}/cancel", cancel, methods=["PUT"]),
             Route(requests, result, methods=["GET"]),

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sentinel.fakes.server import Script, pause, png_image
+from sentinel.fakes.server import Script, pause
 
 #: Type names Google's parser puts in its "Invalid value at ..." messages.
 CONTENT_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.Content"
@@ -146,11 +146,7 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
     """The fake; ``image`` fixes the returned bytes (benchmarks), else a small PNG per request."""
 
     def _image_b64(behaviour: str) -> str:
-        if behaviour == "blank":
-            data = png_image(script.width, script.height, blank=True)
-        else:
-            data = image if image is not None else png_image(script.width, script.height, seed=len(script.requests))
-        return base64.b64encode(data).decode()
+        return base64.b64encode(script.image(behaviour, image)).decode()
 
     async def _common_failure(behaviour: str) -> JSONResponse | None:
         """The behaviours both APIs answer alike; None for the ones each answers in its own shape."""
@@ -161,7 +157,7 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
                 "RESOURCE_EXHAUSTED",
                 "You exceeded your current quota, please check your plan and billing details.",
                 details=[retry],
-                headers={"retry-after": str(script.retry_after)},
+                headers=script.retry_after_headers(),
             )
         if behaviour == "unavailable":
             return _error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sentinel.fakes.server import Script, pause, png_image
+from sentinel.fakes.server import Script, StoredFiles, has_credentials, pause
 
 #: Parameters OpenAI accepts on /images/generations; anything else is refused as it refuses it.
 KNOWN_FIELDS = {
@@ -46,7 +46,7 @@ def _error(
 
 def create_app(script: Script, image: bytes | None = None) -> Starlette:
     """The fake; ``image`` fixes the returned bytes (benchmarks), else a small PNG per request."""
-    stored: dict[str, tuple[bytes, str]] = {}
+    files = StoredFiles()
     counter = itertools.count()
 
     def _validate(body: Any) -> JSONResponse | None:
@@ -74,13 +74,8 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
             return _error(400, "Unknown parameter: 'response_format'.", "unknown_parameter", "response_format")
         return None
 
-    def _image_bytes(behaviour: str) -> bytes:
-        if behaviour == "blank":
-            return png_image(script.width, script.height, blank=True)
-        return image if image is not None else png_image(script.width, script.height, seed=len(script.requests))
-
     async def generations(request: Request) -> Response:
-        if not request.headers.get("authorization", "").startswith("Bearer "):
+        if not has_credentials(request, "Bearer"):
             return _error(401, "You didn't provide an API key.", "invalid_api_key")
         try:
             body = await request.json()
@@ -93,7 +88,7 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         return await _answer(body, str(request.base_url).rstrip("/"))
 
     async def edits(request: Request) -> Response:
-        if not request.headers.get("authorization", "").startswith("Bearer "):
+        if not has_credentials(request, "Bearer"):
             return _error(401, "You didn't provide an API key.", "invalid_api_key")
         async with request.form() as form:
             fields = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -113,7 +108,7 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
                 "Rate limit reached for images per minute.",
                 "rate_limit_exceeded",
                 kind="requests",
-                headers={"retry-after": str(script.retry_after)},
+                headers=script.retry_after_headers(),
             )
         if behaviour == "unavailable":
             return _error(503, "The engine is currently overloaded, please try again later.", kind="server_error")
@@ -128,12 +123,10 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         created = int(time.time())
         if behaviour == "empty":
             return JSONResponse({"created": created, "data": []})
-        data = _image_bytes(behaviour)
+        data = script.image(behaviour, image)
         wants_url = body.get("response_format") == "url" or behaviour == "octet_url"
         if wants_url:
-            key = f"img{next(counter)}"
-            stored[key] = (data, "application/octet-stream" if behaviour == "octet_url" else "image/png")
-            item: dict[str, Any] = {"url": f"{base}/files/{key}.png"}
+            item: dict[str, Any] = {"url": files.store(base, f"img{next(counter)}", data, behaviour)}
         else:
             item = {"b64_json": base64.b64encode(data).decode()}
         item["revised_prompt"] = f"{body.get('prompt')}, highly detailed"
@@ -141,17 +134,10 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
             return JSONResponse({"created": created, "output": [item]})
         return JSONResponse({"created": created, "data": [item]})
 
-    async def files(request: Request) -> Response:
-        key = request.path_params["name"].removesuffix(".png")
-        if key not in stored:
-            return Response(status_code=404)
-        data, content_type = stored[key]
-        return Response(data, media_type=content_type)
-
     return Starlette(
         routes=[
             Route("/v1/images/generations", generations, methods=["POST"]),
             Route("/v1/images/edits", edits, methods=["POST"]),
-            Route("/files/{name}", files, methods=["GET"]),
+            files.route,
         ]
     )

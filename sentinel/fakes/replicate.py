@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sentinel.fakes.server import Script, png_image
+from sentinel.fakes.server import Script, StoredFiles, has_credentials, png_image
 
 #: Polls after which a prediction settles: the first poll reads "processing", the second the result.
 POLLS_TO_SETTLE = 2
@@ -94,10 +94,7 @@ def _validate_input(inputs: Any) -> Response | None:
 def create_app(script: Script) -> Starlette:
     """The fake; output files are served by the fake itself under ``/files/<id>.png``."""
     predictions: dict[str, _Prediction] = {}
-    files: dict[str, tuple[bytes, str]] = {}
-
-    def _authorised(request: Request) -> bool:
-        return request.headers.get("authorization", "").startswith("Bearer ")
+    files = StoredFiles()
 
     def _json(prediction: _Prediction, base: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -137,8 +134,7 @@ def create_app(script: Script) -> Starlette:
         height = min(int(prediction.input.get("height") or script.height), MAX_SIDE)
         seed = int(prediction.input.get("seed") or len(files))
         data = png_image(width, height, seed=seed, blank=behaviour == "blank")
-        files[prediction.id] = (data, "application/octet-stream" if behaviour == "octet_url" else "image/png")
-        url = f"{base}/files/{prediction.id}.png"
+        url = files.store(base, prediction.id, data, behaviour)
         # Models differ: many answer a list of file URLs, newer ones a single URL string ("drift").
         prediction.output = url if behaviour == "drift" else [url]
 
@@ -149,7 +145,7 @@ def create_app(script: Script) -> Starlette:
             script.record(method="POST", path=request.url.path, body=None)
             return _problem(400, "Invalid JSON", "The request body is not valid JSON.")
         script.record(method="POST", path=request.url.path, body=body)
-        if not _authorised(request):
+        if not has_credentials(request, "Bearer"):
             return _unauthenticated()
         behaviour = script.next()
         if behaviour == "bad_auth":
@@ -160,7 +156,7 @@ def create_app(script: Script) -> Starlette:
                 429,
                 "Too Many Requests",
                 f"Request was throttled. Expected available in {wait} second{'s' if wait != 1 else ''}.",
-                headers={"retry-after": str(wait)},
+                headers=script.retry_after_headers(),
                 retry_after=wait,
             )
         if behaviour == "unavailable":
@@ -187,41 +183,36 @@ def create_app(script: Script) -> Starlette:
     async def create_for_version(request: Request) -> Response:
         return await _create(request, None)
 
-    async def get(request: Request) -> Response:
-        script.record(method="GET", path=request.url.path, body=None)
-        if not _authorised(request):
+    def _prediction(request: Request) -> _Prediction | Response:
+        """The prediction a get or cancel URL names, or Replicate's 401 (no token) or 404 (no such prediction)."""
+        if not has_credentials(request, "Bearer"):
             return _unauthenticated()
         prediction = predictions.get(request.path_params["id"])
         if prediction is None:
             return _problem(404, "Not found", "The requested resource could not be found.")
+        return prediction
+
+    async def get(request: Request) -> Response:
+        script.record(method="GET", path=request.url.path, body=None)
+        prediction = _prediction(request)
+        if isinstance(prediction, Response):
+            return prediction
         base = str(request.base_url).rstrip("/")
         if prediction.status in ("starting", "processing"):
             prediction.polls += 1
             prediction.status = "processing"
-            # "slow" predictions keep processing until slow_seconds have passed since creation.
-            due = prediction.behaviour != "slow" or time.time() - prediction.created >= script.slow_seconds
-            if prediction.polls >= POLLS_TO_SETTLE and due:
+            if script.job_finishes(prediction.behaviour, prediction.created, prediction.polls, POLLS_TO_SETTLE):
                 _settle(prediction, base)
         return JSONResponse(_json(prediction, base))
 
     async def cancel(request: Request) -> Response:
         script.record(method="POST", path=request.url.path, body=None)
-        if not _authorised(request):
-            return _unauthenticated()
-        prediction = predictions.get(request.path_params["id"])
-        if prediction is None:
-            return _problem(404, "Not found", "The requested resource could not be found.")
+        prediction = _prediction(request)
+        if isinstance(prediction, Response):
+            return prediction
         if prediction.status in ("starting", "processing"):
             prediction.status, prediction.completed = "canceled", time.time()
         return JSONResponse(_json(prediction, str(request.base_url).rstrip("/")))
-
-    async def serve_file(request: Request) -> Response:
-        # Replicate's file URLs (replicate.delivery) need no token.
-        stored = files.get(request.path_params["name"].removesuffix(".png"))
-        if stored is None:
-            return Response(status_code=404)
-        data, content_type = stored
-        return Response(data, media_type=content_type)
 
     return Starlette(
         routes=[
@@ -229,6 +220,7 @@ def create_app(script: Script) -> Starlette:
             Route("/v1/predictions", create_for_version, methods=["POST"]),
             Route("/v1/predictions/{id}", get, methods=["GET"]),
             Route("/v1/predictions/{id}/cancel", cancel, methods=["POST"]),
-            Route("/files/{name}", serve_file, methods=["GET"]),
+            # Replicate's file URLs (replicate.delivery) need no token.
+            files.route,
         ]
     )

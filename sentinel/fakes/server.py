@@ -1,4 +1,5 @@
-"""Running a fake provider (a Starlette app) with uvicorn in a background thread, and scripting its answers."""
+"""Running a fake provider (a Starlette app) with uvicorn in a background thread, scripting its answers, and the
+pieces every fake answers with alike: credential checks, Retry-After, generated images and the files it serves."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from typing import Any
 import uvicorn
 from PIL import Image, ImageDraw
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 #: The behaviours every fake understands; each provider answers them in its own way.
 BEHAVIOURS = (
@@ -77,6 +81,24 @@ class Script:
         with self._lock:
             self.requests.append(request)
 
+    def retry_after_headers(self) -> dict[str, str]:
+        """The headers of a 'rate_limit' answer, whatever the provider's body: Retry-After, as every provider sends."""
+        return {"retry-after": str(self.retry_after)}
+
+    def image(self, behaviour: str, fixed: bytes | None = None) -> bytes:
+        """The image a successful answer carries: uniformly black for 'blank', else ``fixed`` (benchmarks pin the
+        bytes) or a small PNG that differs from request to request."""
+        if behaviour == "blank":
+            return png_image(self.width, self.height, blank=True)
+        return fixed if fixed is not None else png_image(self.width, self.height, seed=len(self.requests))
+
+    def job_finishes(self, behaviour: str, created: float, polls: int, polls_to_finish: int) -> bool:
+        """Whether a background job (a prediction, a queued request) finishes at this poll: after ``polls_to_finish``
+        polls, so an adapter really has to poll, and for 'slow' only once ``slow_seconds`` have passed since it was
+        created, so an adapter's deadline can pass first."""
+        due = behaviour != "slow" or time.time() - created >= self.slow_seconds
+        return polls >= polls_to_finish and due
+
 
 def png_image(width: int = 64, height: int = 64, seed: int = 0, blank: bool = False) -> bytes:
     """A small valid PNG with some content (or uniformly black when ``blank``)."""
@@ -90,7 +112,44 @@ def png_image(width: int = 64, height: int = 64, seed: int = 0, blank: bool = Fa
     return buffer.getvalue()
 
 
-def _free_port() -> int:
+def has_credentials(request: Request, scheme: str) -> bool:
+    """Whether the request's Authorization header carries a credential of ``scheme`` ("Bearer", "Key")."""
+    return request.headers.get("authorization", "").startswith(f"{scheme} ")
+
+
+class StoredFiles:
+    """Generated images a fake serves itself under ``/files/<id>.png``, as providers serve outputs from their CDN.
+
+    Like those CDNs the files need no credentials, and an unknown one is a bare 404.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, tuple[bytes, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def store(self, base: str, key: str, data: bytes, behaviour: str) -> str:
+        """Keeps ``data`` and returns its URL under ``base``; for 'octet_url' it is served as
+        application/octet-stream, as some CDNs do, so that only the bytes can tell it is a PNG."""
+        content_type = "application/octet-stream" if behaviour == "octet_url" else "image/png"
+        self._files[key] = (data, content_type)
+        return f"{base}/files/{key}.png"
+
+    @property
+    def route(self) -> Route:
+        return Route("/files/{name}", self._serve, methods=["GET"])
+
+    async def _serve(self, request: Request) -> Response:
+        stored = self._files.get(request.path_params["name"].removesuffix(".png"))
+        if stored is None:
+            return Response(status_code=404)
+        data, content_type = stored
+        return Response(data, media_type=content_type)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -100,7 +159,7 @@ class FakeServer:
     """A Starlette app served on 127.0.0.1 from a thread; ``url`` is its base URL."""
 
     def __init__(self, app: Starlette) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)

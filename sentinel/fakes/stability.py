@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sentinel.fakes.server import Script, pause, png_image
+from sentinel.fakes.server import Script, has_credentials, pause
 
 ENDPOINTS = {"core", "ultra", "sd3"}
 ASPECT_RATIOS = {"16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21"}
@@ -64,11 +64,6 @@ def _validate(endpoint: str, fields: dict[str, str]) -> JSONResponse | None:
 def create_app(script: Script, image: bytes | None = None) -> Starlette:
     """The fake; ``image`` fixes the returned bytes (benchmarks), else a small PNG per request."""
 
-    def _image_bytes(behaviour: str) -> bytes:
-        if behaviour == "blank":
-            return png_image(script.width, script.height, blank=True)
-        return image if image is not None else png_image(script.width, script.height, seed=len(script.requests))
-
     def _answer(data: bytes, finish_reason: str, seed: int, wants_json: bool, media_type: str) -> Response:
         if wants_json:
             return JSONResponse(
@@ -80,7 +75,7 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         endpoint = request.path_params["endpoint"]
         if endpoint not in ENDPOINTS:
             return _error(404, "not_found", f"{request.url.path}: not found")
-        if not request.headers.get("authorization", "").startswith("Bearer "):
+        if not has_credentials(request, "Bearer"):
             return _error(401, "unauthorized", "authorization: invalid or missing header value")
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             script.record(method="POST", path=request.url.path, body=None)
@@ -109,7 +104,7 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
                 429,
                 "rate_limit_exceeded",
                 "You have exceeded the rate limit of 150 requests within a 10 second period.",
-                headers={"retry-after": str(script.retry_after)},
+                headers=script.retry_after_headers(),
             )
         if behaviour == "unavailable":
             return _error(503, "service_unavailable", "The service is temporarily unavailable, please try again.")
@@ -122,7 +117,7 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         if behaviour == "empty":
             body: dict[str, Any] = {"finish_reason": "SUCCESS", "seed": seed}
             return JSONResponse(body) if wants_json else Response(b"", media_type=OUTPUT_FORMATS[output_format])
-        data = _image_bytes(behaviour)
+        data = script.image(behaviour, image)
         if behaviour == "content_filter":
             # Stability still sends an image (blurred) with the filter's finish reason.
             return _answer(data, "CONTENT_FILTERED", seed, wants_json, OUTPUT_FORMATS[output_format])

@@ -1,12 +1,18 @@
-"""The one small interface every image provider adapter implements, and its typed outcomes."""
+"""The one small interface every image provider adapter implements, its typed outcomes, and the reading of
+provider answers that is the same for every adapter (status codes, error text, base64 images, aspect ratios)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+
+from sentinel.store.images import sniff_mime
 
 
 class Outcome(enum.StrEnum):
@@ -148,3 +154,51 @@ def error_message(response: httpx.Response) -> str:
             if key in body:
                 return str(body[key])[:300]
     return str(body)[:300]
+
+
+def decode_base64(value: str) -> bytes | None:
+    """Standard or URL-safe base64 (protobuf JSON accepts both), ignoring line breaks; None when it does not decode.
+
+    None rather than an exception: a provider sending bad base64 is a failed answer each caller reports in its own
+    words, not a crash.
+    """
+    compact = "".join(value.split())
+    altchars = b"-_" if ("-" in compact or "_" in compact) else None
+    try:
+        return base64.b64decode(compact, altchars=altchars, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def image_from_bytes(data: bytes) -> ProviderImage | ProviderResult:
+    """Bytes a provider sent as its image, or the UNAVAILABLE failure when they are empty or no image we can store."""
+    # What the provider says the type is does not matter: the bytes decide, and bytes that are no image are no success.
+    if not data:
+        return failure(Outcome.UNAVAILABLE, "provider answered 200 with an empty image", 200)
+    if sniff_mime(data) is None:
+        return failure(Outcome.UNAVAILABLE, "provider returned bytes that are not a PNG, JPEG, WebP or GIF image", 200)
+    return ProviderImage(data=data)
+
+
+def image_from_base64(encoded: str) -> ProviderImage | ProviderResult:
+    """A base64 image from a 200 answer, or the UNAVAILABLE failure saying what was wrong with it."""
+    data = decode_base64(encoded)
+    if data is None:
+        return failure(Outcome.UNAVAILABLE, "provider returned undecodable base64", 200)
+    return image_from_bytes(data)
+
+
+def nearest_aspect_ratio(width: int, height: int, choices: tuple[str, ...]) -> str:
+    """The supported ratio closest to width:height, compared on a log scale so 2:1 and 1:2 are equally far.
+
+    Ties go to the earlier entry of ``choices``; a degenerate size asks for a square.
+    """
+    if width <= 0 or height <= 0:
+        return "1:1"
+    target = math.log(width / height)
+
+    def distance(ratio: str) -> float:
+        w, h = (int(part) for part in ratio.split(":"))
+        return abs(math.log(w / h) - target)
+
+    return min(choices, key=distance)

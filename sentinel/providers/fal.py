@@ -8,18 +8,14 @@ its SSRF-guarded fetcher.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import contextlib
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from sentinel.providers._http import image_from_output, url_on_api_host
+from sentinel.providers._polling import JobClient, JobProgress
 from sentinel.providers.base import (
-    FALLBACK_OUTCOMES,
     GenerationRequest,
     Outcome,
     ProviderImage,
@@ -27,7 +23,6 @@ from sentinel.providers.base import (
     classify_http,
     error_message,
     failure,
-    transport_failure,
 )
 
 #: "namespace/app" with optional subpaths, e.g. "fal-ai/flux/dev"; no empty, "." or ".." segments.
@@ -35,21 +30,10 @@ MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)+$")
 #: Status after which ``response_url`` holds the answer (success or failure alike).
 COMPLETED = "COMPLETED"
 #: Not documented for the queue but seen in third-party schemas; the response URL carries the reason either way.
+#: Every other status (IN_QUEUE, IN_PROGRESS, anything new) keeps polling: fal's dispatcher re-queues failed runners.
 FINISHED_STATUSES = frozenset({COMPLETED, "FAILED", "CANCELED", "CANCELLED"})
 #: Error types fal puts in a 422 ``detail`` item when a safety check refuses the prompt or an input.
 CONTENT_POLICY_TYPES = ("content_policy_violation", "content_policy")
-#: Seconds the best-effort cancel may take after we gave up: it must not delay the fallback for long.
-CANCEL_TIMEOUT = 2.0
-#: Consecutive failed polls (429, 5xx, network) tolerated: a hiccup should not throw away a queued job.
-MAX_POLL_FAILURES = 3
-
-
-@dataclass
-class _Progress:
-    """What is known about the job so far; read after a timeout to cancel it and to explain."""
-
-    status: str = "not submitted"
-    cancel_url: str | None = None
 
 
 def build_input(request: GenerationRequest) -> dict[str, Any]:
@@ -76,20 +60,8 @@ def build_input(request: GenerationRequest) -> dict[str, Any]:
 
 def _image(item: Any) -> ProviderImage | None:
     """One image entry as an image: ``{"url": ...}`` or a bare URL string; http(s), or a base64 data URI
-    (what ``sync_mode`` answers), decoded here."""
-    value = item.get("url") if isinstance(item, dict) else item
-    if not isinstance(value, str):
-        return None
-    if value.startswith("data:image/") and ";base64," in value:
-        try:
-            return ProviderImage(data=base64.b64decode(value.split(",", 1)[1], validate=True))
-        except (binascii.Error, ValueError):
-            return None
-    try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL:
-        return None
-    return ProviderImage(url=value) if url.scheme in ("http", "https") and url.host else None
+    (what ``sync_mode`` answers)."""
+    return image_from_output(item.get("url") if isinstance(item, dict) else item)
 
 
 def parse_result(body: Any) -> ProviderResult:
@@ -177,29 +149,24 @@ class FalProvider:
         if request.image is not None or request.mask is not None:
             # Generating from the prompt alone would silently ignore the source image.
             return failure(Outcome.INVALID_REQUEST, "the fal adapter does not support image edits")
-        progress = _Progress()
-        try:
-            async with asyncio.timeout(self.timeout):
-                result = await self._run(request, progress)
-        except TimeoutError:
-            result = failure(
-                Outcome.TIMEOUT, f"fal job did not finish within {self.timeout:g} s (last status: {progress.status})"
-            )
-        if not result.ok and progress.cancel_url and progress.status not in FINISHED_STATUSES:
-            await self._cancel(progress.cancel_url)
-        return result
+        jobs = JobClient(
+            self.client,
+            provider=self.name,
+            job_name="fal job",
+            headers=self._headers(),
+            classify=self._classify,
+            timeout=self.timeout,
+            poll_interval=self.poll_interval,
+            finished_statuses=FINISHED_STATUSES,
+            cancel_method="PUT",
+        )
+        progress = JobProgress("not submitted")
+        return await jobs.run_within_deadline(self._run(jobs, request, progress), progress)
 
-    async def _run(self, request: GenerationRequest, progress: _Progress) -> ProviderResult:
-        url = f"{self.base_url}/{request.model}"
-        try:
-            response = await self.client.post(
-                url, json=build_input(request), headers=self._headers(), timeout=self.timeout
-            )
-        except httpx.HTTPError as exc:
-            return transport_failure(exc, self.name)
-        failed = self._classify(response)
-        if failed is not None:
-            return failed
+    async def _run(self, jobs: JobClient, request: GenerationRequest, progress: JobProgress) -> ProviderResult:
+        response = await jobs.submit(f"{self.base_url}/{request.model}", build_input(request))
+        if isinstance(response, ProviderResult):
+            return response
         try:
             queued = response.json()
         except ValueError:
@@ -215,53 +182,16 @@ class FalProvider:
         response_url, problem = self._api_url(queued.get("response_url"), "response")
         if response_url is None:
             return failure(Outcome.UNAVAILABLE, problem or "")
-        polled = await self._poll(status_url, progress)
+        polled = await jobs.poll(status_url, progress, _read_status)
         if polled is not None:
             return polled
-        answer = await self._get(response_url)
+        answer = await jobs.get(response_url)
         if isinstance(answer, ProviderResult):
             return answer
         try:
             return parse_result(answer.json())
         except ValueError:
             return failure(Outcome.UNAVAILABLE, "fal answered a result that is not JSON", answer.status_code)
-
-    async def _poll(self, status_url: str, progress: _Progress) -> ProviderResult | None:
-        """GET the status every ``poll_interval`` seconds until the job finished (None) or polling failed."""
-        failures = 0
-        wait = self.poll_interval
-        while True:
-            await asyncio.sleep(wait)
-            wait = self.poll_interval
-            answer = await self._get(status_url)
-            if isinstance(answer, ProviderResult):
-                failures += 1
-                if answer.outcome in FALLBACK_OUTCOMES and failures < MAX_POLL_FAILURES:
-                    wait = max(wait, answer.retry_after or 0.0)
-                    continue
-                if answer.outcome in FALLBACK_OUTCOMES or answer.outcome is Outcome.AUTH:
-                    return answer
-                # Our request cannot be malformed here (a GET of the URL fal gave us): the job is gone.
-                return failure(Outcome.UNAVAILABLE, f"fal job status could not be read: {answer.message}")
-            try:
-                status = answer.json().get("status")
-            except (ValueError, AttributeError):
-                status = None
-            if not isinstance(status, str):
-                return failure(Outcome.UNAVAILABLE, "fal answered a status without a status", answer.status_code)
-            failures = 0
-            progress.status = status
-            # IN_QUEUE, IN_PROGRESS and anything new keep polling: fal's dispatcher re-queues failed runners itself.
-            if status in FINISHED_STATUSES:
-                return None
-
-    async def _get(self, url: str) -> httpx.Response | ProviderResult:
-        """A 2xx answer, or the typed failure of the GET."""
-        try:
-            response = await self.client.get(url, headers=self._headers(), timeout=self.timeout)
-        except httpx.HTTPError as exc:
-            return transport_failure(exc, self.name)
-        return self._classify(response) or response
 
     def _classify(self, response: httpx.Response) -> ProviderResult | None:
         """``classify_http`` with fal's readable 422 detail, and its content-policy 422 as a refusal."""
@@ -271,21 +201,16 @@ class FalProvider:
         return failed
 
     def _api_url(self, value: Any, what: str) -> tuple[str | None, str | None]:
-        """A URL we send the key to: absolute http(s), and on the configured queue's own host."""
-        try:
-            url = httpx.URL(value) if isinstance(value, str) else None
-        except httpx.InvalidURL:
-            url = None
-        if url is None or url.scheme not in ("http", "https") or not url.host:
-            return None, f"fal returned a {what} URL that is not an absolute http(s) URL: {str(value)[:200]!r}"
-        base = httpx.URL(self.base_url)
-        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
-            # The key goes with every poll; never hand it to a host we were not configured for.
-            return None, f"fal returned a {what} URL on another host than {self.base_url}: {str(value)[:200]!r}"
-        return str(url), None
+        """A queue URL we send the key to: see ``url_on_api_host``."""
+        return url_on_api_host(value, base_url=self.base_url, provider="fal", what=what)
 
-    async def _cancel(self, cancel_url: str) -> None:
-        """Take a job we no longer wait for off the queue; best-effort, its failures do not matter."""
-        with contextlib.suppress(httpx.HTTPError, TimeoutError):
-            async with asyncio.timeout(CANCEL_TIMEOUT):
-                await self.client.put(cancel_url, headers=self._headers(), timeout=CANCEL_TIMEOUT)
+
+def _read_status(response: httpx.Response) -> tuple[str, None] | ProviderResult:
+    """A status answer's status; nothing else in it is kept, as the result waits at ``response_url``."""
+    try:
+        status = response.json().get("status")
+    except (ValueError, AttributeError):
+        status = None
+    if not isinstance(status, str):
+        return failure(Outcome.UNAVAILABLE, "fal answered a status without a status", response.status_code)
+    return status, None

@@ -7,13 +7,11 @@ answer is ``content_filtered`` here, never ``ok``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
 from typing import Any
 
 import httpx
 
+from sentinel.providers._http import send
 from sentinel.providers.base import (
     GenerationRequest,
     Outcome,
@@ -22,10 +20,10 @@ from sentinel.providers.base import (
     classify_http,
     error_message,
     failure,
+    image_from_base64,
+    nearest_aspect_ratio,
     retry_after_seconds,
-    transport_failure,
 )
-from sentinel.store.images import sniff_mime
 
 #: Aspect ratios Imagen accepts; a request's width×height is mapped to the nearest one.
 IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
@@ -54,36 +52,6 @@ RAI_REFUSAL_MARKERS = ("responsible ai", "sensitive words")
 MAX_QUOTED_TEXT = 300
 
 
-def decode_base64(value: str) -> bytes | None:
-    """Standard or URL-safe base64 (protobuf JSON accepts both), ignoring line breaks; None when it does not decode."""
-    compact = "".join(value.split())
-    altchars = b"-_" if ("-" in compact or "_" in compact) else None
-    try:
-        return base64.b64decode(compact, altchars=altchars, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def nearest_aspect_ratio(width: int, height: int, choices: tuple[str, ...]) -> str:
-    """The supported ratio closest to width:height, compared on a log scale so 2:1 and 1:2 are equally far."""
-    if width <= 0 or height <= 0:
-        return "1:1"
-    target = math.log(width / height)
-
-    def distance(ratio: str) -> float:
-        w, h = (int(part) for part in ratio.split(":"))
-        return abs(math.log(w / h) - target)
-
-    return min(choices, key=distance)
-
-
-def _image(data: bytes) -> ProviderResult | ProviderImage:
-    # The mime type Google states is ignored: the bytes decide, and bytes that are no image are no success.
-    if sniff_mime(data) is None:
-        return failure(Outcome.UNAVAILABLE, "provider returned bytes that are not a PNG, JPEG, WebP or GIF image", 200)
-    return ProviderImage(data=data)
-
-
 def parse_imagen(body: Any) -> ProviderResult:
     """The outcome of a 200 from ``:predict``."""
     if not isinstance(body, dict):
@@ -100,10 +68,8 @@ def parse_imagen(body: Any) -> ProviderResult:
         if not isinstance(encoded, str) and isinstance(nested, dict):
             encoded = nested.get("bytesBase64Encoded") or nested.get("imageBytes")
         if isinstance(encoded, str) and encoded:
-            data = decode_base64(encoded)
-            if data is None:
-                return failure(Outcome.UNAVAILABLE, "provider returned undecodable base64", 200)
-            image = _image(data)
+            # The mime type Google states is ignored: the bytes decide.
+            image = image_from_base64(encoded)
             if isinstance(image, ProviderResult):
                 return image
             images.append(image)
@@ -141,10 +107,7 @@ def parse_gemini(body: Any) -> ProviderResult:
             inline = part.get("inlineData") or part.get("inline_data")
             if not isinstance(inline, dict) or not isinstance(inline.get("data"), str) or not inline["data"]:
                 continue
-            data = decode_base64(inline["data"])
-            if data is None:
-                return failure(Outcome.UNAVAILABLE, "provider returned undecodable base64", 200)
-            image = _image(data)
+            image = image_from_base64(inline["data"])
             if isinstance(image, ProviderResult):
                 return image
             images.append(image)
@@ -282,10 +245,11 @@ class GoogleProvider:
             ("predict", self.imagen_body(request)) if imagen else ("generateContent", self.gemini_body(request))
         )
         url = f"{self.base_url}/v1beta/models/{model}:{action}"
-        try:
-            response = await self.client.post(url, json=body, headers=self._headers(), timeout=self.timeout)
-        except httpx.HTTPError as exc:
-            return transport_failure(exc, self.name)
+        response = await send(
+            self.client.post(url, json=body, headers=self._headers(), timeout=self.timeout), self.name
+        )
+        if isinstance(response, ProviderResult):
+            return response
         failed = interpret_error(response)
         if failed is not None:
             return failed

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 import httpx
 
+from sentinel.providers._http import send
 from sentinel.providers.base import (
     GenerationRequest,
     Outcome,
     ProviderImage,
     ProviderResult,
     classify_http,
+    decode_base64,
     error_message,
     failure,
-    transport_failure,
 )
 
 #: Error codes OpenAI uses when its safety system refuses a prompt or an output.
@@ -25,13 +24,6 @@ CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocke
 IMAGE_LIST_KEYS = ("data", "images", "output")
 #: Keys an image's base64 has been seen under.
 BASE64_KEYS = ("b64_json", "b64", "image_base64", "base64")
-
-
-def _decode(value: str) -> bytes | None:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 def parse_images(body: Any) -> tuple[list[ProviderImage], str | None]:
@@ -54,7 +46,7 @@ def parse_images(body: Any) -> tuple[list[ProviderImage], str | None]:
         revised = item.get("revised_prompt") if isinstance(item.get("revised_prompt"), str) else None
         encoded = next((item[k] for k in BASE64_KEYS if isinstance(item.get(k), str)), None)
         if encoded is not None:
-            data = _decode(encoded)
+            data = decode_base64(encoded)
             if data is None:
                 return [], "the provider returned base64 that does not decode"
             images.append(ProviderImage(data=data, revised_prompt=revised))
@@ -102,25 +94,23 @@ class OpenAIProvider:
 
     async def generate(self, request: GenerationRequest) -> ProviderResult:
         body = self._body(request)
-        try:
-            if request.image is not None:
-                files: dict[str, Any] = {"image": ("image.png", request.image, "image/png")}
-                if request.mask is not None:
-                    files["mask"] = ("mask.png", request.mask, "image/png")
-                response = await self.client.post(
-                    f"{self.base_url}/images/edits",
-                    data={k: str(v) for k, v in body.items()},
-                    files=files,
-                    headers=self._headers(),
-                    timeout=self.timeout,
-                )
-            else:
-                response = await self.client.post(
-                    f"{self.base_url}/images/generations", json=body, headers=self._headers(), timeout=self.timeout
-                )
-        except httpx.HTTPError as exc:
-            return transport_failure(exc, self.name)
-        return self._interpret(response)
+        if request.image is not None:
+            files: dict[str, Any] = {"image": ("image.png", request.image, "image/png")}
+            if request.mask is not None:
+                files["mask"] = ("mask.png", request.mask, "image/png")
+            call = self.client.post(
+                f"{self.base_url}/images/edits",
+                data={k: str(v) for k, v in body.items()},
+                files=files,
+                headers=self._headers(),
+                timeout=self.timeout,
+            )
+        else:
+            call = self.client.post(
+                f"{self.base_url}/images/generations", json=body, headers=self._headers(), timeout=self.timeout
+            )
+        response = await send(call, self.name)
+        return response if isinstance(response, ProviderResult) else self._interpret(response)
 
     def _interpret(self, response: httpx.Response) -> ProviderResult:
         failed = classify_http(response, error_message(response))

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from sentinel.providers._http import send
 from sentinel.providers.base import (
     GenerationRequest,
     Outcome,
@@ -18,12 +19,10 @@ from sentinel.providers.base import (
     classify_http,
     error_message,
     failure,
-    transport_failure,
+    image_from_base64,
+    image_from_bytes,
+    nearest_aspect_ratio,
 )
-
-# Generic helpers that live with the first adapter that needed them (base.py is shared and kept minimal).
-from sentinel.providers.google import decode_base64, nearest_aspect_ratio
-from sentinel.store.images import sniff_mime
 
 #: Aspect ratios every v2beta generate endpoint accepts; width×height is mapped to the nearest one.
 ASPECT_RATIOS = ("21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16", "9:21")
@@ -62,13 +61,9 @@ def _stability_message(response: httpx.Response) -> tuple[str | None, str]:
     return name, text[:300]
 
 
-def _image(data: bytes) -> ProviderResult:
-    # What the provider says the type is does not matter: the bytes must be an image we can store.
-    if not data:
-        return failure(Outcome.UNAVAILABLE, "provider answered 200 with an empty image", 200)
-    if sniff_mime(data) is None:
-        return failure(Outcome.UNAVAILABLE, "provider returned bytes that are not a PNG, JPEG, WebP or GIF image", 200)
-    return ProviderResult(Outcome.OK, [ProviderImage(data=data)], status_code=200)
+def _single_image(image: ProviderImage | ProviderResult) -> ProviderResult:
+    """Stability answers exactly one image: the result carrying it, or the failure reading it came to."""
+    return image if isinstance(image, ProviderResult) else ProviderResult(Outcome.OK, [image], status_code=200)
 
 
 def parse_success(response: httpx.Response) -> ProviderResult:
@@ -79,7 +74,7 @@ def parse_success(response: httpx.Response) -> ProviderResult:
         reason = response.headers.get("finish-reason", "")
         if reason.upper() == FILTERED:
             return failure(Outcome.CONTENT_FILTERED, f"Stability filtered the image (finish-reason {reason})", 200)
-        return _image(content)
+        return _single_image(image_from_bytes(content))
     try:
         body: Any = response.json()
     except ValueError:
@@ -94,10 +89,7 @@ def parse_success(response: httpx.Response) -> ProviderResult:
     if not isinstance(encoded, str) or not encoded:
         shown = reason or "none"
         return failure(Outcome.UNAVAILABLE, f"provider answered 200 without an image (finish_reason {shown})", 200)
-    data = decode_base64(encoded)
-    if data is None:
-        return failure(Outcome.UNAVAILABLE, "provider returned undecodable base64", 200)
-    return _image(data)
+    return _single_image(image_from_base64(encoded))
 
 
 class StabilityProvider:
@@ -148,10 +140,11 @@ class StabilityProvider:
         # Stability accepts only multipart/form-data, even with no file in it; (None, value) parts are plain fields.
         files = {key: (None, value) for key, value in fields.items()}
         url = f"{self.base_url}/v2beta/stable-image/generate/{endpoint}"
-        try:
-            response = await self.client.post(url, files=files, headers=self._headers(), timeout=self.timeout)
-        except httpx.HTTPError as exc:
-            return transport_failure(exc, self.name)
+        response = await send(
+            self.client.post(url, files=files, headers=self._headers(), timeout=self.timeout), self.name
+        )
+        if isinstance(response, ProviderResult):
+            return response
         name, message = _stability_message(response)
         failed = classify_http(response, message)
         if failed is None:

@@ -27,7 +27,7 @@ CHAOS = {"rate_limit": 0.3, "unavailable": 0.1, "slow": 0.1}
 
 def routes(path: Path, urls: list[str]) -> Path:
     providers = {
-        f"p{i}": {"kind": "openai", "base_url": f"{url}/v1", "api_key_env": "CHAOS_KEY", "timeout_seconds": 0.5}
+        f"p{i}": {"kind": "openai", "base_url": f"{url}/v1", "api_key_env": "CHAOS_KEY", "timeout_seconds": 1.0}
         for i, url in enumerate(urls)
     }
     path.write_text(
@@ -36,7 +36,7 @@ def routes(path: Path, urls: list[str]) -> Path:
                 "providers": providers,
                 "models": {"chaos": {"candidates": [{"target": f"{name}:dall-e-3"} for name in providers]}},
                 "default_model": "chaos",
-                "max_passes": 3,
+                "max_passes": 4,
             }
         )
     )
@@ -58,7 +58,7 @@ async def fire(base: str) -> list[httpx.Response]:
 
 
 def test_chaos_providers(tmp_path) -> None:
-    scripts = [Script(chaos=CHAOS, seed=seed, slow_seconds=1.5, retry_after=1) for seed in (1, 2, 3)]
+    scripts = [Script(chaos=CHAOS, seed=seed, slow_seconds=2.5, retry_after=1) for seed in (1, 2, 3)]
     with serve(create_app(scripts[0])) as a, serve(create_app(scripts[1])) as b, serve(create_app(scripts[2])) as c:
         data = tmp_path / "data"
         env = clean_env(

@@ -2,43 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from sentinel.fakes.fal import create_app
-from sentinel.fakes.server import Script, _free_port, serve
-from sentinel.providers.base import GenerationRequest, Outcome, ProviderResult
+from sentinel.providers.base import GenerationRequest, Outcome
 from sentinel.providers.fal import FalProvider, build_input, parse_result
 from sentinel.store.images import sniff_mime
+from tests.providers.harness import AdapterRunner, FakeApp, assert_serves_png, assert_typed_failure, closed_port_url
 
 MODEL = "fal-ai/flux/dev"
 AUTH = {"Authorization": "Key fal-test"}
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[tuple[str, Script]]:
-    script = Script()
-    with serve(create_app(script)) as server:
-        yield server.url, script
+def fake_app() -> FakeApp:
+    return create_app
 
 
-def generate(
-    base: str,
-    model: str = MODEL,
-    timeout: float = 5.0,
-    transport: httpx.AsyncBaseTransport | None = None,
-    **kwargs,
-) -> ProviderResult:
-    async def call() -> ProviderResult:
-        async with httpx.AsyncClient(transport=transport) as client:
-            provider = FalProvider(base, "fal-test", client, timeout=timeout, poll_interval=0.02)
-            return await provider.generate(GenerationRequest(prompt="a red bicycle", model=model, **kwargs))
-
-    return asyncio.run(call())
+# Polling every 20 ms keeps the fake's two polls to settle from slowing the tests down.
+generate = AdapterRunner(
+    lambda base, client, timeout: FalProvider(base, "fal-test", client, timeout=timeout, poll_interval=0.02), MODEL
+)
 
 
 def test_success_polls_and_hands_back_a_png_url(fake) -> None:
@@ -48,9 +36,7 @@ def test_success_polls_and_hands_back_a_png_url(fake) -> None:
     assert result.outcome is Outcome.OK, result.message
     url = result.images[0].url
     assert url and result.images[0].data is None
-    served = httpx.get(url)
-    assert served.headers["content-type"] == "image/png"
-    assert sniff_mime(served.content) == "image/png"
+    assert_serves_png(url, "image/png")
     submit, *rest = script.requests[mark:]
     assert submit["method"] == "POST" and submit["path"] == f"/{MODEL}"
     assert submit["body"] == {
@@ -89,12 +75,7 @@ def test_image_size_preset_is_passed_through(fake) -> None:
 def test_failures_map_to_typed_outcomes(fake, behaviour, outcome, words) -> None:
     base, script = fake
     script.push(behaviour)
-    result = generate(base)
-    assert result.outcome is outcome
-    assert words in result.message
-    assert not result.images
-    if behaviour == "rate_limit":
-        assert result.retry_after == 1.0
+    assert_typed_failure(generate(base), behaviour, outcome, words)
 
 
 def test_slow_job_times_out_and_is_cancelled(fake) -> None:
@@ -123,9 +104,7 @@ def test_octet_stream_image_url_is_handed_back_for_the_router_to_sniff(fake) -> 
     script.push("octet_url")
     result = generate(base)
     assert result.outcome is Outcome.OK
-    served = httpx.get(result.images[0].url)
-    assert served.headers["content-type"] == "application/octet-stream"
-    assert sniff_mime(served.content) == "image/png"
+    assert_serves_png(result.images[0].url, "application/octet-stream")
 
 
 def test_blank_image_is_returned_by_the_adapter(fake) -> None:
@@ -166,8 +145,7 @@ def test_bad_model_id_is_refused_without_a_request() -> None:
 
 
 def test_closed_port_is_unavailable() -> None:
-    result = generate(f"http://127.0.0.1:{_free_port()}")
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert generate(closed_port_url()).outcome is Outcome.UNAVAILABLE
 
 
 def test_input_mapping() -> None:

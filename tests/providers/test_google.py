@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from sentinel.fakes.google import create_app
-from sentinel.fakes.server import Script, _free_port, png_image, serve
-from sentinel.providers.base import GenerationRequest, Outcome, ProviderResult
+from sentinel.fakes.server import png_image
+from sentinel.providers.base import Outcome, ProviderResult
 from sentinel.providers.google import GoogleProvider
 from sentinel.store.images import sniff_mime
+from tests.providers.harness import AdapterRunner, FakeApp, assert_typed_failure, closed_port_url
 
 IMAGEN = "imagen-4.0-generate-001"
 GEMINI = "gemini-2.5-flash-image"
@@ -21,32 +21,21 @@ KEY = {"x-goog-api-key": "test-key"}
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[tuple[str, Script]]:
-    script = Script()
-    with serve(create_app(script)) as server:
-        yield server.url, script
+def fake_app() -> FakeApp:
+    return create_app
 
 
-def generate(
-    base: str, model: str = IMAGEN, timeout: float = 5.0, api_key: str | None = "test-key", **kwargs
-) -> ProviderResult:
-    async def call() -> ProviderResult:
-        async with httpx.AsyncClient() as client:
-            provider = GoogleProvider(base, api_key, client, timeout=timeout)
-            return await provider.generate(GenerationRequest(prompt="a red bicycle", model=model, **kwargs))
-
-    return asyncio.run(call())
+generate = AdapterRunner(
+    lambda base, client, timeout: GoogleProvider(base, "test-key", client, timeout=timeout), IMAGEN
+)
+generate_without_key = AdapterRunner(
+    lambda base, client, timeout: GoogleProvider(base, None, client, timeout=timeout), IMAGEN
+)
 
 
 def generate_against(handler: Callable[[httpx.Request], httpx.Response], model: str) -> ProviderResult:
     """For answers the fake has no behaviour for: the same adapter over an in-memory transport."""
-
-    async def call() -> ProviderResult:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            provider = GoogleProvider("http://google.test", "test-key", client)
-            return await provider.generate(GenerationRequest(prompt="a red bicycle", model=model))
-
-    return asyncio.run(call())
+    return generate("http://google.test", model=model, transport=httpx.MockTransport(handler))
 
 
 def test_imagen_success_returns_png_and_sends_the_documented_request(fake) -> None:
@@ -118,12 +107,7 @@ def test_gemini_negative_prompt_becomes_an_instruction_and_seed_goes_to_the_conf
 def test_failures_map_to_typed_outcomes(fake, model, behaviour, outcome, words) -> None:
     base, script = fake
     script.push(behaviour)
-    result = generate(base, model=model)
-    assert result.outcome is outcome
-    assert words in result.message
-    assert not result.images
-    if behaviour == "rate_limit":
-        assert result.retry_after == 1.0
+    assert_typed_failure(generate(base, model=model), behaviour, outcome, words)
 
 
 @pytest.mark.parametrize(("model", "reason"), [(IMAGEN, "safety filter"), (GEMINI, "blockReason SAFETY")])
@@ -166,7 +150,7 @@ def test_blank_image_is_returned_by_the_adapter(fake, model) -> None:
 
 def test_missing_key_is_auth(fake) -> None:
     base, _ = fake
-    result = generate(base, api_key=None)
+    result = generate_without_key(base)
     assert result.outcome is Outcome.AUTH
     assert "PERMISSION_DENIED" in result.message
 
@@ -188,8 +172,7 @@ def test_wrong_shaped_requests_are_refused_like_google(fake) -> None:
 
 
 def test_closed_port_is_unavailable() -> None:
-    result = generate(f"http://127.0.0.1:{_free_port()}")
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert generate(closed_port_url()).outcome is Outcome.UNAVAILABLE
 
 
 def _gemini_answer(candidate: dict) -> Callable[[httpx.Request], httpx.Response]:

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import Script, serve
-from sentinel.providers.base import GenerationRequest, Outcome, ProviderResult
+from sentinel.fakes.server import png_image
+from sentinel.providers.base import Outcome
 from sentinel.providers.openai import OpenAIProvider
 from sentinel.store.images import sniff_mime
+from tests.providers.harness import AdapterRunner, FakeApp, assert_serves_png, assert_typed_failure, closed_port_url
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[tuple[str, Script]]:
-    script = Script()
-    with serve(create_app(script)) as server:
-        yield server.url, script
+def fake_app() -> FakeApp:
+    return create_app
 
 
-def generate(base: str, model: str = "dall-e-3", timeout: float = 5.0, **kwargs) -> ProviderResult:
-    async def call() -> ProviderResult:
-        async with httpx.AsyncClient() as client:
-            provider = OpenAIProvider(f"{base}/v1", "sk-test", client, timeout=timeout)
-            return await provider.generate(GenerationRequest(prompt="a red bicycle", model=model, **kwargs))
-
-    return asyncio.run(call())
+generate = AdapterRunner(
+    lambda base, client, timeout: OpenAIProvider(f"{base}/v1", "sk-test", client, timeout=timeout), "dall-e-3"
+)
 
 
 def test_success_returns_png_bytes_and_sends_the_documented_request(fake) -> None:
@@ -67,12 +59,7 @@ def test_gpt_image_models_are_not_sent_response_format(fake) -> None:
 def test_failures_map_to_typed_outcomes(fake, behaviour, outcome, words) -> None:
     base, script = fake
     script.push(behaviour)
-    result = generate(base)
-    assert result.outcome is outcome
-    assert words in result.message
-    assert not result.images
-    if behaviour == "rate_limit":
-        assert result.retry_after == 1.0
+    assert_typed_failure(generate(base), behaviour, outcome, words)
 
 
 def test_slow_answer_is_a_timeout(fake) -> None:
@@ -98,9 +85,7 @@ def test_url_output_is_handed_back_not_downloaded(fake) -> None:
     assert result.outcome is Outcome.OK
     url = result.images[0].url
     assert url and result.images[0].data is None
-    served = httpx.get(url)
-    assert served.headers["content-type"] == "application/octet-stream"
-    assert sniff_mime(served.content) == "image/png"
+    assert_serves_png(url, "application/octet-stream")
 
 
 def test_blank_image_is_returned_by_the_adapter(fake) -> None:
@@ -136,8 +121,6 @@ def test_invalid_size_from_us_is_invalid_request(fake) -> None:
 
 def test_edit_sends_multipart_with_image_and_mask(fake) -> None:
     base, script = fake
-    from sentinel.fakes.server import png_image
-
     result = generate(base, model="gpt-image-1", image=png_image(), mask=png_image())
     assert result.outcome is Outcome.OK
     assert script.requests[-1]["path"] == "/v1/images/edits"
@@ -145,7 +128,4 @@ def test_edit_sends_multipart_with_image_and_mask(fake) -> None:
 
 
 def test_closed_port_is_unavailable() -> None:
-    from sentinel.fakes.server import _free_port
-
-    result = generate(f"http://127.0.0.1:{_free_port()}")
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert generate(closed_port_url()).outcome is Outcome.UNAVAILABLE

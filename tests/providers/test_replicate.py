@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from sentinel.fakes.replicate import NSFW_ERROR, create_app
-from sentinel.fakes.server import Script, _free_port, serve
-from sentinel.providers.base import GenerationRequest, Outcome, ProviderResult
-from sentinel.providers.replicate import ReplicateProvider, build_input, nearest_aspect_ratio
+from sentinel.fakes.server import Script
+from sentinel.providers.base import GenerationRequest, Outcome, nearest_aspect_ratio
+from sentinel.providers.replicate import ASPECT_RATIOS, ReplicateProvider, build_input
 from sentinel.store.images import sniff_mime
+from tests.providers.harness import AdapterRunner, FakeApp, assert_serves_png, assert_typed_failure, closed_port_url
 
 MODEL = "black-forest-labs/flux-dev"
 AUTH = {"Authorization": "Bearer r8-test"}
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[tuple[str, Script]]:
-    script = Script()
-    with serve(create_app(script)) as server:
-        yield server.url, script
+def fake_app() -> FakeApp:
+    return create_app
 
 
-def generate(
-    base: str,
-    model: str = MODEL,
-    timeout: float = 5.0,
-    transport: httpx.AsyncBaseTransport | None = None,
-    **kwargs,
-) -> ProviderResult:
-    async def call() -> ProviderResult:
-        async with httpx.AsyncClient(transport=transport) as client:
-            provider = ReplicateProvider(base, "r8-test", client, timeout=timeout, poll_interval=0.02)
-            return await provider.generate(GenerationRequest(prompt="a red bicycle", model=model, **kwargs))
-
-    return asyncio.run(call())
+# Polling every 20 ms keeps the fake's two polls to settle from slowing the tests down.
+generate = AdapterRunner(
+    lambda base, client, timeout: ReplicateProvider(base, "r8-test", client, timeout=timeout, poll_interval=0.02), MODEL
+)
 
 
 def since(script: Script, mark: int) -> list[dict]:
@@ -51,9 +40,7 @@ def test_success_polls_and_hands_back_a_png_url(fake) -> None:
     assert result.outcome is Outcome.OK, result.message
     url = result.images[0].url
     assert url and result.images[0].data is None
-    served = httpx.get(url)
-    assert served.headers["content-type"] == "image/png"
-    assert sniff_mime(served.content) == "image/png"
+    assert_serves_png(url, "image/png")
     create, *polls = since(script, mark)
     assert create["method"] == "POST" and create["path"] == f"/v1/models/{MODEL}/predictions"
     assert create["body"] == {
@@ -97,12 +84,7 @@ def test_pinned_version_uses_the_predictions_endpoint(fake) -> None:
 def test_failures_map_to_typed_outcomes(fake, behaviour, outcome, words) -> None:
     base, script = fake
     script.push(behaviour)
-    result = generate(base)
-    assert result.outcome is outcome
-    assert words in result.message
-    assert not result.images
-    if behaviour == "rate_limit":
-        assert result.retry_after == 1.0
+    assert_typed_failure(generate(base), behaviour, outcome, words)
 
 
 def test_slow_prediction_times_out_and_is_canceled(fake) -> None:
@@ -129,9 +111,7 @@ def test_octet_stream_output_url_is_handed_back_for_the_router_to_sniff(fake) ->
     script.push("octet_url")
     result = generate(base)
     assert result.outcome is Outcome.OK
-    served = httpx.get(result.images[0].url)
-    assert served.headers["content-type"] == "application/octet-stream"
-    assert sniff_mime(served.content) == "image/png"
+    assert_serves_png(result.images[0].url, "application/octet-stream")
 
 
 def test_blank_image_is_returned_by_the_adapter(fake) -> None:
@@ -169,14 +149,13 @@ def test_bad_model_id_is_refused_without_a_request() -> None:
 
 
 def test_closed_port_is_unavailable() -> None:
-    result = generate(f"http://127.0.0.1:{_free_port()}")
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert generate(closed_port_url()).outcome is Outcome.UNAVAILABLE
 
 
 def test_input_mapping() -> None:
-    assert nearest_aspect_ratio(1024, 1024) == "1:1"
-    assert nearest_aspect_ratio(1536, 1024) == "3:2"
-    assert nearest_aspect_ratio(1000, 1800) == "9:16"
+    assert nearest_aspect_ratio(1024, 1024, ASPECT_RATIOS) == "1:1"
+    assert nearest_aspect_ratio(1536, 1024, ASPECT_RATIOS) == "3:2"
+    assert nearest_aspect_ratio(1000, 1800, ASPECT_RATIOS) == "9:16"
     request = GenerationRequest(prompt="p", model=MODEL, params={"send_size": True, "prompt": "ignored"})
     assert build_input(request) == {"prompt": "p", "aspect_ratio": "1:1", "width": 1024, "height": 1024}
 

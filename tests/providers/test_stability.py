@@ -2,49 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from sentinel.fakes.server import Script, _free_port, png_image, serve
+from sentinel.fakes.server import png_image
 from sentinel.fakes.stability import create_app
-from sentinel.providers.base import GenerationRequest, Outcome, ProviderResult
+from sentinel.providers.base import Outcome, ProviderResult
 from sentinel.providers.stability import StabilityProvider
 from sentinel.store.images import sniff_mime
+from tests.providers.harness import AdapterRunner, FakeApp, assert_typed_failure, closed_port_url
 
 CORE = "stable-image-core"
 AUTH = {"Authorization": "Bearer sk-test"}
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[tuple[str, Script]]:
-    script = Script()
-    with serve(create_app(script)) as server:
-        yield server.url, script
+def fake_app() -> FakeApp:
+    return create_app
 
 
-def generate(
-    base: str, model: str = CORE, timeout: float = 5.0, prompt: str = "a red bicycle", **kwargs
-) -> ProviderResult:
-    async def call() -> ProviderResult:
-        async with httpx.AsyncClient() as client:
-            provider = StabilityProvider(base, "sk-test", client, timeout=timeout)
-            return await provider.generate(GenerationRequest(prompt=prompt, model=model, **kwargs))
-
-    return asyncio.run(call())
+generate = AdapterRunner(
+    lambda base, client, timeout: StabilityProvider(base, "sk-test", client, timeout=timeout), CORE
+)
 
 
 def generate_against(handler: Callable[[httpx.Request], httpx.Response]) -> ProviderResult:
     """For answers the fake has no behaviour for: the same adapter over an in-memory transport."""
-
-    async def call() -> ProviderResult:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            provider = StabilityProvider("http://stability.test", "sk-test", client)
-            return await provider.generate(GenerationRequest(prompt="a red bicycle", model=CORE))
-
-    return asyncio.run(call())
+    return generate("http://stability.test", transport=httpx.MockTransport(handler))
 
 
 def test_core_success_returns_png_and_sends_the_documented_multipart_form(fake) -> None:
@@ -104,12 +90,7 @@ def test_unknown_model_is_invalid_request_without_a_call(fake) -> None:
 def test_failures_map_to_typed_outcomes(fake, behaviour, outcome, words) -> None:
     base, script = fake
     script.push(behaviour)
-    result = generate(base)
-    assert result.outcome is outcome
-    assert words in result.message
-    assert not result.images
-    if behaviour == "rate_limit":
-        assert result.retry_after == 1.0
+    assert_typed_failure(generate(base), behaviour, outcome, words)
 
 
 def test_content_moderation_403_is_content_filtered_not_auth(fake) -> None:
@@ -182,5 +163,4 @@ def test_undecodable_base64_and_non_images_are_unavailable() -> None:
 
 
 def test_closed_port_is_unavailable() -> None:
-    result = generate(f"http://127.0.0.1:{_free_port()}")
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert generate(closed_port_url()).outcome is Outcome.UNAVAILABLE

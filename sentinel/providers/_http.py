@@ -1,0 +1,53 @@
+"""Talking HTTP to a provider: sending a request with typed transport failures, and checking the URLs it hands back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+import httpx
+
+from sentinel.providers.base import ProviderImage, ProviderResult, decode_base64, transport_failure
+
+
+async def send(call: Awaitable[httpx.Response], provider: str) -> httpx.Response | ProviderResult:
+    """The answer to one HTTP call to ``provider`` (``client.post(...)`` not yet awaited), whatever its status, or the
+    typed failure when none came: an adapter reports a timeout or a refused connection, it never raises one."""
+    try:
+        return await call
+    except httpx.HTTPError as exc:
+        return transport_failure(exc, provider)
+
+
+def absolute_http_url(value: object) -> httpx.URL | None:
+    """``value`` as a URL when it is an absolute http(s) URL with a host; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        return None
+    return url if url.scheme in ("http", "https") and url.host else None
+
+
+def url_on_api_host(value: object, *, base_url: str, provider: str, what: str) -> tuple[str | None, str | None]:
+    """A URL the provider handed back for us to call with our credentials (poll, cancel, fetch a result): it must
+    be absolute http(s) and on the configured API's own scheme, host and port. Returns (url, None) or (None, why)."""
+    url = absolute_http_url(value)
+    if url is None:
+        return None, f"{provider} returned a {what} URL that is not an absolute http(s) URL: {str(value)[:200]!r}"
+    base = httpx.URL(base_url)
+    if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+        # The credentials go with every call to it; never hand them to a host we were not configured for.
+        return None, f"{provider} returned a {what} URL on another host than {base_url}: {str(value)[:200]!r}"
+    return str(url), None
+
+
+def image_from_output(value: object) -> ProviderImage | None:
+    """One output reference as an image: an absolute http(s) URL, handed back undownloaded (the router fetches it
+    through its SSRF-guarded fetcher), or a base64 ``data:image/...`` URI, decoded here; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    if value.startswith("data:image/") and ";base64," in value:
+        data = decode_base64(value.split(",", 1)[1])
+        return ProviderImage(data=data) if data is not None else None
+    return ProviderImage(url=value) if absolute_http_url(value) is not None else None

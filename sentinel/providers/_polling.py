@@ -1,0 +1,130 @@
+"""Waiting for a job a provider runs in the background (Replicate predictions, fal queue jobs).
+
+Both APIs answer a submission with URLs to poll and to cancel. This module owns the waiting: one deadline over
+the whole job, polls that ride out a passing failure, and a best-effort cancel of a job we gave up on while it
+was still running. How a status is read from an answer, and what a finished job holds, stay with each adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from sentinel.providers._http import send
+from sentinel.providers.base import FALLBACK_OUTCOMES, Outcome, ProviderResult, failure
+
+#: Seconds the best-effort cancel may take after we gave up: it must not delay the fallback for long.
+CANCEL_TIMEOUT = 2.0
+#: Consecutive failed polls (429, 5xx, network) tolerated: a hiccup should not throw away a running job.
+MAX_POLL_FAILURES = 3
+
+#: What an adapter keeps of the answer that reported its job finished (a prediction, or nothing at all).
+Finished = TypeVar("Finished")
+
+
+@dataclass
+class JobProgress:
+    """What is known about the job so far; read after the deadline to cancel it and to explain."""
+
+    status: str
+    cancel_url: str | None = None
+
+
+@dataclass(frozen=True)
+class JobClient:
+    """One adapter's calls around a background job, each with its credentials, timeout and reading of errors."""
+
+    client: httpx.AsyncClient
+    #: The adapter's name, for transport failures.
+    provider: str
+    #: What the provider's jobs are called in messages, e.g. "replicate prediction".
+    job_name: str
+    headers: dict[str, str]
+    #: The adapter's reading of a non-2xx answer as a typed failure (None for 2xx).
+    classify: Callable[[httpx.Response], ProviderResult | None]
+    timeout: float
+    poll_interval: float
+    #: Statuses after which the job never changes again: polling stops, and there is nothing left to cancel.
+    finished_statuses: frozenset[str]
+    #: The HTTP method the provider's cancel URL takes.
+    cancel_method: str
+
+    async def run_within_deadline(self, job: Awaitable[ProviderResult], progress: JobProgress) -> ProviderResult:
+        """The job's outcome, or TIMEOUT once ``timeout`` has passed. A job we stop following before it finished
+        (the deadline passed, polling failed) is canceled, best-effort, or the provider would finish it and bill us."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await job
+        except TimeoutError:
+            result = failure(
+                Outcome.TIMEOUT,
+                f"{self.job_name} did not finish within {self.timeout:g} s (last status: {progress.status})",
+            )
+        if not result.ok and progress.cancel_url and progress.status not in self.finished_statuses:
+            await self._cancel(progress.cancel_url)
+        return result
+
+    async def submit(self, url: str, body: dict[str, Any]) -> httpx.Response | ProviderResult:
+        """A 2xx answer to the job's submission, or the typed failure of the POST."""
+        return await self._request("POST", url, body)
+
+    async def get(self, url: str) -> httpx.Response | ProviderResult:
+        """A 2xx answer, or the typed failure of the GET."""
+        return await self._request("GET", url)
+
+    async def poll(
+        self,
+        url: str,
+        progress: JobProgress,
+        read: Callable[[httpx.Response], tuple[str, Finished] | ProviderResult],
+    ) -> Finished | ProviderResult:
+        """GET ``url`` every ``poll_interval`` seconds until the job finished, and return what ``read`` (the job's
+        status and what to keep, or a failure) made of that answer; or the failure that ended the polling. The
+        caller's deadline bounds the total time."""
+        failures = 0
+        wait = self.poll_interval
+        while True:
+            await asyncio.sleep(wait)
+            wait = self.poll_interval
+            answer = await self.get(url)
+            if isinstance(answer, ProviderResult):
+                failures += 1
+                if answer.outcome in FALLBACK_OUTCOMES and failures < MAX_POLL_FAILURES:
+                    wait = max(wait, answer.retry_after or 0.0)
+                    continue
+                if answer.outcome in FALLBACK_OUTCOMES or answer.outcome is Outcome.AUTH:
+                    return answer
+                # Our request cannot be malformed here (a GET of the URL the provider gave us): the job is gone.
+                return failure(
+                    Outcome.UNAVAILABLE, f"{self.job_name} could not be read: {answer.message}", answer.status_code
+                )
+            reading = read(answer)
+            if isinstance(reading, ProviderResult):
+                return reading
+            status, kept = reading
+            failures = 0
+            progress.status = status
+            # Unknown statuses keep polling: a new intermediate state must not end a running job.
+            if status in self.finished_statuses:
+                return kept
+
+    async def _request(
+        self, method: str, url: str, body: dict[str, Any] | None = None
+    ) -> httpx.Response | ProviderResult:
+        response = await send(
+            self.client.request(method, url, json=body, headers=self.headers, timeout=self.timeout), self.provider
+        )
+        if isinstance(response, ProviderResult):
+            return response
+        return self.classify(response) or response
+
+    async def _cancel(self, cancel_url: str) -> None:
+        """Take a job we no longer wait for off the provider (we would pay for it); its failures do not matter."""
+        with contextlib.suppress(httpx.HTTPError, TimeoutError):
+            async with asyncio.timeout(CANCEL_TIMEOUT):
+                await self.client.request(self.cancel_method, cancel_url, headers=self.headers, timeout=CANCEL_TIMEOUT)
