@@ -90,3 +90,65 @@ class ProviderCall(SQLModel, table=True):
     message: str = ""
     image_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
+
+
+class JobState:
+    QUEUED = "queued"
+    GENERATING = "generating"
+    JUDGING = "judging"
+    REGENERATING = "regenerating"
+    DONE = "done"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    FINAL = frozenset({"done", "failed", "expired"})
+
+
+class Job(SQLModel, table=True):
+    """Generate-and-evaluate: images for a task, judged, regenerated while red, within a budget."""
+
+    __tablename__ = "jobs"
+
+    id: str = Field(primary_key=True, max_length=40)
+    task: str = Field(index=True, max_length=100)
+    prompt: str
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    model: str | None = Field(default=None, max_length=200)
+    n: int = 1
+    max_attempts: int = 3
+    budget_seconds: float = 300.0
+    callback_url: str | None = None
+    state: str = Field(default=JobState.QUEUED, index=True, max_length=16)
+    #: The final verdict: the worst verdict among the images chosen for each slot.
+    verdict: str | None = Field(default=None, index=True, max_length=8)
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
+    deadline_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class JobAttempt(SQLModel, table=True):
+    """One generation of one image slot of a job, and its judgement; a redelivery cannot add a second."""
+
+    __tablename__ = "job_attempts"
+    __table_args__ = (UniqueConstraint("job_id", "slot", "number", name="uq_attempt_job_slot_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=40)
+    slot: int = 0
+    number: int = 1
+    #: generating → judging → judged, or failed (no image could be generated).
+    state: str = Field(default="generating", max_length=16)
+    prompt: str = ""
+    guidance: str | None = None
+    provider: str | None = Field(default=None, max_length=100)
+    provider_model: str | None = Field(default=None, max_length=200)
+    image_id: str | None = Field(default=None, max_length=64)
+    evaluation_id: str | None = Field(default=None, index=True, max_length=40)
+    verdict: str | None = Field(default=None, max_length=8)
+    failed_judges: int | None = None
+    passed_criteria: int | None = None
+    summary: str | None = None
+    error: str | None = None
+    generation_ms: float | None = None
+    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

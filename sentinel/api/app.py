@@ -15,6 +15,7 @@ from sentinel.api.responses import JSONResponse
 from sentinel.evaluation import endpoints as evaluation_endpoints
 from sentinel.gateway import endpoints as gateway_endpoints
 from sentinel.gateway.wiring import open_gateway
+from sentinel.jobs import endpoints as job_endpoints
 from sentinel.rubrics import endpoints as rubric_endpoints
 from sentinel.services import Services, get_services
 from sentinel.store import endpoints as image_endpoints
@@ -26,6 +27,8 @@ def create_app() -> FastAPI:
     # Imported here: importing the worker module configures the broker from settings.
     from sentinel import worker
     from sentinel.evaluation.tasks import evaluation_service
+    from sentinel.jobs.service import JobService
+    from sentinel.jobs.tasks import ActorJobDispatcher
 
     services: Services = get_services()
 
@@ -35,6 +38,7 @@ def create_app() -> FastAPI:
         services.images.blobs.check()
         gateway = await open_gateway(services)
         app.state.gateway = gateway
+        app.state.jobs = JobService(services, app.state.evaluations, ActorJobDispatcher(), gateway.router)
         embedded = worker.start_embedded_worker(services.settings.worker_threads)
         if embedded is not None:
             recovered = app.state.evaluations.recover()
@@ -60,7 +64,7 @@ def create_app() -> FastAPI:
     app.state.services = services
     app.state.evaluations = evaluation_service()
     install_error_handlers(app)
-    for module in (evaluation_endpoints, image_endpoints, rubric_endpoints, gateway_endpoints):
+    for module in (evaluation_endpoints, image_endpoints, rubric_endpoints, gateway_endpoints, job_endpoints):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["operations"], summary="Process is up")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -20,6 +20,9 @@ from sentinel.models import Evaluation, EvaluationStatus, StoredImage, Vote, utc
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
+
+#: Called with the evaluation id once its verdict is written (domains that build on evaluations subscribe).
+FINALISED_LISTENERS: list[Callable[[str], None]] = []
 
 #: The inputs besides the image, in the order a rubric lists them.
 EDIT_INPUTS = ("source", "mask")
@@ -238,7 +241,10 @@ class EvaluationService:
             )
             won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
             session.commit()
-            return won
+        if won:
+            for listener in FINALISED_LISTENERS:
+                listener(evaluation_id)
+        return won
 
     def recover(self) -> int:
         """Re-send the work of every unfinished evaluation (the in-process broker forgets on restart)."""

@@ -48,6 +48,8 @@ class Script:
     width: int = 64
     height: int = 64
     queue: collections.deque[str] = field(default_factory=collections.deque)
+    #: Images served by successful answers, one per answer, before falling back to ``image()``'s default.
+    images: collections.deque[bytes] = field(default_factory=collections.deque)
     #: Random failures when the queue is empty: behaviour → probability, e.g. {"rate_limit": 0.3}.
     chaos: dict[str, float] = field(default_factory=dict)
     seed: int = 0
@@ -90,6 +92,9 @@ class Script:
         bytes) or a small PNG that differs from request to request."""
         if behaviour == "blank":
             return png_image(self.width, self.height, blank=True)
+        with self._lock:
+            if self.images:
+                return self.images.popleft()
         return fixed if fixed is not None else png_image(self.width, self.height, seed=len(self.requests))
 
     def job_finishes(self, behaviour: str, created: float, polls: int, polls_to_finish: int) -> bool:

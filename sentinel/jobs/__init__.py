@@ -1,0 +1,1 @@
+"""Generate-and-evaluate jobs: generate through the router, judge with the panel, regenerate red results."""

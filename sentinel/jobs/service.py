@@ -1,0 +1,406 @@
+"""Jobs: one generation per attempt, judged by the panel; red attempts regenerate with guidance until
+green, amber, out of attempts or out of budget. Every step is idempotent (a redelivered message changes
+nothing) and the deadline is checked at every step."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from sentinel.errors import InvalidInput, NotFound
+from sentinel.evaluation.service import EvaluationService
+from sentinel.jobs.schemas import JobCreate
+from sentinel.models import Evaluation, Job, JobAttempt, JobState, utcnow
+from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
+from sentinel.rubrics.schema import Rubric, validate_params
+from sentinel.services import Services
+
+#: Verdicts from best to worst, for choosing an attempt and for a job's overall verdict.
+VERDICT_RANK = {"green": 0, "amber": 1, "red": 2}
+
+
+class JobDispatcher(Protocol):
+    def attempt(self, job_id: str, slot: int, number: int, guidance: str | None) -> None: ...
+
+    def expire_at(self, job_id: str, delay_seconds: float) -> None: ...
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def guidance_from(evaluation: Evaluation) -> str:
+    """What the next attempt must do better, from the failing criteria's own 'must' sentences."""
+    musts = {c["id"]: c["must"] for c in evaluation.rubric.get("criteria", [])}
+    failing = [c["id"] for j in (evaluation.result or {}).get("judges", []) for c in j["criteria"] if not c["passed"]]
+    sentences = [musts[i].rstrip(".") for i in dict.fromkeys(failing) if i in musts]
+    return "; ".join(sentences)
+
+
+def choose(attempts: list[JobAttempt]) -> JobAttempt | None:
+    """The attempt a slot hands back: the best verdict, then fewest failing judges, then most criteria passed."""
+    judged = [a for a in attempts if a.verdict is not None]
+    if not judged:
+        return None
+    return min(
+        judged,
+        key=lambda a: (VERDICT_RANK[a.verdict or "red"], a.failed_judges or 0, -(a.passed_criteria or 0), a.number),
+    )
+
+
+class JobService:
+    def __init__(
+        self, services: Services, evaluations: EvaluationService, dispatcher: JobDispatcher, router: Any
+    ) -> None:
+        self.services = services
+        self.evaluations = evaluations
+        self.dispatcher = dispatcher
+        #: A Router, or a zero-argument callable returning one (workers build theirs lazily).
+        self._router = router
+
+    @property
+    def router(self) -> Router:
+        return self._router() if callable(self._router) else self._router
+
+    # -- creating and reading ---------------------------------------------------------------------
+
+    def resolve(self, rubric: Rubric, body: JobCreate, params: dict[str, Any]) -> tuple[ResolvedModel, int, int]:
+        router = self.router
+        resolved = router.resolve(body.model, rubric.id, rubric.preferred_model)
+        width, height = params.get("width"), params.get("height")
+        size = f"{width}x{height}" if width and height else resolved.route.sizes[0]
+        w, h = router.check_size(resolved, size)
+        return resolved, w, h
+
+    def create(self, body: JobCreate) -> Job:
+        rubric = self.services.rubrics.get(body.task)
+        if len(rubric.inputs) > 1:
+            raise InvalidInput(
+                f"task '{body.task}' edits a source image; jobs generate new images only (evaluate edits with "
+                "POST /v1/evaluations)",
+                field="task",
+            )
+        params = validate_params(rubric, body.params)
+        resolved, _, _ = self.resolve(rubric, body, params)
+        if body.callback_url is not None and not body.callback_url.startswith(("http://", "https://")):
+            raise InvalidInput("callback_url must be an http(s) URL", field="callback_url")
+        now = utcnow()
+        job = Job(
+            id=f"job_{uuid.uuid4().hex}",
+            task=rubric.id,
+            prompt=body.prompt,
+            params=params,
+            model=resolved.requested,
+            n=body.n,
+            max_attempts=body.max_attempts,
+            budget_seconds=body.budget_seconds,
+            callback_url=body.callback_url,
+            created_at=now,
+            deadline_at=now + timedelta(seconds=body.budget_seconds),
+        )
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            session.add(job)
+            session.commit()
+        for slot in range(job.n):
+            self.dispatcher.attempt(job.id, slot, 1, None)
+        self.dispatcher.expire_at(job.id, body.budget_seconds)
+        return job
+
+    def get(self, job_id: str) -> tuple[Job, list[JobAttempt]]:
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"no job with id '{job_id}'", field="id")
+            attempts = list(
+                session.exec(
+                    select(JobAttempt)
+                    .where(JobAttempt.job_id == job_id)
+                    .order_by(col(JobAttempt.slot), col(JobAttempt.number))
+                )
+            )
+        if job.state not in JobState.FINAL and _utc(job.deadline_at) <= utcnow():
+            # The expiry message may have died with a broker; a reader closes the job on time anyway.
+            self.expire(job_id)
+            return self.get(job_id)
+        return job, attempts
+
+    def list(self, task: str | None, verdict: str | None, state: str | None, limit: int) -> list[Job]:
+        query = select(Job).order_by(col(Job.created_at).desc()).limit(limit)
+        if task:
+            query = query.where(Job.task == task)
+        if verdict:
+            query = query.where(Job.verdict == verdict)
+        if state:
+            query = query.where(Job.state == state)
+        with Session(self.services.engine) as session:
+            return list(session.exec(query))
+
+    def view(self, job: Job, attempts: list[JobAttempt]) -> dict[str, Any]:
+        images = self.services.images
+        body: dict[str, Any] = {
+            "id": job.id,
+            "object": "job",
+            "task": job.task,
+            "prompt": job.prompt,
+            "params": job.params,
+            "model": job.model,
+            "n": job.n,
+            "max_attempts": job.max_attempts,
+            "budget_seconds": job.budget_seconds,
+            "state": job.state,
+            "verdict": job.verdict,
+            "reason": job.reason,
+            "created_at": _utc(job.created_at).isoformat(),
+            "deadline_at": _utc(job.deadline_at).isoformat(),
+            "finished_at": _utc(job.finished_at).isoformat() if job.finished_at else None,
+            "attempts": [
+                {
+                    "slot": a.slot,
+                    "number": a.number,
+                    "state": a.state,
+                    "provider": a.provider,
+                    "model": a.provider_model,
+                    "image": {"id": a.image_id, "url": images.url(a.image_id)} if a.image_id else None,
+                    "evaluation_id": a.evaluation_id,
+                    "verdict": a.verdict,
+                    "failed_judges": a.failed_judges,
+                    "summary": a.summary,
+                    "guidance": a.guidance,
+                    "error": a.error,
+                    "generation_ms": a.generation_ms,
+                    "started_at": _utc(a.started_at).isoformat(),
+                    "finished_at": _utc(a.finished_at).isoformat() if a.finished_at else None,
+                }
+                for a in attempts
+            ],
+            "result": None,
+        }
+        if job.state in JobState.FINAL:
+            chosen = []
+            for slot in range(job.n):
+                best = choose([a for a in attempts if a.slot == slot])
+                chosen.append(
+                    {
+                        "slot": slot,
+                        "attempt": best.number if best else None,
+                        "image": {"id": best.image_id, "url": images.url(best.image_id)}
+                        if best and best.image_id
+                        else None,
+                        "verdict": best.verdict if best else None,
+                        "summary": best.summary if best else None,
+                        "passing": bool(best and best.verdict == "green"),
+                    }
+                )
+            body["result"] = {"images": chosen}
+        return body
+
+    # -- worker side ------------------------------------------------------------------------------
+
+    def run_attempt(self, job_id: str, slot: int, number: int, guidance: str | None) -> None:
+        """Generate one attempt's image and hand it to the panel. Safe to run twice."""
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            job = session.get(Job, job_id)
+            if job is None or job.state in JobState.FINAL:
+                return
+            if _utc(job.deadline_at) <= utcnow():
+                self.expire(job_id)
+                return
+            prompt = job.prompt if not guidance else f"{job.prompt}. Requirements: {guidance}."
+            statement = (
+                _insert(session)(JobAttempt)
+                .values(
+                    job_id=job_id,
+                    slot=slot,
+                    number=number,
+                    prompt=prompt,
+                    guidance=guidance,
+                    state="generating",
+                    started_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["job_id", "slot", "number"])
+            )
+            session.execute(statement)
+            attempt = session.exec(
+                select(JobAttempt).where(
+                    JobAttempt.job_id == job_id, JobAttempt.slot == slot, JobAttempt.number == number
+                )
+            ).one()
+            if attempt.state != "generating" or attempt.image_id is not None:
+                session.commit()
+                return  # a redelivery of an attempt that already has its image
+            self._set_state(session, job_id, JobState.GENERATING if number == 1 else JobState.REGENERATING)
+            session.commit()
+        rubric = self.services.rubrics.get(job.task)
+        body = JobCreate(task=job.task, prompt=job.prompt, params=job.params, model=job.model)
+        resolved, width, height = self.resolve(rubric, body, job.params)
+        spec = ImageSpec(prompt=prompt, width=width, height=height, seed=random.randrange(2**31))
+        remaining = (_utc(job.deadline_at) - utcnow()).total_seconds()
+        from sentinel.worker.loop import run_async
+
+        result = run_async(self._generate(resolved, spec, remaining))
+        image = result.image
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            attempt = session.get(JobAttempt, attempt.id)
+            assert attempt is not None
+            attempt.generation_ms = round(sum(a.latency_ms for a in result.attempts), 1)
+            if image is None:
+                attempt.state = "failed"
+                attempt.error = result.last_failure.message if result.last_failure else "no provider could serve it"
+                attempt.finished_at = utcnow()
+                session.add(attempt)
+                session.commit()
+                self._next_or_finish(job_id, slot, number, guidance)
+                return
+            attempt.provider, attempt.provider_model = image.provider, image.model
+            session.add(attempt)
+            session.commit()
+        submission = self.evaluations.validate(job.task, job.params, {"image": image.data})
+        evaluation = self.evaluations.submit(submission)
+        with Session(self.services.engine) as session:
+            session.execute(
+                update(JobAttempt)
+                .where(col(JobAttempt.id) == attempt.id)
+                .values(state="judging", image_id=image.info.sha256, evaluation_id=evaluation.id)
+            )
+            self._set_state(session, job_id, JobState.JUDGING)
+            session.commit()
+
+    async def _generate(self, resolved: ResolvedModel, spec: ImageSpec, remaining: float) -> RouteResult:
+        try:
+            return await asyncio.wait_for(self.router.generate(resolved, spec), timeout=max(0.01, remaining))
+        except TimeoutError:
+            from sentinel.providers.base import Outcome, failure
+
+            return RouteResult(None, [], failure(Outcome.TIMEOUT, "the job's budget ran out during generation"))
+
+    def is_job_evaluation(self, evaluation_id: str) -> bool:
+        with Session(self.services.engine) as session:
+            query = select(JobAttempt.id).where(JobAttempt.evaluation_id == evaluation_id)
+            return session.exec(query).first() is not None
+
+    def attempt_judged(self, evaluation_id: str) -> None:
+        """Record a verdict on its attempt, then regenerate, or close the slot. Safe to run twice."""
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            attempt = session.exec(select(JobAttempt).where(JobAttempt.evaluation_id == evaluation_id)).first()
+            evaluation = session.get(Evaluation, evaluation_id)
+            if attempt is None or evaluation is None or evaluation.verdict is None:
+                return
+            passed = sum(c["passed"] for j in (evaluation.result or {}).get("judges", []) for c in j["criteria"])
+            won = (
+                session.execute(
+                    update(JobAttempt)
+                    .where(col(JobAttempt.id) == attempt.id, col(JobAttempt.state) == "judging")
+                    .values(
+                        state="judged",
+                        verdict=evaluation.verdict,
+                        failed_judges=evaluation.failed_judges,
+                        passed_criteria=passed,
+                        summary=evaluation.summary,
+                        finished_at=utcnow(),
+                    )
+                ).rowcount
+                == 1
+            )  # type: ignore[attr-defined]
+            session.commit()
+        if not won:
+            return
+        if evaluation.verdict == "red":
+            self._next_or_finish(attempt.job_id, attempt.slot, attempt.number, guidance_from(evaluation))
+        else:
+            self._finish_if_complete(attempt.job_id)
+
+    def _next_or_finish(self, job_id: str, slot: int, number: int, guidance: str | None) -> None:
+        """After a red or failed attempt: the next attempt while attempts and budget last, else close."""
+        with Session(self.services.engine) as session:
+            job = session.get(Job, job_id)
+            if job is None or job.state in JobState.FINAL:
+                return
+            has_time = _utc(job.deadline_at) > utcnow()
+            if number < job.max_attempts and has_time:
+                self._set_state(session, job_id, JobState.REGENERATING)
+                session.commit()
+                self.dispatcher.attempt(job_id, slot, number + 1, guidance)
+                return
+        if not has_time:
+            self.expire(job_id)
+        else:
+            self._finish_if_complete(job_id)
+
+    @staticmethod
+    def _slot_done(job: Job, attempts: list[JobAttempt]) -> bool:
+        if any(a.verdict in ("green", "amber") for a in attempts):
+            return True
+        if not attempts:
+            return False
+        latest = max(attempts, key=lambda a: a.number)
+        return latest.state in ("judged", "failed") and latest.number >= job.max_attempts
+
+    def _finish_if_complete(self, job_id: str) -> None:
+        job, attempts = self.get(job_id)
+        if job.state in JobState.FINAL:
+            return
+        slots = [[a for a in attempts if a.slot == s] for s in range(job.n)]
+        if not all(self._slot_done(job, slot) for slot in slots):
+            return
+        chosen = [choose(slot) for slot in slots]
+        if not any(chosen):
+            self._close(job_id, JobState.FAILED, None, "no image could be generated")
+            return
+        verdict = max((c.verdict for c in chosen if c and c.verdict), key=lambda v: VERDICT_RANK[v])
+        reason = {
+            "green": "every image passed",
+            "amber": "one judge objected to an image: it waits for review",
+            "red": "no attempt passed within max_attempts; the best attempt is returned, marked red",
+        }[verdict]
+        self._close(job_id, JobState.DONE, verdict, reason)
+
+    def expire(self, job_id: str) -> None:
+        """The budget ran out: close the job with what it has."""
+        job, attempts = self.get_raw(job_id)
+        if job is None or job.state in JobState.FINAL:
+            return
+        chosen = [choose([a for a in attempts if a.slot == s]) for s in range(job.n)]
+        verdicts = [c.verdict for c in chosen if c and c.verdict]
+        verdict = max(verdicts, key=lambda v: VERDICT_RANK[v]) if verdicts else None
+        self._close(
+            job_id,
+            JobState.EXPIRED,
+            verdict,
+            f"the budget of {job.budget_seconds:g} s ran out after {len(attempts)} attempt(s)",
+        )
+
+    def get_raw(self, job_id: str) -> tuple[Job | None, list[JobAttempt]]:
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            job = session.get(Job, job_id)
+            attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job_id)))
+        return job, attempts
+
+    def _close(self, job_id: str, state: str, verdict: str | None, reason: str) -> bool:
+        with Session(self.services.engine) as session:
+            won = (
+                session.execute(
+                    update(Job)
+                    .where(col(Job.id) == job_id, col(Job.state).not_in(list(JobState.FINAL)))
+                    .values(state=state, verdict=verdict, reason=reason, finished_at=utcnow())
+                ).rowcount
+                == 1
+            )  # type: ignore[attr-defined]
+            session.commit()
+        return won
+
+    @staticmethod
+    def _set_state(session: Session, job_id: str, state: str) -> None:
+        session.execute(
+            update(Job).where(col(Job.id) == job_id, col(Job.state).not_in(list(JobState.FINAL))).values(state=state)
+        )

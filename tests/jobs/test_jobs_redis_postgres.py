@@ -1,0 +1,175 @@
+"""Jobs end to end through the real Redis broker and PostgreSQL, a separate worker, and a fake provider."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import yaml
+from PIL import Image, ImageDraw, ImageFont
+
+from sentinel.fakes.openai import create_app
+from sentinel.fakes.server import Script, serve
+from tests.conftest import FIXTURES, REDIS_URL, SENTINEL, RunningProcess, clean_env, start_server
+
+pytestmark = pytest.mark.integration
+
+
+def jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def red_product() -> bytes:
+    """Grey background and a watermark: two judges fail."""
+    image = Image.open(FIXTURES / "product-white-background" / "grey-background.jpg").convert("RGB")
+    ImageDraw.Draw(image).text(
+        (600, 600),
+        "SAMPLE",
+        fill=(255, 255, 255),
+        anchor="mm",
+        font=ImageFont.load_default(size=150),
+        stroke_width=3,
+        stroke_fill=(60, 60, 60),
+    )
+    return jpeg(image)
+
+
+def good_product() -> bytes:
+    return (FIXTURES / "product-white-background" / "good.jpg").read_bytes()
+
+
+def amber_product() -> bytes:
+    return (FIXTURES / "product-white-background" / "small-product.jpg").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def stack(postgres_url, tmp_path_factory) -> Iterator[tuple[str, Script]]:
+    script = Script()
+    tmp = tmp_path_factory.mktemp("jobs")
+    with serve(create_app(script)) as fake:
+        routes = {
+            "providers": {
+                "fake": {
+                    "kind": "openai",
+                    "base_url": f"{fake.url}/v1",
+                    "api_key_env": "FAKE_KEY",
+                    "timeout_seconds": 5,
+                }
+            },
+            "models": {"house": {"candidates": [{"target": "fake:gpt-image-1"}]}},
+            "default_model": "house",
+            "max_passes": 1,
+        }
+        (tmp / "routes.yaml").write_text(yaml.safe_dump(routes))
+        env = clean_env(
+            SENTINEL_DATABASE_URL=postgres_url,
+            SENTINEL_REDIS_URL=REDIS_URL,
+            SENTINEL_REDIS_NAMESPACE=f"sentinel-test-{uuid.uuid4().hex[:10]}",
+            SENTINEL_DATA_DIR=str(tmp / "data"),
+            SENTINEL_ROUTES=str(tmp / "routes.yaml"),
+            SENTINEL_FETCH_ALLOWED_NETWORKS="127.0.0.1/32",
+            FAKE_KEY="sk-fake",
+        )
+        server, base = start_server(env, tmp / "api.log")
+        worker = RunningProcess([SENTINEL, "worker", "--processes", "1", "--threads", "4"], env, tmp / "worker.log")
+        try:
+            yield base, script
+        finally:
+            worker.stop()
+            server.stop()
+
+
+def run_job(base: str, **body) -> dict:
+    request = {"task": "product-white-background", "prompt": "a coffee cup", **body}
+    created = httpx.post(f"{base}/v1/jobs", json=request, timeout=30)
+    assert created.status_code == 202, created.text
+    assert created.headers["location"] == f"/v1/jobs/{created.json()['id']}"
+    for _ in range(6):
+        job = httpx.get(f"{base}/v1/jobs/{created.json()['id']}?wait=20", timeout=30).json()
+        if job["state"] in ("done", "failed", "expired"):
+            return job
+    raise AssertionError(f"job did not finish: {job}")
+
+
+def test_red_attempt_is_regenerated_with_guidance_and_the_second_is_green(stack) -> None:
+    base, script = stack
+    script.images.extend([red_product(), good_product()])
+    job = run_job(base)
+    assert (job["state"], job["verdict"]) == ("done", "green"), job
+    first, second = job["attempts"]
+    assert first["verdict"] == "red"
+    assert "background border" in first["summary"] and "SAMPLE" in first["summary"]
+    assert second["verdict"] == "green"
+    assert "pure white" in second["guidance"] and "no text or watermark" in second["guidance"]
+    assert "Requirements:" in script.requests[-1]["body"]["prompt"]
+    [chosen] = job["result"]["images"]
+    assert (chosen["attempt"], chosen["passing"]) == (2, True)
+    assert httpx.get(base + chosen["image"]["url"]).headers["content-type"] == "image/jpeg"
+
+
+def test_every_attempt_red_ends_done_with_the_best_marked_red(stack) -> None:
+    base, script = stack
+    script.images.extend([red_product(), red_product()])
+    job = run_job(base, max_attempts=2)
+    assert (job["state"], job["verdict"]) == ("done", "red")
+    assert [a["verdict"] for a in job["attempts"]] == ["red", "red"]
+    assert "no attempt passed" in job["reason"]
+    [chosen] = job["result"]["images"]
+    assert chosen["passing"] is False and chosen["verdict"] == "red"
+
+
+def test_amber_attempt_stops_regeneration(stack) -> None:
+    base, script = stack
+    script.images.extend([amber_product()])
+    job = run_job(base)
+    assert (job["state"], job["verdict"]) == ("done", "amber")
+    assert len(job["attempts"]) == 1
+    assert "review" in job["reason"]
+
+
+def test_budget_runs_out_with_a_slow_provider(stack) -> None:
+    base, script = stack
+    script.slow_seconds = 8
+    script.push("slow")
+    job = run_job(base, budget_seconds=2)
+    assert job["state"] == "expired"
+    assert "budget of 2 s ran out" in job["reason"]
+    assert job["attempts"][0]["state"] in ("generating", "failed")
+
+
+def test_jobs_list_filters(stack) -> None:
+    base, _ = stack
+    listed = httpx.get(f"{base}/v1/jobs", params={"verdict": "green"}).json()["data"]
+    assert listed and all(j["verdict"] == "green" for j in listed)
+    bad = httpx.get(f"{base}/v1/jobs", params={"state": "sleeping"})
+    assert bad.status_code == 422
+
+
+def test_job_input_errors(stack) -> None:
+    base, _ = stack
+    cases = [
+        ({"task": "nope", "prompt": "x"}, 404, "unknown task"),
+        ({"task": "object-removal", "prompt": "x"}, 400, "jobs generate new images only"),
+        ({"task": "text-render", "prompt": "x"}, 400, "needs param 'text'"),
+        ({"task": "text-to-image", "prompt": "x", "budget_seconds": 900}, 400, "budget_seconds"),
+        ({"task": "text-to-image", "prompt": "x", "model": "dall-e-9"}, 404, "dall-e-9"),
+    ]
+    for body, status, words in cases:
+        response = httpx.post(f"{base}/v1/jobs", json=body)
+        assert response.status_code == status, (body, response.text)
+        assert words in response.json()["error"]["message"]
+
+
+def test_job_whose_generations_all_fail_is_failed_with_the_reason(stack) -> None:
+    base, script = stack
+    script.push("bad_auth", "bad_auth")
+    job = run_job(base, max_attempts=2)
+    assert job["state"] == "failed"
+    assert job["reason"] == "no image could be generated"
+    assert [a["state"] for a in job["attempts"]] == ["failed", "failed"]
+    assert all("401" in a["error"] for a in job["attempts"])
