@@ -152,3 +152,22 @@ class JobAttempt(SQLModel, table=True):
     generation_ms: float | None = None
     started_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a request carrying an Idempotency-Key, replayed for every retry of it."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "endpoint", "key", name="uq_idempotency_scope_endpoint_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: Whose key this is (the API key's id once keys exist; "anonymous" on an open server).
+    scope: str = Field(max_length=100)
+    endpoint: str = Field(max_length=100)
+    key: str = Field(max_length=255)
+    #: sha256 of the request's content; the same key with other content is refused.
+    fingerprint: str = Field(max_length=64)
+    status_code: int | None = None
+    response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    headers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))

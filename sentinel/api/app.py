@@ -15,6 +15,7 @@ from sentinel.api.responses import JSONResponse
 from sentinel.evaluation import endpoints as evaluation_endpoints
 from sentinel.gateway import endpoints as gateway_endpoints
 from sentinel.gateway.wiring import open_gateway
+from sentinel.idempotency.service import IdempotencyService
 from sentinel.jobs import endpoints as job_endpoints
 from sentinel.rubrics import endpoints as rubric_endpoints
 from sentinel.services import Services, get_services
@@ -63,6 +64,7 @@ def create_app() -> FastAPI:
     )
     app.state.services = services
     app.state.evaluations = evaluation_service()
+    app.state.idempotency = IdempotencyService(services)
     install_error_handlers(app)
     for module in (evaluation_endpoints, image_endpoints, rubric_endpoints, gateway_endpoints, job_endpoints):
         app.include_router(module.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any
 
@@ -16,6 +17,8 @@ from sentinel.api.responses import JSONResponse
 from sentinel.errors import ImageTooLarge, InvalidInput, format_size
 from sentinel.evaluation.schemas import ErrorOut, EvaluationByURL, EvaluationOut
 from sentinel.evaluation.service import EvaluationService
+from sentinel.idempotency.http import Answer, idempotent
+from sentinel.idempotency.service import fingerprint
 from sentinel.models import EvaluationStatus
 from sentinel.net.fetch import fetch_url
 from sentinel.services import Services
@@ -89,15 +92,18 @@ async def _inputs_from_multipart(
         return task, _parse_params(form.get("params")), inputs
 
 
-async def _inputs_from_json(
-    request: Request, services: Services
-) -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
+def _parse_json_body(raw: bytes) -> EvaluationByURL:
     try:
-        body = EvaluationByURL.model_validate_json(await request.body())
+        return EvaluationByURL.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
         raise InvalidInput(f"{field or 'body'}: {first['msg']}", field=field) from exc
+
+
+async def _inputs_from_urls(
+    body: EvaluationByURL, services: Services
+) -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
     settings = services.settings
     urls = {"image": body.image_url, "source": body.source_url, "mask": body.mask_url}
 
@@ -141,20 +147,39 @@ async def _inputs_from_json(
 )
 async def create_evaluation(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
+    service = _service(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         task, params, inputs = await _inputs_from_multipart(request, services)
+
+        def digest() -> str:
+            files = {name: hashlib.sha256(data).hexdigest() for name, data in inputs.items() if data is not None}
+            return fingerprint(task, params, files)
+
+        async def fetch_inputs() -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
+            return task, params, inputs
+
     elif content_type == "application/json":
-        task, params, inputs = await _inputs_from_json(request, services)
+        body = _parse_json_body(await request.body())
+
+        def digest() -> str:
+            return fingerprint(body.model_dump())
+
+        async def fetch_inputs() -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
+            return await _inputs_from_urls(body, services)
+
     else:
         raise InvalidInput(
             f"unsupported content type '{content_type or 'none'}': send multipart/form-data or application/json"
         )
-    service = _service(request)
-    submission = await run_in_threadpool(service.validate, task, params, inputs)
-    evaluation = await run_in_threadpool(service.submit, submission)
-    body = service.view(evaluation, [])
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/evaluations/{evaluation.id}"})
+
+    async def produce() -> Answer:
+        task, params, inputs = await fetch_inputs()
+        submission = await run_in_threadpool(service.validate, task, params, inputs)
+        evaluation = await run_in_threadpool(service.submit, submission)
+        return 202, service.view(evaluation, []), {"Location": f"/v1/evaluations/{evaluation.id}"}
+
+    return await idempotent(request, "POST /v1/evaluations", digest, produce)
 
 
 @router.get(

@@ -12,6 +12,8 @@ from sentinel.api.responses import JSONResponse
 from sentinel.errors import InvalidInput
 from sentinel.gateway.schemas import ImagesGenerationRequest
 from sentinel.gateway.service import GatewayService
+from sentinel.idempotency.http import Answer, idempotent
+from sentinel.idempotency.service import fingerprint
 from sentinel.providers.router import Router
 from sentinel.store.images import ALLOWED_FORMATS
 
@@ -52,18 +54,24 @@ def _parse(raw: bytes) -> ImagesGenerationRequest:
 async def create_images(request: Request, background: BackgroundTasks) -> JSONResponse:
     body = _parse(await request.body())
     gateway = _gateway(request)
-    generation = await gateway.generate(body)
-    background.add_task(run_in_threadpool, gateway.record_calls, generation)
     base_url = str(request.base_url).rstrip("/")
-    payload = gateway.response_body(generation, body.response_format, base_url)
-    served = [r.image for r in generation.results if r.image is not None]
-    headers = {
-        "x-sentinel-provider": ", ".join(dict.fromkeys(i.provider for i in served)),
-        "x-sentinel-model": ", ".join(dict.fromkeys(i.model for i in served)),
-        "x-sentinel-attempts": str(sum(len(r.attempts) for r in generation.results)),
-        "x-sentinel-request-id": generation.request_id,
-    }
-    return JSONResponse(payload, headers=headers, background=background)
+
+    async def produce() -> Answer:
+        generation = await gateway.generate(body)
+        background.add_task(run_in_threadpool, gateway.record_calls, generation)
+        payload = gateway.response_body(generation, body.response_format, base_url)
+        served = [r.image for r in generation.results if r.image is not None]
+        headers = {
+            "x-sentinel-provider": ", ".join(dict.fromkeys(i.provider for i in served)),
+            "x-sentinel-model": ", ".join(dict.fromkeys(i.model for i in served)),
+            "x-sentinel-attempts": str(sum(len(r.attempts) for r in generation.results)),
+            "x-sentinel-request-id": generation.request_id,
+        }
+        return 200, payload, headers
+
+    response = await idempotent(request, "POST /v1/images/generations", lambda: fingerprint(body.model_dump()), produce)
+    response.background = background
+    return response
 
 
 def _model_entry(router: Router, name: str) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from sentinel.api.responses import JSONResponse
 from sentinel.errors import InvalidInput
+from sentinel.idempotency.http import Answer, idempotent
+from sentinel.idempotency.service import fingerprint
 from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.models import JobState
@@ -41,8 +43,12 @@ async def create_job(request: Request) -> JSONResponse:
         field = ".".join(str(p) for p in first["loc"]) or None
         raise InvalidInput(f"{field or 'body'}: {first['msg']}", field=field) from exc
     service = _service(request)
-    job = await run_in_threadpool(service.create, body)
-    return JSONResponse(service.view(job, []), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+    async def produce() -> Answer:
+        job = await run_in_threadpool(service.create, body)
+        return 202, service.view(job, []), {"Location": f"/v1/jobs/{job.id}"}
+
+    return await idempotent(request, "POST /v1/jobs", lambda: fingerprint(body.model_dump()), produce)
 
 
 @router.get("/v1/jobs/{job_id}", summary="A job's state, every attempt, and the chosen images with verdicts")

@@ -1,0 +1,38 @@
+"""Wrapping an endpoint's work so that a request with an Idempotency-Key is done once and replayed after."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+
+from sentinel.api.responses import JSONResponse
+
+#: Who a key belongs to until API keys exist; then the key's owner.
+ANONYMOUS_SCOPE = "anonymous"
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+
+
+async def idempotent(
+    request: Request, endpoint: str, digest: Callable[[], str], produce: Callable[[], Awaitable[Answer]]
+) -> JSONResponse:
+    """Run ``produce`` once per Idempotency-Key; a retry with the same content gets the stored answer."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        status, body, headers = await produce()
+        return JSONResponse(body, status_code=status, headers=headers)
+    service = request.app.state.idempotency
+    claim = await run_in_threadpool(service.claim, ANONYMOUS_SCOPE, endpoint, key, digest())
+    if claim.record_id is None:
+        headers = dict(claim.headers or {}) | {"Idempotent-Replayed": "true"}
+        return JSONResponse(claim.response, status_code=claim.status_code, headers=headers)
+    try:
+        status, body, headers = await produce()
+    except BaseException:
+        await run_in_threadpool(service.release, claim.record_id)
+        raise
+    await run_in_threadpool(service.complete, claim.record_id, status, body, headers)
+    return JSONResponse(body, status_code=status, headers=headers)

@@ -1,0 +1,109 @@
+"""Claiming an Idempotency-Key in the database (a unique constraint decides races) and replaying answers."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from sentinel.errors import InvalidInput, SentinelError
+from sentinel.models import IdempotencyRecord
+from sentinel.services import Services
+
+#: Longest accepted key; clients usually send a UUID.
+MAX_KEY_LENGTH = 255
+#: How long a duplicate waits for the first request's answer before it is told to retry.
+WAIT_FOR_FIRST_SECONDS = 10.0
+
+
+class KeyReused(SentinelError):
+    status_code = 422
+    error_type = "idempotency_key_reused"
+
+
+class StillRunning(SentinelError):
+    status_code = 409
+    error_type = "idempotency_key_in_use"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A fresh key (``record_id`` to complete) or the stored answer to replay."""
+
+    record_id: int | None
+    status_code: int | None = None
+    response: dict[str, Any] | None = None
+    headers: dict[str, Any] | None = None
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable digest of the request's meaning (not its bytes: multipart boundaries differ per retry)."""
+    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class IdempotencyService:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def claim(self, scope: str, endpoint: str, key: str, digest: str) -> Claim:
+        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            raise InvalidInput(
+                f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters", field="Idempotency-Key"
+            )
+        with Session(self.services.engine) as session:
+            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            statement = (
+                insert(IdempotencyRecord)
+                .values(scope=scope, endpoint=endpoint, key=key, fingerprint=digest)
+                .on_conflict_do_nothing(index_elements=["scope", "endpoint", "key"])
+            )
+            inserted = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            session.commit()
+        deadline = time.monotonic() + WAIT_FOR_FIRST_SECONDS
+        while True:
+            record = self._load(scope, endpoint, key)
+            if inserted:
+                return Claim(record.id)
+            if record.fingerprint != digest:
+                raise KeyReused(
+                    f"Idempotency-Key '{key}' was already used with a different request; use a new key",
+                    field="Idempotency-Key",
+                )
+            if record.status_code is not None:
+                return Claim(None, record.status_code, record.response, record.headers)
+            if time.monotonic() >= deadline:
+                raise StillRunning(
+                    f"a request with Idempotency-Key '{key}' is still being processed; retry shortly",
+                    field="Idempotency-Key",
+                )
+            time.sleep(0.05)
+
+    def _load(self, scope: str, endpoint: str, key: str) -> IdempotencyRecord:
+        with Session(self.services.engine) as session:
+            query = select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.endpoint == endpoint, IdempotencyRecord.key == key
+            )
+            return session.exec(query).one()
+
+    def complete(self, record_id: int, status_code: int, response: dict[str, Any], headers: dict[str, str]) -> None:
+        with Session(self.services.engine) as session:
+            session.execute(
+                update(IdempotencyRecord)
+                .where(col(IdempotencyRecord.id) == record_id)
+                .values(status_code=status_code, response=response, headers=headers)
+            )
+            session.commit()
+
+    def release(self, record_id: int) -> None:
+        """The first request failed with an error: a retry with the same key may try again."""
+        with Session(self.services.engine) as session:
+            record = session.get(IdempotencyRecord, record_id)
+            if record is not None and record.status_code is None:
+                session.delete(record)
+                session.commit()

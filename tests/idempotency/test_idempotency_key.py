@@ -1,0 +1,100 @@
+"""Idempotency-Key on every POST that starts work: a retry gets the first answer, never a second job."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlmodel import Session, func, select
+
+from sentinel.models import Evaluation, Job
+from sentinel.services import get_services
+from tests.conftest import png_bytes
+
+JOB = {"task": "text-to-image", "prompt": "a blue star", "params": {"width": 256, "height": 256}}
+
+
+def count(model, **where) -> int:
+    with Session(get_services().engine) as session:
+        query = select(func.count()).select_from(model)
+        for name, value in where.items():
+            query = query.where(getattr(model, name) == value)
+        return session.exec(query).one()
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": f"test-{uuid.uuid4()}"}
+
+
+def test_same_key_same_body_returns_the_original_job(client) -> None:
+    headers = key()
+    first = client.post("/v1/jobs", json=JOB, headers=headers)
+    again = client.post("/v1/jobs", json=dict(reversed(list(JOB.items()))), headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert count(Job, id=first.json()["id"]) == 1
+
+
+def test_same_key_different_body_is_422(client) -> None:
+    headers = key()
+    assert client.post("/v1/jobs", json=JOB, headers=headers).status_code == 202
+    response = client.post("/v1/jobs", json=JOB | {"prompt": "a red star"}, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["type"] == "idempotency_key_reused"
+
+
+def test_concurrent_duplicates_create_one_job(client) -> None:
+    headers = key()
+    before = count(Job)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(lambda _: client.post("/v1/jobs", json=JOB, headers=headers), range(6)))
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert count(Job) == before + 1
+
+
+def test_failed_first_request_does_not_burn_the_key(client) -> None:
+    headers = key()
+    bad = client.post("/v1/jobs", json=JOB | {"task": "nope"}, headers=headers)
+    assert bad.status_code == 404
+    # The corrected retry is a different body: with the failed attempt released, it is simply new work.
+    good = client.post("/v1/jobs", json=JOB, headers=headers)
+    assert good.status_code == 202
+
+
+def test_evaluation_upload_with_the_same_key_is_one_evaluation(client) -> None:
+    headers = key()
+    image = png_bytes(96, 96, (9, 9, 9))
+    responses = [
+        client.post(
+            "/v1/evaluations", data={"task": "text-to-image"}, files={"image": ("a.png", image)}, headers=headers
+        )
+        for _ in range(2)
+    ]
+    assert responses[0].json()["id"] == responses[1].json()["id"]
+    assert count(Evaluation, id=responses[0].json()["id"]) == 1
+    other = client.post(
+        "/v1/evaluations",
+        data={"task": "text-to-image"},
+        files={"image": ("a.png", png_bytes(96, 96, (1, 1, 1)))},
+        headers=headers,
+    )
+    assert other.status_code == 422
+
+
+def test_generation_with_the_same_key_is_replayed(client) -> None:
+    headers = key()
+    body = {"prompt": "a green circle", "size": "256x256", "response_format": "url"}
+    first = client.post("/v1/images/generations", json=body, headers=headers)
+    again = client.post("/v1/images/generations", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json()["data"] == first.json()["data"]
+    assert again.headers["x-sentinel-request-id"] == first.headers["x-sentinel-request-id"]
+
+
+def test_bad_key_is_refused(client) -> None:
+    response = client.post("/v1/jobs", json=JOB, headers={"Idempotency-Key": "x" * 300})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "Idempotency-Key"
