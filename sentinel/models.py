@@ -150,6 +150,8 @@ class JobAttempt(SQLModel, table=True):
     summary: str | None = None
     error: str | None = None
     generation_ms: float | None = None
+    #: While a worker generates this attempt; a duplicate delivery does not call the provider again.
+    lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     started_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 

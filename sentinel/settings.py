@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
     redis_url: str | None = Field(default=None, description="Redis broker URL; in-process broker if unset")
     redis_namespace: str = Field(default="sentinel", description="prefix of every Redis key")
+    #: After this long without a heartbeat, a worker's unacknowledged messages go back to the queue.
+    redis_heartbeat_timeout_ms: int = Field(default=60_000, ge=1_000)
+    #: Broker commands per million that also requeue dead workers' messages (dramatiq's maintenance).
+    redis_maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
+    #: How long a worker holds a job attempt's generation; a dead worker's attempt is resumed after it.
+    #: Shorter recovers sooner, but must outlast a slow provider call, or the provider may be paid twice.
+    generation_lease_seconds: float = Field(default=120.0, gt=0, le=600)
+    #: How often `sentinel serve` looks for stuck jobs (resume or expire).
+    sweep_interval_seconds: float = Field(default=15.0, gt=0)
     blob_dir: Path | None = Field(default=None, description="filesystem blob store; data_dir/blobs if unset")
 
     rubrics_dir: Path | None = Field(default=None, description="extra rubric YAML files (override built-ins by id)")

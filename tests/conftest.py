@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -77,10 +78,19 @@ class RunningProcess:
     def __init__(self, args: list[str], env: dict[str, str], log: Path, cwd: Path = REPO) -> None:
         self.log = log
         self._handle = log.open("wb")
-        self.process = subprocess.Popen(args, env=env, stdout=self._handle, stderr=subprocess.STDOUT, cwd=cwd)
+        # A session of its own, so the whole tree (dramatiq forks worker processes) can be killed at once.
+        self.process = subprocess.Popen(
+            args, env=env, stdout=self._handle, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+        )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the process and every child: a machine losing power, as far as they can tell."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._handle.close()
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from sentinel import __version__
 from sentinel.api.errors import install_error_handlers
@@ -22,6 +25,19 @@ from sentinel.services import Services, get_services
 from sentinel.store import endpoints as image_endpoints
 
 logger = logging.getLogger("sentinel")
+
+
+async def sweep_forever(jobs: Any, interval: float) -> None:
+    """Resume or expire stuck jobs, forever; every API process may run it, each step is idempotent."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            counts = await run_in_threadpool(jobs.sweep)
+        except Exception:
+            logger.exception("job sweep failed; trying again in %s s", interval)
+            continue
+        if any(counts.values()):
+            logger.info("job sweep: %s", counts)
 
 
 def create_app() -> FastAPI:
@@ -41,6 +57,7 @@ def create_app() -> FastAPI:
         app.state.gateway = gateway
         app.state.jobs = JobService(services, app.state.evaluations, ActorJobDispatcher(), gateway.router)
         embedded = worker.start_embedded_worker(services.settings.worker_threads)
+        sweeper = asyncio.create_task(sweep_forever(app.state.jobs, services.settings.sweep_interval_seconds))
         if embedded is not None:
             recovered = app.state.evaluations.recover()
             logger.info(
@@ -51,6 +68,7 @@ def create_app() -> FastAPI:
         try:
             yield
         finally:
+            sweeper.cancel()
             if embedded is not None:
                 embedded.stop()
             await gateway.close()

@@ -22,6 +22,8 @@ from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteRes
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
 
+#: A job with no attempt after this long lost its first message.
+STUCK_AFTER_SECONDS = 30.0
 #: Verdicts from best to worst, for choosing an attempt and for a job's overall verdict.
 VERDICT_RANK = {"green": 0, "amber": 1, "red": 2}
 
@@ -236,16 +238,37 @@ class JobService:
                     JobAttempt.job_id == job_id, JobAttempt.slot == slot, JobAttempt.number == number
                 )
             ).one()
-            if attempt.state != "generating" or attempt.image_id is not None:
+            now = utcnow()
+            remaining = (_utc(job.deadline_at) - now).total_seconds()
+            # The lease makes one worker the generator: a duplicate delivery must not pay the provider twice.
+            leased = (
+                session.execute(
+                    update(JobAttempt)
+                    .where(
+                        col(JobAttempt.id) == attempt.id,
+                        col(JobAttempt.state) == "generating",
+                        col(JobAttempt.image_id).is_(None),
+                        (col(JobAttempt.lease_until).is_(None)) | (col(JobAttempt.lease_until) < now),
+                    )
+                    .values(
+                        lease_until=now
+                        + timedelta(seconds=min(remaining, self.services.settings.generation_lease_seconds))
+                    )
+                ).rowcount
+                == 1
+            )  # type: ignore[attr-defined]
+            if not leased:
                 session.commit()
-                return  # a redelivery of an attempt that already has its image
+                return  # another delivery is generating it, or it already has its image
             self._set_state(session, job_id, JobState.GENERATING if number == 1 else JobState.REGENERATING)
             session.commit()
         rubric = self.services.rubrics.get(job.task)
         body = JobCreate(task=job.task, prompt=job.prompt, params=job.params, model=job.model)
         resolved, width, height = self.resolve(rubric, body, job.params)
         spec = ImageSpec(prompt=prompt, width=width, height=height, seed=random.randrange(2**31))
-        remaining = (_utc(job.deadline_at) - utcnow()).total_seconds()
+        remaining = min(
+            (_utc(job.deadline_at) - utcnow()).total_seconds(), self.services.settings.generation_lease_seconds
+        )
         from sentinel.worker.loop import run_async
 
         result = run_async(self._generate(resolved, spec, remaining))
@@ -404,3 +427,50 @@ class JobService:
         session.execute(
             update(Job).where(col(Job.id) == job_id, col(Job.state).not_in(list(JobState.FINAL))).values(state=state)
         )
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    def sweep(self) -> dict[str, int]:
+        """Find jobs that stopped moving (a worker died, a message was lost) and resume or expire them."""
+        now = utcnow()
+        counts = {"expired": 0, "resumed": 0, "judged": 0}
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            jobs = list(session.exec(select(Job).where(col(Job.state).not_in(list(JobState.FINAL)))))
+            attempts = (
+                list(session.exec(select(JobAttempt).where(col(JobAttempt.job_id).in_([j.id for j in jobs]))))
+                if jobs
+                else []
+            )
+        for job in jobs:
+            if _utc(job.deadline_at) <= now:
+                self.expire(job.id)
+                counts["expired"] += 1
+                continue
+            for slot in range(job.n):
+                mine = [a for a in attempts if a.job_id == job.id and a.slot == slot]
+                if not mine:
+                    if (now - _utc(job.created_at)).total_seconds() > STUCK_AFTER_SECONDS:
+                        self.dispatcher.attempt(job.id, slot, 1, None)
+                        counts["resumed"] += 1
+                    continue
+                latest = max(mine, key=lambda a: a.number)
+                lease_over = latest.lease_until is None or _utc(latest.lease_until) < now
+                if latest.state == "generating" and latest.image_id is None and lease_over:
+                    self.dispatcher.attempt(job.id, slot, latest.number, latest.guidance)
+                    counts["resumed"] += 1
+                elif latest.state == "judging" and latest.evaluation_id:
+                    evaluation, _ = self.evaluations.get(latest.evaluation_id)
+                    if evaluation.verdict is not None:
+                        self.attempt_judged(latest.evaluation_id)
+                        counts["judged"] += 1
+                elif latest.state in ("judged", "failed") and latest.verdict in (None, "red"):
+                    idle = (now - _utc(latest.finished_at or latest.started_at)).total_seconds()
+                    if idle > STUCK_AFTER_SECONDS:
+                        # The next attempt's message was lost (or the job was never closed): carry on.
+                        guidance = latest.guidance
+                        if latest.evaluation_id:
+                            guidance = guidance_from(self.evaluations.get(latest.evaluation_id)[0]) or guidance
+                        self._next_or_finish(job.id, slot, latest.number, guidance)
+                        counts["resumed"] += 1
+            self._finish_if_complete(job.id)
+        return counts

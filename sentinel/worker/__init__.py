@@ -20,7 +20,12 @@ MAX_RETRIES = 5
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
     if settings.redis_url:
-        return RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+        return RedisBroker(
+            url=settings.redis_url,
+            namespace=settings.redis_namespace,
+            heartbeat_timeout=settings.redis_heartbeat_timeout_ms,
+            maintenance_chance=settings.redis_maintenance_chance,
+        )
     return StubBroker()
 
 
