@@ -50,6 +50,8 @@ class Evaluation(SQLModel, table=True):
     summary: str | None = None
     failed_judges: int | None = None
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: Where the result is POSTed when the verdict is written.
+    callback_url: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
     deadline_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
@@ -172,4 +174,21 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int | None = None
     response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     headers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One try at delivering a finished job's or evaluation's result to its callback_url."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16, description="job or evaluation")
+    resource_id: str = Field(index=True, max_length=40)
+    url: str
+    attempt: int = 1
+    status_code: int | None = None
+    error: str | None = None
+    delivered: bool = False
+    duration_ms: float = 0.0
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     #: How long a worker holds a job attempt's generation; a dead worker's attempt is resumed after it.
     #: Shorter recovers sooner, but must outlast a slow provider call, or the provider may be paid twice.
     generation_lease_seconds: float = Field(default=120.0, gt=0, le=600)
+    #: Signs webhook bodies (HMAC-SHA256); unset, a random secret is kept in data_dir/webhook-secret.
+    #: Set it explicitly when API processes and workers run on several machines.
+    webhook_secret: str | None = Field(default=None, min_length=16)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_retries: int = Field(default=8, ge=0, le=20)
+    #: First retry delay; each retry doubles it (dramatiq's backoff), up to 10 minutes.
+    webhook_min_backoff_ms: int = Field(default=2_000, ge=10)
     #: How often `sentinel serve` looks for stuck jobs (resume or expire).
     sweep_interval_seconds: float = Field(default=15.0, gt=0)
     blob_dir: Path | None = Field(default=None, description="filesystem blob store; data_dir/blobs if unset")

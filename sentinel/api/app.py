@@ -46,6 +46,7 @@ def create_app() -> FastAPI:
     from sentinel.evaluation.tasks import evaluation_service
     from sentinel.jobs.service import JobService
     from sentinel.jobs.tasks import ActorJobDispatcher
+    from sentinel.webhooks import tasks as webhook_tasks  # noqa: F401  (subscribes to finished work)
 
     services: Services = get_services()
 

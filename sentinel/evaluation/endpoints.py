@@ -79,17 +79,20 @@ def _parse_params(text: Any) -> dict[str, Any]:
 
 async def _inputs_from_multipart(
     request: Request, services: Services
-) -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
+) -> tuple[str, dict[str, Any], dict[str, bytes | None], str | None]:
     limit = services.settings.max_image_bytes
     async with request.form(max_files=3, max_fields=10, max_part_size=64 * 1024) as form:
-        unknown = sorted(set(form.keys()) - {"task", "image", "source", "mask", "params"})
+        unknown = sorted(set(form.keys()) - {"task", "image", "source", "mask", "params", "callback_url"})
         if unknown:
             raise InvalidInput(f"unknown form field '{unknown[0]}'", field=unknown[0])
         task = form.get("task")
         if not isinstance(task, str) or not task:
             raise InvalidInput("form field 'task' is required", field="task")
         inputs = {name: await _read_upload(form.get(name), name, limit) for name in ("image", "source", "mask")}
-        return task, _parse_params(form.get("params")), inputs
+        callback = form.get("callback_url")
+        if callback is not None and not isinstance(callback, str):
+            raise InvalidInput("'callback_url' must be text", field="callback_url")
+        return task, _parse_params(form.get("params")), inputs, callback or None
 
 
 def _parse_json_body(raw: bytes) -> EvaluationByURL:
@@ -150,17 +153,18 @@ async def create_evaluation(request: Request) -> JSONResponse:
     service = _service(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        task, params, inputs = await _inputs_from_multipart(request, services)
+        task, params, inputs, callback_url = await _inputs_from_multipart(request, services)
 
         def digest() -> str:
             files = {name: hashlib.sha256(data).hexdigest() for name, data in inputs.items() if data is not None}
-            return fingerprint(task, params, files)
+            return fingerprint(task, params, files, callback_url)
 
         async def fetch_inputs() -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
             return task, params, inputs
 
     elif content_type == "application/json":
         body = _parse_json_body(await request.body())
+        callback_url = body.callback_url
 
         def digest() -> str:
             return fingerprint(body.model_dump())
@@ -175,7 +179,7 @@ async def create_evaluation(request: Request) -> JSONResponse:
 
     async def produce() -> Answer:
         task, params, inputs = await fetch_inputs()
-        submission = await run_in_threadpool(service.validate, task, params, inputs)
+        submission = await run_in_threadpool(service.validate, task, params, inputs, callback_url)
         evaluation = await run_in_threadpool(service.submit, submission)
         return 202, service.view(evaluation, []), {"Location": f"/v1/evaluations/{evaluation.id}"}
 

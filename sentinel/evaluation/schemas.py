@@ -17,6 +17,7 @@ class EvaluationByURL(BaseModel):
     source_url: str | None = Field(default=None, max_length=4096)
     mask_url: str | None = Field(default=None, max_length=4096)
     params: dict[str, Any] = Field(default_factory=dict)
+    callback_url: str | None = Field(default=None, max_length=2048, description="POSTed the result when done")
 
 
 class CriterionOut(BaseModel):

@@ -17,6 +17,7 @@ from sentinel.evaluation.judges.base import JudgeContext
 from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge
 from sentinel.evaluation.verdict import aggregate
 from sentinel.models import Evaluation, EvaluationStatus, StoredImage, Vote, utcnow
+from sentinel.net.fetch import check_url
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
@@ -43,6 +44,7 @@ class Submission:
     rubric: Rubric
     params: dict[str, Any]
     images: dict[str, tuple[ImageInfo, bytes]]
+    callback_url: str | None = None
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -57,7 +59,13 @@ class EvaluationService:
 
     # -- submission -------------------------------------------------------------------------------
 
-    def validate(self, task: str, params: dict[str, Any] | None, inputs: dict[str, bytes | None]) -> Submission:
+    def validate(
+        self,
+        task: str,
+        params: dict[str, Any] | None,
+        inputs: dict[str, bytes | None],
+        callback_url: str | None = None,
+    ) -> Submission:
         rubric = self.services.rubrics.get(task)
         clean = validate_params(rubric, params)
         for name in EDIT_INPUTS:
@@ -71,7 +79,9 @@ class EvaluationService:
         images = {
             name: (self.services.images.inspect(data, name), data) for name, data in inputs.items() if data is not None
         }
-        return Submission(rubric, clean, images)
+        if callback_url is not None:
+            check_url(callback_url, self.services.settings.fetch_allowed_networks, "callback_url")
+        return Submission(rubric, clean, images, callback_url)
 
     def submit(self, submission: Submission) -> Evaluation:
         judges = self.services.panel.for_rubric(submission.rubric)
@@ -91,6 +101,7 @@ class EvaluationService:
             rubric=submission.rubric.model_dump(mode="json"),
             panel=[j.name for j in judges],
             quorum=quorum_for(len(judges), self.services.settings.quorum),
+            callback_url=submission.callback_url,
             created_at=now,
             deadline_at=now + timedelta(seconds=self.services.settings.evaluation_deadline_seconds),
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -18,10 +19,13 @@ from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.schemas import JobCreate
 from sentinel.models import Evaluation, Job, JobAttempt, JobState, utcnow
+from sentinel.net.fetch import check_url
 from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
 
+#: Called with (job id, callback_url) once a job is closed (done, failed or expired).
+JOB_FINISHED_LISTENERS: list[Callable[[str, str | None], None]] = []
 #: A job with no attempt after this long lost its first message.
 STUCK_AFTER_SECONDS = 30.0
 #: Verdicts from best to worst, for choosing an attempt and for a job's overall verdict.
@@ -95,8 +99,8 @@ class JobService:
             )
         params = validate_params(rubric, body.params)
         resolved, _, _ = self.resolve(rubric, body, params)
-        if body.callback_url is not None and not body.callback_url.startswith(("http://", "https://")):
-            raise InvalidInput("callback_url must be an http(s) URL", field="callback_url")
+        if body.callback_url is not None:
+            check_url(body.callback_url, self.services.settings.fetch_allowed_networks, "callback_url")
         now = utcnow()
         job = Job(
             id=f"job_{uuid.uuid4().hex}",
@@ -411,15 +415,17 @@ class JobService:
 
     def _close(self, job_id: str, state: str, verdict: str | None, reason: str) -> bool:
         with Session(self.services.engine) as session:
-            won = (
-                session.execute(
-                    update(Job)
-                    .where(col(Job.id) == job_id, col(Job.state).not_in(list(JobState.FINAL)))
-                    .values(state=state, verdict=verdict, reason=reason, finished_at=utcnow())
-                ).rowcount
-                == 1
-            )  # type: ignore[attr-defined]
+            result = session.execute(
+                update(Job)
+                .where(col(Job.id) == job_id, col(Job.state).not_in(list(JobState.FINAL)))
+                .values(state=state, verdict=verdict, reason=reason, finished_at=utcnow())
+            )
+            won = result.rowcount == 1  # type: ignore[attr-defined]
             session.commit()
+            job = session.get(Job, job_id)
+        if won and job is not None:
+            for listener in JOB_FINISHED_LISTENERS:
+                listener(job_id, job.callback_url)
         return won
 
     @staticmethod

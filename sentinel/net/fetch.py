@@ -110,6 +110,59 @@ async def fetch_url(
         ) from exc
 
 
+def check_url(url: str, allowed_networks: Sequence[IPNetwork] = (), field: str | None = None) -> None:
+    """Refuse now, with a clear error, a URL that a later fetch or POST would refuse (scheme, address).
+
+    Call it from synchronous code (a worker thread); the address is checked again at delivery time.
+    """
+    checker = _Fetch(0, 10.0, 0, tuple(allowed_networks), _getaddrinfo, field)
+    hop = _Hop(checker.subject, f"{checker.subject} host")
+
+    async def check() -> None:
+        await checker._checked_addresses(checker._parse(url, hop.where), hop)
+
+    try:
+        asyncio.run(asyncio.wait_for(check(), timeout=10.0))
+    except SentinelError:
+        raise
+    except Exception as exc:
+        raise FetchFailed(f"could not check {_shorten(url)}: {type(exc).__name__}", field=field) from exc
+
+
+async def post_to_url(
+    url: str,
+    content: bytes,
+    *,
+    headers: dict[str, str],
+    timeout: float,
+    allowed_networks: Sequence[IPNetwork] = (),
+    resolver: Resolver | None = None,
+    field: str | None = None,
+) -> int:
+    """POST ``content`` to a caller-chosen URL (webhooks) under the same address checks as ``fetch_url``.
+
+    Redirects are not followed. Returns the status code; raises :class:`DisallowedURL` or :class:`FetchFailed`.
+    """
+    poster = _Fetch(
+        max_bytes=0,
+        timeout=timeout,
+        max_redirects=0,
+        allowed_networks=tuple(allowed_networks),
+        resolver=resolver or _getaddrinfo,
+        field=field,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
+                return await poster.post(url, content, headers, client)
+    except SentinelError:
+        raise
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise FetchFailed(f"timed out after {timeout:g} s posting to {_shorten(str(url))}", field=field) from exc
+    except Exception as exc:
+        raise FetchFailed(f"could not post to {_shorten(str(url))}: {type(exc).__name__}", field=field) from exc
+
+
 @dataclass(frozen=True)
 class _Hop:
     """How errors name the URL being checked: the caller's own, or where a redirect led."""
@@ -177,6 +230,15 @@ class _Fetch:
                 ) from exc
             finally:
                 await response.aclose()
+
+    async def post(self, url: str, content: bytes, headers: dict[str, str], client: httpx.AsyncClient) -> int:
+        """POST to a checked address (no redirects followed) and return the status code."""
+        hop = _Hop(self.subject, f"{self.subject} host")
+        current = self._parse(url, hop.where)
+        addresses = await self._checked_addresses(current, hop)
+        response = await self._send(client, current, addresses, "POST", content, headers)
+        await response.aclose()
+        return response.status_code
 
     def _parse(self, url: str, where: str) -> httpx.URL:
         try:
@@ -273,11 +335,19 @@ class _Fetch:
                 return self._allowed(embedded)
         return True
 
-    async def _send(self, client: httpx.AsyncClient, url: httpx.URL, addresses: list[IPAddress]) -> httpx.Response:
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        url: httpx.URL,
+        addresses: list[IPAddress],
+        method: str = "GET",
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         """Send to a checked address in turn until one accepts the connection."""
         last_error: httpx.ConnectError | None = None
         for address in addresses:
-            request = _build_request(client, url, address, self.timeout)
+            request = _build_request(client, url, address, self.timeout, method, content, headers)
             try:
                 return await client.send(request, stream=True, follow_redirects=False)
             except httpx.ConnectError as exc:
@@ -309,7 +379,15 @@ class _Fetch:
         )
 
 
-def _build_request(client: httpx.AsyncClient, url: httpx.URL, address: IPAddress, timeout: float) -> httpx.Request:
+def _build_request(
+    client: httpx.AsyncClient,
+    url: httpx.URL,
+    address: IPAddress,
+    timeout: float,
+    method: str = "GET",
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Request:
     """A request to ``address`` that the server and TLS still see as being for ``url``'s host."""
     host = url.raw_host.decode("ascii")
     authority = f"[{host}]" if ":" in host else host
@@ -317,9 +395,10 @@ def _build_request(client: httpx.AsyncClient, url: httpx.URL, address: IPAddress
         authority += f":{url.port}"
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
     return client.build_request(
-        "GET",
+        method,
         url.copy_with(host=str(address)),
-        headers={**REQUEST_HEADERS, "Host": authority},
+        content=content,
+        headers={**REQUEST_HEADERS, **(headers or {}), "Host": authority},
         extensions=extensions,
         timeout=httpx.Timeout(timeout),
     )

@@ -1,0 +1,1 @@
+"""Webhooks: a finished job or evaluation is POSTed to its callback_url, signed, retried, recorded."""
