@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import time
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -11,9 +14,11 @@ from pydantic import ValidationError
 from sentinel.api.responses import JSONResponse
 from sentinel.errors import InvalidInput
 from sentinel.gateway.schemas import ImagesGenerationRequest
-from sentinel.gateway.service import GatewayService
+from sentinel.gateway.service import GatewayService, GenerationFailed
 from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
+from sentinel.jobs.schemas import JobCreate
+from sentinel.models import JobState
 from sentinel.providers.router import Router
 from sentinel.store.images import ALLOWED_FORMATS
 
@@ -57,6 +62,8 @@ async def create_images(request: Request, background: BackgroundTasks) -> JSONRe
     base_url = str(request.base_url).rstrip("/")
 
     async def produce() -> Answer:
+        if body.sentinel is not None:
+            return await _judged_generation(request, body, base_url)
         generation = await gateway.generate(body)
         background.add_task(run_in_threadpool, gateway.record_calls, generation)
         payload = gateway.response_body(generation, body.response_format, base_url)
@@ -72,6 +79,66 @@ async def create_images(request: Request, background: BackgroundTasks) -> JSONRe
     response = await idempotent(request, "POST /v1/images/generations", lambda: fingerprint(body.model_dump()), produce)
     response.background = background
     return response
+
+
+async def _judged_generation(request: Request, body: ImagesGenerationRequest, base_url: str) -> Answer:
+    """Generate through a job: every image judged, red ones regenerated, verdicts added per image."""
+    options = body.sentinel
+    assert options is not None
+    jobs = request.app.state.jobs
+    services = request.app.state.services
+    params = dict(options.params)
+    if body.size and body.size != "auto" and "x" in body.size:
+        width, height = body.size.split("x", 1)
+        params.setdefault("width", width)
+        params.setdefault("height", height)
+    job_request = JobCreate(
+        task=options.task,
+        prompt=body.prompt,
+        params=params,
+        model=body.model,
+        n=body.n,
+        max_attempts=options.max_attempts,
+        budget_seconds=options.budget_seconds,
+    )
+    created = await run_in_threadpool(jobs.create, job_request)
+    while True:
+        job, attempts = await run_in_threadpool(jobs.get, created.id)
+        if job.state in JobState.FINAL or await request.is_disconnected():
+            break
+        await asyncio.sleep(0.05)
+    view = jobs.view(job, attempts)
+    data: list[dict[str, Any]] = []
+    verdicts: list[dict[str, Any]] = []
+    for chosen in (view["result"] or {}).get("images", []):
+        if chosen["image"] is None:
+            continue
+        image_id = chosen["image"]["id"]
+        if body.response_format == "b64_json":
+            raw = await run_in_threadpool(services.images.read, image_id)
+            data.append({"b64_json": base64.b64encode(raw).decode("ascii")})
+        else:
+            data.append({"url": f"{base_url}/v1/images/{image_id}"})
+        verdicts.append({key: chosen[key] for key in ("verdict", "summary", "passing", "attempt")})
+    if not data:
+        error = GenerationFailed(f"no image could be generated for task '{options.task}': {view['reason']}")
+        error.status_code, error.code = 503, "providers_unavailable"
+        raise error
+    served = [a for a in attempts if a.image_id in {c["image"]["id"] for c in view["result"]["images"] if c["image"]}]
+    headers = {
+        "x-sentinel-provider": ", ".join(dict.fromkeys(a.provider or "" for a in served)),
+        "x-sentinel-model": ", ".join(dict.fromkeys(a.provider_model or "" for a in served)),
+        "x-sentinel-attempts": str(len(attempts)),
+        "x-sentinel-job-id": job.id,
+    }
+    extension = {
+        "job_id": job.id,
+        "state": job.state,
+        "verdict": job.verdict,
+        "reason": job.reason,
+        "verdicts": verdicts,
+    }
+    return 200, {"created": int(time.time()), "data": data, "sentinel": extension}, headers
 
 
 def _model_entry(router: Router, name: str) -> dict[str, Any]:

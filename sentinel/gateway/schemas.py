@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class SentinelOptions(BaseModel):
+    """``extra_body={"sentinel": {...}}``: judge every image against a task and regenerate red ones first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(max_length=100, examples=["product-white-background"])
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    budget_seconds: float = Field(default=300, gt=0, le=300)
 
 
 class ImagesGenerationRequest(BaseModel):
@@ -28,3 +39,4 @@ class ImagesGenerationRequest(BaseModel):
     task: str | None = Field(default=None, max_length=100, description="pick the task's preferred route")
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     negative_prompt: str | None = Field(default=None, max_length=4000)
+    sentinel: SentinelOptions | None = Field(default=None, description="judge and regenerate, as a job does")

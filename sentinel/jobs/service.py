@@ -275,7 +275,7 @@ class JobService:
         )
         from sentinel.worker.loop import run_async
 
-        result = run_async(self._generate(resolved, spec, remaining))
+        result = run_async(self._generate(resolved, spec, remaining, number - 1))
         image = result.image
         with Session(self.services.engine, expire_on_commit=False) as session:
             attempt = session.get(JobAttempt, attempt.id)
@@ -303,9 +303,12 @@ class JobService:
             self._set_state(session, job_id, JobState.JUDGING)
             session.commit()
 
-    async def _generate(self, resolved: ResolvedModel, spec: ImageSpec, remaining: float) -> RouteResult:
+    async def _generate(
+        self, resolved: ResolvedModel, spec: ImageSpec, remaining: float, regeneration: int
+    ) -> RouteResult:
         try:
-            return await asyncio.wait_for(self.router.generate(resolved, spec), timeout=max(0.01, remaining))
+            generation = self.router.generate(resolved, spec, regeneration)
+            return await asyncio.wait_for(generation, timeout=max(0.01, remaining))
         except TimeoutError:
             from sentinel.providers.base import Outcome, failure
 

@@ -57,6 +57,9 @@ class ModelRoute(BaseModel):
     candidates: list[Candidate] = Field(min_length=1)
     #: Also fall back when a provider's content filter refuses the prompt (not all routes want that).
     fallback_on_content_filter: bool = False
+    #: A job's regeneration starts at the next candidate (attempt 2 at the second, ...): a red result
+    #: is often the model's habit, not bad luck.
+    rotate_on_regenerate: bool = False
     #: Sizes callers may ask for; the first is the default.
     sizes: list[str] = Field(default_factory=lambda: ["1024x1024", "1792x1024", "1024x1792"])
     qualities: list[str] = Field(default_factory=lambda: ["standard", "hd"])

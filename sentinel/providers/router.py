@@ -202,16 +202,21 @@ class Router:
 
     # -- generating --------------------------------------------------------------------------------
 
-    async def generate(self, resolved: ResolvedModel, spec: ImageSpec) -> RouteResult:
+    async def generate(self, resolved: ResolvedModel, spec: ImageSpec, regeneration: int = 0) -> RouteResult:
         """Walk the candidates until one delivers a checked image or a failure says stop.
 
         When a whole walk failed only in transient ways (429, 5xx, timeouts), walk again, up to
         ``max_passes`` times, after a short pause: random provider hiccups rarely repeat.
+        ``regeneration`` (0 for a first attempt) rotates the candidates where the route asks for it.
         """
+        candidates = list(resolved.route.candidates)
+        if resolved.route.rotate_on_regenerate and regeneration:
+            shift = regeneration % len(candidates)
+            candidates = candidates[shift:] + candidates[:shift]
         result = RouteResult(image=None)
         for walk in range(self.config.max_passes):
             tried = len(result.attempts)
-            if await self._walk(resolved, spec, result, last_walk=walk == self.config.max_passes - 1):
+            if await self._walk(resolved, candidates, spec, result, last_walk=walk == self.config.max_passes - 1):
                 return result
             attempted = [a for a in result.attempts[tried:] if a.outcome != "skipped"]
             if not attempted:
@@ -219,10 +224,17 @@ class Router:
             await asyncio.sleep(RETRY_PAUSE_SECONDS * (walk + 1))
         return result
 
-    async def _walk(self, resolved: ResolvedModel, spec: ImageSpec, result: RouteResult, last_walk: bool) -> bool:
+    async def _walk(
+        self,
+        resolved: ResolvedModel,
+        candidates: list[Candidate],
+        spec: ImageSpec,
+        result: RouteResult,
+        last_walk: bool,
+    ) -> bool:
         cooling: list[tuple[float, Candidate]] = []
         tried = len(result.attempts)
-        for candidate in resolved.route.candidates:
+        for candidate in candidates:
             remaining = await self.cooldowns.remaining(candidate.target)
             if remaining > 0:
                 cooling.append((remaining, candidate))

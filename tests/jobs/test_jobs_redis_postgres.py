@@ -173,3 +173,27 @@ def test_job_whose_generations_all_fail_is_failed_with_the_reason(stack) -> None
     assert job["reason"] == "no image could be generated"
     assert [a["state"] for a in job["attempts"]] == ["failed", "failed"]
     assert all("401" in a["error"] for a in job["attempts"])
+
+
+def test_openai_sdk_with_a_task_gets_judged_images(stack) -> None:
+    import base64
+
+    import openai
+
+    base, script = stack
+    script.images.extend([red_product(), good_product()])
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=120)
+    raw = client.images.with_raw_response.generate(
+        prompt="a coffee cup",
+        response_format="b64_json",
+        extra_body={"sentinel": {"task": "product-white-background"}},
+    )
+    images = raw.parse()
+    assert len(images.data) == 1
+    assert base64.b64decode(images.data[0].b64_json) == good_product()
+    extension = images.model_extra["sentinel"]
+    [verdict] = extension["verdicts"]
+    assert (verdict["verdict"], verdict["passing"], verdict["attempt"]) == ("green", True, 2)
+    assert extension["state"] == "done"
+    assert raw.headers["x-sentinel-attempts"] == "2"
+    assert raw.headers["x-sentinel-provider"] == "fake"

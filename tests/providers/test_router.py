@@ -224,3 +224,17 @@ def test_task_preference_applies_only_when_the_model_is_configured(fakes, monkey
     routing.providers["alpha"].api_key_env = routing.providers["beta"].api_key_env = "NOT_SET_ANYWHERE"
     unconfigured = Router(routing, build_providers(routing, httpx.AsyncClient()), MemoryCooldowns(), SETTINGS)
     assert unconfigured.resolve(None, "text-render", preferred="gpt-image-1").model == "house"
+
+
+def test_regeneration_starts_at_the_next_candidate_where_the_route_rotates(fakes) -> None:
+    rotating = config(fakes, rotate_on_regenerate=True)
+
+    async def go(routing: RoutingConfig, regeneration: int):
+        async with httpx.AsyncClient() as client:
+            router = Router(routing, build_providers(routing, client), MemoryCooldowns(), SETTINGS)
+            return await router.generate(router.resolve("dall-e-3"), ImageSpec(prompt="x"), regeneration)
+
+    assert outcomes(asyncio.run(go(rotating, 0))) == [("alpha", "ok")]
+    assert outcomes(asyncio.run(go(rotating, 1))) == [("beta", "ok")]
+    assert outcomes(asyncio.run(go(rotating, 2))) == [("alpha", "ok")]
+    assert outcomes(asyncio.run(go(config(fakes), 1))) == [("alpha", "ok")]
