@@ -405,5 +405,45 @@ def bench_gateway(
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
 
 
+@bench_app.command("jobs")
+def bench_jobs(
+    runs: Annotated[int, typer.Option(min=1, max=1000, help="jobs per deployment")] = 50,
+    side: Annotated[int, typer.Option(min=64, max=2048, help="image side in pixels")] = 1024,
+    redis_url: Annotated[str | None, typer.Option(help="also measure with this Redis broker ...")] = None,
+    database_url: Annotated[str | None, typer.Option(help="... and this PostgreSQL database")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Time from POST /v1/jobs to the verdict on the `local` provider, split into generation, judges, the rest."""
+    from sentinel.bench_jobs import run
+
+    rows = run(runs, side, redis_url, database_url)
+    table = Table(title=f"POST /v1/jobs → verdict, text-to-image {side}², local provider, offline judges", box=None)
+    for column in (
+        "deployment",
+        "runs",
+        "median ms",
+        "p95 ms",
+        "generation",
+        "judges (slowest)",
+        "judging wall",
+        "queues, DB, polling",
+    ):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["mode"],
+            str(row["runs"]),
+            f"{row['median_total_ms']:.0f}",
+            f"{row['p95_total_ms']:.0f}",
+            f"{row['median_generation_ms']:.0f}",
+            f"{row['median_judge_compute_ms']:.0f}",
+            f"{row['median_judging_wall_ms']:.0f}",
+            f"{row['median_other_ms']:.0f}",
+        )
+    Console(width=max(out.width, 150)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
 if __name__ == "__main__":
     app()
