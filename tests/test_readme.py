@@ -65,7 +65,7 @@ def test_readme_generate_command_runs(tmp_path) -> None:
 
 def test_readme_python_sdk_snippet_runs(tmp_path) -> None:
     readme = (REPO / "README.md").read_text()
-    [snippet] = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    [snippet] = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "OpenAI(" in b]
     server, base = start_server(clean_env(SENTINEL_DATA_DIR=str(tmp_path)), tmp_path / "serve.log")
     try:
         code = snippet.replace("http://127.0.0.1:8000", base)
@@ -74,5 +74,36 @@ def test_readme_python_sdk_snippet_runs(tmp_path) -> None:
         url = result.stdout.strip()
         assert url.startswith(f"{base}/v1/images/")
         assert httpx.get(url).headers["content-type"] == "image/png"
+    finally:
+        server.stop()
+
+
+def test_readme_webhook_verification_snippet_accepts_our_signature() -> None:
+    import time
+
+    from sentinel.webhooks.service import sign
+
+    readme = (REPO / "README.md").read_text()
+    [snippet] = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "def valid(" in b]
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    body = b'{"type": "job.finished"}'
+    header = sign("s3cret-for-the-readme-test", int(time.time()), body)
+    assert namespace["valid"]("s3cret-for-the-readme-test", header, body)
+    assert not namespace["valid"]("s3cret-for-the-readme-test", header, body + b"!")
+
+
+def test_readme_job_curl_runs(tmp_path) -> None:
+    [post] = [c for c in commands("curl") if "/v1/jobs -H" in c]
+    server, base = start_server(clean_env(SENTINEL_DATA_DIR=str(tmp_path)), tmp_path / "serve.log")
+    try:
+        command = post.replace("http://127.0.0.1:8000", base)
+        first = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+        again = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+        created = httpx.Response(202, content=first.stdout).json()
+        assert created["state"] == "queued", first.stdout
+        assert httpx.Response(202, content=again.stdout).json()["id"] == created["id"]
+        done = httpx.get(f"{base}/v1/jobs/{created['id']}?wait=30", timeout=40).json()
+        assert done["state"] == "done"
     finally:
         server.stop()
