@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from sentinel.api.requests import long_poll, parse_body
 from sentinel.api.responses import JSONResponse
 from sentinel.errors import ImageTooLarge, InvalidInput, format_size
 from sentinel.evaluation.schemas import ErrorOut, EvaluationByURL, EvaluationOut
@@ -25,8 +24,6 @@ from sentinel.services import Services
 
 router = APIRouter(tags=["evaluations"])
 
-#: How often a long-poll re-reads the evaluation.
-POLL_INTERVAL_SECONDS = 0.05
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 404, 413, 422)}
 
 _MULTIPART_SCHEMA = {
@@ -95,15 +92,6 @@ async def _inputs_from_multipart(
         return task, _parse_params(form.get("params")), inputs, callback or None
 
 
-def _parse_json_body(raw: bytes) -> EvaluationByURL:
-    try:
-        return EvaluationByURL.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidInput(f"{field or 'body'}: {first['msg']}", field=field) from exc
-
-
 async def _inputs_from_urls(
     body: EvaluationByURL, services: Services
 ) -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
@@ -163,7 +151,7 @@ async def create_evaluation(request: Request) -> JSONResponse:
             return task, params, inputs
 
     elif content_type == "application/json":
-        body = _parse_json_body(await request.body())
+        body = parse_body(EvaluationByURL, await request.body())
         callback_url = body.callback_url
 
         def digest() -> str:
@@ -198,11 +186,7 @@ async def read_evaluation(
     wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the verdict"),
 ) -> JSONResponse:
     service = _service(request)
-    give_up = time.monotonic() + wait
-    while True:
-        evaluation, votes = await run_in_threadpool(service.get, evaluation_id)
-        if evaluation.status == EvaluationStatus.DONE or time.monotonic() >= give_up:
-            return JSONResponse(service.view(evaluation, votes))
-        if await request.is_disconnected():
-            return JSONResponse(service.view(evaluation, votes))
-        await asyncio.sleep(POLL_INTERVAL_SECONDS)
+    evaluation, votes = await long_poll(
+        request, lambda: service.get(evaluation_id), lambda v: v[0].status == EvaluationStatus.DONE, wait
+    )
+    return JSONResponse(service.view(evaluation, votes))

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 
+from sentinel.api.requests import long_poll, parse_body
 from sentinel.api.responses import JSONResponse
-from sentinel.errors import InvalidInput
 from sentinel.gateway.schemas import ImagesGenerationRequest
 from sentinel.gateway.service import GatewayService, GenerationFailed
 from sentinel.idempotency.http import Answer, idempotent
@@ -27,17 +25,6 @@ router = APIRouter(tags=["generation (OpenAI-compatible)"])
 
 def _gateway(request: Request) -> GatewayService:
     return request.app.state.gateway
-
-
-def _parse(raw: bytes) -> ImagesGenerationRequest:
-    try:
-        return ImagesGenerationRequest.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        if first["type"] == "extra_forbidden":
-            raise InvalidInput(f"Unknown parameter: '{field}'.", field=field) from exc
-        raise InvalidInput(f"Invalid '{field or 'body'}': {first['msg']}", field=field) from exc
 
 
 @router.post(
@@ -57,7 +44,7 @@ def _parse(raw: bytes) -> ImagesGenerationRequest:
     },
 )
 async def create_images(request: Request, background: BackgroundTasks) -> JSONResponse:
-    body = _parse(await request.body())
+    body = parse_body(ImagesGenerationRequest, await request.body())
     gateway = _gateway(request)
     base_url = str(request.base_url).rstrip("/")
 
@@ -102,11 +89,10 @@ async def _judged_generation(request: Request, body: ImagesGenerationRequest, ba
         budget_seconds=options.budget_seconds,
     )
     created = await run_in_threadpool(jobs.create, job_request)
-    while True:
-        job, attempts = await run_in_threadpool(jobs.get, created.id)
-        if job.state in JobState.FINAL or await request.is_disconnected():
-            break
-        await asyncio.sleep(0.05)
+    budget = options.budget_seconds + 5
+    job, attempts = await long_poll(
+        request, lambda: jobs.get(created.id), lambda v: v[0].state in JobState.FINAL, budget
+    )
     view = jobs.view(job, attempts)
     data: list[dict[str, Any]] = []
     verdicts: list[dict[str, Any]] = []

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 
+from sentinel.api.requests import long_poll, parse_body
 from sentinel.api.responses import JSONResponse
-from sentinel.errors import InvalidInput
 from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
 from sentinel.jobs.schemas import JobCreate
@@ -18,9 +14,6 @@ from sentinel.jobs.service import JobService
 from sentinel.models import JobState
 
 router = APIRouter(tags=["jobs"])
-
-#: How often a long-poll re-reads the job.
-POLL_INTERVAL_SECONDS = 0.05
 
 
 def _service(request: Request) -> JobService:
@@ -36,12 +29,7 @@ def _service(request: Request) -> JobService:
     },
 )
 async def create_job(request: Request) -> JSONResponse:
-    try:
-        body = JobCreate.model_validate_json(await request.body())
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidInput(f"{field or 'body'}: {first['msg']}", field=field) from exc
+    body = parse_body(JobCreate, await request.body())
     service = _service(request)
 
     async def produce() -> Answer:
@@ -58,12 +46,8 @@ async def read_job(
     wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the job to finish"),
 ) -> JSONResponse:
     service = _service(request)
-    give_up = time.monotonic() + wait
-    while True:
-        job, attempts = await run_in_threadpool(service.get, job_id)
-        if job.state in JobState.FINAL or time.monotonic() >= give_up or await request.is_disconnected():
-            return JSONResponse(service.view(job, attempts))
-        await asyncio.sleep(POLL_INTERVAL_SECONDS)
+    job, attempts = await long_poll(request, lambda: service.get(job_id), lambda v: v[0].state in JobState.FINAL, wait)
+    return JSONResponse(service.view(job, attempts))
 
 
 @router.get("/v1/jobs", summary="Recent jobs, newest first")

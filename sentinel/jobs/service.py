@@ -179,6 +179,8 @@ class JobService:
                     "model": a.provider_model,
                     "image": {"id": a.image_id, "url": images.url(a.image_id)} if a.image_id else None,
                     "evaluation_id": a.evaluation_id,
+                    # The summary is the reasoning in one line; every judge's vote is one link away.
+                    "evaluation_url": f"/v1/evaluations/{a.evaluation_id}" if a.evaluation_id else None,
                     "verdict": a.verdict,
                     "failed_judges": a.failed_judges,
                     "summary": a.summary,
