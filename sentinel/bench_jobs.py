@@ -32,7 +32,9 @@ def deployment(redis_url: str | None, database_url: str | None) -> Iterator[str]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
         env["SENTINEL_DATA_DIR"] = str(Path(tmp) / "data")
         if redis_url:
-            env |= {"SENTINEL_REDIS_URL": redis_url, "SENTINEL_REDIS_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}"}
+            namespace = f"sentinel-bench-{uuid.uuid4().hex[:8]}"
+            env |= {"SENTINEL_REDIS_URL": redis_url, "SENTINEL_REDIS_NAMESPACE": namespace}
+            stack.callback(_delete_keys, redis_url, namespace)
         if database_url:
             env["SENTINEL_DATABASE_URL"] = database_url
         port = free_port()
@@ -49,6 +51,16 @@ def deployment(redis_url: str | None, database_url: str | None) -> Iterator[str]
             )
             stack.callback(lambda: (worker.terminate(), worker.wait(timeout=30)))
         yield base
+
+
+def _delete_keys(redis_url: str, namespace: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{namespace}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def _seconds(start: str, end: str) -> float:

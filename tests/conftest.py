@@ -61,17 +61,22 @@ def postgres_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def redis_namespace() -> Iterator[str]:
-    """A key prefix of our own on the real Redis server, deleted afterwards."""
+def delete_redis_keys(namespace: str) -> None:
     import redis
 
-    namespace = f"sentinel-test-{uuid.uuid4().hex[:12]}"
-    yield namespace
     client = redis.Redis.from_url(REDIS_URL)
     keys = list(client.scan_iter(f"{namespace}*"))
     if keys:
         client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_namespace() -> Iterator[str]:
+    """A key prefix of our own on the real Redis server, deleted afterwards."""
+    namespace = f"sentinel-test-{uuid.uuid4().hex[:12]}"
+    yield namespace
+    delete_redis_keys(namespace)
 
 
 class RunningProcess:

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from sentinel.fakes.openai import create_app
 from sentinel.fakes.server import Script, serve
-from tests.conftest import FIXTURES, REDIS_URL, SENTINEL, RunningProcess, clean_env, start_server
+from tests.conftest import FIXTURES, REDIS_URL, SENTINEL, RunningProcess, clean_env, delete_redis_keys, start_server
 
 pytestmark = pytest.mark.integration
 
@@ -66,10 +66,11 @@ def stack(postgres_url, tmp_path_factory) -> Iterator[tuple[str, Script]]:
             "max_passes": 1,
         }
         (tmp / "routes.yaml").write_text(yaml.safe_dump(routes))
+        namespace = f"sentinel-test-{uuid.uuid4().hex[:10]}"
         env = clean_env(
             SENTINEL_DATABASE_URL=postgres_url,
             SENTINEL_REDIS_URL=REDIS_URL,
-            SENTINEL_REDIS_NAMESPACE=f"sentinel-test-{uuid.uuid4().hex[:10]}",
+            SENTINEL_REDIS_NAMESPACE=namespace,
             SENTINEL_DATA_DIR=str(tmp / "data"),
             SENTINEL_ROUTES=str(tmp / "routes.yaml"),
             SENTINEL_FETCH_ALLOWED_NETWORKS="127.0.0.1/32",
@@ -82,6 +83,7 @@ def stack(postgres_url, tmp_path_factory) -> Iterator[tuple[str, Script]]:
         finally:
             worker.stop()
             server.stop()
+            delete_redis_keys(namespace)
 
 
 def run_job(base: str, **body) -> dict:

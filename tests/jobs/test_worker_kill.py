@@ -12,16 +12,17 @@ from sqlalchemy import create_engine
 from sqlmodel import Session, select
 
 from sentinel.models import Evaluation, Job, JobAttempt, Vote
-from tests.conftest import REDIS_URL, SENTINEL, RunningProcess, clean_env, start_server
+from tests.conftest import REDIS_URL, SENTINEL, RunningProcess, clean_env, delete_redis_keys, start_server
 
 pytestmark = pytest.mark.integration
 
 
 def test_killed_worker_leaves_jobs_another_worker_finishes(postgres_url, tmp_path) -> None:
+    namespace = f"sentinel-test-{uuid.uuid4().hex[:10]}"
     env = clean_env(
         SENTINEL_DATABASE_URL=postgres_url,
         SENTINEL_REDIS_URL=REDIS_URL,
-        SENTINEL_REDIS_NAMESPACE=f"sentinel-test-{uuid.uuid4().hex[:10]}",
+        SENTINEL_REDIS_NAMESPACE=namespace,
         SENTINEL_DATA_DIR=str(tmp_path / "data"),
         # Short enough that the dead worker's messages are requeued within the test.
         SENTINEL_REDIS_HEARTBEAT_TIMEOUT_MS="2000",
@@ -66,6 +67,7 @@ def test_killed_worker_leaves_jobs_another_worker_finishes(postgres_url, tmp_pat
         if replacement is not None:
             replacement.stop()
         server.stop()
+        delete_redis_keys(namespace)
     for job in finished:
         assert job["state"] == "done", [(a["slot"], a["number"], a["state"], a["verdict"]) for a in job["attempts"]]
     with Session(engine) as session:
