@@ -23,7 +23,7 @@ class StoredImage(SQLModel, table=True):
     width: int
     height: int
     size_bytes: int
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
 
 
 class EvaluationStatus:
@@ -52,7 +52,9 @@ class Evaluation(SQLModel, table=True):
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     #: Where the result is POSTed when the verdict is written.
     callback_url: str | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True, default=utcnow)
+    )
     deadline_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
@@ -71,7 +73,7 @@ class Vote(SQLModel, table=True):
     reasoning: str
     criteria: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     duration_ms: float = 0.0
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
 
 
 class ProviderCall(SQLModel, table=True):
@@ -91,7 +93,9 @@ class ProviderCall(SQLModel, table=True):
     cost_estimate: float = 0.0
     message: str = ""
     image_id: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True, default=utcnow)
+    )
 
 
 class JobState:
@@ -123,7 +127,9 @@ class Job(SQLModel, table=True):
     #: The final verdict: the worst verdict among the images chosen for each slot.
     verdict: str | None = Field(default=None, index=True, max_length=8)
     reason: str | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True, default=utcnow)
+    )
     deadline_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
@@ -154,7 +160,7 @@ class JobAttempt(SQLModel, table=True):
     generation_ms: float | None = None
     #: While a worker generates this attempt; a duplicate delivery does not call the provider again.
     lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
@@ -174,7 +180,7 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int | None = None
     response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     headers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -191,4 +197,18 @@ class WebhookDelivery(SQLModel, table=True):
     error: str | None = None
     delivered: bool = False
     duration_ms: float = 0.0
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+
+
+class ReviewDecision(SQLModel, table=True):
+    """A person's decision on an amber result; one per evaluation, so two reviewers cannot both decide."""
+
+    __tablename__ = "review_decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: str = Field(foreign_key="evaluations.id", unique=True, max_length=40)
+    #: "approve" (the result becomes green) or "reject" (it becomes red).
+    decision: str = Field(max_length=8)
+    reviewer: str = Field(max_length=200)
+    note: str | None = Field(default=None, max_length=4000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))

@@ -20,6 +20,8 @@ from sentinel.gateway import endpoints as gateway_endpoints
 from sentinel.gateway.wiring import open_gateway
 from sentinel.idempotency.service import IdempotencyService
 from sentinel.jobs import endpoints as job_endpoints
+from sentinel.review import endpoints as review_endpoints
+from sentinel.review.service import ReviewService
 from sentinel.rubrics import endpoints as rubric_endpoints
 from sentinel.services import Services, get_services
 from sentinel.store import endpoints as image_endpoints
@@ -84,8 +86,16 @@ def create_app() -> FastAPI:
     app.state.services = services
     app.state.evaluations = evaluation_service()
     app.state.idempotency = IdempotencyService(services)
+    app.state.review = ReviewService(services, app.state.evaluations)
     install_error_handlers(app)
-    for module in (evaluation_endpoints, image_endpoints, rubric_endpoints, gateway_endpoints, job_endpoints):
+    for module in (
+        evaluation_endpoints,
+        image_endpoints,
+        rubric_endpoints,
+        gateway_endpoints,
+        job_endpoints,
+        review_endpoints,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["operations"], summary="Process is up")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from sentinel import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from sentinel.settings import Settings
@@ -27,6 +30,18 @@ def build_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def insert_unless_present(session: Session, model: type[SQLModel], values: dict[str, Any], key: list[str]) -> bool:
+    """INSERT … ON CONFLICT (key) DO NOTHING; True when this call inserted the row.
+
+    The database's unique constraint, not a read-then-write, decides who wins a race.
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    columns = [getattr(model, name) for name in key]
+    # RETURNING, not rowcount: psycopg reports no reliable rowcount for an ORM-enabled INSERT.
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=key).returning(*columns)
+    return session.execute(statement).first() is not None
 
 
 def engine_for(settings: Settings) -> Engine:

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.judges.base import JudgeContext
 from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge
 from sentinel.evaluation.verdict import aggregate
-from sentinel.models import Evaluation, EvaluationStatus, StoredImage, Vote, utcnow
+from sentinel.models import Evaluation, EvaluationStatus, ReviewDecision, StoredImage, Vote, utcnow
 from sentinel.net.fetch import check_url
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
@@ -154,7 +154,27 @@ class EvaluationService:
             body.update(evaluation.result)
         else:
             body.update({"verdict": None, "summary": None, "failed_judges": None, "judges": []})
+        body["review"] = self._review(evaluation)
+        body["final_verdict"] = body["review"]["final_verdict"] if body["review"] else body["verdict"]
         return body
+
+    def _review(self, evaluation: Evaluation) -> dict[str, Any] | None:
+        """The human decision on an amber result, if one was made (only ambers go to review)."""
+        if evaluation.verdict != "amber":
+            return None
+        with Session(self.services.engine) as session:
+            decision = session.exec(select(ReviewDecision).where(ReviewDecision.evaluation_id == evaluation.id)).first()
+        if decision is None:
+            return {"state": "waiting", "final_verdict": None}
+        return {
+            "state": "decided",
+            "decision": decision.decision,
+            "final_verdict": "green" if decision.decision == "approve" else "red",
+            "reviewer": decision.reviewer,
+            "note": decision.note,
+            "decided_at": _as_utc(decision.created_at).isoformat(),
+            "human": True,
+        }
 
     def _image_ref(self, image_id: str | None) -> dict[str, str] | None:
         return None if image_id is None else {"id": image_id, "url": self.services.images.url(image_id)}
@@ -217,10 +237,7 @@ class EvaluationService:
             "created_at": utcnow(),
         }
         with Session(self.services.engine) as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            statement = insert(Vote).values(**values).on_conflict_do_nothing(index_elements=["evaluation_id", "judge"])
-            inserted = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            inserted = insert_unless_present(session, Vote, values, ["evaluation_id", "judge"])
             session.commit()
         self.finalise(evaluation_id, deadline_passed=False)
         return inserted

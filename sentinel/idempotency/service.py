@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, SentinelError
 from sentinel.models import IdempotencyRecord
 from sentinel.services import Services
@@ -57,13 +57,12 @@ class IdempotencyService:
                 f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters", field="Idempotency-Key"
             )
         with Session(self.services.engine) as session:
-            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-            statement = (
-                insert(IdempotencyRecord)
-                .values(scope=scope, endpoint=endpoint, key=key, fingerprint=digest)
-                .on_conflict_do_nothing(index_elements=["scope", "endpoint", "key"])
+            inserted = insert_unless_present(
+                session,
+                IdempotencyRecord,
+                {"scope": scope, "endpoint": endpoint, "key": key, "fingerprint": digest},
+                ["scope", "endpoint", "key"],
             )
-            inserted = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
             session.commit()
         deadline = time.monotonic() + WAIT_FOR_FIRST_SECONDS
         while True:

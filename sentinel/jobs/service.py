@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.schemas import JobCreate
@@ -40,10 +40,6 @@ class JobDispatcher(Protocol):
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def guidance_from(evaluation: Evaluation) -> str:
@@ -225,20 +221,19 @@ class JobService:
                 self.expire(job_id)
                 return
             prompt = job.prompt if not guidance else f"{job.prompt}. Requirements: {guidance}."
-            statement = (
-                _insert(session)(JobAttempt)
-                .values(
-                    job_id=job_id,
-                    slot=slot,
-                    number=number,
-                    prompt=prompt,
-                    guidance=guidance,
-                    state="generating",
-                    started_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["job_id", "slot", "number"])
+            insert_unless_present(
+                session,
+                JobAttempt,
+                {
+                    "job_id": job_id,
+                    "slot": slot,
+                    "number": number,
+                    "prompt": prompt,
+                    "guidance": guidance,
+                    "state": "generating",
+                },
+                ["job_id", "slot", "number"],
             )
-            session.execute(statement)
             attempt = session.exec(
                 select(JobAttempt).where(
                     JobAttempt.job_id == job_id, JobAttempt.slot == slot, JobAttempt.number == number

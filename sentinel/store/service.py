@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from sentinel.db import insert_unless_present
 from sentinel.errors import NotFound
 from sentinel.evaluation.judges.base import ImageSource
 from sentinel.models import StoredImage
@@ -37,10 +37,8 @@ class ImageService:
             "height": info.height,
             "size_bytes": info.size_bytes,
         }
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         # Two requests storing the same bytes at once must both succeed with one row.
-        session.execute(insert(StoredImage).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+        insert_unless_present(session, StoredImage, values, ["id"])
 
     def get(self, session: Session, image_id: str) -> StoredImage:
         row = session.get(StoredImage, image_id) if len(image_id) == 64 else None

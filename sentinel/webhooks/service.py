@@ -61,16 +61,16 @@ class WebhookService:
             path.chmod(0o600)
         return path.read_text().strip()
 
-    def deliver(self, kind: str, resource_id: str, url: str, data: dict[str, Any]) -> None:
+    def deliver(self, kind: str, resource_id: str, url: str, data: dict[str, Any], event: str = "finished") -> None:
         """One try; records it, and raises DeliveryFailed when the receiver did not take it."""
         from sentinel.worker.loop import run_async
 
-        body = orjson.dumps({"type": f"{kind}.finished", "id": resource_id, "data": data})
+        body = orjson.dumps({"type": f"{kind}.{event}", "id": resource_id, "data": data})
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(self.secret(), timestamp, body),
-            "Sentinel-Event": f"{kind}.finished",
+            "Sentinel-Event": f"{kind}.{event}",
             "Sentinel-Delivery": uuid.uuid4().hex,
         }
         settings = self.services.settings

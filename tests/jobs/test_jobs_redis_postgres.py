@@ -199,3 +199,20 @@ def test_openai_sdk_with_a_task_gets_judged_images(stack) -> None:
     assert extension["state"] == "done"
     assert raw.headers["x-sentinel-attempts"] == "2"
     assert raw.headers["x-sentinel-provider"] == "fake"
+
+
+def test_review_decision_on_an_amber_job_sets_its_verdict(stack) -> None:
+    base, script = stack
+    script.images.extend([amber_product()])
+    job = run_job(base)
+    assert job["verdict"] == "amber"
+    [attempt] = job["attempts"]
+    decided = httpx.post(
+        f"{base}/v1/review/{attempt['evaluation_id']}/decision",
+        json={"decision": "reject", "reviewer": "dee", "note": "cup is cut off"},
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["job_id"] == job["id"]
+    after = httpx.get(f"{base}/v1/jobs/{job['id']}").json()
+    assert after["verdict"] == "red"
+    assert after["reason"] == "rejected by dee: cup is cut off"
