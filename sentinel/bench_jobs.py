@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from sentinel.bench_gateway import _process
+from sentinel.db.redis_keys import delete_namespace
 from sentinel.fakes.server import free_port
 
 
@@ -34,7 +35,7 @@ def deployment(redis_url: str | None, database_url: str | None) -> Iterator[str]
         if redis_url:
             namespace = f"sentinel-bench-{uuid.uuid4().hex[:8]}"
             env |= {"SENTINEL_REDIS_URL": redis_url, "SENTINEL_REDIS_NAMESPACE": namespace}
-            stack.callback(_delete_keys, redis_url, namespace)
+            stack.callback(delete_namespace, redis_url, namespace)
         if database_url:
             env["SENTINEL_DATABASE_URL"] = database_url
         port = free_port()
@@ -51,16 +52,6 @@ def deployment(redis_url: str | None, database_url: str | None) -> Iterator[str]
             )
             stack.callback(lambda: (worker.terminate(), worker.wait(timeout=30)))
         yield base
-
-
-def _delete_keys(redis_url: str, namespace: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{namespace}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _seconds(start: str, end: str) -> float:

@@ -13,6 +13,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """A stored timestamp with its zone: SQLite hands them back naive, and they were written in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class StoredImage(SQLModel, table=True):
     """An image kept in the blob store; its id is the sha256 of its bytes."""
 

@@ -62,13 +62,9 @@ def postgres_url() -> Iterator[str]:
 
 
 def delete_redis_keys(namespace: str) -> None:
-    import redis
+    from sentinel.db.redis_keys import delete_namespace
 
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{namespace}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_namespace(REDIS_URL, namespace)
 
 
 @pytest.fixture(scope="session")

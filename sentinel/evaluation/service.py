@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
@@ -16,7 +16,7 @@ from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.judges.base import JudgeContext
 from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge
 from sentinel.evaluation.verdict import aggregate
-from sentinel.models import Evaluation, EvaluationStatus, ReviewDecision, StoredImage, Vote, utcnow
+from sentinel.models import Evaluation, EvaluationStatus, ReviewDecision, StoredImage, Vote, as_utc, utcnow
 from sentinel.net.fetch import check_url
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
@@ -45,11 +45,6 @@ class Submission:
     params: dict[str, Any]
     images: dict[str, tuple[ImageInfo, bytes]]
     callback_url: str | None = None
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without a zone; they were written in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class EvaluationService:
@@ -117,7 +112,7 @@ class EvaluationService:
         for name in evaluation.panel:
             if name not in skip:
                 self.dispatcher.judge(evaluation.id, name, self.services.panel.get(name).timeout_seconds)
-        remaining = (_as_utc(evaluation.deadline_at) - utcnow()).total_seconds()
+        remaining = (as_utc(evaluation.deadline_at) - utcnow()).total_seconds()
         self.dispatcher.finalise_later(evaluation.id, max(0.0, remaining))
 
     # -- reading ----------------------------------------------------------------------------------
@@ -128,7 +123,7 @@ class EvaluationService:
             if evaluation is None:
                 raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
             votes = list(session.exec(select(Vote).where(Vote.evaluation_id == evaluation_id).order_by(col(Vote.id))))
-        if evaluation.status != EvaluationStatus.DONE and _as_utc(evaluation.deadline_at) <= utcnow():
+        if evaluation.status != EvaluationStatus.DONE and as_utc(evaluation.deadline_at) <= utcnow():
             # The deadline message may have been lost with a crashed broker; a reader finishes the job.
             self.finalise(evaluation_id, deadline_passed=True)
             return self.get(evaluation_id)
@@ -141,9 +136,9 @@ class EvaluationService:
             "task": evaluation.task,
             "params": evaluation.params,
             "status": evaluation.status,
-            "created_at": _as_utc(evaluation.created_at).isoformat(),
-            "deadline_at": _as_utc(evaluation.deadline_at).isoformat(),
-            "finished_at": _as_utc(evaluation.finished_at).isoformat() if evaluation.finished_at else None,
+            "created_at": as_utc(evaluation.created_at).isoformat(),
+            "deadline_at": as_utc(evaluation.deadline_at).isoformat(),
+            "finished_at": as_utc(evaluation.finished_at).isoformat() if evaluation.finished_at else None,
             "image": self._image_ref(evaluation.image_id),
             "source": self._image_ref(evaluation.source_image_id),
             "mask": self._image_ref(evaluation.mask_image_id),
@@ -172,7 +167,7 @@ class EvaluationService:
             "final_verdict": "green" if decision.decision == "approve" else "red",
             "reviewer": decision.reviewer,
             "note": decision.note,
-            "decided_at": _as_utc(decision.created_at).isoformat(),
+            "decided_at": as_utc(decision.created_at).isoformat(),
             "human": True,
         }
 

@@ -8,7 +8,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
@@ -18,7 +18,7 @@ from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.schemas import JobCreate
-from sentinel.models import Evaluation, Job, JobAttempt, JobState, utcnow
+from sentinel.models import Evaluation, Job, JobAttempt, JobState, as_utc, utcnow
 from sentinel.net.fetch import check_url
 from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.rubrics.schema import Rubric, validate_params
@@ -36,10 +36,6 @@ class JobDispatcher(Protocol):
     def attempt(self, job_id: str, slot: int, number: int, guidance: str | None) -> None: ...
 
     def expire_at(self, job_id: str, delay_seconds: float) -> None: ...
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def guidance_from(evaluation: Evaluation) -> str:
@@ -77,9 +73,10 @@ class JobService:
 
     # -- creating and reading ---------------------------------------------------------------------
 
-    def resolve(self, rubric: Rubric, body: JobCreate, params: dict[str, Any]) -> tuple[ResolvedModel, int, int]:
+    def resolve(self, rubric: Rubric, model: str | None, params: dict[str, Any]) -> tuple[ResolvedModel, int, int]:
+        """The route and image size for a job: its model (or the task's), and width/height params if given."""
         router = self.router
-        resolved = router.resolve(body.model, rubric.id, rubric.preferred_model)
+        resolved = router.resolve(model, rubric.id, rubric.preferred_model)
         width, height = params.get("width"), params.get("height")
         size = f"{width}x{height}" if width and height else resolved.route.sizes[0]
         w, h = router.check_size(resolved, size)
@@ -94,7 +91,7 @@ class JobService:
                 field="task",
             )
         params = validate_params(rubric, body.params)
-        resolved, _, _ = self.resolve(rubric, body, params)
+        resolved, _, _ = self.resolve(rubric, body.model, params)
         if body.callback_url is not None:
             check_url(body.callback_url, self.services.settings.fetch_allowed_networks, "callback_url")
         now = utcnow()
@@ -131,7 +128,7 @@ class JobService:
                     .order_by(col(JobAttempt.slot), col(JobAttempt.number))
                 )
             )
-        if job.state not in JobState.FINAL and _utc(job.deadline_at) <= utcnow():
+        if job.state not in JobState.FINAL and as_utc(job.deadline_at) <= utcnow():
             # The expiry message may have died with a broker; a reader closes the job on time anyway.
             self.expire(job_id)
             return self.get(job_id)
@@ -163,9 +160,9 @@ class JobService:
             "state": job.state,
             "verdict": job.verdict,
             "reason": job.reason,
-            "created_at": _utc(job.created_at).isoformat(),
-            "deadline_at": _utc(job.deadline_at).isoformat(),
-            "finished_at": _utc(job.finished_at).isoformat() if job.finished_at else None,
+            "created_at": as_utc(job.created_at).isoformat(),
+            "deadline_at": as_utc(job.deadline_at).isoformat(),
+            "finished_at": as_utc(job.finished_at).isoformat() if job.finished_at else None,
             "attempts": [
                 {
                     "slot": a.slot,
@@ -183,8 +180,8 @@ class JobService:
                     "guidance": a.guidance,
                     "error": a.error,
                     "generation_ms": a.generation_ms,
-                    "started_at": _utc(a.started_at).isoformat(),
-                    "finished_at": _utc(a.finished_at).isoformat() if a.finished_at else None,
+                    "started_at": as_utc(a.started_at).isoformat(),
+                    "finished_at": as_utc(a.finished_at).isoformat() if a.finished_at else None,
                 }
                 for a in attempts
             ],
@@ -217,7 +214,7 @@ class JobService:
             job = session.get(Job, job_id)
             if job is None or job.state in JobState.FINAL:
                 return
-            if _utc(job.deadline_at) <= utcnow():
+            if as_utc(job.deadline_at) <= utcnow():
                 self.expire(job_id)
                 return
             prompt = job.prompt if not guidance else f"{job.prompt}. Requirements: {guidance}."
@@ -240,7 +237,7 @@ class JobService:
                 )
             ).one()
             now = utcnow()
-            remaining = (_utc(job.deadline_at) - now).total_seconds()
+            remaining = (as_utc(job.deadline_at) - now).total_seconds()
             # The lease makes one worker the generator: a duplicate delivery must not pay the provider twice.
             leased = (
                 session.execute(
@@ -264,11 +261,10 @@ class JobService:
             self._set_state(session, job_id, JobState.GENERATING if number == 1 else JobState.REGENERATING)
             session.commit()
         rubric = self.services.rubrics.get(job.task)
-        body = JobCreate(task=job.task, prompt=job.prompt, params=job.params, model=job.model)
-        resolved, width, height = self.resolve(rubric, body, job.params)
+        resolved, width, height = self.resolve(rubric, job.model, job.params)
         spec = ImageSpec(prompt=prompt, width=width, height=height, seed=random.randrange(2**31))
         remaining = min(
-            (_utc(job.deadline_at) - utcnow()).total_seconds(), self.services.settings.generation_lease_seconds
+            (as_utc(job.deadline_at) - utcnow()).total_seconds(), self.services.settings.generation_lease_seconds
         )
         from sentinel.worker.loop import run_async
 
@@ -353,7 +349,7 @@ class JobService:
             job = session.get(Job, job_id)
             if job is None or job.state in JobState.FINAL:
                 return
-            has_time = _utc(job.deadline_at) > utcnow()
+            has_time = as_utc(job.deadline_at) > utcnow()
             if number < job.max_attempts and has_time:
                 self._set_state(session, job_id, JobState.REGENERATING)
                 session.commit()
@@ -448,19 +444,19 @@ class JobService:
                 else []
             )
         for job in jobs:
-            if _utc(job.deadline_at) <= now:
+            if as_utc(job.deadline_at) <= now:
                 self.expire(job.id)
                 counts["expired"] += 1
                 continue
             for slot in range(job.n):
                 mine = [a for a in attempts if a.job_id == job.id and a.slot == slot]
                 if not mine:
-                    if (now - _utc(job.created_at)).total_seconds() > STUCK_AFTER_SECONDS:
+                    if (now - as_utc(job.created_at)).total_seconds() > STUCK_AFTER_SECONDS:
                         self.dispatcher.attempt(job.id, slot, 1, None)
                         counts["resumed"] += 1
                     continue
                 latest = max(mine, key=lambda a: a.number)
-                lease_over = latest.lease_until is None or _utc(latest.lease_until) < now
+                lease_over = latest.lease_until is None or as_utc(latest.lease_until) < now
                 if latest.state == "generating" and latest.image_id is None and lease_over:
                     self.dispatcher.attempt(job.id, slot, latest.number, latest.guidance)
                     counts["resumed"] += 1
@@ -470,7 +466,7 @@ class JobService:
                         self.attempt_judged(latest.evaluation_id)
                         counts["judged"] += 1
                 elif latest.state in ("judged", "failed") and latest.verdict in (None, "red"):
-                    idle = (now - _utc(latest.finished_at or latest.started_at)).total_seconds()
+                    idle = (now - as_utc(latest.finished_at or latest.started_at)).total_seconds()
                     if idle > STUCK_AFTER_SECONDS:
                         # The next attempt's message was lost (or the job was never closed): carry on.
                         guidance = latest.guidance

@@ -8,7 +8,7 @@ import binascii
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
@@ -82,6 +82,45 @@ def failure(
     outcome: Outcome, message: str, status_code: int | None = None, retry_after: float | None = None
 ) -> ProviderResult:
     return ProviderResult(outcome, [], message, status_code, retry_after)
+
+
+class HttpProvider:
+    """What every HTTP adapter holds: where its provider is, the key, the shared client and the time limit."""
+
+    #: The name routes know the provider by, unless the routing file names this entry otherwise.
+    default_name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        client: httpx.AsyncClient,
+        *,
+        timeout: float = 60.0,
+        name: str | None = None,
+    ) -> None:
+        self.name = name or self.default_name
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.client = client
+        self.timeout = timeout
+
+
+class PollingHttpProvider(HttpProvider):
+    """An adapter whose provider answers with a job to poll (Replicate, fal)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        client: httpx.AsyncClient,
+        *,
+        timeout: float = 60.0,
+        poll_interval: float = 1.0,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, client, timeout=timeout, name=name)
+        self.poll_interval = poll_interval
 
 
 class Provider(Protocol):

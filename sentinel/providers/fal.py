@@ -18,6 +18,7 @@ from sentinel.providers._polling import JobClient, JobProgress
 from sentinel.providers.base import (
     GenerationRequest,
     Outcome,
+    PollingHttpProvider,
     ProviderImage,
     ProviderResult,
     classify_http,
@@ -119,25 +120,10 @@ def _is_content_policy(response: httpx.Response) -> bool:
     return any(isinstance(item, dict) and str(item.get("type", "")) in CONTENT_POLICY_TYPES for item in items)
 
 
-class FalProvider:
+class FalProvider(PollingHttpProvider):
     """Adapter for fal's queue: ``POST {base}/{model_id}``, then the status and response URLs it answers."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        client: httpx.AsyncClient,
-        *,
-        timeout: float = 60.0,
-        poll_interval: float = 1.0,
-        name: str = "fal",
-    ) -> None:
-        self.name = name
-        self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
-        self.client = client
-        self.timeout = timeout
-        self.poll_interval = poll_interval
+    default_name = "fal"
 
     def _headers(self) -> dict[str, str]:
         # Public fal apps also answer without a key, so a missing one is not refused here.

@@ -14,6 +14,7 @@ import httpx
 from sentinel.providers._http import send
 from sentinel.providers.base import (
     GenerationRequest,
+    HttpProvider,
     Outcome,
     ProviderImage,
     ProviderResult,
@@ -188,16 +189,10 @@ def interpret_error(response: httpx.Response) -> ProviderResult | None:
     return failed
 
 
-class GoogleProvider:
+class GoogleProvider(HttpProvider):
     """Adapter for ``POST {base_url}/v1beta/models/{model}:predict|:generateContent`` with an API key."""
 
-    name = "google"
-
-    def __init__(self, base_url: str, api_key: str | None, client: httpx.AsyncClient, *, timeout: float = 60.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
-        self.client = client
-        self.timeout = timeout
+    default_name = "google"
 
     def _headers(self) -> dict[str, str]:
         # The header rather than ?key=: keys in URLs end up in access logs.

@@ -9,6 +9,7 @@ import httpx
 from sentinel.providers._http import send
 from sentinel.providers.base import (
     GenerationRequest,
+    HttpProvider,
     Outcome,
     ProviderImage,
     ProviderResult,
@@ -55,23 +56,10 @@ def parse_images(body: Any) -> tuple[list[ProviderImage], str | None]:
     return images, None
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     """Adapter for ``POST /images/generations`` and ``POST /images/edits`` under ``base_url`` (…/v1)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        client: httpx.AsyncClient,
-        *,
-        timeout: float = 60.0,
-        name: str = "openai",
-    ) -> None:
-        self.name = name
-        self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
-        self.client = client
-        self.timeout = timeout
+    default_name = "openai"
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from sentinel.providers.base import Provider
+from sentinel.providers.base import HttpProvider, PollingHttpProvider, Provider
 from sentinel.providers.config import ProviderConfig, RoutingConfig
 
 
@@ -29,38 +29,40 @@ def build_provider(name: str, config: ProviderConfig, client: httpx.AsyncClient)
         return Unconfigured(name, f"{config.api_key_env} is not set")
     if not config.base_url:
         return Unconfigured(name, "no base_url in the routing config")
-    timeout = config.timeout_seconds
-    if config.kind == "openai":
+    adapter = _adapter(config.kind)
+    if issubclass(adapter, PollingHttpProvider):
+        return adapter(
+            config.base_url,
+            api_key,
+            client,
+            timeout=config.timeout_seconds,
+            poll_interval=config.poll_interval_seconds,
+            name=name,
+        )
+    return adapter(config.base_url, api_key, client, timeout=config.timeout_seconds, name=name)
+
+
+def _adapter(kind: str) -> type[HttpProvider]:
+    # Imported on demand: a deployment pays only for the adapters its routing file names.
+    if kind == "openai":
         from sentinel.providers.openai import OpenAIProvider
 
-        return OpenAIProvider(config.base_url, api_key, client, timeout=timeout, name=name)
-    if config.kind == "google":
+        return OpenAIProvider
+    if kind == "google":
         from sentinel.providers.google import GoogleProvider
 
-        return _named(GoogleProvider(config.base_url, api_key, client, timeout=timeout), name)
-    if config.kind == "stability":
+        return GoogleProvider
+    if kind == "stability":
         from sentinel.providers.stability import StabilityProvider
 
-        return _named(StabilityProvider(config.base_url, api_key, client, timeout=timeout), name)
-    if config.kind == "replicate":
+        return StabilityProvider
+    if kind == "replicate":
         from sentinel.providers.replicate import ReplicateProvider
 
-        provider = ReplicateProvider(
-            config.base_url, api_key, client, timeout=timeout, poll_interval=config.poll_interval_seconds
-        )
-        return _named(provider, name)
+        return ReplicateProvider
     from sentinel.providers.fal import FalProvider
 
-    provider = FalProvider(
-        config.base_url, api_key, client, timeout=timeout, poll_interval=config.poll_interval_seconds
-    )
-    return _named(provider, name)
-
-
-def _named(provider: Provider, name: str) -> Provider:
-    # Two entries of one kind (say, two OpenAI-compatible gateways) keep the names the routes use.
-    provider.name = name
-    return provider
+    return FalProvider
 
 
 def build_providers(config: RoutingConfig, client: httpx.AsyncClient) -> dict[str, Provider | Unconfigured]:

@@ -18,6 +18,7 @@ from sentinel.providers._polling import JobClient, JobProgress
 from sentinel.providers.base import (
     GenerationRequest,
     Outcome,
+    PollingHttpProvider,
     ProviderImage,
     ProviderResult,
     classify_http,
@@ -74,25 +75,10 @@ def parse_output(output: Any) -> tuple[list[ProviderImage], str | None]:
     return images, None
 
 
-class ReplicateProvider:
+class ReplicateProvider(PollingHttpProvider):
     """Adapter for ``POST /v1/models/{owner}/{name}/predictions`` (or ``/v1/predictions`` for a pinned version)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        client: httpx.AsyncClient,
-        *,
-        timeout: float = 60.0,
-        poll_interval: float = 1.0,
-        name: str = "replicate",
-    ) -> None:
-        self.name = name
-        self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
-        self.client = client
-        self.timeout = timeout
-        self.poll_interval = poll_interval
+    default_name = "replicate"
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

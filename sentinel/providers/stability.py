@@ -13,6 +13,7 @@ import httpx
 from sentinel.providers._http import send
 from sentinel.providers.base import (
     GenerationRequest,
+    HttpProvider,
     Outcome,
     ProviderImage,
     ProviderResult,
@@ -92,16 +93,10 @@ def parse_success(response: httpx.Response) -> ProviderResult:
     return _single_image(image_from_base64(encoded))
 
 
-class StabilityProvider:
+class StabilityProvider(HttpProvider):
     """Adapter for ``POST {base_url}/v2beta/stable-image/generate/{endpoint}`` with a Bearer key."""
 
-    name = "stability"
-
-    def __init__(self, base_url: str, api_key: str | None, client: httpx.AsyncClient, *, timeout: float = 60.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
-        self.client = client
-        self.timeout = timeout
+    default_name = "stability"
 
     def _headers(self) -> dict[str, str]:
         # JSON rather than image/*: the answer then carries finish_reason and seed in one parseable body.
