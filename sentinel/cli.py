@@ -59,10 +59,10 @@ def serve(
         raise fail(exc.message) from exc
     mode = "Redis broker (run `sentinel worker` too)" if settings.redis_url else "in-process broker and workers"
     database = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
-    err.print(
-        f"[bold]Sentinel[/] on http://{host or settings.host}:{port or settings.port} — {mode}, {database}",
-        soft_wrap=True,
-    )
+    base_url = f"http://{host or settings.host}:{port or settings.port}"
+    err.print(f"[bold]Sentinel[/] on {base_url} — {mode}, {database}", soft_wrap=True)
+    keys = "SENTINEL_REVIEWER_KEYS" if settings.reviewer_keys else str((settings.data_dir / "reviewer-keys").resolve())
+    err.print(f"Review queue and dashboard: {base_url}/review (reviewer keys: {keys})", soft_wrap=True, highlight=False)
     logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(name)s: %(message)s")
     uvicorn.run(
         "sentinel.api.app:create_app",

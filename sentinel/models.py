@@ -217,3 +217,16 @@ class ReviewDecision(SQLModel, table=True):
     reviewer: str = Field(max_length=200)
     note: str | None = Field(default=None, max_length=4000)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+
+
+def review_view(decision: ReviewDecision) -> dict[str, Any]:
+    """A decision as the evaluation and job APIs show it."""
+    return {
+        "state": "decided",
+        "decision": decision.decision,
+        "final_verdict": "green" if decision.decision == "approve" else "red",
+        "reviewer": decision.reviewer,
+        "note": decision.note,
+        "decided_at": as_utc(decision.created_at).isoformat(),
+        "human": True,
+    }

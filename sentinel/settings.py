@@ -69,11 +69,26 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    #: Who may log in to the review pages: comma-separated ``name:key`` pairs (keys of 16+ characters).
+    #: Unset, one reviewer ``admin`` gets a random key kept in data_dir/reviewer-keys (one ``name:key`` a line).
+    reviewer_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    #: Signs the review pages' session cookies; unset, a random secret is kept in data_dir/session-secret.
+    #: Set it explicitly when several API processes serve the pages.
+    session_secret: str | None = Field(default=None, min_length=16)
+    session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
+
     @field_validator("fetch_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("reviewer_keys", mode="before")
+    @classmethod
+    def _parse_reviewer_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_reviewer_keys(value.replace(",", "\n"), "SENTINEL_REVIEWER_KEYS")
         return value
 
     @property
@@ -93,6 +108,20 @@ class Settings(BaseSettings):
     @property
     def resolved_judges_dir(self) -> Path:
         return self.judges_dir or DATA_ROOT / "judges"
+
+
+def parse_reviewer_keys(text: str, origin: str) -> dict[str, str]:
+    """``name:key`` pairs, one per line; a malformed pair names where it came from."""
+    keys: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, key = (part.strip() for part in line.partition(":"))
+        if not sep or not name or len(key) < 16:
+            raise ValueError(f"{origin}: entry {number} must be 'name:key' with a key of 16 or more characters")
+        keys[name] = key
+    return keys
 
 
 @lru_cache

@@ -123,6 +123,20 @@ def start_server(env: dict[str, str], log: Path, timeout: float = 30.0, cwd: Pat
     raise RuntimeError(f"sentinel serve did not come up in {timeout} s:\n{server.output()}")
 
 
+def write_fake_routes(path: Path, fake_url: str) -> Path:
+    """A routing file with one model, `house`, served by a fake OpenAI provider (key in FAKE_KEY), walked once."""
+    routes = {
+        "providers": {
+            "fake": {"kind": "openai", "base_url": f"{fake_url}/v1", "api_key_env": "FAKE_KEY", "timeout_seconds": 5}
+        },
+        "models": {"house": {"candidates": [{"target": "fake:gpt-image-1"}]}},
+        "default_model": "house",
+        "max_passes": 1,
+    }
+    path.write_text(yaml.safe_dump(routes))
+    return path
+
+
 def clean_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
     env.update(overrides)

@@ -107,3 +107,31 @@ def test_readme_job_curl_runs(tmp_path) -> None:
         assert done["state"] == "done"
     finally:
         server.stop()
+
+
+def test_readme_review_login_and_decision_curl(tmp_path) -> None:
+    [show_keys] = commands("cat .sentinel/reviewer-keys")
+    [decide] = [c for c in commands("curl") if "/v1/review/" in c]
+    # No SENTINEL_DATA_DIR: the default .sentinel folder, in the folder `serve` runs from.
+    server, base = start_server(clean_env(), tmp_path / "serve.log", cwd=tmp_path)
+    try:
+        assert str(tmp_path / ".sentinel" / "reviewer-keys") in server.output()
+        keys = subprocess.run(["bash", "-c", show_keys], cwd=tmp_path, capture_output=True, text=True).stdout
+        [admin_key] = [line.split(":", 1)[1] for line in keys.splitlines() if line.startswith("admin:")]
+        with httpx.Client(base_url=base) as browser:
+            login = browser.post("/login", data={"key": admin_key})
+            assert (login.status_code, login.headers["location"]) == (303, "/review")
+            assert browser.get("/review").status_code == 200
+
+        image = (REPO / "fixtures" / "product-white-background" / "small-product.jpg").read_bytes()
+        created = httpx.post(
+            f"{base}/v1/evaluations", data={"task": "product-white-background"}, files={"image": ("p.jpg", image)}
+        ).json()
+        assert httpx.get(f"{base}/v1/evaluations/{created['id']}?wait=30", timeout=40).json()["verdict"] == "amber"
+        command = decide.replace("http://127.0.0.1:8000", base).replace("ev_…", created["id"])
+        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+        assert httpx.Response(200, content=result.stdout).json()["final_verdict"] == "red", result.stdout
+        view = httpx.get(f"{base}/v1/evaluations/{created['id']}").json()
+        assert view["review"]["note"] == "label is cut off"
+    finally:
+        server.stop()

@@ -10,16 +10,22 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
 
 from sentinel import __version__
 from sentinel.api.errors import install_error_handlers
 from sentinel.api.limits import BodySizeLimit
 from sentinel.api.responses import JSONResponse
+from sentinel.dashboard import endpoints as dashboard_endpoints
+from sentinel.dashboard.service import DashboardService
 from sentinel.evaluation import endpoints as evaluation_endpoints
 from sentinel.gateway import endpoints as gateway_endpoints
 from sentinel.gateway.wiring import open_gateway
 from sentinel.idempotency.service import IdempotencyService
 from sentinel.jobs import endpoints as job_endpoints
+from sentinel.pages import endpoints as page_endpoints
+from sentinel.pages.auth import ReviewerAuth
+from sentinel.pages.endpoints import PAGES_DIR
 from sentinel.review import endpoints as review_endpoints
 from sentinel.review.service import ReviewService
 from sentinel.rubrics import endpoints as rubric_endpoints
@@ -59,6 +65,7 @@ def create_app() -> FastAPI:
         gateway = await open_gateway(services)
         app.state.gateway = gateway
         app.state.jobs = JobService(services, app.state.evaluations, ActorJobDispatcher(), gateway.router)
+        app.state.reviewer_auth.keys()  # makes the first reviewer key now, so `serve` can say where it is
         embedded = worker.start_embedded_worker(services.settings.worker_threads)
         sweeper = asyncio.create_task(sweep_forever(app.state.jobs, services.settings.sweep_interval_seconds))
         if embedded is not None:
@@ -86,7 +93,9 @@ def create_app() -> FastAPI:
     app.state.services = services
     app.state.evaluations = evaluation_service()
     app.state.idempotency = IdempotencyService(services)
-    app.state.review = ReviewService(services, app.state.evaluations)
+    app.state.review = ReviewService(services, app.state.evaluations, lambda: app.state.jobs)
+    app.state.dashboard = DashboardService(services)
+    app.state.reviewer_auth = ReviewerAuth(services.settings)
     install_error_handlers(app)
     for module in (
         evaluation_endpoints,
@@ -95,8 +104,11 @@ def create_app() -> FastAPI:
         gateway_endpoints,
         job_endpoints,
         review_endpoints,
+        dashboard_endpoints,
+        page_endpoints,
     ):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=PAGES_DIR / "static"), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Process is up")
     async def healthz() -> dict[str, str]:

@@ -16,7 +16,16 @@ from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.judges.base import JudgeContext
 from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge
 from sentinel.evaluation.verdict import aggregate
-from sentinel.models import Evaluation, EvaluationStatus, ReviewDecision, StoredImage, Vote, as_utc, utcnow
+from sentinel.models import (
+    Evaluation,
+    EvaluationStatus,
+    ReviewDecision,
+    StoredImage,
+    Vote,
+    as_utc,
+    review_view,
+    utcnow,
+)
 from sentinel.net.fetch import check_url
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
@@ -161,15 +170,7 @@ class EvaluationService:
             decision = session.exec(select(ReviewDecision).where(ReviewDecision.evaluation_id == evaluation.id)).first()
         if decision is None:
             return {"state": "waiting", "final_verdict": None}
-        return {
-            "state": "decided",
-            "decision": decision.decision,
-            "final_verdict": "green" if decision.decision == "approve" else "red",
-            "reviewer": decision.reviewer,
-            "note": decision.note,
-            "decided_at": as_utc(decision.created_at).isoformat(),
-            "human": True,
-        }
+        return review_view(decision)
 
     def _image_ref(self, image_id: str | None) -> dict[str, str] | None:
         return None if image_id is None else {"id": image_id, "url": self.services.images.url(image_id)}

@@ -118,12 +118,13 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
             return _error(
                 400, "Your request was rejected as a result of our safety system.", "content_policy_violation"
             )
+        # Taken on arrival: a slow request its client gave up on must not take an image queued for a later one.
+        data = script.image(behaviour, image) if behaviour != "empty" else b""
         if behaviour == "slow":
             await pause(script.slow_seconds)
         created = int(time.time())
         if behaviour == "empty":
             return JSONResponse({"created": created, "data": []})
-        data = script.image(behaviour, image)
         wants_url = body.get("response_format") == "url" or behaviour == "octet_url"
         if wants_url:
             item: dict[str, Any] = {"url": files.store(base, f"img{next(counter)}", data, behaviour)}

@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from sentinel.errors import SentinelError
 from sentinel.gateway.schemas import ImagesGenerationRequest
-from sentinel.models import ProviderCall
 from sentinel.providers.base import Outcome, ProviderResult
+from sentinel.providers.calls import call_rows
 from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.services import Services
 
@@ -133,22 +133,7 @@ class GatewayService:
         with Session(self.services.engine) as session:
             for index, result in enumerate(generation.results):
                 image_id = generation.image_ids[index] if index < len(generation.image_ids) else None
-                for attempt in result.attempts:
-                    session.add(
-                        ProviderCall(
-                            request_id=generation.request_id,
-                            model=generation.model.requested,
-                            provider=attempt.provider,
-                            provider_model=attempt.model,
-                            outcome=attempt.outcome,
-                            latency_ms=attempt.latency_ms,
-                            status_code=attempt.status_code,
-                            bytes=attempt.bytes,
-                            cost_estimate=attempt.cost,
-                            message=attempt.message[:1000],
-                            image_id=image_id if attempt.outcome == Outcome.OK.value else None,
-                        )
-                    )
+                session.add_all(call_rows(generation.request_id, generation.model.requested, result.attempts, image_id))
             session.commit()
 
     @staticmethod

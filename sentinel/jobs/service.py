@@ -8,6 +8,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -18,8 +19,9 @@ from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.schemas import JobCreate
-from sentinel.models import Evaluation, Job, JobAttempt, JobState, as_utc, utcnow
+from sentinel.models import Evaluation, Job, JobAttempt, JobState, ReviewDecision, as_utc, review_view, utcnow
 from sentinel.net.fetch import check_url
+from sentinel.providers.calls import call_rows
 from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
@@ -55,6 +57,63 @@ def choose(attempts: list[JobAttempt]) -> JobAttempt | None:
         judged,
         key=lambda a: (VERDICT_RANK[a.verdict or "red"], a.failed_judges or 0, -(a.passed_criteria or 0), a.number),
     )
+
+
+@dataclass(frozen=True)
+class Regeneration:
+    """A new attempt a reviewer asked for after rejecting an amber one."""
+
+    job_id: str
+    slot: int
+    number: int
+    guidance: str | None
+    budget_seconds: float
+
+
+def _worst(verdicts: list[str]) -> str | None:
+    return max(verdicts, key=lambda v: VERDICT_RANK[v]) if verdicts else None
+
+
+def record_review(
+    session: Session, evaluation: Evaluation, verdict: str, reason: str, regenerate: bool
+) -> Regeneration | None:
+    """A person's decision on a job's amber attempt becomes that attempt's verdict, and the job's verdict follows.
+    With ``regenerate`` the job reopens with a fresh budget for one more attempt on that slot. Runs inside the
+    caller's transaction (the one that stores the decision)."""
+    attempt = session.exec(select(JobAttempt).where(JobAttempt.evaluation_id == evaluation.id)).first()
+    if attempt is None:
+        return None
+    attempt.verdict = verdict
+    attempt.summary = f"{reason} (the panel said: {evaluation.summary})"
+    session.add(attempt)
+    session.flush()
+    job = session.get(Job, attempt.job_id)
+    assert job is not None
+    attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
+    if regenerate:
+        number = max(a.number for a in attempts if a.slot == attempt.slot) + 1
+        guidance = "; ".join(part for part in (guidance_from(evaluation), reason) if part)
+        now = utcnow()
+        session.execute(
+            update(Job)
+            .where(col(Job.id) == job.id)
+            .values(
+                state=JobState.REGENERATING,
+                verdict=None,
+                reason=f"{reason}; regenerating",
+                finished_at=None,
+                deadline_at=now + timedelta(seconds=job.budget_seconds),
+                max_attempts=max(job.max_attempts, number),
+            )
+        )
+        return Regeneration(job.id, attempt.slot, number, guidance, job.budget_seconds)
+    if job.state in JobState.FINAL:
+        chosen = [choose([a for a in attempts if a.slot == s]) for s in range(job.n)]
+        job_verdict = _worst([c.verdict for c in chosen if c and c.verdict])
+        if job_verdict == "amber":
+            reason += "; another image still waits for review"
+        session.execute(update(Job).where(col(Job.id) == job.id).values(verdict=job_verdict, reason=reason))
+    return None
 
 
 class JobService:
@@ -145,8 +204,17 @@ class JobService:
         with Session(self.services.engine) as session:
             return list(session.exec(query))
 
+    def _decisions(self, attempts: list[JobAttempt]) -> dict[str, ReviewDecision]:
+        ids = [a.evaluation_id for a in attempts if a.evaluation_id]
+        if not ids:
+            return {}
+        with Session(self.services.engine) as session:
+            rows = session.exec(select(ReviewDecision).where(col(ReviewDecision.evaluation_id).in_(ids)))
+            return {d.evaluation_id: d for d in rows}
+
     def view(self, job: Job, attempts: list[JobAttempt]) -> dict[str, Any]:
         images = self.services.images
+        decisions = self._decisions(attempts)
         body: dict[str, Any] = {
             "id": job.id,
             "object": "job",
@@ -178,6 +246,8 @@ class JobService:
                     "failed_judges": a.failed_judges,
                     "summary": a.summary,
                     "guidance": a.guidance,
+                    # A person's decision on an amber attempt; its verdict above is then the human one.
+                    "review": review_view(decisions[a.evaluation_id]) if a.evaluation_id in decisions else None,
                     "error": a.error,
                     "generation_ms": a.generation_ms,
                     "started_at": as_utc(a.started_at).isoformat(),
@@ -205,6 +275,10 @@ class JobService:
                 )
             body["result"] = {"images": chosen}
         return body
+
+    def dispatch_regeneration(self, regeneration: Regeneration) -> None:
+        self.dispatcher.attempt(regeneration.job_id, regeneration.slot, regeneration.number, regeneration.guidance)
+        self.dispatcher.expire_at(regeneration.job_id, regeneration.budget_seconds)
 
     # -- worker side ------------------------------------------------------------------------------
 
@@ -274,6 +348,9 @@ class JobService:
             attempt = session.get(JobAttempt, attempt.id)
             assert attempt is not None
             attempt.generation_ms = round(sum(a.latency_ms for a in result.attempts), 1)
+            # Jobs pay providers as the gateway does: their calls go to the same log the dashboard reads.
+            image_id = image.info.sha256 if image is not None else None
+            session.add_all(call_rows(job_id, resolved.requested, result.attempts, image_id))
             if image is None:
                 attempt.state = "failed"
                 attempt.error = result.last_failure.message if result.last_failure else "no provider could serve it"
@@ -307,10 +384,11 @@ class JobService:
 
             return RouteResult(None, [], failure(Outcome.TIMEOUT, "the job's budget ran out during generation"))
 
-    def is_job_evaluation(self, evaluation_id: str) -> bool:
+    def job_of_evaluation(self, evaluation_id: str) -> str | None:
+        """The job whose attempt this evaluation judged, if any."""
         with Session(self.services.engine) as session:
-            query = select(JobAttempt.id).where(JobAttempt.evaluation_id == evaluation_id)
-            return session.exec(query).first() is not None
+            query = select(JobAttempt.job_id).where(JobAttempt.evaluation_id == evaluation_id)
+            return session.exec(query).first()
 
     def attempt_judged(self, evaluation_id: str) -> None:
         """Record a verdict on its attempt, then regenerate, or close the slot. Safe to run twice."""
@@ -380,7 +458,8 @@ class JobService:
         if not any(chosen):
             self._close(job_id, JobState.FAILED, None, "no image could be generated")
             return
-        verdict = max((c.verdict for c in chosen if c and c.verdict), key=lambda v: VERDICT_RANK[v])
+        verdict = _worst([c.verdict for c in chosen if c and c.verdict])
+        assert verdict is not None
         reason = {
             "green": "every image passed",
             "amber": "one judge objected to an image: it waits for review",
@@ -393,9 +472,10 @@ class JobService:
         job, attempts = self.get_raw(job_id)
         if job is None or job.state in JobState.FINAL:
             return
+        if as_utc(job.deadline_at) > utcnow():
+            return  # a message for an earlier deadline: a reviewer's regeneration gave the job a new budget
         chosen = [choose([a for a in attempts if a.slot == s]) for s in range(job.n)]
-        verdicts = [c.verdict for c in chosen if c and c.verdict]
-        verdict = max(verdicts, key=lambda v: VERDICT_RANK[v]) if verdicts else None
+        verdict = _worst([c.verdict for c in chosen if c and c.verdict])
         self._close(
             job_id,
             JobState.EXPIRED,

@@ -37,7 +37,7 @@ def job_service() -> JobService:
 
 
 def _on_evaluation_finalised(evaluation_id: str) -> None:
-    if job_service().is_job_evaluation(evaluation_id):
+    if job_service().job_of_evaluation(evaluation_id) is not None:
         job_attempt_judged.send(evaluation_id)
 
 

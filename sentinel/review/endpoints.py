@@ -19,6 +19,8 @@ class DecisionIn(BaseModel):
     decision: str = Field(pattern="^(approve|reject)$")
     reviewer: str = Field(min_length=1, max_length=200)
     note: str | None = Field(default=None, max_length=4000)
+    #: Rejecting a job's image can ask for one more attempt (with the note and failing criteria as guidance).
+    regenerate: bool = False
 
 
 def _service(request: Request) -> ReviewService:
@@ -42,7 +44,9 @@ async def review_queue(
 )
 async def decide(evaluation_id: str, request: Request) -> JSONResponse:
     body = parse_body(DecisionIn, await request.body())
-    result = await run_in_threadpool(_service(request).decide, evaluation_id, body.decision, body.reviewer, body.note)
+    result = await run_in_threadpool(
+        _service(request).decide, evaluation_id, body.decision, body.reviewer, body.note, body.regenerate
+    )
     return JSONResponse(result)
 
 

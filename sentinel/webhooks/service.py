@@ -18,6 +18,7 @@ import orjson
 from sqlmodel import Session, func, select
 
 from sentinel.errors import SentinelError
+from sentinel.keyfiles import read_or_create
 from sentinel.models import WebhookDelivery
 from sentinel.net.fetch import post_to_url
 from sentinel.services import Services
@@ -54,12 +55,7 @@ class WebhookService:
         settings = self.services.settings
         if settings.webhook_secret:
             return settings.webhook_secret
-        path = Path(settings.data_dir) / "webhook-secret"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return read_or_create(Path(settings.data_dir) / "webhook-secret", lambda: secrets.token_hex(32)).strip()
 
     def deliver(self, kind: str, resource_id: str, url: str, data: dict[str, Any], event: str = "finished") -> None:
         """One try; records it, and raises DeliveryFailed when the receiver did not take it."""

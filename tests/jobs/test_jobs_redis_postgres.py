@@ -8,12 +8,20 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import yaml
 from PIL import Image, ImageDraw, ImageFont
 
 from sentinel.fakes.openai import create_app
 from sentinel.fakes.server import Script, serve
-from tests.conftest import FIXTURES, REDIS_URL, SENTINEL, RunningProcess, clean_env, delete_redis_keys, start_server
+from tests.conftest import (
+    FIXTURES,
+    REDIS_URL,
+    SENTINEL,
+    RunningProcess,
+    clean_env,
+    delete_redis_keys,
+    start_server,
+    write_fake_routes,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,20 +60,7 @@ def stack(postgres_url, tmp_path_factory) -> Iterator[tuple[str, Script]]:
     script = Script()
     tmp = tmp_path_factory.mktemp("jobs")
     with serve(create_app(script)) as fake:
-        routes = {
-            "providers": {
-                "fake": {
-                    "kind": "openai",
-                    "base_url": f"{fake.url}/v1",
-                    "api_key_env": "FAKE_KEY",
-                    "timeout_seconds": 5,
-                }
-            },
-            "models": {"house": {"candidates": [{"target": "fake:gpt-image-1"}]}},
-            "default_model": "house",
-            "max_passes": 1,
-        }
-        (tmp / "routes.yaml").write_text(yaml.safe_dump(routes))
+        write_fake_routes(tmp / "routes.yaml", fake.url)
         namespace = f"sentinel-test-{uuid.uuid4().hex[:10]}"
         env = clean_env(
             SENTINEL_DATABASE_URL=postgres_url,
@@ -91,11 +86,7 @@ def run_job(base: str, **body) -> dict:
     created = httpx.post(f"{base}/v1/jobs", json=request, timeout=30)
     assert created.status_code == 202, created.text
     assert created.headers["location"] == f"/v1/jobs/{created.json()['id']}"
-    for _ in range(6):
-        job = httpx.get(f"{base}/v1/jobs/{created.json()['id']}?wait=20", timeout=30).json()
-        if job["state"] in ("done", "failed", "expired"):
-            return job
-    raise AssertionError(f"job did not finish: {job}")
+    return run_job_to_end(base, created.json()["id"])
 
 
 def test_red_attempt_is_regenerated_with_guidance_and_the_second_is_green(stack) -> None:
@@ -216,3 +207,33 @@ def test_review_decision_on_an_amber_job_sets_its_verdict(stack) -> None:
     after = httpx.get(f"{base}/v1/jobs/{job['id']}").json()
     assert after["verdict"] == "red"
     assert after["reason"] == "rejected by dee: cup is cut off"
+
+
+def test_rejection_with_regeneration_reopens_the_job_with_the_reviewers_guidance(stack) -> None:
+    base, script = stack
+    script.images.extend([amber_product(), good_product()])
+    job = run_job(base)
+    assert job["verdict"] == "amber"
+    [attempt] = job["attempts"]
+    decided = httpx.post(
+        f"{base}/v1/review/{attempt['evaluation_id']}/decision",
+        json={"decision": "reject", "reviewer": "dee", "note": "show the whole cup", "regenerate": True},
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["regenerating"] is True
+    after = run_job_to_end(base, job["id"])
+    assert (after["state"], after["verdict"]) == ("done", "green"), after["attempts"]
+    first, second = after["attempts"]
+    assert first["verdict"] == "red" and first["review"]["reviewer"] == "dee"
+    assert second["verdict"] == "green"
+    assert "show the whole cup" in second["guidance"]
+    assert "show the whole cup" in script.requests[-1]["body"]["prompt"]
+    assert after["result"]["images"][0]["attempt"] == 2
+
+
+def run_job_to_end(base: str, job_id: str) -> dict:
+    for _ in range(6):
+        job = httpx.get(f"{base}/v1/jobs/{job_id}?wait=20", timeout=30).json()
+        if job["state"] in ("done", "failed", "expired"):
+            return job
+    raise AssertionError(f"job did not finish: {job}")

@@ -1,0 +1,1 @@
+"""Operator pages: reviewer login, review queue, verdict pages, dashboard."""

@@ -1,0 +1,265 @@
+"""The operator pages: reviewer login, the review queue, verdict pages and the dashboard. Server-rendered with
+jinja2 (autoescaped); the only script is the review queue's keyboard shortcuts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from sentinel.errors import InvalidInput, SentinelError
+from sentinel.pages.auth import CSRF_FIELD, SESSION_COOKIE, Reviewer, ReviewerAuth, check_csrf, safe_next
+from sentinel.pages.format import register_filters
+
+router = APIRouter(include_in_schema=False)
+
+PAGES_DIR = Path(__file__).resolve().parent
+templates = Environment(loader=FileSystemLoader(PAGES_DIR / "templates"), autoescape=select_autoescape(default=True))
+register_filters(templates)
+
+#: Pages are only ever same-origin HTML with one script file: anything injected cannot run or load.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+#: Form posts are tiny: a decision, a note and a token.
+MAX_FORM_FIELDS = 20
+QUEUE_PAGE_SIZE = 200
+
+
+def _auth(request: Request) -> ReviewerAuth:
+    return request.app.state.reviewer_auth
+
+
+def _reviewer(request: Request) -> Reviewer | None:
+    return _auth(request).reviewer_from_cookie(request.cookies.get(SESSION_COOKIE))
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    reviewer = context.pop("reviewer", None) or _reviewer(request)
+    html = templates.get_template(template).render(
+        reviewer=reviewer.name if reviewer else None, csrf_token=reviewer.csrf_token if reviewer else "", **context
+    )
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+
+def error_page(request: Request, exc: SentinelError, back: str, reviewer: Reviewer | None = None) -> HTMLResponse:
+    return render(request, "error.html", exc.status_code, reviewer=reviewer, message=exc.message, back=back)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+async def checked_post(request: Request) -> tuple[Reviewer | None, dict[str, str]]:
+    """The reviewer and form of a page POST, after the CSRF check; None when nobody is logged in."""
+    reviewer = _reviewer(request)
+    if reviewer is None:
+        return None, {}
+    form = await read_form(request)
+    check_csrf(reviewer, form.get(CSRF_FIELD), request.headers.get("origin"), request.headers.get("host"))
+    return reviewer, form
+
+
+# -- login --------------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = Query(None, max_length=2000)) -> Response:
+    if _reviewer(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", next=safe_next(next), keys_file=_keys_hint(request))
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await read_form(request)
+    target = safe_next(form.get("next"))
+    auth = _auth(request)
+    name = await run_in_threadpool(auth.reviewer_for_key, form.get("key", "")[:1000])
+    if name is None:
+        return render(
+            request,
+            "login.html",
+            401,
+            next=target,
+            keys_file=_keys_hint(request),
+            error="That key is not a reviewer key. Check for a typo, or ask whoever runs Sentinel for one.",
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        auth.session_cookie(name),
+        max_age=auth.settings.session_max_age_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+def _keys_hint(request: Request) -> str | None:
+    auth = _auth(request)
+    return None if auth.settings.reviewer_keys else str(auth.keys_file)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    try:
+        reviewer, _ = await checked_post(request)
+    except SentinelError as exc:
+        return error_page(request, exc, "/review")
+    response = RedirectResponse("/login", status_code=303)
+    if reviewer is not None:
+        response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# -- review queue ------------------------------------------------------------------------------------
+
+
+@router.get("/review")
+async def review_page(
+    request: Request,
+    task: str | None = Query(None, max_length=100),
+    id: str | None = Query(None, max_length=64),
+    decided: str | None = Query(None, max_length=64),
+) -> Response:
+    reviewer = _reviewer(request)
+    if reviewer is None:
+        return to_login(request)
+    review = request.app.state.review
+    queue = await run_in_threadpool(review.queue, task or None, QUEUE_PAGE_SIZE)
+    index = next((i for i, item in enumerate(queue) if item["id"] == id), 0)
+    current = queue[index] if queue else None
+    just_decided = await run_in_threadpool(review.decision, decided) if decided else None
+    return render(
+        request,
+        "review.html",
+        reviewer=reviewer,
+        nav="review",
+        queue=queue,
+        index=index,
+        item=current,
+        previous_id=queue[index - 1]["id"] if index > 0 else None,
+        next_id=queue[index + 1]["id"] if index + 1 < len(queue) else None,
+        task=task or "",
+        tasks=sorted(r.id for r in request.app.state.services.rubrics.all()),
+        just_decided=just_decided,
+    )
+
+
+@router.post("/review/{evaluation_id}/decision")
+async def review_decision(evaluation_id: str, request: Request) -> Response:
+    try:
+        reviewer, form = await checked_post(request)
+    except SentinelError as exc:
+        return error_page(request, exc, "/review")
+    if reviewer is None:
+        return to_login(request)
+    task = form.get("task", "")[:100]
+    back = "/review?" + urlencode({k: v for k, v in {"task": task, "id": evaluation_id}.items() if v})
+    try:
+        note = form.get("note") or None
+        if note and len(note) > 4000:
+            raise InvalidInput("the note is longer than 4000 characters", field="note")
+        await run_in_threadpool(
+            request.app.state.review.decide,
+            evaluation_id,
+            form.get("decision", ""),
+            reviewer.name,
+            note,
+            form.get("regenerate") == "on",
+        )
+    except SentinelError as exc:
+        return error_page(request, exc, back, reviewer)
+    # After a decision the next item opens: the one that followed this one, else the oldest still waiting.
+    query = {"task": task, "id": form.get("next_id", "")[:64], "decided": evaluation_id}
+    return RedirectResponse("/review?" + urlencode({k: v for k, v in query.items() if v}), status_code=303)
+
+
+@router.get("/review/stats")
+async def review_stats_page(request: Request) -> Response:
+    reviewer = _reviewer(request)
+    if reviewer is None:
+        return to_login(request)
+    from sentinel.review.stats import MIN_DECISIONS_FOR_KAPPA
+
+    stats = await run_in_threadpool(request.app.state.review.stats)
+    return render(
+        request, "review_stats.html", reviewer=reviewer, nav="stats", stats=stats, min_kappa=MIN_DECISIONS_FOR_KAPPA
+    )
+
+
+# -- verdict pages -------------------------------------------------------------------------------------
+
+
+@router.get("/evaluations/{evaluation_id}")
+async def evaluation_page(evaluation_id: str, request: Request) -> Response:
+    reviewer = _reviewer(request)
+    if reviewer is None:
+        return to_login(request)
+    evaluations = request.app.state.evaluations
+    try:
+        evaluation, votes = await run_in_threadpool(evaluations.get, evaluation_id)
+    except SentinelError as exc:
+        return error_page(request, exc, "/review", reviewer)
+    view = evaluations.view(evaluation, votes)
+    job_id = await run_in_threadpool(request.app.state.jobs.job_of_evaluation, evaluation_id)
+    return render(request, "evaluation.html", reviewer=reviewer, evaluation=view, job_id=job_id)
+
+
+@router.get("/jobs/{job_id}")
+async def job_page(job_id: str, request: Request) -> Response:
+    reviewer = _reviewer(request)
+    if reviewer is None:
+        return to_login(request)
+    jobs = request.app.state.jobs
+    try:
+        job, attempts = await run_in_threadpool(jobs.get, job_id)
+    except SentinelError as exc:
+        return error_page(request, exc, "/review", reviewer)
+    return render(request, "job.html", reviewer=reviewer, job=await run_in_threadpool(jobs.view, job, attempts))
+
+
+# -- dashboard -------------------------------------------------------------------------------------------
+
+
+@router.get("/dashboard")
+async def dashboard_page(request: Request, window: str = Query("24h", max_length=8)) -> Response:
+    reviewer = _reviewer(request)
+    if reviewer is None:
+        return to_login(request)
+    from sentinel.dashboard.charts import chart_context
+    from sentinel.dashboard.service import WINDOWS
+
+    try:
+        summary = await run_in_threadpool(request.app.state.dashboard.summary, window)
+    except SentinelError as exc:
+        return error_page(request, exc, "/dashboard", reviewer)
+    return render(
+        request,
+        "dashboard.html",
+        reviewer=reviewer,
+        nav="dashboard",
+        summary=summary,
+        charts=chart_context(summary),
+        window=window,
+        windows=list(WINDOWS),
+    )
