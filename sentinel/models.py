@@ -48,8 +48,13 @@ class Evaluation(SQLModel, table=True):
     status: str = Field(default=EvaluationStatus.JUDGING, index=True, max_length=16)
     #: The rubric as it was when the evaluation was submitted, so every worker judges the same criteria.
     rubric: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    #: Names of the judges expected to vote.
+    #: Names of the judges expected to vote (escalation judges join it when they are asked).
     panel: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    #: Judges asked only if the others disagree.
+    escalation_judges: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
+    #: Who was asked beyond the first round, and why; set once, by the finaliser that decided it.
+    escalation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     quorum: int
     verdict: str | None = Field(default=None, index=True, max_length=8)
     summary: str | None = None
@@ -78,6 +83,8 @@ class Vote(SQLModel, table=True):
     reasoning: str
     criteria: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     duration_ms: float = 0.0
+    #: Model judges: model, calls, input/output tokens and estimated cost (USD).
+    usage: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
 
 

@@ -31,7 +31,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     rubrics = RubricRegistry.from_dirs(settings.builtin_rubrics_dir, settings.rubrics_dir)
-    panel = Panel.from_dir(settings.resolved_judges_dir)
+    panel = Panel.from_dirs(settings.resolved_judges_dirs)
     blobs = FilesystemBlobStore(settings.resolved_blob_dir)
     return Services(settings=settings, rubrics=rubrics, panel=panel, images=ImageService(settings, blobs))
 

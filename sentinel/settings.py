@@ -9,6 +9,7 @@ to Redis and ``SENTINEL_DATABASE_URL`` the store to PostgreSQL.
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -47,7 +48,9 @@ class Settings(BaseSettings):
     blob_dir: Path | None = Field(default=None, description="filesystem blob store; data_dir/blobs if unset")
 
     rubrics_dir: Path | None = Field(default=None, description="extra rubric YAML files (override built-ins by id)")
-    judges_dir: Path | None = Field(default=None, description="panel definition; built-in judges/ if unset")
+    #: The panel: folders of judge YAML files, separated by ':'; `builtin` stands for the shipped offline judges,
+    #: e.g. `builtin:/etc/sentinel/vision-judges`. The shipped judges only, if unset.
+    judges_dir: str | None = Field(default=None, description="panel folders; built-in judges/ if unset")
 
     routes: Path | None = Field(default=None, description="routing YAML; the shipped default if unset")
 
@@ -106,8 +109,12 @@ class Settings(BaseSettings):
         return DATA_ROOT / "rubrics"
 
     @property
-    def resolved_judges_dir(self) -> Path:
-        return self.judges_dir or DATA_ROOT / "judges"
+    def resolved_judges_dirs(self) -> list[Path]:
+        builtin = DATA_ROOT / "judges"
+        if not self.judges_dir:
+            return [builtin]
+        parts = [part.strip() for part in self.judges_dir.split(os.pathsep) if part.strip()]
+        return [builtin if part == "builtin" else Path(part) for part in parts]
 
 
 def parse_reviewer_keys(text: str, origin: str) -> dict[str, str]:

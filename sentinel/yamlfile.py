@@ -75,7 +75,10 @@ class YamlDocument:
             return model.model_validate(self.data)
         except ValidationError as exc:
             problems = [
-                self.error([p for p in err["loc"] if not str(p).startswith("function-")], err["msg"]).message
+                self.error(
+                    [p for p in err["loc"] if not str(p).startswith("function-")],
+                    err["msg"].removeprefix("Value error, "),
+                ).message
                 for err in exc.errors()
             ]
             raise ConfigError("\n".join(problems), field=_format_loc(exc.errors()[0]["loc"])) from exc

@@ -88,7 +88,7 @@ def test_rubrics_list_show_and_validate(tmp_path) -> None:
     )
     result = run("rubrics", "validate", str(broken))
     assert result.returncode == 2
-    assert f"{broken}:4: criteria[0].check: Field required" in result.stderr
+    assert f"{broken}:4: criteria[0]: criterion 'x' needs a 'check' of judge kind 'pixels'" in result.stderr
     ok = run("rubrics", "validate", str(Path(__file__).parent.parent / "rubrics"))
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.count("✓") == 5

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.panel import JudgeConfig
-from sentinel.evaluation.runner import run_panel
+from sentinel.evaluation.runner import VoteResult, run_judge, run_panel
 from sentinel.evaluation.service import EDIT_INPUTS
+from sentinel.evaluation.vision.judge import Exchange
 from sentinel.rubrics.schema import validate_params
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
@@ -53,3 +55,37 @@ def evaluate_files(
 
         verdict, _ = run_panel(services.panel, rubric, context, services.settings.quorum)
         yield path, {"task": rubric.id, "params": clean, **verdict.to_dict()}
+
+
+def try_judge(
+    services: Services, judge_name: str, task: str, params: dict[str, Any], image: bytes, extra: dict[str, bytes]
+) -> tuple[VoteResult, list[Exchange]]:
+    """One judge's vote on one image, with the requests it sent and the replies it got (vision judges)."""
+    from sentinel.errors import InvalidInput
+
+    panel = services.panel
+    known = [j.name for j in panel.judges]
+    if judge_name not in known:
+        raise InvalidInput(f"no judge named '{judge_name}'; the panel has: {', '.join(known)}", field="judge")
+    judge = panel.get(judge_name)
+    rubric = services.rubrics.get(task)
+    if judge.owns not in rubric.judge_kinds():
+        raise InvalidInput(f"judge '{judge_name}' ({judge.kind}) has no criteria to vote on in task '{task}'")
+    clean = validate_params(rubric, params)
+    max_pixels = services.settings.max_image_pixels
+    sources = {name: _source(services.images.inspect(data, name), data, max_pixels) for name, data in extra.items()}
+    context = JudgeContext(
+        image=_source(services.images.inspect(image, "image"), image, max_pixels),
+        params=clean,
+        source=sources.get("source"),
+        mask=sources.get("mask"),
+        options=dict(judge.options),
+    )
+    vision = panel.vision.get(judge_name)
+    if vision is None:
+        return run_judge(judge, rubric, context), []
+    started = time.perf_counter()
+    voted = vision.vote(rubric, context)
+    duration = (time.perf_counter() - started) * 1000
+    vote = VoteResult(judge.name, voted.passed, voted.reasoning, voted.criteria, duration, voted.usage)
+    return vote, voted.transcript

@@ -10,9 +10,10 @@ from typing import Any
 
 from sentinel.errors import BadImage, SentinelError
 from sentinel.evaluation.judges import KINDS
-from sentinel.evaluation.judges.base import CriterionResult, JudgeContext
-from sentinel.evaluation.panel import JudgeConfig, Panel
-from sentinel.evaluation.verdict import Verdict, aggregate
+from sentinel.evaluation.judges.base import CriterionResult, JudgeContext, reasoning_for
+from sentinel.evaluation.panel import VISION_LLM, JudgeConfig, Panel
+from sentinel.evaluation.verdict import Verdict, aggregate, disagreement, escalation_record
+from sentinel.evaluation.vision.judge import VisionJudge, scrub
 from sentinel.rubrics.schema import Rubric
 
 
@@ -24,34 +25,46 @@ class VoteResult:
     reasoning: str
     criteria: list[dict[str, Any]] = field(default_factory=list)
     duration_ms: float = 0.0
+    #: Model judges only: model, calls, input/output tokens and estimated cost in USD.
+    usage: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body = {
             "judge": self.judge,
             "passed": self.passed,
             "reasoning": self.reasoning,
             "criteria": self.criteria,
             "duration_ms": round(self.duration_ms, 2),
         }
+        if self.usage is not None:
+            body["usage"] = self.usage
+        return body
 
 
 def abstention(judge: str, reason: str, duration_ms: float = 0.0) -> VoteResult:
     return VoteResult(judge=judge, passed=None, reasoning=f"abstained: {reason}", duration_ms=duration_ms)
 
 
-def reasoning_for(results: list[CriterionResult]) -> str:
-    lines = [f"{'PASS' if r.passed else 'FAIL'} {r.id}: {r.detail}" for r in results]
-    return "\n".join(lines)
-
-
-def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext) -> VoteResult:
+def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: VisionJudge | None = None) -> VoteResult:
     """One judge's vote on the criteria it owns. Errors become an abstention, never a pass."""
     started = time.perf_counter()
+    if judge.kind == VISION_LLM:
+        if vision is None:
+            return abstention(judge.name, "this vision judge is not configured in this process's panel")
+        try:
+            voted = vision.vote(rubric, ctx)
+        except SentinelError as exc:  # e.g. an image that cannot be decoded
+            return abstention(judge.name, exc.message, (time.perf_counter() - started) * 1000)
+        except Exception as exc:
+            reason = scrub(f"{type(exc).__name__}: {exc}", vision.api_key())
+            return abstention(judge.name, reason, (time.perf_counter() - started) * 1000)
+        duration = (time.perf_counter() - started) * 1000
+        return VoteResult(judge.name, voted.passed, voted.reasoning, voted.criteria, duration, voted.usage)
     kind = KINDS[judge.kind]
     results: list[CriterionResult] = []
     try:
         for criterion in rubric.criteria:
-            if criterion.judge != judge.kind:
+            if criterion.judge != judge.kind or criterion.check is None:
                 continue
             check = kind.checks[criterion.check]
             settings = check.settings_model.model_validate(criterion.settings)
@@ -93,12 +106,33 @@ def quorum_for(judges: int, share: float) -> int:
 def run_panel(
     panel: Panel, rubric: Rubric, make_context: Any, quorum_share: float, max_workers: int = 4
 ) -> tuple[Verdict, list[VoteResult]]:
-    """Every judge of the task in parallel threads, each held to its own time limit."""
-    judges = panel.for_rubric(rubric)
+    """Every judge of the task in parallel threads, each held to its own time limit; escalation judges only
+    when the others disagree."""
+    first, escalation = panel.split(rubric)
+    votes = _run_round(panel, rubric, make_context, first, max_workers)
+    expected = [j.name for j in first]
+    record = None
+    if escalation:
+        reason = disagreement(votes)
+        asked = escalation if reason else []
+        record = escalation_record([j.name for j in asked], reason)
+        if asked:
+            votes += _run_round(panel, rubric, make_context, asked, max_workers)
+            expected += [j.name for j in asked]
+    verdict = aggregate(rubric, expected, votes, quorum_for(len(first), quorum_share), escalation=record)
+    return verdict, votes
+
+
+def _run_round(
+    panel: Panel, rubric: Rubric, make_context: Any, judges: list[JudgeConfig], max_workers: int
+) -> list[VoteResult]:
     votes: list[VoteResult] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(judges))))
     try:
-        futures = {judge.name: pool.submit(run_judge, judge, rubric, make_context(judge)) for judge in judges}
+        futures = {
+            judge.name: pool.submit(run_judge, judge, rubric, make_context(judge), panel.vision.get(judge.name))
+            for judge in judges
+        }
         started = time.monotonic()
         for judge in judges:
             remaining = judge.timeout_seconds - (time.monotonic() - started)
@@ -109,5 +143,4 @@ def run_panel(
     finally:
         # Don't wait for a judge that overran: the verdict is already decided without it.
         pool.shutdown(wait=False, cancel_futures=True)
-    verdict = aggregate(rubric, [j.name for j in judges], votes, quorum_for(len(judges), quorum_share))
-    return verdict, votes
+    return votes

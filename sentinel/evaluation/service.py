@@ -15,7 +15,7 @@ from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.judges.base import JudgeContext
 from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge
-from sentinel.evaluation.verdict import aggregate
+from sentinel.evaluation.verdict import aggregate, disagreement, escalation_record
 from sentinel.models import (
     Evaluation,
     EvaluationStatus,
@@ -88,7 +88,7 @@ class EvaluationService:
         return Submission(rubric, clean, images, callback_url)
 
     def submit(self, submission: Submission) -> Evaluation:
-        judges = self.services.panel.for_rubric(submission.rubric)
+        judges, escalation = self.services.panel.split(submission.rubric)
         missing = self.services.panel.missing_kinds(submission.rubric)
         if missing:
             raise InvalidInput(
@@ -104,6 +104,7 @@ class EvaluationService:
             mask_image_id=submission.images["mask"][0].sha256 if "mask" in submission.images else None,
             rubric=submission.rubric.model_dump(mode="json"),
             panel=[j.name for j in judges],
+            escalation_judges=[j.name for j in escalation],
             quorum=quorum_for(len(judges), self.services.settings.quorum),
             callback_url=submission.callback_url,
             created_at=now,
@@ -211,7 +212,8 @@ class EvaluationService:
                 raise NotFound(f"no evaluation with id '{evaluation_id}'")
             ctx = self._context(session, evaluation, judge)
         rubric = Rubric.model_validate(evaluation.rubric)
-        return run_judge(self.services.panel.get(judge), rubric, ctx)
+        panel = self.services.panel
+        return run_judge(panel.get(judge), rubric, ctx, panel.vision.get(judge))
 
     def process_judge_message(self, evaluation_id: str, judge: str) -> None:
         """What one judge message does; delivered twice, the second changes nothing."""
@@ -230,6 +232,7 @@ class EvaluationService:
             "reasoning": vote.reasoning,
             "criteria": vote.criteria,
             "duration_ms": vote.duration_ms,
+            "usage": vote.usage,
             "created_at": utcnow(),
         }
         with Session(self.services.engine) as session:
@@ -248,8 +251,18 @@ class EvaluationService:
             voted = {v.judge for v in rows}
             if not deadline_passed and not set(evaluation.panel) <= voted:
                 return False
-            votes = [VoteResult(v.judge, v.passed, v.reasoning, v.criteria, v.duration_ms) for v in rows]
-            verdict = aggregate(Rubric.model_validate(evaluation.rubric), evaluation.panel, votes, evaluation.quorum)
+            votes = [VoteResult(v.judge, v.passed, v.reasoning, v.criteria, v.duration_ms, v.usage) for v in rows]
+            escalation = evaluation.escalation
+            if evaluation.escalation_judges and evaluation.escalated_at is None:
+                reason = disagreement(votes)
+                if reason and not deadline_passed:
+                    self._escalate(session, evaluation, reason)
+                    return False
+                escalation = escalation_record([], reason)
+                if reason:
+                    escalation["reason"] = f"{reason}, but the deadline passed before an escalation judge was asked"
+            rubric = Rubric.model_validate(evaluation.rubric)
+            verdict = aggregate(rubric, evaluation.panel, votes, evaluation.quorum, escalation=escalation)
             # The status condition makes this the single point where racing finalisers are decided.
             statement = (
                 update(Evaluation)
@@ -270,6 +283,20 @@ class EvaluationService:
                 listener(evaluation_id)
         return won
 
+    def _escalate(self, session: Session, evaluation: Evaluation, reason: str) -> None:
+        """Ask the escalation judges; of racing finalisers, only the one whose update wins sends their messages."""
+        record = escalation_record(evaluation.escalation_judges, reason)
+        statement = (
+            update(Evaluation)
+            .where(col(Evaluation.id) == evaluation.id, col(Evaluation.escalated_at).is_(None))
+            .values(panel=[*evaluation.panel, *evaluation.escalation_judges], escalation=record, escalated_at=utcnow())
+        )
+        won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+        session.commit()
+        if won:
+            for name in evaluation.escalation_judges:
+                self.dispatcher.judge(evaluation.id, name, self.services.panel.get(name).timeout_seconds)
+
     def recover(self) -> int:
         """Re-send the work of every unfinished evaluation (the in-process broker forgets on restart)."""
         with Session(self.services.engine, expire_on_commit=False) as session:
@@ -278,5 +305,9 @@ class EvaluationService:
             for vote in session.exec(select(Vote).where(col(Vote.evaluation_id).in_([e.id for e in pending]))):
                 voted.setdefault(vote.evaluation_id, set()).add(vote.judge)
         for evaluation in pending:
-            self.dispatch(evaluation, skip=voted.get(evaluation.id, set()))
+            done = voted.get(evaluation.id, set())
+            self.dispatch(evaluation, skip=done)
+            if set(evaluation.panel) <= done:
+                # Every vote was in when the process stopped: finalise (or escalate) now, not at the deadline.
+                self.finalise(evaluation.id, deadline_passed=False)
         return len(pending)

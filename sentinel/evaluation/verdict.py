@@ -22,6 +22,8 @@ class Verdict:
     quorum: int
     critical_failures: list[str]
     judges: list[dict[str, Any]] = field(default_factory=list)
+    #: Who was asked beyond the first round, and why (None when the panel has no escalation judges).
+    escalation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,14 +37,33 @@ class Verdict:
             },
             "critical_failures": self.critical_failures,
             "judges": self.judges,
-        }
+        } | ({"escalation": self.escalation} if self.escalation is not None else {})
 
 
 def _issues(count: int) -> str:
     return f"{count} quality issue{'s' if count != 1 else ''}"
 
 
-def aggregate(rubric: Rubric, expected: list[str], votes: list[VoteResult], quorum: int) -> Verdict:
+def disagreement(votes: list[VoteResult]) -> str | None:
+    """Why escalation judges should be asked: the votes cast so far split between pass and fail; else None."""
+    passed = [v.judge for v in votes if v.passed is True]
+    failed = [v.judge for v in votes if v.passed is False]
+    if passed and failed:
+        return f"the judges disagreed: {', '.join(passed)} passed; {', '.join(failed)} failed"
+    return None
+
+
+def escalation_record(asked: list[str], reason: str | None) -> dict[str, Any]:
+    return {"asked": asked, "reason": reason or "the judges agreed, so no escalation judge was asked"}
+
+
+def aggregate(
+    rubric: Rubric,
+    expected: list[str],
+    votes: list[VoteResult],
+    quorum: int,
+    escalation: dict[str, Any] | None = None,
+) -> Verdict:
     """The verdict from the votes in; a judge in ``expected`` without a vote abstains."""
     by_judge = {v.judge: v for v in votes}
     ordered: list[dict[str, Any]] = []
@@ -63,7 +84,13 @@ def aggregate(rubric: Rubric, expected: list[str], votes: list[VoteResult], quor
     critical_ids = {c.id for c in rubric.criteria if c.critical}
     failing = [j for j in ordered if j["passed"] is False]
     abstaining = [j for j in ordered if j["passed"] is None]
-    failed_criteria = [c for j in failing for c in j["criteria"] if not c["passed"]]
+    # Several vision judges may fail the same criterion: it is one issue, told in the first judge's words.
+    first_failure: dict[str, dict[str, Any]] = {}
+    for judge in failing:
+        for criterion in judge["criteria"]:
+            if not criterion["passed"]:
+                first_failure.setdefault(criterion["id"], criterion)
+    failed_criteria = list(first_failure.values())
     critical = [c["id"] for c in failed_criteria if c["id"] in critical_ids]
     votes_cast = len(ordered) - len(abstaining)
     # Critical failures first: they are why the verdict is what it is.
@@ -83,4 +110,4 @@ def aggregate(rubric: Rubric, expected: list[str], votes: list[VoteResult], quor
         verdict, summary = GREEN, f"no quality issues: {votes_cast} judges passed all {checked} criteria"
     if abstaining and not (verdict == AMBER and not failing):
         summary += f" ({len(abstaining)} judge{'s' if len(abstaining) != 1 else ''} abstained)"
-    return Verdict(verdict, summary, len(failing), votes_cast, quorum, critical, ordered)
+    return Verdict(verdict, summary, len(failing), votes_cast, quorum, critical, ordered, escalation)

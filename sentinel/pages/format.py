@@ -36,7 +36,9 @@ def percent(value: float | None, digits: int = 1) -> str:
 
 
 def failed_criteria(judges: list[dict[str, Any]]) -> int:
-    return sum(1 for judge in judges if judge.get("passed") is False for c in judge["criteria"] if not c["passed"])
+    """Distinct failing criteria: two vision judges failing the same one is one issue."""
+    failing = [judge for judge in judges if judge.get("passed") is False]
+    return len({c["id"] for judge in failing for c in judge["criteria"] if not c["passed"]})
 
 
 def badge(verdict: str | None, judges: list[dict[str, Any]] | None = None) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sentinel.errors import ConfigError, UnknownTask
-from sentinel.rubrics.schema import Rubric
+from sentinel.rubrics.schema import VISION, Rubric
 from sentinel.yamlfile import YamlDocument, read_yaml
 
 
@@ -17,10 +17,13 @@ def _validate_criteria(doc: YamlDocument, rubric: Rubric) -> None:
 
     for index, criterion in enumerate(rubric.criteria):
         loc: list[int | str] = ["criteria", index]
+        if criterion.judge == VISION:
+            continue  # answered by vision judges from its 'ask'; nothing else to check
         kind = KINDS.get(criterion.judge)
         if kind is None:
-            raise doc.error([*loc, "judge"], f"unknown judge kind '{criterion.judge}'; known: {', '.join(KINDS)}")
-        check = kind.checks.get(criterion.check)
+            known = ", ".join([*KINDS, VISION])
+            raise doc.error([*loc, "judge"], f"unknown judge kind '{criterion.judge}'; known: {known}")
+        check = kind.checks.get(criterion.check or "")
         if check is None:
             known = ", ".join(kind.checks)
             raise doc.error([*loc, "check"], f"judge '{kind.name}' has no check '{criterion.check}'; it has: {known}")

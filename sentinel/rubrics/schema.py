@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sentinel.errors import InvalidInput
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+#: The criterion owner answered by vision-language models (judges of kind `vision-llm`) instead of a check.
+VISION = "vision"
 InputName = Literal["image", "source", "mask"]
 
 
@@ -32,9 +34,26 @@ class Criterion(BaseModel):
     id: str = Field(pattern=SLUG)
     must: str = Field(min_length=3, description="what must hold, as a sentence a user reads")
     judge: str = Field(description="the judge kind that owns this criterion")
-    check: str
+    #: The offline check that measures it (every judge kind but `vision`).
+    check: str | None = None
+    #: For `vision` criteria: a yes/no question, with what counts as passing, that each vision judge answers.
+    ask: str | None = Field(default=None, min_length=10, max_length=2000)
     critical: bool = False
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_or_ask(self) -> Criterion:
+        if self.judge == VISION:
+            if not self.ask:
+                raise ValueError(f"criterion '{self.id}' is judged by vision models: give it an 'ask' (a question)")
+            if self.check or self.settings:
+                raise ValueError(f"criterion '{self.id}' is judged by vision models: it takes 'ask', not 'check'")
+        else:
+            if not self.check:
+                raise ValueError(f"criterion '{self.id}' needs a 'check' of judge kind '{self.judge}'")
+            if self.ask:
+                raise ValueError(f"criterion '{self.id}': only 'judge: vision' criteria take an 'ask'")
+        return self
 
 
 class Rubric(BaseModel):
@@ -48,6 +67,9 @@ class Rubric(BaseModel):
     preferred_model: str | None = Field(default=None, max_length=200)
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     criteria: list[Criterion] = Field(min_length=1)
+    #: Whether the panel's escalation judges (`escalate: true`) wait for the others to disagree before being
+    #: asked. `false` asks them on every image, like any other judge.
+    escalate: bool = True
 
     @field_validator("inputs")
     @classmethod
@@ -81,7 +103,11 @@ class Rubric(BaseModel):
             "description": self.description,
             "inputs": self.inputs,
             "params": {name: spec.model_dump(exclude_none=True) for name, spec in self.params.items()},
-            "criteria": [{"id": c.id, "must": c.must, "judge": c.judge, "critical": c.critical} for c in self.criteria],
+            "criteria": [
+                {"id": c.id, "must": c.must, "judge": c.judge, "critical": c.critical}
+                | ({"ask": c.ask} if c.ask else {})
+                for c in self.criteria
+            ],
         }
 
 

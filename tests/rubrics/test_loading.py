@@ -124,3 +124,37 @@ def test_params_are_validated_and_coerced() -> None:
     with pytest.raises(InvalidInput, match="needs param 'text'") as caught:
         validate_params(render, {"text": "   "})
     assert caught.value.field == "params.text"
+
+
+@pytest.mark.parametrize(
+    ("criterion", "message"),
+    [
+        (
+            "    judge: vision\n",
+            "my-task.yaml:19: criteria[2]: criterion 'looks' is judged by vision models: give it an 'ask'",
+        ),
+        (
+            "    judge: vision\n    ask: Does it look right? Pass if yes.\n    check: decodes\n",
+            "criterion 'looks' is judged by vision models: it takes 'ask', not 'check'",
+        ),
+        (
+            "    judge: pixels\n    check: decodes\n    ask: Does it look right? Pass if yes.\n",
+            "criterion 'looks': only 'judge: vision' criteria take an 'ask'",
+        ),
+    ],
+)
+def test_vision_criteria_take_an_ask_and_nothing_else(tmp_path, criterion, message) -> None:
+    text = GOOD + "  - id: looks\n    must: It looks right.\n" + criterion
+    with pytest.raises(ConfigError) as error:
+        load_rubric(write(tmp_path, text))
+    assert message in error.value.message
+
+
+def test_a_vision_criterion_loads_and_shows_its_question(tmp_path) -> None:
+    text = (
+        GOOD
+        + "  - id: looks\n    must: It looks right.\n    judge: vision\n    ask: Does it look right? Pass if yes.\n"
+    )
+    rubric = load_rubric(write(tmp_path, text))
+    assert rubric.judge_kinds() == ["pixels", "layout", "vision"]
+    assert rubric.public()["criteria"][2]["ask"] == "Does it look right? Pass if yes."

@@ -40,6 +40,11 @@ class CriterionResult:
         }
 
 
+def reasoning_for(results: list[CriterionResult]) -> str:
+    """A vote's reasoning: one line per criterion, failing or passing, with what was measured."""
+    return "\n".join(f"{'PASS' if r.passed else 'FAIL'} {r.id}: {r.detail}" for r in results)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a check function returns; the runner adds the criterion id and criticality."""

@@ -1,0 +1,61 @@
+"""What a `vision-llm` judge's YAML may say under `options`, validated when the panel loads."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Anthropic's current API version header; a judge may pin another.
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+class VisionOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Which wire API the endpoint speaks: OpenAI chat completions (OpenAI, Gemini's compatible endpoint,
+    #: Ollama, vLLM, LM Studio, most gateways) or Anthropic's Messages API.
+    api: Literal["openai", "anthropic"] = "openai"
+    base_url: str = Field(description="e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1")
+    model: str = Field(min_length=1, max_length=200)
+    #: The environment variable holding the API key (the key itself never goes in a file). None: no key
+    #: (a local Ollama or vLLM).
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    max_tokens: int = Field(default=1024, ge=16, le=32_000)
+    #: Chat endpoints of OpenAI's reasoning models take `max_completion_tokens` instead.
+    token_limit_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    #: A jinja2 file, relative to the judges folder; the built-in prompt if unset.
+    prompt_template: str | None = None
+    #: How to ask for JSON: OpenAI-style `json_schema` or `json_object`, Anthropic's forced `tool` use, or `none`
+    #: (prompt only). Unset: json_schema for openai, tool for anthropic.
+    structured_output: Literal["json_schema", "json_object", "tool", "none"] | None = None
+    #: OpenAI's image detail level; unset sends none (the endpoint's default).
+    image_detail: Literal["auto", "low", "high"] | None = None
+    #: Larger images are scaled down before sending: models see no more than this, and tokens cost money.
+    image_max_side: int = Field(default=1568, ge=256, le=4096)
+    #: Send Sentinel image URLs (this base + /v1/images/{id}) instead of data URLs; the endpoint must reach it.
+    image_url_base: str | None = None
+    input_cost_per_mtok: float = Field(default=0.0, ge=0, description="USD per million input tokens")
+    output_cost_per_mtok: float = Field(default=0.0, ge=0, description="USD per million output tokens")
+    #: Retries after 429 / 5xx / connection errors, with backoff, all inside the judge's time limit.
+    max_retries: int = Field(default=2, ge=0, le=6)
+    anthropic_version: str = ANTHROPIC_VERSION
+
+    @field_validator("base_url", "image_url_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def output_mode(self) -> str:
+        if self.structured_output is not None:
+            return self.structured_output
+        return "tool" if self.api == "anthropic" else "json_schema"
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input_cost_per_mtok + output_tokens * self.output_cost_per_mtok) / 1_000_000
