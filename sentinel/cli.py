@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -25,6 +24,8 @@ app = typer.Typer(
 )
 rubrics_app = typer.Typer(help="List, show and validate task rubrics.", no_args_is_help=True)
 app.add_typer(rubrics_app, name="rubrics")
+keys_app = typer.Typer(help="API keys: create (the secret is shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 judges_app = typer.Typer(help="The judge panel: list it, try one judge on an image.", no_args_is_help=True)
 app.add_typer(judges_app, name="judges")
 bench_app = typer.Typer(help="Benchmarks that print tables and write JSON.", no_args_is_help=True)
@@ -53,41 +54,70 @@ def serve(
     from sentinel.providers.config import load_routing
     from sentinel.services import get_services
 
+    if host:
+        # The app decides whether it may run open (no keys) from the address it is bound to.
+        os.environ["SENTINEL_HOST"] = host
     try:
         # Load rubrics, judges and routes now, so a broken YAML file stops start-up with its file and line.
         settings = get_services().settings
         load_routing(settings.routes)
     except SentinelError as exc:
         raise fail(exc.message) from exc
+    if settings.database_url:
+        try:
+            get_services().engine  # noqa: B018  (PostgreSQL: migrated to head now, or refused with the reason)
+        except SentinelError as exc:
+            raise fail(exc.message, code=1) from exc
     mode = "Redis broker (run `sentinel worker` too)" if settings.redis_url else "in-process broker and workers"
     database = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
     base_url = f"http://{host or settings.host}:{port or settings.port}"
     err.print(f"[bold]Sentinel[/] on {base_url} — {mode}, {database}", soft_wrap=True)
     keys = "SENTINEL_REVIEWER_KEYS" if settings.reviewer_keys else str((settings.data_dir / "reviewer-keys").resolve())
     err.print(f"Review queue and dashboard: {base_url}/review (reviewer keys: {keys})", soft_wrap=True, highlight=False)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(name)s: %(message)s")
-    uvicorn.run(
+    from sentinel.ops.logging import configure_logging
+    from sentinel.ops.shutdown import run_server
+
+    configure_logging(settings.log_format)
+    config = uvicorn.Config(
         "sentinel.api.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        log_config=None,  # configure_logging above: one format (text or JSON) for every line
+        access_log=False,  # the app writes its own access line, with the route and the request id
         proxy_headers=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+    run_server(config)
 
 
 @app.command()
 def worker(
     processes: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 2,
     threads: Annotated[int, typer.Option(min=1, max=64, help="threads per process")] = 4,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="serve Prometheus metrics here (SENTINEL_WORKER_METRICS_PORT)")
+    ] = None,
 ) -> None:
     """Run dramatiq workers against Redis (production). Needs SENTINEL_REDIS_URL."""
+    from sentinel.services import get_services
     from sentinel.settings import get_settings
 
-    if not get_settings().redis_url:
+    settings = get_settings()
+    if not settings.redis_url:
         raise fail(
             "`sentinel worker` needs SENTINEL_REDIS_URL; without it, `sentinel serve` runs the workers in-process"
         )
+    try:
+        # PostgreSQL: migrated to head, or refused with the reason, before any worker starts.
+        get_services().engine.dispose()
+    except SentinelError as exc:
+        raise fail(exc.message, code=1) from exc
+    except OSError as exc:
+        raise fail(f"cannot start the workers: {exc}", code=1) from exc
+    except Exception as exc:  # the database driver's errors (unreachable, refused login)
+        raise fail(f"cannot reach the database: {str(exc).splitlines()[0]}", code=1) from exc
     args = [
         sys.executable,
         "-m",
@@ -97,7 +127,16 @@ def worker(
         str(processes),
         "--threads",
         str(threads),
+        # On SIGTERM, messages in flight get the grace period; the rest go back to Redis for another worker.
+        "--worker-shutdown-timeout",
+        str(settings.shutdown_grace_seconds * 1000),
     ]
+    port = metrics_port or settings.worker_metrics_port
+    if port:
+        from sentinel.ops.metrics import prepare_worker_metrics
+
+        os.environ.update(prepare_worker_metrics(port))
+        args += ["--fork-function", "sentinel.ops.metrics:serve_worker_metrics"]
     os.execv(sys.executable, args)
 
 
@@ -277,6 +316,66 @@ def eval_command(
             verdict = result["verdict"]
             table.add_row(str(path), f"[{VERDICT_STYLE[verdict]}]{verdict}[/]", result["summary"])
         out.print(table)
+
+
+def _key_service() -> Any:
+    from sentinel.keys.service import KeyService
+    from sentinel.services import get_services
+
+    return KeyService(get_services())
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="who or what uses the key, e.g. ci-bot")],
+    scopes: Annotated[
+        str, typer.Option(help="comma-separated: generate, evaluate, review, admin")
+    ] = "generate,evaluate",
+    spend_cap: Annotated[float | None, typer.Option(help="USD per period; no cap if unset")] = None,
+    period: Annotated[str | None, typer.Option(help="day or month (with --spend-cap)")] = None,
+    rpm: Annotated[int | None, typer.Option(help="requests per minute (default SENTINEL_DEFAULT_KEY_RPM)")] = None,
+) -> None:
+    """Create a key. Its secret is printed once, on stdout; only a hash is stored."""
+    try:
+        key, token = _key_service().create(
+            name, [s.strip() for s in scopes.split(",") if s.strip()], spend_cap, period, rpm
+        )
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    cap = f", cap ${key.spend_cap:g} per {key.spend_period}" if key.spend_cap else ""
+    err.print(f"created key [bold]{key.name}[/] ({key.id}; scopes {', '.join(key.scopes)}{cap}). ", end="")
+    err.print("The secret is shown once: store it now.", style="bold yellow")
+    sys.stdout.write(token + "\n")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key, without secrets."""
+    try:
+        keys = _key_service().list()
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    table = Table(box=None)
+    for column in ("id", "name", "prefix", "scopes", "spend cap", "rpm", "created", "state"):
+        table.add_column(column)
+    for key in keys:
+        cap = f"${key.spend_cap:g}/{key.spend_period}" if key.spend_cap else ""
+        state = "[red]revoked[/]" if key.revoked_at else "active"
+        created = key.created_at.strftime("%Y-%m-%d %H:%M")
+        table.add_row(
+            key.id, key.name, key.prefix + "…", ", ".join(key.scopes), cap, str(key.rpm or ""), created, state
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="the key's id or name")]) -> None:
+    """Revoke a key: refused from then on (API processes notice within 10 s)."""
+    try:
+        revoked = _key_service().revoke(key)
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    err.print(f"revoked {revoked.name} ({revoked.id})")
 
 
 @judges_app.command("list")
@@ -477,6 +576,42 @@ def bench_gateway(
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
 
 
+@bench_app.command("load")
+def bench_load(
+    clients: Annotated[int, typer.Option(min=1, max=256, help="callers, each waiting for its verdict")] = 8,
+    seconds: Annotated[float, typer.Option(min=5, max=3600, help="how long to keep the load on")] = 60,
+    side: Annotated[int, typer.Option(min=64, max=2048, help="image side in pixels")] = 1024,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Redis broker (with --database-url): 2 worker processes")
+    ] = None,
+    database_url: Annotated[str | None, typer.Option(help="PostgreSQL database for the run")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Sustained evaluations per second, p50/p99 time to verdict, and an audit that none was lost."""
+    from sentinel.bench_load import run
+
+    if bool(redis_url) != bool(database_url):
+        raise fail("--redis-url and --database-url go together")
+    row = run(clients, seconds, side, redis_url, database_url)
+    table = Table(title=f"evaluations under load: text-to-image {side}², offline judges", box=None)
+    for column in ("deployment", "clients", "seconds", "per second", "p50 ms", "p99 ms", "submitted", "lost", "errors"):
+        table.add_column(column, no_wrap=True)
+    table.add_row(
+        row["mode"],
+        str(row["clients"]),
+        str(row["seconds"]),
+        str(row["evaluations_per_second"]),
+        str(row["p50_ms"]),
+        str(row["p99_ms"]),
+        str(row["submitted"]),
+        str(row["lost"] + row["vote_mismatch"]),
+        str(row["errors"]),
+    )
+    out.print(table)
+    if json_out:
+        json_out.write_text(json.dumps(row, indent=2))
+
+
 @bench_app.command("jobs")
 def bench_jobs(
     runs: Annotated[int, typer.Option(min=1, max=1000, help="jobs per deployment")] = 50,
@@ -515,6 +650,70 @@ def bench_jobs(
     Console(width=max(out.width, 150)).print(table)
     if json_out:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="print the checks as JSON")] = False,
+) -> None:
+    """Check this deployment's configuration and connectivity, and say what is wrong. Exit 1 if a check fails."""
+    from sentinel.ops.doctor import run_checks
+
+    results = run_checks()
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_dict() for r in results], ensure_ascii=False) + "\n")
+    else:
+        table = Table(box=None)
+        table.add_column("check", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        table.add_column("found", overflow="fold")
+        table.add_column("what to do", overflow="fold")
+        marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+        for result in results:
+            table.add_row(result.name, marks[result.status], result.detail, result.hint, style=None)
+        Console(width=max(out.width, 140)).print(table, highlight=False)
+        failed = sum(not r.ok for r in results)
+        warned = sum(r.status == "warn" for r in results)
+        summary = f"{failed} failed, {warned} warnings, {len(results) - failed - warned} ok"
+        out.print(f"[bold red]{summary}[/]" if failed else f"[green]{summary}[/]", highlight=False)
+    if any(not r.ok for r in results):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def migrate(
+    sql: Annotated[bool, typer.Option("--sql", help="print the SQL instead of running it")] = False,
+) -> None:
+    """Bring the PostgreSQL database to the newest schema (SQLite: create missing tables). Safe to run again."""
+    from sentinel.db.migrate import head, upgrade, upgrade_sql
+    from sentinel.ops.health import redact_url
+    from sentinel.ops.logging import log_to_stderr
+    from sentinel.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise fail(f"settings: {exc}") from exc
+    url = settings.resolved_database_url
+    if not url.startswith("postgresql"):
+        if sql:
+            raise fail("--sql is for PostgreSQL; SQLite databases are made by create_all at start-up")
+        from sentinel.db import engine_for
+
+        engine_for(settings).dispose()
+        err.print(f"SQLite {url.removeprefix('sqlite:///')}: every table exists (migrations are for PostgreSQL)")
+        return
+    if sql:
+        upgrade_sql(url)
+        return
+    log_to_stderr("alembic", settings.log_format)  # "Running upgrade 0001 -> 0002, …"
+    try:
+        at = upgrade(url)
+    except SentinelError as exc:
+        raise fail(exc.message, code=1) from exc
+    except Exception as exc:
+        raise fail(f"{redact_url(url)}: {exc}", code=1) from exc
+    err.print(f"{redact_url(url)}: at revision {at} (head {head()})", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,8 @@ class Job(SQLModel, table=True):
     max_attempts: int = 3
     budget_seconds: float = 300.0
     callback_url: str | None = None
+    #: The API key that created the job: its attempts spend against that key's cap.
+    key_id: str | None = Field(default=None, max_length=40)
     state: str = Field(default=JobState.QUEUED, index=True, max_length=16)
     #: The final verdict: the worst verdict among the images chosen for each slot.
     verdict: str | None = Field(default=None, index=True, max_length=8)
@@ -223,6 +225,56 @@ class ReviewDecision(SQLModel, table=True):
     decision: str = Field(max_length=8)
     reviewer: str = Field(max_length=200)
     note: str | None = Field(default=None, max_length=4000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+
+
+class ApiKey(SQLModel, table=True):
+    """A caller's key. Only a hash of the secret is stored; the secret is shown once, when created."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(index=True, max_length=100)
+    #: The secret's first characters, to tell keys apart in lists and logs.
+    prefix: str = Field(max_length=16)
+    secret_hash: str = Field(unique=True, max_length=64)
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    #: USD per period; None: no cap.
+    spend_cap: float | None = None
+    spend_period: str | None = Field(default=None, max_length=8, description="day or month")
+    #: Requests per minute; None: the server's default.
+    rpm: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class SpendPeriod(SQLModel, table=True):
+    """A key's spending in one period: reserved before provider calls, spent once they are settled."""
+
+    __tablename__ = "spend_periods"
+    __table_args__ = (UniqueConstraint("key_id", "period", name="uq_spend_key_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(foreign_key="api_keys.id", max_length=40)
+    #: "2026-11-22" for a daily cap, "2026-11" for a monthly one (UTC).
+    period: str = Field(max_length=10)
+    reserved: float = 0.0
+    spent: float = 0.0
+
+
+class SpendEntry(SQLModel, table=True):
+    """The ledger: every reservation and its settlement, so a period's totals can be re-added from rows."""
+
+    __tablename__ = "spend_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(index=True, max_length=40)
+    period: str = Field(max_length=10)
+    request_id: str = Field(index=True, max_length=64)
+    #: reserve (before the provider call) or settle (after: the actual cost, the rest released).
+    kind: str = Field(max_length=8)
+    reserved: float = 0.0
+    spent: float = 0.0
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
 
 

@@ -12,7 +12,7 @@ import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     webhook_max_retries: int = Field(default=8, ge=0, le=20)
     #: First retry delay; each retry doubles it (dramatiq's backoff), up to 10 minutes.
     webhook_min_backoff_ms: int = Field(default=2_000, ge=10)
+    #: The whole request body must arrive this long after the app first reads it (408 otherwise): slow-loris uploads.
+    body_read_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    #: An unfinished evaluation with no vote for this long gets its missing judge messages re-sent by the sweep.
+    evaluation_stalled_seconds: float = Field(default=120.0, gt=0)
     #: How often `sentinel serve` looks for stuck jobs (resume or expire).
     sweep_interval_seconds: float = Field(default=15.0, gt=0)
     blob_dir: Path | None = Field(default=None, description="filesystem blob store; data_dir/blobs if unset")
@@ -71,6 +75,26 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: `json`: one JSON object per log line (time, level, logger, message, request_id, extras), for log shippers.
+    log_format: Literal["text", "json"] = "text"
+    #: On SIGTERM, how long in-flight HTTP requests, then the embedded worker's messages, may take to finish.
+    shutdown_grace_seconds: int = Field(default=25, ge=0, le=600)
+    #: Each /readyz check (database, broker, blob store) answers within this or counts as failing.
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    #: `sentinel worker` serves its processes' Prometheus metrics on this port (none if unset).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    #: Require an API key on every /v1 call even on a loopback address with no keys yet (always required on
+    #: any other bind address, and as soon as one key exists).
+    require_api_keys: bool = False
+    #: How long an API process trusts what it read about a key (a revocation or a first key takes this long).
+    api_key_cache_seconds: float = Field(default=10.0, ge=0, le=300)
+    #: Requests per minute for a key created without --rpm.
+    default_key_rpm: int = Field(default=600, ge=1)
+    #: Requests per minute per client address without a key (pages, and /v1 while the server runs open).
+    anonymous_rpm: int = Field(default=300, ge=1)
+    #: Login attempts per minute per client address on the review pages.
+    login_attempts_per_minute: int = Field(default=10, ge=1)
 
     #: Who may log in to the review pages: comma-separated ``name:key`` pairs (keys of 16+ characters).
     #: Unset, one reviewer ``admin`` gets a random key kept in data_dir/reviewer-keys (one ``name:key`` a line).

@@ -135,3 +135,15 @@ def test_readme_review_login_and_decision_curl(tmp_path) -> None:
         assert view["review"]["note"] == "label is cut off"
     finally:
         server.stop()
+
+
+def test_readme_key_commands_run(tmp_path) -> None:
+    found = commands(".venv/bin/sentinel keys")
+    assert [c.split()[2] for c in found] == ["create", "list", "revoke"]
+    outputs = []
+    for command in found:
+        command = command.replace(".venv/bin/sentinel", str(REPO / ".venv" / "bin" / "sentinel"))
+        result = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, env=clean_env())
+        assert result.returncode == 0, (command, result.stderr)
+        outputs.append(result.stdout)
+    assert outputs[0].startswith("snt_") and "ci-bot" in outputs[1] and outputs[0].strip() not in outputs[1]

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 
 from sentinel import __version__
 from sentinel.api.errors import install_error_handlers
@@ -23,6 +24,12 @@ from sentinel.gateway import endpoints as gateway_endpoints
 from sentinel.gateway.wiring import open_gateway
 from sentinel.idempotency.service import IdempotencyService
 from sentinel.jobs import endpoints as job_endpoints
+from sentinel.keys.auth import ApiKeyAuth
+from sentinel.keys.ratelimit import RateLimiter
+from sentinel.keys.service import KeyService
+from sentinel.ops import endpoints as ops_endpoints
+from sentinel.ops.logging import RequestIdMiddleware
+from sentinel.ops.metrics import RequestMetrics
 from sentinel.pages import endpoints as page_endpoints
 from sentinel.pages.auth import ReviewerAuth
 from sentinel.pages.endpoints import PAGES_DIR
@@ -35,17 +42,24 @@ from sentinel.store import endpoints as image_endpoints
 logger = logging.getLogger("sentinel")
 
 
-async def sweep_forever(jobs: Any, interval: float) -> None:
-    """Resume or expire stuck jobs, forever; every API process may run it, each step is idempotent."""
+async def sweep_forever(jobs: Any, evaluations: Any, interval: float, stalled_after: float) -> None:
+    """Resume or expire stuck jobs and re-send lost judge messages, forever; every API process may run it, and
+    each step is idempotent."""
+    steps = (("job", jobs.sweep, ()), ("evaluation", evaluations.sweep, (stalled_after,)))
     while True:
         await asyncio.sleep(interval)
-        try:
-            counts = await run_in_threadpool(jobs.sweep)
-        except Exception:
-            logger.exception("job sweep failed; trying again in %s s", interval)
-            continue
-        if any(counts.values()):
-            logger.info("job sweep: %s", counts)
+        for name, sweep, args in steps:
+            try:
+                counts = await run_in_threadpool(sweep, *args)
+            except OperationalError as exc:
+                # The database is away: say so once per round, without a traceback every second.
+                logger.warning("%s sweep skipped: database unreachable (%s)", name, type(exc.orig).__name__)
+                continue
+            except Exception:
+                logger.exception("%s sweep failed; trying again in %s s", name, interval)
+                continue
+            if any(counts.values()):
+                logger.info("%s sweep: %s", name, counts)
 
 
 def create_app() -> FastAPI:
@@ -66,8 +80,22 @@ def create_app() -> FastAPI:
         app.state.gateway = gateway
         app.state.jobs = JobService(services, app.state.evaluations, ActorJobDispatcher(), gateway.router)
         app.state.reviewer_auth.keys()  # makes the first reviewer key now, so `serve` can say where it is
+        if not app.state.keys.keys_required():
+            logger.warning(
+                "OPEN SERVER: no API keys exist, so /v1 answers anyone who can reach %s (loopback only). "
+                "Create a key with `sentinel keys create` to require keys; any other bind address always does.",
+                services.settings.host,
+            )
         embedded = worker.start_embedded_worker(services.settings.worker_threads)
-        sweeper = asyncio.create_task(sweep_forever(app.state.jobs, services.settings.sweep_interval_seconds))
+        settings = services.settings
+        sweeper = asyncio.create_task(
+            sweep_forever(
+                app.state.jobs,
+                app.state.evaluations,
+                settings.sweep_interval_seconds,
+                settings.evaluation_stalled_seconds,
+            )
+        )
         if embedded is not None:
             recovered = app.state.evaluations.recover()
             logger.info(
@@ -80,7 +108,9 @@ def create_app() -> FastAPI:
         finally:
             sweeper.cancel()
             if embedded is not None:
-                embedded.stop()
+                # In-flight messages get the grace period; unfinished work is resumed on the next start
+                # (evaluations by recover() above, jobs by the sweeper).
+                await run_in_threadpool(embedded.stop, services.settings.shutdown_grace_seconds * 1000)
             await gateway.close()
 
     app = FastAPI(
@@ -95,7 +125,8 @@ def create_app() -> FastAPI:
     app.state.idempotency = IdempotencyService(services)
     app.state.review = ReviewService(services, app.state.evaluations, lambda: app.state.jobs)
     app.state.dashboard = DashboardService(services)
-    app.state.reviewer_auth = ReviewerAuth(services.settings)
+    app.state.keys = KeyService(services)
+    app.state.reviewer_auth = ReviewerAuth(services.settings, app.state.keys)
     install_error_handlers(app)
     for module in (
         evaluation_endpoints,
@@ -106,6 +137,7 @@ def create_app() -> FastAPI:
         review_endpoints,
         dashboard_endpoints,
         page_endpoints,
+        ops_endpoints,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=PAGES_DIR / "static"), name="static")
@@ -115,5 +147,16 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     # Three images at the size limit plus form overhead; anything bigger is refused while streaming.
-    app.add_middleware(BodySizeLimit, max_bytes=3 * services.settings.max_image_bytes + 1024 * 1024)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=3 * services.settings.max_image_bytes + 1024 * 1024,
+        read_timeout=services.settings.body_read_timeout_seconds,
+    )
+    # Added last, so it runs first: an unknown caller is refused before any body is read.
+    app.add_middleware(
+        ApiKeyAuth, keys=app.state.keys, limiter=RateLimiter(services.settings), settings=services.settings
+    )
+    # Outermost, so every answer (a refusal too) is counted, logged and carries its x-request-id.
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestIdMiddleware)
     return app

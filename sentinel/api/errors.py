@@ -6,7 +6,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from sentinel.api.responses import JSONResponse
 from sentinel.errors import SentinelError
@@ -47,6 +49,29 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found" if exc.status_code == 404 else "invalid_request"
         return error_response(exc.status_code, kind, str(exc.detail))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_disconnect(_: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client hung up before its body was all sent: nobody reads this answer, but logs and metrics
+        # should count a client's abort, not a server error.
+        return error_response(400, "invalid_request", "the client disconnected before sending the whole body")
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        # The connection was cut (database restarting, failing over, connections terminated): the pool reconnects
+        # on the next checkout, so the same request will most likely work in a moment.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        logger.warning("database unavailable: %s", reason)
+        message = "the database is unavailable right now; try again in a moment"
+        return error_response(503, "service_unavailable", message, headers={"Retry-After": "1"})
+
+    @app.exception_handler(DataError)
+    async def data_error(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (a NUL character in an id or a filter, a number out
+        # of a column's range): the caller's to fix, not a server fault.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+        logger.warning("database refused a request's value: %s", reason)
+        return error_response(400, "invalid_request", f"the database refused a value of this request: {reason}")
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

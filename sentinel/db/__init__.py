@@ -45,10 +45,15 @@ def insert_unless_present(session: Session, model: type[SQLModel], values: dict[
 
 
 def engine_for(settings: Settings) -> Engine:
-    """An engine for the configured database, with every table created if missing."""
+    """An engine for the configured database: PostgreSQL upgraded to the newest migration, SQLite by create_all."""
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = build_engine(url)
-    SQLModel.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        from sentinel.db.migrate import upgrade_engine
+
+        upgrade_engine(engine)
+    else:
+        SQLModel.metadata.create_all(engine)
     return engine

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive
 
-from sentinel.api.requests import long_poll, parse_body
+from sentinel.api.requests import long_poll, parse_body, reject_nul
 from sentinel.api.responses import JSONResponse
 from sentinel.errors import ImageTooLarge, InvalidInput, format_size
 from sentinel.evaluation.schemas import ErrorOut, EvaluationByURL, EvaluationOut
@@ -71,18 +75,55 @@ def _parse_params(text: Any) -> dict[str, Any]:
         raise InvalidInput(f"'params' is not valid JSON: {exc}", field="params") from exc
     if not isinstance(params, dict):
         raise InvalidInput("'params' must be a JSON object", field="params")
+    reject_nul(params, "params")
     return params
+
+
+class _ClosingDelimiter:
+    """Watches a multipart body go by for its closing delimiter. A body cut short (a truncated upload) has none,
+    and the form parser would quietly keep whichever parts it got whole."""
+
+    def __init__(self, receive: Receive, boundary: bytes) -> None:
+        self._receive = receive
+        self.delimiter = b"\r\n--" + boundary + b"--"
+        # A body may open with its closing delimiter (no parts), without the line break before it.
+        self._tail = b"\r\n"
+        self.seen = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if not self.seen and message["type"] == "http.request":
+            window = self._tail + message.get("body", b"")
+            self.seen = self.delimiter in window
+            self._tail = window[-(len(self.delimiter) - 1) :]
+        return message
 
 
 async def _inputs_from_multipart(
     request: Request, services: Services
 ) -> tuple[str, dict[str, Any], dict[str, bytes | None], str | None]:
     limit = services.settings.max_image_bytes
-    async with request.form(max_files=3, max_fields=10, max_part_size=64 * 1024) as form:
+    boundary = parse_options_header(request.headers.get("content-type"))[1].get(b"boundary")
+    watcher = _ClosingDelimiter(request.receive, boundary) if boundary else None
+    form_request = Request(request.scope, watcher.receive) if watcher else request
+    try:
+        form = await form_request.form(max_files=3, max_fields=10, max_part_size=64 * 1024)
+    except StarletteHTTPException as exc:  # the parser's own 400: a bad boundary, a part without a name...
+        raise InvalidInput(f"malformed multipart/form-data body: {exc.detail}") from exc
+    try:
+        if watcher is not None and not watcher.seen:
+            closing = watcher.delimiter.strip().decode("latin-1")
+            raise InvalidInput(f"the multipart body ended before its closing boundary '{closing}': truncated upload")
         unknown = sorted(set(form.keys()) - {"task", "image", "source", "mask", "params", "callback_url"})
         if unknown:
             raise InvalidInput(f"unknown form field '{unknown[0]}'", field=unknown[0])
+        repeated = [(name, count) for name, count in Counter(k for k, _ in form.multi_items()).items() if count > 1]
+        if repeated:
+            name, count = repeated[0]
+            raise InvalidInput(f"form field '{name}' was sent {count} times; send it once", field=name)
         task = form.get("task")
+        if isinstance(task, UploadFile):
+            raise InvalidInput("form field 'task' must be text, not a file", field="task")
         if not isinstance(task, str) or not task:
             raise InvalidInput("form field 'task' is required", field="task")
         inputs = {name: await _read_upload(form.get(name), name, limit) for name in ("image", "source", "mask")}
@@ -90,6 +131,8 @@ async def _inputs_from_multipart(
         if callback is not None and not isinstance(callback, str):
             raise InvalidInput("'callback_url' must be text", field="callback_url")
         return task, _parse_params(form.get("params")), inputs, callback or None
+    finally:
+        await form.close()
 
 
 async def _inputs_from_urls(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
@@ -27,9 +28,12 @@ from sentinel.models import (
     utcnow,
 )
 from sentinel.net.fetch import check_url
+from sentinel.ops.metrics import observe_verdict, observe_vote
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
+
+logger = logging.getLogger(__name__)
 
 #: Called with the evaluation id once its verdict is written (domains that build on evaluations subscribe).
 FINALISED_LISTENERS: list[Callable[[str], None]] = []
@@ -60,6 +64,8 @@ class EvaluationService:
     def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
         self.services = services
         self.dispatcher = dispatcher
+        #: When this process's sweep last re-sent an evaluation's messages (so it waits a while before again).
+        self._resent_at: dict[str, datetime] = {}
 
     # -- submission -------------------------------------------------------------------------------
 
@@ -115,7 +121,11 @@ class EvaluationService:
                 self.services.images.store(session, info, data)
             session.add(evaluation)
             session.commit()
-        self.dispatch(evaluation)
+        try:
+            self.dispatch(evaluation)
+        except Exception:
+            # Stored is accepted: with the broker away (Redis restarting), the sweep sends the messages later.
+            logger.warning("evaluation %s stored, but its messages could not be sent yet", evaluation.id, exc_info=True)
         return evaluation
 
     def dispatch(self, evaluation: Evaluation, skip: Collection[str] = ()) -> None:
@@ -129,7 +139,8 @@ class EvaluationService:
 
     def get(self, evaluation_id: str) -> tuple[Evaluation, list[Vote]]:
         with Session(self.services.engine, expire_on_commit=False) as session:
-            evaluation = session.get(Evaluation, evaluation_id)
+            # No id holds a NUL, and PostgreSQL refuses to even compare one: not found, not a 500.
+            evaluation = None if "\x00" in evaluation_id else session.get(Evaluation, evaluation_id)
             if evaluation is None:
                 raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
             votes = list(session.exec(select(Vote).where(Vote.evaluation_id == evaluation_id).order_by(col(Vote.id))))
@@ -238,6 +249,8 @@ class EvaluationService:
         with Session(self.services.engine) as session:
             inserted = insert_unless_present(session, Vote, values, ["evaluation_id", "judge"])
             session.commit()
+        if inserted:
+            observe_vote(vote.judge, vote.passed, vote.duration_ms)
         self.finalise(evaluation_id, deadline_passed=False)
         return inserted
 
@@ -279,6 +292,14 @@ class EvaluationService:
             won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
             session.commit()
         if won:
+            observe_verdict(rubric.id, verdict.verdict)
+            logger.info(
+                "evaluation %s: %s (%s)",
+                evaluation_id,
+                verdict.verdict,
+                rubric.id,
+                extra={"evaluation_id": evaluation_id, "task": rubric.id, "verdict": verdict.verdict},
+            )
             for listener in FINALISED_LISTENERS:
                 listener(evaluation_id)
         return won
@@ -296,6 +317,49 @@ class EvaluationService:
         if won:
             for name in evaluation.escalation_judges:
                 self.dispatcher.judge(evaluation.id, name, self.services.panel.get(name).timeout_seconds)
+
+    def sweep(self, stalled_after_seconds: float) -> dict[str, int]:
+        """Move on unfinished evaluations that stopped moving; every API process may run it, every step is idempotent.
+
+        A broker that came back empty (Redis restarted without its data), or was away when an evaluation was
+        submitted, lost its judge messages: once an evaluation has seen no vote for ``stalled_after_seconds``,
+        the missing judges' messages are sent again (a vote is unique per evaluation and judge, so a message
+        that was only slow does no harm). One whose votes are all in is finalised, and one past its deadline
+        (whose delayed finalise message may be lost too) gets its verdict with the votes it has.
+        """
+        now = utcnow()
+        counts = {"resent": 0, "finalised": 0}
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            pending = list(session.exec(select(Evaluation).where(Evaluation.status != EvaluationStatus.DONE)))
+            votes = session.exec(
+                select(Vote.evaluation_id, Vote.judge, Vote.created_at).where(
+                    col(Vote.evaluation_id).in_([e.id for e in pending])
+                )
+            ).all()
+        voted: dict[str, set[str]] = {}
+        last_vote: dict[str, datetime] = {}
+        for evaluation_id, judge, created_at in votes:
+            voted.setdefault(evaluation_id, set()).add(judge)
+            last_vote[evaluation_id] = max(as_utc(created_at), last_vote.get(evaluation_id, as_utc(created_at)))
+        for evaluation in pending:
+            done = voted.get(evaluation.id, set())
+            if as_utc(evaluation.deadline_at) <= now or set(evaluation.panel) <= done:
+                if self.finalise(evaluation.id, deadline_passed=as_utc(evaluation.deadline_at) <= now):
+                    counts["finalised"] += 1
+                continue
+            moved = [as_utc(evaluation.created_at), last_vote.get(evaluation.id), self._resent_at.get(evaluation.id)]
+            if evaluation.escalated_at is not None:
+                moved.append(as_utc(evaluation.escalated_at))
+            if (now - max(t for t in moved if t is not None)).total_seconds() < stalled_after_seconds:
+                continue
+            for name in evaluation.panel:
+                if name not in done:
+                    self.dispatcher.judge(evaluation.id, name, self.services.panel.get(name).timeout_seconds)
+            self._resent_at[evaluation.id] = now
+            counts["resent"] += 1
+        still_pending = {e.id for e in pending}
+        self._resent_at = {k: v for k, v in self._resent_at.items() if k in still_pending}
+        return counts
 
     def recover(self) -> int:
         """Re-send the work of every unfinished evaluation (the in-process broker forgets on restart)."""

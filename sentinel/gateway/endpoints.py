@@ -16,6 +16,7 @@ from sentinel.gateway.service import GatewayService, GenerationFailed
 from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
 from sentinel.jobs.schemas import JobCreate
+from sentinel.keys.http import caller_of
 from sentinel.models import JobState
 from sentinel.providers.router import Router
 from sentinel.store.images import ALLOWED_FORMATS
@@ -51,7 +52,7 @@ async def create_images(request: Request, background: BackgroundTasks) -> JSONRe
     async def produce() -> Answer:
         if body.sentinel is not None:
             return await _judged_generation(request, body, base_url)
-        generation = await gateway.generate(body)
+        generation = await gateway.generate(body, caller_of(request))
         background.add_task(run_in_threadpool, gateway.record_calls, generation)
         payload = gateway.response_body(generation, body.response_format, base_url)
         served = [r.image for r in generation.results if r.image is not None]
@@ -88,7 +89,7 @@ async def _judged_generation(request: Request, body: ImagesGenerationRequest, ba
         max_attempts=options.max_attempts,
         budget_seconds=options.budget_seconds,
     )
-    created = await run_in_threadpool(jobs.create, job_request)
+    created = await run_in_threadpool(jobs.create, job_request, caller_of(request))
     budget = options.budget_seconds + 5
     job, attempts = await long_poll(
         request, lambda: jobs.get(created.id), lambda v: v[0].state in JobState.FINAL, budget

@@ -15,10 +15,12 @@ from sqlmodel import Session
 
 from sentinel.errors import SentinelError
 from sentinel.gateway.schemas import ImagesGenerationRequest
+from sentinel.keys.service import Caller
 from sentinel.providers.base import Outcome, ProviderResult
 from sentinel.providers.calls import call_rows
 from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.services import Services
+from sentinel.spend.service import SpendService
 
 
 class GenerationFailed(SentinelError):
@@ -57,6 +59,7 @@ class GatewayService:
         self.router = router
         #: The HTTP client the provider adapters share; closed with the gateway.
         self.client = client
+        self.spend = SpendService(services)
 
     async def close(self) -> None:
         if self.client is not None:
@@ -83,17 +86,26 @@ class GatewayService:
         )
         return resolved, spec
 
-    async def route(self, body: ImagesGenerationRequest) -> Generation:
-        """Every requested image through the router (checked, not yet stored)."""
+    async def route(self, body: ImagesGenerationRequest, caller: Caller | None = None) -> Generation:
+        """Every requested image through the router (checked, not yet stored), within the caller's spend cap."""
         resolved, spec = self.prepare(body)
-        # Each image walks the route on its own, all at once: one slow provider does not hold up the others.
-        specs = [spec if spec.seed is None else replace(spec, seed=spec.seed + i) for i in range(body.n)]
-        results = list(await asyncio.gather(*(self.router.generate(resolved, s) for s in specs)))
-        return Generation(f"gen_{uuid.uuid4().hex}", resolved, int(time.time()), results)
+        request_id = f"gen_{uuid.uuid4().hex}"
+        most = body.n * self.router.most_expensive(resolved, spec)
+        reservation = await run_in_threadpool(self.spend.reserve, caller, most, request_id)
+        results: list[RouteResult] = []
+        try:
+            # Each image walks the route on its own, all at once: one slow provider does not hold up the others.
+            specs = [spec if spec.seed is None else replace(spec, seed=spec.seed + i) for i in range(body.n)]
+            results = list(await asyncio.gather(*(self.router.generate(resolved, s) for s in specs)))
+        finally:
+            # Only delivered images carry a cost: failures and undelivered images are refunded.
+            actual = sum(a.cost for result in results for a in result.attempts)
+            await run_in_threadpool(self.spend.settle, reservation, actual)
+        return Generation(request_id, resolved, int(time.time()), results)
 
-    async def generate(self, body: ImagesGenerationRequest) -> Generation:
+    async def generate(self, body: ImagesGenerationRequest, caller: Caller | None = None) -> Generation:
         """Route, then store every delivered image; raises GenerationFailed when none was delivered."""
-        generation = await self.route(body)
+        generation = await self.route(body, caller)
         delivered = [r.image for r in generation.results]
         if not any(delivered):
             # A failed request still cost provider calls: they go to the call log before the error goes out.

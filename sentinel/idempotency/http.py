@@ -9,9 +9,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from sentinel.api.responses import JSONResponse
-
-#: Who a key belongs to until API keys exist; then the key's owner.
-ANONYMOUS_SCOPE = "anonymous"
+from sentinel.keys.http import scope_of
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
@@ -25,7 +23,7 @@ async def idempotent(
         status, body, headers = await produce()
         return JSONResponse(body, status_code=status, headers=headers)
     service = request.app.state.idempotency
-    claim = await run_in_threadpool(service.claim, ANONYMOUS_SCOPE, endpoint, key, digest())
+    claim = await run_in_threadpool(service.claim, scope_of(request), endpoint, key, digest())
     if claim.record_id is None:
         headers = dict(claim.headers or {}) | {"Idempotent-Replayed": "true"}
         return JSONResponse(claim.response, status_code=claim.status_code, headers=headers)

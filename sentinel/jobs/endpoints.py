@@ -11,6 +11,7 @@ from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
 from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
+from sentinel.keys.http import caller_of
 from sentinel.models import JobState
 
 router = APIRouter(tags=["jobs"])
@@ -33,7 +34,7 @@ async def create_job(request: Request) -> JSONResponse:
     service = _service(request)
 
     async def produce() -> Answer:
-        job = await run_in_threadpool(service.create, body)
+        job = await run_in_threadpool(service.create, body, caller_of(request))
         return 202, service.view(job, []), {"Location": f"/v1/jobs/{job.id}"}
 
     return await idempotent(request, "POST /v1/jobs", lambda: fingerprint(body.model_dump()), produce)

@@ -19,12 +19,25 @@ from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.schemas import JobCreate
-from sentinel.models import Evaluation, Job, JobAttempt, JobState, ReviewDecision, as_utc, review_view, utcnow
+from sentinel.keys.service import Caller
+from sentinel.models import (
+    ApiKey,
+    Evaluation,
+    Job,
+    JobAttempt,
+    JobState,
+    ReviewDecision,
+    as_utc,
+    review_view,
+    utcnow,
+)
 from sentinel.net.fetch import check_url
+from sentinel.providers.base import Outcome, failure
 from sentinel.providers.calls import call_rows
 from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
+from sentinel.spend.service import SpendCapReached, SpendService
 
 #: Called with (job id, callback_url) once a job is closed (done, failed or expired).
 JOB_FINISHED_LISTENERS: list[Callable[[str, str | None], None]] = []
@@ -125,6 +138,15 @@ class JobService:
         self.dispatcher = dispatcher
         #: A Router, or a zero-argument callable returning one (workers build theirs lazily).
         self._router = router
+        self.spend = SpendService(services)
+
+    def _caller(self, key_id: str | None) -> Caller | None:
+        """The job's key as the spend ledger needs it (a revoked key's jobs still stop at its cap)."""
+        if key_id is None:
+            return None
+        with Session(self.services.engine) as session:
+            key = session.get(ApiKey, key_id)
+        return Caller.of(key) if key is not None else None
 
     @property
     def router(self) -> Router:
@@ -141,7 +163,7 @@ class JobService:
         w, h = router.check_size(resolved, size)
         return resolved, w, h
 
-    def create(self, body: JobCreate) -> Job:
+    def create(self, body: JobCreate, caller: Caller | None = None) -> Job:
         rubric = self.services.rubrics.get(body.task)
         if len(rubric.inputs) > 1:
             raise InvalidInput(
@@ -164,6 +186,7 @@ class JobService:
             max_attempts=body.max_attempts,
             budget_seconds=body.budget_seconds,
             callback_url=body.callback_url,
+            key_id=caller.id if caller else None,
             created_at=now,
             deadline_at=now + timedelta(seconds=body.budget_seconds),
         )
@@ -342,7 +365,19 @@ class JobService:
         )
         from sentinel.worker.loop import run_async
 
-        result = run_async(self._generate(resolved, spec, remaining, number - 1))
+        request_id = f"{job_id}:{slot}:{number}"
+        most = self.router.most_expensive(resolved, spec)
+        try:
+            reservation = self.spend.reserve(self._caller(job.key_id), most, request_id)
+        except SpendCapReached as exc:
+            result = RouteResult(None, [], failure(Outcome.INVALID_REQUEST, exc.message))
+        else:
+            result = RouteResult(None)
+            try:
+                result = run_async(self._generate(resolved, spec, remaining, number - 1))
+            finally:
+                # Only a delivered image costs anything; the rest of the reservation goes back to the cap.
+                self.spend.settle(reservation, sum(a.cost for a in result.attempts))
         image = result.image
         with Session(self.services.engine, expire_on_commit=False) as session:
             attempt = session.get(JobAttempt, attempt.id)
@@ -380,8 +415,6 @@ class JobService:
             generation = self.router.generate(resolved, spec, regeneration)
             return await asyncio.wait_for(generation, timeout=max(0.01, remaining))
         except TimeoutError:
-            from sentinel.providers.base import Outcome, failure
-
             return RouteResult(None, [], failure(Outcome.TIMEOUT, "the job's budget ran out during generation"))
 
     def job_of_evaluation(self, evaluation_id: str) -> str | None:

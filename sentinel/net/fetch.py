@@ -43,6 +43,9 @@ REDIRECT_STATUSES: frozenset[int] = frozenset({301, 302, 303, 307, 308})
 #: the embedded address must pass the same check or ``64:ff9b::10.0.0.1`` walks around it.
 NAT64_PREFIX: ipaddress.IPv6Network = ipaddress.IPv6Network("64:ff9b::/96")
 
+#: Where names of the ``localhost`` domain lead, without asking a resolver.
+LOOPBACK: ipaddress.IPv4Address = ipaddress.IPv4Address("127.0.0.1")
+
 #: URLs are echoed in error messages; a data: URL or a hostile redirect can be megabytes long.
 MAX_URL_IN_MESSAGE: int = 200
 
@@ -283,9 +286,13 @@ class _Fetch:
     async def _checked_addresses(self, url: httpx.URL, hop: _Hop) -> list[IPAddress]:
         """Every address of ``url``'s host, all allowed; raises if any is not."""
         host = url.raw_host.decode("ascii")
-        literal = _parse_ip(host)
+        # "127.0.0.1." is the same address written as a fully qualified name; never a name to look up.
+        literal = _parse_ip(host.removesuffix("."))
         if literal is not None:
             addresses = [literal]
+        elif _is_localhost_name(host):
+            # RFC 6761: these names are loopback, whatever a resolver would make of them (some fail, some don't).
+            addresses = [LOOPBACK]
         else:
             addresses = await self._resolve(host, url.port or _default_port(url.scheme))
         checked: list[IPAddress] = []
@@ -408,6 +415,11 @@ async def _getaddrinfo(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
+
+
+def _is_localhost_name(host: str) -> bool:
+    name = host.lower().removesuffix(".")
+    return name == "localhost" or name.endswith(".localhost")
 
 
 def _parse_ip(text: str) -> IPAddress | None:

@@ -15,11 +15,14 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from sentinel.errors import SentinelError
 from sentinel.keyfiles import read_or_create
+from sentinel.keys.service import KeyService
 from sentinel.settings import Settings, parse_reviewer_keys
 
 SESSION_COOKIE = "sentinel_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+#: A session made from an API key is bound to the key's id (so revoking the key ends it).
+API_KEY_BINDING = "api:"
 
 
 class CsrfRefused(SentinelError):
@@ -38,8 +41,10 @@ def _fingerprint(key: str) -> str:
 
 
 class ReviewerAuth:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, api_keys: KeyService | None = None) -> None:
         self.settings = settings
+        #: API keys with the `review` (or `admin`) scope log in too, as the key's name.
+        self.api_keys = api_keys
         secret = settings.session_secret or read_or_create(
             Path(settings.data_dir) / "session-secret", lambda: secrets.token_hex(32)
         )
@@ -59,16 +64,27 @@ class ReviewerAuth:
         )
         return parse_reviewer_keys(text, str(self.keys_file))
 
-    def reviewer_for_key(self, key: str) -> str | None:
+    def reviewer_for_key(self, key: str) -> tuple[str, str] | None:
+        """(reviewer name, what the session is bound to) for a reviewer key or an API key with the review scope."""
         key = key.strip()
         for name, known in self.keys().items():
             if hmac.compare_digest(known.encode(), key.encode()):
-                return name
+                return name, _fingerprint(known)
+        caller = self.api_keys.caller(key) if self.api_keys and key else None
+        if caller is not None and caller.allows("review"):
+            return caller.name, f"{API_KEY_BINDING}{caller.id}"
         return None
 
-    def session_cookie(self, reviewer: str) -> str:
-        key = self.keys()[reviewer]
-        return self._serializer.dumps({"r": reviewer, "k": _fingerprint(key), "c": secrets.token_urlsafe(24)})
+    def session_cookie(self, reviewer: str, binding: str) -> str:
+        return self._serializer.dumps({"r": reviewer, "k": binding, "c": secrets.token_urlsafe(24)})
+
+    def _still_valid(self, reviewer: str, binding: str) -> bool:
+        """Removing a reviewer key or revoking an API key ends the sessions made with it."""
+        if binding.startswith(API_KEY_BINDING):
+            caller = self.api_keys.active(binding.removeprefix(API_KEY_BINDING)) if self.api_keys else None
+            return caller is not None and caller.name == reviewer and caller.allows("review")
+        key = self.keys().get(reviewer)
+        return key is not None and hmac.compare_digest(_fingerprint(key), binding)
 
     def reviewer_from_cookie(self, cookie: str | None) -> Reviewer | None:
         if not cookie:
@@ -79,8 +95,7 @@ class ReviewerAuth:
             return None
         if not isinstance(data, dict):
             return None
-        key = self.keys().get(str(data.get("r")))
-        if key is None or not hmac.compare_digest(_fingerprint(key), str(data.get("k"))):
+        if not self._still_valid(str(data.get("r")), str(data.get("k"))):
             return None
         return Reviewer(name=str(data["r"]), csrf_token=str(data.get("c", "")))
 

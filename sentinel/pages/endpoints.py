@@ -92,20 +92,21 @@ async def login(request: Request) -> Response:
     form = await read_form(request)
     target = safe_next(form.get("next"))
     auth = _auth(request)
-    name = await run_in_threadpool(auth.reviewer_for_key, form.get("key", "")[:1000])
-    if name is None:
+    found = await run_in_threadpool(auth.reviewer_for_key, form.get("key", "")[:1000])
+    if found is None:
         return render(
             request,
             "login.html",
             401,
             next=target,
             keys_file=_keys_hint(request),
-            error="That key is not a reviewer key. Check for a typo, or ask whoever runs Sentinel for one.",
+            error="That key is not a reviewer key (or an API key with the review scope). Check for a typo, or ask "
+            "whoever runs Sentinel for one.",
         )
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        auth.session_cookie(name),
+        auth.session_cookie(*found),
         max_age=auth.settings.session_max_age_seconds,
         httponly=True,
         samesite="lax",

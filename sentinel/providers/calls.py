@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sentinel.models import ProviderCall
+from sentinel.ops.metrics import observe_provider_calls
 from sentinel.providers.base import Outcome
 from sentinel.providers.router import Attempt
 
@@ -13,7 +14,7 @@ def call_rows(
     request_id: str, requested_model: str, attempts: Iterable[Attempt], image_id: str | None
 ) -> list[ProviderCall]:
     """Rows for one routed image; the delivered image id goes on the call that produced it."""
-    return [
+    rows = [
         ProviderCall(
             request_id=request_id,
             model=requested_model,
@@ -29,3 +30,5 @@ def call_rows(
         )
         for attempt in attempts
     ]
+    observe_provider_calls(rows)
+    return rows

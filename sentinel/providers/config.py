@@ -40,6 +40,10 @@ class Candidate(BaseModel):
     sizes: dict[str, str | dict[str, Any]] | None = None
     #: Requested quality tier → this candidate's parameters.
     quality: dict[str, dict[str, Any]] | None = None
+    #: Estimated USD per image on this candidate; the route's cost_per_image when unset.
+    cost_per_image: float | None = Field(default=None, ge=0)
+    #: Prices by requested "SIZE/QUALITY", "SIZE" or "*/QUALITY" (first match wins), e.g. {"1024x1024/hd": 0.08}.
+    prices: dict[str, float] = Field(default_factory=dict)
 
     @property
     def provider(self) -> str:
@@ -65,6 +69,14 @@ class ModelRoute(BaseModel):
     qualities: list[str] = Field(default_factory=lambda: ["standard", "hd"])
     #: Estimated USD per image for the call log and the dashboard.
     cost_per_image: float = Field(0.0, ge=0)
+
+    def price(self, candidate: Candidate, size: str, quality: str | None) -> float:
+        """Estimated USD for one image of this size and quality on this candidate."""
+        tier = quality or "standard"
+        for key in (f"{size}/{tier}", size, f"*/{tier}"):
+            if key in candidate.prices:
+                return candidate.prices[key]
+        return candidate.cost_per_image if candidate.cost_per_image is not None else self.cost_per_image
 
     @field_validator("sizes")
     @classmethod

@@ -166,6 +166,12 @@ class Router:
                 field="quality",
             )
 
+    @staticmethod
+    def most_expensive(resolved: ResolvedModel, spec: ImageSpec) -> float:
+        """The most one image of this request can cost, whichever candidate ends up serving it."""
+        size = f"{spec.width}x{spec.height}"
+        return max(resolved.route.price(c, size, spec.quality) for c in resolved.route.candidates)
+
     # -- mapping -----------------------------------------------------------------------------------
 
     @staticmethod
@@ -290,7 +296,7 @@ class Router:
             answer.message,
             answer.status_code,
             len(delivered.data) if delivered else 0,
-            resolved.route.cost_per_image if delivered else 0.0,
+            resolved.route.price(candidate, f"{spec.width}x{spec.height}", spec.quality) if delivered else 0.0,
         )
         result.attempts.append(attempt)
         await self.cooldowns.record(candidate.target, answer.outcome, answer.retry_after)

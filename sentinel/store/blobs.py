@@ -7,6 +7,11 @@ import tempfile
 from pathlib import Path
 
 
+def is_sha256(text: str) -> bool:
+    """Whether ``text`` is a lowercase sha256 hex digest, the only form an image id takes."""
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 class FilesystemBlobStore:
     """Blobs live at ``root/ab/cd/<sha256>``; writing the same bytes twice is one file."""
 
@@ -14,7 +19,7 @@ class FilesystemBlobStore:
         self.root = root
 
     def _path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        if not is_sha256(sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 

@@ -9,7 +9,7 @@ from sentinel.errors import NotFound
 from sentinel.evaluation.judges.base import ImageSource
 from sentinel.models import StoredImage
 from sentinel.settings import Settings
-from sentinel.store.blobs import FilesystemBlobStore
+from sentinel.store.blobs import FilesystemBlobStore, is_sha256
 from sentinel.store.images import ImageInfo, inspect_image
 
 
@@ -41,7 +41,7 @@ class ImageService:
         insert_unless_present(session, StoredImage, values, ["id"])
 
     def get(self, session: Session, image_id: str) -> StoredImage:
-        row = session.get(StoredImage, image_id) if len(image_id) == 64 else None
+        row = session.get(StoredImage, image_id) if is_sha256(image_id) else None
         if row is None:
             raise NotFound(f"no image with id '{image_id}'", field="image_id")
         return row

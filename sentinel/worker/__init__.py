@@ -12,6 +12,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.worker import Worker
 
+from sentinel.ops.logging import RequestIdMessages
 from sentinel.settings import Settings, get_settings
 
 #: Retries for infrastructure errors (database briefly away); a judge's own failure is a vote, not a retry.
@@ -30,6 +31,8 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
 
 
 broker = build_broker(get_settings())
+# Messages carry the request id of the HTTP request that caused them, into the worker's log lines.
+broker.add_middleware(RequestIdMessages(get_settings().log_format))
 dramatiq.set_broker(broker)
 
 

@@ -1,0 +1,128 @@
+"""Who is calling: Bearer keys on /v1 with a scope per route, and rate limits per key and per client address.
+A pure ASGI middleware, so a refused request costs one hash, one cached lookup and one counter."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sentinel.keys.ratelimit import RateLimiter
+from sentinel.keys.service import Caller, KeyService
+from sentinel.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Probes and assets are never counted or refused.
+UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics", "/static/")
+
+
+def required_scope(method: str, path: str) -> str | None:
+    """The scope a /v1 route needs; None for a public one. "any": any valid key."""
+    if not path.startswith("/v1/"):
+        return None
+    if path.startswith("/v1/images/") and path != "/v1/images/generations" and method in ("GET", "HEAD"):
+        # Images are served by content hash, unguessable without the image; generated URLs must work in a
+        # browser or an <img> tag, which send no Authorization header.
+        return None
+    if path.startswith(("/v1/images/generations", "/v1/models", "/v1/jobs")):
+        return "generate"
+    if path.startswith("/v1/evaluations"):
+        return "evaluate"
+    if path.startswith("/v1/review"):
+        return "review"
+    if path.startswith("/v1/dashboard"):
+        return "admin"
+    return "any"
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+class ApiKeyAuth:
+    def __init__(self, app: ASGIApp, keys: KeyService, limiter: RateLimiter, settings: Settings) -> None:
+        self.app = app
+        self.keys = keys
+        self.limiter = limiter
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(UNLIMITED_PATHS):
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        needed = required_scope(method, path)
+        token = _bearer(scope)
+        caller: Caller | None = None
+        if needed is not None:
+            try:
+                caller = self.keys.caller(token) if token else None
+                required = caller is None and self.keys.keys_required()
+            except Exception:
+                logger.exception("API keys could not be checked")
+                await _refuse(
+                    send,
+                    503,
+                    "server_error",
+                    "keys_unavailable",
+                    "API keys cannot be checked right now (the database is unreachable); try again shortly.",
+                    {"retry-after": "1"},
+                )
+                return
+            # An open server (loopback, no keys yet) takes any token: the OpenAI SDK insists on sending one.
+            if required:
+                message = (
+                    "Incorrect API key provided."
+                    if token
+                    else "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+                    "(create one with `sentinel keys create`)."
+                )
+                await _refuse(send, 401, "invalid_request_error", "invalid_api_key", message)
+                return
+        if caller is not None and needed not in (None, "any") and not caller.allows(needed):
+            message = f"key '{caller.name}' has scopes {', '.join(caller.scopes)}; this call needs '{needed}'"
+            await _refuse(send, 403, "permission_error", "missing_scope", message)
+            return
+        if caller is not None:
+            bucket, per_minute = f"key:{caller.id}", caller.rpm or self.settings.default_key_rpm
+        elif method == "POST" and path == "/login":
+            bucket, per_minute = f"login:{client_address(scope)}", self.settings.login_attempts_per_minute
+        else:
+            bucket, per_minute = f"ip:{client_address(scope)}", self.settings.anonymous_rpm
+        retry_after = await self.limiter.hit(bucket, per_minute)
+        if retry_after is not None:
+            who = f"key '{caller.name}'" if caller else f"address {client_address(scope)}"
+            await _refuse(
+                send,
+                429,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                f"Rate limit reached for {who}: {per_minute} requests per minute. Try again in {retry_after:g} s.",
+                {"retry-after": str(int(retry_after))},
+            )
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            scheme, _, token = text.partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+    return None
+
+
+async def _refuse(
+    send: Send, status: int, kind: str, code: str, message: str, headers: dict[str, str] | None = None
+) -> None:
+    body = orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}})
+    raw: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,180 @@
+"""Creating, listing, revoking and checking API keys. Secrets are random (256 bits) and stored as SHA-256
+hashes: a database leak gives no usable key, and a check is one hash and one indexed lookup."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlmodel import Session, col, func, select
+
+from sentinel.errors import InvalidInput, NotFound
+from sentinel.models import ApiKey, utcnow
+from sentinel.services import Services
+
+SCOPES = ("generate", "evaluate", "review", "admin")
+PERIODS = ("day", "month")
+TOKEN_PREFIX = "snt_"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The key a request came with, as the endpoints and the spend ledger see it."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    spend_cap: float | None
+    spend_period: str | None
+    rpm: int | None
+
+    def allows(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+    @classmethod
+    def of(cls, key: ApiKey) -> Caller:
+        return cls(key.id, key.name, tuple(key.scopes), key.spend_cap, key.spend_period, key.rpm)
+
+
+def hash_secret(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class KeyService:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, Caller | None]] = {}
+        self._any_keys: tuple[float, bool] | None = None
+
+    def create(
+        self,
+        name: str,
+        scopes: list[str],
+        spend_cap: float | None = None,
+        period: str | None = None,
+        rpm: int | None = None,
+    ) -> tuple[ApiKey, str]:
+        """A new key and its secret (shown once)."""
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidInput("a key needs a name of 1 to 100 characters", field="name")
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown or not scopes:
+            raise InvalidInput(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")
+        if spend_cap is not None and (spend_cap <= 0 or period not in PERIODS):
+            raise InvalidInput("a spend cap needs a positive amount and --period day or month", field="spend_cap")
+        if spend_cap is None and period is not None:
+            raise InvalidInput("--period needs --spend-cap", field="period")
+        if rpm is not None and rpm < 1:
+            raise InvalidInput("--rpm must be at least 1", field="rpm")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        key = ApiKey(
+            id=f"key_{uuid.uuid4().hex[:20]}",
+            name=name,
+            prefix=token[:10],
+            secret_hash=hash_secret(token),
+            scopes=sorted(set(scopes), key=SCOPES.index),
+            spend_cap=spend_cap,
+            spend_period=period,
+            rpm=rpm,
+        )
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            session.add(key)
+            session.commit()
+        self._forget()
+        return key, token
+
+    def list(self) -> list[ApiKey]:
+        with Session(self.services.engine) as session:
+            return list(session.exec(select(ApiKey).order_by(col(ApiKey.created_at))))
+
+    def revoke(self, name_or_id: str) -> ApiKey:
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            matches = list(
+                session.exec(
+                    select(ApiKey).where(
+                        (col(ApiKey.id) == name_or_id) | (col(ApiKey.name) == name_or_id),
+                        col(ApiKey.revoked_at).is_(None),
+                    )
+                )
+            )
+            if not matches:
+                raise NotFound(f"no active key with id or name '{name_or_id}'")
+            if len(matches) > 1:
+                ids = ", ".join(k.id for k in matches)
+                raise InvalidInput(f"{len(matches)} active keys are named '{name_or_id}' ({ids}); revoke one by id")
+            [key] = matches
+            session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(revoked_at=utcnow()))
+            session.commit()
+            key.revoked_at = utcnow()
+        self._forget()
+        return key
+
+    # -- checking ----------------------------------------------------------------------------------
+
+    def caller(self, token: str) -> Caller | None:
+        """The active key with this secret, or None."""
+        digest = hash_secret(token)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached and now - cached[0] < self.services.settings.api_key_cache_seconds:
+            return cached[1]
+        with Session(self.services.engine) as session:
+            key = session.exec(
+                select(ApiKey).where(ApiKey.secret_hash == digest, col(ApiKey.revoked_at).is_(None))
+            ).first()
+        caller = Caller.of(key) if key else None
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now, caller)
+        return caller
+
+    def active(self, key_id: str) -> Caller | None:
+        """The key with this id, unless revoked (for sessions made from an API key)."""
+        with Session(self.services.engine) as session:
+            key = session.get(ApiKey, key_id)
+        return Caller.of(key) if key is not None and key.revoked_at is None else None
+
+    def any_created(self) -> bool:
+        now = time.monotonic()
+        if self._any_keys and now - self._any_keys[0] < self.services.settings.api_key_cache_seconds:
+            return self._any_keys[1]
+        try:
+            with Session(self.services.engine) as session:
+                # Revoked keys count: revoking the last key must not open the server again.
+                count = session.exec(select(func.count()).select_from(ApiKey)).one()
+        except Exception:
+            if self._any_keys is not None:
+                return self._any_keys[1]  # the database is away for a moment: keep what we last knew
+            raise
+        self._any_keys = (now, count > 0)
+        return count > 0
+
+    def keys_required(self) -> bool:
+        """Open only on a loopback address before any key was created (the embedded quick start); else every call
+        needs a key."""
+        settings = self.services.settings
+        return settings.require_api_keys or not is_loopback(settings.host) or self.any_created()
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._any_keys = None

@@ -1,0 +1,373 @@
+"""``sentinel doctor``: check a deployment's configuration and connectivity, and say what is wrong.
+
+Each check says what it found and, when something is wrong, what to do about it. A failed check is
+something that stops Sentinel (or one of its processes) from doing its work; a warning is something
+that works but is worth knowing (a provider skipped for want of its key, an empty database).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from sentinel.errors import SentinelError
+from sentinel.ops.health import redact_url
+from sentinel.settings import Settings
+
+T = TypeVar("T")
+
+#: How long a connectivity check (database, Redis, blob store) may take.
+TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+    #: Works, but worth knowing (only meaningful when ok).
+    warning: bool = False
+
+    @property
+    def status(self) -> str:
+        return "fail" if not self.ok else ("warn" if self.warning else "ok")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status}
+
+
+class _TimedOut(Exception):
+    pass
+
+
+def _within(seconds: float, work: Callable[[], T]) -> T:
+    """``work()`` in a daemon thread: a server that never answers cannot hang the doctor (or keep it alive)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="doctor-check", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise _TimedOut(f"no answer within {seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _why(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    if isinstance(exc, _TimedOut):
+        return first
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def run_checks(settings: Settings | None = None, *, timeout: float = TIMEOUT_SECONDS) -> list[CheckResult]:
+    """Every check, in the order a person would fix them. ``settings`` None: read them from the environment."""
+    if settings is None:
+        try:
+            settings = Settings()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"SENTINEL_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+                for error in exc.errors()
+            )
+            return [CheckResult("settings", False, problems, "fix the SENTINEL_* variables named")]
+    results = [_settings(settings)]
+    results += _rubrics_and_judges(settings)
+    results += _routes(settings)
+    results.append(_database(settings, timeout))
+    results.append(_redis(settings, timeout))
+    results.append(_blobs(settings, timeout))
+    results += _secrets(settings)
+    results.append(_bind(settings))
+    return results
+
+
+def _settings(settings: Settings) -> CheckResult:
+    database = "PostgreSQL" if settings.database_url else "SQLite"
+    broker = "Redis" if settings.redis_url else "in-process broker"
+    return CheckResult(
+        "settings",
+        True,
+        f"parsed: data_dir {settings.data_dir.resolve()}, {database}, {broker}, logs {settings.log_format}",
+    )
+
+
+def _rubrics_and_judges(settings: Settings) -> list[CheckResult]:
+    from sentinel.evaluation.panel import Panel
+    from sentinel.rubrics.loader import RubricRegistry
+
+    results: list[CheckResult] = []
+    rubrics = panel = None
+    try:
+        rubrics = RubricRegistry.from_dirs(settings.builtin_rubrics_dir, settings.rubrics_dir)
+        extra = f" (with {settings.rubrics_dir})" if settings.rubrics_dir else ""
+        results.append(CheckResult("rubrics", True, f"{len(rubrics.all())} tasks{extra}"))
+    except SentinelError as exc:
+        results.append(
+            CheckResult("rubrics", False, exc.message, "fix the file and line named; `sentinel rubrics validate DIR`")
+        )
+    try:
+        panel = Panel.from_dirs(settings.resolved_judges_dirs)
+        vision = sorted(panel.vision)
+        detail = f"{len(panel.judges)} judges" + (f", vision: {', '.join(vision)}" if vision else ", all offline")
+        results.append(CheckResult("judges", True, detail))
+    except SentinelError as exc:
+        hint = "set the variable named, or take the judge out of SENTINEL_JUDGES_DIR"
+        if "which is not set" not in exc.message:
+            hint = "fix the file and line named; `sentinel judges list` shows the panel"
+        results.append(CheckResult("judges", False, exc.message, hint))
+    if panel is not None:
+        for name, judge in sorted(panel.vision.items()):
+            env = judge.options.api_key_env
+            if env:
+                results.append(CheckResult(f"vision judge {name}", True, f"key in {env}; {judge.options.model}"))
+            else:
+                results.append(CheckResult(f"vision judge {name}", True, f"no key needed; {judge.options.model}"))
+    if rubrics is not None and panel is not None:
+        gaps = [f"{r.id} needs {', '.join(panel.missing_kinds(r))}" for r in rubrics.all() if panel.missing_kinds(r)]
+        if gaps:
+            results.append(
+                CheckResult(
+                    "panel coverage",
+                    True,
+                    "criteria no judge of the panel can vote on: " + "; ".join(gaps),
+                    "add judges of those kinds, or expect those criteria to abstain",
+                    warning=True,
+                )
+            )
+    return results
+
+
+def _routes(settings: Settings) -> list[CheckResult]:
+    from sentinel.providers.config import load_routing
+
+    try:
+        routing = load_routing(settings.routes)
+    except SentinelError as exc:
+        return [CheckResult("routes", False, exc.message, "fix the routing file (SENTINEL_ROUTES) at the line named")]
+    results = [
+        CheckResult(
+            "routes",
+            True,
+            f"{len(routing.models)} models, default {routing.default_model}"
+            + (f" ({settings.routes})" if settings.routes else " (shipped routes.yaml)"),
+        )
+    ]
+    usable: dict[str, bool] = {}
+    for name, provider in routing.providers.items():
+        env = provider.api_key_env
+        usable[name] = not env or bool(os.environ.get(env))
+        if not env:
+            results.append(CheckResult(f"provider {name}", True, f"{provider.kind}: needs no key"))
+        elif usable[name]:
+            results.append(CheckResult(f"provider {name}", True, f"{provider.kind}: key in {env}"))
+        else:
+            results.append(
+                CheckResult(
+                    f"provider {name}",
+                    True,
+                    f"{provider.kind}: {env} is not set, so routes skip it",
+                    f"set {env} to use {name}",
+                    warning=True,
+                )
+            )
+    wanted = {
+        routing.default_model: "default model",
+        **{m: f"model of task {t}" for t, m in routing.task_models.items()},
+    }
+    for model, role in wanted.items():
+        route = routing.models.get(model)
+        if route is not None and not any(usable.get(c.provider, False) for c in route.candidates):
+            keys = sorted({routing.providers[c.provider].api_key_env or "" for c in route.candidates} - {""})
+            results.append(
+                CheckResult(
+                    f"model {model}",
+                    False,
+                    f"{role} {model}: no candidate has its key, so every request for it fails",
+                    f"set one of {', '.join(keys)}" if keys else "add a usable candidate",
+                )
+            )
+    return results
+
+
+def _database(settings: Settings, timeout: float) -> CheckResult:
+    from sqlalchemy import text
+
+    from sentinel.db import build_engine
+
+    url = settings.resolved_database_url
+    where = redact_url(url)
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return _writable_dir(
+                "database", path.parent, f"SQLite {path} does not exist yet; the first start creates it"
+            )
+    engine = build_engine(url)
+    try:
+
+        def probe() -> Any:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+                if engine.dialect.name != "postgresql":
+                    return None
+                from sentinel.db.migrate import baseline_differences, model_differences, schema_state
+
+                state = schema_state(connection)
+                differences = baseline_differences(connection) if state.unstamped else []
+                matches_models = state.unstamped and not model_differences(connection)
+                return state, differences, matches_models
+
+        answer = _within(timeout, probe)
+    except Exception as exc:
+        hint = "start PostgreSQL, or check host, port, user, password and database name in SENTINEL_DATABASE_URL"
+        if url.startswith("sqlite"):
+            hint = "check the file's permissions, or point SENTINEL_DATA_DIR somewhere writable"
+        return CheckResult("database", False, f"{where}: {_why(exc)}", hint)
+    finally:
+        engine.dispose()
+    if answer is None:
+        return CheckResult("database", True, f"SQLite {where.removeprefix('sqlite:///')}: answers")
+    state, differences, matches_models = answer
+    if state.empty:
+        return CheckResult(
+            "database",
+            True,
+            f"{where}: reachable and empty",
+            "`sentinel migrate` (or the first start) creates the schema",
+            warning=True,
+        )
+    if not state.known:
+        return CheckResult(
+            "database",
+            True,
+            f"{where}: at revision {state.current}, newer than this version knows (newest: {state.head})",
+            "a newer Sentinel migrated it (a rolling upgrade?); this version runs on it without migrating",
+            warning=True,
+        )
+    if state.unstamped:
+        if matches_models or not differences:
+            return CheckResult(
+                "database",
+                True,
+                f"{where}: made by create_all before migrations; the next start stamps and upgrades it",
+                "or run `sentinel migrate` now",
+                warning=True,
+            )
+        return CheckResult(
+            "database",
+            False,
+            f"{where}: tables without migration history that match no revision: {'; '.join(differences)}",
+            "back it up and fix the schema by hand, or start from an empty database",
+        )
+    if not state.at_head:
+        return CheckResult(
+            "database",
+            False,
+            f"{where}: at revision {state.current}, head is {state.head}",
+            "run `sentinel migrate` (the Kubernetes migration Job), or restart `sentinel serve`, which upgrades first",
+        )
+    return CheckResult("database", True, f"{where}: at migration head {state.head}")
+
+
+def _redis(settings: Settings, timeout: float) -> CheckResult:
+    if not settings.redis_url:
+        return CheckResult("redis", True, "not configured: in-process broker and worker threads (one machine only)")
+    where = redact_url(settings.redis_url)
+
+    def ping() -> Any:
+        import redis
+
+        client = redis.Redis.from_url(settings.redis_url or "", socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            return client.ping()
+        finally:
+            client.close()
+
+    try:
+        _within(timeout + 1, ping)
+    except Exception as exc:
+        return CheckResult("redis", False, f"{where}: {_why(exc)}", "start Redis, or fix SENTINEL_REDIS_URL")
+    return CheckResult("redis", True, f"{where}: answers PING (namespace {settings.redis_namespace})")
+
+
+def _writable_dir(name: str, directory: Path, found: str) -> CheckResult:
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if os.access(probe, os.W_OK):
+        return CheckResult(name, True, found)
+    return CheckResult(
+        name,
+        False,
+        f"{directory} cannot be created or written ({probe} is not writable)",
+        "fix the permissions, or move SENTINEL_DATA_DIR",
+    )
+
+
+def _blobs(settings: Settings, timeout: float) -> CheckResult:
+    from sentinel.store.blobs import FilesystemBlobStore
+
+    root = settings.resolved_blob_dir
+    try:
+        _within(timeout, FilesystemBlobStore(root).check)
+    except Exception as exc:
+        return CheckResult(
+            "blob store",
+            False,
+            f"{root}: {_why(exc)}",
+            "make it writable by Sentinel's user, or point SENTINEL_BLOB_DIR elsewhere",
+        )
+    shared = " (must be one volume shared by the API and every worker)" if settings.redis_url else ""
+    return CheckResult("blob store", True, f"{root} is writable{shared}")
+
+
+def _secrets(settings: Settings) -> list[CheckResult]:
+    if not settings.redis_url:
+        return [CheckResult("shared secrets", True, "single machine: webhook and session secrets are kept in data_dir")]
+    results: list[CheckResult] = []
+    for field, what in (("webhook_secret", "webhook signatures"), ("session_secret", "review page sessions")):
+        env = f"SENTINEL_{field.upper()}"
+        if getattr(settings, field):
+            results.append(CheckResult(env, True, f"set ({what})"))
+        else:
+            results.append(
+                CheckResult(
+                    env,
+                    False,
+                    f"not set: with Redis, several processes each make their own, so {what} fail between them",
+                    f"set {env} to the same random value (16+ characters) on every API process and worker",
+                )
+            )
+    if not settings.reviewer_keys:
+        results.append(
+            CheckResult(
+                "SENTINEL_REVIEWER_KEYS",
+                True,
+                "not set: each API process keeps its own reviewer key file in data_dir",
+                "set SENTINEL_REVIEWER_KEYS when several API processes serve the review pages",
+                warning=True,
+            )
+        )
+    return results
+
+
+def _bind(settings: Settings) -> CheckResult:
+    everywhere = settings.host in ("0.0.0.0", "::")
+    where = "every interface" if everywhere else settings.host
+    return CheckResult("bind", True, f"`sentinel serve` listens on {where}, port {settings.port}")

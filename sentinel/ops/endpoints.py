@@ -1,0 +1,39 @@
+"""Operations endpoints: ``/readyz`` for load balancers and orchestrators, ``/metrics`` for Prometheus.
+
+``/healthz`` (the process is up) lives in :mod:`sentinel.api.app`; none of these need a key.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from sentinel.api.responses import JSONResponse
+from sentinel.ops import metrics
+from sentinel.ops.health import readiness
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/readyz",
+    summary="Ready to serve: database, broker and blob store reachable",
+    responses={503: {"description": "a check failed; `failing` names it and `checks` says why"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    checks = await readiness(request.app.state.services)
+    failing = [name for name, check in checks.items() if not check.ok]
+    body: dict[str, object] = {
+        "status": "not ready" if failing else "ready",
+        "checks": {name: check.to_dict() for name, check in checks.items()},
+    }
+    if failing:
+        body["failing"] = failing
+    return JSONResponse(body, status_code=503 if failing else 200, headers={"cache-control": "no-store"})
+
+
+@router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
+async def prometheus_metrics() -> Response:
+    # Queue depth asks the broker; keep that off the event loop.
+    payload, content_type = await run_in_threadpool(metrics.render)
+    return Response(payload, media_type=content_type, headers={"cache-control": "no-store"})

@@ -1,0 +1,155 @@
+"""Readiness: can this process do its work now? Database, broker and blob store, each within a short timeout.
+
+Every check runs in a daemon thread and is bounded by a timeout, so a dead PostgreSQL or Redis makes the
+probe answer "not ready" quickly instead of hanging it; once a few checks of one kind are stuck, the next
+probe fails at once rather than pile up threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+
+from sentinel.services import Services
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    detail: str
+    duration_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a log or a probe's answer: no password."""
+    try:
+        if "://" in url and not url.startswith(("redis", "rediss", "unix")):
+            return make_url(url).render_as_string(hide_password=True)
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    except Exception:
+        return "(unparseable URL)"
+
+
+def database_check(engine: Engine) -> str:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    name = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(engine.dialect.name, engine.dialect.name)
+    return f"{name} answered SELECT 1"
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str, timeout: float) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+def redis_check(url: str, timeout: float) -> str:
+    _redis(url, timeout).ping()
+    return f"Redis at {redact_url(url)} answered PING"
+
+
+def blob_check(blobs: Any) -> str:
+    root = getattr(blobs, "root", None)
+    if root is None:
+        blobs.check()
+        return "blob store is writable"
+    # A probe file of its own, so probes running at once do not trip over each other's.
+    Path(root).mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=root, prefix=".ready-")
+    try:
+        os.write(fd, b"ok")
+    finally:
+        os.close(fd)
+        os.unlink(name)
+    return f"blob store {root} is writable"
+
+
+#: Checks of one kind still waiting for an answer, at most: past that, a probe fails at once instead of piling up.
+MAX_PENDING = 4
+_pending: dict[str, threading.BoundedSemaphore] = {}
+_pending_lock = threading.Lock()
+
+
+def _slots(kind: str) -> threading.BoundedSemaphore:
+    with _pending_lock:
+        return _pending.setdefault(kind, threading.BoundedSemaphore(MAX_PENDING))
+
+
+async def _bounded(kind: str, probe: Callable[[], str], timeout: float, where: str) -> Check:
+    """Run ``probe`` in a daemon thread (a hung one never holds the process up); a failure names ``where`` and why."""
+    started = time.perf_counter()
+    slots = _slots(kind)
+    if not slots.acquire(blocking=False):
+        return Check(False, f"{where}: {MAX_PENDING} earlier checks are still waiting for an answer")
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def settle(result: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or "")
+
+    def run() -> None:
+        result, error = None, None
+        try:
+            result = probe()
+        except Exception as exc:
+            error = exc
+        finally:
+            slots.release()
+        with contextlib.suppress(RuntimeError):  # the loop closed while this check was stuck
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=f"readyz-{kind}", daemon=True).start()
+    try:
+        detail = await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        detail, ok = f"{where}: no answer within {timeout:g} s", False
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        detail, ok = f"{where}: {type(exc).__name__}: {lines[0] if lines else 'failed'}", False
+    else:
+        ok = True
+    return Check(ok, detail, round((time.perf_counter() - started) * 1000, 1))
+
+
+async def readiness(services: Services) -> dict[str, Check]:
+    """database, broker and blob_store, checked concurrently."""
+    settings = services.settings
+    timeout = settings.readiness_timeout_seconds
+    database = redact_url(settings.resolved_database_url)
+    checks = [
+        _bounded("database", lambda: database_check(services.engine), timeout, f"database {database}"),
+        _bounded("blob_store", lambda: blob_check(services.images.blobs), timeout, "blob store"),
+    ]
+    redis_url = settings.redis_url
+    if redis_url:
+        where = f"Redis at {redact_url(redis_url)}"
+        checks.append(_bounded("broker", lambda: redis_check(redis_url, timeout), timeout, where))
+    results = await asyncio.gather(*checks)
+    broker = results[2] if redis_url else Check(True, "in-process broker (no Redis configured)")
+    return {"database": results[0], "broker": broker, "blob_store": results[1]}

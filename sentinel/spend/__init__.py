@@ -1,0 +1,1 @@
+"""Spend caps: estimated cost reserved before a provider call, settled after it."""

@@ -1,0 +1,107 @@
+"""The evaluation sweep, step by step: what it re-sends after messages were lost, what it leaves alone, and what
+it finalises. (The fault tests around it show it at work on real processes.)"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from sentinel.db import insert_unless_present
+from sentinel.evaluation.runner import VoteResult
+from sentinel.evaluation.service import EvaluationService
+from sentinel.models import Evaluation, EvaluationStatus, Vote, utcnow
+from sentinel.services import build_services
+from sentinel.settings import Settings
+from tests.conftest import png_bytes
+
+
+class Recording:
+    """A broker that loses everything: it only notes what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def judge(self, evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
+        self.sent.append((evaluation_id, judge))
+
+    def finalise_later(self, evaluation_id: str, delay_seconds: float) -> None:
+        pass
+
+
+class Broken(Recording):
+    def judge(self, evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+def age(service: EvaluationService, evaluation_id: str, **shift: timedelta) -> None:
+    """Move an evaluation's timestamps into the past (``created_at=...``, ``deadline_at=...``)."""
+    with Session(service.services.engine) as session:
+        values = {name: utcnow() - delta for name, delta in shift.items()}
+        session.execute(update(Evaluation).where(col(Evaluation.id) == evaluation_id).values(**values))
+        session.commit()
+
+
+def vote(service: EvaluationService, evaluation_id: str, judge: str) -> None:
+    service.record_vote(evaluation_id, VoteResult(judge, True, "fine", [], 1.0))
+
+
+def test_sweep_resends_only_the_missing_judges_of_a_stalled_evaluation_once_per_period(tmp_path) -> None:
+    recording = Recording()
+    service = EvaluationService(build_services(Settings(data_dir=tmp_path)), recording)
+    evaluation = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(200, 200)}))
+    first, *others = evaluation.panel
+    assert others, evaluation.panel
+    assert sorted(j for _, j in recording.sent) == sorted(evaluation.panel)
+    recording.sent.clear()
+
+    # Fresh: its messages may simply be queued behind others.
+    assert service.sweep(stalled_after_seconds=60) == {"resent": 0, "finalised": 0}
+    vote(service, evaluation.id, first)
+    age(service, evaluation.id, created_at=timedelta(minutes=5))
+    # A vote landed just now: still moving.
+    assert service.sweep(stalled_after_seconds=60)["resent"] == 0
+
+    assert service.sweep(stalled_after_seconds=0) == {"resent": 1, "finalised": 0}
+    assert sorted(recording.sent) == sorted((evaluation.id, j) for j in others)
+    # Just re-sent: not again until another stalled period has passed.
+    recording.sent.clear()
+    assert service.sweep(stalled_after_seconds=60)["resent"] == 0
+    assert recording.sent == []
+
+    for judge in others:
+        vote(service, evaluation.id, judge)
+    assert service.get(evaluation.id)[0].status == EvaluationStatus.DONE
+    assert service.sweep(stalled_after_seconds=0) == {"resent": 0, "finalised": 0}
+
+
+def test_sweep_finalises_past_the_deadline_and_when_every_vote_is_in(tmp_path) -> None:
+    service = EvaluationService(build_services(Settings(data_dir=tmp_path)), Recording())
+    late = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(210, 210)}))
+    complete = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(220, 220)}))
+    age(service, late.id, deadline_at=timedelta(seconds=1))
+    # Every vote in, but the process that stored the last one died before finalising.
+    with Session(service.services.engine) as session:
+        for judge in complete.panel:
+            values = {"evaluation_id": complete.id, "judge": judge, "passed": True, "reasoning": "ok"}
+            insert_unless_present(
+                session, Vote, {**values, "criteria": [], "duration_ms": 1.0}, ["evaluation_id", "judge"]
+            )
+        session.commit()
+    assert service.sweep(stalled_after_seconds=60) == {"resent": 0, "finalised": 2}
+    with Session(service.services.engine) as session:
+        assert session.get(Evaluation, late.id).verdict == "amber"  # no votes: quorum not met
+        assert session.get(Evaluation, complete.id).verdict == "green"
+
+
+def test_submit_survives_a_broker_that_is_away_and_the_sweep_sends_later(tmp_path) -> None:
+    services = build_services(Settings(data_dir=tmp_path))
+    away = EvaluationService(services, Broken())
+    evaluation = away.submit(away.validate("text-to-image", {}, {"image": png_bytes(230, 230)}))
+    # Stored and answered: the caller gets its 202, not a 500 for work that was in fact accepted.
+    recording = Recording()
+    sweeper = EvaluationService(services, recording)
+    age(sweeper, evaluation.id, created_at=timedelta(minutes=5))
+    assert sweeper.sweep(stalled_after_seconds=60) == {"resent": 1, "finalised": 0}
+    assert sorted(j for _, j in recording.sent) == sorted(evaluation.panel)

@@ -1,0 +1,99 @@
+"""/healthz says the process is up; /readyz says whether it can work, and what stops it when it cannot."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from sentinel.ops import endpoints
+from sentinel.services import build_services
+from sentinel.settings import Settings
+from tests.conftest import free_port
+
+
+def ops_client(settings: Settings) -> TestClient:
+    app = FastAPI()
+    app.include_router(endpoints.router)
+    app.state.services = build_services(settings)
+    return TestClient(app)
+
+
+def test_ready_when_everything_answers(client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready"
+    assert set(body["checks"]) == {"database", "broker", "blob_store"}
+    assert all(check["ok"] for check in body["checks"].values())
+    assert "in-process" in body["checks"]["broker"]["detail"]
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_dead_redis_makes_it_not_ready_quickly_and_says_why(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    settings = Settings(data_dir=tmp_path, redis_url=f"redis://:hunter2hunter2@127.0.0.1:{port}/0")
+    with ops_client(settings) as http:
+        started = time.monotonic()
+        response = http.get("/readyz")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["status"] == "not ready"
+    assert body["failing"] == ["broker"]
+    detail = body["checks"]["broker"]["detail"]
+    assert "Redis" in detail and str(port) in detail and "onnect" in detail, detail
+    assert "hunter2" not in response.text  # the password never leaves the process
+    assert body["checks"]["database"]["ok"] and body["checks"]["blob_store"]["ok"]
+    assert elapsed < 3
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts TCP connections and never says a word (a hung PostgreSQL)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_hung_database_cannot_hang_the_probe(tmp_path: Path, silent_server: int) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"postgresql://sentinel:secret@127.0.0.1:{silent_server}/sentinel",
+        readiness_timeout_seconds=0.5,
+    )
+    services = build_services(settings)
+    # The engine is built without touching the database (start-up would migrate it; this one never answers).
+    from sentinel.db import build_engine
+
+    services.__dict__["engine"] = build_engine(settings.resolved_database_url)
+    app = FastAPI()
+    app.include_router(endpoints.router)
+    app.state.services = services
+    with TestClient(app) as http:
+        started = time.monotonic()
+        response = http.get("/readyz")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["database"]
+    assert "no answer within 0.5 s" in body["checks"]["database"]["detail"]
+    assert "secret" not in response.text
+    assert elapsed < 2
+
+
+def test_an_unwritable_blob_store_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the blob folder should be")
+    with ops_client(Settings(data_dir=tmp_path, blob_dir=blocker)) as http:
+        response = http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["blob_store"]
