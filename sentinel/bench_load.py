@@ -56,8 +56,9 @@ async def _caller(client: httpx.AsyncClient, images: list[bytes], until: float, 
         evaluation_id = created.json()["id"]
         result.submitted.append(evaluation_id)
         while True:
-            answer = (await client.get(f"/v1/evaluations/{evaluation_id}", params={"wait": 30})).json()
-            if answer["status"] == "done":
+            response = await client.get(f"/v1/evaluations/{evaluation_id}", params={"wait": 30})
+            response.raise_for_status()
+            if response.json()["status"] == "done":
                 break
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
 
@@ -79,7 +80,9 @@ def _audit(base: str, evaluation_ids: list[str]) -> dict[str, int]:
     counts = {"done": 0, "lost": 0, "vote_mismatch": 0}
     with httpx.Client(base_url=base, timeout=60) as client:
         for evaluation_id in evaluation_ids:
-            answer = client.get(f"/v1/evaluations/{evaluation_id}").json()
+            response = client.get(f"/v1/evaluations/{evaluation_id}")
+            response.raise_for_status()  # an audit that cannot read an evaluation must not call it lost
+            answer = response.json()
             if answer.get("status") != "done":
                 counts["lost"] += 1
                 continue

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     #: Requests per minute for a key created without --rpm.
     default_key_rpm: int = Field(default=600, ge=1)
     #: Requests per minute per client address without a key (pages, and /v1 while the server runs open).
-    anonymous_rpm: int = Field(default=300, ge=1)
+    anonymous_rpm: int = Field(default=1200, ge=1)
     #: Login attempts per minute per client address on the review pages.
     login_attempts_per_minute: int = Field(default=10, ge=1)
 

@@ -218,3 +218,18 @@ def test_a_spend_cap_holds_under_100_concurrent_requests(request, tmp_path, fake
     assert sum(e.spent for e in entries) == pytest.approx(period.spent)
     assert sum(e.reserved for e in entries) == pytest.approx(0)
     assert Counter(e.kind for e in entries) == {"reserve": 10, "settle": 10}
+
+
+def test_callers_without_a_key_are_limited_per_address_and_logins_more_tightly(tmp_path, fake) -> None:
+    env = embedded_env(tmp_path, fake[0], SENTINEL_ANONYMOUS_RPM="4", SENTINEL_LOGIN_ATTEMPTS_PER_MINUTE="2")
+    server, base = start_server(env, tmp_path / "api.log")
+    try:
+        pages = [httpx.get(f"{base}/v1/rubrics").status_code for _ in range(5)]
+        assert pages == [200, 200, 200, 200, 429]
+        assert httpx.get(f"{base}/healthz").status_code == 200  # probes are never limited
+        logins = [httpx.post(f"{base}/login", data={"key": "guess"}).status_code for _ in range(3)]
+        assert logins == [401, 401, 429]
+        refused = httpx.post(f"{base}/login", data={"key": "guess"})
+        assert "address 127.0.0.1" in refused.json()["error"]["message"]
+    finally:
+        server.stop()
