@@ -35,8 +35,15 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def sample_inputs() -> dict[str, tuple[dict[str, bytes], dict[str, Any]]]:
-    """A 1024×1024 PNG for each built-in task, with its source/mask and params."""
+def _scaled(image: Image.Image, side: int) -> bytes:
+    if side == SIDE:
+        return _png(image)
+    resample = Image.Resampling.NEAREST if image.mode == "L" else Image.Resampling.LANCZOS
+    return _png(image.resize((side, side), resample))
+
+
+def sample_inputs(side: int = SIDE) -> dict[str, tuple[dict[str, bytes], dict[str, Any]]]:
+    """A ``side``×``side`` PNG for each built-in task, with its source/mask and params (drawn at 1024², scaled)."""
     photo = _photo()
     product = Image.new("RGB", (SIDE, SIDE), "white")
     cutout = _photo(900)
@@ -54,12 +61,15 @@ def sample_inputs() -> dict[str, tuple[dict[str, bytes], dict[str, Any]]]:
     replaced = Image.new("RGB", (SIDE, SIDE), "white")
     replaced.paste(photo, (0, 0), subject_mask)
     return {
-        "text-to-image": ({"image": _png(photo)}, {"width": SIDE, "height": SIDE}),
-        "product-white-background": ({"image": _png(product)}, {}),
-        "text-render": ({"image": _png(sign)}, {"text": "OPEN 24/7"}),
-        "object-removal": ({"image": _png(photo), "source": _png(tagged), "mask": _png(mask)}, {}),
+        "text-to-image": ({"image": _scaled(photo, side)}, {"width": side, "height": side}),
+        "product-white-background": ({"image": _scaled(product, side)}, {}),
+        "text-render": ({"image": _scaled(sign, side)}, {"text": "OPEN 24/7"}),
+        "object-removal": (
+            {"image": _scaled(photo, side), "source": _scaled(tagged, side), "mask": _scaled(mask, side)},
+            {},
+        ),
         "background-replace": (
-            {"image": _png(replaced), "source": _png(photo), "mask": _png(subject_mask)},
+            {"image": _scaled(replaced, side), "source": _scaled(photo, side), "mask": _scaled(subject_mask, side)},
             {"color": "#ffffff"},
         ),
     }
@@ -68,6 +78,8 @@ def sample_inputs() -> dict[str, tuple[dict[str, bytes], dict[str, Any]]]:
 @dataclass
 class TaskTiming:
     task: str
+    side: int
+    runs: int
     verdict: str
     total_ms: float
     decode_ms: float
@@ -78,7 +90,9 @@ class TaskTiming:
         return sum(self.judges_ms.values()) / self.total_ms if self.total_ms else 0.0
 
 
-def time_task(services: Services, task: str, files: dict[str, bytes], params: dict[str, Any], runs: int) -> TaskTiming:
+def time_task(
+    services: Services, task: str, files: dict[str, bytes], params: dict[str, Any], runs: int, side: int, warm_up: int
+) -> TaskTiming:
     """What `sentinel eval` does per image, judges one after another so their costs add up honestly."""
     rubric = services.rubrics.get(task)
     judges = services.panel.for_rubric(rubric)
@@ -87,7 +101,7 @@ def time_task(services: Services, task: str, files: dict[str, bytes], params: di
     decodes: list[float] = []
     per_judge: dict[str, list[float]] = {j.name: [] for j in judges}
     verdict = ""
-    for _ in range(runs + 1):  # the first run warms OCR engines and imports; it is not counted
+    for _ in range(runs + warm_up):  # warm-up runs load OCR engines and imports; they are not counted
         decoded_pixels.clear()
         started = time.perf_counter()
         sources = {}
@@ -113,21 +127,35 @@ def time_task(services: Services, task: str, files: dict[str, bytes], params: di
         decodes.append((time.perf_counter() - decode_started) * 1000)
     return TaskTiming(
         task=task,
+        side=side,
+        runs=runs,
         verdict=verdict,
-        total_ms=statistics.median(totals[1:]),
-        decode_ms=statistics.median(decodes[1:]),
-        judges_ms={name: statistics.median(values[1:]) for name, values in per_judge.items()},
+        total_ms=statistics.median(totals[warm_up:]),
+        decode_ms=statistics.median(decodes[warm_up:]),
+        judges_ms={name: statistics.median(values[warm_up:]) for name, values in per_judge.items()},
     )
 
 
-def bench_judges(services: Services, runs: int) -> list[TaskTiming]:
-    return [time_task(services, task, files, params, runs) for task, (files, params) in sample_inputs().items()]
+def runs_for(side: int, runs: int) -> int:
+    """Fewer repetitions above 1024² (a 2048² image costs about four times as much)."""
+    return runs if side <= SIDE else max(1, runs // 2)
+
+
+def bench_judges(services: Services, runs: int, sides: list[int] | None = None) -> list[TaskTiming]:
+    timings = []
+    for index, side in enumerate(sides or [SIDE]):
+        for task, (files, params) in sample_inputs(side).items():
+            # one warm-up run per task, at the first size only (OCR models and imports load once)
+            timings.append(time_task(services, task, files, params, runs_for(side, runs), side, int(index == 0)))
+    return timings
 
 
 def as_rows(timings: list[TaskTiming]) -> list[dict[str, Any]]:
     return [
         {
             "task": t.task,
+            "side": t.side,
+            "runs": t.runs,
             "verdict": t.verdict,
             "median_ms": round(t.total_ms, 1),
             "png_decode_ms": round(t.decode_ms, 1),

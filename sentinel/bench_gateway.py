@@ -154,13 +154,14 @@ def measure(scenario: str, url: str, body: dict[str, Any], concurrency: int, req
     )
 
 
-def run(sizes_mb: list[float], concurrencies: list[int], requests: int) -> list[dict[str, Any]]:
+def run(sizes_kb: list[float], concurrencies: list[int], requests: int) -> list[dict[str, Any]]:
+    """Each size × concurrency: direct, then via Sentinel (b64_json, url); ``requests`` each, at least 2 per client."""
     rows: list[dict[str, Any]] = []
-    for size in sizes_mb:
-        image = noise_png(int(size * 1024 * 1024))
+    for size in sizes_kb:
+        image = noise_png(int(size * 1024))
         with stack(image) as (provider, sentinel):
             for concurrency in concurrencies:
-                count = max(requests, concurrency * 4)
+                count = max(requests, concurrency * 2)
                 direct = measure(
                     "direct",
                     f"{provider}/v1/images/generations",
@@ -168,7 +169,7 @@ def run(sizes_mb: list[float], concurrencies: list[int], requests: int) -> list[
                     concurrency,
                     count,
                 )
-                rows.append({"image_mb": size, "image_bytes": len(image)} | direct.row())
+                rows.append({"image_kb": size, "image_bytes": len(image)} | direct.row())
                 for response_format in ("b64_json", "url"):
                     via = measure(
                         f"sentinel {response_format}",
@@ -178,8 +179,13 @@ def run(sizes_mb: list[float], concurrencies: list[int], requests: int) -> list[
                         count,
                     )
                     rows.append(
-                        {"image_mb": size, "image_bytes": len(image)}
+                        {"image_kb": size, "image_bytes": len(image)}
                         | via.row()
-                        | {"added_p50_ms": via.p50_ms - direct.p50_ms, "added_p95_ms": via.p95_ms - direct.p95_ms}
+                        | {
+                            "added_p50_ms": via.p50_ms - direct.p50_ms,
+                            "added_p95_ms": via.p95_ms - direct.p95_ms,
+                            "added_p99_ms": via.p99_ms - direct.p99_ms,
+                            "throughput_ratio": via.per_second / direct.per_second if direct.per_second else 0.0,
+                        }
                     )
     return rows

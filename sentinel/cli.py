@@ -518,21 +518,37 @@ def rubrics_validate(
 
 @bench_app.command("judges")
 def bench_judges(
-    runs: Annotated[int, typer.Option(min=1, max=100, help="timed runs per task (after one warm-up)")] = 7,
+    runs: Annotated[int, typer.Option(min=1, max=100, help="timed runs per task (half as many above 1024²)")] = 5,
+    side: Annotated[
+        list[int] | None, typer.Option("--side", min=64, max=4096, help="image sides in pixels (repeatable)")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
 ) -> None:
-    """Median time of `sentinel eval` per 1024×1024 image for each built-in task, and the judges' share."""
+    """Median time of `sentinel eval` per image for each built-in task and size, per judge, with the decode floor."""
     from sentinel.bench import as_rows, bench_judges
     from sentinel.services import get_services
 
-    rows = as_rows(bench_judges(get_services(), runs))
-    table = Table(title=f"sentinel eval per 1024×1024 PNG, median of {runs} runs", box=None)
-    for column in ("task", "verdict", "median ms", "PNG decode ms", "× decode", "judges' share", "per judge ms"):
+    sides = sorted(set(side or [512, 1024, 2048]))
+    rows = as_rows(bench_judges(get_services(), runs, sides))
+    table = Table(title="sentinel eval per PNG, median ms (judges one after another)", box=None)
+    for column in (
+        "size",
+        "task",
+        "runs",
+        "verdict",
+        "median ms",
+        "PNG decode ms",
+        "× decode",
+        "judges' share",
+        "per judge ms",
+    ):
         table.add_column(column, no_wrap=column != "per judge ms")
     for row in rows:
         per_judge = ", ".join(f"{k} {v:.1f}" for k, v in row["judges_ms"].items())
         table.add_row(
+            f"{row['side']}²",
             row["task"],
+            str(row["runs"]),
             row["verdict"],
             f"{row['median_ms']:.1f}",
             f"{row['png_decode_ms']:.1f}",
@@ -545,31 +561,82 @@ def bench_judges(
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
 
 
+@bench_app.command("accuracy")
+def bench_accuracy(
+    cases: Annotated[Path | None, typer.Option(help="labelled cases (default fixtures/cases.yaml)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Confusion counts of the panel on the labelled fixture set; exit 1 if any severe defect passed."""
+    from sentinel.bench_accuracy import DEFAULT_CASES, SEVERITIES, run
+
+    report = run(cases or DEFAULT_CASES)
+    table = Table(title=f"panel accuracy on {report['cases']} labelled cases ({report['seconds']:.1f} s)", box=None)
+    for column in ("task", "cases", "good passed", "defects caught", *(f"{s} caught" for s in SEVERITIES)):
+        table.add_column(column, no_wrap=True)
+
+    def ratio(done: int, total: int) -> str:
+        return f"{done}/{total}" if total else "-"
+
+    for row in [*report["tasks"], report["overall"]]:
+        table.add_row(
+            row["task"],
+            str(row["cases"]),
+            ratio(row["good_passed"], row["good_total"]),
+            ratio(row["defects_caught"], row["defect_total"]),
+            *(ratio(row["by_severity"][s]["caught"], row["by_severity"][s]["total"]) for s in SEVERITIES),
+        )
+    console = Console(width=max(out.width, 150))
+    console.print(table)
+    misses = report["overall"]["misses"]
+    if misses:
+        missed = Table(title="misses", box=None, title_justify="left")
+        for column in ("case", "severity", "expected", "got", "summary"):
+            missed.add_column(column, no_wrap=column != "summary")
+        for miss in misses:
+            missed.add_row(miss["id"], miss["severity"], miss["expected"], miss["got"], miss["summary"])
+        console.print(missed)
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+    if report["severe_missed"]:
+        err.print(f"[red]severe defects missed:[/] {', '.join(report['severe_missed'])}", highlight=False)
+        raise typer.Exit(code=1)
+
+
 @bench_app.command("gateway")
 def bench_gateway(
+    size_kb: Annotated[
+        list[float] | None, typer.Option("--size-kb", help="image sizes in KiB (repeatable; default 64, 1024, 4096)")
+    ] = None,
     size_mb: Annotated[list[float] | None, typer.Option("--size-mb", help="image sizes in MiB (repeatable)")] = None,
-    concurrency: Annotated[list[int] | None, typer.Option(help="client concurrency levels (repeatable)")] = None,
-    requests: Annotated[int, typer.Option(min=5, max=10000, help="requests per scenario")] = 60,
+    concurrency: Annotated[
+        list[int] | None, typer.Option(help="client concurrency levels (repeatable; default 1, 16, 64)")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=1, max=10000, help="requests per scenario (at least 2 per client)")] = 48,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
 ) -> None:
     """Added latency and throughput of /v1/images/generations over a direct call to a fake provider."""
     from sentinel.bench_gateway import run
 
-    rows = run(size_mb or [1.0], concurrency or [1, 16], requests)
+    sizes = [*(size_kb or []), *(mb * 1024 for mb in size_mb or [])] or [64, 1024, 4096]
+    rows = run(sizes, concurrency or [1, 16, 64], requests)
     table = Table(title="POST /v1/images/generations, fake OpenAI provider on loopback", box=None)
-    for column in ("image", "clients", "scenario", "p50 ms", "p95 ms", "p99 ms", "req/s", "added p50", "added p95"):
+    columns = ("image", "clients", "scenario", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s")
+    for column in (*columns, "added p50", "added p95", "added p99", "× direct req/s"):
         table.add_column(column, no_wrap=True)
     for row in rows:
-        added = [f"{row[k]:+.1f}" if k in row else "" for k in ("added_p50_ms", "added_p95_ms")]
+        added = [f"{row[k]:+.1f}" if k in row else "" for k in ("added_p50_ms", "added_p95_ms", "added_p99_ms")]
+        ratio = f"{row['throughput_ratio']:.2f}" if "throughput_ratio" in row else ""
         table.add_row(
-            f"{row['image_bytes'] / 1048576:.2f} MiB",
+            f"{row['image_bytes'] / 1024:.0f} KiB",
             str(row["concurrency"]),
             row["scenario"],
+            str(row["requests"]),
             f"{row['p50_ms']:.1f}",
             f"{row['p95_ms']:.1f}",
             f"{row['p99_ms']:.1f}",
             f"{row['per_second']:.1f}",
             *added,
+            ratio,
         )
     Console(width=max(out.width, 150)).print(table)
     if json_out:
@@ -648,6 +715,48 @@ def bench_jobs(
             f"{row['median_other_ms']:.0f}",
         )
     Console(width=max(out.width, 150)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    runs: Annotated[int, typer.Option(min=1, max=1000, help="evaluations per deployment, one at a time")] = 20,
+    side: Annotated[int, typer.Option(min=64, max=2048, help="image side in pixels")] = 1024,
+    redis_url: Annotated[str | None, typer.Option(help="also measure with this Redis broker ...")] = None,
+    database_url: Annotated[str | None, typer.Option(help="... and this PostgreSQL database")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Time from POST /v1/evaluations to the verdict, split into judge compute and queue/DB overhead."""
+    from sentinel.bench_pipeline import run
+
+    if bool(redis_url) != bool(database_url):
+        raise fail("--redis-url and --database-url go together")
+    rows = run(runs, side, redis_url, database_url)
+    table = Table(title=f"POST /v1/evaluations → verdict, text-to-image {side}², offline judges", box=None)
+    for column in (
+        "deployment",
+        "runs",
+        "total p50/p95 ms",
+        "slowest judge p50",
+        "all judges p50",
+        "overhead p50/p95",
+        "server verdict p50",
+        "server overhead p50/p95",
+    ):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["mode"],
+            str(row["runs"]),
+            f"{row['median_total_ms']:.0f} / {row['p95_total_ms']:.0f}",
+            f"{row['median_judges_max_ms']:.0f}",
+            f"{row['median_judges_sum_ms']:.0f}",
+            f"{row['median_overhead_ms']:.0f} / {row['p95_overhead_ms']:.0f}",
+            f"{row['median_server_ms']:.0f}",
+            f"{row['median_server_overhead_ms']:.0f} / {row['p95_server_overhead_ms']:.0f}",
+        )
+    Console(width=max(out.width, 190)).print(table)
     if json_out:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -1,0 +1,79 @@
+"""`sentinel bench gateway|judges|pipeline` run with tiny parameters and write JSON of the documented shape.
+
+Timings are not checked here (they depend on the machine); only that every number is there and sane.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REDIS_URL, REPO, clean_env
+
+SENTINEL = str(REPO / ".venv" / "bin" / "sentinel")
+
+
+def bench(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [SENTINEL, "bench", *args, "--json", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()  # the table
+    rows = json.loads(out.read_text())
+    assert isinstance(rows, list) and rows
+    return rows
+
+
+def non_negative(row: dict[str, Any], keys: list[str]) -> None:
+    for key in keys:
+        assert isinstance(row[key], int | float) and row[key] >= 0, (key, row)
+
+
+def test_bench_gateway_json(tmp_path: Path) -> None:
+    rows = bench(tmp_path, "gateway", "--size-kb", "64", "--concurrency", "1", "--requests", "3")
+    assert [r["scenario"] for r in rows] == ["direct", "sentinel b64_json", "sentinel url"]
+    for row in rows:
+        assert row["image_kb"] == 64 and row["concurrency"] == 1 and row["requests"] == 3
+        non_negative(row, ["image_bytes", "p50_ms", "p95_ms", "p99_ms", "per_second"])
+        assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+    for row in rows[1:]:
+        assert all(isinstance(row[k], float) for k in ("added_p50_ms", "added_p95_ms", "added_p99_ms"))
+        non_negative(row, ["throughput_ratio"])
+
+
+def test_bench_judges_json(tmp_path: Path) -> None:
+    rows = bench(tmp_path, "judges", "--side", "128", "--runs", "1")
+    assert {r["task"] for r in rows} == {
+        "text-to-image",
+        "product-white-background",
+        "text-render",
+        "object-removal",
+        "background-replace",
+    }
+    for row in rows:
+        assert row["side"] == 128 and row["runs"] == 1
+        assert row["verdict"] in ("green", "amber", "red")
+        non_negative(row, ["median_ms", "png_decode_ms", "judges_share"])
+        assert row["judges_ms"] and all(v >= 0 for v in row["judges_ms"].values())
+
+
+PIPELINE_KEYS = ["total_ms", "server_ms", "judges_sum_ms", "judges_max_ms", "overhead_ms", "server_overhead_ms"]
+
+
+def test_bench_pipeline_json_embedded_and_redis_postgres(tmp_path: Path, postgres_url: str) -> None:
+    # the Redis layout uses a namespace of its own (sentinel-bench-…), deleted when the run ends
+    args = ["pipeline", "--runs", "2", "--side", "256", "--redis-url", REDIS_URL, "--database-url", postgres_url]
+    rows = bench(tmp_path, *args)
+    assert [r["mode"].split()[0] for r in rows] == ["embedded", "Redis"]
+    for row in rows:
+        assert row["runs"] == 2 and row["side"] == 256
+        non_negative(row, [f"{stat}_{key}" for key in PIPELINE_KEYS for stat in ("median", "p95")])
+        assert row["median_judges_max_ms"] <= row["median_judges_sum_ms"]
