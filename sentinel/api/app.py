@@ -86,6 +86,12 @@ def create_app() -> FastAPI:
                 "Create a key with `sentinel keys create` to require keys; any other bind address always does.",
                 services.settings.host,
             )
+        elif not app.state.keys.any_created():
+            logger.warning(
+                "API keys are required on %s and none exists yet, so every /v1 call is refused: "
+                "create one with `sentinel keys create --name NAME`.",
+                services.settings.host,
+            )
         embedded = worker.start_embedded_worker(services.settings.worker_threads)
         settings = services.settings
         sweeper = asyncio.create_task(

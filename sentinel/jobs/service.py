@@ -88,7 +88,7 @@ def _worst(verdicts: list[str]) -> str | None:
 
 
 def record_review(
-    session: Session, evaluation: Evaluation, verdict: str, reason: str, regenerate: bool
+    session: Session, evaluation: Evaluation, verdict: str, reason: str, regenerate: bool, note: str | None = None
 ) -> Regeneration | None:
     """A person's decision on a job's amber attempt becomes that attempt's verdict, and the job's verdict follows.
     With ``regenerate`` the job reopens with a fresh budget for one more attempt on that slot. Runs inside the
@@ -105,7 +105,8 @@ def record_review(
     attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
     if regenerate:
         number = max(a.number for a in attempts if a.slot == attempt.slot) + 1
-        guidance = "; ".join(part for part in (guidance_from(evaluation), reason) if part)
+        # The provider sees what to fix (failing criteria, the reviewer's note), never who reviewed.
+        guidance = "; ".join(part for part in (guidance_from(evaluation), note) if part)
         now = utcnow()
         session.execute(
             update(Job)

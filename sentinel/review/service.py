@@ -116,7 +116,7 @@ class ReviewService:
             regeneration = None
             if job_id is not None:
                 # Same transaction as the decision: the job never shows a verdict its decision does not back.
-                regeneration = record_review(session, evaluation, DECISIONS[decision], reason, regenerate)
+                regeneration = record_review(session, evaluation, DECISIONS[decision], reason, regenerate, note)
             session.commit()
         if regeneration is not None:
             if self._jobs is None:

@@ -228,6 +228,7 @@ def test_rejection_with_regeneration_reopens_the_job_with_the_reviewers_guidance
     assert second["verdict"] == "green"
     assert "show the whole cup" in second["guidance"]
     assert "show the whole cup" in script.requests[-1]["body"]["prompt"]
+    assert "dee" not in script.requests[-1]["body"]["prompt"]  # the provider never learns who reviewed
     assert after["result"]["images"][0]["attempt"] == 2
 
 

@@ -105,6 +105,7 @@ def test_any_other_bind_address_requires_keys_even_before_the_first(tmp_path, fa
     server, base = start_server(env, tmp_path / "api.log")
     try:
         assert "OPEN SERVER" not in server.output()
+        assert "none exists yet, so every /v1 call is refused" in server.output()
         assert generate(base, None).status_code == 401
         assert httpx.get(f"{base}/healthz").status_code == 200  # probes stay open
     finally:
