@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from sentinel.fakes.openai import create_app
 from sentinel.fakes.server import Script, serve
 from sentinel.models import SpendEntry, SpendPeriod
-from tests.conftest import REDIS_URL, SENTINEL, clean_env, delete_redis_keys, start_server
+from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL, SENTINEL, clean_env, delete_redis_keys, start_server
 
 PRICE = 0.01
 
@@ -144,7 +144,15 @@ def test_a_login_through_an_api_key_with_the_review_scope(tmp_path, fake) -> Non
 
 
 @pytest.fixture
-def production(postgres_url, tmp_path, fake) -> Iterator[dict[str, str]]:
+def production(tmp_path, fake) -> Iterator[dict[str, str]]:
+    """Redis + a PostgreSQL database of this test's own: keys made here must not turn on auth for other tests."""
+    from sentinel.db.migrate import scratch_database
+
+    with scratch_database(POSTGRES_ADMIN_URL) as postgres_url:
+        yield from _production_env(postgres_url, tmp_path, fake)
+
+
+def _production_env(postgres_url: str, tmp_path: Path, fake: tuple[str, Script]) -> Iterator[dict[str, str]]:
     namespace = f"sentinel-test-{uuid.uuid4().hex[:10]}"
     env = embedded_env(
         tmp_path,
