@@ -7,6 +7,7 @@ import base64
 import binascii
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -152,12 +153,16 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return min(max(seconds, 0.0), 3600.0)
 
 
-def classify_http(response: httpx.Response, provider_message: str) -> ProviderResult | None:
-    """The outcome of a non-2xx answer by status code, the same for every provider; None for 2xx."""
+def classify_http(response: httpx.Response, provider_message: str | Callable[[], str]) -> ProviderResult | None:
+    """The outcome of a non-2xx answer by status code, the same for every provider; None for 2xx.
+
+    ``provider_message`` may be a callable, read only for a failure: a success's body is megabytes of base64
+    that must not be parsed once more just to build an error text nobody reads."""
     status = response.status_code
     if 200 <= status < 300:
         return None
-    text = f"HTTP {status}: {provider_message}".strip().rstrip(":")
+    message = provider_message() if callable(provider_message) else provider_message
+    text = f"HTTP {status}: {message}".strip().rstrip(":")
     if status == 429:
         return failure(Outcome.RATE_LIMITED, text, status, retry_after_seconds(response))
     if status in (401, 403):

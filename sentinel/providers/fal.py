@@ -181,7 +181,7 @@ class FalProvider(PollingHttpProvider):
 
     def _classify(self, response: httpx.Response) -> ProviderResult | None:
         """``classify_http`` with fal's readable 422 detail, and its content-policy 422 as a refusal."""
-        failed = classify_http(response, fal_message(response))
+        failed = classify_http(response, lambda: fal_message(response))
         if failed is not None and response.status_code == 422 and _is_content_policy(response):
             return failure(Outcome.CONTENT_FILTERED, f"fal refused the content: {failed.message}", 422)
         return failed

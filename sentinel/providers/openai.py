@@ -101,7 +101,7 @@ class OpenAIProvider(HttpProvider):
         return response if isinstance(response, ProviderResult) else self._interpret(response)
 
     def _interpret(self, response: httpx.Response) -> ProviderResult:
-        failed = classify_http(response, error_message(response))
+        failed = classify_http(response, lambda: error_message(response))
         if failed is not None:
             code = _error_code(response)
             if code in CONTENT_POLICY_CODES:

@@ -157,7 +157,7 @@ class ReplicateProvider(PollingHttpProvider):
 
     def _classify(self, response: httpx.Response) -> ProviderResult | None:
         """``classify_http`` plus Replicate's own answers: 402 is a quota, and 429 carries ``retry_after`` in JSON."""
-        failed = classify_http(response, error_message(response))
+        failed = classify_http(response, lambda: error_message(response))
         if failed is None:
             return None
         if response.status_code == 402:
