@@ -169,10 +169,11 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
 
 def interpret_error(response: httpx.Response) -> ProviderResult | None:
     """A non-2xx answer as a typed failure; None for 2xx."""
-    failed = classify_http(response, lambda: error_message(response))
-    if failed is None:
+    if response.is_success:
         return None
     message = error_message(response)
+    failed = classify_http(response, message)
+    assert failed is not None
     status, details = _error_details(response)
     code = response.status_code
     text = f"HTTP {code}{f' {status}' if status else ''}: {message}"
