@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -28,6 +28,26 @@ class StoredImage(SQLModel, table=True):
     width: int
     height: int
     size_bytes: int
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+    #: The last time a writer stored these bytes; `sentinel storage gc` leaves recently stored images alone,
+    #: because their referencing rows may be written a moment later (the gateway logs its calls after answering).
+    stored_at: datetime | None = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow, index=True)
+    )
+    #: When `sentinel storage gc` deleted the bytes under the retention policy; the row stays for the
+    #: finished jobs and evaluations that name it.
+    purged_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class Blob(SQLModel, table=True):
+    """Image bytes kept in PostgreSQL (``SENTINEL_BLOB_URL=database``): one dependency fewer than an object store."""
+
+    __tablename__ = "blobs"
+
+    id: str = Field(primary_key=True, max_length=64)
+    mime: str = Field(max_length=32)
+    size_bytes: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
 
 

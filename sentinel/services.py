@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sentinel.evaluation.panel import Panel
 from sentinel.rubrics.loader import RubricRegistry
 from sentinel.settings import Settings, get_settings
-from sentinel.store.blobs import FilesystemBlobStore
+from sentinel.store.backends import configured_blob_store
 from sentinel.store.service import ImageService
 
 
@@ -32,7 +32,7 @@ class Services:
 def build_services(settings: Settings) -> Services:
     rubrics = RubricRegistry.from_dirs(settings.builtin_rubrics_dir, settings.rubrics_dir)
     panel = Panel.from_dirs(settings.resolved_judges_dirs)
-    blobs = FilesystemBlobStore(settings.resolved_blob_dir)
+    blobs = configured_blob_store(settings)
     return Services(settings=settings, rubrics=rubrics, panel=panel, images=ImageService(settings, blobs))
 
 

@@ -50,6 +50,28 @@ class Settings(BaseSettings):
     #: How often `sentinel serve` looks for stuck jobs (resume or expire).
     sweep_interval_seconds: float = Field(default=15.0, gt=0)
     blob_dir: Path | None = Field(default=None, description="filesystem blob store; data_dir/blobs if unset")
+    #: Where image bytes live: unset or ``file:///path`` (a folder), ``s3://bucket/prefix`` (an S3-compatible
+    #: object store), or ``postgresql://…`` / ``database`` (a table in PostgreSQL; ``database`` is database_url).
+    blob_url: str | None = Field(default=None, description="blob store URL; the blob_dir folder if unset")
+    #: During ``sentinel storage migrate``: reads that miss in blob_url try this store, so nothing breaks mid-move.
+    blob_fallback_url: str | None = None
+    #: The object store's endpoint (MinIO, R2, GCS interoperability, moto); AWS's own if unset.
+    s3_endpoint_url: str | None = None
+    #: Presigned URLs are made for this endpoint when clients reach the store by another address than Sentinel.
+    s3_public_endpoint_url: str | None = None
+    s3_region: str | None = None
+    #: Explicit credentials; unset, the standard AWS variables, profiles and instance roles apply.
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = Field(default=None, repr=False)
+    #: ``bucket`` in the path rather than the host name: needed by MinIO and most self-hosted stores.
+    s3_path_style: bool = False
+    #: ``sentinel``: clients fetch images from /v1/images/{id}. ``presigned``: from the object store directly,
+    #: with URLs signed afresh on every read of a job, evaluation or page.
+    image_urls: Literal["sentinel", "presigned"] = "sentinel"
+    presign_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 24 * 3600)
+    #: Images of finished jobs (and of gateway calls) older than this may be deleted by ``sentinel storage gc``;
+    #: unset, they are kept.
+    image_retention_days: float | None = Field(default=None, gt=0)
 
     rubrics_dir: Path | None = Field(default=None, description="extra rubric YAML files (override built-ins by id)")
     #: The panel: folders of judge YAML files, separated by ':'; `builtin` stands for the shipped offline judges,

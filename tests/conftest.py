@@ -174,3 +174,105 @@ class NoDispatch:
 
     def finalise_later(self, evaluation_id: str, delay_seconds: float) -> None:
         pass
+
+
+# --- S3-compatible object store (tests/s3server.py: moto, plus expiring presigned URLs and checked digests) ---
+
+
+class S3Server:
+    """A running tests/s3server.py: its address, a key pair it accepts, and helpers for buckets and settings."""
+
+    region = "us-east-1"
+
+    def __init__(self, process: RunningProcess, endpoint_url: str, access_key_id: str, secret_access_key: str) -> None:
+        self.process = process
+        self.endpoint_url = endpoint_url
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+
+    def client(self) -> object:
+        import boto3
+
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
+
+    def create_bucket(self, name: str | None = None) -> str:
+        """A new bucket (a fresh, valid, unique name unless given); returns its name."""
+        name = name or f"sentinel-test-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def settings_values(self, bucket: str, prefix: str = "") -> dict[str, object]:
+        url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        return {
+            "blob_url": url,
+            "s3_endpoint_url": self.endpoint_url,
+            "s3_region": self.region,
+            "s3_access_key_id": self.access_key_id,
+            "s3_secret_access_key": self.secret_access_key,
+            "s3_path_style": True,
+        }
+
+    def env(self, bucket: str, prefix: str = "") -> dict[str, str]:
+        """The SENTINEL_* variables that point a Sentinel process at ``s3://bucket/prefix`` on this server."""
+        values = self.settings_values(bucket, prefix)
+        return {f"SENTINEL_{k.upper()}": "true" if v is True else str(v) for k, v in values.items()}
+
+
+def _start_s3_server(log: Path, auth: bool, timeout: float = 30.0) -> S3Server:
+    port = free_port()
+    args = [sys.executable, str(REPO / "tests" / "s3server.py"), "--port", str(port)]
+    credentials_file = log.with_suffix(".credentials.json")
+    if auth:
+        args += ["--auth", "--credentials-file", str(credentials_file)]
+    process = RunningProcess(args, clean_env(), log)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.process.poll() is not None:
+            raise RuntimeError(f"tests/s3server.py exited:\n{process.output()}")
+        try:
+            # Any answer will do (403 under --auth): the server is listening, and the key pair is written first.
+            httpx.get(f"{endpoint}/", timeout=1)
+        except httpx.TransportError:
+            time.sleep(0.05)
+            continue
+        if auth:
+            import json
+
+            keys = json.loads(credentials_file.read_text())
+            return S3Server(process, endpoint, keys["access_key_id"], keys["secret_access_key"])
+        return S3Server(process, endpoint, "sentinel-test", "sentinel-test-secret")
+    process.stop()
+    raise RuntimeError(f"tests/s3server.py did not answer in {timeout} s:\n{process.output()}")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3-compatible server (moto) on a free port; any key pair is accepted."""
+    server = _start_s3_server(tmp_path_factory.mktemp("s3server") / "s3server.log", auth=False)
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The same server checking credentials: only its IAM user's key pair (access_key_id, secret_access_key) works."""
+    server = _start_s3_server(tmp_path_factory.mktemp("s3authserver") / "s3server.log", auth=True)
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture
+def s3_store(s3_server: S3Server) -> object:
+    """An S3BlobStore on a fresh bucket, under a prefix, made by S3BlobStore.from_url as Sentinel makes it."""
+    from sentinel.settings import Settings
+    from sentinel.store.s3 import S3BlobStore
+
+    settings = Settings(**s3_server.settings_values(s3_server.create_bucket(), "blobs/test"))
+    return S3BlobStore.from_url(settings.blob_url, settings)

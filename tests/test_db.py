@@ -29,3 +29,25 @@ def test_first_insert_wins_and_the_second_is_told(engine) -> None:
         assert insert_unless_present(session, IdempotencyRecord, values, ["scope", "endpoint", "key"]) is False
         stored = session.get(IdempotencyRecord, 1) or next(iter(session.query(IdempotencyRecord)))
         assert stored.created_at is not None  # Core inserts get the timestamp default too
+
+
+def test_an_older_sqlite_file_gets_the_columns_newer_versions_added(tmp_path) -> None:
+    import sqlite3
+
+    from sentinel.db import engine_for
+    from sentinel.settings import Settings
+
+    # The images table as it was before images kept when they were last stored and purged.
+    with sqlite3.connect(tmp_path / "sentinel.db") as connection:
+        connection.execute(
+            "CREATE TABLE images (id VARCHAR(64) PRIMARY KEY, mime VARCHAR(32) NOT NULL, width INTEGER NOT NULL, "
+            "height INTEGER NOT NULL, size_bytes INTEGER NOT NULL, created_at DATETIME)"
+        )
+        connection.execute("INSERT INTO images VALUES ('" + "a" * 64 + "', 'image/png', 1, 1, 10, '2026-01-01')")
+    engine = engine_for(Settings(data_dir=tmp_path))
+    with engine.connect() as connection:
+        columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(images)")}
+        kept = connection.exec_driver_sql("SELECT count(*) FROM images").scalar()
+    assert {"stored_at", "purged_at"} <= columns
+    assert kept == 1
+    engine.dispose()

@@ -31,6 +31,7 @@ RUN_BY = {
     "export SENTINEL_": "tests/integration (the same settings, set per test)",
     "sentinel doctor": "tests/ops/test_doctor.py",
     "sentinel migrate": "tests/ops/test_migrations.py::test_migrate_command_upgrades_and_prints_sql",
+    ".venv/bin/sentinel storage": "tests/store/test_storage_cli.py",
 }
 #: Commands that need accounts or services no test machine has; their configuration is tested against fakes.
 NEEDS_OUTSIDE_SERVICES = {

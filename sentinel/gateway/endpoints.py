@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
 from typing import Any
 
@@ -19,9 +20,13 @@ from sentinel.jobs.schemas import JobCreate
 from sentinel.keys.http import caller_of
 from sentinel.models import JobState
 from sentinel.providers.router import Router
+from sentinel.services import Services
 from sentinel.store.images import ALLOWED_FORMATS
 
 router = APIRouter(tags=["generation (OpenAI-compatible)"])
+
+#: An image id at the end of a URL's path (ours, or an object store's key).
+IMAGE_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}$")
 
 
 def _gateway(request: Request) -> GatewayService:
@@ -64,9 +69,26 @@ async def create_images(request: Request, background: BackgroundTasks) -> JSONRe
         }
         return 200, payload, headers
 
-    response = await idempotent(request, "POST /v1/images/generations", lambda: fingerprint(body.model_dump()), produce)
+    response = await idempotent(
+        request,
+        "POST /v1/images/generations",
+        lambda: fingerprint(body.model_dump()),
+        produce,
+        refresh=lambda stored: fresh_image_urls(stored, request.app.state.services, base_url),
+    )
     response.background = background
     return response
+
+
+def fresh_image_urls(body: dict[str, Any], services: Services, base_url: str) -> dict[str, Any]:
+    """A stored answer with its image URLs signed again: a presigned URL outlives neither its TTL nor a replay."""
+    if not services.images.presigned:
+        return body
+    data = []
+    for item in body.get("data") or []:
+        found = IMAGE_ID.search(str(item.get("url", "")).split("?", 1)[0]) if isinstance(item, dict) else None
+        data.append(item | {"url": services.images.url(found.group(0), base_url)} if found else item)
+    return body | {"data": data}
 
 
 async def _judged_generation(request: Request, body: ImagesGenerationRequest, base_url: str) -> Answer:
@@ -105,7 +127,7 @@ async def _judged_generation(request: Request, body: ImagesGenerationRequest, ba
             raw = await run_in_threadpool(services.images.read, image_id)
             data.append({"b64_json": base64.b64encode(raw).decode("ascii")})
         else:
-            data.append({"url": f"{base_url}/v1/images/{image_id}"})
+            data.append({"url": services.images.url(image_id, base_url)})
         verdicts.append({key: chosen[key] for key in ("verdict", "summary", "passing", "attempt")})
     if not data:
         error = GenerationFailed(f"no image could be generated for task '{options.task}': {view['reason']}")

@@ -148,8 +148,7 @@ class GatewayService:
                 session.add_all(call_rows(generation.request_id, generation.model.requested, result.attempts, image_id))
             session.commit()
 
-    @staticmethod
-    def response_body(generation: Generation, response_format: str, base_url: str) -> dict[str, Any]:
+    def response_body(self, generation: Generation, response_format: str, base_url: str) -> dict[str, Any]:
         data: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         for index, result in enumerate(generation.results):
@@ -163,7 +162,7 @@ class GatewayService:
             if response_format == "b64_json":
                 item = {"b64_json": base64.b64encode(image.data).decode("ascii")}
             else:
-                item = {"url": f"{base_url}/v1/images/{image.info.sha256}"}
+                item = {"url": self.services.images.url(image.info.sha256, base_url)}
             if image.revised_prompt:
                 item["revised_prompt"] = image.revised_prompt
             data.append(item)

@@ -15,9 +15,16 @@ Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
 async def idempotent(
-    request: Request, endpoint: str, digest: Callable[[], str], produce: Callable[[], Awaitable[Answer]]
+    request: Request,
+    endpoint: str,
+    digest: Callable[[], str],
+    produce: Callable[[], Awaitable[Answer]],
+    refresh: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> JSONResponse:
-    """Run ``produce`` once per Idempotency-Key; a retry with the same content gets the stored answer."""
+    """Run ``produce`` once per Idempotency-Key; a retry with the same content gets the stored answer.
+
+    ``refresh`` rewrites what must not be replayed as stored, such as presigned URLs that have expired.
+    """
     key = request.headers.get("idempotency-key")
     if key is None:
         status, body, headers = await produce()
@@ -26,7 +33,8 @@ async def idempotent(
     claim = await run_in_threadpool(service.claim, scope_of(request), endpoint, key, digest())
     if claim.record_id is None:
         headers = dict(claim.headers or {}) | {"Idempotent-Replayed": "true"}
-        return JSONResponse(claim.response, status_code=claim.status_code, headers=headers)
+        replayed = claim.response if refresh is None or claim.response is None else refresh(claim.response)
+        return JSONResponse(replayed, status_code=claim.status_code, headers=headers)
     try:
         status, body, headers = await produce()
     except BaseException:

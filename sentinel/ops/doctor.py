@@ -321,20 +321,25 @@ def _writable_dir(name: str, directory: Path, found: str) -> CheckResult:
 
 
 def _blobs(settings: Settings, timeout: float) -> CheckResult:
-    from sentinel.store.blobs import FilesystemBlobStore
+    from sentinel.store.backends import configured_blob_store
 
-    root = settings.resolved_blob_dir
     try:
-        _within(timeout, FilesystemBlobStore(root).check)
+        blobs = configured_blob_store(settings)
+        _within(timeout, blobs.check)
     except Exception as exc:
-        return CheckResult(
-            "blob store",
-            False,
-            f"{root}: {_why(exc)}",
-            "make it writable by Sentinel's user, or point SENTINEL_BLOB_DIR elsewhere",
+        where = settings.blob_url or str(settings.resolved_blob_dir)
+        fix = (
+            "make it writable by Sentinel's user, or point SENTINEL_BLOB_DIR elsewhere"
+            if not settings.blob_url
+            else "check SENTINEL_BLOB_URL, the bucket or table, and the store's credentials"
         )
-    shared = " (must be one volume shared by the API and every worker)" if settings.redis_url else ""
-    return CheckResult("blob store", True, f"{root} is writable{shared}")
+        return CheckResult("blob store", False, f"{where}: {_why(exc)}", fix)
+    shared = (
+        " (must be one volume shared by the API and every worker)"
+        if settings.redis_url and blobs.kind == "filesystem"
+        else ""
+    )
+    return CheckResult("blob store", True, f"{blobs.describe()} is writable{shared}")
 
 
 def _secrets(settings: Settings) -> list[CheckResult]:

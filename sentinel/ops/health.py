@@ -73,7 +73,7 @@ def blob_check(blobs: Any) -> str:
     root = getattr(blobs, "root", None)
     if root is None:
         blobs.check()
-        return "blob store is writable"
+        return f"blob store {blobs.describe()} is writable"
     # A probe file of its own, so probes running at once do not trip over each other's.
     Path(root).mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=root, prefix=".ready-")

@@ -32,6 +32,19 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+def page_headers(request: Request) -> dict[str, str]:
+    """The security headers, letting images load from the object store when image URLs are presigned there."""
+    origin = request.app.state.services.images.presigned_origin
+    if origin is None:
+        return SECURITY_HEADERS
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "img-src 'self' data:", f"img-src 'self' data: {origin}"
+    )
+    return SECURITY_HEADERS | {"Content-Security-Policy": policy}
+
+
 #: Form posts are tiny: a decision, a note and a token.
 MAX_FORM_FIELDS = 20
 QUEUE_PAGE_SIZE = 200
@@ -50,7 +63,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     html = templates.get_template(template).render(
         reviewer=reviewer.name if reviewer else None, csrf_token=reviewer.csrf_token if reviewer else "", **context
     )
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers=page_headers(request))
 
 
 def to_login(request: Request) -> RedirectResponse:
