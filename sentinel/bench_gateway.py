@@ -55,23 +55,51 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[None]:
+def _process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for(ready_url, process)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=15)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time the process has used (Linux /proc), or None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return int(line.split()[1]) / 1024 if line else None
+
+
+@dataclass
+class Stack:
+    provider: str
+    sentinel: str
+    #: The `sentinel serve` process, for its CPU time and memory.
+    pid: int
+
+
 @contextmanager
-def stack(image: bytes) -> Iterator[tuple[str, str]]:
-    """The fake provider and a Sentinel routed to it; yields (provider base, sentinel base)."""
+def stack(image: bytes, provider_port: int | None = None) -> Iterator[Stack]:
+    """The fake provider (on ``provider_port`` if given, so a peer gateway can be pointed at it beforehand) and a
+    Sentinel routed to it."""
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as tmp:
         folder = Path(tmp)
         (folder / "image.png").write_bytes(image)
-        provider_port, sentinel_port = free_port(), free_port()
+        provider_port, sentinel_port = provider_port or free_port(), free_port()
         provider = f"http://127.0.0.1:{provider_port}"
         routes = {
             "providers": {"fake": {"kind": "openai", "base_url": f"{provider}/v1", "api_key_env": "BENCH_KEY"}},
@@ -97,8 +125,8 @@ def stack(image: bytes) -> Iterator[tuple[str, str]]:
         ]
         serve = [sys.executable, "-m", "sentinel.cli", "serve", "--port", str(sentinel_port)]
         sentinel = f"http://127.0.0.1:{sentinel_port}"
-        with _process(fake, env, f"{provider}/files/none"), _process(serve, env, f"{sentinel}/healthz"):
-            yield provider, sentinel
+        with _process(fake, env, f"{provider}/files/none"), _process(serve, env, f"{sentinel}/healthz") as process:
+            yield Stack(provider, sentinel, process.pid)
 
 
 @dataclass
@@ -110,6 +138,9 @@ class Measurement:
     p95_ms: float
     p99_ms: float
     per_second: float
+    #: Sentinel's own CPU per request (warm-up included in neither), and its peak memory so far.
+    cpu_ms_per_request: float | None = None
+    rss_peak_mb: float | None = None
 
     def row(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -141,8 +172,14 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
 
 
-def measure(scenario: str, url: str, body: dict[str, Any], concurrency: int, requests: int) -> Measurement:
+def measure(
+    scenario: str, url: str, body: dict[str, Any], concurrency: int, requests: int, pid: int | None = None
+) -> Measurement:
+    before = cpu_seconds(pid) if pid else None
     latencies, rate = asyncio.run(_load(url, body, concurrency, requests))
+    after = cpu_seconds(pid) if pid else None
+    warmed = requests + min(3, requests)
+    cpu = (after - before) * 1000 / warmed if before is not None and after is not None else None
     return Measurement(
         scenario,
         concurrency,
@@ -151,15 +188,27 @@ def measure(scenario: str, url: str, body: dict[str, Any], concurrency: int, req
         _percentile(latencies, 95),
         _percentile(latencies, 99),
         rate,
+        cpu,
+        peak_rss_mb(pid) if pid else None,
     )
 
 
-def run(sizes_kb: list[float], concurrencies: list[int], requests: int) -> list[dict[str, Any]]:
-    """Each size × concurrency: direct, then via Sentinel (b64_json, url); ``requests`` each, at least 2 per client."""
+def run(
+    sizes_kb: list[float],
+    concurrencies: list[int],
+    requests: int,
+    peers: dict[str, str] | None = None,
+    peer_model: str = "bench",
+    provider_port: int | None = None,
+) -> list[dict[str, Any]]:
+    """Each size × concurrency: direct, then via Sentinel (b64_json, url), then via each peer gateway (b64_json);
+    ``requests`` each, at least 2 per client. A peer is ``name → its /v1 base URL``, routed to the fake provider
+    on ``provider_port``."""
     rows: list[dict[str, Any]] = []
     for size in sizes_kb:
         image = noise_png(int(size * 1024))
-        with stack(image) as (provider, sentinel):
+        with stack(image, provider_port) as running:
+            provider, sentinel = running.provider, running.sentinel
             for concurrency in concurrencies:
                 count = max(requests, concurrency * 2)
                 direct = measure(
@@ -170,13 +219,16 @@ def run(sizes_kb: list[float], concurrencies: list[int], requests: int) -> list[
                     count,
                 )
                 rows.append({"image_kb": size, "image_bytes": len(image)} | direct.row())
-                for response_format in ("b64_json", "url"):
+                gateways = [
+                    (f"sentinel {fmt}", f"{sentinel}/v1", {"response_format": fmt}, running.pid)
+                    for fmt in ("b64_json", "url")
+                ] + [
+                    (f"{name} b64_json", base.rstrip("/"), {"model": peer_model, "response_format": "b64_json"}, None)
+                    for name, base in (peers or {}).items()
+                ]
+                for scenario, base, extra, pid in gateways:
                     via = measure(
-                        f"sentinel {response_format}",
-                        f"{sentinel}/v1/images/generations",
-                        {"prompt": "bench", "response_format": response_format},
-                        concurrency,
-                        count,
+                        scenario, f"{base}/images/generations", {"prompt": "bench", **extra}, concurrency, count, pid
                     )
                     rows.append(
                         {"image_kb": size, "image_bytes": len(image)}

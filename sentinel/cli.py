@@ -748,20 +748,41 @@ def bench_gateway(
         list[int] | None, typer.Option(help="client concurrency levels (repeatable; default 1, 16, 64)")
     ] = None,
     requests: Annotated[int, typer.Option(min=1, max=10000, help="requests per scenario (at least 2 per client)")] = 48,
+    peer: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="another gateway measured side by side, NAME=BASE_URL of its /v1, routed to the fake provider on "
+            "--provider-port (repeatable), e.g. litellm=http://127.0.0.1:4000/v1"
+        ),
+    ] = None,
+    peer_model: Annotated[str, typer.Option(help="the model name peers route to the fake provider")] = "bench",
+    provider_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="the fake provider's port (a free one if unset)")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
 ) -> None:
     """Added latency and throughput of /v1/images/generations over a direct call to a fake provider."""
     from sentinel.bench_gateway import run
 
+    peers: dict[str, str] = {}
+    for item in peer or []:
+        name, _, url = item.partition("=")
+        if not name or not url.startswith(("http://", "https://")):
+            raise fail(f"--peer takes NAME=http://host:port/v1, not {item!r}")
+        peers[name] = url
+    if peers and provider_port is None:
+        raise fail("--peer needs --provider-port: the peer must be routed to the fake provider before the run")
     sizes = [*(size_kb or []), *(mb * 1024 for mb in size_mb or [])] or [64, 1024, 4096]
-    rows = run(sizes, concurrency or [1, 16, 64], requests)
+    rows = run(sizes, concurrency or [1, 16, 64], requests, peers, peer_model, provider_port)
     table = Table(title="POST /v1/images/generations, fake OpenAI provider on loopback", box=None)
     columns = ("image", "clients", "scenario", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s")
-    for column in (*columns, "added p50", "added p95", "added p99", "× direct req/s"):
+    for column in (*columns, "added p50", "added p95", "added p99", "× direct req/s", "CPU ms/req", "peak RSS"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         added = [f"{row[k]:+.1f}" if k in row else "" for k in ("added_p50_ms", "added_p95_ms", "added_p99_ms")]
         ratio = f"{row['throughput_ratio']:.2f}" if "throughput_ratio" in row else ""
+        cpu = f"{row['cpu_ms_per_request']:.1f}" if row.get("cpu_ms_per_request") is not None else ""
+        rss = f"{row['rss_peak_mb']:.0f} MiB" if row.get("rss_peak_mb") is not None else ""
         table.add_row(
             f"{row['image_bytes'] / 1024:.0f} KiB",
             str(row["concurrency"]),
@@ -773,8 +794,10 @@ def bench_gateway(
             f"{row['per_second']:.1f}",
             *added,
             ratio,
+            cpu,
+            rss,
         )
-    Console(width=max(out.width, 150)).print(table)
+    Console(width=max(out.width, 180)).print(table)
     if json_out:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -37,9 +37,17 @@ def non_negative(row: dict[str, Any], keys: list[str]) -> None:
         assert isinstance(row[key], int | float) and row[key] >= 0, (key, row)
 
 
-def test_bench_gateway_json(tmp_path: Path) -> None:
-    rows = bench(tmp_path, "gateway", "--size-kb", "64", "--concurrency", "1", "--requests", "3")
-    assert [r["scenario"] for r in rows] == ["direct", "sentinel b64_json", "sentinel url"]
+def test_bench_gateway_json_with_a_peer_measured_side_by_side(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    port = free_port()
+    # The fake provider speaks the OpenAI Images API itself, so it can stand in for a peer gateway routed to it.
+    peer = f"fake-peer=http://127.0.0.1:{port}/v1"
+    rows = bench(
+        tmp_path, "gateway", "--size-kb", "64", "--concurrency", "1", "--requests", "3",
+        "--peer", peer, "--provider-port", str(port),
+    )  # fmt: skip
+    assert [r["scenario"] for r in rows] == ["direct", "sentinel b64_json", "sentinel url", "fake-peer b64_json"]
     for row in rows:
         assert row["image_kb"] == 64 and row["concurrency"] == 1 and row["requests"] == 3
         non_negative(row, ["image_bytes", "p50_ms", "p95_ms", "p99_ms", "per_second"])
@@ -47,6 +55,18 @@ def test_bench_gateway_json(tmp_path: Path) -> None:
     for row in rows[1:]:
         assert all(isinstance(row[k], float) for k in ("added_p50_ms", "added_p95_ms", "added_p99_ms"))
         non_negative(row, ["throughput_ratio"])
+    for row in rows[1:3]:  # Sentinel's own CPU per request and peak memory are measured; a peer's are not known
+        assert row["cpu_ms_per_request"] > 0 and row["rss_peak_mb"] > 30
+    assert rows[3]["cpu_ms_per_request"] is None
+
+
+def test_bench_gateway_peer_needs_the_provider_port(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [SENTINEL, "bench", "gateway", "--peer", "litellm=http://127.0.0.1:4000/v1"],
+        capture_output=True, text=True, env=clean_env(), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--provider-port" in result.stderr
 
 
 def test_bench_judges_json(tmp_path: Path) -> None:

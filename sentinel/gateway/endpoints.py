@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from typing import Any
 
+import pybase64
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -125,7 +125,7 @@ async def _judged_generation(request: Request, body: ImagesGenerationRequest, ba
         image_id = chosen["image"]["id"]
         if body.response_format == "b64_json":
             raw = await run_in_threadpool(services.images.read, image_id)
-            data.append({"b64_json": base64.b64encode(raw).decode("ascii")})
+            data.append({"b64_json": pybase64.b64encode_as_string(raw)})
         else:
             data.append({"url": services.images.url(image_id, base_url)})
         verdicts.append({key: chosen[key] for key in ("verdict", "summary", "passing", "attempt")})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import Any
 
 import httpx
+import orjson
 
 from sentinel.providers.base import ProviderImage, ProviderResult, decode_base64, transport_failure
 
@@ -16,6 +18,13 @@ async def send(call: Awaitable[httpx.Response], provider: str) -> httpx.Response
         return await call
     except httpx.HTTPError as exc:
         return transport_failure(exc, provider)
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The answer's JSON, parsed from its bytes with orjson: an image answer is megabytes of base64, and
+    ``response.json()`` would first decode it to a str and then parse it with the slower stdlib parser.
+    Raises ValueError when it is not JSON."""
+    return orjson.loads(response.content)
 
 
 def absolute_http_url(value: object) -> httpx.URL | None:

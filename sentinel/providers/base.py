@@ -3,7 +3,6 @@ provider answers that is the same for every adapter (status codes, error text, b
 
 from __future__ import annotations
 
-import base64
 import binascii
 import enum
 import math
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import httpx
+import pybase64
 
 from sentinel.store.images import sniff_mime
 
@@ -206,10 +206,15 @@ def decode_base64(value: str) -> bytes | None:
     None rather than an exception: a provider sending bad base64 is a failed answer each caller reports in its own
     words, not a crash.
     """
+    try:
+        # The usual answer, standard base64 on one line, decodes without a copy (SIMD: ~60 µs for 1 MiB).
+        return pybase64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     compact = "".join(value.split())
     altchars = b"-_" if ("-" in compact or "_" in compact) else None
     try:
-        return base64.b64decode(compact, altchars=altchars, validate=True)
+        return pybase64.b64decode(compact, altchars=altchars, validate=True)
     except (binascii.Error, ValueError):
         return None
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from sentinel.providers._http import send
+from sentinel.providers._http import json_body, send
 from sentinel.providers.base import (
     GenerationRequest,
     HttpProvider,
@@ -250,7 +250,7 @@ class GoogleProvider(HttpProvider):
         if failed is not None:
             return failed
         try:
-            answer = response.json()
+            answer = json_body(response)
         except ValueError:
             return failure(
                 Outcome.UNAVAILABLE, "provider answered 200 with a body that is not JSON", response.status_code

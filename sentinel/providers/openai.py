@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from sentinel.providers._http import send
+from sentinel.providers._http import json_body, send
 from sentinel.providers.base import (
     GenerationRequest,
     HttpProvider,
@@ -112,7 +112,7 @@ class OpenAIProvider(HttpProvider):
                 )
             return failed
         try:
-            body = response.json()
+            body = json_body(response)
         except ValueError:
             return failure(Outcome.UNAVAILABLE, "the provider answered 200 with a body that is not JSON", 200)
         images, problem = parse_images(body)

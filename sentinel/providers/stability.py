@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from sentinel.providers._http import send
+from sentinel.providers._http import json_body, send
 from sentinel.providers.base import (
     GenerationRequest,
     HttpProvider,
@@ -50,7 +50,7 @@ def endpoint_for(model: str) -> tuple[str, str | None] | None:
 def _stability_message(response: httpx.Response) -> tuple[str | None, str]:
     """The error ``name`` and a readable message from ``{"id", "name", "errors": [...]}``."""
     try:
-        body = response.json()
+        body = json_body(response)
     except ValueError:
         return None, error_message(response)
     if not isinstance(body, dict):
@@ -77,7 +77,7 @@ def parse_success(response: httpx.Response) -> ProviderResult:
             return failure(Outcome.CONTENT_FILTERED, f"Stability filtered the image (finish-reason {reason})", 200)
         return _single_image(image_from_bytes(content))
     try:
-        body: Any = response.json()
+        body: Any = json_body(response)
     except ValueError:
         return failure(Outcome.UNAVAILABLE, "provider answered 200 with a body that is neither JSON nor an image", 200)
     if not isinstance(body, dict):
