@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from sentinel import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -32,12 +33,17 @@ def build_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def dialect_insert(bind: Engine | Connection) -> Callable[..., Any]:
+    """The INSERT construct with ON CONFLICT for the database behind ``bind`` (PostgreSQL or SQLite)."""
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+
+
 def insert_unless_present(session: Session, model: type[SQLModel], values: dict[str, Any], key: list[str]) -> bool:
     """INSERT … ON CONFLICT (key) DO NOTHING; True when this call inserted the row.
 
     The database's unique constraint, not a read-then-write, decides who wins a race.
     """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session.get_bind())
     columns = [getattr(model, name) for name in key]
     # RETURNING, not rowcount: psycopg reports no reliable rowcount for an ORM-enabled INSERT.
     statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=key).returning(*columns)

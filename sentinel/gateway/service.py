@@ -91,8 +91,8 @@ class GatewayService:
         resolved, spec = self.prepare(body)
         request_id = f"gen_{uuid.uuid4().hex}"
         most = body.n * self.router.most_expensive(resolved, spec)
-        capped = caller is not None and caller.spend_cap is not None
         # No cap, no ledger: a thread hop saved on every uncapped call.
+        capped = self.spend.capped(caller)
         reservation = await run_in_threadpool(self.spend.reserve, caller, most, request_id) if capped else None
         results: list[RouteResult] = []
         try:

@@ -48,9 +48,14 @@ class SpendService:
     def __init__(self, services: Services) -> None:
         self.services = services
 
+    @staticmethod
+    def capped(caller: Caller | None) -> bool:
+        """Whether the caller's spending is capped, so its calls go through the ledger."""
+        return caller is not None and caller.spend_cap is not None and caller.spend_period is not None
+
     def reserve(self, caller: Caller | None, amount: float, request_id: str) -> Reservation | None:
         """Hold ``amount`` USD of the key's cap; SpendCapReached (and no provider call) when it would not fit."""
-        if caller is None or caller.spend_cap is None or caller.spend_period is None:
+        if not self.capped(caller):
             return None
         period, resets = period_of(caller.spend_period, utcnow())
         with Session(self.services.engine) as session:

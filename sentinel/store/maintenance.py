@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
+from sentinel.db import dialect_insert
 from sentinel.models import Evaluation, Job, JobAttempt, ProviderCall, StoredImage, utcnow
 from sentinel.store.blobs import BlobEntry, BlobNotFound, BlobStore
 from sentinel.store.images import sniff_mime
@@ -192,9 +192,8 @@ class StorageMaintenance:
 
     def _claim_and_delete(self, sha256: str, size: int) -> bool:
         """Delete a blob that has no row, unless a writer is storing it right now."""
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         claim = (
-            insert(IMAGES)
+            dialect_insert(self.engine)(IMAGES)
             .values(id=sha256, mime="application/octet-stream", width=0, height=0, size_bytes=size)
             .values(created_at=utcnow(), stored_at=datetime(1970, 1, 1, tzinfo=UTC))
             .on_conflict_do_nothing(index_elements=["id"])

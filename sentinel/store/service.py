@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from sentinel.db import dialect_insert
 from sentinel.errors import NotFound
 from sentinel.evaluation.judges.base import ImageSource
 from sentinel.models import StoredImage, as_utc, utcnow
@@ -50,8 +50,7 @@ class ImageService:
             "created_at": now,
             "stored_at": now,
         }
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        statement = insert(StoredImage).values(**values)
+        statement = dialect_insert(session.get_bind())(StoredImage).values(**values)
         # Two requests storing the same bytes at once must both succeed with one row.
         session.execute(
             statement.on_conflict_do_update(index_elements=["id"], set_={"stored_at": now, "purged_at": None})
