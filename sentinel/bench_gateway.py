@@ -17,10 +17,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import numpy as np
 import yaml
@@ -65,23 +66,60 @@ def _process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[s
         process.wait(timeout=15)
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a peer gateway may serve from worker processes)."""
+    tree, index = [pid], 0
+    while index < len(tree):
+        for children in Path(f"/proc/{tree[index]}/task").glob("*/children"):
+            try:
+                tree.extend(int(child) for child in children.read_text().split())
+            except OSError:
+                continue
+        index += 1
+    return tree
+
+
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time the process has used (Linux /proc), or None where there is no /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time the process and its descendants have used (Linux /proc), or None without /proc."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            if member == pid:
+                return None
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def peak_rss_mb(pid: int) -> float | None:
-    """The process's peak resident memory so far (VmHWM), in MiB."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
-    return int(line.split()[1]) / 1024 if line else None
+    """Peak resident memory so far (VmHWM) of the process and its descendants, summed, in MiB."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            if member == pid:
+                return None
+            continue
+        line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+        total += int(line.split()[1]) / 1024 if line else 0.0
+    return total
+
+
+class BenchFailed(RuntimeError):
+    """A gateway under measurement did not answer 200: the run stops and says which and why."""
+
+
+@dataclass
+class Peer:
+    """Another gateway measured side by side: its /v1 base URL, headers it needs to reach the fake provider, and
+    its process (when known) for its CPU and memory."""
+
+    base_url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    pid: int | None = None
 
 
 @dataclass
@@ -138,7 +176,7 @@ class Measurement:
     p95_ms: float
     p99_ms: float
     per_second: float
-    #: Sentinel's own CPU per request (warm-up included in neither), and its peak memory so far.
+    #: The gateway's own CPU per request (Sentinel's, or a peer's whose process is known) and its peak memory so far.
     cpu_ms_per_request: float | None = None
     rss_peak_mb: float | None = None
 
@@ -146,20 +184,31 @@ class Measurement:
         return self.__dict__.copy()
 
 
-async def _load(url: str, body: dict[str, Any], concurrency: int, requests: int) -> tuple[list[float], float]:
+async def _load(
+    url: str, body: dict[str, Any], concurrency: int, requests: int, headers: dict[str, str]
+) -> tuple[list[float], float]:
+    """Latencies and the rate of ``requests`` POSTs from ``concurrency`` clients. The load generator is aiohttp, not
+    httpx: it shares the machine's 2 cores with what it measures, and httpx spends ~3 ms of CPU reading a 1 MiB
+    answer against aiohttp's ~0.7 ms."""
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=120, limits=limits, headers=SDK_HEADERS) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=SDK_HEADERS | headers) as client:
+
+        async def post() -> None:
+            async with client.post(url, json=body) as response:
+                answer = await response.read()
+                if response.status != 200:
+                    raise BenchFailed(f"{url} answered {response.status}: {answer[:300].decode(errors='replace')}")
+
         for _ in range(min(3, requests)):  # warm connections and caches
-            (await client.post(url, json=body)).raise_for_status()
+            await post()
         queue = iter(range(requests))
 
         async def worker() -> None:
             for _ in queue:
                 started = time.perf_counter()
-                response = await client.post(url, json=body)
-                response.raise_for_status()
-                await response.aread()
+                await post()
                 latencies.append((time.perf_counter() - started) * 1000)
 
         started = time.perf_counter()
@@ -173,10 +222,16 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def measure(
-    scenario: str, url: str, body: dict[str, Any], concurrency: int, requests: int, pid: int | None = None
+    scenario: str,
+    url: str,
+    body: dict[str, Any],
+    concurrency: int,
+    requests: int,
+    pid: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Measurement:
     before = cpu_seconds(pid) if pid else None
-    latencies, rate = asyncio.run(_load(url, body, concurrency, requests))
+    latencies, rate = asyncio.run(_load(url, body, concurrency, requests, headers or {}))
     after = cpu_seconds(pid) if pid else None
     warmed = requests + min(3, requests)
     cpu = (after - before) * 1000 / warmed if before is not None and after is not None else None
@@ -197,13 +252,12 @@ def run(
     sizes_kb: list[float],
     concurrencies: list[int],
     requests: int,
-    peers: dict[str, str] | None = None,
+    peers: dict[str, Peer] | None = None,
     peer_model: str = "bench",
     provider_port: int | None = None,
 ) -> list[dict[str, Any]]:
     """Each size × concurrency: direct, then via Sentinel (b64_json, url), then via each peer gateway (b64_json);
-    ``requests`` each, at least 2 per client. A peer is ``name → its /v1 base URL``, routed to the fake provider
-    on ``provider_port``."""
+    ``requests`` each, at least 2 per client. Each peer is routed to the fake provider on ``provider_port``."""
     rows: list[dict[str, Any]] = []
     for size in sizes_kb:
         image = noise_png(int(size * 1024))
@@ -220,15 +274,21 @@ def run(
                 )
                 rows.append({"image_kb": size, "image_bytes": len(image)} | direct.row())
                 gateways = [
-                    (f"sentinel {fmt}", f"{sentinel}/v1", {"response_format": fmt}, running.pid)
+                    (f"sentinel {fmt}", Peer(f"{sentinel}/v1", pid=running.pid), {"response_format": fmt})
                     for fmt in ("b64_json", "url")
                 ] + [
-                    (f"{name} b64_json", base.rstrip("/"), {"model": peer_model, "response_format": "b64_json"}, None)
-                    for name, base in (peers or {}).items()
+                    (f"{name} b64_json", peer, {"model": peer_model, "response_format": "b64_json"})
+                    for name, peer in (peers or {}).items()
                 ]
-                for scenario, base, extra, pid in gateways:
+                for scenario, via_peer, extra in gateways:
                     via = measure(
-                        scenario, f"{base}/images/generations", {"prompt": "bench", **extra}, concurrency, count, pid
+                        scenario,
+                        f"{via_peer.base_url.rstrip('/')}/images/generations",
+                        {"prompt": "bench", **extra},
+                        concurrency,
+                        count,
+                        via_peer.pid,
+                        via_peer.headers,
                     )
                     rows.append(
                         {"image_kb": size, "image_bytes": len(image)}

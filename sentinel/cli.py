@@ -756,24 +756,48 @@ def bench_gateway(
         ),
     ] = None,
     peer_model: Annotated[str, typer.Option(help="the model name peers route to the fake provider")] = "bench",
+    peer_header: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a header sent to one peer, NAME:HEADER=VALUE (repeatable), e.g. portkey:x-portkey-provider=openai"
+        ),
+    ] = None,
+    peer_pid: Annotated[
+        list[str] | None,
+        typer.Option(help="a peer's process, NAME=PID, to report its CPU per request and peak memory (repeatable)"),
+    ] = None,
     provider_port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="the fake provider's port (a free one if unset)")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
 ) -> None:
     """Added latency and throughput of /v1/images/generations over a direct call to a fake provider."""
-    from sentinel.bench_gateway import run
+    from sentinel.bench_gateway import BenchFailed, Peer, run
 
-    peers: dict[str, str] = {}
+    peers: dict[str, Peer] = {}
     for item in peer or []:
         name, _, url = item.partition("=")
         if not name or not url.startswith(("http://", "https://")):
             raise fail(f"--peer takes NAME=http://host:port/v1, not {item!r}")
-        peers[name] = url
+        peers[name] = Peer(url)
+    for item in peer_header or []:
+        name, _, header = item.partition(":")
+        header_name, equals, value = header.partition("=")
+        if name not in peers or not header_name or not equals:
+            raise fail(f"--peer-header takes NAME:HEADER=VALUE for a NAME given by --peer, not {item!r}")
+        peers[name].headers[header_name] = value
+    for item in peer_pid or []:
+        name, _, pid = item.partition("=")
+        if name not in peers or not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+            raise fail(f"--peer-pid takes NAME=PID of a running process for a NAME given by --peer, not {item!r}")
+        peers[name].pid = int(pid)
     if peers and provider_port is None:
         raise fail("--peer needs --provider-port: the peer must be routed to the fake provider before the run")
     sizes = [*(size_kb or []), *(mb * 1024 for mb in size_mb or [])] or [64, 1024, 4096]
-    rows = run(sizes, concurrency or [1, 16, 64], requests, peers, peer_model, provider_port)
+    try:
+        rows = run(sizes, concurrency or [1, 16, 64], requests, peers, peer_model, provider_port)
+    except BenchFailed as exc:
+        raise fail(str(exc), code=1) from exc
     table = Table(title="POST /v1/images/generations, fake OpenAI provider on loopback", box=None)
     columns = ("image", "clients", "scenario", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s")
     for column in (*columns, "added p50", "added p95", "added p99", "× direct req/s", "CPU ms/req", "peak RSS"):

@@ -5,11 +5,19 @@ Timings are not checked here (they depend on the machine); only that every numbe
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sentinel.fakes.server import png_image, serve
 from tests.conftest import REDIS_URL, REPO, clean_env
 
 SENTINEL = str(REPO / ".venv" / "bin" / "sentinel")
@@ -67,6 +75,49 @@ def test_bench_gateway_peer_needs_the_provider_port(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "--provider-port" in result.stderr
+
+
+def routed_only_with_header(image: bytes) -> Starlette:
+    """A stand-in peer gateway that answers like OpenAI only when told where to route (as Portkey needs
+    ``x-portkey-provider``), and otherwise refuses as a gateway would."""
+
+    async def generations(request: Request) -> Response:
+        if request.headers.get("x-route-to") != "fake":
+            return JSONResponse({"error": {"message": "no route: x-route-to is missing"}}, status_code=400)
+        return JSONResponse({"created": 0, "data": [{"b64_json": base64.b64encode(image).decode()}]})
+
+    return Starlette(routes=[Route("/v1/images/generations", generations, methods=["POST"])])
+
+
+def test_bench_gateway_sends_peer_headers_and_reports_a_peer_process(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    with serve(routed_only_with_header(png_image(64, 64))) as peer:
+        common = [
+            "gateway", "--size-kb", "64", "--concurrency", "1", "--requests", "3",
+            "--peer", f"routed={peer.url}/v1", "--provider-port", str(free_port()),
+        ]  # fmt: skip
+        # The peer serves from this test's own process, so its CPU and memory are this process's.
+        told = ["--peer-header", "routed:x-route-to=fake", "--peer-pid", f"routed={os.getpid()}"]
+        rows = bench(tmp_path, *common, *told)
+        refused = subprocess.run(
+            [SENTINEL, "bench", *common], capture_output=True, text=True, env=clean_env(), timeout=120
+        )
+    assert rows[3]["scenario"] == "routed b64_json"
+    # Measured (a peer without --peer-pid reports None); a few tiny answers may use less than a clock tick.
+    assert rows[3]["cpu_ms_per_request"] >= 0 and rows[3]["rss_peak_mb"] > 30
+    assert refused.returncode == 1
+    assert "answered 400" in refused.stderr and "x-route-to is missing" in refused.stderr
+
+
+def test_bench_gateway_peer_options_name_a_known_peer(tmp_path: Path) -> None:
+    for option in (["--peer-header", "other:x=1"], ["--peer-header", "p:no-equals"], ["--peer-pid", "p=notapid"]):
+        result = subprocess.run(
+            [SENTINEL, "bench", "gateway", "--peer", "p=http://127.0.0.1:1/v1", "--provider-port", "9", *option],
+            capture_output=True, text=True, env=clean_env(), timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 2, option
+        assert option[0] in result.stderr
 
 
 def test_bench_judges_json(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pybase64
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from sentinel.api.requests import long_poll, parse_body
@@ -49,7 +49,7 @@ def _gateway(request: Request) -> GatewayService:
         }
     },
 )
-async def create_images(request: Request, background: BackgroundTasks) -> JSONResponse:
+async def create_images(request: Request) -> JSONResponse:
     body = parse_body(ImagesGenerationRequest, await request.body())
     gateway = _gateway(request)
     base_url = str(request.base_url).rstrip("/")
@@ -58,7 +58,6 @@ async def create_images(request: Request, background: BackgroundTasks) -> JSONRe
         if body.sentinel is not None:
             return await _judged_generation(request, body, base_url)
         generation = await gateway.generate(body, caller_of(request))
-        background.add_task(run_in_threadpool, gateway.record_calls, generation)
         payload = gateway.response_body(generation, body.response_format, base_url)
         served = [r.image for r in generation.results if r.image is not None]
         headers = {
@@ -76,7 +75,6 @@ async def create_images(request: Request, background: BackgroundTasks) -> JSONRe
         produce,
         refresh=lambda stored: fresh_image_urls(stored, request.app.state.services, base_url),
     )
-    response.background = background
     return response
 
 

@@ -107,23 +107,27 @@ class GatewayService:
         return Generation(request_id, resolved, int(time.time()), results)
 
     async def generate(self, body: ImagesGenerationRequest, caller: Caller | None = None) -> Generation:
-        """Route, then store every delivered image; raises GenerationFailed when none was delivered."""
+        """Route, then store every delivered image with the call log in one transaction; raises GenerationFailed
+        when none was delivered (its calls are logged all the same: they cost money)."""
         generation = await self.route(body, caller)
-        delivered = [r.image for r in generation.results]
-        if not any(delivered):
-            # A failed request still cost provider calls: they go to the call log before the error goes out.
-            await run_in_threadpool(self.record_calls, generation)
+        await run_in_threadpool(self._store, generation)
+        if not any(generation.image_ids):
             raise self.failure(generation)
-        generation.image_ids = await run_in_threadpool(self._store, delivered)
         return generation
 
-    def _store(self, delivered: list[Any]) -> list[str | None]:
+    def _store(self, generation: Generation) -> None:
+        """One thread hop and one commit per request: the images, then the calls that name them. The call log is
+        written before the answer goes out, so a crash right after answering loses no record of a paid call."""
         with Session(self.services.engine) as session:
-            for image in delivered:
+            for result in generation.results:
+                image = result.image
                 if image is not None:
                     self.services.images.store(session, image.info, image.data)
+                generation.image_ids.append(image.info.sha256 if image is not None else None)
+            for index, result in enumerate(generation.results):
+                image_id = generation.image_ids[index]
+                session.add_all(call_rows(generation.request_id, generation.model.requested, result.attempts, image_id))
             session.commit()
-        return [image.info.sha256 if image is not None else None for image in delivered]
 
     def failure(self, generation: Generation) -> GenerationFailed:
         resolved, results = generation.model, generation.results
@@ -142,14 +146,6 @@ class GatewayService:
         )
         error.status_code, error.error_type, error.code = status, kind, code
         return error
-
-    def record_calls(self, generation: Generation) -> None:
-        """Write the call log (run after the response is sent: it is not on the request path)."""
-        with Session(self.services.engine) as session:
-            for index, result in enumerate(generation.results):
-                image_id = generation.image_ids[index] if index < len(generation.image_ids) else None
-                session.add_all(call_rows(generation.request_id, generation.model.requested, result.attempts, image_id))
-            session.commit()
 
     def response_body(self, generation: Generation, response_format: str, base_url: str) -> dict[str, Any]:
         data: list[dict[str, Any]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from sentinel.gateway.service import GatewayService
+from sentinel.net.transport import provider_client
 from sentinel.providers.config import load_routing
 from sentinel.providers.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
 from sentinel.providers.registry import build_providers
@@ -24,7 +25,6 @@ def cooldown_store(services: Services) -> CooldownStore:
 
 async def open_gateway(services: Services) -> GatewayService:
     config = load_routing(services.settings.routes)
-    # trust_env=False: proxy variables of the host must not silently reroute provider traffic.
-    client = httpx.AsyncClient(limits=HTTP_LIMITS, trust_env=False, timeout=httpx.Timeout(120.0, connect=10.0))
+    client = provider_client(HTTP_LIMITS, httpx.Timeout(120.0, connect=10.0))
     router = Router(config, build_providers(config, client), cooldown_store(services), services.settings)
     return GatewayService(services, router, client)

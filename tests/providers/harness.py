@@ -10,6 +10,8 @@ import httpx
 from starlette.applications import Starlette
 
 from sentinel.fakes.server import Script, free_port
+from sentinel.gateway.wiring import HTTP_LIMITS
+from sentinel.net.transport import provider_client
 from sentinel.providers.base import GenerationRequest, Outcome, Provider, ProviderResult
 from sentinel.store.images import sniff_mime
 
@@ -55,7 +57,11 @@ class AdapterRunner:
         request = GenerationRequest(prompt=prompt, model=self.model if model is None else model, **request_fields)
 
         async def call() -> ProviderResult:
-            async with httpx.AsyncClient(transport=transport) as client:
+            # The production client, unless the test swapped the network for an in-memory provider.
+            client = provider_client(HTTP_LIMITS, httpx.Timeout(timeout))
+            if transport is not None:
+                client = httpx.AsyncClient(transport=transport)
+            async with client:
                 return await self._build(base, client, timeout).generate(request)
 
         return asyncio.run(call())

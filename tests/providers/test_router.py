@@ -14,6 +14,8 @@ import pytest
 from sentinel.errors import InvalidInput
 from sentinel.fakes.openai import create_app
 from sentinel.fakes.server import Script, serve
+from sentinel.gateway.wiring import HTTP_LIMITS
+from sentinel.net.transport import provider_client
 from sentinel.providers.config import RoutingConfig, load_routing
 from sentinel.providers.cooldown import CooldownPolicy, MemoryCooldowns, RedisCooldowns
 from sentinel.providers.registry import build_providers
@@ -60,7 +62,7 @@ def config(fakes: dict[str, Script], **route: Any) -> RoutingConfig:
 
 def run(routing: RoutingConfig, model: str = "dall-e-3", cooldowns: Any = None, size: int = 1024):
     async def go():
-        async with httpx.AsyncClient() as client:
+        async with provider_client(HTTP_LIMITS, httpx.Timeout(30)) as client:
             router = Router(routing, build_providers(routing, client), cooldowns or MemoryCooldowns(), SETTINGS)
             resolved = router.resolve(model)
             return await router.generate(resolved, ImageSpec(prompt="a lighthouse", width=size, height=size))
