@@ -6,12 +6,11 @@ import re
 import time
 from typing import Any
 
-import pybase64
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from sentinel.api.requests import long_poll, parse_body
-from sentinel.api.responses import JSONResponse
+from sentinel.api.responses import Base64Bytes, JSONResponse
 from sentinel.gateway.schemas import ImagesGenerationRequest
 from sentinel.gateway.service import GatewayService, GenerationFailed
 from sentinel.idempotency.http import Answer, idempotent
@@ -123,7 +122,7 @@ async def _judged_generation(request: Request, body: ImagesGenerationRequest, ba
         image_id = chosen["image"]["id"]
         if body.response_format == "b64_json":
             raw = await run_in_threadpool(services.images.read, image_id)
-            data.append({"b64_json": pybase64.b64encode_as_string(raw)})
+            data.append({"b64_json": Base64Bytes(raw)})
         else:
             data.append({"url": services.images.url(image_id, base_url)})
         verdicts.append({key: chosen[key] for key in ("verdict", "summary", "passing", "attempt")})

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
-import pybase64
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
+from sentinel.api.responses import Base64Bytes
 from sentinel.errors import SentinelError
 from sentinel.gateway.schemas import ImagesGenerationRequest
 from sentinel.keys.service import Caller
@@ -159,7 +159,7 @@ class GatewayService:
                 continue
             item: dict[str, Any]
             if response_format == "b64_json":
-                item = {"b64_json": pybase64.b64encode_as_string(image.data)}
+                item = {"b64_json": Base64Bytes(image.data)}
             else:
                 item = {"url": self.services.images.url(image.info.sha256, base_url)}
             if image.revised_prompt:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from sentinel.api.responses import JSONResponse
+from sentinel.api.responses import JSONResponse, plain_json
 from sentinel.keys.http import scope_of
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
@@ -40,5 +40,5 @@ async def idempotent(
     except BaseException:
         await run_in_threadpool(service.release, claim.record_id)
         raise
-    await run_in_threadpool(service.complete, claim.record_id, status, body, headers)
+    await run_in_threadpool(service.complete, claim.record_id, status, plain_json(body), headers)
     return JSONResponse(body, status_code=status, headers=headers)

@@ -15,9 +15,13 @@ async def send(call: Awaitable[httpx.Response], provider: str) -> httpx.Response
     """The answer to one HTTP call to ``provider`` (``client.post(...)`` not yet awaited), whatever its status, or the
     typed failure when none came: an adapter reports a timeout or a refused connection, it never raises one."""
     try:
-        return await call
+        response = await call
     except httpx.HTTPError as exc:
         return transport_failure(exc, provider)
+    # An httpx response and its (read) stream refer to each other. Unless that cycle is cut here, an answer's
+    # megabytes stay alive until the garbage collector's next pass over older objects, long after the call.
+    response.stream = httpx.ByteStream(b"")
+    return response
 
 
 def json_body(response: httpx.Response) -> Any:

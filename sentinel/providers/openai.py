@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import binascii
 from typing import Any
 
 import httpx
+import msgspec
+import pybase64
 
 from sentinel.providers._http import json_body, send
 from sentinel.providers.base import (
@@ -25,6 +28,41 @@ CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocke
 IMAGE_LIST_KEYS = ("data", "images", "output")
 #: Keys an image's base64 has been seen under.
 BASE64_KEYS = ("b64_json", "b64", "image_base64", "base64")
+
+
+class _DocumentedImage(msgspec.Struct):
+    # Raw: the base64 stays a view into the answer's bytes until it is decoded, never a str of its own.
+    b64_json: msgspec.Raw = msgspec.Raw()
+    revised_prompt: str | None = None
+
+
+class _DocumentedAnswer(msgspec.Struct):
+    data: list[_DocumentedImage]
+
+
+_DOCUMENTED_ANSWER = msgspec.json.Decoder(_DocumentedAnswer)
+
+
+def documented_images(content: bytes) -> list[ProviderImage] | None:
+    """The images of an answer in the documented shape, ``{"data": [{"b64_json": "…"}]}``, decoded straight from
+    the answer's bytes: one copy of the image (its decoded bytes) besides the answer, where parsing to a dict
+    first would add a str of the whole base64 text. None for any other shape or any escape inside the base64;
+    :func:`parse_images` then takes the answer as it comes."""
+    try:
+        answer = _DOCUMENTED_ANSWER.decode(content)
+    except msgspec.DecodeError:
+        return None
+    images: list[ProviderImage] = []
+    for item in answer.data:
+        encoded = memoryview(item.b64_json)
+        if len(encoded) < 2 or encoded[0] != ord('"') or encoded[-1] != ord('"'):
+            return None
+        try:
+            data = pybase64.b64decode(encoded[1:-1], validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        images.append(ProviderImage(data=data, revised_prompt=item.revised_prompt))
+    return images or None
 
 
 def parse_images(body: Any) -> tuple[list[ProviderImage], str | None]:
@@ -111,13 +149,15 @@ class OpenAIProvider(HttpProvider):
                     response.status_code,
                 )
             return failed
-        try:
-            body = json_body(response)
-        except ValueError:
-            return failure(Outcome.UNAVAILABLE, "the provider answered 200 with a body that is not JSON", 200)
-        images, problem = parse_images(body)
-        if problem:
-            return failure(Outcome.UNAVAILABLE, problem, 200)
+        images = documented_images(response.content)
+        if images is None:
+            try:
+                body = json_body(response)
+            except ValueError:
+                return failure(Outcome.UNAVAILABLE, "the provider answered 200 with a body that is not JSON", 200)
+            images, problem = parse_images(body)
+            if problem:
+                return failure(Outcome.UNAVAILABLE, problem, 200)
         if not images:
             return failure(Outcome.CONTENT_FILTERED, "the provider answered 200 without any image", 200)
         return ProviderResult(Outcome.OK, images, status_code=200)

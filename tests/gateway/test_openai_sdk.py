@@ -77,6 +77,25 @@ def test_b64_json_through_fallback_with_headers_naming_the_provider(sentinel_url
     assert beta.requests[-1]["body"]["model"] == "gpt-image-1"
 
 
+def test_b64_json_is_written_while_sent_with_an_exact_length_and_replays_the_same(sentinel_url) -> None:
+    base = sentinel_url[0]
+    request = {"model": "dall-e-3", "prompt": "two boats", "n": 2, "response_format": "b64_json"}
+    headers = {"Idempotency-Key": "boats-1"}
+    first = httpx.post(f"{base}/v1/images/generations", json=request, headers=headers, timeout=30)
+    replay = httpx.post(f"{base}/v1/images/generations", json=request, headers=headers, timeout=30)
+    assert first.status_code == replay.status_code == 200
+    assert int(first.headers["content-length"]) == len(first.content)
+    body = first.json()
+    # Each image's base64, in order, is the stored image's bytes, and the rest of the answer is intact around it.
+    for item, image in zip(body["data"], body["sentinel"]["images"], strict=True):
+        stored = httpx.get(f"{base}/v1/images/{image['id']}", timeout=10).content
+        assert base64.b64decode(item["b64_json"], validate=True) == stored
+        assert item["revised_prompt"] == "two boats, highly detailed"
+    assert len({item["b64_json"] for item in body["data"]}) == 2
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["data"] == body["data"]
+
+
 def test_url_response_serves_the_real_image_type(sentinel_url) -> None:
     base, _, beta = sentinel_url
     beta.push("octet_url")  # the provider's own URL claims application/octet-stream

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 
-from sentinel.providers.base import decode_base64
+import httpx
+
+from sentinel.providers.base import GenerationRequest, Outcome, ProviderResult, decode_base64
+from sentinel.providers.openai import OpenAIProvider, documented_images
 from tests.conftest import png_bytes
 
 
@@ -20,3 +25,49 @@ def test_standard_urlsafe_and_wrapped_base64_all_decode_to_the_same_bytes() -> N
 def test_base64_that_does_not_decode_is_none_not_an_exception() -> None:
     for bad in ("abc$", "abc", "ab=c", "not base64 at all!", "YWJj" + "\x00"):
         assert decode_base64(bad) is None, bad
+
+
+def openai_answer(content: bytes) -> ProviderResult:
+    """What the OpenAI adapter makes of a 200 answer with this exact body."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=content, headers={"content-type": "application/json"})
+
+    async def call() -> ProviderResult:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            adapter = OpenAIProvider("http://openai.test/v1", "sk", client)
+            return await adapter.generate(GenerationRequest(prompt="a cat", model="dall-e-3"))
+
+    return asyncio.run(call())
+
+
+def test_documented_answers_decode_straight_from_the_bytes_and_other_shapes_still_decode() -> None:
+    first, second = png_bytes(40, 40), png_bytes(30, 30) + bytes(range(256))
+    encoded = [base64.b64encode(first).decode(), base64.b64encode(second).decode()]
+    items = [{"b64_json": encoded[0], "revised_prompt": "a cat, detailed"}, {"b64_json": encoded[1]}]
+    documented = json.dumps({"created": 1, "data": items}).encode()
+    images = documented_images(documented)
+    assert images is not None
+    assert [(i.data, i.revised_prompt) for i in images] == [(first, "a cat, detailed"), (second, None)]
+    # Valid JSON the fast path does not take: an escaped slash inside the base64, wrapped lines, another key,
+    # a null beside a URL. Each still gives the provider's image through the tolerant parser.
+    escaped = json.dumps({"data": [{"b64_json": encoded[1]}]}).replace("/", "\\/").encode()
+    assert b"\\/" in escaped
+    wrapped = json.dumps({"data": [{"b64_json": "\n".join(encoded[1][i : i + 76] for i in range(0, 400, 76))}]})
+    other_key = json.dumps({"images": [{"b64": encoded[1]}]}).encode()
+    for content in (escaped, other_key):
+        assert documented_images(content) is None
+        result = openai_answer(content)
+        assert result.outcome is Outcome.OK and result.images[0].data == second
+    assert documented_images(wrapped.encode()) is None
+    with_url = json.dumps({"data": [{"b64_json": None, "url": "https://cdn.test/i.png"}]}).encode()
+    assert documented_images(with_url) is None
+    assert openai_answer(with_url).images[0].url == "https://cdn.test/i.png"
+    assert openai_answer(documented).images[0].data == first
+
+
+def test_bad_base64_in_the_documented_shape_is_a_failed_answer() -> None:
+    result = openai_answer(b'{"data": [{"b64_json": "not base64!"}]}')
+    assert result.outcome is Outcome.UNAVAILABLE
+    assert "base64" in result.message
+    assert openai_answer(b'{"data": [{"b64_json": "abc').outcome is Outcome.UNAVAILABLE
