@@ -11,6 +11,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
+from sentinel.evaluation.judges.text import kind as ocr_kind
 from sentinel.evaluation.runner import run_judge
 from sentinel.evaluation.verdict import aggregate
 from sentinel.services import Services
@@ -84,6 +85,10 @@ class TaskTiming:
     total_ms: float
     decode_ms: float
     judges_ms: dict[str, float]
+    #: Decoding every input (an edit's source and mask too): what the panel can not do with less.
+    inputs_decode_ms: float = 0.0
+    #: The time of the judges that run OCR, reported apart from the rest of the panel's.
+    ocr_ms: float = 0.0
 
     @property
     def judges_share(self) -> float:
@@ -99,6 +104,7 @@ def time_task(
     max_pixels = services.settings.max_image_pixels
     totals: list[float] = []
     decodes: list[float] = []
+    input_decodes: list[float] = []
     per_judge: dict[str, list[float]] = {j.name: [] for j in judges}
     verdict = ""
     for _ in range(runs + warm_up):  # warm-up runs load OCR engines and imports; they are not counted
@@ -125,6 +131,10 @@ def time_task(
         decode_started = time.perf_counter()
         decode_rgb(files["image"], max_pixels=max_pixels)
         decodes.append((time.perf_counter() - decode_started) * 1000)
+        for name, data in files.items():
+            if name != "image":
+                decode_rgb(data, max_pixels=max_pixels)
+        input_decodes.append((time.perf_counter() - decode_started) * 1000)
     return TaskTiming(
         task=task,
         side=side,
@@ -133,6 +143,8 @@ def time_task(
         total_ms=statistics.median(totals[warm_up:]),
         decode_ms=statistics.median(decodes[warm_up:]),
         judges_ms={name: statistics.median(values[warm_up:]) for name, values in per_judge.items()},
+        inputs_decode_ms=statistics.median(input_decodes[warm_up:]),
+        ocr_ms=sum(statistics.median(per_judge[j.name][warm_up:]) for j in judges if j.kind == ocr_kind.name),
     )
 
 
@@ -162,6 +174,9 @@ def as_rows(timings: list[TaskTiming]) -> list[dict[str, Any]]:
             "judges_ms": {k: round(v, 1) for k, v in t.judges_ms.items()},
             "judges_share": round(t.judges_share, 3),
             "decode_multiple": round(t.total_ms / t.decode_ms, 1) if t.decode_ms else None,
+            "ocr_ms": round(t.ocr_ms, 1),
+            "decode_multiple_without_ocr": round((t.total_ms - t.ocr_ms) / t.decode_ms, 1) if t.decode_ms else None,
+            "inputs_decode_ms": round(t.inputs_decode_ms, 1),
         }
         for t in timings
     ]

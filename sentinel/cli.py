@@ -675,6 +675,9 @@ def bench_judges(
         "median ms",
         "PNG decode ms",
         "× decode",
+        "OCR ms",
+        "× decode, OCR aside",
+        "all inputs' decode ms",
         "judges' share",
         "per judge ms",
     ):
@@ -689,10 +692,13 @@ def bench_judges(
             f"{row['median_ms']:.1f}",
             f"{row['png_decode_ms']:.1f}",
             f"{row['decode_multiple']:.1f}",
+            f"{row['ocr_ms']:.1f}" if row["ocr_ms"] else "",
+            f"{row['decode_multiple_without_ocr']:.1f}",
+            f"{row['inputs_decode_ms']:.1f}",
             f"{row['judges_share']:.0%}",
             per_judge,
         )
-    Console(width=max(out.width, 150)).print(table)
+    Console(width=max(out.width, 190)).print(table)
     if json_out:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -132,8 +132,13 @@ def test_bench_judges_json(tmp_path: Path) -> None:
     for row in rows:
         assert row["side"] == 128 and row["runs"] == 1
         assert row["verdict"] in ("green", "amber", "red")
-        non_negative(row, ["median_ms", "png_decode_ms", "judges_share"])
+        non_negative(row, ["median_ms", "png_decode_ms", "judges_share", "inputs_decode_ms"])
         assert row["judges_ms"] and all(v >= 0 for v in row["judges_ms"].values())
+        # OCR is reported apart: it is the text judge's time, and the multiple without it is smaller.
+        assert row["ocr_ms"] == row["judges_ms"].get("text", 0.0)
+        assert row["decode_multiple_without_ocr"] <= row["decode_multiple"]
+        # Every input's decode includes the image's own (an edit adds its source and mask).
+        assert row["inputs_decode_ms"] >= row["png_decode_ms"]
 
 
 PIPELINE_KEYS = ["total_ms", "server_ms", "judges_sum_ms", "judges_max_ms", "overhead_ms", "server_overhead_ms"]
