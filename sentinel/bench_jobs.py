@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,17 @@ from sentinel.db.redis_keys import delete_namespace
 from sentinel.fakes.server import free_port
 
 
+@dataclass
+class Deployment:
+    """A running deployment: its base URL, and its API and worker processes (for their CPU time)."""
+
+    base: str
+    api_pid: int
+    worker_pid: int | None = None
+
+
 @contextmanager
-def deployment(redis_url: str | None, database_url: str | None) -> Iterator[str]:
+def deployment(redis_url: str | None, database_url: str | None) -> Iterator[Deployment]:
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-jobs-") as tmp, ExitStack() as stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
         env["SENTINEL_DATA_DIR"] = str(Path(tmp) / "data")
@@ -42,9 +52,10 @@ def deployment(redis_url: str | None, database_url: str | None) -> Iterator[str]
             env["SENTINEL_DATABASE_URL"] = database_url
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        stack.enter_context(
+        api = stack.enter_context(
             _process([sys.executable, "-m", "sentinel.cli", "serve", "--port", str(port)], env, f"{base}/healthz")
         )
+        running = Deployment(base, api.pid)
         if redis_url:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "sentinel.cli", "worker", "--processes", "2", "--threads", "4"],
@@ -53,7 +64,8 @@ def deployment(redis_url: str | None, database_url: str | None) -> Iterator[str]
                 stderr=subprocess.DEVNULL,
             )
             stack.callback(lambda: (worker.terminate(), worker.wait(timeout=30)))
-        yield base
+            running.worker_pid = worker.pid
+        yield running
 
 
 def _seconds(start: str, end: str) -> float:
@@ -106,9 +118,9 @@ def summarise(mode: str, samples: list[dict[str, float]]) -> dict[str, Any]:
 
 def run(runs: int, side: int, redis_url: str | None, database_url: str | None) -> list[dict[str, Any]]:
     rows = []
-    with deployment(None, None) as base:
-        rows.append(summarise("embedded (SQLite, in-process broker)", measure(base, runs, side)))
+    with deployment(None, None) as running:
+        rows.append(summarise("embedded (SQLite, in-process broker)", measure(running.base, runs, side)))
     if redis_url and database_url:
-        with deployment(redis_url, database_url) as base:
-            rows.append(summarise("Redis + PostgreSQL, 2 worker processes", measure(base, runs, side)))
+        with deployment(redis_url, database_url) as running:
+            rows.append(summarise("Redis + PostgreSQL, 2 worker processes", measure(running.base, runs, side)))
     return rows

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from PIL import Image, ImageDraw
 
-from sentinel.bench_jobs import deployment
+from sentinel.bench_gateway import cpu_seconds
+from sentinel.bench_jobs import Deployment, deployment
+
+#: More distinct images than the workers' decoded-pixel caches hold: every evaluation decodes, as in production.
+DISTINCT_IMAGES = 48
 
 
 def sample_image(side: int, seed: int) -> bytes:
@@ -25,7 +32,7 @@ def sample_image(side: int, seed: int) -> bytes:
     picture = Image.new("RGB", (side, side), (230, 230, 230))
     draw = ImageDraw.Draw(picture)
     draw.ellipse((side // 5, side // 5, side * 4 // 5, side * 4 // 5), fill=(40 + seed % 200, 90, 160))
-    draw.rectangle((side // 3, side // 8, side // 2, side // 4), fill=(200, 60, 40))
+    draw.rectangle((side // 3, side // 8, side // 2, side // 4), fill=(200, 60 + seed // 200, 40))
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     return buffer.getvalue()
@@ -63,16 +70,32 @@ async def _caller(client: httpx.AsyncClient, images: list[bytes], until: float, 
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
 
 
-async def _load(base: str, clients: int, seconds: float, side: int) -> LoadResult:
-    images = [sample_image(side, seed) for seed in range(8)]
+async def _load(base: str, clients: int, seconds: float, side: int, on_start: Callable[[], None]) -> LoadResult:
+    images = [sample_image(side, seed) for seed in range(DISTINCT_IMAGES)]
     result = LoadResult()
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
         # Warm-up: the first evaluation loads the OCR models in every worker.
         await _caller(client, images[:1], time.monotonic() + 0.001, LoadResult())
+        on_start()
         started = time.monotonic()
         await asyncio.gather(*(_caller(client, images, started + seconds, result) for _ in range(clients)))
         result.seconds = time.monotonic() - started
     return result
+
+
+def judges_cpu_ms(side: int, images: int = 8) -> float:
+    """The offline panel's CPU per evaluation on the load's images, measured in this process one at a time: a
+    vote's own duration under load also counts the wait for its process's OCR engine."""
+    from sentinel.bench import time_task
+    from sentinel.services import get_services
+
+    services = get_services()
+    params = {"width": side, "height": side}
+    timings = [
+        time_task(services, "text-to-image", {"image": sample_image(side, seed)}, params, 1, side, int(seed == 0))
+        for seed in range(images)
+    ]
+    return statistics.median(sum(t.judges_ms.values()) for t in timings)
 
 
 def _audit(base: str, evaluation_ids: list[str]) -> dict[str, int]:
@@ -93,12 +116,84 @@ def _audit(base: str, evaluation_ids: list[str]) -> dict[str, int]:
     return counts
 
 
+def server_cpu_seconds(names: tuple[str, ...]) -> dict[int, float]:
+    """CPU seconds so far of every process on this machine whose command name is one of ``names``."""
+    found: dict[int, float] = {}
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() in names:
+                pid = int(comm.parent.name)
+                found[pid] = cpu_seconds(pid) or 0.0
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+@dataclass
+class CpuMeter:
+    """CPU time, per stage of the deployment, spent between ``start()`` and ``stop()``."""
+
+    running: Deployment
+    spent: dict[str, float] = field(default_factory=dict)
+    _start: dict[str, Any] = field(default_factory=dict)
+
+    def _read(self) -> dict[str, Any]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "api": cpu_seconds(self.running.api_pid) or 0.0,
+            "workers": cpu_seconds(self.running.worker_pid) or 0.0 if self.running.worker_pid else 0.0,
+            "redis": server_cpu_seconds(("redis-server",)),
+            "postgres": server_cpu_seconds(("postgres", "postmaster")),
+            "load_generator": usage.ru_utime + usage.ru_stime,
+        }
+
+    def start(self) -> None:
+        self._start = self._read()
+
+    def stop(self) -> None:
+        end = self._read()
+        for stage, value in end.items():
+            before = self._start.get(stage, 0.0)
+            if isinstance(value, dict):  # servers: processes that started during the run count from zero
+                self.spent[stage] = sum(v - before.get(pid, 0.0) for pid, v in value.items())
+            else:
+                self.spent[stage] = value - before
+
+
+def stage_costs(spent: dict[str, float], judges: float, finished: int, in_process: bool) -> dict[str, Any]:
+    """CPU ms per evaluation for each stage (``judges``: the panel's, per evaluation), and each stage's share."""
+    if not finished:
+        return {}
+    per = {stage: seconds * 1000 / finished for stage, seconds in spent.items()}
+    # The judges run in the workers (in the API process on the embedded default): the rest is queue and database.
+    host = "api" if in_process else "workers"
+    stages = {
+        "api": per["api"] - (judges if in_process else 0.0),
+        "judges": judges,
+        "workers' queue and database work": max(0.0, per[host] - judges) if not in_process else 0.0,
+        "redis": per["redis"],
+        "postgres": per["postgres"],
+        "load_generator": per["load_generator"],
+    }
+    # Shares of Sentinel's own work: the load generator is reported, not counted.
+    total = sum(ms for stage, ms in stages.items() if stage != "load_generator")
+    return {
+        "cpu_ms_per_evaluation": {stage: round(ms, 1) for stage, ms in stages.items()},
+        "share": {
+            stage: round(ms / total, 3) if total else 0.0 for stage, ms in stages.items() if stage != "load_generator"
+        },
+    }
+
+
 def run(clients: int, seconds: float, side: int, redis_url: str | None, database_url: str | None) -> dict[str, Any]:
     mode = "Redis + PostgreSQL, 1 API process, 2 worker processes" if redis_url else "embedded (SQLite, in-process)"
-    with deployment(redis_url, database_url) as base:
-        result = asyncio.run(_load(base, clients, seconds, side))
-        audit = _audit(base, result.submitted)
+    with deployment(redis_url, database_url) as running:
+        meter = CpuMeter(running)
+        result = asyncio.run(_load(running.base, clients, seconds, side, meter.start))
+        meter.stop()
+        audit = _audit(running.base, result.submitted)
     latencies = sorted(result.latencies_ms)
+    judges_ms = judges_cpu_ms(side)
     return {
         "mode": mode,
         "clients": clients,
@@ -111,4 +206,5 @@ def run(clients: int, seconds: float, side: int, redis_url: str | None, database
         "errors": len(result.errors),
         "first_error": result.errors[0] if result.errors else None,
         **audit,
+        **stage_costs(meter.spent, judges_ms, len(latencies), in_process=not redis_url),
     }

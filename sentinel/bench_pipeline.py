@@ -85,9 +85,9 @@ def summarise(mode: str, side: int, samples: list[dict[str, float]]) -> dict[str
 
 def run(runs: int, side: int, redis_url: str | None, database_url: str | None) -> list[dict[str, Any]]:
     rows = []
-    with deployment(None, None) as base:
-        rows.append(summarise("embedded (SQLite, in-process broker)", side, measure(base, runs, side)))
+    with deployment(None, None) as running:
+        rows.append(summarise("embedded (SQLite, in-process broker)", side, measure(running.base, runs, side)))
     if redis_url and database_url:
-        with deployment(redis_url, database_url) as base:
-            rows.append(summarise("Redis + PostgreSQL, 2 worker processes", side, measure(base, runs, side)))
+        with deployment(redis_url, database_url) as running:
+            rows.append(summarise("Redis + PostgreSQL, 2 worker processes", side, measure(running.base, runs, side)))
     return rows

@@ -135,6 +135,8 @@ def worker(
         "--worker-shutdown-timeout",
         str(settings.shutdown_grace_seconds * 1000),
     ]
+    # The cap of dramatiq's idle backoff (it reads this variable): a quiet queue's next message waits at most this.
+    os.environ["dramatiq_worker_timeout"] = str(settings.worker_idle_poll_ms)
     port = metrics_port or settings.worker_metrics_port
     if port:
         from sentinel.ops.metrics import prepare_worker_metrics
@@ -863,7 +865,15 @@ def bench_load(
         str(row["lost"] + row["vote_mismatch"]),
         str(row["errors"]),
     )
-    out.print(table)
+    Console(width=max(out.width, 150)).print(table)
+    if row.get("cpu_ms_per_evaluation"):
+        stages = Table(title="where the CPU went, per evaluation", box=None)
+        for column in ("stage", "CPU ms", "share of Sentinel's"):
+            stages.add_column(column, no_wrap=True)
+        for stage, ms in row["cpu_ms_per_evaluation"].items():
+            share = row["share"].get(stage)
+            stages.add_row(stage, f"{ms:.1f}", f"{share:.0%}" if share is not None else "(not Sentinel)")
+        out.print(stages)
     if json_out:
         json_out.write_text(json.dumps(row, indent=2))
 

@@ -8,6 +8,7 @@ from functools import cached_property, lru_cache
 from sqlalchemy.engine import Engine
 
 from sentinel.evaluation.panel import Panel
+from sentinel.ops.finished import FinishedSignals, RedisSignals
 from sentinel.rubrics.loader import RubricRegistry
 from sentinel.settings import Settings, get_settings
 from sentinel.store.backends import configured_blob_store
@@ -27,6 +28,13 @@ class Services:
         from sentinel.db import engine_for
 
         return engine_for(self.settings)
+
+    @cached_property
+    def finished(self) -> FinishedSignals:
+        """Announces finished evaluations and jobs to the readers waiting for them (across processes on Redis)."""
+        if self.settings.redis_url:
+            return RedisSignals(self.settings.redis_url, self.settings.redis_namespace)
+        return FinishedSignals()
 
 
 def build_services(settings: Settings) -> Services:

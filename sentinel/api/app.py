@@ -93,6 +93,7 @@ def create_app() -> FastAPI:
                 services.settings.host,
             )
         embedded = worker.start_embedded_worker(services.settings.worker_threads)
+        announcements = asyncio.create_task(services.finished.listen())
         settings = services.settings
         sweeper = asyncio.create_task(
             sweep_forever(
@@ -113,6 +114,7 @@ def create_app() -> FastAPI:
             yield
         finally:
             sweeper.cancel()
+            announcements.cancel()
             if embedded is not None:
                 # In-flight messages get the grace period; unfinished work is resumed on the next start
                 # (evaluations by recover() above, jobs by the sweeper).

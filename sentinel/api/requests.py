@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -12,9 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from sentinel.errors import InvalidInput
-
-#: How often a long-poll re-reads the thing it waits for.
-POLL_INTERVAL_SECONDS = 0.05
+from sentinel.ops.finished import FinishedSignals
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 T = TypeVar("T")
@@ -52,11 +49,15 @@ def reject_nul(value: Any, field: str) -> None:
             reject_nul(item, f"{field}.{index}" if field else str(index))
 
 
-async def long_poll(request: Request, load: Callable[[], T], finished: Callable[[T], bool], wait: float) -> T:
-    """Re-read (in a thread) until ``finished``, ``wait`` seconds pass or the client goes away."""
+async def long_poll(request: Request, key: str, load: Callable[[], T], finished: Callable[[T], bool], wait: float) -> T:
+    """Read (in a thread) until ``finished``, ``wait`` seconds pass or the client goes away. Between reads it
+    waits for ``key`` to be announced finished (see :mod:`sentinel.ops.finished`), not for a timer."""
     give_up = time.monotonic() + wait
-    while True:
-        value = await run_in_threadpool(load)
-        if finished(value) or time.monotonic() >= give_up or await request.is_disconnected():
-            return value
-        await asyncio.sleep(POLL_INTERVAL_SECONDS)
+    signals: FinishedSignals = request.app.state.services.finished
+    with signals.waiting(key) as waiter:
+        while True:
+            value = await run_in_threadpool(load)
+            remaining = give_up - time.monotonic()
+            if finished(value) or remaining <= 0 or await request.is_disconnected():
+                return value
+            await waiter.wait(min(remaining, signals.interval()))

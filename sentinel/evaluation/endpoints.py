@@ -24,6 +24,7 @@ from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
 from sentinel.models import EvaluationStatus
 from sentinel.net.fetch import fetch_url
+from sentinel.ops.finished import evaluation_key
 from sentinel.services import Services
 
 router = APIRouter(tags=["evaluations"])
@@ -230,6 +231,10 @@ async def read_evaluation(
 ) -> JSONResponse:
     service = _service(request)
     evaluation, votes = await long_poll(
-        request, lambda: service.get(evaluation_id), lambda v: v[0].status == EvaluationStatus.DONE, wait
+        request,
+        evaluation_key(evaluation_id),
+        lambda: service.get(evaluation_id),
+        lambda v: v[0].status == EvaluationStatus.DONE,
+        wait,
     )
     return JSONResponse(service.view(evaluation, votes))

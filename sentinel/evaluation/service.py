@@ -28,6 +28,7 @@ from sentinel.models import (
     utcnow,
 )
 from sentinel.net.fetch import check_url
+from sentinel.ops.finished import evaluation_key
 from sentinel.ops.metrics import observe_verdict, observe_vote
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
@@ -300,6 +301,7 @@ class EvaluationService:
                 rubric.id,
                 extra={"evaluation_id": evaluation_id, "task": rubric.id, "verdict": verdict.verdict},
             )
+            self.services.finished.announce(evaluation_key(evaluation_id))
             for listener in FINALISED_LISTENERS:
                 listener(evaluation_id)
         return won

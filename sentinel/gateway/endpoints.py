@@ -18,6 +18,7 @@ from sentinel.idempotency.service import fingerprint
 from sentinel.jobs.schemas import JobCreate
 from sentinel.keys.http import caller_of
 from sentinel.models import JobState
+from sentinel.ops.finished import job_key
 from sentinel.providers.router import Router
 from sentinel.services import Services
 from sentinel.store.images import ALLOWED_FORMATS
@@ -111,7 +112,7 @@ async def _judged_generation(request: Request, body: ImagesGenerationRequest, ba
     created = await run_in_threadpool(jobs.create, job_request, caller_of(request))
     budget = options.budget_seconds + 5
     job, attempts = await long_poll(
-        request, lambda: jobs.get(created.id), lambda v: v[0].state in JobState.FINAL, budget
+        request, job_key(created.id), lambda: jobs.get(created.id), lambda v: v[0].state in JobState.FINAL, budget
     )
     view = jobs.view(job, attempts)
     data: list[dict[str, Any]] = []

@@ -13,6 +13,7 @@ from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
 from sentinel.models import JobState
+from sentinel.ops.finished import job_key
 
 router = APIRouter(tags=["jobs"])
 
@@ -47,7 +48,9 @@ async def read_job(
     wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the job to finish"),
 ) -> JSONResponse:
     service = _service(request)
-    job, attempts = await long_poll(request, lambda: service.get(job_id), lambda v: v[0].state in JobState.FINAL, wait)
+    job, attempts = await long_poll(
+        request, job_key(job_id), lambda: service.get(job_id), lambda v: v[0].state in JobState.FINAL, wait
+    )
     return JSONResponse(service.view(job, attempts))
 
 

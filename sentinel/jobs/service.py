@@ -32,6 +32,7 @@ from sentinel.models import (
     utcnow,
 )
 from sentinel.net.fetch import check_url
+from sentinel.ops.finished import job_key
 from sentinel.providers.base import Outcome, failure
 from sentinel.providers.calls import call_rows
 from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
@@ -533,6 +534,8 @@ class JobService:
             won = result.rowcount == 1  # type: ignore[attr-defined]
             session.commit()
             job = session.get(Job, job_id)
+        if won:
+            self.services.finished.announce(job_key(job_id))
         if won and job is not None:
             for listener in JOB_FINISHED_LISTENERS:
                 listener(job_id, job.callback_url)
