@@ -136,7 +136,7 @@ def worker(
         str(settings.shutdown_grace_seconds * 1000),
     ]
     # The cap of dramatiq's idle backoff (it reads this variable): a quiet queue's next message waits at most this.
-    os.environ["dramatiq_worker_timeout"] = str(settings.worker_idle_poll_ms)
+    os.environ["dramatiq_worker_timeout"] = str(settings.worker_idle_poll_ms)  # noqa: SIM112 (dramatiq's spelling)
     port = metrics_port or settings.worker_metrics_port
     if port:
         from sentinel.ops.metrics import prepare_worker_metrics

@@ -153,3 +153,26 @@ def test_bench_pipeline_json_embedded_and_redis_postgres(tmp_path: Path, postgre
         assert row["runs"] == 2 and row["side"] == 256
         non_negative(row, [f"{stat}_{key}" for key in PIPELINE_KEYS for stat in ("median", "p95")])
         assert row["median_judges_max_ms"] <= row["median_judges_sum_ms"]
+
+
+def test_bench_load_json_with_stage_costs_and_an_audit(tmp_path: Path, postgres_url: str) -> None:
+    args = ["load", "--clients", "2", "--seconds", "5", "--side", "128", "--redis-url", REDIS_URL]
+    out = tmp_path / "load.json"
+    result = subprocess.run(
+        [SENTINEL, "bench", *args, "--database-url", postgres_url, "--json", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "where the CPU went" in result.stdout
+    row = json.loads(out.read_text())
+    assert row["mode"].startswith("Redis + PostgreSQL")
+    assert row["finished"] == row["submitted"] > 0 and row["evaluations_per_second"] > 0
+    assert row["lost"] == row["vote_mismatch"] == row["errors"] == 0
+    stages = row["cpu_ms_per_evaluation"]
+    assert set(stages) == {
+        "api", "judges", "workers' queue and database work", "redis", "postgres", "load_generator"
+    }  # fmt: skip
+    assert stages["judges"] > 0 and all(ms >= 0 for ms in stages.values())
+    # Shares are of Sentinel's own work: the load generator is reported, not counted.
+    assert "load_generator" not in row["share"]
+    assert abs(sum(row["share"].values()) - 1) < 0.01

@@ -69,8 +69,8 @@ class _ResponseBody(httpx.AsyncByteStream):
                 yield chunk
 
     async def aclose(self) -> None:
-        # Back to the pool when the body was read to its end; closed otherwise.
-        self._response.release()
+        # Back to the pool when the body was read to its end; closed otherwise. (An awaitable in every aiohttp 3.)
+        await self._response.release()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
