@@ -9,9 +9,13 @@ at 90/270/180 degrees only when the expected text is not found upright.
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,30 +34,48 @@ DETECTION_SIDE = 480
 #: Rotations tried, in order, when the expected text is not read upright.
 ROTATIONS = (90, 270, 180)
 
-_engine_lock = threading.Lock()
-_engine: Any = None
+#: OCR engines per process (each holds ~30 MB of models): two pages can be read at once, an edit's source and
+#: result, or the pages of two evaluations in different worker threads.
+OCR_ENGINES = 2
+
+_engines: queue.LifoQueue[Any] = queue.LifoQueue()
+_engines_made = 0
+_making = threading.Lock()
 
 
-def _ocr_engine() -> Any:
-    # One engine per process (each holds ~30 MB of models), running each inference on one thread. ONNX Runtime's
-    # default pool (a thread per core, spinning while it waits) measured here at 2-2.4× the CPU per page for
-    # the same words, and no faster on a page with text (1024² sign: 146 ms wall and 291 ms CPU with the pool,
-    # 117 ms and 119 ms on one thread); evaluations run side by side in worker threads and processes anyway.
-    global _engine
-    if _engine is None:
-        from rapidocr import RapidOCR
+def _new_engine() -> Any:
+    # Each inference runs on one thread. ONNX Runtime's default pool (a thread per core, spinning while it
+    # waits) measured here at 2-2.4× the CPU per page for the same words, and no faster on a page with text
+    # (1024² sign: 146 ms wall and 291 ms CPU with the pool, 117 ms and 119 ms on one thread).
+    from rapidocr import RapidOCR
 
-        _engine = RapidOCR(
-            params={
-                "Global.log_level": "error",
-                "Global.use_cls": False,
-                "Det.limit_side_len": DETECTION_SIDE,
-                "Det.limit_type": "max",
-                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            }
-        )
-    return _engine
+    return RapidOCR(
+        params={
+            "Global.log_level": "error",
+            "Global.use_cls": False,
+            "Det.limit_side_len": DETECTION_SIDE,
+            "Det.limit_type": "max",
+            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        }
+    )
+
+
+@contextmanager
+def _ocr_engine() -> Iterator[Any]:
+    """An engine of this process's pool, made on first need (the warm one first), waited for when all are busy."""
+    global _engines_made
+    try:
+        engine = _engines.get_nowait()
+    except queue.Empty:
+        with _making:
+            make = _engines_made < OCR_ENGINES
+            _engines_made += make
+        engine = _new_engine() if make else _engines.get()
+    try:
+        yield engine
+    finally:
+        _engines.put(engine)
 
 
 @dataclass(frozen=True)
@@ -82,8 +104,8 @@ def read_words(rgb: np.ndarray, rotation: int = 0) -> OcrPage:
     if rotation:
         rgb = np.asarray(Image.fromarray(rgb).rotate(rotation, expand=True))
     height, width = rgb.shape[:2]
-    with _engine_lock:
-        result = _ocr_engine()(rgb)
+    with _ocr_engine() as engine:
+        result = engine(rgb)
     words: list[Word] = []
     if result.boxes is not None:
         for polygon, text, score in zip(result.boxes, result.txts, result.scores, strict=False):
@@ -278,8 +300,11 @@ class NewTextSettings(StrayTextSettings):
 
 @kind.check("no_new_text", NewTextSettings, needs=("source",))
 def no_new_text(ctx: JudgeContext, s: NewTextSettings) -> Outcome:
-    page = _page(ctx)
-    before = [w.text for w in _page(ctx, "source").words]
+    # The source is read beside the result, on a second engine: two pages in the time of one.
+    with ThreadPoolExecutor(1, thread_name_prefix="ocr-source") as reader:
+        source = reader.submit(_page, ctx, "source")
+        page = _page(ctx)
+        before = [w.text for w in source.result().words]
     # Two OCR readings of the same text rarely agree to the letter; a close reading counts as old text.
     new = [
         w
