@@ -100,9 +100,6 @@ class FinishedSignals:
     async def listen(self) -> None:
         """Nothing to listen to within one process."""
 
-    def close(self) -> None:
-        """Nothing to close within one process."""
-
 
 class RedisSignals(FinishedSignals):
     """Announcements across processes over Redis pub/sub, on ``{namespace}:finished``."""
@@ -156,7 +153,3 @@ class RedisSignals(FinishedSignals):
                     await client.aclose()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
-
-    def close(self) -> None:
-        if self._publisher is not None:
-            self._publisher.close()
