@@ -32,7 +32,7 @@ def sample_image(side: int, seed: int) -> bytes:
     picture = Image.new("RGB", (side, side), (230, 230, 230))
     draw = ImageDraw.Draw(picture)
     draw.ellipse((side // 5, side // 5, side * 4 // 5, side * 4 // 5), fill=(40 + seed % 200, 90, 160))
-    draw.rectangle((side // 3, side // 8, side // 2, side // 4), fill=(200, 60 + seed // 200, 40))
+    draw.rectangle((side // 3, side // 8, side // 2, side // 4), fill=(200, 60, 40))
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     return buffer.getvalue()
@@ -166,11 +166,10 @@ def stage_costs(spent: dict[str, float], judges: float, finished: int, in_proces
         return {}
     per = {stage: seconds * 1000 / finished for stage, seconds in spent.items()}
     # The judges run in the workers (in the API process on the embedded default): the rest is queue and database.
-    host = "api" if in_process else "workers"
     stages = {
         "api": per["api"] - (judges if in_process else 0.0),
         "judges": judges,
-        "workers' queue and database work": max(0.0, per[host] - judges) if not in_process else 0.0,
+        "workers' queue and database work": 0.0 if in_process else max(0.0, per["workers"] - judges),
         "redis": per["redis"],
         "postgres": per["postgres"],
         "load_generator": per["load_generator"],
