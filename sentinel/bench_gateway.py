@@ -79,33 +79,45 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time the process and its descendants have used (Linux /proc), or None without /proc."""
-    total = 0.0
+def _tree_files(pid: int, name: str) -> list[str] | None:
+    """``/proc/PID/NAME`` of the process and of each descendant still running; None when the process is not
+    there (or there is no /proc)."""
+    texts: list[str] = []
     for member in process_tree(pid):
         try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            texts.append(Path(f"/proc/{member}/{name}").read_text())
         except OSError:
             if member == pid:
                 return None
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return texts
+
+
+def _stat_cpu_seconds(stat: str) -> float:
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of this one process (Linux /proc), its children aside."""
+    try:
+        return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+    except OSError:
+        return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time the process and its descendants have used (Linux /proc), or None without /proc."""
+    stats = _tree_files(pid, "stat")
+    return None if stats is None else sum(_stat_cpu_seconds(stat) for stat in stats)
 
 
 def peak_rss_mb(pid: int) -> float | None:
     """Peak resident memory so far (VmHWM) of the process and its descendants, summed, in MiB."""
-    total = 0.0
-    for member in process_tree(pid):
-        try:
-            status = Path(f"/proc/{member}/status").read_text()
-        except OSError:
-            if member == pid:
-                return None
-            continue
-        line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
-        total += int(line.split()[1]) / 1024 if line else 0.0
-    return total
+    statuses = _tree_files(pid, "status")
+    if statuses is None:
+        return None
+    peaks = (line.split()[1] for status in statuses for line in status.splitlines() if line.startswith("VmHWM:"))
+    return sum(int(kib) for kib in peaks) / 1024
 
 
 class BenchFailed(RuntimeError):

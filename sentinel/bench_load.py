@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw
 
-from sentinel.bench_gateway import cpu_seconds
+from sentinel.bench_gateway import cpu_seconds, process_cpu_seconds
 from sentinel.bench_jobs import Deployment, deployment
 
 #: More distinct images than the workers' decoded-pixel caches hold: every evaluation decodes, as in production.
@@ -117,13 +117,14 @@ def _audit(base: str, evaluation_ids: list[str]) -> dict[str, int]:
 
 
 def server_cpu_seconds(names: tuple[str, ...]) -> dict[int, float]:
-    """CPU seconds so far of every process on this machine whose command name is one of ``names``."""
+    """CPU seconds so far of every process on this machine whose command name is one of ``names``, each on its own
+    (PostgreSQL's backends are children of its postmaster: counting trees would count them twice)."""
     found: dict[int, float] = {}
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
             if comm.read_text().strip() in names:
                 pid = int(comm.parent.name)
-                found[pid] = cpu_seconds(pid) or 0.0
+                found[pid] = process_cpu_seconds(pid) or 0.0
         except (OSError, ValueError):
             continue
     return found

@@ -55,6 +55,10 @@ class Outcome:
     detail: str
 
 
+#: ITU-R 601 luminance weights.
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
 class DecodedImage:
     """Decoded pixels of one stored image, plus derived arrays computed once and shared."""
 
@@ -74,7 +78,7 @@ class DecodedImage:
     def gray(self) -> np.ndarray:
         """Luminance (ITU-R 601) as float32 0..255."""
         rgb = self.rgb.astype(np.float32)
-        return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+        return rgb[..., 0] * LUMA[0] + rgb[..., 1] * LUMA[1] + rgb[..., 2] * LUMA[2]
 
 
 @dataclass

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image, ImageColor
 from pydantic import Field
 
-from sentinel.evaluation.judges.base import CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+from sentinel.evaluation.judges.base import LUMA, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
 
 kind = JudgeKind("edit", "Masked edits: what had to change changed, what had to stay stayed.")
 
@@ -14,8 +14,6 @@ kind = JudgeKind("edit", "Masked edits: what had to change changed, what had to 
 #: authors downsample to about 256 px on the short side; the labelled edit cases, scaled to 1024, get the same
 #: verdicts at 512 as at 768).
 ANALYSIS_SIDE = 512
-#: ITU-R 601 luminance weights.
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 #: Pixels this close to the mask edge are left out of both regions: edits blend across the boundary.
 EDGE_MARGIN_FRACTION = 0.015
 
