@@ -123,7 +123,7 @@ def test_readme_review_login_and_decision_curl(tmp_path) -> None:
             assert (login.status_code, login.headers["location"]) == (303, "/review")
             assert browser.get("/review").status_code == 200
 
-        image = (REPO / "fixtures" / "product-white-background" / "small-product.jpg").read_bytes()
+        image = (REPO / "fixtures" / "product-white-background" / "graded" / "fill-82.jpg").read_bytes()
         created = httpx.post(
             f"{base}/v1/evaluations", data={"task": "product-white-background"}, files={"image": ("p.jpg", image)}
         ).json()

@@ -10,7 +10,7 @@ from typing import Any
 
 from sentinel.errors import BadImage, SentinelError
 from sentinel.evaluation.judges import KINDS
-from sentinel.evaluation.judges.base import CriterionResult, JudgeContext, reasoning_for
+from sentinel.evaluation.judges.base import CriterionResult, JudgeContext, Outcome, criterion_result, reasoning_for
 from sentinel.evaluation.panel import VISION_LLM, JudgeConfig, Panel
 from sentinel.evaluation.verdict import Verdict, aggregate, disagreement, escalation_record
 from sentinel.evaluation.vision.judge import VisionJudge, scrub
@@ -71,20 +71,9 @@ def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: Vis
             try:
                 outcome = check.run(ctx, settings)
             except BadImage as exc:
-                # An image that cannot be decoded fails every criterion that needs its pixels.
-                outcome_passed, detail = False, exc.message
-                results.append(CriterionResult(criterion.id, outcome_passed, None, None, detail, criterion.critical))
-                continue
-            results.append(
-                CriterionResult(
-                    criterion.id,
-                    outcome.passed,
-                    outcome.measured,
-                    outcome.threshold,
-                    outcome.detail,
-                    criterion.critical,
-                )
-            )
+                # An image that cannot be decoded fails every criterion that needs its pixels, and nothing is worse.
+                outcome = Outcome(False, None, None, exc.message, severity="severe")
+            results.append(criterion_result(criterion, outcome, check))
     except SentinelError as exc:
         return abstention(judge.name, exc.message, (time.perf_counter() - started) * 1000)
     except Exception as exc:

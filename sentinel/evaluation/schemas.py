@@ -27,6 +27,18 @@ class CriterionOut(BaseModel):
     threshold: float | str | None
     detail: str
     critical: bool = False
+    severity: Literal["mild", "moderate", "severe"] | None = Field(
+        default=None, description="how bad a failure is (null when the criterion passed)"
+    )
+    facts: dict[str, Any] | None = Field(default=None, description="named measurements the criterion's fix uses")
+
+
+class IssueOut(BaseModel):
+    criterion: str
+    judge: str
+    severity: Literal["mild", "moderate", "severe"]
+    critical: bool
+    detail: str
 
 
 class JudgeVoteOut(BaseModel):
@@ -57,13 +69,15 @@ class EvaluationOut(BaseModel):
     judges_expected: list[str]
     votes_in: int
     verdict: Literal["green", "amber", "red"] | None = Field(
-        description="green: no judge failed; amber: one failed or quorum not met; "
-        "red: two or more failed, or a critical criterion failed"
+        description="green: no judge failed; amber: one judge failed (not severely) or quorum not met; "
+        "red: two or more judges failed, or a failure severe enough for the task's red_when (by default a severe "
+        "one; a critical criterion's failure is severe)"
     )
     summary: str | None
     failed_judges: int | None
     quorum: dict[str, Any] | None = None
     critical_failures: list[str] | None = None
+    issues: list[IssueOut] | None = Field(default=None, description="every failed criterion once, worst first")
     judges: list[JudgeVoteOut]
 
 

@@ -1,11 +1,13 @@
-"""Turning votes into a verdict: green 0 failing judges, amber 1, red 2+ or any critical failure."""
+"""Turning votes into a verdict: green when no judge failed; red when two or more judges failed or a single
+failure is bad enough for the task's policy (by default: severe, which every critical criterion's failure is);
+amber otherwise (one judge failed mildly or moderately, or too few judges voted)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sentinel.rubrics.schema import Rubric
+from sentinel.rubrics.schema import SEVERITIES, Rubric
 
 if TYPE_CHECKING:
     from sentinel.evaluation.runner import VoteResult
@@ -22,6 +24,8 @@ class Verdict:
     quorum: int
     critical_failures: list[str]
     judges: list[dict[str, Any]] = field(default_factory=list)
+    #: Every failed criterion once, worst first: criterion, judge, severity, critical, detail.
+    issues: list[dict[str, Any]] = field(default_factory=list)
     #: Who was asked beyond the first round, and why (None when the panel has no escalation judges).
     escalation: dict[str, Any] | None = None
 
@@ -36,6 +40,7 @@ class Verdict:
                 "met": self.votes_cast >= self.quorum,
             },
             "critical_failures": self.critical_failures,
+            "issues": self.issues,
             "judges": self.judges,
         } | ({"escalation": self.escalation} if self.escalation is not None else {})
 
@@ -84,23 +89,34 @@ def aggregate(
     critical_ids = {c.id for c in rubric.criteria if c.critical}
     failing = [j for j in ordered if j["passed"] is False]
     abstaining = [j for j in ordered if j["passed"] is None]
-    # Several vision judges may fail the same criterion: it is one issue, told in the first judge's words.
-    first_failure: dict[str, dict[str, Any]] = {}
+    # Several vision judges may fail the same criterion: it is one issue, told in the first judge's words, as bad
+    # as the worst of them says.
+    issues: dict[str, dict[str, Any]] = {}
     for judge in failing:
         for criterion in judge["criteria"]:
-            if not criterion["passed"]:
-                first_failure.setdefault(criterion["id"], criterion)
-    failed_criteria = list(first_failure.values())
-    critical = [c["id"] for c in failed_criteria if c["id"] in critical_ids]
+            if criterion["passed"]:
+                continue
+            severity = criterion.get("severity") or ("severe" if criterion["id"] in critical_ids else "moderate")
+            issue = issues.setdefault(
+                criterion["id"],
+                {
+                    "criterion": criterion["id"],
+                    "judge": judge["judge"],
+                    "severity": severity,
+                    "critical": criterion["id"] in critical_ids,
+                    "detail": criterion["detail"],
+                },
+            )
+            issue["severity"] = max(issue["severity"], severity, key=SEVERITIES.index)
+    # The worst first, critical ones first among equals: they are why the verdict is what it is.
+    worst_first = sorted(issues.values(), key=lambda i: (-SEVERITIES.index(i["severity"]), not i["critical"]))
+    critical = [i["criterion"] for i in worst_first if i["critical"]]
     votes_cast = len(ordered) - len(abstaining)
-    # Critical failures first: they are why the verdict is what it is.
-    failed_criteria.sort(key=lambda c: c["id"] not in critical_ids)
-    details = "; ".join(c["detail"] for c in failed_criteria)
 
-    if critical or len(failing) >= 2:
-        verdict, summary = RED, f"{_issues(len(failed_criteria))}: {details}"
+    if len(failing) >= 2 or any(_makes_red(rubric.red_when, i["severity"]) for i in worst_first):
+        verdict, summary = RED, _issue_summary(worst_first)
     elif len(failing) == 1:
-        verdict, summary = AMBER, f"{_issues(len(failed_criteria))}: {details}"
+        verdict, summary = AMBER, _issue_summary(worst_first)
     elif votes_cast < quorum:
         reasons = "; ".join(f"{j['judge']} {j['reasoning']}" for j in abstaining)
         verdict = AMBER
@@ -110,4 +126,22 @@ def aggregate(
         verdict, summary = GREEN, f"no quality issues: {votes_cast} judges passed all {checked} criteria"
     if abstaining and not (verdict == AMBER and not failing):
         summary += f" ({len(abstaining)} judge{'s' if len(abstaining) != 1 else ''} abstained)"
-    return Verdict(verdict, summary, len(failing), votes_cast, quorum, critical, ordered, escalation)
+    return Verdict(
+        verdict, summary, len(failing), votes_cast, quorum, critical, ordered, issues=worst_first, escalation=escalation
+    )
+
+
+def _makes_red(policy: str, severity: str) -> bool:
+    """Whether one failure of this severity makes the verdict red under the task's ``red_when``."""
+    if policy == "any_failed":
+        return True
+    if policy == "any_moderate":
+        return severity in ("moderate", "severe")
+    return severity == "severe"
+
+
+def _issue_summary(issues: list[dict[str, Any]]) -> str:
+    """'1 quality issue (severe): …' or '2 quality issues (1 severe, 1 mild): …; …'."""
+    counts = [(level, sum(i["severity"] == level for i in issues)) for level in reversed(SEVERITIES)]
+    graded = ", ".join(f"{count} {level}" if len(issues) > 1 else level for level, count in counts if count)
+    return f"{_issues(len(issues))} ({graded}): " + "; ".join(i["detail"] for i in issues)

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
+from sentinel.evaluation.guidance import fixes_for, join_guidance, regeneration_prompt
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.schemas import JobCreate
 from sentinel.keys.service import Caller
@@ -55,11 +56,10 @@ class JobDispatcher(Protocol):
 
 
 def guidance_from(evaluation: Evaluation) -> str:
-    """What the next attempt must do better, from the failing criteria's own 'must' sentences."""
-    musts = {c["id"]: c["must"] for c in evaluation.rubric.get("criteria", [])}
-    failing = [c["id"] for j in (evaluation.result or {}).get("judges", []) for c in j["criteria"] if not c["passed"]]
-    sentences = [musts[i].rstrip(".") for i in dict.fromkeys(failing) if i in musts]
-    return "; ".join(sentences)
+    """What the next attempt must do differently: each failing criterion's fix, rendered with the job's params
+    and the judges' measurements (never the check's wording, which an image model cannot act on)."""
+    rubric = Rubric.model_validate(evaluation.rubric)
+    return join_guidance(fixes_for(rubric, evaluation.result or {}, evaluation.params))
 
 
 def choose(attempts: list[JobAttempt]) -> JobAttempt | None:
@@ -107,7 +107,7 @@ def record_review(
     if regenerate:
         number = max(a.number for a in attempts if a.slot == attempt.slot) + 1
         # The provider sees what to fix (failing criteria, the reviewer's note), never who reviewed.
-        guidance = "; ".join(part for part in (guidance_from(evaluation), note) if part)
+        guidance = join_guidance([guidance_from(evaluation), note or ""])
         now = utcnow()
         session.execute(
             update(Job)
@@ -270,6 +270,8 @@ class JobService:
                     "verdict": a.verdict,
                     "failed_judges": a.failed_judges,
                     "summary": a.summary,
+                    # Exactly what the provider was asked: the job's prompt, plus the fixes on a regeneration.
+                    "prompt": a.prompt,
                     "guidance": a.guidance,
                     # A person's decision on an amber attempt; its verdict above is then the human one.
                     "review": review_view(decisions[a.evaluation_id]) if a.evaluation_id in decisions else None,
@@ -316,7 +318,7 @@ class JobService:
             if as_utc(job.deadline_at) <= utcnow():
                 self.expire(job_id)
                 return
-            prompt = job.prompt if not guidance else f"{job.prompt}. Requirements: {guidance}."
+            prompt = regeneration_prompt(job.prompt, guidance)
             insert_unless_present(
                 session,
                 JobAttempt,
@@ -399,7 +401,8 @@ class JobService:
             attempt.provider, attempt.provider_model = image.provider, image.model
             session.add(attempt)
             session.commit()
-        submission = self.evaluations.validate(job.task, job.params, {"image": image.data})
+        params = self._judged_params(rubric, job, width, height)
+        submission = self.evaluations.validate(job.task, params, {"image": image.data})
         evaluation = self.evaluations.submit(submission)
         with Session(self.services.engine) as session:
             session.execute(
@@ -409,6 +412,16 @@ class JobService:
             )
             self._set_state(session, job_id, JobState.JUDGING)
             session.commit()
+
+    @staticmethod
+    def _judged_params(rubric: Rubric, job: Job, width: int, height: int) -> dict[str, Any]:
+        """The params the panel judges an attempt by: the job's, plus the size asked of the provider where the task
+        takes one (a 192×128 image delivered for 1536×1024 must fail, and the judge can only tell if it knows)."""
+        params = dict(job.params)
+        for name, value in (("width", width), ("height", height)):
+            if name in rubric.params and params.get(name) is None:
+                params[name] = value
+        return params
 
     async def _generate(
         self, resolved: ResolvedModel, spec: ImageSpec, remaining: float, regeneration: int

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sentinel.errors import ConfigError, UnknownTask
-from sentinel.rubrics.schema import VISION, Rubric
+from sentinel.rubrics.schema import VISION, Rubric, SeverityBands
 from sentinel.yamlfile import YamlDocument, read_yaml
 
 
@@ -18,6 +18,11 @@ def _validate_criteria(doc: YamlDocument, rubric: Rubric) -> None:
     for index, criterion in enumerate(rubric.criteria):
         loc: list[int | str] = ["criteria", index]
         if criterion.judge == VISION:
+            if isinstance(criterion.severity, SeverityBands):
+                raise doc.error(
+                    [*loc, "severity"],
+                    "vision criteria have no measure to set bands on; give one level: mild, moderate or severe",
+                )
             continue  # answered by vision judges from its 'ask'; nothing else to check
         kind = KINDS.get(criterion.judge)
         if kind is None:
@@ -35,6 +40,21 @@ def _validate_criteria(doc: YamlDocument, rubric: Rubric) -> None:
         except ValidationError as exc:
             err = exc.errors()[0]
             raise doc.error([*loc, "settings", *err["loc"]], err["msg"]) from exc
+        if isinstance(criterion.severity, SeverityBands):
+            if check.bands is None:
+                raise doc.error(
+                    [*loc, "severity"],
+                    f"check '{check.name}' has no graded measure to set bands on; "
+                    "give one level instead: mild, moderate or severe",
+                )
+            bands = check.bands.with_overrides(criterion.severity.moderate, criterion.severity.severe)
+            if not bands.ordered():
+                worse = "lower" if bands.higher_is_better else "higher"
+                raise doc.error(
+                    [*loc, "severity"],
+                    f"for check '{check.name}' a {worse} {bands.measure or 'value'} is worse, so 'severe' "
+                    f"({bands.severe:g}) must be {worse} than 'moderate' ({bands.moderate:g})",
+                )
 
 
 def load_rubric(path: Path) -> Rubric:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
 from PIL import ImageColor
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -14,6 +16,35 @@ SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 #: The criterion owner answered by vision-language models (judges of kind `vision-llm`) instead of a check.
 VISION = "vision"
 InputName = Literal["image", "source", "mask"]
+#: How bad a failed criterion is, from least to most.
+Severity = Literal["mild", "moderate", "severe"]
+SEVERITIES: tuple[Severity, ...] = ("mild", "moderate", "severe")
+#: When a task's verdict is red besides two or more failing judges: a severe failure (the default; a critical
+#: criterion's failure is severe), any failure from moderate up, or any failure at all.
+RedWhen = Literal["any_severe", "any_moderate", "any_failed"]
+#: Fix templates are written by rubric authors and rendered with callers' params: sandboxed, and plain text.
+FIX_TEMPLATES = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+
+
+def _percent(value: Any) -> str:
+    """0.85 → '85%' in fix templates."""
+    try:
+        return f"{float(value) * 100:.0f}%"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+FIX_TEMPLATES.filters["pct"] = _percent
+
+
+class SeverityBands(BaseModel):
+    """Where a failure of a criterion turns moderate and severe, on its check's graded measure (the same unit as
+    its threshold). A failure short of the moderate band is mild."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    moderate: float | None = None
+    severe: float | None = None
 
 
 class ParamSpec(BaseModel):
@@ -38,8 +69,50 @@ class Criterion(BaseModel):
     check: str | None = None
     #: For `vision` criteria: a yes/no question, with what counts as passing, that each vision judge answers.
     ask: str | None = Field(default=None, min_length=10, max_length=2000)
+    #: A failure makes the verdict red on its own: it is severe unless its check grades it milder itself
+    #: (expected text that differs only in letter case is mild).
     critical: bool = False
     settings: dict[str, Any] = Field(default_factory=dict)
+    #: How bad a failure is: one level for every failure, or bands on the check's graded measure (overriding the
+    #: check's own). Unset: the check's bands decide.
+    severity: Severity | SeverityBands | None = None
+    #: What the next generation must do instead (jinja2 over ``params``, ``measured``, ``threshold``,
+    #: ``settings``, ``facts``, ``severity``): the guidance a regeneration's prompt carries.
+    fix: str | None = Field(default=None, min_length=3, max_length=1000)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity_shape(cls, value: Any) -> Any:
+        """One clear message for either shape, instead of one per member of the union."""
+        example = "one of mild, moderate or severe, or bands such as {moderate: 0.9, severe: 0.8}"
+        if value is None or isinstance(value, SeverityBands):
+            return value
+        if isinstance(value, str):
+            if value not in SEVERITIES:
+                raise ValueError(f"severity must be {example}; got {value!r}")
+            return value
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"moderate", "severe"})
+            if unknown:
+                raise ValueError(
+                    f"severity bands take only 'moderate' and 'severe'; got {', '.join(map(str, unknown))}"
+                )
+            for name, limit in value.items():
+                if isinstance(limit, bool) or not isinstance(limit, int | float):
+                    raise ValueError(f"severity band '{name}' must be a number on the check's measure; got {limit!r}")
+            return SeverityBands(**value)
+        raise ValueError(f"severity must be {example}; got {value!r}")
+
+    @field_validator("fix")
+    @classmethod
+    def _fix_compiles(cls, fix: str | None) -> str | None:
+        if fix is not None:
+            try:
+                FIX_TEMPLATES.from_string(fix)
+            except TemplateSyntaxError as exc:
+                problem = f"{exc.message} (template line {exc.lineno})"
+                raise ValueError(f"the fix template does not parse: {problem}") from exc
+        return fix
 
     @model_validator(mode="after")
     def _check_or_ask(self) -> Criterion:
@@ -70,6 +143,8 @@ class Rubric(BaseModel):
     #: Whether the panel's escalation judges (`escalate: true`) wait for the others to disagree before being
     #: asked. `false` asks them on every image, like any other judge.
     escalate: bool = True
+    #: Which single failure makes the verdict red (two or more failing judges always do).
+    red_when: RedWhen = "any_severe"
 
     @field_validator("inputs")
     @classmethod
@@ -103,12 +178,19 @@ class Rubric(BaseModel):
             "description": self.description,
             "inputs": self.inputs,
             "params": {name: spec.model_dump(exclude_none=True) for name, spec in self.params.items()},
+            "red_when": self.red_when,
             "criteria": [
                 {"id": c.id, "must": c.must, "judge": c.judge, "critical": c.critical}
                 | ({"ask": c.ask} if c.ask else {})
+                | ({"severity": _severity_view(c.severity)} if c.severity else {})
+                | ({"fix": c.fix} if c.fix else {})
                 for c in self.criteria
             ],
         }
+
+
+def _severity_view(severity: Severity | SeverityBands) -> Any:
+    return severity if isinstance(severity, str) else severity.model_dump(exclude_none=True)
 
 
 def _coerce(name: str, spec: ParamSpec, value: Any) -> Any:

@@ -1,4 +1,6 @@
-"""The verdict rule: green 0 failing judges, amber 1, red 2+ or a critical failure; never green without quorum."""
+"""The verdict rule: green 0 failing judges; red 2+, or one failure severe enough for the task's red_when (a critical
+criterion's failure is severe); amber otherwise; never green without quorum. Severity comes from the rubric, the
+check or the check's bands on its graded measure."""
 
 from __future__ import annotations
 
@@ -20,9 +22,17 @@ PRODUCT = RUBRICS.get("product-white-background")
 PANEL = ["pixels", "layout", "text"]
 
 
-def vote(judge: str, *failing: str, critical: bool = False) -> VoteResult:
+def vote(judge: str, *failing: str, critical: bool = False, severity: str = "moderate") -> VoteResult:
     criteria = [
-        {"id": c, "passed": False, "measured": 1, "threshold": 2, "detail": f"{c} is wrong", "critical": critical}
+        {
+            "id": c,
+            "passed": False,
+            "measured": 1,
+            "threshold": 2,
+            "detail": f"{c} is wrong",
+            "critical": critical,
+            "severity": "severe" if c in ("not-blank", "decodes") else severity,
+        }
         for c in failing
     ] or [{"id": "ok", "passed": True, "measured": 1, "threshold": 1, "detail": "fine", "critical": False}]
     return VoteResult(judge, not failing, "\n".join(c["detail"] for c in criteria), criteria)
@@ -36,6 +46,9 @@ def vote(judge: str, *failing: str, critical: bool = False) -> VoteResult:
         ([vote("pixels"), vote("layout", "white-background", "fills-frame"), vote("text")], "amber", 1),
         ([vote("pixels"), vote("layout", "white-background"), vote("text", "no-stray-text")], "red", 2),
         ([vote("pixels", "not-blank"), vote("layout"), vote("text")], "red", 1),
+        ([vote("pixels"), vote("layout", "white-background", severity="severe"), vote("text")], "red", 1),
+        ([vote("pixels"), vote("layout", "white-background", severity="mild"), vote("text")], "amber", 1),
+        ([vote("pixels", "min-size", severity="mild"), vote("layout"), vote("text", "no-stray-text")], "red", 2),
     ],
 )
 def test_verdict_counts_failing_judges(votes, expected, failed) -> None:
@@ -47,13 +60,42 @@ def test_a_critical_failure_is_red_on_its_own_and_named_first() -> None:
     verdict = aggregate(PRODUCT, PANEL, [vote("pixels", "not-blank"), vote("layout"), vote("text")], 3)
     assert verdict.verdict == "red"
     assert verdict.critical_failures == ["not-blank"]
-    assert verdict.summary.startswith("1 quality issue: not-blank is wrong")
+    assert verdict.summary.startswith("1 quality issue (severe): not-blank is wrong")
+    assert verdict.issues[0] | {"detail": ""} == {
+        "criterion": "not-blank",
+        "judge": "pixels",
+        "severity": "severe",
+        "critical": True,
+        "detail": "",
+    }
 
 
-def test_summary_lists_every_failing_criterion() -> None:
-    votes = [vote("pixels"), vote("layout", "white-background"), vote("text", "no-stray-text")]
-    summary = aggregate(PRODUCT, PANEL, votes, 3).summary
-    assert summary == "2 quality issues: white-background is wrong; no-stray-text is wrong"
+def test_summary_lists_every_failing_criterion_worst_first_with_their_severities() -> None:
+    votes = [
+        vote("pixels"),
+        vote("layout", "white-background", severity="mild"),
+        vote("text", "no-stray-text", severity="severe"),
+    ]
+    verdict = aggregate(PRODUCT, PANEL, votes, 3)
+    assert verdict.summary == "2 quality issues (1 severe, 1 mild): no-stray-text is wrong; white-background is wrong"
+    assert [i["severity"] for i in verdict.issues] == ["severe", "mild"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "severity", "expected"),
+    [
+        ("any_severe", "mild", "amber"),
+        ("any_severe", "moderate", "amber"),
+        ("any_severe", "severe", "red"),
+        ("any_moderate", "mild", "amber"),
+        ("any_moderate", "moderate", "red"),
+        ("any_failed", "mild", "red"),
+    ],
+)
+def test_the_tasks_red_when_decides_which_single_failure_is_red(policy: str, severity: str, expected: str) -> None:
+    rubric = PRODUCT.model_copy(update={"red_when": policy})
+    votes = [vote("pixels"), vote("layout", "white-background", severity=severity), vote("text")]
+    assert aggregate(rubric, PANEL, votes, 3).verdict == expected
 
 
 def test_abstention_without_quorum_is_amber_never_green() -> None:

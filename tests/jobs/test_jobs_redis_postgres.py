@@ -52,7 +52,7 @@ def good_product() -> bytes:
 
 
 def amber_product() -> bytes:
-    return (FIXTURES / "product-white-background" / "small-product.jpg").read_bytes()
+    return (FIXTURES / "product-white-background" / "graded" / "fill-82.jpg").read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +98,13 @@ def test_red_attempt_is_regenerated_with_guidance_and_the_second_is_green(stack)
     assert first["verdict"] == "red"
     assert "background border" in first["summary"] and "SAMPLE" in first["summary"]
     assert second["verdict"] == "green"
-    assert "pure white" in second["guidance"] and "no text or watermark" in second["guidance"]
-    assert "Requirements:" in script.requests[-1]["body"]["prompt"]
+    # The guidance is what to do, from each failing criterion's fix, never the check's wording, and it is exactly
+    # what the provider was sent after the caller's prompt.
+    assert "pure white (#FFFFFF) background" in second["guidance"] and "No text" in second["guidance"]
+    assert "97%" not in second["guidance"] and "SAMPLE" not in second["guidance"]
+    assert first["prompt"] == "a coffee cup"
+    assert second["prompt"] == f"a coffee cup. {second['guidance']}"
+    assert script.requests[-1]["body"]["prompt"] == second["prompt"]
     [chosen] = job["result"]["images"]
     assert (chosen["attempt"], chosen["passing"]) == (2, True)
     assert httpx.get(base + chosen["image"]["url"]).headers["content-type"] == "image/jpeg"

@@ -8,7 +8,7 @@ from tests.conftest import FIXTURES
 
 
 def amber_evaluation(client) -> str:
-    image = (FIXTURES / "product-white-background" / "small-product.jpg").read_bytes()
+    image = (FIXTURES / "product-white-background" / "graded" / "fill-82.jpg").read_bytes()
     created = client.post(
         "/v1/evaluations", data={"task": "product-white-background"}, files={"image": ("p.jpg", image)}
     ).json()

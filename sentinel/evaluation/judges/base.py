@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from sentinel.rubrics.schema import Criterion, Severity, SeverityBands
 from sentinel.store.images import decoded_pixels
 
 
@@ -28,16 +29,24 @@ class CriterionResult:
     threshold: float | str | None
     detail: str
     critical: bool = False
+    #: How bad a failure is (None when the criterion passed).
+    severity: Severity | None = None
+    #: Named measurements the criterion's fix template may use (the text read, the background's colour, …).
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body = {
             "id": self.id,
             "passed": self.passed,
             "measured": self.measured,
             "threshold": self.threshold,
             "detail": self.detail,
             "critical": self.critical,
+            "severity": self.severity,
         }
+        if self.facts:
+            body["facts"] = self.facts
+        return body
 
 
 def reasoning_for(results: list[CriterionResult]) -> str:
@@ -47,12 +56,67 @@ def reasoning_for(results: list[CriterionResult]) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a check function returns; the runner adds the criterion id and criticality."""
+    """What a check function returns; the runner adds the criterion id, criticality and the failure's severity."""
 
     passed: bool
     measured: float | str | None
     threshold: float | str | None
     detail: str
+    #: The value the check's severity bands grade (its documented measure); default: ``measured`` when a number.
+    graded: float | None = None
+    #: A failure whose severity the check knows without bands (a blank image is severe, a text that differs only
+    #: in letter case is mild). A rubric's fixed ``severity`` still wins.
+    severity: Severity | None = None
+    #: Named measurements for the criterion's fix template.
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def graded_value(self) -> float | None:
+        if self.graded is not None:
+            return self.graded
+        if isinstance(self.measured, int | float) and not isinstance(self.measured, bool):
+            return float(self.measured)
+        return None
+
+
+@dataclass(frozen=True)
+class Bands:
+    """Where a check's failures turn moderate and severe, on its graded measure (a failure short of both is mild).
+
+    ``higher_is_better``: the measure falls as images get worse (sharpness, white share), so a failure is
+    severe at or below ``severe``; otherwise it rises (noise, blockiness) and is severe at or above it.
+    """
+
+    moderate: float | None
+    severe: float | None
+    higher_is_better: bool = True
+    #: What is graded, in words for the rubric reference ("detail score", "share of the border that is white").
+    measure: str = ""
+
+    def with_overrides(self, moderate: float | None, severe: float | None) -> Bands:
+        return Bands(
+            self.moderate if moderate is None else moderate,
+            self.severe if severe is None else severe,
+            self.higher_is_better,
+            self.measure,
+        )
+
+    def grade(self, value: float) -> Severity:
+        def past(limit: float | None) -> bool:
+            if limit is None:
+                return False
+            return value <= limit if self.higher_is_better else value >= limit
+
+        if past(self.severe):
+            return "severe"
+        if past(self.moderate):
+            return "moderate"
+        return "mild"
+
+    def ordered(self) -> bool:
+        """Whether the severe band lies beyond the moderate one."""
+        if self.moderate is None or self.severe is None:
+            return True
+        return self.severe <= self.moderate if self.higher_is_better else self.severe >= self.moderate
 
 
 #: ITU-R 601 luminance weights.
@@ -124,6 +188,37 @@ class JudgeContext:
         return value
 
 
+def failure_severity(criterion: Criterion, outcome: Outcome, check: Check[Any] | None = None) -> Severity:
+    """How bad a failed criterion is: the rubric's fixed level, else what the check knows of this failure, else
+    severe for a critical criterion, else the graded measure against the bands (the rubric's over the check's)."""
+    if isinstance(criterion.severity, str):
+        return criterion.severity
+    if outcome.severity is not None:
+        return outcome.severity
+    if criterion.critical:
+        return "severe"
+    bands = check.bands if check is not None else None
+    if isinstance(criterion.severity, SeverityBands) and bands is not None:
+        bands = bands.with_overrides(criterion.severity.moderate, criterion.severity.severe)
+    value = outcome.graded_value()
+    if bands is None or value is None:
+        return "moderate"
+    return bands.grade(value)
+
+
+def criterion_result(criterion: Criterion, outcome: Outcome, check: Check[Any] | None = None) -> CriterionResult:
+    return CriterionResult(
+        criterion.id,
+        outcome.passed,
+        outcome.measured,
+        outcome.threshold,
+        outcome.detail,
+        criterion.critical,
+        None if outcome.passed else failure_severity(criterion, outcome, check),
+        outcome.facts,
+    )
+
+
 SettingsT = TypeVar("SettingsT", bound=CheckSettings)
 
 
@@ -134,6 +229,10 @@ class Check(Generic[SettingsT]):
     run: Callable[[JudgeContext, SettingsT], Outcome]
     #: Inputs besides the image that this check reads (validated against the rubric's inputs).
     needs: tuple[str, ...] = ()
+    #: Default severity bands on the check's graded measure (a rubric may move them); None: no graded measure.
+    bands: Bands | None = None
+    #: Default fix template, for criteria that do not write their own: what a generator must do instead.
+    fix: str = ""
 
 
 class JudgeKind:
@@ -145,12 +244,18 @@ class JudgeKind:
         self.checks: dict[str, Check[Any]] = {}
 
     def check(
-        self, name: str, settings_model: type[SettingsT] = CheckSettings, needs: tuple[str, ...] = ()
+        self,
+        name: str,
+        settings_model: type[SettingsT] = CheckSettings,
+        needs: tuple[str, ...] = (),
+        *,
+        bands: Bands | None = None,
+        fix: str = "",
     ) -> Callable[[Callable[[JudgeContext, SettingsT], Outcome]], Callable[[JudgeContext, SettingsT], Outcome]]:
         def register(
             fn: Callable[[JudgeContext, SettingsT], Outcome],
         ) -> Callable[[JudgeContext, SettingsT], Outcome]:
-            self.checks[name] = Check(name, settings_model, fn, needs)
+            self.checks[name] = Check(name, settings_model, fn, needs, bands, fix)
             return fn
 
         return register

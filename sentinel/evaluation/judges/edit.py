@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image, ImageColor
 from pydantic import Field
 
-from sentinel.evaluation.judges.base import LUMA, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+from sentinel.evaluation.judges.base import LUMA, Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
 
 kind = JudgeKind("edit", "Masked edits: what had to change changed, what had to stay stayed.")
 
@@ -125,24 +125,49 @@ def _changed(ctx: JudgeContext, s: ChangeSettings, inside: bool, what: str, unch
     return Outcome(ok, round(change, 2), s.min_change, detail)
 
 
-@kind.check("preserved_outside_mask", SimilaritySettings, needs=("source", "mask"))
+@kind.check(
+    "preserved_outside_mask",
+    SimilaritySettings,
+    needs=("source", "mask"),
+    bands=Bands(0.8, 0.65, measure="SSIM outside the mask"),
+    fix="Leave everything outside the masked region exactly as it was: same framing, colours, sharpness and details.",
+)
 def preserved_outside_mask(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
     return _preserved(ctx, s, inside=False, what="outside the mask the image", lost="was altered")
 
 
-@kind.check("changed_in_mask", ChangeSettings, needs=("source", "mask"))
+@kind.check(
+    "changed_in_mask",
+    ChangeSettings,
+    needs=("source", "mask"),
+    bands=Bands(6, 3, measure="mean change inside the mask, levels"),
+    fix="Remove the object inside the masked region completely and fill the area with the background around it.",
+)
 def changed_in_mask(ctx: JudgeContext, s: ChangeSettings) -> Outcome:
     return _changed(
         ctx, s, inside=True, what="the masked region", unchanged="is essentially unchanged (the object is still there)"
     )
 
 
-@kind.check("subject_preserved", SimilaritySettings, needs=("source", "mask"))
+@kind.check(
+    "subject_preserved",
+    SimilaritySettings,
+    needs=("source", "mask"),
+    bands=Bands(0.8, 0.6, measure="SSIM inside the mask"),
+    fix="Keep the subject inside the mask exactly as it was: same shape, colours, texture and details.",
+)
 def subject_preserved(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
     return _preserved(ctx, s, inside=True, what="the subject inside the mask", lost="was altered or destroyed")
 
 
-@kind.check("background_changed", ChangeSettings, needs=("source", "mask"))
+@kind.check(
+    "background_changed",
+    ChangeSettings,
+    needs=("source", "mask"),
+    bands=Bands(6, 3, measure="mean change outside the mask, levels"),
+    fix="Replace the whole background around the subject{% if params.color %} with a flat {{ params.color }}"
+    "{% endif %}.",
+)
 def background_changed(ctx: JudgeContext, s: ChangeSettings) -> Outcome:
     return _changed(ctx, s, inside=False, what="the background", unchanged="was not replaced")
 
@@ -153,7 +178,13 @@ class BackgroundColorSettings(CheckSettings):
     min_fraction: float = Field(0.90, gt=0, le=1, description="share of the background that must match")
 
 
-@kind.check("background_color", BackgroundColorSettings, needs=("source", "mask"))
+@kind.check(
+    "background_color",
+    BackgroundColorSettings,
+    needs=("source", "mask"),
+    bands=Bands(0.7, 0.4, measure="share of the background in the requested colour"),
+    fix="Make the entire background one flat {{ params.color }}, edge to edge.",
+)
 def background_color(ctx: JudgeContext, s: BackgroundColorSettings) -> Outcome:
     wanted = ctx.params.get(s.color_param)
     if not wanted:
@@ -170,4 +201,4 @@ def background_color(ctx: JudgeContext, s: BackgroundColorSettings) -> Outcome:
         return Outcome(True, round(matching, 4), s.min_fraction, f"background is {pct(matching)} {wanted}")
     mean_colour = "#" + "".join(f"{int(c):02x}" for c in background.mean(axis=0))
     detail = f"background is only {pct(matching)} {wanted} (needs {pct(s.min_fraction)}); it averages {mean_colour}"
-    return Outcome(False, round(matching, 4), s.min_fraction, detail)
+    return Outcome(False, round(matching, 4), s.min_fraction, detail, facts={"colour": mean_colour})

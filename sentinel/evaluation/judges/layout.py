@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from sentinel.evaluation.judges.base import CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+from sentinel.evaluation.judges.base import Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
 
 kind = JudgeKind("layout", "Background whiteness at the border and subject coverage of the frame.")
 
@@ -20,7 +20,13 @@ class WhiteBackgroundSettings(CheckSettings):
     border_fraction: float = Field(0.03, gt=0, le=0.5, description="width of the border band, share of the short side")
 
 
-@kind.check("white_background", WhiteBackgroundSettings)
+@kind.check(
+    "white_background",
+    WhiteBackgroundSettings,
+    bands=Bands(0.955, 0.88, measure="share of the border that is white"),
+    fix="Use a seamless pure white (#FFFFFF) background all the way to the edges, with no floor, backdrop edge or "
+    "grey cast.",
+)
 def white_background(ctx: JudgeContext, s: WhiteBackgroundSettings) -> Outcome:
     rgb = ctx.decoded.rgb
     height, width = rgb.shape[:2]
@@ -41,7 +47,7 @@ def white_background(ctx: JudgeContext, s: WhiteBackgroundSettings) -> Outcome:
     detail = (
         f"background border is {pct(white)} white; needs {pct(s.min_white_fraction)} (the rest averages {hex_colour})"
     )
-    return Outcome(False, round(white, 4), s.min_white_fraction, detail)
+    return Outcome(False, round(white, 4), s.min_white_fraction, detail, facts={"colour": hex_colour})
 
 
 class FillsFrameSettings(CheckSettings):
@@ -61,13 +67,19 @@ def subject_box(rgb: np.ndarray, tolerance: int, noise_fraction: float) -> tuple
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-@kind.check("fills_frame", FillsFrameSettings)
+@kind.check(
+    "fills_frame",
+    FillsFrameSettings,
+    bands=Bands(0.75, 0.6, measure="subject's extent as a share of the longest side"),
+    fix="Make the product larger so it fills at least {{ threshold | pct }} of the frame, centred, with a small "
+    "even margin.",
+)
 def fills_frame(ctx: JudgeContext, s: FillsFrameSettings) -> Outcome:
     rgb = ctx.decoded.rgb
     height, width = rgb.shape[:2]
     box = subject_box(rgb, s.tolerance, s.noise_fraction)
     if box is None:
-        return Outcome(False, 0.0, s.min_fill, "no subject found: the image is all background")
+        return Outcome(False, 0.0, s.min_fill, "no subject found: the image is all background", severity="severe")
     left, top, right, bottom = box
     fill = max(right - left, bottom - top) / max(width, height)
     extent = f"{right - left}×{bottom - top} px"

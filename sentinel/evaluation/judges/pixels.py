@@ -6,17 +6,17 @@ import numpy as np
 from pydantic import Field
 
 from sentinel.errors import BadImage
-from sentinel.evaluation.judges.base import CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+from sentinel.evaluation.judges.base import Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
 
 kind = JudgeKind("pixels", "Decoding, blank or uniform images, size and aspect, blur, exposure.")
 
 
-@kind.check("decodes")
+@kind.check("decodes", fix="Deliver a complete, undamaged image file.")
 def decodes(ctx: JudgeContext, _: CheckSettings) -> Outcome:
     try:
         decoded = ctx.decoded
     except BadImage as exc:
-        return Outcome(False, "undecodable", "decodes", exc.message)
+        return Outcome(False, "undecodable", "decodes", exc.message, severity="severe")
     kind_name = ctx.image.mime.split("/")[-1].upper()
     return Outcome(True, f"{kind_name} {decoded.width}×{decoded.height}", "decodes", "image decodes")
 
@@ -27,7 +27,11 @@ class NotBlankSettings(CheckSettings):
     dominant_tolerance: int = Field(6, ge=0, le=64, description="levels around the median counted as 'near'")
 
 
-@kind.check("not_blank", NotBlankSettings)
+@kind.check(
+    "not_blank",
+    NotBlankSettings,
+    fix="Render the complete scene with visible content; the previous image was blank or one flat colour.",
+)
 def not_blank(ctx: JudgeContext, s: NotBlankSettings) -> Outcome:
     gray = _thumbnail_gray(ctx)
     std = float(gray.std())
@@ -35,13 +39,13 @@ def not_blank(ctx: JudgeContext, s: NotBlankSettings) -> Outcome:
     dominant = float(np.mean(np.abs(gray - median) <= s.dominant_tolerance))
     if std < s.min_stddev:
         detail = f"image is blank or near-uniform: luminance varies by {std:.1f} (needs ≥ {s.min_stddev:g})"
-        return Outcome(False, round(std, 2), s.min_stddev, detail)
+        return Outcome(False, round(std, 2), s.min_stddev, detail, severity="severe")
     if dominant > s.max_dominant_fraction:
         detail = (
             f"image is near-uniform: {pct(dominant)} of pixels are within ±{s.dominant_tolerance} of one "
             f"value (allowed {pct(s.max_dominant_fraction)})"
         )
-        return Outcome(False, round(dominant, 4), s.max_dominant_fraction, detail)
+        return Outcome(False, round(dominant, 4), s.max_dominant_fraction, detail, severity="severe")
     return Outcome(True, round(std, 2), s.min_stddev, f"image has content (luminance varies by {std:.1f})")
 
 
@@ -51,7 +55,12 @@ class SizeSettings(CheckSettings):
     height_param: str = "height"
 
 
-@kind.check("size", SizeSettings)
+@kind.check(
+    "size",
+    SizeSettings,
+    bands=Bands(0.05, 0.15, higher_is_better=False, measure="relative difference from the requested aspect ratio"),
+    fix="Compose the picture for a {{ params.width }}×{{ params.height }} frame and fill it edge to edge.",
+)
 def size(ctx: JudgeContext, s: SizeSettings) -> Outcome:
     decoded = ctx.decoded
     width, height = decoded.width, decoded.height
@@ -76,21 +85,26 @@ def size(ctx: JudgeContext, s: SizeSettings) -> Outcome:
         f"image is {actual} (aspect {aspect:.3f}); requested {requested} (aspect {want_aspect:.3f}): "
         f"{pct(difference)} off, allowed {pct(s.aspect_tolerance)}"
     )
-    return Outcome(False, actual, requested, detail)
+    return Outcome(False, actual, requested, detail, graded=difference)
 
 
 class MinSizeSettings(CheckSettings):
     min_longest_side: int = Field(1000, ge=1, le=20000)
 
 
-@kind.check("min_size", MinSizeSettings)
+@kind.check(
+    "min_size",
+    MinSizeSettings,
+    bands=Bands(0.8, 0.5, measure="longest side as a share of the minimum"),
+    fix="Deliver the image at least {{ settings.min_longest_side }} px on its longest side.",
+)
 def min_size(ctx: JudgeContext, s: MinSizeSettings) -> Outcome:
     decoded = ctx.decoded
     longest = max(decoded.width, decoded.height)
     ok = longest >= s.min_longest_side
     verdict = "meets" if ok else "is below"
     detail = f"longest side is {longest} px, {verdict} the {s.min_longest_side} px minimum"
-    return Outcome(ok, longest, s.min_longest_side, detail)
+    return Outcome(ok, longest, s.min_longest_side, detail, graded=longest / s.min_longest_side)
 
 
 class SharpSettings(CheckSettings):
@@ -127,13 +141,18 @@ def _thumbnail_gray(ctx: JudgeContext, side: int = 1024) -> np.ndarray:
     return ctx.memo(f"gray@{side}", compute)
 
 
-@kind.check("sharp", SharpSettings)
+@kind.check(
+    "sharp",
+    SharpSettings,
+    bands=Bands(0.5, 0.2, measure="detail score as a share of the minimum"),
+    fix="Keep the subject in sharp focus with crisp fine detail; no blur or smearing.",
+)
 def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
     score = sharpness(_thumbnail_gray(ctx, s.analysis_side))
     if score >= s.min_sharpness:
         return Outcome(True, round(score, 1), s.min_sharpness, f"image is sharp (detail score {score:.0f})")
     detail = f"image looks blurred: detail score {score:.0f} (needs ≥ {s.min_sharpness:g})"
-    return Outcome(False, round(score, 1), s.min_sharpness, detail)
+    return Outcome(False, round(score, 1), s.min_sharpness, detail, graded=score / max(s.min_sharpness, 1e-9))
 
 
 class ExposureSettings(CheckSettings):
@@ -142,7 +161,12 @@ class ExposureSettings(CheckSettings):
     max_clipped_fraction: float = Field(0.5, ge=0, le=1, description="share of pixels crushed black or blown white")
 
 
-@kind.check("exposure", ExposureSettings)
+@kind.check(
+    "exposure",
+    ExposureSettings,
+    fix="Use balanced, natural exposure: {% if facts.too == 'dark' %}brighten the scene so its shadows show detail"
+    "{% else %}tone down the highlights so bright areas keep their detail{% endif %}.",
+)
 def exposure(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
     gray = _thumbnail_gray(ctx)
     mean = float(gray.mean())
@@ -150,15 +174,17 @@ def exposure(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
     blown = float(np.mean(gray >= 250))
     bounds = f"{s.min_mean:g}–{s.max_mean:g}"
     if mean < s.min_mean:
-        return Outcome(False, round(mean, 1), bounds, f"image is too dark: mean brightness {mean:.0f} (needs {bounds})")
+        severity = "severe" if mean < s.min_mean / 2 else "moderate"
+        detail = f"image is too dark: mean brightness {mean:.0f} (needs {bounds})"
+        return Outcome(False, round(mean, 1), bounds, detail, severity=severity, facts={"too": "dark"})
     if mean > s.max_mean:
-        return Outcome(
-            False, round(mean, 1), bounds, f"image is washed out: mean brightness {mean:.0f} (needs {bounds})"
-        )
+        severity = "severe" if mean > (s.max_mean + 255) / 2 else "moderate"
+        detail = f"image is washed out: mean brightness {mean:.0f} (needs {bounds})"
+        return Outcome(False, round(mean, 1), bounds, detail, severity=severity, facts={"too": "bright"})
     if crushed > s.max_clipped_fraction:
         detail = f"{pct(crushed)} of the image is crushed to black (allowed {pct(s.max_clipped_fraction)})"
-        return Outcome(False, round(crushed, 4), s.max_clipped_fraction, detail)
+        return Outcome(False, round(crushed, 4), s.max_clipped_fraction, detail, facts={"too": "dark"})
     if blown > s.max_clipped_fraction:
         detail = f"{pct(blown)} of the image is blown out to white (allowed {pct(s.max_clipped_fraction)})"
-        return Outcome(False, round(blown, 4), s.max_clipped_fraction, detail)
+        return Outcome(False, round(blown, 4), s.max_clipped_fraction, detail, facts={"too": "bright"})
     return Outcome(True, round(mean, 1), bounds, f"exposure is fine (mean brightness {mean:.0f})")

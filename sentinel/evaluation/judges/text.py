@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
-from sentinel.evaluation.judges.base import CheckSettings, JudgeContext, JudgeKind, Outcome, region_name
+from sentinel.evaluation.judges.base import Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, region_name
 
 kind = JudgeKind("text", "Offline OCR: the expected text is legible, and no stray, watermark or new text.")
 
@@ -215,22 +215,29 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     return ctx.memo(f"expected-match:{s.text_param}:{s.min_confidence}", compute)
 
 
-@kind.check("expected_text", ExpectedTextSettings)
+@kind.check(
+    "expected_text",
+    ExpectedTextSettings,
+    fix='The image must show the text "{{ facts.expected }}" exactly as written, spelled and capitalised the same, '
+    "large, legible and upright.",
+)
 def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
     expected = str(ctx.params.get(s.text_param) or "")
     if not expected.strip():
         return Outcome(False, None, None, f"no expected text was given in param '{s.text_param}'")
+    facts = {"expected": expected}
     match = _expected_match(ctx, s)
     where = f" (rotated {match.page.rotation}°)" if match.page.rotation and match.words else ""
     if match.score >= s.min_similarity:
-        return Outcome(True, match.read, expected, f"OCR read '{match.read}'{where} as expected")
+        return Outcome(True, match.read, expected, f"OCR read '{match.read}'{where} as expected", facts=facts)
     if not match.read:
-        return Outcome(False, "", expected, f"expected text '{expected}' is absent: OCR found no matching text")
+        detail = f"expected text '{expected}' is absent: OCR found no matching text"
+        return Outcome(False, "", expected, detail, severity="severe", facts=facts)
     detail = (
         f"OCR read '{match.read}'{where}, expected '{expected}' "
         f"(similarity {match.score:.2f}, needs {s.min_similarity:.2f})"
     )
-    return Outcome(False, match.read, expected, detail)
+    return Outcome(False, match.read, expected, detail, facts=facts | {"read": match.read})
 
 
 class StrayTextSettings(CheckSettings):
@@ -251,6 +258,16 @@ def _counted(words: list[Word], page_height: int, s: StrayTextSettings) -> list[
     ]
 
 
+def area_share(words: list[Word], page: OcrPage) -> float:
+    """The share of the page the words' boxes cover: how much of the picture the text takes."""
+    covered = sum((w.box[2] - w.box[0]) * (w.box[3] - w.box[1]) for w in words)
+    return min(1.0, covered / max(1, page.width * page.height))
+
+
+#: Severity of unwanted text by the share of the picture it covers: a corner credit is mild, a caption severe.
+TEXT_AREA_BANDS = Bands(0.01, 0.03, higher_is_better=False, measure="share of the picture the text covers")
+
+
 def _describe_words(words: list[Word], page: OcrPage) -> str:
     ordered = _reading_order(words)
     text = " ".join(w.text for w in ordered)
@@ -263,13 +280,21 @@ def _describe_words(words: list[Word], page: OcrPage) -> str:
     return f"'{text}' in the {region_name((left, top, right, bottom), page.width, page.height)}"
 
 
-@kind.check("no_stray_text", StrayTextSettings)
+@kind.check(
+    "no_stray_text",
+    StrayTextSettings,
+    bands=TEXT_AREA_BANDS,
+    # Never quotes the unwanted text back: image models tend to draw any words a prompt contains.
+    fix="No text, captions, logos or watermarks anywhere in the image.",
+)
 def no_stray_text(ctx: JudgeContext, s: StrayTextSettings) -> Outcome:
     page = _page(ctx)
     found = _counted(page.words, page.height, s)
     if not found:
         return Outcome(True, 0, 0, "no text or watermark found")
-    return Outcome(False, len(found), 0, f"text {_describe_words(found, page)} (watermark or stray text)")
+    detail = f"text {_describe_words(found, page)} (watermark or stray text)"
+    facts = {"text": " ".join(w.text for w in _reading_order(found))[:80]}
+    return Outcome(False, len(found), 0, detail, graded=area_share(found, page), facts=facts)
 
 
 class OtherTextSettings(StrayTextSettings):
@@ -278,7 +303,12 @@ class OtherTextSettings(StrayTextSettings):
     expected_confidence: float = Field(30.0, ge=0, le=100)
 
 
-@kind.check("no_other_text", OtherTextSettings)
+@kind.check(
+    "no_other_text",
+    OtherTextSettings,
+    bands=TEXT_AREA_BANDS,
+    fix='Show only the text "{{ params[settings.text_param] }}", with no other words, labels or captions.',
+)
 def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
     expected = ExpectedTextSettings(text_param=s.text_param, min_confidence=s.expected_confidence)
     match = _expected_match(ctx, expected)
@@ -291,14 +321,22 @@ def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
     ]
     if not others:
         return Outcome(True, 0, 0, "no other large text besides the expected text")
-    return Outcome(False, len(others), 0, f"other text {_describe_words(others, page)} besides the expected text")
+    detail = f"other text {_describe_words(others, page)} besides the expected text"
+    facts = {"text": " ".join(w.text for w in _reading_order(others))[:80]}
+    return Outcome(False, len(others), 0, detail, graded=area_share(others, page), facts=facts)
 
 
 class NewTextSettings(StrayTextSettings):
     same_text_similarity: float = Field(0.8, gt=0, le=1, description="how alike two readings are to be the same text")
 
 
-@kind.check("no_new_text", NewTextSettings, needs=("source",))
+@kind.check(
+    "no_new_text",
+    NewTextSettings,
+    needs=("source",),
+    bands=Bands(0.005, 0.03, higher_is_better=False, measure="share of the picture the new text covers"),
+    fix="Do not add any text, letters or numbers to the image.",
+)
 def no_new_text(ctx: JudgeContext, s: NewTextSettings) -> Outcome:
     # The source is read beside the result, on a second engine: two pages in the time of one.
     with ThreadPoolExecutor(1, thread_name_prefix="ocr-source") as reader:
@@ -313,4 +351,6 @@ def no_new_text(ctx: JudgeContext, s: NewTextSettings) -> Outcome:
     ]
     if not new:
         return Outcome(True, 0, 0, "no new text appeared")
-    return Outcome(False, len(new), 0, f"new text {_describe_words(new, page)} appeared in the edit")
+    detail = f"new text {_describe_words(new, page)} appeared in the edit"
+    facts = {"text": " ".join(w.text for w in _reading_order(new))[:80]}
+    return Outcome(False, len(new), 0, detail, graded=area_share(new, page), facts=facts)

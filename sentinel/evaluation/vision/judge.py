@@ -16,7 +16,7 @@ import httpx
 import jinja2
 from PIL import Image
 
-from sentinel.evaluation.judges.base import CriterionResult, ImageSource, JudgeContext
+from sentinel.evaluation.judges.base import ImageSource, JudgeContext, Outcome, criterion_result
 from sentinel.evaluation.vision.options import VisionOptions
 from sentinel.evaluation.vision.parse import ReplyProblem, read_votes
 from sentinel.evaluation.vision.wire import ImagePart, Reply, wire_for
@@ -167,9 +167,9 @@ class VisionJudge:
                     raise JudgeFailed(f"{again} (after one repair request)") from again
         except JudgeFailed as exc:
             return VisionVote(None, f"abstained: {scrub(str(exc), key)}", [], usage, transcript)
-        critical = {c.id for c in rubric.criteria if c.critical}
+        criteria = {c.id: c for c in rubric.criteria}
         results = [
-            CriterionResult(v.id, v.passed, None, None, scrub(v.reasoning, key), v.id in critical) for v in votes
+            criterion_result(criteria[v.id], Outcome(v.passed, None, None, scrub(v.reasoning, key))) for v in votes
         ]
         reasoning = "\n".join(f"{'PASS' if r.passed else 'FAIL'} {r.id}: {r.detail}" for r in results)
         return VisionVote(all(r.passed for r in results), reasoning, [r.to_dict() for r in results], usage, transcript)
