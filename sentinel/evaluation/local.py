@@ -10,7 +10,7 @@ from typing import Any
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.panel import JudgeConfig
 from sentinel.evaluation.runner import VoteResult, run_judge, run_panel
-from sentinel.evaluation.service import EDIT_INPUTS
+from sentinel.evaluation.service import EDIT_INPUTS, check_mask_fits
 from sentinel.evaluation.vision.judge import Exchange
 from sentinel.rubrics.schema import validate_params
 from sentinel.services import Services
@@ -39,7 +39,9 @@ def evaluate_files(
         if name not in rubric.inputs and name in extra:
             raise InvalidInput(f"task '{task}' takes no --{name}", field=name)
     max_pixels = services.settings.max_image_pixels
-    sources = {name: _source(services.images.inspect(data, name), data, max_pixels) for name, data in extra.items()}
+    infos = {name: services.images.inspect(data, name) for name, data in extra.items()}
+    check_mask_fits(infos)
+    sources = {name: _source(infos[name], data, max_pixels) for name, data in extra.items()}
     checked = [(path, services.images.inspect(data, f"image {path}"), data) for path, data in images]
     for path, info, data in checked:
         image = _source(info, data, max_pixels)
@@ -73,7 +75,9 @@ def try_judge(
         raise InvalidInput(f"judge '{judge_name}' ({judge.kind}) has no criteria to vote on in task '{task}'")
     clean = validate_params(rubric, params)
     max_pixels = services.settings.max_image_pixels
-    sources = {name: _source(services.images.inspect(data, name), data, max_pixels) for name, data in extra.items()}
+    infos = {name: services.images.inspect(data, name) for name, data in extra.items()}
+    check_mask_fits(infos)
+    sources = {name: _source(infos[name], data, max_pixels) for name, data in extra.items()}
     context = JudgeContext(
         image=_source(services.images.inspect(image, "image"), image, max_pixels),
         params=clean,

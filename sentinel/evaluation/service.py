@@ -51,6 +51,18 @@ class Dispatcher(Protocol):
     def finalise_later(self, evaluation_id: str, delay_seconds: float) -> None: ...
 
 
+def check_mask_fits(images: dict[str, ImageInfo]) -> None:
+    """A mask marks pixels of its source: one of another size marks nothing for sure, so it is refused up front."""
+    source, mask = images.get("source"), images.get("mask")
+    if source is None or mask is None or (source.width, source.height) == (mask.width, mask.height):
+        return
+    raise InvalidInput(
+        f"the mask is {mask.width}×{mask.height} but the source is {source.width}×{source.height}; "
+        "a mask must have its source's size",
+        field="mask",
+    )
+
+
 @dataclass(frozen=True)
 class Submission:
     """A validated request: everything checked before anything is written."""
@@ -90,6 +102,7 @@ class EvaluationService:
         images = {
             name: (self.services.images.inspect(data, name), data) for name, data in inputs.items() if data is not None
         }
+        check_mask_fits({name: info for name, (info, _) in images.items()})
         if callback_url is not None:
             check_url(callback_url, self.services.settings.fetch_allowed_networks, "callback_url")
         return Submission(rubric, clean, images, callback_url)

@@ -117,19 +117,59 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | 
     )
 
 
+#: Pillow's modes for one channel of more than 8 bits (a 16-bit greyscale PNG opens as I;16).
+WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+#: libjpeg decodes the missing part of a JPEG cut short as exactly this grey (all-zero coefficients).
+JPEG_FILL_GREY = 128
+#: The smallest band of that grey counted as missing data: one row of 8×8 blocks.
+JPEG_FILL_MIN_ROWS = 8
+
+
+def _wide_grey_to_rgb(image: Image.Image) -> np.ndarray:
+    """A 16-bit greyscale image scaled to 8 bits (Pillow's own conversion clips every value above 255 to white)."""
+    values = np.asarray(image).astype(np.uint32)
+    grey = (np.clip(values, 0, 65535) * 255 + 32767) // 65535
+    return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _missing_jpeg_rows(rgb: np.ndarray) -> int:
+    """How many bottom rows are the flat grey libjpeg fills in where a JPEG's data ran out (0 when none).
+
+    A JPEG cut short and given a new end marker decodes without an error: the blocks the data never reached come
+    out as one exact mid-grey. A photograph does not end in whole rows of exactly that grey.
+    """
+    tail = rgb[-JPEG_FILL_MIN_ROWS:]
+    if tail.shape[0] < JPEG_FILL_MIN_ROWS or np.any(np.abs(tail.astype(np.int16) - JPEG_FILL_GREY) > 1):
+        return 0
+    flat = np.all(np.abs(rgb.astype(np.int16) - JPEG_FILL_GREY) <= 1, axis=(1, 2))
+    # Rows from the bottom up while they are all fill grey.
+    return int(np.argmin(flat[::-1])) if not flat.all() else int(flat.size)
+
+
 def decode_rgb(data: bytes, *, max_pixels: int) -> np.ndarray:
-    """Fully decode to an HxWx3 uint8 array (first frame of a GIF; alpha composited on white)."""
+    """Fully decode to an HxWx3 uint8 array (first frame of a GIF; alpha composited on white; 16-bit scaled)."""
     image = _open(data, max_pixels, None)
     try:
         image.seek(0)
         image.load()
     except Exception as exc:
         raise BadImage(f"image could not be decoded: {exc}") from exc
+    if image.mode in WIDE_GREY_MODES:
+        return _wide_grey_to_rgb(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"))
+    rgb = np.asarray(image.convert("RGB"))
+    if image.format == "JPEG" or data.startswith(b"\xff\xd8\xff"):
+        missing = _missing_jpeg_rows(rgb)
+        if missing:
+            height = rgb.shape[0]
+            raise BadImage(
+                f"image is truncated: the JPEG's data ends early and its last {missing} of {height} rows "
+                f"({missing / height:.0%}) are the flat grey a decoder fills in for missing data"
+            )
+    return rgb
 
 
 class DecodedCache:
