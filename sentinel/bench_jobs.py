@@ -38,9 +38,11 @@ class Deployment:
 
 
 @contextmanager
-def deployment(redis_url: str | None, database_url: str | None) -> Iterator[Deployment]:
+def deployment(
+    redis_url: str | None, database_url: str | None, extra_env: dict[str, str] | None = None
+) -> Iterator[Deployment]:
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-jobs-") as tmp, ExitStack() as stack:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")} | (extra_env or {})
         env["SENTINEL_DATA_DIR"] = str(Path(tmp) / "data")
         # A benchmark is one client address sending far more than a person would: per-address limits off.
         env["SENTINEL_ANONYMOUS_RPM"] = str(10**9)

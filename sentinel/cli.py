@@ -918,6 +918,51 @@ def bench_jobs(
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
 
 
+@bench_app.command("regenerate")
+def bench_regenerate(
+    jobs: Annotated[int, typer.Option(min=1, max=100, help="jobs per scenario")] = 6,
+    max_attempts: Annotated[int, typer.Option(min=1, max=10, help="each job's max_attempts")] = 3,
+    concurrency: Annotated[int, typer.Option(min=1, max=32, help="jobs in flight at once")] = 4,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Whether regeneration converges: jobs whose first image has a fixable defect, and controls, on `local`."""
+    from sentinel.bench_regenerate import run
+
+    report = run(jobs, max_attempts, concurrency)
+    table = Table(title=f"Jobs on the local provider, max_attempts {max_attempts}", box=None)
+    for column in ("scenario", "task", "jobs", "green", "mean attempts", "first attempt g/a/r/none", "notes"):
+        table.add_column(column, no_wrap=True)
+    for row in report["scenarios"]:
+        first = row["first_attempt_verdicts"]
+        if "good_first_attempts_red" in row:
+            note = f"good first attempt judged red: {row['good_first_attempts_red']}"
+        else:
+            note = f"defect judged not red: {row['defective_first_attempts_not_red']}"
+        table.add_row(
+            row["scenario"],
+            row["task"],
+            str(row["jobs"]),
+            f"{row['green']} ({row['green_share']:.0%})",
+            f"{row['mean_attempts']:.2f}",
+            f"{first['green']}/{first['amber']}/{first['red']}/{first['no image']}",
+            note,
+        )
+    console = Console(width=max(out.width, 160))
+    console.print(table)
+    for row in report["tasks"]:
+        console.print(
+            f"{row['task']}: {row['green_within_max_attempts']:.0%} of {row['fixable_jobs']} fixable jobs green within "
+            f"{max_attempts} attempts ({row['mean_attempts']:.2f} attempts each); good first attempts judged red: "
+            f"{row['good_first_attempts_red']} of {row['good_first_attempts']}"
+        )
+    for row in report["scenarios"]:
+        for job in row["not_green"]:
+            summary = job["last_summary"]
+            console.print(f"[yellow]not green[/] {row['scenario']}: {job['id']} {job['verdict']}: {summary}")
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+
+
 @bench_app.command("pipeline")
 def bench_pipeline(
     runs: Annotated[int, typer.Option(min=1, max=1000, help="evaluations per deployment, one at a time")] = 20,

@@ -176,3 +176,25 @@ def test_bench_load_json_with_stage_costs_and_an_audit(tmp_path: Path, postgres_
     # Shares are of Sentinel's own work: the load generator is reported, not counted.
     assert "load_generator" not in row["share"]
     assert abs(sum(row["share"].values()) - 1) < 0.01
+
+
+def test_bench_regenerate_converges_and_leaves_good_first_attempts_alone(tmp_path: Path) -> None:
+    out = tmp_path / "regenerate.json"
+    result = subprocess.run(
+        [SENTINEL, "bench", "regenerate", "--jobs", "1", "--json", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "fixable jobs green within 3 attempts" in result.stdout
+    report = json.loads(out.read_text())
+    rows = {row["scenario"]: row for row in report["scenarios"]}
+    # Each fixable first attempt was caught (judged red, or refused as blank) and the fix made the next one green.
+    missing = rows["text missing from the prompt"]
+    assert missing["first_attempt_verdicts"]["red"] == 1 and missing["green"] == 1
+    assert 'The sign must read exactly "OPEN 24/7"' in missing["example_regeneration_prompt"]
+    backdrop = rows["product on a coloured backdrop"]
+    assert backdrop["first_attempt_verdicts"]["red"] == 1 and backdrop["green"] == 1
+    assert "pure white (#FFFFFF) background" in backdrop["example_regeneration_prompt"]
+    assert rows["blank first output"]["green"] == 1
+    for task in report["tasks"]:
+        assert task["green_within_max_attempts"] == 1.0 and task["good_first_attempts_red"] == 0, task

@@ -48,7 +48,12 @@ SHAPES = {
 INJECTABLE = ("rate_limited", "unavailable", "slow", "content_filtered", "blank")
 #: Largest side it draws: bigger requests are refused like a real provider refuses them.
 MAX_SIDE = 4096
-QUOTED = re.compile(r"[\"“”']([^\"“”']{1,80})[\"“”']")
+#: Text in double quotes is drawn on a sign; single quotes count only when there are no double quotes, so an
+#: apostrophe ("McDonald's") is part of the text, not its end.
+DOUBLE_QUOTED = re.compile(r"[\"“”]([^\"“”]{1,80})[\"“”]")
+SINGLE_QUOTED = re.compile(r"(?<![A-Za-z])['‘’]([^'‘’]{1,80})['‘’](?![A-Za-z])")
+#: A request for a white background, however it is written: "white background", "pure white (#FFFFFF) background".
+WHITE_BACKGROUND = re.compile(r"white\s+(?:\(#?f{6}\)\s+)?(?:seamless\s+)?background|#f{6}\s+background", re.I)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -70,7 +75,7 @@ def _random_colour(rng: random.Random, low: int, high: int) -> tuple[int, int, i
 def _colours(prompt: str, rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     found = [COLOURS[w] for w in re.findall(r"[a-z]+", prompt.lower()) if w in COLOURS]
     subject = found[0] if found else _random_colour(rng, 30, 225)
-    if "white background" in prompt.lower():
+    if WHITE_BACKGROUND.search(prompt):
         return subject, (255, 255, 255)
     background = found[1] if len(found) > 1 else _random_colour(rng, 150, 250)
     return subject, background
@@ -96,7 +101,7 @@ def render(prompt: str, width: int, height: int, seed: int) -> bytes:
     side = min(width, height) * fill
     cx, cy = width / 2, height / 2
     box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-    quoted = QUOTED.search(prompt)
+    quoted = DOUBLE_QUOTED.search(prompt) or SINGLE_QUOTED.search(prompt)
     shape = "rectangle" if quoted else _shape_for(prompt, rng)
     if quoted:
         # A sign: wide enough for its text.

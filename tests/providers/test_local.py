@@ -50,6 +50,35 @@ def test_quoted_text_is_drawn_legibly(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
+    "prompt",
+    [
+        "a red cup on a grey background. Use a seamless pure white (#FFFFFF) background all the way to the edges.",
+        "a red cup on a blue backdrop, #ffffff background",
+        "a red cup on a white background",
+    ],
+)
+def test_a_white_background_is_drawn_however_a_fix_words_it(prompt: str) -> None:
+    image = np.asarray(Image.open(io.BytesIO(generate(prompt, seed=2, width=256, height=256).images[0].data)))
+    border = np.concatenate([image[:8].reshape(-1, 3), image[-8:].reshape(-1, 3)])
+    assert (border == 255).all()
+
+
+@pytest.mark.parametrize(
+    ("prompt", "drawn"),
+    [
+        ('a shop sign. The sign must read exactly "Joe\'s Diner": every letter as given.', "Joe's Diner"),
+        ("a sign that says 'OPEN'", "OPEN"),
+        ('the baker\'s sign that says "Fresh Bread"', "Fresh Bread"),
+    ],
+)
+def test_the_quoted_text_is_the_sign_and_an_apostrophe_does_not_end_it(prompt: str, drawn: str) -> None:
+    from sentinel.providers.local import DOUBLE_QUOTED, SINGLE_QUOTED
+
+    quoted = DOUBLE_QUOTED.search(prompt) or SINGLE_QUOTED.search(prompt)
+    assert quoted is not None and quoted.group(1) == drawn
+
+
+@pytest.mark.parametrize(
     ("inject", "outcome"),
     [
         ("rate_limited", Outcome.RATE_LIMITED),
