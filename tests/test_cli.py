@@ -173,3 +173,15 @@ def test_generate_errors(tmp_path) -> None:
     no_keys = run("generate", "x", "--model", "dall-e-3", "--out", str(tmp_path))
     assert no_keys.returncode == 1
     assert "OPENAI_API_KEY is not set" in no_keys.stderr
+
+
+def test_rubrics_checks_lists_every_check_with_its_graded_measure_and_fix() -> None:
+    from sentinel.evaluation.judges import KINDS
+
+    result = run("rubrics", "checks")
+    assert result.returncode == 0, result.stderr
+    for kind in KINDS.values():
+        for check in kind.checks.values():
+            assert check.name in result.stdout
+    assert "share of the border that is white" in result.stdout  # white_background's bands are on this measure
+    assert "Use a seamless pure white" in result.stdout

@@ -100,8 +100,10 @@ def test_the_cli_refuses_a_mask_of_another_size_with_exit_2(tmp_path: Path) -> N
     for name, size in (("result", (256, 192)), ("source", (256, 192)), ("mask", (200, 200))):
         (tmp_path / f"{name}.png").write_bytes(png_bytes(*size))
     proc = subprocess.run(
-        [SENTINEL, "eval", str(tmp_path / "result.png"), "--task", "object-removal"]
-        + ["--source", str(tmp_path / "source.png"), "--mask", str(tmp_path / "mask.png"), "--json"],
+        [
+            *(SENTINEL, "eval", str(tmp_path / "result.png"), "--task", "object-removal", "--json"),
+            *("--source", str(tmp_path / "source.png"), "--mask", str(tmp_path / "mask.png")),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

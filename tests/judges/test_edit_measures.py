@@ -13,7 +13,7 @@ from PIL import Image
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.judges.edit import (
     BackgroundColorSettings,
-    ChangeSettings,
+    RemovalSettings,
     SimilaritySettings,
     background_color,
     changed_in_mask,
@@ -45,7 +45,7 @@ def test_mean_change_in_the_mask_is_exact_and_the_outside_is_untouched(side: int
     result[region] = source[region] + 40  # +40 on every channel inside; values stay below 255
     result[region, 1] -= 80  # and -40 on green: the change is absolute
     ctx = context(source, result, np.stack([mask] * 3, axis=-1))
-    changed = changed_in_mask(ctx, ChangeSettings(min_change=10))
+    changed = changed_in_mask(ctx, RemovalSettings(min_change=10))
     assert changed.passed and changed.measured == 40.0
     kept = preserved_outside_mask(ctx, SimilaritySettings(min_ssim=0.9))
     assert kept.passed and kept.measured == 1.0

@@ -136,7 +136,7 @@ def test_edit_items_show_source_mask_and_result_side_by_side(logged_in) -> None:
     folder = FIXTURES / "object-removal"
     files = {
         name: (f"{name}.png", (folder / f"{file}.png").read_bytes())
-        for name, file in (("image", "repainted"), ("source", "source"), ("mask", "mask"))
+        for name, file in (("image", "new-text"), ("source", "source"), ("mask", "mask"))
     }
     created = client.post("/v1/evaluations", data={"task": "object-removal"}, files=files).json()
     done = client.get(f"/v1/evaluations/{created['id']}?wait=30").json()
@@ -145,4 +145,4 @@ def test_edit_items_show_source_mask_and_result_side_by_side(logged_in) -> None:
     figures = re.findall(r'<img src="([^"]+)" alt="([^"]+)"', page)
     assert [alt for _, alt in figures] == ["source image", "mask", "image under review"]
     assert [src for src, _ in figures] == [done["source"]["url"], done["mask"]["url"], done["image"]["url"]]
-    assert "preserved-outside-mask" in page
+    assert "no-new-text" in page

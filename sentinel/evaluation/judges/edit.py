@@ -1,77 +1,61 @@
-"""The ``edit`` judge: compares an edited image with its source under a mask (SSIM, pixel change)."""
+"""The ``edit`` judge: compares an edited image with its source under a mask.
+
+What had to stay must stay (SSIM, and the subject's colours in Lab), what had to change must change (mean change),
+and a removal must leave a fill that belongs to its surroundings (detail, seam and colours against a ring around the
+mask), on a result delivered at the source's size.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache, cached_property
+
 import numpy as np
-from PIL import Image, ImageColor
+from PIL import Image, ImageColor, ImageFilter
 from pydantic import Field
 
 from sentinel.evaluation.judges.base import LUMA, Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
 
 kind = JudgeKind("edit", "Masked edits: what had to change changed, what had to stay stayed.")
 
-#: SSIM is computed at this longest side at most; beyond it the cost grows and the verdict does not (SSIM's
+#: The whole frame is compared at this longest side at most; beyond it the cost grows and the verdict does not (SSIM's
 #: authors downsample to about 256 px on the short side; the labelled edit cases, scaled to 1024, get the same
 #: verdicts at 512 as at 768).
 ANALYSIS_SIDE = 512
-#: Pixels this close to the mask edge are left out of both regions: edits blend across the boundary.
+#: The crop around the mask is looked at with this longest side at most (finer than the whole frame for small masks,
+#: so a 30 px object on a 2048 px photo still has pixels of its own; a thin mask may raise it to THIN_VIEW_SIDE).
+MASK_VIEW_SIDE = 256
+#: Pixels this close to the mask edge (share of the image's longest side) are left out of both regions: edits blend
+#: across the boundary.
 EDGE_MARGIN_FRACTION = 0.015
-
-
-class EditFrames:
-    """Source, result and mask brought to one size, with the regions the checks compare."""
-
-    def __init__(self, ctx: JudgeContext) -> None:
-        source = ctx.require("source").decode().rgb
-        result = ctx.decoded.rgb
-        height, width = source.shape[:2]
-        self.resized_result = result.shape[:2] != (height, width)
-        scale = min(1.0, ANALYSIS_SIDE / max(height, width))
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        self.source = _resize(source, size)
-        self.result = _resize(result, size)
-        # Nearest-neighbour picks mask pixels, so their luminance is taken after the resize, on fewer of them.
-        mask = _resize(ctx.require("mask").decode().rgb, size, Image.Resampling.NEAREST)
-        self.mask = (mask.astype(np.float32) @ LUMA).astype(np.uint8) > 127
-        # Imported here: scipy and scikit-image cost ~0.3 s of start-up that tasks without edits never need.
-        from scipy import ndimage
-
-        margin = max(1, round(max(size) * EDGE_MARGIN_FRACTION))
-        self.inside = ndimage.binary_erosion(self.mask, iterations=margin)
-        self.outside = ~ndimage.binary_dilation(self.mask, iterations=margin)
-        self._ssim: np.ndarray | None = None
-        self._change: np.ndarray | None = None
-
-    @property
-    def ssim_map(self) -> np.ndarray:
-        if self._ssim is None:
-            from skimage.metrics import structural_similarity
-
-            src = self.source.astype(np.float32) @ LUMA
-            res = self.result.astype(np.float32) @ LUMA
-            _, self._ssim = structural_similarity(src, res, data_range=255.0, full=True)
-        return self._ssim
-
-    def mean_ssim(self, region: np.ndarray) -> float | None:
-        return float(self.ssim_map[region].mean()) if region.any() else None
-
-    @property
-    def change_map(self) -> np.ndarray:
-        """Absolute change per pixel, summed over the three channels (exact, in uint8 and uint16)."""
-        if self._change is None:
-            change = np.maximum(self.source, self.result) - np.minimum(self.source, self.result)
-            self._change = change.sum(axis=2, dtype=np.uint16)
-        return self._change
-
-    def mean_change(self, region: np.ndarray) -> float | None:
-        """Mean absolute change per channel, 0-255."""
-        count = int(np.count_nonzero(region))
-        if not count:
-            return None
-        return float(self.change_map[region].sum(dtype=np.int64)) / (3 * count)
-
-    def note(self) -> str:
-        return " (result was resized to the source's size to compare)" if self.resized_result else ""
+#: The edge margin shrinks until the inside keeps at least this share of the mask, so small and thin masks still
+#: have an inside to measure (a 30 px disc at 1024 px keeps a 3 px margin, an 8 px stroke keeps none).
+MIN_INSIDE_SHARE = 0.25
+#: A thin mask is looked at finely enough for its stroke to span this many pixels (up to THIN_VIEW_SIDE).
+MIN_STROKE_PIXELS = 4
+#: The longest side the view around a thin mask may grow to.
+THIN_VIEW_SIDE = 384
+#: Coverage (0-255) of an analysis pixel by the mask: above MASK_MAJORITY it belongs to the mask; at or above
+#: MASK_SOLID it lies wholly inside; above MASK_TOUCH the mask reaches it (so it is not "outside").
+MASK_MAJORITY, MASK_SOLID, MASK_TOUCH = 127, 250, 6
+#: The surroundings a fill is judged against: a ring half as wide as the mask's equivalent side, within these bounds
+#: in analysis pixels.
+RING_WIDTH_BOUNDS = (3, 40)
+#: Added to both sides of the texture ratio (median luminance step, levels), the detail ratio (mean step) and the
+#: seam ratio (ΔE), so flat on flat compares as equal rather than 0/0, and sensor noise on a plain wall is not detail.
+TEXTURE_FLOOR, DETAIL_FLOOR, SEAM_FLOOR = 1.0, 2.0, 3.0
+#: Colour bins (CIELAB units) for "colours found around the mask"; a neighbouring bin still counts as found, so a
+#: colour within about one to two bins of the surroundings' is not new.
+COLOUR_BIN = 8.0
+#: Bins per Lab axis.
+COLOUR_BINS = int(np.ceil(256 / COLOUR_BIN)) + 1
+#: A colour bin counts as present around the mask when it holds this share of the ring's pixels (and at least 2).
+COLOUR_BIN_MIN_SHARE = 0.002
+#: A pixel whose mean change per channel is below this many levels was left as it was (JPEG re-encoding moves
+#: pixels by 1-3 levels).
+CHANGED_LEVELS = 6
+#: Fewer repainted pixels than this (count, and share of the inside) leave no fill to judge.
+MIN_FILL_PIXELS, MIN_FILL_SHARE = 16, 0.05
 
 
 def _resize(
@@ -83,12 +67,302 @@ def _resize(
     return np.asarray(Image.fromarray(rgb).resize(size, resample, reducing_gap=1.0))
 
 
+def _grow(region: np.ndarray, radius: int) -> np.ndarray:
+    """Dilation by a square of ``radius`` (separable, so its cost does not depend on the radius)."""
+    from scipy import ndimage
+
+    return ndimage.maximum_filter(region, 2 * radius + 1) if radius > 0 else region
+
+
+def _shrink(region: np.ndarray, radius: int) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.minimum_filter(region, 2 * radius + 1) if radius > 0 else region
+
+
+#: Lab is looked up per colour in a table of this many levels per channel (the channel's top bits): at most about
+#: one ΔE from the exact value, and a gather instead of a cube root per pixel.
+LAB_TABLE_LEVELS = 64
+
+
+@cache
+def _lab_table() -> np.ndarray:
+    """CIELAB (D65) of the centre of every RGB cell, (LAB_TABLE_LEVELS**3, 3) float32."""
+    step = 256 // LAB_TABLE_LEVELS
+    centre = np.arange(LAB_TABLE_LEVELS) * step + (step - 1) / 2
+    srgb = centre / 255
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    r, g, b = np.meshgrid(linear, linear, linear, indexing="ij")
+    rgb = np.stack([r, g, b], axis=-1).reshape(-1, 3)
+    # sRGB to XYZ, each row divided by the D65 white point, so white maps to (1, 1, 1).
+    to_xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = rgb @ (to_xyz / np.array([[0.95047], [1.0], [1.08883]])).T
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), xyz * 7.787 + 16 / 116)
+    table = np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=-1)
+    return table.astype(np.float32)
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of uint8 sRGB pixels (any leading shape), float32, to about one ΔE."""
+    shift = 8 - int(np.log2(LAB_TABLE_LEVELS))
+    cells = rgb >> shift
+    index = (cells[..., 0].astype(np.int32) * LAB_TABLE_LEVELS + cells[..., 1]) * LAB_TABLE_LEVELS + cells[..., 2]
+    return np.take(_lab_table(), index, axis=0)  # take: several times faster than fancy indexing here
+
+
+def _smoothed(rgb: np.ndarray) -> np.ndarray:
+    """A 3×3 box average: one pixel of noise or JPEG ringing is not a colour."""
+    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.BoxBlur(1)))
+
+
+def _hex(rgb: np.ndarray) -> str:
+    return "#" + "".join(f"{min(255, int(c + 0.5)):02x}" for c in rgb)
+
+
+def _colour_bins(colours: np.ndarray) -> np.ndarray:
+    """Index of each Lab colour's COLOUR_BIN-wide cell (L 0-100, a and b -128-127)."""
+    cells = np.floor((colours - np.array([0.0, -128.0, -128.0], dtype=np.float32)) / COLOUR_BIN).astype(np.int32)
+    cells = np.clip(cells, 0, COLOUR_BINS - 1)
+    return (cells[:, 0] * COLOUR_BINS + cells[:, 1]) * COLOUR_BINS + cells[:, 2]
+
+
+@dataclass
+class View:
+    """Source, result and mask coverage cropped to one box and brought to one scale, with the regions checks compare.
+
+    ``coverage`` is how much of each analysis pixel the mask covers (0-255), so a mask smaller than an analysis pixel
+    still counts as touching it.
+    """
+
+    source: np.ndarray
+    result: np.ndarray
+    coverage: np.ndarray
+    #: Analysis pixels per source pixel.
+    scale: float
+    #: The blend margin at this scale, before it adapts to the mask.
+    full_margin: int
+
+    @cached_property
+    def covered(self) -> np.ndarray:
+        return self.coverage > MASK_MAJORITY
+
+    @cached_property
+    def touched(self) -> np.ndarray:
+        return self.coverage > MASK_TOUCH
+
+    @cached_property
+    def _inside_and_margin(self) -> tuple[np.ndarray, int]:
+        solid = self.coverage >= MASK_SOLID
+        if not solid.any():  # a stroke thinner than an analysis pixel: its majority-covered pixels are all there is
+            solid = self.covered
+        wanted = MIN_INSIDE_SHARE * int(np.count_nonzero(self.covered))
+        margin = self.full_margin
+        inside = _shrink(solid, margin)
+        while margin > 0 and np.count_nonzero(inside) < wanted:
+            margin //= 2
+            inside = _shrink(solid, margin)
+        return inside, margin
+
+    @property
+    def inside(self) -> np.ndarray:
+        """The mask less its blend margin, which halves until the inside keeps MIN_INSIDE_SHARE of the mask."""
+        return self._inside_and_margin[0]
+
+    @property
+    def margin(self) -> int:
+        return self._inside_and_margin[1]
+
+    @cached_property
+    def outside(self) -> np.ndarray:
+        return ~_grow(self.touched, self.full_margin)
+
+    @cached_property
+    def ring_width(self) -> int:
+        low, high = RING_WIDTH_BOUNDS
+        return int(np.clip(0.5 * np.sqrt(np.count_nonzero(self.covered)), low, high))
+
+    @cached_property
+    def near(self) -> np.ndarray:
+        """The mask and its (adapted) blend margin."""
+        return _grow(self.touched, self.margin)
+
+    @cached_property
+    def ring(self) -> np.ndarray:
+        """The surroundings of the mask, past its blend margin."""
+        return _grow(self.touched, self.margin + self.ring_width) & ~self.near
+
+    @cached_property
+    def change(self) -> np.ndarray:
+        """Absolute change per pixel, summed over the three channels (exact, uint16)."""
+        change = np.maximum(self.source, self.result) - np.minimum(self.source, self.result)
+        return change.sum(axis=2, dtype=np.uint16)
+
+    @cached_property
+    def changed(self) -> np.ndarray:
+        """Pixels whose mean change per channel reaches CHANGED_LEVELS (re-encoding noise stays below)."""
+        return self.change >= 3 * CHANGED_LEVELS
+
+    @cached_property
+    def _lab(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lab of source and result, flattened to (N, 3). A view at half size or less was box-averaged already; a
+        finer one is smoothed so one noisy pixel is not a colour. Every pixel (a table look-up) is cheaper than
+        picking pixels first."""
+        source, result = self.source, self.result
+        if self.scale > 0.5:
+            source, result = _smoothed(source), _smoothed(result)
+        return lab(source.reshape(-1, 3)), lab(result.reshape(-1, 3))
+
+    @property
+    def source_lab(self) -> np.ndarray:
+        return self._lab[0]
+
+    @property
+    def result_lab(self) -> np.ndarray:
+        return self._lab[1]
+
+    @cached_property
+    def surrounding_colours(self) -> np.ndarray:
+        """For every colour bin, whether the ring around the mask (in the source) holds it or a neighbouring bin."""
+        from scipy import ndimage
+
+        around = np.take(self.source_lab, np.flatnonzero(self.ring), axis=0)
+        counts = np.bincount(_colour_bins(around), minlength=COLOUR_BINS**3)
+        present = counts >= max(2, COLOUR_BIN_MIN_SHARE * len(around))
+        return ndimage.maximum_filter(present.reshape((COLOUR_BINS,) * 3), size=3).ravel()
+
+    def foreign(self, region: np.ndarray) -> np.ndarray:
+        """Whether each result pixel of ``region`` (in flat order) has a colour found nowhere around the mask."""
+        colours = np.take(self.result_lab, np.flatnonzero(region), axis=0)
+        return ~np.take(self.surrounding_colours, _colour_bins(colours))
+
+    @cached_property
+    def ssim_map(self) -> np.ndarray:
+        from skimage.metrics import structural_similarity
+
+        src = self.source.astype(np.float32) @ LUMA
+        res = self.result.astype(np.float32) @ LUMA
+        if min(src.shape) < 7:  # SSIM's window needs 7 px; a smaller crop is padded by repeating its edge
+            pad = [(0, max(0, 7 - n)) for n in src.shape]
+            src, res = np.pad(src, pad, mode="edge"), np.pad(res, pad, mode="edge")
+        _, ssim = structural_similarity(src, res, data_range=255.0, full=True)
+        return ssim[: self.source.shape[0], : self.source.shape[1]]
+
+    def mean_ssim(self, region: np.ndarray) -> float:
+        return float(self.ssim_map[region].mean())
+
+    def mean_change(self, region: np.ndarray) -> float:
+        """Mean absolute change per channel, 0-255 (exact, in integers)."""
+        return float(self.change[region].sum(dtype=np.int64)) / (3 * max(1, int(np.count_nonzero(region))))
+
+
+class EditFrames:
+    """Source, result and mask brought to the source's size: the whole frame, and a finer view around the mask."""
+
+    def __init__(self, ctx: JudgeContext) -> None:
+        source = ctx.require("source").decode().rgb
+        result = ctx.decoded.rgb
+        self.source_full = source
+        self.height, self.width = source.shape[:2]
+        self.resized_result = result.shape[:2] != (self.height, self.width)
+        self.result_full = _resize(result, (self.width, self.height))
+        # Luminance of the mask, as PIL computes it (ITU-R 601), once at full size: crops and scales read from it.
+        mask = ctx.require("mask").decode().rgb
+        self.mask_full = np.asarray(Image.fromarray(mask).convert("L")) if mask.ndim == 3 else mask
+        if self.mask_full.shape != (self.height, self.width):
+            self.mask_full = _resize(self.mask_full, (self.width, self.height), Image.Resampling.NEAREST)
+        self.margin_full = max(1.0, max(self.height, self.width) * EDGE_MARGIN_FRACTION)
+        self.whole = self._view((0, 0, self.width, self.height), min(1.0, ANALYSIS_SIDE / max(self.height, self.width)))
+
+    def _view(self, box: tuple[int, int, int, int], scale: float) -> View:
+        left, top, right, bottom = box
+        size = (max(1, round((right - left) * scale)), max(1, round((bottom - top) * scale)))
+        pixels = (self.source_full, self.result_full, self.mask_full)
+        whole: View | None = getattr(self, "whole", None)
+        if whole is not None and scale <= whole.scale:
+            # No finer than the whole-frame view: crop that one, fewer pixels to resample than the full size.
+            pixels = (whole.source, whole.result, whole.coverage)
+            left, top, right, bottom = (round(v * whole.scale) for v in box)
+
+        def crop(image: np.ndarray, resample: Image.Resampling) -> np.ndarray:
+            return _resize(image[top:bottom, left:right], size, resample)
+
+        return View(
+            source=crop(pixels[0], Image.Resampling.BILINEAR),
+            result=crop(pixels[1], Image.Resampling.BILINEAR),
+            coverage=crop(pixels[2], Image.Resampling.BOX),
+            scale=size[0] / max(1, box[2] - box[0]),
+            full_margin=max(1, round(self.margin_full * scale)),
+        )
+
+    @cached_property
+    def mask_box(self) -> tuple[int, int, int, int] | None:
+        """Bounding box of the mask in source pixels (None when the mask marks nothing)."""
+        touched = self.whole.touched
+        rows, cols = np.flatnonzero(touched.any(axis=1)), np.flatnonzero(touched.any(axis=0))
+        if rows.size == 0:
+            return None
+        step = 1 / self.whole.scale
+        return (
+            max(0, int((cols[0] - 1) * step)),
+            max(0, int((rows[0] - 1) * step)),
+            min(self.width, int(np.ceil((cols[-1] + 2) * step))),
+            min(self.height, int(np.ceil((rows[-1] + 2) * step))),
+        )
+
+    @cached_property
+    def around_mask(self) -> View:
+        """The mask and its surroundings, as finely as MASK_VIEW_SIDE allows (finer still for a thin stroke)."""
+        box = self.mask_box
+        if box is None:
+            return self.whole
+        left, top, right, bottom = box
+        pad = round(0.5 * max(right - left, bottom - top) + 3 * self.margin_full) + 8
+        box = (max(0, left - pad), max(0, top - pad), min(self.width, right + pad), min(self.height, bottom + pad))
+        longest = max(box[2] - box[0], box[3] - box[1])
+        scale = MASK_VIEW_SIDE / longest
+        stroke = self._stroke_width()
+        if stroke * scale < MIN_STROKE_PIXELS:
+            scale = max(scale, min(THIN_VIEW_SIDE / longest, MIN_STROKE_PIXELS / max(stroke, 1e-6)))
+        scale = min(1.0, scale)
+        if scale <= self.whole.scale and box == (0, 0, self.width, self.height):
+            return self.whole
+        return self._view(box, scale)
+
+    def _stroke_width(self) -> float:
+        """The mask's typical width in source pixels: twice its area over its outline (a stroke's width; a disc's
+        radius), measured on the whole-frame view."""
+        covered = self.whole.covered
+        interior = covered.copy()
+        interior[1:] &= covered[:-1]
+        interior[:-1] &= covered[1:]
+        interior[:, 1:] &= covered[:, :-1]
+        interior[:, :-1] &= covered[:, 1:]
+        outline = int(np.count_nonzero(covered & ~interior))
+        return 2 * int(np.count_nonzero(covered)) / max(1, outline) / self.whole.scale
+
+    @cached_property
+    def inner(self) -> View:
+        """Where inside-the-mask measures are taken: the finer of the whole frame and the view around the mask."""
+        return self.around_mask if self.around_mask.scale > self.whole.scale * 1.2 else self.whole
+
+    def empty_mask(self) -> str | None:
+        """Why the mask leaves nothing to compare, if it does."""
+        if self.mask_box is None:
+            return "the mask has no white pixels, so it marks no region; white must mark the region to edit"
+        if not self.whole.outside.any():
+            return "the mask is white (nearly) everywhere, so no area outside it is left to compare"
+        return None
+
+    def note(self) -> str:
+        return " (result was resized to the source's size to compare)" if self.resized_result else ""
+
+
 def _frames(ctx: JudgeContext) -> EditFrames:
     return ctx.memo("edit-frames", lambda: EditFrames(ctx))
 
 
-def _empty_region(what: str) -> Outcome:
-    return Outcome(False, None, None, f"the mask leaves no {what} to compare; check that white marks the region")
+def _no_region(reason: str) -> Outcome:
+    return Outcome(False, None, None, reason, severity="severe")
 
 
 class SimilaritySettings(CheckSettings):
@@ -102,9 +376,10 @@ class ChangeSettings(CheckSettings):
 def _preserved(ctx: JudgeContext, s: SimilaritySettings, inside: bool, what: str, lost: str) -> Outcome:
     """A region that must look as it did: mean SSIM against the source."""
     frames = _frames(ctx)
-    ssim = frames.mean_ssim(frames.inside if inside else frames.outside)
-    if ssim is None:
-        return _empty_region(what)
+    if reason := frames.empty_mask():
+        return _no_region(reason)
+    view = frames.inner if inside else frames.whole
+    ssim = view.mean_ssim(view.inside if inside else view.outside)
     ok = ssim >= s.min_ssim
     state = "is preserved" if ok else lost
     detail = f"{what} {state}: SSIM {ssim:.3f} (needs ≥ {s.min_ssim:.2f}){frames.note()}"
@@ -114,9 +389,10 @@ def _preserved(ctx: JudgeContext, s: SimilaritySettings, inside: bool, what: str
 def _changed(ctx: JudgeContext, s: ChangeSettings, inside: bool, what: str, unchanged: str) -> Outcome:
     """A region that must differ from the source: mean absolute change per channel."""
     frames = _frames(ctx)
-    change = frames.mean_change(frames.inside if inside else frames.outside)
-    if change is None:
-        return _empty_region(what)
+    if reason := frames.empty_mask():
+        return _no_region(reason)
+    view = frames.inner if inside else frames.whole
+    change = view.mean_change(view.inside if inside else view.outside)
     ok = change >= s.min_change
     if ok:
         detail = f"{what} changed (mean change {change:.1f} levels){frames.note()}"
@@ -136,40 +412,313 @@ def preserved_outside_mask(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
     return _preserved(ctx, s, inside=False, what="outside the mask the image", lost="was altered")
 
 
+class RemovalSettings(ChangeSettings):
+    max_left_behind: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="share of the masked region left unchanged in colours found nowhere around the mask, at most",
+    )
+
+
+#: Severity of a partial removal by the share of the mask left behind: at least moderate, at least severe.
+LEFT_BEHIND_BANDS = Bands(0.35, 0.6, higher_is_better=False, measure="share of the masked region left behind")
+
+
 @kind.check(
     "changed_in_mask",
-    ChangeSettings,
+    RemovalSettings,
     needs=("source", "mask"),
-    bands=Bands(6, 3, measure="mean change inside the mask, levels"),
+    bands=Bands(8.5, 7, measure="mean change inside the mask, levels"),
     fix="Remove the object inside the masked region completely and fill the area with the background around it.",
 )
-def changed_in_mask(ctx: JudgeContext, s: ChangeSettings) -> Outcome:
-    return _changed(
+def changed_in_mask(ctx: JudgeContext, s: RemovalSettings) -> Outcome:
+    """The object is gone: the masked region changed on average, and no part of it was left as it was in colours
+    its surroundings do not have (a generous mask's unchanged background is fine; half a sticker is not)."""
+    outcome = _changed(
         ctx, s, inside=True, what="the masked region", unchanged="is essentially unchanged (the object is still there)"
+    )
+    if not outcome.passed:
+        return outcome
+    view = _frames(ctx).around_mask
+    left = view.inside & ~view.changed
+    if not view.ring.any() or not left.any():
+        return outcome
+    share = float(np.count_nonzero(view.foreign(left))) / max(1, int(np.count_nonzero(view.inside)))
+    if share <= s.max_left_behind:
+        return outcome
+    detail = (
+        f"part of the object is still there: {pct(share)} of the masked region was left as it was, in colours "
+        f"found nowhere around it (allowed {pct(s.max_left_behind)})"
+    )
+    return Outcome(False, round(share, 4), s.max_left_behind, detail, severity=LEFT_BEHIND_BANDS.grade(share))
+
+
+class FillSettings(CheckSettings):
+    min_texture_ratio: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="the fill's typical texture (median luminance step) as a share of its surroundings', at least",
+    )
+    max_detail_ratio: float = Field(
+        3.0, ge=1, description="the fill's detail (mean luminance step) as a multiple of its surroundings', at most"
+    )
+    max_seam_ratio: float = Field(
+        2.0,
+        ge=1,
+        description="colour step across the mask's edge as a multiple of the step the surroundings take over the "
+        "same distance, at most",
+    )
+    max_new_colours: float = Field(
+        0.35, gt=0, le=1, description="share of the fill in colours found nowhere around the mask, at most"
+    )
+
+
+@dataclass(frozen=True)
+class FillMeasures:
+    texture_ratio: float
+    detail_ratio: float
+    seam_ratio: float
+    new_colours: float
+    fill_colour: str
+    surround_colour: str
+
+
+def _pairs_difference(a: np.ndarray, b: np.ndarray, from_region: np.ndarray, to_region: np.ndarray, step: int) -> float:
+    """Mean colour distance between pixels of ``from_region`` (in ``a``, flattened to (N, 3)) and the pixels ``step``
+    away to the left, right, above and below that lie in ``to_region`` (in ``b``); NaN when there are none."""
+    height, width = from_region.shape
+    rows, cols = np.divmod(np.flatnonzero(from_region), width)
+    to_flat = to_region.ravel()
+    total, count = 0.0, 0
+    for dy, dx in ((0, step), (0, -step), (step, 0), (-step, 0)):
+        y, x = rows + dy, cols + dx
+        keep = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        start, end = (rows * width + cols)[keep], (y * width + x)[keep]
+        end_inside = np.take(to_flat, end)
+        if not end_inside.any():
+            continue
+        offset = np.take(a, start[end_inside], axis=0) - np.take(b, end[end_inside], axis=0)
+        total += float(np.sqrt(np.einsum("ij,ij->i", offset, offset)).sum())
+        count += int(np.count_nonzero(end_inside))
+    return total / count if count else float("nan")
+
+
+def fill_measures(view: View, fill: np.ndarray) -> FillMeasures:
+    """How the ``fill`` (in the result) compares with the ring around the mask (in the source: what the object
+    stood in, which an all-black or repainted result cannot move)."""
+    ring = view.ring
+
+    def steps(rgb: np.ndarray, region: np.ndarray) -> np.ndarray:
+        """Luminance steps to the right plus downwards, where both neighbours stay inside ``region``."""
+        gray = rgb.astype(np.float32) @ LUMA
+        both = region[:-1, :-1] & region[1:, :-1] & region[:-1, 1:]
+        if not both.any():  # a stroke one pixel wide: its steps necessarily reach outside
+            both = region[:-1, :-1]
+        found = (np.abs(np.diff(gray, axis=0))[:, :-1] + np.abs(np.diff(gray, axis=1))[:-1])[both]
+        return found if found.size else np.zeros(1, dtype=np.float32)
+
+    fill_steps, ring_steps = steps(view.result, fill), steps(view.source, ring)
+    # Flatness compares typical texture (medians: a few strong edges around the mask do not make its surroundings a
+    # texture a smooth fill fails to continue); busyness compares means (an added object shows as outlines).
+    texture_ratio = (float(np.median(fill_steps)) + TEXTURE_FLOOR) / (float(np.median(ring_steps)) + TEXTURE_FLOOR)
+    detail_ratio = (float(fill_steps.mean()) + DETAIL_FLOOR) / (float(ring_steps.mean()) + DETAIL_FLOOR)
+
+    # The seam: colour step from just inside the fill to just outside the margin, against the step the surroundings
+    # themselves take over the same distance (busy surroundings change a lot in a few pixels, a wall does not).
+    band = max(2, view.ring_width // 4)
+    inner_band = fill & ~_shrink(view.inside, band)
+    outer_band = _grow(view.touched, view.margin + band) & ~view.near
+    step = 2 * view.margin + band + 1
+    seam = _pairs_difference(view.result_lab, view.source_lab, inner_band, outer_band, step)
+    natural = _pairs_difference(view.source_lab, view.source_lab, outer_band, ring & ~outer_band, step)
+    natural = 0.0 if np.isnan(natural) else natural
+    seam_ratio = 1.0 if np.isnan(seam) else (seam + SEAM_FLOOR) / (natural + SEAM_FLOOR)
+
+    fill_at, ring_at = np.flatnonzero(fill), np.flatnonzero(ring)
+    return FillMeasures(
+        texture_ratio=texture_ratio,
+        detail_ratio=detail_ratio,
+        seam_ratio=seam_ratio,
+        new_colours=float(view.foreign(fill).mean()),
+        fill_colour=_hex(np.take(view.result.reshape(-1, 3), fill_at, axis=0).mean(axis=0)),
+        surround_colour=_hex(np.take(view.source.reshape(-1, 3), ring_at, axis=0).mean(axis=0)),
     )
 
 
 @kind.check(
-    "subject_preserved",
-    SimilaritySettings,
+    "fill_matches_surroundings",
+    FillSettings,
     needs=("source", "mask"),
-    bands=Bands(0.8, 0.6, measure="SSIM inside the mask"),
-    fix="Keep the subject inside the mask exactly as it was: same shape, colours, texture and details.",
+    bands=Bands(1.5, 2.0, higher_is_better=False, measure="worst mismatch of the fill, as a multiple of its limit"),
+    fix="Fill the masked region with a seamless continuation of the surrounding background: the same colours, "
+    "texture, lighting and lines; leave no patch, smudge or blob, and add no new object.",
 )
-def subject_preserved(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
-    return _preserved(ctx, s, inside=True, what="the subject inside the mask", lost="was altered or destroyed")
+def fill_matches_surroundings(ctx: JudgeContext, s: FillSettings) -> Outcome:
+    """The removal's fill (the repainted pixels inside the mask; what was left as it was is changed_in_mask's),
+    judged against a ring around the mask in the source: typical texture (a flat patch or smear on a textured
+    surface), detail (an object busier than its surroundings), the colour step at the mask's edge against the step
+    the surroundings take over the same distance, and colours found nowhere around it. Graded on the worst of the
+    four as a multiple of its limit; a flat fill of a flat surround passes all four."""
+    frames = _frames(ctx)
+    if reason := frames.empty_mask():
+        return _no_region(reason)
+    view = frames.around_mask
+    if not view.ring.any():
+        return Outcome(True, None, None, "the mask leaves no surroundings to compare the fill with")
+    # Only what was repainted is a fill; what was left as it was is changed_in_mask's to judge.
+    fill = view.inside & view.changed
+    if np.count_nonzero(fill) < max(MIN_FILL_PIXELS, MIN_FILL_SHARE * np.count_nonzero(view.inside)):
+        return Outcome(True, 0.0, 1.0, "nothing inside the mask was repainted, so there is no fill to judge")
+    m = fill_measures(view, fill)
+    problems: list[tuple[float, str]] = [
+        (
+            s.min_texture_ratio / max(m.texture_ratio, 1e-6),
+            f"the fill is a flat patch: {pct(m.texture_ratio)} of its surroundings' texture "
+            f"(needs ≥ {pct(s.min_texture_ratio)})",
+        ),
+        (
+            m.detail_ratio / s.max_detail_ratio,
+            f"the fill is {m.detail_ratio:.1f}× busier than its surroundings (allowed {s.max_detail_ratio:g}×): "
+            "something new stands there",
+        ),
+        (
+            m.seam_ratio / s.max_seam_ratio,
+            f"the fill does not continue its surroundings at the mask's edge: a colour step {m.seam_ratio:.1f}× "
+            f"the surroundings' own (allowed {s.max_seam_ratio:g}×; fill averages {m.fill_colour}, surroundings "
+            f"{m.surround_colour})",
+        ),
+        (
+            m.new_colours / s.max_new_colours,
+            f"{pct(m.new_colours)} of the fill is in colours found nowhere around it (allowed "
+            f"{pct(s.max_new_colours)}): a new object or a foreign patch",
+        ),
+    ]
+    mismatch = max(score for score, _ in problems)
+    facts = {"fill_colour": m.fill_colour, "surround_colour": m.surround_colour}
+    summary = (
+        f"texture {pct(m.texture_ratio)} of the surroundings', edge step {m.seam_ratio:.1f}×, "
+        f"new colours {pct(m.new_colours)}"
+    )
+    if mismatch <= 1:
+        return Outcome(
+            True, round(mismatch, 3), 1.0, f"the fill matches its surroundings ({summary}){frames.note()}", facts=facts
+        )
+    failing = [text for score, text in sorted(problems, reverse=True) if score > 1]
+    detail = "; ".join(failing) + frames.note()
+    return Outcome(False, round(mismatch, 3), 1.0, detail, facts=facts)
+
+
+class SubjectSettings(SimilaritySettings):
+    max_delta_e: float = Field(
+        10.0, gt=0, description="mean colour difference (CIE76 ΔE, lightly smoothed) inside the mask, at most"
+    )
+
+
+#: Severity bands of the subject's structure (SSIM inside the mask).
+SUBJECT_SSIM_BANDS = Bands(0.8, 0.6, measure="SSIM inside the mask")
+#: Severity of a colour change of the subject, on its mean ΔE: a tint a person may accept is mild; a clearly other
+#: colour (red to orange-brown, ΔE ≈ 20) moderate; another hue or a washed-out subject (ΔE ≥ 30) severe.
+SUBJECT_COLOUR_BANDS = Bands(20, 30, higher_is_better=False, measure="mean ΔE inside the mask")
+
+
+def subject_colour_change(frames: EditFrames) -> tuple[float, str, str]:
+    """Mean CIE76 ΔE between source and result inside the mask, after a light smoothing (so a softer edge moves it
+    little and a hue or tint change a lot), with both mean colours. Measured on the view around the mask: colour
+    is smooth, MASK_VIEW_SIDE sees it as well as the whole frame does."""
+    view = frames.around_mask
+    inside = np.flatnonzero(view.inside)
+    offset = np.take(view.result_lab, inside, axis=0) - np.take(view.source_lab, inside, axis=0)
+    delta_e = float(np.sqrt(np.einsum("ij,ij->i", offset, offset)).mean())
+    was = _hex(np.take(view.source.reshape(-1, 3), inside, axis=0).mean(axis=0))
+    now = _hex(np.take(view.result.reshape(-1, 3), inside, axis=0).mean(axis=0))
+    return delta_e, was, now
+
+
+@kind.check(
+    "subject_preserved",
+    SubjectSettings,
+    needs=("source", "mask"),
+    bands=SUBJECT_SSIM_BANDS,
+    fix="Keep the subject inside the mask exactly as it was: same shape, texture, details and colours"
+    "{% if facts.source_colour %} (it averages {{ facts.source_colour }}){% endif %}; do not recolour, tint, "
+    "blur or redraw it.",
+)
+def subject_preserved(ctx: JudgeContext, s: SubjectSettings) -> Outcome:
+    """The subject keeps its structure (SSIM on luminance, graded on the check's bands) and its colours (mean ΔE in
+    Lab: SSIM does not see a red cup turned blue; severity from SUBJECT_COLOUR_BANDS)."""
+    structure = _preserved(ctx, s, inside=True, what="the subject inside the mask", lost="was altered or destroyed")
+    frames = _frames(ctx)
+    if frames.empty_mask():
+        return structure
+    delta_e, was, now = subject_colour_change(frames)
+    facts = {"source_colour": was, "result_colour": now}
+    if delta_e <= s.max_delta_e:
+        detail = structure.detail + f"; colours kept (mean ΔE {delta_e:.1f})"
+        return Outcome(structure.passed, structure.measured, structure.threshold, detail, facts=facts)
+    colour = (
+        f"the subject's colours changed: mean ΔE {delta_e:.1f} (allowed {s.max_delta_e:g}); it averages {now}, "
+        f"was {was}"
+    )
+    colour_severity = SUBJECT_COLOUR_BANDS.grade(delta_e)
+    if structure.passed:
+        return Outcome(False, round(delta_e, 2), s.max_delta_e, colour, severity=colour_severity, facts=facts)
+    # Both failed: the worse of the two severities, so a blurred and recoloured subject is not graded on one alone.
+    order = ("mild", "moderate", "severe")
+    structure_severity = SUBJECT_SSIM_BANDS.grade(float(structure.measured or 0.0))
+    severity = max(structure_severity, colour_severity, key=order.index)
+    detail = f"{structure.detail}; {colour}"
+    return Outcome(False, structure.measured, structure.threshold, detail, severity=severity, facts=facts)
+
+
+class BackgroundChangeSettings(ChangeSettings):
+    max_left_behind: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="share of the background left as it was (and not already the requested colour), at most",
+    )
+    color_param: str = "color"
+    max_distance: float = Field(40.0, ge=0, le=442, description="RGB distance still counted as the requested colour")
+
+
+#: Severity of a partly replaced background by the share of it left as it was.
+BACKGROUND_LEFT_BANDS = Bands(0.3, 0.45, higher_is_better=False, measure="share of the background left as it was")
 
 
 @kind.check(
     "background_changed",
-    ChangeSettings,
+    BackgroundChangeSettings,
     needs=("source", "mask"),
-    bands=Bands(6, 3, measure="mean change outside the mask, levels"),
-    fix="Replace the whole background around the subject{% if params.color %} with a flat {{ params.color }}"
-    "{% endif %}.",
+    bands=Bands(8.5, 7, measure="mean change outside the mask, levels"),
+    fix="Replace the whole background around the subject, edge to edge{% if params.color %}, with a flat "
+    "{{ params.color }}{% endif %}.",
 )
-def background_changed(ctx: JudgeContext, s: ChangeSettings) -> Outcome:
-    return _changed(ctx, s, inside=False, what="the background", unchanged="was not replaced")
+def background_changed(ctx: JudgeContext, s: BackgroundChangeSettings) -> Outcome:
+    """The background was replaced: it changed on average, and no large part of it was left as it was (unless that
+    part already has the requested colour)."""
+    outcome = _changed(ctx, s, inside=False, what="the background", unchanged="was not replaced")
+    if not outcome.passed:
+        return outcome
+    view = _frames(ctx).whole
+    # A share of the whole frame: every other row and column estimates it to well under a percent, at a quarter of
+    # the cost.
+    grid = (slice(None, None, 2), slice(None, None, 2))
+    result, outside = view.result[grid], view.outside[grid]
+    left = outside & ~view.changed[grid]
+    wanted = ctx.params.get(s.color_param)
+    if wanted:
+        offset = result.astype(np.int32) - np.array(ImageColor.getrgb(str(wanted))[:3], dtype=np.int32)
+        left &= np.einsum("ijk,ijk->ij", offset, offset) > s.max_distance**2
+    share = float(np.count_nonzero(left)) / max(1, int(np.count_nonzero(outside)))
+    if share <= s.max_left_behind:
+        return outcome
+    detail = (
+        f"the background was only partly replaced: {pct(share)} of it was left as it was "
+        f"(allowed {pct(s.max_left_behind)})"
+    )
+    return Outcome(False, round(share, 4), s.max_left_behind, detail, severity=BACKGROUND_LEFT_BANDS.grade(share))
 
 
 class BackgroundColorSettings(CheckSettings):
@@ -190,15 +739,61 @@ def background_color(ctx: JudgeContext, s: BackgroundColorSettings) -> Outcome:
     if not wanted:
         return Outcome(True, None, None, "no background colour was requested")
     frames = _frames(ctx)
-    if not frames.outside.any():
-        return _empty_region("background outside the mask")
+    if reason := frames.empty_mask():
+        return _no_region(reason)
     target = np.array(ImageColor.getrgb(str(wanted))[:3], dtype=np.int32)
-    background = frames.result[frames.outside]
+    outside = frames.whole.outside
+    # A share: on a large frame every other row and column estimates it to well under a percent, at a quarter of
+    # the cost.
+    grid = (slice(None, None, 2), slice(None, None, 2)) if outside.size > 65536 else (slice(None), slice(None))
+    background = frames.whole.result[grid][outside[grid]]
     # Squared distances in integers: no float copy of the background, no square root per pixel.
     offset = background.astype(np.int32) - target
     matching = float((np.einsum("ij,ij->i", offset, offset) <= s.max_distance**2).mean())
     if matching >= s.min_fraction:
         return Outcome(True, round(matching, 4), s.min_fraction, f"background is {pct(matching)} {wanted}")
-    mean_colour = "#" + "".join(f"{int(c):02x}" for c in background.mean(axis=0))
+    mean_colour = _hex(background.mean(axis=0))
     detail = f"background is only {pct(matching)} {wanted} (needs {pct(s.min_fraction)}); it averages {mean_colour}"
     return Outcome(False, round(matching, 4), s.min_fraction, detail, facts={"colour": mean_colour})
+
+
+class ResultSizeSettings(CheckSettings):
+    min_scale: float = Field(
+        0.5, gt=0, le=1, description="the result's width and height as a share of the source's, at least"
+    )
+    aspect_tolerance: float = Field(0.02, ge=0, le=1, description="allowed relative aspect-ratio difference")
+
+
+@kind.check(
+    "result_size",
+    ResultSizeSettings,
+    needs=("source",),
+    bands=Bands(0.4, 0.3, measure="the result's linear size as a share of the source's"),
+    fix="Return the edited image at the source's full size and framing{% if facts.source_size %} "
+    "({{ facts.source_size }}){% endif %}, not a smaller or re-cropped copy.",
+)
+def result_size(ctx: JudgeContext, s: ResultSizeSettings) -> Outcome:
+    """The result at the source's size: a little smaller with the same aspect is resized to compare; far smaller
+    (detail the customer paid for is gone) or another aspect (the mask no longer lines up) fails."""
+    source = ctx.require("source").decode()
+    result = ctx.decoded
+    want, got = f"{source.width}×{source.height}", f"{result.width}×{result.height}"
+    facts = {"source_size": want, "result_size": got}
+    aspect, want_aspect = result.width / result.height, source.width / source.height
+    difference = abs(aspect - want_aspect) / want_aspect
+    if difference > s.aspect_tolerance:
+        severity = "severe" if difference >= 0.15 else ("moderate" if difference >= 0.05 else "mild")
+        detail = (
+            f"result is {got}, source is {want}: the aspect ratio differs by {pct(difference)} (allowed "
+            f"{pct(s.aspect_tolerance)}), so the edit does not line up with the source and its mask"
+        )
+        return Outcome(False, got, want, detail, severity=severity, facts=facts)
+    scale = min(result.width / source.width, result.height / source.height)
+    if scale >= s.min_scale:
+        detail = f"result is {got}" + (" like the source" if got == want else f", source {want}: same aspect ratio")
+        return Outcome(True, got, want, detail, graded=round(scale, 4), facts=facts)
+    detail = (
+        f"result is {got}, only {pct(scale)} of the source's {want} on each side (needs ≥ {pct(s.min_scale)}): "
+        "the edit lost the source's resolution"
+    )
+    return Outcome(False, got, want, detail, graded=round(scale, 4), facts=facts)

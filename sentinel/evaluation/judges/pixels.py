@@ -1,14 +1,23 @@
-"""The ``pixels`` judge: decodes, not blank, size and aspect, sharpness, exposure."""
+"""The ``pixels`` judge: decodes, not blank, size and aspect, sharpness, exposure, and defects customers reject
+(noise, JPEG blocking, banding, bars and frames, cut-off generations, tiling and seams); the measures live in
+``pixel_measures``."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from pydantic import Field
 
 from sentinel.errors import BadImage
+from sentinel.evaluation.judges import pixel_measures as measures
 from sentinel.evaluation.judges.base import Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
 
-kind = JudgeKind("pixels", "Decoding, blank or uniform images, size and aspect, blur, exposure.")
+kind = JudgeKind(
+    "pixels",
+    "Decoding, blank or uniform images, size and aspect, blur, exposure, noise, JPEG blocking, banding, "
+    "bars and frames, cut-off generations, tiling and seams.",
+)
 
 
 @kind.check("decodes", fix="Deliver a complete, undamaged image file.")
@@ -23,7 +32,9 @@ def decodes(ctx: JudgeContext, _: CheckSettings) -> Outcome:
 
 class NotBlankSettings(CheckSettings):
     min_stddev: float = Field(4.0, ge=0, description="minimum luminance standard deviation (0-255)")
-    max_dominant_fraction: float = Field(0.98, gt=0, le=1, description="share of pixels allowed near one value")
+    # A minimalist picture (a small subject on a flat sky) is mostly one value by design: only an image that is
+    # all but entirely one value is blank.
+    max_dominant_fraction: float = Field(0.995, gt=0, le=1, description="share of pixels allowed near one value")
     dominant_tolerance: int = Field(6, ge=0, le=64, description="levels around the median counted as 'near'")
 
 
@@ -51,14 +62,26 @@ def not_blank(ctx: JudgeContext, s: NotBlankSettings) -> Outcome:
 
 class SizeSettings(CheckSettings):
     aspect_tolerance: float = Field(0.02, ge=0, le=1, description="allowed relative aspect-ratio difference")
+    min_scale: float = Field(
+        0.5, gt=0, le=1, description="smallest delivered size, as a share of the requested width and height"
+    )
+    scale_moderate: float = Field(
+        0.3, gt=0, le=1, description="a frame at or below this share of the requested size fails at least moderately"
+    )
+    scale_severe: float = Field(0.2, gt=0, le=1, description="a frame at or below this share fails severely")
     width_param: str = "width"
     height_param: str = "height"
+
+
+#: Severity bands of the size check on its graded measure, the relative aspect-ratio difference: 2.4% off is a
+#: crop away (mild), 4:3 for a square request (33%) needs a person, 16:9 for a square (78%) is unusable.
+SIZE_BANDS = Bands(0.05, 0.5, higher_is_better=False, measure="relative difference from the requested aspect ratio")
 
 
 @kind.check(
     "size",
     SizeSettings,
-    bands=Bands(0.05, 0.15, higher_is_better=False, measure="relative difference from the requested aspect ratio"),
+    bands=SIZE_BANDS,
     fix="Compose the picture for a {{ params.width }}×{{ params.height }} frame and fill it edge to edge.",
 )
 def size(ctx: JudgeContext, s: SizeSettings) -> Outcome:
@@ -78,14 +101,33 @@ def size(ctx: JudgeContext, s: SizeSettings) -> Outcome:
         return Outcome(True, actual, requested, f"image is {actual} as requested")
     aspect, want_aspect = width / height, want_w / want_h
     difference = abs(aspect - want_aspect) / want_aspect
-    if difference <= s.aspect_tolerance:
-        detail = f"image is {actual}, not {requested}, but its aspect ratio matches ({pct(difference)} off)"
-        return Outcome(True, actual, requested, detail)
-    detail = (
-        f"image is {actual} (aspect {aspect:.3f}); requested {requested} (aspect {want_aspect:.3f}): "
-        f"{pct(difference)} off, allowed {pct(s.aspect_tolerance)}"
-    )
-    return Outcome(False, actual, requested, detail, graded=difference)
+    scale = min(width / want_w, height / want_h)
+    facts = {"scale": round(scale, 3)}
+    aspect_wrong, too_small = difference > s.aspect_tolerance, scale < s.min_scale
+    if not aspect_wrong and not too_small:
+        detail = (
+            f"image is {actual}, not {requested}, but its aspect ratio matches ({pct(difference)} off) "
+            f"at {pct(scale)} of the requested size"
+        )
+        return Outcome(True, actual, requested, detail, facts=facts)
+    problems = []
+    if aspect_wrong:
+        problems.append(
+            f"aspect {aspect:.3f} where {want_aspect:.3f} was requested: {pct(difference)} off, "
+            f"allowed {pct(s.aspect_tolerance)}"
+        )
+    if too_small:
+        problems.append(f"only {pct(scale)} of the requested size, needs at least {pct(s.min_scale)}")
+    detail = f"image is {actual}; requested {requested}: " + "; ".join(problems)
+    if not too_small:
+        return Outcome(False, actual, requested, detail, graded=difference, facts=facts)
+    # A frame too small is graded on its scale, which the aspect bands cannot express: a third of the size is
+    # usable small, a sixth is a thumbnail.
+    order = ["mild", "moderate", "severe"]
+    severity = "severe" if scale <= s.scale_severe else "moderate" if scale <= s.scale_moderate else "mild"
+    if aspect_wrong:
+        severity = max(severity, SIZE_BANDS.grade(difference), key=order.index)
+    return Outcome(False, actual, requested, detail, graded=difference, severity=severity, facts=facts)
 
 
 class MinSizeSettings(CheckSettings):
@@ -130,13 +172,8 @@ def sharpness(gray: np.ndarray) -> float:
 
 def _thumbnail_gray(ctx: JudgeContext, side: int = 1024) -> np.ndarray:
     def compute() -> np.ndarray:
-        gray = ctx.decoded.gray
-        step = max(1, int(np.ceil(max(gray.shape) / side)))
-        if step == 1:
-            return gray
         # Box-average down to the analysis size: cheap, and it does not invent sharpness.
-        h, w = (gray.shape[0] // step) * step, (gray.shape[1] // step) * step
-        return gray[:h, :w].reshape(h // step, step, w // step, step).mean(axis=(1, 3))
+        return measures.box_downscale(ctx.decoded.gray, side)
 
     return ctx.memo(f"gray@{side}", compute)
 
@@ -156,35 +193,326 @@ def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
 
 
 class ExposureSettings(CheckSettings):
-    min_mean: float = Field(25.0, ge=0, le=255)
-    max_mean: float = Field(235.0, ge=0, le=255)
-    max_clipped_fraction: float = Field(0.5, ge=0, le=1, description="share of pixels crushed black or blown white")
+    min_mean: float = Field(25.0, ge=0, le=255, description="mean brightness below which an image may be too dark")
+    max_mean: float = Field(235.0, ge=0, le=255, description="mean brightness above which it may be washed out")
+    min_highlight: float = Field(
+        150.0, ge=0, le=255, description="a dark image is underexposed only when its brightest 0.1% stay below this"
+    )
+    max_shadow: float = Field(
+        100.0, ge=0, le=255, description="a bright image is washed out only when its darkest 0.1% stay above this"
+    )
+    max_clipped_fraction: float = Field(
+        0.15, ge=0, le=1, description="share of pixels allowed with a channel clipped (blown white or bleached colour)"
+    )
+    min_bleached_fraction: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="clipping counts only with this share of bleached colour (a channel clipped, another not), "
+        "unless it exceeds max_white_fraction: a clean white backdrop is not overexposure",
+    )
+    max_white_fraction: float = Field(0.9, ge=0, le=1, description="share of pure white allowed without bleaching")
+    max_crushed_fraction: float = Field(
+        0.5, ge=0, le=1, description="share of pixels allowed crushed to black (a low-key scene has a lot)"
+    )
 
 
 @kind.check(
     "exposure",
     ExposureSettings,
+    bands=Bands(
+        0.6,
+        0.85,
+        higher_is_better=False,
+        measure="exposure error (0-1): for a dark image 1 − its brightest 0.1% / 255, for a washed-out one its "
+        "darkest 0.1% / 255, for clipped highlights the clipped share over 4× the allowed share, for crushed "
+        "shadows the crushed share over 2× the allowed share",
+    ),
     fix="Use balanced, natural exposure: {% if facts.too == 'dark' %}brighten the scene so its shadows show detail"
-    "{% else %}tone down the highlights so bright areas keep their detail{% endif %}.",
+    "{% else %}tone down the highlights so bright areas keep their detail and colour{% endif %}.",
 )
 def exposure(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
-    gray = _thumbnail_gray(ctx)
-    mean = float(gray.mean())
-    crushed = float(np.mean(gray <= 5))
-    blown = float(np.mean(gray >= 250))
+    m = ctx.memo("exposure", lambda: measures.exposure(ctx.decoded.gray, ctx.decoded.rgb))
     bounds = f"{s.min_mean:g}–{s.max_mean:g}"
-    if mean < s.min_mean:
-        severity = "severe" if mean < s.min_mean / 2 else "moderate"
-        detail = f"image is too dark: mean brightness {mean:.0f} (needs {bounds})"
-        return Outcome(False, round(mean, 1), bounds, detail, severity=severity, facts={"too": "dark"})
-    if mean > s.max_mean:
-        severity = "severe" if mean > (s.max_mean + 255) / 2 else "moderate"
-        detail = f"image is washed out: mean brightness {mean:.0f} (needs {bounds})"
-        return Outcome(False, round(mean, 1), bounds, detail, severity=severity, facts={"too": "bright"})
-    if crushed > s.max_clipped_fraction:
-        detail = f"{pct(crushed)} of the image is crushed to black (allowed {pct(s.max_clipped_fraction)})"
-        return Outcome(False, round(crushed, 4), s.max_clipped_fraction, detail, facts={"too": "dark"})
-    if blown > s.max_clipped_fraction:
-        detail = f"{pct(blown)} of the image is blown out to white (allowed {pct(s.max_clipped_fraction)})"
-        return Outcome(False, round(blown, 4), s.max_clipped_fraction, detail, facts={"too": "bright"})
-    return Outcome(True, round(mean, 1), bounds, f"exposure is fine (mean brightness {mean:.0f})")
+    # Night scenes are dark on average but keep real highlights (lights, stars, windows); an underexposed
+    # image has none. A minimalist bright scene keeps some deep tones; a washed-out image has none.
+    if m.mean < s.min_mean and m.highlight < s.min_highlight:
+        detail = (
+            f"image is too dark: mean brightness {m.mean:.0f} (needs {bounds}) and even its brightest parts "
+            f"reach only {m.highlight:.0f} of 255; {pct(m.dark_share)} of the frame shows no detail"
+        )
+        return Outcome(False, m.mean, bounds, detail, graded=1 - m.highlight / 255, facts={"too": "dark"})
+    if m.mean > s.max_mean and m.shadow > s.max_shadow:
+        detail = (
+            f"image is washed out: mean brightness {m.mean:.0f} (needs {bounds}) and even its darkest parts "
+            f"are {m.shadow:.0f} of 255; {pct(m.bright_share)} of the frame shows no detail"
+        )
+        return Outcome(False, m.mean, bounds, detail, graded=m.shadow / 255, facts={"too": "bright"})
+    if m.clipped > s.max_clipped_fraction and (
+        m.bleached >= s.min_bleached_fraction or m.clipped > s.max_white_fraction
+    ):
+        detail = (
+            f"highlights are clipped: {pct(m.clipped)} of the image is blown to white or bleached to a flat colour "
+            f"(allowed {pct(s.max_clipped_fraction)})"
+        )
+        graded = m.clipped / max(4 * s.max_clipped_fraction, 1e-9)
+        return Outcome(False, m.clipped, s.max_clipped_fraction, detail, graded=graded, facts={"too": "bright"})
+    if m.crushed > s.max_crushed_fraction:
+        detail = f"{pct(m.crushed)} of the image is crushed to black (allowed {pct(s.max_crushed_fraction)})"
+        graded = m.crushed / max(2 * s.max_crushed_fraction, 1e-9)
+        return Outcome(False, m.crushed, s.max_crushed_fraction, detail, graded=graded, facts={"too": "dark"})
+    return Outcome(
+        True, m.mean, bounds, f"exposure is fine (mean brightness {m.mean:.0f}, highlights {m.highlight:.0f})"
+    )
+
+
+def _hex(rgb: np.ndarray) -> str:
+    return "#" + "".join(f"{int(v):02x}" for v in rgb)
+
+
+class NoiseSettings(CheckSettings):
+    max_noise: float = Field(
+        4.5, ge=0, le=128, description="largest pixel-level noise allowed in the flattest areas, in levels of 255"
+    )
+
+
+@kind.check(
+    "noise",
+    NoiseSettings,
+    bands=Bands(6.5, 12.0, higher_is_better=False, measure="noise level in the flattest areas, in levels of 255"),
+    fix="Render a clean image with no grain, speckle or sensor noise; keep smooth areas such as sky, skin and "
+    "walls smooth.",
+)
+def noise(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
+    m = ctx.memo("noise", lambda: measures.noise_level(ctx.decoded.gray))
+    facts = {"level": m.level}
+    if m.level <= s.max_noise:
+        return Outcome(True, m.level, s.max_noise, f"image is clean (noise about {m.level:.1f} levels)", facts=facts)
+    detail = (
+        f"image is grainy: noise of about {m.level:.0f} levels (of 255) even in its smoothest areas "
+        f"(allowed {s.max_noise:g})"
+    )
+    return Outcome(False, m.level, s.max_noise, detail, facts=facts)
+
+
+class JpegBlockingSettings(CheckSettings):
+    min_quality: float = Field(
+        25.0, ge=1, le=100, description="lowest JPEG quality (libjpeg scale) whose compression is accepted"
+    )
+    min_edge_ratio: float = Field(
+        1.3, ge=1, description="block edges must be this much stronger than other edges to count as visible"
+    )
+
+
+@kind.check(
+    "jpeg_blocking",
+    JpegBlockingSettings,
+    bands=Bands(12.0, 7.0, measure="estimated JPEG quality (libjpeg scale 1-100)"),
+    fix="Deliver the image losslessly (PNG) or as a high-quality JPEG (quality 90 or more), with no visible 8×8 "
+    "compression blocks or smearing.",
+)
+def jpeg_blocking(ctx: JudgeContext, s: JpegBlockingSettings) -> Outcome:
+    m = ctx.memo("jpeg-blocking", lambda: measures.jpeg_blocking(ctx.decoded.gray))
+    facts = {"quality": m.quality}
+    if m.quality >= s.min_quality or m.edge_ratio < s.min_edge_ratio:
+        detail = (
+            "no heavy JPEG compression found"
+            if m.quality >= 100
+            else f"JPEG compression is acceptable (quality about {m.quality:.0f})"
+        )
+        return Outcome(True, m.quality, s.min_quality, detail, facts=facts)
+    detail = (
+        f"heavy JPEG compression: quality about {m.quality:.0f} (needs ≥ {s.min_quality:g}); 8×8 block edges are "
+        f"{m.edge_ratio:.1f}× stronger than other edges"
+    )
+    return Outcome(False, m.quality, s.min_quality, detail, facts=facts)
+
+
+class BandingSettings(CheckSettings):
+    max_banded_share: float = Field(
+        0.06, ge=0, le=1, description="share of the image allowed on stairs of gradients drawn in visible steps"
+    )
+    min_lattice: float = Field(
+        6.0, ge=2, le=128, description="spacing of the values used (levels) from which an image counts as posterised"
+    )
+
+
+@kind.check(
+    "banding",
+    BandingSettings,
+    bands=Bands(16.0, 32.0, higher_is_better=False, measure="jump between neighbouring bands, in levels of 255"),
+    fix="Render smooth gradients (sky, shadows, backgrounds) with continuous tones and full colour depth; no visible "
+    "bands, contour lines or posterisation.",
+)
+def banding(ctx: JudgeContext, s: BandingSettings) -> Outcome:
+    m = ctx.memo("banding", lambda: measures.banding(ctx.decoded.rgb))
+    if m.lattice >= s.min_lattice:
+        bits = math.log2(256 / m.lattice)
+        detail = (
+            f"image is posterised: its colours sit on steps {m.lattice:.0f} levels apart (about {bits:.0f} bits "
+            f"per channel instead of 8), so gradients break into visible bands"
+        )
+        return Outcome(False, m.lattice, s.min_lattice, detail, facts={"step": m.lattice})
+    if m.share > s.max_banded_share:
+        detail = (
+            f"gradients are drawn in visible steps: {pct(m.share)} of the image lies on bands "
+            f"{m.step:.0f} levels apart (allowed {pct(s.max_banded_share)})"
+        )
+        return Outcome(False, m.share, s.max_banded_share, detail, graded=m.step, facts={"step": m.step})
+    return Outcome(True, m.share, s.max_banded_share, f"gradients are smooth ({pct(m.share)} banded)")
+
+
+#: Luminance levels within which two bands count as the same colour (one frame, one backdrop).
+SAME_BAND_COLOUR = 12.0
+
+
+def _flat_bands(ctx: JudgeContext) -> list[measures.FlatBand]:
+    return ctx.memo("flat-bands", lambda: measures.flat_bands(_thumbnail_gray(ctx, 512)))
+
+
+def _band_colour(ctx: JudgeContext, band: measures.FlatBand) -> str:
+    rgb = ctx.decoded.rgb
+    height, width = rgb.shape[:2]
+    extent = max(1, round(band.depth * (height if band.side in ("top", "bottom") else width)))
+    region = {
+        "top": rgb[:extent],
+        "bottom": rgb[height - extent :],
+        "left": rgb[:, :extent],
+        "right": rgb[:, width - extent :],
+    }[band.side]
+    return _hex(np.median(measures.strided(region, 128).reshape(-1, 3), axis=0))
+
+
+class BordersSettings(CheckSettings):
+    min_band: float = Field(
+        0.015, gt=0, le=1, description="thinnest bar counted, as a share of the image's height or width"
+    )
+    min_straight: float = Field(
+        0.6, gt=0, le=1, description="share of a bar's inner edge where it must meet content along a straight line"
+    )
+
+
+@kind.check(
+    "borders",
+    BordersSettings,
+    bands=Bands(0.1, 0.25, higher_is_better=False, measure="share of the image covered by the bars or frame"),
+    fix="Fill the whole frame edge to edge with the scene: no letterbox or pillarbox bars, borders or frames.",
+)
+def borders(ctx: JudgeContext, s: BordersSettings) -> Outcome:
+    bands = [b for b in _flat_bands(ctx) if b.depth >= s.min_band and b.straight >= s.min_straight]
+    by_side = {b.side: b for b in bands}
+
+    def pair(one: str, other: str) -> bool:
+        return (
+            one in by_side and other in by_side and abs(by_side[one].level - by_side[other].level) <= SAME_BAND_COLOUR
+        )
+
+    rows, cols = pair("top", "bottom"), pair("left", "right")
+    if rows and cols and abs(by_side["top"].level - by_side["left"].level) <= SAME_BAND_COLOUR:
+        band_kind, sides, what = "frame", ("top", "bottom", "left", "right"), "a frame of {colour} on all four sides"
+    elif rows:
+        band_kind, sides, what = "letterbox", ("top", "bottom"), "letterbox bars of {colour} at the top and bottom"
+    elif cols:
+        band_kind, sides, what = "pillarbox", ("left", "right"), "pillarbox bars of {colour} at the left and right"
+    else:
+        return Outcome(True, 0.0, s.min_band, "no bars or frame along the edges")
+    chosen = [by_side[side] for side in sides]
+    covered = measures.covered_share(chosen)
+    colour = _band_colour(ctx, max(chosen, key=lambda b: b.depth))
+    detail = f"the image has {what.format(colour=colour)}, covering {covered:.0%} of it"
+    facts = {"kind": band_kind, "share": round(covered, 3), "colour": colour}
+    return Outcome(False, round(covered, 4), s.min_band, detail, facts=facts)
+
+
+class TruncatedSettings(CheckSettings):
+    min_depth: float = Field(
+        0.08, gt=0, le=1, description="shallowest flat band at one edge reported, as a share of the image"
+    )
+    min_straight: float = Field(
+        0.6, gt=0, le=1, description="share of the band's inner edge where it must meet content along a straight line"
+    )
+
+
+@kind.check(
+    "truncated",
+    TruncatedSettings,
+    bands=Bands(0.12, 0.25, higher_is_better=False, measure="depth of the flat band, as a share of the image"),
+    fix="Render the complete picture all the way to the {{ facts.side }} edge; the last image stopped part way "
+    "and left a flat band.",
+)
+def truncated(ctx: JudgeContext, s: TruncatedSettings) -> Outcome:
+    found = _flat_bands(ctx)
+    candidates = []
+    for band in found:
+        if band.depth < s.min_depth or band.straight < s.min_straight:
+            continue
+        # A band that matches another edge's band is a backdrop, a margin or a letterbox, not a cut.
+        if any(
+            o.side != band.side and o.depth >= 0.01 and abs(o.level - band.level) <= SAME_BAND_COLOUR for o in found
+        ):
+            continue
+        candidates.append(band)
+    if not candidates:
+        return Outcome(True, 0.0, s.min_depth, "the picture reaches every edge")
+    band = max(candidates, key=lambda b: b.depth)
+    colour = _band_colour(ctx, band)
+    detail = f"the {band.side} {band.depth:.0%} is a flat {colour} band: the generation looks cut off"
+    facts = {"side": band.side, "share": band.depth, "colour": colour}
+    return Outcome(False, band.depth, s.min_depth, detail, facts=facts)
+
+
+class TilingSettings(CheckSettings):
+    max_similarity: float = Field(
+        0.8, gt=0, le=1, description="largest similarity (0-1) allowed between parts of the image at a tile's shift"
+    )
+    min_contrast: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="how much stronger the repeat must be than at any other shift (a regular pattern repeats there)",
+    )
+    max_seam: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="how much more of a half or third line may show a sharp jump than the lines near it",
+    )
+    min_seam_step: float = Field(4.0, ge=0, le=255, description="smallest jump across a seam counted, in levels")
+    seam_moderate_step: float = Field(
+        20.0, ge=0, le=255, description="a seam whose jump reaches this many levels fails moderately, else mildly"
+    )
+
+
+@kind.check(
+    "tiling",
+    TilingSettings,
+    bands=Bands(0.82, 0.86, higher_is_better=False, measure="similarity (0-1) of the repeated parts"),
+    fix="Compose one continuous scene across the whole frame; do not repeat, tile or stitch parts of the image.",
+)
+def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
+    m = ctx.memo("repetition", lambda: measures.repetition(_thumbnail_gray(ctx, 512)))
+    repeated = m.similarity > s.max_similarity and m.similarity - m.pattern >= s.min_contrast
+    if repeated:
+        across, down = m.tiles
+        halves = "left and right" if across == 2 else "top and bottom"
+        if across > 1 and down > 1:
+            layout = f"it is a {across}×{down} grid of copies of one tile"
+        elif across == 2 or down == 2:
+            layout = f"its {halves} halves are copies"
+        else:
+            layout = f"it is {max(across, down)} copies side by side" + (" across" if across > 1 else " down")
+        detail = f"the image repeats itself: {layout} (similarity {m.similarity:.2f}, allowed {s.max_similarity:g})"
+        facts = {"layout": f"{across}×{down}"}
+        return Outcome(False, m.similarity, s.max_similarity, detail, facts=facts)
+    found = ctx.memo("seam", lambda: measures.seam(ctx.decoded.gray))
+    if found.coverage - found.nearby > s.max_seam and found.step >= s.min_seam_step:
+        where = f"{found.position:.0%} of the {'width' if found.direction == 'vertical' else 'height'}"
+        detail = (
+            f"a straight {found.direction} seam runs at {where}: a jump of {found.step:.0f} levels along "
+            f"{found.coverage:.0%} of it, where the lines beside it show none"
+        )
+        # A seam is a stitching fault, not a repeated picture: it is never graded on similarity.
+        severity = "moderate" if found.step >= s.seam_moderate_step else "mild"
+        facts = {"layout": "seam", "direction": found.direction}
+        return Outcome(False, m.similarity, s.max_similarity, detail, severity=severity, facts=facts)
+    return Outcome(True, m.similarity, s.max_similarity, "the image does not repeat itself and has no seam")

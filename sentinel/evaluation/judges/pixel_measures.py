@@ -1,0 +1,692 @@
+"""Numeric measures behind the ``pixels`` judge's defect detectors, as pure functions on numpy arrays.
+
+Each measure is calibrated on real photographs (the ``skimage.data`` samples, crops and upscales of them, the
+fixtures) against the same photographs with a defect planted at graded strength, before and after JPEG
+quality-90 re-encoding. The numbers quoted in the docstrings are from that calibration; the checks in
+:mod:`sentinel.evaluation.judges.pixels` turn them into verdicts.
+
+Inputs are an ``rgb`` array (H×W×3 uint8) or a ``gray`` luminance array (H×W float32, 0..255). OpenCV does
+the filtering and area averaging: numpy's reductions over small axes cost ten times as much.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+def box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
+    """Average ``gray`` over square blocks so its longest side is at most ``side`` (no resampling artefacts)."""
+    step = max(1, -(-max(gray.shape[:2]) // side))
+    source = gray.astype(np.float32, copy=False)
+    if step == 1:
+        return source
+    h, w = gray.shape[0] // step, gray.shape[1] // step
+    return cv2.resize(source[: h * step, : w * step], (w, h), interpolation=cv2.INTER_AREA)
+
+
+def strided(array: np.ndarray, side: int) -> np.ndarray:
+    """Every n-th pixel so the longest side is at most ``side``: keeps exact values (plateaus, steps, noise)."""
+    step = max(1, -(-max(array.shape[:2]) // side))
+    return array[::step, ::step]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Noise
+# --------------------------------------------------------------------------------------------------------------
+
+#: Side of the square tiles the noise estimate samples, at full resolution.
+NOISE_TILE = 32
+#: Which tiles the image's noise is read from: the flattest fifth (least coarse-scale structure), where texture
+#: cannot pass for noise; the level is their median.
+NOISE_PERCENTILE = 20
+#: Tile brightness (luminance) read for noise when at least a tenth of the tiles have it.
+NOISE_MIDTONES = (48, 208)
+
+
+_SECOND_DIFFERENCE = np.array([1, -2, 1], dtype=np.float32)
+
+
+def _immerkaer_tiles(image: np.ndarray, tile: int) -> np.ndarray:
+    """Immerkær's noise sigma for each ``tile``-px tile: the mean absolute response of the
+    kernel [[1,-2,1],[-2,4,-2],[1,-2,1]] (a second difference along each axis), which cancels planes and
+    ramps, times sqrt(pi/2)/6."""
+    response = cv2.absdiff(cv2.sepFilter2D(image, cv2.CV_32F, _SECOND_DIFFERENCE, _SECOND_DIFFERENCE), 0.0)
+    rows, cols = image.shape[0] // tile, image.shape[1] // tile
+    means = cv2.resize(response, (cols, rows), interpolation=cv2.INTER_AREA)
+    return np.float32(np.sqrt(np.pi / 2) / 6) * means
+
+
+@dataclass(frozen=True)
+class NoiseMeasure:
+    #: Estimated standard deviation of pixel-level (white) noise in the flattest tiles, in levels of 255.
+    level: float
+    #: Immerkær sigma of those tiles before separating texture from noise (for the report).
+    raw: float
+
+
+def noise_level(gray: np.ndarray) -> NoiseMeasure:
+    """How much white, pixel-to-pixel noise the image's luminance carries, in levels of 255.
+
+    Noise is uncorrelated from one pixel to the next, texture is not: averaging 2×2 pixels halves the noise's
+    fine-scale response (an exact factor 2 for white noise) but leaves texture's, which is spread over scales,
+    about as it was. So for each 32-px tile ``σ1`` (Immerkær at full resolution) and ``σ2`` (after 2×2
+    averaging) give the noise as ``sqrt(4/3 · (σ1² − σ2²))``, and the image's level is its median over the
+    flattest fifth of the mid-tone tiles (those with the least structure at the coarse scale). Luminance is what the
+    eye reads as grain; colour noise of σ per channel shows there as about 0.67σ. Calibration: 0–2.4 on
+    every clean photo, texture (grass, gravel, brick, Hubble's stars) and night scene; added Gaussian noise
+    σ=6 reads 2.8–6.2, σ=12 reads 7.2–12.3, σ=25 reads 12.7–25 (colour noise lowest; JPEG q90 included).
+    """
+    t = NOISE_TILE
+    rows, cols = gray.shape[0] // t, gray.shape[1] // t
+    if rows == 0 or cols == 0:
+        return NoiseMeasure(0.0, 0.0)
+    image = np.ascontiguousarray(gray[: rows * t, : cols * t], dtype=np.float32)
+    fine = _immerkaer_tiles(image, t)
+    half = cv2.resize(image, (cols * t // 2, rows * t // 2), interpolation=cv2.INTER_AREA)
+    coarse = _immerkaer_tiles(half, t // 2)
+    noise = np.sqrt(np.maximum(0.0, (fine**2 - coarse**2) * 4 / 3)).ravel()
+    # Sensor noise grows with brightness (shot noise) and hides in deep shadow, so it is read in mid-tones
+    # when the image has enough of them; there, the flattest tiles are those with the least structure at the
+    # coarse scale, where noise cannot hide.
+    brightness = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA).ravel()
+    candidates = np.nonzero((brightness >= NOISE_MIDTONES[0]) & (brightness <= NOISE_MIDTONES[1]))[0]
+    if candidates.size < 0.1 * noise.size:
+        candidates = np.arange(noise.size)
+    count = max(1, round(candidates.size * NOISE_PERCENTILE / 100))
+    flattest = candidates[np.argsort(coarse.ravel()[candidates])[:count]]
+    level = float(np.median(noise[flattest]))
+    return NoiseMeasure(round(level, 2), round(float(np.median(fine.ravel()[flattest])), 2))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# JPEG blocking
+# --------------------------------------------------------------------------------------------------------------
+
+_K = np.arange(8)
+#: Orthonormal 8-point DCT-II, the transform JPEG applies to each 8×8 block.
+_DCT = np.sqrt(2 / 8) * np.cos(np.pi * (2 * _K[None, :] + 1) * _K[:, None] / 16)
+_DCT[0] /= np.sqrt(2)
+#: The JPEG standard's (Annex K) luminance quantisation table, which libjpeg scales by quality.
+_LUMA_TABLE = np.array(
+    [
+        [16, 11, 10, 16, 24, 40, 51, 61],
+        [12, 12, 14, 19, 26, 58, 60, 55],
+        [14, 13, 16, 24, 40, 57, 69, 56],
+        [14, 17, 22, 29, 51, 87, 80, 62],
+        [18, 22, 37, 56, 68, 109, 103, 77],
+        [24, 35, 55, 64, 81, 104, 113, 92],
+        [49, 64, 78, 87, 103, 121, 120, 101],
+        [72, 92, 95, 98, 112, 100, 103, 99],
+    ]
+)
+#: Low-frequency AC coefficients whose quantisation step is estimated (they are non-zero often enough).
+_AC_COEFFICIENTS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1))
+_AC_BASIS = np.stack([np.outer(_DCT[u], _DCT[v]).ravel() for u, v in _AC_COEFFICIENTS], axis=1).astype(np.float32)
+#: Distinct coefficient values (0.1 apart) a lattice must be read from.
+_MIN_DISTINCT = 12
+#: Blocks sampled for the coefficient statistics.
+_JPEG_BLOCKS = 2048
+#: Candidate quantisation steps, in DCT units (libjpeg's at quality 1 reach 255).
+_STEPS = np.arange(2, 256)
+#: |coefficient| histogram bins, in DCT units.
+_BINS = np.arange(0, 512)
+#: Smallest magnitude each candidate step scores: below q/2 every lattice fits, so those are left out.
+_FIRST_BIN = np.ceil(_STEPS / 2).astype(int)
+#: Per candidate step, the cosine of each bin's phase on that step's lattice (zero below q/2).
+_PHASE = np.where(
+    _BINS[None, :] >= _FIRST_BIN[:, None], np.cos(2 * np.pi * _BINS[None, :] / _STEPS[:, None]), 0.0
+).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class BlockingMeasure:
+    #: JPEG quality (libjpeg scale, 1–100) whose quantisation matches the image's 8×8 DCT coefficients;
+    #: 100 when no coarse quantisation is found (a lossless image or a high-quality JPEG).
+    quality: float
+    #: Mean luminance step across 8-px block boundaries over the mean step elsewhere (1.0 = no visible grid).
+    edge_ratio: float
+    #: Grid offset (x, y) of the blocks found, 0–7 each.
+    offset: tuple[int, int]
+
+
+def _grid_profile(gray: np.ndarray, axis: int) -> tuple[int, float]:
+    """The 8-px phase with the strongest steps along ``axis``, and how much stronger they are than the rest."""
+    # Every 4th line is plenty to average a step profile over, at a quarter of the cost.
+    lines = gray[::4] if axis == 1 else gray[:, ::4]
+    steps = np.abs(np.diff(lines, axis=axis)).mean(axis=1 - axis)
+    usable = (steps.size // 8) * 8
+    if usable < 16:
+        return 0, 1.0
+    by_phase = steps[:usable].reshape(-1, 8).mean(axis=0)
+    phase = int(np.argmax(by_phase))
+    others = (by_phase.sum() - by_phase[phase]) / 7
+    # A step after pixel 7 of a block lies between blocks: block grid offset is (phase + 1) mod 8.
+    return (phase + 1) % 8, float((by_phase[phase] + 0.05) / (others + 0.05))
+
+
+def _quantisation_steps(magnitudes: np.ndarray, min_count: int = 24, min_score: float = 0.6) -> list[int]:
+    """Per column of ``magnitudes``, the largest step ``q`` whose multiples its values cluster on (1 if none).
+
+    The score of a step is the mean cosine of each value's phase on that step's lattice; values below q/2
+    are left out, since near zero every lattice fits. All columns are scored in one matrix product.
+    """
+    binned = np.minimum(np.rint(magnitudes).astype(np.int64), _BINS.size - 1)
+    histograms = np.stack([np.bincount(column, minlength=_BINS.size) for column in binned.T], axis=1)
+    histograms[-1] = 0  # magnitudes past the last bin say nothing about the lattice
+    at_least = np.cumsum(histograms[::-1], axis=0)[::-1]
+    counts = at_least[_FIRST_BIN]
+    # cv2.gemm: a BLAS product this small spends more time waking its threads than multiplying.
+    sums = cv2.gemm(_PHASE, histograms.astype(np.float32), 1.0, None, 0.0)
+    valid = (counts >= min_count) & (sums >= min_score * np.maximum(counts, 1))
+    return [int(_STEPS[valid[:, k]].max()) if valid[:, k].any() else 1 for k in range(magnitudes.shape[1])]
+
+
+def jpeg_blocking(gray: np.ndarray) -> BlockingMeasure:
+    """Estimate the JPEG quality the image was last compressed at, from its 8×8 DCT coefficients.
+
+    A JPEG stores each block's DCT coefficients as multiples of a quantisation step; decoding, re-saving as
+    PNG, or re-encoding at a high quality keeps them near those multiples. The step of seven low-frequency
+    coefficients is found where their magnitudes cluster on a lattice, converted to libjpeg's quality scale
+    through the standard table, and the median taken. Blocks are read on the grid the luminance steps show,
+    so a crop that shifted the grid is still read. Calibration: every clean photo reads 100, q90 JPEGs
+    88–90, q70 70.8, q50 50, q30 28–30, q20 19, q15 14, q10 9, q5 4.7, also after q90 re-encoding; brick,
+    chessboards and flat graphics have no lattice (100).
+    """
+    offset_x, ratio_x = _grid_profile(gray, axis=1)
+    offset_y, ratio_y = _grid_profile(gray, axis=0)
+    edge_ratio = (ratio_x + ratio_y) / 2
+    region = gray[offset_y:, offset_x:]
+    h, w = (region.shape[0] // 8) * 8, (region.shape[1] // 8) * 8
+    if h < 16 or w < 16:
+        return BlockingMeasure(100.0, round(edge_ratio, 2), (offset_x, offset_y))
+    grid = region[:h, :w].reshape(h // 8, 8, w // 8, 8)
+    # Every k-th block row and column, so that about _JPEG_BLOCKS blocks are read.
+    every = max(1, int(np.sqrt(grid.shape[0] * grid.shape[2] / _JPEG_BLOCKS)))
+    blocks = grid[::every, :, ::every].transpose(0, 2, 1, 3).reshape(-1, 64)
+    # cv2.gemm: a BLAS matmul this small spends more time waking its threads than multiplying.
+    coefficients = np.abs(cv2.gemm(np.ascontiguousarray(blocks, dtype=np.float32), _AC_BASIS, 1.0, None, 0.0))
+    scales = []
+    for index, ((u, v), step) in enumerate(zip(_AC_COEFFICIENTS, _quantisation_steps(coefficients), strict=True)):
+        magnitudes = coefficients[:, index]
+        # Decoding rounds every pixel, so a real JPEG's coefficients scatter around the lattice; a synthetic
+        # pattern (a chessboard) repeats a few exact values that fit a lattice by coincidence.
+        if step > 1 and np.unique(np.round(magnitudes[magnitudes >= step / 2], 1)).size >= _MIN_DISTINCT:
+            scales.append(100 * step / _LUMA_TABLE[u, v])
+    # A lattice on one or two coefficients is a coincidence of flat graphics; JPEG quantises them all.
+    if len(scales) < 4:
+        return BlockingMeasure(100.0, round(edge_ratio, 2), (offset_x, offset_y))
+    scale = float(np.median(scales))
+    quality = 5000 / scale if scale >= 100 else (200 - scale) / 2
+    return BlockingMeasure(round(min(100.0, max(1.0, quality)), 1), round(edge_ratio, 2), (offset_x, offset_y))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Banding and posterisation
+# --------------------------------------------------------------------------------------------------------------
+
+#: Longest side of the (strided, exact-valued) copy banding is measured on.
+BANDING_SIDE = 512
+#: Smallest jump between two bands counted, in levels of the channel that changes most: smaller is invisible.
+BAND_MIN_STEP = 4
+#: Largest jump counted: beyond it two flat areas are shapes (flat design, a sign), not bands of one gradient.
+BAND_MAX_STEP = 24
+#: A band is a run of at least this many pixels whose neighbours differ by at most BAND_FLAT levels.
+BAND_MIN_RUN = 6
+BAND_FLAT = 2
+#: Pixels a jump may take between two bands (JPEG ringing and chroma smoothing widen the edge).
+BAND_MAX_GAP = 8
+#: Value spacings a posterised image's histogram is tested for: bit-depth reductions (6 to 2 bits) and
+#: "n levels" quantisation (32, 16, 8 and 4 levels spread over 0-255).
+LATTICE_PERIODS = (4.0, 8.0, 16.0, 32.0, 64.0, 255 / 31, 255 / 15, 255 / 7, 255 / 3)
+#: How far a histogram comb's spectral line must stand above its surroundings (clean photos reach 9).
+COMB_PROMINENCE = 20.0
+#: Histogram bins searched for a comb; its spectrum is taken at this many points.
+_COMB_POINTS = 4096
+_COMB_FREQUENCIES = np.fft.rfftfreq(_COMB_POINTS)
+_COMB_WINDOW = np.hanning(256)
+#: A coarse posterisation (2-3 bits) leaves a few evenly spaced peaks that hold most pixels (JPEG ringing
+#: spreads the rest between them).
+COARSE_MASS = 0.6
+COARSE_PEAKS = (3, 8)
+#: ...and, unlike a flat graphic (a sign, a logo), shows many colours: combinations of those peaks.
+COARSE_COLOURS = 12
+
+
+@dataclass(frozen=True)
+class BandingMeasure:
+    #: Share of the image lying on bands of a staircase: a flat run between two jumps of the same direction.
+    share: float
+    #: Median jump between neighbouring bands, in levels (the channel that changes most).
+    step: float
+    #: Spacing of the values the channels are quantised to (0 when none: a photo uses every value); 8 after
+    #: 5-bit posterisation, 16 after 4-bit, 64 after 2-bit, found also after JPEG re-encoding.
+    lattice: float
+    #: How clearly the histograms show that spacing (spectral prominence of the comb, median channel).
+    prominence: float
+
+
+def _staircase_rows(image: np.ndarray) -> tuple[int, np.ndarray]:
+    """Pixels of ``image`` rows (H×W×3 uint8) lying on staircase bands, and the jumps between bands."""
+    height, width, _ = image.shape
+    change = cv2.absdiff(image[:, 1:], image[:, :-1])
+    # np.maximum over channel slices: a reduction over the last, 3-long axis is twenty times slower.
+    biggest = np.maximum(np.maximum(change[..., 0], change[..., 1]), change[..., 2])
+    flat = np.zeros((height, width), dtype=bool)  # the last column stays False: runs end at each row's end
+    flat[:, :-1] = biggest <= BAND_FLAT
+    edges = np.diff(np.concatenate([[False], flat.ravel(), [False]]).view(np.int8))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]  # flat pairs [start, end): pixels start..end
+    length = ends - starts + 1
+    keep = length >= BAND_MIN_RUN
+    starts, ends, length = starts[keep], ends[keep], length[keep]
+    if len(starts) < 3:
+        return 0, np.zeros(0)
+    pixels = image.reshape(-1, 3)
+    jump = pixels[starts[1:]].astype(np.int32) - pixels[ends[:-1]]
+    size = np.abs(jump).max(axis=-1)
+    direction = np.sign(jump.sum(axis=-1))
+    step = (
+        (starts[1:] // width == starts[:-1] // width)
+        & (starts[1:] - ends[:-1] <= BAND_MAX_GAP)
+        & (size >= BAND_MIN_STEP)
+        & (size <= BAND_MAX_STEP)
+    )
+    stair = step[:-1] & step[1:] & (direction[:-1] == direction[1:])
+    return int(length[1:-1][stair].sum()), size[step]
+
+
+def _comb_probes() -> list[tuple[float, slice, np.ndarray]]:
+    """Per candidate period: the spectrum bins of its line and of the band around it (fixed, so built once)."""
+    probes = []
+    for period in LATTICE_PERIODS:
+        f0 = 1 / period
+        centre = round(f0 * _COMB_POINTS)
+        offset = np.abs(_COMB_FREQUENCIES - f0)
+        probes.append(
+            (period, slice(max(1, centre - 3), centre + 4), np.nonzero((offset > 0.12 * f0) & (offset < 0.4 * f0))[0])
+        )
+    return probes
+
+
+_COMB_PROBES = _comb_probes()
+
+
+def _comb(histogram: np.ndarray) -> tuple[float, float]:
+    """The lattice spacing a channel's histogram repeats at, and how prominent that repeat is.
+
+    Posterisation leaves values on a lattice; JPEG re-encoding spreads each spike over a few levels but
+    keeps the comb, which shows as a sharp line in the spectrum of the detrended histogram. Prominence is
+    the line's height over the median of the spectrum around it.
+    """
+    counts = np.sqrt(histogram.astype(np.float64))  # a few huge bins (a white sky) must not dominate
+    counts[0], counts[-1] = counts[1], counts[-2]  # clipped pixels pile up at the ends
+    trend = np.convolve(np.pad(counts, 12, mode="edge"), np.ones(25) / 25, mode="same")[12:-12]
+    spectrum = np.abs(np.fft.rfft((counts - trend) * _COMB_WINDOW, _COMB_POINTS)) ** 2
+    found = [
+        (float(spectrum[line].max() / max(float(np.median(spectrum[around])), 1e-12)), period)
+        for period, line, around in _COMB_PROBES
+    ]
+    best = max(prominence for prominence, _ in found)
+    # A lattice's harmonics are lines too (a 16-level comb also repeats every 8): take the longest period
+    # whose line is clearly there.
+    strong = [period for prominence, period in found if prominence >= 2 * COMB_PROMINENCE]
+    return (max(strong), best) if strong else (max(found)[1], best)
+
+
+def _coarse_peaks(histogram: np.ndarray) -> float:
+    """The spacing of a handful of evenly spaced peaks that hold nearly all pixels (2- or 3-bit colour), or 0."""
+    smooth = np.convolve(histogram.astype(np.float64), np.ones(9), mode="same")
+    total = max(1.0, float(histogram.sum()))
+    local_max = np.lib.stride_tricks.sliding_window_view(np.pad(smooth, 12), 25).max(axis=1)
+    peaks = np.nonzero((smooth == local_max) & (smooth > 0))[0]
+    window = np.concatenate([[0.0], np.cumsum(histogram, dtype=np.float64)])
+    shares = (window[np.minimum(peaks + 7, 256)] - window[np.maximum(peaks - 6, 0)]) / total
+    held = sorted(zip(shares.tolist(), peaks.tolist(), strict=True), reverse=True)
+    kept = [v for share, v in held if share >= 0.03]
+    if not COARSE_PEAKS[0] <= len(kept) <= COARSE_PEAKS[1]:
+        return 0.0
+    if sum(share for share, v in held if v in kept) < COARSE_MASS:
+        return 0.0
+    gaps = np.diff(sorted(kept))
+    return float(np.median(gaps)) if gaps.max() <= 1.35 * gaps.min() and gaps.min() >= 24 else 0.0
+
+
+def _value_lattice(image: np.ndarray) -> tuple[float, float]:
+    """The posterisation lattice two or more channels agree on (0 when none), and its prominence."""
+    periods, prominences, coarse = [], [], []
+    for channel in range(3):
+        histogram = cv2.calcHist([image], [channel], None, [256], [0, 256]).ravel()
+        period, prominence = _comb(histogram)
+        periods.append(period)
+        prominences.append(prominence)
+        coarse.append(_coarse_peaks(histogram))
+    median = float(np.median(prominences))
+    combed = sorted(p for p, prominence in zip(periods, prominences, strict=True) if prominence >= COMB_PROMINENCE)
+    for low, high in itertools.pairwise(combed):
+        if high <= 1.08 * low:  # two channels agree on the spacing (16 and 255/15 are one family)
+            return round(high, 1), round(median, 1)
+    agreeing = sorted(c for c in coarse if c)
+    if len(agreeing) >= 2 and agreeing[-1] <= 1.1 * agreeing[0] and _colour_count(image) >= COARSE_COLOURS:
+        return float(np.median(agreeing)), round(median, 1)
+    return 0.0, round(median, 1)
+
+
+def _colour_count(image: np.ndarray) -> int:
+    """Colours (32 levels a channel) that each cover at least 0.2% of the image."""
+    codes = (image[..., 0] >> 3).astype(np.int32) << 10 | (image[..., 1] >> 3).astype(np.int32) << 5
+    codes |= image[..., 2] >> 3
+    counts = np.bincount(codes.ravel(), minlength=1 << 15)
+    return int((counts >= 0.002 * codes.size).sum())
+
+
+def banding(rgb: np.ndarray) -> BandingMeasure:
+    """Visible steps in smooth gradients, and posterisation of the whole image.
+
+    Along every row and column (of an exact-valued copy at most 512 px), flat runs of at least 6 pixels are
+    found; two neighbouring runs separated by a jump of 4–24 levels within 8 px are bands, and a run between
+    two jumps in the same direction is a stair of a staircase: a gradient drawn in steps. ``share`` is the
+    share of pixels on such stairs. ``lattice`` reads posterisation of the whole image from the histograms:
+    a 5-bit image uses every 8th value only, and after JPEG re-encoding its histogram is still a comb.
+    Calibration: clean photos, night and minimalist scenes, shallow depth of field and signs have share
+    ≤ 0.013 (microscopy ``cell`` 0.04, a contrast-stretched moon 0.03–0.05), comb prominence ≤ 9 and no
+    lattice; a sky drawn in 4/8/16-level steps has share 0.10–0.40 also after JPEG q90; posterised photos
+    re-encoded at q90 have prominence 47–49000 (5 bits), 66–16000 (4 bits), 35–1200 (3 bits), and 2-bit
+    images a few even peaks.
+    """
+    step = max(1, -(-max(rgb.shape[:2]) // BANDING_SIDE))
+    height, width = -(-rgb.shape[0] // step), -(-rgb.shape[1] // step)
+    # Nearest-neighbour at an integer factor picks every n-th pixel, like slicing, without numpy's slow copy.
+    image = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_NEAREST) if step > 1 else rgb
+    along_rows, row_steps = _staircase_rows(np.ascontiguousarray(image))
+    along_cols, col_steps = _staircase_rows(cv2.transpose(image))
+    share = (along_rows + along_cols) / (2 * image.shape[0] * image.shape[1])
+    steps = np.concatenate([row_steps, col_steps])
+    lattice, levels = _value_lattice(image)
+    return BandingMeasure(round(float(share), 4), float(np.median(steps)) if steps.size else 0.0, lattice, levels)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Exposure
+# --------------------------------------------------------------------------------------------------------------
+
+#: Luminance at or below which a pixel shows no shadow detail, and at or above which no highlight detail.
+NO_DETAIL_DARK = 20
+NO_DETAIL_BRIGHT = 235
+#: Luminance of pixels counted as crushed to black or blown to white.
+CRUSHED = 5
+BLOWN = 250
+#: A pixel with any channel at or above this is clipped: blown white, or a colour bleached flat.
+CLIPPED_CHANNEL = 254
+#: A clipped pixel with a channel below this is a bleached colour rather than white.
+BLEACHED_BELOW = 230
+
+
+@dataclass(frozen=True)
+class ExposureMeasure:
+    mean: float
+    #: Luminance of the brightest 0.1% (street lights, stars, lit windows keep it high at night).
+    highlight: float
+    #: Luminance of the darkest 0.1% (a washed-out image has no deep tones anywhere).
+    shadow: float
+    #: Shares of the frame too dark (≤ 20) or too bright (≥ 235) to show detail.
+    dark_share: float
+    bright_share: float
+    #: Shares crushed to black (≤ 5) and blown to white (≥ 250).
+    crushed: float
+    blown: float
+    #: Share with any channel clipped at 254 or more: blown white plus colours bleached flat by overexposure.
+    clipped: float
+    #: Share with a channel clipped while another stays below 230 and varies: colour burnt out by
+    #: overexposure, which neither a white backdrop nor a flat saturated graphic shows.
+    bleached: float
+
+
+def exposure(gray: np.ndarray, rgb: np.ndarray) -> ExposureMeasure:
+    """Brightness statistics of an image, from histograms of an at most 512-px strided copy."""
+    sample = strided(gray, BANDING_SIDE)
+    colours = strided(rgb, BANDING_SIDE)
+    brightest = np.maximum(np.maximum(colours[..., 0], colours[..., 1]), colours[..., 2])
+    darkest = np.minimum(np.minimum(colours[..., 0], colours[..., 1]), colours[..., 2])
+    bleached = (brightest >= CLIPPED_CHANNEL) & (darkest < BLEACHED_BELOW)
+    # Overexposure burns out one channel of a textured, shaded area, so the others still vary; a flat
+    # saturated colour (a red sign, a logo) keeps them constant and is not bleached.
+    bleached_share = float(bleached.mean()) if bleached.any() and float(darkest[bleached].std()) >= 6 else 0.0
+    histogram = np.bincount(np.clip(np.rint(sample), 0, 255).astype(np.uint8).ravel(), minlength=256)
+    total = max(1, int(histogram.sum()))
+    cdf = np.cumsum(histogram) / total
+    levels = np.arange(256)
+    return ExposureMeasure(
+        mean=round(float((histogram * levels).sum() / total), 1),
+        highlight=float(np.searchsorted(cdf, 0.999)),
+        shadow=float(np.searchsorted(cdf, 0.001)),
+        dark_share=round(float(cdf[NO_DETAIL_DARK]), 4),
+        bright_share=round(float(1 - cdf[NO_DETAIL_BRIGHT - 1]), 4),
+        crushed=round(float(cdf[CRUSHED]), 4),
+        blown=round(float(1 - cdf[BLOWN - 1]), 4),
+        clipped=round(float((brightest >= CLIPPED_CHANNEL).mean()), 4),
+        bleached=round(bleached_share, 4),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Borders, bars and a cut-off generation
+# --------------------------------------------------------------------------------------------------------------
+
+#: Levels a band's pixels may differ from its colour (JPEG noise on a flat area stays within it).
+BAND_TOLERANCE = 4.0
+#: Share of a line's pixels that must match the band's colour for the line to belong to the band.
+BAND_UNIFORM = 0.97
+#: Levels by which content must differ from the band where they meet to count as meeting it.
+EDGE_CONTRAST = 12.0
+#: Lines inside the band's edge searched for the content it meets (JPEG ringing blurs the first few).
+EDGE_SEARCH = 6
+#: Deepest band looked for, as a share of the side: beyond it the image is blank, which not_blank reports.
+MAX_BAND_DEPTH = 0.9
+
+#: Sides in the order a band is reported.
+SIDES = ("top", "bottom", "left", "right")
+
+
+@dataclass(frozen=True)
+class FlatBand:
+    side: str
+    #: Depth of the band as a share of the image's height (top, bottom) or width (left, right).
+    depth: float
+    #: The band's luminance.
+    level: float
+    #: Share of the band's inner edge where the content it meets differs from it: near 1 for a straight cut
+    #: across the whole width, low for a plain sky or a backdrop that meets a subject only here and there.
+    straight: float
+
+
+def _lines_from(gray: np.ndarray, side: str) -> np.ndarray:
+    if side == "top":
+        return gray
+    if side == "bottom":
+        return gray[::-1]
+    if side == "left":
+        return gray.T
+    return gray.T[::-1]
+
+
+def flat_bands(gray: np.ndarray) -> list[FlatBand]:
+    """Uniform bands of one colour that run along an edge of the image, one per side where there is one.
+
+    A line (row or column) belongs to the band when 97% of its pixels are within 4 levels of the colour of the
+    outermost lines; the band ends at the first line that is not. Its ``straight`` share tells a cut (a bar,
+    a frame, a generation that stopped) from a plain sky: how much of the inner edge, within 6 lines, meets
+    content at least 12 levels away from the band. Use a box-averaged copy (at most 512 px): averaging keeps
+    flat areas flat and makes JPEG noise small.
+    """
+    bands = []
+    for side in SIDES:
+        lines = _lines_from(gray, side)
+        count = lines.shape[0]
+        if count < 8:
+            continue
+        reach = int(count * MAX_BAND_DEPTH) + 1
+        colour = float(np.median(lines[:3]))
+        deviation = np.abs(lines[: min(count, reach + EDGE_SEARCH)] - colour)
+        uniform = (deviation <= BAND_TOLERANCE).mean(axis=1) >= BAND_UNIFORM
+        depth = int(np.argmin(uniform)) if not uniform.all() else uniform.size
+        if depth == 0 or depth >= reach:
+            continue
+        inner = deviation[depth : depth + EDGE_SEARCH]
+        straight = float((inner > EDGE_CONTRAST).mean(axis=1).max()) if inner.size else 0.0
+        bands.append(FlatBand(side, round(depth / count, 4), round(colour, 1), round(straight, 3)))
+    return bands
+
+
+def covered_share(bands: list[FlatBand]) -> float:
+    """Share of the image area the bands cover together."""
+    depth = {band.side: band.depth for band in bands}
+    rows = min(1.0, depth.get("top", 0.0) + depth.get("bottom", 0.0))
+    cols = min(1.0, depth.get("left", 0.0) + depth.get("right", 0.0))
+    return 1 - (1 - rows) * (1 - cols)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tiling and duplicated halves
+# --------------------------------------------------------------------------------------------------------------
+
+#: Longest side of the (box-averaged) copy repetition is measured on.
+TILING_SIDE = 256
+#: Tile counts per axis looked for (2 = duplicated halves or a 2×2 grid).
+TILE_COUNTS = (2, 3, 4)
+#: Shifts nearer the origin than this (px of the analysis copy) are neighbours, not repeats.
+NEAR_ORIGIN = 4
+
+
+@dataclass(frozen=True)
+class RepetitionMeasure:
+    #: Correlation (0–1) of the image's fine detail with itself at the strongest repeat found.
+    similarity: float
+    #: Tiles across and down (2, 1 = left and right halves; 2, 2 = a 2×2 grid); (0, 0) when none.
+    tiles: tuple[int, int]
+    #: Strongest self-similarity at any other shift: a regular pattern (brick, tiles, windows) repeats at
+    #: its own period too, a tiled image does not.
+    pattern: float
+
+
+def _detail(gray: np.ndarray) -> np.ndarray:
+    """A band of mid-fine detail (3×3 minus 9×9 box blur): a sky gradient cannot read as a repeat, and a copy
+    shifted by half a pixel of the analysis copy still correlates."""
+    source = gray.astype(np.float32)
+    detail = cv2.blur(source, (3, 3), borderType=cv2.BORDER_REFLECT) - cv2.blur(
+        source, (9, 9), borderType=cv2.BORDER_REFLECT
+    )
+    return detail - detail.mean()
+
+
+def _peak_near(rho: np.ndarray, dy: float, dx: float, radius: int = 1) -> float:
+    h, w = rho.shape
+    best = -1.0
+    for oy in range(-radius, radius + 1):
+        for ox in range(-radius, radius + 1):
+            best = max(best, float(rho[(round(dy) + oy) % h, (round(dx) + ox) % w]))
+    return best
+
+
+def repetition(gray: np.ndarray) -> RepetitionMeasure:
+    """Whether the image is made of copies of one part of it: tiles or duplicated halves.
+
+    The circular autocorrelation of the fine detail (one FFT of an at most 256-px box-averaged copy) is 1 at
+    a shift of W/n when the image is n copies side by side, whatever the copy shows; natural photos stay
+    below 0.3 there. Mirror symmetry is not looked for: symmetric designs (a mandala, a logo, a facade shot
+    head-on) are what many prompts ask for. A regular
+    pattern (brick, a chessboard, a facade of windows) also repeats at W/n but does so at its own, shorter
+    period as well, which ``pattern`` reports.
+    """
+    detail = _detail(box_downscale(gray, TILING_SIDE))
+    energy = float((detail**2).sum())
+    h, w = detail.shape
+    if energy < 1e-6 * detail.size or h < 16 or w < 16:
+        return RepetitionMeasure(0.0, (0, 0), 0.0)
+    spectrum = np.fft.rfft2(detail)
+    rho = np.fft.irfft2(np.abs(spectrum) ** 2, s=detail.shape) / energy
+    # Along each axis take the finest tiling that repeats about as strongly as the best one: a 4-tile
+    # repeat also repeats at half the side.
+    counts, strengths = [], []
+    for axis_peak in (lambda n: _peak_near(rho, 0, w / n), lambda n: _peak_near(rho, h / n, 0)):
+        values = {n: axis_peak(n) for n in TILE_COUNTS}
+        strongest = max(values.values())
+        finest = max(n for n, value in values.items() if value >= strongest - 0.05)
+        counts.append(finest if strongest >= 0.5 else 1)
+        strengths.append(strongest)
+    best = max(strengths)
+    tiles = (counts[0], counts[1])
+    # Pattern: the strongest repeat away from the origin and from every multiple of the tile found, each
+    # peak being as wide as the origin's (smooth detail decorrelates slowly).
+    width = NEAR_ORIGIN
+    while width < min(h, w) // 8 and max(rho[0, width], rho[width, 0]) > 0.5:
+        width += 1
+    yy = np.minimum(np.arange(h), h - np.arange(h))[:, None]
+    xx = np.minimum(np.arange(w), w - np.arange(w))[None, :]
+    mask = (yy**2 + xx**2) > width**2
+    ty, tx = h / tiles[1], w / tiles[0]
+    near_y = np.abs(((yy + ty / 2) % ty) - ty / 2) <= width
+    near_x = np.abs(((xx + tx / 2) % tx) - tx / 2) <= width
+    mask &= ~(near_y & near_x)
+    pattern = float(rho[mask].max()) if mask.any() else 0.0
+    return RepetitionMeasure(round(best, 3), tiles, round(pattern, 3))
+
+
+#: Where a seam between pasted parts is looked for: halves and thirds (as shares of the side).
+SEAM_POSITIONS = (1 / 2, 1 / 3, 2 / 3)
+#: Lines either side of a candidate compared with it (an eighth of the side): JPEG block edges and a regular
+#: pattern's edges recur within it, a seam does not.
+SEAM_CONTEXT = 1 / 8
+
+
+@dataclass(frozen=True)
+class SeamMeasure:
+    #: "vertical" (a column) or "horizontal" (a row); "" when none.
+    direction: str
+    #: Where the seam runs, as a share of the width (vertical) or height (horizontal).
+    position: float
+    #: Median jump across the seam line, in levels.
+    step: float
+    #: Share of the line's length where the jump across it stands out from the pixels beside it.
+    coverage: float
+    #: The same share for the most seam-like other line nearby (a pattern's or a JPEG grid's edges).
+    nearby: float
+
+
+def seam(gray: np.ndarray) -> SeamMeasure:
+    """The strongest straight seam at a half or a third of the image: a jump between two neighbouring columns
+    (or rows) along most of the height (width) that the lines near it do not show.
+
+    Two pasted parts meet along such a line (a tile edge, a half shifted or brightened); real edges are not
+    one pixel sharp along the whole frame, and a pattern's or a JPEG grid's edges recur a few pixels away.
+    Read at full resolution on every eighth row, around the candidate lines only.
+    """
+    best = SeamMeasure("", 0.0, 0.0, 0.0, 0.0)
+    for direction, image in (("vertical", gray), ("horizontal", gray.T)):
+        length = image.shape[1]
+        if length < 32 or image.shape[0] < 8:
+            continue
+        reach = max(4, round(length * SEAM_CONTEXT))
+        for share in SEAM_POSITIONS:
+            centre = round(length * share)
+            first, last = max(0, centre - reach - 2), min(length, centre + reach + 2)
+            strip = np.ascontiguousarray(image[::8, first:last])
+            jumps = np.abs(np.diff(strip, axis=1))  # jumps[:, i]: between columns first+i and first+i+1
+            across = jumps[:, 1:-1]
+            beside = (jumps[:, :-2] + jumps[:, 2:]) / 2
+            coverage = (across > 2 * beside + 2).mean(axis=0)
+            columns = np.arange(across.shape[1]) + first + 2  # the column each jump arrives at
+            at_line = np.abs(columns - centre) <= 1
+            index = int(np.argmax(np.where(at_line, coverage, -1.0)))
+            nearby = float(coverage[np.abs(columns - columns[index]) > 2].max(initial=0.0))
+            if coverage[index] - nearby > best.coverage - best.nearby:
+                best = SeamMeasure(
+                    direction,
+                    round(int(columns[index]) / length, 3),
+                    round(float(np.median(across[:, index])), 1),
+                    round(float(coverage[index]), 3),
+                    round(nearby, 3),
+                )
+    return best
