@@ -180,7 +180,8 @@ def _print_verdict(path: Path, result: dict[str, Any]) -> None:
             table.add_row(judge["judge"], "—", "[yellow]abstained[/]", "", "", judge["reasoning"])
             continue
         for criterion in judge["criteria"]:
-            mark = "[green]pass[/]" if criterion["passed"] else "[red]FAIL[/]"
+            severity = criterion.get("severity")
+            mark = "[green]pass[/]" if criterion["passed"] else f"[red]FAIL[/]{f' {severity}' if severity else ''}"
             table.add_row(
                 judge["judge"],
                 criterion["id"] + (" [dim](critical)[/]" if criterion.get("critical") else ""),
@@ -604,6 +605,14 @@ def rubrics_list() -> None:
     out.print("[dim]* required param[/]")
 
 
+#: The task policies, as `rubrics show` says them.
+RED_WHEN_WORDS = {
+    "any_severe": "one severe failure (a critical criterion's failure is severe)",
+    "any_moderate": "one moderate or severe failure",
+    "any_failed": "any failure",
+}
+
+
 @rubrics_app.command("show")
 def rubrics_show(task: Annotated[str, typer.Argument(help="task id")]) -> None:
     """A task's params and criteria."""
@@ -618,15 +627,57 @@ def rubrics_show(task: Annotated[str, typer.Argument(help="task id")]) -> None:
     for name, spec in rubric.params.items():
         flag = "required" if spec.required else "optional"
         out.print(f"param [bold]{name}[/] ({spec.type}, {flag}): {spec.description}", highlight=False)
+    out.print(f"red when: two or more judges fail, or {RED_WHEN_WORDS[rubric.red_when]}")
     table = Table(box=None)
     table.add_column("criterion", no_wrap=True)
-    for column in ("judge", "check", "critical", "must"):
+    for column in ("judge", "check", "severity", "must", "fix"):
         table.add_column(column, overflow="fold")
     for c in rubric.criteria:
+        if isinstance(c.severity, str):
+            severity = f"always {c.severity}"
+        elif c.severity is not None:
+            severity = ", ".join(
+                f"{name} at {value:g}" for name, value in c.severity.model_dump(exclude_none=True).items()
+            )
+        else:
+            severity = "critical: severe" if c.critical else "the check's bands"
         table.add_row(
-            c.id, c.judge, c.check or "ask", "yes" if c.critical else "", c.must + (f" — {c.ask}" if c.ask else "")
+            c.id,
+            c.judge,
+            c.check or "ask",
+            severity,
+            c.must + (f" — {c.ask}" if c.ask else ""),
+            " ".join((c.fix or "").split()),
         )
-    out.print(table)
+    Console(width=max(out.width, 160)).print(table)
+
+
+@rubrics_app.command("checks")
+def rubrics_checks() -> None:
+    """Every offline check a criterion can use: its settings, the measure its severity bands grade, its fix."""
+    from sentinel.evaluation.judges import KINDS
+
+    table = Table(box=None)
+    for column in ("judge", "check", "settings (default)", "graded measure", "moderate at", "severe at", "fix"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("judge", "check"))
+    for kind in KINDS.values():
+        for check in kind.checks.values():
+            settings = ", ".join(
+                f"{name}={field.default!r}" for name, field in check.settings_model.model_fields.items()
+            )
+            bands = check.bands
+            if bands is None:
+                measure, moderate, severe = "— (the check grades its failures itself)", "", ""
+            else:
+                sign = "≤" if bands.higher_is_better else "≥"
+                measure = bands.measure
+                moderate = "" if bands.moderate is None else f"{sign} {bands.moderate:g}"
+                severe = "" if bands.severe is None else f"{sign} {bands.severe:g}"
+            needs = f" (needs {', '.join(check.needs)})" if check.needs else ""
+            table.add_row(
+                kind.name, check.name + needs, settings, measure, moderate, severe, " ".join(check.fix.split())
+            )
+    Console(width=max(out.width, 200)).print(table)
 
 
 @rubrics_app.command("validate")
@@ -708,42 +759,90 @@ def bench_judges(
 @bench_app.command("accuracy")
 def bench_accuracy(
     cases: Annotated[Path | None, typer.Option(help="labelled cases (default fixtures/cases.yaml)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="cases judged at once (default: cores)")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
 ) -> None:
-    """Confusion counts of the panel on the labelled fixture set; exit 1 if any severe defect passed."""
-    from sentinel.bench_accuracy import DEFAULT_CASES, SEVERITIES, run
+    """The panel against labelled cases; exit 1 if a severe defect is not red or a clean image is red."""
+    from sentinel.bench_accuracy import DEFAULT_CASES, KINDS, SEVERITIES, load_cases, run
 
-    report = run(cases or DEFAULT_CASES)
+    cases = cases or DEFAULT_CASES
+    with _counting("judging cases", total=len(load_cases(cases))) as bar:
+        task = bar.add_task("accuracy", total=len(load_cases(cases)))
+        report = run(cases, workers=workers, progress=lambda done, _: bar.update(task, completed=done))
+    console = Console(width=max(out.width, 160))
     table = Table(title=f"panel accuracy on {report['cases']} labelled cases ({report['seconds']:.1f} s)", box=None)
-    for column in ("task", "cases", "good passed", "defects caught", *(f"{s} caught" for s in SEVERITIES)):
+    for column in ("", "cases", "correct", "green", "amber", "red"):
         table.add_column(column, no_wrap=True)
 
-    def ratio(done: int, total: int) -> str:
-        return f"{done}/{total}" if total else "-"
+    def add(label: str, tally: dict[str, Any], style: str = "") -> None:
+        if not tally["cases"]:
+            return
+        share = f"{tally['correct']}/{tally['cases']} ({tally['share']:.0%})"
+        counts = [str(tally["verdicts"][v]) for v in ("green", "amber", "red")]
+        table.add_row(label, str(tally["cases"]), share, *counts, style=style)
 
-    for row in [*report["tasks"], report["overall"]]:
-        table.add_row(
-            row["task"],
-            str(row["cases"]),
-            ratio(row["good_passed"], row["good_total"]),
-            ratio(row["defects_caught"], row["defect_total"]),
-            *(ratio(row["by_severity"][s]["caught"], row["by_severity"][s]["total"]) for s in SEVERITIES),
-        )
-    console = Console(width=max(out.width, 150))
+    for task, tally in report["by_task"].items():
+        add(task, tally)
+    table.add_section()
+    for kind in KINDS:
+        add(kind, report["by_kind"][kind])
+    for severity in SEVERITIES:
+        add(f"  defect, {severity}", report["by_severity"][severity])
+    table.add_section()
+    add("all", report["overall"], "bold")
     console.print(table)
-    misses = report["overall"]["misses"]
-    if misses:
+    false = report["false_fail"]
+    console.print(
+        f"clean images and hard negatives not green: {false['amber'] + false['red']} of {false['cases']} "
+        f"({(false['rate'] or 0):.1%}; {false['red']} red, {false['amber']} amber); severe defects not red: "
+        f"{len(report['severe_missed'])}. Right verdicts: clean and hard negatives green; mild green or amber; "
+        "moderate amber or red; severe red."
+    )
+    if report["misses"]:
         missed = Table(title="misses", box=None, title_justify="left")
-        for column in ("case", "severity", "expected", "got", "summary"):
+        for column in ("case", "kind", "severity", "wanted", "got", "summary"):
             missed.add_column(column, no_wrap=column != "summary")
-        for miss in misses:
-            missed.add_row(miss["id"], miss["severity"], miss["expected"], miss["got"], miss["summary"])
+        for miss in report["misses"]:
+            missed.add_row(
+                miss["id"], miss["kind"], miss["severity"], "/".join(miss["accepted"]), miss["verdict"], miss["summary"]
+            )
         console.print(missed)
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")
-    if report["severe_missed"]:
-        err.print(f"[red]severe defects missed:[/] {', '.join(report['severe_missed'])}", highlight=False)
+    if not report["ok"]:
+        problems = [f"severe defects not red: {', '.join(report['severe_missed'])}"] if report["severe_missed"] else []
+        if report["clean_red"]:
+            problems.append(f"clean images red: {', '.join(report['clean_red'])}")
+        err.print(f"[red]{'; '.join(problems)}[/]", highlight=False)
         raise typer.Exit(code=1)
+
+
+@bench_app.command("signs")
+def bench_signs(
+    phrase: Annotated[
+        list[str] | None, typer.Option(help="a phrase to render (repeatable; default: 12 phrases)")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, max=100, help="seeds per phrase")] = 6,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Signs drawn by the local renderer that a plain OCR pass reads: how many the panel calls green."""
+    from sentinel.bench_signs import PHRASES, run
+
+    report = run(tuple(phrase or PHRASES), tuple(range(1, seeds + 1)))
+    console = Console(width=max(out.width, 160))
+    console.print(
+        f"text-render on the local renderer's signs: {report['green']} of {report['judged']} legible signs green "
+        f"({report['green_share']:.0%}), {report['contradictions']} self-contradicting summaries; "
+        f"{len(report['dropped'])} of {report['rendered']} renders dropped (a plain OCR pass does not read them) "
+        f"({report['seconds']:.0f} s)",
+        highlight=False,
+    )
+    for failure in report["failures"]:
+        console.print(
+            f"  [yellow]{failure['verdict']}[/] {failure['phrase']!r} seed {failure['seed']}: {failure['summary']}"
+        )
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
 @bench_app.command("gateway")

@@ -198,3 +198,16 @@ def test_bench_regenerate_converges_and_leaves_good_first_attempts_alone(tmp_pat
     assert rows["blank first output"]["green"] == 1
     for task in report["tasks"]:
         assert task["green_within_max_attempts"] == 1.0 and task["good_first_attempts_red"] == 0, task
+
+
+def test_bench_signs_judges_the_local_renderers_legible_signs(tmp_path: Path) -> None:
+    out = tmp_path / "signs.json"
+    result = subprocess.run(
+        [SENTINEL, "bench", "signs", "--phrase", "BUY 2 GET 1", "--phrase", "Café au lait", "--seeds", "1",
+         "--json", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "legible signs green" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["judged"] == 2 and report["green"] == 2 and report["contradictions"] == 0, report

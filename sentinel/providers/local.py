@@ -9,6 +9,7 @@ background, deterministic for a seed. It can also be told to fail the way real p
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import math
 import random
@@ -56,8 +57,17 @@ SINGLE_QUOTED = re.compile(r"(?<![A-Za-z])['‘’]([^'‘’]{1,80})['‘’](?
 WHITE_BACKGROUND = re.compile(r"white\s+(?:\(#?f{6}\)\s+)?(?:seamless\s+)?background|#f{6}\s+background", re.I)
 
 
+#: The face signs are drawn in when the machine has it (most Linux systems do): it has accented letters, which
+#: Pillow's built-in face draws as empty boxes.
+SIGN_FONT = "DejaVuSans-Bold.ttf"
+
+
+@functools.cache
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+    try:
+        return ImageFont.truetype(SIGN_FONT, size)
+    except OSError:
+        return ImageFont.load_default(size=size)
 
 
 def _shape_for(prompt: str, rng: random.Random) -> str:
@@ -132,6 +142,10 @@ def render(prompt: str, width: int, height: int, seed: int) -> bytes:
         text = quoted.group(1).strip()
         size = max(12, int(min(height * 0.16, width * 1.4 / max(len(text), 1))))
         font = _font(size)
+        # The text stays on the sign, whatever the face's letter widths.
+        while size > 12 and draw.multiline_textbbox((0, 0), text, font=font)[2] > width * 0.78:
+            size -= 2
+            font = _font(size)
         ink = (20, 20, 20) if sum(subject) > 380 else (250, 250, 250)
         draw.text(
             (cx, cy),
