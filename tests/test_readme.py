@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+from pathlib import Path
 
 import httpx
 
@@ -40,6 +42,29 @@ def test_readme_cli_commands_run() -> None:
         assert result.stdout.strip(), command
 
 
+def shown_verdict(marker: str) -> tuple[str, str]:
+    """The verdict and the start of the summary the README shows on the `# →` line that follows ``marker``."""
+    readme = (REPO / "README.md").read_text()
+    line = next(row for row in readme.split(marker, 1)[1].splitlines() if row.startswith("# →"))
+    verdict = re.search(r'"verdict": "(\w+)"', line)
+    summary = re.search(r'"summary": "([^"…]*)', line)
+    assert verdict is not None, line
+    return verdict.group(1), summary.group(1).strip() if summary else ""
+
+
+def test_readme_product_verdicts_are_what_eval_prints() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = dict(re.findall(r"^\| `([\w-]+\.jpg)` \| (green|amber|red) \|", readme, flags=re.M))
+    assert len(table) == 6, table
+    [command] = [c for c in commands(".venv/bin/sentinel eval") if "fixtures/product-white-background/*.jpg" in c]
+    result = subprocess.run(
+        ["bash", "-c", command + " --json"], cwd=REPO, capture_output=True, text=True, env=clean_env()
+    )
+    assert result.returncode == 0, result.stderr
+    printed = {Path(d["image"]).name: d["verdict"] for d in json.loads(result.stdout)}
+    assert printed == table
+
+
 def test_readme_curl_walkthrough(tmp_path) -> None:
     [post] = [c for c in commands("curl") if "-F image=@" in c]
     server, base = start_server(clean_env(SENTINEL_DATA_DIR=str(tmp_path)), tmp_path / "serve.log")
@@ -49,8 +74,9 @@ def test_readme_curl_walkthrough(tmp_path) -> None:
         created = httpx.Response(202, content=result.stdout).json()
         assert created["status"] == "judging", result.stdout
         done = httpx.get(f"{base}/v1/evaluations/{created['id']}?wait=30", timeout=40).json()
-        assert done["verdict"] == "red"
-        assert "OCR read 'OPENN 24/7', expected 'OPEN 24/7'" in done["summary"]
+        verdict, summary = shown_verdict("curl -s 'http://127.0.0.1:8000/v1/evaluations/ev_…?wait=30'")
+        assert (done["verdict"], done["summary"][: len(summary)]) == (verdict, summary)
+        assert "OCR read 'OPENN 24/7', expected 'OPEN 24/7'" in summary
     finally:
         server.stop()
 
@@ -105,6 +131,7 @@ def test_readme_job_curl_runs(tmp_path) -> None:
         assert httpx.Response(202, content=again.stdout).json()["id"] == created["id"]
         done = httpx.get(f"{base}/v1/jobs/{created['id']}?wait=30", timeout=40).json()
         assert done["state"] == "done"
+        assert done["verdict"] == shown_verdict("curl -s 'http://127.0.0.1:8000/v1/jobs/job_…?wait=30'")[0]
     finally:
         server.stop()
 
