@@ -382,3 +382,21 @@ def test_sentinel_image_urls_instead_of_data_urls(tmp_path, openai_fake) -> None
     assert vote_of(panel, rubric).passed is True
     [image] = [p for p in script.requests[0]["body"]["messages"][1]["content"] if p["type"] == "image_url"]
     assert image["image_url"]["url"] == f"https://sentinel.example.com/v1/images/{ctx.image.sha256}"
+
+
+def test_a_vision_criterion_the_rubric_calls_severe_makes_one_failing_judge_red(tmp_path, three_eyes) -> None:
+    script = three_eyes[0][1]
+    script.verdicts = {"product-intact": False}
+    script.reasoning = {"product-intact": "the cup's rim is melted into the saucer"}
+    panel = mixed_panel(tmp_path, three_eyes[:1])
+    path = rubric_file(tmp_path)
+    document = yaml.safe_load(path.read_text())
+    for criterion in document["criteria"]:
+        if criterion["id"] == "product-intact":
+            criterion["severity"] = "severe"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    result, _ = run_panel(panel, load_rubric(path), lambda judge: context(GOOD), quorum_share=1.0)
+    # One failing judge is amber by default; a melted product is never shipped, and the rubric says so.
+    assert result.verdict == "red", result.summary
+    assert result.issues[0]["severity"] == "severe" and result.issues[0]["criterion"] == "product-intact"
+    assert result.summary.startswith("1 quality issue (severe): the cup's rim is melted")
