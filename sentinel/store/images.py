@@ -123,6 +123,8 @@ WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 JPEG_FILL_GREY = 128
 #: The smallest band of that grey counted as missing data: one row of 8×8 blocks.
 JPEG_FILL_MIN_ROWS = 8
+#: The tallest row of blocks (16 px with chroma subsampling), above the grey, where a decoder stopped part way.
+JPEG_BLOCK_ROW = 17
 
 
 def _wide_grey_to_rgb(image: Image.Image) -> np.ndarray:
@@ -136,14 +138,25 @@ def _missing_jpeg_rows(rgb: np.ndarray) -> int:
     """How many bottom rows are the flat grey libjpeg fills in where a JPEG's data ran out (0 when none).
 
     A JPEG cut short and given a new end marker decodes without an error: the blocks the data never reached come
-    out as one exact mid-grey. A photograph does not end in whole rows of exactly that grey.
+    out as one exact mid-grey. The decoder stops part way along a row of blocks, so just above the grey rows one
+    row of blocks is content on the left and grey on the right. That step tells a cut file from a picture whose
+    lower part is merely painted that grey (a generation that stopped), which the judges report as such.
     """
     tail = rgb[-JPEG_FILL_MIN_ROWS:]
     if tail.shape[0] < JPEG_FILL_MIN_ROWS or np.any(np.abs(tail.astype(np.int16) - JPEG_FILL_GREY) > 1):
         return 0
-    flat = np.all(np.abs(rgb.astype(np.int16) - JPEG_FILL_GREY) <= 1, axis=(1, 2))
+    grey = np.all(np.abs(rgb.astype(np.int16) - JPEG_FILL_GREY) <= 1, axis=2)
+    flat = grey.all(axis=1)
     # Rows from the bottom up while they are all fill grey.
-    return int(np.argmin(flat[::-1])) if not flat.all() else int(flat.size)
+    missing = int(np.argmin(flat[::-1])) if not flat.all() else int(flat.size)
+    first = rgb.shape[0] - missing
+    width = rgb.shape[1]
+    for row in grey[max(0, first - JPEG_BLOCK_ROW) : first]:
+        # Where this row's trailing run of fill grey starts: a partly decoded row of blocks ends in one.
+        start = width - int(np.argmin(row[::-1])) if not row.all() else 0
+        if 0 < start <= width - JPEG_FILL_MIN_ROWS:
+            return missing
+    return 0
 
 
 def decode_rgb(data: bytes, *, max_pixels: int) -> np.ndarray:

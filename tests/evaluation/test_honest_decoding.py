@@ -65,6 +65,20 @@ def test_a_photo_whose_bottom_rows_are_merely_dark_grey_still_decodes() -> None:
     assert decode_rgb(jpeg(rgb), max_pixels=MAX_PIXELS).shape == rgb.shape
 
 
+def test_a_picture_painted_the_fill_grey_is_a_cut_off_generation_not_a_cut_file() -> None:
+    """The same grey a decoder fills in, painted over the bottom half: the file is whole, the picture is not."""
+    rgb = photos.astronaut().copy()
+    rgb[256:] = 128
+    data = jpeg(rgb)
+    assert decode_rgb(data, max_pixels=MAX_PIXELS).shape == rgb.shape
+    result = judge("text-to-image", data, {"width": 512, "height": 512})
+    assert result["verdict"] == "red"
+    # One issue, in its own words: the band's edge is not also reported as a seam between stitched pictures.
+    assert [i["criterion"] for i in result["issues"]] == ["not-truncated"], result["summary"]
+    assert "the bottom 50% is a flat #808080 band" in result["summary"]
+    assert "JPEG's data ends early" not in result["summary"]
+
+
 def test_a_16_bit_gradient_is_scaled_not_clipped() -> None:
     gradient = np.tile(np.linspace(0, 65535, 512), (512, 1))
     rgb = decode_rgb(png16(gradient), max_pixels=MAX_PIXELS)

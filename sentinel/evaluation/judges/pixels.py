@@ -370,6 +370,18 @@ def _flat_bands(ctx: JudgeContext) -> list[measures.FlatBand]:
     return ctx.memo("flat-bands", lambda: measures.flat_bands(_thumbnail_gray(ctx, 512)))
 
 
+def _edge_of_flat_band(ctx: JudgeContext, seam: measures.SeamMeasure) -> bool:
+    """Whether a seam is the inner edge of a flat band at the image's edge: that is a bar or a cut-off generation,
+    which `borders` and `truncated` report in their own words, not two pictures stitched together."""
+    across = {"horizontal": ("top", "bottom"), "vertical": ("left", "right")}.get(seam.direction, ())
+    for band in _flat_bands(ctx):
+        if band.side in across:
+            edge = band.depth if band.side in ("top", "left") else 1 - band.depth
+            if abs(edge - seam.position) <= 0.02:
+                return True
+    return False
+
+
 def _band_colour(ctx: JudgeContext, band: measures.FlatBand) -> str:
     rgb = ctx.decoded.rgb
     height, width = rgb.shape[:2]
@@ -505,7 +517,11 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         facts = {"layout": f"{across}×{down}"}
         return Outcome(False, m.similarity, s.max_similarity, detail, facts=facts)
     found = ctx.memo("seam", lambda: measures.seam(ctx.decoded.gray))
-    if found.coverage - found.nearby > s.max_seam and found.step >= s.min_seam_step:
+    if (
+        found.coverage - found.nearby > s.max_seam
+        and found.step >= s.min_seam_step
+        and not _edge_of_flat_band(ctx, found)
+    ):
         where = f"{found.position:.0%} of the {'width' if found.direction == 'vertical' else 'height'}"
         detail = (
             f"a straight {found.direction} seam runs at {where}: a jump of {found.step:.0f} levels along "
