@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -89,7 +90,8 @@ class RunningProcess:
 
     def kill(self) -> None:
         """SIGKILL the process and every child: a machine losing power, as far as they can tell."""
-        os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already; its failure is the story
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self._handle.close()
 

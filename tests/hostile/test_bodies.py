@@ -42,9 +42,8 @@ def post_raw(base: str, body: bytes, content_type: str, path: str = "/v1/evaluat
 
 
 def assert_serving(base: str) -> None:
-    started = time.monotonic()
-    assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-    assert time.monotonic() - started < 1
+    # Answered at all, not how fast: a loaded machine may take a while, a blocked server never answers.
+    assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
 
 
 # -- size ------------------------------------------------------------------------------------------
@@ -138,18 +137,21 @@ def slow_loris(base: str, path: str, content_type: str, seconds: float) -> tuple
 def test_slow_loris_upload_is_cut_off_with_408_and_blocks_nobody(guarded_echo) -> None:
     answers, thread = slow_loris(guarded_echo, "/echo", "application/json", seconds=10)
     time.sleep(0.3)  # the trickle has begun
-    for _ in range(5):  # meanwhile others are served at once, their bodies read whole
-        started = time.monotonic()
-        response = httpx.post(f"{guarded_echo}/echo", content=b"x" * 50_000, timeout=5)
+    # Meanwhile another client is served, its body read whole, before the trickling one is cut off: a server
+    # that a slow upload blocked would answer it only after the 408.
+    response = httpx.post(f"{guarded_echo}/echo", content=b"x" * 50_000, timeout=10)
+    assert response.json() == {"received": 50_000}
+    assert not answers, "the other client was answered only after the slow upload was cut off"
+    for _ in range(4):
+        response = httpx.post(f"{guarded_echo}/echo", content=b"x" * 50_000, timeout=10)
         assert response.json() == {"received": 50_000}
-        assert time.monotonic() - started < 0.5
     thread.join(timeout=15)
     (answer,) = answers
     assert answer.status == 408
     assert answer.error()["type"] == "request_timeout"
     assert answer.error()["message"] == "request body was not received within 1 s; upload too slow"
     assert answer.headers["connection"] == "close"
-    assert 1.0 <= answer.elapsed < 3.0, answer.elapsed
+    assert 1.0 <= answer.elapsed < 8.0, answer.elapsed  # cut at its 1 s deadline, not after the 10 s trickle
     assert answer.sent < 100
 
 
@@ -173,7 +175,7 @@ def test_slow_loris_against_sentinel_gets_408_while_others_are_served(strict_api
     (answer,) = answers
     assert answer.status == 408, answer.body
     assert answer.error()["type"] == "request_timeout"
-    assert BODY_READ_TIMEOUT <= answer.elapsed < BODY_READ_TIMEOUT + 2
+    assert BODY_READ_TIMEOUT <= answer.elapsed < BODY_READ_TIMEOUT + 4  # before the trickle would have ended
 
 
 # -- malformed multipart ---------------------------------------------------------------------------

@@ -277,7 +277,7 @@ def test_non_public_ip_literals_fail_fast_without_connecting(url: str, address: 
     started = time.monotonic()
     with pytest.raises(DisallowedURL) as caught:
         asyncio.run(go())
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 4  # refused without waiting for the 5 s connect timeout
     assert sent == []
     assert caught.value.message == (
         f"image_url points to {address}, {'an' if kind[0] in 'aeiou' else 'a'} {kind} address; "
@@ -444,7 +444,7 @@ def test_slow_server_times_out(server: Server, path: str) -> None:
     started = time.monotonic()
     with pytest.raises(FetchFailed) as caught:
         fetch(f"{server.base}{path}", allowed_networks=LOCAL, timeout=0.5)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < STALL_SECONDS / 2  # ended by the timeout, not by the server giving up
     assert caught.value.message == f"timed out after 0.5 s fetching {server.base}{path}"
 
 
