@@ -47,6 +47,13 @@ class InvalidInput(SentinelError):
     """The caller sent something we cannot accept (bad param, missing file...)."""
 
 
+class UnsupportedMediaType(SentinelError):
+    """A body in a content type the endpoint does not read."""
+
+    status_code = 415
+    error_type = "unsupported_media_type"
+
+
 class NotFound(SentinelError):
     status_code = 404
     error_type = "not_found"
@@ -88,3 +95,10 @@ class ConfigError(SentinelError):
 
     status_code = 500
     error_type = "config_error"
+
+
+class DecodeBusy(SentinelError):
+    """Decoding an image would pass the process's memory budget for decodes, and room did not free up in time."""
+
+    status_code = 503
+    error_type = "busy"

@@ -12,6 +12,7 @@ from sentinel.ops.finished import FinishedSignals, RedisSignals
 from sentinel.rubrics.loader import RubricRegistry
 from sentinel.settings import Settings, get_settings
 from sentinel.store.backends import configured_blob_store
+from sentinel.store.images import decoded_pixels
 from sentinel.store.service import ImageService
 
 
@@ -41,6 +42,12 @@ def build_services(settings: Settings) -> Services:
     rubrics = RubricRegistry.from_dirs(settings.builtin_rubrics_dir, settings.rubrics_dir)
     panel = Panel.from_dirs(settings.resolved_judges_dirs)
     blobs = configured_blob_store(settings)
+    decoded_pixels.configure(
+        max_bytes=settings.decoded_cache_bytes,
+        budget_bytes=settings.decode_memory_bytes,
+        wait_seconds=settings.decode_wait_seconds,
+        analysis_pixels=settings.analysis_max_pixels,
+    )
     return Services(settings=settings, rubrics=rubrics, panel=panel, images=ImageService(settings, blobs))
 
 

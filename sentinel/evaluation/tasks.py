@@ -12,6 +12,7 @@ from sentinel import worker  # noqa: F401  (configures the broker before the act
 from sentinel.evaluation.runner import abstention
 from sentinel.evaluation.service import EvaluationService
 from sentinel.services import get_services
+from sentinel.store.images import releasing_memory
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +36,13 @@ def evaluation_service() -> EvaluationService:
 @dramatiq.actor(actor_name="judge_evaluation", queue_name="judging", max_retries=5, min_backoff=200)
 def judge_evaluation(evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
     service = evaluation_service()
-    try:
-        service.process_judge_message(evaluation_id, judge)
-    except TimeLimitExceeded:
-        service.record_vote(evaluation_id, abstention(judge, f"took longer than its {time_limit_seconds:g} s limit"))
+    with releasing_memory():
+        try:
+            service.process_judge_message(evaluation_id, judge)
+        except TimeLimitExceeded:
+            service.record_vote(
+                evaluation_id, abstention(judge, f"took longer than its {time_limit_seconds:g} s limit")
+            )
 
 
 @dramatiq.actor(actor_name="finalise_evaluation", queue_name="judging", max_retries=10, min_backoff=500)

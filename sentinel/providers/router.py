@@ -7,7 +7,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sentinel.errors import BadImage, DisallowedURL, FetchFailed, ImageTooLarge, InvalidInput, NotFound, SentinelError
+from sentinel.errors import (
+    BadImage,
+    DecodeBusy,
+    DisallowedURL,
+    FetchFailed,
+    ImageTooLarge,
+    InvalidInput,
+    NotFound,
+    SentinelError,
+)
 from sentinel.net.fetch import fetch_url
 from sentinel.providers.base import (
     FALLBACK_OUTCOMES,
@@ -22,7 +31,7 @@ from sentinel.providers.config import SIZE, Candidate, ModelRoute, RoutingConfig
 from sentinel.providers.cooldown import CooldownStore
 from sentinel.providers.registry import Unconfigured
 from sentinel.settings import Settings
-from sentinel.store.images import ImageInfo, decode_rgb, inspect_image
+from sentinel.store.images import ImageInfo, decoded_pixels, inspect_image
 
 #: Pause before walking a route again after transient failures (grows with each walk).
 RETRY_PAUSE_SECONDS = 0.1
@@ -342,7 +351,9 @@ class Router:
 
 def _is_blank(data: bytes, max_pixels: int) -> bool:
     try:
-        pixels = decode_rgb(data, max_pixels=max_pixels)
-    except BadImage:
+        # A blank image is blank at any scale: a reduced preview (JPEG draft mode) within the decode budget.
+        pixels = decoded_pixels.preview(data, max_pixels)
+    except (BadImage, DecodeBusy):
+        # Not known to be blank: the judges' not_blank check still sees it.
         return False
     return float(pixels.std()) < 2.0

@@ -2,25 +2,31 @@
 
 The type of an image comes from its bytes, never from a header or a file name.
 :func:`inspect_image` is the cheap check on the request path (magic bytes, header,
-structure, pixel cap); :func:`decode_rgb` is the full decode the judges use, cached
-per content hash so judges running in one worker decode each image once.
+structure, pixel cap); :func:`decode_image` is the decode the judges use, cached per content
+hash so judges running in one worker decode each image once. Memory stays bounded: the cache is
+bounded in bytes, decodes at once share a byte budget, and an image past the analysis limit is
+kept as a reduced copy plus the full-resolution samples pixel-level measures need.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import io
+import math
 import re
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFile
 
-from sentinel.errors import BadImage, ImageTooLarge, format_size
+from sentinel.errors import BadImage, DecodeBusy, ImageTooLarge, format_size
 
 #: MIME type for each Pillow format we accept; anything else is refused.
 ALLOWED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
@@ -159,57 +165,402 @@ def _missing_jpeg_rows(rgb: np.ndarray) -> int:
     return 0
 
 
-def decode_rgb(data: bytes, *, max_pixels: int) -> np.ndarray:
-    """Fully decode to an HxWx3 uint8 array (first frame of a GIF; alpha composited on white; 16-bit scaled)."""
-    image = _open(data, max_pixels, None)
+def _load(image: Image.Image) -> None:
     try:
         image.seek(0)
         image.load()
     except Exception as exc:
         raise BadImage(f"image could not be decoded: {exc}") from exc
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    """A loaded image (or a crop of one) as HxWx3 uint8: alpha composited on white, 16-bit scaled."""
     if image.mode in WIDE_GREY_MODES:
         return _wide_grey_to_rgb(image)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if _has_alpha(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    rgb = np.asarray(image.convert("RGB"))
+    return np.asarray(image.convert("RGB"))
+
+
+def _refuse_cut_jpeg(rgb: np.ndarray, scale: int = 1) -> None:
+    missing = _missing_jpeg_rows(rgb)
+    if missing:
+        height = rgb.shape[0]
+        raise BadImage(
+            f"image is truncated: the JPEG's data ends early and its last {missing * scale} of {height * scale} rows "
+            f"({missing / height:.0%}) are the flat grey a decoder fills in for missing data"
+        )
+
+
+def decode_rgb(data: bytes, *, max_pixels: int) -> np.ndarray:
+    """Fully decode to an HxWx3 uint8 array (first frame of a GIF; alpha composited on white; 16-bit scaled)."""
+    image = _open(data, max_pixels, None)
+    _load(image)
+    rgb = _to_rgb(image)
     if image.format == "JPEG" or data.startswith(b"\xff\xd8\xff"):
-        missing = _missing_jpeg_rows(rgb)
-        if missing:
-            height = rgb.shape[0]
-            raise BadImage(
-                f"image is truncated: the JPEG's data ends early and its last {missing} of {height} rows "
-                f"({missing / height:.0%}) are the flat grey a decoder fills in for missing data"
-            )
+        _refuse_cut_jpeg(rgb)
     return rgb
 
 
-class DecodedCache:
-    """A small LRU of decoded pixels keyed by content hash, shared by a worker's threads."""
+#: Longest-lived bytes a full decode holds per pixel: Pillow's own buffer (4 bytes a pixel even for RGB) and the
+#: array copied from it.
+DECODE_BYTES_PER_PIXEL = 7
+#: The same with an alpha channel composited on white at full size (RGBA, white backdrop, composite, RGB).
+DECODE_ALPHA_BYTES_PER_PIXEL = 19
+#: A reduced decode holds Pillow's buffer plus, a strip at a time, small copies: about this much per pixel.
+REDUCED_DECODE_BYTES_PER_PIXEL = 5
+#: Largest full-resolution centre crop kept of an image analysed on a reduced copy: noise and JPEG blocking are
+#: pixel-level measures, read on the pixels as delivered.
+DETAIL_PIXELS = 2_000_000
+#: Rows of the full-size image converted at a time when a reduced copy is made (rounded to the reduction).
+STRIP_ROWS = 256
+#: The full-resolution lines kept for the seam measure: every this many rows, and columns.
+LINE_STEP = 8
 
-    def __init__(self, max_entries: int = 16) -> None:
-        self._max_entries = max_entries
-        self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
+
+@dataclass(frozen=True)
+class Decoded:
+    """An image's pixels as the judges read them.
+
+    ``rgb`` is the whole image at full size, or, past the analysis limit, a box-averaged copy reduced by a whole
+    factor; then ``detail`` (a full-resolution centre crop) and ``rows``/``columns`` (every 8th full-resolution
+    row and column) keep what pixel-level measures need.
+    """
+
+    rgb: np.ndarray
+    #: The size as delivered, whatever ``rgb``'s.
+    width: int
+    height: int
+    detail: np.ndarray | None = None
+    #: Luminance (Pillow's "L", ITU-R 601) of every LINE_STEP-th row, full width (H/8 × W).
+    rows: np.ndarray | None = None
+    #: Luminance of every LINE_STEP-th column, full height (H × W/8).
+    columns: np.ndarray | None = None
+
+    @property
+    def reduced(self) -> bool:
+        return self.detail is not None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.rgb, self.detail, self.rows, self.columns) if a is not None)
+
+
+def reduction_factor(width: int, height: int, analysis_pixels: int | None) -> int:
+    """The smallest whole factor that brings ``width``×``height`` within ``analysis_pixels`` (1: no reduction)."""
+    if analysis_pixels is None or width * height <= analysis_pixels:
+        return 1
+    return max(2, math.ceil(math.sqrt(width * height / analysis_pixels)))
+
+
+def decode_cost(width: int, height: int, *, alpha: bool, factor: int) -> int:
+    """Bytes a decode of this image holds at its peak, reserved from the decode budget before it starts."""
+    pixels = width * height
+    if factor > 1:
+        return pixels * REDUCED_DECODE_BYTES_PER_PIXEL + DETAIL_PIXELS * 3
+    return pixels * (DECODE_ALPHA_BYTES_PER_PIXEL if alpha else DECODE_BYTES_PER_PIXEL)
+
+
+def _centre_crop(width: int, height: int) -> tuple[int, int, int, int]:
+    """A centre box of at most DETAIL_PIXELS with the image's aspect, on the 8-px grid (a JPEG's blocks)."""
+    share = min(1.0, math.sqrt(DETAIL_PIXELS / (width * height)))
+    crop_w = max(8, int(width * share) // 8 * 8)
+    crop_h = max(8, int(height * share) // 8 * 8)
+    left, top = (width - crop_w) // 2 // 8 * 8, (height - crop_h) // 2 // 8 * 8
+    return left, top, left + crop_w, top + crop_h
+
+
+def _decode_reduced(image: Image.Image, factor: int, jpeg: bool) -> Decoded:
+    """A loaded full-size image as a reduced copy plus full-resolution samples, converted a strip at a time so
+    that besides Pillow's own buffer only a few MB are held at once."""
+    width, height = image.size
+    step = LINE_STEP * factor
+    strip = max(step, STRIP_ROWS // step * step)
+    work, rows, columns = [], [], []
+    for top in range(0, height, strip):
+        piece = Image.fromarray(_to_rgb(image.crop((0, top, width, min(height, top + strip)))))
+        luma = np.asarray(piece.convert("L"))
+        rows.append(luma[::LINE_STEP].copy())
+        columns.append(luma[:, ::LINE_STEP].copy())
+        work.append(np.asarray(piece.reduce(factor)))
+        del piece, luma
+    rgb = np.concatenate(work)
+    del work
+    if jpeg:
+        _refuse_cut_jpeg(rgb, factor)
+    detail = _to_rgb(image.crop(_centre_crop(width, height)))
+    return Decoded(rgb, width, height, detail, np.concatenate(rows), np.concatenate(columns))
+
+
+def decode_image(data: bytes, *, max_pixels: int, analysis_pixels: int | None = None) -> Decoded:
+    """Decode for the judges: at full size up to ``analysis_pixels``, past it a reduced copy and full-size
+    samples (see :class:`Decoded`)."""
+    image = _open(data, max_pixels, None)
+    factor = reduction_factor(image.width, image.height, analysis_pixels)
+    jpeg = image.format == "JPEG" or data.startswith(b"\xff\xd8\xff")
+    _load(image)
+    if factor == 1:
+        rgb = _to_rgb(image)
+        if jpeg:
+            _refuse_cut_jpeg(rgb)
+        return Decoded(rgb, image.width, image.height)
+    return _decode_reduced(image, factor, jpeg)
+
+
+def draft_scale(width: int, height: int, analysis_pixels: int | None) -> int:
+    """How much smaller libjpeg decodes a JPEG in draft mode for ``analysis_pixels``: 1, 2, 4 or 8."""
+    factor = reduction_factor(width, height, analysis_pixels)
+    return min(8, 2 ** int(math.log2(factor)))
+
+
+def preview_rgb(data: bytes, *, max_pixels: int, analysis_pixels: int) -> np.ndarray:
+    """The whole image at no more than about ``analysis_pixels``, for measures that do not need full size.
+
+    A JPEG is decoded straight at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling, Pillow's draft mode), so its
+    full-size pixels are never held; other formats are decoded and box-averaged down.
+    """
+    image = _open(data, max_pixels, None)
+    scale = draft_scale(image.width, image.height, analysis_pixels)
+    if scale > 1 and image.format == "JPEG":
+        image.draft("RGB", (math.ceil(image.width / scale), math.ceil(image.height / scale)))
+    _load(image)
+    rgb = _to_rgb(image)
+    del image
+    factor = reduction_factor(rgb.shape[1], rgb.shape[0], analysis_pixels)
+    return rgb if factor == 1 else np.asarray(Image.fromarray(rgb).reduce(factor))
+
+
+class DecodeBudget:
+    """Bytes the decodes of this process may hold at once: each reserves its estimated peak before it starts,
+    waits (bounded) while others hold the room, and returns it when done."""
+
+    def __init__(self, total_bytes: int) -> None:
+        self.total_bytes = total_bytes
+        self._used = 0
+        self._changed = threading.Condition()
+
+    @property
+    def used_bytes(self) -> int:
+        with self._changed:
+            return self._used
+
+    @contextmanager
+    def reserve(self, amount: int, timeout: float) -> Iterator[None]:
+        # A decode larger than the whole budget runs alone rather than never.
+        amount = min(amount, self.total_bytes)
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._used + amount <= self.total_bytes, timeout):
+                raise DecodeBusy(
+                    f"the server is decoding other large images: this one needs {format_size(amount)} of the "
+                    f"{format_size(self.total_bytes)} decode budget, and none came free within {timeout:g} s"
+                )
+            self._used += amount
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._used -= amount
+                self._changed.notify_all()
+
+
+def _release_to_os() -> None:
+    """Hand freed heap pages back to the OS: glibc keeps large freed chunks of a busy arena mapped, so a process
+    that decoded a big image would otherwise stay at its peak resident size."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
+#: Decodes at least this large are followed by a malloc_trim, and so is the end of the work that used them.
+TRIM_AFTER_BYTES = 64 * 1024 * 1024
+_trim_lock = threading.Lock()
+#: Pieces of work (judge messages) running now in a ``releasing_memory`` block.
+_active_work = 0
+#: Whether an image was decoded since the last trim: the process trims when its work next runs out.
+_decoded_since_trim = False
+#: Whether a large decode happened since the process was last idle: until then, each finished piece of work trims.
+_large_since_idle = False
+
+
+def _note_decode(cost: int) -> None:
+    global _decoded_since_trim, _large_since_idle
+    with _trim_lock:
+        _decoded_since_trim = True
+        _large_since_idle = _large_since_idle or cost >= TRIM_AFTER_BYTES
+
+
+@contextmanager
+def releasing_memory() -> Iterator[None]:
+    """Around a piece of work that decodes images (a judge message). When the process's work runs out, the pages
+    its freed arrays held go back to the OS: each worker thread's heap otherwise keeps its high-water mark (after
+    a dozen 1024² evaluations four threads at once held ~400 MB more than after the first). While large images
+    are being judged, every finished piece of work trims. A process under steady load of small images never
+    trims, since its heap is about to be used again."""
+    global _active_work, _decoded_since_trim, _large_since_idle
+    with _trim_lock:
+        _active_work += 1
+    try:
+        yield
+    finally:
+        with _trim_lock:
+            _active_work -= 1
+            idle = _active_work == 0
+            large = _large_since_idle
+            trim = large or (idle and _decoded_since_trim)
+            if idle:
+                _decoded_since_trim = _large_since_idle = False
+        if large and idle:
+            # The large decodes were kept so the judges of their evaluation share them; with no work left, a
+            # process at rest holds no more than its small images.
+            decoded_pixels.drop_reduced()
+        if trim:
+            _release_to_os()
+
+
+class DecodedCache:
+    """An LRU of decoded pixels keyed by content hash, shared by a worker's threads, bounded in bytes.
+
+    An entry larger than ``max_entry_share`` of the bound is returned but not kept. One decode of an image runs at
+    a time: threads asking for an image being decoded wait for that decode instead of starting their own.
+    """
+
+    def __init__(
+        self,
+        max_bytes: int = 64 * 1024 * 1024,
+        *,
+        max_entry_share: float = 0.5,
+        budget_bytes: int = 256 * 1024 * 1024,
+        wait_seconds: float = 60.0,
+        analysis_pixels: int | None = 6_000_000,
+    ) -> None:
+        self.configure(
+            max_bytes=max_bytes,
+            max_entry_share=max_entry_share,
+            budget_bytes=budget_bytes,
+            wait_seconds=wait_seconds,
+            analysis_pixels=analysis_pixels,
+        )
+        self._entries: OrderedDict[str, Decoded] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
+        self._decoding: dict[str, threading.Lock] = {}
+
+    def configure(
+        self,
+        *,
+        max_bytes: int,
+        max_entry_share: float = 0.5,
+        budget_bytes: int,
+        wait_seconds: float,
+        analysis_pixels: int | None,
+    ) -> None:
+        """Apply the process's settings (the API and workers call this once when they build their services)."""
+        self.max_bytes = max_bytes
+        self.max_entry_share = max_entry_share
+        self.budget = DecodeBudget(budget_bytes)
+        self.wait_seconds = wait_seconds
+        self.analysis_pixels = analysis_pixels
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of pixels the cache holds now."""
+        with self._lock:
+            return self._bytes
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
 
-    def get_or_decode(self, sha256: str, load_bytes: Callable[[], bytes], max_pixels: int) -> np.ndarray:
+    def drop_reduced(self) -> None:
+        """Forget the images kept as reduced copies (those past the analysis limit)."""
+        with self._lock:
+            for sha256 in [key for key, decoded in self._entries.items() if decoded.reduced]:
+                self._bytes -= self._entries.pop(sha256).nbytes
+
+    def _cached(self, sha256: str) -> Decoded | None:
         with self._lock:
             cached = self._entries.get(sha256)
             if cached is not None:
                 self._entries.move_to_end(sha256)
-                return cached
-        pixels = decode_rgb(load_bytes(), max_pixels=max_pixels)
-        pixels.setflags(write=False)
+            return cached
+
+    def get_or_decode(self, sha256: str, load_bytes: Callable[[], bytes], max_pixels: int) -> Decoded:
+        cached = self._cached(sha256)
+        if cached is not None:
+            return cached
         with self._lock:
-            self._entries[sha256] = pixels
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-        return pixels
+            decoding = self._decoding.setdefault(sha256, threading.Lock())
+        try:
+            with decoding:
+                cached = self._cached(sha256)
+                if cached is not None:
+                    return cached
+                decoded = self._decode(load_bytes(), max_pixels)
+                self._keep(sha256, decoded)
+                return decoded
+        finally:
+            with self._lock:
+                if not decoding.locked():
+                    self._decoding.pop(sha256, None)
+
+    def _decode(self, data: bytes, max_pixels: int) -> Decoded:
+        header = _open(data, max_pixels, None)
+        factor = reduction_factor(header.width, header.height, self.analysis_pixels)
+        cost = decode_cost(header.width, header.height, alpha=_has_alpha(header), factor=factor)
+        header.close()
+        try:
+            with self.budget.reserve(cost, self.wait_seconds):
+                decoded = decode_image(data, max_pixels=max_pixels, analysis_pixels=self.analysis_pixels)
+        finally:
+            if cost >= TRIM_AFTER_BYTES:
+                _release_to_os()
+            _note_decode(cost)
+        for array in (decoded.rgb, decoded.detail, decoded.rows, decoded.columns):
+            if array is not None:
+                array.setflags(write=False)
+        return decoded
+
+    def preview(self, data: bytes, max_pixels: int) -> np.ndarray:
+        """:func:`preview_rgb` within the decode budget (not cached: the judges decode what they need)."""
+        header = _open(data, max_pixels, None)
+        width, height, alpha = header.width, header.height, _has_alpha(header)
+        scale = draft_scale(width, height, self.analysis_pixels) if header.format == "JPEG" else 1
+        header.close()
+        cost = decode_cost(math.ceil(width / scale), math.ceil(height / scale), alpha=alpha, factor=1)
+        try:
+            with self.budget.reserve(cost, self.wait_seconds):
+                return preview_rgb(data, max_pixels=max_pixels, analysis_pixels=self.analysis_pixels or width * height)
+        finally:
+            if cost >= TRIM_AFTER_BYTES:
+                _release_to_os()
+
+    def _keep(self, sha256: str, decoded: Decoded) -> None:
+        size = decoded.nbytes
+        if size > self.max_bytes * self.max_entry_share:
+            return
+        with self._lock:
+            if sha256 in self._entries:
+                return
+            self._entries[sha256] = decoded
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._entries:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.nbytes
 
 
 #: Process-wide cache; judges of one evaluation in one worker share the decode.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from sentinel.rubrics.schema import Criterion, Severity, SeverityBands
-from sentinel.store.images import decoded_pixels
+from sentinel.store.images import Decoded, decoded_pixels
 
 
 class CheckSettings(BaseModel):
@@ -123,26 +124,56 @@ class Bands:
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-class DecodedImage:
-    """Decoded pixels of one stored image, plus derived arrays computed once and shared."""
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Luminance (ITU-R 601) of an HxWx3 array as float32 0..255, one channel at a time (no float copy of all
+    three)."""
+    gray = np.multiply(rgb[..., 0], LUMA[0], dtype=np.float32)
+    gray += np.multiply(rgb[..., 1], LUMA[1], dtype=np.float32)
+    gray += np.multiply(rgb[..., 2], LUMA[2], dtype=np.float32)
+    return gray
 
-    def __init__(self, sha256: str, rgb: np.ndarray) -> None:
+
+class DecodedImage:
+    """Decoded pixels of one stored image, plus derived arrays computed once and shared.
+
+    ``rgb`` and ``gray`` are the analysis copy: the image at full size, or past the analysis limit a box-averaged
+    copy (see :class:`~sentinel.store.images.Decoded`). ``width`` and ``height`` are always the size delivered;
+    ``detail_gray`` and ``line_grays`` are full-resolution, for the measures that read single pixels.
+    """
+
+    def __init__(self, sha256: str, decoded: Decoded) -> None:
         self.sha256 = sha256
-        self.rgb = rgb
+        self.decoded = decoded
+        self.rgb = decoded.rgb
 
     @property
     def height(self) -> int:
-        return int(self.rgb.shape[0])
+        return self.decoded.height
 
     @property
     def width(self) -> int:
-        return int(self.rgb.shape[1])
+        return self.decoded.width
+
+    @property
+    def reduced(self) -> bool:
+        return self.decoded.reduced
 
     @cached_property
     def gray(self) -> np.ndarray:
         """Luminance (ITU-R 601) as float32 0..255."""
-        rgb = self.rgb.astype(np.float32)
-        return rgb[..., 0] * LUMA[0] + rgb[..., 1] * LUMA[1] + rgb[..., 2] * LUMA[2]
+        return luminance(self.rgb)
+
+    @cached_property
+    def detail_gray(self) -> np.ndarray:
+        """Luminance at full resolution: the whole image, or its centre crop when ``rgb`` is reduced."""
+        return self.gray if self.decoded.detail is None else luminance(self.decoded.detail)
+
+    @cached_property
+    def line_grays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Luminance of every 8th full-resolution row (H/8 × W), and of every 8th column transposed (W/8 × H)."""
+        if self.decoded.rows is None or self.decoded.columns is None:
+            return self.gray[::8], self.gray.T[::8]
+        return self.decoded.rows.astype(np.float32), self.decoded.columns.T.astype(np.float32)
 
 
 @dataclass
@@ -153,10 +184,16 @@ class ImageSource:
     mime: str
     load_bytes: Callable[[], bytes]
     max_pixels: int
+    #: Where Sentinel serves it (``/v1/images/{id}`` with a signed query, readable without a key), for judges
+    #: that send a model endpoint a URL rather than the bytes; None: read its bytes instead.
+    path: str | None = None
 
     def decode(self) -> DecodedImage:
-        rgb = decoded_pixels.get_or_decode(self.sha256, self.load_bytes, self.max_pixels)
-        return DecodedImage(self.sha256, rgb)
+        return DecodedImage(self.sha256, decoded_pixels.get_or_decode(self.sha256, self.load_bytes, self.max_pixels))
+
+
+class OutOfTime(Exception):
+    """The judge's time limit passed while it worked; it abstains."""
 
 
 @dataclass
@@ -168,12 +205,20 @@ class JudgeContext:
     source: ImageSource | None = None
     mask: ImageSource | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: ``time.monotonic()`` past which the judge's work stops (its ``timeout_seconds``); None: no limit.
+    deadline: float | None = None
     _memo: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check_deadline(self) -> None:
+        """Raise OutOfTime once the judge's limit has passed, so a judge that overran stops at its next stage."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OutOfTime
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute a value once per judge run (decoded pixels, OCR words, SSIM map)."""
         if key not in self._memo:
+            self.check_deadline()
             self._memo[key] = compute()
         return self._memo[key]
 

@@ -259,11 +259,12 @@ class EditFrames:
     """Source, result and mask brought to the source's size: the whole frame, and a finer view around the mask."""
 
     def __init__(self, ctx: JudgeContext) -> None:
-        source = ctx.require("source").decode().rgb
-        result = ctx.decoded.rgb
+        # Analysis copies: past the analysis limit both are reduced, and the result is brought to the source's.
+        source_image, result_image = ctx.require("source").decode(), ctx.decoded
+        source, result = source_image.rgb, result_image.rgb
         self.source_full = source
         self.height, self.width = source.shape[:2]
-        self.resized_result = result.shape[:2] != (self.height, self.width)
+        self.resized_result = (result_image.width, result_image.height) != (source_image.width, source_image.height)
         self.result_full = _resize(result, (self.width, self.height))
         # Luminance of the mask, as PIL computes it (ITU-R 601), once at full size: crops and scales read from it.
         mask = ctx.require("mask").decode().rgb

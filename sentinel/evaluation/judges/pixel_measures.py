@@ -656,23 +656,30 @@ class SeamMeasure:
 
 
 def seam(gray: np.ndarray) -> SeamMeasure:
+    """:func:`seam_in_lines` on a whole luminance array."""
+    return seam_in_lines(gray[::8], gray.T[::8])
+
+
+def seam_in_lines(rows: np.ndarray, columns: np.ndarray) -> SeamMeasure:
     """The strongest straight seam at a half or a third of the image: a jump between two neighbouring columns
     (or rows) along most of the height (width) that the lines near it do not show.
 
     Two pasted parts meet along such a line (a tile edge, a half shifted or brightened); real edges are not
     one pixel sharp along the whole frame, and a pattern's or a JPEG grid's edges recur a few pixels away.
-    Read at full resolution on every eighth row, around the candidate lines only.
+    Read at full resolution on every eighth row (``rows``, H/8 × W) and every eighth column (``columns``, W/8 × H,
+    transposed), around the candidate lines only.
     """
     best = SeamMeasure("", 0.0, 0.0, 0.0, 0.0)
-    for direction, image in (("vertical", gray), ("horizontal", gray.T)):
+    height, width = columns.shape[1], rows.shape[1]
+    for direction, image, across_length in (("vertical", rows, height), ("horizontal", columns, width)):
         length = image.shape[1]
-        if length < 32 or image.shape[0] < 8:
+        if length < 32 or across_length < 8:
             continue
         reach = max(4, round(length * SEAM_CONTEXT))
         for share in SEAM_POSITIONS:
             centre = round(length * share)
             first, last = max(0, centre - reach - 2), min(length, centre + reach + 2)
-            strip = np.ascontiguousarray(image[::8, first:last])
+            strip = np.ascontiguousarray(image[:, first:last])
             jumps = np.abs(np.diff(strip, axis=1))  # jumps[:, i]: between columns first+i and first+i+1
             across = jumps[:, 1:-1]
             beside = (jumps[:, :-2] + jumps[:, 2:]) / 2

@@ -284,7 +284,7 @@ class NoiseSettings(CheckSettings):
     "walls smooth.",
 )
 def noise(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
-    m = ctx.memo("noise", lambda: measures.noise_level(ctx.decoded.gray))
+    m = ctx.memo("noise", lambda: measures.noise_level(ctx.decoded.detail_gray))
     facts = {"level": m.level}
     if m.level <= s.max_noise:
         return Outcome(True, m.level, s.max_noise, f"image is clean (noise about {m.level:.1f} levels)", facts=facts)
@@ -312,7 +312,7 @@ class JpegBlockingSettings(CheckSettings):
     "compression blocks or smearing.",
 )
 def jpeg_blocking(ctx: JudgeContext, s: JpegBlockingSettings) -> Outcome:
-    m = ctx.memo("jpeg-blocking", lambda: measures.jpeg_blocking(ctx.decoded.gray))
+    m = ctx.memo("jpeg-blocking", lambda: measures.jpeg_blocking(ctx.decoded.detail_gray))
     facts = {"quality": m.quality}
     if m.quality >= s.min_quality or m.edge_ratio < s.min_edge_ratio:
         detail = (
@@ -516,7 +516,7 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         detail = f"the image repeats itself: {layout} (similarity {m.similarity:.2f}, allowed {s.max_similarity:g})"
         facts = {"layout": f"{across}×{down}"}
         return Outcome(False, m.similarity, s.max_similarity, detail, facts=facts)
-    found = ctx.memo("seam", lambda: measures.seam(ctx.decoded.gray))
+    found = ctx.memo("seam", lambda: measures.seam_in_lines(*ctx.decoded.line_grays))
     if (
         found.coverage - found.nearby > s.max_seam
         and found.step >= s.min_seam_step
