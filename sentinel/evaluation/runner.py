@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sentinel.errors import BadImage, SentinelError
 from sentinel.evaluation.judges import KINDS
-from sentinel.evaluation.judges.base import CriterionResult, JudgeContext, Outcome, criterion_result, reasoning_for
+from sentinel.evaluation.judges.base import (
+    CriterionResult,
+    JudgeContext,
+    Outcome,
+    OutOfTime,
+    criterion_result,
+    reasoning_for,
+)
 from sentinel.evaluation.panel import VISION_LLM, JudgeConfig, Panel
 from sentinel.evaluation.verdict import Verdict, aggregate, disagreement, escalation_record
 from sentinel.evaluation.vision.judge import VisionJudge, scrub
@@ -60,12 +68,38 @@ def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: Vis
             return abstention(judge.name, reason, (time.perf_counter() - started) * 1000)
         duration = (time.perf_counter() - started) * 1000
         return VoteResult(judge.name, voted.passed, voted.reasoning, voted.criteria, duration, voted.usage)
+    # The checks run on a thread of their own so the vote arrives at the limit whatever they are doing; the
+    # deadline in the context stops them at their next stage (decode, OCR page, criterion).
+    ctx.deadline = time.monotonic() + judge.timeout_seconds
+    outcome: concurrent.futures.Future[VoteResult] = concurrent.futures.Future()
+
+    def work() -> None:
+        try:
+            outcome.set_result(_offline_vote(judge, rubric, ctx, started))
+        except BaseException as exc:  # handed to the waiting thread, whatever it is
+            outcome.set_exception(exc)
+
+    threading.Thread(target=work, name=f"judge-{judge.name}", daemon=True).start()
+    try:
+        return outcome.result(timeout=judge.timeout_seconds)
+    except concurrent.futures.TimeoutError:
+        return _overran(judge, started)
+
+
+def _overran(judge: JudgeConfig, started: float) -> VoteResult:
+    return abstention(
+        judge.name, f"took longer than its {judge.timeout_seconds:g} s limit", (time.perf_counter() - started) * 1000
+    )
+
+
+def _offline_vote(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, started: float) -> VoteResult:
     kind = KINDS[judge.kind]
     results: list[CriterionResult] = []
     try:
         for criterion in rubric.criteria:
             if criterion.judge != judge.kind or criterion.check is None:
                 continue
+            ctx.check_deadline()
             check = kind.checks[criterion.check]
             settings = check.settings_model.model_validate(criterion.settings)
             try:
@@ -74,6 +108,8 @@ def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: Vis
                 # An image that cannot be decoded fails every criterion that needs its pixels, and nothing is worse.
                 outcome = Outcome(False, None, None, exc.message, severity="severe")
             results.append(criterion_result(criterion, outcome, check))
+    except OutOfTime:
+        return _overran(judge, started)
     except SentinelError as exc:
         return abstention(judge.name, exc.message, (time.perf_counter() - started) * 1000)
     except Exception as exc:

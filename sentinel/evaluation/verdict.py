@@ -110,6 +110,22 @@ def aggregate(
             issue["severity"] = max(issue["severity"], severity, key=SEVERITIES.index)
     # The worst first, critical ones first among equals: they are why the verdict is what it is.
     worst_first = sorted(issues.values(), key=lambda i: (-SEVERITIES.index(i["severity"]), not i["critical"]))
+    # A judge that abstained may still have found something (text in the image addressed to the judges): not a
+    # failing vote, but the verdict cannot be green with it.
+    findings: dict[str, dict[str, Any]] = {}
+    for judge in abstaining:
+        for criterion in judge["criteria"]:
+            if not criterion["passed"] and criterion["id"] not in issues:
+                findings.setdefault(
+                    criterion["id"],
+                    {
+                        "criterion": criterion["id"],
+                        "judge": judge["judge"],
+                        "severity": criterion.get("severity") or "moderate",
+                        "critical": False,
+                        "detail": criterion["detail"],
+                    },
+                )
     critical = [i["criterion"] for i in worst_first if i["critical"]]
     votes_cast = len(ordered) - len(abstaining)
 
@@ -117,6 +133,8 @@ def aggregate(
         verdict, summary = RED, _issue_summary(worst_first)
     elif len(failing) == 1:
         verdict, summary = AMBER, _issue_summary(worst_first)
+    elif findings:
+        verdict, summary = AMBER, _issue_summary(list(findings.values()))
     elif votes_cast < quorum:
         reasons = "; ".join(f"{j['judge']} {j['reasoning']}" for j in abstaining)
         verdict = AMBER
@@ -124,10 +142,18 @@ def aggregate(
     else:
         checked = sum(len(j["criteria"]) for j in ordered)
         verdict, summary = GREEN, f"no quality issues: {votes_cast} judges passed all {checked} criteria"
-    if abstaining and not (verdict == AMBER and not failing):
+    if abstaining and not (verdict == AMBER and not failing and not findings):
         summary += f" ({len(abstaining)} judge{'s' if len(abstaining) != 1 else ''} abstained)"
     return Verdict(
-        verdict, summary, len(failing), votes_cast, quorum, critical, ordered, issues=worst_first, escalation=escalation
+        verdict,
+        summary,
+        len(failing),
+        votes_cast,
+        quorum,
+        critical,
+        ordered,
+        issues=[*worst_first, *findings.values()],
+        escalation=escalation,
     )
 
 

@@ -30,6 +30,8 @@ from sentinel.fakes.vision import (
     model_votes,
     output_tokens,
     sniff_image,
+    trickled,
+    usage_for,
 )
 
 #: Top-level fields the fake accepts; anything else is "<field>: Extra inputs are not permitted".
@@ -356,8 +358,12 @@ def create_app(script: VisionScript) -> Starlette:
             content.append(block)
             produced, stop_reason = json.dumps(votes), "tool_use"
         else:
-            produced = answer_text(votes, behaviour)
-            content.append({"type": "text", "text": produced})
+            produced = answer_text(votes, behaviour, script.huge_bytes)
+            if behaviour == "content_parts":
+                middle = len(produced) // 2
+                content += [{"type": "text", "text": produced[:middle]}, {"type": "text", "text": produced[middle:]}]
+            else:
+                content.append({"type": "text", "text": produced})
             stop_reason = "end_turn"
         request_id = f"req_{uuid.uuid4().hex[:24]}"
         answer = {
@@ -375,6 +381,15 @@ def create_app(script: VisionScript) -> Starlette:
                 "cache_read_input_tokens": 0,
             },
         }
+        usage = usage_for(behaviour, answer["usage"])
+        if usage is None:
+            del answer["usage"]
+        else:
+            answer["usage"] = usage
+        if behaviour == "content_number":
+            answer["content"] = 42
+        if behaviour == "trickle":
+            return trickled(answer, script.trickle_seconds, {"request-id": request_id})
         return JSONResponse(answer, headers={"request-id": request_id})
 
     return Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])

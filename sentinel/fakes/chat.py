@@ -34,6 +34,8 @@ from sentinel.fakes.vision import (
     model_votes,
     output_tokens,
     sniff_image,
+    trickled,
+    usage_for,
 )
 
 #: Top-level arguments the fake accepts; anything else is "Unrecognized request argument supplied".
@@ -449,12 +451,18 @@ def create_app(script: VisionScript) -> Starlette:
         if behaviour == "slow":
             await pause(script.slow_seconds)
         votes = model_votes(script, reading, behaviour)
-        content: str | None = answer_text(votes, behaviour)
+        text: str | None = answer_text(votes, behaviour, script.huge_bytes)
         refusal = None
         if behaviour == "refusal":
-            content, refusal = None, REFUSAL
+            text, refusal = None, REFUSAL
+        content: Any = text
+        if behaviour == "content_parts" and text:
+            middle = len(text) // 2
+            content = [{"type": "text", "text": text[:middle]}, {"type": "text", "text": text[middle:]}]
+        elif behaviour == "content_number":
+            content = 42
         prompt_tokens = input_tokens(reading)
-        completion_tokens = output_tokens(content or refusal or "")
+        completion_tokens = output_tokens(text or refusal or "")
         answer = {
             "id": f"chatcmpl-{next(counter):04d}{uuid.uuid4().hex[:20]}",
             "object": "chat.completion",
@@ -475,6 +483,13 @@ def create_app(script: VisionScript) -> Starlette:
             },
             "system_fingerprint": "fp_fake",
         }
+        usage = usage_for(behaviour, answer["usage"])
+        if usage is None:
+            del answer["usage"]
+        else:
+            answer["usage"] = usage
+        if behaviour == "trickle":
+            return trickled(answer, script.trickle_seconds, headers)
         return JSONResponse(answer, headers=headers)
 
     return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])

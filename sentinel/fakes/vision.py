@@ -8,6 +8,7 @@ as scripted, and can be fooled by instructions written inside the image unless t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import collections
@@ -15,11 +16,12 @@ import io
 import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
+from starlette.responses import StreamingResponse
 
 #: Behaviours both fakes answer; each API answers the failures with its own status codes and bodies.
 VISION_BEHAVIOURS = (
@@ -34,9 +36,23 @@ VISION_BEHAVIOURS = (
     "overloaded",  # Anthropic: 529 overloaded_error; chat: 503
     "slow",  # answers the votes after VisionScript.slow_seconds
     "refusal",  # the model declines: chat's message.refusal (content null), Anthropic's stop_reason "refusal"
+    "example_then_answer",  # prose with an example answer in which every criterion passes, then the real answer
+    "refusal_quoting_example",  # a refusal in prose that quotes an example answer in which every criterion passes
+    "trickle",  # the votes, sent one byte every VisionScript.trickle_seconds
+    "huge",  # VisionScript.huge_bytes of prose and no JSON
+    "content_parts",  # the votes' JSON split over two text parts (chat) or two text blocks (Anthropic)
+    "content_number",  # the message's content is the number 42
+    "no_usage",  # the votes, without a usage object
+    "negative_usage",  # the votes, with negative token counts
 )
 #: Behaviours that simulate a model which ignored the answer format it was asked for.
-FREE_TEXT_BEHAVIOURS = frozenset({"fenced", "prose_json", "malformed"})
+FREE_TEXT_BEHAVIOURS = frozenset(
+    {"fenced", "prose_json", "malformed", "example_then_answer", "refusal_quoting_example", "huge", "content_parts"}
+)
+#: Reasoning of every entry of the example answer that "example_then_answer" and "refusal_quoting_example" quote.
+EXAMPLE_REASONING = "Example: the image meets this criterion."
+#: The prose "huge" repeats.
+HUGE_FILLER = "Let me describe every pixel of this image in great detail. "
 
 #: When the prompt contains this (case-insensitive), the simulated model treats what an image says as content to
 #: judge, not as instructions to follow.
@@ -73,6 +89,10 @@ class VisionScript:
     models: set[str] = field(default_factory=lambda: {"gpt-4o-mini"})
     default: str = "votes"
     slow_seconds: float = 5.0
+    #: The pause between two bytes of a "trickle" answer.
+    trickle_seconds: float = 0.5
+    #: The size of a "huge" answer's text.
+    huge_bytes: int = 20 * 1024 * 1024
     retry_after: int = 1
     #: The vote per criterion id (ids not listed pass).
     verdicts: dict[str, bool] = field(default_factory=dict)
@@ -171,9 +191,21 @@ def model_votes(script: VisionScript, reading: Reading, behaviour: str) -> dict[
     return {"criteria": criteria}
 
 
-def answer_text(votes: dict[str, Any], behaviour: str) -> str:
+def example_votes(votes: dict[str, Any]) -> dict[str, Any]:
+    """An example answer for the same criteria, every one passing (what a model quotes when it shows the format)."""
+    return {"criteria": [{"id": c["id"], "passed": True, "reasoning": EXAMPLE_REASONING} for c in votes["criteria"]]}
+
+
+def answer_text(votes: dict[str, Any], behaviour: str, huge_bytes: int = 0) -> str:
     """The model's text for ``behaviour``: strict JSON, or the ways models wrap (or forget) it."""
     strict = json.dumps(votes)
+    example = json.dumps(example_votes(votes))
+    if behaviour == "example_then_answer":
+        return f"A passing answer looks like this:\n```json\n{example}\n```\nMy answer:\n```json\n{strict}\n```"
+    if behaviour == "refusal_quoting_example":
+        return f"I'm sorry, I can't judge this image. For reference, an answer would look like {example}"
+    if behaviour == "huge":
+        return (HUGE_FILLER * (huge_bytes // len(HUGE_FILLER) + 1))[:huge_bytes]
     if behaviour == "fenced":
         return f"Here is my assessment of the image.\n```json\n{json.dumps(votes, indent=2)}\n```\nI hope this helps."
     if behaviour == "prose_json":
@@ -181,6 +213,27 @@ def answer_text(votes: dict[str, Any], behaviour: str) -> str:
     if behaviour == "malformed":
         return MALFORMED_ANSWER
     return strict
+
+
+async def _trickle(body: bytes, seconds: float) -> AsyncIterator[bytes]:
+    for index in range(len(body)):
+        yield body[index : index + 1]
+        await asyncio.sleep(seconds)
+
+
+def trickled(answer: Any, seconds: float, headers: Mapping[str, str] | None = None) -> StreamingResponse:
+    """``answer`` as JSON, one byte every ``seconds`` (a server that never quite stops talking)."""
+    body = json.dumps(answer).encode()
+    return StreamingResponse(_trickle(body, seconds), media_type="application/json", headers=dict(headers or {}))
+
+
+def usage_for(behaviour: str, usage: dict[str, Any]) -> dict[str, Any] | None:
+    """The usage object a reply carries: none for "no_usage", negated counts for "negative_usage"."""
+    if behaviour == "no_usage":
+        return None
+    if behaviour == "negative_usage":
+        return {name: -abs(value) - 1 if isinstance(value, int) else value for name, value in usage.items()}
+    return usage
 
 
 def input_tokens(reading: Reading) -> int:

@@ -36,8 +36,9 @@ def percent(value: float | None, digits: int = 1) -> str:
 
 
 def failed_criteria(judges: list[dict[str, Any]]) -> int:
-    """Distinct failing criteria: two vision judges failing the same one is one issue."""
-    failing = [judge for judge in judges if judge.get("passed") is False]
+    """Distinct failing criteria: two vision judges failing the same one is one issue. An abstaining judge's
+    findings (text in the image addressed to the judges) count too."""
+    failing = [judge for judge in judges if judge.get("passed") is not True]
     return len({c["id"] for judge in failing for c in judge["criteria"] if not c["passed"]})
 
 

@@ -105,3 +105,52 @@ def test_submit_survives_a_broker_that_is_away_and_the_sweep_sends_later(tmp_pat
     age(sweeper, evaluation.id, created_at=timedelta(minutes=5))
     assert sweeper.sweep(stalled_after_seconds=60) == {"resent": 1, "finalised": 0}
     assert sorted(j for _, j in recording.sent) == sorted(evaluation.panel)
+
+
+def test_sweep_leaves_judges_alone_while_they_are_inside_their_time_limit(tmp_path) -> None:
+    recording = Recording()
+    service = EvaluationService(build_services(Settings(data_dir=tmp_path)), recording)
+    evaluation = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(240, 240)}))
+    recording.sent.clear()
+    limit = max(service.services.panel.get(name).timeout_seconds for name in evaluation.panel)
+    # Sent a little while ago, still inside every judge's limit: at work, not lost, so not paid for twice.
+    age(service, evaluation.id, created_at=timedelta(seconds=limit / 2))
+    assert service.sweep(stalled_after_seconds=1)["resent"] == 0
+    assert recording.sent == []
+    age(service, evaluation.id, created_at=timedelta(seconds=limit + 5))
+    assert service.sweep(stalled_after_seconds=1)["resent"] == 1
+
+
+def test_a_vision_judge_that_runs_out_of_time_records_its_abstention_and_is_not_sent_again(
+    tmp_path, monkeypatch
+) -> None:
+    from sentinel.fakes import chat
+    from sentinel.fakes.server import serve
+    from sentinel.fakes.vision import VisionScript
+    from tests.judges.test_vision_judges import GOOD, KEY, offline_judges, rubric_file, vision_judge_file
+
+    monkeypatch.setenv("SENTINEL_TEST_VISION_KEY", KEY)
+    script = VisionScript(api_key=KEY, default="trickle", trickle_seconds=0.5)
+    with serve(chat.create_app(script)) as server:
+        judges, rubrics = tmp_path / "judges", tmp_path / "rubrics"
+        judges.mkdir()
+        rubrics.mkdir()
+        offline_judges(judges)
+        vision_judge_file(judges, "eye", server.url, timeout_seconds=2)
+        rubric_file(rubrics)
+        settings = Settings(data_dir=tmp_path / "data", judges_dir=str(judges), rubrics_dir=rubrics)
+        recording = Recording()
+        service = EvaluationService(build_services(settings), recording)
+        submission = service.validate("product-vision", {"prompt": "a cup"}, {"image": GOOD})
+        evaluation = service.submit(submission)
+        assert "eye" in evaluation.panel
+        recording.sent.clear()
+        for judge in evaluation.panel:
+            service.process_judge_message(evaluation.id, judge)
+        done, votes = service.get(evaluation.id)
+        [vote] = [v for v in votes if v.judge == "eye"]
+        assert vote.passed is None and "no answer within its 2 s limit" in vote.reasoning
+        assert done.verdict == "amber"  # no quorum: never green from a judge that did not answer
+        age(service, evaluation.id, created_at=timedelta(minutes=10))
+        assert service.sweep(stalled_after_seconds=0) == {"resent": 0, "finalised": 0}
+        assert recording.sent == [] and len(script.requests) == 1

@@ -17,6 +17,7 @@ from sentinel.fakes.server import serve
 from sentinel.fakes.vision import VisionScript
 from tests.conftest import FIXTURES, SENTINEL, clean_env, start_server
 from tests.judges.test_vision_judges import GOOD, KEY, offline_judges, rubric_file, vision_judge_file
+from tests.pages.login import log_in
 
 REVIEWER_KEY = "reviewer-key-0123456789"
 
@@ -104,7 +105,7 @@ def test_the_api_key_is_nowhere_to_be_found(stack) -> None:
     done = evaluate(base)
     assert done["verdict"] == "amber", done["summary"]
     with httpx.Client(base_url=base) as browser:
-        browser.post("/login", data={"key": REVIEWER_KEY})
+        log_in(browser, REVIEWER_KEY)
         pages = [browser.get("/review").text, browser.get(f"/evaluations/{done['id']}").text]
     assert "eye-openai" in pages[0] and "product-intact" in pages[0]
     answers = [httpx.get(f"{base}/v1/evaluations/{done['id']}").text, httpx.get(f"{base}/v1/review").text]

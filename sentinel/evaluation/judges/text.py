@@ -586,6 +586,7 @@ def _read_turned(ctx: JudgeContext, page: OcrPage, words: list[Word]) -> OcrPage
     rgb = _ocr_rgb(ctx)
     replaced: dict[Word, Word] = {}
     for word in sorted(words, key=lambda w: w.height * (w.box[2] - w.box[0]), reverse=True)[:TURNED_LINES]:
+        ctx.check_deadline()
         if len(word.corners) != 4 or min(word.height, word.box[2] - word.box[0]) < 2:
             continue
         # The line cut out as the recogniser first read it (a tall one turned a quarter), then half a turn more.
@@ -628,6 +629,7 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
         turned = best_match(expected, _read_turned(ctx, page, doubtful), s.min_confidence)
         if turned.passes(s):
             return turned
+        ctx.check_deadline()
         closer = best_match(expected, _reread(ctx, page, _region(doubtful, page)), s.min_confidence)
         if closer.score >= ABSENT_BELOW and closer.rank(s) > best.rank(s):
             best = closer

@@ -1,10 +1,17 @@
 """One vision judge's vote: render the prompt, send the images, read the votes, within the judge's time limit.
 Transient failures (429, 5xx, connection errors) are retried with backoff while time remains; a reply that is
-not usable gets one repair request; anything else makes the judge abstain with the reason, never pass."""
+not usable gets one repair request; anything else makes the judge abstain with the reason, never pass.
+
+The HTTP exchange runs on one asyncio loop per process: a call waits there, not on a worker thread, and the
+whole exchange (retries, a reply trickled a byte at a time, the repair) ends at the judge's limit."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import io
+import json
+import logging
 import os
 import threading
 import time
@@ -17,10 +24,13 @@ import jinja2
 from PIL import Image
 
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext, Outcome, criterion_result
+from sentinel.evaluation.vision import injection
 from sentinel.evaluation.vision.options import VisionOptions
-from sentinel.evaluation.vision.parse import ReplyProblem, read_votes
-from sentinel.evaluation.vision.wire import ImagePart, Reply, wire_for
+from sentinel.evaluation.vision.parse import CriterionVote, ReplyProblem, read_votes
+from sentinel.evaluation.vision.wire import ImagePart, NotAReply, Reply, wire_for
 from sentinel.rubrics.schema import VISION, Rubric
+
+logger = logging.getLogger(__name__)
 
 #: Statuses worth another try: the endpoint is busy or broken for a moment (529: Anthropic overloaded).
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -29,6 +39,12 @@ MAX_BACKOFF_SECONDS = 8.0
 #: Provider error bodies quoted in a judge's reasoning are cut to this.
 MAX_ERROR_CHARS = 300
 BUILTIN_PROMPT = "prompts/vision.j2"
+#: A reply larger than this is refused without reading the rest: votes are a few KB of JSON, and a reply that is
+#: not must not fill memory or be sent back in a repair request.
+MAX_REPLY_BYTES = 1 << 20
+#: How long past its limit the calling thread waits for the I/O loop before giving up on it (the exchange ends at
+#: the limit by itself; this only covers a loop that is stuck).
+LOOP_GRACE_SECONDS = 1.0
 #: Anthropic refuses images over 5 MB; larger files are re-encoded (as JPEG) before sending.
 MAX_SENT_IMAGE_BYTES = 4_500_000
 IMAGE_LABELS = {
@@ -37,21 +53,48 @@ IMAGE_LABELS = {
     "mask": ("the mask: white marks the region the edit was allowed to change", "mask"),
 }
 
-_client_lock = threading.Lock()
-_client: httpx.Client | None = None
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_client: httpx.AsyncClient | None = None
 
 
-def http_client() -> httpx.Client:
-    """One pooled client for every vision judge in the process (judges run on worker threads)."""
+def io_loop() -> asyncio.AbstractEventLoop:
+    """The process's loop for vision-judge I/O, started on first use."""
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="sentinel-vision-io", daemon=True).start()
+        return _loop
+
+
+def http_client() -> httpx.AsyncClient:
+    """One pooled client for every vision judge in the process; bound to ``io_loop()``, used only on it."""
     global _client
-    with _client_lock:
-        if _client is None:
-            _client = httpx.Client(limits=httpx.Limits(max_connections=32), follow_redirects=False)
-        return _client
+    if _client is None:
+        _client = httpx.AsyncClient(limits=httpx.Limits(max_connections=32), follow_redirects=False)
+    return _client
 
 
 class JudgeFailed(Exception):
     """The judge cannot vote; the message becomes its abstention reason."""
+
+
+class ReplyTooLarge(Exception):
+    """The endpoint sent more than MAX_REPLY_BYTES; the rest was not read."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer, read whole (it is at most MAX_REPLY_BYTES)."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
 
 
 @dataclass
@@ -124,7 +167,9 @@ class VisionJudge:
 
     def _image_part(self, source: ImageSource, label: str) -> ImagePart:
         if self.options.image_url_base:
-            return ImagePart(label, source.mime, url=f"{self.options.image_url_base}/v1/images/{source.sha256}")
+            # The signed path: once API keys exist, an unsigned image URL is refused to a caller without a key.
+            path = source.path or f"/v1/images/{source.sha256}"
+            return ImagePart(label, source.mime, url=f"{self.options.image_url_base}{path}")
         rgb = source.decode().rgb
         height, width = rgb.shape[:2]
         limit = self.options.image_max_side
@@ -145,6 +190,7 @@ class VisionJudge:
         started = time.monotonic()
         # A little under the limit, so the judge abstains in its own words before a worker's hard stop.
         deadline = started + self.timeout_seconds * 0.95
+        written: str | None = None
         usage = {"model": self.options.model, "calls": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         transcript: list[Exchange] = []
         key = self.api_key()
@@ -155,24 +201,76 @@ class VisionJudge:
             if not asked:
                 raise JudgeFailed(f"task '{rubric.id}' has no vision criteria")
             body = self.wire.body(system, images, asked)
-            reply = self._call(body, key, deadline, usage, transcript)
+            exchange = self._ask(body, asked, key, deadline, usage, transcript)
+            future = asyncio.run_coroutine_threadsafe(exchange, io_loop())
+            # While the model looks, the OCR reads what the image says to it.
+            written = self._instructions(ctx)
             try:
-                votes = read_votes(self._content(reply), asked)
-            except ReplyProblem as problem:
-                # One repair: the model sees its reply and what was wrong with it.
-                reply = self._call(self.wire.repair(body, reply, str(problem)), key, deadline, usage, transcript)
-                try:
-                    votes = read_votes(self._content(reply), asked)
-                except ReplyProblem as again:
-                    raise JudgeFailed(f"{again} (after one repair request)") from again
+                votes = future.result(timeout=max(0.0, deadline - time.monotonic()) + LOOP_GRACE_SECONDS)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise JudgeFailed(self._no_answer()) from None
         except JudgeFailed as exc:
-            return VisionVote(None, f"abstained: {scrub(str(exc), key)}", [], usage, transcript)
+            found = [injection.finding(written)] if written else []
+            return VisionVote(None, f"abstained: {scrub(str(exc), key)}", found, usage, transcript)
         criteria = {c.id: c for c in rubric.criteria}
         results = [
             criterion_result(criteria[v.id], Outcome(v.passed, None, None, scrub(v.reasoning, key))) for v in votes
         ]
         reasoning = "\n".join(f"{'PASS' if r.passed else 'FAIL'} {r.id}: {r.detail}" for r in results)
-        return VisionVote(all(r.passed for r in results), reasoning, [r.to_dict() for r in results], usage, transcript)
+        voted = [r.to_dict() for r in results]
+        passed = all(r.passed for r in results)
+        if written:
+            found = injection.finding(written)
+            if passed:
+                # The pass may be what the words asked for: it is withheld, and the finding keeps the verdict from
+                # green. A failure is believed (no injection asks for one).
+                reasoning = f"abstained: {found['detail']}\n{reasoning}"
+                return VisionVote(None, reasoning, [*voted, found], usage, transcript)
+            reasoning += f"\nFAIL {injection.INJECTION_CRITERION}: {found['detail']}"
+            voted.append(found)
+        return VisionVote(passed, reasoning, voted, usage, transcript)
+
+    @staticmethod
+    def _instructions(ctx: JudgeContext) -> str | None:
+        """What the image says to its judges, by OCR; None when nothing (or when the OCR could not read it)."""
+        try:
+            return injection.scan(ctx)
+        except Exception:
+            logger.warning("could not read the image's text to look for instructions to judges", exc_info=True)
+            return None
+
+    def _no_answer(self) -> str:
+        return f"no answer within its {self.timeout_seconds:g} s limit"
+
+    async def _ask(
+        self,
+        body: dict[str, Any],
+        asked: list[str],
+        key: str | None,
+        deadline: float,
+        usage: dict[str, Any],
+        transcript: list[Exchange],
+    ) -> list[CriterionVote]:
+        """The votes, from one call and at most one repair, all before ``deadline``."""
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                reply = await self._call(body, key, deadline, usage, transcript)
+                try:
+                    # Reading a reply is CPU work: off the loop, which other judges' calls share.
+                    return await asyncio.to_thread(read_votes, self._content(reply), asked)
+                except ReplyProblem as problem:
+                    # One repair: the model sees (the start of) its reply and what was wrong with it.
+                    repair = self.wire.repair(body, reply, str(problem))
+                    reply = await self._call(repair, key, deadline, usage, transcript)
+                    try:
+                        return await asyncio.to_thread(read_votes, self._content(reply), asked)
+                    except ReplyProblem as again:
+                        raise JudgeFailed(f"{again} (after one repair request)") from again
+        except TimeoutError:
+            if transcript and transcript[-1].status is None and transcript[-1].error is None:
+                transcript[-1].error = "timed out"
+            raise JudgeFailed(self._no_answer()) from None
 
     @staticmethod
     def _content(reply: Reply) -> str | dict[str, Any]:
@@ -180,7 +278,7 @@ class VisionJudge:
             raise JudgeFailed(f"the model refused: {reply.refusal}")
         return reply.content
 
-    def _call(
+    async def _call(
         self, body: dict[str, Any], key: str | None, deadline: float, usage: dict[str, Any], transcript: list[Exchange]
     ) -> Reply:
         url = f"{self.options.base_url}{self.wire.path}"
@@ -189,71 +287,105 @@ class VisionJudge:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0.05:
-                raise JudgeFailed(f"took longer than its {self.timeout_seconds:g} s limit")
+                raise JudgeFailed(self._no_answer())
             exchange = Exchange(request=_without_image_data(body))
             transcript.append(exchange)
             retry_after: float | None = None
             try:
-                response = http_client().post(url, json=body, headers=headers, timeout=remaining)
+                answer = await _post(url, body, headers, remaining)
+            except ReplyTooLarge as exc:
+                # The call was made (and may be billed) but its usage is in the part not read.
+                usage["calls"] += 1
+                self._count(usage, None, None)
+                exchange.error = str(exc)
+                raise JudgeFailed(str(exc)) from None
             except httpx.TimeoutException:
                 exchange.error = "timed out"
-                raise JudgeFailed(f"took longer than its {self.timeout_seconds:g} s limit") from None
+                raise JudgeFailed(self._no_answer()) from None
             except httpx.TransportError as exc:
                 exchange.error = f"{type(exc).__name__}: {exc}"
                 problem = f"could not reach {self.options.base_url}: {type(exc).__name__}"
             else:
-                exchange.status = response.status_code
+                exchange.status = answer.status
                 usage["calls"] += 1
-                if response.status_code == 200:
-                    return self._read(response, usage, exchange, key)
-                problem = self._http_problem(response, key)
+                if answer.status == 200:
+                    return self._read(answer, usage, exchange, key)
+                problem = self._http_problem(answer, key)
                 exchange.error = problem
-                if response.status_code not in RETRY_STATUSES:
+                if answer.status not in RETRY_STATUSES:
                     raise JudgeFailed(problem)
-                retry_after = _retry_after(response)
+                retry_after = _retry_after(answer)
             if attempt >= self.options.max_retries:
                 raise JudgeFailed(f"{problem} (gave up after {attempt + 1} tries)")
             attempt += 1
             wait = min(retry_after if retry_after is not None else 0.25 * 2**attempt, MAX_BACKOFF_SECONDS)
             if time.monotonic() + wait >= deadline:
                 raise JudgeFailed(f"{problem}; no time left to retry within its {self.timeout_seconds:g} s limit")
-            time.sleep(wait)
+            await asyncio.sleep(wait)
 
-    def _read(self, response: httpx.Response, usage: dict[str, Any], exchange: Exchange, key: str | None) -> Reply:
+    def _count(self, usage: dict[str, Any], input_tokens: int | None, output_tokens: int | None) -> None:
+        """Add a reply's tokens; a count the endpoint did not give stays unknown (None) for the whole vote."""
+        for name, tokens in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            usage[name] = None if usage[name] is None or tokens is None else usage[name] + tokens
+        cost = self.options.cost(usage["input_tokens"], usage["output_tokens"])
+        usage["cost"] = None if cost is None else round(cost, 10)
+
+    def _read(self, answer: Answer, usage: dict[str, Any], exchange: Exchange, key: str | None) -> Reply:
         try:
-            reply = self.wire.read(response.json())
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            reply = self.wire.read(json.loads(answer.body))
+        except NotAReply as exc:
+            self._count(usage, None, None)
+            raise JudgeFailed(f"the endpoint's answer is not a usable {self.options.api} reply: {exc}") from None
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
+            self._count(usage, None, None)
             raise JudgeFailed(
                 f"the endpoint's answer is not a {self.options.api} reply ({type(exc).__name__})"
             ) from None
-        usage["input_tokens"] += reply.input_tokens
-        usage["output_tokens"] += reply.output_tokens
-        usage["cost"] = round(self.options.cost(usage["input_tokens"], usage["output_tokens"]), 10)
+        self._count(usage, reply.input_tokens, reply.output_tokens)
         exchange.reply = reply.content if isinstance(reply.content, dict) else scrub(reply.content, key)
         return reply
 
-    def _http_problem(self, response: httpx.Response, key: str | None) -> str:
-        detail = _error_message(response)
-        if response.status_code in (401, 403):
+    def _http_problem(self, answer: Answer, key: str | None) -> str:
+        detail = _error_message(answer)
+        if answer.status in (401, 403):
             where = f"from {self.options.api_key_env}" if self.options.api_key_env else "(none is configured)"
-            return scrub(f"the endpoint refused the API key {where} ({response.status_code}: {detail})", key)
-        return scrub(f"the endpoint answered {response.status_code}: {detail}", key)
+            return scrub(f"the endpoint refused the API key {where} ({answer.status}: {detail})", key)
+        return scrub(f"the endpoint answered {answer.status}: {detail}", key)
 
 
-def _error_message(response: httpx.Response) -> str:
+async def _post(url: str, body: dict[str, Any], headers: dict[str, str], remaining: float) -> Answer:
+    """POST and read the answer, refusing one over MAX_REPLY_BYTES (declared or streamed) without reading on."""
+    async with http_client().stream("POST", url, json=body, headers=headers, timeout=remaining) as response:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+            raise ReplyTooLarge(
+                f"the endpoint's reply is {int(declared):,} bytes, over the {MAX_REPLY_BYTES:,}-byte limit; "
+                "it was not read"
+            )
+        received = bytearray()
+        async for chunk in response.aiter_bytes():
+            received += chunk
+            if len(received) > MAX_REPLY_BYTES:
+                raise ReplyTooLarge(
+                    f"the endpoint's reply is over the {MAX_REPLY_BYTES:,}-byte limit; the rest was not read"
+                )
+        return Answer(response.status_code, response.headers, bytes(received))
+
+
+def _error_message(answer: Answer) -> str:
     try:
-        body = response.json()
+        body = json.loads(answer.body)
         error = body.get("error") if isinstance(body, dict) else None
         message = error.get("message") if isinstance(error, dict) else None
-        text = str(message) if message else response.text
+        text = str(message) if message else answer.text
     except ValueError:
-        text = response.text
+        text = answer.text
     text = " ".join(text.split())
-    return text[:MAX_ERROR_CHARS] or response.reason_phrase
+    return text[:MAX_ERROR_CHARS] or f"HTTP {answer.status}"
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _retry_after(answer: Answer) -> float | None:
+    value = answer.headers.get("retry-after")
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:

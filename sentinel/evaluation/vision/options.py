@@ -57,5 +57,9 @@ class VisionOptions(BaseModel):
             return self.structured_output
         return "tool" if self.api == "anthropic" else "json_schema"
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input_cost_per_mtok + output_tokens * self.output_cost_per_mtok) / 1_000_000
+    def cost(self, input_tokens: int | None, output_tokens: int | None) -> float | None:
+        """USD for the tokens; None (unknown) when a priced count is unknown: never a guess of $0."""
+        if (input_tokens is None and self.input_cost_per_mtok) or (output_tokens is None and self.output_cost_per_mtok):
+            return None
+        spent = (input_tokens or 0) * self.input_cost_per_mtok + (output_tokens or 0) * self.output_cost_per_mtok
+        return spent / 1_000_000

@@ -1,5 +1,8 @@
-"""Reading a model's votes out of its reply: JSON recovered from fences or prose, then checked against the
-criteria that were asked. Anything short of one clear vote per asked criterion is a problem, never a pass."""
+"""Reading a model's votes out of its reply, and accepting them only when the reply holds exactly one answer.
+
+A reply is the JSON object alone, or one object in a fence or a sentence of prose. Two objects that could be
+answers (an example, then the real one), prose that reads like a refusal or an example, ids that were not asked
+or are missing: each is a problem with the reply, never a pass and never a guess at which object was meant."""
 
 from __future__ import annotations
 
@@ -8,9 +11,44 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
+
 #: Reasoning longer than this is cut: it is shown to people and stored with the vote.
 MAX_REASONING_CHARS = 2000
-_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
+#: Replies longer than this are not searched for JSON (the wire already refuses far larger ones): the search is
+#: quadratic in the number of braces.
+MAX_SEARCHED_CHARS = 200_000
+#: Places in a reply where an object is tried: enough for any prose around one answer, and a bound on the work a
+#: reply made of unclosed braces can cause.
+MAX_JSON_STARTS = 256
+#: Words in the prose around the one object that make it an example or a refusal rather than an answer
+#: (case-insensitive, whole words).
+NOT_AN_ANSWER = (
+    "example",
+    "e.g.",
+    "for instance",
+    "such as",
+    "would look like",
+    "should look like",
+    "template",
+    "placeholder",
+    "sample",
+    "sorry",
+    "apologi[sz]e",
+    "can't",
+    "cannot",
+    "can not",
+    "unable",
+    "won't",
+    "will not",
+    "not able",
+    "refuse",
+    "decline",
+)
+_NOT_AN_ANSWER = re.compile(
+    r"(?<![a-z])(?:" + "|".join(w if "[" in w else re.escape(w) for w in NOT_AN_ANSWER) + r")(?![a-z])", re.I
+)
+_FENCE_MARK = re.compile(r"```(?:json|JSON)?")
 
 
 class ReplyProblem(Exception):
@@ -24,58 +62,108 @@ class CriterionVote:
     reasoning: str
 
 
+class _Vote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: StrictStr
+    passed: StrictBool
+    reasoning: StrictStr
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    criteria: list[_Vote]
+
+
+def _could_be_answer(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "criteria" in value
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) and "id" in item for item in value)
+
+
 def extract_json(text: str) -> Any:
-    """The JSON value in a reply: the whole text, a fenced block, or the first object embedded in prose."""
+    """The one answer-shaped JSON value in a reply: the whole text, or the only such value in a fence or in prose."""
     stripped = text.strip()
     try:
         return json.loads(stripped)
+    except RecursionError:
+        raise ReplyProblem("the reply's JSON is nested too deeply") from None
     except ValueError:
         pass
-    for block in _FENCE.findall(stripped):
-        try:
-            return json.loads(block.strip())
-        except ValueError:
-            continue
+    if len(stripped) > MAX_SEARCHED_CHARS:
+        raise ReplyProblem(f"the reply is {len(stripped)} characters of text that is not one JSON object")
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"[{\[]", stripped):
+    found: list[tuple[Any, int, int]] = []
+    position = tries = 0
+    # Only objects are looked for in prose: the answer is one, and a list there is more likely part of the prose.
+    for match in re.finditer(r"\{", stripped):
+        if match.start() < position:
+            continue  # inside a value already read
+        tries += 1
+        if tries > MAX_JSON_STARTS:
+            raise ReplyProblem(f"the reply has more than {MAX_JSON_STARTS} places that could start a JSON object")
         try:
-            value, _ = decoder.raw_decode(stripped, match.start())
-        except ValueError:
+            value, end = decoder.raw_decode(stripped, match.start())
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, dict | list):
-            return value
-    raise ReplyProblem(f"the reply is not JSON: {_excerpt(text)}")
+            position = end
+            if _could_be_answer(value):
+                found.append((value, match.start(), end))
+    if not found:
+        raise ReplyProblem(f"the reply is not JSON (it holds no answer object): {_excerpt(text)}")
+    if len(found) > 1:
+        raise ReplyProblem(
+            f"the reply holds {len(found)} JSON objects that could be the answer; it must hold exactly one"
+        )
+    value, start, end = found[0]
+    prose = _FENCE_MARK.sub(" ", f"{stripped[:start]} {stripped[end:]}")
+    said = _NOT_AN_ANSWER.search(prose)
+    if said:
+        raise ReplyProblem(
+            f"the text around the JSON says '{said.group(0)}', so it reads as an example or a refusal, not an "
+            f"answer: {_excerpt(prose)}"
+        )
+    return value
 
 
 def read_votes(reply: Any, asked: list[str]) -> list[CriterionVote]:
-    """One vote per asked criterion, in the order asked; ReplyProblem names what is missing or extra."""
+    """One vote per asked criterion, in the order asked; ReplyProblem names what is wrong, missing or extra."""
     value = extract_json(reply) if isinstance(reply, str) else reply
-    items = value.get("criteria") if isinstance(value, dict) else value
-    if not isinstance(items, list):
+    if isinstance(value, list):
+        value = {"criteria": value}
+    if not isinstance(value, dict) or "criteria" not in value:
         raise ReplyProblem("the reply has no 'criteria' list")
+    try:
+        answer = _Answer.model_validate(value)
+    except ValidationError as exc:
+        raise ReplyProblem(f"the reply does not match the answer's schema: {_schema_problem(exc)}") from None
     votes: dict[str, CriterionVote] = {}
     unknown: list[str] = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            raise ReplyProblem("every entry of 'criteria' must be an object with an 'id'")
-        criterion = item["id"].strip()
+    for item in answer.criteria:
+        criterion = item.id.strip()
         if criterion not in asked:
             unknown.append(criterion)
             continue
         if criterion in votes:
             raise ReplyProblem(f"the reply votes twice on '{criterion}'")
-        passed = item.get("passed")
-        if not isinstance(passed, bool):
-            raise ReplyProblem(f"criterion '{criterion}': 'passed' must be true or false, got {passed!r}")
-        reasoning = item.get("reasoning")
-        reasoning = reasoning.strip() if isinstance(reasoning, str) else ""
-        votes[criterion] = CriterionVote(criterion, passed, reasoning[:MAX_REASONING_CHARS] or "(no reasoning given)")
+        reasoning = item.reasoning.strip()
+        votes[criterion] = CriterionVote(
+            criterion, item.passed, reasoning[:MAX_REASONING_CHARS] or "(no reasoning given)"
+        )
     if unknown:
         raise ReplyProblem(f"the reply names criteria that were not asked: {', '.join(map(repr, unknown[:5]))}")
     missing = [criterion for criterion in asked if criterion not in votes]
     if missing:
         raise ReplyProblem(f"the reply misses criteria: {', '.join(missing)}")
     return [votes[criterion] for criterion in asked]
+
+
+def _schema_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "the object"
+    return f"{where}: {error['msg']}"[:200]
 
 
 def _excerpt(text: str, limit: int = 120) -> str:

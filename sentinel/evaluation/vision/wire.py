@@ -12,6 +12,9 @@ from sentinel.evaluation.vision.options import VisionOptions
 
 #: The tool Anthropic judges are made to call, so the votes arrive as structured input.
 VOTE_TOOL = "record_votes"
+#: How much of an unusable reply a repair request quotes back: enough for the model to see its mistake, never a
+#: whole oversized reply sent (and paid for) again.
+MAX_QUOTED_REPLY_CHARS = 4000
 REPAIR_REQUEST = (
     "Your previous reply could not be used: {problem}. Reply again with only the JSON object described above: "
     "every criterion id exactly once, no other ids, no prose."
@@ -30,14 +33,58 @@ class ImagePart:
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
 
 
+class NotAReply(ValueError):
+    """The endpoint's answer does not have its API's shape; the message says what is wrong."""
+
+
 @dataclass(frozen=True)
 class Reply:
     #: The reply's text, or the structured votes when the endpoint returned them as data (a tool call).
     content: str | dict[str, Any]
-    input_tokens: int
-    output_tokens: int
+    #: None when the endpoint did not say (or said something that is no count): the cost is then unknown.
+    input_tokens: int | None
+    output_tokens: int | None
     #: Set when the model declined to answer; the judge abstains with it.
     refusal: str | None = None
+
+
+def token_count(usage: Any, name: str) -> int | None:
+    """A token count from a reply's usage, or None when it is missing, negative or not a whole number."""
+    value = usage.get(name) if isinstance(usage, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value < 0 or value != int(value) or value > 1e12:
+        return None
+    return int(value)
+
+
+def quoted(reply: Reply) -> str:
+    """What a repair request shows the model of its own reply: the start of it, never megabytes."""
+    said = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+    if len(said) <= MAX_QUOTED_REPLY_CHARS:
+        return said
+    return f"{said[:MAX_QUOTED_REPLY_CHARS]}… [{len(said) - MAX_QUOTED_REPLY_CHARS} more characters left out]"
+
+
+def text_of(content: Any, where: str) -> str:
+    """A message's text: a string, or the text parts of a list of parts (OpenAI's ``{"type": "text", "text"}``
+    parts, Anthropic's text blocks) joined; anything else is not a reply."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict):
+                raise NotAReply(f"{where} holds a {type(part).__name__} where a content part belongs")
+            if part.get("type") in ("text", "output_text"):
+                text = part.get("text")
+                if not isinstance(text, str):
+                    raise NotAReply(f"{where} has a text part without text")
+                texts.append(text)
+        return "".join(texts)
+    if content is None:
+        raise NotAReply(f"{where} is empty (null)")
+    raise NotAReply(f"{where} is a {type(content).__name__}, not text")
 
 
 def votes_schema(asked: list[str]) -> dict[str, Any]:
@@ -111,22 +158,26 @@ class OpenAIChat:
         return body
 
     def repair(self, body: dict[str, Any], reply: Reply, problem: str) -> dict[str, Any]:
-        said = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
         messages = [
             *body["messages"],
-            {"role": "assistant", "content": said},
+            {"role": "assistant", "content": quoted(reply)},
             {"role": "user", "content": REPAIR_REQUEST.format(problem=problem)},
         ]
         return {**body, "messages": messages}
 
     def read(self, answer: Any) -> Reply:
         choice = answer["choices"][0]["message"]
-        usage = answer.get("usage") or {}
+        usage = answer.get("usage")
+        refusal = choice.get("refusal")
+        if refusal is not None and not isinstance(refusal, str):
+            refusal = json.dumps(refusal)[:MAX_QUOTED_REPLY_CHARS]
+        content = choice.get("content")
         return Reply(
-            content=choice.get("content") or "",
-            input_tokens=int(usage.get("prompt_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or 0),
-            refusal=choice.get("refusal"),
+            # A refusal comes with null content; the judge abstains with the refusal's words.
+            content="" if content is None and refusal else text_of(content, "the reply's message content"),
+            input_tokens=token_count(usage, "prompt_tokens"),
+            output_tokens=token_count(usage, "completion_tokens"),
+            refusal=refusal or None,
         )
 
 
@@ -177,7 +228,7 @@ class AnthropicMessages:
         return body
 
     def repair(self, body: dict[str, Any], reply: Reply, problem: str) -> dict[str, Any]:
-        said = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+        said = quoted(reply)
         # A repair asks for plain JSON text: a second forced tool call would need the first one's tool_result.
         repaired = {key: value for key, value in body.items() if key not in ("tools", "tool_choice")}
         repaired["messages"] = [
@@ -188,15 +239,26 @@ class AnthropicMessages:
         return repaired
 
     def read(self, answer: Any) -> Reply:
-        usage = answer.get("usage") or {}
-        blocks = answer.get("content") or []
-        tool_input = next((b.get("input") for b in blocks if b.get("type") == "tool_use"), None)
-        text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+        usage = answer.get("usage")
         refusal = "the model refused to answer" if answer.get("stop_reason") == "refusal" else None
+        blocks = answer.get("content")
+        if refusal and not blocks:
+            return Reply("", token_count(usage, "input_tokens"), token_count(usage, "output_tokens"), refusal)
+        if not isinstance(blocks, list):
+            raise NotAReply("the reply's content is not a list of blocks")
+        if not all(isinstance(b, dict) for b in blocks):
+            raise NotAReply("the reply's content holds something that is not a content block")
+        tool_inputs = [b.get("input") for b in blocks if b.get("type") == "tool_use"]
+        if len(tool_inputs) > 1:
+            # Two sets of votes are two answers: which one the model meant is not ours to guess.
+            raise NotAReply(f"the reply calls the {VOTE_TOOL} tool {len(tool_inputs)} times; it must call it once")
+        text = text_of([b for b in blocks if b.get("type") == "text"], "the reply's content")
+        if tool_inputs and not isinstance(tool_inputs[0], dict):
+            raise NotAReply(f"the {VOTE_TOOL} tool call's input is not an object")
         return Reply(
-            content=tool_input if isinstance(tool_input, dict) else text,
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
+            content=tool_inputs[0] if tool_inputs else text,
+            input_tokens=token_count(usage, "input_tokens"),
+            output_tokens=token_count(usage, "output_tokens"),
             refusal=refusal,
         )
 
