@@ -39,6 +39,20 @@ class StoredImage(SQLModel, table=True):
     purged_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
+class ImageOwner(SQLModel, table=True):
+    """A key that stored these bytes. Images are shared by content hash, so one image may have several owners;
+    a key reads an image by id only when a key of its tenant stored it."""
+
+    __tablename__ = "image_owners"
+    __table_args__ = (UniqueConstraint("image_id", "key_id", name="uq_image_owner_image_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # No foreign key: `sentinel storage gc` deletes unnamed image rows, and deletes their owners with them.
+    image_id: str = Field(max_length=64)
+    key_id: str = Field(index=True, max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+
+
 class Blob(SQLModel, table=True):
     """Image bytes kept in PostgreSQL (``SENTINEL_BLOB_URL=database``): one dependency fewer than an object store."""
 
@@ -82,6 +96,9 @@ class Evaluation(SQLModel, table=True):
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     #: Where the result is POSTed when the verdict is written.
     callback_url: str | None = None
+    #: The API key that submitted it (a job's evaluations: the job's key); its tenant alone may read it.
+    #: None: made while the server ran open, before any key existed.
+    key_id: str | None = Field(default=None, index=True, max_length=40)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True, default=utcnow)
     )
@@ -155,8 +172,9 @@ class Job(SQLModel, table=True):
     max_attempts: int = 3
     budget_seconds: float = 300.0
     callback_url: str | None = None
-    #: The API key that created the job: its attempts spend against that key's cap.
-    key_id: str | None = Field(default=None, max_length=40)
+    #: The API key that created the job: its attempts spend against that key's cap, and its tenant alone may
+    #: read the job.
+    key_id: str | None = Field(default=None, index=True, max_length=40)
     state: str = Field(default=JobState.QUEUED, index=True, max_length=16)
     #: The final verdict: the worst verdict among the images chosen for each slot.
     verdict: str | None = Field(default=None, index=True, max_length=8)
@@ -248,6 +266,22 @@ class ReviewDecision(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
 
 
+class ReviewerSession(SQLModel, table=True):
+    """A reviewer's login to the pages. The cookie names a row here, so logging out (deleting the row) ends the
+    session in every API process at once, and a copied cookie is worth nothing afterwards."""
+
+    __tablename__ = "reviewer_sessions"
+
+    #: SHA-256 of the secret in the cookie: a database leak gives no usable session.
+    id: str = Field(primary_key=True, max_length=64)
+    reviewer: str = Field(max_length=200)
+    #: What the login was made from (a reviewer key's fingerprint, or ``api:<key id>``): removing it ends the session.
+    binding: str = Field(max_length=100)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+
+
 class ApiKey(SQLModel, table=True):
     """A caller's key. Only a hash of the secret is stored; the secret is shown once, when created."""
 
@@ -264,6 +298,9 @@ class ApiKey(SQLModel, table=True):
     spend_period: str | None = Field(default=None, max_length=8, description="day or month")
     #: Requests per minute; None: the server's default.
     rpm: int | None = None
+    #: Keys of one tenant see each other's jobs, evaluations, review items and images; None (keys made before
+    #: tenants existed): the key is a tenant of its own, named by its id.
+    tenant: str | None = Field(default=None, index=True, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 

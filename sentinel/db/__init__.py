@@ -66,8 +66,20 @@ def engine_for(settings: Settings) -> Engine:
     return engine
 
 
+#: What a column added to an older SQLite file starts as, where NULL would be wrong for the rows already there
+#: (the same data moves as the PostgreSQL migration that brought the column).
+BACKFILLS = {
+    # A key made before tenants existed is a tenant of its own.
+    "api_keys.tenant": "UPDATE api_keys SET tenant = id WHERE tenant IS NULL",
+    # A job's evaluations belong to the job's key.
+    "evaluations.key_id": "UPDATE evaluations SET key_id = (SELECT jobs.key_id FROM job_attempts JOIN jobs "
+    "ON jobs.id = job_attempts.job_id WHERE job_attempts.evaluation_id = evaluations.id) WHERE key_id IS NULL",
+}
+
+
 def add_missing_columns(engine: Engine) -> list[str]:
-    """Add the nullable columns newer versions brought to an older SQLite file (create_all adds tables only)."""
+    """Add the nullable columns (and indexes) newer versions brought to an older SQLite file (create_all adds
+    tables only)."""
     existing = inspect(engine)
     added: list[str] = []
     with engine.begin() as connection:
@@ -79,4 +91,8 @@ def add_missing_columns(engine: Engine) -> list[str]:
                 kind = column.type.compile(dialect=engine.dialect)
                 connection.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
                 added.append(f"{table.name}.{column.name}")
+                if f"{table.name}.{column.name}" in BACKFILLS:
+                    connection.exec_driver_sql(BACKFILLS[f"{table.name}.{column.name}"])
+            for index in table.indexes:
+                index.create(connection, checkfirst=True)
     return added

@@ -110,19 +110,19 @@ class GatewayService:
         """Route, then store every delivered image with the call log in one transaction; raises GenerationFailed
         when none was delivered (its calls are logged all the same: they cost money)."""
         generation = await self.route(body, caller)
-        await run_in_threadpool(self._store, generation)
+        await run_in_threadpool(self._store, generation, caller)
         if not any(generation.image_ids):
             raise self.failure(generation)
         return generation
 
-    def _store(self, generation: Generation) -> None:
+    def _store(self, generation: Generation, caller: Caller | None = None) -> None:
         """One thread hop and one commit per request: the images, then the calls that name them. The call log is
         written before the answer goes out, so a crash right after answering loses no record of a paid call."""
         with Session(self.services.engine) as session:
             for result in generation.results:
                 image = result.image
                 if image is not None:
-                    self.services.images.store(session, image.info, image.data)
+                    self.services.images.store(session, image.info, image.data, caller.id if caller else None)
                 generation.image_ids.append(image.info.sha256 if image is not None else None)
             for index, result in enumerate(generation.results):
                 image_id = generation.image_ids[index]

@@ -20,7 +20,8 @@ from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.guidance import fixes_for, join_guidance, regeneration_prompt
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.schemas import JobCreate
-from sentinel.keys.service import Caller
+from sentinel.keys.caller import Caller
+from sentinel.keys.tenancy import visible
 from sentinel.models import (
     ApiKey,
     Evaluation,
@@ -200,9 +201,10 @@ class JobService:
         self.dispatcher.expire_at(job.id, body.budget_seconds)
         return job
 
-    def get(self, job_id: str) -> tuple[Job, list[JobAttempt]]:
+    def get(self, job_id: str, caller: Caller | None = None) -> tuple[Job, list[JobAttempt]]:
+        """A job and its attempts; another tenant's is not found (``caller`` None: every job is visible)."""
         with Session(self.services.engine, expire_on_commit=False) as session:
-            job = session.get(Job, job_id)
+            job = session.exec(visible(select(Job).where(Job.id == job_id), Job.key_id, caller)).first()
             if job is None:
                 raise NotFound(f"no job with id '{job_id}'", field="id")
             attempts = list(
@@ -215,11 +217,14 @@ class JobService:
         if job.state not in JobState.FINAL and as_utc(job.deadline_at) <= utcnow():
             # The expiry message may have died with a broker; a reader closes the job on time anyway.
             self.expire(job_id)
-            return self.get(job_id)
+            return self.get(job_id, caller)
         return job, attempts
 
-    def list(self, task: str | None, verdict: str | None, state: str | None, limit: int) -> list[Job]:
-        query = select(Job).order_by(col(Job.created_at).desc()).limit(limit)
+    def list(
+        self, task: str | None, verdict: str | None, state: str | None, limit: int, caller: Caller | None = None
+    ) -> list[Job]:
+        """The newest jobs of the caller's tenant (``caller`` None: of everyone)."""
+        query = visible(select(Job).order_by(col(Job.created_at).desc()).limit(limit), Job.key_id, caller)
         if task:
             query = query.where(Job.task == task)
         if verdict:
@@ -403,7 +408,7 @@ class JobService:
             session.commit()
         params = self._judged_params(rubric, job, width, height)
         submission = self.evaluations.validate(job.task, params, {"image": image.data})
-        evaluation = self.evaluations.submit(submission)
+        evaluation = self.evaluations.submit(submission, job.key_id)
         with Session(self.services.engine) as session:
             session.execute(
                 update(JobAttempt)

@@ -17,16 +17,19 @@ logger = logging.getLogger(__name__)
 
 #: Probes and assets are never counted or refused.
 UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics", "/static/")
+#: A route that takes a key when one is sent but lets the endpoint accept a signed URL instead.
+SIGNED_OR_KEY = "signed-or-key"
 
 
 def required_scope(method: str, path: str) -> str | None:
-    """The scope a /v1 route needs; None for a public one. "any": any valid key."""
+    """The scope a /v1 route needs; None for a public one. "any": any valid key. SIGNED_OR_KEY: a key of the
+    owning tenant, or a signed URL, which the endpoint checks."""
     if not path.startswith("/v1/"):
         return None
     if path.startswith("/v1/images/") and path != "/v1/images/generations" and method in ("GET", "HEAD"):
-        # Images are served by content hash, unguessable without the image; generated URLs must work in a
-        # browser or an <img> tag, which send no Authorization header.
-        return None
+        # The URLs Sentinel hands out must work in a browser or an <img> tag, which send no Authorization
+        # header: they are signed. A caller with a key may read its tenant's images unsigned.
+        return SIGNED_OR_KEY
     if path.startswith(("/v1/images/generations", "/v1/models", "/v1/jobs")):
         return "generate"
     if path.startswith("/v1/evaluations"):
@@ -62,6 +65,9 @@ class ApiKeyAuth:
             try:
                 caller = self.keys.caller(token) if token else None
                 required = caller is None and self.keys.keys_required()
+                if needed == SIGNED_OR_KEY:
+                    # No key: the endpoint asks for a signature. A wrong key is still a wrong key.
+                    required = required and token is not None
             except Exception:
                 logger.exception("API keys could not be checked")
                 await _refuse(
@@ -83,7 +89,7 @@ class ApiKeyAuth:
                 )
                 await _refuse(send, 401, "invalid_request_error", "invalid_api_key", message)
                 return
-        if caller is not None and needed not in (None, "any") and not caller.allows(needed):
+        if caller is not None and needed not in (None, "any", SIGNED_OR_KEY) and not caller.allows(needed):
             message = f"key '{caller.name}' has scopes {', '.join(caller.scopes)}; this call needs '{needed}'"
             await _refuse(send, 403, "permission_error", "missing_scope", message)
             return

@@ -5,41 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from sentinel.errors import InvalidInput, NotFound
+from sentinel.keys.caller import Caller
 from sentinel.models import ApiKey, utcnow
 from sentinel.services import Services
 
 SCOPES = ("generate", "evaluate", "review", "admin")
 PERIODS = ("day", "month")
 TOKEN_PREFIX = "snt_"
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The key a request came with, as the endpoints and the spend ledger see it."""
-
-    id: str
-    name: str
-    scopes: tuple[str, ...]
-    spend_cap: float | None
-    spend_period: str | None
-    rpm: int | None
-
-    def allows(self, scope: str) -> bool:
-        return "admin" in self.scopes or scope in self.scopes
-
-    @classmethod
-    def of(cls, key: ApiKey) -> Caller:
-        return cls(key.id, key.name, tuple(key.scopes), key.spend_cap, key.spend_period, key.rpm)
+#: A tenant's name: letters, digits and . _ - (it appears in logs and key lists), up to 100 characters.
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def hash_secret(token: str) -> str:
@@ -69,8 +53,9 @@ class KeyService:
         spend_cap: float | None = None,
         period: str | None = None,
         rpm: int | None = None,
+        tenant: str | None = None,
     ) -> tuple[ApiKey, str]:
-        """A new key and its secret (shown once)."""
+        """A new key and its secret (shown once). Without a tenant the key is a tenant of its own."""
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidInput("a key needs a name of 1 to 100 characters", field="name")
@@ -83,9 +68,16 @@ class KeyService:
             raise InvalidInput("--period needs --spend-cap", field="period")
         if rpm is not None and rpm < 1:
             raise InvalidInput("--rpm must be at least 1", field="rpm")
+        if tenant is not None and not TENANT_PATTERN.fullmatch(tenant):
+            raise InvalidInput(
+                f"--tenant '{tenant}' is not a tenant name: 1 to 100 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit",
+                field="tenant",
+            )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        key_id = f"key_{uuid.uuid4().hex[:20]}"
         key = ApiKey(
-            id=f"key_{uuid.uuid4().hex[:20]}",
+            id=key_id,
             name=name,
             prefix=token[:10],
             secret_hash=hash_secret(token),
@@ -93,6 +85,7 @@ class KeyService:
             spend_cap=spend_cap,
             spend_period=period,
             rpm=rpm,
+            tenant=tenant or key_id,
         )
         with Session(self.services.engine, expire_on_commit=False) as session:
             session.add(key)

@@ -13,7 +13,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sentinel.errors import InvalidInput, SentinelError
-from sentinel.pages.auth import CSRF_FIELD, SESSION_COOKIE, Reviewer, ReviewerAuth, check_csrf, safe_next
+from sentinel.pages.auth import (
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    LOGIN_FORM_MAX_AGE_SECONDS,
+    SESSION_COOKIE,
+    Reviewer,
+    ReviewerAuth,
+    check_csrf,
+    check_origin,
+    check_token,
+    safe_next,
+)
 from sentinel.pages.format import register_filters
 
 router = APIRouter(include_in_schema=False)
@@ -45,6 +56,13 @@ def page_headers(request: Request) -> dict[str, str]:
     return SECURITY_HEADERS | {"Content-Security-Policy": policy}
 
 
+class WholeServiceOnly(SentinelError):
+    """The dashboard adds up every tenant's traffic and spend: not for a reviewer who sees one tenant."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+
 #: Form posts are tiny: a decision, a note and a token.
 MAX_FORM_FIELDS = 20
 QUEUE_PAGE_SIZE = 200
@@ -54,12 +72,13 @@ def _auth(request: Request) -> ReviewerAuth:
     return request.app.state.reviewer_auth
 
 
-def _reviewer(request: Request) -> Reviewer | None:
-    return _auth(request).reviewer_from_cookie(request.cookies.get(SESSION_COOKIE))
+async def _reviewer(request: Request) -> Reviewer | None:
+    """The logged-in reviewer (a database read: sessions live there so logging out ends them everywhere)."""
+    return await run_in_threadpool(_auth(request).reviewer_from_cookie, request.cookies.get(SESSION_COOKIE))
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    reviewer = context.pop("reviewer", None) or _reviewer(request)
+    reviewer: Reviewer | None = context.pop("reviewer", None)
     html = templates.get_template(template).render(
         reviewer=reviewer.name if reviewer else None, csrf_token=reviewer.csrf_token if reviewer else "", **context
     )
@@ -82,11 +101,12 @@ async def read_form(request: Request) -> dict[str, str]:
 
 async def checked_post(request: Request) -> tuple[Reviewer | None, dict[str, str]]:
     """The reviewer and form of a page POST, after the CSRF check; None when nobody is logged in."""
-    reviewer = _reviewer(request)
+    reviewer = await _reviewer(request)
     if reviewer is None:
         return None, {}
     form = await read_form(request)
-    check_csrf(reviewer, form.get(CSRF_FIELD), request.headers.get("origin"), request.headers.get("host"))
+    headers = request.headers
+    check_csrf(reviewer, form.get(CSRF_FIELD), headers.get("origin"), headers.get("host"), headers.get("referer"))
     return reviewer, form
 
 
@@ -95,9 +115,33 @@ async def checked_post(request: Request) -> tuple[Reviewer | None, dict[str, str
 
 @router.get("/login")
 async def login_form(request: Request, next: str | None = Query(None, max_length=2000)) -> Response:
-    if _reviewer(request) is not None:
+    if await _reviewer(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "login.html", next=safe_next(next), keys_file=_keys_hint(request))
+    return login_page(request, safe_next(next))
+
+
+def login_page(request: Request, target: str, status_code: int = 200, error: str | None = None) -> HTMLResponse:
+    """The login form, with its CSRF token: the same one while the login cookie lasts, so two tabs both work."""
+    auth = _auth(request)
+    token, cookie = auth.login_form_token(request.cookies.get(LOGIN_COOKIE))
+    response = render(
+        request,
+        "login.html",
+        status_code,
+        next=target,
+        login_token=token,
+        keys_file=not auth.settings.reviewer_keys,
+        error=error,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        cookie,
+        max_age=LOGIN_FORM_MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
 
 @router.post("/login")
@@ -105,32 +149,36 @@ async def login(request: Request) -> Response:
     form = await read_form(request)
     target = safe_next(form.get("next"))
     auth = _auth(request)
+    try:
+        # Another site must not log this browser in, not even under a key of its own choosing.
+        check_origin(request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host"))
+        check_token(auth.login_token_of(request.cookies.get(LOGIN_COOKIE)), form.get(CSRF_FIELD))
+    except SentinelError as exc:
+        return login_page(request, target, exc.status_code, exc.message)
     found = await run_in_threadpool(auth.reviewer_for_key, form.get("key", "")[:1000])
     if found is None:
-        return render(
+        return login_page(
             request,
-            "login.html",
+            target,
             401,
-            next=target,
-            keys_file=_keys_hint(request),
-            error="That key is not a reviewer key (or an API key with the review scope). Check for a typo, or ask "
+            "That key is not a reviewer key (or an API key with the review scope). Check for a typo, or ask "
             "whoever runs Sentinel for one.",
         )
+    previous = await _reviewer(request)
+    if previous is not None:
+        # A new login replaces the session this browser had: never two live sessions from one cookie jar.
+        await run_in_threadpool(auth.end_session, previous)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        auth.session_cookie(*found),
+        await run_in_threadpool(auth.start_session, *found),
         max_age=auth.settings.session_max_age_seconds,
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
     )
+    response.delete_cookie(LOGIN_COOKIE)
     return response
-
-
-def _keys_hint(request: Request) -> str | None:
-    auth = _auth(request)
-    return None if auth.settings.reviewer_keys else str(auth.keys_file)
 
 
 @router.post("/logout")
@@ -141,6 +189,8 @@ async def logout(request: Request) -> Response:
         return error_page(request, exc, "/review")
     response = RedirectResponse("/login", status_code=303)
     if reviewer is not None:
+        # Ended on the server: a copy of the cookie (a shared machine, a proxy log) is worth nothing now.
+        await run_in_threadpool(_auth(request).end_session, reviewer)
         response.delete_cookie(SESSION_COOKIE)
     return response
 
@@ -155,14 +205,14 @@ async def review_page(
     id: str | None = Query(None, max_length=64),
     decided: str | None = Query(None, max_length=64),
 ) -> Response:
-    reviewer = _reviewer(request)
+    reviewer = await _reviewer(request)
     if reviewer is None:
         return to_login(request)
     review = request.app.state.review
-    queue = await run_in_threadpool(review.queue, task or None, QUEUE_PAGE_SIZE)
+    queue = await run_in_threadpool(review.queue, task or None, QUEUE_PAGE_SIZE, reviewer.caller)
     index = next((i for i, item in enumerate(queue) if item["id"] == id), 0)
     current = queue[index] if queue else None
-    just_decided = await run_in_threadpool(review.decision, decided) if decided else None
+    just_decided = await run_in_threadpool(review.decision, decided, reviewer.caller) if decided else None
     return render(
         request,
         "review.html",
@@ -200,6 +250,7 @@ async def review_decision(evaluation_id: str, request: Request) -> Response:
             reviewer.name,
             note,
             form.get("regenerate") == "on",
+            caller=reviewer.caller,
         )
     except SentinelError as exc:
         return error_page(request, exc, back, reviewer)
@@ -210,12 +261,12 @@ async def review_decision(evaluation_id: str, request: Request) -> Response:
 
 @router.get("/review/stats")
 async def review_stats_page(request: Request) -> Response:
-    reviewer = _reviewer(request)
+    reviewer = await _reviewer(request)
     if reviewer is None:
         return to_login(request)
     from sentinel.review.stats import MIN_DECISIONS_FOR_KAPPA
 
-    stats = await run_in_threadpool(request.app.state.review.stats)
+    stats = await run_in_threadpool(request.app.state.review.stats, reviewer.caller)
     return render(
         request, "review_stats.html", reviewer=reviewer, nav="stats", stats=stats, min_kappa=MIN_DECISIONS_FOR_KAPPA
     )
@@ -226,12 +277,12 @@ async def review_stats_page(request: Request) -> Response:
 
 @router.get("/evaluations/{evaluation_id}")
 async def evaluation_page(evaluation_id: str, request: Request) -> Response:
-    reviewer = _reviewer(request)
+    reviewer = await _reviewer(request)
     if reviewer is None:
         return to_login(request)
     evaluations = request.app.state.evaluations
     try:
-        evaluation, votes = await run_in_threadpool(evaluations.get, evaluation_id)
+        evaluation, votes = await run_in_threadpool(evaluations.get, evaluation_id, reviewer.caller)
     except SentinelError as exc:
         return error_page(request, exc, "/review", reviewer)
     view = evaluations.view(evaluation, votes)
@@ -241,12 +292,12 @@ async def evaluation_page(evaluation_id: str, request: Request) -> Response:
 
 @router.get("/jobs/{job_id}")
 async def job_page(job_id: str, request: Request) -> Response:
-    reviewer = _reviewer(request)
+    reviewer = await _reviewer(request)
     if reviewer is None:
         return to_login(request)
     jobs = request.app.state.jobs
     try:
-        job, attempts = await run_in_threadpool(jobs.get, job_id)
+        job, attempts = await run_in_threadpool(jobs.get, job_id, reviewer.caller)
     except SentinelError as exc:
         return error_page(request, exc, "/review", reviewer)
     return render(request, "job.html", reviewer=reviewer, job=await run_in_threadpool(jobs.view, job, attempts))
@@ -257,9 +308,12 @@ async def job_page(job_id: str, request: Request) -> Response:
 
 @router.get("/dashboard")
 async def dashboard_page(request: Request, window: str = Query("24h", max_length=8)) -> Response:
-    reviewer = _reviewer(request)
+    reviewer = await _reviewer(request)
     if reviewer is None:
         return to_login(request)
+    if reviewer.caller is not None and not reviewer.caller.sees_all:
+        refused = WholeServiceOnly("the dashboard covers every tenant: log in with a reviewer key, or an admin API key")
+        return error_page(request, refused, "/review", reviewer)
     from sentinel.dashboard.charts import chart_context
     from sentinel.dashboard.service import WINDOWS
 

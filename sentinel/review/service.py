@@ -11,6 +11,8 @@ from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound, SentinelError
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.service import JobService, record_review
+from sentinel.keys.caller import Caller
+from sentinel.keys.tenancy import visible
 from sentinel.models import Evaluation, EvaluationStatus, Job, JobAttempt, ReviewDecision, as_utc
 from sentinel.review.stats import agreement
 from sentinel.services import Services
@@ -39,8 +41,9 @@ class ReviewService:
         #: The job service (built when the gateway is up); regeneration after a rejection needs it.
         self._jobs = jobs
 
-    def queue(self, task: str | None, limit: int) -> list[dict[str, Any]]:
-        """Amber results nobody has decided yet, oldest first; job items carry their job's prompt."""
+    def queue(self, task: str | None, limit: int, caller: Caller | None = None) -> list[dict[str, Any]]:
+        """Amber results nobody has decided yet, oldest first; job items carry their job's prompt. A reviewer's
+        key sees its tenant's items only (``caller`` None: everyone's)."""
         query = (
             select(Evaluation, JobAttempt, Job)
             .join(ReviewDecision, col(ReviewDecision.evaluation_id) == col(Evaluation.id), isouter=True)
@@ -53,6 +56,7 @@ class ReviewService:
         )
         if task:
             query = query.where(Evaluation.task == task)
+        query = visible(query, Evaluation.key_id, caller)
         with Session(self.services.engine) as session:
             rows = list(session.exec(query))
         items = []
@@ -77,9 +81,17 @@ class ReviewService:
         return items
 
     def decide(
-        self, evaluation_id: str, decision: str, reviewer: str, note: str | None, regenerate: bool = False
+        self,
+        evaluation_id: str,
+        decision: str,
+        reviewer: str,
+        note: str | None,
+        regenerate: bool = False,
+        *,
+        caller: Caller | None = None,
     ) -> dict[str, Any]:
-        """Store the one decision on an amber item; a rejected job item may ask for a new attempt."""
+        """Store the one decision on an amber item of the caller's tenant; a rejected job item may ask for a new
+        attempt."""
         if decision not in DECISIONS:
             raise InvalidInput("decision must be 'approve' or 'reject'", field="decision")
         if not reviewer.strip():
@@ -88,7 +100,9 @@ class ReviewService:
             raise InvalidInput("only a rejection can ask for regeneration", field="regenerate")
         note = note.strip() if note and note.strip() else None
         with Session(self.services.engine, expire_on_commit=False) as session:
-            evaluation = session.get(Evaluation, evaluation_id)
+            # Another tenant's item is not found: a reviewer cannot decide it, nor learn that it exists.
+            query = visible(select(Evaluation).where(Evaluation.id == evaluation_id), Evaluation.key_id, caller)
+            evaluation = session.exec(query).first()
             if evaluation is None:
                 raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
             if evaluation.status != EvaluationStatus.DONE or evaluation.verdict != "amber":
@@ -135,20 +149,20 @@ class ReviewService:
             "decided_at": as_utc(stored.created_at).isoformat(),
         }
 
-    def decision(self, evaluation_id: str) -> ReviewDecision | None:
+    def decision(self, evaluation_id: str, caller: Caller | None = None) -> ReviewDecision | None:
+        query = select(ReviewDecision).join(Evaluation, col(Evaluation.id) == col(ReviewDecision.evaluation_id))
+        query = visible(query.where(ReviewDecision.evaluation_id == evaluation_id), Evaluation.key_id, caller)
         with Session(self.services.engine) as session:
-            return session.exec(select(ReviewDecision).where(ReviewDecision.evaluation_id == evaluation_id)).first()
+            return session.exec(query).first()
 
-    def stats(self) -> dict[str, Any]:
-        """Per judge: how often its vote matched the reviewer's decision, and Cohen's kappa."""
+    def stats(self, caller: Caller | None = None) -> dict[str, Any]:
+        """Per judge: how often its vote matched the reviewer's decision, and Cohen's kappa (over the caller's
+        tenant's decisions; ``caller`` None: everyone's)."""
+        query = select(ReviewDecision, Evaluation).join(
+            Evaluation, col(Evaluation.id) == col(ReviewDecision.evaluation_id)
+        )
         with Session(self.services.engine) as session:
-            rows = list(
-                session.exec(
-                    select(ReviewDecision, Evaluation).join(
-                        Evaluation, col(Evaluation.id) == col(ReviewDecision.evaluation_id)
-                    )
-                )
-            )
+            rows = list(session.exec(visible(query, Evaluation.key_id, caller)))
         pairs: dict[str, list[tuple[bool, bool]]] = {}
         for decision, evaluation in rows:
             approved = decision.decision == "approve"

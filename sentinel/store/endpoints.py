@@ -9,8 +9,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
+from sentinel.api.schemas import V1_ERRORS, errors
+from sentinel.keys.http import caller_of
 from sentinel.services import Services
 from sentinel.store.blobs import IMMUTABLE_CACHE_CONTROL
+from sentinel.store.images import ALLOWED_FORMATS
+from sentinel.store.signing import EXPIRES_PARAM, SIGNATURE_PARAM
+
+#: Once keys exist an image is not for everyone: shared caches must not hand one caller's copy to another.
+PRIVATE_CACHE_CONTROL = IMMUTABLE_CACHE_CONTROL.replace("public", "private")
 
 router = APIRouter(tags=["images"])
 
@@ -18,15 +25,29 @@ router = APIRouter(tags=["images"])
 @router.get(
     "/v1/images/{image_id}",
     summary="Fetch a stored image",
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}, "image/gif": {}}}},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the image's bytes, with the type they really have",
+            "content": {mime: {"schema": {"type": "string", "format": "binary"}} for mime in ALLOWED_FORMATS.values()},
+        },
+        304: {"description": "not modified: the If-None-Match ETag is this image's"},
+    }
+    | V1_ERRORS
+    | errors(400, 404, 422),
 )
 async def get_image(image_id: str, request: Request) -> Response:
     services: Services = request.app.state.services
     etag = f'"{image_id}"'
+    caller = caller_of(request)
+    expires, signature = request.query_params.get(EXPIRES_PARAM), request.query_params.get(SIGNATURE_PARAM)
+    keys_required = False
 
     def load() -> tuple[str, int, Iterator[bytes] | None]:
+        nonlocal keys_required
+        keys_required = request.app.state.keys.keys_required()
         with Session(services.engine) as session:
-            row = services.images.get(session, image_id)
+            row = services.images.get_for(session, image_id, caller, keys_required, expires, signature)
             mime, size = row.mime, row.size_bytes
         if etag in request.headers.get("if-none-match", ""):
             return mime, size, None
@@ -34,7 +55,8 @@ async def get_image(image_id: str, request: Request) -> Response:
         return mime, size, services.images.stream(image_id)
 
     mime, size, pieces = await run_in_threadpool(load)
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE_CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}
+    cache = PRIVATE_CACHE_CONTROL if keys_required else IMMUTABLE_CACHE_CONTROL
+    headers = {"ETag": etag, "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
     if pieces is None:
         return Response(status_code=304, headers=headers)
     headers["Content-Length"] = str(size)

@@ -21,11 +21,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from sentinel.db import dialect_insert
-from sentinel.models import Evaluation, Job, JobAttempt, ProviderCall, StoredImage, utcnow
+from sentinel.models import Evaluation, ImageOwner, Job, JobAttempt, ProviderCall, StoredImage, utcnow
 from sentinel.store.blobs import BlobEntry, BlobNotFound, BlobStore
 from sentinel.store.images import sniff_mime
 
 IMAGES = StoredImage.__table__
+OWNERS = ImageOwner.__table__
 EVALUATIONS = Evaluation.__table__
 ATTEMPTS = JobAttempt.__table__
 JOBS = Job.__table__
@@ -151,6 +152,8 @@ class StorageMaintenance:
                 connection.execute(update(IMAGES).where(IMAGES.c.id.in_(named)).values(purged_at=utcnow()))
             if unnamed:
                 connection.execute(IMAGES.delete().where(IMAGES.c.id.in_(unnamed)))
+                # Whoever stores these bytes again owns them afresh.
+                connection.execute(OWNERS.delete().where(OWNERS.c.image_id.in_(unnamed)))
             # The blobs go while the rows are still locked: a writer storing the same bytes now waits for
             # this commit, then writes its row and its blob afresh.
             for row in doomed:

@@ -6,15 +6,18 @@ from collections.abc import Iterator
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from sentinel.db import dialect_insert
+from sentinel.db import dialect_insert, insert_unless_present
 from sentinel.errors import NotFound
 from sentinel.evaluation.judges.base import ImageSource
-from sentinel.models import StoredImage, as_utc, utcnow
+from sentinel.keys.caller import Caller
+from sentinel.keys.tenancy import owned_by
+from sentinel.models import ImageOwner, StoredImage, as_utc, utcnow
 from sentinel.settings import Settings
 from sentinel.store.blobs import BlobNotFound, BlobStore, is_sha256
 from sentinel.store.images import ImageInfo, inspect_image
+from sentinel.store.signing import KeyOrSignatureRequired, UrlSigner, session_secret
 
 
 class ImageService:
@@ -32,8 +35,9 @@ class ImageService:
             field=field,
         )
 
-    def store(self, session: Session, info: ImageInfo, data: bytes) -> None:
+    def store(self, session: Session, info: ImageInfo, data: bytes, key_id: str | None = None) -> None:
         """Write the image's row, then its blob, inside the caller's transaction; a second store is one row.
+        ``key_id``, the key that sent or asked for the image, becomes one of its owners.
 
         The row comes first and is locked (an upsert that touches ``stored_at``) until the caller commits
         the rows that reference it: `sentinel storage gc` locks a row before deleting its blob, so it
@@ -55,7 +59,42 @@ class ImageService:
         session.execute(
             statement.on_conflict_do_update(index_elements=["id"], set_={"stored_at": now, "purged_at": None})
         )
+        if key_id is not None:
+            owner = {"image_id": info.sha256, "key_id": key_id, "created_at": now}
+            insert_unless_present(session, ImageOwner, owner, ["image_id", "key_id"])
         self.blobs.put(info.sha256, data, info.mime)
+
+    def get_for(
+        self,
+        session: Session,
+        image_id: str,
+        caller: Caller | None,
+        keys_required: bool,
+        expires: str | None = None,
+        signature: str | None = None,
+    ) -> StoredImage:
+        """The image, if this request may read it: with a valid signed URL, a key of a tenant that stored it (or
+        an admin key), or anything on an open server. Another tenant's image is not found, as a missing one is."""
+        if expires is not None or signature is not None:
+            self.signer.check(image_id, expires, signature)
+            return self.get(session, image_id)
+        if caller is None and keys_required:
+            raise KeyOrSignatureRequired(
+                "this image URL is not signed: send an API key as 'Authorization: Bearer <key>', or use the signed "
+                "URL the job, evaluation or generation answered with"
+            )
+        row = self.get(session, image_id)
+        if not self.readable_by(session, image_id, caller):
+            raise NotFound(f"no image with id '{image_id}'", field="image_id")
+        return row
+
+    def readable_by(self, session: Session, image_id: str, caller: Caller | None) -> bool:
+        """Whether a key of the caller's tenant stored this image (an admin key, or no key on an open server: yes)."""
+        condition = owned_by(ImageOwner.key_id, caller)
+        if condition is None:
+            return True
+        query = select(col(ImageOwner.id)).where(col(ImageOwner.image_id) == image_id, condition).limit(1)
+        return session.exec(query).first() is not None
 
     def get(self, session: Session, image_id: str) -> StoredImage:
         row = session.get(StoredImage, image_id) if is_sha256(image_id) else None
@@ -87,7 +126,13 @@ class ImageService:
             mime=row.mime,
             load_bytes=lambda: self.read(image_id),
             max_pixels=self.settings.max_image_pixels,
+            path=self.url(image_id),
         )
+
+    @cached_property
+    def signer(self) -> UrlSigner:
+        """Signs the /v1/images URLs handed out, which must work in a browser that sends no API key."""
+        return UrlSigner(session_secret(self.settings), self.settings.presign_ttl_seconds)
 
     @cached_property
     def presigned_origin(self) -> str | None:
@@ -106,4 +151,4 @@ class ImageService:
             signed = self.blobs.presigned_url(image_id, self.settings.presign_ttl_seconds)
             if signed is not None:
                 return signed
-        return f"{base_url}/v1/images/{image_id}"
+        return f"{base_url}/v1/images/{image_id}?{self.signer.query(image_id)}"

@@ -205,13 +205,13 @@ def test_review_decision_on_an_amber_job_sets_its_verdict(stack) -> None:
     [attempt] = job["attempts"]
     decided = httpx.post(
         f"{base}/v1/review/{attempt['evaluation_id']}/decision",
-        json={"decision": "reject", "reviewer": "dee", "note": "cup is cut off"},
+        json={"decision": "reject", "note": "cup is cut off"},
     )
     assert decided.status_code == 200, decided.text
     assert decided.json()["job_id"] == job["id"]
     after = httpx.get(f"{base}/v1/jobs/{job['id']}").json()
     assert after["verdict"] == "red"
-    assert after["reason"] == "rejected by dee: cup is cut off"
+    assert after["reason"] == "rejected by anonymous: cup is cut off"  # no API keys: nobody to name
 
 
 def test_rejection_with_regeneration_reopens_the_job_with_the_reviewers_guidance(stack) -> None:
@@ -222,14 +222,14 @@ def test_rejection_with_regeneration_reopens_the_job_with_the_reviewers_guidance
     [attempt] = job["attempts"]
     decided = httpx.post(
         f"{base}/v1/review/{attempt['evaluation_id']}/decision",
-        json={"decision": "reject", "reviewer": "dee", "note": "show the whole cup", "regenerate": True},
+        json={"decision": "reject", "note": "show the whole cup", "regenerate": True},
     )
     assert decided.status_code == 200, decided.text
     assert decided.json()["regenerating"] is True
     after = run_job_to_end(base, job["id"])
     assert (after["state"], after["verdict"]) == ("done", "green"), after["attempts"]
     first, second = after["attempts"]
-    assert first["verdict"] == "red" and first["review"]["reviewer"] == "dee"
+    assert first["verdict"] == "red" and first["review"]["reviewer"] == "anonymous"
     assert second["verdict"] == "green"
     assert "show the whole cup" in second["guidance"]
     assert "show the whole cup" in script.requests[-1]["body"]["prompt"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 
 from sentinel.pages.auth import SESSION_COOKIE
 from tests.conftest import FIXTURES
+from tests.pages.login import log_in
 from tests.review.test_review_api import amber_evaluation
 
 
@@ -19,8 +21,9 @@ def csrf_of(html: str) -> str:
 
 @pytest.fixture
 def logged_in(client):
+    client.cookies.clear()
     key = client.app.state.reviewer_auth.keys()["admin"]
-    response = client.post("/login", data={"key": key, "next": "/review"}, follow_redirects=False)
+    response = log_in(client, key, "/review")
     assert response.status_code == 303 and response.headers["location"] == "/review"
     yield client
     client.cookies.clear()
@@ -32,7 +35,7 @@ def test_pages_need_a_login_and_a_wrong_key_is_refused(client) -> None:
         response = client.get(page, follow_redirects=False)
         assert response.status_code == 303, page
         assert response.headers["location"].startswith("/login?next=")
-    refused = client.post("/login", data={"key": "not-a-key", "next": "/review"}, follow_redirects=False)
+    refused = log_in(client, "not-a-key", "/review")
     assert refused.status_code == 401
     assert "not a reviewer key" in refused.text
     assert SESSION_COOKIE not in refused.cookies
@@ -41,7 +44,8 @@ def test_pages_need_a_login_and_a_wrong_key_is_refused(client) -> None:
 def test_login_only_returns_to_pages_of_this_site(client) -> None:
     key = client.app.state.reviewer_auth.keys()["admin"]
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
-        response = client.post("/login", data={"key": key, "next": target}, follow_redirects=False)
+        client.cookies.clear()
+        response = log_in(client, key, target)
         assert response.headers["location"] == "/review", target
     client.cookies.clear()
 
@@ -144,5 +148,5 @@ def test_edit_items_show_source_mask_and_result_side_by_side(logged_in) -> None:
     page = client.get("/review", params={"id": created["id"]}).text
     figures = re.findall(r'<img src="([^"]+)" alt="([^"]+)"', page)
     assert [alt for _, alt in figures] == ["source image", "mask", "image under review"]
-    assert [src for src, _ in figures] == [done["source"]["url"], done["mask"]["url"], done["image"]["url"]]
+    assert [html.unescape(src) for src, _ in figures] == [done[name]["url"] for name in ("source", "mask", "image")]
     assert "no-new-text" in page
