@@ -47,14 +47,32 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+@app.callback()
+def _check_settings() -> None:
+    # Every command reads the settings: a bad SENTINEL_* value stops it here with a line per variable, not with
+    # pydantic's traceback from wherever the settings were first read.
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from sentinel.settings import get_settings, settings_problem
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        raise fail(settings_problem(exc)) from None
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default SENTINEL_HOST or 127.0.0.1)")] = None,
-    port: Annotated[int | None, typer.Option(help="port (default SENTINEL_PORT or 8000)")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="port (default SENTINEL_PORT or 8000)")] = None,
 ) -> None:
     """Run the API. With no settings: SQLite, blobs on disk and worker threads in this process."""
     import uvicorn
 
+    from sentinel.pages.auth import check_reviewer_keys
     from sentinel.providers.config import load_routing
     from sentinel.services import get_services
 
@@ -65,6 +83,8 @@ def serve(
         # Load rubrics, judges and routes now, so a broken YAML file stops start-up with its file and line.
         settings = get_services().settings
         load_routing(settings.routes)
+        # Likewise a bad reviewer-keys line: named now (file:line), not met by a reviewer at login.
+        check_reviewer_keys(settings)
     except SentinelError as exc:
         raise fail(exc.message) from exc
     if settings.database_url:
@@ -341,16 +361,23 @@ def keys_create(
     spend_cap: Annotated[float | None, typer.Option(help="USD per period; no cap if unset")] = None,
     period: Annotated[str | None, typer.Option(help="day or month (with --spend-cap)")] = None,
     rpm: Annotated[int | None, typer.Option(help="requests per minute (default SENTINEL_DEFAULT_KEY_RPM)")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="keys of one tenant see each other's jobs, evaluations and images; default: its own"),
+    ] = None,
 ) -> None:
     """Create a key. Its secret is printed once, on stdout; only a hash is stored."""
     try:
         key, token = _key_service().create(
-            name, [s.strip() for s in scopes.split(",") if s.strip()], spend_cap, period, rpm
+            name, [s.strip() for s in scopes.split(",") if s.strip()], spend_cap, period, rpm, tenant
         )
     except SentinelError as exc:
         raise fail(exc.message) from exc
     cap = f", cap ${key.spend_cap:g} per {key.spend_period}" if key.spend_cap else ""
-    err.print(f"created key [bold]{key.name}[/] ({key.id}; scopes {', '.join(key.scopes)}{cap}). ", end="")
+    err.print(
+        f"created key [bold]{key.name}[/] ({key.id}; tenant {key.tenant}; scopes {', '.join(key.scopes)}{cap}). ",
+        end="",
+    )
     err.print("The secret is shown once: store it now.", style="bold yellow")
     sys.stdout.write(token + "\n")
 
@@ -363,14 +390,22 @@ def keys_list() -> None:
     except SentinelError as exc:
         raise fail(exc.message) from exc
     table = Table(box=None)
-    for column in ("id", "name", "prefix", "scopes", "spend cap", "rpm", "created", "state"):
+    for column in ("id", "name", "tenant", "prefix", "scopes", "spend cap", "rpm", "created", "state"):
         table.add_column(column)
     for key in keys:
         cap = f"${key.spend_cap:g}/{key.spend_period}" if key.spend_cap else ""
         state = "[red]revoked[/]" if key.revoked_at else "active"
         created = key.created_at.strftime("%Y-%m-%d %H:%M")
         table.add_row(
-            key.id, key.name, key.prefix + "…", ", ".join(key.scopes), cap, str(key.rpm or ""), created, state
+            key.id,
+            key.name,
+            key.tenant or key.id,
+            key.prefix + "…",
+            ", ".join(key.scopes),
+            cap,
+            str(key.rpm or ""),
+            created,
+            state,
         )
     out.print(table)
 
@@ -578,9 +613,14 @@ def judges_test(
     out.print(vote.reasoning, highlight=False, markup=False, soft_wrap=True)
     if vote.usage:
         usage = vote.usage
+        cost = "cost unknown" if usage.get("cost") is None else f"about ${usage['cost']:.4f}"
+
+        def tokens(name: str) -> str:
+            return "unknown" if usage.get(name) is None else str(usage[name])
+
         out.print(
-            f"{usage['calls']} call(s), {usage['input_tokens']} input + {usage['output_tokens']} output tokens, "
-            f"about ${usage['cost']:.4f}",
+            f"{usage['calls']} call(s), {tokens('input_tokens')} input + {tokens('output_tokens')} output tokens, "
+            f"{cost}",
             highlight=False,
         )
 
@@ -1060,6 +1100,34 @@ def bench_regenerate(
             console.print(f"[yellow]not green[/] {row['scenario']}: {job['id']} {job['verdict']}: {summary}")
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+@bench_app.command("memory")
+def bench_memory(
+    uploads: Annotated[int, typer.Option(min=1, max=32, help="large images posted at once")] = 4,
+    width: Annotated[int, typer.Option(min=64, max=20000, help="their width in pixels")] = 8000,
+    height: Annotated[int, typer.Option(min=64, max=20000, help="their height in pixels")] = 5000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Resident memory of `sentinel serve` when idle, at its peak while large uploads are judged, and after."""
+    from sentinel.bench_memory import run
+
+    row = run(uploads, width, height)
+    table = Table(title=f"POST /v1/evaluations: {uploads} × {row['megapixels']} MP PNG at once", box=None)
+    for column in ("upload KiB", "idle MiB", "peak MiB", "after MiB", "after − idle", "seconds", "verdicts"):
+        table.add_column(column, no_wrap=True)
+    table.add_row(
+        str(row["upload_kib"]),
+        str(row["idle_mib"]),
+        str(row["peak_mib"]),
+        str(row["after_mib"]),
+        f"{row['after_mib'] - row['idle_mib']:+}",
+        str(row["seconds"]),
+        " ".join(str(verdict) for verdict in row["verdicts"]),
+    )
+    Console(width=max(out.width, 150)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(row, indent=2) + "\n")
 
 
 @bench_app.command("pipeline")

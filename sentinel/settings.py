@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import Field, field_validator
+import annotated_types
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Built-in rubrics and judges: the checkout's folders, or the copies packed into a wheel.
@@ -83,6 +86,16 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     #: Well below Pillow's own ~89 MP warning so a bomb is refused before decoding.
     max_image_pixels: int = Field(default=40_000_000, gt=0)
+    #: Images larger than this are judged on a box-averaged copy of at most this many pixels; pixel-level measures
+    #: (noise, JPEG blocking, seams) still read full-resolution samples, and sizes are the delivered ones.
+    analysis_max_pixels: int = Field(default=6_000_000, ge=1_000_000)
+    #: Bytes of decoded pixels a process keeps so the judges of one evaluation decode its images once (least
+    #: recently used go first; one image larger than half of it is not kept).
+    decoded_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    #: Bytes the image decodes of a process may hold at once; a decode waits for room (see decode_wait_seconds).
+    decode_memory_bytes: int = Field(default=256 * 1024 * 1024, ge=16 * 1024 * 1024)
+    #: How long a decode waits for room in decode_memory_bytes before its judge abstains as busy.
+    decode_wait_seconds: float = Field(default=60.0, gt=0, le=3600)
     fetch_timeout_seconds: float = Field(default=10.0, gt=0)
     fetch_max_redirects: int = Field(default=3, ge=0, le=10)
     #: Networks a URL may resolve into despite being private (e.g. an internal CDN).
@@ -99,7 +112,7 @@ class Settings(BaseSettings):
     worker_idle_poll_ms: int = Field(default=100, ge=10, le=10_000)
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=0, le=65535)
     #: `json`: one JSON object per log line (time, level, logger, message, request_id, extras), for log shippers.
     log_format: Literal["text", "json"] = "text"
     #: On SIGTERM, how long in-flight HTTP requests, then the embedded worker's messages, may take to finish.
@@ -124,8 +137,8 @@ class Settings(BaseSettings):
     #: Who may log in to the review pages: comma-separated ``name:key`` pairs (keys of 16+ characters).
     #: Unset, one reviewer ``admin`` gets a random key kept in data_dir/reviewer-keys (one ``name:key`` a line).
     reviewer_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
-    #: Signs the review pages' session cookies; unset, a random secret is kept in data_dir/session-secret.
-    #: Set it explicitly when several API processes serve the pages.
+    #: Signs the review pages' session cookies and the image URLs Sentinel hands out; unset, a random secret is
+    #: kept in data_dir/session-secret. Set it explicitly when API processes and workers run on several machines.
     session_secret: str | None = Field(default=None, min_length=16)
     session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
 
@@ -166,18 +179,130 @@ class Settings(BaseSettings):
         return [builtin if part == "builtin" else Path(part) for part in parts]
 
 
-def parse_reviewer_keys(text: str, origin: str) -> dict[str, str]:
-    """``name:key`` pairs, one per line; a malformed pair names where it came from."""
+#: Reviewer names end up on every decision (``review_decisions.reviewer``), so they fit that column.
+MAX_REVIEWER_NAME = 200
+#: Shorter reviewer keys are guessable by the login form, rate limits or not.
+MIN_REVIEWER_KEY = 16
+
+
+def read_reviewer_keys(entries: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """``name:key`` entries, each with where it came from, → the good ones, and ``where: reason`` for each bad one.
+
+    A bad entry is left out, never half-used; the reasons never quote a key."""
     keys: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
+    seen_at: dict[str, str] = {}
+    owner_of: dict[str, str] = {}
+    problems: list[str] = []
+    for where, raw in entries:
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         name, sep, key = (part.strip() for part in line.partition(":"))
-        if not sep or not name or len(key) < 16:
-            raise ValueError(f"{origin}: entry {number} must be 'name:key' with a key of 16 or more characters")
-        keys[name] = key
+        if not sep:
+            problem = "expected 'name:key', found no ':'"
+        elif not name:
+            problem = "the reviewer name before ':' is empty"
+        elif len(name) > MAX_REVIEWER_NAME:
+            problem = f"the reviewer name is {len(name)} characters; at most {MAX_REVIEWER_NAME}"
+        elif len(key) < MIN_REVIEWER_KEY:
+            problem = f"the key of '{name}' is {len(key)} characters; reviewer keys need {MIN_REVIEWER_KEY} or more"
+        elif name in seen_at:
+            problem = f"'{name}' already has a key ({seen_at[name]}); one key per reviewer"
+        elif key in owner_of:
+            # One key for two names would make whoever logs in with it both people.
+            problem = f"the key of '{name}' is also the key of '{owner_of[key]}'; each reviewer needs their own"
+        else:
+            keys[name], seen_at[name], owner_of[key] = key, where, name
+            continue
+        problems.append(f"{where}: {problem}")
+    return keys, problems
+
+
+def parse_reviewer_keys(text: str, origin: str) -> dict[str, str]:
+    """``name:key`` pairs, one per line; the first malformed pair is refused, naming where it came from."""
+    keys, problems = read_reviewer_keys(
+        (f"{origin}: entry {number}", line) for number, line in enumerate(text.splitlines(), start=1)
+    )
+    if problems:
+        raise ValueError(problems[0])
     return keys
+
+
+#: Settings whose values an error message must not echo (a URL may carry a password).
+_SECRET = re.compile(r"secret|_url$|^reviewer_keys$|access_key")
+#: Rules that no Field constraint spells out.
+_RULES = {
+    "fetch_allowed_networks": "comma-separated networks such as `10.1.0.0/16`",
+    "reviewer_keys": "comma-separated `name:key` pairs, keys of 16 or more characters",
+}
+
+
+def env_name(field: str) -> str:
+    return f"SENTINEL_{field.upper()}"
+
+
+def rule_of(field: str) -> str | None:
+    """The rule a setting's value must follow, in words (README's table and the error message say the same)."""
+    info = Settings.model_fields[field]
+    if field in _RULES:
+        return _RULES[field]
+    if info.annotation is bool:
+        return "`true` or `false`"
+    if get_origin(info.annotation) is Literal:
+        return "one of " + ", ".join(f"`{choice}`" for choice in get_args(info.annotation))
+    parts: list[str] = []
+    for bound in info.metadata:
+        if isinstance(bound, annotated_types.Ge):
+            parts.append(f"at least {bound.ge}")
+        elif isinstance(bound, annotated_types.Gt):
+            parts.append(f"more than {bound.gt}")
+        elif isinstance(bound, annotated_types.Le):
+            parts.append(f"at most {bound.le}")
+        elif isinstance(bound, annotated_types.Lt):
+            parts.append(f"less than {bound.lt}")
+        elif isinstance(bound, annotated_types.MinLen):
+            parts.append(f"at least {bound.min_length} characters")
+        elif isinstance(bound, annotated_types.MaxLen):
+            parts.append(f"at most {bound.max_length} characters")
+    return " and ".join(parts) or None
+
+
+def _problem(error: Any, field: str) -> str:
+    """What is wrong with the value, without echoing a secret."""
+    value = error.get("input")
+    secret = _SECRET.search(field) is not None
+    kind = error["type"]
+    if kind in ("string_too_short", "string_too_long"):
+        return f"is {len(value)} characters long, too {'short' if kind == 'string_too_short' else 'long'}"
+    shown = "the value given" if secret else (str(value) if _is_number(value) else repr(value))
+    if kind in ("greater_than", "greater_than_equal"):
+        return f"is {shown}, too small"
+    if kind in ("less_than", "less_than_equal"):
+        return f"is {shown}, too large"
+    message = str(error["msg"]).removeprefix("Value error, ").removeprefix(f"{env_name(field)}: ")
+    if kind == "value_error":
+        return message
+    return f"is {shown}: {message[:1].lower()}{message[1:]}"
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """One line per bad ``SENTINEL_*`` variable: its name, what is wrong with its value, and the rule."""
+    lines: dict[str, str] = {}
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        if field not in Settings.model_fields or field in lines:
+            continue
+        rule = rule_of(field)
+        lines[field] = f"{env_name(field)} {_problem(error, field)}" + (f"; it must be {rule}" if rule else "")
+    return "\n".join(lines.values()) or str(exc).splitlines()[0]
 
 
 @lru_cache

@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SENTINEL, clean_env, png_bytes
 
 
@@ -185,3 +187,25 @@ def test_rubrics_checks_lists_every_check_with_its_graded_measure_and_fix() -> N
             assert check.name in result.stdout
     assert "share of the border that is white" in result.stdout  # white_background's bands are on this measure
     assert "Use a seamless pure white" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "value", "words"),
+    [
+        (["serve"], "SENTINEL_WEBHOOK_SECRET", "too-short", ["9 characters long", "at least 16 characters"]),
+        (["worker"], "SENTINEL_PRESIGN_TTL_SECONDS", "20", ["is 20, too small", "at least 60"]),
+        (["rubrics", "list"], "SENTINEL_SESSION_MAX_AGE_SECONDS", "soon", ["'soon'", "valid integer", "at least 60"]),
+        (["keys", "list"], "SENTINEL_LOG_FORMAT", "xml", ["'xml'", "one of `text`, `json`"]),
+        (["migrate"], "SENTINEL_SESSION_SECRET", "too-short", ["9 characters long", "at least 16 characters"]),
+        (["serve"], "SENTINEL_FETCH_ALLOWED_NETWORKS", "10.0.0.0/33", ["'10.0.0.0/33'", "networks such as"]),
+    ],
+)
+def test_a_bad_setting_stops_every_command_with_one_line(tmp_path, command, variable, value, words) -> None:
+    env = clean_env(SENTINEL_DATA_DIR=str(tmp_path), SENTINEL_REDIS_URL="redis://127.0.0.1:6379/0", **{variable: value})
+    result = run(*command, env=env)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {variable} "), line
+    for word in words:
+        assert word in line, line
+    assert "too-short" not in line  # a secret is described, never echoed

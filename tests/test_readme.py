@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import REPO, clean_env, start_server
+from tests.pages.login import log_in
 
 
 def shell_blocks() -> list[str]:
@@ -146,7 +147,7 @@ def test_readme_review_login_and_decision_curl(tmp_path) -> None:
         keys = subprocess.run(["bash", "-c", show_keys], cwd=tmp_path, capture_output=True, text=True).stdout
         [admin_key] = [line.split(":", 1)[1] for line in keys.splitlines() if line.startswith("admin:")]
         with httpx.Client(base_url=base) as browser:
-            login = browser.post("/login", data={"key": admin_key})
+            login = log_in(browser, admin_key)
             assert (login.status_code, login.headers["location"]) == (303, "/review")
             assert browser.get("/review").status_code == 200
 
@@ -166,11 +167,24 @@ def test_readme_review_login_and_decision_curl(tmp_path) -> None:
 
 def test_readme_key_commands_run(tmp_path) -> None:
     found = commands(".venv/bin/sentinel keys")
-    assert [c.split()[2] for c in found] == ["create", "list", "revoke"]
+    assert [c.split()[2] for c in found] == ["create", "create", "list", "revoke"]
     outputs = []
     for command in found:
         command = command.replace(".venv/bin/sentinel", str(REPO / ".venv" / "bin" / "sentinel"))
         result = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, env=clean_env())
         assert result.returncode == 0, (command, result.stderr)
         outputs.append(result.stdout)
-    assert outputs[0].startswith("snt_") and "ci-bot" in outputs[1] and outputs[0].strip() not in outputs[1]
+    listed = outputs[2]
+    assert outputs[0].startswith("snt_") and "ci-bot" in listed and outputs[0].strip() not in listed
+    assert "acme-web" in listed and "acme" in listed.split("acme-web", 1)[1]  # its tenant, in the list
+
+
+def test_readme_lists_the_rule_of_every_constrained_setting() -> None:
+    from sentinel.settings import Settings, env_name, rule_of
+
+    table = (REPO / "README.md").read_text().split("| variable | rule |", 1)[1].split("\n\n", 1)[0]
+    documented = dict(re.findall(r"^\| `(SENTINEL_\w+)` \| ([^|]+) \|$", table, flags=re.M))
+    expected = {env_name(field): rule for field in Settings.model_fields if (rule := rule_of(field))}
+    assert expected, "no setting has a rule: rule_of is broken"
+    wrong = {name: (documented.get(name), rule) for name, rule in expected.items() if documented.get(name) != rule}
+    assert not wrong, f"README's rules table, as (documented, actual): {wrong}"

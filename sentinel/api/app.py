@@ -134,7 +134,7 @@ def create_app() -> FastAPI:
     app.state.review = ReviewService(services, app.state.evaluations, lambda: app.state.jobs)
     app.state.dashboard = DashboardService(services)
     app.state.keys = KeyService(services)
-    app.state.reviewer_auth = ReviewerAuth(services.settings, app.state.keys)
+    app.state.reviewer_auth = ReviewerAuth(services, app.state.keys)
     install_error_handlers(app)
     for module in (
         evaluation_endpoints,

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from sentinel.api.responses import JSONResponse
 from sentinel.errors import SentinelError
@@ -32,6 +34,27 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
+#: The methods a 405's Allow header may list.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: one path may have several routes (GET and POST /v1/jobs),
+    and the router's own 405 names only the first one's."""
+    routes = request.app.router.routes
+    # A mount (the static files) has moved root_path by the time its 405 is raised; match from the app's root.
+    scope = request.scope | {"root_path": request.scope.get("app_root_path", request.scope.get("root_path", ""))}
+    allowed: set[str] = set()
+    for route in routes:
+        if isinstance(route, Mount):
+            # A mount takes every method; the static files behind it answer GET and HEAD only.
+            if isinstance(route.app, StaticFiles) and route.matches(scope)[0] == Match.FULL:
+                allowed |= {"GET", "HEAD"}
+            continue
+        allowed |= {method for method in HTTP_METHODS if route.matches(scope | {"method": method})[0] == Match.FULL}
+    return [method for method in HTTP_METHODS if method in allowed]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SentinelError)
     async def sentinel_error(_: Request, exc: SentinelError) -> JSONResponse:
@@ -46,9 +69,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", message, field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found" if exc.status_code == 404 else "invalid_request"
-        return error_response(exc.status_code, kind, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            kind = "method_not_allowed"
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, kind, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(ClientDisconnect)
     async def client_disconnect(_: Request, exc: ClientDisconnect) -> JSONResponse:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pybase64
 from starlette.background import BackgroundTask
-from starlette.responses import Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import Receive, Scope, Send
 
 
@@ -42,7 +42,9 @@ def plain_json(content: Any) -> Any:
     return orjson.loads(orjson.dumps(content, default=_as_base64_str))
 
 
-class JSONResponse(Response):
+class JSONResponse(StarletteJSONResponse):
+    """A JSON answer (FastAPI documents an endpoint's response model only for JSONResponse classes)."""
+
     media_type = "application/json"
 
     def __init__(

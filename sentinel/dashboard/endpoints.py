@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 
 from sentinel.api.responses import JSONResponse
+from sentinel.api.schemas import V1_ERRORS, errors
 from sentinel.dashboard.service import DEFAULT_WINDOW, WINDOWS, DashboardService
 
 router = APIRouter(tags=["dashboard"])
+
+
+class WindowOut(BaseModel):
+    name: str
+    start: str
+    end: str
+    seconds: float
+
+
+class DashboardOut(BaseModel):
+    """The window's numbers; the rows of each list are described in the README's dashboard section."""
+
+    window: WindowOut
+    totals: dict[str, Any] = Field(description="requests, ok, success_rate, skipped, cost over all providers")
+    providers: list[dict[str, Any]] = Field(description="one row per provider:model")
+    failure_classes: list[str]
+    verdicts_by_model: list[dict[str, Any]]
+    verdicts_by_task: list[dict[str, Any]]
+    regeneration: dict[str, Any]
+    review_queue: dict[str, Any]
 
 
 @router.get(
@@ -18,6 +42,8 @@ router = APIRouter(tags=["dashboard"])
         f"Computed from the recorded provider calls, job attempts, evaluations and review decisions. "
         f"`window` is one of {', '.join(WINDOWS)}."
     ),
+    response_model=DashboardOut,
+    responses=V1_ERRORS | errors(400, 422),
 )
 async def dashboard(request: Request, window: str = Query(DEFAULT_WINDOW, max_length=16)) -> JSONResponse:
     service: DashboardService = request.app.state.dashboard

@@ -17,11 +17,13 @@ from starlette.types import Message, Receive
 
 from sentinel.api.requests import long_poll, parse_body, reject_nul
 from sentinel.api.responses import JSONResponse
-from sentinel.errors import ImageTooLarge, InvalidInput, format_size
-from sentinel.evaluation.schemas import ErrorOut, EvaluationByURL, EvaluationOut
+from sentinel.api.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
+from sentinel.errors import ImageTooLarge, InvalidInput, UnsupportedMediaType, format_size
+from sentinel.evaluation.schemas import EvaluationByURL, EvaluationOut
 from sentinel.evaluation.service import EvaluationService
 from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
+from sentinel.keys.http import caller_of
 from sentinel.models import EvaluationStatus
 from sentinel.net.fetch import fetch_url
 from sentinel.ops.finished import evaluation_key
@@ -29,7 +31,8 @@ from sentinel.services import Services
 
 router = APIRouter(tags=["evaluations"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 404, 413, 422)}
+#: What creating an evaluation can be refused with (a spend cap, a reused Idempotency-Key among them).
+CREATE_ERRORS = V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 413, 415, 422)
 
 _MULTIPART_SCHEMA = {
     "type": "object",
@@ -169,13 +172,13 @@ async def _inputs_from_urls(
         "poll `GET /v1/evaluations/{id}?wait=30` for the verdict."
     ),
     response_model=EvaluationOut,
-    responses=ERRORS,
+    responses=CREATE_ERRORS,
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
                 "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
-                "application/json": {"schema": EvaluationByURL.model_json_schema()},
+                "application/json": {"schema": json_schema(EvaluationByURL)},
             },
         }
     },
@@ -202,17 +205,22 @@ async def create_evaluation(request: Request) -> JSONResponse:
             return fingerprint(body.model_dump())
 
         async def fetch_inputs() -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
+            # A request that is wrong whatever the images hold is refused before we request anyone's URLs.
+            urls = {"image": body.image_url, "source": body.source_url, "mask": body.mask_url}
+            given = {name for name, url in urls.items() if url is not None}
+            await run_in_threadpool(service.precheck, body.task, body.params, given, callback_url)
             return await _inputs_from_urls(body, services)
 
     else:
-        raise InvalidInput(
+        raise UnsupportedMediaType(
             f"unsupported content type '{content_type or 'none'}': send multipart/form-data or application/json"
         )
 
     async def produce() -> Answer:
         task, params, inputs = await fetch_inputs()
         submission = await run_in_threadpool(service.validate, task, params, inputs, callback_url)
-        evaluation = await run_in_threadpool(service.submit, submission)
+        caller = caller_of(request)
+        evaluation = await run_in_threadpool(service.submit, submission, caller.id if caller else None)
         return 202, service.view(evaluation, []), {"Location": f"/v1/evaluations/{evaluation.id}"}
 
     return await idempotent(request, "POST /v1/evaluations", digest, produce)
@@ -222,7 +230,7 @@ async def create_evaluation(request: Request) -> JSONResponse:
     "/v1/evaluations/{evaluation_id}",
     summary="Read an evaluation and, once done, its verdict",
     response_model=EvaluationOut,
-    responses=ERRORS,
+    responses=V1_ERRORS | errors(400, 404, 422),
 )
 async def read_evaluation(
     evaluation_id: str,
@@ -230,10 +238,11 @@ async def read_evaluation(
     wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the verdict"),
 ) -> JSONResponse:
     service = _service(request)
+    caller = caller_of(request)
     evaluation, votes = await long_poll(
         request,
         evaluation_key(evaluation_id),
-        lambda: service.get(evaluation_id),
+        lambda: service.get(evaluation_id, caller),
         lambda v: v[0].status == EvaluationStatus.DONE,
         wait,
     )

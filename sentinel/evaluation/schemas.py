@@ -50,8 +50,20 @@ class JudgeVoteOut(BaseModel):
 
 
 class ImageRef(BaseModel):
-    id: str
+    id: str = Field(description="the image's sha256")
     url: str
+
+
+class ReviewOut(BaseModel):
+    """A person's decision on an amber result (``state: waiting`` until one is made)."""
+
+    state: Literal["waiting", "decided"]
+    final_verdict: Literal["green", "red"] | None
+    decision: Literal["approve", "reject"] | None = None
+    reviewer: str | None = None
+    note: str | None = None
+    decided_at: str | None = None
+    human: bool | None = None
 
 
 class EvaluationOut(BaseModel):
@@ -79,13 +91,7 @@ class EvaluationOut(BaseModel):
     critical_failures: list[str] | None = None
     issues: list[IssueOut] | None = Field(default=None, description="every failed criterion once, worst first")
     judges: list[JudgeVoteOut]
-
-
-class ErrorBody(BaseModel):
-    type: str
-    message: str
-    field: str | None = None
-
-
-class ErrorOut(BaseModel):
-    error: ErrorBody
+    review: ReviewOut | None = Field(default=None, description="amber results only: the person's decision")
+    final_verdict: Literal["green", "amber", "red"] | None = Field(
+        default=None, description="the reviewer's verdict once decided, else the judges'"
+    )

@@ -17,6 +17,8 @@ from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.judges.base import JudgeContext
 from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge
 from sentinel.evaluation.verdict import aggregate, disagreement, escalation_record
+from sentinel.keys.caller import Caller
+from sentinel.keys.tenancy import visible
 from sentinel.models import (
     Evaluation,
     EvaluationStatus,
@@ -82,6 +84,25 @@ class EvaluationService:
 
     # -- submission -------------------------------------------------------------------------------
 
+    def precheck(
+        self, task: str, params: dict[str, Any] | None, given: Collection[str], callback_url: str | None = None
+    ) -> tuple[Rubric, dict[str, Any]]:
+        """Everything about a submission that needs no image bytes (task, params, which images, callback), so a
+        request given by URL is refused before anything is fetched. ``given`` names the images sent."""
+        rubric = self.services.rubrics.get(task)
+        clean = validate_params(rubric, params)
+        for name in EDIT_INPUTS:
+            if name in rubric.inputs and name not in given:
+                role = "the original before the edit" if name == "source" else "white marks the edited region"
+                raise InvalidInput(f"task '{task}' needs a '{name}' image ({role})", field=name)
+            if name not in rubric.inputs and name in given:
+                raise InvalidInput(f"task '{task}' takes no '{name}' image", field=name)
+        if "image" not in given:
+            raise InvalidInput("an image to evaluate is required", field="image")
+        if callback_url is not None:
+            check_url(callback_url, self.services.settings.fetch_allowed_networks, "callback_url")
+        return rubric, clean
+
     def validate(
         self,
         task: str,
@@ -89,25 +110,16 @@ class EvaluationService:
         inputs: dict[str, bytes | None],
         callback_url: str | None = None,
     ) -> Submission:
-        rubric = self.services.rubrics.get(task)
-        clean = validate_params(rubric, params)
-        for name in EDIT_INPUTS:
-            if name in rubric.inputs and inputs.get(name) is None:
-                role = "the original before the edit" if name == "source" else "white marks the edited region"
-                raise InvalidInput(f"task '{task}' needs a '{name}' image ({role})", field=name)
-            if name not in rubric.inputs and inputs.get(name) is not None:
-                raise InvalidInput(f"task '{task}' takes no '{name}' image", field=name)
-        if inputs.get("image") is None:
-            raise InvalidInput("an image to evaluate is required", field="image")
+        given = {name for name, data in inputs.items() if data is not None}
+        rubric, clean = self.precheck(task, params, given, callback_url)
         images = {
             name: (self.services.images.inspect(data, name), data) for name, data in inputs.items() if data is not None
         }
         check_mask_fits({name: info for name, (info, _) in images.items()})
-        if callback_url is not None:
-            check_url(callback_url, self.services.settings.fetch_allowed_networks, "callback_url")
         return Submission(rubric, clean, images, callback_url)
 
-    def submit(self, submission: Submission) -> Evaluation:
+    def submit(self, submission: Submission, key_id: str | None = None) -> Evaluation:
+        """Store the evaluation, owned by ``key_id`` (the key that sent it, or the job's), and send its judges."""
         judges, escalation = self.services.panel.split(submission.rubric)
         missing = self.services.panel.missing_kinds(submission.rubric)
         if missing:
@@ -127,12 +139,13 @@ class EvaluationService:
             escalation_judges=[j.name for j in escalation],
             quorum=quorum_for(len(judges), self.services.settings.quorum),
             callback_url=submission.callback_url,
+            key_id=key_id,
             created_at=now,
             deadline_at=now + timedelta(seconds=self.services.settings.evaluation_deadline_seconds),
         )
         with Session(self.services.engine, expire_on_commit=False) as session:
             for info, data in submission.images.values():
-                self.services.images.store(session, info, data)
+                self.services.images.store(session, info, data, key_id)
             session.add(evaluation)
             session.commit()
         try:
@@ -151,17 +164,19 @@ class EvaluationService:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def get(self, evaluation_id: str) -> tuple[Evaluation, list[Vote]]:
+    def get(self, evaluation_id: str, caller: Caller | None = None) -> tuple[Evaluation, list[Vote]]:
+        """An evaluation and its votes; another tenant's is not found (``caller`` None: every one is visible)."""
         with Session(self.services.engine, expire_on_commit=False) as session:
             # No id holds a NUL, and PostgreSQL refuses to even compare one: not found, not a 500.
-            evaluation = None if "\x00" in evaluation_id else session.get(Evaluation, evaluation_id)
+            query = visible(select(Evaluation).where(Evaluation.id == evaluation_id), Evaluation.key_id, caller)
+            evaluation = None if "\x00" in evaluation_id else session.exec(query).first()
             if evaluation is None:
                 raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
             votes = list(session.exec(select(Vote).where(Vote.evaluation_id == evaluation_id).order_by(col(Vote.id))))
         if evaluation.status != EvaluationStatus.DONE and as_utc(evaluation.deadline_at) <= utcnow():
             # The deadline message may have been lost with a crashed broker; a reader finishes the job.
             self.finalise(evaluation_id, deadline_passed=True)
-            return self.get(evaluation_id)
+            return self.get(evaluation_id, caller)
         return evaluation, votes
 
     def view(self, evaluation: Evaluation, votes: list[Vote]) -> dict[str, Any]:
@@ -367,9 +382,16 @@ class EvaluationService:
                 moved.append(as_utc(evaluation.escalated_at))
             if (now - max(t for t in moved if t is not None)).total_seconds() < stalled_after_seconds:
                 continue
-            for name in evaluation.panel:
-                if name not in done:
-                    self.dispatcher.judge(evaluation.id, name, self.services.panel.get(name).timeout_seconds)
+            missing = [name for name in evaluation.panel if name not in done]
+            limits = [self.services.panel.get(name).timeout_seconds for name in missing]
+            escalated = as_utc(evaluation.escalated_at) if evaluation.escalated_at is not None else None
+            sent_at = [as_utc(evaluation.created_at), self._resent_at.get(evaluation.id), escalated]
+            # A judge still inside its time limit since it was last sent is at work, not lost: sending it again
+            # would pay for its call twice (it records an abstention itself when it runs out of time).
+            if (now - max(t for t in sent_at if t is not None)).total_seconds() < max(limits, default=0.0):
+                continue
+            for name, limit in zip(missing, limits, strict=True):
+                self.dispatcher.judge(evaluation.id, name, limit)
             self._resent_at[evaluation.id] = now
             counts["resent"] += 1
         still_pending = {e.id for e in pending}

@@ -11,7 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from sentinel.api.requests import long_poll, parse_body
 from sentinel.api.responses import Base64Bytes, JSONResponse
-from sentinel.gateway.schemas import ImagesGenerationRequest
+from sentinel.api.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.gateway.schemas import ImagesGenerationRequest, ImagesResponse, ModelOut
 from sentinel.gateway.service import GatewayService, GenerationFailed
 from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
@@ -42,10 +43,12 @@ def _gateway(request: Request) -> GatewayService:
         "checks and stores every image, and answers with `url` (served by `/v1/images/{id}`) or `b64_json`. "
         "Headers `x-sentinel-provider`, `x-sentinel-model` and `x-sentinel-attempts` say who served."
     ),
+    response_model=ImagesResponse,
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 402, 404, 409, 410, 422, 502, 504),
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ImagesGenerationRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": json_schema(ImagesGenerationRequest)}},
         }
     },
 )
@@ -79,9 +82,7 @@ async def create_images(request: Request) -> JSONResponse:
 
 
 def fresh_image_urls(body: dict[str, Any], services: Services, base_url: str) -> dict[str, Any]:
-    """A stored answer with its image URLs signed again: a presigned URL outlives neither its TTL nor a replay."""
-    if not services.images.presigned:
-        return body
+    """A stored answer with its image URLs signed again: a signed URL outlives neither its TTL nor a replay."""
     data = []
     for item in body.get("data") or []:
         found = IMAGE_ID.search(str(item.get("url", "")).split("?", 1)[0]) if isinstance(item, dict) else None
@@ -183,12 +184,22 @@ def catalog(router: Router) -> list[dict[str, Any]]:
     return entries
 
 
-@router.get("/v1/models", summary="List allowed models, aliases and parked models with their parameters")
+@router.get(
+    "/v1/models",
+    summary="List allowed models, aliases and parked models with their parameters",
+    response_model=ListOut[ModelOut],
+    responses=V1_ERRORS,
+)
 async def list_models(request: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "data": catalog(_gateway(request).router)})
 
 
-@router.get("/v1/models/{model_id:path}", summary="Describe one model")
+@router.get(
+    "/v1/models/{model_id:path}",
+    summary="Describe one model",
+    response_model=ModelOut,
+    responses=V1_ERRORS | errors(400, 404, 410, 422),
+)
 async def get_model(model_id: str, request: Request) -> JSONResponse:
     router_ = _gateway(request).router
     resolved = router_.resolve(model_id)

@@ -40,3 +40,36 @@ class ImagesGenerationRequest(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     negative_prompt: str | None = Field(default=None, max_length=4000)
     sentinel: SentinelOptions | None = Field(default=None, description="judge and regenerate, as a job does")
+
+
+class ImageDatum(BaseModel):
+    """One image: ``url`` or ``b64_json``, as ``response_format`` asked."""
+
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImagesResponse(BaseModel):
+    """OpenAI's Images API answer; ``sentinel`` says who served (or, for a judged request, the verdicts)."""
+
+    created: int
+    data: list[ImageDatum]
+    sentinel: dict[str, Any] | None = None
+
+
+class ModelOut(BaseModel):
+    """A model, an alias of one (``alias_of``), or a parked model (``parked`` says why, not available)."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+    available: bool
+    description: str | None = None
+    candidates: list[str] | None = None
+    aliases: list[str] | None = None
+    alias_of: str | None = None
+    parked: str | None = None
+    parameters: dict[str, Any] | None = Field(default=None, description="JSON schema of each request field")
+    output: dict[str, Any] | None = None

@@ -20,6 +20,8 @@ from sentinel.services import Services
 MAX_KEY_LENGTH = 255
 #: How long a duplicate waits for the first request's answer before it is told to retry.
 WAIT_FOR_FIRST_SECONDS = 10.0
+#: What a duplicate told to retry (the first request still running) is asked to wait, in seconds.
+RETRY_AFTER_SECONDS = 1
 
 
 class KeyReused(SentinelError):
@@ -56,17 +58,22 @@ class IdempotencyService:
             raise InvalidInput(
                 f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters", field="Idempotency-Key"
             )
-        with Session(self.services.engine) as session:
-            inserted = insert_unless_present(
-                session,
-                IdempotencyRecord,
-                {"scope": scope, "endpoint": endpoint, "key": key, "fingerprint": digest},
-                ["scope", "endpoint", "key"],
-            )
-            session.commit()
         deadline = time.monotonic() + WAIT_FOR_FIRST_SECONDS
         while True:
+            with Session(self.services.engine) as session:
+                inserted = insert_unless_present(
+                    session,
+                    IdempotencyRecord,
+                    {"scope": scope, "endpoint": endpoint, "key": key, "fingerprint": digest},
+                    ["scope", "endpoint", "key"],
+                )
+                session.commit()
             record = self._load(scope, endpoint, key)
+            if record is None:
+                # The first request failed and released the key: this duplicate claims it and does the work
+                # itself, so it gets that request's answer (the same 4xx, or a success if the failure passed).
+                self._check_deadline(deadline, key)
+                continue
             if inserted:
                 return Claim(record.id)
             if record.fingerprint != digest:
@@ -76,19 +83,24 @@ class IdempotencyService:
                 )
             if record.status_code is not None:
                 return Claim(None, record.status_code, record.response, record.headers)
-            if time.monotonic() >= deadline:
-                raise StillRunning(
-                    f"a request with Idempotency-Key '{key}' is still being processed; retry shortly",
-                    field="Idempotency-Key",
-                )
+            self._check_deadline(deadline, key)
             time.sleep(0.05)
 
-    def _load(self, scope: str, endpoint: str, key: str) -> IdempotencyRecord:
+    @staticmethod
+    def _check_deadline(deadline: float, key: str) -> None:
+        if time.monotonic() >= deadline:
+            raise StillRunning(
+                f"a request with Idempotency-Key '{key}' is still being processed; retry shortly",
+                field="Idempotency-Key",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+
+    def _load(self, scope: str, endpoint: str, key: str) -> IdempotencyRecord | None:
         with Session(self.services.engine) as session:
             query = select(IdempotencyRecord).where(
                 IdempotencyRecord.scope == scope, IdempotencyRecord.endpoint == endpoint, IdempotencyRecord.key == key
             )
-            return session.exec(query).one()
+            return session.exec(query).first()
 
     def complete(self, record_id: int, status_code: int, response: dict[str, Any], headers: dict[str, str]) -> None:
         with Session(self.services.engine) as session:

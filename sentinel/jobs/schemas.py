@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from sentinel.evaluation.schemas import ImageRef, ReviewOut
 
 #: The budget is a promise to the caller: no job runs longer than this.
 MAX_BUDGET_SECONDS = 300
@@ -21,3 +23,57 @@ class JobCreate(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=10)
     budget_seconds: float = Field(default=300, gt=0, le=MAX_BUDGET_SECONDS)
     callback_url: str | None = Field(default=None, max_length=2048)
+
+
+class AttemptOut(BaseModel):
+    slot: int
+    number: int
+    state: str
+    provider: str | None
+    model: str | None
+    image: ImageRef | None
+    evaluation_id: str | None
+    evaluation_url: str | None
+    verdict: Literal["green", "amber", "red"] | None
+    failed_judges: int | None
+    summary: str | None
+    prompt: str | None
+    guidance: str | None
+    review: ReviewOut | None
+    error: str | None
+    generation_ms: float | None
+    started_at: str
+    finished_at: str | None
+
+
+class ChosenImageOut(BaseModel):
+    slot: int
+    attempt: int | None
+    image: ImageRef | None
+    verdict: Literal["green", "amber", "red"] | None
+    summary: str | None
+    passing: bool
+
+
+class JobResultOut(BaseModel):
+    images: list[ChosenImageOut]
+
+
+class JobOut(BaseModel):
+    id: str
+    object: Literal["job"] = "job"
+    task: str
+    prompt: str
+    params: dict[str, Any]
+    model: str | None
+    n: int
+    max_attempts: int
+    budget_seconds: float
+    state: Literal["queued", "generating", "judging", "regenerating", "done", "failed", "expired"]
+    verdict: Literal["green", "amber", "red"] | None
+    reason: str | None
+    created_at: str
+    deadline_at: str
+    finished_at: str | None
+    attempts: list[AttemptOut] | None = Field(description="every attempt; null in lists")
+    result: JobResultOut | None = Field(description="the image chosen per slot, once the job is final")

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 
 from sentinel.api.responses import JSONResponse
 from sentinel.ops import metrics
@@ -15,10 +18,17 @@ from sentinel.ops.health import readiness
 router = APIRouter(tags=["operations"])
 
 
+class ReadinessOut(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, dict[str, Any]] = Field(description="database, broker, blob_store: each ok, and why not")
+    failing: list[str] | None = Field(default=None, description="the checks that failed (503 only)")
+
+
 @router.get(
     "/readyz",
     summary="Ready to serve: database, broker and blob store reachable",
-    responses={503: {"description": "a check failed; `failing` names it and `checks` says why"}},
+    response_model=ReadinessOut,
+    responses={503: {"model": ReadinessOut, "description": "a check failed; `failing` names it and `checks` says why"}},
 )
 async def readyz(request: Request) -> JSONResponse:
     checks = await readiness(request.app.state.services)
@@ -32,7 +42,12 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503 if failing else 200, headers={"cache-control": "no-store"})
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def prometheus_metrics() -> Response:
     # Queue depth asks the broker; keep that off the event loop.
     payload, content_type = await run_in_threadpool(metrics.render)

@@ -5,16 +5,44 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from sentinel.api.responses import JSONResponse
+from sentinel.api.schemas import V1_ERRORS, ListOut, errors
 
 router = APIRouter(tags=["rubrics"])
 
 
-@router.get("/v1/rubrics", summary="List tasks")
-async def list_rubrics(request: Request) -> dict[str, Any]:
+class CriterionSpecOut(BaseModel):
+    id: str
+    must: str = Field(description="what the image must do, in words")
+    judge: str = Field(description="the judge kind that owns it")
+    critical: bool
+    ask: str | None = None
+    severity: Any = None
+    fix: str | None = None
+
+
+class RubricOut(BaseModel):
+    """A task: what the caller may pass (``params``, as JSON-schema-like specs) and what is judged."""
+
+    id: str
+    title: str
+    description: str | None
+    inputs: list[str] = Field(description="the images it takes: `image`, and `source`, `mask` for edit tasks")
+    params: dict[str, dict[str, Any]]
+    red_when: Any = None
+    criteria: list[CriterionSpecOut]
+
+
+@router.get("/v1/rubrics", summary="List tasks", response_model=ListOut[RubricOut], responses=V1_ERRORS)
+async def list_rubrics(request: Request) -> JSONResponse:
     rubrics = request.app.state.services.rubrics.all()
-    return {"object": "list", "data": [r.public() for r in rubrics]}
+    return JSONResponse({"object": "list", "data": [r.public() for r in rubrics]})
 
 
-@router.get("/v1/rubrics/{task}", summary="Describe one task")
-async def get_rubric(task: str, request: Request) -> dict[str, Any]:
-    return request.app.state.services.rubrics.get(task).public()
+@router.get(
+    "/v1/rubrics/{task}", summary="Describe one task", response_model=RubricOut, responses=V1_ERRORS | errors(404, 422)
+)
+async def get_rubric(task: str, request: Request) -> JSONResponse:
+    return JSONResponse(request.app.state.services.rubrics.get(task).public())

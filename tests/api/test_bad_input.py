@@ -147,7 +147,7 @@ def test_json_body_errors(client) -> None:
     response = client.post("/v1/evaluations", content=b"{oops", headers={"content-type": "application/json"})
     assert_error(response, 400, "invalid_request")
     response = client.post("/v1/evaluations", content=b"task=x", headers={"content-type": "text/plain"})
-    assert_error(response, 400, "invalid_request", "multipart/form-data or application/json")
+    assert_error(response, 415, "unsupported_media_type", "multipart/form-data or application/json")
 
 
 def test_unknown_ids_are_404(client) -> None:

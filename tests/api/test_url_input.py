@@ -14,7 +14,11 @@ IMAGE = png_bytes(320, 240)
 
 
 class ImageHost(BaseHTTPRequestHandler):
+    #: Every path requested, so a test can tell whether the service fetched anything.
+    requested: list[str] = []
+
     def do_GET(self) -> None:
+        self.requested.append(self.path)
         routes = {
             "/photo.bin": (200, {"Content-Type": "application/octet-stream"}, IMAGE),
             "/to-metadata": (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b""),
@@ -88,3 +92,21 @@ def test_other_loopback_addresses_stay_blocked(api, image_host) -> None:
     response = evaluate(api, f"http://127.0.0.2:{port}/photo.bin")
     assert response.status_code == 400
     assert "127.0.0.2" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"task": "no-such-task"}, 404, "task"),
+        ({"task": "text-to-image", "params": {"width": "wide"}}, 400, "params.width"),
+        ({"task": "object-removal"}, 400, "source"),
+        ({"task": "text-to-image", "mask_url": "MASK"}, 400, "mask"),
+    ],
+)
+def test_a_request_wrong_whatever_the_images_hold_fetches_nothing(api, image_host, body, status, field) -> None:
+    ImageHost.requested.clear()
+    urls = {"image_url": f"{image_host}/photo.bin"} | {k: f"{image_host}/mask.png" for k in body if k == "mask_url"}
+    response = httpx.post(f"{api}/v1/evaluations", json=body | urls, timeout=30)
+    assert response.status_code == status, response.text
+    assert response.json()["error"].get("field") == field
+    assert ImageHost.requested == []

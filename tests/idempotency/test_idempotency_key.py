@@ -98,3 +98,12 @@ def test_bad_key_is_refused(client) -> None:
     response = client.post("/v1/jobs", json=JOB, headers={"Idempotency-Key": "x" * 300})
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "Idempotency-Key"
+
+
+def test_duplicates_waiting_on_a_failed_first_request_get_its_answer_not_500(client) -> None:
+    headers = key()
+    failing = JOB | {"task": "no-such-task"}
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda _: client.post("/v1/jobs", json=failing, headers=headers), range(20)))
+    assert [r.status_code for r in responses] == [404] * 20, [r.text for r in responses if r.status_code != 404]
+    assert {r.json()["error"]["type"] for r in responses} == {"unknown_task"}
