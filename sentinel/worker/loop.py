@@ -1,4 +1,4 @@
-"""One long-lived asyncio loop per worker process, for actors that call async code (the router).
+"""One long-lived asyncio loop per worker process, for actors that call async code (the router, vision judges).
 
 Actors run in dramatiq's worker threads; the provider adapters and their HTTP client are async
 and bound to one loop. Running every such call on this loop keeps connections pooled across
@@ -18,7 +18,7 @@ _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 
 
-def _background_loop() -> asyncio.AbstractEventLoop:
+def background_loop() -> asyncio.AbstractEventLoop:
     global _loop
     with _lock:
         if _loop is None or _loop.is_closed():
@@ -30,4 +30,4 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` on the process's background loop and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coroutine, _background_loop()).result()
+    return asyncio.run_coroutine_threadsafe(coroutine, background_loop()).result()

@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from sentinel.evaluation.vision.options import VisionOptions
 from sentinel.evaluation.vision.parse import CriterionVote, ReplyProblem, read_votes
 from sentinel.evaluation.vision.wire import ImagePart, NotAReply, Reply, wire_for
 from sentinel.rubrics.schema import VISION, Rubric
+from sentinel.worker.loop import background_loop
 
 logger = logging.getLogger(__name__)
 
@@ -53,23 +53,11 @@ IMAGE_LABELS = {
     "mask": ("the mask: white marks the region the edit was allowed to change", "mask"),
 }
 
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
 _client: httpx.AsyncClient | None = None
 
 
-def io_loop() -> asyncio.AbstractEventLoop:
-    """The process's loop for vision-judge I/O, started on first use."""
-    global _loop
-    with _loop_lock:
-        if _loop is None or _loop.is_closed():
-            _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="sentinel-vision-io", daemon=True).start()
-        return _loop
-
-
 def http_client() -> httpx.AsyncClient:
-    """One pooled client for every vision judge in the process; bound to ``io_loop()``, used only on it."""
+    """One pooled client for every vision judge in the process, used only on the background loop it is bound to."""
     global _client
     if _client is None:
         _client = httpx.AsyncClient(limits=httpx.Limits(max_connections=32), follow_redirects=False)
@@ -202,7 +190,7 @@ class VisionJudge:
                 raise JudgeFailed(f"task '{rubric.id}' has no vision criteria")
             body = self.wire.body(system, images, asked)
             exchange = self._ask(body, asked, key, deadline, usage, transcript)
-            future = asyncio.run_coroutine_threadsafe(exchange, io_loop())
+            future = asyncio.run_coroutine_threadsafe(exchange, background_loop())
             # While the model looks, the OCR reads what the image says to it.
             written = self._instructions(ctx)
             try:
