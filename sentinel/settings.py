@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     #: Share of the judges taking part that must vote for a verdict to be green.
     quorum: float = Field(default=1.0, gt=0, le=1)
     worker_threads: int = Field(default=4, ge=1, le=64)
+    #: Vision-judge calls a process keeps in flight at once; waiting for a model holds no worker thread.
+    vision_max_in_flight: int = Field(default=64, ge=1, le=1024)
     #: An idle `sentinel worker` asks Redis for messages again after at most this long (dramatiq backs off up to
     #: it; dramatiq's own default, 1000, added ~100 ms to every hop of an evaluation on a quiet queue).
     worker_idle_poll_ms: int = Field(default=100, ge=10, le=10_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import math
 import threading
@@ -23,6 +24,7 @@ from sentinel.evaluation.panel import VISION_LLM, JudgeConfig, Panel
 from sentinel.evaluation.verdict import Verdict, aggregate, disagreement, escalation_record
 from sentinel.evaluation.vision.judge import VisionJudge, scrub
 from sentinel.rubrics.schema import Rubric
+from sentinel.worker.loop import background_loop
 
 
 @dataclass
@@ -59,15 +61,8 @@ def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: Vis
     if judge.kind == VISION_LLM:
         if vision is None:
             return abstention(judge.name, "this vision judge is not configured in this process's panel")
-        try:
-            voted = vision.vote(rubric, ctx)
-        except SentinelError as exc:  # e.g. an image that cannot be decoded
-            return abstention(judge.name, exc.message, (time.perf_counter() - started) * 1000)
-        except Exception as exc:
-            reason = scrub(f"{type(exc).__name__}: {exc}", vision.api_key())
-            return abstention(judge.name, reason, (time.perf_counter() - started) * 1000)
-        duration = (time.perf_counter() - started) * 1000
-        return VoteResult(judge.name, voted.passed, voted.reasoning, voted.criteria, duration, voted.usage)
+        future = asyncio.run_coroutine_threadsafe(run_vision_judge(judge, rubric, ctx, vision), background_loop())
+        return future.result()
     # The checks run on a thread of their own so the vote arrives at the limit whatever they are doing; the
     # deadline in the context stops them at their next stage (decode, OCR page, criterion).
     ctx.deadline = time.monotonic() + judge.timeout_seconds
@@ -84,6 +79,20 @@ def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: Vis
         return outcome.result(timeout=judge.timeout_seconds)
     except concurrent.futures.TimeoutError:
         return _overran(judge, started)
+
+
+async def run_vision_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: VisionJudge) -> VoteResult:
+    """A vision judge's vote, on the background loop: waiting for the model holds no thread."""
+    started = time.perf_counter()
+    try:
+        voted = await vision.vote_async(rubric, ctx)
+    except SentinelError as exc:  # e.g. an image that cannot be decoded
+        return abstention(judge.name, exc.message, (time.perf_counter() - started) * 1000)
+    except Exception as exc:
+        reason = scrub(f"{type(exc).__name__}: {exc}", vision.api_key())
+        return abstention(judge.name, reason, (time.perf_counter() - started) * 1000)
+    duration = (time.perf_counter() - started) * 1000
+    return VoteResult(judge.name, voted.passed, voted.reasoning, voted.criteria, duration, voted.usage)
 
 
 def _overran(judge: JudgeConfig, started: float) -> VoteResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Collection
@@ -10,13 +11,16 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.judges.base import JudgeContext
-from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge
+from sentinel.evaluation.panel import VISION_LLM, JudgeConfig
+from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge, run_vision_judge
 from sentinel.evaluation.verdict import aggregate, disagreement, escalation_record
+from sentinel.evaluation.vision.judge import VisionJudge
 from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import visible
 from sentinel.models import (
@@ -35,6 +39,7 @@ from sentinel.ops.metrics import observe_verdict, observe_vote
 from sentinel.rubrics.schema import Rubric, validate_params
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
+from sentinel.worker.loop import start_async
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +47,8 @@ logger = logging.getLogger(__name__)
 FINALISED_LISTENERS: list[Callable[[str], None]] = []
 
 #: The inputs besides the image, in the order a rubric lists them.
+#: Tries at storing a vision judge's vote when the database blinks (the call is paid for already).
+RECORD_ATTEMPTS = 4
 EDIT_INPUTS = ("source", "mask")
 
 
@@ -261,7 +268,37 @@ class EvaluationService:
             # The vote is in (or the verdict is final): only make sure the evaluation is finalised.
             self.finalise(evaluation_id, deadline_passed=False)
             return
+        config, vision = self.services.panel.get(judge), self.services.panel.vision.get(judge)
+        if config.kind == VISION_LLM and vision is not None:
+            self._start_vision_vote(evaluation_id, config, vision)
+            return
         self.record_vote(evaluation_id, self.compute_vote(evaluation_id, judge))
+
+    def _start_vision_vote(self, evaluation_id: str, config: JudgeConfig, vision: VisionJudge) -> None:
+        """Ask a vision judge without waiting: the message is done once the call is started, and the vote is
+        recorded when the model answers (or the judge's limit passes), so a slow model holds no worker thread. A
+        process that dies meanwhile loses only the call; the sweeper sends the judge again after its limit."""
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            evaluation = session.get(Evaluation, evaluation_id)
+            if evaluation is None:
+                raise NotFound(f"no evaluation with id '{evaluation_id}'")
+            ctx = self._context(session, evaluation, config.name)
+        rubric = Rubric.model_validate(evaluation.rubric)
+
+        async def vote_then_record() -> None:
+            vote = await run_vision_judge(config, rubric, ctx, vision)
+            for attempt in range(RECORD_ATTEMPTS):
+                try:
+                    await asyncio.to_thread(self.record_vote, evaluation_id, vote)
+                    return
+                except OperationalError:
+                    # The database blinked: the answer is paid for, so it is worth a few tries before the sweeper
+                    # asks (and pays) again.
+                    if attempt == RECORD_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.2 * 2**attempt)
+
+        start_async(vote_then_record(), f"recording judge '{config.name}' of evaluation {evaluation_id}")
 
     def record_vote(self, evaluation_id: str, vote: VoteResult) -> bool:
         """Store a vote unless this judge already voted; then finalise if it was the last one."""

@@ -347,7 +347,8 @@ def create_app(script: VisionScript) -> Starlette:
         if behaviour == "overloaded":
             return _error(529, "overloaded_error", "Overloaded")
         if behaviour == "slow":
-            await pause(script.slow_seconds)
+            with script.answering():
+                await pause(script.slow_seconds)
         votes = model_votes(script, reading, behaviour)
         content: list[dict[str, Any]] = []
         if behaviour == "refusal":

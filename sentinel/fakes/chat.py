@@ -449,7 +449,8 @@ def create_app(script: VisionScript) -> Starlette:
                 503, "The engine is currently overloaded, please try again later.", kind="server_error", headers=headers
             )
         if behaviour == "slow":
-            await pause(script.slow_seconds)
+            with script.answering():
+                await pause(script.slow_seconds)
         votes = model_votes(script, reading, behaviour)
         text: str | None = answer_text(votes, behaviour, script.huge_bytes)
         refusal = None

@@ -12,11 +12,12 @@ import asyncio
 import base64
 import binascii
 import collections
+import contextlib
 import io
 import json
 import re
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +104,22 @@ class VisionScript:
     queue: collections.deque[str] = field(default_factory=collections.deque)
     #: Every request received: path, headers (without credential values), auth_present, parsed JSON body (or None).
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: The most "slow" answers the fake was composing at one time: calls its clients kept in flight together.
+    most_at_once: int = 0
+    _at_once: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Counts the answers being composed at once (see ``most_at_once``)."""
+        with self._lock:
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._at_once -= 1
 
     def push(self, *behaviours: str) -> None:
         unknown = set(behaviours) - set(VISION_BEHAVIOURS)

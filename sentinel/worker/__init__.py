@@ -14,6 +14,7 @@ from dramatiq.worker import Worker
 
 from sentinel.ops.logging import RequestIdMessages
 from sentinel.settings import Settings, get_settings
+from sentinel.worker.loop import FinishStartedWork
 
 #: Retries for infrastructure errors (database briefly away); a judge's own failure is a vote, not a retry.
 MAX_RETRIES = 5
@@ -33,6 +34,8 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
 broker = build_broker(get_settings())
 # Messages carry the request id of the HTTP request that caused them, into the worker's log lines.
 broker.add_middleware(RequestIdMessages(get_settings().log_format))
+# Vision-judge calls run on the background loop, not in a worker thread: a stopping worker lets them finish.
+broker.add_middleware(FinishStartedWork(get_settings().shutdown_grace_seconds))
 dramatiq.set_broker(broker)
 
 

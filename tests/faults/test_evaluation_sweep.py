@@ -14,7 +14,9 @@ from sentinel.evaluation.service import EvaluationService
 from sentinel.models import Evaluation, EvaluationStatus, Vote, utcnow
 from sentinel.services import build_services
 from sentinel.settings import Settings
+from sentinel.worker.loop import wait_for_started
 from tests.conftest import png_bytes
+from tests.faults.conftest import wait_until
 
 
 class Recording:
@@ -147,6 +149,8 @@ def test_a_vision_judge_that_runs_out_of_time_records_its_abstention_and_is_not_
         recording.sent.clear()
         for judge in evaluation.panel:
             service.process_judge_message(evaluation.id, judge)
+        # The vision call runs on the background loop: the message was done when it started.
+        assert wait_for_started(timeout=30) == 0
         done, votes = service.get(evaluation.id)
         [vote] = [v for v in votes if v.judge == "eye"]
         assert vote.passed is None and "no answer within its 2 s limit" in vote.reasoning
@@ -154,3 +158,45 @@ def test_a_vision_judge_that_runs_out_of_time_records_its_abstention_and_is_not_
         age(service, evaluation.id, created_at=timedelta(minutes=10))
         assert service.sweep(stalled_after_seconds=0) == {"resent": 0, "finalised": 0}
         assert recording.sent == [] and len(script.requests) == 1
+
+
+def test_a_slow_vision_model_holds_no_worker_thread(tmp_path, monkeypatch) -> None:
+    """One worker thread, four evaluations, a model that takes its time: the four calls are in flight together,
+    where a judge waiting on its thread would make them one after another."""
+    from dramatiq import Worker
+    from dramatiq.brokers.stub import StubBroker
+
+    from sentinel.evaluation import tasks
+    from sentinel.fakes import chat
+    from sentinel.fakes.server import serve
+    from sentinel.fakes.vision import VisionScript
+    from tests.judges.test_vision_judges import GOOD, KEY, offline_judges, rubric_file, vision_judge_file
+
+    monkeypatch.setenv("SENTINEL_TEST_VISION_KEY", KEY)
+    script = VisionScript(api_key=KEY, default="slow", slow_seconds=5)
+    with serve(chat.create_app(script)) as server:
+        judges, rubrics = tmp_path / "judges", tmp_path / "rubrics"
+        judges.mkdir()
+        rubrics.mkdir()
+        offline_judges(judges)
+        vision_judge_file(judges, "eye", server.url, timeout_seconds=60)
+        rubric_file(rubrics, escalate=False)
+        settings = Settings(data_dir=tmp_path / "data", judges_dir=str(judges), rubrics_dir=rubrics)
+        service = EvaluationService(build_services(settings), tasks.ActorDispatcher())
+        broker = tasks.judge_evaluation.broker
+        assert isinstance(broker, StubBroker)
+        monkeypatch.setattr(tasks, "evaluation_service", lambda: service)
+        worker = Worker(broker, worker_threads=1)
+        worker.start()
+        try:
+            submitted = [
+                service.submit(service.validate("product-vision", {"prompt": "a cup"}, {"image": GOOD}))
+                for _ in range(4)
+            ]
+            # The delayed finalise messages (at the evaluations' deadline) keep the queue from ever being empty.
+            wait_until(lambda: all(service.get(e.id)[0].verdict for e in submitted), seconds=90, what="four verdicts")
+        finally:
+            worker.stop()
+        verdicts = [service.get(e.id)[0].verdict for e in submitted]
+    assert verdicts == ["green"] * 4
+    assert script.most_at_once >= 2, "each call waited for the one before it: a worker thread was held"

@@ -28,6 +28,7 @@ from sentinel.evaluation.vision.options import VisionOptions
 from sentinel.evaluation.vision.parse import CriterionVote, ReplyProblem, read_votes
 from sentinel.evaluation.vision.wire import ImagePart, NotAReply, Reply, wire_for
 from sentinel.rubrics.schema import VISION, Rubric
+from sentinel.settings import get_settings
 from sentinel.worker.loop import background_loop
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,21 @@ IMAGE_LABELS = {
     "mask": ("the mask: white marks the region the edit was allowed to change", "mask"),
 }
 
+#: How long past its limit a thread waiting for a vote gives up: the exchange ends at the limit by itself, but the
+#: OCR scan for instructions to the judges runs beside it and is only bounded by its own work.
+SCAN_ALLOWANCE_SECONDS = 30.0
+
 _client: httpx.AsyncClient | None = None
+_slots: asyncio.Semaphore | None = None
+
+
+def in_flight_slot() -> asyncio.Semaphore:
+    """The process's bound on vision calls in flight (``SENTINEL_VISION_MAX_IN_FLIGHT``); made on the background
+    loop, on first use, so it belongs to that loop."""
+    global _slots
+    if _slots is None:
+        _slots = asyncio.Semaphore(get_settings().vision_max_in_flight)
+    return _slots
 
 
 def http_client() -> httpx.AsyncClient:
@@ -174,33 +189,40 @@ class VisionJudge:
     # -- voting -----------------------------------------------------------------------------------------
 
     def vote(self, rubric: Rubric, ctx: JudgeContext) -> VisionVote:
-        """The judge's vote; a failure becomes an abstention that says why."""
+        """The judge's vote, waited for on the calling thread (the CLI, benchmarks); workers use ``vote_async``."""
+        future = asyncio.run_coroutine_threadsafe(self.vote_async(rubric, ctx), background_loop())
+        try:
+            return future.result(timeout=self.timeout_seconds + LOOP_GRACE_SECONDS + SCAN_ALLOWANCE_SECONDS)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            return VisionVote(None, f"abstained: {self._no_answer()}", [], {"model": self.options.model}, [])
+
+    async def vote_async(self, rubric: Rubric, ctx: JudgeContext) -> VisionVote:
+        """The judge's vote; a failure becomes an abstention that says why. Waiting for the model holds no thread:
+        the exchange runs on the process's background loop, among at most ``vision_max_in_flight`` others."""
         started = time.monotonic()
         # A little under the limit, so the judge abstains in its own words before a worker's hard stop.
         deadline = started + self.timeout_seconds * 0.95
-        written: str | None = None
         usage = {"model": self.options.model, "calls": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         transcript: list[Exchange] = []
         key = self.api_key()
+        scan: asyncio.Future[str | None] | None = None
         try:
             if self.options.api_key_env and not key:
                 raise JudgeFailed(f"the API key variable {self.options.api_key_env} is not set")
-            system, images, asked = self.prompt(rubric, ctx)
+            # Building the prompt decodes (and may shrink) the images: CPU work, off the loop.
+            system, images, asked = await asyncio.to_thread(self.prompt, rubric, ctx)
             if not asked:
                 raise JudgeFailed(f"task '{rubric.id}' has no vision criteria")
             body = self.wire.body(system, images, asked)
-            exchange = self._ask(body, asked, key, deadline, usage, transcript)
-            future = asyncio.run_coroutine_threadsafe(exchange, background_loop())
             # While the model looks, the OCR reads what the image says to it.
-            written = self._instructions(ctx)
-            try:
-                votes = future.result(timeout=max(0.0, deadline - time.monotonic()) + LOOP_GRACE_SECONDS)
-            except concurrent.futures.TimeoutError:
-                future.cancel()
-                raise JudgeFailed(self._no_answer()) from None
+            scan = asyncio.ensure_future(asyncio.to_thread(self._instructions, ctx))
+            votes = await self._ask(body, asked, key, deadline, usage, transcript)
         except JudgeFailed as exc:
+            written = await scan if scan is not None else None
             found = [injection.finding(written)] if written else []
             return VisionVote(None, f"abstained: {scrub(str(exc), key)}", found, usage, transcript)
+        written = await scan
         criteria = {c.id: c for c in rubric.criteria}
         results = [
             criterion_result(criteria[v.id], Outcome(v.passed, None, None, scrub(v.reasoning, key))) for v in votes
@@ -242,7 +264,7 @@ class VisionJudge:
     ) -> list[CriterionVote]:
         """The votes, from one call and at most one repair, all before ``deadline``."""
         try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())), in_flight_slot():
                 reply = await self._call(body, key, deadline, usage, transcript)
                 try:
                     # Reading a reply is CPU work: off the loop, which other judges' calls share.
