@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -24,6 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from sentinel.services import Services
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,17 @@ def blob_check(blobs: Any) -> str:
     finally:
         os.close(fd)
         os.unlink(name)
-    return f"blob store {root} is writable"
+    # The folder is not named: /readyz answers anyone, and a path tells an attacker about the machine.
+    return "blob store (local folder) is writable"
+
+
+#: An absolute filesystem path in an error message ('/var/lib/sentinel/blobs', "/tmp/x y"), quoted or not.
+ABSOLUTE_PATH = re.compile(r"""'/[^']*'|"/[^"]*"|(?<![\w:/])/[^\s,;:)]+""")
+
+
+def _without_paths(text: str) -> str:
+    """An error line with its filesystem paths hidden (the log has them whole)."""
+    return ABSOLUTE_PATH.sub("<path in the log>", text)
 
 
 #: Checks of one kind still waiting for an answer, at most: past that, a probe fails at once instead of piling up.
@@ -131,7 +145,9 @@ async def _bounded(kind: str, probe: Callable[[], str], timeout: float, where: s
         detail, ok = f"{where}: no answer within {timeout:g} s", False
     except Exception as exc:
         lines = str(exc).strip().splitlines()
-        detail, ok = f"{where}: {type(exc).__name__}: {lines[0] if lines else 'failed'}", False
+        logger.warning("readiness check %s failed: %s", kind, exc)
+        reason = _without_paths(lines[0]) if lines else "failed"
+        detail, ok = f"{where}: {type(exc).__name__}: {reason}", False
     else:
         ok = True
     return Check(ok, detail, round((time.perf_counter() - started) * 1000, 1))
@@ -141,7 +157,9 @@ async def readiness(services: Services) -> dict[str, Check]:
     """database, broker and blob_store, checked concurrently."""
     settings = services.settings
     timeout = settings.readiness_timeout_seconds
-    database = redact_url(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    # A SQLite URL is a file's path: not shown to whoever asks /readyz.
+    database = "SQLite (local file)" if url.startswith("sqlite") else redact_url(url)
     checks = [
         _bounded("database", lambda: database_check(services.engine), timeout, f"database {database}"),
         _bounded("blob_store", lambda: blob_check(services.images.blobs), timeout, "blob store"),

@@ -97,3 +97,19 @@ def test_an_unwritable_blob_store_is_named(tmp_path: Path) -> None:
         response = http.get("/readyz")
     assert response.status_code == 503
     assert response.json()["failing"] == ["blob_store"]
+
+
+def test_readiness_shows_anyone_no_path_of_the_machine(tmp_path: Path) -> None:
+    """/readyz answers without a key: it says what is wrong, but not where the data lives."""
+    with ops_client(Settings(data_dir=tmp_path)) as http:
+        healthy = http.get("/readyz")
+    assert healthy.status_code == 200
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the blob folder should be")
+    with ops_client(Settings(data_dir=tmp_path, blob_dir=blocker / "blobs")) as http:
+        broken = http.get("/readyz")
+    assert broken.status_code == 503
+    assert broken.json()["failing"] == ["blob_store"]
+    assert "path in the log" in broken.json()["checks"]["blob_store"]["detail"]
+    for response in (healthy, broken):
+        assert str(tmp_path) not in response.text, response.text
