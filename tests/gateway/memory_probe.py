@@ -18,7 +18,7 @@ import httpx
 import uvicorn
 import yaml
 
-from sentinel.bench_gateway import noise_png
+from sentinel.bench.gateway import noise_png
 from sentinel.fakes.server import free_port
 
 

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from skimage import data
 
-from sentinel.bench_signs import run as bench_signs
+from sentinel.bench.signs import run as bench_signs
 from sentinel.evaluation.judges import text
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.local import evaluate_files

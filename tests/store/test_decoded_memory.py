@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sentinel.bench_memory import run as measure_memory
+from sentinel.bench.memory import run as measure_memory
 from sentinel.errors import DecodeBusy
 from sentinel.evaluation.judges import pixels
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext

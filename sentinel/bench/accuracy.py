@@ -26,7 +26,8 @@ import yaml
 from sentinel.evaluation.local import evaluate_files
 from sentinel.services import Services, get_services
 
-DEFAULT_CASES = Path(__file__).resolve().parent.parent / "fixtures" / "cases.yaml"
+#: The labelled set `sentinel bench accuracy` judges unless told otherwise.
+DEFAULT_CASES = Path(__file__).resolve().parents[2] / "fixtures" / "cases.yaml"
 SEVERITIES = ("mild", "moderate", "severe")
 KINDS = ("clean", "hard-negative", "defect")
 VERDICTS = ("green", "amber", "red")

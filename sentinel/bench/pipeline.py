@@ -14,23 +14,20 @@ from typing import Any
 
 import httpx
 import numpy as np
+from PIL import Image
 
-from sentinel.bench_jobs import _seconds, deployment
+from sentinel.bench.harness import astronaut, deployment, ms_between
 
 WARM_UP = 2  # the first evaluations load OCR engines and open pools; they are not counted
 
 
 def _images(side: int, count: int) -> list[bytes]:
     """``count`` distinct PNGs of one photo (one pixel differs), so no run is answered from a cache."""
-    from sentinel.bench import _photo
-
-    pixels = np.asarray(_photo(side)).copy()
+    pixels = np.asarray(astronaut(side)).copy()
     images = []
     for index in range(count):
         pixels[0, 0] = (index % 256, index // 256 % 256, 7)
         buffer = io.BytesIO()
-        from PIL import Image
-
         Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
         images.append(buffer.getvalue())
     return images
@@ -55,7 +52,7 @@ def measure(base: str, runs: int, side: int) -> list[dict[str, float]]:
             if index < WARM_UP:
                 continue
             durations = [j.get("duration_ms") or 0.0 for j in evaluation["judges"]]
-            server = _seconds(evaluation["created_at"], evaluation["finished_at"])
+            server = ms_between(evaluation["created_at"], evaluation["finished_at"])
             samples.append(
                 {
                     "total_ms": total,

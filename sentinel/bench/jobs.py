@@ -7,71 +7,13 @@ timestamps back to split the time into generation, judging and the rest (queues,
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from sentinel.bench_gateway import _process
-from sentinel.db.redis_keys import delete_namespace
-from sentinel.fakes.server import free_port
-
-
-@dataclass
-class Deployment:
-    """A running deployment: its base URL, and its API and worker processes (for their CPU time)."""
-
-    base: str
-    api_pid: int
-    worker_pid: int | None = None
-
-
-@contextmanager
-def deployment(
-    redis_url: str | None, database_url: str | None, extra_env: dict[str, str] | None = None
-) -> Iterator[Deployment]:
-    with tempfile.TemporaryDirectory(prefix="sentinel-bench-jobs-") as tmp, ExitStack() as stack:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")} | (extra_env or {})
-        env["SENTINEL_DATA_DIR"] = str(Path(tmp) / "data")
-        # A benchmark is one client address sending far more than a person would: per-address limits off.
-        env["SENTINEL_ANONYMOUS_RPM"] = str(10**9)
-        if redis_url:
-            namespace = f"sentinel-bench-{uuid.uuid4().hex[:8]}"
-            env |= {"SENTINEL_REDIS_URL": redis_url, "SENTINEL_REDIS_NAMESPACE": namespace}
-            stack.callback(delete_namespace, redis_url, namespace)
-        if database_url:
-            env["SENTINEL_DATABASE_URL"] = database_url
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        api = stack.enter_context(
-            _process([sys.executable, "-m", "sentinel.cli", "serve", "--port", str(port)], env, f"{base}/healthz")
-        )
-        running = Deployment(base, api.pid)
-        if redis_url:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "sentinel.cli", "worker", "--processes", "2", "--threads", "4"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            stack.callback(lambda: (worker.terminate(), worker.wait(timeout=30)))
-            running.worker_pid = worker.pid
-        yield running
-
-
-def _seconds(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000
+from sentinel.bench.harness import deployment, ms_between
 
 
 def measure(base: str, runs: int, side: int) -> list[dict[str, float]]:
@@ -96,7 +38,7 @@ def measure(base: str, runs: int, side: int) -> list[dict[str, float]]:
             [attempt] = job["attempts"]
             evaluation = client.get(f"/v1/evaluations/{attempt['evaluation_id']}").json()
             judge_compute = max((j["duration_ms"] or 0) for j in evaluation["judges"])
-            judging = _seconds(evaluation["created_at"], evaluation["finished_at"])
+            judging = ms_between(evaluation["created_at"], evaluation["finished_at"])
             samples.append(
                 {
                     "total_ms": total,

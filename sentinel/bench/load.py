@@ -20,8 +20,7 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw
 
-from sentinel.bench_gateway import cpu_seconds, process_cpu_seconds
-from sentinel.bench_jobs import Deployment, deployment
+from sentinel.bench.harness import Deployment, cpu_seconds, deployment, process_cpu_seconds
 
 #: More distinct images than the workers' decoded-pixel caches hold: every evaluation decodes, as in production.
 DISTINCT_IMAGES = 48
@@ -86,7 +85,7 @@ async def _load(base: str, clients: int, seconds: float, side: int, on_start: Ca
 def judges_cpu_ms(side: int, images: int = 8) -> float:
     """The offline panel's CPU per evaluation on the load's images, measured in this process one at a time: a
     vote's own duration under load also counts the wait for its process's OCR engine."""
-    from sentinel.bench import time_task
+    from sentinel.bench.judges import time_task
     from sentinel.services import get_services
 
     services = get_services()

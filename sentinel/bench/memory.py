@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw
 
-from sentinel.bench_jobs import deployment
+from sentinel.bench.harness import deployment
 
 #: How often the API process's resident memory is sampled while the uploads are judged.
 SAMPLE_SECONDS = 0.02

@@ -1,4 +1,5 @@
-"""Benchmarks that print numbers (timing goals live here, not in tests)."""
+"""``sentinel bench judges``: the time `sentinel eval` takes per image, per task, size and judge, against the time
+to decode the PNG."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from sentinel.bench.harness import astronaut
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.judges.text import kind as ocr_kind
 from sentinel.evaluation.runner import run_judge
@@ -26,12 +28,6 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _photo(side: int = SIDE) -> Image.Image:
-    from skimage import data
-
-    return Image.fromarray(data.astronaut()).resize((side, side), Image.Resampling.LANCZOS)
-
-
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
@@ -45,9 +41,9 @@ def _scaled(image: Image.Image, side: int) -> bytes:
 
 def sample_inputs(side: int = SIDE) -> dict[str, tuple[dict[str, bytes], dict[str, Any]]]:
     """A ``side``×``side`` PNG for each built-in task, with its source/mask and params (drawn at 1024², scaled)."""
-    photo = _photo()
+    photo = astronaut()
     product = Image.new("RGB", (SIDE, SIDE), "white")
-    cutout = _photo(900)
+    cutout = astronaut(900)
     disc = Image.new("L", cutout.size, 0)
     ImageDraw.Draw(disc).ellipse((0, 0, 899, 899), fill=255)
     product.paste(cutout, (62, 62), disc)

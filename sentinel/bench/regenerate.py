@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from sentinel.bench_jobs import deployment
+from sentinel.bench.harness import deployment
 
 #: Phrases a shop sign must show: digits, punctuation, mixed case.
 PHRASES = ("OPEN 24/7", "BUY 2 GET 1", "SALE 50% OFF", "Fresh Bread", "EXIT", "No Parking")

@@ -11,7 +11,6 @@ import asyncio
 import io
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 import numpy as np
 import yaml
 from PIL import Image
 
+from sentinel.bench.harness import cpu_seconds, peak_rss_mb, started_process
 from sentinel.fakes.server import free_port
 
 #: The header the OpenAI SDK sends; a gateway that compresses images pays for it on every call.
@@ -40,84 +39,6 @@ def noise_png(target_bytes: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
-
-
-@contextmanager
-def _process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for(ready_url, process)
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a peer gateway may serve from worker processes)."""
-    tree, index = [pid], 0
-    while index < len(tree):
-        for children in Path(f"/proc/{tree[index]}/task").glob("*/children"):
-            try:
-                tree.extend(int(child) for child in children.read_text().split())
-            except OSError:
-                continue
-        index += 1
-    return tree
-
-
-def _tree_files(pid: int, name: str) -> list[str] | None:
-    """``/proc/PID/NAME`` of the process and of each descendant still running; None when the process is not
-    there (or there is no /proc)."""
-    texts: list[str] = []
-    for member in process_tree(pid):
-        try:
-            texts.append(Path(f"/proc/{member}/{name}").read_text())
-        except OSError:
-            if member == pid:
-                return None
-    return texts
-
-
-def _stat_cpu_seconds(stat: str) -> float:
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of this one process (Linux /proc), its children aside."""
-    try:
-        return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
-    except OSError:
-        return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time the process and its descendants have used (Linux /proc), or None without /proc."""
-    stats = _tree_files(pid, "stat")
-    return None if stats is None else sum(_stat_cpu_seconds(stat) for stat in stats)
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """Peak resident memory so far (VmHWM) of the process and its descendants, summed, in MiB."""
-    statuses = _tree_files(pid, "status")
-    if statuses is None:
-        return None
-    peaks = (line.split()[1] for status in statuses for line in status.splitlines() if line.startswith("VmHWM:"))
-    return sum(int(kib) for kib in peaks) / 1024
 
 
 class BenchFailed(RuntimeError):
@@ -175,7 +96,10 @@ def stack(image: bytes, provider_port: int | None = None) -> Iterator[Stack]:
         ]
         serve = [sys.executable, "-m", "sentinel.cli", "serve", "--port", str(sentinel_port)]
         sentinel = f"http://127.0.0.1:{sentinel_port}"
-        with _process(fake, env, f"{provider}/files/none"), _process(serve, env, f"{sentinel}/healthz") as process:
+        with (
+            started_process(fake, env, f"{provider}/files/none"),
+            started_process(serve, env, f"{sentinel}/healthz") as process,
+        ):
             yield Stack(provider, sentinel, process.pid)
 
 

@@ -1,0 +1,160 @@
+"""What the benchmarks share: Sentinel started in processes of its own, as in a deployment, and their CPU time
+and memory read from /proc."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from sentinel.db.redis_keys import delete_namespace
+from sentinel.fakes.server import free_port
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def started_process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``args`` until the block ends, once ``ready_url`` answers."""
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(ready_url, process)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a peer gateway may serve from worker processes)."""
+    tree, index = [pid], 0
+    while index < len(tree):
+        for children in Path(f"/proc/{tree[index]}/task").glob("*/children"):
+            try:
+                tree.extend(int(child) for child in children.read_text().split())
+            except OSError:
+                continue
+        index += 1
+    return tree
+
+
+def _tree_files(pid: int, name: str) -> list[str] | None:
+    """``/proc/PID/NAME`` of the process and of each descendant still running; None when the process is not
+    there (or there is no /proc)."""
+    texts: list[str] = []
+    for member in process_tree(pid):
+        try:
+            texts.append(Path(f"/proc/{member}/{name}").read_text())
+        except OSError:
+            if member == pid:
+                return None
+    return texts
+
+
+def _stat_cpu_seconds(stat: str) -> float:
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of this one process (Linux /proc), its children aside."""
+    try:
+        return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+    except OSError:
+        return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time the process and its descendants have used (Linux /proc), or None without /proc."""
+    stats = _tree_files(pid, "stat")
+    return None if stats is None else sum(_stat_cpu_seconds(stat) for stat in stats)
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak resident memory so far (VmHWM) of the process and its descendants, summed, in MiB."""
+    statuses = _tree_files(pid, "status")
+    if statuses is None:
+        return None
+    peaks = (line.split()[1] for status in statuses for line in status.splitlines() if line.startswith("VmHWM:"))
+    return sum(int(kib) for kib in peaks) / 1024
+
+
+@dataclass
+class Deployment:
+    """A running deployment: its base URL, and its API and worker processes (for their CPU time)."""
+
+    base: str
+    api_pid: int
+    worker_pid: int | None = None
+
+
+@contextmanager
+def deployment(
+    redis_url: str | None, database_url: str | None, extra_env: dict[str, str] | None = None
+) -> Iterator[Deployment]:
+    """``sentinel serve`` in its own data folder, embedded or, with both URLs, on Redis + PostgreSQL with a
+    ``sentinel worker`` of 2 processes beside it."""
+    with tempfile.TemporaryDirectory(prefix="sentinel-bench-jobs-") as tmp, ExitStack() as stack:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")} | (extra_env or {})
+        env["SENTINEL_DATA_DIR"] = str(Path(tmp) / "data")
+        # A benchmark is one client address sending far more than a person would: per-address limits off.
+        env["SENTINEL_ANONYMOUS_RPM"] = str(10**9)
+        if redis_url:
+            namespace = f"sentinel-bench-{uuid.uuid4().hex[:8]}"
+            env |= {"SENTINEL_REDIS_URL": redis_url, "SENTINEL_REDIS_NAMESPACE": namespace}
+            stack.callback(delete_namespace, redis_url, namespace)
+        if database_url:
+            env["SENTINEL_DATABASE_URL"] = database_url
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        api = stack.enter_context(
+            started_process(
+                [sys.executable, "-m", "sentinel.cli", "serve", "--port", str(port)], env, f"{base}/healthz"
+            )
+        )
+        running = Deployment(base, api.pid)
+        if redis_url:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "sentinel.cli", "worker", "--processes", "2", "--threads", "4"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            stack.callback(lambda: (worker.terminate(), worker.wait(timeout=30)))
+            running.worker_pid = worker.pid
+        yield running
+
+
+def ms_between(start: str, end: str) -> float:
+    """Milliseconds between two ISO timestamps of the API."""
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000
+
+
+def astronaut(side: int = 1024) -> Image.Image:
+    """scikit-image's astronaut photo, ``side`` pixels square."""
+    # Imported here on purpose: scikit-image is slow to import and only the benchmarks that draw the photo need it.
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).resize((side, side), Image.Resampling.LANCZOS)

@@ -1,0 +1,303 @@
+"""The `sentinel bench` commands that measure time, throughput and memory (registered in `bench.py`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sentinel.cli.common import fail, out
+
+# Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
+# answer at once instead of loading FastAPI, SQLAlchemy and the judges first.
+
+
+def bench_judges(
+    runs: Annotated[int, typer.Option(min=1, max=100, help="timed runs per task (half as many above 1024²)")] = 5,
+    side: Annotated[
+        list[int] | None, typer.Option("--side", min=64, max=4096, help="image sides in pixels (repeatable)")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Median time of `sentinel eval` per image for each built-in task and size, per judge, with the decode floor."""
+    from sentinel.bench.judges import as_rows, bench_judges
+    from sentinel.services import get_services
+
+    sides = sorted(set(side or [512, 1024, 2048]))
+    rows = as_rows(bench_judges(get_services(), runs, sides))
+    table = Table(title="sentinel eval per PNG, median ms (judges one after another)", box=None)
+    for column in (
+        "size",
+        "task",
+        "runs",
+        "verdict",
+        "median ms",
+        "PNG decode ms",
+        "× decode",
+        "OCR ms",
+        "× decode, OCR aside",
+        "all inputs' decode ms",
+        "judges' share",
+        "per judge ms",
+    ):
+        table.add_column(column, no_wrap=column != "per judge ms")
+    for row in rows:
+        per_judge = ", ".join(f"{k} {v:.1f}" for k, v in row["judges_ms"].items())
+        table.add_row(
+            f"{row['side']}²",
+            row["task"],
+            str(row["runs"]),
+            row["verdict"],
+            f"{row['median_ms']:.1f}",
+            f"{row['png_decode_ms']:.1f}",
+            f"{row['decode_multiple']:.1f}",
+            f"{row['ocr_ms']:.1f}" if row["ocr_ms"] else "",
+            f"{row['decode_multiple_without_ocr']:.1f}",
+            f"{row['inputs_decode_ms']:.1f}",
+            f"{row['judges_share']:.0%}",
+            per_judge,
+        )
+    Console(width=max(out.width, 190)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def bench_gateway(
+    size_kb: Annotated[
+        list[float] | None, typer.Option("--size-kb", help="image sizes in KiB (repeatable; default 64, 1024, 4096)")
+    ] = None,
+    size_mb: Annotated[list[float] | None, typer.Option("--size-mb", help="image sizes in MiB (repeatable)")] = None,
+    concurrency: Annotated[
+        list[int] | None, typer.Option(help="client concurrency levels (repeatable; default 1, 16, 64)")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=1, max=10000, help="requests per scenario (at least 2 per client)")] = 48,
+    peer: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="another gateway measured side by side, NAME=BASE_URL of its /v1, routed to the fake provider on "
+            "--provider-port (repeatable), e.g. litellm=http://127.0.0.1:4000/v1"
+        ),
+    ] = None,
+    peer_model: Annotated[str, typer.Option(help="the model name peers route to the fake provider")] = "bench",
+    peer_header: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a header sent to one peer, NAME:HEADER=VALUE (repeatable), e.g. portkey:x-portkey-provider=openai"
+        ),
+    ] = None,
+    peer_pid: Annotated[
+        list[str] | None,
+        typer.Option(help="a peer's process, NAME=PID, to report its CPU per request and peak memory (repeatable)"),
+    ] = None,
+    provider_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="the fake provider's port (a free one if unset)")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Added latency and throughput of /v1/images/generations over a direct call to a fake provider."""
+    from sentinel.bench.gateway import BenchFailed, Peer, run
+
+    peers: dict[str, Peer] = {}
+    for item in peer or []:
+        name, _, url = item.partition("=")
+        if not name or not url.startswith(("http://", "https://")):
+            raise fail(f"--peer takes NAME=http://host:port/v1, not {item!r}")
+        peers[name] = Peer(url)
+    for item in peer_header or []:
+        name, _, header = item.partition(":")
+        header_name, equals, value = header.partition("=")
+        if name not in peers or not header_name or not equals:
+            raise fail(f"--peer-header takes NAME:HEADER=VALUE for a NAME given by --peer, not {item!r}")
+        peers[name].headers[header_name] = value
+    for item in peer_pid or []:
+        name, _, pid = item.partition("=")
+        if name not in peers or not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+            raise fail(f"--peer-pid takes NAME=PID of a running process for a NAME given by --peer, not {item!r}")
+        peers[name].pid = int(pid)
+    if peers and provider_port is None:
+        raise fail("--peer needs --provider-port: the peer must be routed to the fake provider before the run")
+    sizes = [*(size_kb or []), *(mb * 1024 for mb in size_mb or [])] or [64, 1024, 4096]
+    try:
+        rows = run(sizes, concurrency or [1, 16, 64], requests, peers, peer_model, provider_port)
+    except BenchFailed as exc:
+        raise fail(str(exc), code=1) from exc
+    table = Table(title="POST /v1/images/generations, fake OpenAI provider on loopback", box=None)
+    columns = ("image", "clients", "scenario", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s")
+    for column in (*columns, "added p50", "added p95", "added p99", "× direct req/s", "CPU ms/req", "peak RSS"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        added = [f"{row[k]:+.1f}" if k in row else "" for k in ("added_p50_ms", "added_p95_ms", "added_p99_ms")]
+        ratio = f"{row['throughput_ratio']:.2f}" if "throughput_ratio" in row else ""
+        cpu = f"{row['cpu_ms_per_request']:.1f}" if row.get("cpu_ms_per_request") is not None else ""
+        rss = f"{row['rss_peak_mb']:.0f} MiB" if row.get("rss_peak_mb") is not None else ""
+        table.add_row(
+            f"{row['image_bytes'] / 1024:.0f} KiB",
+            str(row["concurrency"]),
+            row["scenario"],
+            str(row["requests"]),
+            f"{row['p50_ms']:.1f}",
+            f"{row['p95_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+            f"{row['per_second']:.1f}",
+            *added,
+            ratio,
+            cpu,
+            rss,
+        )
+    Console(width=max(out.width, 180)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def bench_load(
+    clients: Annotated[int, typer.Option(min=1, max=256, help="callers, each waiting for its verdict")] = 8,
+    seconds: Annotated[float, typer.Option(min=5, max=3600, help="how long to keep the load on")] = 60,
+    side: Annotated[int, typer.Option(min=64, max=2048, help="image side in pixels")] = 1024,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Redis broker (with --database-url): 2 worker processes")
+    ] = None,
+    database_url: Annotated[str | None, typer.Option(help="PostgreSQL database for the run")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Sustained evaluations per second, p50/p99 time to verdict, and an audit that none was lost."""
+    from sentinel.bench.load import run
+
+    if bool(redis_url) != bool(database_url):
+        raise fail("--redis-url and --database-url go together")
+    row = run(clients, seconds, side, redis_url, database_url)
+    table = Table(title=f"evaluations under load: text-to-image {side}², offline judges", box=None)
+    for column in ("deployment", "clients", "seconds", "per second", "p50 ms", "p99 ms", "submitted", "lost", "errors"):
+        table.add_column(column, no_wrap=True)
+    table.add_row(
+        row["mode"],
+        str(row["clients"]),
+        str(row["seconds"]),
+        str(row["evaluations_per_second"]),
+        str(row["p50_ms"]),
+        str(row["p99_ms"]),
+        str(row["submitted"]),
+        str(row["lost"] + row["vote_mismatch"]),
+        str(row["errors"]),
+    )
+    Console(width=max(out.width, 150)).print(table)
+    if row.get("cpu_ms_per_evaluation"):
+        stages = Table(title="where the CPU went, per evaluation", box=None)
+        for column in ("stage", "CPU ms", "share of Sentinel's"):
+            stages.add_column(column, no_wrap=True)
+        for stage, ms in row["cpu_ms_per_evaluation"].items():
+            share = row["share"].get(stage)
+            stages.add_row(stage, f"{ms:.1f}", f"{share:.0%}" if share is not None else "(not Sentinel)")
+        out.print(stages)
+    if json_out:
+        json_out.write_text(json.dumps(row, indent=2))
+
+
+def bench_jobs(
+    runs: Annotated[int, typer.Option(min=1, max=1000, help="jobs per deployment")] = 50,
+    side: Annotated[int, typer.Option(min=64, max=2048, help="image side in pixels")] = 1024,
+    redis_url: Annotated[str | None, typer.Option(help="also measure with this Redis broker ...")] = None,
+    database_url: Annotated[str | None, typer.Option(help="... and this PostgreSQL database")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Time from POST /v1/jobs to the verdict on the `local` provider, split into generation, judges, the rest."""
+    from sentinel.bench.jobs import run
+
+    rows = run(runs, side, redis_url, database_url)
+    table = Table(title=f"POST /v1/jobs → verdict, text-to-image {side}², local provider, offline judges", box=None)
+    for column in (
+        "deployment",
+        "runs",
+        "median ms",
+        "p95 ms",
+        "generation",
+        "judges (slowest)",
+        "judging wall",
+        "queues, DB, polling",
+    ):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["mode"],
+            str(row["runs"]),
+            f"{row['median_total_ms']:.0f}",
+            f"{row['p95_total_ms']:.0f}",
+            f"{row['median_generation_ms']:.0f}",
+            f"{row['median_judge_compute_ms']:.0f}",
+            f"{row['median_judging_wall_ms']:.0f}",
+            f"{row['median_other_ms']:.0f}",
+        )
+    Console(width=max(out.width, 150)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def bench_memory(
+    uploads: Annotated[int, typer.Option(min=1, max=32, help="large images posted at once")] = 4,
+    width: Annotated[int, typer.Option(min=64, max=20000, help="their width in pixels")] = 8000,
+    height: Annotated[int, typer.Option(min=64, max=20000, help="their height in pixels")] = 5000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Resident memory of `sentinel serve` when idle, at its peak while large uploads are judged, and after."""
+    from sentinel.bench.memory import run
+
+    row = run(uploads, width, height)
+    table = Table(title=f"POST /v1/evaluations: {uploads} × {row['megapixels']} MP PNG at once", box=None)
+    for column in ("upload KiB", "idle MiB", "peak MiB", "after MiB", "after − idle", "seconds", "verdicts"):
+        table.add_column(column, no_wrap=True)
+    table.add_row(
+        str(row["upload_kib"]),
+        str(row["idle_mib"]),
+        str(row["peak_mib"]),
+        str(row["after_mib"]),
+        f"{row['after_mib'] - row['idle_mib']:+}",
+        str(row["seconds"]),
+        " ".join(str(verdict) for verdict in row["verdicts"]),
+    )
+    Console(width=max(out.width, 150)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(row, indent=2) + "\n")
+
+
+def bench_pipeline(
+    runs: Annotated[int, typer.Option(min=1, max=1000, help="evaluations per deployment, one at a time")] = 20,
+    side: Annotated[int, typer.Option(min=64, max=2048, help="image side in pixels")] = 1024,
+    redis_url: Annotated[str | None, typer.Option(help="also measure with this Redis broker ...")] = None,
+    database_url: Annotated[str | None, typer.Option(help="... and this PostgreSQL database")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Time from POST /v1/evaluations to the verdict, split into judge compute and queue/DB overhead."""
+    from sentinel.bench.pipeline import run
+
+    if bool(redis_url) != bool(database_url):
+        raise fail("--redis-url and --database-url go together")
+    rows = run(runs, side, redis_url, database_url)
+    table = Table(title=f"POST /v1/evaluations → verdict, text-to-image {side}², offline judges", box=None)
+    for column in (
+        "deployment",
+        "runs",
+        "total p50/p95 ms",
+        "slowest judge p50",
+        "all judges p50",
+        "overhead p50/p95",
+        "server verdict p50",
+        "server overhead p50/p95",
+    ):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["mode"],
+            str(row["runs"]),
+            f"{row['median_total_ms']:.0f} / {row['p95_total_ms']:.0f}",
+            f"{row['median_judges_max_ms']:.0f}",
+            f"{row['median_judges_sum_ms']:.0f}",
+            f"{row['median_overhead_ms']:.0f} / {row['p95_overhead_ms']:.0f}",
+            f"{row['median_server_ms']:.0f}",
+            f"{row['median_server_overhead_ms']:.0f} / {row['p95_server_overhead_ms']:.0f}",
+        )
+    Console(width=max(out.width, 190)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -1,0 +1,59 @@
+"""What every command shares: the consoles, the error exit, and reading images and ``key=value`` params."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sentinel.errors import format_size
+
+#: Standard output: results, tables, JSON.
+out = Console()
+
+#: Standard error: progress, notes and errors, so that stdout can be piped.
+err = Console(stderr=True)
+
+
+#: The colour of each verdict in tables.
+VERDICT_STYLE = {"green": "bold green", "amber": "bold yellow", "red": "bold red"}
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print the error; the exit code is 2 for bad input, 1 when the work itself failed."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise fail(f"--param takes key=value, got {pair!r}")
+        params[key.strip()] = value
+    return params
+
+
+def read_image(path: Path, what: str, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise fail(f"{what} {path}: {format_size(size)}; the limit is {format_size(max_bytes)}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise fail(f"{what} {path}: {exc.strerror or exc}") from exc
+
+
+def counting(label: str, total: int | None = None) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed}" + (f"/{total}" if total else "")),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )

@@ -1,0 +1,92 @@
+"""`sentinel keys`: create, list and revoke API keys."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from sentinel.cli.common import err, fail, out
+from sentinel.errors import SentinelError
+
+# Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
+# answer at once instead of loading FastAPI, SQLAlchemy and the judges first.
+
+app = typer.Typer(help="API keys: create (the secret is shown once), list, revoke.", no_args_is_help=True)
+
+
+def _key_service() -> Any:
+    from sentinel.keys.service import KeyService
+    from sentinel.services import get_services
+
+    return KeyService(get_services())
+
+
+@app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="who or what uses the key, e.g. ci-bot")],
+    scopes: Annotated[
+        str, typer.Option(help="comma-separated: generate, evaluate, review, admin")
+    ] = "generate,evaluate",
+    spend_cap: Annotated[float | None, typer.Option(help="USD per period; no cap if unset")] = None,
+    period: Annotated[str | None, typer.Option(help="day or month (with --spend-cap)")] = None,
+    rpm: Annotated[int | None, typer.Option(help="requests per minute (default SENTINEL_DEFAULT_KEY_RPM)")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="keys of one tenant see each other's jobs, evaluations and images; default: its own"),
+    ] = None,
+) -> None:
+    """Create a key. Its secret is printed once, on stdout; only a hash is stored."""
+    try:
+        key, token = _key_service().create(
+            name, [s.strip() for s in scopes.split(",") if s.strip()], spend_cap, period, rpm, tenant
+        )
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    cap = f", cap ${key.spend_cap:g} per {key.spend_period}" if key.spend_cap else ""
+    err.print(
+        f"created key [bold]{key.name}[/] ({key.id}; tenant {key.tenant}; scopes {', '.join(key.scopes)}{cap}). ",
+        end="",
+    )
+    err.print("The secret is shown once: store it now.", style="bold yellow")
+    sys.stdout.write(token + "\n")
+
+
+@app.command("list")
+def keys_list() -> None:
+    """Every key, without secrets."""
+    try:
+        keys = _key_service().list()
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    table = Table(box=None)
+    for column in ("id", "name", "tenant", "prefix", "scopes", "spend cap", "rpm", "created", "state"):
+        table.add_column(column)
+    for key in keys:
+        cap = f"${key.spend_cap:g}/{key.spend_period}" if key.spend_cap else ""
+        state = "[red]revoked[/]" if key.revoked_at else "active"
+        created = key.created_at.strftime("%Y-%m-%d %H:%M")
+        table.add_row(
+            key.id,
+            key.name,
+            key.tenant or key.id,
+            key.prefix + "…",
+            ", ".join(key.scopes),
+            cap,
+            str(key.rpm or ""),
+            created,
+            state,
+        )
+    out.print(table)
+
+
+@app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="the key's id or name")]) -> None:
+    """Revoke a key: refused from then on (API processes notice within 10 s)."""
+    try:
+        revoked = _key_service().revoke(key)
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    err.print(f"revoked {revoked.name} ({revoked.id})")

@@ -1,0 +1,78 @@
+"""Looking after a deployment: `doctor` checks it, `migrate` brings its database schema up to date."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sentinel.cli.common import err, fail, out
+from sentinel.errors import SentinelError
+
+# Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
+# answer at once instead of loading FastAPI, SQLAlchemy and the judges first.
+
+app = typer.Typer()
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="print the checks as JSON")] = False,
+) -> None:
+    """Check this deployment's configuration and connectivity, and say what is wrong. Exit 1 if a check fails."""
+    from sentinel.ops.doctor import run_checks
+
+    results = run_checks()
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_dict() for r in results], ensure_ascii=False) + "\n")
+    else:
+        table = Table(box=None)
+        table.add_column("check", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        table.add_column("found", overflow="fold")
+        table.add_column("what to do", overflow="fold")
+        marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+        for result in results:
+            table.add_row(result.name, marks[result.status], result.detail, result.hint, style=None)
+        Console(width=max(out.width, 140)).print(table, highlight=False)
+        failed = sum(not r.ok for r in results)
+        warned = sum(r.status == "warn" for r in results)
+        summary = f"{failed} failed, {warned} warnings, {len(results) - failed - warned} ok"
+        out.print(f"[bold red]{summary}[/]" if failed else f"[green]{summary}[/]", highlight=False)
+    if any(not r.ok for r in results):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def migrate(
+    sql: Annotated[bool, typer.Option("--sql", help="print the SQL instead of running it")] = False,
+) -> None:
+    """Bring the database (SQLite or PostgreSQL) to the newest schema. Safe to run again."""
+    from sentinel.db.migrate import head, upgrade, upgrade_sql
+    from sentinel.ops.health import redact_url
+    from sentinel.ops.logging import log_to_stderr
+    from sentinel.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise fail(f"settings: {exc}") from exc
+    url = settings.resolved_database_url
+    if sql and not url.startswith("postgresql"):
+        # A batch revision on SQLite reads the table it copies, so its SQL cannot be written in advance.
+        raise fail("--sql is for PostgreSQL; `sentinel migrate` (or any start) upgrades a SQLite file in place")
+    if sql:
+        upgrade_sql(url)
+        return
+    log_to_stderr("alembic", settings.log_format)  # "Running upgrade 0001 -> 0002, …"
+    try:
+        at = upgrade(url)
+    except SentinelError as exc:
+        raise fail(exc.message, code=1) from exc
+    except Exception as exc:
+        raise fail(f"{redact_url(url)}: {exc}", code=1) from exc
+    err.print(f"{redact_url(url)}: at revision {at} (head {head()})", highlight=False, soft_wrap=True)

@@ -1,0 +1,120 @@
+"""Running Sentinel: the API (`serve`) and the dramatiq workers (`worker`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from sentinel.cli.common import err, fail
+from sentinel.errors import SentinelError
+
+# Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
+# answer at once instead of loading FastAPI, SQLAlchemy and the judges first.
+
+app = typer.Typer()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default SENTINEL_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="port (default SENTINEL_PORT or 8000)")] = None,
+) -> None:
+    """Run the API. With no settings: SQLite, blobs on disk and worker threads in this process."""
+    import uvicorn
+
+    from sentinel.pages.auth import check_reviewer_keys
+    from sentinel.providers.config import load_routing
+    from sentinel.services import get_services
+
+    if host:
+        # The app decides whether it may run open (no keys) from the address it is bound to.
+        os.environ["SENTINEL_HOST"] = host
+    try:
+        # Load rubrics, judges and routes now, so a broken YAML file stops start-up with its file and line.
+        settings = get_services().settings
+        load_routing(settings.routes)
+        # Likewise a bad reviewer-keys line: named now (file:line), not met by a reviewer at login.
+        check_reviewer_keys(settings)
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    try:
+        get_services().engine  # noqa: B018  (migrated to head now, or refused with the reason)
+    except SentinelError as exc:
+        raise fail(exc.message, code=1) from exc
+    broker = {"rabbitmq": "RabbitMQ", "redis": "Redis"}.get(settings.broker_kind)
+    mode = f"{broker} broker (run `sentinel worker` too)" if broker else "in-process broker and workers"
+    database = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
+    base_url = f"http://{host or settings.host}:{port or settings.port}"
+    err.print(f"[bold]Sentinel[/] on {base_url} — {mode}, {database}", soft_wrap=True)
+    keys = "SENTINEL_REVIEWER_KEYS" if settings.reviewer_keys else str((settings.data_dir / "reviewer-keys").resolve())
+    err.print(f"Review queue and dashboard: {base_url}/review (reviewer keys: {keys})", soft_wrap=True, highlight=False)
+    from sentinel.ops.logging import configure_logging
+    from sentinel.ops.shutdown import run_server
+
+    configure_logging(settings.log_format)
+    config = uvicorn.Config(
+        "sentinel.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        log_config=None,  # configure_logging above: one format (text or JSON) for every line
+        access_log=False,  # the app writes its own access line, with the route and the request id
+        proxy_headers=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
+    run_server(config)
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 2,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="threads per process")] = 4,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="serve Prometheus metrics here (SENTINEL_WORKER_METRICS_PORT)")
+    ] = None,
+) -> None:
+    """Run dramatiq workers against Redis or RabbitMQ (production). Needs SENTINEL_BROKER_URL or SENTINEL_REDIS_URL."""
+    from sentinel.services import get_services
+    from sentinel.settings import get_settings
+
+    settings = get_settings()
+    if settings.broker_kind == "embedded":
+        raise fail(
+            "`sentinel worker` needs SENTINEL_BROKER_URL (amqp:// or redis://) or SENTINEL_REDIS_URL; without one, "
+            "`sentinel serve` runs the workers in-process"
+        )
+    try:
+        # PostgreSQL: migrated to head, or refused with the reason, before any worker starts.
+        get_services().engine.dispose()
+    except SentinelError as exc:
+        raise fail(exc.message, code=1) from exc
+    except OSError as exc:
+        raise fail(f"cannot start the workers: {exc}", code=1) from exc
+    except Exception as exc:  # the database driver's errors (unreachable, refused login)
+        raise fail(f"cannot reach the database: {str(exc).splitlines()[0]}", code=1) from exc
+    args = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "sentinel.worker.actors",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        # On SIGTERM, messages in flight get the grace period; the rest go back to the broker for another worker.
+        "--worker-shutdown-timeout",
+        str(settings.shutdown_grace_seconds * 1000),
+    ]
+    # The cap of dramatiq's idle backoff (it reads this variable): a quiet queue's next message waits at most this.
+    os.environ["dramatiq_worker_timeout"] = str(settings.worker_idle_poll_ms)  # noqa: SIM112 (dramatiq's spelling)
+    port = metrics_port or settings.worker_metrics_port
+    if port:
+        from sentinel.ops.metrics import prepare_worker_metrics
+
+        os.environ.update(prepare_worker_metrics(port))
+        args += ["--fork-function", "sentinel.ops.metrics:serve_worker_metrics"]
+    os.execv(sys.executable, args)
