@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
-from sentinel.db import build_engine, insert_unless_present
+from sentinel.db import build_engine, engine_for, insert_unless_present
+from sentinel.db.migrate import MigrationError, upgrade_engine
 from sentinel.models import IdempotencyRecord
 
 
@@ -15,7 +16,7 @@ def engine(request, tmp_path):
         f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     )
     engine = build_engine(url)
-    SQLModel.metadata.create_all(engine)
+    upgrade_engine(engine)
     yield engine
     engine.dispose()
 
@@ -31,23 +32,21 @@ def test_first_insert_wins_and_the_second_is_told(engine) -> None:
         assert stored.created_at is not None  # Core inserts get the timestamp default too
 
 
-def test_an_older_sqlite_file_gets_the_columns_newer_versions_added(tmp_path) -> None:
+def test_a_sqlite_file_no_sentinel_version_made_is_refused_with_the_differences_and_left_alone(tmp_path) -> None:
     import sqlite3
 
-    from sentinel.db import engine_for
     from sentinel.settings import Settings
 
-    # The images table as it was before images kept when they were last stored and purged.
+    # Sentinel's images table with nothing else: no revision's schema, so not one to guess about.
     with sqlite3.connect(tmp_path / "sentinel.db") as connection:
         connection.execute(
             "CREATE TABLE images (id VARCHAR(64) PRIMARY KEY, mime VARCHAR(32) NOT NULL, width INTEGER NOT NULL, "
             "height INTEGER NOT NULL, size_bytes INTEGER NOT NULL, created_at DATETIME)"
         )
         connection.execute("INSERT INTO images VALUES ('" + "a" * 64 + "', 'image/png', 1, 1, 10, '2026-01-01')")
-    engine = engine_for(Settings(data_dir=tmp_path))
-    with engine.connect() as connection:
-        columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(images)")}
-        kept = connection.exec_driver_sql("SELECT count(*) FROM images").scalar()
-    assert {"stored_at", "purged_at"} <= columns
-    assert kept == 1
-    engine.dispose()
+    with pytest.raises(MigrationError, match=r"matches no revision.*table evaluations is missing"):
+        engine_for(Settings(data_dir=tmp_path))
+    with sqlite3.connect(tmp_path / "sentinel.db") as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert tables == {"images"}
+        assert connection.execute("SELECT count(*) FROM images").fetchone() == (1,)

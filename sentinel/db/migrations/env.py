@@ -31,6 +31,9 @@ OPTIONS: dict[str, Any] = {
     "compare_type": True,
     "compare_server_default": True,
     "render_item": render_item,
+    # SQLite can add a column but not alter or drop one: batch operations copy the table there (and are plain
+    # ALTERs on PostgreSQL), and autogenerate writes them, so every revision runs on both databases.
+    "render_as_batch": True,
 }
 
 

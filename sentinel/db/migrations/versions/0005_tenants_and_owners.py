@@ -26,9 +26,10 @@ def upgrade() -> None:
     op.create_index(op.f("ix_api_keys_tenant"), "api_keys", ["tenant"], unique=False)
     op.add_column("evaluations", sa.Column("key_id", sa.String(length=40), nullable=True))
     # A job's evaluations belong to the job's key.
+    # (SQL both SQLite and PostgreSQL run: a correlated subquery, not UPDATE … FROM.)
     op.execute(
-        "UPDATE evaluations SET key_id = jobs.key_id FROM job_attempts JOIN jobs ON jobs.id = job_attempts.job_id "
-        "WHERE job_attempts.evaluation_id = evaluations.id AND evaluations.key_id IS NULL"
+        "UPDATE evaluations SET key_id = (SELECT jobs.key_id FROM job_attempts JOIN jobs ON jobs.id = "
+        "job_attempts.job_id WHERE job_attempts.evaluation_id = evaluations.id LIMIT 1) WHERE key_id IS NULL"
     )
     op.create_index(op.f("ix_evaluations_key_id"), "evaluations", ["key_id"], unique=False)
     op.create_index(op.f("ix_jobs_key_id"), "jobs", ["key_id"], unique=False)
@@ -45,7 +46,7 @@ def upgrade() -> None:
     # The images of jobs already made belong to their jobs' keys (uploads sent before had no recorded key).
     op.execute(
         "INSERT INTO image_owners (image_id, key_id, created_at) "
-        "SELECT DISTINCT job_attempts.image_id, jobs.key_id, now() FROM job_attempts JOIN jobs "
+        "SELECT DISTINCT job_attempts.image_id, jobs.key_id, CURRENT_TIMESTAMP FROM job_attempts JOIN jobs "
         "ON jobs.id = job_attempts.job_id WHERE job_attempts.image_id IS NOT NULL AND jobs.key_id IS NOT NULL "
         "ON CONFLICT DO NOTHING"
     )
