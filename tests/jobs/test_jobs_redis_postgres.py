@@ -141,9 +141,16 @@ def test_budget_runs_out_with_a_slow_provider(stack) -> None:
 
 
 def test_jobs_list_filters(stack) -> None:
-    base, _ = stack
+    base, script = stack
+    # Jobs of its own, whichever of this module's tests ran before it in this process.
+    script.images.extend([good_product()])
+    green = run_job(base)
+    script.images.extend([amber_product()])
+    amber = run_job(base)
+    assert (green["verdict"], amber["verdict"]) == ("green", "amber")
     listed = httpx.get(f"{base}/v1/jobs", params={"verdict": "green"}).json()["data"]
-    assert listed and all(j["verdict"] == "green" for j in listed)
+    assert all(j["verdict"] == "green" for j in listed)
+    assert green["id"] in {j["id"] for j in listed} and amber["id"] not in {j["id"] for j in listed}
     bad = httpx.get(f"{base}/v1/jobs", params={"state": "sleeping"})
     assert bad.status_code == 422
 
