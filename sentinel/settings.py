@@ -3,7 +3,8 @@
 With nothing set, Sentinel runs on one machine: SQLite and a filesystem blob
 store under ``SENTINEL_DATA_DIR``, dramatiq's in-process broker with worker
 threads started by ``sentinel serve``. ``SENTINEL_REDIS_URL`` switches the broker
-to Redis and ``SENTINEL_DATABASE_URL`` the store to PostgreSQL.
+to Redis (``SENTINEL_BROKER_URL=amqp://…`` to RabbitMQ) and ``SENTINEL_DATABASE_URL``
+the store to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import annotated_types
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+#: URL schemes of a RabbitMQ broker (pika's), and of a Redis one (redis-py's).
+AMQP_SCHEMES = ("amqp", "amqps")
+REDIS_SCHEMES = ("redis", "rediss")
 #: Built-in rubrics and judges: the checkout's folders, or the copies packed into a wheel.
 _CHECKOUT = Path(__file__).resolve().parent.parent
 DATA_ROOT = _CHECKOUT if (_CHECKOUT / "rubrics").is_dir() else Path(__file__).resolve().parent / "_data"
@@ -31,6 +35,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".sentinel"), description="SQLite file and blobs live here")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
     redis_url: str | None = Field(default=None, description="Redis broker URL; in-process broker if unset")
+    #: The dramatiq broker: ``amqp://`` / ``amqps://`` (RabbitMQ: durable queues, acknowledgements) or ``redis://``;
+    #: unset, SENTINEL_REDIS_URL's Redis, or the in-process broker. Redis (rate limits, wake-ups) stays redis_url.
+    broker_url: str | None = Field(default=None, description="broker URL; redis_url, or in-process, if unset")
     redis_namespace: str = Field(default="sentinel", description="prefix of every Redis key")
     #: After this long without a heartbeat, a worker's unacknowledged messages go back to the queue.
     redis_heartbeat_timeout_ms: int = Field(default=60_000, ge=1_000)
@@ -144,6 +151,30 @@ class Settings(BaseSettings):
     session_secret: str | None = Field(default=None, min_length=16)
     session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
 
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        # RabbitMQ nodes of a cluster may be listed as several URLs separated by ';' (pika tries them in turn).
+        urls = value.split(";") if url_scheme(value) in AMQP_SCHEMES else [value]
+        for url in urls:
+            scheme = url_scheme(url)
+            if scheme not in (*AMQP_SCHEMES, *REDIS_SCHEMES):
+                # Only the scheme is shown: the rest of the URL may hold a password.
+                raise ValueError(f"has the scheme '{scheme}://'" if scheme else "has no scheme")
+            if not url.partition("://")[2].split("/", 1)[0].rpartition("@")[2]:
+                raise ValueError("names no host")
+        return value
+
+    @model_validator(mode="after")
+    def _redis_broker_is_redis(self) -> Settings:
+        # SENTINEL_BROKER_URL=redis://… alone means what SENTINEL_REDIS_URL means: rate limits, provider cool-downs
+        # and wake-ups share that Redis too, as every process must.
+        if self.redis_url is None and self.broker_url and url_scheme(self.broker_url) in REDIS_SCHEMES:
+            self.redis_url = self.broker_url
+        return self
+
     @field_validator("fetch_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
@@ -157,6 +188,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return parse_reviewer_keys(value.replace(",", "\n"), "SENTINEL_REVIEWER_KEYS")
         return value
+
+    @property
+    def resolved_broker_url(self) -> str | None:
+        """Where dramatiq's messages go; None for the in-process broker."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def broker_kind(self) -> Literal["rabbitmq", "redis", "embedded"]:
+        url = self.resolved_broker_url
+        if url is None:
+            return "embedded"
+        return "rabbitmq" if url_scheme(url) in AMQP_SCHEMES else "redis"
 
     @property
     def resolved_database_url(self) -> str:
@@ -236,7 +279,14 @@ _SECRET = re.compile(r"secret|_url$|^reviewer_keys$|access_key")
 _RULES = {
     "fetch_allowed_networks": "comma-separated networks such as `10.1.0.0/16`",
     "reviewer_keys": "comma-separated `name:key` pairs, keys of 16 or more characters",
+    "broker_url": "an `amqp://`, `amqps://` (RabbitMQ) or `redis://`, `rediss://` URL with a host",
 }
+
+
+def url_scheme(url: str) -> str:
+    """``amqp`` of ``amqp://…``; empty when the URL has none."""
+    scheme, sep, _ = url.partition("://")
+    return scheme.lower() if sep else ""
 
 
 def env_name(field: str) -> str:

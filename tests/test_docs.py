@@ -30,6 +30,7 @@ RUN_BY = {
     ".venv/bin/sentinel worker": "tests/integration (serve + worker on Redis and PostgreSQL)",
     "export SENTINEL_": "tests/integration (the same settings, set per test)",
     "sentinel doctor": "tests/ops/test_doctor.py",
+    "rabbitmqctl ": "tests/integration/test_rabbitmq_postgres.py (a virtual host of its own, as documented)",
     "sentinel migrate": "tests/ops/test_migrations.py::test_migrate_command_upgrades_and_prints_sql",
     ".venv/bin/sentinel storage": "tests/store/test_storage_cli.py",
 }

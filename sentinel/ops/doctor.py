@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from sentinel.errors import SentinelError
-from sentinel.ops.health import redact_url
+from sentinel.ops.health import amqp_check, redact_url
 from sentinel.settings import Settings
 
 T = TypeVar("T")
@@ -91,6 +91,8 @@ def run_checks(settings: Settings | None = None, *, timeout: float = TIMEOUT_SEC
     results += _routes(settings)
     results.append(_database(settings, timeout))
     results.append(_redis(settings, timeout))
+    if settings.broker_kind == "rabbitmq":
+        results.append(_rabbitmq(settings, timeout))
     results.append(_blobs(settings, timeout))
     results += _secrets(settings)
     results.append(_bind(settings))
@@ -99,7 +101,9 @@ def run_checks(settings: Settings | None = None, *, timeout: float = TIMEOUT_SEC
 
 def _settings(settings: Settings) -> CheckResult:
     database = "PostgreSQL" if settings.database_url else "SQLite"
-    broker = "Redis" if settings.redis_url else "in-process broker"
+    broker = {"rabbitmq": "RabbitMQ broker", "redis": "Redis broker", "embedded": "in-process broker"}[
+        settings.broker_kind
+    ]
     return CheckResult(
         "settings",
         True,
@@ -226,12 +230,11 @@ def _database(settings: Settings, timeout: float) -> CheckResult:
                 connection.execute(text("SELECT 1"))
                 if engine.dialect.name != "postgresql":
                     return None
-                from sentinel.db.migrate import baseline_differences, model_differences, schema_state
+                from sentinel.db.migrate import matching_revision, schema_state
 
                 state = schema_state(connection)
-                differences = baseline_differences(connection) if state.unstamped else []
-                matches_models = state.unstamped and not model_differences(connection)
-                return state, differences, matches_models
+                differences = matching_revision(connection).differences if state.unstamped else []
+                return state, differences
 
         answer = _within(timeout, probe)
     except Exception as exc:
@@ -243,7 +246,7 @@ def _database(settings: Settings, timeout: float) -> CheckResult:
         engine.dispose()
     if answer is None:
         return CheckResult("database", True, f"SQLite {where.removeprefix('sqlite:///')}: answers")
-    state, differences, matches_models = answer
+    state, differences = answer
     if state.empty:
         return CheckResult(
             "database",
@@ -261,7 +264,7 @@ def _database(settings: Settings, timeout: float) -> CheckResult:
             warning=True,
         )
     if state.unstamped:
-        if matches_models or not differences:
+        if not differences:
             return CheckResult(
                 "database",
                 True,
@@ -286,6 +289,14 @@ def _database(settings: Settings, timeout: float) -> CheckResult:
 
 
 def _redis(settings: Settings, timeout: float) -> CheckResult:
+    if not settings.redis_url and settings.broker_kind == "rabbitmq":
+        return CheckResult(
+            "redis",
+            True,
+            "not configured: rate limits and provider cool-downs are per process; long-polls re-read every second",
+            "set SENTINEL_REDIS_URL too to share them between processes",
+            warning=True,
+        )
     if not settings.redis_url:
         return CheckResult("redis", True, "not configured: in-process broker and worker threads (one machine only)")
     where = redact_url(settings.redis_url)
@@ -304,6 +315,17 @@ def _redis(settings: Settings, timeout: float) -> CheckResult:
     except Exception as exc:
         return CheckResult("redis", False, f"{where}: {_why(exc)}", "start Redis, or fix SENTINEL_REDIS_URL")
     return CheckResult("redis", True, f"{where}: answers PING (namespace {settings.redis_namespace})")
+
+
+def _rabbitmq(settings: Settings, timeout: float) -> CheckResult:
+    url = settings.resolved_broker_url or ""
+    where = redact_url(url)
+    try:
+        _within(timeout + 1, lambda: amqp_check(url, timeout))
+    except Exception as exc:
+        hint = "start RabbitMQ, or fix SENTINEL_BROKER_URL (user, password and virtual host)"
+        return CheckResult("rabbitmq", False, f"{where}: {_why(exc)}", hint)
+    return CheckResult("rabbitmq", True, f"{where}: accepts a connection (the broker)")
 
 
 def _writable_dir(name: str, directory: Path, found: str) -> CheckResult:
@@ -336,14 +358,14 @@ def _blobs(settings: Settings, timeout: float) -> CheckResult:
         return CheckResult("blob store", False, f"{where}: {_why(exc)}", fix)
     shared = (
         " (must be one volume shared by the API and every worker)"
-        if settings.redis_url and blobs.kind == "filesystem"
+        if settings.broker_kind != "embedded" and blobs.kind == "filesystem"
         else ""
     )
     return CheckResult("blob store", True, f"{blobs.describe()} is writable{shared}")
 
 
 def _secrets(settings: Settings) -> list[CheckResult]:
-    if not settings.redis_url:
+    if settings.broker_kind == "embedded":
         return [CheckResult("shared secrets", True, "single machine: webhook and session secrets are kept in data_dir")]
     results: list[CheckResult] = []
     for field, what in (("webhook_secret", "webhook signatures"), ("session_secret", "review page sessions")):
@@ -355,7 +377,7 @@ def _secrets(settings: Settings) -> list[CheckResult]:
                 CheckResult(
                     env,
                     False,
-                    f"not set: with Redis, several processes each make their own, so {what} fail between them",
+                    f"not set: with a broker, several processes each make their own, so {what} fail between them",
                     f"set {env} to the same random value (16+ characters) on every API process and worker",
                 )
             )

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from sentinel.services import Services
+from sentinel.settings import AMQP_SCHEMES, url_scheme
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +44,21 @@ class Check:
 def redact_url(url: str) -> str:
     """A URL fit for a log or a probe's answer: no password."""
     try:
+        if url_scheme(url) in AMQP_SCHEMES:
+            return ";".join(_redact_netloc(part) for part in url.split(";"))
         if "://" in url and not url.startswith(("redis", "rediss", "unix")):
             return make_url(url).render_as_string(hide_password=True)
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        return _redact_netloc(url)
     except Exception:
         return "(unparseable URL)"
+
+
+def _redact_netloc(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def database_check(engine: Engine) -> str:
@@ -71,6 +78,26 @@ def _redis(url: str, timeout: float) -> Any:
 def redis_check(url: str, timeout: float) -> str:
     _redis(url, timeout).ping()
     return f"Redis at {redact_url(url)} answered PING"
+
+
+def amqp_check(url: str, timeout: float) -> str:
+    """A fresh AMQP connection, opened and closed: RabbitMQ accepts our credentials for the virtual host."""
+    import pika
+
+    attempts = []
+    for part in url.split(";"):
+        parameters = pika.URLParameters(part)
+        # However the URL sets them, the probe gives up within its timeout, on one try.
+        parameters.socket_timeout = parameters.stack_timeout = parameters.blocked_connection_timeout = timeout
+        parameters.connection_attempts = 1
+        attempts.append(parameters)
+    try:
+        connection = pika.BlockingConnection(attempts)
+    except pika.exceptions.AMQPConnectionError as exc:
+        # pika's own message is often empty; the reason is the exception it wraps (refused, timed out, login).
+        raise ConnectionError("; ".join(str(arg) or repr(arg) for arg in exc.args) or repr(exc)) from exc
+    connection.close()
+    return f"RabbitMQ at {redact_url(url)} accepted a connection"
 
 
 def blob_check(blobs: Any) -> str:
@@ -164,10 +191,13 @@ async def readiness(services: Services) -> dict[str, Check]:
         _bounded("database", lambda: database_check(services.engine), timeout, f"database {database}"),
         _bounded("blob_store", lambda: blob_check(services.images.blobs), timeout, "blob store"),
     ]
-    redis_url = settings.redis_url
-    if redis_url:
-        where = f"Redis at {redact_url(redis_url)}"
-        checks.append(_bounded("broker", lambda: redis_check(redis_url, timeout), timeout, where))
+    broker_url = settings.resolved_broker_url
+    if broker_url and settings.broker_kind == "rabbitmq":
+        where = f"RabbitMQ at {redact_url(broker_url)}"
+        checks.append(_bounded("broker", lambda: amqp_check(broker_url, timeout), timeout, where))
+    elif broker_url:
+        where = f"Redis at {redact_url(broker_url)}"
+        checks.append(_bounded("broker", lambda: redis_check(broker_url, timeout), timeout, where))
     results = await asyncio.gather(*checks)
-    broker = results[2] if redis_url else Check(True, "in-process broker (no Redis configured)")
+    broker = results[2] if broker_url else Check(True, "in-process broker (no broker URL configured)")
     return {"database": results[0], "broker": broker, "blob_store": results[1]}

@@ -173,6 +173,7 @@ class QueueDepth(Collector):
 
 
 def queue_depths() -> list[tuple[str, str, float]]:
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
     from dramatiq.brokers.redis import RedisBroker
 
     from sentinel.worker import broker
@@ -182,8 +183,20 @@ def queue_depths() -> list[tuple[str, str, float]]:
         from sentinel.settings import get_settings
 
         settings = get_settings()
-        return _redis_depths(settings.redis_url or "", broker.namespace, names)
+        return _redis_depths(settings.resolved_broker_url or "", broker.namespace, names)
+    if isinstance(broker, RabbitmqBroker):
+        return _rabbitmq_depths(broker, names)
     return _stub_depths(broker, names)
+
+
+def _rabbitmq_depths(broker: Any, names: list[str]) -> list[tuple[str, str, float]]:
+    # RabbitMQ counts the ready messages of a queue (and of its delay and dead-letter queues, which dramatiq
+    # declares beside it); those delivered and not yet acknowledged are not counted, so there is no in_progress.
+    rows: list[tuple[str, str, float]] = []
+    for name in names:
+        ready, delayed, dead = broker.get_queue_message_counts(name)
+        rows += [(name, "ready", float(ready)), (name, "delayed", float(delayed)), (name, "dead", float(dead))]
+    return rows
 
 
 def _stub_depths(broker: Any, names: list[str]) -> list[tuple[str, str, float]]:

@@ -1,6 +1,7 @@
 """The dramatiq broker every domain's actors are registered on.
 
-Importing this module configures the broker from settings: Redis when
+Importing this module configures the broker from settings: RabbitMQ when
+``SENTINEL_BROKER_URL`` is an ``amqp://`` URL, Redis when it is a ``redis://`` one or
 ``SENTINEL_REDIS_URL`` is set, otherwise dramatiq's in-process stub broker, whose
 worker threads ``sentinel serve`` starts inside the API process.
 """
@@ -8,6 +9,7 @@ worker threads ``sentinel serve`` starts inside the API process.
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.worker import Worker
@@ -21,9 +23,14 @@ MAX_RETRIES = 5
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
-    if settings.redis_url:
+    url = settings.resolved_broker_url
+    if settings.broker_kind == "rabbitmq":
+        # Publisher confirms: a send returns once RabbitMQ has the message, so a committed change never
+        # silently loses the message it implies. Queues are durable and messages persistent (dramatiq's default).
+        return RabbitmqBroker(url=url, confirm_delivery=True)
+    if url:
         return RedisBroker(
-            url=settings.redis_url,
+            url=url,
             namespace=settings.redis_namespace,
             heartbeat_timeout=settings.redis_heartbeat_timeout_ms,
             maintenance_chance=settings.redis_maintenance_chance,
