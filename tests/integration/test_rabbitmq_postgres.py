@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from sentinel.models import Evaluation, EvaluationStatus, Vote
 from sentinel.ops.metrics import _rabbitmq_depths
 from tests.conftest import SENTINEL, RunningProcess, clean_env, png_bytes, start_server
+from tests.integration.test_redis_postgres import wait_for_verdict
 
 pytestmark = pytest.mark.integration
 
@@ -84,15 +85,6 @@ def submit(base: str, image: bytes, params: str) -> dict:
     return response.json()
 
 
-def wait_for_verdict(base: str, evaluation_id: str, seconds: float = 60) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        body = httpx.get(f"{base}/v1/evaluations/{evaluation_id}?wait=10", timeout=30).json()
-        if body["status"] == "done":
-            return body
-    raise AssertionError(f"no verdict for {evaluation_id} within {seconds} s")
-
-
 def wait_until(condition: Callable[[], object], seconds: float, what: str) -> object:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -112,7 +104,7 @@ def test_verdict_through_rabbitmq_workers_and_postgres(api, rabbitmq_env, tmp_pa
         flat = io.BytesIO()
         Image.new("RGB", (512, 512), (128, 128, 128)).save(flat, "PNG")
         created = submit(api, flat.getvalue(), '{"width": 512, "height": 512}')
-        done = wait_for_verdict(api, created["id"])
+        done = wait_for_verdict(api, created["id"], seconds=60)
         assert done["verdict"] == "red", done
         assert "not-blank" in done["critical_failures"]
         assert {j["judge"] for j in done["judges"]} == set(created["judges_expected"])
