@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import math
 import threading
@@ -22,9 +21,8 @@ from sentinel.evaluation.judges.base import (
 )
 from sentinel.evaluation.panel import VISION_LLM, JudgeConfig, Panel
 from sentinel.evaluation.verdict import Verdict, aggregate, disagreement, escalation_record
-from sentinel.evaluation.vision.judge import VisionJudge, scrub
+from sentinel.evaluation.vision.judge import JudgeFailed, VisionJudge, scrub
 from sentinel.rubrics.schema import Rubric
-from sentinel.worker.loop import background_loop
 
 
 @dataclass
@@ -61,8 +59,10 @@ def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: Vis
     if judge.kind == VISION_LLM:
         if vision is None:
             return abstention(judge.name, "this vision judge is not configured in this process's panel")
-        future = asyncio.run_coroutine_threadsafe(run_vision_judge(judge, rubric, ctx, vision), background_loop())
-        return future.result()
+        try:
+            return vision.waited(run_vision_judge(judge, rubric, ctx, vision))
+        except JudgeFailed as exc:
+            return abstention(judge.name, str(exc), (time.perf_counter() - started) * 1000)
     # The checks run on a thread of their own so the vote arrives at the limit whatever they are doing; the
     # deadline in the context stops them at their next stage (decode, OCR page, criterion).
     ctx.deadline = time.monotonic() + judge.timeout_seconds

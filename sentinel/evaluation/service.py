@@ -252,13 +252,17 @@ class EvaluationService:
             query = select(Vote.id).where(Vote.evaluation_id == evaluation_id, Vote.judge == judge)
             return session.exec(query).first() is not None
 
-    def compute_vote(self, evaluation_id: str, judge: str) -> VoteResult:
+    def _rubric_and_context(self, evaluation_id: str, judge: str) -> tuple[Rubric, JudgeContext]:
+        """What a judge needs to vote on an evaluation: its rubric and the images and params to judge."""
         with Session(self.services.engine, expire_on_commit=False) as session:
             evaluation = session.get(Evaluation, evaluation_id)
             if evaluation is None:
                 raise NotFound(f"no evaluation with id '{evaluation_id}'")
             ctx = self._context(session, evaluation, judge)
-        rubric = Rubric.model_validate(evaluation.rubric)
+        return Rubric.model_validate(evaluation.rubric), ctx
+
+    def compute_vote(self, evaluation_id: str, judge: str) -> VoteResult:
+        rubric, ctx = self._rubric_and_context(evaluation_id, judge)
         panel = self.services.panel
         return run_judge(panel.get(judge), rubric, ctx, panel.vision.get(judge))
 
@@ -278,12 +282,7 @@ class EvaluationService:
         """Ask a vision judge without waiting: the message is done once the call is started, and the vote is
         recorded when the model answers (or the judge's limit passes), so a slow model holds no worker thread. A
         process that dies meanwhile loses only the call; the sweeper sends the judge again after its limit."""
-        with Session(self.services.engine, expire_on_commit=False) as session:
-            evaluation = session.get(Evaluation, evaluation_id)
-            if evaluation is None:
-                raise NotFound(f"no evaluation with id '{evaluation_id}'")
-            ctx = self._context(session, evaluation, config.name)
-        rubric = Rubric.model_validate(evaluation.rubric)
+        rubric, ctx = self._rubric_and_context(evaluation_id, config.name)
 
         async def vote_then_record() -> None:
             vote = await run_vision_judge(config, rubric, ctx, vision)

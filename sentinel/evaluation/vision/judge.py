@@ -14,9 +14,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import jinja2
@@ -57,6 +58,8 @@ IMAGE_LABELS = {
 #: How long past its limit a thread waiting for a vote gives up: the exchange ends at the limit by itself, but the
 #: OCR scan for instructions to the judges runs beside it and is only bounded by its own work.
 SCAN_ALLOWANCE_SECONDS = 30.0
+
+T = TypeVar("T")
 
 _client: httpx.AsyncClient | None = None
 _slots: asyncio.Semaphore | None = None
@@ -188,14 +191,22 @@ class VisionJudge:
 
     # -- voting -----------------------------------------------------------------------------------------
 
-    def vote(self, rubric: Rubric, ctx: JudgeContext) -> VisionVote:
-        """The judge's vote, waited for on the calling thread (the CLI, benchmarks); workers use ``vote_async``."""
-        future = asyncio.run_coroutine_threadsafe(self.vote_async(rubric, ctx), background_loop())
+    def waited(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """``coroutine`` run on the background loop and waited for on this thread, a little past the judge's limit
+        at most (a stuck loop must not hold the caller for ever): JudgeFailed when it does not finish by then."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, background_loop())
         try:
             return future.result(timeout=self.timeout_seconds + LOOP_GRACE_SECONDS + SCAN_ALLOWANCE_SECONDS)
         except concurrent.futures.TimeoutError:
             future.cancel()
-            return VisionVote(None, f"abstained: {self._no_answer()}", [], {"model": self.options.model}, [])
+            raise JudgeFailed(self._no_answer()) from None
+
+    def vote(self, rubric: Rubric, ctx: JudgeContext) -> VisionVote:
+        """The judge's vote, waited for on the calling thread (the CLI, benchmarks); workers use ``vote_async``."""
+        try:
+            return self.waited(self.vote_async(rubric, ctx))
+        except JudgeFailed as exc:
+            return VisionVote(None, f"abstained: {exc}", [], {"model": self.options.model}, [])
 
     async def vote_async(self, rubric: Rubric, ctx: JudgeContext) -> VisionVote:
         """The judge's vote; a failure becomes an abstention that says why. Waiting for the model holds no thread:
