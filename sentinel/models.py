@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint
@@ -65,9 +66,25 @@ class Blob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
 
 
-class EvaluationStatus:
+class EvaluationStatus(StrEnum):
     JUDGING = "judging"
     DONE = "done"
+
+
+class Verdict(StrEnum):
+    """The panel's (or a reviewer's) word on an image: green passes, amber waits for a person, red fails."""
+
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+
+    @property
+    def rank(self) -> int:
+        """Best first: for choosing a job's best attempt and its overall (worst chosen) verdict."""
+        return VERDICT_ORDER.index(self)
+
+
+VERDICT_ORDER = (Verdict.GREEN, Verdict.AMBER, Verdict.RED)
 
 
 class Evaluation(SQLModel, table=True):
@@ -89,6 +106,8 @@ class Evaluation(SQLModel, table=True):
     #: Who was asked beyond the first round, and why; set once, by the finaliser that decided it.
     escalation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    #: When judge messages were last re-sent by the sweep (a stalled evaluation is not re-sent again for a while).
+    judges_resent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     quorum: int
     verdict: str | None = Field(default=None, index=True, max_length=8)
     summary: str | None = None
@@ -147,7 +166,7 @@ class ProviderCall(SQLModel, table=True):
     )
 
 
-class JobState:
+class JobState(StrEnum):
     QUEUED = "queued"
     GENERATING = "generating"
     JUDGING = "judging"
@@ -155,7 +174,23 @@ class JobState:
     DONE = "done"
     FAILED = "failed"
     EXPIRED = "expired"
-    FINAL = frozenset({"done", "failed", "expired"})
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_JOB_STATES
+
+
+#: A job in one of these states is closed: nothing moves it again (a reviewer's regeneration reopens it).
+FINAL_JOB_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.EXPIRED})
+
+
+class AttemptState(StrEnum):
+    """One attempt: generating → judging → judged, or failed (no image could be generated)."""
+
+    GENERATING = "generating"
+    JUDGING = "judging"
+    JUDGED = "judged"
+    FAILED = "failed"
 
 
 class Job(SQLModel, table=True):
@@ -196,8 +231,7 @@ class JobAttempt(SQLModel, table=True):
     job_id: str = Field(foreign_key="jobs.id", index=True, max_length=40)
     slot: int = 0
     number: int = 1
-    #: generating → judging → judged, or failed (no image could be generated).
-    state: str = Field(default="generating", max_length=16)
+    state: str = Field(default=AttemptState.GENERATING, max_length=16)
     prompt: str = ""
     guidance: str | None = None
     provider: str | None = Field(default=None, max_length=100)
@@ -233,6 +267,27 @@ class IdempotencyRecord(SQLModel, table=True):
     response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     headers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message that a committed change implies, written in the same transaction as the change; the relay sends
+    it to the broker and marks it sent, so a broker that is away delays the work and never loses it."""
+
+    __tablename__ = "outbox_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=100)
+    queue: str = Field(max_length=50)
+    args: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: dramatiq message options (time limit, retries, the request id for logs).
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: Names the message when a step that may run twice writes it: the second write adds nothing.
+    dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), index=True))
+    #: A relay sending it holds it until then; another relay takes over a claim that ran out.
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    send_failures: int = 0
 
 
 class WebhookDelivery(SQLModel, table=True):

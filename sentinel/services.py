@@ -1,19 +1,25 @@
-"""Wiring: one place that builds every service from settings, shared by the API, actors and CLI."""
+"""The services container every domain's service is built from: settings, rubrics, the judge panel, the image
+store, the database engine and the finished-work signals.
+
+Only its type lives here, low in the layers, so every domain may take it; :mod:`sentinel.wiring` builds it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
-from sentinel.evaluation.panel import Panel
-from sentinel.ops.finished import FinishedSignals, RedisSignals
-from sentinel.rubrics.loader import RubricRegistry
-from sentinel.settings import Settings, get_settings
-from sentinel.store.backends import configured_blob_store
-from sentinel.store.images import decoded_pixels
-from sentinel.store.service import ImageService
+from sentinel.db import engine_for
+from sentinel.settings import Settings
+from sentinel.telemetry.finished import FinishedSignals, RedisSignals
+
+if TYPE_CHECKING:
+    from sentinel.evaluation.panel import Panel
+    from sentinel.rubrics.loader import RubricRegistry
+    from sentinel.store.service import ImageService
 
 
 @dataclass
@@ -26,8 +32,6 @@ class Services:
     @cached_property
     def engine(self) -> Engine:
         # Built on first use, so `sentinel eval` (which needs no database) never creates one.
-        from sentinel.db import engine_for
-
         return engine_for(self.settings)
 
     @cached_property
@@ -36,21 +40,3 @@ class Services:
         if self.settings.redis_url:
             return RedisSignals(self.settings.redis_url, self.settings.redis_namespace)
         return FinishedSignals()
-
-
-def build_services(settings: Settings) -> Services:
-    rubrics = RubricRegistry.from_dirs(settings.builtin_rubrics_dir, settings.rubrics_dir)
-    panel = Panel.from_dirs(settings.resolved_judges_dirs)
-    blobs = configured_blob_store(settings)
-    decoded_pixels.configure(
-        max_bytes=settings.decoded_cache_bytes,
-        budget_bytes=settings.decode_memory_bytes,
-        wait_seconds=settings.decode_wait_seconds,
-        analysis_pixels=settings.analysis_max_pixels,
-    )
-    return Services(settings=settings, rubrics=rubrics, panel=panel, images=ImageService(settings, blobs))
-
-
-@lru_cache
-def get_services() -> Services:
-    return build_services(get_settings())

@@ -40,12 +40,12 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(default=None, description="broker URL; redis_url, or in-process, if unset")
     redis_namespace: str = Field(default="sentinel", description="prefix of every Redis key")
     #: After this long without a heartbeat, a worker's unacknowledged messages go back to the queue.
-    redis_heartbeat_timeout_ms: int = Field(default=60_000, ge=1_000)
+    redis_heartbeat_timeout_ms: int = Field(default=15_000, ge=1_000)
     #: Broker commands per million that also requeue dead workers' messages (dramatiq's maintenance).
-    redis_maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
-    #: How long a worker holds a job attempt's generation; a dead worker's attempt is resumed after it.
-    #: Shorter recovers sooner, but must outlast a slow provider call, or the provider may be paid twice.
-    generation_lease_seconds: float = Field(default=120.0, gt=0, le=600)
+    redis_maintenance_chance: int = Field(default=10_000, ge=1, le=1_000_000)
+    #: How long a worker holds a job attempt's generation; renewed every third of it while the worker lives, so a
+    #: dead worker's attempt is resumed this long after it died.
+    generation_lease_seconds: float = Field(default=15.0, ge=3, le=600)
     #: Signs webhook bodies (HMAC-SHA256); unset, a random secret is kept in data_dir/webhook-secret.
     #: Set it explicitly when API processes and workers run on several machines.
     webhook_secret: str | None = Field(default=None, min_length=16)
@@ -56,9 +56,9 @@ class Settings(BaseSettings):
     #: The whole request body must arrive this long after the app first reads it (408 otherwise): slow-loris uploads.
     body_read_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     #: An unfinished evaluation with no vote for this long gets its missing judge messages re-sent by the sweep.
-    evaluation_stalled_seconds: float = Field(default=120.0, gt=0)
-    #: How often `sentinel serve` looks for stuck jobs (resume or expire).
-    sweep_interval_seconds: float = Field(default=15.0, gt=0)
+    evaluation_stalled_seconds: float = Field(default=30.0, gt=0)
+    #: How often the cluster sweeps: deadlines of jobs and evaluations, and work a dead worker left behind.
+    sweep_interval_seconds: float = Field(default=2.0, gt=0)
     blob_dir: Path | None = Field(default=None, description="filesystem blob store; data_dir/blobs if unset")
     #: Where image bytes live: unset or ``file:///path`` (a folder), ``s3://bucket/prefix`` (an S3-compatible
     #: object store), or ``postgresql://…`` / ``database`` (a table in PostgreSQL; ``database`` is database_url).

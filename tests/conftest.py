@@ -168,16 +168,6 @@ def png_bytes(width: int = 64, height: int = 64, color: tuple[int, int, int] = (
     return buffer.getvalue()
 
 
-class NoDispatch:
-    """A dispatcher that sends nothing: the test delivers the messages itself (or a restart does)."""
-
-    def judge(self, evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
-        pass
-
-    def finalise_later(self, evaluation_id: str, delay_seconds: float) -> None:
-        pass
-
-
 # --- S3-compatible object store (tests/s3server.py: moto, plus expiring presigned URLs and checked digests) ---
 
 

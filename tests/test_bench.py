@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sentinel.fakes.server import png_image, serve
+from sentinel_fakes.server import png_image, serve
 from tests.conftest import REDIS_URL, REPO, clean_env
 
 SENTINEL = str(REPO / ".venv" / "bin" / "sentinel")

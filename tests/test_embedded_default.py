@@ -8,9 +8,9 @@ import time
 import httpx
 
 from sentinel.evaluation.service import EvaluationService
-from sentinel.services import build_services
 from sentinel.settings import Settings
-from tests.conftest import NoDispatch, clean_env, png_bytes, start_server
+from sentinel.wiring import build_services
+from tests.conftest import clean_env, png_bytes, start_server
 
 
 def test_serve_with_no_settings_returns_a_verdict_and_keeps_it_across_restarts(tmp_path) -> None:
@@ -56,7 +56,7 @@ def test_serve_with_no_settings_returns_a_verdict_and_keeps_it_across_restarts(t
 def test_unfinished_evaluations_are_resumed_when_the_server_starts(tmp_path) -> None:
     # An evaluation whose messages died with a previous process: stored, never judged.
     settings = Settings(data_dir=tmp_path / ".sentinel")
-    service = EvaluationService(build_services(settings), NoDispatch())
+    service = EvaluationService(build_services(settings))
     evaluation = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(320, 240)}))
 
     server, base = start_server(clean_env(), tmp_path / "serve.log", cwd=tmp_path)

@@ -12,12 +12,17 @@ RUFF = str(Path(sys.executable).parent / "ruff")
 
 
 def test_ruff_check() -> None:
-    result = subprocess.run([RUFF, "check", "sentinel", "tests", "fixtures"], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [RUFF, "check", "sentinel", "sentinel_fakes", "tests", "fixtures"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
     result = subprocess.run(
-        [RUFF, "format", "--check", "sentinel", "tests", "fixtures"], cwd=REPO, capture_output=True, text=True
+        [RUFF, "format", "--check", "sentinel", "sentinel_fakes", "tests", "fixtures"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,80 +5,67 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
 
 from sentinel import __version__
-from sentinel.api.errors import install_error_handlers
-from sentinel.api.limits import BodySizeLimit
-from sentinel.api.responses import JSONResponse
 from sentinel.dashboard import endpoints as dashboard_endpoints
 from sentinel.dashboard.service import DashboardService
 from sentinel.evaluation import endpoints as evaluation_endpoints
 from sentinel.gateway import endpoints as gateway_endpoints
 from sentinel.gateway.wiring import open_gateway
+from sentinel.http.errors import install_error_handlers
+from sentinel.http.limits import BodySizeLimit
+from sentinel.http.middleware import RequestIdMiddleware, RequestMetrics
+from sentinel.http.responses import JSONResponse
 from sentinel.idempotency.service import IdempotencyService
 from sentinel.jobs import endpoints as job_endpoints
+from sentinel.jobs.service import JobService
 from sentinel.keys.auth import ApiKeyAuth
 from sentinel.keys.ratelimit import RateLimiter
 from sentinel.keys.service import KeyService
 from sentinel.ops import endpoints as ops_endpoints
-from sentinel.ops.logging import RequestIdMiddleware
-from sentinel.ops.metrics import RequestMetrics
 from sentinel.pages import endpoints as page_endpoints
 from sentinel.pages.auth import ReviewerAuth
 from sentinel.pages.endpoints import PAGES_DIR
 from sentinel.review import endpoints as review_endpoints
 from sentinel.review.service import ReviewService
 from sentinel.rubrics import endpoints as rubric_endpoints
-from sentinel.services import Services, get_services
+from sentinel.services import Services
 from sentinel.store import endpoints as image_endpoints
+from sentinel.wiring import get_services
+from sentinel.worker import start_embedded_worker
+from sentinel.workflow import (
+    actors,  # noqa: F401  (the steps the embedded worker runs, declared on the broker)
+    runtime,
+)
 
 logger = logging.getLogger("sentinel")
 
-
-async def sweep_forever(jobs: Any, evaluations: Any, interval: float, stalled_after: float) -> None:
-    """Resume or expire stuck jobs and re-send lost judge messages, forever; every API process may run it, and
-    each step is idempotent."""
-    steps = (("job", jobs.sweep, ()), ("evaluation", evaluations.sweep, (stalled_after,)))
-    while True:
-        await asyncio.sleep(interval)
-        for name, sweep, args in steps:
-            try:
-                counts = await run_in_threadpool(sweep, *args)
-            except OperationalError as exc:
-                # The database is away: say so once per round, without a traceback every second.
-                logger.warning("%s sweep skipped: database unreachable (%s)", name, type(exc.orig).__name__)
-                continue
-            except Exception:
-                logger.exception("%s sweep failed; trying again in %s s", name, interval)
-                continue
-            if any(counts.values()):
-                logger.info("%s sweep: %s", name, counts)
+#: Threads for blocking calls (database, blob store) made from the API's event loop.
+IO_THREADS = 40
 
 
 def create_app() -> FastAPI:
-    # Imported here: importing the worker module configures the broker from settings.
-    from sentinel import worker
-    from sentinel.evaluation.tasks import evaluation_service
-    from sentinel.jobs.service import JobService
-    from sentinel.jobs.tasks import ActorJobDispatcher
-    from sentinel.webhooks import tasks as webhook_tasks  # noqa: F401  (subscribes to finished work)
-
     services: Services = get_services()
+    relay = runtime.relay()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Services hop to threads with asyncio.to_thread, whose default pool has cores + 4 threads: too few for the
+        # database writes of many concurrent requests, each short but blocking.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="sentinel-io")
+        )
         services.engine  # noqa: B018  (creates the tables before the first request)
         services.images.blobs.check()
         gateway = await open_gateway(services)
         app.state.gateway = gateway
-        app.state.jobs = JobService(services, app.state.evaluations, ActorJobDispatcher(), gateway.router)
+        app.state.jobs = JobService(services, lambda: gateway.generation)
         app.state.reviewer_auth.keys()  # makes the first reviewer key now, so `serve` can say where it is
         if not app.state.keys.keys_required():
             logger.warning(
@@ -92,19 +79,12 @@ def create_app() -> FastAPI:
                 "create one with `sentinel keys create --name NAME`.",
                 services.settings.host,
             )
-        embedded = worker.start_embedded_worker(services.settings.worker_threads)
+        embedded = start_embedded_worker(services.settings.worker_threads)
+        # What requests write into the outbox goes to the broker from here (workers relay their own).
+        relay.start()
         announcements = asyncio.create_task(services.finished.listen())
-        settings = services.settings
-        sweeper = asyncio.create_task(
-            sweep_forever(
-                app.state.jobs,
-                app.state.evaluations,
-                settings.sweep_interval_seconds,
-                settings.evaluation_stalled_seconds,
-            )
-        )
         if embedded is not None:
-            recovered = app.state.evaluations.recover()
+            recovered = await run_in_threadpool(app.state.evaluations.recover)
             logger.info(
                 "embedded broker: %d worker threads; %d unfinished evaluations resumed",
                 services.settings.worker_threads,
@@ -113,12 +93,12 @@ def create_app() -> FastAPI:
         try:
             yield
         finally:
-            sweeper.cancel()
             announcements.cancel()
             if embedded is not None:
                 # In-flight messages get the grace period; unfinished work is resumed on the next start
-                # (evaluations by recover() above, jobs by the sweeper).
+                # (evaluations by recover() above, jobs by the sweep).
                 await run_in_threadpool(embedded.stop, services.settings.shutdown_grace_seconds * 1000)
+            await run_in_threadpool(relay.stop)
             await gateway.close()
 
     app = FastAPI(
@@ -129,9 +109,9 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
-    app.state.evaluations = evaluation_service()
+    app.state.evaluations = runtime.evaluations()
     app.state.idempotency = IdempotencyService(services)
-    app.state.review = ReviewService(services, app.state.evaluations, lambda: app.state.jobs)
+    app.state.review = ReviewService(services, app.state.evaluations)
     app.state.dashboard = DashboardService(services)
     app.state.keys = KeyService(services)
     app.state.reviewer_auth = ReviewerAuth(services, app.state.keys)

@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 from sentinel.evaluation.local import evaluate_files
-from sentinel.services import Services, get_services
+from sentinel.services import Services
+from sentinel.wiring import get_services
 
 #: The labelled set `sentinel bench accuracy` judges unless told otherwise.
 DEFAULT_CASES = Path(__file__).resolve().parents[2] / "fixtures" / "cases.yaml"

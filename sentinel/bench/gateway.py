@@ -25,8 +25,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from sentinel.bench.harness import cpu_seconds, peak_rss_mb, started_process
-from sentinel.fakes.server import free_port
+from sentinel.bench.harness import cpu_seconds, free_port, peak_rss_mb, started_process
 
 #: The header the OpenAI SDK sends; a gateway that compresses images pays for it on every call.
 SDK_HEADERS = {"Accept-Encoding": "gzip, deflate", "Authorization": "Bearer sk-bench"}
@@ -87,7 +86,7 @@ def stack(image: bytes, provider_port: int | None = None) -> Iterator[Stack]:
         fake = [
             sys.executable,
             "-m",
-            "sentinel.fakes",
+            "sentinel_fakes",
             "openai",
             "--port",
             str(provider_port),

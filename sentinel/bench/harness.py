@@ -4,6 +4,7 @@ and memory read from /proc."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,7 +20,16 @@ import httpx
 from PIL import Image
 
 from sentinel.db.redis_keys import delete_namespace
-from sentinel.fakes.server import free_port
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking).
+
+    Kept here rather than imported from ``sentinel_fakes``: the benchmarks start the fake providers as processes
+    of their own (``python -m sentinel_fakes``), so the service package needs no import of the test doubles."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:

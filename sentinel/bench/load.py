@@ -21,6 +21,8 @@ import httpx
 from PIL import Image, ImageDraw
 
 from sentinel.bench.harness import Deployment, cpu_seconds, deployment, process_cpu_seconds
+from sentinel.bench.judges import time_task
+from sentinel.wiring import get_services
 
 #: More distinct images than the workers' decoded-pixel caches hold: every evaluation decodes, as in production.
 DISTINCT_IMAGES = 48
@@ -85,9 +87,6 @@ async def _load(base: str, clients: int, seconds: float, side: int, on_start: Ca
 def judges_cpu_ms(side: int, images: int = 8) -> float:
     """The offline panel's CPU per evaluation on the load's images, measured in this process one at a time: a
     vote's own duration under load also counts the wait for its process's OCR engine."""
-    from sentinel.bench.judges import time_task
-    from sentinel.services import get_services
-
     services = get_services()
     params = {"width": side, "height": side}
     timings = [

@@ -26,7 +26,8 @@ from PIL import Image
 
 from sentinel.evaluation.local import evaluate_files
 from sentinel.providers.local import render
-from sentinel.services import Services, get_services
+from sentinel.services import Services
+from sentinel.wiring import get_services
 
 #: Phrases with digits, punctuation, percent signs, mixed case, accents and two lines.
 PHRASES: tuple[str, ...] = (

@@ -25,7 +25,7 @@ def bench_judges(
 ) -> None:
     """Median time of `sentinel eval` per image for each built-in task and size, per judge, with the decode floor."""
     from sentinel.bench.judges import as_rows, bench_judges
-    from sentinel.services import get_services
+    from sentinel.wiring import get_services
 
     sides = sorted(set(side or [512, 1024, 2048]))
     rows = as_rows(bench_judges(get_services(), runs, sides))

@@ -68,7 +68,7 @@ def generate(
 
     from sentinel.gateway.schemas import ImagesGenerationRequest
     from sentinel.gateway.wiring import open_gateway
-    from sentinel.services import get_services
+    from sentinel.wiring import get_services
 
     try:
         body = ImagesGenerationRequest(prompt=prompt, model=model, n=n, size=size, quality=quality, seed=seed)
@@ -135,7 +135,7 @@ def eval_command(
 ) -> None:
     """Judge image(s) in-process, no server needed. Exit 0 for any verdict, 2 for bad input."""
     from sentinel.evaluation.local import evaluate_files
-    from sentinel.services import get_services
+    from sentinel.wiring import get_services
 
     try:
         services = get_services()

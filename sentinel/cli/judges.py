@@ -21,7 +21,7 @@ app = typer.Typer(help="The judge panel: list it, try one judge on an image.", n
 @app.command("list")
 def judges_list() -> None:
     """The panel (SENTINEL_JUDGES_DIR or the built-in judges/)."""
-    from sentinel.services import get_services
+    from sentinel.wiring import get_services
 
     try:
         panel = get_services().panel
@@ -50,7 +50,7 @@ def judges_test(
 ) -> None:
     """Try one judge on one image: the raw prompt it sends, the raw reply, and the vote it makes of it."""
     from sentinel.evaluation.local import try_judge
-    from sentinel.services import get_services
+    from sentinel.wiring import get_services
 
     try:
         services = get_services()

@@ -19,7 +19,7 @@ app = typer.Typer(help="API keys: create (the secret is shown once), list, revok
 
 def _key_service() -> Any:
     from sentinel.keys.service import KeyService
-    from sentinel.services import get_services
+    from sentinel.wiring import get_services
 
     return KeyService(get_services())
 

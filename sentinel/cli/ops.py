@@ -54,8 +54,8 @@ def migrate(
     """Bring the database (SQLite or PostgreSQL) to the newest schema. Safe to run again."""
     from sentinel.db.migrate import head, upgrade, upgrade_sql
     from sentinel.ops.health import redact_url
-    from sentinel.ops.logging import log_to_stderr
     from sentinel.settings import Settings
+    from sentinel.telemetry.logging import log_to_stderr
 
     try:
         settings = Settings()

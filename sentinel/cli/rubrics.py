@@ -21,7 +21,7 @@ app = typer.Typer(help="List, show and validate task rubrics.", no_args_is_help=
 @app.command("list")
 def rubrics_list() -> None:
     """The tasks Sentinel knows (built-in and SENTINEL_RUBRICS_DIR)."""
-    from sentinel.services import get_services
+    from sentinel.wiring import get_services
 
     try:
         rubrics = get_services().rubrics.all()
@@ -49,7 +49,7 @@ RED_WHEN_WORDS = {
 @app.command("show")
 def rubrics_show(task: Annotated[str, typer.Argument(help="task id")]) -> None:
     """A task's params and criteria."""
-    from sentinel.services import get_services
+    from sentinel.wiring import get_services
 
     try:
         rubric = get_services().rubrics.get(task)

@@ -27,7 +27,7 @@ def serve(
 
     from sentinel.pages.auth import check_reviewer_keys
     from sentinel.providers.config import load_routing
-    from sentinel.services import get_services
+    from sentinel.wiring import get_services
 
     if host:
         # The app decides whether it may run open (no keys) from the address it is bound to.
@@ -51,8 +51,8 @@ def serve(
     err.print(f"[bold]Sentinel[/] on {base_url} — {mode}, {database}", soft_wrap=True)
     keys = "SENTINEL_REVIEWER_KEYS" if settings.reviewer_keys else str((settings.data_dir / "reviewer-keys").resolve())
     err.print(f"Review queue and dashboard: {base_url}/review (reviewer keys: {keys})", soft_wrap=True, highlight=False)
-    from sentinel.ops.logging import configure_logging
     from sentinel.ops.shutdown import run_server
+    from sentinel.telemetry.logging import configure_logging
 
     configure_logging(settings.log_format)
     config = uvicorn.Config(
@@ -78,8 +78,8 @@ def worker(
     ] = None,
 ) -> None:
     """Run dramatiq workers against Redis or RabbitMQ (production). Needs SENTINEL_BROKER_URL or SENTINEL_REDIS_URL."""
-    from sentinel.services import get_services
     from sentinel.settings import get_settings
+    from sentinel.wiring import get_services
 
     settings = get_settings()
     if settings.broker_kind == "embedded":
@@ -100,7 +100,7 @@ def worker(
         sys.executable,
         "-m",
         "dramatiq",
-        "sentinel.worker.actors",
+        "sentinel.workflow.actors",
         "--processes",
         str(processes),
         "--threads",

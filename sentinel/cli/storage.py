@@ -19,8 +19,8 @@ app = typer.Typer(
 
 
 def _storage() -> tuple[Any, Any]:
-    from sentinel.services import get_services
     from sentinel.store.maintenance import StorageMaintenance
+    from sentinel.wiring import get_services
 
     services = get_services()
     return services, StorageMaintenance(services.engine, services.images.blobs)

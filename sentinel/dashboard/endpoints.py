@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from sentinel.api.responses import JSONResponse
-from sentinel.api.schemas import V1_ERRORS, errors
-from sentinel.dashboard.service import DEFAULT_WINDOW, WINDOWS, DashboardService
+from sentinel.dashboard.deps import Dashboard
+from sentinel.dashboard.service import DEFAULT_WINDOW, WINDOWS
+from sentinel.http.responses import JSONResponse
+from sentinel.http.schemas import V1_ERRORS, errors
 
 router = APIRouter(tags=["dashboard"])
 
@@ -45,6 +46,5 @@ class DashboardOut(BaseModel):
     response_model=DashboardOut,
     responses=V1_ERRORS | errors(400, 422),
 )
-async def dashboard(request: Request, window: str = Query(DEFAULT_WINDOW, max_length=16)) -> JSONResponse:
-    service: DashboardService = request.app.state.dashboard
+async def dashboard(service: Dashboard, window: str = Query(DEFAULT_WINDOW, max_length=16)) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(service.summary, window))

@@ -15,19 +15,21 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive
 
-from sentinel.api.requests import long_poll, parse_body, reject_nul
-from sentinel.api.responses import JSONResponse
-from sentinel.api.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
 from sentinel.errors import ImageTooLarge, InvalidInput, UnsupportedMediaType, format_size
+from sentinel.evaluation.deps import Evaluations
 from sentinel.evaluation.schemas import EvaluationByURL, EvaluationOut
-from sentinel.evaluation.service import EvaluationService
-from sentinel.idempotency.http import Answer, idempotent
-from sentinel.idempotency.service import fingerprint
+from sentinel.http.deps import AppServices
+from sentinel.http.requests import long_poll, parse_body, reject_nul
+from sentinel.http.responses import JSONResponse
+from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
+from sentinel.idempotency.deps import Idempotency
+from sentinel.idempotency.http import Answer, idempotent_in_transaction
+from sentinel.idempotency.service import RecordedAnswer, fingerprint
 from sentinel.keys.http import caller_of
 from sentinel.models import EvaluationStatus
 from sentinel.net.fetch import fetch_url
-from sentinel.ops.finished import evaluation_key
 from sentinel.services import Services
+from sentinel.telemetry.finished import evaluation_key
 
 router = APIRouter(tags=["evaluations"])
 
@@ -49,10 +51,6 @@ _MULTIPART_SCHEMA = {
         "params": {"type": "string", "description": 'task params as JSON text, e.g. {"width": 1024}'},
     },
 }
-
-
-def _service(request: Request) -> EvaluationService:
-    return request.app.state.evaluations
 
 
 async def _read_upload(value: Any, name: str, max_bytes: int) -> bytes | None:
@@ -183,9 +181,9 @@ async def _inputs_from_urls(
         }
     },
 )
-async def create_evaluation(request: Request) -> JSONResponse:
-    services: Services = request.app.state.services
-    service = _service(request)
+async def create_evaluation(
+    request: Request, service: Evaluations, services: AppServices, idempotency: Idempotency
+) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         task, params, inputs, callback_url = await _inputs_from_multipart(request, services)
@@ -216,14 +214,15 @@ async def create_evaluation(request: Request) -> JSONResponse:
             f"unsupported content type '{content_type or 'none'}': send multipart/form-data or application/json"
         )
 
-    async def produce() -> Answer:
+    async def produce(answered: RecordedAnswer | None) -> Answer:
         task, params, inputs = await fetch_inputs()
         submission = await run_in_threadpool(service.validate, task, params, inputs, callback_url)
         caller = caller_of(request)
-        evaluation = await run_in_threadpool(service.submit, submission, caller.id if caller else None)
-        return 202, service.view(evaluation, []), {"Location": f"/v1/evaluations/{evaluation.id}"}
+        # The evaluation, its judges' messages and (with an Idempotency-Key) this answer are one transaction.
+        evaluation = await run_in_threadpool(service.submit, submission, caller.id if caller else None, answered)
+        return service.answer(evaluation)
 
-    return await idempotent(request, "POST /v1/evaluations", digest, produce)
+    return await idempotent_in_transaction(request, idempotency, "POST /v1/evaluations", digest, produce)
 
 
 @router.get(
@@ -235,9 +234,10 @@ async def create_evaluation(request: Request) -> JSONResponse:
 async def read_evaluation(
     evaluation_id: str,
     request: Request,
+    service: Evaluations,
+    services: AppServices,
     wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the verdict"),
 ) -> JSONResponse:
-    service = _service(request)
     caller = caller_of(request)
     evaluation, votes = await long_poll(
         request,
@@ -245,5 +245,6 @@ async def read_evaluation(
         lambda: service.get(evaluation_id, caller),
         lambda v: v[0].status == EvaluationStatus.DONE,
         wait,
+        services.finished,
     )
     return JSONResponse(service.view(evaluation, votes))

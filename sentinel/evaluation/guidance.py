@@ -16,7 +16,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SecurityError
 
 from sentinel.evaluation.judges import KINDS
-from sentinel.rubrics.schema import FIX_TEMPLATES, SEVERITIES, VISION, Criterion, Rubric
+from sentinel.evaluation.rubric import FIX_TEMPLATES, SEVERITIES, VISION, Criterion, Rubric
 
 logger = logging.getLogger(__name__)
 

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sentinel.errors import InvalidInput
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.panel import JudgeConfig
+from sentinel.evaluation.rubric import validate_params
 from sentinel.evaluation.runner import VoteResult, run_judge, run_panel
 from sentinel.evaluation.service import EDIT_INPUTS, check_mask_fits
 from sentinel.evaluation.vision.judge import Exchange
-from sentinel.rubrics.schema import validate_params
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
 
@@ -31,8 +32,6 @@ def evaluate_files(
     """Validate everything first, then yield (path, verdict document) per image."""
     rubric = services.rubrics.get(task)
     clean = validate_params(rubric, params)
-    from sentinel.errors import InvalidInput
-
     for name in EDIT_INPUTS:
         if name in rubric.inputs and name not in extra:
             raise InvalidInput(f"task '{task}' needs --{name} PATH", field=name)
@@ -63,8 +62,6 @@ def try_judge(
     services: Services, judge_name: str, task: str, params: dict[str, Any], image: bytes, extra: dict[str, bytes]
 ) -> tuple[VoteResult, list[Exchange]]:
     """One judge's vote on one image, with the requests it sent and the replies it got (vision judges)."""
-    from sentinel.errors import InvalidInput
-
     panel = services.panel
     known = [j.name for j in panel.judges]
     if judge_name not in known:

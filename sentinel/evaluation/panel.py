@@ -11,9 +11,10 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sentinel.errors import ConfigError
+from sentinel.evaluation.judges import KINDS
+from sentinel.evaluation.rubric import SLUG, VISION, Rubric
 from sentinel.evaluation.vision.judge import VisionJudge, load_template
 from sentinel.evaluation.vision.options import VisionOptions
-from sentinel.rubrics.schema import SLUG, VISION, Rubric
 from sentinel.settings import DATA_ROOT
 from sentinel.yamlfile import YamlDocument, read_yaml
 
@@ -52,8 +53,6 @@ class Panel:
     @classmethod
     def from_dirs(cls, directories: list[Path]) -> Panel:
         """Every judge file of the folders; judge names are unique across all of them."""
-        from sentinel.evaluation.judges import KINDS
-
         for directory in directories:
             if not directory.is_dir():
                 raise ConfigError(f"judges folder {directory} does not exist")

@@ -20,9 +20,9 @@ from sentinel.evaluation.judges.base import (
     reasoning_for,
 )
 from sentinel.evaluation.panel import VISION_LLM, JudgeConfig, Panel
+from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.verdict import Verdict, aggregate, disagreement, escalation_record
 from sentinel.evaluation.vision.judge import JudgeFailed, VisionJudge, scrub
-from sentinel.rubrics.schema import Rubric
 
 
 @dataclass

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
@@ -16,11 +16,13 @@ from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
-from sentinel.evaluation.judges.base import JudgeContext
+from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.panel import VISION_LLM, JudgeConfig
+from sentinel.evaluation.rubric import Rubric, validate_params
 from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge, run_vision_judge
 from sentinel.evaluation.verdict import aggregate, disagreement, escalation_record
 from sentinel.evaluation.vision.judge import VisionJudge
+from sentinel.idempotency.service import RecordedAnswer
 from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import visible
 from sentinel.models import (
@@ -34,30 +36,20 @@ from sentinel.models import (
     utcnow,
 )
 from sentinel.net.fetch import check_url
-from sentinel.ops.finished import evaluation_key
-from sentinel.ops.metrics import observe_verdict, observe_vote
-from sentinel.rubrics.schema import Rubric, validate_params
+from sentinel.outbox import steps
+from sentinel.outbox.store import Message, write
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
+from sentinel.telemetry.finished import evaluation_key
+from sentinel.telemetry.metrics import observe_verdict, observe_vote
 from sentinel.worker.loop import start_async
 
 logger = logging.getLogger(__name__)
 
-#: Called with the evaluation id once its verdict is written (domains that build on evaluations subscribe).
-FINALISED_LISTENERS: list[Callable[[str], None]] = []
-
-#: The inputs besides the image, in the order a rubric lists them.
 #: Tries at storing a vision judge's vote when the database blinks (the call is paid for already).
 RECORD_ATTEMPTS = 4
+#: The inputs besides the image, in the order a rubric lists them.
 EDIT_INPUTS = ("source", "mask")
-
-
-class Dispatcher(Protocol):
-    """How the service hands work to the workers (dramatiq actors in production)."""
-
-    def judge(self, evaluation_id: str, judge: str, time_limit_seconds: float) -> None: ...
-
-    def finalise_later(self, evaluation_id: str, delay_seconds: float) -> None: ...
 
 
 def check_mask_fits(images: dict[str, ImageInfo]) -> None:
@@ -83,11 +75,11 @@ class Submission:
 
 
 class EvaluationService:
-    def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
+    """Evaluations and their votes. Every change writes the messages it implies (judges to ask, the verdict to
+    announce) into the outbox in the same transaction; nothing here talks to the broker."""
+
+    def __init__(self, services: Services) -> None:
         self.services = services
-        self.dispatcher = dispatcher
-        #: When this process's sweep last re-sent an evaluation's messages (so it waits a while before again).
-        self._resent_at: dict[str, datetime] = {}
 
     # -- submission -------------------------------------------------------------------------------
 
@@ -125,8 +117,24 @@ class EvaluationService:
         check_mask_fits({name: info for name, (info, _) in images.items()})
         return Submission(rubric, clean, images, callback_url)
 
-    def submit(self, submission: Submission, key_id: str | None = None) -> Evaluation:
-        """Store the evaluation, owned by ``key_id`` (the key that sent it, or the job's), and send its judges."""
+    def submit(
+        self, submission: Submission, key_id: str | None = None, answered: RecordedAnswer | None = None
+    ) -> Evaluation:
+        """Store the evaluation, owned by ``key_id`` (the key that sent it), with its judges' messages; with
+        ``answered`` (a claimed Idempotency-Key) the answer is stored in the same transaction."""
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            evaluation = self.submit_in(session, submission, key_id)
+            if answered is not None:
+                answered.store(session, self.answer(evaluation))
+            session.commit()
+        return evaluation
+
+    def answer(self, evaluation: Evaluation) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """What the API answers for a new evaluation."""
+        return 202, self.view(evaluation, []), {"Location": f"/v1/evaluations/{evaluation.id}"}
+
+    def submit_in(self, session: Session, submission: Submission, key_id: str | None) -> Evaluation:
+        """:meth:`submit` inside the caller's transaction (a job stores its attempt's evaluation with the attempt)."""
         judges, escalation = self.services.panel.split(submission.rubric)
         missing = self.services.panel.missing_kinds(submission.rubric)
         if missing:
@@ -150,24 +158,15 @@ class EvaluationService:
             created_at=now,
             deadline_at=now + timedelta(seconds=self.services.settings.evaluation_deadline_seconds),
         )
-        with Session(self.services.engine, expire_on_commit=False) as session:
-            for info, data in submission.images.values():
-                self.services.images.store(session, info, data, key_id)
-            session.add(evaluation)
-            session.commit()
-        try:
-            self.dispatch(evaluation)
-        except Exception:
-            # Stored is accepted: with the broker away (Redis restarting), the sweep sends the messages later.
-            logger.warning("evaluation %s stored, but its messages could not be sent yet", evaluation.id, exc_info=True)
+        for info, data in submission.images.values():
+            self.services.images.store(session, info, data, key_id)
+        session.add(evaluation)
+        write(session, *self.judge_messages(evaluation.id, evaluation.panel))
         return evaluation
 
-    def dispatch(self, evaluation: Evaluation, skip: Collection[str] = ()) -> None:
-        for name in evaluation.panel:
-            if name not in skip:
-                self.dispatcher.judge(evaluation.id, name, self.services.panel.get(name).timeout_seconds)
-        remaining = (as_utc(evaluation.deadline_at) - utcnow()).total_seconds()
-        self.dispatcher.finalise_later(evaluation.id, max(0.0, remaining))
+    def judge_messages(self, evaluation_id: str, judges: Collection[str]) -> list[Message]:
+        panel = self.services.panel
+        return [steps.judge_evaluation(evaluation_id, name, panel.get(name).timeout_seconds) for name in judges]
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -180,10 +179,6 @@ class EvaluationService:
             if evaluation is None:
                 raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
             votes = list(session.exec(select(Vote).where(Vote.evaluation_id == evaluation_id).order_by(col(Vote.id))))
-        if evaluation.status != EvaluationStatus.DONE and as_utc(evaluation.deadline_at) <= utcnow():
-            # The deadline message may have been lost with a crashed broker; a reader finishes the job.
-            self.finalise(evaluation_id, deadline_passed=True)
-            return self.get(evaluation_id, caller)
         return evaluation, votes
 
     def view(self, evaluation: Evaluation, votes: list[Vote]) -> dict[str, Any]:
@@ -234,7 +229,7 @@ class EvaluationService:
             row = session.get(StoredImage, image_id)
             if row is None:
                 raise NotFound(f"image '{image_id}' of evaluation '{evaluation.id}' is missing")
-            return images.source(row)
+            return ImageSource.stored(images, row)
 
         return JudgeContext(
             image=source(evaluation.image_id),
@@ -355,6 +350,9 @@ class EvaluationService:
                 )
             )
             won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            if won:
+                # With the verdict, in one transaction: what follows it (its job moves on, its webhook goes out).
+                write(session, steps.evaluation_judged(evaluation_id), *self._webhook(evaluation))
             session.commit()
         if won:
             observe_verdict(rubric.id, verdict.verdict)
@@ -366,9 +364,20 @@ class EvaluationService:
                 extra={"evaluation_id": evaluation_id, "task": rubric.id, "verdict": verdict.verdict},
             )
             self.services.finished.announce(evaluation_key(evaluation_id))
-            for listener in FINALISED_LISTENERS:
-                listener(evaluation_id)
         return won
+
+    def _webhook(self, evaluation: Evaluation) -> list[Message]:
+        if not evaluation.callback_url:
+            return []
+        settings = self.services.settings
+        message = steps.deliver_webhook(
+            "evaluation",
+            evaluation.id,
+            "finished",
+            max_retries=settings.webhook_max_retries,
+            min_backoff_ms=settings.webhook_min_backoff_ms,
+        )
+        return [message]
 
     def _escalate(self, session: Session, evaluation: Evaluation, reason: str) -> None:
         """Ask the escalation judges; of racing finalisers, only the one whose update wins sends their messages."""
@@ -378,20 +387,18 @@ class EvaluationService:
             .where(col(Evaluation.id) == evaluation.id, col(Evaluation.escalated_at).is_(None))
             .values(panel=[*evaluation.panel, *evaluation.escalation_judges], escalation=record, escalated_at=utcnow())
         )
-        won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+        if session.execute(statement).rowcount == 1:  # type: ignore[attr-defined]
+            write(session, *self.judge_messages(evaluation.id, evaluation.escalation_judges))
         session.commit()
-        if won:
-            for name in evaluation.escalation_judges:
-                self.dispatcher.judge(evaluation.id, name, self.services.panel.get(name).timeout_seconds)
 
     def sweep(self, stalled_after_seconds: float) -> dict[str, int]:
-        """Move on unfinished evaluations that stopped moving; every API process may run it, every step is idempotent.
+        """Move on unfinished evaluations that stopped moving; safe to run anywhere, any number of times.
 
-        A broker that came back empty (Redis restarted without its data), or was away when an evaluation was
-        submitted, lost its judge messages: once an evaluation has seen no vote for ``stalled_after_seconds``,
-        the missing judges' messages are sent again (a vote is unique per evaluation and judge, so a message
-        that was only slow does no harm). One whose votes are all in is finalised, and one past its deadline
-        (whose delayed finalise message may be lost too) gets its verdict with the votes it has.
+        One past its deadline gets its verdict with the votes it has; one whose votes are all in is finalised. A
+        broker that came back empty (Redis restarted without its data) or a worker killed mid-message lost judge
+        messages: once an evaluation has seen nothing happen for ``stalled_after_seconds``, and no missing judge is
+        still inside its time limit since it was last asked, the missing judges are asked again (a vote is unique
+        per evaluation and judge, so a message that was only slow does no harm).
         """
         now = utcnow()
         counts = {"resent": 0, "finalised": 0}
@@ -409,42 +416,54 @@ class EvaluationService:
             last_vote[evaluation_id] = max(as_utc(created_at), last_vote.get(evaluation_id, as_utc(created_at)))
         for evaluation in pending:
             done = voted.get(evaluation.id, set())
-            if as_utc(evaluation.deadline_at) <= now or set(evaluation.panel) <= done:
-                if self.finalise(evaluation.id, deadline_passed=as_utc(evaluation.deadline_at) <= now):
+            past_deadline = as_utc(evaluation.deadline_at) <= now
+            if past_deadline or set(evaluation.panel) <= done:
+                if self.finalise(evaluation.id, deadline_passed=past_deadline):
                     counts["finalised"] += 1
                 continue
-            moved = [as_utc(evaluation.created_at), last_vote.get(evaluation.id), self._resent_at.get(evaluation.id)]
-            if evaluation.escalated_at is not None:
-                moved.append(as_utc(evaluation.escalated_at))
-            if (now - max(t for t in moved if t is not None)).total_seconds() < stalled_after_seconds:
+            asked = [
+                as_utc(t) for t in (evaluation.created_at, evaluation.escalated_at, evaluation.judges_resent_at) if t
+            ]
+            if (now - max([*asked, last_vote.get(evaluation.id, asked[0])])).total_seconds() < stalled_after_seconds:
                 continue
             missing = [name for name in evaluation.panel if name not in done]
             limits = [self.services.panel.get(name).timeout_seconds for name in missing]
-            escalated = as_utc(evaluation.escalated_at) if evaluation.escalated_at is not None else None
-            sent_at = [as_utc(evaluation.created_at), self._resent_at.get(evaluation.id), escalated]
-            # A judge still inside its time limit since it was last sent is at work, not lost: sending it again
-            # would pay for its call twice (it records an abstention itself when it runs out of time).
-            if (now - max(t for t in sent_at if t is not None)).total_seconds() < max(limits, default=0.0):
+            # A judge still inside its time limit since it was last asked is at work, not lost: asking again would
+            # pay for its call twice (it records an abstention itself when it runs out of time).
+            if (now - max(asked)).total_seconds() < max(limits, default=0.0):
                 continue
-            for name, limit in zip(missing, limits, strict=True):
-                self.dispatcher.judge(evaluation.id, name, limit)
-            self._resent_at[evaluation.id] = now
-            counts["resent"] += 1
-        still_pending = {e.id for e in pending}
-        self._resent_at = {k: v for k, v in self._resent_at.items() if k in still_pending}
+            if self._resend(evaluation.id, missing, not_since=now - timedelta(seconds=stalled_after_seconds)):
+                counts["resent"] += 1
         return counts
 
+    def _resend(self, evaluation_id: str, judges: list[str], *, not_since: datetime) -> bool:
+        """Ask ``judges`` again, unless a sweep already did after ``not_since`` (of two racing sweeps, one asks)."""
+        stamp = col(Evaluation.judges_resent_at)
+        with Session(self.services.engine) as session:
+            statement = (
+                update(Evaluation)
+                .where(col(Evaluation.id) == evaluation_id, stamp.is_(None) | (stamp < not_since))
+                .values(judges_resent_at=utcnow())
+            )
+            if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            write(session, *self.judge_messages(evaluation_id, judges))
+            session.commit()
+        return True
+
     def recover(self) -> int:
-        """Re-send the work of every unfinished evaluation (the in-process broker forgets on restart)."""
+        """Ask again for every unfinished evaluation's missing votes (the in-process broker forgets on restart)."""
         with Session(self.services.engine, expire_on_commit=False) as session:
             pending = list(session.exec(select(Evaluation).where(Evaluation.status != EvaluationStatus.DONE)))
             voted: dict[str, set[str]] = {}
             for vote in session.exec(select(Vote).where(col(Vote.evaluation_id).in_([e.id for e in pending]))):
                 voted.setdefault(vote.evaluation_id, set()).add(vote.judge)
+            for evaluation in pending:
+                missing = [name for name in evaluation.panel if name not in voted.get(evaluation.id, set())]
+                write(session, *self.judge_messages(evaluation.id, missing))
+            session.commit()
         for evaluation in pending:
-            done = voted.get(evaluation.id, set())
-            self.dispatch(evaluation, skip=done)
-            if set(evaluation.panel) <= done:
+            if set(evaluation.panel) <= voted.get(evaluation.id, set()):
                 # Every vote was in when the process stopped: finalise (or escalate) now, not at the deadline.
                 self.finalise(evaluation.id, deadline_passed=False)
         return len(pending)

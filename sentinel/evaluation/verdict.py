@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sentinel.rubrics.schema import SEVERITIES, Rubric
+from sentinel.evaluation.rubric import SEVERITIES, Rubric
 
 if TYPE_CHECKING:
     from sentinel.evaluation.runner import VoteResult

@@ -9,29 +9,31 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from sentinel.api.requests import long_poll, parse_body
-from sentinel.api.responses import Base64Bytes, JSONResponse
-from sentinel.api.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.gateway.deps import Gateway
 from sentinel.gateway.schemas import ImagesGenerationRequest, ImagesResponse, ModelOut
-from sentinel.gateway.service import GatewayService, GenerationFailed
+from sentinel.gateway.service import GenerationFailed
+from sentinel.http.base64_bytes import Base64Bytes
+from sentinel.http.deps import AppServices
+from sentinel.http.requests import long_poll, parse_body
+from sentinel.http.responses import JSONResponse
+from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
+from sentinel.jobs.deps import Jobs
 from sentinel.jobs.schemas import JobCreate
+from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
-from sentinel.models import JobState
-from sentinel.ops.finished import job_key
+from sentinel.models import FINAL_JOB_STATES
 from sentinel.providers.router import Router
 from sentinel.services import Services
 from sentinel.store.images import ALLOWED_FORMATS
+from sentinel.telemetry.finished import job_key
 
 router = APIRouter(tags=["generation (OpenAI-compatible)"])
 
 #: An image id at the end of a URL's path (ours, or an object store's key).
 IMAGE_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}$")
-
-
-def _gateway(request: Request) -> GatewayService:
-    return request.app.state.gateway
 
 
 @router.post(
@@ -52,14 +54,15 @@ def _gateway(request: Request) -> GatewayService:
         }
     },
 )
-async def create_images(request: Request) -> JSONResponse:
+async def create_images(
+    request: Request, gateway: Gateway, jobs: Jobs, services: AppServices, idempotency: Idempotency
+) -> JSONResponse:
     body = parse_body(ImagesGenerationRequest, await request.body())
-    gateway = _gateway(request)
     base_url = str(request.base_url).rstrip("/")
 
     async def produce() -> Answer:
         if body.sentinel is not None:
-            return await _judged_generation(request, body, base_url)
+            return await _judged_generation(request, jobs, services, body, base_url)
         generation = await gateway.generate(body, caller_of(request))
         payload = gateway.response_body(generation, body.response_format, base_url)
         served = [r.image for r in generation.results if r.image is not None]
@@ -73,10 +76,11 @@ async def create_images(request: Request) -> JSONResponse:
 
     response = await idempotent(
         request,
+        idempotency,
         "POST /v1/images/generations",
         lambda: fingerprint(body.model_dump()),
         produce,
-        refresh=lambda stored: fresh_image_urls(stored, request.app.state.services, base_url),
+        refresh=lambda stored: fresh_image_urls(stored, services, base_url),
     )
     return response
 
@@ -90,12 +94,12 @@ def fresh_image_urls(body: dict[str, Any], services: Services, base_url: str) ->
     return body | {"data": data}
 
 
-async def _judged_generation(request: Request, body: ImagesGenerationRequest, base_url: str) -> Answer:
+async def _judged_generation(
+    request: Request, jobs: JobService, services: Services, body: ImagesGenerationRequest, base_url: str
+) -> Answer:
     """Generate through a job: every image judged, red ones regenerated, verdicts added per image."""
     options = body.sentinel
     assert options is not None
-    jobs = request.app.state.jobs
-    services = request.app.state.services
     params = dict(options.params)
     if body.size and body.size != "auto" and "x" in body.size:
         width, height = body.size.split("x", 1)
@@ -113,7 +117,12 @@ async def _judged_generation(request: Request, body: ImagesGenerationRequest, ba
     created = await run_in_threadpool(jobs.create, job_request, caller_of(request))
     budget = options.budget_seconds + 5
     job, attempts = await long_poll(
-        request, job_key(created.id), lambda: jobs.get(created.id), lambda v: v[0].state in JobState.FINAL, budget
+        request,
+        job_key(created.id),
+        lambda: jobs.get(created.id),
+        lambda v: v[0].state in FINAL_JOB_STATES,
+        budget,
+        services.finished,
     )
     view = jobs.view(job, attempts)
     data: list[dict[str, Any]] = []
@@ -190,8 +199,8 @@ def catalog(router: Router) -> list[dict[str, Any]]:
     response_model=ListOut[ModelOut],
     responses=V1_ERRORS,
 )
-async def list_models(request: Request) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": catalog(_gateway(request).router)})
+async def list_models(gateway: Gateway) -> JSONResponse:
+    return JSONResponse({"object": "list", "data": catalog(gateway.router)})
 
 
 @router.get(
@@ -200,8 +209,8 @@ async def list_models(request: Request) -> JSONResponse:
     response_model=ModelOut,
     responses=V1_ERRORS | errors(400, 404, 410, 422),
 )
-async def get_model(model_id: str, request: Request) -> JSONResponse:
-    router_ = _gateway(request).router
+async def get_model(model_id: str, gateway: Gateway) -> JSONResponse:
+    router_ = gateway.router
     resolved = router_.resolve(model_id)
     entry = _model_entry(router_, resolved.model)
     if resolved.alias_of:

@@ -1,26 +1,21 @@
-"""Generating images through the router and storing every delivered image once."""
+"""The OpenAI-shaped layer over the generation service: an Images API body in; an OpenAI answer, or the HTTP error
+the last provider failure maps to, out."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from dataclasses import dataclass, field, replace
 from typing import Any
 
-import httpx
-from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session
-
-from sentinel.api.responses import Base64Bytes
 from sentinel.errors import SentinelError
 from sentinel.gateway.schemas import ImagesGenerationRequest
-from sentinel.keys.service import Caller
-from sentinel.providers.base import Outcome, ProviderResult
-from sentinel.providers.calls import call_rows
-from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
+from sentinel.generation.service import Generation, GenerationRequest, GenerationService
+from sentinel.http.base64_bytes import Base64Bytes
+from sentinel.keys.caller import Caller
+from sentinel.providers.base import Outcome
+from sentinel.providers.router import ImageSpec, Router
 from sentinel.services import Services
-from sentinel.spend.service import SpendService
+
+__all__ = ["FAILURE_STATUS", "GatewayService", "Generation", "GenerationFailed"]
 
 
 class GenerationFailed(SentinelError):
@@ -40,41 +35,24 @@ FAILURE_STATUS: dict[Outcome, tuple[int, str, str]] = {
 }
 
 
-@dataclass
-class Generation:
-    request_id: str
-    model: ResolvedModel
-    created: int
-    results: list[RouteResult]
-    image_ids: list[str | None] = field(default_factory=list)
+class GatewayService:
+    def __init__(self, generation: GenerationService) -> None:
+        self.generation = generation
 
     @property
-    def attempts(self) -> list[dict[str, Any]]:
-        return [a.to_dict() | {"image_index": i} for i, r in enumerate(self.results) for a in r.attempts]
+    def services(self) -> Services:
+        return self.generation.services
 
-
-class GatewayService:
-    def __init__(self, services: Services, router: Router, client: httpx.AsyncClient | None = None) -> None:
-        self.services = services
-        self.router = router
-        #: The HTTP client the provider adapters share; closed with the gateway.
-        self.client = client
-        self.spend = SpendService(services)
+    @property
+    def router(self) -> Router:
+        return self.generation.router
 
     async def close(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
-        close = getattr(self.router.cooldowns, "close", None)
-        if close is not None:
-            await close()
+        await self.generation.close()
 
-    def prepare(self, body: ImagesGenerationRequest) -> tuple[ResolvedModel, ImageSpec]:
+    def prepare(self, body: ImagesGenerationRequest) -> GenerationRequest:
         """Everything checked before any provider is called: model, size, quality."""
-        preferred = self.services.rubrics.get(body.task).preferred_model if body.task else None
-        resolved = self.router.resolve(body.model, body.task, preferred)
-        size = body.size if body.size not in (None, "auto") else resolved.route.sizes[0]
-        width, height = self.router.check_size(resolved, size)
-        self.router.check_quality(resolved, body.quality)
+        resolved, width, height = self.generation.resolve(body.model, body.task, body.size, body.quality)
         spec = ImageSpec(
             prompt=body.prompt,
             width=width,
@@ -84,54 +62,24 @@ class GatewayService:
             negative_prompt=body.negative_prompt,
             user=body.user,
         )
-        return resolved, spec
+        return GenerationRequest(model=resolved, spec=spec, n=body.n, request_id=f"gen_{uuid.uuid4().hex}")
 
-    async def route(self, body: ImagesGenerationRequest, caller: Caller | None = None) -> Generation:
-        """Every requested image through the router (checked, not yet stored), within the caller's spend cap."""
-        resolved, spec = self.prepare(body)
-        request_id = f"gen_{uuid.uuid4().hex}"
-        most = body.n * self.router.most_expensive(resolved, spec)
-        # No cap, no ledger: a thread hop saved on every uncapped call.
-        capped = self.spend.capped(caller)
-        reservation = await run_in_threadpool(self.spend.reserve, caller, most, request_id) if capped else None
-        results: list[RouteResult] = []
-        try:
-            # Each image walks the route on its own, all at once: one slow provider does not hold up the others.
-            specs = [spec if spec.seed is None else replace(spec, seed=spec.seed + i) for i in range(body.n)]
-            results = list(await asyncio.gather(*(self.router.generate(resolved, s) for s in specs)))
-        finally:
-            # Only delivered images carry a cost: failures and undelivered images are refunded.
-            actual = sum(a.cost for result in results for a in result.attempts)
-            if reservation is not None:
-                await run_in_threadpool(self.spend.settle, reservation, actual)
-        return Generation(request_id, resolved, int(time.time()), results)
+    async def route(self, body: ImagesGenerationRequest) -> Generation:
+        """Every requested image through the router, checked, neither stored nor charged (the CLI's offline run)."""
+        return await self.generation.route(self.prepare(body))
 
     async def generate(self, body: ImagesGenerationRequest, caller: Caller | None = None) -> Generation:
-        """Route, then store every delivered image with the call log in one transaction; raises GenerationFailed
+        """Every requested image, within the caller's spend cap, stored with the call log; raises GenerationFailed
         when none was delivered (its calls are logged all the same: they cost money)."""
-        generation = await self.route(body, caller)
-        await run_in_threadpool(self._store, generation, caller)
+        generation = await self.generation.generate(self.prepare(body), caller)
         if not any(generation.image_ids):
             raise self.failure(generation)
         return generation
 
-    def _store(self, generation: Generation, caller: Caller | None = None) -> None:
-        """One thread hop and one commit per request: the images, then the calls that name them. The call log is
-        written before the answer goes out, so a crash right after answering loses no record of a paid call."""
-        with Session(self.services.engine) as session:
-            for result in generation.results:
-                image = result.image
-                if image is not None:
-                    self.services.images.store(session, image.info, image.data, caller.id if caller else None)
-                generation.image_ids.append(image.info.sha256 if image is not None else None)
-            for index, result in enumerate(generation.results):
-                image_id = generation.image_ids[index]
-                session.add_all(call_rows(generation.request_id, generation.model.requested, result.attempts, image_id))
-            session.commit()
-
-    def failure(self, generation: Generation) -> GenerationFailed:
+    @staticmethod
+    def failure(generation: Generation) -> GenerationFailed:
         resolved, results = generation.model, generation.results
-        last: ProviderResult | None = next((r.last_failure for r in results if r.last_failure), None)
+        last = generation.last_failure
         outcome = last.outcome if last else Outcome.UNAVAILABLE
         status, kind, code = FAILURE_STATUS[outcome]
         tried = "; ".join(

@@ -1,30 +1,13 @@
-"""Building the router and gateway (they hold an HTTP client and, in production, a Redis connection)."""
+"""Building the gateway: the OpenAI-shaped layer over this process's generation service."""
 
 from __future__ import annotations
 
-import httpx
-
 from sentinel.gateway.service import GatewayService
-from sentinel.net.transport import provider_client
-from sentinel.providers.config import load_routing
-from sentinel.providers.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
-from sentinel.providers.registry import build_providers
-from sentinel.providers.router import Router
+from sentinel.generation.wiring import HTTP_LIMITS, cooldown_store, open_generation
 from sentinel.services import Services
 
-#: Connections kept open to providers; generation calls are few but large.
-HTTP_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-
-
-def cooldown_store(services: Services) -> CooldownStore:
-    settings = services.settings
-    if settings.redis_url:
-        return RedisCooldowns(settings.redis_url, f"{settings.redis_namespace}:providers")
-    return MemoryCooldowns()
+__all__ = ["HTTP_LIMITS", "cooldown_store", "open_gateway"]
 
 
 async def open_gateway(services: Services) -> GatewayService:
-    config = load_routing(services.settings.routes)
-    client = provider_client(HTTP_LIMITS, httpx.Timeout(120.0, connect=10.0))
-    router = Router(config, build_providers(config, client), cooldown_store(services), services.settings)
-    return GatewayService(services, router, client)
+    return GatewayService(await open_generation(services))

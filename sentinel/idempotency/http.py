@@ -8,14 +8,25 @@ from typing import Any
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from sentinel.api.responses import JSONResponse, plain_json
+from sentinel.http.responses import JSONResponse, plain_json
+from sentinel.idempotency.service import AnsweredMeanwhile, Claim, IdempotencyService, RecordedAnswer
 from sentinel.keys.http import scope_of
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
+#: A claim older than this with no answer, on an endpoint that stores its answer with its work, was left by a
+#: request that died (the work, done in the same transaction, was not done either): a retry takes it over.
+STALE_CLAIM_SECONDS = 30.0
+
+
+def _replay(claim: Claim, refresh: Callable[[dict[str, Any]], dict[str, Any]] | None) -> JSONResponse:
+    headers = dict(claim.headers or {}) | {"Idempotent-Replayed": "true"}
+    replayed = claim.response if refresh is None or claim.response is None else refresh(claim.response)
+    return JSONResponse(replayed, status_code=claim.status_code, headers=headers)
 
 
 async def idempotent(
     request: Request,
+    service: IdempotencyService,
     endpoint: str,
     digest: Callable[[], str],
     produce: Callable[[], Awaitable[Answer]],
@@ -29,16 +40,44 @@ async def idempotent(
     if key is None:
         status, body, headers = await produce()
         return JSONResponse(body, status_code=status, headers=headers)
-    service = request.app.state.idempotency
     claim = await run_in_threadpool(service.claim, scope_of(request), endpoint, key, digest())
     if claim.record_id is None:
-        headers = dict(claim.headers or {}) | {"Idempotent-Replayed": "true"}
-        replayed = claim.response if refresh is None or claim.response is None else refresh(claim.response)
-        return JSONResponse(replayed, status_code=claim.status_code, headers=headers)
+        return _replay(claim, refresh)
     try:
         status, body, headers = await produce()
     except BaseException:
         await run_in_threadpool(service.release, claim.record_id)
         raise
     await run_in_threadpool(service.complete, claim.record_id, status, plain_json(body), headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def idempotent_in_transaction(
+    request: Request,
+    service: IdempotencyService,
+    endpoint: str,
+    digest: Callable[[], str],
+    produce: Callable[[RecordedAnswer | None], Awaitable[Answer]],
+) -> JSONResponse:
+    """:func:`idempotent` for work that stores its answer in its own transaction (``RecordedAnswer.store``): the
+    work and the stored answer commit together, so no crash or retry can do the work twice."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        status, body, headers = await produce(None)
+        return JSONResponse(body, status_code=status, headers=headers)
+    scope = scope_of(request)
+    claim = await run_in_threadpool(
+        service.claim, scope, endpoint, key, digest(), stale_after_seconds=STALE_CLAIM_SECONDS
+    )
+    if claim.record_id is None:
+        return _replay(claim, None)
+    try:
+        status, body, headers = await produce(RecordedAnswer(claim.record_id))
+    except AnsweredMeanwhile:
+        # A request that was taken for dead answered after all: its answer is the one.
+        claim = await run_in_threadpool(service.claim, scope, endpoint, key, digest())
+        return _replay(claim, None)
+    except BaseException:
+        await run_in_threadpool(service.release, claim.record_id)
+        raise
     return JSONResponse(body, status_code=status, headers=headers)

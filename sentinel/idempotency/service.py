@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, SentinelError
-from sentinel.models import IdempotencyRecord
+from sentinel.models import IdempotencyRecord, utcnow
 from sentinel.services import Services
 
 #: Longest accepted key; clients usually send a UUID.
@@ -32,6 +33,29 @@ class KeyReused(SentinelError):
 class StillRunning(SentinelError):
     status_code = 409
     error_type = "idempotency_key_in_use"
+
+
+class AnsweredMeanwhile(Exception):
+    """Another request with the same key stored its answer first: this one's work is rolled back and that answer
+    is replayed."""
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """A claimed key whose answer is stored by the transaction that does the work, so the work and the answer
+    exist together or not at all (a crash in between leaves neither, and a retry may claim the key again)."""
+
+    record_id: int
+
+    def store(self, session: Session, answer: tuple[int, dict[str, Any], dict[str, str]]) -> None:
+        status_code, response, headers = answer
+        stored = session.execute(
+            update(IdempotencyRecord)
+            .where(col(IdempotencyRecord.id) == self.record_id, col(IdempotencyRecord.status_code).is_(None))
+            .values(status_code=status_code, response=response, headers=headers)
+        ).rowcount  # type: ignore[attr-defined]
+        if stored != 1:
+            raise AnsweredMeanwhile(self.record_id)
 
 
 @dataclass(frozen=True)
@@ -53,7 +77,12 @@ class IdempotencyService:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def claim(self, scope: str, endpoint: str, key: str, digest: str) -> Claim:
+    def claim(
+        self, scope: str, endpoint: str, key: str, digest: str, *, stale_after_seconds: float | None = None
+    ) -> Claim:
+        """Claim ``key`` for this request, or find the answer to replay. With ``stale_after_seconds`` (endpoints
+        whose work stores its answer in the same transaction) a claim that old without an answer belonged to a
+        request that died, and is taken over."""
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
             raise InvalidInput(
                 f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters", field="Idempotency-Key"
@@ -83,6 +112,8 @@ class IdempotencyService:
                 )
             if record.status_code is not None:
                 return Claim(None, record.status_code, record.response, record.headers)
+            if stale_after_seconds is not None and self._take_over(record, stale_after_seconds):
+                return Claim(record.id)
             self._check_deadline(deadline, key)
             time.sleep(0.05)
 
@@ -95,6 +126,21 @@ class IdempotencyService:
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
 
+    def _take_over(self, record: IdempotencyRecord, stale_after_seconds: float) -> bool:
+        now = utcnow()
+        with Session(self.services.engine) as session:
+            taken = session.execute(
+                update(IdempotencyRecord)
+                .where(
+                    col(IdempotencyRecord.id) == record.id,
+                    col(IdempotencyRecord.status_code).is_(None),
+                    col(IdempotencyRecord.created_at) < now - timedelta(seconds=stale_after_seconds),
+                )
+                .values(created_at=now)
+            ).rowcount  # type: ignore[attr-defined]
+            session.commit()
+        return taken == 1
+
     def _load(self, scope: str, endpoint: str, key: str) -> IdempotencyRecord | None:
         with Session(self.services.engine) as session:
             query = select(IdempotencyRecord).where(
@@ -106,7 +152,7 @@ class IdempotencyService:
         with Session(self.services.engine) as session:
             session.execute(
                 update(IdempotencyRecord)
-                .where(col(IdempotencyRecord.id) == record_id)
+                .where(col(IdempotencyRecord.id) == record_id, col(IdempotencyRecord.status_code).is_(None))
                 .values(status_code=status_code, response=response, headers=headers)
             )
             session.commit()

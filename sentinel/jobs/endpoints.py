@@ -5,22 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from sentinel.api.requests import long_poll, parse_body
-from sentinel.api.responses import JSONResponse
-from sentinel.api.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
-from sentinel.idempotency.http import Answer, idempotent
-from sentinel.idempotency.service import fingerprint
+from sentinel.http.deps import AppServices
+from sentinel.http.requests import long_poll, parse_body
+from sentinel.http.responses import JSONResponse
+from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.idempotency.deps import Idempotency
+from sentinel.idempotency.http import Answer, idempotent_in_transaction
+from sentinel.idempotency.service import RecordedAnswer, fingerprint
+from sentinel.jobs.deps import Jobs
 from sentinel.jobs.schemas import JobCreate, JobOut
-from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
-from sentinel.models import JobState
-from sentinel.ops.finished import job_key
+from sentinel.models import FINAL_JOB_STATES
+from sentinel.telemetry.finished import job_key
 
 router = APIRouter(tags=["jobs"])
-
-
-def _service(request: Request) -> JobService:
-    return request.app.state.jobs
 
 
 @router.post(
@@ -33,15 +31,17 @@ def _service(request: Request) -> JobService:
         "requestBody": {"required": True, "content": {"application/json": {"schema": json_schema(JobCreate)}}}
     },
 )
-async def create_job(request: Request) -> JSONResponse:
+async def create_job(request: Request, service: Jobs, idempotency: Idempotency) -> JSONResponse:
     body = parse_body(JobCreate, await request.body())
-    service = _service(request)
 
-    async def produce() -> Answer:
-        job = await run_in_threadpool(service.create, body, caller_of(request))
-        return 202, service.view(job, []), {"Location": f"/v1/jobs/{job.id}"}
+    async def produce(answered: RecordedAnswer | None) -> Answer:
+        # The job, its first messages and (with an Idempotency-Key) this answer are one transaction.
+        job = await run_in_threadpool(service.create, body, caller_of(request), answered)
+        return service.answer(job)
 
-    return await idempotent(request, "POST /v1/jobs", lambda: fingerprint(body.model_dump()), produce)
+    return await idempotent_in_transaction(
+        request, idempotency, "POST /v1/jobs", lambda: fingerprint(body.model_dump()), produce
+    )
 
 
 @router.get(
@@ -53,12 +53,18 @@ async def create_job(request: Request) -> JSONResponse:
 async def read_job(
     job_id: str,
     request: Request,
+    service: Jobs,
+    services: AppServices,
     wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the job to finish"),
 ) -> JSONResponse:
-    service = _service(request)
     caller = caller_of(request)
     job, attempts = await long_poll(
-        request, job_key(job_id), lambda: service.get(job_id, caller), lambda v: v[0].state in JobState.FINAL, wait
+        request,
+        job_key(job_id),
+        lambda: service.get(job_id, caller),
+        lambda v: v[0].state in FINAL_JOB_STATES,
+        wait,
+        services.finished,
     )
     return JSONResponse(service.view(job, attempts))
 
@@ -71,11 +77,11 @@ async def read_job(
 )
 async def list_jobs(
     request: Request,
+    service: Jobs,
     task: str | None = Query(None, max_length=100),
     verdict: str | None = Query(None, pattern="^(green|amber|red)$"),
     state: str | None = Query(None, pattern="^(queued|generating|judging|regenerating|done|failed|expired)$"),
     limit: int = Query(50, ge=1, le=500),
 ) -> JSONResponse:
-    service = _service(request)
     jobs = await run_in_threadpool(service.list, task, verdict, state, limit, caller_of(request))
     return JSONResponse({"object": "list", "data": [service.view(job, []) | {"attempts": None} for job in jobs]})

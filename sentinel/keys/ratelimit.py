@@ -21,7 +21,14 @@ class RateLimiter:
         storage: Storage
         if settings.redis_url:
             uri = settings.redis_url.replace("redis://", "async+redis://", 1).replace("rediss://", "async+rediss://", 1)
-            storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{settings.redis_namespace}:ratelimit")
+            storage = RedisStorage(
+                uri,
+                implementation="redispy",
+                key_prefix=f"{settings.redis_namespace}:ratelimit",
+                # A Redis that is away must not hold requests: past this the request is let through (see hit).
+                socket_timeout=2,
+                socket_connect_timeout=2,
+            )
         else:
             storage = MemoryStorage()
         self.storage = storage

@@ -15,10 +15,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy import text
 
+from sentinel.db import build_engine
+from sentinel.db.migrate import matching_revision, schema_state
 from sentinel.errors import SentinelError
+from sentinel.evaluation.panel import Panel
 from sentinel.ops.health import amqp_check, redact_url
+from sentinel.providers.config import load_routing
+from sentinel.rubrics.loader import RubricRegistry
 from sentinel.settings import Settings
+from sentinel.store.backends import configured_blob_store
 
 T = TypeVar("T")
 
@@ -112,9 +119,6 @@ def _settings(settings: Settings) -> CheckResult:
 
 
 def _rubrics_and_judges(settings: Settings) -> list[CheckResult]:
-    from sentinel.evaluation.panel import Panel
-    from sentinel.rubrics.loader import RubricRegistry
-
     results: list[CheckResult] = []
     rubrics = panel = None
     try:
@@ -158,8 +162,6 @@ def _rubrics_and_judges(settings: Settings) -> list[CheckResult]:
 
 
 def _routes(settings: Settings) -> list[CheckResult]:
-    from sentinel.providers.config import load_routing
-
     try:
         routing = load_routing(settings.routes)
     except SentinelError as exc:
@@ -210,10 +212,6 @@ def _routes(settings: Settings) -> list[CheckResult]:
 
 
 def _database(settings: Settings, timeout: float) -> CheckResult:
-    from sqlalchemy import text
-
-    from sentinel.db import build_engine
-
     url = settings.resolved_database_url
     where = redact_url(url)
     if url.startswith("sqlite"):
@@ -230,8 +228,6 @@ def _database(settings: Settings, timeout: float) -> CheckResult:
                 connection.execute(text("SELECT 1"))
                 if engine.dialect.name != "postgresql":
                     return None
-                from sentinel.db.migrate import matching_revision, schema_state
-
                 state = schema_state(connection)
                 differences = matching_revision(connection).differences if state.unstamped else []
                 return state, differences
@@ -343,8 +339,6 @@ def _writable_dir(name: str, directory: Path, found: str) -> CheckResult:
 
 
 def _blobs(settings: Settings, timeout: float) -> CheckResult:
-    from sentinel.store.backends import configured_blob_store
-
     try:
         blobs = configured_blob_store(settings)
         _within(timeout, blobs.check)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from sentinel.api.responses import JSONResponse
+from sentinel.http.deps import AppServices
+from sentinel.http.responses import JSONResponse
 from sentinel.ops import metrics
 from sentinel.ops.health import readiness
 
@@ -30,8 +31,8 @@ class ReadinessOut(BaseModel):
     response_model=ReadinessOut,
     responses={503: {"model": ReadinessOut, "description": "a check failed; `failing` names it and `checks` says why"}},
 )
-async def readyz(request: Request) -> JSONResponse:
-    checks = await readiness(request.app.state.services)
+async def readyz(services: AppServices) -> JSONResponse:
+    checks = await readiness(services)
     failing = [name for name, check in checks.items() if not check.ok]
     body: dict[str, object] = {
         "status": "not ready" if failing else "ready",

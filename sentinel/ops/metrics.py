@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP requests, provider calls, judge latency, verdicts, queue depth.
+"""The Prometheus exposition: every counter of :mod:`sentinel.telemetry.metrics`, plus queue depth.
 
 The API serves them at ``/metrics``. ``sentinel worker --metrics-port N`` serves the workers' on port N:
 dramatiq runs several worker processes, so they write to prometheus_client's multiprocess directory
@@ -13,141 +13,23 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-logger = logging.getLogger("sentinel.access")
+from sentinel.settings import get_settings
+from sentinel.telemetry import metrics as _counters  # noqa: F401  (registers the counters on REGISTRY)
+from sentinel.worker import broker
 
 #: Queues every deployment has, listed even before a message was sent on them.
 QUEUES = ("judging", "jobs", "webhooks")
-#: Paths probed every few seconds: logged at debug level only.
-QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
-
-# The *_created series only double the output; rates need none of them.
-disable_created_metrics()
-
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-
-HTTP_REQUESTS = Counter(
-    "sentinel_http_requests_total",
-    "HTTP requests answered, by method, route template and status.",
-    ["method", "route", "status"],
-)
-HTTP_DURATION = Histogram(
-    "sentinel_http_request_duration_seconds",
-    "Time from a request's arrival to the end of its response body.",
-    ["method", "route", "status"],
-    buckets=_LATENCY_BUCKETS,
-)
-PROVIDER_CALLS = Counter(
-    "sentinel_provider_calls_total",
-    "Calls to image providers (and candidates skipped), by provider, provider model and outcome.",
-    ["provider", "model", "outcome"],
-)
-JUDGE_DURATION = Histogram(
-    "sentinel_judge_duration_seconds",
-    "Time a judge took to vote (or to abstain).",
-    ["judge"],
-    buckets=_LATENCY_BUCKETS,
-)
-JUDGE_VOTES = Counter(
-    "sentinel_judge_votes_total",
-    "Votes recorded, by judge and vote (pass, fail, abstain).",
-    ["judge", "vote"],
-)
-VERDICTS = Counter(
-    "sentinel_verdicts_total",
-    "Evaluations finalised, by task and verdict.",
-    ["task", "verdict"],
-)
-
-
-def observe_provider_calls(rows: Iterable[Any]) -> None:
-    """Count call-log rows (anything with provider, provider_model and outcome)."""
-    for row in rows:
-        PROVIDER_CALLS.labels(row.provider, row.provider_model, row.outcome).inc()
-
-
-def observe_vote(judge: str, passed: bool | None, duration_ms: float) -> None:
-    JUDGE_DURATION.labels(judge).observe(max(duration_ms, 0.0) / 1000)
-    JUDGE_VOTES.labels(judge, "abstain" if passed is None else ("pass" if passed else "fail")).inc()
-
-
-def observe_verdict(task: str, verdict: str) -> None:
-    VERDICTS.labels(task, verdict).inc()
-
-
-# --- HTTP ------------------------------------------------------------------------------------------------------
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's template (``/v1/jobs/{job_id}``), never the raw path: ids would explode the series."""
-    route = scope.get("route")
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template or "unmatched"
-
-
-class RequestMetrics:
-    """Pure ASGI: counts and times every HTTP request by route template, and writes the access log line."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_see(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_see)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = route_template(scope)
-            method = scope.get("method", "")
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_DURATION.labels(method, route, str(status)).observe(elapsed)
-            level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
-            if logger.isEnabledFor(level):
-                client = scope.get("client")
-                logger.log(
-                    level,
-                    '"%s %s" %d %.1f ms',
-                    method,
-                    scope.get("path", ""),
-                    status,
-                    elapsed * 1000,
-                    extra={
-                        "method": method,
-                        "path": scope.get("path", ""),
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "client": client[0] if client else None,
-                    },
-                )
 
 
 # --- queue depth -----------------------------------------------------------------------------------------------
@@ -173,15 +55,8 @@ class QueueDepth(Collector):
 
 
 def queue_depths() -> list[tuple[str, str, float]]:
-    from dramatiq.brokers.rabbitmq import RabbitmqBroker
-    from dramatiq.brokers.redis import RedisBroker
-
-    from sentinel.worker import broker
-
     names = sorted({*QUEUES, *(q for q in broker.get_declared_queues() if not q.endswith((".DQ", ".XQ")))})
     if isinstance(broker, RedisBroker):
-        from sentinel.settings import get_settings
-
         settings = get_settings()
         return _redis_depths(settings.resolved_broker_url or "", broker.namespace, names)
     if isinstance(broker, RabbitmqBroker):

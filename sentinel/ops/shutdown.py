@@ -4,7 +4,7 @@ On SIGTERM (an orchestrator stopping the pod, ``docker stop``) or Ctrl-C, uvicor
 connections, lets the requests in flight finish for up to ``SENTINEL_SHUTDOWN_GRACE_SECONDS``, then runs
 the app's shutdown: the embedded worker finishes its in-flight messages (the same grace again) and stops.
 Work it did not get to stays in the database and is picked up on the next start: unfinished evaluations
-by ``recover()``, stuck jobs by the sweeper. With Redis, a message a stopped ``sentinel worker`` had not
+by ``recover()``, stuck jobs by the sweep. With Redis, a message a stopped ``sentinel worker`` had not
 acknowledged goes back to its queue (dramatiq requeues it on SIGTERM; after SIGKILL, once the worker's
 heartbeat times out).
 

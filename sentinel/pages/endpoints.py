@@ -4,15 +4,21 @@ jinja2 (autoescaped); the only script is the review queue's keyboard shortcuts."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from sentinel.dashboard.charts import chart_context
+from sentinel.dashboard.deps import Dashboard
+from sentinel.dashboard.service import WINDOWS
 from sentinel.errors import InvalidInput, SentinelError
+from sentinel.evaluation.deps import Evaluations
+from sentinel.http.deps import AppServices
+from sentinel.jobs.deps import Jobs
 from sentinel.pages.auth import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -25,7 +31,10 @@ from sentinel.pages.auth import (
     check_token,
     safe_next,
 )
+from sentinel.pages.deps import ReviewerLogin
 from sentinel.pages.format import register_filters
+from sentinel.review.deps import Reviews
+from sentinel.review.stats import MIN_DECISIONS_FOR_KAPPA
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,15 +54,19 @@ SECURITY_HEADERS = {
 }
 
 
-def page_headers(request: Request) -> dict[str, str]:
+async def page_headers(services: AppServices) -> dict[str, str]:
     """The security headers, letting images load from the object store when image URLs are presigned there."""
-    origin = request.app.state.services.images.presigned_origin
+    origin = services.images.presigned_origin
     if origin is None:
         return SECURITY_HEADERS
     policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
         "img-src 'self' data:", f"img-src 'self' data: {origin}"
     )
     return SECURITY_HEADERS | {"Content-Security-Policy": policy}
+
+
+#: The headers every rendered page is sent with.
+PageHeaders = Annotated[dict[str, str], Depends(page_headers)]
 
 
 class WholeServiceOnly(SentinelError):
@@ -68,21 +81,17 @@ MAX_FORM_FIELDS = 20
 QUEUE_PAGE_SIZE = 200
 
 
-def _auth(request: Request) -> ReviewerAuth:
-    return request.app.state.reviewer_auth
-
-
-async def _reviewer(request: Request) -> Reviewer | None:
+async def _reviewer(request: Request, auth: ReviewerAuth) -> Reviewer | None:
     """The logged-in reviewer (a database read: sessions live there so logging out ends them everywhere)."""
-    return await run_in_threadpool(_auth(request).reviewer_from_cookie, request.cookies.get(SESSION_COOKIE))
+    return await run_in_threadpool(auth.reviewer_from_cookie, request.cookies.get(SESSION_COOKIE))
 
 
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(headers: dict[str, str], template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     reviewer: Reviewer | None = context.pop("reviewer", None)
     html = templates.get_template(template).render(
         reviewer=reviewer.name if reviewer else None, csrf_token=reviewer.csrf_token if reviewer else "", **context
     )
-    return HTMLResponse(html, status_code=status_code, headers=page_headers(request))
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def to_login(request: Request) -> RedirectResponse:
@@ -90,8 +99,10 @@ def to_login(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
 
 
-def error_page(request: Request, exc: SentinelError, back: str, reviewer: Reviewer | None = None) -> HTMLResponse:
-    return render(request, "error.html", exc.status_code, reviewer=reviewer, message=exc.message, back=back)
+def error_page(
+    headers: dict[str, str], exc: SentinelError, back: str, reviewer: Reviewer | None = None
+) -> HTMLResponse:
+    return render(headers, "error.html", exc.status_code, reviewer=reviewer, message=exc.message, back=back)
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -99,9 +110,9 @@ async def read_form(request: Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-async def checked_post(request: Request) -> tuple[Reviewer | None, dict[str, str]]:
+async def checked_post(request: Request, auth: ReviewerAuth) -> tuple[Reviewer | None, dict[str, str]]:
     """The reviewer and form of a page POST, after the CSRF check; None when nobody is logged in."""
-    reviewer = await _reviewer(request)
+    reviewer = await _reviewer(request, auth)
     if reviewer is None:
         return None, {}
     form = await read_form(request)
@@ -114,18 +125,26 @@ async def checked_post(request: Request) -> tuple[Reviewer | None, dict[str, str
 
 
 @router.get("/login")
-async def login_form(request: Request, next: str | None = Query(None, max_length=2000)) -> Response:
-    if await _reviewer(request) is not None:
+async def login_form(
+    request: Request, auth: ReviewerLogin, headers: PageHeaders, next: str | None = Query(None, max_length=2000)
+) -> Response:
+    if await _reviewer(request, auth) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return login_page(request, safe_next(next))
+    return login_page(request, auth, headers, safe_next(next))
 
 
-def login_page(request: Request, target: str, status_code: int = 200, error: str | None = None) -> HTMLResponse:
+def login_page(
+    request: Request,
+    auth: ReviewerAuth,
+    headers: dict[str, str],
+    target: str,
+    status_code: int = 200,
+    error: str | None = None,
+) -> HTMLResponse:
     """The login form, with its CSRF token: the same one while the login cookie lasts, so two tabs both work."""
-    auth = _auth(request)
     token, cookie = auth.login_form_token(request.cookies.get(LOGIN_COOKIE))
     response = render(
-        request,
+        headers,
         "login.html",
         status_code,
         next=target,
@@ -145,26 +164,27 @@ def login_page(request: Request, target: str, status_code: int = 200, error: str
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
+async def login(request: Request, auth: ReviewerLogin, headers: PageHeaders) -> Response:
     form = await read_form(request)
     target = safe_next(form.get("next"))
-    auth = _auth(request)
     try:
         # Another site must not log this browser in, not even under a key of its own choosing.
         check_origin(request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host"))
         check_token(auth.login_token_of(request.cookies.get(LOGIN_COOKIE)), form.get(CSRF_FIELD))
     except SentinelError as exc:
-        return login_page(request, target, exc.status_code, exc.message)
+        return login_page(request, auth, headers, target, exc.status_code, exc.message)
     found = await run_in_threadpool(auth.reviewer_for_key, form.get("key", "")[:1000])
     if found is None:
         return login_page(
             request,
+            auth,
+            headers,
             target,
             401,
             "That key is not a reviewer key (or an API key with the review scope). Check for a typo, or ask "
             "whoever runs Sentinel for one.",
         )
-    previous = await _reviewer(request)
+    previous = await _reviewer(request, auth)
     if previous is not None:
         # A new login replaces the session this browser had: never two live sessions from one cookie jar.
         await run_in_threadpool(auth.end_session, previous)
@@ -182,15 +202,15 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, auth: ReviewerLogin, headers: PageHeaders) -> Response:
     try:
-        reviewer, _ = await checked_post(request)
+        reviewer, _ = await checked_post(request, auth)
     except SentinelError as exc:
-        return error_page(request, exc, "/review")
+        return error_page(headers, exc, "/review")
     response = RedirectResponse("/login", status_code=303)
     if reviewer is not None:
         # Ended on the server: a copy of the cookie (a shared machine, a proxy log) is worth nothing now.
-        await run_in_threadpool(_auth(request).end_session, reviewer)
+        await run_in_threadpool(auth.end_session, reviewer)
         response.delete_cookie(SESSION_COOKIE)
     return response
 
@@ -201,20 +221,23 @@ async def logout(request: Request) -> Response:
 @router.get("/review")
 async def review_page(
     request: Request,
+    auth: ReviewerLogin,
+    headers: PageHeaders,
+    review: Reviews,
+    services: AppServices,
     task: str | None = Query(None, max_length=100),
     id: str | None = Query(None, max_length=64),
     decided: str | None = Query(None, max_length=64),
 ) -> Response:
-    reviewer = await _reviewer(request)
+    reviewer = await _reviewer(request, auth)
     if reviewer is None:
         return to_login(request)
-    review = request.app.state.review
     queue = await run_in_threadpool(review.queue, task or None, QUEUE_PAGE_SIZE, reviewer.caller)
     index = next((i for i, item in enumerate(queue) if item["id"] == id), 0)
     current = queue[index] if queue else None
     just_decided = await run_in_threadpool(review.decision, decided, reviewer.caller) if decided else None
     return render(
-        request,
+        headers,
         "review.html",
         reviewer=reviewer,
         nav="review",
@@ -224,17 +247,19 @@ async def review_page(
         previous_id=queue[index - 1]["id"] if index > 0 else None,
         next_id=queue[index + 1]["id"] if index + 1 < len(queue) else None,
         task=task or "",
-        tasks=sorted(r.id for r in request.app.state.services.rubrics.all()),
+        tasks=sorted(r.id for r in services.rubrics.all()),
         just_decided=just_decided,
     )
 
 
 @router.post("/review/{evaluation_id}/decision")
-async def review_decision(evaluation_id: str, request: Request) -> Response:
+async def review_decision(
+    evaluation_id: str, request: Request, auth: ReviewerLogin, headers: PageHeaders, review: Reviews
+) -> Response:
     try:
-        reviewer, form = await checked_post(request)
+        reviewer, form = await checked_post(request, auth)
     except SentinelError as exc:
-        return error_page(request, exc, "/review")
+        return error_page(headers, exc, "/review")
     if reviewer is None:
         return to_login(request)
     task = form.get("task", "")[:100]
@@ -244,7 +269,7 @@ async def review_decision(evaluation_id: str, request: Request) -> Response:
         if note and len(note) > 4000:
             raise InvalidInput("the note is longer than 4000 characters", field="note")
         await run_in_threadpool(
-            request.app.state.review.decide,
+            review.decide,
             evaluation_id,
             form.get("decision", ""),
             reviewer.name,
@@ -253,22 +278,20 @@ async def review_decision(evaluation_id: str, request: Request) -> Response:
             caller=reviewer.caller,
         )
     except SentinelError as exc:
-        return error_page(request, exc, back, reviewer)
+        return error_page(headers, exc, back, reviewer)
     # After a decision the next item opens: the one that followed this one, else the oldest still waiting.
     query = {"task": task, "id": form.get("next_id", "")[:64], "decided": evaluation_id}
     return RedirectResponse("/review?" + urlencode({k: v for k, v in query.items() if v}), status_code=303)
 
 
 @router.get("/review/stats")
-async def review_stats_page(request: Request) -> Response:
-    reviewer = await _reviewer(request)
+async def review_stats_page(request: Request, auth: ReviewerLogin, headers: PageHeaders, review: Reviews) -> Response:
+    reviewer = await _reviewer(request, auth)
     if reviewer is None:
         return to_login(request)
-    from sentinel.review.stats import MIN_DECISIONS_FOR_KAPPA
-
-    stats = await run_in_threadpool(request.app.state.review.stats, reviewer.caller)
+    stats = await run_in_threadpool(review.stats, reviewer.caller)
     return render(
-        request, "review_stats.html", reviewer=reviewer, nav="stats", stats=stats, min_kappa=MIN_DECISIONS_FOR_KAPPA
+        headers, "review_stats.html", reviewer=reviewer, nav="stats", stats=stats, min_kappa=MIN_DECISIONS_FOR_KAPPA
     )
 
 
@@ -276,53 +299,61 @@ async def review_stats_page(request: Request) -> Response:
 
 
 @router.get("/evaluations/{evaluation_id}")
-async def evaluation_page(evaluation_id: str, request: Request) -> Response:
-    reviewer = await _reviewer(request)
+async def evaluation_page(
+    evaluation_id: str,
+    request: Request,
+    auth: ReviewerLogin,
+    headers: PageHeaders,
+    evaluations: Evaluations,
+    jobs: Jobs,
+) -> Response:
+    reviewer = await _reviewer(request, auth)
     if reviewer is None:
         return to_login(request)
-    evaluations = request.app.state.evaluations
     try:
         evaluation, votes = await run_in_threadpool(evaluations.get, evaluation_id, reviewer.caller)
     except SentinelError as exc:
-        return error_page(request, exc, "/review", reviewer)
+        return error_page(headers, exc, "/review", reviewer)
     view = evaluations.view(evaluation, votes)
-    job_id = await run_in_threadpool(request.app.state.jobs.job_of_evaluation, evaluation_id)
-    return render(request, "evaluation.html", reviewer=reviewer, evaluation=view, job_id=job_id)
+    job_id = await run_in_threadpool(jobs.job_of_evaluation, evaluation_id)
+    return render(headers, "evaluation.html", reviewer=reviewer, evaluation=view, job_id=job_id)
 
 
 @router.get("/jobs/{job_id}")
-async def job_page(job_id: str, request: Request) -> Response:
-    reviewer = await _reviewer(request)
+async def job_page(job_id: str, request: Request, auth: ReviewerLogin, headers: PageHeaders, jobs: Jobs) -> Response:
+    reviewer = await _reviewer(request, auth)
     if reviewer is None:
         return to_login(request)
-    jobs = request.app.state.jobs
     try:
         job, attempts = await run_in_threadpool(jobs.get, job_id, reviewer.caller)
     except SentinelError as exc:
-        return error_page(request, exc, "/review", reviewer)
-    return render(request, "job.html", reviewer=reviewer, job=await run_in_threadpool(jobs.view, job, attempts))
+        return error_page(headers, exc, "/review", reviewer)
+    return render(headers, "job.html", reviewer=reviewer, job=await run_in_threadpool(jobs.view, job, attempts))
 
 
 # -- dashboard -------------------------------------------------------------------------------------------
 
 
 @router.get("/dashboard")
-async def dashboard_page(request: Request, window: str = Query("24h", max_length=8)) -> Response:
-    reviewer = await _reviewer(request)
+async def dashboard_page(
+    request: Request,
+    auth: ReviewerLogin,
+    headers: PageHeaders,
+    dashboard: Dashboard,
+    window: str = Query("24h", max_length=8),
+) -> Response:
+    reviewer = await _reviewer(request, auth)
     if reviewer is None:
         return to_login(request)
     if reviewer.caller is not None and not reviewer.caller.sees_all:
         refused = WholeServiceOnly("the dashboard covers every tenant: log in with a reviewer key, or an admin API key")
-        return error_page(request, refused, "/review", reviewer)
-    from sentinel.dashboard.charts import chart_context
-    from sentinel.dashboard.service import WINDOWS
-
+        return error_page(headers, refused, "/review", reviewer)
     try:
-        summary = await run_in_threadpool(request.app.state.dashboard.summary, window)
+        summary = await run_in_threadpool(dashboard.summary, window)
     except SentinelError as exc:
-        return error_page(request, exc, "/dashboard", reviewer)
+        return error_page(headers, exc, "/dashboard", reviewer)
     return render(
-        request,
+        headers,
         "dashboard.html",
         reviewer=reviewer,
         nav="dashboard",

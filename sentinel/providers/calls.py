@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sentinel.models import ProviderCall
-from sentinel.ops.metrics import observe_provider_calls
 from sentinel.providers.base import Outcome
 from sentinel.providers.router import Attempt
+from sentinel.telemetry.metrics import observe_provider_calls
 
 
 def call_rows(

@@ -7,12 +7,18 @@ failures in a short window; the router skips it while it cools, then probes it a
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from sentinel.providers.base import Outcome
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a cool-down read or write may take: routing goes on without it rather than wait for a Redis that is away.
+REDIS_TIMEOUT = 2.0
 
 #: Outcomes that count towards opening the breaker.
 COUNTED = frozenset({Outcome.RATE_LIMITED, Outcome.UNAVAILABLE, Outcome.TIMEOUT})
@@ -76,17 +82,35 @@ class RedisCooldowns:
         import redis.asyncio as redis
 
         self.policy = policy or CooldownPolicy()
-        self.redis = redis.Redis.from_url(url)
+        self.redis = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         self.namespace = namespace
+        self._last_warning = 0.0
 
     def _key(self, kind: str, key: str) -> str:
         return f"{self.namespace}:{kind}:{key}"
 
+    def _unreachable(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_warning > 10:
+            self._last_warning = now
+            logger.warning("provider cool-downs not shared: Redis is unreachable (%s)", type(exc).__name__)
+
     async def remaining(self, key: str) -> float:
-        ttl_ms = await self.redis.pttl(self._key("cooldown", key))
+        """Seconds left of a candidate's cool-down; with Redis away, none (a generation never fails for it)."""
+        try:
+            ttl_ms = await self.redis.pttl(self._key("cooldown", key))
+        except Exception as exc:
+            self._unreachable(exc)
+            return 0.0
         return max(0.0, ttl_ms / 1000) if ttl_ms and ttl_ms > 0 else 0.0
 
     async def record(self, key: str, outcome: Outcome, retry_after: float | None) -> None:
+        try:
+            await self._record(key, outcome, retry_after)
+        except Exception as exc:
+            self._unreachable(exc)
+
+    async def _record(self, key: str, outcome: Outcome, retry_after: float | None) -> None:
         failures = self._key("failures", key)
         if outcome is Outcome.OK:
             await self.redis.delete(failures, self._key("cooldown", key))

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from sentinel.api.requests import parse_body
-from sentinel.api.responses import JSONResponse
-from sentinel.api.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.http.requests import parse_body
+from sentinel.http.responses import JSONResponse
+from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
 from sentinel.keys.http import caller_of
+from sentinel.review.deps import Reviews
 from sentinel.review.schemas import DecisionOut, ReviewItemOut, ReviewStatsOut
-from sentinel.review.service import ReviewService
 
 router = APIRouter(tags=["review"])
 
@@ -35,10 +35,6 @@ class DecisionIn(BaseModel):
     regenerate: bool = False
 
 
-def _service(request: Request) -> ReviewService:
-    return request.app.state.review
-
-
 @router.get(
     "/v1/review",
     summary="Amber results waiting for a person, oldest first",
@@ -46,9 +42,12 @@ def _service(request: Request) -> ReviewService:
     responses=V1_ERRORS | errors(400, 422),
 )
 async def review_queue(
-    request: Request, task: str | None = Query(None, max_length=100), limit: int = Query(50, ge=1, le=500)
+    request: Request,
+    service: Reviews,
+    task: str | None = Query(None, max_length=100),
+    limit: int = Query(50, ge=1, le=500),
 ) -> JSONResponse:
-    items = await run_in_threadpool(_service(request).queue, task, limit, caller_of(request))
+    items = await run_in_threadpool(service.queue, task, limit, caller_of(request))
     return JSONResponse({"object": "list", "data": items})
 
 
@@ -61,13 +60,13 @@ async def review_queue(
         "requestBody": {"required": True, "content": {"application/json": {"schema": json_schema(DecisionIn)}}}
     },
 )
-async def decide(evaluation_id: str, request: Request) -> JSONResponse:
+async def decide(evaluation_id: str, request: Request, service: Reviews) -> JSONResponse:
     body = parse_body(DecisionIn, await request.body())
     caller = caller_of(request)
     # The reviewer is who authenticated, never what the body claims: one key cannot sign as another reviewer.
     reviewer = caller.name if caller is not None else ANONYMOUS_REVIEWER
     result = await run_in_threadpool(
-        _service(request).decide,
+        service.decide,
         evaluation_id,
         body.decision,
         reviewer,
@@ -84,5 +83,5 @@ async def decide(evaluation_id: str, request: Request) -> JSONResponse:
     response_model=ReviewStatsOut,
     responses=V1_ERRORS,
 )
-async def review_stats(request: Request) -> JSONResponse:
-    return JSONResponse(await run_in_threadpool(_service(request).stats, caller_of(request)))
+async def review_stats(request: Request, service: Reviews) -> JSONResponse:
+    return JSONResponse(await run_in_threadpool(service.stats, caller_of(request)))

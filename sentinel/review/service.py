@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -10,16 +9,16 @@ from sqlmodel import Session, col, select
 from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound, SentinelError
 from sentinel.evaluation.service import EvaluationService
-from sentinel.jobs.service import JobService, record_review
+from sentinel.jobs.progress import JobProgress
 from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import visible
-from sentinel.models import Evaluation, EvaluationStatus, Job, JobAttempt, ReviewDecision, as_utc
+from sentinel.models import Evaluation, EvaluationStatus, Job, JobAttempt, ReviewDecision, Verdict, as_utc
+from sentinel.outbox import steps
+from sentinel.outbox.store import write
 from sentinel.review.stats import agreement
 from sentinel.services import Services
 
-#: Called with (evaluation id, job id or None) after a decision is stored (webhooks subscribe).
-DECISION_LISTENERS: list[Callable[[str, str | None], None]] = []
-DECISIONS = {"approve": "green", "reject": "red"}
+DECISIONS = {"approve": Verdict.GREEN, "reject": Verdict.RED}
 
 
 class AlreadyDecided(SentinelError):
@@ -33,13 +32,10 @@ class NotAwaitingReview(SentinelError):
 
 
 class ReviewService:
-    def __init__(
-        self, services: Services, evaluations: EvaluationService, jobs: Callable[[], JobService] | None = None
-    ) -> None:
+    def __init__(self, services: Services, evaluations: EvaluationService) -> None:
         self.services = services
         self.evaluations = evaluations
-        #: The job service (built when the gateway is up); regeneration after a rejection needs it.
-        self._jobs = jobs
+        self.progress = JobProgress(services)
 
     def queue(self, task: str | None, limit: int, caller: Caller | None = None) -> list[dict[str, Any]]:
         """Amber results nobody has decided yet, oldest first; job items carry their job's prompt. A reviewer's
@@ -127,17 +123,23 @@ class ReviewService:
                 )
             verb = "approved" if decision == "approve" else "rejected"
             reason = f"{verb} by {stored.reviewer}" + (f": {note}" if note else "")
-            regeneration = None
-            if job_id is not None:
-                # Same transaction as the decision: the job never shows a verdict its decision does not back.
-                regeneration = record_review(session, evaluation, DECISIONS[decision], reason, regenerate, note)
+            # Same transaction as the decision: the job's verdict (or its next attempt) and the webhooks.
+            self.progress.record_review(
+                session, evaluation, DECISIONS[decision], reason, regenerate=regenerate, note=note
+            )
+            if evaluation.callback_url:
+                settings = self.services.settings
+                write(
+                    session,
+                    steps.deliver_webhook(
+                        "evaluation",
+                        evaluation_id,
+                        "decided",
+                        max_retries=settings.webhook_max_retries,
+                        min_backoff_ms=settings.webhook_min_backoff_ms,
+                    ),
+                )
             session.commit()
-        if regeneration is not None:
-            if self._jobs is None:
-                raise RuntimeError("regeneration needs the job service")
-            self._jobs().dispatch_regeneration(regeneration)
-        for listener in DECISION_LISTENERS:
-            listener(evaluation_id, job_id)
         return {
             "evaluation_id": evaluation_id,
             "job_id": job_id,
@@ -145,7 +147,7 @@ class ReviewService:
             "final_verdict": DECISIONS[decision],
             "reviewer": stored.reviewer,
             "note": note,
-            "regenerating": regeneration is not None,
+            "regenerating": regenerate,
             "decided_at": as_utc(stored.created_at).isoformat(),
         }
 

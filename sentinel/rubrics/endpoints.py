@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from sentinel.api.responses import JSONResponse
-from sentinel.api.schemas import V1_ERRORS, ListOut, errors
+from sentinel.http.deps import AppServices
+from sentinel.http.responses import JSONResponse
+from sentinel.http.schemas import V1_ERRORS, ListOut, errors
 
 router = APIRouter(tags=["rubrics"])
 
@@ -36,13 +37,13 @@ class RubricOut(BaseModel):
 
 
 @router.get("/v1/rubrics", summary="List tasks", response_model=ListOut[RubricOut], responses=V1_ERRORS)
-async def list_rubrics(request: Request) -> JSONResponse:
-    rubrics = request.app.state.services.rubrics.all()
+async def list_rubrics(services: AppServices) -> JSONResponse:
+    rubrics = services.rubrics.all()
     return JSONResponse({"object": "list", "data": [r.public() for r in rubrics]})
 
 
 @router.get(
     "/v1/rubrics/{task}", summary="Describe one task", response_model=RubricOut, responses=V1_ERRORS | errors(404, 422)
 )
-async def get_rubric(task: str, request: Request) -> JSONResponse:
-    return JSONResponse(request.app.state.services.rubrics.get(task).public())
+async def get_rubric(task: str, services: AppServices) -> JSONResponse:
+    return JSONResponse(services.rubrics.get(task).public())

@@ -8,13 +8,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sentinel.errors import ConfigError, UnknownTask
-from sentinel.rubrics.schema import VISION, Rubric, SeverityBands
+from sentinel.evaluation.judges import KINDS
+from sentinel.evaluation.rubric import VISION, Rubric, SeverityBands
 from sentinel.yamlfile import YamlDocument, read_yaml
 
 
 def _validate_criteria(doc: YamlDocument, rubric: Rubric) -> None:
-    from sentinel.evaluation.judges import KINDS
-
     for index, criterion in enumerate(rubric.criteria):
         loc: list[int | str] = ["criteria", index]
         if criterion.judge == VISION:

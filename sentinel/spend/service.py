@@ -76,10 +76,12 @@ class SpendService:
             ).rowcount  # type: ignore[attr-defined]
             if held != 1:
                 session.rollback()
+                # The rollback also undid this call's insert of the period's row: a first request that does not
+                # fit finds no row, and has used nothing.
                 row = session.exec(
                     select(SpendPeriod).where(SpendPeriod.key_id == caller.id, SpendPeriod.period == period)
-                ).one()
-                used = row.spent + row.reserved
+                ).first()
+                used = row.spent + row.reserved if row is not None else 0.0
                 raise SpendCapReached(
                     f"key '{caller.name}' has used ${used:.4f} of its ${caller.spend_cap:g} "
                     f"{EVERY[caller.spend_period]} spend cap (in flight included); this request may cost up to "

@@ -9,9 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from sentinel.api.schemas import V1_ERRORS, errors
+from sentinel.http.deps import AppServices
+from sentinel.http.schemas import V1_ERRORS, errors
+from sentinel.keys.deps import Keys
 from sentinel.keys.http import caller_of
-from sentinel.services import Services
 from sentinel.store.blobs import IMMUTABLE_CACHE_CONTROL
 from sentinel.store.images import ALLOWED_FORMATS
 from sentinel.store.signing import EXPIRES_PARAM, SIGNATURE_PARAM
@@ -36,8 +37,7 @@ router = APIRouter(tags=["images"])
     | V1_ERRORS
     | errors(400, 404, 422),
 )
-async def get_image(image_id: str, request: Request) -> Response:
-    services: Services = request.app.state.services
+async def get_image(image_id: str, request: Request, services: AppServices, keys: Keys) -> Response:
     etag = f'"{image_id}"'
     caller = caller_of(request)
     expires, signature = request.query_params.get(EXPIRES_PARAM), request.query_params.get(SIGNATURE_PARAM)
@@ -45,7 +45,7 @@ async def get_image(image_id: str, request: Request) -> Response:
 
     def load() -> tuple[str, int, Iterator[bytes] | None]:
         nonlocal keys_required
-        keys_required = request.app.state.keys.keys_required()
+        keys_required = keys.keys_required()
         with Session(services.engine) as session:
             row = services.images.get_for(session, image_id, caller, keys_required, expires, signature)
             mime, size = row.mime, row.size_bytes

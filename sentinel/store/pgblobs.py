@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from sentinel.db import build_engine
 from sentinel.models import Blob
 from sentinel.store.blobs import CHUNK_BYTES, BlobEntry, BlobNotFound, BlobStoreError, check_blob_id
 
@@ -25,8 +26,6 @@ class PostgresBlobStore:
     kind = "postgresql"
 
     def __init__(self, url: str) -> None:
-        from sentinel.db import build_engine
-
         self.url = url
         self.engine: Engine = build_engine(url)
         self._table_ready = False

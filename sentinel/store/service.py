@@ -10,7 +10,6 @@ from sqlmodel import Session, col, select
 
 from sentinel.db import dialect_insert, insert_unless_present
 from sentinel.errors import NotFound
-from sentinel.evaluation.judges.base import ImageSource
 from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import owned_by
 from sentinel.models import ImageOwner, StoredImage, as_utc, utcnow
@@ -118,16 +117,6 @@ class ImageService:
             return self.blobs.stream(image_id)
         except (BlobNotFound, ValueError) as exc:
             raise NotFound(f"the bytes of image '{image_id}' are not in the blob store") from exc
-
-    def source(self, row: StoredImage) -> ImageSource:
-        image_id = row.id
-        return ImageSource(
-            sha256=image_id,
-            mime=row.mime,
-            load_bytes=lambda: self.read(image_id),
-            max_pixels=self.settings.max_image_pixels,
-            path=self.url(image_id),
-        )
 
     @cached_property
     def signer(self) -> UrlSigner:

@@ -17,11 +17,14 @@ from typing import Any
 import orjson
 from sqlmodel import Session, func, select
 
-from sentinel.errors import SentinelError
+from sentinel.errors import NotFound, SentinelError
+from sentinel.evaluation.service import EvaluationService
+from sentinel.jobs.service import JobService
 from sentinel.keyfiles import read_or_create
 from sentinel.models import WebhookDelivery
 from sentinel.net.fetch import post_to_url
 from sentinel.services import Services
+from sentinel.worker.loop import run_async
 
 SIGNATURE_HEADER = "Sentinel-Signature"
 
@@ -48,8 +51,25 @@ def verify(secret: str, header: str, body: bytes, tolerance_seconds: int = 300) 
 
 
 class WebhookService:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, evaluations: EvaluationService, jobs: JobService) -> None:
         self.services = services
+        self.evaluations = evaluations
+        self.jobs = jobs
+
+    def deliver_event(self, kind: str, resource_id: str, event: str) -> None:
+        """One try at telling a job's or evaluation's callback_url; the body is built now, from the stored result,
+        so a retry sends the latest state. Raises DeliveryFailed when the receiver did not take it."""
+        try:
+            if kind == "job":
+                job, attempts = self.jobs.get(resource_id)
+                url, data = job.callback_url, self.jobs.view(job, attempts)
+            else:
+                evaluation, votes = self.evaluations.get(resource_id)
+                url, data = evaluation.callback_url, self.evaluations.view(evaluation, votes)
+        except NotFound:
+            return  # deleted since (storage clean-up): nothing to tell
+        if url:
+            self.deliver(kind, resource_id, url, data, event)
 
     def secret(self) -> str:
         settings = self.services.settings
@@ -59,8 +79,6 @@ class WebhookService:
 
     def deliver(self, kind: str, resource_id: str, url: str, data: dict[str, Any], event: str = "finished") -> None:
         """One try; records it, and raises DeliveryFailed when the receiver did not take it."""
-        from sentinel.worker.loop import run_async
-
         body = orjson.dumps({"type": f"{kind}.{event}", "id": resource_id, "data": data})
         timestamp = int(time.time())
         headers = {

@@ -8,18 +8,34 @@ worker threads ``sentinel serve`` starts inside the API process.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 import dramatiq
+import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.worker import Worker
 
-from sentinel.ops.logging import RequestIdMessages
 from sentinel.settings import Settings, get_settings
+from sentinel.telemetry.logging import RequestIdMessages
 from sentinel.worker.loop import FinishStartedWork
 
 #: Retries for infrastructure errors (database briefly away); a judge's own failure is a vote, not a retry.
 MAX_RETRIES = 5
+
+
+#: Seconds a broker call may take before it counts as failed: a broker that is away (or a network that drops
+#: packets) makes the outbox relay try again later instead of hanging it.
+BROKER_SOCKET_TIMEOUT = 10
+#: RabbitMQ connection parameters Sentinel sets unless the URL sets them (pika's URL query parameters).
+RABBITMQ_URL_DEFAULTS = {"socket_timeout": "10", "blocked_connection_timeout": "30", "connection_attempts": "1"}
+
+
+def with_url_defaults(url: str, defaults: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    return urlunsplit(parts._replace(query=urlencode(defaults | query)))
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
@@ -27,10 +43,13 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     if settings.broker_kind == "rabbitmq":
         # Publisher confirms: a send returns once RabbitMQ has the message, so a committed change never
         # silently loses the message it implies. Queues are durable and messages persistent (dramatiq's default).
-        return RabbitmqBroker(url=url, confirm_delivery=True)
+        return RabbitmqBroker(url=with_url_defaults(url, RABBITMQ_URL_DEFAULTS), confirm_delivery=True)
     if url:
+        client = redis.Redis.from_url(
+            url, socket_timeout=BROKER_SOCKET_TIMEOUT, socket_connect_timeout=BROKER_SOCKET_TIMEOUT
+        )
         return RedisBroker(
-            url=url,
+            client=client,
             namespace=settings.redis_namespace,
             heartbeat_timeout=settings.redis_heartbeat_timeout_ms,
             maintenance_chance=settings.redis_maintenance_chance,

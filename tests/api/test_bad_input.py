@@ -10,7 +10,7 @@ from PIL import Image
 from sqlmodel import Session, func, select
 
 from sentinel.models import Evaluation, StoredImage
-from sentinel.services import get_services
+from sentinel.wiring import get_services
 from tests.conftest import png_bytes
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import Script, serve
+from sentinel_fakes.openai import create_app
+from sentinel_fakes.server import Script, serve
 from tests.conftest import REPO, clean_env, start_server, write_fake_routes
 from tests.jobs.test_jobs_redis_postgres import amber_product
 

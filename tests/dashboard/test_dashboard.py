@@ -22,11 +22,11 @@ from sqlmodel import Session, SQLModel, select
 from sentinel.dashboard.charts import chart_context, grouped_bar_chart, stacked_bar_chart
 from sentinel.dashboard.service import WINDOWS, DashboardService
 from sentinel.db import build_engine
-from sentinel.fakes.openai import create_app as create_fake_openai
-from sentinel.fakes.server import Script, serve
 from sentinel.models import Evaluation, Job, JobAttempt, ProviderCall, ReviewDecision, StoredImage
 from sentinel.services import Services
 from sentinel.settings import Settings
+from sentinel_fakes.openai import create_app as create_fake_openai
+from sentinel_fakes.server import Script, serve
 from tests.conftest import REPO, clean_env, start_server
 
 TEMPLATES = REPO / "sentinel" / "pages" / "templates"

@@ -15,8 +15,8 @@ from skimage import data as photos
 
 from sentinel.errors import BadImage
 from sentinel.evaluation.local import evaluate_files
-from sentinel.services import get_services
 from sentinel.store.images import decode_rgb
+from sentinel.wiring import get_services
 from tests.conftest import SENTINEL, png_bytes
 
 MAX_PIXELS = 40_000_000

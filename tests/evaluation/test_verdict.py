@@ -13,9 +13,9 @@ from sentinel.evaluation.runner import VoteResult, abstention, run_panel
 from sentinel.evaluation.service import EvaluationService
 from sentinel.evaluation.verdict import aggregate
 from sentinel.rubrics.loader import RubricRegistry
-from sentinel.services import build_services
 from sentinel.settings import Settings, get_settings
-from tests.conftest import NoDispatch, png_bytes
+from sentinel.wiring import build_services
+from tests.conftest import png_bytes
 
 RUBRICS = RubricRegistry.from_dirs(get_settings().builtin_rubrics_dir)
 PRODUCT = RUBRICS.get("product-white-background")
@@ -140,7 +140,7 @@ def test_a_judge_over_its_time_limit_abstains(tmp_path) -> None:
 
 
 def test_deadline_finalises_with_missing_judges_abstaining(tmp_path: Path) -> None:
-    service = EvaluationService(build_services(Settings(data_dir=tmp_path)), NoDispatch())
+    service = EvaluationService(build_services(Settings(data_dir=tmp_path)))
     evaluation = service.submit(service.validate("text-to-image", {}, {"image": png_bytes()}))
     service.process_judge_message(evaluation.id, "pixels")
     assert service.get(evaluation.id)[0].status == "judging"

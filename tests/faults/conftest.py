@@ -14,15 +14,15 @@ import psycopg
 import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.message import Message
 from sqlalchemy import create_engine, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from sentinel.evaluation.service import EvaluationService
 from sentinel.models import Evaluation, EvaluationStatus, Vote
-from sentinel.services import build_services
+from sentinel.outbox.relay import Relay
 from sentinel.settings import Settings
+from sentinel.wiring import build_services
 from tests.conftest import POSTGRES_ADMIN_URL, SENTINEL, RunningProcess, free_port, png_bytes
 
 pytestmark = pytest.mark.integration
@@ -106,36 +106,26 @@ def engine_for_url(url: str) -> Engine:
     return create_engine(url.replace("postgresql://", "postgresql+psycopg://"), pool_pre_ping=True)
 
 
-class RedisDispatcher:
-    """What `sentinel serve`'s actors send, sent from the test process: the sweep runs here, on our own broker."""
+class SweepHere:
+    """The cluster's sweep, run from the test process against the stack's database and Redis broker: what it
+    asks for goes through the outbox and a relay of its own."""
 
-    def __init__(self, url: str, namespace: str) -> None:
-        self.broker = RedisBroker(url=url, namespace=namespace)
-        self.broker.declare_queue("judging")
+    def __init__(self, service: EvaluationService, relay: Relay) -> None:
+        self.service = service
+        self.relay = relay
 
-    def judge(self, evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
-        message = Message(
-            queue_name="judging",
-            actor_name="judge_evaluation",
-            args=(evaluation_id, judge, time_limit_seconds),
-            kwargs={},
-            options={"time_limit": int(time_limit_seconds * 1000)},
-        )
-        self.broker.enqueue(message)
-
-    def finalise_later(self, evaluation_id: str, delay_seconds: float) -> None:
-        pass  # the sweep finalises past the deadline itself
-
-    def close(self) -> None:
-        self.broker.close()
+    def sweep(self, stalled_after_seconds: float) -> dict[str, int]:
+        counts = self.service.sweep(stalled_after_seconds)
+        self.relay.send_pending()
+        return counts
 
 
-def sweeper(database_url: str, redis_url: str, namespace: str, data_dir: Path) -> tuple[EvaluationService, Callable]:
-    """The evaluation sweep an API process runs, here in the test process against the stack's database and broker;
-    returns the service and a closer."""
-    dispatcher = RedisDispatcher(redis_url, namespace)
+def sweeper(database_url: str, redis_url: str, namespace: str, data_dir: Path) -> tuple[SweepHere, Callable]:
+    """The sweep and a closer."""
+    broker = RedisBroker(url=redis_url, namespace=namespace)
     settings = Settings(database_url=database_url, data_dir=data_dir, redis_url=redis_url, redis_namespace=namespace)
-    return EvaluationService(build_services(settings), dispatcher), dispatcher.close
+    services = build_services(settings)
+    return SweepHere(EvaluationService(services), Relay(services.engine, broker)), broker.close
 
 
 class Stack:

@@ -5,35 +5,43 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import dramatiq
+from dramatiq import Worker
+from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
 from sentinel.evaluation.runner import VoteResult
 from sentinel.evaluation.service import EvaluationService
-from sentinel.models import Evaluation, EvaluationStatus, Vote, utcnow
-from sentinel.services import build_services
+from sentinel.models import Evaluation, EvaluationStatus, OutboxMessage, Vote, utcnow
+from sentinel.outbox.relay import Relay
 from sentinel.settings import Settings
+from sentinel.wiring import build_services
 from sentinel.worker.loop import wait_for_started
+from sentinel.workflow import actors, runtime
 from tests.conftest import png_bytes
 from tests.faults.conftest import wait_until
 
 
-class Recording:
-    """A broker that loses everything: it only notes what was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def judge(self, evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
-        self.sent.append((evaluation_id, judge))
-
-    def finalise_later(self, evaluation_id: str, delay_seconds: float) -> None:
-        pass
+def asked(service: EvaluationService) -> list[tuple[str, str]]:
+    """The judge messages waiting in the outbox (written, not yet sent): (evaluation id, judge)."""
+    with Session(service.services.engine) as session:
+        rows = session.exec(
+            select(OutboxMessage).where(OutboxMessage.actor == "judge_evaluation", col(OutboxMessage.sent_at).is_(None))
+        )
+        return [(row.args[0], row.args[1]) for row in rows]
 
 
-class Broken(Recording):
-    def judge(self, evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
+def forget_asked(service: EvaluationService) -> None:
+    """As if the relay had sent everything waiting (to a broker that then lost it)."""
+    with Session(service.services.engine) as session:
+        session.execute(update(OutboxMessage).values(sent_at=utcnow()))
+        session.commit()
+
+
+class BrokerAway(StubBroker):
+    def enqueue(self, message, *, delay=None):  # type: ignore[no-untyped-def]
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
 
@@ -50,13 +58,12 @@ def vote(service: EvaluationService, evaluation_id: str, judge: str) -> None:
 
 
 def test_sweep_resends_only_the_missing_judges_of_a_stalled_evaluation_once_per_period(tmp_path) -> None:
-    recording = Recording()
-    service = EvaluationService(build_services(Settings(data_dir=tmp_path)), recording)
+    service = EvaluationService(build_services(Settings(data_dir=tmp_path)))
     evaluation = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(200, 200)}))
     first, *others = evaluation.panel
     assert others, evaluation.panel
-    assert sorted(j for _, j in recording.sent) == sorted(evaluation.panel)
-    recording.sent.clear()
+    assert sorted(j for _, j in asked(service)) == sorted(evaluation.panel)
+    forget_asked(service)
 
     # Fresh: its messages may simply be queued behind others.
     assert service.sweep(stalled_after_seconds=60) == {"resent": 0, "finalised": 0}
@@ -66,11 +73,11 @@ def test_sweep_resends_only_the_missing_judges_of_a_stalled_evaluation_once_per_
     assert service.sweep(stalled_after_seconds=60)["resent"] == 0
 
     assert service.sweep(stalled_after_seconds=0) == {"resent": 1, "finalised": 0}
-    assert sorted(recording.sent) == sorted((evaluation.id, j) for j in others)
+    assert sorted(asked(service)) == sorted((evaluation.id, j) for j in others)
     # Just re-sent: not again until another stalled period has passed.
-    recording.sent.clear()
+    forget_asked(service)
     assert service.sweep(stalled_after_seconds=60)["resent"] == 0
-    assert recording.sent == []
+    assert asked(service) == []
 
     for judge in others:
         vote(service, evaluation.id, judge)
@@ -79,7 +86,7 @@ def test_sweep_resends_only_the_missing_judges_of_a_stalled_evaluation_once_per_
 
 
 def test_sweep_finalises_past_the_deadline_and_when_every_vote_is_in(tmp_path) -> None:
-    service = EvaluationService(build_services(Settings(data_dir=tmp_path)), Recording())
+    service = EvaluationService(build_services(Settings(data_dir=tmp_path)))
     late = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(210, 210)}))
     complete = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(220, 220)}))
     age(service, late.id, deadline_at=timedelta(seconds=1))
@@ -97,28 +104,30 @@ def test_sweep_finalises_past_the_deadline_and_when_every_vote_is_in(tmp_path) -
         assert session.get(Evaluation, complete.id).verdict == "green"
 
 
-def test_submit_survives_a_broker_that_is_away_and_the_sweep_sends_later(tmp_path) -> None:
+def test_judge_messages_wait_in_the_outbox_while_the_broker_is_away_and_go_once_it_is_back(tmp_path) -> None:
     services = build_services(Settings(data_dir=tmp_path))
-    away = EvaluationService(services, Broken())
-    evaluation = away.submit(away.validate("text-to-image", {}, {"image": png_bytes(230, 230)}))
-    # Stored and answered: the caller gets its 202, not a 500 for work that was in fact accepted.
-    recording = Recording()
-    sweeper = EvaluationService(services, recording)
-    age(sweeper, evaluation.id, created_at=timedelta(minutes=5))
-    assert sweeper.sweep(stalled_after_seconds=60) == {"resent": 1, "finalised": 0}
-    assert sorted(j for _, j in recording.sent) == sorted(evaluation.panel)
+    service = EvaluationService(services)
+    evaluation = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(230, 230)}))
+    # Stored and answered without touching the broker: the caller gets its 202 whatever the broker does.
+    assert Relay(services.engine, BrokerAway()).send_pending() == 0
+    assert sorted(j for _, j in asked(service)) == sorted(evaluation.panel)
+    back = StubBroker()
+    assert Relay(services.engine, back).send_pending() == len(evaluation.panel)
+    sent = [dramatiq.Message.decode(m) for m in back.queues["judging"].queue]
+    assert sorted(m.args[1] for m in sent) == sorted(evaluation.panel)
+    assert asked(service) == []
+    assert Relay(services.engine, back).send_pending() == 0  # sent once
 
 
 def test_sweep_leaves_judges_alone_while_they_are_inside_their_time_limit(tmp_path) -> None:
-    recording = Recording()
-    service = EvaluationService(build_services(Settings(data_dir=tmp_path)), recording)
+    service = EvaluationService(build_services(Settings(data_dir=tmp_path)))
     evaluation = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(240, 240)}))
-    recording.sent.clear()
+    forget_asked(service)
     limit = max(service.services.panel.get(name).timeout_seconds for name in evaluation.panel)
     # Sent a little while ago, still inside every judge's limit: at work, not lost, so not paid for twice.
     age(service, evaluation.id, created_at=timedelta(seconds=limit / 2))
     assert service.sweep(stalled_after_seconds=1)["resent"] == 0
-    assert recording.sent == []
+    assert asked(service) == []
     age(service, evaluation.id, created_at=timedelta(seconds=limit + 5))
     assert service.sweep(stalled_after_seconds=1)["resent"] == 1
 
@@ -126,9 +135,9 @@ def test_sweep_leaves_judges_alone_while_they_are_inside_their_time_limit(tmp_pa
 def test_a_vision_judge_that_runs_out_of_time_records_its_abstention_and_is_not_sent_again(
     tmp_path, monkeypatch
 ) -> None:
-    from sentinel.fakes import chat
-    from sentinel.fakes.server import serve
-    from sentinel.fakes.vision import VisionScript
+    from sentinel_fakes import chat
+    from sentinel_fakes.server import serve
+    from sentinel_fakes.vision import VisionScript
     from tests.judges.test_vision_judges import GOOD, KEY, offline_judges, rubric_file, vision_judge_file
 
     monkeypatch.setenv("SENTINEL_TEST_VISION_KEY", KEY)
@@ -141,12 +150,11 @@ def test_a_vision_judge_that_runs_out_of_time_records_its_abstention_and_is_not_
         vision_judge_file(judges, "eye", server.url, timeout_seconds=2)
         rubric_file(rubrics)
         settings = Settings(data_dir=tmp_path / "data", judges_dir=str(judges), rubrics_dir=rubrics)
-        recording = Recording()
-        service = EvaluationService(build_services(settings), recording)
+        service = EvaluationService(build_services(settings))
         submission = service.validate("product-vision", {"prompt": "a cup"}, {"image": GOOD})
         evaluation = service.submit(submission)
         assert "eye" in evaluation.panel
-        recording.sent.clear()
+        forget_asked(service)
         for judge in evaluation.panel:
             service.process_judge_message(evaluation.id, judge)
         # The vision call runs on the background loop: the message was done when it started.
@@ -157,19 +165,15 @@ def test_a_vision_judge_that_runs_out_of_time_records_its_abstention_and_is_not_
         assert done.verdict == "amber"  # no quorum: never green from a judge that did not answer
         age(service, evaluation.id, created_at=timedelta(minutes=10))
         assert service.sweep(stalled_after_seconds=0) == {"resent": 0, "finalised": 0}
-        assert recording.sent == [] and len(script.requests) == 1
+        assert asked(service) == [] and len(script.requests) == 1
 
 
 def test_a_slow_vision_model_holds_no_worker_thread(tmp_path, monkeypatch) -> None:
     """One worker thread, four evaluations, a model that takes its time: the four calls are in flight together,
     where a judge waiting on its thread would make them one after another."""
-    from dramatiq import Worker
-    from dramatiq.brokers.stub import StubBroker
-
-    from sentinel.evaluation import tasks
-    from sentinel.fakes import chat
-    from sentinel.fakes.server import serve
-    from sentinel.fakes.vision import VisionScript
+    from sentinel_fakes import chat
+    from sentinel_fakes.server import serve
+    from sentinel_fakes.vision import VisionScript
     from tests.judges.test_vision_judges import GOOD, KEY, offline_judges, rubric_file, vision_judge_file
 
     monkeypatch.setenv("SENTINEL_TEST_VISION_KEY", KEY)
@@ -182,20 +186,22 @@ def test_a_slow_vision_model_holds_no_worker_thread(tmp_path, monkeypatch) -> No
         vision_judge_file(judges, "eye", server.url, timeout_seconds=60)
         rubric_file(rubrics, escalate=False)
         settings = Settings(data_dir=tmp_path / "data", judges_dir=str(judges), rubrics_dir=rubrics)
-        service = EvaluationService(build_services(settings), tasks.ActorDispatcher())
-        broker = tasks.judge_evaluation.broker
+        service = EvaluationService(build_services(settings))
+        broker = actors.judge_evaluation.broker
         assert isinstance(broker, StubBroker)
-        monkeypatch.setattr(tasks, "evaluation_service", lambda: service)
+        monkeypatch.setattr(runtime, "evaluations", lambda: service)
         worker = Worker(broker, worker_threads=1)
         worker.start()
+        relay = Relay(service.services.engine, broker, poll_seconds=0.1)
+        relay.start()
         try:
             submitted = [
                 service.submit(service.validate("product-vision", {"prompt": "a cup"}, {"image": GOOD}))
                 for _ in range(4)
             ]
-            # The delayed finalise messages (at the evaluations' deadline) keep the queue from ever being empty.
             wait_until(lambda: all(service.get(e.id)[0].verdict for e in submitted), seconds=90, what="four verdicts")
         finally:
+            relay.stop()
             worker.stop()
         verdicts = [service.get(e.id)[0].verdict for e in submitted]
     assert verdicts == ["green"] * 4

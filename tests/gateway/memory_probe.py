@@ -19,7 +19,7 @@ import uvicorn
 import yaml
 
 from sentinel.bench.gateway import noise_png
-from sentinel.fakes.server import free_port
+from sentinel_fakes.server import free_port
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     }
     image_file = str(folder / "image.png")
     fake = subprocess.Popen(
-        [sys.executable, "-m", "sentinel.fakes", "openai", "--port", str(provider_port), "--image", image_file]
+        [sys.executable, "-m", "sentinel_fakes", "openai", "--port", str(provider_port), "--image", image_file]
     )
     from sentinel.api.app import create_app
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import yaml
 
-from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import Script, serve
+from sentinel_fakes.openai import create_app
+from sentinel_fakes.server import Script, serve
 from tests.api.test_bad_input import bomb_png, truncated_png
 from tests.conftest import clean_env, png_bytes, start_server
 

@@ -14,10 +14,10 @@ import yaml
 from sqlalchemy import create_engine
 from sqlmodel import Session, select
 
-from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import Script, serve
 from sentinel.models import ProviderCall
 from sentinel.store.images import sniff_mime
+from sentinel_fakes.openai import create_app
+from sentinel_fakes.server import Script, serve
 from tests.conftest import clean_env, start_server
 
 REQUESTS = 200

@@ -11,9 +11,9 @@ import openai
 import pytest
 import yaml
 
-from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import Script, serve
 from sentinel.store.images import sniff_mime
+from sentinel_fakes.openai import create_app
+from sentinel_fakes.server import Script, serve
 from tests.conftest import clean_env, start_server
 
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sentinel.api.limits import BodySizeLimit
+from sentinel.http.limits import BodySizeLimit
 from sentinel.settings import Settings
 from tests.conftest import free_port, png_bytes
 from tests.hostile.conftest import BODY_CAP, BODY_READ_TIMEOUT, assert_error

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlmodel import Session, func, select
 
-from sentinel.models import Evaluation, Job
-from sentinel.services import get_services
+from sentinel.idempotency.service import fingerprint
+from sentinel.jobs.schemas import JobCreate
+from sentinel.models import Evaluation, IdempotencyRecord, Job, utcnow
+from sentinel.wiring import get_services
 from tests.conftest import png_bytes
 
 JOB = {"task": "text-to-image", "prompt": "a blue star", "params": {"width": 256, "height": 256}}
@@ -107,3 +110,38 @@ def test_duplicates_waiting_on_a_failed_first_request_get_its_answer_not_500(cli
         responses = list(pool.map(lambda _: client.post("/v1/jobs", json=failing, headers=headers), range(20)))
     assert [r.status_code for r in responses] == [404] * 20, [r.text for r in responses if r.status_code != 404]
     assert {r.json()["error"]["type"] for r in responses} == {"unknown_task"}
+
+
+def test_a_key_claimed_by_a_request_that_died_is_taken_over_by_its_retry(client) -> None:
+    """The first request claimed the key and its process died before the job was stored: no job exists, so the
+    retry must make it, not be told for ever that the first is "still being processed"."""
+    headers = key()
+    digest = fingerprint(JobCreate.model_validate(JOB).model_dump())
+    with Session(get_services().engine) as session:
+        session.add(
+            IdempotencyRecord(
+                scope="anonymous",
+                endpoint="POST /v1/jobs",
+                key=headers["Idempotency-Key"],
+                fingerprint=digest,
+                created_at=utcnow() - timedelta(minutes=5),
+            )
+        )
+        session.commit()
+    retry = client.post("/v1/jobs", json=JOB, headers=headers)
+    assert retry.status_code == 202, retry.text
+    again = client.post("/v1/jobs", json=JOB, headers=headers)
+    assert again.status_code == 202 and again.json()["id"] == retry.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert count(Job, id=retry.json()["id"]) == 1
+
+
+def test_the_answer_is_stored_with_the_job_it_describes(client) -> None:
+    headers = key()
+    created = client.post("/v1/jobs", json=JOB, headers=headers)
+    assert created.status_code == 202
+    with Session(get_services().engine) as session:
+        record = session.exec(
+            select(IdempotencyRecord).where(IdempotencyRecord.key == headers["Idempotency-Key"])
+        ).one()
+    assert record.status_code == 202 and record.response["id"] == created.json()["id"]

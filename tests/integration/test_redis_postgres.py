@@ -16,9 +16,9 @@ from sqlmodel import Session, func, select
 
 from sentinel.evaluation.service import EvaluationService
 from sentinel.models import Evaluation, Vote
-from sentinel.services import build_services
 from sentinel.settings import Settings
-from tests.conftest import REDIS_URL, SENTINEL, NoDispatch, RunningProcess, clean_env, png_bytes, start_server
+from sentinel.wiring import build_services
+from tests.conftest import REDIS_URL, SENTINEL, RunningProcess, clean_env, png_bytes, start_server
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_redelivered_judge_messages_give_one_vote_each_and_one_verdict(api, prod
 
 def test_racing_deliveries_and_finalisers_on_postgres(postgres_url, tmp_path) -> None:
     settings = Settings(database_url=postgres_url, data_dir=tmp_path)
-    service = EvaluationService(build_services(settings), NoDispatch())
+    service = EvaluationService(build_services(settings))
     submission = service.validate("text-to-image", {}, {"image": png_bytes(300, 300)})
     evaluation = service.submit(submission)
     barrier = threading.Barrier(len(evaluation.panel) * 2 + 2)

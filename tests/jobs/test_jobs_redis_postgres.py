@@ -10,8 +10,8 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import Script, serve
+from sentinel_fakes.openai import create_app
+from sentinel_fakes.server import Script, serve
 from tests.conftest import (
     FIXTURES,
     REDIS_URL,

@@ -8,11 +8,11 @@ import yaml
 
 from sentinel.evaluation.panel import Panel
 from sentinel.evaluation.runner import run_judge
-from sentinel.fakes import anthropic, chat
-from sentinel.fakes.server import serve
-from sentinel.fakes.vision import VisionScript
 from sentinel.rubrics.loader import RubricRegistry
 from sentinel.settings import DATA_ROOT
+from sentinel_fakes import anthropic, chat
+from sentinel_fakes.server import serve
+from sentinel_fakes.vision import VisionScript
 from tests.conftest import REPO
 from tests.judges.test_vision_judges import GOOD, context
 

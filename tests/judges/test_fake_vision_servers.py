@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from sentinel.evaluation.vision.wire import votes_schema
-from sentinel.fakes import anthropic, chat
-from sentinel.fakes.server import png_image, serve
-from sentinel.fakes.vision import (
+from sentinel_fakes import anthropic, chat
+from sentinel_fakes.server import png_image, serve
+from sentinel_fakes.vision import (
     GUARD_PHRASE,
     MALFORMED_ANSWER,
     REFUSAL,

@@ -15,7 +15,7 @@ from skimage import data
 
 from sentinel.evaluation.judges import KINDS
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext, Outcome, failure_severity
-from sentinel.rubrics.schema import Criterion
+from sentinel.evaluation.rubric import Criterion
 from sentinel.store.images import decoded_pixels
 
 

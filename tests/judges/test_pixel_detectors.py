@@ -18,8 +18,8 @@ from skimage import data
 
 from sentinel.evaluation.judges import pixels
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext, Outcome, failure_severity
+from sentinel.evaluation.rubric import Criterion
 from sentinel.rubrics.loader import load_rubric
-from sentinel.rubrics.schema import Criterion
 from sentinel.store.images import decoded_pixels
 from tests.conftest import png_bytes
 

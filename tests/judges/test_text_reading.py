@@ -23,7 +23,7 @@ from sentinel.evaluation.judges import text
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.local import evaluate_files
 from sentinel.providers.local import render
-from sentinel.services import get_services
+from sentinel.wiring import get_services
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 SANS = DEJAVU / "DejaVuSans.ttf"

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sentinel.fakes import anthropic, chat
-from sentinel.fakes.server import serve
-from sentinel.fakes.vision import VisionScript
+from sentinel_fakes import anthropic, chat
+from sentinel_fakes.server import serve
+from sentinel_fakes.vision import VisionScript
 from tests.conftest import FIXTURES, SENTINEL, clean_env, start_server
 from tests.judges.test_vision_judges import GOOD, KEY, offline_judges, rubric_file, vision_judge_file
 from tests.pages.login import log_in

@@ -18,13 +18,13 @@ from PIL import Image, ImageDraw, ImageFont
 from sentinel.errors import ConfigError
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.panel import Panel
+from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.runner import run_judge, run_panel
-from sentinel.fakes import anthropic, chat
-from sentinel.fakes.server import serve
-from sentinel.fakes.vision import VisionScript
 from sentinel.rubrics.loader import load_rubric
-from sentinel.rubrics.schema import Rubric
 from sentinel.settings import DATA_ROOT
+from sentinel_fakes import anthropic, chat
+from sentinel_fakes.server import serve
+from sentinel_fakes.vision import VisionScript
 from tests.conftest import FIXTURES
 
 KEY = "sk-test-vision-0123456789abcdefSECRET"

@@ -16,9 +16,9 @@ from openai import OpenAI
 from sqlalchemy import create_engine
 from sqlmodel import Session, select
 
-from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import Script, serve
 from sentinel.models import SpendEntry, SpendPeriod
+from sentinel_fakes.openai import create_app
+from sentinel_fakes.server import Script, serve
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL, SENTINEL, clean_env, delete_redis_keys, start_server
 from tests.pages.login import log_in, login_token
 

@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sentinel.fakes.server import serve
 from sentinel.gateway.wiring import HTTP_LIMITS
 from sentinel.net.transport import provider_client
 from sentinel.providers._http import send
 from sentinel.providers.base import Outcome, ProviderResult
+from sentinel_fakes.server import serve
 
 BIG = os.urandom(4 * 1024 * 1024 + 17)
 

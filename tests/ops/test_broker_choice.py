@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from sentinel.ops import endpoints
 from sentinel.ops.doctor import run_checks
-from sentinel.services import build_services
 from sentinel.settings import Settings
+from sentinel.wiring import build_services
 from tests.conftest import REDIS_URL, SENTINEL, clean_env, free_port
 
 #: The machine's RabbitMQ, on its default virtual host (these tests only connect; they declare nothing).

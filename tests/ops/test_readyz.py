@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sentinel.ops import endpoints
-from sentinel.services import build_services
 from sentinel.settings import Settings
+from sentinel.wiring import build_services
 from tests.conftest import free_port
 
 

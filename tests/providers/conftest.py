@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sentinel.fakes.server import Script, serve
+from sentinel_fakes.server import Script, serve
 from tests.providers.harness import FakeApp, RunningFake
 
 

@@ -9,11 +9,11 @@ from typing import Any, NamedTuple
 import httpx
 from starlette.applications import Starlette
 
-from sentinel.fakes.server import Script, free_port
 from sentinel.gateway.wiring import HTTP_LIMITS
 from sentinel.net.transport import provider_client
 from sentinel.providers.base import GenerationRequest, Outcome, Provider, ProviderResult
 from sentinel.store.images import sniff_mime
+from sentinel_fakes.server import Script, free_port
 
 #: The prompt an adapter test sends unless it says otherwise (expected request bodies spell it out).
 PROMPT = "a red bicycle"

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from sentinel.fakes.fal import create_app
 from sentinel.providers.base import GenerationRequest, Outcome
 from sentinel.providers.fal import FalProvider, build_input, parse_result
 from sentinel.store.images import sniff_mime
+from sentinel_fakes.fal import create_app
 from tests.providers.harness import AdapterRunner, FakeApp, assert_serves_png, assert_typed_failure, closed_port_url
 
 MODEL = "fal-ai/flux/dev"

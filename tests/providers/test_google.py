@@ -8,11 +8,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from sentinel.fakes.google import create_app
-from sentinel.fakes.server import png_image
 from sentinel.providers.base import Outcome, ProviderResult
 from sentinel.providers.google import GoogleProvider
 from sentinel.store.images import sniff_mime
+from sentinel_fakes.google import create_app
+from sentinel_fakes.server import png_image
 from tests.providers.harness import AdapterRunner, FakeApp, assert_typed_failure, closed_port_url
 
 IMAGEN = "imagen-4.0-generate-001"

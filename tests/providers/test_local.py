@@ -13,7 +13,7 @@ from PIL import Image
 from sentinel.evaluation.local import evaluate_files
 from sentinel.providers.base import GenerationRequest, Outcome
 from sentinel.providers.local import LocalProvider
-from sentinel.services import get_services
+from sentinel.wiring import get_services
 
 
 def generate(prompt: str, **kwargs) -> object:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import png_image
 from sentinel.providers.base import Outcome
 from sentinel.providers.openai import OpenAIProvider
 from sentinel.store.images import sniff_mime
+from sentinel_fakes.openai import create_app
+from sentinel_fakes.server import png_image
 from tests.providers.harness import AdapterRunner, FakeApp, assert_serves_png, assert_typed_failure, closed_port_url
 
 

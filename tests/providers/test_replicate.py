@@ -7,11 +7,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from sentinel.fakes.replicate import NSFW_ERROR, create_app
-from sentinel.fakes.server import Script
 from sentinel.providers.base import GenerationRequest, Outcome, nearest_aspect_ratio
 from sentinel.providers.replicate import ASPECT_RATIOS, ReplicateProvider, build_input
 from sentinel.store.images import sniff_mime
+from sentinel_fakes.replicate import NSFW_ERROR, create_app
+from sentinel_fakes.server import Script
 from tests.providers.harness import AdapterRunner, FakeApp, assert_serves_png, assert_typed_failure, closed_port_url
 
 MODEL = "black-forest-labs/flux-dev"

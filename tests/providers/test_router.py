@@ -12,8 +12,6 @@ import httpx
 import pytest
 
 from sentinel.errors import InvalidInput
-from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import Script, serve
 from sentinel.gateway.wiring import HTTP_LIMITS
 from sentinel.net.transport import provider_client
 from sentinel.providers.config import RoutingConfig, load_routing
@@ -21,6 +19,8 @@ from sentinel.providers.cooldown import CooldownPolicy, MemoryCooldowns, RedisCo
 from sentinel.providers.registry import build_providers
 from sentinel.providers.router import ImageSpec, ParkedModel, Router, UnknownModel
 from sentinel.settings import Settings
+from sentinel_fakes.openai import create_app
+from sentinel_fakes.server import Script, serve
 from tests.conftest import REDIS_URL
 
 SETTINGS = Settings(fetch_allowed_networks=[ipaddress.ip_network("127.0.0.1/32")])

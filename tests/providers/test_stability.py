@@ -7,11 +7,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from sentinel.fakes.server import png_image
-from sentinel.fakes.stability import create_app
 from sentinel.providers.base import Outcome, ProviderResult
 from sentinel.providers.stability import StabilityProvider
 from sentinel.store.images import sniff_mime
+from sentinel_fakes.server import png_image
+from sentinel_fakes.stability import create_app
 from tests.providers.harness import AdapterRunner, FakeApp, assert_typed_failure, closed_port_url
 
 CORE = "stable-image-core"

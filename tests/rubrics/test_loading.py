@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sentinel.errors import ConfigError, InvalidInput
+from sentinel.evaluation.rubric import validate_params
 from sentinel.rubrics.loader import RubricRegistry, load_rubric
-from sentinel.rubrics.schema import validate_params
 from sentinel.settings import get_settings
 
 GOOD = """\

@@ -16,11 +16,12 @@ from sentinel.db.migrate import scratch_database
 from sentinel.errors import NotFound
 from sentinel.evaluation.service import EvaluationService
 from sentinel.models import Job, JobAttempt, StoredImage, utcnow
-from sentinel.services import Services, build_services
+from sentinel.services import Services
 from sentinel.settings import Settings
 from sentinel.store.images import inspect_image
 from sentinel.store.maintenance import StorageMaintenance
-from tests.conftest import POSTGRES_ADMIN_URL, NoDispatch, png_bytes
+from sentinel.wiring import build_services
+from tests.conftest import POSTGRES_ADMIN_URL, png_bytes
 
 NOW = timedelta(0)
 
@@ -57,7 +58,7 @@ def image(side: int, color: tuple[int, int, int] = (200, 30, 30)) -> tuple[objec
 
 
 def evaluate(services: Services, data: bytes) -> str:
-    service = EvaluationService(services, NoDispatch())
+    service = EvaluationService(services)
     return service.submit(service.validate("text-to-image", {}, {"image": data})).id
 
 

@@ -17,13 +17,13 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from sentinel.db.migrate import scratch_database
-from sentinel.fakes.openai import create_app
-from sentinel.fakes.server import Script, serve
 from sentinel.models import StoredImage, utcnow
-from sentinel.services import build_services
 from sentinel.settings import Settings
 from sentinel.store.images import inspect_image
 from sentinel.store.maintenance import StorageMaintenance
+from sentinel.wiring import build_services
+from sentinel_fakes.openai import create_app
+from sentinel_fakes.server import Script, serve
 from tests.conftest import (
     FIXTURES,
     POSTGRES_ADMIN_URL,

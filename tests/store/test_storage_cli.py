@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 
 from sentinel.evaluation.service import EvaluationService
-from sentinel.services import build_services
 from sentinel.settings import Settings
-from tests.conftest import SENTINEL, NoDispatch, clean_env, png_bytes
+from sentinel.wiring import build_services
+from tests.conftest import SENTINEL, clean_env, png_bytes
 
 
 def sentinel(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -19,7 +19,7 @@ def sentinel(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 def evaluated(data_dir: Path, images: list[bytes]) -> list[str]:
     services = build_services(Settings(data_dir=data_dir))
-    service = EvaluationService(services, NoDispatch())
+    service = EvaluationService(services)
     ids = [service.submit(service.validate("text-to-image", {}, {"image": data})).image_id for data in images]
     services.engine.dispose()
     return ids

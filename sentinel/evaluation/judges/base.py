@@ -7,13 +7,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from sentinel.rubrics.schema import Criterion, Severity, SeverityBands
+from sentinel.evaluation.rubric import Criterion, Severity, SeverityBands
 from sentinel.store.images import Decoded, decoded_pixels
+
+if TYPE_CHECKING:
+    from sentinel.models import StoredImage
+    from sentinel.store.service import ImageService
 
 
 class CheckSettings(BaseModel):
@@ -187,6 +191,18 @@ class ImageSource:
     #: Where Sentinel serves it (``/v1/images/{id}`` with a signed query, readable without a key), for judges
     #: that send a model endpoint a URL rather than the bytes; None: read its bytes instead.
     path: str | None = None
+
+    @classmethod
+    def stored(cls, images: ImageService, row: StoredImage) -> ImageSource:
+        """An image of the store, read from its blob store when a judge first needs its bytes."""
+        image_id = row.id
+        return cls(
+            sha256=image_id,
+            mime=row.mime,
+            load_bytes=lambda: images.read(image_id),
+            max_pixels=images.settings.max_image_pixels,
+            path=images.url(image_id),
+        )
 
     def decode(self) -> DecodedImage:
         return DecodedImage(self.sha256, decoded_pixels.get_or_decode(self.sha256, self.load_bytes, self.max_pixels))

@@ -24,11 +24,11 @@ import jinja2
 from PIL import Image
 
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext, Outcome, criterion_result
+from sentinel.evaluation.rubric import VISION, Rubric
 from sentinel.evaluation.vision import injection
 from sentinel.evaluation.vision.options import VisionOptions
 from sentinel.evaluation.vision.parse import CriterionVote, ReplyProblem, read_votes
 from sentinel.evaluation.vision.wire import ImagePart, NotAReply, Reply, wire_for
-from sentinel.rubrics.schema import VISION, Rubric
 from sentinel.settings import get_settings
 from sentinel.worker.loop import background_loop
 

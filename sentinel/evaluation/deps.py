@@ -1,0 +1,16 @@
+"""The evaluation domain's FastAPI dependency (see :mod:`sentinel.http.deps`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from sentinel.evaluation.service import EvaluationService
+
+
+async def evaluation_service(request: Request) -> EvaluationService:
+    return request.app.state.evaluations
+
+
+Evaluations = Annotated[EvaluationService, Depends(evaluation_service)]

@@ -1,0 +1,196 @@
+"""One generation service for the gateway and for jobs.
+
+A request is routed image by image, all at once: the owner's spend cap is reserved first (the most the images can
+cost), settled afterwards to what the delivered images cost, and every delivered image is stored together with the
+call log of the provider calls that made it, in one transaction. It knows nothing of HTTP: the gateway turns a
+:class:`Generation` into an OpenAI answer, a job turns it into an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+from sqlmodel import Session
+
+from sentinel.keys.caller import Caller
+from sentinel.models import ApiKey
+from sentinel.providers.base import Outcome, ProviderResult, failure
+from sentinel.providers.calls import call_rows
+from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
+from sentinel.services import Services
+from sentinel.spend.service import Reservation, SpendService
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest:
+    """What to generate: a route already resolved and checked (:meth:`GenerationService.resolve`) and the spec."""
+
+    model: ResolvedModel
+    spec: ImageSpec
+    #: Names the request in the call log and the spend ledger: ``gen_<hex>`` from the gateway,
+    #: ``<job_id>:<slot>:<number>`` for a job's attempt.
+    request_id: str
+    n: int = 1
+    #: The most the provider calls of all ``n`` images may take; an image not delivered by then is a TIMEOUT
+    #: failure in the result (what was delivered in time is kept), never an exception.
+    timeout_seconds: float | None = None
+    #: 0 for a first attempt; a job's regeneration (attempt number - 1) rotates the route's candidates where the
+    #: route asks for it.
+    regeneration: int = 0
+
+
+@dataclass
+class Generation:
+    """The outcome of one request: per image its route result (the image or the failure that ended the walk)."""
+
+    request_id: str
+    model: ResolvedModel
+    created: int
+    results: list[RouteResult]
+    #: Per result, the stored image's id (its SHA-256), None where no image came; filled in when stored.
+    image_ids: list[str | None] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> list[dict[str, Any]]:
+        return [a.to_dict() | {"image_index": i} for i, r in enumerate(self.results) for a in r.attempts]
+
+    @property
+    def cost(self) -> float:
+        """What the provider calls cost: only a delivered image carries a price."""
+        return sum(attempt.cost for result in self.results for attempt in result.attempts)
+
+    @property
+    def last_failure(self) -> ProviderResult | None:
+        """The failure that ended the first failed image's walk, if any image failed."""
+        return next((r.last_failure for r in self.results if r.last_failure is not None), None)
+
+
+class GenerationService:
+    def __init__(self, services: Services, router: Router, client: httpx.AsyncClient | None = None) -> None:
+        self.services = services
+        self.router = router
+        #: The HTTP client the provider adapters share; closed with the service.
+        self.client = client
+        self.spend = SpendService(services)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+        close = getattr(self.router.cooldowns, "close", None)
+        if close is not None:
+            await close()
+
+    # -- before any provider is called --------------------------------------------------------------
+
+    def resolve(
+        self, model: str | None, task: str | None = None, size: str | None = None, quality: str | None = None
+    ) -> tuple[ResolvedModel, int, int]:
+        """The route and the image size, checked: the model asked for (else the task's preferred one, else the
+        default), the size (``None`` or ``auto``: the route's first) and the quality. Raises the caller's errors
+        (unknown or parked model, unknown task, unsupported size or quality) before anything is spent."""
+        preferred = self.services.rubrics.get(task).preferred_model if task else None
+        resolved = self.router.resolve(model, task, preferred)
+        chosen = size if size not in (None, "auto") else resolved.route.sizes[0]
+        width, height = self.router.check_size(resolved, chosen)
+        self.router.check_quality(resolved, quality)
+        return resolved, width, height
+
+    def owner_of(self, key_id: str | None) -> Caller | None:
+        """The key a job was made with, as the spend ledger and the image store need it; a revoked key is still
+        found, so its jobs still stop at its cap. Blocking: call it from a thread."""
+        if key_id is None:
+            return None
+        with Session(self.services.engine) as session:
+            key = session.get(ApiKey, key_id)
+        return Caller.of(key) if key is not None else None
+
+    # -- generating ---------------------------------------------------------------------------------
+
+    async def generate(self, request: GenerationRequest, owner: Caller | None = None) -> Generation:
+        """Every image of the request, within the owner's spend cap, stored and logged.
+
+        Raises SpendCapReached before any provider call when the most the images can cost does not fit the owner's
+        cap. Otherwise returns the generation whether or not any image came: each delivered image is stored, owned
+        by the owner's key, in the same transaction as the call log, and the cap is settled to the actual cost.
+        """
+        reservation = await self._reserve(request, owner)
+        try:
+            generation = await self.route(request)
+        except BaseException:
+            # Routing itself broke (or the request was cancelled): nothing known was delivered, release the hold.
+            if reservation is not None:
+                await asyncio.to_thread(self.spend.settle, reservation, 0.0)
+            raise
+        # One thread hop for everything the database needs afterwards.
+        await asyncio.to_thread(self._record, generation, owner, reservation)
+        return generation
+
+    async def route(self, request: GenerationRequest) -> Generation:
+        """Every image through the router, checked but not stored, logged or charged (``generate`` does that; the
+        CLI's offline run writes files itself)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if request.timeout_seconds is None else loop.time() + request.timeout_seconds
+        spec = request.spec
+        # A seed steps per image, so the n images of one request differ where the provider honours seeds.
+        specs = [spec if spec.seed is None else replace(spec, seed=spec.seed + i) for i in range(request.n)]
+        if len(specs) == 1:
+            results = [await self._route_one(request, specs[0], deadline)]
+        else:
+            # Each image walks the route on its own: one slow provider does not hold up the others.
+            results = list(await asyncio.gather(*(self._route_one(request, s, deadline) for s in specs)))
+        return Generation(request.request_id, request.model, int(time.time()), results)
+
+    async def _route_one(self, request: GenerationRequest, spec: ImageSpec, deadline: float | None) -> RouteResult:
+        if deadline is None:
+            return await self.router.generate(request.model, spec, request.regeneration)
+        if deadline <= asyncio.get_running_loop().time():
+            return self._timed_out(request)  # no time left: no provider is called at all
+        bound = asyncio.timeout_at(deadline)
+        try:
+            async with bound:
+                return await self.router.generate(request.model, spec, request.regeneration)
+        except TimeoutError:
+            if not bound.expired():
+                raise  # not our deadline
+            return self._timed_out(request)
+
+    @staticmethod
+    def _timed_out(request: GenerationRequest) -> RouteResult:
+        message = f"no image within the {request.timeout_seconds:g} s this generation was given"
+        return RouteResult(None, [], failure(Outcome.TIMEOUT, message))
+
+    # -- the ledger and the store -------------------------------------------------------------------
+
+    async def _reserve(self, request: GenerationRequest, owner: Caller | None) -> Reservation | None:
+        # No cap, no ledger: a thread hop saved on every uncapped call.
+        if not self.spend.capped(owner):
+            return None
+        most = request.n * self.router.most_expensive(request.model, request.spec)
+        return await asyncio.to_thread(self.spend.reserve, owner, most, request.request_id)
+
+    def _record(self, generation: Generation, owner: Caller | None, reservation: Reservation | None) -> None:
+        """The images and the call log, then the cap settled to what was delivered (even if the store failed: the
+        provider was paid all the same)."""
+        try:
+            self._store(generation, owner)
+        finally:
+            self.spend.settle(reservation, generation.cost)
+
+    def _store(self, generation: Generation, owner: Caller | None) -> None:
+        """One commit per request: the images, then the calls that name them. The call log is written before the
+        answer goes out, so a crash right after answering loses no record of a paid call."""
+        with Session(self.services.engine) as session:
+            image_ids: list[str | None] = []
+            for result in generation.results:
+                image = result.image
+                if image is not None:
+                    self.services.images.store(session, image.info, image.data, owner.id if owner else None)
+                image_ids.append(image.info.sha256 if image is not None else None)
+            for result, image_id in zip(generation.results, image_ids, strict=True):
+                session.add_all(call_rows(generation.request_id, generation.model.requested, result.attempts, image_id))
+            session.commit()
+        generation.image_ids = image_ids

@@ -1,0 +1,32 @@
+"""Building the generation service: the router over the configured providers, their shared HTTP client and the
+cooldown store (in production a Redis connection). The API process and every worker build one each."""
+
+from __future__ import annotations
+
+import httpx
+
+from sentinel.generation.service import GenerationService
+from sentinel.net.transport import provider_client
+from sentinel.providers.config import load_routing
+from sentinel.providers.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
+from sentinel.providers.registry import build_providers
+from sentinel.providers.router import Router
+from sentinel.services import Services
+
+#: Connections kept open to providers; generation calls are few but large.
+HTTP_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+
+
+def cooldown_store(services: Services) -> CooldownStore:
+    settings = services.settings
+    if settings.redis_url:
+        return RedisCooldowns(settings.redis_url, f"{settings.redis_namespace}:providers")
+    return MemoryCooldowns()
+
+
+async def open_generation(services: Services) -> GenerationService:
+    """A generation service for this process; close it (``await service.close()``) when the process stops."""
+    config = load_routing(services.settings.routes)
+    client = provider_client(HTTP_LIMITS, httpx.Timeout(120.0, connect=10.0))
+    router = Router(config, build_providers(config, client), cooldown_store(services), services.settings)
+    return GenerationService(services, router, client)

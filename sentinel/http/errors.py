@@ -1,0 +1,106 @@
+"""One place where errors become JSON: ``{"error": {"type", "message", "field"?, "param", "code"}}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
+
+from sentinel.errors import SentinelError
+from sentinel.http.responses import JSONResponse
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(
+    status: int,
+    error_type: str,
+    message: str,
+    field: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, str | None] = {"type": error_type, "message": message}
+    if field:
+        body["field"] = field
+    body["param"] = field
+    body["code"] = code
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+#: The methods a 405's Allow header may list.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: one path may have several routes (GET and POST /v1/jobs),
+    and the router's own 405 names only the first one's."""
+    routes = request.app.router.routes
+    # A mount (the static files) has moved root_path by the time its 405 is raised; match from the app's root.
+    scope = request.scope | {"root_path": request.scope.get("app_root_path", request.scope.get("root_path", ""))}
+    allowed: set[str] = set()
+    for route in routes:
+        if isinstance(route, Mount):
+            # A mount takes every method; the static files behind it answer GET and HEAD only.
+            if isinstance(route.app, StaticFiles) and route.matches(scope)[0] == Match.FULL:
+                allowed |= {"GET", "HEAD"}
+            continue
+        allowed |= {method for method in HTTP_METHODS if route.matches(scope | {"method": method})[0] == Match.FULL}
+    return [method for method in HTTP_METHODS if method in allowed]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SentinelError)
+    async def sentinel_error(_: Request, exc: SentinelError) -> JSONResponse:
+        return error_response(exc.status_code, exc.error_type, exc.message, exc.field, exc.code, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or None
+        message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
+        return error_response(422, "invalid_request", message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found" if exc.status_code == 404 else "invalid_request"
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            kind = "method_not_allowed"
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, kind, str(exc.detail), headers=headers or None)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_disconnect(_: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client hung up before its body was all sent: nobody reads this answer, but logs and metrics
+        # should count a client's abort, not a server error.
+        return error_response(400, "invalid_request", "the client disconnected before sending the whole body")
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        # The connection was cut (database restarting, failing over, connections terminated): the pool reconnects
+        # on the next checkout, so the same request will most likely work in a moment.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        logger.warning("database unavailable: %s", reason)
+        message = "the database is unavailable right now; try again in a moment"
+        return error_response(503, "service_unavailable", message, headers={"Retry-After": "1"})
+
+    @app.exception_handler(DataError)
+    async def data_error(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (a NUL character in an id or a filter, a number out
+        # of a column's range): the caller's to fix, not a server fault.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+        logger.warning("database refused a request's value: %s", reason)
+        return error_response(400, "invalid_request", f"the database refused a value of this request: {reason}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "internal error; the server log has the details")

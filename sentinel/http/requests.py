@@ -1,0 +1,71 @@
+"""What every endpoint does the same way: parsing a JSON body into a model, and long-polling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ValidationError
+
+from sentinel.errors import InvalidInput
+from sentinel.telemetry.finished import FinishedSignals
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
+
+
+def parse_body(model: type[ModelT], raw: bytes) -> ModelT:
+    """The body as ``model``, or a 400 naming the first field that is wrong (OpenAI's wording for extras)."""
+    try:
+        parsed = model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        if first["type"] == "extra_forbidden":
+            raise InvalidInput(f"Unknown parameter: '{field}'.", field=field) from exc
+        raise InvalidInput(f"Invalid '{field or 'body'}': {first['msg']}", field=field) from exc
+    reject_nul(parsed.model_dump(), "")
+    return parsed
+
+
+def reject_nul(value: Any, field: str) -> None:
+    """Refuse text holding a NUL character (``\\u0000``): valid JSON, but PostgreSQL cannot store it in any text
+    column, so it would fail later, as a 500 or a worker retrying for ever (a judge quoting it in its reasoning)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(
+                f"Invalid '{field or 'body'}': text may not contain NUL characters (\\u0000)", field=field or None
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{field}.{key}" if field else str(key)
+            reject_nul(key, name)
+            reject_nul(item, name)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            reject_nul(item, f"{field}.{index}" if field else str(index))
+
+
+async def long_poll(
+    request: Request,
+    key: str,
+    load: Callable[[], T],
+    finished: Callable[[T], bool],
+    wait: float,
+    signals: FinishedSignals,
+) -> T:
+    """Read (in a thread) until ``finished``, ``wait`` seconds pass or the client goes away. Between reads it
+    waits for ``key`` to be announced on ``signals`` (see :mod:`sentinel.telemetry.finished`), not for a timer.
+    ``signals`` is ``services.finished``; the ``request`` tells when the client went away.
+    """
+    give_up = time.monotonic() + wait
+    with signals.waiting(key) as waiter:
+        while True:
+            value = await run_in_threadpool(load)
+            remaining = give_up - time.monotonic()
+            if finished(value) or remaining <= 0 or await request.is_disconnected():
+                return value
+            await waiter.wait(min(remaining, signals.interval()))

@@ -1,0 +1,200 @@
+"""Running one attempt: lease it, generate its image, hand the image to the panel.
+
+The lease makes one worker the generator (a duplicate delivery must not pay the provider twice); it is short and
+renewed while the provider call runs, so a worker that dies mid-call is replaced within one lease period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from sentinel.db import insert_unless_present
+from sentinel.evaluation.guidance import regeneration_prompt
+from sentinel.evaluation.rubric import Rubric
+from sentinel.evaluation.service import EvaluationService
+from sentinel.generation.service import Generation, GenerationRequest, GenerationService
+from sentinel.jobs.progress import JobProgress, Transition
+from sentinel.models import FINAL_JOB_STATES, AttemptState, Job, JobAttempt, JobState, as_utc, utcnow
+from sentinel.providers.router import ImageSpec
+from sentinel.services import Services
+from sentinel.spend.service import SpendCapReached
+from sentinel.worker.loop import run_async
+
+logger = logging.getLogger(__name__)
+
+#: The lease is renewed this many times per lease period while the provider call runs.
+RENEWALS_PER_LEASE = 3
+
+
+class AttemptRunner:
+    def __init__(
+        self,
+        services: Services,
+        evaluations: EvaluationService,
+        progress: JobProgress,
+        generation: Callable[[], GenerationService],
+    ) -> None:
+        self.services = services
+        self.evaluations = evaluations
+        self.progress = progress
+        #: Built on first use: a worker that never generates opens no provider connections.
+        self._generation = generation
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.services.settings.generation_lease_seconds
+
+    def run(self, job_id: str, slot: int, number: int) -> None:
+        """Generate attempt ``number`` of slot ``slot`` and hand it to the panel. Safe to run twice."""
+        leased = self._lease(job_id, slot, number)
+        if leased is None:
+            return
+        job, attempt = leased
+        generation = self._generation()
+        rubric = self.services.rubrics.get(job.task)
+        width, height = job.params.get("width"), job.params.get("height")
+        size = f"{width}x{height}" if width and height else None
+        resolved, width, height = generation.resolve(job.model, rubric.id, size)
+        spec = ImageSpec(prompt=attempt.prompt, width=width, height=height, seed=random.randrange(2**31))
+        remaining = (as_utc(job.deadline_at) - utcnow()).total_seconds()
+        request = GenerationRequest(
+            model=resolved,
+            spec=spec,
+            request_id=job_id,
+            timeout_seconds=max(0.01, remaining),
+            regeneration=number - 1,
+        )
+        try:
+            result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0))
+        except SpendCapReached as exc:
+            refused = exc.message
+            self._finish(attempt, lambda session: self.progress.attempt_failed(session, attempt, refused))
+            return
+        image = result.results[0].image
+        if image is None:
+            failure = result.last_failure
+            error = failure.message if failure else "no provider could serve it"
+            self._finish(attempt, lambda session: self.progress.attempt_failed(session, attempt, error))
+            return
+        params = self._judged_params(rubric, job, width, height)
+        submission = self.evaluations.validate(job.task, params, {"image": image.data})
+
+        def hand_to_panel(session: Session) -> Transition:
+            # The attempt, its evaluation and the judges' messages: one transaction, so neither exists alone.
+            evaluation = self.evaluations.submit_in(session, submission, job.key_id)
+            session.execute(
+                update(JobAttempt)
+                .where(col(JobAttempt.id) == attempt.id)
+                .values(
+                    state=AttemptState.JUDGING,
+                    image_id=image.info.sha256,
+                    evaluation_id=evaluation.id,
+                    provider=image.provider,
+                    provider_model=image.model,
+                    generation_ms=round(sum(a.latency_ms for a in result.results[0].attempts), 1),
+                    lease_until=None,
+                )
+            )
+            self.progress.set_state(session, job_id, JobState.JUDGING)
+            return Transition(job_id)
+
+        self._finish(attempt, hand_to_panel)
+
+    def _lease(self, job_id: str, slot: int, number: int) -> tuple[Job, JobAttempt] | None:
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            job = session.get(Job, job_id)
+            if job is None or job.state in FINAL_JOB_STATES:
+                return None
+            if as_utc(job.deadline_at) <= utcnow():
+                transition = self.progress.expire(session, job)
+                session.commit()
+                self.progress.announce(transition)
+                return None
+            # Normally queued with the step that asked for it; made here for a job whose first message outran it.
+            values = {
+                "job_id": job_id,
+                "slot": slot,
+                "number": number,
+                "prompt": regeneration_prompt(job.prompt, None),
+                "state": AttemptState.GENERATING,
+            }
+            insert_unless_present(session, JobAttempt, values, ["job_id", "slot", "number"])
+            attempt = session.exec(
+                select(JobAttempt).where(
+                    JobAttempt.job_id == job_id, JobAttempt.slot == slot, JobAttempt.number == number
+                )
+            ).one()
+            now = utcnow()
+            leased = session.execute(
+                update(JobAttempt)
+                .where(
+                    col(JobAttempt.id) == attempt.id,
+                    col(JobAttempt.state) == AttemptState.GENERATING,
+                    col(JobAttempt.image_id).is_(None),
+                    (col(JobAttempt.lease_until).is_(None)) | (col(JobAttempt.lease_until) < now),
+                )
+                .values(lease_until=now + timedelta(seconds=self.lease_seconds), started_at=now)
+            ).rowcount  # type: ignore[attr-defined]
+            if leased != 1:
+                session.commit()
+                return None  # another delivery is generating it, or it already has its image
+            self.progress.set_state(session, job_id, JobState.GENERATING if number == 1 else JobState.REGENERATING)
+            session.commit()
+        return job, attempt
+
+    async def _generate_leased(
+        self, generation: GenerationService, request: GenerationRequest, key_id: str | None, attempt_id: int
+    ) -> Generation:
+        """Generate while renewing the lease; the lease ends with the call, however it ends."""
+        owner = await asyncio.to_thread(generation.owner_of, key_id)
+        renewing = asyncio.create_task(self._renew(attempt_id))
+        try:
+            return await generation.generate(request, owner)
+        except BaseException:
+            # Nothing was delivered: the retry of this message (or the sweep) may generate at once.
+            await asyncio.to_thread(self._set_lease, attempt_id, None)
+            raise
+        finally:
+            renewing.cancel()
+
+    async def _renew(self, attempt_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / RENEWALS_PER_LEASE)
+            until = utcnow() + timedelta(seconds=self.lease_seconds)
+            try:
+                await asyncio.to_thread(self._set_lease, attempt_id, until)
+            except Exception as exc:  # the database blinked: try again at the next renewal
+                logger.warning("could not renew the lease of attempt %s (%s)", attempt_id, type(exc).__name__)
+
+    def _set_lease(self, attempt_id: int, until: datetime | None) -> None:
+        with Session(self.services.engine) as session:
+            session.execute(
+                update(JobAttempt)
+                .where(col(JobAttempt.id) == attempt_id, col(JobAttempt.state) == AttemptState.GENERATING)
+                .values(lease_until=until)
+            )
+            session.commit()
+
+    def _finish(self, attempt: JobAttempt, step: Callable[[Session], Transition]) -> None:
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            transition = step(session)
+            session.commit()
+        self.progress.announce(transition)
+
+    @staticmethod
+    def _judged_params(rubric: Rubric, job: Job, width: int, height: int) -> dict[str, Any]:
+        """The params the panel judges an attempt by: the job's, plus the size asked of the provider where the task
+        takes one (a 192×128 image delivered for 1536×1024 must fail, and the judge can only tell if it knows)."""
+        params = dict(job.params)
+        for name, value in (("width", width), ("height", height)):
+            if name in rubric.params and params.get(name) is None:
+                params[name] = value
+        return params

@@ -1,0 +1,244 @@
+"""The job state machine: after each attempt, the next attempt, or the job closed with its verdict.
+
+Every transition runs inside one transaction with the messages it implies (the next attempt, the webhook), and
+is decided by a conditional UPDATE, so a step delivered twice moves the job once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from sentinel.db import insert_unless_present
+from sentinel.evaluation.guidance import regeneration_prompt
+from sentinel.jobs.guidance import guidance_from, reviewer_guidance
+from sentinel.jobs.selection import chosen_per_slot, worst
+from sentinel.models import (
+    FINAL_JOB_STATES,
+    AttemptState,
+    Evaluation,
+    Job,
+    JobAttempt,
+    JobState,
+    Verdict,
+    as_utc,
+    utcnow,
+)
+from sentinel.outbox import steps
+from sentinel.outbox.store import write
+from sentinel.services import Services
+from sentinel.telemetry.finished import job_key
+
+#: Why a job closed, by its verdict.
+CLOSING_REASONS = {
+    Verdict.GREEN: "every image passed",
+    Verdict.AMBER: "one judge objected to an image: it waits for review",
+    Verdict.RED: "no attempt passed within max_attempts; the best attempt is returned, marked red",
+}
+
+
+@dataclass
+class Transition:
+    """What a step did to a job: whether it closed it (readers waiting on the job are told after the commit)."""
+
+    job_id: str
+    closed: bool = False
+
+
+class JobProgress:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+
+    def on_verdict(self, evaluation_id: str) -> None:
+        """An evaluation has its verdict: if it judged a job's attempt, the job moves on. Safe to run twice."""
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            evaluation = session.get(Evaluation, evaluation_id)
+            transition = self.attempt_judged(session, evaluation) if evaluation is not None else None
+            session.commit()
+        self.announce(transition)
+
+    def announce(self, transition: Transition | None) -> None:
+        """Readers long-polling a job hear that it closed (after the commit that closed it)."""
+        if transition is not None and transition.closed:
+            self.services.finished.announce(job_key(transition.job_id))
+
+    # -- after an attempt -------------------------------------------------------------------------
+
+    def attempt_judged(self, session: Session, evaluation: Evaluation) -> Transition | None:
+        """Record an evaluation's verdict on its attempt, then regenerate (red) or close the slot."""
+        attempt = session.exec(select(JobAttempt).where(JobAttempt.evaluation_id == evaluation.id)).first()
+        if attempt is None or evaluation.verdict is None:
+            return None
+        passed = sum(c["passed"] for j in (evaluation.result or {}).get("judges", []) for c in j["criteria"])
+        won = session.execute(
+            update(JobAttempt)
+            .where(col(JobAttempt.id) == attempt.id, col(JobAttempt.state) == AttemptState.JUDGING)
+            .values(
+                state=AttemptState.JUDGED,
+                verdict=evaluation.verdict,
+                failed_judges=evaluation.failed_judges,
+                passed_criteria=passed,
+                summary=evaluation.summary,
+                finished_at=utcnow(),
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        if won != 1:
+            return None  # a redelivered message: this verdict was recorded already
+        if evaluation.verdict == Verdict.RED:
+            return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, guidance_from(evaluation))
+        return self.close_if_complete(session, attempt.job_id)
+
+    def attempt_failed(self, session: Session, attempt: JobAttempt, error: str) -> Transition:
+        """No image could be generated for ``attempt``: the next one, or the job closes."""
+        session.execute(
+            update(JobAttempt)
+            .where(col(JobAttempt.id) == attempt.id)
+            .values(state=AttemptState.FAILED, error=error, finished_at=utcnow(), lease_until=None)
+        )
+        return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, attempt.guidance)
+
+    def after_failure(self, session: Session, job_id: str, slot: int, number: int, guidance: str | None) -> Transition:
+        """After a red or failed attempt: the next attempt while attempts and budget last, else close."""
+        job = session.get(Job, job_id)
+        if job is None or job.state in FINAL_JOB_STATES:
+            return Transition(job_id)
+        if as_utc(job.deadline_at) <= utcnow():
+            return self.expire(session, job)
+        if number < job.max_attempts:
+            self.set_state(session, job_id, JobState.REGENERATING)
+            self.queue_attempt(session, job, slot, number + 1, guidance)
+            return Transition(job_id)
+        return self.close_if_complete(session, job_id)
+
+    def queue_attempt(self, session: Session, job: Job, slot: int, number: int, guidance: str | None) -> None:
+        """The attempt's row (with exactly what the provider will be asked) and the message that runs it."""
+        values = {
+            "job_id": job.id,
+            "slot": slot,
+            "number": number,
+            "prompt": regeneration_prompt(job.prompt, guidance),
+            "guidance": guidance,
+            "state": AttemptState.GENERATING,
+            "started_at": utcnow(),
+        }
+        insert_unless_present(session, JobAttempt, values, ["job_id", "slot", "number"])
+        write(session, steps.generate_attempt(job.id, slot, number))
+
+    # -- closing ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _slot_done(job: Job, attempts: list[JobAttempt]) -> bool:
+        if any(a.verdict in (Verdict.GREEN, Verdict.AMBER) for a in attempts):
+            return True
+        if not attempts:
+            return False
+        latest = max(attempts, key=lambda a: a.number)
+        return latest.state in (AttemptState.JUDGED, AttemptState.FAILED) and latest.number >= job.max_attempts
+
+    def close_if_complete(self, session: Session, job_id: str) -> Transition:
+        """Close the job once every slot has its answer: its verdict is the worst chosen image's."""
+        session.expire_all()  # the attempt rows were just changed by UPDATE statements
+        job = session.get(Job, job_id)
+        if job is None or job.state in FINAL_JOB_STATES:
+            return Transition(job_id)
+        attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job_id)))
+        if not all(self._slot_done(job, [a for a in attempts if a.slot == s]) for s in range(job.n)):
+            return Transition(job_id)
+        chosen = chosen_per_slot(job.n, attempts)
+        if not any(chosen):
+            return self.close(session, job, JobState.FAILED, None, "no image could be generated")
+        verdict = worst(c.verdict for c in chosen if c)
+        assert verdict is not None
+        return self.close(session, job, JobState.DONE, verdict, CLOSING_REASONS[verdict])
+
+    def expire(self, session: Session, job: Job) -> Transition:
+        """The budget ran out: close the job with what it has."""
+        if job.state in FINAL_JOB_STATES or as_utc(job.deadline_at) > utcnow():
+            return Transition(job.id)  # closed, or a reviewer's regeneration gave it a new budget
+        attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
+        verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)
+        reason = f"the budget of {job.budget_seconds:g} s ran out after {len(attempts)} attempt(s)"
+        return self.close(session, job, JobState.EXPIRED, verdict, reason)
+
+    def close(self, session: Session, job: Job, state: JobState, verdict: Verdict | None, reason: str) -> Transition:
+        """Close once (the state condition decides racing steps), with the job's webhook in the same transaction."""
+        won = session.execute(
+            update(Job)
+            .where(col(Job.id) == job.id, col(Job.state).not_in(list(FINAL_JOB_STATES)))
+            .values(state=state, verdict=verdict, reason=reason, finished_at=utcnow())
+        ).rowcount  # type: ignore[attr-defined]
+        if won != 1:
+            return Transition(job.id)
+        write(session, *self.webhook(job, "finished"))
+        return Transition(job.id, closed=True)
+
+    def webhook(self, job: Job, event: str) -> list[steps.Message]:
+        if not job.callback_url:
+            return []
+        settings = self.settings
+        return [
+            steps.deliver_webhook(
+                "job",
+                job.id,
+                event,
+                max_retries=settings.webhook_max_retries,
+                min_backoff_ms=settings.webhook_min_backoff_ms,
+            )
+        ]
+
+    @staticmethod
+    def set_state(session: Session, job_id: str, state: JobState) -> None:
+        session.execute(
+            update(Job).where(col(Job.id) == job_id, col(Job.state).not_in(list(FINAL_JOB_STATES))).values(state=state)
+        )
+
+    # -- a reviewer's decision --------------------------------------------------------------------
+
+    def record_review(
+        self,
+        session: Session,
+        evaluation: Evaluation,
+        verdict: Verdict,
+        reason: str,
+        regenerate: bool,
+        note: str | None,
+    ) -> bool:
+        """A person's decision on a job's amber attempt becomes that attempt's verdict, and the job's verdict
+        follows; with ``regenerate`` the job reopens with a fresh budget for one more attempt on that slot. Runs in
+        the transaction that stores the decision. True when the evaluation was a job's attempt."""
+        attempt = session.exec(select(JobAttempt).where(JobAttempt.evaluation_id == evaluation.id)).first()
+        if attempt is None:
+            return False
+        attempt.verdict = verdict
+        attempt.summary = f"{reason} (the panel said: {evaluation.summary})"
+        session.add(attempt)
+        session.flush()
+        job = session.get(Job, attempt.job_id)
+        assert job is not None
+        attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
+        if regenerate:
+            number = max(a.number for a in attempts if a.slot == attempt.slot) + 1
+            session.execute(
+                update(Job)
+                .where(col(Job.id) == job.id)
+                .values(
+                    state=JobState.REGENERATING,
+                    verdict=None,
+                    reason=f"{reason}; regenerating",
+                    finished_at=None,
+                    deadline_at=utcnow() + timedelta(seconds=job.budget_seconds),
+                    max_attempts=max(job.max_attempts, number),
+                )
+            )
+            self.queue_attempt(session, job, attempt.slot, number, reviewer_guidance(evaluation, note))
+        elif job.state in FINAL_JOB_STATES:
+            job_verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)
+            if job_verdict == Verdict.AMBER:
+                reason += "; another image still waits for review"
+            session.execute(update(Job).where(col(Job.id) == job.id).values(verdict=job_verdict, reason=reason))
+        write(session, *self.webhook(job, "decided"))
+        return True

@@ -1,0 +1,85 @@
+"""Finding jobs that stopped moving (a worker died, a broker lost a message) and moving them on.
+
+Runs inside the scheduled sweep; every step is a transition of :mod:`sentinel.jobs.progress`, so a sweep that
+runs twice, or beside the step it stands in for, moves a job once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from sentinel.jobs.progress import JobProgress, Transition
+from sentinel.models import FINAL_JOB_STATES, AttemptState, Evaluation, Job, JobAttempt, Verdict, as_utc, utcnow
+from sentinel.outbox import steps
+from sentinel.outbox.store import write
+from sentinel.services import Services
+
+#: An attempt asked for this long ago that no worker has started was lost with its message: ask again.
+STUCK_AFTER_SECONDS = 30.0
+
+
+class JobRecovery:
+    def __init__(self, services: Services, progress: JobProgress) -> None:
+        self.services = services
+        self.progress = progress
+
+    def sweep(self) -> dict[str, int]:
+        """Expire jobs past their budget; resume attempts whose worker died or whose message was lost."""
+        counts = {"expired": 0, "resumed": 0, "judged": 0}
+        with Session(self.services.engine) as session:
+            open_jobs = list(session.exec(select(Job.id).where(col(Job.state).not_in(list(FINAL_JOB_STATES)))))
+        for job_id in open_jobs:
+            with Session(self.services.engine) as session:
+                transition, what = self._recover(session, job_id, utcnow())
+                session.commit()
+            if what:
+                counts[what] += 1
+            self.progress.announce(transition)
+        return counts
+
+    def _recover(self, session: Session, job_id: str, now: datetime) -> tuple[Transition | None, str | None]:
+        job = session.get(Job, job_id)
+        if job is None or job.state in FINAL_JOB_STATES:
+            return None, None
+        if as_utc(job.deadline_at) <= now:
+            return self.progress.expire(session, job), "expired"
+        attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job_id)))
+        what = None
+        for slot in range(job.n):
+            mine = [a for a in attempts if a.slot == slot]
+            if not mine:
+                if (now - as_utc(job.created_at)).total_seconds() > STUCK_AFTER_SECONDS:
+                    self.progress.queue_attempt(session, job, slot, 1, None)
+                    write(session, steps.generate_attempt(job.id, slot, 1, resend=True))
+                    what = "resumed"
+                continue
+            latest = max(mine, key=lambda a: a.number)
+            if latest.state == AttemptState.GENERATING and latest.image_id is None and self._lost(latest, now):
+                # Asked again from now: a message that only waits in a backlog is not re-sent every sweep.
+                session.execute(
+                    update(JobAttempt).where(col(JobAttempt.id) == latest.id).values(lease_until=None, started_at=now)
+                )
+                write(session, steps.generate_attempt(job.id, slot, latest.number, resend=True))
+                what = "resumed"
+            elif latest.state == AttemptState.JUDGING and latest.evaluation_id:
+                evaluation = session.get(Evaluation, latest.evaluation_id)
+                if evaluation is not None and evaluation.verdict is not None:
+                    transition = self.progress.attempt_judged(session, evaluation)
+                    if transition is not None:
+                        return transition, "judged"
+            elif latest.state in (AttemptState.JUDGED, AttemptState.FAILED) and latest.verdict in (None, Verdict.RED):
+                idle = (now - as_utc(latest.finished_at or latest.started_at)).total_seconds()
+                if idle > STUCK_AFTER_SECONDS:
+                    # The step after it never ran (or never closed the job): carry on from here.
+                    return self.progress.after_failure(session, job.id, slot, latest.number, latest.guidance), "resumed"
+        return self.progress.close_if_complete(session, job_id), what
+
+    @staticmethod
+    def _lost(attempt: JobAttempt, now: datetime) -> bool:
+        if attempt.lease_until is not None:
+            # A lease is renewed while its worker lives: one that ran out means the worker is gone.
+            return as_utc(attempt.lease_until) < now
+        return (now - as_utc(attempt.started_at)).total_seconds() > STUCK_AFTER_SECONDS

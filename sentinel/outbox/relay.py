@@ -1,0 +1,186 @@
+"""Sending committed outbox messages to the broker, and marking them sent.
+
+Every process that writes messages runs a relay (the API, each worker process). A round claims a batch of unsent
+messages for a while (so two relays do not both send them), enqueues each, and marks what went out as sent; what
+the broker refused stays unsent and is tried again on the next round. A relay that dies after enqueueing and
+before marking sends those messages again once their claim runs out: every step is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import dramatiq
+from sqlalchemy import delete, or_, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col, select
+
+from sentinel.models import OutboxMessage, utcnow
+from sentinel.outbox import steps
+from sentinel.outbox.store import on_commit, write
+
+logger = logging.getLogger(__name__)
+
+#: Messages one round sends at most (a backlog after an outage drains in rounds, oldest first).
+BATCH = 200
+#: How long a relay holds the messages it is sending; another relay takes over after it.
+CLAIM_SECONDS = 60.0
+#: Sent messages are kept this long (a step that runs again meanwhile finds its once-only message already there).
+KEEP_SENT_SECONDS = 3600.0
+
+
+class Relay:
+    def __init__(
+        self,
+        engine: Engine,
+        broker: dramatiq.Broker,
+        *,
+        poll_seconds: float = 1.0,
+        sweep_every_seconds: float | None = None,
+    ) -> None:
+        self.engine = engine
+        self.broker = broker
+        self.poll_seconds = poll_seconds
+        #: How often this relay asks for the cluster's sweep (None: it does not).
+        self.sweep_every_seconds = sweep_every_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stop_listening: Callable[[], None] | None = None
+        self._users = 0
+        self._users_lock = threading.Lock()
+        self._broker_was_down = False
+
+    # -- one round ----------------------------------------------------------------------------------
+
+    def send_pending(self) -> int:
+        """Send what is committed and unsent (one batch); returns how many went out."""
+        now = utcnow()
+        with Session(self.engine) as session:
+            free = or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) < now)
+            ids = list(
+                session.exec(
+                    select(OutboxMessage.id)
+                    .where(col(OutboxMessage.sent_at).is_(None), free)
+                    .order_by(col(OutboxMessage.id))
+                    .limit(BATCH)
+                )
+            )
+            if not ids:
+                return 0
+            # The condition is re-checked under the row lock: of two relays, each claims a disjoint set.
+            claimed = session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.sent_at).is_(None), free)
+                .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+                .returning(
+                    col(OutboxMessage.id),
+                    col(OutboxMessage.actor),
+                    col(OutboxMessage.queue),
+                    col(OutboxMessage.args),
+                    col(OutboxMessage.options),
+                ),
+                execution_options={"synchronize_session": False},
+            ).all()
+            session.commit()
+        sent: list[int] = []
+        failed: list[int] = []
+        error: Exception | None = None
+        for message_id, actor, queue, args, options in sorted(claimed, key=lambda row: row[0]):
+            if error is not None:
+                failed.append(message_id)
+                continue
+            try:
+                self._enqueue(actor, queue, args, options)
+                sent.append(message_id)
+            except Exception as exc:  # the broker is away: the rest waits for the next round
+                error = exc
+                failed.append(message_id)
+        with Session(self.engine) as session:
+            if sent:
+                session.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(sent)).values(sent_at=utcnow()))
+            if failed:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id).in_(failed))
+                    .values(claimed_until=None, send_failures=OutboxMessage.send_failures + 1)
+                )
+            session.commit()
+        if error is not None:
+            if not self._broker_was_down:
+                logger.warning("broker unreachable (%s); %d message(s) wait in the outbox", error, len(failed))
+            self._broker_was_down = True
+        elif self._broker_was_down and sent:
+            logger.info("broker reachable again; sending waiting messages")
+            self._broker_was_down = False
+        return len(sent)
+
+    def _enqueue(self, actor: str, queue: str, args: list[Any], options: dict[str, Any]) -> None:
+        if queue not in self.broker.get_declared_queues():
+            self.broker.declare_queue(queue)
+        message = dramatiq.Message(queue_name=queue, actor_name=actor, args=tuple(args), kwargs={}, options=options)
+        self.broker.enqueue(message)
+
+    def request_sweep(self) -> None:
+        """Ask for this period's sweep; of every process asking, one row is written (its period is its key)."""
+        assert self.sweep_every_seconds is not None
+        with Session(self.engine) as session:
+            write(session, steps.sweep(int(time.time() // self.sweep_every_seconds)))
+            session.commit()
+
+    def forget_sent(self, older_than_seconds: float = KEEP_SENT_SECONDS) -> int:
+        cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+        with Session(self.engine) as session:
+            result = session.execute(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < cutoff))
+            session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # -- running in the background ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Send in a thread of its own: at once after a commit that wrote messages, else every poll period.
+
+        Each part of a process that needs the relay (the API, the embedded worker) starts it and stops it; the
+        thread runs while any of them still needs it."""
+        with self._users_lock:
+            self._users += 1
+            if self._thread is not None:
+                return
+            self._stop.clear()
+            self._stop_listening = on_commit(self._wake.set)
+            self._thread = threading.Thread(target=self._run, name="sentinel-outbox-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._users_lock:
+            self._users = max(0, self._users - 1)
+            if self._users or self._thread is None:
+                return
+            thread, self._thread = self._thread, None
+            if self._stop_listening is not None:
+                self._stop_listening()
+            self._stop.set()
+            self._wake.set()
+        thread.join(timeout)
+
+    def _run(self) -> None:
+        next_sweep = 0.0
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                if self.sweep_every_seconds is not None and time.monotonic() >= next_sweep:
+                    self.request_sweep()
+                    next_sweep = time.monotonic() + self.sweep_every_seconds
+                while self.send_pending() == BATCH and not self._stop.is_set():
+                    pass
+            except OperationalError as exc:
+                logger.warning("outbox relay: database unreachable (%s); trying again", type(exc.orig).__name__)
+            except Exception:
+                logger.exception("outbox relay round failed; trying again")
+            self._wake.wait(self.poll_seconds)

@@ -1,0 +1,67 @@
+"""The workflow's vocabulary: one function per step, building the message that asks for it.
+
+Services write these into the outbox with the change that implies them; the actors of the same names, in
+:mod:`sentinel.workflow.actors`, run them. The path of one job::
+
+    POST /v1/jobs ─► generate_attempt ─► judge_evaluation ×judges ─► evaluation_judged ─┬─► generate_attempt (red)
+                                                                                        └─► deliver_webhook (closed)
+
+and every few seconds ``sweep`` (deadlines and recovery).
+"""
+
+from __future__ import annotations
+
+from sentinel.outbox.store import Message
+
+#: Queues, by kind of work, so a backlog of judging never starves webhooks.
+JUDGING, JOBS, WEBHOOKS = "judging", "jobs", "webhooks"
+
+#: A job attempt's generation holds its message this long at most (the provider call is bounded by the job's
+#: budget; this stops a wedged thread).
+GENERATION_TIME_LIMIT_MS = 330_000
+
+
+def judge_evaluation(evaluation_id: str, judge_name: str, time_limit_seconds: float) -> Message:
+    """Ask one judge for its vote on an evaluation."""
+    return Message(
+        "judge_evaluation",
+        JUDGING,
+        (evaluation_id, judge_name, time_limit_seconds),
+        {"time_limit": int(time_limit_seconds * 1000)},
+    )
+
+
+def evaluation_judged(evaluation_id: str) -> Message:
+    """An evaluation has its verdict: move its job on and tell its callback."""
+    return Message("evaluation_judged", JUDGING, (evaluation_id,), dedupe_key=f"evaluation_judged:{evaluation_id}")
+
+
+def generate_attempt(job_id: str, slot: int, number: int, *, resend: bool = False) -> Message:
+    """Generate attempt ``number`` of a job's image ``slot`` and hand it to the panel. The recovery sweep
+    ``resend``s one whose worker died; otherwise the attempt is asked for once, however often its cause runs."""
+    return Message(
+        "generate_attempt",
+        JOBS,
+        (job_id, slot, number),
+        {"time_limit": GENERATION_TIME_LIMIT_MS},
+        dedupe_key=None if resend else f"generate_attempt:{job_id}:{slot}:{number}",
+    )
+
+
+def deliver_webhook(
+    kind: str, resource_id: str, event: str, *, max_retries: int, min_backoff_ms: int, once_key: str | None = None
+) -> Message:
+    """POST a finished (or decided) job or evaluation to its callback_url, retried with backoff. ``once_key``
+    names an event that happens once (an evaluation's verdict) when the step writing it may run twice."""
+    return Message(
+        "deliver_webhook",
+        WEBHOOKS,
+        (kind, resource_id, event),
+        {"max_retries": max_retries, "min_backoff": min_backoff_ms, "max_backoff": 600_000},
+        dedupe_key=f"deliver_webhook:{once_key}" if once_key else None,
+    )
+
+
+def sweep(period: int) -> Message:
+    """Deadlines and recovery, once per period for the whole cluster (the dedupe key is the period)."""
+    return Message("sweep", JOBS, (), dedupe_key=f"sweep:{period}")

@@ -1,0 +1,86 @@
+"""Writing messages into the outbox inside the caller's transaction."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlmodel import Session
+
+from sentinel.db import insert_unless_present
+from sentinel.models import OutboxMessage, utcnow
+from sentinel.telemetry.logging import request_id
+
+#: Key in ``Session.info`` marking a transaction that wrote outbox messages.
+_WROTE = "sentinel.outbox.wrote"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One step to run: an actor by name, its queue, its arguments (ids, never objects)."""
+
+    actor: str
+    queue: str
+    args: tuple[Any, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    #: Set when the step writing it may run twice (a redelivered message): the second write adds nothing.
+    dedupe_key: str | None = None
+
+
+def write(session: Session, *messages: Message) -> None:
+    """Add ``messages`` to the outbox in ``session``'s transaction: they exist exactly when the change does."""
+    rid = request_id.get()
+    for message in messages:
+        options = dict(message.options)
+        if rid and "request_id" not in options:
+            # The relay sends from its own thread: the request id that caused the message travels with it.
+            options["request_id"] = rid
+        values = {
+            "actor": message.actor,
+            "queue": message.queue,
+            "args": list(message.args),
+            "options": options,
+            "dedupe_key": message.dedupe_key,
+            "created_at": utcnow(),
+        }
+        if message.dedupe_key is None:
+            session.add(OutboxMessage(**values))
+        else:
+            insert_unless_present(session, OutboxMessage, values, ["dedupe_key"])
+    if messages:
+        session.info[_WROTE] = True
+
+
+_wake_lock = threading.Lock()
+_wake_relays: list[Callable[[], None]] = []
+
+
+def on_commit(wake: Callable[[], None]) -> Callable[[], None]:
+    """Call ``wake`` after every commit in this process that wrote outbox messages (the relay sends them at once
+    instead of at its next poll); returns a function that stops it."""
+    with _wake_lock:
+        _wake_relays.append(wake)
+
+    def stop() -> None:
+        with _wake_lock:
+            if wake in _wake_relays:
+                _wake_relays.remove(wake)
+
+    return stop
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    if session.info.pop(_WROTE, False):
+        with _wake_lock:
+            wakers = list(_wake_relays)
+        for wake in wakers:
+            wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_WROTE, None)

@@ -1,0 +1,84 @@
+"""Every step of the workflow, in the order a job meets them. ``dramatiq sentinel.workflow.actors`` runs them all.
+
+Each actor takes ids, calls one service, and is safe to run twice. The service writes the next step's message
+into the outbox in the same transaction as its change; the relay (one per process) sends it. A job's path::
+
+    POST /v1/jobs              JobService.create: the job, its attempt rows, generate_attempt per image
+    generate_attempt           AttemptRunner.run: lease, generate (GenerationService), store the image with its
+                               evaluation and one judge_evaluation per judge; or the attempt failed: as if red
+    judge_evaluation           EvaluationService: one vote; the last vote writes the verdict with
+                               evaluation_judged (and deliver_webhook for an evaluation's own callback)
+    evaluation_judged          JobProgress.on_verdict: red → generate_attempt for the next attempt; otherwise,
+                               or out of attempts, the job closes with deliver_webhook
+    deliver_webhook            WebhookService.deliver_event: POST the stored result, retried with backoff
+    sweep                      every few seconds: deadlines, and work a dead worker or lost message left behind
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+from dramatiq.middleware import TimeLimitExceeded
+
+from sentinel.evaluation.runner import abstention
+from sentinel.outbox import steps
+from sentinel.store.images import releasing_memory
+from sentinel.worker import broker
+from sentinel.workflow import runtime
+
+logger = logging.getLogger(__name__)
+
+
+class OutboxRelayMiddleware(dramatiq.Middleware):
+    """Every worker process relays the messages its steps write (and asks for the cluster's sweep)."""
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        runtime.relay().start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        runtime.relay().stop()
+
+
+broker.add_middleware(OutboxRelayMiddleware())
+
+
+@dramatiq.actor(actor_name="generate_attempt", queue_name=steps.JOBS, max_retries=3, min_backoff=500, broker=broker)
+def generate_attempt(job_id: str, slot: int, number: int) -> None:
+    runtime.attempts().run(job_id, slot, number)
+
+
+@dramatiq.actor(actor_name="judge_evaluation", queue_name=steps.JUDGING, max_retries=5, min_backoff=200, broker=broker)
+def judge_evaluation(evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
+    evaluations = runtime.evaluations()
+    with releasing_memory():
+        try:
+            evaluations.process_judge_message(evaluation_id, judge)
+        except TimeLimitExceeded:
+            limit = f"took longer than its {time_limit_seconds:g} s limit"
+            evaluations.record_vote(evaluation_id, abstention(judge, limit))
+
+
+@dramatiq.actor(
+    actor_name="evaluation_judged", queue_name=steps.JUDGING, max_retries=10, min_backoff=200, broker=broker
+)
+def evaluation_judged(evaluation_id: str) -> None:
+    runtime.progress().on_verdict(evaluation_id)
+
+
+@dramatiq.actor(actor_name="deliver_webhook", queue_name=steps.WEBHOOKS, broker=broker)
+def deliver_webhook(kind: str, resource_id: str, event: str = "finished") -> None:
+    runtime.webhooks().deliver_event(kind, resource_id, event)
+
+
+@dramatiq.actor(actor_name="sweep", queue_name=steps.JOBS, max_retries=0, broker=broker)
+def sweep() -> None:
+    """Deadlines and recovery for the whole cluster, once per period (the relays ask; the outbox keeps one)."""
+    stalled_after = runtime.services().settings.evaluation_stalled_seconds
+    for name, counts in (
+        ("evaluation", runtime.evaluations().sweep(stalled_after)),
+        ("job", runtime.recovery().sweep()),
+    ):
+        if any(counts.values()):
+            logger.info("%s sweep: %s", name, counts)
+    runtime.relay().forget_sent()

@@ -1,0 +1,132 @@
+"""The outbox: a message exists exactly when the change that implies it was committed, and goes out once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import dramatiq
+import pytest
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import create_engine
+from sqlmodel import Session, col, select
+
+from sentinel.db import build_engine
+from sentinel.db.migrate import upgrade_engine
+from sentinel.models import OutboxMessage
+from sentinel.outbox.relay import Relay
+from sentinel.outbox.store import Message, write
+from tests.faults.conftest import database as own_database
+
+STEP = Message("judge_evaluation", "judging", ("ev_1", "pixels", 20.0))
+
+
+class CountingBroker(StubBroker):
+    """Counts what it is given; ``away`` makes it refuse like a broker that is down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: Counter[tuple] = Counter()
+        self.away = False
+        self._lock = threading.Lock()
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        if self.away:
+            raise ConnectionError("Connection refused")
+        with self._lock:
+            self.sent[message.args] += 1
+        return message
+
+
+postgres_database = pytest.fixture(own_database.__wrapped__)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = build_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
+    upgrade_engine(engine)
+    yield engine
+    engine.dispose()
+
+
+def unsent(engine) -> int:
+    with Session(engine) as session:
+        return len(list(session.exec(select(OutboxMessage).where(col(OutboxMessage.sent_at).is_(None)))))
+
+
+def test_a_message_of_a_rolled_back_change_is_never_sent(engine) -> None:
+    with Session(engine) as session:
+        write(session, STEP)
+        session.rollback()
+    broker = CountingBroker()
+    assert Relay(engine, broker).send_pending() == 0
+    assert not broker.sent
+
+
+def test_a_once_only_message_written_twice_is_one_message(engine) -> None:
+    once = Message("evaluation_judged", "judging", ("ev_1",), dedupe_key="evaluation_judged:ev_1")
+    for _ in range(2):  # the step that writes it delivered twice
+        with Session(engine) as session:
+            write(session, once)
+            session.commit()
+    broker = CountingBroker()
+    assert Relay(engine, broker).send_pending() == 1
+    assert broker.sent == Counter({("ev_1",): 1})
+
+
+def test_messages_wait_while_the_broker_is_away_and_go_once_in_order_when_it_is_back(engine) -> None:
+    with Session(engine) as session:
+        write(session, *(Message("generate_attempt", "jobs", (f"job_{i}", 0, 1)) for i in range(5)))
+        session.commit()
+    broker = CountingBroker()
+    broker.away = True
+    relay = Relay(engine, broker)
+    assert relay.send_pending() == 0
+    assert unsent(engine) == 5
+    with Session(engine) as session:
+        assert {m.send_failures for m in session.exec(select(OutboxMessage))} == {1}
+    broker.away = False
+    assert relay.send_pending() == 5
+    assert list(broker.sent) == [(f"job_{i}", 0, 1) for i in range(5)]
+    assert relay.send_pending() == 0
+    assert unsent(engine) == 0
+
+
+def test_a_commit_wakes_the_relay_instead_of_waiting_for_its_poll(engine) -> None:
+    broker = CountingBroker()
+    relay = Relay(engine, broker, poll_seconds=3600)
+    relay.start()
+    try:
+        with Session(engine) as session:
+            write(session, STEP)
+            session.commit()
+        deadline = time.monotonic() + 30
+        while not broker.sent and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert broker.sent, "the relay waited for its hourly poll"
+    finally:
+        relay.stop()
+
+
+def test_two_relays_on_postgresql_send_each_message_once(postgres_database) -> None:
+    engine = create_engine(postgres_database.replace("postgresql://", "postgresql+psycopg://"))
+    upgrade_engine(engine)
+    with Session(engine) as session:
+        write(session, *(Message("generate_attempt", "jobs", (f"job_{i}", 0, 1)) for i in range(300)))
+        session.commit()
+    broker = CountingBroker()
+    relays = [Relay(engine, broker) for _ in range(2)]
+
+    def drain(relay: Relay) -> None:
+        while relay.send_pending():
+            pass
+
+    threads = [threading.Thread(target=drain, args=(relay,)) for relay in relays]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(broker.sent) == 300
+    assert set(broker.sent.values()) == {1}
+    engine.dispose()
