@@ -395,7 +395,7 @@ def review_view(decision: ReviewDecision) -> dict[str, Any]:
     return {
         "state": "decided",
         "decision": decision.decision,
-        "final_verdict": "green" if decision.decision == "approve" else "red",
+        "final_verdict": Verdict.GREEN if decision.decision == "approve" else Verdict.RED,
         "reviewer": decision.reviewer,
         "note": decision.note,
         "decided_at": as_utc(decision.created_at).isoformat(),

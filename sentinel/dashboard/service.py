@@ -15,7 +15,17 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from sentinel.errors import InvalidInput
-from sentinel.models import Evaluation, EvaluationStatus, Job, JobAttempt, ProviderCall, ReviewDecision, as_utc
+from sentinel.models import (
+    VERDICT_ORDER,
+    Evaluation,
+    EvaluationStatus,
+    Job,
+    JobAttempt,
+    ProviderCall,
+    ReviewDecision,
+    Verdict,
+    as_utc,
+)
 from sentinel.providers.base import Outcome
 from sentinel.services import Services
 
@@ -31,7 +41,7 @@ DEFAULT_WINDOW = "24h"
 SKIPPED = "skipped"
 #: Failure classes in the order people read them: the provider's load first, then refusals, then our own errors.
 FAILURE_ORDER: tuple[str, ...] = tuple(outcome.value for outcome in Outcome if outcome is not Outcome.OK)
-VERDICTS: tuple[str, ...] = ("green", "amber", "red")
+VERDICTS: tuple[str, ...] = tuple(VERDICT_ORDER)
 PERCENTILES: tuple[int, ...] = (50, 95, 99)
 
 
@@ -208,7 +218,7 @@ class DashboardService:
         waiting = session.exec(
             select(Evaluation.created_at, Evaluation.finished_at)
             .join(ReviewDecision, col(ReviewDecision.evaluation_id) == col(Evaluation.id), isouter=True)
-            .where(Evaluation.status == EvaluationStatus.DONE, Evaluation.verdict == "amber")
+            .where(Evaluation.status == EvaluationStatus.DONE, Evaluation.verdict == Verdict.AMBER)
             .where(col(ReviewDecision.id).is_(None))
         ).all()
         # An item has waited since its verdict was written, not since the image was submitted.

@@ -30,6 +30,7 @@ from sentinel.models import (
     EvaluationStatus,
     ReviewDecision,
     StoredImage,
+    Verdict,
     Vote,
     as_utc,
     review_view,
@@ -207,7 +208,7 @@ class EvaluationService:
 
     def _review(self, evaluation: Evaluation) -> dict[str, Any] | None:
         """The human decision on an amber result, if one was made (only ambers go to review)."""
-        if evaluation.verdict != "amber":
+        if evaluation.verdict != Verdict.AMBER:
             return None
         with Session(self.services.engine) as session:
             decision = session.exec(select(ReviewDecision).where(ReviewDecision.evaluation_id == evaluation.id)).first()

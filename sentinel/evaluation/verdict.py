@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sentinel.evaluation.rubric import SEVERITIES, Rubric
+from sentinel.models import Verdict
 
 if TYPE_CHECKING:
     from sentinel.evaluation.runner import VoteResult
 
-GREEN, AMBER, RED = "green", "amber", "red"
+GREEN, AMBER, RED = Verdict.GREEN, Verdict.AMBER, Verdict.RED
 
 
 @dataclass

@@ -21,7 +21,9 @@ router = APIRouter(tags=["operations"])
 
 class ReadinessOut(BaseModel):
     status: Literal["ready", "not ready"]
-    checks: dict[str, dict[str, Any]] = Field(description="database, broker, blob_store: each ok, and why not")
+    checks: dict[str, dict[str, Any]] = Field(
+        description="database, broker, blob_store: each ok, and why not; outbox: messages waiting for the broker"
+    )
     failing: list[str] | None = Field(default=None, description="the checks that failed (503 only)")
 
 

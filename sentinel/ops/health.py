@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
+from sentinel.outbox.relay import backlog
 from sentinel.services import Services
 from sentinel.settings import AMQP_SCHEMES, url_scheme
 
@@ -98,6 +99,13 @@ def amqp_check(url: str, timeout: float) -> str:
         raise ConnectionError("; ".join(str(arg) or repr(arg) for arg in exc.args) or repr(exc)) from exc
     connection.close()
     return f"RabbitMQ at {redact_url(url)} accepted a connection"
+
+
+def outbox_check(engine: Engine) -> str:
+    waiting, oldest = backlog(engine)
+    if not waiting:
+        return "no message waiting to be sent"
+    return f"{waiting} message(s) waiting to be sent to the broker, the oldest for {oldest:.0f} s"
 
 
 def blob_check(blobs: Any) -> str:
@@ -198,6 +206,9 @@ async def readiness(services: Services) -> dict[str, Check]:
     elif broker_url:
         where = f"Redis at {redact_url(broker_url)}"
         checks.append(_bounded("broker", lambda: redis_check(broker_url, timeout), timeout, where))
+    checks.append(_bounded("outbox", lambda: outbox_check(services.engine), timeout, "outbox"))
     results = await asyncio.gather(*checks)
     broker = results[2] if broker_url else Check(True, "in-process broker (no broker URL configured)")
-    return {"database": results[0], "broker": broker, "blob_store": results[1]}
+    # Messages waiting are information, not a failure: they go once the broker is back (its check says why not).
+    outbox = results[-1] if results[-1].ok else Check(True, results[-1].detail, results[-1].duration_ms)
+    return {"database": results[0], "broker": broker, "blob_store": results[1], "outbox": outbox}

@@ -16,12 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 import dramatiq
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from sentinel.models import OutboxMessage, utcnow
+from sentinel.models import OutboxMessage, as_utc, utcnow
 from sentinel.outbox import steps
 from sentinel.outbox.store import on_commit, write
 
@@ -33,6 +33,15 @@ BATCH = 200
 CLAIM_SECONDS = 60.0
 #: Sent messages are kept this long (a step that runs again meanwhile finds its once-only message already there).
 KEEP_SENT_SECONDS = 3600.0
+
+
+def backlog(engine: Engine) -> tuple[int, float | None]:
+    """How many messages wait to be sent, and how long the oldest has waited (seconds; None when none waits)."""
+    with Session(engine) as session:
+        waiting, oldest = session.exec(
+            select(func.count(), func.min(OutboxMessage.created_at)).where(col(OutboxMessage.sent_at).is_(None))
+        ).one()
+    return int(waiting), (utcnow() - as_utc(oldest)).total_seconds() if oldest is not None else None
 
 
 class Relay:

@@ -45,7 +45,7 @@ class ReviewService:
             .join(ReviewDecision, col(ReviewDecision.evaluation_id) == col(Evaluation.id), isouter=True)
             .join(JobAttempt, col(JobAttempt.evaluation_id) == col(Evaluation.id), isouter=True)
             .join(Job, col(Job.id) == col(JobAttempt.job_id), isouter=True)
-            .where(Evaluation.status == EvaluationStatus.DONE, Evaluation.verdict == "amber")
+            .where(Evaluation.status == EvaluationStatus.DONE, Evaluation.verdict == Verdict.AMBER)
             .where(col(ReviewDecision.id).is_(None))
             .order_by(col(Evaluation.created_at), col(Evaluation.id))
             .limit(limit)
@@ -101,7 +101,7 @@ class ReviewService:
             evaluation = session.exec(query).first()
             if evaluation is None:
                 raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
-            if evaluation.status != EvaluationStatus.DONE or evaluation.verdict != "amber":
+            if evaluation.status != EvaluationStatus.DONE or evaluation.verdict != Verdict.AMBER:
                 raise NotAwaitingReview(
                     f"'{evaluation_id}' is not waiting for review: its verdict is {evaluation.verdict or 'not in yet'}"
                 )

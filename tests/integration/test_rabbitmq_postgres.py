@@ -8,13 +8,9 @@ and nothing in Sentinel needs a queue-name prefix that only tests would use.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import psycopg
@@ -28,30 +24,16 @@ from sentinel.models import Evaluation, EvaluationStatus, Vote
 from sentinel.ops.metrics import _rabbitmq_depths
 from tests.conftest import SENTINEL, RunningProcess, clean_env, png_bytes, start_server
 from tests.integration.test_redis_postgres import wait_for_verdict
+from tests.support.rabbitmq import RABBITMQ_URL, rabbitmq_vhost
 
 pytestmark = pytest.mark.integration
-
-#: The machine's RabbitMQ, without a virtual host (each run adds its own).
-RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
-RABBITMQ_USER = os.environ.get("TEST_RABBITMQ_USER", "guest")
-
-
-def rabbitmqctl(*args: str) -> None:
-    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr or done.stdout}")
 
 
 @pytest.fixture(scope="module")
 def rabbitmq_url() -> Iterator[str]:
     """An AMQP URL on a virtual host of our own on the real RabbitMQ server, deleted (with its queues) afterwards."""
-    vhost = f"sentinel-test-{uuid.uuid4().hex[:12]}"
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, RABBITMQ_USER, ".*", ".*", ".*")
-        yield f"{RABBITMQ_URL}/{quote(vhost, safe='')}"
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
+    with rabbitmq_vhost() as vhost:
+        yield f"{RABBITMQ_URL}/{vhost}"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from sentinel.db import build_engine
 from sentinel.db.migrate import upgrade_engine
 from sentinel.models import OutboxMessage
-from sentinel.outbox.relay import Relay
+from sentinel.outbox.relay import Relay, backlog
 from sentinel.outbox.store import Message, write
 from tests.faults.conftest import database as own_database
 
@@ -130,3 +130,14 @@ def test_two_relays_on_postgresql_send_each_message_once(postgres_database) -> N
     assert len(broker.sent) == 300
     assert set(broker.sent.values()) == {1}
     engine.dispose()
+
+
+def test_the_backlog_says_how_many_messages_wait_and_for_how_long(engine) -> None:
+    assert backlog(engine) == (0, None)
+    with Session(engine) as session:
+        write(session, STEP, Message("generate_attempt", "jobs", ("job_1", 0, 1)))
+        session.commit()
+    waiting, oldest = backlog(engine)
+    assert waiting == 2 and oldest is not None and oldest >= 0
+    Relay(engine, CountingBroker()).send_pending()
+    assert backlog(engine) == (0, None)

@@ -1,5 +1,5 @@
-"""A RabbitMQ virtual host of a test's own on the machine's server (as tests/integration/test_rabbitmq_postgres.py
-does), so its queues never meet another run's, and nothing is left behind."""
+"""A RabbitMQ virtual host of a test's own on the machine's server, so its queues never meet another run's, and
+nothing is left behind."""
 
 from __future__ import annotations
 
