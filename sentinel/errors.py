@@ -22,8 +22,8 @@ class SentinelError(Exception):
 
     #: HTTP status used when this error reaches the API.
     status_code: int = 400
-    #: Stable machine-readable error type.
-    error_type: str = "invalid_request"
+    #: Stable machine-readable error type (OpenAI's ``invalid_request_error`` for a request the caller must change).
+    error_type: str = "invalid_request_error"
     #: Finer machine-readable code where one helps (e.g. "model_not_found").
     code: str | None = None
 

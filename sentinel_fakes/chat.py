@@ -54,6 +54,9 @@ ROLES = ("system", "developer", "user", "assistant")
 DETAILS = ("auto", "low", "high")
 DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+);base64,(.*)$", re.DOTALL)
 SCHEMA_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+#: OpenAI's reasoning models (o-series, GPT-5 and later; not the "-chat" snapshots), which refuse `max_tokens` and
+#: any `temperature` but their default of 1 (https://platform.openai.com/docs/guides/reasoning).
+REASONING_MODEL = re.compile(r"^(?!.*-chat)(?:o\d+(?:-.*)?|gpt-(?:[5-9]|[1-9]\d+)(?:[.-].*)?)$")
 #: OpenAI's limit on one image.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 UNSUPPORTED_IMAGE = (
@@ -319,6 +322,26 @@ def _check_response_format(response_format: Any, reading: Reading) -> None:
         _check_strict_schema(schema, name, ())
 
 
+def _reasoning_model_rules(body: dict[str, Any]) -> None:
+    """What a GPT-5 or o-series model refuses that other chat models take, in OpenAI's words."""
+    if "max_tokens" in body:
+        raise Rejection(
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            param="max_tokens",
+            code="unsupported_parameter",
+        )
+    if "temperature" in body and body["temperature"] != 1:
+        raise Rejection(
+            400,
+            f"Unsupported value: 'temperature' does not support {body['temperature']} with this model. "
+            "Only the default (1) value is supported.",
+            param="temperature",
+            code="unsupported_value",
+        )
+
+
 def _validate(body: Any, script: VisionScript) -> Reading:
     """The request as the model reads it, or a Rejection as OpenAI words it."""
     if not isinstance(body, dict):
@@ -355,6 +378,8 @@ def _validate(body: Any, script: VisionScript) -> Reading:
             param="max_tokens",
             code="invalid_value",
         )
+    if isinstance(body["model"], str) and REASONING_MODEL.match(body["model"].rsplit("/", 1)[-1]):
+        _reasoning_model_rules(body)
     if "temperature" in body:
         temperature = body["temperature"]
         if not isinstance(temperature, int | float) or isinstance(temperature, bool):
@@ -383,6 +408,14 @@ def _validate(body: Any, script: VisionScript) -> Reading:
             code="model_not_found",
         )
     return reading
+
+
+def _retry_after_headers(script: VisionScript) -> dict[str, str]:
+    """Retry-After, and retry-after-ms when the script sets it (OpenAI and Azure OpenAI send both)."""
+    headers = script.retry_after_headers()
+    if script.retry_after_ms is not None:
+        headers["retry-after-ms"] = str(script.retry_after_ms)
+    return headers
 
 
 def create_app(script: VisionScript) -> Starlette:
@@ -435,7 +468,7 @@ def create_app(script: VisionScript) -> Starlette:
                 f"Limit 3, Used 3, Requested 1. Please try again in {script.retry_after}s.",
                 kind="requests",
                 code="rate_limit_exceeded",
-                headers=headers | script.retry_after_headers() | {"x-ratelimit-remaining-requests": "0"},
+                headers=headers | _retry_after_headers(script) | {"x-ratelimit-remaining-requests": "0"},
             )
         if behaviour == "server_error":
             return _error(

@@ -220,7 +220,8 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
             )
         model, _, action = request.path_params["target"].rpartition(":")
         handlers = {"predict": predict, "generateContent": generate_content}
-        if action not in handlers or not model or (action == "predict") != model.startswith("imagen"):
+        retired = model in script.missing_models
+        if retired or action not in handlers or not model or (action == "predict") != model.startswith("imagen"):
             return _error(
                 404,
                 "NOT_FOUND",

@@ -31,6 +31,14 @@ KNOWN_FIELDS = {
     "output_compression",
 }
 SIZES = {"256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"}
+#: Fields only some models take, with the values they take; another model is refused the field as OpenAI refuses it.
+MODEL_FIELDS: dict[str, tuple[str, set[Any] | None]] = {
+    "style": ("dall-e-3", {"vivid", "natural"}),
+    "background": ("gpt-image", {"transparent", "opaque", "auto"}),
+    "output_format": ("gpt-image", {"png", "jpeg", "webp"}),
+    "output_compression": ("gpt-image", None),
+    "moderation": ("gpt-image", {"low", "auto"}),
+}
 
 
 class OrjsonResponse(JSONResponse):
@@ -83,6 +91,13 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
             return _error(400, "Invalid value for 'response_format'.", "invalid_value", "response_format")
         if str(body.get("model", "")).startswith("gpt-image") and "response_format" in body:
             return _error(400, "Unknown parameter: 'response_format'.", "unknown_parameter", "response_format")
+        for name, (family, values) in MODEL_FIELDS.items():
+            if name not in body:
+                continue
+            if not str(body.get("model", "")).startswith(family):
+                return _error(400, f"Unknown parameter: '{name}'.", "unknown_parameter", name)
+            if values is not None and body[name] not in values:
+                return _error(400, f"Invalid value: '{body[name]}'.", "invalid_value", name)
         return None
 
     async def generations(request: Request) -> Response:
@@ -96,6 +111,12 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         invalid = _validate(body)
         if invalid is not None:
             return invalid
+        if body.get("model") in script.missing_models:
+            return _error(
+                404,
+                f"The model `{body['model']}` does not exist or you do not have access to it.",
+                "model_not_found",
+            )
         return await _answer(body, str(request.base_url).rstrip("/"))
 
     async def edits(request: Request) -> Response:
@@ -144,6 +165,10 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         item["revised_prompt"] = f"{body.get('prompt')}, highly detailed"
         if behaviour == "drift":
             return OrjsonResponse({"created": created, "output": [item]})
+        if behaviour == "unknown_list":
+            return OrjsonResponse({"created": created, "results": [item]})
+        if behaviour == "unknown_item":
+            return OrjsonResponse({"created": created, "data": [{"img": pybase64.b64encode_as_string(data)}]})
         return OrjsonResponse({"created": created, "data": [item]})
 
     return Starlette(

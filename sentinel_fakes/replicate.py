@@ -151,14 +151,10 @@ def create_app(script: Script) -> Starlette:
         if behaviour == "bad_auth":
             return _unauthenticated()
         if behaviour == "rate_limit":
-            wait = script.retry_after
-            return _problem(
-                429,
-                "Too Many Requests",
-                f"Request was throttled. Expected available in {wait} second{'s' if wait != 1 else ''}.",
-                headers=script.retry_after_headers(),
-                retry_after=wait,
-            )
+            # The documented body (https://replicate.com/docs/topics/predictions/rate-limits) gives the wait
+            # only in words; the Retry-After header is the one every fake sends.
+            detail = f"Request was throttled. Your rate limit resets in ~{script.retry_after}s."
+            return JSONResponse({"detail": detail}, status_code=429, headers=script.retry_after_headers())
         if behaviour == "unavailable":
             return _problem(503, "Service Unavailable", "Replicate is temporarily unavailable, please retry.")
         if not isinstance(body, dict):

@@ -34,6 +34,8 @@ BEHAVIOURS = (
     "octet_url",  # success with a URL output that serves application/octet-stream
     "blank",  # success with a uniform black image (how some providers hide a filter)
     "bad_auth",  # 401
+    "unknown_list",  # 200 whose images sit under a list key no documented shape has ({"results": [...]})
+    "unknown_item",  # 200 with the documented list, each image under a key no documented shape has
 )
 
 
@@ -55,6 +57,8 @@ class Script:
     seed: int = 0
     #: Every request the fake received (method, path, parsed body), for assertions.
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: Model ids the provider no longer serves (retired, shut down): it answers them with its own "not found".
+    missing_models: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(init=False)
 

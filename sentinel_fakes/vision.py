@@ -95,6 +95,8 @@ class VisionScript:
     #: The size of a "huge" answer's text.
     huge_bytes: int = 20 * 1024 * 1024
     retry_after: int = 1
+    #: Also sent as ``retry-after-ms`` by the OpenAI-compatible fake when set, as OpenAI and Azure OpenAI do.
+    retry_after_ms: int | None = None
     #: The vote per criterion id (ids not listed pass).
     verdicts: dict[str, bool] = field(default_factory=dict)
     #: The reasoning per criterion id (ids not listed get a generic sentence naming the id).

@@ -37,7 +37,7 @@ RUN_BY = {
 #: Commands that need accounts or services no test machine has; their configuration is tested against fakes.
 NEEDS_OUTSIDE_SERVICES = {
     "export OPENAI_API_KEY": "real provider keys (tests/judges/test_example_panel.py uses fakes)",
-    ".venv/bin/sentinel judges test gpt-4o-mini": "OpenAI (tests/judges/test_vision_in_service.py runs judges test)",
+    ".venv/bin/sentinel judges test gpt-6-luna": "OpenAI (tests/judges/test_vision_in_service.py runs judges test)",
     "docker compose": "a Docker engine (tests/ops/test_deploy_files.py checks compose.yaml against the settings)",
     # The lines of the .env file the Compose section writes with a heredoc:
     "cat > .env <<EOF": "a Docker engine",

@@ -41,7 +41,7 @@ DEFAULT_WINDOW = "24h"
 SKIPPED = "skipped"
 #: Failure classes in the order people read them: the provider's load first, then refusals, then our own errors.
 FAILURE_ORDER: tuple[str, ...] = tuple(outcome.value for outcome in Outcome if outcome is not Outcome.OK)
-VERDICTS: tuple[str, ...] = tuple(VERDICT_ORDER)
+VERDICTS: tuple[str, ...] = tuple(v.value for v in VERDICT_ORDER)
 PERCENTILES: tuple[int, ...] = (50, 95, 99)
 
 

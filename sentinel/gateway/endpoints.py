@@ -11,7 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from sentinel.gateway.deps import Gateway
 from sentinel.gateway.schemas import ImagesGenerationRequest, ImagesResponse, ModelOut
-from sentinel.gateway.service import GenerationFailed
+from sentinel.gateway.service import (
+    GenerationFailed,
+    default_response_format,
+    refuse_output_fields_for_jobs,
+    response_format_of,
+    sentinel_headers,
+)
 from sentinel.http.base64_bytes import Base64Bytes
 from sentinel.http.deps import AppServices
 from sentinel.http.requests import long_poll, parse_body
@@ -61,18 +67,11 @@ async def create_images(
     base_url = str(request.base_url).rstrip("/")
 
     async def produce() -> Answer:
-        if body.sentinel is not None:
+        if body.sentinel is not None and body.sentinel.task is not None:
             return await _judged_generation(request, jobs, services, body, base_url)
-        generation = await gateway.generate(body, caller_of(request))
-        payload = gateway.response_body(generation, body.response_format, base_url)
-        served = [r.image for r in generation.results if r.image is not None]
-        headers = {
-            "x-sentinel-provider": ", ".join(dict.fromkeys(i.provider for i in served)),
-            "x-sentinel-model": ", ".join(dict.fromkeys(i.model for i in served)),
-            "x-sentinel-attempts": str(sum(len(r.attempts) for r in generation.results)),
-            "x-sentinel-request-id": generation.request_id,
-        }
-        return 200, payload, headers
+        generation = await gateway.generate(body, caller_of(request), request.is_disconnected)
+        payload = gateway.response_body(generation, response_format_of(body), base_url)
+        return 200, payload, sentinel_headers(generation)
 
     response = await idempotent(
         request,
@@ -99,7 +98,8 @@ async def _judged_generation(
 ) -> Answer:
     """Generate through a job: every image judged, red ones regenerated, verdicts added per image."""
     options = body.sentinel
-    assert options is not None
+    assert options is not None and options.task is not None
+    refuse_output_fields_for_jobs(body)
     params = dict(options.params)
     if body.size and body.size != "auto" and "x" in body.size:
         width, height = body.size.split("x", 1)
@@ -131,7 +131,7 @@ async def _judged_generation(
         if chosen["image"] is None:
             continue
         image_id = chosen["image"]["id"]
-        if body.response_format == "b64_json":
+        if response_format_of(body) == "b64_json":
             raw = await run_in_threadpool(services.images.read, image_id)
             data.append({"b64_json": Base64Bytes(raw)})
         else:
@@ -158,8 +158,10 @@ async def _judged_generation(
     return 200, {"created": int(time.time()), "data": data, "sentinel": extension}, headers
 
 
-def _model_entry(router: Router, name: str) -> dict[str, Any]:
+def _model_entry(router: Router, name: str, parked: dict[str, str] | None = None) -> dict[str, Any]:
+    """One model's catalog entry; ``parked``: candidates whose provider said the model does not exist (with why)."""
     route = router.config.models[name]
+    parked = parked or {}
     return {
         "id": name,
         "object": "model",
@@ -168,13 +170,20 @@ def _model_entry(router: Router, name: str) -> dict[str, Any]:
         "description": route.description,
         "available": router.usable(route),
         "candidates": [c.target for c in route.candidates],
+        "parked_candidates": [
+            {"target": c.target, "reason": parked[c.target]} for c in route.candidates if c.target in parked
+        ],
         "aliases": sorted(a for a, target in router.config.aliases.items() if target == name),
         "parameters": {
             "prompt": {"type": "string", "minLength": 1, "maxLength": 32000},
             "n": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1},
             "size": {"type": "string", "enum": route.sizes, "default": route.sizes[0]},
             "quality": {"type": "string", "enum": route.qualities},
-            "response_format": {"type": "string", "enum": ["url", "b64_json"], "default": "url"},
+            "response_format": {
+                "type": "string",
+                "enum": ["url", "b64_json"],
+                "default": default_response_format(name),
+            },
             "seed": {"type": "integer", "minimum": 0},
             "negative_prompt": {"type": "string"},
         },
@@ -182,10 +191,10 @@ def _model_entry(router: Router, name: str) -> dict[str, Any]:
     }
 
 
-def catalog(router: Router) -> list[dict[str, Any]]:
-    entries = [_model_entry(router, name) for name in router.config.models]
+def catalog(router: Router, parked: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    entries = [_model_entry(router, name, parked) for name in router.config.models]
     for alias, target in router.config.aliases.items():
-        entries.append(_model_entry(router, target) | {"id": alias, "alias_of": target, "aliases": []})
+        entries.append(_model_entry(router, target, parked) | {"id": alias, "alias_of": target, "aliases": []})
     for name, reason in router.config.parked.items():
         entries.append(
             {"id": name, "object": "model", "created": 0, "owned_by": "sentinel", "parked": reason, "available": False}
@@ -200,7 +209,7 @@ def catalog(router: Router) -> list[dict[str, Any]]:
     responses=V1_ERRORS,
 )
 async def list_models(gateway: Gateway) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": catalog(gateway.router)})
+    return JSONResponse({"object": "list", "data": catalog(gateway.router, await gateway.router.parked())})
 
 
 @router.get(
@@ -212,7 +221,7 @@ async def list_models(gateway: Gateway) -> JSONResponse:
 async def get_model(model_id: str, gateway: Gateway) -> JSONResponse:
     router_ = gateway.router
     resolved = router_.resolve(model_id)
-    entry = _model_entry(router_, resolved.model)
+    entry = _model_entry(router_, resolved.model, await router_.parked())
     if resolved.alias_of:
         entry |= {"id": model_id, "alias_of": resolved.alias_of}
     return JSONResponse(entry)

@@ -8,11 +8,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class SentinelOptions(BaseModel):
-    """``extra_body={"sentinel": {...}}``: judge every image against a task and regenerate red ones first."""
+    """``extra_body={"sentinel": {...}}``: with a ``task``, judge every image against it and regenerate red ones
+    first; in any case, bound the request's time (``deadline_seconds``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task: str = Field(max_length=100, examples=["product-white-background"])
+    task: str | None = Field(default=None, max_length=100, examples=["product-white-background"])
+    #: The most the request may take, every pass over every candidate included; the route's own deadline (if
+    #: shorter) still applies. A judged request's time is bounded by ``budget_seconds`` instead.
+    deadline_seconds: float | None = Field(default=None, gt=0, le=600)
+    #: Models (from GET /v1/models) to fall back to, in order, when the requested model's candidates all fail.
+    models: list[str] | None = Field(default=None, max_length=5)
     params: dict[str, Any] = Field(default_factory=dict)
     max_attempts: int = Field(default=3, ge=1, le=10)
     budget_seconds: float = Field(default=300, gt=0, le=300)
@@ -28,13 +34,17 @@ class ImagesGenerationRequest(BaseModel):
     n: int = Field(default=1, ge=1, le=4)
     size: str | None = Field(default=None, max_length=20, examples=["1024x1024"])
     quality: str | None = Field(default=None, max_length=20)
-    response_format: Literal["url", "b64_json"] = "url"
+    response_format: Literal["url", "b64_json"] | None = Field(
+        default=None, description="as OpenAI: `b64_json` for the GPT image models, `url` for the others"
+    )
     user: str | None = Field(default=None, max_length=256)
-    # Accepted for OpenAI compatibility; a route passes them on where a candidate takes them.
-    style: str | None = Field(default=None, max_length=20)
-    background: str | None = Field(default=None, max_length=20)
-    output_format: str | None = Field(default=None, max_length=10)
-    moderation: str | None = Field(default=None, max_length=10)
+    # OpenAI's output fields: passed to the candidates whose model takes them; a route none of whose candidates
+    # can honour one answers 400 naming it (see GatewayService.prepare).
+    style: Literal["vivid", "natural"] | None = None
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: int | None = Field(default=None, ge=0, le=100)
+    moderation: Literal["low", "auto"] | None = None
     # Sentinel extensions.
     task: str | None = Field(default=None, max_length=100, description="pick the task's preferred route")
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
@@ -68,6 +78,8 @@ class ModelOut(BaseModel):
     available: bool
     description: str | None = None
     candidates: list[str] | None = None
+    #: Candidates whose provider answered that the model does not exist: skipped until the routing file changes.
+    parked_candidates: list[dict[str, str]] | None = None
     aliases: list[str] | None = None
     alias_of: str | None = None
     parked: str | None = None

@@ -4,18 +4,31 @@ the last provider failure maps to, out."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
-from sentinel.errors import SentinelError
+from sentinel.errors import InvalidInput, SentinelError
 from sentinel.gateway.schemas import ImagesGenerationRequest
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService
 from sentinel.http.base64_bytes import Base64Bytes
 from sentinel.keys.caller import Caller
-from sentinel.providers.base import Outcome
-from sentinel.providers.router import ImageSpec, Router
+from sentinel.providers.base import Outcome, OutputOptions, unsupported_output
+from sentinel.providers.registry import Unconfigured
+from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.services import Services
 
-__all__ = ["FAILURE_STATUS", "GatewayService", "Generation", "GenerationFailed"]
+__all__ = [
+    "FAILURE_STATUS",
+    "GatewayService",
+    "Generation",
+    "GenerationFailed",
+    "default_response_format",
+    "refuse_output_fields_for_jobs",
+    "response_format_of",
+]
+
+#: The attempt outcome of a candidate the router passed over without calling it.
+NOT_CALLED = "skipped"
 
 
 class GenerationFailed(SentinelError):
@@ -32,7 +45,71 @@ FAILURE_STATUS: dict[Outcome, tuple[int, str, str]] = {
     Outcome.CONTENT_FILTERED: (400, "invalid_request_error", "content_policy_violation"),
     Outcome.INVALID_REQUEST: (400, "invalid_request_error", "invalid_request"),
     Outcome.AUTH: (502, "server_error", "provider_auth_failed"),
+    # Every candidate's provider no longer serves its model: the routing file needs an update, not the request.
+    Outcome.MODEL_NOT_FOUND: (503, "server_error", "model_unavailable"),
+    # The provider changed its answer's shape: its fault, and nothing the caller's prompt has to do with.
+    Outcome.UNRECOGNISED_ANSWER: (502, "server_error", "provider_error"),
 }
+
+
+def output_options_of(body: ImagesGenerationRequest) -> OutputOptions:
+    """OpenAI's output fields of a request, as the adapters take them."""
+    return OutputOptions(
+        style=body.style,
+        background=body.background,
+        output_format=body.output_format,
+        output_compression=body.output_compression,
+        moderation=body.moderation,
+    )
+
+
+def refuse_output_fields_for_jobs(body: ImagesGenerationRequest) -> None:
+    """A judged request (``extra_body.sentinel.task``) runs as a job, and jobs do not pass output fields on yet:
+    a 400 naming the field rather than an image that silently ignores it."""
+    refused = unsupported_output(output_options_of(body), {})
+    if refused is not None:
+        error = InvalidInput(
+            f"{refused} is not supported together with sentinel.task (judged generations run as jobs, which do not "
+            f"pass it on); leave out one of them",
+            field=refused,
+        )
+        error.code = "unsupported_parameter"
+        raise error
+
+
+def response_format_of(body: ImagesGenerationRequest) -> str:
+    """The answer's shape: as asked, else OpenAI's default for the model asked by name. The GPT image models answer
+    ``b64_json`` (they have no URLs); DALL·E models, and a request naming none (OpenAI's default is DALL·E 2),
+    answer ``url``."""
+    return body.response_format or default_response_format(body.model)
+
+
+def default_response_format(model: str | None) -> str:
+    """OpenAI's ``response_format`` default for a model asked by name (none: OpenAI's default model, DALL·E 2)."""
+    return "b64_json" if (model or "").startswith("gpt-image") else "url"
+
+
+def calls_made(results: list[RouteResult]) -> int:
+    """Provider calls the results took: candidates passed over (cooling, unconfigured, size not offered) are none."""
+    return sum(1 for result in results for attempt in result.attempts if attempt.outcome != NOT_CALLED)
+
+
+def sentinel_headers(generation: Generation) -> dict[str, str]:
+    """``x-sentinel-*`` of an answer, success or error: who served (for an error, who was called), and how many
+    provider calls it took."""
+    served = [r.image for r in generation.results if r.image is not None]
+    if served:
+        providers = [i.provider for i in served]
+        models = [i.model for i in served]
+    else:
+        called = [a for r in generation.results for a in r.attempts if a.outcome != NOT_CALLED]
+        providers, models = [a.provider for a in called], [a.model for a in called]
+    return {
+        "x-sentinel-provider": ", ".join(dict.fromkeys(providers)),
+        "x-sentinel-model": ", ".join(dict.fromkeys(models)),
+        "x-sentinel-attempts": str(calls_made(generation.results)),
+        "x-sentinel-request-id": generation.request_id,
+    }
 
 
 class GatewayService:
@@ -51,8 +128,9 @@ class GatewayService:
         await self.generation.close()
 
     def prepare(self, body: ImagesGenerationRequest) -> GenerationRequest:
-        """Everything checked before any provider is called: model, size, quality."""
+        """Everything checked before any provider is called: model, size, quality, and the output fields."""
         resolved, width, height = self.generation.resolve(body.model, body.task, body.size, body.quality)
+        output = output_options_of(body)
         spec = ImageSpec(
             prompt=body.prompt,
             width=width,
@@ -61,17 +139,64 @@ class GatewayService:
             seed=body.seed,
             negative_prompt=body.negative_prompt,
             user=body.user,
+            output=output,
         )
-        return GenerationRequest(model=resolved, spec=spec, n=body.n, request_id=f"gen_{uuid.uuid4().hex}")
+        if body.sentinel is not None and body.sentinel.models:
+            # The caller's own fallback list: its models' candidates follow the route's, in the order named.
+            resolved = self.router.with_fallbacks(resolved, body.sentinel.models, f"{width}x{height}")
+        resolved = self.honouring(resolved, output)
+        deadline = body.sentinel.deadline_seconds if body.sentinel is not None else None
+        return GenerationRequest(
+            model=resolved, spec=spec, n=body.n, request_id=f"gen_{uuid.uuid4().hex}", timeout_seconds=deadline
+        )
+
+    def honouring(self, resolved: ResolvedModel, output: OutputOptions) -> ResolvedModel:
+        """The route narrowed to the candidates whose adapter passes on every output field asked for; a 400 naming
+        the field when no configured candidate can. A field is never dropped silently: a transparent background
+        that comes back opaque is a broken image to the caller."""
+        if not output.asked():
+            return resolved
+        kept, refusals, callable_kept = [], [], 0
+        for candidate in resolved.route.candidates:
+            provider = self.router.providers.get(candidate.provider)
+            if provider is None or isinstance(provider, Unconfigured):
+                kept.append(candidate)  # never called anyway; the router's call log says why
+                continue
+            # An adapter that maps output fields says which it cannot pass on; any other takes only neutral values.
+            cannot_honour = getattr(provider, "cannot_honour", None) or _honours_no_output
+            refused = cannot_honour(candidate.model, output)
+            if refused is None:
+                kept.append(candidate)
+                callable_kept += 1
+            else:
+                refusals.append((refused, candidate.target))
+        if not refusals:
+            return resolved
+        if not callable_kept:
+            field = refusals[0][0]
+            names = ", ".join(target for name, target in refusals if name == field)
+            refusal = InvalidInput(
+                f"{field} '{output.asked()[field]}' cannot be honoured by model '{resolved.requested}': none of its "
+                f"candidates takes it ({names})",
+                field=field,
+            )
+            refusal.code = "unsupported_parameter"  # OpenAI's code for a field the model does not take
+            raise refusal
+        route = resolved.route.model_copy(update={"candidates": kept})
+        return replace(resolved, route=route)
 
     async def route(self, body: ImagesGenerationRequest) -> Generation:
         """Every requested image through the router, checked, neither stored nor charged (the CLI's offline run)."""
         return await self.generation.route(self.prepare(body))
 
-    async def generate(self, body: ImagesGenerationRequest, caller: Caller | None = None) -> Generation:
+    async def generate(
+        self, body: ImagesGenerationRequest, caller: Caller | None = None, disconnected: Disconnected | None = None
+    ) -> Generation:
         """Every requested image, within the caller's spend cap, stored with the call log; raises GenerationFailed
-        when none was delivered (its calls are logged all the same: they cost money)."""
-        generation = await self.generation.generate(self.prepare(body), caller)
+        when none was delivered (its calls are logged all the same: they cost money). ``disconnected`` is asked
+        before every provider call: once the client has gone, no further provider is called for it."""
+        request = replace(self.prepare(body), disconnected=disconnected)
+        generation = await self.generation.generate(request, caller)
         if not any(generation.image_ids):
             raise self.failure(generation)
         return generation
@@ -86,12 +211,18 @@ class GatewayService:
             f"{a.provider}:{a.model} {a.outcome}" + (f" ({a.message})" if a.message else "")
             for a in results[0].attempts
         )
-        headers = {"x-sentinel-request-id": generation.request_id}
+        headers = sentinel_headers(generation)
         if last and last.retry_after:
             headers["Retry-After"] = str(max(1, round(last.retry_after)))
+        # A field the provider refused is named as the caller named it (the OpenAI adapter's fields are OpenAI's).
+        field = last.param if last and outcome is Outcome.INVALID_REQUEST else None
         error = GenerationFailed(
-            f"no image could be generated with model '{resolved.requested}': {tried or 'no candidate'}", headers=headers
+            f"no image could be generated with model '{resolved.requested}': {tried or 'no candidate'}",
+            field=field,
+            headers=headers,
         )
+        if last and last.code and outcome is Outcome.INVALID_REQUEST:
+            code = last.code
         error.status_code, error.error_type, error.code = status, kind, code
         return error
 
@@ -134,3 +265,8 @@ class GatewayService:
                 ],
             },
         }
+
+
+def _honours_no_output(model: str, output: OutputOptions) -> str | None:
+    """An adapter that maps no output field (it declares no ``cannot_honour``) takes only their neutral values."""
+    return unsupported_output(output, {})

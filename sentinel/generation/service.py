@@ -20,7 +20,7 @@ from sentinel.keys.caller import Caller
 from sentinel.models import ApiKey
 from sentinel.providers.base import Outcome, ProviderResult, failure
 from sentinel.providers.calls import call_rows
-from sentinel.providers.router import ImageSpec, ResolvedModel, Router, RouteResult
+from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.services import Services
 from sentinel.spend.service import Reservation, SpendService
 
@@ -41,6 +41,9 @@ class GenerationRequest:
     #: 0 for a first attempt; a job's regeneration (attempt number - 1) rotates the route's candidates where the
     #: route asks for it.
     regeneration: int = 0
+    #: Asked before every provider call (the gateway: whether the client hung up): when it says so, no further
+    #: provider is called for this request.
+    disconnected: Disconnected | None = None
 
 
 @dataclass
@@ -67,6 +70,11 @@ class Generation:
     def last_failure(self) -> ProviderResult | None:
         """The failure that ended the first failed image's walk, if any image failed."""
         return next((r.last_failure for r in self.results if r.last_failure is not None), None)
+
+
+#: How long past a generation's deadline the router may take to deliver an image already answered in time (its
+#: download and checks) before the generation gives up on it.
+DELIVERY_GRACE_SECONDS = 2.0
 
 
 class GenerationService:
@@ -145,14 +153,20 @@ class GenerationService:
         return Generation(request.request_id, request.model, int(time.time()), results)
 
     async def _route_one(self, request: GenerationRequest, spec: ImageSpec, deadline: float | None) -> RouteResult:
+        walk = self.router.generate(
+            request.model, spec, request.regeneration, deadline=deadline, disconnected=request.disconnected
+        )
         if deadline is None:
-            return await self.router.generate(request.model, spec, request.regeneration)
+            return await walk
         if deadline <= asyncio.get_running_loop().time():
+            walk.close()
             return self._timed_out(request)  # no time left: no provider is called at all
-        bound = asyncio.timeout_at(deadline)
+        # The router ends its walk at the deadline itself, keeping the log of the calls it made; this outer bound,
+        # a little later, only catches what it does not bound (an output download, the image checks).
+        bound = asyncio.timeout_at(deadline + DELIVERY_GRACE_SECONDS)
         try:
             async with bound:
-                return await self.router.generate(request.model, spec, request.regeneration)
+                return await walk
         except TimeoutError:
             if not bound.expired():
                 raise  # not our deadline

@@ -1,4 +1,10 @@
-"""One place where errors become JSON: ``{"error": {"type", "message", "field"?, "param", "code"}}``."""
+"""One place where errors become JSON: ``{"error": {"message", "type", "param", "code", "field"?}}``.
+
+The shape is OpenAI's, and so are the type names where OpenAI has one for the same meaning: ``invalid_request_error``
+for a request the caller has to change, ``server_error`` for our own fault. Types OpenAI has no word for
+(``not_found``, ``bad_image``, ``service_unavailable``...) keep Sentinel's. ``code`` says which rule was broken, in
+OpenAI's codes where it has them (``invalid_value``, ``unknown_parameter``, ``missing_required_parameter``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,24 @@ from sentinel.http.responses import JSONResponse
 
 logger = logging.getLogger(__name__)
 
+#: OpenAI's type for a request the caller has to change.
+INVALID_REQUEST = "invalid_request_error"
+#: OpenAI's type for a fault on the server's side.
+SERVER_ERROR = "server_error"
+#: OpenAI's code for a field whose value was refused.
+INVALID_VALUE = "invalid_value"
+
+#: pydantic's error types → OpenAI's codes; anything else is an invalid value.
+VALIDATION_CODES = {
+    "missing": "missing_required_parameter",
+    "extra_forbidden": "unknown_parameter",
+}
+
+
+def validation_code(pydantic_type: str) -> str:
+    """OpenAI's ``code`` for a pydantic validation error's type."""
+    return VALIDATION_CODES.get(pydantic_type, INVALID_VALUE)
+
 
 def error_response(
     status: int,
@@ -26,11 +50,12 @@ def error_response(
     code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, str | None] = {"type": error_type, "message": message}
+    if code is None and field and error_type == INVALID_REQUEST:
+        # A refused value of a named field: OpenAI's answer always has a code for it.
+        code = INVALID_VALUE
+    body: dict[str, str | None] = {"message": message, "type": error_type, "param": field, "code": code}
     if field:
-        body["field"] = field
-    body["param"] = field
-    body["code"] = code
+        body["field"] = field  # Sentinel's name for ``param``, kept for existing clients
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
@@ -66,11 +91,11 @@ def install_error_handlers(app: FastAPI) -> None:
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         field = ".".join(loc) or None
         message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
-        return error_response(422, "invalid_request", message, field)
+        return error_response(422, INVALID_REQUEST, message, field, validation_code(str(first.get("type", ""))))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = "not_found" if exc.status_code == 404 else "invalid_request"
+        kind = "not_found" if exc.status_code == 404 else INVALID_REQUEST
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             kind = "method_not_allowed"
@@ -81,7 +106,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def client_disconnect(_: Request, exc: ClientDisconnect) -> JSONResponse:
         # The client hung up before its body was all sent: nobody reads this answer, but logs and metrics
         # should count a client's abort, not a server error.
-        return error_response(400, "invalid_request", "the client disconnected before sending the whole body")
+        return error_response(400, INVALID_REQUEST, "the client disconnected before sending the whole body")
 
     @app.exception_handler(OperationalError)
     async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
@@ -98,9 +123,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # of a column's range): the caller's to fix, not a server fault.
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
         logger.warning("database refused a request's value: %s", reason)
-        return error_response(400, "invalid_request", f"the database refused a value of this request: {reason}")
+        return error_response(400, INVALID_REQUEST, f"the database refused a value of this request: {reason}")
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "internal error; the server log has the details")
+        message = "internal error; the server log has the details"
+        return error_response(500, SERVER_ERROR, message, code="internal_error")

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from sentinel.errors import InvalidInput
+from sentinel.http.errors import validation_code
 from sentinel.telemetry.finished import FinishedSignals
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -25,8 +26,12 @@ def parse_body(model: type[ModelT], raw: bytes) -> ModelT:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
         if first["type"] == "extra_forbidden":
-            raise InvalidInput(f"Unknown parameter: '{field}'.", field=field) from exc
-        raise InvalidInput(f"Invalid '{field or 'body'}': {first['msg']}", field=field) from exc
+            error = InvalidInput(f"Unknown parameter: '{field}'.", field=field)
+        else:
+            error = InvalidInput(f"Invalid '{field or 'body'}': {first['msg']}", field=field)
+        # OpenAI's code for the rule broken (unknown_parameter, missing_required_parameter, invalid_value).
+        error.code = validation_code(first["type"]) if field else None
+        raise error from exc
     reject_nul(parsed.model_dump(), "")
     return parsed
 

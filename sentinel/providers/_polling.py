@@ -56,7 +56,9 @@ class JobClient:
 
     async def run_within_deadline(self, job: Awaitable[ProviderResult], progress: JobProgress) -> ProviderResult:
         """The job's outcome, or TIMEOUT once ``timeout`` has passed. A job we stop following before it finished
-        (the deadline passed, polling failed) is canceled, best-effort, or the provider would finish it and bill us."""
+        is canceled, best-effort, or the provider would finish it and bill us: after our own deadline, a failed
+        poll, and also when the caller stops waiting (the router's deadline, a client that went away), which
+        reaches us as the cancellation of this task rather than as our timeout."""
         try:
             async with asyncio.timeout(self.timeout):
                 result = await job
@@ -65,8 +67,13 @@ class JobClient:
                 Outcome.TIMEOUT,
                 f"{self.job_name} did not finish within {self.timeout:g} s (last status: {progress.status})",
             )
-        if not result.ok and progress.cancel_url and progress.status not in self.finished_statuses:
-            await self._cancel(progress.cancel_url)
+        except (asyncio.CancelledError, Exception):
+            # The caller stopped waiting (or a bug ended the wait): it still gets that, once the provider was told
+            # to stop.
+            await self._cancel_unfinished(progress)
+            raise
+        if not result.ok:
+            await self._cancel_unfinished(progress)
         return result
 
     async def submit(self, url: str, body: dict[str, Any]) -> httpx.Response | ProviderResult:
@@ -123,8 +130,24 @@ class JobClient:
             return response
         return self.classify(response) or response
 
+    async def _cancel_unfinished(self, progress: JobProgress) -> None:
+        """Cancel the job if the provider may still be running it; at most ``CANCEL_TIMEOUT`` seconds.
+
+        The request runs as its own task under ``shield``: a second cancellation of the caller (a router
+        deadline, then a disconnect) stops our waiting for it, not the request itself."""
+        if not progress.cancel_url or progress.status in self.finished_statuses:
+            return
+        request = asyncio.ensure_future(self._cancel(progress.cancel_url))
+        _CANCELS_IN_FLIGHT.add(request)  # the loop keeps only weak references to tasks
+        request.add_done_callback(_CANCELS_IN_FLIGHT.discard)
+        await asyncio.shield(request)
+
     async def _cancel(self, cancel_url: str) -> None:
         """Take a job we no longer wait for off the provider (we would pay for it); its failures do not matter."""
         with contextlib.suppress(httpx.HTTPError, TimeoutError):
             async with asyncio.timeout(CANCEL_TIMEOUT):
                 await self.client.request(self.cancel_method, cancel_url, headers=self.headers, timeout=CANCEL_TIMEOUT)
+
+
+#: Cancel requests still being sent after their caller was cancelled a second time.
+_CANCELS_IN_FLIGHT: set[asyncio.Future[None]] = set()

@@ -7,7 +7,7 @@ import binascii
 import enum
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 import httpx
@@ -31,10 +31,63 @@ class Outcome(enum.StrEnum):
     INVALID_REQUEST = "invalid_request"
     #: Missing or rejected credentials.
     AUTH = "auth"
+    #: The provider does not know the model (never existed, retired, shut down): the next candidate may serve the
+    #: request, and this candidate is parked until the routing file changes.
+    MODEL_NOT_FOUND = "model_not_found"
+    #: A 200 in a shape the adapter does not recognise (contract drift): no image where the documented shape has
+    #: one, and no safety signal either. The provider's fault, not a refusal; the next candidate may serve it.
+    UNRECOGNISED_ANSWER = "unrecognised_answer"
 
 
 #: Outcomes after which the router tries the next candidate.
-FALLBACK_OUTCOMES = frozenset({Outcome.RATE_LIMITED, Outcome.UNAVAILABLE, Outcome.TIMEOUT})
+FALLBACK_OUTCOMES = frozenset(
+    {
+        Outcome.RATE_LIMITED,
+        Outcome.UNAVAILABLE,
+        Outcome.TIMEOUT,
+        Outcome.MODEL_NOT_FOUND,
+        Outcome.UNRECOGNISED_ANSWER,
+    }
+)
+#: Outcomes that may change if the same call is made again a little later; anything else is the candidate's final
+#: word for this request, so a later pass over the route does not ask it again.
+TRANSIENT_OUTCOMES = frozenset({Outcome.RATE_LIMITED, Outcome.UNAVAILABLE, Outcome.TIMEOUT})
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """OpenAI's optional output fields. None means "not asked for": the provider's default applies."""
+
+    style: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    moderation: str | None = None
+
+    def asked(self) -> dict[str, str | int]:
+        """The fields the caller set, by name."""
+        return {name: value for name, value in vars(self).items() if value is not None}
+
+
+#: Values of OutputOptions every provider honours, because they only ask for the provider's own default.
+NEUTRAL_OUTPUT_VALUES: dict[str, frozenset[str | int]] = {
+    "background": frozenset({"auto"}),
+    "moderation": frozenset({"auto"}),
+}
+
+
+def unsupported_output(options: OutputOptions, honoured: dict[str, frozenset[str | int] | None]) -> str | None:
+    """The first asked-for output field an adapter cannot honour, by name; None when it honours them all.
+
+    ``honoured`` maps a field to the values the adapter passes on (None: any value); absent fields are honoured only
+    with their neutral values."""
+    for name, value in options.asked().items():
+        if name in honoured and (honoured[name] is None or value in (honoured[name] or ())):
+            continue
+        if value in NEUTRAL_OUTPUT_VALUES.get(name, ()):
+            continue
+        return name
+    return None
 
 
 @dataclass(frozen=True)
@@ -54,6 +107,8 @@ class GenerationRequest:
     image: bytes | None = None
     mask: bytes | None = None
     user: str | None = None
+    #: OpenAI's output fields (style, background, format...), passed on by adapters that honour them.
+    output: OutputOptions = field(default_factory=OutputOptions)
 
 
 @dataclass(frozen=True)
@@ -73,6 +128,10 @@ class ProviderResult:
     message: str = ""
     status_code: int | None = None
     retry_after: float | None = None
+    #: The request field the provider named as wrong (OpenAI's ``param``), in OpenAI's field names.
+    param: str | None = None
+    #: The provider's own machine-readable error code (OpenAI's ``code``), when it gave one.
+    code: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -105,6 +164,11 @@ class HttpProvider:
         self.api_key = api_key
         self.client = client
         self.timeout = timeout
+
+    def cannot_honour(self, model: str, options: OutputOptions) -> str | None:
+        """The first asked-for output field this adapter cannot pass on for ``model``; None when it can pass them all.
+        By default none but their neutral values: an adapter that maps a field says so by overriding this."""
+        return unsupported_output(options, {})
 
 
 class PollingHttpProvider(HttpProvider):
@@ -172,6 +236,11 @@ def classify_http(response: httpx.Response, provider_message: str | Callable[[],
     if status >= 500:
         return failure(Outcome.UNAVAILABLE, text, status, retry_after_seconds(response))
     return failure(Outcome.INVALID_REQUEST, text, status)
+
+
+def model_not_found(failed: ProviderResult) -> ProviderResult:
+    """A failure re-filed as the provider saying it does not know (or no longer serves) the model."""
+    return replace(failed, outcome=Outcome.MODEL_NOT_FOUND, images=[], message=f"model not found: {failed.message}")
 
 
 def transport_failure(exc: httpx.HTTPError, provider: str) -> ProviderResult:

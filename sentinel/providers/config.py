@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +19,20 @@ ProviderKind = Literal["local", "openai", "google", "stability", "replicate", "f
 SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 
 
+class BreakerConfig(BaseModel):
+    """When a provider's candidates cool down after failures without a Retry-After (the circuit breaker)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Failures (429, 5xx, timeouts) within ``window_seconds`` that open the breaker.
+    failure_threshold: int = Field(3, ge=1, le=100)
+    window_seconds: float = Field(60.0, gt=0, le=3600)
+    #: How long an opened breaker stays open when the provider gave no Retry-After.
+    cooldown_seconds: float = Field(30.0, gt=0, le=3600)
+    #: Upper bound on a provider's own Retry-After.
+    max_cooldown_seconds: float = Field(300.0, gt=0, le=3600)
+
+
 class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -26,6 +42,8 @@ class ProviderConfig(BaseModel):
     api_key_env: str | None = None
     timeout_seconds: float = Field(120.0, gt=0, le=600)
     poll_interval_seconds: float = Field(1.0, gt=0, le=30)
+    #: This provider's circuit breaker; the defaults when unset.
+    circuit_breaker: BreakerConfig | None = None
 
 
 class Candidate(BaseModel):
@@ -44,6 +62,9 @@ class Candidate(BaseModel):
     cost_per_image: float | None = Field(default=None, ge=0)
     #: Prices by requested "SIZE/QUALITY", "SIZE" or "*/QUALITY" (first match wins), e.g. {"1024x1024/hd": 0.08}.
     prices: dict[str, float] = Field(default_factory=dict)
+    #: Share of traffic among neighbouring candidates that all set a weight: such a run of candidates is one rank,
+    #: ordered anew for every request, each first in proportion to its weight (the others follow as fallbacks).
+    weight: float | None = Field(default=None, gt=0, le=1000)
 
     @property
     def provider(self) -> str:
@@ -69,6 +90,9 @@ class ModelRoute(BaseModel):
     qualities: list[str] = Field(default_factory=lambda: ["standard", "hd"])
     #: Estimated USD per image for the call log and the dashboard.
     cost_per_image: float = Field(0.0, ge=0)
+    #: The most one image of this route may take, all passes and candidates together; a request's own
+    #: ``sentinel.deadline_seconds`` can only shorten it.
+    deadline_seconds: float | None = Field(default=None, gt=0, le=3600)
 
     def price(self, candidate: Candidate, size: str, quality: str | None) -> float:
         """Estimated USD for one image of this size and quality on this candidate."""
@@ -100,6 +124,14 @@ class RoutingConfig(BaseModel):
     task_models: dict[str, str] = Field(default_factory=dict)
     #: Walks over a route's candidates before giving up, when every failure was transient (429, 5xx, timeout).
     max_passes: int = Field(2, ge=1, le=5)
+    #: When every candidate left waits on its provider's Retry-After, a request waits this long at most for the
+    #: earliest to pass (then calls it) before answering 429 with that Retry-After instead.
+    max_retry_wait_seconds: float = Field(2.0, ge=0, le=60)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Names this routing as written: parked candidates are filed under it, so a changed file starts afresh."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
     @model_validator(mode="after")
     def _references(self) -> RoutingConfig:

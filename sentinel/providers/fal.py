@@ -75,8 +75,13 @@ def parse_result(body: Any) -> ProviderResult:
     items = body.get("images")
     if items is None and body.get("image") is not None:
         items = [body["image"]]
-    if not isinstance(items, list) or not items:
-        # Never ok: there is no image. A 200 without an image counts as a refusal (see Outcome).
+    if not isinstance(items, list):
+        # No image list where fal's contract has one: the answer changed shape, the prompt was not refused.
+        return failure(
+            Outcome.UNRECOGNISED_ANSWER, f"fal answered a result without images (keys: {', '.join(body)[:200]})", 200
+        )
+    if not items:
+        # Never ok: there is no image. An empty image list counts as a refusal (see Outcome).
         return failure(Outcome.CONTENT_FILTERED, "fal answered without any image (likely filtered)", 200)
     flags = body.get("has_nsfw_concepts")
     flags = flags if isinstance(flags, list) else []

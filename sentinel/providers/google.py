@@ -22,6 +22,7 @@ from sentinel.providers.base import (
     error_message,
     failure,
     image_from_base64,
+    model_not_found,
     nearest_aspect_ratio,
     retry_after_seconds,
 )
@@ -80,6 +81,11 @@ def parse_imagen(body: Any) -> ProviderResult:
         return ProviderResult(Outcome.OK, images, status_code=200)
     if reasons:
         return failure(Outcome.CONTENT_FILTERED, f"Imagen filtered the image: {'; '.join(reasons)}"[:600], 200)
+    if "predictions" not in body and body:
+        # Not the empty answer Imagen gives when its filters removed everything: a shape we do not know.
+        return failure(
+            Outcome.UNRECOGNISED_ANSWER, f"Imagen answered 200 without predictions (keys: {', '.join(body)[:200]})", 200
+        )
     # Imagen drops filtered images silently unless includeRaiReason is honoured, so nothing at all is a filter.
     return failure(
         Outcome.CONTENT_FILTERED, "Imagen answered 200 without any image (it drops images its filters remove)", 200
@@ -124,7 +130,11 @@ def parse_gemini(body: Any) -> ProviderResult:
                 f"Gemini blocked the prompt (blockReason {feedback['blockReason']}){detail}",
                 200,
             )
-        return failure(Outcome.UNAVAILABLE, "provider answered 200 without candidates or a block reason", 200)
+        return failure(
+            Outcome.UNRECOGNISED_ANSWER,
+            f"provider answered 200 without candidates or a block reason (keys: {', '.join(body)[:200]})",
+            200,
+        )
 
     first = candidates[0]
     reason = str(first.get("finishReason") or "")
@@ -187,6 +197,9 @@ def interpret_error(response: httpx.Response) -> ProviderResult | None:
         )
     if code == 400 and any(marker in message.lower() for marker in RAI_REFUSAL_MARKERS):
         return failure(Outcome.CONTENT_FILTERED, text, code)
+    if code in (404, 410):
+        # "models/imagen-… is not found for API version v1beta": the model was shut down or never existed.
+        return model_not_found(failure(Outcome.INVALID_REQUEST, text, code))
     return failed
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import binascii
+import logging
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -14,13 +16,18 @@ from sentinel.providers.base import (
     GenerationRequest,
     HttpProvider,
     Outcome,
+    OutputOptions,
     ProviderImage,
     ProviderResult,
     classify_http,
     decode_base64,
     error_message,
     failure,
+    model_not_found,
+    unsupported_output,
 )
+
+logger = logging.getLogger(__name__)
 
 #: Error codes OpenAI uses when its safety system refuses a prompt or an output.
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "image_generation_user_error"})
@@ -28,6 +35,45 @@ CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocke
 IMAGE_LIST_KEYS = ("data", "images", "output")
 #: Keys an image's base64 has been seen under.
 BASE64_KEYS = ("b64_json", "b64", "image_base64", "base64")
+
+#: OpenAI's output fields each model family takes, with the values it takes (None: any value the schema allows), as
+#: the Images API reference lists them (platform.openai.com/docs/api-reference/images, read 2026-12-05): ``style``
+#: is DALL·E 3's alone; ``background``, ``output_format``, ``output_compression`` and ``moderation`` are the GPT image
+#: models'. DALL·E 2 takes none of them.
+GPT_IMAGE_OUTPUT: dict[str, frozenset[str | int] | None] = {
+    "background": frozenset({"transparent", "opaque", "auto"}),
+    "output_format": frozenset({"png", "jpeg", "webp"}),
+    "output_compression": None,
+    "moderation": frozenset({"low", "auto"}),
+}
+#: gpt-image-2 refuses transparent backgrounds (same reference).
+OPAQUE_GPT_IMAGE_OUTPUT = GPT_IMAGE_OUTPUT | {"background": frozenset({"opaque", "auto"})}
+DALL_E_3_OUTPUT: dict[str, frozenset[str | int] | None] = {"style": frozenset({"vivid", "natural"})}
+
+
+def output_fields_of(model: str) -> dict[str, frozenset[str | int] | None]:
+    """The output fields ``model`` takes; an unknown model (an OpenAI-compatible gateway's own) is sent none."""
+    if model.startswith("gpt-image-2"):
+        return OPAQUE_GPT_IMAGE_OUTPUT
+    if model.startswith("gpt-image"):
+        return GPT_IMAGE_OUTPUT
+    if model.startswith("dall-e-3"):
+        return DALL_E_3_OUTPUT
+    return {}
+
+
+def answer_shape(body: Any) -> str:
+    """The keys of an answer, never its values (megabytes of base64, perhaps a prompt): ``data[].img, created``."""
+    if not isinstance(body, dict):
+        return type(body).__name__
+    keys: list[str] = []
+    for key, value in list(body.items())[:20]:
+        first = value[0] if isinstance(value, list) and value else None
+        if isinstance(first, dict):
+            keys.extend(f"{key}[].{inner}" for inner in list(first)[:10])
+        else:
+            keys.append(f"{key}[]" if isinstance(value, list) else str(key))
+    return ", ".join(keys)[:300] or "no keys"
 
 
 class _DocumentedImage(msgspec.Struct):
@@ -65,10 +111,12 @@ def documented_images(content: bytes) -> list[ProviderImage] | None:
     return images or None
 
 
-def parse_images(body: Any) -> tuple[list[ProviderImage], str | None]:
-    """Images from a 200 answer, tolerating fields that moved; returns (images, problem)."""
+def parse_images(body: Any) -> tuple[list[ProviderImage], str | None, bool]:
+    """Images from a 200 answer, tolerating fields that moved; returns (images, problem, recognised): ``recognised``
+    is False when the answer has no image list where any known shape has one, or its entries hold no image under
+    any known key (contract drift, not a refusal)."""
     if not isinstance(body, dict):
-        return [], "the answer is not a JSON object"
+        return [], "the answer is not a JSON object", False
     items: Any = None
     for key in IMAGE_LIST_KEYS:
         if isinstance(body.get(key), list):
@@ -76,8 +124,10 @@ def parse_images(body: Any) -> tuple[list[ProviderImage], str | None]:
             break
     if items is None and isinstance(body.get("result"), dict):
         return parse_images(body["result"])
+    if items is None:
+        return [], None, False
     if not items:
-        return [], None
+        return [], None, True
     images: list[ProviderImage] = []
     for item in items:
         if not isinstance(item, dict):
@@ -87,11 +137,11 @@ def parse_images(body: Any) -> tuple[list[ProviderImage], str | None]:
         if encoded is not None:
             data = decode_base64(encoded)
             if data is None:
-                return [], "the provider returned base64 that does not decode"
+                return [], "the provider returned base64 that does not decode", True
             images.append(ProviderImage(data=data, revised_prompt=revised))
         elif isinstance(item.get("url"), str):
             images.append(ProviderImage(url=item["url"], revised_prompt=revised))
-    return images, None
+    return images, None, bool(images)
 
 
 class OpenAIProvider(HttpProvider):
@@ -102,6 +152,9 @@ class OpenAIProvider(HttpProvider):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
+    def cannot_honour(self, model: str, options: OutputOptions) -> str | None:
+        return unsupported_output(options, output_fields_of(model))
+
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
@@ -111,6 +164,10 @@ class OpenAIProvider(HttpProvider):
         }
         if "quality" in request.params:
             body["quality"] = request.params["quality"]
+        # Only the fields this model takes: OpenAI refuses the others, and a neutral value ("auto") asked of a model
+        # without the field means its default anyway.
+        taken = output_fields_of(request.model)
+        body.update({name: value for name, value in request.output.asked().items() if name in taken})
         # gpt-image models always answer base64 and refuse the parameter; DALL·E models are asked for it.
         if not request.model.startswith("gpt-image"):
             body["response_format"] = request.params.get("response_format", "b64_json")
@@ -141,31 +198,48 @@ class OpenAIProvider(HttpProvider):
     def _interpret(self, response: httpx.Response) -> ProviderResult:
         failed = classify_http(response, lambda: error_message(response))
         if failed is not None:
-            code = _error_code(response)
+            code, param = _error_code_and_param(response)
             if code in CONTENT_POLICY_CODES:
                 return failure(
                     Outcome.CONTENT_FILTERED,
                     f"refused by the provider's safety system ({code}): {error_message(response)}",
                     response.status_code,
                 )
-            return failed
+            if code == "model_not_found" or response.status_code in (404, 410):
+                # "The model `dall-e-2` does not exist or you do not have access to it": retired or never existed.
+                return model_not_found(replace(failed, param=param, code=code))
+            # Kept for the caller: OpenAI names the field it refused, in the field names the caller used too.
+            return replace(failed, param=param, code=code)
         images = documented_images(response.content)
         if images is None:
             try:
                 body = json_body(response)
             except ValueError:
                 return failure(Outcome.UNAVAILABLE, "the provider answered 200 with a body that is not JSON", 200)
-            images, problem = parse_images(body)
+            images, problem, recognised = parse_images(body)
             if problem:
                 return failure(Outcome.UNAVAILABLE, problem, 200)
+            if not recognised:
+                # The contract changed under us: say so in the log (keys only) rather than blame the prompt.
+                shape = answer_shape(body)
+                logger.warning("provider %s answered 200 in a shape with no image we recognise: %s", self.name, shape)
+                return failure(
+                    Outcome.UNRECOGNISED_ANSWER,
+                    f"{self.name} answered 200 in a shape with no image Sentinel recognises (keys: {shape})",
+                    200,
+                )
         if not images:
             return failure(Outcome.CONTENT_FILTERED, "the provider answered 200 without any image", 200)
         return ProviderResult(Outcome.OK, images, status_code=200)
 
 
-def _error_code(response: httpx.Response) -> str | None:
+def _error_code_and_param(response: httpx.Response) -> tuple[str | None, str | None]:
+    """OpenAI's ``error.code`` and ``error.param``, when the answer has them."""
     try:
         error = response.json().get("error")
     except (ValueError, AttributeError):
-        return None
-    return str(error.get("code")) if isinstance(error, dict) and error.get("code") else None
+        return None, None
+    if not isinstance(error, dict):
+        return None, None
+    code, param = error.get("code"), error.get("param")
+    return (str(code) if code else None), (str(param)[:100] if param else None)

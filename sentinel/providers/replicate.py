@@ -29,8 +29,12 @@ from sentinel.providers.base import (
 
 #: "owner/name" runs the model's latest version through the models endpoint; "owner/name:version" pins a version.
 MODEL_ID = re.compile(r"^(?P<owner>[A-Za-z0-9][\w.-]*)/(?P<name>[A-Za-z0-9][\w.-]*)(?::(?P<version>[A-Za-z0-9]+))?$")
-#: Statuses after which a prediction never changes again.
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+#: Statuses after which a prediction never changes again; "aborted" is a prediction whose deadline passed before
+#: it started (https://replicate.com/docs/topics/predictions/lifecycle).
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
+#: The wait in words, the only place Replicate's documented 429 gives it: "Your rate limit resets in ~30s."
+#: (https://replicate.com/docs/topics/predictions/rate-limits), formerly "Expected available in 1 second.".
+THROTTLE_WAIT = re.compile(r"(?:resets in|available in)\s*~?\s*(\d+(?:\.\d+)?)\s*s(?:ec(?:ond)?s?)?\b", re.I)
 #: Words in a failed prediction's ``error`` that mean a safety checker refused the prompt or the output.
 SAFETY_WORDS = ("nsfw", "sensitive", "safety", "unsafe", "content policy", "flagged")
 #: Aspect ratios (nearly) every Replicate image model accepts (flux, sd3, ideogram, imagen...); a
@@ -142,6 +146,9 @@ class ReplicateProvider(PollingHttpProvider):
             return failure(Outcome.UNAVAILABLE, f"replicate prediction failed: {error or 'no error given'}")
         if status == "canceled":
             return failure(Outcome.UNAVAILABLE, "replicate prediction was canceled before it finished")
+        if status == "aborted":
+            # Its deadline passed before it started: nothing ran, so another provider can serve the request.
+            return failure(Outcome.UNAVAILABLE, "replicate prediction was aborted before it started")
         images, problem = parse_output(prediction.get("output"))
         if problem:
             return failure(Outcome.UNAVAILABLE, problem)
@@ -173,11 +180,17 @@ class ReplicateProvider(PollingHttpProvider):
 
 
 def _body_retry_after(response: httpx.Response) -> float | None:
-    """Replicate repeats the wait in its 429 body as ``retry_after`` (seconds)."""
+    """The wait a 429 body gives: a ``retry_after`` number (seconds), else the seconds its ``detail`` names."""
     try:
-        value = response.json().get("retry_after")
-    except (ValueError, AttributeError):
+        body = response.json()
+    except ValueError:
         return None
+    if not isinstance(body, dict):
+        return None
+    value: Any = body.get("retry_after")
+    if value is None and isinstance(body.get("detail"), str):
+        said = THROTTLE_WAIT.search(body["detail"])
+        value = float(said[1]) if said else None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return min(max(float(value), 0.0), 3600.0)

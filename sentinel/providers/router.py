@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,15 +23,17 @@ from sentinel.errors import (
 from sentinel.net.fetch import fetch_url
 from sentinel.providers.base import (
     FALLBACK_OUTCOMES,
+    TRANSIENT_OUTCOMES,
     GenerationRequest,
     Outcome,
+    OutputOptions,
     Provider,
     ProviderImage,
     ProviderResult,
     failure,
 )
 from sentinel.providers.config import SIZE, Candidate, ModelRoute, RoutingConfig
-from sentinel.providers.cooldown import CooldownStore
+from sentinel.providers.cooldown import CandidateState, CooldownPolicy, CooldownStore
 from sentinel.providers.registry import Unconfigured
 from sentinel.settings import Settings
 from sentinel.store.images import ImageInfo, decoded_pixels, inspect_image
@@ -39,6 +44,9 @@ RETRY_PAUSE_SECONDS = 0.1
 #: full blank check; ordinary images never pay for a decode on the request path.
 BLANK_SUSPECT_BYTES_PER_PIXEL = 0.02
 BLANK_SUSPECT_BYTES = 4096
+
+#: Asked before every provider call: True when the client went away, so no further (billed) call is made for it.
+Disconnected = Callable[[], Awaitable[bool]]
 
 
 class UnknownModel(NotFound):
@@ -65,6 +73,8 @@ class ImageSpec:
     user: str | None = None
     image: bytes | None = None
     mask: bytes | None = None
+    #: OpenAI's output fields; the gateway keeps only candidates whose adapter honours them.
+    output: OutputOptions = field(default_factory=OutputOptions)
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,31 @@ class RouteResult:
     #: The failure that ended the walk, when no image was delivered.
     last_failure: ProviderResult | None = None
 
+    @property
+    def calls(self) -> int:
+        """Provider calls made (skipped candidates cost nothing and are not calls)."""
+        return sum(1 for a in self.attempts if a.outcome != "skipped")
+
+
+@dataclass
+class _Walk:
+    """One request's progress over a route, across passes."""
+
+    result: RouteResult
+    #: The loop time by which the walk must end, if any (the request's and the route's deadline, the earlier).
+    deadline: float | None
+    deadline_seconds: float | None
+    disconnected: Disconnected | None
+    #: Candidates whose answer is final for this request (a refusal, an address check, a parked model, a missing
+    #: provider): a later pass does not ask them again.
+    settled: set[str] = field(default_factory=set)
+    #: Candidates cooling down on the provider's own Retry-After, with the loop time at which they are free again.
+    waiting: dict[str, float] = field(default_factory=dict)
+    #: Candidates whose cool-down skip is already in the attempts.
+    noted: set[str] = field(default_factory=set)
+    #: Why the walk must stop before the next call (deadline passed, client gone), once it must.
+    stopped: ProviderResult | None = None
+
 
 class Router:
     def __init__(
@@ -153,6 +188,25 @@ class Router:
                 f"model '{model}' does not exist or is not allowed here; available: {known}", field="model"
             )
         return ResolvedModel(model, model, route)
+
+    def with_fallbacks(self, resolved: ResolvedModel, fallbacks: list[str], size: str) -> ResolvedModel:
+        """The request's route followed by the candidates of the models it names as fallbacks (``sentinel.models``),
+        in that order, each candidate priced by its own route. A fallback model that does not offer the size is
+        refused: the caller named it, so it must be usable."""
+        candidates = list(resolved.route.candidates)
+        seen = {c.target for c in candidates}
+        for name in fallbacks:
+            fallback = self.resolve(name)
+            self.check_size(fallback, size)
+            for candidate in fallback.route.candidates:
+                if candidate.target in seen:
+                    continue
+                seen.add(candidate.target)
+                own_price = candidate.cost_per_image
+                priced = own_price if own_price is not None else fallback.route.cost_per_image
+                candidates.append(candidate.model_copy(update={"cost_per_image": priced}))
+        route = resolved.route.model_copy(update={"candidates": candidates})
+        return dataclasses.replace(resolved, route=route)
 
     def usable(self, route: ModelRoute) -> bool:
         return any(not isinstance(self.providers.get(c.provider), Unconfigured) for c in route.candidates)
@@ -213,67 +267,187 @@ class Router:
             image=spec.image,
             mask=spec.mask,
             user=spec.user,
+            output=spec.output,
         )
 
     # -- generating --------------------------------------------------------------------------------
 
-    async def generate(self, resolved: ResolvedModel, spec: ImageSpec, regeneration: int = 0) -> RouteResult:
+    async def generate(
+        self,
+        resolved: ResolvedModel,
+        spec: ImageSpec,
+        regeneration: int = 0,
+        *,
+        deadline: float | None = None,
+        disconnected: Disconnected | None = None,
+    ) -> RouteResult:
         """Walk the candidates until one delivers a checked image or a failure says stop.
 
-        When a whole walk failed only in transient ways (429, 5xx, timeouts), walk again, up to
-        ``max_passes`` times, after a short pause: random provider hiccups rarely repeat.
+        When a walk failed in transient ways (429, 5xx, timeouts), walk again, up to ``max_passes`` times, after a
+        short pause: random provider hiccups rarely repeat. A later walk asks only the candidates whose answer
+        could change (a refusal or a missing model is final), and never one whose provider asked to wait
+        (Retry-After) before that time has passed. With nothing else left, a request waits for the earliest
+        Retry-After when it is short (``max_retry_wait_seconds``) and passes remain; otherwise the result is
+        RATE_LIMITED with the earliest Retry-After, and no call is made.
         ``regeneration`` (0 for a first attempt) rotates the candidates where the route asks for it.
+        ``deadline`` (the event loop's clock) bounds the whole walk, with the route's ``deadline_seconds``;
+        ``disconnected`` is asked before every call, so a client that left causes no further call.
         """
-        candidates = list(resolved.route.candidates)
-        if resolved.route.rotate_on_regenerate and regeneration:
+        loop = asyncio.get_running_loop()
+        route_deadline = resolved.route.deadline_seconds
+        if route_deadline is not None:
+            ends = loop.time() + route_deadline
+            deadline = ends if deadline is None else min(deadline, ends)
+        # Shown to the caller as "the N s deadline": the nominal figure, not what is left of it a microsecond later.
+        budget = None if deadline is None else round(max(0.0, deadline - loop.time()), 1)
+        walk = _Walk(RouteResult(image=None), deadline, budget, disconnected)
+        candidates = self.order(resolved.route, regeneration)
+        passes = self.config.max_passes
+        for number in range(passes):
+            calls_before = walk.result.calls
+            if await self._walk(resolved, candidates, spec, walk, last_walk=number == passes - 1):
+                return walk.result
+            if walk.stopped is not None or number == passes - 1:
+                break
+            pause = self._pause_before_next_walk(candidates, walk, number, called=walk.result.calls > calls_before)
+            if pause is None or (deadline is not None and loop.time() + pause >= deadline):
+                break
+            await asyncio.sleep(pause)
+        self._conclude(walk)
+        return walk.result
+
+    def _pause_before_next_walk(
+        self, candidates: list[Candidate], walk: _Walk, number: int, called: bool
+    ) -> float | None:
+        """How long to pause before walking again; None when another walk could change nothing."""
+        now = asyncio.get_running_loop().time()
+        unsettled = [c.target for c in candidates if c.target not in walk.settled]
+        free = [t for t in unsettled if walk.waiting.get(t, 0.0) <= now]
+        if free and called:
+            return RETRY_PAUSE_SECONDS * (number + 1)
+        waits = [walk.waiting[t] - now for t in unsettled if walk.waiting.get(t, 0.0) > now]
+        if waits and min(waits) <= self.config.max_retry_wait_seconds:
+            # Every open candidate's provider asked to wait, briefly: wait it out rather than answer 429.
+            return min(waits)
+        return None
+
+    def order(self, route: ModelRoute, regeneration: int = 0) -> list[Candidate]:
+        """The candidates in the order this request tries them: rotated for a regeneration where the route asks,
+        and each run of weighted neighbours shuffled by weight (the first pick is in proportion to the weights)."""
+        candidates = list(route.candidates)
+        if route.rotate_on_regenerate and regeneration:
             shift = regeneration % len(candidates)
             candidates = candidates[shift:] + candidates[:shift]
-        result = RouteResult(image=None)
-        for walk in range(self.config.max_passes):
-            tried = len(result.attempts)
-            if await self._walk(resolved, candidates, spec, result, last_walk=walk == self.config.max_passes - 1):
-                return result
-            attempted = [a for a in result.attempts[tried:] if a.outcome != "skipped"]
-            if not attempted:
-                return result  # nothing could even be tried; another walk would change nothing
-            await asyncio.sleep(RETRY_PAUSE_SECONDS * (walk + 1))
-        return result
+        ordered: list[Candidate] = []
+        rank: list[Candidate] = []
+        for candidate in [*candidates, None]:
+            if candidate is not None and candidate.weight is not None:
+                rank.append(candidate)
+                continue
+            ordered.extend(_weighted_order(rank))
+            rank = []
+            if candidate is not None:
+                ordered.append(candidate)
+        return ordered
+
+    def _conclude(self, walk: _Walk) -> None:
+        """The failure the caller is told about, when no image came."""
+        result = walk.result
+        if result.image is not None:
+            return
+        if walk.stopped is not None:
+            result.last_failure = walk.stopped
+            return
+        last = result.last_failure
+        now = asyncio.get_running_loop().time()
+        waiting = {target: free_at - now for target, free_at in walk.waiting.items() if free_at > now}
+        if waiting and (last is None or last.outcome in TRANSIENT_OUTCOMES):
+            # Every open candidate waits on its provider's word: say when the earliest is free again.
+            if last is None or last.outcome is not Outcome.RATE_LIMITED:
+                waits = ", ".join(f"{target} for {left:.0f} s" for target, left in waiting.items())
+                last = failure(Outcome.RATE_LIMITED, f"every candidate's provider asked to wait: {waits}")
+            result.last_failure = dataclasses.replace(last, retry_after=min(waiting.values()))
 
     async def _walk(
         self,
         resolved: ResolvedModel,
         candidates: list[Candidate],
         spec: ImageSpec,
-        result: RouteResult,
+        walk: _Walk,
         last_walk: bool,
     ) -> bool:
-        cooling: list[tuple[float, Candidate]] = []
-        tried = len(result.attempts)
+        result = walk.result
+        probes: list[tuple[float, Candidate]] = []
+        calls_before = result.calls
         for candidate in candidates:
-            remaining = await self.cooldowns.remaining(candidate.target)
-            if remaining > 0:
-                cooling.append((remaining, candidate))
-                result.attempts.append(
-                    Attempt(
-                        candidate.provider, candidate.model, "skipped", message=f"cooling down for {remaining:.1f} s"
-                    )
-                )
+            if candidate.target in walk.settled:
                 continue
-            if await self._try(candidate, resolved, spec, result):
+            state = await self.cooldowns.state(candidate.target, self.config.fingerprint)
+            if self._skip(candidate, state, walk):
+                if state.cooling_seconds > 0 and not state.provider_said:
+                    probes.append((state.cooling_seconds, candidate))
+                continue
+            if await self._try(candidate, resolved, spec, walk):
                 return True
-        if cooling and (last_walk or all(a.outcome == "skipped" for a in result.attempts[tried:])):
-            # Rather than fail while a candidate merely cools down, probe the cooling ones, soonest to recover
-            # first: when nothing else is left to try, or on the last walk.
-            for _, candidate in sorted(cooling, key=lambda item: item[0]):
-                if await self._try(candidate, resolved, spec, result):
+            if walk.stopped is not None:
+                return False
+        if probes and (last_walk or result.calls == calls_before):
+            # Rather than fail while a breaker is merely open, probe the cooling candidates, soonest to recover
+            # first: when nothing else is left to try, or on the last walk. (A provider's own Retry-After is never
+            # probed early: see ``_skip``.)
+            for _, candidate in sorted(probes, key=lambda item: item[0]):
+                if await self._try(candidate, resolved, spec, walk):
                     return True
+                if walk.stopped is not None:
+                    return False
         return False
 
-    async def _try(self, candidate: Candidate, resolved: ResolvedModel, spec: ImageSpec, result: RouteResult) -> bool:
+    def _skip(self, candidate: Candidate, state: CandidateState, walk: _Walk) -> bool:
+        """Whether this candidate is passed over on this walk, noting why (once per request) in the attempts."""
+        result = walk.result
+        if state.parked is not None:
+            walk.settled.add(candidate.target)
+            result.attempts.append(
+                Attempt(candidate.provider, candidate.model, "skipped", message=f"parked: {state.parked}")
+            )
+            if result.last_failure is None or result.last_failure.outcome is Outcome.MODEL_NOT_FOUND:
+                result.last_failure = failure(Outcome.MODEL_NOT_FOUND, f"{candidate.target} is parked: {state.parked}")
+            return True
+        if state.cooling_seconds <= 0:
+            walk.waiting.pop(candidate.target, None)
+            return False
+        if state.provider_said:
+            walk.waiting[candidate.target] = asyncio.get_running_loop().time() + state.cooling_seconds
+        if candidate.target not in walk.noted:
+            # Noted once per request, not once per walk: the attempts list tells what happened, not how often
+            # we looked.
+            walk.noted.add(candidate.target)
+            message = f"cooling down for {state.cooling_seconds:.1f} s" + (
+                " (the provider's Retry-After)" if state.provider_said else ""
+            )
+            result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=message))
+        return True
+
+    def _must_stop(self, walk: _Walk) -> float | None:
+        """Seconds left for the next call (None: no deadline); sets ``walk.stopped`` when no call may be made."""
+        if walk.deadline is None:
+            return None
+        left = walk.deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            walk.stopped = self._past_deadline(walk)
+        return left
+
+    @staticmethod
+    def _past_deadline(walk: _Walk) -> ProviderResult:
+        return failure(Outcome.TIMEOUT, f"no image within the {walk.deadline_seconds:g} s deadline of this request")
+
+    async def _try(self, candidate: Candidate, resolved: ResolvedModel, spec: ImageSpec, walk: _Walk) -> bool:
         """One candidate; True when the walk is over (an image, or a failure that must not fall back)."""
+        result = walk.result
         provider = self.providers.get(candidate.provider)
         if provider is None or isinstance(provider, Unconfigured):
             reason = provider.reason if provider else "not in the routing config"
+            walk.settled.add(candidate.target)
             result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=reason))
             result.last_failure = result.last_failure or failure(
                 Outcome.UNAVAILABLE, f"{candidate.provider} is not configured: {reason}"
@@ -281,22 +455,38 @@ class Router:
             return False
         request = self.map_request(candidate, spec)
         if isinstance(request, str):
+            walk.settled.add(candidate.target)
             result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=request))
             return False
+        if walk.disconnected is not None and await walk.disconnected():
+            walk.stopped = failure(Outcome.TIMEOUT, "the client disconnected; no further provider was called")
+            return False
+        left = self._must_stop(walk)
+        if walk.stopped is not None:
+            return False
+        timeout = self._timeout(candidate)
+        by_deadline = left is not None and left < timeout
+        if by_deadline:
+            timeout = left
         started = time.perf_counter()
         try:
-            answer = await asyncio.wait_for(provider.generate(request), timeout=self._timeout(candidate))
+            answer = await asyncio.wait_for(provider.generate(request), timeout=timeout)
         except TimeoutError:
             answer = failure(
-                Outcome.TIMEOUT, f"{candidate.provider} did not answer within {self._timeout(candidate):g} s"
+                Outcome.TIMEOUT,
+                f"{candidate.provider} did not answer within {timeout:.3g} s"
+                + (" (what was left of the request's deadline)" if by_deadline else ""),
             )
+            if by_deadline:
+                walk.stopped = self._past_deadline(walk)  # the deadline has passed: the walk ends here, saying so
         delivered: DeliveredImage | None = None
+        final = answer.outcome not in TRANSIENT_OUTCOMES
         if answer.ok:
             checked = await self._deliver(answer.images[0], candidate)
             if isinstance(checked, DeliveredImage):
                 delivered = checked
             else:
-                answer = checked
+                answer, final = checked
         attempt = Attempt(
             candidate.provider,
             candidate.model,
@@ -308,20 +498,41 @@ class Router:
             resolved.route.price(candidate, f"{spec.width}x{spec.height}", spec.quality) if delivered else 0.0,
         )
         result.attempts.append(attempt)
-        await self.cooldowns.record(candidate.target, answer.outcome, answer.retry_after)
+        await self.cooldowns.record(candidate.target, answer.outcome, answer.retry_after, self._policy(candidate))
         if delivered is not None:
             result.image = delivered
             return True
+        if final:
+            walk.settled.add(candidate.target)
+        elif answer.retry_after is not None:
+            # The provider asked to wait: no later walk of this request calls it before that time.
+            wait = (self._policy(candidate) or CooldownPolicy()).cooldown_for(answer.retry_after)
+            walk.waiting[candidate.target] = asyncio.get_running_loop().time() + wait
+        if answer.outcome is Outcome.MODEL_NOT_FOUND:
+            await self.cooldowns.park(candidate.target, self.config.fingerprint, answer.message)
         result.last_failure = answer
         if answer.outcome in FALLBACK_OUTCOMES:
             return False
         return not (answer.outcome is Outcome.CONTENT_FILTERED and resolved.route.fallback_on_content_filter)
 
+    def _policy(self, candidate: Candidate) -> CooldownPolicy | None:
+        breaker = self.config.providers[candidate.provider].circuit_breaker
+        return None if breaker is None else CooldownPolicy(**breaker.model_dump())
+
+    async def parked(self) -> dict[str, str]:
+        """Candidates parked since this routing file was loaded (provider:model → the provider's reason)."""
+        return await self.cooldowns.parked(self.config.fingerprint)
+
     def _timeout(self, candidate: Candidate) -> float:
         return self.config.providers[candidate.provider].timeout_seconds
 
-    async def _deliver(self, image: ProviderImage, candidate: Candidate) -> DeliveredImage | ProviderResult:
-        """Bytes we can vouch for: downloaded through the guarded fetcher, sniffed, structurally checked, not blank."""
+    async def _deliver(
+        self, image: ProviderImage, candidate: Candidate
+    ) -> DeliveredImage | tuple[ProviderResult, bool]:
+        """Bytes we can vouch for: downloaded through the guarded fetcher, sniffed, structurally checked, not blank.
+
+        Otherwise the failure, and whether it is final for this request (asking the same provider again would give
+        the same answer: an output address we refuse to fetch, a blank image) or worth another pass."""
         settings = self.settings
         data = image.data
         if data is None and image.url:
@@ -334,18 +545,24 @@ class Router:
                     allowed_networks=settings.fetch_allowed_networks,
                     field="provider output",
                 )
-            except (DisallowedURL, FetchFailed, ImageTooLarge) as exc:
-                return failure(Outcome.UNAVAILABLE, f"could not download the provider's image: {exc.message}")
+            except (DisallowedURL, ImageTooLarge) as exc:
+                # The provider's output address (or size) is refused by our own checks: the same again next time.
+                return failure(Outcome.UNAVAILABLE, f"could not download the provider's image: {exc.message}"), True
+            except FetchFailed as exc:
+                return failure(Outcome.UNAVAILABLE, f"could not download the provider's image: {exc.message}"), False
             data = fetched.content
         if not data:
-            return failure(Outcome.CONTENT_FILTERED, "the provider answered without an image")
+            return failure(Outcome.CONTENT_FILTERED, "the provider answered without an image"), True
         try:
             info = inspect_image(data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
         except (BadImage, ImageTooLarge) as exc:
-            return failure(Outcome.UNAVAILABLE, f"the provider returned no usable image: {exc.message}")
+            return failure(Outcome.UNAVAILABLE, f"the provider returned no usable image: {exc.message}"), False
         suspect = max(BLANK_SUSPECT_BYTES, info.width * info.height * BLANK_SUSPECT_BYTES_PER_PIXEL)
         if info.size_bytes < suspect and await asyncio.to_thread(_is_blank, data, settings.max_image_pixels):
-            return failure(Outcome.CONTENT_FILTERED, "the provider returned a blank image (a hidden content filter)")
+            return (
+                failure(Outcome.CONTENT_FILTERED, "the provider returned a blank image (a hidden content filter)"),
+                True,
+            )
         return DeliveredImage(info, data, candidate.provider, candidate.model, image.revised_prompt)
 
 
@@ -357,3 +574,9 @@ def _is_blank(data: bytes, max_pixels: int) -> bool:
         # Not known to be blank: the judges' not_blank check still sees it.
         return False
     return float(pixels.std()) < 2.0
+
+
+def _weighted_order(rank: list[Candidate]) -> list[Candidate]:
+    """Candidates of one rank in a random order where each comes first in proportion to its weight."""
+    # Efraimidis–Spirakis: sort by u^(1/w), a weighted sample without replacement in one pass.
+    return sorted(rank, key=lambda c: random.random() ** (1.0 / (c.weight or 1.0)), reverse=True)

@@ -15,6 +15,7 @@ from sentinel.providers.base import (
     GenerationRequest,
     HttpProvider,
     Outcome,
+    OutputOptions,
     ProviderImage,
     ProviderResult,
     classify_http,
@@ -22,7 +23,9 @@ from sentinel.providers.base import (
     failure,
     image_from_base64,
     image_from_bytes,
+    model_not_found,
     nearest_aspect_ratio,
+    unsupported_output,
 )
 
 #: Aspect ratios every v2beta generate endpoint accepts; width×height is mapped to the nearest one.
@@ -33,6 +36,10 @@ FILTERED = "CONTENT_FILTERED"
 MODERATION_ERROR = "content_moderation"
 #: Optional form fields a route's params may pass through unchanged (the documented extras of the endpoints).
 PASSTHROUGH_PARAMS = ("style_preset", "cfg_scale")
+#: OpenAI's output fields with a Stability equivalent: ``output_format`` is the same form field with the same values
+#: (png, jpeg, webp on every v2beta generate endpoint). DALL·E's ``style`` has no counterpart among Stability's
+#: ``style_preset`` names, and there is no transparent background or moderation level to ask for.
+OPENAI_OUTPUT_FIELDS: dict[str, frozenset[str | int] | None] = {"output_format": frozenset({"png", "jpeg", "webp"})}
 
 
 def endpoint_for(model: str) -> tuple[str, str | None] | None:
@@ -105,12 +112,15 @@ class StabilityProvider(HttpProvider):
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
+    def cannot_honour(self, model: str, options: OutputOptions) -> str | None:
+        return unsupported_output(options, OPENAI_OUTPUT_FIELDS)
+
     def form(self, request: GenerationRequest, model_field: str | None) -> dict[str, str]:
         fields: dict[str, Any] = {
             "prompt": request.prompt,
             "aspect_ratio": request.params.get("aspect_ratio")
             or nearest_aspect_ratio(request.width, request.height, ASPECT_RATIOS),
-            "output_format": "png",
+            "output_format": request.output.output_format or "png",
         }
         if model_field is not None:
             fields["model"] = model_field
@@ -150,4 +160,7 @@ class StabilityProvider(HttpProvider):
                 f"refused by Stability's content moderation: HTTP {response.status_code}: {message}",
                 response.status_code,
             )
+        if response.status_code in (404, 410):
+            # The model's endpoint is gone (retired) or never existed: another candidate may serve the request.
+            return model_not_found(failed)
         return failed

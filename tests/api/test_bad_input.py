@@ -97,30 +97,30 @@ def test_unknown_task_names_the_known_ones(client) -> None:
 
 def test_missing_required_param(client) -> None:
     response = post_image(client, png_bytes(), task="text-render")
-    error = assert_error(response, 400, "invalid_request", "text")
+    error = assert_error(response, 400, "invalid_request_error", "text")
     assert error["field"] == "params.text"
 
 
 def test_param_of_wrong_type_and_unknown_param(client) -> None:
     response = post_image(client, png_bytes(), params='{"width": "wide"}')
-    assert_error(response, 400, "invalid_request", "width", "whole number")
+    assert_error(response, 400, "invalid_request_error", "width", "whole number")
     response = post_image(client, png_bytes(), params='{"colour": "red"}')
-    assert_error(response, 400, "invalid_request", "unknown param 'colour'")
+    assert_error(response, 400, "invalid_request_error", "unknown param 'colour'")
     response = post_image(client, png_bytes(), params="{not json")
-    assert_error(response, 400, "invalid_request", "not valid JSON")
+    assert_error(response, 400, "invalid_request_error", "not valid JSON")
 
 
 def test_edit_task_without_source_or_mask(client) -> None:
     response = post_image(client, png_bytes(), task="object-removal")
-    error = assert_error(response, 400, "invalid_request", "source")
+    error = assert_error(response, 400, "invalid_request_error", "source")
     assert error["field"] == "source"
     response = post_image(client, png_bytes(), task="object-removal", files={"source": ("s.png", png_bytes())})
-    assert_error(response, 400, "invalid_request", "mask")
+    assert_error(response, 400, "invalid_request_error", "mask")
 
 
 def test_mask_for_a_task_without_one(client) -> None:
     response = post_image(client, png_bytes(), files={"mask": ("m.png", png_bytes())})
-    assert_error(response, 400, "invalid_request", "takes no 'mask'")
+    assert_error(response, 400, "invalid_request_error", "takes no 'mask'")
 
 
 @pytest.mark.parametrize(
@@ -143,9 +143,9 @@ def test_urls_to_private_addresses_are_refused(client, url, words) -> None:
 
 def test_json_body_errors(client) -> None:
     response = client.post("/v1/evaluations", json={"task": "text-to-image"})
-    assert_error(response, 400, "invalid_request", "image_url")
+    assert_error(response, 400, "invalid_request_error", "image_url")
     response = client.post("/v1/evaluations", content=b"{oops", headers={"content-type": "application/json"})
-    assert_error(response, 400, "invalid_request")
+    assert_error(response, 400, "invalid_request_error")
     response = client.post("/v1/evaluations", content=b"task=x", headers={"content-type": "text/plain"})
     assert_error(response, 415, "unsupported_media_type", "multipart/form-data or application/json")
 
@@ -155,7 +155,7 @@ def test_unknown_ids_are_404(client) -> None:
     assert_error(client.get("/v1/images/" + "0" * 64), 404, "not_found")
     assert_error(client.get("/v1/rubrics/nope"), 404, "unknown_task")
     response = client.get("/v1/evaluations/ev_nope?wait=999")
-    assert_error(response, 422, "invalid_request", "wait")
+    assert_error(response, 422, "invalid_request_error", "wait")
 
 
 def test_gif_first_frame_and_webp_are_accepted(client) -> None:

@@ -30,8 +30,9 @@ from sentinel_fakes.server import Script, serve
 from tests.conftest import REPO, clean_env, start_server
 
 TEMPLATES = REPO / "sentinel" / "pages" / "templates"
-#: One answer per request to the model "house", in order. Retry-After is long, so each request right after a 429
-#: finds the candidate cooling down: it records a "skipped" row, then probes the candidate as its last resort.
+#: One answer per request to the model "house", in order. Its 429s ask for no wait (a real Retry-After is binding: a
+#: request would not call the candidate at all); its breaker opens on one 503 for longer than the test, so the request
+#: right after the 503 finds the candidate cooling down: it records a "skipped" row, then probes it as its last resort.
 HOUSE_ANSWERS = ["ok", "rate_limit", "ok", "unavailable", "ok", "content_filter", "ok", "rate_limit", "ok", "ok"]
 HOUSE_STATUS = {"ok": 200, "rate_limit": 429, "unavailable": 503, "content_filter": 400}
 SPARE_CALLS = 3
@@ -42,10 +43,11 @@ HOUSE, SPARE = "fake:gpt-image-1", "spare:gpt-image-1-mini"
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`sentinel serve` in front of a fake provider failing in known proportions, after the scripted requests."""
     tmp = tmp_path_factory.mktemp("dashboard")
-    # Longer than the test: whether a request finds the candidate cooling down must not depend on timing.
-    script = Script(retry_after=300)
+    script = Script(retry_after=0)
     with serve(create_fake_openai(script)) as fake:
         provider = {"kind": "openai", "base_url": f"{fake.url}/v1", "api_key_env": "FAKE_KEY", "timeout_seconds": 5}
+        # Longer than the test: whether a request finds the candidate cooling down must not depend on timing.
+        provider["circuit_breaker"] = {"failure_threshold": 1, "cooldown_seconds": 300}
         routes = {
             "providers": {"fake": provider, "spare": provider},
             "models": {
@@ -110,8 +112,8 @@ def test_dashboard_shows_the_failure_proportions_of_the_run(summary: dict[str, A
     assert house["ok"] == 6
     assert house["success_rate"] == pytest.approx(0.6)
     assert house["failures"] == {"rate_limited": 2, "unavailable": 1, "content_filtered": 1}
-    # The two requests after a 429 found the candidate cooling down: skipped rows, not requests.
-    assert house["skipped"] == 2
+    # The request after the 503 found the candidate cooling down: a skipped row, not a request.
+    assert house["skipped"] == 1
     assert house["cost"] == pytest.approx(6 * 0.04)
     assert summary["failure_classes"] == ["rate_limited", "unavailable", "content_filtered"]
 
@@ -176,7 +178,7 @@ def test_page_shows_the_proportions_and_percentiles(summary: dict[str, Any]) -> 
     assert cell(page, "rate_limited", HOUSE) == "2"
     assert 'data-metric="rate_limited" data-key="fake:gpt-image-1" data-count="2">2 <span class="share">(20.0%)' in page
     assert "(20.0%)" in page and "(10.0%)" in page
-    assert cell(page, "skipped", HOUSE) == "2"
+    assert cell(page, "skipped", HOUSE) == "1"
     house = summary["providers"][0]
     for name in ("p50", "p95", "p99"):
         assert cell(page, name, HOUSE) == f"{house['latency_ms'][name]:.1f}"

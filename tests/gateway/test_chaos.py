@@ -58,7 +58,10 @@ async def fire(base: str) -> list[httpx.Response]:
 
 
 def test_chaos_providers(tmp_path) -> None:
-    scripts = [Script(chaos=CHAOS, seed=seed, slow_seconds=2.5, retry_after=1) for seed in (1, 2, 3)]
+    # Random 429s that ask for no wait (Retry-After: 0): a provider's real Retry-After is binding for every request
+    # (tests/providers/test_routing_correctness.py), which random 429s with a 1 s wait on all three providers would
+    # turn into a test of patience rather than of fallback.
+    scripts = [Script(chaos=CHAOS, seed=seed, slow_seconds=2.5, retry_after=0) for seed in (1, 2, 3)]
     with serve(create_app(scripts[0])) as a, serve(create_app(scripts[1])) as b, serve(create_app(scripts[2])) as c:
         data = tmp_path / "data"
         env = clean_env(

@@ -216,7 +216,7 @@ MULTIPART = "multipart/form-data; boundary=hostile-boundary"
 def test_malformed_multipart_is_400_naming_the_problem(strict_api, name, content_type, body, words) -> None:
     base, _ = strict_api
     response = post_raw(base, body, content_type)
-    assert_error(response, 400, "invalid_request", words)
+    assert_error(response, 400, "invalid_request_error", words)
 
 
 def test_a_well_formed_multipart_is_still_accepted(strict_api) -> None:
@@ -274,7 +274,7 @@ def test_json_bombs_are_400_quickly(strict_api, name, body, words) -> None:
     base, _ = strict_api
     started = time.monotonic()
     response = post_raw(base, body, "application/json")
-    assert_error(response, 400, "invalid_request", words)
+    assert_error(response, 400, "invalid_request_error", words)
     assert time.monotonic() - started < 5
     assert_serving(base)
 
@@ -285,7 +285,7 @@ def test_json_bombs_on_every_json_endpoint(strict_api, path) -> None:
     for body in (deep(b"[", b"]", 100_000), b'{"prompt": ' + b"9" * 100_000 + b"}", b'{"prompt": "\\u0000"}'):
         response = post_raw(base, body, "application/json", path)
         assert response.status_code == 400, (path, response.text)
-        assert response.json()["error"]["type"] == "invalid_request"
+        assert response.json()["error"]["type"] == "invalid_request_error"
 
 
 @pytest.mark.parametrize(
@@ -301,4 +301,4 @@ def test_json_bombs_on_every_json_endpoint(strict_api, path) -> None:
 def test_json_bombs_in_the_multipart_params_field(strict_api, params, words) -> None:
     base, _ = strict_api
     response = post_raw(base, multipart(*GOOD_FORM, ("params", params, None)), MULTIPART)
-    assert_error(response, 400, "invalid_request", words)
+    assert_error(response, 400, "invalid_request_error", words)

@@ -30,7 +30,7 @@ def test_the_example_panel_and_rubric_load_beside_the_builtin_judges() -> None:
     panel = Panel.from_dirs([DATA_ROOT / "judges", EXAMPLE / "judges"])
     rubric = RubricRegistry.from_dirs(DATA_ROOT / "rubrics", EXAMPLE / "rubrics").get("product-white-background")
     first, escalation = panel.split(rubric)
-    assert {j.name for j in first} >= {"pixels", "layout", "text", "gpt-4o-mini", "gemini-flash", "ollama-qwen"}
+    assert {j.name for j in first} >= {"pixels", "layout", "text", "gpt-6-luna", "gemini-flash", "ollama-qwen"}
     assert [j.name for j in escalation] == ["claude-sonnet"]
     assert [c.id for c in rubric.criteria if c.judge == "vision"] == ["product-intact", "no-generation-artifacts"]
 

@@ -134,6 +134,7 @@ def _reset(fake: Fake) -> Fake:
     script.image_text = None
     script.slow_seconds = 0.2
     script.retry_after = 7
+    script.retry_after_ms = None
     return fake
 
 
@@ -391,6 +392,33 @@ def test_chat_refuses_bad_parameters(chat_fake: Fake) -> None:
     chat_fake.error(chat_fake.post(body), 400)
 
 
+@pytest.mark.parametrize("model", ["gpt-5", "gpt-5.1-mini", "o3", "o4-mini"])
+def test_chat_reasoning_models_refuse_max_tokens_and_temperature(chat_fake: Fake, model: str) -> None:
+    chat_fake.script.models = {model}
+    body = chat_fake.body(model=model)
+    error = chat_fake.error(chat_fake.post(body), 400)
+    assert error["param"] == "temperature" and error["code"] == "unsupported_value"
+    del body["temperature"]
+    assert chat_fake.post(body).status_code == 200
+    assert chat_fake.post(body | {"temperature": 1}).status_code == 200
+    body["max_tokens"] = body.pop("max_completion_tokens")
+    error = chat_fake.error(chat_fake.post(body), 400)
+    assert error["param"] == "max_tokens" and "Use 'max_completion_tokens' instead" in error["message"]
+
+
+def test_chat_snapshot_models_keep_temperature(chat_fake: Fake) -> None:
+    chat_fake.script.models = {"gpt-5-chat-latest"}
+    assert chat_fake.post(chat_fake.body(model="gpt-5-chat-latest", temperature=0)).status_code == 200
+
+
+def test_anthropic_image_limit_is_on_the_base64_text(anthropic_fake: Fake) -> None:
+    # 4 MB of image is 5.3 MB of base64: over Anthropic's 5 MB, which counts the base64 text.
+    image = PNG + b"\0" * (4_000_000 - len(PNG))
+    error = anthropic_fake.error(anthropic_fake.post(anthropic_fake.body(image=image)), 400)
+    encoded = len(base64.b64encode(image))
+    assert error["message"].endswith(f"image exceeds 5 MB maximum: {encoded} bytes > 5242880 bytes")
+
+
 def test_anthropic_refuses_bad_parameters(anthropic_fake: Fake) -> None:
     body = anthropic_fake.body()
     del body["max_tokens"]
@@ -461,6 +489,7 @@ def test_rate_limits_carry_retry_after(fake: Fake) -> None:
     response = fake.post(fake.body())
     error = fake.error(response, 429)
     assert response.headers["retry-after"] == "7"
+    assert "retry-after-ms" not in response.headers
     if fake.api == "chat":
         assert error["type"] == "requests" and error["code"] == "rate_limit_exceeded"
     else:
@@ -515,3 +544,11 @@ def test_image_text_without_instructions_changes_nothing(fake: Fake) -> None:
     fake.script.image_text = "OPEN 24/7"
     answer = json.loads(fake.text(fake.post(fake.body(system="You are an image judge. Answer in JSON."))))
     assert [c["passed"] for c in answer["criteria"]] == [True, False, True]
+
+
+def test_chat_rate_limits_may_carry_retry_after_ms(chat_fake: Fake) -> None:
+    chat_fake.script.retry_after_ms = 250
+    chat_fake.script.push("rate_limit")
+    response = chat_fake.post(chat_fake.body())
+    chat_fake.error(response, 429)
+    assert response.headers["retry-after-ms"] == "250" and response.headers["retry-after"] == "7"

@@ -4,7 +4,9 @@ the API's workers use."""
 
 from __future__ import annotations
 
+import base64
 import io
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -598,3 +600,79 @@ def test_a_vision_pass_alone_cannot_make_an_image_that_addresses_its_judges_gree
         script.image_text = None
     clean, _ = run_panel(panel, rubric, lambda judge: context(GOOD), quorum_share=0.5)
     assert clean.verdict == "red", clean.summary  # both models fail no-artifacts
+
+
+# -- each model family's wire rules ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["gpt-5-mini", "gpt-5.1", "gpt-6-luna", "o4-mini", "o3"])
+def test_reasoning_models_get_max_completion_tokens_and_no_temperature(tmp_path, openai_fake, model) -> None:
+    # GPT-5 and o-series models answer 400 to `temperature` (other than their default) and to `max_tokens`.
+    url, script = openai_fake
+    script.models = {model}
+    panel, rubric = one_judge(tmp_path, url, options={"model": model, "max_tokens": 900})
+    vote = vote_of(panel, rubric)
+    assert vote.passed is True, vote.reasoning
+    body = script.requests[-1]["body"]
+    assert "temperature" not in body and "max_tokens" not in body
+    assert body["max_completion_tokens"] == 900
+
+
+def test_other_openai_models_keep_temperature_zero_and_max_tokens(tmp_path, openai_fake) -> None:
+    url, script = openai_fake
+    panel, rubric = one_judge(tmp_path, url, options={"max_tokens": 900})
+    assert vote_of(panel, rubric).passed is True
+    body = script.requests[-1]["body"]
+    assert body["temperature"] == 0 and body["max_tokens"] == 900 and "max_completion_tokens" not in body
+
+
+def test_a_judge_may_leave_temperature_out_for_a_deployment_whose_name_says_nothing(tmp_path, openai_fake) -> None:
+    # An Azure deployment is named by its owner; `temperature: null` keeps the parameter off the wire.
+    url, script = openai_fake
+    options = {"temperature": None, "token_limit_param": "max_completion_tokens"}
+    panel, rubric = one_judge(tmp_path, url, options=options)
+    assert vote_of(panel, rubric).passed is True
+    body = script.requests[-1]["body"]
+    assert "temperature" not in body and "max_tokens" not in body and body["max_completion_tokens"] == 1024
+
+
+@pytest.mark.parametrize(("model", "sent"), [("claude-sonnet-5-5", None), ("claude-sonnet-4-5", 0)])
+def test_claude_5_models_get_no_temperature(tmp_path, anthropic_fake, model, sent) -> None:
+    # Claude 5 and later refuse non-default sampling parameters; earlier models keep temperature 0.
+    url, script = anthropic_fake
+    script.models = {model}
+    panel, rubric = one_judge(tmp_path, url, api="anthropic", options={"model": model})
+    assert vote_of(panel, rubric).passed is True
+    assert script.requests[-1]["body"].get("temperature") == sent
+
+
+def noisy_png(raw_bytes: int) -> bytes:
+    """A PNG of random pixels (incompressible) of about ``raw_bytes`` bytes, under the judges' side limit."""
+    side = int((raw_bytes / 3) ** 0.5)
+    picture = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def test_anthropic_images_fit_its_5_mb_limit_on_the_base64_text(tmp_path, anthropic_fake) -> None:
+    # 4.1 MB raw is under the old 4.5 MB raw bound, but 5.5 MB once base64-encoded: Anthropic refuses it.
+    url, script = anthropic_fake
+    image = noisy_png(4_100_000)
+    assert 3_932_160 < len(image) < 4_500_000 and len(base64.b64encode(image)) > 5 * 1024 * 1024
+    panel, rubric = one_judge(tmp_path, url, api="anthropic")
+    vote = vote_of(panel, rubric, image)
+    assert vote.passed is True, vote.reasoning
+    sent = next(b for b in script.requests[-1]["body"]["messages"][0]["content"] if b["type"] == "image")
+    assert len(sent["source"]["data"]) <= 5 * 1024 * 1024
+
+
+def test_retry_after_ms_is_honoured_before_retry_after(tmp_path, openai_fake) -> None:
+    # OpenAI and Azure send the wait in milliseconds too; a 60 s Retry-After alone would leave no time to retry.
+    url, script = openai_fake
+    script.retry_after, script.retry_after_ms = 60, 20
+    script.push("rate_limit", "votes")
+    panel, rubric = one_judge(tmp_path, url, timeout_seconds=5)
+    vote = vote_of(panel, rubric)
+    assert vote.passed is True, vote.reasoning
+    assert len(script.requests) == 2

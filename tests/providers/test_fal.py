@@ -13,6 +13,7 @@ from sentinel.providers.fal import FalProvider, build_input, parse_result
 from sentinel.store.images import sniff_mime
 from sentinel_fakes.fal import create_app
 from tests.providers.harness import AdapterRunner, FakeApp, assert_serves_png, assert_typed_failure, closed_port_url
+from tests.providers.stopping import cancel_while_polling
 
 MODEL = "fal-ai/flux/dev"
 AUTH = {"Authorization": "Key fal-test"}
@@ -88,6 +89,29 @@ def test_slow_job_times_out_and_is_cancelled(fake) -> None:
     assert "IN_PROGRESS" in result.message
     cancel = script.requests[mark:][-1]
     assert cancel["method"] == "PUT" and cancel["path"].endswith("/cancel")
+
+
+def test_job_is_cancelled_when_the_caller_stops_waiting(fake) -> None:
+    # The router's deadline (or a client that went away) cancels the awaiting task before the adapter's own
+    # timeout fires: the job must still be cancelled on fal's queue, or it runs on and is billed.
+    base, script = fake
+    script.slow_seconds, slow_seconds = 60.0, script.slow_seconds
+    script.push("slow")
+    try:
+        seen = cancel_while_polling(
+            lambda client: FalProvider(base, "fal-test", client, timeout=30.0, poll_interval=0.02),
+            GenerationRequest(prompt="a red bicycle", model=MODEL),
+            script,
+            is_poll=lambda request: request["path"].endswith("/status"),
+        )
+    finally:
+        script.slow_seconds = slow_seconds
+    # https://fal.ai/docs/inference-api/queue/cancel: PUT {queue}/{owner}/{app}/requests/{request_id}/cancel
+    request_root = seen[1]["path"].removesuffix("/status")
+    assert request_root.startswith("/fal-ai/flux/requests/")
+    assert {"method": "PUT", "path": f"{request_root}/cancel", "body": None} in seen
+    status = httpx.get(f"{base}{request_root}/status", headers=AUTH).json()
+    assert status["status"] == "COMPLETED" and status["error_type"] == "request_cancelled"
 
 
 def test_both_drifted_shapes_still_parse(fake) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sentinel.providers.base import Outcome
+from sentinel.providers.base import Outcome, OutputOptions
 from sentinel.providers.openai import OpenAIProvider
 from sentinel.store.images import sniff_mime
 from sentinel_fakes.openai import create_app
@@ -129,3 +129,58 @@ def test_edit_sends_multipart_with_image_and_mask(fake) -> None:
 
 def test_closed_port_is_unavailable() -> None:
     assert generate(closed_port_url()).outcome is Outcome.UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "keys"),
+    [("unknown_list", "results[].b64_json"), ("unknown_item", "data[].img")],
+)
+def test_an_answer_in_an_unknown_shape_is_contract_drift_not_a_refusal(fake, caplog, behaviour, keys) -> None:
+    base, script = fake
+    script.push(behaviour)
+    with caplog.at_level("WARNING", logger="sentinel.providers.openai"):
+        result = generate(base, model="gpt-image-1")
+    assert result.outcome is Outcome.UNRECOGNISED_ANSWER
+    assert keys in result.message
+    # The log names the provider and the keys it saw, never the image's bytes.
+    [record] = [r for r in caplog.records if r.name == "sentinel.providers.openai"]
+    assert "openai" in record.getMessage() and keys in record.getMessage()
+    assert len(record.getMessage()) < 400
+
+
+def test_a_refused_field_keeps_the_providers_param_and_code(fake) -> None:
+    base, _ = fake
+    result = generate(base, width=1000, height=1000)
+    assert result.outcome is Outcome.INVALID_REQUEST
+    assert (result.param, result.code) == ("size", "invalid_value")
+
+
+def test_gpt_image_models_are_sent_their_output_fields(fake) -> None:
+    base, script = fake
+    output = OutputOptions(background="transparent", output_format="webp", output_compression=80, moderation="low")
+    assert generate(base, model="gpt-image-1", output=output).outcome is Outcome.OK
+    sent = script.requests[-1]["body"]
+    assert (sent["background"], sent["output_format"], sent["output_compression"], sent["moderation"]) == (
+        "transparent",
+        "webp",
+        80,
+        "low",
+    )
+    assert "style" not in sent
+
+
+def test_dall_e_3_is_sent_style_and_refuses_the_gpt_image_fields() -> None:
+    adapter = OpenAIProvider("http://127.0.0.1:9/v1", "sk-test", httpx.AsyncClient())
+    assert adapter.cannot_honour("dall-e-3", OutputOptions(style="natural")) is None
+    assert adapter.cannot_honour("dall-e-3", OutputOptions(background="transparent")) == "background"
+    assert adapter.cannot_honour("dall-e-2", OutputOptions(style="vivid")) == "style"
+    assert adapter.cannot_honour("gpt-image-1", OutputOptions(style="vivid")) == "style"
+    assert adapter.cannot_honour("gpt-image-2", OutputOptions(background="transparent")) == "background"
+    # "auto" asks for the provider's own default, which every model honours.
+    assert adapter.cannot_honour("dall-e-2", OutputOptions(background="auto", moderation="auto")) is None
+
+
+def test_style_reaches_dall_e_3(fake) -> None:
+    base, script = fake
+    assert generate(base, output=OutputOptions(style="natural")).outcome is Outcome.OK
+    assert script.requests[-1]["body"]["style"] == "natural"

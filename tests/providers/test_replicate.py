@@ -13,6 +13,7 @@ from sentinel.store.images import sniff_mime
 from sentinel_fakes.replicate import NSFW_ERROR, create_app
 from sentinel_fakes.server import Script
 from tests.providers.harness import AdapterRunner, FakeApp, assert_serves_png, assert_typed_failure, closed_port_url
+from tests.providers.stopping import cancel_while_polling
 
 MODEL = "black-forest-labs/flux-dev"
 AUTH = {"Authorization": "Bearer r8-test"}
@@ -98,6 +99,39 @@ def test_slow_prediction_times_out_and_is_canceled(fake) -> None:
     assert since(script, mark)[-1]["path"].endswith("/cancel")
 
 
+def test_prediction_is_canceled_when_the_caller_stops_waiting(fake) -> None:
+    # The router's deadline (or a client that went away) cancels the awaiting task before the adapter's own
+    # timeout fires: the prediction must still be canceled at Replicate, or it runs on and is billed.
+    base, script = fake
+    script.slow_seconds, slow_seconds = 60.0, script.slow_seconds
+    script.push("slow")
+    try:
+        seen = cancel_while_polling(
+            lambda client: ReplicateProvider(base, "r8-test", client, timeout=30.0, poll_interval=0.02),
+            GenerationRequest(prompt="a red bicycle", model=MODEL),
+            script,
+            is_poll=lambda request: request["method"] == "GET",
+        )
+    finally:
+        script.slow_seconds = slow_seconds
+    prediction_id = seen[1]["path"].rsplit("/", 1)[-1]
+    assert {"method": "POST", "path": f"/v1/predictions/{prediction_id}/cancel", "body": None} in seen
+    assert httpx.get(f"{base}/v1/predictions/{prediction_id}", headers=AUTH).json()["status"] == "canceled"
+
+
+def test_rate_limit_answer_reads_the_documented_body(fake) -> None:
+    base, script = fake
+    script.retry_after, retry_after = 7, script.retry_after
+    script.push("rate_limit")
+    try:
+        answer = httpx.post(f"{base}/v1/models/{MODEL}/predictions", json={"input": {"prompt": "x"}}, headers=AUTH)
+    finally:
+        script.retry_after = retry_after
+    # https://replicate.com/docs/topics/predictions/rate-limits
+    assert answer.status_code == 429
+    assert answer.json()["detail"] == "Request was throttled. Your rate limit resets in ~7s."
+
+
 def test_drifted_output_string_still_parses(fake) -> None:
     base, script = fake
     script.push("drift")
@@ -180,6 +214,21 @@ def test_retry_after_is_read_from_the_json_body_when_the_header_is_missing() -> 
 
 
 @pytest.mark.parametrize(
+    ("detail", "seconds"),
+    [
+        ("Request was throttled. Your rate limit resets in ~30s.", 30.0),
+        ("Request was throttled. Expected available in 1 second.", 1.0),
+        ("Request was throttled. Expected available in 12 seconds.", 12.0),
+    ],
+)
+def test_retry_after_is_read_from_the_throttle_detail(detail, seconds) -> None:
+    # Replicate's documented 429 carries the wait only in words, with no Retry-After header.
+    body = {"detail": detail}
+    result = generate(BASE, transport=scripted(lambda request: httpx.Response(429, json=body)))
+    assert result.outcome is Outcome.RATE_LIMITED and result.retry_after == seconds
+
+
+@pytest.mark.parametrize(
     ("get", "words"),
     [("/v1/predictions/p1", "not an absolute http(s) URL"), ("https://elsewhere.test/p1", "another host")],
 )
@@ -201,6 +250,8 @@ def test_polling_urls_must_be_absolute_and_on_the_api_host(get, words) -> None:
         (prediction("failed", error="CUDA out of memory"), Outcome.UNAVAILABLE, "CUDA out of memory"),
         (prediction("failed", error=NSFW_ERROR), Outcome.CONTENT_FILTERED, "NSFW"),
         (prediction("canceled"), Outcome.UNAVAILABLE, "canceled"),
+        # https://replicate.com/docs/topics/predictions/lifecycle: "exceeded its deadline before it could start"
+        (prediction("aborted"), Outcome.UNAVAILABLE, "aborted"),
         (prediction("succeeded", output=[]), Outcome.CONTENT_FILTERED, "without any output"),
         (prediction("succeeded", output="a poem, not a file"), Outcome.UNAVAILABLE, "no image URL"),
     ],

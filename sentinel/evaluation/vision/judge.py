@@ -12,6 +12,7 @@ import concurrent.futures
 import io
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Coroutine
@@ -47,8 +48,12 @@ MAX_REPLY_BYTES = 1 << 20
 #: How long past its limit the calling thread waits for the I/O loop before giving up on it (the exchange ends at
 #: the limit by itself; this only covers a loop that is stuck).
 LOOP_GRACE_SECONDS = 1.0
-#: Anthropic refuses images over 5 MB; larger files are re-encoded (as JPEG) before sending.
-MAX_SENT_IMAGE_BYTES = 4_500_000
+#: Anthropic refuses an image whose base64 text is over 5 MB (5,242,880 characters), which is about 3.75 MB of
+#: image: larger files are re-encoded (as JPEG) before sending, to every endpoint alike.
+#: https://docs.anthropic.com/en/docs/build-with-claude/vision
+MAX_SENT_BASE64_CHARS = 5 * 1024 * 1024
+#: JPEG qualities tried, in order, until a re-encoded image fits; then its sides are halved and the list starts over.
+REENCODE_QUALITIES = (90, 80, 70, 60)
 IMAGE_LABELS = {
     "image": ("the image to judge", "result"),
     "source": ("the source image, before the edit", "source"),
@@ -131,6 +136,22 @@ def load_template(judges_dir: Path, name: str | None, builtin_dir: Path) -> jinj
     return environment.get_template(file)
 
 
+def fits_base64_limit(size: int) -> bool:
+    """Whether ``size`` bytes of image stay within MAX_SENT_BASE64_CHARS once base64-encoded (4 per 3, padded)."""
+    return 4 * ((size + 2) // 3) <= MAX_SENT_BASE64_CHARS
+
+
+def jpeg_within_limit(picture: Image.Image) -> bytes:
+    """``picture`` as a JPEG that fits MAX_SENT_BASE64_CHARS: the best quality that fits, smaller sides if none does."""
+    while True:
+        for quality in REENCODE_QUALITIES:
+            buffer = io.BytesIO()
+            picture.save(buffer, "JPEG", quality=quality)
+            if fits_base64_limit(buffer.tell()):
+                return buffer.getvalue()
+        picture = picture.resize((max(1, picture.width // 2), max(1, picture.height // 2)), Image.Resampling.LANCZOS)
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Never let a key reach a log, an error, a stored row or a page, even if an endpoint echoes it."""
     return text.replace(secret, "[redacted]") if secret else text
@@ -180,14 +201,12 @@ class VisionJudge:
         height, width = rgb.shape[:2]
         limit = self.options.image_max_side
         data = source.load_bytes()
-        small_enough = max(height, width) <= limit and len(data) <= MAX_SENT_IMAGE_BYTES
+        small_enough = max(height, width) <= limit and fits_base64_limit(len(data))
         if small_enough and source.mime in ("image/png", "image/jpeg", "image/webp", "image/gif"):
             return ImagePart(label, source.mime, data=data)
         picture = Image.fromarray(rgb)
         picture.thumbnail((limit, limit), Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        picture.save(buffer, "JPEG", quality=90)
-        return ImagePart(label, "image/jpeg", data=buffer.getvalue())
+        return ImagePart(label, "image/jpeg", data=jpeg_within_limit(picture))
 
     # -- voting -----------------------------------------------------------------------------------------
 
@@ -406,11 +425,19 @@ def _error_message(answer: Answer) -> str:
 
 
 def _retry_after(answer: Answer) -> float | None:
-    value = answer.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+    """The wait the endpoint asked for, in seconds: ``retry-after-ms`` first (OpenAI and Azure OpenAI send it, more
+    precise than the whole seconds of Retry-After), else ``retry-after``; None when neither is a number."""
+    for header, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = answer.headers.get(header)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
 
 
 def _without_image_data(body: dict[str, Any]) -> dict[str, Any]:

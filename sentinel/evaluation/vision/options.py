@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Anthropic's current API version header; a judge may pin another.
 ANTHROPIC_VERSION = "2023-06-01"
+#: OpenAI's reasoning models, by name (after any "provider/" prefix a gateway adds): the o-series and GPT-5 and
+#: later (gpt-5.1, gpt-6-luna, which "reasons by default"). Their chat endpoint refuses `max_tokens` (it wants
+#: `max_completion_tokens`) and any `temperature` but the default; the "-chat" snapshots (gpt-5-chat-latest) are
+#: not reasoning models. https://platform.openai.com/docs/guides/reasoning
+REASONING_MODEL = re.compile(r"^(?!.*-chat)(?:o\d+(?:-.*)?|gpt-(?:[5-9]|[1-9]\d+)(?:[.-].*)?)$")
+#: Anthropic's Claude 5 family and later (claude-sonnet-5-5, claude-opus-5, claude-fable-5-1): adaptive thinking
+#: is always on and non-default sampling parameters (`temperature`) are refused.
+#: https://platform.claude.com/docs/en/about-claude/models/overview
+CLAUDE_WITHOUT_SAMPLING = re.compile(r"^claude-(?:[a-z]+-)?(?:[5-9]|[1-9]\d+)(?:[.-].*)?$")
 
 
 class VisionOptions(BaseModel):
@@ -22,9 +32,12 @@ class VisionOptions(BaseModel):
     #: (a local Ollama or vLLM).
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     max_tokens: int = Field(default=1024, ge=16, le=32_000)
-    #: Chat endpoints of OpenAI's reasoning models take `max_completion_tokens` instead.
-    token_limit_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    temperature: float = Field(default=0.0, ge=0, le=2)
+    #: The name `max_tokens` goes by on an OpenAI-style wire. Unset: `max_completion_tokens` for OpenAI's reasoning
+    #: models (which refuse `max_tokens`), `max_tokens` for every other model and server.
+    token_limit_param: Literal["max_tokens", "max_completion_tokens"] | None = None
+    #: Unset: 0 (the steadiest votes), left out for the families that refuse it (OpenAI's reasoning models, Claude 5
+    #: and later). `null` leaves it out for any model (an Azure deployment whose name does not say what it runs).
+    temperature: float | None = Field(default=None, ge=0, le=2)
     #: A jinja2 file, relative to the judges folder; the built-in prompt if unset.
     prompt_template: str | None = None
     #: How to ask for JSON: OpenAI-style `json_schema` or `json_object`, Anthropic's forced `tool` use, or `none`
@@ -50,6 +63,32 @@ class VisionOptions(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @property
+    def is_openai_reasoning_model(self) -> bool:
+        return self.api == "openai" and REASONING_MODEL.match(self.model.rsplit("/", 1)[-1]) is not None
+
+    @property
+    def refuses_temperature(self) -> bool:
+        """Whether the model's family refuses a temperature other than its default (see the patterns above)."""
+        name = self.model.rsplit("/", 1)[-1]
+        if self.api == "anthropic":
+            return CLAUDE_WITHOUT_SAMPLING.match(name) is not None
+        return self.is_openai_reasoning_model
+
+    @property
+    def token_limit(self) -> str:
+        """The name the token limit is sent under on an OpenAI-style wire."""
+        if self.token_limit_param is not None:
+            return self.token_limit_param
+        return "max_completion_tokens" if self.is_openai_reasoning_model else "max_tokens"
+
+    @property
+    def sent_temperature(self) -> float | None:
+        """The temperature to send; None: send none (the model's default)."""
+        if "temperature" in self.model_fields_set:
+            return self.temperature
+        return None if self.refuses_temperature else 0.0
 
     @property
     def output_mode(self) -> str:

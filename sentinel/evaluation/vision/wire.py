@@ -144,9 +144,11 @@ class OpenAIChat:
         body: dict[str, Any] = {
             "model": self.options.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": content}],
-            self.options.token_limit_param: self.options.max_tokens,
-            "temperature": self.options.temperature,
+            # Reasoning models (GPT-5, o-series) refuse max_tokens and any temperature but their default.
+            self.options.token_limit: self.options.max_tokens,
         }
+        if self.options.sent_temperature is not None:
+            body["temperature"] = self.options.sent_temperature
         mode = self.options.output_mode
         if mode == "json_schema":
             body["response_format"] = {
@@ -213,9 +215,10 @@ class AnthropicMessages:
             "max_tokens": self.options.max_tokens,
             "system": system,
             "messages": [{"role": "user", "content": content}],
-            # Anthropic's temperature runs 0..1.
-            "temperature": min(self.options.temperature, 1.0),
         }
+        if self.options.sent_temperature is not None:
+            # Anthropic's temperature runs 0..1.
+            body["temperature"] = min(self.options.sent_temperature, 1.0)
         if self.options.output_mode == "tool":
             body["tools"] = [
                 {
