@@ -88,6 +88,15 @@ class KeyService:
             tenant=tenant or key_id,
         )
         with Session(self.services.engine, expire_on_commit=False) as session:
+            active = select(ApiKey.id).where(ApiKey.name == name, col(ApiKey.revoked_at).is_(None))
+            if (existing := session.exec(active).first()) is not None:
+                # A key's name is who it is: the reviewer its decisions are recorded under, and what `keys revoke`
+                # takes. Two active keys of one name could not be told apart.
+                raise InvalidInput(
+                    f"an active key named '{name}' already exists ({existing}); choose another name, or revoke "
+                    f"that key first (`sentinel keys revoke {existing}`)",
+                    field="name",
+                )
             session.add(key)
             session.commit()
         self._forget()

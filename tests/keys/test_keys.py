@@ -246,3 +246,18 @@ def test_callers_without_a_key_are_limited_per_address_and_logins_more_tightly(t
         assert "address 127.0.0.1" in refused.json()["error"]["message"]
     finally:
         server.stop()
+
+
+def test_a_second_active_key_of_the_same_name_is_refused_naming_the_first(tmp_path) -> None:
+    """A key's name is the reviewer its decisions are recorded under: two active keys named "admin" could not be
+    told apart in the review history (nor by `keys revoke admin`)."""
+    env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"))
+    create_key(env, "--name", "admin")
+    again = subprocess.run(
+        [SENTINEL, "keys", "create", "--name", "admin"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 2, again.stderr
+    assert "an active key named 'admin' already exists" in again.stderr
+    revoked = subprocess.run([SENTINEL, "keys", "revoke", "admin"], env=env, capture_output=True, text=True, timeout=60)
+    assert revoked.returncode == 0, revoked.stderr
+    assert create_key(env, "--name", "admin")  # the name is free again once its key is revoked
