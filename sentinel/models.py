@@ -207,6 +207,10 @@ class Job(SQLModel, table=True):
     max_attempts: int = 3
     budget_seconds: float = 300.0
     callback_url: str | None = None
+    #: An edit task's inputs, in the image store (ids are content hashes): each attempt edits the source where
+    #: the mask is white, and the panel judges the result against both.
+    source_image_id: str | None = Field(default=None, max_length=64)
+    mask_image_id: str | None = Field(default=None, max_length=64)
     #: The API key that created the job: its attempts spend against that key's cap, and its tenant alone may
     #: read the job.
     key_id: str | None = Field(default=None, index=True, max_length=40)

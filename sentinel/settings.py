@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     judges_dir: str | None = Field(default=None, description="panel folders; built-in judges/ if unset")
 
     routes: Path | None = Field(default=None, description="routing YAML; the shipped default if unset")
+    #: At start, `sentinel serve` asks each configured provider's model listing whether every candidate of the routing
+    #: file exists (as `sentinel doctor --providers` does), and refuses to start when one is missing.
+    check_providers: bool = False
 
     max_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     #: Well below Pillow's own ~89 MP warning so a bomb is refused before decoding.

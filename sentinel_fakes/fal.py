@@ -192,7 +192,7 @@ def create_app(script: Script) -> Starlette:
         if behaviour == "unavailable":
             return _detail(503, "Service temporarily unavailable, please retry.")
         segments = model_id.split("/")
-        if len(segments) < 2 or not all(segments):
+        if len(segments) < 2 or not all(segments) or model_id in script.missing_models:
             return _detail(404, f"Application '{model_id}' not found")
         job = _Job(str(uuid.uuid4()), "/".join(segments[:2]), body, behaviour, time.time(), _validate(body))
         jobs[job.id] = job
@@ -245,11 +245,26 @@ def create_app(script: Script) -> Starlette:
         job.status = "COMPLETED"
         return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202)
 
+    async def search_models(request: Request) -> Response:
+        """fal's Platform API model search (api.fal.ai/v1/models) in find mode: the asked endpoint ids it has."""
+        script.record(method="GET", path=request.url.path, body=dict(request.query_params.multi_items()))
+        asked = request.query_params.getlist("endpoint_id")
+        found = [
+            {
+                "endpoint_id": endpoint,
+                "metadata": {"display_name": endpoint, "category": "text-to-image", "status": "active"},
+            }
+            for endpoint in asked
+            if endpoint not in script.missing_models
+        ]
+        return JSONResponse({"models": found, "next_cursor": None, "has_more": False})
+
     requests = "/{owner}/{app}/requests/{request_id}"
     return Starlette(
         routes=[
             # fal's file URLs (fal.media) need no key.
             files.route,
+            Route("/v1/models", search_models, methods=["GET"]),
             Route(f"{requests}/status", status, methods=["GET"]),
             Route(f"{requests}/cancel", cancel, methods=["PUT"]),
             Route(requests, result, methods=["GET"]),

@@ -54,6 +54,16 @@ GENERATION_CONFIG_FIELDS = {
     "frequencyPenalty",
 }
 MODALITIES = {"TEXT", "IMAGE", "AUDIO"}
+#: What GET /v1beta/models lists (minus the script's ``missing_models``), with each model's supported methods.
+LISTED_MODELS: dict[str, list[str]] = {
+    "gemini-nano-banana-2.1": ["generateContent", "countTokens"],
+    "gemini-2.5-flash-image": ["generateContent", "countTokens"],
+    "gemini-2.5-flash": ["generateContent", "countTokens", "createCachedContent"],
+    "imagen-4.0-generate-001": ["predict"],
+    "text-embedding-004": ["embedContent"],
+}
+#: Google's default page size for ListModels (its maximum is 1000).
+DEFAULT_PAGE_SIZE = 50
 #: What Imagen says when its filter removed the image (includeRaiReason asked for the reason).
 RAI_REASON = (
     "Your current safety filter threshold filtered out 1 generated images. "
@@ -242,4 +252,31 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
             return invalid
         return await handlers[action](model, body)
 
-    return Starlette(routes=[Route("/v1beta/models/{target}", models, methods=["POST"])])
+    async def list_models(request: Request) -> Response:
+        if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
+            return _error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers.")
+        script.record(method="GET", path=request.url.path, body=dict(request.query_params))
+        try:
+            size = min(int(request.query_params.get("pageSize") or DEFAULT_PAGE_SIZE), 1000)
+            start = int(request.query_params.get("pageToken") or 0)
+        except ValueError:
+            return _invalid("Invalid page size or page token.")
+        listed = [name for name in LISTED_MODELS if name not in script.missing_models]
+        page = [
+            {
+                "name": f"models/{name}",
+                "version": "001",
+                "displayName": name,
+                "supportedGenerationMethods": LISTED_MODELS[name],
+            }
+            for name in listed[start : start + size]
+        ]
+        more = start + size < len(listed)
+        return JSONResponse({"models": page} | ({"nextPageToken": str(start + size)} if more else {}))
+
+    return Starlette(
+        routes=[
+            Route("/v1beta/models", list_models, methods=["GET"]),
+            Route("/v1beta/models/{target}", models, methods=["POST"]),
+        ]
+    )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import time
 from typing import Any
 
 import orjson
 import pybase64
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,6 +41,105 @@ MODEL_FIELDS: dict[str, tuple[str, set[Any] | None]] = {
     "output_compression": ("gpt-image", None),
     "moderation": ("gpt-image", {"low", "auto"}),
 }
+
+
+#: Text fields of /images/edits and /images/variations (the images reference, read 2026-12-05).
+EDIT_FIELDS = {
+    "model",
+    "prompt",
+    "n",
+    "size",
+    "quality",
+    "response_format",
+    "user",
+    "background",
+    "output_format",
+    "output_compression",
+    "moderation",
+    "input_fidelity",
+    "stream",
+    "partial_images",
+}
+VARIATION_FIELDS = {"model", "n", "size", "response_format", "user"}
+#: What GET /v1/models lists (minus the script's ``missing_models``): OpenAI lists every model the key may use.
+LISTED_MODELS = (
+    "gpt-image-2.6-flare",
+    "gpt-image-2.6-sunburst",
+    "gpt-image-1",
+    "gpt-image-1-mini",
+    "dall-e-3",
+    "dall-e-2",
+    "gpt-5",
+    "gpt-4.1-mini",
+)
+
+
+def _image_size(data: bytes) -> tuple[str, tuple[int, int], bool] | None:
+    """(format, size, has alpha) of image bytes; None when they are no image."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            alpha = "A" in image.getbands() or "transparency" in image.info
+            return str(image.format), image.size, alpha
+    except Exception:
+        return None
+
+
+def _alpha_summary(mask: bytes) -> dict[str, int] | None:
+    """How many of a mask's pixels are fully transparent (what OpenAI edits) and how many are not."""
+    try:
+        with Image.open(io.BytesIO(mask)) as image:
+            alpha = image.convert("RGBA").getchannel("A")
+            transparent = alpha.histogram()[0]
+            return {"transparent": transparent, "opaque": image.width * image.height - transparent}
+    except Exception:
+        return None
+
+
+def _validate_change(
+    fields: dict[str, str],
+    uploads: list[tuple[str, bytes]],
+    images: list[bytes],
+    masks: list[bytes],
+    known: set[str],
+    *,
+    edit: bool,
+) -> JSONResponse | None:
+    """What OpenAI refuses in an edit or a variation: unknown fields, no image, the wrong model, a mask that is not
+    a PNG with alpha of the image's size, DALL·E 2's square PNG rule, ``response_format`` for the GPT image models."""
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        return _error(400, f"Unknown parameter: '{unknown[0]}'.", "unknown_parameter", unknown[0])
+    stray = sorted({name for name, _ in uploads} - {"image", "image[]", "mask"})
+    if stray:
+        return _error(400, f"Unknown parameter: '{stray[0]}'.", "unknown_parameter", stray[0])
+    if not images:
+        return _error(400, "Missing required parameter: 'image'.", "missing_required_parameter", "image")
+    model = fields.get("model", "dall-e-2")
+    if not edit and model != "dall-e-2":
+        return _error(400, f"Invalid value: '{model}'. Value must be 'dall-e-2'.", "invalid_value", "model")
+    if edit and not (model.startswith("gpt-image") or model == "dall-e-2"):
+        return _error(400, f"Invalid value: '{model}'.", "invalid_value", "model")
+    if model.startswith("gpt-image") and "response_format" in fields:
+        return _error(400, "Unknown parameter: 'response_format'.", "unknown_parameter", "response_format")
+    read = [_image_size(data) for data in images]
+    if any(facts is None for facts in read):
+        return _error(400, "Invalid image file or mode for image.", "invalid_image_file", "image")
+    first = read[0]
+    assert first is not None
+    if model == "dall-e-2" and (len(images) > 1 or first[0] != "PNG" or first[1][0] != first[1][1]):
+        return _error(400, "Uploaded image must be a PNG and square.", "invalid_image_format", "image")
+    if masks:
+        mask = _image_size(masks[0])
+        if mask is None or mask[0] != "PNG" or not mask[2]:
+            return _error(400, "Invalid mask: it must be a PNG with an alpha channel.", "invalid_image_file", "mask")
+        if mask[1] != first[1]:
+            return _error(
+                400,
+                f"Invalid mask image: mask size {mask[1]} does not match image size {first[1]}.",
+                "invalid_image_file",
+                "mask",
+            )
+    return None
 
 
 class OrjsonResponse(JSONResponse):
@@ -123,13 +224,34 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         if not has_credentials(request, "Bearer"):
             return _error(401, "You didn't provide an API key.", "invalid_api_key")
         async with request.form() as form:
-            fields = {k: v for k, v in form.items() if isinstance(v, str)}
-            has_image = form.get("image") is not None and not isinstance(form.get("image"), str)
-        script.record(method="POST", path=request.url.path, body=fields | {"image": has_image})
-        if not has_image:
-            return _error(400, "Missing required parameter: 'image'.", "missing_required_parameter", "image")
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            uploads = [(k, await v.read()) for k, v in form.multi_items() if not isinstance(v, str)]
+        images = [data for name, data in uploads if name in ("image", "image[]")]
+        masks = [data for name, data in uploads if name == "mask"]
+        script.record(
+            method="POST",
+            path=request.url.path,
+            body=fields | {"image": bool(images), "files": [name for name, _ in uploads]},
+            mask_alpha=_alpha_summary(masks[0]) if masks else None,
+        )
+        invalid = _validate_change(fields, uploads, images, masks, EDIT_FIELDS, edit=True)
+        if invalid is not None:
+            return invalid
         if not fields.get("prompt"):
             return _error(400, "Missing required parameter: 'prompt'.", "missing_required_parameter", "prompt")
+        return await _answer(fields, str(request.base_url).rstrip("/"))
+
+    async def variations(request: Request) -> Response:
+        if not has_credentials(request, "Bearer"):
+            return _error(401, "You didn't provide an API key.", "invalid_api_key")
+        async with request.form() as form:
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            uploads = [(k, await v.read()) for k, v in form.multi_items() if not isinstance(v, str)]
+        images = [data for name, data in uploads if name == "image"]
+        script.record(method="POST", path=request.url.path, body=fields | {"files": [name for name, _ in uploads]})
+        invalid = _validate_change(fields, uploads, images, [], VARIATION_FIELDS, edit=False)
+        if invalid is not None:
+            return invalid
         return await _answer(fields, str(request.base_url).rstrip("/"))
 
     async def _answer(body: dict[str, Any], base: str) -> Response:
@@ -171,10 +293,20 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
             return OrjsonResponse({"created": created, "data": [{"img": pybase64.b64encode_as_string(data)}]})
         return OrjsonResponse({"created": created, "data": [item]})
 
+    async def list_models(request: Request) -> Response:
+        if not has_credentials(request, "Bearer"):
+            return _error(401, "You didn't provide an API key.", "invalid_api_key")
+        script.record(method="GET", path=request.url.path, body=None)
+        listed = [name for name in LISTED_MODELS if name not in script.missing_models]
+        data = [{"id": name, "object": "model", "created": 1700000000, "owned_by": "system"} for name in listed]
+        return JSONResponse({"object": "list", "data": data})
+
     return Starlette(
         routes=[
+            Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/images/generations", generations, methods=["POST"]),
             Route("/v1/images/edits", edits, methods=["POST"]),
+            Route("/v1/images/variations", variations, methods=["POST"]),
             files.route,
         ]
     )

@@ -159,10 +159,18 @@ def create_app(script: Script) -> Starlette:
             return _problem(503, "Service Unavailable", "Replicate is temporarily unavailable, please retry.")
         if not isinstance(body, dict):
             return _invalid(("invalid_type", "(root)", "Invalid type. Expected: object"))
+        if model in script.missing_models:
+            return _problem(404, "Not found", "The requested resource could not be found.")
         if model is None:
             version = body.get("version")
             if not isinstance(version, str) or not version:
                 return _invalid(("required", "version", "version is required"))
+            if version in script.missing_models:
+                return _problem(
+                    422,
+                    "Invalid version or not permitted",
+                    "The specified version does not exist (or perhaps you don't have permission to use it?)",
+                )
             model = "replicate/fake-model"
         else:
             version = hashlib.sha256(model.encode()).hexdigest()
@@ -210,8 +218,34 @@ def create_app(script: Script) -> Starlette:
             prediction.status, prediction.completed = "canceled", time.time()
         return JSONResponse(_json(prediction, str(request.base_url).rstrip("/")))
 
+    async def get_model(request: Request) -> Response:
+        """A model's description, or 404 for one Replicate does not have (the script's ``missing_models``)."""
+        script.record(method="GET", path=request.url.path, body=None)
+        if not has_credentials(request, "Bearer"):
+            return _unauthenticated()
+        owner, name = request.path_params["owner"], request.path_params["name"]
+        version = request.path_params.get("version")
+        if f"{owner}/{name}" in script.missing_models or version in script.missing_models:
+            return _problem(404, "Not found", "The requested resource could not be found.")
+        latest = {"id": version or hashlib.sha256(f"{owner}/{name}".encode()).hexdigest(), "created_at": _iso(0)}
+        if version:
+            return JSONResponse(latest)
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "url": f"{base}/{owner}/{name}",
+                "owner": owner,
+                "name": name,
+                "description": "A fake model.",
+                "visibility": "public",
+                "latest_version": latest,
+            }
+        )
+
     return Starlette(
         routes=[
+            Route("/v1/models/{owner}/{name}", get_model, methods=["GET"]),
+            Route("/v1/models/{owner}/{name}/versions/{version}", get_model, methods=["GET"]),
             Route("/v1/models/{owner}/{name}/predictions", create_for_model, methods=["POST"]),
             Route("/v1/predictions", create_for_version, methods=["POST"]),
             Route("/v1/predictions/{id}", get, methods=["GET"]),

@@ -1,4 +1,5 @@
-"""A fake Stability AI v2beta Stable Image API (``/v2beta/stable-image/generate/{core,ultra,sd3}``).
+"""A fake Stability AI v2beta Stable Image API (``/v2beta/stable-image/generate/{core,ultra,sd3}`` and
+``/v2beta/stable-image/edit/{inpaint,erase,search-and-replace}``).
 
 Like Stability it takes only multipart/form-data, answers ``Accept: application/json`` with
 ``{"image", "finish_reason", "seed"}`` and anything else with the raw image plus ``finish-reason`` and ``seed``
@@ -9,9 +10,11 @@ with the 403 ``content_moderation`` Stability uses for flagged prompts, whatever
 from __future__ import annotations
 
 import base64
+import io
 import uuid
 from typing import Any
 
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,6 +64,45 @@ def _validate(endpoint: str, fields: dict[str, str]) -> JSONResponse | None:
     return _error(400, "bad_request", *problems) if problems else None
 
 
+#: The edit endpoints (``/v2beta/stable-image/edit/{endpoint}``) and the text fields each takes.
+EDIT_ENDPOINTS: dict[str, set[str]] = {
+    "inpaint": {"prompt", "negative_prompt", "grow_mask", "seed", "output_format", "style_preset"},
+    "erase": {"grow_mask", "seed", "output_format"},
+    "search-and-replace": {"prompt", "search_prompt", "negative_prompt", "grow_mask", "seed", "output_format"},
+}
+
+
+def _white_fraction(mask: bytes) -> float | None:
+    """The share of a mask's pixels that are white (what Stability edits)."""
+    try:
+        with Image.open(io.BytesIO(mask)) as image:
+            grey = image.convert("L")
+            return sum(grey.histogram()[128:]) / (grey.width * grey.height)
+    except Exception:
+        return None
+
+
+def _validate_edit(endpoint: str, fields: dict[str, str], files: dict[str, bytes]) -> JSONResponse | None:
+    """What Stability refuses in an edit: no image, a missing prompt (inpaint, search-and-replace) or search_prompt,
+    fields the endpoint does not take, grow_mask outside 0-100, a mask that is no image."""
+    problems: list[str] = []
+    if "image" not in files:
+        problems.append("image: required")
+    unknown = sorted(set(fields) - EDIT_ENDPOINTS[endpoint])
+    problems.extend(f"{name}: unrecognized field" for name in unknown)
+    if endpoint != "erase" and not fields.get("prompt"):
+        problems.append("prompt: required")
+    if endpoint == "search-and-replace" and not fields.get("search_prompt"):
+        problems.append("search_prompt: required")
+    if "grow_mask" in fields and not (fields["grow_mask"].isdigit() and int(fields["grow_mask"]) <= 100):
+        problems.append("grow_mask: must be an integer from 0 to 100")
+    if fields.get("output_format", "png") not in OUTPUT_FORMATS:
+        problems.append("output_format: must be one of png, jpeg, webp")
+    if "mask" in files and _white_fraction(files["mask"]) is None:
+        problems.append("mask: could not be read as an image")
+    return _error(400, "bad_request", *problems) if problems else None
+
+
 def create_app(script: Script, image: bytes | None = None) -> Starlette:
     """The fake; ``image`` fixes the returned bytes (benchmarks), else a small PNG per request."""
 
@@ -89,10 +131,36 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         accept = request.headers.get("accept", "image/*").lower()
         if "application/json" not in accept and "image/" not in accept and "*/*" not in accept:
             return _error(400, "bad_request", "accept: must be image/* or application/json")
-        wants_json = "application/json" in accept
+        return await _scripted(fields, "application/json" in accept)
 
+    async def edit(request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        if endpoint not in EDIT_ENDPOINTS:
+            return _error(404, "not_found", f"{request.url.path}: not found")
+        if not has_credentials(request, "Bearer"):
+            return _error(401, "unauthorized", "authorization: invalid or missing header value")
+        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            return _error(400, "bad_request", "content-type: must be multipart/form-data", "image: required")
+        async with request.form() as form:
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            files = {k: await v.read() for k, v in form.items() if not isinstance(v, str)}
+        mask = files.get("mask")
+        script.record(
+            method="POST",
+            path=request.url.path,
+            body=fields,
+            files=sorted(files),
+            mask_white=_white_fraction(mask) if mask is not None else None,
+        )
+        invalid = _validate_edit(endpoint, fields, files)
+        if invalid is not None:
+            return invalid
+        accept = request.headers.get("accept", "image/*").lower()
+        return await _scripted(fields, "application/json" in accept)
+
+    async def _scripted(fields: dict[str, str], wants_json: bool) -> Response:
         behaviour = script.next()
-        if MODERATION_MARKER in fields["prompt"]:
+        if MODERATION_MARKER in fields.get("prompt", ""):
             return _error(
                 403,
                 "content_moderation",
@@ -126,4 +194,9 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
             return _answer(data, "SUCCESS", seed, False, OUTPUT_FORMATS[output_format])
         return _answer(data, "SUCCESS", seed, wants_json, OUTPUT_FORMATS[output_format])
 
-    return Starlette(routes=[Route("/v2beta/stable-image/generate/{endpoint}", generate, methods=["POST"])])
+    return Starlette(
+        routes=[
+            Route("/v2beta/stable-image/generate/{endpoint}", generate, methods=["POST"]),
+            Route("/v2beta/stable-image/edit/{endpoint}", edit, methods=["POST"]),
+        ]
+    )

@@ -20,6 +20,7 @@ RUN_BY = {
     "curl -s 'http://127.0.0.1:8000/v1/evaluations/": "tests/test_readme.py::test_readme_curl_walkthrough",
     "curl -s http://127.0.0.1:8000/v1/jobs": "tests/test_readme.py::test_readme_job_curl_runs",
     "curl -s 'http://127.0.0.1:8000/v1/jobs/": "tests/test_readme.py::test_readme_job_curl_runs",
+    "curl -s -F task=object-removal": "tests/jobs/test_edit_jobs.py::test_readme_edit_job_curl_runs",
     "cat .sentinel/reviewer-keys": "tests/test_readme.py::test_readme_review_login_and_decision_curl",
     "curl -s -X POST http://127.0.0.1:8000/v1/review/": (
         "tests/test_readme.py::test_readme_review_login_and_decision_curl"

@@ -40,6 +40,8 @@ def serve(
         check_reviewer_keys(settings)
     except SentinelError as exc:
         raise fail(exc.message) from exc
+    if settings.check_providers:
+        _check_provider_models()
     try:
         get_services().engine  # noqa: B018  (migrated to head now, or refused with the reason)
     except SentinelError as exc:
@@ -67,6 +69,21 @@ def serve(
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
     run_server(config)
+
+
+def _check_provider_models() -> None:
+    """SENTINEL_CHECK_PROVIDERS: every candidate's model asked of its provider's listing; none may be missing."""
+    from sentinel.cli.ops import provider_model_checks, provider_models_table
+
+    checks = provider_model_checks()
+    err.print(provider_models_table(checks), highlight=False)
+    missing = [c.target for c in checks if c.missing]
+    if missing:
+        raise fail(
+            f"not starting: the providers do not list {', '.join(missing)} (SENTINEL_CHECK_PROVIDERS is set); "
+            "update the routing file, or unset SENTINEL_CHECK_PROVIDERS to start anyway",
+            code=1,
+        )
 
 
 @app.command()

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from sentinel.dashboard.deps import Dashboard
-from sentinel.dashboard.service import DEFAULT_WINDOW, WINDOWS
+from sentinel.dashboard.deps import Dashboard, Routing
+from sentinel.dashboard.service import DEFAULT_WINDOW, WINDOWS, parked_candidates
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import V1_ERRORS, errors
 
@@ -34,6 +34,10 @@ class DashboardOut(BaseModel):
     verdicts_by_task: list[dict[str, Any]]
     regeneration: dict[str, Any]
     review_queue: dict[str, Any]
+    parked_candidates: list[dict[str, Any]] = Field(
+        description="candidates skipped because their provider said the model does not exist: target, provider, "
+        "model, the provider's reason, and the routes they belong to (until the routing file changes)"
+    )
 
 
 @router.get(
@@ -46,5 +50,8 @@ class DashboardOut(BaseModel):
     response_model=DashboardOut,
     responses=V1_ERRORS | errors(400, 422),
 )
-async def dashboard(service: Dashboard, window: str = Query(DEFAULT_WINDOW, max_length=16)) -> JSONResponse:
-    return JSONResponse(await run_in_threadpool(service.summary, window))
+async def dashboard(
+    service: Dashboard, router: Routing, window: str = Query(DEFAULT_WINDOW, max_length=16)
+) -> JSONResponse:
+    summary = await run_in_threadpool(service.summary, window)
+    return JSONResponse(summary | {"parked_candidates": await parked_candidates(router)})

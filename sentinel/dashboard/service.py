@@ -27,6 +27,7 @@ from sentinel.models import (
     as_utc,
 )
 from sentinel.providers.base import Outcome
+from sentinel.providers.router import Router
 from sentinel.services import Services
 
 #: The windows a dashboard can look back over, by the name used in ``?window=``.
@@ -61,6 +62,29 @@ def latency_summary(samples: list[float]) -> dict[str, float | int | None]:
 
 def ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+async def parked_candidates(router: Router) -> list[dict[str, Any]]:
+    """Candidates the router parked since the routing file was loaded (their provider said the model does not
+    exist), each with the provider's reason and the routes it is skipped in, until the routing file changes."""
+    parked = await router.parked()
+    routes_of: dict[str, list[str]] = defaultdict(list)
+    for name, route in router.config.models.items():
+        for candidate in route.candidates:
+            routes_of[candidate.target].append(name)
+    rows = []
+    for target in sorted(parked):
+        provider, _, model = target.partition(":")
+        rows.append(
+            {
+                "target": target,
+                "provider": provider,
+                "model": model,
+                "reason": parked[target],
+                "routes": routes_of.get(target, []),
+            }
+        )
+    return rows
 
 
 class DashboardService:

@@ -136,6 +136,9 @@ class Rubric(BaseModel):
     title: str = Field(min_length=1)
     description: str = ""
     inputs: list[InputName] = Field(default_factory=lambda: ["image"])
+    #: Edit tasks: what the white of the mask marks, the region to change (object removal) or the one to keep
+    #: (the subject whose background is replaced). A job hands providers the region to change.
+    mask_marks: Literal["change", "keep"] = "change"
     #: The model (from the routing config) generation for this task prefers, e.g. one good at typography.
     preferred_model: str | None = Field(default=None, max_length=200)
     params: dict[str, ParamSpec] = Field(default_factory=dict)

@@ -65,6 +65,17 @@ def check_mask_fits(images: dict[str, ImageInfo]) -> None:
     )
 
 
+def check_edit_inputs(rubric: Rubric, given: Collection[str]) -> None:
+    """An edit task needs its source and mask, and a task that edits nothing takes neither (``given`` names the
+    images sent)."""
+    for name in EDIT_INPUTS:
+        if name in rubric.inputs and name not in given:
+            role = "the original before the edit" if name == "source" else "white marks the edited region"
+            raise InvalidInput(f"task '{rubric.id}' needs a '{name}' image ({role})", field=name)
+        if name not in rubric.inputs and name in given:
+            raise InvalidInput(f"task '{rubric.id}' takes no '{name}' image", field=name)
+
+
 @dataclass(frozen=True)
 class Submission:
     """A validated request: everything checked before anything is written."""
@@ -91,12 +102,7 @@ class EvaluationService:
         request given by URL is refused before anything is fetched. ``given`` names the images sent."""
         rubric = self.services.rubrics.get(task)
         clean = validate_params(rubric, params)
-        for name in EDIT_INPUTS:
-            if name in rubric.inputs and name not in given:
-                role = "the original before the edit" if name == "source" else "white marks the edited region"
-                raise InvalidInput(f"task '{task}' needs a '{name}' image ({role})", field=name)
-            if name not in rubric.inputs and name in given:
-                raise InvalidInput(f"task '{task}' takes no '{name}' image", field=name)
+        check_edit_inputs(rubric, given)
         if "image" not in given:
             raise InvalidInput("an image to evaluate is required", field="image")
         if callback_url is not None:

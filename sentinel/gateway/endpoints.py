@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from typing import Any
@@ -9,10 +10,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
+from sentinel.errors import InvalidInput
 from sentinel.gateway.deps import Gateway
-from sentinel.gateway.schemas import ImagesGenerationRequest, ImagesResponse, ModelOut
+from sentinel.gateway.schemas import (
+    ImagesEditRequest,
+    ImagesGenerationRequest,
+    ImagesResponse,
+    ImagesVariationRequest,
+    ModelOut,
+)
 from sentinel.gateway.service import (
     GenerationFailed,
+    ImageChange,
     default_response_format,
     refuse_output_fields_for_jobs,
     response_format_of,
@@ -23,6 +32,7 @@ from sentinel.http.deps import AppServices
 from sentinel.http.requests import long_poll, parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.http.uploads import parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
@@ -31,6 +41,8 @@ from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
 from sentinel.models import FINAL_JOB_STATES
+from sentinel.providers.config import Candidate, ModelRoute
+from sentinel.providers.registry import Unconfigured
 from sentinel.providers.router import Router
 from sentinel.services import Services
 from sentinel.store.images import ALLOWED_FORMATS
@@ -93,6 +105,127 @@ def fresh_image_urls(body: dict[str, Any], services: Services, base_url: str) ->
     return body | {"data": data}
 
 
+#: The files of an edit, and the most of them OpenAI takes (gpt-image: up to 16 images, one mask).
+EDIT_FILES = ("image", "mask")
+MAX_EDIT_IMAGES = 16
+#: The multipart schema of each endpoint, for the OpenAPI document (the text fields are the model's).
+_IMAGE_FILE = {"type": "string", "format": "binary", "description": "PNG, JPEG or WebP"}
+
+
+def _multipart_schema(model: type[ImagesEditRequest | ImagesVariationRequest], files: dict[str, Any]) -> dict:
+    schema = json_schema(model)
+    required = [*schema.get("required", []), "image"]
+    return schema | {"properties": schema.get("properties", {}) | files, "required": required}
+
+
+async def _read_change(
+    request: Request, services: Services, model: type[ImagesEditRequest | ImagesVariationRequest]
+) -> tuple[ImageChange, str]:
+    """The change the form asks for, and a digest of it for Idempotency-Key (fields, and files by hash)."""
+    edit = model is ImagesEditRequest
+    form = await read_form(
+        request,
+        files=EDIT_FILES if edit else ("image",),
+        fields=set(model.model_fields) - {"image", "mask"},
+        repeatable=("image",) if edit else (),
+        max_files=MAX_EDIT_IMAGES + 1 if edit else 1,
+        max_bytes=services.settings.max_image_bytes,
+    )
+    body = parse_fields(model, form.fields)
+    masks = form.files.get("mask", [])
+    change = ImageChange(body, form.files.get("image", []), masks[0] if masks else None)
+    files = {name: [hashlib.sha256(data).hexdigest() for data in items] for name, items in form.files.items()}
+    return change, fingerprint(body.model_dump(), files)
+
+
+async def _change_images(
+    request: Request,
+    gateway: Gateway,
+    services: Services,
+    idempotency: Idempotency,
+    model: type[ImagesEditRequest | ImagesVariationRequest],
+    endpoint: str,
+    jobs: JobService | None = None,
+) -> JSONResponse:
+    change, digest = await _read_change(request, services, model)
+    base_url = str(request.base_url).rstrip("/")
+
+    async def produce() -> Answer:
+        options = change.body.sentinel
+        if jobs is not None and options is not None and options.task is not None:
+            return await _judged_edit(request, jobs, services, change, base_url)
+        generation = await gateway.change(change, caller_of(request), request.is_disconnected)
+        payload = gateway.response_body(generation, response_format_of(change.body), base_url)
+        return 200, payload, sentinel_headers(generation)
+
+    return await idempotent(
+        request,
+        idempotency,
+        endpoint,
+        lambda: digest,
+        produce,
+        refresh=lambda stored: fresh_image_urls(stored, services, base_url),
+    )
+
+
+@router.post(
+    "/v1/images/edits",
+    summary="Edit an image (OpenAI Images API)",
+    description=(
+        "OpenAI's multipart shape: `image` (or `image[]`, as the SDK sends a list; the first is edited), an optional "
+        "`mask` of the image's size (fully transparent, or white, where the image is to change), `prompt`, `n`, "
+        "`size` (the source's size when left out), `response_format`, `model` and OpenAI's output fields. Routed "
+        "like a generation through the model's candidates that can edit (a model none of whose candidates can is "
+        "400); every image is checked, stored and call-logged. Headers as for generations; `Idempotency-Key` too."
+    ),
+    response_model=ImagesResponse,
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 402, 404, 409, 410, 413, 415, 422, 502, 504),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": _multipart_schema(ImagesEditRequest, {"image": _IMAGE_FILE, "mask": _IMAGE_FILE})
+                }
+            },
+        }
+    },
+)
+async def create_image_edits(
+    request: Request, gateway: Gateway, jobs: Jobs, services: AppServices, idempotency: Idempotency
+) -> JSONResponse:
+    return await _change_images(
+        request, gateway, services, idempotency, ImagesEditRequest, "POST /v1/images/edits", jobs=jobs
+    )
+
+
+@router.post(
+    "/v1/images/variations",
+    summary="Make variations of an image (OpenAI Images API)",
+    description=(
+        "OpenAI's multipart shape: `image`, `n`, `size` (the source's size when left out), `response_format`, "
+        "`model`. Routed through the model's candidates that can make variations (the offline `local` provider "
+        "can; OpenAI's DALL·E 2 could, and is retired)."
+    ),
+    response_model=ImagesResponse,
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 402, 404, 409, 410, 413, 415, 422, 502, 504),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": _multipart_schema(ImagesVariationRequest, {"image": _IMAGE_FILE})}
+            },
+        }
+    },
+)
+async def create_image_variations(
+    request: Request, gateway: Gateway, services: AppServices, idempotency: Idempotency
+) -> JSONResponse:
+    return await _change_images(
+        request, gateway, services, idempotency, ImagesVariationRequest, "POST /v1/images/variations"
+    )
+
+
 async def _judged_generation(
     request: Request, jobs: JobService, services: Services, body: ImagesGenerationRequest, base_url: str
 ) -> Answer:
@@ -114,8 +247,44 @@ async def _judged_generation(
         max_attempts=options.max_attempts,
         budget_seconds=options.budget_seconds,
     )
-    created = await run_in_threadpool(jobs.create, job_request, caller_of(request))
-    budget = options.budget_seconds + 5
+    return await _judged_answer(request, jobs, services, job_request, {}, response_format_of(body), base_url)
+
+
+async def _judged_edit(
+    request: Request, jobs: JobService, services: Services, change: ImageChange, base_url: str
+) -> Answer:
+    """Edit through a job: every result judged against the source and mask, red ones edited again with guidance."""
+    body, options = change.body, change.body.sentinel
+    assert isinstance(body, ImagesEditRequest) and options is not None and options.task is not None
+    refuse_output_fields_for_jobs(body)  # type: ignore[arg-type]  # the same output fields as a generation's
+    if not change.images:
+        raise InvalidInput("Missing required parameter: 'image'.", field="image")
+    # An edit job keeps its source's size; the mask is read the OpenAI way (transparent or white: to change).
+    inputs = await run_in_threadpool(jobs.openai_edit_inputs, options.task, change.images[0], change.mask)
+    job_request = JobCreate(
+        task=options.task,
+        prompt=body.prompt,
+        params=dict(options.params),
+        model=body.model,
+        n=body.n,
+        max_attempts=options.max_attempts,
+        budget_seconds=options.budget_seconds,
+    )
+    return await _judged_answer(request, jobs, services, job_request, inputs, response_format_of(body), base_url)
+
+
+async def _judged_answer(
+    request: Request,
+    jobs: JobService,
+    services: Services,
+    job_request: JobCreate,
+    inputs: dict[str, bytes],
+    response_format: str,
+    base_url: str,
+) -> Answer:
+    """Run the job to its end (within its budget) and answer in OpenAI's shape, with the verdicts per image."""
+    created = await run_in_threadpool(jobs.create, job_request, caller_of(request), None, inputs)
+    budget = job_request.budget_seconds + 5
     job, attempts = await long_poll(
         request,
         job_key(created.id),
@@ -131,14 +300,14 @@ async def _judged_generation(
         if chosen["image"] is None:
             continue
         image_id = chosen["image"]["id"]
-        if response_format_of(body) == "b64_json":
+        if response_format == "b64_json":
             raw = await run_in_threadpool(services.images.read, image_id)
             data.append({"b64_json": Base64Bytes(raw)})
         else:
             data.append({"url": services.images.url(image_id, base_url)})
         verdicts.append({key: chosen[key] for key in ("verdict", "summary", "passing", "attempt")})
     if not data:
-        error = GenerationFailed(f"no image could be generated for task '{options.task}': {view['reason']}")
+        error = GenerationFailed(f"no image could be generated for task '{job.task}': {view['reason']}")
         error.status_code, error.code = 503, "providers_unavailable"
         raise error
     served = [a for a in attempts if a.image_id in {c["image"]["id"] for c in view["result"]["images"] if c["image"]}]
@@ -158,10 +327,56 @@ async def _judged_generation(
     return 200, {"created": int(time.time()), "data": data, "sentinel": extension}, headers
 
 
+def _candidate_entry(router: Router, route: ModelRoute, candidate: Candidate, parked: dict[str, str]) -> dict[str, Any]:
+    """What one candidate of a route is sent and costs: the sizes it takes (each as what it is asked for), the quality
+    tiers it maps (to its own parameters), its price per size and tier, its weight, and whether it can be called."""
+    sizes: dict[str, Any] = {}
+    for size in route.sizes:
+        mapped = size if candidate.sizes is None else candidate.sizes.get(size)
+        if mapped is not None:
+            sizes[size] = mapped
+    qualities = {tier: params for tier, params in (candidate.quality or {}).items() if tier in route.qualities}
+    tiers: list[str | None] = list(route.qualities) or [None]
+    provider = router.providers.get(candidate.provider)
+    return {
+        "target": candidate.target,
+        "provider": candidate.provider,
+        "model": candidate.model,
+        "kind": router.config.providers[candidate.provider].kind,
+        "configured": provider is not None and not isinstance(provider, Unconfigured),
+        "sizes": sizes,
+        "qualities": qualities,
+        "params": candidate.params,
+        "prices": [
+            {"size": size, "quality": tier, "usd_per_image": route.price(candidate, size, tier)}
+            for size in sizes
+            for tier in tiers
+        ],
+        "weight": candidate.weight,
+        "parked": parked.get(candidate.target),
+    }
+
+
 def _model_entry(router: Router, name: str, parked: dict[str, str] | None = None) -> dict[str, Any]:
     """One model's catalog entry; ``parked``: candidates whose provider said the model does not exist (with why)."""
     route = router.config.models[name]
     parked = parked or {}
+    parameters: dict[str, Any] = {
+        "prompt": {"type": "string", "minLength": 1, "maxLength": 32000},
+        "n": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1},
+        "size": {"type": "string", "enum": route.sizes, "default": route.sizes[0]},
+        # Only the tiers some candidate maps: the route refuses the others (see ModelRoute.qualities).
+        "quality": {"type": "string", "enum": route.qualities},
+        "response_format": {
+            "type": "string",
+            "enum": ["url", "b64_json"],
+            "default": default_response_format(name),
+        },
+        "seed": {"type": "integer", "minimum": 0},
+        "negative_prompt": {"type": "string"},
+    }
+    if not route.qualities:
+        del parameters["quality"]
     return {
         "id": name,
         "object": "model",
@@ -170,23 +385,12 @@ def _model_entry(router: Router, name: str, parked: dict[str, str] | None = None
         "description": route.description,
         "available": router.usable(route),
         "candidates": [c.target for c in route.candidates],
+        "candidate_details": [_candidate_entry(router, route, c, parked) for c in route.candidates],
         "parked_candidates": [
             {"target": c.target, "reason": parked[c.target]} for c in route.candidates if c.target in parked
         ],
         "aliases": sorted(a for a, target in router.config.aliases.items() if target == name),
-        "parameters": {
-            "prompt": {"type": "string", "minLength": 1, "maxLength": 32000},
-            "n": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1},
-            "size": {"type": "string", "enum": route.sizes, "default": route.sizes[0]},
-            "quality": {"type": "string", "enum": route.qualities},
-            "response_format": {
-                "type": "string",
-                "enum": ["url", "b64_json"],
-                "default": default_response_format(name),
-            },
-            "seed": {"type": "integer", "minimum": 0},
-            "negative_prompt": {"type": "string"},
-        },
+        "parameters": parameters,
         "output": {"response_formats": ["url", "b64_json"], "content_types": sorted(ALLOWED_FORMATS.values())},
     }
 

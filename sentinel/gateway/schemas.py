@@ -78,6 +78,8 @@ class ModelOut(BaseModel):
     available: bool
     description: str | None = None
     candidates: list[str] | None = None
+    #: Per candidate: provider, model, the sizes and quality tiers it takes (as mapped), its prices, weight, parking.
+    candidate_details: list[dict[str, Any]] | None = None
     #: Candidates whose provider answered that the model does not exist: skipped until the routing file changes.
     parked_candidates: list[dict[str, str]] | None = None
     aliases: list[str] | None = None
@@ -85,3 +87,41 @@ class ModelOut(BaseModel):
     parked: str | None = None
     parameters: dict[str, Any] | None = Field(default=None, description="JSON schema of each request field")
     output: dict[str, Any] | None = None
+
+
+class ImagesEditRequest(BaseModel):
+    """``POST /v1/images/edits`` (multipart): OpenAI's text fields; the files are ``image`` (or ``image[]``) and
+    the optional ``mask`` (transparent, or white, where the image is to change; the image's size)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=32000)
+    model: str | None = Field(default=None, max_length=200, description="a model or alias from GET /v1/models")
+    n: int = Field(default=1, ge=1, le=4)
+    size: str | None = Field(default=None, max_length=20, description="the source's own size when left out")
+    quality: str | None = Field(default=None, max_length=20)
+    response_format: Literal["url", "b64_json"] | None = None
+    user: str | None = Field(default=None, max_length=256)
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: int | None = Field(default=None, ge=0, le=100)
+    moderation: Literal["low", "auto"] | None = None
+    #: Streaming partial images is not offered: ``stream=true`` is refused rather than answered all at once.
+    stream: Literal[False, "false"] | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    negative_prompt: str | None = Field(default=None, max_length=4000)
+    sentinel: SentinelOptions | None = None
+
+
+class ImagesVariationRequest(BaseModel):
+    """``POST /v1/images/variations`` (multipart): OpenAI's text fields; the file is ``image``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, max_length=200, description="a model or alias from GET /v1/models")
+    n: int = Field(default=1, ge=1, le=4)
+    size: str | None = Field(default=None, max_length=20, description="the source's own size when left out")
+    response_format: Literal["url", "b64_json"] | None = None
+    user: str | None = Field(default=None, max_length=256)
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    sentinel: SentinelOptions | None = None

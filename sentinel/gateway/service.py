@@ -3,25 +3,29 @@ the last provider failure maps to, out."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sentinel.errors import InvalidInput, SentinelError
-from sentinel.gateway.schemas import ImagesGenerationRequest
+from sentinel.evaluation.service import check_mask_fits
+from sentinel.gateway.schemas import ImagesEditRequest, ImagesGenerationRequest, ImagesVariationRequest
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService
 from sentinel.http.base64_bytes import Base64Bytes
 from sentinel.keys.caller import Caller
-from sentinel.providers.base import Outcome, OutputOptions, unsupported_output
+from sentinel.providers.base import Operation, Outcome, OutputOptions, unsupported_output
 from sentinel.providers.registry import Unconfigured
 from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.services import Services
+from sentinel.store.images import ImageInfo, inspect_image
 
 __all__ = [
     "FAILURE_STATUS",
     "GatewayService",
     "Generation",
     "GenerationFailed",
+    "ImageChange",
     "default_response_format",
     "refuse_output_fields_for_jobs",
     "response_format_of",
@@ -52,14 +56,28 @@ FAILURE_STATUS: dict[Outcome, tuple[int, str, str]] = {
 }
 
 
-def output_options_of(body: ImagesGenerationRequest) -> OutputOptions:
+@dataclass(frozen=True)
+class ImageChange:
+    """An edit or a variation as the endpoint read it: the form's fields and the uploaded bytes."""
+
+    body: ImagesEditRequest | ImagesVariationRequest
+    #: The image(s) to change, as uploaded (``image`` or ``image[]``); the providers are given the first.
+    images: list[bytes]
+    mask: bytes | None = None
+
+    @property
+    def operation(self) -> Operation:
+        return Operation.EDIT if isinstance(self.body, ImagesEditRequest) else Operation.VARIATION
+
+
+def output_options_of(body: ImagesGenerationRequest | ImagesEditRequest | ImagesVariationRequest) -> OutputOptions:
     """OpenAI's output fields of a request, as the adapters take them."""
     return OutputOptions(
-        style=body.style,
-        background=body.background,
-        output_format=body.output_format,
-        output_compression=body.output_compression,
-        moderation=body.moderation,
+        style=getattr(body, "style", None),
+        background=getattr(body, "background", None),
+        output_format=getattr(body, "output_format", None),
+        output_compression=getattr(body, "output_compression", None),
+        moderation=getattr(body, "moderation", None),
     )
 
 
@@ -77,7 +95,7 @@ def refuse_output_fields_for_jobs(body: ImagesGenerationRequest) -> None:
         raise error
 
 
-def response_format_of(body: ImagesGenerationRequest) -> str:
+def response_format_of(body: ImagesGenerationRequest | ImagesEditRequest | ImagesVariationRequest) -> str:
     """The answer's shape: as asked, else OpenAI's default for the model asked by name. The GPT image models answer
     ``b64_json`` (they have no URLs); DALL·E models, and a request naming none (OpenAI's default is DALL·E 2),
     answer ``url``."""
@@ -144,6 +162,7 @@ class GatewayService:
         if body.sentinel is not None and body.sentinel.models:
             # The caller's own fallback list: its models' candidates follow the route's, in the order named.
             resolved = self.router.with_fallbacks(resolved, body.sentinel.models, f"{width}x{height}")
+        resolved = self.router.for_operation(resolved, Operation.GENERATE)  # an edit-only route cannot generate
         resolved = self.honouring(resolved, output)
         deadline = body.sentinel.deadline_seconds if body.sentinel is not None else None
         return GenerationRequest(
@@ -184,6 +203,74 @@ class GatewayService:
             raise refusal
         route = resolved.route.model_copy(update={"candidates": kept})
         return replace(resolved, route=route)
+
+    def check_uploads(self, change: ImageChange) -> ImageInfo:
+        """The uploads, checked like every upload (size cap, a real image of an accepted type, the pixel limit) and
+        the mask against the image's size; the first image's facts. Blocking (it parses headers): call it from a
+        thread."""
+        settings = self.services.settings
+        if not change.images:
+            raise InvalidInput("Missing required parameter: 'image'.", field="image")
+        if change.operation is Operation.VARIATION and len(change.images) > 1:
+            raise InvalidInput("a variation is made of one image: send one 'image'", field="image")
+        limits = {"max_bytes": settings.max_image_bytes, "max_pixels": settings.max_image_pixels}
+        infos = [inspect_image(data, field="image", **limits) for data in change.images]
+        if change.mask is not None:
+            mask = inspect_image(change.mask, field="mask", **limits)
+            check_mask_fits({"source": infos[0], "mask": mask})
+        return infos[0]
+
+    def prepare_change(self, change: ImageChange) -> GenerationRequest:
+        """An edit or a variation checked like a generation, and narrowed to the candidates that can serve it: a
+        400 naming the model when none can. Without a ``size`` the result keeps the source's size. Blocking."""
+        source = self.check_uploads(change)
+        body = change.body
+        quality = getattr(body, "quality", None)
+        sized = body.size not in (None, "auto")
+        resolved, width, height = self.generation.resolve(body.model, None, body.size if sized else None, quality)
+        if not sized:
+            width, height = source.width, source.height
+        if body.sentinel is not None and body.sentinel.task is not None:
+            error = InvalidInput(
+                f"sentinel.task is not supported on image {change.operation.value}s yet: send the image to "
+                "POST /v1/evaluations to judge it",
+                field="sentinel.task",
+            )
+            error.code = "unsupported_parameter"
+            raise error
+        if body.sentinel is not None and body.sentinel.models:
+            resolved = self.router.with_fallbacks(resolved, body.sentinel.models, f"{width}x{height}")
+        resolved = self.router.for_operation(resolved, change.operation)
+        output = output_options_of(body)
+        resolved = self.honouring(resolved, output)
+        spec = ImageSpec(
+            prompt=getattr(body, "prompt", ""),
+            width=width,
+            height=height,
+            quality=quality,
+            seed=body.seed,
+            negative_prompt=getattr(body, "negative_prompt", None),
+            user=body.user,
+            image=change.images[0],
+            mask=change.mask,
+            output=output,
+            operation=change.operation,
+        )
+        deadline = body.sentinel.deadline_seconds if body.sentinel is not None else None
+        prefix = "edit" if change.operation is Operation.EDIT else "var"
+        return GenerationRequest(
+            model=resolved, spec=spec, n=body.n, request_id=f"{prefix}_{uuid.uuid4().hex}", timeout_seconds=deadline
+        )
+
+    async def change(
+        self, change: ImageChange, caller: Caller | None = None, disconnected: Disconnected | None = None
+    ) -> Generation:
+        """An edit or a variation, routed, stored and logged exactly like a generation (:meth:`generate`)."""
+        prepared = await asyncio.to_thread(self.prepare_change, change)
+        generation = await self.generation.generate(replace(prepared, disconnected=disconnected), caller)
+        if not any(generation.image_ids):
+            raise self.failure(generation)
+        return generation
 
     async def route(self, body: ImagesGenerationRequest) -> Generation:
         """Every requested image through the router, checked, neither stored nor charged (the CLI's offline run)."""

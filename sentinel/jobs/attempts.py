@@ -21,8 +21,10 @@ from sentinel.evaluation.guidance import regeneration_prompt
 from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.service import EvaluationService
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService
+from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import JobProgress, Transition
 from sentinel.models import FINAL_JOB_STATES, AttemptState, Job, JobAttempt, JobState, as_utc, utcnow
+from sentinel.providers.base import Operation
 from sentinel.providers.router import ImageSpec
 from sentinel.services import Services
 from sentinel.spend.service import SpendCapReached
@@ -63,7 +65,25 @@ class AttemptRunner:
         width, height = job.params.get("width"), job.params.get("height")
         size = f"{width}x{height}" if width and height else None
         resolved, width, height = generation.resolve(job.model, rubric.id, size)
-        spec = ImageSpec(prompt=attempt.prompt, width=width, height=height, seed=random.randrange(2**31))
+        seed = random.randrange(2**31)
+        edit = self._edit_inputs(job)
+        if edit is None:
+            spec = ImageSpec(prompt=attempt.prompt, width=width, height=height, seed=seed)
+        else:
+            # An edit keeps its source's size; only candidates that can edit are asked.
+            source, mask = edit
+            resolved = generation.router.for_operation(resolved, Operation.EDIT)
+            info = self.services.images.inspect(source, "source")
+            width, height = info.width, info.height
+            spec = ImageSpec(
+                prompt=attempt.prompt,
+                width=width,
+                height=height,
+                seed=seed,
+                image=source,
+                mask=for_providers(rubric, mask),
+                operation=Operation.EDIT,
+            )
         remaining = (as_utc(job.deadline_at) - utcnow()).total_seconds()
         request = GenerationRequest(
             model=resolved,
@@ -85,7 +105,11 @@ class AttemptRunner:
             self._finish(attempt, lambda session: self.progress.attempt_failed(session, attempt, error))
             return
         params = self._judged_params(rubric, job, width, height)
-        submission = self.evaluations.validate(job.task, params, {"image": image.data})
+        judged: dict[str, bytes | None] = {"image": image.data}
+        if edit is not None:
+            # The edit judges compare the result with the source under the mask, as the caller gave them.
+            judged |= {"source": edit[0], "mask": edit[1]}
+        submission = self.evaluations.validate(job.task, params, judged)
 
         def hand_to_panel(session: Session) -> Transition:
             # The attempt, its evaluation and the judges' messages: one transaction, so neither exists alone.
@@ -107,6 +131,12 @@ class AttemptRunner:
             return Transition(job_id)
 
         self._finish(attempt, hand_to_panel)
+
+    def _edit_inputs(self, job: Job) -> tuple[bytes, bytes] | None:
+        """An edit job's source and mask bytes, from the image store; None for a job that generates."""
+        if job.source_image_id is None or job.mask_image_id is None:
+            return None
+        return self.services.images.read(job.source_image_id), self.services.images.read(job.mask_image_id)
 
     def _lease(self, job_id: str, slot: int, number: int) -> tuple[Job, JobAttempt] | None:
         with Session(self.services.engine, expire_on_commit=False) as session:
@@ -194,7 +224,8 @@ class AttemptRunner:
         """The params the panel judges an attempt by: the job's, plus the size asked of the provider where the task
         takes one (a 192×128 image delivered for 1536×1024 must fail, and the judge can only tell if it knows)."""
         params = dict(job.params)
-        for name, value in (("width", width), ("height", height)):
+        # An edit task's instruction is a param its judges may read: the job's prompt, unless given as a param.
+        for name, value in (("width", width), ("height", height), ("prompt", job.prompt)):
             if name in rubric.params and params.get(name) is None:
                 params[name] = value
         return params

@@ -2,46 +2,154 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from sentinel.errors import InvalidInput
 from sentinel.http.deps import AppServices
 from sentinel.http.requests import long_poll, parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.http.uploads import parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent_in_transaction
 from sentinel.idempotency.service import RecordedAnswer, fingerprint
 from sentinel.jobs.deps import Jobs
-from sentinel.jobs.schemas import JobCreate, JobOut
+from sentinel.jobs.schemas import FORM_FIELDS, JobCreate, JobOut
 from sentinel.keys.http import caller_of
 from sentinel.models import FINAL_JOB_STATES
+from sentinel.net.fetch import fetch_url
+from sentinel.services import Services
 from sentinel.telemetry.finished import job_key
 
 router = APIRouter(tags=["jobs"])
+
+#: The edit inputs, as multipart files and as URL fields of a JSON body.
+EDIT_FILES = ("source", "mask")
+
+_MULTIPART_SCHEMA = {
+    "type": "object",
+    "required": ["task", "prompt", "source", "mask"],
+    "properties": {
+        "task": {"type": "string", "example": "object-removal"},
+        "prompt": {"type": "string", "example": "remove the cup"},
+        "source": {"type": "string", "format": "binary", "description": "the image to edit: PNG, JPEG, WebP or GIF"},
+        "mask": {"type": "string", "format": "binary", "description": "the source's size; white marks the region"},
+        "params": {"type": "string", "description": 'task params as JSON text, e.g. {"color": "#ffffff"}'},
+        "model": {"type": "string"},
+        "n": {"type": "integer"},
+        "max_attempts": {"type": "integer"},
+        "budget_seconds": {"type": "number"},
+        "callback_url": {"type": "string"},
+    },
+}
+
+#: Reads the edit inputs (none for a job that generates new images) once the request is known to be well formed.
+FetchInputs = Callable[[], Awaitable[dict[str, bytes]]]
+
+
+async def _job_from_form(request: Request, services: Services) -> tuple[JobCreate, dict[str, bytes]]:
+    """A multipart job: its fields as form fields (``params`` as JSON text, or bracketed as ``params[color]``),
+    ``source`` and ``mask`` as files."""
+    form = await read_form(
+        request,
+        files=EDIT_FILES,
+        fields=FORM_FIELDS,
+        # Room for a file sent where text is due, so the answer names that field rather than a count.
+        max_files=len(EDIT_FILES) + len(FORM_FIELDS),
+        max_bytes=services.settings.max_image_bytes,
+    )
+    fields = dict(form.fields)
+    if isinstance(fields.get("params"), str):
+        try:
+            fields["params"] = orjson.loads(fields["params"]) if fields["params"] else {}
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"'params' is not valid JSON: {exc}", field="params") from exc
+        if not isinstance(fields["params"], dict):
+            raise InvalidInput("'params' must be a JSON object", field="params")
+    # The JSON body's own checks and wording (numbers sent as form text are read as numbers).
+    return parse_fields(JobCreate, fields), {name: files[0] for name, files in form.files.items()}
+
+
+async def _fetch_inputs(body: JobCreate, services: Services) -> dict[str, bytes]:
+    """``source_url`` and ``mask_url``, fetched as evaluations fetch theirs: public addresses only, capped."""
+    settings = services.settings
+    urls = {name: url for name, url in (("source", body.source_url), ("mask", body.mask_url)) if url is not None}
+
+    async def fetch(name: str, url: str) -> bytes:
+        fetched = await fetch_url(
+            url,
+            max_bytes=settings.max_image_bytes,
+            timeout=settings.fetch_timeout_seconds,
+            max_redirects=settings.fetch_max_redirects,
+            allowed_networks=settings.fetch_allowed_networks,
+            field=f"{name}_url",
+        )
+        return fetched.content
+
+    contents = await asyncio.gather(*(fetch(name, url) for name, url in urls.items()))
+    return dict(zip(urls, contents, strict=True))
 
 
 @router.post(
     "/v1/jobs",
     status_code=202,
-    summary="Generate images for a task, judge them, regenerate red ones within a budget",
+    summary="Generate (or edit) images for a task, judge them, regenerate red ones within a budget",
+    description=(
+        "JSON for a task that generates new images. An edit task (`object-removal`, `background-replace`) also "
+        "needs the image to edit and its mask: as multipart (`source` and `mask` files, the job's fields as form "
+        "fields, `params` as JSON text) or as JSON with `source_url` and `mask_url`."
+    ),
     response_model=JobOut,
-    responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 410, 422),
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 410, 413, 422),
     openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": json_schema(JobCreate)}}}
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": json_schema(JobCreate)},
+                "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
+            },
+        }
     },
 )
-async def create_job(request: Request, service: Jobs, idempotency: Idempotency) -> JSONResponse:
-    body = parse_body(JobCreate, await request.body())
+async def create_job(request: Request, service: Jobs, services: AppServices, idempotency: Idempotency) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fetch_inputs: FetchInputs
+    if content_type == "multipart/form-data":
+        body, uploads = await _job_from_form(request, services)
+        # The same job sent again is the same request whatever its multipart boundary: the images by content.
+        hashes = {name: hashlib.sha256(data).hexdigest() for name, data in uploads.items()}
+
+        def digest() -> str:
+            return fingerprint(body.model_dump(), hashes)
+
+        async def fetch_inputs() -> dict[str, bytes]:
+            return uploads
+
+    else:  # JSON, whatever the content type says (as before multipart was taken)
+        body = parse_body(JobCreate, await request.body())
+
+        def digest() -> str:
+            return fingerprint(body.model_dump())
+
+        async def fetch_inputs() -> dict[str, bytes]:
+            # A job that is wrong whatever the images hold is refused before anyone's URL is requested.
+            given = [name for name in EDIT_FILES if getattr(body, f"{name}_url") is not None]
+            await run_in_threadpool(service.precheck, body, given)
+            return await _fetch_inputs(body, services)
 
     async def produce(answered: RecordedAnswer | None) -> Answer:
-        # The job, its first messages and (with an Idempotency-Key) this answer are one transaction.
-        job = await run_in_threadpool(service.create, body, caller_of(request), answered)
+        inputs = await fetch_inputs()
+        # The job, its edit inputs, its first messages and (with an Idempotency-Key) this answer: one transaction.
+        job = await run_in_threadpool(service.create, body, caller_of(request), answered, inputs)
         return service.answer(job)
 
-    return await idempotent_in_transaction(
-        request, idempotency, "POST /v1/jobs", lambda: fingerprint(body.model_dump()), produce
-    )
+    return await idempotent_in_transaction(request, idempotency, "POST /v1/jobs", digest, produce)
 
 
 @router.get(

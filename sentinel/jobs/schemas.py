@@ -23,6 +23,16 @@ class JobCreate(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=10)
     budget_seconds: float = Field(default=300, gt=0, le=MAX_BUDGET_SECONDS)
     callback_url: str | None = Field(default=None, max_length=2048)
+    source_url: str | None = Field(
+        default=None, max_length=2048, description="edit tasks: the image to edit (public http(s) URL)"
+    )
+    mask_url: str | None = Field(
+        default=None, max_length=2048, description="edit tasks: the mask, the source's size (white marks the region)"
+    )
+
+
+#: The job fields a multipart request sends as form fields, beside its `source` and `mask` files.
+FORM_FIELDS = ("task", "prompt", "params", "model", "n", "max_attempts", "budget_seconds", "callback_url")
 
 
 class AttemptOut(BaseModel):
@@ -69,6 +79,8 @@ class JobOut(BaseModel):
     n: int
     max_attempts: int
     budget_seconds: float
+    source: ImageRef | None = Field(default=None, description="edit tasks: the image edited")
+    mask: ImageRef | None = Field(default=None, description="edit tasks: the mask (white marks the region)")
     state: Literal["queued", "generating", "judging", "regenerating", "done", "failed", "expired"]
     verdict: Literal["green", "amber", "red"] | None
     reason: str | None

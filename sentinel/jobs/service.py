@@ -8,16 +8,19 @@ moves a job on after each, :mod:`~sentinel.jobs.recovery` finds jobs that stoppe
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from sentinel.errors import InvalidInput, NotFound
-from sentinel.evaluation.rubric import validate_params
+from sentinel.errors import NotFound
+from sentinel.evaluation.rubric import Rubric, validate_params
+from sentinel.evaluation.service import EDIT_INPUTS, check_edit_inputs, check_mask_fits
 from sentinel.generation.service import GenerationService
 from sentinel.idempotency.service import IdempotencyService, RecordedAnswer
+from sentinel.jobs.masks import from_openai
 from sentinel.jobs.progress import JobProgress
 from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.views import JobViews
@@ -25,10 +28,27 @@ from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import visible
 from sentinel.models import Job, JobAttempt, utcnow
 from sentinel.net.fetch import check_url
+from sentinel.providers.base import Operation
+from sentinel.providers.router import ResolvedModel
 from sentinel.services import Services
+from sentinel.store.images import ImageInfo
 
 #: What the API answers for a new job, kept with it when the request carried an Idempotency-Key.
 Answer = tuple[int, dict[str, Any], dict[str, str]]
+
+
+def is_edit(rubric: Rubric) -> bool:
+    """Whether the task edits a source image (under a mask) rather than generating a new one."""
+    return "source" in rubric.inputs
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A job request checked as far as it can be without image bytes."""
+
+    rubric: Rubric
+    params: dict[str, Any]
+    model: ResolvedModel
 
 
 class JobService:
@@ -40,38 +60,58 @@ class JobService:
         self.views = JobViews(services)
         self.idempotency = IdempotencyService(services)
 
-    def create(self, body: JobCreate, caller: Caller | None = None, answered: RecordedAnswer | None = None) -> Job:
-        """Store the job and ask for its first attempts, in one transaction; with ``answered`` (a claimed
-        Idempotency-Key) the answer is stored in it too, so a retry can never make a second job."""
+    def precheck(self, body: JobCreate, given: Collection[str]) -> Checked:
+        """Everything about a job that needs no image bytes: the task, its params, the model and size, the
+        callback, and which edit inputs were sent (``given`` names them). A job whose inputs come by URL is
+        checked before anything is fetched."""
         rubric = self.services.rubrics.get(body.task)
-        if len(rubric.inputs) > 1:
-            raise InvalidInput(
-                f"task '{body.task}' edits a source image; jobs generate new images only (evaluate edits with "
-                "POST /v1/evaluations)",
-                field="task",
-            )
+        check_edit_inputs(rubric, given)
         params = validate_params(rubric, body.params)
         width, height = params.get("width"), params.get("height")
         size = f"{width}x{height}" if width and height else None
-        resolved, _, _ = self._generation().resolve(body.model, rubric.id, size)
+        generation = self._generation()
+        resolved, _, _ = generation.resolve(body.model, rubric.id, size)
+        if is_edit(rubric):
+            # A model none of whose candidates can edit is refused now, not after the budget ran out.
+            resolved = generation.router.for_operation(resolved, Operation.EDIT)
         if body.callback_url is not None:
             check_url(body.callback_url, self.services.settings.fetch_allowed_networks, "callback_url")
+        return Checked(rubric, params, resolved)
+
+    def create(
+        self,
+        body: JobCreate,
+        caller: Caller | None = None,
+        answered: RecordedAnswer | None = None,
+        inputs: dict[str, bytes] | None = None,
+    ) -> Job:
+        """Store the job (with an edit task's ``inputs``, ``source`` and ``mask`` bytes, owned by the caller's key)
+        and ask for its first attempts, in one transaction; with ``answered`` (a claimed Idempotency-Key) the
+        answer is stored in it too, so a retry can never make a second job."""
+        inputs = inputs or {}
+        checked = self.precheck(body, inputs.keys())
+        images = self._inspect(inputs)
+        key_id = caller.id if caller else None
         now = utcnow()
         job = Job(
             id=f"job_{uuid.uuid4().hex}",
-            task=rubric.id,
+            task=checked.rubric.id,
             prompt=body.prompt,
-            params=params,
-            model=resolved.requested,
+            params=checked.params,
+            model=checked.model.requested,
             n=body.n,
             max_attempts=body.max_attempts,
             budget_seconds=body.budget_seconds,
             callback_url=body.callback_url,
-            key_id=caller.id if caller else None,
+            source_image_id=images["source"][0].sha256 if "source" in images else None,
+            mask_image_id=images["mask"][0].sha256 if "mask" in images else None,
+            key_id=key_id,
             created_at=now,
             deadline_at=now + timedelta(seconds=body.budget_seconds),
         )
         with Session(self.services.engine, expire_on_commit=False) as session:
+            for info, data in images.values():
+                self.services.images.store(session, info, data, key_id)
             session.add(job)
             session.flush()
             for slot in range(job.n):
@@ -80,6 +120,26 @@ class JobService:
                 answered.store(session, self.answer(job))
             session.commit()
         return job
+
+    def openai_edit_inputs(self, task: str, image: bytes, mask: bytes | None) -> dict[str, bytes]:
+        """An OpenAI-shaped edit's image and mask as a job's inputs: the mask checked, then turned into the task's
+        convention (OpenAI's marks the region to change, transparent or white; a rubric may mark what to keep)."""
+        rubric = self.services.rubrics.get(task)
+        inputs = {"source": image}
+        if mask is not None:
+            self.services.images.inspect(mask, "mask")
+            inputs["mask"] = from_openai(rubric, mask) if is_edit(rubric) else mask
+        return inputs
+
+    def _inspect(self, inputs: dict[str, bytes]) -> dict[str, tuple[ImageInfo, bytes]]:
+        """Each edit input decoded-checked under the image limits, and a mask of its source's size."""
+        images = {
+            name: (self.services.images.inspect(inputs[name], name), inputs[name])
+            for name in EDIT_INPUTS
+            if name in inputs
+        }
+        check_mask_fits({name: info for name, (info, _) in images.items()})
+        return images
 
     def answer(self, job: Job) -> Answer:
         return 202, self.view(job, []), {"Location": f"/v1/jobs/{job.id}"}

@@ -42,6 +42,9 @@ class JobViews:
             "n": job.n,
             "max_attempts": job.max_attempts,
             "budget_seconds": job.budget_seconds,
+            # An edit job's inputs; null for a job that generates new images.
+            "source": self._image(job.source_image_id),
+            "mask": self._image(job.mask_image_id),
             "state": job.state,
             "verdict": job.verdict,
             "reason": job.reason,

@@ -7,6 +7,7 @@ that works but is worth knowing (a provider skipped for want of its key, an empt
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from pydantic import ValidationError
 from sqlalchemy import text
 
@@ -23,6 +25,7 @@ from sentinel.errors import SentinelError
 from sentinel.evaluation.panel import Panel
 from sentinel.ops.health import amqp_check, redact_url
 from sentinel.providers.config import load_routing
+from sentinel.providers.listing import CandidateCheck, check_candidates
 from sentinel.rubrics.loader import RubricRegistry
 from sentinel.settings import Settings
 from sentinel.store.backends import configured_blob_store
@@ -31,6 +34,8 @@ T = TypeVar("T")
 
 #: How long a connectivity check (database, Redis, blob store) may take.
 TIMEOUT_SECONDS = 5.0
+#: How long one request to a provider's model listing may take.
+PROVIDER_TIMEOUT_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,18 @@ def run_checks(settings: Settings | None = None, *, timeout: float = TIMEOUT_SEC
     results += _secrets(settings)
     results.append(_bind(settings))
     return results
+
+
+def provider_models(settings: Settings, *, timeout: float = PROVIDER_TIMEOUT_SECONDS) -> list[CandidateCheck]:
+    """Every candidate of the routing file with what its provider's model listing says of it (``doctor
+    --providers``, and ``serve`` with SENTINEL_CHECK_PROVIDERS). Raises SentinelError for a broken routing file."""
+    routing = load_routing(settings.routes)
+
+    async def ask() -> list[CandidateCheck]:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            return await check_candidates(routing, client)
+
+    return asyncio.run(ask())
 
 
 def _settings(settings: Settings) -> CheckResult:

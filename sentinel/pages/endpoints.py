@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sentinel.dashboard.charts import chart_context
-from sentinel.dashboard.deps import Dashboard
-from sentinel.dashboard.service import WINDOWS
+from sentinel.dashboard.deps import Dashboard, Routing
+from sentinel.dashboard.service import WINDOWS, parked_candidates
 from sentinel.errors import InvalidInput, SentinelError
 from sentinel.evaluation.deps import Evaluations
 from sentinel.http.deps import AppServices
@@ -340,6 +340,7 @@ async def dashboard_page(
     auth: ReviewerLogin,
     headers: PageHeaders,
     dashboard: Dashboard,
+    router: Routing,
     window: str = Query("24h", max_length=8),
 ) -> Response:
     reviewer = await _reviewer(request, auth)
@@ -352,6 +353,7 @@ async def dashboard_page(
         summary = await run_in_threadpool(dashboard.summary, window)
     except SentinelError as exc:
         return error_page(headers, exc, "/dashboard", reviewer)
+    summary["parked_candidates"] = await parked_candidates(router)
     return render(
         headers,
         "dashboard.html",

@@ -53,19 +53,25 @@ class JobClient:
     finished_statuses: frozenset[str]
     #: The HTTP method the provider's cancel URL takes.
     cancel_method: str
+    #: The request's deadline (the event loop's time), when it ends the job before ``timeout`` does.
+    deadline: float | None = None
 
     async def run_within_deadline(self, job: Awaitable[ProviderResult], progress: JobProgress) -> ProviderResult:
         """The job's outcome, or TIMEOUT once ``timeout`` has passed. A job we stop following before it finished
         is canceled, best-effort, or the provider would finish it and bill us: after our own deadline, a failed
         poll, and also when the caller stops waiting (the router's deadline, a client that went away), which
         reaches us as the cancellation of this task rather than as our timeout."""
+        ends = asyncio.get_running_loop().time() + self.timeout
+        by_deadline = self.deadline is not None and self.deadline < ends
         try:
-            async with asyncio.timeout(self.timeout):
+            # The request's deadline, when earlier, ends the job here, so the job is cancelled by the deadline
+            # and not only by the provider's timeout.
+            async with asyncio.timeout_at(self.deadline if by_deadline and self.deadline is not None else ends):
                 result = await job
         except TimeoutError:
+            limit = "by the request's deadline" if by_deadline else f"within {self.timeout:g} s"
             result = failure(
-                Outcome.TIMEOUT,
-                f"{self.job_name} did not finish within {self.timeout:g} s (last status: {progress.status})",
+                Outcome.TIMEOUT, f"{self.job_name} did not finish {limit} (last status: {progress.status})"
             )
         except (asyncio.CancelledError, Exception):
             # The caller stopped waiting (or a bug ended the wait): it still gets that, once the provider was told

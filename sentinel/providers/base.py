@@ -54,6 +54,16 @@ FALLBACK_OUTCOMES = frozenset(
 TRANSIENT_OUTCOMES = frozenset({Outcome.RATE_LIMITED, Outcome.UNAVAILABLE, Outcome.TIMEOUT})
 
 
+class Operation(enum.StrEnum):
+    """What a request asks of a provider: a new image, an edit of one, or a variation of one."""
+
+    GENERATE = "generate"
+    #: ``image`` (and an optional ``mask``, white = the region to change) edited as the prompt says.
+    EDIT = "edit"
+    #: ``image`` varied, with no prompt (OpenAI's DALL·E 2 variations).
+    VARIATION = "variation"
+
+
 @dataclass(frozen=True)
 class OutputOptions:
     """OpenAI's optional output fields. None means "not asked for": the provider's default applies."""
@@ -109,6 +119,12 @@ class GenerationRequest:
     user: str | None = None
     #: OpenAI's output fields (style, background, format...), passed on by adapters that honour them.
     output: OutputOptions = field(default_factory=OutputOptions)
+    #: Generate, edit ``image`` or vary it; an adapter is only sent the operations its ``supports`` says it takes.
+    operation: Operation = Operation.GENERATE
+    #: The event loop's time (``loop.time()``) by which this call must be over, polling and all: the request's
+    #: deadline, set by the router. A polling adapter stops there and cancels its job itself. None: only the
+    #: provider's timeout bounds the call.
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +186,12 @@ class HttpProvider:
         By default none but their neutral values: an adapter that maps a field says so by overriding this."""
         return unsupported_output(options, {})
 
+    @classmethod
+    def supports(cls, model: str, operation: Operation) -> bool:
+        """Whether this adapter can serve ``operation`` with ``model``; by default it only generates. A class
+        method: the router asks it of a provider that is not configured here too."""
+        return operation is Operation.GENERATE
+
 
 class PollingHttpProvider(HttpProvider):
     """An adapter whose provider answers with a job to poll (Replicate, fal)."""
@@ -197,6 +219,13 @@ class Provider(Protocol):
     async def generate(self, request: GenerationRequest) -> ProviderResult:
         """Make one image; never raises for a provider's answer, only returns a typed result."""
         ...
+
+
+def supports(provider: object, model: str, operation: Operation) -> bool:
+    """Whether an adapter (an instance or its class) serves ``operation`` with ``model``; an adapter that declares
+    no ``supports`` only generates."""
+    declared = getattr(provider, "supports", None)
+    return declared(model, operation) if declared is not None else operation is Operation.GENERATE
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

@@ -87,7 +87,9 @@ class ModelRoute(BaseModel):
     rotate_on_regenerate: bool = False
     #: Sizes callers may ask for; the first is the default.
     sizes: list[str] = Field(default_factory=lambda: ["1024x1024", "1792x1024", "1024x1792"])
-    qualities: list[str] = Field(default_factory=lambda: ["standard", "hd"])
+    #: Quality tiers callers may ask for. Unset: every tier some candidate maps (``quality:``), so a route whose
+    #: candidates map none takes no quality; listed: each must be mapped by at least one candidate.
+    qualities: list[str] = Field(default_factory=list)
     #: Estimated USD per image for the call log and the dashboard.
     cost_per_image: float = Field(0.0, ge=0)
     #: The most one image of this route may take, all passes and candidates together; a request's own
@@ -109,6 +111,21 @@ class ModelRoute(BaseModel):
             if not SIZE.match(size):
                 raise ValueError(f"size '{size}' must look like 1024x1024")
         return sizes
+
+    @model_validator(mode="after")
+    def _qualities(self) -> ModelRoute:
+        # A tier no candidate maps would be accepted and then silently ignored by every provider.
+        mapped = list(dict.fromkeys(tier for c in self.candidates for tier in (c.quality or {})))
+        if "qualities" not in self.model_fields_set:
+            self.qualities = mapped
+            return self
+        unmapped = [tier for tier in self.qualities if tier not in mapped]
+        if unmapped:
+            raise ValueError(
+                f"qualities {unmapped} are mapped by no candidate (a candidate's `quality:` maps a tier to its "
+                f"parameters); mapped: {mapped or 'none'}"
+            )
+        return self
 
 
 class RoutingConfig(BaseModel):

@@ -24,6 +24,7 @@ from sentinel.providers.base import (
     classify_http,
     error_message,
     failure,
+    model_not_found,
 )
 
 #: "namespace/app" with optional subpaths, e.g. "fal-ai/flux/dev"; no empty, "." or ".." segments.
@@ -33,6 +34,8 @@ COMPLETED = "COMPLETED"
 #: Not documented for the queue but seen in third-party schemas; the response URL carries the reason either way.
 #: Every other status (IN_QUEUE, IN_PROGRESS, anything new) keeps polling: fal's dispatcher re-queues failed runners.
 FINISHED_STATUSES = frozenset({COMPLETED, "FAILED", "CANCELED", "CANCELLED"})
+#: Statuses fal answers a submission with when it has no such app ("Application 'x' not found"), or no longer has.
+MODEL_GONE_STATUSES = frozenset({404, 410})
 #: Error types fal puts in a 422 ``detail`` item when a safety check refuses the prompt or an input.
 CONTENT_POLICY_TYPES = ("content_policy_violation", "content_policy")
 
@@ -150,6 +153,7 @@ class FalProvider(PollingHttpProvider):
             poll_interval=self.poll_interval,
             finished_statuses=FINISHED_STATUSES,
             cancel_method="PUT",
+            deadline=request.deadline,
         )
         progress = JobProgress("not submitted")
         return await jobs.run_within_deadline(self._run(jobs, request, progress), progress)
@@ -157,6 +161,10 @@ class FalProvider(PollingHttpProvider):
     async def _run(self, jobs: JobClient, request: GenerationRequest, progress: JobProgress) -> ProviderResult:
         response = await jobs.submit(f"{self.base_url}/{request.model}", build_input(request))
         if isinstance(response, ProviderResult):
+            if response.status_code in MODEL_GONE_STATUSES:
+                # Only here: the submission names the app, so "not found" is about the model. A 404 on a status
+                # or result URL is about the job.
+                return model_not_found(response)
             return response
         try:
             queued = response.json()

@@ -4,6 +4,13 @@ It is NOT a generative model. It reads a few things from the prompt — colour w
 any text in quotes, "white background" — and draws them with Pillow: a subject shape on a
 background, deterministic for a seed. It can also be told to fail the way real providers fail
 (429, 503, slow, content filter, blank image), so fallback can be demonstrated without a network.
+
+It edits too, procedurally and deterministically (:func:`edit`): the region to change is the mask's white (or
+transparent) pixels, else the source's transparent pixels, else, for a background request, the pixels that look
+like the source's border. A prompt that asks for a background colour ("a plain light grey background", "#e0e0e0
+background") gets the region painted that colour; any other prompt gets the region filled from its surroundings
+(object removal: the mean colour of the ring around it, smoothed into the edges). A variation (:func:`vary`) is the
+source with its hue turned a little and seeded noise added, at the same size.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ import random
 import re
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from sentinel.providers.base import GenerationRequest, Outcome, ProviderImage, ProviderResult, failure
+from sentinel.providers.base import GenerationRequest, Operation, Outcome, ProviderImage, ProviderResult, failure
+from sentinel.providers.masks import edit_region, transparent_region
 
 #: Colour words the renderer understands, first match is the subject, second the background.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -162,12 +171,130 @@ def render(prompt: str, width: int, height: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
+#: A colour asked for by hex: "#d3d3d3" or "#ddd".
+HEX_COLOUR = re.compile(r"#([0-9a-f]{6}|[0-9a-f]{3})\b", re.I)
+#: How far "light" and "dark" move a colour word towards white or black.
+SHADE = {"light": 0.5, "pale": 0.5, "dark": -0.45, "deep": -0.3}
+#: A pixel within this distance (RGB) of the border's median colour counts as background, when no mask says.
+BACKGROUND_DISTANCE = 40.0
+
+
+class EditRefused(ValueError):
+    """An edit the renderer cannot make (no region to change); its message says what to send."""
+
+
+def requested_colour(prompt: str) -> tuple[int, int, int] | None:
+    """The colour a prompt asks for: a hex value, else the first colour word (shaded by "light" or "dark")."""
+    hex_match = HEX_COLOUR.search(prompt)
+    if hex_match:
+        digits = hex_match.group(1)
+        if len(digits) == 3:
+            digits = "".join(c * 2 for c in digits)
+        return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+    words = re.findall(r"[a-z]+", prompt.lower())
+    for index, word in enumerate(words):
+        if word in COLOURS:
+            colour = COLOURS[word]
+            shade = SHADE.get(words[index - 1], 0.0) if index else 0.0
+            target = 255 if shade > 0 else 0
+            return tuple(round(c + (target - c) * abs(shade)) for c in colour)  # type: ignore[return-value]
+    return None
+
+
+def background_colour(prompt: str) -> tuple[int, int, int] | None:
+    """The background colour a prompt asks for ("a plain light grey background"); None when it asks for none."""
+    return requested_colour(prompt) if re.search(r"\bbackground\b", prompt, re.I) else None
+
+
+def _border_background(rgb: np.ndarray) -> np.ndarray:
+    """Pixels close to the median colour of the image's outermost rows and columns: its background, roughly."""
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.float32)
+    median = np.median(border, axis=0)
+    return np.linalg.norm(rgb.astype(np.float32) - median, axis=2) < BACKGROUND_DISTANCE
+
+
+def _fill_from_surroundings(rgb: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The region filled with the mean colour of the ring around it, then blended into its edges by repeated blurs
+    that only ever change the region's pixels (a cheap diffusion: the known pixels stay as they were)."""
+    mask_image = Image.fromarray(region.astype(np.uint8) * 255, "L")
+    ring = (np.asarray(mask_image.filter(ImageFilter.MaxFilter(9))) > 0) & ~region
+    if not ring.any():
+        ring = ~region
+    if not ring.any():
+        raise EditRefused("the mask covers the whole image: there are no surroundings to fill it from")
+    filled = rgb.astype(np.float32).copy()
+    filled[region] = rgb[ring].astype(np.float32).mean(axis=0)
+    side = max(rgb.shape[0], rgb.shape[1])
+    for radius in (side / 16, side / 32, side / 64, 3, 1.5):
+        blurred = np.asarray(
+            Image.fromarray(filled.round().astype(np.uint8), "RGB").filter(ImageFilter.GaussianBlur(max(radius, 1)))
+        )
+        filled[region] = blurred[region]
+    return filled.round().astype(np.uint8)
+
+
+def edit(source: bytes, mask: bytes | None, prompt: str, width: int, height: int) -> bytes:
+    """The procedural edit described in the module's docstring; the same inputs give the same PNG."""
+    with Image.open(io.BytesIO(source)) as opened:
+        rgb = np.asarray(opened.convert("RGB"))
+    colour = background_colour(prompt)
+    if mask is not None:
+        region = edit_region(mask)
+        if region.shape != rgb.shape[:2]:
+            # The gateway refuses such masks; a direct caller's is stretched onto the source.
+            resized = Image.fromarray(region.astype(np.uint8) * 255, "L").resize(
+                (rgb.shape[1], rgb.shape[0]), Image.Resampling.NEAREST
+            )
+            region = np.asarray(resized) > 127
+    else:
+        region = transparent_region(source)
+        if region is None and colour is not None:
+            region = _border_background(rgb)
+        if region is None:
+            raise EditRefused(
+                "an edit needs a region: send a mask (white or transparent = change), an image with transparent "
+                "pixels, or ask for a background colour"
+            )
+    if colour is not None:
+        result = rgb.copy()
+        result[region] = colour
+    else:
+        result = _fill_from_surroundings(rgb, region) if region.any() else rgb
+    image = Image.fromarray(result, "RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def vary(source: bytes, width: int, height: int, seed: int) -> bytes:
+    """A variation: the hue turned by up to ±10% and seeded noise of ±8 levels; the same seed, the same PNG."""
+    rng = np.random.default_rng(seed)
+    with Image.open(io.BytesIO(source)) as opened:
+        hsv = np.asarray(opened.convert("RGB").convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(rng.integers(-25, 26))) % 256
+    rgb = np.asarray(Image.fromarray(hsv, "HSV").convert("RGB")).astype(np.int16)
+    rgb = np.clip(rgb + rng.integers(-8, 9, size=rgb.shape), 0, 255).astype(np.uint8)
+    image = Image.fromarray(rgb, "RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 class LocalProvider:
     """Renders offline; route parameters ``inject`` (one of INJECTABLE), ``inject_rate`` and ``slow_seconds``."""
 
     def __init__(self, name: str = "local", rng: random.Random | None = None) -> None:
         self.name = name
         self._rng = rng or random.Random()
+
+    @classmethod
+    def supports(cls, model: str, operation: Operation) -> bool:
+        # Every operation, procedurally: it is the offline stand-in for all of them.
+        return True
 
     async def generate(self, request: GenerationRequest) -> ProviderResult:
         params: dict[str, Any] = request.params
@@ -194,5 +321,25 @@ class LocalProvider:
         # Drawing a large image takes tens of milliseconds: keep it off the event loop.
         # Same seed, same picture; without one, every call draws a new variation (n images differ).
         seed = request.seed if request.seed is not None else self._rng.randrange(2**32)
+        if request.operation is not Operation.GENERATE:
+            return await self._change(request, seed)
         data = await asyncio.to_thread(render, request.prompt, request.width, request.height, seed)
         return ProviderResult(Outcome.OK, [ProviderImage(data=data, revised_prompt=request.prompt)])
+
+    async def _change(self, request: GenerationRequest, seed: int) -> ProviderResult:
+        """An edit or a variation of ``request.image``."""
+        if request.image is None:
+            return failure(Outcome.INVALID_REQUEST, f"local: an image {request.operation.value} needs an image")
+        try:
+            if request.operation is Operation.VARIATION:
+                data = await asyncio.to_thread(vary, request.image, request.width, request.height, seed)
+            else:
+                data = await asyncio.to_thread(
+                    edit, request.image, request.mask, request.prompt, request.width, request.height
+                )
+        except EditRefused as exc:
+            return failure(Outcome.INVALID_REQUEST, f"local: {exc}")
+        except (OSError, ValueError) as exc:
+            # Bytes Pillow cannot read: the gateway checks uploads, a direct caller may not have.
+            return failure(Outcome.INVALID_REQUEST, f"local: the image could not be read: {exc}")
+        return ProviderResult(Outcome.OK, [ProviderImage(data=data)])

@@ -1,4 +1,11 @@
-"""OpenAI Images API (and any gateway that speaks it): generations and edits, ``url`` or ``b64_json`` output."""
+"""OpenAI Images API (and any gateway that speaks it): generations, edits and variations, ``url`` or ``b64_json``
+output.
+
+Edits (``POST /images/edits``, multipart) take the GPT image models (``image[]``, up to 16 images; we send the one
+image a request carries) and DALL·E 2 (``image``); variations (``POST /images/variations``) only DALL·E 2. The mask is
+sent OpenAI's way, fully transparent where the image is to change, whichever way the caller drew it (white or
+transparent). As read in the Images API reference (platform.openai.com/docs/api-reference/images), 2026-12-05.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from sentinel.providers._http import json_body, send
 from sentinel.providers.base import (
     GenerationRequest,
     HttpProvider,
+    Operation,
     Outcome,
     OutputOptions,
     ProviderImage,
@@ -26,6 +34,7 @@ from sentinel.providers.base import (
     model_not_found,
     unsupported_output,
 )
+from sentinel.providers.masks import as_alpha_mask
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +164,14 @@ class OpenAIProvider(HttpProvider):
     def cannot_honour(self, model: str, options: OutputOptions) -> str | None:
         return unsupported_output(options, output_fields_of(model))
 
+    @classmethod
+    def supports(cls, model: str, operation: Operation) -> bool:
+        if operation is Operation.EDIT:
+            return model.startswith(("gpt-image", "dall-e-2"))
+        if operation is Operation.VARIATION:
+            return model.startswith("dall-e-2")
+        return True
+
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
@@ -175,20 +192,31 @@ class OpenAIProvider(HttpProvider):
             body["user"] = request.user
         return body
 
-    async def generate(self, request: GenerationRequest) -> ProviderResult:
+    def _change_form(self, request: GenerationRequest) -> tuple[str, dict[str, str], list[tuple[str, Any]]]:
+        """The path, text fields and files of an edit or a variation."""
         body = self._body(request)
-        if request.image is not None:
-            files: dict[str, Any] = {"image": ("image.png", request.image, "image/png")}
-            if request.mask is not None:
-                files["mask"] = ("mask.png", request.mask, "image/png")
+        if "size" not in request.params:
+            # No size asked for: the provider keeps the source's (gpt-image's "auto"); DALL·E 2 takes only squares.
+            body.pop("size")
+        source = ("image.png", request.image, _mime_of(request.image or b""))
+        if request.operation is Operation.VARIATION:
+            body.pop("prompt")
+            fields = {k: str(v) for k, v in body.items() if k in VARIATION_FIELDS}
+            return "/images/variations", fields, [("image", source)]
+        # The GPT image models take a list of images (the SDK sends a list as ``image[]``); DALL·E 2 one ``image``.
+        files: list[tuple[str, Any]] = [("image[]" if request.model.startswith("gpt-image") else "image", source)]
+        if request.mask is not None:
+            files.append(("mask", ("mask.png", as_alpha_mask(request.mask), "image/png")))
+        return "/images/edits", {k: str(v) for k, v in body.items()}, files
+
+    async def generate(self, request: GenerationRequest) -> ProviderResult:
+        if request.image is not None:  # an edit (or a variation): OpenAI generates from text alone
+            path, fields, files = self._change_form(request)
             call = self.client.post(
-                f"{self.base_url}/images/edits",
-                data={k: str(v) for k, v in body.items()},
-                files=files,
-                headers=self._headers(),
-                timeout=self.timeout,
+                f"{self.base_url}{path}", data=fields, files=files, headers=self._headers(), timeout=self.timeout
             )
         else:
+            body = self._body(request)
             call = self.client.post(
                 f"{self.base_url}/images/generations", json=body, headers=self._headers(), timeout=self.timeout
             )
@@ -231,6 +259,19 @@ class OpenAIProvider(HttpProvider):
         if not images:
             return failure(Outcome.CONTENT_FILTERED, "the provider answered 200 without any image", 200)
         return ProviderResult(Outcome.OK, images, status_code=200)
+
+
+#: The fields ``/images/variations`` takes besides the image.
+VARIATION_FIELDS = frozenset({"model", "n", "size", "response_format", "user"})
+
+
+def _mime_of(data: bytes) -> str:
+    """The Content-Type of an uploaded image's part, by its bytes (OpenAI takes PNG, JPEG and WebP)."""
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/png"
 
 
 def _error_code_and_param(response: httpx.Response) -> tuple[str | None, str | None]:

@@ -42,6 +42,15 @@ def build_provider(name: str, config: ProviderConfig, client: httpx.AsyncClient)
     return adapter(config.base_url, api_key, client, timeout=config.timeout_seconds, name=name)
 
 
+def adapter_class(kind: str) -> type:
+    """The adapter class for a provider kind, asked what it supports (``supports``) without building it."""
+    if kind == "local":
+        from sentinel.providers.local import LocalProvider
+
+        return LocalProvider
+    return _adapter(kind)
+
+
 def _adapter(kind: str) -> type[HttpProvider]:
     # Imported on demand: a deployment pays only for the adapters its routing file names.
     if kind == "openai":

@@ -24,6 +24,7 @@ from sentinel.providers.base import (
     classify_http,
     error_message,
     failure,
+    model_not_found,
     nearest_aspect_ratio,
 )
 
@@ -114,6 +115,7 @@ class ReplicateProvider(PollingHttpProvider):
             poll_interval=self.poll_interval,
             finished_statuses=TERMINAL_STATUSES,
             cancel_method="POST",
+            deadline=request.deadline,
         )
         progress = JobProgress("not created")
         return await jobs.run_within_deadline(self._run(jobs, url, body, progress), progress)
@@ -121,6 +123,8 @@ class ReplicateProvider(PollingHttpProvider):
     async def _run(self, jobs: JobClient, url: str, body: dict[str, Any], progress: JobProgress) -> ProviderResult:
         response = await jobs.submit(url, body)
         if isinstance(response, ProviderResult):
+            if _model_unknown(response):
+                return model_not_found(response)
             return response
         created = _read_prediction(response)
         if isinstance(created, ProviderResult):
@@ -177,6 +181,19 @@ class ReplicateProvider(PollingHttpProvider):
     def _api_url(self, value: Any, what: str) -> tuple[str | None, str | None]:
         """A prediction URL we send the token to: see ``url_on_api_host``."""
         return url_on_api_host(value, base_url=self.base_url, provider="replicate", what=what)
+
+
+def _model_unknown(submitted: ProviderResult) -> bool:
+    """Whether a failed submission says the model (or the pinned version) does not exist, or no longer does.
+
+    Only a submission names the model: ``/v1/models/{owner}/{name}/predictions`` answers 404 for a model Replicate
+    does not have, ``/v1/predictions`` answers 422 "Invalid version or not permitted" ("The specified version does
+    not exist ...") for a version it does not have. A 404 while polling means the prediction is gone, not the
+    model, and never reaches here."""
+    if submitted.status_code in (404, 410):
+        return True
+    text = submitted.message.lower()
+    return submitted.status_code == 422 and "version" in text and ("does not exist" in text or "not permitted" in text)
 
 
 def _body_retry_after(response: httpx.Response) -> float | None:

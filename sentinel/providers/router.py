@@ -25,16 +25,18 @@ from sentinel.providers.base import (
     FALLBACK_OUTCOMES,
     TRANSIENT_OUTCOMES,
     GenerationRequest,
+    Operation,
     Outcome,
     OutputOptions,
     Provider,
     ProviderImage,
     ProviderResult,
     failure,
+    supports,
 )
 from sentinel.providers.config import SIZE, Candidate, ModelRoute, RoutingConfig
 from sentinel.providers.cooldown import CandidateState, CooldownPolicy, CooldownStore
-from sentinel.providers.registry import Unconfigured
+from sentinel.providers.registry import Unconfigured, adapter_class
 from sentinel.settings import Settings
 from sentinel.store.images import ImageInfo, decoded_pixels, inspect_image
 
@@ -44,6 +46,9 @@ RETRY_PAUSE_SECONDS = 0.1
 #: full blank check; ordinary images never pay for a decode on the request path.
 BLANK_SUSPECT_BYTES_PER_PIXEL = 0.02
 BLANK_SUSPECT_BYTES = 4096
+
+#: How an operation is named in errors.
+OPERATION_NAMES = {Operation.GENERATE: "generations", Operation.EDIT: "edits", Operation.VARIATION: "variations"}
 
 #: Asked before every provider call: True when the client went away, so no further (billed) call is made for it.
 Disconnected = Callable[[], Awaitable[bool]]
@@ -71,10 +76,14 @@ class ImageSpec:
     seed: int | None = None
     negative_prompt: str | None = None
     user: str | None = None
+    #: Edits and variations: the image to change (PNG, JPEG or WebP bytes as uploaded).
     image: bytes | None = None
+    #: Edits: white (or, OpenAI's way, fully transparent) marks the region to change; the image's size.
     mask: bytes | None = None
     #: OpenAI's output fields; the gateway keeps only candidates whose adapter honours them.
     output: OutputOptions = field(default_factory=OutputOptions)
+    #: Generate, edit ``image`` or vary it: only candidates whose adapter supports it are called (``for_operation``).
+    operation: Operation = Operation.GENERATE
 
 
 @dataclass(frozen=True)
@@ -208,6 +217,37 @@ class Router:
         route = resolved.route.model_copy(update={"candidates": candidates})
         return dataclasses.replace(resolved, route=route)
 
+    def can(self, candidate: Candidate, operation: Operation) -> bool:
+        """Whether the candidate's adapter serves ``operation`` with its model (asked of its class when the provider
+        is not configured here, so a missing key does not change which models can edit)."""
+        provider = self.providers.get(candidate.provider)
+        if provider is not None and not isinstance(provider, Unconfigured):
+            return supports(provider, candidate.model, operation)
+        config = self.config.providers.get(candidate.provider)
+        return config is not None and supports(adapter_class(config.kind), candidate.model, operation)
+
+    def for_operation(self, resolved: ResolvedModel, operation: Operation) -> ResolvedModel:
+        """The route narrowed to the candidates that can serve ``operation`` (all of them for a generation); a 400
+        naming the model, and the models that can, when none of its candidates can."""
+        kept = [c for c in resolved.route.candidates if self.can(c, operation)]
+        if not kept:
+            able = [
+                name
+                for name, route in self.config.models.items()
+                if any(self.can(c, operation) for c in route.candidates)
+            ]
+            error = InvalidInput(
+                f"model '{resolved.requested}' cannot serve image {OPERATION_NAMES[operation]}: none of its candidates "
+                f"({', '.join(c.target for c in resolved.route.candidates)}) supports them; models that can: "
+                f"{', '.join(able) or 'none'}",
+                field="model",
+            )
+            error.code = "unsupported_operation"
+            raise error
+        if len(kept) == len(resolved.route.candidates):
+            return resolved
+        return dataclasses.replace(resolved, route=resolved.route.model_copy(update={"candidates": kept}))
+
     def usable(self, route: ModelRoute) -> bool:
         return any(not isinstance(self.providers.get(c.provider), Unconfigured) for c in route.candidates)
 
@@ -223,9 +263,9 @@ class Router:
 
     def check_quality(self, resolved: ResolvedModel, quality: str | None) -> None:
         if quality is not None and quality not in resolved.route.qualities:
+            supported = ", ".join(resolved.route.qualities) or "none (leave quality out)"
             raise InvalidInput(
-                f"quality '{quality}' is not supported by model '{resolved.requested}'; "
-                f"supported: {', '.join(resolved.route.qualities)}",
+                f"quality '{quality}' is not supported by model '{resolved.requested}'; supported: {supported}",
                 field="quality",
             )
 
@@ -245,6 +285,9 @@ class Router:
         size = f"{spec.width}x{spec.height}"
         if candidate.sizes is not None:
             mapped = candidate.sizes.get(size)
+            if mapped is None and spec.operation is not Operation.GENERATE:
+                # An edit at the source's own size: the adapter keeps the source's size (or its provider's nearest).
+                mapped = {}
             if mapped is None:
                 return f"size {size} is not offered by {candidate.target}"
             if isinstance(mapped, str):
@@ -268,6 +311,7 @@ class Router:
             mask=spec.mask,
             user=spec.user,
             output=spec.output,
+            operation=spec.operation,
         )
 
     # -- generating --------------------------------------------------------------------------------
@@ -301,7 +345,9 @@ class Router:
         # Shown to the caller as "the N s deadline": the nominal figure, not what is left of it a microsecond later.
         budget = None if deadline is None else round(max(0.0, deadline - loop.time()), 1)
         walk = _Walk(RouteResult(image=None), deadline, budget, disconnected)
-        candidates = self.order(resolved.route, regeneration)
+        # A candidate that cannot serve the operation (an edit sent to a generate-only adapter) is never asked, and
+        # is no attempt: callers narrow the route first (``for_operation``) to tell the caller up front.
+        candidates = [c for c in self.order(resolved.route, regeneration) if self.can(c, spec.operation)]
         passes = self.config.max_passes
         for number in range(passes):
             calls_before = walk.result.calls
@@ -468,6 +514,8 @@ class Router:
         by_deadline = left is not None and left < timeout
         if by_deadline:
             timeout = left
+            # Polling adapters stop (and cancel their job) by the deadline themselves, not only when cut off.
+            request = dataclasses.replace(request, deadline=asyncio.get_running_loop().time() + timeout)
         started = time.perf_counter()
         try:
             answer = await asyncio.wait_for(provider.generate(request), timeout=timeout)

@@ -1,4 +1,10 @@
-"""Stability AI's v2beta Stable Image API: ``/v2beta/stable-image/generate/{core|ultra|sd3}``, multipart in.
+"""Stability AI's v2beta Stable Image API: ``/v2beta/stable-image/generate/{core|ultra|sd3}`` and the edit
+endpoints ``/v2beta/stable-image/edit/{inpaint|erase|search-and-replace}``, multipart in.
+
+Edits (as the v2beta reference describes them, read 2026-12-05 through integrators' SDKs): ``image`` and an optional
+``mask`` (white = change; without one, the image's alpha), ``prompt`` (not for erase), ``search_prompt`` (what
+search-and-replace looks for), ``negative_prompt``, ``grow_mask``, ``seed``, ``output_format``. The result keeps the
+source's size: no ``aspect_ratio`` is sent.
 
 Stability says plainly when it filtered something (``finish_reason`` CONTENT_FILTERED in a 200, or a 403 named
 ``content_moderation``), so a 200 that carries no image is a fault on its side, not a hidden refusal.
@@ -6,6 +12,7 @@ Stability says plainly when it filtered something (``finish_reason`` CONTENT_FIL
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -14,6 +21,7 @@ from sentinel.providers._http import json_body, send
 from sentinel.providers.base import (
     GenerationRequest,
     HttpProvider,
+    Operation,
     Outcome,
     OutputOptions,
     ProviderImage,
@@ -27,6 +35,7 @@ from sentinel.providers.base import (
     nearest_aspect_ratio,
     unsupported_output,
 )
+from sentinel.providers.masks import as_white_mask
 
 #: Aspect ratios every v2beta generate endpoint accepts; width×height is mapped to the nearest one.
 ASPECT_RATIOS = ("21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16", "9:21")
@@ -52,6 +61,21 @@ def endpoint_for(model: str) -> tuple[str, str | None] | None:
     if lowered in ("core", "stable-image-core"):
         return "core", None
     return None
+
+
+#: Edit endpoints by the model ids a route may name them with.
+EDIT_ENDPOINTS = {
+    "inpaint": "inpaint",
+    "stable-image-inpaint": "inpaint",
+    "erase": "erase",
+    "stable-image-erase": "erase",
+    "search-and-replace": "search-and-replace",
+    "stable-image-search-and-replace": "search-and-replace",
+}
+#: Route params an edit passes through (``grow_mask``: how far the mask is grown, 0-100, Stability's default 5).
+EDIT_PASSTHROUGH = ("grow_mask", "style_preset")
+#: "replace the cup with a vase": search-and-replace's two prompts from one, when the route names no search_prompt.
+REPLACE_PROMPT = re.compile(r"\breplace\s+(?:the\s+|a\s+|an\s+)?(.+?)\s+with\s+(.+)", re.I | re.S)
 
 
 def _stability_message(response: httpx.Response) -> tuple[str | None, str]:
@@ -115,6 +139,38 @@ class StabilityProvider(HttpProvider):
     def cannot_honour(self, model: str, options: OutputOptions) -> str | None:
         return unsupported_output(options, OPENAI_OUTPUT_FIELDS)
 
+    @classmethod
+    def supports(cls, model: str, operation: Operation) -> bool:
+        # An edit endpoint edits and a generate endpoint generates; Stability makes no variations.
+        if operation is Operation.EDIT:
+            return model.lower() in EDIT_ENDPOINTS
+        return operation is Operation.GENERATE and model.lower() not in EDIT_ENDPOINTS
+
+    def edit_form(self, request: GenerationRequest, endpoint: str) -> dict[str, str] | str:
+        """The text fields of an edit, or why the request cannot be sent."""
+        fields: dict[str, Any] = {"output_format": request.output.output_format or "png"}
+        if endpoint != "erase":
+            fields["prompt"] = request.prompt
+            if request.negative_prompt:
+                fields["negative_prompt"] = request.negative_prompt
+        if endpoint == "search-and-replace":
+            search = request.params.get("search_prompt")
+            if not search:
+                parsed = REPLACE_PROMPT.search(request.prompt)
+                if parsed is None:
+                    return (
+                        "Stability search-and-replace needs to know what to replace: write the prompt as "
+                        "'replace <what> with <what>' or set search_prompt in the route's params"
+                    )
+                search, fields["prompt"] = parsed.group(1).strip(), parsed.group(2).strip()
+            fields["search_prompt"] = search
+        if request.seed is not None:
+            fields["seed"] = request.seed
+        for key in EDIT_PASSTHROUGH:
+            if request.params.get(key) is not None and (key != "style_preset" or endpoint == "inpaint"):
+                fields[key] = request.params[key]
+        return {key: str(value) for key, value in fields.items()}
+
     def form(self, request: GenerationRequest, model_field: str | None) -> dict[str, str]:
         fields: dict[str, Any] = {
             "prompt": request.prompt,
@@ -134,6 +190,9 @@ class StabilityProvider(HttpProvider):
         return {key: str(value) for key, value in fields.items()}
 
     async def generate(self, request: GenerationRequest) -> ProviderResult:
+        edit_endpoint = EDIT_ENDPOINTS.get(request.model.lower())
+        if edit_endpoint is not None:
+            return await self._edit(request, edit_endpoint)
         target = endpoint_for(request.model)
         if target is None:
             return failure(
@@ -145,6 +204,21 @@ class StabilityProvider(HttpProvider):
         # Stability accepts only multipart/form-data, even with no file in it; (None, value) parts are plain fields.
         files = {key: (None, value) for key, value in fields.items()}
         url = f"{self.base_url}/v2beta/stable-image/generate/{endpoint}"
+        return await self._post(url, files)
+
+    async def _edit(self, request: GenerationRequest, endpoint: str) -> ProviderResult:
+        if request.image is None:
+            return failure(Outcome.INVALID_REQUEST, f"Stability {endpoint} edits an image: none was given")
+        fields = self.edit_form(request, endpoint)
+        if isinstance(fields, str):
+            return failure(Outcome.INVALID_REQUEST, fields)
+        files: dict[str, Any] = {key: (None, value) for key, value in fields.items()}
+        files["image"] = ("image", request.image, "application/octet-stream")
+        if request.mask is not None:
+            files["mask"] = ("mask.png", as_white_mask(request.mask), "image/png")
+        return await self._post(f"{self.base_url}/v2beta/stable-image/edit/{endpoint}", files)
+
+    async def _post(self, url: str, files: dict[str, Any]) -> ProviderResult:
         response = await send(
             self.client.post(url, files=files, headers=self._headers(), timeout=self.timeout), self.name
         )

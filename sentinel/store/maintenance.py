@@ -86,7 +86,9 @@ class StorageMaintenance:
         )
         live_evaluation = exists().where(_names(image_id), ~of_expired_job)
         live_call = exists().where(CALLS.c.image_id == image_id, CALLS.c.created_at >= retention_cutoff)
-        return or_(live_attempt, live_evaluation, live_call)
+        # An edit job's source and mask: every attempt reads them until the job ends.
+        live_edit_input = exists().where(_job_names(image_id), job_live)
+        return or_(live_attempt, live_evaluation, live_call, live_edit_input)
 
     def _named_at_all(self, image_id: ColumnElement) -> ColumnElement:
         """True while any row names the image (a purged image's row must stay for them)."""
@@ -94,6 +96,7 @@ class StorageMaintenance:
             exists().where(_names(image_id)),
             exists().where(ATTEMPTS.c.image_id == image_id),
             exists().where(CALLS.c.image_id == image_id),
+            exists().where(_job_names(image_id)),
         )
 
     # ----- garbage collection
@@ -253,3 +256,8 @@ def _names(image_id: ColumnElement) -> ColumnElement:
         EVALUATIONS.c.source_image_id == image_id,
         EVALUATIONS.c.mask_image_id == image_id,
     )
+
+
+def _job_names(image_id: ColumnElement) -> ColumnElement:
+    """An edit job names the source it edits and its mask."""
+    return or_(JOBS.c.source_image_id == image_id, JOBS.c.mask_image_id == image_id)

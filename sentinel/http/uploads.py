@@ -1,0 +1,162 @@
+"""Reading multipart/form-data bodies the same way everywhere: a truncated upload is refused, every file is capped
+at the image limit while it is read, fields come out as the OpenAI SDK writes them (``image[]`` for a list,
+``sentinel[task]`` for a nested field) and a form field is parsed into a model with parse_body's error wording."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive
+
+from sentinel.errors import ImageTooLarge, InvalidInput, format_size
+from sentinel.http.errors import validation_code
+from sentinel.http.requests import reject_nul
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: ``sentinel[params][color]`` → ("sentinel", "[params][color]"); ``image[]`` → ("image", "[]").
+BRACKETED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[[^\[\]]*\])+)$")
+#: Largest text field read (the form parser's per-part cap for non-file parts): prompts are at most 32,000 chars.
+MAX_TEXT_PART_BYTES = 128 * 1024
+
+
+class ClosingDelimiter:
+    """Watches a multipart body go by for its closing delimiter. A body cut short (a truncated upload) has none,
+    and the form parser would quietly keep whichever parts it got whole."""
+
+    def __init__(self, receive: Receive, boundary: bytes) -> None:
+        self._receive = receive
+        self.delimiter = b"\r\n--" + boundary + b"--"
+        # A body may open with its closing delimiter (no parts), without the line break before it.
+        self._tail = b"\r\n"
+        self.seen = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if not self.seen and message["type"] == "http.request":
+            window = self._tail + message.get("body", b"")
+            self.seen = self.delimiter in window
+            self._tail = window[-(len(self.delimiter) - 1) :]
+        return message
+
+
+async def read_upload(value: Any, name: str, max_bytes: int) -> bytes | None:
+    """An uploaded file's bytes, refused (413) past ``max_bytes`` without reading more than one byte beyond it."""
+    if value is None:
+        return None
+    if not isinstance(value, UploadFile):
+        raise InvalidInput(f"'{name}' must be a file upload", field=name)
+    if value.size is not None and value.size > max_bytes:
+        raise ImageTooLarge(f"{name} is {format_size(value.size)}; the limit is {format_size(max_bytes)}", field=name)
+    data = await value.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"{name} is larger than the {format_size(max_bytes)} limit", field=name)
+    return data
+
+
+@dataclass
+class Form:
+    """A multipart body read whole: text fields (nested where the names are bracketed) and files by field name."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, list[bytes]] = field(default_factory=dict)
+
+
+def _nest(target: dict[str, Any], name: str, value: str) -> None:
+    """``sentinel[params][color]=red`` into ``{"sentinel": {"params": {"color": "red"}}}``; ``a[]`` appends."""
+    match = BRACKETED.match(name)
+    if match is None:
+        target[name] = value
+        return
+    parts = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+    node: Any = target
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        following_is_list = not last and parts[index + 1] == ""
+        if part == "":
+            if not isinstance(node, list):
+                raise InvalidInput(f"form field '{name}' mixes a list and a field", field=parts[0])
+            if last:
+                node.append(value)
+                return
+            raise InvalidInput(f"form field '{name}': a list of lists is not accepted", field=parts[0])
+        if not isinstance(node, dict):
+            raise InvalidInput(f"form field '{name}' mixes a list and a field", field=parts[0])
+        if last:
+            node[part] = value
+            return
+        node = node.setdefault(part, [] if following_is_list else {})
+
+
+async def read_form(
+    request: Request,
+    *,
+    files: Collection[str],
+    fields: Collection[str],
+    repeatable: Collection[str] = (),
+    max_files: int,
+    max_bytes: int,
+) -> Form:
+    """The body's fields and files: ``files`` are file parts (``name`` or ``name[]``, the same field), ``fields``
+    text (a bracketed name counts as its first part), each once unless in ``repeatable``. Anything else, a file
+    where text belongs or text where a file belongs, a truncated body, or a file past ``max_bytes`` is refused."""
+    boundary = parse_options_header(request.headers.get("content-type"))[1].get(b"boundary")
+    watcher = ClosingDelimiter(request.receive, boundary) if boundary else None
+    form_request = Request(request.scope, watcher.receive) if watcher else request
+    try:
+        form = await form_request.form(max_files=max_files, max_fields=64, max_part_size=MAX_TEXT_PART_BYTES)
+    except StarletteHTTPException as exc:  # the parser's own 400: a bad boundary, too many files, a part too big
+        raise InvalidInput(f"malformed multipart/form-data body: {exc.detail}") from exc
+    try:
+        if watcher is not None and not watcher.seen:
+            closing = watcher.delimiter.strip().decode("latin-1")
+            raise InvalidInput(f"the multipart body ended before its closing boundary '{closing}': truncated upload")
+        read = Form()
+        seen: dict[str, int] = {}
+        for name, value in form.multi_items():
+            match = BRACKETED.match(name)
+            base = match.group(1) if match else name
+            if base in files:
+                seen[base] = seen.get(base, 0) + 1
+                if seen[base] > 1 and base not in repeatable:
+                    raise InvalidInput(f"form field '{base}' was sent more than once; send it once", field=base)
+                if not isinstance(value, UploadFile):
+                    raise InvalidInput(f"'{base}' must be a file upload", field=base)
+                data = await read_upload(value, base, max_bytes)
+                read.files.setdefault(base, []).append(data or b"")
+                continue
+            if base not in fields:
+                raise InvalidInput(f"Unknown parameter: '{base}'.", field=base)
+            if isinstance(value, UploadFile):
+                raise InvalidInput(f"form field '{base}' must be text, not a file", field=base)
+            if match is None and name in read.fields:
+                raise InvalidInput(f"form field '{name}' was sent more than once; send it once", field=name)
+            _nest(read.fields, name, value)
+        return read
+    finally:
+        await form.close()
+
+
+def parse_fields(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    """Form fields (all text) as ``model``, or a 400 naming the first wrong field in parse_body's words."""
+    try:
+        parsed = model.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or None
+        if first["type"] == "extra_forbidden":
+            error = InvalidInput(f"Unknown parameter: '{name}'.", field=name)
+        else:
+            error = InvalidInput(f"Invalid '{name or 'body'}': {first['msg']}", field=name)
+        error.code = validation_code(first["type"]) if name else None
+        raise error from exc
+    reject_nul(parsed.model_dump(), "")
+    return parsed

@@ -1,0 +1,56 @@
+"""Edit masks as callers send them, and as each provider wants them.
+
+Sentinel's own convention (``ImageSpec.mask``, the rubrics of object-removal): white marks the region to change.
+OpenAI's is the mask's alpha channel: fully transparent pixels mark it. A mask with any fully transparent pixel is
+read OpenAI's way, any other by its brightness, so both conventions arrive at the same region.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+#: Brightness above which a pixel of an opaque mask is in the region (white = change).
+WHITE_THRESHOLD = 127
+
+
+def edit_region(mask: bytes) -> np.ndarray:
+    """The region a mask marks for change, as a boolean array of the mask's height × width."""
+    with Image.open(io.BytesIO(mask)) as image:
+        image.load()
+        if "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info):
+            alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+            if (alpha == 0).any():
+                return alpha == 0
+        return np.asarray(image.convert("L")) > WHITE_THRESHOLD
+
+
+def transparent_region(image: bytes) -> np.ndarray | None:
+    """The fully transparent pixels of an image with alpha (OpenAI's mask when none is sent); None without any."""
+    with Image.open(io.BytesIO(image)) as opened:
+        if "A" not in opened.getbands() and not (opened.mode == "P" and "transparency" in opened.info):
+            return None
+        alpha = np.asarray(opened.convert("RGBA").getchannel("A"))
+    region = alpha == 0
+    return region if region.any() else None
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def as_white_mask(mask: bytes) -> bytes:
+    """The mask as a greyscale PNG, white = change (Stability's convention)."""
+    return _png(Image.fromarray(np.where(edit_region(mask), 255, 0).astype(np.uint8), "L"))
+
+
+def as_alpha_mask(mask: bytes) -> bytes:
+    """The mask as an RGBA PNG whose fully transparent pixels mark the region (OpenAI's convention)."""
+    region = edit_region(mask)
+    rgba = np.zeros((*region.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(region, 0, 255)
+    return _png(Image.fromarray(rgba, "RGBA"))
