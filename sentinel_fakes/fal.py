@@ -2,18 +2,26 @@
 
 Like fal, the queue accepts any JSON body: input validation happens when the job runs, so an
 invalid request still goes IN_QUEUE → IN_PROGRESS → COMPLETED (with ``error`` in the status) and its
-``response_url`` answers 422 ``{"detail": [{"loc", "msg", "type"}]}``. A job reads IN_PROGRESS at
+``response_url`` answers 422 ``{"detail": [{"loc", "msg", "type"}]}``. Inpainting endpoints (an id ending in
+``/fill`` or ``/inpainting``, like ``fal-ai/flux-pro/v1/fill``) take FLUX.1 [pro] Fill's documented input: ``prompt``,
+``image_url`` and ``mask_url`` (required; this fake reads only base64 data URIs, having no network), ``seed``,
+``num_images``, ``sync_mode``, ``output_format``, ``safety_tolerance``, ``enhance_prompt``; any other field is refused,
+and so is a mask of another size than the image. The result has the source's size. A job reads IN_PROGRESS at
 the first poll and COMPLETED at the second (``POLLS_TO_COMPLETE``). Each submission takes one
 behaviour from the script; the job's polls, result and files follow that behaviour.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,6 +42,22 @@ IMAGE_SIZES: dict[str, tuple[int, int]] = {
 }
 #: Largest side the fake renders, so a careless request cannot make a test slow.
 MAX_SIDE = 2048
+#: Last path segments of the inpainting endpoints the fake serves with the fill input model.
+INPAINTING_SEGMENTS = frozenset({"fill", "inpainting"})
+#: FLUX.1 [pro] Fill's input fields on fal (https://fal.ai/models/fal-ai/flux-pro/v1/fill/llms.txt).
+FILL_FIELDS = frozenset(
+    {
+        "prompt",
+        "image_url",
+        "mask_url",
+        "seed",
+        "sync_mode",
+        "num_images",
+        "output_format",
+        "safety_tolerance",
+        "enhance_prompt",
+    }
+)
 
 
 @dataclass
@@ -49,6 +73,8 @@ class _Job:
     polls: int = 0
     cancelled: bool = False
     result: dict[str, Any] | None = None
+    #: An inpainting job's source size, which its result keeps.
+    source_size: tuple[int, int] | None = None
 
 
 def _detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
@@ -111,6 +137,53 @@ def _validate(body: Any) -> list[dict[str, Any]]:
     return errors
 
 
+def _data_uri_image(value: Any) -> tuple[int, int] | str:
+    """The size of the image a ``data:image/...;base64,`` URI holds, or what is wrong with it."""
+    if not isinstance(value, str) or not value.startswith("data:image/") or ";base64," not in value:
+        return "this fake reads only base64 data:image/... URIs"
+    try:
+        data = base64.b64decode(value.split(",", 1)[1], validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (binascii.Error, ValueError, UnidentifiedImageError):
+        return "could not read the image"
+
+
+def _validate_fill(body: Any) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+    """What the fill endpoint's input model says about a body, and the source image's size when it could be read."""
+    if not isinstance(body, dict):
+        return [{"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"}], None
+    errors: list[dict[str, Any]] = [
+        {"loc": ["body", name], "msg": "extra fields not permitted", "type": "value_error.extra"}
+        for name in body
+        if name not in FILL_FIELDS
+    ]
+    errors += [_missing(name) for name in ("prompt", "image_url", "mask_url") if name not in body]
+    sizes: dict[str, tuple[int, int]] = {}
+    for name in ("image_url", "mask_url"):
+        if name in body:
+            read = _data_uri_image(body[name])
+            if isinstance(read, str):
+                errors.append({"loc": ["body", name], "msg": read, "type": "value_error.url"})
+            else:
+                sizes[name] = read
+    if len(sizes) == 2 and sizes["image_url"] != sizes["mask_url"]:
+        shown = " and ".join("x".join(map(str, size)) for size in sizes.values())
+        errors.append(
+            {"loc": ["body", "mask_url"], "msg": f"mask and image sizes differ ({shown})", "type": "value_error"}
+        )
+    count = body.get("num_images", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 4:
+        errors.append(
+            {
+                "loc": ["body", "num_images"],
+                "msg": "ensure this value is an integer from 1 to 4",
+                "type": "value_error.number.not_in_range",
+            }
+        )
+    return errors, sizes.get("image_url")
+
+
 def create_app(script: Script) -> Starlette:
     """The fake; generated images are served by the fake itself under ``/files/<id>.png``."""
     jobs: dict[str, _Job] = {}
@@ -142,7 +215,10 @@ def create_app(script: Script) -> Starlette:
             return
         body: dict[str, Any] = job.input
         size = body.get("image_size", "landscape_4_3")
-        width, height = IMAGE_SIZES[size] if isinstance(size, str) else (size["width"], size["height"])
+        if job.source_size is not None:
+            width, height = job.source_size
+        else:
+            width, height = IMAGE_SIZES[size] if isinstance(size, str) else (size["width"], size["height"])
         width, height = min(width, MAX_SIDE), min(height, MAX_SIDE)
         seed = body.get("seed", len(files))
         behaviour = job.behaviour
@@ -194,7 +270,13 @@ def create_app(script: Script) -> Starlette:
         segments = model_id.split("/")
         if len(segments) < 2 or not all(segments) or model_id in script.missing_models:
             return _detail(404, f"Application '{model_id}' not found")
-        job = _Job(str(uuid.uuid4()), "/".join(segments[:2]), body, behaviour, time.time(), _validate(body))
+        source_size = None
+        if segments[-1] in INPAINTING_SEGMENTS:
+            errors, source_size = _validate_fill(body)
+        else:
+            errors = _validate(body)
+        job = _Job(str(uuid.uuid4()), "/".join(segments[:2]), body, behaviour, time.time(), errors)
+        job.source_size = source_size
         jobs[job.id] = job
         base = str(request.base_url).rstrip("/")
         return JSONResponse({"status": "IN_QUEUE", "request_id": job.id, **_urls(job, base), "queue_position": 0})

@@ -3,17 +3,27 @@
 A prediction is created "starting", reads "processing" at the first poll and settles at the second
 (``POLLS_TO_SETTLE``), so an adapter really has to poll. Each create request takes one behaviour from
 the script; the prediction's polls, its cancel and its output file follow that behaviour.
+
+Inpainting models (a name with a ``fill`` or ``inpainting`` word, like ``black-forest-labs/flux-fill-pro``) take
+flux-fill-pro's documented input (https://replicate.com/black-forest-labs/flux-fill-pro/api): ``prompt``, ``image``
+and ``mask`` (files; this fake reads only base64 data URIs, having no network), ``outpaint``, ``seed``, ``steps``,
+``prompt_upsampling``, ``guidance``, ``safety_tolerance``, ``output_format``. Any other field is refused, as is a mask
+of another size than the image ("Must have the same size as image"); the output, one URL, has the source's size.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import io
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,6 +41,23 @@ ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3"
 MAX_SIDE = 2048
 #: Replicate's error bodies are RFC 7807 problem documents.
 PROBLEM_JSON = "application/problem+json"
+#: Words of a model name that make the fake serve it as an inpainting model.
+INPAINTING_WORDS = frozenset({"fill", "inpainting"})
+#: flux-fill-pro's input fields.
+FILL_FIELDS = frozenset(
+    {
+        "prompt",
+        "image",
+        "mask",
+        "outpaint",
+        "seed",
+        "steps",
+        "prompt_upsampling",
+        "guidance",
+        "safety_tolerance",
+        "output_format",
+    }
+)
 
 
 @dataclass
@@ -46,6 +73,8 @@ class _Prediction:
     output: Any = None
     error: str | None = None
     completed: float | None = None
+    #: An inpainting prediction's source size, which its output keeps.
+    source_size: tuple[int, int] | None = None
 
 
 def _iso(moment: float | None) -> str | None:
@@ -91,6 +120,47 @@ def _validate_input(inputs: Any) -> Response | None:
     return _invalid(*problems) if problems else None
 
 
+def _file_size(value: Any) -> tuple[int, int] | None:
+    """The size of the image a base64 ``data:`` URI holds; None when it holds none."""
+    if not isinstance(value, str) or not value.startswith("data:") or ";base64," not in value:
+        return None
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(value.split(",", 1)[1], validate=True))) as image:
+            return image.size
+    except (binascii.Error, ValueError, UnidentifiedImageError):
+        return None
+
+
+def _validate_fill_input(inputs: Any) -> Response | tuple[int, int]:
+    """flux-fill-pro's schema check of an ``input``: the 422 Replicate answers, or the source image's size."""
+    if not isinstance(inputs, dict):
+        return _invalid(("invalid_type", "input", "Invalid type. Expected: object"))
+    problems = [
+        ("additional_property_not_allowed", "input", f"Additional property {name} is not allowed")
+        for name in inputs
+        if name not in FILL_FIELDS
+    ]
+    sizes: dict[str, tuple[int, int]] = {}
+    for name in ("image", "mask"):
+        if name not in inputs:
+            if name == "image":
+                problems.append(("required", "input", "image is required"))
+            continue
+        size = _file_size(inputs[name])
+        if size is None:
+            problems.append(("format", f"input.{name}", "Does not match format 'uri' (this fake reads data URIs)"))
+        else:
+            sizes[name] = size
+    if "image" in sizes and "mask" in sizes and sizes["image"] != sizes["mask"]:
+        problems.append(("invalid", "input.mask", "mask must have the same size as image"))
+    seed = inputs.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        problems.append(("invalid_type", "input.seed", "Invalid type. Expected: integer"))
+    if problems:
+        return _invalid(*problems)
+    return sizes["image"]
+
+
 def create_app(script: Script) -> Starlette:
     """The fake; output files are served by the fake itself under ``/files/<id>.png``."""
     predictions: dict[str, _Prediction] = {}
@@ -132,11 +202,14 @@ def create_app(script: Script) -> Starlette:
             return
         width = min(int(prediction.input.get("width") or script.width), MAX_SIDE)
         height = min(int(prediction.input.get("height") or script.height), MAX_SIDE)
+        if prediction.source_size is not None:
+            width, height = prediction.source_size
         seed = int(prediction.input.get("seed") or len(files))
         data = png_image(width, height, seed=seed, blank=behaviour == "blank")
         url = files.store(base, prediction.id, data, behaviour)
         # Models differ: many answer a list of file URLs, newer ones a single URL string ("drift").
-        prediction.output = url if behaviour == "drift" else [url]
+        # flux-fill-pro answers one URL; an inpainting prediction always does.
+        prediction.output = url if behaviour == "drift" or prediction.source_size is not None else [url]
 
     async def _create(request: Request, model: str | None) -> Response:
         try:
@@ -174,10 +247,18 @@ def create_app(script: Script) -> Starlette:
             model = "replicate/fake-model"
         else:
             version = hashlib.sha256(model.encode()).hexdigest()
-        invalid = _validate_input(body.get("input"))
-        if invalid is not None:
-            return invalid
+        source_size = None
+        if not INPAINTING_WORDS.isdisjoint(model.split("/")[-1].split("-")):
+            checked = _validate_fill_input(body.get("input"))
+            if isinstance(checked, Response):
+                return checked
+            source_size = checked
+        else:
+            invalid = _validate_input(body.get("input"))
+            if invalid is not None:
+                return invalid
         prediction = _Prediction(secrets.token_hex(13), model, version, body["input"], behaviour, time.time())
+        prediction.source_size = source_size
         predictions[prediction.id] = prediction
         return JSONResponse(_json(prediction, str(request.base_url).rstrip("/")), status_code=201)
 

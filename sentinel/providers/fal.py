@@ -4,6 +4,11 @@ fal never reports a failed job in the status: an invalid or crashed job still go
 IN_PROGRESS → COMPLETED, and the reason (a 422 validation error, a 500...) surfaces only when
 ``response_url`` is read. Image URLs are handed back undownloaded; the router fetches them through
 its SSRF-guarded fetcher.
+
+Edits go to fal's inpainting endpoints (``fal-ai/flux-pro/v1/fill``; read 2026-12-05 at
+https://fal.ai/models/fal-ai/flux-pro/v1/fill/llms.txt): ``prompt``, ``image_url`` and ``mask_url`` (white = change),
+sent here as base64 data URIs so nothing has to be uploaded first, plus ``num_images``, ``seed`` and the route's
+params (``safety_tolerance``, ``output_format``...). No ``image_size``: the result keeps the source's size.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sentinel.providers._http import image_from_output, url_on_api_host
 from sentinel.providers._polling import JobClient, JobProgress
 from sentinel.providers.base import (
     GenerationRequest,
+    Operation,
     Outcome,
     PollingHttpProvider,
     ProviderImage,
@@ -26,6 +32,7 @@ from sentinel.providers.base import (
     failure,
     model_not_found,
 )
+from sentinel.providers.masks import data_uri, white_mask_for_edit
 
 #: "namespace/app" with optional subpaths, e.g. "fal-ai/flux/dev"; no empty, "." or ".." segments.
 MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)+$")
@@ -38,6 +45,36 @@ FINISHED_STATUSES = frozenset({COMPLETED, "FAILED", "CANCELED", "CANCELLED"})
 MODEL_GONE_STATUSES = frozenset({404, 410})
 #: Error types fal puts in a 422 ``detail`` item when a safety check refuses the prompt or an input.
 CONTENT_POLICY_TYPES = ("content_policy_violation", "content_policy")
+#: Last path segments of fal's inpainting endpoints ("fal-ai/flux-pro/v1/fill", "fal-ai/flux-lora/inpainting"):
+#: they take an image and a mask, and make nothing from a prompt alone.
+INPAINTING_SEGMENTS = frozenset({"fill", "inpaint", "inpainting"})
+
+
+def is_inpainting(model: str) -> bool:
+    """Whether a fal endpoint id names an inpainting endpoint."""
+    return model.rstrip("/").rsplit("/", 1)[-1].lower() in INPAINTING_SEGMENTS
+
+
+def build_edit_input(request: GenerationRequest) -> dict[str, Any] | str:
+    """The JSON input of an inpainting job, or why it cannot be sent: the source and its white mask as data URIs."""
+    if request.image is None:
+        return f"fal {request.model} edits an image: none was given"
+    mask = white_mask_for_edit(request.image, request.mask)
+    if mask is None:
+        return f"fal {request.model} needs a mask (or transparent pixels in the image) marking what to change"
+    inputs: dict[str, Any] = {
+        "prompt": request.prompt,
+        "image_url": data_uri(request.image),
+        "mask_url": data_uri(mask),
+        "num_images": 1,
+    }
+    if request.seed is not None:
+        inputs["seed"] = request.seed
+    # The fill endpoint's own knobs (safety_tolerance, output_format, enhance_prompt) pass through as they are;
+    # the fields above win over a param of the same name.
+    for key, value in request.params.items():
+        inputs.setdefault(key, value)
+    return inputs
 
 
 def build_input(request: GenerationRequest) -> dict[str, Any]:
@@ -133,6 +170,13 @@ class FalProvider(PollingHttpProvider):
 
     default_name = "fal"
 
+    @classmethod
+    def supports(cls, model: str, operation: Operation) -> bool:
+        # An inpainting endpoint edits and every other endpoint generates; fal makes no variations here.
+        if operation is Operation.EDIT:
+            return is_inpainting(model)
+        return operation is Operation.GENERATE and not is_inpainting(model)
+
     def _headers(self) -> dict[str, str]:
         # Public fal apps also answer without a key, so a missing one is not refused here.
         return {"Authorization": f"Key {self.api_key}"} if self.api_key else {}
@@ -140,9 +184,15 @@ class FalProvider(PollingHttpProvider):
     async def generate(self, request: GenerationRequest) -> ProviderResult:
         if not MODEL_ID.match(request.model):
             return failure(Outcome.INVALID_REQUEST, f"fal model id {request.model!r} is not like 'fal-ai/flux/dev'")
-        if request.image is not None or request.mask is not None:
+        if is_inpainting(request.model):
+            inputs = build_edit_input(request)
+            if isinstance(inputs, str):
+                return failure(Outcome.INVALID_REQUEST, inputs)
+        elif request.image is not None or request.mask is not None:
             # Generating from the prompt alone would silently ignore the source image.
-            return failure(Outcome.INVALID_REQUEST, "the fal adapter does not support image edits")
+            return failure(Outcome.INVALID_REQUEST, f"fal {request.model} does not edit images: route edits to fill")
+        else:
+            inputs = build_input(request)
         jobs = JobClient(
             self.client,
             provider=self.name,
@@ -156,10 +206,10 @@ class FalProvider(PollingHttpProvider):
             deadline=request.deadline,
         )
         progress = JobProgress("not submitted")
-        return await jobs.run_within_deadline(self._run(jobs, request, progress), progress)
+        return await jobs.run_within_deadline(self._run(jobs, request.model, inputs, progress), progress)
 
-    async def _run(self, jobs: JobClient, request: GenerationRequest, progress: JobProgress) -> ProviderResult:
-        response = await jobs.submit(f"{self.base_url}/{request.model}", build_input(request))
+    async def _run(self, jobs: JobClient, model: str, inputs: dict[str, Any], progress: JobProgress) -> ProviderResult:
+        response = await jobs.submit(f"{self.base_url}/{model}", inputs)
         if isinstance(response, ProviderResult):
             if response.status_code in MODEL_GONE_STATUSES:
                 # Only here: the submission names the app, so "not found" is about the model. A 404 on a status

@@ -10,7 +10,10 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pybase64
 from PIL import Image
+
+from sentinel.store.images import sniff_mime
 
 #: Brightness above which a pixel of an opaque mask is in the region (white = change).
 WHITE_THRESHOLD = 127
@@ -54,3 +57,19 @@ def as_alpha_mask(mask: bytes) -> bytes:
     rgba = np.zeros((*region.shape, 4), dtype=np.uint8)
     rgba[..., 3] = np.where(region, 0, 255)
     return _png(Image.fromarray(rgba, "RGBA"))
+
+
+def white_mask_for_edit(image: bytes, mask: bytes | None) -> bytes | None:
+    """The white-means-change mask for an edit: the caller's mask, else the image's fully transparent pixels
+    (OpenAI's edit without a mask); None when neither marks a region."""
+    if mask is not None:
+        return as_white_mask(mask)
+    region = transparent_region(image)
+    if region is None:
+        return None
+    return _png(Image.fromarray(np.where(region, 255, 0).astype(np.uint8), "L"))
+
+
+def data_uri(data: bytes) -> str:
+    """Image bytes as a base64 ``data:`` URI (how fal and Replicate take an image inline, with no upload first)."""
+    return f"data:{sniff_mime(data) or 'image/png'};base64,{pybase64.b64encode(data).decode('ascii')}"

@@ -2,6 +2,12 @@
 
 Output files are not downloaded here: the router fetches every provider URL through its SSRF-guarded
 fetcher, so this adapter only checks that a URL is an absolute http(s) one.
+
+Edits go to Replicate's inpainting models (``black-forest-labs/flux-fill-pro``; its input schema read 2026-12-05 at
+https://replicate.com/black-forest-labs/flux-fill-pro/api): ``prompt``, ``image`` and ``mask`` (white = change, the
+image's size), sent as base64 data URIs (Replicate takes a data URI wherever a file input is expected), plus
+``seed`` and the route's params (``steps``, ``guidance``, ``safety_tolerance``, ``output_format``...). No aspect ratio
+or size: the result keeps the source's size.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from sentinel.providers._http import image_from_output, url_on_api_host
 from sentinel.providers._polling import JobClient, JobProgress
 from sentinel.providers.base import (
     GenerationRequest,
+    Operation,
     Outcome,
     PollingHttpProvider,
     ProviderImage,
@@ -27,6 +34,7 @@ from sentinel.providers.base import (
     model_not_found,
     nearest_aspect_ratio,
 )
+from sentinel.providers.masks import data_uri, white_mask_for_edit
 
 #: "owner/name" runs the model's latest version through the models endpoint; "owner/name:version" pins a version.
 MODEL_ID = re.compile(r"^(?P<owner>[A-Za-z0-9][\w.-]*)/(?P<name>[A-Za-z0-9][\w.-]*)(?::(?P<version>[A-Za-z0-9]+))?$")
@@ -44,6 +52,32 @@ ASPECT_RATIOS = ("1:1", "16:9", "9:16", "21:9", "9:21", "3:2", "2:3", "4:3", "3:
 #: ``request.params`` key (consumed, not sent) asking for ``width``/``height`` inputs too; the flux models
 #: only read them with ``aspect_ratio: "custom"``, which asks for them as well.
 SEND_SIZE_PARAM = "send_size"
+#: Words in a model's name that make it an inpainting model (flux-fill-pro, flux-fill-dev, stable-diffusion-inpainting):
+#: it takes an image and a mask, and makes nothing from a prompt alone.
+INPAINTING_WORDS = frozenset({"fill", "inpaint", "inpainting"})
+
+
+def is_inpainting(model: str) -> bool:
+    """Whether a Replicate model id ("owner/name[:version]") names an inpainting model."""
+    match = MODEL_ID.match(model)
+    name = match["name"].lower() if match else ""
+    return not INPAINTING_WORDS.isdisjoint(name.split("-"))
+
+
+def build_edit_input(request: GenerationRequest) -> dict[str, Any] | str:
+    """The prediction's ``input`` for an inpainting model, or why it cannot be sent: source and white mask as data
+    URIs, then the seed and the route's params."""
+    if request.image is None:
+        return f"replicate {request.model} edits an image: none was given"
+    mask = white_mask_for_edit(request.image, request.mask)
+    if mask is None:
+        return f"replicate {request.model} needs a mask (or transparent pixels in the image) marking what to change"
+    inputs: dict[str, Any] = {"prompt": request.prompt, "image": data_uri(request.image), "mask": data_uri(mask)}
+    if request.seed is not None:
+        inputs["seed"] = request.seed
+    for key, value in request.params.items():
+        inputs.setdefault(key, value)
+    return inputs
 
 
 def build_input(request: GenerationRequest) -> dict[str, Any]:
@@ -85,6 +119,13 @@ class ReplicateProvider(PollingHttpProvider):
 
     default_name = "replicate"
 
+    @classmethod
+    def supports(cls, model: str, operation: Operation) -> bool:
+        # An inpainting model edits and every other model generates; no Replicate model makes OpenAI's variations.
+        if operation is Operation.EDIT:
+            return is_inpainting(model)
+        return operation is Operation.GENERATE and not is_inpainting(model)
+
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
@@ -95,10 +136,18 @@ class ReplicateProvider(PollingHttpProvider):
                 Outcome.INVALID_REQUEST,
                 f"replicate model id {request.model!r} is not 'owner/name' or 'owner/name:version'",
             )
-        if request.image is not None or request.mask is not None:
+        if is_inpainting(request.model):
+            edit = build_edit_input(request)
+            if isinstance(edit, str):
+                return failure(Outcome.INVALID_REQUEST, edit)
+            inputs = edit
+        elif request.image is not None or request.mask is not None:
             # Generating from the prompt alone would silently ignore the source image.
-            return failure(Outcome.INVALID_REQUEST, "the replicate adapter does not support image edits")
-        inputs = build_input(request)
+            return failure(
+                Outcome.INVALID_REQUEST, f"replicate {request.model} does not edit images: route edits to a fill model"
+            )
+        else:
+            inputs = build_input(request)
         if match["version"]:
             url = f"{self.base_url}/v1/predictions"
             body: dict[str, Any] = {"version": match["version"], "input": inputs}
