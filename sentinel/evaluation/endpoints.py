@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections import Counter
 from typing import Any
@@ -13,21 +12,20 @@ from fastapi.concurrency import run_in_threadpool
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Message, Receive
 
-from sentinel.errors import ImageTooLarge, InvalidInput, UnsupportedMediaType, format_size
+from sentinel.errors import InvalidInput, UnsupportedMediaType
 from sentinel.evaluation.deps import Evaluations
 from sentinel.evaluation.schemas import EvaluationByURL, EvaluationOut
 from sentinel.http.deps import AppServices
 from sentinel.http.requests import long_poll, parse_body, reject_nul
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
+from sentinel.http.uploads import ClosingDelimiter, fetch_images, read_upload
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent_in_transaction
 from sentinel.idempotency.service import RecordedAnswer, fingerprint
 from sentinel.keys.http import caller_of
 from sentinel.models import EvaluationStatus
-from sentinel.net.fetch import fetch_url
 from sentinel.services import Services
 from sentinel.telemetry.finished import evaluation_key
 
@@ -53,19 +51,6 @@ _MULTIPART_SCHEMA = {
 }
 
 
-async def _read_upload(value: Any, name: str, max_bytes: int) -> bytes | None:
-    if value is None:
-        return None
-    if not isinstance(value, UploadFile):
-        raise InvalidInput(f"'{name}' must be a file upload", field=name)
-    if value.size is not None and value.size > max_bytes:
-        raise ImageTooLarge(f"{name} is {format_size(value.size)}; the limit is {format_size(max_bytes)}", field=name)
-    data = await value.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ImageTooLarge(f"{name} is larger than the {format_size(max_bytes)} limit", field=name)
-    return data
-
-
 def _parse_params(text: Any) -> dict[str, Any]:
     if text is None or text == "":
         return {}
@@ -81,32 +66,12 @@ def _parse_params(text: Any) -> dict[str, Any]:
     return params
 
 
-class _ClosingDelimiter:
-    """Watches a multipart body go by for its closing delimiter. A body cut short (a truncated upload) has none,
-    and the form parser would quietly keep whichever parts it got whole."""
-
-    def __init__(self, receive: Receive, boundary: bytes) -> None:
-        self._receive = receive
-        self.delimiter = b"\r\n--" + boundary + b"--"
-        # A body may open with its closing delimiter (no parts), without the line break before it.
-        self._tail = b"\r\n"
-        self.seen = False
-
-    async def receive(self) -> Message:
-        message = await self._receive()
-        if not self.seen and message["type"] == "http.request":
-            window = self._tail + message.get("body", b"")
-            self.seen = self.delimiter in window
-            self._tail = window[-(len(self.delimiter) - 1) :]
-        return message
-
-
 async def _inputs_from_multipart(
     request: Request, services: Services
 ) -> tuple[str, dict[str, Any], dict[str, bytes | None], str | None]:
     limit = services.settings.max_image_bytes
     boundary = parse_options_header(request.headers.get("content-type"))[1].get(b"boundary")
-    watcher = _ClosingDelimiter(request.receive, boundary) if boundary else None
+    watcher = ClosingDelimiter(request.receive, boundary) if boundary else None
     form_request = Request(request.scope, watcher.receive) if watcher else request
     try:
         form = await form_request.form(max_files=3, max_fields=10, max_part_size=64 * 1024)
@@ -128,7 +93,7 @@ async def _inputs_from_multipart(
             raise InvalidInput("form field 'task' must be text, not a file", field="task")
         if not isinstance(task, str) or not task:
             raise InvalidInput("form field 'task' is required", field="task")
-        inputs = {name: await _read_upload(form.get(name), name, limit) for name in ("image", "source", "mask")}
+        inputs = {name: await read_upload(form.get(name), name, limit) for name in ("image", "source", "mask")}
         callback = form.get("callback_url")
         if callback is not None and not isinstance(callback, str):
             raise InvalidInput("'callback_url' must be text", field="callback_url")
@@ -140,24 +105,9 @@ async def _inputs_from_multipart(
 async def _inputs_from_urls(
     body: EvaluationByURL, services: Services
 ) -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
-    settings = services.settings
     urls = {"image": body.image_url, "source": body.source_url, "mask": body.mask_url}
-
-    async def fetch(name: str, url: str | None) -> bytes | None:
-        if url is None:
-            return None
-        fetched = await fetch_url(
-            url,
-            max_bytes=settings.max_image_bytes,
-            timeout=settings.fetch_timeout_seconds,
-            max_redirects=settings.fetch_max_redirects,
-            allowed_networks=settings.fetch_allowed_networks,
-            field=f"{name}_url",
-        )
-        return fetched.content
-
-    fetched = await asyncio.gather(*(fetch(name, url) for name, url in urls.items()))
-    return body.task, body.params, dict(zip(urls, fetched, strict=True))
+    fetched = await fetch_images({name: url for name, url in urls.items() if url is not None}, services.settings)
+    return body.task, body.params, {name: fetched.get(name) for name in urls}
 
 
 @router.post(

@@ -4,6 +4,7 @@ at the image limit while it is read, fields come out as the OpenAI SDK writes th
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from starlette.types import Message, Receive
 from sentinel.errors import ImageTooLarge, InvalidInput, format_size
 from sentinel.http.errors import validation_code
 from sentinel.http.requests import reject_nul
+from sentinel.net.fetch import fetch_url
+from sentinel.settings import Settings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -46,6 +49,25 @@ class ClosingDelimiter:
             self.seen = self.delimiter in window
             self._tail = window[-(len(self.delimiter) - 1) :]
         return message
+
+
+async def fetch_images(urls: dict[str, str], settings: Settings) -> dict[str, bytes]:
+    """Images given by URL (``name → url``), fetched at once: public addresses only (unless allowed), capped at the
+    image size limit; a refusal names the ``<name>_url`` field."""
+
+    async def fetch(name: str, url: str) -> bytes:
+        fetched = await fetch_url(
+            url,
+            max_bytes=settings.max_image_bytes,
+            timeout=settings.fetch_timeout_seconds,
+            max_redirects=settings.fetch_max_redirects,
+            allowed_networks=settings.fetch_allowed_networks,
+            field=f"{name}_url",
+        )
+        return fetched.content
+
+    contents = await asyncio.gather(*(fetch(name, url) for name, url in urls.items()))
+    return dict(zip(urls, contents, strict=True))
 
 
 async def read_upload(value: Any, name: str, max_bytes: int) -> bytes | None:

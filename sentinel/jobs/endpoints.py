@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 
@@ -15,7 +14,7 @@ from sentinel.http.deps import AppServices
 from sentinel.http.requests import long_poll, parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
-from sentinel.http.uploads import parse_fields, read_form
+from sentinel.http.uploads import fetch_images, parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent_in_transaction
 from sentinel.idempotency.service import RecordedAnswer, fingerprint
@@ -23,7 +22,6 @@ from sentinel.jobs.deps import Jobs
 from sentinel.jobs.schemas import FORM_FIELDS, JobCreate, JobOut
 from sentinel.keys.http import caller_of
 from sentinel.models import FINAL_JOB_STATES
-from sentinel.net.fetch import fetch_url
 from sentinel.services import Services
 from sentinel.telemetry.finished import job_key
 
@@ -78,22 +76,8 @@ async def _job_from_form(request: Request, services: Services) -> tuple[JobCreat
 
 async def _fetch_inputs(body: JobCreate, services: Services) -> dict[str, bytes]:
     """``source_url`` and ``mask_url``, fetched as evaluations fetch theirs: public addresses only, capped."""
-    settings = services.settings
     urls = {name: url for name, url in (("source", body.source_url), ("mask", body.mask_url)) if url is not None}
-
-    async def fetch(name: str, url: str) -> bytes:
-        fetched = await fetch_url(
-            url,
-            max_bytes=settings.max_image_bytes,
-            timeout=settings.fetch_timeout_seconds,
-            max_redirects=settings.fetch_max_redirects,
-            allowed_networks=settings.fetch_allowed_networks,
-            field=f"{name}_url",
-        )
-        return fetched.content
-
-    contents = await asyncio.gather(*(fetch(name, url) for name, url in urls.items()))
-    return dict(zip(urls, contents, strict=True))
+    return await fetch_images(urls, services.settings)
 
 
 @router.post(
