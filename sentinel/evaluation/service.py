@@ -359,7 +359,10 @@ class EvaluationService:
             won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
             if won:
                 # With the verdict, in one transaction: what follows it (its job moves on, its webhook goes out).
-                write(session, steps.evaluation_judged(evaluation_id), *self._webhook(evaluation))
+                webhook = steps.deliver_webhook(
+                    "evaluation", evaluation_id, evaluation.callback_url, "finished", self.services.settings
+                )
+                write(session, steps.evaluation_judged(evaluation_id), *webhook)
             session.commit()
         if won:
             observe_verdict(rubric.id, verdict.verdict)
@@ -372,19 +375,6 @@ class EvaluationService:
             )
             self.services.finished.announce(evaluation_key(evaluation_id))
         return won
-
-    def _webhook(self, evaluation: Evaluation) -> list[Message]:
-        if not evaluation.callback_url:
-            return []
-        settings = self.services.settings
-        message = steps.deliver_webhook(
-            "evaluation",
-            evaluation.id,
-            "finished",
-            max_retries=settings.webhook_max_retries,
-            min_backoff_ms=settings.webhook_min_backoff_ms,
-        )
-        return [message]
 
     def _escalate(self, session: Session, evaluation: Evaluation, reason: str) -> None:
         """Ask the escalation judges; of racing finalisers, only the one whose update wins sends their messages."""

@@ -177,18 +177,7 @@ class JobProgress:
         return Transition(job.id, closed=True)
 
     def webhook(self, job: Job, event: str) -> list[steps.Message]:
-        if not job.callback_url:
-            return []
-        settings = self.settings
-        return [
-            steps.deliver_webhook(
-                "job",
-                job.id,
-                event,
-                max_retries=settings.webhook_max_retries,
-                min_backoff_ms=settings.webhook_min_backoff_ms,
-            )
-        ]
+        return steps.deliver_webhook("job", job.id, job.callback_url, event, self.settings)
 
     @staticmethod
     def set_state(session: Session, job_id: str, state: JobState) -> None:

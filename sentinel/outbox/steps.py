@@ -11,7 +11,12 @@ and every few seconds ``sweep`` (deadlines and recovery).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sentinel.outbox.store import Message
+
+if TYPE_CHECKING:
+    from sentinel.settings import Settings
 
 #: Queues, by kind of work, so a backlog of judging never starves webhooks.
 JUDGING, JOBS, WEBHOOKS = "judging", "jobs", "webhooks"
@@ -49,17 +54,18 @@ def generate_attempt(job_id: str, slot: int, number: int, *, resend: bool = Fals
 
 
 def deliver_webhook(
-    kind: str, resource_id: str, event: str, *, max_retries: int, min_backoff_ms: int, once_key: str | None = None
-) -> Message:
-    """POST a finished (or decided) job or evaluation to its callback_url, retried with backoff. ``once_key``
-    names an event that happens once (an evaluation's verdict) when the step writing it may run twice."""
-    return Message(
-        "deliver_webhook",
-        WEBHOOKS,
-        (kind, resource_id, event),
-        {"max_retries": max_retries, "min_backoff": min_backoff_ms, "max_backoff": 600_000},
-        dedupe_key=f"deliver_webhook:{once_key}" if once_key else None,
-    )
+    kind: str, resource_id: str, callback_url: str | None, event: str, settings: Settings
+) -> list[Message]:
+    """POST a finished (or decided) job or evaluation to its callback_url, retried with the configured backoff;
+    nothing when it has no callback_url."""
+    if not callback_url:
+        return []
+    options = {
+        "max_retries": settings.webhook_max_retries,
+        "min_backoff": settings.webhook_min_backoff_ms,
+        "max_backoff": 600_000,
+    }
+    return [Message("deliver_webhook", WEBHOOKS, (kind, resource_id, event), options)]
 
 
 def sweep(period: int) -> Message:

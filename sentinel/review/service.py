@@ -127,18 +127,11 @@ class ReviewService:
             self.progress.record_review(
                 session, evaluation, DECISIONS[decision], reason, regenerate=regenerate, note=note
             )
-            if evaluation.callback_url:
-                settings = self.services.settings
-                write(
-                    session,
-                    steps.deliver_webhook(
-                        "evaluation",
-                        evaluation_id,
-                        "decided",
-                        max_retries=settings.webhook_max_retries,
-                        min_backoff_ms=settings.webhook_min_backoff_ms,
-                    ),
-                )
+            settings = self.services.settings
+            write(
+                session,
+                *steps.deliver_webhook("evaluation", evaluation_id, evaluation.callback_url, "decided", settings),
+            )
             session.commit()
         return {
             "evaluation_id": evaluation_id,
