@@ -33,6 +33,8 @@ class SentinelError(Exception):
         self.field = field
         #: Extra response headers (e.g. Retry-After).
         self.headers = headers
+        #: Extra fields of the error object that a client can act on (e.g. who decided an item already).
+        self.details: dict[str, object] = {}
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"type": self.error_type, "message": self.message}
@@ -40,7 +42,7 @@ class SentinelError(Exception):
             body["field"] = self.field
         body["param"] = self.field
         body["code"] = self.code
-        return {"error": body}
+        return {"error": self.details | body}
 
 
 class InvalidInput(SentinelError):

@@ -6,8 +6,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+# The verdicts live where the verdict rule can use them without this module's database layer; re-exported here.
+from sentinel.verdicts import VERDICT_ORDER as VERDICT_ORDER
+from sentinel.verdicts import Verdict
 
 
 def utcnow() -> datetime:
@@ -71,24 +75,10 @@ class EvaluationStatus(StrEnum):
     DONE = "done"
 
 
-class Verdict(StrEnum):
-    """The panel's (or a reviewer's) word on an image: green passes, amber waits for a person, red fails."""
-
-    GREEN = "green"
-    AMBER = "amber"
-    RED = "red"
-
-    @property
-    def rank(self) -> int:
-        """Best first: for choosing a job's best attempt and its overall (worst chosen) verdict."""
-        return VERDICT_ORDER.index(self)
-
-
-VERDICT_ORDER = (Verdict.GREEN, Verdict.AMBER, Verdict.RED)
-
-
 class Evaluation(SQLModel, table=True):
     __tablename__ = "evaluations"
+    #: Lists and exports read newest first, a page after a (created_at, id) position.
+    __table_args__ = (Index("ix_evaluations_created_at_id", "created_at", "id"),)
 
     id: str = Field(primary_key=True, max_length=40)
     task: str = Field(index=True, max_length=100)
@@ -197,6 +187,8 @@ class Job(SQLModel, table=True):
     """Generate-and-evaluate: images for a task, judged, regenerated while red, within a budget."""
 
     __tablename__ = "jobs"
+    #: Lists and exports read newest first, a page after a (created_at, id) position.
+    __table_args__ = (Index("ix_jobs_created_at_id", "created_at", "id"),)
 
     id: str = Field(primary_key=True, max_length=40)
     task: str = Field(index=True, max_length=100)
@@ -298,10 +290,17 @@ class WebhookDelivery(SQLModel, table=True):
     """One try at delivering a finished job's or evaluation's result to its callback_url."""
 
     __tablename__ = "webhook_deliveries"
+    #: The deliveries listing reads newest first, a page after a (created_at, id) position.
+    __table_args__ = (Index("ix_webhook_deliveries_created_at_id", "created_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    #: The delivery this try belongs to (the ``Sentinel-Delivery`` header): the same for every retry and replay of
+    #: one event's delivery. None: a try recorded before delivery ids were kept.
+    delivery_id: str | None = Field(default=None, index=True, max_length=40)
     kind: str = Field(max_length=16, description="job or evaluation")
     resource_id: str = Field(index=True, max_length=40)
+    #: What happened to the resource: finished, decided or undone (None before events were kept).
+    event: str | None = Field(default=None, max_length=16)
     url: str
     attempt: int = 1
     status_code: int | None = None
@@ -322,7 +321,26 @@ class ReviewDecision(SQLModel, table=True):
     decision: str = Field(max_length=8)
     reviewer: str = Field(max_length=200)
     note: str | None = Field(default=None, max_length=4000)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+    #: When the deciding reviewer's claim on the item began (time spent on it); None without a claim.
+    opened_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True, default=utcnow)
+    )
+
+
+class ReviewClaim(SQLModel, table=True):
+    """A reviewer holding an amber item for a few minutes, so the others are shown another one. One per
+    evaluation: a conditional insert or update decides who gets it; an expired claim is anyone's. Tenant scoping
+    comes from the evaluation, as for decisions."""
+
+    __tablename__ = "review_claims"
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: str = Field(foreign_key="evaluations.id", unique=True, max_length=40)
+    reviewer: str = Field(max_length=200)
+    #: When this reviewer started holding it (kept while the claim is extended).
+    claimed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
 
 
 class ReviewerSession(SQLModel, table=True):

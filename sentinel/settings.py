@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     #: At start, `sentinel serve` asks each configured provider's model listing whether every candidate of the routing
     #: file exists (as `sentinel doctor --providers` does), and refuses to start when one is missing.
     check_providers: bool = False
+    #: Routes with ``order: quality`` rank a task's candidates by the green share of each one's last this many judged
+    #: images for the task (sentinel/providers/quality.py) ...
+    quality_window: int = Field(default=200, ge=1, le=10_000)
+    #: ... in jobs created within this many days.
+    quality_window_days: float = Field(default=7.0, gt=0, le=365)
+    #: A candidate with fewer judged images for the task keeps its configured position.
+    quality_min_sample: int = Field(default=20, ge=1, le=10_000)
+    #: The share of a task's requests that try another candidate first (the others in turn), so a candidate that
+    #: improved, or has too few verdicts, is judged again.
+    quality_explore: float = Field(default=0.1, ge=0, le=0.5)
+    #: How often a process reads the shares again (0: before every request with a task, which tests use).
+    quality_refresh_seconds: float = Field(default=5.0, ge=0, le=3600)
 
     max_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     #: Well below Pillow's own ~89 MP warning so a bomb is refused before decoding.
@@ -153,6 +165,9 @@ class Settings(BaseSettings):
     #: kept in data_dir/session-secret. Set it explicitly when API processes and workers run on several machines.
     session_secret: str | None = Field(default=None, min_length=16)
     session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
+    #: How long opening a review item holds it for the reviewer (others are shown the next one); each action on
+    #: it extends the claim.
+    review_claim_seconds: int = Field(default=300, ge=10, le=24 * 3600)
 
     @field_validator("broker_url")
     @classmethod

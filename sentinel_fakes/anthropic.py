@@ -48,7 +48,13 @@ KNOWN_FIELDS = {
     "stop_sequences",
     "metadata",
     "stream",
+    "thinking",
 }
+#: The Claude 5 family and later (claude-sonnet-5-5, claude-opus-5, claude-fable-5-1): adaptive thinking is always on,
+#: and non-default sampling parameters are refused (https://platform.claude.com/docs/en/about-claude/models/overview).
+#: The fake's own copy of the rule: it shares no code with the client it checks.
+ALWAYS_THINKING = re.compile(r"^claude-(?:[a-z]+-)?(?:[5-9]|[1-9]\d+)(?:[.-].*)?$")
+THINKING_DOCS = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
 #: API versions Anthropic has published for the anthropic-version header.
 VERSIONS = ("2023-06-01", "2023-01-01")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -259,6 +265,30 @@ def _number(body: dict[str, Any], name: str, low: float, high: float) -> None:
         raise _invalid(f"{name}: Input should be less than or equal to {high}")
 
 
+def _sampling_rules(body: dict[str, Any]) -> None:
+    """What a thinking model refuses, in Anthropic's words: with extended thinking on (``thinking.type`` enabled), or
+    on a Claude 5 model (always thinking), ``temperature`` other than 1 and ``top_k``."""
+    thinking = body.get("thinking")
+    if thinking is not None:
+        if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled", "adaptive"):
+            raise _invalid("thinking: Input tag found using 'type' does not match 'enabled', 'disabled', 'adaptive'")
+        if thinking["type"] == "enabled" and not isinstance(thinking.get("budget_tokens"), int):
+            raise _invalid("thinking.enabled.budget_tokens: Field required")
+    always = ALWAYS_THINKING.match(str(body["model"])) is not None
+    thinks = always or (isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"))
+    if not thinks:
+        return
+    if "temperature" in body and body["temperature"] != 1:
+        if always:
+            raise _invalid(
+                f"temperature: is not supported for model '{body['model']}': its sampling parameters cannot be "
+                "changed; omit temperature"
+            )
+        raise _invalid(f"`temperature` may only be set to 1 when thinking is enabled. Please consult {THINKING_DOCS}")
+    if "top_k" in body:
+        raise _invalid(f"`top_k` cannot be set when thinking is enabled. Please consult {THINKING_DOCS}")
+
+
 def _validate(body: Any, script: VisionScript) -> tuple[Reading, dict[str, Any] | None]:
     """The request as the model reads it and the tool it must call, or a Rejection as Anthropic words it."""
     if not isinstance(body, dict):
@@ -288,6 +318,7 @@ def _validate(body: Any, script: VisionScript) -> tuple[Reading, dict[str, Any] 
         _read_message(message, index, len(messages), reading)
     _number(body, "temperature", 0, 1)
     _number(body, "top_p", 0, 1)
+    _sampling_rules(body)
     if "top_k" in body and (not isinstance(body["top_k"], int) or isinstance(body["top_k"], bool)):
         raise _invalid("top_k: Input should be a valid integer")
     stops = body.get("stop_sequences", [])

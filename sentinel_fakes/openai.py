@@ -61,6 +61,67 @@ EDIT_FIELDS = {
     "partial_images",
 }
 VARIATION_FIELDS = {"model", "n", "size", "response_format", "user"}
+#: The most images one edit takes (GPT image models; DALL·E 2 takes one).
+MAX_EDIT_IMAGES = 16
+#: ``input_fidelity`` per model family, as the edit reference has it: high and low on gpt-image-1.5 (and gpt-image-1),
+#: only low on gpt-image-1-mini, "omit this parameter" for gpt-image-2 (and, the reference naming none, the 2.x
+#: line), and nothing for DALL·E 2. The longest matching prefix decides.
+INPUT_FIDELITY: dict[str, set[str]] = {
+    "gpt-image-1": {"high", "low"},
+    "gpt-image-1.5": {"high", "low"},
+    "gpt-image-1-mini": {"low"},
+    "gpt-image-2": set(),
+}
+
+
+def _fidelity_values(model: str) -> set[str]:
+    prefixes = sorted((p for p in INPUT_FIDELITY if model.startswith(p)), key=len, reverse=True)
+    return INPUT_FIDELITY[prefixes[0]] if prefixes else set()
+
+
+def _check_edit_fields(fields: dict[str, str], images: int, model: str) -> JSONResponse | None:
+    """The edit fields OpenAI checks per model: at most 16 images, input_fidelity only where the model takes it (and
+    only its values), the GPT image output fields only for those models, n and partial_images in range. The fake
+    never streams: ``stream=true`` is refused so a test proves nobody sends it."""
+    if images > MAX_EDIT_IMAGES:
+        return _error(
+            400, f"Too many images: {images} were provided; at most {MAX_EDIT_IMAGES}.", "invalid_value", "image[]"
+        )
+    if "input_fidelity" in fields:
+        allowed = _fidelity_values(model)
+        if not allowed:
+            return _error(
+                400,
+                f"Invalid parameter: 'input_fidelity' is not supported with model '{model}'.",
+                "unsupported_parameter",
+                "input_fidelity",
+            )
+        if fields["input_fidelity"] not in allowed:
+            return _error(
+                400,
+                f"Invalid value: '{fields['input_fidelity']}'. Supported values are: {sorted(allowed)}.",
+                "invalid_value",
+                "input_fidelity",
+            )
+    for name, (family, values) in MODEL_FIELDS.items():
+        if name in fields and name != "style":
+            if not model.startswith(family):
+                return _error(400, f"Unknown parameter: '{name}'.", "unknown_parameter", name)
+            if values is not None and fields[name] not in values:
+                return _error(400, f"Invalid value: '{fields[name]}'.", "invalid_value", name)
+    if not fields.get("n", "1").isdigit() or not 1 <= int(fields.get("n", "1")) <= 10:
+        return _error(
+            400, f"Invalid 'n': integer between 1 and 10 expected, got {fields['n']!r}.", "invalid_value", "n"
+        )
+    if fields.get("stream", "false").lower() != "false":
+        return _error(400, "this fake answers edits whole: it never streams", "unsupported_parameter", "stream")
+    if "partial_images" in fields and fields["partial_images"] not in {"0", "1", "2", "3"}:
+        return _error(
+            400, "Invalid 'partial_images': integer between 0 and 3 expected.", "invalid_value", "partial_images"
+        )
+    return None
+
+
 #: What GET /v1/models lists (minus the script's ``missing_models``): OpenAI lists every model the key may use.
 LISTED_MODELS = (
     "gpt-image-2.6-flare",
@@ -121,6 +182,10 @@ def _validate_change(
         return _error(400, f"Invalid value: '{model}'.", "invalid_value", "model")
     if model.startswith("gpt-image") and "response_format" in fields:
         return _error(400, "Unknown parameter: 'response_format'.", "unknown_parameter", "response_format")
+    if edit:
+        refused = _check_edit_fields(fields, len(images), model)
+        if refused is not None:
+            return refused
     read = [_image_size(data) for data in images]
     if any(facts is None for facts in read):
         return _error(400, "Invalid image file or mode for image.", "invalid_image_file", "image")
@@ -231,7 +296,7 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         script.record(
             method="POST",
             path=request.url.path,
-            body=fields | {"image": bool(images), "files": [name for name, _ in uploads]},
+            body=fields | {"image": bool(images), "images": len(images), "files": [name for name, _ in uploads]},
             mask_alpha=_alpha_summary(masks[0]) if masks else None,
         )
         invalid = _validate_change(fields, uploads, images, masks, EDIT_FIELDS, edit=True)
@@ -273,7 +338,7 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
                 400, "Your request was rejected as a result of our safety system.", "content_policy_violation"
             )
         # Taken on arrival: a slow request its client gave up on must not take an image queued for a later one.
-        data = script.image(behaviour, image) if behaviour != "empty" else b""
+        data = script.image(behaviour, image, body) if behaviour != "empty" else b""
         if behaviour == "slow":
             await pause(script.slow_seconds)
         created = int(time.time())

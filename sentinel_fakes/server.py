@@ -10,7 +10,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +59,9 @@ class Script:
     requests: list[dict[str, Any]] = field(default_factory=list)
     #: Model ids the provider no longer serves (retired, shut down): it answers them with its own "not found".
     missing_models: set[str] = field(default_factory=set)
+    #: Chooses a successful answer's image from the request body (model, prompt), before ``images``: a test whose
+    #: verdicts must not depend on the order concurrent requests arrive in (providers of known quality).
+    pick: Callable[[dict[str, Any]], bytes] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(init=False)
 
@@ -91,11 +94,13 @@ class Script:
         """The headers of a 'rate_limit' answer, whatever the provider's body: Retry-After, as every provider sends."""
         return {"retry-after": str(self.retry_after)}
 
-    def image(self, behaviour: str, fixed: bytes | None = None) -> bytes:
-        """The image a successful answer carries: uniformly black for 'blank', else ``fixed`` (benchmarks pin the
-        bytes) or a small PNG that differs from request to request."""
+    def image(self, behaviour: str, fixed: bytes | None = None, body: dict[str, Any] | None = None) -> bytes:
+        """The image a successful answer carries: uniformly black for 'blank', else ``pick``'s choice for the request
+        ``body``, or ``fixed`` (benchmarks pin the bytes) or a small PNG that differs from request to request."""
         if behaviour == "blank":
             return png_image(self.width, self.height, blank=True)
+        if self.pick is not None and body is not None:
+            return self.pick(body)
         with self._lock:
             if self.images:
                 return self.images.popleft()

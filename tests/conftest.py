@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 # Before any sentinel import reads settings: the in-process tests use the embedded defaults.
@@ -48,18 +49,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def own_postgres_database() -> AbstractContextManager[str]:
+    """A database of our own on the real PostgreSQL server, dropped afterwards (its connections cut first)."""
+    from sentinel.db.migrate import scratch_database
+
+    return scratch_database(POSTGRES_ADMIN_URL)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A database of our own on the real PostgreSQL server, dropped afterwards."""
-    import psycopg
-
-    name = f"sentinel_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """The session's database on the real PostgreSQL server. Servers on it run open (no API keys): a test that
+    creates keys uses a database of its own (``own_postgres_database``), or every later test would need a key."""
+    with own_postgres_database() as url:
+        yield url
 
 
 def delete_redis_keys(namespace: str) -> None:

@@ -25,8 +25,9 @@ def test_eval_json_prints_one_object_with_the_documented_fields(tmp_path) -> Non
     result = run(
         "eval", str(image), "--task", "text-to-image", "--param", "width=300", "--param", "height=200", "--json"
     )
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    assert result.returncode == 1, result.stderr  # red, and --fail-on is red by default
+    [line] = result.stdout.splitlines()  # JSON Lines: one object, one line
+    document = json.loads(line)
     assert document["verdict"] == "red"
     assert document["failed_judges"] >= 1
     assert "blank or near-uniform" in document["summary"]
@@ -44,27 +45,35 @@ def test_eval_several_images_prints_a_summary_table(tmp_path) -> None:
         path = tmp_path / f"img{index}.png"
         path.write_bytes(png_bytes(256, 256, color))
         paths.append(str(path))
-    result = run("eval", *paths, "--task", "text-to-image")
+    result = run("eval", *paths, "--task", "text-to-image", "--fail-on", "never")
     assert result.returncode == 0, result.stderr
     assert "2 images in" in result.stdout
     for path in paths:
         assert Path(path).name in result.stdout
     as_json = run("eval", *paths, "--task", "text-to-image", "--json")
-    documents = json.loads(as_json.stdout)
+    documents = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert [Path(d["image"]).name for d in documents] == ["img0.png", "img1.png"]
 
 
-def test_eval_bad_input_exits_2_with_the_error_on_stderr(tmp_path) -> None:
+def test_eval_bad_input_is_named_on_stderr(tmp_path) -> None:
     text = tmp_path / "notes.png"
     text.write_text("not an image at all\n")
     good = tmp_path / "good.png"
     good.write_bytes(png_bytes())
     truncated = tmp_path / "cut.png"
     truncated.write_bytes(png_bytes(256, 256)[:300])
+    # A file that cannot be judged is named with its error, and fails the run (exit 1) like a red verdict.
+    for path, words in (
+        (text, "text, not an image"),
+        (truncated, "truncated"),
+        (tmp_path / "missing.png", "No such file"),
+    ):
+        result = run("eval", str(path), "--task", "text-to-image")
+        assert result.returncode == 1, (path, result.stdout, result.stderr)
+        assert f"error: {path}: " in result.stderr and words in result.stderr, (path, result.stderr)
+        assert result.stdout == "", path
+    # A command that is wrong for every image is refused before any is read (exit 2).
     cases = [
-        (("eval", str(text), "--task", "text-to-image"), "text, not an image"),
-        (("eval", str(truncated), "--task", "text-to-image"), "truncated"),
-        (("eval", str(tmp_path / "missing.png"), "--task", "text-to-image"), "No such file"),
         (("eval", str(good), "--task", "nope"), "unknown task 'nope'"),
         (("eval", str(good), "--task", "text-render"), "needs param 'text'"),
         (("eval", str(good), "--task", "object-removal"), "needs --source"),
@@ -108,7 +117,7 @@ def test_user_rubrics_dir_adds_a_task(tmp_path) -> None:
     slightly_small.write_bytes(png_bytes(480, 480))
     tiny.write_bytes(png_bytes(100, 100))
     result = run("eval", str(slightly_small), str(tiny), "--task", "square-only", "--json", env=env)
-    first, second = json.loads(result.stdout)
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
     # A little under the minimum is a person's call; a fifth of it is never shipped, so it regenerates.
     assert (first["verdict"], first["issues"][0]["severity"]) == ("amber", "mild")
     assert "longest side is 480 px, is below the 512 px minimum" in first["summary"]

@@ -16,6 +16,7 @@ RUN_BY = {
     "./scripts/setup --dev && .venv/bin/python -m pytest": ".ci/run (CI itself)",
     ".venv/bin/sentinel eval": "tests/test_readme.py::test_readme_cli_commands_run",
     ".venv/bin/sentinel generate": "tests/test_readme.py::test_readme_generate_command_runs",
+    ".venv/bin/sentinel compare": "tests/compare/test_compare.py (the --check line as written, a run on fakes)",
     "curl -s -F task=text-render": "tests/test_readme.py::test_readme_curl_walkthrough",
     "curl -s 'http://127.0.0.1:8000/v1/evaluations/": "tests/test_readme.py::test_readme_curl_walkthrough",
     "curl -s http://127.0.0.1:8000/v1/jobs": "tests/test_readme.py::test_readme_job_curl_runs",
@@ -26,7 +27,7 @@ RUN_BY = {
         "tests/test_readme.py::test_readme_review_login_and_decision_curl"
     ),
     ".venv/bin/sentinel keys": "tests/test_readme.py::test_readme_key_commands_run",
-    ".venv/bin/sentinel bench": "tests/test_bench.py (smaller numbers)",
+    ".venv/bin/sentinel bench": "tests/test_bench.py, tests/cli/test_bench_progress.py (smaller numbers)",
     ".venv/bin/sentinel serve --host 0.0.0.0": "tests/integration (serve + worker on Redis and PostgreSQL)",
     ".venv/bin/sentinel worker": "tests/integration (serve + worker on Redis and PostgreSQL)",
     "export SENTINEL_": "tests/integration (the same settings, set per test)",
@@ -94,6 +95,6 @@ def test_the_rubric_example_validates_and_judges(tmp_path) -> None:
         capture_output=True,
         text=True,
     )
-    assert judged.returncode == 0, judged.stderr
+    assert judged.returncode == 1, judged.stderr  # red: `sentinel eval` fails on red by default
     result = json.loads(judged.stdout)
     assert result["verdict"] == "red" and "OPENN" in result["summary"]

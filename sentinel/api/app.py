@@ -13,9 +13,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 
 from sentinel import __version__
+from sentinel.api.docs import install_docs
 from sentinel.dashboard import endpoints as dashboard_endpoints
 from sentinel.dashboard.service import DashboardService
 from sentinel.evaluation import endpoints as evaluation_endpoints
+from sentinel.evaluation.listing import EvaluationListing
 from sentinel.gateway import endpoints as gateway_endpoints
 from sentinel.gateway.wiring import open_gateway
 from sentinel.http.errors import install_error_handlers
@@ -24,12 +26,15 @@ from sentinel.http.middleware import RequestIdMiddleware, RequestMetrics
 from sentinel.http.responses import JSONResponse
 from sentinel.idempotency.service import IdempotencyService
 from sentinel.jobs import endpoints as job_endpoints
+from sentinel.jobs.export import JobExport
 from sentinel.jobs.service import JobService
+from sentinel.jobs.views import JobViews
 from sentinel.keys.auth import ApiKeyAuth
 from sentinel.keys.ratelimit import RateLimiter
 from sentinel.keys.service import KeyService
 from sentinel.ops import endpoints as ops_endpoints
 from sentinel.pages import endpoints as page_endpoints
+from sentinel.pages import review_pages
 from sentinel.pages.auth import ReviewerAuth
 from sentinel.pages.endpoints import PAGES_DIR
 from sentinel.review import endpoints as review_endpoints
@@ -37,6 +42,8 @@ from sentinel.review.service import ReviewService
 from sentinel.rubrics import endpoints as rubric_endpoints
 from sentinel.services import Services
 from sentinel.store import endpoints as image_endpoints
+from sentinel.webhooks import endpoints as webhook_endpoints
+from sentinel.webhooks.deliveries import DeliveryLog
 from sentinel.wiring import get_services
 from sentinel.worker import start_embedded_worker
 from sentinel.workflow import (
@@ -107,9 +114,15 @@ def create_app() -> FastAPI:
         summary="Routed AI image generation with a panel of judges: green / amber / red verdicts with reasoning.",
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        # Served by install_docs on assets installed with the package: FastAPI's own load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     app.state.evaluations = runtime.evaluations()
+    app.state.evaluation_listing = EvaluationListing(app.state.evaluations)
+    app.state.job_export = JobExport(JobViews(services))
+    app.state.deliveries = DeliveryLog(services)
     app.state.idempotency = IdempotencyService(services)
     app.state.review = ReviewService(services, app.state.evaluations)
     app.state.dashboard = DashboardService(services)
@@ -122,12 +135,15 @@ def create_app() -> FastAPI:
         rubric_endpoints,
         gateway_endpoints,
         job_endpoints,
+        webhook_endpoints,
         review_endpoints,
         dashboard_endpoints,
         page_endpoints,
+        review_pages,
         ops_endpoints,
     ):
         app.include_router(module.router)
+    install_docs(app)
     app.mount("/static", StaticFiles(directory=PAGES_DIR / "static"), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Process is up")

@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from sentinel.bench import Progress, quiet
 from sentinel.bench.harness import cpu_seconds, free_port, peak_rss_mb, started_process
 
 #: The header the OpenAI SDK sends; a gateway that compresses images pays for it on every call.
@@ -190,6 +191,7 @@ def run(
     peers: dict[str, Peer] | None = None,
     peer_model: str = "bench",
     provider_port: int | None = None,
+    progress: Progress = quiet,
 ) -> list[dict[str, Any]]:
     """Each size × concurrency: direct, then via Sentinel (b64_json, url), then via each peer gateway (b64_json);
     ``requests`` each, at least 2 per client. Each peer is routed to the fake provider on ``provider_port``."""
@@ -208,6 +210,7 @@ def run(
                     count,
                 )
                 rows.append({"image_kb": size, "image_bytes": len(image)} | direct.row())
+                progress(f"{size:g} KiB, {concurrency} clients, direct: p50 {direct.p50_ms:.1f} ms")
                 gateways = [
                     (f"sentinel {fmt}", Peer(f"{sentinel}/v1", pid=running.pid), {"response_format": fmt})
                     for fmt in ("b64_json", "url")
@@ -235,4 +238,5 @@ def run(
                             "throughput_ratio": via.per_second / direct.per_second if direct.per_second else 0.0,
                         }
                     )
+                    progress(f"{size:g} KiB, {concurrency} clients, {scenario}: p50 {via.p50_ms:.1f} ms")
     return rows

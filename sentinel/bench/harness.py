@@ -10,11 +10,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -155,6 +156,49 @@ def deployment(
             stack.callback(lambda: (worker.terminate(), worker.wait(timeout=30)))
             running.worker_pid = worker.pid
         yield running
+
+
+#: A job in one of these states changes no more.
+FINAL_JOB_STATES = ("done", "failed", "expired")
+
+
+def api_message(response: httpx.Response) -> str:
+    """The API's own error message (``{"error": {"message": ...}}``), else the start of the body."""
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:300]
+
+
+def _paced(send: Callable[[], httpx.Response], tries: int = 5) -> httpx.Response:
+    """``send()``, asked again after the Retry-After of a 429 (at most a minute): a key's rate limit paces a long run
+    of jobs, it does not end it."""
+    response = send()
+    for _ in range(tries - 1):
+        if response.status_code != 429:
+            break
+        try:
+            pause = float(response.headers.get("retry-after", "1"))
+        except ValueError:
+            pause = 1.0
+        time.sleep(min(60.0, max(0.1, pause)))
+        response = send()
+    return response
+
+
+def run_job(client: httpx.Client, body: dict[str, Any], wait: float = 30) -> dict[str, Any]:
+    """POST /v1/jobs and long-poll the job until it is final; a RuntimeError with the API's message if refused."""
+    created = _paced(lambda: client.post("/v1/jobs", json=body))
+    if created.status_code != 202:
+        raise RuntimeError(f"POST /v1/jobs answered {created.status_code}: {api_message(created)}")
+    job: dict[str, Any] = created.json()
+    path = f"/v1/jobs/{job['id']}"
+    while job["state"] not in FINAL_JOB_STATES:
+        polled = _paced(lambda: client.get(path, params={"wait": wait}))
+        if polled.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {polled.status_code}: {api_message(polled)}")
+        job = polled.json()
+    return job
 
 
 def ms_between(start: str, end: str) -> float:

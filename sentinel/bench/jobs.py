@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from sentinel.bench import Progress, quiet
 from sentinel.bench.harness import deployment, ms_between
 
 
@@ -60,11 +61,16 @@ def summarise(mode: str, samples: list[dict[str, float]]) -> dict[str, Any]:
     return row
 
 
-def run(runs: int, side: int, redis_url: str | None, database_url: str | None) -> list[dict[str, Any]]:
+def run(
+    runs: int, side: int, redis_url: str | None, database_url: str | None, progress: Progress = quiet
+) -> list[dict[str, Any]]:
     rows = []
     with deployment(None, None) as running:
+        progress("embedded deployment up; measuring")
         rows.append(summarise("embedded (SQLite, in-process broker)", measure(running.base, runs, side)))
+    progress(f"embedded: {runs} runs measured")
     if redis_url and database_url:
         with deployment(redis_url, database_url) as running:
+            progress("Redis + PostgreSQL deployment up; measuring")
             rows.append(summarise("Redis + PostgreSQL, 2 worker processes", measure(running.base, runs, side)))
     return rows

@@ -11,6 +11,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from sentinel.bench import Progress, quiet
 from sentinel.bench.harness import astronaut
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.judges.text import kind as ocr_kind
@@ -149,12 +150,15 @@ def runs_for(side: int, runs: int) -> int:
     return runs if side <= SIDE else max(1, runs // 2)
 
 
-def bench_judges(services: Services, runs: int, sides: list[int] | None = None) -> list[TaskTiming]:
+def bench_judges(
+    services: Services, runs: int, sides: list[int] | None = None, progress: Progress = quiet
+) -> list[TaskTiming]:
     timings = []
     for index, side in enumerate(sides or [SIDE]):
         for task, (files, params) in sample_inputs(side).items():
             # one warm-up run per task, at the first size only (OCR models and imports load once)
             timings.append(time_task(services, task, files, params, runs_for(side, runs), side, int(index == 0)))
+            progress(f"{side}² {task}: {timings[-1].total_ms:.0f} ms median, {timings[-1].verdict}")
     return timings
 
 

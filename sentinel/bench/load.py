@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw
 
+from sentinel.bench import Progress, quiet
 from sentinel.bench.harness import Deployment, cpu_seconds, deployment, process_cpu_seconds
 from sentinel.bench.judges import time_task
 from sentinel.wiring import get_services
@@ -183,12 +184,21 @@ def stage_costs(spent: dict[str, float], judges: float, finished: int, in_proces
     }
 
 
-def run(clients: int, seconds: float, side: int, redis_url: str | None, database_url: str | None) -> dict[str, Any]:
+def run(
+    clients: int,
+    seconds: float,
+    side: int,
+    redis_url: str | None,
+    database_url: str | None,
+    progress: Progress = quiet,
+) -> dict[str, Any]:
     mode = "Redis + PostgreSQL, 1 API process, 2 worker processes" if redis_url else "embedded (SQLite, in-process)"
     with deployment(redis_url, database_url) as running:
+        progress(f"{mode} up; {clients} clients for {seconds:g} s")
         meter = CpuMeter(running)
         result = asyncio.run(_load(running.base, clients, seconds, side, meter.start))
         meter.stop()
+        progress(f"load done: {len(result.latencies_ms)} verdicts; auditing {len(result.submitted)} submitted")
         audit = _audit(running.base, result.submitted)
     latencies = sorted(result.latencies_ms)
     judges_ms = judges_cpu_ms(side)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw
 
+from sentinel.bench import Progress, quiet
 from sentinel.bench.harness import deployment
 
 #: How often the API process's resident memory is sampled while the uploads are judged.
@@ -64,7 +65,9 @@ def _evaluate(client: httpx.Client, image: bytes, name: str) -> dict[str, Any]:
     raise RuntimeError(f"evaluation {evaluation_id} had no verdict within 600 s")
 
 
-def run(uploads: int, width: int, height: int, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+def run(
+    uploads: int, width: int, height: int, extra_env: dict[str, str] | None = None, progress: Progress = quiet
+) -> dict[str, Any]:
     images = [large_png(width, height, seed) for seed in range(uploads)]
     with deployment(None, None, extra_env) as running, httpx.Client(base_url=running.base, timeout=120) as client:
         # Warm: OCR models, pools, the first rows, and every worker thread's heap at the size ordinary (1024²)
@@ -74,6 +77,7 @@ def run(uploads: int, width: int, height: int, extra_env: dict[str, str] | None 
             for first in range(0, len(small), uploads):
                 batch = small[first : first + uploads]
                 list(pool.map(lambda image: _evaluate(client, image, "warm.png"), batch))
+        progress(f"warmed with {len(small)} evaluations of 1024² images")
         time.sleep(SETTLE_SECONDS)
         idle = rss_mib(running.api_pid)
         peak = idle
@@ -97,6 +101,7 @@ def run(uploads: int, width: int, height: int, extra_env: dict[str, str] | None 
             done.set()
             sampler.join()
         seconds = time.perf_counter() - started
+        progress(f"{uploads} large uploads judged in {seconds:.0f} s")
         time.sleep(SETTLE_SECONDS)
         after = rss_mib(running.api_pid)
     return {

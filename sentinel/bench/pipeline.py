@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from sentinel.bench import Progress, quiet
 from sentinel.bench.harness import astronaut, deployment, ms_between
 
 WARM_UP = 2  # the first evaluations load OCR engines and open pools; they are not counted
@@ -80,11 +81,16 @@ def summarise(mode: str, side: int, samples: list[dict[str, float]]) -> dict[str
     return row
 
 
-def run(runs: int, side: int, redis_url: str | None, database_url: str | None) -> list[dict[str, Any]]:
+def run(
+    runs: int, side: int, redis_url: str | None, database_url: str | None, progress: Progress = quiet
+) -> list[dict[str, Any]]:
     rows = []
     with deployment(None, None) as running:
+        progress("embedded deployment up; measuring")
         rows.append(summarise("embedded (SQLite, in-process broker)", side, measure(running.base, runs, side)))
+    progress(f"embedded: {runs} runs measured")
     if redis_url and database_url:
         with deployment(redis_url, database_url) as running:
+            progress("Redis + PostgreSQL deployment up; measuring")
             rows.append(summarise("Redis + PostgreSQL, 2 worker processes", side, measure(running.base, runs, side)))
     return rows

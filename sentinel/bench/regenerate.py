@@ -27,7 +27,8 @@ from typing import Any
 
 import httpx
 
-from sentinel.bench.harness import deployment
+from sentinel.bench import Progress, quiet
+from sentinel.bench.harness import deployment, run_job
 
 #: Phrases a shop sign must show: digits, punctuation, mixed case.
 PHRASES = ("OPEN 24/7", "BUY 2 GET 1", "SALE 50% OFF", "Fresh Bread", "EXIT", "No Parking")
@@ -129,16 +130,6 @@ SCENARIOS = (
 )
 
 
-def _run_job(client: httpx.Client, body: dict[str, Any], max_attempts: int) -> dict[str, Any]:
-    created = client.post("/v1/jobs", json=body | {"max_attempts": max_attempts})
-    if created.status_code != 202:
-        raise RuntimeError(f"POST /v1/jobs answered {created.status_code}: {created.text}")
-    job = created.json()
-    while job["state"] not in ("done", "failed", "expired"):
-        job = client.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
-    return job
-
-
 def _summarise(scenario: Scenario, jobs: list[dict[str, Any]], max_attempts: int) -> dict[str, Any]:
     attempts = [len(j["attempts"]) for j in jobs]
     first = [j["attempts"][0] for j in jobs if j["attempts"]]
@@ -176,7 +167,9 @@ def _summarise(scenario: Scenario, jobs: list[dict[str, Any]], max_attempts: int
     return row
 
 
-def run(jobs_per_scenario: int = 6, max_attempts: int = 3, concurrency: int = 4) -> dict[str, Any]:
+def run(
+    jobs_per_scenario: int = 6, max_attempts: int = 3, concurrency: int = 4, progress: Progress = quiet
+) -> dict[str, Any]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-regenerate-") as tmp:
         routes = Path(tmp) / "routes.yaml"
@@ -189,8 +182,9 @@ def run(jobs_per_scenario: int = 6, max_attempts: int = 3, concurrency: int = 4)
             rows = []
             for scenario in SCENARIOS:
                 bodies = scenario.bodies(jobs_per_scenario)
-                jobs = list(pool.map(lambda body: _run_job(client, body, max_attempts), bodies))
+                jobs = list(pool.map(lambda body: run_job(client, body | {"max_attempts": max_attempts}), bodies))
                 rows.append(_summarise(scenario, jobs, max_attempts))
+                progress(f"{rows[-1]['scenario']}: {rows[-1]['green']} of {rows[-1]['jobs']} jobs green")
     tasks = []
     for task in dict.fromkeys(s.task for s in SCENARIOS):
         fixable = [r for r in rows if r["task"] == task and "defective_first_attempts_not_red" in r]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from sentinel.bench import Progress, quiet
 from sentinel.evaluation.local import evaluate_files
 from sentinel.providers.local import render
 from sentinel.services import Services
@@ -85,6 +86,7 @@ def run(
     phrases: tuple[str, ...] | list[str] = PHRASES,
     seeds: tuple[int, ...] | list[int] = SEEDS,
     services: Services | None = None,
+    progress: Progress = quiet,
 ) -> dict[str, Any]:
     """Render, keep the signs a plain OCR pass reads, judge each in-process; green share, failures, contradictions."""
     services = services or get_services()
@@ -109,6 +111,7 @@ def run(
                     "contradiction": _contradicts(phrase, document),
                 }
             )
+        progress(f"{phrase!r} done: {len(kept)} signs judged, {len(dropped)} dropped so far")
     green = sum(case["verdict"] == "green" for case in kept)
     return {
         "task": TASK,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from sentinel.cli import bench, images, judges, keys, ops, rubrics, server, storage
+from sentinel.cli import bench, compare, images, judges, keys, ops, rubrics, server, storage
 from sentinel.cli.common import fail
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ def _check_settings() -> None:
 # commands; the others are groups (`sentinel keys create`).
 app.add_typer(server.app)  # serve, worker
 app.add_typer(images.app)  # generate, eval
+app.add_typer(compare.app)  # compare
 app.add_typer(ops.app)  # doctor, migrate
 app.add_typer(rubrics.app, name="rubrics")
 app.add_typer(keys.app, name="keys")

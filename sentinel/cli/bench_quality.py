@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sentinel.cli.common import counting, err, out
+from sentinel.cli.common import counting, err, out, steps
 
 # Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
 # answer at once instead of loading FastAPI, SQLAlchemy and the judges first.
@@ -86,7 +86,8 @@ def bench_signs(
     """Signs drawn by the local renderer that a plain OCR pass reads: how many the panel calls green."""
     from sentinel.bench.signs import PHRASES, run
 
-    report = run(tuple(phrase or PHRASES), tuple(range(1, seeds + 1)))
+    with steps("bench signs") as step:
+        report = run(tuple(phrase or PHRASES), tuple(range(1, seeds + 1)), progress=step)
     console = Console(width=max(out.width, 160))
     console.print(
         f"text-render on the local renderer's signs: {report['green']} of {report['judged']} legible signs green "
@@ -112,7 +113,8 @@ def bench_regenerate(
     """Whether regeneration converges: jobs whose first image has a fixable defect, and controls, on `local`."""
     from sentinel.bench.regenerate import run
 
-    report = run(jobs, max_attempts, concurrency)
+    with steps("bench regenerate") as step:
+        report = run(jobs, max_attempts, concurrency, progress=step)
     table = Table(title=f"Jobs on the local provider, max_attempts {max_attempts}", box=None)
     for column in ("scenario", "task", "jobs", "green", "mean attempts", "first attempt g/a/r/none", "notes"):
         table.add_column(column, no_wrap=True)

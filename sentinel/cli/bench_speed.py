@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sentinel.cli.common import fail, out
+from sentinel.cli.common import fail, out, steps
 
 # Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
 # answer at once instead of loading FastAPI, SQLAlchemy and the judges first.
@@ -28,7 +28,8 @@ def bench_judges(
     from sentinel.wiring import get_services
 
     sides = sorted(set(side or [512, 1024, 2048]))
-    rows = as_rows(bench_judges(get_services(), runs, sides))
+    with steps("bench judges") as step:
+        rows = as_rows(bench_judges(get_services(), runs, sides, progress=step))
     table = Table(title="sentinel eval per PNG, median ms (judges one after another)", box=None)
     for column in (
         "size",
@@ -122,7 +123,8 @@ def bench_gateway(
         raise fail("--peer needs --provider-port: the peer must be routed to the fake provider before the run")
     sizes = [*(size_kb or []), *(mb * 1024 for mb in size_mb or [])] or [64, 1024, 4096]
     try:
-        rows = run(sizes, concurrency or [1, 16, 64], requests, peers, peer_model, provider_port)
+        with steps("bench gateway") as step:
+            rows = run(sizes, concurrency or [1, 16, 64], requests, peers, peer_model, provider_port, progress=step)
     except BenchFailed as exc:
         raise fail(str(exc), code=1) from exc
     table = Table(title="POST /v1/images/generations, fake OpenAI provider on loopback", box=None)
@@ -168,7 +170,8 @@ def bench_load(
 
     if bool(redis_url) != bool(database_url):
         raise fail("--redis-url and --database-url go together")
-    row = run(clients, seconds, side, redis_url, database_url)
+    with steps("bench load") as step:
+        row = run(clients, seconds, side, redis_url, database_url, progress=step)
     table = Table(title=f"evaluations under load: text-to-image {side}², offline judges", box=None)
     for column in ("deployment", "clients", "seconds", "per second", "p50 ms", "p99 ms", "submitted", "lost", "errors"):
         table.add_column(column, no_wrap=True)
@@ -206,7 +209,8 @@ def bench_jobs(
     """Time from POST /v1/jobs to the verdict on the `local` provider, split into generation, judges, the rest."""
     from sentinel.bench.jobs import run
 
-    rows = run(runs, side, redis_url, database_url)
+    with steps("bench jobs") as step:
+        rows = run(runs, side, redis_url, database_url, progress=step)
     table = Table(title=f"POST /v1/jobs → verdict, text-to-image {side}², local provider, offline judges", box=None)
     for column in (
         "deployment",
@@ -244,7 +248,8 @@ def bench_memory(
     """Resident memory of `sentinel serve` when idle, at its peak while large uploads are judged, and after."""
     from sentinel.bench.memory import run
 
-    row = run(uploads, width, height)
+    with steps("bench memory") as step:
+        row = run(uploads, width, height, progress=step)
     table = Table(title=f"POST /v1/evaluations: {uploads} × {row['megapixels']} MP PNG at once", box=None)
     for column in ("upload KiB", "idle MiB", "peak MiB", "after MiB", "after − idle", "seconds", "verdicts"):
         table.add_column(column, no_wrap=True)
@@ -274,7 +279,8 @@ def bench_pipeline(
 
     if bool(redis_url) != bool(database_url):
         raise fail("--redis-url and --database-url go together")
-    rows = run(runs, side, redis_url, database_url)
+    with steps("bench pipeline") as step:
+        rows = run(runs, side, redis_url, database_url, progress=step)
     table = Table(title=f"POST /v1/evaluations → verdict, text-to-image {side}², offline judges", box=None)
     for column in (
         "deployment",
@@ -299,5 +305,27 @@ def bench_pipeline(
             f"{row['median_server_overhead_ms']:.0f} / {row['p95_server_overhead_ms']:.0f}",
         )
     Console(width=max(out.width, 190)).print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def bench_cli(
+    runs: Annotated[int, typer.Option(min=1, max=100, help="fresh processes timed per command")] = 10,
+    side: Annotated[int, typer.Option(min=64, max=4096, help="the judged image's side in pixels")] = 1024,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Wall time of `sentinel --help` and of `sentinel eval` of one image, start-up included."""
+    from sentinel.bench.cli_start import run
+
+    with steps("bench cli") as step:
+        rows = run(runs, side, progress=step)
+    table = Table(title="the sentinel command, wall time of fresh processes", box=None)
+    for column in ("command", "runs", "median ms", "min ms", "max ms"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["command"], str(row["runs"]), f"{row['median_ms']:.0f}", f"{row['min_ms']:.0f}", f"{row['max_ms']:.0f}"
+        )
+    Console(width=max(out.width, 120)).print(table)
     if json_out:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -1,52 +1,21 @@
-"""The two jobs from a terminal: `generate` through the router, `eval` with the judge panel in-process."""
+"""The two jobs from a terminal: `generate` through the router, `eval` with the judge panel (``eval_batch.py``)."""
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sentinel.cli.common import VERDICT_STYLE, err, fail, out, parse_params, read_image
+from sentinel.cli import eval_batch
+from sentinel.cli.common import err, fail, out
 from sentinel.errors import SentinelError
 
 # Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
 # answer at once instead of loading FastAPI, SQLAlchemy and the judges first.
 
 app = typer.Typer()
-
-
-def _print_verdict(path: Path, result: dict[str, Any]) -> None:
-    verdict = result["verdict"]
-    out.print(f"[{VERDICT_STYLE[verdict]}]{verdict.upper()}[/]  {path}  [dim]({result['task']})[/]", highlight=False)
-    out.print(f"  {result['summary']}", highlight=False)
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("judge", "criterion", "result"):
-        table.add_column(column, no_wrap=True)
-    for column in ("measured", "threshold", "detail"):
-        table.add_column(column, overflow="fold")
-    for judge in result["judges"]:
-        if judge["passed"] is None:
-            table.add_row(judge["judge"], "—", "[yellow]abstained[/]", "", "", judge["reasoning"])
-            continue
-        for criterion in judge["criteria"]:
-            severity = criterion.get("severity")
-            mark = "[green]pass[/]" if criterion["passed"] else f"[red]FAIL[/]{f' {severity}' if severity else ''}"
-            table.add_row(
-                judge["judge"],
-                criterion["id"] + (" [dim](critical)[/]" if criterion.get("critical") else ""),
-                mark,
-                "" if criterion["measured"] is None else str(criterion["measured"]),
-                "" if criterion["threshold"] is None else str(criterion["threshold"]),
-                criterion["detail"],
-            )
-    out.print(table)
-    out.print()
 
 
 @app.command()
@@ -122,59 +91,6 @@ def generate(
         raise fail(gateway.failure(generation).message, code=1)
 
 
-@app.command("eval")
-def eval_command(
-    images: Annotated[list[Path], typer.Argument(help="image file(s) to evaluate")],
-    task: Annotated[str, typer.Option("--task", "-t", help="task id, see `sentinel rubrics list`")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="task param key=value (repeatable)")] = None,
-    source: Annotated[Path | None, typer.Option(help="edit tasks: the image before the edit")] = None,
-    mask: Annotated[Path | None, typer.Option(help="edit tasks: mask, white marks the region")] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print JSON (one object per image) instead of tables")
-    ] = False,
-) -> None:
-    """Judge image(s) in-process, no server needed. Exit 0 for any verdict, 2 for bad input."""
-    from sentinel.evaluation.local import evaluate_files
-    from sentinel.wiring import get_services
-
-    try:
-        services = get_services()
-        settings = services.settings
-        params = parse_params(param or [])
-        extra = {
-            name: read_image(path, name, settings.max_image_bytes)
-            for name, path in (("source", source), ("mask", mask))
-            if path is not None
-        }
-        inputs = [(path, read_image(path, "image", settings.max_image_bytes)) for path in images]
-        results: list[tuple[Path, dict[str, Any]]] = []
-        started = time.perf_counter()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=len(inputs) < 2 or not err.is_terminal,
-        ) as progress:
-            bar = progress.add_task("judging", total=len(inputs))
-            for path, result in evaluate_files(services, task, params, inputs, extra):
-                results.append((path, result))
-                progress.advance(bar)
-                if not as_json:
-                    _print_verdict(path, result)
-    except SentinelError as exc:
-        raise fail(exc.message) from exc
-    if as_json:
-        documents = [{"image": str(path), **result} for path, result in results]
-        sys.stdout.write(json.dumps(documents[0] if len(documents) == 1 else documents, ensure_ascii=False) + "\n")
-        return
-    if len(results) > 1:
-        table = Table(title=f"{len(results)} images in {time.perf_counter() - started:.1f} s", box=None)
-        for column in ("image", "verdict", "summary"):
-            table.add_column(column, overflow="fold")
-        for path, result in results:
-            verdict = result["verdict"]
-            table.add_row(str(path), f"[{VERDICT_STYLE[verdict]}]{verdict}[/]", result["summary"])
-        out.print(table)
+# `sentinel eval` (batches, manifests, reports, --fail-on) has a module of its own; registered here so that
+# `sentinel --help` lists it right after `generate`.
+app.command("eval")(eval_batch.eval_command)

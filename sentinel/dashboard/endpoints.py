@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from sentinel.dashboard.deps import Dashboard, Routing
-from sentinel.dashboard.service import DEFAULT_WINDOW, WINDOWS, parked_candidates
+from sentinel.dashboard.service import DEFAULT_WINDOW, WINDOWS, parked_candidates, quality_routing
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import V1_ERRORS, errors
 
@@ -38,6 +38,10 @@ class DashboardOut(BaseModel):
         description="candidates skipped because their provider said the model does not exist: target, provider, "
         "model, the provider's reason, and the routes they belong to (until the routing file changes)"
     )
+    quality_routing: list[dict[str, Any]] = Field(
+        description="per model with `order: quality`: per task, the order its jobs try the candidates, each one's "
+        "green share, sample and why, as GET /v1/models shows it"
+    )
 
 
 @router.get(
@@ -54,4 +58,5 @@ async def dashboard(
     service: Dashboard, router: Routing, window: str = Query(DEFAULT_WINDOW, max_length=16)
 ) -> JSONResponse:
     summary = await run_in_threadpool(service.summary, window)
-    return JSONResponse(summary | {"parked_candidates": await parked_candidates(router)})
+    extra = {"parked_candidates": await parked_candidates(router), "quality_routing": await quality_routing(router)}
+    return JSONResponse(summary | extra)

@@ -87,6 +87,14 @@ async def parked_candidates(router: Router) -> list[dict[str, Any]]:
     return rows
 
 
+async def quality_routing(router: Router) -> list[dict[str, Any]]:
+    """Per model with ``order: quality``: per task, the order its jobs try the candidates now, each candidate's green
+    share and sample, and why (thin data keeps the configured order; a share of requests explores). The routing
+    process's own view: the same shares it routes by."""
+    views = await router.quality_views()
+    return [{"model": name} | view for name, view in views.items()]
+
+
 class DashboardService:
     def __init__(self, services: Services) -> None:
         self.services = services

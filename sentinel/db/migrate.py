@@ -398,7 +398,10 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                # A fault test may have closed it to new connections to cut a server off.
+                conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def autogenerate_revision(message: str, admin_url: str = DEFAULT_ADMIN_URL) -> Path | None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sentinel.evaluation.listing import EvaluationListing
 from sentinel.evaluation.service import EvaluationService
 
 
@@ -14,3 +15,10 @@ async def evaluation_service(request: Request) -> EvaluationService:
 
 
 Evaluations = Annotated[EvaluationService, Depends(evaluation_service)]
+
+
+async def evaluation_listing(request: Request) -> EvaluationListing:
+    return request.app.state.evaluation_listing
+
+
+EvaluationListings = Annotated[EvaluationListing, Depends(evaluation_listing)]

@@ -12,11 +12,22 @@ from fastapi.concurrency import run_in_threadpool
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import StreamingResponse
 
 from sentinel.errors import InvalidInput, UnsupportedMediaType
-from sentinel.evaluation.deps import Evaluations
-from sentinel.evaluation.schemas import EvaluationByURL, EvaluationOut
+from sentinel.evaluation.deps import EvaluationListings, Evaluations
+from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, EvaluationFilter, ExportFormat
+from sentinel.evaluation.schemas import (
+    KEY_FILTER,
+    SINCE_FILTER,
+    UNTIL_FILTER,
+    VERDICT_FILTER,
+    EvaluationByURL,
+    EvaluationList,
+    EvaluationOut,
+)
 from sentinel.http.deps import AppServices
+from sentinel.http.downloads import EXPORT_RESPONSES, download
 from sentinel.http.requests import long_poll, parse_body, reject_nul
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
@@ -173,6 +184,53 @@ async def create_evaluation(
         return service.answer(evaluation)
 
     return await idempotent_in_transaction(request, idempotency, "POST /v1/evaluations", digest, produce)
+
+
+@router.get(
+    "/v1/evaluations",
+    summary="Evaluations, newest first, a page at a time",
+    description="The caller's tenant's evaluations (an admin key's: every tenant's). Follow `next_cursor` for the "
+    "next page; rows that arrive meanwhile do not shift the pages.",
+    response_model=EvaluationList,
+    responses=V1_ERRORS | errors(400, 422),
+)
+async def list_evaluations(
+    request: Request,
+    listing: EvaluationListings,
+    task: str | None = Query(None, max_length=100),
+    verdict: str | None = Query(None, description=VERDICT_FILTER, examples=["red"]),
+    since: str | None = Query(None, description=SINCE_FILTER, max_length=64),
+    until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
+    key: str | None = Query(None, description=KEY_FILTER, max_length=100),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    cursor: str | None = Query(None, description="the previous page's next_cursor"),
+) -> JSONResponse:
+    filters = EvaluationFilter.parse(task, verdict, since, until, key)
+    page = await run_in_threadpool(listing.page, filters, limit, cursor, caller_of(request))
+    return JSONResponse({"object": "list", "data": page.data, "next_cursor": page.next_cursor})
+
+
+@router.get(
+    "/v1/evaluations/export",
+    summary="Every matching evaluation, as JSON Lines or CSV",
+    description="The listing's filters, without pages: streamed as it is read. JSONL has each evaluation as "
+    "`GET /v1/evaluations/{id}` shows it; CSV has one line per evaluation under a fixed header.",
+    response_class=StreamingResponse,
+    responses=EXPORT_RESPONSES | V1_ERRORS | errors(400, 422),
+)
+async def export_evaluations(
+    request: Request,
+    listing: EvaluationListings,
+    export_format: str | None = Query("jsonl", alias="format", description="jsonl or csv"),
+    task: str | None = Query(None, max_length=100),
+    verdict: str | None = Query(None, description=VERDICT_FILTER),
+    since: str | None = Query(None, description=SINCE_FILTER, max_length=64),
+    until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
+    key: str | None = Query(None, description=KEY_FILTER, max_length=100),
+) -> StreamingResponse:
+    fmt = ExportFormat.parse(export_format)
+    filters = EvaluationFilter.parse(task, verdict, since, until, key)
+    return await download(listing.export(filters, fmt, caller_of(request)), fmt.media_type, "evaluations", fmt.value)
 
 
 @router.get(

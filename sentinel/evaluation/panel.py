@@ -81,6 +81,10 @@ class Panel:
     def get(self, name: str) -> JudgeConfig:
         return self._by_name[name]
 
+    def find(self, name: str) -> JudgeConfig | None:
+        """The judge of that name; None when the panel no longer has one (a vote outlives its judge's file)."""
+        return self._by_name.get(name)
+
     def for_rubric(self, rubric: Rubric) -> list[JudgeConfig]:
         """The judges that vote on this task: those owning at least one of its criteria."""
         kinds = set(rubric.judge_kinds())

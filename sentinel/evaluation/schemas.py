@@ -41,12 +41,23 @@ class IssueOut(BaseModel):
     detail: str
 
 
+class QuestionOut(BaseModel):
+    id: str = Field(description="the rubric's vision criterion")
+    ask: str = Field(description="the question every vision judge answers about the image")
+    critical: bool = False
+
+
 class JudgeVoteOut(BaseModel):
     judge: str
     passed: bool | None = Field(description="null when the judge abstained; reasoning says why")
     reasoning: str
     criteria: list[CriterionOut]
     duration_ms: float | None = None
+    questions: list[QuestionOut] | None = Field(
+        default=None,
+        description="a vision judge that abstained: the rubric's questions it left unanswered, for a person to "
+        "check by eye (absent for other votes)",
+    )
 
 
 class ImageRef(BaseModel):
@@ -95,3 +106,20 @@ class EvaluationOut(BaseModel):
     final_verdict: Literal["green", "amber", "red"] | None = Field(
         default=None, description="the reviewer's verdict once decided, else the judges'"
     )
+
+
+#: The filters a listing and an export share, as the API description explains them.
+VERDICT_FILTER = (
+    "the final verdict: a reviewer's decision on an amber result (approve: green, reject: red), else the judges'"
+)
+SINCE_FILTER = "created at or after this ISO 8601 time (no zone: UTC; a date alone: its midnight)"
+UNTIL_FILTER = "created before this ISO 8601 time"
+KEY_FILTER = "only those made with this key (id or name); a key that is not an admin's narrows its own tenant's"
+
+
+class EvaluationList(BaseModel):
+    """A page of ``GET /v1/evaluations``, newest first."""
+
+    object: Literal["list"] = "list"
+    data: list[EvaluationOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")

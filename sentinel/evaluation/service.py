@@ -16,8 +16,11 @@ from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
+from sentinel.evaluation.inputs import EDIT_INPUTS as EDIT_INPUTS  # re-exported: jobs read it from here
+from sentinel.evaluation.inputs import check_edit_inputs, check_mask_fits
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.panel import VISION_LLM, JudgeConfig
+from sentinel.evaluation.questions import with_questions
 from sentinel.evaluation.rubric import Rubric, validate_params
 from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge, run_vision_judge
 from sentinel.evaluation.verdict import aggregate, disagreement, escalation_record
@@ -49,31 +52,6 @@ logger = logging.getLogger(__name__)
 
 #: Tries at storing a vision judge's vote when the database blinks (the call is paid for already).
 RECORD_ATTEMPTS = 4
-#: The inputs besides the image, in the order a rubric lists them.
-EDIT_INPUTS = ("source", "mask")
-
-
-def check_mask_fits(images: dict[str, ImageInfo]) -> None:
-    """A mask marks pixels of its source: one of another size marks nothing for sure, so it is refused up front."""
-    source, mask = images.get("source"), images.get("mask")
-    if source is None or mask is None or (source.width, source.height) == (mask.width, mask.height):
-        return
-    raise InvalidInput(
-        f"the mask is {mask.width}×{mask.height} but the source is {source.width}×{source.height}; "
-        "a mask must have its source's size",
-        field="mask",
-    )
-
-
-def check_edit_inputs(rubric: Rubric, given: Collection[str]) -> None:
-    """An edit task needs its source and mask, and a task that edits nothing takes neither (``given`` names the
-    images sent)."""
-    for name in EDIT_INPUTS:
-        if name in rubric.inputs and name not in given:
-            role = "the original before the edit" if name == "source" else "white marks the edited region"
-            raise InvalidInput(f"task '{rubric.id}' needs a '{name}' image ({role})", field=name)
-        if name not in rubric.inputs and name in given:
-            raise InvalidInput(f"task '{rubric.id}' takes no '{name}' image", field=name)
 
 
 @dataclass(frozen=True)
@@ -189,6 +167,11 @@ class EvaluationService:
         return evaluation, votes
 
     def view(self, evaluation: Evaluation, votes: list[Vote]) -> dict[str, Any]:
+        return self.render(evaluation, len(votes), self._decision(evaluation))
+
+    def render(self, evaluation: Evaluation, votes_in: int, decision: ReviewDecision | None) -> dict[str, Any]:
+        """The evaluation as the API shows it, from rows read already (a listing reads a whole page's vote counts
+        and review decisions at once): ``votes_in`` votes, and ``decision``, the review decision if there is one."""
         body: dict[str, Any] = {
             "id": evaluation.id,
             "object": "evaluation",
@@ -202,22 +185,30 @@ class EvaluationService:
             "source": self._image_ref(evaluation.source_image_id),
             "mask": self._image_ref(evaluation.mask_image_id),
             "judges_expected": evaluation.panel,
-            "votes_in": len(votes),
+            "votes_in": votes_in,
         }
         if evaluation.status == EvaluationStatus.DONE and evaluation.result:
             body.update(evaluation.result)
+            # An abstaining vision judge's questions go with its vote: a person checks them by eye instead.
+            judges = body.get("judges") or []
+            body["judges"] = with_questions(self.services.rubrics, self.services.panel, evaluation.task, judges)
         else:
             body.update({"verdict": None, "summary": None, "failed_judges": None, "judges": []})
-        body["review"] = self._review(evaluation)
+        body["review"] = self._review(evaluation, decision)
         body["final_verdict"] = body["review"]["final_verdict"] if body["review"] else body["verdict"]
         return body
 
-    def _review(self, evaluation: Evaluation) -> dict[str, Any] | None:
+    def _decision(self, evaluation: Evaluation) -> ReviewDecision | None:
         """The human decision on an amber result, if one was made (only ambers go to review)."""
         if evaluation.verdict != Verdict.AMBER:
             return None
         with Session(self.services.engine) as session:
-            decision = session.exec(select(ReviewDecision).where(ReviewDecision.evaluation_id == evaluation.id)).first()
+            return session.exec(select(ReviewDecision).where(ReviewDecision.evaluation_id == evaluation.id)).first()
+
+    @staticmethod
+    def _review(evaluation: Evaluation, decision: ReviewDecision | None) -> dict[str, Any] | None:
+        if evaluation.verdict != Verdict.AMBER:
+            return None
         if decision is None:
             return {"state": "waiting", "final_verdict": None}
         return review_view(decision)

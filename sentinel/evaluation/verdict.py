@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sentinel.evaluation.rubric import SEVERITIES, Rubric
-from sentinel.models import Verdict
+from sentinel.verdicts import Verdict
 
 if TYPE_CHECKING:
     from sentinel.evaluation.runner import VoteResult

@@ -11,7 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from sentinel.errors import InvalidInput
+from sentinel.gateway.catalog import catalog, model_entry
 from sentinel.gateway.deps import Gateway
+from sentinel.gateway.fields import refuse_output_fields_for_jobs
 from sentinel.gateway.schemas import (
     ImagesEditRequest,
     ImagesGenerationRequest,
@@ -22,8 +24,6 @@ from sentinel.gateway.schemas import (
 from sentinel.gateway.service import (
     GenerationFailed,
     ImageChange,
-    default_response_format,
-    refuse_output_fields_for_jobs,
     response_format_of,
     sentinel_headers,
 )
@@ -41,11 +41,9 @@ from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
 from sentinel.models import FINAL_JOB_STATES
-from sentinel.providers.config import Candidate, ModelRoute
-from sentinel.providers.registry import Unconfigured
-from sentinel.providers.router import Router
+from sentinel.providers.base import MAX_EDIT_IMAGES
+from sentinel.providers.config import SIZE
 from sentinel.services import Services
-from sentinel.store.images import ALLOWED_FORMATS
 from sentinel.telemetry.finished import job_key
 
 router = APIRouter(tags=["generation (OpenAI-compatible)"])
@@ -105,9 +103,8 @@ def fresh_image_urls(body: dict[str, Any], services: Services, base_url: str) ->
     return body | {"data": data}
 
 
-#: The files of an edit, and the most of them OpenAI takes (gpt-image: up to 16 images, one mask).
+#: The files of an edit (OpenAI's GPT image models take up to 16 images, and one mask).
 EDIT_FILES = ("image", "mask")
-MAX_EDIT_IMAGES = 16
 #: The multipart schema of each endpoint, for the OpenAPI document (the text fields are the model's).
 _IMAGE_FILE = {"type": "string", "format": "binary", "description": "PNG, JPEG or WebP"}
 
@@ -128,7 +125,8 @@ async def _read_change(
         files=EDIT_FILES if edit else ("image",),
         fields=set(model.model_fields) - {"image", "mask"},
         repeatable=("image",) if edit else (),
-        max_files=MAX_EDIT_IMAGES + 1 if edit else 1,
+        # One image more than OpenAI takes gets through to the check that names ``image`` (GatewayService).
+        max_files=MAX_EDIT_IMAGES + 2 if edit else 1,
         max_bytes=services.settings.max_image_bytes,
     )
     body = parse_fields(model, form.fields)
@@ -172,11 +170,14 @@ async def _change_images(
     "/v1/images/edits",
     summary="Edit an image (OpenAI Images API)",
     description=(
-        "OpenAI's multipart shape: `image` (or `image[]`, as the SDK sends a list; the first is edited), an optional "
-        "`mask` of the image's size (fully transparent, or white, where the image is to change), `prompt`, `n`, "
-        "`size` (the source's size when left out), `response_format`, `model` and OpenAI's output fields. Routed "
-        "like a generation through the model's candidates that can edit (a model none of whose candidates can is "
-        "400); every image is checked, stored and call-logged. Headers as for generations; `Idempotency-Key` too."
+        "OpenAI's multipart shape: `image` (or `image[]`, as the SDK sends a list: up to 16, all sent to candidates "
+        "that take several, the GPT image models), an optional `mask` of the first image's size (fully transparent, "
+        "or white, where it is to change), `prompt`, `n`, `size` (the source's size when left out), "
+        "`response_format`, `model`, `input_fidelity` and OpenAI's output fields. Routed like a generation through "
+        "the model's candidates that can edit and take every field asked for (a model none of whose candidates can "
+        "is 400 naming the field, and the models that take it; GET /v1/models lists each candidate's fields); "
+        "`stream=true` is 400. Every image is checked, stored and call-logged. Headers as for generations; "
+        "`Idempotency-Key` too."
     ),
     response_model=ImagesResponse,
     responses=V1_ERRORS | BODY_ERRORS | errors(400, 402, 404, 409, 410, 413, 415, 422, 502, 504),
@@ -256,15 +257,25 @@ async def _judged_edit(
     """Edit through a job: every result judged against the source and mask, red ones edited again with guidance."""
     body, options = change.body, change.body.sentinel
     assert isinstance(body, ImagesEditRequest) and options is not None and options.task is not None
-    refuse_output_fields_for_jobs(body)  # type: ignore[arg-type]  # the same output fields as a generation's
+    refuse_output_fields_for_jobs(body, len(change.images))
     if not change.images:
         raise InvalidInput("Missing required parameter: 'image'.", field="image")
-    # An edit job keeps its source's size; the mask is read the OpenAI way (transparent or white: to change).
-    inputs = await run_in_threadpool(jobs.openai_edit_inputs, options.task, change.images[0], change.mask)
+    # An edit job keeps its source's size unless ``size`` asks for another (one the route offers, checked as for a
+    # generation, that the task's size check can pass); the mask is read the OpenAI way (transparent or white).
+    params = dict(options.params)
+    size: tuple[int, int] | None = None
+    if body.size and body.size != "auto":
+        match = SIZE.match(body.size)
+        if match is None:
+            raise InvalidInput(f"Invalid 'size': '{body.size}' is not WIDTHxHEIGHT or auto", field="size")
+        size = int(match.group(1)), int(match.group(2))
+        params.setdefault("width", size[0])
+        params.setdefault("height", size[1])
+    inputs = await run_in_threadpool(jobs.openai_edit_inputs, options.task, change.images[0], change.mask, size)
     job_request = JobCreate(
         task=options.task,
         prompt=body.prompt,
-        params=dict(options.params),
+        params=params,
         model=body.model,
         n=body.n,
         max_attempts=options.max_attempts,
@@ -327,85 +338,6 @@ async def _judged_answer(
     return 200, {"created": int(time.time()), "data": data, "sentinel": extension}, headers
 
 
-def _candidate_entry(router: Router, route: ModelRoute, candidate: Candidate, parked: dict[str, str]) -> dict[str, Any]:
-    """What one candidate of a route is sent and costs: the sizes it takes (each as what it is asked for), the quality
-    tiers it maps (to its own parameters), its price per size and tier, its weight, and whether it can be called."""
-    sizes: dict[str, Any] = {}
-    for size in route.sizes:
-        mapped = size if candidate.sizes is None else candidate.sizes.get(size)
-        if mapped is not None:
-            sizes[size] = mapped
-    qualities = {tier: params for tier, params in (candidate.quality or {}).items() if tier in route.qualities}
-    tiers: list[str | None] = list(route.qualities) or [None]
-    provider = router.providers.get(candidate.provider)
-    return {
-        "target": candidate.target,
-        "provider": candidate.provider,
-        "model": candidate.model,
-        "kind": router.config.providers[candidate.provider].kind,
-        "configured": provider is not None and not isinstance(provider, Unconfigured),
-        "sizes": sizes,
-        "qualities": qualities,
-        "params": candidate.params,
-        "prices": [
-            {"size": size, "quality": tier, "usd_per_image": route.price(candidate, size, tier)}
-            for size in sizes
-            for tier in tiers
-        ],
-        "weight": candidate.weight,
-        "parked": parked.get(candidate.target),
-    }
-
-
-def _model_entry(router: Router, name: str, parked: dict[str, str] | None = None) -> dict[str, Any]:
-    """One model's catalog entry; ``parked``: candidates whose provider said the model does not exist (with why)."""
-    route = router.config.models[name]
-    parked = parked or {}
-    parameters: dict[str, Any] = {
-        "prompt": {"type": "string", "minLength": 1, "maxLength": 32000},
-        "n": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1},
-        "size": {"type": "string", "enum": route.sizes, "default": route.sizes[0]},
-        # Only the tiers some candidate maps: the route refuses the others (see ModelRoute.qualities).
-        "quality": {"type": "string", "enum": route.qualities},
-        "response_format": {
-            "type": "string",
-            "enum": ["url", "b64_json"],
-            "default": default_response_format(name),
-        },
-        "seed": {"type": "integer", "minimum": 0},
-        "negative_prompt": {"type": "string"},
-    }
-    if not route.qualities:
-        del parameters["quality"]
-    return {
-        "id": name,
-        "object": "model",
-        "created": 0,
-        "owned_by": "sentinel",
-        "description": route.description,
-        "available": router.usable(route),
-        "candidates": [c.target for c in route.candidates],
-        "candidate_details": [_candidate_entry(router, route, c, parked) for c in route.candidates],
-        "parked_candidates": [
-            {"target": c.target, "reason": parked[c.target]} for c in route.candidates if c.target in parked
-        ],
-        "aliases": sorted(a for a, target in router.config.aliases.items() if target == name),
-        "parameters": parameters,
-        "output": {"response_formats": ["url", "b64_json"], "content_types": sorted(ALLOWED_FORMATS.values())},
-    }
-
-
-def catalog(router: Router, parked: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    entries = [_model_entry(router, name, parked) for name in router.config.models]
-    for alias, target in router.config.aliases.items():
-        entries.append(_model_entry(router, target, parked) | {"id": alias, "alias_of": target, "aliases": []})
-    for name, reason in router.config.parked.items():
-        entries.append(
-            {"id": name, "object": "model", "created": 0, "owned_by": "sentinel", "parked": reason, "available": False}
-        )
-    return entries
-
-
 @router.get(
     "/v1/models",
     summary="List allowed models, aliases and parked models with their parameters",
@@ -413,7 +345,9 @@ def catalog(router: Router, parked: dict[str, str] | None = None) -> list[dict[s
     responses=V1_ERRORS,
 )
 async def list_models(gateway: Gateway) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": catalog(gateway.router, await gateway.router.parked())})
+    router_ = gateway.router
+    entries = catalog(router_, await router_.parked(), await router_.quality_views())
+    return JSONResponse({"object": "list", "data": entries})
 
 
 @router.get(
@@ -425,7 +359,7 @@ async def list_models(gateway: Gateway) -> JSONResponse:
 async def get_model(model_id: str, gateway: Gateway) -> JSONResponse:
     router_ = gateway.router
     resolved = router_.resolve(model_id)
-    entry = _model_entry(router_, resolved.model, await router_.parked())
+    entry = model_entry(router_, resolved.model, await router_.parked(), await router_.quality_views())
     if resolved.alias_of:
         entry |= {"id": model_id, "alias_of": resolved.alias_of}
     return JSONResponse(entry)

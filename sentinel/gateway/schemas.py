@@ -87,11 +87,18 @@ class ModelOut(BaseModel):
     parked: str | None = None
     parameters: dict[str, Any] | None = Field(default=None, description="JSON schema of each request field")
     output: dict[str, Any] | None = None
+    #: ``configured`` or ``quality`` (the route's ``order:``).
+    order: str | None = None
+    #: ``order: quality`` only: per task with recorded verdicts, the order its requests take (``order``), each
+    #: candidate's green share, sample and why (``candidates``), and why (``reason``); ``other_tasks`` and
+    #: ``without_task`` say what every other request takes.
+    quality: dict[str, Any] | None = None
 
 
 class ImagesEditRequest(BaseModel):
-    """``POST /v1/images/edits`` (multipart): OpenAI's text fields; the files are ``image`` (or ``image[]``) and
-    the optional ``mask`` (transparent, or white, where the image is to change; the image's size)."""
+    """``POST /v1/images/edits`` (multipart): OpenAI's text fields; the files are ``image`` (or ``image[]``, up to 16,
+    all sent to candidates that take several) and the optional ``mask`` (transparent, or white, where the first image
+    is to change; its size)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -106,8 +113,14 @@ class ImagesEditRequest(BaseModel):
     output_format: Literal["png", "jpeg", "webp"] | None = None
     output_compression: int | None = Field(default=None, ge=0, le=100)
     moderation: Literal["low", "auto"] | None = None
-    #: Streaming partial images is not offered: ``stream=true`` is refused rather than answered all at once.
-    stream: Literal[False, "false"] | None = None
+    #: How much of the input images' features (faces, logos) the model keeps: OpenAI's GPT image models that take it
+    #: (GET /v1/models lists them per candidate); a route none of whose candidates does answers 400 naming it.
+    input_fidelity: Literal["high", "low"] | None = None
+    #: Streaming partial images is not offered: ``stream=true`` is refused (400 naming ``stream``) rather than
+    #: answered all at once to a client waiting for events.
+    stream: bool | None = None
+    #: Only meaningful while streaming: without ``stream`` the answer is the final image, as OpenAI's is.
+    partial_images: int | None = Field(default=None, ge=0, le=3)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     negative_prompt: str | None = Field(default=None, max_length=4000)
     sentinel: SentinelOptions | None = None

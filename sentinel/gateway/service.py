@@ -10,13 +10,13 @@ from typing import Any
 
 from sentinel.errors import InvalidInput, SentinelError
 from sentinel.evaluation.service import check_mask_fits
+from sentinel.gateway.fields import honouring, output_options_of
 from sentinel.gateway.schemas import ImagesEditRequest, ImagesGenerationRequest, ImagesVariationRequest
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService
 from sentinel.http.base64_bytes import Base64Bytes
 from sentinel.keys.caller import Caller
-from sentinel.providers.base import Operation, Outcome, OutputOptions, unsupported_output
-from sentinel.providers.registry import Unconfigured
-from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult
+from sentinel.providers.base import MAX_EDIT_IMAGES, Operation, Outcome
+from sentinel.providers.router import Disconnected, ImageSpec, Router, RouteResult
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo, inspect_image
 
@@ -27,7 +27,6 @@ __all__ = [
     "GenerationFailed",
     "ImageChange",
     "default_response_format",
-    "refuse_output_fields_for_jobs",
     "response_format_of",
 ]
 
@@ -61,38 +60,14 @@ class ImageChange:
     """An edit or a variation as the endpoint read it: the form's fields and the uploaded bytes."""
 
     body: ImagesEditRequest | ImagesVariationRequest
-    #: The image(s) to change, as uploaded (``image`` or ``image[]``); the providers are given the first.
+    #: The image(s) to change, as uploaded (``image`` or ``image[]``): every one goes to a candidate that takes
+    #: several (its ``output_fields`` take ``image``); the others are not asked when there are more than one.
     images: list[bytes]
     mask: bytes | None = None
 
     @property
     def operation(self) -> Operation:
         return Operation.EDIT if isinstance(self.body, ImagesEditRequest) else Operation.VARIATION
-
-
-def output_options_of(body: ImagesGenerationRequest | ImagesEditRequest | ImagesVariationRequest) -> OutputOptions:
-    """OpenAI's output fields of a request, as the adapters take them."""
-    return OutputOptions(
-        style=getattr(body, "style", None),
-        background=getattr(body, "background", None),
-        output_format=getattr(body, "output_format", None),
-        output_compression=getattr(body, "output_compression", None),
-        moderation=getattr(body, "moderation", None),
-    )
-
-
-def refuse_output_fields_for_jobs(body: ImagesGenerationRequest) -> None:
-    """A judged request (``extra_body.sentinel.task``) runs as a job, and jobs do not pass output fields on yet:
-    a 400 naming the field rather than an image that silently ignores it."""
-    refused = unsupported_output(output_options_of(body), {})
-    if refused is not None:
-        error = InvalidInput(
-            f"{refused} is not supported together with sentinel.task (judged generations run as jobs, which do not "
-            f"pass it on); leave out one of them",
-            field=refused,
-        )
-        error.code = "unsupported_parameter"
-        raise error
 
 
 def response_format_of(body: ImagesGenerationRequest | ImagesEditRequest | ImagesVariationRequest) -> str:
@@ -163,46 +138,11 @@ class GatewayService:
             # The caller's own fallback list: its models' candidates follow the route's, in the order named.
             resolved = self.router.with_fallbacks(resolved, body.sentinel.models, f"{width}x{height}")
         resolved = self.router.for_operation(resolved, Operation.GENERATE)  # an edit-only route cannot generate
-        resolved = self.honouring(resolved, output)
+        resolved = honouring(self.router, resolved, output, Operation.GENERATE)
         deadline = body.sentinel.deadline_seconds if body.sentinel is not None else None
         return GenerationRequest(
             model=resolved, spec=spec, n=body.n, request_id=f"gen_{uuid.uuid4().hex}", timeout_seconds=deadline
         )
-
-    def honouring(self, resolved: ResolvedModel, output: OutputOptions) -> ResolvedModel:
-        """The route narrowed to the candidates whose adapter passes on every output field asked for; a 400 naming
-        the field when no configured candidate can. A field is never dropped silently: a transparent background
-        that comes back opaque is a broken image to the caller."""
-        if not output.asked():
-            return resolved
-        kept, refusals, callable_kept = [], [], 0
-        for candidate in resolved.route.candidates:
-            provider = self.router.providers.get(candidate.provider)
-            if provider is None or isinstance(provider, Unconfigured):
-                kept.append(candidate)  # never called anyway; the router's call log says why
-                continue
-            # An adapter that maps output fields says which it cannot pass on; any other takes only neutral values.
-            cannot_honour = getattr(provider, "cannot_honour", None) or _honours_no_output
-            refused = cannot_honour(candidate.model, output)
-            if refused is None:
-                kept.append(candidate)
-                callable_kept += 1
-            else:
-                refusals.append((refused, candidate.target))
-        if not refusals:
-            return resolved
-        if not callable_kept:
-            field = refusals[0][0]
-            names = ", ".join(target for name, target in refusals if name == field)
-            refusal = InvalidInput(
-                f"{field} '{output.asked()[field]}' cannot be honoured by model '{resolved.requested}': none of its "
-                f"candidates takes it ({names})",
-                field=field,
-            )
-            refusal.code = "unsupported_parameter"  # OpenAI's code for a field the model does not take
-            raise refusal
-        route = resolved.route.model_copy(update={"candidates": kept})
-        return replace(resolved, route=route)
 
     def check_uploads(self, change: ImageChange) -> ImageInfo:
         """The uploads, checked like every upload (size cap, a real image of an accepted type, the pixel limit) and
@@ -213,6 +153,12 @@ class GatewayService:
             raise InvalidInput("Missing required parameter: 'image'.", field="image")
         if change.operation is Operation.VARIATION and len(change.images) > 1:
             raise InvalidInput("a variation is made of one image: send one 'image'", field="image")
+        if len(change.images) > MAX_EDIT_IMAGES:
+            raise InvalidInput(
+                f"{len(change.images)} images were sent; an edit takes at most {MAX_EDIT_IMAGES} (as OpenAI's GPT "
+                "image models do)",
+                field="image",
+            )
         limits = {"max_bytes": settings.max_image_bytes, "max_pixels": settings.max_image_pixels}
         infos = [inspect_image(data, field="image", **limits) for data in change.images]
         if change.mask is not None:
@@ -223,8 +169,16 @@ class GatewayService:
     def prepare_change(self, change: ImageChange) -> GenerationRequest:
         """An edit or a variation checked like a generation, and narrowed to the candidates that can serve it: a
         400 naming the model when none can. Without a ``size`` the result keeps the source's size. Blocking."""
-        source = self.check_uploads(change)
         body = change.body
+        if getattr(body, "stream", None):
+            error = InvalidInput(
+                "stream=true is not supported: Sentinel answers an edit once, with the final images; leave out "
+                "stream (and partial_images)",
+                field="stream",
+            )
+            error.code = "unsupported_parameter"
+            raise error
+        source = self.check_uploads(change)
         quality = getattr(body, "quality", None)
         sized = body.size not in (None, "auto")
         resolved, width, height = self.generation.resolve(body.model, None, body.size if sized else None, quality)
@@ -241,8 +195,8 @@ class GatewayService:
         if body.sentinel is not None and body.sentinel.models:
             resolved = self.router.with_fallbacks(resolved, body.sentinel.models, f"{width}x{height}")
         resolved = self.router.for_operation(resolved, change.operation)
-        output = output_options_of(body)
-        resolved = self.honouring(resolved, output)
+        output = output_options_of(body, len(change.images))
+        resolved = honouring(self.router, resolved, output, change.operation)
         spec = ImageSpec(
             prompt=getattr(body, "prompt", ""),
             width=width,
@@ -253,6 +207,7 @@ class GatewayService:
             user=body.user,
             image=change.images[0],
             mask=change.mask,
+            more_images=tuple(change.images[1:]),
             output=output,
             operation=change.operation,
         )
@@ -352,8 +307,3 @@ class GatewayService:
                 ],
             },
         }
-
-
-def _honours_no_output(model: str, output: OutputOptions) -> str | None:
-    """An adapter that maps no output field (it declares no ``cannot_honour``) takes only their neutral values."""
-    return unsupported_output(output, {})

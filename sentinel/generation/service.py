@@ -41,6 +41,9 @@ class GenerationRequest:
     #: 0 for a first attempt; a job's regeneration (attempt number - 1) rotates the route's candidates where the
     #: route asks for it.
     regeneration: int = 0
+    #: The task the images are judged against (a job's): an ``order: quality`` route tries the candidates with the
+    #: best recent verdicts for it first. None (a plain gateway generation): the configured order.
+    task: str | None = None
     #: Asked before every provider call (the gateway: whether the client hung up): when it says so, no further
     #: provider is called for this request.
     disconnected: Disconnected | None = None
@@ -154,7 +157,12 @@ class GenerationService:
 
     async def _route_one(self, request: GenerationRequest, spec: ImageSpec, deadline: float | None) -> RouteResult:
         walk = self.router.generate(
-            request.model, spec, request.regeneration, deadline=deadline, disconnected=request.disconnected
+            request.model,
+            spec,
+            request.regeneration,
+            deadline=deadline,
+            disconnected=request.disconnected,
+            task=request.task,
         )
         if deadline is None:
             return await walk

@@ -7,8 +7,9 @@ import httpx
 
 from sentinel.generation.service import GenerationService
 from sentinel.net.transport import provider_client
-from sentinel.providers.config import load_routing
+from sentinel.providers.config import RoutingConfig, load_routing
 from sentinel.providers.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
+from sentinel.providers.quality import QualityBoard, QualityPolicy, quality_targets, verdict_reader
 from sentinel.providers.registry import build_providers
 from sentinel.providers.router import Router
 from sentinel.services import Services
@@ -24,9 +25,26 @@ def cooldown_store(services: Services) -> CooldownStore:
     return MemoryCooldowns()
 
 
+def quality_board(services: Services, config: RoutingConfig) -> QualityBoard | None:
+    """This process's copy of the recent green shares, when some route asks for ``order: quality`` (none otherwise:
+    nothing is read)."""
+    targets = quality_targets(config)
+    if not targets:
+        return None
+    policy = QualityPolicy.of(services.settings)
+    # The engine is opened by the first read, not here: building the service stays free of database work.
+    return QualityBoard(verdict_reader(lambda: services.engine, targets, policy), policy)
+
+
 async def open_generation(services: Services) -> GenerationService:
     """A generation service for this process; close it (``await service.close()``) when the process stops."""
     config = load_routing(services.settings.routes)
     client = provider_client(HTTP_LIMITS, httpx.Timeout(120.0, connect=10.0))
-    router = Router(config, build_providers(config, client), cooldown_store(services), services.settings)
+    router = Router(
+        config,
+        build_providers(config, client),
+        cooldown_store(services),
+        services.settings,
+        quality=quality_board(services, config),
+    )
     return GenerationService(services, router, client)

@@ -49,13 +49,16 @@ def error_response(
     field: str | None = None,
     code: str | None = None,
     headers: dict[str, str] | None = None,
+    details: dict[str, object] | None = None,
 ) -> JSONResponse:
     if code is None and field and error_type == INVALID_REQUEST:
         # A refused value of a named field: OpenAI's answer always has a code for it.
         code = INVALID_VALUE
-    body: dict[str, str | None] = {"message": message, "type": error_type, "param": field, "code": code}
+    body: dict[str, object] = {"message": message, "type": error_type, "param": field, "code": code}
     if field:
         body["field"] = field  # Sentinel's name for ``param``, kept for existing clients
+    if details:
+        body = details | body  # the standard fields win over an extra one of the same name
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
@@ -83,7 +86,9 @@ def allowed_methods(request: Request) -> list[str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SentinelError)
     async def sentinel_error(_: Request, exc: SentinelError) -> JSONResponse:
-        return error_response(exc.status_code, exc.error_type, exc.message, exc.field, exc.code, exc.headers)
+        return error_response(
+            exc.status_code, exc.error_type, exc.message, exc.field, exc.code, exc.headers, exc.details
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

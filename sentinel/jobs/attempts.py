@@ -70,11 +70,13 @@ class AttemptRunner:
         if edit is None:
             spec = ImageSpec(prompt=attempt.prompt, width=width, height=height, seed=seed)
         else:
-            # An edit keeps its source's size; only candidates that can edit are asked.
+            # An edit keeps its source's size unless the job asks for one (checked against the route and the
+            # source when the job was made); only candidates that can edit are asked.
             source, mask = edit
             resolved = generation.router.for_operation(resolved, Operation.EDIT)
-            info = self.services.images.inspect(source, "source")
-            width, height = info.width, info.height
+            if size is None:
+                info = self.services.images.inspect(source, "source")
+                width, height = info.width, info.height
             spec = ImageSpec(
                 prompt=attempt.prompt,
                 width=width,
@@ -91,6 +93,7 @@ class AttemptRunner:
             request_id=job_id,
             timeout_seconds=max(0.01, remaining),
             regeneration=number - 1,
+            task=job.task,
         )
         try:
             result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sentinel.jobs.export import JobExport
 from sentinel.jobs.service import JobService
 
 
@@ -15,3 +16,10 @@ async def job_service(request: Request) -> JobService:
 
 
 Jobs = Annotated[JobService, Depends(job_service)]
+
+
+async def job_export(request: Request) -> JobExport:
+    return request.app.state.job_export
+
+
+JobExports = Annotated[JobExport, Depends(job_export)]

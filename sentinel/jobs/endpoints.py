@@ -8,9 +8,13 @@ from collections.abc import Awaitable, Callable
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
 
 from sentinel.errors import InvalidInput
+from sentinel.evaluation.listing import ExportFormat
+from sentinel.evaluation.schemas import KEY_FILTER, SINCE_FILTER, UNTIL_FILTER
 from sentinel.http.deps import AppServices
+from sentinel.http.downloads import EXPORT_RESPONSES, download
 from sentinel.http.requests import long_poll, parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
@@ -18,7 +22,8 @@ from sentinel.http.uploads import fetch_images, parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent_in_transaction
 from sentinel.idempotency.service import RecordedAnswer, fingerprint
-from sentinel.jobs.deps import Jobs
+from sentinel.jobs.deps import JobExports, Jobs
+from sentinel.jobs.export import JobFilter
 from sentinel.jobs.schemas import FORM_FIELDS, JobCreate, JobOut
 from sentinel.keys.http import caller_of
 from sentinel.models import FINAL_JOB_STATES
@@ -137,6 +142,30 @@ async def create_job(request: Request, service: Jobs, services: AppServices, ide
 
 
 @router.get(
+    "/v1/jobs/export",
+    summary="Every matching job, as JSON Lines or CSV",
+    description="Streamed as it is read, newest first. JSONL has each job as `GET /v1/jobs/{id}` shows it, attempts "
+    "included; CSV has one line per job (its chosen images, one per slot, joined by spaces) under a fixed header.",
+    response_class=StreamingResponse,
+    responses=EXPORT_RESPONSES | V1_ERRORS | errors(400, 422),
+)
+async def export_jobs(
+    request: Request,
+    exports: JobExports,
+    export_format: str | None = Query("jsonl", alias="format", description="jsonl or csv"),
+    task: str | None = Query(None, max_length=100),
+    state: str | None = Query(None, description="queued, generating, judging, regenerating, done, failed or expired"),
+    verdict: str | None = Query(None, description="the job's final verdict (a reviewer's decision included)"),
+    since: str | None = Query(None, description=SINCE_FILTER, max_length=64),
+    until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
+    key: str | None = Query(None, description=KEY_FILTER, max_length=100),
+) -> StreamingResponse:
+    fmt = ExportFormat.parse(export_format)
+    filters = JobFilter.parse(task, state, verdict, since, until, key)
+    return await download(exports.export(filters, fmt, caller_of(request)), fmt.media_type, "jobs", fmt.value)
+
+
+@router.get(
     "/v1/jobs/{job_id}",
     summary="A job's state, every attempt, and the chosen images with verdicts",
     response_model=JobOut,
@@ -175,5 +204,5 @@ async def list_jobs(
     state: str | None = Query(None, pattern="^(queued|generating|judging|regenerating|done|failed|expired)$"),
     limit: int = Query(50, ge=1, le=500),
 ) -> JSONResponse:
-    jobs = await run_in_threadpool(service.list, task, verdict, state, limit, caller_of(request))
-    return JSONResponse({"object": "list", "data": [service.view(job, []) | {"attempts": None} for job in jobs]})
+    jobs = await run_in_threadpool(service.list_views, task, verdict, state, limit, caller_of(request))
+    return JSONResponse({"object": "list", "data": jobs})

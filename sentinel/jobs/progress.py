@@ -231,3 +231,24 @@ class JobProgress:
             session.execute(update(Job).where(col(Job.id) == job.id).values(verdict=job_verdict, reason=reason))
         write(session, *self.webhook(job, "decided"))
         return True
+
+    def undo_review(self, session: Session, evaluation: Evaluation) -> bool:
+        """Take back :meth:`record_review` (without a regeneration: the caller refuses to undo one whose attempt
+        exists): the attempt is amber again and the job, if closed, waits for review again. Runs in the transaction
+        that deletes the decision. True when the evaluation was a job's attempt."""
+        attempt = session.exec(select(JobAttempt).where(JobAttempt.evaluation_id == evaluation.id)).first()
+        if attempt is None:
+            return False
+        attempt.verdict = evaluation.verdict
+        attempt.summary = evaluation.summary
+        session.add(attempt)
+        session.flush()
+        job = session.get(Job, attempt.job_id)
+        assert job is not None
+        if job.state in FINAL_JOB_STATES:
+            attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
+            job_verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)
+            reason = CLOSING_REASONS[job_verdict] if job_verdict else job.reason
+            session.execute(update(Job).where(col(Job.id) == job.id).values(verdict=job_verdict, reason=reason))
+        write(session, *self.webhook(job, "undone"))
+        return True

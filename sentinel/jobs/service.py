@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from sentinel.errors import NotFound
+from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.rubric import Rubric, validate_params
 from sentinel.evaluation.service import EDIT_INPUTS, check_edit_inputs, check_mask_fits
 from sentinel.generation.service import GenerationService
@@ -91,6 +91,9 @@ class JobService:
         inputs = inputs or {}
         checked = self.precheck(body, inputs.keys())
         images = self._inspect(inputs)
+        width, height = checked.params.get("width"), checked.params.get("height")
+        if "source" in images and width and height:
+            check_edit_size(images["source"][0], (width, height), "params.width")
         key_id = caller.id if caller else None
         now = utcnow()
         job = Job(
@@ -121,10 +124,15 @@ class JobService:
             session.commit()
         return job
 
-    def openai_edit_inputs(self, task: str, image: bytes, mask: bytes | None) -> dict[str, bytes]:
+    def openai_edit_inputs(
+        self, task: str, image: bytes, mask: bytes | None, size: tuple[int, int] | None = None
+    ) -> dict[str, bytes]:
         """An OpenAI-shaped edit's image and mask as a job's inputs: the mask checked, then turned into the task's
-        convention (OpenAI's marks the region to change, transparent or white; a rubric may mark what to keep)."""
+        convention (OpenAI's marks the region to change, transparent or white; a rubric may mark what to keep).
+        ``size``, the edit's own, is checked against the image (a 400 naming ``size``)."""
         rubric = self.services.rubrics.get(task)
+        if size is not None:
+            check_edit_size(self.services.images.inspect(image, "image"), size, "size")
         inputs = {"source": image}
         if mask is not None:
             self.services.images.inspect(mask, "mask")
@@ -178,5 +186,37 @@ class JobService:
         with Session(self.services.engine) as session:
             return list(session.exec(query))
 
+    def list_views(
+        self, task: str | None, verdict: str | None, state: str | None, limit: int, caller: Caller | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest jobs as ``GET /v1/jobs/{id}`` shows them (their chosen images, verdicts and summaries come
+        from the attempts, loaded for the whole page at once), without the attempt list itself."""
+        jobs = self.list(task, verdict, state, limit, caller)
+        by_job: dict[str, list[JobAttempt]] = {job.id: [] for job in jobs}
+        if jobs:
+            with Session(self.services.engine) as session:
+                query = (
+                    select(JobAttempt)
+                    .where(col(JobAttempt.job_id).in_(list(by_job)))
+                    .order_by(col(JobAttempt.slot), col(JobAttempt.number))
+                )
+                for attempt in session.exec(query):
+                    by_job[attempt.job_id].append(attempt)
+        return [self.view(job, by_job[job.id]) | {"attempts": None} for job in jobs]
+
     def view(self, job: Job, attempts: list[JobAttempt]) -> dict[str, Any]:
         return self.views.view(job, attempts)
+
+
+def check_edit_size(source: ImageInfo, size: tuple[int, int], field: str) -> None:
+    """An edit's asked size against its source: the edit tasks' size check wants the source's aspect ratio (within
+    2%) and at least half its width and height, so a job asking for another could only ever come back red."""
+    width, height = size
+    aspect, wanted = width / height, source.width / source.height
+    if abs(aspect - wanted) / wanted > 0.02 or width * 2 < source.width or height * 2 < source.height:
+        raise InvalidInput(
+            f"size {width}x{height} cannot be judged against the source's {source.width}x{source.height}: an edit "
+            "job's result must keep the source's aspect ratio and at least half its width and height; ask for such "
+            "a size, or leave size out to keep the source's",
+            field=field,
+        )

@@ -30,8 +30,11 @@ class JobViews:
     def _image(self, image_id: str | None) -> dict[str, str] | None:
         return {"id": image_id, "url": self.services.images.url(image_id)} if image_id else None
 
-    def view(self, job: Job, attempts: list[JobAttempt]) -> dict[str, Any]:
-        decisions = self._decisions(attempts)
+    def view(
+        self, job: Job, attempts: list[JobAttempt], decisions: dict[str, ReviewDecision] | None = None
+    ) -> dict[str, Any]:
+        """``decisions`` (review decisions by evaluation id) when read already for many jobs at once (an export)."""
+        decisions = self._decisions(attempts) if decisions is None else decisions
         body: dict[str, Any] = {
             "id": job.id,
             "object": "job",

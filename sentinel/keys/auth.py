@@ -16,7 +16,9 @@ from sentinel.settings import Settings
 logger = logging.getLogger(__name__)
 
 #: Probes and assets are never counted or refused.
-UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics", "/static/")
+UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics", "/static/", "/favicon.ico")
+#: The login forms (the plain one, and the one carrying a decision after a session ended): one bucket of attempts.
+LOGIN_PATHS = ("/login", "/login/decision")
 #: A route that takes a key when one is sent but lets the endpoint accept a signed URL instead.
 SIGNED_OR_KEY = "signed-or-key"
 
@@ -95,7 +97,7 @@ class ApiKeyAuth:
             return
         if caller is not None:
             bucket, per_minute = f"key:{caller.id}", caller.rpm or self.settings.default_key_rpm
-        elif method == "POST" and path == "/login":
+        elif method == "POST" and path in LOGIN_PATHS:
             bucket, per_minute = f"login:{client_address(scope)}", self.settings.login_attempts_per_minute
         else:
             bucket, per_minute = f"ip:{client_address(scope)}", self.settings.anonymous_rpm

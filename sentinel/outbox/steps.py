@@ -11,6 +11,7 @@ and every few seconds ``sweep`` (deadlines and recovery).
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from sentinel.outbox.store import Message
@@ -54,18 +55,26 @@ def generate_attempt(job_id: str, slot: int, number: int, *, resend: bool = Fals
 
 
 def deliver_webhook(
-    kind: str, resource_id: str, callback_url: str | None, event: str, settings: Settings
+    kind: str,
+    resource_id: str,
+    callback_url: str | None,
+    event: str,
+    settings: Settings,
+    *,
+    delivery_id: str | None = None,
 ) -> list[Message]:
     """POST a finished (or decided) job or evaluation to its callback_url, retried with the configured backoff;
-    nothing when it has no callback_url."""
+    nothing when it has no callback_url. The delivery's id (its ``Sentinel-Delivery`` header) is chosen here and
+    travels in the message, so every retry carries the same one; a replay passes the id it sends again."""
     if not callback_url:
         return []
+    delivery_id = delivery_id or f"dlv_{uuid.uuid4().hex}"
     options = {
         "max_retries": settings.webhook_max_retries,
         "min_backoff": settings.webhook_min_backoff_ms,
         "max_backoff": 600_000,
     }
-    return [Message("deliver_webhook", WEBHOOKS, (kind, resource_id, event), options)]
+    return [Message("deliver_webhook", WEBHOOKS, (kind, resource_id, event, delivery_id), options)]
 
 
 def sweep(period: int) -> Message:

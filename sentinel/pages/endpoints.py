@@ -9,13 +9,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sentinel.dashboard.charts import chart_context
 from sentinel.dashboard.deps import Dashboard, Routing
-from sentinel.dashboard.service import WINDOWS, parked_candidates
-from sentinel.errors import InvalidInput, SentinelError
+from sentinel.dashboard.service import WINDOWS, parked_candidates, quality_routing
+from sentinel.errors import SentinelError
 from sentinel.evaluation.deps import Evaluations
 from sentinel.http.deps import AppServices
 from sentinel.jobs.deps import Jobs
@@ -78,7 +78,6 @@ class WholeServiceOnly(SentinelError):
 
 #: Form posts are tiny: a decision, a note and a token.
 MAX_FORM_FIELDS = 20
-QUEUE_PAGE_SIZE = 200
 
 
 async def _reviewer(request: Request, auth: ReviewerAuth) -> Reviewer | None:
@@ -140,8 +139,10 @@ def login_page(
     target: str,
     status_code: int = 200,
     error: str | None = None,
+    pending: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """The login form, with its CSRF token: the same one while the login cookie lasts, so two tabs both work."""
+    """The login form, with its CSRF token: the same one while the login cookie lasts, so two tabs both work.
+    ``pending``: a decision sent without a live session, carried in the form and applied after the login."""
     token, cookie = auth.login_form_token(request.cookies.get(LOGIN_COOKIE))
     response = render(
         headers,
@@ -151,6 +152,7 @@ def login_page(
         login_token=token,
         keys_file=not auth.settings.reviewer_keys,
         error=error,
+        pending=pending,
     )
     response.set_cookie(
         LOGIN_COOKIE,
@@ -167,12 +169,30 @@ def login_page(
 async def login(request: Request, auth: ReviewerLogin, headers: PageHeaders) -> Response:
     form = await read_form(request)
     target = safe_next(form.get("next"))
+    found = await authenticate(request, auth, headers, form, target)
+    if isinstance(found, Response):
+        return found
+    response = RedirectResponse(target, status_code=303)
+    await begin_session(request, auth, found, response)
+    return response
+
+
+async def authenticate(
+    request: Request,
+    auth: ReviewerAuth,
+    headers: dict[str, str],
+    form: dict[str, str],
+    target: str,
+    pending: dict[str, str] | None = None,
+) -> tuple[str, str] | Response:
+    """(reviewer name, session binding) for a login form that passes its checks, else the login page again with
+    the reason (still carrying ``pending``, a decision waiting for the login)."""
     try:
         # Another site must not log this browser in, not even under a key of its own choosing.
         check_origin(request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host"))
         check_token(auth.login_token_of(request.cookies.get(LOGIN_COOKIE)), form.get(CSRF_FIELD))
     except SentinelError as exc:
-        return login_page(request, auth, headers, target, exc.status_code, exc.message)
+        return login_page(request, auth, headers, target, exc.status_code, exc.message, pending)
     found = await run_in_threadpool(auth.reviewer_for_key, form.get("key", "")[:1000])
     if found is None:
         return login_page(
@@ -183,22 +203,29 @@ async def login(request: Request, auth: ReviewerLogin, headers: PageHeaders) -> 
             401,
             "That key is not a reviewer key (or an API key with the review scope). Check for a typo, or ask "
             "whoever runs Sentinel for one.",
+            pending,
         )
+    return found
+
+
+async def begin_session(request: Request, auth: ReviewerAuth, found: tuple[str, str], response: Response) -> str:
+    """Start the session of a login that passed :func:`authenticate` and set its cookie on ``response``;
+    returns the cookie's value."""
     previous = await _reviewer(request, auth)
     if previous is not None:
         # A new login replaces the session this browser had: never two live sessions from one cookie jar.
         await run_in_threadpool(auth.end_session, previous)
-    response = RedirectResponse(target, status_code=303)
+    cookie = await run_in_threadpool(auth.start_session, *found)
     response.set_cookie(
         SESSION_COOKIE,
-        await run_in_threadpool(auth.start_session, *found),
+        cookie,
         max_age=auth.settings.session_max_age_seconds,
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
     )
     response.delete_cookie(LOGIN_COOKIE)
-    return response
+    return cookie
 
 
 @router.post("/logout")
@@ -215,73 +242,7 @@ async def logout(request: Request, auth: ReviewerLogin, headers: PageHeaders) ->
     return response
 
 
-# -- review queue ------------------------------------------------------------------------------------
-
-
-@router.get("/review")
-async def review_page(
-    request: Request,
-    auth: ReviewerLogin,
-    headers: PageHeaders,
-    review: Reviews,
-    services: AppServices,
-    task: str | None = Query(None, max_length=100),
-    id: str | None = Query(None, max_length=64),
-    decided: str | None = Query(None, max_length=64),
-) -> Response:
-    reviewer = await _reviewer(request, auth)
-    if reviewer is None:
-        return to_login(request)
-    queue = await run_in_threadpool(review.queue, task or None, QUEUE_PAGE_SIZE, reviewer.caller)
-    index = next((i for i, item in enumerate(queue) if item["id"] == id), 0)
-    current = queue[index] if queue else None
-    just_decided = await run_in_threadpool(review.decision, decided, reviewer.caller) if decided else None
-    return render(
-        headers,
-        "review.html",
-        reviewer=reviewer,
-        nav="review",
-        queue=queue,
-        index=index,
-        item=current,
-        previous_id=queue[index - 1]["id"] if index > 0 else None,
-        next_id=queue[index + 1]["id"] if index + 1 < len(queue) else None,
-        task=task or "",
-        tasks=sorted(r.id for r in services.rubrics.all()),
-        just_decided=just_decided,
-    )
-
-
-@router.post("/review/{evaluation_id}/decision")
-async def review_decision(
-    evaluation_id: str, request: Request, auth: ReviewerLogin, headers: PageHeaders, review: Reviews
-) -> Response:
-    try:
-        reviewer, form = await checked_post(request, auth)
-    except SentinelError as exc:
-        return error_page(headers, exc, "/review")
-    if reviewer is None:
-        return to_login(request)
-    task = form.get("task", "")[:100]
-    back = "/review?" + urlencode({k: v for k, v in {"task": task, "id": evaluation_id}.items() if v})
-    try:
-        note = form.get("note") or None
-        if note and len(note) > 4000:
-            raise InvalidInput("the note is longer than 4000 characters", field="note")
-        await run_in_threadpool(
-            review.decide,
-            evaluation_id,
-            form.get("decision", ""),
-            reviewer.name,
-            note,
-            form.get("regenerate") == "on",
-            caller=reviewer.caller,
-        )
-    except SentinelError as exc:
-        return error_page(headers, exc, back, reviewer)
-    # After a decision the next item opens: the one that followed this one, else the oldest still waiting.
-    query = {"task": task, "id": form.get("next_id", "")[:64], "decided": evaluation_id}
-    return RedirectResponse("/review?" + urlencode({k: v for k, v in query.items() if v}), status_code=303)
+# -- review queue: the queue and its decisions are in sentinel/pages/review_pages.py --------------------
 
 
 @router.get("/review/stats")
@@ -331,6 +292,19 @@ async def job_page(job_id: str, request: Request, auth: ReviewerLogin, headers: 
     return render(headers, "job.html", reviewer=reviewer, job=await run_in_threadpool(jobs.view, job, attempts))
 
 
+# -- favicon ---------------------------------------------------------------------------------------------
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    """Browsers ask for it on every site whatever the page links; a day's caching spares the repeats."""
+    return FileResponse(
+        PAGES_DIR / "static" / "favicon.ico",
+        media_type="image/vnd.microsoft.icon",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 # -- dashboard -------------------------------------------------------------------------------------------
 
 
@@ -341,6 +315,7 @@ async def dashboard_page(
     headers: PageHeaders,
     dashboard: Dashboard,
     router: Routing,
+    review: Reviews,
     window: str = Query("24h", max_length=8),
 ) -> Response:
     reviewer = await _reviewer(request, auth)
@@ -354,6 +329,10 @@ async def dashboard_page(
     except SentinelError as exc:
         return error_page(headers, exc, "/dashboard", reviewer)
     summary["parked_candidates"] = await parked_candidates(router)
+    summary["quality_routing"] = await quality_routing(router)
+    # How far each judge can be trusted, next to what it costs and how often it says amber: the same numbers as
+    # /review/stats (all decisions, not the window's: kappa needs many to mean anything).
+    calibration = await run_in_threadpool(review.stats, reviewer.caller)
     return render(
         headers,
         "dashboard.html",
@@ -363,4 +342,6 @@ async def dashboard_page(
         charts=chart_context(summary),
         window=window,
         windows=list(WINDOWS),
+        calibration=calibration,
+        min_kappa=MIN_DECISIONS_FOR_KAPPA,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment
 
+from sentinel.evaluation.numbers import number
 from sentinel.models import as_utc, utcnow
 
 
@@ -55,10 +56,11 @@ def badge(verdict: str | None, judges: list[dict[str, Any]] | None = None) -> st
 
 
 def measurement(value: Any) -> str:
+    """A criterion's measured value or threshold, formatted as the judges' detail texts format it."""
     if value is None:
         return "–"
-    if isinstance(value, float):
-        return f"{value:.3g}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number(value)
     return str(value)
 
 

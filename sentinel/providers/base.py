@@ -66,13 +66,20 @@ class Operation(enum.StrEnum):
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """OpenAI's optional output fields. None means "not asked for": the provider's default applies."""
+    """OpenAI's optional per-model fields: the output fields, and an edit's ``input_fidelity`` and number of images.
+    None means "not asked for": the provider's default applies. An adapter declares which it takes, with which values
+    (``output_fields``); the gateway keeps only candidates that take every field asked for."""
 
     style: str | None = None
     background: str | None = None
     output_format: str | None = None
     output_compression: int | None = None
     moderation: str | None = None
+    #: Edits: how much the model keeps of the input images' features (OpenAI's GPT image models: high or low).
+    input_fidelity: str | None = None
+    #: Edits: how many images were sent, set only when more than one (a single image every editor takes). Named as
+    #: OpenAI names the field, so a refusal names ``image``.
+    image: int | None = None
 
     def asked(self) -> dict[str, str | int]:
         """The fields the caller set, by name."""
@@ -116,6 +123,9 @@ class GenerationRequest:
     #: Edits: the source image and mask bytes (PNG), when the provider supports them.
     image: bytes | None = None
     mask: bytes | None = None
+    #: Edits with several images (only adapters whose ``output_fields`` take ``image`` are sent them): the images
+    #: after ``image``, in the caller's order; the mask applies to ``image``.
+    more_images: tuple[bytes, ...] = ()
     user: str | None = None
     #: OpenAI's output fields (style, background, format...), passed on by adapters that honour them.
     output: OutputOptions = field(default_factory=OutputOptions)
@@ -182,9 +192,15 @@ class HttpProvider:
         self.timeout = timeout
 
     def cannot_honour(self, model: str, options: OutputOptions) -> str | None:
-        """The first asked-for output field this adapter cannot pass on for ``model``; None when it can pass them all.
-        By default none but their neutral values: an adapter that maps a field says so by overriding this."""
-        return unsupported_output(options, {})
+        """The first asked-for output field this adapter cannot pass on for ``model``; None when it passes them all."""
+        return unsupported_output(options, self.output_fields(model))
+
+    @classmethod
+    def output_fields(cls, model: str) -> dict[str, frozenset[str | int] | None]:
+        """The OutputOptions fields this adapter passes on for ``model``, with the values it takes (None: any). By
+        default none, so only their neutral values are honoured: an adapter that maps a field overrides this. A class
+        method: the catalog asks it of a provider that is not configured here too."""
+        return {}
 
     @classmethod
     def supports(cls, model: str, operation: Operation) -> bool:
@@ -219,6 +235,19 @@ class Provider(Protocol):
     async def generate(self, request: GenerationRequest) -> ProviderResult:
         """Make one image; never raises for a provider's answer, only returns a typed result."""
         ...
+
+
+def output_fields(provider: object, model: str) -> dict[str, frozenset[str | int] | None]:
+    """The output fields an adapter (an instance or its class) passes on for ``model``; one that declares no
+    ``output_fields`` (the local renderer) takes none but their neutral values."""
+    declared = getattr(provider, "output_fields", None)
+    return declared(model) if declared is not None else {}
+
+
+#: The most images one edit may carry (OpenAI's GPT image models take up to 16), as an ``image`` field value.
+MAX_EDIT_IMAGES = 16
+#: The ``image`` values of an adapter that takes several images in one edit.
+SEVERAL_IMAGES: frozenset[str | int] = frozenset(range(1, MAX_EDIT_IMAGES + 1))
 
 
 def supports(provider: object, model: str, operation: Operation) -> bool:

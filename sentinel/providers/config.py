@@ -85,6 +85,10 @@ class ModelRoute(BaseModel):
     #: A job's regeneration starts at the next candidate (attempt 2 at the second, ...): a red result
     #: is often the model's habit, not bad luck.
     rotate_on_regenerate: bool = False
+    #: ``configured``: the candidates as listed (weighted neighbours sharing first choice). ``quality``: a request
+    #: with a task (a job, a judged gateway request) tries first the candidates whose recent images for that task were
+    #: green most often (sentinel/providers/quality.py); requests without a task keep the configured order.
+    order: Literal["configured", "quality"] = "configured"
     #: Sizes callers may ask for; the first is the default.
     sizes: list[str] = Field(default_factory=lambda: ["1024x1024", "1792x1024", "1024x1792"])
     #: Quality tiers callers may ask for. Unset: every tier some candidate maps (``quality:``), so a route whose

@@ -1,10 +1,11 @@
 """OpenAI Images API (and any gateway that speaks it): generations, edits and variations, ``url`` or ``b64_json``
 output.
 
-Edits (``POST /images/edits``, multipart) take the GPT image models (``image[]``, up to 16 images; we send the one
-image a request carries) and DALL·E 2 (``image``); variations (``POST /images/variations``) only DALL·E 2. The mask is
-sent OpenAI's way, fully transparent where the image is to change, whichever way the caller drew it (white or
-transparent). As read in the Images API reference (platform.openai.com/docs/api-reference/images), 2026-12-05.
+Edits (``POST /images/edits``, multipart) take the GPT image models (``image[]``, up to 16 images, every one the
+caller sent; ``input_fidelity`` where the model takes it) and DALL·E 2 (one ``image``); variations
+(``POST /images/variations``) only DALL·E 2. The mask is sent OpenAI's way, fully transparent where the image is to
+change, whichever way the caller drew it (white or transparent). As read in the Images API reference
+(platform.openai.com/docs/api-reference/images), 2026-12-05.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import pybase64
 
 from sentinel.providers._http import json_body, send
 from sentinel.providers.base import (
+    SEVERAL_IMAGES,
     GenerationRequest,
     HttpProvider,
     Operation,
     Outcome,
-    OutputOptions,
     ProviderImage,
     ProviderResult,
     classify_http,
@@ -32,7 +33,6 @@ from sentinel.providers.base import (
     error_message,
     failure,
     model_not_found,
-    unsupported_output,
 )
 from sentinel.providers.masks import as_alpha_mask
 
@@ -58,14 +58,30 @@ GPT_IMAGE_OUTPUT: dict[str, frozenset[str | int] | None] = {
 #: gpt-image-2 refuses transparent backgrounds (same reference).
 OPAQUE_GPT_IMAGE_OUTPUT = GPT_IMAGE_OUTPUT | {"background": frozenset({"opaque", "auto"})}
 DALL_E_3_OUTPUT: dict[str, frozenset[str | int] | None] = {"style": frozenset({"vivid", "natural"})}
+#: ``input_fidelity`` on edits, as the edit reference (the openai SDK 3.63's ImageEditParams, generated from OpenAI's
+#: API spec, read 2026-12-05) has it: ``high`` and ``low`` on gpt-image-1.5 (and gpt-image-1 before it was shut
+#: down), only ``low`` on gpt-image-1-mini, and "for gpt-image-2, omit this parameter": the reference names no
+#: value for the 2.x line after it either, so those are never sent it.
+INPUT_FIDELITY: dict[str, frozenset[str | int]] = {
+    "gpt-image-1-mini": frozenset({"low"}),
+    "gpt-image-1.5": frozenset({"high", "low"}),
+    "gpt-image-1": frozenset({"high", "low"}),
+}
+#: Fields sent as the edit's files, never as text fields.
+FILE_FIELDS = frozenset({"image"})
 
 
 def output_fields_of(model: str) -> dict[str, frozenset[str | int] | None]:
-    """The output fields ``model`` takes; an unknown model (an OpenAI-compatible gateway's own) is sent none."""
+    """The output fields ``model`` takes, and for the GPT image models the edit fields too (up to 16 images,
+    ``input_fidelity`` where the model takes it); an unknown model (an OpenAI-compatible gateway's own) is sent none."""
     if model.startswith("gpt-image-2"):
-        return OPAQUE_GPT_IMAGE_OUTPUT
+        return OPAQUE_GPT_IMAGE_OUTPUT | {"image": SEVERAL_IMAGES}
     if model.startswith("gpt-image"):
-        return GPT_IMAGE_OUTPUT
+        fidelity = next((values for prefix, values in INPUT_FIDELITY.items() if model.startswith(prefix)), None)
+        edit_fields: dict[str, frozenset[str | int] | None] = {"image": SEVERAL_IMAGES}
+        if fidelity is not None:
+            edit_fields["input_fidelity"] = fidelity
+        return GPT_IMAGE_OUTPUT | edit_fields
     if model.startswith("dall-e-3"):
         return DALL_E_3_OUTPUT
     return {}
@@ -161,8 +177,9 @@ class OpenAIProvider(HttpProvider):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def cannot_honour(self, model: str, options: OutputOptions) -> str | None:
-        return unsupported_output(options, output_fields_of(model))
+    @classmethod
+    def output_fields(cls, model: str) -> dict[str, frozenset[str | int] | None]:
+        return output_fields_of(model)
 
     @classmethod
     def supports(cls, model: str, operation: Operation) -> bool:
@@ -184,7 +201,9 @@ class OpenAIProvider(HttpProvider):
         # Only the fields this model takes: OpenAI refuses the others, and a neutral value ("auto") asked of a model
         # without the field means its default anyway.
         taken = output_fields_of(request.model)
-        body.update({name: value for name, value in request.output.asked().items() if name in taken})
+        body.update(
+            {name: value for name, value in request.output.asked().items() if name in taken and name not in FILE_FIELDS}
+        )
         # gpt-image models always answer base64 and refuse the parameter; DALL·E models are asked for it.
         if not request.model.startswith("gpt-image"):
             body["response_format"] = request.params.get("response_format", "b64_json")
@@ -203,8 +222,13 @@ class OpenAIProvider(HttpProvider):
             body.pop("prompt")
             fields = {k: str(v) for k, v in body.items() if k in VARIATION_FIELDS}
             return "/images/variations", fields, [("image", source)]
-        # The GPT image models take a list of images (the SDK sends a list as ``image[]``); DALL·E 2 one ``image``.
-        files: list[tuple[str, Any]] = [("image[]" if request.model.startswith("gpt-image") else "image", source)]
+        # The GPT image models take a list of images (the SDK sends a list as ``image[]``), all of them sent in the
+        # caller's order; DALL·E 2 one ``image`` (the gateway sends it no more: its output_fields take no ``image``).
+        if request.model.startswith("gpt-image"):
+            more = [(f"image{i}.png", data, _mime_of(data)) for i, data in enumerate(request.more_images, 2)]
+            files: list[tuple[str, Any]] = [("image[]", part) for part in (source, *more)]
+        else:
+            files = [("image", source)]
         if request.mask is not None:
             files.append(("mask", ("mask.png", as_alpha_mask(request.mask), "image/png")))
         return "/images/edits", {k: str(v) for k, v in body.items()}, files

@@ -32,10 +32,13 @@ from sentinel.providers.base import (
     ProviderImage,
     ProviderResult,
     failure,
+    output_fields,
     supports,
 )
 from sentinel.providers.config import SIZE, Candidate, ModelRoute, RoutingConfig
 from sentinel.providers.cooldown import CandidateState, CooldownPolicy, CooldownStore
+from sentinel.providers.pinning import pinned_route
+from sentinel.providers.quality import QualityBoard, QualityPolicy, route_view
 from sentinel.providers.registry import Unconfigured, adapter_class
 from sentinel.settings import Settings
 from sentinel.store.images import ImageInfo, decoded_pixels, inspect_image
@@ -80,6 +83,8 @@ class ImageSpec:
     image: bytes | None = None
     #: Edits: white (or, OpenAI's way, fully transparent) marks the region to change; the image's size.
     mask: bytes | None = None
+    #: Edits: the images after ``image`` (OpenAI's GPT image models take up to 16 in all).
+    more_images: tuple[bytes, ...] = ()
     #: OpenAI's output fields; the gateway keeps only candidates whose adapter honours them.
     output: OutputOptions = field(default_factory=OutputOptions)
     #: Generate, edit ``image`` or vary it: only candidates whose adapter supports it are called (``for_operation``).
@@ -166,11 +171,14 @@ class Router:
         providers: dict[str, Provider | Unconfigured],
         cooldowns: CooldownStore,
         settings: Settings,
+        quality: QualityBoard | None = None,
     ) -> None:
         self.config = config
         self.providers = providers
         self.cooldowns = cooldowns
         self.settings = settings
+        #: The recent green shares ``order: quality`` routes are ranked by; without it they keep the configured order.
+        self.quality = quality
 
     # -- resolving names ---------------------------------------------------------------------------
 
@@ -191,10 +199,15 @@ class Router:
             target = self.config.aliases[model]
             return ResolvedModel(model, target, self.config.models[target], alias_of=target)
         route = self.config.models.get(model)
+        if route is None and ":" in model:
+            # One candidate pinned, with no fallback: a model comparison must know which model drew each image.
+            route = pinned_route(self.config, model)
         if route is None:
             known = ", ".join(sorted([*self.config.models, *self.config.aliases]))
             raise UnknownModel(
-                f"model '{model}' does not exist or is not allowed here; available: {known}", field="model"
+                f"model '{model}' does not exist or is not allowed here; available: {known}, or one candidate of "
+                "theirs as provider:model",
+                field="model",
             )
         return ResolvedModel(model, model, route)
 
@@ -225,6 +238,15 @@ class Router:
             return supports(provider, candidate.model, operation)
         config = self.config.providers.get(candidate.provider)
         return config is not None and supports(adapter_class(config.kind), candidate.model, operation)
+
+    def fields_of(self, candidate: Candidate) -> dict[str, frozenset[str | int] | None]:
+        """The OpenAI fields (OutputOptions) the candidate's adapter passes on for its model, with the values it takes
+        (None: any); asked of its class when the provider is not configured here, as :meth:`can` is."""
+        provider = self.providers.get(candidate.provider)
+        if provider is not None and not isinstance(provider, Unconfigured):
+            return output_fields(provider, candidate.model)
+        config = self.config.providers.get(candidate.provider)
+        return output_fields(adapter_class(config.kind), candidate.model) if config is not None else {}
 
     def for_operation(self, resolved: ResolvedModel, operation: Operation) -> ResolvedModel:
         """The route narrowed to the candidates that can serve ``operation`` (all of them for a generation); a 400
@@ -309,6 +331,7 @@ class Router:
             seed=spec.seed,
             image=spec.image,
             mask=spec.mask,
+            more_images=spec.more_images,
             user=spec.user,
             output=spec.output,
             operation=spec.operation,
@@ -324,6 +347,7 @@ class Router:
         *,
         deadline: float | None = None,
         disconnected: Disconnected | None = None,
+        task: str | None = None,
     ) -> RouteResult:
         """Walk the candidates until one delivers a checked image or a failure says stop.
 
@@ -336,6 +360,7 @@ class Router:
         ``regeneration`` (0 for a first attempt) rotates the candidates where the route asks for it.
         ``deadline`` (the event loop's clock) bounds the whole walk, with the route's ``deadline_seconds``;
         ``disconnected`` is asked before every call, so a client that left causes no further call.
+        ``task`` (a job's) ranks an ``order: quality`` route by that task's recent verdicts (:meth:`candidates_for`).
         """
         loop = asyncio.get_running_loop()
         route_deadline = resolved.route.deadline_seconds
@@ -347,7 +372,7 @@ class Router:
         walk = _Walk(RouteResult(image=None), deadline, budget, disconnected)
         # A candidate that cannot serve the operation (an edit sent to a generate-only adapter) is never asked, and
         # is no attempt: callers narrow the route first (``for_operation``) to tell the caller up front.
-        candidates = [c for c in self.order(resolved.route, regeneration) if self.can(c, spec.operation)]
+        candidates = await self.candidates_for(resolved, spec.operation, regeneration, task)
         passes = self.config.max_passes
         for number in range(passes):
             calls_before = walk.result.calls
@@ -395,6 +420,35 @@ class Router:
             if candidate is not None:
                 ordered.append(candidate)
         return ordered
+
+    async def candidates_for(
+        self, resolved: ResolvedModel, operation: Operation, regeneration: int = 0, task: str | None = None
+    ) -> list[Candidate]:
+        """The candidates that can serve ``operation``, in the order this request tries them (:meth:`order`). For an
+        ``order: quality`` route and a request with a task: ranked by the task's recent green shares, or another first
+        when it is this request's turn to explore (:mod:`sentinel.providers.quality`); a regeneration then starts at
+        the next of that order where the route rotates."""
+        route, board = resolved.route, self.quality
+        if route.order != "quality" or not task or board is None:
+            return [c for c in self.order(route, regeneration) if self.can(c, operation)]
+        able = [c for c in self.order(route) if self.can(c, operation)]
+        # The shares this process holds, read again at most every SENTINEL_QUALITY_REFRESH_SECONDS: never a query
+        # per request.
+        ordered = board.arrange(resolved.model, task, able, [c.target for c in able], await board.shares())
+        if route.rotate_on_regenerate and regeneration and ordered:
+            shift = regeneration % len(ordered)
+            ordered = ordered[shift:] + ordered[:shift]
+        return ordered
+
+    async def quality_views(self) -> dict[str, dict[str, Any]]:
+        """Per model with ``order: quality``: the order each task's requests take and why (see ``route_view``)."""
+        names = [name for name, route in self.config.models.items() if route.order == "quality"]
+        if not names:
+            return {}
+        board = self.quality
+        shares = await board.shares() if board is not None else {}
+        policy = board.policy if board is not None else QualityPolicy.of(self.settings)
+        return {name: route_view(self.config.models[name], shares, policy) for name in names}
 
     def _conclude(self, walk: _Walk) -> None:
         """The failure the caller is told about, when no image came."""

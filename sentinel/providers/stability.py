@@ -23,7 +23,6 @@ from sentinel.providers.base import (
     HttpProvider,
     Operation,
     Outcome,
-    OutputOptions,
     ProviderImage,
     ProviderResult,
     classify_http,
@@ -33,7 +32,6 @@ from sentinel.providers.base import (
     image_from_bytes,
     model_not_found,
     nearest_aspect_ratio,
-    unsupported_output,
 )
 from sentinel.providers.masks import as_white_mask
 
@@ -136,8 +134,10 @@ class StabilityProvider(HttpProvider):
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    def cannot_honour(self, model: str, options: OutputOptions) -> str | None:
-        return unsupported_output(options, OPENAI_OUTPUT_FIELDS)
+    @classmethod
+    def output_fields(cls, model: str) -> dict[str, frozenset[str | int] | None]:
+        # One image per edit and no input_fidelity: Stability's edit endpoints take a single ``image`` part.
+        return OPENAI_OUTPUT_FIELDS
 
     @classmethod
     def supports(cls, model: str, operation: Operation) -> bool:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentinel.http.requests import parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.keys.caller import Caller
 from sentinel.keys.http import caller_of
 from sentinel.review.deps import Reviews
-from sentinel.review.schemas import DecisionOut, ReviewItemOut, ReviewStatsOut
+from sentinel.review.filters import QueueFilter
+from sentinel.review.schemas import (
+    BulkResultOut,
+    ClaimOut,
+    DecisionOut,
+    FacetsOut,
+    ReviewerProgressOut,
+    ReviewItemOut,
+    ReviewStatsOut,
+    UndoOut,
+)
 
 router = APIRouter(tags=["review"])
 
@@ -35,9 +46,37 @@ class DecisionIn(BaseModel):
     regenerate: bool = False
 
 
+class BulkDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    evaluation_ids: list[str] = Field(min_length=1, max_length=200)
+    decision: str = Field(pattern="^(approve|reject)$")
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class NextIn(BaseModel):
+    """Which item to claim next: the queue's filters (as on ``GET /v1/review``), and the item to move past."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str | None = Field(default=None, max_length=100)
+    judge: str | None = Field(default=None, max_length=100)
+    criterion: str | None = Field(default=None, max_length=100)
+    model: str | None = Field(default=None, max_length=300, description="provider:model")
+    older_than: str | None = Field(default=None, max_length=20, description="like 30m, 2h, 1d, or seconds")
+    newer_than: str | None = Field(default=None, max_length=20)
+    after: str | None = Field(default=None, max_length=64, description="skip items up to this one in queue order")
+
+
+def reviewer_of(request: Request) -> tuple[str, Caller | None]:
+    """Who acts: the authenticated key's name, never a name the body claims."""
+    caller = caller_of(request)
+    return (caller.name if caller is not None else ANONYMOUS_REVIEWER), caller
+
+
 @router.get(
     "/v1/review",
-    summary="Amber results waiting for a person, oldest first",
+    summary="Amber results waiting for a person, oldest first, with their failing criteria and who holds them",
     response_model=ListOut[ReviewItemOut],
     responses=V1_ERRORS | errors(400, 422),
 )
@@ -45,15 +84,116 @@ async def review_queue(
     request: Request,
     service: Reviews,
     task: str | None = Query(None, max_length=100),
+    judge: str | None = Query(None, max_length=100, description="a judge that objected"),
+    criterion: str | None = Query(None, max_length=100, description="a criterion that failed"),
+    model: str | None = Query(None, max_length=300, description="provider:model that made the image"),
+    older_than: str | None = Query(None, max_length=20, description="waiting at least this long: 30m, 2h, 1d"),
+    newer_than: str | None = Query(None, max_length=20, description="waiting at most this long"),
     limit: int = Query(50, ge=1, le=500),
 ) -> JSONResponse:
-    items = await run_in_threadpool(service.queue, task, limit, caller_of(request))
+    filters = QueueFilter.from_query(task, judge, criterion, model, older_than, newer_than)
+    reviewer, caller = reviewer_of(request)
+    items = await run_in_threadpool(service.queue, filters, limit, caller, reviewer)
     return JSONResponse({"object": "list", "data": items})
+
+
+@router.get(
+    "/v1/review/facets",
+    summary="Tasks, objecting judges, failing criteria and provider:models among waiting items",
+    response_model=FacetsOut,
+    responses=V1_ERRORS,
+)
+async def review_facets(request: Request, service: Reviews) -> JSONResponse:
+    return JSONResponse(await run_in_threadpool(service.facets, caller_of(request)))
+
+
+@router.post(
+    "/v1/review/next",
+    summary="Claim the oldest waiting item matching the filters that nobody else holds; 204 when none is left",
+    response_model=ReviewItemOut,
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 422) | {204: {"description": "no item is waiting"}},
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": json_schema(NextIn)}}}},
+)
+async def claim_next(request: Request, service: Reviews) -> Response:
+    raw = await request.body()
+    body = parse_body(NextIn, raw) if raw.strip() else NextIn()
+    filters = QueueFilter.from_query(
+        body.task, body.judge, body.criterion, body.model, body.older_than, body.newer_than
+    )
+    reviewer, caller = reviewer_of(request)
+    claimed = await run_in_threadpool(service.claim_next, filters, reviewer, caller, body.after)
+    if claimed is None:
+        return Response(status_code=204)
+    return JSONResponse(await run_in_threadpool(service.item, claimed, caller, reviewer))
+
+
+@router.post(
+    "/v1/review/decisions",
+    summary="Approve or reject many items with one note; each item is reported (decided, or why not)",
+    response_model=ListOut[BulkResultOut],
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 422),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": json_schema(BulkDecisionIn)}}}
+    },
+)
+async def decide_many(request: Request, service: Reviews) -> JSONResponse:
+    body = parse_body(BulkDecisionIn, await request.body())
+    reviewer, caller = reviewer_of(request)
+    results = await run_in_threadpool(
+        service.decide_many, body.evaluation_ids, body.decision, reviewer, body.note, caller
+    )
+    return JSONResponse({"object": "list", "data": results})
+
+
+@router.get(
+    "/v1/review/progress",
+    summary="Per reviewer: decided today, decided in all, median time per item",
+    response_model=ListOut[ReviewerProgressOut],
+    responses=V1_ERRORS,
+)
+async def review_progress(request: Request, service: Reviews) -> JSONResponse:
+    data = await run_in_threadpool(service.progress, caller_of(request))
+    return JSONResponse({"object": "list", "data": data})
+
+
+@router.post(
+    "/v1/review/{evaluation_id}/claim",
+    summary="Hold an item for a few minutes (or extend one's hold); if another reviewer holds it, says who",
+    response_model=ClaimOut,
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 422),
+)
+async def claim(evaluation_id: str, request: Request, service: Reviews) -> JSONResponse:
+    reviewer, caller = reviewer_of(request)
+    return JSONResponse(await run_in_threadpool(service.claim, evaluation_id, reviewer, caller))
+
+
+@router.delete(
+    "/v1/review/{evaluation_id}/claim",
+    summary="Give an item back to the team (one's own claim only)",
+    status_code=204,
+    responses=V1_ERRORS | errors(400, 404, 422),
+)
+async def release(evaluation_id: str, request: Request, service: Reviews) -> Response:
+    reviewer, caller = reviewer_of(request)
+    await run_in_threadpool(service.release, evaluation_id, reviewer, caller)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/review/{evaluation_id}/undo",
+    summary="Take back one's own decision within 5 minutes: the item waits for review again",
+    response_model=UndoOut,
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 422),
+)
+async def undo(evaluation_id: str, request: Request, service: Reviews) -> JSONResponse:
+    reviewer, caller = reviewer_of(request)
+    return JSONResponse(await run_in_threadpool(service.undo, evaluation_id, reviewer, caller))
 
 
 @router.post(
     "/v1/review/{evaluation_id}/decision",
-    summary="Approve (green) or reject (red) an amber result; a second decision is refused with 409",
+    summary="Approve (green) or reject (red) an amber result; a second decision is refused with 409 naming who "
+    "decided (error.decided_by, error.decided_at)",
     response_model=DecisionOut,
     responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 422),
     openapi_extra={
@@ -62,9 +202,8 @@ async def review_queue(
 )
 async def decide(evaluation_id: str, request: Request, service: Reviews) -> JSONResponse:
     body = parse_body(DecisionIn, await request.body())
-    caller = caller_of(request)
     # The reviewer is who authenticated, never what the body claims: one key cannot sign as another reviewer.
-    reviewer = caller.name if caller is not None else ANONYMOUS_REVIEWER
+    reviewer, caller = reviewer_of(request)
     result = await run_in_threadpool(
         service.decide,
         evaluation_id,

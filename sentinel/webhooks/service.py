@@ -2,6 +2,10 @@
 
 Signature: ``Sentinel-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>``. A receiver
 recomputes it with the shared secret and rejects old timestamps (replays).
+
+``Sentinel-Delivery`` names one delivery of one event (a job finished, a review decided): its id is chosen when
+the delivery's message is written (:func:`sentinel.outbox.steps.deliver_webhook`) and travels in the message, so
+every retry and every replay of that delivery carries the same id, and a receiver that took it once can tell.
 """
 
 from __future__ import annotations
@@ -50,15 +54,23 @@ def verify(secret: str, header: str, body: bytes, tolerance_seconds: int = 300) 
     return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
+def legacy_delivery_id(kind: str, resource_id: str, event: str) -> str:
+    """The id of a delivery whose message was written before ids were (the same for all its retries)."""
+    return f"dlv_{uuid.uuid5(uuid.NAMESPACE_URL, f'sentinel:{kind}:{resource_id}:{event}').hex}"
+
+
 class WebhookService:
     def __init__(self, services: Services, evaluations: EvaluationService, jobs: JobService) -> None:
         self.services = services
         self.evaluations = evaluations
         self.jobs = jobs
 
-    def deliver_event(self, kind: str, resource_id: str, event: str) -> None:
+    def deliver_event(self, kind: str, resource_id: str, event: str, delivery_id: str | None = None) -> None:
         """One try at telling a job's or evaluation's callback_url; the body is built now, from the stored result,
-        so a retry sends the latest state. Raises DeliveryFailed when the receiver did not take it."""
+        so a retry (or a replay) sends the latest state and never takes a receiver back to an older one. Raises
+        DeliveryFailed when the receiver did not take it. A message written before delivery ids existed has
+        none: its id is derived from what it delivers, so its retries still share one."""
+        delivery_id = delivery_id or legacy_delivery_id(kind, resource_id, event)
         try:
             if kind == "job":
                 job, attempts = self.jobs.get(resource_id)
@@ -69,7 +81,7 @@ class WebhookService:
         except NotFound:
             return  # deleted since (storage clean-up): nothing to tell
         if url:
-            self.deliver(kind, resource_id, url, data, event)
+            self.deliver(kind, resource_id, url, data, event, delivery_id)
 
     def secret(self) -> str:
         settings = self.services.settings
@@ -77,7 +89,9 @@ class WebhookService:
             return settings.webhook_secret
         return read_or_create(Path(settings.data_dir) / "webhook-secret", lambda: secrets.token_hex(32)).strip()
 
-    def deliver(self, kind: str, resource_id: str, url: str, data: dict[str, Any], event: str = "finished") -> None:
+    def deliver(
+        self, kind: str, resource_id: str, url: str, data: dict[str, Any], event: str, delivery_id: str
+    ) -> None:
         """One try; records it, and raises DeliveryFailed when the receiver did not take it."""
         body = orjson.dumps({"type": f"{kind}.{event}", "id": resource_id, "data": data})
         timestamp = int(time.time())
@@ -85,7 +99,7 @@ class WebhookService:
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(self.secret(), timestamp, body),
             "Sentinel-Event": f"{kind}.{event}",
-            "Sentinel-Delivery": uuid.uuid4().hex,
+            "Sentinel-Delivery": delivery_id,
         }
         settings = self.services.settings
         started = time.perf_counter()
@@ -107,13 +121,17 @@ class WebhookService:
         except SentinelError as exc:
             error = exc.message
         with Session(self.services.engine) as session:
+            # A delivery's tries follow each other (a retry waits for the try before it), so the count numbers them;
+            # a replay sent while retries still run may share a number, and the rows' ids still order them.
             tries = session.exec(
-                select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.resource_id == resource_id)
+                select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.delivery_id == delivery_id)
             ).one()
             session.add(
                 WebhookDelivery(
+                    delivery_id=delivery_id,
                     kind=kind,
                     resource_id=resource_id,
+                    event=event,
                     url=url,
                     attempt=tries + 1,
                     status_code=status,

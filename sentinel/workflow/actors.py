@@ -67,8 +67,9 @@ def evaluation_judged(evaluation_id: str) -> None:
 
 
 @dramatiq.actor(actor_name="deliver_webhook", queue_name=steps.WEBHOOKS, broker=broker)
-def deliver_webhook(kind: str, resource_id: str, event: str = "finished") -> None:
-    runtime.webhooks().deliver_event(kind, resource_id, event)
+def deliver_webhook(kind: str, resource_id: str, event: str = "finished", delivery_id: str | None = None) -> None:
+    # Messages written before delivery ids existed carry none; the service derives one for them.
+    runtime.webhooks().deliver_event(kind, resource_id, event, delivery_id)
 
 
 @dramatiq.actor(actor_name="sweep", queue_name=steps.JOBS, max_retries=0, broker=broker)

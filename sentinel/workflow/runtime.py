@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from sentinel.evaluation.service import EvaluationService
@@ -28,11 +29,30 @@ def evaluations() -> EvaluationService:
     return EvaluationService(services())
 
 
+#: lru_cache alone lets concurrent first callers each build a service (the first jobs of a burst arrive together), and
+#: the ones it drops keep their provider connections open until aiohttp complains about them on stderr.
+_generation_lock = threading.Lock()
+
+
 @lru_cache
-def generation() -> GenerationService:
+def _open_generation() -> GenerationService:
     # Provider adapters are async and bound to a loop: this process's background loop, which keeps connections
     # pooled across messages.
     return run_async(open_generation(services()))
+
+
+def generation() -> GenerationService:
+    with _generation_lock:
+        return _open_generation()
+
+
+def close_generation() -> None:
+    """Close the generation service's provider connections, if it was built: a process that ran the workers in-process
+    (``sentinel compare``) and is about to exit. The next :func:`generation` builds a new one."""
+    with _generation_lock:
+        if _open_generation.cache_info().currsize:
+            run_async(_open_generation().close())
+            _open_generation.cache_clear()
 
 
 @lru_cache

@@ -161,7 +161,12 @@ def test_unknown_window_is_a_clear_400(run: dict[str, Any]) -> None:
 def render_page(summary: dict[str, Any], window: str) -> str:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     return environment.get_template("dashboard.html").render(
-        summary=summary, charts=chart_context(summary), window=window, windows=list(WINDOWS), reviewer=None
+        summary=summary,
+        charts=chart_context(summary),
+        window=window,
+        windows=list(WINDOWS),
+        reviewer=None,
+        calibration={"decisions": 0, "judges": {}},
     )
 
 

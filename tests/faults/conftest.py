@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
@@ -23,7 +22,7 @@ from sentinel.models import Evaluation, EvaluationStatus, Vote
 from sentinel.outbox.relay import Relay
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
-from tests.conftest import POSTGRES_ADMIN_URL, SENTINEL, RunningProcess, free_port, png_bytes
+from tests.conftest import SENTINEL, RunningProcess, free_port, own_postgres_database, png_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -93,13 +92,8 @@ def own_redis(tmp_path) -> Iterator[OwnRedis]:
 @pytest.fixture
 def database() -> Iterator[str]:
     """A PostgreSQL database for this test alone (its connections get cut), dropped afterwards."""
-    name = f"sentinel_fault_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_postgres_database() as url:
+        yield url
 
 
 def engine_for_url(url: str) -> Engine:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import textwrap
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from skimage import data
 
 from sentinel.evaluation.judges import pixels
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext, Outcome, failure_severity
+from sentinel.evaluation.numbers import number
 from sentinel.evaluation.rubric import Criterion
 from sentinel.rubrics.loader import load_rubric
 from sentinel.store.images import decoded_pixels
@@ -196,7 +198,9 @@ def test_clean_scenes_are_not_noisy(scene) -> None:
 def test_quality_5_jpeg_is_severe_and_reports_its_quality() -> None:
     outcome, severity = judge("jpeg_blocking", encode(coffee(), "JPEG", 5))
     assert not outcome.passed and severity == "severe"
-    assert "quality about 5" in outcome.detail and outcome.facts["quality"] <= 7
+    # The detail states the estimate as the criteria table shows the measured value (4.7, not 5 beside 4.7).
+    assert re.search(r"quality about [3-7](\.\d)?\b", outcome.detail) and outcome.facts["quality"] <= 7
+    assert f"quality about {number(outcome.measured)} " in outcome.detail
 
 
 @pytest.mark.parametrize(

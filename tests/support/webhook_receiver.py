@@ -24,7 +24,7 @@ class Delivery:
     resource_id: str
     #: The body's ``data.state`` (a job's state when the body was built), if any.
     state: str | None
-    #: Sentinel-Delivery header: one per try.
+    #: Sentinel-Delivery header: one per delivery, the same on its retries and replays.
     delivery_id: str | None
     signature_valid: bool
 

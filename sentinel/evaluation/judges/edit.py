@@ -15,6 +15,7 @@ from PIL import Image, ImageColor, ImageFilter
 from pydantic import Field
 
 from sentinel.evaluation.judges.base import LUMA, Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+from sentinel.evaluation.numbers import number
 
 kind = JudgeKind("edit", "Masked edits: what had to change changed, what had to stay stayed.")
 
@@ -383,7 +384,7 @@ def _preserved(ctx: JudgeContext, s: SimilaritySettings, inside: bool, what: str
     ssim = view.mean_ssim(view.inside if inside else view.outside)
     ok = ssim >= s.min_ssim
     state = "is preserved" if ok else lost
-    detail = f"{what} {state}: SSIM {ssim:.3f} (needs ≥ {s.min_ssim:.2f}){frames.note()}"
+    detail = f"{what} {state}: SSIM {number(round(ssim, 4))} (needs ≥ {number(s.min_ssim)}){frames.note()}"
     return Outcome(ok, round(ssim, 4), s.min_ssim, detail)
 
 
@@ -395,10 +396,12 @@ def _changed(ctx: JudgeContext, s: ChangeSettings, inside: bool, what: str, unch
     view = frames.inner if inside else frames.whole
     change = view.mean_change(view.inside if inside else view.outside)
     ok = change >= s.min_change
+    # The detail prints the measured value as the criteria table does: rounded once, formatted by one function.
+    shown = number(round(change, 2))
     if ok:
-        detail = f"{what} changed (mean change {change:.1f} levels){frames.note()}"
+        detail = f"{what} changed (mean change {shown} levels){frames.note()}"
     else:
-        detail = f"{what} {unchanged}: mean change {change:.1f} levels (needs ≥ {s.min_change:g}){frames.note()}"
+        detail = f"{what} {unchanged}: mean change {shown} levels (needs ≥ {number(s.min_change)}){frames.note()}"
     return Outcome(ok, round(change, 2), s.min_change, detail)
 
 
@@ -581,13 +584,13 @@ def fill_matches_surroundings(ctx: JudgeContext, s: FillSettings) -> Outcome:
         ),
         (
             m.detail_ratio / s.max_detail_ratio,
-            f"the fill is {m.detail_ratio:.1f}× busier than its surroundings (allowed {s.max_detail_ratio:g}×): "
-            "something new stands there",
+            f"the fill is {number(m.detail_ratio)}× busier than its surroundings "
+            f"(allowed {number(s.max_detail_ratio)}×): something new stands there",
         ),
         (
             m.seam_ratio / s.max_seam_ratio,
-            f"the fill does not continue its surroundings at the mask's edge: a colour step {m.seam_ratio:.1f}× "
-            f"the surroundings' own (allowed {s.max_seam_ratio:g}×; fill averages {m.fill_colour}, surroundings "
+            f"the fill does not continue its surroundings at the mask's edge: a colour step {number(m.seam_ratio)}× "
+            f"the surroundings' own (allowed {number(s.max_seam_ratio)}×; fill averages {m.fill_colour}, surroundings "
             f"{m.surround_colour})",
         ),
         (
@@ -599,7 +602,7 @@ def fill_matches_surroundings(ctx: JudgeContext, s: FillSettings) -> Outcome:
     mismatch = max(score for score, _ in problems)
     facts = {"fill_colour": m.fill_colour, "surround_colour": m.surround_colour}
     summary = (
-        f"texture {pct(m.texture_ratio)} of the surroundings', edge step {m.seam_ratio:.1f}×, "
+        f"texture {pct(m.texture_ratio)} of the surroundings', edge step {number(m.seam_ratio)}×, "
         f"new colours {pct(m.new_colours)}"
     )
     if mismatch <= 1:
@@ -656,11 +659,11 @@ def subject_preserved(ctx: JudgeContext, s: SubjectSettings) -> Outcome:
     delta_e, was, now = subject_colour_change(frames)
     facts = {"source_colour": was, "result_colour": now}
     if delta_e <= s.max_delta_e:
-        detail = structure.detail + f"; colours kept (mean ΔE {delta_e:.1f})"
+        detail = structure.detail + f"; colours kept (mean ΔE {number(round(delta_e, 2))})"
         return Outcome(structure.passed, structure.measured, structure.threshold, detail, facts=facts)
     colour = (
-        f"the subject's colours changed: mean ΔE {delta_e:.1f} (allowed {s.max_delta_e:g}); it averages {now}, "
-        f"was {was}"
+        f"the subject's colours changed: mean ΔE {number(round(delta_e, 2))} (allowed {number(s.max_delta_e)}); it "
+        f"averages {now}, was {was}"
     )
     colour_severity = SUBJECT_COLOUR_BANDS.grade(delta_e)
     if structure.passed:

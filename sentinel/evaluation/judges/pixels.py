@@ -12,6 +12,7 @@ from pydantic import Field
 from sentinel.errors import BadImage
 from sentinel.evaluation.judges import pixel_measures as measures
 from sentinel.evaluation.judges.base import Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+from sentinel.evaluation.numbers import number
 
 kind = JudgeKind(
     "pixels",
@@ -45,19 +46,19 @@ class NotBlankSettings(CheckSettings):
 )
 def not_blank(ctx: JudgeContext, s: NotBlankSettings) -> Outcome:
     gray = _thumbnail_gray(ctx)
-    std = float(gray.std())
+    std = round(float(gray.std()), 2)
     median = float(np.median(gray))
     dominant = float(np.mean(np.abs(gray - median) <= s.dominant_tolerance))
     if std < s.min_stddev:
-        detail = f"image is blank or near-uniform: luminance varies by {std:.1f} (needs ≥ {s.min_stddev:g})"
-        return Outcome(False, round(std, 2), s.min_stddev, detail, severity="severe")
+        detail = f"image is blank or near-uniform: luminance varies by {number(std)} (needs ≥ {number(s.min_stddev)})"
+        return Outcome(False, std, s.min_stddev, detail, severity="severe")
     if dominant > s.max_dominant_fraction:
         detail = (
             f"image is near-uniform: {pct(dominant)} of pixels are within ±{s.dominant_tolerance} of one "
             f"value (allowed {pct(s.max_dominant_fraction)})"
         )
         return Outcome(False, round(dominant, 4), s.max_dominant_fraction, detail, severity="severe")
-    return Outcome(True, round(std, 2), s.min_stddev, f"image has content (luminance varies by {std:.1f})")
+    return Outcome(True, std, s.min_stddev, f"image has content (luminance varies by {number(std)})")
 
 
 class SizeSettings(CheckSettings):
@@ -186,10 +187,11 @@ def _thumbnail_gray(ctx: JudgeContext, side: int = 1024) -> np.ndarray:
 )
 def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
     score = sharpness(_thumbnail_gray(ctx, s.analysis_side))
+    measured = round(score, 1)
     if score >= s.min_sharpness:
-        return Outcome(True, round(score, 1), s.min_sharpness, f"image is sharp (detail score {score:.0f})")
-    detail = f"image looks blurred: detail score {score:.0f} (needs ≥ {s.min_sharpness:g})"
-    return Outcome(False, round(score, 1), s.min_sharpness, detail, graded=score / max(s.min_sharpness, 1e-9))
+        return Outcome(True, measured, s.min_sharpness, f"image is sharp (detail score {number(measured)})")
+    detail = f"image looks blurred: detail score {number(measured)} (needs ≥ {number(s.min_sharpness)})"
+    return Outcome(False, measured, s.min_sharpness, detail, graded=score / max(s.min_sharpness, 1e-9))
 
 
 class ExposureSettings(CheckSettings):
@@ -233,19 +235,19 @@ class ExposureSettings(CheckSettings):
 )
 def exposure(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
     m = ctx.memo("exposure", lambda: measures.exposure(ctx.decoded.gray, ctx.decoded.rgb))
-    bounds = f"{s.min_mean:g}–{s.max_mean:g}"
+    bounds = f"{number(s.min_mean)}–{number(s.max_mean)}"
     # Night scenes are dark on average but keep real highlights (lights, stars, windows); an underexposed
     # image has none. A minimalist bright scene keeps some deep tones; a washed-out image has none.
     if m.mean < s.min_mean and m.highlight < s.min_highlight:
         detail = (
-            f"image is too dark: mean brightness {m.mean:.0f} (needs {bounds}) and even its brightest parts "
-            f"reach only {m.highlight:.0f} of 255; {pct(m.dark_share)} of the frame shows no detail"
+            f"image is too dark: mean brightness {number(m.mean)} (needs {bounds}) and even its brightest parts "
+            f"reach only {number(m.highlight)} of 255; {pct(m.dark_share)} of the frame shows no detail"
         )
         return Outcome(False, m.mean, bounds, detail, graded=1 - m.highlight / 255, facts={"too": "dark"})
     if m.mean > s.max_mean and m.shadow > s.max_shadow:
         detail = (
-            f"image is washed out: mean brightness {m.mean:.0f} (needs {bounds}) and even its darkest parts "
-            f"are {m.shadow:.0f} of 255; {pct(m.bright_share)} of the frame shows no detail"
+            f"image is washed out: mean brightness {number(m.mean)} (needs {bounds}) and even its darkest parts "
+            f"are {number(m.shadow)} of 255; {pct(m.bright_share)} of the frame shows no detail"
         )
         return Outcome(False, m.mean, bounds, detail, graded=m.shadow / 255, facts={"too": "bright"})
     if m.clipped > s.max_clipped_fraction and (
@@ -262,7 +264,7 @@ def exposure(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
         graded = m.crushed / max(2 * s.max_crushed_fraction, 1e-9)
         return Outcome(False, m.crushed, s.max_crushed_fraction, detail, graded=graded, facts={"too": "dark"})
     return Outcome(
-        True, m.mean, bounds, f"exposure is fine (mean brightness {m.mean:.0f}, highlights {m.highlight:.0f})"
+        True, m.mean, bounds, f"exposure is fine (mean brightness {number(m.mean)}, highlights {number(m.highlight)})"
     )
 
 
@@ -287,10 +289,11 @@ def noise(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
     m = ctx.memo("noise", lambda: measures.noise_level(ctx.decoded.detail_gray))
     facts = {"level": m.level}
     if m.level <= s.max_noise:
-        return Outcome(True, m.level, s.max_noise, f"image is clean (noise about {m.level:.1f} levels)", facts=facts)
+        detail = f"image is clean (noise about {number(m.level)} levels)"
+        return Outcome(True, m.level, s.max_noise, detail, facts=facts)
     detail = (
-        f"image is grainy: noise of about {m.level:.0f} levels (of 255) even in its smoothest areas "
-        f"(allowed {s.max_noise:g})"
+        f"image is grainy: noise of about {number(m.level)} levels (of 255) even in its smoothest areas "
+        f"(allowed {number(s.max_noise)})"
     )
     return Outcome(False, m.level, s.max_noise, detail, facts=facts)
 
@@ -318,12 +321,12 @@ def jpeg_blocking(ctx: JudgeContext, s: JpegBlockingSettings) -> Outcome:
         detail = (
             "no heavy JPEG compression found"
             if m.quality >= 100
-            else f"JPEG compression is acceptable (quality about {m.quality:.0f})"
+            else f"JPEG compression is acceptable (quality about {number(m.quality)})"
         )
         return Outcome(True, m.quality, s.min_quality, detail, facts=facts)
     detail = (
-        f"heavy JPEG compression: quality about {m.quality:.0f} (needs ≥ {s.min_quality:g}); 8×8 block edges are "
-        f"{m.edge_ratio:.1f}× stronger than other edges"
+        f"heavy JPEG compression: quality about {number(m.quality)} (needs ≥ {number(s.min_quality)}); 8×8 block edges "
+        f"are {number(m.edge_ratio)}× stronger than other edges"
     )
     return Outcome(False, m.quality, s.min_quality, detail, facts=facts)
 
@@ -349,14 +352,14 @@ def banding(ctx: JudgeContext, s: BandingSettings) -> Outcome:
     if m.lattice >= s.min_lattice:
         bits = math.log2(256 / m.lattice)
         detail = (
-            f"image is posterised: its colours sit on steps {m.lattice:.0f} levels apart (about {bits:.0f} bits "
+            f"image is posterised: its colours sit on steps {number(m.lattice)} levels apart (about {bits:.0f} bits "
             f"per channel instead of 8), so gradients break into visible bands"
         )
         return Outcome(False, m.lattice, s.min_lattice, detail, facts={"step": m.lattice})
     if m.share > s.max_banded_share:
         detail = (
             f"gradients are drawn in visible steps: {pct(m.share)} of the image lies on bands "
-            f"{m.step:.0f} levels apart (allowed {pct(s.max_banded_share)})"
+            f"{number(m.step)} levels apart (allowed {pct(s.max_banded_share)})"
         )
         return Outcome(False, m.share, s.max_banded_share, detail, graded=m.step, facts={"step": m.step})
     return Outcome(True, m.share, s.max_banded_share, f"gradients are smooth ({pct(m.share)} banded)")
@@ -513,7 +516,10 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
             layout = f"its {halves} halves are copies"
         else:
             layout = f"it is {max(across, down)} copies side by side" + (" across" if across > 1 else " down")
-        detail = f"the image repeats itself: {layout} (similarity {m.similarity:.2f}, allowed {s.max_similarity:g})"
+        detail = (
+            f"the image repeats itself: {layout} (similarity {number(m.similarity)}, "
+            f"allowed {number(s.max_similarity)})"
+        )
         facts = {"layout": f"{across}×{down}"}
         return Outcome(False, m.similarity, s.max_similarity, detail, facts=facts)
     found = ctx.memo("seam", lambda: measures.seam_in_lines(*ctx.decoded.line_grays))
@@ -524,7 +530,7 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
     ):
         where = f"{found.position:.0%} of the {'width' if found.direction == 'vertical' else 'height'}"
         detail = (
-            f"a straight {found.direction} seam runs at {where}: a jump of {found.step:.0f} levels along "
+            f"a straight {found.direction} seam runs at {where}: a jump of {number(found.step)} levels along "
             f"{found.coverage:.0%} of it, where the lines beside it show none"
         )
         # A seam is a stitching fault, not a repeated picture: it is never graded on similarity.

@@ -30,6 +30,7 @@ from PIL import Image
 from pydantic import Field
 
 from sentinel.evaluation.judges.base import Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, region_name
+from sentinel.evaluation.judges.ocr_import import rapidocr_class
 
 kind = JudgeKind("text", "Offline OCR: the expected text is legible, and no stray, watermark or new text.")
 
@@ -58,9 +59,7 @@ def _new_engine() -> Any:
     # Each inference runs on one thread. ONNX Runtime's default pool (a thread per core, spinning while it
     # waits) measured here at 2-2.4× the CPU per page for the same words, and no faster on a page with text
     # (1024² sign: 146 ms wall and 291 ms CPU with the pool, 117 ms and 119 ms on one thread).
-    from rapidocr import RapidOCR
-
-    return RapidOCR(
+    return rapidocr_class()(
         params={
             "Global.log_level": "error",
             "Global.use_cls": False,

@@ -18,9 +18,8 @@ import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 import jinja2
 from PIL import Image
 
@@ -31,7 +30,9 @@ from sentinel.evaluation.vision.options import VisionOptions
 from sentinel.evaluation.vision.parse import CriterionVote, ReplyProblem, read_votes
 from sentinel.evaluation.vision.wire import ImagePart, NotAReply, Reply, wire_for
 from sentinel.settings import get_settings
-from sentinel.worker.loop import background_loop
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,10 @@ def in_flight_slot() -> asyncio.Semaphore:
 
 def http_client() -> httpx.AsyncClient:
     """One pooled client for every vision judge in the process, used only on the background loop it is bound to."""
+    # httpx and the background loop (in the worker package, which sets up the broker) are imported where they are
+    # first needed, not at the top: a panel without vision judges (`sentinel eval` offline) never loads them.
+    import httpx
+
     global _client
     if _client is None:
         _client = httpx.AsyncClient(limits=httpx.Limits(max_connections=32), follow_redirects=False)
@@ -213,6 +218,8 @@ class VisionJudge:
     def waited(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """``coroutine`` run on the background loop and waited for on this thread, a little past the judge's limit
         at most (a stuck loop must not hold the caller for ever): JudgeFailed when it does not finish by then."""
+        from sentinel.worker.loop import background_loop  # see http_client: the broker's package, loaded on need
+
         future = asyncio.run_coroutine_threadsafe(coroutine, background_loop())
         try:
             return future.result(timeout=self.timeout_seconds + LOOP_GRACE_SECONDS + SCAN_ALLOWANCE_SECONDS)
@@ -321,6 +328,8 @@ class VisionJudge:
     async def _call(
         self, body: dict[str, Any], key: str | None, deadline: float, usage: dict[str, Any], transcript: list[Exchange]
     ) -> Reply:
+        import httpx  # see http_client
+
         url = f"{self.options.base_url}{self.wire.path}"
         headers = self.wire.headers(key)
         attempt = 0

@@ -1,0 +1,187 @@
+"""How `sentinel eval` judges its items: in this process (the judge panel on threads) or on a Sentinel server.
+
+Either way each item becomes an :class:`~sentinel.reports.Outcome`; a problem with one item (a corrupt file, a
+mask of the wrong size, an unknown task) is that item's error, and the others are judged. Heavy modules (numpy,
+Pillow, the judges, httpx) are imported inside the functions that need them, so the command starts fast.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sentinel.cli.eval_inputs import Item
+from sentinel.errors import SentinelError, format_size
+from sentinel.reports import Outcome
+
+#: Seconds `--server` waits for one verdict before naming the image as not judged.
+SERVER_VERDICT_TIMEOUT = 600.0
+
+
+class SetupProblem(Exception):
+    """Something every item shares is wrong (the task or params of the command line, its --source/--mask, an
+    unreachable server): the command stops with exit 2 before judging anything."""
+
+
+def read_file(path: Path, what: str, max_bytes: int) -> bytes:
+    """The file's bytes; ValueError with a message that needs no path (the item names the file)."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"{what} is {format_size(size)}; the limit is {format_size(max_bytes)}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{what}: {exc.strerror or exc}") from exc
+
+
+def _outcome(item: Item, document: dict[str, Any], started: float, thumbnail: str | None) -> Outcome:
+    return Outcome(
+        name=item.name,
+        task=document.get("task") or item.task,
+        verdict=document.get("verdict"),
+        summary=document.get("summary") or "",
+        issues=list(document.get("issues") or []),
+        document={"image": item.name, **document},
+        duration_ms=(time.perf_counter() - started) * 1000,
+        thumbnail=thumbnail,
+    )
+
+
+def _failed(item: Item, message: str, started: float | None = None) -> Outcome:
+    duration = None if started is None else (time.perf_counter() - started) * 1000
+    return Outcome(name=item.name, task=item.task, error=message, duration_ms=duration)
+
+
+def _thumbnail(data: bytes, wanted: bool) -> str | None:
+    if not wanted:
+        return None
+    from sentinel.reports.html import thumbnail_data_uri
+
+    return thumbnail_data_uri(data)
+
+
+def _run(
+    items: list[Item],
+    judge: Callable[[Item], Outcome],
+    concurrency: int,
+) -> Iterator[Outcome]:
+    """Each item's outcome, in the items' order, ``concurrency`` at a time."""
+    ready = [item for item in items if item.error is None]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {id(item): pool.submit(judge, item) for item in ready}
+        for item in items:
+            if item.error is not None:
+                yield _failed(item, item.error)
+            else:
+                yield futures[id(item)].result()
+
+
+# --- in this process ------------------------------------------------------------------------------------------
+
+
+def judge_locally(items: list[Item], concurrency: int, thumbnails: bool, shared: bool) -> Iterator[Outcome]:
+    """Judge in-process. ``shared``: every item has the command line's task, params and edit inputs, so a problem
+    with them is the command's (:class:`SetupProblem`), found before any image is read."""
+    from sentinel.evaluation.local import Prepared, inspect, judge_image, prepare
+    from sentinel.wiring import get_judging
+
+    try:
+        kit = get_judging()
+    except SentinelError as exc:
+        raise SetupProblem(exc.message) from exc
+    limit = kit.settings.max_image_bytes
+    plans: dict[tuple[Any, ...], Prepared | str] = {}
+
+    def plan_for(item: Item) -> Prepared | str:
+        """The item's prepared task, or why it has none; made once per task, params and edit inputs."""
+        key = (item.task, json.dumps(item.params, sort_keys=True, default=str), item.source, item.mask)
+        if key not in plans:
+            try:
+                extra = {
+                    name: read_file(path, name, limit)
+                    for name, path in (("source", item.source), ("mask", item.mask))
+                    if path is not None
+                }
+                plans[key] = prepare(kit, str(item.task), item.params, extra)
+            except (SentinelError, ValueError) as exc:
+                plans[key] = exc.message if isinstance(exc, SentinelError) else str(exc)
+        return plans[key]
+
+    # Tasks, params and edit inputs are checked here, one thread, before the pool starts: each is read once.
+    for item in items:
+        if item.error is None and item.task is None:
+            item.error = "no task: give --task (or a 'task' column in the manifest)"
+        if item.error is None:
+            plan = plan_for(item)
+            if isinstance(plan, str):
+                if shared:
+                    raise SetupProblem(plan)
+                item.error = plan
+
+    def judge(item: Item) -> Outcome:
+        started = time.perf_counter()
+        try:
+            data = read_file(item.image or Path(item.name), "image", limit)
+            plan = plan_for(item)
+            assert not isinstance(plan, str)
+            document = judge_image(kit, plan, data, inspect(kit, data, "image"))
+        except SentinelError as exc:
+            return _failed(item, exc.message, started)
+        except ValueError as exc:
+            return _failed(item, str(exc), started)
+        return _outcome(item, document, started, _thumbnail(data, thumbnails))
+
+    yield from _run(items, judge, concurrency)
+
+
+# --- on a server ----------------------------------------------------------------------------------------------
+
+
+def judge_on_server(
+    items: list[Item], server: str, api_key: str | None, concurrency: int, thumbnails: bool
+) -> Iterator[Outcome]:
+    """Judge on a Sentinel server through :mod:`sentinel.client` (POST /v1/evaluations, an Idempotency-Key its
+    retries reuse, then a long poll for the verdict)."""
+    import httpx
+
+    from sentinel.client import Sentinel, SentinelAPIError
+    from sentinel.client import SentinelError as ClientError
+
+    base = server.rstrip("/")
+    try:
+        # One plain look first: a wrong URL is the command's mistake (exit 2), not every image's.
+        httpx.get(f"{base}/healthz", timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+
+    def judge(item: Item) -> Outcome:
+        started = time.perf_counter()
+        if item.task is None:
+            return _failed(item, "no task: give --task (or a 'task' column in the manifest)")
+        try:
+            data = (item.image or Path(item.name)).read_bytes()
+            evaluation = client.evaluate(
+                data,
+                item.task,
+                params=item.params or None,
+                source=item.source,
+                mask=item.mask,
+                wait_timeout=SERVER_VERDICT_TIMEOUT,
+            )
+        except OSError as exc:
+            return _failed(item, f"{exc.strerror or exc}: {exc.filename or item.name}", started)
+        except SentinelAPIError as exc:
+            return _failed(item, f"{exc.message} (HTTP {exc.status_code})", started)
+        except ClientError as exc:  # unreachable after retries, or no verdict in time
+            return _failed(item, str(exc), started)
+        answer = evaluation.raw
+        # The server names the stored image under "image"; the report names the file judged.
+        document = {k: v for k, v in answer.items() if k != "image"} | {"stored_image": answer.get("image")}
+        return _outcome(item, document, started, _thumbnail(data, thumbnails))
+
+    with Sentinel(base, api_key=api_key, timeout=90.0) as client:
+        yield from _run(items, judge, concurrency)

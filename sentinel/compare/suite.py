@@ -1,0 +1,124 @@
+"""The suite file: which task, which models, which prompts, how often and how hard, validated with the file's line
+and field named in every error (as rubric files are)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sentinel.yamlfile import read_yaml
+
+#: Jobs one suite may ask for (models × prompts × repeats): a bigger one is a typo that would cost real money.
+MAX_RUNS = 5000
+
+
+class PromptEntry(BaseModel):
+    """A prompt with task params of its own (merged over the suite's ``params``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=4000)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, prompt: str) -> str:
+        if not prompt.strip():
+            raise ValueError("the prompt is blank")
+        return prompt
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Shown as the report's title; the file name when unset.
+    name: str | None = Field(default=None, max_length=200)
+    task: str = Field(min_length=1, max_length=100)
+    #: Public model names from the routing file (each with its own fallbacks), or one candidate pinned as
+    #: ``provider:model`` (exactly that candidate, no fallback): a comparison of providers wants the pins.
+    models: list[str] = Field(min_length=1, max_length=50)
+    #: Each a prompt, or {prompt, params} with task params of its own.
+    prompts: list[PromptEntry] = Field(min_length=1, max_length=1000)
+    #: Task params every prompt is sent with (a prompt's own params win).
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: Runs of each prompt on each model: the verdicts of one run are a sample of one.
+    repeats: int = Field(default=1, ge=1, le=50)
+    #: Attempts per job (red ones are regenerated with guidance), as ``max_attempts`` of POST /v1/jobs.
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    #: Jobs in flight at once.
+    concurrency: int = Field(default=4, ge=1, le=64)
+
+    #: Not taken, but named: a suite author expects seeds, and is told why there are none and what to use instead.
+    seeds: None = Field(default=None, exclude=True)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _no_seeds(cls, seeds: Any) -> None:
+        raise ValueError(
+            "jobs take no seed (each attempt is sent a fresh random one, so a red image is not redrawn the same); "
+            "use `repeats: N` to run every prompt N times on every model"
+        )
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, models: list[str]) -> list[str]:
+        for model in models:
+            if not model.strip() or len(model) > 200:
+                raise ValueError(f"model {model!r}: a model name or provider:model of 1 to 200 characters")
+        twice = sorted({m for m in models if models.count(m) > 1})
+        if twice:
+            raise ValueError(f"listed twice: {', '.join(twice)}")
+        return models
+
+    @field_validator("prompts", mode="before")
+    @classmethod
+    def _bare_prompts(cls, prompts: Any) -> Any:
+        # A bare string is the short form of {prompt: ...}: one shape to validate, so errors name the field.
+        if isinstance(prompts, list):
+            return [{"prompt": p} if isinstance(p, str) else p for p in prompts]
+        return prompts
+
+    @model_validator(mode="after")
+    def _size(self) -> Suite:
+        runs = len(self.models) * len(self.prompts) * self.repeats
+        if runs > MAX_RUNS:
+            raise ValueError(
+                f"models × prompts × repeats = {runs} jobs; a suite may ask for at most {MAX_RUNS} (split it)"
+            )
+        return self
+
+    def cases(self) -> list[Case]:
+        """Every prompt as sent: its text and the suite's params under its own."""
+        return [Case(index, p.prompt, self.params | p.params) for index, p in enumerate(self.prompts)]
+
+    def runs(self) -> list[Run]:
+        """Every job of the suite, models interleaved so that each column fills at the same pace."""
+        return [
+            Run(case, model, repeat) for case in self.cases() for repeat in range(self.repeats) for model in self.models
+        ]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the matrix: a prompt and the params it is sent with."""
+
+    index: int
+    prompt: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One job: a case on a model, the ``repeat``-th time."""
+
+    case: Case
+    model: str
+    repeat: int
+
+
+def load_suite(path: Path) -> Suite:
+    """The suite in ``path``; a ConfigError naming the file, line and field of each problem."""
+    return read_yaml(path).validate(Suite)

@@ -1,0 +1,247 @@
+"""The review queue page: claiming items, deciding one or many, undoing, and a decision that survives a login.
+
+A reviewer who opens the queue is given the oldest item nobody else holds and holds it for a few minutes; every
+refused decision shows the item again with the note still in its box, so nothing typed is lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from sentinel.errors import InvalidInput, SentinelError
+from sentinel.evaluation.deps import Evaluations
+from sentinel.http.deps import AppServices
+from sentinel.jobs.deps import Jobs
+from sentinel.pages.auth import CSRF_FIELD, check_origin, check_token, safe_next
+from sentinel.pages.deps import ReviewerLogin
+from sentinel.pages.difference import difference_png
+from sentinel.pages.endpoints import (
+    PageHeaders,
+    _reviewer,
+    authenticate,
+    begin_session,
+    checked_post,
+    error_page,
+    login_page,
+    read_form,
+    to_login,
+)
+from sentinel.pages.review_view import (
+    FILTER_FIELDS,
+    MAX_BULK_ITEMS,
+    MAX_NOTE,
+    PENDING_FIELDS,
+    Shown,
+    decide_and_show,
+    desk_of,
+    filters_of,
+    review_url,
+    show,
+)
+from sentinel.review.deps import Reviews
+from sentinel.review.filters import QueueFilter
+
+router = APIRouter(include_in_schema=False)
+
+
+def login_then_queue() -> RedirectResponse:
+    """A POST-only route must never become the page to return to after login (that is a 405): the queue is."""
+    return RedirectResponse("/login?next=%2Freview", status_code=303)
+
+
+# -- the queue ------------------------------------------------------------------------------------------------
+
+
+@router.get("/review")
+async def review_page(
+    request: Request,
+    auth: ReviewerLogin,
+    headers: PageHeaders,
+    review: Reviews,
+    evaluations: Evaluations,
+    jobs: Jobs,
+    id: str | None = Query(None, max_length=64),
+    after: str | None = Query(None, max_length=64),
+    left: str | None = Query(None, max_length=64),
+    decided: str | None = Query(None, max_length=64),
+    undone: str | None = Query(None, max_length=64),
+) -> Response:
+    reviewer = await _reviewer(request, auth)
+    if reviewer is None:
+        return to_login(request)
+    desk = desk_of(reviewer, headers, review, evaluations, jobs)
+    shown = Shown(decided=decided, undone=undone)
+    try:
+        filters = filters_of({name: request.query_params.get(name, "")[:300] for name in FILTER_FIELDS})
+    except InvalidInput as exc:
+        filters, shown.status, shown.error = QueueFilter(), 400, f"{exc.message}; the filters were cleared"
+    if undone:
+        shown.info = f"Your decision on '{undone}' was undone: the item waits for review again."
+    # Moving on (next, or another row of the list) lets go of the item left, so a colleague may take it.
+    for released in {after, left} - {None, id}:
+        await run_in_threadpool(review.release, released, reviewer.name, reviewer.caller)
+    return await show(desk, filters, id, shown, after=after)
+
+
+@router.post("/review/{evaluation_id}/decision")
+async def review_decision(
+    evaluation_id: str,
+    request: Request,
+    auth: ReviewerLogin,
+    headers: PageHeaders,
+    review: Reviews,
+    evaluations: Evaluations,
+    jobs: Jobs,
+) -> Response:
+    try:
+        reviewer, form = await checked_post(request, auth)
+    except SentinelError as exc:
+        return error_page(headers, exc, "/review")
+    if reviewer is None:
+        return await carry_through_login(request, auth, headers, evaluation_id)
+    return await decide_and_show(desk_of(reviewer, headers, review, evaluations, jobs), evaluation_id, form)
+
+
+async def carry_through_login(request: Request, auth: Any, headers: dict[str, str], evaluation_id: str) -> Response:
+    """The session is gone (expired, logged out elsewhere): the login page, carrying the decision and its note so
+    that logging in applies it. Only a form of this site is carried; another site's post is refused as before."""
+    form = await read_form(request)
+    try:
+        check_origin(request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host"))
+    except SentinelError as exc:
+        return error_page(headers, exc, "/review")
+    pending = {name: form.get(name, "")[: MAX_NOTE if name == "note" else 300] for name in PENDING_FIELDS}
+    pending["evaluation_id"] = evaluation_id[:64]
+    message = "Your session ended before the decision was saved. Log in again and it will be applied."
+    return login_page(request, auth, headers, "/review", 401, message, pending)
+
+
+@router.post("/login/decision")
+async def login_then_decide(
+    request: Request,
+    auth: ReviewerLogin,
+    headers: PageHeaders,
+    review: Reviews,
+    evaluations: Evaluations,
+    jobs: Jobs,
+) -> Response:
+    """The login form that carries a pending decision: log in (the login form's own token and origin checks), then
+    decide exactly as the review page would."""
+    form = await read_form(request)
+    pending = {name: form.get(name, "") for name in PENDING_FIELDS}
+    found = await authenticate(request, auth, headers, form, safe_next(form.get("next")), pending)
+    if isinstance(found, Response):
+        return found
+    placeholder = HTMLResponse("")
+    cookie = await begin_session(request, auth, found, placeholder)
+    reviewer = await run_in_threadpool(auth.reviewer_from_cookie, cookie)
+    if reviewer is None:  # only if the key was removed in between: log in again, still carrying the decision
+        return login_page(request, auth, headers, "/review", 401, "That login ended at once; try again.", pending)
+    desk = desk_of(reviewer, headers, review, evaluations, jobs)
+    response = await decide_and_show(desk, pending["evaluation_id"][:64], pending)
+    for value in placeholder.headers.getlist("set-cookie"):
+        response.headers.append("set-cookie", value)
+    return response
+
+
+# -- several at once, and taking one back ---------------------------------------------------------------------------
+
+
+@router.post("/review/bulk")
+async def review_bulk(
+    request: Request,
+    auth: ReviewerLogin,
+    headers: PageHeaders,
+    review: Reviews,
+    evaluations: Evaluations,
+    jobs: Jobs,
+) -> Response:
+    reviewer = await _reviewer(request, auth)
+    if reviewer is None:
+        return login_then_queue()
+    try:
+        raw = await request.form(max_files=0, max_fields=MAX_BULK_ITEMS + 20)
+        form = {key: value for key, value in raw.items() if isinstance(value, str)}
+        check_origin(request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host"))
+        check_token(reviewer.csrf_token, form.get(CSRF_FIELD))
+    except SentinelError as exc:
+        return error_page(headers, exc, "/review", reviewer)
+    desk = desk_of(reviewer, headers, review, evaluations, jobs)
+    try:
+        filters = filters_of(form)
+    except InvalidInput:
+        filters = QueueFilter()
+    ids = [value[:64] for value in raw.getlist("ids") if isinstance(value, str) and value]
+    note = form.get("note", "")
+    try:
+        if not ids:
+            raise InvalidInput("tick at least one item of the list to decide them together", field="ids")
+        if len(note) > MAX_NOTE:
+            raise InvalidInput(f"the note is longer than {MAX_NOTE} characters", field="note")
+        results = await run_in_threadpool(
+            review.decide_many, ids, form.get("decision", ""), reviewer.name, note.strip() or None, reviewer.caller
+        )
+    except SentinelError as exc:
+        return await show(desk, filters, None, Shown(status=exc.status_code, error=exc.message, note=note))
+    return await show(desk, filters, None, Shown(bulk=results))
+
+
+@router.post("/review/{evaluation_id}/undo")
+async def review_undo(
+    evaluation_id: str,
+    request: Request,
+    auth: ReviewerLogin,
+    headers: PageHeaders,
+    review: Reviews,
+    evaluations: Evaluations,
+    jobs: Jobs,
+) -> Response:
+    try:
+        reviewer, form = await checked_post(request, auth)
+    except SentinelError as exc:
+        return error_page(headers, exc, "/review")
+    if reviewer is None:
+        return login_then_queue()
+    try:
+        filters = filters_of(form)
+    except InvalidInput:
+        filters = QueueFilter()
+    try:
+        await run_in_threadpool(review.undo, evaluation_id, reviewer.name, reviewer.caller)
+    except SentinelError as exc:
+        desk = desk_of(reviewer, headers, review, evaluations, jobs)
+        return await show(desk, filters, None, Shown(status=exc.status_code, error=exc.message))
+    return RedirectResponse(review_url(filters, id=evaluation_id, undone=evaluation_id), status_code=303)
+
+
+# -- the difference view of an edit ----------------------------------------------------------------------------------
+
+
+@router.get("/review/{evaluation_id}/difference.png")
+async def difference_image(
+    evaluation_id: str,
+    request: Request,
+    auth: ReviewerLogin,
+    headers: PageHeaders,
+    evaluations: Evaluations,
+    services: AppServices,
+) -> Response:
+    reviewer = await _reviewer(request, auth)
+    if reviewer is None:
+        return to_login(request)
+
+    def draw() -> bytes:
+        # The reviewer's tenant only: another tenant's evaluation is not found, as a missing one is.
+        evaluation, _ = evaluations.get(evaluation_id, reviewer.caller)
+        return difference_png(services, evaluation)
+
+    try:
+        png = await run_in_threadpool(draw)
+    except SentinelError as exc:
+        return error_page(headers, exc, "/review", reviewer)
+    # Made from content-addressed images: the same evaluation always draws the same picture.
+    cache = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+    return Response(png, media_type="image/png", headers=cache)

@@ -1,0 +1,43 @@
+"""Benchmarks say how far they are on stderr while they run; their table on stdout stays as it was."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.conftest import SENTINEL, clean_env
+
+
+def test_bench_judges_prints_a_line_per_finished_step_on_stderr(tmp_path) -> None:
+    result = subprocess.run(
+        [SENTINEL, "bench", "judges", "--side", "64", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("bench judges") and lines[0].endswith("started")
+    for task in ("text-to-image", "product-white-background", "text-render", "object-removal", "background-replace"):
+        assert any(f"64² {task}: " in line and "ms median" in line for line in lines), (task, result.stderr)
+    assert lines[-1].startswith("bench judges") and lines[-1].endswith("done")
+    # The steps go to stderr only: stdout is the table, as before.
+    assert "sentinel eval per PNG, median ms" in result.stdout and "ms median" not in result.stdout
+
+
+def test_bench_cli_times_help_and_one_eval_in_fresh_processes(tmp_path) -> None:
+    result = subprocess.run(
+        [SENTINEL, "bench", "cli", "--runs", "1", "--side", "64", "--json", str(tmp_path / "cli.json")],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "cli.json").read_text())
+    assert [row["command"] for row in rows] == ["sentinel --help", "sentinel eval IMAGE (64², text-to-image)"]
+    assert all(row["runs"] == 1 and 0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"] for row in rows)
+    assert "sentinel --help: " in result.stderr and "fresh processes" in result.stdout
