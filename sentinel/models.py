@@ -198,6 +198,9 @@ class Job(SQLModel, table=True):
     n: int = 1
     max_attempts: int = 3
     budget_seconds: float = 300.0
+    #: The seed of the first attempt (regenerations step from it, see sentinel.jobs.attempts.attempt_seed); None:
+    #: every attempt draws a fresh random one.
+    seed: int | None = None
     callback_url: str | None = None
     #: An edit task's inputs, in the image store (ids are content hashes): each attempt edits the source where
     #: the mask is white, and the panel judges the result against both.

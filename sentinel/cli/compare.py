@@ -90,7 +90,7 @@ def compare(
         raise fail(f"--server takes an http(s):// URL, got {server!r}")
     runs = len(suite.runs())
     if check:
-        shape = f"{len(suite.models)} models × {len(suite.prompts)} prompts × {suite.repeats} run(s)"
+        shape = f"{len(suite.models)} models × {len(suite.prompts)} prompts × {suite.rounds} run(s)"
         out.print(f"{suite_file}: valid, {runs} jobs ({shape})", highlight=False)
         return
     import httpx

@@ -19,6 +19,7 @@ def _run_document(outcome: Outcome) -> dict[str, Any]:
         "prompt_index": outcome.run.case.index,
         "model": outcome.run.model,
         "repeat": outcome.run.repeat,
+        "seed": outcome.run.seed,
         "job_id": job.get("id"),
         "state": job.get("state"),
         "verdict": outcome.verdict,
@@ -46,7 +47,9 @@ def document(
         "server": server,
         "seconds": round(seconds, 1),
         "max_attempts": suite.max_attempts,
-        "repeats": suite.repeats,
+        # Runs of each prompt per model: one per seed when the suite lists seeds.
+        "repeats": suite.rounds,
+        "seeds": suite.seeds,
         "models": ranked,
         "prompts": [{"index": c.index, "prompt": c.prompt, "params": c.params} for c in suite.cases()],
         "runs": [_run_document(o) for o in outcomes],

@@ -1,6 +1,7 @@
-"""Running a suite: every (prompt, model, repeat) as an ordinary job through the API (POST /v1/jobs, long-polled to its
-verdict, as ``sentinel bench`` runs its jobs), against a server or this installation served in-process, and what
-the report needs of each: verdicts, attempts, who served them, failing criteria, cost, latency and a thumbnail."""
+"""Running a suite: every (prompt, model, repeat or seed) as an ordinary job through the API (POST /v1/jobs,
+long-polled to its verdict, as ``sentinel bench`` runs its jobs), against a server or this installation served
+in-process, and what the report needs of each: verdicts, attempts, who served them, failing criteria, cost, latency
+and a thumbnail."""
 
 from __future__ import annotations
 
@@ -125,6 +126,8 @@ class Sentinel:
             "model": run.model,
             "max_attempts": suite.max_attempts,
         }
+        if run.seed is not None:
+            body["seed"] = run.seed
         outcome = Outcome(run)
         try:
             job = run_job(self.client, body)
@@ -175,7 +178,7 @@ def run_suite(
     sentinel: Sentinel, suite: Suite, concurrency: int, done: Callable[[Outcome], None] | None = None
 ) -> list[Outcome]:
     """Every run of the suite, ``concurrency`` jobs in flight; ``done`` is told of each as it finishes. The order of
-    the answer is the suite's (prompts, then repeats, then models)."""
+    the answer is the suite's (prompts, then repeats or seeds, then models)."""
     prices = sentinel.check(suite)
     runs = suite.runs()
     outcomes: list[Outcome | None] = [None] * len(runs)

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from sentinel.yamlfile import read_yaml
 
-#: Jobs one suite may ask for (models × prompts × repeats): a bigger one is a typo that would cost real money.
+#: Jobs one suite may ask for (models × prompts × repeats or seeds): a bigger one is a typo that would cost real
+#: money.
 MAX_RUNS = 5000
+#: As POST /v1/jobs takes it.
+MAX_SEED = 2**31 - 1
 
 
 class PromptEntry(BaseModel):
@@ -51,16 +54,28 @@ class Suite(BaseModel):
     #: Jobs in flight at once.
     concurrency: int = Field(default=4, ge=1, le=64)
 
-    #: Not taken, but named: a suite author expects seeds, and is told why there are none and what to use instead.
-    seeds: None = Field(default=None, exclude=True)
+    #: One job of each prompt on each model per seed, generated with that seed (a regeneration with the next ones):
+    #: a rerun of the suite redraws the same images where the providers honour seeds. Instead of ``repeats``.
+    seeds: list[int] | None = Field(default=None, min_length=1, max_length=50)
 
-    @field_validator("seeds", mode="before")
+    @field_validator("seeds")
     @classmethod
-    def _no_seeds(cls, seeds: Any) -> None:
-        raise ValueError(
-            "jobs take no seed (each attempt is sent a fresh random one, so a red image is not redrawn the same); "
-            "use `repeats: N` to run every prompt N times on every model"
-        )
+    def _seeds(cls, seeds: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if seeds is None:
+            return None
+        out_of_range = [seed for seed in seeds if not 0 <= seed <= MAX_SEED]
+        if out_of_range:
+            raise ValueError(f"seed {out_of_range[0]} is not in 0..{MAX_SEED}")
+        twice = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+        if twice:
+            raise ValueError(f"listed twice: {', '.join(map(str, twice))} (the same seed draws the same image)")
+        # Repeats of one seed would redraw the same images: the runs per prompt are either the seeds or repeats.
+        if info.data.get("repeats", 1) != 1:
+            raise ValueError(
+                "give either seeds (one run per seed) or repeats (runs with random seeds), not both; "
+                "for more runs list more seeds"
+            )
+        return seeds
 
     @field_validator("models")
     @classmethod
@@ -83,12 +98,18 @@ class Suite(BaseModel):
 
     @model_validator(mode="after")
     def _size(self) -> Suite:
-        runs = len(self.models) * len(self.prompts) * self.repeats
+        runs = len(self.models) * len(self.prompts) * self.rounds
         if runs > MAX_RUNS:
+            what = "seeds" if self.seeds else "repeats"
             raise ValueError(
-                f"models × prompts × repeats = {runs} jobs; a suite may ask for at most {MAX_RUNS} (split it)"
+                f"models × prompts × {what} = {runs} jobs; a suite may ask for at most {MAX_RUNS} (split it)"
             )
         return self
+
+    @property
+    def rounds(self) -> int:
+        """Runs of each prompt on each model: one per seed, or ``repeats``."""
+        return len(self.seeds) if self.seeds else self.repeats
 
     def cases(self) -> list[Case]:
         """Every prompt as sent: its text and the suite's params under its own."""
@@ -96,8 +117,12 @@ class Suite(BaseModel):
 
     def runs(self) -> list[Run]:
         """Every job of the suite, models interleaved so that each column fills at the same pace."""
+        seeds: list[int | None] = list(self.seeds) if self.seeds else [None] * self.repeats
         return [
-            Run(case, model, repeat) for case in self.cases() for repeat in range(self.repeats) for model in self.models
+            Run(case, model, repeat, seed)
+            for case in self.cases()
+            for repeat, seed in enumerate(seeds)
+            for model in self.models
         ]
 
 
@@ -112,11 +137,12 @@ class Case:
 
 @dataclass(frozen=True)
 class Run:
-    """One job: a case on a model, the ``repeat``-th time."""
+    """One job: a case on a model, the ``repeat``-th time (with the ``repeat``-th seed, when the suite lists seeds)."""
 
     case: Case
     model: str
     repeat: int
+    seed: int | None = None
 
 
 def load_suite(path: Path) -> Suite:

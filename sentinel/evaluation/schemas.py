@@ -104,7 +104,8 @@ class EvaluationOut(BaseModel):
     judges: list[JudgeVoteOut]
     review: ReviewOut | None = Field(default=None, description="amber results only: the person's decision")
     final_verdict: Literal["green", "amber", "red"] | None = Field(
-        default=None, description="the reviewer's verdict once decided, else the judges'"
+        default=None,
+        description="the judges' verdict, or for an amber result the reviewer's once decided (null while it waits)",
     )
 
 

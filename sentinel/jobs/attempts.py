@@ -36,6 +36,16 @@ logger = logging.getLogger(__name__)
 RENEWALS_PER_LEASE = 3
 
 
+def attempt_seed(job: Job, slot: int, number: int) -> int:
+    """The seed attempt ``number`` of ``slot`` is generated with. A job with a seed: the seed itself for slot 0's
+    first attempt and ``+ number - 1`` for its regenerations (a rerun of the job draws the same images where the
+    provider honours seeds, a regeneration a different one); further slots start ``max_attempts`` apart, so no two
+    attempts of the job share one. Without: a fresh random seed, so a red image is not redrawn the same."""
+    if job.seed is None:
+        return random.randrange(2**31)
+    return (job.seed + slot * job.max_attempts + number - 1) % 2**31
+
+
 class AttemptRunner:
     def __init__(
         self,
@@ -65,7 +75,7 @@ class AttemptRunner:
         width, height = job.params.get("width"), job.params.get("height")
         size = f"{width}x{height}" if width and height else None
         resolved, width, height = generation.resolve(job.model, rubric.id, size)
-        seed = random.randrange(2**31)
+        seed = attempt_seed(job, slot, number)
         edit = self._edit_inputs(job)
         if edit is None:
             spec = ImageSpec(prompt=attempt.prompt, width=width, height=height, seed=seed)

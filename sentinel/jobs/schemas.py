@@ -10,6 +10,8 @@ from sentinel.evaluation.schemas import ImageRef, ReviewOut
 
 #: The budget is a promise to the caller: no job runs longer than this.
 MAX_BUDGET_SECONDS = 300
+#: Seeds are 31-bit: the range every provider that takes a seed accepts.
+MAX_SEED = 2**31 - 1
 
 
 class JobCreate(BaseModel):
@@ -22,6 +24,12 @@ class JobCreate(BaseModel):
     n: int = Field(default=1, ge=1, le=4, description="images, each judged and regenerated on its own")
     max_attempts: int = Field(default=3, ge=1, le=10)
     budget_seconds: float = Field(default=300, gt=0, le=MAX_BUDGET_SECONDS)
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SEED,
+        description="the first attempt's seed (a regeneration uses seed + attempt - 1); default: random per attempt",
+    )
     callback_url: str | None = Field(default=None, max_length=2048)
     source_url: str | None = Field(
         default=None, max_length=2048, description="edit tasks: the image to edit (public http(s) URL)"
@@ -32,7 +40,7 @@ class JobCreate(BaseModel):
 
 
 #: The job fields a multipart request sends as form fields, beside its `source` and `mask` files.
-FORM_FIELDS = ("task", "prompt", "params", "model", "n", "max_attempts", "budget_seconds", "callback_url")
+FORM_FIELDS = ("task", "prompt", "params", "model", "n", "max_attempts", "budget_seconds", "seed", "callback_url")
 
 
 class AttemptOut(BaseModel):
@@ -79,6 +87,7 @@ class JobOut(BaseModel):
     n: int
     max_attempts: int
     budget_seconds: float
+    seed: int | None = Field(default=None, description="the first attempt's seed; null: random per attempt")
     source: ImageRef | None = Field(default=None, description="edit tasks: the image edited")
     mask: ImageRef | None = Field(default=None, description="edit tasks: the mask (white marks the region)")
     state: Literal["queued", "generating", "judging", "regenerating", "done", "failed", "expired"]

@@ -105,6 +105,7 @@ class JobService:
             n=body.n,
             max_attempts=body.max_attempts,
             budget_seconds=body.budget_seconds,
+            seed=body.seed,
             callback_url=body.callback_url,
             source_image_id=images["source"][0].sha256 if "source" in images else None,
             mask_image_id=images["mask"][0].sha256 if "mask" in images else None,

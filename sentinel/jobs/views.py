@@ -45,6 +45,7 @@ class JobViews:
             "n": job.n,
             "max_attempts": job.max_attempts,
             "budget_seconds": job.budget_seconds,
+            "seed": job.seed,
             # An edit job's inputs; null for a job that generates new images.
             "source": self._image(job.source_image_id),
             "mask": self._image(job.mask_image_id),

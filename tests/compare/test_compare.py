@@ -208,7 +208,9 @@ def test_an_unknown_model_is_named_with_its_line_before_any_job(setup, server) -
         ({"prompts": [{"prompt": "x", "parms": {}}]}, "12: prompts[0].parms: Extra inputs are not permitted"),
         ({"prompts": ["a cat", "  "]}, "12: prompts[1].prompt: the prompt is blank"),
         ({"max_attempts": 0}, "16: max_attempts: Input should be greater than or equal to 1"),
-        ({"seeds": [1, 2]}, "19: seeds: jobs take no seed"),
+        ({"seeds": [1, 1]}, "19: seeds: listed twice: 1"),
+        ({"seeds": [1, 2**31]}, "19: seeds: seed 2147483648 is not in 0..2147483647"),
+        ({"repeats": 2, "seeds": [1, 2]}, "20: seeds: give either seeds (one run per seed) or repeats"),
         ({"colour": "red"}, "18: colour: Extra inputs are not permitted"),
     ],
 )
@@ -217,6 +219,13 @@ def test_a_bad_suite_is_refused_naming_file_line_and_field(tmp_path, fields, exp
     result = compare(clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data")), "--check", str(suite))
     assert result.returncode == 2
     assert f"error: {suite}:{expected}" in result.stderr, result.stderr
+
+
+def test_a_suite_with_seeds_runs_each_prompt_once_per_seed_on_each_model(tmp_path) -> None:
+    suite = write_suite(tmp_path / "seeded.yaml", seeds=[11, 12])
+    result = compare(clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data")), "--check", str(suite))
+    assert result.returncode == 0, result.stderr
+    assert "valid, 30 jobs (3 models × 5 prompts × 2 run(s))" in result.stdout
 
 
 def test_the_readme_suite_is_the_example_file_and_its_check_line_passes(tmp_path) -> None:
