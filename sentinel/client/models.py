@@ -165,6 +165,8 @@ class Job(Result):
     n: int = 1
     max_attempts: int | None = None
     budget_seconds: float | None = None
+    #: The seed of the first attempt, as given; None: each attempt drew its own.
+    seed: int | None = None
     source: ImageRef | None = None
     mask: ImageRef | None = None
     state: str

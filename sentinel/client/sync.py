@@ -132,6 +132,7 @@ class Sentinel:
         model: str | None = None,
         max_attempts: int | None = None,
         budget_seconds: float | None = None,
+        seed: int | None = None,
         callback_url: str | None = None,
         source: ImageInput | None = None,
         mask: ImageInput | None = None,
@@ -147,6 +148,7 @@ class Sentinel:
             "model": model,
             "max_attempts": max_attempts,
             "budget_seconds": budget_seconds,
+            "seed": seed,
             "callback_url": callback_url,
         }
         return Job.from_api(self._json(calls.job_call(fields, source, mask, idempotency_key)))

@@ -109,6 +109,13 @@ def test_create_a_job_and_wait_for_it(sentinel_url: str) -> None:
     assert [j.id for j in listed if j.prompt == prompt] == [job.id]
 
 
+def test_a_seeded_job_keeps_its_seed(sentinel_url: str) -> None:
+    with Sentinel(sentinel_url) as sentinel:
+        created = sentinel.create_job("text-to-image", "a seeded bottle", seed=1234)
+        assert created.seed == 1234
+        assert sentinel.get_job(created.id).seed == 1234
+
+
 def test_a_wait_that_runs_out_raises_sentinel_timeout_with_the_job_as_last_seen(sentinel_url: str) -> None:
     with Sentinel(sentinel_url) as sentinel:
         # `slow-local` takes longer to draw one image than this wait lasts.
