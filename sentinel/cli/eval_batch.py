@@ -85,6 +85,7 @@ def _write(path: Path, text: str, what: str) -> None:
 
 
 def eval_command(
+    ctx: typer.Context,
     inputs: Annotated[
         list[str] | None,
         typer.Argument(
@@ -124,8 +125,10 @@ def eval_command(
     at or past --fail-on (default red), 1 when one is or an input could not be judged, 2 for a wrong command."""
     # Start-up (imports, rubrics, the OCR models) makes a few hundred thousand objects and no garbage; the cyclic
     # collector walking them over and over is a tenth of a one-image eval. It waits for the first verdict (see
-    # _judge), which freezes them out of its way.
+    # _judge), which freezes them out of its way, and is back on however the command ends (it may run inside
+    # another program, as in tests).
     gc.disable()
+    ctx.call_on_close(gc.enable)
     if fail_on not in ("red", "amber", "never"):
         raise fail(f"--fail-on takes red, amber or never, not {fail_on!r}")
     gate: FailOn = fail_on  # type: ignore[assignment]  (checked just above)

@@ -294,3 +294,15 @@ def test_eval_against_a_server_with_an_api_key(folder: Path, tmp_path) -> None:
         assert unreachable.returncode == 2 and "cannot reach the server" in unreachable.stderr
     finally:
         server.stop()
+
+
+def test_an_eval_that_stops_early_leaves_garbage_collection_on_for_its_host_program() -> None:
+    import gc
+
+    from typer.testing import CliRunner
+
+    from sentinel.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "--task", "no-such-task", "missing.png"])
+    assert result.exit_code != 0
+    assert gc.isenabled()
