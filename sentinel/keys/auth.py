@@ -23,23 +23,33 @@ LOGIN_PATHS = ("/login", "/login/decision")
 SIGNED_OR_KEY = "signed-or-key"
 
 
-def required_scope(method: str, path: str) -> str | None:
-    """The scope a /v1 route needs; None for a public one. "any": any valid key. SIGNED_OR_KEY: a key of the
-    owning tenant, or a signed URL, which the endpoint checks."""
+#: The scopes that may call each /v1 family of routes (any one of them will do), by path prefix. A route no
+#: prefix names needs only a valid key: a new paid route must be added here, and a test checks every route is.
+ROUTE_SCOPES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # Every /v1/images/ POST makes (and bills) images: generations, edits and variations alike.
+    ("/v1/images/", ("generate",)),
+    ("/v1/models", ("generate",)),
+    ("/v1/jobs", ("generate",)),
+    ("/v1/evaluations", ("evaluate",)),
+    # Webhooks carry jobs' and evaluations' results: a key that makes either may read and replay its tenant's.
+    ("/v1/webhooks", ("generate", "evaluate")),
+    ("/v1/review", ("review",)),
+    ("/v1/dashboard", ("admin",)),
+)
+
+
+def required_scope(method: str, path: str) -> tuple[str, ...] | str | None:
+    """What a /v1 route needs: None for a public one; "any": any valid key; SIGNED_OR_KEY: a key of the owning
+    tenant, or a signed URL, which the endpoint checks; else the scopes of which the key needs one."""
     if not path.startswith("/v1/"):
         return None
     if path.startswith("/v1/images/") and path != "/v1/images/generations" and method in ("GET", "HEAD"):
         # The URLs Sentinel hands out must work in a browser or an <img> tag, which send no Authorization
         # header: they are signed. A caller with a key may read its tenant's images unsigned.
         return SIGNED_OR_KEY
-    if path.startswith(("/v1/images/generations", "/v1/models", "/v1/jobs")):
-        return "generate"
-    if path.startswith("/v1/evaluations"):
-        return "evaluate"
-    if path.startswith("/v1/review"):
-        return "review"
-    if path.startswith("/v1/dashboard"):
-        return "admin"
+    for prefix, scopes in ROUTE_SCOPES:
+        if path.startswith(prefix):
+            return scopes
     return "any"
 
 
@@ -91,8 +101,9 @@ class ApiKeyAuth:
                 )
                 await _refuse(send, 401, "invalid_request_error", "invalid_api_key", message)
                 return
-        if caller is not None and needed not in (None, "any", SIGNED_OR_KEY) and not caller.allows(needed):
-            message = f"key '{caller.name}' has scopes {', '.join(caller.scopes)}; this call needs '{needed}'"
+        if caller is not None and isinstance(needed, tuple) and not any(caller.allows(s) for s in needed):
+            wanted = " or ".join(f"'{scope}'" for scope in needed)
+            message = f"key '{caller.name}' has scopes {', '.join(caller.scopes)}; this call needs {wanted}"
             await _refuse(send, 403, "permission_error", "missing_scope", message)
             return
         if caller is not None:
