@@ -203,7 +203,9 @@ class JobService:
                 )
                 for attempt in session.exec(query):
                     by_job[attempt.job_id].append(attempt)
-        return [self.view(job, by_job[job.id]) | {"attempts": None} for job in jobs]
+        # One query for the whole page's review decisions, not one per job.
+        decisions = self.views.decisions([attempt for attempts in by_job.values() for attempt in attempts])
+        return [self.views.view(job, by_job[job.id], decisions) | {"attempts": None} for job in jobs]
 
     def view(self, job: Job, attempts: list[JobAttempt]) -> dict[str, Any]:
         return self.views.view(job, attempts)

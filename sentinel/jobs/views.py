@@ -19,7 +19,8 @@ class JobViews:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def _decisions(self, attempts: list[JobAttempt]) -> dict[str, ReviewDecision]:
+    def decisions(self, attempts: list[JobAttempt]) -> dict[str, ReviewDecision]:
+        """The review decisions on these attempts' evaluations, by evaluation id, in one query."""
         ids = [a.evaluation_id for a in attempts if a.evaluation_id]
         if not ids:
             return {}
@@ -34,7 +35,7 @@ class JobViews:
         self, job: Job, attempts: list[JobAttempt], decisions: dict[str, ReviewDecision] | None = None
     ) -> dict[str, Any]:
         """``decisions`` (review decisions by evaluation id) when read already for many jobs at once (an export)."""
-        decisions = self._decisions(attempts) if decisions is None else decisions
+        decisions = self.decisions(attempts) if decisions is None else decisions
         body: dict[str, Any] = {
             "id": job.id,
             "object": "job",

@@ -53,3 +53,27 @@ def test_regenerations_and_further_slots_step_from_the_jobs_seed() -> None:
     seeds = [attempt_seed(job, slot, number) for slot in range(2) for number in (1, 2, 3)]
     # The first attempt takes the seed itself; no two attempts share one; the range wraps at 2**31.
     assert seeds == [2**31 - 2, 2**31 - 1, 0, 1, 2, 3]
+
+
+def test_listing_jobs_reads_their_review_decisions_once_per_page(client) -> None:
+    from sqlalchemy import event
+
+    from sentinel.wiring import get_services
+
+    body = {"task": "text-to-image", "prompt": "a red ball", "params": {"width": 256, "height": 256}, "max_attempts": 1}
+    for _ in range(3):
+        created = client.post("/v1/jobs", json=body)
+        assert client.get(f"/v1/jobs/{created.json()['id']}?wait=30").json()["state"] == "done"
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    engine = get_services().engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        listed = client.get("/v1/jobs", params={"limit": 3})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert listed.status_code == 200 and len(listed.json()["data"]) == 3
+    assert sum("review_decisions" in s for s in statements) <= 1, statements
