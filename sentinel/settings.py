@@ -129,8 +129,15 @@ class Settings(BaseSettings):
     #: Share of the judges taking part that must vote for a verdict to be green.
     quorum: float = Field(default=1.0, gt=0, le=1)
     worker_threads: int = Field(default=4, ge=1, le=64)
-    #: Vision-judge calls a process keeps in flight at once; waiting for a model holds no worker thread.
-    vision_max_in_flight: int = Field(default=64, ge=1, le=1024)
+    #: Vision-judge calls a process keeps in flight at once; waiting for a model holds no worker thread, and a call
+    #: waiting holds no copy of its request (an evaluation's judges share one encoding of its image). 600 is 200
+    #: evaluations x 3 judges in one model latency: one worker process peaked at 340-430 MiB with 1024² JPEGs
+    #: (`sentinel bench vision --no-scan`); memory grows with the images in flight.
+    vision_max_in_flight: int = Field(default=600, ge=1, le=4096)
+    #: Before a vision judge's pass is believed, the OCR reads the image for text addressed to the judges (once per
+    #: image and process, beside the calls). Off: passes are believed whatever the image says; only for images whose
+    #: text you control. It is most of a vision-only panel's CPU per image (`sentinel bench vision --no-scan`).
+    vision_instruction_scan: bool = True
     #: An idle `sentinel worker` asks Redis for messages again after at most this long (dramatiq backs off up to
     #: it; dramatiq's own default, 1000, added ~100 ms to every hop of an evaluation on a quiet queue).
     worker_idle_poll_ms: int = Field(default=100, ge=10, le=10_000)

@@ -106,6 +106,10 @@ class VisionScript:
     queue: collections.deque[str] = field(default_factory=collections.deque)
     #: Every request received: path, headers (without credential values), auth_present, parsed JSON body (or None).
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: False: requests are counted (``received``) but not kept, so a long benchmark does not hold every image sent.
+    keep_requests: bool = True
+    #: How many requests arrived, kept or not.
+    received: int = 0
     #: The most "slow" answers the fake was composing at one time: calls its clients kept in flight together.
     most_at_once: int = 0
     _at_once: int = 0
@@ -142,7 +146,9 @@ class VisionScript:
             "body": body,
         }
         with self._lock:
-            self.requests.append(entry)
+            self.received += 1
+            if self.keep_requests:
+                self.requests.append(entry)
 
     def retry_after_headers(self) -> dict[str, str]:
         return {"retry-after": str(self.retry_after)}

@@ -178,6 +178,54 @@ def test_bench_load_json_with_stage_costs_and_an_audit(tmp_path: Path, postgres_
     assert abs(sum(row["share"].values()) - 1) < 0.01
 
 
+def test_bench_load_on_rabbitmq_with_one_worker_process_reports_per_core(tmp_path: Path, postgres_url: str) -> None:
+    from tests.support.rabbitmq import RABBITMQ_URL, rabbitmq_vhost
+
+    out = tmp_path / "load.json"
+    with rabbitmq_vhost() as vhost:
+        args = ["load", "--clients", "2", "--seconds", "5", "--side", "128", "--processes", "1"]
+        args += ["--broker-url", f"{RABBITMQ_URL}/{vhost}", "--redis-url", REDIS_URL, "--database-url", postgres_url]
+        result = subprocess.run(
+            [SENTINEL, "bench", *args, "--json", str(out)],
+            cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=180,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "per second per core" in result.stdout
+    row = json.loads(out.read_text())
+    assert row["mode"] == "RabbitMQ + PostgreSQL, 1 API process, 1 worker process"
+    assert row["broker"] == "RabbitMQ" and row["worker_processes"] == 1
+    assert row["finished"] == row["submitted"] > 0 and row["lost"] == row["vote_mismatch"] == row["errors"] == 0
+    assert "rabbitmq" in row["cpu_ms_per_evaluation"]
+    non_negative(row, ["cores_used", "cores_used_with_servers", "evaluations_per_second_per_core_with_servers"])
+    assert row["cores_used"] <= row["cores_used_with_servers"]
+    # Per core: what one fully busy core delivers, so at least the rate when less than one core was used.
+    assert row["evaluations_per_second_per_core"] > 0
+    assert row["evaluations_per_second_per_worker_process"] == row["evaluations_per_second"]
+
+
+def test_bench_vision_small_burst_every_evaluation_gets_every_judges_vote(tmp_path: Path, postgres_url: str) -> None:
+    out = tmp_path / "vision.json"
+    args = ["vision", "--evaluations", "10", "--judges", "3", "--latency", "0.2", "--side", "256"]
+    result = subprocess.run(
+        [SENTINEL, "bench", *args, "--redis-url", REDIS_URL, "--database-url", postgres_url, "--json", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, env=clean_env(), timeout=110,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "last verdict s" in result.stdout
+    row = json.loads(out.read_text())
+    assert row["mode"] == "Redis + PostgreSQL, 1 worker process"
+    assert row["evaluations"] == row["submitted"] == row["done"] == 10 and row["judges"] == 3
+    # The audit: every evaluation has its three votes, none abstained, each judge asked the model once.
+    assert row["vote_mismatch"] == row["abstained_votes"] == row["errors"] == 0
+    assert row["endpoint_calls"] == 30
+    assert 1 <= row["endpoint_peak_concurrent_calls"] <= 30
+    keys = ["seconds_to_last_verdict", "p50_seconds_to_verdict", "p99_seconds_to_verdict", "seconds_to_last_accept"]
+    non_negative(row, [*keys, "worker_peak_rss_mb", "worker_cpu_seconds", "endpoint_cpu_seconds"])
+    assert row["p50_seconds_to_verdict"] <= row["p99_seconds_to_verdict"] <= row["seconds_to_last_verdict"]
+    assert row["p50_seconds_per_call"] >= 0.2  # no vote came back before the model answered
+    assert isinstance(row["target_met"], bool)
+
+
 def test_bench_regenerate_converges_and_leaves_good_first_attempts_alone(tmp_path: Path) -> None:
     out = tmp_path / "regenerate.json"
     result = subprocess.run(

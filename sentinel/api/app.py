@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from sentinel import __version__
 from sentinel.api.docs import install_docs
+from sentinel.api.malloc import keep_freed_buffers
 from sentinel.dashboard import endpoints as dashboard_endpoints
 from sentinel.dashboard.service import DashboardService
 from sentinel.evaluation import endpoints as evaluation_endpoints
@@ -68,6 +69,8 @@ def create_app() -> FastAPI:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="sentinel-io")
         )
+        # Image-sized buffers reused from the heap rather than mapped afresh (and page-faulted) on every call.
+        keep_freed_buffers()
         services.engine  # noqa: B018  (creates the tables before the first request)
         services.images.blobs.check()
         gateway = await open_gateway(services)

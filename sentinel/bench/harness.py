@@ -3,7 +3,9 @@ and memory read from /proc."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,15 +49,20 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -
 
 
 @contextmanager
-def started_process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``args`` until the block ends, once ``ready_url`` answers."""
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def started_process(
+    args: list[str], env: dict[str, str], ready_url: str, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``args`` until the block ends, once ``ready_url`` answers; its output goes to ``log`` if given."""
+    output = log.open("wb") if log else subprocess.DEVNULL
+    process = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT if log else output)
     try:
         _wait_for(ready_url, process)
         yield process
     finally:
         process.terminate()
         process.wait(timeout=15)
+        if log:
+            output.close()  # type: ignore[union-attr]
 
 
 def process_tree(pid: int) -> list[int]:
@@ -123,10 +130,19 @@ class Deployment:
 
 @contextmanager
 def deployment(
-    redis_url: str | None, database_url: str | None, extra_env: dict[str, str] | None = None
+    redis_url: str | None,
+    database_url: str | None,
+    extra_env: dict[str, str] | None = None,
+    *,
+    worker_processes: int = 2,
+    worker_threads: int = 4,
+    broker_url: str | None = None,
+    log_dir: Path | None = None,
 ) -> Iterator[Deployment]:
     """``sentinel serve`` in its own data folder, embedded or, with both URLs, on Redis + PostgreSQL with a
-    ``sentinel worker`` of 2 processes beside it."""
+    ``sentinel worker`` of ``worker_processes`` processes beside it; ``broker_url`` (``amqp://…``) puts the queues
+    on RabbitMQ instead, Redis keeping the rate limits and wake-ups. ``log_dir``: where api.log and worker.log go
+    (nowhere if unset)."""
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-jobs-") as tmp, ExitStack() as stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")} | (extra_env or {})
         env["SENTINEL_DATA_DIR"] = str(Path(tmp) / "data")
@@ -138,24 +154,45 @@ def deployment(
             stack.callback(delete_namespace, redis_url, namespace)
         if database_url:
             env["SENTINEL_DATABASE_URL"] = database_url
+        if broker_url:
+            env["SENTINEL_BROKER_URL"] = broker_url
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         api = stack.enter_context(
             started_process(
-                [sys.executable, "-m", "sentinel.cli", "serve", "--port", str(port)], env, f"{base}/healthz"
+                [sys.executable, "-m", "sentinel.cli", "serve", "--port", str(port)],
+                env,
+                f"{base}/healthz",
+                log_dir / "api.log" if log_dir else None,
             )
         )
         running = Deployment(base, api.pid)
         if redis_url:
+            worker_log = stack.enter_context((log_dir / "worker.log").open("wb")) if log_dir else subprocess.DEVNULL
             worker = subprocess.Popen(
-                [sys.executable, "-m", "sentinel.cli", "worker", "--processes", "2", "--threads", "4"],
+                [
+                    *(sys.executable, "-m", "sentinel.cli", "worker"),
+                    *("--processes", str(worker_processes), "--threads", str(worker_threads)),
+                ],
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=worker_log,
+                stderr=subprocess.STDOUT if log_dir else subprocess.DEVNULL,
             )
-            stack.callback(lambda: (worker.terminate(), worker.wait(timeout=30)))
+            stack.callback(_stop, worker)
             running.worker_pid = worker.pid
         yield running
+
+
+def _stop(process: subprocess.Popen[bytes], grace_seconds: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``grace_seconds`` (a worker waiting for calls it started)."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        for member in reversed(process_tree(process.pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, signal.SIGKILL)
+        process.wait(timeout=grace_seconds)
 
 
 #: A job in one of these states changes no more.

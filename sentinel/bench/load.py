@@ -1,8 +1,12 @@
 """``sentinel bench load``: sustained evaluations per second, time to verdict, and proof that none was lost.
 
-Starts one API process and two worker processes on Redis + PostgreSQL (or the embedded default), keeps
-``clients`` callers each submitting an evaluation and waiting for its verdict, for ``seconds``; then drains
-and checks every submitted evaluation has exactly one verdict and one vote per judge.
+Starts one API process and ``processes`` worker processes on Redis (or RabbitMQ) + PostgreSQL, or the embedded
+default, keeps ``clients`` callers each submitting an evaluation and waiting for its verdict, for ``seconds``; then
+drains and checks every submitted evaluation has exactly one verdict and one vote per judge.
+
+Scaling is reported per core: the CPU seconds the deployment used (the API and worker processes; with the broker's
+and the database's servers in a second figure) divided by the wall time is the number of cores it kept busy, and
+evaluations per second divided by that is evaluations per second per core: how many one fully used core delivers.
 """
 
 from __future__ import annotations
@@ -94,7 +98,8 @@ def judges_cpu_ms(side: int, images: int = 8) -> float:
         time_task(services, "text-to-image", {"image": sample_image(side, seed)}, params, 1, side, int(seed == 0))
         for seed in range(images)
     ]
-    return statistics.median(sum(t.judges_ms.values()) for t in timings)
+    # CPU time, not wall: on a loaded machine a judge's wall time counts the other processes' turns too.
+    return statistics.median(sum(t.judges_cpu_ms.values()) for t in timings)
 
 
 def _audit(base: str, evaluation_ids: list[str]) -> dict[str, int]:
@@ -136,16 +141,21 @@ class CpuMeter:
     running: Deployment
     spent: dict[str, float] = field(default_factory=dict)
     _start: dict[str, Any] = field(default_factory=dict)
+    #: Also count RabbitMQ's server (the queues are there, not on Redis).
+    rabbitmq: bool = False
 
     def _read(self) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return {
+        read = {
             "api": cpu_seconds(self.running.api_pid) or 0.0,
             "workers": cpu_seconds(self.running.worker_pid) or 0.0 if self.running.worker_pid else 0.0,
             "redis": server_cpu_seconds(("redis-server",)),
             "postgres": server_cpu_seconds(("postgres", "postmaster")),
             "load_generator": usage.ru_utime + usage.ru_stime,
         }
+        if self.rabbitmq:
+            read["rabbitmq"] = server_cpu_seconds(("beam.smp",))
+        return read
 
     def start(self) -> None:
         self._start = self._read()
@@ -171,6 +181,7 @@ def stage_costs(spent: dict[str, float], judges: float, finished: int, in_proces
         "judges": judges,
         "workers' queue and database work": 0.0 if in_process else max(0.0, per["workers"] - judges),
         "redis": per["redis"],
+        **({"rabbitmq": per["rabbitmq"]} if "rabbitmq" in per else {}),
         "postgres": per["postgres"],
         "load_generator": per["load_generator"],
     }
@@ -184,6 +195,25 @@ def stage_costs(spent: dict[str, float], judges: float, finished: int, in_proces
     }
 
 
+def per_core(spent: dict[str, float], finished: int, seconds: float, processes: int | None) -> dict[str, Any]:
+    """Evaluations per second per core: per core the deployment kept busy (its CPU seconds / wall seconds), for
+    Sentinel's own processes and with the broker and database servers; and per worker process."""
+    if not seconds or not finished:
+        return {}
+    sentinel = spent.get("api", 0.0) + spent.get("workers", 0.0)
+    servers = sum(spent.get(name, 0.0) for name in ("redis", "rabbitmq", "postgres"))
+    rate = finished / seconds
+    figures: dict[str, Any] = {
+        "cores_used": round(sentinel / seconds, 2),
+        "cores_used_with_servers": round((sentinel + servers) / seconds, 2),
+        "evaluations_per_second_per_core": round(finished / sentinel, 2) if sentinel else None,
+        "evaluations_per_second_per_core_with_servers": round(finished / (sentinel + servers), 2),
+    }
+    if processes:
+        figures["evaluations_per_second_per_worker_process"] = round(rate / processes, 2)
+    return figures
+
+
 def run(
     clients: int,
     seconds: float,
@@ -191,11 +221,20 @@ def run(
     redis_url: str | None,
     database_url: str | None,
     progress: Progress = quiet,
+    *,
+    processes: int = 2,
+    broker_url: str | None = None,
 ) -> dict[str, Any]:
-    mode = "Redis + PostgreSQL, 1 API process, 2 worker processes" if redis_url else "embedded (SQLite, in-process)"
-    with deployment(redis_url, database_url) as running:
+    broker = "RabbitMQ" if broker_url and broker_url.startswith("amqp") else "Redis"
+    plural = "es" if processes != 1 else ""
+    mode = (
+        f"{broker} + PostgreSQL, 1 API process, {processes} worker process{plural}"
+        if redis_url
+        else "embedded (SQLite, in-process)"
+    )
+    with deployment(redis_url, database_url, worker_processes=processes, broker_url=broker_url) as running:
         progress(f"{mode} up; {clients} clients for {seconds:g} s")
-        meter = CpuMeter(running)
+        meter = CpuMeter(running, rabbitmq=broker == "RabbitMQ")
         result = asyncio.run(_load(running.base, clients, seconds, side, meter.start))
         meter.stop()
         progress(f"load done: {len(result.latencies_ms)} verdicts; auditing {len(result.submitted)} submitted")
@@ -204,6 +243,8 @@ def run(
     judges_ms = judges_cpu_ms(side)
     return {
         "mode": mode,
+        "broker": broker if redis_url else "embedded",
+        "worker_processes": processes if redis_url else 0,
         "clients": clients,
         "seconds": round(result.seconds, 1),
         "submitted": len(result.submitted),
@@ -215,4 +256,5 @@ def run(
         "first_error": result.errors[0] if result.errors else None,
         **audit,
         **stage_costs(meter.spent, judges_ms, len(latencies), in_process=not redis_url),
+        **per_core(meter.spent, len(latencies), result.seconds, processes if redis_url else None),
     }

@@ -37,23 +37,26 @@ def bench_judges(
         "runs",
         "verdict",
         "median ms",
+        "CPU ms",
         "PNG decode ms",
         "× decode",
         "OCR ms",
         "× decode, OCR aside",
         "all inputs' decode ms",
         "judges' share",
-        "per judge ms",
+        "per judge CPU ms",
     ):
-        table.add_column(column, no_wrap=column != "per judge ms")
+        table.add_column(column, no_wrap=column != "per judge CPU ms")
     for row in rows:
-        per_judge = ", ".join(f"{k} {v:.1f}" for k, v in row["judges_ms"].items())
+        # CPU time of the process, not the wall clock: what a judge costs a worker on a shared machine.
+        per_judge = ", ".join(f"{k} {v:.1f}" for k, v in row["judges_cpu_ms"].items())
         table.add_row(
             f"{row['side']}²",
             row["task"],
             str(row["runs"]),
             row["verdict"],
             f"{row['median_ms']:.1f}",
+            f"{row['cpu_ms']:.1f}",
             f"{row['png_decode_ms']:.1f}",
             f"{row['decode_multiple']:.1f}",
             f"{row['ocr_ms']:.1f}" if row["ocr_ms"] else "",
@@ -160,33 +163,56 @@ def bench_load(
     seconds: Annotated[float, typer.Option(min=5, max=3600, help="how long to keep the load on")] = 60,
     side: Annotated[int, typer.Option(min=64, max=2048, help="image side in pixels")] = 1024,
     redis_url: Annotated[
-        str | None, typer.Option(help="Redis broker (with --database-url): 2 worker processes")
+        str | None, typer.Option(help="Redis (with --database-url): the broker, rate limits and wake-ups")
     ] = None,
     database_url: Annotated[str | None, typer.Option(help="PostgreSQL database for the run")] = None,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="worker processes (with --redis-url)")] = 2,
+    broker_url: Annotated[
+        str | None,
+        typer.Option(
+            help="the queues on another broker, e.g. RabbitMQ: amqp://guest:guest@127.0.0.1:5672/VHOST "
+            "(with --redis-url, which keeps rate limits and wake-ups)"
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
 ) -> None:
-    """Sustained evaluations per second, p50/p99 time to verdict, and an audit that none was lost."""
+    """Sustained evaluations per second (and per core), p50/p99 time to verdict, and an audit that none was lost."""
     from sentinel.bench.load import run
 
     if bool(redis_url) != bool(database_url):
         raise fail("--redis-url and --database-url go together")
+    if broker_url and not redis_url:
+        raise fail("--broker-url needs --redis-url and --database-url")
+    if broker_url and not broker_url.startswith(("amqp://", "amqps://", "redis://", "rediss://")):
+        raise fail(f"--broker-url takes an amqp:// or redis:// URL, not {broker_url!r}")
     with steps("bench load") as step:
-        row = run(clients, seconds, side, redis_url, database_url, progress=step)
-    table = Table(title=f"evaluations under load: text-to-image {side}², offline judges", box=None)
-    for column in ("deployment", "clients", "seconds", "per second", "p50 ms", "p99 ms", "submitted", "lost", "errors"):
+        row = run(
+            clients, seconds, side, redis_url, database_url, progress=step, processes=processes, broker_url=broker_url
+        )
+    table = Table(
+        title=f"evaluations under load: text-to-image {side}², offline judges",
+        caption="cores used: CPU seconds of the API and worker processes (and of the broker and database servers) "
+        "/ wall seconds; per core: per second / cores used",
+        box=None,
+    )
+    columns = ("deployment", "clients", "seconds", "per second", "cores used", "per second per core")
+    for column in (*columns, "p50 ms", "p99 ms", "submitted", "lost", "errors"):
         table.add_column(column, no_wrap=True)
     table.add_row(
         row["mode"],
         str(row["clients"]),
         str(row["seconds"]),
         str(row["evaluations_per_second"]),
+        f"{row.get('cores_used', '')} ({row.get('cores_used_with_servers', '')} with servers)",
+        f"{row.get('evaluations_per_second_per_core', '')} "
+        f"({row.get('evaluations_per_second_per_core_with_servers', '')} with servers)",
         str(row["p50_ms"]),
         str(row["p99_ms"]),
         str(row["submitted"]),
         str(row["lost"] + row["vote_mismatch"]),
         str(row["errors"]),
     )
-    Console(width=max(out.width, 150)).print(table)
+    Console(width=max(out.width, 210)).print(table)
     if row.get("cpu_ms_per_evaluation"):
         stages = Table(title="where the CPU went, per evaluation", box=None)
         for column in ("stage", "CPU ms", "share of Sentinel's"):
@@ -197,6 +223,67 @@ def bench_load(
         out.print(stages)
     if json_out:
         json_out.write_text(json.dumps(row, indent=2))
+
+
+def bench_vision(
+    evaluations: Annotated[int, typer.Option(min=1, max=5000, help="evaluations submitted at once")] = 200,
+    judges: Annotated[int, typer.Option(min=1, max=16, help="vision judges per evaluation")] = 3,
+    latency: Annotated[float, typer.Option(min=0, max=30, help="the fake model's seconds per answer")] = 1.0,
+    side: Annotated[int, typer.Option(min=64, max=4096, help="the judged photos' side in pixels")] = 1024,
+    in_flight: Annotated[
+        int | None, typer.Option(min=1, max=4096, help="SENTINEL_VISION_MAX_IN_FLIGHT (the default if unset)")
+    ] = None,
+    scan: Annotated[
+        bool, typer.Option(help="the OCR scan for instructions to the judges (--no-scan: the calls' floor)")
+    ] = True,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Redis broker (with --database-url): 1 worker process; embedded if unset")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="a PostgreSQL database; the run makes one of its own beside it, dropped after")
+    ] = None,
+    log_dir: Annotated[Path | None, typer.Option(help="keep the API's, worker's and fake model's logs here")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+) -> None:
+    """Evaluations at once x vision judges against a fake model with a fixed latency, on one worker process: time
+    to the last verdict, p50/p99 time to verdict, the worker's peak memory and the calls in flight at once."""
+    from sentinel.bench.vision import TARGET_RSS_MB, TARGET_SECONDS, run
+
+    if bool(redis_url) != bool(database_url):
+        raise fail("--redis-url and --database-url go together")
+    if log_dir:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    with steps("bench vision") as step:
+        row = run(evaluations, judges, latency, side, redis_url, database_url, in_flight, scan, log_dir, progress=step)
+    title = (
+        f"{evaluations} evaluations at once x {judges} vision judges, model latency {latency:g} s, {side}² JPEG, "
+        f"{row['vision_max_in_flight']} calls in flight at most, scan {'on' if scan else 'off'} "
+        f"(target: every verdict within {TARGET_SECONDS:g} s, worker under {TARGET_RSS_MB:g} MB)"
+    )
+    table = Table(title=title, box=None)
+    columns = ("deployment", "all accepted s", "last verdict s", "p50 s", "p99 s", "worker peak RSS", "worker CPU s")
+    for column in (*columns, "calls", "at once", "done", "3 votes each" if judges == 3 else "all votes", "target"):
+        table.add_column(column, no_wrap=True)
+    table.add_row(
+        row["mode"],
+        str(row["seconds_to_last_accept"]),
+        str(row["seconds_to_last_verdict"]),
+        str(row["p50_seconds_to_verdict"]),
+        str(row["p99_seconds_to_verdict"]),
+        f"{row['worker_peak_rss_mb']:.0f} MiB" if row["worker_peak_rss_mb"] is not None else "",
+        str(row["worker_cpu_seconds"]),
+        str(row["endpoint_calls"]),
+        str(row["endpoint_peak_concurrent_calls"]),
+        f"{row['done']}/{evaluations}",
+        "yes" if row["vote_mismatch"] == 0 and row["done"] == evaluations else f"no ({row['vote_mismatch']} short)",
+        "met" if row["target_met"] else "missed",
+    )
+    Console(width=max(out.width, 170)).print(table)
+    if row["errors"] or row["abstained_votes"]:
+        refused = f"{row['errors']} submissions refused ({row['first_error']})"
+        out.print(f"{refused}; {row['abstained_votes']} votes abstained")
+    if json_out:
+        json_out.write_text(json.dumps(row, indent=2) + "\n")
 
 
 def bench_jobs(

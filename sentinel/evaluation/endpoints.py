@@ -247,12 +247,12 @@ async def read_evaluation(
     wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the verdict"),
 ) -> JSONResponse:
     caller = caller_of(request)
-    evaluation, votes = await long_poll(
+    evaluation, votes_in = await long_poll(
         request,
         evaluation_key(evaluation_id),
-        lambda: service.get(evaluation_id, caller),
+        lambda: service.read(evaluation_id, caller),
         lambda v: v[0].status == EvaluationStatus.DONE,
         wait,
         services.finished,
     )
-    return JSONResponse(service.view(evaluation, votes))
+    return JSONResponse(service.view(evaluation, votes_in))

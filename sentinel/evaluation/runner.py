@@ -1,4 +1,5 @@
-"""Running one judge on one evaluation, and the whole panel in-process (CLI)."""
+"""Running judges on one evaluation: one judge, the offline judges of a panel together (a worker's panel
+message), and the whole panel in-process (CLI)."""
 
 from __future__ import annotations
 
@@ -63,9 +64,34 @@ def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: Vis
             return vision.waited(run_vision_judge(judge, rubric, ctx, vision))
         except JudgeFailed as exc:
             return abstention(judge.name, str(exc), (time.perf_counter() - started) * 1000)
-    # The checks run on a thread of their own so the vote arrives at the limit whatever they are doing; the
-    # deadline in the context stops them at their next stage (decode, OCR page, criterion).
-    ctx.deadline = time.monotonic() + judge.timeout_seconds
+    return run_offline_judges([judge], rubric, {judge.name: ctx})[0]
+
+
+def run_offline_judges(
+    judges: list[JudgeConfig], rubric: Rubric, contexts: dict[str, JudgeContext]
+) -> list[VoteResult]:
+    """Offline judges at once, each on the context of its name and held to its own limit: a judge past its limit
+    abstains while the others' votes stand. Contexts built on the same (shared) image sources decode once."""
+    started, now = time.perf_counter(), time.monotonic()
+    running: list[tuple[JudgeConfig, concurrent.futures.Future[VoteResult]]] = []
+    for judge in judges:
+        ctx = contexts[judge.name]
+        # The checks run on a thread of their own so the vote arrives at the limit whatever they are doing; the
+        # deadline in the context stops them at their next stage (decode, OCR page, criterion).
+        ctx.deadline = now + judge.timeout_seconds
+        running.append((judge, _start_offline(judge, rubric, ctx, started)))
+    votes: list[VoteResult] = []
+    for judge, outcome in running:
+        try:
+            votes.append(outcome.result(timeout=max(0.0, now + judge.timeout_seconds - time.monotonic())))
+        except concurrent.futures.TimeoutError:
+            votes.append(_overran(judge, started))
+    return votes
+
+
+def _start_offline(
+    judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, started: float
+) -> concurrent.futures.Future[VoteResult]:
     outcome: concurrent.futures.Future[VoteResult] = concurrent.futures.Future()
 
     def work() -> None:
@@ -75,10 +101,7 @@ def run_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: Vis
             outcome.set_exception(exc)
 
     threading.Thread(target=work, name=f"judge-{judge.name}", daemon=True).start()
-    try:
-        return outcome.result(timeout=judge.timeout_seconds)
-    except concurrent.futures.TimeoutError:
-        return _overran(judge, started)
+    return outcome
 
 
 async def run_vision_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: VisionJudge) -> VoteResult:

@@ -8,13 +8,15 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property, lru_cache
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Insert, Select, bindparam, func, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.inputs import EDIT_INPUTS as EDIT_INPUTS  # re-exported: jobs read it from here
 from sentinel.evaluation.inputs import check_edit_inputs, check_mask_fits
@@ -22,7 +24,7 @@ from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.panel import VISION_LLM, JudgeConfig
 from sentinel.evaluation.questions import with_questions
 from sentinel.evaluation.rubric import Rubric, validate_params
-from sentinel.evaluation.runner import VoteResult, quorum_for, run_judge, run_vision_judge
+from sentinel.evaluation.runner import VoteResult, abstention, quorum_for, run_offline_judges, run_vision_judge
 from sentinel.evaluation.verdict import aggregate, disagreement, escalation_record
 from sentinel.evaluation.vision.judge import VisionJudge
 from sentinel.idempotency.service import RecordedAnswer
@@ -31,6 +33,7 @@ from sentinel.keys.tenancy import visible
 from sentinel.models import (
     Evaluation,
     EvaluationStatus,
+    JobAttempt,
     ReviewDecision,
     StoredImage,
     Verdict,
@@ -49,6 +52,55 @@ from sentinel.telemetry.metrics import observe_verdict, observe_vote
 from sentinel.worker.loop import start_async
 
 logger = logging.getLogger(__name__)
+
+
+@lru_cache
+def _vote_insert(dialect: str) -> Insert:
+    """INSERT of votes, each unless its judge voted already, returning the judges stored: built once per database
+    kind and run with a list of rows (one statement whatever their number)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    votes = Vote.__table__  # type: ignore[attr-defined]
+    return insert(votes).on_conflict_do_nothing(index_elements=["evaluation_id", "judge"]).returning(votes.c.judge)
+
+
+class _Statements:
+    """The queries a worker runs for every evaluation, built once with the evaluation's id as a parameter: building
+    a statement (and its cache key) each time cost more than running it."""
+
+    @cached_property
+    def judging_read(self) -> Select[Any]:
+        """The evaluation with the types of its images (None where it has none)."""
+        image, source, mask = aliased(StoredImage), aliased(StoredImage), aliased(StoredImage)
+        return (
+            select(Evaluation, image.mime, source.mime, mask.mime)
+            .join(image, col(image.id) == col(Evaluation.image_id), isouter=True)
+            .join(source, col(source.id) == col(Evaluation.source_image_id), isouter=True)
+            .join(mask, col(mask.id) == col(Evaluation.mask_image_id), isouter=True)
+            .where(col(Evaluation.id) == bindparam("evaluation_id"))
+        )
+
+    @cached_property
+    def voted_judges(self) -> Select[Any]:
+        return select(Vote.judge).where(col(Vote.evaluation_id) == bindparam("evaluation_id"))
+
+    @cached_property
+    def votes(self) -> Select[Any]:
+        return select(Vote).where(col(Vote.evaluation_id) == bindparam("evaluation_id"))
+
+    @cached_property
+    def finalise_read(self) -> Select[Any]:
+        """The evaluation, locked, and whether a job's attempt waits for its verdict."""
+        job_waits = select(JobAttempt.id).where(col(JobAttempt.evaluation_id) == bindparam("evaluation_id")).exists()
+        return (
+            select(Evaluation, job_waits)
+            .where(col(Evaluation.id) == bindparam("evaluation_id"))
+            # FOR NO KEY UPDATE: the votes just inserted hold key-share locks on this row (their foreign key); a
+            # plain FOR UPDATE would wait on those, and two voters of one evaluation would deadlock each other.
+            .with_for_update(of=Evaluation, key_share=True)
+        )
+
+
+_STATEMENTS = _Statements()
 
 #: Tries at storing a vision judge's vote when the database blinks (the call is paid for already).
 RECORD_ATTEMPTS = 4
@@ -70,6 +122,8 @@ class EvaluationService:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        #: The last rubric parsed per task, with the stored copy it was parsed from (see :meth:`rubric_of`).
+        self._rubrics: dict[str, tuple[dict[str, Any], Rubric]] = {}
 
     # -- submission -------------------------------------------------------------------------------
 
@@ -150,8 +204,13 @@ class EvaluationService:
         return evaluation
 
     def judge_messages(self, evaluation_id: str, judges: Collection[str]) -> list[Message]:
+        """One message asks every judge in ``judges`` (none when there is no judge to ask). Its offline judges run
+        together, so it is held to the longest of their limits."""
+        if not judges:
+            return []
         panel = self.services.panel
-        return [steps.judge_evaluation(evaluation_id, name, panel.get(name).timeout_seconds) for name in judges]
+        offline = [panel.get(name).timeout_seconds for name in judges if panel.get(name).kind != VISION_LLM]
+        return [steps.judge_panel(evaluation_id, list(judges), max(offline, default=0.0))]
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -166,8 +225,23 @@ class EvaluationService:
             votes = list(session.exec(select(Vote).where(Vote.evaluation_id == evaluation_id).order_by(col(Vote.id))))
         return evaluation, votes
 
-    def view(self, evaluation: Evaluation, votes: list[Vote]) -> dict[str, Any]:
-        return self.render(evaluation, len(votes), self._decision(evaluation))
+    def read(self, evaluation_id: str, caller: Caller | None = None) -> tuple[Evaluation, int]:
+        """What ``GET /v1/evaluations/{id}`` shows, in one query: the evaluation and how many votes are in (a
+        long-polling reader reads it at least twice; the votes themselves are in the result once it is done)."""
+        if "\x00" in evaluation_id:  # see get()
+            raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
+        votes_in = select(func.count()).where(col(Vote.evaluation_id) == col(Evaluation.id)).scalar_subquery()
+        query = visible(select(Evaluation, votes_in).where(Evaluation.id == evaluation_id), Evaluation.key_id, caller)
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            found = session.exec(query).first()
+        if found is None:
+            raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
+        return found[0], int(found[1])
+
+    def view(self, evaluation: Evaluation, votes: list[Vote] | int) -> dict[str, Any]:
+        """The evaluation as the API shows it, with its votes (or how many are in)."""
+        votes_in = votes if isinstance(votes, int) else len(votes)
+        return self.render(evaluation, votes_in, self._decision(evaluation))
 
     def render(self, evaluation: Evaluation, votes_in: int, decision: ReviewDecision | None) -> dict[str, Any]:
         """The evaluation as the API shows it, from rows read already (a listing reads a whole page's vote counts
@@ -218,64 +292,121 @@ class EvaluationService:
 
     # -- worker side ------------------------------------------------------------------------------
 
-    def _context(self, session: Session, evaluation: Evaluation, judge: str) -> JudgeContext:
+    def _read_for_judging(
+        self, session: Session, evaluation_id: str
+    ) -> tuple[Evaluation, dict[str, str | None]] | None:
+        """The evaluation with the types of its images (image, source, mask; None where it has none), one query."""
+        found = session.exec(_STATEMENTS.judging_read, params={"evaluation_id": evaluation_id}).first()
+        if found is None:
+            return None
+        evaluation, *mimes = found
+        return evaluation, dict(zip(("image", "source", "mask"), mimes, strict=True))
+
+    def _sources(self, evaluation: Evaluation, mimes: dict[str, str | None]) -> dict[str, ImageSource | None]:
+        """The evaluation's images as judges read them."""
         images = self.services.images
-
-        def source(image_id: str | None) -> Any:
-            if image_id is None:
-                return None
-            row = session.get(StoredImage, image_id)
-            if row is None:
+        ids = {"image": evaluation.image_id, "source": evaluation.source_image_id, "mask": evaluation.mask_image_id}
+        sources: dict[str, ImageSource | None] = {}
+        for name, image_id in ids.items():
+            mime = mimes[name]
+            if image_id is not None and mime is None:
                 raise NotFound(f"image '{image_id}' of evaluation '{evaluation.id}' is missing")
-            return ImageSource.stored(images, row)
+            sources[name] = None if image_id is None or mime is None else ImageSource.stored(images, image_id, mime)
+        return sources
 
+    @staticmethod
+    def _context(sources: dict[str, ImageSource | None], evaluation: Evaluation, judge: JudgeConfig) -> JudgeContext:
+        image = sources["image"]
+        assert image is not None  # every evaluation has its image
         return JudgeContext(
-            image=source(evaluation.image_id),
+            image=image,
             params=evaluation.params,
-            source=source(evaluation.source_image_id),
-            mask=source(evaluation.mask_image_id),
-            options=dict(self.services.panel.get(judge).options),
+            source=sources["source"],
+            mask=sources["mask"],
+            options=dict(judge.options),
         )
 
-    def has_voted(self, evaluation_id: str, judge: str) -> bool:
-        with Session(self.services.engine) as session:
-            evaluation = session.get(Evaluation, evaluation_id)
-            if evaluation is None or evaluation.status == EvaluationStatus.DONE:
-                return True
-            query = select(Vote.id).where(Vote.evaluation_id == evaluation_id, Vote.judge == judge)
-            return session.exec(query).first() is not None
-
-    def _rubric_and_context(self, evaluation_id: str, judge: str) -> tuple[Rubric, JudgeContext]:
-        """What a judge needs to vote on an evaluation: its rubric and the images and params to judge."""
-        with Session(self.services.engine, expire_on_commit=False) as session:
-            evaluation = session.get(Evaluation, evaluation_id)
-            if evaluation is None:
-                raise NotFound(f"no evaluation with id '{evaluation_id}'")
-            ctx = self._context(session, evaluation, judge)
-        return Rubric.model_validate(evaluation.rubric), ctx
-
-    def compute_vote(self, evaluation_id: str, judge: str) -> VoteResult:
-        rubric, ctx = self._rubric_and_context(evaluation_id, judge)
-        panel = self.services.panel
-        return run_judge(panel.get(judge), rubric, ctx, panel.vision.get(judge))
+    def rubric_of(self, evaluation: Evaluation) -> Rubric:
+        """The rubric an evaluation is judged by (the copy stored with it). Parsing one costs milliseconds and every
+        evaluation of a task stores the same copy until the task's file changes: the last parse per task is kept
+        and reused while the stored copy equals it."""
+        cached = self._rubrics.get(evaluation.task)
+        if cached is not None and cached[0] == evaluation.rubric:
+            return cached[1]
+        rubric = Rubric.model_validate(evaluation.rubric)
+        self._rubrics[evaluation.task] = (evaluation.rubric, rubric)
+        return rubric
 
     def process_judge_message(self, evaluation_id: str, judge: str) -> None:
-        """What one judge message does; delivered twice, the second changes nothing."""
-        if self.has_voted(evaluation_id, judge):
-            # The vote is in (or the verdict is final): only make sure the evaluation is finalised.
+        """What one ``judge_evaluation`` message (written before panel messages existed) does: a panel of one."""
+        self.process_panel_message(evaluation_id, [judge])
+
+    def process_panel_message(self, evaluation_id: str, judges: Collection[str]) -> None:
+        """What one panel message does: the evaluation is read once; the vision judges' calls start on the
+        background loop; the offline judges run together on one decode of the image, each held to its own limit;
+        their votes are written in one transaction, and the evaluation is finalised if they were the last.
+        Delivered twice, it changes nothing: judges that voted are skipped."""
+        panel = self.services.panel
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            found = self._read_for_judging(session, evaluation_id)
+            if found is None or found[0].status == EvaluationStatus.DONE:
+                return
+            evaluation, mimes = found
+            voted = set(session.exec(_STATEMENTS.voted_judges, params={"evaluation_id": evaluation_id}))
+            waiting: list[JudgeConfig] = []
+            for name in dict.fromkeys(judges):
+                config = panel.find(name)
+                if config is None:
+                    # A judge this process's panel does not know (its file is gone, or newer than this process):
+                    # left to another worker, the sweep, or the deadline.
+                    logger.warning("evaluation %s: no judge named '%s' in this panel", evaluation_id, name)
+                elif name not in voted:
+                    waiting.append(config)
+            sources = self._sources(evaluation, mimes) if waiting else {}
+        if not waiting:
+            # The votes are in (a message delivered again): only make sure the evaluation is finalised.
             self.finalise(evaluation_id, deadline_passed=False)
             return
-        config, vision = self.services.panel.get(judge), self.services.panel.vision.get(judge)
-        if config.kind == VISION_LLM and vision is not None:
-            self._start_vision_vote(evaluation_id, config, vision)
-            return
-        self.record_vote(evaluation_id, self.compute_vote(evaluation_id, judge))
+        rubric = self.rubric_of(evaluation)
+        offline: list[JudgeConfig] = []
+        unconfigured: list[VoteResult] = []
+        for config in waiting:
+            vision = panel.vision.get(config.name)
+            if config.kind != VISION_LLM:
+                offline.append(config)
+            elif vision is None:
+                unconfigured.append(
+                    abstention(config.name, "this vision judge is not configured in this process's panel")
+                )
+            else:
+                # Its own sources: a call waiting on its model keeps no decoded pixels alive.
+                self._start_vision_vote(
+                    evaluation_id, config, vision, rubric, self._context(sources, evaluation, config)
+                )
+        shared = {name: source.shared() if source else None for name, source in sources.items()}
+        contexts = {config.name: self._context(shared, evaluation, config) for config in offline}
+        votes = run_offline_judges(offline, rubric, contexts) if offline else []
+        if votes or unconfigured:
+            self.record_votes(evaluation_id, [*votes, *unconfigured])
 
-    def _start_vision_vote(self, evaluation_id: str, config: JudgeConfig, vision: VisionJudge) -> None:
+    def abstain_overran(self, evaluation_id: str, judges: Collection[str]) -> None:
+        """The message of ``judges`` ran past its time limit: its offline judges that have not voted abstain (a
+        vision judge's call records its own vote)."""
+        panel = self.services.panel
+        late = [
+            abstention(config.name, f"took longer than its {config.timeout_seconds:g} s limit")
+            for config in filter(None, map(panel.find, judges))
+            if config.kind != VISION_LLM
+        ]
+        if late:
+            self.record_votes(evaluation_id, late)
+
+    def _start_vision_vote(
+        self, evaluation_id: str, config: JudgeConfig, vision: VisionJudge, rubric: Rubric, ctx: JudgeContext
+    ) -> None:
         """Ask a vision judge without waiting: the message is done once the call is started, and the vote is
         recorded when the model answers (or the judge's limit passes), so a slow model holds no worker thread. A
         process that dies meanwhile loses only the call; the sweeper sends the judge again after its limit."""
-        rubric, ctx = self._rubric_and_context(evaluation_id, config.name)
 
         async def vote_then_record() -> None:
             vote = await run_vision_judge(config, rubric, ctx, vision)
@@ -294,78 +425,112 @@ class EvaluationService:
 
     def record_vote(self, evaluation_id: str, vote: VoteResult) -> bool:
         """Store a vote unless this judge already voted; then finalise if it was the last one."""
-        values = {
-            "evaluation_id": evaluation_id,
-            "judge": vote.judge,
-            "passed": vote.passed,
-            "reasoning": vote.reasoning,
-            "criteria": vote.criteria,
-            "duration_ms": vote.duration_ms,
-            "usage": vote.usage,
-            "created_at": utcnow(),
-        }
+        return vote.judge in self.record_votes(evaluation_id, [vote])
+
+    def record_votes(self, evaluation_id: str, votes: list[VoteResult]) -> set[str]:
+        """Store votes, each unless its judge already voted, and finalise if they were the last, in one
+        transaction. Returns the judges whose votes this call stored."""
+        now = utcnow()
+        rows = [
+            {
+                "evaluation_id": evaluation_id,
+                "judge": vote.judge,
+                "passed": vote.passed,
+                "reasoning": vote.reasoning,
+                "criteria": vote.criteria,
+                "duration_ms": vote.duration_ms,
+                "usage": vote.usage,
+                "created_at": now,
+            }
+            for vote in votes
+        ]
         with Session(self.services.engine) as session:
-            inserted = insert_unless_present(session, Vote, values, ["evaluation_id", "judge"])
+            connection = session.connection()
+            # The unique (evaluation, judge) constraint, not a read-then-write, decides which of two deliveries
+            # stores a vote. The votes go in before the evaluation is locked to finalise (see _finalise_in).
+            inserted = set(connection.execute(_vote_insert(connection.dialect.name), rows).scalars()) if rows else set()
+            finished = self._finalise_in(session, evaluation_id, deadline_passed=False)
             session.commit()
-        if inserted:
-            observe_vote(vote.judge, vote.passed, vote.duration_ms)
-        self.finalise(evaluation_id, deadline_passed=False)
+        for vote in votes:
+            if vote.judge in inserted:
+                observe_vote(vote.judge, vote.passed, vote.duration_ms)
+        self._announce(evaluation_id, finished)
         return inserted
 
     def finalise(self, evaluation_id: str, *, deadline_passed: bool) -> bool:
         """Write the verdict once. Returns True only for the caller whose update won."""
         with Session(self.services.engine) as session:
-            evaluation = session.get(Evaluation, evaluation_id)
-            if evaluation is None or evaluation.status == EvaluationStatus.DONE:
-                return False
-            rows = list(session.exec(select(Vote).where(Vote.evaluation_id == evaluation_id)))
-            voted = {v.judge for v in rows}
-            if not deadline_passed and not set(evaluation.panel) <= voted:
-                return False
-            votes = [VoteResult(v.judge, v.passed, v.reasoning, v.criteria, v.duration_ms, v.usage) for v in rows]
-            escalation = evaluation.escalation
-            if evaluation.escalation_judges and evaluation.escalated_at is None:
-                reason = disagreement(votes)
-                if reason and not deadline_passed:
-                    self._escalate(session, evaluation, reason)
-                    return False
-                escalation = escalation_record([], reason)
-                if reason:
-                    escalation["reason"] = f"{reason}, but the deadline passed before an escalation judge was asked"
-            rubric = Rubric.model_validate(evaluation.rubric)
-            verdict = aggregate(rubric, evaluation.panel, votes, evaluation.quorum, escalation=escalation)
-            # The status condition makes this the single point where racing finalisers are decided.
-            statement = (
-                update(Evaluation)
-                .where(col(Evaluation.id) == evaluation_id, col(Evaluation.status) != EvaluationStatus.DONE)
-                .values(
-                    status=EvaluationStatus.DONE,
-                    verdict=verdict.verdict,
-                    summary=verdict.summary,
-                    failed_judges=verdict.failed_judges,
-                    result=verdict.to_dict(),
-                    finished_at=utcnow(),
-                )
-            )
-            won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
-            if won:
-                # With the verdict, in one transaction: what follows it (its job moves on, its webhook goes out).
-                webhook = steps.deliver_webhook(
-                    "evaluation", evaluation_id, evaluation.callback_url, "finished", self.services.settings
-                )
-                write(session, steps.evaluation_judged(evaluation_id), *webhook)
+            finished = self._finalise_in(session, evaluation_id, deadline_passed=deadline_passed)
             session.commit()
-        if won:
-            observe_verdict(rubric.id, verdict.verdict)
-            logger.info(
-                "evaluation %s: %s (%s)",
-                evaluation_id,
-                verdict.verdict,
-                rubric.id,
-                extra={"evaluation_id": evaluation_id, "task": rubric.id, "verdict": verdict.verdict},
+        self._announce(evaluation_id, finished)
+        return finished is not None
+
+    def _finalise_in(self, session: Session, evaluation_id: str, *, deadline_passed: bool) -> tuple[str, str] | None:
+        """The verdict, written in ``session``'s transaction if every vote is in (or the deadline passed), with the
+        messages that follow it; (task, verdict) when this call wrote it, None otherwise.
+
+        The evaluation's row is locked first (PostgreSQL; SQLite has one writer at a time anyway): every writer
+        stores its votes, then takes the lock, then reads the votes, so of writers racing on one evaluation the
+        last to take the lock sees every other's votes, committed."""
+        found = session.exec(_STATEMENTS.finalise_read, params={"evaluation_id": evaluation_id}).first()
+        if found is None or found[0].status == EvaluationStatus.DONE:
+            return None
+        evaluation, has_job = found
+        rows = list(session.exec(_STATEMENTS.votes, params={"evaluation_id": evaluation_id}))
+        voted = {v.judge for v in rows}
+        if not deadline_passed and not set(evaluation.panel) <= voted:
+            return None
+        votes = [VoteResult(v.judge, v.passed, v.reasoning, v.criteria, v.duration_ms, v.usage) for v in rows]
+        escalation = evaluation.escalation
+        if evaluation.escalation_judges and evaluation.escalated_at is None:
+            reason = disagreement(votes)
+            if reason and not deadline_passed:
+                self._escalate(session, evaluation, reason)
+                return None
+            escalation = escalation_record([], reason)
+            if reason:
+                escalation["reason"] = f"{reason}, but the deadline passed before an escalation judge was asked"
+        rubric = self.rubric_of(evaluation)
+        verdict = aggregate(rubric, evaluation.panel, votes, evaluation.quorum, escalation=escalation)
+        # The status condition makes this the single point where racing finalisers are decided.
+        statement = (
+            update(Evaluation)
+            .where(col(Evaluation.id) == evaluation_id, col(Evaluation.status) != EvaluationStatus.DONE)
+            .values(
+                status=EvaluationStatus.DONE,
+                verdict=verdict.verdict,
+                summary=verdict.summary,
+                failed_judges=verdict.failed_judges,
+                result=verdict.to_dict(),
+                finished_at=utcnow(),
             )
-            self.services.finished.announce(evaluation_key(evaluation_id))
-        return won
+        )
+        won = session.execute(statement, execution_options={"synchronize_session": False}).rowcount == 1  # type: ignore[attr-defined]
+        if not won:
+            return None
+        # With the verdict, in one transaction: what follows it. A job's attempt waiting for it moves on; an
+        # evaluation of its own needs no such step (a job writes its attempt's row with the evaluation).
+        judged = [steps.evaluation_judged(evaluation_id)] if has_job else []
+        webhook = steps.deliver_webhook(
+            "evaluation", evaluation_id, evaluation.callback_url, "finished", self.services.settings
+        )
+        write(session, *judged, *webhook)
+        return rubric.id, verdict.verdict
+
+    def _announce(self, evaluation_id: str, finished: tuple[str, str] | None) -> None:
+        """After the commit that wrote a verdict: metrics, the log line, and readers waiting for it."""
+        if finished is None:
+            return
+        task, verdict = finished
+        observe_verdict(task, verdict)
+        logger.info(
+            "evaluation %s: %s (%s)",
+            evaluation_id,
+            verdict,
+            task,
+            extra={"evaluation_id": evaluation_id, "task": task, "verdict": verdict},
+        )
+        self.services.finished.announce(evaluation_key(evaluation_id))
 
     def _escalate(self, session: Session, evaluation: Evaluation, reason: str) -> None:
         """Ask the escalation judges; of racing finalisers, only the one whose update wins sends their messages."""
@@ -377,7 +542,6 @@ class EvaluationService:
         )
         if session.execute(statement).rowcount == 1:  # type: ignore[attr-defined]
             write(session, *self.judge_messages(evaluation.id, evaluation.escalation_judges))
-        session.commit()
 
     def sweep(self, stalled_after_seconds: float) -> dict[str, int]:
         """Move on unfinished evaluations that stopped moving; safe to run anywhere, any number of times.
@@ -391,7 +555,9 @@ class EvaluationService:
         now = utcnow()
         counts = {"resent": 0, "finalised": 0}
         with Session(self.services.engine, expire_on_commit=False) as session:
-            pending = list(session.exec(select(Evaluation).where(Evaluation.status != EvaluationStatus.DONE)))
+            # Equality, so the status index finds the few unfinished ones: "not done" read the whole table, every
+            # sweep period, on every deployment that keeps its history.
+            pending = list(session.exec(select(Evaluation).where(Evaluation.status == EvaluationStatus.JUDGING)))
             votes = session.exec(
                 select(Vote.evaluation_id, Vote.judge, Vote.created_at).where(
                     col(Vote.evaluation_id).in_([e.id for e in pending])
@@ -442,7 +608,7 @@ class EvaluationService:
     def recover(self) -> int:
         """Ask again for every unfinished evaluation's missing votes (the in-process broker forgets on restart)."""
         with Session(self.services.engine, expire_on_commit=False) as session:
-            pending = list(session.exec(select(Evaluation).where(Evaluation.status != EvaluationStatus.DONE)))
+            pending = list(session.exec(select(Evaluation).where(Evaluation.status == EvaluationStatus.JUDGING)))
             voted: dict[str, set[str]] = {}
             for vote in session.exec(select(Vote).where(col(Vote.evaluation_id).in_([e.id for e in pending]))):
                 voted.setdefault(vote.evaluation_id, set()).add(vote.judge)

@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 from sqlmodel import Session
 
+from sentinel.generation.records import GroupWriter, Record
 from sentinel.keys.caller import Caller
 from sentinel.models import ApiKey
 from sentinel.providers.base import Outcome, ProviderResult, failure
-from sentinel.providers.calls import call_rows
+from sentinel.providers.calls import call_values
 from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult
 from sentinel.services import Services
 from sentinel.spend.service import Reservation, SpendService
@@ -87,6 +88,7 @@ class GenerationService:
         #: The HTTP client the provider adapters share; closed with the service.
         self.client = client
         self.spend = SpendService(services)
+        self.records = GroupWriter(lambda: services.engine, services.images)
 
     async def close(self) -> None:
         if self.client is not None:
@@ -136,8 +138,10 @@ class GenerationService:
             if reservation is not None:
                 await asyncio.to_thread(self.spend.settle, reservation, 0.0)
             raise
-        # One thread hop for everything the database needs afterwards.
-        await asyncio.to_thread(self._record, generation, owner, reservation)
+        # One thread hop, shared with the requests that finish meanwhile, for everything the database needs.
+        record, image_ids = self._rows(generation, owner, reservation)
+        await self.records.record(record)
+        generation.image_ids = image_ids
         return generation
 
     async def route(self, request: GenerationRequest) -> Generation:
@@ -194,25 +198,23 @@ class GenerationService:
         most = request.n * self.router.most_expensive(request.model, request.spec)
         return await asyncio.to_thread(self.spend.reserve, owner, most, request.request_id)
 
-    def _record(self, generation: Generation, owner: Caller | None, reservation: Reservation | None) -> None:
-        """The images and the call log, then the cap settled to what was delivered (even if the store failed: the
-        provider was paid all the same)."""
-        try:
-            self._store(generation, owner)
-        finally:
-            self.spend.settle(reservation, generation.cost)
-
-    def _store(self, generation: Generation, owner: Caller | None) -> None:
-        """One commit per request: the images, then the calls that name them. The call log is written before the
-        answer goes out, so a crash right after answering loses no record of a paid call."""
-        with Session(self.services.engine) as session:
-            image_ids: list[str | None] = []
-            for result in generation.results:
-                image = result.image
-                if image is not None:
-                    self.services.images.store(session, image.info, image.data, owner.id if owner else None)
-                image_ids.append(image.info.sha256 if image is not None else None)
-            for result, image_id in zip(generation.results, image_ids, strict=True):
-                session.add_all(call_rows(generation.request_id, generation.model.requested, result.attempts, image_id))
-            session.commit()
-        generation.image_ids = image_ids
+    def _rows(
+        self, generation: Generation, owner: Caller | None, reservation: Reservation | None
+    ) -> tuple[Record, list[str | None]]:
+        """The images and the call log that name them, and the cap settled to what was delivered once they are
+        written (or failed to be: the provider was paid all the same). The call log is committed before the answer
+        goes out, so a crash right after answering loses no record of a paid call. Also each result's image id."""
+        key_id = owner.id if owner else None
+        record = Record()
+        image_ids: list[str | None] = []
+        for result in generation.results:
+            image = result.image
+            if image is not None:
+                record.images.append((image.info, image.data, key_id))
+            image_id = image.info.sha256 if image is not None else None
+            image_ids.append(image_id)
+            requested = generation.model.requested
+            record.calls.extend(call_values(generation.request_id, requested, result.attempts, image_id))
+        if reservation is not None:
+            record.then = lambda: self.spend.settle(reservation, generation.cost)
+        return record, image_ids

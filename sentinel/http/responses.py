@@ -19,6 +19,10 @@ from starlette.types import Receive, Scope, Send
 
 from sentinel.http.base64_bytes import Base64Bytes
 
+#: An answer with inline base64 shorter than this is sent in one message (joined: a copy of at most this much);
+#: a longer one in pieces as they are encoded.
+SEND_WHOLE_BYTES = 256 * 1024
+
 
 def _as_base64_str(value: Any) -> str:
     if isinstance(value, Base64Bytes):
@@ -71,11 +75,18 @@ class JSONResponse(StarletteJSONResponse):
             await super().__call__(scope, receive, send)
             return
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        parts: list[bytes] = []
         for index, piece in enumerate(self._pieces):
-            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            parts.append(piece)
             if index < len(self._inline):
-                encoded = pybase64.b64encode(self._inline[index].data)
-                await send({"type": "http.response.body", "body": encoded, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                parts.append(pybase64.b64encode(self._inline[index].data))
+            if sum(len(part) for part in parts) >= SEND_WHOLE_BYTES:
+                # A large image goes out as it is encoded, never joined into one more copy of the whole answer.
+                for part in parts:
+                    await send({"type": "http.response.body", "body": part, "more_body": True})
+                parts = []
+        # What is left (all of a small answer) goes in one message: each message is a pass through every
+        # middleware's send and a write to the socket of its own.
+        await send({"type": "http.response.body", "body": b"".join(parts), "more_body": False})
         if self.background is not None:
             await self.background()

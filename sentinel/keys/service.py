@@ -3,6 +3,7 @@ hashes: a database leak gives no usable key, and a check is one hash and one ind
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -30,7 +31,9 @@ def hash_secret(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
+    # Cached: asked on every request (keys_required), and parsing an address is the costly part of the answer.
     if host == "localhost":
         return True
     try:

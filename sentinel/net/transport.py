@@ -134,9 +134,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await self._session.close()
 
 
+class _CookiesWhenSet(httpx.Cookies):
+    """httpx's cookie jar, read only from answers that set a cookie. httpx hands every answer to
+    ``http.cookiejar``, which wraps it and its request in urllib objects (parsing the URL again) even when there is
+    no ``Set-Cookie`` header: on a provider call that was more CPU than the rest of httpx's own work."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
 def provider_client(limits: httpx.Limits, timeout: httpx.Timeout) -> httpx.AsyncClient:
     """The client provider adapters share. ``trust_env=False``: the host's proxy variables must not silently
     reroute provider traffic."""
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         transport=AiohttpTransport(limits), limits=limits, timeout=timeout, trust_env=False, follow_redirects=False
     )
+    # Set on the attribute itself: the ``cookies`` setter would copy the jar into a plain httpx.Cookies.
+    client._cookies = _CookiesWhenSet()
+    return client

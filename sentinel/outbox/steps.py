@@ -3,8 +3,10 @@
 Services write these into the outbox with the change that implies them; the actors of the same names, in
 :mod:`sentinel.workflow.actors`, run them. The path of one job::
 
-    POST /v1/jobs ─► generate_attempt ─► judge_evaluation ×judges ─► evaluation_judged ─┬─► generate_attempt (red)
-                                                                                        └─► deliver_webhook (closed)
+    POST /v1/jobs ─► generate_attempt ─► judge_panel ─► evaluation_judged ─┬─► generate_attempt (red)
+                                                                           └─► deliver_webhook (closed)
+
+An evaluation of its own: ``POST /v1/evaluations ─► judge_panel``, then ``deliver_webhook`` if it has a callback.
 
 and every few seconds ``sweep`` (deadlines and recovery).
 """
@@ -27,13 +29,20 @@ JUDGING, JOBS, WEBHOOKS = "judging", "jobs", "webhooks"
 GENERATION_TIME_LIMIT_MS = 330_000
 
 
-def judge_evaluation(evaluation_id: str, judge_name: str, time_limit_seconds: float) -> Message:
-    """Ask one judge for its vote on an evaluation."""
+#: A panel message's time beyond its slowest offline judge's limit: reading the evaluation, writing the votes.
+#: The judges themselves abstain at their own limits; this only stops a wedged message.
+PANEL_GRACE_SECONDS = 15.0
+
+
+def judge_panel(evaluation_id: str, judges: list[str], offline_limit_seconds: float) -> Message:
+    """Ask ``judges`` for their votes on an evaluation, in one message: the offline judges run together on one
+    decode of the image (the slowest of them may take ``offline_limit_seconds``), the vision judges' calls start
+    on the worker's loop."""
     return Message(
-        "judge_evaluation",
+        "judge_panel",
         JUDGING,
-        (evaluation_id, judge_name, time_limit_seconds),
-        {"time_limit": int(time_limit_seconds * 1000)},
+        (evaluation_id, judges),
+        {"time_limit": int((offline_limit_seconds + PANEL_GRACE_SECONDS) * 1000)},
     )
 
 

@@ -100,6 +100,12 @@ def _open(data: bytes, max_pixels: int, field: str | None) -> Image.Image:
 
 def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | None = None) -> ImageInfo:
     """Validate an upload without decoding its pixels; raise a clear error when it is unusable."""
+    mime, width, height = check_image(data, max_bytes=max_bytes, max_pixels=max_pixels, field=field)
+    return ImageInfo(sha256=sha256_of(data), mime=mime, width=width, height=height, size_bytes=len(data))
+
+
+def check_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | None = None) -> tuple[str, int, int]:
+    """:func:`inspect_image` without the hash: the MIME type and size of an image that passes every check."""
     if len(data) > max_bytes:
         raise ImageTooLarge(f"image is {format_size(len(data))}; the limit is {format_size(max_bytes)}", field=field)
     mime = sniff_mime(data)
@@ -118,9 +124,12 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | 
         raise BadImage("image is truncated: the JPEG end-of-image marker is missing", field=field)
     if mime == "image/png" and b"IEND" not in data[-16:]:
         raise BadImage("image is truncated: the PNG IEND chunk is missing", field=field)
-    return ImageInfo(
-        sha256=hashlib.sha256(data).hexdigest(), mime=mime, width=width, height=height, size_bytes=len(data)
-    )
+    return mime, width, height
+
+
+def sha256_of(data: bytes) -> str:
+    """The id of an image: the hex SHA-256 of its bytes (hashlib lets other threads run while it hashes)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 #: Pillow's modes for one channel of more than 8 bits (a 16-bit greyscale PNG opens as I;16).

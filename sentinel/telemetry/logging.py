@@ -115,6 +115,9 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # httpx logs every provider call at INFO: a second line per generation, beside the access line and the call
+    # log (which has the outcome and latency), and a log record's CPU on every request. Its warnings still show.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
 
 
 def log_to_stderr(name: str, fmt: str = "text", level: int = logging.INFO) -> None:

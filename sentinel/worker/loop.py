@@ -20,6 +20,12 @@ T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
+#: Threads for the blocking steps of the loop's coroutines (recording a vote in the database, reading an image's
+#: bytes, the OCR scan for instructions to the judges). asyncio's default (cores + 4: 6 on two cores) queued the
+#: votes of a few hundred answered calls behind one another; kept under the database pool of a process (20), which
+#: the worker's own threads share.
+LOOP_THREADS = 16
+
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -29,6 +35,9 @@ def background_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _loop.is_closed():
             loop = asyncio.new_event_loop()
+            loop.set_default_executor(
+                concurrent.futures.ThreadPoolExecutor(LOOP_THREADS, thread_name_prefix="sentinel-async-io")
+            )
             threading.Thread(target=loop.run_forever, name="sentinel-async", daemon=True).start()
             _loop = loop
         return _loop

@@ -5,9 +5,14 @@ into the outbox in the same transaction as its change; the relay (one per proces
 
     POST /v1/jobs              JobService.create: the job, its attempt rows, generate_attempt per image
     generate_attempt           AttemptRunner.run: lease, generate (GenerationService), store the image with its
-                               evaluation and one judge_evaluation per judge; or the attempt failed: as if red
-    judge_evaluation           EvaluationService: one vote; the last vote writes the verdict with
-                               evaluation_judged (and deliver_webhook for an evaluation's own callback)
+                               evaluation and one judge_panel; or the attempt failed: as if red
+    judge_panel                EvaluationService.process_panel_message: one message per evaluation asks every
+                               judge. The vision judges' calls start on the worker's loop; the offline judges run
+                               together on one decode of the image, each held to its own limit, and their votes
+                               are written in one transaction. The last vote in writes the verdict with
+                               evaluation_judged (only when a job's attempt waits for it) and deliver_webhook
+                               (an evaluation's own callback). Escalation judges, the sweep's re-sends and
+                               recovery ask with the same message, naming only the judges they want.
     evaluation_judged          JobProgress.on_verdict: red → generate_attempt for the next attempt; otherwise,
                                or out of attempts, the job closes with deliver_webhook
     deliver_webhook            WebhookService.deliver_event: POST the stored result, retried with backoff
@@ -48,8 +53,20 @@ def generate_attempt(job_id: str, slot: int, number: int) -> None:
     runtime.attempts().run(job_id, slot, number)
 
 
+@dramatiq.actor(actor_name="judge_panel", queue_name=steps.JUDGING, max_retries=5, min_backoff=200, broker=broker)
+def judge_panel(evaluation_id: str, judges: list[str]) -> None:
+    evaluations = runtime.evaluations()
+    with releasing_memory():
+        try:
+            evaluations.process_panel_message(evaluation_id, judges)
+        except TimeLimitExceeded:
+            evaluations.abstain_overran(evaluation_id, judges)
+
+
 @dramatiq.actor(actor_name="judge_evaluation", queue_name=steps.JUDGING, max_retries=5, min_backoff=200, broker=broker)
 def judge_evaluation(evaluation_id: str, judge: str, time_limit_seconds: float) -> None:
+    """One judge's message, as written before panel messages existed: kept so those still queued at an upgrade
+    are judged (a panel of one)."""
     evaluations = runtime.evaluations()
     with releasing_memory():
         try:

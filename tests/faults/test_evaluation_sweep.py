@@ -25,12 +25,12 @@ from tests.faults.conftest import wait_until
 
 
 def asked(service: EvaluationService) -> list[tuple[str, str]]:
-    """The judge messages waiting in the outbox (written, not yet sent): (evaluation id, judge)."""
+    """The judges asked by the panel messages waiting in the outbox (written, not yet sent): (evaluation id, judge)."""
     with Session(service.services.engine) as session:
         rows = session.exec(
-            select(OutboxMessage).where(OutboxMessage.actor == "judge_evaluation", col(OutboxMessage.sent_at).is_(None))
+            select(OutboxMessage).where(OutboxMessage.actor == "judge_panel", col(OutboxMessage.sent_at).is_(None))
         )
-        return [(row.args[0], row.args[1]) for row in rows]
+        return [(row.args[0], judge) for row in rows for judge in row.args[1]]
 
 
 def forget_asked(service: EvaluationService) -> None:
@@ -112,9 +112,11 @@ def test_judge_messages_wait_in_the_outbox_while_the_broker_is_away_and_go_once_
     assert Relay(services.engine, BrokerAway()).send_pending() == 0
     assert sorted(j for _, j in asked(service)) == sorted(evaluation.panel)
     back = StubBroker()
-    assert Relay(services.engine, back).send_pending() == len(evaluation.panel)
+    assert Relay(services.engine, back).send_pending() == 1  # one message asks the whole panel
     sent = [dramatiq.Message.decode(m) for m in back.queues["judging"].queue]
-    assert sorted(m.args[1] for m in sent) == sorted(evaluation.panel)
+    assert [(m.actor_name, m.args[0], sorted(m.args[1])) for m in sent] == [
+        ("judge_panel", evaluation.id, sorted(evaluation.panel))
+    ]
     assert asked(service) == []
     assert Relay(services.engine, back).send_pending() == 0  # sent once
 

@@ -94,8 +94,18 @@ def test_redelivered_judge_messages_give_one_vote_each_and_one_verdict(api, prod
     evaluation_id = created["id"]
     broker = RedisBroker(url=REDIS_URL, namespace=production_env["SENTINEL_REDIS_NAMESPACE"])
     broker.declare_queue("judging")
+    for _ in range(2):  # the evaluation's panel message delivered twice more
+        broker.enqueue(
+            Message(
+                queue_name="judging",
+                actor_name="judge_panel",
+                args=(evaluation_id, created["judges_expected"]),
+                kwargs={},
+                options={},
+            )
+        )
     for judge in created["judges_expected"]:
-        for _ in range(2):  # every judge's message delivered twice more
+        for _ in range(2):  # and every judge's message in the shape written before panel messages, twice
             broker.enqueue(
                 Message(
                     queue_name="judging",
@@ -123,6 +133,38 @@ def test_redelivered_judge_messages_give_one_vote_each_and_one_verdict(api, prod
     assert sorted(v.judge for v in votes) == sorted(created["judges_expected"])
     assert evaluation.verdict == done["verdict"]
     assert evaluation.result == {k: done[k] for k in evaluation.result}
+
+
+def test_votes_of_one_evaluation_arriving_together_all_count_on_postgres(postgres_url, tmp_path) -> None:
+    """Vision judges' answers land at the same moment: each vote is stored and the last one writes the verdict,
+    with no transaction aborted by a deadlock between them."""
+    from sentinel.evaluation.runner import VoteResult
+
+    settings = Settings(database_url=postgres_url, data_dir=tmp_path)
+    service = EvaluationService(build_services(settings))
+    submission = service.validate("text-to-image", {}, {"image": png_bytes(64, 64)})
+    evaluations = [service.submit(submission) for _ in range(8)]
+    errors: list[BaseException] = []
+
+    def vote(evaluation_id: str, judge: str, barrier: threading.Barrier) -> None:
+        try:
+            barrier.wait()
+            service.record_votes(evaluation_id, [VoteResult(judge, True, "fine")])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    for evaluation in evaluations:
+        barrier = threading.Barrier(len(evaluation.panel))
+        threads = [threading.Thread(target=vote, args=(evaluation.id, j, barrier)) for j in evaluation.panel]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not errors, errors
+    with Session(service.services.engine) as session:
+        for evaluation in evaluations:
+            stored = session.get(Evaluation, evaluation.id)
+            assert stored.status == "done" and stored.verdict == "green", stored
 
 
 def test_racing_deliveries_and_finalisers_on_postgres(postgres_url, tmp_path) -> None:

@@ -89,12 +89,18 @@ def test_an_attempt_whose_worker_died_is_asked_again_once_when_its_lease_runs_ou
     assert len(waiting(services, "generate_attempt")) == 1
 
 
-def test_reading_an_evaluation_past_its_deadline_changes_nothing_and_the_sweep_finalises_it(services) -> None:
+def test_reading_an_evaluation_past_its_deadline_changes_nothing_and_the_sweep_finalises_it(services, jobs) -> None:
     evaluations = EvaluationService(services)
     evaluation = evaluations.submit(evaluations.validate("text-to-image", {}, {"image": png_bytes(200, 200)}))
-    shift(services, Evaluation, col(Evaluation.id) == evaluation.id, deadline_at=utcnow() - timedelta(seconds=1))
+    # A job's attempt waits for this one's verdict.
+    judged = evaluations.submit(evaluations.validate("text-to-image", {}, {"image": png_bytes(210, 210)}))
+    job = jobs.create(JobCreate(task="text-to-image", prompt="a red kite"))
+    shift(services, JobAttempt, col(JobAttempt.job_id) == job.id, evaluation_id=judged.id, state="judging")
+    for late in (evaluation, judged):
+        shift(services, Evaluation, col(Evaluation.id) == late.id, deadline_at=utcnow() - timedelta(seconds=1))
     assert evaluations.get(evaluation.id)[0].status == EvaluationStatus.JUDGING
-    assert evaluations.sweep(stalled_after_seconds=60)["finalised"] == 1
+    assert evaluations.sweep(stalled_after_seconds=60)["finalised"] == 2
     assert evaluations.get(evaluation.id)[0].status == EvaluationStatus.DONE
-    # The verdict and what follows it were written together.
-    assert waiting(services, "evaluation_judged") == [[evaluation.id]]
+    # The verdict and what follows it were written together: the job's attempt is told; an evaluation of its own
+    # moves no job, so nothing follows it (no callback_url, no webhook).
+    assert waiting(services, "evaluation_judged") == [[judged.id]]

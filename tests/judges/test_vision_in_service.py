@@ -1,4 +1,4 @@
-"""Vision judges inside `sentinel serve`: one message per judge, escalation decided by the finaliser, usage
+"""Vision judges inside `sentinel serve`: one message per evaluation, escalation decided by the finaliser, usage
 stored with each vote, and the API key nowhere in logs, rows, API answers or review pages."""
 
 from __future__ import annotations

@@ -225,3 +225,24 @@ def test_a_closed_client_can_not_be_used_again(site: str) -> None:
 
     with pytest.raises(RuntimeError):
         call(reuse)
+
+
+async def cookie_header(request: Request) -> Response:
+    response = Response(request.headers.get("cookie", ""), media_type="text/plain")
+    if "set" in request.query_params:
+        response.set_cookie("affinity", request.query_params["set"])
+    return response
+
+
+def test_a_cookie_a_provider_sets_is_sent_back_and_answers_without_one_change_nothing() -> None:
+    app = Starlette(routes=[Route("/cookie", cookie_header)])
+
+    async def calls(client: httpx.AsyncClient) -> list[str]:
+        seen = [(await client.get(f"{base}/cookie")).text]
+        seen.append((await client.get(f"{base}/cookie", params={"set": "node-7"})).text)
+        seen.append((await client.get(f"{base}/cookie")).text)
+        return seen
+
+    with serve(app) as running:
+        base = running.url
+        assert call(calls) == ["", "", "affinity=node-7"]

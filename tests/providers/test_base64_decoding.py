@@ -71,3 +71,42 @@ def test_bad_base64_in_the_documented_shape_is_a_failed_answer() -> None:
     assert result.outcome is Outcome.UNAVAILABLE
     assert "base64" in result.message
     assert openai_answer(b'{"data": [{"b64_json": "abc').outcome is Outcome.UNAVAILABLE
+
+
+def test_the_fast_path_reads_the_documented_shape_whatever_else_the_answer_holds() -> None:
+    image = png_bytes(40, 40) + bytes(range(256))
+    encoded = base64.b64encode(image).decode()
+    # A revised prompt quoting the key, with escaped quotes and backslashes; spaces around the colon; keys in any
+    # order; unicode escapes in other strings.
+    tricky = 'she wrote \\"b64_json\\": \\"AAAA\\", then \\u00e9 and a backslash at the end \\\\'
+    content = (
+        '{ "created" : 1 , "data" : [ { "revised_prompt" : "' + tricky + '" , "b64_json" :\n "' + encoded + '" } ] ,'
+        ' "usage": {"note": "\\"b64_json\\""} }'
+    ).encode()
+    assert json.loads(content)["data"][0]["b64_json"] == encoded  # valid JSON, as a provider would send
+    images = documented_images(content)
+    assert images is not None and len(images) == 1
+    assert images[0].data == image
+    assert images[0].revised_prompt == json.loads(content)["data"][0]["revised_prompt"]
+
+
+def test_answers_the_fast_path_cannot_vouch_for_go_to_the_careful_parser_or_fail() -> None:
+    image = png_bytes(30, 30)
+    encoded = base64.b64encode(image).decode()
+    # A b64_json outside the items: the fast path does not guess which is the image; the careful parser takes data.
+    elsewhere = json.dumps({"data": [{"b64_json": encoded}], "extra": {"b64_json": "QUFB"}}).encode()
+    assert documented_images(elsewhere) is None
+    assert openai_answer(elsewhere).images[0].data == image
+    # The same key twice in one item: JSON keeps the last; so does the careful parser.
+    twice = ('{"data": [{"b64_json": "QUFB", "b64_json": "' + encoded + '"}]}').encode()
+    assert documented_images(twice) is None
+    assert openai_answer(twice).images[0].data == image
+    # Broken JSON after the base64 is not an answer, however good the base64.
+    broken = ('{"data": [{"b64_json": "' + encoded + '"}], "created": }').encode()
+    assert documented_images(broken) is None
+    assert openai_answer(broken).outcome is Outcome.UNAVAILABLE
+    # A stray byte inside the base64 (a quote left unescaped would end the string; a NUL is no base64).
+    assert (
+        documented_images(('{"data": [{"b64_json": "' + encoded[:8] + "\\u0000" + encoded[8:] + '"}]}').encode())
+        is None
+    )

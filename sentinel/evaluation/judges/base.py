@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
@@ -16,7 +15,6 @@ from sentinel.evaluation.rubric import Criterion, Severity, SeverityBands
 from sentinel.store.images import Decoded, decoded_pixels
 
 if TYPE_CHECKING:
-    from sentinel.models import StoredImage
     from sentinel.store.service import ImageService
 
 
@@ -149,6 +147,16 @@ class DecodedImage:
         self.sha256 = sha256
         self.decoded = decoded
         self.rgb = decoded.rgb
+        # The judges of one panel read these from their own threads: each array is computed once, the others
+        # wait for it (functools.cached_property locks per class on 3.11 and not at all from 3.12).
+        self._derived: dict[str, Any] = {}
+        self._derived_lock = threading.RLock()
+
+    def _once(self, name: str, compute: Callable[[], Any]) -> Any:
+        with self._derived_lock:
+            if name not in self._derived:
+                self._derived[name] = compute()
+            return self._derived[name]
 
     @property
     def height(self) -> int:
@@ -162,22 +170,31 @@ class DecodedImage:
     def reduced(self) -> bool:
         return self.decoded.reduced
 
-    @cached_property
+    @property
     def gray(self) -> np.ndarray:
         """Luminance (ITU-R 601) as float32 0..255."""
-        return luminance(self.rgb)
+        gray: np.ndarray = self._once("gray", lambda: luminance(self.rgb))
+        return gray
 
-    @cached_property
+    @property
     def detail_gray(self) -> np.ndarray:
         """Luminance at full resolution: the whole image, or its centre crop when ``rgb`` is reduced."""
-        return self.gray if self.decoded.detail is None else luminance(self.decoded.detail)
+        detail = self.decoded.detail
+        if detail is None:
+            return self.gray
+        gray: np.ndarray = self._once("detail_gray", lambda: luminance(detail))
+        return gray
 
-    @cached_property
+    @property
     def line_grays(self) -> tuple[np.ndarray, np.ndarray]:
         """Luminance of every 8th full-resolution row (H/8 × W), and of every 8th column transposed (W/8 × H)."""
-        if self.decoded.rows is None or self.decoded.columns is None:
+        rows, columns = self.decoded.rows, self.decoded.columns
+        if rows is None or columns is None:
             return self.gray[::8], self.gray.T[::8]
-        return self.decoded.rows.astype(np.float32), self.decoded.columns.T.astype(np.float32)
+        lines: tuple[np.ndarray, np.ndarray] = self._once(
+            "line_grays", lambda: (rows.astype(np.float32), columns.T.astype(np.float32))
+        )
+        return lines
 
 
 @dataclass
@@ -191,21 +208,38 @@ class ImageSource:
     #: Where Sentinel serves it (``/v1/images/{id}`` with a signed query, readable without a key), for judges
     #: that send a model endpoint a URL rather than the bytes; None: read its bytes instead.
     path: str | None = None
+    #: Keep the first decode and hand it to every later reader: the offline judges of one panel share one decode
+    #: and the arrays derived from it. Off by default, so a source held for long (a vision judge waiting on its
+    #: model) pins no pixels; the process's decoded-pixel cache still serves it.
+    keep_decoded: bool = False
+    _decoded: DecodedImage | None = field(default=None, init=False, repr=False, compare=False)
+    _decode_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
-    def stored(cls, images: ImageService, row: StoredImage) -> ImageSource:
-        """An image of the store, read from its blob store when a judge first needs its bytes."""
-        image_id = row.id
+    def stored(cls, images: ImageService, image_id: str, mime: str) -> ImageSource:
+        """An image of the store (its id and type), read from its blob store when a judge first needs its bytes."""
         return cls(
             sha256=image_id,
-            mime=row.mime,
+            mime=mime,
             load_bytes=lambda: images.read(image_id),
             max_pixels=images.settings.max_image_pixels,
             path=images.url(image_id),
         )
 
     def decode(self) -> DecodedImage:
+        if not self.keep_decoded:
+            return self._decode()
+        with self._decode_lock:
+            if self._decoded is None:
+                self._decoded = self._decode()
+            return self._decoded
+
+    def _decode(self) -> DecodedImage:
         return DecodedImage(self.sha256, decoded_pixels.get_or_decode(self.sha256, self.load_bytes, self.max_pixels))
+
+    def shared(self) -> ImageSource:
+        """The same image for judges that run together: decoded once, on first need, for all of them."""
+        return ImageSource(self.sha256, self.mime, self.load_bytes, self.max_pixels, self.path, keep_decoded=True)
 
 
 class OutOfTime(Exception):

@@ -8,14 +8,13 @@ that image do not count (the verdict is at least amber, with the words quoted), 
 
 from __future__ import annotations
 
-import collections
 import re
-import threading
 import unicodedata
 from typing import Any
 
 from sentinel.evaluation.judges.base import JudgeContext
 from sentinel.evaluation.judges.text import READ_CONFIDENCE, _page, reading_order
+from sentinel.evaluation.vision.shared import SharedWork
 
 #: The finding's criterion id, as it appears in a vote and in the verdict's issues.
 INJECTION_CRITERION = "no-instructions-to-judges"
@@ -54,8 +53,9 @@ def _folded(text: str) -> str:
 # The patterns are folded as the text is ('l' → 'i'), so they are written in plain words.
 _PATTERNS = [re.compile(pattern.translate(str.maketrans({"l": "i"}))) for pattern in INSTRUCTION_PATTERNS]
 
-_lock = threading.Lock()
-_scans: collections.OrderedDict[str, str | None] = collections.OrderedDict()
+#: One scan per image, however many of its judges ask at once (each judge's context is its own, so the OCR page
+#: its context remembers is not shared).
+_scans: SharedWork[str, str | None] = SharedWork(REMEMBERED_SCANS)
 
 
 def instructions_in(lines: list[str]) -> str | None:
@@ -71,19 +71,14 @@ def instructions_in(lines: list[str]) -> str | None:
 
 def scan(ctx: JudgeContext) -> str | None:
     """The words of the image to judge that address its judges, as the OCR read them; None when there are none."""
-    key = ctx.image.sha256
-    with _lock:
-        if key in _scans:
-            _scans.move_to_end(key)
-            return _scans[key]
-    page = _page(ctx)
-    lines = [w.text for w in reading_order([w for w in page.words if w.confidence >= READ_CONFIDENCE])]
-    found = instructions_in(lines)
-    with _lock:
-        _scans[key] = found
-        while len(_scans) > REMEMBERED_SCANS:
-            _scans.popitem(last=False)
-    return found
+
+    def read() -> str | None:
+        page = _page(ctx)
+        return instructions_in(
+            [w.text for w in reading_order([w for w in page.words if w.confidence >= READ_CONFIDENCE])]
+        )
+
+    return _scans.get(ctx.image.sha256, read)
 
 
 def finding(text: str) -> dict[str, Any]:

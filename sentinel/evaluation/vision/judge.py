@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import io
 import json
 import logging
 import math
 import os
 import time
-from collections.abc import Coroutine
+import uuid
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,10 +26,12 @@ import jinja2
 from PIL import Image
 
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext, Outcome, criterion_result
+from sentinel.evaluation.judges.text import OCR_ENGINES
 from sentinel.evaluation.rubric import VISION, Rubric
 from sentinel.evaluation.vision import injection
 from sentinel.evaluation.vision.options import VisionOptions
 from sentinel.evaluation.vision.parse import CriterionVote, ReplyProblem, read_votes
+from sentinel.evaluation.vision.shared import SharedWork
 from sentinel.evaluation.vision.wire import ImagePart, NotAReply, Reply, wire_for
 from sentinel.settings import get_settings
 
@@ -46,6 +50,8 @@ BUILTIN_PROMPT = "prompts/vision.j2"
 #: A reply larger than this is refused without reading the rest: votes are a few KB of JSON, and a reply that is
 #: not must not fill memory or be sent back in a repair request.
 MAX_REPLY_BYTES = 1 << 20
+#: Replies up to this long are read on the loop itself (see _read_votes).
+INLINE_REPLY_CHARS = 16 * 1024
 #: How long past its limit the calling thread waits for the I/O loop before giving up on it (the exchange ends at
 #: the limit by itself; this only covers a loop that is stuck).
 LOOP_GRACE_SECONDS = 1.0
@@ -67,8 +73,21 @@ SCAN_ALLOWANCE_SECONDS = 30.0
 
 T = TypeVar("T")
 
-_client: httpx.AsyncClient | None = None
+#: Connections per HTTP client. httpcore walks every connection of its pool on each request and response, so one
+#: pool of hundreds of connections made that walk most of the loop's work (600 calls at once: ~64 % of its samples);
+#: the calls are spread over pools of this size instead.
+CONNECTIONS_PER_CLIENT = 32
+
+_clients: _ClientPool | None = None
 _slots: asyncio.Semaphore | None = None
+
+#: Bytes of images as sent (and their base64 text, made on first send) a process keeps, so the judges of one
+#: evaluation send one shared copy, prepared once.
+SHARED_PARTS_BYTES = 64 * 1024 * 1024
+#: Sent images by (hash, label, longest side allowed): the judges' limits may differ, their parts then too.
+_parts: SharedWork[tuple[str, str, int], ImagePart] = SharedWork(
+    SHARED_PARTS_BYTES, lambda part: 3 * len(part.data or b"")
+)
 
 
 def in_flight_slot() -> asyncio.Semaphore:
@@ -80,16 +99,71 @@ def in_flight_slot() -> asyncio.Semaphore:
     return _slots
 
 
-def http_client() -> httpx.AsyncClient:
-    """One pooled client for every vision judge in the process, used only on the background loop it is bound to."""
-    # httpx and the background loop (in the worker package, which sets up the broker) are imported where they are
-    # first needed, not at the top: a panel without vision judges (`sentinel eval` offline) never loads them.
-    import httpx
+_scan_threads: concurrent.futures.ThreadPoolExecutor | None = None
 
-    global _client
-    if _client is None:
-        _client = httpx.AsyncClient(limits=httpx.Limits(max_connections=32), follow_redirects=False)
-    return _client
+
+def _scanners() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads of their own for the OCR scans, as many as the process has OCR engines: a scan waiting for an engine
+    on the loop's shared threads held a thread that recording the answered calls' votes needed."""
+    global _scan_threads
+    if _scan_threads is None:
+        _scan_threads = concurrent.futures.ThreadPoolExecutor(OCR_ENGINES, thread_name_prefix="vision-scan")
+    return _scan_threads
+
+
+class _ClientPool:
+    """HTTP clients for the calls in flight, each call on the least busy one, a client added when every one holds
+    CONNECTIONS_PER_CLIENT calls; used only on the background loop (no lock)."""
+
+    def __init__(self) -> None:
+        # httpx (and the background loop, in the worker package that sets up the broker) are imported where first
+        # needed, not at the top: a panel without vision judges (`sentinel eval` offline) never loads them.
+        import httpx
+
+        self._limits = httpx.Limits(
+            max_connections=CONNECTIONS_PER_CLIENT, max_keepalive_connections=CONNECTIONS_PER_CLIENT
+        )
+        # One TLS context for every client: each loads the CA bundle (~0.1 s) if left to make its own.
+        self._tls = httpx.create_ssl_context()
+        self.clients: list[httpx.AsyncClient] = []
+        self.busy: list[int] = []
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[httpx.AsyncClient]:
+        import httpx
+
+        index = min(range(len(self.busy)), key=self.busy.__getitem__, default=-1)
+        if index < 0 or self.busy[index] >= CONNECTIONS_PER_CLIENT:
+            self.clients.append(httpx.AsyncClient(limits=self._limits, verify=self._tls, follow_redirects=False))
+            self.busy.append(0)
+            index = len(self.clients) - 1
+        self.busy[index] += 1
+        try:
+            yield self.clients[index]
+        finally:
+            self.busy[index] -= 1
+
+
+#: Requests being sent at once by a process: those waiting for their turn are not encoded yet, so however many calls
+#: are in flight, at most this many requests' bytes wait for a slow endpoint to read them.
+SENDING_AT_ONCE = 32
+_sending: asyncio.Semaphore | None = None
+
+
+def sending_slot() -> asyncio.Semaphore:
+    """The bound on requests being sent at once (SENDING_AT_ONCE); made on the background loop, on first use."""
+    global _sending
+    if _sending is None:
+        _sending = asyncio.Semaphore(SENDING_AT_ONCE)
+    return _sending
+
+
+def http_clients() -> _ClientPool:
+    """The vision judges' HTTP clients of this process, bound to the background loop they are used on."""
+    global _clients
+    if _clients is None:
+        _clients = _ClientPool()
+    return _clients
 
 
 class JudgeFailed(Exception):
@@ -157,6 +231,31 @@ def jpeg_within_limit(picture: Image.Image) -> bytes:
         picture = picture.resize((max(1, picture.width // 2), max(1, picture.height // 2)), Image.Resampling.LANCZOS)
 
 
+async def _read_votes(content: str | dict[str, Any], asked: list[str]) -> list[CriterionVote]:
+    """The votes of a reply: read on the loop when it is as short as votes are (a hop to a thread costs more than
+    reading a few KB), on a thread when longer, so a long reply does not stall the other judges' calls."""
+    if isinstance(content, dict) or len(content) <= INLINE_REPLY_CHARS:
+        return read_votes(content, asked)
+    return await asyncio.to_thread(read_votes, content, asked)
+
+
+def _image_as_sent(source: ImageSource, label: str, limit: int) -> ImagePart:
+    """The image's own bytes when a model may take them (a type both APIs read, within ``limit`` px and the base64
+    limit), its size read from the header alone; else a JPEG of it scaled to ``limit``, from the decoded pixels."""
+    data = source.load_bytes()
+    if source.mime in ("image/png", "image/jpeg", "image/webp", "image/gif") and fits_base64_limit(len(data)):
+        try:
+            with Image.open(io.BytesIO(data)) as header:
+                width, height = header.size
+        except (OSError, ValueError):
+            width = height = limit + 1  # decoded below, which says what is wrong with it
+        if max(width, height) <= limit:
+            return ImagePart(label, source.mime, data=data)
+    picture = Image.fromarray(source.decode().rgb)
+    picture.thumbnail((limit, limit), Image.Resampling.LANCZOS)
+    return ImagePart(label, "image/jpeg", data=jpeg_within_limit(picture))
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Never let a key reach a log, an error, a stored row or a page, even if an endpoint echoes it."""
     return text.replace(secret, "[redacted]") if secret else text
@@ -202,16 +301,8 @@ class VisionJudge:
             # The signed path: once API keys exist, an unsigned image URL is refused to a caller without a key.
             path = source.path or f"/v1/images/{source.sha256}"
             return ImagePart(label, source.mime, url=f"{self.options.image_url_base}{path}")
-        rgb = source.decode().rgb
-        height, width = rgb.shape[:2]
         limit = self.options.image_max_side
-        data = source.load_bytes()
-        small_enough = max(height, width) <= limit and fits_base64_limit(len(data))
-        if small_enough and source.mime in ("image/png", "image/jpeg", "image/webp", "image/gif"):
-            return ImagePart(label, source.mime, data=data)
-        picture = Image.fromarray(rgb)
-        picture.thumbnail((limit, limit), Image.Resampling.LANCZOS)
-        return ImagePart(label, "image/jpeg", data=jpeg_within_limit(picture))
+        return _parts.get((source.sha256, label, limit), lambda: _image_as_sent(source, label, limit))
 
     # -- voting -----------------------------------------------------------------------------------------
 
@@ -253,13 +344,14 @@ class VisionJudge:
                 raise JudgeFailed(f"task '{rubric.id}' has no vision criteria")
             body = self.wire.body(system, images, asked)
             # While the model looks, the OCR reads what the image says to it.
-            scan = asyncio.ensure_future(asyncio.to_thread(self._instructions, ctx))
+            if get_settings().vision_instruction_scan:
+                scan = asyncio.get_running_loop().run_in_executor(_scanners(), self._instructions, ctx)
             votes = await self._ask(body, asked, key, deadline, usage, transcript)
         except JudgeFailed as exc:
             written = await scan if scan is not None else None
             found = [injection.finding(written)] if written else []
             return VisionVote(None, f"abstained: {scrub(str(exc), key)}", found, usage, transcript)
-        written = await scan
+        written = await scan if scan is not None else None
         criteria = {c.id: c for c in rubric.criteria}
         results = [
             criterion_result(criteria[v.id], Outcome(v.passed, None, None, scrub(v.reasoning, key))) for v in votes
@@ -304,14 +396,13 @@ class VisionJudge:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())), in_flight_slot():
                 reply = await self._call(body, key, deadline, usage, transcript)
                 try:
-                    # Reading a reply is CPU work: off the loop, which other judges' calls share.
-                    return await asyncio.to_thread(read_votes, self._content(reply), asked)
+                    return await _read_votes(self._content(reply), asked)
                 except ReplyProblem as problem:
                     # One repair: the model sees (the start of) its reply and what was wrong with it.
                     repair = self.wire.repair(body, reply, str(problem))
                     reply = await self._call(repair, key, deadline, usage, transcript)
                     try:
-                        return await asyncio.to_thread(read_votes, self._content(reply), asked)
+                        return await _read_votes(self._content(reply), asked)
                     except ReplyProblem as again:
                         raise JudgeFailed(f"{again} (after one repair request)") from again
         except TimeoutError:
@@ -404,21 +495,90 @@ class VisionJudge:
 
 async def _post(url: str, body: dict[str, Any], headers: dict[str, str], remaining: float) -> Answer:
     """POST and read the answer, refusing one over MAX_REPLY_BYTES (declared or streamed) without reading on."""
-    async with http_client().stream("POST", url, json=body, headers=headers, timeout=remaining) as response:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+    slot = sending_slot()
+    async with asyncio.timeout(remaining):
+        await slot.acquire()
+    released = False
+
+    def sent() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            slot.release()
+
+    try:
+        encoded = [encode_body(body)]
+        sized = headers | {"content-type": "application/json", "content-length": str(len(encoded[0]))}
+
+        async def handed_over() -> AsyncIterator[bytes]:
+            # The request's bytes are dropped once the socket took them (anyio waits for that before asking for
+            # more): a call waiting for its answer holds no copy of its image. Given as `json=`, httpx kept them
+            # until the answer was read, and 600 calls in flight held 600 copies.
+            yield encoded.pop()
+            sent()
+
+        async with (
+            http_clients().lease() as client,
+            client.stream("POST", url, content=handed_over(), headers=sized, timeout=remaining) as response,
+        ):
+            sent()
+            return await _read_answer(response)
+    finally:
+        sent()
+
+
+async def _read_answer(response: httpx.Response) -> Answer:
+    """The answer of ``response``, refused unread past MAX_REPLY_BYTES."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+        raise ReplyTooLarge(
+            f"the endpoint's reply is {int(declared):,} bytes, over the {MAX_REPLY_BYTES:,}-byte limit; it was not read"
+        )
+    received = bytearray()
+    async for chunk in response.aiter_bytes():
+        received += chunk
+        if len(received) > MAX_REPLY_BYTES:
             raise ReplyTooLarge(
-                f"the endpoint's reply is {int(declared):,} bytes, over the {MAX_REPLY_BYTES:,}-byte limit; "
-                "it was not read"
+                f"the endpoint's reply is over the {MAX_REPLY_BYTES:,}-byte limit; the rest was not read"
             )
-        received = bytearray()
-        async for chunk in response.aiter_bytes():
-            received += chunk
-            if len(received) > MAX_REPLY_BYTES:
-                raise ReplyTooLarge(
-                    f"the endpoint's reply is over the {MAX_REPLY_BYTES:,}-byte limit; the rest was not read"
-                )
-        return Answer(response.status_code, response.headers, bytes(received))
+    return Answer(response.status_code, response.headers, bytes(received))
+
+
+#: Strings at least this long in a request (an image's base64 text) are JSON-encoded once per process and reused by
+#: every call that sends them: encoding them again for each of an evaluation's judges was a fifth of the loop's work.
+LONG_STRING_CHARS = 32 * 1024
+#: Stands in for a long string while the rest of a request is encoded; random, so no prompt can contain it.
+_PLACEHOLDER = f"sentinel-long-string-{uuid.uuid4().hex}-"
+#: Encoded long strings by the string's id, the string kept with it so its id cannot be reused while it is here.
+_encoded_strings: SharedWork[int, tuple[str, bytes]] = SharedWork(SHARED_PARTS_BYTES, lambda pair: len(pair[1]))
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """``body`` as compact JSON (what ``httpx``'s ``json=`` sends), its long strings spliced in from their encoding
+    made once (``json.dumps`` of the same string gives the same text wherever it stands)."""
+    long: list[str] = []
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: swap(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [swap(item) for item in value]
+        if isinstance(value, str) and len(value) >= LONG_STRING_CHARS:
+            long.append(value)
+            return f"{_PLACEHOLDER}{len(long) - 1}"
+        return value
+
+    text = json.dumps(swap(body), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if not long:
+        return text.encode()
+    pieces: list[bytes] = []
+    for index, value in enumerate(long):
+        before, _, text = text.partition(f'"{_PLACEHOLDER}{index}"')
+        pieces.append(before.encode())
+        kept, encoded = _encoded_strings.get(id(value), lambda v=value: (v, json.dumps(v, ensure_ascii=False).encode()))
+        pieces.append(encoded if kept is value else json.dumps(value, ensure_ascii=False).encode())
+    pieces.append(text.encode())
+    return b"".join(pieces)
 
 
 def _error_message(answer: Answer) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from sentinel.evaluation.vision.options import VisionOptions
@@ -28,9 +29,19 @@ class ImagePart:
     data: bytes | None = None
     url: str | None = None
 
+    # Encoded on first use and kept with the part: the judges of one evaluation share the part (see
+    # VisionJudge._image_part), so they share one copy of its text too.
     def data_url(self) -> str:
+        return self._data_url
+
+    @cached_property
+    def _data_url(self) -> str:
         assert self.data is not None
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+    @cached_property
+    def base64_text(self) -> str:
+        return base64.b64encode(self.data or b"").decode("ascii")
 
 
 class NotAReply(ValueError):
@@ -205,7 +216,7 @@ class AnthropicMessages:
                 else {
                     "type": "base64",
                     "media_type": image.mime,
-                    "data": base64.b64encode(image.data or b"").decode("ascii"),
+                    "data": image.base64_text,
                 }
             )
             content.append({"type": "image", "source": source})

@@ -1,0 +1,69 @@
+"""Work on an image that every vision judge of an evaluation needs (the scan for instructions to the judges, the
+image as sent): done once per image in a process, however many judges ask at the same moment.
+
+An evaluation's judge messages arrive together, and each judge prepares its call on a thread of its own: without
+this, three judges meant three OCR scans and three encodings of the same picture.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import threading
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class SharedWork(Generic[K, V]):
+    """Results by key, computed once: a caller that asks while another computes the same key waits for that result
+    (or its exception); finished results are remembered, least recently used dropped first, while their total
+    ``weight`` stays within ``capacity``."""
+
+    def __init__(self, capacity: int, weight: Callable[[V], int] = lambda _: 1) -> None:
+        self.capacity = capacity
+        self.weight = weight
+        self._lock = threading.Lock()
+        self._done: collections.OrderedDict[K, tuple[V, int]] = collections.OrderedDict()
+        self._held = 0
+        self._running: dict[K, concurrent.futures.Future[V]] = {}
+        #: How many times ``compute`` ran (tests and benchmarks read it).
+        self.computed = 0
+
+    def get(self, key: K, compute: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key][0]
+            running = self._running.get(key)
+            if running is None:
+                mine: concurrent.futures.Future[V] = concurrent.futures.Future()
+                self._running[key] = mine
+                self.computed += 1
+        if running is not None:
+            return running.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            with self._lock:
+                del self._running[key]
+            mine.set_exception(exc)
+            raise
+        weight = self.weight(value)
+        with self._lock:
+            del self._running[key]
+            if weight <= self.capacity:
+                self._done[key] = (value, weight)
+                self._held += weight
+                while self._held > self.capacity:
+                    _, (_, dropped) = self._done.popitem(last=False)
+                    self._held -= dropped
+        mine.set_result(value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._done.clear()
+            self._held = 0

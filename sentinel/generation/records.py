@@ -1,0 +1,130 @@
+"""Recording what generations delivered: their images (rows and blobs) and call log, committed before any answer.
+
+A request waits for the commit that holds its rows, so no answer ever names an image whose row, blob or call log
+could still be lost to a crash, and no paid provider call goes unrecorded. What the writer shares between requests
+is the commit: the records that arrive while one transaction is being written wait for it to end and then go
+together in the next one (a group commit). A lone request pays one thread hop and one transaction, as before; under
+load, one hop and one transaction serve every request that finished meanwhile, instead of one each contending for
+the database's write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from sentinel.providers.calls import CallValues, insert_calls
+from sentinel.store.images import ImageInfo
+from sentinel.store.service import ImageService
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Record:
+    """One request's rows: its delivered images with the key that asked for them, and its call log."""
+
+    images: list[tuple[ImageInfo, bytes, str | None]] = field(default_factory=list)
+    calls: list[CallValues] = field(default_factory=list)
+    #: Run once the rows are written (or failed to be), in the writer's thread: the spend cap is settled whatever
+    #: happened to the rows, since the provider was paid all the same.
+    then: Callable[[], None] | None = None
+
+
+def write(connection_of: Callable[[], Engine], images: ImageService, records: list[Record]) -> None:
+    """Every record's rows in one transaction: the images' rows before their blobs (as :meth:`ImageService.store`
+    orders them), then the calls that name them."""
+    with connection_of().begin() as connection:
+        images.store_many(connection, [image for record in records for image in record.images])
+        insert_calls(connection, [call for record in records for call in record.calls])
+
+
+class GroupWriter:
+    """Commits records in groups: ``await writer.record(r)`` returns once ``r`` is committed, or raises why not.
+
+    It belongs to the first event loop that uses it (the API's, a worker's background loop), or the next one once
+    that loop is closed; a record sent from any other loop is written on its own, in a transaction of its own.
+    """
+
+    def __init__(self, engine: Callable[[], Engine], images: ImageService) -> None:
+        self._engine = engine
+        self._images = images
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: list[tuple[Record, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+        #: Guards the choice of loop, should two loops in two threads ever share this writer.
+        self._binding = threading.Lock()
+
+    async def record(self, record: Record) -> None:
+        loop = asyncio.get_running_loop()
+        with self._binding:
+            if self._loop is None or self._loop.is_closed():
+                self._loop, self._waiting, self._writing = loop, [], None
+            ours = self._loop is loop
+        if not ours:
+            await asyncio.to_thread(self._commit_alone, record)
+            return
+        done: asyncio.Future[None] = loop.create_future()
+        self._waiting.append((record, done))
+        if self._writing is None or self._writing.done():
+            self._writing = loop.create_task(self._write_groups())
+        # A request cancelled while it waits cancels only its own future: the group is written all the same.
+        await done
+
+    async def _write_groups(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                failures = await asyncio.to_thread(self._commit, [record for record, _ in group])
+            except BaseException as exc:
+                # Cancelled while the thread wrote (the loop is closing): whether it committed is not known here.
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("recording stopped"))
+                raise
+            for (_, done), failure in zip(group, failures, strict=True):
+                if done.done():
+                    continue
+                if failure is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(failure)
+
+    def _commit(self, group: list[Record]) -> list[Exception | None]:
+        """Per record, None when committed, else why not. One transaction for the whole group; when it fails, each
+        record again in a transaction of its own, so one record that cannot be written fails only its request."""
+        try:
+            write(self._engine, self._images, group)
+        except Exception as exc:
+            if len(group) == 1:
+                return [self._then(group[0], exc)]
+            logger.warning("a group of %d records failed (%s): writing each alone", len(group), type(exc).__name__)
+            return [self._commit_alone_quietly(record) for record in group]
+        return [self._then(record, None) for record in group]
+
+    def _commit_alone_quietly(self, record: Record) -> Exception | None:
+        try:
+            write(self._engine, self._images, [record])
+        except Exception as exc:
+            return self._then(record, exc)
+        return self._then(record, None)
+
+    def _commit_alone(self, record: Record) -> None:
+        failure = self._commit_alone_quietly(record)
+        if failure is not None:
+            raise failure
+
+    @staticmethod
+    def _then(record: Record, failure: Exception | None) -> Exception | None:
+        """Run the record's follow-up; the first failure (the rows', else the follow-up's) is the record's."""
+        if record.then is not None:
+            try:
+                record.then()
+            except Exception as exc:
+                return failure or exc
+        return failure
