@@ -50,3 +50,25 @@ def test_a_sqlite_file_no_sentinel_version_made_is_refused_with_the_differences_
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert tables == {"images"}
         assert connection.execute("SELECT count(*) FROM images").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("driver", ["postgresql", "postgresql+psycopg"])
+def test_a_scratch_database_is_made_and_dropped_from_either_url_spelling(driver: str) -> None:
+    """Benchmarks take a database URL as the user has it: libpq's spelling or SQLAlchemy's."""
+    from sqlalchemy import create_engine, text
+
+    from sentinel.db.migrate import scratch_database
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    admin = driver + "://" + POSTGRES_ADMIN_URL.split("://", 1)[1]
+    with scratch_database(admin) as url:
+        assert url.startswith(f"{driver}://") and "sentinel_scratch_" in url
+        name = url.rsplit("/", 1)[1]
+        engine = create_engine("postgresql+psycopg://" + url.split("://", 1)[1])
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT current_database()")).scalar() == name
+        engine.dispose()
+    check = create_engine("postgresql+psycopg://" + POSTGRES_ADMIN_URL.split("://", 1)[1])
+    with check.connect() as connection:
+        assert connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None
+    check.dispose()

@@ -388,16 +388,20 @@ def _version_files() -> Iterator[Path]:
 
 @contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
-    """An empty PostgreSQL database of its own, dropped afterwards."""
+    """An empty PostgreSQL database of its own, dropped afterwards. ``admin_url`` in either spelling, libpq's
+    (``postgresql://``) or SQLAlchemy's (``postgresql+psycopg://``); the new database's URL is given in the same."""
     import psycopg
+    from sqlalchemy.engine import make_url
 
+    given = make_url(admin_url)
+    libpq_url = given.set(drivername="postgresql").render_as_string(hide_password=False)
     name = f"sentinel_scratch_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(libpq_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+        yield given.set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with psycopg.connect(libpq_url, autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 # A fault test may have closed it to new connections to cut a server off.
                 conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
