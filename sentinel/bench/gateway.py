@@ -26,7 +26,7 @@ import yaml
 from PIL import Image
 
 from sentinel.bench import Progress, quiet
-from sentinel.bench.harness import cpu_seconds, free_port, peak_rss_mb, started_process
+from sentinel.bench.harness import UNLIMITED_ADDRESSES, cpu_seconds, free_port, peak_rss_mb, started_process
 
 #: The header the OpenAI SDK sends; a gateway that compresses images pays for it on every call.
 SDK_HEADERS = {"Accept-Encoding": "gzip, deflate", "Authorization": "Bearer sk-bench"}
@@ -83,7 +83,7 @@ def stack(image: bytes, provider_port: int | None = None) -> Iterator[Stack]:
             "SENTINEL_DATA_DIR": str(folder / "data"),
             "SENTINEL_ROUTES": str(folder / "routes.yaml"),
             "BENCH_KEY": "sk-bench",
-        }
+        } | UNLIMITED_ADDRESSES
         fake = [
             sys.executable,
             "-m",

@@ -119,6 +119,10 @@ def peak_rss_mb(pid: int) -> float | None:
     return sum(int(kib) for kib in peaks) / 1024
 
 
+#: A benchmark is one client address sending far more than a person would: per-address limits off.
+UNLIMITED_ADDRESSES = {"SENTINEL_ANONYMOUS_RPM": str(10**9)}
+
+
 @dataclass
 class Deployment:
     """A running deployment: its base URL, and its API and worker processes (for their CPU time)."""
@@ -146,8 +150,7 @@ def deployment(
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-jobs-") as tmp, ExitStack() as stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")} | (extra_env or {})
         env["SENTINEL_DATA_DIR"] = str(Path(tmp) / "data")
-        # A benchmark is one client address sending far more than a person would: per-address limits off.
-        env["SENTINEL_ANONYMOUS_RPM"] = str(10**9)
+        env |= UNLIMITED_ADDRESSES
         if redis_url:
             namespace = f"sentinel-bench-{uuid.uuid4().hex[:8]}"
             env |= {"SENTINEL_REDIS_URL": redis_url, "SENTINEL_REDIS_NAMESPACE": namespace}
