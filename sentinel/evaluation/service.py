@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -102,6 +103,10 @@ class _Statements:
 
 _STATEMENTS = _Statements()
 
+#: The evaluation's row as submit_in writes it (every column, so the model's defaults are what is stored).
+_EVALUATION_COLUMNS = tuple(Evaluation.__table__.columns)  # type: ignore[attr-defined]
+_EVALUATION_INSERT = Evaluation.__table__.insert()  # type: ignore[attr-defined]
+
 #: Tries at storing a vision judge's vote when the database blinks (the call is paid for already).
 RECORD_ATTEMPTS = 4
 
@@ -124,6 +129,10 @@ class EvaluationService:
         self.services = services
         #: The last rubric parsed per task, with the stored copy it was parsed from (see :meth:`rubric_of`).
         self._rubrics: dict[str, tuple[dict[str, Any], Rubric]] = {}
+        #: Vision calls this process has in flight, as (evaluation id, judge): a message for one of them (the sweep
+        #: asks again when a call started late, say after a queue of messages) does not pay for a second call.
+        self._calls_in_flight: set[tuple[str, str]] = set()
+        self._calls_lock = threading.Lock()
 
     # -- submission -------------------------------------------------------------------------------
 
@@ -199,7 +208,10 @@ class EvaluationService:
         )
         for info, data in submission.images.values():
             self.services.images.store(session, info, data, key_id)
-        session.add(evaluation)
+        # A Core INSERT of the row the object holds: the ORM's unit of work cost more CPU than the statement, and
+        # the object is only read afterwards (the answer). Pending ORM objects are flushed first, as before.
+        row = {column.name: getattr(evaluation, column.key) for column in _EVALUATION_COLUMNS}
+        session.execute(_EVALUATION_INSERT, row)
         write(session, *self.judge_messages(evaluation.id, evaluation.panel))
         return evaluation
 
@@ -408,18 +420,29 @@ class EvaluationService:
         recorded when the model answers (or the judge's limit passes), so a slow model holds no worker thread. A
         process that dies meanwhile loses only the call; the sweeper sends the judge again after its limit."""
 
+        call = (evaluation_id, config.name)
+        with self._calls_lock:
+            if call in self._calls_in_flight:
+                logger.info("evaluation %s: judge '%s' is already being asked here", evaluation_id, config.name)
+                return
+            self._calls_in_flight.add(call)
+
         async def vote_then_record() -> None:
-            vote = await run_vision_judge(config, rubric, ctx, vision)
-            for attempt in range(RECORD_ATTEMPTS):
-                try:
-                    await asyncio.to_thread(self.record_vote, evaluation_id, vote)
-                    return
-                except OperationalError:
-                    # The database blinked: the answer is paid for, so it is worth a few tries before the sweeper
-                    # asks (and pays) again.
-                    if attempt == RECORD_ATTEMPTS - 1:
-                        raise
-                    await asyncio.sleep(0.2 * 2**attempt)
+            try:
+                vote = await run_vision_judge(config, rubric, ctx, vision)
+                for attempt in range(RECORD_ATTEMPTS):
+                    try:
+                        await asyncio.to_thread(self.record_vote, evaluation_id, vote)
+                        return
+                    except OperationalError:
+                        # The database blinked: the answer is paid for, so it is worth a few tries before the
+                        # sweeper asks (and pays) again.
+                        if attempt == RECORD_ATTEMPTS - 1:
+                            raise
+                        await asyncio.sleep(0.2 * 2**attempt)
+            finally:
+                with self._calls_lock:
+                    self._calls_in_flight.discard(call)
 
         start_async(vote_then_record(), f"recording judge '{config.name}' of evaluation {evaluation_id}")
 

@@ -12,7 +12,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from sentinel.db import dialect_insert, insert_unless_present
 from sentinel.errors import NotFound
 from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import owned_by
@@ -60,25 +59,7 @@ class ImageService:
         either finishes first (and this put writes the blob afresh) or sees the fresh ``stored_at`` and
         the new references, and keeps it.
         """
-        now = utcnow()
-        values = {
-            "id": info.sha256,
-            "mime": info.mime,
-            "width": info.width,
-            "height": info.height,
-            "size_bytes": info.size_bytes,
-            "created_at": now,
-            "stored_at": now,
-        }
-        statement = dialect_insert(session.get_bind())(StoredImage).values(**values)
-        # Two requests storing the same bytes at once must both succeed with one row.
-        session.execute(
-            statement.on_conflict_do_update(index_elements=["id"], set_={"stored_at": now, "purged_at": None})
-        )
-        if key_id is not None:
-            owner = {"image_id": info.sha256, "key_id": key_id, "created_at": now}
-            insert_unless_present(session, ImageOwner, owner, ["image_id", "key_id"])
-        self.blobs.put(info.sha256, data, info.mime)
+        self.store_many(session.connection(), [(info, data, key_id)])
 
     def store_many(self, connection: Connection, images: Iterable[tuple[ImageInfo, bytes, str | None]]) -> None:
         """:meth:`store` for many images at once, inside the caller's transaction on ``connection``: each image

@@ -208,3 +208,39 @@ def test_a_slow_vision_model_holds_no_worker_thread(tmp_path, monkeypatch) -> No
         verdicts = [service.get(e.id)[0].verdict for e in submitted]
     assert verdicts == ["green"] * 4
     assert script.most_at_once >= 2, "each call waited for the one before it: a worker thread was held"
+
+
+def test_a_judge_asked_again_while_its_call_is_in_flight_is_not_called_twice(tmp_path, monkeypatch) -> None:
+    """The sweep cannot tell a call that started late (its message waited in a queue) from a lost one, and asks
+    again; the process that has the call in flight does not pay for a second one."""
+    from sentinel_fakes import chat
+    from sentinel_fakes.server import serve
+    from sentinel_fakes.vision import VisionScript
+    from tests.judges.test_vision_judges import GOOD, KEY, offline_judges, rubric_file, vision_judge_file
+
+    monkeypatch.setenv("SENTINEL_TEST_VISION_KEY", KEY)
+    script = VisionScript(api_key=KEY, default="slow", slow_seconds=3)
+    with serve(chat.create_app(script)) as server:
+        judges, rubrics = tmp_path / "judges", tmp_path / "rubrics"
+        judges.mkdir()
+        rubrics.mkdir()
+        offline_judges(judges)
+        vision_judge_file(judges, "eye", server.url, timeout_seconds=20)
+        rubric_file(rubrics, escalate=False)
+        settings = Settings(data_dir=tmp_path / "data", judges_dir=str(judges), rubrics_dir=rubrics)
+        service = EvaluationService(build_services(settings))
+        evaluation = service.submit(service.validate("product-vision", {"prompt": "a cup"}, {"image": GOOD}))
+        forget_asked(service)
+        for judge in evaluation.panel:
+            service.process_judge_message(evaluation.id, judge)
+        wait_until(lambda: script.received == 1, seconds=20, what="the call to the model")
+        # Long enough ago by the database's clock that the sweep takes the judge for lost.
+        age(service, evaluation.id, created_at=timedelta(seconds=60))
+        assert service.sweep(stalled_after_seconds=0)["resent"] == 1
+        for evaluation_id, judge in asked(service):
+            service.process_judge_message(evaluation_id, judge)
+        assert wait_for_started(timeout=30) == 0
+        done, votes = service.get(evaluation.id)
+    assert [v.passed for v in votes if v.judge == "eye"] == [True]
+    assert done.verdict == "green"
+    assert script.received == 1

@@ -9,7 +9,7 @@ from collections import Counter
 import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlmodel import Session, col, select
 
 from sentinel.db import build_engine
@@ -141,3 +141,48 @@ def test_the_backlog_says_how_many_messages_wait_and_for_how_long(engine) -> Non
     assert waiting == 2 and oldest is not None and oldest >= 0
     Relay(engine, CountingBroker()).send_pending()
     assert backlog(engine) == (0, None)
+
+
+def test_a_relay_sends_what_another_relay_is_not_holding_without_waiting_for_it(postgres_database) -> None:
+    """Messages locked by another relay's claim in progress are skipped, not waited for: one slow relay does not
+    stall the others (a lock timeout turns waiting into an error here)."""
+    url = postgres_database.replace("postgresql://", "postgresql+psycopg://")
+    engine = create_engine(url)
+    impatient = create_engine(url, connect_args={"options": "-c lock_timeout=2000"})
+    upgrade_engine(engine)
+    with Session(engine) as session:
+        write(session, *(Message("generate_attempt", "jobs", (f"job_{i}", 0, 1)) for i in range(5)))
+        session.commit()
+    broker = CountingBroker()
+    try:
+        with Session(engine) as other_relay:
+            oldest = select(OutboxMessage.id).order_by(col(OutboxMessage.id)).limit(3).with_for_update()
+            held = list(other_relay.exec(oldest))
+            assert Relay(impatient, broker).send_pending() == 2
+        assert sorted(broker.sent) == [(f"job_{i}", 0, 1) for i in (3, 4)]
+        assert len(held) == 3
+        assert Relay(impatient, broker).send_pending() == 3
+        assert set(broker.sent.values()) == {1}
+    finally:
+        impatient.dispose()
+        engine.dispose()
+
+
+def test_a_relay_round_claims_in_one_statement_and_marks_in_one(engine) -> None:
+    """A round's database work is one claim and one mark however many messages it sends (the relay runs in every
+    process that writes messages, after every such commit)."""
+    with Session(engine) as session:
+        write(session, *(Message("generate_attempt", "jobs", (f"job_{i}", 0, 1)) for i in range(20)))
+        session.commit()
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert Relay(engine, CountingBroker()).send_pending() == 20
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert statements == ["UPDATE", "UPDATE"]
+    assert unsent(engine) == 0

@@ -8,8 +8,10 @@ that image do not count (the verdict is at least amber, with the words quoted), 
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from sentinel.evaluation.judges.base import JudgeContext
@@ -69,16 +71,29 @@ def instructions_in(lines: list[str]) -> str | None:
     return None
 
 
+#: Called with the image's hash as a scan starts reading it, on the scan's thread. None in production; tests set it
+#: to hold a scan back (as a long queue of scans on a busy worker does) without changing what the scan finds.
+before_reading: Callable[[str], None] | None = None
+
+
+def _read(ctx: JudgeContext) -> str | None:
+    if before_reading is not None:
+        before_reading(ctx.image.sha256)
+    # An instruction is several words: a page without a place that could hold two characters side by side is not
+    # read at all (most photographs), which is what the scan costs most of the time.
+    page = _page(ctx, shortest=2)
+    return instructions_in([w.text for w in reading_order([w for w in page.words if w.confidence >= READ_CONFIDENCE])])
+
+
 def scan(ctx: JudgeContext) -> str | None:
     """The words of the image to judge that address its judges, as the OCR read them; None when there are none."""
+    return _scans.get(ctx.image.sha256, lambda: _read(ctx))
 
-    def read() -> str | None:
-        page = _page(ctx)
-        return instructions_in(
-            [w.text for w in reading_order([w for w in page.words if w.confidence >= READ_CONFIDENCE])]
-        )
 
-    return _scans.get(ctx.image.sha256, read)
+def scan_soon(ctx: JudgeContext, executor: concurrent.futures.Executor) -> concurrent.futures.Future[str | None]:
+    """``scan`` on ``executor``, not waited for: one scan per image however many judges ask, and it runs to the end
+    (its result remembered) even when every judge that asked stopped waiting for it."""
+    return _scans.submit(ctx.image.sha256, lambda: _read(ctx), executor)
 
 
 def finding(text: str) -> dict[str, Any]:

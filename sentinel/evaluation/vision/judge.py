@@ -67,9 +67,6 @@ IMAGE_LABELS = {
     "mask": ("the mask: white marks the region the edit was allowed to change", "mask"),
 }
 
-#: How long past its limit a thread waiting for a vote gives up: the exchange ends at the limit by itself, but the
-#: OCR scan for instructions to the judges runs beside it and is only bounded by its own work.
-SCAN_ALLOWANCE_SECONDS = 30.0
 
 T = TypeVar("T")
 
@@ -313,7 +310,7 @@ class VisionJudge:
 
         future = asyncio.run_coroutine_threadsafe(coroutine, background_loop())
         try:
-            return future.result(timeout=self.timeout_seconds + LOOP_GRACE_SECONDS + SCAN_ALLOWANCE_SECONDS)
+            return future.result(timeout=self.timeout_seconds + LOOP_GRACE_SECONDS)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise JudgeFailed(self._no_answer()) from None
@@ -334,7 +331,7 @@ class VisionJudge:
         usage = {"model": self.options.model, "calls": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         transcript: list[Exchange] = []
         key = self.api_key()
-        scan: asyncio.Future[str | None] | None = None
+        scan: concurrent.futures.Future[str | None] | None = None
         try:
             if self.options.api_key_env and not key:
                 raise JudgeFailed(f"the API key variable {self.options.api_key_env} is not set")
@@ -345,13 +342,13 @@ class VisionJudge:
             body = self.wire.body(system, images, asked)
             # While the model looks, the OCR reads what the image says to it.
             if get_settings().vision_instruction_scan:
-                scan = asyncio.get_running_loop().run_in_executor(_scanners(), self._instructions, ctx)
+                scan = injection.scan_soon(ctx, _scanners())
             votes = await self._ask(body, asked, key, deadline, usage, transcript)
         except JudgeFailed as exc:
-            written = await scan if scan is not None else None
+            _, written = await self._instructions(scan, deadline)
             found = [injection.finding(written)] if written else []
             return VisionVote(None, f"abstained: {scrub(str(exc), key)}", found, usage, transcript)
-        written = await scan if scan is not None else None
+        scanned, written = await self._instructions(scan, deadline)
         criteria = {c.id: c for c in rubric.criteria}
         results = [
             criterion_result(criteria[v.id], Outcome(v.passed, None, None, scrub(v.reasoning, key))) for v in votes
@@ -359,6 +356,15 @@ class VisionJudge:
         reasoning = "\n".join(f"{'PASS' if r.passed else 'FAIL'} {r.id}: {r.detail}" for r in results)
         voted = [r.to_dict() for r in results]
         passed = all(r.passed for r in results)
+        if not scanned:
+            if passed:
+                # Unchecked is not clean: the pass is withheld as a finding withholds it, without claiming a finding
+                # (the scan goes on, and the other judges of this image may still get its answer in time).
+                reasoning = f"abstained: {self._scan_unfinished()}, so the model's pass is not counted\n{reasoning}"
+                return VisionVote(None, reasoning, voted, usage, transcript)
+            # A failure is believed, as it is beside a finding.
+            reasoning += f"\n({self._scan_unfinished()})"
+            return VisionVote(passed, reasoning, voted, usage, transcript)
         if written:
             found = injection.finding(written)
             if passed:
@@ -371,13 +377,34 @@ class VisionJudge:
         return VisionVote(passed, reasoning, voted, usage, transcript)
 
     @staticmethod
-    def _instructions(ctx: JudgeContext) -> str | None:
-        """What the image says to its judges, by OCR; None when nothing (or when the OCR could not read it)."""
+    async def _instructions(
+        scan: concurrent.futures.Future[str | None] | None, deadline: float
+    ) -> tuple[bool, str | None]:
+        """Whether the scan finished by ``deadline``, and what the image says to its judges by OCR (None when
+        nothing, when the OCR could not read it, or when the scan is off). Waiting past the deadline would record
+        the vote too late: the model's answer, already paid for, would be lost and the judge asked (and paid)
+        again."""
+        if scan is None:
+            return True, None
+        if not scan.done():
+            waiting = asyncio.wrap_future(scan)
+            # asyncio.wait leaves the scan running when time is up; the future is the caller's own in any case.
+            await asyncio.wait([waiting], timeout=max(0.0, deadline - time.monotonic()))
+            # Read below from the scan itself; this only keeps asyncio from logging an error no one retrieved.
+            waiting.add_done_callback(lambda done: done.cancelled() or done.exception())
+            if not scan.done():
+                return False, None
         try:
-            return injection.scan(ctx)
+            return True, scan.result()
         except Exception:
             logger.warning("could not read the image's text to look for instructions to judges", exc_info=True)
-            return None
+            return True, None
+
+    def _scan_unfinished(self) -> str:
+        return (
+            "the check for instructions written in the image did not finish within the judge's "
+            f"{self.timeout_seconds:g} s limit"
+        )
 
     def _no_answer(self) -> str:
         return f"no answer within its {self.timeout_seconds:g} s limit"

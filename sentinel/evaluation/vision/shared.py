@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
@@ -44,6 +45,55 @@ class SharedWork(Generic[K, V]):
                 self.computed += 1
         if running is not None:
             return running.result()
+        return self._compute(key, compute, mine)
+
+    def submit(
+        self, key: K, compute: Callable[[], V], executor: concurrent.futures.Executor
+    ) -> concurrent.futures.Future[V]:
+        """``get`` without waiting: the result as a future of the caller's own (cancelling it cancels nothing
+        shared), ``compute`` handed to ``executor`` only when no one computes the key yet. A caller that stops
+        waiting leaves the work running, and its result is remembered for the next caller."""
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                ready: concurrent.futures.Future[V] = concurrent.futures.Future()
+                ready.set_result(self._done[key][0])
+                return ready
+            shared = self._running.get(key)
+            if shared is None:
+                shared = concurrent.futures.Future()
+                self._running[key] = shared
+                self.computed += 1
+                started = shared
+            else:
+                started = None
+        if started is not None:
+            try:
+                executor.submit(self._compute_quietly, key, compute, started)
+            except BaseException as exc:  # an executor shut down: no one may wait for a result never computed
+                with self._lock:
+                    del self._running[key]
+                started.set_exception(exc)
+                raise
+        # Waiters of the same key do not hold an executor thread each: they share the one computing future.
+        yours: concurrent.futures.Future[V] = concurrent.futures.Future()
+
+        def copy(done: concurrent.futures.Future[V]) -> None:
+            if yours.set_running_or_notify_cancel():
+                exc = done.exception()
+                if exc is None:
+                    yours.set_result(done.result())
+                else:
+                    yours.set_exception(exc)
+
+        shared.add_done_callback(copy)
+        return yours
+
+    def _compute_quietly(self, key: K, compute: Callable[[], V], mine: concurrent.futures.Future[V]) -> None:
+        with contextlib.suppress(BaseException):  # handed to the waiters through ``mine``
+            self._compute(key, compute, mine)
+
+    def _compute(self, key: K, compute: Callable[[], V], mine: concurrent.futures.Future[V]) -> V:
         try:
             value = compute()
         except BaseException as exc:
