@@ -35,7 +35,12 @@ def build_engine(url: str) -> Engine:
 
 def dialect_insert(bind: Engine | Connection) -> Callable[..., Any]:
     """The INSERT construct with ON CONFLICT for the database behind ``bind`` (PostgreSQL or SQLite)."""
-    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    return insert_for(bind.dialect.name)
+
+
+def insert_for(dialect: str) -> Callable[..., Any]:
+    """:func:`dialect_insert` by the dialect's name (statements built once per database kind and cached)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def insert_unless_present(session: Session, model: type[SQLModel], values: dict[str, Any], key: list[str]) -> bool:

@@ -13,11 +13,11 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import Insert, Select, bindparam, func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from sentinel.db import insert_for
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.inputs import EDIT_INPUTS as EDIT_INPUTS  # re-exported: jobs read it from here
 from sentinel.evaluation.inputs import check_edit_inputs, check_mask_fits
@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 def _vote_insert(dialect: str) -> Insert:
     """INSERT of votes, each unless its judge voted already, returning the judges stored: built once per database
     kind and run with a list of rows (one statement whatever their number)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     votes = Vote.__table__  # type: ignore[attr-defined]
     return insert(votes).on_conflict_do_nothing(index_elements=["evaluation_id", "judge"]).returning(votes.c.judge)
 

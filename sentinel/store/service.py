@@ -8,10 +8,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from sentinel.db import insert_for
 from sentinel.errors import NotFound
 from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import owned_by
@@ -26,7 +26,7 @@ from sentinel.store.signing import KeyOrSignatureRequired, UrlSigner, session_se
 def _image_statements(dialect: str) -> tuple[Insert, Insert]:
     """The upsert of an image's row (as :meth:`ImageService.store` does it) and the insert of an owner unless
     present, built once per dialect: SQLAlchemy then finds their compiled form in its cache without rebuilding."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     image = insert(StoredImage)
     upsert = image.on_conflict_do_update(
         index_elements=["id"], set_={"stored_at": image.excluded.stored_at, "purged_at": None}
