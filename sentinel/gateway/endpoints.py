@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
 from sentinel.errors import InvalidInput
 from sentinel.gateway.catalog import catalog, model_entry
@@ -227,6 +228,40 @@ async def create_image_variations(
     )
 
 
+#: Where each field of a job came from in the OpenAI-shaped request, for an error that names what the caller sent.
+JOB_FIELD_SOURCES = {
+    "task": "sentinel.task",
+    "params": "sentinel.params",
+    "max_attempts": "sentinel.max_attempts",
+    "budget_seconds": "sentinel.budget_seconds",
+}
+
+
+def job_of(body: ImagesGenerationRequest | ImagesEditRequest, params: dict[str, Any]) -> JobCreate:
+    """The job a judged request runs as. A job takes narrower values than a plain request (31-bit seeds, prompts
+    of 4000 characters): a value outside them is a 400 naming the request's field, not a server error."""
+    options = body.sentinel
+    assert options is not None and options.task is not None
+    try:
+        return JobCreate(
+            task=options.task,
+            prompt=body.prompt,
+            params=params,
+            model=body.model,
+            n=body.n,
+            max_attempts=options.max_attempts,
+            budget_seconds=options.budget_seconds,
+            seed=body.seed,
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        name = str(problem["loc"][0]) if problem["loc"] else "body"
+        field = JOB_FIELD_SOURCES.get(name, name)
+        raise InvalidInput(
+            f"Invalid '{field}' for a judged request (sentinel.task runs it as a job): {problem['msg']}", field=field
+        ) from exc
+
+
 async def _judged_generation(
     request: Request, jobs: JobService, services: Services, body: ImagesGenerationRequest, base_url: str
 ) -> Answer:
@@ -239,15 +274,7 @@ async def _judged_generation(
         width, height = body.size.split("x", 1)
         params.setdefault("width", width)
         params.setdefault("height", height)
-    job_request = JobCreate(
-        task=options.task,
-        prompt=body.prompt,
-        params=params,
-        model=body.model,
-        n=body.n,
-        max_attempts=options.max_attempts,
-        budget_seconds=options.budget_seconds,
-    )
+    job_request = job_of(body, params)
     return await _judged_answer(request, jobs, services, job_request, {}, response_format_of(body), base_url)
 
 
@@ -271,16 +298,8 @@ async def _judged_edit(
         size = int(match.group(1)), int(match.group(2))
         params.setdefault("width", size[0])
         params.setdefault("height", size[1])
+    job_request = job_of(body, params)
     inputs = await run_in_threadpool(jobs.openai_edit_inputs, options.task, change.images[0], change.mask, size)
-    job_request = JobCreate(
-        task=options.task,
-        prompt=body.prompt,
-        params=params,
-        model=body.model,
-        n=body.n,
-        max_attempts=options.max_attempts,
-        budget_seconds=options.budget_seconds,
-    )
     return await _judged_answer(request, jobs, services, job_request, inputs, response_format_of(body), base_url)
 
 

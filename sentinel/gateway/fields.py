@@ -31,9 +31,14 @@ def output_options_of(
 
 def refuse_output_fields_for_jobs(body: ImagesGenerationRequest | ImagesEditRequest, images: int = 1) -> None:
     """A judged request (``extra_body.sentinel.task``) runs as a job, and jobs pass on neither output fields nor an
-    edit's input_fidelity, second images or streaming yet: a 400 naming the field rather than a result that silently
-    ignores it."""
-    refused = "stream" if getattr(body, "stream", None) else unsupported_output(output_options_of(body, images), {})
+    edit's input_fidelity, second images, a negative prompt or streaming yet: a 400 naming the field rather than a
+    result that silently ignores it."""
+    if getattr(body, "stream", None):
+        refused: str | None = "stream"
+    elif getattr(body, "negative_prompt", None):
+        refused = "negative_prompt"
+    else:
+        refused = unsupported_output(output_options_of(body, images), {})
     if refused is not None:
         error = InvalidInput(
             f"{refused} is not supported together with sentinel.task (judged requests run as jobs, which do not "
