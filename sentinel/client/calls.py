@@ -1,5 +1,7 @@
 """What the sync and async clients share: each API call as a plain description (method, path, body, and its
-Idempotency-Key, made once so that every retry of the call carries the same one), and when to retry."""
+Idempotency-Key, made once so that every retry of the call carries the same one), what its answer means, and when
+to retry. The clients only send: :class:`~sentinel.client.Sentinel` blocking, :class:`~sentinel.client.AsyncSentinel`
+awaiting."""
 
 from __future__ import annotations
 
@@ -10,13 +12,17 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
+
+from sentinel.client.errors import SentinelAPIError, SentinelConnectionError, SentinelTimeout
+from sentinel.client.models import Decision, Evaluation, ImageRef, Job, ReviewItem
 
 #: An image given to the client: its bytes, a path to a file, an open binary file, or an http(s) URL that the
 #: server fetches itself (public addresses only).
@@ -38,6 +44,9 @@ MAX_BACKOFF_SECONDS = 8.0
 MAX_WAIT_SECONDS = 60.0
 USER_AGENT = "sentinel-client/0.1"
 
+ResultT = TypeVar("ResultT", Evaluation, Job)
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Call:
@@ -57,6 +66,11 @@ class Call:
 
     def request_headers(self) -> dict[str, str]:
         return {} if self.idempotency_key is None else {"Idempotency-Key": self.idempotency_key}
+
+
+#: One method of the clients, written once: a generator that yields each :class:`Call` it needs, is sent back the
+#: call's successful response, and returns the method's result. A client drives it with its own way of sending.
+Flow = Generator[Call, httpx.Response, T]
 
 
 def post(path: str, idempotency_key: str | None = None, replay_safe: bool = True, **body: Any) -> Call:
@@ -243,3 +257,163 @@ def headers_for(url: str, base_url: str, headers: dict[str, str]) -> dict[str, s
     if url == base_url or url.startswith(base_url + "/"):
         return headers
     return {name: value for name, value in headers.items() if name.lower() != "authorization"}
+
+
+def client_headers(api_key: str | None) -> dict[str, str]:
+    """The headers of every request a client sends to its own server."""
+    headers = {"User-Agent": USER_AGENT}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+class Tries:
+    """The tries of one call: the request to send, and after a failed try the pause before the next one, or the
+    error to raise when :func:`retry_delay` and :func:`retryable_exception` allow no other."""
+
+    def __init__(
+        self, call: Call, base_url: str, headers: dict[str, str], timeout: float, max_retries: int, backoff: float
+    ) -> None:
+        self.call = call
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.attempt = 0
+        url = url_of(base_url, call)
+        #: The arguments of ``httpx.Client.request`` (and of the async one), the same on every try.
+        self.request: dict[str, Any] = {
+            "method": call.method,
+            "url": url,
+            "params": call.params,
+            "json": call.json,
+            "data": call.data,
+            "files": call.files,
+            "headers": headers_for(url, base_url, headers) | call.request_headers(),
+            "timeout": timeout_for(call, timeout),
+        }
+
+    def pause_after_failure(self, exc: httpx.TransportError) -> float:
+        """Seconds to wait before trying again after ``exc``; :class:`SentinelConnectionError` when not to."""
+        if self.attempt >= self.max_retries or not retryable_exception(self.call, exc):
+            raise SentinelConnectionError(transport_failure(self.call, exc, self.attempt)) from exc
+        pause = backoff(self.attempt, self.backoff)
+        self.attempt += 1
+        return pause
+
+    def pause_after_error(self, response: httpx.Response) -> float:
+        """Seconds to wait before trying again after an error ``response``; :class:`SentinelAPIError` when not to."""
+        delay = (
+            retry_delay(self.call, response, self.attempt, self.backoff) if self.attempt < self.max_retries else None
+        )
+        if delay is None:
+            raise SentinelAPIError.from_response(response)
+        self.attempt += 1
+        return delay
+
+
+# -- the clients' methods, each once ----------------------------------------------------------------------------------
+
+
+def evaluate(
+    image: ImageInput,
+    task: str,
+    params: dict[str, Any] | None,
+    source: ImageInput | None,
+    mask: ImageInput | None,
+    wait: bool,
+    idempotency_key: str | None,
+    callback_url: str | None,
+    wait_timeout: float,
+) -> Flow[Evaluation]:
+    call = evaluation_call(image, task, params, source, mask, callback_url, idempotency_key)
+    created = Evaluation.from_api((yield call).json())
+    if not wait or created.done:
+        return created
+    return (yield from wait_for_evaluation(created.id, wait_timeout))
+
+
+def get_evaluation(evaluation_id: str) -> Flow[Evaluation]:
+    return Evaluation.from_api((yield Call("GET", resource_path("/v1/evaluations", evaluation_id))).json())
+
+
+def wait_for_evaluation(evaluation_id: str, timeout: float) -> Flow[Evaluation]:
+    return (yield from wait_until_done(resource_path("/v1/evaluations", evaluation_id), Evaluation, timeout))
+
+
+class EvaluationPages:
+    """``GET /v1/evaluations`` newest first, following the API's cursors page by page (``page_size`` each, up to
+    500) until ``limit`` evaluations (default: all that match) have been taken."""
+
+    def __init__(self, filters: dict[str, str], limit: int | None, page_size: int | None) -> None:
+        self.filters = filters
+        self.limit = limit
+        self.size = page_size or (min(limit, 500) if limit else None)
+        self.taken = 0
+        self.cursor: str | None = None
+        self.finished = False
+
+    def next_call(self) -> Call | None:
+        """The call for the next page; None once the limit is reached or the last page was read."""
+        if self.finished:
+            return None
+        return Call("GET", "/v1/evaluations", params=self.filters | query(limit=self.size, cursor=self.cursor))
+
+    def take(self, response: httpx.Response) -> Iterator[Evaluation]:
+        """The page's evaluations, one at a time, up to the limit."""
+        page = response.json()
+        for item in page["data"]:
+            yield Evaluation.from_api(item)
+            self.taken += 1
+            if self.limit is not None and self.taken >= self.limit:
+                self.finished = True
+                return
+        self.cursor = page.get("next_cursor")
+        self.finished = not self.cursor
+
+
+def create_job(
+    fields: dict[str, Any], source: ImageInput | None, mask: ImageInput | None, idempotency_key: str | None
+) -> Flow[Job]:
+    return Job.from_api((yield job_call(fields, source, mask, idempotency_key)).json())
+
+
+def get_job(job_id: str) -> Flow[Job]:
+    return Job.from_api((yield Call("GET", resource_path("/v1/jobs", job_id))).json())
+
+
+def wait_for_job(job_id: str, timeout: float) -> Flow[Job]:
+    return (yield from wait_until_done(resource_path("/v1/jobs", job_id), Job, timeout))
+
+
+def list_jobs(task: str | None, verdict: str | None, state: str | None, limit: int) -> Flow[list[Job]]:
+    params = query(task=task, verdict=verdict, state=state, limit=limit)
+    return [Job.from_api(item) for item in (yield Call("GET", "/v1/jobs", params=params)).json()["data"]]
+
+
+def review_queue(**filters: Any) -> Flow[list[ReviewItem]]:
+    page = (yield Call("GET", "/v1/review", params=query(**filters))).json()
+    return [ReviewItem.from_api(item) for item in page["data"]]
+
+
+def decide(
+    evaluation_id: str, decision: Literal["approve", "reject"], note: str | None, regenerate: bool
+) -> Flow[Decision]:
+    body = {"decision": decision, "note": note, "regenerate": regenerate}
+    path = resource_path("/v1/review", evaluation_id) + "/decision"
+    # Decisions are not deduplicated by the server: retried only where the first try surely did nothing.
+    return Decision.from_api((yield post(path, replay_safe=False, json=body)).json())
+
+
+def download(image: ImageRef | str) -> Flow[bytes]:
+    return (yield download_call(image)).content
+
+
+def wait_until_done(path: str, model: type[ResultT], timeout: float) -> Flow[ResultT]:
+    """Long-polls ``path`` until its evaluation or job is final; :class:`SentinelTimeout` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = model.from_api((yield wait_call(path, deadline - time.monotonic())).json())
+        if result.done:
+            return result
+        if time.monotonic() >= deadline:
+            state = result.raw.get("status") or result.raw.get("state")
+            raise SentinelTimeout(f"{result.id} is still {state} after {timeout:g} s", last=result)

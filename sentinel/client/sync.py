@@ -12,10 +12,9 @@ import httpx
 
 from sentinel.client import calls
 from sentinel.client.calls import Call, ImageInput
-from sentinel.client.errors import SentinelAPIError, SentinelConnectionError, SentinelTimeout
 from sentinel.client.models import Decision, Evaluation, ImageRef, Job, ReviewItem
 
-ResultT = TypeVar("ResultT", Evaluation, Job)
+T = TypeVar("T")
 
 #: How long ``evaluate(wait=True)`` waits for a verdict by default (an evaluation's own deadline is shorter).
 DEFAULT_EVALUATION_WAIT = 300.0
@@ -46,9 +45,7 @@ class Sentinel:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
-        self._headers = {"User-Agent": calls.USER_AGENT}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._headers = calls.client_headers(api_key)
         self._http = http_client or httpx.Client()
         self._owns_http = http_client is None
 
@@ -80,18 +77,15 @@ class Sentinel:
         """Judge ``image`` (bytes, a path, an open file, or an http(s) URL the server fetches) against ``task``'s
         rubric. Edit tasks also take the ``source`` and ``mask``. With ``wait`` (the default) returns once the
         verdict is in, else at once with ``status == "judging"``."""
-        call = calls.evaluation_call(image, task, params, source, mask, callback_url, idempotency_key)
-        created = Evaluation.from_api(self._json(call))
-        if not wait or created.done:
-            return created
-        return self.wait_for_evaluation(created.id, wait_timeout)
+        flow = calls.evaluate(image, task, params, source, mask, wait, idempotency_key, callback_url, wait_timeout)
+        return self._run(flow)
 
     def get_evaluation(self, evaluation_id: str) -> Evaluation:
-        return Evaluation.from_api(self._json(Call("GET", calls.resource_path("/v1/evaluations", evaluation_id))))
+        return self._run(calls.get_evaluation(evaluation_id))
 
     def wait_for_evaluation(self, evaluation_id: str, timeout: float = DEFAULT_EVALUATION_WAIT) -> Evaluation:
         """The evaluation once judged; :class:`SentinelTimeout` if that takes longer than ``timeout`` seconds."""
-        return self._wait(calls.resource_path("/v1/evaluations", evaluation_id), Evaluation, timeout)
+        return self._run(calls.wait_for_evaluation(evaluation_id, timeout))
 
     def list_evaluations(
         self,
@@ -107,18 +101,9 @@ class Sentinel:
         """Evaluations newest first, following the API's cursors page by page (``page_size`` each, up to 500)
         until ``limit`` of them (default: all that match) have been yielded."""
         filters = calls.query(task=task, verdict=verdict, since=since, until=until, key=key)
-        size = page_size or (min(limit, 500) if limit else None)
-        yielded, cursor = 0, None
-        while True:
-            page = self._json(Call("GET", "/v1/evaluations", params=filters | calls.query(limit=size, cursor=cursor)))
-            for item in page["data"]:
-                yield Evaluation.from_api(item)
-                yielded += 1
-                if limit is not None and yielded >= limit:
-                    return
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+        pages = calls.EvaluationPages(filters, limit, page_size)
+        while (call := pages.next_call()) is not None:
+            yield from pages.take(self._send(call))
 
     # -- jobs -----------------------------------------------------------------------------------------
 
@@ -151,21 +136,20 @@ class Sentinel:
             "seed": seed,
             "callback_url": callback_url,
         }
-        return Job.from_api(self._json(calls.job_call(fields, source, mask, idempotency_key)))
+        return self._run(calls.create_job(fields, source, mask, idempotency_key))
 
     def get_job(self, job_id: str) -> Job:
-        return Job.from_api(self._json(Call("GET", calls.resource_path("/v1/jobs", job_id))))
+        return self._run(calls.get_job(job_id))
 
     def wait_for_job(self, job_id: str, timeout: float = DEFAULT_JOB_WAIT) -> Job:
         """The job once final (done, failed or expired); :class:`SentinelTimeout` after ``timeout`` seconds."""
-        return self._wait(calls.resource_path("/v1/jobs", job_id), Job, timeout)
+        return self._run(calls.wait_for_job(job_id, timeout))
 
     def list_jobs(
         self, *, task: str | None = None, verdict: str | None = None, state: str | None = None, limit: int = 50
     ) -> list[Job]:
         """Recent jobs, newest first (without their attempts)."""
-        params = calls.query(task=task, verdict=verdict, state=state, limit=limit)
-        return [Job.from_api(item) for item in self._json(Call("GET", "/v1/jobs", params=params))["data"]]
+        return self._run(calls.list_jobs(task, verdict, state, limit))
 
     # -- review ---------------------------------------------------------------------------------------
 
@@ -181,7 +165,7 @@ class Sentinel:
         limit: int = 50,
     ) -> list[ReviewItem]:
         """Amber results waiting for a person, oldest first (filters as on ``GET /v1/review``)."""
-        params = calls.query(
+        flow = calls.review_queue(
             task=task,
             judge=judge,
             criterion=criterion,
@@ -190,7 +174,7 @@ class Sentinel:
             newer_than=newer_than,
             limit=limit,
         )
-        return [ReviewItem.from_api(item) for item in self._json(Call("GET", "/v1/review", params=params))["data"]]
+        return self._run(flow)
 
     def decide(
         self,
@@ -201,59 +185,35 @@ class Sentinel:
     ) -> Decision:
         """Approve (green) or reject (red) an amber result, recorded under this client's API key. ``regenerate``
         (job images, on reject) asks for one more attempt. A second decision raises a 409 naming who decided."""
-        body = {"decision": decision, "note": note, "regenerate": regenerate}
-        path = calls.resource_path("/v1/review", evaluation_id) + "/decision"
-        # Decisions are not deduplicated by the server: retried only where the first try surely did nothing.
-        return Decision.from_api(self._json(calls.post(path, replay_safe=False, json=body)))
+        return self._run(calls.decide(evaluation_id, decision, note, regenerate))
 
     # -- images ---------------------------------------------------------------------------------------
 
     def download(self, image: ImageRef | str) -> bytes:
         """The bytes of an image Sentinel serves (``evaluation.image``, ``job.images[0].image``, or its URL)."""
-        return self._send(calls.download_call(image)).content
+        return self._run(calls.download(image))
 
     # -- plumbing -------------------------------------------------------------------------------------
 
-    def _wait(self, path: str, model: type[ResultT], timeout: float) -> ResultT:
-        deadline = time.monotonic() + timeout
+    def _run(self, flow: calls.Flow[T]) -> T:
+        """Sends the calls ``flow`` asks for, one after the other, and hands it each response; returns its result."""
+        call = next(flow)
         while True:
-            result = model.from_api(self._json(calls.wait_call(path, deadline - time.monotonic())))
-            if result.done:
-                return result
-            if time.monotonic() >= deadline:
-                state = result.raw.get("status") or result.raw.get("state")
-                raise SentinelTimeout(f"{result.id} is still {state} after {timeout:g} s", last=result)
-
-    def _json(self, call: Call) -> dict[str, Any]:
-        return self._send(call).json()
+            response = self._send(call)
+            try:
+                call = flow.send(response)
+            except StopIteration as finished:
+                return finished.value
 
     def _send(self, call: Call) -> httpx.Response:
         """``call``, retried as :mod:`sentinel.client.calls` says, with the same Idempotency-Key every time."""
-        url = calls.url_of(self.base_url, call)
-        headers = calls.headers_for(url, self.base_url, self._headers) | call.request_headers()
-        attempt = 0
+        tries = calls.Tries(call, self.base_url, self._headers, self.timeout, self.max_retries, self.backoff)
         while True:
             try:
-                response = self._http.request(
-                    call.method,
-                    url,
-                    params=call.params,
-                    json=call.json,
-                    data=call.data,
-                    files=call.files,
-                    headers=headers,
-                    timeout=calls.timeout_for(call, self.timeout),
-                )
+                response = self._http.request(**tries.request)
             except httpx.TransportError as exc:
-                if attempt >= self.max_retries or not calls.retryable_exception(call, exc):
-                    raise SentinelConnectionError(calls.transport_failure(call, exc, attempt)) from exc
-                time.sleep(calls.backoff(attempt, self.backoff))
-                attempt += 1
+                time.sleep(tries.pause_after_failure(exc))
                 continue
             if response.is_success:
                 return response
-            delay = calls.retry_delay(call, response, attempt, self.backoff) if attempt < self.max_retries else None
-            if delay is None:
-                raise SentinelAPIError.from_response(response)
-            time.sleep(delay)
-            attempt += 1
+            time.sleep(tries.pause_after_error(response))

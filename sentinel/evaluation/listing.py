@@ -73,9 +73,12 @@ def parse_verdict(value: str | None) -> Verdict | None:
         raise InvalidInput(f"'verdict' must be green, amber or red, not '{value}'", field="verdict") from None
 
 
-def check_window(since: datetime | None, until: datetime | None) -> None:
-    if since is not None and until is not None and until <= since:
+def parse_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """The ``since`` and ``until`` query parameters as times (either may be open), ``until`` later than ``since``."""
+    start, end = parse_time(since, "since"), parse_time(until, "until")
+    if start is not None and end is not None and end <= start:
         raise InvalidInput("'until' must be later than 'since'", field="until")
+    return start, end
 
 
 def keys_named(key: str) -> Any:
@@ -106,8 +109,7 @@ class EvaluationFilter:
         until: str | None = None,
         key: str | None = None,
     ) -> EvaluationFilter:
-        start, end = parse_time(since, "since"), parse_time(until, "until")
-        check_window(start, end)
+        start, end = parse_window(since, until)
         return cls(task or None, parse_verdict(verdict), start, end, key or None)
 
 

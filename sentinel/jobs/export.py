@@ -18,13 +18,12 @@ from sentinel.errors import InvalidInput
 from sentinel.evaluation.listing import (
     EXPORT_BATCH,
     ExportFormat,
-    check_window,
     csv_lines,
     defused,
     jsonl_lines,
     keys_named,
-    parse_time,
     parse_verdict,
+    parse_window,
 )
 from sentinel.jobs.views import JobViews
 from sentinel.keys.caller import Caller
@@ -77,8 +76,7 @@ class JobFilter:
         except ValueError:
             states = ", ".join(s.value for s in JobState)
             raise InvalidInput(f"'state' must be one of {states}, not '{state}'", field="state") from None
-        start, end = parse_time(since, "since"), parse_time(until, "until")
-        check_window(start, end)
+        start, end = parse_window(since, until)
         return cls(task or None, parsed_state, parse_verdict(verdict), start, end, key or None)
 
 

@@ -5,25 +5,30 @@ refused decision shows the item again with the note still in its box, so nothing
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from sentinel.errors import InvalidInput, SentinelError
 from sentinel.evaluation.deps import Evaluations
+from sentinel.evaluation.service import EvaluationService
 from sentinel.http.deps import AppServices
 from sentinel.jobs.deps import Jobs
-from sentinel.pages.auth import CSRF_FIELD, check_origin, check_token, safe_next
+from sentinel.jobs.service import JobService
+from sentinel.pages.auth import CSRF_FIELD, Reviewer, ReviewerAuth, check_origin, check_token, safe_next
 from sentinel.pages.deps import ReviewerLogin
 from sentinel.pages.difference import difference_png
 from sentinel.pages.endpoints import (
+    MAX_FORM_FIELDS,
     PageHeaders,
     _reviewer,
     authenticate,
     begin_session,
-    checked_post,
     error_page,
     login_page,
     read_form,
@@ -34,6 +39,7 @@ from sentinel.pages.review_view import (
     MAX_BULK_ITEMS,
     MAX_NOTE,
     PENDING_FIELDS,
+    Desk,
     Shown,
     decide_and_show,
     desk_of,
@@ -43,13 +49,90 @@ from sentinel.pages.review_view import (
 )
 from sentinel.review.deps import Reviews
 from sentinel.review.filters import QueueFilter
+from sentinel.review.service import ReviewService
 
 router = APIRouter(include_in_schema=False)
 
 
-def login_then_queue() -> RedirectResponse:
+async def login_then_queue(request: Request, auth: ReviewerAuth, headers: dict[str, str]) -> Response:
     """A POST-only route must never become the page to return to after login (that is a 405): the queue is."""
     return RedirectResponse("/login?next=%2Freview", status_code=303)
+
+
+async def carry_decision_through_login(request: Request, auth: ReviewerAuth, headers: dict[str, str]) -> Response:
+    return await carry_through_login(request, auth, headers, request.path_params["evaluation_id"])
+
+
+@dataclass(frozen=True)
+class DeskParts:
+    """A review desk but for the reviewer (known only once the session or login is checked)."""
+
+    headers: dict[str, str]
+    review: ReviewService
+    evaluations: EvaluationService
+    jobs: JobService
+
+    def desk(self, reviewer: Reviewer) -> Desk:
+        return desk_of(reviewer, self.headers, self.review, self.evaluations, self.jobs)
+
+
+async def desk_parts(headers: PageHeaders, review: Reviews, evaluations: Evaluations, jobs: Jobs) -> DeskParts:
+    return DeskParts(headers, review, evaluations, jobs)
+
+
+ReviewDesk = Annotated[DeskParts, Depends(desk_parts)]
+
+
+@dataclass(frozen=True)
+class ReviewPost:
+    """A review page POST from a logged-in reviewer that passed the CSRF check (sent from this site, carrying the
+    session's token): the reviewer, the form, and the desk to act at."""
+
+    reviewer: Reviewer
+    form: dict[str, str]
+    #: Every value of the form, for a field given several times (the bulk form's ``ids``).
+    values: FormData
+    desk: Desk
+
+
+def checked_review_post(
+    max_fields: int,
+    logged_out: Callable[[Request, ReviewerAuth, dict[str, str]], Awaitable[Response]],
+    refusal_names_reviewer: bool = False,
+) -> Callable[..., Awaitable[ReviewPost | Response]]:
+    """What every review page POST does first, as a FastAPI dependency: find the session's reviewer, read the form
+    (at most ``max_fields`` fields) and check it against CSRF. Its value is the :class:`ReviewPost`, or the response
+    to send instead: ``logged_out``'s when nobody is logged in, an error page when the check fails (naming the
+    reviewer on it when ``refusal_names_reviewer``)."""
+
+    # A function, not a callable object: FastAPI resolves the annotations of a dependency through its __globals__.
+    async def check(request: Request, auth: ReviewerLogin, parts: ReviewDesk) -> ReviewPost | Response:
+        reviewer = await _reviewer(request, auth)
+        if reviewer is None:
+            return await logged_out(request, auth, parts.headers)
+        try:
+            values = await request.form(max_files=0, max_fields=max_fields)
+            form = {key: value for key, value in values.items() if isinstance(value, str)}
+            check_origin(request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host"))
+            check_token(reviewer.csrf_token, form.get(CSRF_FIELD))
+        except SentinelError as exc:
+            return error_page(parts.headers, exc, "/review", reviewer if refusal_names_reviewer else None)
+        return ReviewPost(reviewer, form, values, parts.desk(reviewer))
+
+    return check
+
+
+#: A decision on one item; logged out, the login page carries the decision through.
+DecisionPost = Annotated[
+    ReviewPost | Response, Depends(checked_review_post(MAX_FORM_FIELDS, carry_decision_through_login))
+]
+#: A decision on many ticked items (one ``ids`` field each).
+BulkPost = Annotated[
+    ReviewPost | Response,
+    Depends(checked_review_post(MAX_BULK_ITEMS + 20, login_then_queue, refusal_names_reviewer=True)),
+]
+#: Taking one's decision back.
+UndoPost = Annotated[ReviewPost | Response, Depends(checked_review_post(MAX_FORM_FIELDS, login_then_queue))]
 
 
 # -- the queue ------------------------------------------------------------------------------------------------
@@ -59,10 +142,7 @@ def login_then_queue() -> RedirectResponse:
 async def review_page(
     request: Request,
     auth: ReviewerLogin,
-    headers: PageHeaders,
-    review: Reviews,
-    evaluations: Evaluations,
-    jobs: Jobs,
+    parts: ReviewDesk,
     id: str | None = Query(None, max_length=64),
     after: str | None = Query(None, max_length=64),
     left: str | None = Query(None, max_length=64),
@@ -72,7 +152,7 @@ async def review_page(
     reviewer = await _reviewer(request, auth)
     if reviewer is None:
         return to_login(request)
-    desk = desk_of(reviewer, headers, review, evaluations, jobs)
+    desk = parts.desk(reviewer)
     shown = Shown(decided=decided, undone=undone)
     try:
         filters = filters_of({name: request.query_params.get(name, "")[:300] for name in FILTER_FIELDS})
@@ -82,27 +162,15 @@ async def review_page(
         shown.info = f"Your decision on '{undone}' was undone: the item waits for review again."
     # Moving on (next, or another row of the list) lets go of the item left, so a colleague may take it.
     for released in {after, left} - {None, id}:
-        await run_in_threadpool(review.release, released, reviewer.name, reviewer.caller)
+        await run_in_threadpool(desk.review.release, released, reviewer.name, reviewer.caller)
     return await show(desk, filters, id, shown, after=after)
 
 
 @router.post("/review/{evaluation_id}/decision")
-async def review_decision(
-    evaluation_id: str,
-    request: Request,
-    auth: ReviewerLogin,
-    headers: PageHeaders,
-    review: Reviews,
-    evaluations: Evaluations,
-    jobs: Jobs,
-) -> Response:
-    try:
-        reviewer, form = await checked_post(request, auth)
-    except SentinelError as exc:
-        return error_page(headers, exc, "/review")
-    if reviewer is None:
-        return await carry_through_login(request, auth, headers, evaluation_id)
-    return await decide_and_show(desk_of(reviewer, headers, review, evaluations, jobs), evaluation_id, form)
+async def review_decision(evaluation_id: str, post: DecisionPost) -> Response:
+    if isinstance(post, Response):
+        return post
+    return await decide_and_show(post.desk, evaluation_id, post.form)
 
 
 async def carry_through_login(request: Request, auth: Any, headers: dict[str, str], evaluation_id: str) -> Response:
@@ -120,28 +188,20 @@ async def carry_through_login(request: Request, auth: Any, headers: dict[str, st
 
 
 @router.post("/login/decision")
-async def login_then_decide(
-    request: Request,
-    auth: ReviewerLogin,
-    headers: PageHeaders,
-    review: Reviews,
-    evaluations: Evaluations,
-    jobs: Jobs,
-) -> Response:
+async def login_then_decide(request: Request, auth: ReviewerLogin, parts: ReviewDesk) -> Response:
     """The login form that carries a pending decision: log in (the login form's own token and origin checks), then
     decide exactly as the review page would."""
     form = await read_form(request)
     pending = {name: form.get(name, "") for name in PENDING_FIELDS}
-    found = await authenticate(request, auth, headers, form, safe_next(form.get("next")), pending)
+    found = await authenticate(request, auth, parts.headers, form, safe_next(form.get("next")), pending)
     if isinstance(found, Response):
         return found
     placeholder = HTMLResponse("")
     cookie = await begin_session(request, auth, found, placeholder)
     reviewer = await run_in_threadpool(auth.reviewer_from_cookie, cookie)
     if reviewer is None:  # only if the key was removed in between: log in again, still carrying the decision
-        return login_page(request, auth, headers, "/review", 401, "That login ended at once; try again.", pending)
-    desk = desk_of(reviewer, headers, review, evaluations, jobs)
-    response = await decide_and_show(desk, pending["evaluation_id"][:64], pending)
+        return login_page(request, auth, parts.headers, "/review", 401, "That login ended at once; try again.", pending)
+    response = await decide_and_show(parts.desk(reviewer), pending["evaluation_id"][:64], pending)
     for value in placeholder.headers.getlist("set-cookie"):
         response.headers.append("set-cookie", value)
     return response
@@ -151,30 +211,15 @@ async def login_then_decide(
 
 
 @router.post("/review/bulk")
-async def review_bulk(
-    request: Request,
-    auth: ReviewerLogin,
-    headers: PageHeaders,
-    review: Reviews,
-    evaluations: Evaluations,
-    jobs: Jobs,
-) -> Response:
-    reviewer = await _reviewer(request, auth)
-    if reviewer is None:
-        return login_then_queue()
-    try:
-        raw = await request.form(max_files=0, max_fields=MAX_BULK_ITEMS + 20)
-        form = {key: value for key, value in raw.items() if isinstance(value, str)}
-        check_origin(request.headers.get("origin"), request.headers.get("referer"), request.headers.get("host"))
-        check_token(reviewer.csrf_token, form.get(CSRF_FIELD))
-    except SentinelError as exc:
-        return error_page(headers, exc, "/review", reviewer)
-    desk = desk_of(reviewer, headers, review, evaluations, jobs)
+async def review_bulk(post: BulkPost) -> Response:
+    if isinstance(post, Response):
+        return post
+    reviewer, form, desk = post.reviewer, post.form, post.desk
     try:
         filters = filters_of(form)
     except InvalidInput:
         filters = QueueFilter()
-    ids = [value[:64] for value in raw.getlist("ids") if isinstance(value, str) and value]
+    ids = [value[:64] for value in post.values.getlist("ids") if isinstance(value, str) and value]
     note = form.get("note", "")
     try:
         if not ids:
@@ -182,7 +227,7 @@ async def review_bulk(
         if len(note) > MAX_NOTE:
             raise InvalidInput(f"the note is longer than {MAX_NOTE} characters", field="note")
         results = await run_in_threadpool(
-            review.decide_many, ids, form.get("decision", ""), reviewer.name, note.strip() or None, reviewer.caller
+            desk.review.decide_many, ids, form.get("decision", ""), reviewer.name, note.strip() or None, reviewer.caller
         )
     except SentinelError as exc:
         return await show(desk, filters, None, Shown(status=exc.status_code, error=exc.message, note=note))
@@ -190,30 +235,17 @@ async def review_bulk(
 
 
 @router.post("/review/{evaluation_id}/undo")
-async def review_undo(
-    evaluation_id: str,
-    request: Request,
-    auth: ReviewerLogin,
-    headers: PageHeaders,
-    review: Reviews,
-    evaluations: Evaluations,
-    jobs: Jobs,
-) -> Response:
+async def review_undo(evaluation_id: str, post: UndoPost) -> Response:
+    if isinstance(post, Response):
+        return post
     try:
-        reviewer, form = await checked_post(request, auth)
-    except SentinelError as exc:
-        return error_page(headers, exc, "/review")
-    if reviewer is None:
-        return login_then_queue()
-    try:
-        filters = filters_of(form)
+        filters = filters_of(post.form)
     except InvalidInput:
         filters = QueueFilter()
     try:
-        await run_in_threadpool(review.undo, evaluation_id, reviewer.name, reviewer.caller)
+        await run_in_threadpool(post.desk.review.undo, evaluation_id, post.reviewer.name, post.reviewer.caller)
     except SentinelError as exc:
-        desk = desk_of(reviewer, headers, review, evaluations, jobs)
-        return await show(desk, filters, None, Shown(status=exc.status_code, error=exc.message))
+        return await show(post.desk, filters, None, Shown(status=exc.status_code, error=exc.message))
     return RedirectResponse(review_url(filters, id=evaluation_id, undone=evaluation_id), status_code=303)
 
 

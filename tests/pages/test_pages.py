@@ -76,7 +76,27 @@ def test_decision_without_the_csrf_token_is_refused_and_changes_nothing(logged_i
     )
     assert cross_site.status_code == 403
     assert "sent from https://evil.example" in cross_site.text
+    # Bulk and undo share the decision's check; of the three, only the bulk error page names the reviewer.
+    for path, form in [
+        (f"/review/{evaluation_id}/decision", {"decision": "approve"}),
+        ("/review/bulk", {"decision": "approve", "ids": evaluation_id}),
+        (f"/review/{evaluation_id}/undo", {}),
+    ]:
+        refused = client.post(path, data=form | {"csrf_token": "x" * 32}, follow_redirects=False)
+        assert refused.status_code == 403 and "security token" in refused.text, path
+        assert ('class="who">admin<' in refused.text) == (path == "/review/bulk"), path
     assert client.get(f"/v1/evaluations/{evaluation_id}").json()["review"]["state"] == "waiting"
+
+
+def test_a_review_post_after_the_session_ended_goes_to_login(client) -> None:
+    """A decision is carried through the login page with its note; bulk and undo go to login, then the queue."""
+    client.cookies.clear()
+    for path in ("/review/bulk", "/review/ev_x/undo"):
+        gone = client.post(path, data={"decision": "approve", "ids": "ev_x"}, follow_redirects=False)
+        assert (gone.status_code, gone.headers["location"]) == (303, "/login?next=%2Freview"), path
+    carried = client.post("/review/ev_x/decision", data={"decision": "approve", "note": "keep me"})
+    assert carried.status_code == 401
+    assert "Log in again and it will be applied" in carried.text and "keep me" in carried.text
 
 
 def test_page_decision_becomes_the_verdict_and_a_second_one_says_who_decided(logged_in) -> None:

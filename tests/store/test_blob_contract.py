@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy import text
 from sentinel.settings import Settings
 from sentinel.store.backends import open_blob_store
 from sentinel.store.blobs import CHUNK_BYTES, BlobNotFound, BlobStore, BlobStoreError
-from tests.conftest import png_bytes
+from tests.conftest import own_postgres_database, png_bytes
 
 
 def noisy_png(side: int) -> bytes:
@@ -30,18 +31,28 @@ def noisy_png(side: int) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.fixture(scope="module")
+def blob_database_url() -> Iterator[str]:
+    """A database of this module's own: the session's shared one must not be left a ``blobs`` table, which its
+    migrations do not make (tests/test_db.py compares the two)."""
+    with own_postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(params=["filesystem", "s3", "postgresql"])
-def store(request, tmp_path) -> BlobStore:
+def store(request, tmp_path) -> Iterator[BlobStore]:
     if request.param == "filesystem":
-        return open_blob_store(f"file://{tmp_path}/blobs", Settings(data_dir=tmp_path))
+        yield open_blob_store(f"file://{tmp_path}/blobs", Settings(data_dir=tmp_path))
+        return
     if request.param == "s3":
-        return request.getfixturevalue("s3_store")
-    postgres_url = request.getfixturevalue("postgres_url")
-    blobs = open_blob_store(postgres_url, Settings(data_dir=tmp_path))
+        yield request.getfixturevalue("s3_store")
+        return
+    blobs = open_blob_store(request.getfixturevalue("blob_database_url"), Settings(data_dir=tmp_path))
     blobs.check()  # creates the table in this database when it is not there
     with blobs.engine.begin() as connection:  # type: ignore[attr-defined]
-        connection.execute(text("DELETE FROM blobs"))  # the session database is shared by this module's tests
-    return blobs
+        connection.execute(text("DELETE FROM blobs"))  # the module's tests share the database
+    yield blobs
+    blobs.engine.dispose()  # type: ignore[attr-defined]
 
 
 def sha(data: bytes) -> str:
