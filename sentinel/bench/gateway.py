@@ -41,6 +41,11 @@ def noise_png(target_bytes: int) -> bytes:
     return buffer.getvalue()
 
 
+#: How long ``sentinel serve`` may take to answer /healthz: its imports (OCR, ONNX, OpenCV) took over 30 s on the
+#: 2-core machine while other work ran, and the 4 MiB cells, measured last, then never started.
+SERVE_READY_SECONDS = 180.0
+
+
 class BenchFailed(RuntimeError):
     """A gateway under measurement did not answer 200: the run stops and says which and why."""
 
@@ -98,7 +103,7 @@ def stack(image: bytes, provider_port: int | None = None) -> Iterator[Stack]:
         sentinel = f"http://127.0.0.1:{sentinel_port}"
         with (
             started_process(fake, env, f"{provider}/files/none"),
-            started_process(serve, env, f"{sentinel}/healthz") as process,
+            started_process(serve, env, f"{sentinel}/healthz", ready_timeout=SERVE_READY_SECONDS) as process,
         ):
             yield Stack(provider, sentinel, process.pid)
 

@@ -50,13 +50,14 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -
 
 @contextmanager
 def started_process(
-    args: list[str], env: dict[str, str], ready_url: str, log: Path | None = None
+    args: list[str], env: dict[str, str], ready_url: str, log: Path | None = None, ready_timeout: float = 30
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``args`` until the block ends, once ``ready_url`` answers; its output goes to ``log`` if given."""
+    """Run ``args`` until the block ends, once ``ready_url`` answers (within ``ready_timeout`` seconds); its output
+    goes to ``log`` if given."""
     output = log.open("wb") if log else subprocess.DEVNULL
     process = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT if log else output)
     try:
-        _wait_for(ready_url, process)
+        _wait_for(ready_url, process, ready_timeout)
         yield process
     finally:
         process.terminate()

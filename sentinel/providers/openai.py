@@ -117,6 +117,7 @@ class _DocumentedAnswer(msgspec.Struct):
 
 _DOCUMENTED_ANSWER = msgspec.json.Decoder(_DocumentedAnswer)
 _BACKSLASH = ord("\\")
+_BASE64_KEY = b"b64_json"
 #: JSON's whitespace, allowed around the ``:`` between a key and its value.
 _JSON_SPACE = b" \t\r\n"
 
@@ -149,8 +150,10 @@ def _base64_values(content: bytes) -> list[tuple[int, int]]:
     strings = _strings(content)
     values: list[tuple[int, int]] = []
     for (key_start, key_end), (value_start, value_end) in itertools.pairwise(strings):
-        between = content[key_end + 1 : value_start - 1]
-        if content[key_start:key_end] == b"b64_json" and between.strip(_JSON_SPACE) == b":":
+        # The key compared in place: slicing it out would copy every string taken for a key, the base64 too.
+        if key_end - key_start != len(_BASE64_KEY) or not content.startswith(_BASE64_KEY, key_start):
+            continue
+        if content[key_end + 1 : value_start - 1].strip(_JSON_SPACE) == b":":
             values.append((value_start, value_end))
     return values
 

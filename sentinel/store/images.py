@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFile
+from zlib_ng.zlib_ng import crc32
 
 from sentinel.errors import BadImage, DecodeBusy, ImageTooLarge, format_size
 
@@ -115,16 +116,54 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | No
     if ALLOWED_FORMATS.get(image.format or "") != mime:
         raise BadImage(f"image bytes look like {mime} but do not parse as one", field=field)
     width, height = image.size
-    try:
-        # verify() walks the chunk structure (PNG CRCs to IEND) without inflating pixels.
-        image.verify()
-    except Exception as exc:
-        raise BadImage(f"image is corrupt or truncated: {exc}", field=field) from exc
+    if mime == "image/png":
+        if not image.tile:
+            raise BadImage("image is corrupt or truncated: the PNG has no image data (IDAT)", field=field)
+        # Pillow's open() checked the chunks before the image data; the rest are walked here (see _walk_png_chunks).
+        _walk_png_chunks(data, image.tile[0][2] - 8, field)
+    else:
+        try:
+            image.verify()
+        except Exception as exc:
+            raise BadImage(f"image is corrupt or truncated: {exc}", field=field) from exc
     if mime == "image/jpeg" and b"\xff\xd9" not in data[-64:]:
         raise BadImage("image is truncated: the JPEG end-of-image marker is missing", field=field)
     if mime == "image/png" and b"IEND" not in data[-16:]:
         raise BadImage("image is truncated: the PNG IEND chunk is missing", field=field)
     return mime, width, height
+
+
+#: A PNG chunk type: four ASCII letters (Pillow's own test, digits and ``_`` included).
+_PNG_CHUNK_TYPE = re.compile(rb"\w\w\w\w")
+
+
+def _walk_png_chunks(data: bytes, start: int, field: str | None) -> None:
+    """Check every chunk from ``start`` (the first image data chunk) to IEND: whole, of a valid type, its CRC right.
+
+    What Pillow's ``verify()`` checks, refusing the same files, without its copies: it reads each chunk out of a
+    file object and checksums it with the stdlib's zlib, whose CRC-32 runs at ~2 GB/s; zlib-ng's folds with
+    carry-less multiplication, ~25 times faster, over a view of the bytes. As in Pillow, IEND's own CRC is not read.
+    """
+    view = memoryview(data)
+    size = len(data)
+    position = start
+    while True:
+        if position + 8 > size:
+            raise BadImage("image is corrupt or truncated: truncated PNG file (a chunk header is cut off)", field=field)
+        kind = data[position + 4 : position + 8]
+        if not _PNG_CHUNK_TYPE.match(kind):
+            raise BadImage(f"image is corrupt or truncated: broken PNG file (chunk {kind!r})", field=field)
+        if kind == b"IEND":
+            return
+        body_end = position + 8 + int.from_bytes(data[position : position + 4], "big")
+        if body_end + 4 > size:
+            raise BadImage(
+                f"image is corrupt or truncated: truncated PNG file (chunk {kind!r} is cut off)", field=field
+            )
+        # The CRC covers the chunk's type and data, which lie side by side.
+        if crc32(view[position + 4 : body_end]) != int.from_bytes(data[body_end : body_end + 4], "big"):
+            raise BadImage(f"image is corrupt or truncated: broken PNG file (bad checksum in {kind!r})", field=field)
+        position = body_end + 4
 
 
 def sha256_of(data: bytes) -> str:
