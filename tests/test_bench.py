@@ -223,6 +223,11 @@ def test_bench_vision_small_burst_every_evaluation_gets_every_judges_vote(tmp_pa
     non_negative(row, [*keys, "worker_peak_rss_mb", "worker_cpu_seconds", "endpoint_cpu_seconds"])
     assert row["p50_seconds_to_verdict"] <= row["p99_seconds_to_verdict"] <= row["seconds_to_last_verdict"]
     assert row["p50_seconds_per_call"] >= 0.2  # no vote came back before the model answered
+    # The model's side of each call: its latency at least, and no more than the judges saw.
+    assert 0.2 <= row["p50_seconds_per_call_at_model"] <= row["p95_seconds_per_call_at_model"]
+    assert row["p50_seconds_per_call_at_model"] <= row["p50_seconds_per_call"] <= row["p95_seconds_per_call"]
+    # The client's CPU is told apart from the API's and the worker's.
+    non_negative(row, ["client_cpu_seconds", "api_cpu_seconds", "p50_seconds_created_to_verdict_outside_calls"])
     assert isinstance(row["target_met"], bool)
 
 

@@ -25,7 +25,14 @@ import httpx
 from PIL import Image, ImageDraw
 
 from sentinel.bench import Progress, quiet
-from sentinel.bench.harness import Deployment, cpu_seconds, deployment, process_cpu_seconds
+from sentinel.bench.harness import (
+    Deployment,
+    _stat_cpu_seconds,
+    cpu_seconds,
+    deployment,
+    process_cpu_seconds,
+    process_tree,
+)
 from sentinel.bench.judges import time_task
 from sentinel.wiring import get_services
 
@@ -120,6 +127,39 @@ def _audit(base: str, evaluation_ids: list[str]) -> dict[str, int]:
     return counts
 
 
+def thread_cpu_seconds(pid: int) -> dict[tuple[int, int], float]:
+    """CPU seconds so far of every thread of ``pid`` and its descendants, by (process, thread) id."""
+    found: dict[tuple[int, int], float] = {}
+    for member in process_tree(pid):
+        for stat in Path(f"/proc/{member}/task").glob("*/stat"):
+            try:
+                found[(member, int(stat.parent.name))] = _stat_cpu_seconds(stat.read_text())
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def postgres_cpu_seconds(database_url: str) -> dict[int, float]:
+    """CPU seconds so far of the PostgreSQL processes that work for ``database_url``'s database: its backends and
+    the server's own background processes (WAL writer, checkpointer...), not other databases' backends (a shared
+    server runs other people's tests too)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    libpq_url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq_url, autocommit=True) as connection:
+        pids = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE (datname = current_database() OR datname IS NULL)"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    found: dict[int, float] = {}
+    for (pid,) in pids:
+        seconds = process_cpu_seconds(pid)
+        if seconds is not None:
+            found[pid] = seconds
+    return found
+
+
 def server_cpu_seconds(names: tuple[str, ...]) -> dict[int, float]:
     """CPU seconds so far of every process on this machine whose command name is one of ``names``, each on its own
     (PostgreSQL's backends are children of its postmaster: counting trees would count them twice)."""
@@ -143,6 +183,8 @@ class CpuMeter:
     _start: dict[str, Any] = field(default_factory=dict)
     #: Also count RabbitMQ's server (the queues are there, not on Redis).
     rabbitmq: bool = False
+    #: The run's PostgreSQL database: only its backends (and the server's background processes) are counted.
+    database_url: str | None = None
 
     def _read(self) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -150,9 +192,13 @@ class CpuMeter:
             "api": cpu_seconds(self.running.api_pid) or 0.0,
             "workers": cpu_seconds(self.running.worker_pid) or 0.0 if self.running.worker_pid else 0.0,
             "redis": server_cpu_seconds(("redis-server",)),
-            "postgres": server_cpu_seconds(("postgres", "postmaster")),
+            "postgres": postgres_cpu_seconds(self.database_url)
+            if self.database_url and self.database_url.startswith("postgresql")
+            else {},
             "load_generator": usage.ru_utime + usage.ru_stime,
         }
+        if self.running.worker_pid:
+            read["worker_threads"] = thread_cpu_seconds(self.running.worker_pid)
         if self.rabbitmq:
             read["rabbitmq"] = server_cpu_seconds(("beam.smp",))
         return read
@@ -164,22 +210,35 @@ class CpuMeter:
         end = self._read()
         for stage, value in end.items():
             before = self._start.get(stage, 0.0)
-            if isinstance(value, dict):  # servers: processes that started during the run count from zero
+            if isinstance(value, dict):  # processes (threads) that started during the run count from zero
                 self.spent[stage] = sum(v - before.get(pid, 0.0) for pid, v in value.items())
             else:
                 self.spent[stage] = value - before
+        if "worker_threads" in self.spent:
+            # The workers' threads alive when the load ended are their queue and database work (consumers, worker
+            # threads, relay, event loop); the offline judges each run on a thread of their own that ends with its
+            # vote, so what the workers spent beyond their live threads is the judges' (decode included), measured
+            # under the load rather than estimated apart.
+            self.spent["workers_queue_and_database"] = self.spent.pop("worker_threads")
+            self.spent["workers_judges"] = max(0.0, self.spent["workers"] - self.spent["workers_queue_and_database"])
 
 
 def stage_costs(spent: dict[str, float], judges: float, finished: int, in_process: bool) -> dict[str, Any]:
-    """CPU ms per evaluation for each stage (``judges``: the panel's, per evaluation), and each stage's share."""
+    """CPU ms per evaluation for each stage, and each stage's share. The judges' and the workers' own work are
+    measured in the workers (see :class:`CpuMeter`); on the embedded default, where the judges share the API's
+    process, ``judges`` (the panel's CPU per evaluation measured alone) is taken out of the API's."""
     if not finished:
         return {}
     per = {stage: seconds * 1000 / finished for stage, seconds in spent.items()}
-    # The judges run in the workers (in the API process on the embedded default): the rest is queue and database.
+    measured = not in_process and "workers_judges" in per
     stages = {
         "api": per["api"] - (judges if in_process else 0.0),
-        "judges": judges,
-        "workers' queue and database work": 0.0 if in_process else max(0.0, per["workers"] - judges),
+        "judges": per["workers_judges"] if measured else judges,
+        "workers' queue and database work": per["workers_queue_and_database"]
+        if measured
+        else 0.0
+        if in_process
+        else max(0.0, per["workers"] - judges),
         "redis": per["redis"],
         **({"rabbitmq": per["rabbitmq"]} if "rabbitmq" in per else {}),
         "postgres": per["postgres"],
@@ -234,7 +293,7 @@ def run(
     )
     with deployment(redis_url, database_url, worker_processes=processes, broker_url=broker_url) as running:
         progress(f"{mode} up; {clients} clients for {seconds:g} s")
-        meter = CpuMeter(running, rabbitmq=broker == "RabbitMQ")
+        meter = CpuMeter(running, rabbitmq=broker == "RabbitMQ", database_url=database_url)
         result = asyncio.run(_load(running.base, clients, seconds, side, meter.start))
         meter.stop()
         progress(f"load done: {len(result.latencies_ms)} verdicts; auditing {len(result.submitted)} submitted")
@@ -256,5 +315,8 @@ def run(
         "first_error": result.errors[0] if result.errors else None,
         **audit,
         **stage_costs(meter.spent, judges_ms, len(latencies), in_process=not redis_url),
+        # The panel's CPU per evaluation measured alone, one at a time in this process (a check on the figure
+        # measured in the workers under load, which also counts their contention).
+        "judges_alone_cpu_ms": round(judges_ms, 1),
         **per_core(meter.spent, len(latencies), result.seconds, processes if redis_url else None),
     }

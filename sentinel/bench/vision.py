@@ -6,9 +6,12 @@ give every verdict within 3 s on one worker process, in under 500 MB. With a mod
 when waiting for the model holds no thread and the work around each call (decode, the scan for instructions to the
 judges, encoding the image, recording the vote) is small and done once per image, not once per judge.
 
-The fake model (``python -m sentinel_fakes vision``) runs as a process of its own and reports how many calls it was
-answering at once; the deployment is ``sentinel serve`` + one ``sentinel worker`` on Redis + PostgreSQL (or the
-embedded default), with a judges folder and a rubric folder of the benchmark's own.
+The fake model (``python -m sentinel_fakes.bench_vision``, on aiohttp, a fraction of a millisecond of CPU per call)
+runs as a process of its own and reports how many calls it was answering at once and how long each took as it saw
+it; the deployment is ``sentinel serve`` + one ``sentinel worker`` on Redis + PostgreSQL (or the embedded default),
+with a judges folder and a rubric folder of the benchmark's own. Everything shares the machine's cores, so the CPU
+of each part is reported apart: the worker, the API, the benchmark's own client, the fake model, and PostgreSQL and
+Redis (every process of theirs on the machine).
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import numpy as np
+import orjson
 from PIL import Image
 
 from sentinel.bench import Progress, quiet
@@ -107,33 +112,38 @@ class Submitted:
     answer: dict[str, Any] = field(default_factory=dict)
 
 
-async def _submit_and_wait(client: httpx.AsyncClient, image: bytes, errors: list[str]) -> Submitted | None:
+async def _submit_and_wait(
+    client: aiohttp.ClientSession, base: str, image: bytes, errors: list[str]
+) -> Submitted | None:
+    form = aiohttp.FormData()
+    form.add_field("task", TASK)
+    form.add_field("image", image, filename="bench.jpg", content_type="image/jpeg")
     sent_at = time.time()
-    created = await client.post(
-        "/v1/evaluations", data={"task": TASK}, files={"image": ("bench.jpg", image, "image/jpeg")}
-    )
-    if created.status_code != 202:
-        errors.append(f"{created.status_code}: {created.text[:200]}")
-        return None
-    submitted = Submitted(created.json()["id"], sent_at, time.time())
+    async with client.post(f"{base}/v1/evaluations", data=form) as created:
+        if created.status != 202:
+            errors.append(f"{created.status}: {(await created.text())[:200]}")
+            return None
+        submitted = Submitted((await created.json(loads=orjson.loads))["id"], sent_at, time.time())
     while True:
         try:
-            response = await client.get(f"/v1/evaluations/{submitted.evaluation_id}", params={"wait": 30})
-        except httpx.TransportError:
+            async with client.get(f"{base}/v1/evaluations/{submitted.evaluation_id}", params={"wait": "30"}) as answer:
+                answer.raise_for_status()
+                submitted.answer = await answer.json(loads=orjson.loads)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             continue  # a kept-alive connection the server closed as it was reused: reading is safe to repeat
-        response.raise_for_status()
-        submitted.answer = response.json()
         if submitted.answer["status"] == "done":
             return submitted
 
 
 async def _burst(base: str, images: list[bytes], errors: list[str]) -> tuple[float, list[Submitted]]:
     """Every image submitted at once, each caller then waiting for its verdict; (wall clock of the first send,
-    the evaluations)."""
-    limits = httpx.Limits(max_connections=len(images) + 8, max_keepalive_connections=len(images) + 8)
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+    the evaluations). The client is aiohttp's: on the benchmark's shared cores, httpx's pure-Python client took
+    7-12 ms of CPU per upload, more than the API spent accepting it, and delayed the burst it was measuring."""
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         started = time.time()
-        done = await asyncio.gather(*(_submit_and_wait(client, image, errors) for image in images))
+        done = await asyncio.gather(*(_submit_and_wait(client, base, image, errors) for image in images))
     return started, [s for s in done if s is not None]
 
 
@@ -197,7 +207,8 @@ def run(
             extra_env["SENTINEL_VISION_MAX_IN_FLIGHT"] = str(in_flight)
         if not scan:
             extra_env["SENTINEL_VISION_INSTRUCTION_SCAN"] = "false"
-        fake_args = [sys.executable, "-m", "sentinel_fakes", "vision", "--port", str(port), "--latency", str(latency)]
+        fake_module = ["-m", "sentinel_fakes.bench_vision"]
+        fake_args = [sys.executable, *fake_module, "--port", str(port), "--latency", str(latency)]
         fake_log = log_dir / "fake-vision.log" if log_dir else None
         with ExitStack() as stack:
             if database_url:
@@ -214,12 +225,18 @@ def run(
             _warm_up(running.base, images[-1])
             measured = {"worker": judged_by, "api": running.api_pid, "endpoint": fake.pid}
             cpu_before = {name: cpu_seconds(pid) or 0.0 for name, pid in measured.items()}
+            servers_before = _servers_cpu_seconds()
+            httpx.post(f"{endpoint}/stats/reset-peak")
             calls_before = httpx.get(f"{endpoint}/stats").json()["requests"]
             progress(f"submitting {evaluations} evaluations at once, {judges} vision judges each")
             errors: list[str] = []
+            # The benchmark's own process does nothing else meanwhile: its CPU is the client's.
+            client_before = time.process_time()
             started, done = asyncio.run(_burst(running.base, images[:evaluations], errors))
+            client_cpu = time.process_time() - client_before
             stats = httpx.get(f"{endpoint}/stats").json()
             cpu = {name: (cpu_seconds(pid) or 0.0) - cpu_before[name] for name, pid in measured.items()}
+            servers = {name: cpu - servers_before.get(name, 0.0) for name, cpu in _servers_cpu_seconds().items()}
             rss_tree = peak_rss_mb(judged_by)
             rss_each = [peak_rss_mb_of(pid) for pid in process_tree(judged_by)]
             fake_rss = peak_rss_mb(fake.pid)
@@ -232,6 +249,15 @@ def run(
         end - datetime.fromisoformat(s.answer["created_at"]).timestamp() for s, end in zip(done, finished, strict=True)
     ]
     calls = [j["duration_ms"] / 1000 for s in done for j in s.answer["judges"]]
+    # Before the judges were asked (the message's way to the worker) plus the recording after the last answer.
+    around_calls = [
+        end
+        - datetime.fromisoformat(s.answer["created_at"]).timestamp()
+        - max(j["duration_ms"] for j in s.answer["judges"]) / 1000
+        for s, end in zip(done, finished, strict=True)
+    ]
+    # As the fake model saw them: from each call's arrival to its answer (the model's latency and its own work).
+    model_calls = [ms / 1000 for ms in stats["call_ms"][calls_before:]]
     return {
         "mode": mode,
         "evaluations": evaluations,
@@ -246,11 +272,20 @@ def run(
         "p99_seconds_to_verdict": round(_percentile(to_verdict, 0.99), 2) if to_verdict else None,
         "seconds_to_last_accept": round(max(s.accepted_at for s in done) - started, 2) if done else None,
         "p50_seconds_created_to_verdict": round(statistics.median(server), 2) if server else None,
+        "p50_seconds_created_to_verdict_outside_calls": round(statistics.median(around_calls), 2) if done else None,
         "p50_seconds_per_call": round(statistics.median(calls), 2) if calls else None,
+        "p95_seconds_per_call": round(_percentile(calls, 0.95), 2) if calls else None,
+        "p50_seconds_per_call_at_model": round(statistics.median(model_calls), 3) if model_calls else None,
+        "p95_seconds_per_call_at_model": round(_percentile(model_calls, 0.95), 3) if model_calls else None,
         "worker_peak_rss_mb": round(rss_tree, 1) if rss_tree is not None else None,
         "worker_peak_rss_mb_largest_process": round(max(r for r in rss_each if r is not None), 1),
         "worker_cpu_seconds": round(cpu["worker"], 2),
         "api_cpu_seconds": round(cpu["api"], 2) if running.worker_pid else None,
+        # The benchmark's client (uploads, long polls): not Sentinel's, but it shares the cores.
+        "client_cpu_seconds": round(client_cpu, 2),
+        # Every PostgreSQL and Redis process of the machine (others' work included if the machine is not quiet).
+        "postgres_cpu_seconds": round(servers["postgres"], 2) if "postgres" in servers else None,
+        "redis_cpu_seconds": round(servers["redis-server"], 2) if "redis-server" in servers else None,
         "endpoint_calls": stats["requests"] - calls_before,
         "endpoint_peak_concurrent_calls": stats["most_at_once"],
         "endpoint_peak_rss_mb": round(fake_rss, 1) if fake_rss is not None else None,
@@ -269,6 +304,24 @@ def run(
             and counts["vote_mismatch"] == 0
         ),
     }
+
+
+def _servers_cpu_seconds() -> dict[str, float]:
+    """User + system CPU seconds so far of every process named ``postgres`` or ``redis-server`` on the machine, by
+    name (Linux /proc; empty without it)."""
+    totals: dict[str, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        if name.startswith("postgres") or name == "redis-server":
+            fields = text[text.rindex(")") + 2 :].split()
+            key = "postgres" if name.startswith("postgres") else name
+            totals[key] = totals.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return totals
 
 
 def peak_rss_mb_of(pid: int) -> float | None:

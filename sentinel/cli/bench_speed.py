@@ -101,6 +101,13 @@ def bench_gateway(
         int | None, typer.Option(min=1, max=65535, help="the fake provider's port (a free one if unset)")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
+    same_image: Annotated[
+        bool,
+        typer.Option(
+            "--same-image",
+            help="the fake provider answers the same image every time (stored once) instead of a new one per request",
+        ),
+    ] = False,
 ) -> None:
     """Added latency and throughput of /v1/images/generations over a direct call to a fake provider."""
     from sentinel.bench.gateway import BenchFailed, Peer, run
@@ -127,7 +134,16 @@ def bench_gateway(
     sizes = [*(size_kb or []), *(mb * 1024 for mb in size_mb or [])] or [64, 1024, 4096]
     try:
         with steps("bench gateway") as step:
-            rows = run(sizes, concurrency or [1, 16, 64], requests, peers, peer_model, provider_port, progress=step)
+            rows = run(
+                sizes,
+                concurrency or [1, 16, 64],
+                requests,
+                peers,
+                peer_model,
+                provider_port,
+                progress=step,
+                same_image=same_image,
+            )
     except BenchFailed as exc:
         raise fail(str(exc), code=1) from exc
     table = Table(title="POST /v1/images/generations, fake OpenAI provider on loopback", box=None)
@@ -262,7 +278,9 @@ def bench_vision(
     )
     table = Table(title=title, box=None)
     columns = ("deployment", "all accepted s", "last verdict s", "p50 s", "p99 s", "worker peak RSS", "worker CPU s")
-    for column in (*columns, "calls", "at once", "done", "3 votes each" if judges == 3 else "all votes", "target"):
+    cpu_and_calls = ("API CPU s", "client CPU s", "call p50/p95 s (model)")
+    votes = "3 votes each" if judges == 3 else "all votes"
+    for column in (*columns, *cpu_and_calls, "calls", "at once", "done", votes, "target"):
         table.add_column(column, no_wrap=True)
     table.add_row(
         row["mode"],
@@ -272,13 +290,17 @@ def bench_vision(
         str(row["p99_seconds_to_verdict"]),
         f"{row['worker_peak_rss_mb']:.0f} MiB" if row["worker_peak_rss_mb"] is not None else "",
         str(row["worker_cpu_seconds"]),
+        str(row["api_cpu_seconds"]),
+        str(row["client_cpu_seconds"]),
+        f"{row['p50_seconds_per_call']}/{row['p95_seconds_per_call']} "
+        f"({row['p50_seconds_per_call_at_model']}/{row['p95_seconds_per_call_at_model']})",
         str(row["endpoint_calls"]),
         str(row["endpoint_peak_concurrent_calls"]),
         f"{row['done']}/{evaluations}",
         "yes" if row["vote_mismatch"] == 0 and row["done"] == evaluations else f"no ({row['vote_mismatch']} short)",
         "met" if row["target_met"] else "missed",
     )
-    Console(width=max(out.width, 170)).print(table)
+    Console(width=max(out.width, 240)).print(table)
     if row["errors"] or row["abstained_votes"]:
         refused = f"{row['errors']} submissions refused ({row['first_error']})"
         out.print(f"{refused}; {row['abstained_votes']} votes abstained")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from sentinel.db import insert_for
+from sentinel.db import autocommit, insert_for
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.inputs import EDIT_INPUTS as EDIT_INPUTS  # re-exported: jobs read it from here
 from sentinel.evaluation.inputs import check_edit_inputs, check_mask_fits
@@ -70,19 +71,17 @@ class _Statements:
 
     @cached_property
     def judging_read(self) -> Select[Any]:
-        """The evaluation with the types of its images (None where it has none)."""
+        """The evaluation with the types of its images (None where it has none), and a judge that voted per row
+        (one row with None when none has): one statement, so one round trip."""
         image, source, mask = aliased(StoredImage), aliased(StoredImage), aliased(StoredImage)
         return (
-            select(Evaluation, image.mime, source.mime, mask.mime)
+            select(Evaluation, image.mime, source.mime, mask.mime, Vote.judge)
             .join(image, col(image.id) == col(Evaluation.image_id), isouter=True)
             .join(source, col(source.id) == col(Evaluation.source_image_id), isouter=True)
             .join(mask, col(mask.id) == col(Evaluation.mask_image_id), isouter=True)
+            .join(Vote, col(Vote.evaluation_id) == col(Evaluation.id), isouter=True)
             .where(col(Evaluation.id) == bindparam("evaluation_id"))
         )
-
-    @cached_property
-    def voted_judges(self) -> Select[Any]:
-        return select(Vote.judge).where(col(Vote.evaluation_id) == bindparam("evaluation_id"))
 
     @cached_property
     def votes(self) -> Select[Any]:
@@ -109,6 +108,23 @@ _EVALUATION_INSERT = Evaluation.__table__.insert()  # type: ignore[attr-defined]
 
 #: Tries at storing a vision judge's vote when the database blinks (the call is paid for already).
 RECORD_ATTEMPTS = 4
+#: How long a vision judge's vote waits for the votes of the same evaluation's other judges this process is still
+#: asking, to be stored with them in one transaction. An evaluation's judges are asked together and usually answer
+#: within milliseconds of each other: one transaction (and one finalise) instead of one per judge was a third of the
+#: database work of a burst. The wait is short, so a judge much slower than its siblings delays their votes by this
+#: much at most, never the verdict (which needs every vote anyway).
+GATHER_VOTES_SECONDS = 0.25
+
+
+@dataclass
+class _GatheredVotes:
+    """The vision votes of one evaluation that this process is gathering to store together (see
+    GATHER_VOTES_SECONDS): how many of its calls are still being asked, and the votes answered meanwhile."""
+
+    asking: int = 0
+    ready: list[tuple[tuple[str, str], VoteResult]] = field(default_factory=list)
+    #: Set when the last call asked answered, and its votes were taken to be stored.
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(frozen=True)
@@ -132,6 +148,8 @@ class EvaluationService:
         #: Vision calls this process has in flight, as (evaluation id, judge): a message for one of them (the sweep
         #: asks again when a call started late, say after a queue of messages) does not pay for a second call.
         self._calls_in_flight: set[tuple[str, str]] = set()
+        #: The vision votes being gathered per evaluation (guarded by _calls_lock, as the calls they come from).
+        self._gathering: dict[str, _GatheredVotes] = {}
         self._calls_lock = threading.Lock()
 
     # -- submission -------------------------------------------------------------------------------
@@ -244,7 +262,9 @@ class EvaluationService:
             raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
         votes_in = select(func.count()).where(col(Vote.evaluation_id) == col(Evaluation.id)).scalar_subquery()
         query = visible(select(Evaluation, votes_in).where(Evaluation.id == evaluation_id), Evaluation.key_id, caller)
-        with Session(self.services.engine, expire_on_commit=False) as session:
+        # One statement: without a transaction around it (a long-polling reader's BEGIN and ROLLBACK were two of
+        # its three round trips).
+        with Session(autocommit(self.services.engine), expire_on_commit=False) as session:
             found = session.exec(query).first()
         if found is None:
             raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
@@ -306,13 +326,15 @@ class EvaluationService:
 
     def _read_for_judging(
         self, session: Session, evaluation_id: str
-    ) -> tuple[Evaluation, dict[str, str | None]] | None:
-        """The evaluation with the types of its images (image, source, mask; None where it has none), one query."""
-        found = session.exec(_STATEMENTS.judging_read, params={"evaluation_id": evaluation_id}).first()
-        if found is None:
+    ) -> tuple[Evaluation, dict[str, str | None], set[str]] | None:
+        """The evaluation with the types of its images (image, source, mask; None where it has none) and the judges
+        that voted, one query."""
+        rows = session.exec(_STATEMENTS.judging_read, params={"evaluation_id": evaluation_id}).all()
+        if not rows:
             return None
-        evaluation, *mimes = found
-        return evaluation, dict(zip(("image", "source", "mask"), mimes, strict=True))
+        evaluation, *mimes, _ = rows[0]
+        voted = {row[-1] for row in rows if row[-1] is not None}
+        return evaluation, dict(zip(("image", "source", "mask"), mimes, strict=True)), voted
 
     def _sources(self, evaluation: Evaluation, mimes: dict[str, str | None]) -> dict[str, ImageSource | None]:
         """The evaluation's images as judges read them."""
@@ -359,12 +381,12 @@ class EvaluationService:
         their votes are written in one transaction, and the evaluation is finalised if they were the last.
         Delivered twice, it changes nothing: judges that voted are skipped."""
         panel = self.services.panel
-        with Session(self.services.engine, expire_on_commit=False) as session:
+        # One statement, without a transaction around it: no BEGIN/ROLLBACK round trips.
+        with Session(autocommit(self.services.engine), expire_on_commit=False) as session:
             found = self._read_for_judging(session, evaluation_id)
             if found is None or found[0].status == EvaluationStatus.DONE:
                 return
-            evaluation, mimes = found
-            voted = set(session.exec(_STATEMENTS.voted_judges, params={"evaluation_id": evaluation_id}))
+            evaluation, mimes, voted = found
             waiting: list[JudgeConfig] = []
             for name in dict.fromkeys(judges):
                 config = panel.find(name)
@@ -426,25 +448,85 @@ class EvaluationService:
                 logger.info("evaluation %s: judge '%s' is already being asked here", evaluation_id, config.name)
                 return
             self._calls_in_flight.add(call)
+            self._gathering.setdefault(evaluation_id, _GatheredVotes()).asking += 1
 
         async def vote_then_record() -> None:
             try:
                 vote = await run_vision_judge(config, rubric, ctx, vision)
-                for attempt in range(RECORD_ATTEMPTS):
-                    try:
-                        await asyncio.to_thread(self.record_vote, evaluation_id, vote)
-                        return
-                    except OperationalError:
-                        # The database blinked: the answer is paid for, so it is worth a few tries before the
-                        # sweeper asks (and pays) again.
-                        if attempt == RECORD_ATTEMPTS - 1:
-                            raise
-                        await asyncio.sleep(0.2 * 2**attempt)
-            finally:
-                with self._calls_lock:
-                    self._calls_in_flight.discard(call)
+            except BaseException:
+                self._stop_gathering(call, None)
+                raise
+            votes = self._gathered(call, vote)
+            if votes is None:
+                # Siblings are still being asked: wait a little for them, then store whatever is gathered (another
+                # call may have taken this vote already, to store it with its own).
+                waited = self._gathering.get(evaluation_id)
+                try:
+                    if waited is not None:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(waited.complete.wait(), GATHER_VOTES_SECONDS)
+                except BaseException:
+                    self._stop_gathering(call, vote)
+                    raise
+                votes = self._take_gathered(evaluation_id)
+            if votes:
+                await self._store_gathered(evaluation_id, votes)
 
         start_async(vote_then_record(), f"recording judge '{config.name}' of evaluation {evaluation_id}")
+
+    def _gathered(self, call: tuple[str, str], vote: VoteResult) -> list[tuple[tuple[str, str], VoteResult]] | None:
+        """``vote`` added to its evaluation's gathered votes; all of them when it was the last call being asked
+        (to be stored now by the caller), None when others are still being asked."""
+        with self._calls_lock:
+            gathering = self._gathering[call[0]]
+            gathering.asking -= 1
+            gathering.ready.append((call, vote))
+            if gathering.asking > 0:
+                return None
+        return self._take_gathered(call[0])
+
+    def _take_gathered(self, evaluation_id: str) -> list[tuple[tuple[str, str], VoteResult]]:
+        """The evaluation's gathered votes, taken to be stored by the caller (empty when another took them)."""
+        with self._calls_lock:
+            gathering = self._gathering.get(evaluation_id)
+            if gathering is None:
+                return []
+            votes, gathering.ready = gathering.ready, []
+            if gathering.asking == 0:
+                del self._gathering[evaluation_id]
+                gathering.complete.set()
+        return votes
+
+    def _stop_gathering(self, call: tuple[str, str], vote: VoteResult | None) -> None:
+        """A call cancelled (the loop stopping) before its vote was stored: it is no longer asked nor in flight."""
+        with self._calls_lock:
+            self._calls_in_flight.discard(call)
+            gathering = self._gathering.get(call[0])
+            if gathering is None:
+                return
+            if vote is None:
+                gathering.asking -= 1
+            gathering.ready = [(c, v) for c, v in gathering.ready if c != call]
+            if gathering.asking == 0 and not gathering.ready:
+                del self._gathering[call[0]]
+                gathering.complete.set()
+
+    async def _store_gathered(self, evaluation_id: str, votes: list[tuple[tuple[str, str], VoteResult]]) -> None:
+        """Store gathered votes of one evaluation in one transaction (finalising it if they were the last)."""
+        try:
+            for attempt in range(RECORD_ATTEMPTS):
+                try:
+                    await asyncio.to_thread(self.record_votes, evaluation_id, [vote for _, vote in votes])
+                    return
+                except OperationalError:
+                    # The database blinked: the answers are paid for, so they are worth a few tries before the
+                    # sweeper asks (and pays) again.
+                    if attempt == RECORD_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.2 * 2**attempt)
+        finally:
+            with self._calls_lock:
+                self._calls_in_flight.difference_update(call for call, _ in votes)
 
     def record_vote(self, evaluation_id: str, vote: VoteResult) -> bool:
         """Store a vote unless this judge already voted; then finalise if it was the last one."""
@@ -472,7 +554,8 @@ class EvaluationService:
             # The unique (evaluation, judge) constraint, not a read-then-write, decides which of two deliveries
             # stores a vote. The votes go in before the evaluation is locked to finalise (see _finalise_in).
             inserted = set(connection.execute(_vote_insert(connection.dialect.name), rows).scalars()) if rows else set()
-            finished = self._finalise_in(session, evaluation_id, deadline_passed=False)
+            stored = [vote for vote in votes if vote.judge in inserted]
+            finished = self._finalise_in(session, evaluation_id, deadline_passed=False, stored=stored)
             session.commit()
         for vote in votes:
             if vote.judge in inserted:
@@ -488,9 +571,12 @@ class EvaluationService:
         self._announce(evaluation_id, finished)
         return finished is not None
 
-    def _finalise_in(self, session: Session, evaluation_id: str, *, deadline_passed: bool) -> tuple[str, str] | None:
+    def _finalise_in(
+        self, session: Session, evaluation_id: str, *, deadline_passed: bool, stored: list[VoteResult] | None = None
+    ) -> tuple[str, str] | None:
         """The verdict, written in ``session``'s transaction if every vote is in (or the deadline passed), with the
-        messages that follow it; (task, verdict) when this call wrote it, None otherwise.
+        messages that follow it; (task, verdict) when this call wrote it, None otherwise. ``stored``: the votes
+        this transaction inserted, in the order it inserted them.
 
         The evaluation's row is locked first (PostgreSQL; SQLite has one writer at a time anyway): every writer
         stores its votes, then takes the lock, then reads the votes, so of writers racing on one evaluation the
@@ -499,11 +585,17 @@ class EvaluationService:
         if found is None or found[0].status == EvaluationStatus.DONE:
             return None
         evaluation, has_job = found
-        rows = list(session.exec(_STATEMENTS.votes, params={"evaluation_id": evaluation_id}))
-        voted = {v.judge for v in rows}
-        if not deadline_passed and not set(evaluation.panel) <= voted:
-            return None
-        votes = [VoteResult(v.judge, v.passed, v.reasoning, v.criteria, v.duration_ms, v.usage) for v in rows]
+        if stored and set(evaluation.panel) <= {vote.judge for vote in stored}:
+            # This transaction stored every panel judge's vote (one panel message, the usual case): those are all
+            # the votes there are (a vote is unique per judge, and only panel judges are asked), so reading them
+            # back is a round trip that returns what is in hand.
+            votes = list(stored)
+        else:
+            rows = list(session.exec(_STATEMENTS.votes, params={"evaluation_id": evaluation_id}))
+            voted = {v.judge for v in rows}
+            if not deadline_passed and not set(evaluation.panel) <= voted:
+                return None
+            votes = [VoteResult(v.judge, v.passed, v.reasoning, v.criteria, v.duration_ms, v.usage) for v in rows]
         escalation = evaluation.escalation
         if evaluation.escalation_judges and evaluation.escalated_at is None:
             reason = disagreement(votes)

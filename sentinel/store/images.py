@@ -417,7 +417,7 @@ class DecodeBudget:
                 self._changed.notify_all()
 
 
-def _release_to_os() -> None:
+def release_to_os() -> None:
     """Hand freed heap pages back to the OS: glibc keeps large freed chunks of a busy arena mapped, so a process
     that decoded a big image would otherwise stay at its peak resident size."""
     if _malloc_trim is not None:
@@ -476,7 +476,7 @@ def releasing_memory() -> Iterator[None]:
             # process at rest holds no more than its small images.
             decoded_pixels.drop_reduced()
         if trim:
-            _release_to_os()
+            release_to_os()
 
 
 class DecodedCache:
@@ -576,7 +576,7 @@ class DecodedCache:
                 decoded = decode_image(data, max_pixels=max_pixels, analysis_pixels=self.analysis_pixels)
         finally:
             if cost >= TRIM_AFTER_BYTES:
-                _release_to_os()
+                release_to_os()
             _note_decode(cost)
         for array in (decoded.rgb, decoded.detail, decoded.rows, decoded.columns):
             if array is not None:
@@ -595,7 +595,7 @@ class DecodedCache:
                 return preview_rgb(data, max_pixels=max_pixels, analysis_pixels=self.analysis_pixels or width * height)
         finally:
             if cost >= TRIM_AFTER_BYTES:
-                _release_to_os()
+                release_to_os()
 
     def _keep(self, sha256: str, decoded: Decoded) -> None:
         size = decoded.nbytes

@@ -121,9 +121,9 @@ def test_with_the_scan_off_a_pass_is_believed_whatever_the_image_says(tmp_path, 
     assert reads == []
 
 
-def test_a_request_is_the_json_httpx_would_send_with_its_image_encoded_once() -> None:
-    """The image's text is encoded once and spliced into each judge's request: the bytes are exactly the compact
-    JSON of the whole body, wherever the image stands and however often it is sent."""
+def test_a_request_is_the_compact_json_httpx_would_send() -> None:
+    """The bytes sent are exactly the compact JSON of the whole body (non-ASCII kept, quotes and controls escaped),
+    wherever the image stands and however often it is sent."""
     image = "data:image/png;base64," + "QUJD" * 20_000
     body = {
         "model": "m",
@@ -136,5 +136,23 @@ def test_a_request_is_the_json_httpx_would_send_with_its_image_encoded_once() ->
     }
     expected = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     assert encode_body(body) == expected
-    assert encode_body(body) == expected  # the second time from the encoding kept
+    assert encode_body(body) == expected
     assert json.loads(encode_body({"a": [image, image]})) == {"a": [image, image]}
+
+
+def test_each_instruction_scan_hands_the_memory_it_freed_back(monkeypatch) -> None:
+    """The scans' threads trim the C heap after every scan, failed or not: a burst of photos scanned one after another
+    otherwise kept hundreds of MB of freed OCR buffers."""
+    from sentinel.evaluation.vision import judge
+
+    trims: list[int] = []
+    monkeypatch.setattr(judge, "release_to_os", lambda: trims.append(1))
+    threads = judge._TrimmingThreads(1)
+    try:
+        assert threads.submit(lambda x: x * 2, 21).result() == 42
+        failed = threads.submit(lambda: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            failed.result()
+    finally:
+        threads.shutdown()
+    assert trims == [1, 1]

@@ -186,3 +186,25 @@ def test_a_relay_round_claims_in_one_statement_and_marks_in_one(engine) -> None:
         event.remove(engine, "before_cursor_execute", count)
     assert statements == ["UPDATE", "UPDATE"]
     assert unsent(engine) == 0
+
+
+def test_a_relay_round_on_postgresql_is_two_statements_without_transactions_around_them(postgres_database) -> None:
+    """Each of a round's statements is atomic alone: a BEGIN and a COMMIT around each would be two more round trips
+    (and the relay runs after every commit that wrote messages, in every process)."""
+    engine = build_engine(postgres_database)
+    upgrade_engine(engine)
+    with Session(engine) as session:
+        write(session, *(Message("generate_attempt", "jobs", (f"job_{i}", 0, 1)) for i in range(3)))
+        session.commit()
+    statements: list[tuple[str, bool]] = []
+
+    def note(conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append((statement.split()[0].upper(), bool(conn.connection.dbapi_connection.autocommit)))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert Relay(engine, CountingBroker()).send_pending() == 3
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+        engine.dispose()
+    assert statements == [("UPDATE", True), ("UPDATE", True)]
