@@ -19,6 +19,11 @@ def main() -> None:
     parser.add_argument("provider", choices=["openai", "vision"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--image", help="file whose bytes every answer returns (default: a small PNG)")
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="answer each request with --image (a PNG) made new by a counter in a tEXt chunk, as real images are new",
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="vision: seconds the model takes per answer")
     parser.add_argument("--model", default="bench-vision", help="vision: the model name it accepts")
     args = parser.parse_args()
@@ -28,7 +33,7 @@ def main() -> None:
     image = Path(args.image).read_bytes() if args.image else None
     from sentinel_fakes.openai import create_app
 
-    app = create_app(Script(), image=image)
+    app = create_app(Script(), image=image, distinct=args.distinct)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

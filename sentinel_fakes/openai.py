@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sentinel_fakes.distinct import DistinctPng
 from sentinel_fakes.server import Script, StoredFiles, has_credentials, pause
 
 #: Parameters OpenAI accepts on /images/generations; anything else is refused as it refuses it.
@@ -227,12 +228,14 @@ def _error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def create_app(script: Script, image: bytes | None = None) -> Starlette:
-    """The fake; ``image`` fixes the returned bytes (benchmarks), else a small PNG per request."""
+def create_app(script: Script, image: bytes | None = None, distinct: bool = False) -> Starlette:
+    """The fake; ``image`` fixes the returned bytes (benchmarks), else a small PNG per request. With ``distinct``,
+    each answer is ``image`` (a PNG) made new by a counter in a ``tEXt`` chunk, as a real provider's images are new."""
     files = StoredFiles()
     counter = itertools.count()
     # A benchmark's fixed image is encoded once: a real provider's CPU is not on the benchmark's machine.
     fixed_base64 = pybase64.b64encode_as_string(image) if image is not None else None
+    variants = DistinctPng(image) if image is not None and distinct else None
 
     def _validate(body: Any) -> JSONResponse | None:
         if not isinstance(body, dict):
@@ -345,8 +348,13 @@ def create_app(script: Script, image: bytes | None = None) -> Starlette:
         if behaviour == "empty":
             return JSONResponse({"created": created, "data": []})
         wants_url = body.get("response_format") == "url" or behaviour == "octet_url"
+        variant = variants.next_number() if variants is not None and data is image else None
         if wants_url:
+            if variants is not None and variant is not None:
+                data = variants.data(variant)
             item: dict[str, Any] = {"url": files.store(base, f"img{next(counter)}", data, behaviour)}
+        elif variants is not None and variant is not None:
+            item = {"b64_json": variants.base64(variant)}
         else:
             item = {"b64_json": fixed_base64 if data is image else pybase64.b64encode_as_string(data)}
         item["revised_prompt"] = f"{body.get('prompt')}, highly detailed"

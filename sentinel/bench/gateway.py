@@ -69,9 +69,11 @@ class Stack:
 
 
 @contextmanager
-def stack(image: bytes, provider_port: int | None = None) -> Iterator[Stack]:
+def stack(image: bytes, provider_port: int | None = None, same_image: bool = False) -> Iterator[Stack]:
     """The fake provider (on ``provider_port`` if given, so a peer gateway can be pointed at it beforehand) and a
-    Sentinel routed to it."""
+    Sentinel routed to it. The provider answers each request with a new variant of ``image`` (a counter in a PNG text
+    chunk), as a real provider's images are new: a gateway storing images by hash then pays for writing each one.
+    ``same_image`` answers ``image`` itself every time (each is then stored once, and never written again)."""
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as tmp:
         folder = Path(tmp)
         (folder / "image.png").write_bytes(image)
@@ -98,6 +100,7 @@ def stack(image: bytes, provider_port: int | None = None) -> Iterator[Stack]:
             str(provider_port),
             "--image",
             str(folder / "image.png"),
+            *([] if same_image else ["--distinct"]),
         ]
         serve = [sys.executable, "-m", "sentinel.cli", "serve", "--port", str(sentinel_port)]
         sentinel = f"http://127.0.0.1:{sentinel_port}"
@@ -197,13 +200,15 @@ def run(
     peer_model: str = "bench",
     provider_port: int | None = None,
     progress: Progress = quiet,
+    same_image: bool = False,
 ) -> list[dict[str, Any]]:
     """Each size × concurrency: direct, then via Sentinel (b64_json, url), then via each peer gateway (b64_json);
-    ``requests`` each, at least 2 per client. Each peer is routed to the fake provider on ``provider_port``."""
+    ``requests`` each, at least 2 per client. Each peer is routed to the fake provider on ``provider_port``. Every
+    answer is a new image unless ``same_image``."""
     rows: list[dict[str, Any]] = []
     for size in sizes_kb:
         image = noise_png(int(size * 1024))
-        with stack(image, provider_port) as running:
+        with stack(image, provider_port, same_image) as running:
             provider, sentinel = running.provider, running.sentinel
             for concurrency in concurrencies:
                 count = max(requests, concurrency * 2)
@@ -214,7 +219,8 @@ def run(
                     concurrency,
                     count,
                 )
-                rows.append({"image_kb": size, "image_bytes": len(image)} | direct.row())
+                facts = {"image_kb": size, "image_bytes": len(image), "same_image": same_image}
+                rows.append(facts | direct.row())
                 progress(f"{size:g} KiB, {concurrency} clients, direct: p50 {direct.p50_ms:.1f} ms")
                 gateways = [
                     (f"sentinel {fmt}", Peer(f"{sentinel}/v1", pid=running.pid), {"response_format": fmt})
@@ -234,7 +240,7 @@ def run(
                         via_peer.headers,
                     )
                     rows.append(
-                        {"image_kb": size, "image_bytes": len(image)}
+                        facts
                         | via.row()
                         | {
                             "added_p50_ms": via.p50_ms - direct.p50_ms,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from sentinel.providers.calls import CallValues, insert_calls
+from sentinel.store.blobs import StagedBlob
 from sentinel.store.images import ImageInfo
 from sentinel.store.service import ImageService
 
@@ -44,6 +45,12 @@ def write(connection_of: Callable[[], Engine], images: ImageService, records: li
         insert_calls(connection, [call for record in records for call in record.calls])
 
 
+def _retrieved(work: asyncio.Future[None]) -> None:
+    """Mark a shielded recording's failure as seen: its request, if cancelled, no longer awaits it."""
+    if not work.cancelled():
+        work.exception()
+
+
 class GroupWriter:
     """Commits records in groups: ``await writer.record(r)`` returns once ``r`` is committed, or raises why not.
 
@@ -61,6 +68,60 @@ class GroupWriter:
         self._binding = threading.Lock()
 
     async def record(self, record: Record) -> None:
+        # With no group being written, this record's starts at once and writes its blobs there (in parallel with
+        # those of records joining it): staging them first would only add a thread hop to a lone request.
+        fresh = self._fresh_blobs(record) if self._busy() else {}
+        if not fresh:
+            await self._record(record)
+            return
+        # Shielded: a request cancelled while its blobs are written still has its rows (and paid calls) recorded.
+        work = asyncio.ensure_future(self._stage_and_record(record, fresh))
+        work.add_done_callback(_retrieved)
+        await asyncio.shield(work)
+
+    def _busy(self) -> bool:
+        """Whether a group is being written on this loop, so a record sent now waits for it anyway."""
+        writing = self._writing
+        return writing is not None and not writing.done() and self._loop is asyncio.get_running_loop()
+
+    def _fresh_blobs(self, record: Record) -> dict[str, bytes]:
+        """The record's images the store can stage and does not hold yet, by hash."""
+        if not record.images or getattr(self._images.blobs, "stage", None) is None:
+            return {}
+        exists = self._images.blobs.exists
+        # A stat on the loop is cheaper than a thread hop, and repeated bytes (a retry, a cached answer) are common.
+        return {info.sha256: data for info, data, _ in record.images if not exists(info.sha256)}
+
+    async def _stage_and_record(self, record: Record, fresh: dict[str, bytes]) -> None:
+        """The record's new blobs written aside and synced, in a thread of the request's own, before its rows join a
+        group: the group's transaction then only renames them, so the requests of one group do not pay their writes
+        and fsyncs one after another. Should staging fail, the group's put writes them (and reports why it cannot)."""
+        stage = self._images.blobs.stage  # type: ignore[attr-defined]
+
+        def stage_all() -> list[StagedBlob]:
+            staged: list[StagedBlob] = []
+            try:
+                for sha256, data in fresh.items():
+                    blob = stage(sha256, data)
+                    if blob is not None:
+                        staged.append(blob)
+            except Exception:
+                logger.warning("staging %d blob(s) failed: the group commit writes them", len(fresh), exc_info=True)
+            return staged
+
+        staged = await asyncio.to_thread(stage_all)
+        try:
+            await self._record(record)
+        finally:
+            for blob in staged:
+                self._discard(blob)
+
+    def _discard(self, blob: StagedBlob) -> None:
+        discard = getattr(self._images.blobs, "discard", None)
+        if discard is not None:
+            discard(blob)
+
+    async def _record(self, record: Record) -> None:
         loop = asyncio.get_running_loop()
         with self._binding:
             if self._loop is None or self._loop.is_closed():

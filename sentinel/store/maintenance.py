@@ -48,6 +48,8 @@ class GcReport:
     purged: int = 0
     #: Blobs that had no row at all (a writer that crashed before committing).
     orphans: int = 0
+    #: Temporary files a crashed writer left in a folder store (``.incoming-*``), removed once older than the grace.
+    leftover_files: int = 0
     freed_bytes: int = 0
     dry_run: bool = False
     would_delete: list[str] = field(default_factory=list)
@@ -131,6 +133,9 @@ class StorageMaintenance:
             if progress:
                 progress(len(batch))
         self._collect_orphans(recent, report, progress)
+        sweep = getattr(self.blobs, "sweep_incoming", None)
+        if sweep is not None and not dry_run:
+            report.leftover_files = sweep(recent)
         return report
 
     def _collect_rows(

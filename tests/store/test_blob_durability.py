@@ -1,0 +1,170 @@
+"""A folder-kept blob is durable when its put returns, new blobs are written at once rather than one after another,
+and no temporary file outlives the write it was for.
+
+Durability is observed through ``os.fsync``: the one OS call these tests record (by the path behind each
+descriptor), since a power loss cannot be staged in a test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sentinel.store.blobs import INCOMING_PREFIX, FilesystemBlobStore
+from sentinel.store.maintenance import StorageMaintenance
+
+
+def blob(number: int) -> tuple[str, bytes]:
+    data = f"image bytes {number}".encode() * 100
+    return hashlib.sha256(data).hexdigest(), data
+
+
+def temporary_files(root: Path) -> list[Path]:
+    return list(root.glob(f"**/{INCOMING_PREFIX}*"))
+
+
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of everything fsynced, in order."""
+    paths: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        paths.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return paths
+
+
+def test_a_put_syncs_the_blobs_folder_after_its_bytes_and_the_folders_it_created(tmp_path, synced) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    sha256, data = blob(1)
+
+    store.put(sha256, data, "image/png")
+
+    path = store.path(sha256)
+    assert path.read_bytes() == data
+    # The bytes first (under a temporary name), then the folder that now names them; and the folders created for
+    # it (root/ab/cd), whose own entries must last too.
+    [file_sync] = [i for i, p in enumerate(synced) if Path(p).name.startswith(INCOMING_PREFIX)]
+    assert synced.index(str(path.parent)) > file_sync
+    assert {str(path.parent), str(path.parent.parent), str(tmp_path)} <= set(synced)
+    assert temporary_files(tmp_path) == []
+
+
+def test_a_second_put_of_the_same_bytes_writes_and_syncs_nothing(tmp_path, synced) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    sha256, data = blob(2)
+    store.put(sha256, data, "image/png")
+    synced.clear()
+
+    store.put(sha256, data, "image/png")
+
+    assert synced == []
+
+
+def test_new_blobs_of_one_put_many_are_written_at_once(tmp_path) -> None:
+    together = threading.Barrier(3, timeout=30)
+
+    class WaitingForTheOthers(FilesystemBlobStore):
+        """Each write waits until all three are being written: written one after another, the first never ends."""
+
+        @staticmethod
+        def _write_aside(folder: Path, data: bytes) -> Path:
+            together.wait()
+            return FilesystemBlobStore._write_aside(folder, data)
+
+    store = WaitingForTheOthers(tmp_path)
+    blobs = [blob(n) for n in range(3)]
+
+    store.put_many([(sha256, data, "image/png") for sha256, data in blobs])
+
+    assert [store.get(sha256) for sha256, _ in blobs] == [data for _, data in blobs]
+
+
+def test_a_staged_blob_is_renamed_by_the_put_not_written_again(tmp_path, synced) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    sha256, data = blob(3)
+    staged = store.stage(sha256, data)
+    assert staged is not None and not store.exists(sha256)
+    synced.clear()
+
+    store.put(sha256, data, "image/png")
+    store.discard(staged)
+
+    assert store.get(sha256) == data
+    # Only folders are synced now (its own, and those staging created): the bytes were synced when staged.
+    folder = store.path(sha256).parent
+    assert sorted(synced) == sorted({str(tmp_path), str(folder.parent), str(folder)})
+    assert temporary_files(tmp_path) == []
+    assert store.stage(sha256, data) is None  # stored already: nothing to stage
+
+
+def test_a_discarded_stage_leaves_no_file_and_no_blob(tmp_path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    sha256, data = blob(4)
+    staged = store.stage(sha256, data)
+    assert staged is not None
+
+    store.discard(staged)
+
+    assert temporary_files(tmp_path) == [] and not store.exists(sha256)
+    assert [entry.sha256 for entry in store.entries()] == []
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    sha256, data = blob(5)
+
+    def disk_full(descriptor: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        store.put(sha256, data, "image/png")
+
+    assert temporary_files(tmp_path) == [] and not store.exists(sha256)
+
+
+def test_the_sweep_removes_what_a_crashed_writer_left_and_spares_a_live_one(tmp_path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    sha256, data = blob(6)
+    store.put(sha256, data, "image/png")
+    folder = store.path(sha256).parent
+    crashed = folder / f"{INCOMING_PREFIX}crashed"
+    crashed.write_bytes(b"half")
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
+    os.utime(crashed, (an_hour_ago, an_hour_ago))
+    live = folder / f"{INCOMING_PREFIX}live"
+    live.write_bytes(b"being written")
+
+    removed = store.sweep_incoming(datetime.now(UTC) - timedelta(minutes=10))
+
+    assert removed == 1 and not crashed.exists() and live.exists()
+    assert store.get(sha256) == data
+
+
+def test_storage_gc_removes_temporary_files_a_crashed_writer_left(tmp_path) -> None:
+    from sentinel.settings import Settings
+    from sentinel.wiring import build_services
+
+    services = build_services(Settings(data_dir=tmp_path))
+    store = services.images.blobs
+    assert isinstance(store, FilesystemBlobStore)
+    sha256, data = blob(7)
+    store.put(sha256, data, "image/png")
+    crashed = store.path(sha256).parent / f"{INCOMING_PREFIX}crashed"
+    crashed.write_bytes(b"half")
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
+    os.utime(crashed, (an_hour_ago, an_hour_ago))
+
+    report = StorageMaintenance(services.engine, store).gc(grace=timedelta(minutes=10))
+
+    services.engine.dispose()
+    assert report.leftover_files == 1 and not crashed.exists()
