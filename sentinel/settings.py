@@ -56,9 +56,9 @@ class Settings(BaseSettings):
     #: The whole request body must arrive this long after the app first reads it (408 otherwise): slow-loris uploads.
     body_read_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     #: An unfinished evaluation with no vote for this long gets its missing judge messages re-sent by the sweep.
-    evaluation_stalled_seconds: float = Field(default=30.0, gt=0)
+    evaluation_stalled_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     #: How often the cluster sweeps: deadlines of jobs and evaluations, and work a dead worker left behind.
-    sweep_interval_seconds: float = Field(default=2.0, gt=0)
+    sweep_interval_seconds: float = Field(default=2.0, gt=0, allow_inf_nan=False)
     blob_dir: Path | None = Field(default=None, description="filesystem blob store; data_dir/blobs if unset")
     #: Where image bytes live: unset or ``file:///path`` (a folder), ``s3://bucket/prefix`` (an S3-compatible
     #: object store), or ``postgresql://…`` / ``database`` (a table in PostgreSQL; ``database`` is database_url).
@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     presign_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 24 * 3600)
     #: Images of finished jobs (and of gateway calls) older than this may be deleted by ``sentinel storage gc``;
     #: unset, they are kept.
-    image_retention_days: float | None = Field(default=None, gt=0)
+    #: At most a century: a longer one puts `storage gc`'s cut-off before the year 1 (an overflow, not a deletion).
+    image_retention_days: float | None = Field(default=None, gt=0, le=36500)
 
     rubrics_dir: Path | None = Field(default=None, description="extra rubric YAML files (override built-ins by id)")
     #: The panel: folders of judge YAML files, separated by ':'; `builtin` stands for the shipped offline judges,
@@ -118,7 +119,7 @@ class Settings(BaseSettings):
     decode_memory_bytes: int = Field(default=256 * 1024 * 1024, ge=16 * 1024 * 1024)
     #: How long a decode waits for room in decode_memory_bytes before its judge abstains as busy.
     decode_wait_seconds: float = Field(default=60.0, gt=0, le=3600)
-    fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0, allow_inf_nan=False)
     fetch_max_redirects: int = Field(default=3, ge=0, le=10)
     #: Networks a URL may resolve into despite being private (e.g. an internal CDN).
     fetch_allowed_networks: Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode] = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,22 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print the error; the exit code is 2 for bad input, 1 when the work itself failed."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=code)
+
+
+def prepare_output(path: Path | None, option: str) -> None:
+    """Make sure a report can be written to ``path`` before the work that fills it (judging, provider calls that
+    may be paid) starts: its folder is made, and a path that is a folder or cannot be written is a usage error
+    (exit 2) naming the option, instead of a traceback once the work is done and lost. ``-`` is stdout."""
+    if path is None or path == Path("-"):
+        return
+    if path.is_dir():
+        raise fail(f"{option} {path}: is a folder; name a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"{option} {path}: cannot make its folder ({exc.strerror or exc})") from exc
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise fail(f"{option} {path}: not writable")
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sentinel.cli.common import err, fail, out
+from sentinel.cli.common import err, fail, out, prepare_output
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -65,7 +65,7 @@ def compare(
         str | None, typer.Option(help="a running Sentinel (http://host:port); default: this installation, in-process")
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option(envvar="SENTINEL_API_KEY", help="API key (sk-sentinel-…) when the server needs one")
+        str | None, typer.Option(envvar="SENTINEL_API_KEY", help="API key (snt_…) when the server needs one")
     ] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="write the HTML matrix (images inlined) here")] = None,
     json_out: Annotated[
@@ -93,6 +93,8 @@ def compare(
         shape = f"{len(suite.models)} models × {len(suite.prompts)} prompts × {suite.rounds} run(s)"
         out.print(f"{suite_file}: valid, {runs} jobs ({shape})", highlight=False)
         return
+    prepare_output(json_out, "--json")
+    prepare_output(html_out, "--html")
     import httpx
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from sentinel.cli.common import VERDICT_STYLE, err, fail, out, parse_params
+from sentinel.cli.common import VERDICT_STYLE, err, fail, out, parse_params, prepare_output
 from sentinel.cli.eval_inputs import Defaults, Item, UsageError, from_arguments, from_manifest
 from sentinel.reports import FailOn, Outcome, counts, document_of, fails
 
@@ -147,6 +147,8 @@ def eval_command(
         raise fail(str(exc)) from exc
     if not items:
         raise fail(f"--manifest {manifest} lists no images")
+    for path, option in ((output, "--output"), (junit, "--junit"), (html, "--html")):
+        prepare_output(path, option)
     outcomes = _judge(
         items,
         concurrency or os.cpu_count() or 1,

@@ -157,6 +157,20 @@ def judge_on_server(
         httpx.get(f"{base}/healthz", timeout=10.0)
     except httpx.HTTPError as exc:
         raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+    # And the key, once: a missing or wrong one is the command's mistake too, not a 401 for every image.
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        checked = httpx.get(f"{base}/v1/rubrics", headers=headers, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+    if checked.status_code == 401:
+        try:
+            said = str(checked.json()["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            said = checked.text[:200]
+        raise SetupProblem(
+            f"the server at {base} refused the key: pass --api-key KEY or set SENTINEL_API_KEY (it said: {said})"
+        )
 
     def judge(item: Item) -> Outcome:
         started = time.perf_counter()

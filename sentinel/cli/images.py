@@ -44,6 +44,12 @@ def generate(
     except ValidationError as exc:
         raise fail(f"{exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from exc
 
+    # The folder first: a provider may charge for the images, which must not be made only to be lost.
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--out {out_dir}: cannot make this folder ({exc.strerror or exc})") from exc
+
     async def run() -> Any:
         gateway = await open_gateway(get_services())
         try:
@@ -57,7 +63,6 @@ def generate(
         raise fail(exc.message) from exc
     except OSError as exc:
         raise fail(f"could not reach a provider: {exc}", code=1) from exc
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = 0
     for index, result in enumerate(generation.results):
         table = Table(box=None, title=f"image {index + 1}: attempts", title_justify="left")

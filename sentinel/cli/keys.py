@@ -6,6 +6,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from sentinel.cli.common import err, fail, out
@@ -62,8 +63,18 @@ def keys_list() -> None:
     except SentinelError as exc:
         raise fail(exc.message) from exc
     table = Table(box=None)
+    # Ids, names and tenants are what people copy into `--tenant` and `keys revoke`: never cut to 'key_ab…',
+    # not even piped or in CI, where the console is 80 columns wide; the other columns give way instead.
+    whole = {
+        "id": [key.id for key in keys],
+        "name": [key.name for key in keys],
+        "tenant": [key.tenant or key.id for key in keys],
+    }
     for column in ("id", "name", "tenant", "prefix", "scopes", "spend cap", "rpm", "created", "state"):
-        table.add_column(column)
+        if column in whole:
+            table.add_column(column, no_wrap=True, min_width=max(map(len, whole[column]), default=len(column)))
+        else:
+            table.add_column(column)
     for key in keys:
         cap = f"${key.spend_cap:g}/{key.spend_period}" if key.spend_cap else ""
         state = "[red]revoked[/]" if key.revoked_at else "active"
@@ -79,7 +90,13 @@ def keys_list() -> None:
             created,
             state,
         )
-    out.print(table)
+    # Piped (`| grep`, a CI log) nothing wraps: one line per key at the table's natural width (print's own
+    # width is capped at the console's 80 columns there, so the table gets a console of its width).
+    if out.is_terminal:
+        out.print(table)
+    else:
+        natural = out.measure(table, options=out.options.update_width(1000)).maximum
+        Console(file=out.file, width=max(out.width, natural)).print(table)
 
 
 @app.command("revoke")

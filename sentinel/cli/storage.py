@@ -53,6 +53,10 @@ def storage_info() -> None:
     out.print(table)
 
 
+#: The longest span `storage gc` takes for its grace and retention: a century.
+MAX_GC_DAYS = 36500
+
+
 @app.command("gc")
 def storage_gc(
     grace_minutes: Annotated[
@@ -69,8 +73,12 @@ def storage_gc(
     """Delete blobs nothing live needs. Safe while Sentinel runs: an image a job is storing is never deleted."""
     from datetime import timedelta
 
-    if grace_minutes < 0 or (retention_days is not None and retention_days <= 0):
-        raise fail("--grace-minutes must be 0 or more and --retention-days more than 0")
+    # Finite and at most a century: nan passes every comparison, and a longer span overflows timedelta or puts the
+    # cut-off before the year 1 (a traceback after the store was opened, instead of this message).
+    if not 0 <= grace_minutes <= MAX_GC_DAYS * 24 * 60:
+        raise fail(f"--grace-minutes must be from 0 to {MAX_GC_DAYS * 24 * 60} (a century)")
+    if retention_days is not None and not 0 < retention_days <= MAX_GC_DAYS:
+        raise fail(f"--retention-days must be more than 0 and at most {MAX_GC_DAYS} (a century)")
     try:
         services, maintenance = _storage()
         days = retention_days if retention_days is not None else services.settings.image_retention_days

@@ -102,6 +102,12 @@ class Sentinel:
         task = self.client.get(f"/v1/rubrics/{suite.task}")
         if task.status_code == 404:
             raise SuiteProblem(["task"], f"no such task on this server: {api_message(task)}")
+        if task.status_code in (401, 403):
+            # The command's user sent no header: say what to give the command, with the server's own words.
+            raise RuntimeError(
+                f"the API refused the key ({task.status_code}): pass --api-key KEY or set SENTINEL_API_KEY, a key "
+                f"with the generate and evaluate scopes (`sentinel keys create`); it said: {api_message(task)}"
+            )
         if task.status_code != 200:
             raise RuntimeError(f"GET /v1/rubrics/{suite.task} answered {task.status_code}: {api_message(task)}")
         catalog = self.catalog()

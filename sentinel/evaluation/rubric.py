@@ -54,9 +54,22 @@ class ParamSpec(BaseModel):
     required: bool = False
     default: Any = None
     description: str = ""
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(None, allow_inf_nan=False)
+    max: float | None = Field(None, allow_inf_nan=False)
     max_length: int = Field(1000, ge=1, le=10000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParamSpec:
+        # Caught here, `rubrics validate` names the line; left to the first caller, a rubric that validated would
+        # refuse every evaluation and job of its task (a default its own type refuses, a range nothing fits).
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}: no value would be accepted")
+        if self.default is not None:
+            try:
+                _coerce("default", self, self.default)
+            except InvalidInput as exc:
+                raise ValueError(f"the default does not fit the param: {exc.message}") from None
+        return self
 
 
 class Criterion(BaseModel):

@@ -150,10 +150,21 @@ class JobProgress:
             return Transition(job_id)
         chosen = chosen_per_slot(job.n, attempts)
         if not any(chosen):
-            return self.close(session, job, JobState.FAILED, None, "no image could be generated")
+            return self.close(session, job, JobState.FAILED, None, self._failure_reason(attempts))
         verdict = worst(c.verdict for c in chosen if c)
         assert verdict is not None
         return self.close(session, job, JobState.DONE, verdict, CLOSING_REASONS[verdict])
+
+    @staticmethod
+    def _failure_reason(attempts: list[JobAttempt]) -> str:
+        """Why no image came, in the provider's words: the job's reason is what a judged gateway request answers
+        with, and "no image could be generated" alone leaves the caller guessing (a size the provider refuses, a
+        rejected key) or retrying what cannot work."""
+        failed = [a for a in attempts if a.state == AttemptState.FAILED and a.error]
+        if not failed:
+            return "no image could be generated"
+        last = max(failed, key=lambda a: (a.number, a.slot))
+        return f"no image could be generated: {last.error}"
 
     def expire(self, session: Session, job: Job) -> Transition:
         """The budget ran out: close the job with what it has."""

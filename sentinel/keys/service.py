@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
+import math
 import re
 import secrets
 import threading
@@ -23,6 +24,8 @@ from sentinel.services import Services
 SCOPES = ("generate", "evaluate", "review", "admin")
 PERIODS = ("day", "month")
 TOKEN_PREFIX = "snt_"
+#: The most requests per minute a key may be given: the api_keys.rpm column is a 32-bit INTEGER on PostgreSQL.
+MAX_RPM = 2**31 - 1
 #: A tenant's name: letters, digits and . _ - (it appears in logs and key lists), up to 100 characters.
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -65,12 +68,20 @@ class KeyService:
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown or not scopes:
             raise InvalidInput(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")
-        if spend_cap is not None and (spend_cap <= 0 or period not in PERIODS):
-            raise InvalidInput("a spend cap needs a positive amount and --period day or month", field="spend_cap")
+        if spend_cap is not None and (not math.isfinite(spend_cap) or spend_cap <= 0 or period not in PERIODS):
+            # inf (or 1e400, which is read as inf) would be stored and shown as "cap $inf": no cap is said by
+            # leaving --spend-cap out.
+            raise InvalidInput(
+                "a spend cap needs a positive, finite amount and --period day or month (leave --spend-cap out for "
+                "no cap)",
+                field="spend_cap",
+            )
         if spend_cap is None and period is not None:
             raise InvalidInput("--period needs --spend-cap", field="period")
-        if rpm is not None and rpm < 1:
-            raise InvalidInput("--rpm must be at least 1", field="rpm")
+        if rpm is not None and not 1 <= rpm <= MAX_RPM:
+            # The column is a 32-bit INTEGER on PostgreSQL (and SQLite stops at 2**63): a larger number would be a
+            # database error with a traceback instead of this message.
+            raise InvalidInput(f"--rpm must be from 1 to {MAX_RPM}", field="rpm")
         if tenant is not None and not TENANT_PATTERN.fullmatch(tenant):
             raise InvalidInput(
                 f"--tenant '{tenant}' is not a tenant name: 1 to 100 letters, digits, '.', '_' or '-', "

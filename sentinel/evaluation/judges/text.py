@@ -166,10 +166,12 @@ def detector_model() -> str | None:
 
 def _find_detector() -> str | None:
     try:
+        # rapidocr_class first: it imports rapidocr with the model table built once, which a plain import would not.
+        engine_class = rapidocr_class()
         from rapidocr.inference_engine.base import FileInfo, InferSession
 
         # Models load on first use, so this engine only says which detector RapidOCR would load.
-        cfg = rapidocr_class()(params=ENGINE_PARAMS).cfg
+        cfg = engine_class(params=ENGINE_PARAMS).cfg
         det = cfg.Det
         url = InferSession.get_model_url(
             FileInfo(det.engine_type, det.ocr_version, det.task_type, det.lang_type, det.model_type)
