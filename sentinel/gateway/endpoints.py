@@ -250,7 +250,8 @@ def job_of(body: ImagesGenerationRequest | ImagesEditRequest, params: dict[str, 
             model=body.model,
             n=body.n,
             max_attempts=options.max_attempts,
-            budget_seconds=options.budget_seconds,
+            # The request's deadline bounds a judged request too: the shorter of the two is the job's budget.
+            budget_seconds=min(options.budget_seconds, options.deadline_seconds or options.budget_seconds),
             seed=body.seed,
         )
     except ValidationError as exc:

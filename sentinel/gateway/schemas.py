@@ -15,7 +15,7 @@ class SentinelOptions(BaseModel):
 
     task: str | None = Field(default=None, max_length=100, examples=["product-white-background"])
     #: The most the request may take, every pass over every candidate included; the route's own deadline (if
-    #: shorter) still applies. A judged request's time is bounded by ``budget_seconds`` instead.
+    #: shorter) still applies. A judged request's job gets the shorter of this and ``budget_seconds``.
     deadline_seconds: float | None = Field(default=None, gt=0, le=600)
     #: Models (from GET /v1/models) to fall back to, in order, when the requested model's candidates all fail.
     models: list[str] | None = Field(default=None, max_length=5)

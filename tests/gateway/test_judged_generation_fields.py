@@ -61,3 +61,10 @@ def test_a_negative_prompt_is_refused_rather_than_dropped(base: str) -> None:
     answer = judged(base, negative_prompt="text, watermark")
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["param"] == "negative_prompt"
+
+
+def test_the_requests_deadline_bounds_a_judged_generations_budget(base: str) -> None:
+    answer = judged(base, sentinel={"task": "product-white-background", "max_attempts": 1, "deadline_seconds": 45})
+    assert answer.status_code == 200, answer.text
+    job = httpx.get(f"{base}/v1/jobs/{answer.headers['x-sentinel-job-id']}", timeout=10).json()
+    assert job["budget_seconds"] == 45
