@@ -133,8 +133,13 @@ def thread_cpu_seconds(pid: int) -> dict[tuple[int, int], float]:
     for member in process_tree(pid):
         for stat in Path(f"/proc/{member}/task").glob("*/stat"):
             try:
-                found[(member, int(stat.parent.name))] = _stat_cpu_seconds(stat.read_text())
-            except (OSError, ValueError):
+                text = stat.read_text()
+                # A thread that has ended (a judge's, just joined) can stay listed a moment as dead or a zombie:
+                # its CPU is the judges', not the worker's own.
+                if text.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    continue
+                found[(member, int(stat.parent.name))] = _stat_cpu_seconds(text)
+            except (OSError, ValueError, IndexError):
                 continue
     return found
 
