@@ -29,6 +29,10 @@ _CHECKOUT = Path(__file__).resolve().parent.parent
 DATA_ROOT = _CHECKOUT if (_CHECKOUT / "rubrics").is_dir() else Path(__file__).resolve().parent / "_data"
 
 
+#: The longest retention (and `storage gc` grace) Sentinel takes: a century, in days.
+MAX_RETENTION_DAYS = 36500
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTINEL_", extra="ignore")
 
@@ -82,7 +86,7 @@ class Settings(BaseSettings):
     #: Images of finished jobs (and of gateway calls) older than this may be deleted by ``sentinel storage gc``;
     #: unset, they are kept.
     #: At most a century: a longer one puts `storage gc`'s cut-off before the year 1 (an overflow, not a deletion).
-    image_retention_days: float | None = Field(default=None, gt=0, le=36500)
+    image_retention_days: float | None = Field(default=None, gt=0, le=MAX_RETENTION_DAYS)
 
     rubrics_dir: Path | None = Field(default=None, description="extra rubric YAML files (override built-ins by id)")
     #: The panel: folders of judge YAML files, separated by ':'; `builtin` stands for the shipped offline judges,

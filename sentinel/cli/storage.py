@@ -9,6 +9,7 @@ from rich.table import Table
 
 from sentinel.cli.common import counting, err, fail, out
 from sentinel.errors import SentinelError, format_size
+from sentinel.settings import MAX_RETENTION_DAYS
 
 # Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
 # answer at once instead of loading FastAPI, SQLAlchemy and the judges first.
@@ -53,10 +54,6 @@ def storage_info() -> None:
     out.print(table)
 
 
-#: The longest span `storage gc` takes for its grace and retention: a century.
-MAX_GC_DAYS = 36500
-
-
 @app.command("gc")
 def storage_gc(
     grace_minutes: Annotated[
@@ -75,10 +72,10 @@ def storage_gc(
 
     # Finite and at most a century: nan passes every comparison, and a longer span overflows timedelta or puts the
     # cut-off before the year 1 (a traceback after the store was opened, instead of this message).
-    if not 0 <= grace_minutes <= MAX_GC_DAYS * 24 * 60:
-        raise fail(f"--grace-minutes must be from 0 to {MAX_GC_DAYS * 24 * 60} (a century)")
-    if retention_days is not None and not 0 < retention_days <= MAX_GC_DAYS:
-        raise fail(f"--retention-days must be more than 0 and at most {MAX_GC_DAYS} (a century)")
+    if not 0 <= grace_minutes <= MAX_RETENTION_DAYS * 24 * 60:
+        raise fail(f"--grace-minutes must be from 0 to {MAX_RETENTION_DAYS * 24 * 60} (a century)")
+    if retention_days is not None and not 0 < retention_days <= MAX_RETENTION_DAYS:
+        raise fail(f"--retention-days must be more than 0 and at most {MAX_RETENTION_DAYS} (a century)")
     try:
         services, maintenance = _storage()
         days = retention_days if retention_days is not None else services.settings.image_retention_days
