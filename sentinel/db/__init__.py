@@ -16,6 +16,18 @@ from sqlmodel import Session, SQLModel, create_engine
 from sentinel import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from sentinel.settings import Settings
 
+#: SQLite's ``synchronous`` level. In WAL mode, NORMAL commits without an fsync: a crash of the process loses no
+#: commit, a power loss may take back the last ones. The folder blob store matches it (``commits_reach_disk``).
+SQLITE_SYNCHRONOUS = "NORMAL"
+
+
+def commits_reach_disk(url: str) -> bool:
+    """Whether a commit to the database at ``url`` is on disk when it returns, so it survives a power loss:
+    PostgreSQL's are (``fsync`` and ``synchronous_commit`` are on by default); SQLite's at FULL or EXTRA only."""
+    if url.startswith("sqlite"):
+        return SQLITE_SYNCHRONOUS in ("FULL", "EXTRA")
+    return True
+
 
 def build_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -26,7 +38,7 @@ def build_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             # WAL lets the API read while worker threads write.
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

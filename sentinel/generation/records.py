@@ -68,9 +68,12 @@ class GroupWriter:
         self._binding = threading.Lock()
 
     async def record(self, record: Record) -> None:
-        # With no group being written, this record's starts at once and writes its blobs there (in parallel with
-        # those of records joining it): staging them first would only add a thread hop to a lone request.
-        fresh = self._fresh_blobs(record) if self._busy() else {}
+        fresh = self._fresh_blobs(record)
+        if fresh and not self._busy():
+            # With no group being written, this record's starts at once; its new blobs are written meanwhile by the
+            # store's threads, alongside the thread hop and the statements before the put, which then only renames.
+            await self._record_while_staging(record, fresh)
+            return
         if not fresh:
             await self._record(record)
             return
@@ -78,6 +81,21 @@ class GroupWriter:
         work = asyncio.ensure_future(self._stage_and_record(record, fresh))
         work.add_done_callback(_retrieved)
         await asyncio.shield(work)
+
+    async def _record_while_staging(self, record: Record, fresh: dict[str, bytes]) -> None:
+        blobs = self._images.blobs
+        stage_in_background = getattr(blobs, "stage_in_background", None)
+        if stage_in_background is None:
+            await self._record(record)
+            return
+        staged = [blob for sha256, data in fresh.items() if (blob := stage_in_background(sha256, data)) is not None]
+        try:
+            await self._record(record)
+        finally:
+            # The put renamed them; a record cancelled or failed leaves nothing behind (the put writes afresh
+            # what was discarded before it came to it).
+            for blob in staged:
+                self._discard(blob)
 
     def _busy(self) -> bool:
         """Whether a group is being written on this loop, so a record sent now waits for it anyway."""

@@ -8,6 +8,7 @@ import hashlib
 import threading
 from pathlib import Path
 
+from sqlalchemy import event
 from sqlmodel import Session
 
 from sentinel.generation.records import GroupWriter
@@ -27,9 +28,9 @@ def blob_store_waiting_for(services: Services, writers: int) -> threading.Barrie
 
     class WaitingForTheOthers(FilesystemBlobStore):
         @staticmethod
-        def _write_aside(folder: Path, data: bytes) -> Path:
+        def _write_aside(folder: Path, data: bytes, sync: bool = True) -> Path:
             together.wait()
-            return FilesystemBlobStore._write_aside(folder, data)
+            return FilesystemBlobStore._write_aside(folder, data, sync)
 
     services.images.blobs = WaitingForTheOthers(services.images.blobs.root)
     return together
@@ -84,3 +85,38 @@ def test_a_request_cancelled_while_its_image_is_written_still_has_it_recorded(se
     for data in (first_data, second_data):
         assert services.images.read(hashlib.sha256(data).hexdigest()) == data
     assert list(services.images.blobs.root.glob(f"**/{INCOMING_PREFIX}*")) == []
+
+
+def test_a_lone_requests_image_is_written_while_its_rows_are_and_named_only_after_them(services, monkeypatch) -> None:
+    # The row's statement waits until the image's bytes are being written: written after the statements, as a put in
+    # the same thread did, the write would never start and the statement would give up waiting.
+    data = png_bytes(71, 40)
+    record, request_id = record_of(services, data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    writing = threading.Event()
+    named_before_its_row: list[bool] = []
+
+    write_aside = FilesystemBlobStore._write_aside
+
+    def signalling_write(*arguments: object) -> Path:
+        writing.set()
+        return write_aside(*arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FilesystemBlobStore, "_write_aside", staticmethod(signalling_write))
+    store = services.images.blobs
+
+    def before_a_statement(connection, cursor, statement, parameters, context, executemany) -> None:
+        if statement.startswith("INSERT INTO images "):
+            assert writing.wait(timeout=30), "the image's bytes were not being written while its row was"
+            named_before_its_row.append(store.exists(sha256))
+
+    event.listen(services.engine, "before_cursor_execute", before_a_statement)
+    try:
+        asyncio.run(GroupWriter(lambda: services.engine, services.images).record(record))
+    finally:
+        event.remove(services.engine, "before_cursor_execute", before_a_statement)
+
+    assert named_before_its_row == [False]  # the row first; the blob appears under its name after it
+    assert services.images.read(sha256) == data
+    assert [call.image_id for call in calls_of(services, request_id)] == [sha256]
+    assert list(store.root.glob(f"**/{INCOMING_PREFIX}*")) == []

@@ -7,6 +7,8 @@ descriptor), since a power loss cannot be staged in a test.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 import threading
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.settings import Settings
+from sentinel.store.backends import open_blob_store
 from sentinel.store.blobs import INCOMING_PREFIX, FilesystemBlobStore
 from sentinel.store.maintenance import StorageMaintenance
 
@@ -76,9 +80,9 @@ def test_new_blobs_of_one_put_many_are_written_at_once(tmp_path) -> None:
         """Each write waits until all three are being written: written one after another, the first never ends."""
 
         @staticmethod
-        def _write_aside(folder: Path, data: bytes) -> Path:
+        def _write_aside(folder: Path, data: bytes, sync: bool = True) -> Path:
             together.wait()
-            return FilesystemBlobStore._write_aside(folder, data)
+            return FilesystemBlobStore._write_aside(folder, data, sync)
 
     store = WaitingForTheOthers(tmp_path)
     blobs = [blob(n) for n in range(3)]
@@ -168,3 +172,80 @@ def test_storage_gc_removes_temporary_files_a_crashed_writer_left(tmp_path) -> N
 
     services.engine.dispose()
     assert report.leftover_files == 1 and not crashed.exists()
+
+
+def test_a_store_that_matches_a_database_without_synced_commits_writes_and_renames_without_syncing(
+    tmp_path, synced
+) -> None:
+    store = FilesystemBlobStore(tmp_path, sync=False)
+    sha256, data = blob(7)
+    staged_sha256, staged_data = blob(8)
+    staged = store.stage(staged_sha256, staged_data)
+    assert staged is not None
+
+    store.put_many([(sha256, data, "image/png"), (staged_sha256, staged_data, "image/png")])
+    store.discard(staged)
+
+    # Whole under their names (written aside, then renamed), and nothing waited for the disk.
+    assert store.get(sha256) == data and store.get(staged_sha256) == staged_data
+    assert synced == []
+    assert temporary_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("database_url", "blob_url", "syncs"),
+    [
+        (None, None, False),  # the embedded default: SQLite at synchronous=NORMAL, blobs in its data folder
+        (None, "file:///{tmp}/elsewhere", False),
+        ("postgresql://sentinel@127.0.0.1/sentinel", None, True),
+        ("postgresql://sentinel@127.0.0.1/sentinel", "file:///{tmp}/elsewhere", True),
+    ],
+)
+def test_a_blob_folder_syncs_to_disk_exactly_when_the_database_commits_do(
+    tmp_path, synced, database_url, blob_url, syncs
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        blob_url=blob_url.format(tmp=tmp_path) if blob_url else None,
+    )
+    store = open_blob_store(settings.blob_url, settings)
+    sha256, data = blob(9)
+
+    store.put(sha256, data, "image/png")
+
+    assert store.get(sha256) == data
+    assert bool(synced) is syncs
+
+
+@pytest.mark.parametrize("size", [256 * 1024 - 1, 256 * 1024, 1024 * 1024 + 7, 9 * 1024 * 1024 + 4095])
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_large_blob_is_stored_byte_for_byte_whatever_its_length(tmp_path, size, sync) -> None:
+    # A syncing store writes large blobs past the page cache in whole blocks (a piece at a time past 4 MiB): the
+    # length is the blob's all the same.
+    store = FilesystemBlobStore(tmp_path, sync=sync)
+    data = os.urandom(size)
+    sha256 = hashlib.sha256(data).hexdigest()
+
+    store.put(sha256, data, "image/png")
+
+    assert store.get(sha256) == data
+    assert temporary_files(tmp_path) == []
+
+
+def test_a_large_blob_on_a_filesystem_without_direct_io_is_stored_all_the_same(tmp_path, monkeypatch) -> None:
+    real_fcntl = fcntl.fcntl
+
+    def refusing_direct_io(descriptor: int, command: int, argument: int = 0) -> int:
+        if command == fcntl.F_SETFL and argument & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")  # as a filesystem without direct I/O answers
+        return real_fcntl(descriptor, command, argument)
+
+    monkeypatch.setattr(fcntl, "fcntl", refusing_direct_io)
+    store = FilesystemBlobStore(tmp_path, sync=True)
+    data = os.urandom(1024 * 1024 + 3)
+    sha256 = hashlib.sha256(data).hexdigest()
+
+    store.put(sha256, data, "image/png")
+
+    assert store.get(sha256) == data
