@@ -31,6 +31,9 @@ DATA_ROOT = _CHECKOUT if (_CHECKOUT / "rubrics").is_dir() else Path(__file__).re
 
 #: The longest retention (and `storage gc` grace) Sentinel takes: a century, in days.
 MAX_RETENTION_DAYS = 36500
+#: dramatiq's worker timeout in Sentinel's workers: how soon a worker thread, or a consumer of a stopping worker,
+#: notices that it must stop. An idle Redis consumer waits for its queue's doorbell instead (worker_idle_poll_ms).
+WORKER_TIMEOUT_MS = 100
 
 
 class Settings(BaseSettings):
@@ -143,9 +146,10 @@ class Settings(BaseSettings):
     #: image and process, beside the calls). Off: passes are believed whatever the image says; only for images whose
     #: text you control. It is most of a vision-only panel's CPU per image (`sentinel bench vision --no-scan`).
     vision_instruction_scan: bool = True
-    #: An idle `sentinel worker` asks Redis for messages again after at most this long (dramatiq backs off up to
-    #: it; dramatiq's own default, 1000, added ~100 ms to every hop of an evaluation on a quiet queue).
-    worker_idle_poll_ms: int = Field(default=100, ge=10, le=10_000)
+    #: Redis broker: an idle worker's consumer waits for a message to be sent (every send wakes one at once) and
+    #: asks Redis again after at most this long anyway, in case a wake-up was lost (a Redis restart); capped at a
+    #: third of redis_heartbeat_timeout_ms, since these polls are also the idle worker's heartbeat.
+    worker_idle_poll_ms: int = Field(default=5_000, ge=10, le=60_000)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

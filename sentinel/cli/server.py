@@ -95,7 +95,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run dramatiq workers against Redis or RabbitMQ (production). Needs SENTINEL_BROKER_URL or SENTINEL_REDIS_URL."""
-    from sentinel.settings import get_settings
+    from sentinel.settings import WORKER_TIMEOUT_MS, get_settings
     from sentinel.wiring import get_services
 
     settings = get_settings()
@@ -126,8 +126,9 @@ def worker(
         "--worker-shutdown-timeout",
         str(settings.shutdown_grace_seconds * 1000),
     ]
-    # The cap of dramatiq's idle backoff (it reads this variable): a quiet queue's next message waits at most this.
-    os.environ["dramatiq_worker_timeout"] = str(settings.worker_idle_poll_ms)  # noqa: SIM112 (dramatiq's spelling)
+    # How soon dramatiq's threads notice a stop (it reads this variable). An idle consumer does not poll at this
+    # rate: it waits for its queue's doorbell, at most settings.worker_idle_poll_ms (sentinel.worker.wakeup).
+    os.environ["dramatiq_worker_timeout"] = str(WORKER_TIMEOUT_MS)  # noqa: SIM112 (dramatiq's spelling)
     port = metrics_port or settings.worker_metrics_port
     if port:
         from sentinel.ops.metrics import prepare_worker_metrics

@@ -13,13 +13,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import dramatiq
 import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.worker import Worker
 
-from sentinel.settings import Settings, get_settings
+from sentinel.settings import WORKER_TIMEOUT_MS, Settings, get_settings
 from sentinel.telemetry.logging import RequestIdMessages
 from sentinel.worker.loop import FinishStartedWork
+from sentinel.worker.wakeup import WakingRedisBroker
 
 #: Retries for infrastructure errors (database briefly away); a judge's own failure is a vote, not a retry.
 MAX_RETRIES = 5
@@ -48,11 +48,13 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         client = redis.Redis.from_url(
             url, socket_timeout=BROKER_SOCKET_TIMEOUT, socket_connect_timeout=BROKER_SOCKET_TIMEOUT
         )
-        return RedisBroker(
+        # Idle consumers wait on a doorbell that every send rings, instead of polling (see sentinel.worker.wakeup).
+        return WakingRedisBroker(
             client=client,
             namespace=settings.redis_namespace,
             heartbeat_timeout=settings.redis_heartbeat_timeout_ms,
             maintenance_chance=settings.redis_maintenance_chance,
+            idle_poll_ms=settings.worker_idle_poll_ms,
         )
     return StubBroker()
 
@@ -73,6 +75,6 @@ def start_embedded_worker(threads: int) -> Worker | None:
     """Worker threads inside this process, for the embedded broker only."""
     if not is_embedded():
         return None
-    worker = Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker = Worker(broker, worker_threads=threads, worker_timeout=WORKER_TIMEOUT_MS)
     worker.start()
     return worker
