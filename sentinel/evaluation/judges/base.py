@@ -128,10 +128,15 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Luminance (ITU-R 601) of an HxWx3 array as float32 0..255, one channel at a time (no float copy of all
-    three)."""
-    gray = np.multiply(rgb[..., 0], LUMA[0], dtype=np.float32)
-    gray += np.multiply(rgb[..., 1], LUMA[1], dtype=np.float32)
-    gray += np.multiply(rgb[..., 2], LUMA[2], dtype=np.float32)
+    three). The channels are split into planes first: numpy converts a contiguous plane to float about twice as
+    fast as every third byte of the image."""
+    import cv2
+
+    red, green, blue = cv2.split(rgb) if rgb.dtype == np.uint8 else (rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    gray = np.multiply(red, LUMA[0], dtype=np.float32)
+    term = np.multiply(green, LUMA[1], dtype=np.float32)
+    gray += term
+    gray += np.multiply(blue, LUMA[2], out=term, dtype=np.float32)
     return gray
 
 

@@ -14,12 +14,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+
+# OpenCV is imported inside the measures that use it: the API process loads this module (the pixels judge's checks
+# validate rubrics) but never measures, and importing OpenCV costs it ~35 MB of memory and a slower start.
 
 
 def box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
     """Average ``gray`` over square blocks so its longest side is at most ``side`` (no resampling artefacts)."""
+    import cv2
+
     step = max(1, -(-max(gray.shape[:2]) // side))
     source = gray.astype(np.float32, copy=False)
     if step == 1:
@@ -54,6 +58,8 @@ def _immerkaer_tiles(image: np.ndarray, tile: int) -> np.ndarray:
     """Immerkær's noise sigma for each ``tile``-px tile: the mean absolute response of the
     kernel [[1,-2,1],[-2,4,-2],[1,-2,1]] (a second difference along each axis), which cancels planes and
     ramps, times sqrt(pi/2)/6."""
+    import cv2
+
     response = cv2.absdiff(cv2.sepFilter2D(image, cv2.CV_32F, _SECOND_DIFFERENCE, _SECOND_DIFFERENCE), 0.0)
     rows, cols = image.shape[0] // tile, image.shape[1] // tile
     means = cv2.resize(response, (cols, rows), interpolation=cv2.INTER_AREA)
@@ -80,6 +86,8 @@ def noise_level(gray: np.ndarray) -> NoiseMeasure:
     every clean photo, texture (grass, gravel, brick, Hubble's stars) and night scene; added Gaussian noise
     σ=6 reads 2.8–6.2, σ=12 reads 7.2–12.3, σ=25 reads 12.7–25 (colour noise lowest; JPEG q90 included).
     """
+    import cv2
+
     t = NOISE_TILE
     rows, cols = gray.shape[0] // t, gray.shape[1] // t
     if rows == 0 or cols == 0:
@@ -174,6 +182,8 @@ def _quantisation_steps(magnitudes: np.ndarray, min_count: int = 24, min_score: 
     The score of a step is the mean cosine of each value's phase on that step's lattice; values below q/2
     are left out, since near zero every lattice fits. All columns are scored in one matrix product.
     """
+    import cv2
+
     binned = np.minimum(np.rint(magnitudes).astype(np.int64), _BINS.size - 1)
     histograms = np.stack([np.bincount(column, minlength=_BINS.size) for column in binned.T], axis=1)
     histograms[-1] = 0  # magnitudes past the last bin say nothing about the lattice
@@ -196,6 +206,8 @@ def jpeg_blocking(gray: np.ndarray) -> BlockingMeasure:
     88–90, q70 70.8, q50 50, q30 28–30, q20 19, q15 14, q10 9, q5 4.7, also after q90 re-encoding; brick,
     chessboards and flat graphics have no lattice (100).
     """
+    import cv2
+
     offset_x, ratio_x = _grid_profile(gray, axis=1)
     offset_y, ratio_y = _grid_profile(gray, axis=0)
     edge_ratio = (ratio_x + ratio_y) / 2
@@ -271,6 +283,8 @@ class BandingMeasure:
 
 def _staircase_rows(image: np.ndarray) -> tuple[int, np.ndarray]:
     """Pixels of ``image`` rows (H×W×3 uint8) lying on staircase bands, and the jumps between bands."""
+    import cv2
+
     height, width, _ = image.shape
     change = cv2.absdiff(image[:, 1:], image[:, :-1])
     # np.maximum over channel slices: a reduction over the last, 3-long axis is twenty times slower.
@@ -356,6 +370,8 @@ def _coarse_peaks(histogram: np.ndarray) -> float:
 
 def _value_lattice(image: np.ndarray) -> tuple[float, float]:
     """The posterisation lattice two or more channels agree on (0 when none), and its prominence."""
+    import cv2
+
     periods, prominences, coarse = [], [], []
     for channel in range(3):
         histogram = cv2.calcHist([image], [channel], None, [256], [0, 256]).ravel()
@@ -396,6 +412,8 @@ def banding(rgb: np.ndarray) -> BandingMeasure:
     re-encoded at q90 have prominence 47–49000 (5 bits), 66–16000 (4 bits), 35–1200 (3 bits), and 2-bit
     images a few even peaks.
     """
+    import cv2
+
     step = max(1, -(-max(rgb.shape[:2]) // BANDING_SIDE))
     height, width = -(-rgb.shape[0] // step), -(-rgb.shape[1] // step)
     # Nearest-neighbour at an integer factor picks every n-th pixel, like slicing, without numpy's slow copy.
@@ -574,6 +592,8 @@ class RepetitionMeasure:
 def _detail(gray: np.ndarray) -> np.ndarray:
     """A band of mid-fine detail (3×3 minus 9×9 box blur): a sky gradient cannot read as a repeat, and a copy
     shifted by half a pixel of the analysis copy still correlates."""
+    import cv2
+
     source = gray.astype(np.float32)
     detail = cv2.blur(source, (3, 3), borderType=cv2.BORDER_REFLECT) - cv2.blur(
         source, (9, 9), borderType=cv2.BORDER_REFLECT

@@ -39,6 +39,14 @@ class NotBlankSettings(CheckSettings):
     dominant_tolerance: int = Field(6, ge=0, le=64, description="levels around the median counted as 'near'")
 
 
+def near_share(gray: np.ndarray, value: float, tolerance: float) -> float:
+    """Share of ``gray`` (float32) within ``tolerance`` of ``value``: |gray - value| in float32, as numpy computes
+    it, counted without numpy's float64 mean of a boolean array (ten times the time)."""
+    import cv2
+
+    return np.count_nonzero(cv2.absdiff(gray, value) <= tolerance) / gray.size
+
+
 @kind.check(
     "not_blank",
     NotBlankSettings,
@@ -48,7 +56,7 @@ def not_blank(ctx: JudgeContext, s: NotBlankSettings) -> Outcome:
     gray = _thumbnail_gray(ctx)
     std = round(float(gray.std()), 2)
     median = float(np.median(gray))
-    dominant = float(np.mean(np.abs(gray - median) <= s.dominant_tolerance))
+    dominant = near_share(gray, median, s.dominant_tolerance)
     if std < s.min_stddev:
         detail = f"image is blank or near-uniform: luminance varies by {number(std)} (needs ≥ {number(s.min_stddev)})"
         return Outcome(False, std, s.min_stddev, detail, severity="severe")
