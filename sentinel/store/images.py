@@ -233,7 +233,8 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"))
+    # An RGB image is read as it is: converting it to RGB first would copy every pixel once more for nothing.
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def _refuse_cut_jpeg(rgb: np.ndarray, scale: int = 1) -> None:
@@ -539,6 +540,18 @@ class DecodedCache:
         with self._lock:
             for sha256 in [key for key, decoded in self._entries.items() if decoded.reduced]:
                 self._bytes -= self._entries.pop(sha256).nbytes
+
+    def holds(self, sha256: str) -> bool:
+        """Whether the pixels of ``sha256`` are kept now."""
+        with self._lock:
+            return sha256 in self._entries
+
+    def forget(self, sha256: str) -> None:
+        """Stop keeping the pixels of ``sha256`` (readers holding them keep their copy)."""
+        with self._lock:
+            dropped = self._entries.pop(sha256, None)
+            if dropped is not None:
+                self._bytes -= dropped.nbytes
 
     def _cached(self, sha256: str) -> Decoded | None:
         with self._lock:

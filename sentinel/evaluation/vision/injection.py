@@ -17,6 +17,7 @@ from typing import Any
 from sentinel.evaluation.judges.base import JudgeContext
 from sentinel.evaluation.judges.text import READ_CONFIDENCE, _page, reading_order
 from sentinel.evaluation.vision.shared import SharedWork
+from sentinel.store.images import decoded_pixels
 
 #: The finding's criterion id, as it appears in a vote and in the verdict's issues.
 INJECTION_CRITERION = "no-instructions-to-judges"
@@ -79,9 +80,17 @@ before_reading: Callable[[str], None] | None = None
 def _read(ctx: JudgeContext) -> str | None:
     if before_reading is not None:
         before_reading(ctx.image.sha256)
-    # An instruction is several words: a page without a place that could hold two characters side by side is not
-    # read at all (most photographs), which is what the scan costs most of the time.
-    page = _page(ctx, shortest=2)
+    # The scan is usually the only reader of the image's pixels (a vision judge sends the file's own bytes), so a
+    # decode it made is not kept for others: a burst of 1024² photos otherwise filled the process's decoded-pixel
+    # cache (64 MB) with pixels no one read again. An image kept already (the offline judges' decode) stays.
+    kept_already = decoded_pixels.holds(ctx.image.sha256)
+    try:
+        # An instruction is several words: a page without a place that could hold two characters side by side is
+        # not read at all (most photographs), which is what the scan costs most of the time.
+        page = _page(ctx, shortest=2)
+    finally:
+        if not kept_already:
+            decoded_pixels.forget(ctx.image.sha256)
     return instructions_in([w.text for w in reading_order([w for w in page.words if w.confidence >= READ_CONFIDENCE])])
 
 

@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -28,7 +29,6 @@ import orjson
 from PIL import Image
 
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext, Outcome, criterion_result
-from sentinel.evaluation.judges.text import OCR_ENGINES
 from sentinel.evaluation.rubric import VISION, Rubric
 from sentinel.evaluation.vision import injection
 from sentinel.evaluation.vision.options import VisionOptions
@@ -96,16 +96,34 @@ def in_flight_slot() -> asyncio.Semaphore:
     return _slots
 
 
+#: Threads scanning images at once in a process. One: each scanning thread held an OCR engine and a heap of its own
+#: (freed buffers are trimmed, but its arena and the engine's stay): a burst of 200 1024² photos put the worker at
+#: ~530 MB with two, ~460 MB with one (issue 22: under 500). Each scan's CPU is the same; a long queue of scans
+#: drains at one core's pace, on a machine of two cores the other is left to the calls and the votes.
+SCAN_THREADS = 1
 _scan_threads: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 def _scanners() -> concurrent.futures.ThreadPoolExecutor:
-    """Threads of their own for the OCR scans, as many as the process has OCR engines: a scan waiting for an engine
-    on the loop's shared threads held a thread that recording the answered calls' votes needed."""
+    """Threads of their own for the OCR scans (SCAN_THREADS): a scan waiting for an engine on the loop's shared
+    threads held a thread that recording the answered calls' votes needed."""
     global _scan_threads
     if _scan_threads is None:
-        _scan_threads = _TrimmingThreads(OCR_ENGINES, thread_name_prefix="vision-scan")
+        _scan_threads = _TrimmingThreads(SCAN_THREADS, thread_name_prefix="vision-scan")
     return _scan_threads
+
+
+_prepare_threads: concurrent.futures.ThreadPoolExecutor | None = None
+#: Threads reading (and, when a model cannot take them as they are, shrinking) the images sent.
+PREPARE_THREADS = 4
+
+
+def _preparers() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that prepare the images sent (see VisionJudge.prompt_async)."""
+    global _prepare_threads
+    if _prepare_threads is None:
+        _prepare_threads = concurrent.futures.ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="vision-prepare")
+    return _prepare_threads
 
 
 class _TrimmingThreads(concurrent.futures.ThreadPoolExecutor):
@@ -211,12 +229,19 @@ class Answer:
 
 @dataclass
 class Exchange:
-    """One request and its answer, for `sentinel judges test` (image bytes left out)."""
+    """One request and its answer, for `sentinel judges test`."""
 
-    request: dict[str, Any]
+    #: The body as sent (its image's text is shared with the call, not copied).
+    body: dict[str, Any] = field(repr=False)
     status: int | None = None
     reply: str | dict[str, Any] | None = None
     error: str | None = None
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The request as `judges test` prints it, image bytes left out: made when read, since a worker's calls
+        never read it (walking each body to make it was ~4% of a worker's CPU in a burst of calls)."""
+        return _without_image_data(self.body)
 
 
 @dataclass
@@ -278,6 +303,15 @@ def _image_as_sent(source: ImageSource, label: str, limit: int) -> ImagePart:
     return ImagePart(label, "image/jpeg", data=jpeg_within_limit(picture))
 
 
+def _inputs(ctx: JudgeContext) -> list[tuple[ImageSource, str, str]]:
+    """The images a judge sends, in order, each with its label and role."""
+    return [
+        (source, *IMAGE_LABELS[name])
+        for name in ("image", "source", "mask")
+        if (source := getattr(ctx, name)) is not None
+    ]
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Never let a key reach a log, an error, a stored row or a page, even if an endpoint echoes it."""
     return text.replace(secret, "[redacted]") if secret else text
@@ -297,9 +331,24 @@ class VisionJudge:
 
     # -- prompt -----------------------------------------------------------------------------------------
 
-    def prompt(self, rubric: Rubric, ctx: JudgeContext) -> tuple[str, list[ImagePart], list[str]]:
+    async def prompt_async(self, rubric: Rubric, ctx: JudgeContext) -> tuple[str, list[ImagePart], list[str]]:
+        """The system prompt, the images to send and the criteria asked. Each image is read (and shrunk, if a model
+        cannot take it as it is) once, on a thread of its own: the other judges of the evaluation, asking meanwhile,
+        wait for it holding no thread (a hop to a thread and back for each judge cost more than its prompt)."""
+        images = []
+        for source, label, role in _inputs(ctx):
+            part = self._prepared_part(source, label)
+            if part is None:
+                limit = self.options.image_max_side
+                prepare = functools.partial(_image_as_sent, source, label, limit)
+                part = await asyncio.wrap_future(_parts.submit((source.sha256, label, limit), prepare, _preparers()))
+            images.append((part, role))
+        return self._prompt(rubric, ctx, images)
+
+    def _prompt(
+        self, rubric: Rubric, ctx: JudgeContext, images: list[tuple[ImagePart, str]]
+    ) -> tuple[str, list[ImagePart], list[str]]:
         criteria = [c for c in rubric.criteria if c.judge == VISION]
-        images = self._images(ctx)
         system = self.template.render(
             task={"id": rubric.id, "title": rubric.title, "description": rubric.description},
             params=ctx.params,
@@ -308,23 +357,12 @@ class VisionJudge:
         )
         return system, [image for image, _ in images], [c.id for c in criteria]
 
-    def _images(self, ctx: JudgeContext) -> list[tuple[ImagePart, str]]:
-        parts = []
-        for name in ("image", "source", "mask"):
-            source: ImageSource | None = getattr(ctx, name)
-            if source is None:
-                continue
-            label, role = IMAGE_LABELS[name]
-            parts.append((self._image_part(source, label), role))
-        return parts
-
-    def _image_part(self, source: ImageSource, label: str) -> ImagePart:
+    def _prepared_part(self, source: ImageSource, label: str) -> ImagePart | None:
         if self.options.image_url_base:
             # The signed path: once API keys exist, an unsigned image URL is refused to a caller without a key.
             path = source.path or f"/v1/images/{source.sha256}"
             return ImagePart(label, source.mime, url=f"{self.options.image_url_base}{path}")
-        limit = self.options.image_max_side
-        return _parts.get((source.sha256, label, limit), lambda: _image_as_sent(source, label, limit))
+        return _parts.ready((source.sha256, label, self.options.image_max_side))
 
     # -- voting -----------------------------------------------------------------------------------------
 
@@ -360,8 +398,8 @@ class VisionJudge:
         try:
             if self.options.api_key_env and not key:
                 raise JudgeFailed(f"the API key variable {self.options.api_key_env} is not set")
-            # Building the prompt decodes (and may shrink) the images: CPU work, off the loop.
-            system, images, asked = await asyncio.to_thread(self.prompt, rubric, ctx)
+            # Reading the images (and decoding and shrinking one if need be) is done off the loop.
+            system, images, asked = await self.prompt_async(rubric, ctx)
             if not asked:
                 raise JudgeFailed(f"task '{rubric.id}' has no vision criteria")
             body = self.wire.body(system, images, asked)
@@ -480,7 +518,7 @@ class VisionJudge:
             remaining = deadline - time.monotonic()
             if remaining <= 0.05:
                 raise JudgeFailed(self._no_answer())
-            exchange = Exchange(request=_without_image_data(body))
+            exchange = Exchange(body)
             transcript.append(exchange)
             retry_after: float | None = None
             try:

@@ -47,6 +47,14 @@ class SharedWork(Generic[K, V]):
             return running.result()
         return self._compute(key, compute, mine)
 
+    def ready(self, key: K) -> V | None:
+        """The result of ``key`` if it is computed already, without computing or waiting for it; else None."""
+        with self._lock:
+            if key not in self._done:
+                return None
+            self._done.move_to_end(key)
+            return self._done[key][0]
+
     def submit(
         self, key: K, compute: Callable[[], V], executor: concurrent.futures.Executor
     ) -> concurrent.futures.Future[V]:

@@ -30,7 +30,7 @@ class ImagePart:
     url: str | None = None
 
     # Encoded on first use and kept with the part: the judges of one evaluation share the part (see
-    # VisionJudge._image_part), so they share one copy of its text too.
+    # VisionJudge.prompt_async), so they share one copy of its text too.
     def data_url(self) -> str:
         return self._data_url
 
