@@ -14,7 +14,6 @@ from fastapi.staticfiles import StaticFiles
 
 from sentinel import __version__
 from sentinel.api.docs import install_docs
-from sentinel.api.malloc import keep_freed_buffers
 from sentinel.dashboard import endpoints as dashboard_endpoints
 from sentinel.dashboard.service import DashboardService
 from sentinel.evaluation import endpoints as evaluation_endpoints
@@ -43,6 +42,7 @@ from sentinel.review.service import ReviewService
 from sentinel.rubrics import endpoints as rubric_endpoints
 from sentinel.services import Services
 from sentinel.store import endpoints as image_endpoints
+from sentinel.store.heap import keep_freed_buffers
 from sentinel.webhooks import endpoints as webhook_endpoints
 from sentinel.webhooks.deliveries import DeliveryLog
 from sentinel.wiring import get_services

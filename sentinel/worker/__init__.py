@@ -16,7 +16,6 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.worker import Worker
 
-from sentinel.api.malloc import keep_freed_buffers
 from sentinel.settings import WORKER_TIMEOUT_MS, Settings, get_settings
 from sentinel.telemetry.logging import RequestIdMessages
 from sentinel.worker.loop import FinishStartedWork
@@ -60,21 +59,11 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     return StubBroker()
 
 
-class KeepFreedBuffers(dramatiq.Middleware):
-    """Each worker process keeps image-sized freed buffers in its heap, as the API process does
-    (:mod:`sentinel.api.malloc`): a judge's decode then reuses the last one's pages instead of faulting in fresh ones
-    (1,000-4,000 page faults per evaluation otherwise). Idle workers still hand their heap back (``release_to_os``)."""
-
-    def after_process_boot(self, broker: dramatiq.Broker) -> None:
-        keep_freed_buffers()
-
-
 broker = build_broker(get_settings())
 # Messages carry the request id of the HTTP request that caused them, into the worker's log lines.
 broker.add_middleware(RequestIdMessages(get_settings().log_format))
 # Vision-judge calls run on the background loop, not in a worker thread: a stopping worker lets them finish.
 broker.add_middleware(FinishStartedWork(get_settings().shutdown_grace_seconds))
-broker.add_middleware(KeepFreedBuffers())
 dramatiq.set_broker(broker)
 
 

@@ -21,9 +21,12 @@ class Mallinfo2(ctypes.Structure):
 
 libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 libc.mallinfo2.restype = Mallinfo2
-import sentinel.worker as worker
+from sentinel.workflow import actors
 if sys.argv[1] == "boot":
-    worker.broker.emit_after("process_boot")  # what dramatiq does in every worker process it starts
+    # What dramatiq does when a worker starts (the other middlewares' hooks would start the relay on a database).
+    for middleware in actors.broker.middleware:
+        if isinstance(middleware, actors.KeepFreedBuffers):
+            middleware.after_worker_boot(actors.broker, None)
 mapped_before = libc.mallinfo2().hblkhd
 decoded_image = bytearray(3 * 1024 * 1024)  # a 1024x1024 RGB decode
 print("mapped" if libc.mallinfo2().hblkhd - mapped_before >= len(decoded_image) else "heap")

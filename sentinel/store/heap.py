@@ -1,4 +1,4 @@
-"""How the API process's C heap treats the megabyte buffers of image answers.
+"""How the API and worker processes' C heap treats the megabyte buffers of image answers and decodes.
 
 Each gateway call allocates a few buffers of about the image's size (the provider's answer, the decoded image,
 the base64 sent back) and frees them when it answers. glibc's defaults hand such buffers back to the kernel as soon
