@@ -242,6 +242,9 @@ class JobAttempt(SQLModel, table=True):
     passed_criteria: int | None = None
     summary: str | None = None
     error: str | None = None
+    #: Why a failed attempt got no image, as a code (a provider Outcome such as ``invalid_request`` or ``auth``, or
+    #: ``spend_cap_reached``): it decides whether another attempt could help, and what a judged request answers.
+    failure: str | None = Field(default=None, max_length=32)
     generation_ms: float | None = None
     #: While a worker generates this attempt; a duplicate delivery does not call the provider again.
     lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
 
 from sentinel.errors import InvalidInput, UnsupportedMediaType
@@ -31,7 +30,7 @@ from sentinel.http.downloads import EXPORT_RESPONSES, download
 from sentinel.http.requests import long_poll, parse_body, reject_nul
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
-from sentinel.http.uploads import ClosingDelimiter, fetch_images, read_upload
+from sentinel.http.uploads import ClosingDelimiter, fetch_images, parse_form, read_upload
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent_in_transaction
 from sentinel.idempotency.service import RecordedAnswer, fingerprint
@@ -77,6 +76,15 @@ def _parse_params(text: Any) -> dict[str, Any]:
     return params
 
 
+def _check_text(value: str, name: str) -> None:
+    """A form field held to its JSON body field's rules (no NUL, the same length limit), in the same words: a task
+    name that cannot be one is a 400 naming ``task``, not an unknown task."""
+    reject_nul(value, name)
+    limit = next(m.max_length for m in EvaluationByURL.model_fields[name].metadata if hasattr(m, "max_length"))
+    if len(value) > limit:
+        raise InvalidInput(f"Invalid '{name}': String should have at most {limit} characters", field=name)
+
+
 async def _inputs_from_multipart(
     request: Request, services: Services
 ) -> tuple[str, dict[str, Any], dict[str, bytes | None], str | None]:
@@ -84,10 +92,7 @@ async def _inputs_from_multipart(
     boundary = parse_options_header(request.headers.get("content-type"))[1].get(b"boundary")
     watcher = ClosingDelimiter(request.receive, boundary) if boundary else None
     form_request = Request(request.scope, watcher.receive) if watcher else request
-    try:
-        form = await form_request.form(max_files=3, max_fields=10, max_part_size=64 * 1024)
-    except StarletteHTTPException as exc:  # the parser's own 400: a bad boundary, a part without a name...
-        raise InvalidInput(f"malformed multipart/form-data body: {exc.detail}") from exc
+    form = await parse_form(form_request, max_files=3, max_fields=10, max_part_size=64 * 1024)
     try:
         if watcher is not None and not watcher.seen:
             closing = watcher.delimiter.strip().decode("latin-1")
@@ -104,10 +109,13 @@ async def _inputs_from_multipart(
             raise InvalidInput("form field 'task' must be text, not a file", field="task")
         if not isinstance(task, str) or not task:
             raise InvalidInput("form field 'task' is required", field="task")
+        _check_text(task, "task")
         inputs = {name: await read_upload(form.get(name), name, limit) for name in ("image", "source", "mask")}
         callback = form.get("callback_url")
         if callback is not None and not isinstance(callback, str):
             raise InvalidInput("'callback_url' must be text", field="callback_url")
+        if callback:
+            _check_text(callback, "callback_url")
         return task, _parse_params(form.get("params")), inputs, callback or None
     finally:
         await form.close()

@@ -23,6 +23,7 @@ from sentinel.gateway.schemas import (
     ModelOut,
 )
 from sentinel.gateway.service import (
+    FAILURE_STATUS,
     GenerationFailed,
     ImageChange,
     response_format_of,
@@ -41,10 +42,11 @@ from sentinel.jobs.deps import Jobs
 from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
-from sentinel.models import FINAL_JOB_STATES
-from sentinel.providers.base import MAX_EDIT_IMAGES
+from sentinel.models import FINAL_JOB_STATES, AttemptState, JobAttempt
+from sentinel.providers.base import MAX_EDIT_IMAGES, Outcome
 from sentinel.providers.config import SIZE
 from sentinel.services import Services
+from sentinel.spend.service import SpendCapReached
 from sentinel.telemetry.finished import job_key
 
 router = APIRouter(tags=["generation (OpenAI-compatible)"])
@@ -338,9 +340,7 @@ async def _judged_answer(
             data.append({"url": services.images.url(image_id, base_url)})
         verdicts.append({key: chosen[key] for key in ("verdict", "summary", "passing", "attempt")})
     if not data:
-        error = GenerationFailed(f"no image could be generated for task '{job.task}': {view['reason']}")
-        error.status_code, error.code = 503, "providers_unavailable"
-        raise error
+        raise judged_failure(job.task, view["reason"], job.id, attempts)
     served = [a for a in attempts if a.image_id in {c["image"]["id"] for c in view["result"]["images"] if c["image"]}]
     headers = {
         "x-sentinel-provider": ", ".join(dict.fromkeys(a.provider or "" for a in served)),
@@ -356,6 +356,28 @@ async def _judged_answer(
         "verdicts": verdicts,
     }
     return 200, {"created": int(time.time()), "data": data, "sentinel": extension}, headers
+
+
+def judged_failure(task: str, reason: str | None, job_id: str, attempts: list[JobAttempt]) -> GenerationFailed:
+    """The error of a judged request whose job got no image: the status a plain request answers for the same last
+    failure (a refused request is 400, a refused key 502, a spend cap 402), so an SDK retries only what may pass on
+    a retry; a job whose budget ran out while generating is 504, as a plain request's deadline is."""
+    failed = [a for a in attempts if a.state == AttemptState.FAILED]
+    last = max(failed, key=lambda a: (a.number, a.slot)) if failed else None
+    error = GenerationFailed(
+        f"no image could be generated for task '{task}': {reason}",
+        headers={"x-sentinel-job-id": job_id, "x-sentinel-attempts": str(len(attempts))},
+    )
+    if last is not None and last.failure == SpendCapReached.code:
+        status, kind, code = SpendCapReached.status_code, SpendCapReached.error_type, SpendCapReached.code
+    elif last is None:
+        status, kind, code = FAILURE_STATUS[Outcome.TIMEOUT]
+    else:
+        # An attempt recorded before failures had codes reads as the providers being unavailable, as it was answered.
+        outcome = Outcome(last.failure) if last.failure in set(Outcome) else Outcome.UNAVAILABLE
+        status, kind, code = FAILURE_STATUS.get(outcome, FAILURE_STATUS[Outcome.UNAVAILABLE])
+    error.status_code, error.error_type, error.code = status, kind, code
+    return error
 
 
 @router.get(

@@ -30,6 +30,9 @@ SERVER_ERROR = "server_error"
 #: OpenAI's code for a field whose value was refused.
 INVALID_VALUE = "invalid_value"
 
+#: Where FastAPI says a refused parameter came from (the first part of its ``loc``): not part of its name.
+PARAMETER_SOURCES = ("body", "query", "path", "header", "cookie")
+
 #: pydantic's error types → OpenAI's codes; anything else is an invalid value.
 VALIDATION_CODES = {
     "missing": "missing_required_parameter",
@@ -92,11 +95,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # A query, path or header parameter (or a body FastAPI parsed) with a value the route refuses: a 400 naming
+        # the parameter as sent, as every other value the caller must change is (parse_body, the services' checks).
         first = exc.errors()[0]
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        loc = [str(p) for p in first.get("loc", ()) if p not in PARAMETER_SOURCES]
         field = ".".join(loc) or None
-        message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
-        return error_response(422, INVALID_REQUEST, message, field, validation_code(str(first.get("type", ""))))
+        message = f"Invalid '{field}': {first.get('msg')}" if field else str(first.get("msg"))
+        return error_response(400, INVALID_REQUEST, message, field, validation_code(str(first.get("type", ""))))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

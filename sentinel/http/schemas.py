@@ -41,8 +41,8 @@ ERROR_MEANINGS = {
     410: "the model is parked: it was retired or replaced (the message says by what)",
     413: "the request body or an image is larger than the limit",
     415: "unsupported content type",
-    422: "well-formed but unusable: an image that does not decode, a URL that could not be fetched, a parameter "
-    "out of range, an Idempotency-Key reused with a different request",
+    422: "well-formed but unusable: an image that does not decode, a URL that could not be fetched, an "
+    "Idempotency-Key reused with a different request",
     429: "rate limit reached; `Retry-After` says when to try again",
     502: "the provider refused Sentinel's credentials",
     503: "a dependency (database, broker, providers) is unavailable right now; try again shortly",

@@ -5,6 +5,7 @@ at the image limit while it is read, fields come out as the OpenAI SDK writes th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -13,8 +14,9 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import parse_options_header
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Message, Receive
 
 from sentinel.errors import ImageTooLarge, InvalidInput, format_size
@@ -49,6 +51,46 @@ class ClosingDelimiter:
             self.seen = self.delimiter in window
             self._tail = window[-(len(self.delimiter) - 1) :]
         return message
+
+
+class _PartTooLarge(MultiPartException):
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class _PartNamingParser(MultiPartParser):
+    """Starlette's multipart parser, whose refusal of a text part past the size limit names the part's field (the
+    caller is told which field to shorten, as for any other field it must change)."""
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        try:
+            super().on_part_data(data, start, end)
+        except MultiPartException as exc:
+            raise _PartTooLarge(exc.message, self._current_part.field_name) from exc
+
+
+async def parse_form(request: Request, *, max_files: int, max_fields: int, max_part_size: int) -> FormData:
+    """The body as form data, read with Starlette's limits; a multipart body the parser refuses is a 400 that names
+    the text field past ``max_part_size`` when that is what it refused. The caller closes the form."""
+    content_type, _ = parse_options_header(request.headers.get("content-type"))
+    try:
+        if content_type != b"multipart/form-data":
+            return await request.form(max_files=max_files, max_fields=max_fields, max_part_size=max_part_size)
+        async with contextlib.aclosing(request.stream()) as stream:
+            parser = _PartNamingParser(
+                request.headers, stream, max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
+            )
+            return await parser.parse()
+    except _PartTooLarge as exc:
+        raise InvalidInput(
+            f"form field '{exc.field}' is larger than the {format_size(max_part_size)} a text field may hold",
+            field=exc.field,
+        ) from exc
+    except MultiPartException as exc:  # a bad boundary, a part without a name, too many files...
+        raise InvalidInput(f"malformed multipart/form-data body: {exc.message}") from exc
+    except StarletteHTTPException as exc:  # the same, from a urlencoded body
+        raise InvalidInput(f"malformed form body: {exc.detail}") from exc
 
 
 async def fetch_images(urls: dict[str, str], settings: Settings) -> dict[str, bytes]:
@@ -133,10 +175,7 @@ async def read_form(
     boundary = parse_options_header(request.headers.get("content-type"))[1].get(b"boundary")
     watcher = ClosingDelimiter(request.receive, boundary) if boundary else None
     form_request = Request(request.scope, watcher.receive) if watcher else request
-    try:
-        form = await form_request.form(max_files=max_files, max_fields=64, max_part_size=MAX_TEXT_PART_BYTES)
-    except StarletteHTTPException as exc:  # the parser's own 400: a bad boundary, too many files, a part too big
-        raise InvalidInput(f"malformed multipart/form-data body: {exc.detail}") from exc
+    form = await parse_form(form_request, max_files=max_files, max_fields=64, max_part_size=MAX_TEXT_PART_BYTES)
     try:
         if watcher is not None and not watcher.seen:
             closing = watcher.delimiter.strip().decode("latin-1")

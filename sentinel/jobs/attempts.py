@@ -17,14 +17,15 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
+from sentinel.errors import SentinelError
 from sentinel.evaluation.guidance import regeneration_prompt
 from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.service import EvaluationService
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService
 from sentinel.jobs.masks import for_providers
-from sentinel.jobs.progress import JobProgress, Transition
+from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
 from sentinel.models import FINAL_JOB_STATES, AttemptState, Job, JobAttempt, JobState, as_utc, utcnow
-from sentinel.providers.base import Operation
+from sentinel.providers.base import Operation, Outcome
 from sentinel.providers.router import ImageSpec
 from sentinel.services import Services
 from sentinel.spend.service import SpendCapReached
@@ -71,51 +72,27 @@ class AttemptRunner:
             return
         job, attempt = leased
         generation = self._generation()
-        rubric = self.services.rubrics.get(job.task)
-        width, height = job.params.get("width"), job.params.get("height")
-        size = f"{width}x{height}" if width and height else None
-        resolved, width, height = generation.resolve(job.model, rubric.id, size)
-        seed = attempt_seed(job, slot, number)
-        edit = self._edit_inputs(job)
-        if edit is None:
-            spec = ImageSpec(prompt=attempt.prompt, width=width, height=height, seed=seed)
-        else:
-            # An edit keeps its source's size unless the job asks for one (checked against the route and the
-            # source when the job was made); only candidates that can edit are asked.
-            source, mask = edit
-            resolved = generation.router.for_operation(resolved, Operation.EDIT)
-            if size is None:
-                info = self.services.images.inspect(source, "source")
-                width, height = info.width, info.height
-            spec = ImageSpec(
-                prompt=attempt.prompt,
-                width=width,
-                height=height,
-                seed=seed,
-                image=source,
-                mask=for_providers(rubric, mask),
-                operation=Operation.EDIT,
-            )
-        remaining = (as_utc(job.deadline_at) - utcnow()).total_seconds()
-        request = GenerationRequest(
-            model=resolved,
-            spec=spec,
-            request_id=job_id,
-            timeout_seconds=max(0.01, remaining),
-            regeneration=number - 1,
-            task=job.task,
-        )
         try:
+            rubric = self.services.rubrics.get(job.task)
+            request, edit = self._request(generation, rubric, job, attempt, slot, number)
             result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0))
         except SpendCapReached as exc:
-            refused = exc.message
-            self._finish(attempt, lambda session: self.progress.attempt_failed(session, attempt, refused))
+            self._fail(attempt, exc.message, SPEND_CAP_REACHED)
             return
+        except SentinelError as exc:
+            if exc.status_code >= 500:
+                raise  # ours, or a dependency away: the message is retried
+            # The job's model, size or operation as the routing file now has them (it changed since the job was
+            # made): every attempt would be refused the same way, so none is made.
+            self._fail(attempt, exc.message, Outcome.INVALID_REQUEST.value)
+            return
+        width, height = request.spec.width, request.spec.height
         image = result.results[0].image
         if image is None:
-            failure = result.last_failure
-            error = failure.message if failure else "no provider could serve it"
-            self._finish(attempt, lambda session: self.progress.attempt_failed(session, attempt, error))
+            last = result.results[0].last_failure
+            error = last.message if last else "no provider could serve it"
+            # No candidate at all (none configured, all cooling) is the providers being unavailable.
+            self._fail(attempt, error, last.outcome.value if last else Outcome.UNAVAILABLE.value)
             return
         params = self._judged_params(rubric, job, width, height)
         judged: dict[str, bytes | None] = {"image": image.data}
@@ -144,6 +121,49 @@ class AttemptRunner:
             return Transition(job_id)
 
         self._finish(attempt, hand_to_panel)
+
+    def _request(
+        self, generation: GenerationService, rubric: Rubric, job: Job, attempt: JobAttempt, slot: int, number: int
+    ) -> tuple[GenerationRequest, tuple[bytes, bytes] | None]:
+        """What the provider is asked for this attempt (the route and size as the routing file has them now), and
+        an edit job's source and mask."""
+        width, height = job.params.get("width"), job.params.get("height")
+        size = f"{width}x{height}" if width and height else None
+        resolved, width, height = generation.resolve(job.model, rubric.id, size)
+        seed = attempt_seed(job, slot, number)
+        edit = self._edit_inputs(job)
+        if edit is None:
+            spec = ImageSpec(prompt=attempt.prompt, width=width, height=height, seed=seed)
+        else:
+            # An edit keeps its source's size unless the job asks for one (checked against the route and the
+            # source when the job was made); only candidates that can edit are asked.
+            source, mask = edit
+            resolved = generation.router.for_operation(resolved, Operation.EDIT)
+            if size is None:
+                info = self.services.images.inspect(source, "source")
+                width, height = info.width, info.height
+            spec = ImageSpec(
+                prompt=attempt.prompt,
+                width=width,
+                height=height,
+                seed=seed,
+                image=source,
+                mask=for_providers(rubric, mask),
+                operation=Operation.EDIT,
+            )
+        remaining = (as_utc(job.deadline_at) - utcnow()).total_seconds()
+        request = GenerationRequest(
+            model=resolved,
+            spec=spec,
+            request_id=job.id,
+            timeout_seconds=max(0.01, remaining),
+            regeneration=number - 1,
+            task=job.task,
+        )
+        return request, edit
+
+    def _fail(self, attempt: JobAttempt, error: str, failure: str) -> None:
+        self._finish(attempt, lambda session: self.progress.attempt_failed(session, attempt, error, failure))
 
     def _edit_inputs(self, job: Job) -> tuple[bytes, bytes] | None:
         """An edit job's source and mask bytes, from the image store; None for a job that generates."""

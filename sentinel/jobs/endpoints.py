@@ -10,21 +10,22 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from sentinel.db.keyset import MAX_CURSOR_CHARS
 from sentinel.errors import InvalidInput
-from sentinel.evaluation.listing import ExportFormat
+from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, ExportFormat
 from sentinel.evaluation.schemas import KEY_FILTER, SINCE_FILTER, UNTIL_FILTER
 from sentinel.http.deps import AppServices
 from sentinel.http.downloads import EXPORT_RESPONSES, download
 from sentinel.http.requests import long_poll, parse_body
 from sentinel.http.responses import JSONResponse
-from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
 from sentinel.http.uploads import fetch_images, parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent_in_transaction
 from sentinel.idempotency.service import RecordedAnswer, fingerprint
 from sentinel.jobs.deps import JobExports, Jobs
 from sentinel.jobs.export import JobFilter
-from sentinel.jobs.schemas import FORM_FIELDS, JobCreate, JobOut
+from sentinel.jobs.schemas import FORM_FIELDS, JobCreate, JobList, JobOut
 from sentinel.keys.http import caller_of
 from sentinel.models import FINAL_JOB_STATES
 from sentinel.services import Services
@@ -192,17 +193,24 @@ async def read_job(
 
 @router.get(
     "/v1/jobs",
-    summary="Recent jobs, newest first",
-    response_model=ListOut[JobOut],
+    summary="Jobs, newest first, a page at a time",
+    description="The caller's tenant's jobs (an admin key's: every tenant's), each as `GET /v1/jobs/{id}` shows it "
+    "without its attempt list. Follow `next_cursor` for the next page; jobs made meanwhile do not shift the pages.",
+    response_model=JobList,
     responses=V1_ERRORS | errors(400, 422),
 )
 async def list_jobs(
     request: Request,
     service: Jobs,
     task: str | None = Query(None, max_length=100),
-    verdict: str | None = Query(None, pattern="^(green|amber|red)$"),
+    verdict: str | None = Query(None, pattern="^(green|amber|red)$", description="the job's final verdict"),
     state: str | None = Query(None, pattern="^(queued|generating|judging|regenerating|done|failed|expired)$"),
-    limit: int = Query(50, ge=1, le=500),
+    since: str | None = Query(None, description=SINCE_FILTER, max_length=64),
+    until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
+    key: str | None = Query(None, description=KEY_FILTER, max_length=100),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    cursor: str | None = Query(None, description="the previous page's next_cursor", max_length=MAX_CURSOR_CHARS),
 ) -> JSONResponse:
-    jobs = await run_in_threadpool(service.list_views, task, verdict, state, limit, caller_of(request))
-    return JSONResponse({"object": "list", "data": jobs})
+    filters = JobFilter.parse(task, state, verdict, since, until, key)
+    page = await run_in_threadpool(service.page, filters, limit, cursor, caller_of(request))
+    return JSONResponse({"object": "list", "data": page.data, "next_cursor": page.next_cursor})

@@ -80,26 +80,32 @@ class JobFilter:
         return cls(task or None, parsed_state, parse_verdict(verdict), start, end, key or None)
 
 
+def job_query(filters: JobFilter, caller: Caller | None) -> Any:
+    """The caller's tenant's jobs (``caller`` None: everyone's) that match, newest first in keyset order: the list's
+    pages and the export read the same rows."""
+    query = visible(select(Job), Job.key_id, caller)
+    if filters.task:
+        query = query.where(col(Job.task) == filters.task)
+    if filters.state:
+        query = query.where(col(Job.state) == filters.state)
+    if filters.verdict:
+        query = query.where(col(Job.verdict) == filters.verdict)
+    if filters.since:
+        query = query.where(col(Job.created_at) >= filters.since)
+    if filters.until:
+        query = query.where(col(Job.created_at) < filters.until)
+    if filters.key:
+        query = query.where(col(Job.key_id).in_(keys_named(filters.key)))
+    return query.order_by(col(Job.created_at).desc(), col(Job.id).desc())
+
+
 class JobExport:
     def __init__(self, views: JobViews) -> None:
         self.views = views
         self.services = views.services
 
     def _query(self, filters: JobFilter, caller: Caller | None) -> Any:
-        query = visible(select(Job), Job.key_id, caller)
-        if filters.task:
-            query = query.where(col(Job.task) == filters.task)
-        if filters.state:
-            query = query.where(col(Job.state) == filters.state)
-        if filters.verdict:
-            query = query.where(col(Job.verdict) == filters.verdict)
-        if filters.since:
-            query = query.where(col(Job.created_at) >= filters.since)
-        if filters.until:
-            query = query.where(col(Job.created_at) < filters.until)
-        if filters.key:
-            query = query.where(col(Job.key_id).in_(keys_named(filters.key)))
-        return query.order_by(col(Job.created_at).desc(), col(Job.id).desc())
+        return job_query(filters, caller)
 
     def export(self, filters: JobFilter, fmt: ExportFormat, caller: Caller | None = None) -> Iterator[bytes]:
         """Every match, newest first, a batch at a time; each batch is three short queries (the jobs, their

@@ -29,8 +29,18 @@ from sentinel.models import (
 )
 from sentinel.outbox import steps
 from sentinel.outbox.store import write
+from sentinel.providers.base import Outcome
 from sentinel.services import Services
 from sentinel.telemetry.finished import job_key
+
+#: The failure code of an attempt refused by the caller's spend cap (the others are provider outcomes).
+SPEND_CAP_REACHED = "spend_cap_reached"
+
+#: Failures another attempt cannot mend: the provider refused the request itself (a size or parameter it does not
+#: take) or the credentials, or the caller's spend cap is reached. The same request again is one more paid call to
+#: the same answer, so the slot ends at once. Rate limits, outages, timeouts and content filters (an output filter
+#: may pass another seed) are retried while attempts and budget last.
+FINAL_FAILURES = frozenset({Outcome.INVALID_REQUEST.value, Outcome.AUTH.value, SPEND_CAP_REACHED})
 
 #: Why a job closed, by its verdict.
 CLOSING_REASONS = {
@@ -92,23 +102,29 @@ class JobProgress:
             return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, guidance_from(evaluation))
         return self.close_if_complete(session, attempt.job_id)
 
-    def attempt_failed(self, session: Session, attempt: JobAttempt, error: str) -> Transition:
-        """No image could be generated for ``attempt``: the next one, or the job closes."""
+    def attempt_failed(self, session: Session, attempt: JobAttempt, error: str, failure: str | None) -> Transition:
+        """No image could be generated for ``attempt`` (``failure``: why, as a code): the next one, or, when
+        another attempt cannot help (:data:`FINAL_FAILURES`) or none is left, the slot is done and the job closes
+        once every slot is."""
         session.execute(
             update(JobAttempt)
             .where(col(JobAttempt.id) == attempt.id)
-            .values(state=AttemptState.FAILED, error=error, finished_at=utcnow(), lease_until=None)
+            .values(state=AttemptState.FAILED, error=error, failure=failure, finished_at=utcnow(), lease_until=None)
         )
-        return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, attempt.guidance)
+        final = failure in FINAL_FAILURES
+        return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, attempt.guidance, final)
 
-    def after_failure(self, session: Session, job_id: str, slot: int, number: int, guidance: str | None) -> Transition:
-        """After a red or failed attempt: the next attempt while attempts and budget last, else close."""
+    def after_failure(
+        self, session: Session, job_id: str, slot: int, number: int, guidance: str | None, final: bool = False
+    ) -> Transition:
+        """After a red or failed attempt: the next attempt while attempts and budget last (and, ``final``, the
+        failure is not one another attempt could mend), else close."""
         job = session.get(Job, job_id)
         if job is None or job.state in FINAL_JOB_STATES:
             return Transition(job_id)
         if as_utc(job.deadline_at) <= utcnow():
             return self.expire(session, job)
-        if number < job.max_attempts:
+        if number < job.max_attempts and not final:
             self.set_state(session, job_id, JobState.REGENERATING)
             self.queue_attempt(session, job, slot, number + 1, guidance)
             return Transition(job_id)
@@ -137,6 +153,8 @@ class JobProgress:
         if not attempts:
             return False
         latest = max(attempts, key=lambda a: a.number)
+        if latest.state == AttemptState.FAILED and latest.failure in FINAL_FAILURES:
+            return True
         return latest.state in (AttemptState.JUDGED, AttemptState.FAILED) and latest.number >= job.max_attempts
 
     def close_if_complete(self, session: Session, job_id: str) -> Transition:
@@ -164,6 +182,8 @@ class JobProgress:
         if not failed:
             return "no image could be generated"
         last = max(failed, key=lambda a: (a.number, a.slot))
+        if last.failure in FINAL_FAILURES:
+            return f"no image could be generated: {last.error} (not attempted again: the same request would be refused)"
         return f"no image could be generated: {last.error}"
 
     def expire(self, session: Session, job: Job) -> Transition:

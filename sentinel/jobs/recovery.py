@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from sentinel.jobs.progress import JobProgress, Transition
+from sentinel.jobs.progress import FINAL_FAILURES, JobProgress, Transition
 from sentinel.models import FINAL_JOB_STATES, AttemptState, Evaluation, Job, JobAttempt, Verdict, as_utc, utcnow
 from sentinel.outbox import steps
 from sentinel.outbox.store import write
@@ -74,7 +74,11 @@ class JobRecovery:
                 idle = (now - as_utc(latest.finished_at or latest.started_at)).total_seconds()
                 if idle > STUCK_AFTER_SECONDS:
                     # The step after it never ran (or never closed the job): carry on from here.
-                    return self.progress.after_failure(session, job.id, slot, latest.number, latest.guidance), "resumed"
+                    final = latest.state == AttemptState.FAILED and latest.failure in FINAL_FAILURES
+                    transition = self.progress.after_failure(
+                        session, job.id, slot, latest.number, latest.guidance, final
+                    )
+                    return transition, "resumed"
         return self.progress.close_if_complete(session, job_id), what
 
     @staticmethod

@@ -59,6 +59,14 @@ class AttemptOut(BaseModel):
     guidance: str | None
     review: ReviewOut | None
     error: str | None
+    failure: str | None = Field(
+        default=None,
+        description=(
+            "why a failed attempt got no image, as a code: the provider's outcome (invalid_request and auth are not "
+            "attempted again; rate_limited, unavailable, timeout, content_filtered, model_not_found, "
+            "unrecognised_answer) or spend_cap_reached"
+        ),
+    )
     generation_ms: float | None
     started_at: str
     finished_at: str | None
@@ -98,3 +106,11 @@ class JobOut(BaseModel):
     finished_at: str | None
     attempts: list[AttemptOut] | None = Field(description="every attempt; null in lists")
     result: JobResultOut | None = Field(description="the image chosen per slot, once the job is final")
+
+
+class JobList(BaseModel):
+    """A page of ``GET /v1/jobs``, newest first."""
+
+    object: Literal["list"] = "list"
+    data: list[JobOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")

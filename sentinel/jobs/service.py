@@ -15,11 +15,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from sentinel.db import keyset
 from sentinel.errors import InvalidInput, NotFound
+from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, Page
 from sentinel.evaluation.rubric import Rubric, validate_params
 from sentinel.evaluation.service import EDIT_INPUTS, check_edit_inputs, check_mask_fits
 from sentinel.generation.service import GenerationService
 from sentinel.idempotency.service import IdempotencyService, RecordedAnswer
+from sentinel.jobs.export import JobFilter, job_query
 from sentinel.jobs.masks import from_openai
 from sentinel.jobs.progress import JobProgress
 from sentinel.jobs.schemas import JobCreate
@@ -173,39 +176,35 @@ class JobService:
         with Session(self.services.engine) as session:
             return session.exec(select(JobAttempt.job_id).where(JobAttempt.evaluation_id == evaluation_id)).first()
 
-    def list(
-        self, task: str | None, verdict: str | None, state: str | None, limit: int, caller: Caller | None = None
-    ) -> list[Job]:
-        """The newest jobs of the caller's tenant (``caller`` None: of everyone)."""
-        query = visible(select(Job).order_by(col(Job.created_at).desc()).limit(limit), Job.key_id, caller)
-        if task:
-            query = query.where(Job.task == task)
-        if verdict:
-            query = query.where(Job.verdict == verdict)
-        if state:
-            query = query.where(Job.state == state)
+    def page(
+        self, filters: JobFilter, limit: int = DEFAULT_LIMIT, cursor: str | None = None, caller: Caller | None = None
+    ) -> Page:
+        """One page of the caller's tenant's jobs (``caller`` None: everyone's), newest first, starting after
+        ``cursor`` (the previous page's ``next_cursor``), each as ``GET /v1/jobs/{id}`` shows it without the attempt
+        list (their chosen images, verdicts and summaries come from the attempts, read for the whole page at once)."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"'limit' must be 1 to {MAX_LIMIT}", field="limit")
+        query = job_query(filters, caller)
+        if cursor:
+            query = query.where(keyset.older_than(col(Job.created_at), col(Job.id), keyset.decode(cursor, str)))
         with Session(self.services.engine) as session:
-            return list(session.exec(query))
-
-    def list_views(
-        self, task: str | None, verdict: str | None, state: str | None, limit: int, caller: Caller | None = None
-    ) -> list[dict[str, Any]]:
-        """The newest jobs as ``GET /v1/jobs/{id}`` shows them (their chosen images, verdicts and summaries come
-        from the attempts, loaded for the whole page at once), without the attempt list itself."""
-        jobs = self.list(task, verdict, state, limit, caller)
-        by_job: dict[str, list[JobAttempt]] = {job.id: [] for job in jobs}
-        if jobs:
-            with Session(self.services.engine) as session:
-                query = (
+            # One row more than asked tells whether another page follows, without a count.
+            rows = list(session.exec(query.limit(limit + 1)).all())
+            jobs = rows[:limit]
+            by_job: dict[str, list[JobAttempt]] = {job.id: [] for job in jobs}
+            if jobs:
+                attempts = (
                     select(JobAttempt)
                     .where(col(JobAttempt.job_id).in_(list(by_job)))
                     .order_by(col(JobAttempt.slot), col(JobAttempt.number))
                 )
-                for attempt in session.exec(query):
+                for attempt in session.exec(attempts):
                     by_job[attempt.job_id].append(attempt)
         # One query for the whole page's review decisions, not one per job.
         decisions = self.views.decisions([attempt for attempts in by_job.values() for attempt in attempts])
-        return [self.views.view(job, by_job[job.id], decisions) | {"attempts": None} for job in jobs]
+        data = [self.views.view(job, by_job[job.id], decisions) | {"attempts": None} for job in jobs]
+        last = jobs[-1] if len(rows) > limit else None
+        return Page(data, keyset.encode(last.created_at, last.id) if last else None)
 
     def view(self, job: Job, attempts: list[JobAttempt]) -> dict[str, Any]:
         return self.views.view(job, attempts)

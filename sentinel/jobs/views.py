@@ -97,6 +97,7 @@ class JobViews:
             # A person's decision on an amber attempt; its verdict above is then the human one.
             "review": review_view(decision) if decision is not None else None,
             "error": attempt.error,
+            "failure": attempt.failure,
             "generation_ms": attempt.generation_ms,
             "started_at": _time(attempt.started_at),
             "finished_at": _time(attempt.finished_at),

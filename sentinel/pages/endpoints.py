@@ -295,7 +295,7 @@ async def job_page(job_id: str, request: Request, auth: ReviewerLogin, headers: 
 # -- favicon ---------------------------------------------------------------------------------------------
 
 
-@router.get("/favicon.ico")
+@router.api_route("/favicon.ico", methods=["GET", "HEAD"])
 async def favicon() -> FileResponse:
     """Browsers ask for it on every site whatever the page links; a day's caching spares the repeats."""
     return FileResponse(

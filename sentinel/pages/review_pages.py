@@ -252,7 +252,7 @@ async def review_undo(evaluation_id: str, post: UndoPost) -> Response:
 # -- the difference view of an edit ----------------------------------------------------------------------------------
 
 
-@router.get("/review/{evaluation_id}/difference.png")
+@router.api_route("/review/{evaluation_id}/difference.png", methods=["GET", "HEAD"])
 async def difference_image(
     evaluation_id: str,
     request: Request,

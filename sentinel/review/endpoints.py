@@ -116,7 +116,8 @@ async def review_facets(request: Request, service: Reviews) -> JSONResponse:
 )
 async def claim_next(request: Request, service: Reviews) -> Response:
     raw = await request.body()
-    body = parse_body(NextIn, raw) if raw.strip() else NextIn()
+    # No body at all means no filters; anything else must be a JSON object (whitespace alone is not JSON).
+    body = parse_body(NextIn, raw) if raw else NextIn()
     filters = QueueFilter.from_query(
         body.task, body.judge, body.criterion, body.model, body.older_than, body.newer_than
     )

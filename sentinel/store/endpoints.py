@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -23,41 +24,63 @@ PRIVATE_CACHE_CONTROL = IMMUTABLE_CACHE_CONTROL.replace("public", "private")
 router = APIRouter(tags=["images"])
 
 
+#: What ``GET`` and ``HEAD /v1/images/{id}`` answer besides the errors every /v1 route shares.
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the image's bytes, with the type they really have",
+        "content": {mime: {"schema": {"type": "string", "format": "binary"}} for mime in ALLOWED_FORMATS.values()},
+    },
+    304: {"description": "not modified: the If-None-Match ETag is this image's"},
+}
+
+
 @router.get(
     "/v1/images/{image_id}",
     summary="Fetch a stored image",
     response_class=Response,
-    responses={
-        200: {
-            "description": "the image's bytes, with the type they really have",
-            "content": {mime: {"schema": {"type": "string", "format": "binary"}} for mime in ALLOWED_FORMATS.values()},
-        },
-        304: {"description": "not modified: the If-None-Match ETag is this image's"},
-    }
-    | V1_ERRORS
-    | errors(400, 404, 422),
+    responses=IMAGE_RESPONSES | V1_ERRORS | errors(400, 404, 422),
 )
 async def get_image(image_id: str, request: Request, services: AppServices, keys: Keys) -> Response:
+    return await _image_response(image_id, request, services, keys, with_body=True)
+
+
+@router.head(
+    "/v1/images/{image_id}",
+    summary="A stored image's headers (type, length, ETag) without its bytes",
+    response_class=Response,
+    responses=IMAGE_RESPONSES | V1_ERRORS | errors(400, 404, 422),
+)
+async def head_image(image_id: str, request: Request, services: AppServices, keys: Keys) -> Response:
+    return await _image_response(image_id, request, services, keys, with_body=False)
+
+
+async def _image_response(
+    image_id: str, request: Request, services: AppServices, keys: Keys, *, with_body: bool
+) -> Response:
+    """GET's answer, or HEAD's: the same checks and headers, and for HEAD the store is never read."""
     etag = f'"{image_id}"'
     caller = caller_of(request)
     expires, signature = request.query_params.get(EXPIRES_PARAM), request.query_params.get(SIGNATURE_PARAM)
     keys_required = False
 
-    def load() -> tuple[str, int, Iterator[bytes] | None]:
+    def load() -> tuple[str, int, Iterator[bytes] | None, bool]:
         nonlocal keys_required
         keys_required = keys.keys_required()
         with Session(services.engine) as session:
             row = services.images.get_for(session, image_id, caller, keys_required, expires, signature)
             mime, size = row.mime, row.size_bytes
         if etag in request.headers.get("if-none-match", ""):
-            return mime, size, None
+            return mime, size, None, True
         # Streamed in pieces from the store: a large image is never held whole to be sent.
-        return mime, size, services.images.stream(image_id)
+        return mime, size, services.images.stream(image_id) if with_body else None, False
 
-    mime, size, pieces = await run_in_threadpool(load)
+    mime, size, pieces, not_modified = await run_in_threadpool(load)
     cache = PRIVATE_CACHE_CONTROL if keys_required else IMMUTABLE_CACHE_CONTROL
     headers = {"ETag": etag, "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
-    if pieces is None:
+    if not_modified:
         return Response(status_code=304, headers=headers)
     headers["Content-Length"] = str(size)
+    if pieces is None:
+        # HEAD: the length a GET would send (given, so Response does not set its own of 0), and no body.
+        return Response(media_type=mime, headers=headers)
     return StreamingResponse(pieces, media_type=mime, headers=headers)

@@ -157,7 +157,7 @@ def test_unknown_ids_are_404(client) -> None:
     assert_error(client.get("/v1/images/" + "0" * 64), 404, "not_found")
     assert_error(client.get("/v1/rubrics/nope"), 404, "unknown_task")
     response = client.get("/v1/evaluations/ev_nope?wait=999")
-    assert_error(response, 422, "invalid_request_error", "wait")
+    assert_error(response, 400, "invalid_request_error", "wait")
 
 
 def test_gif_first_frame_and_webp_are_accepted(client) -> None:

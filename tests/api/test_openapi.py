@@ -106,7 +106,7 @@ def test_the_error_body_is_what_errors_look_like(client, document) -> None:
     [
         ("DELETE", "/v1/jobs", "GET, POST"),
         ("PUT", "/v1/evaluations", "GET, POST"),
-        ("PATCH", "/v1/images/" + "0" * 64, "GET"),
+        ("PATCH", "/v1/images/" + "0" * 64, "GET, HEAD"),
         ("POST", "/healthz", "GET"),
         ("POST", "/openapi.json", "GET, HEAD"),
     ],

@@ -207,7 +207,7 @@ MULTIPART = "multipart/form-data; boundary=hostile-boundary"
         ("empty body", MULTIPART, b"", "truncated upload"),
         ("many fields", MULTIPART, multipart(*[(f"f{i}", b"x", None) for i in range(500)]), "Too many fields"),
         ("many files", MULTIPART, multipart(*[("image", PNG, "a.png")] * 20), "Too many files"),
-        ("a huge text field", MULTIPART, multipart(("params", b"{" + b" " * 200_000 + b"}", None)), "64KB"),
+        ("a huge text field", MULTIPART, multipart(("params", b"{" + b" " * 200_000 + b"}", None)), "64 KB"),
         ("the image twice", MULTIPART, multipart(*GOOD_FORM, ("image", PNG, "b.png")), "'image' was sent 2 times"),
         ("task as a file", MULTIPART, multipart(("task", b"text-to-image", "t.txt"), GOOD_FORM[1]), "must be text"),
         ("image as text", MULTIPART, multipart(GOOD_FORM[0], ("image", b"hello", None)), "must be a file upload"),

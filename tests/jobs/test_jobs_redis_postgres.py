@@ -142,7 +142,7 @@ def test_jobs_list_filters(stack) -> None:
     assert all(j["verdict"] == "green" for j in listed)
     assert green["id"] in {j["id"] for j in listed} and amber["id"] not in {j["id"] for j in listed}
     bad = httpx.get(f"{base}/v1/jobs", params={"state": "sleeping"})
-    assert bad.status_code == 422
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "state", bad.text
 
 
 def test_job_input_errors(stack) -> None:
@@ -162,12 +162,22 @@ def test_job_input_errors(stack) -> None:
 
 def test_job_whose_generations_all_fail_is_failed_with_the_reason(stack) -> None:
     base, script = stack
-    script.push("bad_auth", "bad_auth")
+    script.push("unavailable", "unavailable")
     job = run_job(base, max_attempts=2)
     assert job["state"] == "failed"
-    assert job["reason"].startswith("no image could be generated: ") and "401" in job["reason"], job["reason"]
+    assert job["reason"].startswith("no image could be generated: ") and "503" in job["reason"], job["reason"]
     assert [a["state"] for a in job["attempts"]] == ["failed", "failed"]
-    assert all("401" in a["error"] for a in job["attempts"]), [a["error"] for a in job["attempts"]]
+    assert [a["failure"] for a in job["attempts"]] == ["unavailable", "unavailable"]
+    assert all("503" in a["error"] for a in job["attempts"]), [a["error"] for a in job["attempts"]]
+
+
+def test_a_rejected_key_ends_the_job_without_asking_again(stack) -> None:
+    base, script = stack
+    script.push("bad_auth")
+    job = run_job(base, max_attempts=2)
+    assert job["state"] == "failed"
+    assert "401" in job["reason"], job["reason"]
+    assert [(a["state"], a["failure"]) for a in job["attempts"]] == [("failed", "auth")]
 
 
 def test_openai_sdk_with_a_task_gets_judged_images(stack) -> None:
