@@ -280,7 +280,7 @@ class GatewayService:
                 continue
             item: dict[str, Any]
             if response_format == "b64_json":
-                item = {"b64_json": Base64Bytes(image.data)}
+                item = {"b64_json": Base64Bytes(image.data, image.base64)}
             else:
                 item = {"url": self.services.images.url(image.info.sha256, base_url)}
             if image.revised_prompt:

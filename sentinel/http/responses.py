@@ -26,7 +26,7 @@ SEND_WHOLE_BYTES = 256 * 1024
 
 def _as_base64_str(value: Any) -> str:
     if isinstance(value, Base64Bytes):
-        return pybase64.b64encode_as_string(value.data)
+        return str(value.encoded, "ascii") if value.encoded is not None else pybase64.b64encode_as_string(value.data)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
@@ -79,7 +79,7 @@ class JSONResponse(StarletteJSONResponse):
         for index, piece in enumerate(self._pieces):
             parts.append(piece)
             if index < len(self._inline):
-                parts.append(pybase64.b64encode(self._inline[index].data))
+                parts.append(self._inline[index].base64())
             if sum(len(part) for part in parts) >= SEND_WHOLE_BYTES:
                 # A large image goes out as it is encoded, never joined into one more copy of the whole answer.
                 for part in parts:

@@ -144,6 +144,9 @@ class ProviderImage:
     data: bytes | None = None
     url: str | None = None
     revised_prompt: str | None = None
+    #: ``data``'s base64 exactly as encoding it gives (a view into the provider's answer), when the provider sent
+    #: it so: an answer in ``b64_json`` passes it on instead of encoding the image again (see canonical_base64).
+    base64: bytes | memoryview | None = None
 
 
 @dataclass(frozen=True)
@@ -325,6 +328,18 @@ def error_message(response: httpx.Response) -> str:
             if key in body:
                 return str(body[key])[:300]
     return str(body)[:300]
+
+
+def canonical_base64(encoded: bytes | memoryview, data: bytes) -> bool:
+    """Whether ``encoded``, which decoded strictly (``validate=True``: only the alphabet, padding only at the end)
+    to ``data``, is exactly ``b64encode(data)``. A strict decode leaves one freedom, the unused low bits of the
+    last group (``QR==`` decodes as ``QQ==`` does), so its length and its last four characters settle it."""
+    if len(encoded) != 4 * ((len(data) + 2) // 3):
+        return False
+    if not data:
+        return True
+    tail = len(data) % 3 or 3
+    return pybase64.b64encode(data[-tail:]) == encoded[-4:]
 
 
 def decode_base64(value: str) -> bytes | None:

@@ -31,6 +31,7 @@ from sentinel.providers.base import (
     Outcome,
     ProviderImage,
     ProviderResult,
+    canonical_base64,
     classify_http,
     decode_base64,
     error_message,
@@ -192,7 +193,10 @@ def documented_images(content: bytes) -> list[ProviderImage] | None:
             data = pybase64.b64decode(view[start:end], validate=True)
         except (binascii.Error, ValueError):
             return None
-        images.append(ProviderImage(data=data, revised_prompt=item.revised_prompt))
+        encoded = view[start:end]
+        # Sent on as it came when it is what encoding the bytes gives, saving the answer's encoding of them.
+        passed = encoded if canonical_base64(encoded, data) else None
+        images.append(ProviderImage(data=data, revised_prompt=item.revised_prompt, base64=passed))
     return images
 
 

@@ -132,6 +132,8 @@ class DeliveredImage:
     provider: str
     model: str
     revised_prompt: str | None = None
+    #: ``data``'s canonical base64 as the provider sent it, when it did (:attr:`ProviderImage.base64`).
+    base64: bytes | memoryview | None = None
 
 
 @dataclass
@@ -674,7 +676,9 @@ class Router:
                 failure(Outcome.CONTENT_FILTERED, "the provider returned a blank image (a hidden content filter)"),
                 True,
             )
-        return DeliveredImage(info, data, candidate.provider, candidate.model, image.revised_prompt)
+        # The provider's base64 is the checked bytes' only when they are the bytes it decoded to (not downloaded).
+        encoded = image.base64 if image.data is not None and data is image.data else None
+        return DeliveredImage(info, data, candidate.provider, candidate.model, image.revised_prompt, encoded)
 
 
 def _is_blank(data: bytes, max_pixels: int) -> bool:
