@@ -86,6 +86,19 @@ def keys_named(key: str) -> Any:
     return select(col(ApiKey.id)).where(or_(col(ApiKey.id) == key, col(ApiKey.name) == key))
 
 
+def within_window(
+    query: Any, created_at: Any, key_column: Any, since: datetime | None, until: datetime | None, key: str | None
+) -> Any:
+    """``query`` narrowed to rows created in ``[since, until)`` with the key ``key`` names (each None: no limit)."""
+    if since:
+        query = query.where(col(created_at) >= since)
+    if until:
+        query = query.where(col(created_at) < until)
+    if key:
+        query = query.where(col(key_column).in_(keys_named(key)))
+    return query
+
+
 @dataclass(frozen=True)
 class EvaluationFilter:
     """What a listing or an export is narrowed to; :meth:`parse` checks a request's values."""
@@ -192,12 +205,9 @@ class EvaluationListing:
             query = query.where(col(Evaluation.task) == filters.task)
         if filters.verdict:
             query = query.where(final_verdict_is(filters.verdict))
-        if filters.since:
-            query = query.where(col(Evaluation.created_at) >= filters.since)
-        if filters.until:
-            query = query.where(col(Evaluation.created_at) < filters.until)
-        if filters.key:
-            query = query.where(col(Evaluation.key_id).in_(keys_named(filters.key)))
+        query = within_window(
+            query, Evaluation.created_at, Evaluation.key_id, filters.since, filters.until, filters.key
+        )
         return query.order_by(col(Evaluation.created_at).desc(), col(Evaluation.id).desc())
 
     def _read(

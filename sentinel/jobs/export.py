@@ -21,9 +21,9 @@ from sentinel.evaluation.listing import (
     csv_lines,
     defused,
     jsonl_lines,
-    keys_named,
     parse_verdict,
     parse_window,
+    within_window,
 )
 from sentinel.jobs.views import JobViews
 from sentinel.keys.caller import Caller
@@ -90,12 +90,7 @@ def job_query(filters: JobFilter, caller: Caller | None) -> Any:
         query = query.where(col(Job.state) == filters.state)
     if filters.verdict:
         query = query.where(col(Job.verdict) == filters.verdict)
-    if filters.since:
-        query = query.where(col(Job.created_at) >= filters.since)
-    if filters.until:
-        query = query.where(col(Job.created_at) < filters.until)
-    if filters.key:
-        query = query.where(col(Job.key_id).in_(keys_named(filters.key)))
+    query = within_window(query, Job.created_at, Job.key_id, filters.since, filters.until, filters.key)
     return query.order_by(col(Job.created_at).desc(), col(Job.id).desc())
 
 

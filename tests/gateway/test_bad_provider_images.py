@@ -7,32 +7,20 @@ import base64
 
 import httpx
 import pytest
-import yaml
 
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
 from tests.api.test_bad_input import bomb_png, truncated_png
-from tests.conftest import clean_env, png_bytes, start_server
+from tests.conftest import png_bytes
+from tests.gateway.one_provider import serve_with_one_provider
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad-provider-images")
     script = Script()
-    with serve(create_app(script)) as fake:
-        routes = {
-            "providers": {"only": {"kind": "openai", "base_url": f"{fake.url}/v1", "api_key_env": "ONLY_KEY"}},
-            "models": {"solo": {"candidates": [{"target": "only:dall-e-3"}]}},
-            "default_model": "solo",
-            "max_passes": 1,
-        }
-        (tmp / "routes.yaml").write_text(yaml.safe_dump(routes))
-        env = clean_env(SENTINEL_DATA_DIR=str(tmp / "data"), SENTINEL_ROUTES=str(tmp / "routes.yaml"), ONLY_KEY="k")
-        server, base = start_server(env, tmp / "serve.log")
-        try:
-            yield base, script, tmp / "data" / "blobs"
-        finally:
-            server.stop()
+    with serve(create_app(script)) as fake, serve_with_one_provider(tmp, fake.url) as base:
+        yield base, script, tmp / "data" / "blobs"
 
 
 def stored(blobs) -> int:

@@ -13,7 +13,6 @@ import httpx
 import orjson
 import pybase64
 import pytest
-import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,7 +21,8 @@ from starlette.routing import Route
 from sentinel.bench.gateway import noise_png
 from sentinel.providers.base import canonical_base64
 from sentinel_fakes.server import serve
-from tests.conftest import clean_env, png_bytes, start_server
+from tests.conftest import png_bytes
+from tests.gateway.one_provider import serve_with_one_provider
 
 #: The provider's next answers' bodies, one per request.
 ANSWERS: collections.deque[bytes] = collections.deque()
@@ -37,20 +37,8 @@ async def _generations(request: Request) -> Response:
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("base64-passthrough")
     app = Starlette(routes=[Route("/v1/images/generations", _generations, methods=["POST"])])
-    with serve(app) as fake:
-        routes = {
-            "providers": {"only": {"kind": "openai", "base_url": f"{fake.url}/v1", "api_key_env": "ONLY_KEY"}},
-            "models": {"solo": {"candidates": [{"target": "only:dall-e-3"}]}},
-            "default_model": "solo",
-            "max_passes": 1,
-        }
-        (tmp / "routes.yaml").write_text(yaml.safe_dump(routes))
-        env = clean_env(SENTINEL_DATA_DIR=str(tmp / "data"), SENTINEL_ROUTES=str(tmp / "routes.yaml"), ONLY_KEY="k")
-        server, base = start_server(env, tmp / "serve.log")
-        try:
-            yield base, tmp / "data" / "blobs"
-        finally:
-            server.stop()
+    with serve(app) as fake, serve_with_one_provider(tmp, fake.url) as base:
+        yield base, tmp / "data" / "blobs"
 
 
 def _png_not_a_multiple_of_three() -> bytes:
