@@ -6,7 +6,9 @@ as they are freed (mmap above a threshold that only grows to the largest buffer 
 past twice that), so the next call takes fresh pages and pays a page fault for every 4 KiB it writes: about 1.3 ms
 of CPU per 1 MiB image, a fifth of the call. Here, buffers up to 16 MiB come from the heap and up to 64 MiB of
 freed heap is kept for the next call. The judges' large decodes still give their memory back explicitly
-(``malloc_trim`` in :mod:`sentinel.store.images`), which these settings do not prevent.
+(``malloc_trim`` in :mod:`sentinel.store.images`), which these settings do not prevent; but ``malloc_trim`` hands
+back the main heap's free top and the free pages inside every arena, not the free top of a thread's arena, which
+stays (up to KEEP_FREED_UP_TO a heap) until a ``free`` in that arena takes it past the threshold.
 """
 
 from __future__ import annotations

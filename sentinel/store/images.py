@@ -17,6 +17,7 @@ import io
 import math
 import re
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -436,13 +437,22 @@ def _find_malloc_trim() -> Callable[[int], int] | None:
 _malloc_trim = _find_malloc_trim()
 #: Decodes at least this large are followed by a malloc_trim, and so is the end of the work that used them.
 TRIM_AFTER_BYTES = 64 * 1024 * 1024
+#: How long a process's work must stay run out before the heap its decodes freed goes back to the OS. Under load
+#: the next message comes within milliseconds: trimming at every gap handed back ~6 MB a 1024² evaluation (1,000-
+#: 1,500 page faults, and the trim's walk of every arena) only for the next decode to fault it all in again.
+IDLE_TRIM_AFTER_SECONDS = 1.0
 _trim_lock = threading.Lock()
+#: Signalled when work starts or runs out (the idle trimmer waits on it).
+_work_changed = threading.Condition(_trim_lock)
 #: Pieces of work (judge messages) running now in a ``releasing_memory`` block.
 _active_work = 0
-#: Whether an image was decoded since the last trim: the process trims when its work next runs out.
+#: Whether an image was decoded since the last trim: the process trims once its work has stayed run out a while.
 _decoded_since_trim = False
 #: Whether a large decode happened since the process was last idle: until then, each finished piece of work trims.
 _large_since_idle = False
+#: When (``time.monotonic()``) the idle trim is due; None while work runs or nothing waits to be handed back.
+_trim_due: float | None = None
+_idle_trimmer: threading.Thread | None = None
 
 
 def _note_decode(cost: int) -> None:
@@ -452,16 +462,40 @@ def _note_decode(cost: int) -> None:
         _large_since_idle = _large_since_idle or cost >= TRIM_AFTER_BYTES
 
 
+def _trim_when_idle() -> None:
+    """The idle trimmer's loop: once the work has stayed run out until the trim is due, trim."""
+    global _trim_due, _decoded_since_trim
+    while True:
+        with _work_changed:
+            while _trim_due is None or _trim_due > time.monotonic():
+                _work_changed.wait(None if _trim_due is None else _trim_due - time.monotonic())
+            _trim_due = None
+            _decoded_since_trim = False
+        release_to_os()
+
+
+def _schedule_idle_trim() -> None:
+    """With ``_trim_lock`` held: trim in IDLE_TRIM_AFTER_SECONDS unless work starts again before."""
+    global _trim_due, _idle_trimmer
+    _trim_due = time.monotonic() + IDLE_TRIM_AFTER_SECONDS
+    # A forked worker process inherits the module but not the thread (is_alive() is False in the child).
+    if _idle_trimmer is None or not _idle_trimmer.is_alive():
+        _idle_trimmer = threading.Thread(target=_trim_when_idle, name="sentinel-idle-trim", daemon=True)
+        _idle_trimmer.start()
+    _work_changed.notify_all()
+
+
 @contextmanager
 def releasing_memory() -> Iterator[None]:
-    """Around a piece of work that decodes images (a judge message). When the process's work runs out, the pages
-    its freed arrays held go back to the OS: each worker thread's heap otherwise keeps its high-water mark (after
-    a dozen 1024² evaluations four threads at once held ~400 MB more than after the first). While large images
-    are being judged, every finished piece of work trims. A process under steady load of small images never
-    trims, since its heap is about to be used again."""
-    global _active_work, _decoded_since_trim, _large_since_idle
+    """Around a piece of work that decodes images (a judge message). Once the process's work has stayed run out
+    for IDLE_TRIM_AFTER_SECONDS, the pages its freed arrays held go back to the OS: each worker thread's heap
+    otherwise keeps its high-water mark (after a dozen 1024² evaluations four threads at once held ~400 MB more
+    than after the first). While large images are being judged, every finished piece of work trims at once. A
+    process under steady load of small images does not trim, since its heap is about to be used again."""
+    global _active_work, _decoded_since_trim, _large_since_idle, _trim_due
     with _trim_lock:
         _active_work += 1
+        _trim_due = None
     try:
         yield
     finally:
@@ -469,14 +503,17 @@ def releasing_memory() -> Iterator[None]:
             _active_work -= 1
             idle = _active_work == 0
             large = _large_since_idle
-            trim = large or (idle and _decoded_since_trim)
             if idle:
-                _decoded_since_trim = _large_since_idle = False
+                _large_since_idle = False
+                if large:
+                    _decoded_since_trim = False
+                elif _decoded_since_trim:
+                    _schedule_idle_trim()
         if large and idle:
             # The large decodes were kept so the judges of their evaluation share them; with no work left, a
             # process at rest holds no more than its small images.
             decoded_pixels.drop_reduced()
-        if trim:
+        if large:
             release_to_os()
 
 

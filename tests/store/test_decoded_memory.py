@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import resource
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,8 @@ from sentinel.bench.memory import run as measure_memory
 from sentinel.errors import DecodeBusy
 from sentinel.evaluation.judges import pixels
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
+from sentinel.store import images
+from sentinel.store.heap import keep_freed_buffers
 from sentinel.store.images import (
     DecodeBudget,
     DecodedCache,
@@ -202,3 +208,78 @@ def test_four_large_uploads_at_once_keep_the_api_within_its_memory_and_give_it_b
     assert all(verdict in ("green", "amber", "red") for verdict in row["verdicts"]), row
     assert row["peak_mib"] - row["idle_mib"] < 900, row
     assert row["after_mib"] - row["idle_mib"] < 250, row
+
+
+def on_a_worker_thread(work: Callable[[], int]) -> int:
+    """``work``'s answer, run on a thread of its own as a worker's judge message is."""
+    answers: list[int] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            answers.append(work())
+        except BaseException as exc:  # raised again on the test's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(120)
+    if failures:
+        raise failures[0]
+    return answers[0]
+
+
+def test_a_worker_under_steady_load_reuses_its_heap_between_messages() -> None:
+    # Each message decodes a new 1024² image, and the process's work runs out between messages (one at a time).
+    # Handing the freed heap back at every such gap made each next decode fault its pages in again.
+    keep_freed_buffers()
+    cache = DecodedCache(0, analysis_pixels=None)  # keeps nothing: every message decodes
+    data = png(1024, 1024, 3)
+
+    def messages() -> int:
+        def faults() -> int:
+            return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+
+        def message(number: int) -> None:
+            with releasing_memory():
+                cache.get_or_decode(f"{number:064x}", lambda: data, 100_000_000)
+
+        before = faults()
+        message(0)
+        first = faults() - before
+        before = faults()
+        for number in range(1, 11):
+            message(number)
+        later = faults() - before
+        assert later < first, f"10 later messages faulted {later} pages in, the first alone {first}"
+        return later
+
+    on_a_worker_thread(messages)
+
+
+def resident_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the resident size from /proc")
+def test_a_worker_whose_work_ran_out_gives_its_freed_heap_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images, "IDLE_TRIM_AFTER_SECONDS", 0.2, raising=False)
+    keep_freed_buffers()
+    cache = DecodedCache(0, analysis_pixels=None)
+    data = png(1024, 1024, 4)
+
+    def message() -> int:
+        with releasing_memory():
+            cache.get_or_decode("4" * 64, lambda: data, 100_000_000)
+            # A judge's working arrays: 48 MB freed within the heap (each below the mmap threshold).
+            arrays = [np.ones(4 * 1024 * 1024, np.uint8) for _ in range(12)]
+            del arrays
+            return resident_bytes()
+
+    # On this (the main) thread: glibc's malloc_trim hands back the freed pages of the main heap and those inside
+    # the other arenas, but not the free top of a thread's arena (only a free() past M_TRIM_THRESHOLD trims that).
+    freed_in_message = message()
+    deadline = time.monotonic() + 30
+    while resident_bytes() > freed_in_message - 32 * 1024 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert resident_bytes() <= freed_in_message - 32 * 1024 * 1024, "the idle worker kept its freed heap"
