@@ -133,6 +133,9 @@ class JobAttempt(_Shape):
     guidance: str | None = None
     review: Review | None = None
     error: str | None = None
+    #: Why the attempt got no image, as a code: a provider outcome (`rate_limited`, `timeout`…; `invalid_request` and
+    #: `auth` are not tried again) or `spend_cap_reached`.
+    failure: str | None = None
     generation_ms: float | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
