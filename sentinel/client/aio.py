@@ -98,7 +98,7 @@ class AsyncSentinel:
         """Evaluations newest first, following the API's cursors page by page (``page_size`` each, up to 500)
         until ``limit`` of them (default: all that match) have been yielded."""
         filters = calls.query(task=task, verdict=verdict, since=since, until=until, key=key)
-        pages = calls.EvaluationPages(filters, limit, page_size)
+        pages = calls.evaluation_pages(filters, limit, page_size)
         while (call := pages.next_call()) is not None:
             for evaluation in pages.take(await self._send(call)):
                 yield evaluation
@@ -144,10 +144,21 @@ class AsyncSentinel:
         return await self._run(calls.wait_for_job(job_id, timeout))
 
     async def list_jobs(
-        self, *, task: str | None = None, verdict: str | None = None, state: str | None = None, limit: int = 50
+        self,
+        *,
+        task: str | None = None,
+        verdict: str | None = None,
+        state: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        key: str | None = None,
+        limit: int | None = 50,
+        page_size: int | None = None,
     ) -> list[Job]:
-        """Recent jobs, newest first (without their attempts)."""
-        return await self._run(calls.list_jobs(task, verdict, state, limit))
+        """Jobs newest first (without their attempts): the ``limit`` newest that match (None: all of them),
+        following the API's cursors page by page (``page_size`` each, up to 500)."""
+        filters = calls.query(task=task, verdict=verdict, state=state, since=since, until=until, key=key)
+        return await self._run(calls.list_jobs(filters, limit, page_size))
 
     # -- review ---------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -339,35 +339,52 @@ def wait_for_evaluation(evaluation_id: str, timeout: float) -> Flow[Evaluation]:
     return (yield from wait_until_done(resource_path("/v1/evaluations", evaluation_id), Evaluation, timeout))
 
 
-class EvaluationPages:
-    """``GET /v1/evaluations`` newest first, following the API's cursors page by page (``page_size`` each, up to
-    500) until ``limit`` evaluations (default: all that match) have been taken."""
+#: The API's largest page (``limit`` of a list call).
+MAX_PAGE_SIZE = 500
 
-    def __init__(self, filters: dict[str, str], limit: int | None, page_size: int | None) -> None:
+
+class Pages(Generic[ResultT]):
+    """A list call (``GET /v1/evaluations``, ``GET /v1/jobs``) newest first, following the API's cursors page by
+    page (``page_size`` each, up to 500) until ``limit`` rows (None: all that match) have been taken, each made a
+    ``model``. The clients send :meth:`next_call` and pass its answer to :meth:`take` until there is no next call."""
+
+    def __init__(
+        self, path: str, model: type[ResultT], filters: dict[str, str], limit: int | None, page_size: int | None
+    ) -> None:
+        self.path = path
+        self.model = model
         self.filters = filters
         self.limit = limit
-        self.size = page_size or (min(limit, 500) if limit else None)
+        self.size = page_size or (min(limit, MAX_PAGE_SIZE) if limit else None)
         self.taken = 0
         self.cursor: str | None = None
-        self.finished = False
+        self.finished = limit is not None and limit <= 0
 
     def next_call(self) -> Call | None:
         """The call for the next page; None once the limit is reached or the last page was read."""
         if self.finished:
             return None
-        return Call("GET", "/v1/evaluations", params=self.filters | query(limit=self.size, cursor=self.cursor))
+        return Call("GET", self.path, params=self.filters | query(limit=self.size, cursor=self.cursor))
 
-    def take(self, response: httpx.Response) -> Iterator[Evaluation]:
-        """The page's evaluations, one at a time, up to the limit."""
+    def take(self, response: httpx.Response) -> Iterator[ResultT]:
+        """The page's rows, one at a time, up to the limit."""
         page = response.json()
         for item in page["data"]:
-            yield Evaluation.from_api(item)
+            yield self.model.from_api(item)
             self.taken += 1
             if self.limit is not None and self.taken >= self.limit:
                 self.finished = True
                 return
         self.cursor = page.get("next_cursor")
         self.finished = not self.cursor
+
+
+def evaluation_pages(filters: dict[str, str], limit: int | None, page_size: int | None) -> Pages[Evaluation]:
+    return Pages("/v1/evaluations", Evaluation, filters, limit, page_size)
+
+
+def job_pages(filters: dict[str, str], limit: int | None, page_size: int | None) -> Pages[Job]:
+    return Pages("/v1/jobs", Job, filters, limit, page_size)
 
 
 def create_job(
@@ -384,9 +401,13 @@ def wait_for_job(job_id: str, timeout: float) -> Flow[Job]:
     return (yield from wait_until_done(resource_path("/v1/jobs", job_id), Job, timeout))
 
 
-def list_jobs(task: str | None, verdict: str | None, state: str | None, limit: int) -> Flow[list[Job]]:
-    params = query(task=task, verdict=verdict, state=state, limit=limit)
-    return [Job.from_api(item) for item in (yield Call("GET", "/v1/jobs", params=params)).json()["data"]]
+def list_jobs(filters: dict[str, str], limit: int | None, page_size: int | None) -> Flow[list[Job]]:
+    """Every page of ``GET /v1/jobs`` up to ``limit`` jobs, as one list."""
+    pages = job_pages(filters, limit, page_size)
+    jobs: list[Job] = []
+    while (call := pages.next_call()) is not None:
+        jobs.extend(pages.take((yield call)))
+    return jobs
 
 
 def review_queue(**filters: Any) -> Flow[list[ReviewItem]]:
