@@ -108,20 +108,41 @@ class RunningProcess:
         self._handle.close()
 
 
+#: What uvicorn logs when the port it was given was taken meanwhile (by another test's server, between the free_port
+#: that found it and the bind).
+PORT_TAKEN = "address already in use"
+
+
 def start_server(env: dict[str, str], log: Path, timeout: float = 30.0, cwd: Path = REPO) -> tuple[RunningProcess, str]:
-    """`sentinel serve` on a free port; returns once /healthz answers."""
-    port = free_port()
+    """`sentinel serve` on a free port; returns once /healthz answers (on another port if the first was taken)."""
+    for _ in range(5):
+        started = _start_server_on(free_port(), env, log, timeout, cwd)
+        if started is not None:
+            return started
+    raise RuntimeError(f"sentinel serve found no free port in 5 tries:\n{log.read_text(errors='replace')}")
+
+
+def _start_server_on(
+    port: int, env: dict[str, str], log: Path, timeout: float, cwd: Path
+) -> tuple[RunningProcess, str] | None:
+    """The server and its URL once /healthz answers; None when its port was taken by someone else."""
     server = RunningProcess([SENTINEL, "serve", "--port", str(port)], env, log, cwd)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
+            if PORT_TAKEN in server.output():
+                server.stop()
+                return None
             raise RuntimeError(f"sentinel serve exited:\n{server.output()}")
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return server, base
+            answered = httpx.get(f"{base}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
+            answered = False
+        # Whoever holds the port answers /healthz: it is ours once uvicorn says it runs on it (it binds the port only
+        # after the application's start-up, so another test's server could answer before ours fails to bind).
+        if answered and f":{port} (Press CTRL+C to quit)" in server.output():
+            return server, base
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"sentinel serve did not come up in {timeout} s:\n{server.output()}")
