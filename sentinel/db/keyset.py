@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, tuple_
+from sqlmodel import Session
 
 from sentinel.errors import InvalidInput
 from sentinel.models import as_utc
@@ -82,3 +84,25 @@ def older_than(created_column: Any, id_column: Any, position: tuple[datetime, st
     """Rows after ``position`` in newest-first order: older, or as old with a smaller id (ties are common: many
     rows are written in one millisecond). A row-value comparison, which the (created_at, id) index serves."""
     return tuple_(created_column, id_column) < tuple_(*position)  # type: ignore[no-any-return]
+
+
+def read_page(
+    session: Session,
+    query: Any,
+    columns: tuple[Any, Any],
+    cursor: str | None,
+    id_type: type[str] | type[int],
+    limit: int,
+    position: Callable[[Any], Any] = lambda row: row,
+) -> tuple[list[Any], str | None]:
+    """Up to ``limit`` rows of ``query`` (ordered newest first by ``columns``, its created_at and id) after
+    ``cursor``, and the cursor of the page after them: None on the last page. ``position`` picks, from a row, the
+    object whose ``created_at`` and ``id`` the cursor holds (a row of several entities names its first)."""
+    if cursor:
+        query = query.where(older_than(*columns, decode(cursor, id_type)))
+    # One row more than asked tells whether another page follows, without a count.
+    rows = list(session.exec(query.limit(limit + 1)).all())
+    if len(rows) <= limit:
+        return rows, None
+    last = position(rows[limit - 1])
+    return rows[:limit], encode(last.created_at, last.id)

@@ -213,6 +213,7 @@ class EvaluationListing:
     def _read(
         self, session: Session, query: Any, after: tuple[datetime, str | int] | None, limit: int
     ) -> list[tuple[Evaluation, ReviewDecision | None]]:
+        """An export's batch: up to ``limit`` rows after the position ``after``."""
         if after is not None:
             query = query.where(keyset.older_than(col(Evaluation.created_at), col(Evaluation.id), after))
         return list(session.exec(query.limit(limit)).all())
@@ -238,13 +239,12 @@ class EvaluationListing:
         """One page, newest first, starting after ``cursor`` (the previous page's ``next_cursor``)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"'limit' must be 1 to {MAX_LIMIT}", field="limit")
-        after = keyset.decode(cursor, str) if cursor else None
         with Session(self.services.engine) as session:
-            # One row more than asked tells whether another page follows, without a count.
-            rows = self._read(session, self._query(filters, caller), after, limit + 1)
-            data = self._views(session, rows[:limit])
-        last = rows[limit - 1][0] if len(rows) > limit else None
-        return Page(data, keyset.encode(last.created_at, last.id) if last else None)
+            columns = (col(Evaluation.created_at), col(Evaluation.id))
+            query = self._query(filters, caller)
+            rows, next_cursor = keyset.read_page(session, query, columns, cursor, str, limit, lambda row: row[0])
+            data = self._views(session, rows)
+        return Page(data, next_cursor)
 
     def export(self, filters: EvaluationFilter, fmt: ExportFormat, caller: Caller | None = None) -> Iterator[bytes]:
         """Every match, newest first, encoded a batch at a time: JSONL is each evaluation as the API shows it, CSV

@@ -184,13 +184,9 @@ class JobService:
         list (their chosen images, verdicts and summaries come from the attempts, read for the whole page at once)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"'limit' must be 1 to {MAX_LIMIT}", field="limit")
-        query = job_query(filters, caller)
-        if cursor:
-            query = query.where(keyset.older_than(col(Job.created_at), col(Job.id), keyset.decode(cursor, str)))
         with Session(self.services.engine) as session:
-            # One row more than asked tells whether another page follows, without a count.
-            rows = list(session.exec(query.limit(limit + 1)).all())
-            jobs = rows[:limit]
+            columns = (col(Job.created_at), col(Job.id))
+            jobs, next_cursor = keyset.read_page(session, job_query(filters, caller), columns, cursor, str, limit)
             by_job: dict[str, list[JobAttempt]] = {job.id: [] for job in jobs}
             if jobs:
                 attempts = (
@@ -203,8 +199,7 @@ class JobService:
         # One query for the whole page's review decisions, not one per job.
         decisions = self.views.decisions([attempt for attempts in by_job.values() for attempt in attempts])
         data = [self.views.view(job, by_job[job.id], decisions) | {"attempts": None} for job in jobs]
-        last = jobs[-1] if len(rows) > limit else None
-        return Page(data, keyset.encode(last.created_at, last.id) if last else None)
+        return Page(data, next_cursor)
 
     def view(self, job: Job, attempts: list[JobAttempt]) -> dict[str, Any]:
         return self.views.view(job, attempts)

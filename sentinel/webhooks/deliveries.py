@@ -91,15 +91,11 @@ class DeliveryLog:
             query = query.where(col(WebhookDelivery.resource_id) == resource_id)
         if delivered is not None:
             query = query.where(col(WebhookDelivery.delivered) == delivered)
-        if cursor:
-            after = keyset.decode(cursor, int)
-            query = query.where(keyset.older_than(col(WebhookDelivery.created_at), col(WebhookDelivery.id), after))
-        query = query.order_by(col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id).desc())
+        columns = (col(WebhookDelivery.created_at), col(WebhookDelivery.id))
+        query = query.order_by(columns[0].desc(), columns[1].desc())
         with Session(self.services.engine) as session:
-            rows = list(session.exec(query.limit(limit + 1)).all())
-        last = rows[limit - 1] if len(rows) > limit else None
-        next_cursor = keyset.encode(last.created_at, last.id) if last is not None and last.id is not None else None
-        return DeliveryPage([delivery_view(row) for row in rows[:limit]], next_cursor)
+            rows, next_cursor = keyset.read_page(session, query, columns, cursor, int, limit)
+        return DeliveryPage([delivery_view(row) for row in rows], next_cursor)
 
     def replay(self, delivery_id: str, caller: Caller | None = None) -> WebhookDelivery:
         """Send a delivery again, under its own id, through the outbox (retried like the first); another tenant's
