@@ -39,6 +39,7 @@ from pydantic import Field
 from sentinel.evaluation.judges.base import Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, region_name
 from sentinel.evaluation.judges.ocr_import import rapidocr_class
 from sentinel.evaluation.judges.ocr_models import without_denormals
+from sentinel.evaluation.vision.shared import SharedWork
 
 kind = JudgeKind("text", "Offline OCR: the expected text is legible, and no stray, watermark or new text.")
 
@@ -317,6 +318,14 @@ def _ocr_rgb(ctx: JudgeContext, which: str = "image") -> np.ndarray:
     return ctx.memo(f"ocr-rgb:{which}", compute)
 
 
+#: Pages read, remembered by (image hash, rotation) for every judge of the process: the text judge and the vision
+#: judges' scan for instructions (sentinel.evaluation.vision.injection) read the same image of an evaluation, often
+#: at the same moment, and each read is the detector's ~100 ms on a photo. A reader that asks while another reads
+#: the same page waits for that read; it never waits for a read that has not started.
+REMEMBERED_PAGES = 64
+_pages: SharedWork[tuple[str, int], OcrPage] = SharedWork(REMEMBERED_PAGES)
+
+
 def _page(ctx: JudgeContext, which: str = "image", rotation: int = 0, shortest: int = 1) -> OcrPage:
     """The words of the image (or ``which`` input) as OCR reads them.
 
@@ -328,7 +337,11 @@ def _page(ctx: JudgeContext, which: str = "image", rotation: int = 0, shortest: 
         rgb = _pixels(ctx, which)
         if not ctx.memo(f"text-like:{which}", lambda: might_hold_text(rgb, DETECTION_SIDE, PAGE_EDGE_STEP)):
             return OcrPage([], *_ocr_size(rgb))
-    return ctx.memo(f"ocr:{which}:{rotation}", lambda: read_words(_ocr_rgb(ctx, which), rotation))
+    source = ctx.image if which == "image" else ctx.require(which)
+    return ctx.memo(
+        f"ocr:{which}:{rotation}",
+        lambda: _pages.get((source.sha256, rotation), lambda: read_words(_ocr_rgb(ctx, which), rotation)),
+    )
 
 
 def normalise(text: str) -> str:

@@ -80,7 +80,7 @@ class SharedWork(Generic[K, V]):
                 executor.submit(self._compute_quietly, key, compute, started)
             except BaseException as exc:  # an executor shut down: no one may wait for a result never computed
                 with self._lock:
-                    del self._running[key]
+                    self._stop_running(key, started)
                 started.set_exception(exc)
                 raise
         # Waiters of the same key do not hold an executor thread each: they share the one computing future.
@@ -106,13 +106,13 @@ class SharedWork(Generic[K, V]):
             value = compute()
         except BaseException as exc:
             with self._lock:
-                del self._running[key]
+                self._stop_running(key, mine)
             mine.set_exception(exc)
             raise
         weight = self.weight(value)
         with self._lock:
-            del self._running[key]
-            if weight <= self.capacity:
+            # A result whose computation started before a ``clear`` is handed to its waiters, not remembered.
+            if self._stop_running(key, mine) and weight <= self.capacity:
                 self._done[key] = (value, weight)
                 self._held += weight
                 while self._held > self.capacity:
@@ -121,7 +121,17 @@ class SharedWork(Generic[K, V]):
         mine.set_result(value)
         return value
 
+    def _stop_running(self, key: K, mine: concurrent.futures.Future[V]) -> bool:
+        """``key`` no longer being computed by ``mine``; False when a ``clear`` forgot it meanwhile."""
+        if self._running.get(key) is not mine:
+            return False
+        del self._running[key]
+        return True
+
     def clear(self) -> None:
+        """Forget every result, and the computations running: a caller after this computes afresh, and what those
+        computations find is handed to those waiting for it, not remembered."""
         with self._lock:
             self._done.clear()
+            self._running.clear()
             self._held = 0

@@ -22,6 +22,36 @@ REPAIR_REQUEST = (
 )
 
 
+class ImageText:
+    """An image's base64 text where a request body holds it (after ``prefix``, e.g. ``data:image/png;base64,``),
+    kept as the ASCII bytes it is sent as. A request is encoded around it (see ``encode_body``) and the text itself
+    handed to the socket as it is: one copy per image, whatever the judges and calls that send it, where encoding
+    each body whole copied the ~270 KB of a photo's text for every call, on the event loop."""
+
+    __slots__ = ("base64", "prefix")
+
+    def __init__(self, prefix: str, base64_bytes: bytes) -> None:
+        self.prefix = prefix
+        self.base64 = base64_bytes
+
+    def __str__(self) -> str:
+        return self.prefix + self.base64.decode("ascii")
+
+    def __len__(self) -> int:
+        return len(self.prefix) + len(self.base64)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ImageText):
+            return (self.prefix, self.base64) == (other.prefix, other.base64)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.prefix, self.base64))
+
+    def __repr__(self) -> str:
+        return f"<{self.prefix}{len(self.base64)} characters of base64>"
+
+
 @dataclass(frozen=True)
 class ImagePart:
     label: str
@@ -29,19 +59,19 @@ class ImagePart:
     data: bytes | None = None
     url: str | None = None
 
-    # Encoded on first use and kept with the part: the judges of one evaluation share the part (see
-    # VisionJudge.prompt_async), so they share one copy of its text too.
-    def data_url(self) -> str:
-        return self._data_url
-
+    # Encoded once and kept with the part: the judges of one evaluation share the part (see
+    # VisionJudge.prompt_async), so they share one copy of its text too. The thread that prepares the part reads it
+    # first, so the event loop does not encode it.
     @cached_property
-    def _data_url(self) -> str:
-        assert self.data is not None
-        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+    def base64(self) -> bytes:
+        return base64.b64encode(self.data or b"")
 
-    @cached_property
-    def base64_text(self) -> str:
-        return base64.b64encode(self.data or b"").decode("ascii")
+    def data_url(self) -> ImageText:
+        return ImageText(f"data:{self.mime};base64,", self.base64)
+
+    @property
+    def base64_text(self) -> ImageText:
+        return ImageText("", self.base64)
 
 
 class NotAReply(ValueError):
