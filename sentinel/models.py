@@ -245,6 +245,11 @@ class JobAttempt(SQLModel, table=True):
     #: Why a failed attempt got no image, as a code (a provider Outcome such as ``invalid_request`` or ``auth``, or
     #: ``spend_cap_reached``): it decides whether another attempt could help, and what a judged request answers.
     failure: str | None = Field(default=None, max_length=32)
+    #: What the provider said of a failed attempt, for a judged request to answer as a plain one does: the field
+    #: it refused (OpenAI's ``param``), its own error code, and how many seconds it asked to wait.
+    failure_param: str | None = Field(default=None, max_length=100)
+    failure_code: str | None = Field(default=None, max_length=64)
+    retry_after: float | None = None
     generation_ms: float | None = None
     #: While a worker generates this attempt; a duplicate delivery does not call the provider again.
     lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -206,7 +206,10 @@ class AsyncSentinel:
 
     async def _run(self, flow: calls.Flow[T]) -> T:
         """Sends the calls ``flow`` asks for, one after the other, and hands it each response; returns its result."""
-        call = next(flow)
+        try:
+            call = next(flow)
+        except StopIteration as finished:  # nothing to ask (a list of at most 0 rows)
+            return finished.value
         while True:
             response = await self._send(call)
             try:

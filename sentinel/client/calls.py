@@ -10,6 +10,7 @@ import json
 import mimetypes
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Generator, Iterator
@@ -225,7 +226,10 @@ def wait_call(path: str, wait: float) -> Call:
 
 
 def resource_path(prefix: str, resource_id: str) -> str:
-    """``prefix/<id>`` with the id escaped as one path segment."""
+    """``prefix/<id>`` with the id escaped as one path segment. An id that cannot be one (empty, or ``.`` and
+    ``..``, which URLs resolve away) is a ValueError here rather than a request for another resource."""
+    if resource_id in ("", ".", ".."):
+        raise ValueError(f"{resource_id!r} is not an id: pass the id the API gave (e.g. the 'id' of its answer)")
     return f"{prefix}/{quote(resource_id, safe='')}"
 
 
@@ -238,12 +242,23 @@ def transport_failure(call: Call, exc: httpx.TransportError, retries: int) -> st
     return f"{call.method} {call.path}: {reason}{tries}"
 
 
+#: An image's id: the sha256 of its bytes.
+IMAGE_ID = re.compile(r"[0-9a-f]{64}")
+
+
 def download_call(image: Any) -> Call:
-    """``GET`` an image Sentinel serves: an ``ImageRef`` (or anything with a ``url``) or its URL, absolute or as the
-    API gives it (a path on the server, signed)."""
+    """``GET`` an image Sentinel serves: an ``ImageRef`` (or anything with a ``url``), its URL, absolute or as the
+    API gives it (a path on the server, signed), or its id."""
     url = image if isinstance(image, str) else getattr(image, "url", None)
     if not isinstance(url, str) or not url:
         raise TypeError(f"expected an ImageRef or an image URL, not {type(image)!r}")
+    if IMAGE_ID.fullmatch(url):
+        return Call("GET", resource_path("/v1/images", url))
+    if not (is_url(url) or url.startswith("/")):
+        raise ValueError(
+            f"{url[:100]!r} is not an image: pass an ImageRef, an http(s) image URL, a path on Sentinel "
+            "(/v1/images/…) or an image id"
+        )
     return Call("GET", url)
 
 

@@ -208,7 +208,10 @@ class Sentinel:
 
     def _run(self, flow: calls.Flow[T]) -> T:
         """Sends the calls ``flow`` asks for, one after the other, and hands it each response; returns its result."""
-        call = next(flow)
+        try:
+            call = next(flow)
+        except StopIteration as finished:  # nothing to ask (a list of at most 0 rows)
+            return finished.value
         while True:
             response = self._send(call)
             try:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from sentinel.errors import InvalidInput, UnsupportedMediaType
 from sentinel.evaluation.deps import EvaluationListings, Evaluations
@@ -222,6 +222,13 @@ async def list_evaluations(
     return JSONResponse({"object": "list", "data": page.data, "next_cursor": page.next_cursor})
 
 
+@router.head(
+    "/v1/evaluations/export",
+    summary="An export's headers (type, file name) without its rows",
+    description="What the GET answers (its status, and its 4xx for a bad filter) without reading the export.",
+    response_class=Response,
+    responses=V1_ERRORS | errors(400, 422),
+)
 @router.get(
     "/v1/evaluations/export",
     summary="Every matching evaluation, as JSON Lines or CSV",
@@ -239,10 +246,11 @@ async def export_evaluations(
     since: str | None = Query(None, description=SINCE_FILTER, max_length=64),
     until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
     key: str | None = Query(None, description=KEY_FILTER, max_length=100),
-) -> StreamingResponse:
+) -> Response:
     fmt = ExportFormat.parse(export_format)
     filters = EvaluationFilter.parse(task, verdict, since, until, key)
-    return await download(listing.export(filters, fmt, caller_of(request)), fmt.media_type, "evaluations", fmt.value)
+    chunks = listing.export(filters, fmt, caller_of(request))
+    return await download(chunks, fmt.media_type, "evaluations", fmt.value, head=request.method == "HEAD")
 
 
 @router.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from typing import Any
@@ -42,7 +43,7 @@ from sentinel.jobs.deps import Jobs
 from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
-from sentinel.models import FINAL_JOB_STATES, AttemptState, JobAttempt
+from sentinel.models import FINAL_JOB_STATES, AttemptState, JobAttempt, as_utc, utcnow
 from sentinel.providers.base import MAX_EDIT_IMAGES, Outcome
 from sentinel.providers.config import SIZE
 from sentinel.services import Services
@@ -273,10 +274,13 @@ async def _judged_generation(
     assert options is not None and options.task is not None
     refuse_output_fields_for_jobs(body)
     params = dict(options.params)
-    if body.size and body.size != "auto" and "x" in body.size:
-        width, height = body.size.split("x", 1)
-        params.setdefault("width", width)
-        params.setdefault("height", height)
+    if body.size and body.size != "auto":
+        # Refused as the plain request refuses it, naming ``size``: its parts are not the caller's params.width.
+        match = SIZE.match(body.size)
+        if match is None:
+            raise InvalidInput(f"Invalid 'size': '{body.size}' is not WIDTHxHEIGHT or auto", field="size")
+        params.setdefault("width", match.group(1))
+        params.setdefault("height", match.group(2))
     job_request = job_of(body, params)
     return await _judged_answer(request, jobs, services, job_request, {}, response_format_of(body), base_url)
 
@@ -359,14 +363,15 @@ async def _judged_answer(
 
 
 def judged_failure(task: str, reason: str | None, job_id: str, attempts: list[JobAttempt]) -> GenerationFailed:
-    """The error of a judged request whose job got no image: the status a plain request answers for the same last
-    failure (a refused request is 400, a refused key 502, a spend cap 402), so an SDK retries only what may pass on
-    a retry; a job whose budget ran out while generating is 504, as a plain request's deadline is."""
+    """The error of a judged request whose job got no image: what a plain request answers for the same last
+    failure (a refused request is 400 naming the refused ``param`` and the provider's code, a refused key 502, a
+    spend cap 402, a rate limit 429 with the wait the provider asked for as ``Retry-After``), so an SDK retries
+    only what may pass on a retry, and when; a job whose budget ran out while generating is 504, as a plain
+    request's deadline is."""
     failed = [a for a in attempts if a.state == AttemptState.FAILED]
     last = max(failed, key=lambda a: (a.number, a.slot)) if failed else None
     error = GenerationFailed(
-        f"no image could be generated for task '{task}': {reason}",
-        headers={"x-sentinel-job-id": job_id, "x-sentinel-attempts": str(len(attempts))},
+        f"no image could be generated for task '{task}': {reason}", headers=judged_failure_headers(job_id, attempts)
     )
     if last is not None and last.failure == SpendCapReached.code:
         status, kind, code = SpendCapReached.status_code, SpendCapReached.error_type, SpendCapReached.code
@@ -376,8 +381,36 @@ def judged_failure(task: str, reason: str | None, job_id: str, attempts: list[Jo
         # An attempt recorded before failures had codes reads as the providers being unavailable, as it was answered.
         outcome = Outcome(last.failure) if last.failure in set(Outcome) else Outcome.UNAVAILABLE
         status, kind, code = FAILURE_STATUS.get(outcome, FAILURE_STATUS[Outcome.UNAVAILABLE])
+        if outcome is Outcome.INVALID_REQUEST:
+            # The field the provider refused, named as the caller named it, and the provider's own code.
+            error.field = last.failure_param
+            code = last.failure_code or code
+        if last.retry_after and math.isfinite(last.retry_after):
+            assert error.headers is not None
+            error.headers["Retry-After"] = str(max(1, round(retry_after_left(last))))
     error.status_code, error.error_type, error.code = status, kind, code
     return error
+
+
+def judged_failure_headers(job_id: str, attempts: list[JobAttempt]) -> dict[str, str]:
+    """The ``x-sentinel-*`` headers of a plain failure (who was called, and how often), and the job's id; the job
+    is the request (its provider calls are logged under the job's id)."""
+    called = [a for a in attempts if a.state == AttemptState.FAILED and a.provider]
+    return {
+        "x-sentinel-provider": ", ".join(dict.fromkeys(a.provider or "" for a in called)),
+        "x-sentinel-model": ", ".join(dict.fromkeys(a.provider_model or "" for a in called)),
+        "x-sentinel-attempts": str(len(attempts)),
+        "x-sentinel-request-id": job_id,
+        "x-sentinel-job-id": job_id,
+    }
+
+
+def retry_after_left(attempt: JobAttempt) -> float:
+    """Seconds left of the wait the provider asked for when ``attempt`` failed (the answer comes later)."""
+    assert attempt.retry_after is not None
+    if attempt.finished_at is None:
+        return attempt.retry_after
+    return attempt.retry_after - (utcnow() - as_utc(attempt.finished_at)).total_seconds()
 
 
 @router.get(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -45,6 +46,12 @@ def attempt_seed(job: Job, slot: int, number: int) -> int:
     if job.seed is None:
         return random.randrange(2**31)
     return (job.seed + slot * job.max_attempts + number - 1) % 2**31
+
+
+def column_text(value: str | None, limit: int) -> str | None:
+    """A provider's words as a text column takes them: without NUL (PostgreSQL refuses it), at most ``limit``
+    characters (a longer value would fail the whole write, and the attempt with it)."""
+    return (value.replace("\x00", "")[:limit] or None) if value else None
 
 
 class AttemptRunner:
@@ -91,8 +98,18 @@ class AttemptRunner:
         if image is None:
             last = result.results[0].last_failure
             error = last.message if last else "no provider could serve it"
+            called = [a for a in result.results[0].attempts if a.outcome != "skipped"]
+            # Kept for a judged request to answer as a plain one does: the field refused, the provider's code, the
+            # wait it asked for, and who was called.
+            said = {
+                "failure_param": column_text(last.param if last else None, 100),
+                "failure_code": column_text(last.code if last else None, 64),
+                "retry_after": last.retry_after if last and math.isfinite(last.retry_after or 0) else None,
+                "provider": called[-1].provider if called else None,
+                "provider_model": called[-1].model if called else None,
+            }
             # No candidate at all (none configured, all cooling) is the providers being unavailable.
-            self._fail(attempt, error, last.outcome.value if last else Outcome.UNAVAILABLE.value)
+            self._fail(attempt, error, last.outcome.value if last else Outcome.UNAVAILABLE.value, said)
             return
         params = self._judged_params(rubric, job, width, height)
         judged: dict[str, bytes | None] = {"image": image.data}
@@ -162,8 +179,8 @@ class AttemptRunner:
         )
         return request, edit
 
-    def _fail(self, attempt: JobAttempt, error: str, failure: str) -> None:
-        self._finish(attempt, lambda session: self.progress.attempt_failed(session, attempt, error, failure))
+    def _fail(self, attempt: JobAttempt, error: str, failure: str, said: dict[str, Any] | None = None) -> None:
+        self._finish(attempt, lambda session: self.progress.attempt_failed(session, attempt, error, failure, said))
 
     def _edit_inputs(self, job: Job) -> tuple[bytes, bytes] | None:
         """An edit job's source and mask bytes, from the image store; None for a job that generates."""

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from sentinel.db.keyset import MAX_CURSOR_CHARS
-from sentinel.errors import InvalidInput
+from sentinel.errors import InvalidInput, UnsupportedMediaType
 from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, ExportFormat
 from sentinel.evaluation.schemas import KEY_FILTER, SINCE_FILTER, UNTIL_FILTER
 from sentinel.http.deps import AppServices
@@ -80,6 +80,14 @@ async def _job_from_form(request: Request, services: Services) -> tuple[JobCreat
     return parse_fields(JobCreate, fields), {name: files[0] for name, files in form.files.items()}
 
 
+def _is_json(raw: bytes) -> bool:
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 async def _fetch_inputs(body: JobCreate, services: Services) -> dict[str, bytes]:
     """``source_url`` and ``mask_url``, fetched as evaluations fetch theirs: public addresses only, capped."""
     urls = {name: url for name, url in (("source", body.source_url), ("mask", body.mask_url)) if url is not None}
@@ -96,7 +104,7 @@ async def _fetch_inputs(body: JobCreate, services: Services) -> dict[str, bytes]
         "fields, `params` as JSON text) or as JSON with `source_url` and `mask_url`."
     ),
     response_model=JobOut,
-    responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 410, 413, 422),
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 410, 413, 415, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -122,7 +130,14 @@ async def create_job(request: Request, service: Jobs, services: AppServices, ide
             return uploads
 
     else:  # JSON, whatever the content type says (as before multipart was taken)
-        body = parse_body(JobCreate, await request.body())
+        raw = await request.body()
+        if content_type not in ("", "application/json") and not _is_json(raw):
+            # Not JSON mislabelled (``curl -d``) but another kind of body: its type is the problem, not its JSON.
+            raise UnsupportedMediaType(
+                f"unsupported content type '{content_type}': send application/json, or multipart/form-data for an "
+                "edit task's source and mask files"
+            )
+        body = parse_body(JobCreate, raw)
 
         def digest() -> str:
             return fingerprint(body.model_dump())
@@ -142,6 +157,13 @@ async def create_job(request: Request, service: Jobs, services: AppServices, ide
     return await idempotent_in_transaction(request, idempotency, "POST /v1/jobs", digest, produce)
 
 
+@router.head(
+    "/v1/jobs/export",
+    summary="An export's headers (type, file name) without its rows",
+    description="What the GET answers (its status, and its 4xx for a bad filter) without reading the export.",
+    response_class=Response,
+    responses=V1_ERRORS | errors(400, 422),
+)
 @router.get(
     "/v1/jobs/export",
     summary="Every matching job, as JSON Lines or CSV",
@@ -160,10 +182,11 @@ async def export_jobs(
     since: str | None = Query(None, description=SINCE_FILTER, max_length=64),
     until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
     key: str | None = Query(None, description=KEY_FILTER, max_length=100),
-) -> StreamingResponse:
+) -> Response:
     fmt = ExportFormat.parse(export_format)
     filters = JobFilter.parse(task, state, verdict, since, until, key)
-    return await download(exports.export(filters, fmt, caller_of(request)), fmt.media_type, "jobs", fmt.value)
+    chunks = exports.export(filters, fmt, caller_of(request))
+    return await download(chunks, fmt.media_type, "jobs", fmt.value, head=request.method == "HEAD")
 
 
 @router.get(

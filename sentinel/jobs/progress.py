@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -102,14 +103,23 @@ class JobProgress:
             return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, guidance_from(evaluation))
         return self.close_if_complete(session, attempt.job_id)
 
-    def attempt_failed(self, session: Session, attempt: JobAttempt, error: str, failure: str | None) -> Transition:
-        """No image could be generated for ``attempt`` (``failure``: why, as a code): the next one, or, when
-        another attempt cannot help (:data:`FINAL_FAILURES`) or none is left, the slot is done and the job closes
-        once every slot is."""
+    def attempt_failed(
+        self, session: Session, attempt: JobAttempt, error: str, failure: str | None, said: dict[str, Any] | None = None
+    ) -> Transition:
+        """No image could be generated for ``attempt`` (``failure``: why, as a code; ``said``: more of the
+        provider's answer, as attempt columns): the next one, or, when another attempt cannot help
+        (:data:`FINAL_FAILURES`) or none is left, the slot is done and the job closes once every slot is."""
         session.execute(
             update(JobAttempt)
             .where(col(JobAttempt.id) == attempt.id)
-            .values(state=AttemptState.FAILED, error=error, failure=failure, finished_at=utcnow(), lease_until=None)
+            .values(
+                state=AttemptState.FAILED,
+                error=error,
+                failure=failure,
+                finished_at=utcnow(),
+                lease_until=None,
+                **(said or {}),
+            )
         )
         final = failure in FINAL_FAILURES
         return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, attempt.guidance, final)

@@ -68,6 +68,10 @@ def test_every_documented_parameter_refusal_is_a_400_naming_it(client: Any) -> N
     wrong = []
     for method, url, name, query in cases:
         answer = client.request(method, url, params=query)
+        if method == "HEAD":  # a HEAD (of an export) has no body to name the parameter in: the GET's 400 is all
+            if answer.status_code != 400:
+                wrong.append((method, url, query, answer.status_code, answer.text[:200]))
+            continue
         error = (
             answer.json().get("error", {})
             if answer.headers.get("content-type", "").startswith("application/json")
