@@ -32,17 +32,22 @@ class Record:
 
     images: list[tuple[ImageInfo, bytes, str | None]] = field(default_factory=list)
     calls: list[CallValues] = field(default_factory=list)
+    #: Images whose bytes the blob store started writing before they were hashed (its ``write_ahead``), by hash: the
+    #: writer claims them (the put renames the file) or discards them (the store holds those bytes already).
+    written_ahead: dict[str, StagedBlob] = field(default_factory=dict)
     #: Run once the rows are written (or failed to be), in the writer's thread: the spend cap is settled whatever
     #: happened to the rows, since the provider was paid all the same.
     then: Callable[[], None] | None = None
 
 
 def write(connection_of: Callable[[], Engine], images: ImageService, records: list[Record]) -> None:
-    """Every record's rows in one transaction: the images' rows before their blobs (as :meth:`ImageService.store`
-    orders them), then the calls that name them."""
+    """Every record's rows in one transaction: the calls, then the images' rows before their blobs (as
+    :meth:`ImageService.store` orders them). The calls go first (a call names its image by id, no foreign key): a
+    blob still being written (``write_ahead``, ``stage_in_background``) is waited for after every statement but the
+    commit, not before the last of them."""
     with connection_of().begin() as connection:
-        images.store_many(connection, [image for record in records for image in record.images])
         insert_calls(connection, [call for record in records for call in record.calls])
+        images.store_many(connection, [image for record in records for image in record.images])
 
 
 def _retrieved(work: asyncio.Future[None]) -> None:
@@ -69,6 +74,9 @@ class GroupWriter:
 
     async def record(self, record: Record) -> None:
         fresh = self._fresh_blobs(record)
+        for sha256, staged in record.written_ahead.items():
+            if sha256 not in fresh:
+                self._discard(staged)  # stored already (or the store cannot stage): written for nothing
         if fresh and not self._busy():
             # With no group being written, this record's starts at once; its new blobs are written meanwhile by the
             # store's threads, alongside the thread hop and the statements before the put, which then only renames.
@@ -84,11 +92,10 @@ class GroupWriter:
 
     async def _record_while_staging(self, record: Record, fresh: dict[str, bytes]) -> None:
         blobs = self._images.blobs
-        stage_in_background = getattr(blobs, "stage_in_background", None)
-        if stage_in_background is None:
+        if getattr(blobs, "stage_in_background", None) is None:
             await self._record(record)
             return
-        staged = [blob for sha256, data in fresh.items() if (blob := stage_in_background(sha256, data)) is not None]
+        staged = [blob for sha256, data in fresh.items() if (blob := self._staged(record, sha256, data)) is not None]
         try:
             await self._record(record)
         finally:
@@ -96,6 +103,14 @@ class GroupWriter:
             # what was discarded before it came to it).
             for blob in staged:
                 self._discard(blob)
+
+    def _staged(self, record: Record, sha256: str, data: bytes) -> StagedBlob | None:
+        """A new blob staged for the put: the one written ahead, named now, else one staged now in the background."""
+        blobs = self._images.blobs
+        ahead = record.written_ahead.get(sha256)
+        if ahead is not None:
+            return blobs.claim(ahead, sha256)  # type: ignore[attr-defined]
+        return blobs.stage_in_background(sha256, data)  # type: ignore[attr-defined]
 
     def _busy(self) -> bool:
         """Whether a group is being written on this loop, so a record sent now waits for it anyway."""
@@ -114,17 +129,25 @@ class GroupWriter:
         """The record's new blobs written aside and synced, in a thread of the request's own, before its rows join a
         group: the group's transaction then only renames them, so the requests of one group do not pay their writes
         and fsyncs one after another. Should staging fail, the group's put writes them (and reports why it cannot)."""
-        stage = self._images.blobs.stage  # type: ignore[attr-defined]
+        blobs = self._images.blobs
 
         def stage_all() -> list[StagedBlob]:
             staged: list[StagedBlob] = []
-            try:
-                for sha256, data in fresh.items():
-                    blob = stage(sha256, data)
-                    if blob is not None:
-                        staged.append(blob)
-            except Exception:
-                logger.warning("staging %d blob(s) failed: the group commit writes them", len(fresh), exc_info=True)
+            for sha256, data in fresh.items():
+                ahead = record.written_ahead.get(sha256)
+                try:
+                    if ahead is not None:
+                        ahead.written.wait()  # as a blob staged here is: written (and synced) before the group
+                        blob = blobs.claim(ahead, sha256)  # type: ignore[attr-defined]
+                    else:
+                        blob = blobs.stage(sha256, data)  # type: ignore[attr-defined]
+                except Exception:
+                    logger.warning("staging blob %s failed: the group commit writes it", sha256, exc_info=True)
+                    if ahead is not None:
+                        self._discard(ahead)
+                    continue
+                if blob is not None:
+                    staged.append(blob)
             return staged
 
         staged = await asyncio.to_thread(stage_all)

@@ -21,7 +21,7 @@ from sentinel.keys.caller import Caller
 from sentinel.models import ApiKey
 from sentinel.providers.base import Outcome, ProviderResult, failure
 from sentinel.providers.calls import call_values
-from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult
+from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult, WriteAhead
 from sentinel.services import Services
 from sentinel.spend.service import Reservation, SpendService
 
@@ -76,6 +76,27 @@ class Generation:
         return next((r.last_failure for r in self.results if r.last_failure is not None), None)
 
 
+class _WritesAhead:
+    """The blob store's :class:`WriteAhead`, keeping what one request started: a request whose routing fails or is
+    cancelled discards them all (a walk may have delivered an image that no one will claim)."""
+
+    def __init__(self, store: WriteAhead) -> None:
+        self.store = store
+        self.started: list[Any] = []
+
+    def write_ahead(self, data: bytes) -> Any:
+        staged = self.store.write_ahead(data)
+        self.started.append(staged)
+        return staged
+
+    def discard(self, staged: Any) -> None:
+        self.store.discard(staged)
+
+    def discard_all(self) -> None:
+        for staged in self.started:
+            self.store.discard(staged)
+
+
 #: How long past a generation's deadline the router may take to deliver an image already answered in time (its
 #: download and checks) before the generation gives up on it.
 DELIVERY_GRACE_SECONDS = 2.0
@@ -89,6 +110,12 @@ class GenerationService:
         self.client = client
         self.spend = SpendService(services)
         self.records = GroupWriter(lambda: services.engine, services.images)
+
+    @property
+    def _write_ahead(self) -> WriteAhead | None:
+        """The blob store, when it can start writing an image's bytes while the router hashes them."""
+        blobs = self.services.images.blobs
+        return blobs if hasattr(blobs, "write_ahead") and hasattr(blobs, "claim") else None
 
     async def close(self) -> None:
         if self.client is not None:
@@ -131,10 +158,14 @@ class GenerationService:
         by the owner's key, in the same transaction as the call log, and the cap is settled to the actual cost.
         """
         reservation = await self._reserve(request, owner)
+        store = self._write_ahead
+        started = _WritesAhead(store) if store is not None else None
         try:
-            generation = await self.route(request)
+            generation = await self.route(request, started)
         except BaseException:
             # Routing itself broke (or the request was cancelled): nothing known was delivered, release the hold.
+            if started is not None:
+                started.discard_all()
             if reservation is not None:
                 await asyncio.to_thread(self.spend.settle, reservation, 0.0)
             raise
@@ -144,22 +175,26 @@ class GenerationService:
         generation.image_ids = image_ids
         return generation
 
-    async def route(self, request: GenerationRequest) -> Generation:
+    async def route(self, request: GenerationRequest, write_ahead: WriteAhead | None = None) -> Generation:
         """Every image through the router, checked but not stored, logged or charged (``generate`` does that; the
-        CLI's offline run writes files itself)."""
+        CLI's offline run writes files itself). ``write_ahead``: where the images' bytes start being written while
+        they are hashed (each image's ``written_ahead``, for the caller to claim or discard)."""
         loop = asyncio.get_running_loop()
         deadline = None if request.timeout_seconds is None else loop.time() + request.timeout_seconds
         spec = request.spec
         # A seed steps per image, so the n images of one request differ where the provider honours seeds.
         specs = [spec if spec.seed is None else replace(spec, seed=spec.seed + i) for i in range(request.n)]
         if len(specs) == 1:
-            results = [await self._route_one(request, specs[0], deadline)]
+            results = [await self._route_one(request, specs[0], deadline, write_ahead)]
         else:
             # Each image walks the route on its own: one slow provider does not hold up the others.
-            results = list(await asyncio.gather(*(self._route_one(request, s, deadline) for s in specs)))
+            walks = (self._route_one(request, s, deadline, write_ahead) for s in specs)
+            results = list(await asyncio.gather(*walks))
         return Generation(request.request_id, request.model, int(time.time()), results)
 
-    async def _route_one(self, request: GenerationRequest, spec: ImageSpec, deadline: float | None) -> RouteResult:
+    async def _route_one(
+        self, request: GenerationRequest, spec: ImageSpec, deadline: float | None, write_ahead: WriteAhead | None
+    ) -> RouteResult:
         walk = self.router.generate(
             request.model,
             spec,
@@ -167,6 +202,7 @@ class GenerationService:
             deadline=deadline,
             disconnected=request.disconnected,
             task=request.task,
+            write_ahead=write_ahead,
         )
         if deadline is None:
             return await walk
@@ -211,6 +247,8 @@ class GenerationService:
             image = result.image
             if image is not None:
                 record.images.append((image.info, image.data, key_id))
+                if image.written_ahead is not None:
+                    record.written_ahead[image.info.sha256] = image.written_ahead
             image_id = image.info.sha256 if image is not None else None
             image_ids.append(image_id)
             requested = generation.model.requested

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sentinel.errors import (
     BadImage,
@@ -49,8 +49,9 @@ RETRY_PAUSE_SECONDS = 0.1
 #: full blank check; ordinary images never pay for a decode on the request path.
 BLANK_SUSPECT_BYTES_PER_PIXEL = 0.02
 BLANK_SUSPECT_BYTES = 4096
-#: From this size on, an image's SHA-256 is computed in a thread while its structure is checked on the loop: the two
-#: overlap (~1 ms each for 1 MiB), where for a small image the thread hop would cost more than the hash.
+#: From this size on, an image's SHA-256 (~0.6 ms for 1 MiB) is computed in a thread while the loop serves other
+#: requests, where for a small image the thread hop would cost more than the hash; and its bytes are written to the
+#: blob store (``write_ahead``) while they are hashed, where that store can.
 HASH_ASIDE_BYTES = 256 * 1024
 
 #: How an operation is named in errors.
@@ -58,6 +59,16 @@ OPERATION_NAMES = {Operation.GENERATE: "generations", Operation.EDIT: "edits", O
 
 #: Asked before every provider call: True when the client went away, so no further (billed) call is made for it.
 Disconnected = Callable[[], Awaitable[bool]]
+
+
+class WriteAhead(Protocol):
+    """Where a delivered image's bytes start being written once they are known to be an image, before they are
+    hashed (the filesystem blob store): the write then overlaps the hash and the rows' statements instead of following
+    them. The router discards what it refuses; the caller claims or discards what it delivers."""
+
+    def write_ahead(self, data: bytes) -> Any: ...
+
+    def discard(self, staged: Any) -> None: ...
 
 
 class UnknownModel(NotFound):
@@ -134,6 +145,8 @@ class DeliveredImage:
     revised_prompt: str | None = None
     #: ``data``'s canonical base64 as the provider sent it, when it did (:attr:`ProviderImage.base64`).
     base64: bytes | memoryview | None = None
+    #: ``data`` as written ahead to the blob store (:class:`WriteAhead`), for the caller to claim or discard.
+    written_ahead: Any = None
 
 
 @dataclass
@@ -158,6 +171,8 @@ class _Walk:
     deadline: float | None
     deadline_seconds: float | None
     disconnected: Disconnected | None
+    #: Where delivered images' bytes start being written before they are checked (None: nowhere).
+    write_ahead: WriteAhead | None = None
     #: Candidates whose answer is final for this request (a refusal, an address check, a parked model, a missing
     #: provider): a later pass does not ask them again.
     settled: set[str] = field(default_factory=set)
@@ -184,6 +199,8 @@ class Router:
         self.settings = settings
         #: The recent green shares ``order: quality`` routes are ranked by; without it they keep the configured order.
         self.quality = quality
+        #: Walks (:meth:`generate`) in progress in this process: a lone one hashes on the loop (see ``_check``).
+        self._walking = 0
 
     # -- resolving names ---------------------------------------------------------------------------
 
@@ -353,6 +370,7 @@ class Router:
         deadline: float | None = None,
         disconnected: Disconnected | None = None,
         task: str | None = None,
+        write_ahead: WriteAhead | None = None,
     ) -> RouteResult:
         """Walk the candidates until one delivers a checked image or a failure says stop.
 
@@ -366,7 +384,25 @@ class Router:
         ``deadline`` (the event loop's clock) bounds the whole walk, with the route's ``deadline_seconds``;
         ``disconnected`` is asked before every call, so a client that left causes no further call.
         ``task`` (a job's) ranks an ``order: quality`` route by that task's recent verdicts (:meth:`candidates_for`).
+        ``write_ahead`` starts writing a delivered image's bytes while they are hashed: the result's image carries
+        what it started (``written_ahead``) for the caller to claim or discard.
         """
+        self._walking += 1
+        try:
+            return await self._generate(resolved, spec, regeneration, deadline, disconnected, task, write_ahead)
+        finally:
+            self._walking -= 1
+
+    async def _generate(
+        self,
+        resolved: ResolvedModel,
+        spec: ImageSpec,
+        regeneration: int,
+        deadline: float | None,
+        disconnected: Disconnected | None,
+        task: str | None,
+        write_ahead: WriteAhead | None,
+    ) -> RouteResult:
         loop = asyncio.get_running_loop()
         route_deadline = resolved.route.deadline_seconds
         if route_deadline is not None:
@@ -374,7 +410,7 @@ class Router:
             deadline = ends if deadline is None else min(deadline, ends)
         # Shown to the caller as "the N s deadline": the nominal figure, not what is left of it a microsecond later.
         budget = None if deadline is None else round(max(0.0, deadline - loop.time()), 1)
-        walk = _Walk(RouteResult(image=None), deadline, budget, disconnected)
+        walk = _Walk(RouteResult(image=None), deadline, budget, disconnected, write_ahead)
         # A candidate that cannot serve the operation (an edit sent to a generate-only adapter) is never asked, and
         # is no attempt: callers narrow the route first (``for_operation``) to tell the caller up front.
         candidates = await self.candidates_for(resolved, spec.operation, regeneration, task)
@@ -577,7 +613,9 @@ class Router:
             request = dataclasses.replace(request, deadline=asyncio.get_running_loop().time() + timeout)
         started = time.perf_counter()
         try:
-            answer = await asyncio.wait_for(provider.generate(request), timeout=timeout)
+            # A timeout scope, not wait_for: wait_for (3.11) runs the call as a task of its own, a loop pass more.
+            async with asyncio.timeout(timeout):
+                answer = await provider.generate(request)
         except TimeoutError:
             answer = failure(
                 Outcome.TIMEOUT,
@@ -589,7 +627,7 @@ class Router:
         delivered: DeliveredImage | None = None
         final = answer.outcome not in TRANSIENT_OUTCOMES
         if answer.ok:
-            checked = await self._deliver(answer.images[0], candidate)
+            checked = await self._deliver(answer.images[0], candidate, walk.write_ahead)
             if isinstance(checked, DeliveredImage):
                 delivered = checked
             else:
@@ -634,12 +672,13 @@ class Router:
         return self.config.providers[candidate.provider].timeout_seconds
 
     async def _deliver(
-        self, image: ProviderImage, candidate: Candidate
+        self, image: ProviderImage, candidate: Candidate, write_ahead: WriteAhead | None = None
     ) -> DeliveredImage | tuple[ProviderResult, bool]:
         """Bytes we can vouch for: downloaded through the guarded fetcher, sniffed, structurally checked, not blank.
 
         Otherwise the failure, and whether it is final for this request (asking the same provider again would give
-        the same answer: an output address we refuse to fetch, a blank image) or worth another pass."""
+        the same answer: an output address we refuse to fetch, a blank image) or worth another pass. A large image
+        starts being written to ``write_ahead`` meanwhile: what is refused is discarded there."""
         settings = self.settings
         data = image.data
         if data is None and image.url:
@@ -660,7 +699,38 @@ class Router:
             data = fetched.content
         if not data:
             return failure(Outcome.CONTENT_FILTERED, "the provider answered without an image"), True
-        aside = HASH_ASIDE_BYTES <= len(data) <= settings.max_image_bytes
+        large = HASH_ASIDE_BYTES <= len(data) <= settings.max_image_bytes
+        ahead: list[Any] = []
+        if write_ahead is None or not large:
+            return await self._check(image, data, candidate, large, None, ahead)
+        try:
+            checked = await self._check(image, data, candidate, large, write_ahead, ahead)
+        except BaseException:
+            for staged in ahead:
+                write_ahead.discard(staged)
+            raise
+        if ahead and isinstance(checked, DeliveredImage):
+            checked.written_ahead = ahead[0]
+        else:
+            for staged in ahead:
+                write_ahead.discard(staged)
+        return checked
+
+    async def _check(
+        self,
+        image: ProviderImage,
+        data: bytes,
+        candidate: Candidate,
+        large: bool,
+        write_ahead: WriteAhead | None,
+        ahead: list[Any],
+    ) -> DeliveredImage | tuple[ProviderResult, bool]:
+        """``data`` sniffed, structurally checked, hashed and found not blank (see :meth:`_deliver`); once it is known
+        to be an image, its write to ``write_ahead`` starts (noted in ``ahead``) and goes on while it is hashed."""
+        settings = self.settings
+        # A large image is hashed in a thread while the loop checks it and serves other requests; but a lone walk's
+        # loop has no other request to serve, and the hop would only add its two wake-ups to the request's time.
+        aside = large and self._walking > 1
         hashing = asyncio.ensure_future(asyncio.to_thread(sha256_of, data)) if aside else None
         try:
             mime, width, height = check_image(
@@ -668,6 +738,10 @@ class Router:
             )
         except (BadImage, ImageTooLarge) as exc:
             return failure(Outcome.UNAVAILABLE, f"the provider returned no usable image: {exc.message}"), False
+        if write_ahead is not None:
+            # Started after the (short) check, not before: its thread's start would hold the GIL the check needs,
+            # where the hash below lets it go.
+            ahead.append(write_ahead.write_ahead(data))
         sha256 = await hashing if hashing is not None else sha256_of(data)
         info = ImageInfo(sha256=sha256, mime=mime, width=width, height=height, size_bytes=len(data))
         suspect = max(BLANK_SUSPECT_BYTES, info.width * info.height * BLANK_SUSPECT_BYTES_PER_PIXEL)

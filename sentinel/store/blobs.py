@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import logging
 import mmap
 import os
@@ -305,6 +306,9 @@ class FilesystemBlobStore:
             # Marked before the rename, so a put that sees the name from now on also syncs its folder.
             with self._lock:
                 self._unsynced[sha256] = path.parent
+            if not staged.folders:
+                # Written ahead (:meth:`write_ahead`) in the store's own folder, before its hash named a folder.
+                staged.folders = self._make_folders(path.parent)
             try:
                 os.replace(temporary, path)
             except FileNotFoundError:
@@ -340,6 +344,26 @@ class FilesystemBlobStore:
             _shared_pool().submit(self._write_staged, staged, data)
         return staged
 
+    def write_ahead(self, data: bytes) -> StagedBlob:
+        """:meth:`stage_in_background` before the blob's hash is known: the store's threads write ``data`` aside, in
+        the store's own folder, while the caller hashes and checks it. :meth:`claim` names it once the hash is known
+        (a put then renames it into its folder), or :meth:`discard` drops it."""
+        staged = StagedBlob("")
+        _shared_pool().submit(self._write_staged, staged, data, True)
+        return staged
+
+    def claim(self, staged: StagedBlob, sha256: str) -> StagedBlob | None:
+        """A blob from :meth:`write_ahead`, named by its hash so a put of ``sha256`` renames it, as a staged blob (hand
+        it to :meth:`discard` once the put is done or abandoned); None, having discarded it, when the store holds
+        that blob already."""
+        if self.path(sha256).exists():
+            self.discard(staged)
+            return None
+        with self._lock:
+            staged.sha256 = sha256
+            self._staged.setdefault(sha256, []).append(staged)
+        return staged
+
     def discard(self, staged: StagedBlob) -> None:
         """Forget a staged blob and remove its file, unless a put renamed it already. Does not wait for a write in
         progress: its writer removes the file."""
@@ -363,12 +387,18 @@ class FilesystemBlobStore:
             self._staged.setdefault(sha256, []).append(staged)
         return staged
 
-    def _write_staged(self, staged: StagedBlob, data: bytes) -> None:
-        """Write a reserved blob aside; on failure its ``temporary`` stays None (a put then writes the bytes)."""
+    def _write_staged(self, staged: StagedBlob, data: bytes, ahead: bool = False) -> None:
+        """Write a reserved blob aside (``ahead``: one not named yet, see :meth:`write_ahead`); on failure its
+        ``temporary`` stays None (a put then writes the bytes)."""
         try:
-            path = self.path(staged.sha256)
-            folders = self._make_folders(path.parent)
-            temporary = self._write_aside(path.parent, data, self.sync)
+            if ahead:
+                # No hash, so no folder of its own yet: the put that renames it makes that folder.
+                folder, folders = self.root, set()
+                self.root.mkdir(parents=True, exist_ok=True)
+            else:
+                folder = self.path(staged.sha256).parent
+                folders = self._make_folders(folder)
+            temporary = self._write_aside(folder, data, self.sync)
             with self._lock:
                 abandoned = staged.abandoned
                 if not abandoned:
@@ -442,7 +472,8 @@ class FilesystemBlobStore:
         if not self.root.exists():
             return 0
         removed = 0
-        for path in self.root.glob(f"??/??/{INCOMING_PREFIX}*"):
+        leftovers = itertools.chain(self.root.glob(f"??/??/{INCOMING_PREFIX}*"), self.root.glob(f"{INCOMING_PREFIX}*"))
+        for path in leftovers:
             try:
                 if datetime.fromtimestamp(path.stat().st_mtime, UTC) < older_than:
                     path.unlink()
