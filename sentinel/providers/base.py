@@ -162,6 +162,16 @@ class ProviderResult:
     #: The provider's own machine-readable error code (OpenAI's ``code``), when it gave one.
     code: str | None = None
 
+    def __post_init__(self) -> None:
+        # A provider's words are untrusted: they reach the call log (PostgreSQL refuses NUL in text) and the
+        # caller's error, and its wait reaches a Retry-After header (``round(nan)`` raises).
+        for name in ("message", "param", "code"):
+            value = getattr(self, name)
+            if value and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", ""))
+        if self.retry_after is not None and not math.isfinite(self.retry_after):
+            object.__setattr__(self, "retry_after", None)
+
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
@@ -275,6 +285,8 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
             seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
         except (TypeError, ValueError):
             return None
+    if math.isnan(seconds):
+        return None
     return min(max(seconds, 0.0), 3600.0)
 
 
