@@ -65,3 +65,50 @@ def test_the_judges_threads_and_the_workers_own_threads_are_measured_apart() -> 
     # Both from the workers, neither from the panel's CPU measured alone (the 999 ms given here).
     assert stages["judges"] == round(meter.spent["workers_judges"] * 1000, 1)
     assert stages["workers' queue and database work"] == round(meter.spent["workers_queue_and_database"] * 1000, 1)
+
+
+#: A stand-in worker whose judge runs on a thread kept alive between votes, named as the judges' threads are.
+WORKER_WITH_JUDGE_THREADS = textwrap.dedent(
+    """
+    import queue, sys, threading, time
+    from sentinel.evaluation.runner import JUDGE_THREAD_NAME, name_os_thread
+
+    asked, voted = queue.Queue(), queue.Queue()
+
+    def judge_thread():
+        name_os_thread(JUDGE_THREAD_NAME)
+        while asked.get():
+            until = time.thread_time() + 0.3
+            while time.thread_time() < until:
+                pass
+            voted.put(True)
+
+    threading.Thread(target=judge_thread, daemon=True).start()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    asked.put(True)
+    voted.get()
+    print("voted", flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+def test_a_judge_thread_kept_between_votes_is_the_judges_not_the_workers() -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER_WITH_JUDGE_THREADS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert worker.stdout is not None and worker.stdin is not None
+        assert worker.stdout.readline().strip() == "ready"
+        meter = CpuMeter(Deployment("http://unused", api_pid=worker.pid, worker_pid=worker.pid))
+        meter.start()
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+        assert worker.stdout.readline().strip() == "voted"
+        meter.stop()  # the judge thread is still alive: its name, not its end, makes it the judges'
+    finally:
+        worker.kill()
+        worker.wait()
+    assert meter.spent["workers_judges"] >= 0.25
+    assert meter.spent["workers_queue_and_database"] < meter.spent["workers_judges"] / 3

@@ -34,10 +34,17 @@ from sentinel.bench.harness import (
     process_tree,
 )
 from sentinel.bench.judges import time_task
+from sentinel.evaluation.runner import JUDGE_THREAD_NAME
 from sentinel.wiring import get_services
 
 #: More distinct images than the workers' decoded-pixel caches hold: every evaluation decodes, as in production.
 DISTINCT_IMAGES = 48
+#: Seconds of the full load before the meter starts, once every worker process has booted: a process's first
+#: messages open its database pool, fill its statement caches and load the OCR models, which a deployment pays once
+#: per process start, not per evaluation.
+WARM_UP_SECONDS = 3.0
+#: A worker process has booted when its main thread has used no CPU for this long (see wait_for_worker_processes).
+BOOTED_QUIET_SECONDS = 1.0
 
 
 def sample_image(side: int, seed: int) -> bytes:
@@ -83,12 +90,21 @@ async def _caller(client: httpx.AsyncClient, images: list[bytes], until: float, 
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
 
 
-async def _load(base: str, clients: int, seconds: float, side: int, on_start: Callable[[], None]) -> LoadResult:
+async def _load(
+    base: str,
+    clients: int,
+    seconds: float,
+    side: int,
+    on_start: Callable[[], None],
+    warm_up_seconds: float = WARM_UP_SECONDS,
+) -> LoadResult:
     images = [sample_image(side, seed) for seed in range(DISTINCT_IMAGES)]
     result = LoadResult()
     async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-        # Warm-up: the first evaluation loads the OCR models in every worker.
+        # Warm-up: the same load, unmeasured, so every worker process has loaded its OCR models and opened its pool.
         await _caller(client, images[:1], time.monotonic() + 0.001, LoadResult())
+        warm_until = time.monotonic() + warm_up_seconds
+        await asyncio.gather(*(_caller(client, images, warm_until, LoadResult()) for _ in range(clients)))
         on_start()
         started = time.monotonic()
         await asyncio.gather(*(_caller(client, images, started + seconds, result) for _ in range(clients)))
@@ -107,6 +123,44 @@ def judges_cpu_ms(side: int, images: int = 8) -> float:
     ]
     # CPU time, not wall: on a loaded machine a judge's wall time counts the other processes' turns too.
     return statistics.median(sum(t.judges_cpu_ms.values()) for t in timings)
+
+
+def main_thread_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds so far of the main thread of ``pid`` alone (not its other threads)."""
+    try:
+        return _stat_cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat").read_text())
+    except OSError:
+        return None
+
+
+def _thread_count(pid: int) -> int:
+    return sum(1 for _ in Path(f"/proc/{pid}/task").glob("*"))
+
+
+def wait_for_worker_processes(
+    worker_pid: int, processes: int, timeout: float = 300.0, quiet_seconds: float = BOOTED_QUIET_SECONDS
+) -> None:
+    """Return once each of the ``processes`` worker processes under ``worker_pid`` (dramatiq's parent) has booted.
+
+    A worker process's main thread imports the actors, starts the worker threads and opens the database (schema
+    check included), then only sleeps in dramatiq's loop: booted is a main thread that has used no CPU for
+    ``quiet_seconds``, in a process that runs other threads. On a busy machine that takes many seconds after the API
+    answers; a meter started before counted each process's start-up as the workers' work per evaluation."""
+    deadline = time.monotonic() + timeout
+    last: dict[int, float | None] = {}
+    while time.monotonic() < deadline:
+        children = process_tree(worker_pid)[1:]
+        now = {child: main_thread_cpu_seconds(child) for child in children}
+        booted = [
+            child
+            for child, seconds in now.items()
+            if seconds is not None and last.get(child) == seconds and _thread_count(child) > 1
+        ]
+        if len(booted) >= processes:
+            return
+        last = now
+        time.sleep(quiet_seconds)
+    raise RuntimeError(f"the {processes} worker processes did not boot within {timeout:g} s")
 
 
 def _audit(base: str, evaluation_ids: list[str]) -> dict[str, int]:
@@ -128,7 +182,8 @@ def _audit(base: str, evaluation_ids: list[str]) -> dict[str, int]:
 
 
 def thread_cpu_seconds(pid: int) -> dict[tuple[int, int], float]:
-    """CPU seconds so far of every thread of ``pid`` and its descendants, by (process, thread) id."""
+    """CPU seconds so far of every thread of ``pid`` and its descendants, by (process, thread) id, but the offline
+    judges' threads (named ``JUDGE_THREAD_NAME``)."""
     found: dict[tuple[int, int], float] = {}
     for member in process_tree(pid):
         for stat in Path(f"/proc/{member}/task").glob("*/stat"):
@@ -137,6 +192,9 @@ def thread_cpu_seconds(pid: int) -> dict[tuple[int, int], float]:
                 # A thread that has ended (a judge's, just joined) can stay listed a moment as dead or a zombie:
                 # its CPU is the judges', not the worker's own.
                 if text.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    continue
+                # The judges' own threads, kept between messages: their CPU is the judges'.
+                if text[text.index("(") + 1 : text.rindex(")")] == JUDGE_THREAD_NAME:
                     continue
                 found[(member, int(stat.parent.name))] = _stat_cpu_seconds(text)
             except (OSError, ValueError, IndexError):
@@ -220,10 +278,10 @@ class CpuMeter:
             else:
                 self.spent[stage] = value - before
         if "worker_threads" in self.spent:
-            # The workers' threads alive when the load ended are their queue and database work (consumers, worker
-            # threads, relay, event loop); the offline judges each run on a thread of their own that ends with its
-            # vote, so what the workers spent beyond their live threads is the judges' (decode included), measured
-            # under the load rather than estimated apart.
+            # The workers' threads alive when the load ended, the judges' aside, are their queue and database work
+            # (consumers, worker threads, relay, event loop); the offline judges run on threads named for them (and
+            # any that ended were theirs), so what the workers spent beyond their own live threads is the judges'
+            # (decode included), measured under the load rather than estimated apart.
             self.spent["workers_queue_and_database"] = self.spent.pop("worker_threads")
             self.spent["workers_judges"] = max(0.0, self.spent["workers"] - self.spent["workers_queue_and_database"])
 
@@ -297,7 +355,9 @@ def run(
         else "embedded (SQLite, in-process)"
     )
     with deployment(redis_url, database_url, worker_processes=processes, broker_url=broker_url) as running:
-        progress(f"{mode} up; {clients} clients for {seconds:g} s")
+        if running.worker_pid:
+            wait_for_worker_processes(running.worker_pid, processes)
+        progress(f"{mode} up; {clients} clients for {seconds:g} s after {WARM_UP_SECONDS:g} s of warm-up")
         meter = CpuMeter(running, rabbitmq=broker == "RabbitMQ", database_url=database_url)
         result = asyncio.run(_load(running.base, clients, seconds, side, meter.start))
         meter.stop()

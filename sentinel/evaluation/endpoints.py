@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
@@ -30,7 +29,7 @@ from sentinel.http.downloads import EXPORT_RESPONSES, download
 from sentinel.http.requests import long_poll, parse_body, reject_nul
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
-from sentinel.http.uploads import ClosingDelimiter, fetch_images, parse_form, read_upload
+from sentinel.http.uploads import fetch_images, parse_whole_form, read_upload
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent_in_transaction
 from sentinel.idempotency.service import RecordedAnswer, fingerprint
@@ -89,14 +88,8 @@ async def _inputs_from_multipart(
     request: Request, services: Services
 ) -> tuple[str, dict[str, Any], dict[str, bytes | None], str | None]:
     limit = services.settings.max_image_bytes
-    boundary = parse_options_header(request.headers.get("content-type"))[1].get(b"boundary")
-    watcher = ClosingDelimiter(request.receive, boundary) if boundary else None
-    form_request = Request(request.scope, watcher.receive) if watcher else request
-    form = await parse_form(form_request, max_files=3, max_fields=10, max_part_size=64 * 1024)
+    form = await parse_whole_form(request, max_files=3, max_fields=10, max_part_size=64 * 1024)
     try:
-        if watcher is not None and not watcher.seen:
-            closing = watcher.delimiter.strip().decode("latin-1")
-            raise InvalidInput(f"the multipart body ended before its closing boundary '{closing}': truncated upload")
         unknown = sorted(set(form.keys()) - {"task", "image", "source", "mask", "params", "callback_url"})
         if unknown:
             raise InvalidInput(f"unknown form field '{unknown[0]}'", field=unknown[0])

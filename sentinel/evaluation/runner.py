@@ -4,7 +4,10 @@ message), and the whole panel in-process (CLI)."""
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import math
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,6 +53,45 @@ class VoteResult:
         return body
 
 
+#: The operating system's name for the threads offline judges run on (``/proc/<pid>/task/<tid>/comm``, ``top -H``):
+#: ``sentinel bench load`` counts their CPU as the judges', apart from the worker's own work.
+JUDGE_THREAD_NAME = "sentinel-judge"
+#: Offline judges run on threads kept from one message to the next: starting a thread per judge cost, every vote, a
+#: clone and a stack mapped while holding the GIL (waiting behind the page faults of other judges' decodes), and the
+#: stack's pages faulted in again. More threads than a process runs judges at once (worker threads x offline judges),
+#: so a judge still at work past its limit (it stops at its next stage) does not hold up the next message's judges.
+JUDGE_THREADS = 32
+
+_judges_lock = threading.Lock()
+_judges: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` (15 bytes at most) where the operating system shows it (Linux only)."""
+    if sys.platform.startswith("linux"):
+        pr_set_name = 15
+        ctypes.CDLL(None).prctl(pr_set_name, name.encode()[:15], 0, 0, 0)
+
+
+def _judge_threads() -> concurrent.futures.ThreadPoolExecutor:
+    global _judges
+    with _judges_lock:
+        if _judges is None:
+            _judges = concurrent.futures.ThreadPoolExecutor(
+                JUDGE_THREADS, thread_name_prefix="judge", initializer=name_os_thread, initargs=(JUDGE_THREAD_NAME,)
+            )
+        return _judges
+
+
+def _forget_judge_threads() -> None:
+    """In a forked child: the parent's pool threads are not there (a worker process starts its own)."""
+    global _judges, _judges_lock
+    _judges, _judges_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_judge_threads)
+
+
 def abstention(judge: str, reason: str, duration_ms: float = 0.0) -> VoteResult:
     return VoteResult(judge=judge, passed=None, reasoning=f"abstained: {reason}", duration_ms=duration_ms)
 
@@ -76,10 +118,10 @@ def run_offline_judges(
     running: list[tuple[JudgeConfig, concurrent.futures.Future[VoteResult]]] = []
     for judge in judges:
         ctx = contexts[judge.name]
-        # The checks run on a thread of their own so the vote arrives at the limit whatever they are doing; the
-        # deadline in the context stops them at their next stage (decode, OCR page, criterion).
+        # The checks run on a judge thread so the vote arrives at the limit whatever they are doing; the deadline in
+        # the context stops them at their next stage (decode, OCR page, criterion).
         ctx.deadline = now + judge.timeout_seconds
-        running.append((judge, _start_offline(judge, rubric, ctx, started)))
+        running.append((judge, _judge_threads().submit(_offline_vote_on_judge_thread, judge, rubric, ctx, started)))
     votes: list[VoteResult] = []
     for judge, outcome in running:
         try:
@@ -89,19 +131,10 @@ def run_offline_judges(
     return votes
 
 
-def _start_offline(
-    judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, started: float
-) -> concurrent.futures.Future[VoteResult]:
-    outcome: concurrent.futures.Future[VoteResult] = concurrent.futures.Future()
-
-    def work() -> None:
-        try:
-            outcome.set_result(_offline_vote(judge, rubric, ctx, started))
-        except BaseException as exc:  # handed to the waiting thread, whatever it is
-            outcome.set_exception(exc)
-
-    threading.Thread(target=work, name=f"judge-{judge.name}", daemon=True).start()
-    return outcome
+def _offline_vote_on_judge_thread(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, started: float) -> VoteResult:
+    # Named for the judge while it votes (py-spy dump, log records' threadName).
+    threading.current_thread().name = f"judge-{judge.name}"
+    return _offline_vote(judge, rubric, ctx, started)
 
 
 async def run_vision_judge(judge: JudgeConfig, rubric: Rubric, ctx: JudgeContext, vision: VisionJudge) -> VoteResult:

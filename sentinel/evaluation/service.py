@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, func, update
+from sqlalchemy import Insert, Row, Select, Update, bindparam, func, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit, insert_for
 from sentinel.errors import InvalidInput, NotFound
+from sentinel.evaluation.accept_rows import insert_evaluation
 from sentinel.evaluation.inputs import EDIT_INPUTS as EDIT_INPUTS  # re-exported: jobs read it from here
 from sentinel.evaluation.inputs import check_edit_inputs, check_mask_fits
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
@@ -65,34 +66,54 @@ def _vote_insert(dialect: str) -> Insert:
     return insert(votes).on_conflict_do_nothing(index_elements=["evaluation_id", "judge"]).returning(votes.c.judge)
 
 
+_EVALUATIONS = Evaluation.__table__  # type: ignore[attr-defined]
+#: The columns of an evaluation a worker reads to judge it or finalise it: not its verdict's (null until then).
+_JUDGING_COLUMNS = tuple(
+    column
+    for column in _EVALUATIONS.columns
+    if column.name not in {"verdict", "summary", "failed_judges", "result", "finished_at"}
+)
+
+
 class _Statements:
     """The queries a worker runs for every evaluation, built once with the evaluation's id as a parameter: building
     a statement (and its cache key) each time cost more than running it."""
 
     @cached_property
     def judging_read(self) -> Select[Any]:
-        """The evaluation with the types of its images (None where it has none), and a judge that voted per row
-        (one row with None when none has): one statement, so one round trip."""
-        image, source, mask = aliased(StoredImage), aliased(StoredImage), aliased(StoredImage)
+        """The evaluation's columns a worker uses (:data:`_JUDGING_COLUMNS`) with the types of its images
+        (``image_mime``, ``source_mime``, ``mask_mime``; None where it has none), and a judge that voted per row
+        (``voted``; one row with None when none has): one statement, so one round trip. Columns, not the ORM entity:
+        loading the row into an object cost more than the query."""
+        evaluations, votes = _EVALUATIONS, Vote.__table__  # type: ignore[attr-defined]
+        image, source, mask = (StoredImage.__table__.alias(name) for name in ("image", "source", "mask"))  # type: ignore[attr-defined]
+        joined = (
+            evaluations.outerjoin(image, image.c.id == evaluations.c.image_id)
+            .outerjoin(source, source.c.id == evaluations.c.source_image_id)
+            .outerjoin(mask, mask.c.id == evaluations.c.mask_image_id)
+            .outerjoin(votes, votes.c.evaluation_id == evaluations.c.id)
+        )
         return (
-            select(Evaluation, image.mime, source.mime, mask.mime, Vote.judge)
-            .join(image, col(image.id) == col(Evaluation.image_id), isouter=True)
-            .join(source, col(source.id) == col(Evaluation.source_image_id), isouter=True)
-            .join(mask, col(mask.id) == col(Evaluation.mask_image_id), isouter=True)
-            .join(Vote, col(Vote.evaluation_id) == col(Evaluation.id), isouter=True)
-            .where(col(Evaluation.id) == bindparam("evaluation_id"))
+            select(
+                *_JUDGING_COLUMNS,
+                image.c.mime.label("image_mime"),
+                source.c.mime.label("source_mime"),
+                mask.c.mime.label("mask_mime"),
+                votes.c.judge.label("voted"),
+            )
+            .select_from(joined)
+            .where(evaluations.c.id == bindparam("evaluation_id"))
         )
 
     @cached_property
     def api_read(self) -> Select[Any]:
-        """``GET /v1/evaluations/{id}``: the evaluation and how many votes are in. Without the rubric, which the
-        answer does not show (its JSON is the row's largest, decoded at every read of a long poll)."""
+        """``GET /v1/evaluations/{id}``: the evaluation's columns and how many votes are in (``votes_in``). Without
+        the rubric, which the answer does not show (its JSON is the row's largest, decoded at every read of a long
+        poll). Columns, not the ORM entity: loading the row into an object cost more than the query."""
+        evaluations = Evaluation.__table__  # type: ignore[attr-defined]
         votes_in = select(func.count()).where(col(Vote.evaluation_id) == col(Evaluation.id)).scalar_subquery()
-        return (
-            select(Evaluation, votes_in)
-            .where(col(Evaluation.id) == bindparam("evaluation_id"))
-            .options(defer(col(Evaluation.rubric)))
-        )
+        shown = [column for column in evaluations.columns if column.name != "rubric"]
+        return select(*shown, votes_in.label("votes_in")).where(col(Evaluation.id) == bindparam("evaluation_id"))
 
     @cached_property
     def api_read_of_tenant(self) -> Select[Any]:
@@ -105,14 +126,34 @@ class _Statements:
 
     @cached_property
     def finalise_read(self) -> Select[Any]:
-        """The evaluation, locked, and whether a job's attempt waits for its verdict."""
-        job_waits = select(JobAttempt.id).where(col(JobAttempt.evaluation_id) == bindparam("evaluation_id")).exists()
+        """The evaluation's columns a worker uses, locked, and whether a job's attempt waits for its verdict
+        (``job_waits``). Columns, not the ORM entity, as :attr:`judging_read`."""
+        attempts = JobAttempt.__table__  # type: ignore[attr-defined]
+        job_waits = select(attempts.c.id).where(attempts.c.evaluation_id == bindparam("evaluation_id")).exists()
         return (
-            select(Evaluation, job_waits)
-            .where(col(Evaluation.id) == bindparam("evaluation_id"))
+            select(*_JUDGING_COLUMNS, job_waits.label("job_waits"))
+            .where(_EVALUATIONS.c.id == bindparam("evaluation_id"))
             # FOR NO KEY UPDATE: the votes just inserted hold key-share locks on this row (their foreign key); a
             # plain FOR UPDATE would wait on those, and two voters of one evaluation would deadlock each other.
-            .with_for_update(of=Evaluation, key_share=True)
+            .with_for_update(of=_EVALUATIONS, key_share=True)
+        )
+
+    @cached_property
+    def verdict_write(self) -> Update:
+        """The verdict, written unless one is already (the condition decides racing finalisers); its values are the
+        ``new_*`` parameters. Built once, as a Core statement: building it per verdict, and the ORM's handling of
+        it, cost more CPU than running it."""
+        return (
+            update(_EVALUATIONS)
+            .where(_EVALUATIONS.c.id == bindparam("evaluation_id"), _EVALUATIONS.c.status != EvaluationStatus.DONE)
+            .values(
+                status=EvaluationStatus.DONE,
+                verdict=bindparam("new_verdict"),
+                summary=bindparam("new_summary"),
+                failed_judges=bindparam("new_failed_judges"),
+                result=bindparam("new_result"),
+                finished_at=bindparam("new_finished_at"),
+            )
         )
 
 
@@ -120,7 +161,6 @@ _STATEMENTS = _Statements()
 
 #: The evaluation's row as submit_in writes it (every column, so the model's defaults are what is stored).
 _EVALUATION_COLUMNS = tuple(Evaluation.__table__.columns)  # type: ignore[attr-defined]
-_EVALUATION_INSERT = Evaluation.__table__.insert()  # type: ignore[attr-defined]
 
 #: Tries at storing a vision judge's vote when the database blinks (the call is paid for already).
 RECORD_ATTEMPTS = 4
@@ -240,13 +280,12 @@ class EvaluationService:
             created_at=now,
             deadline_at=now + timedelta(seconds=self.services.settings.evaluation_deadline_seconds),
         )
-        for info, data in submission.images.values():
-            self.services.images.store(session, info, data, key_id)
-        # A Core INSERT of the row the object holds: the ORM's unit of work cost more CPU than the statement, and
-        # the object is only read afterwards (the answer). Pending ORM objects are flushed first, as before.
+        # Core INSERTs of the rows (one statement on PostgreSQL): the ORM's unit of work cost more CPU than the
+        # statements, and the object is only read afterwards (the answer). Pending ORM objects are flushed first.
         row = {column.name: getattr(evaluation, column.key) for column in _EVALUATION_COLUMNS}
-        session.execute(_EVALUATION_INSERT, row)
-        write(session, *self.judge_messages(evaluation.id, evaluation.panel))
+        inputs = [(info, data, key_id) for info, data in submission.images.values()]
+        messages = self.judge_messages(evaluation.id, evaluation.panel)
+        insert_evaluation(session, self.services.images, row, inputs, messages)
         return evaluation
 
     def judge_messages(self, evaluation_id: str, judges: Collection[str]) -> list[Message]:
@@ -271,27 +310,31 @@ class EvaluationService:
             votes = list(session.exec(select(Vote).where(Vote.evaluation_id == evaluation_id).order_by(col(Vote.id))))
         return evaluation, votes
 
-    def read(self, evaluation_id: str, caller: Caller | None = None) -> tuple[Evaluation, int]:
-        """What ``GET /v1/evaluations/{id}`` shows, in one query: the evaluation and how many votes are in (a
-        long-polling reader reads it at least twice; the votes themselves are in the result once it is done)."""
+    def read(self, evaluation_id: str, caller: Caller | None = None) -> tuple[Row[Any], int]:
+        """What ``GET /v1/evaluations/{id}`` shows, in one query: the evaluation's row (its columns by name, as an
+        :class:`Evaluation` has them, the rubric aside) and how many votes are in (a long-polling reader reads it
+        at least twice; the votes themselves are in the result once it is done)."""
         if "\x00" in evaluation_id:  # see get()
             raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
         tenant = tenant_params(caller)
         query = _STATEMENTS.api_read if tenant is None else _STATEMENTS.api_read_of_tenant
-        # One statement, built once (building it cost more than running it): without a transaction around it (a
-        # long-polling reader's BEGIN and ROLLBACK were two of its three round trips).
-        with Session(autocommit(self.services.engine), expire_on_commit=False) as session:
-            found = session.exec(query, params={"evaluation_id": evaluation_id, **(tenant or {})}).first()
+        # One statement, built once (building it cost more than running it), on a connection rather than an ORM
+        # session, and without a transaction around it (a long-polling reader's BEGIN and ROLLBACK were two of its
+        # three round trips).
+        with autocommit(self.services.engine).connect() as connection:
+            found = connection.execute(query, {"evaluation_id": evaluation_id, **(tenant or {})}).first()
         if found is None:
             raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
-        return found[0], int(found[1])
+        return found, int(found.votes_in)
 
-    def view(self, evaluation: Evaluation, votes: list[Vote] | int) -> dict[str, Any]:
+    def view(self, evaluation: Evaluation | Row[Any], votes: list[Vote] | int) -> dict[str, Any]:
         """The evaluation as the API shows it, with its votes (or how many are in)."""
         votes_in = votes if isinstance(votes, int) else len(votes)
         return self.render(evaluation, votes_in, self._decision(evaluation))
 
-    def render(self, evaluation: Evaluation, votes_in: int, decision: ReviewDecision | None) -> dict[str, Any]:
+    def render(
+        self, evaluation: Evaluation | Row[Any], votes_in: int, decision: ReviewDecision | None
+    ) -> dict[str, Any]:
         """The evaluation as the API shows it, from rows read already (a listing reads a whole page's vote counts
         and review decisions at once): ``votes_in`` votes, and ``decision``, the review decision if there is one."""
         body: dict[str, Any] = {
@@ -320,7 +363,7 @@ class EvaluationService:
         body["final_verdict"] = body["review"]["final_verdict"] if body["review"] else body["verdict"]
         return body
 
-    def _decision(self, evaluation: Evaluation) -> ReviewDecision | None:
+    def _decision(self, evaluation: Evaluation | Row[Any]) -> ReviewDecision | None:
         """The human decision on an amber result, if one was made (only ambers go to review)."""
         if evaluation.verdict != Verdict.AMBER:
             return None
@@ -328,7 +371,7 @@ class EvaluationService:
             return session.exec(select(ReviewDecision).where(ReviewDecision.evaluation_id == evaluation.id)).first()
 
     @staticmethod
-    def _review(evaluation: Evaluation, decision: ReviewDecision | None) -> dict[str, Any] | None:
+    def _review(evaluation: Evaluation | Row[Any], decision: ReviewDecision | None) -> dict[str, Any] | None:
         if evaluation.verdict != Verdict.AMBER:
             return None
         if decision is None:
@@ -341,18 +384,20 @@ class EvaluationService:
     # -- worker side ------------------------------------------------------------------------------
 
     def _read_for_judging(
-        self, session: Session, evaluation_id: str
-    ) -> tuple[Evaluation, dict[str, str | None], set[str]] | None:
-        """The evaluation with the types of its images (image, source, mask; None where it has none) and the judges
-        that voted, one query."""
-        rows = session.exec(_STATEMENTS.judging_read, params={"evaluation_id": evaluation_id}).all()
+        self, connection: Connection, evaluation_id: str
+    ) -> tuple[Row[Any], dict[str, str | None], set[str]] | None:
+        """The evaluation's columns a worker uses, the types of its images (image, source, mask; None where it has
+        none) and the judges that voted, one query."""
+        rows = connection.execute(_STATEMENTS.judging_read, {"evaluation_id": evaluation_id}).all()
         if not rows:
             return None
-        evaluation, *mimes, _ = rows[0]
-        voted = {row[-1] for row in rows if row[-1] is not None}
-        return evaluation, dict(zip(("image", "source", "mask"), mimes, strict=True)), voted
+        evaluation = rows[0]
+        mimes = {"image": evaluation.image_mime, "source": evaluation.source_mime, "mask": evaluation.mask_mime}
+        return evaluation, mimes, {row.voted for row in rows if row.voted is not None}
 
-    def _sources(self, evaluation: Evaluation, mimes: dict[str, str | None]) -> dict[str, ImageSource | None]:
+    def _sources(
+        self, evaluation: Evaluation | Row[Any], mimes: dict[str, str | None]
+    ) -> dict[str, ImageSource | None]:
         """The evaluation's images as judges read them."""
         images = self.services.images
         ids = {"image": evaluation.image_id, "source": evaluation.source_image_id, "mask": evaluation.mask_image_id}
@@ -365,7 +410,9 @@ class EvaluationService:
         return sources
 
     @staticmethod
-    def _context(sources: dict[str, ImageSource | None], evaluation: Evaluation, judge: JudgeConfig) -> JudgeContext:
+    def _context(
+        sources: dict[str, ImageSource | None], evaluation: Evaluation | Row[Any], judge: JudgeConfig
+    ) -> JudgeContext:
         image = sources["image"]
         assert image is not None  # every evaluation has its image
         return JudgeContext(
@@ -376,7 +423,7 @@ class EvaluationService:
             options=dict(judge.options),
         )
 
-    def rubric_of(self, evaluation: Evaluation) -> Rubric:
+    def rubric_of(self, evaluation: Evaluation | Row[Any]) -> Rubric:
         """The rubric an evaluation is judged by (the copy stored with it). Parsing one costs milliseconds and every
         evaluation of a task stores the same copy until the task's file changes: the last parse per task is kept
         and reused while the stored copy equals it."""
@@ -398,8 +445,8 @@ class EvaluationService:
         Delivered twice, it changes nothing: judges that voted are skipped."""
         panel = self.services.panel
         # One statement, without a transaction around it: no BEGIN/ROLLBACK round trips.
-        with Session(autocommit(self.services.engine), expire_on_commit=False) as session:
-            found = self._read_for_judging(session, evaluation_id)
+        with autocommit(self.services.engine).connect() as connection:
+            found = self._read_for_judging(connection, evaluation_id)
             if found is None or found[0].status == EvaluationStatus.DONE:
                 return
             evaluation, mimes, voted = found
@@ -597,10 +644,9 @@ class EvaluationService:
         The evaluation's row is locked first (PostgreSQL; SQLite has one writer at a time anyway): every writer
         stores its votes, then takes the lock, then reads the votes, so of writers racing on one evaluation the
         last to take the lock sees every other's votes, committed."""
-        found = session.exec(_STATEMENTS.finalise_read, params={"evaluation_id": evaluation_id}).first()
-        if found is None or found[0].status == EvaluationStatus.DONE:
+        evaluation = session.connection().execute(_STATEMENTS.finalise_read, {"evaluation_id": evaluation_id}).first()
+        if evaluation is None or evaluation.status == EvaluationStatus.DONE:
             return None
-        evaluation, has_job = found
         if stored and set(evaluation.panel) <= {vote.judge for vote in stored}:
             # This transaction stored every panel judge's vote (one panel message, the usual case): those are all
             # the votes there are (a vote is unique per judge, and only panel judges are asked), so reading them
@@ -624,24 +670,19 @@ class EvaluationService:
         rubric = self.rubric_of(evaluation)
         verdict = aggregate(rubric, evaluation.panel, votes, evaluation.quorum, escalation=escalation)
         # The status condition makes this the single point where racing finalisers are decided.
-        statement = (
-            update(Evaluation)
-            .where(col(Evaluation.id) == evaluation_id, col(Evaluation.status) != EvaluationStatus.DONE)
-            .values(
-                status=EvaluationStatus.DONE,
-                verdict=verdict.verdict,
-                summary=verdict.summary,
-                failed_judges=verdict.failed_judges,
-                result=verdict.to_dict(),
-                finished_at=utcnow(),
-            )
-        )
-        won = session.execute(statement, execution_options={"synchronize_session": False}).rowcount == 1  # type: ignore[attr-defined]
-        if not won:
+        written = {
+            "evaluation_id": evaluation_id,
+            "new_verdict": verdict.verdict,
+            "new_summary": verdict.summary,
+            "new_failed_judges": verdict.failed_judges,
+            "new_result": verdict.to_dict(),
+            "new_finished_at": utcnow(),
+        }
+        if session.connection().execute(_STATEMENTS.verdict_write, written).rowcount != 1:
             return None
         # With the verdict, in one transaction: what follows it. A job's attempt waiting for it moves on; an
         # evaluation of its own needs no such step (a job writes its attempt's row with the evaluation).
-        judged = [steps.evaluation_judged(evaluation_id)] if has_job else []
+        judged = [steps.evaluation_judged(evaluation_id)] if evaluation.job_waits else []
         webhook = steps.deliver_webhook(
             "evaluation", evaluation_id, evaluation.callback_url, "finished", self.services.settings
         )
@@ -663,7 +704,7 @@ class EvaluationService:
         )
         self.services.finished.announce(evaluation_key(evaluation_id))
 
-    def _escalate(self, session: Session, evaluation: Evaluation, reason: str) -> None:
+    def _escalate(self, session: Session, evaluation: Row[Any], reason: str) -> None:
         """Ask the escalation judges; of racing finalisers, only the one whose update wins sends their messages."""
         record = escalation_record(evaluation.escalation_judges, reason)
         statement = (

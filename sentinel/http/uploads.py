@@ -47,9 +47,11 @@ class ClosingDelimiter:
     async def receive(self) -> Message:
         message = await self._receive()
         if not self.seen and message["type"] == "http.request":
-            window = self._tail + message.get("body", b"")
-            self.seen = self.delimiter in window
-            self._tail = window[-(len(self.delimiter) - 1) :]
+            body = message.get("body", b"")
+            keep = len(self.delimiter) - 1
+            # The chunk itself, and the few bytes where it meets the last one: no copy of the whole chunk.
+            self.seen = self.delimiter in body or self.delimiter in self._tail + body[:keep]
+            self._tail = body[-keep:] if len(body) >= keep else (self._tail + body)[-keep:]
         return message
 
 
@@ -91,6 +93,26 @@ async def parse_form(request: Request, *, max_files: int, max_fields: int, max_p
         raise InvalidInput(f"malformed multipart/form-data body: {exc.message}") from exc
     except StarletteHTTPException as exc:  # the same, from a urlencoded body
         raise InvalidInput(f"malformed form body: {exc.detail}") from exc
+
+
+async def parse_whole_form(request: Request, *, max_files: int, max_fields: int, max_part_size: int) -> FormData:
+    """:func:`parse_form`, refusing a multipart body that ends before its closing delimiter (a truncated upload,
+    whose whole parts the parser would keep quietly). The caller closes the form."""
+    boundary = parse_options_header(request.headers.get("content-type"))[1].get(b"boundary")
+    if not boundary:
+        return await parse_form(request, max_files=max_files, max_fields=max_fields, max_part_size=max_part_size)
+    watcher = ClosingDelimiter(request.receive, boundary)
+    form = await parse_form(
+        Request(request.scope, watcher.receive),
+        max_files=max_files,
+        max_fields=max_fields,
+        max_part_size=max_part_size,
+    )
+    if not watcher.seen:
+        await form.close()
+        closing = watcher.delimiter.strip().decode("latin-1")
+        raise InvalidInput(f"the multipart body ended before its closing boundary '{closing}': truncated upload")
+    return form
 
 
 async def fetch_images(urls: dict[str, str], settings: Settings) -> dict[str, bytes]:
@@ -172,14 +194,8 @@ async def read_form(
     """The body's fields and files: ``files`` are file parts (``name`` or ``name[]``, the same field), ``fields``
     text (a bracketed name counts as its first part), each once unless in ``repeatable``. Anything else, a file
     where text belongs or text where a file belongs, a truncated body, or a file past ``max_bytes`` is refused."""
-    boundary = parse_options_header(request.headers.get("content-type"))[1].get(b"boundary")
-    watcher = ClosingDelimiter(request.receive, boundary) if boundary else None
-    form_request = Request(request.scope, watcher.receive) if watcher else request
-    form = await parse_form(form_request, max_files=max_files, max_fields=64, max_part_size=MAX_TEXT_PART_BYTES)
+    form = await parse_whole_form(request, max_files=max_files, max_fields=64, max_part_size=MAX_TEXT_PART_BYTES)
     try:
-        if watcher is not None and not watcher.seen:
-            closing = watcher.delimiter.strip().decode("latin-1")
-            raise InvalidInput(f"the multipart body ended before its closing boundary '{closing}': truncated upload")
         read = Form()
         seen: dict[str, int] = {}
         for name, value in form.multi_items():

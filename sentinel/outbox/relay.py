@@ -17,15 +17,15 @@ from functools import lru_cache
 from typing import Any
 
 import dramatiq
-from sqlalchemy import Update, bindparam, delete, func, or_, update
+from sqlalchemy import Insert, Update, bindparam, delete, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from sentinel.db import autocommit
+from sentinel.db import autocommit, insert_for
 from sentinel.models import OutboxMessage, as_utc, utcnow
 from sentinel.outbox import steps
-from sentinel.outbox.store import on_commit, write
+from sentinel.outbox.store import UNSENT, message_values, on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,13 @@ def _claim_statement() -> Update:
             col(OutboxMessage.options),
         )
     )
+
+
+@lru_cache(maxsize=2)
+def _request_insert(dialect: str) -> Insert:
+    """A once-only message's row unless it is there already (its dedupe key), built once per database kind."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    return insert_for(dialect)(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 #: Marking a round's messages sent, and releasing those the broker refused (built once, like the claim).
@@ -162,11 +169,15 @@ class Relay:
         self.broker.enqueue(message)
 
     def request_sweep(self) -> None:
-        """Ask for this period's sweep; of every process asking, one row is written (its period is its key)."""
+        """Ask for this period's sweep; of every process asking, one row is written (its period is its key).
+
+        One statement on a connection of its own, committed alone: a session's BEGIN and COMMIT were two more round
+        trips, and its commit woke this relay for a round of its own, when the round that follows the request in
+        :meth:`_run` sends the row anyway (every process asks every period)."""
         assert self.sweep_every_seconds is not None
-        with Session(self.engine) as session:
-            write(session, steps.sweep(int(time.time() // self.sweep_every_seconds)))
-            session.commit()
+        row = message_values(steps.sweep(int(time.time() // self.sweep_every_seconds))) | UNSENT
+        with autocommit(self.engine).connect() as connection:
+            connection.execute(_request_insert(connection.dialect.name), row)
 
     def forget_sent(self, older_than_seconds: float = KEEP_SENT_SECONDS) -> int:
         cutoff = utcnow() - timedelta(seconds=older_than_seconds)

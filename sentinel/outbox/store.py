@@ -32,33 +32,44 @@ class Message:
 
 _INSERT = OutboxMessage.__table__.insert()  # type: ignore[attr-defined]
 #: The columns a new message's row starts with beyond its content (an ORM object got them from the model).
-_UNSENT = {"sent_at": None, "claimed_until": None, "send_failures": 0}
+UNSENT = {"sent_at": None, "claimed_until": None, "send_failures": 0}
 
 
 def write(session: Session, *messages: Message) -> None:
     """Add ``messages`` to the outbox in ``session``'s transaction: they exist exactly when the change does."""
-    rid = request_id.get()
     for message in messages:
-        options = dict(message.options)
-        if rid and "request_id" not in options:
-            # The relay sends from its own thread: the request id that caused the message travels with it.
-            options["request_id"] = rid
-        values = {
-            "actor": message.actor,
-            "queue": message.queue,
-            "args": list(message.args),
-            "options": options,
-            "dedupe_key": message.dedupe_key,
-            "created_at": utcnow(),
-        }
+        values = message_values(message)
         if message.dedupe_key is None:
             # Core, not an ORM object: the unit of work cost more CPU than the INSERT (pending objects are flushed
             # first, so the order of the transaction's writes is kept).
-            session.execute(_INSERT, values | _UNSENT)
+            session.execute(_INSERT, values | UNSENT)
         else:
             insert_unless_present(session, OutboxMessage, values, ["dedupe_key"])
     if messages:
-        session.info[_WROTE] = True
+        mark_written(session)
+
+
+def message_values(message: Message) -> dict[str, Any]:
+    """The outbox row of a message, as :func:`write` inserts it, the columns of an unsent one aside (``UNSENT``)."""
+    options = dict(message.options)
+    rid = request_id.get()
+    if rid and "request_id" not in options:
+        # The relay sends from its own thread: the request id that caused the message travels with it.
+        options["request_id"] = rid
+    return {
+        "actor": message.actor,
+        "queue": message.queue,
+        "args": list(message.args),
+        "options": options,
+        "dedupe_key": message.dedupe_key,
+        "created_at": utcnow(),
+    }
+
+
+def mark_written(session: Session) -> None:
+    """Note that ``session``'s transaction wrote outbox messages (by :func:`write`, or by a statement of the
+    caller's own built on :func:`message_values`): the relay is woken when it commits."""
+    session.info[_WROTE] = True
 
 
 _wake_lock = threading.Lock()

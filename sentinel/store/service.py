@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,43 @@ def _image_statements(dialect: str) -> tuple[Insert, Insert]:
     )
     own = insert(ImageOwner).on_conflict_do_nothing(index_elements=["image_id", "key_id"])
     return upsert, own
+
+
+@dataclass(frozen=True)
+class ImageRows:
+    """What storing images writes: their rows and their owners' (each sorted, so two writers storing the same images
+    lock their rows in one order and never deadlock), and their blobs as ``(sha256, data, mime)``."""
+
+    images: list[dict[str, Any]]
+    owners: list[dict[str, Any]]
+    blobs: list[tuple[str, bytes, str]]
+
+
+def image_rows(images: Iterable[tuple[ImageInfo, bytes, str | None]]) -> ImageRows:
+    """The rows of images given as (info, bytes, the key that sent or asked for them): one per image however often
+    it comes, one owner per image and key."""
+    rows: dict[str, dict[str, Any]] = {}
+    owners: dict[tuple[str, str], dict[str, Any]] = {}
+    blobs: dict[str, tuple[bytes, str]] = {}
+    now = utcnow()
+    for info, data, key_id in images:
+        rows[info.sha256] = {
+            "id": info.sha256,
+            "mime": info.mime,
+            "width": info.width,
+            "height": info.height,
+            "size_bytes": info.size_bytes,
+            "created_at": now,
+            "stored_at": now,
+        }
+        if key_id is not None:
+            owners[(info.sha256, key_id)] = {"image_id": info.sha256, "key_id": key_id, "created_at": now}
+        blobs[info.sha256] = (data, info.mime)
+    return ImageRows(
+        [rows[sha256] for sha256 in sorted(rows)],
+        [owners[pair] for pair in sorted(owners)],
+        [(sha256, *blobs[sha256]) for sha256 in sorted(blobs)],
+    )
 
 
 class ImageService:
@@ -66,32 +104,19 @@ class ImageService:
         (its info, bytes and the key that asked for it) is one row however often it comes, its rows are written
         before its blob, and the statements are SQLAlchemy Core run once for all of them (the gateway's write path,
         where ORM sessions cost more CPU than the rest of the request's bookkeeping)."""
-        rows: dict[str, dict[str, Any]] = {}
-        owners: dict[tuple[str, str], dict[str, Any]] = {}
-        blobs: dict[str, tuple[bytes, str]] = {}
-        now = utcnow()
-        for info, data, key_id in images:
-            rows[info.sha256] = {
-                "id": info.sha256,
-                "mime": info.mime,
-                "width": info.width,
-                "height": info.height,
-                "size_bytes": info.size_bytes,
-                "created_at": now,
-                "stored_at": now,
-            }
-            if key_id is not None:
-                owners[(info.sha256, key_id)] = {"image_id": info.sha256, "key_id": key_id, "created_at": now}
-            blobs[info.sha256] = (data, info.mime)
-        if not rows:
+        rows = image_rows(images)
+        if not rows.images:
             return
         upsert, own = _image_statements(connection.dialect.name)
-        # Sorted, so two writers storing the same images lock their rows in one order and never deadlock.
-        connection.execute(upsert, [rows[sha256] for sha256 in sorted(rows)])
-        if owners:
-            connection.execute(own, [owners[pair] for pair in sorted(owners)])
-        # All at once where the store can: a new image costs a write and an fsync, which overlap on the device.
-        put_all(self.blobs, [(sha256, *blobs[sha256]) for sha256 in sorted(blobs)])
+        connection.execute(upsert, rows.images)
+        if rows.owners:
+            connection.execute(own, rows.owners)
+        self.put_blobs(rows)
+
+    def put_blobs(self, rows: ImageRows) -> None:
+        """The blobs of ``rows``, once their rows are written (and locked) in the caller's transaction. All at once
+        where the store can: a new image costs a write and an fsync, which overlap on the device."""
+        put_all(self.blobs, rows.blobs)
 
     def get_for(
         self,

@@ -16,7 +16,7 @@ from sentinel.db import build_engine
 from sentinel.db.migrate import upgrade_engine
 from sentinel.models import OutboxMessage
 from sentinel.outbox.relay import Relay, backlog
-from sentinel.outbox.store import Message, write
+from sentinel.outbox.store import Message, on_commit, write
 from tests.faults.conftest import database as own_database
 
 STEP = Message("judge_evaluation", "judging", ("ev_1", "pixels", 20.0))
@@ -208,3 +208,32 @@ def test_a_relay_round_on_postgresql_is_two_statements_without_transactions_arou
         event.remove(engine, "before_cursor_execute", note)
         engine.dispose()
     assert statements == [("UPDATE", True), ("UPDATE", True)]
+
+
+def test_a_sweep_request_is_one_statement_without_a_transaction_and_wakes_no_extra_round(postgres_database) -> None:
+    """Every process asks for the sweep every period; of all of them one row is written. The request is one INSERT
+    committed alone, and it does not wake the relay: the round that follows it in the relay's loop sends the row."""
+    engine = build_engine(postgres_database)
+    upgrade_engine(engine)
+    relay = Relay(engine, CountingBroker(), sweep_every_seconds=3600)
+    statements: list[tuple[str, bool]] = []
+
+    def note(conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append((statement.split()[0].upper(), bool(conn.connection.dbapi_connection.autocommit)))
+
+    stop_waking = on_commit(relay._wake.set)
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        relay.request_sweep()
+        relay.request_sweep()  # another process asking for the same period
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+        stop_waking()
+    try:
+        assert statements == [("INSERT", True), ("INSERT", True)]
+        assert not relay._wake.is_set()
+        assert unsent(engine) == 1
+        assert relay.send_pending() == 1
+        assert list(relay.broker.sent) == [()]  # the sweep, once
+    finally:
+        engine.dispose()

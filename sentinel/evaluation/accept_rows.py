@@ -1,0 +1,95 @@
+"""Writing a new evaluation's rows: its images', their owners', its own and its outbox messages'.
+
+On PostgreSQL an evaluation of one image (any task but an edit) goes in one statement (the image's upsert, its owner
+and the message as data-modifying CTEs of the evaluation's INSERT): one round trip and one statement for the server
+to parse, where each table took its own. Otherwise (SQLite has no INSERT in a WITH; an edit's images are upserted in
+one order) each table takes its own statement, as :meth:`ImageService.store_many` and
+:func:`sentinel.outbox.store.write` write them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Insert, Table, bindparam
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Session
+
+from sentinel.models import Evaluation, ImageOwner, OutboxMessage, StoredImage
+from sentinel.outbox.store import UNSENT, Message, mark_written, message_values, write
+from sentinel.store.images import ImageInfo
+from sentinel.store.service import ImageService, image_rows
+
+_EVALUATIONS: Table = Evaluation.__table__  # type: ignore[attr-defined]
+_IMAGES: Table = StoredImage.__table__  # type: ignore[attr-defined]
+_OWNERS: Table = ImageOwner.__table__  # type: ignore[attr-defined]
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+#: The columns each kind of row is written with (the keys of image_rows' and message_values' dicts).
+_IMAGE_COLUMNS = ("id", "mime", "width", "height", "size_bytes", "created_at", "stored_at")
+_OWNER_COLUMNS = ("image_id", "key_id", "created_at")
+_MESSAGE_COLUMNS = ("actor", "queue", "args", "options", "dedupe_key", "created_at", *UNSENT)
+
+
+def _row(prefix: str, columns: Sequence[str]) -> dict[str, Any]:
+    """A row of parameters named ``{prefix}_{column}``."""
+    return {column: bindparam(f"{prefix}_{column}") for column in columns}
+
+
+@lru_cache
+def _insert_all(owner: bool, message: bool) -> Insert:
+    """The evaluation's INSERT with its image upserted, its ``owner`` added unless present and its ``message``
+    inserted, each a CTE of the one statement (PostgreSQL runs every data-modifying CTE, and checks the evaluation's
+    foreign key to the image after all of them). Built once per shape, so SQLAlchemy finds it compiled (one row of
+    VALUES each: a multi-row VALUES of parameters has no cache key, and was compiled afresh at every call)."""
+    upsert = postgresql.insert(_IMAGES).values(_row("image", _IMAGE_COLUMNS))
+    # As ImageService.store: a second store of an image touches its row (and locks it until the commit).
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["id"], set_={"stored_at": upsert.excluded.stored_at, "purged_at": None}
+    )
+    ctes = [upsert.returning(_IMAGES.c.id).cte("stored_image")]
+    if owner:
+        own = postgresql.insert(_OWNERS).values(_row("owner", _OWNER_COLUMNS))
+        own = own.on_conflict_do_nothing(index_elements=["image_id", "key_id"])
+        ctes.append(own.returning(_OWNERS.c.id).cte("image_owner_added"))
+    if message:
+        sent = _OUTBOX.insert().values(_row("message", _MESSAGE_COLUMNS))
+        ctes.append(sent.returning(_OUTBOX.c.id).cte("outbox_added"))
+    evaluation = _EVALUATIONS.insert().values(_row("evaluation", [column.name for column in _EVALUATIONS.columns]))
+    return evaluation.add_cte(*ctes)
+
+
+def insert_evaluation(
+    session: Session,
+    images: ImageService,
+    evaluation: dict[str, Any],
+    inputs: Sequence[tuple[ImageInfo, bytes, str | None]],
+    messages: Sequence[Message],
+) -> None:
+    """Write an evaluation's row (``evaluation``: every column by name) with its images' rows and blobs (``inputs``:
+    info, bytes, the key that sent them) and its ``messages``, in ``session``'s transaction. The images' rows are
+    written, and locked, before their blobs, as :meth:`ImageService.store` does."""
+    one_statement = (
+        session.get_bind().dialect.name == "postgresql"
+        and len(inputs) == 1
+        and len(messages) <= 1
+        and all(message.dedupe_key is None for message in messages)
+    )
+    if not one_statement:
+        # Several images are upserted in one order (sorted by hash) so that two writers never deadlock, which one
+        # CTE per image would not promise.
+        images.store_many(session.connection(), inputs)
+        session.execute(_EVALUATIONS.insert(), evaluation)
+        write(session, *messages)
+        return
+    stored = image_rows(inputs)
+    rows = [("evaluation", evaluation), ("image", stored.images[0])]
+    rows += [("owner", owner) for owner in stored.owners]
+    rows += [("message", message_values(message) | UNSENT) for message in messages]
+    params = {f"{prefix}_{column}": value for prefix, row in rows for column, value in row.items()}
+    session.execute(_insert_all(bool(stored.owners), bool(messages)), params)
+    images.put_blobs(stored)
+    if messages:
+        mark_written(session)
