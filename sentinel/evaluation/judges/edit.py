@@ -355,6 +355,18 @@ class EditFrames:
             return "the mask is white (nearly) everywhere, so no area outside it is left to compare"
         return None
 
+    @staticmethod
+    def nothing_inside(view: View) -> str | None:
+        """Why nothing inside the mask can be measured on ``view``, if so: the mask covers no more than half of any
+        of its pixels (a hairline mask on a long, thin image brought to ANALYSIS_SIDE)."""
+        if view.inside.any():
+            return None
+        height, width = view.inside.shape
+        return (
+            f"the mask is too thin to measure inside: it covers no whole pixel of the {width}×{height} px copy the "
+            "images are compared at"
+        )
+
     def note(self) -> str:
         return " (result was resized to the source's size to compare)" if self.resized_result else ""
 
@@ -381,6 +393,8 @@ def _preserved(ctx: JudgeContext, s: SimilaritySettings, inside: bool, what: str
     if reason := frames.empty_mask():
         return _no_region(reason)
     view = frames.inner if inside else frames.whole
+    if inside and (reason := frames.nothing_inside(view)):
+        return Outcome(True, None, s.min_ssim, reason + frames.note())
     ssim = view.mean_ssim(view.inside if inside else view.outside)
     ok = ssim >= s.min_ssim
     state = "is preserved" if ok else lost
@@ -394,6 +408,8 @@ def _changed(ctx: JudgeContext, s: ChangeSettings, inside: bool, what: str, unch
     if reason := frames.empty_mask():
         return _no_region(reason)
     view = frames.inner if inside else frames.whole
+    if inside and (reason := frames.nothing_inside(view)):
+        return Outcome(True, None, s.min_change, reason + frames.note())
     change = view.mean_change(view.inside if inside else view.outside)
     ok = change >= s.min_change
     # The detail prints the measured value as the criteria table does: rounded once, formatted by one function.
@@ -569,6 +585,8 @@ def fill_matches_surroundings(ctx: JudgeContext, s: FillSettings) -> Outcome:
     if reason := frames.empty_mask():
         return _no_region(reason)
     view = frames.around_mask
+    if reason := frames.nothing_inside(view):
+        return Outcome(True, None, 1.0, reason + frames.note())
     if not view.ring.any():
         return Outcome(True, None, None, "the mask leaves no surroundings to compare the fill with")
     # Only what was repainted is a fill; what was left as it was is changed_in_mask's to judge.
@@ -654,7 +672,7 @@ def subject_preserved(ctx: JudgeContext, s: SubjectSettings) -> Outcome:
     Lab: SSIM does not see a red cup turned blue; severity from SUBJECT_COLOUR_BANDS)."""
     structure = _preserved(ctx, s, inside=True, what="the subject inside the mask", lost="was altered or destroyed")
     frames = _frames(ctx)
-    if frames.empty_mask():
+    if frames.empty_mask() or frames.nothing_inside(frames.around_mask):
         return structure
     delta_e, was, now = subject_colour_change(frames)
     facts = {"source_colour": was, "result_colour": now}

@@ -178,10 +178,15 @@ class Layout:
     def steps(self) -> np.ndarray:
         """Luminance step to the right plus downwards, per pixel (the last row and column repeat their neighbour)."""
         gray = self.gray
+        height, width = gray.shape
+        if height < 2 or width < 2:
+            # A single row or column: repeated once, it has no step across it, and its last line still has a
+            # neighbour to copy.
+            gray = np.pad(gray, ((0, int(height < 2)), (0, int(width < 2))), mode="edge")
         steps = np.zeros_like(gray)
         steps[:-1, :-1] = np.abs(np.diff(gray, axis=0))[:, :-1] + np.abs(np.diff(gray, axis=1))[:-1]
         steps[-1], steps[:, -1] = steps[-2], steps[:, -2]
-        return steps
+        return steps[:height, :width]
 
     @cached_property
     def plain_backdrop(self) -> bool:
@@ -190,7 +195,8 @@ class Layout:
         # Texture along the edge (steps between neighbours on the edge line, not across it into a product).
         gray = self.gray
         along = np.concatenate([np.abs(np.diff(line)) for line in (gray[0], gray[-1], gray[:, 0], gray[:, -1])])
-        return float(near.mean()) >= PLAIN_BACKDROP_SHARE and float((along >= DETAIL_STEP / 2).mean()) < 0.1
+        textured = float((along >= DETAIL_STEP / 2).mean()) if along.size else 0.0  # a 1×1 edge has no steps
+        return float(near.mean()) >= PLAIN_BACKDROP_SHARE and textured < 0.1
 
     @cached_property
     def distance(self) -> np.ndarray:
@@ -263,6 +269,26 @@ def _layout(ctx: JudgeContext) -> Layout:
     return ctx.memo("layout", lambda: Layout(_thumbnail(ctx.decoded.rgb)))
 
 
+#: Fewest pixels across and down the layout copy needs for a product and its background to be told apart: one
+#: background cell (below), a 16th of the copy's side.
+LAYOUT_MIN_SIDE = LAYOUT_SIDE // 16
+
+
+def _too_small(ctx: JudgeContext, layout: Layout, threshold: float | None, what: str) -> Outcome | None:
+    """The pass of a check on an image too small or too thin to tell a product from its background; the size
+    criteria (``size``, ``min_size``) are the ones that fail it."""
+    height, width = layout.thumb.shape[:2]
+    if min(height, width) >= LAYOUT_MIN_SIDE:
+        return None
+    decoded = ctx.decoded
+    at = f" (analysed at {width}×{height} px)" if (width, height) != (decoded.width, decoded.height) else ""
+    detail = (
+        f"image is {decoded.width}×{decoded.height} px{at}: too small to {what}; a product is told from its "
+        f"background at {LAYOUT_MIN_SIDE}×{LAYOUT_MIN_SIDE} px or more"
+    )
+    return Outcome(True, None, threshold, detail)
+
+
 class CutOffSettings(CheckSettings):
     min_contact: float = Field(
         0.02,
@@ -333,6 +359,8 @@ def subject_cut_off(ctx: JudgeContext, s: CutOffSettings) -> Outcome:
     15% opposite margin, 30% cut a 38% one); a product too large for the frame, touching both opposite edges,
     grades as half its contact there."""
     layout = _layout(ctx)
+    if too_small := _too_small(ctx, layout, s.min_contact, "tell whether the frame cuts the product"):
+        return too_small
     if not layout.plain_backdrop:
         return Outcome(True, None, None, "the background is not plain, so the product's outline cannot be told from it")
     if not layout.subject.any():
@@ -411,6 +439,8 @@ def busy_background(ctx: JudgeContext, s: BusyBackgroundSettings) -> Outcome:
     LAYOUT_SIDE) or, on a plain backdrop, anything standing out from it covers BUSY_CELL_SHARE of it. Smooth shading
     and soft shadows do not; brick, gravel, wood grain, props and scattered objects do."""
     layout = _layout(ctx)
+    if too_small := _too_small(ctx, layout, s.max_busy, "judge the background around the product"):
+        return too_small
     busy = busy_share(layout)
     if busy is None:
         return Outcome(True, None, s.max_busy, "the product fills the whole frame: no background to judge")

@@ -21,14 +21,17 @@ import numpy as np
 
 
 def box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
-    """Average ``gray`` over square blocks so its longest side is at most ``side`` (no resampling artefacts)."""
+    """Average ``gray`` over square blocks so its longest side is at most ``side`` (no resampling artefacts).
+
+    A side shorter than one block (a strip thinner than the step) is averaged whole into one pixel, not dropped.
+    """
     import cv2
 
     step = max(1, -(-max(gray.shape[:2]) // side))
     source = gray.astype(np.float32, copy=False)
     if step == 1:
         return source
-    h, w = gray.shape[0] // step, gray.shape[1] // step
+    h, w = max(1, gray.shape[0] // step), max(1, gray.shape[1] // step)
     return cv2.resize(source[: h * step, : w * step], (w, h), interpolation=cv2.INTER_AREA)
 
 
@@ -72,6 +75,8 @@ class NoiseMeasure:
     level: float
     #: Immerkær sigma of those tiles before separating texture from noise (for the report).
     raw: float
+    #: False when the image is smaller than one tile: nothing was measured (``level`` is then 0).
+    measured: bool = True
 
 
 def noise_level(gray: np.ndarray) -> NoiseMeasure:
@@ -91,7 +96,7 @@ def noise_level(gray: np.ndarray) -> NoiseMeasure:
     t = NOISE_TILE
     rows, cols = gray.shape[0] // t, gray.shape[1] // t
     if rows == 0 or cols == 0:
-        return NoiseMeasure(0.0, 0.0)
+        return NoiseMeasure(0.0, 0.0, measured=False)
     image = np.ascontiguousarray(gray[: rows * t, : cols * t], dtype=np.float32)
     fine = _immerkaer_tiles(image, t)
     half = cv2.resize(image, (cols * t // 2, rows * t // 2), interpolation=cv2.INTER_AREA)
@@ -134,6 +139,8 @@ _LUMA_TABLE = np.array(
 #: Low-frequency AC coefficients whose quantisation step is estimated (they are non-zero often enough).
 _AC_COEFFICIENTS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1))
 _AC_BASIS = np.stack([np.outer(_DCT[u], _DCT[v]).ravel() for u, v in _AC_COEFFICIENTS], axis=1).astype(np.float32)
+#: Blocks the grid must hold across and down for the coefficients to be read.
+JPEG_MIN_BLOCKS = 2
 #: Distinct coefficient values (0.1 apart) a lattice must be read from.
 _MIN_DISTINCT = 12
 #: Blocks sampled for the coefficient statistics.
@@ -159,6 +166,9 @@ class BlockingMeasure:
     edge_ratio: float
     #: Grid offset (x, y) of the blocks found, 0–7 each.
     offset: tuple[int, int]
+    #: False when fewer than JPEG_MIN_BLOCKS×JPEG_MIN_BLOCKS blocks lie on the grid: nothing was measured
+    #: (``quality`` is then 100).
+    measured: bool = True
 
 
 def _grid_profile(gray: np.ndarray, axis: int) -> tuple[int, float]:
@@ -213,8 +223,8 @@ def jpeg_blocking(gray: np.ndarray) -> BlockingMeasure:
     edge_ratio = (ratio_x + ratio_y) / 2
     region = gray[offset_y:, offset_x:]
     h, w = (region.shape[0] // 8) * 8, (region.shape[1] // 8) * 8
-    if h < 16 or w < 16:
-        return BlockingMeasure(100.0, round(edge_ratio, 2), (offset_x, offset_y))
+    if h < 8 * JPEG_MIN_BLOCKS or w < 8 * JPEG_MIN_BLOCKS:
+        return BlockingMeasure(100.0, round(edge_ratio, 2), (offset_x, offset_y), measured=False)
     grid = region[:h, :w].reshape(h // 8, 8, w // 8, 8)
     # Every k-th block row and column, so that about _JPEG_BLOCKS blocks are read.
     every = max(1, int(np.sqrt(grid.shape[0] * grid.shape[2] / _JPEG_BLOCKS)))
@@ -249,6 +259,9 @@ BAND_MAX_STEP = 24
 #: A band is a run of at least this many pixels whose neighbours differ by at most BAND_FLAT levels.
 BAND_MIN_RUN = 6
 BAND_FLAT = 2
+#: A staircase is three bands in a row: an image shorter than that both ways shows none, and too few pixels for
+#: its histograms to show a lattice.
+BANDING_MIN_SIDE = 3 * BAND_MIN_RUN
 #: Pixels a jump may take between two bands (JPEG ringing and chroma smoothing widen the edge).
 BAND_MAX_GAP = 8
 #: Value spacings a posterised image's histogram is tested for: bit-depth reductions (6 to 2 bits) and
@@ -279,6 +292,8 @@ class BandingMeasure:
     lattice: float
     #: How clearly the histograms show that spacing (spectral prominence of the comb, median channel).
     prominence: float
+    #: False when both sides are under BANDING_MIN_SIDE: nothing was measured.
+    measured: bool = True
 
 
 def _staircase_rows(image: np.ndarray) -> tuple[int, np.ndarray]:
@@ -286,6 +301,8 @@ def _staircase_rows(image: np.ndarray) -> tuple[int, np.ndarray]:
     import cv2
 
     height, width, _ = image.shape
+    if width < 2:  # no neighbours along the row (and OpenCV returns None for the empty difference)
+        return 0, np.zeros(0, dtype=np.int32)
     change = cv2.absdiff(image[:, 1:], image[:, :-1])
     # np.maximum over channel slices: a reduction over the last, 3-long axis is twenty times slower.
     biggest = np.maximum(np.maximum(change[..., 0], change[..., 1]), change[..., 2])
@@ -414,6 +431,8 @@ def banding(rgb: np.ndarray) -> BandingMeasure:
     """
     import cv2
 
+    if max(rgb.shape[:2]) < BANDING_MIN_SIDE:
+        return BandingMeasure(0.0, 0.0, 0.0, 0.0, measured=False)
     step = max(1, -(-max(rgb.shape[:2]) // BANDING_SIDE))
     height, width = -(-rgb.shape[0] // step), -(-rgb.shape[1] // step)
     # Nearest-neighbour at an integer factor picks every n-th pixel, like slicing, without numpy's slow copy.
@@ -503,6 +522,8 @@ EDGE_CONTRAST = 12.0
 EDGE_SEARCH = 6
 #: Deepest band looked for, as a share of the side: beyond it the image is blank, which not_blank reports.
 MAX_BAND_DEPTH = 0.9
+#: Fewest lines (rows for the top and bottom, columns for the sides) a side needs to be searched for a band.
+BAND_MIN_LINES = 8
 
 #: Sides in the order a band is reported.
 SIDES = ("top", "bottom", "left", "right")
@@ -543,7 +564,7 @@ def flat_bands(gray: np.ndarray) -> list[FlatBand]:
     for side in SIDES:
         lines = _lines_from(gray, side)
         count = lines.shape[0]
-        if count < 8:
+        if count < BAND_MIN_LINES:
             continue
         reach = int(count * MAX_BAND_DEPTH) + 1
         colour = float(np.median(lines[:3]))
@@ -576,6 +597,8 @@ TILING_SIDE = 256
 TILE_COUNTS = (2, 3, 4)
 #: Shifts nearer the origin than this (px of the analysis copy) are neighbours, not repeats.
 NEAR_ORIGIN = 4
+#: Fewest pixels across and down the analysis copy needs for its repeats to be looked for.
+TILING_MIN_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -587,6 +610,8 @@ class RepetitionMeasure:
     #: Strongest self-similarity at any other shift: a regular pattern (brick, tiles, windows) repeats at
     #: its own period too, a tiled image does not.
     pattern: float
+    #: False when the analysis copy is under TILING_MIN_SIDE on a side: nothing was measured.
+    measured: bool = True
 
 
 def _detail(gray: np.ndarray) -> np.ndarray:
@@ -620,10 +645,13 @@ def repetition(gray: np.ndarray) -> RepetitionMeasure:
     pattern (brick, a chessboard, a facade of windows) also repeats at W/n but does so at its own, shorter
     period as well, which ``pattern`` reports.
     """
-    detail = _detail(box_downscale(gray, TILING_SIDE))
+    small = box_downscale(gray, TILING_SIDE)
+    h, w = small.shape
+    if h < TILING_MIN_SIDE or w < TILING_MIN_SIDE:
+        return RepetitionMeasure(0.0, (0, 0), 0.0, measured=False)
+    detail = _detail(small)
     energy = float((detail**2).sum())
-    h, w = detail.shape
-    if energy < 1e-6 * detail.size or h < 16 or w < 16:
+    if energy < 1e-6 * detail.size:
         return RepetitionMeasure(0.0, (0, 0), 0.0)
     spectrum = np.fft.rfft2(detail)
     rho = np.fft.irfft2(np.abs(spectrum) ** 2, s=detail.shape) / energy
@@ -659,6 +687,9 @@ SEAM_POSITIONS = (1 / 2, 1 / 3, 2 / 3)
 #: Lines either side of a candidate compared with it (an eighth of the side): JPEG block edges and a regular
 #: pattern's edges recur within it, a seam does not.
 SEAM_CONTEXT = 1 / 8
+#: A seam is looked for along a side at least SEAM_MIN_LENGTH px long, on an image at least SEAM_MIN_ACROSS px
+#: the other way (one sampled line: lines are every 8th).
+SEAM_MIN_LENGTH, SEAM_MIN_ACROSS = 32, 8
 
 
 @dataclass(frozen=True)
@@ -673,6 +704,8 @@ class SeamMeasure:
     coverage: float
     #: The same share for the most seam-like other line nearby (a pattern's or a JPEG grid's edges).
     nearby: float
+    #: False when the image is too small either way for a seam to be looked for.
+    measured: bool = True
 
 
 def seam(gray: np.ndarray) -> SeamMeasure:
@@ -689,12 +722,14 @@ def seam_in_lines(rows: np.ndarray, columns: np.ndarray) -> SeamMeasure:
     Read at full resolution on every eighth row (``rows``, H/8 × W) and every eighth column (``columns``, W/8 × H,
     transposed), around the candidate lines only.
     """
-    best = SeamMeasure("", 0.0, 0.0, 0.0, 0.0)
+    best = SeamMeasure("", 0.0, 0.0, 0.0, 0.0, measured=False)
     height, width = columns.shape[1], rows.shape[1]
     for direction, image, across_length in (("vertical", rows, height), ("horizontal", columns, width)):
         length = image.shape[1]
-        if length < 32 or across_length < 8:
+        if length < SEAM_MIN_LENGTH or across_length < SEAM_MIN_ACROSS:
             continue
+        if not best.measured:
+            best = SeamMeasure("", 0.0, 0.0, 0.0, 0.0)
         reach = max(4, round(length * SEAM_CONTEXT))
         for share in SEAM_POSITIONS:
             centre = round(length * share)

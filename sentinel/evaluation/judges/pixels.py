@@ -158,9 +158,27 @@ def min_size(ctx: JudgeContext, s: MinSizeSettings) -> Outcome:
     return Outcome(ok, longest, s.min_longest_side, detail, graded=longest / s.min_longest_side)
 
 
+def _unmeasured(
+    ctx: JudgeContext, threshold: float | str | None, what: str, needs: str, analysed: np.ndarray
+) -> Outcome:
+    """A check's pass on an image too small (or too thin) for its measure: nothing it looks for can be told there,
+    and the criteria that judge the image's size (``size``, ``min_size``) and content (``not_blank``) fail it.
+    ``analysed`` is the array the measure reads, named when its size differs from the image's."""
+    decoded = ctx.decoded
+    height, width = analysed.shape[:2]
+    at = f" (analysed at {width}×{height} px)" if (width, height) != (decoded.width, decoded.height) else ""
+    detail = f"image is {decoded.width}×{decoded.height} px{at}: too small to {what}; {needs}"
+    return Outcome(True, None, threshold, detail)
+
+
 class SharpSettings(CheckSettings):
     min_sharpness: float = Field(60.0, ge=0, description="Laplacian variance of the most detailed tiles")
     analysis_side: int = Field(1024, ge=128, le=4096, description="longest side the image is analysed at")
+
+
+#: Fewest pixels across and down an image's analysis copy needs for its sharpness to be measured: the Laplacian
+#: reads 3×3 neighbourhoods, and fewer of its values than a 6×6 patch holds give no stable variance.
+SHARP_MIN_SIDE = 8
 
 
 def sharpness(gray: np.ndarray) -> float:
@@ -194,7 +212,11 @@ def _thumbnail_gray(ctx: JudgeContext, side: int = 1024) -> np.ndarray:
     fix="Keep the subject in sharp focus with crisp fine detail; no blur or smearing.",
 )
 def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
-    score = sharpness(_thumbnail_gray(ctx, s.analysis_side))
+    gray = _thumbnail_gray(ctx, s.analysis_side)
+    if min(gray.shape) < SHARP_MIN_SIDE:
+        needs = f"the detail score needs at least {SHARP_MIN_SIDE}×{SHARP_MIN_SIDE} px"
+        return _unmeasured(ctx, s.min_sharpness, "measure sharpness", needs, gray)
+    score = sharpness(gray)
     measured = round(score, 1)
     if score >= s.min_sharpness:
         return Outcome(True, measured, s.min_sharpness, f"image is sharp (detail score {number(measured)})")
@@ -295,6 +317,10 @@ class NoiseSettings(CheckSettings):
 )
 def noise(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
     m = ctx.memo("noise", lambda: measures.noise_level(ctx.decoded.detail_gray))
+    if not m.measured:
+        tile = measures.NOISE_TILE
+        needs = f"noise is read on {tile}×{tile} px tiles"
+        return _unmeasured(ctx, s.max_noise, "measure noise", needs, ctx.decoded.detail_gray)
     facts = {"level": m.level}
     if m.level <= s.max_noise:
         detail = f"image is clean (noise about {number(m.level)} levels)"
@@ -324,6 +350,10 @@ class JpegBlockingSettings(CheckSettings):
 )
 def jpeg_blocking(ctx: JudgeContext, s: JpegBlockingSettings) -> Outcome:
     m = ctx.memo("jpeg-blocking", lambda: measures.jpeg_blocking(ctx.decoded.detail_gray))
+    if not m.measured:
+        side = 8 * measures.JPEG_MIN_BLOCKS
+        needs = f"compression is read on a grid of 8×8 px blocks at least {side}×{side} px"
+        return _unmeasured(ctx, s.min_quality, "measure JPEG compression", needs, ctx.decoded.detail_gray)
     facts = {"quality": m.quality}
     if m.quality >= s.min_quality or m.edge_ratio < s.min_edge_ratio:
         detail = (
@@ -357,6 +387,9 @@ class BandingSettings(CheckSettings):
 )
 def banding(ctx: JudgeContext, s: BandingSettings) -> Outcome:
     m = ctx.memo("banding", lambda: measures.banding(ctx.decoded.rgb))
+    if not m.measured:
+        needs = f"a staircase of bands needs at least {measures.BANDING_MIN_SIDE} px across or down"
+        return _unmeasured(ctx, s.max_banded_share, "look for banding or posterisation", needs, ctx.decoded.rgb)
     if m.lattice >= s.min_lattice:
         bits = math.log2(256 / m.lattice)
         detail = (
@@ -379,6 +412,15 @@ SAME_BAND_COLOUR = 12.0
 
 def _flat_bands(ctx: JudgeContext) -> list[measures.FlatBand]:
     return ctx.memo("flat-bands", lambda: measures.flat_bands(_thumbnail_gray(ctx, 512)))
+
+
+def _bands_unmeasured(ctx: JudgeContext, threshold: float, what: str) -> Outcome | None:
+    """The pass of a check on flat edge bands when the image has too few lines either way to search an edge."""
+    gray = _thumbnail_gray(ctx, 512)
+    if max(gray.shape) >= measures.BAND_MIN_LINES:
+        return None
+    needs = f"an edge is searched across at least {measures.BAND_MIN_LINES} px"
+    return _unmeasured(ctx, threshold, what, needs, gray)
 
 
 def _edge_of_flat_band(ctx: JudgeContext, seam: measures.SeamMeasure) -> bool:
@@ -422,6 +464,8 @@ class BordersSettings(CheckSettings):
     fix="Fill the whole frame edge to edge with the scene: no letterbox or pillarbox bars, borders or frames.",
 )
 def borders(ctx: JudgeContext, s: BordersSettings) -> Outcome:
+    if unmeasured := _bands_unmeasured(ctx, s.min_band, "look for bars or a frame along its edges"):
+        return unmeasured
     bands = [b for b in _flat_bands(ctx) if b.depth >= s.min_band and b.straight >= s.min_straight]
     by_side = {b.side: b for b in bands}
 
@@ -464,6 +508,8 @@ class TruncatedSettings(CheckSettings):
     "and left a flat band.",
 )
 def truncated(ctx: JudgeContext, s: TruncatedSettings) -> Outcome:
+    if unmeasured := _bands_unmeasured(ctx, s.min_depth, "look for a flat band where the picture stops"):
+        return unmeasured
     found = _flat_bands(ctx)
     candidates = []
     for band in found:
@@ -545,4 +591,10 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         severity = "moderate" if found.step >= s.seam_moderate_step else "mild"
         facts = {"layout": "seam", "direction": found.direction}
         return Outcome(False, m.similarity, s.max_similarity, detail, severity=severity, facts=facts)
+    if not m.measured and not found.measured:
+        needs = (
+            f"repeats are looked for across at least {measures.TILING_MIN_SIDE} px each way, seams along "
+            f"{measures.SEAM_MIN_LENGTH} px"
+        )
+        return _unmeasured(ctx, s.max_similarity, "look for repeated tiles or seams", needs, ctx.decoded.gray)
     return Outcome(True, m.similarity, s.max_similarity, "the image does not repeat itself and has no seam")

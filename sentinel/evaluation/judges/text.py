@@ -970,6 +970,9 @@ WATERMARK_MIN_LETTERS = 3
 #: Contrast below which the watermark read does not amplify (luminance levels): JPEG noise on a flat white
 #: background stays noise.
 WATERMARK_CONTRAST_FLOOR = 4.0
+#: Fewest pixels across and down the middle, at the reading scale, that a watermark's letters could be read in:
+#: a thinner strip holds no legible mark (and its detection copy would round to no pixels at all).
+WATERMARK_MIN_SIDE = 8
 #: Mean difference between a pixel's strongest and weakest channel (levels) from which the middle counts as
 #: colourful and its weakest channel is read too: grey and sepia photos stay below ~10, colour photos reach 40-90.
 WATERMARK_COLOURFUL = 20.0
@@ -1066,8 +1069,10 @@ def _watermark_words(ctx: JudgeContext) -> list[Word]:
         left, top = round(width * (1 - share_x) / 2), round(height * (1 - share_y) / 2)
         middle = rgb[top : height - top, left : width - left]
         reading_scale = min(1.0, WATERMARK_READING_SIDE / max(middle.shape[:2]))
+        size = (round(middle.shape[1] * reading_scale), round(middle.shape[0] * reading_scale))
+        if min(size) < WATERMARK_MIN_SIDE:
+            return []
         if reading_scale < 1:
-            size = (round(middle.shape[1] * reading_scale), round(middle.shape[0] * reading_scale))
             middle = np.asarray(Image.fromarray(middle).resize(size, Image.Resampling.BOX))
         lines = _watermark_lines(middle, np.asarray(Image.fromarray(middle).convert("L")))
         if not lines:
