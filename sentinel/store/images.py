@@ -318,10 +318,11 @@ def decode_cost(width: int, height: int, *, alpha: bool, factor: int) -> int:
 
 
 def _centre_crop(width: int, height: int) -> tuple[int, int, int, int]:
-    """A centre box of at most DETAIL_PIXELS with the image's aspect, on the 8-px grid (a JPEG's blocks)."""
+    """A centre box of at most DETAIL_PIXELS with the image's aspect, on the 8-px grid (a JPEG's blocks), inside the
+    image (a side under 8 px is taken whole: a box past the image's edge was filled with black by Pillow)."""
     share = min(1.0, math.sqrt(DETAIL_PIXELS / (width * height)))
-    crop_w = max(8, int(width * share) // 8 * 8)
-    crop_h = max(8, int(height * share) // 8 * 8)
+    crop_w = min(width, max(8, int(width * share) // 8 * 8))
+    crop_h = min(height, max(8, int(height * share) // 8 * 8))
     left, top = (width - crop_w) // 2 // 8 * 8, (height - crop_h) // 2 // 8 * 8
     return left, top, left + crop_w, top + crop_h
 
