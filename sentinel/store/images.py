@@ -95,9 +95,18 @@ def _open(data: bytes, max_pixels: int, field: str | None) -> Image.Image:
             field=field,
         ) from exc
     except Exception as exc:
-        raise BadImage(f"image could not be read: {exc}", field=field) from exc
+        raise BadImage(f"image could not be read: {_unreadable(exc)}", field=field) from exc
     _check_limits(image.width, image.height, max_pixels, field)
     return image
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why Pillow could not open an image, in the caller's terms: its own words name the in-memory file object it
+    was given (``<_io.BytesIO object at 0x…>``), which means nothing to whoever sent the bytes."""
+    if isinstance(exc, Image.UnidentifiedImageError):
+        *others, last = sorted(ALLOWED_FORMATS)
+        return f"its bytes are not a {', '.join(others)} or {last} file that can be decoded (a damaged header?)"
+    return re.sub(r"\s*<[^<>]* object at 0x[0-9a-fA-F]+>", "", str(exc)) or type(exc).__name__
 
 
 def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | None = None) -> ImageInfo:
