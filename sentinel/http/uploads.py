@@ -11,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import parse_options_header
@@ -222,13 +223,32 @@ async def read_form(
         await form.close()
 
 
+#: pydantic's error types for a value that should have been an object.
+_NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})
+
+
 def parse_fields(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
-    """Form fields (all text) as ``model``, or a 400 naming the first wrong field in parse_body's words."""
+    """Form fields (all text) as ``model``, or a 400 naming the first wrong field in parse_body's words. A field the
+    model reads as an object comes as bracketed fields (``sentinel[task]=…``, as the OpenAI SDK writes it) or as one
+    text field holding a JSON object (as a curl user writes it)."""
     try:
         parsed = model.model_validate(fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"]) or None
+        sent = fields.get(name) if name else None
+        if first["type"] in _NOT_AN_OBJECT and isinstance(sent, str):
+            try:
+                decoded = orjson.loads(sent)
+            except orjson.JSONDecodeError:
+                decoded = None
+            if isinstance(decoded, dict):
+                return parse_fields(model, fields | {name: decoded})
+            raise InvalidInput(
+                f"Invalid '{name}': expected an object: send it as JSON object text ({name}='{{\"key\": …}}') or "
+                f"as bracketed fields ({name}[key]=…)",
+                field=name,
+            ) from exc
         if first["type"] == "extra_forbidden":
             error = InvalidInput(f"Unknown parameter: '{name}'.", field=name)
         else:
