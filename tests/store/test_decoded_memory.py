@@ -229,9 +229,12 @@ def on_a_worker_thread(work: Callable[[], int]) -> int:
     return answers[0]
 
 
-def test_a_worker_under_steady_load_reuses_its_heap_between_messages() -> None:
+def test_a_worker_under_steady_load_reuses_its_heap_between_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each message decodes a new 1024² image, and the process's work runs out between messages (one at a time).
     # Handing the freed heap back at every such gap made each next decode fault its pages in again.
+    # Steady load means the next message comes before the idle trim is due: on a machine loaded enough to hold this
+    # thread off its core for a second between two messages, the trim would be right, and this test would fail.
+    monkeypatch.setattr(images, "IDLE_TRIM_AFTER_SECONDS", 3600.0)
     keep_freed_buffers()
     cache = DecodedCache(0, analysis_pixels=None)  # keeps nothing: every message decodes
     data = png(1024, 1024, 3)
