@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 import orjson
 
+from sentinel.net.untrusted import storable
 from sentinel.providers.base import ProviderImage, ProviderResult, decode_base64, transport_failure
 
 
@@ -28,7 +30,16 @@ def json_body(response: httpx.Response) -> Any:
     """The answer's JSON, parsed from its bytes with orjson: an image answer is megabytes of base64, and
     ``response.json()`` would first decode it to a str and then parse it with the slower stdlib parser.
     Raises ValueError when it is not JSON."""
-    return orjson.loads(response.content)
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        # orjson refuses a lone surrogate's escape (``\\ud800``), which JSON allows: the stdlib reads it, and the
+        # surrogates are dropped from every string (the adapter may log the answer's keys, or quote its words).
+        # Anything else is not JSON there either.
+        try:
+            return storable(json.loads(response.content))
+        except RecursionError:  # deeper than orjson's limit too
+            raise ValueError("the answer's JSON is nested too deeply") from None
 
 
 def absolute_http_url(value: object) -> httpx.URL | None:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol
 import httpx
 import pybase64
 
+from sentinel.net.untrusted import storable_text
 from sentinel.store.images import sniff_mime
 
 
@@ -148,6 +149,13 @@ class ProviderImage:
     #: it so: an answer in ``b64_json`` passes it on instead of encoding the image again (see canonical_base64).
     base64: bytes | memoryview | None = None
 
+    def __post_init__(self) -> None:
+        # The provider's words: the revised prompt reaches the caller's answer, the URL our fetcher and its errors.
+        for name in ("url", "revised_prompt"):
+            value = getattr(self, name)
+            if value:
+                object.__setattr__(self, name, storable_text(value))
+
 
 @dataclass(frozen=True)
 class ProviderResult:
@@ -163,12 +171,13 @@ class ProviderResult:
     code: str | None = None
 
     def __post_init__(self) -> None:
-        # A provider's words are untrusted: they reach the call log (PostgreSQL refuses NUL in text) and the
-        # caller's error, and its wait reaches a Retry-After header (``round(nan)`` raises).
+        # A provider's words are untrusted: they reach the call log (PostgreSQL refuses NUL in text, no encoder
+        # writes a lone surrogate) and the caller's error, and its wait reaches a Retry-After header (``round(nan)``
+        # raises).
         for name in ("message", "param", "code"):
             value = getattr(self, name)
-            if value and "\x00" in value:
-                object.__setattr__(self, name, value.replace("\x00", ""))
+            if value:
+                object.__setattr__(self, name, storable_text(value))
         if self.retry_after is not None and not math.isfinite(self.retry_after):
             object.__setattr__(self, "retry_after", None)
 

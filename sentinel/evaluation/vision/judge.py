@@ -35,6 +35,7 @@ from sentinel.evaluation.vision.options import VisionOptions
 from sentinel.evaluation.vision.parse import CriterionVote, ReplyProblem, read_votes
 from sentinel.evaluation.vision.shared import SharedWork
 from sentinel.evaluation.vision.wire import ImagePart, ImageText, NotAReply, Reply, wire_for
+from sentinel.net.untrusted import storable, storable_text
 from sentinel.settings import get_settings
 from sentinel.store.images import release_to_os
 
@@ -589,7 +590,8 @@ class VisionJudge:
 
     def _read(self, answer: Answer, usage: dict[str, Any], exchange: Exchange, key: str | None) -> Reply:
         try:
-            reply = self.wire.read(json.loads(answer.body))
+            # The model's words are untrusted: NUL and lone surrogates dropped here reach no vote row, page or log.
+            reply = self.wire.read(storable(json.loads(answer.body)))
         except NotAReply as exc:
             self._count(usage, None, None)
             raise JudgeFailed(f"the endpoint's answer is not a usable {self.options.api} reply: {exc}") from None
@@ -722,7 +724,7 @@ def _error_message(answer: Answer) -> str:
         text = str(message) if message else answer.text
     except ValueError:
         text = answer.text
-    text = " ".join(text.split())
+    text = " ".join(storable_text(text).split())
     return text[:MAX_ERROR_CHARS] or f"HTTP {answer.status}"
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
+from sentinel.net.untrusted import storable
+
 #: Reasoning longer than this is cut: it is shown to people and stored with the vote.
 MAX_REASONING_CHARS = 2000
 #: Replies longer than this are not searched for JSON (the wire already refuses far larger ones): the search is
@@ -130,7 +132,13 @@ def extract_json(text: str) -> Any:
 
 def read_votes(reply: Any, asked: list[str]) -> list[CriterionVote]:
     """One vote per asked criterion, in the order asked; ReplyProblem names what is wrong, missing or extra."""
+    # The JSON inside a reply's text is read here, its escapes too: NUL and lone surrogates are dropped as they are
+    # from the reply around it (see VisionJudge._read), so no vote row, page or log line holds one.
     value = extract_json(reply) if isinstance(reply, str) else reply
+    try:
+        value = storable(value)
+    except RecursionError:
+        raise ReplyProblem("the reply's JSON is nested too deeply") from None
     if isinstance(value, list):
         value = {"criteria": value}
     if not isinstance(value, dict) or "criteria" not in value:
@@ -153,7 +161,8 @@ def read_votes(reply: Any, asked: list[str]) -> list[CriterionVote]:
             criterion, item.passed, reasoning[:MAX_REASONING_CHARS] or "(no reasoning given)"
         )
     if unknown:
-        raise ReplyProblem(f"the reply names criteria that were not asked: {', '.join(map(repr, unknown[:5]))}")
+        named = ", ".join(repr(name if len(name) <= 60 else name[:60] + "…") for name in unknown[:5])
+        raise ReplyProblem(f"the reply names criteria that were not asked: {named}")
     missing = [criterion for criterion in asked if criterion not in votes]
     if missing:
         raise ReplyProblem(f"the reply misses criteria: {', '.join(missing)}")

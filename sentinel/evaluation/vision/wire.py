@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -94,7 +95,8 @@ def token_count(usage: Any, name: str) -> int | None:
     value = usage.get(name) if isinstance(usage, dict) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if value < 0 or value != int(value) or value > 1e12:
+    # NaN and Infinity are JSON to Python's parser; int() of either raises.
+    if not math.isfinite(value) or value < 0 or value != int(value) or value > 1e12:
         return None
     return int(value)
 
@@ -213,7 +215,9 @@ class OpenAIChat:
         usage = answer.get("usage")
         refusal = choice.get("refusal")
         if refusal is not None and not isinstance(refusal, str):
-            refusal = json.dumps(refusal)[:MAX_QUOTED_REPLY_CHARS]
+            refusal = json.dumps(refusal)
+        # Kept with the abstention as its reasoning: a reply's megabyte of refusal is cut as any quote of it is.
+        refusal = refusal[:MAX_QUOTED_REPLY_CHARS] if refusal is not None else None
         content = choice.get("content")
         return Reply(
             # A refusal comes with null content; the judge abstains with the refusal's words.
