@@ -168,6 +168,19 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def serving_with_fake(fake_url: str, tmp_path: Path, **env: str) -> Iterator[str]:
+    """`sentinel serve` (its base URL) whose one model, `house`, is the fake OpenAI provider at ``fake_url``
+    (:func:`write_fake_routes`), with its data in ``tmp_path`` and ``env`` on top (a database, an allowed network)."""
+    routes = write_fake_routes(tmp_path / "routes.yaml", fake_url)
+    settings = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"), SENTINEL_ROUTES=str(routes), FAKE_KEY="sk-fake")
+    server, base = start_server(settings | env, tmp_path / "serve.log")
+    try:
+        yield base
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def client() -> Iterator[object]:
     """The API in this process on the embedded defaults (SQLite, in-process broker and workers)."""

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sentinel_fakes.server import serve
-from tests.conftest import clean_env, start_server, write_fake_routes
+from tests.conftest import serving_with_fake
 
 ODD_PARAM = "size" + "p" * 300
 ODD_CODE = "c" * 300
@@ -33,18 +33,11 @@ def refusing_provider(status: int, headers: dict[str, str]) -> Starlette:
 @pytest.fixture
 def stack(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str) -> Iterator[str]:
     status, headers = request.param
-    with serve(refusing_provider(status, headers)) as fake:
-        env = clean_env(
-            SENTINEL_DATA_DIR=str(tmp_path / "data"),
-            SENTINEL_DATABASE_URL=postgres_url,
-            SENTINEL_ROUTES=str(write_fake_routes(tmp_path / "routes.yaml", fake.url)),
-            FAKE_KEY="sk-fake",
-        )
-        server, base = start_server(env, tmp_path / "serve.log")
-        try:
-            yield base
-        finally:
-            server.stop()
+    with (
+        serve(refusing_provider(status, headers)) as fake,
+        serving_with_fake(fake.url, tmp_path, SENTINEL_DATABASE_URL=postgres_url) as base,
+    ):
+        yield base
 
 
 @pytest.mark.parametrize("stack", [(400, {}), (429, {"Retry-After": "nan"})], indirect=True, ids=["400", "429"])

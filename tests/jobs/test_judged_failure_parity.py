@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sentinel_fakes.server import serve
-from tests.conftest import clean_env, start_server, write_fake_routes
+from tests.conftest import serving_with_fake
 
 #: What the fake answers every generation with, by failure kind: (status, headers, OpenAI error body).
 FAILURES: dict[str, tuple[int, dict[str, str], dict[str, Any]]] = {
@@ -71,17 +71,8 @@ def failing_provider(kind: str) -> Starlette:
 @pytest.fixture
 def failing_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A server of its own per failure kind: a provider that asked to wait stays cooled down for that server."""
-    with serve(failing_provider(request.param)) as fake:
-        env = clean_env(
-            SENTINEL_DATA_DIR=str(tmp_path / "data"),
-            SENTINEL_ROUTES=str(write_fake_routes(tmp_path / "routes.yaml", fake.url)),
-            FAKE_KEY="sk-fake",
-        )
-        server, base = start_server(env, tmp_path / "serve.log")
-        try:
-            yield base
-        finally:
-            server.stop()
+    with serve(failing_provider(request.param)) as fake, serving_with_fake(fake.url, tmp_path) as base:
+        yield base
 
 
 def generate(base: str, judged: bool) -> httpx.Response:

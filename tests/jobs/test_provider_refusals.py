@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sentinel_fakes.server import serve
-from tests.conftest import SENTINEL, clean_env, png_bytes, start_server, write_fake_routes
+from tests.conftest import SENTINEL, clean_env, png_bytes, serving_with_fake, start_server, write_fake_routes
 
 #: What the fake answers every generation with, by the test's choice: (status, OpenAI error body).
 REFUSALS: dict[str, tuple[int, dict[str, Any]]] = {
@@ -67,17 +67,8 @@ class RefusingProvider:
 def stack(tmp_path: Path) -> Iterator[tuple[str, RefusingProvider]]:
     """A server of its own per test: a provider that was away is cooled down, which must not reach the next test."""
     provider = RefusingProvider()
-    with serve(provider.app()) as fake:
-        env = clean_env(
-            SENTINEL_DATA_DIR=str(tmp_path / "data"),
-            SENTINEL_ROUTES=str(write_fake_routes(tmp_path / "routes.yaml", fake.url)),
-            FAKE_KEY="sk-fake",
-        )
-        server, base = start_server(env, tmp_path / "serve.log")
-        try:
-            yield base, provider
-        finally:
-            server.stop()
+    with serve(provider.app()) as fake, serving_with_fake(fake.url, tmp_path) as base:
+        yield base, provider
 
 
 def generation(base: str, judged: bool, **sentinel: Any) -> httpx.Response:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sentinel_fakes.server import serve
-from tests.conftest import clean_env, start_server, write_fake_routes
+from tests.conftest import serving_with_fake
 
 #: The fake's answer, chosen by the prompt.
 ANSWERS: dict[str, tuple[int, dict[str, str], dict[str, object]]] = {
@@ -43,18 +43,11 @@ def odd_provider() -> Starlette:
 @pytest.fixture
 def stack(tmp_path: Path, postgres_url: str) -> Iterator[str]:
     # One deployment per case: a 429 cools the provider down for the next request.
-    with serve(odd_provider()) as fake:
-        env = clean_env(
-            SENTINEL_DATA_DIR=str(tmp_path / "data"),
-            SENTINEL_DATABASE_URL=postgres_url,
-            SENTINEL_ROUTES=str(write_fake_routes(tmp_path / "routes.yaml", fake.url)),
-            FAKE_KEY="sk-fake",
-        )
-        server, base = start_server(env, tmp_path / "serve.log")
-        try:
-            yield base
-        finally:
-            server.stop()
+    with (
+        serve(odd_provider()) as fake,
+        serving_with_fake(fake.url, tmp_path, SENTINEL_DATABASE_URL=postgres_url) as base,
+    ):
+        yield base
 
 
 def generate(base: str, prompt: str) -> httpx.Response:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sentinel_fakes.server import png_image, serve
-from tests.conftest import clean_env, start_server, write_fake_routes
+from tests.conftest import serving_with_fake
 
 ODD = "\x00\udfff\ud800"
 
@@ -69,19 +69,12 @@ def stack(tmp_path: Path, postgres_url: str) -> Iterator[str]:
     app = odd_provider()
     with serve(app) as fake:
         app.state.base.append(fake.url)
-        env = clean_env(
-            SENTINEL_DATA_DIR=str(tmp_path / "data"),
-            SENTINEL_DATABASE_URL=postgres_url,
-            SENTINEL_ROUTES=str(write_fake_routes(tmp_path / "routes.yaml", fake.url)),
-            FAKE_KEY="sk-fake",
-            # The fake serves its output files itself, on loopback.
-            SENTINEL_FETCH_ALLOWED_NETWORKS="127.0.0.1/32",
-        )
-        server, base = start_server(env, tmp_path / "serve.log")
-        try:
+        # The fake serves its output files itself, on loopback.
+        loopback = "127.0.0.1/32"
+        with serving_with_fake(
+            fake.url, tmp_path, SENTINEL_DATABASE_URL=postgres_url, SENTINEL_FETCH_ALLOWED_NETWORKS=loopback
+        ) as base:
             yield base
-        finally:
-            server.stop()
 
 
 def generate(base: str, prompt: str) -> httpx.Response:
