@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,7 +18,8 @@ from starlette.routing import Route
 
 from sentinel_fakes.server import serve
 from tests.conftest import clean_env, start_server
-from tests.judges.test_vision_judges import ASKS, GOOD, KEY, offline_judges, rubric_file, vision_judge_file
+from tests.judges.test_vision_in_service import evaluate
+from tests.judges.test_vision_judges import ASKS, KEY, offline_judges, rubric_file, vision_judge_file
 
 ODD = "\x00\udfff\ud800"
 
@@ -107,18 +107,10 @@ def eye_vote(stack: tuple[str, dict[str, str]], mode: str) -> tuple[dict[str, An
     """The votes of the OpenAI-style judge and of the Anthropic one, once the evaluation is done."""
     base, state = stack
     state["mode"] = mode
-    created = httpx.post(
-        f"{base}/v1/evaluations",
-        data={"task": "product-vision", "params": '{"prompt": "a coffee cup"}'},
-        files={"image": ("cup.jpg", GOOD)},
-        timeout=30,
-    )
-    assert created.status_code == 202, created.text
-    answer = httpx.get(f"{base}/v1/evaluations/{created.json()['id']}?wait=30", timeout=40)
-    done = answer.json()
+    done = evaluate(base)
     assert done["status"] == "done", done
     for odd in ("\\u0000", "\\ud800", "\\udfff"):
-        assert odd not in answer.text
+        assert odd not in json.dumps(done)
     [eye] = [judge for judge in done["judges"] if judge["judge"] == "eye"]
     [other] = [judge for judge in done["judges"] if judge["judge"] == "eye-anthropic"]
     return eye, other
