@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from sentinel.generation.service import Generation, GenerationRequest, Generatio
 from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
 from sentinel.models import FINAL_JOB_STATES, AttemptState, Job, JobAttempt, JobState, as_utc, utcnow
+from sentinel.net.untrusted import storable_text
 from sentinel.providers.base import Operation, Outcome
 from sentinel.providers.router import ImageSpec
 from sentinel.services import Services
@@ -49,9 +49,9 @@ def attempt_seed(job: Job, slot: int, number: int) -> int:
 
 
 def column_text(value: str | None, limit: int) -> str | None:
-    """A provider's words as a text column takes them: without NUL (PostgreSQL refuses it), at most ``limit``
-    characters (a longer value would fail the whole write, and the attempt with it)."""
-    return (value.replace("\x00", "")[:limit] or None) if value else None
+    """A provider's words as a text column takes them: storable (:func:`storable_text`; a ProviderResult's are
+    already), at most ``limit`` characters (a longer value would fail the whole write, and the attempt with it)."""
+    return (storable_text(value)[:limit] or None) if value else None
 
 
 class AttemptRunner:
@@ -104,7 +104,7 @@ class AttemptRunner:
             said = {
                 "failure_param": column_text(last.param if last else None, 100),
                 "failure_code": column_text(last.code if last else None, 64),
-                "retry_after": last.retry_after if last and math.isfinite(last.retry_after or 0) else None,
+                "retry_after": last.retry_after if last else None,  # finite: ProviderResult drops the rest
                 "provider": called[-1].provider if called else None,
                 "provider_model": called[-1].model if called else None,
             }
