@@ -8,6 +8,9 @@ from typing import Any
 
 import httpx
 
+#: How much of a non-JSON error answer (its body, else its status text) an error quotes.
+MAX_QUOTED_CHARS = 500
+
 
 class SentinelError(Exception):
     """Base class of everything :mod:`sentinel.client` raises on purpose."""
@@ -60,7 +63,8 @@ class SentinelAPIError(SentinelError):
                 error,
                 headers,
             )
-        text = response.text.strip()[:500] or response.reason_phrase or "no body"
+        # A proxy's page or status line can be long; the start says what happened.
+        text = response.text.strip()[:MAX_QUOTED_CHARS] or response.reason_phrase[:MAX_QUOTED_CHARS] or "no body"
         return cls(response.status_code, "http_error", text, headers=headers)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import httpx
 
 from sentinel.errors import DisallowedURL, FetchFailed, ImageTooLarge, SentinelError, format_size
+from sentinel.net.untrusted import storable_text
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -48,6 +49,10 @@ LOOPBACK: ipaddress.IPv4Address = ipaddress.IPv4Address("127.0.0.1")
 
 #: URLs are echoed in error messages; a data: URL or a hostile redirect can be megabytes long.
 MAX_URL_IN_MESSAGE: int = 200
+#: A server's own words quoted in an error message (its status text, a host or scheme it redirected to, an HTTP
+#: library's complaint about its answer): an HTTP client reads up to 100 KB of them, and the message ends up in
+#: stored rows (a job's reason, a provider call's error) and in logs.
+MAX_WORDS_IN_MESSAGE: int = 200
 
 #: ``identity`` keeps Content-Length comparable with the size cap (httpx would still
 #: decode a compressed body, and the cap applies to the decoded bytes either way).
@@ -214,7 +219,7 @@ class _Fetch:
                     current, hop = self._follow(current, location)
                     continue
                 if not 200 <= response.status_code < 300:
-                    reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+                    reason = f" {_words(response.reason_phrase)}" if response.reason_phrase else ""
                     raise FetchFailed(
                         f"{_shorten(str(current))} answered HTTP {response.status_code}{reason}",
                         field=self.field,
@@ -247,7 +252,7 @@ class _Fetch:
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise DisallowedURL(f"{where} is not a valid URL: {exc}", field=self.field) from exc
+            raise DisallowedURL(f"{where} is not a valid URL: {_words(str(exc))}", field=self.field) from exc
         return self._validate(parsed, where)
 
     def _follow(self, base: httpx.URL, location: str) -> tuple[httpx.URL, _Hop]:
@@ -256,7 +261,7 @@ class _Fetch:
             joined = base.join(location)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
             raise DisallowedURL(
-                f"{self.subject} redirected to {_shorten(location)}, which is not a valid URL: {exc}",
+                f"{self.subject} redirected to {_shorten(location)}, which is not a valid URL: {_words(str(exc))}",
                 field=self.field,
             ) from exc
         # Named as the server sent it: that is what someone debugging will find in its response.
@@ -269,7 +274,7 @@ class _Fetch:
             raise DisallowedURL(f"{where} has no scheme; only http and https URLs may be fetched", field=self.field)
         if url.scheme not in ALLOWED_SCHEMES:
             raise DisallowedURL(
-                f"{where} uses the scheme '{url.scheme}:'; only http and https URLs may be fetched",
+                f"{where} uses the scheme '{_words(url.scheme)}:'; only http and https URLs may be fetched",
                 field=self.field,
             )
         if not url.raw_host:
@@ -280,7 +285,7 @@ class _Fetch:
                 field=self.field,
             )
         if url.port is not None and not 0 < url.port < 65536:
-            raise DisallowedURL(f"{where} has an invalid port {url.port}", field=self.field)
+            raise DisallowedURL(f"{where} has an invalid port {_words(str(url.port))}", field=self.field)
         return url
 
     async def _checked_addresses(self, url: httpx.URL, hop: _Hop) -> list[IPAddress]:
@@ -299,7 +304,11 @@ class _Fetch:
         for address in addresses:
             usable = _unmap(address)
             if not self._allowed(usable):
-                lead = f"{hop.where} points to" if literal is not None else f"{hop.whose_host} {url.host!r} resolves to"
+                lead = (
+                    f"{hop.where} points to"
+                    if literal is not None
+                    else f"{hop.whose_host} {_host(url.host)} resolves to"
+                )
                 raise DisallowedURL(
                     f"{lead} {usable}, {_describe(usable)}; only public addresses may be fetched",
                     field=self.field,
@@ -314,18 +323,19 @@ class _Fetch:
         except SentinelError:
             raise
         except Exception as exc:
-            raise FetchFailed(f"could not resolve host {host!r}", field=self.field) from exc
+            raise FetchFailed(f"could not resolve host {_host(host)}", field=self.field) from exc
         addresses: list[IPAddress] = []
         for answer in answers:
             address = _parse_ip(str(answer))
             if address is None:
                 raise FetchFailed(
-                    f"could not resolve host {host!r}: the resolver returned {answer!r}, not an address",
+                    f"could not resolve host {_host(host)}: the resolver returned {_words(repr(answer))}, "
+                    "not an address",
                     field=self.field,
                 )
             addresses.append(address)
         if not addresses:
-            raise FetchFailed(f"could not resolve host {host!r}", field=self.field)
+            raise FetchFailed(f"could not resolve host {_host(host)}", field=self.field)
         return addresses
 
     def _allowed(self, address: IPAddress) -> bool:
@@ -364,7 +374,7 @@ class _Fetch:
             except httpx.HTTPError as exc:
                 raise FetchFailed(f"could not fetch {_shorten(str(url))}: {_reason(exc)}", field=self.field) from exc
         raise FetchFailed(
-            f"could not connect to {url.host!r} for {_shorten(str(url))}: {_reason(last_error)}",
+            f"could not connect to {_host(url.host)} for {_shorten(str(url))}: {_reason(last_error)}",
             field=self.field,
         ) from last_error
 
@@ -460,13 +470,30 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
-def _shorten(text: str) -> str:
-    if len(text) <= MAX_URL_IN_MESSAGE:
+def _cut(text: str, limit: int) -> str:
+    """``text`` fit to quote in a message that may be stored: NUL and lone surrogates dropped, at most ``limit``
+    characters (a cut one ends in "...")."""
+    text = storable_text(text)
+    if len(text) <= limit:
         return text
-    return text[: MAX_URL_IN_MESSAGE - 3] + "..."
+    return text[: limit - 3] + "..."
+
+
+def _shorten(text: str) -> str:
+    return _cut(text, MAX_URL_IN_MESSAGE)
+
+
+def _words(text: str) -> str:
+    return _cut(text, MAX_WORDS_IN_MESSAGE)
+
+
+def _host(host: str) -> str:
+    """A host name as messages quote it; a redirect's can be as long as the server likes."""
+    return repr(_words(host))
 
 
 def _reason(exc: BaseException | None) -> str:
+    """An exception's text (an HTTP library's, which may quote what the server sent) as messages quote it."""
     if exc is None:
         return "no address to connect to"
-    return str(exc) or type(exc).__name__
+    return _words(str(exc) or type(exc).__name__)
