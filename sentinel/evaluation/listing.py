@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -124,6 +124,10 @@ class EvaluationFilter:
     ) -> EvaluationFilter:
         start, end = parse_window(since, until)
         return cls(task or None, parse_verdict(verdict), start, end, key or None)
+
+    def listing(self) -> keyset.Listing:
+        """What a cursor of these evaluations pages: it is refused with other filters or on another list."""
+        return keyset.Listing("evaluations", {f.name: getattr(self, f.name) for f in fields(self)})
 
 
 def final_verdict_is(verdict: Verdict) -> ColumnElement[bool]:
@@ -242,7 +246,10 @@ class EvaluationListing:
         with Session(self.services.engine) as session:
             columns = (col(Evaluation.created_at), col(Evaluation.id))
             query = self._query(filters, caller)
-            rows, next_cursor = keyset.read_page(session, query, columns, cursor, str, limit, lambda row: row[0])
+            listing = filters.listing()
+            rows, next_cursor = keyset.read_page(
+                session, query, columns, listing, cursor, str, limit, lambda row: row[0]
+            )
             data = self._views(session, rows)
         return Page(data, next_cursor)
 

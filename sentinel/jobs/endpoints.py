@@ -218,7 +218,8 @@ async def read_job(
     "/v1/jobs",
     summary="Jobs, newest first, a page at a time",
     description="The caller's tenant's jobs (an admin key's: every tenant's), each as `GET /v1/jobs/{id}` shows it "
-    "without its attempt list. Follow `next_cursor` for the next page; jobs made meanwhile do not shift the pages.",
+    "without its attempt list. Follow `next_cursor` for the next page, sending the same filters with it (a cursor of "
+    "another list, or with other filters, is a 400); jobs made meanwhile do not shift the pages.",
     response_model=JobList,
     responses=V1_ERRORS | errors(400, 422),
 )
@@ -232,7 +233,9 @@ async def list_jobs(
     until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
     key: str | None = Query(None, description=KEY_FILTER, max_length=100),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, description="the previous page's next_cursor", max_length=MAX_CURSOR_CHARS),
+    cursor: str | None = Query(
+        None, description="the previous page's next_cursor, with the same filters", max_length=MAX_CURSOR_CHARS
+    ),
 ) -> JSONResponse:
     filters = JobFilter.parse(task, state, verdict, since, until, key)
     page = await run_in_threadpool(service.page, filters, limit, cursor, caller_of(request))

@@ -7,7 +7,7 @@ the job's final verdict, which a reviewer's decision on an amber image already u
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -78,6 +78,10 @@ class JobFilter:
             raise InvalidInput(f"'state' must be one of {states}, not '{state}'", field="state") from None
         start, end = parse_window(since, until)
         return cls(task or None, parsed_state, parse_verdict(verdict), start, end, key or None)
+
+    def listing(self) -> keyset.Listing:
+        """What a cursor of these jobs pages: it is refused with other filters or on another list."""
+        return keyset.Listing("jobs", {f.name: getattr(self, f.name) for f in fields(self)})
 
 
 def job_query(filters: JobFilter, caller: Caller | None) -> Any:

@@ -186,7 +186,8 @@ class JobService:
             raise InvalidInput(f"'limit' must be 1 to {MAX_LIMIT}", field="limit")
         with Session(self.services.engine) as session:
             columns = (col(Job.created_at), col(Job.id))
-            jobs, next_cursor = keyset.read_page(session, job_query(filters, caller), columns, cursor, str, limit)
+            query, listing = job_query(filters, caller), filters.listing()
+            jobs, next_cursor = keyset.read_page(session, query, columns, listing, cursor, str, limit)
             by_job: dict[str, list[JobAttempt]] = {job.id: [] for job in jobs}
             if jobs:
                 attempts = (

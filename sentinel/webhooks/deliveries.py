@@ -91,10 +91,12 @@ class DeliveryLog:
             query = query.where(col(WebhookDelivery.resource_id) == resource_id)
         if delivered is not None:
             query = query.where(col(WebhookDelivery.delivered) == delivered)
+        # A cursor keeps to the tries of the resource and the outcome it was given out for.
+        listing = keyset.Listing("deliveries", {"resource_id": resource_id or None, "delivered": delivered})
         columns = (col(WebhookDelivery.created_at), col(WebhookDelivery.id))
         query = query.order_by(columns[0].desc(), columns[1].desc())
         with Session(self.services.engine) as session:
-            rows, next_cursor = keyset.read_page(session, query, columns, cursor, int, limit)
+            rows, next_cursor = keyset.read_page(session, query, columns, listing, cursor, int, limit)
         return DeliveryPage([delivery_view(row) for row in rows], next_cursor)
 
     def replay(self, delivery_id: str, caller: Caller | None = None) -> WebhookDelivery:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from sentinel.db.keyset import MAX_CURSOR_CHARS
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors
 from sentinel.keys.http import caller_of
@@ -20,7 +21,8 @@ router = APIRouter(tags=["webhooks"])
     summary="Every try at delivering the caller's webhooks, newest first",
     description=(
         "One row per try: a delivery that failed twice and then went through is three rows with the same "
-        "`delivery_id` (the `Sentinel-Delivery` header the receiver saw). Follow `next_cursor` for older tries."
+        "`delivery_id` (the `Sentinel-Delivery` header the receiver saw). Follow `next_cursor` for older tries, with "
+        "the same `resource_id` and `delivered` (a cursor of another list, or with other filters, is a 400)."
     ),
     response_model=DeliveryList,
     responses=V1_ERRORS | errors(400, 422),
@@ -31,7 +33,9 @@ async def list_deliveries(
     resource_id: str | None = Query(None, max_length=40, description="a job's or an evaluation's id"),
     delivered: bool | None = Query(None, description="true: tries the receiver took; false: tries that failed"),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=200, description="the previous page's next_cursor"),
+    cursor: str | None = Query(
+        None, max_length=MAX_CURSOR_CHARS, description="the previous page's next_cursor, with the same filters"
+    ),
 ) -> JSONResponse:
     page = await run_in_threadpool(log.page, resource_id, delivered, limit, cursor, caller_of(request))
     return JSONResponse({"object": "list", "data": page.data, "next_cursor": page.next_cursor})

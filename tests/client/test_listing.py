@@ -12,11 +12,17 @@ import httpx
 import pytest
 
 from sentinel.client import AsyncSentinel, Evaluation, Job, Sentinel
-from tests.client.fault_proxy import fault_proxy
+from tests.client.fault_proxy import Seen, fault_proxy
 from tests.conftest import FIXTURES
 
 SHOTS = FIXTURES / "product-white-background"
 TASK = "product-white-background"
+
+
+def same_filters_on_every_page(pages: list[Seen]) -> bool:
+    """Whether every page's request asks with the first page's filters (and limit), the cursor aside."""
+    asked = [{name: value for name, value in parse_qs(page.query).items() if name != "cursor"} for page in pages]
+    return all(filters == asked[0] for filters in asked)
 
 
 @pytest.fixture
@@ -40,6 +46,7 @@ def test_every_page_is_followed_newest_first_with_the_filters(lists: str) -> Non
     assert len(pages) == 2, "three evaluations, two per page"
     assert "cursor" not in parse_qs(pages[0].query) and parse_qs(pages[1].query)["cursor"]
     assert parse_qs(pages[0].query)["limit"] == ["2"] and parse_qs(pages[0].query)["task"] == [TASK]
+    assert same_filters_on_every_page(pages)
     assert [e.id for e in amber] == [made[1].id]
     assert [e.id for e in first] == [made[2].id]
 
@@ -80,6 +87,8 @@ def test_list_jobs_follows_every_page_past_the_first(sentinel_url: str) -> None:
     assert [parse_qs(page.query)["limit"] for page in pages] == [["2"]] * 3
     assert "cursor" not in parse_qs(pages[0].query) and all(parse_qs(page.query)["cursor"] for page in pages[1:])
     assert all(parse_qs(page.query)["task"] == [TASK] and parse_qs(page.query)["since"] for page in pages)
+    # The server refuses a cursor sent with other filters than the page that gave it out.
+    assert same_filters_on_every_page(pages)
     assert [job.id for job in newest_three] == newest_first[:3]
     assert [job.id for job in newest_by_default] == newest_first
     assert earlier.id in {job.id for job in until_then} and not {job.id for job in made} & {j.id for j in until_then}
