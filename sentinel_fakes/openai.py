@@ -216,6 +216,15 @@ class OrjsonResponse(JSONResponse):
         return orjson.dumps(content)
 
 
+class CutShort(OrjsonResponse):
+    """A 200 whose body breaks off halfway: the headers promise the whole answer (Content-Length), half of it is sent,
+    and the connection is closed (uvicorn closes it when an app ends without completing its answer)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+
+
 def _error(
     status: int,
     message: str,
@@ -364,6 +373,8 @@ def create_app(script: Script, image: bytes | None = None, distinct: bool = Fals
             return OrjsonResponse({"created": created, "results": [item]})
         if behaviour == "unknown_item":
             return OrjsonResponse({"created": created, "data": [{"img": pybase64.b64encode_as_string(data)}]})
+        if behaviour == "cut":
+            return CutShort({"created": created, "data": [item]})
         return OrjsonResponse({"created": created, "data": [item]})
 
     async def list_models(request: Request) -> Response:

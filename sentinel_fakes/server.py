@@ -36,6 +36,7 @@ BEHAVIOURS = (
     "bad_auth",  # 401
     "unknown_list",  # 200 whose images sit under a list key no documented shape has ({"results": [...]})
     "unknown_item",  # 200 with the documented list, each image under a key no documented shape has
+    "cut",  # a success whose body breaks off halfway: its Content-Length promised the whole answer
 )
 
 
