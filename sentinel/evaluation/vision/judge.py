@@ -125,7 +125,9 @@ def _preparers() -> concurrent.futures.ThreadPoolExecutor:
     """The threads that prepare the images sent (see VisionJudge.prompt_async)."""
     global _prepare_threads
     if _prepare_threads is None:
-        _prepare_threads = concurrent.futures.ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="vision-prepare")
+        from sentinel.worker.loop import started_threads  # see _Session: the broker's package, loaded on need
+
+        _prepare_threads = started_threads(PREPARE_THREADS, "vision-prepare")
     return _prepare_threads
 
 
