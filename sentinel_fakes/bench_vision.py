@@ -17,6 +17,7 @@ import asyncio
 import binascii
 import gc
 import time
+import zlib
 from typing import Any
 
 import orjson
@@ -35,6 +36,8 @@ class Stats:
         self.most_at_once = 0
         #: Milliseconds from each call's arrival to its answer, in the order they were answered.
         self.call_ms: list[float] = []
+        #: Each answered call as (arrival, answer) in epoch seconds and the CRC-32 of its first image's base64 text.
+        self.calls: list[tuple[float, float, int | None]] = []
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -42,17 +45,23 @@ def _error(status: int, message: str) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
-def _image_attached(part: dict[str, Any]) -> bool:
-    """An ``image_url`` part holding a base64 data URL of a picture (its first bytes checked, not decoded whole)."""
+def image_key(base64_text: str | bytes) -> int:
+    """What identifies an image sent: the CRC-32 of its base64 text (~0.1 ms for a 1024² photo's 240 KB)."""
+    return zlib.crc32(base64_text.encode("ascii") if isinstance(base64_text, str) else base64_text)
+
+
+def _attached_image(part: dict[str, Any]) -> int | None:
+    """The key (image_key) of an ``image_url`` part holding a base64 data URL of a picture (its first bytes checked,
+    not decoded whole); None when it holds none."""
     url = (part.get("image_url") or {}).get("url", "")
     head, _, data = url.partition(";base64,")
     if not head.startswith("data:image/") or not data:
-        return False
+        return None
     try:
         first = binascii.a2b_base64(data[:16])
     except binascii.Error:
-        return False
-    return first.startswith(IMAGE_MAGIC)
+        return None
+    return image_key(data) if first.startswith(IMAGE_MAGIC) else None
 
 
 def create_app(latency: float, model: str) -> web.Application:
@@ -60,6 +69,7 @@ def create_app(latency: float, model: str) -> web.Application:
 
     async def completions(request: web.Request) -> web.Response:
         arrived = time.perf_counter()
+        arrived_at = time.time()
         stats.requests += 1
         try:
             body = orjson.loads(await request.read())
@@ -70,6 +80,7 @@ def create_app(latency: float, model: str) -> web.Application:
             return _error(404, f"The model `{body.get('model')}` does not exist")
         texts: list[str] = []
         images = 0
+        first_image: int | None = None
         for message in messages:
             content = message.get("content")
             if isinstance(content, str):
@@ -79,8 +90,10 @@ def create_app(latency: float, model: str) -> web.Application:
                 if part.get("type") == "text":
                     texts.append(part.get("text", ""))
                 elif part.get("type") == "image_url":
-                    if not _image_attached(part):
+                    key = _attached_image(part)
+                    if key is None:
                         return _error(400, "an image_url part holds no image")
+                    first_image = key if first_image is None else first_image
                     images += 1
         prompt = "\n".join(texts)
         asked = list(dict.fromkeys(CRITERION_LINE.findall(prompt)))
@@ -106,10 +119,16 @@ def create_app(latency: float, model: str) -> web.Application:
         }
         response = web.Response(body=orjson.dumps(answer), content_type="application/json")
         stats.call_ms.append((time.perf_counter() - arrived) * 1000)
+        stats.calls.append((arrived_at, time.time(), first_image))
         return response
 
     async def read_stats(request: web.Request) -> web.Response:
-        body = {"requests": stats.requests, "most_at_once": stats.most_at_once, "call_ms": stats.call_ms}
+        body = {
+            "requests": stats.requests,
+            "most_at_once": stats.most_at_once,
+            "call_ms": stats.call_ms,
+            "calls": stats.calls,
+        }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def reset_peak(request: web.Request) -> web.Response:

@@ -229,6 +229,10 @@ def test_bench_vision_small_burst_every_evaluation_gets_every_judges_vote(tmp_pa
     # The client's CPU is told apart from the API's and the worker's.
     non_negative(row, ["client_cpu_seconds", "api_cpu_seconds", "p50_seconds_created_to_verdict_outside_calls"])
     assert isinstance(row["target_met"], bool)
+    # Where the time went, stage by stage, matched to each evaluation's calls at the model (its latency at least).
+    assert "where the time went" in result.stdout
+    assert list(row["stages_seconds"]) == ["accept", "to_first_call", "calls", "to_verdict", "to_client"]
+    assert row["stages_seconds"]["calls"]["p50"] >= 0.2
 
 
 def test_bench_regenerate_converges_and_leaves_good_first_attempts_alone(tmp_path: Path) -> None:

@@ -17,12 +17,14 @@ Redis (every process of theirs on the machine).
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import os
 import statistics
 import sys
 import tempfile
 import time
+import zlib
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,15 +107,19 @@ def photo_variants(count: int, side: int) -> list[bytes]:
 @dataclass
 class Submitted:
     evaluation_id: str
+    #: Which of the burst's images it sent.
+    image: int
     #: Wall clock (epoch seconds) just before its POST was sent, to compare with the server's finished_at.
     sent_at: float
     #: ... and when its 202 came back.
     accepted_at: float
     answer: dict[str, Any] = field(default_factory=dict)
+    #: Wall clock when the client read the finished evaluation.
+    seen_at: float = 0.0
 
 
 async def _submit_and_wait(
-    client: aiohttp.ClientSession, base: str, image: bytes, errors: list[str]
+    client: aiohttp.ClientSession, base: str, index: int, image: bytes, errors: list[str]
 ) -> Submitted | None:
     form = aiohttp.FormData()
     form.add_field("task", TASK)
@@ -123,7 +129,7 @@ async def _submit_and_wait(
         if created.status != 202:
             errors.append(f"{created.status}: {(await created.text())[:200]}")
             return None
-        submitted = Submitted((await created.json(loads=orjson.loads))["id"], sent_at, time.time())
+        submitted = Submitted((await created.json(loads=orjson.loads))["id"], index, sent_at, time.time())
     while True:
         try:
             async with client.get(f"{base}/v1/evaluations/{submitted.evaluation_id}", params={"wait": "30"}) as answer:
@@ -132,6 +138,7 @@ async def _submit_and_wait(
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             continue  # a kept-alive connection the server closed as it was reused: reading is safe to repeat
         if submitted.answer["status"] == "done":
+            submitted.seen_at = time.time()
             return submitted
 
 
@@ -143,7 +150,9 @@ async def _burst(base: str, images: list[bytes], errors: list[str]) -> tuple[flo
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         started = time.time()
-        done = await asyncio.gather(*(_submit_and_wait(client, base, image, errors) for image in images))
+        done = await asyncio.gather(
+            *(_submit_and_wait(client, base, index, image, errors) for index, image in enumerate(images))
+        )
     return started, [s for s in done if s is not None]
 
 
@@ -169,6 +178,62 @@ def audit(evaluations: list[Submitted], judges: int) -> dict[str, int]:
             counts["vote_mismatch"] += 1
         counts["abstained_votes"] += sum(1 for j in answer["judges"] if j["passed"] is None)
     return counts
+
+
+def sent_image_key(image: bytes) -> int:
+    """How the fake model names an image it was sent (``sentinel_fakes.bench_vision.image_key``): the CRC-32 of its
+    base64 text. The benchmark's photos are sent as they are (JPEG, under every judge's image_max_side)."""
+    return zlib.crc32(base64.b64encode(image))
+
+
+#: The stages of an evaluation, in order, each from the end of the one before: the upload and the API's accept; the
+#: worker picking up the judges' message, reading the evaluation and preparing and sending the first call; the calls
+#: (first arrival at the model to its last answer, the model's own latency included); the answers read, the votes
+#: recorded and the verdict written; the client's long poll noticing it.
+STAGES = ("accept", "to_first_call", "calls", "to_verdict", "to_client")
+
+
+def stage_seconds(submitted: Submitted, calls: list[tuple[float, float]]) -> dict[str, float] | None:
+    """Where one evaluation's time went (STAGES), from the client's clocks, the server's timestamps and its calls as
+    the model saw them (arrival, answer); None when the model saw none of its calls."""
+    if not calls:
+        return None
+    created = datetime.fromisoformat(submitted.answer["created_at"]).timestamp()
+    finished = datetime.fromisoformat(submitted.answer["finished_at"]).timestamp()
+    first_arrival = min(arrived for arrived, _ in calls)
+    last_answer = max(answered for _, answered in calls)
+    return {
+        "accept": created - submitted.sent_at,
+        "to_first_call": first_arrival - created,
+        "calls": last_answer - first_arrival,
+        "to_verdict": finished - last_answer,
+        "to_client": submitted.seen_at - finished,
+    }
+
+
+def breakdown(
+    done: list[Submitted], images: list[bytes], calls: list[tuple[float, float, int | None]], tail: float = 0.05
+) -> dict[str, dict[str, float]]:
+    """Per stage (STAGES) in seconds: the median over every evaluation, and the mean over the last ``tail`` share of
+    them to reach the client (the evaluations that make "last verdict"). ``images``: the burst's, as submitted."""
+    keys = [sent_image_key(image) for image in images]
+    by_image: dict[int, list[tuple[float, float]]] = {}
+    for arrived, answered, key in calls:
+        if key is not None:
+            by_image.setdefault(key, []).append((arrived, answered))
+    measured = [
+        (s.seen_at, stages) for s in done if (stages := stage_seconds(s, by_image.get(keys[s.image], []))) is not None
+    ]
+    if not measured:
+        return {}
+    last = [stages for _, stages in sorted(measured, key=lambda m: m[0])[-max(1, round(len(measured) * tail)) :]]
+    return {
+        stage: {
+            "p50": round(statistics.median(stages[stage] for _, stages in measured), 3),
+            "tail_mean": round(statistics.fmean(stages[stage] for stages in last), 3),
+        }
+        for stage in STAGES
+    }
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -277,6 +342,8 @@ def run(
         "p95_seconds_per_call": round(_percentile(calls, 0.95), 2) if calls else None,
         "p50_seconds_per_call_at_model": round(statistics.median(model_calls), 3) if model_calls else None,
         "p95_seconds_per_call_at_model": round(_percentile(model_calls, 0.95), 3) if model_calls else None,
+        # Where each evaluation's time went (STAGES): the median, and the mean of the last 5% to reach the client.
+        "stages_seconds": breakdown(done, images[:evaluations], stats["calls"][calls_before:]),
         "worker_peak_rss_mb": round(rss_tree, 1) if rss_tree is not None else None,
         "worker_peak_rss_mb_largest_process": round(max(r for r in rss_each if r is not None), 1),
         "worker_cpu_seconds": round(cpu["worker"], 2),
