@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam
+from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from sentinel.models import Evaluation, ImageOwner, OutboxMessage, StoredImage
-from sentinel.outbox.store import UNSENT, Message, mark_written, message_values, write
+from sentinel.outbox.store import UNSENT, Handed, Message, hand_off, handoff_claim, mark_written, message_values, write
 from sentinel.store.images import ImageInfo
 from sentinel.store.service import ImageService, image_rows
 
@@ -39,11 +39,13 @@ def _row(prefix: str, columns: Sequence[str]) -> dict[str, Any]:
 
 
 @lru_cache
-def _insert_all(owner: bool, message: bool) -> Insert:
+def _insert_all(owner: bool, message: bool, handed: bool = False) -> Insert:
     """The evaluation's INSERT with its image upserted, its ``owner`` added unless present and its ``message``
     inserted, each a CTE of the one statement (PostgreSQL runs every data-modifying CTE, and checks the evaluation's
     foreign key to the image after all of them). Built once per shape, so SQLAlchemy finds it compiled (one row of
-    VALUES each: a multi-row VALUES of parameters has no cache key, and was compiled afresh at every call)."""
+    VALUES each: a multi-row VALUES of parameters has no cache key, and was compiled afresh at every call).
+    ``handed``: it returns the message's id, for this process's relay to send it by id (see
+    :func:`sentinel.outbox.store.handoff_claim`)."""
     upsert = postgresql.insert(_IMAGES).values(_row("image", _IMAGE_COLUMNS))
     # As ImageService.store: a second store of an image touches its row (and locks it until the commit).
     upsert = upsert.on_conflict_do_update(
@@ -54,10 +56,14 @@ def _insert_all(owner: bool, message: bool) -> Insert:
         own = postgresql.insert(_OWNERS).values(_row("owner", _OWNER_COLUMNS))
         own = own.on_conflict_do_nothing(index_elements=["image_id", "key_id"])
         ctes.append(own.returning(_OWNERS.c.id).cte("image_owner_added"))
+    added = None
     if message:
         sent = _OUTBOX.insert().values(_row("message", _MESSAGE_COLUMNS))
-        ctes.append(sent.returning(_OUTBOX.c.id).cte("outbox_added"))
+        added = sent.returning(_OUTBOX.c.id).cte("outbox_added")
+        ctes.append(added)
     evaluation = _EVALUATIONS.insert().values(_row("evaluation", [column.name for column in _EVALUATIONS.columns]))
+    if handed and added is not None:
+        evaluation = evaluation.returning(select(added.c.id).scalar_subquery().label("message_id"))
     return evaluation.add_cte(*ctes)
 
 
@@ -85,11 +91,19 @@ def insert_evaluation(
         write(session, *messages)
         return
     stored = image_rows(inputs)
+    # The message claimed for this process's relay, when it has one: it sends the message by id once committed,
+    # instead of claiming it in a statement of its own first (one UPDATE per evaluation).
+    claim = handoff_claim() if messages else None
+    sent = [message_values(message) | UNSENT | {"claimed_until": claim} for message in messages]
     rows = [("evaluation", evaluation), ("image", stored.images[0])]
     rows += [("owner", owner) for owner in stored.owners]
-    rows += [("message", message_values(message) | UNSENT) for message in messages]
+    rows += [("message", message) for message in sent]
     params = {f"{prefix}_{column}": value for prefix, row in rows for column, value in row.items()}
-    session.execute(_insert_all(bool(stored.owners), bool(messages)), params)
+    result = session.execute(_insert_all(bool(stored.owners), bool(messages), claim is not None), params)
     images.put_blobs(stored)
-    if messages:
+    if claim is not None:
+        (message,) = sent
+        handed = Handed(result.scalar_one(), message["actor"], message["queue"], message["args"], message["options"])
+        hand_off(session, handed)
+    elif messages:
         mark_written(session)

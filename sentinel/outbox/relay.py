@@ -1,9 +1,15 @@
-"""Sending committed outbox messages to the broker, and marking them sent.
+"""Sending committed outbox messages to the broker, and forgetting them once sent.
 
 Every process that writes messages runs a relay (the API, each worker process). A round claims a batch of unsent
-messages for a while (so two relays do not both send them), enqueues each, and marks what went out as sent; what
-the broker refused stays unsent and is tried again on the next round. A relay that dies after enqueueing and
-before marking sends those messages again once their claim runs out: every step is safe to run twice.
+messages for a while (so two relays do not both send them), enqueues each, and deletes what went out (a once-only
+message is marked sent instead, and kept a while for its dedupe key); what the broker refused stays unsent and is
+tried again on the next round. A relay that dies after enqueueing and before deleting leaves those messages to be
+sent again once their claim runs out: every step is safe to run twice.
+
+A new evaluation's message (the one message of every request) skips the claim: it is written already claimed for
+the relay of the process that writes it (:func:`sentinel.outbox.store.handoff_claim`), which sends it by id after
+the commit and deletes it, one statement where a round took two. Should that process die in between, its claim
+runs out after a few seconds and any relay's poll sends it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from sqlmodel import Session, col, select
 from sentinel.db import autocommit, insert_for
 from sentinel.models import OutboxMessage, as_utc, utcnow
 from sentinel.outbox import steps
-from sentinel.outbox.store import UNSENT, message_values, on_commit
+from sentinel.outbox.store import UNSENT, Handed, message_values, on_commit, receive_handoffs
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +41,9 @@ BATCH = 200
 CLAIM_SECONDS = 60.0
 #: Sent messages are kept this long (a step that runs again meanwhile finds its once-only message already there).
 KEEP_SENT_SECONDS = 3600.0
+#: How often a process deletes the once-only messages older than that: the sweep asks every few seconds, and a row
+#: kept a minute past its hour costs nothing, while a DELETE every sweep was a statement and a commit each time.
+FORGET_EVERY_SECONDS = 60.0
 
 
 def backlog(engine: Engine) -> tuple[int, float | None]:
@@ -74,6 +83,8 @@ def _claim_statement() -> Update:
             col(OutboxMessage.queue),
             col(OutboxMessage.args),
             col(OutboxMessage.options),
+            # The key itself, not "IS NOT NULL": SQLite's RETURNING answered that as true for a NULL key.
+            col(OutboxMessage.dedupe_key),
         )
     )
 
@@ -85,7 +96,18 @@ def _request_insert(dialect: str) -> Insert:
     return insert_for(dialect)(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
-#: Marking a round's messages sent, and releasing those the broker refused (built once, like the claim).
+#: Forgetting a round's messages that went out, and releasing those the broker refused (built once, like the claim).
+#: A message is kept once sent only if it is once-only (a dedupe key): a step that runs again finds it there for
+#: KEEP_SENT_SECONDS and adds nothing. Any other is deleted at once: marking it sent was an UPDATE of three of its
+#: indexes, and the sweep deleted it an hour later anyway.
+#: Only rows still under this round's claim: SQLite gives a new row the id of a deleted last one, and a round that
+#: outlived its claim must not delete a message written after another relay sent (and deleted) the one it claimed.
+_FORGET_SENT = delete(OutboxMessage).where(
+    col(OutboxMessage.id).in_(bindparam("ids", expanding=True)), col(OutboxMessage.claimed_until) == bindparam("until")
+)
+#: Deleting handed messages that went out: by id (PostgreSQL only, whose ids are never given again).
+_FORGET_HANDED = delete(OutboxMessage).where(col(OutboxMessage.id).in_(bindparam("ids", expanding=True)))
+_FORGET_SENT_BEFORE = delete(OutboxMessage).where(col(OutboxMessage.sent_at) < bindparam("cutoff"))
 _MARK_SENT = (
     update(OutboxMessage)
     .where(col(OutboxMessage.id).in_(bindparam("ids", expanding=True)))
@@ -119,48 +141,100 @@ class Relay:
         self._users = 0
         self._users_lock = threading.Lock()
         self._broker_was_down = False
+        #: When this process last deleted old sent messages (monotonic seconds; None: not yet).
+        self._forgot_at: float | None = None
+        #: Messages this process's commits handed to this relay (see sentinel.outbox.store.handoff_claim).
+        self._handed: list[Handed] = []
+        self._handed_lock = threading.Lock()
+        self._stop_receiving: Callable[[], None] | None = None
+        #: Set by a commit that wrote messages that were not handed over: they need a round's claim.
+        self._round_wanted = threading.Event()
 
     # -- one round ----------------------------------------------------------------------------------
 
     def send_pending(self) -> int:
         """Send what is committed and unsent (one batch); returns how many went out."""
         now = utcnow()
+        until = now + timedelta(seconds=CLAIM_SECONDS)
         # Core on a connection, not an ORM session: a round runs after every commit that wrote messages, and the
         # session's bookkeeping around these two statements cost more CPU than the statements. Each statement is a
-        # transaction of its own (the claim is one UPDATE; marking sent and releasing are independent): BEGIN and
-        # COMMIT around them were round trips that bought nothing.
+        # transaction of its own (the claim is one UPDATE; forgetting what went out and releasing are independent):
+        # BEGIN and COMMIT around them were round trips that bought nothing.
         with autocommit(self.engine).connect() as connection:
-            claimed = connection.execute(
-                _claim_statement(), {"now": now, "until": now + timedelta(seconds=CLAIM_SECONDS)}
-            ).all()
+            claimed = connection.execute(_claim_statement(), {"now": now, "until": until}).all()
         if not claimed:
             return 0
         sent: list[int] = []
+        kept: list[int] = []
         failed: list[int] = []
         error: Exception | None = None
-        for message_id, actor, queue, args, options in sorted(claimed, key=lambda row: row[0]):
+        for message_id, actor, queue, args, options, dedupe_key in sorted(claimed, key=lambda row: row[0]):
             if error is not None:
                 failed.append(message_id)
                 continue
             try:
                 self._enqueue(actor, queue, args, options)
-                sent.append(message_id)
+                (sent if dedupe_key is None else kept).append(message_id)
             except Exception as exc:  # the broker is away: the rest waits for the next round
                 error = exc
                 failed.append(message_id)
         with autocommit(self.engine).connect() as connection:
             if sent:
-                connection.execute(_MARK_SENT, {"ids": sent, "sent_at": utcnow()})
+                connection.execute(_FORGET_SENT, {"ids": sent, "until": until})
+            if kept:
+                connection.execute(_MARK_SENT, {"ids": kept, "sent_at": utcnow()})
             if failed:
                 connection.execute(_RELEASE_FAILED, {"ids": failed})
+        self._note_broker(error, len(failed), bool(sent or kept))
+        return len(sent) + len(kept)
+
+    def send_handed(self) -> int:
+        """Send the messages handed to this relay by this process's commits, and delete them; returns how many
+        went out. Written with their claim (sentinel.outbox.store.handoff_claim), they need no claim statement:
+        one DELETE a round. What the broker refuses is released for the next poll round."""
+        with self._handed_lock:
+            handed, self._handed = self._handed, []
+        if not handed:
+            return 0
+        sent: list[int] = []
+        failed: list[int] = []
+        error: Exception | None = None
+        for message in handed:
+            if error is not None:
+                failed.append(message.id)
+                continue
+            try:
+                self._enqueue(message.actor, message.queue, message.args, message.options)
+                sent.append(message.id)
+            except Exception as exc:  # the broker is away: released, the poll rounds try again
+                error = exc
+                failed.append(message.id)
+        with autocommit(self.engine).connect() as connection:
+            if sent:
+                connection.execute(_FORGET_HANDED, {"ids": sent})
+            if failed:
+                connection.execute(_RELEASE_FAILED, {"ids": failed})
+        self._note_broker(error, len(failed), bool(sent))
+        return len(sent)
+
+    def _receive(self, messages: list[Handed]) -> None:
+        with self._handed_lock:
+            self._handed.extend(messages)
+        self._wake.set()
+
+    def _want_round(self) -> None:
+        self._round_wanted.set()
+        self._wake.set()
+
+    def _note_broker(self, error: Exception | None, failed: int, sent: bool) -> None:
+        """Say once that the broker is away (and once that it is back)."""
         if error is not None:
             if not self._broker_was_down:
-                logger.warning("broker unreachable (%s); %d message(s) wait in the outbox", error, len(failed))
+                logger.warning("broker unreachable (%s); %d message(s) wait in the outbox", error, failed)
             self._broker_was_down = True
         elif self._broker_was_down and sent:
             logger.info("broker reachable again; sending waiting messages")
             self._broker_was_down = False
-        return len(sent)
 
     def _enqueue(self, actor: str, queue: str, args: list[Any], options: dict[str, Any]) -> None:
         if queue not in self.broker.get_declared_queues():
@@ -179,12 +253,20 @@ class Relay:
         with autocommit(self.engine).connect() as connection:
             connection.execute(_request_insert(connection.dialect.name), row)
 
-    def forget_sent(self, older_than_seconds: float = KEEP_SENT_SECONDS) -> int:
+    def forget_sent(
+        self, older_than_seconds: float = KEEP_SENT_SECONDS, *, every_seconds: float = FORGET_EVERY_SECONDS
+    ) -> int:
+        """Delete the once-only messages sent more than ``older_than_seconds`` ago (the others went when sent);
+        nothing when this process did so less than ``every_seconds`` ago. Returns how many it deleted."""
+        now = time.monotonic()
+        if self._forgot_at is not None and now - self._forgot_at < every_seconds:
+            return 0
+        self._forgot_at = now
         cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-        with Session(self.engine) as session:
-            result = session.execute(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < cutoff))
-            session.commit()
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        # One statement committed alone, as a round's: a session's BEGIN and COMMIT were two more round trips.
+        with autocommit(self.engine).connect() as connection:
+            result = connection.execute(_FORGET_SENT_BEFORE, {"cutoff": cutoff})
+        return int(result.rowcount or 0)
 
     # -- running in the background ------------------------------------------------------------------
 
@@ -198,7 +280,11 @@ class Relay:
             if self._thread is not None:
                 return
             self._stop.clear()
-            self._stop_listening = on_commit(self._wake.set)
+            self._stop_listening = on_commit(self._want_round)
+            # Only on PostgreSQL: a handed message is deleted by id, and SQLite gives a new row the id of a
+            # deleted last one (the claim rounds guard against that with their claim's time).
+            if self.engine.dialect.name == "postgresql":
+                self._stop_receiving = receive_handoffs(self._receive)
             self._thread = threading.Thread(target=self._run, name="sentinel-outbox-relay", daemon=True)
             self._thread.start()
 
@@ -210,22 +296,42 @@ class Relay:
             thread, self._thread = self._thread, None
             if self._stop_listening is not None:
                 self._stop_listening()
+            if self._stop_receiving is not None:
+                self._stop_receiving()
+                self._stop_receiving = None
             self._stop.set()
             self._wake.set()
         thread.join(timeout)
 
     def _run(self) -> None:
         next_sweep = 0.0
+        # A claim round (the poll) is due every poll period, and after a commit that wrote messages it was not
+        # handed; messages handed over are sent without one, so a busy API's relay runs one statement per message.
+        next_round = 0.0
         while not self._stop.is_set():
             self._wake.clear()
-            try:
-                if self.sweep_every_seconds is not None and time.monotonic() >= next_sweep:
-                    self.request_sweep()
-                    next_sweep = time.monotonic() + self.sweep_every_seconds
-                while self.send_pending() == BATCH and not self._stop.is_set():
-                    pass
-            except OperationalError as exc:
-                logger.warning("outbox relay: database unreachable (%s); trying again", type(exc.orig).__name__)
-            except Exception:
-                logger.exception("outbox relay round failed; trying again")
-            self._wake.wait(self.poll_seconds)
+            self._step(self.send_handed)
+            if self.sweep_every_seconds is not None and time.monotonic() >= next_sweep:
+                self._step(self.request_sweep)
+                next_sweep = time.monotonic() + self.sweep_every_seconds
+                next_round = 0.0  # the round sends the sweep's row
+            if self._round_wanted.is_set() or time.monotonic() >= next_round:
+                self._round_wanted.clear()
+                next_round = time.monotonic() + self.poll_seconds
+                self._step(self._drain)
+            self._wake.wait(max(0.0, next_round - time.monotonic()))
+        # Handed over just before the stop: sent now rather than after their claim runs out.
+        self._step(self.send_handed)
+
+    def _drain(self) -> None:
+        while self.send_pending() == BATCH and not self._stop.is_set():
+            pass
+
+    @staticmethod
+    def _step(step: Callable[[], object]) -> None:
+        try:
+            step()
+        except OperationalError as exc:
+            logger.warning("outbox relay: database unreachable (%s); trying again", type(exc.orig).__name__)
+        except Exception:
+            logger.exception("outbox relay round failed; trying again")

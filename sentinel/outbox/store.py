@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
@@ -16,6 +17,11 @@ from sentinel.telemetry.logging import request_id
 
 #: Key in ``Session.info`` marking a transaction that wrote outbox messages.
 _WROTE = "sentinel.outbox.wrote"
+#: Key in ``Session.info`` listing the messages a transaction wrote claimed for this process's relay (see handed).
+_HANDED = "sentinel.outbox.handed"
+#: How long a message written for this process's own relay is held for it: another relay sends it only after
+#: this, should this process die between the commit and the send (a window of milliseconds).
+HANDOFF_CLAIM_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,49 @@ def mark_written(session: Session) -> None:
     session.info[_WROTE] = True
 
 
+@dataclass(frozen=True)
+class Handed:
+    """A committed message handed to this process's relay to send, by id, without claiming it first."""
+
+    id: int
+    actor: str
+    queue: str
+    args: list[Any]
+    options: dict[str, Any]
+
+
 _wake_lock = threading.Lock()
 _wake_relays: list[Callable[[], None]] = []
+_receivers: list[Callable[[list[Handed]], None]] = []
+
+
+def handoff_claim() -> datetime | None:
+    """The ``claimed_until`` of a message written now for this process's relay to send once it is committed (no
+    other relay takes it before then): its claim, an UPDATE per round, is written with the row. None when no relay
+    of this process receives messages: the message is written unclaimed, as usual."""
+    with _wake_lock:
+        receiving = bool(_receivers)
+    return utcnow() + timedelta(seconds=HANDOFF_CLAIM_SECONDS) if receiving else None
+
+
+def hand_off(session: Session, message: Handed) -> None:
+    """Give ``message`` (written in ``session``'s transaction with :func:`handoff_claim`) to this process's relay
+    when the transaction commits."""
+    session.info.setdefault(_HANDED, []).append(message)
+
+
+def receive_handoffs(receive: Callable[[list[Handed]], None]) -> Callable[[], None]:
+    """Call ``receive`` with the messages handed off by each commit in this process (one receiver gets each); returns
+    a function that stops it."""
+    with _wake_lock:
+        _receivers.append(receive)
+
+    def stop() -> None:
+        with _wake_lock:
+            if receive in _receivers:
+                _receivers.remove(receive)
+
+    return stop
 
 
 def on_commit(wake: Callable[[], None]) -> Callable[[], None]:
@@ -90,15 +137,29 @@ def on_commit(wake: Callable[[], None]) -> Callable[[], None]:
     return stop
 
 
+def wake_relays() -> None:
+    """Wake this process's relays: a statement committed alone (no session to mark) wrote outbox messages."""
+    with _wake_lock:
+        wakers = list(_wake_relays)
+    for wake in wakers:
+        wake()
+
+
 @event.listens_for(Session, "after_commit")
 def _wake_after_commit(session: Session) -> None:
-    if session.info.pop(_WROTE, False):
+    handed = session.info.pop(_HANDED, None)
+    if handed:
         with _wake_lock:
-            wakers = list(_wake_relays)
-        for wake in wakers:
-            wake()
+            receive = _receivers[0] if _receivers else None
+        # No receiver any more (its relay stopped meanwhile): the messages wait out their claim, then any relay's
+        # poll sends them.
+        if receive is not None:
+            receive(handed)
+    if session.info.pop(_WROTE, False):
+        wake_relays()
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_WROTE, None)
+    session.info.pop(_HANDED, None)

@@ -9,7 +9,7 @@ from collections import Counter
 import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, update
 from sqlmodel import Session, col, select
 
 from sentinel.db import build_engine
@@ -168,9 +168,9 @@ def test_a_relay_sends_what_another_relay_is_not_holding_without_waiting_for_it(
         engine.dispose()
 
 
-def test_a_relay_round_claims_in_one_statement_and_marks_in_one(engine) -> None:
-    """A round's database work is one claim and one mark however many messages it sends (the relay runs in every
-    process that writes messages, after every such commit)."""
+def test_a_relay_round_claims_in_one_statement_and_forgets_in_one(engine) -> None:
+    """A round's database work is one claim and one delete of what went out, however many messages it sends (the
+    relay runs in every process that writes messages, after every such commit)."""
     with Session(engine) as session:
         write(session, *(Message("generate_attempt", "jobs", (f"job_{i}", 0, 1)) for i in range(20)))
         session.commit()
@@ -184,7 +184,7 @@ def test_a_relay_round_claims_in_one_statement_and_marks_in_one(engine) -> None:
         assert Relay(engine, CountingBroker()).send_pending() == 20
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert statements == ["UPDATE", "UPDATE"]
+    assert statements == ["UPDATE", "DELETE"]
     assert unsent(engine) == 0
 
 
@@ -207,7 +207,7 @@ def test_a_relay_round_on_postgresql_is_two_statements_without_transactions_arou
     finally:
         event.remove(engine, "before_cursor_execute", note)
         engine.dispose()
-    assert statements == [("UPDATE", True), ("UPDATE", True)]
+    assert statements == [("UPDATE", True), ("DELETE", True)]
 
 
 def test_a_sweep_request_is_one_statement_without_a_transaction_and_wakes_no_extra_round(postgres_database) -> None:
@@ -237,3 +237,79 @@ def test_a_sweep_request_is_one_statement_without_a_transaction_and_wakes_no_ext
         assert list(relay.broker.sent) == [()]  # the sweep, once
     finally:
         engine.dispose()
+
+
+def test_a_sent_message_leaves_no_row_and_a_once_only_one_still_dedupes_after_it_went(engine) -> None:
+    """What went out is deleted in the round that sent it (the sweep no longer has an hour of rows to delete), but
+    a once-only message stays, marked sent, so that the step writing it, run again, adds nothing."""
+    once = Message("evaluation_judged", "judging", ("ev_1",), dedupe_key="evaluation_judged:ev_1")
+    with Session(engine) as session:
+        write(session, STEP, once)
+        session.commit()
+    broker = CountingBroker()
+    relay = Relay(engine, broker)
+    assert relay.send_pending() == 2
+    with Session(engine) as session:
+        rows = list(session.exec(select(OutboxMessage)))
+    assert [(row.dedupe_key, row.sent_at is not None) for row in rows] == [("evaluation_judged:ev_1", True)]
+    with Session(engine) as session:  # the step that wrote it, delivered again
+        write(session, once)
+        session.commit()
+    assert relay.send_pending() == 0
+    assert broker.sent == Counter({("ev_1", "pixels", 20.0): 1, ("ev_1",): 1})
+    assert relay.forget_sent(older_than_seconds=0) == 1
+    assert unsent(engine) == 0
+
+
+def test_a_round_that_outlived_its_claim_deletes_no_message_written_since(engine) -> None:
+    """A relay held up past its claim: another relay sent its messages meanwhile. Deleting by id alone would delete
+    whatever row has that id now (SQLite gives a new row the id of a deleted last row)."""
+    with Session(engine) as session:
+        write(session, STEP)
+        session.commit()
+    slow_broker = CountingBroker()
+    slow = Relay(engine, slow_broker)
+    taken_over = threading.Event()
+
+    def held_up(message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        # The claim runs out while this relay is held up: another relay sends the message and deletes its row, and
+        # a new message is written (with the same id, on SQLite).
+        with Session(engine) as session:
+            session.execute(update(OutboxMessage).values(claimed_until=None))
+            session.commit()
+        assert Relay(engine, CountingBroker()).send_pending() == 1
+        with Session(engine) as session:
+            write(session, Message("judge_evaluation", "judging", ("ev_2", "pixels", 20.0)))
+            session.commit()
+        taken_over.set()
+        return message
+
+    slow_broker.enqueue = held_up  # type: ignore[method-assign]
+    assert slow.send_pending() == 1
+    assert taken_over.is_set()
+    assert unsent(engine) == 1  # the new message waits for its round
+
+
+def test_old_sent_messages_are_deleted_once_a_minute_not_at_every_sweep(engine) -> None:
+    """The sweep (every few seconds) asks to delete sent messages past their hour: one DELETE a minute does it."""
+    once = Message("evaluation_judged", "judging", ("ev_1",), dedupe_key="evaluation_judged:ev_1")
+    relay = Relay(engine, CountingBroker())
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert relay.forget_sent() == 0
+        assert statements == ["DELETE"]
+        with Session(engine) as session:
+            write(session, once)
+            session.commit()
+        assert relay.send_pending() == 1
+        statements.clear()
+        assert relay.forget_sent(older_than_seconds=0) == 0  # the next sweep: too soon
+        assert statements == []
+        assert relay.forget_sent(older_than_seconds=0, every_seconds=0) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -1,0 +1,145 @@
+"""A new evaluation's message goes to the relay of the process that wrote it, claimed with its row: that relay sends
+it by id after the commit and deletes it (one statement), without a claim of its own; another relay takes it only if
+that process died before sending."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dramatiq
+import pytest
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import event, update
+from sqlmodel import Session, select
+
+from sentinel.evaluation.service import EvaluationService
+from sentinel.models import OutboxMessage
+from sentinel.outbox import store
+from sentinel.outbox.relay import Relay
+from sentinel.settings import Settings
+from sentinel.wiring import build_services
+from tests.conftest import png_bytes
+from tests.faults.conftest import database as own_database
+
+pytestmark = pytest.mark.integration
+
+
+class RecordingBroker(StubBroker):
+    """Notes the evaluation id of each message it takes (``sent``) and sets ``arrived``; ``away`` makes it refuse
+    like a broker that is down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+        self.away = False
+        self.arrived = threading.Event()
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        if self.away:
+            raise ConnectionError("Connection refused")
+        self.sent.append(message.args[0])
+        self.arrived.set()
+        return message
+
+
+postgres_database = pytest.fixture(own_database.__wrapped__)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def service(tmp_path: Path, postgres_database: str) -> Iterator[EvaluationService]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_database)
+    built = EvaluationService(build_services(settings))
+    yield built
+    built.services.engine.dispose()
+
+
+def submit(service: EvaluationService) -> str:
+    return service.submit(service.validate("text-to-image", {}, {"image": png_bytes(64, 64)})).id
+
+
+def rows(service: EvaluationService, evaluation_id: str) -> list[OutboxMessage]:
+    with Session(service.services.engine) as session:
+        return [row for row in session.exec(select(OutboxMessage)) if row.args[:1] == [evaluation_id]]
+
+
+def wait_for(condition, seconds: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return bool(condition())
+
+
+def test_the_writing_process_relay_sends_its_message_with_one_statement(service) -> None:
+    engine = service.services.engine
+    broker = RecordingBroker()
+    relay = Relay(engine, broker, poll_seconds=3600)
+    relay.start()
+    statements: list[str] = []
+    try:
+        assert wait_for(lambda: not relay._round_wanted.is_set() and relay._thread is not None)
+        time.sleep(0.2)  # the relay's first (start-up) round is over
+
+        def note(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+            if threading.current_thread().name == "sentinel-outbox-relay":
+                statements.append(statement.split()[0].upper())
+
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            evaluation_id = submit(service)
+            assert broker.arrived.wait(30), "the relay waited for its hourly poll"
+            assert wait_for(lambda: not rows(service, evaluation_id))
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+    finally:
+        relay.stop()
+    assert broker.sent == [evaluation_id]
+    assert statements == ["DELETE"]  # no claim: the row was written claimed for this relay
+
+
+def test_a_message_whose_process_died_before_sending_goes_out_once_its_claim_runs_out(service, monkeypatch) -> None:
+    engine = service.services.engine
+    dropped: list[store.Handed] = []
+    stop = store.receive_handoffs(dropped.extend)  # a relay that dies before it sends
+    try:
+        evaluation_id = submit(service)
+    finally:
+        stop()
+    assert [message.args[0] for message in dropped] == [evaluation_id]
+    other = RecordingBroker()
+    assert Relay(engine, other).send_pending() == 0  # held for the relay it was handed to
+    with Session(engine) as session:  # its claim runs out
+        session.execute(update(OutboxMessage).values(claimed_until=None))
+        session.commit()
+    assert Relay(engine, other).send_pending() == 1
+    assert other.sent == [evaluation_id]
+
+
+def test_a_handed_message_the_broker_refuses_is_sent_by_the_next_round(service) -> None:
+    engine = service.services.engine
+    broker = RecordingBroker()
+    broker.away = True
+    relay = Relay(engine, broker)
+    handed: list[store.Handed] = []
+    stop = store.receive_handoffs(handed.extend)
+    try:
+        evaluation_id = submit(service)
+    finally:
+        stop()
+    relay._receive(handed)
+    assert relay.send_handed() == 0
+    (row,) = rows(service, evaluation_id)
+    assert (row.claimed_until, row.send_failures, row.sent_at) == (None, 1, None)
+    broker.away = False
+    assert relay.send_pending() == 1
+    assert broker.sent == [evaluation_id]
+    assert rows(service, evaluation_id) == []
+
+
+def test_without_a_relay_in_the_process_the_message_is_written_unclaimed(service) -> None:
+    evaluation_id = submit(service)
+    (row,) = rows(service, evaluation_id)
+    assert row.claimed_until is None
+    assert Relay(service.services.engine, RecordingBroker()).send_pending() == 1
