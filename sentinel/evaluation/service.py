@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, Row, Select, Update, bindparam, func, update
+from sqlalchemy import Insert, Row, Select, Update, bindparam, func, union_all, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
@@ -37,6 +38,7 @@ from sentinel.models import (
     Evaluation,
     EvaluationStatus,
     JobAttempt,
+    OutboxMessage,
     ReviewDecision,
     StoredImage,
     Verdict,
@@ -47,7 +49,7 @@ from sentinel.models import (
 )
 from sentinel.net.fetch import check_url
 from sentinel.outbox import steps
-from sentinel.outbox.store import Message, write
+from sentinel.outbox.store import UNSENT, Message, message_values, wake_relays, write
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
 from sentinel.telemetry.finished import evaluation_key
@@ -100,6 +102,7 @@ class _Statements:
                 source.c.mime.label("source_mime"),
                 mask.c.mime.label("mask_mime"),
                 votes.c.judge.label("voted"),
+                _job_waits(evaluations.c.id).label("job_waits"),
             )
             .select_from(joined)
             .where(evaluations.c.id == bindparam("evaluation_id"))
@@ -128,14 +131,25 @@ class _Statements:
     def finalise_read(self) -> Select[Any]:
         """The evaluation's columns a worker uses, locked, and whether a job's attempt waits for its verdict
         (``job_waits``). Columns, not the ORM entity, as :attr:`judging_read`."""
-        attempts = JobAttempt.__table__  # type: ignore[attr-defined]
-        job_waits = select(attempts.c.id).where(attempts.c.evaluation_id == bindparam("evaluation_id")).exists()
         return (
-            select(*_JUDGING_COLUMNS, job_waits.label("job_waits"))
+            select(*_JUDGING_COLUMNS, _job_waits(bindparam("evaluation_id")).label("job_waits"))
             .where(_EVALUATIONS.c.id == bindparam("evaluation_id"))
             # FOR NO KEY UPDATE: the votes just inserted hold key-share locks on this row (their foreign key); a
             # plain FOR UPDATE would wait on those, and two voters of one evaluation would deadlock each other.
             .with_for_update(of=_EVALUATIONS, key_share=True)
+        )
+
+    @cached_property
+    def sweep_read(self) -> Select[Any]:
+        """The unfinished evaluations' columns the sweep uses, with a vote per row (``judge``, ``voted_at``; None
+        when none has voted). Equality on the status, so its index finds the few unfinished ones: "not done" read
+        the whole table, every sweep period, on every deployment that keeps its history."""
+        evaluations, votes = _EVALUATIONS, Vote.__table__  # type: ignore[attr-defined]
+        columns = ("id", "panel", "deadline_at", "created_at", "escalated_at", "judges_resent_at")
+        return (
+            select(*(evaluations.c[name] for name in columns), votes.c.judge, votes.c.created_at.label("voted_at"))
+            .select_from(evaluations.outerjoin(votes, votes.c.evaluation_id == evaluations.c.id))
+            .where(evaluations.c.status == EvaluationStatus.JUDGING)
         )
 
     @cached_property
@@ -158,6 +172,78 @@ class _Statements:
 
 
 _STATEMENTS = _Statements()
+
+
+def _job_waits(evaluation_id: Any) -> Any:
+    """Whether a job's attempt waits for the evaluation's verdict (a job writes its attempt's row with the
+    evaluation, so this never changes once the evaluation exists)."""
+    attempts = JobAttempt.__table__  # type: ignore[attr-defined]
+    return select(attempts.c.id).where(attempts.c.evaluation_id == evaluation_id).exists()
+
+
+#: The columns of an outbox message's row (the keys of message_values' dict, and an unsent one's).
+_MESSAGE_COLUMNS = ("actor", "queue", "args", "options", "dedupe_key", "created_at", *UNSENT)
+#: The columns of a vote's row, as record_votes writes them.
+_VOTE_COLUMNS = ("evaluation_id", "judge", "passed", "reasoning", "criteria", "duration_ms", "usage", "created_at")
+
+
+@lru_cache(maxsize=32)
+def _votes_with_verdict(votes: int, messages: int) -> Select[Any]:
+    """One PostgreSQL statement that stores ``votes`` votes (each unless its judge voted already) and, if it stored
+    all of them and the evaluation is not done, writes the verdict (its ``new_*`` parameters) and inserts the
+    ``messages`` that follow it into the outbox (``message{i}_*``; a once-only one unless present). It returns
+    the judges it stored (``stored``) and whether it wrote the verdict (``judged``).
+
+    For a message that brings every panel judge's vote: the verdict is computed from those votes before the
+    statement, so storing them, locking the evaluation, writing the verdict and committing are one round trip
+    where they were five (BEGIN, INSERT, SELECT ... FOR NO KEY UPDATE, UPDATE, COMMIT). Built once per shape,
+    as the evaluation's INSERT on accept (sentinel.evaluation.accept_rows)."""
+    votes_table, outbox = Vote.__table__, OutboxMessage.__table__  # type: ignore[attr-defined]
+    # One single-row INSERT per vote, in the order given: a VALUES of several rows of parameters has no cache key,
+    # and SQLAlchemy compiled the statement afresh at every call (more CPU than the round trips it saves).
+    inserts = [
+        postgresql.insert(votes_table)
+        .values({column: bindparam(f"vote{i}_{column}") for column in _VOTE_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["evaluation_id", "judge"])
+        .returning(votes_table.c.judge)
+        .cte(f"stored_vote_{i}")
+        for i in range(votes)
+    ]
+    stored = union_all(*(select(insert.c.judge) for insert in inserts)).cte("stored_votes")
+    # The scalar subquery over the votes' CTE makes PostgreSQL insert them before it looks at the evaluation's row
+    # (an InitPlan runs before the scan it filters): any wait on another delivery's uncommitted vote for the same
+    # judge is over before this statement locks the row, so it never holds the lock while waiting on a writer that
+    # will want it (record_votes' transaction keeps the same order: votes first, then the lock).
+    all_stored = select(func.count()).select_from(stored).scalar_subquery() == bindparam("expected")
+    judged = (
+        update(_EVALUATIONS)
+        .where(_EVALUATIONS.c.id == bindparam("evaluation_id"), _EVALUATIONS.c.status != EvaluationStatus.DONE)
+        .where(all_stored)
+        .values(
+            status=EvaluationStatus.DONE,
+            verdict=bindparam("new_verdict"),
+            summary=bindparam("new_summary"),
+            failed_judges=bindparam("new_failed_judges"),
+            result=bindparam("new_result"),
+            finished_at=bindparam("new_finished_at"),
+        )
+        .returning(_EVALUATIONS.c.id)
+        .cte("judged")
+    )
+    ctes = [stored, judged]
+    for i in range(messages):
+        values = [bindparam(f"message{i}_{name}", type_=outbox.c[name].type).label(name) for name in _MESSAGE_COLUMNS]
+        follow = (
+            postgresql.insert(outbox)
+            .from_select(list(_MESSAGE_COLUMNS), select(*values).select_from(judged))
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+        ctes.append(follow.returning(outbox.c.id).cte(f"followed_{i}"))
+    return select(
+        select(func.array_agg(stored.c.judge)).scalar_subquery().label("stored"),
+        select(func.count()).select_from(judged).scalar_subquery().label("judged"),
+    ).add_cte(*ctes)
+
 
 #: The evaluation's row as submit_in writes it (every column, so the model's defaults are what is stored).
 _EVALUATION_COLUMNS = tuple(Evaluation.__table__.columns)  # type: ignore[attr-defined]
@@ -484,7 +570,7 @@ class EvaluationService:
         contexts = {config.name: self._context(shared, evaluation, config) for config in offline}
         votes = run_offline_judges(offline, rubric, contexts) if offline else []
         if votes or unconfigured:
-            self.record_votes(evaluation_id, [*votes, *unconfigured])
+            self.record_votes(evaluation_id, [*votes, *unconfigured], read=evaluation)
 
     def abstain_overran(self, evaluation_id: str, judges: Collection[str]) -> None:
         """The message of ``judges`` ran past its time limit: its offline judges that have not voted abstain (a
@@ -595,9 +681,13 @@ class EvaluationService:
         """Store a vote unless this judge already voted; then finalise if it was the last one."""
         return vote.judge in self.record_votes(evaluation_id, [vote])
 
-    def record_votes(self, evaluation_id: str, votes: list[VoteResult]) -> set[str]:
+    def record_votes(self, evaluation_id: str, votes: list[VoteResult], *, read: Row[Any] | None = None) -> set[str]:
         """Store votes, each unless its judge already voted, and finalise if they were the last, in one
-        transaction. Returns the judges whose votes this call stored."""
+        transaction. Returns the judges whose votes this call stored.
+
+        ``read``: the evaluation's row as its message read it before judging (:attr:`_Statements.judging_read`).
+        With it, votes that are the whole panel's are stored with their verdict in one statement (see
+        :meth:`_store_with_verdict`)."""
         now = utcnow()
         rows = [
             {
@@ -612,6 +702,10 @@ class EvaluationService:
             }
             for vote in votes
         ]
+        if read is not None:
+            stored_with_verdict = self._store_with_verdict(evaluation_id, votes, rows, read)
+            if stored_with_verdict is not None:
+                return stored_with_verdict
         with Session(self.services.engine) as session:
             connection = session.connection()
             # The unique (evaluation, judge) constraint, not a read-then-write, decides which of two deliveries
@@ -625,6 +719,63 @@ class EvaluationService:
                 observe_vote(vote.judge, vote.passed, vote.duration_ms)
         self._announce(evaluation_id, finished)
         return inserted
+
+    def _store_with_verdict(
+        self, evaluation_id: str, votes: list[VoteResult], rows: list[dict[str, Any]], evaluation: Row[Any]
+    ) -> set[str] | None:
+        """The usual end of an evaluation on PostgreSQL: one message brings every panel judge's vote. The verdict
+        is computed from them first, then the votes, the verdict and the messages that follow it are written in
+        one statement committed alone (:func:`_votes_with_verdict`), the verdict only if every vote went in and
+        the evaluation is not done. Returns the judges whose votes were stored; None when this does not apply
+        (SQLite; a panel with escalation judges, whose votes may call for them rather than a verdict; votes of
+        only part of the panel), and :meth:`record_votes` takes its usual transaction."""
+        engine = self.services.engine
+        judges = [vote.judge for vote in votes]
+        if (
+            engine.dialect.name != "postgresql"
+            or evaluation.escalation_judges
+            or len(set(judges)) != len(judges)
+            or not set(evaluation.panel) <= set(judges)
+        ):
+            return None
+        rubric = self.rubric_of(evaluation)
+        verdict = aggregate(rubric, evaluation.panel, votes, evaluation.quorum, escalation=evaluation.escalation)
+        # What follows a verdict, as _finalise_in writes it: the evaluation's row says whether a job's attempt
+        # waits for it and where its callback goes (neither changes after the evaluation is written).
+        follow = [steps.evaluation_judged(evaluation_id)] if evaluation.job_waits else []
+        follow += steps.deliver_webhook(
+            "evaluation", evaluation_id, evaluation.callback_url, "finished", self.services.settings
+        )
+        params: dict[str, Any] = {
+            "evaluation_id": evaluation_id,
+            "expected": len(rows),
+            "new_verdict": verdict.verdict,
+            "new_summary": verdict.summary,
+            "new_failed_judges": verdict.failed_judges,
+            "new_result": verdict.to_dict(),
+            "new_finished_at": utcnow(),
+        }
+        for i, row in enumerate(rows):
+            params.update({f"vote{i}_{column}": value for column, value in row.items()})
+        for i, message in enumerate(follow):
+            params.update(
+                {f"message{i}_{column}": value for column, value in (message_values(message) | UNSENT).items()}
+            )
+        with autocommit(engine).connect() as connection:
+            found = connection.execute(_votes_with_verdict(len(rows), len(follow)), params).one()
+        stored = set(found.stored or ())
+        for vote in votes:
+            if vote.judge in stored:
+                observe_vote(vote.judge, vote.passed, vote.duration_ms)
+        if found.judged:
+            if follow:
+                wake_relays()
+            self._announce(evaluation_id, (rubric.id, verdict.verdict))
+        elif stored:
+            # Some of these judges' votes were stored meanwhile by another message (a re-sent one), or the
+            # evaluation is done (its deadline passed): decided as any other writer's votes are, under its lock.
+            self.finalise(evaluation_id, deadline_passed=False)
+        return stored
 
     def finalise(self, evaluation_id: str, *, deadline_passed: bool) -> bool:
         """Write the verdict once. Returns True only for the caller whose update won."""
@@ -726,21 +877,23 @@ class EvaluationService:
         """
         now = utcnow()
         counts = {"resent": 0, "finalised": 0}
-        with Session(self.services.engine, expire_on_commit=False) as session:
-            # Equality, so the status index finds the few unfinished ones: "not done" read the whole table, every
-            # sweep period, on every deployment that keeps its history.
-            pending = list(session.exec(select(Evaluation).where(Evaluation.status == EvaluationStatus.JUDGING)))
-            votes = session.exec(
-                select(Vote.evaluation_id, Vote.judge, Vote.created_at).where(
-                    col(Vote.evaluation_id).in_([e.id for e in pending])
-                )
-            ).all()
+        # One statement (the unfinished evaluations with their votes), Core on a connection, committed alone: it
+        # runs every sweep period. The ORM session's two reads cost a millisecond of CPU with nothing to find, and
+        # their read-only transaction ended in ROLLBACK, at which psycopg forgets the connection's prepared
+        # statements: the next few dozen statements on that pooled connection were parsed and planned afresh.
+        with autocommit(self.services.engine).connect() as connection:
+            rows = connection.execute(_STATEMENTS.sweep_read).all()
+        pending: dict[str, Row[Any]] = {}
         voted: dict[str, set[str]] = {}
         last_vote: dict[str, datetime] = {}
-        for evaluation_id, judge, created_at in votes:
-            voted.setdefault(evaluation_id, set()).add(judge)
-            last_vote[evaluation_id] = max(as_utc(created_at), last_vote.get(evaluation_id, as_utc(created_at)))
-        for evaluation in pending:
+        for row in rows:
+            pending.setdefault(row.id, row)
+            voted.setdefault(row.id, set())
+            if row.judge is not None:
+                voted[row.id].add(row.judge)
+                at = as_utc(row.voted_at)
+                last_vote[row.id] = max(at, last_vote.get(row.id, at))
+        for evaluation in pending.values():
             done = voted.get(evaluation.id, set())
             past_deadline = as_utc(evaluation.deadline_at) <= now
             if past_deadline or set(evaluation.panel) <= done:

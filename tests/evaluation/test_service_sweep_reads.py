@@ -1,0 +1,61 @@
+"""The evaluation sweep runs every few seconds in some worker process: its reads take no transaction, whose
+ROLLBACK made psycopg forget the prepared statements of the pooled connection it ran on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+
+from sentinel.evaluation.service import EvaluationService
+from sentinel.settings import Settings
+from sentinel.wiring import build_services
+from tests.conftest import png_bytes
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def service(tmp_path: Path, postgres_url: str) -> Iterator[EvaluationService]:
+    built = EvaluationService(build_services(Settings(data_dir=tmp_path / "data", database_url=postgres_url)))
+    yield built
+    built.services.engine.dispose()
+
+
+def prepared(connection: Connection) -> int:
+    """How many statements the server has prepared for this pooled connection (asked in a transaction committed,
+    not rolled back, so asking forgets none)."""
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    count = dbapi.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+    dbapi.commit()
+    return int(count)
+
+
+def test_a_sweep_reads_outside_a_transaction_and_keeps_prepared_statements(service) -> None:
+    engine = service.services.engine
+    service.submit(service.validate("text-to-image", {}, {"image": png_bytes(300, 300)}))
+    # One pooled connection (used one at a time below), so the sweep runs on the one whose statement is prepared.
+    engine.pool.dispose()
+    with engine.connect() as connection:
+        for _ in range(6):  # psycopg prepares a statement on its fifth run on a connection
+            connection.execute(text("SELECT 1 AS prepared_probe")).all()
+            connection.commit()
+        assert prepared(connection) > 0
+    seen: list[bool] = []
+
+    def note(conn, _cursor, _statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(bool(conn.connection.dbapi_connection.autocommit))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert service.sweep(stalled_after_seconds=3600) == {"resent": 0, "finalised": 0}
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert seen and all(seen)
+    with engine.connect() as connection:
+        # Still prepared: no ROLLBACK made psycopg deallocate them.
+        assert prepared(connection) > 0
