@@ -93,7 +93,7 @@ def insert_evaluation(
     stored = image_rows(inputs)
     # The message claimed for this process's relay, when it has one: it sends the message by id once committed,
     # instead of claiming it in a statement of its own first (one UPDATE per evaluation).
-    claim = handoff_claim() if messages else None
+    claim = handoff_claim(session.get_bind()) if messages else None  # type: ignore[arg-type]
     sent = [message_values(message) | UNSENT | {"claimed_until": claim} for message in messages]
     rows = [("evaluation", evaluation), ("image", stored.images[0])]
     rows += [("owner", owner) for owner in stored.owners]

@@ -284,7 +284,7 @@ class Relay:
             # Only on PostgreSQL: a handed message is deleted by id, and SQLite gives a new row the id of a
             # deleted last one (the claim rounds guard against that with their claim's time).
             if self.engine.dialect.name == "postgresql":
-                self._stop_receiving = receive_handoffs(self._receive)
+                self._stop_receiving = receive_handoffs(self.engine, self._receive)
             self._thread = threading.Thread(target=self._run, name="sentinel-outbox-relay", daemon=True)
             self._thread.start()
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from sentinel.db import insert_unless_present
@@ -91,15 +91,19 @@ class Handed:
 
 _wake_lock = threading.Lock()
 _wake_relays: list[Callable[[], None]] = []
-_receivers: list[Callable[[list[Handed]], None]] = []
+#: The relays that take hand-offs, by the engine whose commits they take them from: a process may hold several
+#: deployments' engines (tests, in-process tools), and a message must go to a relay of its own database and broker
+#: (another's would enqueue it on the wrong broker and delete a row of that id in the wrong database).
+_receivers: dict[Engine, list[Callable[[list[Handed]], None]]] = {}
 
 
-def handoff_claim() -> datetime | None:
-    """The ``claimed_until`` of a message written now for this process's relay to send once it is committed (no
-    other relay takes it before then): its claim, an UPDATE per round, is written with the row. None when no relay
-    of this process receives messages: the message is written unclaimed, as usual."""
+def handoff_claim(engine: Engine) -> datetime | None:
+    """The ``claimed_until`` of a message written now through ``engine`` for this process's relay of that engine to
+    send once it is committed (no other relay takes it before then): its claim, an UPDATE per round, is written
+    with the row. None when no relay of this process receives that engine's messages: the message is written
+    unclaimed, as usual."""
     with _wake_lock:
-        receiving = bool(_receivers)
+        receiving = bool(_receivers.get(engine))
     return utcnow() + timedelta(seconds=HANDOFF_CLAIM_SECONDS) if receiving else None
 
 
@@ -109,16 +113,19 @@ def hand_off(session: Session, message: Handed) -> None:
     session.info.setdefault(_HANDED, []).append(message)
 
 
-def receive_handoffs(receive: Callable[[list[Handed]], None]) -> Callable[[], None]:
-    """Call ``receive`` with the messages handed off by each commit in this process (one receiver gets each); returns
-    a function that stops it."""
+def receive_handoffs(engine: Engine, receive: Callable[[list[Handed]], None]) -> Callable[[], None]:
+    """Call ``receive`` with the messages handed off by each commit through ``engine`` in this process (one receiver
+    gets each); returns a function that stops it."""
     with _wake_lock:
-        _receivers.append(receive)
+        _receivers.setdefault(engine, []).append(receive)
 
     def stop() -> None:
         with _wake_lock:
-            if receive in _receivers:
-                _receivers.remove(receive)
+            taking = _receivers.get(engine, [])
+            if receive in taking:
+                taking.remove(receive)
+            if not taking:
+                _receivers.pop(engine, None)
 
     return stop
 
@@ -150,7 +157,8 @@ def _wake_after_commit(session: Session) -> None:
     handed = session.info.pop(_HANDED, None)
     if handed:
         with _wake_lock:
-            receive = _receivers[0] if _receivers else None
+            taking = _receivers.get(session.get_bind())  # type: ignore[arg-type]
+            receive = taking[0] if taking else None
         # No receiver any more (its relay stopped meanwhile): the messages wait out their claim, then any relay's
         # poll sends them.
         if receive is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dramatiq
@@ -21,7 +21,7 @@ from sentinel.outbox import store
 from sentinel.outbox.relay import Relay
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
-from tests.conftest import png_bytes
+from tests.conftest import own_postgres_database, png_bytes
 from tests.faults.conftest import database as own_database
 
 pytestmark = pytest.mark.integration
@@ -72,37 +72,66 @@ def wait_for(condition, seconds: float = 30.0) -> bool:  # type: ignore[no-untyp
     return bool(condition())
 
 
+def relay_statements(engine) -> tuple[list[str], Callable[[], None]]:  # type: ignore[no-untyped-def]
+    """The first word of each statement the relay thread sends through ``engine``, and a function that stops noting."""
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "sentinel-outbox-relay":
+            statements.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", note)
+    return statements, lambda: event.remove(engine, "before_cursor_execute", note)
+
+
 def test_the_writing_process_relay_sends_its_message_with_one_statement(service) -> None:
     engine = service.services.engine
     broker = RecordingBroker()
     relay = Relay(engine, broker, poll_seconds=3600)
+    statements, stop_noting = relay_statements(engine)
     relay.start()
-    statements: list[str] = []
     try:
-        assert wait_for(lambda: not relay._round_wanted.is_set() and relay._thread is not None)
-        time.sleep(0.2)  # the relay's first (start-up) round is over
-
-        def note(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-            if threading.current_thread().name == "sentinel-outbox-relay":
-                statements.append(statement.split()[0].upper())
-
-        event.listen(engine, "before_cursor_execute", note)
-        try:
-            evaluation_id = submit(service)
-            assert broker.arrived.wait(30), "the relay waited for its hourly poll"
-            assert wait_for(lambda: not rows(service, evaluation_id))
-        finally:
-            event.remove(engine, "before_cursor_execute", note)
+        # The relay's start-up round is one claim that finds nothing; after it, only what the test causes.
+        assert wait_for(lambda: statements == ["UPDATE"]), statements
+        statements.clear()
+        evaluation_id = submit(service)
+        assert broker.arrived.wait(30), "the relay waited for its hourly poll"
+        assert wait_for(lambda: not rows(service, evaluation_id))
     finally:
         relay.stop()
+        stop_noting()
     assert broker.sent == [evaluation_id]
     assert statements == ["DELETE"]  # no claim: the row was written claimed for this relay
+
+
+def test_a_message_goes_to_the_relay_of_the_database_it_was_written_to(service, tmp_path: Path) -> None:
+    """Two deployments in one process (tests, in-process tools): each commit hands its message to the relay of its
+    own engine, never to the other's (which would enqueue it on the wrong broker and delete a row in the wrong
+    database)."""
+    with own_postgres_database() as other_url:
+        other = EvaluationService(build_services(Settings(data_dir=tmp_path / "other", database_url=other_url)))
+        ours_broker, others_broker = RecordingBroker(), RecordingBroker()
+        ours = Relay(service.services.engine, ours_broker, poll_seconds=3600)
+        theirs = Relay(other.services.engine, others_broker, poll_seconds=3600)
+        theirs.start()  # registered first: a process-wide hand-off would go to it
+        ours.start()
+        try:
+            other_id = submit(other)
+            our_id = submit(service)
+            assert ours_broker.arrived.wait(30) and others_broker.arrived.wait(30)
+            assert wait_for(lambda: not rows(service, our_id) and not rows(other, other_id))
+        finally:
+            ours.stop()
+            theirs.stop()
+            other.services.engine.dispose()
+    assert ours_broker.sent == [our_id]
+    assert others_broker.sent == [other_id]
 
 
 def test_a_message_whose_process_died_before_sending_goes_out_once_its_claim_runs_out(service, monkeypatch) -> None:
     engine = service.services.engine
     dropped: list[store.Handed] = []
-    stop = store.receive_handoffs(dropped.extend)  # a relay that dies before it sends
+    stop = store.receive_handoffs(engine, dropped.extend)  # a relay that dies before it sends
     try:
         evaluation_id = submit(service)
     finally:
@@ -123,7 +152,7 @@ def test_a_handed_message_the_broker_refuses_is_sent_by_the_next_round(service) 
     broker.away = True
     relay = Relay(engine, broker)
     handed: list[store.Handed] = []
-    stop = store.receive_handoffs(handed.extend)
+    stop = store.receive_handoffs(engine, handed.extend)
     try:
         evaluation_id = submit(service)
     finally:
