@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from sentinel.db import autocommit
 from sentinel.jobs.progress import FINAL_FAILURES, JobProgress, Transition
 from sentinel.models import FINAL_JOB_STATES, AttemptState, Evaluation, Job, JobAttempt, Verdict, as_utc, utcnow
 from sentinel.outbox import steps
@@ -29,8 +30,10 @@ class JobRecovery:
     def sweep(self) -> dict[str, int]:
         """Expire jobs past their budget; resume attempts whose worker died or whose message was lost."""
         counts = {"expired": 0, "resumed": 0, "judged": 0}
-        with Session(self.services.engine) as session:
-            open_jobs = list(session.exec(select(Job.id).where(col(Job.state).not_in(list(FINAL_JOB_STATES)))))
+        # One statement committed alone, every sweep period: a read-only session's BEGIN and ROLLBACK were two more
+        # round trips, and psycopg drops a connection's prepared statements at a ROLLBACK.
+        with autocommit(self.services.engine).connect() as connection:
+            open_jobs = list(connection.scalars(select(Job.id).where(col(Job.state).not_in(list(FINAL_JOB_STATES)))))
         for job_id in open_jobs:
             with Session(self.services.engine) as session:
                 transition, what = self._recover(session, job_id, utcnow())
