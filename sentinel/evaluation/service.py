@@ -157,21 +157,38 @@ class _Statements:
         """The verdict, written unless one is already (the condition decides racing finalisers); its values are the
         ``new_*`` parameters. Built once, as a Core statement: building it per verdict, and the ORM's handling of
         it, cost more CPU than running it."""
-        return (
-            update(_EVALUATIONS)
-            .where(_EVALUATIONS.c.id == bindparam("evaluation_id"), _EVALUATIONS.c.status != EvaluationStatus.DONE)
-            .values(
-                status=EvaluationStatus.DONE,
-                verdict=bindparam("new_verdict"),
-                summary=bindparam("new_summary"),
-                failed_judges=bindparam("new_failed_judges"),
-                result=bindparam("new_result"),
-                finished_at=bindparam("new_finished_at"),
-            )
-        )
+        return _verdict_update()
 
 
 _STATEMENTS = _Statements()
+
+
+def _verdict_update() -> Update:
+    """The verdict's UPDATE, unless the evaluation is done already; its values are :func:`_verdict_values`'."""
+    return (
+        update(_EVALUATIONS)
+        .where(_EVALUATIONS.c.id == bindparam("evaluation_id"), _EVALUATIONS.c.status != EvaluationStatus.DONE)
+        .values(
+            status=EvaluationStatus.DONE,
+            verdict=bindparam("new_verdict"),
+            summary=bindparam("new_summary"),
+            failed_judges=bindparam("new_failed_judges"),
+            result=bindparam("new_result"),
+            finished_at=bindparam("new_finished_at"),
+        )
+    )
+
+
+def _verdict_values(evaluation_id: str, verdict: Any) -> dict[str, Any]:
+    """The parameters of :func:`_verdict_update` for ``verdict`` (an aggregate's)."""
+    return {
+        "evaluation_id": evaluation_id,
+        "new_verdict": verdict.verdict,
+        "new_summary": verdict.summary,
+        "new_failed_judges": verdict.failed_judges,
+        "new_result": verdict.to_dict(),
+        "new_finished_at": utcnow(),
+    }
 
 
 def _job_waits(evaluation_id: Any) -> Any:
@@ -215,21 +232,7 @@ def _votes_with_verdict(votes: int, messages: int) -> Select[Any]:
     # judge is over before this statement locks the row, so it never holds the lock while waiting on a writer that
     # will want it (record_votes' transaction keeps the same order: votes first, then the lock).
     all_stored = select(func.count()).select_from(stored).scalar_subquery() == bindparam("expected")
-    judged = (
-        update(_EVALUATIONS)
-        .where(_EVALUATIONS.c.id == bindparam("evaluation_id"), _EVALUATIONS.c.status != EvaluationStatus.DONE)
-        .where(all_stored)
-        .values(
-            status=EvaluationStatus.DONE,
-            verdict=bindparam("new_verdict"),
-            summary=bindparam("new_summary"),
-            failed_judges=bindparam("new_failed_judges"),
-            result=bindparam("new_result"),
-            finished_at=bindparam("new_finished_at"),
-        )
-        .returning(_EVALUATIONS.c.id)
-        .cte("judged")
-    )
+    judged = _verdict_update().where(all_stored).returning(_EVALUATIONS.c.id).cte("judged")
     ctes = [stored, judged]
     for i in range(messages):
         values = [bindparam(f"message{i}_{name}", type_=outbox.c[name].type).label(name) for name in _MESSAGE_COLUMNS]
@@ -740,21 +743,8 @@ class EvaluationService:
             return None
         rubric = self.rubric_of(evaluation)
         verdict = aggregate(rubric, evaluation.panel, votes, evaluation.quorum, escalation=evaluation.escalation)
-        # What follows a verdict, as _finalise_in writes it: the evaluation's row says whether a job's attempt
-        # waits for it and where its callback goes (neither changes after the evaluation is written).
-        follow = [steps.evaluation_judged(evaluation_id)] if evaluation.job_waits else []
-        follow += steps.deliver_webhook(
-            "evaluation", evaluation_id, evaluation.callback_url, "finished", self.services.settings
-        )
-        params: dict[str, Any] = {
-            "evaluation_id": evaluation_id,
-            "expected": len(rows),
-            "new_verdict": verdict.verdict,
-            "new_summary": verdict.summary,
-            "new_failed_judges": verdict.failed_judges,
-            "new_result": verdict.to_dict(),
-            "new_finished_at": utcnow(),
-        }
+        follow = self._after_verdict(evaluation_id, evaluation)
+        params = _verdict_values(evaluation_id, verdict) | {"expected": len(rows)}
         for i, row in enumerate(rows):
             params.update({f"vote{i}_{column}": value for column, value in row.items()})
         for i, message in enumerate(follow):
@@ -821,24 +811,22 @@ class EvaluationService:
         rubric = self.rubric_of(evaluation)
         verdict = aggregate(rubric, evaluation.panel, votes, evaluation.quorum, escalation=escalation)
         # The status condition makes this the single point where racing finalisers are decided.
-        written = {
-            "evaluation_id": evaluation_id,
-            "new_verdict": verdict.verdict,
-            "new_summary": verdict.summary,
-            "new_failed_judges": verdict.failed_judges,
-            "new_result": verdict.to_dict(),
-            "new_finished_at": utcnow(),
-        }
+        written = _verdict_values(evaluation_id, verdict)
         if session.connection().execute(_STATEMENTS.verdict_write, written).rowcount != 1:
             return None
-        # With the verdict, in one transaction: what follows it. A job's attempt waiting for it moves on; an
-        # evaluation of its own needs no such step (a job writes its attempt's row with the evaluation).
+        # With the verdict, in one transaction: what follows it.
+        write(session, *self._after_verdict(evaluation_id, evaluation))
+        return rubric.id, verdict.verdict
+
+    def _after_verdict(self, evaluation_id: str, evaluation: Row[Any]) -> list[Message]:
+        """The messages that follow a verdict, from the evaluation's row (whether a job's attempt waits for it and
+        where its callback goes: neither changes after the evaluation is written). A job's attempt waiting for it
+        moves on; an evaluation of its own needs no such step (a job writes its attempt's row with the evaluation)."""
         judged = [steps.evaluation_judged(evaluation_id)] if evaluation.job_waits else []
         webhook = steps.deliver_webhook(
             "evaluation", evaluation_id, evaluation.callback_url, "finished", self.services.settings
         )
-        write(session, *judged, *webhook)
-        return rubric.id, verdict.verdict
+        return [*judged, *webhook]
 
     def _announce(self, evaluation_id: str, finished: tuple[str, str] | None) -> None:
         """After the commit that wrote a verdict: metrics, the log line, and readers waiting for it."""
