@@ -3,22 +3,27 @@ shares the counts), in this process's memory on the embedded default."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 from collections import deque
 
+import hiredis
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from sentinel.settings import Settings
+from sentinel.telemetry.resp import LeanRedis
 
 logger = logging.getLogger(__name__)
 
 
 #: The window every limit counts over.
 WINDOW_SECONDS = 60.0
+#: Seconds a rate-limit round trip to Redis may take before the request is let through uncounted (see hit).
+REDIS_TIMEOUT_SECONDS = 2.0
 
 
 class MemoryWindows:
@@ -56,17 +61,31 @@ class MemoryWindows:
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.memory: MemoryWindows | None = None
+        #: The per-request count on a plain Redis URL (see :mod:`sentinel.telemetry.resp`); the `limits` client does
+        #: the rest (a refusal's wait) and everything on other URLs.
+        self.lean: LeanRedis | None = None
         if settings.redis_url:
             uri = settings.redis_url.replace("redis://", "async+redis://", 1).replace("rediss://", "async+rediss://", 1)
+            self._key_prefix = f"{settings.redis_namespace}:ratelimit"
             storage = RedisStorage(
                 uri,
                 implementation="redispy",
-                key_prefix=f"{settings.redis_namespace}:ratelimit",
+                key_prefix=self._key_prefix,
                 # A Redis that is away must not hold requests: past this the request is let through (see hit).
-                socket_timeout=2,
-                socket_connect_timeout=2,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
             )
             self._limiter = MovingWindowRateLimiter(storage)
+            # The library's own script for taking a place in a moving window, run by the lean path on the library's
+            # keys: both paths (and API processes of an older release, during a rolling update) count in the same
+            # windows. A release of the library without it keeps its own client.
+            self._script: bytes | str | None = getattr(storage.bridge, "SCRIPT_ACQUIRE_MOVING_WINDOW", None)
+            if self._script and LeanRedis.serves(settings.redis_url):
+                # The name Redis caches a script under.
+                self._script_sha = hashlib.sha1(
+                    self._script.encode() if isinstance(self._script, str) else self._script, usedforsecurity=False
+                ).hexdigest()
+                self.lean = LeanRedis(settings.redis_url, REDIS_TIMEOUT_SECONDS)
         else:
             self.memory = MemoryWindows()
         self._last_warning = 0.0
@@ -80,7 +99,7 @@ class RateLimiter:
             return self.memory.hit(bucket, per_minute)
         item = RateLimitItemPerMinute(per_minute)
         try:
-            if await self._limiter.hit(item, bucket):
+            if await (self._acquire(item, bucket) if self.lean is not None else self._limiter.hit(item, bucket)):
                 return None
             stats = await self._limiter.get_window_stats(item, bucket)
         except Exception as exc:
@@ -90,3 +109,17 @@ class RateLimiter:
                 logger.warning("rate limits not enforced: their store is unreachable (%s)", type(exc).__name__)
             return None
         return max(1.0, math.ceil(stats.reset_time - time.time()))
+
+    async def _acquire(self, item: RateLimitItemPerMinute, bucket: str) -> bool:
+        """What ``MovingWindowRateLimiter.hit`` does (the same script, key and arguments), in one lean round trip."""
+        assert self.lean is not None and self._script is not None
+        key = f"{self._key_prefix}:{item.key_for(bucket)}"
+        args = (1, key, time.time(), item.amount, item.get_expiry(), 1)
+        try:
+            acquired = await self.lean.call("EVALSHA", self._script_sha, *args)
+        except hiredis.ReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            # Not cached on this server yet (or it restarted): EVAL sends the script and caches it.
+            acquired = await self.lean.call("EVAL", self._script, *args)
+        return bool(acquired)

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from sentinel.telemetry.resp import LeanRedis
+
 logger = logging.getLogger(__name__)
 
 #: How often a reader re-reads anyway while announcements arrive (one may be lost with a dropped connection).
@@ -41,17 +43,26 @@ class Waiter:
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
         self._event = asyncio.Event()
 
     def wake(self) -> None:
-        self._loop.call_soon_threadsafe(self._event.set)
+        if threading.get_ident() == self._thread:
+            # The Redis subscription wakes readers from the loop's own thread: setting the event there needs no
+            # hand-off, whose write to the loop's wake-up pipe costs a system call and a turn of the loop.
+            self._event.set()
+        else:
+            self._loop.call_soon_threadsafe(self._event.set)
 
     async def wait(self, timeout: float) -> bool:
         """Until woken (True) or ``timeout`` seconds pass (False); either way the reader reads again."""
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            return False
+        if not self._event.is_set():
+            # asyncio.timeout rather than wait_for, which wraps the wait in a task of its own on every call.
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
+            except TimeoutError:
+                return False
         self._event.clear()
         return True
 
@@ -129,6 +140,34 @@ class RedisSignals(FinishedSignals):
 
     async def listen(self) -> None:
         """Keep one subscription up for as long as the process runs, reconnecting with backoff."""
+        if not LeanRedis.serves(self._url):
+            await self._listen_with_redis_py()
+            return
+        backoff = 0.5
+        while True:
+            connection = LeanRedis(self._url, timeout=5)
+            try:
+                # Each message wakes its readers from the connection's own callback: no task, no reader loop.
+                lost = await connection.subscribe(self.channel, self._heard)
+                self._subscribed, backoff = True, 0.5
+                reason = await lost
+                logger.warning("lost the subscription to %s (%s); readers poll until it is back", self.channel, reason)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._subscribed:
+                    logger.warning("lost the subscription to %s (%s); readers poll until it is back", self.channel, exc)
+            finally:
+                self._subscribed = False
+                connection.close()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    def _heard(self, data: bytes) -> None:
+        self._wake(data.decode("utf-8", "replace"))
+
+    async def _listen_with_redis_py(self) -> None:
+        """:meth:`listen` on a URL the lean connection does not speak (TLS, Sentinel): redis-py's subscription."""
         import redis.asyncio
 
         backoff = 0.5
