@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
@@ -29,6 +28,7 @@ from sentinel.http.downloads import EXPORT_RESPONSES, download
 from sentinel.http.requests import long_poll, parse_body, reject_nul
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
+from sentinel.http.threads import in_thread
 from sentinel.http.uploads import fetch_images, parse_whole_form, read_upload
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent_in_transaction
@@ -168,7 +168,7 @@ async def create_evaluation(
             # A request that is wrong whatever the images hold is refused before we request anyone's URLs.
             urls = {"image": body.image_url, "source": body.source_url, "mask": body.mask_url}
             given = {name for name, url in urls.items() if url is not None}
-            await run_in_threadpool(service.precheck, body.task, body.params, given, callback_url)
+            await in_thread(service.precheck, body.task, body.params, given, callback_url)
             return await _inputs_from_urls(body, services)
 
     else:
@@ -186,7 +186,7 @@ async def create_evaluation(
             # The evaluation, its judges' messages and (with an Idempotency-Key) this answer are one transaction.
             return service.answer(service.submit(submission, caller.id if caller else None, answered))
 
-        return await run_in_threadpool(validate_then_submit)
+        return await in_thread(validate_then_submit)
 
     return await idempotent_in_transaction(request, idempotency, "POST /v1/evaluations", digest, produce)
 
@@ -211,7 +211,7 @@ async def list_evaluations(
     cursor: str | None = Query(None, description="the previous page's next_cursor"),
 ) -> JSONResponse:
     filters = EvaluationFilter.parse(task, verdict, since, until, key)
-    page = await run_in_threadpool(listing.page, filters, limit, cursor, caller_of(request))
+    page = await in_thread(listing.page, filters, limit, cursor, caller_of(request))
     return JSONResponse({"object": "list", "data": page.data, "next_cursor": page.next_cursor})
 
 
@@ -260,12 +260,19 @@ async def read_evaluation(
     wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the verdict"),
 ) -> JSONResponse:
     caller = caller_of(request)
-    evaluation, votes_in = await long_poll(
+
+    def load() -> tuple[Any, int, dict[str, Any] | None]:
+        evaluation, votes_in = service.read(evaluation_id, caller)
+        # With a verdict, the view is made in this thread: an amber's reads its review decision from the database,
+        # a blocking query that would stall every request on the event loop.
+        return evaluation, votes_in, service.view(evaluation, votes_in) if evaluation.verdict is not None else None
+
+    evaluation, votes_in, view = await long_poll(
         request,
         evaluation_key(evaluation_id),
-        lambda: service.read(evaluation_id, caller),
+        load,
         lambda v: v[0].status == EvaluationStatus.DONE,
         wait,
         services.finished,
     )
-    return JSONResponse(service.view(evaluation, votes_in))
+    return JSONResponse(view if view is not None else service.view(evaluation, votes_in))

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from sentinel.errors import InvalidInput
 from sentinel.http.errors import validation_code
+from sentinel.http.threads import in_thread
 from sentinel.telemetry.finished import FinishedSignals
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -72,7 +72,7 @@ async def long_poll(
     give_up = time.monotonic() + wait
     with signals.waiting(key) as waiter:
         while True:
-            value = await run_in_threadpool(load)
+            value = await in_thread(load)
             remaining = give_up - time.monotonic()
             if finished(value) or remaining <= 0 or await request.is_disconnected():
                 return value
