@@ -57,11 +57,14 @@ class JSONResponse(StarletteJSONResponse):
             self.headers["content-length"] = str(length)
 
     def render(self, content: Any) -> bytes:
-        marker = f"base64-{uuid.uuid4().hex}"
+        # Made at the first inline value only: most answers have none, and a random id is a system call.
+        marker = ""
 
         def inline(value: Any) -> str:
+            nonlocal marker
             if isinstance(value, Base64Bytes):
                 self._inline.append(value)
+                marker = marker or f"base64-{uuid.uuid4().hex}"
                 return marker
             raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
