@@ -35,6 +35,7 @@ from sentinel.http.deps import AppServices
 from sentinel.http.requests import long_poll, parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
+from sentinel.http.threads import in_thread
 from sentinel.http.uploads import parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent
@@ -330,7 +331,7 @@ async def _judged_answer(
         budget,
         services.finished,
     )
-    view = jobs.view(job, attempts)
+    view = await in_thread(jobs.view, job, attempts)  # it reads review decisions: not on the event loop
     data: list[dict[str, Any]] = []
     verdicts: list[dict[str, Any]] = []
     for chosen in (view["result"] or {}).get("images", []):

@@ -19,6 +19,7 @@ from sentinel.http.downloads import EXPORT_RESPONSES, download
 from sentinel.http.requests import long_poll, parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
+from sentinel.http.threads import in_thread
 from sentinel.http.uploads import fetch_images, parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent_in_transaction
@@ -211,7 +212,9 @@ async def read_job(
         wait,
         services.finished,
     )
-    return JSONResponse(service.view(job, attempts))
+    # In a thread: the view reads the review decisions of the attempts' evaluations, a query that on the event loop
+    # would stall every other request meanwhile.
+    return JSONResponse(await in_thread(service.view, job, attempts))
 
 
 @router.get(

@@ -275,7 +275,7 @@ async def evaluation_page(
         evaluation, votes = await run_in_threadpool(evaluations.get, evaluation_id, reviewer.caller)
     except SentinelError as exc:
         return error_page(headers, exc, "/review", reviewer)
-    view = evaluations.view(evaluation, votes)
+    view = await run_in_threadpool(evaluations.view, evaluation, votes)  # an amber's reads its review decision
     job_id = await run_in_threadpool(jobs.job_of_evaluation, evaluation_id)
     return render(headers, "evaluation.html", reviewer=reviewer, evaluation=view, job_id=job_id)
 
