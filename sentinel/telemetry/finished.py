@@ -140,55 +140,50 @@ class RedisSignals(FinishedSignals):
 
     async def listen(self) -> None:
         """Keep one subscription up for as long as the process runs, reconnecting with backoff."""
-        if not LeanRedis.serves(self._url):
-            await self._listen_with_redis_py()
-            return
+        subscription = self._lean_subscription if LeanRedis.serves(self._url) else self._redis_py_subscription
         backoff = 0.5
         while True:
-            connection = LeanRedis(self._url, timeout=5)
             try:
-                # Each message wakes its readers from the connection's own callback: no task, no reader loop.
-                lost = await connection.subscribe(self.channel, self._heard)
-                self._subscribed, backoff = True, 0.5
-                reason = await lost
-                logger.warning("lost the subscription to %s (%s); readers poll until it is back", self.channel, reason)
+                await subscription()
             except asyncio.CancelledError:
+                self._subscribed = False  # stopped: readers poll again
                 raise
             except Exception as exc:
                 if self._subscribed:
                     logger.warning("lost the subscription to %s (%s); readers poll until it is back", self.channel, exc)
-            finally:
-                self._subscribed = False
-                connection.close()
+            if self._subscribed:
+                self._subscribed, backoff = False, 0.5
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
+
+    async def _lean_subscription(self) -> None:
+        """Subscribe on a lean connection, and hear messages until it is lost (raised)."""
+        connection = LeanRedis(self._url, timeout=5)
+        try:
+            # Each message wakes its readers from the connection's own callback: no task, no reader loop.
+            lost = await connection.subscribe(self.channel, self._heard)
+            self._subscribed = True
+            reason = await lost
+        finally:
+            connection.close()
+        raise ConnectionError(str(reason or "the connection was closed"))
 
     def _heard(self, data: bytes) -> None:
         self._wake(data.decode("utf-8", "replace"))
 
-    async def _listen_with_redis_py(self) -> None:
-        """:meth:`listen` on a URL the lean connection does not speak (TLS, Sentinel): redis-py's subscription."""
+    async def _redis_py_subscription(self) -> None:
+        """The subscription on a URL the lean connection does not speak (TLS, Sentinel): redis-py's, until lost."""
         import redis.asyncio
 
-        backoff = 0.5
-        while True:
-            client = redis.asyncio.Redis.from_url(self._url, socket_connect_timeout=5)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.channel)
-                self._subscribed, backoff = True, 0.5
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._wake(message["data"].decode("utf-8", "replace"))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self._subscribed:
-                    logger.warning("lost the subscription to %s (%s); readers poll until it is back", self.channel, exc)
-            finally:
-                self._subscribed = False
-                with suppress(Exception):
-                    await pubsub.aclose()
-                    await client.aclose()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+        client = redis.asyncio.Redis.from_url(self._url, socket_connect_timeout=5)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.channel)
+            self._subscribed = True
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    self._wake(message["data"].decode("utf-8", "replace"))
+        finally:
+            with suppress(Exception):
+                await pubsub.aclose()
+                await client.aclose()
