@@ -195,7 +195,8 @@ async def create_evaluation(
     "/v1/evaluations",
     summary="Evaluations, newest first, a page at a time",
     description="The caller's tenant's evaluations (an admin key's: every tenant's). Follow `next_cursor` for the "
-    "next page; rows that arrive meanwhile do not shift the pages.",
+    "next page, sending the same filters with it (a cursor of another list, or with other filters, is a 400); rows "
+    "that arrive meanwhile do not shift the pages.",
     response_model=EvaluationList,
     responses=V1_ERRORS | errors(400, 422),
 )
@@ -208,7 +209,7 @@ async def list_evaluations(
     until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
     key: str | None = Query(None, description=KEY_FILTER, max_length=100),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, description="the previous page's next_cursor"),
+    cursor: str | None = Query(None, description="the previous page's next_cursor, with the same filters"),
 ) -> JSONResponse:
     filters = EvaluationFilter.parse(task, verdict, since, until, key)
     page = await in_thread(listing.page, filters, limit, cursor, caller_of(request))
