@@ -61,3 +61,14 @@ def test_the_fakes_share_no_code_with_the_service() -> None:
     # A fake that answered with Sentinel's own serialisation or parsing would hide exactly the bugs it is there to
     # catch: it must speak each provider's wire contract on its own.
     assert _imports_of(sorted(FAKES.rglob("*.py")), ("sentinel",)) == []
+
+
+def test_no_test_folder_shadows_a_standard_module() -> None:
+    """A helper the tests run as a script (tests/s3server.py) has tests/ first on its import path: a folder there
+    named like a standard module (``http``) replaced it, and the helper died importing ``http.client``."""
+    import sys
+
+    shadowing = sorted(
+        path.name for path in (REPO / "tests").iterdir() if path.is_dir() and path.name in sys.stdlib_module_names
+    )
+    assert shadowing == [], f"tests/ folders named like standard modules: {shadowing}"
