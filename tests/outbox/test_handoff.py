@@ -172,3 +172,27 @@ def test_without_a_relay_in_the_process_the_message_is_written_unclaimed(service
     (row,) = rows(service, evaluation_id)
     assert row.claimed_until is None
     assert Relay(service.services.engine, RecordingBroker()).send_pending() == 1
+
+
+def test_a_handed_message_is_on_the_broker_when_the_commit_returns(service) -> None:
+    """The committing thread enqueues it (the relay's thread only deletes its row): in a busy API, waking the relay's
+    thread to enqueue it waited behind the requests for the interpreter, 0.3-0.6 s in a burst of uploads."""
+    engine = service.services.engine
+    broker = RecordingBroker()
+    enqueued_by: list[str] = []
+    original = broker.enqueue
+
+    def noting(message, *, delay=None):  # type: ignore[no-untyped-def]
+        enqueued_by.append(threading.current_thread().name)
+        return original(message, delay=delay)
+
+    broker.enqueue = noting  # type: ignore[method-assign]
+    relay = Relay(engine, broker, poll_seconds=3600)
+    relay.start()
+    try:
+        evaluation_id = submit(service)
+        assert broker.sent == [evaluation_id]  # already, not soon
+        assert enqueued_by == [threading.current_thread().name]
+        assert wait_for(lambda: not rows(service, evaluation_id))  # the relay's thread deleted its row
+    finally:
+        relay.stop()
