@@ -303,7 +303,7 @@ def bench_vision(
     Console(width=max(out.width, 240)).print(table)
     if stages := row.get("stages_seconds"):
         spent = ", ".join(f"{name} {s['p50']:g}/{s['tail_mean']:g}" for name, s in stages.items())
-        out.print(f"where the time went, seconds (median / mean of the last 5% to finish): {spent}")
+        out.print(f"where the time went, seconds (median / mean of the last 5% to finish): {spent}", soft_wrap=True)
     if row["errors"] or row["abstained_votes"]:
         refused = f"{row['errors']} submissions refused ({row['first_error']})"
         out.print(f"{refused}; {row['abstained_votes']} votes abstained")
