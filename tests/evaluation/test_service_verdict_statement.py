@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Row, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Row
 from sqlmodel import Session, select
 
 from sentinel.evaluation.runner import VoteResult
@@ -22,23 +20,9 @@ from sentinel.outbox.store import on_commit
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
 from tests.conftest import png_bytes
+from tests.evaluation.test_accept_round_trips import statements
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[tuple[str, bool]]]:
-    """Every statement run on ``engine`` meanwhile: (its first word, whether it ran outside a transaction)."""
-    seen: list[tuple[str, bool]] = []
-
-    def note(conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        seen.append((statement.split()[0].upper(), bool(conn.connection.dbapi_connection.autocommit)))
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 @pytest.fixture
@@ -74,7 +58,7 @@ def test_a_panel_message_is_one_read_and_one_write_each_committed_alone(service)
         service.process_panel_message(evaluation.id, evaluation.panel)
     # The read of the evaluation, then its votes, its verdict and what follows in one statement: no BEGIN, no
     # COMMIT, no SELECT ... FOR UPDATE between them.
-    assert judged == [("SELECT", True), ("WITH", True)]
+    assert [(sql.split()[0], autocommit) for sql, autocommit in judged] == [("SELECT", True), ("WITH", True)]
 
     done, votes = service.get(evaluation.id)
     assert done.status == EvaluationStatus.DONE and done.verdict == "green", done.summary
