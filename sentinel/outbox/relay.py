@@ -41,6 +41,9 @@ BATCH = 200
 CLAIM_SECONDS = 60.0
 #: Sent messages are kept this long (a step that runs again meanwhile finds its once-only message already there).
 KEEP_SENT_SECONDS = 3600.0
+#: An enqueue in a committing thread that takes longer than this sends the next messages through the relay's thread
+#: (see Relay._receive).
+SLOW_ENQUEUE_SECONDS = 0.5
 #: How often a process deletes the once-only messages older than that: the sweep asks every few seconds, and a row
 #: kept a minute past its hour costs nothing, while a DELETE every sweep was a statement and a commit each time.
 FORGET_EVERY_SECONDS = 60.0
@@ -147,6 +150,9 @@ class Relay:
         self._handed: list[Handed] = []
         #: Ids of handed messages enqueued by the committing thread, whose rows this relay's thread deletes.
         self._handed_out: list[int] = []
+        #: Whether committing threads enqueue their handed messages themselves (see _receive): not after the broker
+        #: refused or was slow for one, until this relay's thread has sent a message again.
+        self._inline = True
         self._handed_lock = threading.Lock()
         self._stop_receiving: Callable[[], None] | None = None
         #: Set by a commit that wrote messages that were not handed over: they need a round's claim.
@@ -219,7 +225,7 @@ class Relay:
                 connection.execute(_FORGET_HANDED, {"ids": sent})
             if failed:
                 connection.execute(_RELEASE_FAILED, {"ids": failed})
-        self._note_broker(error, len(failed), bool(sent))
+        self._note_broker(error, len(failed), went_out > 0)
         return went_out
 
     def _receive(self, messages: list[Handed]) -> None:
@@ -230,15 +236,21 @@ class Relay:
         out: list[int] = []
         waiting: list[Handed] = []
         for index, message in enumerate(messages):
-            if self._broker_was_down:
+            if not self._inline:
                 waiting = messages[index:]
                 break
+            started = time.monotonic()
             try:
                 self._enqueue(message.actor, message.queue, message.args, message.options)
                 out.append(message.id)
             except Exception:  # the relay's thread tries again, and says so if the broker is away
+                self._inline = False
                 waiting = messages[index:]
                 break
+            if time.monotonic() - started > SLOW_ENQUEUE_SECONDS:
+                # A broker that stalls (rather than refuses) would hold each request up to its socket timeout:
+                # the next ones leave their messages to the relay's thread until it has sent one again.
+                self._inline = False
         with self._handed_lock:
             self._handed_out.extend(out)
             self._handed.extend(waiting)
@@ -254,7 +266,9 @@ class Relay:
             if not self._broker_was_down:
                 logger.warning("broker unreachable (%s); %d message(s) wait in the outbox", error, failed)
             self._broker_was_down = True
-        elif self._broker_was_down and sent:
+        if error is None and sent:
+            self._inline = True
+        if error is None and self._broker_was_down and sent:
             logger.info("broker reachable again; sending waiting messages")
             self._broker_was_down = False
 

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from sentinel.evaluation.service import EvaluationService
 from sentinel.models import OutboxMessage
+from sentinel.outbox import relay as relay_module
 from sentinel.outbox import store
 from sentinel.outbox.relay import Relay
 from sentinel.settings import Settings
@@ -196,3 +197,57 @@ def test_a_handed_message_is_on_the_broker_when_the_commit_returns(service) -> N
         assert wait_for(lambda: not rows(service, evaluation_id))  # the relay's thread deleted its row
     finally:
         relay.stop()
+
+
+def test_after_the_broker_refuses_one_commits_leave_their_messages_to_the_relay(service) -> None:
+    """A broker that is away (or slow) is tried by one committing thread, not by every request: the next commits
+    hand their messages to the relay's thread until it has sent one again."""
+    engine = service.services.engine
+    broker = RecordingBroker()
+    attempts: list[str] = []
+    original = broker.enqueue
+
+    def counting(message, *, delay=None):  # type: ignore[no-untyped-def]
+        attempts.append(threading.current_thread().name)
+        return original(message, delay=delay)
+
+    broker.enqueue = counting  # type: ignore[method-assign]
+    broker.away = True
+    relay = Relay(engine, broker, poll_seconds=3600)
+    stop = store.receive_handoffs(engine, relay._receive)  # the relay's thread is not running: its steps are called
+    try:
+        first, second = submit(service), submit(service)
+        assert attempts == [threading.current_thread().name]  # only the first commit tried the broker
+        broker.away = False
+        assert relay.send_handed() == 2  # the relay's thread sends both
+        third = submit(service)
+        assert broker.sent == [first, second, third]  # and the next commit enqueues its own again
+        assert attempts[-1] == threading.current_thread().name
+    finally:
+        stop()
+
+
+def test_after_a_slow_enqueue_commits_leave_their_messages_to_the_relay(service, monkeypatch) -> None:
+    """A broker that stalls rather than refuses would hold every request up to its socket timeout: after one slow
+    enqueue, commits hand their messages to the relay's thread."""
+    monkeypatch.setattr(relay_module, "SLOW_ENQUEUE_SECONDS", 0.05)
+    engine = service.services.engine
+    broker = RecordingBroker()
+    attempts: list[str] = []
+    original = broker.enqueue
+
+    def stalling(message, *, delay=None):  # type: ignore[no-untyped-def]
+        attempts.append(threading.current_thread().name)
+        time.sleep(0.2)  # longer than SLOW_ENQUEUE_SECONDS as patched: a stalled broker, not a race
+        return original(message, delay=delay)
+
+    broker.enqueue = stalling  # type: ignore[method-assign]
+    relay = Relay(engine, broker, poll_seconds=3600)
+    stop = store.receive_handoffs(engine, relay._receive)
+    try:
+        first, second = submit(service), submit(service)
+        assert broker.sent == [first]  # the first went out, slowly; the second was left to the relay's thread
+        assert relay.send_handed() == 1
+        assert broker.sent == [first, second]
+    finally:
+        stop()
