@@ -231,8 +231,10 @@ class Relay:
     def _receive(self, messages: list[Handed]) -> None:
         """Messages a commit of this process handed over, in the committing thread: each is enqueued here and now,
         and this relay's thread deletes its row. Waking the relay's thread to enqueue them was a hand-off that,
-        in a busy API, waited for the interpreter behind the requests (0.3-0.6 s in a burst of uploads). While the
-        broker is away they wait for the relay's thread, which keeps trying, so no request waits on the broker."""
+        in a busy API, waited for the interpreter behind the requests (0.3-0.6 s in a burst of uploads). Once the
+        broker has refused one, or taken longer than SLOW_ENQUEUE_SECONDS over one, they wait for the relay's
+        thread, which keeps trying, until it has sent one again: a broker that is away or stalls holds the requests
+        that met it, not every request after them."""
         out: list[int] = []
         waiting: list[Handed] = []
         for index, message in enumerate(messages):
