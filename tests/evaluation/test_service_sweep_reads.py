@@ -13,16 +13,19 @@ from sqlalchemy.engine import Connection
 from sentinel.evaluation.service import EvaluationService
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
-from tests.conftest import png_bytes
+from tests.conftest import own_postgres_database, png_bytes
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def service(tmp_path: Path, postgres_url: str) -> Iterator[EvaluationService]:
-    built = EvaluationService(build_services(Settings(data_dir=tmp_path / "data", database_url=postgres_url)))
-    yield built
-    built.services.engine.dispose()
+def service(tmp_path: Path) -> Iterator[EvaluationService]:
+    # A database of its own: messages these tests leave unsent (a panel's, a webhook to hooks.example) must not reach
+    # the relays of other tests' deployments on the shared database.
+    with own_postgres_database() as url:
+        built = EvaluationService(build_services(Settings(data_dir=tmp_path / "data", database_url=url)))
+        yield built
+        built.services.engine.dispose()
 
 
 def prepared(connection: Connection) -> int:
