@@ -3,29 +3,13 @@ ROLLBACK made psycopg forget the prepared statements of the pooled connection it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
-from sentinel.evaluation.service import EvaluationService
-from sentinel.settings import Settings
-from sentinel.wiring import build_services
-from tests.conftest import own_postgres_database, png_bytes
+from tests.conftest import png_bytes
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[EvaluationService]:
-    # A database of its own: messages these tests leave unsent (a panel's, a webhook to hooks.example) must not reach
-    # the relays of other tests' deployments on the shared database.
-    with own_postgres_database() as url:
-        built = EvaluationService(build_services(Settings(data_dir=tmp_path / "data", database_url=url)))
-        yield built
-        built.services.engine.dispose()
 
 
 def prepared(connection: Connection) -> int:

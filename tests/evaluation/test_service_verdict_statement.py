@@ -5,8 +5,6 @@ five round trips."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,22 +15,10 @@ from sentinel.evaluation.runner import VoteResult
 from sentinel.evaluation.service import EvaluationService
 from sentinel.models import Evaluation, EvaluationStatus, OutboxMessage
 from sentinel.outbox.store import on_commit
-from sentinel.settings import Settings
-from sentinel.wiring import build_services
-from tests.conftest import own_postgres_database, png_bytes
+from tests.conftest import png_bytes
 from tests.evaluation.test_accept_round_trips import statements
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[EvaluationService]:
-    # A database of its own: messages these tests leave unsent (a panel's, a webhook to hooks.example) must not reach
-    # the relays of other tests' deployments on the shared database.
-    with own_postgres_database() as url:
-        built = EvaluationService(build_services(Settings(data_dir=tmp_path / "data", database_url=url)))
-        yield built
-        built.services.engine.dispose()
 
 
 def submitted(service: EvaluationService, callback_url: str | None = None) -> Evaluation:

@@ -29,16 +29,21 @@ pytestmark = pytest.mark.integration
 
 
 class RecordingBroker(StubBroker):
-    """Notes the evaluation id of each message it takes (``sent``) and sets ``arrived``; ``away`` makes it refuse
-    like a broker that is down."""
+    """Notes the evaluation id of each message it takes (``sent``) and sets ``arrived``; ``tried`` names the thread
+    of every attempt, refused ones included. ``away`` makes it refuse like a broker that is down, ``stall_seconds``
+    makes each attempt take that long, like a broker that stalls."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[str] = []
+        self.tried: list[str] = []
         self.away = False
+        self.stall_seconds = 0.0
         self.arrived = threading.Event()
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        self.tried.append(threading.current_thread().name)
+        time.sleep(self.stall_seconds)
         if self.away:
             raise ConnectionError("Connection refused")
         self.sent.append(message.args[0])
@@ -180,20 +185,12 @@ def test_a_handed_message_is_on_the_broker_when_the_commit_returns(service) -> N
     thread to enqueue it waited behind the requests for the interpreter, 0.3-0.6 s in a burst of uploads."""
     engine = service.services.engine
     broker = RecordingBroker()
-    enqueued_by: list[str] = []
-    original = broker.enqueue
-
-    def noting(message, *, delay=None):  # type: ignore[no-untyped-def]
-        enqueued_by.append(threading.current_thread().name)
-        return original(message, delay=delay)
-
-    broker.enqueue = noting  # type: ignore[method-assign]
     relay = Relay(engine, broker, poll_seconds=3600)
     relay.start()
     try:
         evaluation_id = submit(service)
         assert broker.sent == [evaluation_id]  # already, not soon
-        assert enqueued_by == [threading.current_thread().name]
+        assert broker.tried == [threading.current_thread().name]
         assert wait_for(lambda: not rows(service, evaluation_id))  # the relay's thread deleted its row
     finally:
         relay.stop()
@@ -204,25 +201,17 @@ def test_after_the_broker_refuses_one_commits_leave_their_messages_to_the_relay(
     hand their messages to the relay's thread until it has sent one again."""
     engine = service.services.engine
     broker = RecordingBroker()
-    attempts: list[str] = []
-    original = broker.enqueue
-
-    def counting(message, *, delay=None):  # type: ignore[no-untyped-def]
-        attempts.append(threading.current_thread().name)
-        return original(message, delay=delay)
-
-    broker.enqueue = counting  # type: ignore[method-assign]
     broker.away = True
     relay = Relay(engine, broker, poll_seconds=3600)
     stop = store.receive_handoffs(engine, relay._receive)  # the relay's thread is not running: its steps are called
     try:
         first, second = submit(service), submit(service)
-        assert attempts == [threading.current_thread().name]  # only the first commit tried the broker
+        assert broker.tried == [threading.current_thread().name]  # only the first commit tried the broker
         broker.away = False
         assert relay.send_handed() == 2  # the relay's thread sends both
         third = submit(service)
         assert broker.sent == [first, second, third]  # and the next commit enqueues its own again
-        assert attempts[-1] == threading.current_thread().name
+        assert broker.tried[-1] == threading.current_thread().name
     finally:
         stop()
 
@@ -233,15 +222,7 @@ def test_after_a_slow_enqueue_commits_leave_their_messages_to_the_relay(service,
     monkeypatch.setattr(relay_module, "SLOW_ENQUEUE_SECONDS", 0.05)
     engine = service.services.engine
     broker = RecordingBroker()
-    attempts: list[str] = []
-    original = broker.enqueue
-
-    def stalling(message, *, delay=None):  # type: ignore[no-untyped-def]
-        attempts.append(threading.current_thread().name)
-        time.sleep(0.2)  # longer than SLOW_ENQUEUE_SECONDS as patched: a stalled broker, not a race
-        return original(message, delay=delay)
-
-    broker.enqueue = stalling  # type: ignore[method-assign]
+    broker.stall_seconds = 0.2  # longer than SLOW_ENQUEUE_SECONDS as patched: a stalled broker, not a race
     relay = Relay(engine, broker, poll_seconds=3600)
     stop = store.receive_handoffs(engine, relay._receive)
     try:
