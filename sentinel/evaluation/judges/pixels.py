@@ -69,6 +69,24 @@ def not_blank(ctx: JudgeContext, s: NotBlankSettings) -> Outcome:
     return Outcome(True, std, s.min_stddev, f"image has content (luminance varies by {number(std)})")
 
 
+#: The fewest pixels an image's shorter side may have. A 4096×3 strip is no picture a person could use, and the
+#: pixel checks cannot measure it (they pass what they cannot measure, leaving it to the size criteria to fail).
+THINNEST_PICTURE = 16
+
+
+def _too_thin(width: int, height: int, min_side: int) -> Outcome | None:
+    """A severe failure for an image thinner than ``min_side``; None when it is not."""
+    shortest = min(width, height)
+    if shortest >= min_side:
+        return None
+    detail = (
+        f"image is {width}×{height}: {shortest} px on its shorter side, under the {min_side} px of a usable picture"
+    )
+    return Outcome(
+        False, f"{width}×{height}", f"shorter side ≥ {min_side} px", detail, severity="severe", facts={"thin": True}
+    )
+
+
 class SizeSettings(CheckSettings):
     aspect_tolerance: float = Field(0.02, ge=0, le=1, description="allowed relative aspect-ratio difference")
     min_scale: float = Field(
@@ -80,6 +98,12 @@ class SizeSettings(CheckSettings):
     scale_severe: float = Field(0.2, gt=0, le=1, description="a frame at or below this share fails severely")
     width_param: str = "width"
     height_param: str = "height"
+    min_side: int = Field(
+        THINNEST_PICTURE,
+        ge=1,
+        le=20000,
+        description="shortest side any image needs, whether or not a size was requested",
+    )
 
 
 #: Severity bands of the size check on its graded measure, the relative aspect-ratio difference: 2.4% off is a
@@ -91,9 +115,20 @@ SIZE_BANDS = Bands(0.05, 0.5, higher_is_better=False, measure="relative differen
     "size",
     SizeSettings,
     bands=SIZE_BANDS,
-    fix="Compose the picture for a {{ params.width }}×{{ params.height }} frame and fill it edge to edge.",
+    fix=(
+        "{% if params.width and params.height %}Compose the picture for a {{ params.width }}×{{ params.height }}"
+        " frame and fill it edge to edge.{% else %}Compose a complete picture at least {{ settings.min_side }} px on"
+        " every side and fill it edge to edge.{% endif %}"
+    ),
 )
 def size(ctx: JudgeContext, s: SizeSettings) -> Outcome:
+    requested = _size_as_requested(ctx, s)
+    # A failure against the requested size says more (how far off, and at what scale) than the floor's.
+    thin = _too_thin(ctx.decoded.width, ctx.decoded.height, s.min_side) if requested.passed else None
+    return thin or requested
+
+
+def _size_as_requested(ctx: JudgeContext, s: SizeSettings) -> Outcome:
     decoded = ctx.decoded
     width, height = decoded.width, decoded.height
     want_w, want_h = ctx.params.get(s.width_param), ctx.params.get(s.height_param)
@@ -141,13 +176,17 @@ def size(ctx: JudgeContext, s: SizeSettings) -> Outcome:
 
 class MinSizeSettings(CheckSettings):
     min_longest_side: int = Field(1000, ge=1, le=20000)
+    min_shortest_side: int = Field(THINNEST_PICTURE, ge=1, le=20000, description="fewest pixels on the shorter side")
 
 
 @kind.check(
     "min_size",
     MinSizeSettings,
     bands=Bands(0.8, 0.5, measure="longest side as a share of the minimum"),
-    fix="Deliver the image at least {{ settings.min_longest_side }} px on its longest side.",
+    fix=(
+        "Deliver the image at least {{ settings.min_longest_side }} px on its longest side{% if facts.thin %} and"
+        " {{ settings.min_shortest_side }} px on its shorter side{% endif %}."
+    ),
 )
 def min_size(ctx: JudgeContext, s: MinSizeSettings) -> Outcome:
     decoded = ctx.decoded
@@ -155,7 +194,8 @@ def min_size(ctx: JudgeContext, s: MinSizeSettings) -> Outcome:
     ok = longest >= s.min_longest_side
     verdict = "meets" if ok else "is below"
     detail = f"longest side is {longest} px, {verdict} the {s.min_longest_side} px minimum"
-    return Outcome(ok, longest, s.min_longest_side, detail, graded=longest / s.min_longest_side)
+    thin = _too_thin(decoded.width, decoded.height, s.min_shortest_side) if ok else None
+    return thin or Outcome(ok, longest, s.min_longest_side, detail, graded=longest / s.min_longest_side)
 
 
 def _unmeasured(
