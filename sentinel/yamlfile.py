@@ -13,6 +13,10 @@ from sentinel.errors import ConfigError
 
 #: Rubric and judge files are small; a bigger one is a mistake or an attack.
 MAX_YAML_BYTES = 256 * 1024
+#: Values a document may hold once its aliases are spelled out. Anchors that share a block of settings stay far
+#: below this; nine aliases of nine aliases (a "billion laughs" file of a few hundred bytes) expand to 387 million,
+#: which every later walk over the data (validation, serialisation) would spell out again.
+MAX_YAML_VALUES = 100_000
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -41,20 +45,44 @@ def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     return line
 
 
-def _check_duplicate_keys(node: yaml.Node, path: Path) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key, value in node.value:
-            name = getattr(key, "value", None)
-            if name in seen:
-                raise ConfigError(
-                    f"{path}:{key.start_mark.line + 1}: key '{name}' appears twice (first on line {seen[name]})"
-                )
-            seen[name] = key.start_mark.line + 1
-            _check_duplicate_keys(value, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_duplicate_keys(item, path)
+def _check_nodes(root: yaml.Node, path: Path) -> None:
+    """Refuses a mapping that names a key twice, and a document whose aliases expand past MAX_YAML_VALUES.
+
+    An alias is the node its anchor names, shared: each node is checked once, and its expanded size is counted
+    from its children's, so a file of nested aliases is refused in as many steps as it has nodes."""
+    expanded: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def visit(node: yaml.Node) -> int:
+        if id(node) in expanded:
+            return expanded[id(node)]
+        if id(node) in open_nodes:
+            raise ConfigError(f"{path}:{node.start_mark.line + 1}: this value contains itself through a YAML alias")
+        open_nodes.add(id(node))
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        raise ConfigError(
+                            f"{path}:{key.start_mark.line + 1}: key '{key.value}' appears twice "
+                            f"(first on line {seen[key.value]})"
+                        )
+                    seen[key.value] = key.start_mark.line + 1
+                size += visit(key) + visit(value)
+        elif isinstance(node, yaml.SequenceNode):
+            size += sum(visit(item) for item in node.value)
+        if size > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{path}:{node.start_mark.line + 1}: this value expands to more than {MAX_YAML_VALUES} values "
+                "through YAML aliases; write it out, or share less"
+            )
+        open_nodes.discard(id(node))
+        expanded[id(node)] = size
+        return size
+
+    visit(root)
 
 
 class YamlDocument:
@@ -119,7 +147,7 @@ def read_yaml(path: Path) -> YamlDocument:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if root is not None:
-        _check_duplicate_keys(root, path)
+        _check_nodes(root, path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping of fields at the top level, got {type(data).__name__}")
     return YamlDocument(path, data, root)
