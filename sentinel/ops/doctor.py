@@ -191,6 +191,17 @@ def _routes(settings: Settings) -> list[CheckResult]:
             + (f" ({settings.routes})" if settings.routes else " (shipped routes.yaml)"),
         )
     ]
+    unpriced = routing.unpriced()
+    if unpriced:
+        results.append(
+            CheckResult(
+                "prices",
+                True,
+                f"no price is set for {', '.join(unpriced)}: spend caps and cost reports count its images as $0",
+                "set cost_per_image (or prices) on the candidate or its model in the routing file",
+                warning=True,
+            )
+        )
     usable: dict[str, bool] = {}
     for name, provider in routing.providers.items():
         env = provider.api_key_env

@@ -149,6 +149,20 @@ class RoutingConfig(BaseModel):
     #: earliest to pass (then calls it) before answering 429 with that Retry-After instead.
     max_retry_wait_seconds: float = Field(2.0, ge=0, le=60)
 
+    def unpriced(self) -> list[str]:
+        """``model → provider:model`` of every candidate on a paid provider (any kind but ``local``) whose price is
+        set nowhere: neither its own ``cost_per_image``/``prices`` nor its route's ``cost_per_image``. Spend caps and
+        cost reports count its images as $0."""
+        return [
+            f"{name} → {candidate.target}"
+            for name, route in self.models.items()
+            if "cost_per_image" not in route.model_fields_set
+            for candidate in route.candidates
+            if self.providers[candidate.provider].kind != "local"
+            and candidate.cost_per_image is None
+            and not candidate.prices
+        ]
+
     @cached_property
     def fingerprint(self) -> str:
         """Names this routing as written: parked candidates are filed under it, so a changed file starts afresh."""
