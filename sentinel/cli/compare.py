@@ -58,6 +58,21 @@ def _table(report: dict[str, Any]) -> Table:
     return table
 
 
+def no_image_reasons(report: dict[str, Any]) -> list[str]:
+    """Per model that ran jobs without an image, why (each distinct reason once, most frequent first): the table
+    counts them, and a count alone does not say that a provider's key is missing."""
+    lines = []
+    for row in report["models"]:
+        reasons: dict[str, int] = {}
+        for run in report["runs"]:
+            if run["model"] == row["model"] and run["verdict"] is None and not run["error"]:
+                reason = run["summary"] or "no reason was recorded"
+                reasons[reason] = reasons.get(reason, 0) + 1
+        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            lines.append(f"{row['model']}: {count} with no image: {reason}")
+    return lines
+
+
 @app.command()
 def compare(
     suite_file: Annotated[Path, typer.Argument(metavar="SUITE.yaml", help="task, models, prompts (see README)")],
@@ -97,6 +112,7 @@ def compare(
     prepare_output(html_out, "--html")
     import httpx
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sentinel.compare.report import document, html
@@ -140,6 +156,8 @@ def compare(
     else:
         # Wide enough for every column when piped (a pipe reads as 80 columns).
         Console(width=max(out.width, 160)).print(_table(report))
+        for line in no_image_reasons(report):
+            err.print(f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
         if json_out:
             json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if html_out:
