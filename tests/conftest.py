@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -113,20 +113,23 @@ class RunningProcess:
 PORT_TAKEN = "address already in use"
 
 
-def start_server(env: dict[str, str], log: Path, timeout: float = 30.0, cwd: Path = REPO) -> tuple[RunningProcess, str]:
-    """`sentinel serve` on a free port; returns once /healthz answers (on another port if the first was taken)."""
+def start_server(
+    env: dict[str, str], log: Path, timeout: float = 30.0, cwd: Path = REPO, args: Sequence[str] = ()
+) -> tuple[RunningProcess, str]:
+    """`sentinel serve` (with ``args``) on a free port; returns once /healthz answers on 127.0.0.1 (on another port if
+    the first was taken)."""
     for _ in range(5):
-        started = _start_server_on(free_port(), env, log, timeout, cwd)
+        started = _start_server_on(free_port(), env, log, timeout, cwd, args)
         if started is not None:
             return started
     raise RuntimeError(f"sentinel serve found no free port in 5 tries:\n{log.read_text(errors='replace')}")
 
 
 def _start_server_on(
-    port: int, env: dict[str, str], log: Path, timeout: float, cwd: Path
+    port: int, env: dict[str, str], log: Path, timeout: float, cwd: Path, args: Sequence[str] = ()
 ) -> tuple[RunningProcess, str] | None:
     """The server and its URL once /healthz answers; None when its port was taken by someone else."""
-    server = RunningProcess([SENTINEL, "serve", "--port", str(port)], env, log, cwd)
+    server = RunningProcess([SENTINEL, "serve", "--port", str(port), *args], env, log, cwd)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

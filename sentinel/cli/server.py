@@ -29,9 +29,17 @@ def serve(
     from sentinel.providers.config import load_routing
     from sentinel.wiring import get_services
 
-    if host:
-        # The app decides whether it may run open (no keys) from the address it is bound to.
-        os.environ["SENTINEL_HOST"] = host
+    if host or port is not None:
+        # The app decides whether it may run open (no keys) from the address it is bound to, and the settings were
+        # read (and kept) before this command ran: without reading them again the app took `--host 0.0.0.0` for
+        # loopback and answered the whole network without keys.
+        from sentinel.settings import get_settings
+
+        if host:
+            os.environ["SENTINEL_HOST"] = host
+        if port is not None:
+            os.environ["SENTINEL_PORT"] = str(port)
+        get_settings.cache_clear()
     try:
         # Load rubrics, judges and routes now, so a broken YAML file stops start-up with its file and line.
         settings = get_services().settings

@@ -113,6 +113,19 @@ def test_any_other_bind_address_requires_keys_even_before_the_first(tmp_path, fa
         server.stop()
 
 
+def test_the_host_flag_requires_keys_as_the_variable_does(tmp_path, fake) -> None:
+    """The production commands bind with `serve --host 0.0.0.0`: the flag, not only SENTINEL_HOST, must close /v1
+    until a key exists (the settings were read before the command set it, and the app ran open to the network)."""
+    env = embedded_env(tmp_path, fake[0])
+    server, base = start_server(env, tmp_path / "api.log", args=["--host", "0.0.0.0"])
+    try:
+        assert "OPEN SERVER" not in server.output()
+        assert "none exists yet, so every /v1 call is refused" in server.output()
+        assert generate(base, None).status_code == 401
+    finally:
+        server.stop()
+
+
 def test_a_keys_rate_limit_answers_429_with_retry_after(tmp_path, fake) -> None:
     env = embedded_env(tmp_path, fake[0])
     token = create_key(env, "--name", "slow-lane", "--scopes", "generate", "--rpm", "3")
