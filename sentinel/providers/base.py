@@ -157,6 +157,21 @@ class ProviderImage:
                 object.__setattr__(self, name, storable_text(value))
 
 
+#: Every provider key an adapter of this process holds. A provider may echo the key it was sent ("Incorrect API key
+#: provided: sk-…"), and its words reach the caller's error, the job's row and the call log: none may carry it.
+_PROVIDER_KEYS: set[str] = set()
+#: A shorter value is no key, and redacting it would eat ordinary words.
+MIN_KEY_CHARS = 8
+
+
+def without_keys(text: str) -> str:
+    """``text`` with every provider key of this process replaced by ``[provider key]``."""
+    for key in _PROVIDER_KEYS:
+        if key in text:
+            text = text.replace(key, "[provider key]")
+    return text
+
+
 @dataclass(frozen=True)
 class ProviderResult:
     outcome: Outcome
@@ -177,7 +192,7 @@ class ProviderResult:
         for name in ("message", "param", "code"):
             value = getattr(self, name)
             if value:
-                object.__setattr__(self, name, storable_text(value))
+                object.__setattr__(self, name, storable_text(without_keys(value)))
         if self.retry_after is not None and not math.isfinite(self.retry_after):
             object.__setattr__(self, "retry_after", None)
 
@@ -210,6 +225,8 @@ class HttpProvider:
         self.name = name or self.default_name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
+        if api_key and len(api_key) >= MIN_KEY_CHARS:
+            _PROVIDER_KEYS.add(api_key)
         self.client = client
         self.timeout = timeout
 
@@ -333,22 +350,27 @@ def transport_failure(exc: httpx.HTTPError, provider: str) -> ProviderResult:
 
 
 def error_message(response: httpx.Response) -> str:
-    """The provider's own error text, from the JSON shapes providers use, else the start of the body."""
+    """The provider's own error text, from the JSON shapes providers use, else the start of the body; keys are
+    redacted before it is cut (a cut through an echoed key would leave its start)."""
+    return without_keys(_error_text(response))[:300]
+
+
+def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:300].strip()
+        return response.text[:1000].strip()
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
-            text = str(error.get("message") or error.get("status") or error)[:300]
+            text = str(error.get("message") or error.get("status") or error)[:1000]
             return f"{text} (param '{error['param']}')" if error.get("param") else text
         if isinstance(error, str):
-            return error[:300]
+            return error[:1000]
         for key in ("message", "detail", "name", "errors"):
             if key in body:
-                return str(body[key])[:300]
-    return str(body)[:300]
+                return str(body[key])[:1000]
+    return str(body)[:1000]
 
 
 def canonical_base64(encoded: bytes | memoryview, data: bytes) -> bool:
