@@ -332,9 +332,30 @@ def classify_http(response: httpx.Response, provider_message: str | Callable[[],
         return failure(Outcome.AUTH, text, status)
     if status == 408 or status == 504:
         return failure(Outcome.TIMEOUT, text, status)
+    if status in MODEL_GONE_STATUSES and not _from_the_api(response):
+        # A proxy's or load balancer's page (an upstream restarting, a path being deployed) says nothing about the
+        # model: filed as the provider being away (cooled down, tried again later), never as a retired model, which
+        # would park the candidate until the routing file changes.
+        return failure(Outcome.UNAVAILABLE, f"{text} (a page, not an answer of the provider's API)", status)
     if status >= 500:
         return failure(Outcome.UNAVAILABLE, text, status, retry_after_seconds(response))
     return failure(Outcome.INVALID_REQUEST, text, status)
+
+
+#: Statuses with which a provider's API says a model does not exist (or no longer does).
+MODEL_GONE_STATUSES = frozenset({404, 410})
+
+
+def _from_the_api(response: httpx.Response) -> bool:
+    """Whether an error answer is the provider's API speaking (a JSON body) rather than a page of something in
+    front of it (HTML or plain text)."""
+    return response.content.lstrip()[:1] in (b"{", b"[")
+
+
+def says_model_gone(failed: ProviderResult) -> bool:
+    """Whether a failure is the provider's API answering 404 or 410 (see :func:`classify_http`): the model it was
+    asked for is unknown there."""
+    return failed.status_code in MODEL_GONE_STATUSES and failed.outcome is not Outcome.UNAVAILABLE
 
 
 def model_not_found(failed: ProviderResult) -> ProviderResult:

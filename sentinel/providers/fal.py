@@ -31,6 +31,7 @@ from sentinel.providers.base import (
     error_message,
     failure,
     model_not_found,
+    says_model_gone,
 )
 from sentinel.providers.masks import data_uri, white_mask_for_edit
 
@@ -42,7 +43,6 @@ COMPLETED = "COMPLETED"
 #: Every other status (IN_QUEUE, IN_PROGRESS, anything new) keeps polling: fal's dispatcher re-queues failed runners.
 FINISHED_STATUSES = frozenset({COMPLETED, "FAILED", "CANCELED", "CANCELLED"})
 #: Statuses fal answers a submission with when it has no such app ("Application 'x' not found"), or no longer has.
-MODEL_GONE_STATUSES = frozenset({404, 410})
 #: Error types fal puts in a 422 ``detail`` item when a safety check refuses the prompt or an input.
 CONTENT_POLICY_TYPES = ("content_policy_violation", "content_policy")
 #: Last path segments of fal's inpainting endpoints ("fal-ai/flux-pro/v1/fill", "fal-ai/flux-lora/inpainting"):
@@ -211,7 +211,7 @@ class FalProvider(PollingHttpProvider):
     async def _run(self, jobs: JobClient, model: str, inputs: dict[str, Any], progress: JobProgress) -> ProviderResult:
         response = await jobs.submit(f"{self.base_url}/{model}", inputs)
         if isinstance(response, ProviderResult):
-            if response.status_code in MODEL_GONE_STATUSES:
+            if says_model_gone(response):
                 # Only here: the submission names the app, so "not found" is about the model. A 404 on a status
                 # or result URL is about the job.
                 return model_not_found(response)

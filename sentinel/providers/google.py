@@ -25,6 +25,7 @@ from sentinel.providers.base import (
     model_not_found,
     nearest_aspect_ratio,
     retry_after_seconds,
+    says_model_gone,
 )
 
 #: Aspect ratios Imagen accepts; a request's width×height is mapped to the nearest one.
@@ -197,7 +198,7 @@ def interpret_error(response: httpx.Response) -> ProviderResult | None:
         )
     if code == 400 and any(marker in message.lower() for marker in RAI_REFUSAL_MARKERS):
         return failure(Outcome.CONTENT_FILTERED, text, code)
-    if code in (404, 410):
+    if says_model_gone(failed):
         # "models/imagen-… is not found for API version v1beta": the model was shut down or never existed.
         return model_not_found(failure(Outcome.INVALID_REQUEST, text, code))
     return failed

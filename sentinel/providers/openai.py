@@ -37,6 +37,7 @@ from sentinel.providers.base import (
     error_message,
     failure,
     model_not_found,
+    says_model_gone,
 )
 from sentinel.providers.masks import as_alpha_mask
 
@@ -329,7 +330,7 @@ class OpenAIProvider(HttpProvider):
                     f"refused by the provider's safety system ({code}): {error_message(response)}",
                     response.status_code,
                 )
-            if code == "model_not_found" or response.status_code in (404, 410):
+            if code == "model_not_found" or says_model_gone(failed):
                 # "The model `dall-e-2` does not exist or you do not have access to it": retired or never existed.
                 return model_not_found(replace(failed, param=param, code=code))
             # Kept for the caller: OpenAI names the field it refused, in the field names the caller used too.

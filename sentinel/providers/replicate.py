@@ -33,6 +33,7 @@ from sentinel.providers.base import (
     failure,
     model_not_found,
     nearest_aspect_ratio,
+    says_model_gone,
 )
 from sentinel.providers.masks import data_uri, white_mask_for_edit
 
@@ -239,7 +240,7 @@ def _model_unknown(submitted: ProviderResult) -> bool:
     does not have, ``/v1/predictions`` answers 422 "Invalid version or not permitted" ("The specified version does
     not exist ...") for a version it does not have. A 404 while polling means the prediction is gone, not the
     model, and never reaches here."""
-    if submitted.status_code in (404, 410):
+    if says_model_gone(submitted):
         return True
     text = submitted.message.lower()
     return submitted.status_code == 422 and "version" in text and ("does not exist" in text or "not permitted" in text)

@@ -32,6 +32,7 @@ from sentinel.providers.base import (
     image_from_bytes,
     model_not_found,
     nearest_aspect_ratio,
+    says_model_gone,
 )
 from sentinel.providers.masks import as_white_mask
 
@@ -234,7 +235,7 @@ class StabilityProvider(HttpProvider):
                 f"refused by Stability's content moderation: HTTP {response.status_code}: {message}",
                 response.status_code,
             )
-        if response.status_code in (404, 410):
+        if says_model_gone(failed):
             # The model's endpoint is gone (retired) or never existed: another candidate may serve the request.
             return model_not_found(failed)
         return failed
