@@ -236,7 +236,8 @@ class GatewayService:
     ) -> Generation:
         """Every requested image, within the caller's spend cap, stored with the call log; raises GenerationFailed
         when none was delivered (its calls are logged all the same: they cost money). ``disconnected`` is asked
-        before every provider call: once the client has gone, no further provider is called for it."""
+        before every provider call but an image's first: once the client has gone, no further provider is called for
+        it."""
         request = replace(self.prepare(body), disconnected=disconnected)
         generation = await self.generation.generate(request, caller)
         if not any(generation.image_ids):

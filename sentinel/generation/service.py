@@ -45,8 +45,8 @@ class GenerationRequest:
     #: The task the images are judged against (a job's): an ``order: quality`` route tries the candidates with the
     #: best recent verdicts for it first. None (a plain gateway generation): the configured order.
     task: str | None = None
-    #: Asked before every provider call (the gateway: whether the client hung up): when it says so, no further
-    #: provider is called for this request.
+    #: Asked before every provider call but an image's first (the gateway: whether the client hung up): when it says
+    #: so, no further provider is called for this request.
     disconnected: Disconnected | None = None
 
 

@@ -57,7 +57,8 @@ HASH_ASIDE_BYTES = 256 * 1024
 #: How an operation is named in errors.
 OPERATION_NAMES = {Operation.GENERATE: "generations", Operation.EDIT: "edits", Operation.VARIATION: "variations"}
 
-#: Asked before every provider call: True when the client went away, so no further (billed) call is made for it.
+#: Asked before every provider call of a walk but its first: True when the client went away, so no further (billed)
+#: call is made for it.
 Disconnected = Callable[[], Awaitable[bool]]
 
 
@@ -182,6 +183,9 @@ class _Walk:
     noted: set[str] = field(default_factory=set)
     #: Why the walk must stop before the next call (deadline passed, client gone), once it must.
     stopped: ProviderResult | None = None
+    #: Whether the walk has neither called a provider nor paused yet: its client was there when its request was read
+    #: a moment ago, so its first call goes without asking ``disconnected`` (a pass of the event loop, every request).
+    fresh: bool = True
 
 
 class Router:
@@ -382,7 +386,8 @@ class Router:
         RATE_LIMITED with the earliest Retry-After, and no call is made.
         ``regeneration`` (0 for a first attempt) rotates the candidates where the route asks for it.
         ``deadline`` (the event loop's clock) bounds the whole walk, with the route's ``deadline_seconds``;
-        ``disconnected`` is asked before every call, so a client that left causes no further call.
+        ``disconnected`` is asked before every call but the walk's first (made right after the request was read),
+        so a client that left causes no further call.
         ``task`` (a job's) ranks an ``order: quality`` route by that task's recent verdicts (:meth:`candidates_for`).
         ``write_ahead`` starts writing a delivered image's bytes while they are hashed: the result's image carries
         what it started (``written_ahead``) for the caller to claim or discard.
@@ -424,6 +429,7 @@ class Router:
             pause = self._pause_before_next_walk(candidates, walk, number, called=walk.result.calls > calls_before)
             if pause is None or (deadline is not None and loop.time() + pause >= deadline):
                 break
+            walk.fresh = False
             await asyncio.sleep(pause)
         self._conclude(walk)
         return walk.result
@@ -599,9 +605,10 @@ class Router:
             walk.settled.add(candidate.target)
             result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=request))
             return False
-        if walk.disconnected is not None and await walk.disconnected():
+        if walk.disconnected is not None and not walk.fresh and await walk.disconnected():
             walk.stopped = failure(Outcome.TIMEOUT, "the client disconnected; no further provider was called")
             return False
+        walk.fresh = False
         left = self._must_stop(walk)
         if walk.stopped is not None:
             return False

@@ -326,6 +326,38 @@ def test_a_disconnected_client_causes_no_further_provider_call(fakes) -> None:
     assert result.last_failure is not None and "disconnected" in result.last_failure.message
 
 
+def test_a_walk_asks_whether_its_client_is_gone_before_each_call_but_its_first(fakes) -> None:
+    # Asking is a pass of the event loop on every request; the client was there when its request was just read.
+    alpha, beta = fakes["scripts"]["alpha"], fakes["scripts"]["beta"]
+    asked: list[int] = []
+
+    async def still_there() -> bool:
+        asked.append(calls(alpha) + calls(beta))
+        return False
+
+    [result] = run(routing(fakes), disconnected=still_there)
+    assert outcomes(result) == [("alpha", "ok")]
+    assert asked == []
+    # A fallback is asked for: the first call took its time, and the client may have left meanwhile.
+    alpha.default = "unavailable"
+    [result] = run(routing(fakes), disconnected=still_there)
+    assert outcomes(result) == [("alpha", "unavailable"), ("beta", "ok")]
+    assert asked == [2]
+
+
+def test_a_client_gone_during_the_pause_between_passes_causes_no_further_call(fakes) -> None:
+    alpha = fakes["scripts"]["alpha"]
+    alpha.default = "unavailable"
+
+    async def gone() -> bool:
+        return True
+
+    [result] = run(routing(fakes, names=("alpha",)), disconnected=gone)
+    assert outcomes(result) == [("alpha", "unavailable")]
+    assert calls(alpha) == 1
+    assert result.last_failure is not None and "disconnected" in result.last_failure.message
+
+
 # -- weights ------------------------------------------------------------------------------------------------------
 
 
