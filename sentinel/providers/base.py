@@ -40,7 +40,8 @@ class Outcome(enum.StrEnum):
     UNRECOGNISED_ANSWER = "unrecognised_answer"
 
 
-#: Outcomes after which the router tries the next candidate.
+#: Outcomes after which the router tries the next candidate. A rejected key is the operator's to fix, and until then
+#: that provider is as good as away: the next candidate serves (the call log and the attempt still say ``auth``).
 FALLBACK_OUTCOMES = frozenset(
     {
         Outcome.RATE_LIMITED,
@@ -48,6 +49,7 @@ FALLBACK_OUTCOMES = frozenset(
         Outcome.TIMEOUT,
         Outcome.MODEL_NOT_FOUND,
         Outcome.UNRECOGNISED_ANSWER,
+        Outcome.AUTH,
     }
 )
 #: Outcomes that may change if the same call is made again a little later; anything else is the candidate's final

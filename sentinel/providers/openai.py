@@ -354,7 +354,11 @@ class OpenAIProvider(HttpProvider):
                     200,
                 )
         if not images:
-            return failure(Outcome.CONTENT_FILTERED, "the provider answered 200 without any image", 200)
+            # OpenAI refuses a prompt its filter stops with a 400 content_policy_violation, never an empty 200: a
+            # gateway or server that answers one has failed, and the caller's prompt is not to blame.
+            return failure(
+                Outcome.UNRECOGNISED_ANSWER, f"{self.name} answered 200 without any image (an empty `data` list)", 200
+            )
         return ProviderResult(Outcome.OK, images, status_code=200)
 
 

@@ -52,7 +52,7 @@ def test_gpt_image_models_are_not_sent_response_format(fake) -> None:
         ("rate_limit", Outcome.RATE_LIMITED, "Rate limit"),
         ("unavailable", Outcome.UNAVAILABLE, "503"),
         ("content_filter", Outcome.CONTENT_FILTERED, "content_policy_violation"),
-        ("empty", Outcome.CONTENT_FILTERED, "without any image"),
+        ("empty", Outcome.UNRECOGNISED_ANSWER, "without any image"),
         ("bad_auth", Outcome.AUTH, "401"),
     ],
 )

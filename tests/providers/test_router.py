@@ -120,11 +120,21 @@ def test_no_fallback_on_invalid_request(fakes) -> None:
     assert fakes["beta"].requests == []
 
 
-def test_no_fallback_on_auth_failure(fakes) -> None:
+def test_a_rejected_key_falls_back_to_the_next_candidate(fakes) -> None:
+    # The operator's key is wrong (revoked, expired): that provider is as good as away, and the next one serves.
     fakes["alpha"].push("bad_auth")
     result = run(config(fakes))
-    assert outcomes(result) == [("alpha", "auth")]
-    assert fakes["beta"].requests == []
+    assert outcomes(result) == [("alpha", "auth"), ("beta", "ok")]
+    assert result.image is not None
+
+
+def test_a_rejected_key_on_the_only_candidate_says_so(fakes) -> None:
+    fakes["alpha"].default = "bad_auth"
+    fakes["beta"].default = "bad_auth"
+    result = run(config(fakes))
+    assert result.image is None
+    assert outcomes(result) == [("alpha", "auth"), ("beta", "auth")]
+    assert "401" in result.last_failure.message
 
 
 def test_content_filter_falls_back_only_where_the_route_allows(fakes) -> None:
