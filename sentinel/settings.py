@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     #: ``sentinel``: clients fetch images from /v1/images/{id}. ``presigned``: from the object store directly,
     #: with URLs signed afresh on every read of a job, evaluation or page.
     image_urls: Literal["sentinel", "presigned"] = "sentinel"
+    #: The address clients reach Sentinel by when a proxy or an ingress stands in front (``https://sentinel.example``):
+    #: the absolute image URLs the gateway answers are built on it. Unset, on each request's own scheme and Host
+    #: header, which behind a TLS proxy read ``http://``, and which a client may forge.
+    public_url: str | None = Field(default=None, description="public base URL for absolute image URLs")
     presign_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 24 * 3600)
     #: Images of finished jobs (and of gateway calls) older than this may be deleted by ``sentinel storage gc``;
     #: unset, they are kept.
@@ -209,6 +213,18 @@ class Settings(BaseSettings):
             self.redis_url = self.broker_url
         return self
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise ValueError("is not an http:// or https:// URL with a host")
+        if "?" in value or "#" in value:
+            raise ValueError("has a query or a fragment")
+        return value.rstrip("/")
+
     @field_validator("fetch_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
@@ -314,6 +330,7 @@ _RULES = {
     "fetch_allowed_networks": "comma-separated networks such as `10.1.0.0/16`",
     "reviewer_keys": "comma-separated `name:key` pairs, keys of 16 or more characters",
     "broker_url": "an `amqp://`, `amqps://` (RabbitMQ) or `redis://`, `rediss://` URL with a host",
+    "public_url": "an `https://` (or `http://`) URL with a host and no query, such as `https://sentinel.example.com`",
 }
 
 

@@ -57,6 +57,12 @@ router = APIRouter(tags=["generation (OpenAI-compatible)"])
 IMAGE_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}$")
 
 
+def public_base_url(request: Request, services: Services) -> str:
+    """What absolute image URLs start with: SENTINEL_PUBLIC_URL where a proxy stands in front, else the request's
+    own scheme and Host (which a client may forge, and which read http:// behind a TLS proxy)."""
+    return services.settings.public_url or str(request.base_url).rstrip("/")
+
+
 @router.post(
     "/v1/images/generations",
     summary="Generate images (OpenAI Images API)",
@@ -79,7 +85,7 @@ async def create_images(
     request: Request, gateway: Gateway, jobs: Jobs, services: AppServices, idempotency: Idempotency
 ) -> JSONResponse:
     body = parse_body(ImagesGenerationRequest, await request.body())
-    base_url = str(request.base_url).rstrip("/")
+    base_url = public_base_url(request, services)
 
     async def produce() -> Answer:
         if body.sentinel is not None and body.sentinel.task is not None:
@@ -151,7 +157,7 @@ async def _change_images(
     jobs: JobService | None = None,
 ) -> JSONResponse:
     change, digest = await _read_change(request, services, model)
-    base_url = str(request.base_url).rstrip("/")
+    base_url = public_base_url(request, services)
 
     async def produce() -> Answer:
         options = change.body.sentinel

@@ -419,4 +419,16 @@ def _secrets(settings: Settings) -> list[CheckResult]:
 def _bind(settings: Settings) -> CheckResult:
     everywhere = settings.host in ("0.0.0.0", "::")
     where = "every interface" if everywhere else settings.host
-    return CheckResult("bind", True, f"`sentinel serve` listens on {where}, port {settings.port}")
+    listens = f"`sentinel serve` listens on {where}, port {settings.port}"
+    if settings.public_url:
+        return CheckResult("bind", True, f"{listens}; image URLs are built on {settings.public_url}")
+    if settings.host in ("127.0.0.1", "localhost", "::1"):
+        return CheckResult("bind", True, listens)
+    return CheckResult(
+        "bind",
+        True,
+        f"{listens}; the gateway's image URLs are built on each request's scheme and Host header (behind a TLS "
+        "proxy they read http://, and a client may forge the Host)",
+        "set SENTINEL_PUBLIC_URL to the address clients use, e.g. https://sentinel.example.com",
+        warning=True,
+    )
