@@ -3,6 +3,7 @@ A pure ASGI middleware, so a refused request costs one hash, one cached lookup a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -75,8 +76,11 @@ class ApiKeyAuth:
         caller: Caller | None = None
         if needed is not None:
             try:
-                caller = self.keys.caller(token) if token else None
-                required = caller is None and self.keys.keys_required()
+                caller, required = self._cached_check(token)
+                if required is None:
+                    # What the cache no longer vouches for is read in a thread: on the loop the query stalled every
+                    # request the API was serving, once per key and once for the key count every cache period.
+                    caller, required = await asyncio.to_thread(self._check, token)
                 if needed == SIGNED_OR_KEY:
                     # No key: the endpoint asks for a signature. A wrong key is still a wrong key.
                     required = required and token is not None
@@ -126,6 +130,20 @@ class ApiKeyAuth:
             return
         scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)
+
+    def _cached_check(self, token: str | None) -> tuple[Caller | None, bool | None]:
+        """:meth:`_check` from what the key cache still vouches for; a required of None: it does not know."""
+        caller = None
+        if token:
+            known, caller = self.keys.cached_caller(token)
+            if not known:
+                return None, None
+        return caller, caller is None and self.keys.cached_keys_required()
+
+    def _check(self, token: str | None) -> tuple[Caller | None, bool]:
+        """The key sent (None without one, or for an unknown one), and whether a call without a key is refused."""
+        caller = self.keys.caller(token) if token else None
+        return caller, caller is None and self.keys.keys_required()
 
 
 def _bearer(scope: Scope) -> str | None:

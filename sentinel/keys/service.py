@@ -147,11 +147,10 @@ class KeyService:
     def caller(self, token: str) -> Caller | None:
         """The active key with this secret, or None."""
         digest = hash_secret(token)
+        known, caller = self._cached(digest)
+        if known:
+            return caller
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached and now - cached[0] < self.services.settings.api_key_cache_seconds:
-            return cached[1]
         with Session(self.services.engine) as session:
             key = session.exec(
                 select(ApiKey).where(ApiKey.secret_hash == digest, col(ApiKey.revoked_at).is_(None))
@@ -162,6 +161,18 @@ class KeyService:
                 self._cache.clear()
             self._cache[digest] = (now, caller)
         return caller
+
+    def cached_caller(self, token: str) -> tuple[bool, Caller | None]:
+        """:meth:`caller` as far as this process still trusts what it read, without a query: (whether it knows, the
+        caller). For the event loop, where a query would stall every request."""
+        return self._cached(hash_secret(token))
+
+    def _cached(self, digest: str) -> tuple[bool, Caller | None]:
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached and time.monotonic() - cached[0] < self.services.settings.api_key_cache_seconds:
+            return True, cached[1]
+        return False, None
 
     def active(self, key_id: str) -> Caller | None:
         """The key with this id, unless revoked (for sessions made from an API key)."""
@@ -189,6 +200,16 @@ class KeyService:
         needs a key."""
         settings = self.services.settings
         return settings.require_api_keys or not is_loopback(settings.host) or self.any_created()
+
+    def cached_keys_required(self) -> bool | None:
+        """:meth:`keys_required` without a query: None when whether any key exists must be read again."""
+        settings = self.services.settings
+        if settings.require_api_keys or not is_loopback(settings.host):
+            return True
+        known = self._any_keys
+        if known is not None and time.monotonic() - known[0] < settings.api_key_cache_seconds:
+            return known[1]
+        return None
 
     def _forget(self) -> None:
         with self._lock:
