@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -131,20 +132,52 @@ def _preparers() -> concurrent.futures.ThreadPoolExecutor:
     return _prepare_threads
 
 
+#: Scans in a row after which the scan thread trims the heap even though more are queued: what a run of scans
+#: leaves freed between two trims stays bounded however long the queue.
+TRIM_EVERY_SCANS = 8
+
+
 class _TrimmingThreads(concurrent.futures.ThreadPoolExecutor):
-    """Threads whose every task is followed by a ``malloc_trim``. An OCR scan allocates and frees tens of MB of
-    buffers of many sizes; glibc kept them in its arenas, and a burst of 1024² photos scanned one after another grew
-    a worker by ~650 MB (200 images: 1.18 GB in all). Trimming after each scan kept it ~230 MB lower (40 scans in a
-    row: 515 MB peak instead of 750) for ~35 ms more CPU per scan (~185 ms), the pages being faulted in again."""
+    """Threads that trim the C heap (``malloc_trim``) when their queue runs out, and every TRIM_EVERY_SCANS tasks
+    in a long queue. An OCR scan allocates and frees tens of MB of buffers of many sizes; glibc kept them in its
+    arenas, and a burst of 1024² photos scanned one after another with no trim grew a worker by ~650 MB (200
+    images: 1.18 GB in all). Trimming after every scan kept it ~230 MB lower, but in a burst each next scan faulted
+    the pages in again (~8 ms of CPU a scan of ~110); between the scans of one queue the next scan reuses them."""
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
+        super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
+        self._counting = threading.Lock()
+        self._unfinished = 0
+        self._since_trim = 0
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         def then_trim() -> T:
             try:
                 return fn(*args, **kwargs)
             finally:
-                release_to_os()
+                with self._counting:
+                    self._unfinished -= 1
+                    self._since_trim += 1
+                    trim = self._unfinished == 0 or self._since_trim >= TRIM_EVERY_SCANS
+                    if trim:
+                        self._since_trim = 0
+                if trim:
+                    release_to_os()
 
-        return super().submit(then_trim)
+        with self._counting:
+            self._unfinished += 1
+        try:
+            future = super().submit(then_trim)
+        except BaseException:  # shut down: the task never runs
+            self._never_run()
+            raise
+        future.add_done_callback(lambda done: self._never_run() if done.cancelled() else None)
+        return future
+
+    def _never_run(self) -> None:
+        """A task taken off the queue before it ran (cancelled, or refused) is not waited for."""
+        with self._counting:
+            self._unfinished -= 1
 
 
 class _Session:
