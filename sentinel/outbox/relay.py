@@ -8,8 +8,8 @@ sent again once their claim runs out: every step is safe to run twice.
 
 A new evaluation's message (the one message of every request) skips the claim: it is written already claimed for
 the relay of the process that writes it (:func:`sentinel.outbox.store.handoff_claim`), which sends it by id after
-the commit and deletes it, one statement where a round took two. Should that process die in between, its claim
-runs out after a few seconds and any relay's poll sends it.
+the commit and deletes it (one DELETE for the messages of a few commits, where a round took two statements). Should
+that process die in between, its claim runs out after a few seconds and any relay's poll sends it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -44,6 +44,11 @@ KEEP_SENT_SECONDS = 3600.0
 #: An enqueue in a committing thread that takes longer than this sends the next messages through the relay's thread
 #: (see Relay._receive).
 SLOW_ENQUEUE_SECONDS = 0.5
+#: The rows of messages that committing threads enqueued (see Relay._receive) are deleted together, this long after
+#: the first of them went out: in a busy API one DELETE covers the messages of several requests, where it was one
+#: DELETE (and one wake-up of the relay's thread) per request. Far inside their claim (HANDOFF_CLAIM_SECONDS): no
+#: other relay sends one again meanwhile.
+FORGET_HANDED_SECONDS = 0.25
 #: How often a process deletes the once-only messages older than that: the sweep asks every few seconds, and a row
 #: kept a minute past its hour costs nothing, while a DELETE every sweep was a statement and a commit each time.
 FORGET_EVERY_SECONDS = 60.0
@@ -94,9 +99,10 @@ def _claim_statement() -> Update:
 
 @lru_cache(maxsize=2)
 def _request_insert(dialect: str) -> Insert:
-    """A once-only message's row unless it is there already (its dedupe key), built once per database kind."""
+    """A once-only message's row unless it is there already (its dedupe key), returning its id when this call wrote
+    it; built once per database kind."""
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    return insert_for(dialect)(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return insert_for(dialect)(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
 
 
 #: Forgetting a round's messages that went out, and releasing those the broker refused (built once, like the claim).
@@ -150,6 +156,8 @@ class Relay:
         self._handed: list[Handed] = []
         #: Ids of handed messages enqueued by the committing thread, whose rows this relay's thread deletes.
         self._handed_out: list[int] = []
+        #: When the rows of _handed_out are to be deleted (monotonic seconds; see FORGET_HANDED_SECONDS).
+        self._forget_handed_at = 0.0
         #: Whether committing threads enqueue their handed messages themselves (see _receive): not after the broker
         #: refused or was slow for one, until this relay's thread has sent a message again.
         self._inline = True
@@ -172,20 +180,12 @@ class Relay:
             claimed = connection.execute(_claim_statement(), {"now": now, "until": until}).all()
         if not claimed:
             return 0
-        sent: list[int] = []
-        kept: list[int] = []
-        failed: list[int] = []
-        error: Exception | None = None
-        for message_id, actor, queue, args, options, dedupe_key in sorted(claimed, key=lambda row: row[0]):
-            if error is not None:
-                failed.append(message_id)
-                continue
-            try:
-                self._enqueue(actor, queue, args, options)
-                (sent if dedupe_key is None else kept).append(message_id)
-            except Exception as exc:  # the broker is away: the rest waits for the next round
-                error = exc
-                failed.append(message_id)
+        messages = [Handed(*row[:5]) for row in sorted(claimed, key=lambda row: row[0])]
+        once_only = {row[0] for row in claimed if row[5] is not None}
+        went, error = self._enqueue_in_order(messages)
+        sent = [message.id for message in messages[:went] if message.id not in once_only]
+        kept = [message.id for message in messages[:went] if message.id in once_only]
+        failed = [message.id for message in messages[went:]]
         with autocommit(self.engine).connect() as connection:
             if sent:
                 connection.execute(_FORGET_SENT, {"ids": sent, "until": until})
@@ -193,8 +193,8 @@ class Relay:
                 connection.execute(_MARK_SENT, {"ids": kept, "sent_at": utcnow()})
             if failed:
                 connection.execute(_RELEASE_FAILED, {"ids": failed})
-        self._note_broker(error, len(failed), bool(sent or kept))
-        return len(sent) + len(kept)
+        self._note_broker(error, len(failed), went > 0)
+        return went
 
     def send_handed(self) -> int:
         """Send the messages handed to this relay by this process's commits that are not out yet, and delete those
@@ -206,27 +206,16 @@ class Relay:
             sent, self._handed_out = self._handed_out, []
         if not handed and not sent:
             return 0
-        failed: list[int] = []
-        error: Exception | None = None
-        went_out = 0
-        for message in handed:
-            if error is not None:
-                failed.append(message.id)
-                continue
-            try:
-                self._enqueue(message.actor, message.queue, message.args, message.options)
-                sent.append(message.id)
-                went_out += 1
-            except Exception as exc:  # the broker is away: released, the poll rounds try again
-                error = exc
-                failed.append(message.id)
+        went, error = self._enqueue_in_order(handed)
+        sent.extend(message.id for message in handed[:went])
+        failed = [message.id for message in handed[went:]]
         with autocommit(self.engine).connect() as connection:
             if sent:
                 connection.execute(_FORGET_HANDED, {"ids": sent})
             if failed:
                 connection.execute(_RELEASE_FAILED, {"ids": failed})
-        self._note_broker(error, len(failed), went_out > 0)
-        return went_out
+        self._note_broker(error, len(failed), went > 0)
+        return went
 
     def _receive(self, messages: list[Handed]) -> None:
         """Messages a commit of this process handed over, in the committing thread: each is enqueued here and now,
@@ -235,28 +224,46 @@ class Relay:
         broker has refused one, or taken longer than SLOW_ENQUEUE_SECONDS over one, they wait for the relay's
         thread, which keeps trying, until it has sent one again: a broker that is away or stalls holds the requests
         that met it, not every request after them."""
-        out: list[int] = []
-        waiting: list[Handed] = []
-        for index, message in enumerate(messages):
-            if not self._inline:
-                waiting = messages[index:]
-                break
+        went, error = self._enqueue_in_order(messages, inline=True)
+        if error is not None:  # the relay's thread tries again, and says so if the broker is away
+            self._inline = False
+        with self._handed_lock:
+            # The relay's thread is woken for messages left to it, and for the first row to delete (it then waits
+            # FORGET_HANDED_SECONDS for more), not for every commit.
+            wake = went < len(messages) or not self._handed_out
+            if not self._handed_out:
+                self._forget_handed_at = time.monotonic() + FORGET_HANDED_SECONDS
+            self._handed_out.extend(message.id for message in messages[:went])
+            self._handed.extend(messages[went:])
+        if wake:
+            self._wake.set()
+
+    def _handed_due(self) -> float | None:
+        """When :meth:`send_handed` is due in the relay's thread: now (0.0) for messages left to it, at the time
+        set for deleting the rows of those that went out, None when there is neither."""
+        with self._handed_lock:
+            if self._handed:
+                return 0.0
+            return self._forget_handed_at if self._handed_out else None
+
+    def _enqueue_in_order(self, messages: Sequence[Handed], *, inline: bool = False) -> tuple[int, Exception | None]:
+        """Enqueue ``messages`` in order until the broker refuses one: how many went out (the first ones), and the
+        refusal that stopped the rest (None when none did). ``inline``: in a committing thread (see :meth:`_receive`),
+        which also stops before a message once messages are no longer enqueued inline, and stops enqueueing inline
+        after an enqueue that took longer than SLOW_ENQUEUE_SECONDS."""
+        for went, message in enumerate(messages):
+            if inline and not self._inline:
+                return went, None
             started = time.monotonic()
             try:
                 self._enqueue(message.actor, message.queue, message.args, message.options)
-                out.append(message.id)
-            except Exception:  # the relay's thread tries again, and says so if the broker is away
-                self._inline = False
-                waiting = messages[index:]
-                break
-            if time.monotonic() - started > SLOW_ENQUEUE_SECONDS:
+            except Exception as exc:  # the broker is away: the rest waits for the relay's next try
+                return went, exc
+            if inline and time.monotonic() - started > SLOW_ENQUEUE_SECONDS:
                 # A broker that stalls (rather than refuses) would hold each request up to its socket timeout:
                 # the next ones leave their messages to the relay's thread until it has sent one again.
                 self._inline = False
-        with self._handed_lock:
-            self._handed_out.extend(out)
-            self._handed.extend(waiting)
-        self._wake.set()
+        return len(messages), None
 
     def _want_round(self) -> None:
         self._round_wanted.set()
@@ -280,16 +287,28 @@ class Relay:
         message = dramatiq.Message(queue_name=queue, actor_name=actor, args=tuple(args), kwargs={}, options=options)
         self.broker.enqueue(message)
 
-    def request_sweep(self) -> None:
-        """Ask for this period's sweep; of every process asking, one row is written (its period is its key).
+    def request_sweep(self) -> bool:
+        """Ask for this period's sweep; of every process asking, one writes the period's row (its period is its
+        key), and that one enqueues the sweep itself. Returns whether this call did.
 
         One statement on a connection of its own, committed alone: a session's BEGIN and COMMIT were two more round
-        trips, and its commit woke this relay for a round of its own, when the round that follows the request in
-        :meth:`_run` sends the row anyway (every process asks every period)."""
+        trips. The row is written already sent, only to keep the period's other askers from writing it: a claim
+        round to find it and an UPDATE to mark it sent were two more statements every period, for a message that
+        needs no outbox. A sweep the broker refuses (or that this process dies before enqueueing) is not sent
+        later: the next period's, a few seconds on, does the same work, and the stale sweeps of an outage, sent
+        when the broker came back, only repeated one another."""
         assert self.sweep_every_seconds is not None
-        row = message_values(steps.sweep(int(time.time() // self.sweep_every_seconds))) | UNSENT
+        message = steps.sweep(int(time.time() // self.sweep_every_seconds))
+        row = message_values(message) | UNSENT | {"sent_at": utcnow()}
         with autocommit(self.engine).connect() as connection:
-            connection.execute(_request_insert(connection.dialect.name), row)
+            written = connection.execute(_request_insert(connection.dialect.name), row).first()
+        if written is None:  # another process asked first: it sends the sweep
+            return False
+        went, error = self._enqueue_in_order(
+            [Handed(written.id, message.actor, message.queue, row["args"], row["options"])]
+        )
+        self._note_broker(error, 1 - went, went > 0)
+        return went > 0
 
     def forget_sent(
         self, older_than_seconds: float = KEEP_SENT_SECONDS, *, every_seconds: float = FORGET_EVERY_SECONDS
@@ -344,20 +363,23 @@ class Relay:
     def _run(self) -> None:
         next_sweep = 0.0
         # A claim round (the poll) is due every poll period, and after a commit that wrote messages it was not
-        # handed; messages handed over are sent without one, so a busy API's relay runs one statement per message.
+        # handed; messages handed over are sent without one, so a busy API's relay runs one DELETE per few requests.
         next_round = 0.0
         while not self._stop.is_set():
             self._wake.clear()
-            self._step(self.send_handed)
+            handed_due = self._handed_due()
+            if handed_due is not None and handed_due <= time.monotonic():
+                self._step(self.send_handed)
+                handed_due = None
             if self.sweep_every_seconds is not None and time.monotonic() >= next_sweep:
                 self._step(self.request_sweep)
                 next_sweep = time.monotonic() + self.sweep_every_seconds
-                next_round = 0.0  # the round sends the sweep's row
             if self._round_wanted.is_set() or time.monotonic() >= next_round:
                 self._round_wanted.clear()
                 next_round = time.monotonic() + self.poll_seconds
                 self._step(self._drain)
-            self._wake.wait(max(0.0, next_round - time.monotonic()))
+            wake_at = next_round if handed_due is None else min(next_round, handed_due)
+            self._wake.wait(max(0.0, wake_at - time.monotonic()))
         # Handed over just before the stop: sent now rather than after their claim runs out.
         self._step(self.send_handed)
 

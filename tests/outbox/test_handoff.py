@@ -232,3 +232,30 @@ def test_after_a_slow_enqueue_commits_leave_their_messages_to_the_relay(service,
         assert broker.sent == [first, second]
     finally:
         stop()
+
+
+def test_the_rows_of_several_commits_messages_go_in_one_delete(service, monkeypatch) -> None:
+    """In a busy API every request's commit enqueues its message: the relay's thread deletes their rows together,
+    one DELETE for several requests (and it is not woken by every commit)."""
+    # Longer than the three commits below take, on any machine; raising=False: a relay without it still runs.
+    monkeypatch.setattr(relay_module, "FORGET_HANDED_SECONDS", 5.0, raising=False)
+    engine = service.services.engine
+    broker = RecordingBroker()
+    relay = Relay(engine, broker, poll_seconds=3600)
+    handed: list[store.Handed] = []
+    stop_collecting = store.receive_handoffs(engine, handed.extend)
+    evaluations = [submit(service) for _ in range(3)]
+    stop_collecting()
+    statements, stop_noting = relay_statements(engine)
+    relay.start()
+    try:
+        assert wait_for(lambda: statements == ["UPDATE"]), statements  # its start-up round, which finds nothing
+        statements.clear()
+        for message in handed:  # three commits of one message each, in the committing threads
+            relay._receive([message])
+        assert broker.sent == evaluations
+        assert wait_for(lambda: not any(rows(service, evaluation_id) for evaluation_id in evaluations))
+    finally:
+        relay.stop()
+        stop_noting()
+    assert statements == ["DELETE"]

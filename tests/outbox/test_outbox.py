@@ -210,33 +210,46 @@ def test_a_relay_round_on_postgresql_is_two_statements_without_transactions_arou
     assert statements == [("UPDATE", True), ("DELETE", True)]
 
 
-def test_a_sweep_request_is_one_statement_without_a_transaction_and_wakes_no_extra_round(postgres_database) -> None:
-    """Every process asks for the sweep every period; of all of them one row is written. The request is one INSERT
-    committed alone, and it does not wake the relay: the round that follows it in the relay's loop sends the row."""
+def test_the_sweep_is_one_statement_per_asker_and_the_asker_whose_row_went_in_enqueues_it(postgres_database) -> None:
+    """Every process asks for the sweep every period; of all of them one row is written, and the process that wrote
+    it enqueues the sweep: one INSERT per asker, committed alone, and no claim round, UPDATE nor wake-up to send it."""
     engine = build_engine(postgres_database)
     upgrade_engine(engine)
-    relay = Relay(engine, CountingBroker(), sweep_every_seconds=3600)
+    broker = CountingBroker()
+    first, second = (Relay(engine, broker, sweep_every_seconds=3600) for _ in range(2))
     statements: list[tuple[str, bool]] = []
 
     def note(conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
         statements.append((statement.split()[0].upper(), bool(conn.connection.dbapi_connection.autocommit)))
 
-    stop_waking = on_commit(relay._wake.set)
+    stop_waking = on_commit(first._wake.set)
     event.listen(engine, "before_cursor_execute", note)
     try:
-        relay.request_sweep()
-        relay.request_sweep()  # another process asking for the same period
+        assert first.request_sweep()
+        assert not second.request_sweep()  # another process asking for the same period
     finally:
         event.remove(engine, "before_cursor_execute", note)
         stop_waking()
     try:
         assert statements == [("INSERT", True), ("INSERT", True)]
-        assert not relay._wake.is_set()
-        assert unsent(engine) == 1
-        assert relay.send_pending() == 1
-        assert list(relay.broker.sent) == [()]  # the sweep, once
+        assert not first._wake.is_set()
+        assert list(broker.sent.items()) == [((), 1)]  # the sweep, once
+        assert unsent(engine) == 0
+        assert first.send_pending() == second.send_pending() == 0
     finally:
         engine.dispose()
+
+
+def test_a_sweep_the_broker_refused_is_not_sent_when_it_is_back(engine) -> None:
+    """The next period's sweep does the same work: the stale ones of an outage would only repeat one another."""
+    broker = CountingBroker()
+    relay = Relay(engine, broker, sweep_every_seconds=3600)
+    broker.away = True
+    assert not relay.request_sweep()
+    broker.away = False
+    assert relay.send_pending() == 0
+    assert not relay.request_sweep()  # the period's row is there: its sweep is not asked for twice
+    assert not broker.sent
 
 
 def test_a_sent_message_leaves_no_row_and_a_once_only_one_still_dedupes_after_it_went(engine) -> None:
