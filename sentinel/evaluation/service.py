@@ -390,7 +390,9 @@ class EvaluationService:
 
     def get(self, evaluation_id: str, caller: Caller | None = None) -> tuple[Evaluation, list[Vote]]:
         """An evaluation and its votes; another tenant's is not found (``caller`` None: every one is visible)."""
-        with Session(self.services.engine, expire_on_commit=False) as session:
+        # Reads only, without a transaction (a webhook's delivery reads what it sends here): a read-only session
+        # ended in ROLLBACK, at which psycopg forgets the pooled connection's prepared statements.
+        with Session(autocommit(self.services.engine), expire_on_commit=False) as session:
             # No id holds a NUL, and PostgreSQL refuses to even compare one: not found, not a 500.
             query = visible(select(Evaluation).where(Evaluation.id == evaluation_id), Evaluation.key_id, caller)
             evaluation = None if "\x00" in evaluation_id else session.exec(query).first()
@@ -456,7 +458,7 @@ class EvaluationService:
         """The human decision on an amber result, if one was made (only ambers go to review)."""
         if evaluation.verdict != Verdict.AMBER:
             return None
-        with Session(self.services.engine) as session:
+        with Session(autocommit(self.services.engine)) as session:  # a read: no ROLLBACK (see get)
             return session.exec(select(ReviewDecision).where(ReviewDecision.evaluation_id == evaluation.id)).first()
 
     @staticmethod

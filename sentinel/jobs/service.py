@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from sentinel.db import keyset
+from sentinel.db import autocommit, keyset
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, Page
 from sentinel.evaluation.rubric import Rubric, validate_params
@@ -158,7 +158,9 @@ class JobService:
 
     def get(self, job_id: str, caller: Caller | None = None) -> tuple[Job, list[JobAttempt]]:
         """A job and its attempts; another tenant's is not found (``caller`` None: every job is visible)."""
-        with Session(self.services.engine, expire_on_commit=False) as session:
+        # Reads only, without a transaction (a webhook's delivery reads what it sends here): a read-only session
+        # ended in ROLLBACK, at which psycopg forgets the pooled connection's prepared statements.
+        with Session(autocommit(self.services.engine), expire_on_commit=False) as session:
             job = session.exec(visible(select(Job).where(Job.id == job_id), Job.key_id, caller)).first()
             if job is None:
                 raise NotFound(f"no job with id '{job_id}'", field="id")
@@ -173,7 +175,7 @@ class JobService:
 
     def job_of_evaluation(self, evaluation_id: str) -> str | None:
         """The job whose attempt this evaluation judged, if any."""
-        with Session(self.services.engine) as session:
+        with Session(autocommit(self.services.engine)) as session:  # a read: no ROLLBACK (see get)
             return session.exec(select(JobAttempt.job_id).where(JobAttempt.evaluation_id == evaluation_id)).first()
 
     def page(

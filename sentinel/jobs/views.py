@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from sentinel.db import autocommit
 from sentinel.jobs.selection import choose
 from sentinel.models import FINAL_JOB_STATES, Job, JobAttempt, ReviewDecision, Verdict, as_utc, review_view
 from sentinel.services import Services
@@ -24,7 +25,9 @@ class JobViews:
         ids = [a.evaluation_id for a in attempts if a.evaluation_id]
         if not ids:
             return {}
-        with Session(self.services.engine) as session:
+        # A read without a transaction: a read-only session ended in ROLLBACK, at which psycopg forgets the pooled
+        # connection's prepared statements.
+        with Session(autocommit(self.services.engine)) as session:
             rows = session.exec(select(ReviewDecision).where(col(ReviewDecision.evaluation_id).in_(ids)))
             return {d.evaluation_id: d for d in rows}
 
