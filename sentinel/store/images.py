@@ -29,6 +29,7 @@ from PIL import Image, ImageFile
 from zlib_ng.zlib_ng import crc32
 
 from sentinel.errors import BadImage, DecodeBusy, ImageTooLarge, format_size
+from sentinel.store.orientation import orientation, shown_size, sideways, upright_array
 
 #: MIME type for each Pillow format we accept; anything else is refused.
 ALLOWED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
@@ -140,7 +141,8 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | No
         raise BadImage("image is truncated: the JPEG end-of-image marker is missing", field=field)
     if mime == "image/png" and b"IEND" not in data[-16:]:
         raise BadImage("image is truncated: the PNG IEND chunk is missing", field=field)
-    return mime, width, height
+    # The size a person sees: a phone's portrait photo is stored landscape with an EXIF orientation.
+    return (mime, *shown_size(width, height, orientation(image)))
 
 
 #: A PNG chunk type: four ASCII letters (Pillow's own test, digits and ``_`` included).
@@ -264,7 +266,7 @@ def decode_rgb(data: bytes, *, max_pixels: int) -> np.ndarray:
     rgb = _to_rgb(image)
     if image.format == "JPEG" or data.startswith(b"\xff\xd8\xff"):
         _refuse_cut_jpeg(rgb)
-    return rgb
+    return upright_array(rgb, orientation(image))
 
 
 #: Longest-lived bytes a full decode holds per pixel: Pillow's own buffer (4 bytes a pixel even for RGB) and the
@@ -364,13 +366,29 @@ def decode_image(data: bytes, *, max_pixels: int, analysis_pixels: int | None = 
     image = _open(data, max_pixels, None)
     factor = reduction_factor(image.width, image.height, analysis_pixels)
     jpeg = image.format == "JPEG" or data.startswith(b"\xff\xd8\xff")
+    turn = orientation(image)
     _load(image)
     if factor == 1:
         rgb = _to_rgb(image)
         if jpeg:
-            _refuse_cut_jpeg(rgb)
-        return Decoded(rgb, image.width, image.height)
-    return _decode_reduced(image, factor, jpeg)
+            _refuse_cut_jpeg(rgb)  # on the rows as stored: a cut JPEG lacks its last ones
+        return _upright(Decoded(rgb, image.width, image.height), turn)
+    return _upright(_decode_reduced(image, factor, jpeg), turn)
+
+
+def _upright(decoded: Decoded, turn: int) -> Decoded:
+    """``decoded`` as the picture is shown (its EXIF orientation applied; see sentinel.store.orientation). Turned
+    sideways, the sampled full-resolution rows become the shown picture's columns and the other way round."""
+    if turn == 1:
+        return decoded
+    rows, columns = (decoded.columns, decoded.rows) if sideways(turn) else (decoded.rows, decoded.columns)
+    return Decoded(
+        upright_array(decoded.rgb, turn),
+        *shown_size(decoded.width, decoded.height, turn),
+        detail=None if decoded.detail is None else upright_array(decoded.detail, turn),
+        rows=None if rows is None else upright_array(rows, turn),
+        columns=None if columns is None else upright_array(columns, turn),
+    )
 
 
 def draft_scale(width: int, height: int, analysis_pixels: int | None) -> int:
@@ -391,9 +409,10 @@ def preview_rgb(data: bytes, *, max_pixels: int, analysis_pixels: int) -> np.nda
         image.draft("RGB", (math.ceil(image.width / scale), math.ceil(image.height / scale)))
     _load(image)
     rgb = _to_rgb(image)
+    turn = orientation(image)
     del image
     factor = reduction_factor(rgb.shape[1], rgb.shape[0], analysis_pixels)
-    return rgb if factor == 1 else np.asarray(Image.fromarray(rgb).reduce(factor))
+    return upright_array(rgb if factor == 1 else np.asarray(Image.fromarray(rgb).reduce(factor)), turn)
 
 
 class DecodeBudget:
@@ -630,6 +649,8 @@ class DecodedCache:
         header = _open(data, max_pixels, None)
         factor = reduction_factor(header.width, header.height, self.analysis_pixels)
         cost = decode_cost(header.width, header.height, alpha=_has_alpha(header), factor=factor)
+        if factor == 1 and orientation(header) != 1:
+            cost += header.width * header.height * 3  # the upright copy of the pixels
         header.close()
         try:
             with self.budget.reserve(cost, self.wait_seconds):

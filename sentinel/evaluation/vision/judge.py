@@ -39,6 +39,7 @@ from sentinel.evaluation.vision.wire import ImagePart, ImageText, NotAReply, Rep
 from sentinel.net.untrusted import storable, storable_text
 from sentinel.settings import get_settings
 from sentinel.store.images import release_to_os
+from sentinel.store.orientation import orientation
 
 if TYPE_CHECKING:
     import ssl
@@ -332,9 +333,12 @@ def _image_as_sent(source: ImageSource, label: str, limit: int) -> ImagePart:
         try:
             with Image.open(io.BytesIO(data)) as header:
                 width, height = header.size
+                # A model may or may not apply an EXIF orientation: a turned photo is sent upright, as decoded.
+                turned = orientation(header) != 1
         except (OSError, ValueError):
             width = height = limit + 1  # decoded below, which says what is wrong with it
-        if max(width, height) <= limit:
+            turned = False
+        if max(width, height) <= limit and not turned:
             return _encoded(ImagePart(label, source.mime, data=data))
     picture = Image.fromarray(source.decode().rgb)
     picture.thumbnail((limit, limit), Image.Resampling.LANCZOS)
