@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from sentinel.generation.service import GenerationService
-from sentinel.net.transport import provider_client
+from sentinel.net.transport import answer_limit, provider_client
 from sentinel.providers.config import RoutingConfig, load_routing
 from sentinel.providers.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
 from sentinel.providers.quality import QualityBoard, QualityPolicy, quality_targets, verdict_reader
@@ -39,7 +39,8 @@ def quality_board(services: Services, config: RoutingConfig) -> QualityBoard | N
 async def open_generation(services: Services) -> GenerationService:
     """A generation service for this process; close it (``await service.close()``) when the process stops."""
     config = load_routing(services.settings.routes)
-    client = provider_client(HTTP_LIMITS, httpx.Timeout(120.0, connect=10.0))
+    limit = answer_limit(services.settings.max_image_bytes)
+    client = provider_client(HTTP_LIMITS, httpx.Timeout(120.0, connect=10.0), max_answer_bytes=limit)
     router = Router(
         config,
         build_providers(config, client),

@@ -12,17 +12,47 @@ the adapters classify failures by httpx's error types, so the mapping here is ou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import sys
+import zlib
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TypeVar
 
 import aiohttp
 import httpx
 from yarl import URL
 
+from sentinel.settings import get_settings
+
 #: Request headers aiohttp must not add on its own: httpx already sent the ones it wanted.
 _AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 #: Headers that describe the body's framing; aiohttp frames the bytes it is given itself.
 _FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
+#: Answer headers that no longer hold once the transport has decoded the body itself.
+_ENCODING_HEADERS = frozenset({b"content-encoding", b"content-length"})
+#: zlib window bits per content coding httpx would decode (the only ones it can without brotli/zstandard).
+_INFLATE_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+#: The most a decoder hands on at once: a gzip bomb expands ~1000-fold, so one 64 KiB network read decoded
+#: in one go would already be 64 MiB.
+_INFLATE_STEP = 256 * 1024
+#: Room above the base64 of the images an answer holds: its JSON keys, a revised prompt, an error text.
+ANSWER_SLACK_BYTES = 1024 * 1024
+
+
+def answer_limit(max_image_bytes: int, images: int = 1) -> int:
+    """The most (decoded) bytes a provider's answer may hold: ``images`` images of up to ``max_image_bytes``
+    each, base64-encoded in JSON (4/3 of the bytes), and some slack. The adapters ask for one image per call."""
+    return images * -(-max_image_bytes * 4 // 3) + ANSWER_SLACK_BYTES
+
+
+class AnswerTooLarge(httpx.DecodingError):
+    """The provider's answer (decoded) is larger than the client takes; it was not read further."""
+
+    def __init__(self, limit: int, request: httpx.Request) -> None:
+        super().__init__(f"the answer is larger than {limit} bytes", request=request)
+        self.limit = limit
 
 
 def _as_httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -48,6 +78,77 @@ def _as_httpx_error(exc: BaseException, request: httpx.Request) -> httpx.Transpo
     return error
 
 
+_T = TypeVar("_T")
+
+
+class ClientGone(Exception):
+    """The client the provider call was made for disconnected while it was in flight (or the server is stopping and
+    will not wait for it): the call was abandoned."""
+
+
+class ClientWatch:
+    """Whether the client a request serves is still waited for, as the provider calls made for it see it: ``gone()``
+    (called by whoever watches the client, or by the server when it stops) abandons every call in flight through
+    ``until_client_gone``. ``stopping``: it was the server, not the client."""
+
+    __slots__ = ("_calls", "is_gone", "stopping")
+
+    def __init__(self) -> None:
+        self.is_gone = False
+        self.stopping = False
+        self._calls: dict[asyncio.Task[object], bool] = {}
+
+    def gone(self, *, stopping: bool = False) -> None:
+        if self.is_gone:
+            return
+        self.is_gone = True
+        self.stopping = stopping
+        for task in self._calls:
+            self._calls[task] = True
+            task.cancel("the client disconnected" if not stopping else "the server is stopping")
+
+
+#: The watch of the request being served, if its server watches its client (the gateway does); tasks the request
+#: starts (one per image) inherit it.
+CLIENT_WATCH: ContextVar[ClientWatch | None] = ContextVar("sentinel_client_watch", default=None)
+#: Every watch of a request being served in this process, for ``stop_provider_calls``.
+LIVE_WATCHES: set[ClientWatch] = set()
+
+
+def stop_provider_calls() -> int:
+    """Abandon the provider calls in flight of every watched request, so that each still answers (an error saying
+    the server is stopping) before the server's grace period ends. Returns how many requests were told."""
+    watches = list(LIVE_WATCHES)
+    for watch in watches:
+        watch.gone(stopping=True)
+    return len(watches)
+
+
+async def until_client_gone(call: Coroutine[object, object, _T]) -> _T:
+    """``call``'s result; raises ClientGone if the client this request serves disconnects before it is done (or had
+    already: a polling adapter's next poll is not sent). The cancellation stays inside: whoever made the call gets
+    an error to log and classify, not a cancelled task. Calls made otherwise (a polling adapter cancelling its job
+    on the provider) are not affected."""
+    watch = CLIENT_WATCH.get()
+    if watch is None:
+        return await call
+    if watch.is_gone:
+        call.close()
+        raise ClientGone()
+    task = asyncio.current_task()
+    if task is None or task in watch._calls:
+        return await call
+    watch._calls[task] = False
+    try:
+        return await call
+    except asyncio.CancelledError:
+        if watch._calls[task] and task.uncancel() == 0:
+            raise ClientGone() from None
+        raise  # cancelled by someone else (a deadline, the server stopping) too: theirs to handle
+    finally:
+        del watch._calls[task]
+
+
 @contextmanager
 def _httpx_errors(request: httpx.Request) -> Iterator[None]:
     try:
@@ -56,17 +157,78 @@ def _httpx_errors(request: httpx.Request) -> Iterator[None]:
         raise _as_httpx_error(exc, request) from exc
 
 
-class _ResponseBody(httpx.AsyncByteStream):
-    """The answer's body as aiohttp receives it: whatever arrived, without splitting it into smaller pieces."""
+class _Inflater:
+    """One zlib content coding, decoded in pieces of at most ``_INFLATE_STEP`` bytes however much the input
+    expands. Like httpx's decoder, ``deflate`` falls back to a raw stream when the first bytes are no zlib header."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(self, coding: str) -> None:
+        self._raw_fallback = coding == "deflate"
+        self._zlib = zlib.decompressobj(_INFLATE_WBITS[coding])
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                piece = self._zlib.decompress(data, _INFLATE_STEP)
+            except zlib.error:
+                if not self._raw_fallback:
+                    raise
+                self._raw_fallback = False
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._raw_fallback = False
+            data = self._zlib.unconsumed_tail
+            if piece:
+                yield piece
+            # A full piece may leave output inside zlib with no input left: ask again until a short piece.
+            if not data and len(piece) < _INFLATE_STEP:
+                return
+
+
+def _decoded(chunk: bytes, inflaters: list[_Inflater]) -> Iterator[bytes]:
+    """``chunk`` through each coding in turn (``inflaters`` start with the coding the provider applied last)."""
+    if not inflaters:
+        yield chunk
+        return
+    first, rest = inflaters[0], inflaters[1:]
+    for piece in first.decode(chunk):
+        yield from _decoded(piece, rest)
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """The answer's body as aiohttp receives it: whatever arrived, without splitting it into smaller pieces, decoded
+    here when it came gzip/deflate-encoded (so its decoded size is known while it is read), and never more than
+    ``limit`` decoded bytes: past that it raises ``AnswerTooLarge`` and drops the connection."""
+
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx.Request, inflaters: list[_Inflater], limit: int | None
+    ) -> None:
         self._response = response
         self._request = request
+        self._inflaters = inflaters
+        self._limit = limit
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        limit = self._limit if self._limit is not None else sys.maxsize
+        declared = self._response.content_length
+        if not self._inflaters and declared is not None and declared > limit:
+            self._response.close()
+            raise AnswerTooLarge(limit, self._request)
+        room = limit
         with _httpx_errors(self._request):
             async for chunk in self._response.content.iter_any():
-                yield chunk
+                try:
+                    for piece in _decoded(chunk, self._inflaters):
+                        room -= len(piece)
+                        if room < 0:
+                            # Nothing more of it is wanted, and a connection cannot be reused mid-body.
+                            self._response.close()
+                            raise AnswerTooLarge(limit, self._request)
+                        yield piece
+                except zlib.error as exc:
+                    self._response.close()
+                    raise httpx.DecodingError(
+                        f"the answer's content coding is broken: {exc}", request=self._request
+                    ) from exc
 
     async def aclose(self) -> None:
         # Back to the pool when the body was read to its end; closed otherwise. (An awaitable in every aiohttp 3.)
@@ -77,9 +239,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """An ``httpx.AsyncClient`` transport over one ``aiohttp.ClientSession``, opened on first use in the
     running loop. Redirects, cookies and content decoding stay httpx's: aiohttp only carries bytes."""
 
-    def __init__(self, limits: httpx.Limits, verify: bool = True) -> None:
+    def __init__(self, limits: httpx.Limits, verify: bool = True, max_answer_bytes: int | None = None) -> None:
         self._limits = limits
         self._verify = verify
+        self._max_answer_bytes = max_answer_bytes
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -121,10 +284,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=timeout,
             )
+        codings = [c.strip().lower() for c in response.headers.get("Content-Encoding", "").split(",")]
+        # httpx would decode these after reading them whole; decoded here instead, in bounded pieces. (httpx skips
+        # codings it does not know, and so does this.)
+        inflaters = [_Inflater(coding) for coding in reversed(codings) if coding in _INFLATE_WBITS]
+        headers = response.raw_headers
+        if inflaters:
+            headers = tuple((name, value) for name, value in headers if name.lower() not in _ENCODING_HEADERS)
         return httpx.Response(
             status_code=response.status,
-            headers=response.raw_headers,
-            stream=_ResponseBody(response, request),
+            headers=headers,
+            stream=_ResponseBody(response, request, inflaters, self._max_answer_bytes),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1")},
         )
@@ -144,11 +314,18 @@ class _CookiesWhenSet(httpx.Cookies):
             super().extract_cookies(response)
 
 
-def provider_client(limits: httpx.Limits, timeout: httpx.Timeout) -> httpx.AsyncClient:
+def provider_client(
+    limits: httpx.Limits, timeout: httpx.Timeout, max_answer_bytes: int | None = None
+) -> httpx.AsyncClient:
     """The client provider adapters share. ``trust_env=False``: the host's proxy variables must not silently
-    reroute provider traffic."""
+    reroute provider traffic. No answer may decode to more than ``max_answer_bytes`` (default: one image of
+    ``SENTINEL_MAX_IMAGE_BYTES`` as base64 JSON, see ``answer_limit``): a provider's answer is read into memory,
+    and a misbehaving one (or a 300 MB gzip bomb) must fail the call, not the process."""
+    if max_answer_bytes is None:
+        max_answer_bytes = answer_limit(get_settings().max_image_bytes)
+    transport = AiohttpTransport(limits, max_answer_bytes=max_answer_bytes)
     client = httpx.AsyncClient(
-        transport=AiohttpTransport(limits), limits=limits, timeout=timeout, trust_env=False, follow_redirects=False
+        transport=transport, limits=limits, timeout=timeout, trust_env=False, follow_redirects=False
     )
     # Set on the attribute itself: the ``cookies`` setter would copy the jar into a plain httpx.Cookies.
     client._cookies = _CookiesWhenSet()

@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import Any
 
 import httpx
 import orjson
 
+from sentinel.net.transport import CLIENT_WATCH, AnswerTooLarge, ClientGone, until_client_gone
 from sentinel.net.untrusted import storable
-from sentinel.providers.base import ProviderImage, ProviderResult, decode_base64, transport_failure
+from sentinel.providers.base import (
+    Outcome,
+    ProviderImage,
+    ProviderResult,
+    decode_base64,
+    failure,
+    transport_failure,
+)
 
 
-async def send(call: Awaitable[httpx.Response], provider: str) -> httpx.Response | ProviderResult:
+async def send(call: Coroutine[object, object, httpx.Response], provider: str) -> httpx.Response | ProviderResult:
     """The answer to one HTTP call to ``provider`` (``client.post(...)`` not yet awaited), whatever its status, or the
-    typed failure when none came: an adapter reports a timeout or a refused connection, it never raises one."""
+    typed failure when none came: an adapter reports a timeout or a refused connection, it never raises one. An
+    answer larger than the client takes (see ``provider_client``) was dropped unread: the provider's fault, and the
+    next candidate may answer as it should. A call in flight when the gateway's client disconnects is dropped (see
+    ``until_client_gone``) and comes back as a TIMEOUT saying so."""
     try:
-        response = await call
+        response = await until_client_gone(call)
+    except ClientGone:
+        # TIMEOUT, as the router says when it stops a walk for a gone client (it asks before the next candidate).
+        watch = CLIENT_WATCH.get()
+        why = "the server is stopping" if watch is not None and watch.stopping else "the client disconnected"
+        return failure(Outcome.TIMEOUT, f"{why} while {provider} was answering; the call was dropped")
+    except AnswerTooLarge as exc:
+        return failure(
+            Outcome.UNRECOGNISED_ANSWER,
+            f"{provider}'s answer is larger than {exc.limit} bytes, the most one image answer may take "
+            "(SENTINEL_MAX_IMAGE_BYTES as base64, plus room); it was not read further",
+        )
     except httpx.HTTPError as exc:
         return transport_failure(exc, provider)
     # An httpx response and its (read) stream refer to each other. Unless that cycle is cut here, an answer's
