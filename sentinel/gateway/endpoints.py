@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -45,6 +47,7 @@ from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
 from sentinel.models import FINAL_JOB_STATES, AttemptState, JobAttempt, as_utc, utcnow
+from sentinel.net.transport import CLIENT_WATCH, LIVE_WATCHES, ClientWatch
 from sentinel.providers.base import MAX_EDIT_IMAGES, Outcome
 from sentinel.providers.config import SIZE
 from sentinel.services import Services
@@ -90,19 +93,64 @@ async def create_images(
     async def produce() -> Answer:
         if body.sentinel is not None and body.sentinel.task is not None:
             return await _judged_generation(request, jobs, services, body, base_url)
-        generation = await gateway.generate(body, caller_of(request), request.is_disconnected)
+        generation = await gateway.generate(body, caller_of(request), client_gone)
         payload = gateway.response_body(generation, response_format_of(body), base_url)
         return 200, payload, sentinel_headers(generation)
 
-    response = await idempotent(
+    return await until_disconnected(
         request,
-        idempotency,
-        "POST /v1/images/generations",
-        lambda: fingerprint(body.model_dump()),
-        produce,
-        refresh=lambda stored: fresh_image_urls(stored, services, base_url),
+        idempotent(
+            request,
+            idempotency,
+            "POST /v1/images/generations",
+            lambda: fingerprint(body.model_dump()),
+            produce,
+            refresh=lambda stored: fresh_image_urls(stored, services, base_url),
+        ),
     )
-    return response
+
+
+async def _watch_client(request: Request, watch: ClientWatch) -> None:
+    # The body was read already: the next message uvicorn gives is http.disconnect, when the client goes (or when
+    # the answer has been sent, by which time this watcher was cancelled).
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    watch.gone()
+
+
+async def until_disconnected(request: Request, answer: Awaitable[JSONResponse]) -> JSONResponse:
+    """``answer``, with the provider call in flight dropped when the client disconnects meanwhile: a slow or
+    trickling provider would otherwise be waited for up to its timeout, for nobody. The call is logged as any
+    failed call, the router calls no further candidate, and the spend hold is released as for any request that
+    delivered no image. When the server drops the call because it is stopping (``stop_provider_calls``), the
+    answer is 503 with a Retry-After rather than what the stopped walk would say (a gone client's 504)."""
+    watch = ClientWatch()
+    token = CLIENT_WATCH.set(watch)
+    LIVE_WATCHES.add(watch)
+    watcher = asyncio.ensure_future(_watch_client(request, watch))
+    try:
+        return await answer
+    except GenerationFailed as exc:
+        if not watch.stopping:
+            raise
+        # The server stops before the image came: the same request to another instance (or this one, restarted)
+        # may well be served, so this is OpenAI's "try again" and not the walk's stop for a gone client.
+        stopped = GenerationFailed(
+            "the server is stopping and did not wait for the provider; try again", headers=exc.headers
+        )
+        stopped.headers = (exc.headers or {}) | {"Retry-After": "1"}
+        stopped.status_code, stopped.error_type, stopped.code = 503, "server_error", "server_stopping"
+        raise stopped from None
+    finally:
+        LIVE_WATCHES.discard(watch)
+        watcher.cancel()
+        CLIENT_WATCH.reset(token)
+
+
+async def client_gone() -> bool:
+    """The router's question before each further call: has the client gone (or the server stopped waiting)?"""
+    watch = CLIENT_WATCH.get()
+    return watch is not None and watch.is_gone
 
 
 def fresh_image_urls(body: dict[str, Any], services: Services, base_url: str) -> dict[str, Any]:
@@ -163,17 +211,20 @@ async def _change_images(
         options = change.body.sentinel
         if jobs is not None and options is not None and options.task is not None:
             return await _judged_edit(request, jobs, services, change, base_url)
-        generation = await gateway.change(change, caller_of(request), request.is_disconnected)
+        generation = await gateway.change(change, caller_of(request), client_gone)
         payload = gateway.response_body(generation, response_format_of(change.body), base_url)
         return 200, payload, sentinel_headers(generation)
 
-    return await idempotent(
+    return await until_disconnected(
         request,
-        idempotency,
-        endpoint,
-        lambda: digest,
-        produce,
-        refresh=lambda stored: fresh_image_urls(stored, services, base_url),
+        idempotent(
+            request,
+            idempotency,
+            endpoint,
+            lambda: digest,
+            produce,
+            refresh=lambda stored: fresh_image_urls(stored, services, base_url),
+        ),
     )
 
 

@@ -8,22 +8,49 @@ by ``recover()``, stuck jobs by the sweep. With Redis, a message a stopped ``sen
 acknowledged goes back to its queue (dramatiq requeues it on SIGTERM; after SIGKILL, once the worker's
 heartbeat times out).
 
+A generation waiting on a provider would still be waiting when the grace period ends, and uvicorn would then cancel
+it into a bare ``500 Internal Server Error`` (text/plain). A moment before that, the server drops the provider calls
+in flight instead, so each such request answers OpenAI's error shape: 503 with a Retry-After (see
+``sentinel.gateway.endpoints.until_disconnected``); the calls are logged and their spend holds released as usual.
+
 uvicorn re-raises the signal once it has stopped, which would end the process as "killed by SIGTERM";
 a stop that went to plan exits 0 instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import socket
 import sys
 from typing import Any
+
+import uvicorn
+
+from sentinel.net.transport import stop_provider_calls
+
+#: How long before the end of the grace period the provider calls in flight are dropped: time for their requests
+#: to log the calls and answer.
+ANSWER_SECONDS = 2.0
+
+
+class _Server(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        grace = self.config.timeout_graceful_shutdown
+        timer = None
+        if grace:
+            lead = min(ANSWER_SECONDS, grace / 2)
+            timer = asyncio.get_running_loop().call_later(grace - lead, stop_provider_calls)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 def run_server(config: Any) -> None:
     """Run a ``uvicorn.Config`` until it is stopped; SIGTERM ends in exit status 0 after a graceful stop."""
-    import uvicorn
-
-    server = uvicorn.Server(config)
+    server = _Server(config)
     # uvicorn restores this handler when it has shut down, then raises the signal it got: make that a no-op.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:

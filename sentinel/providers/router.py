@@ -650,7 +650,11 @@ class Router:
             resolved.route.price(candidate, f"{spec.width}x{spec.height}", spec.quality) if delivered else 0.0,
         )
         result.attempts.append(attempt)
-        await self.cooldowns.record(candidate.target, answer.outcome, answer.retry_after, self._policy(candidate))
+        # A call dropped because its client left (or the server stopped waiting) says nothing about the provider:
+        # many clients leaving must not open its breaker for everyone.
+        dropped = not answer.ok and walk.disconnected is not None and await walk.disconnected()
+        if not dropped:
+            await self.cooldowns.record(candidate.target, answer.outcome, answer.retry_after, self._policy(candidate))
         if delivered is not None:
             result.image = delivered
             return True
