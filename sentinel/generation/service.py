@@ -23,7 +23,7 @@ from sentinel.providers.base import Outcome, ProviderResult, failure
 from sentinel.providers.calls import call_values
 from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult, WriteAhead
 from sentinel.services import Services
-from sentinel.spend.service import Reservation, SpendService
+from sentinel.spend.service import Reservation, SpendService, UnpricedModel
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,6 +231,14 @@ class GenerationService:
         # No cap, no ledger: a thread hop saved on every uncapped call.
         if not self.spend.capped(owner):
             return None
+        unpriced = self.router.unpriced(request.model)
+        if unpriced:
+            raise UnpricedModel(
+                f"model '{request.model.requested}' may be served by {', '.join(unpriced)}, whose price the routing "
+                "file does not set: this key's spend cap could not count what it costs, so it is not called (set "
+                "cost_per_image on the candidate or its model)",
+                field="model",
+            )
         most = request.n * self.router.most_expensive(request.model, request.spec)
         return await asyncio.to_thread(self.spend.reserve, owner, most, request.request_id)
 

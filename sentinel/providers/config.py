@@ -100,6 +100,17 @@ class ModelRoute(BaseModel):
     #: ``sentinel.deadline_seconds`` can only shorten it.
     deadline_seconds: float | None = Field(default=None, gt=0, le=3600)
 
+    def unpriced(self, providers: dict[str, ProviderConfig]) -> list[str]:
+        """The targets of this route's candidates on a paid provider (any kind but ``local``) whose price is set
+        nowhere, neither on them nor as the route's ``cost_per_image``: spend caps and cost reports count them $0."""
+        if "cost_per_image" in self.model_fields_set:
+            return []
+        return [
+            c.target
+            for c in self.candidates
+            if providers[c.provider].kind != "local" and c.cost_per_image is None and not c.prices
+        ]
+
     def price(self, candidate: Candidate, size: str, quality: str | None) -> float:
         """Estimated USD for one image of this size and quality on this candidate."""
         tier = quality or "standard"
@@ -154,13 +165,7 @@ class RoutingConfig(BaseModel):
         set nowhere: neither its own ``cost_per_image``/``prices`` nor its route's ``cost_per_image``. Spend caps and
         cost reports count its images as $0."""
         return [
-            f"{name} → {candidate.target}"
-            for name, route in self.models.items()
-            if "cost_per_image" not in route.model_fields_set
-            for candidate in route.candidates
-            if self.providers[candidate.provider].kind != "local"
-            and candidate.cost_per_image is None
-            and not candidate.prices
+            f"{name} → {target}" for name, route in self.models.items() for target in route.unpriced(self.providers)
         ]
 
     @cached_property

@@ -317,6 +317,10 @@ class Router:
                 field="quality",
             )
 
+    def unpriced(self, resolved: ResolvedModel) -> list[str]:
+        """The route's paid candidates whose price is set nowhere (see ``ModelRoute.unpriced``)."""
+        return resolved.route.unpriced(self.config.providers)
+
     @staticmethod
     def most_expensive(resolved: ResolvedModel, spec: ImageSpec) -> float:
         """The most one image of this request can cost, whichever candidate ends up serving it."""

@@ -26,6 +26,13 @@ class SpendCapReached(SentinelError):
     code = "spend_cap_reached"
 
 
+class UnpricedModel(SpendCapReached):
+    """A key with a spend cap asked for a model some of whose paid candidates have no price: what they cost could
+    not be counted against the cap, so none of it is called (the operator prices them in the routing file)."""
+
+    code = "unpriced_model"
+
+
 @dataclass(frozen=True)
 class Reservation:
     key_id: str
