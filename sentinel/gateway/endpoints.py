@@ -31,6 +31,7 @@ from sentinel.gateway.service import (
     ImageChange,
     response_format_of,
     sentinel_headers,
+    who_headers,
 )
 from sentinel.http.base64_bytes import Base64Bytes
 from sentinel.http.deps import AppServices
@@ -404,9 +405,7 @@ async def _judged_answer(
     if not data:
         raise judged_failure(job.task, view["reason"], job.id, attempts)
     served = [a for a in attempts if a.image_id in {c["image"]["id"] for c in view["result"]["images"] if c["image"]}]
-    headers = {
-        "x-sentinel-provider": ", ".join(dict.fromkeys(a.provider or "" for a in served)),
-        "x-sentinel-model": ", ".join(dict.fromkeys(a.provider_model or "" for a in served)),
+    headers = who_headers((a.provider for a in served), (a.provider_model for a in served)) | {
         "x-sentinel-attempts": str(len(attempts)),
         "x-sentinel-job-id": job.id,
     }
@@ -454,9 +453,7 @@ def judged_failure_headers(job_id: str, attempts: list[JobAttempt]) -> dict[str,
     """The ``x-sentinel-*`` headers of a plain failure (who was called, and how often), and the job's id; the job
     is the request (its provider calls are logged under the job's id)."""
     called = [a for a in attempts if a.state == AttemptState.FAILED and a.provider]
-    return {
-        "x-sentinel-provider": ", ".join(dict.fromkeys(a.provider or "" for a in called)),
-        "x-sentinel-model": ", ".join(dict.fromkeys(a.provider_model or "" for a in called)),
+    return who_headers((a.provider for a in called), (a.provider_model for a in called)) | {
         "x-sentinel-attempts": str(len(attempts)),
         "x-sentinel-request-id": job_id,
         "x-sentinel-job-id": job_id,

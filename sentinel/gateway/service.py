@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -97,12 +98,20 @@ def sentinel_headers(generation: Generation) -> dict[str, str]:
     else:
         called = [a for r in generation.results for a in r.attempts if a.outcome != NOT_CALLED]
         providers, models = [a.provider for a in called], [a.model for a in called]
-    return {
-        "x-sentinel-provider": ", ".join(dict.fromkeys(providers)),
-        "x-sentinel-model": ", ".join(dict.fromkeys(models)),
+    return who_headers(providers, models) | {
         "x-sentinel-attempts": str(calls_made(generation.results)),
         "x-sentinel-request-id": generation.request_id,
     }
+
+
+def who_headers(providers: Iterable[str | None], models: Iterable[str | None]) -> dict[str, str]:
+    """``x-sentinel-provider`` and ``x-sentinel-model`` naming each once, in order; left out when no provider was
+    called (an empty header says nothing a missing one does not, and some clients refuse it)."""
+    named = {
+        "x-sentinel-provider": ", ".join(dict.fromkeys(p for p in providers if p)),
+        "x-sentinel-model": ", ".join(dict.fromkeys(m for m in models if m)),
+    }
+    return {name: value for name, value in named.items() if value}
 
 
 class GatewayService:
