@@ -49,6 +49,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture
+def pg_services(tmp_path: Path) -> Iterator[object]:
+    """The services on a PostgreSQL database of their own: messages a test leaves unsent there reach no other test's
+    relay, and its statements can be counted alone."""
+    from sentinel.settings import Settings
+    from sentinel.wiring import build_services
+
+    with own_postgres_database() as url:
+        built = build_services(Settings(data_dir=tmp_path / "data", database_url=url))
+        yield built
+        built.engine.dispose()
+
+
 def own_postgres_database() -> AbstractContextManager[str]:
     """A database of our own on the real PostgreSQL server, dropped afterwards (its connections cut first)."""
     from sentinel.db.migrate import scratch_database

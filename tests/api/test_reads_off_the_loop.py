@@ -4,21 +4,13 @@ every other request the API was serving meanwhile."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import event
 
 from tests.conftest import FIXTURES
-
-
-def _on_an_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+from tests.support.on_loop import on_an_event_loop
 
 
 @contextmanager
@@ -28,7 +20,7 @@ def queries_on_the_loop(client) -> Iterator[list[str]]:  # type: ignore[no-untyp
     seen: list[str] = []
 
     def note(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        if _on_an_event_loop():
+        if on_an_event_loop():
             seen.append(" ".join(statement.split())[:120])
 
     event.listen(engine, "before_cursor_execute", note)

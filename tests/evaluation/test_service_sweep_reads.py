@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
 
 from tests.conftest import png_bytes
+from tests.support.prepared import prepared
 
 pytestmark = pytest.mark.integration
-
-
-def prepared(connection: Connection) -> int:
-    """How many statements the server has prepared for this pooled connection (asked in a transaction committed,
-    not rolled back, so asking forgets none)."""
-    dbapi = connection.connection.dbapi_connection
-    assert dbapi is not None
-    count = dbapi.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
-    dbapi.commit()
-    return int(count)
 
 
 def test_a_sweep_reads_outside_a_transaction_and_keeps_prepared_statements(service) -> None:

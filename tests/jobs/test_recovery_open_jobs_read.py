@@ -3,9 +3,7 @@ history of finished ones a deployment keeps."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,22 +13,11 @@ from sentinel.jobs.progress import JobProgress
 from sentinel.jobs.recovery import JobRecovery
 from sentinel.models import Job, JobState, utcnow
 from sentinel.services import Services
-from sentinel.settings import Settings
-from sentinel.wiring import build_services
-from tests.conftest import own_postgres_database
 
 pytestmark = pytest.mark.integration
 
 #: Finished jobs kept: enough that PostgreSQL plans a read of the whole table as a scan of it.
 FINISHED = 5000
-
-
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
-    with own_postgres_database() as url:
-        built = build_services(Settings(data_dir=tmp_path / "data", database_url=url))
-        yield built
-        built.engine.dispose()
 
 
 def job_row(index: int, state: str) -> dict[str, Any]:
@@ -49,7 +36,8 @@ def job_row(index: int, state: str) -> dict[str, Any]:
     }
 
 
-def test_the_sweep_finds_the_open_jobs_through_the_state_index(services: Services) -> None:
+def test_the_sweep_finds_the_open_jobs_through_the_state_index(pg_services: Services) -> None:
+    services = pg_services
     engine = services.engine
     with engine.begin() as connection:
         connection.execute(insert(Job), [job_row(i, JobState.DONE) for i in range(FINISHED)])

@@ -15,14 +15,7 @@ from sentinel.keys.ratelimit import RateLimiter
 from sentinel.keys.service import KeyService
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
-
-
-def _on_an_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+from tests.support.on_loop import on_an_event_loop
 
 
 async def _status(auth: ApiKeyAuth, token: str | None) -> int:
@@ -56,7 +49,7 @@ def test_key_checks_past_the_cache_query_off_the_event_loop(tmp_path: Path) -> N
     off_loop: list[str] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        (on_loop if _on_an_event_loop() else off_loop).append(" ".join(statement.split())[:80])
+        (on_loop if on_an_event_loop() else off_loop).append(" ".join(statement.split())[:80])
 
     event.listen(services.engine, "before_cursor_execute", note)
     try:

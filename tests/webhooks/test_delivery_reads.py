@@ -4,44 +4,21 @@ after it on that connection was parsed and planned afresh)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.service import JobService
 from sentinel.services import Services
-from sentinel.settings import Settings
 from sentinel.webhooks.service import WebhookService
-from sentinel.wiring import build_services
-from tests.conftest import own_postgres_database, png_bytes
+from tests.conftest import png_bytes
+from tests.support.prepared import prepared
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
-    # A database of its own: the evaluation's judge message stays unsent in it.
-    with own_postgres_database() as url:
-        built = build_services(Settings(data_dir=tmp_path / "data", database_url=url))
-        yield built
-        built.engine.dispose()
-
-
-def prepared(connection: Connection) -> int:
-    """How many statements the server has prepared for this pooled connection (asked in a transaction committed,
-    not rolled back, so asking forgets none)."""
-    dbapi = connection.connection.dbapi_connection
-    assert dbapi is not None
-    count = dbapi.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
-    dbapi.commit()
-    return int(count)
-
-
-def test_a_delivery_reads_what_it_sends_and_keeps_the_prepared_statements(services: Services) -> None:
+def test_a_delivery_reads_what_it_sends_and_keeps_the_prepared_statements(pg_services: Services) -> None:
+    services = pg_services
     evaluations = EvaluationService(services)
     webhooks = WebhookService(services, evaluations, JobService(services, lambda: None))  # type: ignore[arg-type,return-value]
     evaluation = evaluations.submit(evaluations.validate("text-to-image", {}, {"image": png_bytes(300, 300)}))
