@@ -20,6 +20,7 @@ from sentinel.providers.base import MAX_EDIT_IMAGES, Operation, Outcome
 from sentinel.providers.router import Disconnected, ImageSpec, Router, RouteResult
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo, inspect_image
+from sentinel.store.orientation import upright_bytes
 
 __all__ = [
     "FAILURE_STATUS",
@@ -214,9 +215,9 @@ class GatewayService:
             seed=body.seed,
             negative_prompt=getattr(body, "negative_prompt", None),
             user=body.user,
-            image=change.images[0],
-            mask=change.mask,
-            more_images=tuple(change.images[1:]),
+            image=upright_bytes(change.images[0]),
+            mask=None if change.mask is None else upright_bytes(change.mask),
+            more_images=tuple(upright_bytes(image) for image in change.images[1:]),
             output=output,
             operation=change.operation,
         )

@@ -30,6 +30,7 @@ from sentinel.providers.base import Operation, Outcome
 from sentinel.providers.router import ImageSpec
 from sentinel.services import Services
 from sentinel.spend.service import SpendCapReached
+from sentinel.store.orientation import upright_bytes
 from sentinel.worker.loop import run_async
 
 logger = logging.getLogger(__name__)
@@ -164,8 +165,8 @@ class AttemptRunner:
                 width=width,
                 height=height,
                 seed=seed,
-                image=source,
-                mask=for_providers(rubric, mask),
+                image=upright_bytes(source),
+                mask=for_providers(rubric, upright_bytes(mask)),
                 operation=Operation.EDIT,
             )
         remaining = (as_utc(job.deadline_at) - utcnow()).total_seconds()

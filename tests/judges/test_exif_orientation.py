@@ -17,6 +17,7 @@ from sentinel.evaluation.vision.judge import _image_as_sent
 from sentinel.rubrics.loader import RubricRegistry
 from sentinel.settings import DATA_ROOT
 from sentinel.store.images import decode_image, inspect_image, preview_rgb
+from sentinel.store.orientation import upright_bytes
 from tests.conftest import FIXTURES
 from tests.judges.test_odd_shapes import source_of
 
@@ -78,3 +79,12 @@ def test_a_vision_model_is_sent_the_photo_upright() -> None:
     assert sent.size == (427, 640) and ImageOps.exif_transpose(sent).size == (427, 640)
     plain = tagged(1)
     assert _image_as_sent(source_of(plain), "image", 2048).data == plain  # an upright photo is sent as it is
+
+
+def test_a_provider_is_sent_a_turned_source_upright_for_a_mask_drawn_on_it_as_shown() -> None:
+    portrait = tagged(6)
+    sent = Image.open(io.BytesIO(upright_bytes(portrait)))
+    assert sent.format == "PNG" and sent.size == (427, 640)
+    assert np.abs(np.asarray(sent.convert("RGB"), dtype=int) - shown(portrait)).max() == 0
+    plain = tagged(1)
+    assert upright_bytes(plain) is plain
