@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
 
 from sentinel.errors import BadImage
 from sentinel.evaluation.judges import text
@@ -33,8 +33,9 @@ def png(picture: Image.Image, **options: object) -> bytes:
 
 
 def pillow_rgb(data: bytes) -> np.ndarray:
-    """What Sentinel decoded every PNG with before: Pillow, transparency composited on white."""
-    image = Image.open(io.BytesIO(data))
+    """What Sentinel decoded every PNG with before: Pillow, transparency composited on white; turned as the EXIF
+    orientation says, as viewers show it (sentinel.store.orientation)."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
     image.load()
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
@@ -79,7 +80,7 @@ def chunks(*pairs: tuple[bytes, bytes]) -> PngImagePlugin.PngInfo:
         # Colour-space chunks are not applied: a customer's pixels are judged as delivered.
         png(photo_like(seed=3), pnginfo=chunks((b"gAMA", struct.pack(">I", 20000)))),
         png(photo_like(seed=4), pnginfo=chunks((b"sRGB", b"\x00"))),
-        # Nor is an EXIF orientation (Pillow never rotated a PNG).
+        # An EXIF orientation is applied, as viewers apply it.
         png(photo_like(seed=5), exif=ROTATED_EXIF),
         # Not plain 8-bit RGB: converted (or composited on white) as before.
         png(photo_like(seed=6).convert("RGBA")),

@@ -338,11 +338,12 @@ def test_a_walk_asks_whether_its_client_is_gone_before_each_call_but_its_first(f
     [result] = run(routing(fakes), disconnected=still_there)
     assert outcomes(result) == [("alpha", "ok")]
     assert asked == []
-    # A fallback is asked for: the first call took its time, and the client may have left meanwhile.
+    # A failed call is asked about (a call dropped for a gone client does not count toward the provider's breaker),
+    # and so is a fallback: the first call took its time, and the client may have left meanwhile.
     alpha.default = "unavailable"
     [result] = run(routing(fakes), disconnected=still_there)
     assert outcomes(result) == [("alpha", "unavailable"), ("beta", "ok")]
-    assert asked == [2]
+    assert asked == [2, 2]
 
 
 def test_a_client_gone_during_the_pause_between_passes_causes_no_further_call(fakes) -> None:
