@@ -23,7 +23,13 @@ _TRANSPOSES = {
 
 
 def orientation(image: Image.Image) -> int:
-    """The EXIF orientation of an opened image (no pixels are read); 1 when it has none or it cannot be read."""
+    """The EXIF orientation of an opened image (no pixels are read); 1 when it has none or it cannot be read.
+
+    Only an EXIF block read with the header counts: Pillow's ``getexif`` on a PNG without one decodes the whole
+    image to look for an eXIf chunk after the image data (15 ms for a 1024² PNG, on every upload), a place no
+    camera or editor writes it."""
+    if "exif" not in image.info:
+        return 1
     try:
         value = image.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:  # a damaged EXIF block: the picture is judged as stored rather than refused
