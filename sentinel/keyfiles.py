@@ -7,10 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def private_folder(path: Path) -> None:
+    """``path`` as a folder only this user may enter (0700) when it is made here: the data folder holds every tenant's
+    rows and images. Missing parents are made too; a folder that exists is left as its owner set it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 def read_or_create(path: Path, make: Callable[[], str]) -> str:
     """The file's text; created with ``make()`` when missing. Racing processes all end up reading the winner's."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, SQLModel, create_engine
 
 from sentinel import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from sentinel.keyfiles import private_folder
 from sentinel.settings import Settings
 
 #: SQLite's ``synchronous`` level. In WAL mode, NORMAL commits without an fsync: a crash of the process loses no
@@ -106,7 +107,7 @@ def engine_for(settings: Settings) -> Engine:
 
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.data_dir)
     engine = build_engine(url)
     try:
         upgrade_engine(engine)

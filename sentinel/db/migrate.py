@@ -48,6 +48,7 @@ from sqlmodel import SQLModel
 from sentinel import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from sentinel.db import build_engine
 from sentinel.errors import ConfigError
+from sentinel.keyfiles import private_folder
 
 #: The Alembic environment and the revisions, inside the package so an installed wheel has them.
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -157,7 +158,7 @@ def upgrade(url: str, revision: str = "head") -> str | None:
     """Bring a database (SQLite or PostgreSQL) to ``revision``; returns the revision it is at afterwards."""
     database = make_url(url).database
     if url.startswith("sqlite") and database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        private_folder(Path(database).parent)
     engine = build_engine(url)
     try:
         return upgrade_engine(engine, revision)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar, runtime_checkable
 
 from sentinel.errors import SentinelError
+from sentinel.keyfiles import private_folder
 
 logger = logging.getLogger(__name__)
 
@@ -394,7 +395,7 @@ class FilesystemBlobStore:
             if ahead:
                 # No hash, so no folder of its own yet: the put that renames it makes that folder.
                 folder, folders = self.root, set()
-                self.root.mkdir(parents=True, exist_ok=True)
+                self._make_root()
             else:
                 folder = self.path(staged.sha256).parent
                 folders = self._make_folders(folder)
@@ -436,6 +437,8 @@ class FilesystemBlobStore:
 
     def _make_folders(self, folder: Path) -> set[Path]:
         """Create ``folder`` (``root/ab/cd``) as needed; the folders whose entries changed and need a sync."""
+        if not self.root.is_dir():
+            self._make_root()
         changed = {folder}
         for level in (folder.parent, folder):
             try:
@@ -444,6 +447,12 @@ class FilesystemBlobStore:
                 continue
             changed.add(level.parent)
         return changed
+
+    def _make_root(self) -> None:
+        """The store's folder, made private (0700), and its parent too when Sentinel makes it (the data folder)."""
+        if not self.root.parent.exists():
+            private_folder(self.root.parent)
+        private_folder(self.root)
 
     @staticmethod
     def _write_aside(folder: Path, data: bytes, sync: bool = True) -> Path:
@@ -521,7 +530,7 @@ class FilesystemBlobStore:
 
     def check(self) -> None:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self._make_root()
             probe = self.root / ".write-probe"
             probe.write_bytes(b"ok")
             probe.unlink()
