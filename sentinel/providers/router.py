@@ -184,7 +184,7 @@ class _Walk:
     #: Why the walk must stop before the next call (deadline passed, client gone), once it must.
     stopped: ProviderResult | None = None
     #: Whether the walk has neither called a provider nor paused yet: its client was there when its request was read
-    #: a moment ago, so its first call goes without asking ``disconnected`` (a pass of the event loop, every request).
+    #: a moment ago, so its first call goes without asking ``disconnected``.
     fresh: bool = True
 
 

@@ -4,10 +4,10 @@ ROLLBACK made psycopg forget the prepared statements of the pooled connection it
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from tests.conftest import png_bytes
-from tests.support.prepared import prepared
+from tests.support.prepared import one_connection_with_a_prepared_statement, prepared
 
 pytestmark = pytest.mark.integration
 
@@ -15,13 +15,8 @@ pytestmark = pytest.mark.integration
 def test_a_sweep_reads_outside_a_transaction_and_keeps_prepared_statements(service) -> None:
     engine = service.services.engine
     service.submit(service.validate("text-to-image", {}, {"image": png_bytes(300, 300)}))
-    # One pooled connection (used one at a time below), so the sweep runs on the one whose statement is prepared.
-    engine.pool.dispose()
-    with engine.connect() as connection:
-        for _ in range(6):  # psycopg prepares a statement on its fifth run on a connection
-            connection.execute(text("SELECT 1 AS prepared_probe")).all()
-            connection.commit()
-        assert prepared(connection) > 0
+    # The sweep runs on the pooled connection whose statement is prepared.
+    one_connection_with_a_prepared_statement(engine)
     seen: list[bool] = []
 
     def note(conn, _cursor, _statement, *_args) -> None:  # type: ignore[no-untyped-def]

@@ -5,14 +5,13 @@ after it on that connection was parsed and planned afresh)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
 from sentinel.evaluation.service import EvaluationService
 from sentinel.jobs.service import JobService
 from sentinel.services import Services
 from sentinel.webhooks.service import WebhookService
 from tests.conftest import png_bytes
-from tests.support.prepared import prepared
+from tests.support.prepared import one_connection_with_a_prepared_statement, prepared
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +22,8 @@ def test_a_delivery_reads_what_it_sends_and_keeps_the_prepared_statements(pg_ser
     webhooks = WebhookService(services, evaluations, JobService(services, lambda: None))  # type: ignore[arg-type,return-value]
     evaluation = evaluations.submit(evaluations.validate("text-to-image", {}, {"image": png_bytes(300, 300)}))
     engine = services.engine
-    # One pooled connection (used one at a time below), so the delivery's reads run on the one whose statement is
-    # prepared.
-    engine.pool.dispose()
-    with engine.connect() as connection:
-        for _ in range(6):  # psycopg prepares a statement on its fifth run on a connection
-            connection.execute(text("SELECT 1 AS prepared_probe")).all()
-            connection.commit()
-        assert prepared(connection) > 0
+    # The delivery's reads run on the pooled connection whose statement is prepared.
+    one_connection_with_a_prepared_statement(engine)
     # Without a callback_url it reads the evaluation and sends nothing: the reads are what is tested.
     webhooks.deliver_event("evaluation", evaluation.id, "finished", "dlv_reads")
     with engine.connect() as connection:
