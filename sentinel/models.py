@@ -108,9 +108,8 @@ class Evaluation(SQLModel, table=True):
     #: The API key that submitted it (a job's evaluations: the job's key); its tenant alone may read it.
     #: None: made while the server ran open, before any key existed.
     key_id: str | None = Field(default=None, index=True, max_length=40)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True, default=utcnow)
-    )
+    # Indexed as the leading column of the (created_at, id) index: an index of its own only cost every insert.
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
     deadline_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
@@ -122,7 +121,8 @@ class Vote(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("evaluation_id", "judge", name="uq_vote_evaluation_judge"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    evaluation_id: str = Field(foreign_key="evaluations.id", index=True, max_length=40)
+    # Looked up through uq_vote_evaluation_judge, whose leading column it is.
+    evaluation_id: str = Field(foreign_key="evaluations.id", max_length=40)
     judge: str = Field(max_length=100)
     #: None when the judge abstained (error or deadline); reasoning then says why.
     passed: bool | None = None
@@ -213,9 +213,8 @@ class Job(SQLModel, table=True):
     #: The final verdict: the worst verdict among the images chosen for each slot.
     verdict: str | None = Field(default=None, index=True, max_length=8)
     reason: str | None = None
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True, default=utcnow)
-    )
+    # Indexed as the leading column of the (created_at, id) index: an index of its own only cost every insert.
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
     deadline_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
@@ -227,7 +226,8 @@ class JobAttempt(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("job_id", "slot", "number", name="uq_attempt_job_slot_number"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=40)
+    # Looked up through uq_attempt_job_slot_number, whose leading column it is.
+    job_id: str = Field(foreign_key="jobs.id", max_length=40)
     slot: int = 0
     number: int = 1
     state: str = Field(default=AttemptState.GENERATING, max_length=16)

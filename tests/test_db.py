@@ -72,3 +72,20 @@ def test_a_scratch_database_is_made_and_dropped_from_either_url_spelling(driver:
     with check.connect() as connection:
         assert connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None
     check.dispose()
+
+
+def test_no_index_of_a_migrated_database_repeats_the_leading_columns_of_another(engine) -> None:
+    # Every insert pays for every index of its table: one whose columns lead another index (or a unique
+    # constraint) serves no lookup the other does not, and cost each evaluation, vote, job and attempt its upkeep.
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    redundant = []
+    for table in inspector.get_table_names():
+        indexes = [(i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)]
+        indexes += [(u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)]
+        for name, columns in indexes:
+            wider = [other for other, cols in indexes if len(cols) > len(columns) and cols[: len(columns)] == columns]
+            if wider and not name.startswith(("uq_", "sqlite_autoindex")):
+                redundant.append(f"{table}.{name} {columns} (led by {', '.join(wider)})")
+    assert redundant == []
