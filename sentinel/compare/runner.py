@@ -68,6 +68,33 @@ class Outcome:
         return images[0] if images else None
 
 
+def unservable(catalog: list[dict[str, Any]], models: list[str]) -> dict[str, str]:
+    """The suite's models (public names or pinned ``provider:model``) none of whose candidates can be called on this
+    server, each with why: a job of theirs could only record the same failure on every attempt, so none is sent."""
+    entries = {entry["id"]: entry for entry in catalog if not entry.get("parked")}
+    details: dict[str, dict[str, Any]] = {}
+    for entry in catalog:
+        for candidate in entry.get("candidate_details") or []:
+            details.setdefault(candidate["target"], candidate)
+    found: dict[str, str] = {}
+    for model in models:
+        if model in entries:
+            candidates = entries[model].get("candidate_details") or []
+        else:
+            candidates = [details[model]] if model in details else []
+        if not candidates or any(c.get("configured", True) for c in candidates):
+            continue
+        reasons = list(dict.fromkeys(_why_not_configured(c) for c in candidates))
+        found[model] = f"not run: no candidate of {model} can be called on this server ({'; '.join(reasons)})"
+    return found
+
+
+def _why_not_configured(candidate: dict[str, Any]) -> str:
+    # The catalog's own words where it gives them ("OPENAI_API_KEY is not set"); an older server only says it is not.
+    reason = candidate.get("unconfigured_reason") or "its provider is not configured here"
+    return f"{candidate['target']}: {reason}"
+
+
 class Prices:
     """USD per image of each candidate, as the model catalog (GET /v1/models) states them: the same estimate the
     spend ledger books for a delivered image."""
@@ -85,6 +112,15 @@ class Prices:
         return float(standard[0]["usd_per_image"]) if standard else 0.0
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What the server's catalog says of a suite before it runs: the prices, and the models it cannot serve at all
+    (model → why), whose jobs are not sent."""
+
+    prices: Prices
+    unservable: dict[str, str]
+
+
 class Sentinel:
     """The few calls a suite makes, over HTTP (a server, or this installation served in-process)."""
 
@@ -97,8 +133,9 @@ class Sentinel:
             raise RuntimeError(f"GET /v1/models answered {response.status_code}: {api_message(response)}")
         return list(response.json()["data"])
 
-    def check(self, suite: Suite) -> Prices:
-        """What would fail every job of a column, found before any is paid for: an unknown task or model."""
+    def check(self, suite: Suite) -> Checked:
+        """What would fail every job of a column, found before any is paid for: an unknown task or model (refused),
+        or a model none of whose candidates can be called here (its jobs are not sent)."""
         task = self.client.get(f"/v1/rubrics/{suite.task}")
         if task.status_code == 404:
             raise SuiteProblem(["task"], f"no such task on this server: {api_message(task)}")
@@ -122,7 +159,7 @@ class Sentinel:
                 f"'{model}' is no {kind} of this server's routing; models: {', '.join(sorted(names))}; "
                 f"candidates: {', '.join(sorted(targets))}",
             )
-        return Prices(catalog)
+        return Checked(Prices(catalog), unservable(catalog, suite.models))
 
     def run(self, suite: Suite, run: Run, prices: Prices) -> Outcome:
         body: dict[str, Any] = {
@@ -185,12 +222,21 @@ def run_suite(
 ) -> list[Outcome]:
     """Every run of the suite, ``concurrency`` jobs in flight; ``done`` is told of each as it finishes. The order of
     the answer is the suite's (prompts, then repeats or seeds, then models)."""
-    prices = sentinel.check(suite)
+    checked = sentinel.check(suite)
     runs = suite.runs()
     outcomes: list[Outcome | None] = [None] * len(runs)
+    for index, run in enumerate(runs):
+        if run.model in checked.unservable:
+            outcomes[index] = Outcome(run, error=checked.unservable[run.model])
+            if done is not None:
+                done(outcomes[index])
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix="sentinel-compare")
     try:
-        futures = {pool.submit(sentinel.run, suite, run, prices): index for index, run in enumerate(runs)}
+        futures = {
+            pool.submit(sentinel.run, suite, run, checked.prices): index
+            for index, run in enumerate(runs)
+            if outcomes[index] is None
+        }
         for future in as_completed(futures):
             outcome = future.result()
             outcomes[futures[future]] = outcome

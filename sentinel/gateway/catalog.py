@@ -35,7 +35,11 @@ def candidate_entry(router: Router, route: ModelRoute, candidate: Candidate, par
         "provider": candidate.provider,
         "model": candidate.model,
         "kind": router.config.providers[candidate.provider].kind,
+        # The OpenAI family an OpenAI-compatible gateway's model behaves as, when the routing file declares it.
+        "family": candidate.family,
         "configured": provider is not None and not isinstance(provider, Unconfigured),
+        # Why it cannot be called here (its key's variable is not set): a client can tell before sending anything.
+        "unconfigured_reason": provider.reason if isinstance(provider, Unconfigured) else None,
         "sizes": sizes,
         "qualities": qualities,
         "params": candidate.params,

@@ -138,6 +138,14 @@ class GenerationRequest:
     #: deadline, set by the router. A polling adapter stops there and cancels its job itself. None: only the
     #: provider's timeout bounds the call.
     deadline: float | None = None
+    #: The model family the candidate behaves as (its routing file's ``family:``), when its name does not say it: a
+    #: gateway's alias of an OpenAI model. None: the model's own name says it.
+    family: str | None = None
+
+    @property
+    def behaves_as(self) -> str:
+        """The model name whose rules the adapter applies: the declared family, else the model's own name."""
+        return self.family or self.model
 
 
 @dataclass(frozen=True)

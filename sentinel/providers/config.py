@@ -8,7 +8,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sentinel.errors import ConfigError
 from sentinel.yamlfile import read_yaml
@@ -17,6 +18,11 @@ from sentinel.yamlfile import read_yaml
 DEFAULT_ROUTES = Path(__file__).with_name("routes.yaml")
 ProviderKind = Literal["local", "openai", "google", "stability", "replicate", "fal"]
 SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+#: The OpenAI model families a candidate of an ``openai`` provider may declare it behaves as (``family:``): each is
+#: the start of its models' names (the gpt-image-2 family is the whole 2.x line), so the adapter applies a family's
+#: rules (edits, variations, ``image[]``, ``response_format``, output fields, ``input_fidelity``) exactly as it does
+#: to a model named so. A gateway's alias (LiteLLM, Azure deployments, a company's own) is named anything.
+OPENAI_FAMILIES = ("gpt-image-2", "gpt-image-1.5", "gpt-image-1-mini", "gpt-image-1", "dall-e-3", "dall-e-2")
 
 
 class BreakerConfig(BaseModel):
@@ -65,6 +71,10 @@ class Candidate(BaseModel):
     #: Share of traffic among neighbouring candidates that all set a weight: such a run of candidates is one rank,
     #: ordered anew for every request, each first in proportion to its weight (the others follow as fallbacks).
     weight: float | None = Field(default=None, gt=0, le=1000)
+    #: The OpenAI model family this model behaves as (one of OPENAI_FAMILIES), for an ``openai`` provider whose
+    #: model name does not say it (a gateway's alias). Unset: the family its name starts with, if any. Left out of
+    #: the dump when unset, so the routing's fingerprint (under which parked candidates are filed) is what it was.
+    family: str | None = Field(default=None, exclude_if=lambda family: family is None)
 
     @property
     def provider(self) -> str:
@@ -73,6 +83,19 @@ class Candidate(BaseModel):
     @property
     def model(self) -> str:
         return self.target.split(":", 1)[1]
+
+    @property
+    def behaves_as(self) -> str:
+        """The model name whose rules the adapter applies (what it supports, the fields it sends): the declared
+        family, else the model's own name."""
+        return self.family or self.model
+
+    @field_validator("family")
+    @classmethod
+    def _family(cls, family: str | None) -> str | None:
+        if family is not None and family not in OPENAI_FAMILIES:
+            raise ValueError(f"unknown family '{family}'; one of: {', '.join(OPENAI_FAMILIES)}")
+        return family
 
 
 class ModelRoute(BaseModel):
@@ -175,22 +198,47 @@ class RoutingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _references(self) -> RoutingConfig:
+        families: dict[str, tuple[str | None, str]] = {}
         for name, route in self.models.items():
             for index, candidate in enumerate(route.candidates):
+                loc = ("models", name, "candidates", index)
                 if candidate.provider not in self.providers:
-                    raise ValueError(
-                        f"models.{name}.candidates[{index}]: unknown provider '{candidate.provider}'; "
-                        f"known: {', '.join(self.providers)}"
+                    raise _located(
+                        (*loc, "target"),
+                        f"unknown provider '{candidate.provider}'; known: {', '.join(self.providers)}",
+                    )
+                kind = self.providers[candidate.provider].kind
+                if candidate.family is not None and kind != "openai":
+                    raise _located(
+                        (*loc, "family"),
+                        f"only a candidate of an `openai` provider (an OpenAI-compatible API) has an OpenAI family; "
+                        f"'{candidate.provider}' is `{kind}`",
+                    )
+                # One model of one provider behaves one way, whichever route lists it (a pinned candidate is the
+                # first listing's).
+                where = f"models.{name}.candidates[{index}]"
+                first, first_where = families.setdefault(candidate.target, (candidate.family, where))
+                if first != candidate.family:
+                    raise _located(
+                        (*loc, "family"),
+                        f"{candidate.target} behaves as {candidate.family or 'its name says'} here and as "
+                        f"{first or 'its name says'} at {first_where}; give every listing of it the same family",
                     )
         for alias, target in self.aliases.items():
             if target not in self.models:
-                raise ValueError(f"aliases.{alias}: points to unknown model '{target}'")
+                raise _located(("aliases", alias), f"points to unknown model '{target}'")
         for task, model in self.task_models.items():
             if model not in self.models:
-                raise ValueError(f"task_models.{task}: unknown model '{model}'")
+                raise _located(("task_models", task), f"unknown model '{model}'")
         if self.default_model not in self.models:
-            raise ValueError(f"default_model '{self.default_model}' is not one of models")
+            raise _located(("default_model",), f"'{self.default_model}' is not one of models")
         return self
+
+
+def _located(loc: tuple[str | int, ...], message: str) -> ValidationError:
+    """A check across fields as an error at ``loc``, so the routing file's error names that field and its line."""
+    error = PydanticCustomError("routing", "{message}", {"message": message})
+    return ValidationError.from_exception_data("RoutingConfig", [InitErrorDetails(type=error, loc=loc, input=None)])
 
 
 def load_routing(path: Path | None = None) -> RoutingConfig:

@@ -78,7 +78,11 @@ FILE_FIELDS = frozenset({"image"})
 
 def output_fields_of(model: str) -> dict[str, frozenset[str | int] | None]:
     """The output fields ``model`` takes, and for the GPT image models the edit fields too (up to 16 images,
-    ``input_fidelity`` where the model takes it); an unknown model (an OpenAI-compatible gateway's own) is sent none."""
+    ``input_fidelity`` where the model takes it); an unknown model (an OpenAI-compatible gateway's own, unless its
+    candidate declares the ``family`` it behaves as) is sent none.
+
+    ``model`` is the name whose rules apply (``GenerationRequest.behaves_as``, ``Candidate.behaves_as``): every rule
+    of this adapter reads the start of that name, never the name sent, so a gateway's alias behaves as its family."""
     if model.startswith("gpt-image-2"):
         return OPAQUE_GPT_IMAGE_OUTPUT | {"image": SEVERAL_IMAGES}
     if model.startswith("gpt-image"):
@@ -248,10 +252,12 @@ class OpenAIProvider(HttpProvider):
 
     @classmethod
     def output_fields(cls, model: str) -> dict[str, frozenset[str | int] | None]:
+        """``model``: the name whose rules apply, the candidate's family when it declares one (see output_fields_of)."""
         return output_fields_of(model)
 
     @classmethod
     def supports(cls, model: str, operation: Operation) -> bool:
+        """``model``: the name whose rules apply, the candidate's family when it declares one (see output_fields_of)."""
         if operation is Operation.EDIT:
             return model.startswith(("gpt-image", "dall-e-2"))
         if operation is Operation.VARIATION:
@@ -269,12 +275,12 @@ class OpenAIProvider(HttpProvider):
             body["quality"] = request.params["quality"]
         # Only the fields this model takes: OpenAI refuses the others, and a neutral value ("auto") asked of a model
         # without the field means its default anyway.
-        taken = output_fields_of(request.model)
+        taken = output_fields_of(request.behaves_as)
         body.update(
             {name: value for name, value in request.output.asked().items() if name in taken and name not in FILE_FIELDS}
         )
         # gpt-image models always answer base64 and refuse the parameter; DALL·E models are asked for it.
-        if not request.model.startswith("gpt-image"):
+        if not request.behaves_as.startswith("gpt-image"):
             body["response_format"] = request.params.get("response_format", "b64_json")
         if request.user:
             body["user"] = request.user
@@ -293,7 +299,7 @@ class OpenAIProvider(HttpProvider):
             return "/images/variations", fields, [("image", source)]
         # The GPT image models take a list of images (the SDK sends a list as ``image[]``), all of them sent in the
         # caller's order; DALL·E 2 one ``image`` (the gateway sends it no more: its output_fields take no ``image``).
-        if request.model.startswith("gpt-image"):
+        if request.behaves_as.startswith("gpt-image"):
             more = [(f"image{i}.png", data, _mime_of(data)) for i, data in enumerate(request.more_images, 2)]
             files: list[tuple[str, Any]] = [("image[]", part) for part in (source, *more)]
         else:

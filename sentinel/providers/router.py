@@ -257,22 +257,23 @@ class Router:
         return dataclasses.replace(resolved, route=route)
 
     def can(self, candidate: Candidate, operation: Operation) -> bool:
-        """Whether the candidate's adapter serves ``operation`` with its model (asked of its class when the provider
-        is not configured here, so a missing key does not change which models can edit)."""
+        """Whether the candidate's adapter serves ``operation`` with its model, or the family it declares it behaves
+        as (asked of its class when the provider is not configured here, so a missing key does not change which models
+        can edit)."""
         provider = self.providers.get(candidate.provider)
         if provider is not None and not isinstance(provider, Unconfigured):
-            return supports(provider, candidate.model, operation)
+            return supports(provider, candidate.behaves_as, operation)
         config = self.config.providers.get(candidate.provider)
-        return config is not None and supports(adapter_class(config.kind), candidate.model, operation)
+        return config is not None and supports(adapter_class(config.kind), candidate.behaves_as, operation)
 
     def fields_of(self, candidate: Candidate) -> dict[str, frozenset[str | int] | None]:
         """The OpenAI fields (OutputOptions) the candidate's adapter passes on for its model, with the values it takes
         (None: any); asked of its class when the provider is not configured here, as :meth:`can` is."""
         provider = self.providers.get(candidate.provider)
         if provider is not None and not isinstance(provider, Unconfigured):
-            return output_fields(provider, candidate.model)
+            return output_fields(provider, candidate.behaves_as)
         config = self.config.providers.get(candidate.provider)
-        return output_fields(adapter_class(config.kind), candidate.model) if config is not None else {}
+        return output_fields(adapter_class(config.kind), candidate.behaves_as) if config is not None else {}
 
     def for_operation(self, resolved: ResolvedModel, operation: Operation) -> ResolvedModel:
         """The route narrowed to the candidates that can serve ``operation`` (all of them for a generation); a 400
@@ -365,6 +366,7 @@ class Router:
             user=spec.user,
             output=spec.output,
             operation=spec.operation,
+            family=candidate.family,
         )
 
     # -- generating --------------------------------------------------------------------------------

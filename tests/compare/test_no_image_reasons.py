@@ -47,16 +47,17 @@ def test_each_model_without_images_says_why() -> None:
 
 
 def test_the_cli_prints_them_under_the_table(tmp_path: Path) -> None:
+    # A provider that answers 503 (a provider without its key is not run at all: test_compare_unconfigured.py).
     routes = tmp_path / "routes.yaml"
     routes.write_text(
-        "providers:\n  local: {kind: local}\n  fal: {kind: fal, api_key_env: NO_IMAGE_REASONS_KEY}\n"
+        "providers:\n  local: {kind: local}\n  down: {kind: local}\n"
         "models:\n  house:\n    sizes: ['256x256']\n    cost_per_image: 0.01\n"
-        "    candidates: [{target: 'local:procedural'}, {target: 'fal:fal-ai/flux/schnell'}]\n"
-        "default_model: house\n"
+        "    candidates: [{target: 'local:procedural'}, {target: 'down:procedural', params: {inject: unavailable}}]\n"
+        "default_model: house\nmax_passes: 1\n"
     )
     suite = tmp_path / "suite.yaml"
     suite.write_text(
-        "task: text-to-image\nmodels: ['local:procedural', 'fal:fal-ai/flux/schnell']\n"
+        "task: text-to-image\nmodels: ['local:procedural', 'down:procedural']\n"
         "params: {width: 256, height: 256}\nprompts: ['a lighthouse']\nmax_attempts: 1\n"
     )
     env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"), SENTINEL_ROUTES=str(routes))
@@ -64,5 +65,5 @@ def test_the_cli_prints_them_under_the_table(tmp_path: Path) -> None:
         [SENTINEL, "compare", str(suite)], env=env, capture_output=True, text=True, timeout=300, cwd=REPO
     )
     assert done.returncode == 0, done.stderr
-    assert "fal:fal-ai/flux/schnell: 1 with no image:" in done.stderr
-    assert "NO_IMAGE_REASONS_KEY" in done.stderr
+    assert "down:procedural: 1 with no image:" in done.stderr
+    assert "503 Service Unavailable" in done.stderr
