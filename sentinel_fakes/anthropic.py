@@ -21,6 +21,7 @@ from sentinel_fakes.server import pause
 from sentinel_fakes.vision import (
     FREE_TEXT_BEHAVIOURS,
     IMAGE_FORMATS,
+    OVERLOADED_IN_200,
     Reading,
     Rejection,
     VisionScript,
@@ -378,6 +379,8 @@ def create_app(script: VisionScript) -> Starlette:
             return _error(500, "api_error", "Internal server error")
         if behaviour == "overloaded":
             return _error(529, "overloaded_error", "Overloaded")
+        if behaviour == "error_in_200":
+            return JSONResponse({"type": "error", "error": {"type": "overloaded_error", "message": OVERLOADED_IN_200}})
         if behaviour == "slow":
             with script.answering():
                 await pause(script.slow_seconds)
@@ -421,6 +424,8 @@ def create_app(script: VisionScript) -> Starlette:
             answer["usage"] = usage
         if behaviour == "content_number":
             answer["content"] = 42
+        if behaviour == "no_answer":
+            answer["content"] = []
         if behaviour == "trickle":
             return trickled(answer, script.trickle_seconds, {"request-id": request_id})
         return JSONResponse(answer, headers={"request-id": request_id})

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from sentinel_fakes.server import pause
 from sentinel_fakes.vision import (
     IMAGE_FORMATS,
+    OVERLOADED_IN_200,
     REFUSAL,
     Reading,
     Rejection,
@@ -481,6 +482,14 @@ def create_app(script: VisionScript) -> Starlette:
             return _error(
                 503, "The engine is currently overloaded, please try again later.", kind="server_error", headers=headers
             )
+        if behaviour == "error_in_200":
+            error = {"message": OVERLOADED_IN_200, "type": "server_error", "param": None, "code": "overloaded"}
+            return JSONResponse({"error": error}, headers=headers)
+        if behaviour == "no_answer":
+            return JSONResponse(
+                {"id": "chatcmpl-none", "object": "chat.completion", "model": body["model"], "choices": []},
+                headers=headers,
+            )
         if behaviour == "slow":
             with script.answering():
                 await pause(script.slow_seconds)
@@ -495,6 +504,13 @@ def create_app(script: VisionScript) -> Starlette:
             content = [{"type": "text", "text": text[:middle]}, {"type": "text", "text": text[middle:]}]
         elif behaviour == "content_number":
             content = 42
+        tool_calls = None
+        if behaviour == "tool_call":
+            function = {"name": "submit_votes", "arguments": text}
+            content, tool_calls = (
+                None,
+                [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function", "function": function}],
+            )
         prompt_tokens = input_tokens(reading)
         completion_tokens = output_tokens(text or refusal or "")
         answer = {
@@ -505,7 +521,8 @@ def create_app(script: VisionScript) -> Starlette:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content, "refusal": refusal},
+                    "message": {"role": "assistant", "content": content, "refusal": refusal}
+                    | ({"tool_calls": tool_calls} if tool_calls else {}),
                     "logprobs": None,
                     "finish_reason": "stop",
                 }

@@ -45,11 +45,27 @@ VISION_BEHAVIOURS = (
     "content_number",  # the message's content is the number 42
     "no_usage",  # the votes, without a usage object
     "negative_usage",  # the votes, with negative token counts
+    "thinking",  # a reasoning model's <think> block drafting an answer in which every criterion passes, then the votes
+    "extra_keys",  # the votes with keys nobody asked for (a confidence and a severity per criterion, an overall score)
+    "error_in_200",  # status 200 with the API's error object instead of an answer (gateways and local servers do)
+    "no_answer",  # status 200 with nothing in it: chat's empty "choices", Anthropic's empty "content"
+    "tool_call",  # chat: the votes as the arguments of a function call, content null (Anthropic: the votes)
 )
 #: Behaviours that simulate a model which ignored the answer format it was asked for.
 FREE_TEXT_BEHAVIOURS = frozenset(
-    {"fenced", "prose_json", "malformed", "example_then_answer", "refusal_quoting_example", "huge", "content_parts"}
+    {
+        "fenced",
+        "prose_json",
+        "malformed",
+        "example_then_answer",
+        "refusal_quoting_example",
+        "huge",
+        "content_parts",
+        "thinking",
+    }
 )
+#: What "error_in_200" says.
+OVERLOADED_IN_200 = "The model is overloaded, please try again later."
 #: Reasoning of every entry of the example answer that "example_then_answer" and "refusal_quoting_example" quote.
 EXAMPLE_REASONING = "Example: the image meets this criterion."
 #: The prose "huge" repeats.
@@ -207,6 +223,13 @@ def model_votes(script: VisionScript, reading: Reading, behaviour: str) -> dict[
         criteria.append({"id": criterion, "passed": passed, "reasoning": script.reasoning.get(criterion, default)})
     if behaviour == "missing_criterion" and criteria:
         criteria.pop()
+    if behaviour == "extra_keys":
+        criteria = [c | {"confidence": 0.9, "severity": "high" if not c["passed"] else "none"} for c in criteria]
+        return {
+            "criteria": criteria,
+            "overall": "fail" if any(not c["passed"] for c in criteria) else "pass",
+            "score": 7,
+        }
     if behaviour == "unknown_criterion":
         extra = UNKNOWN_CRITERION_ID
         while extra in ids:
@@ -236,6 +259,8 @@ def answer_text(votes: dict[str, Any], behaviour: str, huge_bytes: int = 0) -> s
         return f"After looking at the image carefully, my answer is {strict} and that is my final assessment."
     if behaviour == "malformed":
         return MALFORMED_ANSWER
+    if behaviour == "thinking":
+        return f"<think>\nThe answer should look like {example}. Looking closer at the image now.\n</think>\n\n{strict}"
     return strict
 
 

@@ -51,6 +51,11 @@ _NOT_AN_ANSWER = re.compile(
     r"(?<![a-z])(?:" + "|".join(w if "[" in w else re.escape(w) for w in NOT_AN_ANSWER) + r")(?![a-z])", re.I
 )
 _FENCE_MARK = re.compile(r"```(?:json|JSON)?")
+#: Where a reasoning model's thinking ends, when an endpoint leaves it in the reply's text (DeepSeek-R1, QwQ and
+#: Qwen3 served by Ollama, LM Studio or vLLM without a reasoning parser). Drafts and examples live in the thinking:
+#: only what follows its end is the answer. Some chat templates drop the opening tag, so the end alone counts.
+_THINKING_END = re.compile(r"</(?:think|thinking|reasoning)>", re.I)
+_THINKING_START = re.compile(r"<(?:think|thinking|reasoning)>", re.I)
 
 
 class ReplyProblem(Exception):
@@ -65,7 +70,9 @@ class CriterionVote:
 
 
 class _Vote(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Keys beyond these (a confidence, a severity) are what endpoints that ignore the asked format add; the vote is
+    # still the three asked for, each of its own type.
+    model_config = ConfigDict(extra="ignore")
 
     id: StrictStr
     passed: StrictBool
@@ -73,7 +80,7 @@ class _Vote(BaseModel):
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     criteria: list[_Vote]
 
@@ -85,8 +92,9 @@ def _could_be_answer(value: Any) -> bool:
 
 
 def extract_json(text: str) -> Any:
-    """The one answer-shaped JSON value in a reply: the whole text, or the only such value in a fence or in prose."""
-    stripped = text.strip()
+    """The one answer-shaped JSON value in a reply: the whole text, or the only such value in a fence or in prose;
+    after a reasoning model's thinking, when the reply holds it."""
+    stripped = without_thinking(text).strip()
     try:
         return json.loads(stripped)
     except RecursionError:
@@ -128,6 +136,17 @@ def extract_json(text: str) -> Any:
             f"answer: {_excerpt(prose)}"
         )
     return value
+
+
+def without_thinking(text: str) -> str:
+    """The reply after its thinking ends; a reply that opens thinking and never ends it (cut off at the token limit)
+    has no answer, whatever JSON its thinking holds."""
+    ends = list(_THINKING_END.finditer(text))
+    if ends:
+        return text[ends[-1].end() :]
+    if _THINKING_START.match(text.lstrip()):
+        raise ReplyProblem("the reply is thinking that never ends (no closing </think>): it holds no answer")
+    return text
 
 
 def read_votes(reply: Any, asked: list[str]) -> list[CriterionVote]:

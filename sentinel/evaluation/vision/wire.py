@@ -17,6 +17,8 @@ VOTE_TOOL = "record_votes"
 #: How much of an unusable reply a repair request quotes back: enough for the model to see its mistake, never a
 #: whole oversized reply sent (and paid for) again.
 MAX_QUOTED_REPLY_CHARS = 4000
+#: An endpoint's error message is cut at this length in the abstention's reasoning.
+MAX_ERROR_CHARS = 300
 REPAIR_REQUEST = (
     "Your previous reply could not be used: {problem}. Reply again with only the JSON object described above: "
     "every criterion id exactly once, no other ids, no prose."
@@ -130,6 +132,36 @@ def text_of(content: Any, where: str) -> str:
     raise NotAReply(f"{where} is a {type(content).__name__}, not text")
 
 
+def error_words(error: Any) -> str:
+    """What an error object in a 200 answer says: its message (and type or code), cut as any quote of a reply."""
+    if isinstance(error, dict):
+        message = error.get("message")
+        kind = error.get("code") or error.get("type")
+        said = message if isinstance(message, str) and message.strip() else json.dumps(error)
+        if isinstance(kind, str | int) and str(kind) not in said:
+            said = f"{said} ({kind})"
+    else:
+        said = error if isinstance(error, str) else json.dumps(error)
+    said = " ".join(said.split())
+    return said if len(said) <= MAX_ERROR_CHARS else said[:MAX_ERROR_CHARS] + "…"
+
+
+def tool_call_arguments(tool_calls: Any) -> str | None:
+    """The arguments of the one function call a message holds instead of text (None: it holds none)."""
+    if not tool_calls:
+        return None
+    if not isinstance(tool_calls, list) or len(tool_calls) != 1:
+        count = len(tool_calls) if isinstance(tool_calls, list) else "malformed"
+        raise NotAReply(f"the reply calls functions ({count} calls) instead of answering; it must answer once")
+    function = tool_calls[0].get("function") if isinstance(tool_calls[0], dict) else None
+    arguments = function.get("arguments") if isinstance(function, dict) else None
+    if isinstance(arguments, dict):  # some servers give the arguments parsed
+        return json.dumps(arguments)
+    if not isinstance(arguments, str):
+        raise NotAReply("the reply's function call has no arguments")
+    return arguments
+
+
 def votes_schema(asked: list[str]) -> dict[str, Any]:
     """JSON Schema of a reply: one entry per criterion, ids limited to those asked."""
     return {
@@ -211,7 +243,17 @@ class OpenAIChat:
         return {**body, "messages": messages}
 
     def read(self, answer: Any) -> Reply:
-        choice = answer["choices"][0]["message"]
+        if not isinstance(answer, dict):
+            raise NotAReply(f"the answer is a JSON {type(answer).__name__}, not an object")
+        choices = answer.get("choices")
+        if choices is None and "error" in answer:
+            # Gateways and local servers answer some failures (an overloaded model, a bad key) with 200 and an error.
+            raise NotAReply(f"the endpoint answered 200 with an error: {error_words(answer['error'])}")
+        if not isinstance(choices, list) or not choices:
+            raise NotAReply("the reply has no choices")
+        choice = choices[0].get("message") if isinstance(choices[0], dict) else None
+        if not isinstance(choice, dict):
+            raise NotAReply("the reply's first choice has no message")
         usage = answer.get("usage")
         refusal = choice.get("refusal")
         if refusal is not None and not isinstance(refusal, str):
@@ -219,6 +261,10 @@ class OpenAIChat:
         # Kept with the abstention as its reasoning: a reply's megabyte of refusal is cut as any quote of it is.
         refusal = refusal[:MAX_QUOTED_REPLY_CHARS] if refusal is not None else None
         content = choice.get("content")
+        if content is None and not refusal:
+            # A model that answered by calling a function (some servers offer tools of their own): its arguments are
+            # the reply, read and checked as any reply's text is.
+            content = tool_call_arguments(choice.get("tool_calls"))
         return Reply(
             # A refusal comes with null content; the judge abstains with the refusal's words.
             content="" if content is None and refusal else text_of(content, "the reply's message content"),
@@ -287,6 +333,10 @@ class AnthropicMessages:
         return repaired
 
     def read(self, answer: Any) -> Reply:
+        if not isinstance(answer, dict):
+            raise NotAReply(f"the answer is a JSON {type(answer).__name__}, not an object")
+        if answer.get("type") == "error" or ("error" in answer and "content" not in answer):
+            raise NotAReply(f"the endpoint answered 200 with an error: {error_words(answer.get('error'))}")
         usage = answer.get("usage")
         refusal = "the model refused to answer" if answer.get("stop_reason") == "refusal" else None
         blocks = answer.get("content")
