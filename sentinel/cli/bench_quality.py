@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sentinel.cli.common import counting, err, out, steps
@@ -63,7 +64,12 @@ def bench_accuracy(
             missed.add_column(column, no_wrap=column != "summary")
         for miss in report["misses"]:
             missed.add_row(
-                miss["id"], miss["kind"], miss["severity"], "/".join(miss["accepted"]), miss["verdict"], miss["summary"]
+                miss["id"],
+                miss["kind"],
+                miss["severity"],
+                "/".join(miss["accepted"]),
+                miss["verdict"],
+                escape(miss["summary"]),
             )
         console.print(missed)
     if json_out:
@@ -144,6 +150,9 @@ def bench_regenerate(
     for row in report["scenarios"]:
         for job in row["not_green"]:
             summary = job["last_summary"]
-            console.print(f"[yellow]not green[/] {row['scenario']}: {job['id']} {job['verdict']}: {summary}")
+            console.print(
+                f"[yellow]not green[/] {row['scenario']}: {job['id']} {job['verdict']}: {escape(summary)}",
+                highlight=False,
+            )
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sentinel.errors import format_size
@@ -28,7 +29,8 @@ VERDICT_STYLE = {"green": "bold green", "amber": "bold yellow", "red": "bold red
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print the error; the exit code is 2 for bad input, 1 when the work itself failed."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message quotes files, settings and providers: their square brackets are text, not markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=code)
 
 

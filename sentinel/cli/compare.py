@@ -166,7 +166,7 @@ def compare(
     errors = [o for o in outcomes if o.error]
     for outcome in errors[:5]:
         where_ = f"{outcome.run.model} on prompt {outcome.run.case.index + 1}"
-        err.print(f"[red]{where_}:[/] {outcome.error}", highlight=False, soft_wrap=True)
+        err.print(f"[red]{escape(where_)}:[/] {escape(outcome.error)}", highlight=False, soft_wrap=True)
     if errors:
         err.print(f"[red]{len(errors)} of {runs} jobs could not run[/]", highlight=False)
         raise typer.Exit(code=1)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sentinel.cli import eval_batch
@@ -81,7 +82,7 @@ def generate(
         image = result.image
         if image is None:
             reason = result.last_failure.message if result.last_failure else "no candidate could serve it"
-            err.print(f"[red]image {index + 1} failed:[/] {reason}", highlight=False, soft_wrap=True)
+            err.print(f"[red]image {index + 1} failed:[/] {escape(reason)}", highlight=False, soft_wrap=True)
             continue
         extension = image.info.mime.split("/")[1].replace("jpeg", "jpg")
         path = out_dir / f"{image.info.sha256[:16]}.{extension}"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sentinel.cli.common import fail, out, parse_params, read_image
@@ -67,7 +68,7 @@ def judges_test(
         status = exchange.status if exchange.status is not None else "no answer"
         out.rule(f"reply {number} ({status})", style="dim")
         if exchange.error:
-            out.print(f"[yellow]{exchange.error}[/]", highlight=False, soft_wrap=True)
+            out.print(f"[yellow]{escape(exchange.error)}[/]", highlight=False, soft_wrap=True)
         elif isinstance(exchange.reply, dict):
             out.print_json(json.dumps(exchange.reply, ensure_ascii=False))
         else:

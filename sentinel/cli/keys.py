@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sentinel.cli.common import err, fail, out
@@ -48,7 +49,8 @@ def keys_create(
         raise fail(exc.message) from exc
     cap = f", cap ${key.spend_cap:g} per {key.spend_period}" if key.spend_cap else ""
     err.print(
-        f"created key [bold]{key.name}[/] ({key.id}; tenant {key.tenant}; scopes {', '.join(key.scopes)}{cap}). ",
+        f"created key [bold]{escape(key.name)}[/] ({key.id}; tenant {escape(key.tenant)}; "
+        f"scopes {', '.join(key.scopes)}{cap}). ",
         end="",
     )
     err.print("The secret is shown once: store it now.", style="bold yellow")
@@ -81,8 +83,8 @@ def keys_list() -> None:
         created = key.created_at.strftime("%Y-%m-%d %H:%M")
         table.add_row(
             key.id,
-            key.name,
-            key.tenant or key.id,
+            escape(key.name),
+            escape(key.tenant or key.id),
             key.prefix + "…",
             ", ".join(key.scopes),
             cap,
@@ -106,4 +108,4 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="the key's id or name")]
         revoked = _key_service().revoke(key)
     except SentinelError as exc:
         raise fail(exc.message) from exc
-    err.print(f"revoked {revoked.name} ({revoked.id})")
+    err.print(f"revoked {escape(revoked.name)} ({revoked.id})", highlight=False)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sentinel.cli.common import err, fail, out
@@ -42,7 +43,11 @@ def provider_models_table(checks: list[CandidateCheck]) -> Table:
     table.add_column("detail", overflow="fold")
     for check in checks:
         table.add_row(
-            check.target, ", ".join(check.routes), MODEL_STATE_MARKS[check.state.value], check.detail, style=None
+            check.target,
+            ", ".join(check.routes),
+            MODEL_STATE_MARKS[check.state.value],
+            escape(check.detail),
+            style=None,
         )
     return table
 
@@ -90,7 +95,7 @@ def doctor(
         table.add_column("what to do", overflow="fold")
         marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
         for result in results:
-            table.add_row(result.name, marks[result.status], result.detail, result.hint, style=None)
+            table.add_row(result.name, marks[result.status], escape(result.detail), escape(result.hint), style=None)
         Console(width=max(out.width, 140)).print(table, highlight=False)
         failed = sum(not r.ok for r in results)
         warned = sum(r.status == "warn" for r in results)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sentinel.cli.common import err, fail, out
@@ -33,7 +34,7 @@ def rubrics_list() -> None:
         table.add_column(column, overflow="fold")
     for rubric in rubrics:
         params = ", ".join(f"{n}{'*' if s.required else ''}" for n, s in rubric.params.items())
-        table.add_row(rubric.id, rubric.title, ", ".join(rubric.inputs), params, str(len(rubric.criteria)))
+        table.add_row(rubric.id, escape(rubric.title), ", ".join(rubric.inputs), params, str(len(rubric.criteria)))
     out.print(table)
     out.print("[dim]* required param[/]")
 
@@ -55,11 +56,11 @@ def rubrics_show(task: Annotated[str, typer.Argument(help="task id")]) -> None:
         rubric = get_services().rubrics.get(task)
     except SentinelError as exc:
         raise fail(exc.message) from exc
-    out.print(f"[bold]{rubric.id}[/] — {rubric.title}\n{rubric.description}\n", highlight=False)
+    out.print(f"[bold]{rubric.id}[/] — {escape(rubric.title)}\n{escape(rubric.description)}\n", highlight=False)
     out.print(f"inputs: {', '.join(rubric.inputs)}")
     for name, spec in rubric.params.items():
         flag = "required" if spec.required else "optional"
-        out.print(f"param [bold]{name}[/] ({spec.type}, {flag}): {spec.description}", highlight=False)
+        out.print(f"param [bold]{name}[/] ({spec.type}, {flag}): {escape(spec.description)}", highlight=False)
     out.print(f"red when: two or more judges fail, or {RED_WHEN_WORDS[rubric.red_when]}")
     table = Table(box=None)
     table.add_column("criterion", no_wrap=True)
@@ -79,8 +80,8 @@ def rubrics_show(task: Annotated[str, typer.Argument(help="task id")]) -> None:
             c.judge,
             c.check or "ask",
             severity,
-            c.must + (f" — {c.ask}" if c.ask else ""),
-            " ".join((c.fix or "").split()),
+            escape(c.must + (f" — {c.ask}" if c.ask else "")),
+            escape(" ".join((c.fix or "").split())),
         )
     Console(width=max(out.width, 160)).print(table)
 
@@ -131,8 +132,10 @@ def rubrics_validate(
             rubric = load_rubric(file)
         except SentinelError as exc:
             problems += 1
-            err.print(f"[red]✗[/] {exc.message}", highlight=False, soft_wrap=True)
+            err.print(f"[red]✗[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             continue
-        out.print(f"[green]✓[/] {file}: task '{rubric.id}', {len(rubric.criteria)} criteria", highlight=False)
+        out.print(
+            f"[green]✓[/] {escape(str(file))}: task '{rubric.id}', {len(rubric.criteria)} criteria", highlight=False
+        )
     if problems:
         raise typer.Exit(code=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sentinel.cli.common import counting, err, fail, out
@@ -128,7 +129,7 @@ def storage_migrate(
     except SentinelError as exc:
         raise fail(exc.message, code=1) from exc
     for sha256, reason in report.failed.items():
-        err.print(f"[red]not copied[/] {sha256}: {reason}", highlight=False)
+        err.print(f"[red]not copied[/] {sha256}: {escape(reason)}", highlight=False)
     err.print(
         f"copied {report.copied} blobs ({format_size(report.copied_bytes)}), "
         f"{report.already_there} were already there, {len(report.failed)} failed"
