@@ -32,6 +32,7 @@ from sentinel.providers.base import (
     failure,
     model_not_found,
     says_model_gone,
+    without_keys,
 )
 from sentinel.providers.masks import data_uri, white_mask_for_edit
 
@@ -110,11 +111,21 @@ def parse_result(body: Any) -> ProviderResult:
     if not isinstance(body, dict):
         return failure(Outcome.UNAVAILABLE, "fal answered a result that is not a JSON object", 200)
     if body.get("error"):
-        return failure(Outcome.UNAVAILABLE, f"fal job failed: {str(body['error'])[:300]}", 200)
+        error = body["error"]
+        said = error.get("message") or error if isinstance(error, dict) else error
+        # Keys redacted before the cut, as error_message does: a cut through an echoed key would leave its start.
+        return failure(Outcome.UNAVAILABLE, f"fal job failed: {without_keys(str(said))[:300]}", 200)
     # ``images`` is the documented list; single-image models answer ``image`` (one object).
     items = body.get("images")
     if items is None and body.get("image") is not None:
         items = [body["image"]]
+    if items is None and body.get("detail"):
+        # fal's error body (what its 422 carries), answered as a result by a gateway in front of fal: its words, and
+        # a refusal when a safety check made it.
+        words = f"fal answered a result that is an error: {_readable_detail(body['detail'])}"
+        if _names_content_policy(body["detail"]):
+            return failure(Outcome.CONTENT_FILTERED, f"fal refused the content: {words}", 200)
+        return failure(Outcome.UNRECOGNISED_ANSWER, words, 200)
     if not isinstance(items, list):
         # No image list where fal's contract has one: the answer changed shape, the prompt was not refused.
         return failure(
@@ -148,12 +159,26 @@ def fal_message(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         detail = None
     if isinstance(detail, list) and detail and all(isinstance(item, dict) for item in detail):
+        return _readable_detail(detail)
+    return error_message(response)
+
+
+def _readable_detail(detail: Any) -> str:
+    """A ``detail`` as words: each ``{loc, msg, type}`` item of a FastAPI list as "field: message", keys redacted
+    and cut as every provider's words are."""
+    if isinstance(detail, list) and detail and all(isinstance(item, dict) for item in detail):
         parts = []
         for item in detail[:5]:
             loc = ".".join(str(part) for part in item.get("loc", []) if part != "body")
             parts.append(f"{loc or 'input'}: {item.get('msg', item.get('type', 'invalid'))}")
-        return "; ".join(parts)
-    return error_message(response)
+        detail = "; ".join(parts)
+    return without_keys(str(detail))[:300]
+
+
+def _names_content_policy(detail: Any) -> bool:
+    """Whether a ``detail`` (one item or a list) has an item whose type is a safety check's refusal."""
+    items = detail if isinstance(detail, list) else [detail]
+    return any(isinstance(item, dict) and str(item.get("type", "")) in CONTENT_POLICY_TYPES for item in items)
 
 
 def _is_content_policy(response: httpx.Response) -> bool:
@@ -161,8 +186,7 @@ def _is_content_policy(response: httpx.Response) -> bool:
         detail = response.json().get("detail")
     except (ValueError, AttributeError):
         return False
-    items = detail if isinstance(detail, list) else [detail]
-    return any(isinstance(item, dict) and str(item.get("type", "")) in CONTENT_POLICY_TYPES for item in items)
+    return _names_content_policy(detail)
 
 
 class FalProvider(PollingHttpProvider):

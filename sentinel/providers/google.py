@@ -7,6 +7,7 @@ answer is ``content_filtered`` here, never ``ok``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -51,6 +52,26 @@ NORMAL_FINISH_REASONS = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED", ""})
 AUTH_ERROR_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED"})
 #: Imagen refuses some prompts up front with a 400 whose message names Google's Responsible AI practices.
 RAI_REFUSAL_MARKERS = ("responsible ai", "sensitive words")
+#: The HTTP status of each google.rpc.Code name (google/rpc/code.proto's mapping), for an error in a 200 whose
+#: numeric ``code`` is missing or is not an HTTP status.
+STATUS_OF_CODE_NAME = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ABORTED": 409,
+    "ALREADY_EXISTS": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INTERNAL": 500,
+    "DATA_LOSS": 500,
+    "NOT_IMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
 #: How much of the model's own words to quote in a refusal message.
 MAX_QUOTED_TEXT = 300
 
@@ -204,6 +225,29 @@ def interpret_error(response: httpx.Response) -> ProviderResult | None:
     return failed
 
 
+def error_in_200(response: httpx.Response, body: Any, provider: str) -> ProviderResult | None:
+    """A 200 whose body is Google's error object (``{"error": {"code", "message", "status", "details"}}``, as a
+    gateway in front of the API may answer any failure) instead of an answer, read as that error would be at the
+    HTTP status it names; None for anything else."""
+    if not isinstance(body, dict) or "candidates" in body or "predictions" in body:
+        return None
+    error = body.get("error")
+    if not isinstance(error, dict) or not error:
+        return None
+    code = error.get("code")
+    status = code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600 else None
+    status = status or STATUS_OF_CODE_NAME.get(str(error.get("status") or ""))
+    said = f"{provider} answered 200 with an error instead of an answer"
+    if status is None:
+        # An error of a kind the API never answers: drift, with its words kept for the operator.
+        return failure(Outcome.UNRECOGNISED_ANSWER, f"{said}: {error_message(response)}", 200)
+    # The same reading as the API's own answer with that status, down to its Retry-After and RetryInfo.
+    named = httpx.Response(status, headers=response.headers, content=response.content, request=response.request)
+    failed = interpret_error(named)
+    assert failed is not None
+    return replace(failed, status_code=200, message=f"{said}: {failed.message}")
+
+
 class GoogleProvider(HttpProvider):
     """Adapter for ``POST {base_url}/v1beta/models/{model}:predict|:generateContent`` with an API key."""
 
@@ -269,4 +313,7 @@ class GoogleProvider(HttpProvider):
             return failure(
                 Outcome.UNAVAILABLE, "provider answered 200 with a body that is not JSON", response.status_code
             )
+        in_band = error_in_200(response, answer, self.name)
+        if in_band is not None:
+            return in_band
         return parse_imagen(answer) if imagen else parse_gemini(answer)

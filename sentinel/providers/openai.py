@@ -37,6 +37,7 @@ from sentinel.providers.base import (
     error_message,
     failure,
     model_not_found,
+    retry_after_seconds,
     says_model_gone,
 )
 from sentinel.providers.masks import as_alpha_mask
@@ -45,6 +46,21 @@ logger = logging.getLogger(__name__)
 
 #: Error codes OpenAI uses when its safety system refuses a prompt or an output.
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "image_generation_user_error"})
+#: ``error.code`` or ``error.type`` words of an error a gateway answers inside a 200, by the outcome the same error
+#: has at the status OpenAI gives it: a rejected key (401), a rate limit or an exhausted quota (both 429), an outage
+#: (500, 503). OpenAI's own words first, then those of the gateways that copy its error shape.
+IN_BAND_ERROR_OUTCOMES: dict[str, Outcome] = {
+    **dict.fromkeys(
+        ("invalid_api_key", "authentication_error", "authentication", "permission_error", "unauthorized"), Outcome.AUTH
+    ),
+    **dict.fromkeys(
+        ("rate_limit_exceeded", "insufficient_quota", "rate_limit_error", "quota_exceeded"), Outcome.RATE_LIMITED
+    ),
+    **dict.fromkeys(
+        ("server_error", "engine_overloaded", "overloaded", "overloaded_error", "service_unavailable", "api_error"),
+        Outcome.UNAVAILABLE,
+    ),
+}
 #: Where the list of images has been seen under, newest shape last; ``data`` is the documented one.
 IMAGE_LIST_KEYS = ("data", "images", "output")
 #: Keys an image's base64 has been seen under.
@@ -348,6 +364,9 @@ class OpenAIProvider(HttpProvider):
             except ValueError:
                 return failure(Outcome.UNAVAILABLE, "the provider answered 200 with a body that is not JSON", 200)
             images, problem, recognised = parse_images(body)
+            error = error_in_answer(body) if not images else None
+            if error is not None:
+                return self._error_in_200(response, error)
             if problem:
                 return failure(Outcome.UNAVAILABLE, problem, 200)
             if not recognised:
@@ -366,6 +385,68 @@ class OpenAIProvider(HttpProvider):
                 Outcome.UNRECOGNISED_ANSWER, f"{self.name} answered 200 without any image (an empty `data` list)", 200
             )
         return ProviderResult(Outcome.OK, images, status_code=200)
+
+    def _error_in_200(self, response: httpx.Response, error: dict[str, Any]) -> ProviderResult:
+        """A 200 that carries an error instead of an image (some gateways answer every failure so), read as that
+        error: the outcome its code or type has at its real status, and its message; an error whose kind is not
+        known keeps its message and is drift (the next candidate may serve)."""
+        code, kind, param = (_word(error.get(name)) for name in ("code", "type", "param"))
+        named = f" ({code or kind})" if code or kind else ""
+        said = f"{self.name} answered 200 with an error instead of an image{named}: {error_message(response)}"
+        if code in CONTENT_POLICY_CODES or kind in CONTENT_POLICY_CODES:
+            return failure(
+                Outcome.CONTENT_FILTERED,
+                f"refused by the provider's safety system ({code or kind}): {error_message(response)}",
+                200,
+            )
+        failed = ProviderResult(Outcome.UNRECOGNISED_ANSWER, message=said, status_code=200, param=param, code=code)
+        if code == "model_not_found":
+            # As the same error at its real status (404) is: the model does not exist there, or no longer does.
+            return model_not_found(failed)
+        outcome = IN_BAND_ERROR_OUTCOMES.get(code or "") or IN_BAND_ERROR_OUTCOMES.get(kind or "")
+        outcome = outcome or _outcome_of_status(error.get("code")) or _outcome_of_status(error.get("status"))
+        if outcome is None:
+            return failed
+        retry_after = retry_after_seconds(response) if outcome is Outcome.RATE_LIMITED else None
+        return replace(failed, outcome=outcome, retry_after=retry_after)
+
+
+def error_in_answer(body: Any) -> dict[str, Any] | None:
+    """The error a 200 answer carries in OpenAI's shape (``{"error": {...}}``, or a bare message), if any."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error:
+        return error
+    if isinstance(error, str) and error.strip():
+        return {"message": error}
+    return None
+
+
+def _word(value: object) -> str | None:
+    """An error field as text (a gateway may give a code as a number), None when absent."""
+    if value is None or value == "" or isinstance(value, dict | list):
+        return None
+    return str(value)[:100]
+
+
+def _outcome_of_status(value: object) -> Outcome | None:
+    """The outcome of an HTTP status a gateway put in its error's ``code`` or ``status`` (OpenRouter, LiteLLM), for
+    the statuses whose reading does not depend on who answered: a rejected key, a rate limit, a time-out, an outage.
+    A 4xx besides those (a bad request, a 404 that may be the gateway's own path) stays unrecognised."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    text = str(value).strip()
+    if not (len(text) == 3 and text.isdigit()):
+        return None
+    status = int(text)
+    if status in (401, 403):
+        return Outcome.AUTH
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status in (408, 504):
+        return Outcome.TIMEOUT
+    if 500 <= status < 600:
+        return Outcome.UNAVAILABLE
+    return None
 
 
 #: The fields ``/images/variations`` takes besides the image.

@@ -160,7 +160,7 @@ class ReplicateProvider(PollingHttpProvider):
             provider=self.name,
             job_name="replicate prediction",
             headers=self._headers(),
-            classify=self._classify,
+            classify=classify,
             timeout=self.timeout,
             poll_interval=self.poll_interval,
             finished_statuses=TERMINAL_STATUSES,
@@ -216,18 +216,6 @@ class ReplicateProvider(PollingHttpProvider):
             )
         return ProviderResult(Outcome.OK, images, status_code=200)
 
-    def _classify(self, response: httpx.Response) -> ProviderResult | None:
-        """``classify_http`` plus Replicate's own answers: 402 is a quota, and 429 carries ``retry_after`` in JSON."""
-        failed = classify_http(response, lambda: error_message(response))
-        if failed is None:
-            return None
-        if response.status_code == 402:
-            # "Insufficient credit": a quota answer, which another provider can serve.
-            return dataclasses.replace(failed, outcome=Outcome.RATE_LIMITED)
-        if failed.outcome is Outcome.RATE_LIMITED and failed.retry_after is None:
-            return dataclasses.replace(failed, retry_after=_body_retry_after(response))
-        return failed
-
     def _api_url(self, value: Any, what: str) -> tuple[str | None, str | None]:
         """A prediction URL we send the token to: see ``url_on_api_host``."""
         return url_on_api_host(value, base_url=self.base_url, provider="replicate", what=what)
@@ -263,6 +251,37 @@ def _body_retry_after(response: httpx.Response) -> float | None:
     return min(max(float(value), 0.0), 3600.0)
 
 
+def classify(response: httpx.Response) -> ProviderResult | None:
+    """``classify_http`` plus Replicate's own answers: 402 is a quota, and 429 carries ``retry_after`` in JSON."""
+    failed = classify_http(response, lambda: error_message(response))
+    if failed is None:
+        return None
+    if response.status_code == 402:
+        # "Insufficient credit": a quota answer, which another provider can serve.
+        return dataclasses.replace(failed, outcome=Outcome.RATE_LIMITED)
+    if failed.outcome is Outcome.RATE_LIMITED and failed.retry_after is None:
+        return dataclasses.replace(failed, retry_after=_body_retry_after(response))
+    return failed
+
+
+def _problem_in_2xx(response: httpx.Response, body: dict[str, Any]) -> ProviderResult:
+    """A 2xx whose body is Replicate's error (``{"title", "detail", "status"}``, RFC 7807, as a gateway in front of
+    the API may answer any failure) read as that error at the status it names (a rejected key, a quota, an outage);
+    any other is drift, with the error's words kept."""
+    said = f"replicate answered {response.status_code} with an error instead of a prediction"
+    status = body.get("status")
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status < 600:
+        return failure(Outcome.UNRECOGNISED_ANSWER, f"{said}: {error_message(response)}", response.status_code)
+    named = httpx.Response(status, headers=response.headers, content=response.content, request=response.request)
+    failed = classify(named)
+    assert failed is not None
+    # A refused request or a missing model or prediction depends on which call the gateway answered: kept as drift.
+    outcome = Outcome.UNRECOGNISED_ANSWER if failed.outcome is Outcome.INVALID_REQUEST else failed.outcome
+    return dataclasses.replace(
+        failed, outcome=outcome, status_code=response.status_code, message=f"{said}: {failed.message}"
+    )
+
+
 def _read_prediction(response: httpx.Response) -> tuple[str, dict[str, Any]] | ProviderResult:
     """A 2xx answer as (status, prediction), or UNAVAILABLE when it is no prediction."""
     try:
@@ -273,6 +292,8 @@ def _read_prediction(response: httpx.Response) -> tuple[str, dict[str, Any]] | P
             f"replicate answered {response.status_code} with a body that is not JSON",
             response.status_code,
         )
+    if isinstance(body, dict) and not isinstance(body.get("status"), str) and ("detail" in body or "title" in body):
+        return _problem_in_2xx(response, body)
     if not isinstance(body, dict) or not isinstance(body.get("status"), str):
         return failure(
             Outcome.UNAVAILABLE,

@@ -32,7 +32,9 @@ from sentinel.providers.base import (
     image_from_bytes,
     model_not_found,
     nearest_aspect_ratio,
+    retry_after_seconds,
     says_model_gone,
+    without_keys,
 )
 from sentinel.providers.masks import as_white_mask
 
@@ -42,6 +44,14 @@ ASPECT_RATIOS = ("21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16", "9:2
 FILTERED = "CONTENT_FILTERED"
 #: Error ``name`` of a prompt or image refused by moderation; it comes as a 403 that is no credentials problem.
 MODERATION_ERROR = "content_moderation"
+#: Error ``name``s of the v2beta API's error bodies by the outcome their status has (401, 429, 500, 503), for such a
+#: body inside a 200, where only the name says what went wrong.
+ERROR_NAME_OUTCOMES = {
+    "unauthorized": Outcome.AUTH,
+    "rate_limit_exceeded": Outcome.RATE_LIMITED,
+    "internal_error": Outcome.UNAVAILABLE,
+    "service_unavailable": Outcome.UNAVAILABLE,
+}
 #: Optional form fields a route's params may pass through unchanged (the documented extras of the endpoints).
 PASSTHROUGH_PARAMS = ("style_preset", "cfg_scale")
 #: OpenAI's output fields with a Stability equivalent: ``output_format`` is the same form field with the same values
@@ -89,7 +99,8 @@ def _stability_message(response: httpx.Response) -> tuple[str | None, str]:
     errors = body.get("errors")
     listed = "; ".join(str(e) for e in errors) if isinstance(errors, list) else ""
     text = ": ".join(part for part in (name, listed) if part) or error_message(response)
-    return name, text[:300]
+    # Keys redacted before the cut, as error_message does: a cut through an echoed key would leave its start.
+    return name, without_keys(text)[:300]
 
 
 def _single_image(image: ProviderImage | ProviderResult) -> ProviderResult:
@@ -113,6 +124,8 @@ def parse_success(response: httpx.Response) -> ProviderResult:
     if not isinstance(body, dict):
         return failure(Outcome.UNAVAILABLE, "provider answered 200 with JSON that is not an object", 200)
     reason = str(body.get("finish_reason") or "")
+    if not body.get("image") and not reason and isinstance(body.get("errors"), list):
+        return _error_in_200(response)
     if reason.upper() == FILTERED:
         # The image that comes with it is blurred or withheld: a refusal, not a result.
         return failure(Outcome.CONTENT_FILTERED, f"Stability filtered the image (finish_reason {reason})", 200)
@@ -121,6 +134,19 @@ def parse_success(response: httpx.Response) -> ProviderResult:
         shown = reason or "none"
         return failure(Outcome.UNAVAILABLE, f"provider answered 200 without an image (finish_reason {shown})", 200)
     return _single_image(image_from_base64(encoded))
+
+
+def _error_in_200(response: httpx.Response) -> ProviderResult:
+    """A 200 whose body is Stability's error object (``{"id", "name", "errors"}``, as a gateway in front of the API
+    may answer any failure) read as that error: its words, and the outcome its name has at its real status; a name
+    Stability does not use is drift, with its words kept."""
+    name, message = _stability_message(response)
+    said = f"provider answered 200 with an error instead of an image: {message}"
+    if name == MODERATION_ERROR:
+        return failure(Outcome.CONTENT_FILTERED, f"refused by Stability's content moderation: {said}", 200)
+    outcome = ERROR_NAME_OUTCOMES.get(name or "", Outcome.UNRECOGNISED_ANSWER)
+    retry_after = retry_after_seconds(response) if outcome is Outcome.RATE_LIMITED else None
+    return failure(outcome, said, 200, retry_after)
 
 
 class StabilityProvider(HttpProvider):
