@@ -52,6 +52,20 @@ def test_thinking_cut_off_before_its_end_is_no_answer_even_with_a_draft_inside()
         read_votes(f"<think>The answer would be {PASSING_DRAFT} but let me check the", ASKED)
 
 
+def test_a_draft_before_the_end_of_thinking_with_nothing_after_it_is_no_answer() -> None:
+    with pytest.raises(ReplyProblem, match="not JSON"):
+        read_votes(f"Let me look. {PASSING_DRAFT} That is my draft.\n</think>\n", ASKED)
+
+
+@pytest.mark.parametrize("wrapped", ["{}", "```json\n{}\n```", "My answer: {} Done."])
+def test_an_end_tag_quoted_inside_an_answer_does_not_cut_it(wrapped: str) -> None:
+    # Text in the image ("</think>") that a model quotes in its reasoning must not turn its vote into an abstention.
+    quoting = FAILING.replace("the handle is fused", "the label reads </think> and the handle is fused")
+    votes = read_votes(wrapped.format(quoting), ASKED)
+    assert [(v.id, v.passed) for v in votes] == [("product-intact", True), ("no-artifacts", False)]
+    assert "</think>" in votes[1].reasoning
+
+
 @pytest.mark.parametrize("api", ["openai", "anthropic"])
 def test_keys_nobody_asked_for_are_ignored_and_the_votes_kept(tmp_path, openai_fake, anthropic_fake, api) -> None:
     url, script = openai_fake if api == "openai" else anthropic_fake

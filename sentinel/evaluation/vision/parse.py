@@ -51,9 +51,10 @@ _NOT_AN_ANSWER = re.compile(
     r"(?<![a-z])(?:" + "|".join(w if "[" in w else re.escape(w) for w in NOT_AN_ANSWER) + r")(?![a-z])", re.I
 )
 _FENCE_MARK = re.compile(r"```(?:json|JSON)?")
-#: Where a reasoning model's thinking ends, when an endpoint leaves it in the reply's text (DeepSeek-R1, QwQ and
-#: Qwen3 served by Ollama, LM Studio or vLLM without a reasoning parser). Drafts and examples live in the thinking:
-#: only what follows its end is the answer. Some chat templates drop the opening tag, so the end alone counts.
+#: Where a reasoning model's thinking starts and ends, when an endpoint leaves it in the reply's text (DeepSeek-R1,
+#: QwQ and Qwen3 served by Ollama, LM Studio or vLLM without a reasoning parser). Drafts and examples live in the
+#: thinking: only what follows its end is the answer. Some chat templates put the opening tag in the prompt, so a
+#: reply may hold only the end.
 _THINKING_END = re.compile(r"</(?:think|thinking|reasoning)>", re.I)
 _THINKING_START = re.compile(r"<(?:think|thinking|reasoning)>", re.I)
 
@@ -93,10 +94,33 @@ def _could_be_answer(value: Any) -> bool:
 
 def extract_json(text: str) -> Any:
     """The one answer-shaped JSON value in a reply: the whole text, or the only such value in a fence or in prose;
-    after a reasoning model's thinking, when the reply holds it."""
-    stripped = without_thinking(text).strip()
+    after a reasoning model's thinking, when the reply holds it.
+
+    Thinking is what a reply opens with ``<think>`` up to the first end tag. A reply that does not open so is read
+    whole first; what follows an end tag is read instead only when that gives no one answer, or when the one answer
+    comes before the end tag (a draft in the thinking): an end tag quoted inside an answer (text the image shows,
+    say) never cuts the answer in two."""
+    if _THINKING_START.match(text.lstrip()):
+        return _answer_in(after_thinking(text))[0]
     try:
-        return json.loads(stripped)
+        value, answer_end = _answer_in(text)
+    except ReplyProblem:
+        end = _THINKING_END.search(text)
+        if end is None:
+            raise
+        return _answer_in(text[end.end() :])[0]
+    end = _THINKING_END.search(text, answer_end)
+    if end is not None:
+        # The one object came before the thinking's end: it is the thinking's draft, and the answer follows the end.
+        return _answer_in(text[end.end() :])[0]
+    return value
+
+
+def _answer_in(text: str) -> tuple[Any, int]:
+    """The one answer in ``text``, and where it ends in ``text``."""
+    stripped = text.strip()
+    try:
+        return json.loads(stripped), len(text)
     except RecursionError:
         raise ReplyProblem("the reply's JSON is nested too deeply") from None
     except ValueError:
@@ -135,18 +159,16 @@ def extract_json(text: str) -> Any:
             f"the text around the JSON says '{said.group(0)}', so it reads as an example or a refusal, not an "
             f"answer: {_excerpt(prose)}"
         )
-    return value
+    return value, end + len(text) - len(text.lstrip())
 
 
-def without_thinking(text: str) -> str:
-    """The reply after its thinking ends; a reply that opens thinking and never ends it (cut off at the token limit)
-    has no answer, whatever JSON its thinking holds."""
-    ends = list(_THINKING_END.finditer(text))
-    if ends:
-        return text[ends[-1].end() :]
-    if _THINKING_START.match(text.lstrip()):
+def after_thinking(text: str) -> str:
+    """What follows the thinking a reply opens with; thinking that never ends (cut off at the token limit) leaves no
+    answer, whatever JSON it holds."""
+    end = _THINKING_END.search(text)
+    if end is None:
         raise ReplyProblem("the reply is thinking that never ends (no closing </think>): it holds no answer")
-    return text
+    return text[end.end() :]
 
 
 def read_votes(reply: Any, asked: list[str]) -> list[CriterionVote]:
