@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     webhook_min_backoff_ms: int = Field(default=2_000, ge=10)
     #: The whole request body must arrive this long after the app first reads it (408 otherwise): slow-loris uploads.
     body_read_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    #: A request's headers must be complete this long after its connection opened (or after its first byte, on a
+    #: kept-alive connection); otherwise 408 and the connection is closed: connections held open by sending nothing.
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     #: An unfinished evaluation with no vote for this long gets its missing judge messages re-sent by the sweep.
     evaluation_stalled_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     #: How often the cluster sweeps: deadlines of jobs and evaluations, and work a dead worker left behind.

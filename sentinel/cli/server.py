@@ -61,6 +61,7 @@ def serve(
     err.print(f"[bold]Sentinel[/] on {base_url} — {mode}, {database}", soft_wrap=True)
     keys = "SENTINEL_REVIEWER_KEYS" if settings.reviewer_keys else str((settings.data_dir / "reviewer-keys").resolve())
     err.print(f"Review queue and dashboard: {base_url}/review (reviewer keys: {keys})", soft_wrap=True, highlight=False)
+    from sentinel.ops.connections import with_header_deadline
     from sentinel.ops.shutdown import run_server
     from sentinel.telemetry.logging import configure_logging
 
@@ -74,6 +75,7 @@ def serve(
         log_config=None,  # configure_logging above: one format (text or JSON) for every line
         access_log=False,  # the app writes its own access line, with the route and the request id
         proxy_headers=False,
+        http=with_header_deadline(settings.header_read_timeout_seconds),
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
     run_server(config)
