@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageFile
 from zlib_ng.zlib_ng import crc32
 
-from sentinel.errors import BadImage, DecodeBusy, ImageTooLarge, format_size
+from sentinel.errors import BadImage, DecodeBusy, ImageTooLarge, format_size, over_the_limit
 from sentinel.store.orientation import orientation, shown_size, sideways, upright_array
 
 #: MIME type for each Pillow format we accept; anything else is refused.
@@ -119,7 +119,7 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | 
 def check_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | None = None) -> tuple[str, int, int]:
     """:func:`inspect_image` without the hash: the MIME type and size of an image that passes every check."""
     if len(data) > max_bytes:
-        raise ImageTooLarge(f"image is {format_size(len(data))}; the limit is {format_size(max_bytes)}", field=field)
+        raise ImageTooLarge(f"image is {over_the_limit(len(data), max_bytes)}", field=field)
     mime = sniff_mime(data)
     if mime is None:
         raise BadImage(f"not an accepted image: {_describe(data)}", field=field)
@@ -191,6 +191,9 @@ JPEG_FILL_GREY = 128
 JPEG_FILL_MIN_ROWS = 8
 #: The tallest row of blocks (16 px with chroma subsampling), above the grey, where a decoder stopped part way.
 JPEG_BLOCK_ROW = 17
+#: Rows of that block row that must end at the same column (a row of 8×8 blocks, less the one that chroma
+#: upsampling can blur).
+JPEG_STOPPED_ROWS = 7
 
 
 def _wide_grey_to_rgb(image: Image.Image) -> np.ndarray:
@@ -217,12 +220,24 @@ def _missing_jpeg_rows(rgb: np.ndarray) -> int:
     missing = int(np.argmin(flat[::-1])) if not flat.all() else int(flat.size)
     first = rgb.shape[0] - missing
     width = rgb.shape[1]
-    for row in grey[max(0, first - JPEG_BLOCK_ROW) : first]:
+    stops: list[tuple[int, int]] = []
+    top = max(0, first - JPEG_BLOCK_ROW)
+    for index, row in enumerate(grey[top:first], start=top):
         # Where this row's trailing run of fill grey starts: a partly decoded row of blocks ends in one.
         start = width - int(np.argmin(row[::-1])) if not row.all() else 0
         if 0 < start <= width - JPEG_FILL_MIN_ROWS:
-            return missing
-    return 0
+            stops.append((index, start))
+    if len(stops) < JPEG_STOPPED_ROWS:
+        return 0
+    # The rows of one row of blocks stop at the same column (chroma upsampling moves an edge by a pixel) ...
+    middle = int(np.median([start for _, start in stops]))
+    same = [index for index, start in stops if abs(start - middle) <= 1]
+    if len(same) < JPEG_STOPPED_ROWS:
+        return 0
+    # ... below rows the decoder finished, which are the picture right across: a grey backdrop beside a subject
+    # with a straight edge stops at one column too, but its grey goes on up beside the subject.
+    above = grey[max(0, min(same) - JPEG_FILL_MIN_ROWS) : min(same), middle + 1 :]
+    return missing if above.size and np.count_nonzero(above) * 2 < above.size else 0
 
 
 def _load(image: Image.Image) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from skimage import data as photos
 
 from sentinel.errors import BadImage
@@ -57,6 +57,32 @@ def test_a_truncated_jpeg_fails_the_critical_decodes_criterion_and_is_red() -> N
     decodes = next(c for j in result["judges"] for c in j["criteria"] if c["id"] == "decodes")
     assert (decodes["passed"], decodes["severity"]) == (False, "severe")
     assert "truncated" in decodes["detail"]
+
+
+@pytest.mark.parametrize("subsampling", [0, 2])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        lambda draw: draw.ellipse((150, 150, 450, 450), fill=(20, 20, 220)),
+        lambda draw: draw.rectangle((100, 100, 400, 380), fill=(200, 40, 40)),
+        lambda draw: draw.rectangle((0, 0, 333, 400), fill=(40, 160, 40)),
+    ],
+    ids=["round", "box", "box-at-the-edge"],
+)
+def test_a_subject_on_a_backdrop_of_the_fill_grey_is_a_whole_picture_not_a_cut_file(subject, subsampling) -> None:
+    # A product on a mid-grey (#808080) backdrop: the grey below and beside it is the picture's, not missing data.
+    image = Image.new("RGB", (600, 600), (128, 128, 128))
+    subject(ImageDraw.Draw(image))
+    data = jpeg(np.asarray(image), subsampling=subsampling)
+    assert decode_rgb(data, max_pixels=MAX_PIXELS).shape == (600, 600, 3)
+
+
+@pytest.mark.parametrize("subsampling", [0, 1, 2])
+@pytest.mark.parametrize("share", [0.3, 0.5, 0.9])
+def test_jpegs_cut_short_anywhere_are_refused(subsampling: int, share: float) -> None:
+    data = cut_short_with_end_marker(jpeg(photos.coffee(), subsampling=subsampling), share)
+    with pytest.raises(BadImage, match="truncated"):
+        decode_rgb(data, max_pixels=MAX_PIXELS)
 
 
 def test_a_photo_whose_bottom_rows_are_merely_dark_grey_still_decodes() -> None:
