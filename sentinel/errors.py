@@ -17,6 +17,15 @@ def format_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def over_the_limit(size: int, limit: int) -> str:
+    """ "<size>; the limit is <limit>", in bytes where the rounded sizes would read the same ("20 MB; the limit is
+    20 MB" for one byte too many)."""
+    shown, allowed = format_size(size), format_size(limit)
+    if shown == allowed:
+        shown, allowed = f"{size:,} bytes", f"{limit:,} bytes"
+    return f"{shown}; the limit is {allowed}"
+
+
 class SentinelError(Exception):
     """Base class: a problem we can explain to the caller."""
 

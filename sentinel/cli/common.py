@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sentinel.errors import format_size
+from sentinel.errors import over_the_limit
 
 #: Standard output: results, tables, JSON.
 out = Console()
@@ -64,7 +64,7 @@ def read_image(path: Path, what: str, max_bytes: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise fail(f"{what} {path}: {format_size(size)}; the limit is {format_size(max_bytes)}")
+            raise fail(f"{what} {path}: {over_the_limit(size, max_bytes)}")
         return path.read_bytes()
     except OSError as exc:
         raise fail(f"{what} {path}: {exc.strerror or exc}") from exc

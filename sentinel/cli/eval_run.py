@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.cli.eval_inputs import Item
-from sentinel.errors import SentinelError, format_size
+from sentinel.errors import SentinelError, over_the_limit
 from sentinel.reports import Outcome
 
 #: Seconds `--server` waits for one verdict before naming the image as not judged.
@@ -32,7 +32,7 @@ def read_file(path: Path, what: str, max_bytes: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise ValueError(f"{what} is {format_size(size)}; the limit is {format_size(max_bytes)}")
+            raise ValueError(f"{what} is {over_the_limit(size, max_bytes)}")
         return path.read_bytes()
     except OSError as exc:
         raise ValueError(f"{what}: {exc.strerror or exc}") from exc

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Message, Receive
 
-from sentinel.errors import ImageTooLarge, InvalidInput, format_size
+from sentinel.errors import ImageTooLarge, InvalidInput, format_size, over_the_limit
 from sentinel.http.errors import validation_code
 from sentinel.http.requests import reject_nul
 from sentinel.net.fetch import fetch_url
@@ -153,7 +153,7 @@ async def read_upload(value: Any, name: str, max_bytes: int) -> bytes | None:
     if not isinstance(value, UploadFile):
         raise InvalidInput(f"'{name}' must be a file upload", field=name)
     if value.size is not None and value.size > max_bytes:
-        raise ImageTooLarge(f"{name} is {format_size(value.size)}; the limit is {format_size(max_bytes)}", field=name)
+        raise ImageTooLarge(f"{name} is {over_the_limit(value.size, max_bytes)}", field=name)
     data = await value.read(max_bytes + 1)
     await value.close()
     if len(data) > max_bytes:

@@ -168,3 +168,10 @@ def test_gif_first_frame_and_webp_are_accepted(client) -> None:
         assert response.status_code == 202, response.text
         image = client.get(response.json()["image"]["url"])
         assert image.headers["content-type"] == f"image/{fmt.lower()}"
+
+
+def test_one_byte_over_the_limit_says_two_different_sizes(client) -> None:
+    # "image is 20 MB; the limit is 20 MB" told the caller nothing: the sizes are given in bytes when they round alike.
+    data = b"\x89PNG\r\n\x1a\n" + bytes(20 * 1024 * 1024 + 1 - 8)
+    response = post_image(client, data)
+    assert_error(response, 413, "image_too_large", "20,971,521 bytes; the limit is 20,971,520 bytes")
