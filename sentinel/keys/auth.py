@@ -97,12 +97,7 @@ class ApiKeyAuth:
                 return
             # An open server (loopback, no keys yet) takes any token: the OpenAI SDK insists on sending one.
             if required:
-                message = (
-                    "Incorrect API key provided."
-                    if token
-                    else "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
-                    "(create one with `sentinel keys create`)."
-                )
+                message = "Incorrect API key provided." if token else _no_key_message(scope)
                 await _refuse(send, 401, "invalid_request_error", "invalid_api_key", message)
                 return
         if caller is not None and isinstance(needed, tuple) and not any(caller.allows(s) for s in needed):
@@ -153,6 +148,23 @@ def _bearer(scope: Scope) -> str | None:
             scheme, _, token = text.partition(" ")
             return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
     return None
+
+
+def _no_key_message(scope: Scope) -> str:
+    """Why no key was read, naming the header the caller did send (never its value)."""
+    names = {name for name, _ in scope["headers"]}
+    if b"authorization" in names:
+        return (
+            "The Authorization header holds no Bearer token: send the key as 'Authorization: Bearer <key>' "
+            "(the word Bearer, a space, then the key)."
+        )
+    sent = sorted(name.decode("latin-1") for name in names & {b"x-api-key", b"api-key"})
+    if sent:
+        return f"Sentinel does not read a key from the {sent[0]} header: send it as 'Authorization: Bearer <key>'."
+    return (
+        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+        "(create one with `sentinel keys create`)."
+    )
 
 
 async def _refuse(

@@ -65,6 +65,10 @@ class KeyService:
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidInput("a key needs a name of 1 to 100 characters", field="name")
+        if not name.isprintable():
+            # A key's name is a reviewer's name in decisions, logs, key lists and CSV exports: a line break in it
+            # forged a log line and split an export's cell.
+            raise InvalidInput("a key's name may not hold control characters (line breaks, tabs)", field="name")
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown or not scopes:
             raise InvalidInput(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")
