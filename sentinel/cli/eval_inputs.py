@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 #: The files a folder is searched for (case-insensitive).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".jpe", ".webp", ".gif")
+#: Image files a folder may hold that Sentinel does not judge: listed as not judged, so that a gate over a folder
+#: of camera or scanner output never passes on images it did not look at. (Other files, such as sidecar JSON, are
+#: left out silently.)
+OTHER_IMAGE_SUFFIXES = frozenset(
+    {".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".svg", ".psd", ".ico", ".dng", ".raw"}
+)
 #: The columns of a CSV manifest and the keys of a JSONL one.
 MANIFEST_FIELDS = ("image", "task", "params", "source", "mask")
 #: A manifest is a list of images, not a data set: past this it is a mistake.
@@ -53,23 +59,28 @@ class Defaults:
 
 
 def _images_in(folder: Path) -> list[Path]:
+    """The folder's image files, recursively: those Sentinel judges and those it does not (see OTHER_IMAGE_SUFFIXES)."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # no .git, no .cache
-        found += [Path(root) / f for f in sorted(files) if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        found += [Path(root) / f for f in sorted(files) if _image_suffix(Path(f))]
     return found
 
 
-def _item(path: Path, defaults: Defaults) -> Item:
-    return Item(
-        str(path),
-        path,
-        defaults.task,
-        dict(defaults.params),
-        defaults.source,
-        defaults.mask,
-        error=None if path.is_file() else f"{os.strerror(2) if not path.exists() else 'not a file'}",
-    )
+def _image_suffix(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    return suffix in IMAGE_SUFFIXES or suffix in OTHER_IMAGE_SUFFIXES
+
+
+def _item(path: Path, defaults: Defaults, found_in_folder: bool = False) -> Item:
+    if not path.is_file():
+        error: str | None = os.strerror(2) if not path.exists() else "not a file"
+    elif found_in_folder and path.suffix.lower() in OTHER_IMAGE_SUFFIXES:
+        kinds = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
+        error = f"not judged: {path.suffix.lower()} files are not a format Sentinel takes ({kinds})"
+    else:
+        error = None
+    return Item(str(path), path, defaults.task, dict(defaults.params), defaults.source, defaults.mask, error=error)
 
 
 def from_arguments(arguments: list[str], defaults: Defaults) -> list[Item]:
@@ -78,11 +89,11 @@ def from_arguments(arguments: list[str], defaults: Defaults) -> list[Item]:
     items: list[Item] = []
     seen: set[Path] = set()
 
-    def add(path: Path) -> None:
+    def add(path: Path, found_in_folder: bool = False) -> None:
         key = path.resolve()
         if key not in seen:
             seen.add(key)
-            items.append(_item(path, defaults))
+            items.append(_item(path, defaults, found_in_folder))
 
     for argument in arguments:
         path = Path(argument)
@@ -92,18 +103,19 @@ def from_arguments(arguments: list[str], defaults: Defaults) -> list[Item]:
                 kinds = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
                 items.append(Item(argument, None, defaults.task, error=f"folder holds no images ({kinds})"))
             for image in images:
-                add(image)
+                add(image, found_in_folder=True)
         elif path.exists() or not glob.has_magic(argument):
             add(path)
         else:
             matches = sorted(Path(m) for m in glob.glob(argument, recursive=True))
             files = [m for m in matches if m.is_file()]
-            for folder in (m for m in matches if m.is_dir()):
-                files += _images_in(folder)
-            if not files:
+            in_folders = [image for folder in (m for m in matches if m.is_dir()) for image in _images_in(folder)]
+            if not files and not in_folders:
                 items.append(Item(argument, None, defaults.task, error="no file matches this pattern"))
             for match in files:
                 add(match)
+            for image in in_folders:
+                add(image, found_in_folder=True)
     return items
 
 

@@ -307,3 +307,24 @@ def test_an_eval_that_stops_early_leaves_garbage_collection_on_for_its_host_prog
     result = CliRunner().invoke(app, ["eval", "--task", "no-such-task", "missing.png"])
     assert result.exit_code != 0
     assert gc.isenabled()
+
+
+def test_a_folders_images_of_formats_not_taken_are_named_not_judged_and_fail_the_gate(tmp_path) -> None:
+    # A gate over a folder of camera or scanner output must not pass on images it never looked at.
+    shots = tmp_path / "shots"
+    flat(shots / "ok.png", 600)
+    Image.open(shots / "ok.png").save(shots / "scan.tif")
+    Image.open(shots / "ok.png").save(shots / "screen.bmp")
+    Image.open(shots / "ok.png").convert("RGB").save(shots / "camera.jfif", "JPEG")
+    (shots / "camera.json").write_text("{}")  # a sidecar: not an image, left out silently
+    tasks = tmp_path / "rubrics"
+    tasks.mkdir()
+    (tasks / "sized.yaml").write_text(SIZED_TASK)
+    env = clean_env(SENTINEL_RUBRICS_DIR=str(tasks), SENTINEL_DATA_DIR=str(tmp_path / "data"))
+    result = run("eval", str(shots), "--task", "sized", "--json", env=env)
+    assert result.returncode == 1, result.stderr
+    for name, kind in (("scan.tif", ".tif"), ("screen.bmp", ".bmp")):
+        assert f"error: {shots / name}: not judged: {kind} files are not a format Sentinel takes" in result.stderr
+    judged = {Path(d["image"]).name: d["verdict"] for d in lines(result.stdout) if d.get("verdict")}
+    assert judged == {"ok.png": "green", "camera.jfif": "green"}, result.stdout
+    assert "camera.json" not in result.stdout + result.stderr
