@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
@@ -280,6 +281,14 @@ class Submission:
     params: dict[str, Any]
     images: dict[str, tuple[ImageInfo, bytes]]
     callback_url: str | None = None
+
+
+async def _together(calls: list[tuple[str, Coroutine[Any, Any, None]]]) -> None:
+    """The coroutines of ``calls`` at once; the failure of one, logged naming what it was, stops none of the others."""
+    outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
+    for (what, _), outcome in zip(calls, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            logger.error("%s failed", what, exc_info=outcome)
 
 
 class EvaluationService:
@@ -558,6 +567,7 @@ class EvaluationService:
         rubric = self.rubric_of(evaluation)
         offline: list[JudgeConfig] = []
         unconfigured: list[VoteResult] = []
+        asking: list[tuple[str, Coroutine[Any, Any, None]]] = []
         for config in waiting:
             vision = panel.vision.get(config.name)
             if config.kind != VISION_LLM:
@@ -568,9 +578,17 @@ class EvaluationService:
                 )
             else:
                 # Its own sources: a call waiting on its model keeps no decoded pixels alive.
-                self._start_vision_vote(
-                    evaluation_id, config, vision, rubric, self._context(sources, evaluation, config)
-                )
+                ctx = self._context(sources, evaluation, config)
+                # The image as sent is made here, once for all the judges that send it: the calls then start on the
+                # loop with nothing left to prepare, without a hop to a preparing thread and back to the loop (in a
+                # burst, each hop waited for the interpreter behind the other evaluations' work).
+                vision.prepare(ctx)
+                vote = self._vision_vote(evaluation_id, config, vision, rubric, ctx, evaluation)
+                if vote is not None:
+                    asking.append((f"recording judge '{config.name}' of evaluation {evaluation_id}", vote))
+        if asking:
+            # One hop to the loop for every call of the message, not one per judge.
+            start_async(_together(asking), f"the vision judges of evaluation {evaluation_id}")
         shared = {name: source.shared() if source else None for name, source in sources.items()}
         contexts = {config.name: self._context(shared, evaluation, config) for config in offline}
         votes = run_offline_judges(offline, rubric, contexts) if offline else []
@@ -589,18 +607,26 @@ class EvaluationService:
         if late:
             self.record_votes(evaluation_id, late)
 
-    def _start_vision_vote(
-        self, evaluation_id: str, config: JudgeConfig, vision: VisionJudge, rubric: Rubric, ctx: JudgeContext
-    ) -> None:
-        """Ask a vision judge without waiting: the message is done once the call is started, and the vote is
-        recorded when the model answers (or the judge's limit passes), so a slow model holds no worker thread. A
-        process that dies meanwhile loses only the call; the sweeper sends the judge again after its limit."""
+    def _vision_vote(
+        self,
+        evaluation_id: str,
+        config: JudgeConfig,
+        vision: VisionJudge,
+        rubric: Rubric,
+        ctx: JudgeContext,
+        read: Row[Any],
+    ) -> Coroutine[Any, Any, None] | None:
+        """A vision judge's call and the recording of its vote, to run on the background loop without waiting: the
+        message is done once the call is started, and the vote is recorded when the model answers (or the judge's
+        limit passes), so a slow model holds no worker thread. A process that dies meanwhile loses only the call;
+        the sweeper sends the judge again after its limit. None when this process is asking that judge already.
+        ``read``: the evaluation's row as the message read it (see :meth:`record_votes`)."""
 
         call = (evaluation_id, config.name)
         with self._calls_lock:
             if call in self._calls_in_flight:
                 logger.info("evaluation %s: judge '%s' is already being asked here", evaluation_id, config.name)
-                return
+                return None
             self._calls_in_flight.add(call)
             self._gathering.setdefault(evaluation_id, _GatheredVotes()).asking += 1
 
@@ -624,9 +650,9 @@ class EvaluationService:
                     raise
                 votes = self._take_gathered(evaluation_id)
             if votes:
-                await self._store_gathered(evaluation_id, votes)
+                await self._store_gathered(evaluation_id, votes, read)
 
-        start_async(vote_then_record(), f"recording judge '{config.name}' of evaluation {evaluation_id}")
+        return vote_then_record()
 
     def _gathered(self, call: tuple[str, str], vote: VoteResult) -> list[tuple[tuple[str, str], VoteResult]] | None:
         """``vote`` added to its evaluation's gathered votes; all of them when it was the last call being asked
@@ -665,12 +691,19 @@ class EvaluationService:
                 del self._gathering[call[0]]
                 gathering.complete.set()
 
-    async def _store_gathered(self, evaluation_id: str, votes: list[tuple[tuple[str, str], VoteResult]]) -> None:
-        """Store gathered votes of one evaluation in one transaction (finalising it if they were the last)."""
+    async def _store_gathered(
+        self, evaluation_id: str, votes: list[tuple[tuple[str, str], VoteResult]], read: Row[Any]
+    ) -> None:
+        """Store gathered votes of one evaluation in one transaction (finalising it if they were the last). When they
+        are the whole panel's (a vision-only panel, the usual case), they go in with the verdict in one statement,
+        from the row the message read: what it holds that a verdict needs (panel, quorum, rubric, callback, a job
+        waiting) does not change once the evaluation is written. A transaction was five round trips and a session's
+        work, on the worker's interpreter while the calls of later evaluations were being sent."""
         try:
             for attempt in range(RECORD_ATTEMPTS):
                 try:
-                    await asyncio.to_thread(self.record_votes, evaluation_id, [vote for _, vote in votes])
+                    stored = [vote for _, vote in votes]
+                    await asyncio.to_thread(functools.partial(self.record_votes, evaluation_id, stored, read=read))
                     return
                 except OperationalError:
                     # The database blinked: the answers are paid for, so they are worth a few tries before the

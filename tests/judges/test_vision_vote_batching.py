@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,9 +67,9 @@ def recorded_batches(service: EvaluationService, monkeypatch) -> list[list[str]]
     batches: list[list[str]] = []
     record = service.record_votes
 
-    def noted(evaluation_id: str, votes: list[VoteResult]) -> set[str]:
+    def noted(evaluation_id: str, votes: list[VoteResult], **how: Any) -> set[str]:
         batches.append(sorted(vote.judge for vote in votes))
-        return record(evaluation_id, votes)
+        return record(evaluation_id, votes, **how)
 
     monkeypatch.setattr(service, "record_votes", noted)
     return batches

@@ -361,6 +361,10 @@ def _inputs(ctx: JudgeContext) -> list[tuple[ImageSource, str, str]]:
     ]
 
 
+#: What each ``api`` speaks, as an error names it.
+API_NAMES = {"openai": "OpenAI chat completions", "anthropic": "Anthropic Messages"}
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Never let a key reach a log, an error, a stored row or a page, even if an endpoint echoes it."""
     return text.replace(secret, "[redacted]") if secret else text
@@ -395,6 +399,18 @@ class VisionJudge:
                 part = await asyncio.wrap_future(_parts.submit((source.sha256, label, limit), prepare, _preparers()))
             images.append((part, role))
         return self._prompt(rubric, ctx, images)
+
+    def prepare(self, ctx: JudgeContext) -> None:
+        """Make the images this judge sends ready on the calling thread (a worker's, which has the message), once
+        per image for every judge that sends it, so that :meth:`prompt_async` finds them made. An image that cannot
+        be prepared is left to the judge's own call, which tries again and abstains saying why."""
+        for source, label, _ in _inputs(ctx):
+            if self._prepared_part(source, label) is None:
+                limit = self.options.image_max_side
+                try:
+                    _parts.get((source.sha256, label, limit), functools.partial(_image_as_sent, source, label, limit))
+                except Exception:
+                    logger.debug("image %s could not be prepared ahead of the call", source.sha256, exc_info=True)
 
     def _prompt(
         self, rubric: Rubric, ctx: JudgeContext, images: list[tuple[ImagePart, str]]
@@ -633,11 +649,13 @@ class VisionJudge:
             reply = self.wire.read(storable(json.loads(answer.body)))
         except NotAReply as exc:
             self._count(usage, None, None)
-            raise JudgeFailed(f"the endpoint's answer is not a usable {self.options.api} reply: {exc}") from None
+            # The endpoint's own words (an error's message) may echo the key.
+            said = f"the endpoint's answer is not a usable {API_NAMES[self.options.api]} reply: {exc}"
+            raise JudgeFailed(scrub(said, key)) from None
         except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
             self._count(usage, None, None)
             raise JudgeFailed(
-                f"the endpoint's answer is not a {self.options.api} reply ({type(exc).__name__})"
+                f"the endpoint's answer is not a {API_NAMES[self.options.api]} reply ({type(exc).__name__})"
             ) from None
         self._count(usage, reply.input_tokens, reply.output_tokens)
         exchange.reply = reply.content if isinstance(reply.content, dict) else scrub(reply.content, key)
