@@ -476,35 +476,119 @@ class ExposureMeasure:
     blown: float
     #: Share with any channel clipped at 254 or more: blown white plus colours bleached flat by overexposure.
     clipped: float
-    #: Share with a channel clipped while another stays below 230 and varies: colour burnt out by
-    #: overexposure, which neither a white backdrop nor a flat saturated graphic shows.
+    #: Share with a channel clipped while another stays below 230 and varies from pixel to pixel: colour burnt out
+    #: by overexposure, which neither a white backdrop nor a flat saturated graphic shows.
     bleached: float
+    #: Share blown to pure white (every channel at 250 or more), of the subject when there is a backdrop.
+    white: float = 0.0
+    #: Share of the frame that is a plain white studio backdrop (see :func:`white_backdrop`); ``mean``, ``clipped``,
+    #: ``bleached`` and ``white`` are then of the rest of the frame, the subject.
+    backdrop: float = 0.0
+
+
+#: A pixel whose every channel is at least this is plain white: a studio backdrop's, or a sky's burnt out.
+BACKDROP_WHITE = 250
+#: A white region is a backdrop when it reaches all four sides of the frame, or three while holding this share
+#: of the frame's edge (a subject that spans one whole side, a short product across the bottom).
+BACKDROP_THREE_SIDES_EDGE = 0.75
+#: Least share of the frame's edge a backdrop holds: it surrounds the subject.
+BACKDROP_MIN_EDGE = 0.6
+
+
+def white_backdrop(colours: np.ndarray, darkest: np.ndarray | None = None) -> np.ndarray | None:
+    """The plain white studio backdrop behind a subject, as a mask of ``colours`` (H×W×3 uint8); None when there
+    is none. ``darkest``: each pixel's darkest channel, when the caller has it already.
+
+    A backdrop is one connected white region (every channel ≥ 250, so flat by construction) that surrounds the
+    subject: it reaches all four sides of the frame and holds most of its edge. A sky burnt out to white
+    reaches the top and the upper parts of the sides, not the bottom, and holds under half of the edge; a
+    washed-out photo's white is scattered in patches that touch one or two sides.
+    """
+    import cv2
+
+    if darkest is None:
+        # np.minimum over the channel planes: a reduction over the last, 3-long axis costs twenty times as much.
+        darkest = np.minimum(np.minimum(colours[..., 0], colours[..., 1]), colours[..., 2])
+    white = (darkest >= BACKDROP_WHITE).view(np.uint8)
+    if min(white.shape) < 3 or not (white[0].any() and white[-1].any()):
+        return None
+    count, labels = cv2.connectedComponents(white, connectivity=4)
+    if count < 2:
+        return None
+    edges = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
+    ring = np.concatenate(edges)
+    held = np.bincount(ring, minlength=count)
+    held[0] = 0
+    best = int(np.argmax(held))
+    share = held[best] / ring.size
+    sides = sum(bool((edge == best).any()) for edge in edges)
+    if share < BACKDROP_MIN_EDGE or sides < 3 or (sides == 3 and share < BACKDROP_THREE_SIDES_EDGE):
+        return None
+    return labels == best
+
+
+#: Levels by which neighbouring pixels of a bleached area must differ in their darkest channel to count as texture.
+BLEACHED_TEXTURE_STEP = 2
+#: Share of neighbouring pairs inside a bleached area that must differ so for it to be burnt-out texture: photos
+#: brightened until they clip read 0.72-0.88, flat or smoothly shaded graphics and paint 0-0.36.
+BLEACHED_TEXTURE_SHARE = 0.5
+
+
+def _textured(darkest: np.ndarray, area: np.ndarray) -> bool:
+    """Whether the darkest channel varies from pixel to pixel inside ``area`` (pairs of neighbours both in it)."""
+    level = darkest.astype(np.int16)
+    pairs = changed = 0
+    for axis in (0, 1):
+        inside = area[1:] & area[:-1] if axis == 0 else area[:, 1:] & area[:, :-1]
+        steps = np.abs(np.diff(level, axis=axis)) > BLEACHED_TEXTURE_STEP
+        pairs += int(np.count_nonzero(inside))
+        changed += int(np.count_nonzero(steps & inside))
+    return pairs > 0 and changed >= BLEACHED_TEXTURE_SHARE * pairs
 
 
 def exposure(gray: np.ndarray, rgb: np.ndarray) -> ExposureMeasure:
-    """Brightness statistics of an image, from histograms of an at most 512-px strided copy."""
+    """Brightness statistics of an image, from histograms of an at most 512-px strided copy.
+
+    The mean and the clipped and bleached shares are of the subject: a plain white backdrop around it
+    (:func:`white_backdrop`) is what a product shot asks for, not highlights burnt out or a washed-out picture.
+    """
     sample = strided(gray, BANDING_SIDE)
     colours = strided(rgb, BANDING_SIDE)
     brightest = np.maximum(np.maximum(colours[..., 0], colours[..., 1]), colours[..., 2])
     darkest = np.minimum(np.minimum(colours[..., 0], colours[..., 1]), colours[..., 2])
-    bleached = (brightest >= CLIPPED_CHANNEL) & (darkest < BLEACHED_BELOW)
-    # Overexposure burns out one channel of a textured, shaded area, so the others still vary; a flat
-    # saturated colour (a red sign, a logo) keeps them constant and is not bleached.
-    bleached_share = float(bleached.mean()) if bleached.any() and float(darkest[bleached].std()) >= 6 else 0.0
+    backdrop = white_backdrop(colours, darkest)
+    if backdrop is not None and backdrop.all():
+        backdrop = None
+    # The subject is counted through a mask, not copied out: indexing by a mask costs more than the counts.
+    subject = np.ones(darkest.shape, bool) if backdrop is None else np.logical_not(backdrop)
+    area = max(1, int(np.count_nonzero(subject)))
+    clipped = (brightest >= CLIPPED_CHANNEL) & subject
+    bleached = clipped & (darkest < BLEACHED_BELOW)
+    # Overexposure burns out one channel of a textured, shaded area, so the others still vary from pixel to
+    # pixel; a flat saturated colour (a red sign, a logo, a product's paint, two of them side by side) keeps them
+    # constant and is not bleached.
+    bleached_count = int(np.count_nonzero(bleached))
+    bleached_share = bleached_count / area if bleached_count and _textured(darkest, bleached) else 0.0
     histogram = np.bincount(np.clip(np.rint(sample), 0, 255).astype(np.uint8).ravel(), minlength=256)
     total = max(1, int(histogram.sum()))
     cdf = np.cumsum(histogram) / total
     levels = np.arange(256)
+    mean = float((histogram * levels).sum() / total)
+    if backdrop is not None:
+        # A small subject on white averages near white with its backdrop: whether it is washed out is its own mean.
+        mean = float(sample[subject].mean())
     return ExposureMeasure(
-        mean=round(float((histogram * levels).sum() / total), 1),
+        mean=round(mean, 1),
         highlight=float(np.searchsorted(cdf, 0.999)),
         shadow=float(np.searchsorted(cdf, 0.001)),
         dark_share=round(float(cdf[NO_DETAIL_DARK]), 4),
         bright_share=round(float(1 - cdf[NO_DETAIL_BRIGHT - 1]), 4),
         crushed=round(float(cdf[CRUSHED]), 4),
         blown=round(float(1 - cdf[BLOWN - 1]), 4),
-        clipped=round(float((brightest >= CLIPPED_CHANNEL).mean()), 4),
+        clipped=round(np.count_nonzero(clipped) / area, 4),
+        white=round(np.count_nonzero((darkest >= BACKDROP_WHITE) & subject) / area, 4),
         bleached=round(bleached_share, 4),
+        backdrop=0.0 if backdrop is None else round(float(backdrop.mean()), 4),
     )
 
 
@@ -539,6 +623,9 @@ class FlatBand:
     #: Share of the band's inner edge where the content it meets differs from it: near 1 for a straight cut
     #: across the whole width, low for a plain sky or a backdrop that meets a subject only here and there.
     straight: float
+    #: Share of that meeting edge where the content fades in from the band's colour over several lines: the
+    #: soft shadow an object casts on its backdrop, which a bar's or a frame's hard cut never has.
+    soft: float = 0.0
 
 
 def _lines_from(gray: np.ndarray, side: str) -> np.ndarray:
@@ -575,8 +662,41 @@ def flat_bands(gray: np.ndarray) -> list[FlatBand]:
             continue
         inner = deviation[depth : depth + EDGE_SEARCH]
         straight = float((inner > EDGE_CONTRAST).mean(axis=1).max()) if inner.size else 0.0
-        bands.append(FlatBand(side, round(depth / count, 4), round(colour, 1), round(straight, 3)))
+        bands.append(FlatBand(side, round(depth / count, 4), round(colour, 1), round(straight, 3), _soft(inner)))
     return bands
+
+
+def _soft(inner: np.ndarray) -> float:
+    """Share of the positions along a band's inner edge that meet content (``inner``: the deviation from the band's
+    colour of the lines past it) where that content fades in: its second line still within four times the band's
+    tolerance and the next two further away each, its last one past the contrast of an edge. A cut is sharp by its
+    second line (the first may be a mix of band and content, averaged down); a cast shadow darkens over many."""
+    if inner.shape[0] < EDGE_SEARCH:
+        return 0.0
+    meets = inner[-1] > EDGE_CONTRAST
+    if not meets.any():
+        return 0.0
+    # Near the band the content is still close to its colour, and it keeps moving away line after line.
+    fading = meets & (inner[1] <= 4 * BAND_TOLERANCE) & (inner[2] > inner[1] + 1) & (inner[3] > inner[2] + 1)
+    return round(float(np.count_nonzero(fading) / np.count_nonzero(meets)), 3)
+
+
+def open_corners(gray: np.ndarray, bands: list[FlatBand], level: float) -> int:
+    """How many inner corners of a four-sided band (a frame) still show the band's colour a few pixels inside
+    the corner, where a framed picture's content begins: a rounded or irregular object on a backdrop leaves its
+    corners open, a picture inside a frame fills them."""
+    depth = {band.side: band.depth for band in bands}
+    height, width = gray.shape
+    top, bottom = round(depth["top"] * height), height - 1 - round(depth["bottom"] * height)
+    left, right = round(depth["left"] * width), width - 1 - round(depth["right"] * width)
+    opened = 0
+    for row, down in ((top, 1), (bottom, -1)):
+        for col, across in ((left, 1), (right, -1)):
+            # Two pixels along the diagonal: past the line averaged from band and content, still at the corner.
+            y, x = row + 2 * down, col + 2 * across
+            if 0 <= y < height and 0 <= x < width and abs(float(gray[y, x]) - level) <= 2 * BAND_TOLERANCE:
+                opened += 1
+    return opened
 
 
 def covered_share(bands: list[FlatBand]) -> float:

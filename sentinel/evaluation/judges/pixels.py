@@ -315,16 +315,19 @@ def exposure(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
         )
         return Outcome(False, m.mean, bounds, detail, graded=1 - m.highlight / 255, facts={"too": "dark"})
     if m.mean > s.max_mean and m.shadow > s.max_shadow:
+        what = "the subject on its white backdrop is washed out" if m.backdrop else "image is washed out"
         detail = (
-            f"image is washed out: mean brightness {number(m.mean)} (needs {bounds}) and even its darkest parts "
+            f"{what}: mean brightness {number(m.mean)} (needs {bounds}) and even its darkest parts "
             f"are {number(m.shadow)} of 255; {pct(m.bright_share)} of the frame shows no detail"
         )
         return Outcome(False, m.mean, bounds, detail, graded=m.shadow / 255, facts={"too": "bright"})
-    if m.clipped > s.max_clipped_fraction and (
-        m.bleached >= s.min_bleached_fraction or m.clipped > s.max_white_fraction
-    ):
+    # Clipping is overexposure when it burnt out colour, or when nearly everything is white: a saturated colour
+    # at full strength (paint, print, a neon sign) clips a channel without losing anything.
+    if m.clipped > s.max_clipped_fraction and (m.bleached >= s.min_bleached_fraction or m.white > s.max_white_fraction):
+        # Behind a subject on a plain white backdrop the shares are of the subject: the backdrop is asked for.
+        of = "of the subject (the white backdrop around it left aside)" if m.backdrop else "of the image"
         detail = (
-            f"highlights are clipped: {pct(m.clipped)} of the image is blown to white or bleached to a flat colour "
+            f"highlights are clipped: {pct(m.clipped)} {of} is blown to white or bleached to a flat colour "
             f"(allowed {pct(s.max_clipped_fraction)})"
         )
         graded = m.clipped / max(4 * s.max_clipped_fraction, 1e-9)
@@ -448,6 +451,8 @@ def banding(ctx: JudgeContext, s: BandingSettings) -> Outcome:
 
 #: Luminance levels within which two bands count as the same colour (one frame, one backdrop).
 SAME_BAND_COLOUR = 12.0
+#: Depths (shares of the side) within which bands on opposite sides are one pair of bars.
+TWIN_DEPTH = 0.006
 
 
 def _flat_bands(ctx: JudgeContext) -> list[measures.FlatBand]:
@@ -495,6 +500,12 @@ class BordersSettings(CheckSettings):
     min_straight: float = Field(
         0.6, gt=0, le=1, description="share of a bar's inner edge where it must meet content along a straight line"
     )
+    max_soft: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="share of a band's inner edge that may fade in (a cast shadow) for the band to count as a bar",
+    )
 
 
 @kind.check(
@@ -506,20 +517,54 @@ class BordersSettings(CheckSettings):
 def borders(ctx: JudgeContext, s: BordersSettings) -> Outcome:
     if unmeasured := _bands_unmeasured(ctx, s.min_band, "look for bars or a frame along its edges"):
         return unmeasured
-    bands = [b for b in _flat_bands(ctx) if b.depth >= s.min_band and b.straight >= s.min_straight]
-    by_side = {b.side: b for b in bands}
+    found = _flat_bands(ctx)
 
-    def pair(one: str, other: str) -> bool:
-        return (
-            one in by_side and other in by_side and abs(by_side[one].level - by_side[other].level) <= SAME_BAND_COLOUR
-        )
+    def same(one: measures.FlatBand, other: measures.FlatBand) -> bool:
+        return abs(one.level - other.level) <= SAME_BAND_COLOUR
 
-    rows, cols = pair("top", "bottom"), pair("left", "right")
-    if rows and cols and abs(by_side["top"].level - by_side["left"].level) <= SAME_BAND_COLOUR:
+    def span(band: measures.FlatBand) -> float:
+        """The share of its side a band's inner edge can meet content along: a frame's sides take the rest."""
+        across = ("left", "right") if band.side in ("top", "bottom") else ("top", "bottom")
+        return max(1e-6, 1 - sum(o.depth for o in found if o.side in across and same(o, band)))
+
+    # A bar ends in a hard straight cut; a band whose edge fades in is a backdrop under an object's cast shadow.
+    hard = {b.side: b for b in found if b.soft < s.max_soft}
+    cuts = {side: b for side, b in hard.items() if b.straight >= s.min_straight * span(b)}
+    opposite = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}
+    for side, band in hard.items():
+        twin = cuts.get(opposite[side])
+        # Bars and frames are drawn in pairs of one depth: where the picture is dark (or light) like the bar along
+        # part of its edge, the cut shows along less of it, and its twin on the other side vouches for it.
+        if (
+            side not in cuts
+            and twin is not None
+            and same(twin, band)
+            and abs(twin.depth - band.depth) <= TWIN_DEPTH
+            and band.straight >= s.min_straight * span(band) / 2
+        ):
+            cuts[side] = band
+    by_side = {side: b for side, b in cuts.items() if b.depth >= s.min_band}
+
+    def pair(one: str, other: str, across: tuple[str, str]) -> bool:
+        if one not in by_side or other not in by_side or not same(by_side[one], by_side[other]):
+            return False
+        # Bars hold a picture that runs from edge to edge between them; when the same flat colour also runs
+        # along a side across them, it is one backdrop wrapping a subject (or a frame, judged below).
+        return not any(b.side in across and same(b, by_side[one]) for b in found)
+
+    # A frame is cut straight on all four sides in one colour, thick enough somewhere to be seen (a frame of even
+    # pixels is thinner, as a share, along the longer side).
+    frame = len(cuts) == 4 and bool(by_side) and all(same(cuts["top"], b) for b in cuts.values())
+    if frame and measures.open_corners(_thumbnail_gray(ctx, 512), list(cuts.values()), cuts["top"].level) > 1:
+        # The flat colour reaches into the corners of what it surrounds: a rounded or irregular object on a
+        # backdrop, not a picture inside a frame.
+        frame = False
+    if frame:
+        by_side = cuts
         band_kind, sides, what = "frame", ("top", "bottom", "left", "right"), "a frame of {colour} on all four sides"
-    elif rows:
+    elif pair("top", "bottom", ("left", "right")):
         band_kind, sides, what = "letterbox", ("top", "bottom"), "letterbox bars of {colour} at the top and bottom"
-    elif cols:
+    elif pair("left", "right", ("top", "bottom")):
         band_kind, sides, what = "pillarbox", ("left", "right"), "pillarbox bars of {colour} at the left and right"
     else:
         return Outcome(True, 0.0, s.min_band, "no bars or frame along the edges")
