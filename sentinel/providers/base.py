@@ -52,9 +52,13 @@ FALLBACK_OUTCOMES = frozenset(
         Outcome.AUTH,
     }
 )
-#: Outcomes that may change if the same call is made again a little later; anything else is the candidate's final
-#: word for this request, so a later pass over the route does not ask it again.
+#: Outcomes that may change if the same call is made again a little later.
 TRANSIENT_OUTCOMES = frozenset({Outcome.RATE_LIMITED, Outcome.UNAVAILABLE, Outcome.TIMEOUT})
+#: Outcomes after which a later pass over the route asks the same candidate again; anything else is its final word
+#: for this request. Not a time-out: the call may still be running at the provider, and billed (an image model
+#: charges for an image it finished after we stopped waiting), so asking again would pay and wait twice. A call that
+#: never reached the provider (no connection in time) is UNAVAILABLE, and asked again.
+REPEATABLE_OUTCOMES = frozenset({Outcome.RATE_LIMITED, Outcome.UNAVAILABLE})
 
 
 class Operation(enum.StrEnum):
@@ -374,7 +378,10 @@ def model_not_found(failed: ProviderResult) -> ProviderResult:
 
 
 def transport_failure(exc: httpx.HTTPError, provider: str) -> ProviderResult:
-    """Connection-level failures: timeouts are TIMEOUT, everything else UNAVAILABLE."""
+    """Connection-level failures: timeouts of a call that was sent are TIMEOUT, everything else UNAVAILABLE."""
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        # Nothing was sent: the provider runs (and bills) nothing, so this is a provider away, not a stalled call.
+        return failure(Outcome.UNAVAILABLE, f"{provider} could not be reached in time ({type(exc).__name__})")
     if isinstance(exc, httpx.TimeoutException):
         return failure(Outcome.TIMEOUT, f"{provider} did not answer in time ({type(exc).__name__})")
     return failure(Outcome.UNAVAILABLE, f"{provider} could not be reached: {type(exc).__name__}: {exc}")
@@ -417,7 +424,8 @@ def canonical_base64(encoded: bytes | memoryview, data: bytes) -> bool:
 
 
 def decode_base64(value: str) -> bytes | None:
-    """Standard or URL-safe base64 (protobuf JSON accepts both), ignoring line breaks; None when it does not decode.
+    """Standard or URL-safe base64, padded or not (protobuf JSON accepts all four), ignoring line breaks, and the
+    payload of a base64 ``data:`` URI sent where bare base64 belongs; None when it does not decode.
 
     None rather than an exception: a provider sending bad base64 is a failed answer each caller reports in its own
     words, not a crash.
@@ -428,6 +436,14 @@ def decode_base64(value: str) -> bytes | None:
     except (binascii.Error, ValueError):
         pass
     compact = "".join(value.split())
+    if compact[:5].lower() == "data:":
+        # Gateways that wrap every image as a data URI do so in ``b64_json`` too (``data:image/png;base64,…``).
+        header, comma, compact = compact.partition(",")
+        if not comma or not header.lower().endswith(";base64"):
+            return None
+    # Padding carries no data: a strict decoder wants it, protobuf JSON and some gateways leave it out.
+    compact = compact.rstrip("=")
+    compact += "=" * (-len(compact) % 4)
     altchars = b"-_" if ("-" in compact or "_" in compact) else None
     try:
         return pybase64.b64decode(compact, altchars=altchars, validate=True)
@@ -436,20 +452,25 @@ def decode_base64(value: str) -> bytes | None:
 
 
 def image_from_bytes(data: bytes) -> ProviderImage | ProviderResult:
-    """Bytes a provider sent as its image, or the UNAVAILABLE failure when they are empty or no image we can store."""
+    """Bytes a provider sent as its image, or the UNRECOGNISED_ANSWER failure when they are empty or no image we can
+    store: an answer that can never be an image is the same on every pass, so the candidate is not asked again for
+    this request (and the next one may serve it)."""
     # What the provider says the type is does not matter: the bytes decide, and bytes that are no image are no success.
     if not data:
-        return failure(Outcome.UNAVAILABLE, "provider answered 200 with an empty image", 200)
+        return failure(Outcome.UNRECOGNISED_ANSWER, "provider answered 200 with an empty image", 200)
     if sniff_mime(data) is None:
-        return failure(Outcome.UNAVAILABLE, "provider returned bytes that are not a PNG, JPEG, WebP or GIF image", 200)
+        return failure(
+            Outcome.UNRECOGNISED_ANSWER, "provider returned bytes that are not a PNG, JPEG, WebP or GIF image", 200
+        )
     return ProviderImage(data=data)
 
 
 def image_from_base64(encoded: str) -> ProviderImage | ProviderResult:
-    """A base64 image from a 200 answer, or the UNAVAILABLE failure saying what was wrong with it."""
+    """A base64 image from a 200 answer, or the UNRECOGNISED_ANSWER failure saying what was wrong with it (see
+    :func:`image_from_bytes`)."""
     data = decode_base64(encoded)
     if data is None:
-        return failure(Outcome.UNAVAILABLE, "provider returned undecodable base64", 200)
+        return failure(Outcome.UNRECOGNISED_ANSWER, "provider returned undecodable base64", 200)
     return image_from_bytes(data)
 
 

@@ -28,6 +28,7 @@ from sentinel.providers.base import (
     ProviderImage,
     ProviderResult,
     classify_http,
+    decode_base64,
     error_message,
     failure,
     model_not_found,
@@ -102,8 +103,14 @@ def build_input(request: GenerationRequest) -> dict[str, Any]:
 
 def _image(item: Any) -> ProviderImage | None:
     """One image entry as an image: ``{"url": ...}`` or a bare URL string; http(s), or a base64 data URI
-    (what ``sync_mode`` answers)."""
-    return image_from_output(item.get("url") if isinstance(item, dict) else item)
+    (what ``sync_mode`` answers); or, with no URL, the bytes in the ``file_data`` of fal's File object."""
+    if not isinstance(item, dict):
+        return image_from_output(item)
+    image = image_from_output(item.get("url"))
+    if image is None and isinstance(item.get("file_data"), str):
+        data = decode_base64(item["file_data"])
+        image = ProviderImage(data=data) if data else None
+    return image
 
 
 def parse_result(body: Any) -> ProviderResult:
@@ -149,7 +156,15 @@ def parse_result(body: Any) -> ProviderResult:
         return ProviderResult(Outcome.OK, images, status_code=200)
     if flagged:
         return failure(Outcome.CONTENT_FILTERED, "fal's safety checker flagged the image as NSFW", 200)
-    return failure(Outcome.UNAVAILABLE, f"fal's result holds no image URL: {str(items)[:200]}", 200)
+    # The same result on every pass: the provider's fault, not a hiccup worth another (billed) job. Its keys, not
+    # its values, are quoted: those may be megabytes of base64.
+    return failure(Outcome.UNRECOGNISED_ANSWER, f"fal's result holds no image (entries: {_entry_shapes(items)})", 200)
+
+
+def _entry_shapes(items: list[Any]) -> str:
+    """What each image entry is, by its keys (or its type), never its values."""
+    shapes = [f"{{{', '.join(map(str, item))}}}" if isinstance(item, dict) else type(item).__name__ for item in items]
+    return "; ".join(shapes[:5])[:200]
 
 
 def fal_message(response: httpx.Response) -> str:

@@ -250,7 +250,15 @@ def parse_images(body: Any) -> tuple[list[ProviderImage], str | None, bool]:
                 return [], "the provider returned base64 that does not decode", True
             images.append(ProviderImage(data=data, revised_prompt=revised))
         elif isinstance(item.get("url"), str):
-            images.append(ProviderImage(url=item["url"], revised_prompt=revised))
+            url = item["url"]
+            if url[:5].lower() != "data:":
+                images.append(ProviderImage(url=url, revised_prompt=revised))
+                continue
+            # The image itself as a data URI (some gateways answer every image so): nothing to download.
+            data = decode_base64(url)
+            if data is None:
+                return [], "the provider returned a data URI that is not base64 that decodes", True
+            images.append(ProviderImage(data=data, revised_prompt=revised))
     return images, None, bool(images)
 
 
@@ -368,7 +376,8 @@ class OpenAIProvider(HttpProvider):
             if error is not None:
                 return self._error_in_200(response, error)
             if problem:
-                return failure(Outcome.UNAVAILABLE, problem, 200)
+                # The same answer on every pass: the provider's fault, not a hiccup worth paying for again.
+                return failure(Outcome.UNRECOGNISED_ANSWER, problem, 200)
             if not recognised:
                 # The contract changed under us: say so in the log (keys only) rather than blame the prompt.
                 shape = answer_shape(body)

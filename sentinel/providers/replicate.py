@@ -103,8 +103,18 @@ def build_input(request: GenerationRequest) -> dict[str, Any]:
     return inputs
 
 
+#: Keys under which a model whose output is an object puts its image (or list of images), beside a seed or timings.
+OUTPUT_IMAGE_KEYS = ("image", "images", "output")
+
+
 def parse_output(output: Any) -> tuple[list[ProviderImage], str | None]:
-    """Images from a succeeded prediction's ``output``: one URL string or a list of them; returns (images, problem)."""
+    """Images from a succeeded prediction's ``output``: one URL string, a list of them, or an object holding either
+    under one of ``OUTPUT_IMAGE_KEYS``; returns (images, problem)."""
+    if isinstance(output, dict):
+        key = next((key for key in OUTPUT_IMAGE_KEYS if output.get(key) not in (None, "", [])), None)
+        if key is None:
+            return [], f"replicate's output holds no image URL (keys: {', '.join(map(str, output))[:200]})"
+        output = output[key]
     items = output if isinstance(output, list) else [output]
     items = [item for item in items if item not in (None, "")]
     if not items:
@@ -205,7 +215,9 @@ class ReplicateProvider(PollingHttpProvider):
             return failure(Outcome.UNAVAILABLE, "replicate prediction was aborted before it started")
         images, problem = parse_output(prediction.get("output"))
         if problem:
-            return failure(Outcome.UNAVAILABLE, problem)
+            # A settled prediction's output never changes: running the model again would give the same shape, and
+            # another bill.
+            return failure(Outcome.UNRECOGNISED_ANSWER, problem, 200)
         if not images:
             # Never ok: there is no image. Content-filtered rather than unavailable because "succeeded"
             # with nothing to show is how models whose safety checker drops outputs (sdxl-style

@@ -23,6 +23,7 @@ from sentinel.errors import (
 from sentinel.net.fetch import fetch_url
 from sentinel.providers.base import (
     FALLBACK_OUTCOMES,
+    REPEATABLE_OUTCOMES,
     TRANSIENT_OUTCOMES,
     GenerationRequest,
     Operation,
@@ -41,7 +42,7 @@ from sentinel.providers.pinning import pinned_route
 from sentinel.providers.quality import QualityBoard, QualityPolicy, route_view
 from sentinel.providers.registry import Unconfigured, adapter_class
 from sentinel.settings import Settings
-from sentinel.store.images import ImageInfo, check_image, decoded_pixels, sha256_of
+from sentinel.store.images import ImageInfo, check_image, decoded_pixels, sha256_of, sniff_mime
 
 #: Pause before walking a route again after transient failures (grows with each walk).
 RETRY_PAUSE_SECONDS = 0.1
@@ -638,7 +639,8 @@ class Router:
             if by_deadline:
                 walk.stopped = self._past_deadline(walk)  # the deadline has passed: the walk ends here, saying so
         delivered: DeliveredImage | None = None
-        final = answer.outcome not in TRANSIENT_OUTCOMES
+        # A time-out is final too: the call may still be running, and billed, at the provider (see REPEATABLE_OUTCOMES).
+        final = answer.outcome not in REPEATABLE_OUTCOMES
         if answer.ok:
             checked = await self._deliver(answer.images[0], candidate, walk.write_ahead)
             if isinstance(checked, DeliveredImage):
@@ -754,7 +756,12 @@ class Router:
                 data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
             )
         except (BadImage, ImageTooLarge) as exc:
-            return failure(Outcome.UNAVAILABLE, f"the provider returned no usable image: {exc.message}"), False
+            said = f"the provider returned no usable image: {exc.message}"
+            if sniff_mime(data) is None:
+                # No image at all (a page, JSON, text where the image belongs): the same on every pass, so the
+                # provider's fault (502) and final for this request, where a cut or broken image may be a hiccup.
+                return failure(Outcome.UNRECOGNISED_ANSWER, said, 200), True
+            return failure(Outcome.UNAVAILABLE, said), False
         if write_ahead is not None:
             # Started after the (short) check, not before: its thread's start would hold the GIL the check needs,
             # where the hash below lets it go.

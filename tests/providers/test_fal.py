@@ -189,7 +189,7 @@ def test_result_shapes() -> None:
     assert parse_result({"images": ["data:image/png;base64,iVBORw0KGgo="]}).images[0].data == b"\x89PNG\r\n\x1a\n"
     mixed = parse_result({"images": [png, {"url": "https://fal.media/b.png"}], "has_nsfw_concepts": [True, False]})
     assert [image.url for image in mixed.images] == ["https://fal.media/b.png"]
-    assert parse_result({"images": [{"url": "file:///etc/passwd"}]}).outcome is Outcome.UNAVAILABLE
+    assert parse_result({"images": [{"url": "file:///etc/passwd"}]}).outcome is Outcome.UNRECOGNISED_ANSWER
     assert parse_result({"error": "runner crashed", "images": []}).outcome is Outcome.UNAVAILABLE
 
 

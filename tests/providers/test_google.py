@@ -179,14 +179,14 @@ def _gemini_answer(candidate: dict) -> Callable[[httpx.Request], httpx.Response]
     return lambda request: httpx.Response(200, json={"candidates": [candidate]})
 
 
-def test_undecodable_base64_is_unavailable() -> None:
+def test_undecodable_base64_is_the_providers_fault() -> None:
     imagen = generate_against(
         lambda request: httpx.Response(200, json={"predictions": [{"bytesBase64Encoded": "%%not base64%%"}]}), IMAGEN
     )
-    assert imagen.outcome is Outcome.UNAVAILABLE and "undecodable base64" in imagen.message
+    assert imagen.outcome is Outcome.UNRECOGNISED_ANSWER and "undecodable base64" in imagen.message
     parts = [{"inlineData": {"mimeType": "image/png", "data": "@@@"}}]
     gemini = generate_against(_gemini_answer({"content": {"parts": parts}, "finishReason": "STOP"}), GEMINI)
-    assert gemini.outcome is Outcome.UNAVAILABLE and "undecodable base64" in gemini.message
+    assert gemini.outcome is Outcome.UNRECOGNISED_ANSWER and "undecodable base64" in gemini.message
 
 
 def test_bytes_that_are_not_an_image_are_not_ok() -> None:
@@ -194,7 +194,7 @@ def test_bytes_that_are_not_an_image_are_not_ok() -> None:
     result = generate_against(
         lambda request: httpx.Response(200, json={"predictions": [{"bytesBase64Encoded": encoded}]}), IMAGEN
     )
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert result.outcome is Outcome.UNRECOGNISED_ANSWER
 
 
 def test_gemini_safety_finish_reason_and_words_only_are_content_filtered() -> None:

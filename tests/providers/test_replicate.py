@@ -253,7 +253,7 @@ def test_polling_urls_must_be_absolute_and_on_the_api_host(get, words) -> None:
         # https://replicate.com/docs/topics/predictions/lifecycle: "exceeded its deadline before it could start"
         (prediction("aborted"), Outcome.UNAVAILABLE, "aborted"),
         (prediction("succeeded", output=[]), Outcome.CONTENT_FILTERED, "without any output"),
-        (prediction("succeeded", output="a poem, not a file"), Outcome.UNAVAILABLE, "no image URL"),
+        (prediction("succeeded", output="a poem, not a file"), Outcome.UNRECOGNISED_ANSWER, "no image URL"),
     ],
 )
 def test_settled_predictions_map_to_outcomes(settled, outcome, words) -> None:

@@ -154,12 +154,12 @@ def test_raw_bytes_answer_with_filtered_header_is_content_filtered() -> None:
     assert result.outcome is Outcome.CONTENT_FILTERED
 
 
-def test_undecodable_base64_and_non_images_are_unavailable() -> None:
+def test_undecodable_base64_and_non_images_are_the_providers_fault() -> None:
     result = generate_against(lambda request: httpx.Response(200, json={"image": "%%%", "finish_reason": "SUCCESS"}))
-    assert result.outcome is Outcome.UNAVAILABLE and "undecodable base64" in result.message
+    assert result.outcome is Outcome.UNRECOGNISED_ANSWER and "undecodable base64" in result.message
     page = b"<html><body>maintenance</body></html>"
     result = generate_against(lambda request: httpx.Response(200, content=page, headers={"content-type": "image/png"}))
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert result.outcome is Outcome.UNRECOGNISED_ANSWER
 
 
 def test_closed_port_is_unavailable() -> None:
