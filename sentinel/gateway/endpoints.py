@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from sentinel.errors import InvalidInput
 from sentinel.gateway.catalog import catalog, model_entry
-from sentinel.gateway.deps import Gateway
+from sentinel.gateway.deps import Gateway, ImageEndpoint
 from sentinel.gateway.fields import refuse_output_fields_for_jobs
 from sentinel.gateway.schemas import (
     ImagesEditRequest,
@@ -34,7 +34,6 @@ from sentinel.gateway.service import (
     who_headers,
 )
 from sentinel.http.base64_bytes import Base64Bytes
-from sentinel.http.deps import AppServices
 from sentinel.http.requests import long_poll, parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
@@ -43,7 +42,6 @@ from sentinel.http.uploads import parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
 from sentinel.idempotency.http import Answer, idempotent
 from sentinel.idempotency.service import fingerprint
-from sentinel.jobs.deps import Jobs
 from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
@@ -85,10 +83,11 @@ def public_base_url(request: Request, services: Services) -> str:
         }
     },
 )
-async def create_images(
-    request: Request, gateway: Gateway, jobs: Jobs, services: AppServices, idempotency: Idempotency
-) -> JSONResponse:
-    body = parse_body(ImagesGenerationRequest, await request.body())
+async def create_images(request: Request, uses: ImageEndpoint) -> JSONResponse:
+    gateway, jobs, services = uses.gateway, uses.jobs, uses.services
+    # Strict as OpenAI's API is: ``"n": "2"`` is a 400 naming ``n``. (The edit and variation forms stay lax: every
+    # multipart field arrives as text.)
+    body = parse_body(ImagesGenerationRequest, await request.body(), strict=True)
     base_url = public_base_url(request, services)
 
     async def produce() -> Answer:
@@ -102,7 +101,7 @@ async def create_images(
         request,
         idempotent(
             request,
-            idempotency,
+            uses.idempotency,
             "POST /v1/images/generations",
             lambda: fingerprint(body.model_dump()),
             produce,
@@ -255,11 +254,15 @@ async def _change_images(
         }
     },
 )
-async def create_image_edits(
-    request: Request, gateway: Gateway, jobs: Jobs, services: AppServices, idempotency: Idempotency
-) -> JSONResponse:
+async def create_image_edits(request: Request, uses: ImageEndpoint) -> JSONResponse:
     return await _change_images(
-        request, gateway, services, idempotency, ImagesEditRequest, "POST /v1/images/edits", jobs=jobs
+        request,
+        uses.gateway,
+        uses.services,
+        uses.idempotency,
+        ImagesEditRequest,
+        "POST /v1/images/edits",
+        jobs=uses.jobs,
     )
 
 
@@ -282,11 +285,9 @@ async def create_image_edits(
         }
     },
 )
-async def create_image_variations(
-    request: Request, gateway: Gateway, services: AppServices, idempotency: Idempotency
-) -> JSONResponse:
+async def create_image_variations(request: Request, uses: ImageEndpoint) -> JSONResponse:
     return await _change_images(
-        request, gateway, services, idempotency, ImagesVariationRequest, "POST /v1/images/variations"
+        request, uses.gateway, uses.services, uses.idempotency, ImagesVariationRequest, "POST /v1/images/variations"
     )
 
 

@@ -77,9 +77,12 @@ class GroupWriter:
         for sha256, staged in record.written_ahead.items():
             if sha256 not in fresh:
                 self._discard(staged)  # stored already (or the store cannot stage): written for nothing
-        if fresh and not self._busy():
+        if fresh and (not self._busy() or not self._syncs()):
             # With no group being written, this record's starts at once; its new blobs are written meanwhile by the
             # store's threads, alongside the thread hop and the statements before the put, which then only renames.
+            # So too behind a group when the store does not sync: the put then waits only for a write, which the
+            # store's threads started at once, and a thread hop of the request's own to wait for it first (~40 us of
+            # CPU, with its wake-up of the loop) would cost more than it could save.
             await self._record_while_staging(record, fresh)
             return
         if not fresh:
@@ -116,6 +119,11 @@ class GroupWriter:
         """Whether a group is being written on this loop, so a record sent now waits for it anyway."""
         writing = self._writing
         return writing is not None and not writing.done() and self._loop is asyncio.get_running_loop()
+
+    def _syncs(self) -> bool:
+        """Whether the store syncs each blob to disk before a put returns (an fsync of milliseconds, which a group's
+        transaction must not wait for: see :meth:`_stage_and_record`)."""
+        return bool(getattr(self._images.blobs, "sync", True))
 
     def _fresh_blobs(self, record: Record) -> dict[str, bytes]:
         """The record's images the store can stage and does not hold yet, by hash."""

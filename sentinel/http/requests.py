@@ -18,10 +18,12 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 T = TypeVar("T")
 
 
-def parse_body(model: type[ModelT], raw: bytes) -> ModelT:
-    """The body as ``model``, or a 400 naming the first field that is wrong (OpenAI's wording for extras)."""
+def parse_body(model: type[ModelT], raw: bytes, *, strict: bool = False) -> ModelT:
+    """The body as ``model``, or a 400 naming the first field that is wrong (OpenAI's wording for extras).
+    ``strict``: a JSON value of the wrong type (``"n": "2"``, ``"seed": 1.5``) is refused, as OpenAI's API refuses
+    it, instead of being coerced; a JSON integer still passes for a float field."""
     try:
-        parsed = model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw, strict=strict)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
