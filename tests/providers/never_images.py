@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -110,6 +111,17 @@ def running() -> Iterator[Fake]:
     calls: collections.Counter[str] = collections.Counter()
     with serve(create_app(calls)) as server:
         yield Fake(server.url, calls)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[Fake]:
+    with running() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEVER_IMAGES_KEY", "sk-never-images")
 
 
 def target(kind: str, mode: str) -> str:

@@ -16,18 +16,9 @@ from sentinel.providers.base import Outcome, decode_base64
 from sentinel.providers.fal import parse_result
 from sentinel.providers.google import parse_gemini, parse_imagen
 from tests.conftest import clean_env, png_bytes, start_server
-from tests.providers.never_images import IMAGE, Fake, generate, outcomes, routes, routing, running, target
+from tests.providers.never_images import IMAGE, Fake, fake, generate, key, outcomes, routes, routing, target
 
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[Fake]:
-    with running() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def key(monkeypatch) -> None:
-    monkeypatch.setenv("NEVER_IMAGES_KEY", "sk-never-images")
+__all__ = ["fake", "key"]  # fixtures, used by name
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,12 @@ made again on a later pass of the same request (it may still be running, and bil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from sentinel.providers.base import Outcome
-from tests.providers.never_images import Fake, generate, outcomes, routing, running, target
+from tests.providers.never_images import Fake, fake, generate, key, outcomes, routing, target
 
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[Fake]:
-    with running() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def key(monkeypatch) -> None:
-    monkeypatch.setenv("NEVER_IMAGES_KEY", "sk-never-images")
+__all__ = ["fake", "key"]  # fixtures, used by name
 
 
 @pytest.mark.parametrize(
