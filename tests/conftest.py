@@ -121,9 +121,9 @@ class RunningProcess:
         self._handle.close()
 
 
-#: What uvicorn logs when the port it was given was taken meanwhile (by another test's server, between the free_port
-#: that found it and the bind).
-PORT_TAKEN = "address already in use"
+#: What `sentinel serve` says when the port it was given was taken meanwhile (by another test's server, between the
+#: free_port that found it and the bind): "error: port N is already in use (…)".
+PORT_TAKEN = "already in use"
 
 
 def start_server(
@@ -155,8 +155,8 @@ def _start_server_on(
             answered = httpx.get(f"{base}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
             answered = False
-        # Whoever holds the port answers /healthz: it is ours once uvicorn says it runs on it (it binds the port only
-        # after the application's start-up, so another test's server could answer before ours fails to bind).
+        # Whoever holds the port answers /healthz: it is ours once it says it runs on it (another test's server could
+        # have taken the port between free_port and our bind, and answer before ours has said it is in use).
         if answered and f":{port} (Press CTRL+C to quit)" in server.output():
             return server, base
         time.sleep(0.1)

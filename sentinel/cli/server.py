@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 from typing import Annotated
 
@@ -27,19 +29,21 @@ def serve(
 
     from sentinel.pages.auth import check_reviewer_keys
     from sentinel.providers.config import load_routing
+    from sentinel.settings import get_settings
     from sentinel.wiring import get_services
 
     if host or port is not None:
         # The app decides whether it may run open (no keys) from the address it is bound to, and the settings were
         # read (and kept) before this command ran: without reading them again the app took `--host 0.0.0.0` for
         # loopback and answered the whole network without keys.
-        from sentinel.settings import get_settings
-
         if host:
             os.environ["SENTINEL_HOST"] = host
         if port is not None:
             os.environ["SENTINEL_PORT"] = str(port)
         get_settings.cache_clear()
+    # The settings now hold --host and --port (read again above).
+    bind = get_settings()
+    listeners = _listen(bind.host, bind.port)
     try:
         # Load rubrics, judges and routes now, so a broken YAML file stops start-up with its file and line.
         settings = get_services().settings
@@ -78,7 +82,22 @@ def serve(
         http=with_header_deadline(settings.header_read_timeout_seconds),
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
-    run_server(config)
+    run_server(config, listeners)
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """The server's sockets, bound before anything starts (the banner, the embedded workers); a port that is taken
+    or an address that is not this machine's stops start-up with one line."""
+    from sentinel.ops.shutdown import listen_on
+
+    try:
+        return listen_on(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise fail(
+                f"port {port} is already in use (another `sentinel serve`?); pass --port or set SENTINEL_PORT"
+            ) from exc
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def _check_provider_models() -> None:

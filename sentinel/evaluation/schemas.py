@@ -17,7 +17,15 @@ class EvaluationByURL(BaseModel):
     source_url: str | None = Field(default=None, max_length=4096)
     mask_url: str | None = Field(default=None, max_length=4096)
     params: dict[str, Any] = Field(default_factory=dict)
-    callback_url: str | None = Field(default=None, max_length=2048, description="POSTed the result when done")
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description=(
+            "POSTed the result when done. Refused now only when it can never be delivered to (not http(s), a "
+            "non-public address, a name resolving to one); a name that does not resolve yet is accepted, and each "
+            "delivery checks the address again and is retried"
+        ),
+    )
 
 
 class CriterionOut(BaseModel):

@@ -30,7 +30,15 @@ class JobCreate(BaseModel):
         le=MAX_SEED,
         description="the first attempt's seed (a regeneration uses seed + attempt - 1); default: random per attempt",
     )
-    callback_url: str | None = Field(default=None, max_length=2048)
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description=(
+            "POSTed the job when it is final. Refused now only when it can never be delivered to (not http(s), a "
+            "non-public address, a name resolving to one); a name that does not resolve yet is accepted, and each "
+            "delivery checks the address again and is retried"
+        ),
+    )
     source_url: str | None = Field(
         default=None, max_length=2048, description="edit tasks: the image to edit (public http(s) URL)"
     )

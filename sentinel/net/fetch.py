@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ import httpx
 
 from sentinel.errors import DisallowedURL, FetchFailed, ImageTooLarge, SentinelError, format_size
 from sentinel.net.untrusted import storable_text
+
+logger = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -46,6 +49,9 @@ NAT64_PREFIX: ipaddress.IPv6Network = ipaddress.IPv6Network("64:ff9b::/96")
 
 #: Where names of the ``localhost`` domain lead, without asking a resolver.
 LOOPBACK: ipaddress.IPv4Address = ipaddress.IPv4Address("127.0.0.1")
+
+#: How long :func:`check_url` waits for a name's addresses (the request that gave the URL waits as long).
+CHECK_SECONDS: float = 10.0
 
 #: URLs are echoed in error messages; a data: URL or a hostile redirect can be megabytes long.
 MAX_URL_IN_MESSAGE: int = 200
@@ -118,19 +124,39 @@ async def fetch_url(
         ) from exc
 
 
-def check_url(url: str, allowed_networks: Sequence[IPNetwork] = (), field: str | None = None) -> None:
-    """Refuse now, with a clear error, a URL that a later fetch or POST would refuse (scheme, address).
+class HostNotResolved(FetchFailed):
+    """The host's name gave no address (no such name, or the resolver failed or said nothing useful)."""
 
-    Call it from synchronous code (a worker thread); the address is checked again at delivery time.
+
+def check_url(
+    url: str,
+    allowed_networks: Sequence[IPNetwork] = (),
+    field: str | None = None,
+    resolver: Resolver | None = None,
+) -> None:
+    """Refuse now, with a clear error, a URL that a later fetch or POST is certain to refuse: not an http(s) URL, a
+    literal address that is not public, a name that resolves to one.
+
+    A name that does not resolve now is let through: a resolver's hiccup passes, and a receiver's DNS record may be
+    created after the job; the delivery checks the address again (and is retried). Call it from synchronous code
+    (a worker thread).
     """
-    checker = _Fetch(0, 10.0, 0, tuple(allowed_networks), _getaddrinfo, field)
+    checker = _Fetch(0, CHECK_SECONDS, 0, tuple(allowed_networks), resolver or _getaddrinfo, field)
     hop = _Hop(checker.subject, f"{checker.subject} host")
+    parsed = checker._parse(url, hop.where)
 
     async def check() -> None:
-        await checker._checked_addresses(checker._parse(url, hop.where), hop)
+        await checker._checked_addresses(parsed, hop)
 
     try:
-        asyncio.run(asyncio.wait_for(check(), timeout=10.0))
+        asyncio.run(asyncio.wait_for(check(), timeout=CHECK_SECONDS))
+    except (HostNotResolved, TimeoutError):
+        # Only the lookup can time out here (nothing is connected to).
+        logger.info(
+            "%s host %s does not resolve now; accepted, the delivery checks it again",
+            checker.subject,
+            _host(parsed.host),
+        )
     except SentinelError:
         raise
     except Exception as exc:
@@ -323,19 +349,19 @@ class _Fetch:
         except SentinelError:
             raise
         except Exception as exc:
-            raise FetchFailed(f"could not resolve host {_host(host)}", field=self.field) from exc
+            raise HostNotResolved(f"could not resolve host {_host(host)}", field=self.field) from exc
         addresses: list[IPAddress] = []
         for answer in answers:
             address = _parse_ip(str(answer))
             if address is None:
-                raise FetchFailed(
+                raise HostNotResolved(
                     f"could not resolve host {_host(host)}: the resolver returned {_words(repr(answer))}, "
                     "not an address",
                     field=self.field,
                 )
             addresses.append(address)
         if not addresses:
-            raise FetchFailed(f"could not resolve host {_host(host)}", field=self.field)
+            raise HostNotResolved(f"could not resolve host {_host(host)}", field=self.field)
         return addresses
 
     def _allowed(self, address: IPAddress) -> bool:

@@ -15,6 +15,9 @@ in flight instead, so each such request answers OpenAI's error shape: 503 with a
 
 uvicorn re-raises the signal once it has stopped, which would end the process as "killed by SIGTERM";
 a stop that went to plan exits 0 instead.
+
+The port is bound before anything else starts (:func:`listen_on`): a port in use is then one line and no embedded
+workers started and stopped again; and a server that got its port keeps it until it listens.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ ANSWER_SECONDS = 2.0
 
 
 class _Server(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if sockets is not None and self.started:
+            # uvicorn says where it runs only for the sockets it bound itself; people (and the test suite's start-up
+            # check) wait for that line.
+            self._log_started_message(sockets)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         grace = self.config.timeout_graceful_shutdown
         timer = None
@@ -48,13 +58,37 @@ class _Server(uvicorn.Server):
                 timer.cancel()
 
 
-def run_server(config: Any) -> None:
-    """Run a ``uvicorn.Config`` until it is stopped; SIGTERM ends in exit status 0 after a graceful stop."""
+def listen_on(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to every address ``host`` names, at ``port``, as uvicorn (asyncio's ``create_server``) would bind
+    them; not yet listening. Raises ``OSError`` (``errno.EADDRINUSE`` for a port in use, ``socket.gaierror`` for a
+    host that names no address)."""
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # Each family gets its own socket (as asyncio does): the IPv6 one must not claim IPv4 too.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def run_server(config: Any, sockets: list[socket.socket] | None = None) -> None:
+    """Run a ``uvicorn.Config`` until it is stopped (on ``sockets`` when given, bound by :func:`listen_on`); SIGTERM
+    ends in exit status 0 after a graceful stop."""
     server = _Server(config)
     # uvicorn restores this handler when it has shut down, then raises the signal it got: make that a no-op.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        server.run()
+        server.run(sockets)
     except KeyboardInterrupt:
         pass
     finally:

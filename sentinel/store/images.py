@@ -127,6 +127,12 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | No
     if ALLOWED_FORMATS.get(image.format or "") != mime:
         raise BadImage(f"image bytes look like {mime} but do not parse as one", field=field)
     width, height = image.size
+    frames = _frame_count(image, field)
+    if frames > 1:
+        # Judging one frame would speak for a picture the viewer sees only a moment of.
+        raise BadImage(
+            f"animated images ({frames} frames) are not judged: send one frame as PNG, JPEG, WebP or GIF", field=field
+        )
     if mime == "image/png":
         if not image.tile:
             raise BadImage("image is corrupt or truncated: the PNG has no image data (IDAT)", field=field)
@@ -143,6 +149,18 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str | No
         raise BadImage("image is truncated: the PNG IEND chunk is missing", field=field)
     # The size a person sees: a phone's portrait photo is stored landscape with an EXIF orientation.
     return (mime, *shown_size(width, height, orientation(image)))
+
+
+def _frame_count(image: Image.Image, field: str | None) -> int:
+    """How many frames ``image`` holds, from its headers: a PNG's animation control chunk and a WebP's header say
+    it at open; a GIF is walked past its first frame's data (not decoded) only to see whether another follows, and
+    counted to the end only when one does. A JPEG has one."""
+    try:
+        if not getattr(image, "is_animated", False):
+            return 1
+        return int(getattr(image, "n_frames", 2))
+    except Exception as exc:
+        raise BadImage(f"image is corrupt or truncated: {_unreadable(exc)}", field=field) from exc
 
 
 #: A PNG chunk type: four ASCII letters (Pillow's own test, digits and ``_`` included).
@@ -275,7 +293,8 @@ def _refuse_cut_jpeg(rgb: np.ndarray, scale: int = 1) -> None:
 
 
 def decode_rgb(data: bytes, *, max_pixels: int) -> np.ndarray:
-    """Fully decode to an HxWx3 uint8 array (first frame of a GIF; alpha composited on white; 16-bit scaled)."""
+    """Fully decode to an HxWx3 uint8 array (alpha composited on white; 16-bit scaled; an animated image, refused
+    at intake, as its first frame)."""
     image = _open(data, max_pixels, None)
     _load(image)
     rgb = _to_rgb(image)

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import dramatiq
 import orjson
 from sqlmodel import Session, func, select
 
@@ -30,11 +33,15 @@ from sentinel.net.fetch import post_to_url
 from sentinel.services import Services
 from sentinel.worker.loop import run_async
 
+logger = logging.getLogger(__name__)
+
 SIGNATURE_HEADER = "Sentinel-Signature"
 
 
-class DeliveryFailed(Exception):
-    """Raised so dramatiq retries the delivery with backoff."""
+class DeliveryFailed(dramatiq.Retry):
+    """Raised so dramatiq retries the delivery with backoff. A receiver that is down is expected and the try is
+    recorded (and logged as one warning): as a ``Retry``, dramatiq does not log it again as an error with a
+    traceback."""
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -142,4 +149,15 @@ class WebhookService:
             )
             session.commit()
         if error is not None:
-            raise DeliveryFailed(f"webhook to {url} failed: {error}")
+            host = urlsplit(url).hostname or "?"
+            logger.warning(
+                "webhook delivery %s (%s %s %s), try %d to %s failed: %s",
+                delivery_id,
+                kind,
+                resource_id,
+                event,
+                tries + 1,
+                host,
+                error,
+            )
+            raise DeliveryFailed(f"webhook to {host} failed: {error}")
