@@ -188,6 +188,9 @@ def retry_delay(call: Call, response: httpx.Response, attempt: int, base: float)
     """How long to wait before sending ``call`` again after ``response``; None: do not retry."""
     statuses = RETRY_STATUSES if call.replay_safe else REFUSED_STATUSES
     retry = response.status_code in statuses
+    if response.headers.get("x-should-retry") == "false":
+        # The server knows no retry can change this answer (no provider key, a retired model, a refused key).
+        return None
     if response.status_code == 409 and call.idempotency_key is not None:
         # Our own earlier try (timed out here) still holds the key on the server: ask again for its answer.
         retry = _error_type(response) == KEY_IN_USE

@@ -27,6 +27,7 @@ from sentinel.gateway.schemas import (
 )
 from sentinel.gateway.service import (
     FAILURE_STATUS,
+    NO_RETRY_HEADERS,
     GenerationFailed,
     ImageChange,
     response_format_of,
@@ -446,6 +447,10 @@ def judged_failure(task: str, reason: str | None, job_id: str, attempts: list[Jo
         if last.retry_after and math.isfinite(last.retry_after):
             assert error.headers is not None
             error.headers["Retry-After"] = str(max(1, round(retry_after_left(last))))
+        if outcome is Outcome.AUTH:
+            # The job stopped at a rejected key, as another attempt could only be refused again: so would a retry.
+            assert error.headers is not None
+            error.headers |= NO_RETRY_HEADERS
     error.status_code, error.error_type, error.code = status, kind, code
     return error
 

@@ -24,6 +24,7 @@ from sentinel.store.orientation import upright_bytes
 
 __all__ = [
     "FAILURE_STATUS",
+    "NO_RETRY_HEADERS",
     "GatewayService",
     "Generation",
     "GenerationFailed",
@@ -31,6 +32,9 @@ __all__ = [
     "default_response_format",
     "response_format_of",
 ]
+
+#: Tells the OpenAI SDKs not to retry an answer no retry can change (they retry every 5xx twice, with back-off).
+NO_RETRY_HEADERS = {"x-should-retry": "false"}
 
 #: The attempt outcome of a candidate the router passed over without calling it.
 NOT_CALLED = "skipped"
@@ -267,6 +271,10 @@ class GatewayService:
         headers = sentinel_headers(generation)
         if last and last.retry_after:
             headers["Retry-After"] = str(max(1, round(last.retry_after)))
+        if results and all(result.unchanging for result in results):
+            # A set-up the operator must change (no key here, a rejected key, a retired model) answers the same to
+            # every retry.
+            headers |= NO_RETRY_HEADERS
         # A field the provider refused is named as the caller named it (the OpenAI adapter's fields are OpenAI's).
         field = last.param if last and outcome is Outcome.INVALID_REQUEST else None
         error = GenerationFailed(

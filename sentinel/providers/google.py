@@ -1,8 +1,9 @@
 """Google's Generative Language API (Gemini API): Imagen via ``:predict``, Gemini image models via ``:generateContent``.
 
 Google hides most refusals inside a 200: Imagen drops a filtered image (naming a ``raiFilteredReason`` only when
-asked to), Gemini answers with a ``blockReason``, a safety ``finishReason`` or just words and no picture. Every such
-answer is ``content_filtered`` here, never ``ok``.
+asked to), Gemini answers with a ``blockReason``, a safety ``finishReason``, nothing, or words declining and no
+picture. Every such answer is ``content_filtered`` here, never ``ok``; words that decline nothing, or only draft
+images, are a failed generation (``unavailable``), and an image sent other than inline is drift.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sentinel.providers.base import (
     retry_after_seconds,
     says_model_gone,
 )
+from sentinel.providers.refusals import refusal_in
 
 #: Aspect ratios Imagen accepts; a request's width×height is mapped to the nearest one.
 IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
@@ -120,6 +122,19 @@ def _parts(candidate: dict[str, Any]) -> list[dict[str, Any]]:
     return [part for part in parts if isinstance(part, dict)] if isinstance(parts, list) else []
 
 
+def _unread_image(part: dict[str, Any]) -> str | None:
+    """How a part that is no inline image we read still carries an image (under ``fileData``, an inline image without
+    its data, any object with an image ``mimeType``), in words; None for text and other parts."""
+    for key, value in part.items():
+        if key in ("fileData", "file_data"):
+            return key
+        if isinstance(value, dict):
+            mime = value.get("mimeType") or value.get("mime_type")
+            if isinstance(mime, str) and mime.lower().startswith("image/"):
+                return f"{key} without data" if key in ("inlineData", "inline_data") else key
+    return None
+
+
 def parse_gemini(body: Any) -> ProviderResult:
     """The outcome of a 200 from ``:generateContent``."""
     if not isinstance(body, dict):
@@ -127,14 +142,20 @@ def parse_gemini(body: Any) -> ProviderResult:
     listed = body.get("candidates")
     candidates = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
     images: list[ProviderImage] = []
+    drafts = 0
+    unread: list[str] = []
     for candidate in candidates:
         for part in _parts(candidate):
             # Thinking models emit interim draft images marked ``thought``; only the final image counts.
             if part.get("thought"):
+                drafts += 1 if part.get("inlineData") or part.get("inline_data") or _unread_image(part) else 0
                 continue
             # Drift: REST answers camelCase ``inlineData``, some gateways pass the proto's snake_case through.
             inline = part.get("inlineData") or part.get("inline_data")
             if not isinstance(inline, dict) or not isinstance(inline.get("data"), str) or not inline["data"]:
+                key = _unread_image(part)
+                if key is not None:
+                    unread.append(key)
                 continue
             image = image_from_base64(inline["data"])
             if isinstance(image, ProviderResult):
@@ -161,18 +182,47 @@ def parse_gemini(body: Any) -> ProviderResult:
     first = candidates[0]
     reason = str(first.get("finishReason") or "")
     said = " ".join(p["text"] for p in _parts(first) if isinstance(p.get("text"), str) and not p.get("thought"))
-    said = said.strip()[:MAX_QUOTED_TEXT]
+    spoken, said = said.strip(), said.strip()[:MAX_QUOTED_TEXT]
     words = f"; the model said: {said!r}" if said else ""
     if first.get("finishMessage"):
         words = f" ({first['finishMessage']}){words}"
+    shown = reason or "none"
     if reason in SAFETY_FINISH_REASONS:
         return failure(Outcome.CONTENT_FILTERED, f"Gemini withheld the image (finishReason {reason}){words}", 200)
-    if reason in NORMAL_FINISH_REASONS:
-        # An image model that ends normally without a picture has declined (usually explaining why in words).
-        shown = reason or "none"
-        return failure(Outcome.CONTENT_FILTERED, f"Gemini answered without an image (finishReason {shown}){words}", 200)
-    # MAX_TOKENS, NO_IMAGE, IMAGE_OTHER, OTHER...: the provider failed rather than refused, so another may succeed.
-    return failure(Outcome.UNAVAILABLE, f"Gemini stopped without an image (finishReason {reason}){words}", 200)
+    if unread:
+        # An image under a key we do not read is contract drift (the API sends generated images inline): the
+        # provider's fault, never a refusal, and the same on every pass.
+        keys = ", ".join(sorted(set(unread)))[:200]
+        return failure(
+            Outcome.UNRECOGNISED_ANSWER,
+            f"Gemini answered its image in a form Sentinel does not read ({keys}), not as inline base64 "
+            f"(finishReason {shown}){words}",
+            200,
+        )
+    if reason not in NORMAL_FINISH_REASONS:
+        # MAX_TOKENS, NO_IMAGE, IMAGE_OTHER, OTHER...: the provider failed rather than refused, so another may succeed.
+        return failure(Outcome.UNAVAILABLE, f"Gemini stopped without an image (finishReason {reason}){words}", 200)
+    if drafts:
+        # It was drawing: its thinking's drafts came, the final image did not.
+        return failure(
+            Outcome.UNAVAILABLE,
+            f"Gemini answered only {drafts} draft (thought) image{'s' if drafts > 1 else ''} and no final image "
+            f"(finishReason {shown}){words}",
+            200,
+        )
+    # All it said is read (a provider's words are bounded by its answer cap), not only what is quoted.
+    refusal = refusal_in(spoken)
+    if spoken and refusal is None:
+        # Words that decline nothing ("Sure! Here is …") and no picture: a failed generation, which a retry or the
+        # next candidate may serve, not the caller's prompt breaking a policy.
+        return failure(
+            Outcome.UNAVAILABLE, f"Gemini answered in words without an image (finishReason {shown}){words}", 200
+        )
+    # Declining in words ("I can't …"), or ending normally with nothing at all (its filters removed the picture).
+    why = f" (its words read as a refusal: '{refusal}')" if refusal else ""
+    return failure(
+        Outcome.CONTENT_FILTERED, f"Gemini answered without an image (finishReason {shown}){why}{words}", 200
+    )
 
 
 def _error_details(response: httpx.Response) -> tuple[str, list[dict[str, Any]]]:

@@ -46,6 +46,14 @@ from sentinel.store.images import ImageInfo, check_image, decoded_pixels, sha256
 
 #: Pause before walking a route again after transient failures (grows with each walk).
 RETRY_PAUSE_SECONDS = 0.1
+#: How long a candidate that answered 429 without a usable Retry-After (none, a date in the past, junk) is not asked
+#: again by the same request: it has just said "too many requests", and the moment after will say it again.
+RATE_LIMITED_WAIT_SECONDS = 1.0
+#: Answers that stay the same until the operator changes something (a key, the routing file): a rejected key, a
+#: model the provider does not know.
+SET_UP_OUTCOMES = frozenset({Outcome.AUTH, Outcome.MODEL_NOT_FOUND})
+#: A wait this close to its end is over: a sleep until it ends may wake a clock tick early.
+WAIT_SLACK_SECONDS = 0.001
 #: Below this many bytes per pixel (or this many bytes) an image is suspiciously compressible and gets a
 #: full blank check; ordinary images never pay for a decode on the request path.
 BLANK_SUSPECT_BYTES_PER_PIXEL = 0.02
@@ -157,6 +165,9 @@ class RouteResult:
     attempts: list[Attempt] = field(default_factory=list)
     #: The failure that ended the walk, when no image was delivered.
     last_failure: ProviderResult | None = None
+    #: No image came, and the same request made again cannot get one until the set-up changes: every candidate's
+    #: provider is unconfigured or refused its key, its model is parked or gone, or it does not offer the size.
+    unchanging: bool = False
 
     @property
     def calls(self) -> int:
@@ -178,10 +189,13 @@ class _Walk:
     #: Candidates whose answer is final for this request (a refusal, an address check, a parked model, a missing
     #: provider): a later pass does not ask them again.
     settled: set[str] = field(default_factory=set)
-    #: Candidates cooling down on the provider's own Retry-After, with the loop time at which they are free again.
+    #: Candidates cooling down on the provider's own Retry-After (or answering 429 without one), with the loop time
+    #: at which this request may ask them again: binding for the request, whatever the shared cool-downs say.
     waiting: dict[str, float] = field(default_factory=dict)
     #: Candidates whose cool-down skip is already in the attempts.
     noted: set[str] = field(default_factory=set)
+    #: Candidates settled for a reason of the set-up, not of this request's moment (see ``RouteResult.unchanging``).
+    unchanging: set[str] = field(default_factory=set)
     #: Why the walk must stop before the next call (deadline passed, client gone), once it must.
     stopped: ProviderResult | None = None
     #: Whether the walk has neither called a provider nor paused yet: its client was there when its request was read
@@ -438,7 +452,7 @@ class Router:
                 break
             walk.fresh = False
             await asyncio.sleep(pause)
-        self._conclude(walk)
+        self._conclude(walk, candidates)
         return walk.result
 
     def _pause_before_next_walk(
@@ -504,7 +518,7 @@ class Router:
         policy = board.policy if board is not None else QualityPolicy.of(self.settings)
         return {name: route_view(self.config.models[name], shares, policy) for name in names}
 
-    def _conclude(self, walk: _Walk) -> None:
+    def _conclude(self, walk: _Walk, candidates: list[Candidate]) -> None:
         """The failure the caller is told about, when no image came."""
         result = walk.result
         if result.image is not None:
@@ -512,6 +526,7 @@ class Router:
         if walk.stopped is not None:
             result.last_failure = walk.stopped
             return
+        result.unchanging = bool(candidates) and all(c.target in walk.unchanging for c in candidates)
         last = result.last_failure
         now = asyncio.get_running_loop().time()
         waiting = {target: free_at - now for target, free_at in walk.waiting.items() if free_at > now}
@@ -538,7 +553,7 @@ class Router:
                 continue
             state = await self.cooldowns.state(candidate.target, self.config.fingerprint)
             if self._skip(candidate, state, walk):
-                if state.cooling_seconds > 0 and not state.provider_said:
+                if state.cooling_seconds > 0 and not state.provider_said and not _waits_on(walk, candidate):
                     probes.append((state.cooling_seconds, candidate))
                 continue
             if await self._try(candidate, resolved, spec, walk):
@@ -561,24 +576,30 @@ class Router:
         result = walk.result
         if state.parked is not None:
             walk.settled.add(candidate.target)
+            walk.unchanging.add(candidate.target)
             result.attempts.append(
                 Attempt(candidate.provider, candidate.model, "skipped", message=f"parked: {state.parked}")
             )
             if result.last_failure is None or result.last_failure.outcome is Outcome.MODEL_NOT_FOUND:
                 result.last_failure = failure(Outcome.MODEL_NOT_FOUND, f"{candidate.target} is parked: {state.parked}")
             return True
-        if state.cooling_seconds <= 0:
+        now = asyncio.get_running_loop().time()
+        if state.provider_said:
+            walk.waiting[candidate.target] = max(walk.waiting.get(candidate.target, 0.0), now + state.cooling_seconds)
+        own_wait = walk.waiting.get(candidate.target, 0.0) - now
+        if state.cooling_seconds <= 0 and own_wait <= WAIT_SLACK_SECONDS:
             walk.waiting.pop(candidate.target, None)
             return False
-        if state.provider_said:
-            walk.waiting[candidate.target] = asyncio.get_running_loop().time() + state.cooling_seconds
         if candidate.target not in walk.noted:
             # Noted once per request, not once per walk: the attempts list tells what happened, not how often
             # we looked.
             walk.noted.add(candidate.target)
-            message = f"cooling down for {state.cooling_seconds:.1f} s" + (
-                " (the provider's Retry-After)" if state.provider_said else ""
-            )
+            if state.cooling_seconds > 0:
+                message = f"cooling down for {state.cooling_seconds:.1f} s" + (
+                    " (the provider's Retry-After)" if state.provider_said else ""
+                )
+            else:
+                message = f"answered 429 in this request: not asked again for {own_wait:.1f} s"
             result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=message))
         return True
 
@@ -602,6 +623,7 @@ class Router:
         if provider is None or isinstance(provider, Unconfigured):
             reason = provider.reason if provider else "not in the routing config"
             walk.settled.add(candidate.target)
+            walk.unchanging.add(candidate.target)
             result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=reason))
             result.last_failure = result.last_failure or failure(
                 Outcome.UNAVAILABLE, f"{candidate.provider} is not configured: {reason}"
@@ -610,6 +632,7 @@ class Router:
         request = self.map_request(candidate, spec)
         if isinstance(request, str):
             walk.settled.add(candidate.target)
+            walk.unchanging.add(candidate.target)
             result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=request))
             return False
         if walk.disconnected is not None and not walk.fresh and await walk.disconnected():
@@ -668,9 +691,16 @@ class Router:
             return True
         if final:
             walk.settled.add(candidate.target)
-        elif answer.retry_after is not None:
-            # The provider asked to wait: no later walk of this request calls it before that time.
-            wait = (self._policy(candidate) or CooldownPolicy()).cooldown_for(answer.retry_after)
+            if answer.outcome in SET_UP_OUTCOMES:
+                walk.unchanging.add(candidate.target)
+        elif answer.retry_after or answer.outcome is Outcome.RATE_LIMITED:
+            # The provider asked to wait: no later walk of this request calls it before that time. A 429 that says
+            # not how long (no Retry-After, one in the past, junk) still says "not now".
+            wait = (
+                (self._policy(candidate) or CooldownPolicy()).cooldown_for(answer.retry_after)
+                if answer.retry_after
+                else RATE_LIMITED_WAIT_SECONDS
+            )
             walk.waiting[candidate.target] = asyncio.get_running_loop().time() + wait
         if answer.outcome is Outcome.MODEL_NOT_FOUND:
             await self.cooldowns.park(candidate.target, self.config.fingerprint, answer.message)
@@ -777,6 +807,11 @@ class Router:
         # The provider's base64 is the checked bytes' only when they are the bytes it decoded to (not downloaded).
         encoded = image.base64 if image.data is not None and data is image.data else None
         return DeliveredImage(info, data, candidate.provider, candidate.model, image.revised_prompt, encoded)
+
+
+def _waits_on(walk: _Walk, candidate: Candidate) -> bool:
+    """Whether this request may not ask ``candidate`` yet (see ``_Walk.waiting``)."""
+    return walk.waiting.get(candidate.target, 0.0) - asyncio.get_running_loop().time() > WAIT_SLACK_SECONDS
 
 
 def _is_blank(data: bytes, max_pixels: int) -> bool:

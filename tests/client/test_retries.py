@@ -174,3 +174,20 @@ def test_a_retry_after_of_an_hour_does_not_park_the_client(sentinel_url: str) ->
             sentinel.list_jobs()
         first, second = proxy.requests("GET", "/v1/jobs")
     assert second.at - first.at < 60
+
+
+def test_an_answer_the_server_says_no_retry_can_change_is_not_retried(sentinel_url: str) -> None:
+    # A 503 for a route whose providers have no key here: retrying would only repeat it, and the server says so.
+    with fault_proxy(sentinel_url) as proxy:
+        proxy.push(
+            "POST",
+            "/v1/jobs",
+            Fault.error(
+                503, "server_error", "openai:gpt-image-2 skipped (OPENAI_API_KEY is not set)", x_should_retry="false"
+            ),
+        )
+        with Sentinel(proxy.url, max_retries=3, backoff=0.01) as sentinel, pytest.raises(SentinelAPIError) as failed:
+            sentinel.create_job(TASK, "a blue bottle on a white background")
+        posts = proxy.requests("POST", "/v1/jobs")
+    assert failed.value.status_code == 503
+    assert len(posts) == 1

@@ -27,7 +27,7 @@ CHAOS = {"rate_limit": 0.3, "unavailable": 0.1, "slow": 0.1}
 
 def routes(path: Path, urls: list[str]) -> Path:
     providers = {
-        f"p{i}": {"kind": "openai", "base_url": f"{url}/v1", "api_key_env": "CHAOS_KEY", "timeout_seconds": 1.0}
+        f"p{i}": {"kind": "openai", "base_url": f"{url}/v1", "api_key_env": "CHAOS_KEY", "timeout_seconds": 2.0}
         for i, url in enumerate(urls)
     }
     path.write_text(
@@ -61,7 +61,7 @@ def test_chaos_providers(tmp_path) -> None:
     # Random 429s that ask for no wait (Retry-After: 0): a provider's real Retry-After is binding for every request
     # (tests/providers/test_routing_correctness.py), which random 429s with a 1 s wait on all three providers would
     # turn into a test of patience rather than of fallback.
-    scripts = [Script(chaos=CHAOS, seed=seed, slow_seconds=2.5, retry_after=0) for seed in (1, 2, 3)]
+    scripts = [Script(chaos=CHAOS, seed=seed, slow_seconds=3.5, retry_after=0) for seed in (1, 2, 3)]
     with serve(create_app(scripts[0])) as a, serve(create_app(scripts[1])) as b, serve(create_app(scripts[2])) as c:
         data = tmp_path / "data"
         env = clean_env(
@@ -75,7 +75,9 @@ def test_chaos_providers(tmp_path) -> None:
         finally:
             server.stop()
     ok = [r for r in responses if r.status_code == 200]
-    assert len(ok) >= REQUESTS * 0.99, Counter(r.status_code for r in responses)
+    # A candidate that timed out is not asked again by the same request (the call may still be billed), so one
+    # fails for good with chance 1 - 0.5 x (1 + 0.4 + 0.4² + 0.4³) = 0.19 over four passes, and all three with 0.7%.
+    assert len(ok) >= REQUESTS * 0.97, Counter(r.status_code for r in responses)
     for response in ok:
         [item] = response.json()["data"]
         assert sniff_mime(base64.b64decode(item["b64_json"])) == "image/png"
