@@ -77,6 +77,38 @@ class NoiseMeasure:
     raw: float
     #: False when the image is smaller than one tile: nothing was measured (``level`` is then 0).
     measured: bool = True
+    #: The level reached in the noisiest sixteenth of the frame, read per region like ``level`` is for the whole:
+    #: a part of the picture that broke down into noise while the rest stayed clean.
+    patch: float = 0.0
+    #: Share of the frame's regions whose own level reaches NOISE_PATCH_LEVEL.
+    patch_share: float = 0.0
+
+
+#: Regions across and down in which noise is also read region by region (at most), each at least
+#: NOISE_REGION_TILES tiles across and down.
+NOISE_REGIONS = 8
+NOISE_REGION_TILES = 4
+#: A region's level from which it counts as noise in ``patch_share``: past the heaviest grain of a real camera
+#: (fine textures at their native size, grass and a lawn, read up to 9.4 in their worst sixteenth).
+NOISE_PATCH_LEVEL = 12.0
+
+
+def _regional_noise(noise: np.ndarray, coarse: np.ndarray) -> tuple[float, float]:
+    """The level of the noisiest sixteenth of NOISE_REGIONS² regions (each read like the whole frame, on its
+    flattest fifth of tiles), and the share of regions past NOISE_PATCH_LEVEL."""
+    rows, cols = noise.shape
+    # A region of fewer tiles than NOISE_REGION_TILES² has too few flat ones to tell foliage from noise.
+    down = max(1, min(NOISE_REGIONS, rows // NOISE_REGION_TILES))
+    across = max(1, min(NOISE_REGIONS, cols // NOISE_REGION_TILES))
+    levels = []
+    for ys in np.array_split(np.arange(rows), down):
+        for xs in np.array_split(np.arange(cols), across):
+            region, flat = noise[np.ix_(ys, xs)].ravel(), coarse[np.ix_(ys, xs)].ravel()
+            count = max(1, round(region.size * NOISE_PERCENTILE / 100))
+            levels.append(float(np.median(region[np.argsort(flat)[:count]])))
+    ranked = np.sort(levels)[::-1]
+    patch = float(ranked[max(1, ranked.size // 16) - 1])
+    return round(patch, 2), round(float(np.mean(ranked >= NOISE_PATCH_LEVEL)), 4)
 
 
 def noise_level(gray: np.ndarray) -> NoiseMeasure:
@@ -101,7 +133,8 @@ def noise_level(gray: np.ndarray) -> NoiseMeasure:
     fine = _immerkaer_tiles(image, t)
     half = cv2.resize(image, (cols * t // 2, rows * t // 2), interpolation=cv2.INTER_AREA)
     coarse = _immerkaer_tiles(half, t // 2)
-    noise = np.sqrt(np.maximum(0.0, (fine**2 - coarse**2) * 4 / 3)).ravel()
+    noise_map = np.sqrt(np.maximum(0.0, (fine**2 - coarse**2) * 4 / 3))
+    noise = noise_map.ravel()
     # Sensor noise grows with brightness (shot noise) and hides in deep shadow, so it is read in mid-tones
     # when the image has enough of them; there, the flattest tiles are those with the least structure at the
     # coarse scale, where noise cannot hide.
@@ -112,7 +145,9 @@ def noise_level(gray: np.ndarray) -> NoiseMeasure:
     count = max(1, round(candidates.size * NOISE_PERCENTILE / 100))
     flattest = candidates[np.argsort(coarse.ravel()[candidates])[:count]]
     level = float(np.median(noise[flattest]))
-    return NoiseMeasure(round(level, 2), round(float(np.median(fine.ravel()[flattest])), 2))
+    patch, patch_share = _regional_noise(noise_map, coarse)
+    raw = round(float(np.median(fine.ravel()[flattest])), 2)
+    return NoiseMeasure(round(level, 2), raw, patch=patch, patch_share=patch_share)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -872,3 +907,201 @@ def seam_in_lines(rows: np.ndarray, columns: np.ndarray) -> SeamMeasure:
                     round(nearby, 3),
                 )
     return best
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Broken generations: flat blocks, smeared streaks, blown-up pixels
+# --------------------------------------------------------------------------------------------------------------
+
+#: Longest side of the (strided, exact-valued) copy flat damage and pixelation are read on.
+DAMAGE_SIDE = 1024
+#: Levels (the channel that changes most) within which neighbouring pixels count as one flat colour.
+DAMAGE_FLAT = 2
+#: Smallest side of a flat block counted, in pixels of the analysis copy.
+BLOCK_MIN_SIDE = 12
+#: Share of its bounding box a flat area must fill to be a block (a rectangle with nothing inside).
+BLOCK_FILL = 0.92
+#: Share of the ring just outside a block that must be picture (not flat) for the block to be pasted over it.
+BLOCK_RING_TEXTURED = 0.35
+#: 2×2 cells between a block's edge and the ring read around it (past the edge line itself), and the ring's width.
+BLOCK_RING_GAP, BLOCK_RING_WIDTH = 2, 2
+#: Shortest run of one flat colour along a row (or column) that counts as a streak, as a share of its length.
+STREAK_MIN_RUN = 1 / 8
+#: Levels by which a streak differs from the picture beside it.
+STREAK_CONTRAST = 8
+
+
+@dataclass(frozen=True)
+class FlatDamage:
+    #: Share of the image covered by flat rectangles pasted over the picture (textured all around them).
+    blocks: float
+    #: How many such rectangles.
+    block_count: int
+    #: Share of the rows (or columns) that are streaks: long runs of one flat colour laid across a textured picture.
+    streaks: float
+    #: "rows" or "columns": the direction of the streaks.
+    streak_direction: str
+    measured: bool = True
+
+
+def _changes(rgb: np.ndarray, axis: int) -> np.ndarray:
+    """The largest channel change (uint8) between each pixel and its neighbour along ``axis`` (1: to the right,
+    0: below)."""
+    import cv2
+
+    first = rgb[:, :-1] if axis == 1 else rgb[:-1]
+    second = rgb[:, 1:] if axis == 1 else rgb[1:]
+    change = cv2.absdiff(np.ascontiguousarray(first), np.ascontiguousarray(second))
+    return np.maximum(np.maximum(change[..., 0], change[..., 1]), change[..., 2])
+
+
+def _blocks(rgb: np.ndarray, flat_right: np.ndarray, flat_down: np.ndarray) -> tuple[float, int]:
+    import cv2
+
+    flat = flat_right[:-1] & flat_down[:, :-1]  # (H-1)×(W-1): flat towards the right and downwards
+    # 2×2 cells flat throughout: a quarter of the pixels to label (the labelling is most of this measure's time),
+    # and a block loses at most a pixel of each side.
+    height, width = flat.shape[0] // 2, flat.shape[1] // 2
+    flat = flat[: 2 * height, : 2 * width]
+    flat = flat[0::2, 0::2] & flat[1::2, 0::2] & flat[0::2, 1::2] & flat[1::2, 1::2]
+    stats = cv2.connectedComponentsWithStats(flat.view(np.uint8), connectivity=4)[2][1:]
+    textured = ~flat
+    widths, heights, areas = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    # A band from edge to edge is a bar, a backdrop or a cut-off generation (borders and truncated say so).
+    kept = (
+        (np.minimum(widths, heights) >= BLOCK_MIN_SIDE // 2)
+        & (areas >= BLOCK_FILL * widths * heights)
+        & (widths < 0.9 * width)
+        & (heights < 0.9 * height)
+    )
+    covered, found = 0, 0
+    for x, y, w, h, area in stats[kept].tolist():
+        outer = BLOCK_RING_GAP + BLOCK_RING_WIDTH
+        top, left = max(0, y - outer), max(0, x - outer)
+        bottom, right = min(height, y + h + outer), min(width, x + w + outer)
+        window = textured[top:bottom, left:right]
+        ring = np.ones(window.shape, dtype=bool)
+        ring[
+            max(0, y - BLOCK_RING_GAP - top) : y + h + BLOCK_RING_GAP - top,
+            max(0, x - BLOCK_RING_GAP - left) : x + w + BLOCK_RING_GAP - left,
+        ] = False
+        if not ring.any() or window[ring].mean() < BLOCK_RING_TEXTURED:
+            continue
+        covered += area
+        found += 1
+    return covered / (height * width), found
+
+
+def _streak_share(along: np.ndarray, across: np.ndarray, axis: int) -> float:
+    """Share of the lines along ``axis`` (1: rows, 0: columns) holding a streak; ``along`` and ``across`` are the
+    changes between neighbouring pixels along the lines and from one line to the next."""
+    import cv2
+
+    lines, length = (along.shape[0], along.shape[1] + 1) if axis == 1 else (along.shape[1], along.shape[0] + 1)
+    run = max(8, round(length * STREAK_MIN_RUN))
+    flat = (along <= DAMAGE_FLAT).view(np.uint8)
+    kernel = np.ones((1, run) if axis == 1 else (run, 1), dtype=np.uint8)
+    # Pixels on a run of at least ``run`` flat pairs: an opening keeps exactly those.
+    long_run = cv2.morphologyEx(flat, cv2.MORPH_OPEN, kernel, borderValue=0).astype(bool)
+    textured = flat == 0
+    # Lines first: (line, position along it), over the positions that have a neighbour both along and across.
+    if axis == 1:
+        differs = across[:, :-1] > STREAK_CONTRAST
+    else:
+        long_run, textured, differs = long_run.T, textured.T, (across[:-1] > STREAK_CONTRAST).T
+    # A run whose neighbouring line is picture (not flat) and a different colour: a streak laid over the picture.
+    streak = np.zeros_like(long_run)
+    streak[1:] |= long_run[1:] & differs & textured[:-1]
+    streak[:-1] |= long_run[:-1] & differs & textured[1:]
+    return float(np.count_nonzero(streak.sum(axis=1) >= run) / lines)
+
+
+def flat_damage(rgb: np.ndarray) -> FlatDamage:
+    """Flat colour where a generation broke down: rectangles of one colour pasted over a textured picture (a
+    corrupted tile of the latent), and streaks, rows or columns smeared into one flat colour across it.
+
+    On an exact-valued copy at most 1024 px, a pixel is flat when it matches its neighbours within 2 levels. A
+    block is an area of flat 2×2 cells at least 12 px each way that fills 92% of its bounding box, does not run
+    from edge to edge, and is surrounded (4 to 8 px out) by at least 35% picture that is not flat: a sign, a window
+    or a flat graphic sits among flat shapes or has text inside. A streak is a row (column) holding a run of one
+    colour an eighth of the width long that meets the textured picture next to it with a jump of more than 8
+    levels; a plain sky, a backdrop or bars meet other flat rows. Calibration: the fixtures' clean photos, product
+    shots, signs and flat graphics and the skimage samples read at most 5.2% in blocks (at most 2 blocks past 3%)
+    and 0.2% streak rows; 15-40% of 16- to 128-px tiles replaced (random, black, grey, the tile's mean colour)
+    read 8-33% in 16 or more blocks, also after JPEG quality 90; every 5th to 9th row band smeared reads 14-20% of
+    the rows (lossless only: JPEG's ringing breaks a streak's flat run of 1-3 lines).
+    """
+    image = strided(rgb, DAMAGE_SIDE)
+    height, width = image.shape[:2]
+    if min(height, width) < 2 * BLOCK_MIN_SIDE:
+        return FlatDamage(0.0, 0, 0.0, "", measured=False)
+    right, down = _changes(image, 1), _changes(image, 0)
+    blocks, count = _blocks(image, right <= DAMAGE_FLAT, down <= DAMAGE_FLAT)
+    rows, columns = _streak_share(right, down, 1), _streak_share(down, right, 0)
+    direction = "rows" if rows >= columns else "columns"
+    return FlatDamage(round(blocks, 4), count, round(max(rows, columns), 4), direction)
+
+
+#: Fewest blocks across and down a grid of blown-up pixels must show to be told from a pattern.
+PIXEL_GRID_MIN = 6
+#: Share of the lines between grid lines that must be quiet: a grid of blocks at least 3 px wide.
+PIXEL_QUIET = 0.6
+#: A line is quiet when its mean jump is under this share of the mean jump of the busiest 5% of lines.
+PIXEL_QUIET_LEVEL = 0.15
+#: Fewest distinct grey levels a blown-up picture shows (a photo's thousand pixels have many; a flag has a few).
+PIXEL_MIN_LEVELS = 24
+
+
+@dataclass(frozen=True)
+class Pixelation:
+    #: The picture's own resolution (across × down) when it is a smaller one blown up into visible square pixels;
+    #: (0, 0) when it is not.
+    effective: tuple[int, int]
+    #: Side in pixels of those blown-up pixels (the larger of the two directions).
+    block: float
+    measured: bool = True
+
+
+def _grid_lines(gray: np.ndarray, axis: int) -> float:
+    """The spacing of the lines along which ``gray`` changes while it stays flat between them (its blown-up pixels'
+    side along ``axis``), or 0 when the changes are not on such a grid."""
+    jumps = np.abs(np.diff(gray, axis=axis)).mean(axis=1 - axis)
+    if jumps.size < 2 * PIXEL_GRID_MIN:
+        return 0.0
+    busiest = np.sort(jumps)[-max(1, jumps.size // 20) :].mean()
+    if busiest <= 0:
+        return 0.0
+    active = np.nonzero(jumps > PIXEL_QUIET_LEVEL * busiest)[0]
+    if active.size < PIXEL_GRID_MIN:
+        return 0.0
+    span = active[-1] - active[0] + 1
+    # Neighbouring active lines are one soft edge (a resampled or compressed copy spreads it over two).
+    starts = active[np.concatenate([[True], np.diff(active) > 1])]
+    if starts.size < PIXEL_GRID_MIN or 1 - active.size / span < PIXEL_QUIET:
+        return 0.0
+    gaps = np.diff(starts)
+    period = float(np.median(gaps))
+    # A grid: most gaps one period (a blow-up by a fractional factor alternates between its two neighbours) or a
+    # few periods where neighbouring blown-up pixels had the same value.
+    on_grid = np.abs(gaps - np.round(gaps / period) * period) <= 1.5
+    return period if period >= 3 and on_grid.mean() >= 0.9 else 0.0
+
+
+def pixelation(gray: np.ndarray, colours: int) -> Pixelation:
+    """Whether the image is a much smaller picture blown up with nearest-neighbour sampling: square blocks of one
+    value on a regular grid, across and down. ``gray`` is a box-averaged copy at most 1024 px; ``colours`` the
+    count of distinct grey levels among the blocks' centres, so that a chessboard, a flag or pixel art of a few
+    colours is not read as a blown-up photo.
+
+    The mean jump between neighbouring columns (rows) is large on the grid lines and nearly 0 between them (under
+    15% of the busiest lines'); the spacing of the grid is the side of the blown-up pixels. A smooth blow-up
+    (bilinear, bicubic) has no grid and reads as blur in ``sharpness``. Calibration: no clean photo, product
+    shot, sign, texture or pattern of the fixtures reads a grid both ways (the two-colour horse silhouette blown up
+    does, and has 2 levels); 16 to 341 px pictures blown up to 1024 by whole or fractional factors read their size
+    within 3 px, also after JPEG quality 90.
+    """
+    across, down = _grid_lines(gray, 1), _grid_lines(gray, 0)
+    if not across or not down or colours < PIXEL_MIN_LEVELS:
+        return Pixelation((0, 0), 0.0)
+    height, width = gray.shape
+    return Pixelation((round(width / across), round(height / down)), round(max(across, down), 1))

@@ -1,6 +1,6 @@
 """The ``pixels`` judge: decodes, not blank, size and aspect, sharpness, exposure, and defects customers reject
-(noise, JPEG blocking, banding, bars and frames, cut-off generations, tiling and seams); the measures live in
-``pixel_measures``."""
+(noise, JPEG blocking, banding, bars and frames, cut-off generations, tiling and seams, a picture broken into flat
+blocks or streaks, a tiny picture blown up into square pixels); the measures live in ``pixel_measures``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sentinel.evaluation.numbers import number
 kind = JudgeKind(
     "pixels",
     "Decoding, blank or uniform images, size and aspect, blur, exposure, noise, JPEG blocking, banding, "
-    "bars and frames, cut-off generations, tiling and seams.",
+    "bars and frames, cut-off generations, tiling and seams, broken blocks and streaks, pixelation.",
 )
 
 
@@ -349,14 +349,21 @@ class NoiseSettings(CheckSettings):
     max_noise: float = Field(
         4.5, ge=0, le=128, description="largest pixel-level noise allowed in the flattest areas, in levels of 255"
     )
+    max_patch_noise: float = Field(
+        12.0,
+        ge=0,
+        le=128,
+        description="noise level (read region by region) from which a sixteenth of the frame is noise of its own",
+    )
 
 
 @kind.check(
     "noise",
     NoiseSettings,
     bands=Bands(6.5, 12.0, higher_is_better=False, measure="noise level in the flattest areas, in levels of 255"),
-    fix="Render a clean image with no grain, speckle or sensor noise; keep smooth areas such as sky, skin and "
-    "walls smooth.",
+    fix="Render a clean image with no grain, speckle or sensor noise{% if facts.patch %}, and the whole picture as one"
+    " scene: part of the last image had dissolved into random noise{% endif %}; keep smooth areas such as sky, skin"
+    " and walls smooth.",
 )
 def noise(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
     m = ctx.memo("noise", lambda: measures.noise_level(ctx.decoded.detail_gray))
@@ -365,6 +372,15 @@ def noise(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
         needs = f"noise is read on {tile}×{tile} px tiles"
         return _unmeasured(ctx, s.max_noise, "measure noise", needs, ctx.decoded.detail_gray)
     facts = {"level": m.level}
+    if m.level <= s.max_noise and m.patch >= s.max_patch_noise:
+        # The flattest areas of the frame are clean but a part of it is noise: a generation that broke down there.
+        facts = {"level": m.patch, "patch": True}
+        covered = max(m.patch_share, 1 / 16)
+        detail = (
+            f"part of the image is noise: about {pct(covered)} of it carries noise of about {number(m.patch)} levels "
+            f"(of 255) even in its smoothest areas, where the rest is clean (allowed {number(s.max_noise)})"
+        )
+        return Outcome(False, m.patch, s.max_noise, detail, facts=facts)
     if m.level <= s.max_noise:
         detail = f"image is clean (noise about {number(m.level)} levels)"
         return Outcome(True, m.level, s.max_noise, detail, facts=facts)
@@ -683,3 +699,79 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         )
         return _unmeasured(ctx, s.max_similarity, "look for repeated tiles or seams", needs, ctx.decoded.gray)
     return Outcome(True, m.similarity, s.max_similarity, "the image does not repeat itself and has no seam")
+
+
+class BrokenRegionsSettings(CheckSettings):
+    max_block_share: float = Field(
+        0.06, ge=0, le=1, description="share of the image allowed in flat rectangles pasted over the picture"
+    )
+    min_blocks: int = Field(3, ge=1, description="fewest such rectangles that count (one may be a sign or a screen)")
+    max_streak_share: float = Field(
+        0.02, ge=0, le=1, description="share of the rows (or columns) allowed to be flat streaks across the picture"
+    )
+
+
+@kind.check(
+    "broken_regions",
+    BrokenRegionsSettings,
+    bands=Bands(0.04, 0.08, higher_is_better=False, measure="share of the image (or its rows) that is broken"),
+    fix="Render the whole picture as one clean scene; the last image broke down into {{ facts.what }}.",
+)
+def broken_regions(ctx: JudgeContext, s: BrokenRegionsSettings) -> Outcome:
+    m = ctx.memo("flat-damage", lambda: measures.flat_damage(ctx.decoded.rgb))
+    if not m.measured:
+        side = 2 * measures.BLOCK_MIN_SIDE
+        needs = f"flat blocks and streaks are looked for across at least {side} px"
+        return _unmeasured(ctx, s.max_block_share, "look for broken regions", needs, ctx.decoded.rgb)
+    if m.blocks > s.max_block_share and m.block_count >= s.min_blocks:
+        what = "flat rectangles of solid colour pasted over parts of it"
+        detail = (
+            f"the picture is broken by {m.block_count} {what}: they cover {pct(m.blocks)} of it "
+            f"(allowed {pct(s.max_block_share)})"
+        )
+        return Outcome(False, m.blocks, s.max_block_share, detail, facts={"what": what, "share": m.blocks})
+    if m.streaks > s.max_streak_share:
+        lines = "rows" if m.streak_direction == "rows" else "columns"
+        what = f"{lines} smeared into streaks of flat colour"
+        detail = (
+            f"the picture is broken by streaks: {pct(m.streaks)} of its {lines} are smeared into one flat colour "
+            f"across the picture (allowed {pct(s.max_streak_share)})"
+        )
+        return Outcome(False, m.streaks, s.max_streak_share, detail, facts={"what": what, "share": m.streaks})
+    return Outcome(True, m.blocks, s.max_block_share, "no flat blocks or streaks break the picture")
+
+
+class PixelatedSettings(CheckSettings):
+    min_block: float = Field(
+        3.0, ge=2, le=512, description="side in pixels of blown-up square pixels from which an image is pixelated"
+    )
+
+
+@kind.check(
+    "pixelated",
+    PixelatedSettings,
+    bands=Bands(256, 64, measure="the picture's own resolution in pixels (its longer side) under the blown-up blocks"),
+    fix="Render the picture at its full resolution with real fine detail; the last image was a picture of about "
+    "{{ facts.effective }} px blown up into visible square pixels.",
+)
+def pixelated(ctx: JudgeContext, s: PixelatedSettings) -> Outcome:
+    gray = _thumbnail_gray(ctx, 1024)
+    if min(gray.shape) < 2 * measures.PIXEL_GRID_MIN:
+        needs = f"a grid of blown-up pixels is looked for across at least {2 * measures.PIXEL_GRID_MIN} px"
+        return _unmeasured(ctx, s.min_block, "look for blown-up pixels", needs, gray)
+
+    def measure() -> measures.Pixelation:
+        levels = np.unique(np.round(measures.strided(gray, 128))).size
+        return measures.pixelation(gray, levels)
+
+    m = ctx.memo("pixelation", measure)
+    if m.block < s.min_block:
+        return Outcome(True, m.block, s.min_block, "the image carries detail at its full resolution")
+    across, down = m.effective
+    # The analysis copy is at most 1024 px: the blown-up picture's size is the same whatever the copy's scale.
+    detail = (
+        f"the image is pixelated: it is a picture of about {across}×{down} px blown up into square blocks "
+        f"{number(m.block)} px wide, so it shows no detail finer than that"
+    )
+    facts = {"effective": f"{across}×{down}"}
+    return Outcome(False, m.block, s.min_block, detail, graded=max(across, down), facts=facts)
