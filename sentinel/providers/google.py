@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from sentinel.net.refusals import refusal_in
 from sentinel.providers._http import json_body, send
 from sentinel.providers.base import (
     GenerationRequest,
@@ -29,7 +30,6 @@ from sentinel.providers.base import (
     retry_after_seconds,
     says_model_gone,
 )
-from sentinel.providers.refusals import refusal_in
 
 #: Aspect ratios Imagen accepts; a request's width×height is mapped to the nearest one.
 IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
+from sentinel.net.refusals import DECLINING_WORDS, words_pattern
 from sentinel.net.untrusted import storable
 
 #: Reasoning longer than this is cut: it is shown to people and stored with the vote.
@@ -35,21 +36,9 @@ NOT_AN_ANSWER = (
     "template",
     "placeholder",
     "sample",
-    "sorry",
-    "apologi[sz]e",
-    "can't",
-    "cannot",
-    "can not",
-    "unable",
-    "won't",
-    "will not",
-    "not able",
-    "refuse",
-    "decline",
+    *DECLINING_WORDS,
 )
-_NOT_AN_ANSWER = re.compile(
-    r"(?<![a-z])(?:" + "|".join(w if "[" in w else re.escape(w) for w in NOT_AN_ANSWER) + r")(?![a-z])", re.I
-)
+_NOT_AN_ANSWER = words_pattern(NOT_AN_ANSWER)
 _FENCE_MARK = re.compile(r"```(?:json|JSON)?")
 #: Where a reasoning model's thinking starts and ends, when an endpoint leaves it in the reply's text (DeepSeek-R1,
 #: QwQ and Qwen3 served by Ollama, LM Studio or vLLM without a reasoning parser). Drafts and examples live in the
