@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from sentinel.gateway.wiring import HTTP_LIMITS
 from sentinel.net.transport import provider_client
+from sentinel.providers.base import Outcome, ProviderResult
 from sentinel.providers.config import RoutingConfig
 from sentinel.providers.cooldown import MemoryCooldowns
 from sentinel.providers.registry import build_providers
@@ -168,3 +169,15 @@ def generate(config: RoutingConfig) -> RouteResult:
 
 def outcomes(result: RouteResult) -> list[tuple[str, str]]:
     return [(attempt.provider, attempt.outcome) for attempt in result.attempts]
+
+
+def asked_once_as_the_providers_fault(fake: Fake, kind: str, mode: str) -> ProviderResult:
+    """A lone candidate answering ``mode`` over three passes: one paid call, filed as the provider's fault (the
+    gateway's 502 provider_error), not one call per pass. Its failure, for what it says."""
+    before = fake.calls[mode]
+    result = generate(routing(fake, target(kind, mode), max_passes=3))
+    assert result.image is None
+    assert outcomes(result) == [(f"{kind}-{mode}", "unrecognised_answer")]
+    assert fake.calls[mode] - before == 1
+    assert result.last_failure is not None and result.last_failure.outcome is Outcome.UNRECOGNISED_ANSWER
+    return result.last_failure

@@ -16,7 +16,18 @@ from sentinel.providers.base import Outcome, decode_base64
 from sentinel.providers.fal import parse_result
 from sentinel.providers.google import parse_gemini, parse_imagen
 from tests.conftest import clean_env, png_bytes, start_server
-from tests.providers.never_images import IMAGE, Fake, fake, generate, key, outcomes, routes, routing, target
+from tests.providers.never_images import (
+    IMAGE,
+    Fake,
+    asked_once_as_the_providers_fault,
+    fake,
+    generate,
+    key,
+    outcomes,
+    routes,
+    routing,
+    target,
+)
 
 __all__ = ["fake", "key"]  # fixtures, used by name
 
@@ -82,14 +93,7 @@ def test_answers_that_hold_the_image_in_a_known_variant_deliver_it(fake: Fake, k
 def test_an_answer_that_can_never_be_an_image_is_asked_once_and_is_the_providers_fault(
     fake: Fake, kind: str, mode: str, words: str
 ) -> None:
-    before = fake.calls[mode]
-    result = generate(routing(fake, target(kind, mode), max_passes=3))
-    assert result.image is None
-    # One paid generation, not one per pass; filed as the provider's fault (the gateway's 502 provider_error).
-    assert outcomes(result) == [(f"{kind}-{mode}", "unrecognised_answer")]
-    assert fake.calls[mode] - before == 1
-    assert result.last_failure is not None and result.last_failure.outcome is Outcome.UNRECOGNISED_ANSWER
-    assert words in result.last_failure.message
+    assert words in asked_once_as_the_providers_fault(fake, kind, mode).message
 
 
 def test_the_next_candidate_serves_after_an_answer_that_is_no_image(fake: Fake) -> None:
