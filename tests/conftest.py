@@ -204,7 +204,8 @@ def client() -> Iterator[object]:
 
     from sentinel.api.app import create_app
 
-    with TestClient(create_app()) as test_client:
+    # Addressed to localhost as a local caller would: an open server answers no other name.
+    with TestClient(create_app(), base_url="http://localhost") as test_client:
         yield test_client
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sentinel.keys.ratelimit import RateLimiter
-from sentinel.keys.service import Caller, KeyService
+from sentinel.keys.service import Caller, KeyService, is_loopback
 from sentinel.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class ApiKeyAuth:
                     # What the cache no longer vouches for is read in a thread: on the loop the query stalled every
                     # request the API was serving, once per key and once for the key count every cache period.
                     caller, required = await asyncio.to_thread(self._check, token)
+                open_server = caller is None and not required
                 if needed == SIGNED_OR_KEY:
                     # No key: the endpoint asks for a signature. A wrong key is still a wrong key.
                     required = required and token is not None
@@ -99,6 +101,10 @@ class ApiKeyAuth:
             if required:
                 message = "Incorrect API key provided." if token else _no_key_message(scope)
                 await _refuse(send, 401, "invalid_request_error", "invalid_api_key", message)
+                return
+            foreign = open_server and foreign_caller(scope)
+            if foreign:
+                await _refuse(send, 403, "permission_error", "open_server_local_only", foreign)
                 return
         if caller is not None and isinstance(needed, tuple) and not any(caller.allows(s) for s in needed):
             wanted = " or ".join(f"'{scope}'" for scope in needed)
@@ -139,6 +145,53 @@ class ApiKeyAuth:
         """The key sent (None without one, or for an unknown one), and whether a call without a key is refused."""
         caller = self.keys.caller(token) if token else None
         return caller, caller is None and self.keys.keys_required()
+
+
+def foreign_caller(scope: Scope) -> str | None:
+    """Why a request must not reach an open server (loopback, no keys yet), or None. Loopback is no boundary against
+    the browser on the same machine: any page it shows may POST to 127.0.0.1 (with an Origin of its own site), and a
+    name of the attacker's that resolves to 127.0.0.1 makes its reads same-origin (with a Host of that name)."""
+    host = origin = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"origin":
+            origin = value.decode("latin-1")
+    if host is not None and not _local_name(_without_port(host)):
+        return (
+            f"This server has no API keys yet, so it answers only requests addressed to this machine "
+            f"(localhost, 127.0.0.1 or ::1), and this one was addressed to '{host[:100]}'. Create a key with "
+            "`sentinel keys create` to serve it under other names."
+        )
+    if origin is not None and not _local_name(_origin_host(origin)):
+        return (
+            f"This server has no API keys yet, so it answers no web page but one served from this machine, and this "
+            f"request came from a page of '{origin[:100]}'. Create a key with `sentinel keys create` and send it "
+            "as 'Authorization: Bearer <key>'."
+        )
+    return None
+
+
+def _origin_host(origin: str) -> str:
+    """The host an Origin names; "" for "null" (a sandboxed frame, a file: page) and for what does not parse."""
+    try:
+        return urlsplit(origin).hostname or ""
+    except ValueError:
+        return ""
+
+
+def _without_port(host: str) -> str:
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    name, colon, port = host.rpartition(":")
+    return name if colon and port.isdigit() else host
+
+
+def _local_name(host: str) -> bool:
+    """A name only this machine answers to: a loopback address, localhost, or a name under .localhost (which
+    browsers resolve to loopback whatever DNS says)."""
+    host = host.lower().rstrip(".")
+    return is_loopback(host) or host == "localhost" or host.endswith(".localhost")
 
 
 def _bearer(scope: Scope) -> str | None:
