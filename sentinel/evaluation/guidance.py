@@ -20,6 +20,8 @@ from sentinel.evaluation.rubric import FIX_TEMPLATES, SEVERITIES, VISION, Criter
 
 logger = logging.getLogger(__name__)
 
+#: The names a fix template may use.
+FIX_CONTEXT = ("params", "measured", "threshold", "detail", "severity", "facts", "settings")
 #: Guidance added to a prompt is capped: a provider's prompt limit must not be spent on repeated fixes.
 MAX_GUIDANCE_CHARS = 1200
 
@@ -32,9 +34,7 @@ def _settings(criterion: Criterion) -> dict[str, Any]:
     return check.settings_model.model_validate(criterion.settings).model_dump()
 
 
-def _template(criterion: Criterion) -> str:
-    if criterion.fix:
-        return criterion.fix
+def _check_fix(criterion: Criterion) -> str:
     kind = KINDS.get(criterion.judge)
     check = kind.checks.get(criterion.check or "") if kind else None
     return check.fix if check is not None else ""
@@ -48,14 +48,20 @@ def _sentence(text: str) -> str:
 
 
 def render_fix(criterion: Criterion, failed: dict[str, Any], params: dict[str, Any]) -> str:
-    """One failed criterion's instruction; '' when it has no fix to give."""
-    template = _template(criterion)
-    if not template and criterion.judge == VISION:
-        # A vision criterion without a fix: the judge's own words say what to change.
+    """One failed criterion's instruction: the rubric's fix, else (or when it fails to render) the check's own, or
+    for a vision criterion the judge's own words; '' when there is none to give."""
+    for template in dict.fromkeys(t for t in (criterion.fix, _check_fix(criterion)) if t):
+        rendered = _rendered(criterion, template, failed, params)
+        if rendered:
+            return rendered
+    if criterion.judge == VISION:
+        # The judge's own words say what to change.
         reasoning = str(failed.get("detail") or "").strip()
         return _sentence(f"Avoid this problem: {reasoning}") if reasoning else ""
-    if not template:
-        return ""
+    return ""
+
+
+def _rendered(criterion: Criterion, template: str, failed: dict[str, Any], params: dict[str, Any]) -> str:
     context = {
         "params": params,
         "measured": failed.get("measured"),
@@ -68,8 +74,9 @@ def render_fix(criterion: Criterion, failed: dict[str, Any], params: dict[str, A
     try:
         return _sentence(FIX_TEMPLATES.from_string(template).render(**context))
     except (TemplateError, SecurityError, TypeError, ValueError) as exc:
-        # A rubric's template that fails on these params gives no guidance for its criterion, never a crash.
-        logger.warning("fix template of criterion '%s' failed: %s", criterion.id, exc)
+        # A rubric's template that fails on these params must not send a regeneration out without guidance (the
+        # same prompt, paid again): the check's own fix, or the judge's words, stand in for it.
+        logger.warning("fix template of criterion '%s' failed (%s); its check's own fix is used", criterion.id, exc)
         return ""
 
 

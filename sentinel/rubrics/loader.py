@@ -5,17 +5,47 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from jinja2 import meta, nodes
 from pydantic import ValidationError
 
 from sentinel.errors import ConfigError, UnknownTask
+from sentinel.evaluation.guidance import FIX_CONTEXT
 from sentinel.evaluation.judges import KINDS
-from sentinel.evaluation.rubric import VISION, Rubric, SeverityBands
+from sentinel.evaluation.rubric import FIX_TEMPLATES, VISION, Criterion, Rubric, SeverityBands
 from sentinel.yamlfile import YamlDocument, read_yaml
+
+
+def _fix_names_problem(rubric: Rubric, criterion: Criterion) -> str | None:
+    """What a criterion's fix template names that no render can give it: a name outside the context, or a param the
+    task does not declare. Either renders as nothing or fails, and a regeneration then goes out without its fix."""
+    if not criterion.fix:
+        return None
+    tree = FIX_TEMPLATES.parse(criterion.fix)
+    unknown = sorted(meta.find_undeclared_variables(tree) - set(FIX_CONTEXT) - set(FIX_TEMPLATES.globals))
+    if unknown:
+        return f"the fix template uses '{unknown[0]}'; it can use {', '.join(FIX_CONTEXT)}"
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.name == "params"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            name = node.arg.value
+        else:
+            continue  # computed at render time: nothing to check here
+        if name not in rubric.params:
+            declared = ", ".join(rubric.params) or "none"
+            return f"the fix template uses params.{name}, a param this task does not declare (declared: {declared})"
+    return None
 
 
 def _validate_criteria(doc: YamlDocument, rubric: Rubric) -> None:
     for index, criterion in enumerate(rubric.criteria):
         loc: list[int | str] = ["criteria", index]
+        problem = _fix_names_problem(rubric, criterion)
+        if problem:
+            raise doc.error([*loc, "fix"], problem)
         if criterion.judge == VISION:
             if isinstance(criterion.severity, SeverityBands):
                 raise doc.error(

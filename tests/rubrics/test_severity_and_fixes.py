@@ -164,6 +164,30 @@ def test_a_regeneration_prompt_is_the_callers_prompt_then_the_fixes() -> None:
     )
 
 
-def test_a_template_error_at_render_time_gives_no_guidance_instead_of_failing(tmp_path: Path) -> None:
+def test_a_template_that_fails_at_render_time_gives_the_checks_own_fix(tmp_path: Path) -> None:
+    # A regeneration without its fix is the same prompt paid for again: the check's own words stand in.
     rubric = load_rubric(write(tmp_path, fix="'{{ params.text.nope() }}'"))
-    assert fixes_for(rubric, _failed("white"), {"text": "x"}) == []
+    [fix] = fixes_for(rubric, _failed("white"), {"text": "x"})
+    assert fix == KINDS["layout"].checks["white_background"].fix
+
+
+@pytest.mark.parametrize(
+    ("fix", "words"),
+    [
+        ("'Make it {{ params.nonexistent.attr }} sharp'", "params.nonexistent, a param this task does not declare"),
+        ("'Write {{ params[\"txt\"] }}'", "params.txt, a param this task does not declare (declared: text)"),
+        ("'Reach {{ treshold | pct }}'", "uses 'treshold'; it can use params, measured, threshold"),
+    ],
+)
+def test_a_fix_naming_what_no_render_can_give_is_refused_on_load(tmp_path: Path, fix: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_rubric(write(tmp_path, fix=fix))
+    assert "criteria[0].fix" in caught.value.message and words in caught.value.message
+    assert "my-task.yaml:12:" in caught.value.message
+
+
+def test_a_fix_using_declared_params_loops_and_filters_loads(tmp_path: Path) -> None:
+    fix = "'{% for w in params.text.split() %}{{ w }} {% endfor %}at {{ threshold | pct }} {{ range(2) | list }}'"
+    rubric = load_rubric(write(tmp_path, fix=fix))
+    [rendered] = fixes_for(rubric, _failed("white", threshold=0.97), {"text": "a b"})
+    assert rendered == "a b at 97% [0, 1]."
