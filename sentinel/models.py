@@ -140,7 +140,8 @@ class ProviderCall(SQLModel, table=True):
     __tablename__ = "provider_calls"
 
     id: int | None = Field(default=None, primary_key=True)
-    request_id: str = Field(index=True, max_length=40)
+    #: ``gen_<hex>`` (a gateway request) or ``<job id>:<slot>:<number>`` (a job's attempt).
+    request_id: str = Field(index=True, max_length=64)
     model: str = Field(max_length=200, description="the public model the caller asked for")
     provider: str = Field(index=True, max_length=100)
     provider_model: str = Field(max_length=200)
@@ -250,6 +251,10 @@ class JobAttempt(SQLModel, table=True):
     failure_param: str | None = Field(default=None, max_length=100)
     failure_code: str | None = Field(default=None, max_length=64)
     retry_after: float | None = None
+    #: A failed attempt the set-up refused, so that no retry can change it until an operator does: every candidate
+    #: unconfigured (no key here), refusing its key, or with its model parked or gone. The job stops there, and a
+    #: judged request says so (``x-should-retry: false``). NULL: recorded before this was kept.
+    unchanging: bool | None = None
     generation_ms: float | None = None
     #: While a worker generates this attempt; a duplicate delivery does not call the provider again.
     lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -136,6 +136,9 @@ class JobAttempt(_Shape):
     #: Why the attempt got no image, as a code: a provider outcome (`rate_limited`, `timeout`…; `invalid_request` and
     #: `auth` are not tried again) or `spend_cap_reached`.
     failure: str | None = None
+    #: The set-up refused the attempt (no provider key, a refused key, a parked or gone model): no retry changes it
+    #: until an operator does, so the job stopped there.
+    unchanging: bool = False
     generation_ms: float | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -447,8 +447,9 @@ def judged_failure(task: str, reason: str | None, job_id: str, attempts: list[Jo
         if last.retry_after and math.isfinite(last.retry_after):
             assert error.headers is not None
             error.headers["Retry-After"] = str(max(1, round(retry_after_left(last))))
-        if outcome is Outcome.AUTH:
-            # The job stopped at a rejected key, as another attempt could only be refused again: so would a retry.
+        if outcome is Outcome.AUTH or last.unchanging:
+            # The job stopped at a set-up no retry can change (a rejected key, no key here, a parked or gone model),
+            # as another attempt could only be refused again: so would a retry.
             assert error.headers is not None
             error.headers |= NO_RETRY_HEADERS
     error.status_code, error.error_type, error.code = status, kind, code
@@ -457,7 +458,7 @@ def judged_failure(task: str, reason: str | None, job_id: str, attempts: list[Jo
 
 def judged_failure_headers(job_id: str, attempts: list[JobAttempt]) -> dict[str, str]:
     """The ``x-sentinel-*`` headers of a plain failure (who was called, and how often), and the job's id; the job
-    is the request (its provider calls are logged under the job's id)."""
+    is the request (its provider calls are logged under ``<job id>:<slot>:<number>``)."""
     called = [a for a in attempts if a.state == AttemptState.FAILED and a.provider]
     return who_headers((a.provider for a in called), (a.provider_model for a in called)) | {
         "x-sentinel-attempts": str(len(attempts)),

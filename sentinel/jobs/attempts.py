@@ -10,24 +10,34 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
-from sentinel.db import insert_unless_present
-from sentinel.errors import SentinelError
+from sentinel.db import autocommit, insert_unless_present
+from sentinel.errors import NotFound, SentinelError
 from sentinel.evaluation.guidance import regeneration_prompt
 from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.service import EvaluationService
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService
 from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
-from sentinel.models import FINAL_JOB_STATES, AttemptState, Job, JobAttempt, JobState, as_utc, utcnow
+from sentinel.models import (
+    FINAL_JOB_STATES,
+    AttemptState,
+    Job,
+    JobAttempt,
+    JobState,
+    ProviderCall,
+    as_utc,
+    utcnow,
+)
 from sentinel.net.untrusted import storable_text
 from sentinel.providers.base import Operation, Outcome
-from sentinel.providers.router import ImageSpec
+from sentinel.providers.router import ImageSpec, RouteResult
 from sentinel.services import Services
 from sentinel.spend.service import SpendCapReached
 from sentinel.store.orientation import upright_bytes
@@ -49,10 +59,42 @@ def attempt_seed(job: Job, slot: int, number: int) -> int:
     return (job.seed + slot * job.max_attempts + number - 1) % 2**31
 
 
+def attempt_request_id(job_id: str, slot: int, number: int) -> str:
+    """What an attempt's provider calls are logged (and its spend reserved) under: the job's id, the slot and the
+    attempt's number, so a re-run of the attempt finds the image it already paid for (:meth:`AttemptRunner.made`)."""
+    return f"{job_id}:{slot}:{number}"
+
+
+@dataclass(frozen=True)
+class Made:
+    """An attempt's image, delivered and stored, as the panel is handed it."""
+
+    image_id: str
+    data: bytes
+    provider: str
+    model: str
+    #: The provider calls' time, fallbacks included.
+    generation_ms: float
+
+
 def column_text(value: str | None, limit: int) -> str | None:
     """A provider's words as a text column takes them: storable (:func:`storable_text`; a ProviderResult's are
     already), at most ``limit`` characters (a longer value would fail the whole write, and the attempt with it)."""
     return (storable_text(value)[:limit] or None) if value else None
+
+
+#: An attempt's calls in the call log, in the order they were made (see :meth:`AttemptRunner.made`).
+_CALLS_OF_REQUEST = (
+    select(
+        ProviderCall.outcome,
+        ProviderCall.image_id,
+        ProviderCall.provider,
+        ProviderCall.provider_model,
+        ProviderCall.latency_ms,
+    )
+    .where(col(ProviderCall.request_id) == bindparam("request_id"))
+    .order_by(col(ProviderCall.id))
+)
 
 
 class AttemptRunner:
@@ -83,7 +125,11 @@ class AttemptRunner:
         try:
             rubric = self.services.rubrics.get(job.task)
             request, edit = self._request(generation, rubric, job, attempt, slot, number)
-            result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0))
+            # A worker that died between storing the image and handing it on (or a hand-over that failed) left it
+            # paid for and logged: this run judges that image instead of paying the provider for another.
+            made = self.made(request.request_id)
+            if made is None:
+                result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0))
         except SpendCapReached as exc:
             self._fail(attempt, exc.message, SPEND_CAP_REACHED)
             return
@@ -95,25 +141,16 @@ class AttemptRunner:
             self._fail(attempt, exc.message, Outcome.INVALID_REQUEST.value)
             return
         width, height = request.spec.width, request.spec.height
-        image = result.results[0].image
-        if image is None:
-            last = result.results[0].last_failure
-            error = last.message if last else "no provider could serve it"
-            called = [a for a in result.results[0].attempts if a.outcome != "skipped"]
-            # Kept for a judged request to answer as a plain one does: the field refused, the provider's code, the
-            # wait it asked for, and who was called.
-            said = {
-                "failure_param": column_text(last.param if last else None, 100),
-                "failure_code": column_text(last.code if last else None, 64),
-                "retry_after": last.retry_after if last else None,  # finite: ProviderResult drops the rest
-                "provider": called[-1].provider if called else None,
-                "provider_model": called[-1].model if called else None,
-            }
-            # No candidate at all (none configured, all cooling) is the providers being unavailable.
-            self._fail(attempt, error, last.outcome.value if last else Outcome.UNAVAILABLE.value, said)
-            return
+        if made is None:
+            routed = result.results[0]
+            image = routed.image
+            if image is None:
+                self._fail_unmade(attempt, routed)
+                return
+            latency = round(sum(a.latency_ms for a in routed.attempts), 1)
+            made = Made(image.info.sha256, image.data, image.provider, image.model, latency)
         params = self._judged_params(rubric, job, width, height)
-        judged: dict[str, bytes | None] = {"image": image.data}
+        judged: dict[str, bytes | None] = {"image": made.data}
         if edit is not None:
             # The edit judges compare the result with the source under the mask, as the caller gave them.
             judged |= {"source": edit[0], "mask": edit[1]}
@@ -122,23 +159,66 @@ class AttemptRunner:
         def hand_to_panel(session: Session) -> Transition:
             # The attempt, its evaluation and the judges' messages: one transaction, so neither exists alone.
             evaluation = self.evaluations.submit_in(session, submission, job.key_id)
-            session.execute(
+            handed = session.execute(
                 update(JobAttempt)
-                .where(col(JobAttempt.id) == attempt.id)
+                .where(col(JobAttempt.id) == attempt.id, col(JobAttempt.state) == AttemptState.GENERATING)
                 .values(
                     state=AttemptState.JUDGING,
-                    image_id=image.info.sha256,
+                    image_id=made.image_id,
                     evaluation_id=evaluation.id,
-                    provider=image.provider,
-                    provider_model=image.model,
-                    generation_ms=round(sum(a.latency_ms for a in result.results[0].attempts), 1),
+                    provider=made.provider,
+                    provider_model=made.model,
+                    generation_ms=made.generation_ms,
                     lease_until=None,
                 )
-            )
+            ).rowcount  # type: ignore[attr-defined]
+            if handed != 1:
+                # Another run of this attempt handed it on first (its lease ran out while this one waited): its
+                # evaluation is the attempt's, this one is taken back.
+                session.rollback()
+                return Transition(job_id)
             self.progress.set_state(session, job_id, JobState.JUDGING)
             return Transition(job_id)
 
         self._finish(attempt, hand_to_panel)
+
+    def _fail_unmade(self, attempt: JobAttempt, routed: RouteResult) -> None:
+        """No candidate delivered: the attempt fails with the provider's words."""
+        last = routed.last_failure
+        error = last.message if last else "no provider could serve it"
+        called = [a for a in routed.attempts if a.outcome != "skipped"]
+        # Kept for a judged request to answer as a plain one does: the field refused, the provider's code, the wait
+        # it asked for, who was called, and whether the set-up itself refused it (no key here, a refused key, a
+        # parked or retired model), which no other attempt could change.
+        said = {
+            "failure_param": column_text(last.param if last else None, 100),
+            "failure_code": column_text(last.code if last else None, 64),
+            "retry_after": last.retry_after if last else None,  # finite: ProviderResult drops the rest
+            "provider": called[-1].provider if called else None,
+            "provider_model": called[-1].model if called else None,
+            "unchanging": routed.unchanging,
+        }
+        # No candidate at all (none configured, all cooling) is the providers being unavailable.
+        self._fail(attempt, error, last.outcome.value if last else Outcome.UNAVAILABLE.value, said)
+
+    def made(self, request_id: str) -> Made | None:
+        """The image an earlier run of this attempt delivered and stored, as its call log records it; None when
+        none did (or its bytes are gone: then it is generated again)."""
+        # One statement without a transaction (see sentinel.db.autocommit), built once: every attempt makes it.
+        with autocommit(self.services.engine).connect() as connection:
+            calls = connection.execute(_CALLS_OF_REQUEST, {"request_id": request_id}).all()
+        delivered = next((c for c in calls if c.outcome == Outcome.OK.value and c.image_id), None)
+        if delivered is None:
+            return None
+        try:
+            data = self.services.images.read(delivered.image_id)
+        except NotFound:
+            logger.warning(
+                "the image %s of %s is logged but not stored: generating again", delivered.image_id, request_id
+            )
+            return None
+        latency = round(sum(c.latency_ms for c in calls), 1)
+        return Made(delivered.image_id, data, delivered.provider, delivered.provider_model, latency)
 
     def _request(
         self, generation: GenerationService, rubric: Rubric, job: Job, attempt: JobAttempt, slot: int, number: int
@@ -173,7 +253,7 @@ class AttemptRunner:
         request = GenerationRequest(
             model=resolved,
             spec=spec,
-            request_id=job.id,
+            request_id=attempt_request_id(job.id, slot, number),
             timeout_seconds=max(0.01, remaining),
             regeneration=number - 1,
             task=job.task,

@@ -43,6 +43,14 @@ SPEND_CAP_REACHED = "spend_cap_reached"
 #: may pass another seed) are retried while attempts and budget last.
 FINAL_FAILURES = frozenset({Outcome.INVALID_REQUEST.value, Outcome.AUTH.value, SPEND_CAP_REACHED})
 
+
+def ends_slot(attempt: JobAttempt) -> bool:
+    """Whether a failed attempt's failure is one no further attempt could mend: a final failure, or one the set-up
+    refused (``unchanging``: no key for any candidate, every model parked or gone), which stays so until an operator
+    changes it, not within a job's budget."""
+    return attempt.state == AttemptState.FAILED and (attempt.failure in FINAL_FAILURES or bool(attempt.unchanging))
+
+
 #: Why a job closed, by its verdict.
 CLOSING_REASONS = {
     Verdict.GREEN: "every image passed",
@@ -108,7 +116,7 @@ class JobProgress:
     ) -> Transition:
         """No image could be generated for ``attempt`` (``failure``: why, as a code; ``said``: more of the
         provider's answer, as attempt columns): the next one, or, when another attempt cannot help
-        (:data:`FINAL_FAILURES`) or none is left, the slot is done and the job closes once every slot is."""
+        (:func:`ends_slot`) or none is left, the slot is done and the job closes once every slot is."""
         session.execute(
             update(JobAttempt)
             .where(col(JobAttempt.id) == attempt.id)
@@ -121,7 +129,7 @@ class JobProgress:
                 **(said or {}),
             )
         )
-        final = failure in FINAL_FAILURES
+        final = failure in FINAL_FAILURES or bool((said or {}).get("unchanging"))
         return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, attempt.guidance, final)
 
     def after_failure(
@@ -163,7 +171,7 @@ class JobProgress:
         if not attempts:
             return False
         latest = max(attempts, key=lambda a: a.number)
-        if latest.state == AttemptState.FAILED and latest.failure in FINAL_FAILURES:
+        if ends_slot(latest):
             return True
         return latest.state in (AttemptState.JUDGED, AttemptState.FAILED) and latest.number >= job.max_attempts
 
@@ -192,6 +200,11 @@ class JobProgress:
         if not failed:
             return "no image could be generated"
         last = max(failed, key=lambda a: (a.number, a.slot))
+        if last.unchanging:
+            return (
+                f"no image could be generated: {last.error} (not attempted again: no retry can change this until "
+                "the set-up does)"
+            )
         if last.failure in FINAL_FAILURES:
             return f"no image could be generated: {last.error} (not attempted again: the same request would be refused)"
         return f"no image could be generated: {last.error}"

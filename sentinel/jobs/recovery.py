@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit
-from sentinel.jobs.progress import FINAL_FAILURES, JobProgress, Transition
+from sentinel.jobs.progress import JobProgress, Transition, ends_slot
 from sentinel.models import (
     FINAL_JOB_STATES,
     AttemptState,
@@ -96,9 +96,8 @@ class JobRecovery:
                 idle = (now - as_utc(latest.finished_at or latest.started_at)).total_seconds()
                 if idle > STUCK_AFTER_SECONDS:
                     # The step after it never ran (or never closed the job): carry on from here.
-                    final = latest.state == AttemptState.FAILED and latest.failure in FINAL_FAILURES
                     transition = self.progress.after_failure(
-                        session, job.id, slot, latest.number, latest.guidance, final
+                        session, job.id, slot, latest.number, latest.guidance, ends_slot(latest)
                     )
                     return transition, "resumed"
         return self.progress.close_if_complete(session, job_id), what

@@ -75,6 +75,14 @@ class AttemptOut(BaseModel):
             "unrecognised_answer) or spend_cap_reached"
         ),
     )
+    unchanging: bool = Field(
+        default=False,
+        description=(
+            "the set-up refused this attempt (no candidate's provider has a key here, or every one refused its key "
+            "or has its model parked or gone): no retry can change it until an operator does, so the job stops and "
+            "a judged request answers with x-should-retry: false"
+        ),
+    )
     generation_ms: float | None
     started_at: str
     finished_at: str | None

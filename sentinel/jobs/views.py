@@ -101,6 +101,7 @@ class JobViews:
             "review": review_view(decision) if decision is not None else None,
             "error": attempt.error,
             "failure": attempt.failure,
+            "unchanging": bool(attempt.unchanging),
             "generation_ms": attempt.generation_ms,
             "started_at": _time(attempt.started_at),
             "finished_at": _time(attempt.finished_at),
