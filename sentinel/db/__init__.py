@@ -51,7 +51,21 @@ def build_engine(url: str) -> Engine:
     # per evaluation. A connection the server closed (a restart, pg_terminate_backend) has its FATAL message or
     # its end of stream waiting on the socket, which a zero-timeout poll sees without asking the server.
     event.listen(engine, "checkout", _refuse_closed_connection)
+    event.listen(engine, "connect", _in_utc)
     return engine
+
+
+def _in_utc(dbapi_connection: Any, _record: Any) -> None:
+    """Connect hook: every session reads times in UTC. A database whose TimeZone is local (managed ones often are)
+    would hand every stored instant back in its zone: the same field of the same row then reads
+    ``…T21:36+00:00`` when answered from memory and ``…T11:36+14:00`` (another calendar day) when read back. A SET
+    rather than the ``options`` startup parameter, which connection poolers such as PgBouncer refuse."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
