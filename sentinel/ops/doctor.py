@@ -101,6 +101,7 @@ def run_checks(settings: Settings | None = None, *, timeout: float = TIMEOUT_SEC
     results = [_settings(settings)]
     results += _rubrics_and_judges(settings)
     results += _routes(settings)
+    results += _preferred_models(settings)
     results.append(_database(settings, timeout))
     results.append(_redis(settings, timeout))
     if settings.broker_kind == "rabbitmq":
@@ -236,6 +237,43 @@ def _routes(settings: Settings) -> list[CheckResult]:
                     f"set one of {', '.join(keys)}" if keys else "add a usable candidate",
                 )
             )
+    return results
+
+
+def _preferred_models(settings: Settings) -> list[CheckResult]:
+    """A rubric's ``preferred_model`` that its jobs will not get (unknown to the routing file, or with no provider
+    key here): they go to the default model instead, which nothing else says."""
+    try:
+        routing = load_routing(settings.routes)
+        rubrics = RubricRegistry.from_dirs(settings.builtin_rubrics_dir, settings.rubrics_dir)
+    except SentinelError:
+        return []  # the routes or rubrics check above already failed, naming the file
+    results = []
+    for rubric in rubrics.all():
+        named = rubric.preferred_model
+        if not named or rubric.id in routing.task_models:
+            continue  # the routing file's task_models choose for this task (checked with the routes)
+        route = routing.models.get(routing.aliases.get(named, named))
+        if route is None:
+            known = ", ".join(sorted([*routing.models, *routing.aliases]))
+            why = f"the routing file has no model '{named}'"
+            hint = f"set preferred_model of task {rubric.id} to one of {known}"
+        else:
+            keys = {routing.providers[c.provider].api_key_env for c in route.candidates}
+            if any(not env or os.environ.get(env) for env in keys):
+                continue  # a candidate can be called
+            missing = sorted(env for env in keys if env)
+            why = f"no provider of '{named}' has its key here ({', '.join(missing)} not set)"
+            hint = f"set {' or '.join(missing)}, or expect task {rubric.id} on the default model"
+        results.append(
+            CheckResult(
+                f"task {rubric.id}",
+                True,
+                f"prefers model {named}, but {why}: its jobs use the default model {routing.default_model}",
+                hint,
+                warning=True,
+            )
+        )
     return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,8 @@ from sentinel.providers.quality import QualityBoard, QualityPolicy, route_view
 from sentinel.providers.registry import Unconfigured, adapter_class
 from sentinel.settings import Settings
 from sentinel.store.images import ImageInfo, check_image, decoded_pixels, sha256_of, sniff_mime
+
+logger = logging.getLogger(__name__)
 
 #: Pause before walking a route again after transient failures (grows with each walk).
 RETRY_PAUSE_SECONDS = 0.1
@@ -220,6 +223,8 @@ class Router:
         self.quality = quality
         #: Walks (:meth:`generate`) in progress in this process: a lone one hashes on the loop (see ``_check``).
         self._walking = 0
+        #: The (task, model) pairs whose passing over for the default model was logged (:meth:`_passed_over`).
+        self._warned_passed_over: set[tuple[str | None, str]] = set()
 
     # -- resolving names ---------------------------------------------------------------------------
 
@@ -230,10 +235,12 @@ class Router:
         is used only when the model is known here and one of its providers is configured.
         """
         if not model:
-            choice = self.config.task_models.get(task or "") or preferred
-            choice = self.config.aliases.get(choice or "", choice)
+            named = self.config.task_models.get(task or "") or preferred
+            choice = self.config.aliases.get(named or "", named)
             route = self.config.models.get(choice or "")
             model = choice if route is not None and self.usable(route) else self.config.default_model
+            if named and model != choice:
+                self._passed_over(task, named, route)
         if model in self.config.parked:
             raise ParkedModel(f"model '{model}' is parked: {self.config.parked[model]}", field="model")
         if model in self.config.aliases:
@@ -311,6 +318,30 @@ class Router:
         if len(kept) == len(resolved.route.candidates):
             return resolved
         return dataclasses.replace(resolved, route=resolved.route.model_copy(update={"candidates": kept}))
+
+    def passed_over_why(self, named: str, route: ModelRoute | None) -> str:
+        """Why a task's own model is not the one its requests get (unknown here, or no provider of it callable)."""
+        if route is None:
+            return f"the routing file has no model '{named}'"
+        reasons = sorted(
+            {p.reason for c in route.candidates if isinstance(p := self.providers.get(c.provider), Unconfigured)}
+        )
+        return f"no provider of model '{named}' can be called here ({'; '.join(reasons)})"
+
+    def _passed_over(self, task: str | None, named: str, route: ModelRoute | None) -> None:
+        # Once per process and task: a rubric's misspelt model (or a missing key) otherwise sent every job of the
+        # task to the default model without a word anywhere.
+        if (task, named) in self._warned_passed_over:
+            return
+        self._warned_passed_over.add((task, named))
+        logger.warning(
+            "task '%s' prefers model '%s', but %s: its requests use the default model '%s' (`sentinel doctor` lists "
+            "this)",
+            task,
+            named,
+            self.passed_over_why(named, route),
+            self.config.default_model,
+        )
 
     def usable(self, route: ModelRoute) -> bool:
         return any(not isinstance(self.providers.get(c.provider), Unconfigured) for c in route.candidates)
