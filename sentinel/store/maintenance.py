@@ -21,9 +21,20 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from sentinel.db import dialect_insert
-from sentinel.models import Evaluation, ImageOwner, Job, JobAttempt, ProviderCall, StoredImage, utcnow
+from sentinel.models import (
+    Evaluation,
+    EvaluationStatus,
+    ImageOwner,
+    Job,
+    JobAttempt,
+    ProviderCall,
+    ReviewDecision,
+    StoredImage,
+    utcnow,
+)
 from sentinel.store.blobs import BlobEntry, BlobNotFound, BlobStore
 from sentinel.store.images import sniff_mime
+from sentinel.verdicts import Verdict
 
 IMAGES = StoredImage.__table__
 OWNERS = ImageOwner.__table__
@@ -31,6 +42,7 @@ EVALUATIONS = Evaluation.__table__
 ATTEMPTS = JobAttempt.__table__
 JOBS = Job.__table__
 CALLS = ProviderCall.__table__
+DECISIONS = ReviewDecision.__table__
 
 #: Rows locked and blobs deleted per transaction: short transactions keep writers waiting briefly.
 BATCH = 100
@@ -90,7 +102,19 @@ class StorageMaintenance:
         live_call = exists().where(CALLS.c.image_id == image_id, CALLS.c.created_at >= retention_cutoff)
         # An edit job's source and mask: every attempt reads them until the job ends.
         live_edit_input = exists().where(_job_names(image_id), job_live)
-        return or_(live_attempt, live_evaluation, live_call, live_edit_input)
+        # A person still has to look at an amber result (a finished job's included: it is done while its image
+        # waits), and retention of a decided one counts from the decision.
+        decided = exists().where(DECISIONS.c.evaluation_id == EVALUATIONS.c.id)
+        recently_decided = exists().where(
+            DECISIONS.c.evaluation_id == EVALUATIONS.c.id, DECISIONS.c.created_at >= retention_cutoff
+        )
+        awaiting_review = exists().where(
+            _names(image_id),
+            EVALUATIONS.c.status == EvaluationStatus.DONE.value,
+            EVALUATIONS.c.verdict == Verdict.AMBER.value,
+            ~decided | recently_decided,
+        )
+        return or_(live_attempt, live_evaluation, live_call, live_edit_input, awaiting_review)
 
     def _named_at_all(self, image_id: ColumnElement) -> ColumnElement:
         """True while any row names the image (a purged image's row must stay for them)."""

@@ -10,12 +10,12 @@ from datetime import timedelta
 import psycopg
 import pytest
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from sentinel.db.migrate import scratch_database
 from sentinel.errors import NotFound
 from sentinel.evaluation.service import EvaluationService
-from sentinel.models import Job, JobAttempt, StoredImage, utcnow
+from sentinel.models import Evaluation, Job, JobAttempt, ReviewDecision, StoredImage, utcnow
 from sentinel.services import Services
 from sentinel.settings import Settings
 from sentinel.store.images import inspect_image
@@ -212,3 +212,33 @@ def test_a_new_blob_whose_row_is_not_committed_yet_is_not_taken_for_an_orphan(po
     assert outcome["report"].orphans == 0
     assert services.images.read(info.sha256) == data
     assert row(services, info.sha256) is not None
+
+
+def amber(services: Services, image_id: str, decided_days_ago: float | None) -> None:
+    """The evaluation of the job attempt that made ``image_id`` came out amber; decided that long ago, or not yet."""
+    with Session(services.engine) as session:
+        evaluation_id = session.exec(select(JobAttempt.evaluation_id).where(JobAttempt.image_id == image_id)).one()
+        session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(status="done", verdict="amber"))
+        if decided_days_ago is not None:
+            at = utcnow() - timedelta(days=decided_days_ago)
+            session.add(ReviewDecision(evaluation_id=evaluation_id, decision="approve", reviewer="ann", created_at=at))
+        session.commit()
+
+
+def test_retention_keeps_what_a_reviewer_still_has_to_see(services) -> None:
+    # A job is done while its amber image waits for a person: a queue worked weekly must not find pictures gone.
+    waiting = finished_job(services, png_bytes(93, 93, (1, 2, 3)), days_ago=10)
+    decided_long_ago = finished_job(services, png_bytes(94, 94, (1, 2, 3)), days_ago=10)
+    decided_lately = finished_job(services, png_bytes(95, 95, (1, 2, 3)), days_ago=10)
+    amber(services, waiting, None)
+    amber(services, decided_long_ago, 9)
+    amber(services, decided_lately, 1)
+    for image_id in (waiting, decided_long_ago, decided_lately):
+        backdate(services, image_id, hours=24 * 30)
+
+    report = StorageMaintenance(services.engine, services.images.blobs).gc(
+        grace=timedelta(minutes=60), retention=timedelta(days=7)
+    )
+    assert report.purged == 1
+    assert not services.images.blobs.exists(decided_long_ago)
+    assert services.images.blobs.exists(waiting) and services.images.blobs.exists(decided_lately)
