@@ -434,9 +434,9 @@ def review_queue(**filters: Any) -> Flow[list[ReviewItem]]:
 
 
 def decide(
-    evaluation_id: str, decision: Literal["approve", "reject"], note: str | None, regenerate: bool
+    evaluation_id: str, decision: Literal["approve", "reject"], note: str | None, regenerate: bool, force: bool = False
 ) -> Flow[Decision]:
-    body = {"decision": decision, "note": note, "regenerate": regenerate}
+    body = {"decision": decision, "note": note, "regenerate": regenerate} | ({"force": True} if force else {})
     path = resource_path("/v1/review", evaluation_id) + "/decision"
     # Decisions are not deduplicated by the server: retried only where the first try surely did nothing.
     return Decision.from_api((yield post(path, replay_safe=False, json=body)).json())

@@ -193,10 +193,12 @@ class Sentinel:
         decision: Literal["approve", "reject"],
         note: str | None = None,
         regenerate: bool = False,
+        force: bool = False,
     ) -> Decision:
         """Approve (green) or reject (red) an amber result, recorded under this client's API key. ``regenerate``
-        (job images, on reject) asks for one more attempt. A second decision raises a 409 naming who decided."""
-        return self._run(calls.decide(evaluation_id, decision, note, regenerate))
+        (job images, on reject) asks for one more attempt. A second decision raises a 409 naming who decided, and
+        so does one on an item another reviewer holds unless ``force``."""
+        return self._run(calls.decide(evaluation_id, decision, note, regenerate, force))
 
     # -- images ---------------------------------------------------------------------------------------
 

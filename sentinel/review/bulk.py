@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentinel.errors import InvalidInput, NotFound, SentinelError
 from sentinel.keys.caller import Caller
-from sentinel.review.errors import AlreadyDecided, NotAwaitingReview
+from sentinel.review.errors import AlreadyDecided, ClaimedByOther, NotAwaitingReview
 
 if TYPE_CHECKING:
     from sentinel.review.service import ReviewService
@@ -17,6 +17,7 @@ MAX_BULK = 200
 #: What each refusal is reported as; any other refusal (a bad decision) stops the whole request before any item.
 STATUSES: tuple[tuple[type[SentinelError], str], ...] = (
     (AlreadyDecided, "already_decided"),
+    (ClaimedByOther, "claimed_by_other"),
     (NotAwaitingReview, "not_awaiting_review"),
     (NotFound, "not_found"),
 )
@@ -43,7 +44,7 @@ def decide_many(
     for evaluation_id in dict.fromkeys(evaluation_ids):
         try:
             service.decide(evaluation_id, decision, reviewer, note, caller=caller)
-        except (AlreadyDecided, NotAwaitingReview, NotFound) as exc:
+        except (AlreadyDecided, ClaimedByOther, NotAwaitingReview, NotFound) as exc:
             status = next(name for kind, name in STATUSES if isinstance(exc, kind))
             results.append({"evaluation_id": evaluation_id, "status": status, "message": exc.message})
         else:

@@ -44,6 +44,8 @@ class DecisionIn(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
     #: Rejecting a job's image can ask for one more attempt (with the note and failing criteria as guidance).
     regenerate: bool = False
+    #: Decide an item another reviewer holds (claimed, not expired); without it that is refused with 409.
+    force: bool = False
 
 
 class BulkDecisionIn(BaseModel):
@@ -194,7 +196,8 @@ async def undo(evaluation_id: str, request: Request, service: Reviews) -> JSONRe
 @router.post(
     "/v1/review/{evaluation_id}/decision",
     summary="Approve (green) or reject (red) an amber result; a second decision is refused with 409 naming who "
-    "decided (error.decided_by, error.decided_at)",
+    "decided (error.decided_by, error.decided_at), and so is one on an item another reviewer holds "
+    "(error.claimed_by, unless force: true)",
     response_model=DecisionOut,
     responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 422),
     openapi_extra={
@@ -213,6 +216,7 @@ async def decide(evaluation_id: str, request: Request, service: Reviews) -> JSON
         body.note,
         body.regenerate,
         caller=caller,
+        force=body.force,
     )
     return JSONResponse(result)
 

@@ -19,6 +19,21 @@ class AlreadyDecided(SentinelError):
         self.details = {"decided_by": reviewer, "decided_at": decided_at, "decision": decision}
 
 
+class ClaimedByOther(SentinelError):
+    """Another reviewer holds the item (claimed, not expired): deciding it under them would waste their look, and
+    the decision sent with ``force`` says the reviewer means to."""
+
+    status_code = 409
+    error_type = "claimed_by_other"
+
+    def __init__(self, reviewer: str, expires_at: str) -> None:
+        super().__init__(
+            f"{reviewer} is reviewing this item (claimed until {expires_at[:19].replace('T', ' ')} UTC); take another "
+            "one, or send the decision with force: true to decide it anyway"
+        )
+        self.details = {"claimed_by": reviewer, "claimed_until": expires_at}
+
+
 class NotAwaitingReview(SentinelError):
     status_code = 409
     error_type = "not_awaiting_review"

@@ -58,7 +58,7 @@ class ClaimOut(BaseModel):
 
 class BulkResultOut(BaseModel):
     evaluation_id: str
-    status: Literal["decided", "already_decided", "not_awaiting_review", "not_found"]
+    status: Literal["decided", "already_decided", "claimed_by_other", "not_awaiting_review", "not_found"]
     message: str
 
 

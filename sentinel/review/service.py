@@ -29,7 +29,7 @@ from sentinel.outbox import steps
 from sentinel.outbox.store import write
 from sentinel.review import claims, items
 from sentinel.review.bulk import decide_many
-from sentinel.review.errors import AlreadyDecided, NotAwaitingReview, check_id
+from sentinel.review.errors import AlreadyDecided, ClaimedByOther, NotAwaitingReview, check_id
 from sentinel.review.filters import QueueFilter
 from sentinel.review.progress import reviewer_progress
 from sentinel.review.stats import judge_agreement
@@ -206,9 +206,11 @@ class ReviewService:
         regenerate: bool = False,
         *,
         caller: Caller | None = None,
+        force: bool = False,
     ) -> dict[str, Any]:
         """Store the one decision on an amber item of the caller's tenant; a rejected job item may ask for a new
-        attempt. The item's claim goes; the decision keeps when the reviewer's claim began."""
+        attempt. The item's claim goes; the decision keeps when the reviewer's claim began. An item another
+        reviewer holds is refused (:class:`ClaimedByOther`) unless ``force``."""
         if decision not in DECISIONS:
             raise InvalidInput("decision must be 'approve' or 'reject'", field="decision")
         if not reviewer.strip():
@@ -227,6 +229,8 @@ class ReviewService:
                     field="regenerate",
                 )
             held = claims.current(session, evaluation_id)
+            if held is not None and held.reviewer != reviewer and as_utc(held.expires_at) > utcnow() and not force:
+                raise ClaimedByOther(held.reviewer, as_utc(held.expires_at).isoformat())
             opened_at = held.claimed_at if held is not None and held.reviewer == reviewer else None
             # The unique evaluation_id decides a race between two reviewers: one row, one winner.
             values = {

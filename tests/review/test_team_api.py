@@ -188,3 +188,20 @@ def test_bulk_and_progress_over_http(team) -> None:
     assert progress["bo"]["decided_today"] >= 1 and progress["bo"]["median_seconds_per_item"] is not None
     assert progress["ana"]["decided_total"] >= 1
     assert team.cy.get("/v1/review/progress").json()["data"] == []  # another tenant's reviewers are not listed
+
+
+def test_an_item_another_reviewer_holds_is_not_decided_under_them_unless_forced(team) -> None:
+    job = finished_job(team, amber_product())
+    evaluation_id = job["attempts"][0]["evaluation_id"]
+    assert team.ana.post(f"/v1/review/{evaluation_id}/claim").json()["mine"] is True
+    refused = team.bo.post(f"/v1/review/{evaluation_id}/decision", json={"decision": "reject"})
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["type"] == "claimed_by_other"
+    assert error["claimed_by"] == "ana" and "force" in error["message"]
+    bulk = team.bo.post("/v1/review/decisions", json={"evaluation_ids": [evaluation_id], "decision": "reject"})
+    assert [r["status"] for r in bulk.json()["data"]] == ["claimed_by_other"]
+    assert team.ana.get(f"/v1/evaluations/{evaluation_id}").json()["review"]["state"] == "waiting"
+    forced = team.bo.post(f"/v1/review/{evaluation_id}/decision", json={"decision": "reject", "force": True})
+    assert forced.status_code == 200, forced.text
+    assert forced.json()["reviewer"] == "bo"
