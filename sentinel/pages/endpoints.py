@@ -35,6 +35,7 @@ from sentinel.pages.deps import ReviewerLogin
 from sentinel.pages.format import register_filters
 from sentinel.review.deps import Reviews
 from sentinel.review.stats import MIN_DECISIONS_FOR_KAPPA
+from sentinel.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -160,9 +161,16 @@ def login_page(
         max_age=LOGIN_FORM_MAX_AGE_SECONDS,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=served_over_https(request, auth.settings),
     )
     return response
+
+
+def served_over_https(request: Request, settings: Settings) -> bool:
+    """Whether the browser reached us over TLS: the request's own scheme, or the public URL the deployment gives
+    (behind the TLS proxy docs/deploy.md describes, every request arrives as plain http, and a session cookie
+    without Secure would then ride any plain-http request to that host)."""
+    return request.url.scheme == "https" or (settings.public_url or "").startswith("https://")
 
 
 @router.post("/login")
@@ -222,7 +230,7 @@ async def begin_session(request: Request, auth: ReviewerAuth, found: tuple[str, 
         max_age=auth.settings.session_max_age_seconds,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=served_over_https(request, auth.settings),
     )
     response.delete_cookie(LOGIN_COOKIE)
     return cookie
