@@ -38,7 +38,7 @@ class AsyncSentinel:
         backoff: float = 0.5,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = calls.server_root(base_url)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff

@@ -265,6 +265,13 @@ def download_call(image: Any) -> Call:
     return Call("GET", url)
 
 
+def server_root(base_url: str) -> str:
+    """The server's address as calls are appended to it (``/v1/...``): a base URL ending in ``/v1``, as the OpenAI
+    SDK is given one, means the same server (it made every call a 404 for ``/v1/v1/...``)."""
+    root = base_url.rstrip("/")
+    return root.removesuffix("/v1") if root.endswith("/v1") else root
+
+
 def url_of(base_url: str, call: Call) -> str:
     return call.path if is_url(call.path) else base_url + call.path
 

@@ -41,7 +41,7 @@ class Sentinel:
         backoff: float = 0.5,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = calls.server_root(base_url)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff

@@ -45,3 +45,17 @@ def test_download_by_image_id_asks_sentinel_for_that_image(sentinel_url: str) ->
         sentinel.download(UNKNOWN_IMAGE)
     assert refused.value.status_code == 404
     assert UNKNOWN_IMAGE in refused.value.message
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v1/"])
+def test_a_base_url_ending_in_v1_as_the_openai_sdk_takes_it_reaches_the_same_server(
+    sentinel_url: str, suffix: str
+) -> None:
+    with Sentinel(sentinel_url + suffix) as sentinel:
+        assert sentinel.list_jobs(limit=1) is not None
+
+    async def main() -> list:
+        async with AsyncSentinel(sentinel_url + suffix) as sentinel:
+            return await sentinel.list_jobs(limit=1)
+
+    assert asyncio.run(main()) is not None
