@@ -133,11 +133,20 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     import cv2
 
     red, green, blue = cv2.split(rgb) if rgb.dtype == np.uint8 else (rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    return luminance_of_planes(red, green, blue)
+
+
+def luminance_of_planes(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndarray:
+    """:func:`luminance` of an image already split into its colour planes."""
     gray = np.multiply(red, LUMA[0], dtype=np.float32)
     term = np.multiply(green, LUMA[1], dtype=np.float32)
     gray += term
     gray += np.multiply(blue, LUMA[2], out=term, dtype=np.float32)
     return gray
+
+
+#: Longest side up to which a decoded image keeps its colour planes (3 MB at 1024²) for the judges' measures.
+KEEP_PLANES_SIDE = 1024
 
 
 class DecodedImage:
@@ -176,9 +185,30 @@ class DecodedImage:
         return self.decoded.reduced
 
     @property
+    def planes(self) -> tuple[np.ndarray, ...] | None:
+        """``rgb``'s colour planes (uint8, each contiguous), split once for the luminance and the measures that read
+        channels apart; None for an image longer than KEEP_PLANES_SIDE, whose planes are not worth their memory for
+        the whole evaluation."""
+        if self.rgb.dtype != np.uint8 or max(self.rgb.shape[:2]) > KEEP_PLANES_SIDE:
+            return None
+
+        def split() -> tuple[np.ndarray, ...]:
+            import cv2
+
+            return tuple(cv2.split(self.rgb))
+
+        planes: tuple[np.ndarray, ...] = self._once("planes", split)
+        return planes
+
+    @property
     def gray(self) -> np.ndarray:
         """Luminance (ITU-R 601) as float32 0..255."""
-        gray: np.ndarray = self._once("gray", lambda: luminance(self.rgb))
+
+        def compute() -> np.ndarray:
+            planes = self.planes
+            return luminance(self.rgb) if planes is None else luminance_of_planes(*planes)
+
+        gray: np.ndarray = self._once("gray", compute)
         return gray
 
     @property
