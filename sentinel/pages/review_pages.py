@@ -5,6 +5,7 @@ refused decision shows the item again with the note still in its box, so nothing
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from sentinel.errors import InvalidInput, SentinelError
+from sentinel.errors import InvalidInput, NotFound, SentinelError
 from sentinel.evaluation.deps import Evaluations
 from sentinel.evaluation.service import EvaluationService
 from sentinel.http.deps import AppServices
@@ -162,7 +163,9 @@ async def review_page(
         shown.info = f"Your decision on '{undone}' was undone: the item waits for review again."
     # Moving on (next, or another row of the list) lets go of the item left, so a colleague may take it.
     for released in {after, left} - {None, id}:
-        await run_in_threadpool(desk.review.release, released, reviewer.name, reviewer.caller)
+        # Nothing of this reviewer's to let go (an id edited in the address bar, or deleted since): the page shows.
+        with contextlib.suppress(NotFound, InvalidInput):
+            await run_in_threadpool(desk.review.release, released, reviewer.name, reviewer.caller)
     return await show(desk, filters, id, shown, after=after)
 
 

@@ -170,3 +170,11 @@ def test_edit_items_show_source_mask_and_result_side_by_side(logged_in) -> None:
     assert [alt for _, alt in figures] == ["source image", "mask", "image under review"]
     assert [html.unescape(src) for src, _ in figures] == [done[name]["url"] for name in ("source", "mask", "image")]
     assert "no-new-text" in page
+
+
+@pytest.mark.parametrize("place", ["after", "left"])
+def test_moving_on_from_an_unknown_item_shows_the_queue_page(logged_in, place: str) -> None:
+    # An id edited in the address bar (or one deleted since): the page, not an API error in JSON.
+    response = logged_in.get("/review", params={place: "ev_unknown"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
