@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 
 import pytest
 
@@ -172,9 +173,14 @@ def test_edit_items_show_source_mask_and_result_side_by_side(logged_in) -> None:
     assert "no-new-text" in page
 
 
-@pytest.mark.parametrize("place", ["after", "left"])
-def test_moving_on_from_an_unknown_item_shows_the_queue_page(logged_in, place: str) -> None:
+def test_moving_on_from_an_unknown_item_shows_the_queue_page(client) -> None:
+    from fastapi.testclient import TestClient
+
+    # A client address of its own: its login counts against no other test's limit.
+    browser = TestClient(client.app, client=(f"browser-{uuid.uuid4().hex[:8]}", 50000), base_url="http://localhost")
+    assert log_in(browser, client.app.state.reviewer_auth.keys()["admin"], "/review").status_code == 303
     # An id edited in the address bar (or one deleted since): the page, not an API error in JSON.
-    response = logged_in.get("/review", params={place: "ev_unknown"})
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/html")
+    for place in ("after", "left"):
+        response = browser.get("/review", params={place: "ev_unknown"})
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/html")
