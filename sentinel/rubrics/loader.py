@@ -40,59 +40,73 @@ def _fix_names_problem(rubric: Rubric, criterion: Criterion) -> str | None:
     return None
 
 
-def _validate_criteria(doc: YamlDocument, rubric: Rubric) -> None:
+def _criteria_problems(doc: YamlDocument, rubric: Rubric) -> list[ConfigError]:
+    """Every criterion's problems at once (its first with its judge and check, and its fix's), so an author fixes a
+    file in one pass rather than one error per run."""
+    problems: list[ConfigError] = []
     for index, criterion in enumerate(rubric.criteria):
         loc: list[int | str] = ["criteria", index]
+        try:
+            _check_criterion(doc, rubric, loc, criterion)
+        except ConfigError as exc:
+            problems.append(exc)
         problem = _fix_names_problem(rubric, criterion)
         if problem:
-            raise doc.error([*loc, "fix"], problem)
-        if criterion.judge == VISION:
-            if isinstance(criterion.severity, SeverityBands):
-                raise doc.error(
-                    [*loc, "severity"],
-                    "vision criteria have no measure to set bands on; give one level: mild, moderate or severe",
-                )
-            continue  # answered by vision judges from its 'ask'; nothing else to check
-        kind = KINDS.get(criterion.judge)
-        if kind is None:
-            known = ", ".join([*KINDS, VISION])
-            raise doc.error([*loc, "judge"], f"unknown judge kind '{criterion.judge}'; known: {known}")
-        check = kind.checks.get(criterion.check or "")
-        if check is None:
-            known = ", ".join(kind.checks)
-            raise doc.error([*loc, "check"], f"judge '{kind.name}' has no check '{criterion.check}'; it has: {known}")
-        missing = [need for need in check.needs if need not in rubric.inputs]
-        if missing:
-            raise doc.error([*loc, "check"], f"check '{check.name}' needs input(s) {missing}; add them to 'inputs'")
-        try:
-            check.settings_model.model_validate(criterion.settings)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise doc.error([*loc, "settings", *err["loc"]], err["msg"]) from exc
+            problems.append(doc.error([*loc, "fix"], problem))
+    return problems
+
+
+def _check_criterion(doc: YamlDocument, rubric: Rubric, loc: list[int | str], criterion: Criterion) -> None:
+    """A criterion's judge, check, inputs, settings and severity, against what the judges offer."""
+    if criterion.judge == VISION:
         if isinstance(criterion.severity, SeverityBands):
-            if check.bands is None:
-                raise doc.error(
-                    [*loc, "severity"],
-                    f"check '{check.name}' has no graded measure to set bands on; "
-                    "give one level instead: mild, moderate or severe",
-                )
-            bands = check.bands.with_overrides(criterion.severity.moderate, criterion.severity.severe)
-            if not bands.ordered():
-                worse = "lower" if bands.higher_is_better else "higher"
-                raise doc.error(
-                    [*loc, "severity"],
-                    f"for check '{check.name}' a {worse} {bands.measure or 'value'} is worse, so 'severe' "
-                    f"({bands.severe:g}) must be {worse} than 'moderate' ({bands.moderate:g})",
-                )
+            raise doc.error(
+                [*loc, "severity"],
+                "vision criteria have no measure to set bands on; give one level: mild, moderate or severe",
+            )
+        return  # answered by vision judges from its 'ask'; nothing else to check
+    kind = KINDS.get(criterion.judge)
+    if kind is None:
+        known = ", ".join([*KINDS, VISION])
+        raise doc.error([*loc, "judge"], f"unknown judge kind '{criterion.judge}'; known: {known}")
+    check = kind.checks.get(criterion.check or "")
+    if check is None:
+        known = ", ".join(kind.checks)
+        raise doc.error([*loc, "check"], f"judge '{kind.name}' has no check '{criterion.check}'; it has: {known}")
+    missing = [need for need in check.needs if need not in rubric.inputs]
+    if missing:
+        raise doc.error([*loc, "check"], f"check '{check.name}' needs input(s) {missing}; add them to 'inputs'")
+    try:
+        check.settings_model.model_validate(criterion.settings)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise doc.error([*loc, "settings", *err["loc"]], err["msg"]) from exc
+    if isinstance(criterion.severity, SeverityBands):
+        if check.bands is None:
+            raise doc.error(
+                [*loc, "severity"],
+                f"check '{check.name}' has no graded measure to set bands on; "
+                "give one level instead: mild, moderate or severe",
+            )
+        bands = check.bands.with_overrides(criterion.severity.moderate, criterion.severity.severe)
+        if not bands.ordered():
+            worse = "lower" if bands.higher_is_better else "higher"
+            raise doc.error(
+                [*loc, "severity"],
+                f"for check '{check.name}' a {worse} {bands.measure or 'value'} is worse, so 'severe' "
+                f"({bands.severe:g}) must be {worse} than 'moderate' ({bands.moderate:g})",
+            )
 
 
 def load_rubric(path: Path) -> Rubric:
     """Load and fully validate one rubric file; ConfigError names file, line, field and problem."""
     doc = read_yaml(path)
     rubric = doc.validate(Rubric)
-    _validate_criteria(doc, rubric)
+    problems = _criteria_problems(doc, rubric)
     if path.stem != rubric.id:
-        raise doc.error(["id"], f"id '{rubric.id}' must match the file name '{path.stem}'")
+        problems.insert(0, doc.error(["id"], f"id '{rubric.id}' must match the file name '{path.stem}'"))
+    if problems:
+        raise ConfigError("\n".join(p.message for p in problems), field=problems[0].field)
     return rubric
 
 

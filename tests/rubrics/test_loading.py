@@ -158,3 +158,36 @@ def test_a_vision_criterion_loads_and_shows_its_question(tmp_path) -> None:
     rubric = load_rubric(write(tmp_path, text))
     assert rubric.judge_kinds() == ["pixels", "layout", "vision"]
     assert rubric.public()["criteria"][2]["ask"] == "Does it look right? Pass if yes."
+
+
+def test_every_criterions_problem_is_named_in_one_run(tmp_path) -> None:
+    # A new author fixing a file one error per run needed five runs: all of them come at once, each with its line.
+    path = write(
+        tmp_path,
+        """\
+        id: not-my-task
+        title: Several mistakes
+        criteria:
+          - id: one
+            must: It is sharp.
+            judge: pixel
+            check: sharp
+          - id: two
+            must: It is sharp.
+            judge: pixels
+            check: sharpp
+          - id: three
+            must: It is sharp.
+            judge: pixels
+            check: sharp
+            fix: "Make it {{ params.missing }}"
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_rubric(path)
+    lines = caught.value.message.splitlines()
+    assert len(lines) == 4, caught.value.message
+    assert "id 'not-my-task' must match the file name" in lines[0]
+    assert ":6: criteria[0].judge: unknown judge kind 'pixel'" in lines[1]
+    assert ":11: criteria[1].check: judge 'pixels' has no check 'sharpp'" in lines[2]
+    assert ":16: criteria[2].fix:" in lines[3]
