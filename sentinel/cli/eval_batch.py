@@ -7,6 +7,7 @@ import gc
 import os
 import sys
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Annotated
 
@@ -149,7 +150,7 @@ def eval_command(
         raise fail(f"--manifest {manifest} lists no images")
     for path, option in ((output, "--output"), (junit, "--junit"), (html, "--html")):
         prepare_output(path, option)
-    outcomes = _judge(
+    outcomes, interrupted = _judge(
         items,
         concurrency or os.cpu_count() or 1,
         server,
@@ -170,6 +171,10 @@ def eval_command(
         from sentinel.reports import html as html_report
 
         _write(html, html_report.render(outcomes, gate, title=f"sentinel eval: {len(outcomes)} images"), "--html")
+    if interrupted:
+        written = " (the reports hold those)" if output or junit or html else ""
+        err.print(f"[bold]interrupted[/] after {len(outcomes)} of {len(items)} images{written}", highlight=False)
+        raise typer.Exit(code=130)
     _exit(outcomes, gate)
 
 
@@ -181,7 +186,9 @@ def _judge(
     as_json: bool,
     thumbnails: bool,
     shared: bool,
-) -> list[Outcome]:
+) -> tuple[list[Outcome], bool]:
+    """Every item's outcome, and whether Ctrl-C (SIGINT) stopped the run first: then only the outcomes so far, the
+    images not started dropped, so the reports can still be written for what was judged."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sentinel.cli.eval_run import SetupProblem, judge_locally, judge_on_server
@@ -203,6 +210,8 @@ def _judge(
         redirect_stdout=out.is_terminal,
         redirect_stderr=False,
     )
+    interrupted = False
+    results: Generator[Outcome, None, None] | None = None
     try:
         with progress:
             bar = progress.add_task("", total=len(items))
@@ -226,9 +235,14 @@ def _judge(
                     (_print_detail if single else _print_line)(outcome)
     except SetupProblem as exc:
         raise fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if results is not None:
+            results.close()  # the images not started yet are dropped now, not when the generator is collected
     if not as_json and not single:
         _print_summary(outcomes, time.perf_counter() - started)
-    return outcomes
+    return outcomes, interrupted
 
 
 def _exit(outcomes: list[Outcome], gate: FailOn) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -68,22 +68,29 @@ def _run(
     items: list[Item],
     judge: Callable[[Item], Outcome],
     concurrency: int,
-) -> Iterator[Outcome]:
-    """Each item's outcome, in the items' order, ``concurrency`` at a time."""
+) -> Generator[Outcome, None, None]:
+    """Each item's outcome, in the items' order, ``concurrency`` at a time. Stopped early (Ctrl-C, or the caller
+    closing it), the items not started are dropped: only those in flight finish."""
     ready = [item for item in items if item.error is None]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
         futures = {id(item): pool.submit(judge, item) for item in ready}
         for item in items:
             if item.error is not None:
                 yield _failed(item, item.error)
             else:
                 yield futures[id(item)].result()
+    finally:
+        # A `with` block would judge every queued image before an interrupt got through.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # --- in this process ------------------------------------------------------------------------------------------
 
 
-def judge_locally(items: list[Item], concurrency: int, thumbnails: bool, shared: bool) -> Iterator[Outcome]:
+def judge_locally(
+    items: list[Item], concurrency: int, thumbnails: bool, shared: bool
+) -> Generator[Outcome, None, None]:
     """Judge in-process. ``shared``: every item has the command line's task, params and edit inputs, so a problem
     with them is the command's (:class:`SetupProblem`), found before any image is read."""
     from sentinel.evaluation.local import Prepared, inspect, judge_image, prepare
@@ -143,7 +150,7 @@ def judge_locally(items: list[Item], concurrency: int, thumbnails: bool, shared:
 
 def judge_on_server(
     items: list[Item], server: str, api_key: str | None, concurrency: int, thumbnails: bool
-) -> Iterator[Outcome]:
+) -> Generator[Outcome, None, None]:
     """Judge on a Sentinel server through :mod:`sentinel.client` (POST /v1/evaluations, an Idempotency-Key its
     retries reuse, then a long poll for the verdict)."""
     import httpx
