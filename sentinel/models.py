@@ -241,6 +241,10 @@ class JobAttempt(SQLModel, table=True):
     verdict: str | None = Field(default=None, max_length=8)
     failed_judges: int | None = None
     passed_criteria: int | None = None
+    #: A judged attempt's failed criteria counted: how many critical, severe, moderate, mild. The attempt a red slot
+    #: hands back is the one whose failures are least bad, not the one fewest judges objected to. NULL: judged
+    #: before this was kept.
+    issue_counts: dict[str, int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     summary: str | None = None
     error: str | None = None
     #: Why a failed attempt got no image, as a code (a provider Outcome such as ``invalid_request`` or ``auth``, or

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class EvaluationByURL(BaseModel):
@@ -26,6 +26,12 @@ class EvaluationByURL(BaseModel):
             "delivery checks the address again and is retried"
         ),
     )
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _null_params_are_empty(cls, value: Any) -> Any:
+        """``"params": null`` is params left out, as ``null`` is for every other optional field (and for a job's)."""
+        return {} if value is None else value
 
 
 class CriterionOut(BaseModel):

@@ -138,7 +138,7 @@ async def create_job(request: Request, service: Jobs, services: AppServices, ide
                 f"unsupported content type '{content_type}': send application/json, or multipart/form-data for an "
                 "edit task's source and mask files"
             )
-        body = parse_body(JobCreate, raw)
+        body = parse_body(JobCreate, raw, strict=True)
 
         def digest() -> str:
             return fingerprint(body.model_dump())

@@ -15,8 +15,8 @@ from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
 from sentinel.evaluation.guidance import regeneration_prompt
-from sentinel.jobs.guidance import guidance_from, reviewer_guidance
-from sentinel.jobs.selection import chosen_per_slot, worst
+from sentinel.jobs.guidance import earlier_evaluations, guidance_from, reviewer_guidance
+from sentinel.jobs.selection import chosen_per_slot, issue_counts, worst
 from sentinel.models import (
     FINAL_JOB_STATES,
     AttemptState,
@@ -101,6 +101,9 @@ class JobProgress:
                 verdict=evaluation.verdict,
                 failed_judges=evaluation.failed_judges,
                 passed_criteria=passed,
+                issue_counts=issue_counts(
+                    evaluation.result, (c["id"] for c in evaluation.rubric["criteria"] if c.get("critical"))
+                ),
                 summary=evaluation.summary,
                 finished_at=utcnow(),
             )
@@ -108,7 +111,8 @@ class JobProgress:
         if won != 1:
             return None  # a redelivered message: this verdict was recorded already
         if evaluation.verdict == Verdict.RED:
-            return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, guidance_from(evaluation))
+            guidance = guidance_from(evaluation, earlier_evaluations(session, attempt))
+            return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, guidance)
         return self.close_if_complete(session, attempt.job_id)
 
     def attempt_failed(
@@ -189,7 +193,18 @@ class JobProgress:
             return self.close(session, job, JobState.FAILED, None, self._failure_reason(attempts))
         verdict = worst(c.verdict for c in chosen if c)
         assert verdict is not None
-        return self.close(session, job, JobState.DONE, verdict, CLOSING_REASONS[verdict])
+        return self.close(session, job, JobState.DONE, verdict, self._closing_reason(verdict, attempts))
+
+    @staticmethod
+    def _closing_reason(verdict: Verdict, attempts: list[JobAttempt]) -> str:
+        """Why a done job closed. A red one whose regeneration the caller's spend cap stopped says so in the cap's
+        own words (used, cap, when it resets): blaming max_attempts would have the caller raise the wrong limit."""
+        capped = [a for a in attempts if a.failure == SPEND_CAP_REACHED and a.error]
+        if verdict != Verdict.RED or not capped:
+            return CLOSING_REASONS[verdict]
+        last = max(capped, key=lambda a: (a.number, a.slot))
+        said = (last.error or "").rstrip(".")
+        return f"regeneration stopped by the spend cap: {said}; the best attempt is returned, marked red"
 
     @staticmethod
     def _failure_reason(attempts: list[JobAttempt]) -> str:
@@ -277,7 +292,8 @@ class JobProgress:
                     max_attempts=max(job.max_attempts, number),
                 )
             )
-            self.queue_attempt(session, job, attempt.slot, number, reviewer_guidance(evaluation, note))
+            guidance = reviewer_guidance(evaluation, note, earlier_evaluations(session, attempt))
+            self.queue_attempt(session, job, attempt.slot, number, guidance)
         elif job.state in FINAL_JOB_STATES:
             job_verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)
             if job_verdict == Verdict.AMBER:

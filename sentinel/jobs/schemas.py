@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sentinel.evaluation.schemas import ImageRef, ReviewOut
 
@@ -45,6 +45,16 @@ class JobCreate(BaseModel):
     mask_url: str | None = Field(
         default=None, max_length=2048, description="edit tasks: the mask, the source's size (white marks the region)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        """``null`` for an optional field is the field left out, for every one alike (``"n": null`` was refused
+        while ``"model": null`` was taken as unset); a required field's null is still refused, naming it."""
+        if not isinstance(data, dict):
+            return data
+        required = {name for name, field in cls.model_fields.items() if field.is_required()}
+        return {name: value for name, value in data.items() if value is not None or name in required}
 
 
 #: The job fields a multipart request sends as form fields, beside its `source` and `mask` files.

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit, keyset
 from sentinel.errors import InvalidInput, NotFound
+from sentinel.evaluation.judges.pixels import MinSizeSettings
 from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, Page
 from sentinel.evaluation.rubric import Rubric, validate_params
 from sentinel.evaluation.service import EDIT_INPUTS, check_edit_inputs, check_mask_fits
@@ -73,7 +74,10 @@ class JobService:
         width, height = params.get("width"), params.get("height")
         size = f"{width}x{height}" if width and height else None
         generation = self._generation()
-        resolved, _, _ = generation.resolve(body.model, rubric.id, size)
+        resolved, width, height = generation.resolve(body.model, rubric.id, size)
+        if not is_edit(rubric) or size is not None:
+            # An edit without a size keeps its source's, checked against the source once its bytes are read.
+            check_reachable_size(rubric, width, height, asked=size is not None)
         if is_edit(rubric):
             # A model none of whose candidates can edit is refused now, not after the budget ran out.
             resolved = generation.router.for_operation(resolved, Operation.EDIT)
@@ -206,6 +210,28 @@ class JobService:
 
     def view(self, job: Job, attempts: list[JobAttempt]) -> dict[str, Any]:
         return self.views.view(job, attempts)
+
+
+def check_reachable_size(rubric: Rubric, width: int, height: int, asked: bool) -> None:
+    """Refuse a size no attempt can pass: every attempt is generated at it, and a size failure is not one a prompt
+    can mend, so each regeneration would be one more paid call to the same red verdict. Read from the rubric's own
+    size criteria (each ``min_size`` check's settings), not from a task's name. ``asked``: the size came from the
+    params (else it is the model's default)."""
+    longest, shortest = max(width, height), min(width, height)
+    for criterion in rubric.criteria:
+        if criterion.judge != "pixels" or criterion.check != "min_size":
+            continue
+        settings = MinSizeSettings.model_validate(criterion.settings)
+        if longest >= settings.min_longest_side and shortest >= settings.min_shortest_side:
+            continue
+        source = "the size asked for (params.width, params.height)" if asked else "the model's default size"
+        raise InvalidInput(
+            f"{source}, {width}x{height}, is one task '{rubric.id}' cannot pass: its criterion '{criterion.id}' wants "
+            f"the longest side at least {settings.min_longest_side} px and the shorter side at least "
+            f"{settings.min_shortest_side} px, and every attempt is generated at that size; ask for a larger size "
+            "the model offers",
+            field="params.width",
+        )
 
 
 def check_edit_size(source: ImageInfo, size: tuple[int, int], field: str) -> None:

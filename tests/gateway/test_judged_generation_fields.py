@@ -26,7 +26,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def judged(base: str, **fields: Any) -> httpx.Response:
     body = {
         "prompt": "a red mug on a white background",
-        "size": "512x512",
+        # The task's min-size criterion wants 1000 px: a smaller size is refused before anything is generated.
+        "size": "1024x1024",
         "response_format": "b64_json",
         "sentinel": {"task": "product-white-background", "max_attempts": 1},
         **fields,
