@@ -22,6 +22,7 @@ import msgspec
 import orjson
 import pybase64
 
+from sentinel.net.transport import READ_WHOLE
 from sentinel.providers._http import json_body, send
 from sentinel.providers.base import (
     SEVERAL_IMAGES,
@@ -44,6 +45,8 @@ from sentinel.providers.masks import as_alpha_mask
 
 logger = logging.getLogger(__name__)
 
+#: Every answer is read whole (an image's base64 in JSON): the transport reads it in one go, not piece by piece.
+WHOLE_ANSWER = {READ_WHOLE: True}
 #: Error codes OpenAI uses when its safety system refuses a prompt or an output.
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "image_generation_user_error"})
 #: ``error.code`` or ``error.type`` words of an error a gateway answers inside a 200, by the outcome the same error
@@ -336,7 +339,12 @@ class OpenAIProvider(HttpProvider):
         if request.image is not None:  # an edit (or a variation): OpenAI generates from text alone
             path, fields, files = self._change_form(request)
             call = self.client.post(
-                f"{self.base_url}{path}", data=fields, files=files, headers=self._headers(), timeout=self.timeout
+                f"{self.base_url}{path}",
+                data=fields,
+                files=files,
+                headers=self._headers(),
+                timeout=self.timeout,
+                extensions=WHOLE_ANSWER,
             )
         else:
             # The URL parsed once, the body serialised with orjson: httpx's own URL parsing and json.dumps were a
@@ -346,6 +354,7 @@ class OpenAIProvider(HttpProvider):
                 content=orjson.dumps(self._body(request)),
                 headers=self._headers() | {"Content-Type": "application/json"},
                 timeout=self.timeout,
+                extensions=WHOLE_ANSWER,
             )
         response = await send(call, self.name)
         return response if isinstance(response, ProviderResult) else self._interpret(response)

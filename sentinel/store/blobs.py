@@ -8,6 +8,7 @@ blob never changes once written.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import itertools
@@ -174,12 +175,27 @@ DIRECT_CHUNK_BYTES = 4 * 1024 * 1024
 _direct_buffers = threading.local()
 
 
-def _direct_buffer() -> mmap.mmap:
-    """This thread's page-aligned buffer for direct writes (anonymous memory, reused so it is paid for once)."""
+def _direct_buffer() -> tuple[mmap.mmap, int]:
+    """This thread's page-aligned buffer for direct writes (anonymous memory, reused so it is paid for once), and
+    its address."""
     buffer = getattr(_direct_buffers, "buffer", None)
     if buffer is None:
         buffer = _direct_buffers.buffer = mmap.mmap(-1, DIRECT_CHUNK_BYTES)
-    return buffer
+        # Exported for good (the mapping is never closed or resized): its address, for copies made without the GIL.
+        _direct_buffers.address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    return buffer, _direct_buffers.address
+
+
+def _copy_into(buffer: mmap.mmap, address: int, data: bytes, start: int, length: int) -> None:
+    """``data[start:start + length]`` into the start of ``buffer``. ``ctypes.memmove`` lets the GIL go while it
+    copies (a slice assignment holds it for the whole megabyte), so the event loop's thread checks and hashes the
+    image meanwhile instead of waiting for this one."""
+    # A bytes object's own buffer, not a copy (it stays alive: the caller holds it).
+    source = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value if type(data) is bytes else None
+    if source is not None:
+        ctypes.memmove(address, source + start, length)
+    else:
+        buffer[:length] = memoryview(data)[start : start + length]
 
 
 def _write_direct(descriptor: int, data: bytes) -> bool:
@@ -193,15 +209,13 @@ def _write_direct(descriptor: int, data: bytes) -> bool:
         fcntl.fcntl(descriptor, fcntl.F_SETFL, flags | os.O_DIRECT)
     except OSError:
         return False
-    buffer = _direct_buffer()
-    source = memoryview(data)
+    buffer, address = _direct_buffer()
     written = 0
     try:
         while written < len(data):
-            piece = source[written : written + DIRECT_CHUNK_BYTES]
-            length = len(piece)
+            length = min(len(data) - written, DIRECT_CHUNK_BYTES)
             padded = -(-length // DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT
-            buffer[:length] = piece
+            _copy_into(buffer, address, data, written, length)
             buffer[length:padded] = bytes(padded - length)  # the last block's tail, cut off again below
             with memoryview(buffer) as aligned:
                 done = 0

@@ -16,17 +16,29 @@ from tests.conftest import SENTINEL, clean_env, start_server
 BODY = {"model": "sentinel-local", "prompt": "a red lighthouse", "size": "256x256", "response_format": "url"}
 
 
-def image_url(base: str) -> str:
-    answer = httpx.post(f"{base}/v1/images/generations", json=BODY, headers={"Host": "evil.example"}, timeout=60)
+def key_for(env: dict[str, str]) -> str:
+    """A key in the server's data folder: a server with keys serves any Host it is addressed by (an open one answers
+    only names of this machine), so the Host a client forges reaches the URLs built from it."""
+    done = subprocess.run(
+        [SENTINEL, "keys", "create", "--name", "public-url"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def image_url(base: str, key: str) -> str:
+    headers = {"Host": "evil.example", "Authorization": f"Bearer {key}"}
+    answer = httpx.post(f"{base}/v1/images/generations", json=BODY, headers=headers, timeout=60)
     assert answer.status_code == 200, answer.text
     return str(answer.json()["data"][0]["url"])
 
 
 def test_image_urls_are_built_on_the_public_url_whatever_host_the_request_names(tmp_path: Path) -> None:
     env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"), SENTINEL_PUBLIC_URL="https://images.example.com/")
+    key = key_for(env)
     server, base = start_server(env, tmp_path / "serve.log")
     try:
-        url = image_url(base)
+        url = image_url(base, key)
         assert url.startswith("https://images.example.com/v1/images/"), url
         # The URL works where the proxy sends it: here, straight at the server.
         assert httpx.get(base + url.removeprefix("https://images.example.com"), timeout=10).status_code == 200
@@ -36,9 +48,10 @@ def test_image_urls_are_built_on_the_public_url_whatever_host_the_request_names(
 
 def test_without_it_the_request_names_the_host_and_doctor_says_so(tmp_path: Path) -> None:
     env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"))
+    key = key_for(env)
     server, base = start_server(env, tmp_path / "serve.log")
     try:
-        assert image_url(base).startswith("http://evil.example/v1/images/")
+        assert image_url(base, key).startswith("http://evil.example/v1/images/")
     finally:
         server.stop()
     bind = {r.name: r for r in run_checks(Settings(data_dir=tmp_path / "d", host="0.0.0.0"))}["bind"]

@@ -17,7 +17,7 @@ import pytest
 from sentinel.generation.service import Generation
 from sentinel.providers.base import Outcome
 from sentinel.services import Services
-from sentinel.store.blobs import INCOMING_PREFIX, FilesystemBlobStore
+from sentinel.store.blobs import INCOMING_PREFIX, FilesystemBlobStore, StagedBlob
 from tests.generation.test_generation_service import calls_of, fake, generation_service, request_for, services
 from tests.generation.test_group_writer import noise
 
@@ -39,6 +39,20 @@ def counting_writes(services: Services) -> list[Path]:
 
     services.images.blobs = CountingWrites(services.images.blobs.root, services.images.blobs.sync)
     return folders
+
+
+def recording_writes_ahead(services: Services) -> list[StagedBlob]:
+    """Swap in a blob store that keeps every blob it starts writing ahead; the list it fills (to wait for their
+    writes: a blob discarded while being written is removed by its writer, once it is written)."""
+    started: list[StagedBlob] = []
+
+    class RecordingWritesAhead(FilesystemBlobStore):
+        def write_ahead(self, data: bytes) -> StagedBlob:
+            started.append(super().write_ahead(data))
+            return started[-1]
+
+    services.images.blobs = RecordingWritesAhead(services.images.blobs.root, services.images.blobs.sync)
+    return started
 
 
 def leftovers(services: Services) -> list[Path]:
@@ -74,12 +88,15 @@ def test_an_image_the_store_holds_already_leaves_nothing_written_ahead(services,
     url, script = fake
     data = noise(LARGE, seed=2)
     script.images.extend([data, data])
+    started = recording_writes_ahead(services)
 
     first, second = generate(services, url, times=2)
 
     sha256 = hashlib.sha256(data).hexdigest()
     assert first.image_ids == second.image_ids == [sha256]
     assert services.images.read(sha256) == data
+    # The second copy is discarded while its writer may still be writing it: the writer removes it once written.
+    assert all(blob.written.wait(30) for blob in started)
     assert leftovers(services) == []
 
 
@@ -87,6 +104,7 @@ def test_a_refused_image_leaves_nothing_written_ahead(services, fake) -> None:
     url, script = fake
     truncated = noise(LARGE, seed=3)[: LARGE // 2]
     script.images.append(truncated)
+    started = recording_writes_ahead(services)
 
     async def go() -> Generation:
         async with generation_service(services, url) as service:
@@ -97,6 +115,8 @@ def test_a_refused_image_leaves_nothing_written_ahead(services, fake) -> None:
     assert generation.image_ids == [None]
     failure = generation.results[0].last_failure
     assert failure is not None and failure.outcome is Outcome.UNAVAILABLE
+    # The bytes sniff as a PNG, so their write may have started before the check refused them.
+    assert all(blob.written.wait(30) for blob in started)
     assert leftovers(services) == []
 
 
