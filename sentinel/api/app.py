@@ -24,6 +24,7 @@ from sentinel.gateway.wiring import open_gateway
 from sentinel.http.errors import install_error_handlers
 from sentinel.http.limits import BodySizeLimit
 from sentinel.http.middleware import RequestIdMiddleware, RequestMetrics
+from sentinel.http.requests import SharedSafetyNet
 from sentinel.http.responses import JSONResponse
 from sentinel.idempotency.service import IdempotencyService
 from sentinel.jobs import endpoints as job_endpoints
@@ -132,6 +133,8 @@ def create_app() -> FastAPI:
     app.state.services = services
     app.state.evaluations = runtime.evaluations()
     app.state.evaluation_listing = EvaluationListing(app.state.evaluations)
+    # One query a period for every reader long-polling an evaluation, instead of one read each.
+    app.state.evaluation_safety_net = SharedSafetyNet(app.state.evaluations.finished_among)
     app.state.job_export = JobExport(JobViews(services))
     app.state.deliveries = DeliveryLog(services)
     app.state.idempotency = IdempotencyService(services)

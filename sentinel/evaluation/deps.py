@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from sentinel.evaluation.listing import EvaluationListing
 from sentinel.evaluation.service import EvaluationService
+from sentinel.http.requests import SharedSafetyNet
 
 
 async def evaluation_service(request: Request) -> EvaluationService:
@@ -22,3 +23,11 @@ async def evaluation_listing(request: Request) -> EvaluationListing:
 
 
 EvaluationListings = Annotated[EvaluationListing, Depends(evaluation_listing)]
+
+
+async def evaluation_safety_net(request: Request) -> SharedSafetyNet:
+    """The safety net shared by the app's readers long-polling evaluations (see :class:`SharedSafetyNet`)."""
+    return request.app.state.evaluation_safety_net
+
+
+EvaluationSafetyNet = Annotated[SharedSafetyNet, Depends(evaluation_safety_net)]

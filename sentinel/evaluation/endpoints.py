@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
 from sentinel.errors import InvalidInput, UnsupportedMediaType
-from sentinel.evaluation.deps import EvaluationListings, Evaluations
+from sentinel.evaluation.deps import EvaluationListings, Evaluations, EvaluationSafetyNet
 from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, EvaluationFilter, ExportFormat
 from sentinel.evaluation.schemas import (
     KEY_FILTER,
@@ -258,6 +258,7 @@ async def read_evaluation(
     request: Request,
     service: Evaluations,
     services: AppServices,
+    safety_net: EvaluationSafetyNet,
     wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the verdict"),
 ) -> JSONResponse:
     caller = caller_of(request)
@@ -275,5 +276,6 @@ async def read_evaluation(
         lambda v: v[0].status == EvaluationStatus.DONE,
         wait,
         services.finished,
+        (safety_net, evaluation_id),
     )
     return JSONResponse(view if view is not None else service.view(evaluation, votes_in))

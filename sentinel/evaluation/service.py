@@ -125,6 +125,14 @@ class _Statements:
         return self.api_read.where(owned_by_bound_tenant(Evaluation.key_id))
 
     @cached_property
+    def finished_among(self) -> Select[Any]:
+        """Which of the evaluations ``ids`` (an expanding parameter) are done: the long polls' shared safety net."""
+        return select(_EVALUATIONS.c.id).where(
+            _EVALUATIONS.c.id.in_(bindparam("ids", expanding=True)),
+            _EVALUATIONS.c.status == EvaluationStatus.DONE,
+        )
+
+    @cached_property
     def votes(self) -> Select[Any]:
         return select(Vote).where(col(Vote.evaluation_id) == bindparam("evaluation_id"))
 
@@ -426,6 +434,15 @@ class EvaluationService:
         if found is None:
             raise NotFound(f"no evaluation with id '{evaluation_id}'", field="id")
         return found, int(found.votes_in)
+
+    def finished_among(self, evaluation_ids: list[str]) -> set[str]:
+        """Which of ``evaluation_ids`` are done, in one query (the readers waiting for them are woken; each reads its
+        own, as its caller may)."""
+        ids = [evaluation_id for evaluation_id in evaluation_ids if "\x00" not in evaluation_id]  # see get()
+        if not ids:
+            return set()
+        with autocommit(self.services.engine).connect() as connection:
+            return set(connection.execute(_STATEMENTS.finished_among, {"ids": ids}).scalars())
 
     def view(self, evaluation: Evaluation | Row[Any], votes: list[Vote] | int) -> dict[str, Any]:
         """The evaluation as the API shows it, with its votes (or how many are in)."""
