@@ -425,6 +425,107 @@ SPECKS = frozenset(".·•,")
 MINOR_PUNCTUATION = frozenset(".,;:!?'\"…·")
 
 
+#: Letters of other scripts drawn like a letter or digit the recogniser outputs, by what it reads them as. It
+#: (trained on Latin and Chinese) reads a Cyrillic or Greek sign as these look-alikes: 'ОТКРЫТО' as 'OTKPbITO',
+#: 'ΑΝΟΙΧΤΟ' as 'ANOIXTO', 'ФОТО' as 'ΦOTO', 'УРА' as 'YPA'. Only letters drawn the same in common fonts and read
+#: so on rendered signs are listed: a small 'т' or 'к' looks like a small capital and is read as nothing, and 'П'
+#: (like the Greek 'Π' it can output) is read as nothing too, so neither is confirmed through a look-alike.
+SCRIPT_LOOKALIKES = {
+    # Cyrillic capitals
+    "А": "A",
+    "В": "B",
+    "Е": "E",
+    "З": "3",
+    "І": "I",
+    "Ј": "J",
+    "К": "K",
+    "М": "M",
+    "Н": "H",
+    "О": "O",
+    "Р": "P",
+    "С": "C",
+    "Т": "T",
+    "У": "Y",
+    "Ф": "Φ",
+    "Х": "X",
+    "Ы": "bI",
+    "Ь": "b",
+    "Ѕ": "S",
+    "Ԛ": "Q",
+    "Ԝ": "W",
+    # Cyrillic small letters
+    "а": "a",
+    "е": "e",
+    "і": "i",
+    "ј": "j",
+    "о": "o",
+    "р": "p",
+    "с": "c",
+    "у": "y",
+    "х": "x",
+    "ѕ": "s",
+    "һ": "h",
+    "ԁ": "d",
+    "ԛ": "q",
+    "ԝ": "w",
+    # Greek capitals
+    "Α": "A",
+    "Β": "B",
+    "Ε": "E",
+    "Ζ": "Z",
+    "Η": "H",
+    "Ι": "I",
+    "Κ": "K",
+    "Μ": "M",
+    "Ν": "N",
+    "Ο": "O",
+    "Ρ": "P",
+    "Τ": "T",
+    "Υ": "Y",
+    "Χ": "X",
+    # Greek small letters
+    "α": "a",
+    "ν": "v",
+    "ο": "o",
+    "ρ": "p",
+    "υ": "u",
+    "χ": "x",
+}
+
+
+def _as_read(char: str) -> str:
+    """A character as the recogniser reads it: its Latin look-alike with its accents ('Ё' → 'Ë'), or itself."""
+    base, *marks = unicodedata.normalize("NFD", char)
+    lookalike = SCRIPT_LOOKALIKES.get(base)
+    if lookalike is None:
+        return char
+    return unicodedata.normalize("NFC", lookalike + "".join(marks))
+
+
+def _reading_form(expected: str) -> tuple[str, list[bool], set[int]]:
+    """The expected text's compared characters as the recogniser would read them (each look-alike letter of
+    another script as its Latin look-alike), whether each came from such a look-alike, and the indexes of the
+    characters a space follows (where one word ends)."""
+    pattern: list[str] = []
+    swapped: list[bool] = []
+    gaps: set[int] = set()
+    for char in unicodedata.normalize("NFKC", expected).strip():
+        if char.isspace():
+            gaps.add(len(pattern) - 1)
+            continue
+        read = _as_read(char)
+        pattern += read
+        swapped += [read != char] * len(read)
+    return "".join(pattern), swapped, gaps
+
+
+def _script(char: str) -> str:
+    """The script a character belongs to, in words ('Cyrillic', 'Hebrew'), from its Unicode name."""
+    name = unicodedata.name(char, "")
+    first = name.split(" ")[0].capitalize() if name else ""
+    return first if first and first.isalpha() and "LETTER" in name else ""
+
+
 def _fold(char: str) -> str:
     """The form two readings of one character are compared in: small letter, one kind of quote and dash."""
     lowered = char.lower()
@@ -574,10 +675,15 @@ class Match:
     minor_differences: tuple[str, ...] = ()
     #: Text of the matched words outside the stretch ("OPEN 24/7 EVERY DAY" read for "OPEN 24/7": "EVERY DAY").
     leftover: tuple[Word, ...] = ()
+    #: Expected letters the recogniser cannot output in any form ('Д', 'ש'): the text cannot be confirmed (or
+    #: refuted) by reading it, so the match never passes.
+    unreadable: tuple[str, ...] = ()
 
     def passes(self, s: ExpectedTextSettings) -> bool:
         """Spelled as expected (and in the expected case, unless case is ignored)."""
-        return self.score >= s.min_similarity and (s.case == "ignore" or not self.case_differences)
+        return (
+            not self.unreadable and self.score >= s.min_similarity and (s.case == "ignore" or not self.case_differences)
+        )
 
     def rank(self, s: ExpectedTextSettings) -> tuple[bool, bool, float]:
         return (self.passes(s), self.score >= s.min_similarity, self.score)
@@ -622,15 +728,11 @@ def _minor_stretch(pattern: str, chars: list[str], glyph_words: list[int]) -> tu
     return start, end
 
 
-def _word_gaps(expected: str) -> set[int]:
-    """Indexes (in the spaceless expected text) of the letters a space follows: where one word ends."""
-    gaps, index = set(), -1
-    for char in unicodedata.normalize("NFKC", expected).strip():
-        if char.isspace():
-            gaps.add(index)
-        else:
-            index += 1
-    return gaps
+def _has_readable_form(char: str, alphabet: frozenset[str]) -> bool:
+    """Whether the recogniser outputs the character in a form it is compared in: bare of its accents, in the other
+    letter case, as the usual shape of its quote or dash, or as its look-alike glyph."""
+    forms = (char, _bare(char), _fold(char), _fold(_bare(char)), _lookalike(char))
+    return any(form in alphabet for form in forms)
 
 
 def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
@@ -639,23 +741,35 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
     glyphs = [
         (char, index, at) for index, w in enumerate(words) for at, char in enumerate(w.text) if not char.isspace()
     ]
-    pattern = _letters(expected)
-    if not pattern or not glyphs:
-        return Match(0.0, "", (), page)
-    chars = [c for c, _, _ in glyphs]
+    pattern, swapped, gaps = _reading_form(expected)
     alphabet = recogniser_alphabet()
-    same = (_keys(pattern, _fold)[:, None] == _keys(chars, _fold)[None, :]) | (
-        _keys(pattern, lambda c: _fold(_lookalike(c)))[:, None] == _keys(chars, lambda c: _fold(_lookalike(c)))[None, :]
+    unreadable = np.array([bool(alphabet) and c not in alphabet for c in pattern], dtype=bool)
+    # No form of the character is one the recogniser can output ('Д', 'ש'; a '„' it reads as '"' is compared):
+    # nothing it reads confirms or refutes it.
+    unknown = np.array(
+        [bool(u) and not _has_readable_form(c, alphabet) for c, u in zip(pattern, unreadable, strict=True)], dtype=bool
     )
-    bare_p, bare_t = _keys(pattern, lambda c: _fold(_bare(c))), _keys(chars, lambda c: _fold(_bare(c)))
-    unreadable = np.array([bool(alphabet) and c not in alphabet for c in pattern])
+    unknown_letters = tuple(dict.fromkeys(c for c, u in zip(pattern, unknown, strict=True) if u))
+    if not pattern or not glyphs:
+        return Match(0.0, "", (), page, unreadable=unknown_letters)
+    chars = [c for c, _, _ in glyphs]
+    # What the recogniser output, compared as the expected text is: a Greek 'Α' it wrote is the 'A' it looks like.
+    compared = [read if len(read := _as_read(c)) == 1 else c for c in chars]
+    same = (_keys(pattern, _fold)[:, None] == _keys(compared, _fold)[None, :]) | (
+        _keys(pattern, lambda c: _fold(_lookalike(c)))[:, None]
+        == _keys(compared, lambda c: _fold(_lookalike(c)))[None, :]
+    )
+    bare_p, bare_t = _keys(pattern, lambda c: _fold(_bare(c))), _keys(compared, lambda c: _fold(_bare(c)))
     if unreadable.any():
         # A letter the recogniser cannot output is compared by its bare letter ('ạ' by 'a'); the outcome says so.
         same |= unreadable[:, None] & (bare_p[:, None] == bare_t[None, :])
+    if unknown.any():
+        # Placed anywhere, so the stretch quoted back is the one the readable letters point to.
+        same |= unknown[:, None]
     aligned = _align(same)
     minor = None
     if aligned.distance:
-        minor = _minor_stretch(pattern, chars, [index for _, index, _ in glyphs])
+        minor = _minor_stretch(pattern, compared, [index for _, index, _ in glyphs])
         if minor is not None:
             # The differences are counted on that stretch (the closest stretch overall may be a shorter one).
             local = _align(same[:, minor[0] : minor[1]])
@@ -663,7 +777,7 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
             aligned = _Alignment(local.distance, local.start + minor[0], local.end + minor[0], shifted)
     score = max(0.0, 1.0 - aligned.distance / len(pattern))
     if aligned.end <= aligned.start:
-        return Match(score, "", (), page)
+        return Match(score, "", (), page, unreadable=unknown_letters)
     stretch = glyphs[aligned.start : aligned.end]
     spans: dict[int, list[int]] = {}
     for _, index, at in stretch:
@@ -679,20 +793,24 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
             leftover.append(_piece(word, max(ats) + 1, len(word.text) - 1))
     case_differences, unconfirmed, minor_differences = [], [], []
     for i, j in aligned.pairs:
-        want, got = pattern[i], chars[j]
+        want, got = pattern[i], compared[j]
+        if unknown[i]:
+            continue
         if unreadable[i] and bare_p[i] == bare_t[j]:
             unconfirmed.append(want)
             want, got = _bare(want), _bare(got)
         elif not same[i, j]:
             minor_differences.append(f"{_shown(got)} for {_shown(want)}")
             want, got = _bare(want), _bare(got)  # an accent (or a mark for a mark); its letter's case still counts
+        # A look-alike of another script ('Ы' read 'bI') says nothing of case: the small 'к' is not a small 'k'.
+        if swapped[i]:
+            continue
         if want != got and want.lower() == got.lower() and _bare(want).lower() not in CASE_LOOKALIKES:
             case_differences.append((want, got))
     if minor is not None:
         paired_p = {i for i, _ in aligned.pairs}
         paired_t = {j: i for i, j in aligned.pairs}
         minor_differences += [f"{_shown(c)} missing" for i, c in enumerate(pattern) if i not in paired_p]
-        gaps = _word_gaps(expected)
         specks = 0
         for j in range(aligned.start, aligned.end):
             if j in paired_t:
@@ -713,6 +831,7 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
         unconfirmed=tuple(unconfirmed),
         minor_differences=tuple(minor_differences) if minor is not None else (),
         leftover=tuple(leftover),
+        unreadable=unknown_letters,
     )
 
 
@@ -841,8 +960,8 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     def compute() -> Match:
         page = _page(ctx)
         best = best_match(expected, page, s.min_confidence)
-        if best.passes(s) or not (page.words or page.faint):
-            return best
+        if best.passes(s) or best.unreadable or not (page.words or page.faint):
+            return best  # no other reading can confirm letters the recogniser cannot output
         doubtful = list(best.words) if best.score >= ABSENT_BELOW else page.words + page.faint
         turned = best_match(expected, _read_turned(ctx, page, doubtful), s.min_confidence)
         if turned.passes(s):
@@ -865,6 +984,27 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     return ctx.memo(f"expected-match:{s.text_param}:{s.min_confidence}:{s.min_similarity}:{s.case}", compute)
 
 
+def _detected_lines(ctx: JudgeContext) -> int:
+    """How many lines of text the detector finds on the page, read or not: the recogniser drops a line it reads
+    as nothing (a Hebrew word, small Cyrillic letters), yet the detector saw text there."""
+
+    def compute() -> int:
+        with _ocr_engine() as engine:
+            found = engine(_ocr_rgb(ctx), use_det=True, use_cls=False, use_rec=False, text_score=0.0)
+        _count("detect")
+        return 0 if found.boxes is None else len(found.boxes)
+
+    return int(ctx.memo("ocr:detected-lines", compute))
+
+
+def _unreadable_text(expected: str, letters: tuple[str, ...]) -> str:
+    """'Cyrillic ('Д', 'Ж')' or 'Hebrew and Arabic ('ש', 'م')': what the recogniser cannot read, in words."""
+    scripts = list(dict.fromkeys(script for char in letters if (script := _script(char))))
+    shown = ", ".join(_shown(c) for c in letters[:4]) + (", …" if len(letters) > 4 else "")
+    what = " and ".join(scripts) if scripts else "some characters"
+    return f"{what} ({shown})"
+
+
 def _quoted(pairs: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(f"{_shown(got)} for {_shown(want)}" for want, got in dict.fromkeys(pairs))
 
@@ -884,6 +1024,8 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
     where = ""
     if match.words and (match.page.note or match.page.rotation):
         where = f" ({match.page.note or f'rotated {match.page.rotation}°'})"
+    if match.unreadable:
+        return _unconfirmable(ctx, expected, match, facts)
     if match.score < ABSENT_BELOW:
         detail = f"expected text '{expected}' is absent: OCR found no text like it"
         legible = [w for w in match.page.words if w.confidence >= SURE_CONFIDENCE and sum(map(str.isalnum, w.text)) > 1]
@@ -918,6 +1060,35 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
         )
         return Outcome(False, match.read, expected, detail, severity="mild", facts=facts)
     return Outcome(True, match.read, expected, f"OCR read '{match.read}'{where} as expected", facts=facts)
+
+
+def _unconfirmable(ctx: JudgeContext, expected: str, match: Match, facts: dict[str, Any]) -> Outcome:
+    """The expected text holds letters the recogniser cannot output: whatever it reads neither confirms nor refutes
+    the text, so the criterion cannot pass, and it fails only as mildly as a check a person must make (amber,
+    waiting for review, rather than a red that pays for regenerations OCR could never judge). Only a page where
+    the detector finds no text at all is judged as before: the text is absent."""
+    cannot = _unreadable_text(expected, match.unreadable)
+    page = match.page
+    # Two strokes side by side somewhere (any script has them; a flat panel the detector boxes whole has not), and
+    # a line the detector found there.
+    rgb = _pixels(ctx, "image")
+    strokes = ctx.memo("text-like:image", lambda: might_hold_text(rgb, DETECTION_SIDE, PAGE_EDGE_STEP))
+    if not strokes or not (page.words or page.faint or _detected_lines(ctx)):
+        detail = f"expected text '{expected}' is absent: OCR found no text at all (it cannot read {cannot})"
+        return Outcome(False, "", expected, detail, severity="severe", facts=facts)
+    seen = [w for w in page.words if sum(map(str.isalnum, w.text)) > 1]
+    if match.read and match.score >= ABSENT_BELOW:
+        facts["read"] = match.read
+        reading = f"it read '{match.read}'"
+    elif seen:
+        reading = f"it read {_describe_words(seen, page)}"
+    else:
+        reading = "it found text it could not read"
+    detail = (
+        f"expected text '{expected}' could not be checked: the offline OCR cannot read {cannot} ({reading}); "
+        "a vision judge or a person must check the text"
+    )
+    return Outcome(False, match.read, expected, detail, severity="mild", facts=facts)
 
 
 class CountedTextSettings(CheckSettings):
@@ -1193,13 +1364,21 @@ def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
     page = match.page
     # The words read as the expected text (even misspelled) are not other text; what else those lines say is.
     attempt, leftover = (match.words, match.leftover) if match.score >= ABSENT_BELOW else ((), ())
-    expected_tokens = set(normalise(str(ctx.params.get(s.text_param) or "")).split(" "))
+    expected = str(ctx.params.get(s.text_param) or "")
+    expected_tokens = set(normalise(expected).split(" "))
     candidates = [w for w in page.words if w not in attempt] + list(leftover)
     others = [w for w in _counted(candidates, page.height, s) if normalise(w.text) not in expected_tokens]
     if not others:
         return Outcome(True, 0, 0, "no other large text besides the expected text")
     detail = f"other text {_describe_words(others, page)} besides the expected text"
     facts = {"text": " ".join(w.text for w in reading_order(others))[:80]}
+    if match.unreadable:
+        # What OCR read may be the expected text itself, misread ('ВІДЧИНЕНО' as '3'): a person tells them apart.
+        detail += (
+            f", though it may be the expected text misread: the offline OCR cannot read "
+            f"{_unreadable_text(expected, match.unreadable)}; a person should check"
+        )
+        return Outcome(False, len(others), 0, detail, severity="mild", facts=facts)
     return Outcome(False, len(others), 0, detail, graded=area_share(others, page), facts=facts)
 
 
