@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,37 @@ def prepare_output(path: Path | None, option: str) -> None:
         raise fail(f"{option} {path}: cannot make its folder ({exc.strerror or exc})") from exc
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise fail(f"{option} {path}: not writable")
+
+
+def check_report_paths(
+    reports: dict[str, Path | None], inputs: Iterable[Path | None], image_suffixes: Collection[str] = ()
+) -> None:
+    """A usage error (exit 2, before any work) when a report would overwrite one of the command's own inputs or an
+    image (a name ending in one of ``image_suffixes``), or two reports share a file. The shell makes it easy:
+    ``-o shots/*.jpg`` (the report's name forgotten) passes the first photo as the report's file, which was
+    replaced by JSON with exit 0."""
+    taken: dict[Path, str] = {}
+    given = {_same_file_key(path) for path in inputs if path is not None}
+    given.discard(None)
+    for option, path in reports.items():
+        if path is None or path == Path("-"):
+            continue
+        key = _same_file_key(path) or path.resolve()
+        if key in given:
+            raise fail(f"{option} {path}: is one of the images or files to judge; name a new file for the report")
+        if path.suffix.lower() in image_suffixes:
+            raise fail(f"{option} {path}: names an image file, which the report would replace; name a report file")
+        if key in taken:
+            raise fail(f"{option} {path}: {taken[key]} writes that file too; give each report its own file")
+        taken[key] = option
+
+
+def _same_file_key(path: Path) -> Path | None:
+    """What identifies a file whatever the path names it by (links, ``..``): its resolved path, if it exists."""
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sentinel.cli.common import err, fail, out, prepare_output
+from sentinel.cli.common import check_report_paths, err, fail, out, prepare_output
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -108,6 +108,7 @@ def compare(
         shape = f"{len(suite.models)} models × {len(suite.prompts)} prompts × {suite.rounds} run(s)"
         out.print(f"{suite_file}: valid, {runs} jobs ({shape})", highlight=False)
         return
+    check_report_paths({"--json": json_out, "--html": html_out}, [suite_file])
     prepare_output(json_out, "--json")
     prepare_output(html_out, "--html")
     import httpx

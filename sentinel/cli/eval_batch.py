@@ -14,8 +14,24 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from sentinel.cli.common import VERDICT_STYLE, err, fail, out, parse_params, prepare_output
-from sentinel.cli.eval_inputs import Defaults, Item, UsageError, from_arguments, from_manifest
+from sentinel.cli.common import (
+    VERDICT_STYLE,
+    check_report_paths,
+    err,
+    fail,
+    out,
+    parse_params,
+    prepare_output,
+)
+from sentinel.cli.eval_inputs import (
+    IMAGE_SUFFIXES,
+    OTHER_IMAGE_SUFFIXES,
+    Defaults,
+    Item,
+    UsageError,
+    from_arguments,
+    from_manifest,
+)
 from sentinel.reports import FailOn, Outcome, counts, document_of, fails
 
 # Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
@@ -148,6 +164,9 @@ def eval_command(
         raise fail(str(exc)) from exc
     if not items:
         raise fail(f"--manifest {manifest} lists no images")
+    judged_files = [manifest, *(p for item in items for p in (item.image, item.source, item.mask))]
+    reports = {"--output": output, "--junit": junit, "--html": html}
+    check_report_paths(reports, judged_files, {*IMAGE_SUFFIXES, *OTHER_IMAGE_SUFFIXES})
     for path, option in ((output, "--output"), (junit, "--junit"), (html, "--html")):
         prepare_output(path, option)
     outcomes, interrupted = _judge(
