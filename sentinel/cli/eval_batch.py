@@ -235,7 +235,7 @@ def _judge(
         with progress:
             bar = progress.add_task("", total=len(items))
             if server is not None:
-                results = judge_on_server(items, server, api_key, concurrency, thumbnails)
+                results = judge_on_server(items, server, api_key, concurrency, thumbnails, shared)
             else:
                 results = judge_locally(items, concurrency, thumbnails, shared)
             for outcome in results:

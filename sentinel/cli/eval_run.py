@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sentinel.cli.eval_inputs import Item
 from sentinel.errors import SentinelError, over_the_limit
@@ -148,8 +149,52 @@ def judge_locally(
 # --- on a server ----------------------------------------------------------------------------------------------
 
 
+def _check_tasks_on_server(items: list[Item], base: str, headers: dict[str, str], shared: bool) -> None:
+    """Each task and its params, checked once against the server's rubric before any image is uploaded, as
+    in-process judging does: an unknown task or a bad --param given for every image is the command's mistake
+    (``shared``: exit 2), and a manifest row's is that row's. Otherwise every image was uploaded to be refused."""
+    problems: dict[str, str | None] = {}
+    for item in items:
+        if item.error is not None or item.task is None:
+            continue
+        key = json.dumps([item.task, item.params], sort_keys=True, default=str)
+        if key not in problems:
+            problems[key] = _task_problem(base, headers, item.task, item.params)
+        problem = problems[key]
+        if problem is not None:
+            if shared:
+                raise SetupProblem(problem)
+            item.error = problem
+
+
+def _task_problem(base: str, headers: dict[str, str], task: str, params: dict[str, Any]) -> str | None:
+    """Why the server would refuse every image of ``task`` with ``params``, or None."""
+    import httpx
+
+    from sentinel.evaluation.rubric import ParamSpec, params_for
+
+    try:
+        answer = httpx.get(f"{base}/v1/rubrics/{quote(task, safe='')}", headers=headers, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+    if answer.status_code != 200:
+        try:
+            return str(answer.json()["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            return f"task '{task}': the server answered HTTP {answer.status_code}"
+    try:
+        specs = {name: ParamSpec(**shape) for name, shape in answer.json().get("params", {}).items()}
+    except (ValueError, TypeError, AttributeError):
+        return None  # a view this client does not know how to read: the server checks the params itself
+    try:
+        params_for(task, specs, params)
+    except SentinelError as exc:
+        return exc.message
+    return None
+
+
 def judge_on_server(
-    items: list[Item], server: str, api_key: str | None, concurrency: int, thumbnails: bool
+    items: list[Item], server: str, api_key: str | None, concurrency: int, thumbnails: bool, shared: bool
 ) -> Generator[Outcome, None, None]:
     """Judge on a Sentinel server through :mod:`sentinel.client` (POST /v1/evaluations, an Idempotency-Key its
     retries reuse, then a long poll for the verdict)."""
@@ -178,6 +223,7 @@ def judge_on_server(
         raise SetupProblem(
             f"the server at {base} refused the key: pass --api-key KEY or set SENTINEL_API_KEY (it said: {said})"
         )
+    _check_tasks_on_server(items, base, headers, shared)
 
     def judge(item: Item) -> Outcome:
         started = time.perf_counter()

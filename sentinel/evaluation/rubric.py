@@ -247,21 +247,26 @@ def _coerce(name: str, spec: ParamSpec, value: Any) -> Any:
 
 def validate_params(rubric: Rubric, raw: dict[str, Any] | None) -> dict[str, Any]:
     """Check and coerce a caller's params against the rubric; errors name the param."""
+    return params_for(rubric.id, rubric.params, raw)
+
+
+def params_for(task: str, specs: dict[str, ParamSpec], raw: dict[str, Any] | None) -> dict[str, Any]:
+    """:func:`validate_params` for a task known by its id and param specs (as a server's rubric view shows them)."""
     raw = dict(raw or {})
-    unknown = sorted(set(raw) - set(rubric.params))
+    unknown = sorted(set(raw) - set(specs))
     if unknown:
-        accepted = ", ".join(rubric.params) or "none"
+        accepted = ", ".join(specs) or "none"
         raise InvalidInput(
-            f"unknown param '{unknown[0]}' for task '{rubric.id}'; accepted params: {accepted}",
+            f"unknown param '{unknown[0]}' for task '{task}'; accepted params: {accepted}",
             field=f"params.{unknown[0]}",
         )
     clean: dict[str, Any] = {}
-    for name, spec in rubric.params.items():
+    for name, spec in specs.items():
         value = raw.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             if spec.required:
                 about = f" ({spec.description})" if spec.description else ""
-                raise InvalidInput(f"task '{rubric.id}' needs param '{name}'{about}", field=f"params.{name}")
+                raise InvalidInput(f"task '{task}' needs param '{name}'{about}", field=f"params.{name}")
             if spec.default is not None:
                 clean[name] = _coerce(name, spec, spec.default)
             continue
