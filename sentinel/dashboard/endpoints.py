@@ -27,7 +27,10 @@ class DashboardOut(BaseModel):
     """The window's numbers; the rows of each list are described in the README's dashboard section."""
 
     window: WindowOut
-    totals: dict[str, Any] = Field(description="requests, ok, success_rate, skipped, cost over all providers")
+    totals: dict[str, Any] = Field(
+        description="requests, ok, success_rate (ok over the requests that were not the caller's fault: "
+        "invalid_request and content_filtered are left out), skipped, cost over all providers"
+    )
     providers: list[dict[str, Any]] = Field(description="one row per provider:model")
     failure_classes: list[str]
     verdicts_by_model: list[dict[str, Any]]

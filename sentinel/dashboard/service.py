@@ -95,6 +95,11 @@ async def quality_routing(router: Router) -> list[dict[str, Any]]:
     return [{"model": name} | view for name, view in views.items()]
 
 
+#: Outcomes of the caller's making (a bad request, a prompt the provider refused): not counted against a provider's
+#: success rate.
+CALLERS_OUTCOMES = (Outcome.INVALID_REQUEST.value, Outcome.CONTENT_FILTERED.value)
+
+
 class DashboardService:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -164,6 +169,7 @@ class DashboardService:
         rows: list[dict[str, Any]] = []
         for (provider, model), counts in outcomes.items():
             requests = sum(n for outcome, n in counts.items() if outcome != SKIPPED)
+            callers = sum(counts[outcome] for outcome in CALLERS_OUTCOMES)
             rows.append(
                 {
                     "key": f"{provider}:{model}",
@@ -171,7 +177,10 @@ class DashboardService:
                     "model": model,
                     "requests": requests,
                     "ok": counts[Outcome.OK.value],
-                    "success_rate": ratio(counts[Outcome.OK.value], requests),
+                    # Over the calls whose outcome was the provider's to decide: a caller's bad request or refused
+                    # prompt is not the provider failing (it shows among the failures all the same).
+                    "success_rate": ratio(counts[Outcome.OK.value], requests - callers),
+                    "callers_faults": callers,
                     "failures": {outcome: counts[outcome] for outcome in failure_classes},
                     "skipped": counts[SKIPPED],
                     "latency_ms": latency_summary(latencies[(provider, model)]),
@@ -185,10 +194,11 @@ class DashboardService:
     def _totals(providers: list[dict[str, Any]]) -> dict[str, Any]:
         requests = sum(row["requests"] for row in providers)
         ok = sum(row["ok"] for row in providers)
+        callers = sum(row["callers_faults"] for row in providers)
         return {
             "requests": requests,
             "ok": ok,
-            "success_rate": ratio(ok, requests),
+            "success_rate": ratio(ok, requests - callers),
             "skipped": sum(row["skipped"] for row in providers),
             "cost": sum((row["cost"] for row in providers), 0.0),
         }

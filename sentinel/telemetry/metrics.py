@@ -42,6 +42,12 @@ JUDGE_VOTES = Counter(
     "Votes recorded, by judge and vote (pass, fail, abstain).",
     ["judge", "vote"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "sentinel_webhook_deliveries_total",
+    "Webhook delivery tries, by event type and outcome (delivered, http_4xx, http_5xx, http_other, not_sent: the "
+    "receiver could not be reached, timed out or its address was refused).",
+    ["event", "outcome"],
+)
 VERDICTS = Counter(
     "sentinel_verdicts_total",
     "Evaluations finalised, by task and verdict.",
@@ -58,6 +64,19 @@ def observe_provider_calls(rows: Iterable[Any]) -> None:
 def observe_vote(judge: str, passed: bool | None, duration_ms: float) -> None:
     JUDGE_DURATION.labels(judge).observe(max(duration_ms, 0.0) / 1000)
     JUDGE_VOTES.labels(judge, "abstain" if passed is None else ("pass" if passed else "fail")).inc()
+
+
+def observe_webhook_try(event: str, status: int | None) -> None:
+    """One delivery try: ``status`` the receiver's answer, None when none came."""
+    if status is None:
+        outcome = "not_sent"
+    elif 200 <= status < 300:
+        outcome = "delivered"
+    elif 400 <= status < 600:
+        outcome = f"http_{status // 100}xx"
+    else:
+        outcome = "http_other"
+    WEBHOOK_DELIVERIES.labels(event, outcome).inc()
 
 
 def observe_verdict(task: str, verdict: str) -> None:

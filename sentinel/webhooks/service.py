@@ -31,6 +31,7 @@ from sentinel.keyfiles import read_or_create
 from sentinel.models import WebhookDelivery
 from sentinel.net.fetch import post_to_url
 from sentinel.services import Services
+from sentinel.telemetry.metrics import observe_webhook_try
 from sentinel.worker.loop import run_async
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ class WebhookService:
                 error = f"receiver answered HTTP {status}"
         except SentinelError as exc:
             error = exc.message
+        observe_webhook_try(f"{kind}.{event}", status)
         with Session(self.services.engine) as session:
             # A delivery's tries follow each other (a retry waits for the try before it), so the count numbers them;
             # a replay sent while retries still run may share a number, and the rows' ids still order them.

@@ -110,7 +110,8 @@ def test_dashboard_shows_the_failure_proportions_of_the_run(summary: dict[str, A
     assert house["key"] == HOUSE and (house["provider"], house["model"]) == ("fake", "gpt-image-1")
     assert house["requests"] == 10
     assert house["ok"] == 6
-    assert house["success_rate"] == pytest.approx(0.6)
+    # The prompt the provider refused is the caller's, not the provider failing: 6 ok of the 9 others.
+    assert house["success_rate"] == pytest.approx(6 / 9) and house["callers_faults"] == 1
     assert house["failures"] == {"rate_limited": 2, "unavailable": 1, "content_filtered": 1}
     # The request after the 503 found the candidate cooling down: a skipped row, not a request.
     assert house["skipped"] == 1
@@ -121,6 +122,7 @@ def test_dashboard_shows_the_failure_proportions_of_the_run(summary: dict[str, A
     assert (spare["requests"], spare["ok"], spare["success_rate"], spare["skipped"]) == (3, 3, 1.0, 0)
     assert spare["failures"] == {"rate_limited": 0, "unavailable": 0, "content_filtered": 0}
     assert summary["totals"]["requests"] == 13 and summary["totals"]["ok"] == 9
+    assert summary["totals"]["success_rate"] == pytest.approx(9 / 12)
 
 
 def test_latency_percentiles_are_those_of_the_recorded_calls(run: dict[str, Any], summary: dict[str, Any]) -> None:
@@ -179,7 +181,7 @@ def cell(page: str, metric: str, key: str) -> str:
 def test_page_shows_the_proportions_and_percentiles(summary: dict[str, Any]) -> None:
     page = render_page(summary, "1h")
     assert cell(page, "requests", HOUSE) == "10"
-    assert cell(page, "success_rate", HOUSE) == "60.0%"
+    assert cell(page, "success_rate", HOUSE) == "66.7%"
     assert cell(page, "rate_limited", HOUSE) == "2"
     assert 'data-metric="rate_limited" data-key="fake:gpt-image-1" data-count="2">2 <span class="share">(20.0%)' in page
     assert "(20.0%)" in page and "(10.0%)" in page

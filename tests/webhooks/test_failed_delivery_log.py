@@ -51,6 +51,9 @@ def test_a_receiver_that_is_down_is_one_warning_per_try(tmp_path: Path) -> None:
                 break
             time.sleep(0.05)
         assert sorted(t["attempt"] for t in tries) == [1, 2] and not any(t["delivered"] for t in tries)
+        # Something to alert on besides the log: the tries counted by event and outcome.
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        assert 'sentinel_webhook_deliveries_total{event="evaluation.finished",outcome="not_sent"} 2.0' in metrics
     finally:
         server.stop()
     output = log.read_text()
