@@ -117,7 +117,7 @@ def compare(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sentinel.compare.report import document, html
-    from sentinel.compare.runner import Sentinel, SuiteProblem, in_process, run_suite
+    from sentinel.compare.runner import Outcome, Sentinel, SuiteProblem, in_process, run_suite
     from sentinel.compare.summary import rank
     from sentinel.yamlfile import read_yaml
 
@@ -132,6 +132,13 @@ def compare(
         transient=True,
         disable=not err.is_terminal,
     )
+    finished: list[Outcome] = []
+
+    def done(outcome: Outcome) -> None:
+        finished.append(outcome)
+        progress.advance(bar)
+
+    interrupted = False
     try:
         with (
             in_process() if server is None else nullcontext(server.rstrip("/")) as base,
@@ -140,9 +147,10 @@ def compare(
         ):
             bar = progress.add_task("jobs", total=runs)
             workers = concurrency or suite.concurrency
-            outcomes = run_suite(Sentinel(client), suite, workers, lambda _: progress.advance(bar))
+            outcomes = run_suite(Sentinel(client), suite, workers, done)
     except KeyboardInterrupt:
-        raise fail("interrupted; the jobs already sent stay recorded", code=130) from None
+        # The reports are written for the jobs that finished; those sent and unfinished stay recorded.
+        outcomes, interrupted = list(finished), True
     except SuiteProblem as exc:
         raise fail(read_yaml(suite_file).error(exc.loc, exc.message).message) from exc
     except SentinelError as exc:
@@ -164,6 +172,12 @@ def compare(
     if html_out:
         html_out.write_text(html(report, outcomes), encoding="utf-8")
         err.print(f"HTML matrix: {html_out}", highlight=False)
+    if interrupted:
+        raise fail(
+            f"interrupted after {len(outcomes)} of {runs} jobs (the reports hold those); the jobs already sent stay "
+            "recorded",
+            code=130,
+        )
     errors = [o for o in outcomes if o.error]
     for outcome in errors[:5]:
         where_ = f"{outcome.run.model} on prompt {outcome.run.case.index + 1}"
