@@ -175,3 +175,10 @@ def test_one_byte_over_the_limit_says_two_different_sizes(client) -> None:
     data = b"\x89PNG\r\n\x1a\n" + bytes(20 * 1024 * 1024 + 1 - 8)
     response = post_image(client, data)
     assert_error(response, 413, "image_too_large", "20,971,521 bytes; the limit is 20,971,520 bytes")
+
+
+def test_null_params_are_params_left_out(client) -> None:
+    # As null is for every other optional field: the request goes on to its URL (refused here for its address).
+    body = {"task": "text-to-image", "image_url": "http://10.0.0.1/cat.png", "params": None, "source_url": None}
+    error = assert_error(client.post("/v1/evaluations", json=body), 400, "disallowed_url", "10.0.0.1")
+    assert error["field"] == "image_url"
