@@ -15,22 +15,13 @@ from sentinel.keys.ratelimit import RateLimiter
 from sentinel.keys.service import KeyService
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
+from tests.support.asgi_status import status_of
 from tests.support.on_loop import on_an_event_loop
 
 
 async def _status(auth: ApiKeyAuth, token: str | None) -> int:
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-    scope = {"type": "http", "method": "POST", "path": "/v1/evaluations", "headers": headers, "client": ("10.0.0.1", 1)}
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await auth(scope, receive, send)
-    return sent[0]["status"]
+    return await status_of(auth, "POST", "/v1/evaluations", headers)
 
 
 def test_key_checks_past_the_cache_query_off_the_event_loop(tmp_path: Path) -> None:

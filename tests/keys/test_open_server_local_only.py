@@ -18,6 +18,7 @@ from sentinel.keys.ratelimit import RateLimiter
 from sentinel.keys.service import KeyService
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
+from tests.support.asgi_status import status_of
 
 EVIL_PAGE = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
 
@@ -57,20 +58,6 @@ def test_this_machines_names_and_pages_are_served(client, host: str) -> None:
     assert response.status_code == 200, response.text
 
 
-async def _status(auth: ApiKeyAuth, headers: list[tuple[bytes, bytes]]) -> int:
-    scope = {"type": "http", "method": "GET", "path": "/v1/evaluations", "headers": headers, "client": ("10.0.0.1", 1)}
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await auth(scope, receive, send)
-    return sent[0]["status"]
-
-
 def test_a_server_with_keys_serves_any_name_to_a_key(tmp_path: Path) -> None:
     # With keys the Authorization header is the boundary (a browser preflights it; a rebound page has no key):
     # behind a proxy, under its public name, from a page of the caller's own site.
@@ -84,5 +71,10 @@ def test_a_server_with_keys_serves_any_name_to_a_key(tmp_path: Path) -> None:
 
     auth = ApiKeyAuth(app, keys=keys, limiter=RateLimiter(settings), settings=settings)
     elsewhere = [(b"host", b"sentinel.example.com"), (b"origin", b"https://app.example.com")]
-    assert asyncio.run(_status(auth, [*elsewhere, (b"authorization", f"Bearer {token}".encode())])) == 200
-    assert asyncio.run(_status(auth, elsewhere)) == 401
+    assert (
+        asyncio.run(
+            status_of(auth, "GET", "/v1/evaluations", [*elsewhere, (b"authorization", f"Bearer {token}".encode())])
+        )
+        == 200
+    )
+    assert asyncio.run(status_of(auth, "GET", "/v1/evaluations", elsewhere)) == 401
