@@ -12,18 +12,9 @@ import pytest
 from sentinel.ops.doctor import run_checks
 from sentinel.settings import Settings
 from tests.conftest import SENTINEL, clean_env, start_server
+from tests.keys.test_keys import create_key
 
 BODY = {"model": "sentinel-local", "prompt": "a red lighthouse", "size": "256x256", "response_format": "url"}
-
-
-def key_for(env: dict[str, str]) -> str:
-    """A key in the server's data folder: a server with keys serves any Host it is addressed by (an open one answers
-    only names of this machine), so the Host a client forges reaches the URLs built from it."""
-    done = subprocess.run(
-        [SENTINEL, "keys", "create", "--name", "public-url"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
 
 
 def image_url(base: str, key: str) -> str:
@@ -35,7 +26,7 @@ def image_url(base: str, key: str) -> str:
 
 def test_image_urls_are_built_on_the_public_url_whatever_host_the_request_names(tmp_path: Path) -> None:
     env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"), SENTINEL_PUBLIC_URL="https://images.example.com/")
-    key = key_for(env)
+    key = create_key(env, "--name", "public-url")
     server, base = start_server(env, tmp_path / "serve.log")
     try:
         url = image_url(base, key)
@@ -48,7 +39,7 @@ def test_image_urls_are_built_on_the_public_url_whatever_host_the_request_names(
 
 def test_without_it_the_request_names_the_host_and_doctor_says_so(tmp_path: Path) -> None:
     env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"))
-    key = key_for(env)
+    key = create_key(env, "--name", "public-url")
     server, base = start_server(env, tmp_path / "serve.log")
     try:
         assert image_url(base, key).startswith("http://evil.example/v1/images/")

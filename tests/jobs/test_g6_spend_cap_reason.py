@@ -3,13 +3,13 @@ max_attempts ran out: the caller then raises the right limit."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
 import yaml
 
-from tests.conftest import SENTINEL, clean_env, start_server
+from tests.conftest import clean_env, start_server
+from tests.keys.test_keys import create_key
 
 #: Always red on the offline renderer: no picture of it is this sharp.
 RUBRIC = """\
@@ -43,15 +43,8 @@ def test_a_red_job_stopped_by_the_spend_cap_says_so(tmp_path: Path) -> None:
         SENTINEL_ROUTES=str(tmp_path / "routes.yaml"),
         SENTINEL_API_KEY_CACHE_SECONDS="0",
     )
-    made = subprocess.run(
-        [SENTINEL, "keys", "create", "--name", "capped", "--spend-cap", "0.1", "--period", "day"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
-    headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    token = create_key(env, "--name", "capped", "--spend-cap", "0.1", "--period", "day")
+    headers = {"Authorization": f"Bearer {token}"}
     server, base = start_server(env, tmp_path / "serve.log")
     try:
         with httpx.Client(base_url=base, headers=headers, timeout=120) as http:

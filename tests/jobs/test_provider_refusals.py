@@ -6,7 +6,6 @@ really away is retried and answered 503."""
 from __future__ import annotations
 
 import io
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sentinel_fakes.server import serve
-from tests.conftest import SENTINEL, clean_env, png_bytes, serving_with_fake, start_server, write_fake_routes
+from tests.conftest import clean_env, png_bytes, serving_with_fake, start_server, write_fake_routes
+from tests.keys.test_keys import create_key
 
 #: What the fake answers every generation with, by the test's choice: (status, OpenAI error body).
 REFUSALS: dict[str, tuple[int, dict[str, Any]]] = {
@@ -167,15 +167,8 @@ def test_a_judged_request_past_the_spend_cap_is_a_402_as_a_plain_one(tmp_path: P
             SENTINEL_API_KEY_CACHE_SECONDS="0",
             FAKE_KEY="sk-fake",
         )
-        made = subprocess.run(
-            [SENTINEL, "keys", "create", "--name", "capped", "--spend-cap", "0.005", "--period", "day"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert made.returncode == 0, made.stderr
-        headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+        token = create_key(env, "--name", "capped", "--spend-cap", "0.005", "--period", "day")
+        headers = {"Authorization": f"Bearer {token}"}
         server, base = start_server(env, tmp_path / "serve.log")
         try:
             body: dict[str, Any] = {"prompt": "a red mug", "size": "1024x1024"}
