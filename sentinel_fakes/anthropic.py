@@ -26,7 +26,9 @@ from sentinel_fakes.vision import (
     Rejection,
     VisionScript,
     answer_text,
+    cut_off,
     decode_base64,
+    example_votes,
     input_tokens,
     model_votes,
     output_tokens,
@@ -386,9 +388,22 @@ def create_app(script: VisionScript) -> Starlette:
                 await pause(script.slow_seconds)
         votes = model_votes(script, reading, behaviour)
         content: list[dict[str, Any]] = []
-        if behaviour == "refusal":
+        if behaviour in ("refusal", "filtered_empty"):
             # What Anthropic sends when its safety classifiers stop a reply: no answer, stop_reason "refusal".
             produced, stop_reason = "", "refusal"
+        elif behaviour == "content_filter":
+            # Stopped by the classifiers after it had begun: what came before stays, stop_reason "refusal".
+            produced = answer_text(example_votes(votes), "votes")
+            content.append({"type": "text", "text": produced})
+            stop_reason = "refusal"
+        elif behaviour == "cut_off":
+            produced, stop_reason = cut_off(json.dumps(votes), body["max_tokens"]), "max_tokens"
+            if tool is not None:
+                # The tool call's input was not finished: the block holds what could be parsed, here nothing.
+                block = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": tool["name"], "input": {}}
+                content.append(block)
+            else:
+                content.append({"type": "text", "text": produced})
         elif tool is not None and behaviour not in FREE_TEXT_BEHAVIOURS:
             block = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": tool["name"], "input": votes}
             content.append(block)

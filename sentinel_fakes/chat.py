@@ -29,7 +29,9 @@ from sentinel_fakes.vision import (
     Rejection,
     VisionScript,
     answer_text,
+    cut_off,
     decode_base64,
+    example_votes,
     input_tokens,
     masked_key,
     model_votes,
@@ -77,6 +79,45 @@ def _error(
 ) -> JSONResponse:
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+#: Google's code names of the statuses the fake answers (https://cloud.google.com/apis/design/errors).
+GOOGLE_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+GOOGLE_BAD_KEY = "API key not valid. Please pass a valid API key."
+
+
+def _as_google(response: Response) -> Response:
+    """An error answer in the shape Gemini's OpenAI-compatible endpoint gives it: a list holding Google's error
+    object; a refused key is 400 INVALID_ARGUMENT, reason API_KEY_INVALID (not a 401)."""
+    if response.status_code < 400 or not isinstance(response, JSONResponse):
+        return response
+    said = json.loads(bytes(response.body)).get("error", {})
+    status, message = response.status_code, said.get("message", "")
+    error: dict[str, Any] = {"code": status, "message": message, "status": GOOGLE_STATUSES.get(status, "UNKNOWN")}
+    if status == 401:
+        status, message = 400, GOOGLE_BAD_KEY
+        error = {
+            "code": 400,
+            "message": message,
+            "status": "INVALID_ARGUMENT",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ],
+        }
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+    return JSONResponse([{"error": error}], status_code=status, headers=headers)
 
 
 def _type_name(value: Any) -> str:
@@ -424,6 +465,10 @@ def create_app(script: VisionScript) -> Starlette:
     counter = itertools.count()
 
     async def completions(request: Request) -> Response:
+        answer = await _completions(request)
+        return _as_google(answer) if script.error_shape == "google" else answer
+
+    async def _completions(request: Request) -> Response:
         authorization = request.headers.get("authorization", "")
         raw = await request.body()
         try:
@@ -486,8 +531,16 @@ def create_app(script: VisionScript) -> Starlette:
             error = {"message": OVERLOADED_IN_200, "type": "server_error", "param": None, "code": "overloaded"}
             return JSONResponse({"error": error}, headers=headers)
         if behaviour == "no_answer":
+            # Billed all the same (Gemini reports the prompt's tokens).
+            usage = {"prompt_tokens": input_tokens(reading), "completion_tokens": 0}
             return JSONResponse(
-                {"id": "chatcmpl-none", "object": "chat.completion", "model": body["model"], "choices": []},
+                {
+                    "id": "chatcmpl-none",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [],
+                    "usage": usage | {"total_tokens": usage["prompt_tokens"]},
+                },
                 headers=headers,
             )
         if behaviour == "slow":
@@ -496,8 +549,16 @@ def create_app(script: VisionScript) -> Starlette:
         votes = model_votes(script, reading, behaviour)
         text: str | None = answer_text(votes, behaviour, script.huge_bytes)
         refusal = None
+        finish_reason = "stop"
         if behaviour == "refusal":
             text, refusal = None, REFUSAL
+        elif behaviour == "cut_off":
+            limit = body.get("max_completion_tokens", body.get("max_tokens", 16))
+            text, finish_reason = cut_off(text or "", limit), "length"
+        elif behaviour == "content_filter":
+            text, finish_reason = answer_text(example_votes(votes), "votes"), "content_filter"
+        elif behaviour == "filtered_empty":
+            text, finish_reason = None, "content_filter"
         content: Any = text
         if behaviour == "content_parts" and text:
             middle = len(text) // 2
@@ -512,7 +573,7 @@ def create_app(script: VisionScript) -> Starlette:
                 [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function", "function": function}],
             )
         prompt_tokens = input_tokens(reading)
-        completion_tokens = output_tokens(text or refusal or "")
+        completion_tokens = output_tokens(text or refusal or "") or (80 if behaviour == "filtered_empty" else 0)
         answer = {
             "id": f"chatcmpl-{next(counter):04d}{uuid.uuid4().hex[:20]}",
             "object": "chat.completion",
@@ -524,7 +585,7 @@ def create_app(script: VisionScript) -> Starlette:
                     "message": {"role": "assistant", "content": content, "refusal": refusal}
                     | ({"tool_calls": tool_calls} if tool_calls else {}),
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
             ],
             "usage": {

@@ -50,6 +50,10 @@ VISION_BEHAVIOURS = (
     "error_in_200",  # status 200 with the API's error object instead of an answer (gateways and local servers do)
     "no_answer",  # status 200 with nothing in it: chat's empty "choices", Anthropic's empty "content"
     "tool_call",  # chat: the votes as the arguments of a function call, content null (Anthropic: the votes)
+    "cut_off",  # the votes' JSON cut off at the token limit: finish_reason "length", stop_reason "max_tokens"
+    "content_filter",  # chat: the votes (every criterion passing) with finish_reason "content_filter", as Gemini's
+    # OpenAI endpoint and Azure OpenAI mark a reply their safety filter stopped; Anthropic: stop_reason "refusal"
+    "filtered_empty",  # chat: content null, finish_reason "content_filter", usage billed; Anthropic: "refusal"
 )
 #: Behaviours that simulate a model which ignored the answer format it was asked for.
 FREE_TEXT_BEHAVIOURS = frozenset(
@@ -111,6 +115,10 @@ class VisionScript:
     #: The size of a "huge" answer's text.
     huge_bytes: int = 20 * 1024 * 1024
     retry_after: int = 1
+    #: How the OpenAI-compatible fake words its errors: "openai" (``{"error": {...}}``) or "google", as Gemini's
+    #: OpenAI endpoint does: ``[{"error": {"code", "message", "status", "details"}}]``, a wrong key a 400
+    #: INVALID_ARGUMENT with reason API_KEY_INVALID.
+    error_shape: str = "openai"
     #: Also sent as ``retry-after-ms`` by the OpenAI-compatible fake when set, as OpenAI and Azure OpenAI do.
     retry_after_ms: int | None = None
     #: The vote per criterion id (ids not listed pass).
@@ -241,6 +249,12 @@ def model_votes(script: VisionScript, reading: Reading, behaviour: str) -> dict[
 def example_votes(votes: dict[str, Any]) -> dict[str, Any]:
     """An example answer for the same criteria, every one passing (what a model quotes when it shows the format)."""
     return {"criteria": [{"id": c["id"], "passed": True, "reasoning": EXAMPLE_REASONING} for c in votes["criteria"]]}
+
+
+def cut_off(text: str, max_tokens: int) -> str:
+    """``text`` as a model stopped at ``max_tokens`` gives it: at most that many tokens (see output_tokens), and
+    never the whole answer (a thinking model spent the rest on its reasoning)."""
+    return text[: min(4 * max_tokens, len(text) // 2)]
 
 
 def answer_text(votes: dict[str, Any], behaviour: str, huge_bytes: int = 0) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from sentinel.providers.base import GenerationRequest, Operation, Outcome, ProviderImage, ProviderResult, failure
-from sentinel.providers.masks import edit_region, transparent_region
+from sentinel.providers.masks import MASK_RULE, edit_region, transparent_region
 
 #: Colour words the renderer understands, first match is the subject, second the background.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -246,6 +246,9 @@ def edit(source: bytes, mask: bytes | None, prompt: str, width: int, height: int
                 (rgb.shape[1], rgb.shape[0]), Image.Resampling.NEAREST
             )
             region = np.asarray(resized) > 127
+        if not region.any():
+            # The gateway refuses such masks; an "edit" under one would hand back the source as a success.
+            raise EditRefused(f"the mask marks no region to change: {MASK_RULE}")
     else:
         region = transparent_region(source)
         if region is None and colour is not None:
@@ -259,7 +262,7 @@ def edit(source: bytes, mask: bytes | None, prompt: str, width: int, height: int
         result = rgb.copy()
         result[region] = colour
     else:
-        result = _fill_from_surroundings(rgb, region) if region.any() else rgb
+        result = _fill_from_surroundings(rgb, region)
     image = Image.fromarray(result, "RGB")
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.LANCZOS)

@@ -1,8 +1,9 @@
 """Edit masks as callers send them, and as each provider wants them.
 
 Sentinel's own convention (``ImageSpec.mask``, the rubrics of object-removal): white marks the region to change.
-OpenAI's is the mask's alpha channel: fully transparent pixels mark it. A mask with any fully transparent pixel is
-read OpenAI's way, any other by its brightness, so both conventions arrive at the same region.
+OpenAI's is the mask's alpha channel: fully transparent pixels mark it. Both are read by one rule (see
+:mod:`sentinel.store.mask_region`): a mask with any pixel not fully opaque by its alpha, a fully opaque one by its
+brightness.
 """
 
 from __future__ import annotations
@@ -14,19 +15,17 @@ import pybase64
 from PIL import Image
 
 from sentinel.store.images import sniff_mime
-
-#: Brightness above which a pixel of an opaque mask is in the region (white = change).
-WHITE_THRESHOLD = 127
+from sentinel.store.mask_region import MASK_RULE as MASK_RULE
+from sentinel.store.mask_region import WHITE_THRESHOLD, used_alpha
 
 
 def edit_region(mask: bytes) -> np.ndarray:
     """The region a mask marks for change, as a boolean array of the mask's height × width."""
     with Image.open(io.BytesIO(mask)) as image:
         image.load()
-        if "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info):
-            alpha = np.asarray(image.convert("RGBA").getchannel("A"))
-            if (alpha == 0).any():
-                return alpha == 0
+        alpha = used_alpha(image)
+        if alpha is not None:
+            return np.asarray(alpha) == 0
         return np.asarray(image.convert("L")) > WHITE_THRESHOLD
 
 

@@ -35,7 +35,15 @@ from sentinel.evaluation.vision import injection
 from sentinel.evaluation.vision.options import VisionOptions
 from sentinel.evaluation.vision.parse import CriterionVote, ReplyProblem, read_votes
 from sentinel.evaluation.vision.shared import SharedWork
-from sentinel.evaluation.vision.wire import ImagePart, ImageText, NotAReply, Reply, wire_for
+from sentinel.evaluation.vision.wire import (
+    ImagePart,
+    ImageText,
+    NotAReply,
+    Reply,
+    refuses_key,
+    unwrapped_error,
+    wire_for,
+)
 from sentinel.net.untrusted import storable, storable_text
 from sentinel.settings import get_settings
 from sentinel.store.images import release_to_os
@@ -585,6 +593,8 @@ class VisionJudge:
 
     @staticmethod
     def _content(reply: Reply) -> str | dict[str, Any]:
+        if reply.unfinished:
+            raise JudgeFailed(reply.unfinished)
         if reply.refusal:
             raise JudgeFailed(f"the model refused: {reply.refusal}")
         return reply.content
@@ -648,7 +658,7 @@ class VisionJudge:
             # The model's words are untrusted: NUL and lone surrogates dropped here reach no vote row, page or log.
             reply = self.wire.read(storable(json.loads(answer.body)))
         except NotAReply as exc:
-            self._count(usage, None, None)
+            self._count(usage, exc.input_tokens, exc.output_tokens)
             # The endpoint's own words (an error's message) may echo the key.
             said = f"the endpoint's answer is not a usable {API_NAMES[self.options.api]} reply: {exc}"
             raise JudgeFailed(scrub(said, key)) from None
@@ -663,7 +673,7 @@ class VisionJudge:
 
     def _http_problem(self, answer: Answer, key: str | None) -> str:
         detail = _error_message(answer)
-        if answer.status in (401, 403):
+        if answer.status in (401, 403) or (answer.status == 400 and refuses_key(_error_of(answer))):
             where = f"from {self.options.api_key_env}" if self.options.api_key_env else "(none is configured)"
             return scrub(f"the endpoint refused the API key {where} ({answer.status}: {detail})", key)
         return scrub(f"the endpoint answered {answer.status}: {detail}", key)
@@ -773,13 +783,23 @@ def encode_body(body: dict[str, Any]) -> bytes:
     return b"".join(encode_body_parts(body))
 
 
-def _error_message(answer: Answer) -> str:
+def _error_of(answer: Answer) -> Any:
+    """The error object of an error answer (OpenAI's, Anthropic's, or Google's list-wrapped one), if it holds one."""
     try:
-        body = json.loads(answer.body)
-        error = body.get("error") if isinstance(body, dict) else None
-        message = error.get("message") if isinstance(error, dict) else None
-        text = str(message) if message else answer.text
+        return unwrapped_error(json.loads(answer.body))
     except ValueError:
+        return None
+
+
+def _error_message(answer: Answer) -> str:
+    error = _error_of(answer)
+    message = error.get("message") if isinstance(error, dict) else None
+    if message:
+        text = str(message)
+        status = error.get("status")  # Google's code name (RESOURCE_EXHAUSTED, INVALID_ARGUMENT…)
+        if isinstance(status, str) and status and status not in text:
+            text = f"{text} ({status})"
+    else:
         text = answer.text
     text = " ".join(storable_text(text).split())
     return text[:MAX_ERROR_CHARS] or f"HTTP {answer.status}"

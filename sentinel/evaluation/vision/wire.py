@@ -78,7 +78,20 @@ class ImagePart:
 
 
 class NotAReply(ValueError):
-    """The endpoint's answer does not have its API's shape; the message says what is wrong."""
+    """The endpoint's answer does not have its API's shape; the message says what is wrong. The tokens its usage
+    names are kept with it: the endpoint bills an unusable reply too."""
+
+    def __init__(self, message: str, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
+        super().__init__(message)
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+
+#: OpenAI-style ``finish_reason`` values that say the reply is not a whole answer (Gemini's OpenAI endpoint and
+#: Azure OpenAI answer "content_filter" for a reply their safety filters stopped or replaced).
+FILTERED_FINISH_REASONS = frozenset(
+    {"content_filter", "safety", "recitation", "prohibited_content", "blocklist", "spii"}
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,9 @@ class Reply:
     output_tokens: int | None
     #: Set when the model declined to answer; the judge abstains with it.
     refusal: str | None = None
+    #: Set when the reply stopped before it was a whole answer (cut off at max_tokens, stopped by a content filter):
+    #: what happened, in words. The judge abstains with it and asks for no repair, which would stop the same way.
+    unfinished: str | None = None
 
 
 def token_count(usage: Any, name: str) -> int | None:
@@ -132,11 +148,34 @@ def text_of(content: Any, where: str) -> str:
     raise NotAReply(f"{where} is a {type(content).__name__}, not text")
 
 
+def unwrapped_error(body: Any) -> Any:
+    """The error object of an error answer: ``{"error": {...}}``, or Google's ``[{"error": {...}}]`` (Gemini's
+    OpenAI-compatible endpoint wraps its errors in a list); None when the body holds none."""
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    return body.get("error") if isinstance(body, dict) else None
+
+
+def refuses_key(error: Any) -> bool:
+    """Whether an error object says the API key was refused although its status is not 401/403: Google answers a
+    wrong key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID."""
+    if not isinstance(error, dict):
+        return False
+    details = error.get("details")
+    reasons = {d.get("reason") for d in details if isinstance(d, dict)} if isinstance(details, list) else set()
+    return bool(reasons & KEY_REFUSED_REASONS) or error.get("code") in ("invalid_api_key", "API_KEY_INVALID")
+
+
+#: Google's reasons for a key it will not take (https://cloud.google.com/apis/design/errors#error_info).
+KEY_REFUSED_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED"})
+
+
 def error_words(error: Any) -> str:
-    """What an error object in a 200 answer says: its message (and type or code), cut as any quote of a reply."""
+    """What an error object says: its message (and Google's status, or its type or code), cut as any quote of a
+    reply."""
     if isinstance(error, dict):
         message = error.get("message")
-        kind = error.get("code") or error.get("type")
+        kind = error.get("status") or error.get("code") or error.get("type")
         said = message if isinstance(message, str) and message.strip() else json.dumps(error)
         if isinstance(kind, str | int) and str(kind) not in said:
             said = f"{said} ({kind})"
@@ -243,7 +282,20 @@ class OpenAIChat:
         return {**body, "messages": messages}
 
     def read(self, answer: Any) -> Reply:
+        usage = answer.get("usage") if isinstance(answer, dict) else None
+        tokens = token_count(usage, "prompt_tokens"), token_count(usage, "completion_tokens")
+        try:
+            return self._read(answer, *tokens)
+        except NotAReply as problem:
+            # Billed all the same: the tokens are counted with the abstention.
+            problem.input_tokens, problem.output_tokens = tokens
+            raise
+
+    def _read(self, answer: Any, input_tokens: int | None, output_tokens: int | None) -> Reply:
         if not isinstance(answer, dict):
+            error = unwrapped_error(answer)
+            if error is not None:
+                raise NotAReply(f"the endpoint answered 200 with an error: {error_words(error)}")
             raise NotAReply(f"the answer is a JSON {type(answer).__name__}, not an object")
         choices = answer.get("choices")
         if choices is None and "error" in answer:
@@ -254,7 +306,10 @@ class OpenAIChat:
         choice = choices[0].get("message") if isinstance(choices[0], dict) else None
         if not isinstance(choice, dict):
             raise NotAReply("the reply's first choice has no message")
-        usage = answer.get("usage")
+        unfinished = self.unfinished(choices[0].get("finish_reason"))
+        if unfinished is not None:
+            # Whatever the content holds is not the whole answer (a filter may have cut or replaced it): no vote.
+            return Reply("", input_tokens, output_tokens, unfinished=unfinished)
         refusal = choice.get("refusal")
         if refusal is not None and not isinstance(refusal, str):
             refusal = json.dumps(refusal)
@@ -268,10 +323,23 @@ class OpenAIChat:
         return Reply(
             # A refusal comes with null content; the judge abstains with the refusal's words.
             content="" if content is None and refusal else text_of(content, "the reply's message content"),
-            input_tokens=token_count(usage, "prompt_tokens"),
-            output_tokens=token_count(usage, "completion_tokens"),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
             refusal=refusal or None,
         )
+
+    def unfinished(self, finish_reason: Any) -> str | None:
+        """What a ``finish_reason`` says of a reply that is not a whole answer; None for one that is (or says
+        nothing)."""
+        if not isinstance(finish_reason, str):
+            return None
+        if finish_reason == "length":
+            return cut_off_words(self.options, self.options.token_limit)
+        if finish_reason.lower() in FILTERED_FINISH_REASONS:
+            return (
+                f"the endpoint's content filter stopped the reply (finish_reason {finish_reason!r}): it holds no vote"
+            )
+        return None
 
 
 class AnthropicMessages:
@@ -333,15 +401,27 @@ class AnthropicMessages:
         return repaired
 
     def read(self, answer: Any) -> Reply:
+        usage = answer.get("usage") if isinstance(answer, dict) else None
+        tokens = token_count(usage, "input_tokens"), token_count(usage, "output_tokens")
+        try:
+            return self._read(answer, *tokens)
+        except NotAReply as problem:
+            # Billed all the same: the tokens are counted with the abstention.
+            problem.input_tokens, problem.output_tokens = tokens
+            raise
+
+    def _read(self, answer: Any, input_tokens: int | None, output_tokens: int | None) -> Reply:
         if not isinstance(answer, dict):
             raise NotAReply(f"the answer is a JSON {type(answer).__name__}, not an object")
         if answer.get("type") == "error" or ("error" in answer and "content" not in answer):
             raise NotAReply(f"the endpoint answered 200 with an error: {error_words(answer.get('error'))}")
-        usage = answer.get("usage")
+        if answer.get("stop_reason") == "max_tokens":
+            # A tool call's input or a text cut short is no whole answer, and a repair would be cut off the same way.
+            return Reply("", input_tokens, output_tokens, unfinished=cut_off_words(self.options, "max_tokens"))
         refusal = "the model refused to answer" if answer.get("stop_reason") == "refusal" else None
         blocks = answer.get("content")
         if refusal and not blocks:
-            return Reply("", token_count(usage, "input_tokens"), token_count(usage, "output_tokens"), refusal)
+            return Reply("", input_tokens, output_tokens, refusal)
         if not isinstance(blocks, list):
             raise NotAReply("the reply's content is not a list of blocks")
         if not all(isinstance(b, dict) for b in blocks):
@@ -355,10 +435,21 @@ class AnthropicMessages:
             raise NotAReply(f"the {VOTE_TOOL} tool call's input is not an object")
         return Reply(
             content=tool_inputs[0] if tool_inputs else text,
-            input_tokens=token_count(usage, "input_tokens"),
-            output_tokens=token_count(usage, "output_tokens"),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
             refusal=refusal,
         )
+
+
+def cut_off_words(options: VisionOptions, sent_as: str) -> str:
+    """Why a reply cut off at the token limit holds no vote, and what to change (``sent_as``: the limit's name on
+    the wire)."""
+    named = "" if sent_as == "max_tokens" else f", sent as {sent_as}"
+    return (
+        f"the reply was cut off at the judge's token limit (options.max_tokens: {options.max_tokens}{named}) before "
+        "it finished its answer; raise options.max_tokens in the judge's file (a thinking model's reasoning counts "
+        "against it)"
+    )
 
 
 def wire_for(options: VisionOptions) -> WireApi:
