@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(default=25, ge=0, le=600)
     #: Each /readyz check (database, broker, blob store) answers within this or counts as failing.
     readiness_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    #: /readyz reports the folder blob store failing under this much free space (MiB), before writes fail for it.
+    blob_min_free_mb: float = Field(default=64.0, ge=0)
     #: `sentinel worker` serves its processes' Prometheus metrics on this port (none if unset).
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 

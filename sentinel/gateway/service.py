@@ -13,7 +13,7 @@ from sentinel.errors import InvalidInput, SentinelError
 from sentinel.evaluation.service import check_mask_fits
 from sentinel.gateway.fields import honouring, output_options_of
 from sentinel.gateway.schemas import ImagesEditRequest, ImagesGenerationRequest, ImagesVariationRequest
-from sentinel.generation.service import Generation, GenerationRequest, GenerationService
+from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
 from sentinel.http.base64_bytes import Base64Bytes
 from sentinel.keys.caller import Caller
 from sentinel.providers.base import MAX_EDIT_IMAGES, Operation, Outcome
@@ -103,10 +103,13 @@ def sentinel_headers(generation: Generation) -> dict[str, str]:
     else:
         called = [a for r in generation.results for a in r.attempts if a.outcome != NOT_CALLED]
         providers, models = [a.provider for a in called], [a.model for a in called]
-    return who_headers(providers, models) | {
+    headers = who_headers(providers, models) | {
         "x-sentinel-attempts": str(calls_made(generation.results)),
         "x-sentinel-request-id": generation.request_id,
     }
+    if not generation.stored:
+        headers["x-sentinel-stored"] = "false"
+    return headers
 
 
 def who_headers(providers: Iterable[str | None], models: Iterable[str | None]) -> dict[str, str]:
@@ -236,8 +239,8 @@ class GatewayService:
     ) -> Generation:
         """An edit or a variation, routed, stored and logged exactly like a generation (:meth:`generate`)."""
         prepared = await asyncio.to_thread(self.prepare_change, change)
-        generation = await self.generation.generate(replace(prepared, disconnected=disconnected), caller)
-        if not any(generation.image_ids):
+        generation = await self._generate(replace(prepared, disconnected=disconnected), caller, change.body)
+        if not any(generation.image_ids) and generation.stored:
             raise self.failure(generation)
         return generation
 
@@ -253,10 +256,30 @@ class GatewayService:
         before every provider call but an image's first: once the client has gone, no further provider is called for
         it."""
         request = replace(self.prepare(body), disconnected=disconnected)
-        generation = await self.generation.generate(request, caller)
-        if not any(generation.image_ids):
+        generation = await self._generate(request, caller, body)
+        if not any(generation.image_ids) and generation.stored:
             raise self.failure(generation)
         return generation
+
+    async def _generate(
+        self,
+        request: GenerationRequest,
+        caller: Caller | None,
+        body: ImagesGenerationRequest | ImagesEditRequest | ImagesVariationRequest,
+    ) -> Generation:
+        """The generation; when its images were delivered (and paid for) but the blob store could not keep them,
+        a ``b64_json`` answer still carries them (the caller gets what it paid for, and a retry would pay again),
+        marked not stored; a ``url`` answer has nothing to point at: 503 storage_unavailable, with Retry-After and
+        ``x-should-retry: false`` (the OpenAI SDK's own retry would buy another image the store cannot keep)."""
+        try:
+            return await self.generation.generate(request, caller)
+        except ImageNotStored as exc:
+            if response_format_of(body) != "b64_json":
+                exc.headers = (exc.headers or {}) | sentinel_headers(exc.generation)
+                raise
+            exc.generation.stored = False
+            exc.generation.not_stored = exc.cause.message
+            return exc.generation
 
     @staticmethod
     def failure(generation: Generation) -> GenerationFailed:
@@ -313,6 +336,7 @@ class GatewayService:
                 "model": generation.model.model,
                 "requested_model": generation.model.requested,
                 "failed": failed,
+                **({} if generation.stored else {"stored": False, "not_stored": generation.not_stored}),
                 "attempts": generation.attempts,
                 "images": [
                     {

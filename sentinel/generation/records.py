@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from sentinel.providers.calls import CallValues, insert_calls
-from sentinel.store.blobs import StagedBlob
+from sentinel.store.blobs import BlobStoreError, StagedBlob
 from sentinel.store.images import ImageInfo
 from sentinel.store.service import ImageService
 
@@ -149,6 +149,11 @@ class GroupWriter:
                         blob = blobs.claim(ahead, sha256)  # type: ignore[attr-defined]
                     else:
                         blob = blobs.stage(sha256, data)  # type: ignore[attr-defined]
+                except BlobStoreError:
+                    # The store is away or full: the group's put says so (once), as it says why it cannot write.
+                    if ahead is not None:
+                        self._discard(ahead)
+                    continue
                 except Exception:
                     logger.warning("staging blob %s failed: the group commit writes it", sha256, exc_info=True)
                     if ahead is not None:

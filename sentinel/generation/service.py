@@ -9,6 +9,7 @@ call log of the provider calls that made it, in one transaction. It knows nothin
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +25,24 @@ from sentinel.providers.calls import call_values
 from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult, WriteAhead
 from sentinel.services import Services
 from sentinel.spend.service import Reservation, SpendService, UnpricedModel
+from sentinel.store.blobs import BlobStoreError
+
+logger = logging.getLogger(__name__)
+
+
+class ImageNotStored(BlobStoreError):
+    """Images were delivered (and paid for) but the blob store could not keep them: their calls are in the call log
+    (outcome ok, the message saying the image was not stored) and the spend is settled; ``generation`` holds the
+    delivered images' bytes for the caller to hand out or keep until the store is back. A retry pays again, so the
+    OpenAI SDK is told not to make one of its own."""
+
+    def __init__(self, cause: BlobStoreError, generation: Generation) -> None:
+        super().__init__(
+            f"the image was generated but could not be stored: {cause.message}",
+            headers={"x-should-retry": "false"},
+        )
+        self.cause = cause
+        self.generation = generation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +79,9 @@ class Generation:
     results: list[RouteResult]
     #: Per result, the stored image's id (its SHA-256), None where no image came; filled in when stored.
     image_ids: list[str | None] = field(default_factory=list)
+    #: False when images were delivered but the blob store could not keep them (:class:`ImageNotStored`), and why.
+    stored: bool = True
+    not_stored: str | None = None
 
     @property
     def attempts(self) -> list[dict[str, Any]]:
@@ -171,9 +193,31 @@ class GenerationService:
             raise
         # One thread hop, shared with the requests that finish meanwhile, for everything the database needs.
         record, image_ids = self._rows(generation, owner, reservation)
-        await self.records.record(record)
+        try:
+            await self.records.record(record)
+        except BlobStoreError as exc:
+            if exc.status_code != 503 or not record.images:
+                raise
+            # The provider was paid: its calls are logged whatever became of the images (the spend was settled).
+            await self._record_calls_only(record, exc)
+            raise ImageNotStored(exc, generation) from exc
         generation.image_ids = image_ids
         return generation
+
+    async def _record_calls_only(self, record: Record, cause: BlobStoreError) -> None:
+        """A record's call log without its images, each delivering call saying its image was not stored (its
+        ``image_id`` names the image by hash, so a re-run of a job's attempt can find the bytes it kept)."""
+        note = f"delivered but not stored: {cause.message}"
+        calls = [
+            call._replace(message=(f"{call.message}; {note}" if call.message else note)[:1000])
+            if call.image_id is not None
+            else call
+            for call in record.calls
+        ]
+        try:
+            await self.records.record(Record(calls=calls))
+        except Exception:
+            logger.exception("the call log of %d paid provider call(s) could not be written", len(calls))
 
     async def route(self, request: GenerationRequest, write_ahead: WriteAhead | None = None) -> Generation:
         """Every image through the router, checked but not stored, logged or charged (``generate`` does that; the

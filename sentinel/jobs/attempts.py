@@ -7,11 +7,13 @@ renewed while the provider call runs, so a worker that dies mid-call is replaced
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -22,9 +24,10 @@ from sentinel.errors import NotFound, SentinelError
 from sentinel.evaluation.guidance import regeneration_prompt
 from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.service import EvaluationService
-from sentinel.generation.service import Generation, GenerationRequest, GenerationService
+from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
 from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
+from sentinel.jobs.unstored import UnstoredImages
 from sentinel.models import (
     FINAL_JOB_STATES,
     AttemptState,
@@ -127,15 +130,27 @@ class AttemptRunner:
             request, edit = self._request(generation, rubric, job, attempt, slot, number)
             # A worker that died between storing the image and handing it on (or a hand-over that failed) left it
             # paid for and logged: this run judges that image instead of paying the provider for another.
-            made = self.made(request.request_id)
+            made = self.made(request.request_id, job.key_id)
             if made is None:
-                result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0))
+                try:
+                    result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0))
+                except ImageNotStored as exc:
+                    # Paid for and logged, not stored: kept here, so the retry stores these bytes (made) instead
+                    # of paying the provider for another image.
+                    for routed in exc.generation.results:
+                        if routed.image is not None:
+                            self.unstored.keep(routed.image.info.sha256, routed.image.data)
+                    raise
         except SpendCapReached as exc:
             self._fail(attempt, exc.message, SPEND_CAP_REACHED)
             return
         except SentinelError as exc:
             if exc.status_code >= 500:
-                raise  # ours, or a dependency away: the message is retried
+                # Ours, or a dependency away: the message is retried, and its retry must find the attempt unleased
+                # (else it ends at once and the attempt waits for the sweep to see the lease run out).
+                with contextlib.suppress(Exception):  # the database away too: the lease runs out by itself
+                    self._set_lease(attempt.id or 0, None)
+                raise
             # The job's model, size or operation as the routing file now has them (it changed since the job was
             # made): every attempt would be refused the same way, so none is made.
             self._fail(attempt, exc.message, Outcome.INVALID_REQUEST.value)
@@ -201,17 +216,26 @@ class AttemptRunner:
         # No candidate at all (none configured, all cooling) is the providers being unavailable.
         self._fail(attempt, error, last.outcome.value if last else Outcome.UNAVAILABLE.value, said)
 
-    def made(self, request_id: str) -> Made | None:
-        """The image an earlier run of this attempt delivered and stored, as its call log records it; None when
-        none did (or its bytes are gone: then it is generated again)."""
+    @property
+    def unstored(self) -> UnstoredImages:
+        return UnstoredImages(Path(self.services.settings.data_dir) / "unstored-images")
+
+    def made(self, request_id: str, key_id: str | None = None) -> Made | None:
+        """The image an earlier run of this attempt delivered, as its call log records it; None when none did (or
+        its bytes are gone: then it is generated again). One the blob store could not keep then (kept aside, see
+        :mod:`sentinel.jobs.unstored`) is stored now, owned by ``key_id``: raises BlobStoreError while it still
+        cannot be."""
         # One statement without a transaction (see sentinel.db.autocommit), built once: every attempt makes it.
         with autocommit(self.services.engine).connect() as connection:
             calls = connection.execute(_CALLS_OF_REQUEST, {"request_id": request_id}).all()
         delivered = next((c for c in calls if c.outcome == Outcome.OK.value and c.image_id), None)
         if delivered is None:
             return None
+        kept = self.unstored.get(delivered.image_id)
+        if kept is not None:
+            self._store_kept(delivered.image_id, kept, key_id)
         try:
-            data = self.services.images.read(delivered.image_id)
+            data = kept if kept is not None else self.services.images.read(delivered.image_id)
         except NotFound:
             logger.warning(
                 "the image %s of %s is logged but not stored: generating again", delivered.image_id, request_id
@@ -219,6 +243,15 @@ class AttemptRunner:
             return None
         latency = round(sum(c.latency_ms for c in calls), 1)
         return Made(delivered.image_id, data, delivered.provider, delivered.provider_model, latency)
+
+    def _store_kept(self, image_id: str, data: bytes, key_id: str | None) -> None:
+        """An image kept aside, into the image store (its row and blob), then forgotten."""
+        info = self.services.images.inspect(data, "image")
+        with Session(self.services.engine) as session:
+            self.services.images.store(session, info, data, key_id)
+            session.commit()
+        self.unstored.drop(image_id)
+        logger.info("the image %s, kept while the blob store was unavailable, is stored now", image_id)
 
     def _request(
         self, generation: GenerationService, rubric: Rubric, job: Job, attempt: JobAttempt, slot: int, number: int

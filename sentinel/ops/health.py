@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine, make_url
 from sentinel.outbox.relay import backlog
 from sentinel.services import Services
 from sentinel.settings import AMQP_SCHEMES, url_scheme
+from sentinel.store.blobs import BlobStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +116,23 @@ def blob_check(blobs: Any) -> str:
         return f"blob store {blobs.describe()} is writable"
     # A probe file of its own, so probes running at once do not trip over each other's.
     Path(root).mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=root, prefix=".ready-")
     try:
-        os.write(fd, b"ok")
-    finally:
-        os.close(fd)
-        os.unlink(name)
-    # The folder is not named: /readyz answers anyone, and a path tells an attacker about the machine.
+        fd, name = tempfile.mkstemp(dir=root, prefix=".ready-")
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            os.unlink(name)
+    except OSError as exc:
+        # Named as the store names it (a full disk is "full", not a stack of errno text); the folder is not named.
+        raise BlobStoreError(f"blob store (local folder) cannot be written: {exc.strerror or exc}") from None
+    check_space = getattr(blobs, "check_space", None)
+    if check_space is not None:
+        try:
+            check_space()
+        except BlobStoreError:
+            # The folder is not named: /readyz answers anyone, and a path tells an attacker about the machine.
+            raise BlobStoreError("blob store (local folder) is full or nearly full") from None
     return "blob store (local folder) is writable"
 
 

@@ -19,7 +19,11 @@ def open_blob_store(url: str | None, settings: Settings) -> BlobStore:
     # crash of the process only (the embedded SQLite's synchronous=NORMAL), and no fsync paid per image for nothing.
     sync = commits_reach_disk(settings.resolved_database_url)
     if not url:
-        return FilesystemBlobStore(settings.resolved_blob_dir, sync=sync)
+        # The setting may be absent from an older settings module: the store's own default then holds.
+        min_free_mb = getattr(settings, "blob_min_free_mb", None)
+        if min_free_mb is None:
+            return FilesystemBlobStore(settings.resolved_blob_dir, sync=sync)
+        return FilesystemBlobStore(settings.resolved_blob_dir, sync=sync, min_free_bytes=int(min_free_mb * 1024 * 1024))
     if url == "database":
         database_url = settings.resolved_database_url
         if not database_url.startswith("postgresql"):

@@ -17,6 +17,7 @@ import mmap
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar, runtime_checkable
 
-from sentinel.errors import SentinelError
+from sentinel.errors import SentinelError, format_size
 from sentinel.keyfiles import private_folder
 
 logger = logging.getLogger(__name__)
@@ -55,11 +56,31 @@ def check_blob_id(sha256: str) -> str:
     return sha256
 
 
+#: How long a client is asked to wait before trying again while the blob store is away or full.
+STORE_RETRY_AFTER_SECONDS = 10
+
+
 class BlobStoreError(SentinelError):
     """The store cannot be used; the message says what is wrong and what to check."""
 
     status_code = 503
     error_type = "storage_unavailable"
+
+    def __init__(self, message: str, *, field: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, field=field, headers=headers)
+        if self.status_code == 503:
+            # A store that is away or full comes back: a client told when to look again does not hammer it.
+            self.headers = {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)} | (headers or {})
+
+
+#: The errors of a folder that is there but takes no more bytes: a full disk, a user's quota, a read-only mount.
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+#: Free space under which a folder store reports itself failing (readiness), before a write fails for it.
+MIN_FREE_BYTES = 64 * 1024 * 1024
+
+#: How long after a write failed for want of space the folder store still reports itself failing.
+FULL_REMEMBERED_SECONDS = 60.0
 
 
 class BlobNotFound(BlobStoreError):
@@ -275,8 +296,12 @@ class FilesystemBlobStore:
 
     kind = "filesystem"
 
-    def __init__(self, root: Path, sync: bool = True) -> None:
+    def __init__(self, root: Path, sync: bool = True, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         self.root = root
+        #: Readiness fails under this much free space (see :meth:`check_space`).
+        self.min_free_bytes = min_free_bytes
+        #: When (``time.monotonic``) a write last failed because the folder takes no more bytes; None: never.
+        self.full_at: float | None = None
         #: Whether a put syncs the bytes and the folders to disk before it returns (power-loss durable).
         self.sync = sync
         #: Blobs staged and not yet renamed or discarded, by hash: a put of that hash renames one of them.
@@ -298,7 +323,46 @@ class FilesystemBlobStore:
     def put_many(self, blobs: Sequence[tuple[str, bytes, str]]) -> None:
         """Every blob under its hash when this returns (synced to disk if ``sync``). A blob staged by :meth:`stage`
         is renamed; the others are written at once (each in a thread), and each folder that gained a name is synced
-        once, all at once."""
+        once, all at once. A folder that takes no more bytes (full, over quota, read-only) raises BlobStoreError."""
+        try:
+            self._put_many(blobs)
+        except OSError as exc:
+            raise self.full_error(exc) from exc
+
+    def full_error(self, exc: OSError) -> OSError | BlobStoreError:
+        """A write's OSError as the caller should see it: a folder that takes no more bytes is the store being
+        unavailable (503, retried later: the same as an object store that is away), anything else stays a bug."""
+        if exc.errno not in FULL_ERRNOS:
+            return exc
+        now, before = time.monotonic(), self.full_at
+        self.full_at = now
+        what = "read-only" if exc.errno == errno.EROFS else "full"
+        error = BlobStoreError(f"the blob store at {self.root} is {what} ({os.strerror(exc.errno or 0)})")
+        if before is None or now - before >= FULL_REMEMBERED_SECONDS:
+            # Once while it lasts, not once per request: every write fails the same way until space is freed.
+            logger.warning("%s", error.message)
+        return error
+
+    def check_space(self) -> None:
+        """Raise BlobStoreError when the folder is short of space: under ``min_free_bytes`` free, or a write failed
+        for want of space within ``FULL_REMEMBERED_SECONDS`` (readiness: a tiny probe file still fits on a disk that
+        refuses every image)."""
+        full_at = self.full_at
+        if full_at is not None and time.monotonic() - full_at < FULL_REMEMBERED_SECONDS:
+            raise BlobStoreError(f"the blob store at {self.root} was full moments ago (a write failed)")
+        folder = self.root if self.root.exists() else self.root.parent
+        try:
+            stats = os.statvfs(folder)
+        except OSError:
+            return  # the probe's own write reports a folder that is not there
+        free = stats.f_bavail * stats.f_frsize
+        if free < self.min_free_bytes:
+            raise BlobStoreError(
+                f"the blob store at {self.root} is nearly full: {format_size(free)} free, under the "
+                f"{format_size(self.min_free_bytes)} it needs"
+            )
+
+    def _put_many(self, blobs: Sequence[tuple[str, bytes, str]]) -> None:
         to_write: list[tuple[Path, bytes]] = []
         folders: set[Path] = set()
         for sha256, data, _mime in blobs:
@@ -420,6 +484,11 @@ class FilesystemBlobStore:
                     staged.temporary, staged.folders = temporary, folders
             if abandoned:
                 temporary.unlink(missing_ok=True)
+        except OSError as exc:
+            if exc.errno in FULL_ERRNOS:
+                self.full_at = time.monotonic()  # the put that writes it reports it, once
+            else:
+                logger.warning("staging blob %s failed: its put writes it", staged.sha256, exc_info=True)
         except Exception:
             logger.warning("staging blob %s failed: its put writes it", staged.sha256, exc_info=True)
         finally:

@@ -29,6 +29,7 @@ from dramatiq.middleware import TimeLimitExceeded
 
 from sentinel.evaluation.runner import abstention
 from sentinel.outbox import steps
+from sentinel.store.blobs import BlobStoreError
 from sentinel.store.heap import keep_freed_buffers
 from sentinel.store.images import releasing_memory
 from sentinel.worker import broker
@@ -75,7 +76,15 @@ broker.add_middleware(FreezeStartupObjects())
 
 @dramatiq.actor(actor_name="generate_attempt", queue_name=steps.JOBS, max_retries=3, min_backoff=500, broker=broker)
 def generate_attempt(job_id: str, slot: int, number: int) -> None:
-    runtime.attempts().run(job_id, slot, number)
+    try:
+        runtime.attempts().run(job_id, slot, number)
+    except BlobStoreError as exc:
+        if exc.status_code != 503:
+            raise
+        # Expected while the store is away or full, and retried with backoff (an image already paid for is kept
+        # and stored by the retry, not generated again): one line, not a traceback per try.
+        logger.warning("attempt %d of slot %d of job %s waits for the blob store: %s", number, slot, job_id, exc)
+        raise dramatiq.Retry(exc.message) from exc
 
 
 @dramatiq.actor(actor_name="judge_panel", queue_name=steps.JUDGING, max_retries=5, min_backoff=200, broker=broker)

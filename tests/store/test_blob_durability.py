@@ -19,7 +19,7 @@ import pytest
 
 from sentinel.settings import Settings
 from sentinel.store.backends import open_blob_store
-from sentinel.store.blobs import INCOMING_PREFIX, FilesystemBlobStore
+from sentinel.store.blobs import INCOMING_PREFIX, BlobStoreError, FilesystemBlobStore
 from sentinel.store.maintenance import StorageMaintenance
 
 
@@ -130,7 +130,8 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    # A full disk is the store being unavailable (503, retried later), not a bare OSError.
+    with pytest.raises(BlobStoreError, match="is full \\(No space left on device\\)"):
         store.put(sha256, data, "image/png")
 
     assert temporary_files(tmp_path) == [] and not store.exists(sha256)
