@@ -214,6 +214,8 @@ async def decide_and_show(desk: Desk, evaluation_id: str, form: dict[str, str]) 
             note.strip() or None,
             regenerate,
             caller=reviewer.caller,
+            # The page shows who holds the item it opened: deciding it there is a person's deliberate choice.
+            force=True,
         )
     except AlreadyDecided as exc:
         shown = Shown(status=409, error=exc.message, note=note, closed=True)
