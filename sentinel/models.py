@@ -165,6 +165,8 @@ class JobState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     EXPIRED = "expired"
+    #: Its caller stopped it: no further attempt starts; one already under way finishes and is kept.
+    CANCELLED = "cancelled"
 
     @property
     def final(self) -> bool:
@@ -172,7 +174,7 @@ class JobState(StrEnum):
 
 
 #: A job in one of these states is closed: nothing moves it again (a reviewer's regeneration reopens it).
-FINAL_JOB_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.EXPIRED})
+FINAL_JOB_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED})
 
 
 class AttemptState(StrEnum):

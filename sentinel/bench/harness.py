@@ -200,7 +200,7 @@ def _stop(process: subprocess.Popen[bytes], grace_seconds: float = 30) -> None:
 
 
 #: A job in one of these states changes no more.
-FINAL_JOB_STATES = ("done", "failed", "expired")
+FINAL_JOB_STATES = ("done", "failed", "expired", "cancelled")
 
 
 def api_message(response: httpx.Response) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from sentinel.bench import Progress, quiet
-from sentinel.bench.harness import deployment, ms_between
+from sentinel.bench.harness import FINAL_JOB_STATES, deployment, ms_between
 
 
 def measure(base: str, runs: int, side: int) -> list[dict[str, float]]:
@@ -31,7 +31,7 @@ def measure(base: str, runs: int, side: int) -> list[dict[str, float]]:
                     "max_attempts": 1,
                 },
             ).json()
-            while job["state"] not in ("done", "failed", "expired"):
+            while job["state"] not in FINAL_JOB_STATES:
                 job = client.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
             total = (time.perf_counter() - started) * 1000
             if index < 2:

@@ -139,8 +139,14 @@ class AsyncSentinel:
     async def get_job(self, job_id: str) -> Job:
         return await self._run(calls.get_job(job_id))
 
+    async def cancel_job(self, job_id: str) -> Job:
+        """Stop the job: no further attempt starts (one under way finishes and is kept); returns it ``cancelled``,
+        with its best attempt so far. A job that already ended raises :class:`SentinelAPIError` (409)."""
+        return await self._run(calls.cancel_job(job_id))
+
     async def wait_for_job(self, job_id: str, timeout: float = DEFAULT_JOB_WAIT) -> Job:
-        """The job once final (done, failed or expired); :class:`SentinelTimeout` after ``timeout`` seconds."""
+        """The job once final (done, failed, expired or cancelled); :class:`SentinelTimeout` after ``timeout``
+        seconds."""
         return await self._run(calls.wait_for_job(job_id, timeout))
 
     async def list_jobs(

@@ -422,6 +422,11 @@ def get_job(job_id: str) -> Flow[Job]:
     return Job.from_api((yield Call("GET", resource_path("/v1/jobs", job_id))).json())
 
 
+def cancel_job(job_id: str) -> Flow[Job]:
+    # The server's cancel is idempotent by itself (a cancelled job answers the same again), so any try may be resent.
+    return Job.from_api((yield Call("POST", resource_path("/v1/jobs", job_id) + "/cancel")).json())
+
+
 def wait_for_job(job_id: str, timeout: float) -> Flow[Job]:
     return (yield from wait_until_done(resource_path("/v1/jobs", job_id), Job, timeout))
 

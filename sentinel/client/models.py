@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 Verdict = Literal["green", "amber", "red"]
 Severity = Literal["mild", "moderate", "severe"]
 #: Job states after which nothing changes unless a person decides.
-FINAL_JOB_STATES = frozenset({"done", "failed", "expired"})
+FINAL_JOB_STATES = frozenset({"done", "failed", "expired", "cancelled"})
 
 ModelT = TypeVar("ModelT", bound="Result")
 

@@ -141,8 +141,14 @@ class Sentinel:
     def get_job(self, job_id: str) -> Job:
         return self._run(calls.get_job(job_id))
 
+    def cancel_job(self, job_id: str) -> Job:
+        """Stop the job: no further attempt starts (one under way finishes and is kept); returns it ``cancelled``,
+        with its best attempt so far. A job that already ended raises :class:`SentinelAPIError` (409)."""
+        return self._run(calls.cancel_job(job_id))
+
     def wait_for_job(self, job_id: str, timeout: float = DEFAULT_JOB_WAIT) -> Job:
-        """The job once final (done, failed or expired); :class:`SentinelTimeout` after ``timeout`` seconds."""
+        """The job once final (done, failed, expired or cancelled); :class:`SentinelTimeout` after ``timeout``
+        seconds."""
         return self._run(calls.wait_for_job(job_id, timeout))
 
     def list_jobs(

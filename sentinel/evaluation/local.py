@@ -20,6 +20,7 @@ from sentinel.evaluation.runner import VoteResult, run_judge, run_panel
 from sentinel.evaluation.vision.judge import Exchange
 from sentinel.settings import Settings
 from sentinel.store.images import ImageInfo, inspect_image
+from sentinel.store.mask_region import check_marks_region
 
 if TYPE_CHECKING:
     from sentinel.rubrics.loader import RubricRegistry
@@ -70,6 +71,8 @@ def prepare(judging: Judging, task: str, params: dict[str, Any], extra: dict[str
     max_pixels = judging.settings.max_image_pixels
     infos = {name: inspect(judging, data, name) for name, data in extra.items()}
     check_mask_fits(infos)
+    if "mask" in extra:
+        check_marks_region(extra["mask"], rubric.mask_marks, judged=True)
     sources = {name: _source(infos[name], data, max_pixels) for name, data in extra.items()}
     return Prepared(rubric, clean, sources)
 

@@ -53,6 +53,7 @@ from sentinel.outbox import steps
 from sentinel.outbox.store import UNSENT, Message, message_values, wake_relays, write
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
+from sentinel.store.mask_region import check_marks_region
 from sentinel.telemetry.finished import evaluation_key
 from sentinel.telemetry.metrics import observe_verdict, observe_vote
 from sentinel.worker.loop import start_async
@@ -343,6 +344,9 @@ class EvaluationService:
             name: (self.services.images.inspect(data, name), data) for name, data in inputs.items() if data is not None
         }
         check_mask_fits({name: info for name, (info, _) in images.items()})
+        if "mask" in images:
+            # The edit judges fail a mask that marks nothing (or everything) whatever the image: said up front.
+            check_marks_region(images["mask"][1], rubric.mask_marks, judged=True)
         return Submission(rubric, clean, images, callback_url)
 
     def submit(

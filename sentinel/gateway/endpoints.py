@@ -35,7 +35,7 @@ from sentinel.gateway.service import (
     who_headers,
 )
 from sentinel.http.base64_bytes import Base64Bytes
-from sentinel.http.requests import long_poll, parse_body
+from sentinel.http.requests import grace_ending, long_poll, parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
 from sentinel.http.threads import in_thread
@@ -390,7 +390,18 @@ async def _judged_answer(
         lambda v: v[0].state in FINAL_JOB_STATES,
         budget,
         services.finished,
+        # The wait is the request itself: kept through the server's grace period, not ended when the stop starts.
+        through_shutdown=True,
     )
+    if job.state not in FINAL_JOB_STATES and grace_ending():
+        # The server's grace period ends before the job did (it goes on at the next start): OpenAI's "try again",
+        # as a plain request whose provider call the stop dropped answers, rather than uvicorn's bare 500.
+        stopped = GenerationFailed(
+            "the server is stopping and did not wait for the job to finish; try again",
+            headers=judged_failure_headers(job.id, attempts) | {"Retry-After": "1"},
+        )
+        stopped.status_code, stopped.error_type, stopped.code = 503, "server_error", "server_stopping"
+        raise stopped
     view = await in_thread(jobs.view, job, attempts)  # it reads review decisions: not on the event loop
     data: list[dict[str, Any]] = []
     verdicts: list[dict[str, Any]] = []

@@ -20,6 +20,7 @@ from sentinel.providers.base import MAX_EDIT_IMAGES, Operation, Outcome
 from sentinel.providers.router import Disconnected, ImageSpec, Router, RouteResult
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo, inspect_image
+from sentinel.store.mask_region import check_marks_region
 from sentinel.store.orientation import upright_bytes
 
 __all__ = [
@@ -181,6 +182,8 @@ class GatewayService:
         if change.mask is not None:
             mask = inspect_image(change.mask, field="mask", **limits)
             check_mask_fits({"source": infos[0], "mask": mask})
+            # A mask that marks nothing makes an edit that returns its source, paid for: refused before any call.
+            check_marks_region(change.mask)
         return infos[0]
 
     def prepare_change(self, change: ImageChange) -> GenerationRequest:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterator
 from typing import Any, TypeVar
 
@@ -123,6 +124,48 @@ class SharedSafetyNet:
                     waiter.wake()
 
 
+class _Stopping:
+    """The long polls waiting on one event loop, and how far its server's stop has gone."""
+
+    def __init__(self) -> None:
+        #: The server began to stop: reads' waits end at once.
+        self.started = False
+        #: Its grace period is about to end: every wait ends, a held one too.
+        self.ending = False
+        #: Each waiting poll's waiter, and whether it is held through the grace period.
+        self.polls: dict[Waiter, bool] = {}
+
+
+_STOPPING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Stopping] = weakref.WeakKeyDictionary()
+
+
+def _stopping() -> _Stopping:
+    loop = asyncio.get_running_loop()
+    state = _STOPPING.get(loop)
+    if state is None:
+        state = _STOPPING[loop] = _Stopping()
+    return state
+
+
+def end_long_polls(*, grace_over: bool = False) -> int:
+    """Called on the server's loop when it starts to stop (and again, ``grace_over``, a moment before its grace
+    period ends): the long polls waiting there read their row once more and answer it, as a wait that ran out
+    does, instead of holding the stop up until uvicorn cancels them into a bare 500 (logged at ERROR). A client
+    long-polling asks again, of another instance or of this one restarted. Returns how many were woken."""
+    state = _stopping()
+    state.started = True
+    state.ending = state.ending or grace_over
+    woken = [waiter for waiter, held in state.polls.items() if state.ending or not held]
+    for waiter in woken:
+        waiter.wake()
+    return len(woken)
+
+
+def grace_ending() -> bool:
+    """Whether this loop's server is at the end of its stop's grace period (a held long poll has just ended)."""
+    return _stopping().ending
+
+
 async def long_poll(
     request: Request,
     key: str,
@@ -131,6 +174,8 @@ async def long_poll(
     wait: float,
     signals: FinishedSignals,
     net: tuple[SharedSafetyNet, str] | None = None,
+    *,
+    through_shutdown: bool = False,
 ) -> T:
     """Read (in a thread) until ``finished``, ``wait`` seconds pass or the client goes away. Between reads it
     waits for ``key`` to be announced on ``signals`` (see :mod:`sentinel.telemetry.finished`), not for a timer.
@@ -140,21 +185,34 @@ async def long_poll(
     then reads again only when woken (by its announcement, or by the net finding its row finished), where it read
     again at every safety-net period; it still looks every period whether the client went away or announcements
     stopped arriving (then it reads, and polls as before).
+
+    When the server starts to stop (:func:`end_long_polls`) the wait ends with the row as it is then, as a wait
+    that ran out does; with ``through_shutdown`` (a wait that is the request itself, such as a judged
+    generation's) it goes on until a moment before the grace period ends.
     """
     give_up = time.monotonic() + wait
+    stopping = _stopping()
+
+    def stopped() -> bool:
+        return stopping.ending or (stopping.started and not through_shutdown)
+
     with signals.waiting(key) as waiter:
-        while True:
-            value = await in_thread(load)
-            remaining = give_up - time.monotonic()
-            if finished(value) or remaining <= 0 or await request.is_disconnected():
-                return value
-            if net is None or not signals.live:
-                await waiter.wait(min(remaining, signals.interval()))
-                continue
-            shared, row_id = net
-            period = signals.interval()
-            with shared.watching(row_id, waiter, period):
-                while not await waiter.wait(min(remaining, period)):
-                    remaining = give_up - time.monotonic()
-                    if remaining <= 0 or not signals.live or await request.is_disconnected():
-                        break
+        stopping.polls[waiter] = through_shutdown
+        try:
+            while True:
+                value = await in_thread(load)
+                remaining = give_up - time.monotonic()
+                if finished(value) or remaining <= 0 or stopped() or await request.is_disconnected():
+                    return value
+                if net is None or not signals.live:
+                    await waiter.wait(min(remaining, signals.interval()))
+                    continue
+                shared, row_id = net
+                period = signals.interval()
+                with shared.watching(row_id, waiter, period):
+                    while not await waiter.wait(min(remaining, period)):
+                        remaining = give_up - time.monotonic()
+                        if remaining <= 0 or not signals.live or await request.is_disconnected():
+                            break
+        finally:
+            del stopping.polls[waiter]

@@ -178,7 +178,9 @@ async def export_jobs(
     exports: JobExports,
     export_format: str | None = Query("jsonl", alias="format", description="jsonl or csv"),
     task: str | None = Query(None, max_length=100),
-    state: str | None = Query(None, description="queued, generating, judging, regenerating, done, failed or expired"),
+    state: str | None = Query(
+        None, description="queued, generating, judging, regenerating, done, failed, expired or cancelled"
+    ),
     verdict: str | None = Query(None, description="the job's final verdict (a reviewer's decision included)"),
     since: str | None = Query(None, description=SINCE_FILTER, max_length=64),
     until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
@@ -217,6 +219,24 @@ async def read_job(
     return JSONResponse(await in_thread(service.view, job, attempts))
 
 
+@router.post(
+    "/v1/jobs/{job_id}/cancel",
+    summary="Stop a job: no further attempt starts; it ends `cancelled` with its best attempt so far",
+    description=(
+        "An attempt already under way (its provider call or its judging) finishes and is kept, with no regeneration "
+        "after it; attempts not started never are, and nothing more is spent. The job's webhook fires "
+        "(`job.finished`, state `cancelled`). Cancelling a cancelled job answers the same; a job that already ended "
+        "(done, failed, expired) is a 409 `job_finished`. A POST action, as OpenAI's own cancels are: the job is "
+        "kept, not deleted."
+    ),
+    response_model=JobOut,
+    responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 422),
+)
+async def cancel_job(job_id: str, request: Request, service: Jobs) -> JSONResponse:
+    job, attempts = await run_in_threadpool(service.cancel, job_id, caller_of(request))
+    return JSONResponse(await in_thread(service.view, job, attempts))
+
+
 @router.get(
     "/v1/jobs",
     summary="Jobs, newest first, a page at a time",
@@ -231,7 +251,7 @@ async def list_jobs(
     service: Jobs,
     task: str | None = Query(None, max_length=100),
     verdict: str | None = Query(None, pattern="^(green|amber|red)$", description="the job's final verdict"),
-    state: str | None = Query(None, pattern="^(queued|generating|judging|regenerating|done|failed|expired)$"),
+    state: str | None = Query(None, pattern="^(queued|generating|judging|regenerating|done|failed|expired|cancelled)$"),
     since: str | None = Query(None, description=SINCE_FILTER, max_length=64),
     until: str | None = Query(None, description=UNTIL_FILTER, max_length=64),
     key: str | None = Query(None, description=KEY_FILTER, max_length=100),

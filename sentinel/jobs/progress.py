@@ -14,7 +14,9 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
+from sentinel.errors import InvalidInput
 from sentinel.evaluation.guidance import regeneration_prompt
+from sentinel.jobs.errors import JobFinished
 from sentinel.jobs.guidance import earlier_evaluations, guidance_from, reviewer_guidance
 from sentinel.jobs.selection import chosen_per_slot, issue_counts, worst
 from sentinel.models import (
@@ -36,6 +38,9 @@ from sentinel.telemetry.finished import job_key
 
 #: The failure code of an attempt refused by the caller's spend cap (the others are provider outcomes).
 SPEND_CAP_REACHED = "spend_cap_reached"
+
+#: The failure code of an attempt that had not started when its job was cancelled: it never will.
+CANCELLED = "cancelled"
 
 #: Failures another attempt cannot mend: the provider refused the request itself (a size or parameter it does not
 #: take) or the credentials, or the caller's spend cap is reached. The same request again is one more paid call to
@@ -110,6 +115,9 @@ class JobProgress:
         ).rowcount  # type: ignore[attr-defined]
         if won != 1:
             return None  # a redelivered message: this verdict was recorded already
+        job = session.get(Job, attempt.job_id)  # read once: after_failure finds it in the session
+        if job is not None and job.state == JobState.CANCELLED:
+            return self._kept_after_cancel(session, attempt.job_id)
         if evaluation.verdict == Verdict.RED:
             guidance = guidance_from(evaluation, earlier_evaluations(session, attempt))
             return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, guidance)
@@ -147,8 +155,9 @@ class JobProgress:
         if as_utc(job.deadline_at) <= utcnow():
             return self.expire(session, job)
         if number < job.max_attempts and not final:
-            self.set_state(session, job_id, JobState.REGENERATING)
-            self.queue_attempt(session, job, slot, number + 1, guidance)
+            # Nothing is queued for a job closed since it was read (a cancel that committed meanwhile).
+            if self.set_state(session, job_id, JobState.REGENERATING):
+                self.queue_attempt(session, job, slot, number + 1, guidance)
             return Transition(job_id)
         return self.close_if_complete(session, job_id)
 
@@ -233,6 +242,78 @@ class JobProgress:
         reason = f"the budget of {job.budget_seconds:g} s ran out after {len(attempts)} attempt(s)"
         return self.close(session, job, JobState.EXPIRED, verdict, reason)
 
+    def cancel(self, session: Session, job: Job) -> Transition:
+        """The caller stops the job: attempts not yet started never will be (each is marked failed, ``cancelled``,
+        by the same conditional UPDATE a worker's lease needs to win, so of a cancel and a lease exactly one takes
+        it), and the job closes ``cancelled`` with its best attempt so far. An attempt under way (its provider
+        call, or its judging) finishes and is kept, with no regeneration after it. Cancelling a cancelled job
+        changes nothing; one that ended on its own raises :class:`JobFinished`."""
+        if job.state == JobState.CANCELLED:
+            return Transition(job.id)
+        if job.state in FINAL_JOB_STATES:
+            raise self._finished(job)
+        now = utcnow()
+        # The job's row first: its UPDATE decides a race with any step closing it, and a step that would queue the
+        # next attempt meanwhile waits for this transaction, then finds the job closed (set_state wins nothing).
+        won = session.execute(
+            update(Job)
+            .where(col(Job.id) == job.id, col(Job.state).not_in(list(FINAL_JOB_STATES)))
+            .values(state=JobState.CANCELLED, finished_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+        if won != 1:
+            session.rollback()
+            state = session.exec(select(Job.state).where(Job.id == job.id)).one()
+            if state == JobState.CANCELLED:
+                return Transition(job.id)  # another cancel got there first: the same answer
+            job.state = state
+            raise self._finished(job)
+        session.execute(
+            update(JobAttempt)
+            .where(
+                col(JobAttempt.job_id) == job.id,
+                col(JobAttempt.state) == AttemptState.GENERATING,
+                col(JobAttempt.image_id).is_(None),
+                (col(JobAttempt.lease_until).is_(None)) | (col(JobAttempt.lease_until) < now),
+            )
+            .values(
+                state=AttemptState.FAILED,
+                failure=CANCELLED,
+                error="not started: the job was cancelled",
+                finished_at=now,
+                lease_until=None,
+            )
+        )
+        session.expire_all()
+        attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
+        made = [a for a in attempts if a.failure != CANCELLED]
+        under_way = sum(a.state in (AttemptState.GENERATING, AttemptState.JUDGING) for a in made)
+        verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)
+        reason = f"cancelled after {len(made)} attempt(s)"
+        if under_way:
+            reason += f"; {under_way} attempt(s) under way will finish and be kept, with no regeneration after"
+        session.execute(update(Job).where(col(Job.id) == job.id).values(verdict=verdict, reason=reason))
+        write(session, *self.webhook(job, "finished"))
+        return Transition(job.id, closed=True)
+
+    @staticmethod
+    def _finished(job: Job) -> JobFinished:
+        return JobFinished(
+            f"job '{job.id}' already finished ({job.state}): there is nothing left to cancel", field="id"
+        )
+
+    def _kept_after_cancel(self, session: Session, job_id: str) -> Transition:
+        """An attempt under way at a cancel was judged afterwards: it is kept (no regeneration follows), and the
+        job's verdict becomes its best attempts' again, so the verdict and the chosen images agree; the webhook
+        is told (``updated``)."""
+        session.expire_all()
+        job = session.get(Job, job_id)
+        assert job is not None
+        attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job_id)))
+        verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)
+        session.execute(update(Job).where(col(Job.id) == job_id).values(verdict=verdict))
+        write(session, *self.webhook(job, "updated"))
+        return Transition(job_id, closed=True)
+
     def close(self, session: Session, job: Job, state: JobState, verdict: Verdict | None, reason: str) -> Transition:
         """Close once (the state condition decides racing steps), with the job's webhook in the same transaction."""
         won = session.execute(
@@ -249,10 +330,12 @@ class JobProgress:
         return steps.deliver_webhook("job", job.id, job.callback_url, event, self.settings)
 
     @staticmethod
-    def set_state(session: Session, job_id: str, state: JobState) -> None:
-        session.execute(
+    def set_state(session: Session, job_id: str, state: JobState) -> bool:
+        """Whether the job was still open (and is now in ``state``)."""
+        moved = session.execute(
             update(Job).where(col(Job.id) == job_id, col(Job.state).not_in(list(FINAL_JOB_STATES))).values(state=state)
-        )
+        ).rowcount  # type: ignore[attr-defined]
+        return bool(moved)
 
     # -- a reviewer's decision --------------------------------------------------------------------
 
@@ -277,6 +360,12 @@ class JobProgress:
         session.flush()
         job = session.get(Job, attempt.job_id)
         assert job is not None
+        if regenerate and job.state == JobState.CANCELLED:
+            # Its caller stopped it to stop paying for attempts: a reviewer's rejection does not start it again.
+            raise InvalidInput(
+                f"job '{job.id}' was cancelled: reject without regeneration (its caller stopped its attempts)",
+                field="regenerate",
+            )
         attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
         if regenerate:
             number = max(a.number for a in attempts if a.slot == attempt.slot) + 1

@@ -82,7 +82,7 @@ class AttemptOut(BaseModel):
         description=(
             "why a failed attempt got no image, as a code: the provider's outcome (invalid_request and auth are not "
             "attempted again; rate_limited, unavailable, timeout, content_filtered, model_not_found, "
-            "unrecognised_answer) or spend_cap_reached"
+            "unrecognised_answer), spend_cap_reached, or cancelled (not started: the job was cancelled first)"
         ),
     )
     unchanging: bool = Field(
@@ -124,7 +124,7 @@ class JobOut(BaseModel):
     seed: int | None = Field(default=None, description="the first attempt's seed; null: random per attempt")
     source: ImageRef | None = Field(default=None, description="edit tasks: the image edited")
     mask: ImageRef | None = Field(default=None, description="edit tasks: the mask (white marks the region)")
-    state: Literal["queued", "generating", "judging", "regenerating", "done", "failed", "expired"]
+    state: Literal["queued", "generating", "judging", "regenerating", "done", "failed", "expired", "cancelled"]
     verdict: Literal["green", "amber", "red"] | None
     reason: str | None
     created_at: str

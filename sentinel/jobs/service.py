@@ -36,6 +36,7 @@ from sentinel.providers.base import Operation
 from sentinel.providers.router import ResolvedModel
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo
+from sentinel.store.mask_region import check_marks_region
 
 #: What the API answers for a new job, kept with it when the request carried an Idempotency-Key.
 Answer = tuple[int, dict[str, Any], dict[str, str]]
@@ -97,7 +98,7 @@ class JobService:
         answer is stored in it too, so a retry can never make a second job."""
         inputs = inputs or {}
         checked = self.precheck(body, inputs.keys())
-        images = self._inspect(inputs)
+        images = self._inspect(inputs, checked.rubric)
         width, height = checked.params.get("width"), checked.params.get("height")
         if "source" in images and width and height:
             check_edit_size(images["source"][0], (width, height), "params.width")
@@ -144,17 +145,23 @@ class JobService:
         inputs = {"source": image}
         if mask is not None:
             self.services.images.inspect(mask, "mask")
+            if is_edit(rubric):
+                # Read the OpenAI way (before it is turned into the task's convention), so the refusal says why.
+                check_marks_region(mask, "change", judged=True)
             inputs["mask"] = from_openai(rubric, mask) if is_edit(rubric) else mask
         return inputs
 
-    def _inspect(self, inputs: dict[str, bytes]) -> dict[str, tuple[ImageInfo, bytes]]:
-        """Each edit input decoded-checked under the image limits, and a mask of its source's size."""
+    def _inspect(self, inputs: dict[str, bytes], rubric: Rubric) -> dict[str, tuple[ImageInfo, bytes]]:
+        """Each edit input decoded-checked under the image limits, and a mask of its source's size that marks a
+        region (one that marks nothing, or everything, is red for every attempt: no regeneration can fix it)."""
         images = {
             name: (self.services.images.inspect(inputs[name], name), inputs[name])
             for name in EDIT_INPUTS
             if name in inputs
         }
         check_mask_fits({name: info for name, (info, _) in images.items()})
+        if "mask" in images:
+            check_marks_region(images["mask"][1], rubric.mask_marks, judged=True)
         return images
 
     def answer(self, job: Job) -> Answer:
@@ -176,6 +183,18 @@ class JobService:
                 )
             )
         return job, attempts
+
+    def cancel(self, job_id: str, caller: Caller | None = None) -> tuple[Job, list[JobAttempt]]:
+        """Stop the job (see :meth:`JobProgress.cancel`) and read it as it now is; another tenant's is not found,
+        one that ended on its own is :class:`~sentinel.jobs.errors.JobFinished`. Safe to send twice."""
+        with Session(self.services.engine, expire_on_commit=False) as session:
+            job = session.exec(visible(select(Job).where(Job.id == job_id), Job.key_id, caller)).first()
+            if job is None:
+                raise NotFound(f"no job with id '{job_id}'", field="id")
+            transition = self.progress.cancel(session, job)
+            session.commit()
+        self.progress.announce(transition)
+        return self.get(job_id, caller)
 
     def job_of_evaluation(self, evaluation_id: str) -> str | None:
         """The job whose attempt this evaluation judged, if any."""

@@ -13,6 +13,11 @@ it into a bare ``500 Internal Server Error`` (text/plain). A moment before that,
 in flight instead, so each such request answers OpenAI's error shape: 503 with a Retry-After (see
 ``sentinel.gateway.endpoints.until_disconnected``); the calls are logged and their spend holds released as usual.
 
+A long poll (``GET /v1/jobs/{id}?wait=60``, an evaluation's) would hold the stop up to the end of the grace period
+and then be cancelled the same way; when the stop starts, each answers at once with the resource as it is then
+(200, as a wait that ran out), and the client asks again (``sentinel.http.requests.end_long_polls``). A wait that
+is the request itself (a judged generation) goes on until the provider calls are dropped, and answers then.
+
 uvicorn re-raises the signal once it has stopped, which would end the process as "killed by SIGTERM";
 a stop that went to plan exits 0 instead.
 
@@ -30,6 +35,7 @@ from typing import Any
 
 import uvicorn
 
+from sentinel.http.requests import end_long_polls
 from sentinel.net.transport import stop_provider_calls
 
 #: How long before the end of the grace period the provider calls in flight are dropped: time for their requests
@@ -48,14 +54,22 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         grace = self.config.timeout_graceful_shutdown
         timer = None
+        # Before uvicorn starts waiting for the requests in flight: a long poll is one that need not be waited for
+        # (with no grace period, none is: a judged request's wait ends too).
+        end_long_polls(grace_over=not grace)
         if grace:
             lead = min(ANSWER_SECONDS, grace / 2)
-            timer = asyncio.get_running_loop().call_later(grace - lead, stop_provider_calls)
+            timer = asyncio.get_running_loop().call_later(grace - lead, _grace_ending)
         try:
             await super().shutdown(sockets)
         finally:
             if timer is not None:
                 timer.cancel()
+
+
+def _grace_ending() -> None:
+    stop_provider_calls()
+    end_long_polls(grace_over=True)
 
 
 def listen_on(host: str, port: int) -> list[socket.socket]:

@@ -18,7 +18,9 @@ class DeliveryOut(BaseModel):
     )
     kind: Literal["job", "evaluation"]
     resource_id: str
-    event: str | None = Field(description="finished, decided or undone (null for tries recorded before events were)")
+    event: str | None = Field(
+        description="finished, decided, undone or updated (null for tries recorded before events were)"
+    )
     url: str
     attempt: int = Field(description="1 for the first try of the delivery, then counting retries and replays")
     status_code: int | None = Field(description="the receiver's answer; null when it could not be reached")

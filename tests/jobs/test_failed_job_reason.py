@@ -16,7 +16,12 @@ def png(width: int, height: int, mode: str = "RGB", color: object = (10, 200, 10
 
 def test_an_edit_job_the_provider_refuses_names_the_providers_reason(client) -> None:
     # The offline renderer edits sources of 16 to 4096 pixels a side: an 8×8 source is refused on every attempt.
-    files = {"source": ("source.png", png(8, 8)), "mask": ("mask.png", png(8, 8, "L", 255))}
+    # The mask marks a corner (one marking all of it is refused up front: nothing outside it to judge).
+    mask = Image.new("L", (8, 8), 0)
+    mask.paste(255, (0, 0, 4, 4))
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    files = {"source": ("source.png", png(8, 8)), "mask": ("mask.png", buffer.getvalue())}
     created = client.post(
         "/v1/jobs", data={"task": "object-removal", "prompt": "remove it", "max_attempts": "1"}, files=files
     )
