@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -237,6 +238,20 @@ class WireApi(Protocol):
     def read(self, answer: Any) -> Reply: ...
 
 
+def read_billed(
+    read: Callable[[Any, int | None, int | None], Reply], answer: Any, input_key: str, output_key: str
+) -> Reply:
+    """``read(answer, input tokens, output tokens)`` with the tokens the answer's usage bills (under those keys),
+    which an unusable answer carries too: they are counted with its abstention."""
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    tokens = token_count(usage, input_key), token_count(usage, output_key)
+    try:
+        return read(answer, *tokens)
+    except NotAReply as problem:
+        problem.input_tokens, problem.output_tokens = tokens
+        raise
+
+
 class OpenAIChat:
     path = "/chat/completions"
 
@@ -282,14 +297,7 @@ class OpenAIChat:
         return {**body, "messages": messages}
 
     def read(self, answer: Any) -> Reply:
-        usage = answer.get("usage") if isinstance(answer, dict) else None
-        tokens = token_count(usage, "prompt_tokens"), token_count(usage, "completion_tokens")
-        try:
-            return self._read(answer, *tokens)
-        except NotAReply as problem:
-            # Billed all the same: the tokens are counted with the abstention.
-            problem.input_tokens, problem.output_tokens = tokens
-            raise
+        return read_billed(self._read, answer, "prompt_tokens", "completion_tokens")
 
     def _read(self, answer: Any, input_tokens: int | None, output_tokens: int | None) -> Reply:
         if not isinstance(answer, dict):
@@ -401,14 +409,7 @@ class AnthropicMessages:
         return repaired
 
     def read(self, answer: Any) -> Reply:
-        usage = answer.get("usage") if isinstance(answer, dict) else None
-        tokens = token_count(usage, "input_tokens"), token_count(usage, "output_tokens")
-        try:
-            return self._read(answer, *tokens)
-        except NotAReply as problem:
-            # Billed all the same: the tokens are counted with the abstention.
-            problem.input_tokens, problem.output_tokens = tokens
-            raise
+        return read_billed(self._read, answer, "input_tokens", "output_tokens")
 
     def _read(self, answer: Any, input_tokens: int | None, output_tokens: int | None) -> Reply:
         if not isinstance(answer, dict):
