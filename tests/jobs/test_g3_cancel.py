@@ -29,21 +29,7 @@ from sentinel.settings import Settings
 from sentinel.wiring import build_services
 from sentinel.worker.loop import run_async
 from tests.conftest import SENTINEL, clean_env, start_server
-
-#: Always red on the offline renderer (no picture of it is this sharp): a job on it regenerates until max_attempts.
-RUBRIC = """\
-id: g3-never-sharp
-title: sharper than anything drawn
-inputs: [image]
-criteria:
-  - id: very-sharp
-    must: The image is very sharp.
-    judge: pixels
-    check: sharp
-    settings: {min_sharpness: 100000}
-    severity: severe
-    fix: Render crisp, in-focus edges.
-"""
+from tests.support.never_sharp import write_never_sharp_rubric
 
 #: Each image of the slow model takes this long: time enough to cancel while the first is being made.
 SLOW_SECONDS = 3
@@ -52,7 +38,7 @@ SLOW_SECONDS = 3
 def _set_up(tmp_path: Path) -> dict[str, str]:
     rubrics = tmp_path / "rubrics"
     rubrics.mkdir()
-    (rubrics / "g3-never-sharp.yaml").write_text(RUBRIC)
+    write_never_sharp_rubric(rubrics, "g3-never-sharp")
     routes = {
         "providers": {"local": {"kind": "local"}},
         "models": {

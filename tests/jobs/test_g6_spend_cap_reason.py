@@ -10,27 +10,13 @@ import yaml
 
 from tests.conftest import clean_env, start_server
 from tests.keys.test_keys import create_key
-
-#: Always red on the offline renderer: no picture of it is this sharp.
-RUBRIC = """\
-id: g6-never-sharp
-title: sharper than anything drawn
-inputs: [image]
-criteria:
-  - id: very-sharp
-    must: The image is very sharp.
-    judge: pixels
-    check: sharp
-    settings: {min_sharpness: 100000}
-    severity: severe
-    fix: Render crisp, in-focus edges.
-"""
+from tests.support.never_sharp import write_never_sharp_rubric
 
 
 def test_a_red_job_stopped_by_the_spend_cap_says_so(tmp_path: Path) -> None:
     rubrics = tmp_path / "rubrics"
     rubrics.mkdir()
-    (rubrics / "g6-never-sharp.yaml").write_text(RUBRIC)
+    write_never_sharp_rubric(rubrics, "g6-never-sharp")
     routes = {
         "providers": {"local": {"kind": "local"}},
         "models": {"paid-local": {"candidates": [{"target": "local:procedural"}], "cost_per_image": 0.04}},
