@@ -12,7 +12,6 @@ for a person, since no reading can confirm or refute it. Signs are drawn by the 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,22 +19,8 @@ from PIL import Image
 
 from sentinel.evaluation.judges import text
 from sentinel.evaluation.judges.text import ExpectedTextSettings
-from sentinel.evaluation.local import evaluate_files
 from sentinel.providers.local import render
-from sentinel.wiring import get_services
-
-
-def verdict(image: bytes, **params: Any) -> dict[str, Any]:
-    [(_, document)] = list(evaluate_files(get_services(), "text-render", params, [(Path("sign.png"), image)], {}))
-    return document
-
-
-def criterion(document: dict[str, Any], criterion_id: str) -> dict[str, Any]:
-    for judge in document["judges"]:
-        for result in judge.get("criteria", []):
-            if result["id"] == criterion_id:
-                return result
-    raise AssertionError(f"no criterion {criterion_id} in {document['summary']}")
+from tests.judges.test_text_reading import criterion, verdict
 
 
 def shop_sign(words: str, seed: int = 3) -> bytes:
