@@ -8,8 +8,10 @@ places so that a client stays on the safe side of every compatible server: only 
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import json
+import math
 import re
 import time
 import uuid
@@ -505,8 +507,17 @@ def create_app(script: VisionScript) -> Starlette:
         return await _answer(body, reading)
 
     async def _answer(body: dict[str, Any], reading: Reading) -> Response:
-        behaviour = script.next()
         headers = {"x-request-id": f"req_{uuid.uuid4().hex}"}
+        if time.time() < script.limited_until:
+            ends = email.utils.formatdate(math.ceil(script.limited_until), usegmt=True)
+            return _error(
+                429,
+                f"Rate limit reached for {body['model']} on requests per min (RPM).",
+                kind="requests",
+                code="rate_limit_exceeded",
+                headers=headers | {"retry-after": ends},
+            )
+        behaviour = script.next()
         if behaviour == "rate_limit":
             return _error(
                 429,

@@ -12,7 +12,7 @@ import pybase64
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sentinel_fakes.distinct import DistinctPng
@@ -341,6 +341,10 @@ def create_app(script: Script, image: bytes | None = None, distinct: bool = Fals
                 kind="requests",
                 headers=script.retry_after_headers(),
             )
+        if behaviour == "moved":
+            # A provider's address moving (or a wrong base_url): a redirect with a page, as nginx sends one.
+            page = "<html><body><h1>301 Moved Permanently</h1></body></html>"
+            return HTMLResponse(page, status_code=301, headers={"location": "https://elsewhere.invalid/v1/images"})
         if behaviour == "unavailable":
             return _error(503, "The engine is currently overloaded, please try again later.", kind="server_error")
         if behaviour == "bad_auth":

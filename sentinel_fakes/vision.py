@@ -121,6 +121,9 @@ class VisionScript:
     error_shape: str = "openai"
     #: Also sent as ``retry-after-ms`` by the OpenAI-compatible fake when set, as OpenAI and Azure OpenAI do.
     retry_after_ms: int | None = None
+    #: A rate window (``time.time()`` seconds): until then the OpenAI-compatible fake refuses every request with 429
+    #: and a Retry-After given as the HTTP date the window ends, as proxies and some gateways send it.
+    limited_until: float = 0.0
     #: The vote per criterion id (ids not listed pass).
     verdicts: dict[str, bool] = field(default_factory=dict)
     #: The reasoning per criterion id (ids not listed get a generic sentence naming the id).

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol
 import httpx
 import pybase64
 
+from sentinel.net.retry_after import asked_wait
 from sentinel.net.untrusted import storable_text
 from sentinel.store.images import sniff_mime
 
@@ -311,23 +312,8 @@ def supports(provider: object, model: str, operation: Operation) -> bool:
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    """The Retry-After header in seconds (delta-seconds or an HTTP date), when present and sane."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        from datetime import UTC, datetime
-        from email.utils import parsedate_to_datetime
-
-        try:
-            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError):
-            return None
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), 3600.0)
+    """The wait the provider asked for, in seconds (see :func:`sentinel.net.retry_after.asked_wait`)."""
+    return asked_wait(response.headers)
 
 
 def classify_http(response: httpx.Response, provider_message: str | Callable[[], str]) -> ProviderResult | None:
@@ -353,7 +339,19 @@ def classify_http(response: httpx.Response, provider_message: str | Callable[[],
         return failure(Outcome.UNAVAILABLE, f"{text} (a page, not an answer of the provider's API)", status)
     if status >= 500:
         return failure(Outcome.UNAVAILABLE, text, status, retry_after_seconds(response))
+    if status < 400:
+        # A redirect (or any other non-error, non-success status) is the provider's address moving, a gateway in
+        # maintenance or a wrong base_url: nothing the caller's request did, so the next candidate is asked.
+        # Provider calls never follow redirects: the key would go to wherever the answer points.
+        return failure(Outcome.UNAVAILABLE, _redirect_text(response, text), status)
     return failure(Outcome.INVALID_REQUEST, text, status)
+
+
+def _redirect_text(response: httpx.Response, text: str) -> str:
+    location = response.headers.get("location", "")[:200]
+    if not location:
+        return f"{text} (the provider's API answered neither an image nor an error)"
+    return f"HTTP {response.status_code}: the provider's API redirects to {location} (not followed: check its base_url)"
 
 
 #: Statuses with which a provider's API says a model does not exist (or no longer does).

@@ -8,6 +8,7 @@ import base64
 import io
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -676,3 +677,25 @@ def test_retry_after_ms_is_honoured_before_retry_after(tmp_path, openai_fake) ->
     vote = vote_of(panel, rubric)
     assert vote.passed is True, vote.reasoning
     assert len(script.requests) == 2
+
+
+def test_a_retry_after_given_as_a_date_is_waited_for(tmp_path, openai_fake) -> None:
+    # Proxies and some gateways send Retry-After as an HTTP date; calling before it is certain to be refused.
+    url, script = openai_fake
+    panel, rubric = one_judge(tmp_path, url, timeout_seconds=15, options={"max_retries": 2})
+    script.limited_until = time.time() + 3
+    vote = vote_of(panel, rubric)
+    assert vote.passed is True, vote.reasoning
+    assert len(script.requests) == 2
+
+
+def test_a_wait_longer_than_the_judges_limit_abstains_at_once(tmp_path, openai_fake) -> None:
+    # An endpoint at 3 requests a minute asks for 60 s: calls before then would only count against its window.
+    url, script = openai_fake
+    script.retry_after = 60
+    script.push("rate_limit", "votes")
+    panel, rubric = one_judge(tmp_path, url, timeout_seconds=5)
+    vote = vote_of(panel, rubric)
+    assert vote.passed is None
+    assert "asked to wait 60 s" in vote.reasoning and "no time left" in vote.reasoning
+    assert len(script.requests) == 1

@@ -15,7 +15,6 @@ import functools
 import io
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -44,6 +43,7 @@ from sentinel.evaluation.vision.wire import (
     unwrapped_error,
     wire_for,
 )
+from sentinel.net.retry_after import asked_wait
 from sentinel.net.untrusted import storable, storable_text
 from sentinel.settings import get_settings
 from sentinel.store.images import release_to_os
@@ -637,13 +637,18 @@ class VisionJudge:
                 exchange.error = problem
                 if answer.status not in RETRY_STATUSES:
                     raise JudgeFailed(problem)
-                retry_after = _retry_after(answer)
+                retry_after = asked_wait(answer.headers)
             if attempt >= self.options.max_retries:
                 raise JudgeFailed(f"{problem} (gave up after {attempt + 1} tries)")
             attempt += 1
-            wait = min(retry_after if retry_after is not None else 0.25 * 2**attempt, MAX_BACKOFF_SECONDS)
+            # The endpoint's own wait is kept whole: calling earlier is certain to be refused again and counts
+            # against its rate window; when it does not fit in the judge's limit the judge abstains at once.
+            wait = retry_after if retry_after is not None else min(0.25 * 2**attempt, MAX_BACKOFF_SECONDS)
             if time.monotonic() + wait >= deadline:
-                raise JudgeFailed(f"{problem}; no time left to retry within its {self.timeout_seconds:g} s limit")
+                asked = f"; it asked to wait {wait:.3g} s" if retry_after is not None else ""
+                raise JudgeFailed(
+                    f"{problem}{asked}; no time left to retry within its {self.timeout_seconds:g} s limit"
+                )
             await asyncio.sleep(wait)
 
     def _count(self, usage: dict[str, Any], input_tokens: int | None, output_tokens: int | None) -> None:
@@ -803,22 +808,6 @@ def _error_message(answer: Answer) -> str:
         text = answer.text
     text = " ".join(storable_text(text).split())
     return text[:MAX_ERROR_CHARS] or f"HTTP {answer.status}"
-
-
-def _retry_after(answer: Answer) -> float | None:
-    """The wait the endpoint asked for, in seconds: ``retry-after-ms`` first (OpenAI and Azure OpenAI send it, more
-    precise than the whole seconds of Retry-After), else ``retry-after``; None when neither is a number."""
-    for header, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = answer.headers.get(header)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / scale
-        except ValueError:
-            continue
-        if math.isfinite(seconds):
-            return max(0.0, seconds)
-    return None
 
 
 def _without_image_data(body: dict[str, Any]) -> dict[str, Any]:
