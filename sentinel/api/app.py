@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from sentinel import __version__
 from sentinel.api.docs import install_docs
+from sentinel.api.head import HeadAsGet
 from sentinel.dashboard import endpoints as dashboard_endpoints
 from sentinel.dashboard.service import DashboardService
 from sentinel.evaluation import endpoints as evaluation_endpoints
@@ -164,6 +165,8 @@ def create_app() -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Innermost: the key check, the limits and the metrics see the HEAD the caller sent.
+    app.add_middleware(HeadAsGet)
     # Three images at the size limit plus form overhead; anything bigger is refused while streaming.
     app.add_middleware(
         BodySizeLimit,
