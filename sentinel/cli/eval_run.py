@@ -193,6 +193,15 @@ def _task_problem(base: str, headers: dict[str, str], task: str, params: dict[st
     return None
 
 
+def _sentinel_health(answer: Any) -> bool:
+    """Whether a /healthz answer is Sentinel's own (a proxy's login page or a web app answering every path is not)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return False
+    return answer.status_code == 200 and isinstance(body, dict) and body.get("status") == "ok"
+
+
 def judge_on_server(
     items: list[Item], server: str, api_key: str | None, concurrency: int, thumbnails: bool, shared: bool
 ) -> Generator[Outcome, None, None]:
@@ -206,9 +215,14 @@ def judge_on_server(
     base = server.rstrip("/")
     try:
         # One plain look first: a wrong URL is the command's mistake (exit 2), not every image's.
-        httpx.get(f"{base}/healthz", timeout=10.0)
+        health = httpx.get(f"{base}/healthz", timeout=10.0)
     except httpx.HTTPError as exc:
         raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+    if not _sentinel_health(health):
+        raise SetupProblem(
+            f"{base} is not a Sentinel server: its /healthz answered {health.status_code} "
+            f"({health.headers.get('content-type') or 'no content type'}), not Sentinel's status; check --server"
+        )
     # And the key, once: a missing or wrong one is the command's mistake too, not a 401 for every image.
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:

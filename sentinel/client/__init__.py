@@ -10,7 +10,13 @@ It needs httpx and pydantic only: importing it loads none of the server (no nump
 """
 
 from sentinel.client.aio import AsyncSentinel
-from sentinel.client.errors import SentinelAPIError, SentinelConnectionError, SentinelError, SentinelTimeout
+from sentinel.client.errors import (
+    SentinelAPIError,
+    SentinelConnectionError,
+    SentinelError,
+    SentinelTimeout,
+    SentinelUnexpectedAnswer,
+)
 from sentinel.client.models import (
     ChosenImage,
     Criterion,
@@ -44,4 +50,5 @@ __all__ = [
     "SentinelConnectionError",
     "SentinelError",
     "SentinelTimeout",
+    "SentinelUnexpectedAnswer",
 ]

@@ -22,7 +22,13 @@ from urllib.parse import quote
 
 import httpx
 
-from sentinel.client.errors import SentinelAPIError, SentinelConnectionError, SentinelTimeout
+from sentinel.client.errors import (
+    SentinelAPIError,
+    SentinelConnectionError,
+    SentinelTimeout,
+    SentinelUnexpectedAnswer,
+    answer_json,
+)
 from sentinel.client.models import Decision, Evaluation, ImageRef, Job, ReviewItem
 
 #: An image given to the client: its bytes, a path to a file, an open binary file, or an http(s) URL that the
@@ -350,14 +356,14 @@ def evaluate(
     wait_timeout: float,
 ) -> Flow[Evaluation]:
     call = evaluation_call(image, task, params, source, mask, callback_url, idempotency_key)
-    created = Evaluation.from_api((yield call).json())
+    created = Evaluation.from_response((yield call))
     if not wait or created.done:
         return created
     return (yield from wait_for_evaluation(created.id, wait_timeout))
 
 
 def get_evaluation(evaluation_id: str) -> Flow[Evaluation]:
-    return Evaluation.from_api((yield Call("GET", resource_path("/v1/evaluations", evaluation_id))).json())
+    return Evaluation.from_response((yield Call("GET", resource_path("/v1/evaluations", evaluation_id))))
 
 
 def wait_for_evaluation(evaluation_id: str, timeout: float) -> Flow[Evaluation]:
@@ -393,15 +399,23 @@ class Pages(Generic[ResultT]):
 
     def take(self, response: httpx.Response) -> Iterator[ResultT]:
         """The page's rows, one at a time, up to the limit."""
-        page = response.json()
-        for item in page["data"]:
-            yield self.model.from_api(item)
+        page = answer_json(response)
+        for item in page_rows(response, page):
+            yield self.model.from_response(response, item)
             self.taken += 1
             if self.limit is not None and self.taken >= self.limit:
                 self.finished = True
                 return
         self.cursor = page.get("next_cursor")
         self.finished = not self.cursor
+
+
+def page_rows(response: httpx.Response, page: dict[str, Any]) -> list[Any]:
+    """A list page's rows, or :class:`SentinelUnexpectedAnswer` when it has none."""
+    rows = page.get("data")
+    if not isinstance(rows, list):
+        raise SentinelUnexpectedAnswer.of(response, "it holds no 'data' list of rows")
+    return rows
 
 
 def evaluation_pages(filters: dict[str, str], limit: int | None, page_size: int | None) -> Pages[Evaluation]:
@@ -415,16 +429,16 @@ def job_pages(filters: dict[str, str], limit: int | None, page_size: int | None)
 def create_job(
     fields: dict[str, Any], source: ImageInput | None, mask: ImageInput | None, idempotency_key: str | None
 ) -> Flow[Job]:
-    return Job.from_api((yield job_call(fields, source, mask, idempotency_key)).json())
+    return Job.from_response((yield job_call(fields, source, mask, idempotency_key)))
 
 
 def get_job(job_id: str) -> Flow[Job]:
-    return Job.from_api((yield Call("GET", resource_path("/v1/jobs", job_id))).json())
+    return Job.from_response((yield Call("GET", resource_path("/v1/jobs", job_id))))
 
 
 def cancel_job(job_id: str) -> Flow[Job]:
     # The server's cancel is idempotent by itself (a cancelled job answers the same again), so any try may be resent.
-    return Job.from_api((yield Call("POST", resource_path("/v1/jobs", job_id) + "/cancel")).json())
+    return Job.from_response((yield Call("POST", resource_path("/v1/jobs", job_id) + "/cancel")))
 
 
 def wait_for_job(job_id: str, timeout: float) -> Flow[Job]:
@@ -441,8 +455,8 @@ def list_jobs(filters: dict[str, str], limit: int | None, page_size: int | None)
 
 
 def review_queue(**filters: Any) -> Flow[list[ReviewItem]]:
-    page = (yield Call("GET", "/v1/review", params=query(**filters))).json()
-    return [ReviewItem.from_api(item) for item in page["data"]]
+    response = yield Call("GET", "/v1/review", params=query(**filters))
+    return [ReviewItem.from_response(response, item) for item in page_rows(response, answer_json(response))]
 
 
 def decide(
@@ -451,7 +465,7 @@ def decide(
     body = {"decision": decision, "note": note, "regenerate": regenerate} | ({"force": True} if force else {})
     path = resource_path("/v1/review", evaluation_id) + "/decision"
     # Decisions are not deduplicated by the server: retried only where the first try surely did nothing.
-    return Decision.from_api((yield post(path, replay_safe=False, json=body)).json())
+    return Decision.from_response((yield post(path, replay_safe=False, json=body)))
 
 
 def download(image: ImageRef | str) -> Flow[bytes]:
@@ -462,7 +476,7 @@ def wait_until_done(path: str, model: type[ResultT], timeout: float) -> Flow[Res
     """Long-polls ``path`` until its evaluation or job is final; :class:`SentinelTimeout` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
-        result = model.from_api((yield wait_call(path, deadline - time.monotonic())).json())
+        result = model.from_response((yield wait_call(path, deadline - time.monotonic())))
         if result.done:
             return result
         if time.monotonic() >= deadline:

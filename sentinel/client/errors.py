@@ -68,6 +68,39 @@ class SentinelAPIError(SentinelError):
         return cls(response.status_code, "http_error", text, headers=headers)
 
 
+class SentinelUnexpectedAnswer(SentinelError):
+    """Something answered with a success status but not with Sentinel's JSON: a proxy's login page, a web app that
+    answers every path, a base URL with a wrong prefix, or a server of another version. ``status_code`` and
+    ``content_type`` are the answer's; the message quotes the start of its body."""
+
+    def __init__(self, message: str, status_code: int, content_type: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.content_type = content_type
+
+    @classmethod
+    def of(cls, response: httpx.Response, problem: str) -> SentinelUnexpectedAnswer:
+        content_type = response.headers.get("content-type", "")
+        text = " ".join(response.text[:120].split()) or "an empty body"
+        where = f"{response.request.method} {response.request.url}"
+        message = (
+            f"{where} answered {response.status_code} ({content_type or 'no content type'}) but {problem}: "
+            f"{text!r}; is this the address of a Sentinel server?"
+        )
+        return cls(message, response.status_code, content_type)
+
+
+def answer_json(response: httpx.Response) -> dict[str, Any]:
+    """A success answer's JSON object, or :class:`SentinelUnexpectedAnswer` naming what came instead."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise SentinelUnexpectedAnswer.of(response, "not JSON") from None
+    if not isinstance(body, dict):
+        raise SentinelUnexpectedAnswer.of(response, f"its JSON is a {type(body).__name__}, not an object")
+    return body
+
+
 class SentinelTimeout(SentinelError):
     """A wait for a verdict or a finished job ran out. ``last`` is the resource as last seen (still running)."""
 

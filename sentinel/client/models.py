@@ -9,7 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+import httpx
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+
+from sentinel.client.errors import SentinelUnexpectedAnswer, answer_json
 
 Verdict = Literal["green", "amber", "red"]
 Severity = Literal["mild", "moderate", "severe"]
@@ -38,6 +41,18 @@ class Result(_Shape):
         result = cls.model_validate(data)
         result._raw = data
         return result
+
+    @classmethod
+    def from_response(cls: type[ModelT], response: httpx.Response, row: Any = None) -> ModelT:
+        """The answer (or ``row``, one row of its page) read as this shape, or :class:`SentinelUnexpectedAnswer`
+        when it is not one."""
+        try:
+            return cls.from_api(answer_json(response) if row is None else row)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first.get("loc", ())) or "the answer"
+            problem = f"it is not {cls.__name__.lower()} JSON ({field}: {first.get('msg')})"
+            raise SentinelUnexpectedAnswer.of(response, problem) from None
 
 
 class ImageRef(_Shape):
