@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,9 +14,12 @@ from sentinel.idempotency.service import AnsweredMeanwhile, Claim, IdempotencySe
 from sentinel.keys.http import scope_of
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
-#: A claim older than this with no answer, on an endpoint that stores its answer with its work, was left by a
-#: request that died (the work, done in the same transaction, was not done either): a retry takes it over.
+#: A claim older than this with no answer was left by a request that died: a retry takes it over. On an endpoint
+#: that stores its answer with its work, the work was not done either; on one that does not (a generation), a
+#: live request keeps its claim fresh (CLAIM_HEARTBEAT_SECONDS), so only a dead one's claim grows this old.
 STALE_CLAIM_SECONDS = 30.0
+#: How often a request still working on a claim says so; well under STALE_CLAIM_SECONDS.
+CLAIM_HEARTBEAT_SECONDS = 5.0
 
 
 def _replay(claim: Claim, refresh: Callable[[dict[str, Any]], dict[str, Any]] | None) -> JSONResponse:
@@ -40,16 +44,29 @@ async def idempotent(
     if key is None:
         status, body, headers = await produce()
         return JSONResponse(body, status_code=status, headers=headers)
-    claim = await run_in_threadpool(service.claim, scope_of(request), endpoint, key, digest())
+    claim = await run_in_threadpool(
+        service.claim, scope_of(request), endpoint, key, digest(), stale_after_seconds=STALE_CLAIM_SECONDS
+    )
     if claim.record_id is None:
         return _replay(claim, refresh)
+    # Without the heartbeat a server killed mid-request (OOM, a node lost) would leave the key claimed forever,
+    # every retry a 409; with it, only a claim nobody renews is taken over.
+    heartbeat = asyncio.create_task(_keep_claimed(service, claim.record_id))
     try:
         status, body, headers = await produce()
     except BaseException:
+        heartbeat.cancel()
         await run_in_threadpool(service.release, claim.record_id)
         raise
+    heartbeat.cancel()
     await run_in_threadpool(service.complete, claim.record_id, status, plain_json(body), headers)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _keep_claimed(service: IdempotencyService, record_id: int) -> None:
+    while True:
+        await asyncio.sleep(CLAIM_HEARTBEAT_SECONDS)
+        await run_in_threadpool(service.renew, record_id)
 
 
 async def idempotent_in_transaction(

@@ -80,9 +80,9 @@ class IdempotencyService:
     def claim(
         self, scope: str, endpoint: str, key: str, digest: str, *, stale_after_seconds: float | None = None
     ) -> Claim:
-        """Claim ``key`` for this request, or find the answer to replay. With ``stale_after_seconds`` (endpoints
-        whose work stores its answer in the same transaction) a claim that old without an answer belonged to a
-        request that died, and is taken over."""
+        r"""Claim ``key`` for this request, or find the answer to replay. With ``stale_after_seconds`` a claim that
+        old without an answer belonged to a request that died (its work stores its answer in the same transaction,
+        or it renews its claim while it works), and is taken over."""
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
             raise InvalidInput(
                 f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters", field="Idempotency-Key"
@@ -140,6 +140,16 @@ class IdempotencyService:
             ).rowcount  # type: ignore[attr-defined]
             session.commit()
         return taken == 1
+
+    def renew(self, record_id: int) -> None:
+        """The request holding this claim is still at work: its claim is not stale (see ``claim``)."""
+        with Session(self.services.engine) as session:
+            session.execute(
+                update(IdempotencyRecord)
+                .where(col(IdempotencyRecord.id) == record_id, col(IdempotencyRecord.status_code).is_(None))
+                .values(created_at=utcnow())
+            )
+            session.commit()
 
     def _load(self, scope: str, endpoint: str, key: str) -> IdempotencyRecord | None:
         with Session(self.services.engine) as session:
