@@ -695,21 +695,25 @@ class Router:
         delivered: DeliveredImage | None = None
         # A time-out is final too: the call may still be running, and billed, at the provider (see REPEATABLE_OUTCOMES).
         final = answer.outcome not in REPEATABLE_OUTCOMES
+        # A success answer is a finished generation, billed whether or not its image passes our checks.
+        paid, status_code = answer.ok, answer.status_code
         if answer.ok:
             checked = await self._deliver(answer.images[0], candidate, walk.write_ahead)
             if isinstance(checked, DeliveredImage):
                 delivered = checked
             else:
-                answer, final = checked
+                # Final whatever the refusal: asking the same candidate again in this request buys another image
+                # like it (a cut, animated or unreachable output), where the next candidate may serve.
+                answer, final = checked[0], True
         attempt = Attempt(
             candidate.provider,
             candidate.model,
             answer.outcome.value,
             (time.perf_counter() - started) * 1000,
             answer.message,
-            answer.status_code,
+            answer.status_code if answer.status_code is not None else status_code,
             len(delivered.data) if delivered else 0,
-            resolved.route.price(candidate, f"{spec.width}x{spec.height}", spec.quality) if delivered else 0.0,
+            resolved.route.price(candidate, f"{spec.width}x{spec.height}", spec.quality) if paid else 0.0,
         )
         result.attempts.append(attempt)
         # A call dropped because its client left (or the server stopped waiting) says nothing about the provider:
