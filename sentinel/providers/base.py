@@ -6,6 +6,7 @@ from __future__ import annotations
 import binascii
 import enum
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
@@ -364,9 +365,35 @@ def _from_the_api(response: httpx.Response) -> bool:
     return response.content.lstrip()[:1] in (b"{", b"[")
 
 
-def says_model_gone(failed: ProviderResult) -> bool:
-    """Whether a failure is the provider's API answering 404 or 410 (see :func:`classify_http`): the model it was
-    asked for is unknown there."""
+#: Words with which a provider's API says the model asked for is unknown: "The model `x` does not exist",
+#: "models/imagen-… is not found", fal's "Application '…' not found", Azure's "The API deployment … does not
+#: exist". A 404 naming none of them is about the address: Kong's "no Route matched with those values" while a
+#: route deploys, OpenAI's "Invalid URL (POST …)" for a wrong base_url, a framework's bare "Not Found".
+MODEL_WORDS = re.compile(r"\b(models?|application|app|deployments?|engines?|versions?)\b", re.IGNORECASE)
+
+
+def says_model_gone(failed: ProviderResult, *, model_in_path: bool = False) -> bool:
+    """Whether a failure is the provider's API answering 404 or 410 about the model it was asked for: its answer
+    names a model, or the request's URL does (``model_in_path``: Replicate's and Stability's model paths, whose own
+    404 says only "not found")."""
+    return _api_not_found(failed) and (model_in_path or MODEL_WORDS.search(failed.message) is not None)
+
+
+def read_not_found(failed: ProviderResult, *, model_in_path: bool = False) -> ProviderResult | None:
+    """A 404 or 410 of the provider's API re-filed: the model not found (parked) when it is about the model (see
+    :func:`says_model_gone`), else the provider away (fallback, cool-down, asked again later), since parking a
+    candidate on a gateway's passing 404 would keep it out until the routing file changes. None for any other
+    failure."""
+    if not _api_not_found(failed):
+        return None
+    if says_model_gone(failed, model_in_path=model_in_path):
+        return model_not_found(failed)
+    note = "names no model: a wrong base_url path or a gateway in front of the API; asked again after its cool-down"
+    return replace(failed, outcome=Outcome.UNAVAILABLE, message=f"{failed.message} ({note})")
+
+
+def _api_not_found(failed: ProviderResult) -> bool:
+    """A 404 or 410 in the provider API's own words (a page in front of it is filed as away by classify_http)."""
     return failed.status_code in MODEL_GONE_STATUSES and failed.outcome is not Outcome.UNAVAILABLE
 
 

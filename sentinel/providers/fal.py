@@ -31,8 +31,7 @@ from sentinel.providers.base import (
     decode_base64,
     error_message,
     failure,
-    model_not_found,
-    says_model_gone,
+    read_not_found,
     without_keys,
 )
 from sentinel.providers.masks import data_uri, white_mask_for_edit
@@ -250,11 +249,9 @@ class FalProvider(PollingHttpProvider):
     async def _run(self, jobs: JobClient, model: str, inputs: dict[str, Any], progress: JobProgress) -> ProviderResult:
         response = await jobs.submit(f"{self.base_url}/{model}", inputs)
         if isinstance(response, ProviderResult):
-            if says_model_gone(response):
-                # Only here: the submission names the app, so "not found" is about the model. A 404 on a status
-                # or result URL is about the job.
-                return model_not_found(response)
-            return response
+            # Only here: the submission names the app, so "not found" is about the model. A 404 on a status
+            # or result URL is about the job.
+            return read_not_found(response) or response
         try:
             queued = response.json()
         except ValueError:

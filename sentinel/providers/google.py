@@ -25,10 +25,9 @@ from sentinel.providers.base import (
     error_message,
     failure,
     image_from_base64,
-    model_not_found,
     nearest_aspect_ratio,
+    read_not_found,
     retry_after_seconds,
-    says_model_gone,
 )
 
 #: Aspect ratios Imagen accepts; a request's width×height is mapped to the nearest one.
@@ -269,10 +268,8 @@ def interpret_error(response: httpx.Response) -> ProviderResult | None:
         )
     if code == 400 and any(marker in message.lower() for marker in RAI_REFUSAL_MARKERS):
         return failure(Outcome.CONTENT_FILTERED, text, code)
-    if says_model_gone(failed):
-        # "models/imagen-… is not found for API version v1beta": the model was shut down or never existed.
-        return model_not_found(failure(Outcome.INVALID_REQUEST, text, code))
-    return failed
+    # "models/imagen-… is not found for API version v1beta": the model was shut down or never existed.
+    return read_not_found(replace(failed, message=text)) or failed
 
 
 def error_in_200(response: httpx.Response, body: Any, provider: str) -> ProviderResult | None:

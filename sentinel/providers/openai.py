@@ -38,8 +38,8 @@ from sentinel.providers.base import (
     error_message,
     failure,
     model_not_found,
+    read_not_found,
     retry_after_seconds,
-    says_model_gone,
 )
 from sentinel.providers.masks import as_alpha_mask
 
@@ -369,11 +369,12 @@ class OpenAIProvider(HttpProvider):
                     f"refused by the provider's safety system ({code}): {error_message(response)}",
                     response.status_code,
                 )
-            if code == "model_not_found" or says_model_gone(failed):
+            failed = replace(failed, param=param, code=code)
+            if code == "model_not_found":
                 # "The model `dall-e-2` does not exist or you do not have access to it": retired or never existed.
-                return model_not_found(replace(failed, param=param, code=code))
+                return model_not_found(failed)
             # Kept for the caller: OpenAI names the field it refused, in the field names the caller used too.
-            return replace(failed, param=param, code=code)
+            return read_not_found(failed) or failed
         images = documented_images(response.content)
         if images is None:
             try:

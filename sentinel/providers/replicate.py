@@ -240,7 +240,7 @@ def _model_unknown(submitted: ProviderResult) -> bool:
     does not have, ``/v1/predictions`` answers 422 "Invalid version or not permitted" ("The specified version does
     not exist ...") for a version it does not have. A 404 while polling means the prediction is gone, not the
     model, and never reaches here."""
-    if says_model_gone(submitted):
+    if says_model_gone(submitted, model_in_path=True):
         return True
     text = submitted.message.lower()
     return submitted.status_code == 422 and "version" in text and ("does not exist" in text or "not permitted" in text)

@@ -30,10 +30,9 @@ from sentinel.providers.base import (
     failure,
     image_from_base64,
     image_from_bytes,
-    model_not_found,
     nearest_aspect_ratio,
+    read_not_found,
     retry_after_seconds,
-    says_model_gone,
     without_keys,
 )
 from sentinel.providers.masks import as_white_mask
@@ -261,7 +260,5 @@ class StabilityProvider(HttpProvider):
                 f"refused by Stability's content moderation: HTTP {response.status_code}: {message}",
                 response.status_code,
             )
-        if says_model_gone(failed):
-            # The model's endpoint is gone (retired) or never existed: another candidate may serve the request.
-            return model_not_found(failed)
-        return failed
+        # The model's endpoint (in the URL) is gone (retired) or never existed: another candidate may serve.
+        return read_not_found(failed, model_in_path=True) or failed
