@@ -88,6 +88,12 @@ def storage_gc(
                 dry_run=dry_run,
                 progress=lambda n: progress.advance(task, n),
             )
+        unstored = 0
+        if not dry_run:
+            from sentinel.jobs.unstored import unstored_images
+
+            # Images this machine kept while the store was away whose job ended, or that the store holds since.
+            unstored = unstored_images(services).sweep(services.engine).dropped
     except SentinelError as exc:
         raise fail(exc.message, code=1) from exc
     if dry_run:
@@ -100,6 +106,8 @@ def storage_gc(
         f"{report.orphans} orphan blobs; freed {format_size(report.freed_bytes)} "
         f"(looked at {report.scanned_rows} candidate rows and {report.scanned_blobs} blobs)"
     )
+    if unstored:
+        err.print(f"dropped {unstored} image(s) kept on this machine while the store was away that no job wants now")
 
 
 @app.command("migrate")

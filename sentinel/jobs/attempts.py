@@ -13,7 +13,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -27,7 +26,7 @@ from sentinel.evaluation.service import EvaluationService
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
 from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
-from sentinel.jobs.unstored import UnstoredImages
+from sentinel.jobs.unstored import UnstoredImages, unstored_images
 from sentinel.models import (
     FINAL_JOB_STATES,
     AttemptState,
@@ -139,7 +138,7 @@ class AttemptRunner:
                     # of paying the provider for another image.
                     for routed in exc.generation.results:
                         if routed.image is not None:
-                            self.unstored.keep(routed.image.info.sha256, routed.image.data)
+                            self.unstored.keep(job.id, routed.image.info.sha256, routed.image.data)
                     raise
         except SpendCapReached as exc:
             self._fail(attempt, exc.message, SPEND_CAP_REACHED)
@@ -218,7 +217,7 @@ class AttemptRunner:
 
     @property
     def unstored(self) -> UnstoredImages:
-        return UnstoredImages(Path(self.services.settings.data_dir) / "unstored-images")
+        return unstored_images(self.services)
 
     def made(self, request_id: str, key_id: str | None = None) -> Made | None:
         """The image an earlier run of this attempt delivered, as its call log records it; None when none did (or
@@ -231,9 +230,10 @@ class AttemptRunner:
         delivered = next((c for c in calls if c.outcome == Outcome.OK.value and c.image_id), None)
         if delivered is None:
             return None
-        kept = self.unstored.get(delivered.image_id)
+        job_id = request_id.split(":", 1)[0]
+        kept = self.unstored.get(job_id, delivered.image_id)
         if kept is not None:
-            self._store_kept(delivered.image_id, kept, key_id)
+            self._store_kept(job_id, delivered.image_id, kept, key_id)
         try:
             data = kept if kept is not None else self.services.images.read(delivered.image_id)
         except NotFound:
@@ -244,13 +244,13 @@ class AttemptRunner:
         latency = round(sum(c.latency_ms for c in calls), 1)
         return Made(delivered.image_id, data, delivered.provider, delivered.provider_model, latency)
 
-    def _store_kept(self, image_id: str, data: bytes, key_id: str | None) -> None:
+    def _store_kept(self, job_id: str, image_id: str, data: bytes, key_id: str | None) -> None:
         """An image kept aside, into the image store (its row and blob), then forgotten."""
         info = self.services.images.inspect(data, "image")
         with Session(self.services.engine) as session:
             self.services.images.store(session, info, data, key_id)
             session.commit()
-        self.unstored.drop(image_id)
+        self.unstored.drop(job_id, image_id)
         logger.info("the image %s, kept while the blob store was unavailable, is stored now", image_id)
 
     def _request(
@@ -305,6 +305,9 @@ class AttemptRunner:
     def _lease(self, job_id: str, slot: int, number: int) -> tuple[Job, JobAttempt] | None:
         with Session(self.services.engine, expire_on_commit=False) as session:
             job = session.get(Job, job_id)
+            if job is not None and job.state == JobState.CANCELLED:
+                self._settle_after_cancel(session, job_id, slot, number)
+                return None
             if job is None or job.state in FINAL_JOB_STATES:
                 return None
             if as_utc(job.deadline_at) <= utcnow():
@@ -343,6 +346,22 @@ class AttemptRunner:
             self.progress.set_state(session, job_id, JobState.GENERATING if number == 1 else JobState.REGENERATING)
             session.commit()
         return job, attempt
+
+    def _settle_after_cancel(self, session: Session, job_id: str, slot: int, number: int) -> None:
+        """The attempt's message again, after its job was cancelled: an attempt still generating with no live lease
+        was under way at the cancel and its worker stopped without an image (it died, or its call failed and this
+        is the retry): it is settled, not generated (see :meth:`JobProgress.abandon_after_cancel`)."""
+        attempt = session.exec(
+            select(JobAttempt).where(JobAttempt.job_id == job_id, JobAttempt.slot == slot, JobAttempt.number == number)
+        ).first()
+        now = utcnow()
+        if attempt is None or attempt.state != AttemptState.GENERATING or attempt.image_id is not None:
+            return
+        if attempt.lease_until is not None and as_utc(attempt.lease_until) >= now:
+            return  # its worker still asks the provider: it finishes and is kept
+        transition = self.progress.abandon_after_cancel(session, attempt, now)
+        session.commit()
+        self.progress.announce(transition)
 
     async def _generate_leased(
         self, generation: GenerationService, request: GenerationRequest, key_id: str | None, attempt_id: int

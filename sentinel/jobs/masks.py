@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from sentinel.evaluation.rubric import Rubric
 from sentinel.providers.masks import as_white_mask
+from sentinel.store.mask_region import read_coverage
 
 
 def _png(image: Image.Image) -> bytes:
@@ -18,9 +19,10 @@ def _png(image: Image.Image) -> bytes:
 
 
 def inverted(mask: bytes) -> bytes:
-    """The mask with white and black swapped, as a greyscale PNG."""
-    with Image.open(io.BytesIO(mask)) as image:
-        return _png(ImageOps.invert(image.convert("L")))
+    """A greyscale PNG marking exactly what ``mask`` does not, as shown (its EXIF orientation applied), by the one
+    rule of :mod:`sentinel.store.mask_region`: a mask read by its alpha is inverted by its alpha, not by the colour
+    under it (which the rule ignores), and an opaque one by its brightness."""
+    return _png(Image.fromarray(255 - read_coverage(mask), "L"))
 
 
 def for_providers(rubric: Rubric, mask: bytes) -> bytes:

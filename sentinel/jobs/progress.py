@@ -7,7 +7,7 @@ is decided by a conditional UPDATE, so a step delivered twice moves the job once
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -19,6 +19,7 @@ from sentinel.evaluation.guidance import regeneration_prompt
 from sentinel.jobs.errors import JobFinished
 from sentinel.jobs.guidance import earlier_evaluations, guidance_from, reviewer_guidance
 from sentinel.jobs.selection import chosen_per_slot, issue_counts, worst
+from sentinel.jobs.unstored import unstored_images
 from sentinel.models import (
     FINAL_JOB_STATES,
     AttemptState,
@@ -39,8 +40,18 @@ from sentinel.telemetry.finished import job_key
 #: The failure code of an attempt refused by the caller's spend cap (the others are provider outcomes).
 SPEND_CAP_REACHED = "spend_cap_reached"
 
-#: The failure code of an attempt that had not started when its job was cancelled: it never will.
+#: The failure code of an attempt that had not started when its job was cancelled (it never will), or that was under
+#: way then and whose worker stopped before it delivered (see :meth:`JobProgress.abandon_after_cancel`).
 CANCELLED = "cancelled"
+
+#: The error of an attempt that had not started when its job was cancelled.
+NOT_STARTED = "not started: the job was cancelled"
+
+#: The error of an attempt under way at a cancel whose worker stopped before it delivered an image.
+ABANDONED = (
+    "abandoned: the worker generating it stopped after the job was cancelled; it is not generated again, so nothing "
+    "more is paid for it"
+)
 
 #: Failures another attempt cannot mend: the provider refused the request itself (a size or parameter it does not
 #: take) or the credentials, or the caller's spend cap is reached. The same request again is one more paid call to
@@ -86,9 +97,11 @@ class JobProgress:
         self.announce(transition)
 
     def announce(self, transition: Transition | None) -> None:
-        """Readers long-polling a job hear that it closed (after the commit that closed it)."""
+        """Readers long-polling a job hear that it closed (after the commit that closed it), and the images kept
+        for it on this machine while the blob store was away are dropped: no attempt of a closed job runs again."""
         if transition is not None and transition.closed:
             self.services.finished.announce(job_key(transition.job_id))
+            unstored_images(self.services).forget_job(transition.job_id)
 
     # -- after an attempt -------------------------------------------------------------------------
 
@@ -278,21 +291,55 @@ class JobProgress:
             .values(
                 state=AttemptState.FAILED,
                 failure=CANCELLED,
-                error="not started: the job was cancelled",
+                error=NOT_STARTED,
                 finished_at=now,
                 lease_until=None,
             )
         )
         session.expire_all()
         attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
-        made = [a for a in attempts if a.failure != CANCELLED]
-        under_way = sum(a.state in (AttemptState.GENERATING, AttemptState.JUDGING) for a in made)
         verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)
+        reason = self._cancelled_reason(attempts)
+        session.execute(update(Job).where(col(Job.id) == job.id).values(verdict=verdict, reason=reason))
+        write(session, *self.webhook(job, "finished"))
+        return Transition(job.id, closed=True)
+
+    @staticmethod
+    def _cancelled_reason(attempts: list[JobAttempt]) -> str:
+        """A cancelled job's reason: how many attempts started, and how many of them are still under way."""
+        made = [a for a in attempts if not (a.failure == CANCELLED and a.error == NOT_STARTED)]
+        under_way = sum(a.state in (AttemptState.GENERATING, AttemptState.JUDGING) for a in made)
         reason = f"cancelled after {len(made)} attempt(s)"
         if under_way:
             reason += f"; {under_way} attempt(s) under way will finish and be kept, with no regeneration after"
-        session.execute(update(Job).where(col(Job.id) == job.id).values(verdict=verdict, reason=reason))
-        write(session, *self.webhook(job, "finished"))
+        return reason
+
+    def abandon_after_cancel(self, session: Session, attempt: JobAttempt, now: datetime) -> Transition | None:
+        """An attempt under way at its job's cancel whose worker stopped (its lease ran out, or it never had one and
+        was started long ago: the caller decides) before it delivered: it ends failed, ``cancelled``, and is not
+        generated again, since its job was stopped so as to pay for nothing more. The job's reason stops promising
+        it; the webhook is told (``updated``). None when it was not lost after all (the conditional UPDATE, the
+        same a lease needs, lost to a worker that renewed or handed it on meanwhile)."""
+        settled = session.execute(
+            update(JobAttempt)
+            .where(
+                col(JobAttempt.id) == attempt.id,
+                col(JobAttempt.state) == AttemptState.GENERATING,
+                col(JobAttempt.image_id).is_(None),
+                (col(JobAttempt.lease_until).is_(None)) | (col(JobAttempt.lease_until) < now),
+            )
+            .values(state=AttemptState.FAILED, failure=CANCELLED, error=ABANDONED, finished_at=now, lease_until=None)
+            # The attempt is in the session (SQLite's times read back naive): the rows are expired below instead.
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if settled != 1:
+            return None
+        session.expire_all()
+        job = session.get(Job, attempt.job_id)
+        assert job is not None
+        attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
+        session.execute(update(Job).where(col(Job.id) == job.id).values(reason=self._cancelled_reason(attempts)))
+        write(session, *self.webhook(job, "updated"))
         return Transition(job.id, closed=True)
 
     @staticmethod

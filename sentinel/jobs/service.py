@@ -170,19 +170,20 @@ class JobService:
     def get(self, job_id: str, caller: Caller | None = None) -> tuple[Job, list[JobAttempt]]:
         """A job and its attempts; another tenant's is not found (``caller`` None: every job is visible)."""
         # Reads only, without a transaction (a webhook's delivery reads what it sends here): a read-only session
-        # ended in ROLLBACK, at which psycopg forgets the pooled connection's prepared statements.
+        # ended in ROLLBACK, at which psycopg forgets the pooled connection's prepared statements. One statement,
+        # so the job and its attempts are read as of one moment: read apart, a step committed between the two
+        # reads showed an attempt's verdict beside the job's verdict from before it.
+        query = (
+            select(Job, JobAttempt)
+            .join(JobAttempt, col(JobAttempt.job_id) == col(Job.id), isouter=True)
+            .where(Job.id == job_id)
+            .order_by(col(JobAttempt.slot), col(JobAttempt.number))
+        )
         with Session(autocommit(self.services.engine), expire_on_commit=False) as session:
-            job = session.exec(visible(select(Job).where(Job.id == job_id), Job.key_id, caller)).first()
-            if job is None:
-                raise NotFound(f"no job with id '{job_id}'", field="id")
-            attempts = list(
-                session.exec(
-                    select(JobAttempt)
-                    .where(JobAttempt.job_id == job_id)
-                    .order_by(col(JobAttempt.slot), col(JobAttempt.number))
-                )
-            )
-        return job, attempts
+            rows = list(session.exec(visible(query, Job.key_id, caller)))
+        if not rows:
+            raise NotFound(f"no job with id '{job_id}'", field="id")
+        return rows[0][0], [attempt for _, attempt in rows if attempt is not None]
 
     def cancel(self, job_id: str, caller: Caller | None = None) -> tuple[Job, list[JobAttempt]]:
         """Stop the job (see :meth:`JobProgress.cancel`) and read it as it now is; another tenant's is not found,

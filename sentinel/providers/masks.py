@@ -16,17 +16,14 @@ from PIL import Image
 
 from sentinel.store.images import sniff_mime
 from sentinel.store.mask_region import MASK_RULE as MASK_RULE
-from sentinel.store.mask_region import WHITE_THRESHOLD, used_alpha
+from sentinel.store.mask_region import marked_region
 
 
 def edit_region(mask: bytes) -> np.ndarray:
-    """The region a mask marks for change, as a boolean array of the mask's height × width."""
-    with Image.open(io.BytesIO(mask)) as image:
-        image.load()
-        alpha = used_alpha(image)
-        if alpha is not None:
-            return np.asarray(alpha) == 0
-        return np.asarray(image.convert("L")) > WHITE_THRESHOLD
+    """The region a mask marks for change, as a boolean array of the mask's height × width: the one rule's own
+    reading (:func:`sentinel.store.mask_region.marked_region`), so a 16-bit grey mask is scaled as the judges scale
+    it rather than clipped to white."""
+    return marked_region(mask)
 
 
 def transparent_region(image: bytes) -> np.ndarray | None:

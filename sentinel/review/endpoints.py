@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from sentinel.db.keyset import MAX_CURSOR_CHARS
 from sentinel.http.requests import parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
@@ -20,6 +21,7 @@ from sentinel.review.schemas import (
     FacetsOut,
     ReviewerProgressOut,
     ReviewItemOut,
+    ReviewPage,
     ReviewStatsOut,
     UndoOut,
 )
@@ -79,7 +81,11 @@ def reviewer_of(request: Request) -> tuple[str, Caller | None]:
 @router.get(
     "/v1/review",
     summary="Amber results waiting for a person, oldest first, with their failing criteria and who holds them",
-    response_model=ListOut[ReviewItemOut],
+    description="Oldest first by when each item joined the queue (its verdict's time), a page at a time. Follow "
+    "`next_cursor` for the next page, sending the same filters with it (a cursor of another list, or with other "
+    "filters, is a 400): items decided or turned amber meanwhile neither shift nor repeat the others, and one that "
+    "turns amber while you page joins the end.",
+    response_model=ReviewPage,
     responses=V1_ERRORS | errors(400, 422),
 )
 async def review_queue(
@@ -92,11 +98,14 @@ async def review_queue(
     older_than: str | None = Query(None, max_length=20, description="waiting at least this long: 30m, 2h, 1d"),
     newer_than: str | None = Query(None, max_length=20, description="waiting at most this long"),
     limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(
+        None, description="the previous page's next_cursor, with the same filters", max_length=MAX_CURSOR_CHARS
+    ),
 ) -> JSONResponse:
     filters = QueueFilter.from_query(task, judge, criterion, model, older_than, newer_than)
     reviewer, caller = reviewer_of(request)
-    items = await run_in_threadpool(service.queue, filters, limit, caller, reviewer)
-    return JSONResponse({"object": "list", "data": items})
+    items, next_cursor = await run_in_threadpool(service.queue_page, filters, limit, cursor, caller, reviewer)
+    return JSONResponse({"object": "list", "data": items, "next_cursor": next_cursor})
 
 
 @router.get(

@@ -25,8 +25,10 @@ def waiting_since() -> Any:
 
 
 def waiting_query(filters: QueueFilter, caller: Caller | None, now: datetime) -> Select[Any]:
-    """Amber results nobody has decided, oldest first, narrowed by every filter SQL can apply (judge and
-    criterion live in the stored result's JSON and are matched by :func:`matches`)."""
+    """Amber results nobody has decided, oldest first (by when each joined the queue, then by id: one that turns
+    amber meanwhile joins the end, so a walk by cursor, see :mod:`sentinel.review.cursor`, still reaches it),
+    narrowed by every filter SQL can apply (judge and criterion live in the stored result's JSON and are matched by
+    :func:`matches`)."""
     query = (
         select(Evaluation, JobAttempt, Job)
         .join(ReviewDecision, col(ReviewDecision.evaluation_id) == col(Evaluation.id), isouter=True)
@@ -34,7 +36,7 @@ def waiting_query(filters: QueueFilter, caller: Caller | None, now: datetime) ->
         .join(Job, col(Job.id) == col(JobAttempt.job_id), isouter=True)
         .where(Evaluation.status == EvaluationStatus.DONE, Evaluation.verdict == Verdict.AMBER)
         .where(col(ReviewDecision.id).is_(None))
-        .order_by(col(Evaluation.created_at), col(Evaluation.id))
+        .order_by(waiting_since(), col(Evaluation.id))
     )
     if filters.task:
         query = query.where(Evaluation.task == filters.task)

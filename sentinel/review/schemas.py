@@ -116,3 +116,11 @@ class JudgeAgreementOut(BaseModel):
 class ReviewStatsOut(BaseModel):
     decisions: int
     judges: dict[str, JudgeAgreementOut]
+
+
+class ReviewPage(BaseModel):
+    """A page of ``GET /v1/review``, oldest first."""
+
+    object: Literal["list"] = "list"
+    data: list[ReviewItemOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")

@@ -28,6 +28,7 @@ from sentinel.models import (
 from sentinel.outbox import steps
 from sentinel.outbox.store import write
 from sentinel.review import claims, items
+from sentinel.review import cursor as review_cursor
 from sentinel.review.bulk import decide_many
 from sentinel.review.errors import AlreadyDecided, ClaimedByOther, NotAwaitingReview, check_id
 from sentinel.review.filters import QueueFilter
@@ -65,10 +66,31 @@ class ReviewService:
         reviewer's key sees its tenant's items only (``caller`` None: everyone's)."""
         if not isinstance(filters, QueueFilter):
             filters = QueueFilter(task=filters or None)
+        return self.queue_page(filters, limit, None, caller, reviewer)[0]
+
+    def queue_page(
+        self,
+        filters: QueueFilter,
+        limit: int,
+        cursor: str | None = None,
+        caller: Caller | None = None,
+        reviewer: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of :meth:`queue` starting after ``cursor`` (the previous page's ``next_cursor``, given with the
+        same filters), and the cursor of the page after it: None on the last page. Items decided or turned amber
+        between pages neither shift nor repeat the others (see :mod:`sentinel.review.cursor`)."""
         now = utcnow()
+        query = items.waiting_query(filters, caller, now)
+        if cursor:
+            query = query.where(review_cursor.after(review_cursor.decode(cursor, filters)))
         with Session(self.services.engine) as session:
-            rows = items.rows(session, items.waiting_query(filters, caller, now), filters, limit)
-            return self._views(session, rows, reviewer, now)
+            # One row more than asked tells whether another page follows, without a count.
+            rows = items.rows(session, query, filters, limit + 1)
+            next_cursor = None
+            if len(rows) > limit:
+                rows = rows[:limit]
+                next_cursor = review_cursor.encode(*review_cursor.position_of(rows[-1][0]), filters)
+            return self._views(session, rows, reviewer, now), next_cursor
 
     def item(self, evaluation_id: str, caller: Caller | None = None, reviewer: str | None = None) -> dict[str, Any]:
         """One waiting item as the queue shows it; NotFound when it is not waiting (or not the caller's)."""
@@ -158,7 +180,7 @@ class ReviewService:
         now = utcnow()
         with Session(self.services.engine) as session:
             query = items.unclaimed_by_others(items.waiting_query(filters, caller, now), reviewer, now)
-            candidates = [(as_utc(e.created_at), e.id) for e, _, _ in items.rows(session, query, filters, None)]
+            candidates = [review_cursor.position_of(e) for e, _, _ in items.rows(session, query, filters, None)]
             if after is not None:
                 candidates = self._after(session, candidates, after)
             for _, evaluation_id in candidates:
@@ -182,7 +204,7 @@ class ReviewService:
         anchor = session.get(Evaluation, after)
         if anchor is None:
             return candidates
-        key = (as_utc(anchor.created_at), anchor.id)
+        key = review_cursor.position_of(anchor)
         return [candidate for candidate in candidates if candidate > key]
 
     def release(self, evaluation_id: str, reviewer: str, caller: Caller | None = None) -> None:

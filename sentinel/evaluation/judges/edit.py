@@ -16,6 +16,7 @@ from pydantic import Field
 
 from sentinel.evaluation.judges.base import LUMA, Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
 from sentinel.evaluation.numbers import number
+from sentinel.store.mask_region import read_coverage
 
 kind = JudgeKind("edit", "Masked edits: what had to change changed, what had to stay stayed.")
 
@@ -267,9 +268,11 @@ class EditFrames:
         self.height, self.width = source.shape[:2]
         self.resized_result = (result_image.width, result_image.height) != (source_image.width, source_image.height)
         self.result_full = _resize(result, (self.width, self.height))
-        # Luminance of the mask, as PIL computes it (ITU-R 601), once at full size: crops and scales read from it.
-        mask = ctx.require("mask").decode().rgb
-        self.mask_full = np.asarray(Image.fromarray(mask).convert("L")) if mask.ndim == 3 else mask
+        # How much each pixel lies in the region the mask marks, by the rule every reader of a mask follows (see
+        # sentinel.store.mask_region: by its alpha when it has transparency, else its brightness), once at full size
+        # and upright as the source is: crops and scales read from it. (Its pixels composited on white made a
+        # transparent hole white and an opaque white pixel marked: not the region the providers were sent.)
+        self.mask_full = read_coverage(ctx.require("mask").load_bytes())
         if self.mask_full.shape != (self.height, self.width):
             self.mask_full = _resize(self.mask_full, (self.width, self.height), Image.Resampling.NEAREST)
         self.margin_full = max(1.0, max(self.height, self.width) * EDGE_MARGIN_FRACTION)
