@@ -26,6 +26,26 @@ def _secs(ms: float | None) -> str:
     return "–" if ms is None else f"{ms / 1000:.1f}"
 
 
+def _check_on_server(suite: Any, suite_file: Path, server: str | None, headers: dict[str, str]) -> None:
+    """What the run checks before its first job (the task, each prompt's params, the models), without running any:
+    a mistake is the file's line and field, exit 2."""
+    import httpx
+
+    from sentinel.compare.runner import Sentinel, SuiteProblem, in_process
+    from sentinel.yamlfile import read_yaml
+
+    try:
+        with (
+            in_process() if server is None else nullcontext(server.rstrip("/")) as base,
+            httpx.Client(base_url=base, headers=headers, timeout=60) as client,
+        ):
+            Sentinel(client).check(suite)
+    except SuiteProblem as exc:
+        raise fail(read_yaml(suite_file).error(exc.loc, exc.message).message) from exc
+    except (RuntimeError, httpx.HTTPError) as exc:
+        raise fail(f"{server or 'in-process API'}: {exc}", code=1) from exc
+
+
 def _table(report: dict[str, Any]) -> Table:
     from rich.table import Table
 
@@ -104,9 +124,12 @@ def compare(
     if server is not None and not server.startswith(("http://", "https://")):
         raise fail(f"--server takes an http(s):// URL, got {server!r}")
     runs = len(suite.runs())
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if check:
+        _check_on_server(suite, suite_file, server, headers)
         shape = f"{len(suite.models)} models × {len(suite.prompts)} prompts × {suite.rounds} run(s)"
-        out.print(f"{suite_file}: valid, {runs} jobs ({shape})", highlight=False)
+        where = server or "this installation"
+        out.print(f"{suite_file}: valid, {runs} jobs ({shape}) on {where}", highlight=False, soft_wrap=True)
         return
     check_report_paths({"--json": json_out, "--html": html_out}, [suite_file])
     prepare_output(json_out, "--json")
@@ -121,7 +144,6 @@ def compare(
     from sentinel.compare.summary import rank
     from sentinel.yamlfile import read_yaml
 
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     started = time.perf_counter()
     progress = Progress(
         TextColumn("comparing"),

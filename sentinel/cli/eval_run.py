@@ -171,7 +171,7 @@ def _task_problem(base: str, headers: dict[str, str], task: str, params: dict[st
     """Why the server would refuse every image of ``task`` with ``params``, or None."""
     import httpx
 
-    from sentinel.evaluation.rubric import ParamSpec, params_for
+    from sentinel.evaluation.rubric import params_for, specs_of_view
 
     try:
         answer = httpx.get(f"{base}/v1/rubrics/{quote(task, safe='')}", headers=headers, timeout=10.0)
@@ -183,8 +183,10 @@ def _task_problem(base: str, headers: dict[str, str], task: str, params: dict[st
         except (ValueError, KeyError, TypeError):
             return f"task '{task}': the server answered HTTP {answer.status_code}"
     try:
-        specs = {name: ParamSpec(**shape) for name, shape in answer.json().get("params", {}).items()}
-    except (ValueError, TypeError, AttributeError):
+        specs = specs_of_view(answer.json())
+    except ValueError:
+        return None
+    if specs is None:
         return None  # a view this client does not know how to read: the server checks the params itself
     try:
         params_for(task, specs, params)

@@ -147,6 +147,7 @@ class Sentinel:
             )
         if task.status_code != 200:
             raise RuntimeError(f"GET /v1/rubrics/{suite.task} answered {task.status_code}: {api_message(task)}")
+        _check_params(suite, task.json())
         catalog = self.catalog()
         names = {entry["id"] for entry in catalog if not entry.get("parked")}
         targets = {c["target"] for entry in catalog for c in entry.get("candidate_details") or []}
@@ -215,6 +216,27 @@ class Sentinel:
         if response.status_code != 200:
             raise RuntimeError(f"GET {url} answered {response.status_code}")
         return thumbnail_data_uri(response.content, THUMBNAIL_SIDE)
+
+
+def _check_params(suite: Suite, rubric_view: Any) -> None:
+    """Each prompt's params (the suite's under its own) as POST /v1/jobs would take them for the task: a missing,
+    unknown or out-of-range param would have every job of the prompt refused, so it is the suite's mistake."""
+    from sentinel.errors import SentinelError
+    from sentinel.evaluation.rubric import params_for, specs_of_view
+
+    specs = specs_of_view(rubric_view)
+    if specs is None:
+        return
+    for case, entry in zip(suite.cases(), suite.prompts, strict=True):
+        try:
+            params_for(suite.task, specs, case.params)
+        except SentinelError as exc:
+            name = (exc.field or "").removeprefix("params.")
+            own = name in entry.params or (name not in suite.params and bool(entry.params))
+            loc: list[str | int] = ["prompts", case.index, "params"] if own else ["params"]
+            if name and (name in entry.params or name in suite.params):
+                loc.append(name)
+            raise SuiteProblem(loc, exc.message) from None
 
 
 def run_suite(

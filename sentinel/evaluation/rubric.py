@@ -250,6 +250,15 @@ def validate_params(rubric: Rubric, raw: dict[str, Any] | None) -> dict[str, Any
     return params_for(rubric.id, rubric.params, raw)
 
 
+def specs_of_view(view: Any) -> dict[str, ParamSpec] | None:
+    """The param specs a server's rubric view (``GET /v1/rubrics/{task}``) shows, or None for a view this version
+    cannot read (the server then checks params itself)."""
+    try:
+        return {name: ParamSpec(**shape) for name, shape in view.get("params", {}).items()}
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
 def params_for(task: str, specs: dict[str, ParamSpec], raw: dict[str, Any] | None) -> dict[str, Any]:
     """:func:`validate_params` for a task known by its id and param specs (as a server's rubric view shows them)."""
     raw = dict(raw or {})

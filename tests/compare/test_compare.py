@@ -221,9 +221,10 @@ def test_a_bad_suite_is_refused_naming_file_line_and_field(tmp_path, fields, exp
     assert f"error: {suite}:{expected}" in result.stderr, result.stderr
 
 
-def test_a_suite_with_seeds_runs_each_prompt_once_per_seed_on_each_model(tmp_path) -> None:
-    suite = write_suite(tmp_path / "seeded.yaml", seeds=[11, 12])
-    result = compare(clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data")), "--check", str(suite))
+def test_a_suite_with_seeds_runs_each_prompt_once_per_seed_on_each_model(setup) -> None:
+    tmp, env, _ = setup
+    suite = write_suite(tmp / "seeded.yaml", seeds=[11, 12])
+    result = compare(env, "--check", str(suite))
     assert result.returncode == 0, result.stderr
     assert "valid, 30 jobs (3 models × 5 prompts × 2 run(s))" in result.stdout
 
@@ -237,3 +238,29 @@ def test_the_readme_suite_is_the_example_file_and_its_check_line_passes(tmp_path
     result = subprocess.run(["bash", "-c", line], cwd=REPO, capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "examples/compare-suite.yaml: valid, 24 jobs (4 models × 3 prompts × 2 run(s))" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        # Every job of these would be refused by POST /v1/jobs: the suite's mistake, found before any is sent.
+        ({"task": "text-render"}, ": params: task 'text-render' needs param 'text'"),
+        ({"params": {"width": 256, "height": 256, "colour": "red"}}, ": params.colour: unknown param 'colour'"),
+        ({"params": {"width": 4, "height": 256}}, ": params.width: param 'width' must be ≥"),
+        (
+            {"prompts": ["a cat", {"prompt": "a dog", "params": {"height": 99999}}]},
+            ": prompts[1].params.height: param 'height' must be ≤",
+        ),
+        ({"models": ["fake:model-good", "nope-model"]}, ": models[1]: 'nope-model' is no model"),
+    ],
+)
+def test_check_finds_what_the_server_would_refuse_and_the_run_sends_nothing(setup, fields, expected) -> None:
+    tmp, env, script = setup
+    suite = write_suite(tmp / "refused.yaml", **fields)
+    checked = compare(env, "--check", str(suite))
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert f"error: {suite}:" in checked.stderr and expected in checked.stderr, checked.stderr
+    before = len(script.requests)
+    ran = compare(env, str(suite))
+    assert ran.returncode == 2 and expected in ran.stderr, ran.stderr
+    assert len(script.requests) == before
