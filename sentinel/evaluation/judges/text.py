@@ -6,7 +6,8 @@ found 4 of 9 overlays at ~250 ms; RapidOCR, with text detection at 480 px, found
 and needs no system package (its models ship inside the wheel).
 
 Expected text is read the way a person reads a sign: lines top to bottom, words left to right, spacing
-ignored, letter case and accents kept. One plain read of the page decides most signs; only when it does
+ignored, letter case and accents kept, in whole words ('SALES' does not say 'SALE'; a word the sign says twice
+is other text). One plain read of the page decides most signs; only when it does
 not find the text as expected are the doubtful lines read again turned over, the text's region read
 again closer, and (when the text is still not found at all) the whole page rotated. Stray text is text
 laid over a picture (large, or along an edge); when the plain read finds none, the middle of the picture
@@ -574,26 +575,35 @@ class _Alignment:
     pairs: tuple[tuple[int, int], ...]
 
 
-def _align(same: np.ndarray) -> _Alignment:
+def _align(same: np.ndarray, starts: np.ndarray | None = None, ends: np.ndarray | None = None) -> _Alignment:
     """Edit distance of the whole pattern (rows) against its best stretch of the text (columns), with the path.
 
-    ``same[i, j]``: pattern character i and text character j are the same letter. Rows are computed whole: the
-    one sequential step (an insertion carried along the row) is a running minimum.
+    ``same[i, j]``: pattern character i and text character j are the same letter. ``starts`` and ``ends`` (one per
+    place between text characters, ``cols + 1``): where a stretch may begin and end; anywhere when not given. Rows
+    are computed whole: the one sequential step (an insertion carried along the row) is a running minimum.
     """
     rows, cols = same.shape
     table = np.zeros((rows + 1, cols + 1), dtype=np.int32)
     table[:, 0] = np.arange(rows + 1)
+    # A place no stretch may begin at costs more than any alignment, so no path starts there.
+    barred = rows + cols + 1
+    if starts is not None:
+        table[0, 1:] = np.where(starts[1:], 0, barred)
     offsets = np.arange(cols + 1, dtype=np.int32)
     for i in range(1, rows + 1):
         row = np.empty(cols + 1, dtype=np.int32)
         row[0] = i
         row[1:] = np.minimum(table[i - 1, 1:] + 1, table[i - 1, :-1] + ~same[i - 1])
         table[i] = np.minimum.accumulate(row - offsets) + offsets
-    end = int(np.argmin(table[rows]))
+    last = table[rows] if ends is None else np.where(ends, table[rows], barred)
+    end = int(np.argmin(last))
     # Of equally good ends, the stretch runs on to the last of a run: 'OPEN 24/1' read for 'OPEN 24/7' is shown
     # whole, not as 'OPEN 24/'.
-    while end < cols and table[rows, end + 1] == table[rows, end]:
-        end += 1
+    further = end
+    while further < cols and table[rows, further + 1] == table[rows, end]:
+        further += 1
+        if ends is None or ends[further]:
+            end = further
     i, j, pairs = rows, end, []
     while i > 0:
         if j > 0 and table[i, j] == table[i - 1, j - 1] + (not same[i - 1, j - 1]):
@@ -678,6 +688,12 @@ class Match:
     #: Expected letters the recogniser cannot output in any form ('Д', 'ש'): the text cannot be confirmed (or
     #: refuted) by reading it, so the match never passes.
     unreadable: tuple[str, ...] = ()
+    #: Words of the expected text (as ``normalise`` gives them) the stretch holds no letter of: read elsewhere on
+    #: the page ('LATE' above 'OPEN' for 'OPEN LATE'), they are the expected text out of place, not other text.
+    unmatched_words: tuple[str, ...] = ()
+    #: The read words that hold the expected text letter for letter only as part of them ('CATALOG' for 'CAT',
+    #: 'SALES' for 'SALE'): the sign says those words, not the expected text.
+    inside: str = ""
 
     def passes(self, s: ExpectedTextSettings) -> bool:
         """Spelled as expected (and in the expected case, unless case is ignored)."""
@@ -706,8 +722,39 @@ def _minor(char: str) -> bool:
     return _fold(char) in MINOR_PUNCTUATION
 
 
-def _minor_stretch(pattern: str, chars: list[str], glyph_words: list[int]) -> tuple[int, int] | None:
-    """Where the text reads as the pattern once accents and sentence punctuation are set aside, if anywhere."""
+def _word_edges(glyphs: list[tuple[str, int, int]]) -> np.ndarray:
+    """Per place between read characters (before the first, between each two, after the last), whether a word
+    of the reading may begin or end there: everywhere but between two letters or digits written together in one
+    OCR line, or either side of an apostrophe inside a word. 'SALES' holds no 'SALE', 'Joe's' no 'Joe',
+    '€19.999' no '€19.99'; 'SALE!' holds 'SALE', and so does 'SALE' at the end of one line and the start of
+    the next.
+    """
+    count = len(glyphs)
+
+    def together(j: int) -> bool:  # glyphs j and j + 1 are written together in one OCR line
+        return glyphs[j][1] == glyphs[j + 1][1] and glyphs[j + 1][2] == glyphs[j][2] + 1
+
+    def inner_apostrophe(j: int) -> bool:
+        return (
+            0 < j < count - 1
+            and _fold(glyphs[j][0]) == "'"
+            and together(j - 1)
+            and together(j)
+            and glyphs[j - 1][0].isalpha()
+            and glyphs[j + 1][0].isalpha()
+        )
+
+    edges = np.ones(count + 1, dtype=bool)
+    for j in range(1, count):
+        before, after = glyphs[j - 1][0], glyphs[j][0]
+        joined = (before.isalnum() and after.isalnum()) or inner_apostrophe(j - 1) or inner_apostrophe(j)
+        edges[j] = not (joined and together(j - 1))
+    return edges
+
+
+def _minor_stretch(pattern: str, chars: list[str], glyph_words: list[int], edges: np.ndarray) -> tuple[int, int] | None:
+    """Where the text reads as the pattern once accents and sentence punctuation are set aside, if anywhere: a
+    stretch that begins and ends where words do (``edges``, as ``_word_edges`` gives them)."""
     kept_p = [c for c in pattern if not _minor(c)]
     kept_t = [j for j, c in enumerate(chars) if not _minor(c)]
     if not kept_p or not kept_t:
@@ -716,7 +763,12 @@ def _minor_stretch(pattern: str, chars: list[str], glyph_words: list[int]) -> tu
     bare_t = _keys([chars[j] for j in kept_t], lambda c: _fold(_bare(c)))
     look_p = _keys(kept_p, lambda c: _fold(_lookalike(c)))
     look_t = _keys([chars[j] for j in kept_t], lambda c: _fold(_lookalike(c)))
-    lenient = _align((bare_p[:, None] == bare_t[None, :]) | (look_p[:, None] == look_t[None, :]))
+    # The places between the kept characters, as a stretch of them would begin or end in the whole text.
+    kept_starts = np.append(edges[kept_t], True)
+    kept_ends = np.insert(edges[np.array(kept_t) + 1], 0, True)
+    lenient = _align(
+        (bare_p[:, None] == bare_t[None, :]) | (look_p[:, None] == look_t[None, :]), kept_starts, kept_ends
+    )
     if lenient.distance:
         return None
     start, end = kept_t[lenient.start], kept_t[lenient.end - 1] + 1
@@ -735,6 +787,19 @@ def _has_readable_form(char: str, alphabet: frozenset[str]) -> bool:
     return any(form in alphabet for form in forms)
 
 
+def _spans(glyphs: list[tuple[str, int, int]], start: int, end: int) -> dict[int, list[int]]:
+    """Glyphs start..end-1, as the positions they take in each word that holds them (in reading order)."""
+    spans: dict[int, list[int]] = {}
+    for _, index, at in glyphs[start:end]:
+        spans.setdefault(index, []).append(at)
+    return spans
+
+
+def _spanned_text(words: list[Word], spans: dict[int, list[int]]) -> str:
+    """What the OCR read for those glyphs, spaced as it read them."""
+    return " ".join(words[index].text[min(ats) : max(ats) + 1] for index, ats in spans.items())
+
+
 def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
     """The stretch of characters, across words and lines in reading order, that reads most like ``expected``."""
     words = reading_order([w for w in page.words if w.confidence >= min_confidence])
@@ -750,8 +815,9 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
         [bool(u) and not _has_readable_form(c, alphabet) for c, u in zip(pattern, unreadable, strict=True)], dtype=bool
     )
     unknown_letters = tuple(dict.fromkeys(c for c, u in zip(pattern, unknown, strict=True) if u))
+    expected_words = tuple(normalise(expected).split(" "))
     if not pattern or not glyphs:
-        return Match(0.0, "", (), page, unreadable=unknown_letters)
+        return Match(0.0, "", (), page, unreadable=unknown_letters, unmatched_words=expected_words)
     chars = [c for c, _, _ in glyphs]
     # What the recogniser output, compared as the expected text is: a Greek 'Α' it wrote is the 'A' it looks like.
     compared = [read if len(read := _as_read(c)) == 1 else c for c in chars]
@@ -766,24 +832,40 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
     if unknown.any():
         # Placed anywhere, so the stretch quoted back is the one the readable letters point to.
         same |= unknown[:, None]
-    aligned = _align(same)
+    # The text is found in whole words of the reading: letters written onto an expected word make another word.
+    edges = _word_edges(glyphs)
+    aligned = _align(same, edges, edges)
     minor = None
     if aligned.distance:
-        minor = _minor_stretch(pattern, compared, [index for _, index, _ in glyphs])
+        minor = _minor_stretch(pattern, compared, [index for _, index, _ in glyphs], edges)
         if minor is not None:
             # The differences are counted on that stretch (the closest stretch overall may be a shorter one).
-            local = _align(same[:, minor[0] : minor[1]])
+            places = edges[minor[0] : minor[1] + 1].copy()
+            places[0] = places[-1] = True
+            local = _align(same[:, minor[0] : minor[1]], places, places)
             shifted = tuple((i, j + minor[0]) for i, j in local.pairs)
             aligned = _Alignment(local.distance, local.start + minor[0], local.end + minor[0], shifted)
     score = max(0.0, 1.0 - aligned.distance / len(pattern))
+    inside = ""
+    if aligned.distance:
+        anywhere = _align(same)
+        if not anywhere.distance:
+            # The expected text is there letter for letter, only as part of longer words ('CAT' in 'CATALOG').
+            start, end = anywhere.start, anywhere.end
+            while not edges[start]:
+                start -= 1
+            while not edges[end]:
+                end += 1
+            inside = _spanned_text(words, _spans(glyphs, start, end))
     if aligned.end <= aligned.start:
-        return Match(score, "", (), page, unreadable=unknown_letters)
-    stretch = glyphs[aligned.start : aligned.end]
-    spans: dict[int, list[int]] = {}
-    for _, index, at in stretch:
-        spans.setdefault(index, []).append(at)
+        return Match(score, "", (), page, unreadable=unknown_letters, unmatched_words=expected_words, inside=inside)
+    # Which expected word each pattern character belongs to (a space follows the last character of each).
+    word_of = np.concatenate(([0], np.cumsum([i in gaps for i in range(len(pattern) - 1)])))
+    held_words = {int(word_of[i]) for i, _ in aligned.pairs}
+    unmatched = tuple(word for k, word in enumerate(expected_words) if k not in held_words)
+    spans = _spans(glyphs, aligned.start, aligned.end)
     held = tuple(words[index] for index in spans)
-    read = " ".join(words[index].text[min(ats) : max(ats) + 1] for index, ats in spans.items())
+    read = _spanned_text(words, spans)
     leftover = []
     for index, ats in spans.items():
         word = words[index]
@@ -832,6 +914,8 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
         minor_differences=tuple(minor_differences) if minor is not None else (),
         leftover=tuple(leftover),
         unreadable=unknown_letters,
+        unmatched_words=unmatched,
+        inside=inside,
     )
 
 
@@ -1026,6 +1110,9 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
         where = f" ({match.page.note or f'rotated {match.page.rotation}°'})"
     if match.unreadable:
         return _unconfirmable(ctx, expected, match, facts)
+    if match.score < ABSENT_BELOW and match.inside:
+        detail = f"expected text '{expected}' is absent: OCR read it only as part of '{match.inside}'{where}"
+        return Outcome(False, match.inside, expected, detail, severity="severe", facts=facts | {"read": match.inside})
     if match.score < ABSENT_BELOW:
         detail = f"expected text '{expected}' is absent: OCR found no text like it"
         legible = [w for w in match.page.words if w.confidence >= SURE_CONFIDENCE and sum(map(str.isalnum, w.text)) > 1]
@@ -1045,6 +1132,8 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
             f"OCR read '{match.read}'{where}, expected '{expected}' "
             f"(similarity {match.score:.2f}, needs {s.min_similarity:.2f})"
         )
+        if match.inside:
+            detail += f": the letters of '{expected}' are there only as part of '{match.inside}'"
         return Outcome(False, match.read, expected, detail, facts=facts)
     if match.case_differences and s.case == "match":
         detail = (
@@ -1363,14 +1452,34 @@ def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
     match = _expected_match(ctx, ctx.memo(f"expected-settings:{s.text_param}", lambda: default))
     page = match.page
     # The words read as the expected text (even misspelled) are not other text; what else those lines say is.
-    attempt, leftover = (match.words, match.leftover) if match.score >= ABSENT_BELOW else ((), ())
     expected = str(ctx.params.get(s.text_param) or "")
-    expected_tokens = set(normalise(expected).split(" "))
-    candidates = [w for w in page.words if w not in attempt] + list(leftover)
-    others = [w for w in _counted(candidates, page.height, s) if normalise(w.text) not in expected_tokens]
+    expected_words = normalise(expected).split(" ")
+    if match.score >= ABSENT_BELOW:
+        attempt, leftover, out_of_place = match.words, match.leftover, Counter(match.unmatched_words)
+    else:
+        attempt, leftover, out_of_place = (), (), Counter(expected_words)
+    # Lines the OCR boxed twice over the expected text's own words are one reading of them, not a repeat.
+    candidates = [w for w in page.words if w not in attempt and not any(_same_place(w.box, a.box) for a in attempt)]
+    others: list[Word] = []
+    repeats: list[str] = []
+    for word in reading_order(_counted(candidates, page.height, s) + _counted(list(leftover), page.height, s)):
+        said = normalise(word.text)
+        if out_of_place[said]:
+            # An expected word the stretch does not hold, read elsewhere: the expected text out of order or
+            # misspelled (the expected_text check says so), not other text.
+            out_of_place[said] -= 1
+            continue
+        others.append(word)
+        # Said once already, where the expected text is: a doubled word or line ('Open late late').
+        if set(re.findall(r"\w+", said)) <= set(re.findall(r"\w+", " ".join(expected_words))):
+            repeats.append(word.text)
     if not others:
         return Outcome(True, 0, 0, "no other large text besides the expected text")
     detail = f"other text {_describe_words(others, page)} besides the expected text"
+    if repeats:
+        shown = ", ".join(f"'{r}'" for r in dict.fromkeys(repeats))
+        verb = "repeats" if len(set(repeats)) == 1 else "repeat"
+        detail += f": {shown} {verb} the expected text (a doubled word or line)"
     facts = {"text": " ".join(w.text for w in reading_order(others))[:80]}
     if match.unreadable:
         # What OCR read may be the expected text itself, misread ('ВІДЧИНЕНО' as '3'): a person tells them apart.
