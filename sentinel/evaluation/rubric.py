@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
@@ -209,6 +210,10 @@ def _severity_view(severity: Severity | SeverityBands) -> Any:
     return severity if isinstance(severity, str) else severity.model_dump(exclude_none=True)
 
 
+#: C0 and C1 controls and DEL, but tab and line breaks, which a sign's text may hold.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _coerce(name: str, spec: ParamSpec, value: Any) -> Any:
     field = f"params.{name}"
     if spec.type == "boolean":
@@ -220,11 +225,15 @@ def _coerce(name: str, spec: ParamSpec, value: Any) -> Any:
     if spec.type in ("integer", "number"):
         if isinstance(value, bool):
             raise InvalidInput(f"param '{name}' must be a number, got {value!r}", field=field)
+        if spec.type == "integer" and isinstance(value, float) and value.is_integer():
+            value = int(value)  # 1024.0, as clients that compute sizes send them, is the whole number 1024
         try:
             number: float = float(value) if spec.type == "number" else int(str(value).strip())
         except (TypeError, ValueError):
             wanted = "a whole number" if spec.type == "integer" else "a number"
             raise InvalidInput(f"param '{name}' must be {wanted}, got {value!r}", field=field) from None
+        if not math.isfinite(number):
+            raise InvalidInput(f"param '{name}' must be a finite number, got {value!r}", field=field)
         if spec.min is not None and number < spec.min:
             raise InvalidInput(f"param '{name}' must be ≥ {spec.min:g}, got {number:g}", field=field)
         if spec.max is not None and number > spec.max:
@@ -234,6 +243,14 @@ def _coerce(name: str, spec: ParamSpec, value: Any) -> Any:
         raise InvalidInput(f"param '{name}' must be a string, got {type(value).__name__}", field=field)
     if len(value) > spec.max_length:
         raise InvalidInput(f"param '{name}' is {len(value)} characters; at most {spec.max_length}", field=field)
+    control = CONTROL_CHARACTERS.search(value)
+    if control is not None:
+        # An escape sequence in a shared manifest would reach every terminal and log that prints the param.
+        raise InvalidInput(
+            f"param '{name}' holds the control character U+{ord(control.group()):04X} at position "
+            f"{control.start()}; only tabs and line breaks are allowed",
+            field=field,
+        )
     if spec.type == "color":
         try:
             red, green, blue = ImageColor.getrgb(value.strip())[:3]
