@@ -69,7 +69,7 @@ async def _image_response(
         with Session(services.engine) as session:
             row = services.images.get_for(session, image_id, caller, keys_required, expires, signature)
             mime, size = row.mime, row.size_bytes
-        if etag in request.headers.get("if-none-match", ""):
+        if _none_match(request.headers.get("if-none-match", ""), etag):
             return mime, size, None, True
         # Streamed in pieces from the store: a large image is never held whole to be sent.
         return mime, size, services.images.stream(image_id) if with_body else None, False
@@ -84,3 +84,10 @@ async def _image_response(
         # HEAD: the length a GET would send (given, so Response does not set its own of 0), and no body.
         return Response(media_type=mime, headers=headers)
     return StreamingResponse(pieces, media_type=mime, headers=headers)
+
+
+def _none_match(header: str, etag: str) -> bool:
+    """Whether If-None-Match names this image (RFC 9110 §13.1.2: ``*`` names any existing one; weak tags compare
+    by their value, as this comparison is the weak one)."""
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags

@@ -48,6 +48,17 @@ def test_head_honours_if_none_match(image_url: str) -> None:
     assert httpx.head(image_url, headers={"If-None-Match": etag}, timeout=10).status_code == 304
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("condition", ["*", 'W/"{sha}"', '"other", "{sha}"'])
+def test_if_none_match_star_weak_and_listed_tags_answer_304(image_url: str, method: str, condition: str) -> None:
+    # RFC 9110 §13.1.2: "*" matches any current representation; a weak tag or one in a list matches by value.
+    sha = httpx.head(image_url, timeout=10).headers["etag"].strip('"')
+    answer = httpx.request(method, image_url, headers={"If-None-Match": condition.format(sha=sha)}, timeout=10)
+    assert answer.status_code == 304 and answer.content == b""
+    unrelated = httpx.request(method, image_url, headers={"If-None-Match": '"other"'}, timeout=10)
+    assert unrelated.status_code == 200
+
+
 def test_head_of_an_unknown_image_is_404_and_other_methods_name_both(image_url: str) -> None:
     unknown = image_url.split("/v1/images/")[0] + "/v1/images/" + "0" * 64
     assert httpx.head(unknown, timeout=10).status_code == 404
