@@ -176,6 +176,9 @@ def test_bench_load_json_with_stage_costs_and_an_audit(tmp_path: Path, postgres_
     # Shares are of Sentinel's own work: the load generator is reported, not counted.
     assert "load_generator" not in row["share"]
     assert abs(sum(row["share"].values()) - 1) < 0.01
+    # What each stage spends idle (polls, relays, the sweep), and what that rate comes to per evaluation at this load.
+    for figures in (row["idle_cpu_ms_per_second"], row["idle_cpu_ms_per_evaluation"]):
+        assert set(figures) == {"api", "workers", "redis", "postgres"} and all(ms >= 0 for ms in figures.values())
 
 
 def test_bench_load_on_rabbitmq_with_one_worker_process_reports_per_core(tmp_path: Path, postgres_url: str) -> None:

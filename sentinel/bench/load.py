@@ -45,6 +45,13 @@ DISTINCT_IMAGES = 48
 WARM_UP_SECONDS = 3.0
 #: A worker process has booted when its main thread has used no CPU for this long (see wait_for_worker_processes).
 BOOTED_QUIET_SECONDS = 1.0
+#: Seconds the deployment is metered with nothing to do, once the load is over: what each stage spends per second
+#: whatever the load (polls, heartbeats, the outbox relays, the sweep). Its share of a stage's CPU per evaluation
+#: grows as the rate falls, as it does on a machine whose cores other work takes: the split shows how much.
+IDLE_SECONDS = 5.0
+#: Seconds after the load before the idle meter starts: a worker process hands its decodes' heap back to the OS
+#: once its work has stayed run out for a second (sentinel.store.images), a cost of the load's end, not of idling.
+SETTLE_SECONDS = 2.0
 
 
 def sample_image(side: int, seed: int) -> bytes:
@@ -317,6 +324,22 @@ def stage_costs(spent: dict[str, float], judges: float, finished: int, in_proces
     }
 
 
+def idle_costs(spent: dict[str, float], idle_seconds: float, load_seconds: float, finished: int) -> dict[str, Any]:
+    """Each stage's CPU while the deployment was idle, in ms per second, and what that rate comes to per evaluation
+    over the load's wall time (the part of a stage's CPU per evaluation that is time, not evaluations: an upper
+    bound, since threads busy with evaluations do not also poll)."""
+    if idle_seconds <= 0:
+        return {}
+    stages = ("api", "workers", "redis", "rabbitmq", "postgres")
+    per_second = {stage: spent[stage] * 1000 / idle_seconds for stage in stages if stage in spent}
+    figures: dict[str, Any] = {"idle_cpu_ms_per_second": {name: round(ms, 2) for name, ms in per_second.items()}}
+    if finished and load_seconds > 0:
+        figures["idle_cpu_ms_per_evaluation"] = {
+            name: round(ms * load_seconds / finished, 2) for name, ms in per_second.items()
+        }
+    return figures
+
+
 def per_core(spent: dict[str, float], finished: int, seconds: float, processes: int | None) -> dict[str, Any]:
     """Evaluations per second per core: per core the deployment kept busy (its CPU seconds / wall seconds), for
     Sentinel's own processes and with the broker and database servers; and per worker process."""
@@ -361,7 +384,18 @@ def run(
         meter = CpuMeter(running, rabbitmq=broker == "RabbitMQ", database_url=database_url)
         result = asyncio.run(_load(running.base, clients, seconds, side, meter.start))
         meter.stop()
-        progress(f"load done: {len(result.latencies_ms)} verdicts; auditing {len(result.submitted)} submitted")
+        progress(f"load done: {len(result.latencies_ms)} verdicts; idle for {SETTLE_SECONDS + IDLE_SECONDS:g} s")
+        # Every caller had its verdict: the deployment is idle, warmed up by the load.
+        time.sleep(SETTLE_SECONDS)
+        idle = CpuMeter(running, rabbitmq=broker == "RabbitMQ", database_url=database_url)
+        idle.start()
+        time.sleep(IDLE_SECONDS)
+        idle.stop()
+        idle_per_second = idle_costs(idle.spent, IDLE_SECONDS, 0.0, 0)["idle_cpu_ms_per_second"]
+        progress(
+            "idle after the load, CPU ms per second: " + ", ".join(f"{k} {v:g}" for k, v in idle_per_second.items())
+        )
+        progress(f"auditing {len(result.submitted)} submitted")
         audit = _audit(running.base, result.submitted)
     latencies = sorted(result.latencies_ms)
     judges_ms = judges_cpu_ms(side)
@@ -384,4 +418,5 @@ def run(
         # measured in the workers under load, which also counts their contention).
         "judges_alone_cpu_ms": round(judges_ms, 1),
         **per_core(meter.spent, len(latencies), result.seconds, processes if redis_url else None),
+        **idle_costs(idle.spent, IDLE_SECONDS, result.seconds, len(latencies)),
     }

@@ -18,6 +18,7 @@ from dramatiq.worker import Worker
 
 from sentinel.settings import WORKER_TIMEOUT_MS, Settings, get_settings
 from sentinel.telemetry.logging import RequestIdMessages
+from sentinel.worker.idle import WaitForWork
 from sentinel.worker.loop import FinishStartedWork
 from sentinel.worker.wakeup import WakingRedisBroker
 
@@ -39,6 +40,13 @@ def with_url_defaults(url: str, defaults: dict[str, str]) -> str:
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
+    broker = _broker_for(settings)
+    # Idle worker threads wait for a message (or their worker's stop) instead of polling at the worker timeout.
+    broker.add_middleware(WaitForWork())
+    return broker
+
+
+def _broker_for(settings: Settings) -> dramatiq.Broker:
     url = settings.resolved_broker_url
     if settings.broker_kind == "rabbitmq":
         # Publisher confirms: a send returns once RabbitMQ has the message, so a committed change never

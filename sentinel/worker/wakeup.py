@@ -196,6 +196,10 @@ class WakingConsumer(_RedisConsumer):
         self.etas_lock = threading.Lock()
         self.capacity_freed = threading.Event()
         self.fallback_poll_due = False
+        #: Whether the last fetch took fewer messages than it asked for: the queue was empty then, as after an empty
+        #: fetch, so once those are handed out the consumer waits for its doorbell without fetching again (a message
+        #: sent since rang it). That second fetch was a round trip, and a script run on Redis, per message.
+        self.drained = False
 
     def ack(self, message: MessageProxy) -> None:
         try:
@@ -259,13 +263,17 @@ class WakingConsumer(_RedisConsumer):
                     self.capacity_freed.wait(wait)
                     return None
 
-                messages = self.broker.fetch(self.queue_name, room, fallback_poll=self.fallback_poll_due)
-                self.fallback_poll_due = False
-                if messages:
-                    self.message_cache = messages
-                    if len(messages) >= room:
-                        self.broker.ring(self.queue_name)  # more may be waiting: wake another consumer
-                    continue
+                if not self.drained:
+                    messages = self.broker.fetch(self.queue_name, room, fallback_poll=self.fallback_poll_due)
+                    self.fallback_poll_due = False
+                    if messages:
+                        self.message_cache = messages
+                        self.drained = len(messages) < room
+                        if not self.drained:
+                            self.broker.ring(self.queue_name)  # more may be waiting: wake another consumer
+                        continue
+                # The queue was found empty (by this fetch or the last one): wait, then fetch again.
+                self.drained = False
 
                 if stopping:
                     time.sleep(wait)
