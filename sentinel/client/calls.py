@@ -454,9 +454,13 @@ def list_jobs(filters: dict[str, str], limit: int | None, page_size: int | None)
     return jobs
 
 
-def review_queue(**filters: Any) -> Flow[list[ReviewItem]]:
-    response = yield Call("GET", "/v1/review", params=query(**filters))
-    return [ReviewItem.from_response(response, item) for item in page_rows(response, answer_json(response))]
+def review_queue(limit: int | None, page_size: int | None, **filters: Any) -> Flow[list[ReviewItem]]:
+    """Every page of ``GET /v1/review`` (oldest first) up to ``limit`` items, as one list."""
+    pages = Pages("/v1/review", ReviewItem, query(**filters), limit, page_size)
+    items: list[ReviewItem] = []
+    while (call := pages.next_call()) is not None:
+        items.extend(pages.take((yield call)))
+    return items
 
 
 def decide(

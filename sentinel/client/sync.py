@@ -179,17 +179,20 @@ class Sentinel:
         model: str | None = None,
         older_than: str | None = None,
         newer_than: str | None = None,
-        limit: int = 50,
+        limit: int | None = 50,
+        page_size: int | None = None,
     ) -> list[ReviewItem]:
-        """Amber results waiting for a person, oldest first (filters as on ``GET /v1/review``)."""
+        """Amber results waiting for a person, oldest first (filters as on ``GET /v1/review``): the ``limit``
+        oldest (None: every one), following the API's cursors page by page."""
         flow = calls.review_queue(
+            limit,
+            page_size,
             task=task,
             judge=judge,
             criterion=criterion,
             model=model,
             older_than=older_than,
             newer_than=newer_than,
-            limit=limit,
         )
         return self._run(flow)
 

@@ -134,6 +134,11 @@ def test_review_an_amber_result_and_decide_it(sentinel_url: str) -> None:
         assert shot.final_verdict is None  # nothing to act on until a person decides
         queue = sentinel.review_queue(task="product-white-background", limit=500)
         [item] = [item for item in queue if item.id == shot.id]
+        # Followed page by page: the whole queue, oldest first, each item once.
+        second = sentinel.evaluate(SHOTS / "shadow-band.jpg", "product-white-background")
+        paged = sentinel.review_queue(task="product-white-background", limit=None, page_size=1)
+        assert [i.id for i in paged][-2:] == [shot.id, second.id]
+        assert len({i.id for i in paged}) == len(paged) >= 2
         assert isinstance(item, ReviewItem) and item.failing and item.job_id is None
         decision = sentinel.decide(shot.id, "reject", note="grey floor band")
         after = sentinel.get_evaluation(shot.id)
