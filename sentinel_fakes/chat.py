@@ -527,6 +527,10 @@ def create_app(script: VisionScript) -> Starlette:
                 code="rate_limit_exceeded",
                 headers=headers | _retry_after_headers(script) | {"x-ratelimit-remaining-requests": "0"},
             )
+        if behaviour == "streamed":
+            chunk = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "{}"}}]}
+            events = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n"
+            return Response(events, media_type="text/event-stream", headers=headers)
         if behaviour == "server_error":
             return _error(
                 500,

@@ -54,6 +54,7 @@ VISION_BEHAVIOURS = (
     "content_filter",  # chat: the votes (every criterion passing) with finish_reason "content_filter", as Gemini's
     # OpenAI endpoint and Azure OpenAI mark a reply their safety filter stopped; Anthropic: stop_reason "refusal"
     "filtered_empty",  # chat: content null, finish_reason "content_filter", usage billed; Anthropic: "refusal"
+    "streamed",  # chat: 200 text/event-stream chunks whatever was asked, as stream-only gateways answer
 )
 #: Behaviours that simulate a model which ignored the answer format it was asked for.
 FREE_TEXT_BEHAVIOURS = frozenset(

@@ -699,3 +699,14 @@ def test_a_wait_longer_than_the_judges_limit_abstains_at_once(tmp_path, openai_f
     assert vote.passed is None
     assert "asked to wait 60 s" in vote.reasoning and "no time left" in vote.reasoning
     assert len(script.requests) == 1
+
+
+def test_a_streamed_answer_is_named_as_a_stream_not_a_decoding_error(tmp_path, openai_fake) -> None:
+    # Stream-only gateways answer text/event-stream whatever was asked: say so, and what Sentinel needs instead.
+    url, script = openai_fake
+    script.push("streamed")
+    panel, rubric = one_judge(tmp_path, url, options={"max_retries": 0})
+    vote = vote_of(panel, rubric)
+    assert vote.passed is None
+    assert "answered a stream (text/event-stream)" in vote.reasoning and "streaming off" in vote.reasoning
+    assert "JSONDecodeError" not in vote.reasoning

@@ -669,12 +669,24 @@ class VisionJudge:
             raise JudgeFailed(scrub(said, key)) from None
         except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
             self._count(usage, None, None)
-            raise JudgeFailed(
-                f"the endpoint's answer is not a {API_NAMES[self.options.api]} reply ({type(exc).__name__})"
-            ) from None
+            raise JudgeFailed(self._unreadable(answer, exc)) from None
         self._count(usage, reply.input_tokens, reply.output_tokens)
         exchange.reply = reply.content if isinstance(reply.content, dict) else scrub(reply.content, key)
         return reply
+
+    def _unreadable(self, answer: Answer, exc: BaseException) -> str:
+        """Why a 200 answer is no reply, in words an operator can act on."""
+        api = API_NAMES[self.options.api]
+        content_type = answer.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "text/event-stream" or answer.body.lstrip().startswith(b"data:"):
+            # A gateway that only streams: Sentinel asks with stream off and reads one JSON answer.
+            return (
+                f"the endpoint answered a stream ({content_type or 'data: events'}), not one {api} JSON reply: "
+                "Sentinel asks with streaming off; point base_url at an endpoint that honours it"
+            )
+        if isinstance(exc, ValueError) and not isinstance(exc, UnicodeError):
+            return f"the endpoint's answer is not JSON ({content_type or 'no content type'}), not an {api} reply"
+        return f"the endpoint's answer is not an {api} reply ({type(exc).__name__})"
 
     def _http_problem(self, answer: Answer, key: str | None) -> str:
         detail = _error_message(answer)
