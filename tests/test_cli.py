@@ -218,3 +218,33 @@ def test_a_bad_setting_stops_every_command_with_one_line(tmp_path, command, vari
     for word in words:
         assert word in line, line
     assert "too-short" not in line  # a secret is described, never echoed
+
+
+def test_serve_names_a_database_it_cannot_open_in_one_line(tmp_path) -> None:
+    # As on a read-only volume holding the database, or a volume mounted over the file's path: named, no traceback.
+    (tmp_path / "data" / "sentinel.db").mkdir(parents=True)
+    result = subprocess.run(
+        [SENTINEL, "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data")),
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{(tmp_path / 'data' / 'sentinel.db').resolve()}: SQLite cannot open or write" in result.stderr
+    assert "SENTINEL_DATA_DIR must be a writable folder" in result.stderr
+
+
+def test_serve_names_a_blob_folder_it_cannot_write_in_one_line(tmp_path) -> None:
+    (tmp_path / "not-a-folder").write_text("a file where the blob folder should be")
+    result = subprocess.run(
+        [SENTINEL, "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"), SENTINEL_BLOB_DIR=str(tmp_path / "not-a-folder")),
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "cannot be written" in result.stderr

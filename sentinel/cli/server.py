@@ -56,6 +56,8 @@ def serve(
         _check_provider_models()
     try:
         get_services().engine  # noqa: B018  (migrated to head now, or refused with the reason)
+        # As the app's start-up checks it, but named in one line here rather than inside uvicorn's traceback.
+        get_services().images.blobs.check()
     except SentinelError as exc:
         raise fail(exc.message, code=1) from exc
     broker = {"rabbitmq": "RabbitMQ", "redis": "Redis"}.get(settings.broker_kind)

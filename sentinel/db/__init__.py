@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from sentinel import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from sentinel.errors import ConfigError
 from sentinel.keyfiles import private_folder
 from sentinel.settings import Settings
 
@@ -125,6 +126,17 @@ def engine_for(settings: Settings) -> Engine:
     engine = build_engine(url)
     try:
         upgrade_engine(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        if not url.startswith("sqlite"):
+            raise
+        # A read-only volume (readOnlyRootFilesystem, a mount with ro) holding the database: named, not a traceback.
+        database = url.removeprefix("sqlite:///")
+        reason = getattr(exc.orig, "args", [str(exc)])[0]
+        raise ConfigError(
+            f"{database}: SQLite cannot open or write the database ({reason}); "
+            "SENTINEL_DATA_DIR must be a writable folder"
+        ) from None
     except BaseException:
         engine.dispose()
         raise
