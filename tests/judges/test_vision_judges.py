@@ -710,3 +710,40 @@ def test_a_streamed_answer_is_named_as_a_stream_not_a_decoding_error(tmp_path, o
     assert vote.passed is None
     assert "answered a stream (text/event-stream)" in vote.reasoning and "streaming off" in vote.reasoning
     assert "JSONDecodeError" not in vote.reasoning
+
+
+@pytest.mark.parametrize("marks", ["change", "keep"])
+def test_a_mask_is_sent_as_what_it_marks_in_the_tasks_convention(tmp_path, openai_fake, marks: str) -> None:
+    # An RGBA mask marks by transparency (its opaque pixels are white all over): sent as uploaded, a model saw a
+    # white square; and a background-replace mask's white is the subject to keep, not the region to change.
+    url, script = openai_fake
+    judges = tmp_path / "judges"
+    judges.mkdir()
+    vision_judge_file(judges, "eye", url)
+    rubric = {
+        "id": "edit-vision",
+        "title": "An edit, checked by eye",
+        "inputs": ["image", "source", "mask"],
+        "mask_marks": marks,
+        "criteria": [{"id": "ok", "must": "The edit is right.", "judge": "vision", "ask": "Is the edit right?"}],
+    }
+    (tmp_path / "edit-vision.yaml").write_text(yaml.safe_dump(rubric))
+    mask = Image.new("RGBA", (64, 64), (255, 255, 255, 255))
+    mask.paste((0, 0, 0, 0), (16, 16, 48, 48))  # the hole: the region the mask marks
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    ctx = context(GOOD)
+    ctx.source = context(GOOD).image
+    ctx.mask = context(buffer.getvalue()).image
+    panel = Panel.from_dir(judges)
+    run_judge(panel.get("eye"), load_rubric(tmp_path / "edit-vision.yaml"), ctx, panel.vision["eye"])
+    content = script.requests[0]["body"]["messages"][1]["content"]
+    label = [part["text"] for part in content if part["type"] == "text"][2]
+    if marks == "keep":
+        assert "white marks the subject the edit had to keep" in label
+    else:
+        assert "white marks the region the edit was allowed to change" in label
+    sent = [part for part in content if part["type"] == "image_url"][2]["image_url"]["url"]
+    shown = Image.open(io.BytesIO(base64.b64decode(sent.split(",", 1)[1])))
+    assert shown.mode == "L"
+    assert shown.getpixel((32, 32)) == 255 and shown.getpixel((2, 2)) == 0

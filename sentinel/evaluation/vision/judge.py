@@ -47,6 +47,7 @@ from sentinel.net.retry_after import asked_wait
 from sentinel.net.untrusted import storable, storable_text
 from sentinel.settings import get_settings
 from sentinel.store.images import release_to_os
+from sentinel.store.mask_region import read_coverage
 from sentinel.store.orientation import orientation
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ IMAGE_LABELS = {
     "source": ("the source image, before the edit", "source"),
     "mask": ("the mask: white marks the region the edit was allowed to change", "mask"),
 }
+#: The mask's label for a task whose masks mark what to keep (``mask_marks: keep``, as background-replace's do).
+KEEP_MASK_LABEL = "the mask: white marks the subject the edit had to keep unchanged; everything else was to change"
 
 
 T = TypeVar("T")
@@ -360,13 +363,32 @@ def _encoded(part: ImagePart) -> ImagePart:
     return part
 
 
-def _inputs(ctx: JudgeContext) -> list[tuple[ImageSource, str, str]]:
-    """The images a judge sends, in order, each with its label and role."""
-    return [
-        (source, *IMAGE_LABELS[name])
-        for name in ("image", "source", "mask")
-        if (source := getattr(ctx, name)) is not None
-    ]
+def _inputs(ctx: JudgeContext, mask_marks: str = "change") -> list[tuple[ImageSource, str, str]]:
+    """The images a judge sends, in order, each with its label and role (a mask's label says what its white marks
+    in the task's convention)."""
+    inputs = []
+    for name in ("image", "source", "mask"):
+        source = getattr(ctx, name)
+        if source is not None:
+            label, role = IMAGE_LABELS[name]
+            inputs.append((source, KEEP_MASK_LABEL if name == "mask" and mask_marks == "keep" else label, role))
+    return inputs
+
+
+def _mask_as_sent(source: ImageSource, label: str, limit: int) -> ImagePart:
+    """A mask as a plain grey PNG, white where it marks (by the one rule of :mod:`sentinel.store.mask_region`: its
+    alpha when it has holes, else its brightness): a model shown an RGBA mask as uploaded sees its colours, not the
+    transparency that marks the region."""
+    picture = Image.fromarray(read_coverage(source.load_bytes()))
+    picture.thumbnail((limit, limit), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG", optimize=False)
+    return _encoded(ImagePart(label, "image/png", data=buffer.getvalue()))
+
+
+def _preparer(source: ImageSource, label: str, role: str, limit: int) -> Callable[[], ImagePart]:
+    make = _mask_as_sent if role == "mask" else _image_as_sent
+    return functools.partial(make, source, label, limit)
 
 
 #: What each ``api`` speaks, as an error names it.
@@ -399,11 +421,11 @@ class VisionJudge:
         cannot take it as it is) once, on a thread of its own: the other judges of the evaluation, asking meanwhile,
         wait for it holding no thread (a hop to a thread and back for each judge cost more than its prompt)."""
         images = []
-        for source, label, role in _inputs(ctx):
+        for source, label, role in _inputs(ctx, rubric.mask_marks):
             part = self._prepared_part(source, label)
             if part is None:
                 limit = self.options.image_max_side
-                prepare = functools.partial(_image_as_sent, source, label, limit)
+                prepare = _preparer(source, label, role, limit)
                 part = await asyncio.wrap_future(_parts.submit((source.sha256, label, limit), prepare, _preparers()))
             images.append((part, role))
         return self._prompt(rubric, ctx, images)
@@ -412,11 +434,11 @@ class VisionJudge:
         """Make the images this judge sends ready on the calling thread (a worker's, which has the message), once
         per image for every judge that sends it, so that :meth:`prompt_async` finds them made. An image that cannot
         be prepared is left to the judge's own call, which tries again and abstains saying why."""
-        for source, label, _ in _inputs(ctx):
+        for source, label, role in _inputs(ctx):
             if self._prepared_part(source, label) is None:
                 limit = self.options.image_max_side
                 try:
-                    _parts.get((source.sha256, label, limit), functools.partial(_image_as_sent, source, label, limit))
+                    _parts.get((source.sha256, label, limit), _preparer(source, label, role, limit))
                 except Exception:
                     logger.debug("image %s could not be prepared ahead of the call", source.sha256, exc_info=True)
 
