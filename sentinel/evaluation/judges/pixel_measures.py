@@ -43,6 +43,62 @@ def strided(array: np.ndarray, side: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Colour content (a picture of colours of one brightness)
+# --------------------------------------------------------------------------------------------------------------
+
+#: Longest side of the box-averaged copy the chroma spread is read on, and the fewest pixels averaged each way:
+#: pixel noise (colour noise of 5 levels a channel reads 1.2 after a 4×4 average) cannot pass for colours, while
+#: the shapes of a picture (letters, a ball, a background) keep theirs.
+CHROMA_SIDE = 256
+CHROMA_BOX = 4
+#: Longest side of the exact-valued (strided) copy the share near one colour is read on: averaging would spread a
+#: few scattered outliers over whole blocks.
+CHROMA_DOMINANT_SIDE = 256
+#: ITU-R 601 luminance weights, as the judges' luminance reads them.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class ChromaMeasure:
+    #: Standard deviation (levels of 0-255) of the chroma plane (red or blue minus the luminance) that varies most,
+    #: on a copy box-averaged over at least CHROMA_BOX px each way.
+    spread: float
+    #: Standard deviation of the luminance of that copy: what the brightness carries beside the colours.
+    luminance: float
+
+
+def chroma_planes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Red and blue minus the luminance (float32): zero on every grey, whatever its brightness."""
+    red, green, blue = (rgb[..., channel].astype(np.float32) for channel in range(3))
+    luma = red * _LUMA[0] + green * _LUMA[1] + blue * _LUMA[2]
+    return red - luma, blue - luma
+
+
+def chroma(rgb: np.ndarray) -> ChromaMeasure:
+    """How much an image's colour varies apart from its brightness: red text on a green sign of the same
+    luminance, a red ball on a green lawn, differ here while their luminance is one flat value. A grey image
+    (any brightness, any noise) reads 0. ``rgb``: H×W×3 uint8."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    step = max(CHROMA_BOX, -(-max(height, width) // CHROMA_SIDE))
+    down, across = max(1, height // step), max(1, width // step)
+    small = cv2.resize(rgb[: down * step, : across * step], (across, down), interpolation=cv2.INTER_AREA)
+    small = small.reshape(down, across, 3).astype(np.float32)
+    red, blue = chroma_planes(small)
+    luma = small @ np.array(_LUMA, dtype=np.float32)
+    return ChromaMeasure(round(max(float(red.std()), float(blue.std())), 2), round(float(luma.std()), 2))
+
+
+def near_one_colour(rgb: np.ndarray, tolerance: float) -> float:
+    """Share of the pixels (of an exact-valued copy at most CHROMA_DOMINANT_SIDE px) within ``tolerance`` of the
+    median chroma in both planes: near one hue and saturation, whatever their brightness."""
+    red, blue = chroma_planes(strided(rgb, CHROMA_DOMINANT_SIDE))
+    near = (np.abs(red - np.median(red)) <= tolerance) & (np.abs(blue - np.median(blue)) <= tolerance)
+    return round(float(np.count_nonzero(near) / near.size), 4)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Noise
 # --------------------------------------------------------------------------------------------------------------
 
@@ -753,6 +809,22 @@ def open_corners(gray: np.ndarray, bands: list[FlatBand], level: float) -> int:
     return opened
 
 
+def bands_between(gray: np.ndarray, bars: list[FlatBand]) -> bool:
+    """Whether everything between two bars on opposite sides (left and right, or top and bottom) is flat lines
+    along them too: the image is drawn in flat bands (a flag, stripes), not a picture framed by bars. ``gray``: the
+    copy the bars were found on."""
+    depth = {band.side: band.depth for band in bars}
+    lines = gray.T if "left" in depth else gray
+    count = lines.shape[0]
+    near, far = ("left", "right") if "left" in depth else ("top", "bottom")
+    first, last = round(depth[near] * count), count - round(depth[far] * count)
+    between = lines[first:last]
+    if between.shape[0] == 0:
+        return False
+    deviation = np.abs(between - np.median(between, axis=1, keepdims=True))
+    return bool(((deviation <= BAND_TOLERANCE).mean(axis=1) >= BAND_UNIFORM).all())
+
+
 def covered_share(bands: list[FlatBand]) -> float:
     """Share of the image area the bands cover together."""
     depth = {band.side: band.depth for band in bands}
@@ -809,6 +881,28 @@ def _peak_near(rho: np.ndarray, dy: float, dx: float, radius: int = 1) -> float:
     return best
 
 
+#: Share of the detail's energy that must change along an axis for repeats along it to be looked for.
+MIN_VARYING_ENERGY = 1e-3
+
+
+def _without_constant(rho: np.ndarray, detail: np.ndarray, energy: float, axis: int) -> np.ndarray:
+    """The autocorrelation of the part of ``detail`` (whose energy is ``energy``) that changes along ``axis`` (1:
+    across, 0: down), from ``rho``, the whole detail's, at the shifts of 0 and ±1 px the other way (three rows of
+    it for ``axis`` 1, three columns for 0): the part that is the same on every line along ``axis`` (the mean over
+    it) correlates with itself at every shift along it, by its own autocorrelation the other way, which is taken
+    out. All zeros when (next to) nothing changes along ``axis``: nothing there can repeat."""
+    length = detail.shape[axis]
+    constant = detail.mean(axis=axis)  # one value per line across ``axis``
+    constant_energy = length * float((constant**2).sum())
+    varying = energy - constant_energy
+    if varying <= MIN_VARYING_ENERGY * energy:
+        return np.zeros_like(rho)
+    # The constant part's own circular autocorrelation, along the other axis, the same at every shift along ``axis``.
+    own = np.fft.irfft(np.abs(np.fft.rfft(constant)) ** 2, n=constant.size)[[-1, 0, 1]] * length
+    own = own[:, None] if axis == 1 else own[None, :]
+    return (rho * energy - own) / varying
+
+
 def repetition(gray: np.ndarray) -> RepetitionMeasure:
     """Whether the image is made of copies of one part of it: tiles or duplicated halves.
 
@@ -829,10 +923,18 @@ def repetition(gray: np.ndarray) -> RepetitionMeasure:
         return RepetitionMeasure(0.0, (0, 0), 0.0)
     spectrum = np.fft.rfft2(detail)
     rho = np.fft.irfft2(np.abs(spectrum) ** 2, s=detail.shape) / energy
+    # A repeat along an axis is of what changes along it: the part of the detail that is the same in every row
+    # (the edges of vertical bands, a flag's, a gradient's ends) matches itself at every vertical shift, and
+    # copies down the image are looked for in the rest only (and likewise across).
+    # Only the shifts the peaks are read at: the rows one pixel either side of no vertical shift (for repeats
+    # across), the columns either side of no horizontal shift (for repeats down).
+    near = [-1, 0, 1]
+    across_rho = _without_constant(rho[near], detail, energy, axis=1)
+    down_rho = _without_constant(rho[:, near], detail, energy, axis=0)
     # Along each axis take the finest tiling that repeats about as strongly as the best one: a 4-tile
     # repeat also repeats at half the side.
     counts, strengths = [], []
-    for axis_peak in (lambda n: _peak_near(rho, 0, w / n), lambda n: _peak_near(rho, h / n, 0)):
+    for axis_peak in (lambda n: _peak_near(across_rho, 0, w / n), lambda n: _peak_near(down_rho, h / n, 0)):
         values = {n: axis_peak(n) for n in TILE_COUNTS}
         strongest = max(values.values())
         finest = max(n for n, value in values.items() if value >= strongest - 0.05)

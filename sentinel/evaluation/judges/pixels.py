@@ -32,7 +32,11 @@ def decodes(ctx: JudgeContext, _: CheckSettings) -> Outcome:
 
 
 class NotBlankSettings(CheckSettings):
-    min_stddev: float = Field(4.0, ge=0, description="minimum luminance standard deviation (0-255)")
+    min_stddev: float = Field(
+        4.0,
+        ge=0,
+        description="minimum standard deviation (0-255) of the luminance, or of the colour apart from it (chroma)",
+    )
     # A minimalist picture (a small subject on a flat sky) is mostly one value by design: only an image that is
     # all but entirely one value is blank.
     max_dominant_fraction: float = Field(0.995, gt=0, le=1, description="share of pixels allowed near one value")
@@ -68,16 +72,33 @@ def not_blank(ctx: JudgeContext, s: NotBlankSettings) -> Outcome:
     dominant = 0.0
     if spread**2 <= 1.001 * most_varied:
         dominant = near_share(gray, float(np.median(gray)), s.dominant_tolerance)
-    if std < s.min_stddev:
-        detail = f"image is blank or near-uniform: luminance varies by {number(std)} (needs ≥ {number(s.min_stddev)})"
-        return Outcome(False, std, s.min_stddev, detail, severity="severe")
-    if dominant > s.max_dominant_fraction:
+    if std >= s.min_stddev and dominant <= s.max_dominant_fraction:
+        return Outcome(True, std, s.min_stddev, f"image has content (luminance varies by {number(std)})")
+    # Colours of one brightness (red letters on a green sign, a red ball on a green lawn) are one flat luminance:
+    # only an image flat in colour too is blank. Read only here, for the few images whose luminance is flat.
+    colour = _chroma(ctx)
+    tolerance = s.dominant_tolerance
+    if (
+        colour.spread >= s.min_stddev
+        and ctx.memo(f"near-one-colour@{tolerance}", lambda: measures.near_one_colour(ctx.decoded.rgb, tolerance))
+        <= s.max_dominant_fraction
+    ):
         detail = (
-            f"image is near-uniform: {pct(dominant)} of pixels are within ±{s.dominant_tolerance} of one "
-            f"value (allowed {pct(s.max_dominant_fraction)})"
+            f"image has content: its colours vary by {number(colour.spread)} though its luminance varies by only "
+            f"{number(std)}"
         )
-        return Outcome(False, round(dominant, 4), s.max_dominant_fraction, detail, severity="severe")
-    return Outcome(True, std, s.min_stddev, f"image has content (luminance varies by {number(std)})")
+        return Outcome(True, colour.spread, s.min_stddev, detail)
+    if std < s.min_stddev:
+        detail = (
+            f"image is blank or near-uniform: luminance varies by {number(std)} and colour by "
+            f"{number(colour.spread)} (needs ≥ {number(s.min_stddev)})"
+        )
+        return Outcome(False, std, s.min_stddev, detail, severity="severe")
+    detail = (
+        f"image is near-uniform: {pct(dominant)} of pixels are within ±{s.dominant_tolerance} of one "
+        f"value (allowed {pct(s.max_dominant_fraction)})"
+    )
+    return Outcome(False, round(dominant, 4), s.max_dominant_fraction, detail, severity="severe")
 
 
 #: The fewest pixels an image's shorter side may have. A 4096×3 strip is no picture a person could use, and the
@@ -238,11 +259,19 @@ def sharpness(gray: np.ndarray) -> float:
     Scoring the detailed tiles rather than the whole frame keeps a sharp product on a
     plain white background from reading as blurred.
     """
+    tiles = _tile_detail(gray)
+    top = np.sort(tiles)[-max(1, tiles.size // 10) :]
+    return float(top.mean())
+
+
+def _tile_detail(gray: np.ndarray) -> np.ndarray:
+    """The Laplacian variance of each whole 32×32 tile of ``gray``; of the whole array (one value) when it holds
+    no whole tile."""
     tile = 32
     rows, cols = (gray.shape[0] - 2) // tile, (gray.shape[1] - 2) // tile
     if rows <= 0 or cols <= 0:
         lap = 4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:]
-        return float(lap.var())
+        return np.array([lap.var()])
     # Only the whole tiles' Laplacian, in place: the same float32 operations in the same order, without a new array
     # for each of them.
     height, width = rows * tile, cols * tile
@@ -251,9 +280,23 @@ def sharpness(gray: np.ndarray) -> float:
     lap -= gray[2 : height + 2, 1 : width + 1]
     lap -= gray[1 : height + 1, :width]
     lap -= gray[1 : height + 1, 2 : width + 2]
-    tiles = lap.reshape(rows, tile, cols, tile).var(axis=(1, 3)).ravel()
-    top = np.sort(tiles)[-max(1, tiles.size // 10) :]
-    return float(top.mean())
+    return lap.reshape(rows, tile, cols, tile).var(axis=(1, 3)).ravel()
+
+
+def _chroma(ctx: JudgeContext) -> measures.ChromaMeasure:
+    return ctx.memo("chroma", lambda: measures.chroma(ctx.decoded.rgb))
+
+
+def _chroma_sharpness(ctx: JudgeContext, side: int) -> float:
+    """:func:`sharpness` of the chroma plane (red or blue minus the luminance) with the most detail, less the
+    detail of its median tile: colour noise spread over the whole frame (which reads as detail in every tile) is
+    no colour edge."""
+    best = 0.0
+    for plane in measures.chroma_planes(ctx.decoded.rgb):
+        tiles = _tile_detail(measures.box_downscale(plane, side))
+        top = np.sort(tiles)[-max(1, tiles.size // 10) :]
+        best = max(best, float(top.mean() - np.median(tiles)))
+    return best
 
 
 def _thumbnail_gray(ctx: JudgeContext, side: int = 1024) -> np.ndarray:
@@ -279,6 +322,24 @@ def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
     measured = round(score, 1)
     if score >= s.min_sharpness:
         return Outcome(True, measured, s.min_sharpness, f"image is sharp (detail score {number(measured)})")
+    # Edges between colours of one brightness (red letters on a green sign) are flat in luminance: they are read
+    # in the colour apart from brightness, only for the few images whose luminance reads as blurred. A blurred
+    # photograph's colour edges are softer still than its luminance's.
+    if _chroma(ctx).spread <= _chroma(ctx).luminance:
+        colour = 0.0  # the brightness carries the picture (a blurred photograph): its colour edges are no sharper
+    else:
+        colour = round(
+            ctx.memo(f"chroma-sharpness@{s.analysis_side}", lambda: _chroma_sharpness(ctx, s.analysis_side)), 1
+        )
+    if colour >= s.min_sharpness:
+        detail = f"image is sharp (detail score {number(colour)} in its colour edges, {number(measured)} in luminance)"
+        return Outcome(True, colour, s.min_sharpness, detail)
+    if colour > measured:
+        detail = (
+            f"image looks blurred: detail score {number(colour)} in its colour edges, {number(measured)} in "
+            f"luminance (needs ≥ {number(s.min_sharpness)})"
+        )
+        return Outcome(False, colour, s.min_sharpness, detail, graded=colour / max(s.min_sharpness, 1e-9))
     detail = f"image looks blurred: detail score {number(measured)} (needs ≥ {number(s.min_sharpness)})"
     return Outcome(False, measured, s.min_sharpness, detail, graded=score / max(s.min_sharpness, 1e-9))
 
@@ -486,6 +547,8 @@ def banding(ctx: JudgeContext, s: BandingSettings) -> Outcome:
 
 #: Luminance levels within which two bands count as the same colour (one frame, one backdrop).
 SAME_BAND_COLOUR = 12.0
+#: Levels (the channel that differs most) within which two bands of one luminance count as the same colour.
+SAME_BAND_CHANNEL = 24.0
 #: Depths (shares of the side) within which bands on opposite sides are one pair of bars.
 TWIN_DEPTH = 0.006
 
@@ -515,17 +578,36 @@ def _edge_of_flat_band(ctx: JudgeContext, seam: measures.SeamMeasure) -> bool:
     return False
 
 
+def _band_rgb(ctx: JudgeContext, band: measures.FlatBand) -> np.ndarray:
+    """The median colour (R, G, B) of a flat band."""
+
+    def compute() -> np.ndarray:
+        rgb = ctx.decoded.rgb
+        height, width = rgb.shape[:2]
+        extent = max(1, round(band.depth * (height if band.side in ("top", "bottom") else width)))
+        region = {
+            "top": rgb[:extent],
+            "bottom": rgb[height - extent :],
+            "left": rgb[:, :extent],
+            "right": rgb[:, width - extent :],
+        }[band.side]
+        return np.median(measures.strided(region, 128).reshape(-1, 3), axis=0)
+
+    colour: np.ndarray = ctx.memo(f"band-rgb:{band.side}:{band.depth}", compute)
+    return colour
+
+
 def _band_colour(ctx: JudgeContext, band: measures.FlatBand) -> str:
-    rgb = ctx.decoded.rgb
-    height, width = rgb.shape[:2]
-    extent = max(1, round(band.depth * (height if band.side in ("top", "bottom") else width)))
-    region = {
-        "top": rgb[:extent],
-        "bottom": rgb[height - extent :],
-        "left": rgb[:, :extent],
-        "right": rgb[:, width - extent :],
-    }[band.side]
-    return _hex(np.median(measures.strided(region, 128).reshape(-1, 3), axis=0))
+    return _hex(_band_rgb(ctx, band))
+
+
+def _same_band_colour(ctx: JudgeContext, one: measures.FlatBand, other: measures.FlatBand) -> bool:
+    """Whether two flat bands are one colour: of one luminance, and of one hue (a flag's green and red bands have
+    the same luminance)."""
+    if abs(one.level - other.level) > SAME_BAND_COLOUR:
+        return False
+    difference = np.abs(_band_rgb(ctx, one) - _band_rgb(ctx, other))
+    return bool(difference.max() <= SAME_BAND_CHANNEL)
 
 
 class BordersSettings(CheckSettings):
@@ -555,7 +637,7 @@ def borders(ctx: JudgeContext, s: BordersSettings) -> Outcome:
     found = _flat_bands(ctx)
 
     def same(one: measures.FlatBand, other: measures.FlatBand) -> bool:
-        return abs(one.level - other.level) <= SAME_BAND_COLOUR
+        return _same_band_colour(ctx, one, other)
 
     def span(band: measures.FlatBand) -> float:
         """The share of its side a band's inner edge can meet content along: a frame's sides take the rest."""
@@ -604,6 +686,10 @@ def borders(ctx: JudgeContext, s: BordersSettings) -> Outcome:
     else:
         return Outcome(True, 0.0, s.min_band, "no bars or frame along the edges")
     chosen = [by_side[side] for side in sides]
+    if band_kind != "frame" and measures.bands_between(_thumbnail_gray(ctx, 512), chosen):
+        # Flat bands from one bar to the other: the image is drawn in bands (a flag, stripes), not a picture
+        # between bars.
+        return Outcome(True, 0.0, s.min_band, "no bars or frame along the edges: the image is drawn in flat bands")
     covered = measures.covered_share(chosen)
     colour = _band_colour(ctx, max(chosen, key=lambda b: b.depth))
     detail = f"the image has {what.format(colour=colour)}, covering {covered:.0%} of it"
@@ -641,6 +727,13 @@ def truncated(ctx: JudgeContext, s: TruncatedSettings) -> Outcome:
         ):
             continue
         candidates.append(band)
+    opposite = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}
+    for band in list(candidates):
+        twin = next((o for o in found if o.side == opposite[band.side] and o.straight >= s.min_straight), None)
+        # Flat bands from this edge to the other, each a different colour: a design drawn in bands (a tricolour
+        # flag, stripes), not a picture that stopped part way.
+        if twin is not None and measures.bands_between(_thumbnail_gray(ctx, 512), [band, twin]):
+            candidates.remove(band)
     if not candidates:
         return Outcome(True, 0.0, s.min_depth, "the picture reaches every edge")
     band = max(candidates, key=lambda b: b.depth)
