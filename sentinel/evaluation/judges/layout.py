@@ -106,7 +106,9 @@ def white_background(ctx: JudgeContext, s: WhiteBackgroundSettings) -> Outcome:
 
 
 class FillsFrameSettings(CheckSettings):
-    min_fill: float = Field(0.85, gt=0, le=1, description="subject's longest extent as a share of the longest side")
+    min_fill: float = Field(
+        0.85, gt=0, le=1, description="subject's extent as a share of the frame, along the axis it fills most"
+    )
     tolerance: int = Field(16, ge=0, le=128, description="levels below 255 still counted as background")
     noise_fraction: float = Field(0.002, ge=0, lt=0.5, description="rows/columns with fewer subject pixels are noise")
 
@@ -125,7 +127,7 @@ def subject_box(rgb: np.ndarray, tolerance: int, noise_fraction: float) -> tuple
 @kind.check(
     "fills_frame",
     FillsFrameSettings,
-    bands=Bands(0.75, 0.6, measure="subject's extent as a share of the longest side"),
+    bands=Bands(0.75, 0.6, measure="subject's extent as a share of the frame along the axis it fills most"),
     fix="Make the product larger so it fills at least {{ threshold | pct }} of the frame, centred, with a small "
     "even margin.",
 )
@@ -136,11 +138,15 @@ def fills_frame(ctx: JudgeContext, s: FillsFrameSettings) -> Outcome:
     if box is None:
         return Outcome(False, 0.0, s.min_fill, "no subject found: the image is all background", severity="severe")
     left, top, right, bottom = box
-    fill = max(right - left, bottom - top) / max(width, height)
+    # Along the axis the product fills most: an upright bottle 95% of a landscape frame's height cannot grow without
+    # being cut off, whatever share of the (longer) width it spans.
+    across, down = (right - left) / width, (bottom - top) / height
+    fill = max(across, down)
     extent = f"{right - left}×{bottom - top} px"
+    axis = "width" if across >= down else "height"
     if fill >= s.min_fill:
-        return Outcome(True, round(fill, 4), s.min_fill, f"subject fills {pct(fill)} of the frame ({extent})")
-    detail = f"subject fills {pct(fill)} of the longest side ({extent}); needs {pct(s.min_fill)}"
+        return Outcome(True, round(fill, 4), s.min_fill, f"subject fills {pct(fill)} of the frame's {axis} ({extent})")
+    detail = f"subject fills {pct(fill)} of the frame's {axis} ({extent}); needs {pct(s.min_fill)}"
     return Outcome(False, round(fill, 4), s.min_fill, detail)
 
 
