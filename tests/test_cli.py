@@ -223,13 +223,7 @@ def test_a_bad_setting_stops_every_command_with_one_line(tmp_path, command, vari
 def test_serve_names_a_database_it_cannot_open_in_one_line(tmp_path) -> None:
     # As on a read-only volume holding the database, or a volume mounted over the file's path: named, no traceback.
     (tmp_path / "data" / "sentinel.db").mkdir(parents=True)
-    result = subprocess.run(
-        [SENTINEL, "serve", "--port", "0"],
-        capture_output=True,
-        text=True,
-        env=clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data")),
-        timeout=60,
-    )
+    result = run("serve", "--port", "0", env=clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data")))
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert f"{(tmp_path / 'data' / 'sentinel.db').resolve()}: SQLite cannot open or write" in result.stderr
@@ -238,13 +232,8 @@ def test_serve_names_a_database_it_cannot_open_in_one_line(tmp_path) -> None:
 
 def test_serve_names_a_blob_folder_it_cannot_write_in_one_line(tmp_path) -> None:
     (tmp_path / "not-a-folder").write_text("a file where the blob folder should be")
-    result = subprocess.run(
-        [SENTINEL, "serve", "--port", "0"],
-        capture_output=True,
-        text=True,
-        env=clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"), SENTINEL_BLOB_DIR=str(tmp_path / "not-a-folder")),
-        timeout=60,
-    )
+    env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"), SENTINEL_BLOB_DIR=str(tmp_path / "not-a-folder"))
+    result = run("serve", "--port", "0", env=env)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "cannot be written" in result.stderr

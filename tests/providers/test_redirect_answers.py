@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import create_engine
 from sqlmodel import Session, select
 from starlette.applications import Starlette
@@ -21,9 +20,9 @@ from sentinel.models import ProviderCall
 from sentinel.providers.base import Outcome
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
-from tests.conftest import clean_env, start_server
 from tests.providers.harness import AdapterRunner
 from tests.providers.test_not_found_pages import ADAPTERS
+from tests.support.routed_server import serving_routes
 
 ELSEWHERE = "https://moved.invalid/v2/images"
 
@@ -60,15 +59,8 @@ def two_providers(tmp_path: Path) -> Iterator[tuple[str, Script, Script, Path]]:
             "models": {"m": {"candidates": [{"target": "first:dall-e-3"}, {"target": "second:dall-e-3"}]}},
             "default_model": "m",
         }
-        (tmp_path / "routes.yaml").write_text(yaml.safe_dump(routes))
-        env = clean_env(
-            SENTINEL_DATA_DIR=str(tmp_path / "data"), SENTINEL_ROUTES=str(tmp_path / "routes.yaml"), FAKE_KEY="k"
-        )
-        server, base = start_server(env, tmp_path / "serve.log")
-        try:
-            yield base, moved, healthy, tmp_path / "data" / "sentinel.db"
-        finally:
-            server.stop()
+        with serving_routes(tmp_path, routes) as (base, database):
+            yield base, moved, healthy, database
 
 
 def test_a_provider_that_moved_falls_back_to_the_next_candidate(two_providers) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from PIL import Image
 from sqlalchemy import create_engine
 from sqlmodel import Session, select
@@ -18,7 +17,7 @@ from sqlmodel import Session, select
 from sentinel.models import ProviderCall
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, png_image, serve
-from tests.conftest import clean_env, start_server
+from tests.support.routed_server import serving_routes
 
 PRICE = 0.04
 
@@ -57,15 +56,8 @@ def gateway(tmp_path: Path) -> Iterator[tuple[str, Script, Script, Path]]:
             "default_model": "pair",
             "max_passes": 2,
         }
-        (tmp_path / "routes.yaml").write_text(yaml.safe_dump(routes))
-        env = clean_env(
-            SENTINEL_DATA_DIR=str(tmp_path / "data"), SENTINEL_ROUTES=str(tmp_path / "routes.yaml"), FAKE_KEY="k"
-        )
-        server, base = start_server(env, tmp_path / "serve.log")
-        try:
-            yield base, broken, healthy, tmp_path / "data" / "sentinel.db"
-        finally:
-            server.stop()
+        with serving_routes(tmp_path, routes) as (base, database):
+            yield base, broken, healthy, database
 
 
 def calls_of(database: Path) -> list[ProviderCall]:
