@@ -1,8 +1,9 @@
 """The ``edit`` judge: compares an edited image with its source under a mask.
 
-What had to stay must stay (SSIM, and the subject's colours in Lab), what had to change must change (mean change),
-and a removal must leave a fill that belongs to its surroundings (detail, seam and colours against a ring around the
-mask), on a result delivered at the source's size.
+What had to stay must stay (SSIM, and the subject's colours in Lab; outside the mask also no area changed locally:
+a block, a new, moved or recoloured object, a blurred patch), what had to change must change (mean change, and no
+ring of the old background left around a kept subject), and a removal must leave a fill that belongs to its
+surroundings (detail, seam and colours against a ring around the mask), on a result delivered at the source's size.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ import numpy as np
 from PIL import Image, ImageColor, ImageFilter
 from pydantic import Field
 
-from sentinel.evaluation.judges.base import LUMA, Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+from sentinel.evaluation.judges.base import (
+    LUMA,
+    Bands,
+    CheckSettings,
+    JudgeContext,
+    JudgeKind,
+    Outcome,
+    pct,
+    region_name,
+)
 from sentinel.evaluation.numbers import number
 from sentinel.store.mask_region import read_coverage
 
@@ -179,6 +189,13 @@ class View:
         return ~_grow(self.touched, self.full_margin)
 
     @cached_property
+    def subject_band(self) -> np.ndarray:
+        """The band just outside the mask, as wide as the blend margin and starting one pixel past every pixel the
+        mask touches (an anti-aliased or slightly soft edge is the subject's): where a cut-out's halo lies."""
+        first = _grow(self.touched, 1)
+        return _grow(first, self.full_margin) & ~first
+
+    @cached_property
     def ring_width(self) -> int:
         low, high = RING_WIDTH_BOUNDS
         return int(np.clip(0.5 * np.sqrt(np.count_nonzero(self.covered)), low, high))
@@ -239,18 +256,37 @@ class View:
 
     @cached_property
     def ssim_map(self) -> np.ndarray:
+        return self._ssim_map(smoothed=False)
+
+    @cached_property
+    def steady_ssim_map(self) -> np.ndarray:
+        """SSIM of the :attr:`steady` copies: a shift by a pixel that decorrelates fine grain, or re-encoding, is not
+        a changed picture; a softened or redrawn one still is."""
+        return self._ssim_map(smoothed=True)
+
+    @cached_property
+    def steady(self) -> tuple[np.ndarray, np.ndarray]:
+        """Source and result 3×3 box-averaged (twice on a view finer than half the source's size, so the blur spans
+        about two source pixels either way): what outside the mask is compared on, a provider's one-pixel shift of
+        fine grain or its re-encoding noise averaged away (a grainy lawn shifted diagonally by a pixel: SSIM 0.86
+        unsmoothed, 0.97 smoothed), a softened picture, a block or a new object not."""
+        source, result = _smoothed(self.source), _smoothed(self.result)
+        if self.scale > 0.5:
+            source, result = _smoothed(source), _smoothed(result)
+        return source, result
+
+    def _ssim_map(self, smoothed: bool) -> np.ndarray:
         from skimage.metrics import structural_similarity
 
-        src = self.source.astype(np.float32) @ LUMA
-        res = self.result.astype(np.float32) @ LUMA
+        src, res = (rgb.astype(np.float32) @ LUMA for rgb in (self.steady if smoothed else (self.source, self.result)))
         if min(src.shape) < 7:  # SSIM's window needs 7 px; a smaller crop is padded by repeating its edge
             pad = [(0, max(0, 7 - n)) for n in src.shape]
             src, res = np.pad(src, pad, mode="edge"), np.pad(res, pad, mode="edge")
         _, ssim = structural_similarity(src, res, data_range=255.0, full=True)
         return ssim[: self.source.shape[0], : self.source.shape[1]]
 
-    def mean_ssim(self, region: np.ndarray) -> float:
-        return float(self.ssim_map[region].mean())
+    def mean_ssim(self, region: np.ndarray, steady: bool = False) -> float:
+        return float((self.steady_ssim_map if steady else self.ssim_map)[region].mean())
 
     def mean_change(self, region: np.ndarray) -> float:
         """Mean absolute change per channel, 0-255 (exact, in integers)."""
@@ -266,7 +302,8 @@ class EditFrames:
         source, result = source_image.rgb, result_image.rgb
         self.source_full = source
         self.height, self.width = source.shape[:2]
-        self.resized_result = (result_image.width, result_image.height) != (source_image.width, source_image.height)
+        self.result_size = (result_image.width, result_image.height)
+        self.resized_result = self.result_size != (source_image.width, source_image.height)
         self.result_full = _resize(result, (self.width, self.height))
         # How much each pixel lies in the region the mask marks, by the rule every reader of a mask follows (see
         # sentinel.store.mask_region: by its alpha when it has transparency, else its brightness), once at full size
@@ -373,6 +410,15 @@ class EditFrames:
     def note(self) -> str:
         return " (result was resized to the source's size to compare)" if self.resized_result else ""
 
+    def source_at_result_size(self) -> np.ndarray | None:
+        """The whole-frame view of the source as a result smaller than it shows it (brought to the result's size and
+        back, as the result was): None when the result is not smaller than the source."""
+        view_size = (self.whole.source.shape[1], self.whole.source.shape[0])
+        if not self.resized_result or self.result_size[0] >= self.width:
+            return None
+        smaller = _resize(self.source_full, self.result_size)
+        return _resize(_resize(smaller, (self.width, self.height)), view_size)
+
 
 def _frames(ctx: JudgeContext) -> EditFrames:
     return ctx.memo("edit-frames", lambda: EditFrames(ctx))
@@ -398,7 +444,7 @@ def _preserved(ctx: JudgeContext, s: SimilaritySettings, inside: bool, what: str
     view = frames.inner if inside else frames.whole
     if inside and (reason := frames.nothing_inside(view)):
         return Outcome(True, None, s.min_ssim, reason + frames.note())
-    ssim = view.mean_ssim(view.inside if inside else view.outside)
+    ssim = view.mean_ssim(view.inside, steady=False) if inside else view.mean_ssim(view.outside, steady=True)
     ok = ssim >= s.min_ssim
     state = "is preserved" if ok else lost
     detail = f"{what} {state}: SSIM {number(round(ssim, 4))} (needs ≥ {number(s.min_ssim)}){frames.note()}"
@@ -424,15 +470,135 @@ def _changed(ctx: JudgeContext, s: ChangeSettings, inside: bool, what: str, unch
     return Outcome(ok, round(change, 2), s.min_change, detail)
 
 
+#: Local damage outside the mask: a result pixel (both images 3×3 box-averaged, the result less the median shift
+#: of each channel outside the mask, a provider's slight global colour or brightness change) whose channel lies
+#: more than this many levels outside the range the source takes in its 3×3 neighbourhood has changed: re-encoding
+#: (JPEG q85 moves few pixels past 5 levels) and a shift by a pixel stay within it, a new object does not.
+DAMAGE_LEVELS = 24
+#: Detail outside the mask (mean luminance step over a DETAIL_WINDOW square) lost where the result keeps less than
+#: this share of the source's, on a source with at least DETAIL_MIN_STEP levels of texture there: a blurred region.
+DETAIL_KEPT, DETAIL_MIN_STEP, DETAIL_WINDOW = 0.45, 6.0, 9
+
+
+#: The share of the image outside the mask that may change locally (PreservedSettings.max_damaged's default).
+MAX_DAMAGED = 0.001
+
+
+class PreservedSettings(SimilaritySettings):
+    max_damaged: float = Field(
+        MAX_DAMAGED,
+        ge=0,
+        le=1,
+        description="share of the image outside the mask changed locally (a new object, a block, a blur, a "
+        "recolouring), at most",
+    )
+
+
+#: Severity of a changed picture outside the mask by its mean SSIM there.
+OUTSIDE_SSIM_BANDS = Bands(0.8, 0.65, measure="SSIM outside the mask")
+#: Severity of local damage outside the mask by its share of the image: a speck is mild, a small patch or word
+#: moderate, a visible object (a 100 px square on a 1024 px photo) severe.
+DAMAGE_BANDS = Bands(0.0025, 0.01, higher_is_better=False, measure="share of the image changed outside the mask")
+
+
+@dataclass(frozen=True)
+class Damage:
+    #: Share of the image outside the mask (and its blend margin) that changed locally.
+    share: float
+    #: The largest changed area's bounding box, in analysis pixels, and what changed most there.
+    box: tuple[int, int, int, int] | None
+    what: str
+
+
+def _around(pixels: np.ndarray, pick: np.ufunc, beyond: int | None = None) -> np.ndarray:
+    """``pick`` (np.minimum or np.maximum) of every pixel's 3×3 neighbourhood on the first two axes, the frame's
+    edge repeated beyond it (or ``beyond`` there); shifted views, several times faster than scipy's filters on small
+    integers."""
+    pad = [(1, 1), (1, 1)] + [(0, 0)] * (pixels.ndim - 2)
+    padded = np.pad(pixels, pad, mode="edge") if beyond is None else np.pad(pixels, pad, constant_values=beyond)
+    rows = pick(pick(padded[:-2], padded[1:-1]), padded[2:])
+    return pick(pick(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+
+
+def outside_damage(view: View, detail_source: np.ndarray | None = None) -> Damage:
+    """Where the result differs from the source outside the mask in a way re-encoding, a one-pixel shift or a slight
+    global colour shift does not explain: colours outside the source's local range (a block, a new or moved object,
+    a recolouring) or detail lost (a blurred region) against ``detail_source`` (default the view's source; for a
+    smaller result, the source at the result's size: detail the smaller size cannot hold is result_size's)."""
+    from scipy import ndimage
+
+    outside = view.outside
+    source, result = view.steady
+    # The provider's global shift per channel: the median change outside (every other row and column estimate it).
+    grid = (slice(None, None, 2), slice(None, None, 2))
+    sample = result[grid][outside[grid]].astype(np.int16) - source[grid][outside[grid]]
+    shift = np.median(sample, axis=0).astype(np.int16) if len(sample) else np.zeros(3, dtype=np.int16)
+    shifted = result.astype(np.int16) - shift
+    low, high = _around(source, np.minimum).astype(np.int16), _around(source, np.maximum).astype(np.int16)
+    recoloured = np.maximum(shifted - high, low - shifted).max(axis=2) > DAMAGE_LEVELS
+
+    def detail(rgb: np.ndarray) -> np.ndarray:
+        grey = rgb.astype(np.float32) @ LUMA
+        steps = np.zeros_like(grey)
+        steps[:-1] += np.abs(np.diff(grey, axis=0))
+        steps[:, :-1] += np.abs(np.diff(grey, axis=1))
+        return ndimage.uniform_filter(steps, DETAIL_WINDOW)
+
+    had = detail(view.source if detail_source is None else detail_source)
+    blurred = (had >= DETAIL_MIN_STEP) & (detail(view.result) < DETAIL_KEPT * had)
+    # An opening by a 3×3 square: a stray pixel, a one-pixel line of JPEG ringing or of what a provider's shift
+    # brought in at the frame's edge is not damage.
+    damaged = _around(_around((recoloured | blurred) & outside, np.minimum, beyond=0), np.maximum)
+    count = int(np.count_nonzero(damaged))
+    if count == 0:
+        return Damage(0.0, None, "")
+    labels, _ = ndimage.label(damaged)
+    largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    rows, cols = np.nonzero(labels == largest)
+    box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+    where = labels == largest
+    what = "blurred" if np.count_nonzero(blurred & where) > np.count_nonzero(recoloured & where) else "changed"
+    return Damage(count / damaged.size, box, what)
+
+
 @kind.check(
     "preserved_outside_mask",
-    SimilaritySettings,
+    PreservedSettings,
     needs=("source", "mask"),
-    bands=Bands(0.8, 0.65, measure="SSIM outside the mask"),
-    fix="Leave everything outside the masked region exactly as it was: same framing, colours, sharpness and details.",
+    bands=OUTSIDE_SSIM_BANDS,
+    fix="Leave everything outside the masked region exactly as it was: same framing, colours, sharpness and details"
+    "{% if facts.damage_at %}; the last result changed the {{ facts.damage_at }} of the picture{% endif %}.",
 )
 def preserved_outside_mask(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
-    return _preserved(ctx, s, inside=False, what="outside the mask the image", lost="was altered")
+    """Outside the mask the image looks as it did: its mean SSIM (the whole picture softened or re-drawn), and no
+    area of it changed locally (a block, a new, moved or recoloured object, a blurred region: the mean SSIM of a
+    large frame hardly moves for those). Severity of local damage by its share of the image (DAMAGE_BANDS)."""
+    structure = _preserved(ctx, s, inside=False, what="outside the mask the image", lost="was altered")
+    frames = _frames(ctx)
+    if frames.empty_mask():
+        return structure
+    view = frames.whole
+    damage = outside_damage(view, frames.source_at_result_size())
+    allowed = s.max_damaged if isinstance(s, PreservedSettings) else MAX_DAMAGED
+    if damage.share <= allowed or damage.box is None:
+        return structure
+    height, width = view.outside.shape
+    where = region_name(damage.box, width, height)
+    left, top, right, bottom = (round(v / view.scale) for v in damage.box)
+    local = (
+        f"an area outside the mask was {damage.what}: {pct(damage.share)} of the image differs from the source "
+        f"(allowed {pct(allowed)}), the largest {right - left}×{bottom - top} px in the {where}"
+    )
+    facts = {"damage_at": where}
+    severity = DAMAGE_BANDS.grade(damage.share)
+    if structure.passed:
+        detail = f"{local}{frames.note()}"
+        return Outcome(False, round(damage.share, 4), allowed, detail, severity=severity, facts=facts)
+    order = ("mild", "moderate", "severe")
+    structure_severity = OUTSIDE_SSIM_BANDS.grade(float(structure.measured or 0.0))
+    worst = max(structure_severity, severity, key=order.index)
+    detail = f"{structure.detail}; {local}"
+    return Outcome(False, structure.measured, structure.threshold, detail, severity=worst, facts=facts)
 
 
 class RemovalSettings(ChangeSettings):
@@ -704,12 +870,22 @@ class BackgroundChangeSettings(ChangeSettings):
         le=1,
         description="share of the background left as it was (and not already the requested colour), at most",
     )
+    max_left_near_subject: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="share of the band next to the subject (outside the mask) left as it was (and not already the "
+        "requested colour), at most: a ring of the old background",
+    )
     color_param: str = "color"
     max_distance: float = Field(40.0, ge=0, le=442, description="RGB distance still counted as the requested colour")
 
 
 #: Severity of a partly replaced background by the share of it left as it was.
 BACKGROUND_LEFT_BANDS = Bands(0.3, 0.45, higher_is_better=False, measure="share of the background left as it was")
+#: Severity of old background left next to the subject, by its share of the band there: a ring that fails
+#: (max_left_near_subject, a quarter of the band) is at least moderate, one all around (half the band) severe.
+HALO_BANDS = Bands(0.0, 0.5, higher_is_better=False, measure="share of the band next to the subject left as it was")
 
 
 @kind.check(
@@ -732,18 +908,37 @@ def background_changed(ctx: JudgeContext, s: BackgroundChangeSettings) -> Outcom
     grid = (slice(None, None, 2), slice(None, None, 2))
     result, outside = view.result[grid], view.outside[grid]
     left = outside & ~view.changed[grid]
-    wanted = ctx.params.get(s.color_param)
+    wanted = str(ctx.params.get(s.color_param) or "")
     if wanted:
-        offset = result.astype(np.int32) - np.array(ImageColor.getrgb(str(wanted))[:3], dtype=np.int32)
-        left &= np.einsum("ijk,ijk->ij", offset, offset) > s.max_distance**2
+        left &= _distance_squared(result, wanted) > s.max_distance**2
     share = float(np.count_nonzero(left)) / max(1, int(np.count_nonzero(outside)))
-    if share <= s.max_left_behind:
+    if share > s.max_left_behind:
+        detail = (
+            f"the background was only partly replaced: {pct(share)} of it was left as it was "
+            f"(allowed {pct(s.max_left_behind)})"
+        )
+        return Outcome(False, round(share, 4), s.max_left_behind, detail, severity=BACKGROUND_LEFT_BANDS.grade(share))
+    # The band hugging the subject, which the share above leaves out with the blend margin: where a careless
+    # cut-out leaves a ring of the old background (a halo), too thin to weigh in the whole background's share.
+    ring = view.subject_band
+    kept = ring & ~view.changed
+    if wanted:
+        kept &= _distance_squared(view.result, wanted) > s.max_distance**2
+    halo = float(np.count_nonzero(kept)) / max(1, int(np.count_nonzero(ring)))
+    if halo <= s.max_left_near_subject:
         return outcome
+    width = round(view.full_margin / view.scale)
     detail = (
-        f"the background was only partly replaced: {pct(share)} of it was left as it was "
-        f"(allowed {pct(s.max_left_behind)})"
+        f"a ring of the old background is left around the subject: {pct(halo)} of the {width} px band next to it "
+        f"was left as it was (allowed {pct(s.max_left_near_subject)})"
     )
-    return Outcome(False, round(share, 4), s.max_left_behind, detail, severity=BACKGROUND_LEFT_BANDS.grade(share))
+    return Outcome(False, round(halo, 4), s.max_left_near_subject, detail, severity=HALO_BANDS.grade(halo))
+
+
+def _distance_squared(rgb: np.ndarray, colour: str) -> np.ndarray:
+    """Squared RGB distance of every pixel to a colour the caller named (CSS name, hex or rgb())."""
+    offset = rgb.astype(np.int32) - np.array(ImageColor.getrgb(colour)[:3], dtype=np.int32)
+    return np.einsum("...k,...k->...", offset, offset)
 
 
 class BackgroundColorSettings(CheckSettings):
