@@ -21,7 +21,25 @@ from sentinel.evaluation.rubric import FIX_TEMPLATES, SEVERITIES, VISION, Criter
 logger = logging.getLogger(__name__)
 
 #: The names a fix template may use.
-FIX_CONTEXT = ("params", "measured", "threshold", "detail", "severity", "facts", "settings")
+FIX_CONTEXT = ("params", "measured", "threshold", "detail", "severity", "facts", "settings", "quote")
+#: Quote marks a text is put between, the first pair the text itself does not hold: its own quotes stay inside.
+QUOTE_PAIRS = (('"', '"'), ("«", "»"), ("“", "”"), ("「", "」"))
+
+
+def quote(text: object) -> str:
+    """A caller's text as a prompt quotes it, for a fix template (``{{ quote(params.text) }}``): between quote
+    marks it does not contain, so where it ends is never in doubt (``Say "Hi"`` becomes ``«Say "Hi"»``), and a
+    text of several lines names each line in order, which a prompt flattened to one line would lose."""
+    lines = [re.sub(r"\s+", " ", line).strip() for line in str(text).splitlines()]
+    lines = [line for line in lines if line] or [""]
+    whole = "".join(lines)
+    opening, closing = next(((o, c) for o, c in QUOTE_PAIRS if o not in whole and c not in whole), QUOTE_PAIRS[-1])
+    quoted = [f"{opening}{line}{closing}" for line in lines]
+    if len(quoted) == 1:
+        return quoted[0]
+    return f"{', '.join(quoted[:-1])} and {quoted[-1]}, each on its own line in that order"
+
+
 #: Guidance added to a prompt is capped: a provider's prompt limit must not be spent on repeated fixes.
 MAX_GUIDANCE_CHARS = 1200
 
@@ -70,6 +88,7 @@ def _rendered(criterion: Criterion, template: str, failed: dict[str, Any], param
         "severity": failed.get("severity"),
         "facts": failed.get("facts") or {},
         "settings": _settings(criterion),
+        "quote": quote,
     }
     try:
         return _sentence(FIX_TEMPLATES.from_string(template).render(**context))

@@ -62,6 +62,8 @@ MAX_SIDE = 4096
 #: apostrophe ("McDonald's") is part of the text, not its end.
 DOUBLE_QUOTED = re.compile(r"[\"“”]([^\"“”]{1,80})[\"“”]")
 SINGLE_QUOTED = re.compile(r"(?<![A-Za-z])['‘’]([^'‘’]{1,80})['‘’](?![A-Za-z])")
+#: Guillemets, which guidance puts around a text that holds double quotes itself (« Say "Hi" »): tried first.
+GUILLEMETS = re.compile(r"«([^«»]{1,80})»")
 #: A request for a white background, however it is written: "white background", "pure white (#FFFFFF) background".
 WHITE_BACKGROUND = re.compile(r"white\s+(?:\(#?f{6}\)\s+)?(?:seamless\s+)?background|#f{6}\s+background", re.I)
 
@@ -120,7 +122,7 @@ def render(prompt: str, width: int, height: int, seed: int) -> bytes:
     side = min(width, height) * fill
     cx, cy = width / 2, height / 2
     box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-    quoted = DOUBLE_QUOTED.search(prompt) or SINGLE_QUOTED.search(prompt)
+    quoted = GUILLEMETS.search(prompt) or DOUBLE_QUOTED.search(prompt) or SINGLE_QUOTED.search(prompt)
     shape = "rectangle" if quoted else _shape_for(prompt, rng)
     if quoted:
         # A sign: wide enough for its text.

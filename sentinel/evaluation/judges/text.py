@@ -299,11 +299,25 @@ class OcrPage:
     note: str = ""
 
 
+#: Fewest pixels an image read for text needs on its short side: no legible line of text is thinner. RapidOCR
+#: scales an image's short side up to 30 px and then pads a long strip to a quarter of its new length, so a
+#: 1000×1 strip became 30000×7500 pixels (~650 MB) to read; from 8 px on, a 1024-px page grows to at most
+#: ~3840×960 (~11 MB).
+MIN_TEXT_SIDE = 8
+
+
+def too_thin(rgb: np.ndarray) -> bool:
+    """Whether an image is too thin to hold a legible line of text (and is not read at all)."""
+    return min(rgb.shape[:2]) < MIN_TEXT_SIDE
+
+
 def read_words(rgb: np.ndarray, rotation: int = 0) -> OcrPage:
     """Every line of text in an RGB image (colour matters: red on green has no luminance contrast)."""
     if rotation:
         rgb = np.asarray(Image.fromarray(rgb).rotate(rotation, expand=True))
     height, width = rgb.shape[:2]
+    if too_thin(rgb):
+        return OcrPage([], width, height, rotation)
     with _ocr_engine() as engine:
         # Every option is passed on every call: the engine keeps what a call sets for the calls after it.
         result = engine(rgb, use_det=True, use_cls=False, use_rec=True, text_score=0.0)
@@ -575,16 +589,25 @@ class _Alignment:
     pairs: tuple[tuple[int, int], ...]
 
 
-def _align(same: np.ndarray, starts: np.ndarray | None = None, ends: np.ndarray | None = None) -> _Alignment:
+def _align(
+    same: np.ndarray,
+    starts: np.ndarray | None = None,
+    ends: np.ndarray | None = None,
+    free: np.ndarray | None = None,
+    free_after: np.ndarray | None = None,
+) -> _Alignment:
     """Edit distance of the whole pattern (rows) against its best stretch of the text (columns), with the path.
 
     ``same[i, j]``: pattern character i and text character j are the same letter. ``starts`` and ``ends`` (one per
-    place between text characters, ``cols + 1``): where a stretch may begin and end; anywhere when not given. Rows
-    are computed whole: the one sequential step (an insertion carried along the row) is a running minimum.
+    place between text characters, ``cols + 1``): where a stretch may begin and end; anywhere when not given.
+    ``free[i]``: pattern character i may be left unread at no cost (a character the recogniser does not read);
+    ``free_after[i]``: text read between pattern characters i and i + 1 costs nothing (inside such a word).
+    Rows are computed whole: the one sequential step (an insertion carried along the row) is a running minimum.
     """
     rows, cols = same.shape
+    skip = np.ones(rows, dtype=np.int32) if free is None else (~free).astype(np.int32)
     table = np.zeros((rows + 1, cols + 1), dtype=np.int32)
-    table[:, 0] = np.arange(rows + 1)
+    table[1:, 0] = np.cumsum(skip)
     # A place no stretch may begin at costs more than any alignment, so no path starts there.
     barred = rows + cols + 1
     if starts is not None:
@@ -592,9 +615,12 @@ def _align(same: np.ndarray, starts: np.ndarray | None = None, ends: np.ndarray 
     offsets = np.arange(cols + 1, dtype=np.int32)
     for i in range(1, rows + 1):
         row = np.empty(cols + 1, dtype=np.int32)
-        row[0] = i
-        row[1:] = np.minimum(table[i - 1, 1:] + 1, table[i - 1, :-1] + ~same[i - 1])
-        table[i] = np.minimum.accumulate(row - offsets) + offsets
+        row[0] = table[i, 0]
+        row[1:] = np.minimum(table[i - 1, 1:] + skip[i - 1], table[i - 1, :-1] + ~same[i - 1])
+        if free_after is not None and free_after[i - 1]:
+            table[i] = np.minimum.accumulate(row)
+        else:
+            table[i] = np.minimum.accumulate(row - offsets) + offsets
     last = table[rows] if ends is None else np.where(ends, table[rows], barred)
     end = int(np.argmin(last))
     # Of equally good ends, the stretch runs on to the last of a run: 'OPEN 24/1' read for 'OPEN 24/7' is shown
@@ -609,7 +635,7 @@ def _align(same: np.ndarray, starts: np.ndarray | None = None, ends: np.ndarray 
         if j > 0 and table[i, j] == table[i - 1, j - 1] + (not same[i - 1, j - 1]):
             pairs.append((i - 1, j - 1))
             i, j = i - 1, j - 1
-        elif table[i, j] == table[i - 1, j] + 1:
+        elif table[i, j] == table[i - 1, j] + skip[i - 1]:
             i -= 1
         else:
             j -= 1
@@ -694,6 +720,12 @@ class Match:
     #: The read words that hold the expected text letter for letter only as part of them ('CATALOG' for 'CAT',
     #: 'SALES' for 'SALE'): the sign says those words, not the expected text.
     inside: str = ""
+    #: Symbols of the expected text ('♥', '✓', an emoji) the recogniser did not read as themselves: it reads few
+    #: symbols of its alphabet on a real sign, so a symbol left unread neither confirms nor refutes the sign.
+    unread_symbols: tuple[str, ...] = ()
+    #: How well the characters the recogniser can read match, the others (``unreadable``, ``unread_symbols``) set
+    #: aside: 1 − their differences / their count ('HOTEL' of 'HOTEL Москва' on a sign that reads 'PIZZA': low).
+    readable_score: float = 1.0
 
     def passes(self, s: ExpectedTextSettings) -> bool:
         """Spelled as expected (and in the expected case, unless case is ignored)."""
@@ -720,6 +752,36 @@ def _shown(char: str) -> str:
 
 def _minor(char: str) -> bool:
     return _fold(char) in MINOR_PUNCTUATION
+
+
+def _minor_marks(chars: list[str] | str, joined: list[bool]) -> list[bool]:
+    """Per character, whether it is sentence punctuation a difference in is minor: not a mark between two digits
+    written together ('$4.50', '1.5 mg', '10:30'), which is part of the number ('$450' is another price).
+    ``joined[k]``: characters k and k + 1 are written together (no space between them)."""
+    last = len(chars) - 1
+    return [
+        _minor(char)
+        and not (0 < k < last and chars[k - 1].isdigit() and chars[k + 1].isdigit() and joined[k - 1] and joined[k])
+        for k, char in enumerate(chars)
+    ]
+
+
+#: A decimal comma and a decimal point are the same separator to a reader ('4,50' for '4.50' is a mark, not a
+#: number changed), and the dot is the mark the recogniser most often reads as the other.
+DECIMAL_FOLD = {",": "."}
+
+
+def _symbol(char: str) -> bool:
+    """A pictograph or emoji part ('♥', '✓', '🍕', a skin tone, the joiner and variation selectors emoji use)."""
+    return unicodedata.category(char) == "So" or char in EMOJI_PARTS or "\U0001f3fb" <= char <= "\U0001f3ff"
+
+
+EMOJI_PARTS = frozenset("\u200d\ufe0e\ufe0f\u20e3")
+
+
+def _pictograph(char: str) -> bool:
+    """A symbol worth naming to a reader ('♥'), not a joiner, selector or skin tone of an emoji."""
+    return unicodedata.category(char) == "So"
 
 
 def _word_edges(glyphs: list[tuple[str, int, int]]) -> np.ndarray:
@@ -752,30 +814,53 @@ def _word_edges(glyphs: list[tuple[str, int, int]]) -> np.ndarray:
     return edges
 
 
-def _minor_stretch(pattern: str, chars: list[str], glyph_words: list[int], edges: np.ndarray) -> tuple[int, int] | None:
+def _minor_stretch(
+    pattern: str,
+    chars: list[str],
+    glyph_words: list[int],
+    edges: np.ndarray,
+    joined: tuple[list[bool], list[bool]],
+    loose: np.ndarray,
+    free: tuple[np.ndarray, np.ndarray],
+) -> tuple[int, int] | None:
     """Where the text reads as the pattern once accents and sentence punctuation are set aside, if anywhere: a
-    stretch that begins and ends where words do (``edges``, as ``_word_edges`` gives them)."""
-    kept_p = [c for c in pattern if not _minor(c)]
-    kept_t = [j for j, c in enumerate(chars) if not _minor(c)]
+    stretch that begins and ends where words do (``edges``, as ``_word_edges`` gives them). ``joined``: per
+    character of the pattern and of the text, whether the next one is written with it (a mark between two digits
+    so written is part of a number, never minor); ``loose[i, j]`` and ``free[i]``: pattern character i matches
+    text character j, or may go unread, whatever they are (characters the recogniser does not read), and
+    ``free``: pattern characters that may go unread, and after which text read costs nothing (see ``_align``)."""
+    minor_p, minor_t = _minor_marks(pattern, joined[0]), _minor_marks(chars, joined[1])
+    kept_i = [i for i in range(len(pattern)) if not minor_p[i]]
+    kept_p = [pattern[i] for i in kept_i]
+    kept_t = [j for j in range(len(chars)) if not minor_t[j]]
     if not kept_p or not kept_t:
         return None
-    bare_p = _keys(kept_p, lambda c: _fold(_bare(c)))
-    bare_t = _keys([chars[j] for j in kept_t], lambda c: _fold(_bare(c)))
+
+    def lenient_form(char: str) -> str:
+        folded = _fold(_bare(char))
+        return DECIMAL_FOLD.get(folded, folded)
+
+    bare_p = _keys(kept_p, lenient_form)
+    bare_t = _keys([chars[j] for j in kept_t], lenient_form)
     look_p = _keys(kept_p, lambda c: _fold(_lookalike(c)))
     look_t = _keys([chars[j] for j in kept_t], lambda c: _fold(_lookalike(c)))
     # The places between the kept characters, as a stretch of them would begin or end in the whole text.
     kept_starts = np.append(edges[kept_t], True)
     kept_ends = np.insert(edges[np.array(kept_t) + 1], 0, True)
     lenient = _align(
-        (bare_p[:, None] == bare_t[None, :]) | (look_p[:, None] == look_t[None, :]), kept_starts, kept_ends
+        (bare_p[:, None] == bare_t[None, :]) | (look_p[:, None] == look_t[None, :]) | loose[np.ix_(kept_i, kept_t)],
+        kept_starts,
+        kept_ends,
+        free[0][kept_i],
+        free[1][kept_i],
     )
     if lenient.distance:
         return None
     start, end = kept_t[lenient.start], kept_t[lenient.end - 1] + 1
     # Punctuation at either end of the stretch, in the same word, belongs to it ('OFF!' is read whole).
-    while start > 0 and _minor(chars[start - 1]) and glyph_words[start - 1] == glyph_words[start]:
+    while start > 0 and minor_t[start - 1] and glyph_words[start - 1] == glyph_words[start]:
         start -= 1
-    while end < len(chars) and _minor(chars[end]) and glyph_words[end] == glyph_words[end - 1]:
+    while end < len(chars) and minor_t[end] and glyph_words[end] == glyph_words[end - 1]:
         end += 1
     return start, end
 
@@ -815,6 +900,18 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
         [bool(u) and not _has_readable_form(c, alphabet) for c, u in zip(pattern, unreadable, strict=True)], dtype=bool
     )
     unknown_letters = tuple(dict.fromkeys(c for c, u in zip(pattern, unknown, strict=True) if u))
+    # A symbol it can output but reads on few real signs ('♥' and '✓' are read as nothing): compared when read,
+    # and otherwise left unread at no cost, as an unknown character is; the outcome says it was not confirmed.
+    symbols = np.array([not u and _symbol(c) for c, u in zip(pattern, unknown, strict=True)], dtype=bool)
+    # Which expected word each pattern character belongs to (a space follows the last character of each).
+    word_of = np.cumsum([0] + [i in gaps for i in range(len(pattern) - 1)])[: len(pattern)]
+    # A word holding a letter it cannot output is read unreliably as a whole ('Москва' as 'Mκa', 'MοKBa' or 'M'):
+    # any reading of it is taken, and only the words it can read whole are checked.
+    vague = unknown | np.isin(word_of, word_of[unknown])
+    free = vague | symbols
+    free_after = vague & np.append(vague[1:], False) & np.append(word_of[1:] == word_of[:-1], False)
+    readable_count = int((~free).sum())
+    all_symbols = tuple(dict.fromkeys(c for c, sym in zip(pattern, symbols, strict=True) if sym and _pictograph(c)))
     expected_words = tuple(normalise(expected).split(" "))
     if not pattern or not glyphs:
         return Match(0.0, "", (), page, unreadable=unknown_letters, unmatched_words=expected_words)
@@ -829,26 +926,35 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
     if unreadable.any():
         # A letter the recogniser cannot output is compared by its bare letter ('ạ' by 'a'); the outcome says so.
         same |= unreadable[:, None] & (bare_p[:, None] == bare_t[None, :])
-    if unknown.any():
-        # Placed anywhere, so the stretch quoted back is the one the readable letters point to.
-        same |= unknown[:, None]
+    # An unknown character is placed anywhere, so the stretch quoted back is the one the readable letters point to;
+    # a symbol may have been read as another mark.
+    loose = vague[:, None] | (symbols[:, None] & ~np.array([c.isalnum() for c in compared], dtype=bool)[None, :])
+    same |= loose
     # The text is found in whole words of the reading: letters written onto an expected word make another word.
     edges = _word_edges(glyphs)
-    aligned = _align(same, edges, edges)
+    aligned = _align(same, edges, edges, free, free_after)
     minor = None
     if aligned.distance:
-        minor = _minor_stretch(pattern, compared, [index for _, index, _ in glyphs], edges)
+        joined_t = [
+            k + 1 < len(glyphs) and glyphs[k][1] == glyphs[k + 1][1] and glyphs[k + 1][2] == glyphs[k][2] + 1
+            for k in range(len(glyphs))
+        ]
+        joined = ([k not in gaps for k in range(len(pattern))], joined_t)
+        minor = _minor_stretch(
+            pattern, compared, [index for _, index, _ in glyphs], edges, joined, loose, (free, free_after)
+        )
         if minor is not None:
             # The differences are counted on that stretch (the closest stretch overall may be a shorter one).
             places = edges[minor[0] : minor[1] + 1].copy()
             places[0] = places[-1] = True
-            local = _align(same[:, minor[0] : minor[1]], places, places)
+            local = _align(same[:, minor[0] : minor[1]], places, places, free, free_after)
             shifted = tuple((i, j + minor[0]) for i, j in local.pairs)
             aligned = _Alignment(local.distance, local.start + minor[0], local.end + minor[0], shifted)
     score = max(0.0, 1.0 - aligned.distance / len(pattern))
+    readable_score = max(0.0, 1.0 - aligned.distance / readable_count) if readable_count else 1.0
     inside = ""
     if aligned.distance:
-        anywhere = _align(same)
+        anywhere = _align(same, free=free, free_after=free_after)
         if not anywhere.distance:
             # The expected text is there letter for letter, only as part of longer words ('CAT' in 'CATALOG').
             start, end = anywhere.start, anywhere.end
@@ -858,9 +964,17 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
                 end += 1
             inside = _spanned_text(words, _spans(glyphs, start, end))
     if aligned.end <= aligned.start:
-        return Match(score, "", (), page, unreadable=unknown_letters, unmatched_words=expected_words, inside=inside)
-    # Which expected word each pattern character belongs to (a space follows the last character of each).
-    word_of = np.concatenate(([0], np.cumsum([i in gaps for i in range(len(pattern) - 1)])))
+        return Match(
+            score,
+            "",
+            (),
+            page,
+            unreadable=unknown_letters,
+            unmatched_words=expected_words,
+            inside=inside,
+            unread_symbols=all_symbols,
+            readable_score=readable_score,
+        )
     held_words = {int(word_of[i]) for i, _ in aligned.pairs}
     unmatched = tuple(word for k, word in enumerate(expected_words) if k not in held_words)
     spans = _spans(glyphs, aligned.start, aligned.end)
@@ -889,10 +1003,13 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
             continue
         if want != got and want.lower() == got.lower() and _bare(want).lower() not in CASE_LOOKALIKES:
             case_differences.append((want, got))
+    confirmed = {pattern[i] for i, j in aligned.pairs if symbols[i] and _fold(compared[j]) == _fold(pattern[i])}
     if minor is not None:
         paired_p = {i for i, _ in aligned.pairs}
         paired_t = {j: i for i, j in aligned.pairs}
-        minor_differences += [f"{_shown(c)} missing" for i, c in enumerate(pattern) if i not in paired_p]
+        minor_differences += [
+            f"{_shown(c)} missing" for i, c in enumerate(pattern) if i not in paired_p and not free[i]
+        ]
         specks = 0
         for j in range(aligned.start, aligned.end):
             if j in paired_t:
@@ -916,6 +1033,8 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
         unreadable=unknown_letters,
         unmatched_words=unmatched,
         inside=inside,
+        unread_symbols=tuple(c for c in all_symbols if c not in confirmed),
+        readable_score=readable_score,
     )
 
 
@@ -1044,8 +1163,10 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     def compute() -> Match:
         page = _page(ctx)
         best = best_match(expected, page, s.min_confidence)
-        if best.passes(s) or best.unreadable or not (page.words or page.faint):
-            return best  # no other reading can confirm letters the recogniser cannot output
+        # No other reading can confirm letters the recogniser cannot output, only those it can read.
+        settled = best.unreadable and best.readable_score >= s.min_similarity
+        if best.passes(s) or settled or not (page.words or page.faint):
+            return best
         doubtful = list(best.words) if best.score >= ABSENT_BELOW else page.words + page.faint
         turned = best_match(expected, _read_turned(ctx, page, doubtful), s.min_confidence)
         if turned.passes(s):
@@ -1073,6 +1194,8 @@ def _detected_lines(ctx: JudgeContext) -> int:
     as nothing (a Hebrew word, small Cyrillic letters), yet the detector saw text there."""
 
     def compute() -> int:
+        if too_thin(_ocr_rgb(ctx)):
+            return 0
         with _ocr_engine() as engine:
             found = engine(_ocr_rgb(ctx), use_det=True, use_cls=False, use_rec=False, text_score=0.0)
         _count("detect")
@@ -1109,10 +1232,14 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
     if match.words and (match.page.note or match.page.rotation):
         where = f" ({match.page.note or f'rotated {match.page.rotation}°'})"
     if match.unreadable:
-        return _unconfirmable(ctx, expected, match, facts)
+        return _unconfirmable(ctx, expected, match, facts, s)
     if match.score < ABSENT_BELOW and match.inside:
         detail = f"expected text '{expected}' is absent: OCR read it only as part of '{match.inside}'{where}"
         return Outcome(False, match.inside, expected, detail, severity="severe", facts=facts | {"read": match.inside})
+    if min(match.page.width, match.page.height) < MIN_TEXT_SIDE:
+        size = f"{match.page.width}×{match.page.height} px"
+        detail = f"expected text '{expected}' is absent: the image, read at {size}, is too thin to hold a line of text"
+        return Outcome(False, "", expected, detail, severity="severe", facts=facts)
     if match.score < ABSENT_BELOW:
         detail = f"expected text '{expected}' is absent: OCR found no text like it"
         legible = [w for w in match.page.words if w.confidence >= SURE_CONFIDENCE and sum(map(str.isalnum, w.text)) > 1]
@@ -1148,14 +1275,25 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
             "(the offline recogniser cannot read them): a person should check them"
         )
         return Outcome(False, match.read, expected, detail, severity="mild", facts=facts)
+    if match.unread_symbols:
+        symbols = ", ".join(_shown(c) for c in match.unread_symbols)
+        them = "them" if len(match.unread_symbols) > 1 else "it"
+        detail = (
+            f"OCR read '{match.read}'{where}; {symbols} in '{expected}' could not be confirmed (the offline "
+            f"recogniser does not read such symbols on a sign): a person should check {them}"
+        )
+        return Outcome(False, match.read, expected, detail, severity="mild", facts=facts)
     return Outcome(True, match.read, expected, f"OCR read '{match.read}'{where} as expected", facts=facts)
 
 
-def _unconfirmable(ctx: JudgeContext, expected: str, match: Match, facts: dict[str, Any]) -> Outcome:
-    """The expected text holds letters the recogniser cannot output: whatever it reads neither confirms nor refutes
-    the text, so the criterion cannot pass, and it fails only as mildly as a check a person must make (amber,
-    waiting for review, rather than a red that pays for regenerations OCR could never judge). Only a page where
-    the detector finds no text at all is judged as before: the text is absent."""
+def _unconfirmable(
+    ctx: JudgeContext, expected: str, match: Match, facts: dict[str, Any], s: ExpectedTextSettings
+) -> Outcome:
+    """The expected text holds letters the recogniser cannot output: what it reads of them neither confirms nor
+    refutes the text, so the criterion cannot pass, and it fails only as mildly as a check a person must make
+    (amber, waiting for review, rather than a red that pays for regenerations OCR could never judge). The letters
+    it can read are still checked: a page where they are not there as written ('HOTEL' of 'HOTEL Москва' on a sign
+    that reads 'PIZZA'), or where the detector finds no text at all, is judged as any sign: absent or misspelt."""
     cannot = _unreadable_text(expected, match.unreadable)
     page = match.page
     # Two strokes side by side somewhere (any script has them; a flat panel the detector boxes whole has not), and
@@ -1166,6 +1304,25 @@ def _unconfirmable(ctx: JudgeContext, expected: str, match: Match, facts: dict[s
         detail = f"expected text '{expected}' is absent: OCR found no text at all (it cannot read {cannot})"
         return Outcome(False, "", expected, detail, severity="severe", facts=facts)
     seen = [w for w in page.words if sum(map(str.isalnum, w.text)) > 1]
+    if match.readable_score < s.min_similarity and not match.minor_differences:
+        whole = [w for w in expected.split() if not set(w) & set(match.unreadable)]
+        readable = " ".join(whole) or "".join(c for c in expected if not c.isspace() and c not in match.unreadable)
+        if match.readable_score < ABSENT_BELOW or not match.read:
+            reading = f"it read {_describe_words(seen, page)}" if seen else "it read no text like it"
+            detail = (
+                f"expected text '{expected}' is absent: the characters the offline OCR can read ('{readable}') "
+                f"are not on the sign ({reading}; it cannot read {cannot})"
+            )
+            return Outcome(False, "", expected, detail, severity="severe", facts=facts)
+        # Present but not as written: a line mixing scripts is read unreliably ('Café Привет' drawn right was read
+        # 'afé'), so this is for a person to look at, more urgently than text that merely cannot be read.
+        facts["read"] = match.read
+        detail = (
+            f"OCR read '{match.read}', expected '{expected}': the characters it can read ('{readable}') differ "
+            f"(similarity {match.readable_score:.2f}, needs {s.min_similarity:.2f}; it cannot read {cannot}); "
+            "a vision judge or a person must check the text"
+        )
+        return Outcome(False, match.read, expected, detail, severity="moderate", facts=facts)
     if match.read and match.score >= ABSENT_BELOW:
         facts["read"] = match.read
         reading = f"it read '{match.read}'"
@@ -1203,6 +1360,14 @@ class StrayTextSettings(CountedTextSettings):
     )
     watermark_read: bool = Field(
         True, description="when no text counts, read the middle again, contrast-normalised, for a faint stock mark"
+    )
+    prompt_param: str = Field(
+        "prompt", description='param whose quoted text (a sign that says "OPEN") the picture is asked to show'
+    )
+    product_text: bool = Field(
+        False,
+        description="text printed inside the product's silhouette on a plain backdrop (its label, its brand) is the "
+        "product's own, unless it is faint",
     )
 
 
@@ -1402,26 +1567,116 @@ def _same_place(box: tuple[int, int, int, int], other: tuple[int, int, int, int]
     return width * height >= union / 3
 
 
+#: Quoted text in a prompt (a sign that says "OPEN 24/7", « SOLDES », 'EXIT'): what the picture is asked to show.
+#: A single quote opens only after a space or bracket and closes before one, so "the dog's owner's hat" quotes nothing.
+ASKED_TEXT = re.compile(r'"([^"]+)"|“([^“”]+)”|„([^„“”]+)[“”]|«([^«»]+)»|(?<![\w])[\'‘]([^\'‘’]+)[\'’](?![\w])')
+#: Spread of a channel across a word's box (levels, 2nd to 98th percentile) from which its letters are opaque print:
+#: a semi-transparent overlay of 50% or less can lift or darken what lies under it by half the range at most.
+OPAQUE_PRINT_SPREAD = 128.0
+#: Largest channel difference (levels) from the rim's median colour at which a pixel of a word's box rim is the
+#: surface the word is printed on, and the share of the rim that must be that surface: print sits on an even label.
+PRINT_SURFACE_TOLERANCE = 40
+PRINT_SURFACE_SHARE = 0.75
+#: Share of a word's box the product's silhouette (drawn without the word) must cover for the word to be the
+#: product's own print: a box that reaches the backdrop crosses the product's edge.
+PRINT_INSIDE_SHARE = 0.98
+
+
+def asked_text(prompt: object) -> list[str]:
+    """The letters and digits (case-folded) of each text a prompt quotes: text the picture is asked to show."""
+    if not isinstance(prompt, str):
+        return []
+    quoted = ("".join(groups) for groups in ASKED_TEXT.findall(prompt))
+    return [key for key in ("".join(c for c in normalise(q) if c.isalnum()) for q in quoted) if key]
+
+
+def _is_asked(word: Word, asked: list[str]) -> bool:
+    """Whether ``word`` is (part of) a text the prompt asks for: a line holding anything else is not."""
+    key = "".join(c for c in normalise(word.text) if c.isalnum())
+    return bool(key) and any(key in text for text in asked)
+
+
+def _printed(ctx: JudgeContext, word: Word, page: OcrPage) -> bool:
+    """Whether the word looks printed on a surface rather than laid over a picture: its letters are opaque (a
+    channel spans most of the range across its box) and what its box's rim shows around them is one even surface
+    (a label, a carton's face), not the varied scene an overlay crosses."""
+    rgb = ctx.decoded.rgb
+    scale_x, scale_y = rgb.shape[1] / page.width, rgb.shape[0] / page.height
+    left, top, right, bottom = word.box
+    crop = rgb[
+        max(0, int(top * scale_y)) : max(1, int(np.ceil(bottom * scale_y))),
+        max(0, int(left * scale_x)) : max(1, int(np.ceil(right * scale_x))),
+    ]
+    if min(crop.shape[:2]) < 3:
+        return False
+    low, high = np.percentile(crop.reshape(-1, 3), [2, 98], axis=0)
+    rim = np.concatenate([crop[0], crop[-1], crop[1:-1, 0], crop[1:-1, -1]]).astype(np.int16)
+    surface = np.abs(rim - np.median(rim, axis=0)).max(axis=1) <= PRINT_SURFACE_TOLERANCE
+    return float((high - low).max()) >= OPAQUE_PRINT_SPREAD and float(surface.mean()) >= PRINT_SURFACE_SHARE
+
+
+def _product_print(ctx: JudgeContext, words: list[Word], page: OcrPage) -> list[bool]:
+    """For each word, whether it is printed on the product: on a plain backdrop, its box lies inside the product's
+    silhouette found with every word's box painted over in the backdrop's colour (so letters that reach onto the
+    backdrop, which the silhouette would join to the product, do not make it), and its letters are opaque."""
+    from sentinel.evaluation.judges.layout import Layout, _layout
+
+    layout = _layout(ctx)
+    if not words or not layout.plain_backdrop:
+        return [False] * len(words)
+    thumb = layout.thumb.copy()
+    height, width = thumb.shape[:2]
+    scale_x, scale_y = width / page.width, height / page.height
+    boxes = []
+    for word in words:
+        left, top, right, bottom = word.box
+        box = (
+            slice(max(0, int(top * scale_y)), min(height, int(np.ceil(bottom * scale_y)))),
+            slice(max(0, int(left * scale_x)), min(width, int(np.ceil(right * scale_x)))),
+        )
+        thumb[box] = layout.backdrop.astype(np.uint8)
+        boxes.append(box)
+    silhouette = Layout(thumb).subject
+    return [
+        silhouette[box].size > 0 and float(silhouette[box].mean()) >= PRINT_INSIDE_SHARE and _printed(ctx, word, page)
+        for word, box in zip(words, boxes, strict=True)
+    ]
+
+
+def _not_stray(ctx: JudgeContext, words: list[Word], page: OcrPage, s: StrayTextSettings) -> list[Word]:
+    """The words that are the picture's own: text its prompt asks for, and (``product_text``) the product's print."""
+    asked = asked_text(ctx.params.get(s.prompt_param))
+    own = [w for w in words if _is_asked(w, asked)]
+    if s.product_text:
+        rest = [w for w in words if w not in own]
+        own += [w for w, printed in zip(rest, _product_print(ctx, rest, page), strict=True) if printed]
+    return own
+
+
 @kind.check(
     "no_stray_text",
     StrayTextSettings,
     bands=STRAY_TEXT_BANDS,
-    # Never quotes the unwanted text back: image models tend to draw any words a prompt contains.
-    fix="No text, captions, logos or watermarks anywhere in the image.",
+    # Never quotes the unwanted text back: image models tend to draw any words a prompt contains. Never says "no
+    # text at all" either: the prompt may ask for a sign's words, and a product keeps its own label.
+    fix="No watermark, caption, signature or logo laid over the picture, and no text the prompt does not ask for.",
 )
 def no_stray_text(ctx: JudgeContext, s: StrayTextSettings) -> Outcome:
     page = _page(ctx, shortest=s.min_chars)
     legible = _counted(page.words, page.height, s)
     found = [w for w in legible if _overlaid(w, page, s)]
+    own = _not_stray(ctx, found, page, s)
+    found = [w for w in found if w not in own]
     if found:
         detail = f"text {_describe_words(found, page)} (watermark or stray text)"
         facts = {"text": " ".join(w.text for w in reading_order(found))[:80]}
         return Outcome(False, len(found), 0, detail, graded=area_share(found, page), facts=facts)
     if s.watermark_read:
         # Small text the plain read saw inside the picture (a logo in the scene) is not taken for a watermark.
-        scene = [w for w in page.words if not _overlaid(w, page, s)]
+        scene = [w for w in page.words if not _overlaid(w, page, s)] + own
         faint = _counted(_watermark_words(ctx), page.height, s)
         marks = [w for w in faint if not any(_same_place(w.box, seen.box) for seen in scene)]
+        marks = [w for w in marks if w not in _not_stray(ctx, marks, page, s)]
         if marks:
             # Only part of a faint mark is legible, so its area understates it; a mark across the middle of a
             # picture cannot be cropped away, and no customer can publish it.
