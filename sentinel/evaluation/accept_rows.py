@@ -5,11 +5,15 @@ and the message as data-modifying CTEs of the evaluation's INSERT): one round tr
 to parse, where each table took its own. Otherwise (SQLite has no INSERT in a WITH; an edit's images are upserted in
 one order) each table takes its own statement, as :meth:`ImageService.store_many` and
 :func:`sentinel.outbox.store.write` write them.
+
+Evaluations that arrive together (a burst of uploads) are written together, by :func:`insert_evaluations`: one
+statement per table for all of them, in one transaction (see :mod:`sentinel.evaluation.intake`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +25,18 @@ from sentinel.models import Evaluation, ImageOwner, OutboxMessage, StoredImage
 from sentinel.outbox.store import UNSENT, Handed, Message, hand_off, handoff_claim, mark_written, message_values, write
 from sentinel.store.images import ImageInfo
 from sentinel.store.service import ImageService, image_rows
+
+
+@dataclass(frozen=True)
+class NewEvaluation:
+    """A validated evaluation ready to be written: its object (for the answer), its row (every column by name), its
+    images (info, bytes, the key that sent them) and its judges' messages."""
+
+    evaluation: Evaluation
+    row: dict[str, Any]
+    inputs: list[tuple[ImageInfo, bytes, str | None]]
+    messages: list[Message]
+
 
 _EVALUATIONS: Table = Evaluation.__table__  # type: ignore[attr-defined]
 _IMAGES: Table = StoredImage.__table__  # type: ignore[attr-defined]
@@ -107,3 +123,50 @@ def insert_evaluation(
         hand_off(session, handed)
     elif messages:
         mark_written(session)
+
+
+@lru_cache
+def _group_statements() -> tuple[Insert, Insert, Insert]:
+    """PostgreSQL's statements for a group of evaluations (each run once for all their rows): the images' upsert (as
+    ImageService.store's, which touches a stored image's row and locks it), their owners unless present, and the
+    outbox messages returning their ids in the order given."""
+    upsert = postgresql.insert(_IMAGES)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["id"], set_={"stored_at": upsert.excluded.stored_at, "purged_at": None}
+    )
+    own = postgresql.insert(_OWNERS).on_conflict_do_nothing(index_elements=["image_id", "key_id"])
+    messages = _OUTBOX.insert().returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+    return upsert, own, messages
+
+
+def insert_evaluations(session: Session, images: ImageService, group: Sequence[NewEvaluation]) -> None:
+    """Write the rows of several evaluations in ``session``'s transaction: on PostgreSQL one statement per table
+    for all of them, the images' rows written (and locked) first, as :meth:`ImageService.store` orders them, and
+    their blobs put all at once after every statement; the messages are claimed for this process's relay, which
+    sends them once committed (as :func:`insert_evaluation`)."""
+    if session.get_bind().dialect.name != "postgresql" or len(group) == 1:
+        for new in group:
+            insert_evaluation(session, images, new.row, new.inputs, new.messages)
+        return
+    connection = session.connection()
+    stored = image_rows(input for new in group for input in new.inputs)
+    upsert, own, add_messages = _group_statements()
+    # The images' rows first, sorted by hash (image_rows): two writers lock them in one order and never deadlock.
+    connection.execute(upsert, stored.images)
+    if stored.owners:
+        connection.execute(own, stored.owners)
+    connection.execute(_EVALUATIONS.insert(), [new.row for new in group])
+    messages = [message for new in group for message in new.messages]
+    plain = [message for message in messages if message.dedupe_key is None]
+    claim = handoff_claim(session.get_bind()) if plain else None  # type: ignore[arg-type]
+    if claim is None:
+        write(session, *messages)
+    else:
+        sent = [message_values(message) | UNSENT | {"claimed_until": claim} for message in plain]
+        ids = connection.execute(add_messages, sent).scalars().all()
+        for message_id, message in zip(ids, sent, strict=True):
+            hand_off(
+                session, Handed(message_id, message["actor"], message["queue"], message["args"], message["options"])
+            )
+        write(session, *(message for message in messages if message.dedupe_key is not None))
+    images.put_blobs(stored)

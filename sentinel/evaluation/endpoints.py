@@ -179,12 +179,16 @@ async def create_evaluation(
     async def produce(answered: RecordedAnswer | None) -> Answer:
         task, params, inputs = await fetch_inputs()
         caller = caller_of(request)
+        key_id = caller.id if caller else None
+        if answered is None:
+            # Validated in a thread; written with the evaluations that arrive meanwhile, in one transaction.
+            return service.answer(await service.accept(task, params, inputs, callback_url, key_id))
 
         def validate_then_submit() -> Answer:
             # One hop to a thread for both: each hop costs the event loop a wake-up and a context switch.
             submission = service.validate(task, params, inputs, callback_url)
-            # The evaluation, its judges' messages and (with an Idempotency-Key) this answer are one transaction.
-            return service.answer(service.submit(submission, caller.id if caller else None, answered))
+            # The evaluation, its judges' messages and this answer (an Idempotency-Key's) are one transaction.
+            return service.answer(service.submit(submission, key_id, answered))
 
         return await in_thread(validate_then_submit)
 

@@ -22,9 +22,10 @@ from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit, insert_for
 from sentinel.errors import InvalidInput, NotFound
-from sentinel.evaluation.accept_rows import insert_evaluation
+from sentinel.evaluation.accept_rows import NewEvaluation, insert_evaluation
 from sentinel.evaluation.inputs import EDIT_INPUTS as EDIT_INPUTS  # re-exported: jobs read it from here
 from sentinel.evaluation.inputs import check_edit_inputs, check_mask_fits
+from sentinel.evaluation.intake import Intake
 from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.panel import VISION_LLM, JudgeConfig
 from sentinel.evaluation.questions import with_questions
@@ -314,6 +315,8 @@ class EvaluationService:
         #: The vision votes being gathered per evaluation (guarded by _calls_lock, as the calls they come from).
         self._gathering: dict[str, _GatheredVotes] = {}
         self._calls_lock = threading.Lock()
+        #: New evaluations' rows, committed together when they arrive together (see accept).
+        self.intake = Intake(lambda: self.services.engine, self.services.images)
 
     # -- submission -------------------------------------------------------------------------------
 
@@ -367,6 +370,12 @@ class EvaluationService:
 
     def submit_in(self, session: Session, submission: Submission, key_id: str | None) -> Evaluation:
         """:meth:`submit` inside the caller's transaction (a job stores its attempt's evaluation with the attempt)."""
+        new = self.prepare(submission, key_id)
+        insert_evaluation(session, self.services.images, new.row, new.inputs, new.messages)
+        return new.evaluation
+
+    def prepare(self, submission: Submission, key_id: str | None) -> NewEvaluation:
+        """The rows a validated submission writes, owned by ``key_id``; an InvalidInput if the panel cannot judge it."""
         judges, escalation = self.services.panel.split(submission.rubric)
         missing = self.services.panel.missing_kinds(submission.rubric)
         if missing:
@@ -394,9 +403,21 @@ class EvaluationService:
         # statements, and the object is only read afterwards (the answer). Pending ORM objects are flushed first.
         row = {column.name: getattr(evaluation, column.key) for column in _EVALUATION_COLUMNS}
         inputs = [(info, data, key_id) for info, data in submission.images.values()]
-        messages = self.judge_messages(evaluation.id, evaluation.panel)
-        insert_evaluation(session, self.services.images, row, inputs, messages)
-        return evaluation
+        return NewEvaluation(evaluation, row, inputs, self.judge_messages(evaluation.id, evaluation.panel))
+
+    async def accept(
+        self,
+        task: str,
+        params: dict[str, Any] | None,
+        inputs: dict[str, bytes | None],
+        callback_url: str | None,
+        key_id: str | None,
+    ) -> Evaluation:
+        """:meth:`validate` and :meth:`submit` for a request (no Idempotency-Key answer to store with it), from the
+        event loop: the evaluations that arrive together share a transaction (see
+        :class:`sentinel.evaluation.intake.Intake`). Returns once the evaluation is committed."""
+        new = await self.intake.accept(lambda: self.prepare(self.validate(task, params, inputs, callback_url), key_id))
+        return new.evaluation
 
     def judge_messages(self, evaluation_id: str, judges: Collection[str]) -> list[Message]:
         """One message asks every judge in ``judges`` (none when there is no judge to ask). Its offline judges run

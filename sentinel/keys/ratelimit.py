@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 #: The window every limit counts over.
 WINDOW_SECONDS = 60.0
+#: A limit of this many requests a minute, or more, is no limit: nothing is counted, so the requests it covers cost
+#: no round trip to Redis (and Redis keeps no window of that many entries). Setting a limit this high turns it off
+#: (the benchmarks do, for their one client address).
+NO_LIMIT_RPM = 10**9
 #: Seconds a rate-limit round trip to Redis may take before the request is let through uncounted (see hit).
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -95,6 +99,8 @@ class RateLimiter:
 
         When the counts cannot be reached (Redis restarting), the request is let through: a limit exists to
         protect the service, and refusing every caller while Redis is down would do the opposite."""
+        if per_minute >= NO_LIMIT_RPM:
+            return None
         if self.memory is not None:
             return self.memory.hit(bucket, per_minute)
         item = RateLimitItemPerMinute(per_minute)

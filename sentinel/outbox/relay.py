@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -49,6 +50,13 @@ SLOW_ENQUEUE_SECONDS = 0.5
 #: DELETE (and one wake-up of the relay's thread) per request. Far inside their claim (HANDOFF_CLAIM_SECONDS): no
 #: other relay sends one again meanwhile.
 FORGET_HANDED_SECONDS = 0.25
+#: The messages one commit hands over are enqueued in up to this many slices at once, each in order in a thread of
+#: its own: a group of new evaluations (sentinel.evaluation.intake) hands over hundreds, and one broker round trip
+#: after another took seconds in a busy API, where each request's own thread had overlapped its round trip with the
+#: others'.
+ENQUEUE_THREADS = 8
+#: A hand-off of fewer messages than this is enqueued by the committing thread alone.
+SPREAD_FROM = 4
 #: How often a process deletes the once-only messages older than that: the sweep asks every few seconds, and a row
 #: kept a minute past its hour costs nothing, while a DELETE every sweep was a statement and a commit each time.
 FORGET_EVERY_SECONDS = 60.0
@@ -129,6 +137,19 @@ _RELEASE_FAILED = (
 )
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _enqueue_pool() -> ThreadPoolExecutor:
+    """The threads a hand-off's slices are enqueued in (see ENQUEUE_THREADS), shared by the process's relays."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=ENQUEUE_THREADS, thread_name_prefix="outbox-enqueue")
+        return _pool
+
+
 class Relay:
     def __init__(
         self,
@@ -206,9 +227,10 @@ class Relay:
             sent, self._handed_out = self._handed_out, []
         if not handed and not sent:
             return 0
-        went, error = self._enqueue_in_order(handed)
-        sent.extend(message.id for message in handed[:went])
-        failed = [message.id for message in handed[went:]]
+        out, left, error = self._enqueue_spread(handed)
+        went = len(out)
+        sent.extend(message.id for message in out)
+        failed = [message.id for message in left]
         with autocommit(self.engine).connect() as connection:
             if sent:
                 connection.execute(_FORGET_HANDED, {"ids": sent})
@@ -224,17 +246,17 @@ class Relay:
         broker has refused one, or taken longer than SLOW_ENQUEUE_SECONDS over one, they wait for the relay's
         thread, which keeps trying, until it has sent one again: a broker that is away or stalls holds the requests
         that met it, not every request after them."""
-        went, error = self._enqueue_in_order(messages, inline=True)
+        out, left, error = self._enqueue_spread(messages, inline=True)
         if error is not None:  # the relay's thread tries again, and says so if the broker is away
             self._inline = False
         with self._handed_lock:
             # The relay's thread is woken for messages left to it, and for the first row to delete (it then waits
             # FORGET_HANDED_SECONDS for more), not for every commit.
-            wake = went < len(messages) or not self._handed_out
+            wake = bool(left) or not self._handed_out
             if not self._handed_out:
                 self._forget_handed_at = time.monotonic() + FORGET_HANDED_SECONDS
-            self._handed_out.extend(message.id for message in messages[:went])
-            self._handed.extend(messages[went:])
+            self._handed_out.extend(message.id for message in out)
+            self._handed.extend(left)
         if wake:
             self._wake.set()
 
@@ -245,6 +267,26 @@ class Relay:
             if self._handed:
                 return 0.0
             return self._forget_handed_at if self._handed_out else None
+
+    def _enqueue_spread(
+        self, messages: Sequence[Handed], *, inline: bool = False
+    ) -> tuple[list[Handed], list[Handed], Exception | None]:
+        """:meth:`_enqueue_in_order` in up to ENQUEUE_THREADS slices at once (a few messages: in this thread): the
+        messages that went out, those left (after a refusal in their slice), and a refusal (None when none)."""
+        if len(messages) < SPREAD_FROM:
+            went, error = self._enqueue_in_order(messages, inline=inline)
+            return list(messages[:went]), list(messages[went:]), error
+        size = -(-len(messages) // ENQUEUE_THREADS)
+        slices = [messages[start : start + size] for start in range(0, len(messages), size)]
+        outcomes = list(_enqueue_pool().map(lambda part: self._enqueue_in_order(part, inline=inline), slices))
+        out: list[Handed] = []
+        left: list[Handed] = []
+        error: Exception | None = None
+        for part, (went, refused) in zip(slices, outcomes, strict=True):
+            out.extend(part[:went])
+            left.extend(part[went:])
+            error = error or refused
+        return out, left, error
 
     def _enqueue_in_order(self, messages: Sequence[Handed], *, inline: bool = False) -> tuple[int, Exception | None]:
         """Enqueue ``messages`` in order until the broker refuses one: how many went out (the first ones), and the

@@ -10,7 +10,7 @@ import logging
 import pytest
 import redis
 
-from sentinel.keys.ratelimit import RateLimiter
+from sentinel.keys.ratelimit import NO_LIMIT_RPM, RateLimiter
 from sentinel.settings import Settings
 from tests.conftest import REDIS_URL, free_port
 
@@ -152,3 +152,19 @@ def test_a_connection_that_went_silent_is_left_for_a_new_one(redis_namespace: st
     answers = asyncio.run(scenario())
     assert answers[:3] == [None, None, None]  # the first let through uncounted; the next two counted
     assert answers[3] is not None, "the fourth request was not refused: the limit was not counted after the stall"
+
+
+def test_a_limit_set_out_of_reach_is_not_counted_at_all(redis_namespace: str) -> None:
+    """A limit of NO_LIMIT_RPM or more is off: its requests are let through without a round trip to Redis, which
+    keeps no window for them."""
+    counting = limiter(redis_namespace)
+
+    async def hits() -> list[float | None]:
+        return [await counting.hit("ip:unlimited", NO_LIMIT_RPM) for _ in range(3)] + [
+            await counting.hit("ip:limited", 10)
+        ]
+
+    assert asyncio.run(hits()) == [None] * 4
+    stored = redis.Redis.from_url(REDIS_URL).keys(f"{redis_namespace}:*")
+    assert [key for key in stored if b"unlimited" in key] == []
+    assert [key for key in stored if b"limited" in key]  # the counted one is there: the check can see windows
