@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -982,6 +982,8 @@ class SeamMeasure:
     nearby: float
     #: False when the image is too small either way for a seam to be looked for.
     measured: bool = True
+    #: The strongest seam the other way (a seam grid has both), or None.
+    crossing: SeamMeasure | None = None
 
 
 def seam(gray: np.ndarray) -> SeamMeasure:
@@ -998,14 +1000,15 @@ def seam_in_lines(rows: np.ndarray, columns: np.ndarray) -> SeamMeasure:
     Read at full resolution on every eighth row (``rows``, H/8 × W) and every eighth column (``columns``, W/8 × H,
     transposed), around the candidate lines only.
     """
-    best = SeamMeasure("", 0.0, 0.0, 0.0, 0.0, measured=False)
+    measured = False
+    strongest: dict[str, SeamMeasure] = {}
     height, width = columns.shape[1], rows.shape[1]
     for direction, image, across_length in (("vertical", rows, height), ("horizontal", columns, width)):
         length = image.shape[1]
         if length < SEAM_MIN_LENGTH or across_length < SEAM_MIN_ACROSS:
             continue
-        if not best.measured:
-            best = SeamMeasure("", 0.0, 0.0, 0.0, 0.0)
+        measured = True
+        best = SeamMeasure(direction, 0.0, 0.0, 0.0, 0.0)
         reach = max(4, round(length * SEAM_CONTEXT))
         for share in SEAM_POSITIONS:
             centre = round(length * share)
@@ -1027,7 +1030,107 @@ def seam_in_lines(rows: np.ndarray, columns: np.ndarray) -> SeamMeasure:
                     round(float(coverage[index]), 3),
                     round(nearby, 3),
                 )
+        strongest[direction] = best
+    if not measured:
+        return SeamMeasure("", 0.0, 0.0, 0.0, 0.0, measured=False)
+    ranked = sorted(strongest.values(), key=lambda m: m.coverage - m.nearby, reverse=True)
+    best = ranked[0] if ranked[0].coverage - ranked[0].nearby > 0 else SeamMeasure("", 0.0, 0.0, 0.0, 0.0)
+    if best.direction and len(ranked) > 1 and ranked[1].coverage - ranked[1].nearby > 0:
+        best = replace(best, crossing=ranked[1])
     return best
+
+
+#: Widest gutter between panels, as a share of the side it crosses (wider flat strips are a backdrop or a band of
+#: a design); the narrowest is one pixel.
+GUTTER_MAX_WIDTH = 0.06
+#: Smallest panel either side of a gutter, as a share of the side: a flat line nearer the edge is a bar or a frame.
+GUTTER_MIN_PANEL = 0.12
+#: Share of a gutter line's (sampled) pixels within GUTTER_TOLERANCE levels of its colour: a drawn gutter is flat
+#: (but for JPEG ringing next to the panels), a photographed wall, pole or window frame is lit and shaded along its
+#: length.
+GUTTER_UNIFORM, GUTTER_TOLERANCE = 0.98, 6.0
+#: Share of the line next to a gutter, on each side, that must differ from its colour by EDGE_CONTRAST: a panel
+#: fills its side of the gutter edge to edge (a product on a white backdrop meets it only here and there).
+GUTTER_MEETS = 0.8
+#: The same share for a gutter that crosses one found the other way (a grid): a dark panel may merge with a black
+#: gutter along part of its edge.
+GUTTER_CROSSING_MEETS = 0.5
+#: Share of the lines beside a gutter that must not be flat: the panels are pictures, not a design's flat bands.
+GUTTER_TEXTURED = 0.5
+#: Flat runs this close together are one gutter (JPEG ringing breaks a gutter's lines near its edges).
+GUTTER_JOIN = 2
+
+
+@dataclass(frozen=True)
+class Gutter:
+    #: "vertical" (panels side by side) or "horizontal" (panels stacked).
+    direction: str
+    #: Centre of the gutter as a share of the width (vertical) or height (horizontal).
+    position: float
+    #: Its width in pixels of the full image.
+    width: int
+    #: Its luminance.
+    level: float
+    #: Share of its length along which the panels on both sides differ from it (the lower of the two sides).
+    meets: float
+
+
+def _flat_runs(flat: np.ndarray) -> list[tuple[int, int]]:
+    change = np.diff(np.concatenate(([0], flat.astype(np.int8), [0])))
+    runs: list[tuple[int, int]] = []
+    for start, end in zip(np.flatnonzero(change == 1).tolist(), np.flatnonzero(change == -1).tolist(), strict=True):
+        if runs and start - runs[-1][1] <= GUTTER_JOIN:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((start, end))
+    return runs
+
+
+def _gutters_in(lines: np.ndarray, direction: str) -> list[Gutter]:
+    """Candidate gutters across ``lines`` (samples × length): runs of positions along the length where every sample
+    is one flat colour, with a textured panel on both sides."""
+    samples, length = lines.shape
+    if samples < BAND_MIN_LINES or length < SEAM_MIN_LENGTH:
+        return []
+    # Each position's middle sample (its median, or the upper of the two middle ones): a partition of a contiguous
+    # copy costs a fifth of np.median along the strided axis.
+    level = np.partition(np.ascontiguousarray(lines.T), samples // 2, axis=1)[:, samples // 2]
+    flat = (np.abs(lines - level) <= GUTTER_TOLERANCE).mean(axis=0) >= GUTTER_UNIFORM
+    widest = max(2.0, GUTTER_MAX_WIDTH * length)
+    beside = max(EDGE_SEARCH, round(0.03 * length))
+    margin = max(GUTTER_MIN_PANEL * length, beside + GUTTER_JOIN)
+    found = []
+    for start, end in _flat_runs(flat):
+        if end - start > widest or start < margin or end > length - margin:
+            continue
+        run = level[start:end][flat[start:end]]
+        colour = float(np.median(run))
+        if float(np.ptp(run)) > GUTTER_TOLERANCE:
+            continue
+        meets, textured = [], True
+        for near, wide in (
+            (slice(start - EDGE_SEARCH, start), slice(start - beside, start)),
+            (slice(end, end + EDGE_SEARCH), slice(end, end + beside)),
+        ):
+            meets.append(float((np.abs(lines[:, near] - colour) > EDGE_CONTRAST).mean(axis=0).max()))
+            textured = textured and float((~flat[wide]).mean()) >= GUTTER_TEXTURED
+        if textured and min(meets) >= GUTTER_CROSSING_MEETS:
+            centre = round((start + end) / 2 / length, 3)
+            found.append(Gutter(direction, centre, end - start, round(colour, 1), round(min(meets), 3)))
+    return found
+
+
+def gutters(rows: np.ndarray, columns: np.ndarray) -> list[Gutter]:
+    """Straight gutters of one flat colour that cross the whole picture between textured panels: the white (or
+    black) lines between the pictures of a contact sheet or a grid of variations. ``rows``: every eighth row at full
+    resolution (H/8 × W), ``columns``: every eighth column transposed (W/8 × H), as for :func:`seam_in_lines`.
+
+    A gutter is met by its panels along most of its length; one that crosses such a gutter (a grid) along half of
+    it, as a dark picture merges with a black gutter."""
+    candidates = _gutters_in(rows, "vertical") + _gutters_in(columns, "horizontal")
+    sure = [g for g in candidates if g.meets >= GUTTER_MEETS]
+    ways = {g.direction for g in sure}
+    return [g for g in candidates if g in sure or (ways and g.direction not in ways)]
 
 
 # --------------------------------------------------------------------------------------------------------------

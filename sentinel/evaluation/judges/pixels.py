@@ -789,6 +789,8 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         )
         facts = {"layout": f"{across}×{down}"}
         return Outcome(False, m.similarity, s.max_similarity, detail, facts=facts)
+    if split := _panels(ctx):
+        return Outcome(False, m.similarity, s.max_similarity, split[0], severity=split[1], facts=split[2])
     found = ctx.memo("seam", lambda: measures.seam_in_lines(*ctx.decoded.line_grays))
     if (
         found.coverage - found.nearby > s.max_seam
@@ -803,6 +805,22 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         # A seam is a stitching fault, not a repeated picture: it is never graded on similarity.
         severity = "moderate" if found.step >= s.seam_moderate_step else "mild"
         facts = {"layout": "seam", "direction": found.direction}
+        cross = found.crossing
+        if (
+            cross is not None
+            and cross.coverage - cross.nearby > s.max_seam
+            and cross.step >= s.min_seam_step
+            and not _edge_of_flat_band(ctx, cross)
+        ):
+            # Seams both ways: a grid of pictures pasted edge to edge (a grid of variations), not one picture.
+            other = f"{cross.position:.0%} of the {'width' if cross.direction == 'vertical' else 'height'}"
+            detail = (
+                f"the image is a grid of separate pictures pasted edge to edge: straight seams cross at {where} "
+                f"and {other} (jumps of {number(found.step)} and {number(cross.step)} levels where the lines "
+                "beside them show none)"
+            )
+            severity = "severe" if min(found.step, cross.step) >= s.seam_moderate_step else "moderate"
+            facts = {"layout": "seam grid", "direction": "both"}
         return Outcome(False, m.similarity, s.max_similarity, detail, severity=severity, facts=facts)
     if not m.measured and not found.measured:
         needs = (
@@ -811,6 +829,42 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         )
         return _unmeasured(ctx, s.max_similarity, "look for repeated tiles or seams", needs, ctx.decoded.gray)
     return Outcome(True, m.similarity, s.max_similarity, "the image does not repeat itself and has no seam")
+
+
+def _gutter_rgb(ctx: JudgeContext, gutter: measures.Gutter) -> np.ndarray:
+    """The median colour (R, G, B) along a gutter's centre line."""
+    rgb = ctx.decoded.rgb
+    height, width = rgb.shape[:2]
+    if gutter.direction == "vertical":
+        line = rgb[:, min(width - 1, int(gutter.position * width))]
+    else:
+        line = rgb[min(height - 1, int(gutter.position * height))]
+    return np.median(measures.strided(line[np.newaxis], 256).reshape(-1, 3), axis=0)
+
+
+def _panels(ctx: JudgeContext) -> tuple[str, str, dict[str, object]] | None:
+    """A picture split into panels by straight flat gutters (a contact sheet, a grid of variations): what it is,
+    how severe (a grid both ways is severe, one gutter moderate) and its facts; None when there is none."""
+    found = ctx.memo("gutters", lambda: measures.gutters(*ctx.decoded.line_grays))
+    if not found:
+        return None
+    across = 1 + sum(g.direction == "vertical" for g in found)
+    down = 1 + sum(g.direction == "horizontal" for g in found)
+    colour = _hex(_gutter_rgb(ctx, found[0]))
+    where = ", ".join(f"{g.position:.0%} of the {'width' if g.direction == 'vertical' else 'height'}" for g in found)
+    if across > 1 and down > 1:
+        layout = f"a {across}×{down} grid of separate pictures"
+    elif across > 1:
+        layout = f"{across} separate pictures side by side"
+    else:
+        layout = f"{down} separate pictures stacked"
+    plural = "s" if len(found) > 1 else ""
+    detail = (
+        f"the image is {layout}, split by straight {colour} gutter{plural} across the whole picture at {where}: "
+        "a contact sheet, not one picture"
+    )
+    severity = "severe" if across > 1 and down > 1 else "moderate"
+    return detail, severity, {"layout": f"{across}×{down}", "colour": colour}
 
 
 class BrokenRegionsSettings(CheckSettings):
