@@ -24,7 +24,7 @@ from sentinel.providers.base import Outcome, ProviderResult, failure
 from sentinel.providers.calls import call_values
 from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult, WriteAhead
 from sentinel.services import Services
-from sentinel.spend.service import Reservation, SpendService, UnpricedModel
+from sentinel.spend.service import RENEW_EVERY_SECONDS, Reservation, SpendService, UnpricedModel
 from sentinel.store.blobs import BlobStoreError
 
 logger = logging.getLogger(__name__)
@@ -180,6 +180,25 @@ class GenerationService:
         by the owner's key, in the same transaction as the call log, and the cap is settled to the actual cost.
         """
         reservation = await self._reserve(request, owner)
+        # While the request works its reservation is renewed: the sweep releases only one whose process died.
+        renewing = asyncio.create_task(self._keep_reserved(reservation)) if reservation is not None else None
+        try:
+            return await self._generate_reserved(request, owner, reservation)
+        finally:
+            if renewing is not None:
+                renewing.cancel()
+
+    async def _keep_reserved(self, reservation: Reservation) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY_SECONDS)
+            try:
+                await asyncio.to_thread(self.spend.renew, reservation)
+            except Exception as exc:  # the database blinked: the next renewal says it again
+                logger.warning("could not renew the spend reservation of %s (%s)", reservation.request_id, exc)
+
+    async def _generate_reserved(
+        self, request: GenerationRequest, owner: Caller | None, reservation: Reservation | None
+    ) -> Generation:
         store = self._write_ahead
         started = _WritesAhead(store) if store is not None else None
         try:

@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -24,6 +24,7 @@ from sentinel.evaluation.guidance import regeneration_prompt
 from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.service import EvaluationService
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
+from sentinel.jobs.clock import database_now
 from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
 from sentinel.jobs.unstored import UnstoredImages, unstored_images
@@ -310,7 +311,9 @@ class AttemptRunner:
                 return None
             if job is None or job.state in FINAL_JOB_STATES:
                 return None
-            if as_utc(job.deadline_at) <= utcnow():
+            # The database's clock, as every worker's: see sentinel.jobs.clock.
+            now = database_now(session)
+            if as_utc(job.deadline_at) <= now:
                 transition = self.progress.expire(session, job)
                 session.commit()
                 self.progress.announce(transition)
@@ -329,7 +332,6 @@ class AttemptRunner:
                     JobAttempt.job_id == job_id, JobAttempt.slot == slot, JobAttempt.number == number
                 )
             ).one()
-            now = utcnow()
             leased = session.execute(
                 update(JobAttempt)
                 .where(
@@ -354,7 +356,7 @@ class AttemptRunner:
         attempt = session.exec(
             select(JobAttempt).where(JobAttempt.job_id == job_id, JobAttempt.slot == slot, JobAttempt.number == number)
         ).first()
-        now = utcnow()
+        now = database_now(session)
         if attempt is None or attempt.state != AttemptState.GENERATING or attempt.image_id is not None:
             return
         if attempt.lease_until is not None and as_utc(attempt.lease_until) >= now:
@@ -381,14 +383,15 @@ class AttemptRunner:
     async def _renew(self, attempt_id: int) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / RENEWALS_PER_LEASE)
-            until = utcnow() + timedelta(seconds=self.lease_seconds)
             try:
-                await asyncio.to_thread(self._set_lease, attempt_id, until)
+                await asyncio.to_thread(self._set_lease, attempt_id, self.lease_seconds)
             except Exception as exc:  # the database blinked: try again at the next renewal
                 logger.warning("could not renew the lease of attempt %s (%s)", attempt_id, type(exc).__name__)
 
-    def _set_lease(self, attempt_id: int, until: datetime | None) -> None:
+    def _set_lease(self, attempt_id: int, seconds: float | None) -> None:
+        """Renew the attempt's lease for ``seconds`` from now by the database's clock, or end it (None)."""
         with Session(self.services.engine) as session:
+            until = None if seconds is None else database_now(session) + timedelta(seconds=seconds)
             session.execute(
                 update(JobAttempt)
                 .where(col(JobAttempt.id) == attempt_id, col(JobAttempt.state) == AttemptState.GENERATING)

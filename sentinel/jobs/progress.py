@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput
 from sentinel.evaluation.guidance import regeneration_prompt
+from sentinel.jobs.clock import database_now
 from sentinel.jobs.errors import JobFinished
 from sentinel.jobs.guidance import earlier_evaluations, guidance_from, reviewer_guidance
 from sentinel.jobs.selection import chosen_per_slot, issue_counts, worst
@@ -265,7 +266,7 @@ class JobProgress:
             return Transition(job.id)
         if job.state in FINAL_JOB_STATES:
             raise self._finished(job)
-        now = utcnow()
+        now = database_now(session)  # leases are judged by the database's clock (see sentinel.jobs.clock)
         # The job's row first: its UPDATE decides a race with any step closing it, and a step that would queue the
         # next attempt meanwhile waits for this transaction, then finds the job closed (set_state wins nothing).
         won = session.execute(

@@ -6,12 +6,16 @@ runs twice, or beside the step it stands in for, moves a job once.
 
 from __future__ import annotations
 
+import math
+import time
+import weakref
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Engine, bindparam, update
 from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit
+from sentinel.jobs.clock import database_now
 from sentinel.jobs.progress import JobProgress, Transition, ends_slot
 from sentinel.jobs.schemas import MAX_BUDGET_SECONDS
 from sentinel.jobs.unstored import unstored_images
@@ -24,11 +28,11 @@ from sentinel.models import (
     JobState,
     Verdict,
     as_utc,
-    utcnow,
 )
 from sentinel.outbox import steps
 from sentinel.outbox.store import write
 from sentinel.services import Services
+from sentinel.spend.service import RENEW_EVERY_SECONDS, SpendService
 
 #: An attempt asked for this long ago that no worker has started was lost with its message: ask again.
 STUCK_AFTER_SECONDS = 30.0
@@ -62,6 +66,11 @@ _UNDER_WAY = select(JobAttempt.id).where(
 )
 
 
+#: When this process last released stale spend reservations of a database (time.monotonic): a JobRecovery is made
+#: per sweep.
+_SPEND_SWEPT_AT: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
 class JobRecovery:
     def __init__(self, services: Services, progress: JobProgress) -> None:
         self.services = services
@@ -70,25 +79,31 @@ class JobRecovery:
     def sweep(self) -> dict[str, int]:
         """Expire jobs past their budget; resume attempts whose worker died or whose message was lost; settle the
         attempts a cancel left under way whose worker died (``abandoned``) or whose verdict message was lost; drop
-        the images this machine kept for jobs that ended (``unstored_dropped``, see :mod:`sentinel.jobs.unstored`)."""
-        counts = {"expired": 0, "resumed": 0, "judged": 0, "abandoned": 0, "unstored_dropped": 0}
+        the images this machine kept for jobs that ended (``unstored_dropped``, see :mod:`sentinel.jobs.unstored`);
+        release the spend reservations of requests whose process died (``spend_released``, see
+        :meth:`SpendService.release_stale`)."""
+        counts = {"expired": 0, "resumed": 0, "judged": 0, "abandoned": 0, "unstored_dropped": 0, "spend_released": 0}
         # One statement committed alone, every sweep period: a read-only session's BEGIN and ROLLBACK were two more
         # round trips, and psycopg drops a connection's prepared statements at a ROLLBACK.
         with autocommit(self.services.engine).connect() as connection:
             open_jobs = list(connection.scalars(_OPEN_JOBS))
-            since = utcnow() - timedelta(seconds=SETTLE_AFTER_CANCEL_WITHIN_SECONDS)
+            # Leases are judged by the database's clock, as they were written (see sentinel.jobs.clock): a worker
+            # whose own clock runs ahead must not see live leases run out. Read once: the sweep's steps judge by
+            # its start, which only leaves a lease a little longer.
+            now = database_now(connection)
+            since = now - timedelta(seconds=SETTLE_AFTER_CANCEL_WITHIN_SECONDS)
             cancelled = list(connection.scalars(_CANCELLED_LATELY, {"since": since}))
             under_way = list(connection.scalars(_UNDER_WAY, {"jobs": cancelled})) if cancelled else []
         for job_id in open_jobs:
             with Session(self.services.engine) as session:
-                transition, what = self._recover(session, job_id, utcnow())
+                transition, what = self._recover(session, job_id, now)
                 session.commit()
             if what:
                 counts[what] += 1
             self.progress.announce(transition)
         for attempt_id in under_way:
             with Session(self.services.engine) as session:
-                transition, what = self._settle_after_cancel(session, attempt_id, utcnow())
+                transition, what = self._settle_after_cancel(session, attempt_id, now)
                 session.commit()
             if what:
                 counts[what] += 1
@@ -96,7 +111,18 @@ class JobRecovery:
         # Images kept on this machine while the blob store was away whose job ended elsewhere (or that were stored
         # since): one directory listing when none are kept.
         counts["unstored_dropped"] = unstored_images(self.services).sweep(self.services.engine).dropped
+        counts["spend_released"] = self._release_stale_spend()
         return counts
+
+    def _release_stale_spend(self) -> int:
+        """The spend ledger's stale reservations, read at most once per renewal period by this process (a reservation
+        is stale only after several): a busy key's rows are not grouped every sweep period."""
+        now = time.monotonic()
+        engine = self.services.engine
+        if now < _SPEND_SWEPT_AT.get(engine, -math.inf) + RENEW_EVERY_SECONDS:
+            return 0
+        _SPEND_SWEPT_AT[engine] = now
+        return SpendService(self.services).release_stale()
 
     def _settle_after_cancel(
         self, session: Session, attempt_id: int, now: datetime

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from sentinel.providers._http import send
-from sentinel.providers.base import FALLBACK_OUTCOMES, Outcome, ProviderResult, failure
+from sentinel.providers.base import FALLBACK_OUTCOMES, TRANSIENT_OUTCOMES, Outcome, ProviderResult, failure
 
 #: Seconds the best-effort cancel may take after we gave up: it must not delay the fallback for long.
 CANCEL_TIMEOUT = 2.0
@@ -89,6 +89,20 @@ class JobClient:
     async def get(self, url: str) -> httpx.Response | ProviderResult:
         """A 2xx answer, or the typed failure of the GET."""
         return await self._request("GET", url)
+
+    async def fetch(self, url: str) -> httpx.Response | ProviderResult:
+        """A 2xx answer to the GET of a finished job's result, asked again after a passing failure (429, 5xx,
+        network) as a poll is, up to ``MAX_POLL_FAILURES`` tries within the deadline: the job is done and paid for,
+        and giving up on it here sends the router to submit (and pay for) another."""
+        failures = 0
+        while True:
+            answer = await self.get(url)
+            if not isinstance(answer, ProviderResult):
+                return answer
+            failures += 1
+            if answer.outcome not in TRANSIENT_OUTCOMES or failures >= MAX_POLL_FAILURES:
+                return answer
+            await asyncio.sleep(max(self.poll_interval, answer.retry_after or 0.0))
 
     async def poll(
         self,

@@ -270,7 +270,8 @@ class FalProvider(PollingHttpProvider):
         polled = await jobs.poll(status_url, progress, _read_status)
         if polled is not None:
             return polled
-        answer = await jobs.get(response_url)
+        # The job finished and is billed: a passing failure to read its result is asked again, not resubmitted.
+        answer = await jobs.fetch(response_url)
         if isinstance(answer, ProviderResult):
             return answer
         try:

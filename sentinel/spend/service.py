@@ -1,23 +1,38 @@
 """Spend caps per key and period. Before a provider is called, the most the call can cost is reserved with one
 conditional UPDATE (spent + reserved + amount <= cap), so concurrent requests can never overspend, on SQLite or
 PostgreSQL alike; afterwards the reservation is settled to what was actually delivered (a failed or undelivered
-image costs nothing). Every step is also a ledger row."""
+image costs nothing). Every step is also a ledger row.
+
+A request keeps its reservation alive while it works (a ``renew`` row every RENEW_EVERY_SECONDS); one whose process
+died (SIGKILL, OOM, a node lost, a deploy past its grace period) never settles, and the sweep releases what it still
+holds once its last row is STALE_AFTER_SECONDS old (:meth:`SpendService.release_stale`). Without that each crash
+shrank the key's cap by the request's most expensive price until the period reset: for a monthly cap, the month. A
+settle after such a release books what was spent and releases only what is still held, never twice."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
 from sentinel.errors import SentinelError
 from sentinel.keys.service import Caller
-from sentinel.models import SpendEntry, SpendPeriod, utcnow
+from sentinel.models import SpendEntry, SpendPeriod, as_utc, utcnow
 from sentinel.services import Services
 
 EVERY = {"day": "daily", "month": "monthly"}
+
+#: How often a request that holds a reservation says it still works (a ``renew`` ledger row).
+RENEW_EVERY_SECONDS = 20.0
+#: A reservation whose request wrote no ledger row for this long is released by the sweep: its process is gone. Six
+#: renewals missed, so a database blink or a host whose clock runs somewhat ahead does not release a live one (and
+#: if one is, its settle releases nothing twice).
+STALE_AFTER_SECONDS = 6 * RENEW_EVERY_SECONDS
+#: Amounts below this are rounding, not money held.
+_CENT_FRACTION = 1e-9
 
 
 class SpendCapReached(SentinelError):
@@ -100,15 +115,19 @@ class SpendService:
         return Reservation(caller.id, period, request_id, amount)
 
     def settle(self, reservation: Reservation | None, actual: float) -> None:
-        """Release the reservation and book what the delivered images cost (never more than was reserved)."""
+        """Release the reservation and book what the delivered images cost (never more than was reserved). What the
+        sweep released meanwhile (the request looked dead) is not released again."""
         if reservation is None:
             return
         spent = min(actual, reservation.amount)
         with Session(self.services.engine) as session:
+            _lock_period(session, reservation.key_id, reservation.period)
+            held, _ = _held(session, reservation.key_id, reservation.period, reservation.request_id)
+            released = min(reservation.amount, max(held, 0.0))
             session.execute(
                 update(SpendPeriod)
                 .where(col(SpendPeriod.key_id) == reservation.key_id, col(SpendPeriod.period) == reservation.period)
-                .values(reserved=col(SpendPeriod.reserved) - reservation.amount, spent=col(SpendPeriod.spent) + spent)
+                .values(reserved=col(SpendPeriod.reserved) - released, spent=col(SpendPeriod.spent) + spent)
             )
             session.add(
                 SpendEntry(
@@ -116,8 +135,81 @@ class SpendService:
                     period=reservation.period,
                     request_id=reservation.request_id,
                     kind="settle",
-                    reserved=-reservation.amount,
+                    reserved=-released,
                     spent=spent,
                 )
             )
             session.commit()
+
+    def renew(self, reservation: Reservation) -> None:
+        """Say the reservation's request still works, so the sweep does not release what it holds."""
+        with Session(self.services.engine) as session:
+            session.add(
+                SpendEntry(
+                    key_id=reservation.key_id,
+                    period=reservation.period,
+                    request_id=reservation.request_id,
+                    kind="renew",
+                )
+            )
+            session.commit()
+
+    def release_stale(self, stale_after_seconds: float = STALE_AFTER_SECONDS) -> int:
+        """Release what requests that stopped renewing still hold (their process died); how many were released.
+
+        Reads only the periods that hold anything, then their requests' rows; each release re-reads its request
+        under the period's row lock, so a settle or a renewal that lands meanwhile wins."""
+        cutoff = utcnow() - timedelta(seconds=stale_after_seconds)
+        with Session(self.services.engine) as session:
+            holding = session.exec(
+                select(SpendPeriod.key_id, SpendPeriod.period).where(col(SpendPeriod.reserved) > _CENT_FRACTION)
+            ).all()
+            stale: list[tuple[str, str, str]] = []
+            for key_id, period in holding:
+                requests = session.exec(
+                    select(SpendEntry.request_id, func.max(SpendEntry.created_at))
+                    .where(SpendEntry.key_id == key_id, SpendEntry.period == period)
+                    .group_by(col(SpendEntry.request_id))
+                    .having(func.sum(SpendEntry.reserved) > _CENT_FRACTION)
+                ).all()
+                stale += [(key_id, period, request) for request, last in requests if as_utc(last) < cutoff]
+        released = 0
+        for key_id, period, request_id in stale:
+            with Session(self.services.engine) as session:
+                _lock_period(session, key_id, period)
+                held, last = _held(session, key_id, period, request_id)
+                if held <= _CENT_FRACTION or last is None or as_utc(last) >= cutoff:
+                    session.rollback()
+                    continue  # settled or renewed meanwhile
+                session.execute(
+                    update(SpendPeriod)
+                    .where(col(SpendPeriod.key_id) == key_id, col(SpendPeriod.period) == period)
+                    .values(reserved=col(SpendPeriod.reserved) - held)
+                )
+                session.add(
+                    SpendEntry(key_id=key_id, period=period, request_id=request_id, kind="release", reserved=-held)
+                )
+                session.commit()
+            released += 1
+        return released
+
+
+def _lock_period(session: Session, key_id: str, period: str) -> None:
+    """Take the period's row for this transaction (an UPDATE that changes nothing): a settle and a release of one
+    request then run one after the other, the second reading what the first wrote."""
+    session.execute(
+        update(SpendPeriod)
+        .where(col(SpendPeriod.key_id) == key_id, col(SpendPeriod.period) == period)
+        .values(reserved=col(SpendPeriod.reserved))
+    )
+
+
+def _held(session: Session, key_id: str, period: str, request_id: str) -> tuple[float, datetime | None]:
+    """What a request still holds of the period's reservations (all its runs: a resumed job attempt reserves under
+    the same id), and when it last wrote a ledger row."""
+    held, last = session.exec(
+        select(func.coalesce(func.sum(SpendEntry.reserved), 0.0), func.max(SpendEntry.created_at)).where(
+            SpendEntry.key_id == key_id, SpendEntry.period == period, SpendEntry.request_id == request_id
+        )
+    ).one()
+    return float(held), last

@@ -78,7 +78,14 @@ def test_an_attempt_whose_worker_died_after_the_cancel_is_settled_not_left_gener
     assert counts["abandoned"] == 1
     # Nothing asks the provider again, now or at a later sweep.
     assert generate_messages(services) == asked
-    assert recovery.sweep() == {"expired": 0, "resumed": 0, "judged": 0, "abandoned": 0, "unstored_dropped": 0}
+    assert recovery.sweep() == {
+        "expired": 0,
+        "resumed": 0,
+        "judged": 0,
+        "abandoned": 0,
+        "unstored_dropped": 0,
+        "spend_released": 0,
+    }
     assert generate_messages(services) == asked
 
 

@@ -68,7 +68,14 @@ def test_reading_a_job_past_its_budget_changes_nothing_and_the_sweep_expires_it(
     assert recovery.sweep()["expired"] == 1
     expired = jobs.get(job.id)[0]
     assert expired.state == JobState.EXPIRED and "ran out" in (expired.reason or "")
-    assert recovery.sweep() == {"expired": 0, "resumed": 0, "judged": 0, "abandoned": 0, "unstored_dropped": 0}
+    assert recovery.sweep() == {
+        "expired": 0,
+        "resumed": 0,
+        "judged": 0,
+        "abandoned": 0,
+        "unstored_dropped": 0,
+        "spend_released": 0,
+    }
 
 
 def test_an_attempt_whose_worker_died_is_asked_again_once_when_its_lease_runs_out(services, jobs) -> None:
