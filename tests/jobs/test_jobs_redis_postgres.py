@@ -100,7 +100,7 @@ def test_red_attempt_is_regenerated_with_guidance_and_the_second_is_green(stack)
     assert second["verdict"] == "green"
     # The guidance is what to do, from each failing criterion's fix, never the check's wording, and it is exactly
     # what the provider was sent after the caller's prompt.
-    assert "pure white (#FFFFFF) background" in second["guidance"] and "No text" in second["guidance"]
+    assert "pure white (#FFFFFF) background" in second["guidance"] and "No watermark" in second["guidance"]
     assert "97%" not in second["guidance"] and "SAMPLE" not in second["guidance"]
     assert first["prompt"] == "a coffee cup"
     assert second["prompt"] == f"a coffee cup. {second['guidance']}"
