@@ -24,7 +24,7 @@ from sentinel.evaluation.guidance import regeneration_prompt
 from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.service import EvaluationService
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
-from sentinel.jobs.clock import database_now
+from sentinel.jobs.clock import database_now, lease_free
 from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
 from sentinel.jobs.unstored import UnstoredImages, unstored_images
@@ -334,12 +334,7 @@ class AttemptRunner:
             ).one()
             leased = session.execute(
                 update(JobAttempt)
-                .where(
-                    col(JobAttempt.id) == attempt.id,
-                    col(JobAttempt.state) == AttemptState.GENERATING,
-                    col(JobAttempt.image_id).is_(None),
-                    (col(JobAttempt.lease_until).is_(None)) | (col(JobAttempt.lease_until) < now),
-                )
+                .where(lease_free(attempt.id, now))
                 .values(lease_until=now + timedelta(seconds=self.lease_seconds), started_at=now)
             ).rowcount  # type: ignore[attr-defined]
             if leased != 1:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, text
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, Connection, text
+from sqlmodel import Session, col
 
-from sentinel.models import as_utc, utcnow
+from sentinel.models import AttemptState, JobAttempt, as_utc, utcnow
 
 _DATABASE_NOW = text("SELECT clock_timestamp()")
 
@@ -26,3 +26,15 @@ def database_now(bind: Session | Connection) -> datetime:
         return utcnow()
     value = bind.execute(_DATABASE_NOW).scalar_one()
     return as_utc(value).astimezone(UTC)
+
+
+def lease_free(attempt_id: int, now: datetime) -> ColumnElement[bool]:
+    """The conditions under which an attempt may be taken (leased, or settled after a cancel): still generating,
+    no image yet, and no lease, or one that ran out by ``now`` (the database's clock). A conditional UPDATE on
+    them is won by one process only."""
+    return (
+        (col(JobAttempt.id) == attempt_id)
+        & (col(JobAttempt.state) == AttemptState.GENERATING)
+        & col(JobAttempt.image_id).is_(None)
+        & (col(JobAttempt.lease_until).is_(None) | (col(JobAttempt.lease_until) < now))
+    )

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput
 from sentinel.evaluation.guidance import regeneration_prompt
-from sentinel.jobs.clock import database_now
+from sentinel.jobs.clock import database_now, lease_free
 from sentinel.jobs.errors import JobFinished
 from sentinel.jobs.guidance import earlier_evaluations, guidance_from, reviewer_guidance
 from sentinel.jobs.selection import chosen_per_slot, issue_counts, worst
@@ -323,12 +323,7 @@ class JobProgress:
         same a lease needs, lost to a worker that renewed or handed it on meanwhile)."""
         settled = session.execute(
             update(JobAttempt)
-            .where(
-                col(JobAttempt.id) == attempt.id,
-                col(JobAttempt.state) == AttemptState.GENERATING,
-                col(JobAttempt.image_id).is_(None),
-                (col(JobAttempt.lease_until).is_(None)) | (col(JobAttempt.lease_until) < now),
-            )
+            .where(lease_free(attempt.id, now))
             .values(state=AttemptState.FAILED, failure=CANCELLED, error=ABANDONED, finished_at=now, lease_until=None)
             # The attempt is in the session (SQLite's times read back naive): the rows are expired below instead.
             .execution_options(synchronize_session=False)
