@@ -360,7 +360,7 @@ def create_app(script: Script, image: bytes | None = None, distinct: bool = Fals
         created = int(time.time())
         if behaviour == "empty":
             return JSONResponse({"created": created, "data": []})
-        wants_url = body.get("response_format") == "url" or behaviour == "octet_url"
+        wants_url = body.get("response_format") == "url" or behaviour in ("octet_url", "flaky_url")
         variant = variants.next_number() if variants is not None and data is image else None
         if wants_url:
             if variants is not None and variant is not None:

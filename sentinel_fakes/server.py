@@ -37,6 +37,8 @@ BEHAVIOURS = (
     "unknown_list",  # 200 whose images sit under a list key no documented shape has ({"results": [...]})
     "unknown_item",  # 200 with the documented list, each image under a key no documented shape has
     "cut",  # a success whose body breaks off halfway: its Content-Length promised the whole answer
+    "moved",  # 301 with an HTML page and a Location elsewhere (an address that moved, a wrong base_url)
+    "flaky_url",  # success with a URL output whose first download answers 502, as a CDN's passing failure
 )
 
 
@@ -140,6 +142,10 @@ class StoredFiles:
 
     def __init__(self) -> None:
         self._files: dict[str, tuple[bytes, str]] = {}
+        #: Files whose next download answers 502 (stored with 'flaky_url').
+        self._failing_once: set[str] = set()
+        #: Downloads asked for, answered or not.
+        self.downloads = 0
 
     def __len__(self) -> int:
         return len(self._files)
@@ -149,6 +155,8 @@ class StoredFiles:
         application/octet-stream, as some CDNs do, so that only the bytes can tell it is a PNG."""
         content_type = "application/octet-stream" if behaviour == "octet_url" else "image/png"
         self._files[key] = (data, content_type)
+        if behaviour == "flaky_url":
+            self._failing_once.add(key)
         return f"{base}/files/{key}.png"
 
     @property
@@ -156,7 +164,12 @@ class StoredFiles:
         return Route("/files/{name}", self._serve, methods=["GET"])
 
     async def _serve(self, request: Request) -> Response:
-        stored = self._files.get(request.path_params["name"].removesuffix(".png"))
+        key = request.path_params["name"].removesuffix(".png")
+        self.downloads += 1
+        if key in self._failing_once:
+            self._failing_once.discard(key)
+            return Response(b"<html>502 Bad Gateway</html>", status_code=502, media_type="text/html")
+        stored = self._files.get(key)
         if stored is None:
             return Response(status_code=404)
         data, content_type = stored

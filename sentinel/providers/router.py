@@ -766,20 +766,29 @@ class Router:
         settings = self.settings
         data = image.data
         if data is None and image.url:
-            try:
-                fetched = await fetch_url(
-                    image.url,
-                    max_bytes=settings.max_image_bytes,
-                    timeout=settings.fetch_timeout_seconds,
-                    max_redirects=settings.fetch_max_redirects,
-                    allowed_networks=settings.fetch_allowed_networks,
-                    field="provider output",
-                )
-            except (DisallowedURL, ImageTooLarge) as exc:
-                # The provider's output address (or size) is refused by our own checks: the same again next time.
-                return failure(Outcome.UNAVAILABLE, f"could not download the provider's image: {exc.message}"), True
-            except FetchFailed as exc:
-                return failure(Outcome.UNAVAILABLE, f"could not download the provider's image: {exc.message}"), False
+            for tries_left in reversed(range(OUTPUT_DOWNLOAD_TRIES)):
+                try:
+                    fetched = await fetch_url(
+                        image.url,
+                        max_bytes=settings.max_image_bytes,
+                        timeout=settings.fetch_timeout_seconds,
+                        max_redirects=settings.fetch_max_redirects,
+                        allowed_networks=settings.fetch_allowed_networks,
+                        field="provider output",
+                    )
+                    break
+                except (DisallowedURL, ImageTooLarge) as exc:
+                    # The provider's output address (or size) is refused by our own checks: the same again next time.
+                    said = f"could not download the provider's image: {exc.message}"
+                    return failure(Outcome.UNAVAILABLE, said), True
+                except FetchFailed as exc:
+                    # The image is made and paid for: its address is asked again (a CDN's passing 502) before the
+                    # walk moves on to buy another.
+                    if not tries_left:
+                        return failure(
+                            Outcome.UNAVAILABLE, f"could not download the provider's image: {exc.message}"
+                        ), False
+                    await asyncio.sleep(OUTPUT_DOWNLOAD_PAUSE_SECONDS)
             data = fetched.content
         if not data:
             return failure(Outcome.CONTENT_FILTERED, "the provider answered without an image"), True
@@ -842,6 +851,11 @@ class Router:
         # The provider's base64 is the checked bytes' only when they are the bytes it decoded to (not downloaded).
         encoded = image.base64 if image.data is not None and data is image.data else None
         return DeliveredImage(info, data, candidate.provider, candidate.model, image.revised_prompt, encoded)
+
+
+#: Downloads of a generated image's output address before it counts as undelivered, and the pause between them.
+OUTPUT_DOWNLOAD_TRIES = 2
+OUTPUT_DOWNLOAD_PAUSE_SECONDS = 0.25
 
 
 def _waits_on(walk: _Walk, candidate: Candidate) -> bool:

@@ -56,7 +56,8 @@ def gateway(tmp_path: Path) -> Iterator[tuple[str, Script, Script, Path]]:
             "default_model": "pair",
             "max_passes": 2,
         }
-        with serving_routes(tmp_path, routes) as (base, database):
+        # Output addresses on the fakes (127.0.0.1) may be downloaded.
+        with serving_routes(tmp_path, routes, SENTINEL_FETCH_ALLOWED_NETWORKS="127.0.0.1/32") as (base, database):
             yield base, broken, healthy, database
 
 
@@ -95,3 +96,14 @@ def test_the_next_candidate_serves_and_both_images_are_paid(gateway) -> None:
         ("healthy", 200, pytest.approx(PRICE)),
     ]
     assert len(broken.requests) == 1 and len(healthy.requests) == 1
+
+
+def test_an_output_address_that_fails_once_is_downloaded_again_not_bought_again(gateway) -> None:
+    # The image is made and paid for; a CDN's passing 502 on its address must not buy another from the next candidate.
+    base, broken, healthy, database = gateway
+    broken.push("flaky_url")
+    answer = generate(base, "pair")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-sentinel-provider"] == "broken"
+    assert len(broken.requests) == 1 and healthy.requests == []
+    assert [(call.provider, call.outcome) for call in calls_of(database)] == [("broken", "ok")]

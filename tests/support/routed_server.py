@@ -14,11 +14,13 @@ from tests.conftest import clean_env, start_server
 
 
 @contextlib.contextmanager
-def serving_routes(folder: Path, routes: dict[str, Any]) -> Iterator[tuple[str, Path]]:
-    """The server's base URL and its database file, for as long as the block runs."""
+def serving_routes(folder: Path, routes: dict[str, Any], **env: str) -> Iterator[tuple[str, Path]]:
+    """The server's base URL and its database file, for as long as the block runs (``env``: settings on top)."""
     (folder / "routes.yaml").write_text(yaml.safe_dump(routes))
-    env = clean_env(SENTINEL_DATA_DIR=str(folder / "data"), SENTINEL_ROUTES=str(folder / "routes.yaml"), FAKE_KEY="k")
-    server, base = start_server(env, folder / "serve.log")
+    settings = clean_env(
+        SENTINEL_DATA_DIR=str(folder / "data"), SENTINEL_ROUTES=str(folder / "routes.yaml"), FAKE_KEY="k"
+    )
+    server, base = start_server(settings | env, folder / "serve.log")
     try:
         yield base, folder / "data" / "sentinel.db"
     finally:
