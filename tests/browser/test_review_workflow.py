@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import KEYS, amber_job, log_in, screenshot
-from tests.conftest import FIXTURES
+from tests.support.amber_edit import amber_edit_files
 
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
@@ -40,12 +40,8 @@ def bo(stack, browser) -> Iterator[object]:
 
 
 def edit_evaluation(base: str) -> str:
-    """An object-removal edit (source, mask, result) the judges leave amber: new text appeared in the result."""
-    folder = FIXTURES / "object-removal"
-    files = {
-        name: (f"{name}.png", (folder / f"{file}.png").read_bytes(), "image/png")
-        for name, file in (("image", "new-text"), ("source", "source"), ("mask", "mask"))
-    }
+    """An object-removal edit (source, mask, result) the judges leave amber: its fill is a flat patch."""
+    files = amber_edit_files()
     created = httpx.post(f"{base}/v1/evaluations", data={"task": "object-removal"}, files=files, timeout=30)
     assert created.status_code in (200, 201, 202), created.text
     done = httpx.get(f"{base}/v1/evaluations/{created.json()['id']}?wait=30", timeout=40).json()

@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from sentinel.pages.auth import SESSION_COOKIE
-from tests.conftest import FIXTURES
 from tests.pages.login import log_in
 from tests.review.test_review_api import amber_evaluation
+from tests.support.amber_edit import amber_edit_files
 
 
 def csrf_of(html: str) -> str:
@@ -158,12 +158,7 @@ def test_missing_pages_answer_404_in_html(logged_in) -> None:
 
 def test_edit_items_show_source_mask_and_result_side_by_side(logged_in) -> None:
     client = logged_in
-    folder = FIXTURES / "object-removal"
-    files = {
-        name: (f"{name}.png", (folder / f"{file}.png").read_bytes())
-        for name, file in (("image", "new-text"), ("source", "source"), ("mask", "mask"))
-    }
-    created = client.post("/v1/evaluations", data={"task": "object-removal"}, files=files).json()
+    created = client.post("/v1/evaluations", data={"task": "object-removal"}, files=amber_edit_files()).json()
     done = client.get(f"/v1/evaluations/{created['id']}?wait=30").json()
     assert done["verdict"] == "amber", done["summary"]
     page = client.get("/review", params={"id": created["id"]}).text
