@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -33,6 +32,7 @@ from sentinel.db import autocommit, insert_for
 from sentinel.models import OutboxMessage, as_utc, utcnow
 from sentinel.outbox import steps
 from sentinel.outbox.store import UNSENT, Handed, message_values, on_commit, receive_handoffs
+from sentinel.threadpools import shared_pool
 
 logger = logging.getLogger(__name__)
 
@@ -135,19 +135,6 @@ _RELEASE_FAILED = (
     .where(col(OutboxMessage.id).in_(bindparam("ids", expanding=True)))
     .values(claimed_until=None, send_failures=OutboxMessage.send_failures + 1)
 )
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _enqueue_pool() -> ThreadPoolExecutor:
-    """The threads a hand-off's slices are enqueued in (see ENQUEUE_THREADS), shared by the process's relays."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=ENQUEUE_THREADS, thread_name_prefix="outbox-enqueue")
-        return _pool
 
 
 class Relay:
@@ -278,7 +265,9 @@ class Relay:
             return list(messages[:went]), list(messages[went:]), error
         size = -(-len(messages) // ENQUEUE_THREADS)
         slices = [messages[start : start + size] for start in range(0, len(messages), size)]
-        outcomes = list(_enqueue_pool().map(lambda part: self._enqueue_in_order(part, inline=inline), slices))
+        # The threads a hand-off's slices are enqueued in, shared by the process's relays.
+        pool = shared_pool("outbox-enqueue", ENQUEUE_THREADS)
+        outcomes = list(pool.map(lambda part: self._enqueue_in_order(part, inline=inline), slices))
         out: list[Handed] = []
         left: list[Handed] = []
         error: Exception | None = None

@@ -27,6 +27,7 @@ from typing import BinaryIO, Protocol, TypeVar, runtime_checkable
 
 from sentinel.errors import SentinelError, format_size
 from sentinel.keyfiles import private_folder
+from sentinel.threadpools import shared_pool
 
 logger = logging.getLogger(__name__)
 
@@ -162,17 +163,11 @@ class StagedBlob:
 
 T = TypeVar("T")
 R = TypeVar("R")
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 
 
 def _shared_pool() -> ThreadPoolExecutor:
     """The threads blobs are written and folders synced in. None of its tasks ever waits for another of them."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="blob-sync")
-        return _pool
+    return shared_pool("blob-sync", SYNC_THREADS)
 
 
 def _in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
