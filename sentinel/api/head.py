@@ -4,8 +4,10 @@ only, and a 405 to a monitor reads as the service being down."""
 
 from __future__ import annotations
 
-from starlette.routing import Match, Mount
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sentinel.http.errors import allowed_methods
 
 
 class HeadAsGet:
@@ -16,7 +18,12 @@ class HeadAsGet:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD" or _takes(scope, "HEAD") or not _takes(scope, "GET"):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        # The same reading of the routes a 405's Allow header is made from (the static files answer HEAD themselves).
+        allowed = allowed_methods(Request(scope))
+        if "HEAD" in allowed or "GET" not in allowed:
             await self.app(scope, receive, send)
             return
 
@@ -27,16 +34,3 @@ class HeadAsGet:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         await self.app(scope | {"method": "GET"}, receive, without_body)
-
-
-def _takes(scope: Scope, method: str) -> bool:
-    """Whether a route, or a mount (the static files answer HEAD themselves), takes ``method`` at this path."""
-    router = getattr(scope.get("app"), "router", None)
-    if router is None:
-        return False
-    asked = scope | {"method": method}
-    for route in router.routes:
-        match, _ = route.matches(asked)
-        if match == Match.FULL or (isinstance(route, Mount) and match != Match.NONE):
-            return True
-    return False
