@@ -94,7 +94,8 @@ async def create_images(request: Request, uses: ImageEndpoint) -> JSONResponse:
     async def produce() -> Answer:
         if body.sentinel is not None and body.sentinel.task is not None:
             return await _judged_generation(request, jobs, services, body, base_url)
-        generation = await gateway.generate(body, caller_of(request), client_gone)
+        early = answers_early(request)
+        generation = await gateway.generate(body, caller_of(request), client_gone, answer_early=early)
         payload = gateway.response_body(generation, response_format_of(body), base_url)
         return 200, payload, sentinel_headers(generation)
 
@@ -109,6 +110,12 @@ async def create_images(request: Request, uses: ImageEndpoint) -> JSONResponse:
             refresh=lambda stored: fresh_image_urls(stored, services, base_url),
         ),
     )
+
+
+def answers_early(request: Request) -> bool:
+    """Whether a generation's answer may start before its commit: not when an Idempotency-Key keeps the answer for
+    replays, which is stored whole, once committed."""
+    return request.headers.get("idempotency-key") is None
 
 
 async def _watch_client(request: Request, watch: ClientWatch) -> None:
@@ -212,7 +219,8 @@ async def _change_images(
         options = change.body.sentinel
         if jobs is not None and options is not None and options.task is not None:
             return await _judged_edit(request, jobs, services, change, base_url)
-        generation = await gateway.change(change, caller_of(request), client_gone)
+        early = answers_early(request)
+        generation = await gateway.change(change, caller_of(request), client_gone, answer_early=early)
         payload = gateway.response_body(generation, response_format_of(change.body), base_url)
         return 200, payload, sentinel_headers(generation)
 

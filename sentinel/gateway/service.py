@@ -15,6 +15,7 @@ from sentinel.gateway.fields import honouring, output_options_of
 from sentinel.gateway.schemas import ImagesEditRequest, ImagesGenerationRequest, ImagesVariationRequest
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
 from sentinel.http.base64_bytes import Base64Bytes
+from sentinel.http.gated import Gated
 from sentinel.keys.caller import Caller
 from sentinel.providers.base import MAX_EDIT_IMAGES, Operation, Outcome
 from sentinel.providers.router import Disconnected, ImageSpec, Router, RouteResult
@@ -238,11 +239,16 @@ class GatewayService:
         )
 
     async def change(
-        self, change: ImageChange, caller: Caller | None = None, disconnected: Disconnected | None = None
+        self,
+        change: ImageChange,
+        caller: Caller | None = None,
+        disconnected: Disconnected | None = None,
+        answer_early: bool = False,
     ) -> Generation:
         """An edit or a variation, routed, stored and logged exactly like a generation (:meth:`generate`)."""
         prepared = await asyncio.to_thread(self.prepare_change, change)
-        generation = await self._generate(replace(prepared, disconnected=disconnected), caller, change.body)
+        request = replace(prepared, disconnected=disconnected)
+        generation = await self._generate(request, caller, change.body, answer_early)
         if not any(generation.image_ids) and generation.stored:
             raise self.failure(generation)
         return generation
@@ -252,14 +258,20 @@ class GatewayService:
         return await self.generation.route(self.prepare(body))
 
     async def generate(
-        self, body: ImagesGenerationRequest, caller: Caller | None = None, disconnected: Disconnected | None = None
+        self,
+        body: ImagesGenerationRequest,
+        caller: Caller | None = None,
+        disconnected: Disconnected | None = None,
+        answer_early: bool = False,
     ) -> Generation:
         """Every requested image, within the caller's spend cap, stored with the call log; raises GenerationFailed
         when none was delivered (its calls are logged all the same: they cost money). ``disconnected`` is asked
         before every provider call but an image's first: once the client has gone, no further provider is called for
-        it."""
+        it. ``answer_early``: a ``b64_json`` answer may start before the images' rows and call log are committed
+        (:meth:`response_body` then holds back the ``sentinel`` object, which ends the answer, until they are; an
+        answer whose commit fails is cut short there)."""
         request = replace(self.prepare(body), disconnected=disconnected)
-        generation = await self._generate(request, caller, body)
+        generation = await self._generate(request, caller, body, answer_early)
         if not any(generation.image_ids) and generation.stored:
             raise self.failure(generation)
         return generation
@@ -269,13 +281,17 @@ class GatewayService:
         request: GenerationRequest,
         caller: Caller | None,
         body: ImagesGenerationRequest | ImagesEditRequest | ImagesVariationRequest,
+        answer_early: bool = False,
     ) -> Generation:
         """The generation; when its images were delivered (and paid for) but the blob store could not keep them,
         a ``b64_json`` answer still carries them (the caller gets what it paid for, and a retry would pay again),
         marked not stored; a ``url`` answer has nothing to point at: 503 storage_unavailable, with Retry-After and
-        ``x-should-retry: false`` (the OpenAI SDK's own retry would buy another image the store cannot keep)."""
+        ``x-should-retry: false`` (the OpenAI SDK's own retry would buy another image the store cannot keep).
+        Only a ``b64_json`` answer is answered early: its megabytes of base64 go out while the commit is made (a
+        ``url`` answer is a few hundred bytes, and names an image that must be stored first)."""
+        early = answer_early and response_format_of(body) == "b64_json"
         try:
-            return await self.generation.generate(request, caller)
+            return await self.generation.generate(request, caller, answer_early=early)
         except ImageNotStored as exc:
             if response_format_of(body) != "b64_json":
                 exc.headers = (exc.headers or {}) | sentinel_headers(exc.generation)
@@ -331,25 +347,37 @@ class GatewayService:
             if image.revised_prompt:
                 item["revised_prompt"] = image.revised_prompt
             data.append(item)
+        outcome: dict[str, Any] | Gated = self._outcome(generation, failed)
+        committed = generation.committed
+        if committed is not None:
+
+            async def once_committed() -> None:
+                # Shielded: a request cancelled while it waits must not cancel the commit of what it paid for.
+                await asyncio.shield(committed)
+
+            # Last in the answer, so everything before it (the images' base64) goes out while the commit is made.
+            outcome = Gated(outcome, once_committed)
+        return {"created": generation.created, "data": data, "sentinel": outcome}
+
+    @staticmethod
+    def _outcome(generation: Generation, failed: list[dict[str, Any]]) -> dict[str, Any]:
+        """The answer's ``sentinel`` object: the request's id, the images' ids, whether they were stored, the
+        attempts and the images that failed."""
         return {
-            "created": generation.created,
-            "data": data,
-            "sentinel": {
-                "id": generation.request_id,
-                "model": generation.model.model,
-                "requested_model": generation.model.requested,
-                "failed": failed,
-                **({} if generation.stored else {"stored": False, "not_stored": generation.not_stored}),
-                "attempts": generation.attempts,
-                "images": [
-                    {
-                        "id": r.image.info.sha256,
-                        "mime": r.image.info.mime,
-                        "provider": r.image.provider,
-                        "model": r.image.model,
-                    }
-                    for r in generation.results
-                    if r.image is not None
-                ],
-            },
+            "id": generation.request_id,
+            "model": generation.model.model,
+            "requested_model": generation.model.requested,
+            "failed": failed,
+            **({} if generation.stored else {"stored": False, "not_stored": generation.not_stored}),
+            "attempts": generation.attempts,
+            "images": [
+                {
+                    "id": r.image.info.sha256,
+                    "mime": r.image.info.mime,
+                    "provider": r.image.provider,
+                    "model": r.image.model,
+                }
+                for r in generation.results
+                if r.image is not None
+            ],
         }

@@ -82,6 +82,10 @@ class Generation:
     #: False when images were delivered but the blob store could not keep them (:class:`ImageNotStored`), and why.
     stored: bool = True
     not_stored: str | None = None
+    #: Set when the generation was handed back before its rows were committed (``generate(answer_early=True)``):
+    #: done once they are, or failed as :meth:`GenerationService.generate` would have (the calls logged whatever
+    #: became of the images).
+    committed: asyncio.Future[None] | None = None
 
     @property
     def attempts(self) -> list[dict[str, Any]]:
@@ -117,6 +121,15 @@ class _WritesAhead:
     def discard_all(self) -> None:
         for staged in self.started:
             self.store.discard(staged)
+
+
+def _log_failed_commit(work: asyncio.Future[None]) -> None:
+    """Say, once, that an early-answered generation's commit failed (its answer is cut short where its end was due)."""
+    if not work.cancelled() and (failure := work.exception()) is not None:
+        logger.error(
+            "the images and call log of a generation being answered were not committed: its answer is cut short",
+            exc_info=failure,
+        )
 
 
 #: How long past a generation's deadline the router may take to deliver an image already answered in time (its
@@ -172,18 +185,26 @@ class GenerationService:
 
     # -- generating ---------------------------------------------------------------------------------
 
-    async def generate(self, request: GenerationRequest, owner: Caller | None = None) -> Generation:
+    async def generate(
+        self, request: GenerationRequest, owner: Caller | None = None, answer_early: bool = False
+    ) -> Generation:
         """Every image of the request, within the owner's spend cap, stored and logged.
 
         Raises SpendCapReached before any provider call when the most the images can cost does not fit the owner's
         cap. Otherwise returns the generation whether or not any image came: each delivered image is stored, owned
         by the owner's key, in the same transaction as the call log, and the cap is settled to the actual cost.
+
+        ``answer_early``: return as soon as the images are checked and their bytes are being written, with the
+        commit under way in ``committed``, when the store is expected to keep them (see :meth:`_answers_early`),
+        so the caller can start sending an answer whose end waits for that commit. Should the store fail all the
+        same, the calls are logged and ``committed`` raises :class:`ImageNotStored`: the answer, already under way
+        without ``x-sentinel-stored: false``, is to be cut short, not completed as if stored.
         """
         reservation = await self._reserve(request, owner)
         # While the request works its reservation is renewed: the sweep releases only one whose process died.
         renewing = asyncio.create_task(self._keep_reserved(reservation)) if reservation is not None else None
         try:
-            return await self._generate_reserved(request, owner, reservation)
+            return await self._generate_reserved(request, owner, reservation, answer_early)
         finally:
             if renewing is not None:
                 renewing.cancel()
@@ -197,7 +218,7 @@ class GenerationService:
                 logger.warning("could not renew the spend reservation of %s (%s)", reservation.request_id, exc)
 
     async def _generate_reserved(
-        self, request: GenerationRequest, owner: Caller | None, reservation: Reservation | None
+        self, request: GenerationRequest, owner: Caller | None, reservation: Reservation | None, answer_early: bool
     ) -> Generation:
         store = self._write_ahead
         started = _WritesAhead(store) if store is not None else None
@@ -212,6 +233,12 @@ class GenerationService:
             raise
         # One thread hop, shared with the requests that finish meanwhile, for everything the database needs.
         record, image_ids = self._rows(generation, owner, reservation)
+        if answer_early and self._answers_early(record):
+            generation.image_ids = image_ids
+            committing = asyncio.ensure_future(self._commit_answered(record, generation))
+            committing.add_done_callback(_log_failed_commit)
+            generation.committed = committing
+            return generation
         try:
             await self.records.record(record)
         except BlobStoreError as exc:
@@ -222,6 +249,33 @@ class GenerationService:
             raise ImageNotStored(exc, generation) from exc
         generation.image_ids = image_ids
         return generation
+
+    def _answers_early(self, record: Record) -> bool:
+        """Whether an answer may start before ``record`` is committed: every image's bytes are being written aside
+        already (``write_ahead``) and the store has room, so the commit is expected to keep them and its end (rows,
+        rename, commit) can overlap the sending of the answer. A store without room, or one that writes only in the
+        commit, answers once committed, so the answer's headers say whether the images were stored."""
+        if not record.images or any(info.sha256 not in record.written_ahead for info, _, _ in record.images):
+            return False
+        check_space = getattr(self.services.images.blobs, "check_space", None)
+        if check_space is None:
+            return False
+        try:
+            check_space()
+        except BlobStoreError:
+            return False
+        return True
+
+    async def _commit_answered(self, record: Record, generation: Generation) -> None:
+        """The commit of a generation answered early; its calls are logged whatever became of the images, as
+        :meth:`_generate_reserved` logs them."""
+        try:
+            await self.records.record(record)
+        except BlobStoreError as exc:
+            if exc.status_code != 503 or not record.images:
+                raise
+            await self._record_calls_only(record, exc)
+            raise ImageNotStored(exc, generation) from exc
 
     async def _record_calls_only(self, record: Record, cause: BlobStoreError) -> None:
         """A record's call log without its images, each delivering call saying its image was not stored (its

@@ -3,6 +3,9 @@
 An image answered as ``b64_json`` is the exception: its base64 text is written into the answer while it
 is sent, from the image's bytes. Encoding it to a str first and then serialising that str would hold two
 more copies of the image (each 4/3 of its size) for every request in flight.
+
+A value may also be :class:`~sentinel.http.gated.Gated`: rendered with the answer, but sent only once something the
+answer stands for is done (a generation's commit), while everything before it goes out.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import Receive, Scope, Send
 
 from sentinel.http.base64_bytes import Base64Bytes
+from sentinel.http.gated import Gated
 
 #: An answer with inline base64 shorter than this is sent in one message (joined: a copy of at most this much);
 #: a longer one in pieces as they are encoded.
@@ -48,29 +52,35 @@ class JSONResponse(StarletteJSONResponse):
         media_type: str | None = None,
         background: BackgroundTask | None = None,
     ) -> None:
-        #: The answer's JSON around each inline base64 value, and those values, in the order they are sent.
+        #: The answer's JSON around each inline value, and those values, in the order they are sent.
         self._pieces: list[bytes] = []
-        self._inline: list[Base64Bytes] = []
+        self._inline: list[Base64Bytes | Gated] = []
         super().__init__(content, status_code, headers, media_type, background)
         if self._inline:
-            length = sum(len(piece) for piece in self._pieces) + sum(v.encoded_length for v in self._inline)
-            self.headers["content-length"] = str(length)
+            inline = sum(v.encoded_length if isinstance(v, Base64Bytes) else len(v.rendered) for v in self._inline)
+            self.headers["content-length"] = str(sum(len(piece) for piece in self._pieces) + inline)
 
     def render(self, content: Any) -> bytes:
         # Made at the first inline value only: most answers have none, and a random id is a system call.
         marker = ""
 
-        def inline(value: Any) -> str:
+        def inline(value: Any) -> Any:
             nonlocal marker
-            if isinstance(value, Base64Bytes):
+            if isinstance(value, Base64Bytes | Gated):
                 self._inline.append(value)
-                marker = marker or f"base64-{uuid.uuid4().hex}"
+                marker = marker or f"inline-{uuid.uuid4().hex}"
                 return marker
             raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
         body = orjson.dumps(content, default=inline)
         if self._inline:
             self._pieces = body.split(marker.encode())
+            for index, value in enumerate(self._inline):
+                if isinstance(value, Gated):
+                    value.rendered = orjson.dumps(value.value, default=_as_base64_str)
+                    # Any JSON value goes there, not a string: the marker's quotes go with it.
+                    self._pieces[index] = self._pieces[index][:-1]
+                    self._pieces[index + 1] = self._pieces[index + 1][1:]
         return body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,8 +91,14 @@ class JSONResponse(StarletteJSONResponse):
         parts: list[bytes] = []
         for index, piece in enumerate(self._pieces):
             parts.append(piece)
-            if index < len(self._inline):
-                parts.append(self._inline[index].base64())
+            value = self._inline[index] if index < len(self._inline) else None
+            if isinstance(value, Gated):
+                # What comes before it goes out while the gate is awaited.
+                await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
+                await value.gate()
+                parts = [value.rendered]
+            elif value is not None:
+                parts.append(value.base64())
             if sum(len(part) for part in parts) >= SEND_WHOLE_BYTES:
                 # A large image goes out as it is encoded, never joined into one more copy of the whole answer.
                 for part in parts:
