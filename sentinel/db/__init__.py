@@ -63,8 +63,20 @@ def build_engine(url: str) -> Engine:
 
 def _json_text(value: Any) -> str:
     """A JSON column's value as text, as json.dumps writes it for every value a column holds (keys that are not
-    strings, e.g. a score by int, become strings)."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    strings, e.g. a score by int, become strings; NumPy numbers, which a judge's measure may hand on, are the
+    numbers they hold)."""
+    return orjson.dumps(
+        value, default=_plain_number, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    ).decode()
+
+
+def _plain_number(value: Any) -> Any:
+    """A number orjson does not take as it comes (a subclass of int or float, which json.dumps writes as its value)."""
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _in_utc(dbapi_connection: Any, _record: Any) -> None:

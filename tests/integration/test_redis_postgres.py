@@ -18,7 +18,7 @@ from sentinel.evaluation.service import EvaluationService
 from sentinel.models import Evaluation, Vote
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
-from tests.conftest import REDIS_URL, SENTINEL, RunningProcess, clean_env, png_bytes, start_server
+from tests.conftest import FIXTURES, REDIS_URL, SENTINEL, RunningProcess, clean_env, png_bytes, start_server
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +86,20 @@ def test_verdict_through_redis_worker_and_postgres(api, production_env, tmp_path
     finally:
         worker.stop()
     assert "Traceback" not in worker.output(), worker.output()
+
+
+def test_a_product_touching_the_frame_edge_is_judged_on_postgres(api, production_env, tmp_path) -> None:
+    # Its layout vote measures the share of the product's outline along the edge as a NumPy number: PostgreSQL's JSON
+    # columns must store it as the number it is (it once failed every try, and the votes were lost at the deadline).
+    worker = start_worker(production_env, tmp_path / "worker.log")
+    try:
+        image = (FIXTURES / "product-white-background" / "shadow-band.jpg").read_bytes()
+        created = submit(api, image, task="product-white-background")
+        done = wait_for_verdict(api, created["id"])
+        # Every judge voted (before, each layout vote failed to be written and the verdict came at the deadline).
+        assert done["votes_in"] == len(created["judges_expected"]), done
+    finally:
+        worker.stop()
 
 
 def test_redelivered_judge_messages_give_one_vote_each_and_one_verdict(api, production_env, tmp_path) -> None:

@@ -392,7 +392,9 @@ def subject_cut_off(ctx: JudgeContext, s: CutOffSettings) -> Outcome:
     if lone:
         detail += f"; it sits off-centre with {pct(cut)} of empty space on the opposite side"
     facts = {"sides": " and ".join(f"{c.side} edge" for c in touching)}
-    return Outcome(False, round(max(c.share for c in touching), 4), s.min_contact, detail, graded=cut, facts=facts)
+    return Outcome(
+        False, round(float(max(c.share for c in touching)), 4), s.min_contact, detail, graded=cut, facts=facts
+    )
 
 
 class BusyBackgroundSettings(CheckSettings):
