@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,7 @@ from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.service import EvaluationService
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
 from sentinel.jobs.clock import database_now, lease_free
+from sentinel.jobs.in_flight import book, mark_left_in_flight
 from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
 from sentinel.jobs.unstored import UnstoredImages, unstored_images
@@ -36,11 +38,11 @@ from sentinel.models import (
     JobState,
     ProviderCall,
     as_utc,
-    utcnow,
 )
 from sentinel.net.untrusted import storable_text
 from sentinel.providers.base import Operation, Outcome
-from sentinel.providers.router import ImageSpec, RouteResult
+from sentinel.providers.calls import InFlightCalls
+from sentinel.providers.router import CALL_JOURNAL, ImageSpec, RouteResult
 from sentinel.services import Services
 from sentinel.spend.service import SpendCapReached
 from sentinel.store.orientation import upright_bytes
@@ -66,6 +68,20 @@ def attempt_request_id(job_id: str, slot: int, number: int) -> str:
     """What an attempt's provider calls are logged (and its spend reserved) under: the job's id, the slot and the
     attempt's number, so a re-run of the attempt finds the image it already paid for (:meth:`AttemptRunner.made`)."""
     return f"{job_id}:{slot}:{number}"
+
+
+@dataclass(frozen=True)
+class Leased:
+    """An attempt this run holds the lease of, with its job and when the job's budget ends."""
+
+    job: Job
+    attempt: JobAttempt
+    #: When the job's budget ends, on this process's monotonic clock: the budget left by the database's clock at the
+    #: lease, counted on from there. Never this machine's wall clock, which may run a minute off the database's.
+    budget_ends: float
+
+    def seconds_left(self) -> float:
+        return self.budget_ends - time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -123,11 +139,11 @@ class AttemptRunner:
         leased = self._lease(job_id, slot, number)
         if leased is None:
             return
-        job, attempt = leased
+        job, attempt = leased.job, leased.attempt
         generation = self._generation()
         try:
             rubric = self.services.rubrics.get(job.task)
-            request, edit = self._request(generation, rubric, job, attempt, slot, number)
+            request, edit = self._request(generation, rubric, leased, slot, number)
             # A worker that died between storing the image and handing it on (or a hand-over that failed) left it
             # paid for and logged: this run judges that image instead of paying the provider for another.
             made = self.made(request.request_id, job.key_id)
@@ -255,10 +271,11 @@ class AttemptRunner:
         logger.info("the image %s, kept while the blob store was unavailable, is stored now", image_id)
 
     def _request(
-        self, generation: GenerationService, rubric: Rubric, job: Job, attempt: JobAttempt, slot: int, number: int
+        self, generation: GenerationService, rubric: Rubric, leased: Leased, slot: int, number: int
     ) -> tuple[GenerationRequest, tuple[bytes, bytes] | None]:
-        """What the provider is asked for this attempt (the route and size as the routing file has them now), and
-        an edit job's source and mask."""
+        """What the provider is asked for this attempt (the route and size as the routing file has them now, within
+        what is left of the job's budget), and an edit job's source and mask."""
+        job, attempt = leased.job, leased.attempt
         width, height = job.params.get("width"), job.params.get("height")
         size = f"{width}x{height}" if width and height else None
         resolved, width, height = generation.resolve(job.model, rubric.id, size)
@@ -283,7 +300,7 @@ class AttemptRunner:
                 mask=for_providers(rubric, upright_bytes(mask)),
                 operation=Operation.EDIT,
             )
-        remaining = (as_utc(job.deadline_at) - utcnow()).total_seconds()
+        remaining = leased.seconds_left()
         request = GenerationRequest(
             model=resolved,
             spec=spec,
@@ -303,18 +320,18 @@ class AttemptRunner:
             return None
         return self.services.images.read(job.source_image_id), self.services.images.read(job.mask_image_id)
 
-    def _lease(self, job_id: str, slot: int, number: int) -> tuple[Job, JobAttempt] | None:
+    def _lease(self, job_id: str, slot: int, number: int) -> Leased | None:
         with Session(self.services.engine, expire_on_commit=False) as session:
             job = session.get(Job, job_id)
             if job is not None and job.state == JobState.CANCELLED:
-                self._settle_after_cancel(session, job_id, slot, number)
+                self._settle_after_cancel(session, job, slot, number)
                 return None
             if job is None or job.state in FINAL_JOB_STATES:
                 return None
             # The database's clock, as every worker's: see sentinel.jobs.clock.
             now = database_now(session)
             if as_utc(job.deadline_at) <= now:
-                transition = self.progress.expire(session, job)
+                transition = self.progress.expire(session, job, now)
                 session.commit()
                 self.progress.announce(transition)
                 return None
@@ -342,12 +359,15 @@ class AttemptRunner:
                 return None  # another delivery is generating it, or it already has its image
             self.progress.set_state(session, job_id, JobState.GENERATING if number == 1 else JobState.REGENERATING)
             session.commit()
-        return job, attempt
+        # The budget left by the database's clock, read with the lease (no round trip of its own).
+        budget_ends = time.monotonic() + (as_utc(job.deadline_at) - now).total_seconds()
+        return Leased(job, attempt, budget_ends)
 
-    def _settle_after_cancel(self, session: Session, job_id: str, slot: int, number: int) -> None:
+    def _settle_after_cancel(self, session: Session, job: Job, slot: int, number: int) -> None:
         """The attempt's message again, after its job was cancelled: an attempt still generating with no live lease
         was under way at the cancel and its worker stopped without an image (it died, or its call failed and this
         is the retry): it is settled, not generated (see :meth:`JobProgress.abandon_after_cancel`)."""
+        job_id = job.id
         attempt = session.exec(
             select(JobAttempt).where(JobAttempt.job_id == job_id, JobAttempt.slot == slot, JobAttempt.number == number)
         ).first()
@@ -357,23 +377,47 @@ class AttemptRunner:
         if attempt.lease_until is not None and as_utc(attempt.lease_until) >= now:
             return  # its worker still asks the provider: it finishes and is kept
         transition = self.progress.abandon_after_cancel(session, attempt, now)
+        left = None
+        if transition is not None:
+            why = "the worker generating the attempt stopped (its lease ran out) before the provider answered"
+            left = mark_left_in_flight(session.connection(), job.key_id, attempt_request_id(job_id, slot, number), why)
         session.commit()
+        if left is not None:
+            book(self.services, left)
         self.progress.announce(transition)
 
     async def _generate_leased(
         self, generation: GenerationService, request: GenerationRequest, key_id: str | None, attempt_id: int
     ) -> Generation:
-        """Generate while renewing the lease; the lease ends with the call, however it ends."""
+        """Generate while renewing the lease; the lease ends with the call, however it ends. Each provider call is
+        written down before it is sent (see :mod:`sentinel.jobs.in_flight`)."""
         owner = await asyncio.to_thread(generation.owner_of, key_id)
         renewing = asyncio.create_task(self._renew(attempt_id))
+        journal = CALL_JOURNAL.set(InFlightCalls(self.services.engine, request.request_id, request.model.requested))
         try:
             return await generation.generate(request, owner)
-        except BaseException:
-            # Nothing was delivered: the retry of this message (or the sweep) may generate at once.
-            await asyncio.to_thread(self._set_lease, attempt_id, None)
+        except BaseException as exc:
+            # Nothing was delivered: the retry of this message (or the sweep) may generate at once. A call the
+            # generation stopped waiting for may still be billed: it stays counted (in_flight_at_crash).
+            why = f"the worker's generation stopped ({type(exc).__name__}) before the provider answered"
+            await asyncio.to_thread(self._left_in_flight, attempt_id, key_id, request.request_id, why)
             raise
         finally:
+            CALL_JOURNAL.reset(journal)
             renewing.cancel()
+
+    def _left_in_flight(self, attempt_id: int, key_id: str | None, request_id: str, why: str) -> None:
+        """End the attempt's lease, with its calls left unanswered marked and booked as spent, in one transaction."""
+        with Session(self.services.engine) as session:
+            left = mark_left_in_flight(session.connection(), key_id, request_id, why)
+            session.execute(
+                update(JobAttempt)
+                .where(col(JobAttempt.id) == attempt_id, col(JobAttempt.state) == AttemptState.GENERATING)
+                .values(lease_until=None)
+            )
+            session.commit()
+        if left is not None:
+            book(self.services, left)
 
     async def _renew(self, attempt_id: int) -> None:
         while True:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Connection, text
-from sqlmodel import Session, col
+from sqlalchemy import ColumnElement, Connection, DateTime, func, text
+from sqlmodel import Session, col, select
 
-from sentinel.models import AttemptState, JobAttempt, as_utc, utcnow
+from sentinel.models import AttemptState, Job, JobAttempt, as_utc, utcnow
 
 _DATABASE_NOW = text("SELECT clock_timestamp()")
+#: The database's clock as a column of a statement already being made (PostgreSQL): no round trip of its own.
+_CLOCK = func.clock_timestamp(type_=DateTime(timezone=True))
 
 
 def database_now(bind: Session | Connection) -> datetime:
@@ -26,6 +28,25 @@ def database_now(bind: Session | Connection) -> datetime:
         return utcnow()
     value = bind.execute(_DATABASE_NOW).scalar_one()
     return as_utc(value).astimezone(UTC)
+
+
+def now_to_write(bind: Session | Connection) -> datetime | ColumnElement[datetime]:
+    """Now by the database's clock as a value to write in a statement (a job's deadline, an attempt's start):
+    PostgreSQL's ``clock_timestamp()``, evaluated by the server as it writes, else this machine's time (see
+    :func:`database_now`). A job's 5-minute budget written from a clock a minute off was a minute short or long."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind.engine
+    return _CLOCK if engine.dialect.name == "postgresql" else utcnow()
+
+
+def job_and_now(session: Session, job_id: str) -> tuple[Job | None, datetime]:
+    """The job (from the session when it holds it) and now by the database's clock, read in one statement: every
+    decision about a job's deadline is made by the clock that wrote it, not by this process's."""
+    if session.get_bind().dialect.name != "postgresql":
+        return session.get(Job, job_id), utcnow()
+    row = session.execute(select(Job, _CLOCK).where(col(Job.id) == job_id)).first()
+    if row is None:
+        return None, database_now(session)
+    return row[0], as_utc(row[1]).astimezone(UTC)
 
 
 def lease_free(attempt_id: int, now: datetime) -> ColumnElement[bool]:

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from sentinel.db import insert_unless_present
 from sentinel.errors import InvalidInput
 from sentinel.evaluation.guidance import regeneration_prompt
-from sentinel.jobs.clock import database_now, lease_free
+from sentinel.jobs.clock import database_now, job_and_now, lease_free, now_to_write
 from sentinel.jobs.errors import JobFinished
 from sentinel.jobs.guidance import earlier_evaluations, guidance_from, reviewer_guidance
 from sentinel.jobs.selection import chosen_per_slot, issue_counts, worst
@@ -30,7 +30,6 @@ from sentinel.models import (
     JobState,
     Verdict,
     as_utc,
-    utcnow,
 )
 from sentinel.outbox import steps
 from sentinel.outbox.store import write
@@ -124,17 +123,18 @@ class JobProgress:
                     evaluation.result, (c["id"] for c in evaluation.rubric["criteria"] if c.get("critical"))
                 ),
                 summary=evaluation.summary,
-                finished_at=utcnow(),
+                finished_at=now_to_write(session),
             )
         ).rowcount  # type: ignore[attr-defined]
         if won != 1:
             return None  # a redelivered message: this verdict was recorded already
-        job = session.get(Job, attempt.job_id)  # read once: after_failure finds it in the session
+        # Read once, with the database's clock: after_failure judges the budget by both.
+        job, now = job_and_now(session, attempt.job_id)
         if job is not None and job.state == JobState.CANCELLED:
             return self._kept_after_cancel(session, attempt.job_id)
         if evaluation.verdict == Verdict.RED:
             guidance = guidance_from(evaluation, earlier_evaluations(session, attempt))
-            return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, guidance)
+            return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, guidance, now=now)
         return self.close_if_complete(session, attempt.job_id)
 
     def attempt_failed(
@@ -150,7 +150,7 @@ class JobProgress:
                 state=AttemptState.FAILED,
                 error=error,
                 failure=failure,
-                finished_at=utcnow(),
+                finished_at=now_to_write(session),
                 lease_until=None,
                 **(said or {}),
             )
@@ -159,15 +159,27 @@ class JobProgress:
         return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, attempt.guidance, final)
 
     def after_failure(
-        self, session: Session, job_id: str, slot: int, number: int, guidance: str | None, final: bool = False
+        self,
+        session: Session,
+        job_id: str,
+        slot: int,
+        number: int,
+        guidance: str | None,
+        final: bool = False,
+        *,
+        now: datetime | None = None,
     ) -> Transition:
         """After a red or failed attempt: the next attempt while attempts and budget last (and, ``final``, the
-        failure is not one another attempt could mend), else close."""
-        job = session.get(Job, job_id)
+        failure is not one another attempt could mend), else close. The budget is judged by the database's clock
+        (``now``, when the caller read it with the job; else read here with the job)."""
+        if now is None:
+            job, now = job_and_now(session, job_id)
+        else:
+            job = session.get(Job, job_id)
         if job is None or job.state in FINAL_JOB_STATES:
             return Transition(job_id)
-        if as_utc(job.deadline_at) <= utcnow():
-            return self.expire(session, job)
+        if as_utc(job.deadline_at) <= now:
+            return self.expire(session, job, now)
         if number < job.max_attempts and not final:
             # Nothing is queued for a job closed since it was read (a cancel that committed meanwhile).
             if self.set_state(session, job_id, JobState.REGENERATING):
@@ -184,7 +196,7 @@ class JobProgress:
             "prompt": regeneration_prompt(job.prompt, guidance),
             "guidance": guidance,
             "state": AttemptState.GENERATING,
-            "started_at": utcnow(),
+            "started_at": now_to_write(session),
         }
         insert_unless_present(session, JobAttempt, values, ["job_id", "slot", "number"])
         write(session, steps.generate_attempt(job.id, slot, number))
@@ -247,9 +259,12 @@ class JobProgress:
             return f"no image could be generated: {last.error} (not attempted again: the same request would be refused)"
         return f"no image could be generated: {last.error}"
 
-    def expire(self, session: Session, job: Job) -> Transition:
-        """The budget ran out: close the job with what it has."""
-        if job.state in FINAL_JOB_STATES or as_utc(job.deadline_at) > utcnow():
+    def expire(self, session: Session, job: Job, now: datetime | None = None) -> Transition:
+        """The budget ran out by ``now``, the database's clock (read here when not given): close the job with what
+        it has."""
+        if now is None:
+            now = database_now(session)
+        if job.state in FINAL_JOB_STATES or as_utc(job.deadline_at) > now:
             return Transition(job.id)  # closed, or a reviewer's regeneration gave it a new budget
         attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job.id)))
         verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)
@@ -362,7 +377,7 @@ class JobProgress:
         won = session.execute(
             update(Job)
             .where(col(Job.id) == job.id, col(Job.state).not_in(list(FINAL_JOB_STATES)))
-            .values(state=state, verdict=verdict, reason=reason, finished_at=utcnow())
+            .values(state=state, verdict=verdict, reason=reason, finished_at=now_to_write(session))
         ).rowcount  # type: ignore[attr-defined]
         if won != 1:
             return Transition(job.id)
@@ -420,7 +435,8 @@ class JobProgress:
                     verdict=None,
                     reason=f"{reason}; regenerating",
                     finished_at=None,
-                    deadline_at=utcnow() + timedelta(seconds=job.budget_seconds),
+                    # A fresh budget from now by the database's clock, which every worker judges it by.
+                    deadline_at=now_to_write(session) + timedelta(seconds=job.budget_seconds),
                     max_attempts=max(job.max_attempts, number),
                 )
             )

@@ -15,7 +15,9 @@ from sqlalchemy import Engine, bindparam, update
 from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit
+from sentinel.jobs.attempts import attempt_request_id
 from sentinel.jobs.clock import database_now
+from sentinel.jobs.in_flight import LeftInFlight, book, mark_left_in_flight
 from sentinel.jobs.progress import JobProgress, Transition, ends_slot
 from sentinel.jobs.schemas import MAX_BUDGET_SECONDS
 from sentinel.jobs.unstored import unstored_images
@@ -75,14 +77,25 @@ class JobRecovery:
     def __init__(self, services: Services, progress: JobProgress) -> None:
         self.services = services
         self.progress = progress
+        #: Calls of dead attempts marked ``in_flight_at_crash`` in a step not yet committed, booked once it is.
+        self._left_in_flight: list[LeftInFlight] = []
 
     def sweep(self) -> dict[str, int]:
         """Expire jobs past their budget; resume attempts whose worker died or whose message was lost; settle the
         attempts a cancel left under way whose worker died (``abandoned``) or whose verdict message was lost; drop
         the images this machine kept for jobs that ended (``unstored_dropped``, see :mod:`sentinel.jobs.unstored`);
         release the spend reservations of requests whose process died (``spend_released``, see
-        :meth:`SpendService.release_stale`)."""
-        counts = {"expired": 0, "resumed": 0, "judged": 0, "abandoned": 0, "unstored_dropped": 0, "spend_released": 0}
+        :meth:`SpendService.release_stale`). The provider calls a dead attempt's worker left unanswered are marked
+        ``in_flight_at_crash`` and booked as spent (``in_flight_at_crash``, see :mod:`sentinel.jobs.in_flight`)."""
+        counts = {
+            "expired": 0,
+            "resumed": 0,
+            "judged": 0,
+            "abandoned": 0,
+            "in_flight_at_crash": 0,
+            "unstored_dropped": 0,
+            "spend_released": 0,
+        }
         # One statement committed alone, every sweep period: a read-only session's BEGIN and ROLLBACK were two more
         # round trips, and psycopg drops a connection's prepared statements at a ROLLBACK.
         with autocommit(self.services.engine).connect() as connection:
@@ -95,24 +108,43 @@ class JobRecovery:
             cancelled = list(connection.scalars(_CANCELLED_LATELY, {"since": since}))
             under_way = list(connection.scalars(_UNDER_WAY, {"jobs": cancelled})) if cancelled else []
         for job_id in open_jobs:
+            self._left_in_flight = []  # only what the step about to be committed marks
             with Session(self.services.engine) as session:
                 transition, what = self._recover(session, job_id, now)
                 session.commit()
             if what:
                 counts[what] += 1
+            counts["in_flight_at_crash"] += self._book_left_in_flight()
             self.progress.announce(transition)
         for attempt_id in under_way:
+            self._left_in_flight = []
             with Session(self.services.engine) as session:
                 transition, what = self._settle_after_cancel(session, attempt_id, now)
                 session.commit()
             if what:
                 counts[what] += 1
+            counts["in_flight_at_crash"] += self._book_left_in_flight()
             self.progress.announce(transition)
         # Images kept on this machine while the blob store was away whose job ended elsewhere (or that were stored
         # since): one directory listing when none are kept.
         counts["unstored_dropped"] = unstored_images(self.services).sweep(self.services.engine).dropped
         counts["spend_released"] = self._release_stale_spend()
         return counts
+
+    def _book_left_in_flight(self) -> int:
+        """Book the calls the step just committed marked ``in_flight_at_crash``; how many there were."""
+        left, self._left_in_flight = self._left_in_flight, []
+        for calls in left:
+            book(self.services, calls)
+        return sum(calls.count for calls in left)
+
+    def _mark_left_in_flight(self, session: Session, key_id: str | None, attempt: JobAttempt) -> None:
+        """The dead attempt's unanswered calls marked, in the step's transaction (booked after its commit)."""
+        request_id = attempt_request_id(attempt.job_id, attempt.slot, attempt.number)
+        why = "the worker generating the attempt stopped (its lease ran out) before the provider answered"
+        left = mark_left_in_flight(session.connection(), key_id, request_id, why)
+        if left is not None:
+            self._left_in_flight.append(left)
 
     def _release_stale_spend(self) -> int:
         """The spend ledger's stale reservations, read at most once per renewal period by this process (a reservation
@@ -135,6 +167,9 @@ class JobRecovery:
             return None, None
         if attempt.state == AttemptState.GENERATING and attempt.image_id is None and self._lost(attempt, now):
             transition = self.progress.abandon_after_cancel(session, attempt, now)
+            if transition is not None:
+                job = session.get(Job, attempt.job_id)
+                self._mark_left_in_flight(session, job.key_id if job is not None else None, attempt)
             return transition, "abandoned" if transition is not None else None
         if attempt.state == AttemptState.JUDGING and attempt.evaluation_id:
             evaluation = session.get(Evaluation, attempt.evaluation_id)
@@ -148,7 +183,7 @@ class JobRecovery:
         if job is None or job.state in FINAL_JOB_STATES:
             return None, None
         if as_utc(job.deadline_at) <= now:
-            return self.progress.expire(session, job), "expired"
+            return self.progress.expire(session, job, now), "expired"
         attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job_id)))
         what = None
         for slot in range(job.n):
@@ -161,6 +196,7 @@ class JobRecovery:
                 continue
             latest = max(mine, key=lambda a: a.number)
             if latest.state == AttemptState.GENERATING and latest.image_id is None and self._lost(latest, now):
+                self._mark_left_in_flight(session, job.key_id, latest)
                 # Asked again from now: a message that only waits in a backlog is not re-sent every sweep.
                 session.execute(
                     update(JobAttempt).where(col(JobAttempt.id) == latest.id).values(lease_until=None, started_at=now)
@@ -178,7 +214,7 @@ class JobRecovery:
                 if idle > STUCK_AFTER_SECONDS:
                     # The step after it never ran (or never closed the job): carry on from here.
                     transition = self.progress.after_failure(
-                        session, job.id, slot, latest.number, latest.guidance, ends_slot(latest)
+                        session, job.id, slot, latest.number, latest.guidance, ends_slot(latest), now=now
                     )
                     return transition, "resumed"
         return self.progress.close_if_complete(session, job_id), what

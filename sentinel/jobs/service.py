@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit, keyset
@@ -23,6 +24,7 @@ from sentinel.evaluation.rubric import Rubric, validate_params
 from sentinel.evaluation.service import EDIT_INPUTS, check_edit_inputs, check_mask_fits
 from sentinel.generation.service import GenerationService
 from sentinel.idempotency.service import IdempotencyService, RecordedAnswer
+from sentinel.jobs.clock import now_to_write
 from sentinel.jobs.export import JobFilter, job_query
 from sentinel.jobs.masks import from_openai
 from sentinel.jobs.progress import JobProgress
@@ -103,8 +105,7 @@ class JobService:
         if "source" in images and width and height:
             check_edit_size(images["source"][0], (width, height), "params.width")
         key_id = caller.id if caller else None
-        now = utcnow()
-        job = Job(
+        made = Job(
             id=f"job_{uuid.uuid4().hex}",
             task=checked.rubric.id,
             prompt=body.prompt,
@@ -118,14 +119,17 @@ class JobService:
             source_image_id=images["source"][0].sha256 if "source" in images else None,
             mask_image_id=images["mask"][0].sha256 if "mask" in images else None,
             key_id=key_id,
-            created_at=now,
-            deadline_at=now + timedelta(seconds=body.budget_seconds),
+            deadline_at=utcnow(),  # replaced below, by the database's clock
         )
         with Session(self.services.engine, expire_on_commit=False) as session:
             for info, data in images.values():
                 self.services.images.store(session, info, data, key_id)
-            session.add(job)
-            session.flush()
+            # The budget starts now by the database's clock, which every worker judges it by (a process whose clock
+            # runs a minute off gave its jobs a budget a minute short or long), written by the INSERT itself.
+            now = now_to_write(session)
+            values = {column.key: getattr(made, column.key) for column in Job.__table__.columns}
+            values |= {"created_at": now, "deadline_at": now + timedelta(seconds=body.budget_seconds)}
+            job = session.scalars(insert(Job).values(**values).returning(Job)).one()
             for slot in range(job.n):
                 self.progress.queue_attempt(session, job, slot, 1, None)
             if answered is not None:

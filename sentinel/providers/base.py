@@ -200,6 +200,10 @@ class ProviderResult:
     param: str | None = None
     #: The provider's own machine-readable error code (OpenAI's ``code``), when it gave one.
     code: str | None = None
+    #: A failure after the provider finished (and billed) the work: its answer did not reach us (a finished job's
+    #: result, or a made image's address, that kept failing to download). Not the provider being away: the call is
+    #: logged at its price, and the same candidate is not asked again in this request, or it would bill again.
+    paid: bool = False
 
     def __post_init__(self) -> None:
         # A provider's words are untrusted: they reach the call log (PostgreSQL refuses NUL in text, no encoder
@@ -221,6 +225,13 @@ def failure(
     outcome: Outcome, message: str, status_code: int | None = None, retry_after: float | None = None
 ) -> ProviderResult:
     return ProviderResult(outcome, [], message, status_code, retry_after)
+
+
+def undelivered(failed: ProviderResult, what: str) -> ProviderResult:
+    """``failed`` (the last failure to fetch ``what``, a finished job's result) re-filed as paid and undelivered: see
+    :attr:`ProviderResult.paid`."""
+    said = f"{what} was made and billed by the provider but could not be downloaded: {failed.message}"
+    return replace(failed, paid=True, message=f"{said}; not bought again from this candidate")
 
 
 class HttpProvider:

@@ -1,12 +1,20 @@
-"""The call log: one row per provider call (and per candidate skipped), written by every path that routes."""
+"""The call log: one row per provider call (and per candidate skipped), written by every path that routes.
+
+A job's attempt (the worker's path, where a statement per call costs nothing the caller waits for) writes each call
+down before it is sent (:class:`InFlightCalls`): a row ``in_flight`` at the call's price, completed when the answer
+comes. A worker killed mid-call leaves that row, which the sweep marks ``in_flight_at_crash``: the provider may bill the
+call all the same, so it stays counted in spend. The gateway's requests log their calls once answered, as before.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, bindparam, func, insert, update
 from sqlalchemy.engine import Connection
+from sqlmodel import col, select
 
 from sentinel.models import ProviderCall, utcnow
 from sentinel.providers.base import Outcome
@@ -28,9 +36,13 @@ class CallValues(NamedTuple):
     cost_estimate: float
     message: str
     image_id: str | None
+    #: The row written before the call was sent (:class:`InFlightCalls`), which this completes; None: a new row.
+    in_flight_id: int | None = None
 
     def row(self, created_at: Any) -> dict[str, Any]:
-        return self._asdict() | {"created_at": created_at}
+        values = self._asdict()
+        del values["in_flight_id"]
+        return values | {"created_at": created_at}
 
 
 def call_values(
@@ -50,6 +62,7 @@ def call_values(
             attempt.cost,
             attempt.message[:1000],
             image_id if attempt.outcome == Outcome.OK.value else None,
+            attempt.in_flight_id,
         )
         for attempt in attempts
     ]
@@ -58,10 +71,80 @@ def call_values(
 
 
 def insert_calls(connection: Connection, values: list[CallValues]) -> None:
-    """The rows of :func:`call_values` in the caller's transaction, in one statement."""
-    if values:
+    """The rows of :func:`call_values` in the caller's transaction: new ones in one statement, and the calls written
+    down before they were sent completed in another."""
+    new = [value for value in values if value.in_flight_id is None]
+    if new:
         now = utcnow()
-        connection.execute(_INSERT_CALLS, [value.row(now) for value in values])
+        connection.execute(_INSERT_CALLS, [value.row(now) for value in new])
+    answered = [value for value in values if value.in_flight_id is not None]
+    if answered:
+        connection.execute(_COMPLETE_CALL, [_completed(value) for value in answered])
 
 
 _INSERT_CALLS = insert(ProviderCall)
+
+#: Outcome of a call written down before it was sent and not answered yet: counted at its price until it is.
+IN_FLIGHT = "in_flight"
+#: Outcome of a call whose worker died (or stopped) before the provider answered: the provider may have made, and
+#: billed, what it was asked, so it stays counted at its price.
+IN_FLIGHT_AT_CRASH = "in_flight_at_crash"
+
+_COMPLETED_COLUMNS = ("outcome", "latency_ms", "status_code", "bytes", "cost_estimate", "message", "image_id")
+_CALL = ProviderCall.__table__
+_COMPLETE_CALL = (
+    update(_CALL)
+    # Whatever the sweep made of it meanwhile (a worker too slow to renew its lease looked dead): the answer came.
+    .where(_CALL.c.id == bindparam("call_id"))
+    .values({name: bindparam(f"new_{name}") for name in _COMPLETED_COLUMNS})
+)
+
+
+def _completed(value: CallValues) -> dict[str, Any]:
+    answered = value._asdict()
+    return {"call_id": value.in_flight_id} | {f"new_{name}": answered[name] for name in _COMPLETED_COLUMNS}
+
+
+class InFlightCalls:
+    """Writes a request's provider calls down before they are sent (the router's ``CallJournal``): a job's attempt
+    whose worker is killed mid-call still leaves a row for a call the provider may bill."""
+
+    def __init__(self, engine: Engine, request_id: str, requested_model: str) -> None:
+        self.engine = engine
+        self.request_id = request_id
+        self.requested_model = requested_model
+
+    async def sending(self, provider: str, provider_model: str, cost: float) -> int:
+        """The id of the row written, committed, for a call about to be sent (what it may cost included)."""
+        return await asyncio.to_thread(self._write, provider, provider_model, cost)
+
+    def _write(self, provider: str, provider_model: str, cost: float) -> int:
+        row = {
+            "request_id": self.request_id,
+            "model": self.requested_model,
+            "provider": provider,
+            "provider_model": provider_model,
+            "outcome": IN_FLIGHT,
+            "cost_estimate": cost,
+            "message": "sent; no answer yet",
+            "created_at": utcnow(),
+        }
+        with self.engine.begin() as connection:
+            return int(connection.execute(insert(ProviderCall).values(row).returning(_CALL.c.id)).scalar_one())
+
+
+def calls_left_in_flight(connection: Connection, request_id: str, why: str) -> tuple[int, float]:
+    """Mark the request's calls still ``in_flight`` as :data:`IN_FLIGHT_AT_CRASH` (their worker stopped before the
+    answer, ``why``), in the caller's transaction; how many there were and what they may cost."""
+    count, cost = connection.execute(
+        select(func.count(), func.coalesce(func.sum(ProviderCall.cost_estimate), 0.0)).where(
+            col(ProviderCall.request_id) == request_id, col(ProviderCall.outcome) == IN_FLIGHT
+        )
+    ).one()
+    if count:
+        connection.execute(
+            update(_CALL)
+            .where(_CALL.c.request_id == request_id, _CALL.c.outcome == IN_FLIGHT)
+            .values(outcome=IN_FLIGHT_AT_CRASH, message=f"no answer recorded: {why}"[:1000])
+        )
+    return int(count), float(cost)

@@ -21,6 +21,7 @@ import httpx
 from sentinel.providers._http import image_from_output, url_on_api_host
 from sentinel.providers._polling import JobClient, JobProgress
 from sentinel.providers.base import (
+    TRANSIENT_OUTCOMES,
     GenerationRequest,
     Operation,
     Outcome,
@@ -32,6 +33,7 @@ from sentinel.providers.base import (
     error_message,
     failure,
     read_not_found,
+    undelivered,
     without_keys,
 )
 from sentinel.providers.masks import data_uri, white_mask_for_edit
@@ -270,14 +272,19 @@ class FalProvider(PollingHttpProvider):
         polled = await jobs.poll(status_url, progress, _read_status)
         if polled is not None:
             return polled
-        # The job finished and is billed: a passing failure to read its result is asked again, not resubmitted.
+        # The job finished and is billed: a passing failure to read its result is asked again, not resubmitted;
+        # one that outlasts those tries is paid and undelivered, so the router does not submit (and pay for) another.
         answer = await jobs.fetch(response_url)
         if isinstance(answer, ProviderResult):
+            if answer.outcome in TRANSIENT_OUTCOMES:
+                return undelivered(answer, "the finished fal job's result")
             return answer
         try:
             return parse_result(answer.json())
         except ValueError:
-            return failure(Outcome.UNAVAILABLE, "fal answered a result that is not JSON", answer.status_code)
+            # A page of something in front of fal where the finished job's result belongs: paid, not delivered.
+            unread = failure(Outcome.UNAVAILABLE, "fal answered a result that is not JSON", answer.status_code)
+            return undelivered(unread, "the finished fal job's result")
 
     def _classify(self, response: httpx.Response) -> ProviderResult | None:
         """``classify_http`` with fal's readable 422 detail, and its content-policy 422 as a refusal."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import random
@@ -36,6 +37,7 @@ from sentinel.providers.base import (
     failure,
     output_fields,
     supports,
+    undelivered,
 )
 from sentinel.providers.config import SIZE, Candidate, ModelRoute, RoutingConfig
 from sentinel.providers.cooldown import CandidateState, CooldownPolicy, CooldownStore
@@ -72,6 +74,19 @@ OPERATION_NAMES = {Operation.GENERATE: "generations", Operation.EDIT: "edits", O
 #: Asked before every provider call of a walk but its first: True when the client went away, so no further (billed)
 #: call is made for it.
 Disconnected = Callable[[], Awaitable[bool]]
+
+
+class CallJournal(Protocol):
+    """Where a request's provider calls are written down before they are sent (a job's attempt: see
+    :class:`sentinel.providers.calls.InFlightCalls`), so a process killed mid-call leaves a row for a call the provider
+    may bill. Returns the row's id, which the call's :class:`Attempt` carries so the answer completes that row."""
+
+    async def sending(self, provider: str, provider_model: str, cost: float) -> int: ...
+
+
+#: The journal of the request being routed in this context, for walks not handed one (``Router.generate``): a job's
+#: attempt sets it around its generation, so the shared generation service (the gateway's too) needs no new field.
+CALL_JOURNAL: contextvars.ContextVar[CallJournal | None] = contextvars.ContextVar("call_journal", default=None)
 
 
 class WriteAhead(Protocol):
@@ -136,6 +151,8 @@ class Attempt:
     status_code: int | None = None
     bytes: int = 0
     cost: float = 0.0
+    #: The call-log row written before the call was sent (:class:`CallJournal`), which its answer completes.
+    in_flight_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +206,8 @@ class _Walk:
     disconnected: Disconnected | None
     #: Where delivered images' bytes start being written before they are checked (None: nowhere).
     write_ahead: WriteAhead | None = None
+    #: Where each call is written down before it is sent (None: logged once answered, by the caller).
+    journal: CallJournal | None = None
     #: Candidates whose answer is final for this request (a refusal, an address check, a parked model, a missing
     #: provider): a later pass does not ask them again.
     settled: set[str] = field(default_factory=set)
@@ -427,6 +446,7 @@ class Router:
         disconnected: Disconnected | None = None,
         task: str | None = None,
         write_ahead: WriteAhead | None = None,
+        journal: CallJournal | None = None,
     ) -> RouteResult:
         """Walk the candidates until one delivers a checked image or a failure says stop.
 
@@ -443,10 +463,15 @@ class Router:
         ``task`` (a job's) ranks an ``order: quality`` route by that task's recent verdicts (:meth:`candidates_for`).
         ``write_ahead`` starts writing a delivered image's bytes while they are hashed: the result's image carries
         what it started (``written_ahead``) for the caller to claim or discard.
+        ``journal`` (else the context's :data:`CALL_JOURNAL`) writes each call down before it is sent (a job's
+        attempt); each attempt names its row.
         """
+        journal = journal if journal is not None else CALL_JOURNAL.get()
         self._walking += 1
         try:
-            return await self._generate(resolved, spec, regeneration, deadline, disconnected, task, write_ahead)
+            return await self._generate(
+                resolved, spec, regeneration, deadline, disconnected, task, write_ahead, journal
+            )
         finally:
             self._walking -= 1
 
@@ -459,6 +484,7 @@ class Router:
         disconnected: Disconnected | None,
         task: str | None,
         write_ahead: WriteAhead | None,
+        journal: CallJournal | None = None,
     ) -> RouteResult:
         loop = asyncio.get_running_loop()
         route_deadline = resolved.route.deadline_seconds
@@ -467,7 +493,7 @@ class Router:
             deadline = ends if deadline is None else min(deadline, ends)
         # Shown to the caller as "the N s deadline": the nominal figure, not what is left of it a microsecond later.
         budget = None if deadline is None else round(max(0.0, deadline - loop.time()), 1)
-        walk = _Walk(RouteResult(image=None), deadline, budget, disconnected, write_ahead)
+        walk = _Walk(RouteResult(image=None), deadline, budget, disconnected, write_ahead, journal)
         # A candidate that cannot serve the operation (an edit sent to a generate-only adapter) is never asked, and
         # is no attempt: callers narrow the route first (``for_operation``) to tell the caller up front.
         candidates = await self.candidates_for(resolved, spec.operation, regeneration, task)
@@ -679,6 +705,11 @@ class Router:
             timeout = left
             # Polling adapters stop (and cancel their job) by the deadline themselves, not only when cut off.
             request = dataclasses.replace(request, deadline=asyncio.get_running_loop().time() + timeout)
+        in_flight = None
+        if walk.journal is not None:
+            # Written down (at its price) before it is sent: a process killed during the call still leaves its row.
+            price = self._price(resolved, candidate, spec)
+            in_flight = await walk.journal.sending(candidate.provider, candidate.model, price)
         started = time.perf_counter()
         try:
             # A timeout scope, not wait_for: wait_for (3.11) runs the call as a task of its own, a loop pass more.
@@ -694,9 +725,11 @@ class Router:
                 walk.stopped = self._past_deadline(walk)  # the deadline has passed: the walk ends here, saying so
         delivered: DeliveredImage | None = None
         # A time-out is final too: the call may still be running, and billed, at the provider (see REPEATABLE_OUTCOMES).
-        final = answer.outcome not in REPEATABLE_OUTCOMES
+        # So is a paid answer that never reached us (a finished job's result that kept failing): asking again buys it
+        # again, where the next candidate may serve.
+        final = answer.outcome not in REPEATABLE_OUTCOMES or answer.paid
         # A success answer is a finished generation, billed whether or not its image passes our checks.
-        paid, status_code = answer.ok, answer.status_code
+        paid, status_code = answer.ok or answer.paid, answer.status_code
         if answer.ok:
             checked = await self._deliver(answer.images[0], candidate, walk.write_ahead)
             if isinstance(checked, DeliveredImage):
@@ -713,7 +746,8 @@ class Router:
             answer.message,
             answer.status_code if answer.status_code is not None else status_code,
             len(delivered.data) if delivered else 0,
-            resolved.route.price(candidate, f"{spec.width}x{spec.height}", spec.quality) if paid else 0.0,
+            self._price(resolved, candidate, spec) if paid else 0.0,
+            in_flight,
         )
         result.attempts.append(attempt)
         # A call dropped because its client left (or the server stopped waiting) says nothing about the provider:
@@ -743,6 +777,10 @@ class Router:
         if answer.outcome in FALLBACK_OUTCOMES:
             return False
         return not (answer.outcome is Outcome.CONTENT_FILTERED and resolved.route.fallback_on_content_filter)
+
+    @staticmethod
+    def _price(resolved: ResolvedModel, candidate: Candidate, spec: ImageSpec) -> float:
+        return resolved.route.price(candidate, f"{spec.width}x{spec.height}", spec.quality)
 
     def _policy(self, candidate: Candidate) -> CooldownPolicy | None:
         breaker = self.config.providers[candidate.provider].circuit_breaker
@@ -783,11 +821,10 @@ class Router:
                     return failure(Outcome.UNAVAILABLE, said), True
                 except FetchFailed as exc:
                     # The image is made and paid for: its address is asked again (a CDN's passing 502) before the
-                    # walk moves on to buy another.
+                    # walk moves on to buy another, from the next candidate: asking this one again would buy it twice.
                     if not tries_left:
-                        return failure(
-                            Outcome.UNAVAILABLE, f"could not download the provider's image: {exc.message}"
-                        ), False
+                        unread = failure(Outcome.UNAVAILABLE, f"{exc.message} ({OUTPUT_DOWNLOAD_TRIES} tries)")
+                        return undelivered(unread, "the provider's image"), True
                     await asyncio.sleep(OUTPUT_DOWNLOAD_PAUSE_SECONDS)
             data = fetched.content
         if not data:

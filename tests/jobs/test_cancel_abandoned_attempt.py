@@ -83,6 +83,7 @@ def test_an_attempt_whose_worker_died_after_the_cancel_is_settled_not_left_gener
         "resumed": 0,
         "judged": 0,
         "abandoned": 0,
+        "in_flight_at_crash": 0,
         "unstored_dropped": 0,
         "spend_released": 0,
     }

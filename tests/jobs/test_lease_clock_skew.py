@@ -83,8 +83,13 @@ def test_a_worker_sixty_seconds_ahead_leaves_a_live_lease_alone(pg_services: Ser
         session.commit()
     progress = JobProgress(services)
     runner = AttemptRunner(services, EvaluationService(services), progress, lambda: None)  # type: ignore[arg-type,return-value]
-    # This worker (on time) leases the attempt, as for a provider call under way.
+    # This worker (on time) leases the attempt, as for a provider call under way, and keeps renewing it: its lease
+    # runs well past the minute the other worker's clock is ahead, however long that worker takes to start.
     assert runner._lease(job.id, 0, 1) is not None
+    with Session(services.engine) as session:
+        renewed = utcnow() + timedelta(minutes=10)
+        session.execute(update(JobAttempt).where(col(JobAttempt.job_id) == job.id).values(lease_until=renewed))
+        session.commit()
     held = lease_of(services, job.id)
     assert held is not None and as_utc(held) > utcnow()
 

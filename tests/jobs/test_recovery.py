@@ -73,6 +73,7 @@ def test_reading_a_job_past_its_budget_changes_nothing_and_the_sweep_expires_it(
         "resumed": 0,
         "judged": 0,
         "abandoned": 0,
+        "in_flight_at_crash": 0,
         "unstored_dropped": 0,
         "spend_released": 0,
     }
