@@ -176,10 +176,11 @@ class Settings(BaseSettings):
     require_api_keys: bool = False
     #: How long an API process trusts what it read about a key (a revocation or a first key takes this long).
     api_key_cache_seconds: float = Field(default=10.0, ge=0, le=300)
-    #: Requests per minute for a key created without --rpm.
-    default_key_rpm: int = Field(default=600, ge=1)
-    #: Requests per minute per client address without a key (pages, and /v1 while the server runs open).
-    anonymous_rpm: int = Field(default=1200, ge=1)
+    #: Requests per minute for a key created without --rpm; 0: no limit (nothing is counted).
+    default_key_rpm: int = Field(default=600, ge=0)
+    #: Requests per minute per client address without a key (pages, and /v1 while the server runs open); 0: no
+    #: limit (nothing is counted).
+    anonymous_rpm: int = Field(default=1200, ge=0)
     #: Login attempts per minute per client address on the review pages.
     login_attempts_per_minute: int = Field(default=10, ge=1)
 
@@ -336,6 +337,8 @@ _RULES = {
     "reviewer_keys": "comma-separated `name:key` pairs, keys of 16 or more characters",
     "broker_url": "an `amqp://`, `amqps://` (RabbitMQ) or `redis://`, `rediss://` URL with a host",
     "public_url": "an `https://` (or `http://`) URL with a host and no query, such as `https://sentinel.example.com`",
+    "default_key_rpm": "at least 1, or 0 for no limit",
+    "anonymous_rpm": "at least 1, or 0 for no limit",
 }
 
 

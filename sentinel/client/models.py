@@ -107,6 +107,8 @@ class Evaluation(Result):
 
     id: str
     task: str
+    #: The job whose attempt this evaluation judges; None for one sent in to be judged (``evaluate``).
+    job_id: str | None = None
     params: dict[str, Any] = {}
     status: str
     created_at: datetime

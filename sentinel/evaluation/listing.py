@@ -23,10 +23,10 @@ from sqlmodel import Session, col, select
 
 from sentinel.db import keyset
 from sentinel.errors import InvalidInput
-from sentinel.evaluation.service import EvaluationService
+from sentinel.evaluation.service import EvaluationService, jobs_of
 from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import visible
-from sentinel.models import ApiKey, Evaluation, JobAttempt, ReviewDecision, Verdict, Vote
+from sentinel.models import ApiKey, Evaluation, ReviewDecision, Verdict, Vote
 
 #: Rows read per query while exporting: big enough to be quick, small enough to keep memory flat.
 EXPORT_BATCH = 500
@@ -229,8 +229,10 @@ class EvaluationListing:
         if ids:
             counted = select(col(Vote.evaluation_id), func.count()).where(col(Vote.evaluation_id).in_(ids))
             counts = dict(session.exec(counted.group_by(col(Vote.evaluation_id))).all())
+        jobs = jobs_of(session.connection(), ids)
         return [
-            self.evaluations.render(evaluation, counts.get(evaluation.id, 0), decision) for evaluation, decision in rows
+            self.evaluations.render(evaluation, counts.get(evaluation.id, 0), decision, jobs.get(evaluation.id))
+            for evaluation, decision in rows
         ]
 
     def page(
@@ -264,11 +266,9 @@ class EvaluationListing:
             with Session(self.services.engine) as session:
                 rows = self._read(session, query, after, EXPORT_BATCH)
                 views = self._views(session, rows)
-                jobs = self._jobs(session, [view["id"] for view in views]) if fmt is ExportFormat.CSV else {}
             if fmt is ExportFormat.CSV:
                 lines = [
-                    self._csv_row(view, evaluation.key_id, jobs.get(evaluation.id))
-                    for (evaluation, _), view in zip(rows, views, strict=True)
+                    self._csv_row(view, evaluation.key_id) for (evaluation, _), view in zip(rows, views, strict=True)
                 ]
                 yield header + csv_lines((), lines)
             else:
@@ -280,17 +280,7 @@ class EvaluationListing:
             after = (last.created_at, last.id)
 
     @staticmethod
-    def _jobs(session: Session, evaluation_ids: list[str]) -> dict[str, str]:
-        """The job whose attempt each evaluation judged (evaluations sent in directly have none)."""
-        if not evaluation_ids:
-            return {}
-        query = select(col(JobAttempt.evaluation_id), col(JobAttempt.job_id)).where(
-            col(JobAttempt.evaluation_id).in_(evaluation_ids)
-        )
-        return {evaluation_id: job_id for evaluation_id, job_id in session.exec(query).all() if evaluation_id}
-
-    @staticmethod
-    def _csv_row(view: dict[str, Any], key_id: str | None, job_id: str | None) -> list[Any]:
+    def _csv_row(view: dict[str, Any], key_id: str | None) -> list[Any]:
         review = view.get("review") or {}
         image = view.get("image") or {}
         return [
@@ -308,6 +298,6 @@ class EvaluationListing:
             defused(failing_criteria(view)),
             image.get("id"),
             image.get("url"),
-            job_id,
+            view["job_id"],
             key_id,
         ]

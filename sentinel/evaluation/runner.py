@@ -6,7 +6,6 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import math
-import os
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from sentinel.evaluation.panel import VISION_LLM, JudgeConfig, Panel
 from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.verdict import Verdict, aggregate, disagreement, escalation_record
 from sentinel.evaluation.vision.judge import JudgeFailed, VisionJudge, scrub
+from sentinel.threadpools import shared_pool
 
 
 @dataclass
@@ -62,9 +62,6 @@ JUDGE_THREAD_NAME = "sentinel-judge"
 #: so a judge still at work past its limit (it stops at its next stage) does not hold up the next message's judges.
 JUDGE_THREADS = 32
 
-_judges_lock = threading.Lock()
-_judges: concurrent.futures.ThreadPoolExecutor | None = None
-
 
 def name_os_thread(name: str) -> None:
     """Give the calling thread ``name`` (15 bytes at most) where the operating system shows it (Linux only)."""
@@ -74,22 +71,8 @@ def name_os_thread(name: str) -> None:
 
 
 def _judge_threads() -> concurrent.futures.ThreadPoolExecutor:
-    global _judges
-    with _judges_lock:
-        if _judges is None:
-            _judges = concurrent.futures.ThreadPoolExecutor(
-                JUDGE_THREADS, thread_name_prefix="judge", initializer=name_os_thread, initargs=(JUDGE_THREAD_NAME,)
-            )
-        return _judges
-
-
-def _forget_judge_threads() -> None:
-    """In a forked child: the parent's pool threads are not there (a worker process starts its own)."""
-    global _judges, _judges_lock
-    _judges, _judges_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_judge_threads)
+    # Each thread takes the judges' name where the operating system shows it as it starts (see JUDGE_THREAD_NAME).
+    return shared_pool("judge", JUDGE_THREADS, initializer=name_os_thread, initargs=(JUDGE_THREAD_NAME,))
 
 
 def abstention(judge: str, reason: str, duration_ms: float = 0.0) -> VoteResult:

@@ -95,6 +95,10 @@ class EvaluationOut(BaseModel):
     id: str
     object: Literal["evaluation"] = "evaluation"
     task: str
+    job_id: str | None = Field(
+        description="the job whose attempt this evaluation judges (`GET /v1/jobs/{job_id}`); null for an evaluation "
+        "sent in through `POST /v1/evaluations`"
+    )
     params: dict[str, Any]
     status: Literal["judging", "done"]
     created_at: str

@@ -119,7 +119,9 @@ class _Statements:
         evaluations = Evaluation.__table__  # type: ignore[attr-defined]
         votes_in = select(func.count()).where(col(Vote.evaluation_id) == col(Evaluation.id)).scalar_subquery()
         shown = [column for column in evaluations.columns if column.name != "rubric"]
-        return select(*shown, votes_in.label("votes_in")).where(col(Evaluation.id) == bindparam("evaluation_id"))
+        return select(*shown, votes_in.label("votes_in"), _job_of(evaluations.c.id).label("job_id")).where(
+            col(Evaluation.id) == bindparam("evaluation_id")
+        )
 
     @cached_property
     def api_read_of_tenant(self) -> Select[Any]:
@@ -200,6 +202,23 @@ def _verdict_values(evaluation_id: str, verdict: Any) -> dict[str, Any]:
         "new_result": verdict.to_dict(),
         "new_finished_at": utcnow(),
     }
+
+
+def _job_of(evaluation_id: Any) -> Any:
+    """The job whose attempt the evaluation judges, as a scalar subquery: NULL for an evaluation a caller sent in."""
+    attempts = JobAttempt.__table__  # type: ignore[attr-defined]
+    return select(attempts.c.job_id).where(attempts.c.evaluation_id == evaluation_id).limit(1).scalar_subquery()
+
+
+def jobs_of(connection: Connection, evaluation_ids: Collection[str]) -> dict[str, str]:
+    """The job whose attempt each of ``evaluation_ids`` judges, in one query (one a caller sent in has none)."""
+    if not evaluation_ids:
+        return {}
+    attempts = JobAttempt.__table__  # type: ignore[attr-defined]
+    query = select(attempts.c.evaluation_id, attempts.c.job_id).where(
+        attempts.c.evaluation_id.in_(list(evaluation_ids))
+    )
+    return {evaluation_id: job_id for evaluation_id, job_id in connection.execute(query).all()}
 
 
 def _job_waits(evaluation_id: Any) -> Any:
@@ -366,7 +385,9 @@ class EvaluationService:
 
     def answer(self, evaluation: Evaluation) -> tuple[int, dict[str, Any], dict[str, str]]:
         """What the API answers for a new evaluation."""
-        return 202, self.view(evaluation, []), {"Location": f"/v1/evaluations/{evaluation.id}"}
+        # A caller sent it in: no job's (a job's evaluations are stored with their attempts, never answered so).
+        body = self.render(evaluation, 0, self._decision(evaluation), job_id=None)
+        return 202, body, {"Location": f"/v1/evaluations/{evaluation.id}"}
 
     def submit_in(self, session: Session, submission: Submission, key_id: str | None) -> Evaluation:
         """:meth:`submit` inside the caller's transaction (a job stores its attempt's evaluation with the attempt)."""
@@ -472,17 +493,28 @@ class EvaluationService:
     def view(self, evaluation: Evaluation | Row[Any], votes: list[Vote] | int) -> dict[str, Any]:
         """The evaluation as the API shows it, with its votes (or how many are in)."""
         votes_in = votes if isinstance(votes, int) else len(votes)
-        return self.render(evaluation, votes_in, self._decision(evaluation))
+        return self.render(evaluation, votes_in, self._decision(evaluation), self._job_id(evaluation))
+
+    def _job_id(self, evaluation: Evaluation | Row[Any]) -> str | None:
+        """The job the evaluation belongs to: read with the row where ``GET`` read it (see ``api_read``, which a
+        long poll runs on the event loop), else looked up."""
+        if isinstance(evaluation, Row) and "job_id" in evaluation._mapping:
+            job_id: str | None = evaluation.job_id
+            return job_id
+        with autocommit(self.services.engine).connect() as connection:  # a read: no ROLLBACK (see get)
+            return jobs_of(connection, [evaluation.id]).get(evaluation.id)
 
     def render(
-        self, evaluation: Evaluation | Row[Any], votes_in: int, decision: ReviewDecision | None
+        self, evaluation: Evaluation | Row[Any], votes_in: int, decision: ReviewDecision | None, job_id: str | None
     ) -> dict[str, Any]:
-        """The evaluation as the API shows it, from rows read already (a listing reads a whole page's vote counts
-        and review decisions at once): ``votes_in`` votes, and ``decision``, the review decision if there is one."""
+        """The evaluation as the API shows it, from rows read already (a listing reads a whole page's vote counts,
+        review decisions and jobs at once): ``votes_in`` votes, ``decision``, the review decision if there is one,
+        and ``job_id``, the job whose attempt it judges (None: a caller sent it in)."""
         body: dict[str, Any] = {
             "id": evaluation.id,
             "object": "evaluation",
             "task": evaluation.task,
+            "job_id": job_id,
             "params": evaluation.params,
             "status": evaluation.status,
             "created_at": as_utc(evaluation.created_at).isoformat(),
@@ -548,8 +580,22 @@ class EvaluationService:
             mime = mimes[name]
             if image_id is not None and mime is None:
                 raise NotFound(f"image '{image_id}' of evaluation '{evaluation.id}' is missing")
-            sources[name] = None if image_id is None or mime is None else ImageSource.stored(images, image_id, mime)
+            sources[name] = (
+                None
+                if image_id is None or mime is None
+                else ImageSource.stored(images, image_id, mime, publish=self._publish_derived_image)
+            )
         return sources
+
+    def _publish_derived_image(self, data: bytes) -> str:
+        """Store an image a judge made from an evaluation's (a mask as the plain coverage a model is shown) for a
+        model sent its URL to fetch; answers its signed address. It has no owner: only that signed URL (or an admin
+        key) reads it, and `sentinel storage gc` removes it once its grace passes, as nothing refers to it."""
+        images = self.services.images
+        info = images.inspect(data, "mask")
+        with self.services.engine.begin() as connection:
+            images.store_many(connection, [(info, data, None)])
+        return images.url(info.sha256)
 
     @staticmethod
     def _context(
@@ -624,7 +670,7 @@ class EvaluationService:
                 # The image as sent is made here, once for all the judges that send it: the calls then start on the
                 # loop with nothing left to prepare, without a hop to a preparing thread and back to the loop (in a
                 # burst, each hop waited for the interpreter behind the other evaluations' work).
-                vision.prepare(ctx)
+                vision.prepare(ctx, rubric.mask_marks)
                 vote = self._vision_vote(evaluation_id, config, vision, rubric, ctx, evaluation)
                 if vote is not None:
                     asking.append((f"recording judge '{config.name}' of evaluation {evaluation_id}", vote))

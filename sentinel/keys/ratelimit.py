@@ -22,10 +22,20 @@ logger = logging.getLogger(__name__)
 
 #: The window every limit counts over.
 WINDOW_SECONDS = 60.0
-#: A limit of this many requests a minute, or more, is no limit: nothing is counted, so the requests it covers cost
-#: no round trip to Redis (and Redis keeps no window of that many entries). Setting a limit this high turns it off
-#: (the benchmarks do, for their one client address).
+#: The limit that says "no limit" (``SENTINEL_ANONYMOUS_RPM=0``, ``SENTINEL_DEFAULT_KEY_RPM=0``): nothing is counted,
+#: so the requests it covers cost no round trip to Redis.
+NO_LIMIT = 0
+#: A limit of this many requests a minute, or more, is no limit either, and is not counted (Redis would keep a window
+#: of that many entries): set-ups that turned a limit off this way before NO_LIMIT existed, and the benchmarks for
+#: their one client address, keep working.
 NO_LIMIT_RPM = 10**9
+
+
+def is_no_limit(per_minute: int) -> bool:
+    """Whether a limit of ``per_minute`` requests a minute lets every request through uncounted."""
+    return per_minute <= NO_LIMIT or per_minute >= NO_LIMIT_RPM
+
+
 #: Seconds a rate-limit round trip to Redis may take before the request is let through uncounted (see hit).
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -99,7 +109,7 @@ class RateLimiter:
 
         When the counts cannot be reached (Redis restarting), the request is let through: a limit exists to
         protect the service, and refusing every caller while Redis is down would do the opposite."""
-        if per_minute >= NO_LIMIT_RPM:
+        if is_no_limit(per_minute):
             return None
         if self.memory is not None:
             return self.memory.hit(bucket, per_minute)

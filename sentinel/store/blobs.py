@@ -329,8 +329,9 @@ class FilesystemBlobStore:
         unavailable (503, retried later: the same as an object store that is away), anything else stays a bug."""
         if exc.errno not in FULL_ERRNOS:
             return exc
-        now, before = time.monotonic(), self.full_at
-        self.full_at = now
+        with self._lock:  # writes fail together when the disk fills: one of them says so
+            now, before = time.monotonic(), self.full_at
+            self.full_at = now
         what = "read-only" if exc.errno == errno.EROFS else "full"
         error = BlobStoreError(f"the blob store at {self.root} is {what} ({os.strerror(exc.errno or 0)})")
         if before is None or now - before >= FULL_REMEMBERED_SECONDS:
@@ -481,7 +482,9 @@ class FilesystemBlobStore:
                 temporary.unlink(missing_ok=True)
         except OSError as exc:
             if exc.errno in FULL_ERRNOS:
-                self.full_at = time.monotonic()  # the put that writes it reports it, once
+                # Said here when this write is the first to find the store full: the put that then fails the same way
+                # finds it said (a put after a staging that set the time alone warned nobody).
+                self.full_error(exc)
             else:
                 logger.warning("staging blob %s failed: its put writes it", staged.sha256, exc_info=True)
         except Exception:

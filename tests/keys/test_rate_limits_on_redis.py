@@ -10,7 +10,7 @@ import logging
 import pytest
 import redis
 
-from sentinel.keys.ratelimit import NO_LIMIT_RPM, RateLimiter
+from sentinel.keys.ratelimit import NO_LIMIT, NO_LIMIT_RPM, RateLimiter
 from sentinel.settings import Settings
 from tests.conftest import REDIS_URL, free_port
 
@@ -154,15 +154,14 @@ def test_a_connection_that_went_silent_is_left_for_a_new_one(redis_namespace: st
     assert answers[3] is not None, "the fourth request was not refused: the limit was not counted after the stall"
 
 
-def test_a_limit_set_out_of_reach_is_not_counted_at_all(redis_namespace: str) -> None:
-    """A limit of NO_LIMIT_RPM or more is off: its requests are let through without a round trip to Redis, which
-    keeps no window for them."""
+@pytest.mark.parametrize("off", [NO_LIMIT, NO_LIMIT_RPM])
+def test_a_limit_set_out_of_reach_is_not_counted_at_all(redis_namespace: str, off: int) -> None:
+    """No limit (NO_LIMIT, the setting's 0) and a limit of NO_LIMIT_RPM or more are off: their requests are let
+    through without a round trip to Redis, which keeps no window for them."""
     counting = limiter(redis_namespace)
 
     async def hits() -> list[float | None]:
-        return [await counting.hit("ip:unlimited", NO_LIMIT_RPM) for _ in range(3)] + [
-            await counting.hit("ip:limited", 10)
-        ]
+        return [await counting.hit("ip:unlimited", off) for _ in range(3)] + [await counting.hit("ip:limited", 10)]
 
     assert asyncio.run(hits()) == [None] * 4
     stored = redis.Redis.from_url(REDIS_URL).keys(f"{redis_namespace}:*")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -247,11 +247,19 @@ class ImageSource:
     #: and the arrays derived from it. Off by default, so a source held for long (a vision judge waiting on its
     #: model) pins no pixels; the process's decoded-pixel cache still serves it.
     keep_decoded: bool = False
+    #: Stores bytes a judge made from this image (a mask as the plain coverage a model is shown) as an image of the
+    #: store, and answers where Sentinel serves them, as ``path`` does; None where nothing is served (the CLI,
+    #: benchmarks): a judge then sends those bytes themselves.
+    publish: Callable[[bytes], str] | None = None
     _decoded: DecodedImage | None = field(default=None, init=False, repr=False, compare=False)
     _decode_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    _published: dict[Hashable, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _publish_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
-    def stored(cls, images: ImageService, image_id: str, mime: str) -> ImageSource:
+    def stored(
+        cls, images: ImageService, image_id: str, mime: str, publish: Callable[[bytes], str] | None = None
+    ) -> ImageSource:
         """An image of the store (its id and type), read from its blob store when a judge first needs its bytes."""
         return cls(
             sha256=image_id,
@@ -259,7 +267,24 @@ class ImageSource:
             load_bytes=lambda: images.read(image_id),
             max_pixels=images.settings.max_image_pixels,
             path=images.url(image_id),
+            publish=publish,
         )
+
+    def published(self, key: Hashable, make: Callable[[], bytes]) -> str:
+        """Where Sentinel serves the bytes ``make`` derives from this image (``key`` names the derivation), stored
+        on the first call for ``key``: the judges of one message that send the same derivation store it once."""
+        if self.publish is None:
+            raise ValueError(f"image {self.sha256} is not served by this process: nothing derived from it can be")
+        with self._publish_lock:
+            path = self._published.get(key)
+            if path is None:
+                path = self._published[key] = self.publish(make())
+            return path
+
+    def published_already(self, key: Hashable) -> str | None:
+        """:meth:`published` for ``key`` if it was stored already, without storing it; else None."""
+        with self._publish_lock:
+            return self._published.get(key)
 
     def decode(self) -> DecodedImage:
         if not self.keep_decoded:
@@ -274,7 +299,9 @@ class ImageSource:
 
     def shared(self) -> ImageSource:
         """The same image for judges that run together: decoded once, on first need, for all of them."""
-        return ImageSource(self.sha256, self.mime, self.load_bytes, self.max_pixels, self.path, keep_decoded=True)
+        return ImageSource(
+            self.sha256, self.mime, self.load_bytes, self.max_pixels, self.path, keep_decoded=True, publish=self.publish
+        )
 
 
 class OutOfTime(Exception):

@@ -89,6 +89,8 @@ IMAGE_LABELS = {
 #: The mask's label for a task whose masks mark what to keep (``mask_marks: keep``, as background-replace's do).
 KEEP_MASK_LABEL = "the mask: white marks the subject the edit had to keep unchanged; everything else was to change"
 
+#: The key a mask's plain coverage image (the mask as models are shown it) is published under, with the longest side.
+PLAIN_MASK = "plain-mask"
 
 T = TypeVar("T")
 
@@ -422,25 +424,35 @@ class VisionJudge:
         wait for it holding no thread (a hop to a thread and back for each judge cost more than its prompt)."""
         images = []
         for source, label, role in _inputs(ctx, rubric.mask_marks):
-            part = self._prepared_part(source, label)
+            part = self._prepared_part(source, label, role)
             if part is None:
-                limit = self.options.image_max_side
-                prepare = _preparer(source, label, role, limit)
-                part = await asyncio.wrap_future(_parts.submit((source.sha256, label, limit), prepare, _preparers()))
+                part = await asyncio.wrap_future(self._prepare_soon(source, label, role))
             images.append((part, role))
         return self._prompt(rubric, ctx, images)
 
-    def prepare(self, ctx: JudgeContext) -> None:
+    def prepare(self, ctx: JudgeContext, mask_marks: str = "change") -> None:
         """Make the images this judge sends ready on the calling thread (a worker's, which has the message), once
-        per image for every judge that sends it, so that :meth:`prompt_async` finds them made. An image that cannot
-        be prepared is left to the judge's own call, which tries again and abstains saying why."""
-        for source, label, role in _inputs(ctx):
-            if self._prepared_part(source, label) is None:
-                limit = self.options.image_max_side
+        per image for every judge that sends it, so that :meth:`prompt_async` finds them made (``mask_marks``, the
+        rubric's, labels the mask as the prompt will). An image that cannot be prepared is left to the judge's own
+        call, which tries again and abstains saying why."""
+        for source, label, role in _inputs(ctx, mask_marks):
+            if self._prepared_part(source, label, role) is None:
                 try:
-                    _parts.get((source.sha256, label, limit), _preparer(source, label, role, limit))
+                    self._prepare_now(source, label, role)
                 except Exception:
                     logger.debug("image %s could not be prepared ahead of the call", source.sha256, exc_info=True)
+
+    def _prepare_now(self, source: ImageSource, label: str, role: str) -> ImagePart:
+        if self._publishes(source, role):
+            return self._published_mask(source, label)
+        limit = self.options.image_max_side
+        return _parts.get((source.sha256, label, limit), _preparer(source, label, role, limit))
+
+    def _prepare_soon(self, source: ImageSource, label: str, role: str) -> concurrent.futures.Future[ImagePart]:
+        if self._publishes(source, role):
+            return _preparers().submit(self._published_mask, source, label)
+        limit = self.options.image_max_side
+        return _parts.submit((source.sha256, label, limit), _preparer(source, label, role, limit), _preparers())
 
     def _prompt(
         self, rubric: Rubric, ctx: JudgeContext, images: list[tuple[ImagePart, str]]
@@ -470,12 +482,34 @@ class VisionJudge:
                 self._prompts[key] = (rubric, system)
         return system, [image for image, _ in images], [c.id for c in criteria]
 
-    def _prepared_part(self, source: ImageSource, label: str) -> ImagePart | None:
-        if self.options.image_url_base:
+    def _prepared_part(self, source: ImageSource, label: str, role: str) -> ImagePart | None:
+        """The image as this judge sends it if it is made already (a URL costs nothing to make); else None."""
+        limit = self.options.image_max_side
+        if self.options.image_url_base and role != "mask":
             # The signed path: once API keys exist, an unsigned image URL is refused to a caller without a key.
-            path = source.path or f"/v1/images/{source.sha256}"
-            return ImagePart(label, source.mime, url=f"{self.options.image_url_base}{path}")
-        return _parts.ready((source.sha256, label, self.options.image_max_side))
+            return self._url_part(label, source.mime, source.path or f"/v1/images/{source.sha256}")
+        if self._publishes(source, role):
+            path = source.published_already((PLAIN_MASK, limit))
+            return None if path is None else self._url_part(label, "image/png", path)
+        # Sent inline; so is a mask in URL mode where nothing is served (the CLI): its stored URL would show the
+        # model the mask as uploaded, not what it marks.
+        return _parts.ready((source.sha256, label, limit))
+
+    def _publishes(self, source: ImageSource, role: str) -> bool:
+        """Whether this judge points the model at a URL of the plain mask it makes from ``source``."""
+        return bool(self.options.image_url_base) and role == "mask" and source.publish is not None
+
+    def _published_mask(self, source: ImageSource, label: str) -> ImagePart:
+        """The mask as the inline mode sends it (plain grey coverage, see :func:`_mask_as_sent`), stored and sent
+        as its URL: the uploaded mask's own URL would show the model its colours (an RGBA mask is white all over)."""
+        limit = self.options.image_max_side
+        plain = _parts.get((source.sha256, label, limit), _preparer(source, label, "mask", limit))
+        data = plain.data
+        assert data is not None  # made inline by _mask_as_sent
+        return self._url_part(label, plain.mime, source.published((PLAIN_MASK, limit), lambda: data))
+
+    def _url_part(self, label: str, mime: str, path: str) -> ImagePart:
+        return ImagePart(label, mime, url=f"{self.options.image_url_base}{path}")
 
     # -- voting -----------------------------------------------------------------------------------------
 
