@@ -25,13 +25,16 @@ from sentinel_fakes.vision import (
     Reading,
     Rejection,
     VisionScript,
+    all_passing,
     answer_text,
     cut_off,
     decode_base64,
+    deep_error_body,
     example_votes,
     input_tokens,
     model_votes,
     output_tokens,
+    revised_text,
     sniff_image,
     trickled,
     usage_for,
@@ -339,6 +342,14 @@ def _validate(body: Any, script: VisionScript) -> tuple[Reading, dict[str, Any] 
     return reading, tool
 
 
+#: Where the "revised_vote" tool input goes in an answer before it is encoded (see _answer).
+REVISED_INPUT = "\u0000revised votes\u0000"
+
+
+def _tool_use(tool: dict[str, Any], given: Any) -> dict[str, Any]:
+    return {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": tool["name"], "input": given}
+
+
 def create_app(script: VisionScript) -> Starlette:
     """The fake; ``script`` decides what the model answers and records every request."""
 
@@ -348,7 +359,7 @@ def create_app(script: VisionScript) -> Starlette:
             body: Any = json.loads(raw)
         except ValueError:
             body = None
-        script.record(request.url.path, request.headers, body)
+        script.record(request.url.path, request.headers, body, request.url.query)
         key = request.headers.get("x-api-key")
         if key is None:
             return _error(401, "authentication_error", "x-api-key header is required")
@@ -383,6 +394,9 @@ def create_app(script: VisionScript) -> Starlette:
             return _error(529, "overloaded_error", "Overloaded")
         if behaviour == "error_in_200":
             return JSONResponse({"type": "error", "error": {"type": "overloaded_error", "message": OVERLOADED_IN_200}})
+        if behaviour in ("deep_error", "deep_rate_limit"):
+            status, more = (500, {}) if behaviour == "deep_error" else (429, script.retry_after_headers())
+            return Response(deep_error_body(), status, headers=more, media_type="application/json")
         if behaviour == "slow":
             with script.answering():
                 await pause(script.slow_seconds)
@@ -404,9 +418,17 @@ def create_app(script: VisionScript) -> Starlette:
                 content.append(block)
             else:
                 content.append({"type": "text", "text": produced})
+        elif tool is not None and behaviour in ("text_and_call", "two_calls"):
+            # Two answers that differ: the scripted votes (as text, or as a first call) and one passing every criterion.
+            if behaviour == "text_and_call":
+                content.append({"type": "text", "text": json.dumps(votes)})
+            else:
+                content.append(_tool_use(tool, votes))
+            content.append(_tool_use(tool, all_passing(votes)))
+            produced, stop_reason = json.dumps(votes) * 2, "tool_use"
         elif tool is not None and behaviour not in FREE_TEXT_BEHAVIOURS:
-            block = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": tool["name"], "input": votes}
-            content.append(block)
+            given: Any = REVISED_INPUT if behaviour == "revised_vote" else votes
+            content.append(_tool_use(tool, given))
             produced, stop_reason = json.dumps(votes), "tool_use"
         else:
             produced = answer_text(votes, behaviour, script.huge_bytes)
@@ -443,6 +465,10 @@ def create_app(script: VisionScript) -> Starlette:
             answer["content"] = []
         if behaviour == "trickle":
             return trickled(answer, script.trickle_seconds, {"request-id": request_id})
+        if behaviour == "revised_vote" and tool is not None:
+            # The tool call's input gives a key twice, which no JSON object built in Python can: spliced as text.
+            encoded = json.dumps(answer).replace(json.dumps(REVISED_INPUT), revised_text(votes))
+            return Response(encoded, media_type="application/json", headers={"request-id": request_id})
         return JSONResponse(answer, headers={"request-id": request_id})
 
     return Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])

@@ -24,15 +24,18 @@ from starlette.routing import Route
 
 from sentinel_fakes.server import pause
 from sentinel_fakes.vision import (
+    CACHED_ANSWER_ERROR,
     IMAGE_FORMATS,
     OVERLOADED_IN_200,
     REFUSAL,
     Reading,
     Rejection,
     VisionScript,
+    all_passing,
     answer_text,
     cut_off,
     decode_base64,
+    deep_error_body,
     example_votes,
     input_tokens,
     masked_key,
@@ -462,6 +465,10 @@ def _retry_after_headers(script: VisionScript) -> dict[str, str]:
     return headers
 
 
+#: Behaviours whose reply holds a second answer, one in which every criterion passes.
+TWO_ANSWERS = frozenset({"refusal_part", "text_and_call", "two_calls", "two_choices", "error_and_choices"})
+
+
 def create_app(script: VisionScript) -> Starlette:
     """The fake; ``script`` decides what the model answers and records every request."""
     counter = itertools.count()
@@ -477,7 +484,7 @@ def create_app(script: VisionScript) -> Starlette:
             body: Any = json.loads(raw)
         except ValueError:
             body = None
-        script.record(request.url.path, request.headers, body)
+        script.record(request.url.path, request.headers, body, request.url.query)
         # No key configured: a local server (Ollama, vLLM without --api-key) that takes any request.
         if script.api_key is not None:
             if not authorization.startswith("Bearer "):
@@ -527,6 +534,9 @@ def create_app(script: VisionScript) -> Starlette:
                 code="rate_limit_exceeded",
                 headers=headers | _retry_after_headers(script) | {"x-ratelimit-remaining-requests": "0"},
             )
+        if behaviour in ("deep_error", "deep_rate_limit"):
+            status, more = (500, {}) if behaviour == "deep_error" else (429, _retry_after_headers(script))
+            return Response(deep_error_body(), status, headers=headers | more, media_type="application/json")
         if behaviour == "streamed":
             chunk = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "{}"}}]}
             events = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n"
@@ -575,18 +585,27 @@ def create_app(script: VisionScript) -> Starlette:
         elif behaviour == "filtered_empty":
             text, finish_reason = None, "content_filter"
         content: Any = text
-        if behaviour == "content_parts" and text:
+        # The other answer of the behaviours that give two (made only for those: benchmarks count the fake's work).
+        passing = json.dumps(all_passing(votes)) if behaviour in TWO_ANSWERS else ""
+        if behaviour == "refusal_part":
+            content = [{"type": "refusal", "refusal": REFUSAL}, {"type": "text", "text": passing}]
+        elif behaviour == "content_parts" and text:
             middle = len(text) // 2
             content = [{"type": "text", "text": text[:middle]}, {"type": "text", "text": text[middle:]}]
         elif behaviour == "content_number":
             content = 42
         tool_calls = None
-        if behaviour == "tool_call":
-            function = {"name": "submit_votes", "arguments": text}
-            content, tool_calls = (
-                None,
-                [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function", "function": function}],
-            )
+        if behaviour in ("tool_call", "revised_call", "text_and_call", "two_calls"):
+            arguments = [passing, text] if behaviour == "two_calls" else [text]
+            tool_calls = [
+                {
+                    "id": f"call_{uuid.uuid4().hex[:24]}",
+                    "type": "function",
+                    "function": {"name": "submit_votes", "arguments": given},
+                }
+                for given in arguments
+            ]
+            content = passing if behaviour == "text_and_call" else None
         prompt_tokens = input_tokens(reading)
         completion_tokens = output_tokens(text or refusal or "") or (80 if behaviour == "filtered_empty" else 0)
         answer = {
@@ -615,6 +634,13 @@ def create_app(script: VisionScript) -> Starlette:
             del answer["usage"]
         else:
             answer["usage"] = usage
+        if behaviour == "two_choices":
+            [scripted] = answer["choices"]
+            first = scripted | {"message": scripted["message"] | {"content": passing}}
+            answer["choices"] = [first, scripted | {"index": 1}]
+        if behaviour == "error_and_choices":
+            answer["choices"][0]["message"]["content"] = passing
+            answer["error"] = {"message": CACHED_ANSWER_ERROR, "code": 503}
         if behaviour == "trickle":
             return trickled(answer, script.trickle_seconds, headers)
         return JSONResponse(answer, headers=headers)

@@ -55,6 +55,18 @@ VISION_BEHAVIOURS = (
     # OpenAI endpoint and Azure OpenAI mark a reply their safety filter stopped; Anthropic: stop_reason "refusal"
     "filtered_empty",  # chat: content null, finish_reason "content_filter", usage billed; Anthropic: "refusal"
     "streamed",  # chat: 200 text/event-stream chunks whatever was asked, as stream-only gateways answer
+    "revised_vote",  # each vote gives "passed" twice, the opposite of the scripted vote first, then the scripted one
+    # (a model revising itself mid-object): chat's content, Anthropic's tool call input (its text without a tool)
+    "revised_call",  # chat: the "revised_vote" JSON as the arguments of a function call, content null
+    "refusal_part",  # chat: content parts: a refusal part, then a text part with an answer where every criterion passes
+    "text_and_call",  # two answers that differ, the scripted votes and one where every criterion passes: chat's
+    # content passes and its function call is scripted; Anthropic's text is scripted and its tool call passes
+    "two_calls",  # two calls: the first passes every criterion, the second gives the scripted votes (chat: function
+    # calls, content null; Anthropic: two tool calls)
+    "two_choices",  # chat: two choices, the first passing every criterion, the second with the scripted votes
+    "error_and_choices",  # chat: 200 with an answer in which every criterion passes and an error object beside it
+    "deep_error",  # 500 whose error body is JSON nested DEEP_ERROR_LEVELS deep
+    "deep_rate_limit",  # 429 with Retry-After whose error body is JSON nested DEEP_ERROR_LEVELS deep
 )
 #: Behaviours that simulate a model which ignored the answer format it was asked for.
 FREE_TEXT_BEHAVIOURS = frozenset(
@@ -69,6 +81,10 @@ FREE_TEXT_BEHAVIOURS = frozenset(
         "thinking",
     }
 )
+#: How deep the error body of "deep_error" and "deep_rate_limit" is nested (deeper than Python's parser goes).
+DEEP_ERROR_LEVELS = 200_000
+#: What "error_and_choices" says beside its answer.
+CACHED_ANSWER_ERROR = "upstream model overloaded; this is a cached answer"
 #: What "error_in_200" says.
 OVERLOADED_IN_200 = "The model is overloaded, please try again later."
 #: Reasoning of every entry of the example answer that "example_then_answer" and "refusal_quoting_example" quote.
@@ -132,7 +148,8 @@ class VisionScript:
     #: What the simulated model reads written inside the image(s); None when they hold no text.
     image_text: str | None = None
     queue: collections.deque[str] = field(default_factory=collections.deque)
-    #: Every request received: path, headers (without credential values), auth_present, parsed JSON body (or None).
+    #: Every request received: path, query string, headers (without credential values), auth_present, parsed JSON
+    #: body (or None).
     requests: list[dict[str, Any]] = field(default_factory=list)
     #: False: requests are counted (``received``) but not kept, so a long benchmark does not hold every image sent.
     keep_requests: bool = True
@@ -166,9 +183,10 @@ class VisionScript:
         with self._lock:
             return self.queue.popleft() if self.queue else self.default
 
-    def record(self, path: str, headers: Mapping[str, str], body: Any) -> None:
+    def record(self, path: str, headers: Mapping[str, str], body: Any, query: str = "") -> None:
         entry = {
             "path": path,
+            "query": query,
             "headers": {k.lower(): v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS},
             "auth_present": any(k.lower() in CREDENTIAL_HEADERS for k in headers),
             "body": body,
@@ -255,6 +273,27 @@ def example_votes(votes: dict[str, Any]) -> dict[str, Any]:
     return {"criteria": [{"id": c["id"], "passed": True, "reasoning": EXAMPLE_REASONING} for c in votes["criteria"]]}
 
 
+def all_passing(votes: dict[str, Any]) -> dict[str, Any]:
+    """The same votes with every criterion passing (the other answer of the behaviours that give two)."""
+    return {"criteria": [c | {"passed": True} for c in votes["criteria"]]}
+
+
+def revised_text(votes: dict[str, Any]) -> str:
+    """The votes' JSON with ``passed`` given twice in each vote: the opposite of the vote first, then the vote (JSON
+    allows no such object, and Python's parser keeps the last value)."""
+    entries = []
+    for c in votes["criteria"]:
+        changed_mind = json.dumps(not c["passed"]), json.dumps(c["passed"])
+        said = f'"id": {json.dumps(c["id"])}, "reasoning": {json.dumps(c["reasoning"])}'
+        entries.append(f'{{"passed": {changed_mind[0]}, {said}, "passed": {changed_mind[1]}}}')
+    return '{"criteria": [' + ", ".join(entries) + "]}"
+
+
+def deep_error_body() -> bytes:
+    """An error body nested DEEP_ERROR_LEVELS deep: ``{"error": [[[…]]]}``."""
+    return b'{"error": ' + b"[" * DEEP_ERROR_LEVELS + b"]" * DEEP_ERROR_LEVELS + b"}"
+
+
 def cut_off(text: str, max_tokens: int) -> str:
     """``text`` as a model stopped at ``max_tokens`` gives it: at most that many tokens (see output_tokens), and
     never the whole answer (a thinking model spent the rest on its reasoning)."""
@@ -277,6 +316,8 @@ def answer_text(votes: dict[str, Any], behaviour: str, huge_bytes: int = 0) -> s
         return f"After looking at the image carefully, my answer is {strict} and that is my final assessment."
     if behaviour == "malformed":
         return MALFORMED_ANSWER
+    if behaviour in ("revised_vote", "revised_call"):
+        return revised_text(votes)
     if behaviour == "thinking":
         return f"<think>\nThe answer should look like {example}. Looking closer at the image now.\n</think>\n\n{strict}"
     return strict

@@ -13,7 +13,6 @@ import concurrent.futures
 import contextlib
 import functools
 import io
-import json
 import logging
 import os
 import threading
@@ -35,16 +34,19 @@ from sentinel.evaluation.vision.options import VisionOptions
 from sentinel.evaluation.vision.parse import CriterionVote, ReplyProblem, read_votes
 from sentinel.evaluation.vision.shared import SharedWork
 from sentinel.evaluation.vision.wire import (
+    UNREADABLE_ERROR_BODY,
     ImagePart,
     ImageText,
+    NestedTooDeeply,
     NotAReply,
     Reply,
+    error_in,
+    read_answer,
     refuses_key,
-    unwrapped_error,
     wire_for,
 )
 from sentinel.net.retry_after import asked_wait
-from sentinel.net.untrusted import storable, storable_text
+from sentinel.net.untrusted import storable_text
 from sentinel.settings import get_settings
 from sentinel.store.images import release_to_os
 from sentinel.store.mask_region import read_coverage
@@ -397,9 +399,14 @@ def _preparer(source: ImageSource, label: str, role: str, limit: int) -> Callabl
 API_NAMES = {"openai": "OpenAI chat completions", "anthropic": "Anthropic Messages"}
 
 
+#: A shorter "key" is a placeholder a local server ignores (``ollama``, ``EMPTY``, ``k``), not a secret: redacting
+#: it would eat that word from every reasoning and error ("loo[redacted]s fine"). As the image providers' keys are.
+MIN_SECRET_CHARS = 8
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Never let a key reach a log, an error, a stored row or a page, even if an endpoint echoes it."""
-    return text.replace(secret, "[redacted]") if secret else text
+    return text.replace(secret, "[redacted]") if secret and len(secret) >= MIN_SECRET_CHARS else text
 
 
 class VisionJudge:
@@ -653,6 +660,9 @@ class VisionJudge:
             raise JudgeFailed(reply.unfinished)
         if reply.refusal:
             raise JudgeFailed(f"the model refused: {reply.refusal}")
+        if reply.ambiguous:
+            # Two answers, or a key given two values: a repair may get one answer; a guess never is one.
+            raise ReplyProblem(reply.ambiguous)
         return reply.content
 
     async def _call(
@@ -660,7 +670,7 @@ class VisionJudge:
     ) -> Reply:
         import aiohttp  # see _Session
 
-        url = f"{self.options.base_url}{self.wire.path}"
+        url = self.options.endpoint(self.wire.path)
         headers = self.wire.headers(key)
         attempt = 0
         while True:
@@ -716,8 +726,7 @@ class VisionJudge:
 
     def _read(self, answer: Answer, usage: dict[str, Any], exchange: Exchange, key: str | None) -> Reply:
         try:
-            # The model's words are untrusted: NUL and lone surrogates dropped here reach no vote row, page or log.
-            reply = self.wire.read(storable(json.loads(answer.body)))
+            reply = read_answer(self.wire, answer.body)
         except NotAReply as exc:
             self._count(usage, exc.input_tokens, exc.output_tokens)
             # The endpoint's own words (an error's message) may echo the key.
@@ -859,13 +868,17 @@ def encode_body(body: dict[str, Any]) -> bytes:
 def _error_of(answer: Answer) -> Any:
     """The error object of an error answer (OpenAI's, Anthropic's, or Google's list-wrapped one), if it holds one."""
     try:
-        return unwrapped_error(json.loads(answer.body))
-    except ValueError:
+        return error_in(answer.body)
+    except NestedTooDeeply:
         return None
 
 
 def _error_message(answer: Answer) -> str:
-    error = _error_of(answer)
+    try:
+        error = error_in(answer.body)
+    except NestedTooDeeply:
+        # Quoting it would show only brackets.
+        return UNREADABLE_ERROR_BODY
     message = error.get("message") if isinstance(error, dict) else None
     if message:
         text = str(message)

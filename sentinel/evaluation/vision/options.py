@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 #: Anthropic's current API version header; a judge may pin another.
 ANTHROPIC_VERSION = "2023-06-01"
@@ -57,12 +58,42 @@ class VisionOptions(BaseModel):
 
     @field_validator("base_url", "image_url_base")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return value
-        if not value.startswith(("http://", "https://")):
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        if parts.username is not None or parts.password is not None:
+            # The HTTP client refuses a URL's credentials beside an API key's header, and a URL is quoted in errors
+            # and logs where a password must never be; image URLs are handed to the model itself.
+            remedy = (
+                "put the key in an environment variable and name it in options.api_key_env"
+                if info.field_name == "base_url"
+                else "the model is sent every image URL made from it"
+            )
+            raise ValueError(f"credentials in the URL (user:password@) are not supported; {remedy}")
+        try:
+            _ = parts.port  # read for its check: a port that is not a number raises
+        except ValueError:
+            raise ValueError(f"has a port that is not a number: {parts.netloc!r}") from None
+        if parts.fragment:
+            raise ValueError("must not have a #fragment")
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
+
+    @field_validator("image_url_base")
+    @classmethod
+    def _no_query(cls, value: str | None) -> str | None:
+        # Image paths are appended to it, and a signed image path brings a query of its own.
+        if value is not None and urlsplit(value).query:
+            raise ValueError("must not have a ?query: image paths are appended to it")
+        return value
+
+    def endpoint(self, path: str) -> str:
+        """The URL of the API's ``path`` (``/chat/completions``) under ``base_url``: a query the base carries (Azure's
+        ``?api-version=…``) is kept after the path, not left with the path inside its value."""
+        parts = urlsplit(self.base_url)
+        return urlunsplit(parts._replace(path=parts.path + path))
 
     @property
     def is_openai_reasoning_model(self) -> bool:

@@ -1,13 +1,15 @@
 """Reading a model's votes out of its reply, and accepting them only when the reply holds exactly one answer.
 
 A reply is the JSON object alone, or one object in a fence or a sentence of prose. Two objects that could be
-answers (an example, then the real one), prose that reads like a refusal or an example, ids that were not asked
-or are missing: each is a problem with the reply, never a pass and never a guess at which object was meant."""
+answers (an example, then the real one), an object that gives a key two values, prose that reads like a refusal or
+an example, ids that were not asked or are missing: each is a problem with the reply, never a pass and never a guess
+at which object (or value) was meant."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,43 @@ _THINKING_START = re.compile(r"<(?:think|thinking|reasoning)>", re.I)
 
 class ReplyProblem(Exception):
     """The reply could not be read as votes; the message says why, in words for the judge's reasoning."""
+
+
+class NoAnswerObject(ReplyProblem):
+    """The reply's text holds no JSON that could be the answer: prose alone, or nothing."""
+
+
+def repeated_key(pairs: list[tuple[str, Any]]) -> str | None:
+    """The first key a JSON object's ``pairs`` give twice; None when each is given once."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+def given_twice(key: str) -> str:
+    """Why a reply that gives ``key`` two values in one object is no answer, in words for the judge's reasoning."""
+    return f"the reply gives {_named(key)} more than one value in one object; it must give each key once"
+
+
+def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object of the reply, refused when it gives a key twice: ``"passed": false, …, "passed": true`` is a
+    model changing its mind mid-object, and which value it meant is not ours to guess (``json`` silently keeps the
+    last one, which made such a reply a pass)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ReplyProblem(given_twice(repeated_key(pairs) or ""))
+    return value
+
+
+def _named(key: str) -> str:
+    return repr(key if len(key) <= 60 else key[:60] + "…")
+
+
+#: Reads a reply's JSON, refusing an object that gives a key twice (see _one_value_per_key).
+_DECODER = json.JSONDecoder(object_pairs_hook=_one_value_per_key)
 
 
 @dataclass(frozen=True)
@@ -109,14 +148,13 @@ def _answer_in(text: str) -> tuple[Any, int]:
     """The one answer in ``text``, and where it ends in ``text``."""
     stripped = text.strip()
     try:
-        return json.loads(stripped), len(text)
+        return _DECODER.decode(stripped), len(text)
     except RecursionError:
         raise ReplyProblem("the reply's JSON is nested too deeply") from None
     except ValueError:
         pass
     if len(stripped) > MAX_SEARCHED_CHARS:
         raise ReplyProblem(f"the reply is {len(stripped)} characters of text that is not one JSON object")
-    decoder = json.JSONDecoder()
     found: list[tuple[Any, int, int]] = []
     position = tries = 0
     # Only objects are looked for in prose: the answer is one, and a list there is more likely part of the prose.
@@ -127,7 +165,7 @@ def _answer_in(text: str) -> tuple[Any, int]:
         if tries > MAX_JSON_STARTS:
             raise ReplyProblem(f"the reply has more than {MAX_JSON_STARTS} places that could start a JSON object")
         try:
-            value, end = decoder.raw_decode(stripped, match.start())
+            value, end = _DECODER.raw_decode(stripped, match.start())
         except (ValueError, RecursionError):
             continue
         if isinstance(value, dict | list):
@@ -135,7 +173,7 @@ def _answer_in(text: str) -> tuple[Any, int]:
             if _could_be_answer(value):
                 found.append((value, match.start(), end))
     if not found:
-        raise ReplyProblem(f"the reply is not JSON (it holds no answer object): {_excerpt(text)}")
+        raise NoAnswerObject(f"the reply is not JSON (it holds no answer object): {_excerpt(text)}")
     if len(found) > 1:
         raise ReplyProblem(
             f"the reply holds {len(found)} JSON objects that could be the answer; it must hold exactly one"
@@ -149,6 +187,40 @@ def _answer_in(text: str) -> tuple[Any, int]:
             f"answer: {_excerpt(prose)}"
         )
     return value, end + len(text) - len(text.lstrip())
+
+
+def offers_answer(text: str) -> bool:
+    """Whether a reply's text offers an answer of its own beside the one its function call gives: JSON that could be
+    the answer, or text that tries to give one and fails (two objects, an example). Prose alone ("I will record the
+    votes now"), or nothing, offers none."""
+    try:
+        return _could_be_answer(extract_json(text))
+    except NoAnswerObject:
+        return False
+    except ReplyProblem:
+        return True
+
+
+def same_answer(answers: Sequence[str | dict[str, Any]]) -> bool:
+    """Whether the answers one reply gives in several places (its text, each function call) are one answer: the
+    same JSON, ``true`` and ``1`` told apart; a text with no readable answer is compared as the text it is."""
+
+    def canonical(answer: str | dict[str, Any]) -> str:
+        value: Any = answer
+        if isinstance(answer, str):
+            try:
+                value = extract_json(answer)
+            except ReplyProblem:
+                return f"text {answer}"
+        if isinstance(value, list):
+            value = {"criteria": value}
+        try:
+            return f"json {json.dumps(value, sort_keys=True)}"
+        except (TypeError, ValueError, RecursionError):
+            return f"value {value!r}"
+
+    first = canonical(answers[0])
+    return all(canonical(answer) == first for answer in answers[1:])
 
 
 def after_thinking(text: str) -> str:
@@ -191,7 +263,7 @@ def read_votes(reply: Any, asked: list[str]) -> list[CriterionVote]:
             criterion, item.passed, reasoning[:MAX_REASONING_CHARS] or "(no reasoning given)"
         )
     if unknown:
-        named = ", ".join(repr(name if len(name) <= 60 else name[:60] + "…") for name in unknown[:5])
+        named = ", ".join(_named(name) for name in unknown[:5])
         raise ReplyProblem(f"the reply names criteria that were not asked: {named}")
     missing = [criterion for criterion in asked if criterion not in votes]
     if missing:

@@ -4,14 +4,17 @@ Messages API (with image blocks). Each builds a request from the same prompt and
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
 from sentinel.evaluation.vision.options import VisionOptions
+from sentinel.evaluation.vision.parse import given_twice, offers_answer, repeated_key, same_answer
+from sentinel.net.untrusted import storable
 
 #: The tool Anthropic judges are made to call, so the votes arrive as structured input.
 VOTE_TOOL = "record_votes"
@@ -107,6 +110,10 @@ class Reply:
     #: Set when the reply stopped before it was a whole answer (cut off at max_tokens, stopped by a content filter):
     #: what happened, in words. The judge abstains with it and asks for no repair, which would stop the same way.
     unfinished: str | None = None
+    #: Set when the reply gives more than one answer (its text and a function call, two calls, two choices that
+    #: differ) or gives a key two values: what is ambiguous, in words. Which one the model meant is not ours to
+    #: guess: the judge asks for a repair, then abstains, never picks one.
+    ambiguous: str | None = None
 
 
 def token_count(usage: Any, name: str) -> int | None:
@@ -149,6 +156,41 @@ def text_of(content: Any, where: str) -> str:
     raise NotAReply(f"{where} is a {type(content).__name__}, not text")
 
 
+def refusal_part(content: Any) -> str | None:
+    """The words of a refusal given as a content part (OpenAI's ``{"type": "refusal", "refusal": …}``), None when the
+    content holds none. A reply with one is a refusal whatever text parts come with it."""
+    if not isinstance(content, list):
+        return None
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "refusal":
+            said = part.get("refusal")
+            if isinstance(said, str) and said.strip():
+                return said
+            return json.dumps(said) if said else "the model refused to answer"
+    return None
+
+
+class NestedTooDeeply(ValueError):
+    """An answer's JSON is nested deeper than the parser goes (``json`` raises RecursionError for it, which is not
+    the ValueError of any other unreadable JSON)."""
+
+
+#: What an error answer is said to hold when its JSON is nested too deeply to read: quoting it would show only
+#: brackets.
+UNREADABLE_ERROR_BODY = "its body is unreadable (JSON nested too deeply)"
+
+
+def error_in(body: bytes) -> Any:
+    """The error object an error answer's body holds (see unwrapped_error); None when it holds none or is not JSON.
+    NestedTooDeeply when its JSON is nested too deeply to read (a body of 200,000 brackets)."""
+    try:
+        return unwrapped_error(json.loads(body))
+    except RecursionError:
+        raise NestedTooDeeply("the answer's JSON is nested too deeply") from None
+    except ValueError:
+        return None
+
+
 def unwrapped_error(body: Any) -> Any:
     """The error object of an error answer: ``{"error": {...}}``, or Google's ``[{"error": {...}}]`` (Gemini's
     OpenAI-compatible endpoint wraps its errors in a list); None when the body holds none."""
@@ -186,20 +228,45 @@ def error_words(error: Any) -> str:
     return said if len(said) <= MAX_ERROR_CHARS else said[:MAX_ERROR_CHARS] + "…"
 
 
-def tool_call_arguments(tool_calls: Any) -> str | None:
-    """The arguments of the one function call a message holds instead of text (None: it holds none)."""
+def tool_call_arguments(tool_calls: Any) -> list[str]:
+    """The arguments of each function call a message holds (none: an empty list)."""
     if not tool_calls:
-        return None
-    if not isinstance(tool_calls, list) or len(tool_calls) != 1:
-        count = len(tool_calls) if isinstance(tool_calls, list) else "malformed"
-        raise NotAReply(f"the reply calls functions ({count} calls) instead of answering; it must answer once")
-    function = tool_calls[0].get("function") if isinstance(tool_calls[0], dict) else None
-    arguments = function.get("arguments") if isinstance(function, dict) else None
-    if isinstance(arguments, dict):  # some servers give the arguments parsed
-        return json.dumps(arguments)
-    if not isinstance(arguments, str):
-        raise NotAReply("the reply's function call has no arguments")
-    return arguments
+        return []
+    if not isinstance(tool_calls, list):
+        raise NotAReply("the reply's tool_calls is not a list of calls")
+    found = []
+    for call in tool_calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+        if isinstance(arguments, dict):  # some servers give the arguments parsed
+            arguments = json.dumps(arguments)
+        if not isinstance(arguments, str):
+            raise NotAReply("the reply's function call has no arguments")
+        found.append(arguments)
+    return found
+
+
+def one_answer(
+    calls: Sequence[str | dict[str, Any]], call_name: str, text: str
+) -> tuple[str | dict[str, Any], str | None]:
+    """The answer a reply gives through its function (tool) calls and its text, and what is ambiguous about it
+    (None: nothing). Places that give answers which differ are two answers; the same answer given twice is one. Text
+    beside a call counts only when it offers an answer of its own (see offers_answer): a sentence before the call
+    is no second answer. The call's answer is preferred: it is the structured one."""
+    answers: list[str | dict[str, Any]] = list(calls)
+    counts_text = bool(text.strip()) and (not calls or offers_answer(text))
+    if counts_text:
+        answers.append(text)
+    if not answers:
+        return text, None
+    if len(answers) == 1 or same_answer(answers):
+        return answers[0], None
+    places = [f"{len(calls)} {call_name}s" if len(calls) > 1 else f"a {call_name}"]
+    if counts_text:
+        places.insert(0, "its text")
+    return answers[0], (
+        f"the reply gives {len(answers)} answers that differ ({' and '.join(places)}); it must give exactly one"
+    )
 
 
 def votes_schema(asked: list[str]) -> dict[str, Any]:
@@ -224,6 +291,25 @@ def votes_schema(asked: list[str]) -> dict[str, Any]:
         "required": ["criteria"],
         "additionalProperties": False,
     }
+
+
+def read_answer(wire: WireApi, body: bytes) -> Reply:
+    """The reply in a 200 answer's ``body``, read by ``wire``: its text made storable first (the model's words are
+    untrusted: NUL and lone surrogates dropped here reach no vote row, page or log). A key the body gives two values
+    (in a tool call's input, say) makes the reply ambiguous, as in a reply's text: ``json`` keeps the last value
+    without a word."""
+    repeated: list[str] = []
+
+    def noting_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = dict(pairs)
+        if len(value) != len(pairs) and not repeated:
+            repeated.append(repeated_key(pairs) or "")
+        return value
+
+    reply = wire.read(storable(json.loads(body, object_pairs_hook=noting_repeats)))
+    if repeated and reply.ambiguous is None:
+        return dataclasses.replace(reply, ambiguous=given_twice(repeated[0]))
+    return reply
 
 
 class WireApi(Protocol):
@@ -306,8 +392,9 @@ class OpenAIChat:
                 raise NotAReply(f"the endpoint answered 200 with an error: {error_words(error)}")
             raise NotAReply(f"the answer is a JSON {type(answer).__name__}, not an object")
         choices = answer.get("choices")
-        if choices is None and "error" in answer:
-            # Gateways and local servers answer some failures (an overloaded model, a bad key) with 200 and an error.
+        if answer.get("error") or (choices is None and "error" in answer):
+            # Gateways and local servers answer some failures (an overloaded model, a bad key) with 200 and an error;
+            # one that sends choices beside it ("this is a cached answer") has said the call failed all the same.
             raise NotAReply(f"the endpoint answered 200 with an error: {error_words(answer['error'])}")
         if not isinstance(choices, list) or not choices:
             raise NotAReply("the reply has no choices")
@@ -318,23 +405,25 @@ class OpenAIChat:
         if unfinished is not None:
             # Whatever the content holds is not the whole answer (a filter may have cut or replaced it): no vote.
             return Reply("", input_tokens, output_tokens, unfinished=unfinished)
+        content = choice.get("content")
         refusal = choice.get("refusal")
         if refusal is not None and not isinstance(refusal, str):
             refusal = json.dumps(refusal)
-        # Kept with the abstention as its reasoning: a reply's megabyte of refusal is cut as any quote of it is.
-        refusal = refusal[:MAX_QUOTED_REPLY_CHARS] if refusal is not None else None
-        content = choice.get("content")
-        if content is None and not refusal:
-            # A model that answered by calling a function (some servers offer tools of their own): its arguments are
-            # the reply, read and checked as any reply's text is.
-            content = tool_call_arguments(choice.get("tool_calls"))
-        return Reply(
-            # A refusal comes with null content; the judge abstains with the refusal's words.
-            content="" if content is None and refusal else text_of(content, "the reply's message content"),
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            refusal=refusal or None,
-        )
+        refusal = refusal or refusal_part(content)
+        if refusal:
+            # The judge abstains with the refusal's words, whatever else the message holds. Kept with the abstention
+            # as its reasoning: a reply's megabyte of refusal is cut as any quote of it is.
+            return Reply("", input_tokens, output_tokens, refusal=refusal[:MAX_QUOTED_REPLY_CHARS])
+        # A model may answer by calling a function (some servers offer tools of their own): its arguments are an
+        # answer, read and checked as any reply's text is.
+        calls = tool_call_arguments(choice.get("tool_calls"))
+        text = "" if content is None and calls else text_of(content, "the reply's message content")
+        said, ambiguous = one_answer(calls, "function call", text)
+        messages = [other.get("message") if isinstance(other, dict) else other for other in choices]
+        if ambiguous is None and any(message != choice for message in messages[1:]):
+            # Sentinel asks for one choice; a server that gives several that differ has given several answers.
+            ambiguous = f"the reply holds {len(choices)} choices that differ; it must hold one answer"
+        return Reply(said, input_tokens, output_tokens, ambiguous=ambiguous)
 
     def unfinished(self, finish_reason: Any) -> str | None:
         """What a ``finish_reason`` says of a reply that is not a whole answer; None for one that is (or says
@@ -414,7 +503,8 @@ class AnthropicMessages:
     def _read(self, answer: Any, input_tokens: int | None, output_tokens: int | None) -> Reply:
         if not isinstance(answer, dict):
             raise NotAReply(f"the answer is a JSON {type(answer).__name__}, not an object")
-        if answer.get("type") == "error" or ("error" in answer and "content" not in answer):
+        if answer.get("type") == "error" or answer.get("error") or ("error" in answer and "content" not in answer):
+            # An error object beside content (a gateway's "cached answer") says the call failed all the same.
             raise NotAReply(f"the endpoint answered 200 with an error: {error_words(answer.get('error'))}")
         if answer.get("stop_reason") == "max_tokens":
             # A tool call's input or a text cut short is no whole answer, and a repair would be cut off the same way.
@@ -428,18 +518,11 @@ class AnthropicMessages:
         if not all(isinstance(b, dict) for b in blocks):
             raise NotAReply("the reply's content holds something that is not a content block")
         tool_inputs = [b.get("input") for b in blocks if b.get("type") == "tool_use"]
-        if len(tool_inputs) > 1:
-            # Two sets of votes are two answers: which one the model meant is not ours to guess.
-            raise NotAReply(f"the reply calls the {VOTE_TOOL} tool {len(tool_inputs)} times; it must call it once")
-        text = text_of([b for b in blocks if b.get("type") == "text"], "the reply's content")
-        if tool_inputs and not isinstance(tool_inputs[0], dict):
+        if not all(isinstance(given, dict) for given in tool_inputs):
             raise NotAReply(f"the {VOTE_TOOL} tool call's input is not an object")
-        return Reply(
-            content=tool_inputs[0] if tool_inputs else text,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            refusal=refusal,
-        )
+        text = text_of([b for b in blocks if b.get("type") == "text"], "the reply's content")
+        said, ambiguous = one_answer(tool_inputs, f"{VOTE_TOOL} tool call", text)
+        return Reply(said, input_tokens, output_tokens, refusal=refusal, ambiguous=ambiguous)
 
 
 def cut_off_words(options: VisionOptions, sent_as: str) -> str:
