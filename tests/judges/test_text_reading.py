@@ -170,10 +170,13 @@ def test_text_spread_over_two_lines_matches_the_expected_text_on_one() -> None:
     assert document["verdict"] == "green", document["summary"]
 
 
-def test_a_sign_turned_on_its_side_is_read() -> None:
+def test_a_sign_turned_on_its_side_is_read_and_is_red_for_being_sideways() -> None:
+    # Read, so the verdict names the fault a viewer sees (the text is on its side), not a misspelling.
     turned = sign("OPEN 24/7", SANS_BOLD, size=120).rotate(90, expand=True)
     document = verdict(png(turned), text="OPEN 24/7")
-    assert document["verdict"] == "green", document["summary"]
+    result = criterion(document, "expected-text")
+    assert document["verdict"] == "red", document["summary"]
+    assert "'OPEN 24/7'" in result["detail"] and "sideways" in result["detail"], result["detail"]
 
 
 def test_small_text_in_a_large_picture_gets_a_closer_look_before_it_is_called_misspelled() -> None:

@@ -9,7 +9,8 @@ Expected text is read the way a person reads a sign: lines top to bottom, words 
 ignored, letter case and accents kept, in whole words ('SALES' does not say 'SALE'; a word the sign says twice
 is other text). One plain read of the page decides most signs; only when it does
 not find the text as expected are the doubtful lines read again turned over, the text's region read
-again closer, and (when the text is still not found at all) the whole page rotated. Stray text is text
+again closer, and (when the text is still not found at all) the whole page rotated; text found only so, turned,
+fails as upside down or sideways (the rubric asks for upright text). Stray text is text
 laid over a picture (large, or along an edge); when the plain read finds none, the middle of the picture
 is read once more contrast-normalised, for a faint stock watermark.
 
@@ -280,6 +281,8 @@ class Word:
     box: tuple[int, int, int, int]
     #: The detector's four corners (a tilted line's box is a tilted quadrilateral), to cut the line out again.
     corners: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
+    #: How the line had to be turned to be read ("upside down", "sideways"); '' when it reads as it stands.
+    turned: str = field(default="", compare=False)
 
     @property
     def height(self) -> int:
@@ -508,6 +511,11 @@ SCRIPT_LOOKALIKES = {
 }
 
 
+#: What the recogniser reads each part of a letter with no one-letter look-alike as ('Ы', drawn as 'b' and 'I', is
+#: read 'bI', 'bl', 'b1' or just 'I'): any of these, or nothing at all.
+PART_READINGS = {"b": "b6h", "I": "Il1|i"}
+
+
 def _as_read(char: str) -> str:
     """A character as the recogniser reads it: its Latin look-alike with its accents ('Ё' → 'Ë'), or itself."""
     base, *marks = unicodedata.normalize("NFD", char)
@@ -517,12 +525,25 @@ def _as_read(char: str) -> str:
     return unicodedata.normalize("NFC", lookalike + "".join(marks))
 
 
-def _reading_form(expected: str) -> tuple[str, list[bool], set[int]]:
+@dataclass(frozen=True)
+class _ReadingForm:
     """The expected text's compared characters as the recogniser would read them (each look-alike letter of
-    another script as its Latin look-alike), whether each came from such a look-alike, and the indexes of the
-    characters a space follows (where one word ends)."""
+    another script as its Latin look-alike)."""
+
+    pattern: str
+    #: Per character: whether it came from a look-alike of another script.
+    swapped: list[bool]
+    #: Indexes of the characters a space follows (where one word ends).
+    gaps: set[int]
+    #: Per character: the expected letter it stands for when that letter has no one-letter look-alike ('Ы' as
+    #: 'bI', which the recogniser reads 'bI', 'I' or 'bl'), else ''.
+    guessed_from: list[str]
+
+
+def _reading_form(expected: str) -> _ReadingForm:
     pattern: list[str] = []
     swapped: list[bool] = []
+    guessed_from: list[str] = []
     gaps: set[int] = set()
     for char in unicodedata.normalize("NFKC", expected).strip():
         if char.isspace():
@@ -531,7 +552,28 @@ def _reading_form(expected: str) -> tuple[str, list[bool], set[int]]:
         read = _as_read(char)
         pattern += read
         swapped += [read != char] * len(read)
-    return "".join(pattern), swapped, gaps
+        guessed_from += [char if len(read) > 1 else ""] * len(read)
+    return _ReadingForm("".join(pattern), swapped, gaps, guessed_from)
+
+
+def _in_digit_run(pattern: str, gaps: set[int]) -> np.ndarray:
+    """Per character, whether it is a digit written together with another digit ('101', '24'): part of a number,
+    which a letter drawn in its place ('lOl') makes another text, however alike the glyphs look."""
+    run = np.zeros(len(pattern), dtype=bool)
+    for i, char in enumerate(pattern):
+        before = i > 0 and pattern[i - 1].isdigit() and i - 1 not in gaps
+        after = i + 1 < len(pattern) and pattern[i + 1].isdigit() and i not in gaps
+        run[i] = char.isdigit() and (before or after)
+    return run
+
+
+def _lookalikes(pattern: str, gaps: set[int], read: list[str]) -> np.ndarray:
+    """``[i, j]``: expected character i and read character j are glyphs many fonts draw alike ('0' and 'O', 'l'
+    and '1'), which the OCR confuses: not a misspelling. Not a digit of a number read as a letter: the OCR reads a
+    run of digits as digits, so letters read there were drawn as letters ('Room IOI' for 'Room 101')."""
+    alike = _keys(pattern, lambda c: _fold(_lookalike(c)))[:, None] == _keys(read, lambda c: _fold(_lookalike(c)))
+    letters = np.array([c.isalpha() for c in read], dtype=bool)
+    return alike & ~(_in_digit_run(pattern, gaps)[:, None] & letters[None, :])
 
 
 def _script(char: str) -> str:
@@ -726,6 +768,15 @@ class Match:
     #: How well the characters the recogniser can read match, the others (``unreadable``, ``unread_symbols``) set
     #: aside: 1 − their differences / their count ('HOTEL' of 'HOTEL Москва' on a sign that reads 'PIZZA': low).
     readable_score: float = 1.0
+    #: Letters of another script with no one-letter look-alike ('Ы', read 'bI', 'I' or 'bl') not read as their
+    #: look-alike: nothing the recogniser read confirms or refutes them.
+    unsure_letters: tuple[str, ...] = ()
+    #: Expected words the reading left out entirely beside a symbol it did not read either ('I' of 'I ❤ NY': the
+    #: detector took the letter and the heart for a picture): the only difference, so the sign may well be right.
+    dropped_beside_symbols: tuple[str, ...] = ()
+    #: Where such words went wholly unread: (the read word they would stand beside, the side: -1 before, 1 after,
+    #: the characters of the expected text, spaces included, they would take), to look for their ink.
+    dropped_reach: tuple[tuple[Word, int, int], ...] = ()
 
     def passes(self, s: ExpectedTextSettings) -> bool:
         """Spelled as expected (and in the expected case, unless case is ignored)."""
@@ -822,13 +873,15 @@ def _minor_stretch(
     joined: tuple[list[bool], list[bool]],
     loose: np.ndarray,
     free: tuple[np.ndarray, np.ndarray],
+    lookalike: np.ndarray,
 ) -> tuple[int, int] | None:
     """Where the text reads as the pattern once accents and sentence punctuation are set aside, if anywhere: a
     stretch that begins and ends where words do (``edges``, as ``_word_edges`` gives them). ``joined``: per
     character of the pattern and of the text, whether the next one is written with it (a mark between two digits
     so written is part of a number, never minor); ``loose[i, j]`` and ``free[i]``: pattern character i matches
     text character j, or may go unread, whatever they are (characters the recogniser does not read), and
-    ``free``: pattern characters that may go unread, and after which text read costs nothing (see ``_align``)."""
+    ``free``: pattern characters that may go unread, and after which text read costs nothing (see ``_align``);
+    ``lookalike[i, j]``: the two are look-alike glyphs (see ``_lookalikes``)."""
     minor_p, minor_t = _minor_marks(pattern, joined[0]), _minor_marks(chars, joined[1])
     kept_i = [i for i in range(len(pattern)) if not minor_p[i]]
     kept_p = [pattern[i] for i in kept_i]
@@ -842,13 +895,11 @@ def _minor_stretch(
 
     bare_p = _keys(kept_p, lenient_form)
     bare_t = _keys([chars[j] for j in kept_t], lenient_form)
-    look_p = _keys(kept_p, lambda c: _fold(_lookalike(c)))
-    look_t = _keys([chars[j] for j in kept_t], lambda c: _fold(_lookalike(c)))
     # The places between the kept characters, as a stretch of them would begin or end in the whole text.
     kept_starts = np.append(edges[kept_t], True)
     kept_ends = np.insert(edges[np.array(kept_t) + 1], 0, True)
     lenient = _align(
-        (bare_p[:, None] == bare_t[None, :]) | (look_p[:, None] == look_t[None, :]) | loose[np.ix_(kept_i, kept_t)],
+        (bare_p[:, None] == bare_t[None, :]) | lookalike[np.ix_(kept_i, kept_t)] | loose[np.ix_(kept_i, kept_t)],
         kept_starts,
         kept_ends,
         free[0][kept_i],
@@ -891,7 +942,11 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
     glyphs = [
         (char, index, at) for index, w in enumerate(words) for at, char in enumerate(w.text) if not char.isspace()
     ]
-    pattern, swapped, gaps = _reading_form(expected)
+    form = _reading_form(expected)
+    pattern, swapped, gaps = form.pattern, form.swapped, form.gaps
+    # A letter with no one-letter look-alike ('Ы') is read as one or two characters of any kind, or as nothing:
+    # its reading neither confirms nor refutes it (the outcome says so), and the letters around it are checked.
+    guessed = np.array([bool(origin) for origin in form.guessed_from], dtype=bool)
     alphabet = recogniser_alphabet()
     unreadable = np.array([bool(alphabet) and c not in alphabet for c in pattern], dtype=bool)
     # No form of the character is one the recogniser can output ('Д', 'ש'; a '„' it reads as '"' is compared):
@@ -908,7 +963,7 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
     # A word holding a letter it cannot output is read unreliably as a whole ('Москва' as 'Mκa', 'MοKBa' or 'M'):
     # any reading of it is taken, and only the words it can read whole are checked.
     vague = unknown | np.isin(word_of, word_of[unknown])
-    free = vague | symbols
+    free = vague | symbols | guessed
     free_after = vague & np.append(vague[1:], False) & np.append(word_of[1:] == word_of[:-1], False)
     readable_count = int((~free).sum())
     all_symbols = tuple(dict.fromkeys(c for c, sym in zip(pattern, symbols, strict=True) if sym and _pictograph(c)))
@@ -918,17 +973,24 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
     chars = [c for c, _, _ in glyphs]
     # What the recogniser output, compared as the expected text is: a Greek 'Α' it wrote is the 'A' it looks like.
     compared = [read if len(read := _as_read(c)) == 1 else c for c in chars]
-    same = (_keys(pattern, _fold)[:, None] == _keys(compared, _fold)[None, :]) | (
-        _keys(pattern, lambda c: _fold(_lookalike(c)))[:, None]
-        == _keys(compared, lambda c: _fold(_lookalike(c)))[None, :]
-    )
+    exact = _keys(pattern, _fold)[:, None] == _keys(compared, _fold)[None, :]
+    lookalike = _lookalikes(pattern, gaps, compared)
+    same = exact | lookalike
     bare_p, bare_t = _keys(pattern, lambda c: _fold(_bare(c))), _keys(compared, lambda c: _fold(_bare(c)))
     if unreadable.any():
         # A letter the recogniser cannot output is compared by its bare letter ('ạ' by 'a'); the outcome says so.
         same |= unreadable[:, None] & (bare_p[:, None] == bare_t[None, :])
     # An unknown character is placed anywhere, so the stretch quoted back is the one the readable letters point to;
     # a symbol may have been read as another mark.
-    loose = vague[:, None] | (symbols[:, None] & ~np.array([c.isalnum() for c in compared], dtype=bool)[None, :])
+    alnum_read = np.array([c.isalnum() for c in compared], dtype=bool)
+    part_read = np.array(
+        [
+            [origin != "" and _fold(c) in {_fold(r) for r in PART_READINGS.get(p, p)} for c in compared]
+            for p, origin in zip(pattern, form.guessed_from, strict=True)
+        ],
+        dtype=bool,
+    ).reshape(len(pattern), len(compared))
+    loose = vague[:, None] | (symbols[:, None] & ~alnum_read[None, :]) | part_read
     same |= loose
     # The text is found in whole words of the reading: letters written onto an expected word make another word.
     edges = _word_edges(glyphs)
@@ -941,7 +1003,7 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
         ]
         joined = ([k not in gaps for k in range(len(pattern))], joined_t)
         minor = _minor_stretch(
-            pattern, compared, [index for _, index, _ in glyphs], edges, joined, loose, (free, free_after)
+            pattern, compared, [index for _, index, _ in glyphs], edges, joined, loose, (free, free_after), lookalike
         )
         if minor is not None:
             # The differences are counted on that stretch (the closest stretch overall may be a shorter one).
@@ -974,6 +1036,7 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
             inside=inside,
             unread_symbols=all_symbols,
             readable_score=readable_score,
+            unsure_letters=tuple(dict.fromkeys(origin for origin in form.guessed_from if origin)),
         )
     held_words = {int(word_of[i]) for i, _ in aligned.pairs}
     unmatched = tuple(word for k, word in enumerate(expected_words) if k not in held_words)
@@ -1035,7 +1098,85 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
         inside=inside,
         unread_symbols=tuple(c for c in all_symbols if c not in confirmed),
         readable_score=readable_score,
+        unsure_letters=tuple(
+            dict.fromkeys(
+                origin
+                for i, origin in enumerate(form.guessed_from)
+                if origin and not any(p == i and exact[i, j] for p, j in aligned.pairs)
+            )
+        ),
+        **_dropped_beside_symbols(
+            expected, aligned, (same, exact), (free, free_after), word_of, symbols, glyphs, words
+        ),
     )
+
+
+#: Most letters or digits of a word the OCR may lose with a symbol beside it ('I' of 'I ❤ NY', 'NY' of 'I ❤ NY'): a
+#: longer word is detected on its own, and missing it is a misspelling.
+DROPPABLE_WORD = 2
+
+
+def _dropped_beside_symbols(
+    expected: str,
+    aligned: _Alignment,
+    compared: tuple[np.ndarray, np.ndarray],
+    free: tuple[np.ndarray, np.ndarray],
+    word_of: np.ndarray,
+    symbols: np.ndarray,
+    glyphs: list[tuple[str, int, int]],
+    words: list[Word],
+) -> dict[str, Any]:
+    """The expected words next to an unread symbol that the reading lost, when they are the only difference:
+    ``Match.dropped_beside_symbols`` and ``Match.dropped_reach`` (nothing when there are none). ``compared``: the
+    ``same`` and ``exact`` matrices of ``best_match``.
+
+    The recogniser rarely reads a symbol, and a short word beside one goes with it: not detected, or read as a
+    mark ('I ❤ NY' read '_ NY' or just 'NY'). A word read as other letters there is still a misspelling ('WE ♥
+    PASTA' for 'WE ♥ PIZZA'), and so is a word left out where the line holds other text in its place."""
+    same, exact = compared
+    if not aligned.distance or not symbols.any():
+        return {}
+    count = int(word_of[-1]) + 1
+    symbol_words = {k for k in range(count) if symbols[word_of == k].all()}
+    # Symbols read as themselves are confirmed, and excuse nothing beside them.
+    unread = {k for k in symbol_words if not any(word_of[i] == k and exact[i, j] for i, j in aligned.pairs)}
+    beside = {k + step for k in unread for step in (-1, 1)} - symbol_words
+    written = unicodedata.normalize("NFKC", expected).split()
+    beside = {k for k in beside if 0 <= k < count and sum(map(str.isalnum, written[k])) <= DROPPABLE_WORD}
+    if not beside:
+        return {}
+    excused = np.isin(word_of, sorted(beside))
+    marks = np.array([not c.isalnum() for c, _, _ in glyphs], dtype=bool)
+    edges = _word_edges(glyphs)
+    relaxed = _align(same | (excused[:, None] & marks[None, :]), edges, edges, free[0] | excused, free[1])
+    if relaxed.distance or relaxed.end <= relaxed.start:
+        return {}
+    paired_words = {int(word_of[i]) for i, _ in relaxed.pairs}
+    read_words = {int(word_of[i]) for i, j in relaxed.pairs if not marks[j]}
+    dropped = sorted(k for k in beside if k not in read_words)
+    if not dropped or not read_words:
+        return {}
+    # A word dropped before (after) everything read must have nothing read in its place: the stretch starts
+    # (ends) its line.
+    line_of = {id(w): n for n, line in enumerate(reading_lines(words)) for w in line}
+
+    def line(glyph: int) -> int:
+        return line_of[id(words[glyphs[glyph][1]])]
+
+    first, last = min(paired_words), max(paired_words)
+    if dropped[0] < first and relaxed.start > 0 and line(relaxed.start - 1) == line(relaxed.start):
+        return {}
+    if dropped[-1] > last and relaxed.end < len(glyphs) and line(relaxed.end) == line(relaxed.end - 1):
+        return {}
+    # Where words went wholly unread before the first (after the last) word read: the read word beside them, the
+    # side, and the characters of the expected text (spaces included) they would take.
+    reach = []
+    # A mark read in their place says something is drawn there: nothing to look for.
+    if first and not marks[relaxed.start]:
+        reach.append((words[glyphs[relaxed.start][1]], -1, len(" ".join(written[:first])) + 1))
+    if last + 1 < len(written) and not marks[relaxed.end - 1]:
+        reach.append((words[glyphs[relaxed.end - 1][1]], 1, len(" ".join(written[last + 1 :])) + 1))
+    return {"dropped_beside_symbols": tuple(written[k] for k in dropped), "dropped_reach": tuple(reach)}
 
 
 class ExpectedTextSettings(CheckSettings):
@@ -1133,7 +1274,9 @@ def _read_turned(ctx: JudgeContext, page: OcrPage, words: list[Word]) -> OcrPage
         strip = _cut_line(rgb, np.array(word.corners, dtype=np.float32))
         text, confidence = read_line(np.ascontiguousarray(np.rot90(strip, 2)))
         if text and confidence >= READ_CONFIDENCE and confidence > word.confidence:
-            replaced[word] = Word(text, confidence, word.box, word.corners)
+            replaced[word] = Word(
+                text, confidence, word.box, word.corners, "sideways" if _tall(word) else "upside down"
+            )
     if not replaced:
         return page
     ways = {_tall(w) for w in replaced}
@@ -1247,6 +1390,16 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
             detail += f" (it read {_describe_words(legible, match.page)})"
         return Outcome(False, "", expected, detail, severity="severe", facts=facts)
     facts["read"] = match.read
+    lost_beside_symbol = match.dropped_beside_symbols and match.unread_symbols
+    if match.score < s.min_similarity and lost_beside_symbol and _ink_beside(ctx, match):
+        symbols = ", ".join(_shown(c) for c in match.unread_symbols)
+        dropped = ", ".join(_shown(w) for w in match.dropped_beside_symbols)
+        detail = (
+            f"OCR read '{match.read}'{where}; {symbols} and {dropped} beside it in '{expected}' could not be "
+            "confirmed (the offline recogniser does not read such symbols on a sign, and may lose a short word "
+            "next to one): a person should check them"
+        )
+        return Outcome(False, match.read, expected, detail, severity="mild", facts=facts)
     if match.score < s.min_similarity and match.minor_differences:
         detail = (
             f"OCR read '{match.read}'{where}, expected '{expected}': only accents or punctuation differ "
@@ -1262,6 +1415,12 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
         if match.inside:
             detail += f": the letters of '{expected}' are there only as part of '{match.inside}'"
         return Outcome(False, match.read, expected, detail, facts=facts)
+    turned = _turned(match)
+    if turned:
+        # The rubric asks for upright text: a sign a viewer must turn the picture to read is not the sign asked for
+        # (an image whose file says how to display it upright is decoded upright, and is not this).
+        detail = f"OCR read '{match.read}' only with the text turned: it is {turned}, not upright"
+        return Outcome(False, match.read, expected, detail, severity="severe", facts=facts)
     if match.case_differences and s.case == "match":
         detail = (
             f"OCR read '{match.read}'{where}, expected '{expected}': the letter case differs "
@@ -1283,7 +1442,84 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
             f"recogniser does not read such symbols on a sign): a person should check {them}"
         )
         return Outcome(False, match.read, expected, detail, severity="mild", facts=facts)
+    if match.unsure_letters:
+        letters = ", ".join(_shown(c) for c in match.unsure_letters)
+        script = _unreadable_text(expected, match.unsure_letters).split(" (")[0]
+        detail = (
+            f"OCR read '{match.read}'{where}; {letters} in '{expected}' could not be checked (the offline OCR reads "
+            f"{script} only through the Latin letters it looks like, and {letters} looks like none): a person "
+            "should check it"
+        )
+        return Outcome(False, match.read, expected, detail, severity="mild", facts=facts)
     return Outcome(True, match.read, expected, f"OCR read '{match.read}'{where} as expected", facts=facts)
+
+
+def _turned(match: Match) -> str:
+    """How the text found had to be turned to read ("upside down", "sideways"), or '' when it reads upright: the
+    whole page rotated, a line read turned over, or a line of several characters standing on end (the recogniser
+    turns such a line a quarter before reading it)."""
+    if not match.words:
+        return ""
+    if match.page.rotation:
+        return "upside down" if match.page.rotation == 180 else "sideways"
+    for word in match.words:
+        if word.turned:
+            return word.turned
+        if _tall(word) and sum(map(str.isalnum, word.text)) > 1:
+            return "sideways"
+    return ""
+
+
+#: Levels a pixel must differ by from the surface a line is written on to be ink: anti-aliased edges and JPEG noise
+#: stay below it, print above.
+INK_STEP = 48
+#: Rows without ink (share of a box's height) that still belong to one line of letters: the gap above an 'i' is
+#: under a tenth of a line's box; the gap to another line or a sign's edge is wider.
+LETTER_GAP = 0.15
+#: Share of a strip beside the text that must be ink for something to be drawn there.
+INK_SHARE = 0.02
+
+
+def _ink_beside(ctx: JudgeContext, match: Match) -> bool:
+    """Whether something is drawn where the words dropped beside a symbol would stand, when they went wholly
+    unread: beside the word read next to them, on its line, as far as their characters would reach at that
+    word's own width per character (a bare board there: the words are missing, not lost by the OCR)."""
+    rgb = ctx.decoded.rgb
+    page = match.page
+    scale_x, scale_y = rgb.shape[1] / page.width, rgb.shape[0] / page.height
+    for word, side, reach in match.dropped_reach:
+        left, top, right, bottom = word.box
+        per_char = (right - left) / max(1, len(word.text))
+        start, end = (left - reach * per_char, left) if side < 0 else (right, right + reach * per_char)
+        strip = rgb[
+            max(0, int(top * scale_y)) : max(0, int(np.ceil(bottom * scale_y))),
+            max(0, int(start * scale_x)) : max(0, int(np.ceil(end * scale_x))),
+        ]
+        if strip.size == 0:
+            return False
+        ink = np.abs(strip.astype(np.int16) - _surface_colour(rgb, word, page)).max(axis=2) > INK_STEP
+        if float(ink.mean()) < INK_SHARE:
+            return False
+    return True
+
+
+def _box_crop(rgb: np.ndarray, word: Word, page: OcrPage) -> np.ndarray:
+    """The full-resolution pixels of a word's box (boxes are in the page's coordinates)."""
+    scale_x, scale_y = rgb.shape[1] / page.width, rgb.shape[0] / page.height
+    left, top, right, bottom = word.box
+    return rgb[
+        max(0, int(top * scale_y)) : max(1, int(np.ceil(bottom * scale_y))),
+        max(0, int(left * scale_x)) : max(1, int(np.ceil(right * scale_x))),
+    ]
+
+
+def _rim(crop: np.ndarray) -> np.ndarray:
+    return np.concatenate([crop[0], crop[-1], crop[1:-1, 0], crop[1:-1, -1]]).astype(np.int16)
+
+
+def _surface_colour(rgb: np.ndarray, word: Word, page: OcrPage) -> np.ndarray:
+    """The median colour of a word's box rim: the surface the word is written on."""
+    return np.median(_rim(_box_crop(rgb, word, page)), axis=0)
 
 
 def _unconfirmable(
@@ -1371,14 +1607,39 @@ class StrayTextSettings(CountedTextSettings):
     )
 
 
-def _counted(words: list[Word], page_height: int, s: CountedTextSettings) -> list[Word]:
-    return [
-        w
-        for w in words
-        if w.confidence >= s.min_confidence
-        and sum(c.isalnum() for c in w.text) >= s.min_chars
-        and w.height >= s.min_height_fraction * page_height
-    ]
+def _counted(
+    words: list[Word], page_height: int, s: CountedTextSettings, height: Callable[[Word], float] | None = None
+) -> list[Word]:
+    """The words sure, long and tall enough to count; ``height`` measures a word (its box's height when not given)."""
+    sure = [w for w in words if w.confidence >= s.min_confidence and sum(c.isalnum() for c in w.text) >= s.min_chars]
+    if not s.min_height_fraction:
+        return sure
+    tall_enough = s.min_height_fraction * page_height
+    return [w for w in sure if w.height >= tall_enough and (height is None or height(w) >= tall_enough)]
+
+
+def _letter_height(ctx: JudgeContext, page: OcrPage) -> Callable[[Word], float]:
+    """A word's height as its letters stand (page pixels): the rows of its box holding ink against the surface
+    (the box's median colour), in the band of such rows with the most ink. The detector pads a box by more the
+    smaller the text is ('est. 1998' at 22 px on a 1024² sign got a 42 px box, reaching the sign's edge). On a
+    varied picture every row holds "ink", and the box's height stands."""
+
+    def measure(word: Word) -> float:
+        crop = _box_crop(ctx.decoded.rgb, word, page)
+        if min(crop.shape[:2]) < 3:
+            return float(word.height)
+        surface = np.median(crop.reshape(-1, 3), axis=0)
+        ink = (np.abs(crop.astype(np.int16) - surface).max(axis=2) > INK_STEP).sum(axis=1)
+        rows = np.flatnonzero(ink >= 2)
+        if not len(rows):
+            return float(word.height)
+        # Bands of ink rows; a gap of a few rows (the dot of an 'i') stays inside a band.
+        breaks = np.flatnonzero(np.diff(rows) > max(2, LETTER_GAP * len(ink))) + 1
+        bands = np.split(rows, breaks)
+        band = max(bands, key=lambda b: int(ink[b].sum()))
+        return (band[-1] - band[0] + 1) * page.height / ctx.decoded.rgb.shape[0]
+
+    return measure
 
 
 def area_share(words: list[Word], page: OcrPage) -> float:
@@ -1573,6 +1834,11 @@ ASKED_TEXT = re.compile(r'"([^"]+)"|“([^“”]+)”|„([^„“”]+)[“”
 #: Spread of a channel across a word's box (levels, 2nd to 98th percentile) from which its letters are opaque print:
 #: a semi-transparent overlay of 50% or less can lift or darken what lies under it by half the range at most.
 OPAQUE_PRINT_SPREAD = 128.0
+#: The same told by the surface a word is printed on: an overlay of opacity a moves a channel of the surface by at
+#: most a times the room it leaves (its distance to 0 or to 255, whichever is further), so letters that move a
+#: channel by more than this share of its room are opaque: red print on an orange carton (a spread of 127, but
+#: 0.85 of the room) as well as black on white.
+OPAQUE_PRINT_SHARE = 0.6
 #: Largest channel difference (levels) from the rim's median colour at which a pixel of a word's box rim is the
 #: surface the word is printed on, and the share of the rim that must be that surface: print sits on an even label.
 PRINT_SURFACE_TOLERANCE = 40
@@ -1600,19 +1866,17 @@ def _printed(ctx: JudgeContext, word: Word, page: OcrPage) -> bool:
     """Whether the word looks printed on a surface rather than laid over a picture: its letters are opaque (a
     channel spans most of the range across its box) and what its box's rim shows around them is one even surface
     (a label, a carton's face), not the varied scene an overlay crosses."""
-    rgb = ctx.decoded.rgb
-    scale_x, scale_y = rgb.shape[1] / page.width, rgb.shape[0] / page.height
-    left, top, right, bottom = word.box
-    crop = rgb[
-        max(0, int(top * scale_y)) : max(1, int(np.ceil(bottom * scale_y))),
-        max(0, int(left * scale_x)) : max(1, int(np.ceil(right * scale_x))),
-    ]
+    crop = _box_crop(ctx.decoded.rgb, word, page)
     if min(crop.shape[:2]) < 3:
         return False
     low, high = np.percentile(crop.reshape(-1, 3), [2, 98], axis=0)
-    rim = np.concatenate([crop[0], crop[-1], crop[1:-1, 0], crop[1:-1, -1]]).astype(np.int16)
-    surface = np.abs(rim - np.median(rim, axis=0)).max(axis=1) <= PRINT_SURFACE_TOLERANCE
-    return float((high - low).max()) >= OPAQUE_PRINT_SPREAD and float(surface.mean()) >= PRINT_SURFACE_SHARE
+    rim = _rim(crop)
+    colour = np.median(rim, axis=0)
+    surface = np.abs(rim - colour).max(axis=1) <= PRINT_SURFACE_TOLERANCE
+    room = np.maximum(np.maximum(colour, 255 - colour), 1)
+    moved = np.maximum(colour - low, high - colour) / room
+    opaque = float((high - low).max()) >= OPAQUE_PRINT_SPREAD or float(moved.max()) >= OPAQUE_PRINT_SHARE
+    return opaque and float(surface.mean()) >= PRINT_SURFACE_SHARE
 
 
 def _product_print(ctx: JudgeContext, words: list[Word], page: OcrPage) -> list[bool]:
@@ -1699,7 +1963,9 @@ class OtherTextSettings(CountedTextSettings):
     "no_other_text",
     OtherTextSettings,
     bands=OTHER_TEXT_BANDS,
-    fix='Show only the text "{{ params[settings.text_param] }}", with no other words, labels or captions.',
+    # A doubled line already shows only the expected text: the fix says how often.
+    fix='Show only the text "{{ params[settings.text_param] }}"'
+    "{% if facts.repeats %} exactly once, on one sign{% endif %}, with no other words, labels or captions.",
 )
 def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
     # The expected text is found exactly as the expected_text check found it, so the two never disagree on it.
@@ -1717,7 +1983,10 @@ def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
     candidates = [w for w in page.words if w not in attempt and not any(_same_place(w.box, a.box) for a in attempt)]
     others: list[Word] = []
     repeats: list[str] = []
-    for word in reading_order(_counted(candidates, page.height, s) + _counted(list(leftover), page.height, s)):
+    letter_height = _letter_height(ctx, page)
+    for word in reading_order(
+        _counted(candidates, page.height, s, letter_height) + _counted(list(leftover), page.height, s, letter_height)
+    ):
         said = normalise(word.text)
         if out_of_place[said]:
             # An expected word the stretch does not hold, read elsewhere: the expected text out of order or
@@ -1735,7 +2004,7 @@ def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
         shown = ", ".join(f"'{r}'" for r in dict.fromkeys(repeats))
         verb = "repeats" if len(set(repeats)) == 1 else "repeat"
         detail += f": {shown} {verb} the expected text (a doubled word or line)"
-    facts = {"text": " ".join(w.text for w in reading_order(others))[:80]}
+    facts = {"text": " ".join(w.text for w in reading_order(others))[:80], "repeats": bool(repeats)}
     if match.unreadable:
         # What OCR read may be the expected text itself, misread ('ВІДЧИНЕНО' as '3'): a person tells them apart.
         detail += (
