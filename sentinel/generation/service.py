@@ -22,8 +22,18 @@ from sentinel.keys.caller import Caller
 from sentinel.models import ApiKey
 from sentinel.providers.base import Outcome, ProviderResult, failure
 from sentinel.providers.calls import call_values
-from sentinel.providers.router import Disconnected, ImageSpec, ResolvedModel, Router, RouteResult, WriteAhead
+from sentinel.providers.router import (
+    CallJournal,
+    Disconnected,
+    ImageSpec,
+    ResolvedModel,
+    Router,
+    RouteResult,
+    SpendClaims,
+    WriteAhead,
+)
 from sentinel.services import Services
+from sentinel.spend.budget import ReservedSpend
 from sentinel.spend.service import RENEW_EVERY_SECONDS, Reservation, SpendService, UnpricedModel
 from sentinel.store.blobs import BlobStoreError
 
@@ -67,6 +77,9 @@ class GenerationRequest:
     #: Asked before every provider call but an image's first (the gateway: whether the client hung up): when it says
     #: so, no further provider is called for this request.
     disconnected: Disconnected | None = None
+    #: Where each provider call is written down before it is sent (a job's attempt: a worker killed mid-call still
+    #: leaves the call's row); None: calls are logged once answered, with the images.
+    journal: CallJournal | None = None
 
 
 @dataclass
@@ -222,8 +235,12 @@ class GenerationService:
     ) -> Generation:
         store = self._write_ahead
         started = _WritesAhead(store) if store is not None else None
+        # Each call's price is claimed from the reservation before it is made: a walk that paid for an answer our
+        # checks refused tops the reservation up before buying another, or stops at the cap (the settle books
+        # every paid call).
+        claims = ReservedSpend(self.spend, reservation) if reservation is not None else None
         try:
-            generation = await self.route(request, started)
+            generation = await self.route(request, started, claims)
         except BaseException:
             # Routing itself broke (or the request was cancelled): nothing known was delivered, release the hold.
             if started is not None:
@@ -292,25 +309,33 @@ class GenerationService:
         except Exception:
             logger.exception("the call log of %d paid provider call(s) could not be written", len(calls))
 
-    async def route(self, request: GenerationRequest, write_ahead: WriteAhead | None = None) -> Generation:
+    async def route(
+        self, request: GenerationRequest, write_ahead: WriteAhead | None = None, claims: SpendClaims | None = None
+    ) -> Generation:
         """Every image through the router, checked but not stored, logged or charged (``generate`` does that; the
         CLI's offline run writes files itself). ``write_ahead``: where the images' bytes start being written while
-        they are hashed (each image's ``written_ahead``, for the caller to claim or discard)."""
+        they are hashed (each image's ``written_ahead``, for the caller to claim or discard). ``claims``: where
+        each call's price is claimed from a capped key's reservation before it is made."""
         loop = asyncio.get_running_loop()
         deadline = None if request.timeout_seconds is None else loop.time() + request.timeout_seconds
         spec = request.spec
         # A seed steps per image, so the n images of one request differ where the provider honours seeds.
         specs = [spec if spec.seed is None else replace(spec, seed=spec.seed + i) for i in range(request.n)]
         if len(specs) == 1:
-            results = [await self._route_one(request, specs[0], deadline, write_ahead)]
+            results = [await self._route_one(request, specs[0], deadline, write_ahead, claims)]
         else:
             # Each image walks the route on its own: one slow provider does not hold up the others.
-            walks = (self._route_one(request, s, deadline, write_ahead) for s in specs)
+            walks = (self._route_one(request, s, deadline, write_ahead, claims) for s in specs)
             results = list(await asyncio.gather(*walks))
         return Generation(request.request_id, request.model, int(time.time()), results)
 
     async def _route_one(
-        self, request: GenerationRequest, spec: ImageSpec, deadline: float | None, write_ahead: WriteAhead | None
+        self,
+        request: GenerationRequest,
+        spec: ImageSpec,
+        deadline: float | None,
+        write_ahead: WriteAhead | None,
+        claims: SpendClaims | None,
     ) -> RouteResult:
         walk = self.router.generate(
             request.model,
@@ -320,6 +345,8 @@ class GenerationService:
             disconnected=request.disconnected,
             task=request.task,
             write_ahead=write_ahead,
+            journal=request.journal,
+            claims=claims,
         )
         if deadline is None:
             return await walk

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -42,7 +42,7 @@ from sentinel.models import (
 from sentinel.net.untrusted import storable_text
 from sentinel.providers.base import Operation, Outcome
 from sentinel.providers.calls import InFlightCalls
-from sentinel.providers.router import CALL_JOURNAL, ImageSpec, RouteResult
+from sentinel.providers.router import ImageSpec, RouteResult
 from sentinel.services import Services
 from sentinel.spend.service import SpendCapReached
 from sentinel.store.orientation import upright_bytes
@@ -393,9 +393,9 @@ class AttemptRunner:
         written down before it is sent (see :mod:`sentinel.jobs.in_flight`)."""
         owner = await asyncio.to_thread(generation.owner_of, key_id)
         renewing = asyncio.create_task(self._renew(attempt_id))
-        journal = CALL_JOURNAL.set(InFlightCalls(self.services.engine, request.request_id, request.model.requested))
+        journal = InFlightCalls(self.services.engine, request.request_id, request.model.requested)
         try:
-            return await generation.generate(request, owner)
+            return await generation.generate(replace(request, journal=journal), owner)
         except BaseException as exc:
             # Nothing was delivered: the retry of this message (or the sweep) may generate at once. A call the
             # generation stopped waiting for may still be billed: it stays counted (in_flight_at_crash).
@@ -403,7 +403,6 @@ class AttemptRunner:
             await asyncio.to_thread(self._left_in_flight, attempt_id, key_id, request.request_id, why)
             raise
         finally:
-            CALL_JOURNAL.reset(journal)
             renewing.cancel()
 
     def _left_in_flight(self, attempt_id: int, key_id: str | None, request_id: str, why: str) -> None:

@@ -24,6 +24,7 @@ import aiohttp
 import httpx
 from yarl import URL
 
+from sentinel.net.cut_answers import AnswerBrokeOff
 from sentinel.settings import get_settings
 
 #: Request headers aiohttp must not add on its own: httpx already sent the ones it wanted.
@@ -240,21 +241,28 @@ class _ResponseBody(httpx.AsyncByteStream):
             self._response.close()
             raise AnswerTooLarge(limit, self._request)
         room = limit
-        with _httpx_errors(self._request):
-            async for chunk in chunks:
-                try:
-                    for piece in _decoded(chunk, self._inflaters):
-                        room -= len(piece)
-                        if room < 0:
-                            # Nothing more of it is wanted, and a connection cannot be reused mid-body.
-                            self._response.close()
-                            raise AnswerTooLarge(limit, self._request)
-                        yield piece
-                except zlib.error as exc:
-                    self._response.close()
-                    raise httpx.DecodingError(
-                        f"the answer's content coding is broken: {exc}", request=self._request
-                    ) from exc
+        received = 0
+        try:
+            with _httpx_errors(self._request):
+                async for chunk in chunks:
+                    received += len(chunk)
+                    try:
+                        for piece in _decoded(chunk, self._inflaters):
+                            room -= len(piece)
+                            if room < 0:
+                                # Nothing more of it is wanted, and a connection cannot be reused mid-body.
+                                self._response.close()
+                                raise AnswerTooLarge(limit, self._request)
+                            yield piece
+                    except zlib.error as exc:
+                        self._response.close()
+                        raise httpx.DecodingError(
+                            f"the answer's content coding is broken: {exc}", request=self._request
+                        ) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            # The status and headers came, then the body broke off: said with the status, which the caller needs (a
+            # provider's 200 that broke off is an image made and billed, not a provider that could not be reached).
+            raise AnswerBrokeOff(self._response.status, received, declared, str(exc), self._request) from exc
 
     async def aclose(self) -> None:
         # Back to the pool when the body was read to its end; closed otherwise. (An awaitable in every aiohttp 3.)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Coroutine
-from typing import Any
 
 import httpx
-import orjson
 
+from sentinel.net.cut_answers import AnswerBrokeOff
 from sentinel.net.transport import CLIENT_WATCH, AnswerTooLarge, ClientGone, until_client_gone
-from sentinel.net.untrusted import storable
+
+# Re-exported: callers read answers with it from here too.
+from sentinel.providers.answer_json import json_body as json_body
 from sentinel.providers.base import (
     Outcome,
     ProviderImage,
@@ -21,12 +21,18 @@ from sentinel.providers.base import (
 )
 
 
-async def send(call: Coroutine[object, object, httpx.Response], provider: str) -> httpx.Response | ProviderResult:
+async def send(
+    call: Coroutine[object, object, httpx.Response], provider: str, *, billed_on_success: bool = False
+) -> httpx.Response | ProviderResult:
     """The answer to one HTTP call to ``provider`` (``client.post(...)`` not yet awaited), whatever its status, or the
     typed failure when none came: an adapter reports a timeout or a refused connection, it never raises one. An
     answer larger than the client takes (see ``provider_client``) was dropped unread: the provider's fault, and the
     next candidate may answer as it should. A call in flight when the gateway's client disconnects is dropped (see
-    ``until_client_gone``) and comes back as a TIMEOUT saying so."""
+    ``until_client_gone``) and comes back as a TIMEOUT saying so.
+
+    ``billed_on_success``: a 2xx to this call is a finished generation (an image answer, not a job to poll), so a 2xx
+    whose body broke off midway was made and billed all the same: a paid failure (logged at its price, this
+    candidate not asked again in the request, the next one may serve), never "could not be reached"."""
     try:
         response = await until_client_gone(call)
     except ClientGone:
@@ -40,28 +46,22 @@ async def send(call: Coroutine[object, object, httpx.Response], provider: str) -
             f"{provider}'s answer is larger than {exc.limit} bytes, the most one image answer may take "
             "(SENTINEL_MAX_IMAGE_BYTES as base64, plus room); it was not read further",
         )
+    except AnswerBrokeOff as exc:
+        said = f"{provider} answered HTTP {exc.status_code}, but the answer broke off after {exc.progress}"
+        if billed_on_success and 200 <= exc.status_code < 300:
+            return ProviderResult(
+                Outcome.UNAVAILABLE,
+                message=f"{said}: the image was made and billed but not received; not bought again from it",
+                status_code=exc.status_code,
+                paid=True,
+            )
+        return failure(Outcome.UNAVAILABLE, said, exc.status_code)
     except httpx.HTTPError as exc:
         return transport_failure(exc, provider)
     # An httpx response and its (read) stream refer to each other. Unless that cycle is cut here, an answer's
     # megabytes stay alive until the garbage collector's next pass over older objects, long after the call.
     response.stream = httpx.ByteStream(b"")
     return response
-
-
-def json_body(response: httpx.Response) -> Any:
-    """The answer's JSON, parsed from its bytes with orjson: an image answer is megabytes of base64, and
-    ``response.json()`` would first decode it to a str and then parse it with the slower stdlib parser.
-    Raises ValueError when it is not JSON."""
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        # orjson refuses a lone surrogate's escape (``\\ud800``), which JSON allows: the stdlib reads it, and the
-        # surrogates are dropped from every string (the adapter may log the answer's keys, or quote its words).
-        # Anything else is not JSON there either.
-        try:
-            return storable(json.loads(response.content))
-        except RecursionError:  # deeper than orjson's limit too
-            raise ValueError("the answer's JSON is nested too deeply") from None
 
 
 def absolute_http_url(value: object) -> httpx.URL | None:
@@ -95,5 +95,6 @@ def image_from_output(value: object) -> ProviderImage | None:
         return None
     if value.startswith("data:image/") and ";base64," in value:
         data = decode_base64(value.split(",", 1)[1])
-        return ProviderImage(data=data) if data is not None else None
+        # An empty data URI holds no image: the provider's fault, never a refusal of the caller's prompt.
+        return ProviderImage(data=data) if data else None
     return ProviderImage(url=value) if absolute_http_url(value) is not None else None

@@ -16,6 +16,7 @@ import pybase64
 
 from sentinel.net.retry_after import asked_wait
 from sentinel.net.untrusted import storable_text
+from sentinel.providers.answer_json import NestedTooDeeply, json_body
 from sentinel.store.images import sniff_mime
 
 
@@ -431,7 +432,10 @@ def error_message(response: httpx.Response) -> str:
 
 def _error_text(response: httpx.Response) -> str:
     try:
-        body = response.json()
+        # Read as every provider answer is: a body nested 200000 deep is unreadable, never a RecursionError (a 500).
+        body = json_body(response)
+    except NestedTooDeeply as exc:
+        return f"an error answer whose body is not readable ({exc})"
     except ValueError:
         return response.text[:1000].strip()
     if isinstance(body, dict):

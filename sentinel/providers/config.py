@@ -8,7 +8,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import httpx
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sentinel.errors import ConfigError
@@ -23,6 +32,11 @@ SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 #: rules (edits, variations, ``image[]``, ``response_format``, output fields, ``input_fidelity``) exactly as it does
 #: to a model named so. A gateway's alias (LiteLLM, Azure deployments, a company's own) is named anything.
 OPENAI_FAMILIES = ("gpt-image-2", "gpt-image-1.5", "gpt-image-1-mini", "gpt-image-1", "dall-e-3", "dall-e-2")
+#: A fal model id: "namespace/app" with optional subpaths, e.g. "fal-ai/flux/dev"; no empty, "." or ".." segments.
+FAL_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)+$")
+#: Provider kinds whose ``base_url`` may carry a query string, kept on every call (the path goes before it): an
+#: Azure OpenAI deployment's ``?api-version=…``. The other adapters' URLs take no query of the operator's.
+QUERY_KINDS = frozenset({"openai"})
 
 
 class BreakerConfig(BaseModel):
@@ -50,6 +64,41 @@ class ProviderConfig(BaseModel):
     poll_interval_seconds: float = Field(1.0, gt=0, le=30)
     #: This provider's circuit breaker; the defaults when unset.
     circuit_breaker: BreakerConfig | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, base_url: str | None, info: ValidationInfo) -> str | None:
+        """An absolute http(s) URL with a host, no credentials and no fragment: anything else loaded fine and then
+        failed every call (an unsupported protocol, httpx refusing credentials beside the key's header, a password
+        quoted in every error). A query only for the kinds that keep it (QUERY_KINDS)."""
+        if base_url is None:
+            return None
+        try:
+            url = httpx.URL(base_url.strip())
+        except httpx.InvalidURL as exc:
+            # Its words, not the value: the value may hold a password.
+            raise ValueError(f"is not a URL: {exc}") from None
+        if url.scheme not in ("http", "https"):
+            got = f"not '{url.scheme}:'" if url.scheme else "it has no scheme"
+            raise ValueError(f"must start with http:// or https:// (e.g. https://api.openai.com/v1); {got}")
+        if not url.host:
+            raise ValueError("names no host (e.g. https://api.openai.com/v1)")
+        if url.userinfo:
+            # Never echoed: it holds a password.
+            raise ValueError(
+                "holds credentials (user:password@), which are not supported: put the key in the environment "
+                "variable api_key_env names"
+            )
+        if url.fragment:
+            raise ValueError(f"has a fragment ('#{url.fragment[:40]}'), which no API call keeps")
+        kind = info.data.get("kind")
+        if url.query and kind not in QUERY_KINDS:
+            raise ValueError(
+                f"has a query string ('?{url.query.decode()[:80]}'), which a `{kind}` provider's calls do not keep; "
+                "only an `openai` provider's is (an Azure OpenAI deployment's ?api-version=)"
+            )
+        # As written: the routing's fingerprint (parked candidates are filed under it) is made of it.
+        return base_url
 
 
 class Candidate(BaseModel):
@@ -208,6 +257,12 @@ class RoutingConfig(BaseModel):
                         f"unknown provider '{candidate.provider}'; known: {', '.join(self.providers)}",
                     )
                 kind = self.providers[candidate.provider].kind
+                if kind == "fal" and not FAL_MODEL_ID.match(candidate.model):
+                    # Found on load, not as every caller's 400 for a mistake in this file.
+                    raise _located(
+                        (*loc, "target"),
+                        f"fal model id '{candidate.model}' is not like 'fal-ai/flux/dev' (namespace/app[/path])",
+                    )
                 if candidate.family is not None and kind != "openai":
                     raise _located(
                         (*loc, "family"),

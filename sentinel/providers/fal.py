@@ -20,6 +20,7 @@ import httpx
 
 from sentinel.providers._http import image_from_output, url_on_api_host
 from sentinel.providers._polling import JobClient, JobProgress
+from sentinel.providers.answer_json import json_body, json_object
 from sentinel.providers.base import (
     TRANSIENT_OUTCOMES,
     GenerationRequest,
@@ -170,10 +171,7 @@ def _entry_shapes(items: list[Any]) -> str:
 
 def fal_message(response: httpx.Response) -> str:
     """fal's error text; its 422 ``detail`` is a FastAPI list of ``{loc, msg, type}``, made readable here."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
+    detail = (json_object(response) or {}).get("detail")
     if isinstance(detail, list) and detail and all(isinstance(item, dict) for item in detail):
         return _readable_detail(detail)
     return error_message(response)
@@ -198,11 +196,7 @@ def _names_content_policy(detail: Any) -> bool:
 
 
 def _is_content_policy(response: httpx.Response) -> bool:
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        return False
-    return _names_content_policy(detail)
+    return _names_content_policy((json_object(response) or {}).get("detail"))
 
 
 class FalProvider(PollingHttpProvider):
@@ -254,11 +248,8 @@ class FalProvider(PollingHttpProvider):
             # Only here: the submission names the app, so "not found" is about the model. A 404 on a status
             # or result URL is about the job.
             return read_not_found(response) or response
-        try:
-            queued = response.json()
-        except ValueError:
-            queued = None
-        if not isinstance(queued, dict):
+        queued = json_object(response)
+        if queued is None:
             return failure(Outcome.UNAVAILABLE, "fal answered the submission with something that is not JSON")
         progress.status = str(queued.get("status") or "IN_QUEUE")
         # An unusable cancel URL only costs the best-effort cancel; the other two end the call.
@@ -280,7 +271,7 @@ class FalProvider(PollingHttpProvider):
                 return undelivered(answer, "the finished fal job's result")
             return answer
         try:
-            return parse_result(answer.json())
+            return parse_result(json_body(answer))
         except ValueError:
             # A page of something in front of fal where the finished job's result belongs: paid, not delivered.
             unread = failure(Outcome.UNAVAILABLE, "fal answered a result that is not JSON", answer.status_code)
@@ -300,10 +291,7 @@ class FalProvider(PollingHttpProvider):
 
 def _read_status(response: httpx.Response) -> tuple[str, None] | ProviderResult:
     """A status answer's status; nothing else in it is kept, as the result waits at ``response_url``."""
-    try:
-        status = response.json().get("status")
-    except (ValueError, AttributeError):
-        status = None
+    status = (json_object(response) or {}).get("status")
     if not isinstance(status, str):
         return failure(Outcome.UNAVAILABLE, "fal answered a status without a status", response.status_code)
     return status, None

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 
 from sentinel.net.refusals import refusal_in
-from sentinel.providers._http import json_body, send
+from sentinel.providers._http import send
+from sentinel.providers.answer_json import json_body, json_object
 from sentinel.providers.base import (
     GenerationRequest,
     HttpProvider,
@@ -226,10 +227,7 @@ def parse_gemini(body: Any) -> ProviderResult:
 
 def _error_details(response: httpx.Response) -> tuple[str, list[dict[str, Any]]]:
     """The ``error.status`` name and ``error.details`` of a Google error body (empty when absent)."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return "", []
+    error = (json_object(response) or {}).get("error")
     if not isinstance(error, dict):
         return "", []
     details = error.get("details") if isinstance(error.get("details"), list) else []
@@ -347,7 +345,9 @@ class GoogleProvider(HttpProvider):
         )
         url = f"{self.base_url}/v1beta/models/{model}:{action}"
         response = await send(
-            self.client.post(url, json=body, headers=self._headers(), timeout=self.timeout), self.name
+            self.client.post(url, json=body, headers=self._headers(), timeout=self.timeout),
+            self.name,
+            billed_on_success=True,
         )
         if isinstance(response, ProviderResult):
             return response

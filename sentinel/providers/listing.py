@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from sentinel.providers.answer_json import json_body
 from sentinel.providers.base import error_message
 from sentinel.providers.config import ProviderConfig, RoutingConfig
 
@@ -141,14 +142,16 @@ def _failed(response: httpx.Response) -> _ListingFailed:
 
 def _json(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return json_body(response)  # a body nested too deeply to read is no JSON either, never a RecursionError
     except ValueError as exc:
         raise _ListingFailed(f"the listing answered HTTP {response.status_code} with a body that is not JSON") from exc
 
 
 async def _openai(client: httpx.AsyncClient, settings: ProviderConfig, key: str | None, models: list[str]) -> Verdicts:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    response = await _get(client, f"{(settings.base_url or '').rstrip('/')}/models", headers)
+    # The path before the base URL's query: an Azure OpenAI deployment's ``?api-version=`` is kept (see openai.py).
+    base = httpx.URL(settings.base_url or "")
+    response = await _get(client, str(base.copy_with(path=base.path.rstrip("/") + "/models")), headers)
     if not response.is_success:
         raise _failed(response)
     body = _json(response)

@@ -23,7 +23,8 @@ import orjson
 import pybase64
 
 from sentinel.net.transport import READ_WHOLE
-from sentinel.providers._http import json_body, send
+from sentinel.providers._http import send
+from sentinel.providers.answer_json import json_body, json_object
 from sentinel.providers.base import (
     SEVERAL_IMAGES,
     GenerationRequest,
@@ -275,7 +276,13 @@ class OpenAIProvider(HttpProvider):
 
     @functools.cached_property
     def _generations_url(self) -> httpx.URL:
-        return httpx.URL(f"{self.base_url}/images/generations")
+        return self._url("/images/generations")
+
+    def _url(self, path: str) -> httpx.URL:
+        """``path`` under the base URL, before its query: an Azure OpenAI deployment's base URL ends in
+        ``?api-version=…``, which every call keeps (pasted after it, the path would be part of the query's value)."""
+        base = httpx.URL(self.base_url)
+        return base.copy_with(path=base.path.rstrip("/") + path)
 
     @classmethod
     def output_fields(cls, model: str) -> dict[str, frozenset[str | int] | None]:
@@ -339,7 +346,7 @@ class OpenAIProvider(HttpProvider):
         if request.image is not None:  # an edit (or a variation): OpenAI generates from text alone
             path, fields, files = self._change_form(request)
             call = self.client.post(
-                f"{self.base_url}{path}",
+                self._url(path),
                 data=fields,
                 files=files,
                 headers=self._headers(),
@@ -356,7 +363,7 @@ class OpenAIProvider(HttpProvider):
                 timeout=self.timeout,
                 extensions=WHOLE_ANSWER,
             )
-        response = await send(call, self.name)
+        response = await send(call, self.name, billed_on_success=True)
         return response if isinstance(response, ProviderResult) else self._interpret(response)
 
     def _interpret(self, response: httpx.Response) -> ProviderResult:
@@ -402,6 +409,12 @@ class OpenAIProvider(HttpProvider):
             # gateway or server that answers one has failed, and the caller's prompt is not to blame.
             return failure(
                 Outcome.UNRECOGNISED_ANSWER, f"{self.name} answered 200 without any image (an empty `data` list)", 200
+            )
+        if any(not image.data and not image.url for image in images):
+            # ``"b64_json": ""``, ``"url": ""``, an empty data URI: a shape that holds no image, the same on every
+            # pass. The provider's fault, not its safety system's refusal (that is a 400 content_policy_violation).
+            return failure(
+                Outcome.UNRECOGNISED_ANSWER, f"{self.name} answered 200 with an empty image (no bytes, no URL)", 200
             )
         return ProviderResult(Outcome.OK, images, status_code=200)
 
@@ -483,10 +496,7 @@ def _mime_of(data: bytes) -> str:
 
 def _error_code_and_param(response: httpx.Response) -> tuple[str | None, str | None]:
     """OpenAI's ``error.code`` and ``error.param``, when the answer has them."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return None, None
+    error = (json_object(response) or {}).get("error")
     if not isinstance(error, dict):
         return None, None
     code, param = error.get("code"), error.get("param")

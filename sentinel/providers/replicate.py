@@ -21,6 +21,7 @@ import httpx
 
 from sentinel.providers._http import image_from_output, url_on_api_host
 from sentinel.providers._polling import JobClient, JobProgress
+from sentinel.providers.answer_json import json_body, json_object
 from sentinel.providers.base import (
     GenerationRequest,
     Operation,
@@ -248,11 +249,8 @@ def _model_unknown(submitted: ProviderResult) -> bool:
 
 def _body_retry_after(response: httpx.Response) -> float | None:
     """The wait a 429 body gives: a ``retry_after`` number (seconds), else the seconds its ``detail`` names."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
+    body = json_object(response)
+    if body is None:
         return None
     value: Any = body.get("retry_after")
     if value is None and isinstance(body.get("detail"), str):
@@ -297,7 +295,7 @@ def _problem_in_2xx(response: httpx.Response, body: dict[str, Any]) -> ProviderR
 def _read_prediction(response: httpx.Response) -> tuple[str, dict[str, Any]] | ProviderResult:
     """A 2xx answer as (status, prediction), or UNAVAILABLE when it is no prediction."""
     try:
-        body = response.json()
+        body = json_body(response)
     except ValueError:
         return failure(
             Outcome.UNAVAILABLE,

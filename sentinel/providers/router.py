@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
 import logging
 import random
@@ -84,9 +83,14 @@ class CallJournal(Protocol):
     async def sending(self, provider: str, provider_model: str, cost: float) -> int: ...
 
 
-#: The journal of the request being routed in this context, for walks not handed one (``Router.generate``): a job's
-#: attempt sets it around its generation, so the shared generation service (the gateway's too) needs no new field.
-CALL_JOURNAL: contextvars.ContextVar[CallJournal | None] = contextvars.ContextVar("call_journal", default=None)
+class SpendClaims(Protocol):
+    """A capped request's spend, call by call (:class:`sentinel.spend.budget.ReservedSpend`): a call's price is
+    claimed before it is made (the refusal when the key's cap has no room left for it) and given back when the call
+    turned out unpaid. A walk that paid for an unusable answer so cannot buy past the cap."""
+
+    async def claim(self, price: float) -> Exception | None: ...
+
+    def give_back(self, price: float) -> None: ...
 
 
 class WriteAhead(Protocol):
@@ -208,6 +212,8 @@ class _Walk:
     write_ahead: WriteAhead | None = None
     #: Where each call is written down before it is sent (None: logged once answered, by the caller).
     journal: CallJournal | None = None
+    #: Where each call's price is claimed before it is made (a capped key's request; None: not capped).
+    claims: SpendClaims | None = None
     #: Candidates whose answer is final for this request (a refusal, an address check, a parked model, a missing
     #: provider): a later pass does not ask them again.
     settled: set[str] = field(default_factory=set)
@@ -216,6 +222,12 @@ class _Walk:
     waiting: dict[str, float] = field(default_factory=dict)
     #: Candidates whose cool-down skip is already in the attempts.
     noted: set[str] = field(default_factory=set)
+    #: Candidates skipped because their breaker was open, with the loop time at which it closes: when every
+    #: candidate is, the caller's 503 says when to come back (Retry-After).
+    cooling: dict[str, float] = field(default_factory=dict)
+    #: Candidates this request has called: one that failed (and so opened or kept open its breaker) is not probed
+    #: again by a later pass of the same request.
+    called: set[str] = field(default_factory=set)
     #: Candidates settled for a reason of the set-up, not of this request's moment (see ``RouteResult.unchanging``).
     unchanging: set[str] = field(default_factory=set)
     #: Why the walk must stop before the next call (deadline passed, client gone), once it must.
@@ -447,6 +459,7 @@ class Router:
         task: str | None = None,
         write_ahead: WriteAhead | None = None,
         journal: CallJournal | None = None,
+        claims: SpendClaims | None = None,
     ) -> RouteResult:
         """Walk the candidates until one delivers a checked image or a failure says stop.
 
@@ -463,15 +476,14 @@ class Router:
         ``task`` (a job's) ranks an ``order: quality`` route by that task's recent verdicts (:meth:`candidates_for`).
         ``write_ahead`` starts writing a delivered image's bytes while they are hashed: the result's image carries
         what it started (``written_ahead``) for the caller to claim or discard.
-        ``journal`` (else the context's :data:`CALL_JOURNAL`) writes each call down before it is sent (a job's
-        attempt); each attempt names its row.
+        ``journal`` writes each call down before it is sent (a job's attempt); each attempt names its row.
+        ``claims`` (a capped key's request) claims each call's price from the request's spend reservation before it
+        is made: the walk stops rather than buy past the cap.
         """
-        journal = journal if journal is not None else CALL_JOURNAL.get()
         self._walking += 1
         try:
-            return await self._generate(
-                resolved, spec, regeneration, deadline, disconnected, task, write_ahead, journal
-            )
+            walk = _Walk(RouteResult(image=None), None, None, disconnected, write_ahead, journal, claims)
+            return await self._generate(resolved, spec, regeneration, deadline, task, walk)
         finally:
             self._walking -= 1
 
@@ -481,10 +493,8 @@ class Router:
         spec: ImageSpec,
         regeneration: int,
         deadline: float | None,
-        disconnected: Disconnected | None,
         task: str | None,
-        write_ahead: WriteAhead | None,
-        journal: CallJournal | None = None,
+        walk: _Walk,
     ) -> RouteResult:
         loop = asyncio.get_running_loop()
         route_deadline = resolved.route.deadline_seconds
@@ -492,8 +502,8 @@ class Router:
             ends = loop.time() + route_deadline
             deadline = ends if deadline is None else min(deadline, ends)
         # Shown to the caller as "the N s deadline": the nominal figure, not what is left of it a microsecond later.
-        budget = None if deadline is None else round(max(0.0, deadline - loop.time()), 1)
-        walk = _Walk(RouteResult(image=None), deadline, budget, disconnected, write_ahead, journal)
+        walk.deadline = deadline
+        walk.deadline_seconds = None if deadline is None else round(max(0.0, deadline - loop.time()), 1)
         # A candidate that cannot serve the operation (an edit sent to a generate-only adapter) is never asked, and
         # is no attempt: callers narrow the route first (``for_operation``) to tell the caller up front.
         candidates = await self.candidates_for(resolved, spec.operation, regeneration, task)
@@ -586,6 +596,12 @@ class Router:
         result.unchanging = bool(candidates) and all(c.target in walk.unchanging for c in candidates)
         last = result.last_failure
         now = asyncio.get_running_loop().time()
+        # Every candidate left cooling down after failures: the caller's 503 says when the first breaker closes,
+        # rather than invite a retry that finds them all still cooling.
+        open_breakers = [walk.cooling.get(c.target, 0.0) - now for c in candidates if c.target not in walk.settled]
+        all_cooling = bool(open_breakers) and all(left > 0 for left in open_breakers)
+        if all_cooling and last is not None and last.outcome in TRANSIENT_OUTCOMES and not last.retry_after:
+            result.last_failure = last = dataclasses.replace(last, retry_after=min(open_breakers))
         waiting = {target: free_at - now for target, free_at in walk.waiting.items() if free_at > now}
         if waiting and (last is None or last.outcome in TRANSIENT_OUTCOMES):
             # Every open candidate waits on its provider's word: say when the earliest is free again.
@@ -610,7 +626,14 @@ class Router:
                 continue
             state = await self.cooldowns.state(candidate.target, self.config.fingerprint)
             if self._skip(candidate, state, walk):
-                if state.cooling_seconds > 0 and not state.provider_said and not _waits_on(walk, candidate):
+                if state.cooling_seconds > 0 and not state.provider_said:
+                    walk.cooling[candidate.target] = asyncio.get_running_loop().time() + state.cooling_seconds
+                if (
+                    state.cooling_seconds > 0
+                    and not state.provider_said
+                    and not _waits_on(walk, candidate)
+                    and candidate.target not in walk.called
+                ):
                     probes.append((state.cooling_seconds, candidate))
                 continue
             if await self._try(candidate, resolved, spec, walk):
@@ -696,8 +719,24 @@ class Router:
             walk.stopped = failure(Outcome.TIMEOUT, "the client disconnected; no further provider was called")
             return False
         walk.fresh = False
+        walk.called.add(candidate.target)
         left = self._must_stop(walk)
         if walk.stopped is not None:
+            return False
+        price = self._price(resolved, candidate, spec)
+        claims = walk.claims
+        refused = await claims.claim(price) if claims is not None else None
+        if refused is not None:
+            # The request paid for answers it could not use, and its key's cap has no room for another: stop here,
+            # saying why, rather than buy past the cap.
+            said = f"not called: {refused}"
+            result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=said))
+            last = result.last_failure
+            walk.stopped = (
+                dataclasses.replace(last, message=f"{last.message}; then {candidate.target} {said}")
+                if last is not None
+                else failure(Outcome.UNAVAILABLE, said)
+            )
             return False
         timeout = self._timeout(candidate)
         by_deadline = left is not None and left < timeout
@@ -708,7 +747,6 @@ class Router:
         in_flight = None
         if walk.journal is not None:
             # Written down (at its price) before it is sent: a process killed during the call still leaves its row.
-            price = self._price(resolved, candidate, spec)
             in_flight = await walk.journal.sending(candidate.provider, candidate.model, price)
         started = time.perf_counter()
         try:
@@ -730,6 +768,8 @@ class Router:
         final = answer.outcome not in REPEATABLE_OUTCOMES or answer.paid
         # A success answer is a finished generation, billed whether or not its image passes our checks.
         paid, status_code = answer.ok or answer.paid, answer.status_code
+        if claims is not None and not paid:
+            claims.give_back(price)
         if answer.ok:
             checked = await self._deliver(answer.images[0], candidate, walk.write_ahead)
             if isinstance(checked, DeliveredImage):
@@ -746,7 +786,7 @@ class Router:
             answer.message,
             answer.status_code if answer.status_code is not None else status_code,
             len(delivered.data) if delivered else 0,
-            self._price(resolved, candidate, spec) if paid else 0.0,
+            price if paid else 0.0,
             in_flight,
         )
         result.attempts.append(attempt)
@@ -828,7 +868,9 @@ class Router:
                     await asyncio.sleep(OUTPUT_DOWNLOAD_PAUSE_SECONDS)
             data = fetched.content
         if not data:
-            return failure(Outcome.CONTENT_FILTERED, "the provider answered without an image"), True
+            # An empty image (an empty b64_json, or an output address serving no bytes) is the provider's failed
+            # answer, never its safety system refusing the caller's prompt: the next candidate may serve it.
+            return failure(Outcome.UNRECOGNISED_ANSWER, "the provider answered 200 with an empty image", 200), True
         large = HASH_ASIDE_BYTES <= len(data) <= settings.max_image_bytes
         ahead: list[Any] = []
         if write_ahead is None or not large:

@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from sentinel.providers._http import json_body, send
+from sentinel.providers._http import send
+from sentinel.providers.answer_json import json_body
 from sentinel.providers.base import (
     GenerationRequest,
     HttpProvider,
@@ -246,7 +247,9 @@ class StabilityProvider(HttpProvider):
 
     async def _post(self, url: str, files: dict[str, Any]) -> ProviderResult:
         response = await send(
-            self.client.post(url, files=files, headers=self._headers(), timeout=self.timeout), self.name
+            self.client.post(url, files=files, headers=self._headers(), timeout=self.timeout),
+            self.name,
+            billed_on_success=True,
         )
         if isinstance(response, ProviderResult):
             return response

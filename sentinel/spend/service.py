@@ -1,7 +1,10 @@
 """Spend caps per key and period. Before a provider is called, the most the call can cost is reserved with one
 conditional UPDATE (spent + reserved + amount <= cap), so concurrent requests can never overspend, on SQLite or
-PostgreSQL alike; afterwards the reservation is settled to what was actually delivered (a failed or undelivered
-image costs nothing). Every step is also a ledger row.
+PostgreSQL alike; afterwards the reservation is settled to what the provider calls cost: a delivered image, and a
+paid answer our checks refused (an animated GIF, a cut image), each at its price; a failed call costs nothing. A
+request that may pay for more than it reserved (a refused paid answer, then the next candidate) first adds to its
+reservation the same conditional way (:meth:`SpendService.top_up`, see :mod:`sentinel.spend.budget`), so what it books
+always fitted the cap when it was bought. Every step is also a ledger row.
 
 A request keeps its reservation alive while it works (a ``renew`` row every RENEW_EVERY_SECONDS); one whose process
 died (SIGKILL, OOM, a node lost, a deploy past its grace period) never settles, and the sweep releases what it still
@@ -48,12 +51,17 @@ class UnpricedModel(SpendCapReached):
     code = "unpriced_model"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Reservation:
     key_id: str
     period: str
     request_id: str
+    #: What this run of the request holds: its first reservation and every top-up.
     amount: float
+    #: The cap it was made under, and the key's name and period kind, for a top-up's refusal.
+    cap: float = float("inf")
+    key_name: str = ""
+    every: str = "day"
 
 
 def period_of(kind: str, now: datetime) -> tuple[str, datetime]:
@@ -112,14 +120,48 @@ class SpendService:
             entry = SpendEntry(key_id=caller.id, period=period, request_id=request_id, kind="reserve", reserved=amount)
             session.add(entry)
             session.commit()
-        return Reservation(caller.id, period, request_id, amount)
+        return Reservation(caller.id, period, request_id, amount, caller.spend_cap, caller.name, caller.spend_period)
+
+    def top_up(self, reservation: Reservation, amount: float) -> None:
+        """Hold ``amount`` USD more for a request that already holds ``reservation`` (it is about to make a call its
+        reservation does not cover), with the same conditional UPDATE as :meth:`reserve`, so concurrent requests
+        still never overspend; SpendCapReached (and no call) when it would not fit."""
+        with Session(self.services.engine) as session:
+            held = session.execute(
+                update(SpendPeriod)
+                .where(
+                    col(SpendPeriod.key_id) == reservation.key_id,
+                    col(SpendPeriod.period) == reservation.period,
+                    col(SpendPeriod.spent) + col(SpendPeriod.reserved) + amount <= reservation.cap + 1e-9,
+                )
+                .values(reserved=col(SpendPeriod.reserved) + amount)
+            ).rowcount  # type: ignore[attr-defined]
+            if held != 1:
+                session.rollback()
+                raise SpendCapReached(
+                    f"key '{reservation.key_name}' reached its ${reservation.cap:g} {EVERY[reservation.every]} spend "
+                    f"cap during this request: it paid for answers that were not usable, and the next call "
+                    f"(${amount:.4f}) would not fit"
+                )
+            session.add(
+                SpendEntry(
+                    key_id=reservation.key_id,
+                    period=reservation.period,
+                    request_id=reservation.request_id,
+                    kind="reserve",
+                    reserved=amount,
+                )
+            )
+            session.commit()
+        reservation.amount += amount
 
     def settle(self, reservation: Reservation | None, actual: float) -> None:
-        """Release the reservation and book what the delivered images cost (never more than was reserved). What the
+        """Release the reservation and book what the provider calls cost (``actual``: every paid call, the refused
+        ones too; what a request buys past its first reservation it reserved first, see :meth:`top_up`). What the
         sweep released meanwhile (the request looked dead) is not released again."""
         if reservation is None:
             return
-        spent = min(actual, reservation.amount)
+        spent = max(actual, 0.0)
         with Session(self.services.engine) as session:
             _lock_period(session, reservation.key_id, reservation.period)
             held, _ = _held(session, reservation.key_id, reservation.period, reservation.request_id)

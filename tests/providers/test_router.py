@@ -48,7 +48,7 @@ def config(fakes: dict[str, Script], **route: Any) -> RoutingConfig:
                     "kind": "openai",
                     "base_url": f"{script.url}/v1",
                     "api_key_env": "FAKE_KEY",  # type: ignore[attr-defined]
-                    "timeout_seconds": 1.0,
+                    "timeout_seconds": 5.0,  # generous: a loaded machine must not turn an answer into a timeout
                 }
                 for name, script in fakes.items()
             },
@@ -105,7 +105,7 @@ def test_falls_back_in_order_when_the_first_provider_fails(fakes, failure) -> No
 
 
 def test_slow_provider_times_out_and_falls_back(fakes) -> None:
-    fakes["alpha"].slow_seconds = 3
+    fakes["alpha"].slow_seconds = 20
     fakes["alpha"].push("slow")
     result = run(config(fakes))
     assert outcomes(result) == [("alpha", "timeout"), ("beta", "ok")]
