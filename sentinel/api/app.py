@@ -17,6 +17,7 @@ from sentinel import __version__
 from sentinel.api.docs import install_docs
 from sentinel.api.encoding import RefuseEncodedBodies
 from sentinel.api.head import HeadAsGet
+from sentinel.api.query import RefuseRepeatedQueryParameters
 from sentinel.dashboard import endpoints as dashboard_endpoints
 from sentinel.dashboard.service import DashboardService
 from sentinel.evaluation import endpoints as evaluation_endpoints
@@ -169,6 +170,7 @@ def create_app() -> FastAPI:
     # Innermost: the key check, the limits and the metrics see the HEAD the caller sent.
     app.add_middleware(HeadAsGet)
     app.add_middleware(RefuseEncodedBodies)
+    app.add_middleware(RefuseRepeatedQueryParameters)
     # Three images at the size limit plus form overhead; anything bigger is refused while streaming.
     app.add_middleware(
         BodySizeLimit,

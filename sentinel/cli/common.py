@@ -87,6 +87,9 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise fail(f"--param takes key=value, got {pair!r}")
+        if key.strip() in params:
+            # Last-wins would judge against one of the two values silently; the caller meant one of them.
+            raise fail(f"--param {key.strip()} given twice ({params[key.strip()]!r} and {value!r}); give it once")
         params[key.strip()] = value
     return params
 

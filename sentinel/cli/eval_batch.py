@@ -182,19 +182,33 @@ def eval_command(
         from sentinel.reports import jsonl
 
         _write(output, jsonl.render(outcomes), "--output")
+    # A stopped run's JUnit and HTML reports end with an error case for the images never judged: read alone (a CI
+    # step that publishes them always), they would otherwise show a clean pass for a gate that did not run.
+    shown = outcomes
+    if interrupted and len(outcomes) < len(items):
+        shown = [*outcomes, _not_judged(len(items) - len(outcomes), len(items))]
     if junit is not None:
         from sentinel.reports import junit as junit_report
 
-        _write(junit, junit_report.render(outcomes, gate), "--junit")
+        _write(junit, junit_report.render(shown, gate), "--junit")
     if html is not None:
         from sentinel.reports import html as html_report
 
-        _write(html, html_report.render(outcomes, gate, title=f"sentinel eval: {len(outcomes)} images"), "--html")
+        _write(html, html_report.render(shown, gate, title=f"sentinel eval: {len(outcomes)} images"), "--html")
     if interrupted:
         written = " (the reports hold those)" if output or junit or html else ""
         err.print(f"[bold]interrupted[/] after {len(outcomes)} of {len(items)} images{written}", highlight=False)
         raise typer.Exit(code=130)
     _exit(outcomes, gate)
+
+
+def _not_judged(missing: int, total: int) -> Outcome:
+    """The report entry standing for the images an interrupt left unjudged."""
+    return Outcome(
+        name="(interrupted)",
+        task=None,
+        error=f"interrupted: {missing} of {total} images not judged; this report is partial",
+    )
 
 
 def _judge(

@@ -138,6 +138,23 @@ def _is_jsonl(path: Path, text: str) -> bool:
     return text.lstrip().startswith("{")
 
 
+class _RepeatedKey(ValueError):
+    """A JSON object of a manifest row naming one key twice."""
+
+
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: a row with ``text`` twice would be judged against one of them
+    silently, as ``--param`` given twice would."""
+    built = dict(pairs)
+    if len(built) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(f"key '{key}' is given twice in one JSON object; give it once")
+            seen.add(key)
+    return built
+
+
 def _rows_of_jsonl(path: Path, text: str) -> list[tuple[int, dict[str, Any] | str]]:
     """(line number, the row's fields or why the line is not a row); blank lines are skipped."""
     rows: list[tuple[int, dict[str, Any] | str]] = []
@@ -145,9 +162,12 @@ def _rows_of_jsonl(path: Path, text: str) -> list[tuple[int, dict[str, Any] | st
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_object_once)
         except json.JSONDecodeError as exc:
             rows.append((number, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        except _RepeatedKey as exc:
+            rows.append((number, str(exc)))
             continue
         rows.append((number, row if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}"))
     return rows
@@ -178,9 +198,11 @@ def _params_of(value: Any) -> dict[str, Any] | str:
         return {}
     if isinstance(value, str):  # CSV cells, and JSONL rows that give params as JSON text
         try:
-            value = json.loads(value)
+            value = json.loads(value, object_pairs_hook=_object_once)
         except json.JSONDecodeError as exc:
             return f"'params' is not valid JSON: {exc.msg}"
+        except _RepeatedKey as exc:
+            return f"'params': {exc}"
     if not isinstance(value, dict):
         return f"'params' must be a JSON object, got {type(value).__name__}"
     return value

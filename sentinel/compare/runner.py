@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from sentinel.bench.harness import api_message, ms_between, run_job
-from sentinel.compare.suite import Run, Suite
+from sentinel.compare.suite import PromptEntry, Run, Suite
 from sentinel.reports.html import thumbnail_data_uri
 
 #: Longest side of a thumbnail in the HTML matrix: enough to see a defect, small enough for hundreds of cells.
@@ -232,11 +232,31 @@ def _check_params(suite: Suite, rubric_view: Any) -> None:
             params_for(suite.task, specs, case.params)
         except SentinelError as exc:
             name = (exc.field or "").removeprefix("params.")
+            if name and name not in case.params:
+                raise _missing_param(suite, case.index, entry, name, exc.message) from None
             own = name in entry.params or (name not in suite.params and bool(entry.params))
             loc: list[str | int] = ["prompts", case.index, "params"] if own else ["params"]
             if name and (name in entry.params or name in suite.params):
                 loc.append(name)
             raise SuiteProblem(loc, exc.message) from None
+
+
+def _missing_param(suite: Suite, index: int, entry: PromptEntry, name: str, message: str) -> SuiteProblem:
+    """A param the task needs that neither the suite nor the prompt gives: named where it can be added (the
+    prompt's params, the suite's, or the prompt itself when neither has any), saying how."""
+    if entry.params:
+        loc: list[str | int] = ["prompts", index, "params"]
+        add = f"add {name}: … to this prompt's params, or to the suite's params for every prompt"
+    elif suite.params:
+        loc = ["params"]
+        add = f"add {name}: … to the suite's params (every prompt), or to a prompt's own params"
+    else:
+        loc = ["prompts", index]
+        add = (
+            f"add params: {{{name}: …}} to the suite (every prompt), or write this prompt as "
+            f"{{prompt: …, params: {{{name}: …}}}}"
+        )
+    return SuiteProblem(loc, f"{message}: {add}")
 
 
 def run_suite(

@@ -3,6 +3,7 @@ and field named in every error (as rubric files are)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,22 @@ class Suite(BaseModel):
         # A bare string is the short form of {prompt: ...}: one shape to validate, so errors name the field.
         if isinstance(prompts, list):
             return [{"prompt": p} if isinstance(p, str) else p for p in prompts]
+        return prompts
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompts_once(cls, prompts: list[PromptEntry]) -> list[PromptEntry]:
+        # As a model or seed listed twice is: a second copy is more runs of one prompt, which repeats or seeds ask for
+        # and count, and the report would show two rows it cannot tell apart.
+        first_of: dict[str, int] = {}
+        for index, entry in enumerate(prompts):
+            key = json.dumps([entry.prompt, entry.params], sort_keys=True, default=str)
+            earlier = first_of.setdefault(key, index)
+            if earlier != index:
+                raise ValueError(
+                    f"prompts[{index}] is prompts[{earlier}] again (the same text and params); "
+                    "for more runs of one prompt use repeats or seeds"
+                )
         return prompts
 
     @model_validator(mode="after")

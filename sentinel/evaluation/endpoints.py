@@ -25,7 +25,7 @@ from sentinel.evaluation.schemas import (
 )
 from sentinel.http.deps import AppServices
 from sentinel.http.downloads import EXPORT_RESPONSES, download
-from sentinel.http.requests import long_poll, parse_body, reject_nul
+from sentinel.http.requests import long_poll, parse_body, reject_nul, reject_repeated_keys
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
 from sentinel.http.threads import in_thread
@@ -36,6 +36,7 @@ from sentinel.idempotency.service import RecordedAnswer, fingerprint
 from sentinel.keys.http import caller_of
 from sentinel.models import EvaluationStatus
 from sentinel.services import Services
+from sentinel.store.images import sniff_mime
 from sentinel.telemetry.finished import evaluation_key
 
 router = APIRouter(tags=["evaluations"])
@@ -71,6 +72,7 @@ def _parse_params(text: Any) -> dict[str, Any]:
         raise InvalidInput(f"'params' is not valid JSON: {exc}", field="params") from exc
     if not isinstance(params, dict):
         raise InvalidInput("'params' must be a JSON object", field="params")
+    reject_repeated_keys(text, "params")
     reject_nul(params, "params")
     return params
 
@@ -118,7 +120,8 @@ async def _inputs_from_urls(
     body: EvaluationByURL, services: Services
 ) -> tuple[str, dict[str, Any], dict[str, bytes | None]]:
     urls = {"image": body.image_url, "source": body.source_url, "mask": body.mask_url}
-    fetched = await fetch_images({name: url for name, url in urls.items() if url is not None}, services.settings)
+    given = {name: url for name, url in urls.items() if url is not None}
+    fetched = await fetch_images(given, services.settings, is_image=sniff_mime)
     return body.task, body.params, {name: fetched.get(name) for name in urls}
 
 
@@ -263,7 +266,10 @@ async def read_evaluation(
     service: Evaluations,
     services: AppServices,
     safety_net: EvaluationSafetyNet,
-    wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the verdict"),
+    # allow_inf_nan: "nan" is refused as not a finite number, not by a bound it does not break (nan > 60 is false).
+    wait: float = Query(
+        0, ge=0, le=60, allow_inf_nan=False, description="long-poll: wait up to this many seconds for the verdict"
+    ),
 ) -> JSONResponse:
     caller = caller_of(request)
 

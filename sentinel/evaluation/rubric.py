@@ -65,6 +65,13 @@ class ParamSpec(BaseModel):
         # refuse every evaluation and job of its task (a default its own type refuses, a range nothing fits).
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min:g} is above max {self.max:g}: no value would be accepted")
+        if self.required and self.default is not None:
+            # A required param's default is never used (a caller who leaves it out is refused), so the author who
+            # wrote one expected a behaviour the task does not have: refused, rather than guessing which was meant.
+            raise ValueError(
+                "a required param has a default, which is never used: drop 'default', or drop 'required' "
+                "to use the default when a caller leaves the param out"
+            )
         if self.default is not None:
             try:
                 _coerce("default", self, self.default)
@@ -173,12 +180,9 @@ class Rubric(BaseModel):
         return inputs
 
     @model_validator(mode="after")
-    def _unique_criteria(self) -> Rubric:
-        seen: set[str] = set()
-        for criterion in self.criteria:
-            if criterion.id in seen:
-                raise ValueError(f"criterion id '{criterion.id}' is used twice")
-            seen.add(criterion.id)
+    def _param_names(self) -> Rubric:
+        # A criterion id used twice is the loader's to refuse (sentinel.rubrics.loader), where the line and field
+        # of the second one are known; here it could only name the file's first line.
         for name in self.params:
             if not re.match(r"^[a-z_][a-z0-9_]{0,40}$", name):
                 raise ValueError(f"param name '{name}' must be lower_snake_case")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import weakref
@@ -40,11 +41,72 @@ def parse_body(model: type[ModelT], raw: bytes, *, strict: bool = False) -> Mode
         # OpenAI's code for the rule broken (unknown_parameter, missing_required_parameter, invalid_value).
         error.code = validation_code(first["type"]) if field else None
         raise error from exc
+    reject_repeated_keys(raw)
     # JSON can carry a NUL only as the escape \u0000 (a raw control character is refused by the parser): without
     # that text in the body there is nothing to look for, and walking the whole model costs every request.
     if b"\\u0000" in raw:
         reject_nul(parsed.model_dump(), "")
     return parsed
+
+
+class _Repeated(dict[str, Any]):
+    """A JSON object in which a key was given twice: ``key`` names it."""
+
+    key: str = ""
+
+
+def _object_of(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    built = dict(pairs)
+    if len(built) == len(pairs):
+        return built
+    repeated = _Repeated(built)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            repeated.key = key
+            break
+        seen.add(key)
+    return repeated
+
+
+def _repeated_path(value: Any, field: str) -> str | None:
+    """The dotted path of the first key given twice in a parsed body (objects are built inside out, so an inner
+    object's repetition is found by walking down from the outside)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _repeated_path(item, f"{field}.{key}" if field else str(key))
+            if found is not None:
+                return found
+        if isinstance(value, _Repeated):
+            return f"{field}.{value.key}" if field else value.key
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _repeated_path(item, f"{field}.{index}" if field else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+def reject_repeated_keys(raw: bytes | str, field: str = "") -> None:
+    """Refuse a JSON object holding one key twice (``{"prompt": "x", "prompt": "y"}``): valid JSON, but every
+    parser keeps only one of the two (pydantic's the last), so the caller gets what it may not have meant, silently.
+    A second parse of the (small, already validated) body with the standard library, which reports the pairs.
+    ``field``: the name of the field whose text ``raw`` is (a form's ``params``), leading the path named."""
+    repeated = False
+
+    def object_of(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeated
+        built = _object_of(pairs)
+        repeated = repeated or isinstance(built, _Repeated)
+        return built
+
+    try:
+        parsed = json.loads(raw, object_pairs_hook=object_of)
+    except ValueError:
+        return  # pydantic accepted it and the standard library did not: not a repetition, nothing to add
+    if repeated:
+        path = _repeated_path(parsed, field) or field or "body"
+        raise InvalidInput(f"Invalid '{path}': the key was sent twice in one JSON object; send it once", field=path)
 
 
 def reject_nul(value: Any, field: str) -> None:

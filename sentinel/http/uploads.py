@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,10 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Message, Receive
 
-from sentinel.errors import ImageTooLarge, InvalidInput, format_size, over_the_limit
+from sentinel.errors import BadImage, ImageTooLarge, InvalidInput, format_size, over_the_limit
 from sentinel.http.errors import validation_code
 from sentinel.http.requests import reject_nul
-from sentinel.net.fetch import fetch_url
+from sentinel.net.fetch import FetchedBody, fetch_url
 from sentinel.settings import Settings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -125,19 +125,50 @@ async def parse_whole_form(request: Request, *, max_files: int, max_fields: int,
     return form
 
 
-async def fetch_images(urls: dict[str, str], settings: Settings) -> dict[str, bytes]:
+#: What a URL's Content-Type is quoted as in an error, at most: the server chose it.
+_SHOWN_TYPE_CHARS = 100
+#: How much of a caller's URL an error quotes.
+_SHOWN_URL_CHARS = 200
+
+
+def _not_an_image(field: str, url: str, fetched: FetchedBody) -> BadImage:
+    """The refusal of a URL that answered with something other than an image (a login page, an error document),
+    naming the field, the URL and what it served: the caller fixes the URL, not an image."""
+    shown_url = url if len(url) <= _SHOWN_URL_CHARS else url[: _SHOWN_URL_CHARS - 1] + "…"
+    media = (fetched.content_type or "").split(";")[0].strip().lower()
+    media = "".join(c for c in media if c.isprintable())[:_SHOWN_TYPE_CHARS]
+    if media == "text/html" or fetched.content.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+        what = f"{media or 'an HTML document'} (a web page, perhaps a login or error page)"
+    elif media:
+        what = media
+    else:
+        what = "no Content-Type" if fetched.content else "an empty body"
+    return BadImage(
+        f"{field} {shown_url} served {what}, not a PNG, JPEG, WebP or GIF image; give the address of the image itself",
+        field=field,
+    )
+
+
+async def fetch_images(
+    urls: dict[str, str], settings: Settings, is_image: Callable[[bytes], object] | None = None
+) -> dict[str, bytes]:
     """Images given by URL (``name → url``), fetched at once: public addresses only (unless allowed), capped at the
-    image size limit; a refusal names the ``<name>_url`` field."""
+    image size limit; a refusal names the ``<name>_url`` field. ``is_image`` (the store's sniffer, which this layer
+    cannot import) refuses here, under that field and naming the URL, a body that is no accepted image: checked
+    later, it would be refused under ``<name>`` as if the caller had sent those bytes."""
 
     async def fetch(name: str, url: str) -> bytes:
+        field = f"{name}_url"
         fetched = await fetch_url(
             url,
             max_bytes=settings.max_image_bytes,
             timeout=settings.fetch_timeout_seconds,
             max_redirects=settings.fetch_max_redirects,
             allowed_networks=settings.fetch_allowed_networks,
-            field=f"{name}_url",
+            field=field,
         )
+        if is_image is not None and not is_image(fetched.content):
+            raise _not_an_image(field, url, fetched)
         return fetched.content
 
     contents = await asyncio.gather(*(fetch(name, url) for name, url in urls.items()))

@@ -16,7 +16,7 @@ from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, ExportFormat
 from sentinel.evaluation.schemas import KEY_FILTER, SINCE_FILTER, UNTIL_FILTER
 from sentinel.http.deps import AppServices
 from sentinel.http.downloads import EXPORT_RESPONSES, download
-from sentinel.http.requests import long_poll, parse_body
+from sentinel.http.requests import long_poll, parse_body, reject_repeated_keys
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
 from sentinel.http.threads import in_thread
@@ -30,6 +30,7 @@ from sentinel.jobs.schemas import FORM_FIELDS, JobCreate, JobList, JobOut
 from sentinel.keys.http import caller_of
 from sentinel.models import FINAL_JOB_STATES
 from sentinel.services import Services
+from sentinel.store.images import sniff_mime
 from sentinel.telemetry.finished import job_key
 
 router = APIRouter(tags=["jobs"])
@@ -72,11 +73,13 @@ async def _job_from_form(request: Request, services: Services) -> tuple[JobCreat
     fields = dict(form.fields)
     if isinstance(fields.get("params"), str):
         try:
-            fields["params"] = orjson.loads(fields["params"]) if fields["params"] else {}
+            text = fields["params"]
+            fields["params"] = orjson.loads(text) if text else {}
         except orjson.JSONDecodeError as exc:
             raise InvalidInput(f"'params' is not valid JSON: {exc}", field="params") from exc
         if not isinstance(fields["params"], dict):
             raise InvalidInput("'params' must be a JSON object", field="params")
+        reject_repeated_keys(text, "params")
     # The JSON body's own checks and wording (numbers sent as form text are read as numbers).
     return parse_fields(JobCreate, fields), {name: files[0] for name, files in form.files.items()}
 
@@ -92,7 +95,7 @@ def _is_json(raw: bytes) -> bool:
 async def _fetch_inputs(body: JobCreate, services: Services) -> dict[str, bytes]:
     """``source_url`` and ``mask_url``, fetched as evaluations fetch theirs: public addresses only, capped."""
     urls = {name: url for name, url in (("source", body.source_url), ("mask", body.mask_url)) if url is not None}
-    return await fetch_images(urls, services.settings)
+    return await fetch_images(urls, services.settings, is_image=sniff_mime)
 
 
 @router.post(
@@ -203,7 +206,10 @@ async def read_job(
     request: Request,
     service: Jobs,
     services: AppServices,
-    wait: float = Query(0, ge=0, le=60, description="long-poll: wait up to this many seconds for the job to finish"),
+    # allow_inf_nan: "nan" is refused as not a finite number, not by a bound it does not break (nan > 60 is false).
+    wait: float = Query(
+        0, ge=0, le=60, allow_inf_nan=False, description="long-poll: wait up to this many seconds for the job to finish"
+    ),
 ) -> JSONResponse:
     caller = caller_of(request)
     job, attempts = await long_poll(

@@ -163,6 +163,15 @@ def check_url(
         raise FetchFailed(f"could not check {_shorten(url)}: {type(exc).__name__}", field=field) from exc
 
 
+@dataclass(frozen=True)
+class PostAnswer:
+    """What a POST to a caller-chosen URL was answered: its status, and where a redirect points (not followed)."""
+
+    status: int
+    #: The Location of a 3xx answer as the server sent it (shortened), None otherwise.
+    location: str | None = None
+
+
 async def post_to_url(
     url: str,
     content: bytes,
@@ -172,10 +181,11 @@ async def post_to_url(
     allowed_networks: Sequence[IPNetwork] = (),
     resolver: Resolver | None = None,
     field: str | None = None,
-) -> int:
+) -> PostAnswer:
     """POST ``content`` to a caller-chosen URL (webhooks) under the same address checks as ``fetch_url``.
 
-    Redirects are not followed. Returns the status code; raises :class:`DisallowedURL` or :class:`FetchFailed`.
+    Redirects are not followed (the target was never checked); a redirect's Location is returned so the caller can
+    say where it points. Raises :class:`DisallowedURL` or :class:`FetchFailed`.
     """
     poster = _Fetch(
         max_bytes=0,
@@ -265,14 +275,15 @@ class _Fetch:
             finally:
                 await response.aclose()
 
-    async def post(self, url: str, content: bytes, headers: dict[str, str], client: httpx.AsyncClient) -> int:
-        """POST to a checked address (no redirects followed) and return the status code."""
+    async def post(self, url: str, content: bytes, headers: dict[str, str], client: httpx.AsyncClient) -> PostAnswer:
+        """POST to a checked address (no redirects followed): its status, and a redirect's Location."""
         hop = _Hop(self.subject, f"{self.subject} host")
         current = self._parse(url, hop.where)
         addresses = await self._checked_addresses(current, hop)
         response = await self._send(client, current, addresses, "POST", content, headers)
         await response.aclose()
-        return response.status_code
+        location = response.headers.get("location") if response.is_redirect else None
+        return PostAnswer(response.status_code, _shorten(location) if location else None)
 
     def _parse(self, url: str, where: str) -> httpx.URL:
         try:

@@ -128,7 +128,7 @@ async def review_facets(request: Request, service: Reviews) -> JSONResponse:
 async def claim_next(request: Request, service: Reviews) -> Response:
     raw = await request.body()
     # No body at all means no filters; anything else must be a JSON object (whitespace alone is not JSON).
-    body = parse_body(NextIn, raw) if raw else NextIn()
+    body = parse_body(NextIn, raw, strict=True) if raw else NextIn()
     filters = QueueFilter.from_query(
         body.task, body.judge, body.criterion, body.model, body.older_than, body.newer_than
     )
@@ -149,7 +149,7 @@ async def claim_next(request: Request, service: Reviews) -> Response:
     },
 )
 async def decide_many(request: Request, service: Reviews) -> JSONResponse:
-    body = parse_body(BulkDecisionIn, await request.body())
+    body = parse_body(BulkDecisionIn, await request.body(), strict=True)
     reviewer, caller = reviewer_of(request)
     results = await run_in_threadpool(
         service.decide_many, body.evaluation_ids, body.decision, reviewer, body.note, caller
@@ -214,7 +214,8 @@ async def undo(evaluation_id: str, request: Request, service: Reviews) -> JSONRe
     },
 )
 async def decide(evaluation_id: str, request: Request, service: Reviews) -> JSONResponse:
-    body = parse_body(DecisionIn, await request.body())
+    # Strict, as every JSON body: "regenerate": "yes" or "force": 1 is refused naming the field, not read as true.
+    body = parse_body(DecisionIn, await request.body(), strict=True)
     # The reviewer is who authenticated, never what the body claims: one key cannot sign as another reviewer.
     reviewer, caller = reviewer_of(request)
     result = await run_in_threadpool(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from jinja2 import meta, nodes
 from pydantic import ValidationError
@@ -44,8 +46,18 @@ def _criteria_problems(doc: YamlDocument, rubric: Rubric) -> list[ConfigError]:
     """Every criterion's problems at once (its first with its judge and check, and its fix's), so an author fixes a
     file in one pass rather than one error per run."""
     problems: list[ConfigError] = []
+    first_of: dict[str, int] = {}
     for index, criterion in enumerate(rubric.criteria):
         loc: list[int | str] = ["criteria", index]
+        if criterion.id in first_of:
+            problems.append(
+                doc.error(
+                    [*loc, "id"],
+                    f"criterion id '{criterion.id}' is used twice (first by criteria[{first_of[criterion.id]}]); "
+                    "give each criterion its own id",
+                )
+            )
+        first_of.setdefault(criterion.id, index)
         try:
             _check_criterion(doc, rubric, loc, criterion)
         except ConfigError as exc:
@@ -98,11 +110,41 @@ def _check_criterion(doc: YamlDocument, rubric: Rubric, loc: list[int | str], cr
             )
 
 
+def _non_finite(value: Any, loc: list[int | str]) -> Iterator[tuple[list[int | str], float]]:
+    """Every NaN or infinity in a parsed document (YAML's ``.nan``, ``.inf``), with where it is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, [*loc, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, [*loc, index])
+
+
+def _mask_marks_problem(doc: YamlDocument, rubric: Rubric) -> ConfigError | None:
+    """``mask_marks`` written on a task without a mask: it means nothing there, so the author expected a mask."""
+    if "mask_marks" in rubric.model_fields_set and "mask" not in rubric.inputs:
+        return doc.error(
+            ["mask_marks"],
+            "only a task with a 'mask' input uses mask_marks: add 'mask' to 'inputs', or remove mask_marks",
+        )
+    return None
+
+
 def load_rubric(path: Path) -> Rubric:
     """Load and fully validate one rubric file; ConfigError names file, line, field and problem."""
     doc = read_yaml(path)
+    # Before the models see them: a NaN passes no bound check and fails every comparison, so a model's message for
+    # it would talk of the bound ("must be ≥ 0") or of an order ("severe must be lower than moderate").
+    non_finite = [doc.error(loc, f"must be a finite number, not {value}") for loc, value in _non_finite(doc.data, [])]
+    if non_finite:
+        raise ConfigError("\n".join(p.message for p in non_finite), field=non_finite[0].field)
     rubric = doc.validate(Rubric)
     problems = _criteria_problems(doc, rubric)
+    mask_marks = _mask_marks_problem(doc, rubric)
+    if mask_marks is not None:
+        problems.append(mask_marks)
     if path.stem != rubric.id:
         problems.insert(0, doc.error(["id"], f"id '{rubric.id}' must match the file name '{path.stem}'"))
     if problems:

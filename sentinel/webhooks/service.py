@@ -100,7 +100,8 @@ class WebhookService:
     def deliver(
         self, kind: str, resource_id: str, url: str, data: dict[str, Any], event: str, delivery_id: str
     ) -> None:
-        """One try; records it, and raises DeliveryFailed when the receiver did not take it."""
+        """One try; records it, and raises DeliveryFailed when the receiver did not take it and a retry may help
+        (a redirect is recorded and not retried)."""
         body = orjson.dumps({"type": f"{kind}.{event}", "id": resource_id, "data": data})
         timestamp = int(time.time())
         headers = {
@@ -113,8 +114,9 @@ class WebhookService:
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        final = False
         try:
-            status = run_async(
+            answer = run_async(
                 post_to_url(
                     url,
                     body,
@@ -124,7 +126,17 @@ class WebhookService:
                     field="callback_url",
                 )
             )
-            if not 200 <= status < 300:
+            status = answer.status
+            if answer.location is not None:
+                # Not followed (its target was never checked), and not retried: the same URL redirects again (an
+                # http:// URL on a server that moved to https://, a missing trailing slash). Only the owner of the
+                # callback_url can fix it, and the error says to what.
+                error = (
+                    f"receiver redirected to {answer.location} (HTTP {status}): set callback_url to it; "
+                    "redirects are not followed"
+                )
+                final = True
+            elif not 200 <= status < 300:
                 error = f"receiver answered HTTP {status}"
         except SentinelError as exc:
             error = exc.message
@@ -162,4 +174,6 @@ class WebhookService:
                 host,
                 error,
             )
+            if final:
+                return  # recorded and logged: retrying would only repeat it
             raise DeliveryFailed(f"webhook to {host} failed: {error}")

@@ -1,0 +1,82 @@
+"""An image_url, source_url or mask_url that serves a web page (a login page, an error document) is refused under
+that field, naming the URL and what it served. It was refused under ``image`` / ``source`` / ``mask``, fields the
+request did not have, with "the bytes are text, not an image" and no URL: the caller could not tell which address
+to fix."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import clean_env, png_bytes, start_server
+
+IMAGE = png_bytes(128, 128)
+
+
+class _Host(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/login":
+            status, kind, body = 200, "text/html; charset=utf-8", b"<html><body>please log in</body></html>"
+        elif self.path == "/json":
+            status, kind, body = 200, "application/json", b'{"error": "expired"}'
+        else:
+            status, kind, body = 200, "application/octet-stream", IMAGE
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Host)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data: Path = tmp_path_factory.mktemp("page-url")
+    env = clean_env(SENTINEL_DATA_DIR=str(data), SENTINEL_FETCH_ALLOWED_NETWORKS="127.0.0.1/32")
+    server, base = start_server(env, data / "serve.log")
+    yield base
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    ("urls", "field", "served"),
+    [
+        ({"image": "/login"}, "image_url", "text/html (a web page"),
+        ({"image": "/json"}, "image_url", "application/json"),
+        ({"image": "/photo.png", "source": "/login", "mask": "/photo.png"}, "source_url", "text/html (a web page"),
+        ({"image": "/photo.png", "source": "/photo.png", "mask": "/login"}, "mask_url", "text/html (a web page"),
+    ],
+)
+def test_a_url_serving_no_image_is_refused_under_its_field_naming_it(
+    api: str, host: str, urls: dict[str, str], field: str, served: str
+) -> None:
+    task = "object-removal" if "source" in urls else "text-to-image"
+    body = {"task": task} | {f"{name}_url": host + path for name, path in urls.items()}
+    answer = httpx.post(f"{api}/v1/evaluations", json=body, timeout=30)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["param"] == field and error["type"] == "bad_image"
+    assert f"{field} {body[field]} served {served}" in error["message"], error["message"]
+
+
+def test_a_url_serving_an_image_is_still_judged(api: str, host: str) -> None:
+    answer = httpx.post(
+        f"{api}/v1/evaluations", json={"task": "text-to-image", "image_url": f"{host}/photo.png"}, timeout=30
+    )
+    assert answer.status_code == 202, answer.text
