@@ -66,8 +66,14 @@ COLOUR_BIN_MIN_SHARE = 0.002
 #: A pixel whose mean change per channel is below this many levels was left as it was (JPEG re-encoding moves
 #: pixels by 1-3 levels).
 CHANGED_LEVELS = 6
-#: Fewer repainted pixels than this (count, and share of the inside) leave no fill to judge.
-MIN_FILL_PIXELS, MIN_FILL_SHARE = 16, 0.05
+#: Fewer repainted pixels than this (count, and share of the inside) leave no fill to judge. The share is as low as
+#: RemovalSettings.min_repainted's default: a car removed under a mask of all but the frame's border is 5% of it,
+#: and its fill is judged like any other.
+MIN_FILL_PIXELS, MIN_FILL_SHARE = 16, 0.02
+#: A repainted area is changed pixels that survive an opening by a square this many analysis pixels wide: JPEG
+#: re-encoding, fine noise and a provider's shift by a pixel or two change scattered pixels and thin lines along
+#: edges (none survive at 5, on grass at q60 or shifted by 2 px), an object removed leaves a solid area.
+REPAINTED_OPENING = 5
 
 
 def _resize(
@@ -190,10 +196,11 @@ class View:
 
     @cached_property
     def subject_band(self) -> np.ndarray:
-        """The band just outside the mask, as wide as the blend margin and starting one pixel past every pixel the
-        mask touches (an anti-aliased or slightly soft edge is the subject's): where a cut-out's halo lies."""
-        first = _grow(self.touched, 1)
-        return _grow(first, self.full_margin) & ~first
+        """The band just outside the mask, as wide as the blend margin and starting right at the mask's edge (the
+        pixels it covers less than half): where a cut-out's halo lies. Starting a pixel or two further out lost a
+        thin ring's inner half, so an 8 px ring of grass around a car read as a fifth of the band and passed; a
+        soft or anti-aliased edge is changed by the new background mixed into it, so it does not count as kept."""
+        return _grow(self.covered, self.full_margin) & ~self.covered
 
     @cached_property
     def ring_width(self) -> int:
@@ -279,6 +286,8 @@ class View:
         from skimage.metrics import structural_similarity
 
         src, res = (rgb.astype(np.float32) @ LUMA for rgb in (self.steady if smoothed else (self.source, self.result)))
+        if smoothed:
+            res = _aligned(src, res, self.outside)
         if min(src.shape) < 7:  # SSIM's window needs 7 px; a smaller crop is padded by repeating its edge
             pad = [(0, max(0, 7 - n)) for n in src.shape]
             src, res = np.pad(src, pad, mode="edge"), np.pad(res, pad, mode="edge")
@@ -291,6 +300,46 @@ class View:
     def mean_change(self, region: np.ndarray) -> float:
         """Mean absolute change per channel, 0-255 (exact, in integers)."""
         return float(self.change[region].sum(dtype=np.int64)) / (3 * max(1, int(np.count_nonzero(region))))
+
+
+#: A provider may return the whole picture moved by a pixel or two (invisible, and no edit the customer asked
+#: for); what lies outside the mask is compared after undoing the whole-pixel shift, up to this many analysis pixels
+#: either way, that best lines the result up with the source. A fine lawn shifted by one pixel of a 512 px frame and
+#: saved at JPEG q75 kept an SSIM of 0.82 even smoothed; lined up again it is the source's.
+MAX_ALIGN_SHIFT = 2
+#: The shift is estimated on every this-many-th row and column outside the mask (a few thousand pixels suffice).
+ALIGN_SAMPLE = 3
+
+
+def _aligned(source: np.ndarray, result: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """``result`` (2-D) moved by the whole-pixel offset, within MAX_ALIGN_SHIFT, that minimises its mean absolute
+    difference from ``source`` over ``region`` (estimated on every ALIGN_SAMPLE-th row and column: each sample is a
+    whole pixel, so a one-pixel shift still shows); its edge repeated into the rows and columns the move uncovers.
+    Unchanged when no offset beats none."""
+    pad = MAX_ALIGN_SHIFT
+    height, width = result.shape
+    if min(height, width) <= 4 * pad:
+        return result
+    rows, cols = slice(pad, height - pad, ALIGN_SAMPLE), slice(pad, width - pad, ALIGN_SAMPLE)
+    weight = region[rows, cols].astype(np.float32)
+    if not weight.any():
+        return result
+    target = source[rows, cols]
+
+    def difference(dy: int, dx: int) -> float:
+        # result[y - dy, x - dx] at the sampled (y, x): what the result moved by (dy, dx) shows there.
+        moved = result[pad - dy : height - pad - dy : ALIGN_SAMPLE, pad - dx : width - pad - dx : ALIGN_SAMPLE]
+        return float(np.vdot(np.abs(moved - target), weight))
+
+    best, best_offset = difference(0, 0), (0, 0)
+    for dy in range(-pad, pad + 1):
+        for dx in range(-pad, pad + 1):
+            if (dy, dx) != (0, 0) and (score := difference(dy, dx)) < best:
+                best, best_offset = score, (dy, dx)
+    if best_offset == (0, 0):
+        return result
+    dy, dx = best_offset
+    return np.pad(result, pad, mode="edge")[pad - dy : pad - dy + height, pad - dx : pad - dx + width]
 
 
 class EditFrames:
@@ -608,6 +657,31 @@ class RemovalSettings(ChangeSettings):
         le=1,
         description="share of the masked region left unchanged in colours found nowhere around the mask, at most",
     )
+    min_repainted: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="when the mean change is below min_change (a mask painted loosely around a small object), the "
+        "share of the masked region repainted as one solid area (the object's place), at least",
+    )
+
+
+def repainted_area(view: View) -> np.ndarray:
+    """The mask's inside repainted as solid areas: changed pixels left after an opening by a REPAINTED_OPENING
+    square (re-encoding noise and a shifted edge's thin lines are not an object removed)."""
+    from scipy import ndimage
+
+    changed = view.changed & view.inside
+    return ndimage.binary_opening(changed, structure=np.ones((REPAINTED_OPENING, REPAINTED_OPENING), dtype=bool))
+
+
+def left_behind_share(view: View) -> float:
+    """The share of the mask's inside left as it was in colours found nowhere around the mask: what is left of the
+    object (a generous mask's unchanged background has its surroundings' colours)."""
+    left = view.inside & ~view.changed
+    if not view.ring.any() or not left.any():
+        return 0.0
+    return float(np.count_nonzero(view.foreign(left))) / max(1, int(np.count_nonzero(view.inside)))
 
 
 #: Severity of a partial removal by the share of the mask left behind: at least moderate, at least severe.
@@ -622,25 +696,50 @@ LEFT_BEHIND_BANDS = Bands(0.35, 0.6, higher_is_better=False, measure="share of t
     fix="Remove the object inside the masked region completely and fill the area with the background around it.",
 )
 def changed_in_mask(ctx: JudgeContext, s: RemovalSettings) -> Outcome:
-    """The object is gone: the masked region changed on average, and no part of it was left as it was in colours
-    its surroundings do not have (a generous mask's unchanged background is fine; half a sticker is not)."""
+    """The object is gone: the masked region changed on average (or, under a mask painted loosely around the
+    object, a solid area of it was repainted as much as a whole mask must change), and no part of it was left as it
+    was in colours its surroundings do not have (a generous mask's unchanged background is fine; half a sticker is
+    not)."""
     outcome = _changed(
         ctx, s, inside=True, what="the masked region", unchanged="is essentially unchanged (the object is still there)"
     )
+    frames = _frames(ctx)
+    if outcome.measured is None:  # a mask too thin to measure inside: nothing more to ask
+        return outcome
+    left_behind = left_behind_share(frames.around_mask)
     if not outcome.passed:
-        return outcome
-    view = _frames(ctx).around_mask
-    left = view.inside & ~view.changed
-    if not view.ring.any() or not left.any():
-        return outcome
-    share = float(np.count_nonzero(view.foreign(left))) / max(1, int(np.count_nonzero(view.inside)))
-    if share <= s.max_left_behind:
+        # A mask painted broadly around a small object (half the frame for a car) keeps mostly background, which a
+        # good removal leaves as it was: the mean change over the mask is diluted, not the object still there. The
+        # object's place is then a solid repainted area that changed as much as a whole mask must, with nothing
+        # of the object's colours left around it; nothing repainted, a re-encoded copy or a faded object still fails.
+        view = frames.inner
+        repainted = repainted_area(view)
+        share = float(np.count_nonzero(repainted)) / max(1, int(np.count_nonzero(view.inside)))
+        repaint_change = view.mean_change(repainted)
+        if share < s.min_repainted or repaint_change < s.min_change or left_behind > s.max_left_behind:
+            detail = (
+                f"{outcome.detail}; {pct(share)} of it was repainted as a solid area (needs ≥ "
+                f"{pct(s.min_repainted)} changed by ≥ {number(s.min_change)} levels, with no more than "
+                f"{pct(s.max_left_behind)} of the mask left as it was in colours found nowhere around it)"
+            )
+            return Outcome(False, outcome.measured, outcome.threshold, detail)
+        return Outcome(
+            True,
+            round(share, 4),
+            s.min_repainted,
+            f"the masked region changed where the object stood: {pct(share)} of it was repainted as a solid area "
+            f"(mean change there {number(round(repaint_change, 2))} levels; the mask is drawn loosely, its mean "
+            f"change is {number(float(outcome.measured))} levels){frames.note()}",
+        )
+    if left_behind <= s.max_left_behind:
         return outcome
     detail = (
-        f"part of the object is still there: {pct(share)} of the masked region was left as it was, in colours "
+        f"part of the object is still there: {pct(left_behind)} of the masked region was left as it was, in colours "
         f"found nowhere around it (allowed {pct(s.max_left_behind)})"
     )
-    return Outcome(False, round(share, 4), s.max_left_behind, detail, severity=LEFT_BEHIND_BANDS.grade(share))
+    return Outcome(
+        False, round(left_behind, 4), s.max_left_behind, detail, severity=LEFT_BEHIND_BANDS.grade(left_behind)
+    )
 
 
 class FillSettings(CheckSettings):
@@ -674,15 +773,27 @@ class FillMeasures:
     surround_colour: str
 
 
-def _pairs_difference(a: np.ndarray, b: np.ndarray, from_region: np.ndarray, to_region: np.ndarray, step: int) -> float:
+#: The four directions a seam is crossed in (row step, column step): rightwards, leftwards, downwards, upwards.
+DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))
+
+
+def _pairs_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    from_region: np.ndarray,
+    to_region: np.ndarray,
+    step: int,
+    directions: tuple[tuple[int, int], ...] = DIRECTIONS,
+) -> float:
     """Mean colour distance between pixels of ``from_region`` (in ``a``, flattened to (N, 3)) and the pixels ``step``
-    away to the left, right, above and below that lie in ``to_region`` (in ``b``); NaN when there are none."""
+    away in ``directions`` (default left, right, above and below) that lie in ``to_region`` (in ``b``); NaN when there
+    are none."""
     height, width = from_region.shape
     rows, cols = np.divmod(np.flatnonzero(from_region), width)
     to_flat = to_region.ravel()
     total, count = 0.0, 0
-    for dy, dx in ((0, step), (0, -step), (step, 0), (-step, 0)):
-        y, x = rows + dy, cols + dx
+    for dy, dx in directions:
+        y, x = rows + dy * step, cols + dx * step
         keep = (y >= 0) & (y < height) & (x >= 0) & (x < width)
         start, end = (rows * width + cols)[keep], (y * width + x)[keep]
         end_inside = np.take(to_flat, end)
@@ -692,6 +803,50 @@ def _pairs_difference(a: np.ndarray, b: np.ndarray, from_region: np.ndarray, to_
         total += float(np.sqrt(np.einsum("ij,ij->i", offset, offset)).sum())
         count += int(np.count_nonzero(end_inside))
     return total / count if count else float("nan")
+
+
+def _seam_ratio(view: View, fill: np.ndarray) -> float:
+    """The colour step from just inside the fill to just outside the blend margin, against the step the
+    surroundings themselves take (busy surroundings change a lot in a few pixels, a wall does not), side by side:
+    the pairs crossing the mask's edge in one direction are held to what the source does on that side, the larger
+    of its step over the same distance further out and its step across the part of the gap it shows outside the
+    mask (a horizon just above a mask is the surroundings' own step there, and does not excuse a step elsewhere)."""
+    band = max(2, view.ring_width // 4)
+    inner_band = fill & ~_shrink(view.inside, band)
+    outer_band = _grow(view.touched, view.margin + band) & ~view.near
+    beyond = view.ring & ~outer_band
+    step = 2 * view.margin + band + 1
+    height, width = fill.shape
+    rows, cols = np.divmod(np.flatnonzero(inner_band), width)
+    outer_flat, outside_flat = outer_band.ravel(), ~view.touched.ravel()
+    seam_total, natural_total, pairs = 0.0, 0.0, 0
+    for dy, dx in DIRECTIONS:
+        y, x = rows + dy * step, cols + dx * step
+        keep = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        ys, xs, end = rows[keep], cols[keep], (y * width + x)[keep]
+        reaches = np.take(outer_flat, end)
+        ys, xs, end = ys[reaches], xs[reaches], end[reaches]
+        if not len(end):
+            continue
+        # The first pixel outside the mask on the way from the fill to its far pixel (the far pixel at the latest).
+        first, unset = end.copy(), np.ones(len(end), dtype=bool)
+        for k in range(1, step):
+            at = (ys + dy * k) * width + xs + dx * k
+            found = unset & np.take(outside_flat, at)
+            first[found] = at[found]
+            unset &= ~found
+        far = np.take(view.source_lab, end, axis=0)
+        seam = np.take(view.result_lab, ys * width + xs, axis=0) - far
+        gap = np.take(view.source_lab, first, axis=0) - far
+        across = float(np.sqrt(np.einsum("ij,ij->i", gap, gap)).mean())
+        outward = _pairs_difference(view.source_lab, view.source_lab, outer_band, beyond, step, ((dy, dx),))
+        natural = max(across, 0.0 if np.isnan(outward) else outward)
+        seam_total += float(np.sqrt(np.einsum("ij,ij->i", seam, seam)).sum())
+        natural_total += natural * len(end)
+        pairs += len(end)
+    if not pairs:
+        return 1.0
+    return (seam_total / pairs + SEAM_FLOOR) / (natural_total / pairs + SEAM_FLOOR)
 
 
 def fill_measures(view: View, fill: np.ndarray) -> FillMeasures:
@@ -714,16 +869,7 @@ def fill_measures(view: View, fill: np.ndarray) -> FillMeasures:
     texture_ratio = (float(np.median(fill_steps)) + TEXTURE_FLOOR) / (float(np.median(ring_steps)) + TEXTURE_FLOOR)
     detail_ratio = (float(fill_steps.mean()) + DETAIL_FLOOR) / (float(ring_steps.mean()) + DETAIL_FLOOR)
 
-    # The seam: colour step from just inside the fill to just outside the margin, against the step the surroundings
-    # themselves take over the same distance (busy surroundings change a lot in a few pixels, a wall does not).
-    band = max(2, view.ring_width // 4)
-    inner_band = fill & ~_shrink(view.inside, band)
-    outer_band = _grow(view.touched, view.margin + band) & ~view.near
-    step = 2 * view.margin + band + 1
-    seam = _pairs_difference(view.result_lab, view.source_lab, inner_band, outer_band, step)
-    natural = _pairs_difference(view.source_lab, view.source_lab, outer_band, ring & ~outer_band, step)
-    natural = 0.0 if np.isnan(natural) else natural
-    seam_ratio = 1.0 if np.isnan(seam) else (seam + SEAM_FLOOR) / (natural + SEAM_FLOOR)
+    seam_ratio = _seam_ratio(view, fill)
 
     fill_at, ring_at = np.flatnonzero(fill), np.flatnonzero(ring)
     return FillMeasures(
