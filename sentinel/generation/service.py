@@ -252,18 +252,11 @@ class GenerationService:
         record, image_ids = self._rows(generation, owner, reservation)
         if answer_early and self._answers_early(record):
             generation.image_ids = image_ids
-            committing = asyncio.ensure_future(self._commit_answered(record, generation))
+            committing = asyncio.ensure_future(self._commit(record, generation))
             committing.add_done_callback(_log_failed_commit)
             generation.committed = committing
             return generation
-        try:
-            await self.records.record(record)
-        except BlobStoreError as exc:
-            if exc.status_code != 503 or not record.images:
-                raise
-            # The provider was paid: its calls are logged whatever became of the images (the spend was settled).
-            await self._record_calls_only(record, exc)
-            raise ImageNotStored(exc, generation) from exc
+        await self._commit(record, generation)
         generation.image_ids = image_ids
         return generation
 
@@ -283,9 +276,9 @@ class GenerationService:
             return False
         return True
 
-    async def _commit_answered(self, record: Record, generation: Generation) -> None:
-        """The commit of a generation answered early; its calls are logged whatever became of the images, as
-        :meth:`_generate_reserved` logs them."""
+    async def _commit(self, record: Record, generation: Generation) -> None:
+        """The generation's rows committed; when the blob store could not keep its images, ImageNotStored, with
+        their calls logged all the same (the provider was paid, and the spend was settled)."""
         try:
             await self.records.record(record)
         except BlobStoreError as exc:
