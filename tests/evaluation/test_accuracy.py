@@ -81,6 +81,14 @@ KNOWN_SEVERE_MISSES = {
         "even contrast-normalised"
     ),
 }
+#: Moderate defects the panel is known to let through green, and why (each a place to improve the judge, not a label
+#: to change). A new one fails the test; a fixed one should be taken off this list.
+KNOWN_MODERATE_MISSES = {
+    "product-pitfall-label-and-corner-mark": (
+        "a small grey SAMPLE (33 px capitals) on the white backdrop beside the product: the text detector, reading "
+        "the page at 1024 px, finds the bottle's label and not the mark"
+    ),
+}
 
 
 def test_no_severe_defect_passes_without_a_regeneration_and_no_clean_image_is_red(report: dict) -> None:
@@ -103,8 +111,8 @@ def test_the_panel_is_right_on_nearly_every_case(report: dict) -> None:
 def test_a_caught_defect_is_named_by_its_criterion_with_a_measurement(case: dict, report: dict) -> None:
     result = next(r for r in report["results"] if r["id"] == case["id"])
     if result["verdict"] == "green":
-        if case["id"] in KNOWN_SEVERE_MISSES:
-            pytest.xfail(KNOWN_SEVERE_MISSES[case["id"]])
+        if case["id"] in KNOWN_SEVERE_MISSES | KNOWN_MODERATE_MISSES:
+            pytest.xfail((KNOWN_SEVERE_MISSES | KNOWN_MODERATE_MISSES)[case["id"]])
         assert case["severity"] == "mild", result["summary"]
         return
     assert case["failing_criterion"] in result["failed"], (result["summary"], result["failed"])

@@ -4,7 +4,9 @@ both ways and moderate for one gutter. Pictures whose straight lines are part of
 on one white backdrop, a horizon, a white wall with a framed poster, a sign with a white border, a comic panel with
 its border, a view through a painted window frame.
 
-(A diptych the prompt asks for is out of scope: the tiling check does not read the prompt.)"""
+A layout the prompt asks for ("a diptych", "a 2x2 grid of", "before and after", "a comic strip") is what was ordered:
+its gutters and seams pass. A layout nobody asked for, or one the prompt refuses ("not a collage"), still fails, and
+copies of one picture fail whatever the prompt says (four copies are no grid of four pictures)."""
 
 from __future__ import annotations
 
@@ -67,8 +69,9 @@ def sheet(
     return canvas
 
 
-def tiling(pixels_: np.ndarray) -> tuple[bool, str | None, str]:
-    outcome, severity = judge("tiling", pixels_)
+def tiling(pixels_: np.ndarray, prompt: str | None = None) -> tuple[bool, str | None, str]:
+    params = {} if prompt is None else {"prompt": prompt}
+    outcome, severity = judge("tiling", pixels_, params=params)
     return outcome.passed, severity, outcome.detail
 
 
@@ -232,3 +235,71 @@ def test_a_blurred_photo_of_a_grid_edge_is_not_a_seam_grid() -> None:
     soft = np.asarray(Image.fromarray(picture).filter(ImageFilter.GaussianBlur(1.5)))
     passed, _, detail = tiling(soft)
     assert passed, detail
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a layout the prompt asks for
+# ---------------------------------------------------------------------------------------------------------------
+
+ASKED_LAYOUTS = [
+    ("two panels side by side: a cat on the left, a rocket on the right", 2, 1, 8),
+    ("a diptych of a coffee cup and a cat", 2, 1, 0),
+    ("Before and after: the kitchen renovation", 2, 1, 16),
+    ("a before-and-after photo of a garden", 1, 2, 8),
+    ("a 2x2 grid of four different portraits", 2, 2, 8),
+    ("a 2×2 grid of pictures of the sea", 2, 2, 0),
+    ("a contact sheet of nine film frames", 3, 3, 12),
+    ("a three-panel comic strip about a cat and a rocket", 3, 1, 12),
+    ("a triptych, three views of a lighthouse", 3, 1, 0),
+    ("a collage of holiday photos", 2, 2, 8),
+]
+
+
+@pytest.mark.parametrize(("prompt", "across", "down", "gutter"), ASKED_LAYOUTS, ids=[p for p, *_ in ASKED_LAYOUTS])
+def test_a_layout_the_prompt_asks_for_passes(prompt: str, across: int, down: int, gutter: int) -> None:
+    passed, _, detail = tiling(jpeg(sheet(across, down, gutter=gutter), 90), prompt)
+    assert passed, detail
+    assert "as the prompt asks" in detail
+
+
+def test_the_asked_layout_is_named_in_the_reasoning() -> None:
+    passed, _, detail = tiling(sheet(2, 2), "a 2x2 grid of four different portraits")
+    assert passed, detail
+    assert "2×2 grid of separate pictures" in detail and "2x2 grid" in detail
+
+
+UNASKED_PROMPTS = [
+    "a cat sitting on a rocket",
+    "a single photo of a cat, not a collage",
+    "one picture, no grid of variations",
+    "a photo of a solar panel on a roof",
+    "a grid of streets seen from above",
+    'a shop sign that says "BEFORE AND AFTER"',
+]
+
+
+@pytest.mark.parametrize("prompt", UNASKED_PROMPTS)
+def test_a_layout_nobody_asked_for_still_fails(prompt: str) -> None:
+    passed, severity, detail = tiling(sheet(2, 2), prompt)
+    assert not passed and severity == "severe", detail
+    assert "contact sheet" in detail
+
+
+def test_copies_of_one_picture_fail_even_when_a_grid_is_asked() -> None:
+    """Four copies of one photo are not the grid of four pictures the prompt asks for."""
+    one = photo(0, 512, 512)
+    copies = np.concatenate([np.concatenate([one, one], axis=1)] * 2, axis=0)
+    passed, _, detail = tiling(copies, "a 2x2 grid of four different portraits")
+    assert not passed, detail
+    assert "copies" in detail
+
+
+def test_an_asked_layout_is_green_for_text_to_image() -> None:
+    """What the caller sees: the whole pixels judge passes a diptych the prompt asked for."""
+    panel = Panel.from_dir(DATA_ROOT / "judges")
+    rubric = RubricRegistry.from_dirs(DATA_ROOT / "rubrics").get("text-to-image")
+    [pixels_judge] = [j for j in panel.judges if j.name == "pixels"]
+    prompt = "two panels side by side: a cat on the left, a rocket on the right"
+    vote = run_judge(pixels_judge, rubric, context(jpeg(sheet(2, 1), 90), prompt=prompt, width=1024, height=1024))
+    failed = [c for c in vote.criteria if c["passed"] is False]
+    assert vote.passed is True, failed

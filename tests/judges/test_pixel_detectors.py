@@ -198,7 +198,12 @@ def test_clean_scenes_are_not_noisy(scene) -> None:
 def test_quality_5_jpeg_is_severe_and_reports_its_quality() -> None:
     outcome, severity = judge("jpeg_blocking", encode(coffee(), "JPEG", 5))
     assert not outcome.passed and severity == "severe"
-    # The detail states the estimate as the criteria table shows the measured value (4.7, not 5 beside 4.7).
+    # A JPEG file states the quality its own tables were saved at, as the criteria table shows the measured value.
+    assert outcome.facts["quality"] == outcome.measured == 5
+    assert f"saved at JPEG quality {number(outcome.measured)} " in outcome.detail
+    # The same pixels saved as PNG: the estimate, stated as the criteria table shows it (4.7, not 5 beside 4.7).
+    outcome, severity = judge("jpeg_blocking", encode(jpeg(coffee(), 5)))
+    assert not outcome.passed and severity == "severe"
     assert re.search(r"quality about [3-7](\.\d)?\b", outcome.detail) and outcome.facts["quality"] <= 7
     assert f"quality about {number(outcome.measured)} " in outcome.detail
 

@@ -39,7 +39,7 @@ def test_long_runs_are_the_opening_the_streaks_were_calibrated_with(run: int) ->
 
 
 def plain_streak_share(along: np.ndarray, across: np.ndarray, axis: int) -> float:
-    """The streak share as it was first written: an opening over every line, then every line's streak."""
+    """The streak share by its plain definition: an opening over every line, then every line's streak."""
     lines, length = (along.shape[0], along.shape[1] + 1) if axis == 1 else (along.shape[1], along.shape[0] + 1)
     run = max(8, round(length * measures.STREAK_MIN_RUN))
     flat = (along <= measures.DAMAGE_FLAT).view(np.uint8)
@@ -53,6 +53,8 @@ def plain_streak_share(along: np.ndarray, across: np.ndarray, axis: int) -> floa
     streak = np.zeros_like(long_run)
     streak[1:] |= long_run[1:] & differs & textured[:-1]
     streak[:-1] |= long_run[:-1] & differs & textured[1:]
+    # A line of a smeared area: a different colour from the lines on both sides of it.
+    streak[1:-1] |= long_run[1:-1] & differs[:-1] & differs[1:]
     return float(np.count_nonzero(streak.sum(axis=1) >= run) / lines)
 
 

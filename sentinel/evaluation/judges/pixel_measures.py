@@ -12,7 +12,7 @@ the filtering and area averaging: numpy's reductions over small axes cost ten ti
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -281,11 +281,17 @@ class BlockingMeasure:
     measured: bool = True
 
 
+#: Largest luminance step (levels) one pair of pixels adds to the block-edge profile. A block edge is a small step
+#: repeated along every line; a product's straight outline is one large step per line, and uncapped a few outlines
+#: that happen to fall on the 8-px grid outweigh the whole image's small steps (a clean PNG read as 1.7× blocky).
+BLOCK_STEP_CAP = 8.0
+
+
 def _grid_profile(gray: np.ndarray, axis: int) -> tuple[int, float]:
     """The 8-px phase with the strongest steps along ``axis``, and how much stronger they are than the rest."""
     # Every 4th line is plenty to average a step profile over, at a quarter of the cost.
     lines = gray[::4] if axis == 1 else gray[:, ::4]
-    steps = np.abs(np.diff(lines, axis=axis)).mean(axis=1 - axis)
+    steps = np.minimum(np.abs(np.diff(lines, axis=axis)), BLOCK_STEP_CAP).mean(axis=1 - axis)
     usable = (steps.size // 8) * 8
     if usable < 16:
         return 0, 1.0
@@ -313,6 +319,25 @@ def _quantisation_steps(magnitudes: np.ndarray, min_count: int = 24, min_score: 
     sums = cv2.gemm(_PHASE, histograms.astype(np.float32), 1.0, None, 0.0)
     valid = (counts >= min_count) & (sums >= min_score * np.maximum(counts, 1))
     return [int(_STEPS[valid[:, k]].max()) if valid[:, k].any() else 1 for k in range(magnitudes.shape[1])]
+
+
+def jpeg_table_quality(table: Sequence[int]) -> float:
+    """The libjpeg quality (1–100) a JPEG file's luminance quantisation table (64 steps, natural order, as Pillow's
+    ``Image.quantization[0]`` gives them) was made at: exact for libjpeg's own tables, the nearest for others.
+
+    libjpeg scales the standard table by ``scale`` (5000/quality below 50, 200 − 2·quality above) and clips each
+    step to 1–255; the scale is read from the steps no clip touched."""
+    steps = np.asarray(table, dtype=np.float64).reshape(-1)
+    if steps.size != _LUMA_TABLE.size:
+        raise ValueError(f"a JPEG quantisation table has 64 steps, not {steps.size}")
+    standard = _LUMA_TABLE.ravel().astype(np.float64)
+    unclipped = (steps > 1) & (steps < 255)
+    if not unclipped.any():
+        return 100.0 if steps.max() <= 1 else 1.0
+    scale = 100 * float(steps[unclipped].sum() / standard[unclipped].sum())
+    quality = 5000 / scale if scale >= 100 else (200 - scale) / 2
+    # libjpeg's qualities are whole numbers; its rounding of each step leaves the scale a little off.
+    return float(round(min(100.0, max(1.0, quality))))
 
 
 def jpeg_blocking(gray: np.ndarray) -> BlockingMeasure:
@@ -375,7 +400,9 @@ BANDING_MIN_SIDE = 3 * BAND_MIN_RUN
 #: Pixels a jump may take between two bands (JPEG ringing and chroma smoothing widen the edge).
 BAND_MAX_GAP = 8
 #: Value spacings a posterised image's histogram is tested for: bit-depth reductions (6 to 2 bits) and
-#: "n levels" quantisation (32, 16, 8 and 4 levels spread over 0-255).
+#: "n levels" quantisation (32, 16, 8 and 4 levels spread over 0-255). Other spacings (a picture floored to steps
+#: of 12 or 20) are read exactly by :func:`_exact_lattice`: tested as a comb, a few flat greys evenly spaced (layers
+#: of fog, a flat design with grain) would read as one.
 LATTICE_PERIODS = (4.0, 8.0, 16.0, 32.0, 64.0, 255 / 31, 255 / 15, 255 / 7, 255 / 3)
 #: How far a histogram comb's spectral line must stand above its surroundings (clean photos reach 9).
 COMB_PROMINENCE = 20.0
@@ -477,6 +504,23 @@ def _comb(histogram: np.ndarray) -> tuple[float, float]:
     return (max(strong), best) if strong else (max(found)[1], best)
 
 
+#: Share of a channel's pixels a value must hold to count as used (stray antialiased pixels are left out).
+EXACT_LATTICE_SHARE = 0.0005
+#: Fewest used values a channel needs for the spacing between them to be a lattice rather than a few flat colours.
+EXACT_LATTICE_VALUES = 5
+
+
+def _exact_lattice(histogram: np.ndarray) -> float:
+    """The common spacing of the values a channel uses when every one of them sits on it (a picture floored to
+    steps of 12, 20 or 40 levels and saved losslessly), or 0. A comb of so few spikes hides its fundamental from
+    the spectrum; here it is read directly."""
+    used = np.nonzero(histogram >= EXACT_LATTICE_SHARE * max(1.0, float(histogram.sum())))[0]
+    if used.size < EXACT_LATTICE_VALUES:
+        return 0.0
+    spacing = int(np.gcd.reduce(np.diff(used)))
+    return float(spacing) if BAND_MIN_STEP <= spacing <= 64 else 0.0
+
+
 def _coarse_peaks(histogram: np.ndarray) -> float:
     """The spacing of a handful of evenly spaced peaks that hold nearly all pixels (2- or 3-bit colour), or 0."""
     smooth = np.convolve(histogram.astype(np.float64), np.ones(9), mode="same")
@@ -499,14 +543,18 @@ def _value_lattice(image: np.ndarray) -> tuple[float, float]:
     """The posterisation lattice two or more channels agree on (0 when none), and its prominence."""
     import cv2
 
-    periods, prominences, coarse = [], [], []
+    periods, prominences, coarse, exact = [], [], [], []
     for channel in range(3):
         histogram = cv2.calcHist([image], [channel], None, [256], [0, 256]).ravel()
         period, prominence = _comb(histogram)
         periods.append(period)
         prominences.append(prominence)
         coarse.append(_coarse_peaks(histogram))
+        exact.append(_exact_lattice(histogram))
     median = float(np.median(prominences))
+    on_lattice = sorted(e for e in exact if e)
+    if len(on_lattice) >= 2 and on_lattice[0] == on_lattice[1] and _colour_count(image) >= COARSE_COLOURS:
+        return on_lattice[0], round(median, 1)
     combed = sorted(p for p, prominence in zip(periods, prominences, strict=True) if prominence >= COMB_PROMINENCE)
     for low, high in itertools.pairwise(combed):
         if high <= 1.08 * low:  # two channels agree on the spacing (16 and 255/15 are one family)
@@ -532,7 +580,8 @@ def banding(rgb: np.ndarray) -> BandingMeasure:
     found; two neighbouring runs separated by a jump of 4–24 levels within 8 px are bands, and a run between
     two jumps in the same direction is a stair of a staircase: a gradient drawn in steps. ``share`` is the
     share of pixels on such stairs. ``lattice`` reads posterisation of the whole image from the histograms:
-    a 5-bit image uses every 8th value only, and after JPEG re-encoding its histogram is still a comb.
+    a 5-bit image uses every 8th value only, and after JPEG re-encoding its histogram is still a comb; a picture
+    floored to any step (12, 20, 40 levels) and saved losslessly uses only that step's multiples.
     Calibration: clean photos, night and minimalist scenes, shallow depth of field and signs have share
     ≤ 0.013 (microscopy ``cell`` 0.04, a contrast-stretched moon 0.03–0.05), comb prominence ≤ 9 and no
     lattice; a sky drawn in 4/8/16-level steps has share 0.10–0.40 also after JPEG q90; posterised photos
@@ -594,6 +643,16 @@ class ExposureMeasure:
     #: Share of the frame that is a plain white studio backdrop (see :func:`white_backdrop`); ``mean``, ``clipped``,
     #: ``bleached`` and ``white`` are then of the rest of the frame, the subject.
     backdrop: float = 0.0
+    #: Luminance of the darkest 2%, the middle and the brightest 2% of the whole frame: the picture's tonal range
+    #: (a washed-out picture's darkest tones are a light grey, a murky one's brightest a dark grey).
+    low: float = 0.0
+    median: float = 0.0
+    high: float = 255.0
+
+    @property
+    def contrast(self) -> float:
+        """The luminance spread between the darkest and the brightest 2% of the frame."""
+        return self.high - self.low
 
 
 #: A pixel whose every channel is at least this is plain white: a studio backdrop's, or a sky's burnt out.
@@ -699,6 +758,9 @@ def exposure(gray: np.ndarray, rgb: np.ndarray) -> ExposureMeasure:
         white=round(np.count_nonzero((darkest >= BACKDROP_WHITE) & subject) / area, 4),
         bleached=round(bleached_share, 4),
         backdrop=0.0 if backdrop is None else round(float(backdrop.mean()), 4),
+        low=float(np.searchsorted(cdf, 0.02)),
+        median=float(np.searchsorted(cdf, 0.5)),
+        high=float(np.searchsorted(cdf, 0.98)),
     )
 
 
@@ -1258,16 +1320,22 @@ def _streak_share(flat: np.ndarray, across: np.ndarray, axis: int) -> float:
     run = max(8, round(length * STREAK_MIN_RUN))
     textured = ~flat
     # Where a flat pair meets a neighbouring line that is picture (not flat) and a different colour, over the
-    # positions that have a neighbour both along and across.
+    # positions that have a neighbour both along and across; or differs from the lines on both sides of it, flat
+    # or not: each line of a smeared area is smeared into its own colour, where the straight edge between two flat
+    # areas (a frame, a label) is the colour of one of them. A plain sky, a backdrop or bars meet their own colour.
     meets = np.zeros_like(flat)
+    between = np.zeros_like(flat)
     if axis == 1:
         differs = across[:, :-1] > STREAK_CONTRAST
         meets[1:] |= differs & textured[:-1]
         meets[:-1] |= differs & textured[1:]
+        between[1:-1] = differs[:-1] & differs[1:]
     else:
         differs = across[:-1] > STREAK_CONTRAST
         meets[:, 1:] |= differs & textured[:, :-1]
         meets[:, :-1] |= differs & textured[:, 1:]
+        between[:, 1:-1] = differs[:, :-1] & differs[:, 1:]
+    meets |= between
     # A streak is a run of at least ``run`` flat pairs laid over the picture: only a line with ``run`` positions
     # that meet it on a flat pair (or just past one: see _long_runs) can hold one, and few lines of a picture do.
     reach = flat.copy()
@@ -1297,12 +1365,14 @@ def flat_damage(rgb: np.ndarray, planes: tuple[np.ndarray, ...] | None = None) -
     from edge to edge, and is surrounded (4 to 8 px out) by at least 35% picture that is not flat: a sign, a window
     or a flat graphic sits among flat shapes or has text inside. A streak is a row (column) holding a run of one
     colour an eighth of the width long that meets the textured picture next to it with a jump of more than 8
-    levels; a plain sky, a backdrop or bars meet other flat rows. Calibration: the fixtures' clean photos, product
-    shots, signs and flat graphics and the skimage samples read at most 5.2% in blocks (at most 2 blocks past 3%)
-    and 0.2% streak rows; 15-40% of 16- to 128-px tiles replaced (random, black, grey, the tile's mean colour)
-    read 8-33% in 16 or more blocks, also after JPEG quality 90; every 5th to 9th row band smeared reads 14-20% of
-    the rows (lossless only: JPEG's ringing breaks a streak's flat run of 1-3 lines). ``planes``: ``rgb``'s colour
-    planes, when the caller has them.
+    levels, or differs so from the rows on both sides (an area smeared row by row, each into its own colour); a
+    plain sky, a backdrop or bars meet other flat rows of their own colour. Calibration: the fixtures' clean
+    photos, product shots, signs and flat graphics and the skimage samples read at most 5.2% in blocks (at most 2
+    blocks past 3%) and 0.2% streak rows (1.5% with the smeared-area rule, a product shot); 15-40% of 16- to
+    128-px tiles replaced (random, black, grey, the tile's mean colour) read 8-33% in 16 or more blocks, also
+    after JPEG quality 90; every 5th to 9th row band smeared reads 14-20% of the rows, a third of the frame smeared
+    row by row 24-83% (lossless only: JPEG's ringing breaks a streak's flat run of 1-3 lines). ``planes``:
+    ``rgb``'s colour planes, when the caller has them.
     """
     image = strided(rgb, DAMAGE_SIDE)
     height, width = image.shape[:2]

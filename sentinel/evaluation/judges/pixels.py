@@ -4,14 +4,24 @@ blocks or streaks, a tiny picture blown up into square pixels); the measures liv
 
 from __future__ import annotations
 
+import io
 import math
+import re
 
 import numpy as np
 from pydantic import Field
 
 from sentinel.errors import BadImage
 from sentinel.evaluation.judges import pixel_measures as measures
-from sentinel.evaluation.judges.base import Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+from sentinel.evaluation.judges.base import (
+    Bands,
+    CheckSettings,
+    ImageSource,
+    JudgeContext,
+    JudgeKind,
+    Outcome,
+    pct,
+)
 from sentinel.evaluation.numbers import number
 
 kind = JudgeKind(
@@ -243,6 +253,60 @@ def _unmeasured(
     return Outcome(True, None, threshold, detail)
 
 
+#: Words in a prompt that ask for a picture's look which a pixels check would otherwise fail: the customer got what
+#: they asked for, and a fix that forbade it would contradict the prompt. Each names its look outright ("wood grain"
+#: is a texture, not film grain; "a border collie" no border).
+ASKED_GRAIN = re.compile(
+    r"\b(?:grainy|(?:film|heavy|strong|visible|coarse|photographic|analog(?:ue)?|35 ?mm) grain|high[- ]iso"
+    r"|(?:film|sensor|digital) noise|noisy|dither(?:ed|ing)|1[- ]bit|halftone|stippl(?:ed|ing))\b",
+    re.IGNORECASE,
+)
+ASKED_BORDER = re.compile(
+    r"\b(?:(?:white|black|wide|thin|thick|plain|decorative|ornate|gold(?:en)?|wooden) (?:mat|matte|border|frame)s?"
+    r"|mat(?:te)? borders?|bordered|framed|framing|in a (?:\w+ )?frame|(?:picture|photo|gallery) frame"
+    r"|passe[- ]?partout"
+    r"|polaroid|letterbox(?:ed)?|pillarbox(?:ed)?|(?:black|letterbox|widescreen|cinematic|cinema) bars"
+    r"|widescreen|cinemascope|anamorphic|2[.,]39 ?: ?1|2[.,]35 ?: ?1)\b",
+    re.IGNORECASE,
+)
+#: Tones pushed to black and white on purpose: crushed shadows, blown whites, a dark or bright frame are the look.
+ASKED_TONES = re.compile(
+    r"\b(?:black[- ](?:and|&)[- ]white|b ?& ?w|monochrome|high[- ]contrast|silhouett(?:e|es|ed)|low[- ]key"
+    r"|high[- ]key|noir|chiaroscuro|woodcut|linocut|stencil)\b",
+    re.IGNORECASE,
+)
+#: Tones squeezed together on purpose: only a low-contrast picture is the look ("a hazy sky" still asks for no
+#: burnt-out highlights).
+ASKED_LOW_CONTRAST = re.compile(
+    r"\b(?:washed[- ]out|faded|low[- ]contrast|fog(?:gy)?|mist(?:y)?|hazy|haze|milky|muted|pastel)\b", re.IGNORECASE
+)
+ASKED_PIXEL_ART = re.compile(
+    r"\b(?:pixel[- ]art|pixel(?:ated)? style|pixelated|8[- ]bit|16[- ]bit (?:style|art|game|graphics|sprite)"
+    r"|posteri[sz]ed|posteri[sz]ation|flat colou?rs|cel[- ]shad(?:ed|ing)|limited (?:colou?r )?palette"
+    r"|screen[- ]?print(?:ed)?|pop art|vector art|low[- ]poly)\b",
+    re.IGNORECASE,
+)
+
+
+class PromptSettings(CheckSettings):
+    prompt_param: str = Field(
+        "prompt",
+        description="param whose words may ask for the look this check looks for (film grain, a mat border, black "
+        "and white, pixel art): the check then passes it, naming those words",
+    )
+
+
+def _unless_asked(ctx: JudgeContext, s: PromptSettings, outcome: Outcome, asking: re.Pattern[str]) -> Outcome:
+    """``outcome``, or, when it failed on a look the prompt asks for, a pass that names the prompt's words."""
+    # Part of a picture dissolved into noise is a generation that broke down, whatever look the prompt asks for.
+    if outcome.passed or not s.prompt_param or outcome.facts.get("patch"):
+        return outcome
+    asked = asked_in(ctx.params.get(s.prompt_param), asking)
+    if asked is None:
+        return outcome
+    return Outcome(True, outcome.measured, outcome.threshold, _as_asked(outcome.detail, asked), facts=outcome.facts)
+
+
 class SharpSettings(CheckSettings):
     min_sharpness: float = Field(60.0, ge=0, description="Laplacian variance of the most detailed tiles")
     analysis_side: int = Field(1024, ge=128, le=4096, description="longest side the image is analysed at")
@@ -344,7 +408,7 @@ def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
     return Outcome(False, measured, s.min_sharpness, detail, graded=score / max(s.min_sharpness, 1e-9))
 
 
-class ExposureSettings(CheckSettings):
+class ExposureSettings(PromptSettings):
     min_mean: float = Field(25.0, ge=0, le=255, description="mean brightness below which an image may be too dark")
     max_mean: float = Field(235.0, ge=0, le=255, description="mean brightness above which it may be washed out")
     min_highlight: float = Field(
@@ -367,6 +431,29 @@ class ExposureSettings(CheckSettings):
     max_crushed_fraction: float = Field(
         0.5, ge=0, le=1, description="share of pixels allowed crushed to black (a low-key scene has a lot)"
     )
+    min_contrast: float = Field(
+        48.0,
+        ge=0,
+        le=255,
+        description="least luminance spread between the darkest and brightest 2% of a picture whose tones are "
+        "lifted off black (or held down from white): below it the picture is milky or murky",
+    )
+    lifted_black: float = Field(
+        140.0, ge=0, le=255, description="a bright picture's darkest 2% at or above this have no deep shadow"
+    )
+    murky_black: float = Field(
+        25.0, ge=0, le=255, description="a dark picture's darkest 2% at or above this are grey, not black"
+    )
+    murky_white: float = Field(
+        80.0, ge=0, le=255, description="a dark picture's brightest 2% at or below this hold no clean highlight"
+    )
+    high_key_median: float = Field(
+        230.0,
+        ge=0,
+        le=255,
+        description="a picture whose middle tone is this bright is high-key by design (snow, white on white): its "
+        "narrow range is judged by the clipped and blown shares instead",
+    )
 
 
 @kind.check(
@@ -378,12 +465,20 @@ class ExposureSettings(CheckSettings):
         higher_is_better=False,
         measure="exposure error (0-1): for a dark image 1 − its brightest 0.1% / 255, for a washed-out one its "
         "darkest 0.1% / 255, for clipped highlights the clipped share over 4× the allowed share, for crushed "
-        "shadows the crushed share over 2× the allowed share",
+        "shadows the crushed share over 2× the allowed share, for a washed-out or murky picture 1 − its tonal "
+        "spread over 2× the least spread",
     ),
     fix="Use balanced, natural exposure: {% if facts.too == 'dark' %}brighten the scene so its shadows show detail"
+    "{% elif facts.too == 'flat' %}restore full contrast: deep shadows and clean highlights"
     "{% else %}tone down the highlights so bright areas keep their detail and colour{% endif %}.",
 )
 def exposure(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
+    outcome = _exposure_outcome(ctx, s)
+    low_contrast = outcome.facts.get("too") == "flat"
+    return _unless_asked(ctx, s, outcome, ASKED_LOW_CONTRAST if low_contrast else ASKED_TONES)
+
+
+def _exposure_outcome(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
     m = ctx.memo("exposure", lambda: measures.exposure(ctx.decoded.gray, ctx.decoded.rgb))
     bounds = f"{number(s.min_mean)}–{number(s.max_mean)}"
     # Night scenes are dark on average but keep real highlights (lights, stars, windows); an underexposed
@@ -412,20 +507,55 @@ def exposure(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
         )
         graded = m.clipped / max(4 * s.max_clipped_fraction, 1e-9)
         return Outcome(False, m.clipped, s.max_clipped_fraction, detail, graded=graded, facts={"too": "bright"})
-    if m.crushed > s.max_crushed_fraction:
-        detail = f"{pct(m.crushed)} of the image is crushed to black (allowed {pct(s.max_crushed_fraction)})"
-        graded = m.crushed / max(2 * s.max_crushed_fraction, 1e-9)
-        return Outcome(False, m.crushed, s.max_crushed_fraction, detail, graded=graded, facts={"too": "dark"})
+    crushed = m.crushed
+    if crushed > s.max_crushed_fraction and s.prompt_param and asked_in(ctx.params.get(s.prompt_param), ASKED_BORDER):
+        # Black bars the prompt asks for (a letterboxed still) are black by design: only the picture between them
+        # can be crushed.
+        bars = measures.covered_share([b for b in _flat_bands(ctx) if b.level <= measures.CRUSHED])
+        crushed = max(0.0, crushed - bars) / max(1e-6, 1 - bars)
+    if crushed > s.max_crushed_fraction:
+        detail = f"{pct(crushed)} of the image is crushed to black (allowed {pct(s.max_crushed_fraction)})"
+        graded = crushed / max(2 * s.max_crushed_fraction, 1e-9)
+        return Outcome(False, crushed, s.max_crushed_fraction, detail, graded=graded, facts={"too": "dark"})
+    milky = m.low >= s.lifted_black and m.median < s.high_key_median
+    murky = m.low >= s.murky_black and m.high <= s.murky_white
+    if m.contrast < s.min_contrast and (milky or murky) and not _colour_carries_picture(ctx):
+        # Mean brightness is fine, but every tone is squeezed into a narrow band: no black and no white anywhere,
+        # a picture seen through milk (or mud). A low-key photo keeps its blacks and a high-key one its whites.
+        look = "washed out (milky)" if milky else "murky"
+        detail = (
+            f"image is {look}: low contrast, its tones span only {number(m.contrast)} levels (darkest 2% at "
+            f"{number(m.low)}, brightest 2% at {number(m.high)} of 255; needs a spread of ≥ {number(s.min_contrast)}), "
+            "with no deep shadows or clean highlights"
+        )
+        graded = 1 - m.contrast / max(2 * s.min_contrast, 1e-9)
+        return Outcome(False, m.contrast, s.min_contrast, detail, graded=graded, facts={"too": "flat"})
     return Outcome(
         True, m.mean, bounds, f"exposure is fine (mean brightness {number(m.mean)}, highlights {number(m.highlight)})"
     )
+
+
+#: How many times more the colour (apart from brightness) must vary than the brightness for the colour to carry the
+#: picture: red letters on a green sign of one luminance, whose narrow luminance range is the design, not milk.
+COLOUR_CARRIES = 2.0
+
+
+def _colour_carries_picture(ctx: JudgeContext) -> bool:
+    colour = _chroma(ctx)
+    return colour.spread > COLOUR_CARRIES * colour.luminance
 
 
 def _hex(rgb: np.ndarray) -> str:
     return "#" + "".join(f"{int(v):02x}" for v in rgb)
 
 
-class NoiseSettings(CheckSettings):
+#: Largest noise level reported: pixels on a 0-255 scale spread around their mean by at most half of it.
+MAX_NOISE_LEVEL = 128.0
+#: Fewest distinct tones a picture with grey levels has; at or under it the picture is dithered dots (1-bit).
+DITHERED_TONES = 2
+
+
+class NoiseSettings(PromptSettings):
     max_noise: float = Field(
         4.5, ge=0, le=128, description="largest pixel-level noise allowed in the flattest areas, in levels of 255"
     )
@@ -441,11 +571,16 @@ class NoiseSettings(CheckSettings):
     "noise",
     NoiseSettings,
     bands=Bands(6.5, 12.0, higher_is_better=False, measure="noise level in the flattest areas, in levels of 255"),
-    fix="Render a clean image with no grain, speckle or sensor noise{% if facts.patch %}, and the whole picture as one"
+    fix="Render a clean image with no grain, speckle or sensor noise{% if facts.dithered %}, in continuous tones rather"
+    " than dots of pure black and white{% endif %}{% if facts.patch %}, and the whole picture as one"
     " scene: part of the last image had dissolved into random noise{% endif %}; keep smooth areas such as sky, skin"
     " and walls smooth.",
 )
 def noise(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
+    return _unless_asked(ctx, s, _noise_outcome(ctx, s), ASKED_GRAIN)
+
+
+def _noise_outcome(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
     m = ctx.memo("noise", lambda: measures.noise_level(ctx.decoded.detail_gray))
     if not m.measured:
         tile = measures.NOISE_TILE
@@ -464,11 +599,22 @@ def noise(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
     if m.level <= s.max_noise:
         detail = f"image is clean (noise about {number(m.level)} levels)"
         return Outcome(True, m.level, s.max_noise, detail, facts=facts)
+    # The estimate reads pixel-to-pixel differences; on dots of pure black and white it runs past anything a
+    # 0-255 scale can hold. Pixels spread around their mean by at most half the range.
+    level = min(m.level, MAX_NOISE_LEVEL)
+    facts = {"level": level}
+    tones = np.unique(measures.strided(ctx.decoded.gray, 256)).size
+    if tones <= DITHERED_TONES:
+        detail = (
+            f"image is dithered: it is drawn in only {tones} tones (a 1-bit picture of black and white dots), so "
+            f"even its smoothest areas are grain of about {number(level)} levels (allowed {number(s.max_noise)})"
+        )
+        return Outcome(False, level, s.max_noise, detail, facts={**facts, "dithered": True})
     detail = (
-        f"image is grainy: noise of about {number(m.level)} levels (of 255) even in its smoothest areas "
+        f"image is grainy: noise of about {number(level)} levels (of 255) even in its smoothest areas "
         f"(allowed {number(s.max_noise)})"
     )
-    return Outcome(False, m.level, s.max_noise, detail, facts=facts)
+    return Outcome(False, level, s.max_noise, detail, facts=facts)
 
 
 class JpegBlockingSettings(CheckSettings):
@@ -480,35 +626,87 @@ class JpegBlockingSettings(CheckSettings):
     )
 
 
+#: Block-edge ratio from which an image that is not a JPEG file shows its 8×8 grid plainly: below it, an estimated
+#: quality is weak evidence (a few straight edges of a drawing may sit on the grid) and fails moderately at most.
+STRONG_EDGE_RATIO = 2.0
+
+
+def jpeg_file_quality(image: ImageSource) -> float | None:
+    """The quality a JPEG file was saved at, read from its own luminance quantisation table (exact, where the
+    pixels only allow an estimate); None for any other format or a JPEG without readable tables."""
+    if image.mime != "image/jpeg":
+        return None
+    data = image.load_bytes()
+    if not data.startswith(b"\xff\xd8\xff"):
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        # Opening reads the headers only; the tables are there, before any pixel data.
+        with Image.open(io.BytesIO(data)) as opened:
+            tables = getattr(opened, "quantization", None) or {}
+            luma = tables.get(0)
+            return measures.jpeg_table_quality(luma) if luma is not None else None
+    except (OSError, ValueError, UnidentifiedImageError, SyntaxError):
+        return None
+
+
+def _compression(
+    ctx: JudgeContext, min_edge_ratio: float
+) -> tuple[measures.BlockingMeasure, float | None, float, bool]:
+    """The pixels' blocking measure, the quality the file says it was saved at (None if it is no JPEG), the quality
+    judged from both, and whether that is the file's own."""
+    m: measures.BlockingMeasure = ctx.memo("jpeg-blocking", lambda: measures.jpeg_blocking(ctx.decoded.detail_gray))
+    saved_at: float | None = ctx.memo("jpeg-file-quality", lambda: jpeg_file_quality(ctx.image))
+    # The pixels' estimate counts only where the block grid shows; it still catches a picture compressed hard
+    # before it was saved again at a high quality (or as PNG).
+    estimated = m.quality if m.measured and m.edge_ratio >= min_edge_ratio else 100.0
+    # The file's own quality is exact: the estimate replaces it only when it finds markedly harder compression.
+    if saved_at is not None and estimated >= 0.8 * saved_at:
+        return m, saved_at, saved_at, True
+    return m, saved_at, estimated, False
+
+
 @kind.check(
     "jpeg_blocking",
     JpegBlockingSettings,
-    bands=Bands(12.0, 7.0, measure="estimated JPEG quality (libjpeg scale 1-100)"),
+    bands=Bands(12.0, 7.0, measure="JPEG quality (libjpeg scale 1-100): the file's own, or estimated from its pixels"),
     fix="Deliver the image losslessly (PNG) or as a high-quality JPEG (quality 90 or more), with no visible 8×8 "
     "compression blocks or smearing.",
 )
 def jpeg_blocking(ctx: JudgeContext, s: JpegBlockingSettings) -> Outcome:
-    m = ctx.memo("jpeg-blocking", lambda: measures.jpeg_blocking(ctx.decoded.detail_gray))
-    if not m.measured:
+    m, saved_at, quality, from_file = _compression(ctx, s.min_edge_ratio)
+    if not m.measured and saved_at is None:
         side = 8 * measures.JPEG_MIN_BLOCKS
         needs = f"compression is read on a grid of 8×8 px blocks at least {side}×{side} px"
         return _unmeasured(ctx, s.min_quality, "measure JPEG compression", needs, ctx.decoded.detail_gray)
-    facts = {"quality": m.quality}
-    if m.quality >= s.min_quality or m.edge_ratio < s.min_edge_ratio:
+    facts = {"quality": quality}
+    if quality >= s.min_quality:
+        if quality >= 100:
+            detail = "no heavy JPEG compression found"
+        elif from_file:
+            detail = f"JPEG compression is acceptable (the file is saved at quality {number(saved_at)})"
+        else:
+            detail = f"JPEG compression is acceptable (quality about {number(quality)})"
+        return Outcome(True, quality, s.min_quality, detail, facts=facts)
+    if from_file:
+        # The file's own tables: exact, graded on the quality.
         detail = (
-            "no heavy JPEG compression found"
-            if m.quality >= 100
-            else f"JPEG compression is acceptable (quality about {number(m.quality)})"
+            f"heavy JPEG compression: the file is saved at JPEG quality {number(saved_at)} (needs ≥ "
+            f"{number(s.min_quality)}), so 8×8 blocks and smeared detail show"
         )
-        return Outcome(True, m.quality, s.min_quality, detail, facts=facts)
+        return Outcome(False, quality, s.min_quality, detail, facts=facts)
     detail = (
-        f"heavy JPEG compression: quality about {number(m.quality)} (needs ≥ {number(s.min_quality)}); 8×8 block edges "
+        f"heavy JPEG compression: quality about {number(quality)} (needs ≥ {number(s.min_quality)}); 8×8 block edges "
         f"are {number(m.edge_ratio)}× stronger than other edges"
     )
-    return Outcome(False, m.quality, s.min_quality, detail, facts=facts)
+    # An estimate from pixels whose grid shows only faintly is no proof of heavy compression: it never regenerates
+    # the image on its own.
+    severity = "moderate" if m.edge_ratio < STRONG_EDGE_RATIO and quality < 7 else None
+    return Outcome(False, quality, s.min_quality, detail, severity=severity, facts=facts)
 
 
-class BandingSettings(CheckSettings):
+class BandingSettings(PromptSettings):
     max_banded_share: float = Field(
         0.06, ge=0, le=1, description="share of the image allowed on stairs of gradients drawn in visible steps"
     )
@@ -525,6 +723,10 @@ class BandingSettings(CheckSettings):
     "bands, contour lines or posterisation.",
 )
 def banding(ctx: JudgeContext, s: BandingSettings) -> Outcome:
+    return _unless_asked(ctx, s, _banding_outcome(ctx, s), ASKED_PIXEL_ART)
+
+
+def _banding_outcome(ctx: JudgeContext, s: BandingSettings) -> Outcome:
     m = ctx.memo("banding", lambda: measures.banding(ctx.decoded.rgb))
     if not m.measured:
         needs = f"a staircase of bands needs at least {measures.BANDING_MIN_SIDE} px across or down"
@@ -610,7 +812,7 @@ def _same_band_colour(ctx: JudgeContext, one: measures.FlatBand, other: measures
     return bool(difference.max() <= SAME_BAND_CHANNEL)
 
 
-class BordersSettings(CheckSettings):
+class BordersSettings(PromptSettings):
     min_band: float = Field(
         0.015, gt=0, le=1, description="thinnest bar counted, as a share of the image's height or width"
     )
@@ -632,6 +834,10 @@ class BordersSettings(CheckSettings):
     fix="Fill the whole frame edge to edge with the scene: no letterbox or pillarbox bars, borders or frames.",
 )
 def borders(ctx: JudgeContext, s: BordersSettings) -> Outcome:
+    return _unless_asked(ctx, s, _borders_outcome(ctx, s), ASKED_BORDER)
+
+
+def _borders_outcome(ctx: JudgeContext, s: BordersSettings) -> Outcome:
     if unmeasured := _bands_unmeasured(ctx, s.min_band, "look for bars or a frame along its edges"):
         return unmeasured
     found = _flat_bands(ctx)
@@ -763,6 +969,51 @@ class TilingSettings(CheckSettings):
     seam_moderate_step: float = Field(
         20.0, ge=0, le=255, description="a seam whose jump reaches this many levels fails moderately, else mildly"
     )
+    prompt_param: str = Field(
+        "prompt",
+        description="param whose words may ask for a picture in panels (a diptych, a 2x2 grid, before and after): "
+        "gutters and seams between the pictures are then what was asked for",
+    )
+
+
+_COUNT = r"(?:\d+|two|three|four|five|six|seven|eight|nine|ten|twelve|sixteen)"
+_PICTURES = r"(?:panels?|pictures|photos|photographs|images|portraits|shots|frames|thumbnails|variations|views)"
+#: Words in a prompt that ask for one image made of several pictures: then its gutters and seams are the layout
+#: ordered, not a defect. A named layout, a count of panels ("two panels", "a 4-panel"), or a grid of pictures;
+#: "side by side" or "grid" alone are not enough ("two shoes side by side", "a grid of streets" are one picture).
+ASKED_LAYOUT = re.compile(
+    r"\b(?:diptych|triptych|polyptych|contact[- ]sheets?|comic[- ]strips?|comic[- ]page|storyboard|photo[- ]strip"
+    r"|photo[- ]?booth strip|collage|split[- ]screen|before[- ]and[- ]after|before ?/ ?after|sprite[- ]sheet"
+    r"|character[- ]sheet|(?:side[- ]by[- ]side|split) comparison"
+    rf"|{_COUNT}[- ](?:separate |different |equal |square |comic |side[- ]by[- ]side |stacked )?panels?"
+    rf"|\d+ ?[x×] ?\d+ (?:grid|panels?|layout|collage|tiles|mosaic)|grid of (?:{_COUNT} )?(?:\w+ )?{_PICTURES}"
+    rf"|(?:{_COUNT} |\d+ ?[x×] ?\d+ )?(?:panel|photo|picture|image) grid)\b",
+    re.IGNORECASE,
+)
+#: A passage the prompt quotes is text the picture shows ("a sign that says \"BEFORE AND AFTER\""), not a layout.
+_QUOTED = re.compile(r'"[^"]*"|“[^“”]*”|„[^„“”]*[“”]|«[^«»]*»')
+#: A word that refuses what follows it ("one photo, not a collage"), looked for among the few words before a match.
+_REFUSAL = re.compile(r"\b(?:no|not|without|never|nor|avoid|instead of|rather than)\b", re.IGNORECASE)
+
+
+def asked_layout(prompt: object) -> str | None:
+    """The words of ``prompt`` that ask for a picture in panels ("a 2x2 grid of portraits", "before and after"),
+    or None when it asks for one picture (or refuses a layout: "a single photo, not a collage")."""
+    return asked_in(prompt, ASKED_LAYOUT)
+
+
+def asked_in(prompt: object, asking: re.Pattern[str]) -> str | None:
+    """The first words of ``prompt`` that ``asking`` matches outside quoted text and not refused by the few words
+    before them ("no grain", "without a border"); None when the prompt does not ask for it."""
+    if not isinstance(prompt, str):
+        return None
+    unquoted = _QUOTED.sub(" ", prompt)
+    for match in asking.finditer(unquoted):
+        # The clause before the match, up to three words back: "not a collage", "no grid of variations".
+        before = re.split(r"[,;:.!?]", unquoted[: match.start()])[-1].split()[-3:]
+        if not _REFUSAL.search(" ".join(before)):
+            return match.group(0)
+    return None
 
 
 @kind.check(
@@ -789,7 +1040,11 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         )
         facts = {"layout": f"{across}×{down}"}
         return Outcome(False, m.similarity, s.max_similarity, detail, facts=facts)
+    # Copies of one picture fail above whatever the prompt says; separate pictures are a layout it may ask for.
+    asked = asked_layout(ctx.params.get(s.prompt_param)) if s.prompt_param else None
     if split := _panels(ctx):
+        if asked:
+            return Outcome(True, m.similarity, s.max_similarity, _as_asked(split[0], asked), facts=split[2])
         return Outcome(False, m.similarity, s.max_similarity, split[0], severity=split[1], facts=split[2])
     found = ctx.memo("seam", lambda: measures.seam_in_lines(*ctx.decoded.line_grays))
     if (
@@ -821,6 +1076,8 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
             )
             severity = "severe" if min(found.step, cross.step) >= s.seam_moderate_step else "moderate"
             facts = {"layout": "seam grid", "direction": "both"}
+        if asked:
+            return Outcome(True, m.similarity, s.max_similarity, _as_asked(detail, asked), facts=facts)
         return Outcome(False, m.similarity, s.max_similarity, detail, severity=severity, facts=facts)
     if not m.measured and not found.measured:
         needs = (
@@ -829,6 +1086,12 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         )
         return _unmeasured(ctx, s.max_similarity, "look for repeated tiles or seams", needs, ctx.decoded.gray)
     return Outcome(True, m.similarity, s.max_similarity, "the image does not repeat itself and has no seam")
+
+
+def _as_asked(detail: str, asked: str) -> str:
+    """A found layout's description, for a pass: what it is, and the prompt's words that ask for it."""
+    found = detail.split(":")[0]
+    return f"{found}, as the prompt asks ('{asked}')"
 
 
 def _gutter_rgb(ctx: JudgeContext, gutter: measures.Gutter) -> np.ndarray:
@@ -842,10 +1105,25 @@ def _gutter_rgb(ctx: JudgeContext, gutter: measures.Gutter) -> np.ndarray:
     return np.median(measures.strided(line[np.newaxis], 256).reshape(-1, 3), axis=0)
 
 
+def _inside_one_block(ctx: JudgeContext, gutter: measures.Gutter, offset: tuple[int, int]) -> bool:
+    """Whether a gutter lies within one row (or column) of 8×8 JPEG blocks on the grid at ``offset`` (x, y)."""
+    vertical = gutter.direction == "vertical"
+    length = ctx.decoded.width if vertical else ctx.decoded.height
+    grid = offset[0] if vertical else offset[1]
+    start = math.floor(gutter.position * length - gutter.width / 2)
+    end = start + max(1, gutter.width) - 1
+    return (start - grid) // 8 == (end - grid) // 8
+
+
 def _panels(ctx: JudgeContext) -> tuple[str, str, dict[str, object]] | None:
     """A picture split into panels by straight flat gutters (a contact sheet, a grid of variations): what it is,
     how severe (a grid both ways is severe, one gutter moderate) and its facts; None when there is none."""
     found = ctx.memo("gutters", lambda: measures.gutters(*ctx.decoded.line_grays))
+    defaults = JpegBlockingSettings()
+    if found and (heavy := _compression(ctx, defaults.min_edge_ratio))[2] < defaults.min_quality:
+        # Heavy compression flattens whole rows of 8×8 blocks into one colour: a flat line inside one block row is
+        # that, not a gutter between pictures (the compression criterion names the real fault).
+        found = [g for g in found if not _inside_one_block(ctx, g, heavy[0].offset)]
     if not found:
         return None
     across = 1 + sum(g.direction == "vertical" for g in found)
@@ -875,6 +1153,13 @@ class BrokenRegionsSettings(CheckSettings):
     max_streak_share: float = Field(
         0.02, ge=0, le=1, description="share of the rows (or columns) allowed to be flat streaks across the picture"
     )
+    max_single_block_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="share of the image a single flat rectangle may cover: larger, it is no sign or screen but a "
+        "part of the picture that broke down (a person checks it); several flat shapes are a flat design",
+    )
 
 
 @kind.check(
@@ -901,13 +1186,23 @@ def broken_regions(ctx: JudgeContext, s: BrokenRegionsSettings) -> Outcome:
         what = f"{lines} smeared into streaks of flat colour"
         detail = (
             f"the picture is broken by streaks: {pct(m.streaks)} of its {lines} are smeared into one flat colour "
-            f"across the picture (allowed {pct(s.max_streak_share)})"
+            f"over part of the picture (allowed {pct(s.max_streak_share)})"
         )
         return Outcome(False, m.streaks, s.max_streak_share, detail, facts={"what": what, "share": m.streaks})
+    if m.block_count == 1 and m.blocks > s.max_single_block_share:
+        # One flat rectangle this large inside a textured picture is rarely an object (a screen, a sign carry
+        # some detail; a flat lay of flat objects has several): a person decides rather than the image regenerating.
+        what = "a large flat rectangle of solid colour pasted over part of it"
+        detail = (
+            f"the picture may be broken: one flat rectangle of solid colour covers {pct(m.blocks)} of it (allowed "
+            f"{pct(s.max_single_block_share)})"
+        )
+        facts = {"what": what, "share": m.blocks}
+        return Outcome(False, m.blocks, s.max_single_block_share, detail, severity="moderate", facts=facts)
     return Outcome(True, m.blocks, s.max_block_share, "no flat blocks or streaks break the picture")
 
 
-class PixelatedSettings(CheckSettings):
+class PixelatedSettings(PromptSettings):
     min_block: float = Field(
         3.0, ge=2, le=512, description="side in pixels of blown-up square pixels from which an image is pixelated"
     )
@@ -921,6 +1216,10 @@ class PixelatedSettings(CheckSettings):
     "{{ facts.effective }} px blown up into visible square pixels.",
 )
 def pixelated(ctx: JudgeContext, s: PixelatedSettings) -> Outcome:
+    return _unless_asked(ctx, s, _pixelated_outcome(ctx, s), ASKED_PIXEL_ART)
+
+
+def _pixelated_outcome(ctx: JudgeContext, s: PixelatedSettings) -> Outcome:
     gray = _thumbnail_gray(ctx, 1024)
     if min(gray.shape) < 2 * measures.PIXEL_GRID_MIN:
         needs = f"a grid of blown-up pixels is looked for across at least {2 * measures.PIXEL_GRID_MIN} px"
