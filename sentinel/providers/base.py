@@ -343,6 +343,11 @@ def classify_http(response: httpx.Response, provider_message: str | Callable[[],
         return failure(Outcome.RATE_LIMITED, text, status, retry_after_seconds(response))
     if status in (401, 403):
         return failure(Outcome.AUTH, text, status)
+    if status == 402:
+        # Payment Required: the provider's account (or a gateway's) is out of credit. Not the caller's request, and
+        # nothing a retry changes until someone pays: a set-up failure, as a rejected key is, and the next candidate
+        # is asked.
+        return failure(Outcome.AUTH, f"{text} (the provider's account cannot pay: see its billing)", status)
     if status == 408 or status == 504:
         return failure(Outcome.TIMEOUT, text, status)
     if status in MODEL_GONE_STATUSES and not _from_the_api(response):

@@ -49,14 +49,23 @@ logger = logging.getLogger(__name__)
 #: Every answer is read whole (an image's base64 in JSON): the transport reads it in one go, not piece by piece.
 WHOLE_ANSWER = {READ_WHOLE: True}
 #: Error codes OpenAI uses when its safety system refuses a prompt or an output.
-CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "image_generation_user_error"})
+CONTENT_POLICY_CODES = frozenset(
+    # OpenAI's words, then Azure OpenAI's (its DALL·E deployments answer 400 contentFilter, its chat ones
+    # content_filter).
+    {"content_policy_violation", "moderation_blocked", "image_generation_user_error", "contentFilter", "content_filter"}
+)
+#: ``error.code`` words with which a provider says, in a 400, that its account cannot pay (OpenAI's
+#: billing_hard_limit_reached): the provider is away, for every request, until someone pays; not the caller's request
+#: at fault. (An exhausted quota comes as a 429, a rate limit: the next candidate is asked all the same.)
+ACCOUNT_CANNOT_PAY_CODES = frozenset({"billing_hard_limit_reached", "billing_not_active"})
 #: ``error.code`` or ``error.type`` words of an error a gateway answers inside a 200, by the outcome the same error
-#: has at the status OpenAI gives it: a rejected key (401), a rate limit or an exhausted quota (both 429), an outage
+#: has at the status OpenAI gives it: a rejected key (401) or an account that cannot pay, a rate limit (429), an outage
 #: (500, 503). OpenAI's own words first, then those of the gateways that copy its error shape.
 IN_BAND_ERROR_OUTCOMES: dict[str, Outcome] = {
     **dict.fromkeys(
         ("invalid_api_key", "authentication_error", "authentication", "permission_error", "unauthorized"), Outcome.AUTH
     ),
+    **dict.fromkeys(ACCOUNT_CANNOT_PAY_CODES, Outcome.AUTH),
     **dict.fromkeys(
         ("rate_limit_exceeded", "insufficient_quota", "rate_limit_error", "quota_exceeded"), Outcome.RATE_LIMITED
     ),
@@ -374,6 +383,12 @@ class OpenAIProvider(HttpProvider):
                 return failure(
                     Outcome.CONTENT_FILTERED,
                     f"refused by the provider's safety system ({code}): {error_message(response)}",
+                    response.status_code,
+                )
+            if code in ACCOUNT_CANNOT_PAY_CODES:
+                return failure(
+                    Outcome.AUTH,
+                    f"{self.name}'s account cannot pay for images ({code}): {error_message(response)}",
                     response.status_code,
                 )
             failed = replace(failed, param=param, code=code)
