@@ -5,49 +5,24 @@ JSON is refused naming it (the last one was taken)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import clean_env, png_bytes, start_server
-
-IMAGE = png_bytes(128, 128)
-
-
-class _Host(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        page = self.path == "/login"
-        body = b"<html><body>please log in</body></html>" if page else IMAGE
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html" if page else "image/png")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.support.page_host import fetching_from_loopback, serving_pages
 
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Host)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving_pages() as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data: Path = tmp_path_factory.mktemp("job-inputs")
-    env = clean_env(SENTINEL_DATA_DIR=str(data), SENTINEL_FETCH_ALLOWED_NETWORKS="127.0.0.1/32")
-    server, base = start_server(env, data / "serve.log")
-    yield base
-    server.stop()
+    with fetching_from_loopback(tmp_path_factory.mktemp("job-inputs")) as base:
+        yield base
 
 
 @pytest.mark.parametrize(("page", "field"), [("source", "source_url"), ("mask", "mask_url")])
