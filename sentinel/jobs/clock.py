@@ -19,6 +19,10 @@ from sentinel.models import AttemptState, Job, JobAttempt, as_utc, utcnow
 _DATABASE_NOW = text("SELECT clock_timestamp()")
 #: The database's clock as a column of a statement already being made (PostgreSQL): no round trip of its own.
 _CLOCK = func.clock_timestamp(type_=DateTime(timezone=True))
+#: The database's clock as a value to write: the moment the statement began, the same wherever it appears in that
+#: statement. ``clock_timestamp()`` is read again at each place it is written, so a job's ``created_at`` and its
+#: ``deadline_at`` (``now + budget``) in one INSERT could lie a microsecond more than the budget apart.
+_STATEMENT_CLOCK = func.statement_timestamp(type_=DateTime(timezone=True))
 
 
 def database_now(bind: Session | Connection) -> datetime:
@@ -32,10 +36,10 @@ def database_now(bind: Session | Connection) -> datetime:
 
 def now_to_write(bind: Session | Connection) -> datetime | ColumnElement[datetime]:
     """Now by the database's clock as a value to write in a statement (a job's deadline, an attempt's start):
-    PostgreSQL's ``clock_timestamp()``, evaluated by the server as it writes, else this machine's time (see
+    PostgreSQL's ``statement_timestamp()``, evaluated by the server as it writes, else this machine's time (see
     :func:`database_now`). A job's 5-minute budget written from a clock a minute off was a minute short or long."""
     engine = bind.get_bind() if isinstance(bind, Session) else bind.engine
-    return _CLOCK if engine.dialect.name == "postgresql" else utcnow()
+    return _STATEMENT_CLOCK if engine.dialect.name == "postgresql" else utcnow()
 
 
 def job_and_now(session: Session, job_id: str) -> tuple[Job | None, datetime]:
