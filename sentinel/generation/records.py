@@ -68,44 +68,47 @@ class GroupWriter:
         self._images = images
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[Record, asyncio.Future[None]]] = []
-        self._writing: asyncio.Task[None] | None = None
+        #: The commit of the group being written, in a thread; None while none is.
+        self._writing: asyncio.Future[list[Exception | None]] | None = None
         #: Guards the choice of loop, should two loops in two threads ever share this writer.
         self._binding = threading.Lock()
 
     async def record(self, record: Record) -> None:
+        await self.submit(record)
+
+    def submit(self, record: Record) -> asyncio.Future[None]:
+        """Start committing ``record`` now, and the future that is done once it is committed (or raises why not).
+
+        The write starts before this returns: a thread is handed the record's group at once, where a task would
+        first wait for the loop's next turn, behind whatever the caller does next (an early answer sends a whole
+        image first). Cancelling the future cancels only the wait: the record is written all the same."""
         fresh = self._fresh_blobs(record)
         for sha256, staged in record.written_ahead.items():
             if sha256 not in fresh:
                 self._discard(staged)  # stored already (or the store cannot stage): written for nothing
-        if fresh and (not self._busy() or not self._syncs()):
-            # With no group being written, this record's starts at once; its new blobs are written meanwhile by the
-            # store's threads, alongside the thread hop and the statements before the put, which then only renames.
-            # So too behind a group when the store does not sync: the put then waits only for a write, which the
-            # store's threads started at once, and a thread hop of the request's own to wait for it first (~40 us of
-            # CPU, with its wake-up of the loop) would cost more than it could save.
-            await self._record_while_staging(record, fresh)
-            return
-        if not fresh:
-            await self._record(record)
-            return
-        # Shielded: a request cancelled while its blobs are written still has its rows (and paid calls) recorded.
-        work = asyncio.ensure_future(self._stage_and_record(record, fresh))
-        work.add_done_callback(_retrieved)
-        await asyncio.shield(work)
+        if fresh and self._busy() and self._syncs():
+            # Shielded: a request cancelled while its blobs are written still has its rows (and paid calls)
+            # recorded.
+            work = asyncio.ensure_future(self._stage_and_record(record, fresh))
+            work.add_done_callback(_retrieved)
+            return asyncio.shield(work)
+        # With no group being written, this record's starts at once; its new blobs are written meanwhile by the
+        # store's threads, alongside the thread hop and the statements before the put, which then only renames. So
+        # too behind a group when the store does not sync: the put then waits only for a write, which the store's
+        # threads started at once, and a thread hop of the request's own to wait for it first (~40 us of CPU, with
+        # its wake-up of the loop) would cost more than it could save.
+        staged = self._staged_all(record, fresh) if fresh else []
+        done = self._enqueue(record)
+        if staged:
+            # The put renamed them; a record cancelled or failed leaves nothing behind (the put writes afresh what
+            # was discarded before it came to it).
+            done.add_done_callback(lambda _: self._discard_all(staged))
+        return done
 
-    async def _record_while_staging(self, record: Record, fresh: dict[str, bytes]) -> None:
-        blobs = self._images.blobs
-        if getattr(blobs, "stage_in_background", None) is None:
-            await self._record(record)
-            return
-        staged = [blob for sha256, data in fresh.items() if (blob := self._staged(record, sha256, data)) is not None]
-        try:
-            await self._record(record)
-        finally:
-            # The put renamed them; a record cancelled or failed leaves nothing behind (the put writes afresh
-            # what was discarded before it came to it).
-            for blob in staged:
-                self._discard(blob)
+    def _staged_all(self, record: Record, fresh: dict[str, bytes]) -> list[StagedBlob]:
+        if getattr(self._images.blobs, "stage_in_background", None) is None:
+            return []
+        return [blob for sha256, data in fresh.items() if (blob := self._staged(record, sha256, data)) is not None]
 
     def _staged(self, record: Record, sha256: str, data: bytes) -> StagedBlob | None:
         """A new blob staged for the put: the one written ahead, named now, else one staged now in the background."""
@@ -117,8 +120,7 @@ class GroupWriter:
 
     def _busy(self) -> bool:
         """Whether a group is being written on this loop, so a record sent now waits for it anyway."""
-        writing = self._writing
-        return writing is not None and not writing.done() and self._loop is asyncio.get_running_loop()
+        return self._writing is not None and self._loop is asyncio.get_running_loop()
 
     def _syncs(self) -> bool:
         """Whether the store syncs each blob to disk before a put returns (an fsync of milliseconds, which a group's
@@ -165,50 +167,66 @@ class GroupWriter:
 
         staged = await asyncio.to_thread(stage_all)
         try:
-            await self._record(record)
+            await self._enqueue(record)
         finally:
-            for blob in staged:
-                self._discard(blob)
+            self._discard_all(staged)
 
     def _discard(self, blob: StagedBlob) -> None:
         discard = getattr(self._images.blobs, "discard", None)
         if discard is not None:
             discard(blob)
 
-    async def _record(self, record: Record) -> None:
+    def _discard_all(self, blobs: list[StagedBlob]) -> None:
+        for blob in blobs:
+            self._discard(blob)
+
+    def _enqueue(self, record: Record) -> asyncio.Future[None]:
+        """The future of ``record``'s commit: in the group being gathered, whose thread starts now if no group is
+        being written (else when the one being written ends)."""
         loop = asyncio.get_running_loop()
         with self._binding:
             if self._loop is None or self._loop.is_closed():
                 self._loop, self._waiting, self._writing = loop, [], None
             ours = self._loop is loop
         if not ours:
-            await asyncio.to_thread(self._commit_alone, record)
-            return
+            return asyncio.ensure_future(asyncio.to_thread(self._commit_alone, record))
         done: asyncio.Future[None] = loop.create_future()
         self._waiting.append((record, done))
-        if self._writing is None or self._writing.done():
-            self._writing = loop.create_task(self._write_groups())
-        # A request cancelled while it waits cancels only its own future: the group is written all the same.
-        await done
+        if self._writing is None:
+            self._write_group(loop)
+        return done
 
-    async def _write_groups(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting, []
-            try:
-                failures = await asyncio.to_thread(self._commit, [record for record, _ in group])
-            except BaseException as exc:
-                # Cancelled while the thread wrote (the loop is closing): whether it committed is not known here.
-                for _, done in group:
-                    if not done.done():
-                        done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("recording stopped"))
-                raise
-            for (_, done), failure in zip(group, failures, strict=True):
-                if done.done():
-                    continue
-                if failure is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(failure)
+    def _write_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The records gathered so far, committed in a thread from now on; when it ends, the next group's."""
+        group, self._waiting = self._waiting, []
+        writing = loop.run_in_executor(None, self._commit, [record for record, _ in group])
+        self._writing = writing
+        writing.add_done_callback(lambda ended: self._group_written(loop, group, ended))
+
+    def _group_written(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        group: list[tuple[Record, asyncio.Future[None]]],
+        ended: asyncio.Future[list[Exception | None]],
+    ) -> None:
+        self._writing = None
+        failures: list[Exception | None]
+        if ended.cancelled():
+            failures = [RuntimeError("recording stopped")] * len(group)
+        elif (error := ended.exception()) is not None:
+            failures = [error if isinstance(error, Exception) else RuntimeError("recording stopped")] * len(group)
+        else:
+            failures = ended.result()
+        # A request cancelled while it waited is done already: the group was written all the same.
+        for (_, done), failure in zip(group, failures, strict=True):
+            if done.done():
+                continue
+            if failure is None:
+                done.set_result(None)
+            else:
+                done.set_exception(failure)
+        if self._waiting and self._loop is loop and not loop.is_closed():
+            self._write_group(loop)
 
     def _commit(self, group: list[Record]) -> list[Exception | None]:
         """Per record, None when committed, else why not. One transaction for the whole group; when it fails, each

@@ -252,11 +252,12 @@ class GenerationService:
         record, image_ids = self._rows(generation, owner, reservation)
         if answer_early and self._answers_early(record):
             generation.image_ids = image_ids
-            committing = asyncio.ensure_future(self._commit(record, generation))
+            # The commit's thread starts before the answer does: the two overlap from the first byte sent.
+            committing = asyncio.ensure_future(self._commit(record, generation, self.records.submit(record)))
             committing.add_done_callback(_log_failed_commit)
             generation.committed = committing
             return generation
-        await self._commit(record, generation)
+        await self._commit(record, generation, self.records.submit(record))
         generation.image_ids = image_ids
         return generation
 
@@ -276,11 +277,12 @@ class GenerationService:
             return False
         return True
 
-    async def _commit(self, record: Record, generation: Generation) -> None:
-        """The generation's rows committed; when the blob store could not keep its images, ImageNotStored, with
-        their calls logged all the same (the provider was paid, and the spend was settled)."""
+    async def _commit(self, record: Record, generation: Generation, written: asyncio.Future[None]) -> None:
+        """The generation's rows committed (``written``: their commit, under way); when the blob store could not keep
+        its images, ImageNotStored, with their calls logged all the same (the provider was paid, and the spend was
+        settled)."""
         try:
-            await self.records.record(record)
+            await written
         except BlobStoreError as exc:
             if exc.status_code != 503 or not record.images:
                 raise

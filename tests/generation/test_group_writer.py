@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import threading
 import uuid
 
 import numpy as np
@@ -156,3 +157,29 @@ def test_a_record_from_another_event_loop_is_written_on_its_own(services) -> Non
     finally:
         other.close()
     assert len(calls_of(services, second_id)) == 1
+
+
+def test_a_submitted_record_is_committed_while_the_loop_is_busy_with_something_else(services) -> None:
+    # The gateway's early answer submits its generation's rows and then sends a whole image from the loop's thread.
+    # The commit's thread must already be under way then: when it waited for the loop's next turn, it began only
+    # after the image had gone out, and the answer's last bytes waited for all of it.
+    record, request_id = record_of(services, noise(300 * 1024, seed=7))
+
+    def logged() -> bool:
+        with Session(services.engine) as session:
+            return session.exec(select(ProviderCall).where(ProviderCall.request_id == request_id)).first() is not None
+
+    async def go() -> bool:
+        writer = GroupWriter(lambda: services.engine, services.images)
+        written = writer.submit(record)
+        # The loop's thread stays busy (no await) until the rows are there, or for long enough to say they never
+        # came while it was.
+        waited = 0
+        while not logged() and waited < 1000:
+            threading.Event().wait(0.02)
+            waited += 1
+        committed_while_busy = logged()
+        await written
+        return committed_while_busy
+
+    assert asyncio.run(go()), "the record's commit waited for the loop's next turn"
