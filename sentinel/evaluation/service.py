@@ -977,7 +977,7 @@ class EvaluationService:
         if session.execute(statement).rowcount == 1:  # type: ignore[attr-defined]
             write(session, *self.judge_messages(evaluation.id, evaluation.escalation_judges))
 
-    def sweep(self, stalled_after_seconds: float) -> dict[str, int]:
+    def sweep(self, stalled_after_seconds: float, judging_waiting: int = 0) -> dict[str, int]:
         """Move on unfinished evaluations that stopped moving; safe to run anywhere, any number of times.
 
         One past its deadline gets its verdict with the votes it has; one whose votes are all in is finalised. A
@@ -985,6 +985,12 @@ class EvaluationService:
         messages: once an evaluation has seen nothing happen for ``stalled_after_seconds``, and no missing judge is
         still inside its time limit since it was last asked, the missing judges are asked again (a vote is unique
         per evaluation and judge, so a message that was only slow does no harm).
+
+        ``judging_waiting``: judge messages the broker holds that no worker has taken yet. While there are any, a
+        quiet evaluation's own message may be among them: it waits its turn, and is not asked again. In a backlog
+        longer than ``stalled_after_seconds`` every queued evaluation was taken for lost and sent again, each sweep
+        period, adding the backlog to the queue once more just when the workers were behind (and paying a vision
+        judge twice when both copies ran before the first vote landed).
         """
         now = utcnow()
         counts = {"resent": 0, "finalised": 0}
@@ -1015,6 +1021,8 @@ class EvaluationService:
                 as_utc(t) for t in (evaluation.created_at, evaluation.escalated_at, evaluation.judges_resent_at) if t
             ]
             if (now - max([*asked, last_vote.get(evaluation.id, asked[0])])).total_seconds() < stalled_after_seconds:
+                continue
+            if judging_waiting > 0:
                 continue
             missing = [name for name in evaluation.panel if name not in done]
             limits = [self.services.panel.get(name).timeout_seconds for name in missing]

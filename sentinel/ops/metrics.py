@@ -54,8 +54,15 @@ class QueueDepth(Collector):
         yield family
 
 
-def queue_depths() -> list[tuple[str, str, float]]:
-    names = sorted({*QUEUES, *(q for q in broker.get_declared_queues() if not q.endswith((".DQ", ".XQ")))})
+def waiting_messages(queue: str) -> int:
+    """Messages of ``queue`` that no worker has taken yet (ready, or delayed for a retry)."""
+    return int(sum(value for name, state, value in queue_depths([queue]) if state in ("ready", "delayed")))
+
+
+def queue_depths(queues: list[str] | None = None) -> list[tuple[str, str, float]]:
+    """Each queue's messages by state (every queue the broker knows of, unless ``queues`` names some)."""
+    declared = (q for q in broker.get_declared_queues() if not q.endswith((".DQ", ".XQ")))
+    names = sorted(queues) if queues is not None else sorted({*QUEUES, *declared})
     if isinstance(broker, RedisBroker):
         settings = get_settings()
         return _redis_depths(settings.resolved_broker_url or "", broker.namespace, names)

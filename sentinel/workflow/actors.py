@@ -123,12 +123,24 @@ def deliver_webhook(kind: str, resource_id: str, event: str = "finished", delive
     runtime.webhooks().deliver_event(kind, resource_id, event, delivery_id)
 
 
+def _judging_waiting() -> int:
+    """Judge messages the broker holds that no worker has taken yet; 0 when the broker cannot say (its sends wait
+    in the outbox then, and the sweep behaves as it did before it asked)."""
+    from sentinel.ops.metrics import waiting_messages
+
+    try:
+        return waiting_messages(steps.JUDGING)
+    except Exception as exc:
+        logger.warning("the judging queue's depth is unknown (%s): stalled evaluations are judged by time alone", exc)
+        return 0
+
+
 @dramatiq.actor(actor_name="sweep", queue_name=steps.JOBS, max_retries=0, broker=broker)
 def sweep() -> None:
     """Deadlines and recovery for the whole cluster, once per period (the relays ask; the outbox keeps one)."""
     stalled_after = runtime.services().settings.evaluation_stalled_seconds
     for name, counts in (
-        ("evaluation", runtime.evaluations().sweep(stalled_after)),
+        ("evaluation", runtime.evaluations().sweep(stalled_after, judging_waiting=_judging_waiting())),
         ("job", runtime.recovery().sweep()),
     ):
         if any(counts.values()):

@@ -244,3 +244,31 @@ def test_a_judge_asked_again_while_its_call_is_in_flight_is_not_called_twice(tmp
     assert [v.passed for v in votes if v.judge == "eye"] == [True]
     assert done.verdict == "green"
     assert script.received == 1
+
+
+def test_a_quiet_evaluation_is_not_sent_again_while_judge_messages_wait_in_the_queue(tmp_path) -> None:
+    # A backlog longer than the stalled period (400 evaluations at once on two cores): each queued evaluation was
+    # taken for lost and its judges sent again, every sweep period, while its first message still waited its turn.
+    service = EvaluationService(build_services(Settings(data_dir=tmp_path)))
+    evaluation = service.submit(service.validate("text-to-image", {}, {"image": png_bytes(250, 250)}))
+    forget_asked(service)
+    limit = max(service.services.panel.get(name).timeout_seconds for name in evaluation.panel)
+    age(service, evaluation.id, created_at=timedelta(seconds=limit + 60))
+    assert service.sweep(stalled_after_seconds=1, judging_waiting=120) == {"resent": 0, "finalised": 0}
+    assert asked(service) == []
+    # The queue drained and its votes never came: lost after all, and asked again.
+    assert service.sweep(stalled_after_seconds=1, judging_waiting=0) == {"resent": 1, "finalised": 0}
+    assert sorted(j for _, j in asked(service)) == sorted(evaluation.panel)
+
+
+def test_the_sweep_counts_the_judge_messages_no_worker_has_taken(tmp_path, monkeypatch) -> None:
+    from sentinel.ops import metrics
+
+    broker = StubBroker()
+    broker.declare_queue("judging")
+    monkeypatch.setattr(metrics, "broker", broker)
+    assert metrics.waiting_messages("judging") == 0
+    for number in range(3):
+        broker.enqueue(dramatiq.Message("judging", "judge_panel", (f"ev_{number}", ["pixels"], 30.0), {}, {}))
+    assert metrics.waiting_messages("judging") == 3
+    assert actors._judging_waiting() == 3
