@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     #: A request's headers must be complete this long after its connection opened (or after its first byte, on a
     #: kept-alive connection); otherwise 408 and the connection is closed: connections held open by sending nothing.
     header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    #: A kept-alive connection idle this long between requests is closed. Longer than the idle timeouts of the usual
+    #: proxies and load balancers (60 s), which must close first: a server closing first races the proxy's next
+    #: request on that connection (a 502), as uvicorn's 5 s did under bursts even without a proxy.
+    keep_alive_seconds: float = Field(default=75.0, gt=0, le=3600)
     #: An unfinished evaluation with no vote for this long gets its missing judge messages re-sent by the sweep.
     evaluation_stalled_seconds: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     #: How often the cluster sweeps: deadlines of jobs and evaluations, and work a dead worker left behind.

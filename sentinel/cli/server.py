@@ -83,6 +83,7 @@ def serve(
         proxy_headers=False,
         http=with_header_deadline(settings.header_read_timeout_seconds),
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
     run_server(config, listeners)
 

@@ -93,3 +93,20 @@ def test_requests_whose_headers_arrive_whole_are_served(api: str) -> None:
             while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
                 answer += sock.recv(65536)
             assert answer.startswith(b"HTTP/1.1 200 "), answer
+
+
+def test_a_kept_alive_connection_idle_longer_than_uvicorns_five_seconds_still_serves_the_next_request(
+    api: str,
+) -> None:
+    # uvicorn closes a connection idle for 5 s unless told otherwise: a proxy (idle timeout 60 s) or a client that
+    # reused it just then got no answer at all (a 502 behind a proxy, "Server disconnected" under a burst).
+    with connect(api) as sock:
+        for pause in (0.0, 6.5):
+            time.sleep(pause)  # the connection sits idle between two requests
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            said = b""
+            while b'"ok"' not in said:
+                chunk = sock.recv(65536)
+                assert chunk, f"the server closed the connection after {pause} s idle: {said!r}"
+                said += chunk
+            assert said.startswith(b"HTTP/1.1 200 "), said
