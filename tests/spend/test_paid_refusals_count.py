@@ -127,6 +127,15 @@ def test_concurrent_requests_never_spend_past_the_cap_and_the_cap_counts_every_p
     # Every request either was refused at the start (402) or ran; none crashed.
     refused = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     assert all(isinstance(outcome, SpendCapReached) for outcome in refused)
-    served = [o for o in outcomes if isinstance(o, Generation) and o.results[0].image is not None]
-    # Each served image cost three paid calls.
-    assert len(served) * 3 * PRICE <= paid + 1e-9
+    # Every answer a provider gave, a refused image as much as a delivered one, is paid and booked; a candidate the
+    # walk passed over (cooling down after refusing images to requests before it) costs nothing. Which requests
+    # met a cooling candidate depends on how they interleaved, so the count of calls per image is not fixed.
+    answered = [call for call in calls if call.outcome != "skipped"]
+    assert answered and all(call.cost_estimate == pytest.approx(PRICE) for call in answered)
+    assert all(call.cost_estimate == 0 for call in calls if call.outcome == "skipped")
+    for generation in outcomes:
+        if isinstance(generation, Generation) and generation.results[0].image is not None:
+            mine = [call for call in answered if call.request_id == generation.request_id]
+            # The walk's refused answers are booked with its image: each of them, and the delivering call, once.
+            assert [call.outcome for call in mine].count("ok") == 1
+            assert len(mine) == sum(1 for attempt in generation.results[0].attempts if attempt.outcome != "skipped")
