@@ -604,6 +604,49 @@ def banding(rgb: np.ndarray) -> BandingMeasure:
     return BandingMeasure(round(float(share), 4), float(np.median(steps)) if steps.size else 0.0, lattice, levels)
 
 
+#: A pixel of a soft shadow on a white backdrop: light (darkest channel at least this), grey (channels within
+#: SHADOW_GREY_SPREAD levels) and short of the backdrop's white.
+SHADOW_LIGHTEST_DARK = 150
+SHADOW_GREY_SPREAD = 12
+#: A shadow's greys are a banded ramp when they span at least this many lattice steps: two or three flat grey faces
+#: of a product that happen to be evenly spaced are not a ramp.
+SHADOW_RAMP_STEPS = 3
+
+
+@dataclass(frozen=True)
+class ShadowBanding:
+    #: Spacing of the levels the light greys around the subject are drawn in (0: a continuous ramp).
+    lattice: float
+    #: Share of the frame those greys cover.
+    share: float
+    #: Luminance span (levels, darkest to lightest 2%) of those greys.
+    span: float
+
+
+def shadow_banding(rgb: np.ndarray, backdrop: np.ndarray) -> ShadowBanding:
+    """Whether the soft shadow (the light greys off a white backdrop) is drawn in bands of a few levels.
+
+    A rendered shadow fades to white through every level between; one posterised (or banded by a low bit depth)
+    uses every 4th, 8th or 16th level only, which its histogram shows as a comb (kept after JPEG). Measured on the
+    light grey pixels only, so a product's own flat faces (a handful of levels, as any flat design has) and the
+    backdrop (one level) do not count: those greys must also span SHADOW_RAMP_STEPS steps. ``backdrop``: the
+    backdrop mask of ``rgb`` (:func:`white_backdrop`) at the same size.
+    """
+    brightest = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    darkest = np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    light_grey = (darkest >= SHADOW_LIGHTEST_DARK) & (brightest - darkest <= SHADOW_GREY_SPREAD) & ~backdrop
+    count = int(np.count_nonzero(light_grey))
+    if count < 64:
+        return ShadowBanding(0.0, 0.0, 0.0)
+    greys = np.ascontiguousarray(rgb[light_grey].reshape(-1, 1, 3))
+    lattice, _ = _value_lattice(greys)
+    green = greys[:, 0, 1]
+    span = float(np.percentile(green, 98) - np.percentile(green, 2))
+    if lattice and span < SHADOW_RAMP_STEPS * lattice:
+        lattice = 0.0
+    return ShadowBanding(lattice, round(count / light_grey.size, 4), span)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Exposure
 # --------------------------------------------------------------------------------------------------------------

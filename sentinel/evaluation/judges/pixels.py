@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
@@ -278,7 +279,9 @@ ASKED_TONES = re.compile(
 #: Tones squeezed together on purpose: only a low-contrast picture is the look ("a hazy sky" still asks for no
 #: burnt-out highlights).
 ASKED_LOW_CONTRAST = re.compile(
-    r"\b(?:washed[- ]out|faded|low[- ]contrast|fog(?:gy)?|mist(?:y)?|hazy|haze|milky|muted|pastel)\b", re.IGNORECASE
+    r"\b(?:washed[- ]out|faded|low[- ]contrast|fog(?:gy)?|mist(?:y)?|hazy|haze|milky|muted|pastel|high[- ]key"
+    r"|ethereal|dreamy|airy|blizzard|snowstorm|whiteout|sandstorm|dust ?storm|smoky|smoke[- ]filled|steamy)\b",
+    re.IGNORECASE,
 )
 ASKED_PIXEL_ART = re.compile(
     r"\b(?:pixel[- ]art|pixel(?:ated)? style|pixelated|8[- ]bit|16[- ]bit (?:style|art|game|graphics|sprite)"
@@ -447,6 +450,24 @@ class ExposureSettings(PromptSettings):
     murky_white: float = Field(
         80.0, ge=0, le=255, description="a dark picture's brightest 2% at or below this hold no clean highlight"
     )
+    washed_shadow: float = Field(
+        96.0,
+        ge=0,
+        le=255,
+        description="a picture whose darkest 0.1% are this light has no deep shadow anywhere in the frame: with its "
+        "tones compressed (washed_contrast) and no white backdrop around a subject, it is washed out even when its "
+        "spread is above min_contrast (a photo lifted to a grey floor, ×0.5 + 128)",
+    )
+    washed_contrast: float = Field(
+        150.0,
+        ge=0,
+        le=255,
+        description="largest spread between the darkest and brightest 2% of a picture washed out by a lifted black "
+        "point: a picture with its full range keeps more",
+    )
+    washed_moderate_shadow: float = Field(
+        120.0, ge=0, le=255, description="a washed-out picture whose darkest 0.1% reach this fails moderately"
+    )
     high_key_median: float = Field(
         230.0,
         ge=0,
@@ -530,6 +551,24 @@ def _exposure_outcome(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
         )
         graded = 1 - m.contrast / max(2 * s.min_contrast, 1e-9)
         return Outcome(False, m.contrast, s.min_contrast, detail, graded=graded, facts={"too": "flat"})
+    if (
+        m.shadow >= s.washed_shadow
+        and m.contrast <= s.washed_contrast
+        and m.median < s.high_key_median
+        and not m.backdrop
+        and not _colour_carries_picture(ctx)
+    ):
+        # A photo lifted to a grey floor (contrast halved, blacks raised to mid-grey) keeps a spread above
+        # min_contrast, but nothing anywhere in the frame is dark: a real foggy or hazy scene keeps the dark of its
+        # near ground, a white product on white its backdrop (left aside), and a prompt asking for fog, haze or a
+        # high-key look passes it.
+        detail = (
+            f"image is washed out (milky): nothing in the frame is darker than {number(m.shadow)} of 255 (needs "
+            f"deep shadows below {number(s.washed_shadow)}), so its tones are squeezed into {number(m.low)}–"
+            f"{number(m.high)} and its colours look faded, as if seen through milk"
+        )
+        severity = "moderate" if m.shadow >= s.washed_moderate_shadow else "mild"
+        return Outcome(False, m.shadow, s.washed_shadow, detail, severity=severity, facts={"too": "flat"})
     return Outcome(
         True, m.mean, bounds, f"exposure is fine (mean brightness {number(m.mean)}, highlights {number(m.highlight)})"
     )
@@ -713,6 +752,14 @@ class BandingSettings(PromptSettings):
     min_lattice: float = Field(
         6.0, ge=2, le=128, description="spacing of the values used (levels) from which an image counts as posterised"
     )
+    backdrop_shadow: bool = Field(
+        False,
+        description="also look at the soft shadow on a plain white backdrop (a product shot): its greys drawn in "
+        "steps of a few levels are banding even though they cover too little of the frame for max_banded_share",
+    )
+    min_shadow_share: float = Field(
+        0.01, ge=0, le=1, description="least share of the frame the shadow's light greys must cover to be judged"
+    )
 
 
 @kind.check(
@@ -744,7 +791,32 @@ def _banding_outcome(ctx: JudgeContext, s: BandingSettings) -> Outcome:
             f"{number(m.step)} levels apart (allowed {pct(s.max_banded_share)})"
         )
         return Outcome(False, m.share, s.max_banded_share, detail, graded=m.step, facts={"step": m.step})
+    if s.backdrop_shadow and (banded := _banded_shadow(ctx, s)) is not None:
+        return banded
     return Outcome(True, m.share, s.max_banded_share, f"gradients are smooth ({pct(m.share)} banded)")
+
+
+def _banded_shadow(ctx: JudgeContext, s: BandingSettings) -> Outcome | None:
+    """The failure of a soft shadow on a white backdrop drawn in bands, or None (no backdrop, no shadow, smooth)."""
+
+    def measure() -> measures.ShadowBanding | None:
+        colours = measures.strided(ctx.decoded.rgb, measures.BANDING_SIDE)
+        backdrop = measures.white_backdrop(colours)
+        if backdrop is None:
+            return None
+        return measures.shadow_banding(colours, backdrop)
+
+    shadow = ctx.memo("shadow-banding", measure)
+    if shadow is None or shadow.share < s.min_shadow_share or shadow.lattice < measures.BAND_MIN_STEP:
+        return None
+    detail = (
+        f"the soft shadow on the white backdrop is drawn in visible bands: its greys ({pct(shadow.share)} of the "
+        f"image) sit on steps {number(shadow.lattice)} levels apart instead of fading smoothly to white"
+    )
+    # A banded shadow spoils the shot's polish, never the product: a person decides.
+    severity = "moderate" if shadow.lattice >= 2 * measures.BAND_MIN_STEP else "mild"
+    facts = {"step": shadow.lattice, "where": "shadow"}
+    return Outcome(False, shadow.lattice, s.min_lattice, detail, severity=severity, facts=facts)
 
 
 #: Luminance levels within which two bands count as the same colour (one frame, one backdrop).
@@ -996,6 +1068,54 @@ _QUOTED = re.compile(r'"[^"]*"|“[^“”]*”|„[^„“”]*[“”]|«[^«�
 _REFUSAL = re.compile(r"\b(?:no|not|without|never|nor|avoid|instead of|rather than)\b", re.IGNORECASE)
 
 
+_NUMBERS = {
+    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "twelve": 12, "sixteen": 16,
+}  # fmt: skip
+#: Words of a prompt that say how many panels the picture has: a grid's rows and columns ("a 2x2 grid", "3×3
+#: panels"), a count of panels or pictures in a grid ("four panels", "a 3-panel", "a grid of six photos"), or a named
+#: layout of a known count (a diptych, a triptych, before and after).
+ASKED_PANEL_COUNT = re.compile(
+    rf"\b(?:(?P<across>\d+) ?[x×] ?(?P<down>\d+) (?:grid|panels?|layout|collage|tiles|mosaic)"
+    rf"|(?P<count>{_COUNT})[- ](?:separate |different |equal |square |comic |side[- ]by[- ]side |stacked )?panels?"
+    rf"|grid of (?P<grid>{_COUNT}) (?:\w+ )?{_PICTURES}"
+    r"|(?P<two>diptych|before[- ]and[- ]after|before ?/ ?after|split[- ]screen|(?:side[- ]by[- ]side|split) comparison)"
+    r"|(?P<three>triptych))\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class AskedPanels:
+    #: The prompt's words ("a 2x2 grid", "triptych").
+    words: str
+    #: How many panels they ask for.
+    count: int
+    #: Columns and rows when the words name them ("2x3 grid"), else None.
+    grid: tuple[int, int] | None = None
+
+
+def asked_panels(prompt: object) -> AskedPanels | None:
+    """How many panels ``prompt`` asks for ("a 2x2 grid of portraits": 4, "a triptych": 3), or None when it names no
+    count (a collage, a contact sheet, a comic strip) or refuses the layout ("one photo, not a diptych")."""
+    words = asked_in(prompt, ASKED_PANEL_COUNT)
+    if words is None:
+        return None
+    match = ASKED_PANEL_COUNT.fullmatch(words)
+    if match is None:
+        return None
+    if match["across"]:
+        across, down = int(match["across"]), int(match["down"])
+        return AskedPanels(words, across * down, (across, down)) if 0 < across * down <= 64 else None
+    if match["two"]:
+        return AskedPanels(words, 2)
+    if match["three"]:
+        return AskedPanels(words, 3)
+    number = (match["count"] or match["grid"]).lower()
+    count = int(number) if number.isdigit() else _NUMBERS[number]
+    return AskedPanels(words, count) if 2 <= count <= 64 else None
+
+
 def asked_layout(prompt: object) -> str | None:
     """The words of ``prompt`` that ask for a picture in panels ("a 2x2 grid of portraits", "before and after"),
     or None when it asks for one picture (or refuses a layout: "a single photo, not a collage")."""
@@ -1020,7 +1140,9 @@ def asked_in(prompt: object, asking: re.Pattern[str]) -> str | None:
     "tiling",
     TilingSettings,
     bands=Bands(0.82, 0.86, higher_is_better=False, measure="similarity (0-1) of the repeated parts"),
-    fix="Compose one continuous scene across the whole frame; do not repeat, tile or stitch parts of the image.",
+    fix="{% if facts.asked_panels %}Lay the picture out as exactly {{ facts.asked_panels }}, as the prompt asks, "
+    "each panel a separate picture; the last image had {{ facts.found_panels }}.{% else %}Compose one continuous "
+    "scene across the whole frame; do not repeat, tile or stitch parts of the image.{% endif %}",
 )
 def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
     m = ctx.memo("repetition", lambda: measures.repetition(_thumbnail_gray(ctx, 512)))
@@ -1042,7 +1164,12 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         return Outcome(False, m.similarity, s.max_similarity, detail, facts=facts)
     # Copies of one picture fail above whatever the prompt says; separate pictures are a layout it may ask for.
     asked = asked_layout(ctx.params.get(s.prompt_param)) if s.prompt_param else None
+    count = asked_panels(ctx.params.get(s.prompt_param)) if s.prompt_param else None
     if split := _panels(ctx):
+        dividers = ctx.memo("panel-gutters", lambda: _panel_gutters(ctx))
+        ways = [[g.position for g in dividers if g.direction == way] for way in ("vertical", "horizontal")]
+        if count and (wrong := _wrong_count(m, count, *ways)):
+            return wrong
         if asked:
             return Outcome(True, m.similarity, s.max_similarity, _as_asked(split[0], asked), facts=split[2])
         return Outcome(False, m.similarity, s.max_similarity, split[0], severity=split[1], facts=split[2])
@@ -1076,9 +1203,16 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
             )
             severity = "severe" if min(found.step, cross.step) >= s.seam_moderate_step else "moderate"
             facts = {"layout": "seam grid", "direction": "both"}
+        seams = [found] + ([cross] if facts["layout"] == "seam grid" and cross is not None else [])
+        ways = [[seam.position for seam in seams if seam.direction == way] for way in ("vertical", "horizontal")]
+        if count and (wrong := _wrong_count(m, count, *ways)):
+            return wrong
         if asked:
             return Outcome(True, m.similarity, s.max_similarity, _as_asked(detail, asked), facts=facts)
         return Outcome(False, m.similarity, s.max_similarity, detail, severity=severity, facts=facts)
+    if count and (m.measured or found.measured) and (wrong := _wrong_count(m, count, [], [])):
+        # Panels were asked for and the picture shows no gutter and no seam: it is one picture.
+        return wrong
     if not m.measured and not found.measured:
         needs = (
             f"repeats are looked for across at least {measures.TILING_MIN_SIDE} px each way, seams along "
@@ -1086,6 +1220,52 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         )
         return _unmeasured(ctx, s.max_similarity, "look for repeated tiles or seams", needs, ctx.decoded.gray)
     return Outcome(True, m.similarity, s.max_similarity, "the image does not repeat itself and has no seam")
+
+
+#: Most panels a way counted when checking a prompt's count (a 2x2 grid, a strip of eight).
+MOST_PANELS = 8
+#: How far (share of the side) a divider may lie from where an even layout of n panels puts one.
+PANEL_POSITION_TOLERANCE = 0.06
+
+
+def _panel_counts(positions: list[float]) -> list[int]:
+    """The panel counts one way that dividers found at ``positions`` (shares of the side) allow: as many panels as
+    dividers plus one or more (a gutter beside a dark panel of the same colour is missed), laid out evenly with
+    every found divider where one of theirs falls. None found: any count, unless nothing was found either way."""
+    counts = []
+    for n in range(len(positions) + 1, MOST_PANELS + 1):
+        lines = [k / n for k in range(1, n)]
+        if all(min((abs(p - line) for line in lines), default=1.0) <= PANEL_POSITION_TOLERANCE for p in positions):
+            counts.append(n)
+    return counts
+
+
+def _wrong_count(
+    m: measures.RepetitionMeasure, asked: AskedPanels, vertical: list[float], horizontal: list[float]
+) -> Outcome | None:
+    """The failure of a picture whose panels cannot be as many as the prompt asks for, or None when they can be.
+    ``vertical`` / ``horizontal``: where the dividers found (gutters or seams) cross the width / the height."""
+    if vertical or horizontal:
+        layouts = [(a, d) for a in _panel_counts(vertical) for d in _panel_counts(horizontal)]
+    else:
+        layouts = [(1, 1)]
+    if asked.grid is not None:
+        fits = any(sorted(layout) == sorted(asked.grid) for layout in layouts)
+    else:
+        fits = any(a * d == asked.count for a, d in layouts)
+    if fits:
+        return None
+    across, down = len(vertical) + 1, len(horizontal) + 1
+    if across == down == 1:
+        found_words = "no separate panels (one picture, or panels with no visible divide between them)"
+    elif across > 1 and down > 1:
+        found_words = f"{across * down} panels ({across}×{down})"
+    else:
+        found_words = f"{across * down} panels {'side by side' if across > 1 else 'stacked'}"
+    wanted = f"{asked.count} panels" + (f" ({asked.grid[0]}×{asked.grid[1]})" if asked.grid else "")
+    detail = f"the prompt asks for {wanted} ('{asked.words}') but the image shows {found_words}"
+    facts = {"layout": f"{across}×{down}", "asked_panels": wanted, "found_panels": found_words}
+    return Outcome(False, m.similarity, asked.count, detail, severity="moderate", facts=facts)
 
 
 def _as_asked(detail: str, asked: str) -> str:
@@ -1115,15 +1295,21 @@ def _inside_one_block(ctx: JudgeContext, gutter: measures.Gutter, offset: tuple[
     return (start - grid) // 8 == (end - grid) // 8
 
 
-def _panels(ctx: JudgeContext) -> tuple[str, str, dict[str, object]] | None:
-    """A picture split into panels by straight flat gutters (a contact sheet, a grid of variations): what it is,
-    how severe (a grid both ways is severe, one gutter moderate) and its facts; None when there is none."""
+def _panel_gutters(ctx: JudgeContext) -> list[measures.Gutter]:
+    """The straight flat gutters between panels (see :func:`_panels`)."""
     found = ctx.memo("gutters", lambda: measures.gutters(*ctx.decoded.line_grays))
     defaults = JpegBlockingSettings()
     if found and (heavy := _compression(ctx, defaults.min_edge_ratio))[2] < defaults.min_quality:
         # Heavy compression flattens whole rows of 8×8 blocks into one colour: a flat line inside one block row is
         # that, not a gutter between pictures (the compression criterion names the real fault).
         found = [g for g in found if not _inside_one_block(ctx, g, heavy[0].offset)]
+    return found
+
+
+def _panels(ctx: JudgeContext) -> tuple[str, str, dict[str, object]] | None:
+    """A picture split into panels by straight flat gutters (a contact sheet, a grid of variations): what it is,
+    how severe (a grid both ways is severe, one gutter moderate) and its facts; None when there is none."""
+    found = ctx.memo("panel-gutters", lambda: _panel_gutters(ctx))
     if not found:
         return None
     across = 1 + sum(g.direction == "vertical" for g in found)
