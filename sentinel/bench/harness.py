@@ -50,10 +50,18 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -
 
 @contextmanager
 def started_process(
-    args: list[str], env: dict[str, str], ready_url: str, log: Path | None = None, ready_timeout: float = 30
+    args: list[str],
+    env: dict[str, str],
+    ready_url: str,
+    log: Path | None = None,
+    ready_timeout: float = 30,
+    stop_timeout: float | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``args`` until the block ends, once ``ready_url`` answers (within ``ready_timeout`` seconds); its output
-    goes to ``log`` if given."""
+    goes to ``log`` if given. At the end it is asked to stop (SIGTERM) and given ``stop_timeout`` seconds (by
+    default the shutdown grace its settings give it, and some more) before it is killed: a server still busy with
+    queued work takes its grace period to stop, and a bench that gave it less died with a traceback after measuring,
+    its results lost."""
     output = log.open("wb") if log else subprocess.DEVNULL
     process = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT if log else output)
     try:
@@ -61,9 +69,24 @@ def started_process(
         yield process
     finally:
         process.terminate()
-        process.wait(timeout=15)
+        try:
+            process.wait(timeout=stop_timeout if stop_timeout is not None else _stop_grace(env))
+        except subprocess.TimeoutExpired:
+            print(f"{args[-3:]} did not stop in time after SIGTERM: killed", file=sys.stderr)
+            process.kill()
+            process.wait()
         if log:
             output.close()  # type: ignore[union-attr]
+
+
+def _stop_grace(env: dict[str, str]) -> float:
+    """How long a process may take to stop: its shutdown grace (``SENTINEL_SHUTDOWN_GRACE_SECONDS``, else the
+    default's 25 s) and 15 s more for the rest of its stop."""
+    try:
+        grace = float(env.get("SENTINEL_SHUTDOWN_GRACE_SECONDS", "25"))
+    except ValueError:
+        grace = 25.0
+    return grace + 15.0
 
 
 def process_tree(pid: int) -> list[int]:
