@@ -26,7 +26,7 @@ from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.service import EvaluationService
 from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
 from sentinel.jobs.clock import database_now, lease_free
-from sentinel.jobs.in_flight import book, mark_left_in_flight
+from sentinel.jobs.in_flight import mark_left_in_flight
 from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
 from sentinel.jobs.unstored import UnstoredImages, unstored_images
@@ -377,13 +377,10 @@ class AttemptRunner:
         if attempt.lease_until is not None and as_utc(attempt.lease_until) >= now:
             return  # its worker still asks the provider: it finishes and is kept
         transition = self.progress.abandon_after_cancel(session, attempt, now)
-        left = None
         if transition is not None:
             why = "the worker generating the attempt stopped (its lease ran out) before the provider answered"
-            left = mark_left_in_flight(session.connection(), job.key_id, attempt_request_id(job_id, slot, number), why)
+            mark_left_in_flight(session.connection(), job.key_id, attempt_request_id(job_id, slot, number), why)
         session.commit()
-        if left is not None:
-            book(self.services, left)
         self.progress.announce(transition)
 
     async def _generate_leased(
@@ -408,15 +405,13 @@ class AttemptRunner:
     def _left_in_flight(self, attempt_id: int, key_id: str | None, request_id: str, why: str) -> None:
         """End the attempt's lease, with its calls left unanswered marked and booked as spent, in one transaction."""
         with Session(self.services.engine) as session:
-            left = mark_left_in_flight(session.connection(), key_id, request_id, why)
+            mark_left_in_flight(session.connection(), key_id, request_id, why)
             session.execute(
                 update(JobAttempt)
                 .where(col(JobAttempt.id) == attempt_id, col(JobAttempt.state) == AttemptState.GENERATING)
                 .values(lease_until=None)
             )
             session.commit()
-        if left is not None:
-            book(self.services, left)
 
     async def _renew(self, attempt_id: int) -> None:
         while True:

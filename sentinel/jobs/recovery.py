@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from sentinel.db import autocommit
 from sentinel.jobs.attempts import attempt_request_id
 from sentinel.jobs.clock import database_now
-from sentinel.jobs.in_flight import LeftInFlight, book, mark_left_in_flight
+from sentinel.jobs.in_flight import mark_left_in_flight
 from sentinel.jobs.progress import JobProgress, Transition, ends_slot
 from sentinel.jobs.schemas import MAX_BUDGET_SECONDS
 from sentinel.jobs.unstored import unstored_images
@@ -77,8 +77,8 @@ class JobRecovery:
     def __init__(self, services: Services, progress: JobProgress) -> None:
         self.services = services
         self.progress = progress
-        #: Calls of dead attempts marked ``in_flight_at_crash`` in a step not yet committed, booked once it is.
-        self._left_in_flight: list[LeftInFlight] = []
+        #: Calls of dead attempts marked ``in_flight_at_crash`` (and booked) by the step not yet committed.
+        self._left_in_flight = 0
 
     def sweep(self) -> dict[str, int]:
         """Expire jobs past their budget; resume attempts whose worker died or whose message was lost; settle the
@@ -108,22 +108,22 @@ class JobRecovery:
             cancelled = list(connection.scalars(_CANCELLED_LATELY, {"since": since}))
             under_way = list(connection.scalars(_UNDER_WAY, {"jobs": cancelled})) if cancelled else []
         for job_id in open_jobs:
-            self._left_in_flight = []  # only what the step about to be committed marks
+            self._left_in_flight = 0  # only what the step about to be committed marks
             with Session(self.services.engine) as session:
                 transition, what = self._recover(session, job_id, now)
                 session.commit()
             if what:
                 counts[what] += 1
-            counts["in_flight_at_crash"] += self._book_left_in_flight()
+            counts["in_flight_at_crash"] += self._left_in_flight
             self.progress.announce(transition)
         for attempt_id in under_way:
-            self._left_in_flight = []
+            self._left_in_flight = 0
             with Session(self.services.engine) as session:
                 transition, what = self._settle_after_cancel(session, attempt_id, now)
                 session.commit()
             if what:
                 counts[what] += 1
-            counts["in_flight_at_crash"] += self._book_left_in_flight()
+            counts["in_flight_at_crash"] += self._left_in_flight
             self.progress.announce(transition)
         # Images kept on this machine while the blob store was away whose job ended elsewhere (or that were stored
         # since): one directory listing when none are kept.
@@ -131,20 +131,13 @@ class JobRecovery:
         counts["spend_released"] = self._release_stale_spend()
         return counts
 
-    def _book_left_in_flight(self) -> int:
-        """Book the calls the step just committed marked ``in_flight_at_crash``; how many there were."""
-        left, self._left_in_flight = self._left_in_flight, []
-        for calls in left:
-            book(self.services, calls)
-        return sum(calls.count for calls in left)
-
     def _mark_left_in_flight(self, session: Session, key_id: str | None, attempt: JobAttempt) -> None:
-        """The dead attempt's unanswered calls marked, in the step's transaction (booked after its commit)."""
+        """The dead attempt's unanswered calls marked and booked as spent, in the step's transaction."""
         request_id = attempt_request_id(attempt.job_id, attempt.slot, attempt.number)
         why = "the worker generating the attempt stopped (its lease ran out) before the provider answered"
         left = mark_left_in_flight(session.connection(), key_id, request_id, why)
         if left is not None:
-            self._left_in_flight.append(left)
+            self._left_in_flight += left.count
 
     def _release_stale_spend(self) -> int:
         """The spend ledger's stale reservations, read at most once per renewal period by this process (a reservation

@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import zlib
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TypeVar
 
 import aiohttp
+import aiohttp.payload
 import httpx
+from aiohttp.abc import AbstractStreamWriter
 from yarl import URL
 
 from sentinel.net.cut_answers import AnswerBrokeOff
@@ -42,6 +44,11 @@ _INFLATE_STEP = 256 * 1024
 #: returns, for a caller that reads it whole anyway (``client.post`` without streaming). Not for a caller that
 #: streams the body, which would get it only once all of it had come.
 READ_WHOLE = "sentinel.read_whole"
+#: A request extension (``extensions={ON_REQUEST_SENT: callback}``): the transport calls ``callback()`` once the
+#: request's body was written to the connection in full, so a caller that stops waiting later knows the provider had
+#: the whole request (an image provider may then be making, and billing, it: ``sentinel.providers._http``). Never
+#: called for a request that went out only in part, or not at all (no connection in time).
+ON_REQUEST_SENT = "sentinel.on_request_sent"
 #: Room above the base64 of the images an answer holds: its JSON keys, a revised prompt, an error text.
 ANSWER_SLACK_BYTES = 1024 * 1024
 
@@ -269,6 +276,23 @@ class _ResponseBody(httpx.AsyncByteStream):
         await self._response.release()
 
 
+class _NotedBody(aiohttp.payload.BytesPayload):
+    """A request body that calls ``on_sent`` once written in full (see ``ON_REQUEST_SENT``)."""
+
+    def __init__(self, value: bytes, on_sent: Callable[[], None]) -> None:
+        super().__init__(value)
+        self._on_sent = on_sent
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        await super().write_with_length(writer, content_length)
+        self._on_sent()
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        # aiohttp before 3.12 writes a payload with this.
+        await super().write(writer)
+        self._on_sent()
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An ``httpx.AsyncClient`` transport over one ``aiohttp.ClientSession``, opened on first use in the
     running loop. Redirects, cookies and content decoding stay httpx's: aiohttp only carries bytes."""
@@ -309,12 +333,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             sock_connect=timeouts.get("connect"),
             sock_read=timeouts.get("read"),
         )
+        on_sent = request.extensions.get(ON_REQUEST_SENT)
+        data: bytes | aiohttp.payload.Payload | None = body or None
+        if on_sent is not None and body:
+            data = _NotedBody(body, on_sent)
         with _httpx_errors(request):
             response = await self._session.request(
                 request.method,
                 URL(str(request.url), encoded=True),
                 headers=headers,
-                data=body or None,
+                data=data,
                 allow_redirects=False,
                 timeout=timeout,
             )

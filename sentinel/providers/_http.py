@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Coroutine
+from contextvars import ContextVar
+from typing import Any
 
 import httpx
 
@@ -20,6 +22,51 @@ from sentinel.providers.base import (
     transport_failure,
 )
 
+#: The httpx request extension the transport calls (with no argument) once the request's last byte went out: a
+#: callable, so the transport needs nothing of this package (see ``sentinel.net.transport``).
+ON_REQUEST_SENT = "sentinel.on_request_sent"
+
+
+class CallUnderWay:
+    """One provider call the router waits for (see :data:`CALL_UNDER_WAY`), and whether the provider may already be
+    making, and billing, its image: its request went out in full (the transport says so), or the job it asked for was
+    created (a polling adapter says so). A call given up on before that cost nothing; one given up on after it may be
+    billed, and is counted at its price."""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def request_sent(self) -> None:
+        self.started = True
+
+
+#: The call the router is waiting for in this task, set around each ``provider.generate``; None outside the router.
+CALL_UNDER_WAY: ContextVar[CallUnderWay | None] = ContextVar("sentinel_call_under_way", default=None)
+
+
+def billed(extensions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``extensions`` for the request that makes (and bills) the image, asking the transport to say when it went out
+    in full (see :class:`CallUnderWay`)."""
+    call = CALL_UNDER_WAY.get()
+    if call is None:
+        return extensions or {}
+    return {**(extensions or {}), ON_REQUEST_SENT: call.request_sent}
+
+
+def work_started() -> None:
+    """Said by a polling adapter once the provider created the job it asked for: from then on it may be billed."""
+    call = CALL_UNDER_WAY.get()
+    if call is not None:
+        call.request_sent()
+
+
+def started() -> bool:
+    """Whether the call under way may already be billed (see :class:`CallUnderWay`)."""
+    call = CALL_UNDER_WAY.get()
+    return call is not None and call.started
+
 
 async def send(
     call: Coroutine[object, object, httpx.Response], provider: str, *, billed_on_success: bool = False
@@ -32,7 +79,10 @@ async def send(
 
     ``billed_on_success``: a 2xx to this call is a finished generation (an image answer, not a job to poll), so a 2xx
     whose body broke off midway was made and billed all the same: a paid failure (logged at its price, this
-    candidate not asked again in the request, the next one may serve), never "could not be reached"."""
+    candidate not asked again in the request, the next one may serve), never "could not be reached". So is a read
+    time-out of such a call: its request went out in full (aiohttp starts the read timer once the body is written),
+    and the provider may finish, and bill, the image we stopped waiting for. A time-out before it was sent (no
+    connection in time) costs nothing."""
     try:
         response = await until_client_gone(call)
     except ClientGone:
@@ -57,11 +107,28 @@ async def send(
             )
         return failure(Outcome.UNAVAILABLE, said, exc.status_code)
     except httpx.HTTPError as exc:
+        if billed_on_success and isinstance(exc, httpx.TimeoutException):
+            if isinstance(exc, httpx.ReadTimeout):
+                work_started()  # the router, should its own time-out come next, knows it too
+            if isinstance(exc, httpx.ReadTimeout) or started():
+                return ProviderResult(
+                    Outcome.TIMEOUT,
+                    message=f"{provider} did not answer in time ({type(exc).__name__}) after the whole request was "
+                    f"sent: {MAY_BE_BILLED}",
+                    paid=True,
+                )
         return transport_failure(exc, provider)
     # An httpx response and its (read) stream refer to each other. Unless that cycle is cut here, an answer's
     # megabytes stay alive until the garbage collector's next pass over older objects, long after the call.
     response.stream = httpx.ByteStream(b"")
     return response
+
+
+#: Said of a call given up on after its request went out (or its job was created): counted at its price.
+MAY_BE_BILLED = (
+    "the provider may still make, and bill, the image, so the call is counted at its price; not asked again in this "
+    "request"
+)
 
 
 def absolute_http_url(value: object) -> httpx.URL | None:

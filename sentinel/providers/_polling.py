@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import httpx
 
-from sentinel.providers._http import send
+from sentinel.providers._http import MAY_BE_BILLED, billed, send, work_started
 from sentinel.providers.base import FALLBACK_OUTCOMES, TRANSIENT_OUTCOMES, Outcome, ProviderResult, failure
 
 #: Seconds the best-effort cancel may take after we gave up: it must not delay the fallback for long.
@@ -33,6 +33,13 @@ class JobProgress:
 
     status: str
     cancel_url: str | None = None
+    #: The provider created the job: from then on it may run, and bill, whatever we make of it.
+    created: bool = False
+
+    def job_created(self) -> None:
+        """Said by the adapter once the submission was answered with a job (see ``_http.CallUnderWay``)."""
+        self.created = True
+        work_started()
 
 
 @dataclass(frozen=True)
@@ -80,11 +87,16 @@ class JobClient:
             raise
         if not result.ok:
             await self._cancel_unfinished(progress)
+            if result.outcome is Outcome.TIMEOUT and progress.created and not result.paid:
+                # We stopped waiting for a job the provider had created: cancelled or not, it may be billed for it.
+                result = replace(result, paid=True, message=f"{result.message}; the job was created: {MAY_BE_BILLED}")
         return result
 
     async def submit(self, url: str, body: dict[str, Any]) -> httpx.Response | ProviderResult:
-        """A 2xx answer to the job's submission, or the typed failure of the POST."""
-        return await self._request("POST", url, body)
+        """A 2xx answer to the job's submission, or the typed failure of the POST (a paid time-out when the
+        submission went out in full and its answer did not come: the job may have been created, and we cannot cancel
+        what we never heard of)."""
+        return await self._request("POST", url, body, billed_call=True)
 
     async def get(self, url: str) -> httpx.Response | ProviderResult:
         """A 2xx answer, or the typed failure of the GET."""
@@ -141,10 +153,16 @@ class JobClient:
                 return kept
 
     async def _request(
-        self, method: str, url: str, body: dict[str, Any] | None = None
+        self, method: str, url: str, body: dict[str, Any] | None = None, *, billed_call: bool = False
     ) -> httpx.Response | ProviderResult:
+        extensions = billed() if billed_call else None
+        call = self.client.request(
+            method, url, json=body, headers=self.headers, timeout=self.timeout, extensions=extensions
+        )
         response = await send(
-            self.client.request(method, url, json=body, headers=self.headers, timeout=self.timeout), self.provider
+            call,
+            self.provider,
+            billed_on_success=billed_call,
         )
         if isinstance(response, ProviderResult):
             return response

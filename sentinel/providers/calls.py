@@ -12,13 +12,14 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, bindparam, func, insert, update
+from sqlalchemy import Engine, bindparam, insert, update
 from sqlalchemy.engine import Connection
-from sqlmodel import col, select
+from sqlmodel import select
 
 from sentinel.models import ProviderCall, utcnow
 from sentinel.providers.base import Outcome
 from sentinel.providers.router import Attempt
+from sentinel.spend.service import Reservation, reserved_in, unbook_spent
 from sentinel.telemetry.metrics import observe_provider_calls
 
 
@@ -78,8 +79,16 @@ def insert_calls(connection: Connection, values: list[CallValues]) -> None:
         now = utcnow()
         connection.execute(_INSERT_CALLS, [value.row(now) for value in new])
     answered = [value for value in values if value.in_flight_id is not None]
-    if answered:
-        connection.execute(_COMPLETE_CALL, [_completed(value) for value in answered])
+    if not answered:
+        return
+    # Each row is completed only while it is still in flight: one the sweep marked meanwhile (its worker, alive,
+    # missed its lease renewals) was booked as spent then, and its booking is taken back here, in the same
+    # transaction, since the request's own settle books what its answered calls cost. Whichever comes first, the
+    # sweep or the answer, the call is counted once (the sweep's mark is conditional on ``in_flight`` too).
+    completed = _complete_in_flight(connection, answered)
+    marked = [value for value in answered if value.in_flight_id not in completed]
+    if marked:
+        _complete_marked(connection, marked)
 
 
 _INSERT_CALLS = insert(ProviderCall)
@@ -94,15 +103,55 @@ _COMPLETED_COLUMNS = ("outcome", "latency_ms", "status_code", "bytes", "cost_est
 _CALL = ProviderCall.__table__
 _COMPLETE_CALL = (
     update(_CALL)
-    # Whatever the sweep made of it meanwhile (a worker too slow to renew its lease looked dead): the answer came.
     .where(_CALL.c.id == bindparam("call_id"))
     .values({name: bindparam(f"new_{name}") for name in _COMPLETED_COLUMNS})
 )
+#: A call's row completed only while it is in flight (see :func:`insert_calls`).
+_COMPLETE_IN_FLIGHT = _COMPLETE_CALL.where(_CALL.c.outcome == IN_FLIGHT).returning(_CALL.c.id)
+#: Said of an answer that came after the sweep had given its worker up for dead.
+_CAME_LATE = "answered after the sweep had marked it in_flight_at_crash (its worker missed its lease renewals)"
 
 
 def _completed(value: CallValues) -> dict[str, Any]:
     answered = value._asdict()
     return {"call_id": value.in_flight_id} | {f"new_{name}": answered[name] for name in _COMPLETED_COLUMNS}
+
+
+def _complete_in_flight(connection: Connection, answered: list[CallValues]) -> set[int]:
+    """The ids of the rows completed (those still in flight), one statement each: an executemany has no RETURNING
+    on every driver, and a job's attempt completes a call or two."""
+    completed: set[int] = set()
+    for value in answered:
+        row = connection.execute(_COMPLETE_IN_FLIGHT, _completed(value)).first()
+        if row is not None:
+            completed.add(int(row[0]))
+    return completed
+
+
+def _complete_marked(connection: Connection, answered: list[CallValues]) -> None:
+    """Rows the sweep marked ``in_flight_at_crash`` (and booked as spent) before their answer came: the answer is
+    logged, and the sweep's booking taken back (the request's settle books what the answer cost)."""
+    ids = [value.in_flight_id for value in answered]
+    marked = connection.execute(
+        select(_CALL.c.id, _CALL.c.request_id, _CALL.c.cost_estimate).where(
+            _CALL.c.id.in_(ids), _CALL.c.outcome == IN_FLIGHT_AT_CRASH
+        )
+    ).all()
+    booked: dict[str, float] = {}
+    for _, request_id, cost in marked:
+        booked[request_id] = booked.get(request_id, 0.0) + float(cost or 0.0)
+    late = {call_id for call_id, _, _ in marked}
+    noted = [
+        value._replace(message=(f"{value.message}; {_CAME_LATE}" if value.message else _CAME_LATE)[:1000])
+        if value.in_flight_id in late
+        else value
+        for value in answered
+    ]
+    connection.execute(_COMPLETE_CALL, [_completed(value) for value in noted])
+    for request_id, cost in booked.items():
+        spent_in = reserved_in(connection, request_id)
+        if spent_in is not None and cost > 0:
+            unbook_spent(connection, Reservation(spent_in[0], spent_in[1], request_id, cost))
 
 
 class InFlightCalls:
@@ -136,15 +185,12 @@ class InFlightCalls:
 def calls_left_in_flight(connection: Connection, request_id: str, why: str) -> tuple[int, float]:
     """Mark the request's calls still ``in_flight`` as :data:`IN_FLIGHT_AT_CRASH` (their worker stopped before the
     answer, ``why``), in the caller's transaction; how many there were and what they may cost."""
-    count, cost = connection.execute(
-        select(func.count(), func.coalesce(func.sum(ProviderCall.cost_estimate), 0.0)).where(
-            col(ProviderCall.request_id) == request_id, col(ProviderCall.outcome) == IN_FLIGHT
-        )
-    ).one()
-    if count:
-        connection.execute(
-            update(_CALL)
-            .where(_CALL.c.request_id == request_id, _CALL.c.outcome == IN_FLIGHT)
-            .values(outcome=IN_FLIGHT_AT_CRASH, message=f"no answer recorded: {why}"[:1000])
-        )
-    return int(count), float(cost)
+    # One conditional UPDATE, its rows counted from what it changed: a count read before it would include a call
+    # whose answer was committed in between, which its worker's settle books as well.
+    marked = connection.execute(
+        update(_CALL)
+        .where(_CALL.c.request_id == request_id, _CALL.c.outcome == IN_FLIGHT)
+        .values(outcome=IN_FLIGHT_AT_CRASH, message=f"no answer recorded: {why}"[:1000])
+        .returning(_CALL.c.cost_estimate)
+    ).all()
+    return len(marked), float(sum(cost or 0.0 for (cost,) in marked))

@@ -37,6 +37,12 @@ FAL_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)+$")
 #: Provider kinds whose ``base_url`` may carry a query string, kept on every call (the path goes before it): an
 #: Azure OpenAI deployment's ``?api-version=…``. The other adapters' URLs take no query of the operator's.
 QUERY_KINDS = frozenset({"openai"})
+#: How an ``openai`` provider sends its key: ``authorization`` (``Authorization: Bearer <key>``: OpenAI and most
+#: OpenAI-compatible APIs) or ``api-key`` (``api-key: <key>``: Azure OpenAI's key authentication).
+AuthHeader = Literal["authorization", "api-key"]
+#: Provider kinds whose key header the routing file may choose (``auth_header``); the others send theirs as their
+#: API documents it.
+AUTH_HEADER_KINDS = frozenset({"openai"})
 
 
 class BreakerConfig(BaseModel):
@@ -60,6 +66,9 @@ class ProviderConfig(BaseModel):
     base_url: str | None = None
     #: Name of the environment variable holding the key; keys never live in files.
     api_key_env: str | None = None
+    #: How the key is sent (``openai`` providers only; see AuthHeader): ``api-key`` for Azure OpenAI. Left out of the
+    #: dump when it is the default, so the routing's fingerprint (parked candidates are filed under it) is what it was.
+    auth_header: AuthHeader = Field(default="authorization", exclude_if=lambda header: header == "authorization")
     timeout_seconds: float = Field(120.0, gt=0, le=600)
     poll_interval_seconds: float = Field(1.0, gt=0, le=30)
     #: This provider's circuit breaker; the defaults when unset.
@@ -99,6 +108,17 @@ class ProviderConfig(BaseModel):
             )
         # As written: the routing's fingerprint (parked candidates are filed under it) is made of it.
         return base_url
+
+    @field_validator("auth_header")
+    @classmethod
+    def _auth_header(cls, auth_header: AuthHeader, info: ValidationInfo) -> AuthHeader:
+        kind = info.data.get("kind")
+        if auth_header != "authorization" and kind not in AUTH_HEADER_KINDS:
+            raise ValueError(
+                f"is for an `openai` provider (Azure OpenAI's `api-key` header); a `{kind}` provider sends its key as "
+                "its API documents"
+            )
+        return auth_header
 
 
 class Candidate(BaseModel):

@@ -252,6 +252,7 @@ class FalProvider(PollingHttpProvider):
         if queued is None:
             return failure(Outcome.UNAVAILABLE, "fal answered the submission with something that is not JSON")
         progress.status = str(queued.get("status") or "IN_QUEUE")
+        progress.job_created()
         # An unusable cancel URL only costs the best-effort cancel; the other two end the call.
         progress.cancel_url, _ = self._api_url(queued.get("cancel_url"), "cancel")
         status_url, problem = self._api_url(queued.get("status_url"), "status")

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from sentinel.net.refusals import refusal_in
-from sentinel.providers._http import send
+from sentinel.providers._http import billed, send
 from sentinel.providers.answer_json import json_body, json_object
 from sentinel.providers.base import (
     GenerationRequest,
@@ -345,7 +345,7 @@ class GoogleProvider(HttpProvider):
         )
         url = f"{self.base_url}/v1beta/models/{model}:{action}"
         response = await send(
-            self.client.post(url, json=body, headers=self._headers(), timeout=self.timeout),
+            self.client.post(url, json=body, headers=self._headers(), timeout=self.timeout, extensions=billed()),
             self.name,
             billed_on_success=True,
         )

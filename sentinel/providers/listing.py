@@ -25,6 +25,7 @@ import httpx
 from sentinel.providers.answer_json import json_body
 from sentinel.providers.base import error_message
 from sentinel.providers.config import ProviderConfig, RoutingConfig
+from sentinel.providers.openai import key_headers
 
 #: Pages of Google's model list read at most (1000 models a page): a runaway page token cannot loop forever.
 MAX_GOOGLE_PAGES = 20
@@ -148,7 +149,7 @@ def _json(response: httpx.Response) -> Any:
 
 
 async def _openai(client: httpx.AsyncClient, settings: ProviderConfig, key: str | None, models: list[str]) -> Verdicts:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = key_headers(key, settings.auth_header)
     # The path before the base URL's query: an Azure OpenAI deployment's ``?api-version=`` is kept (see openai.py).
     base = httpx.URL(settings.base_url or "")
     response = await _get(client, str(base.copy_with(path=base.path.rstrip("/") + "/models")), headers)

@@ -23,7 +23,7 @@ import orjson
 import pybase64
 
 from sentinel.net.transport import READ_WHOLE
-from sentinel.providers._http import send
+from sentinel.providers._http import billed, send
 from sentinel.providers.answer_json import json_body, json_object
 from sentinel.providers.base import (
     SEVERAL_IMAGES,
@@ -42,6 +42,7 @@ from sentinel.providers.base import (
     read_not_found,
     retry_after_seconds,
 )
+from sentinel.providers.config import AuthHeader
 from sentinel.providers.masks import as_alpha_mask
 
 logger = logging.getLogger(__name__)
@@ -275,13 +276,34 @@ def parse_images(body: Any) -> tuple[list[ProviderImage], str | None, bool]:
     return images, None, bool(images)
 
 
+def key_headers(api_key: str | None, auth_header: AuthHeader) -> dict[str, str]:
+    """The header an OpenAI-style API takes the key in: ``Authorization: Bearer`` (OpenAI), or ``api-key`` (Azure
+    OpenAI, which answers 401 to a Bearer key)."""
+    if not api_key:
+        return {}
+    return {"api-key": api_key} if auth_header == "api-key" else {"Authorization": f"Bearer {api_key}"}
+
+
 class OpenAIProvider(HttpProvider):
     """Adapter for ``POST /images/generations`` and ``POST /images/edits`` under ``base_url`` (…/v1)."""
 
     default_name = "openai"
 
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        client: httpx.AsyncClient,
+        *,
+        timeout: float = 60.0,
+        name: str | None = None,
+        auth_header: AuthHeader = "authorization",
+    ) -> None:
+        super().__init__(base_url, api_key, client, timeout=timeout, name=name)
+        self.auth_header = auth_header
+
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return key_headers(self.api_key, self.auth_header)
 
     @functools.cached_property
     def _generations_url(self) -> httpx.URL:
@@ -360,7 +382,7 @@ class OpenAIProvider(HttpProvider):
                 files=files,
                 headers=self._headers(),
                 timeout=self.timeout,
-                extensions=WHOLE_ANSWER,
+                extensions=billed(WHOLE_ANSWER),
             )
         else:
             # The URL parsed once, the body serialised with orjson: httpx's own URL parsing and json.dumps were a
@@ -370,7 +392,7 @@ class OpenAIProvider(HttpProvider):
                 content=orjson.dumps(self._body(request)),
                 headers=self._headers() | {"Content-Type": "application/json"},
                 timeout=self.timeout,
-                extensions=WHOLE_ANSWER,
+                extensions=billed(WHOLE_ANSWER),
             )
         response = await send(call, self.name, billed_on_success=True)
         return response if isinstance(response, ProviderResult) else self._interpret(response)

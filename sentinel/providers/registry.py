@@ -39,6 +39,12 @@ def build_provider(name: str, config: ProviderConfig, client: httpx.AsyncClient)
             poll_interval=config.poll_interval_seconds,
             name=name,
         )
+    if config.kind == "openai":
+        from sentinel.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(
+            config.base_url, api_key, client, timeout=config.timeout_seconds, name=name, auth_header=config.auth_header
+        )
     return adapter(config.base_url, api_key, client, timeout=config.timeout_seconds, name=name)
 
 

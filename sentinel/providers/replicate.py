@@ -191,6 +191,7 @@ class ReplicateProvider(PollingHttpProvider):
         if isinstance(created, ProviderResult):
             return created
         progress.status, prediction = created
+        progress.job_created()
         urls = prediction.get("urls") if isinstance(prediction.get("urls"), dict) else {}
         # An unusable cancel URL only costs the best-effort cancel; an unusable get URL ends the call below.
         progress.cancel_url, _ = self._api_url(urls.get("cancel"), "cancel")

@@ -22,6 +22,7 @@ from sentinel.errors import (
     SentinelError,
 )
 from sentinel.net.fetch import fetch_url
+from sentinel.providers._http import CALL_UNDER_WAY, MAY_BE_BILLED, CallUnderWay
 from sentinel.providers.base import (
     FALLBACK_OUTCOMES,
     REPEATABLE_OUTCOMES,
@@ -749,18 +750,28 @@ class Router:
             # Written down (at its price) before it is sent: a process killed during the call still leaves its row.
             in_flight = await walk.journal.sending(candidate.provider, candidate.model, price)
         started = time.perf_counter()
+        # Whether the provider may be making (and billing) the image when we stop waiting: the transport says when
+        # the request went out in full, a polling adapter when its job was created.
+        under_way = CallUnderWay()
+        watching = CALL_UNDER_WAY.set(under_way)
         try:
             # A timeout scope, not wait_for: wait_for (3.11) runs the call as a task of its own, a loop pass more.
             async with asyncio.timeout(timeout):
                 answer = await provider.generate(request)
         except TimeoutError:
-            answer = failure(
-                Outcome.TIMEOUT,
-                f"{candidate.provider} did not answer within {timeout:.3g} s"
-                + (" (what was left of the request's deadline)" if by_deadline else ""),
+            said = f"{candidate.provider} did not answer within {timeout:.3g} s" + (
+                " (what was left of the request's deadline)" if by_deadline else ""
             )
+            if under_way.started:
+                # Given up on after it was sent: the provider may finish, and bill, the image all the same.
+                said = f"{said}, after its request went out: {MAY_BE_BILLED}"
+                answer = ProviderResult(Outcome.TIMEOUT, message=said, paid=True)
+            else:
+                answer = failure(Outcome.TIMEOUT, f"{said}; its request had not gone out in full: nothing was billed")
             if by_deadline:
                 walk.stopped = self._past_deadline(walk)  # the deadline has passed: the walk ends here, saying so
+        finally:
+            CALL_UNDER_WAY.reset(watching)
         delivered: DeliveredImage | None = None
         # A time-out is final too: the call may still be running, and billed, at the provider (see REPEATABLE_OUTCOMES).
         # So is a paid answer that never reached us (a finished job's result that kept failing): asking again buys it

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from sentinel.providers._http import send
+from sentinel.providers._http import billed, send
 from sentinel.providers.answer_json import json_body
 from sentinel.providers.base import (
     GenerationRequest,
@@ -247,7 +247,7 @@ class StabilityProvider(HttpProvider):
 
     async def _post(self, url: str, files: dict[str, Any]) -> ProviderResult:
         response = await send(
-            self.client.post(url, files=files, headers=self._headers(), timeout=self.timeout),
+            self.client.post(url, files=files, headers=self._headers(), timeout=self.timeout, extensions=billed()),
             self.name,
             billed_on_success=True,
         )

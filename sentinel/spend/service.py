@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from sentinel.db import insert_unless_present
@@ -236,7 +237,67 @@ class SpendService:
         return released
 
 
-def _lock_period(session: Session, key_id: str, period: str) -> None:
+def book_spent(connection: Connection, booking: Reservation) -> None:
+    """``booking.amount`` booked as spent for its request, out of what the request still holds (whatever of the hold
+    is left, its own settle or the ledger's sweep releases later, never twice), in the caller's transaction: the
+    calls it pays for are marked in the same one (:mod:`sentinel.jobs.in_flight`), so a call is marked if and only if
+    it is booked."""
+    _lock_period(connection, booking.key_id, booking.period)
+    held, _ = _held(connection, booking.key_id, booking.period, booking.request_id)
+    released = min(booking.amount, max(held, 0.0))
+    connection.execute(
+        update(SpendPeriod)
+        .where(col(SpendPeriod.key_id) == booking.key_id, col(SpendPeriod.period) == booking.period)
+        .values(reserved=col(SpendPeriod.reserved) - released, spent=col(SpendPeriod.spent) + booking.amount)
+    )
+    connection.execute(
+        insert(SpendEntry).values(
+            key_id=booking.key_id,
+            period=booking.period,
+            request_id=booking.request_id,
+            kind="settle",
+            reserved=-released,
+            spent=booking.amount,
+            created_at=utcnow(),
+        )
+    )
+
+
+def unbook_spent(connection: Connection, booking: Reservation) -> None:
+    """What :func:`book_spent` booked for calls that were answered after all taken off the spent again, in the
+    caller's transaction: their answer is logged with the rest of the request's calls, and the request's own settle
+    books what they cost. The hold is not given back: the settle releases what is left of it."""
+    _lock_period(connection, booking.key_id, booking.period)
+    connection.execute(
+        update(SpendPeriod)
+        .where(col(SpendPeriod.key_id) == booking.key_id, col(SpendPeriod.period) == booking.period)
+        .values(spent=col(SpendPeriod.spent) - booking.amount)
+    )
+    connection.execute(
+        insert(SpendEntry).values(
+            key_id=booking.key_id,
+            period=booking.period,
+            request_id=booking.request_id,
+            kind="settle",
+            spent=-booking.amount,
+            created_at=utcnow(),
+        )
+    )
+
+
+def reserved_in(connection: Connection, request_id: str, key_id: str | None = None) -> tuple[str, str] | None:
+    """The key and spend period a request reserved in (its latest reservation), None when it reserved nothing (an
+    uncapped key)."""
+    query = select(SpendEntry.key_id, SpendEntry.period).where(
+        col(SpendEntry.request_id) == request_id, col(SpendEntry.kind) == "reserve"
+    )
+    if key_id is not None:
+        query = query.where(col(SpendEntry.key_id) == key_id)
+    found = connection.execute(query.order_by(col(SpendEntry.id).desc()).limit(1)).first()
+    return (found[0], found[1]) if found is not None else None
+
+
+def _lock_period(session: Session | Connection, key_id: str, period: str) -> None:
     """Take the period's row for this transaction (an UPDATE that changes nothing): a settle and a release of one
     request then run one after the other, the second reading what the first wrote."""
     session.execute(
@@ -246,10 +307,11 @@ def _lock_period(session: Session, key_id: str, period: str) -> None:
     )
 
 
-def _held(session: Session, key_id: str, period: str, request_id: str) -> tuple[float, datetime | None]:
+def _held(session: Session | Connection, key_id: str, period: str, request_id: str) -> tuple[float, datetime | None]:
     """What a request still holds of the period's reservations (all its runs: a resumed job attempt reserves under
     the same id), and when it last wrote a ledger row."""
-    held, last = session.exec(
+    connection = session.connection() if isinstance(session, Session) else session
+    held, last = connection.execute(
         select(func.coalesce(func.sum(SpendEntry.reserved), 0.0), func.max(SpendEntry.created_at)).where(
             SpendEntry.key_id == key_id, SpendEntry.period == period, SpendEntry.request_id == request_id
         )

@@ -32,6 +32,10 @@ class VisionOptions(BaseModel):
     #: The environment variable holding the API key (the key itself never goes in a file). None: no key
     #: (a local Ollama or vLLM).
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: How an `openai` endpoint takes the key: `authorization` (`Authorization: Bearer <key>`: OpenAI, Gemini's
+    #: compatible endpoint, most gateways) or `api-key` (`api-key: <key>`: Azure OpenAI, which answers 401 to a Bearer
+    #: key). An `anthropic` endpoint always takes `x-api-key`.
+    auth_header: Literal["authorization", "api-key"] = "authorization"
     max_tokens: int = Field(default=1024, ge=16, le=32_000)
     #: The name `max_tokens` goes by on an OpenAI-style wire. Unset: `max_completion_tokens` for OpenAI's reasoning
     #: models (which refuse `max_tokens`), `max_tokens` for every other model and server.
@@ -80,6 +84,13 @@ class VisionOptions(BaseModel):
         if parts.fragment:
             raise ValueError("must not have a #fragment")
         return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
+
+    @field_validator("auth_header")
+    @classmethod
+    def _auth_header(cls, value: str, info: ValidationInfo) -> str:
+        if value != "authorization" and info.data.get("api") != "openai":
+            raise ValueError("is for an `openai` endpoint (Azure OpenAI's `api-key`); Anthropic's takes `x-api-key`")
+        return value
 
     @field_validator("image_url_base")
     @classmethod

@@ -345,7 +345,11 @@ class OpenAIChat:
         self.options = options
 
     def headers(self, api_key: str | None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        if not api_key:
+            return {}
+        if self.options.auth_header == "api-key":
+            return {"api-key": api_key}  # Azure OpenAI's key authentication
+        return {"Authorization": f"Bearer {api_key}"}
 
     def body(self, system: str, images: list[ImagePart], asked: list[str]) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
