@@ -190,10 +190,29 @@ def bench_load(
             "(with --redis-url, which keeps rate limits and wake-ups)"
         ),
     ] = None,
+    scene: Annotated[
+        str,
+        typer.Option(
+            help="the built-in pictures judged: 'photo' (photo-like landscapes, some with a sign) or 'plain' "
+            "(a flat grey square with an ellipse, the judges' floor)"
+        ),
+    ] = "photo",
+    images: Annotated[
+        Path | None, typer.Option(help="judge the PNG and JPEG files of this folder (cycled) instead of --scene")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this file")] = None,
 ) -> None:
     """Sustained evaluations per second (and per core), p50/p99 time to verdict, and an audit that none was lost."""
-    from sentinel.bench.load import run
+    from sentinel.bench.load import folder_images, run
+    from sentinel.bench.scenes import SCENES
+
+    if scene not in SCENES:
+        raise fail(f"--scene takes {' or '.join(SCENES)}, not {scene!r}")
+    if images is not None:
+        try:
+            folder_images(images)  # checked before anything starts: a bad file is a usage error, not a crash
+        except ValueError as exc:
+            raise fail(f"--images: {exc}") from exc
 
     if bool(redis_url) != bool(database_url):
         raise fail("--redis-url and --database-url go together")
@@ -203,10 +222,19 @@ def bench_load(
         raise fail(f"--broker-url takes an amqp:// or redis:// URL, not {broker_url!r}")
     with steps("bench load") as step:
         row = run(
-            clients, seconds, side, redis_url, database_url, progress=step, processes=processes, broker_url=broker_url
+            clients,
+            seconds,
+            side,
+            redis_url,
+            database_url,
+            progress=step,
+            processes=processes,
+            broker_url=broker_url,
+            scene=scene,
+            images_dir=images,
         )
     table = Table(
-        title=f"evaluations under load: text-to-image {side}², offline judges",
+        title=f"evaluations under load: text-to-image {side}² ({row['images']}), offline judges",
         caption="cores used: CPU seconds of the API and worker processes (and of the broker and database servers) "
         "/ wall seconds; per core: per second / cores used",
         box=None,
@@ -236,6 +264,9 @@ def bench_load(
         for stage, ms in row["cpu_ms_per_evaluation"].items():
             share = row["share"].get(stage)
             stages.add_row(stage, f"{ms:.1f}", f"{share:.0%}" if share is not None else "(not Sentinel)")
+        # Each judge's part, measured alone in this process on the same pictures: where the judges' CPU goes.
+        for judge, ms in row.get("judges_alone_cpu_ms_by_judge", {}).items():
+            stages.add_row(f"  judge {judge} (alone)", f"{ms:.1f}", "")
         out.print(stages)
     if json_out:
         json_out.write_text(json.dumps(row, indent=2))

@@ -76,7 +76,9 @@ def test_an_emoji_left_unread_is_not_a_misspelling_but_is_not_confirmed() -> Non
     assert not read_as("OPEN 🍕", "CLOSED").passes(EXACT)
 
 
-@pytest.mark.parametrize(("drawn", "symbol"), [("WE ♥ PIZZA", "♥"), ("DONE ✓", "✓")])
+# A symbol at the start or end with a mark drawn there passes (tests/judges/test_text_symbol_marks.py); one between
+# words is not looked for.
+@pytest.mark.parametrize(("drawn", "symbol"), [("WE ♥ PIZZA", "♥")])
 def test_a_correct_sign_with_a_symbol_the_recogniser_does_not_read_is_amber_not_red(drawn: str, symbol: str) -> None:
     document = verdict(png(sign(drawn, SANS_BOLD, size=130)), text=drawn)
     result = criterion(document, "expected-text")
