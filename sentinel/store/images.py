@@ -308,13 +308,27 @@ def decode_rgb(data: bytes, *, max_pixels: int) -> np.ndarray:
 DECODE_BYTES_PER_PIXEL = 7
 #: The same with an alpha channel composited on white at full size (RGBA, white backdrop, composite, RGB).
 DECODE_ALPHA_BYTES_PER_PIXEL = 19
-#: A reduced decode holds Pillow's buffer plus, a strip at a time, small copies: about this much per pixel.
-REDUCED_DECODE_BYTES_PER_PIXEL = 5
+#: Bytes a pixel of Pillow's own buffer takes, by mode (everything of three or four channels takes four).
+PILLOW_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "LA": 4, "PA": 4}
+#: What a reduced decode holds per pixel besides Pillow's buffer: the reduced copy, the full-resolution lines and
+#: the strip being converted (measured 1.4-1.9 on 6300² images of every mode).
+REDUCED_EXTRA_BYTES_PER_PIXEL = 2
+#: Peak bytes a pixel of a WebP decode. Pillow's WebP plugin decodes through libwebp's animation decoder, which
+#: holds two full RGBA canvases, hands the frame over as a copy and Pillow copies that into its image: 16 bytes a
+#: pixel (a 1.5 KB WebP of 6300² peaked at 611 MiB). OpenCV's decode of the same libwebp, to the very same pixels,
+#: holds its output and, for a lossless image, libwebp's own full-size ARGB: at most 8 (measured 6.0 for opaque
+#: lossy and flat lossless, 7.1 lossless, 8.1 lossless with alpha, 4000² and 6300²).
+WEBP_DECODE_BYTES_PER_PIXEL = 8
+#: The same for an animated WebP (refused at intake, so only ever decoded from elsewhere): OpenCV composites its
+#: first frame through libwebp's animation decoder, as Pillow does (measured 11.2 on a 6300² one).
+WEBP_ANIMATED_DECODE_BYTES_PER_PIXEL = 12
 #: Largest full-resolution centre crop kept of an image analysed on a reduced copy: noise and JPEG blocking are
 #: pixel-level measures, read on the pixels as delivered.
 DETAIL_PIXELS = 2_000_000
-#: Rows of the full-size image converted at a time when a reduced copy is made (rounded to the reduction).
-STRIP_ROWS = 256
+#: Pixels of the full-size image converted at a time when a reduced copy is made (whole rows, rounded to the
+#: reduction). A strip is copied several times over (crop, RGB, Pillow's image of it, luminance): counted in rows,
+#: a strip of a 16383-px-wide image was 4 megapixels.
+STRIP_PIXELS = 1_000_000
 #: The full-resolution lines kept for the seam measure: every this many rows, and columns.
 LINE_STEP = 8
 
@@ -354,11 +368,28 @@ def reduction_factor(width: int, height: int, analysis_pixels: int | None) -> in
     return max(2, math.ceil(math.sqrt(width * height / analysis_pixels)))
 
 
-def decode_cost(width: int, height: int, *, alpha: bool, factor: int) -> int:
-    """Bytes a decode of this image holds at its peak, reserved from the decode budget before it starts."""
+def decode_cost(
+    width: int,
+    height: int,
+    *,
+    alpha: bool,
+    factor: int,
+    webp: bool = False,
+    animated: bool = False,
+    mode: str = "RGB",
+) -> int:
+    """Bytes a decode of this image holds at its peak, reserved from the decode budget before it starts.
+
+    ``mode`` is the mode Pillow opens the image in (its buffer is 1, 2 or 4 bytes a pixel); a WebP is decoded by
+    OpenCV (see :func:`_decode_webp`), whose peak is its decode itself.
+    """
     pixels = width * height
+    if webp:
+        per_pixel = WEBP_ANIMATED_DECODE_BYTES_PER_PIXEL if animated else WEBP_DECODE_BYTES_PER_PIXEL
+        return pixels * per_pixel + (DETAIL_PIXELS * 3 if factor > 1 else 0)
     if factor > 1:
-        return pixels * REDUCED_DECODE_BYTES_PER_PIXEL + DETAIL_PIXELS * 3
+        held = PILLOW_BYTES_PER_PIXEL.get(mode, 4) + REDUCED_EXTRA_BYTES_PER_PIXEL
+        return pixels * held + DETAIL_PIXELS * 3
     return pixels * (DECODE_ALPHA_BYTES_PER_PIXEL if alpha else DECODE_BYTES_PER_PIXEL)
 
 
@@ -372,26 +403,98 @@ def _centre_crop(width: int, height: int) -> tuple[int, int, int, int]:
     return left, top, left + crop_w, top + crop_h
 
 
-def _decode_reduced(image: Image.Image, factor: int, jpeg: bool) -> Decoded:
-    """A loaded full-size image as a reduced copy plus full-resolution samples, converted a strip at a time so
-    that besides Pillow's own buffer only a few MB are held at once."""
-    width, height = image.size
+#: Pixels as decoded: a loaded Pillow image, or an RGB or RGBA array (a WebP, see :func:`_decode_webp`).
+Pixels = Image.Image | np.ndarray
+
+
+def _decode_webp(data: bytes) -> np.ndarray:
+    """A WebP's first frame as an RGB array, or RGBA when it has alpha, decoded by OpenCV: the same libwebp
+    decode to the same pixels as Pillow's, at half its memory or less (see WEBP_DECODE_BYTES_PER_PIXEL). The
+    orientation is applied by the caller, from the EXIF that Pillow reads."""
+    # Imported here: the API process checks uploads without decoding them, and need not load OpenCV (~19 MB).
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if decoded is None or decoded.ndim != 3 or decoded.dtype != np.uint8:
+        raise BadImage("image could not be decoded: the WebP data is damaged or cut short")
+    # In place: a converted copy would hold a second full-size array.
+    return cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA if decoded.shape[2] == 4 else cv2.COLOR_BGR2RGB, dst=decoded)
+
+
+def _size(pixels: Pixels) -> tuple[int, int]:
+    if isinstance(pixels, Image.Image):
+        return pixels.size
+    return pixels.shape[1], pixels.shape[0]
+
+
+def _region_rgb(pixels: Pixels, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A box of the decoded pixels as HxWx3 uint8 (alpha composited on white, 16-bit scaled), as a new array."""
+    if isinstance(pixels, Image.Image):
+        return _to_rgb(pixels.crop(box))
+    left, top, right, bottom = box
+    region = pixels[top:bottom, left:right]
+    if region.shape[2] == 3:
+        return region.copy()
+    # Pillow composites, as for every other format, so a transparent WebP comes out as a transparent PNG does.
+    return _to_rgb(Image.fromarray(np.ascontiguousarray(region), "RGBA"))
+
+
+def _whole_rgb(pixels: Pixels) -> np.ndarray:
+    """All the decoded pixels as HxWx3 uint8; an RGB array is the pixels themselves, an RGBA one is composited
+    a strip at a time so only the RGB result is held besides it."""
+    if isinstance(pixels, Image.Image):
+        return _to_rgb(pixels)
+    if pixels.shape[2] == 3:
+        return pixels
+    width, height = _size(pixels)
+    rgb = np.empty((height, width, 3), np.uint8)
+    rows = max(1, STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        rgb[top:bottom] = _region_rgb(pixels, (0, top, width, bottom))
+    return rgb
+
+
+def _strips(pixels: Pixels, step: int) -> Iterator[tuple[int, np.ndarray]]:
+    """The decoded pixels as RGB strips of whole rows, each a multiple of ``step`` rows high (but the last), with
+    the row each starts at: what a reduced copy is made from without a full-size RGB copy."""
+    width, height = _size(pixels)
+    rows = max(step, STRIP_PIXELS // width // step * step)
+    for top in range(0, height, rows):
+        yield top, _region_rgb(pixels, (0, top, width, min(height, top + rows)))
+
+
+def _reduced_rgb(pixels: Pixels, factor: int) -> np.ndarray:
+    """The decoded pixels box-averaged down by ``factor``, made a strip at a time."""
+    width, height = _size(pixels)
+    rgb = np.empty((math.ceil(height / factor), math.ceil(width / factor), 3), np.uint8)
+    for top, strip in _strips(pixels, factor):
+        reduced = np.asarray(Image.fromarray(strip).reduce(factor))
+        rgb[top // factor : top // factor + reduced.shape[0]] = reduced
+    return rgb
+
+
+def _decode_reduced(pixels: Pixels, factor: int, jpeg: bool) -> Decoded:
+    """Decoded full-size pixels as a reduced copy plus full-resolution samples, converted a strip at a time so
+    that besides the decoded pixels only a few MB are held at once (and the results, made in place)."""
+    width, height = _size(pixels)
     step = LINE_STEP * factor
-    strip = max(step, STRIP_ROWS // step * step)
-    work, rows, columns = [], [], []
-    for top in range(0, height, strip):
-        piece = Image.fromarray(_to_rgb(image.crop((0, top, width, min(height, top + strip)))))
+    rgb = np.empty((math.ceil(height / factor), math.ceil(width / factor), 3), np.uint8)
+    rows = np.empty((math.ceil(height / LINE_STEP), width), np.uint8)
+    columns = np.empty((height, math.ceil(width / LINE_STEP)), np.uint8)
+    for top, strip in _strips(pixels, step):
+        piece = Image.fromarray(strip)
+        del strip
         luma = np.asarray(piece.convert("L"))
-        rows.append(luma[::LINE_STEP].copy())
-        columns.append(luma[:, ::LINE_STEP].copy())
-        work.append(np.asarray(piece.reduce(factor)))
-        del piece, luma
-    rgb = np.concatenate(work)
-    del work
+        rows[top // LINE_STEP : top // LINE_STEP + math.ceil(luma.shape[0] / LINE_STEP)] = luma[::LINE_STEP]
+        columns[top : top + luma.shape[0]] = luma[:, ::LINE_STEP]
+        reduced = np.asarray(piece.reduce(factor))
+        rgb[top // factor : top // factor + reduced.shape[0]] = reduced
+        del piece, luma, reduced
     if jpeg:
         _refuse_cut_jpeg(rgb, factor)
-    detail = _to_rgb(image.crop(_centre_crop(width, height)))
-    return Decoded(rgb, width, height, detail, np.concatenate(rows), np.concatenate(columns))
+    detail = _region_rgb(pixels, _centre_crop(width, height))
+    return Decoded(rgb, width, height, detail, rows, columns)
 
 
 def decode_image(data: bytes, *, max_pixels: int, analysis_pixels: int | None = None) -> Decoded:
@@ -401,13 +504,34 @@ def decode_image(data: bytes, *, max_pixels: int, analysis_pixels: int | None = 
     factor = reduction_factor(image.width, image.height, analysis_pixels)
     jpeg = image.format == "JPEG" or data.startswith(b"\xff\xd8\xff")
     turn = orientation(image)
-    _load(image)
+    pixels = _decoded_pixels(image, data)
     if factor == 1:
-        rgb = _to_rgb(image)
+        width, height = _size(pixels)
+        rgb = _whole_rgb(pixels)
+        del pixels
         if jpeg:
             _refuse_cut_jpeg(rgb)  # on the rows as stored: a cut JPEG lacks its last ones
-        return _upright(Decoded(rgb, image.width, image.height), turn)
-    return _upright(_decode_reduced(image, factor, jpeg), turn)
+        return _upright(Decoded(rgb, width, height), turn)
+    return _upright(_decode_reduced(pixels, factor, jpeg), turn)
+
+
+def _decoded_pixels(image: Image.Image, data: bytes) -> Pixels:
+    """The pixels of an opened image: a WebP's decoded by OpenCV (Pillow's decode holds twice the memory and
+    more), any other format's loaded by Pillow."""
+    if image.format == "WEBP":
+        _let_go(image)
+        return _decode_webp(data)
+    _load(image)
+    return image
+
+
+def _let_go(image: Image.Image) -> None:
+    """Free what an opened WebP holds before its pixels are decoded elsewhere: Pillow's WebP plugin keeps a copy of
+    the file and libwebp's decoder (with its canvases) until the image object is gone, which its callers' names
+    would otherwise keep alive through the decode."""
+    image.close()
+    if hasattr(image, "_decoder"):
+        image._decoder = None
 
 
 def _upright(decoded: Decoded, turn: int) -> Decoded:
@@ -435,18 +559,17 @@ def preview_rgb(data: bytes, *, max_pixels: int, analysis_pixels: int) -> np.nda
     """The whole image at no more than about ``analysis_pixels``, for measures that do not need full size.
 
     A JPEG is decoded straight at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling, Pillow's draft mode), so its
-    full-size pixels are never held; other formats are decoded and box-averaged down.
+    full-size pixels are never held; other formats are decoded and box-averaged down a strip at a time.
     """
     image = _open(data, max_pixels, None)
     scale = draft_scale(image.width, image.height, analysis_pixels)
     if scale > 1 and image.format == "JPEG":
         image.draft("RGB", (math.ceil(image.width / scale), math.ceil(image.height / scale)))
-    _load(image)
-    rgb = _to_rgb(image)
     turn = orientation(image)
-    del image
-    factor = reduction_factor(rgb.shape[1], rgb.shape[0], analysis_pixels)
-    return upright_array(rgb if factor == 1 else np.asarray(Image.fromarray(rgb).reduce(factor)), turn)
+    pixels = _decoded_pixels(image, data)
+    width, height = _size(pixels)
+    factor = reduction_factor(width, height, analysis_pixels)
+    return upright_array(_whole_rgb(pixels) if factor == 1 else _reduced_rgb(pixels, factor), turn)
 
 
 class DecodeBudget:
@@ -682,10 +805,18 @@ class DecodedCache:
     def _decode(self, data: bytes, max_pixels: int) -> Decoded:
         header = _open(data, max_pixels, None)
         factor = reduction_factor(header.width, header.height, self.analysis_pixels)
-        cost = decode_cost(header.width, header.height, alpha=_has_alpha(header), factor=factor)
+        cost = decode_cost(
+            header.width,
+            header.height,
+            alpha=_has_alpha(header),
+            factor=factor,
+            webp=header.format == "WEBP",
+            animated=bool(getattr(header, "is_animated", False)),
+            mode=header.mode,
+        )
         if factor == 1 and orientation(header) != 1:
             cost += header.width * header.height * 3  # the upright copy of the pixels
-        header.close()
+        _let_go(header)
         try:
             with self.budget.reserve(cost, self.wait_seconds):
                 decoded = decode_image(data, max_pixels=max_pixels, analysis_pixels=self.analysis_pixels)
@@ -703,8 +834,20 @@ class DecodedCache:
         header = _open(data, max_pixels, None)
         width, height, alpha = header.width, header.height, _has_alpha(header)
         scale = draft_scale(width, height, self.analysis_pixels) if header.format == "JPEG" else 1
-        header.close()
-        cost = decode_cost(math.ceil(width / scale), math.ceil(height / scale), alpha=alpha, factor=1)
+        width, height = math.ceil(width / scale), math.ceil(height / scale)
+        factor = reduction_factor(width, height, self.analysis_pixels)
+        # Past the analysis limit the preview is reduced a strip at a time, as the judges' copy is (less its
+        # full-resolution samples, which the estimate for that includes).
+        cost = decode_cost(
+            width,
+            height,
+            alpha=alpha,
+            factor=factor,
+            webp=header.format == "WEBP",
+            animated=bool(getattr(header, "is_animated", False)),
+            mode=header.mode,
+        )
+        _let_go(header)
         try:
             with self.budget.reserve(cost, self.wait_seconds):
                 return preview_rgb(data, max_pixels=max_pixels, analysis_pixels=self.analysis_pixels or width * height)
