@@ -89,7 +89,13 @@ async def send(
         # TIMEOUT, as the router says when it stops a walk for a gone client (it asks before the next candidate).
         watch = CLIENT_WATCH.get()
         why = "the server is stopping" if watch is not None and watch.stopping else "the client disconnected"
-        return failure(Outcome.TIMEOUT, f"{why} while {provider} was answering; the call was dropped")
+        said = f"{why} while {provider} was answering; the call was dropped"
+        if billed_on_success and started():
+            # Dropped after the provider had the whole request: it may finish, and bill, the image all the same.
+            return ProviderResult(
+                Outcome.TIMEOUT, message=f"{said}, after its request went out: {MAY_BE_BILLED}", paid=True
+            )
+        return failure(Outcome.TIMEOUT, said)
     except AnswerTooLarge as exc:
         return failure(
             Outcome.UNRECOGNISED_ANSWER,

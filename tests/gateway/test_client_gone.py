@@ -32,7 +32,14 @@ from sentinel.wiring import build_services
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
 from tests.conftest import clean_env, start_server
-from tests.generation.test_generation_service import calls_of, capped_owner, generation_service, request_for, spend_of
+from tests.generation.test_generation_service import (
+    PRICE,
+    calls_of,
+    capped_owner,
+    generation_service,
+    request_for,
+    spend_of,
+)
 
 
 class Trickle:
@@ -159,7 +166,8 @@ def test_a_provider_call_in_flight_at_sigterm_answers_503_with_retry_after(tmp_p
 
 def test_a_dropped_call_releases_the_spend_hold_and_is_logged(tmp_path: Path, monkeypatch) -> None:
     """The generation service, driven directly for a key with a spend cap: the client goes while the only call
-    trickles; nothing is left on hold, nothing is spent, and the call is in the log."""
+    trickles; nothing is left on hold, and the call is in the log at its price: the provider had the whole request
+    and was answering, so it made, and bills, the image nobody waits for any more."""
     services = build_services(
         Settings(data_dir=tmp_path, fetch_allowed_networks=[ipaddress.ip_network("127.0.0.1/32")])
     )
@@ -182,8 +190,8 @@ def test_a_dropped_call_releases_the_spend_hold_and_is_logged(tmp_path: Path, mo
     assert generation.results[0].image is None
     period, entries = spend_of(services, key_id)
     assert period.reserved == pytest.approx(0.0)
-    assert period.spent == pytest.approx(0.0)
+    assert period.spent == pytest.approx(PRICE)
     assert [entry.kind for entry in entries] == ["reserve", "settle"]
     calls = calls_of(services, generation.request_id)
-    assert [(call.outcome, call.cost_estimate) for call in calls] == [("timeout", 0.0)]
-    assert "client disconnected" in calls[0].message
+    assert [(call.outcome, call.cost_estimate) for call in calls] == [("timeout", pytest.approx(PRICE))]
+    assert "client disconnected" in calls[0].message and "may still make, and bill" in calls[0].message
