@@ -34,6 +34,11 @@ MAX_RETENTION_DAYS = 36500
 #: dramatiq's worker timeout in Sentinel's workers: how soon a worker thread, or a consumer of a stopping worker,
 #: notices that it must stop. An idle Redis consumer waits for its queue's doorbell instead (worker_idle_poll_ms).
 WORKER_TIMEOUT_MS = 100
+#: Evaluations per second the judges are assumed to clear at least when SENTINEL_MAX_JUDGING_BACKLOG is unset: the
+#: embedded default's offline panel on two cores shared with the API and other work (~0.2 s of CPU per 768² JPEG;
+#: 460 judged in 300 s at a load average of 12). 450 for the 300 s deadline: a burst of 400 is taken and judged in
+#: time; the 1600 of the outside probe (F6), of which 653 ended unjudged, are not.
+JUDGED_PER_SECOND_FLOOR = 1.5
 
 
 class Settings(BaseSettings):
@@ -145,6 +150,10 @@ class Settings(BaseSettings):
     )
 
     evaluation_deadline_seconds: float = Field(default=300.0, gt=0, le=3600)
+    #: Judge messages the judging queue may hold (not yet taken by a worker) before new evaluations and jobs are
+    #: refused with a 503 and /readyz fails: past it, the last one queued would not be judged before its deadline and
+    #: would end amber with no vote. Unset: JUDGED_PER_SECOND_FLOOR per second of the deadline (450 for 300 s).
+    max_judging_backlog: int | None = Field(default=None, ge=1, le=10_000_000)
     #: Share of the judges taking part that must vote for a verdict to be green.
     quorum: float = Field(default=1.0, gt=0, le=1)
     worker_threads: int = Field(default=4, ge=1, le=64)
@@ -248,6 +257,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return parse_reviewer_keys(value.replace(",", "\n"), "SENTINEL_REVIEWER_KEYS")
         return value
+
+    @property
+    def judging_backlog_limit(self) -> int:
+        """:attr:`max_judging_backlog`, or the default it has for :attr:`evaluation_deadline_seconds`."""
+        if self.max_judging_backlog is not None:
+            return self.max_judging_backlog
+        return max(1, round(self.evaluation_deadline_seconds * JUDGED_PER_SECOND_FLOOR))
 
     @property
     def resolved_broker_url(self) -> str | None:

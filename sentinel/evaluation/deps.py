@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sentinel.evaluation.admission import JudgingAdmission
 from sentinel.evaluation.listing import EvaluationListing
 from sentinel.evaluation.service import EvaluationService
 from sentinel.http.requests import SharedSafetyNet
@@ -16,6 +17,15 @@ async def evaluation_service(request: Request) -> EvaluationService:
 
 
 Evaluations = Annotated[EvaluationService, Depends(evaluation_service)]
+
+
+async def judging_admission(request: Request) -> JudgingAdmission | None:
+    """The API's reading of the judging queue; None in an app without the evaluation domain (operations only)."""
+    evaluations = getattr(request.app.state, "evaluations", None)
+    return evaluations.admission if evaluations is not None else None
+
+
+JudgingAdmissions = Annotated[JudgingAdmission | None, Depends(judging_admission)]
 
 
 async def evaluation_listing(request: Request) -> EvaluationListing:

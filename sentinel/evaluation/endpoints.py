@@ -7,12 +7,13 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
 from sentinel.errors import InvalidInput, UnsupportedMediaType
 from sentinel.evaluation.deps import EvaluationListings, Evaluations, EvaluationSafetyNet
+from sentinel.evaluation.gate import admit_evaluation
 from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, EvaluationFilter, ExportFormat
 from sentinel.evaluation.schemas import (
     KEY_FILTER,
@@ -132,10 +133,13 @@ async def _inputs_from_urls(
     description=(
         "Send the image as multipart (`image`, optional `source` and `mask` files, `task`, `params` as JSON "
         "text) or as JSON with `image_url` (and `source_url`, `mask_url`). Answers 202 with the evaluation; "
-        "poll `GET /v1/evaluations/{id}?wait=30` for the verdict."
+        "poll `GET /v1/evaluations/{id}?wait=30` for the verdict. While the judging queue holds more than the judges "
+        "clear before the deadline (`SENTINEL_MAX_JUDGING_BACKLOG`), answers 503 `overloaded` with Retry-After, "
+        "storing nothing."
     ),
     response_model=EvaluationOut,
     responses=CREATE_ERRORS,
+    dependencies=[Depends(admit_evaluation)],
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -20,9 +20,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
+import sentinel.worker
 from sentinel.db import autocommit, insert_for
 from sentinel.errors import InvalidInput, NotFound
+from sentinel.evaluation import queue_depth
 from sentinel.evaluation.accept_rows import NewEvaluation, insert_evaluation
+from sentinel.evaluation.admission import JudgingAdmission
 from sentinel.evaluation.inputs import EDIT_INPUTS as EDIT_INPUTS  # re-exported: jobs read it from here
 from sentinel.evaluation.inputs import check_edit_inputs, check_mask_fits
 from sentinel.evaluation.intake import Intake
@@ -336,6 +339,10 @@ class EvaluationService:
         self._calls_lock = threading.Lock()
         #: New evaluations' rows, committed together when they arrive together (see accept).
         self.intake = Intake(lambda: self.services.engine, self.services.images)
+        #: Whether the judges can take one more evaluation in time (the judging queue's depth, read once a second).
+        self.admission = JudgingAdmission(
+            services.settings, lambda: queue_depth.waiting_messages(sentinel.worker.broker, steps.JUDGING)
+        )
 
     # -- submission -------------------------------------------------------------------------------
 
@@ -890,16 +897,25 @@ class EvaluationService:
             self.finalise(evaluation_id, deadline_passed=False)
         return stored
 
-    def finalise(self, evaluation_id: str, *, deadline_passed: bool) -> bool:
-        """Write the verdict once. Returns True only for the caller whose update won."""
+    def finalise(self, evaluation_id: str, *, deadline_passed: bool, judging_waiting: int = 0) -> bool:
+        """Write the verdict once. Returns True only for the caller whose update won. ``judging_waiting``: judge
+        messages no worker had taken yet, named in the verdict of an evaluation no judge took up in time."""
         with Session(self.services.engine) as session:
-            finished = self._finalise_in(session, evaluation_id, deadline_passed=deadline_passed)
+            finished = self._finalise_in(
+                session, evaluation_id, deadline_passed=deadline_passed, judging_waiting=judging_waiting
+            )
             session.commit()
         self._announce(evaluation_id, finished)
         return finished is not None
 
     def _finalise_in(
-        self, session: Session, evaluation_id: str, *, deadline_passed: bool, stored: list[VoteResult] | None = None
+        self,
+        session: Session,
+        evaluation_id: str,
+        *,
+        deadline_passed: bool,
+        stored: list[VoteResult] | None = None,
+        judging_waiting: int = 0,
     ) -> tuple[str, str] | None:
         """The verdict, written in ``session``'s transaction if every vote is in (or the deadline passed), with the
         messages that follow it; (task, verdict) when this call wrote it, None otherwise. ``stored``: the votes
@@ -933,6 +949,8 @@ class EvaluationService:
                 escalation["reason"] = f"{reason}, but the deadline passed before an escalation judge was asked"
         rubric = self.rubric_of(evaluation)
         verdict = aggregate(rubric, evaluation.panel, votes, evaluation.quorum, escalation=escalation)
+        if deadline_passed and not votes:
+            verdict.summary = self._unjudged(judging_waiting)
         # The status condition makes this the single point where racing finalisers are decided.
         written = _verdict_values(evaluation_id, verdict)
         if session.connection().execute(_STATEMENTS.verdict_write, written).rowcount != 1:
@@ -940,6 +958,19 @@ class EvaluationService:
         # With the verdict, in one transaction: what follows it.
         write(session, *self._after_verdict(evaluation_id, evaluation))
         return rubric.id, verdict.verdict
+
+    def _unjudged(self, judging_waiting: int) -> str:
+        """The reason of a verdict reached at the deadline with no vote at all, not even an abstention: no judge
+        ever looked at the image. It stays amber, in the review queue: green needs votes, and red would regenerate a
+        job's image (paying for it, and adding to the backlog) for nothing found wrong; a person decides, told that
+        the image was not judged rather than "quorum not met", which reads as judges that tried."""
+        deadline = f"{self.services.settings.evaluation_deadline_seconds:g} s"
+        if judging_waiting > 0:
+            return (
+                f"not judged before the deadline: the judges were overloaded ({judging_waiting} evaluations queued; "
+                f"none took this one up within {deadline})"
+            )
+        return f"not judged before the deadline: no judge took it up within {deadline} (no worker running?)"
 
     def _after_verdict(self, evaluation_id: str, evaluation: Row[Any]) -> list[Message]:
         """The messages that follow a verdict, from the evaluation's row (whether a job's attempt waits for it and
@@ -1014,7 +1045,7 @@ class EvaluationService:
             done = voted.get(evaluation.id, set())
             past_deadline = as_utc(evaluation.deadline_at) <= now
             if past_deadline or set(evaluation.panel) <= done:
-                if self.finalise(evaluation.id, deadline_passed=past_deadline):
+                if self.finalise(evaluation.id, deadline_passed=past_deadline, judging_waiting=judging_waiting):
                     counts["finalised"] += 1
                 continue
             asked = [

@@ -6,12 +6,13 @@ import hashlib
 from collections.abc import Awaitable, Callable
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from sentinel.db.keyset import MAX_CURSOR_CHARS
 from sentinel.errors import InvalidInput, UnsupportedMediaType
+from sentinel.evaluation.gate import admit_job
 from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, ExportFormat
 from sentinel.evaluation.schemas import KEY_FILTER, SINCE_FILTER, UNTIL_FILTER
 from sentinel.http.deps import AppServices
@@ -105,10 +106,15 @@ async def _fetch_inputs(body: JobCreate, services: Services) -> dict[str, bytes]
     description=(
         "JSON for a task that generates new images. An edit task (`object-removal`, `background-replace`) also "
         "needs the image to edit and its mask: as multipart (`source` and `mask` files, the job's fields as form "
-        "fields, `params` as JSON text) or as JSON with `source_url` and `mask_url`."
+        "fields, `params` as JSON text) or as JSON with `source_url` and `mask_url`. While the judging queue holds "
+        "more than the judges clear before the deadline (`SENTINEL_MAX_JUDGING_BACKLOG`), answers 503 `overloaded` "
+        "with Retry-After, storing nothing: the job's images would wait past their evaluation's deadline."
     ),
     response_model=JobOut,
     responses=V1_ERRORS | BODY_ERRORS | errors(400, 404, 409, 410, 413, 415, 422),
+    # Refused at the door, not per attempt: an accepted job's attempts are judged whatever the queue (its
+    # regenerations are bounded by its budget, and failing it halfway would waste the images already paid for).
+    dependencies=[Depends(admit_job)],
     openapi_extra={
         "requestBody": {
             "required": True,

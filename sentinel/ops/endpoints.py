@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from sentinel.evaluation.deps import JudgingAdmissions
 from sentinel.http.deps import AppServices
 from sentinel.http.responses import JSONResponse
 from sentinel.ops import metrics
@@ -22,19 +23,21 @@ router = APIRouter(tags=["operations"])
 class ReadinessOut(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, dict[str, Any]] = Field(
-        description="database, broker, blob_store: each ok, and why not; outbox: messages waiting for the broker"
+        description="database, broker, blob_store: each ok, and why not; outbox: messages waiting for the broker; "
+        "judging: judge messages waiting for a worker, failing while new evaluations are refused for them"
     )
     failing: list[str] | None = Field(default=None, description="the checks that failed (503 only)")
 
 
 @router.get(
     "/readyz",
-    summary="Ready to serve: database, broker and blob store reachable",
+    summary="Ready to serve: database, broker and blob store reachable, judges not overloaded",
     response_model=ReadinessOut,
     responses={503: {"model": ReadinessOut, "description": "a check failed; `failing` names it and `checks` says why"}},
 )
-async def readyz(services: AppServices) -> JSONResponse:
-    checks = await readiness(services)
+async def readyz(services: AppServices, admission: JudgingAdmissions) -> JSONResponse:
+    # The API's own reading of the judging queue: /readyz fails exactly while its POSTs are refused.
+    checks = await readiness(services, admission)
     failing = [name for name, check in checks.items() if not check.ok]
     body: dict[str, object] = {
         "status": "not ready" if failing else "ready",

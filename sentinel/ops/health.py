@@ -25,7 +25,10 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
+from sentinel.evaluation.admission import JudgingAdmission
+from sentinel.ops import metrics
 from sentinel.outbox.relay import backlog
+from sentinel.outbox.steps import JUDGING
 from sentinel.services import Services
 from sentinel.settings import AMQP_SCHEMES, url_scheme
 from sentinel.store.blobs import BlobStoreError
@@ -199,8 +202,22 @@ async def _bounded(kind: str, probe: Callable[[], str], timeout: float, where: s
     return Check(ok, detail, round((time.perf_counter() - started) * 1000, 1))
 
 
-async def readiness(services: Services) -> dict[str, Check]:
-    """database, broker and blob_store, checked concurrently."""
+def judging_check(admission: JudgingAdmission) -> str:
+    """The judging queue's backlog; raises while new evaluations are refused for it (a load balancer then sends
+    them to another instance rather than to a 503)."""
+    backlog = admission.reading()
+    if backlog.refusing:
+        raise JudgingOverloaded(f"{backlog.describe()}: new evaluations and jobs are refused (503 overloaded)")
+    return backlog.describe()
+
+
+class JudgingOverloaded(Exception):
+    """The judging queue is at its limit."""
+
+
+async def readiness(services: Services, admission: JudgingAdmission | None = None) -> dict[str, Check]:
+    """database, broker, blob_store and judging, checked concurrently. ``admission``: the process's (its cached
+    reading of the judging queue); one of its own without."""
     settings = services.settings
     timeout = settings.readiness_timeout_seconds
     url = settings.resolved_database_url
@@ -218,8 +235,11 @@ async def readiness(services: Services) -> dict[str, Check]:
         where = f"Redis at {redact_url(broker_url)}"
         checks.append(_bounded("broker", lambda: redis_check(broker_url, timeout), timeout, where))
     checks.append(_bounded("outbox", lambda: outbox_check(services.engine), timeout, "outbox"))
+    gate = admission or JudgingAdmission(settings, lambda: metrics.waiting_messages(JUDGING))
+    checks.append(_bounded("judging", lambda: judging_check(gate), timeout, "judging queue"))
     results = await asyncio.gather(*checks)
     broker = results[2] if broker_url else Check(True, "in-process broker (no broker URL configured)")
     # Messages waiting are information, not a failure: they go once the broker is back (its check says why not).
-    outbox = results[-1] if results[-1].ok else Check(True, results[-1].detail, results[-1].duration_ms)
-    return {"database": results[0], "broker": broker, "blob_store": results[1], "outbox": outbox}
+    outbox = results[-2] if results[-2].ok else Check(True, results[-2].detail, results[-2].duration_ms)
+    judging = results[-1]
+    return {"database": results[0], "broker": broker, "blob_store": results[1], "outbox": outbox, "judging": judging}

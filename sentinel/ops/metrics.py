@@ -14,17 +14,15 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from sentinel.settings import get_settings
+from sentinel.evaluation import queue_depth as depth
+from sentinel.evaluation.queue_depth import rabbitmq_depths as _rabbitmq_depths  # noqa: F401  (read here before)
 from sentinel.telemetry import metrics as _counters  # noqa: F401  (registers the counters on REGISTRY)
 from sentinel.worker import broker
 
@@ -56,70 +54,14 @@ class QueueDepth(Collector):
 
 def waiting_messages(queue: str) -> int:
     """Messages of ``queue`` that no worker has taken yet (ready, or delayed for a retry)."""
-    return int(sum(value for name, state, value in queue_depths([queue]) if state in ("ready", "delayed")))
+    return depth.waiting_messages(broker, queue)
 
 
 def queue_depths(queues: list[str] | None = None) -> list[tuple[str, str, float]]:
     """Each queue's messages by state (every queue the broker knows of, unless ``queues`` names some)."""
     declared = (q for q in broker.get_declared_queues() if not q.endswith((".DQ", ".XQ")))
     names = sorted(queues) if queues is not None else sorted({*QUEUES, *declared})
-    if isinstance(broker, RedisBroker):
-        settings = get_settings()
-        return _redis_depths(settings.resolved_broker_url or "", broker.namespace, names)
-    if isinstance(broker, RabbitmqBroker):
-        return _rabbitmq_depths(broker, names)
-    return _stub_depths(broker, names)
-
-
-def _rabbitmq_depths(broker: Any, names: list[str]) -> list[tuple[str, str, float]]:
-    # RabbitMQ counts the ready messages of a queue (and of its delay and dead-letter queues, which dramatiq
-    # declares beside it); those delivered and not yet acknowledged are not counted, so there is no in_progress.
-    rows: list[tuple[str, str, float]] = []
-    for name in names:
-        ready, delayed, dead = broker.get_queue_message_counts(name)
-        rows += [(name, "ready", float(ready)), (name, "delayed", float(delayed)), (name, "dead", float(dead))]
-    return rows
-
-
-def _stub_depths(broker: Any, names: list[str]) -> list[tuple[str, str, float]]:
-    rows: list[tuple[str, str, float]] = []
-    for name in names:
-        queue = broker.queues.get(name)
-        delayed = broker.queues.get(f"{name}.DQ")
-        rows.append((name, "ready", float(queue.qsize()) if queue is not None else 0.0))
-        rows.append((name, "delayed", float(delayed.qsize()) if delayed is not None else 0.0))
-        rows.append((name, "dead", float(len(getattr(broker, "dead_letters_by_queue", {}).get(name, ())))))
-    return rows
-
-
-@lru_cache(maxsize=4)
-def _redis_client(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
-
-
-def _redis_depths(url: str, namespace: str, names: list[str]) -> list[tuple[str, str, float]]:
-    # The layout of dramatiq's RedisBroker: a list of ready ids per queue, a hash of every message not yet
-    # acknowledged, and the same for the delay queue (.DQ) and the dead letters (.XQ).
-    pipe = _redis_client(url).pipeline(transaction=False)
-    for name in names:
-        key = f"{namespace}:{name}"
-        pipe.llen(key)
-        pipe.hlen(f"{key}.msgs")
-        pipe.hlen(f"{key}.DQ.msgs")
-        pipe.hlen(f"{key}.XQ.msgs")
-    answers = pipe.execute()
-    rows: list[tuple[str, str, float]] = []
-    for index, name in enumerate(names):
-        ready, total, delayed, dead = answers[index * 4 : index * 4 + 4]
-        rows += [
-            (name, "ready", float(ready)),
-            (name, "in_progress", float(max(total - ready, 0))),
-            (name, "delayed", float(delayed)),
-            (name, "dead", float(dead)),
-        ]
-    return rows
+    return depth.queue_depths(broker, names)
 
 
 REGISTRY.register(QueueDepth())

@@ -30,7 +30,7 @@ def test_ready_when_everything_answers(client) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"database", "broker", "blob_store", "outbox"}
+    assert set(body["checks"]) == {"database", "broker", "blob_store", "outbox", "judging"}
     assert all(check["ok"] for check in body["checks"].values())
     assert "waiting" in body["checks"]["outbox"]["detail"]
     assert "in-process" in body["checks"]["broker"]["detail"]
