@@ -99,6 +99,15 @@ def not_blank(ctx: JudgeContext, s: NotBlankSettings) -> Outcome:
             f"{number(std)}"
         )
         return Outcome(True, colour.spread, s.min_stddev, detail)
+    # A line of small text on a plain sign, a small logo on white, a thin line drawing: one flat value all but a
+    # few pixels of strong contrast, which the spread and the near-median share cannot tell from a blank frame.
+    subject = measures.small_subject(ctx.decoded.rgb)
+    if subject.found:
+        detail = (
+            f"image has a small subject on a plain ground: {pct(subject.share)} of it stands out from the ground "
+            f"across {pct(subject.span)} of its width or height (luminance varies by {number(std)})"
+        )
+        return Outcome(True, std, s.min_stddev, detail)
     if std < s.min_stddev:
         detail = (
             f"image is blank or near-uniform: luminance varies by {number(std)} and colour by "
