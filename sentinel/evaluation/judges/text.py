@@ -19,6 +19,13 @@ its denormal weights are zeroed: see ocr_models), so the checks that only count 
 (stray and new text) first look at the pixels for a place that could hold two characters side by side; a
 picture without one (a flat render, a blank frame, a plain sky) is not read at all. An edit's source is read
 only when its result holds text that counts.
+
+On a text-dense page (a menu, a page of print: more than DENSE_LINES lines) the recogniser is the cost instead
+(~85 ms a line of print), so the checks recognise a bounded part of it: its tallest lines, where a caption or a
+mark laid over it stands, and for an expected text, the lines that could hold it, likeliest first, until it is
+found; a dense page that reads surely as it stands is not read again turned, closer or rotated. A prompt that
+asks for such a page ("a restaurant menu", "a printed page of text", "a letter") asks for its print: only text
+laid across that print (a stamp, a faint mark) is stray there.
 """
 
 from __future__ import annotations
@@ -313,6 +320,9 @@ class OcrPage:
     faint: list[Word] = field(default_factory=list)
     #: How the words were read when not as the page stands ("read upside down").
     note: str = ""
+    #: Lines the detector found that were not recognised (a text-dense page's read recognises a part of it, see
+    #: DENSE_LINES): text is there, and its reading is still to be made (``Word.text`` is '').
+    unread: list[Word] = field(default_factory=list)
 
 
 #: Fewest pixels an image read for text needs on its short side: no legible line of text is thinner. RapidOCR
@@ -321,35 +331,162 @@ class OcrPage:
 #: ~3840×960 (~11 MB).
 MIN_TEXT_SIDE = 8
 
+#: A page whose detector finds more lines than this is text-dense (a printed page, a menu, a letter, an
+#: infographic). Recognising is most of the cost of such a page (~85 ms of CPU a line of print across a 1024² page:
+#: 3.3 s for a menu of 38 lines, read five times over for one expected text), so the checks recognise a bounded
+#: part of it. Signs, posters, captions and photographs have fewer lines (at most 6 on the labelled fixtures).
+DENSE_LINES = 12
+#: Lines of a dense page its plain read recognises: the tallest (a headline, a caption or a mark laid over the page),
+#: enough to say what kind of text the page holds and whether some lies over it.
+DENSE_SAMPLE = 4
+#: Recognition a search for the expected text spends on a dense page's other lines, in line lengths (each line's
+#: width over its height, summed: ~5 ms of CPU each; a line of print across a page is ~20, a short line ~3).
+DENSE_SEARCH_LENGTH = 60
+#: Lines recognised together (RapidOCR's own batch size).
+RECOGNISED_TOGETHER = 6
+
 
 def too_thin(rgb: np.ndarray) -> bool:
     """Whether an image is too thin to hold a legible line of text (and is not read at all)."""
     return min(rgb.shape[:2]) < MIN_TEXT_SIDE
 
 
-def read_words(rgb: np.ndarray, rotation: int = 0) -> OcrPage:
-    """Every line of text in an RGB image (colour matters: red on green has no luminance contrast)."""
+def _length(word: Word) -> float:
+    """A line's length in heights (its box's long side over its short one: a line standing on end is read turned):
+    what recognising it costs, about 3 characters of print each."""
+    width, height = word.box[2] - word.box[0], word.height
+    return max(width, height) / max(1, min(width, height))
+
+
+def _detect_and_recognise(
+    engine: Any, rgb: np.ndarray, choose: Callable[[list[Word]], list[int]] | None
+) -> tuple[list[tuple[Word, str, float]], list[Word]] | None:
+    """The lines the detector finds, those ``choose`` picks (indexes; all when None) recognised: ((line, text,
+    score 0-1) read, lines left unread). RapidOCR's own steps, run apart so the recogniser sees only the chosen
+    lines; None when this rapidocr's layout is another (the caller then reads every line in one call)."""
+    try:
+        from rapidocr.main import RapidOCRError
+        from rapidocr.utils.process_img import map_boxes_to_original
+
+        image, record = engine.preprocess_img(engine.load_img(rgb))
+        try:
+            crops, detected = engine.detect_and_crop(image, record)
+        except RapidOCRError:  # no text at all
+            return [], []
+        polygons = map_boxes_to_original(detected.boxes, record, *rgb.shape[:2])
+    except (ImportError, AttributeError):
+        return None
+    lines = []
+    for polygon in polygons:
+        xs, ys = polygon[:, 0], polygon[:, 1]
+        box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
+        lines.append(Word("", 0.0, box, tuple((float(x), float(y)) for x, y in polygon)))
+    chosen = list(range(len(lines))) if choose is None else choose(lines)
+    read: list[tuple[Word, str, float]] = []
+    if chosen:
+        recognised = engine.recognize_txt([crops[i] for i in chosen])
+        readings = zip(chosen, recognised.txts, recognised.scores, strict=True)
+        read = [(lines[i], text, float(score)) for i, text, score in readings]
+    picked = set(chosen)
+    return read, [line for i, line in enumerate(lines) if i not in picked]
+
+
+#: A dense page's sample also takes short lines lying wholly along an edge (this share of the side), where credits and
+#: signatures go in small letters: up to DENSE_SAMPLE of them, the shortest first, of at most EDGE_LINE_LENGTH.
+EDGE_SAMPLE_BAND = 0.1
+EDGE_LINE_LENGTH = 12.0
+
+
+def _sample(lines: list[Word], width: int, height: int) -> list[int]:
+    """A dense page's sample: its DENSE_SAMPLE tallest lines (the longer first of equally tall ones), and its short
+    lines along an edge; every line of a page with DENSE_LINES or fewer."""
+    if len(lines) <= DENSE_LINES:
+        return list(range(len(lines)))
+    # A line's letters are as tall as its box's short side (a line standing on end is taller than wide).
+    size = [min(line.height, line.box[2] - line.box[0]) for line in lines]
+    order = sorted(range(len(lines)), key=lambda i: (-size[i], -_length(lines[i]), i))
+    chosen = order[:DENSE_SAMPLE]
+    band_x, band_y = EDGE_SAMPLE_BAND * width, EDGE_SAMPLE_BAND * height
+
+    def along_an_edge(line: Word) -> bool:
+        left, top, right, bottom = line.box
+        return right <= band_x or left >= width - band_x or bottom <= band_y or top >= height - band_y
+
+    edge = [i for i in order[DENSE_SAMPLE:] if _length(lines[i]) <= EDGE_LINE_LENGTH and along_an_edge(lines[i])]
+    chosen += sorted(edge, key=lambda i: _length(lines[i]))[:DENSE_SAMPLE]
+    return sorted(chosen)
+
+
+def _as_page(
+    read: list[tuple[Word, str, float]], unread: list[Word], width: int, height: int, rotation: int
+) -> OcrPage:
+    words: list[Word] = []
+    faint: list[Word] = []
+    for line, text, score in read:
+        word = Word(unicodedata.normalize("NFKC", text).strip(), score * 100, line.box, line.corners)
+        if word.text:
+            (words if word.confidence >= READ_CONFIDENCE else faint).append(word)
+    return OcrPage(words, width, height, rotation, faint, unread=unread)
+
+
+def read_words(rgb: np.ndarray, rotation: int = 0, sample: bool = False) -> OcrPage:
+    """Every line of text in an RGB image (colour matters: red on green has no luminance contrast); with
+    ``sample``, only a dense page's tallest lines are recognised, the others left in ``OcrPage.unread``."""
     if rotation:
         rgb = np.asarray(Image.fromarray(rgb).rotate(rotation, expand=True))
     height, width = rgb.shape[:2]
     if too_thin(rgb):
         return OcrPage([], width, height, rotation)
     with _ocr_engine() as engine:
-        # Every option is passed on every call: the engine keeps what a call sets for the calls after it.
-        result = engine(rgb, use_det=True, use_cls=False, use_rec=True, text_score=0.0)
-    _count("detect")
-    _count("recognise", 0 if result.boxes is None else len(result.boxes))
-    words: list[Word] = []
-    faint: list[Word] = []
-    if result.boxes is not None:
+        choose = (lambda lines: _sample(lines, width, height)) if sample else None
+        steps = _detect_and_recognise(engine, rgb, choose)
+        if steps is None:
+            # Every option is passed on every call: the engine keeps what a call sets for the calls after it.
+            result = engine(rgb, use_det=True, use_cls=False, use_rec=True, text_score=0.0)
+    if steps is None:
+        _count("detect")
+        if result.boxes is None:
+            return OcrPage([], width, height, rotation)
+        steps = [], []
         for polygon, text, score in zip(result.boxes, result.txts, result.scores, strict=False):
             xs, ys = polygon[:, 0], polygon[:, 1]
             box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
-            corners = tuple((float(x), float(y)) for x, y in polygon)
-            word = Word(unicodedata.normalize("NFKC", text).strip(), float(score) * 100, box, corners)
-            if word.text:
-                (words if word.confidence >= READ_CONFIDENCE else faint).append(word)
-    return OcrPage(words, width, height, rotation, faint)
+            line = Word("", 0.0, box, tuple((float(x), float(y)) for x, y in polygon))
+            steps[0].append((line, text, float(score)))
+    else:
+        _count("detect")
+    _count("recognise", len(steps[0]))
+    return _as_page(*steps, width, height, rotation)
+
+
+def _recognise_lines(rgb: np.ndarray, lines: list[Word]) -> list[tuple[Word, str, float]]:
+    """``lines`` of a page (detected, unread) recognised from its pixels, cut out as RapidOCR cuts them."""
+    from rapidocr.utils.process_img import get_rotate_crop_image
+
+    if not lines:
+        return []
+    crops = [get_rotate_crop_image(rgb, np.array(line.corners, dtype=np.float32)) for line in lines]
+    with _ocr_engine() as engine:
+        recognised = engine.recognize_txt(crops)
+    _count("recognise", len(lines))
+    readings = zip(lines, recognised.txts, recognised.scores, strict=True)
+    return [(line, text, float(score)) for line, text, score in readings]
+
+
+def read_more(page: OcrPage, rgb: np.ndarray, lines: list[Word]) -> OcrPage:
+    """The page with ``lines`` of its unread ones recognised (``rgb``: the pixels it was read from, unrotated)."""
+    if not lines:
+        return page
+    if page.rotation:
+        rgb = np.asarray(Image.fromarray(rgb).rotate(page.rotation, expand=True))
+    more = _as_page(_recognise_lines(rgb, lines), [], page.width, page.height, page.rotation)
+    taken = set(map(id, lines))
+    return replace(
+        page,
+        words=page.words + more.words,
+        faint=page.faint + more.faint,
+        unread=[line for line in page.unread if id(line) not in taken],
+    )
 
 
 def read_line(rgb: np.ndarray) -> tuple[str, float]:
@@ -392,7 +529,7 @@ def _ocr_rgb(ctx: JudgeContext, which: str = "image") -> np.ndarray:
 #: at the same moment, and each read is the detector's ~100 ms on a photo. A reader that asks while another reads
 #: the same page waits for that read; it never waits for a read that has not started.
 REMEMBERED_PAGES = 64
-_pages: SharedWork[tuple[str, int], OcrPage] = SharedWork(REMEMBERED_PAGES)
+_pages: SharedWork[tuple[str, int, bool], OcrPage] = SharedWork(REMEMBERED_PAGES)
 
 
 def forget_pages() -> None:
@@ -401,11 +538,15 @@ def forget_pages() -> None:
     _pages = SharedWork(REMEMBERED_PAGES)
 
 
-def _page(ctx: JudgeContext, which: str = "image", rotation: int = 0, shortest: int = 1) -> OcrPage:
+def _page(
+    ctx: JudgeContext, which: str = "image", rotation: int = 0, shortest: int = 1, sample: bool = False
+) -> OcrPage:
     """The words of the image (or ``which`` input) as OCR reads them.
 
     ``shortest``: the fewest characters a word needs to matter to the caller. From two, a page with no place
-    that could hold two characters side by side is not read: it is returned empty, as the read would find it.
+    that could hold two characters side by side is not read at all: it is returned empty, as the read would find it.
+    ``sample``: a text-dense page's tallest lines are enough for the caller (see DENSE_LINES); every line is read
+    otherwise, as the sampled read's lines completed.
     """
     if shortest >= 2 and rotation == 0:
         # Looked at in the decoded pixels: a picture with no text is never scaled for the OCR either.
@@ -413,10 +554,17 @@ def _page(ctx: JudgeContext, which: str = "image", rotation: int = 0, shortest: 
         if not ctx.memo(f"text-like:{which}", lambda: might_hold_text(rgb, DETECTION_SIDE, PAGE_EDGE_STEP)):
             return OcrPage([], *_ocr_size(rgb))
     source = ctx.image if which == "image" else ctx.require(which)
-    return ctx.memo(
-        f"ocr:{which}:{rotation}",
-        lambda: _pages.get((source.sha256, rotation), lambda: read_words(_ocr_rgb(ctx, which), rotation)),
-    )
+
+    def sampled() -> OcrPage:
+        return _pages.get((source.sha256, rotation, True), lambda: read_words(_ocr_rgb(ctx, which), rotation, True))
+
+    def whole() -> OcrPage:
+        page = sampled()
+        if not page.unread:
+            return page
+        return _pages.get((source.sha256, rotation, False), lambda: read_more(page, _ocr_rgb(ctx, which), page.unread))
+
+    return ctx.memo(f"ocr:{which}:{rotation}:{sample}", sampled if sample else whole)
 
 
 def normalise(text: str) -> str:
@@ -1252,7 +1400,8 @@ def _reread(ctx: JudgeContext, page: OcrPage, region: tuple[int, int, int, int])
         size = (max(1, round(crop.shape[1] * shrink)), max(1, round(crop.shape[0] * shrink)))
         crop = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BOX))
     back = 1 / (shrink * scale)
-    read = read_words(np.ascontiguousarray(crop))
+    # A region dense with print is read as the page is: its tallest lines (a bound on this reading's work).
+    read = read_words(np.ascontiguousarray(crop), sample=True)
 
     def moved(word: Word) -> Word:
         corners = tuple((region[0] + x * back, region[1] + y * back) for x, y in word.corners)
@@ -1310,6 +1459,55 @@ def _read_turned(ctx: JudgeContext, page: OcrPage, words: list[Word]) -> OcrPage
     )
 
 
+def _likely_lines(expected: str, lines: list[Word]) -> list[Word]:
+    """A dense page's unread lines in the order they could hold the expected text: a line about as long as the text
+    first (a line of print holds ~3 characters per height of its box, 1.5-4.5 in narrow and wide faces), then the
+    shorter ones (the text set over two lines) and the longer (the text inside a sentence); the taller first of
+    equally likely ones."""
+    wanted = max(1, len(unicodedata.normalize("NFKC", expected).strip()))
+
+    def unlikely(line: Word) -> tuple[float, int]:
+        return abs(np.log(max(0.3, 3 * _length(line)) / wanted)), -line.height
+
+    return sorted(lines, key=unlikely)
+
+
+def _searched(ctx: JudgeContext, expected: str, page: OcrPage, s: ExpectedTextSettings) -> Match:
+    """The best match on ``page``; on a dense page whose recognised lines do not hold the expected text, its other
+    lines recognised in the order they could hold it (a few at a time, stopping once it is found), as long as
+    DENSE_SEARCH_LENGTH allows."""
+    best = best_match(expected, page, s.min_confidence)
+    spent = 0.0
+    queue_ = _likely_lines(expected, page.unread)
+    while queue_ and not best.passes(s) and spent < DENSE_SEARCH_LENGTH:
+        ctx.check_deadline()
+        batch = []
+        while queue_ and len(batch) < RECOGNISED_TOGETHER and spent < DENSE_SEARCH_LENGTH:
+            batch.append(queue_.pop(0))
+            spent += _length(batch[-1])
+        page = read_more(page, _ocr_rgb(ctx), batch)
+        found = best_match(expected, page, s.min_confidence)
+        # The lines read stay on the page either way (other text is looked for there).
+        best = found if found.rank(s) >= best.rank(s) else replace(best, page=page)
+    return best
+
+
+#: Share of a dense page's recognised lines that must be read surely and upright for the page to count as read: its
+#: text is print standing as it should, and turning or rereading it finds no other text.
+SETTLED_SHARE = 0.75
+
+
+def _settled(page: OcrPage) -> bool:
+    """Whether a dense page's reading stands as it is: most of its recognised lines are read surely and upright, so
+    an expected text not found on it is not on it, and reading it again closer, turned or rotated would only
+    recognise every line again (five readings of a 38-line menu took 16 s of CPU)."""
+    lines = page.words + page.faint
+    if len(lines) + len(page.unread) <= DENSE_LINES:
+        return False
+    sure = [w for w in page.words if w.confidence >= SURE_CONFIDENCE and not _tall(w)]
+    return bool(lines) and len(sure) >= SETTLED_SHARE * len(lines)
+
+
 def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     """The best reading of the expected text: as the page stands, then each doubtful line turned over, then a
     closer look at the region, and only when the text is still not found, the whole page rotated.
@@ -1317,35 +1515,42 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     Each further reading runs only when the ones before did not find the text as expected. A turned or rotated
     reading replaces the upright one only when it passes: a sign read upright as 'SAIE 50% OFF' is reported as
     that, not as a stray '5 %' found sideways. A closer look replaces it only when it reads the expected text
-    better (a closer look can also misread, a highlight taken for an accent).
+    better (a closer look can also misread, a highlight taken for an accent). A text-dense page (a menu, a page
+    of print) is searched line by line, the likeliest lines first, and when it reads surely as it stands, it is
+    read no further.
     """
     expected = str(ctx.params.get(s.text_param) or "")
     ctx.memo(f"expected-settings:{s.text_param}", lambda: s)
 
     def compute() -> Match:
-        page = _page(ctx)
-        best = best_match(expected, page, s.min_confidence)
+        best = _searched(ctx, expected, _page(ctx, sample=True), s)
+        page = best.page  # with the lines the search recognised
         # No other reading can confirm letters the recogniser cannot output, only those it can read.
         settled = best.unreadable and best.readable_score >= s.min_similarity
-        if best.passes(s) or settled or not (page.words or page.faint):
+        if best.passes(s) or settled or not (page.words or page.faint) or _settled(page):
             return best
         doubtful = list(best.words) if best.score >= ABSENT_BELOW else page.words + page.faint
         turned = best_match(expected, _read_turned(ctx, page, doubtful), s.min_confidence)
         if turned.passes(s):
             return turned
         ctx.check_deadline()
-        closer = best_match(expected, _reread(ctx, page, _region(doubtful, page)), s.min_confidence)
-        if closer.score >= ABSENT_BELOW and closer.rank(s) > best.rank(s):
-            best = closer
+        # Of a dense page with nothing like the text on it, the region to look at closer is the whole page again.
+        dense = len(page.words) + len(page.faint) + len(page.unread) > DENSE_LINES
+        if not dense or best.score >= ABSENT_BELOW:
+            closer = best_match(expected, _reread(ctx, page, _region(doubtful, page)), s.min_confidence)
+            if closer.score >= ABSENT_BELOW and closer.rank(s) > best.rank(s):
+                best = closer
         if best.passes(s):
             return best
         # Text the detector splits into letters (a word set sideways) is only read when the page is rotated.
         sideways = sum(map(_tall, page.words + page.faint)) * 2 > len(page.words + page.faint)
         if best.score < ABSENT_BELOW or sideways:
             for rotation in ROTATIONS:
-                rotated = best_match(expected, _page(ctx, rotation=rotation), s.min_confidence)
+                rotated = _searched(ctx, expected, _page(ctx, rotation=rotation, sample=True), s)
                 if rotated.passes(s):
                     return rotated
+                if _settled(rotated.page):
+                    break  # the way a dense page reads: the text is not on it, whichever way it is turned
         return best
 
     return ctx.memo(f"expected-match:{s.text_param}:{s.min_confidence}:{s.min_similarity}:{s.case}", compute)
@@ -2077,13 +2282,75 @@ def _product_print(ctx: JudgeContext, words: list[Word], page: OcrPage) -> list[
     ]
 
 
+#: Words of a prompt that ask for an image full of text (a printed page, a menu, a letter, a newspaper, an
+#: infographic, a screenshot): its body text is what the prompt asks for, not stray text. Each names a thing made of
+#: text outright: "red letters" on a sign is not a letter, and "a poster" alone may be all picture.
+ASKED_DOCUMENT = re.compile(
+    r"\b(?:pages? (?:of|full of|covered (?:in|with)) (?:\w+ ){0,2}(?:text|print|writing|words|prose|handwriting|notes)"
+    r"|(?:printed|book|manuscript|notebook|magazine|newspaper|web|text|document|diary|journal|dictionary) pages?"
+    r"|(?:restaurant |cafe |café |drinks? |wine |dinner |lunch |breakfast )?menus?"
+    r"|(?:a|an|old|handwritten|hand-written|typed|typewritten|love|cover|formal|business|printed) letter(?! of)"
+    r"|letterhead|newspapers?|magazine (?:articles?|spreads?|pages?|covers?)|infographics?|screenshots?|screen ?caps?"
+    r"|documents?|brochures?|flyers?|leaflets?|pamphlets?|receipts?|invoices?|certificates?|r[ée]sum[ée]s?"
+    r"|spreadsheets?|(?:presentation|powerpoint) slides?|posters? (?:with|full of|covered in) (?:\w+ ){0,2}"
+    r"(?:text|typography|words|writing|lettering)|typographic posters?|(?:web ?site|web ?page|landing page)s?"
+    r"|user interface|ui mock-?ups?|app screens?|(?:web|app|admin|analytics) dashboards?|recipe cards?"
+    r"|business cards?|(?:hand ?written) notes?)\b",
+    re.IGNORECASE,
+)
+#: Tilt (degrees) from which a line is set at a slant across the page: a stamp, not the page's print.
+PRINT_LEVEL_DEGREES = 8.0
+
+
+def asked_document(prompt: object) -> str | None:
+    """The words of ``prompt`` that ask for an image full of text ("a restaurant menu"), or None."""
+    from sentinel.evaluation.judges.pixels import asked_in
+
+    return asked_in(prompt, ASKED_DOCUMENT)
+
+
+def _slant(word: Word) -> float:
+    """How far a line's detected box is turned from level (degrees, 0-90)."""
+    if len(word.corners) != 4:
+        return 0.0
+    (x0, y0), (x1, y1) = word.corners[0], word.corners[1]
+    angle = abs(float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))) % 180
+    return min(angle, 180 - angle)
+
+
+#: Times the page's usual line height from which a line with print running through its rows is a stamp laid over
+#: the page (a bold 'SAMPLE' across a menu), not a heading: a heading stands in rows of its own.
+STAMP_HEIGHT = 3.0
+
+
+def _over_print(word: Word, page: OcrPage) -> bool:
+    """Whether a line is far taller than the page's lines and other print runs through its rows: laid over it."""
+    lines = [w for w in page.words + page.faint + page.unread if w is not word]
+    if not lines:
+        return False
+    usual = float(np.median([w.height for w in lines]))
+    if word.height < STAMP_HEIGHT * usual:
+        return False
+    return any(word.box[1] <= (w.box[1] + w.box[3]) / 2 <= word.box[3] and w.height < word.height / 2 for w in lines)
+
+
+def _page_print(ctx: JudgeContext, word: Word, page: OcrPage) -> bool:
+    """Whether a line is the page's own print: level, opaque letters on an even surface (see ``_printed``), and not
+    laid over the rest of the print. A stamp set at a slant or across the print, a semi-transparent mark or text
+    laid over a picture is not."""
+    return _slant(word) < PRINT_LEVEL_DEGREES and not _over_print(word, page) and _printed(ctx, word, page)
+
+
 def _not_stray(ctx: JudgeContext, words: list[Word], page: OcrPage, s: StrayTextSettings) -> list[Word]:
-    """The words that are the picture's own: text its prompt asks for, and (``product_text``) the product's print."""
+    """The words that are the picture's own: text its prompt asks for, (``product_text``) the product's print, and
+    the print of a page, menu or letter the prompt asks for."""
     asked = asked_text(ctx.params.get(s.prompt_param))
     own = [w for w in words if _is_asked(w, asked)]
     if s.product_text:
         rest = [w for w in words if w not in own]
         own += [w for w, printed in zip(rest, _product_print(ctx, rest, page), strict=True) if printed]
+    if asked_document(ctx.params.get(s.prompt_param)):
+        own += [w for w in words if w not in own and _page_print(ctx, w, page)]
     return own
 
 
@@ -2096,18 +2363,33 @@ def _not_stray(ctx: JudgeContext, words: list[Word], page: OcrPage, s: StrayText
     fix="No watermark, caption, signature or logo laid over the picture, and no text the prompt does not ask for.",
 )
 def no_stray_text(ctx: JudgeContext, s: StrayTextSettings) -> Outcome:
-    page = _page(ctx, shortest=s.min_chars)
+    # Of a text-dense page, its tallest lines: what lies over it is among them, and a few say that text is there.
+    page = _page(ctx, shortest=s.min_chars, sample=True)
     legible = _counted(page.words, page.height, s)
+    document = asked_document(ctx.params.get(s.prompt_param))
+    if document:
+        # Print running through a stamp cuts its word short ('LE' of 'SAMPLE'): letters that large, set at a slant
+        # or across the print of the page asked for, count from two.
+        legible += [
+            w
+            for w in _counted(page.words, page.height, s.model_copy(update={"min_chars": 2}))
+            if w not in legible and (_slant(w) >= PRINT_LEVEL_DEGREES or _over_print(w, page))
+        ]
     found = [w for w in legible if _overlaid(w, page, s)]
     own = _not_stray(ctx, found, page, s)
     found = [w for w in found if w not in own]
     if found:
         detail = f"text {_describe_words(found, page)} (watermark or stray text)"
         facts = {"text": " ".join(w.text for w in reading_order(found))[:80]}
+        stamps = [w for w in found if _slant(w) >= PRINT_LEVEL_DEGREES or _over_print(w, page)]
+        if document and stamps:
+            # A mark laid across the print of the page asked for cannot be cropped away, whatever its size.
+            detail = f"text {_describe_words(stamps, page)} laid across the page's print (a stamp or watermark)"
+            return Outcome(False, len(found), 0, detail, severity="severe", facts=facts)
         return Outcome(False, len(found), 0, detail, graded=area_share(found, page), facts=facts)
     if s.product_text:
         # The plain read looks at the page too small for a small stamp on the backdrop: the backdrop is read closer.
-        seen = [w for w in page.words if not _overlaid(w, page, s)] + own
+        seen = [w for w in page.words if not _overlaid(w, page, s)] + own + page.unread
         stamped = _counted(_backdrop_marks(ctx), page.height, s)
         stamped = [w for w in stamped if not any(_same_place(w.box, other.box) for other in seen)]
         stamped = [w for w in stamped if w not in _not_stray(ctx, stamped, page, s)]
@@ -2117,7 +2399,8 @@ def no_stray_text(ctx: JudgeContext, s: StrayTextSettings) -> Outcome:
             return Outcome(False, len(stamped), 0, detail, graded=area_share(stamped, page), facts=facts)
     if s.watermark_read:
         # Small text the plain read saw inside the picture (a logo in the scene) is not taken for a watermark.
-        scene = [w for w in page.words if not _overlaid(w, page, s)] + own
+        # Lines of a dense page left unread are its print (its tallest lines, where marks are, were read).
+        scene = [w for w in page.words if not _overlaid(w, page, s)] + own + page.unread
         faint = _counted(_watermark_words(ctx), page.height, s)
         marks = [w for w in faint if not any(_same_place(w.box, seen.box) for seen in scene)]
         marks = [w for w in marks if w not in _not_stray(ctx, marks, page, s)]
@@ -2130,6 +2413,8 @@ def no_stray_text(ctx: JudgeContext, s: StrayTextSettings) -> Outcome:
             facts = {"text": " ".join(w.text for w in reading_order(marks))[:80]}
             graded = area_share(marks, page)
             return Outcome(False, len(marks), 0, detail, graded=graded, severity="severe", facts=facts)
+    if document and (own or page.unread):
+        return Outcome(True, 0, 0, f"the text is the print the prompt asks for ('{document}'); no watermark found")
     return Outcome(True, 0, 0, "no text or watermark found")
 
 
