@@ -33,12 +33,14 @@ def test_postgres_connections_dropped_mid_batch_and_restored(own_redis, database
     name = urlsplit(database).path.lstrip("/")
     stack = Stack(tmp_path, database, own_redis.url)
     server, base = start_server(clean_env(**stack.env), tmp_path / "api.log")
-    stack.start_worker(threads=4)
     sweep, close_sweeper = sweeper(database, own_redis.url, stack.namespace, tmp_path / "sweeper")
     try:
         answers = [submit(base, index) for index in range(BATCH)]
         assert [a.status_code for a in answers] == [202] * BATCH
         ids = [a.json()["id"] for a in answers]
+        # The worker starts once the whole batch waits for it: started first, it judged each evaluation as it came
+        # in, and on a fast enough machine none was left unfinished by the time the outage began.
+        stack.start_worker(threads=4)
         wait_until(lambda: stack.counts(ids)[0] >= 3, 60, "3 verdicts before the outage")
         unfinished_at_outage = BATCH - stack.counts(ids)[0]
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:

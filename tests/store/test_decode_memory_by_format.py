@@ -8,6 +8,8 @@ libwebp's buffers are C allocations that no Python-level tracer sees.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
 import multiprocessing
 import threading
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sentinel.store.heap import keep_freed_buffers
+from sentinel.store.heap import M_ARENA_MAX, keep_freed_buffers
 from sentinel.store.images import DecodedCache, decode_image
 
 MIB = 1024 * 1024
@@ -61,6 +63,12 @@ def _one_decode(data: bytes, budget: int, analysis_pixels: int, preview: bool) -
 
 def _decodes_at_once(files: list[bytes], budget: int, analysis_pixels: int) -> int:
     keep_freed_buffers()
+    # One malloc arena: the process keeps up to KEEP_FREED_UP_TO of freed heap per arena by design (see
+    # sentinel.store.heap), and with two, which thread frees into which arena decided whether a freed decode could
+    # be reused by the next: the peak moved by tens of MiB from run to run. With one, what is measured is what the
+    # budget governs, the decodes held at once.
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc.mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(1))
     cache = DecodedCache(0, budget_bytes=budget, analysis_pixels=analysis_pixels)
     start = threading.Barrier(len(files))
     failures: list[BaseException] = []
