@@ -3,6 +3,7 @@ work are measured in the worker processes, not one estimated by subtracting a fi
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -112,3 +113,18 @@ def test_a_judge_thread_kept_between_votes_is_the_judges_not_the_workers() -> No
         worker.wait()
     assert meter.spent["workers_judges"] >= 0.25
     assert meter.spent["workers_queue_and_database"] < meter.spent["workers_judges"] / 3
+
+
+def test_the_embedded_default_is_not_charged_for_the_machines_redis() -> None:
+    # The embedded default uses no Redis; the machine's Redis, serving other work, was counted as its broker's CPU.
+    meter = CpuMeter(Deployment("http://unused", api_pid=os.getpid(), worker_pid=None), redis=False)
+    meter.start()
+    meter.stop()
+    assert "redis" not in meter.spent
+    stages = stage_costs(meter.spent, judges=10.0, finished=1, in_process=True)["cpu_ms_per_evaluation"]
+    assert "redis" not in stages and "api" in stages
+    # A deployment on Redis still reports it.
+    with_redis = CpuMeter(Deployment("http://unused", api_pid=os.getpid(), worker_pid=None))
+    with_redis.start()
+    with_redis.stop()
+    assert "redis" in stage_costs(with_redis.spent, judges=10.0, finished=1, in_process=True)["cpu_ms_per_evaluation"]

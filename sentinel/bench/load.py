@@ -320,6 +320,9 @@ class CpuMeter:
     _start: dict[str, Any] = field(default_factory=dict)
     #: Also count RabbitMQ's server (the queues are there, not on Redis).
     rabbitmq: bool = False
+    #: Count the Redis server: only when the deployment uses it. The embedded default has none, and the machine's
+    #: Redis, serving other work, was charged to it.
+    redis: bool = True
     #: The run's PostgreSQL database: only its backends (and the server's background processes) are counted.
     database_url: str | None = None
 
@@ -328,7 +331,6 @@ class CpuMeter:
         read = {
             "api": cpu_seconds(self.running.api_pid) or 0.0,
             "workers": cpu_seconds(self.running.worker_pid) or 0.0 if self.running.worker_pid else 0.0,
-            "redis": server_cpu_seconds(("redis-server",)),
             "postgres": postgres_cpu_seconds(self.database_url)
             if self.database_url and self.database_url.startswith("postgresql")
             else {},
@@ -336,6 +338,8 @@ class CpuMeter:
         }
         if self.running.worker_pid:
             read["worker_threads"] = thread_cpu_seconds(self.running.worker_pid)
+        if self.redis:
+            read["redis"] = server_cpu_seconds(("redis-server",))
         if self.rabbitmq:
             read["rabbitmq"] = server_cpu_seconds(("beam.smp",))
         return read
@@ -376,7 +380,7 @@ def stage_costs(spent: dict[str, float], judges: float, finished: int, in_proces
         else 0.0
         if in_process
         else max(0.0, per["workers"] - judges),
-        "redis": per["redis"],
+        **({"redis": per["redis"]} if "redis" in per else {}),
         **({"rabbitmq": per["rabbitmq"]} if "rabbitmq" in per else {}),
         "postgres": per["postgres"],
         "load_generator": per["load_generator"],
@@ -453,13 +457,13 @@ def run(
         if running.worker_pid:
             wait_for_worker_processes(running.worker_pid, processes)
         progress(f"{mode} up; {clients} clients on {picture} for {seconds:g} s after {WARM_UP_SECONDS:g} s of warm-up")
-        meter = CpuMeter(running, rabbitmq=broker == "RabbitMQ", database_url=database_url)
+        meter = CpuMeter(running, rabbitmq=broker == "RabbitMQ", redis=bool(redis_url), database_url=database_url)
         result = asyncio.run(_load(running.base, clients, seconds, images, meter.start))
         meter.stop()
         progress(f"load done: {len(result.latencies_ms)} verdicts; idle for {SETTLE_SECONDS + IDLE_SECONDS:g} s")
         # Every caller had its verdict: the deployment is idle, warmed up by the load.
         time.sleep(SETTLE_SECONDS)
-        idle = CpuMeter(running, rabbitmq=broker == "RabbitMQ", database_url=database_url)
+        idle = CpuMeter(running, rabbitmq=broker == "RabbitMQ", redis=bool(redis_url), database_url=database_url)
         idle.start()
         time.sleep(IDLE_SECONDS)
         idle.stop()
