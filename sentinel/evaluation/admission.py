@@ -127,9 +127,13 @@ class JudgingAdmission:
             return self._backlog(self._last)
 
     def _backlog(self, last: tuple[float, int | None, int]) -> Backlog:
-        _, waiting, finished_then = last
         with self._counts:
-            entering = self._in_flight + self._finished - finished_then
+            return self._backlog_counted(last)
+
+    def _backlog_counted(self, last: tuple[float, int | None, int]) -> Backlog:
+        """The backlog by ``last`` and the requests admitted since it was taken; the caller holds ``_counts``."""
+        _, waiting, finished_then = last
+        entering = self._in_flight + self._finished - finished_then
         return Backlog(waiting, self._limit, self._deadline, entering)
 
     @contextlib.contextmanager
@@ -139,9 +143,7 @@ class JudgingAdmission:
         last = self._last
         with self._counts:
             if last is not None:
-                _, waiting, finished_then = last
-                entering = self._in_flight + self._finished - finished_then
-                backlog = Backlog(waiting, self._limit, self._deadline, entering)
+                backlog = self._backlog_counted(last)
                 if backlog.refusing:
                     raise backlog.refusal(what)
             self._in_flight += 1

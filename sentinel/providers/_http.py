@@ -9,7 +9,13 @@ from typing import Any
 import httpx
 
 from sentinel.net.cut_answers import AnswerBrokeOff
-from sentinel.net.transport import CLIENT_WATCH, AnswerTooLarge, ClientGone, until_client_gone
+from sentinel.net.transport import (
+    CLIENT_WATCH,
+    ON_REQUEST_SENT,
+    AnswerTooLarge,
+    ClientGone,
+    until_client_gone,
+)
 
 # Re-exported: callers read answers with it from here too.
 from sentinel.providers.answer_json import json_body as json_body
@@ -21,10 +27,6 @@ from sentinel.providers.base import (
     failure,
     transport_failure,
 )
-
-#: The httpx request extension the transport calls (with no argument) once the request's last byte went out: a
-#: callable, so the transport needs nothing of this package (see ``sentinel.net.transport``).
-ON_REQUEST_SENT = "sentinel.on_request_sent"
 
 
 class CallUnderWay:
