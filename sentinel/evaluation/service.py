@@ -35,7 +35,7 @@ from sentinel.evaluation.questions import with_questions
 from sentinel.evaluation.rubric import Rubric, validate_params
 from sentinel.evaluation.runner import VoteResult, abstention, quorum_for, run_offline_judges, run_vision_judge
 from sentinel.evaluation.verdict import aggregate, disagreement, escalation_record
-from sentinel.evaluation.vision.judge import VisionJudge
+from sentinel.evaluation.vision.judge import VisionJudge, scan_before_asking
 from sentinel.idempotency.service import RecordedAnswer
 from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import owned_by_bound_tenant, tenant_params, visible
@@ -454,7 +454,10 @@ class EvaluationService:
             return []
         panel = self.services.panel
         offline = [panel.get(name).timeout_seconds for name in judges if panel.get(name).kind != VISION_LLM]
-        return [steps.judge_panel(evaluation_id, list(judges), max(offline, default=0.0))]
+        vision = [panel.get(name).timeout_seconds for name in judges if panel.get(name).kind == VISION_LLM]
+        # The message waits for its image's instruction scan (scan_before_asking) before its offline judges run.
+        scan_wait = max(vision, default=0.0) if self.services.settings.vision_instruction_scan else 0.0
+        return [steps.judge_panel(evaluation_id, list(judges), max(offline, default=0.0) + scan_wait)]
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -634,10 +637,10 @@ class EvaluationService:
         self.process_panel_message(evaluation_id, [judge])
 
     def process_panel_message(self, evaluation_id: str, judges: Collection[str]) -> None:
-        """What one panel message does: the evaluation is read once; the vision judges' calls start on the
-        background loop; the offline judges run together on one decode of the image, each held to its own limit;
-        their votes are written in one transaction, and the evaluation is finalised if they were the last.
-        Delivered twice, it changes nothing: judges that voted are skipped."""
+        """What one panel message does: the evaluation is read once; the image is scanned for instructions to its
+        vision judges, whose calls then start on the background loop; the offline judges run together on one decode
+        of the image, each held to its own limit; their votes are written in one transaction, and the evaluation is
+        finalised if they were the last. Delivered twice, it changes nothing: judges that voted are skipped."""
         panel = self.services.panel
         # One statement, without a transaction around it: no BEGIN/ROLLBACK round trips.
         with autocommit(self.services.engine).connect() as connection:
@@ -662,7 +665,7 @@ class EvaluationService:
         rubric = self.rubric_of(evaluation)
         offline: list[JudgeConfig] = []
         unconfigured: list[VoteResult] = []
-        asking: list[tuple[str, Coroutine[Any, Any, None]]] = []
+        visions: list[tuple[JudgeConfig, VisionJudge, JudgeContext]] = []
         for config in waiting:
             vision = panel.vision.get(config.name)
             if config.kind != VISION_LLM:
@@ -678,9 +681,14 @@ class EvaluationService:
                 # loop with nothing left to prepare, without a hop to a preparing thread and back to the loop (in a
                 # burst, each hop waited for the interpreter behind the other evaluations' work).
                 vision.prepare(ctx, rubric.mask_marks)
-                vote = self._vision_vote(evaluation_id, config, vision, rubric, ctx, evaluation)
-                if vote is not None:
-                    asking.append((f"recording judge '{config.name}' of evaluation {evaluation_id}", vote))
+                visions.append((config, vision, ctx))
+        if visions:
+            scan_before_asking(visions[0][2], max(config.timeout_seconds for config, _, _ in visions))
+        asking: list[tuple[str, Coroutine[Any, Any, None]]] = []
+        for config, vision, ctx in visions:
+            vote = self._vision_vote(evaluation_id, config, vision, rubric, ctx, evaluation)
+            if vote is not None:
+                asking.append((f"recording judge '{config.name}' of evaluation {evaluation_id}", vote))
         if asking:
             # One hop to the loop for every call of the message, not one per judge.
             start_async(_together(asking), f"the vision judges of evaluation {evaluation_id}")

@@ -29,20 +29,20 @@ JUDGING, JOBS, WEBHOOKS = "judging", "jobs", "webhooks"
 GENERATION_TIME_LIMIT_MS = 330_000
 
 
-#: A panel message's time beyond its slowest offline judge's limit: reading the evaluation, writing the votes.
-#: The judges themselves abstain at their own limits; this only stops a wedged message.
+#: A panel message's time beyond its own work's limit: reading the evaluation, writing the votes. The judges
+#: themselves abstain at their own limits; this only stops a wedged message.
 PANEL_GRACE_SECONDS = 15.0
 
 
-def judge_panel(evaluation_id: str, judges: list[str], offline_limit_seconds: float) -> Message:
-    """Ask ``judges`` for their votes on an evaluation, in one message: the offline judges run together on one
-    decode of the image (the slowest of them may take ``offline_limit_seconds``), the vision judges' calls start
-    on the worker's loop."""
+def judge_panel(evaluation_id: str, judges: list[str], work_limit_seconds: float) -> Message:
+    """Ask ``judges`` for their votes on an evaluation, in one message: the image's scan for instructions to the
+    vision judges, their calls started on the worker's loop, then the offline judges together on one decode of the
+    image; ``work_limit_seconds`` is the longest the scan and the slowest offline judge may take."""
     return Message(
         "judge_panel",
         JUDGING,
         (evaluation_id, judges),
-        {"time_limit": int((offline_limit_seconds + PANEL_GRACE_SECONDS) * 1000)},
+        {"time_limit": int((work_limit_seconds + PANEL_GRACE_SECONDS) * 1000)},
     )
 
 

@@ -7,7 +7,8 @@ into the outbox in the same transaction as its change; the relay (one per proces
     generate_attempt           AttemptRunner.run: lease, generate (GenerationService), store the image with its
                                evaluation and one judge_panel; or the attempt failed: as if red
     judge_panel                EvaluationService.process_panel_message: one message per evaluation asks every
-                               judge. The vision judges' calls start on the worker's loop; the offline judges run
+                               judge. Once the image's scan for instructions to them is done, the vision judges'
+                               calls start on the worker's loop; the offline judges run
                                together on one decode of the image, each held to its own limit, and their votes
                                are written in one transaction. The last vote in writes the verdict with
                                evaluation_judged (only when a job's attempt waits for it) and deliver_webhook

@@ -133,6 +133,33 @@ def _scanners() -> concurrent.futures.ThreadPoolExecutor:
     return _scan_threads
 
 
+def scan_before_asking(ctx: JudgeContext, wait_seconds: float) -> bool:
+    """The OCR scan of ``ctx``'s image for instructions to its judges, finished on the calling thread (a worker's,
+    which holds the panel message) before any of its vision models is asked; False if it did not finish within
+    ``wait_seconds`` (the calls then start, and a pass still waits for the scan within its judge's limit).
+
+    Started beside the calls, a long queue of scans outlasted the judges' limits: in a burst of 500 evaluations x 3
+    judges, 957 answered (and paid) passes were not counted for want of a scan. Scanned first, the backlog waits
+    in the broker's judging queue, where admission, /readyz and the sweep see it, and no model is paid for a vote
+    that could not be believed. The result is remembered per image, so each judge's vote then reads it at once."""
+    if not get_settings().vision_instruction_scan:
+        return True
+    scan = injection.scan_soon(ctx, _scanners())
+    try:
+        scan.result(timeout=wait_seconds)
+    except concurrent.futures.TimeoutError:
+        logger.warning(
+            "the scan of image %s for instructions to its judges did not finish within %g s; its vision judges are "
+            "asked meanwhile",
+            ctx.image.sha256,
+            wait_seconds,
+        )
+        return False
+    except Exception:
+        pass  # logged by each vote that reads it (VisionJudge._instructions), which treats it as nothing found
+    return True
+
+
 _prepare_threads: concurrent.futures.ThreadPoolExecutor | None = None
 #: Threads reading (and, when a model cannot take them as they are, shrinking) the images sent.
 PREPARE_THREADS = 4
