@@ -1999,47 +1999,103 @@ def _cut_line(rgb: np.ndarray, corners: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(strip) if height >= TALL * width else strip)
 
 
-def _watermark_lines(middle: np.ndarray, channel: np.ndarray) -> list[tuple[str, float, np.ndarray]]:
+#: A line the watermark read finds where the plain read already read scene text (a sign in the picture): where it
+#: says the word this surely, the line is not read again. Any reading of it would be set aside as that scene text.
+SCENE_WORD_CONFIDENCE = SURE_CONFIDENCE
+
+
+#: A line the weakest channel's read finds this much in the place of one the luminance read found (the share of
+#: their boxes' union both cover) is read from the picture as it is only once: the strips cut for the two differ by
+#: a pixel or two at their edges, and reading the same strip again takes the recogniser another ~12 ms.
+SAME_STRIP_OVERLAP = 0.8
+
+
+def _box_overlap(box: tuple[int, int, int, int], other: tuple[int, int, int, int]) -> float:
+    """The share of two boxes' union that both cover."""
+    width = min(box[2], other[2]) - max(box[0], other[0])
+    height = min(box[3], other[3]) - max(box[1], other[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    union = (box[2] - box[0]) * (box[3] - box[1]) + (other[2] - other[0]) * (other[3] - other[1]) - width * height
+    return width * height / max(1, union)
+
+
+#: Readings of the picture as it is (``middle``) made by a watermark read, by the box of the strip read (None where
+#: the strip had no place for two characters and was not read).
+_MiddleReadings = list[tuple[tuple[int, int, int, int], tuple[str, float] | None]]
+
+
+def _watermark_lines(
+    middle: np.ndarray,
+    channel: np.ndarray,
+    read_as_scene: Callable[[np.ndarray], bool] = lambda corners: False,
+    middle_readings: _MiddleReadings | None = None,
+) -> tuple[list[tuple[str, float, np.ndarray]], bool]:
     """Lines the detector finds in ``channel`` contrast-normalised, each read from the picture as it is and
-    normalised, the surer reading kept: (text, confidence, corners in ``middle``'s pixels)."""
+    normalised, the surer reading kept: (text, confidence, corners in ``middle``'s pixels); and whether a line was
+    found at a place ``read_as_scene`` says the plain read already read a word (such a line is not read again).
+
+    ``middle_readings``: readings of ``middle`` an earlier pass made, taken for a line in (nearly) the same place
+    (SAME_STRIP_OVERLAP) instead of reading it again; this pass's are added to it."""
+    made: _MiddleReadings = [] if middle_readings is None else middle_readings
     detection_scale = min(1.0, WATERMARK_DETECTION_SIDE / max(channel.shape))
     small = Image.fromarray(channel).resize(
         (round(channel.shape[1] * detection_scale), round(channel.shape[0] * detection_scale)), Image.Resampling.BOX
     )
     if not might_hold_text(np.asarray(small), WATERMARK_DETECTION_SIDE, WATERMARK_EDGE_STEP):
-        return []  # nothing in it that normalising could turn into letters
+        return [], False  # nothing in it that normalising could turn into letters
     with _ocr_engine() as engine:
         found = engine(
             _contrast_normalised(np.asarray(small)), use_det=True, use_cls=False, use_rec=False, text_score=0.0
         )
     _count("detect")
     if found.boxes is None or not len(found.boxes):
-        return []
+        return [], False
     area = small.width * small.height
     # A "line" as large as the whole middle is a busy scene taken for text, not a line to read.
     boxes = [q for q in found.boxes if np.ptp(q[:, 0]) * np.ptp(q[:, 1]) < WATERMARK_MAX_LINE_SHARE * area]
     boxes = sorted(boxes, key=lambda q: -float(np.ptp(q[:, 0]) * np.ptp(q[:, 1])))[:WATERMARK_LINES]
-    if not boxes:
-        return []
-    normalised = _contrast_normalised(channel)
+    normalised: np.ndarray | None = None  # made for the first line read: a photo's lines are often all scene text
     lines = []
+    scene = False
     for corners in boxes:
         corners = corners / detection_scale
+        if read_as_scene(corners):
+            # A sign the plain read read (on a photo, most lines this read finds that hold letters): its reading
+            # here would be set aside as the scene's own text, and each costs the recogniser ~12 ms.
+            scene = True
+            continue
+        if normalised is None:
+            normalised = _contrast_normalised(channel)
         readings = []
+        box = (
+            int(corners[:, 0].min()),
+            int(corners[:, 1].min()),
+            int(np.ceil(corners[:, 0].max())),
+            int(np.ceil(corners[:, 1].max())),
+        )
+        earlier = [read for seen, read in made if _box_overlap(box, seen) >= SAME_STRIP_OVERLAP]
         for image, edge_step in ((middle, WATERMARK_EDGE_STEP), (normalised, PAGE_EDGE_STEP)):
+            if image is middle and earlier:
+                # The picture as it is, in (nearly) the same place: what it said there, it says again.
+                readings += [earlier[0]] if earlier[0] is not None else []
+                continue
             strip = _cut_line(image, corners)
             # A strip with no place for two characters side by side holds no word of three letters: on a photo the
             # detector takes windows, posts and texture for lines, and each reading costs the recogniser ~24 ms
             # (about half of them skipped on photo-like scenes; the same marks found on 64 marked photos).
-            if might_hold_text(strip, max(strip.shape[:2]), edge_step):
-                readings.append(read_line(strip))
+            reading = read_line(strip) if might_hold_text(strip, max(strip.shape[:2]), edge_step) else None
+            if image is middle:
+                made.append((box, reading))
+            if reading is not None:
+                readings.append(reading)
         text, confidence = max(readings or [("", 0.0)], key=lambda r: r[1])
         if sum(c.isalpha() for c in text) >= WATERMARK_MIN_LETTERS:
             lines.append((text, confidence, corners))
-    return lines
+    return lines, scene
 
 
-def _watermark_words(ctx: JudgeContext) -> list[Word]:
+def _watermark_words(ctx: JudgeContext, scene: tuple[Word, ...] = ()) -> list[Word]:
     """Text in the middle of the picture found only when its contrast is normalised: a faint stock watermark.
 
     A semi-transparent mark only lifts (or darkens) what lies under it, so it shows in the luminance; over a
@@ -2050,7 +2106,17 @@ def _watermark_words(ctx: JudgeContext) -> list[Word]:
     does not), so both are kept, at about 30 ms each at 1024². Boxes are in page coordinates. A first look at
     160 px to skip both reads on a photo without a mark was measured and dropped: on 1,440 marked photos it
     missed 204 of the 386 marks these reads find.
+
+    ``scene``: the text the plain read found that is the picture's own. A line at the place of such a word is
+    never a mark (the caller sets it aside), so it is not read where that word was read surely with
+    WATERMARK_MIN_LETTERS letters or more: it counts as a line found, as its reading would (the weakest channel is
+    then not read either), and is left out of the words returned.
     """
+    words_read = tuple(
+        w.box
+        for w in scene
+        if w.confidence >= SCENE_WORD_CONFIDENCE and sum(c.isalpha() for c in w.text) >= WATERMARK_MIN_LETTERS
+    )
 
     def compute() -> list[Word]:
         import cv2
@@ -2067,24 +2133,31 @@ def _watermark_words(ctx: JudgeContext) -> list[Word]:
             return []
         if reading_scale < 1:
             middle = np.asarray(Image.fromarray(middle).resize(size, Image.Resampling.BOX))
-        lines = _watermark_lines(middle, np.asarray(Image.fromarray(middle).convert("L")))
-        if not lines:
+        to_page = page_side / max(width, height)
+
+        def page_box(corners: np.ndarray) -> tuple[int, int, int, int]:
+            xs = (corners[:, 0] / reading_scale + left) * to_page
+            ys = (corners[:, 1] / reading_scale + top) * to_page
+            return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+        def read_as_scene(corners: np.ndarray) -> bool:
+            box = page_box(corners)
+            return any(_same_place(box, known) for known in words_read)
+
+        middle_readings: _MiddleReadings = []
+        luminance = np.asarray(Image.fromarray(middle).convert("L"))
+        lines, scene_found = _watermark_lines(middle, luminance, read_as_scene, middle_readings)
+        if not lines and not scene_found:
             # Channel by channel, on planes: numpy's min and max along the last axis take ten times as long. The
             # spread's sum is a whole number, so its mean is the one numpy's float64 mean gives.
             red, green, blue = cv2.split(middle)
             weakest = cv2.min(cv2.min(red, green), blue)
             spread = cv2.subtract(cv2.max(cv2.max(red, green), blue), weakest)
             if int(cv2.sumElems(spread)[0]) / spread.size >= WATERMARK_COLOURFUL:
-                lines = _watermark_lines(middle, weakest)
-        to_page = page_side / max(width, height)
-        words = []
-        for text, confidence, corners in lines:
-            xs = (corners[:, 0] / reading_scale + left) * to_page
-            ys = (corners[:, 1] / reading_scale + top) * to_page
-            words.append(Word(text, confidence, (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))))
-        return words
+                lines, _ = _watermark_lines(middle, weakest, read_as_scene, middle_readings)
+        return [Word(text, confidence, page_box(corners)) for text, confidence, corners in lines]
 
-    return ctx.memo("ocr:watermark", compute)
+    return ctx.memo(f"ocr:watermark:{sorted(words_read)}", compute)
 
 
 #: The backdrop read (``product_text``): ink on a product shot's plain white backdrop, apart from the product, is cut
@@ -2401,7 +2474,7 @@ def no_stray_text(ctx: JudgeContext, s: StrayTextSettings) -> Outcome:
         # Small text the plain read saw inside the picture (a logo in the scene) is not taken for a watermark.
         # Lines of a dense page left unread are its print (its tallest lines, where marks are, were read).
         scene = [w for w in page.words if not _overlaid(w, page, s)] + own + page.unread
-        faint = _counted(_watermark_words(ctx), page.height, s)
+        faint = _counted(_watermark_words(ctx, tuple(scene)), page.height, s)
         marks = [w for w in faint if not any(_same_place(w.box, seen.box) for seen in scene)]
         marks = [w for w in marks if w not in _not_stray(ctx, marks, page, s)]
         if marks:
