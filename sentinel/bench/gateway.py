@@ -87,6 +87,8 @@ class Stack:
     sentinel: str
     #: The `sentinel serve` process, for its CPU time and memory.
     pid: int
+    #: The fake provider's process: a measurement starts once it and Sentinel are at rest.
+    provider_pid: int | None = None
 
 
 @contextmanager
@@ -159,10 +161,10 @@ def stack(
     serve = [sys.executable, "-m", "sentinel.cli", "serve", "--port", str(sentinel_port)]
     sentinel = f"http://127.0.0.1:{sentinel_port}"
     with (
-        started_process(fake, env, f"{provider}/files/none"),
+        started_process(fake, env, f"{provider}/files/none") as fake_process,
         started_process(serve, env, f"{sentinel}/healthz", ready_timeout=SERVE_READY_SECONDS) as process,
     ):
-        yield Stack(provider, sentinel, process.pid)
+        yield Stack(provider, sentinel, process.pid, fake_process.pid)
 
 
 @dataclass
@@ -182,41 +184,115 @@ class Measurement:
         return self.__dict__.copy()
 
 
-async def _load(
-    url: str, body: dict[str, Any], concurrency: int, requests: int, headers: dict[str, str]
-) -> tuple[list[float], float]:
-    """Latencies and the rate of ``requests`` POSTs from ``concurrency`` clients. The load generator is aiohttp, not
-    httpx: it shares the machine's 2 cores with what it measures, and httpx spends ~3 ms of CPU reading a 1 MiB
-    answer against aiohttp's ~0.7 ms."""
+@dataclass
+class Load:
+    """What one scenario's load generator saw."""
+
+    #: Latency of each timed request, ms.
+    latencies: list[float]
+    #: Timed requests per second, over the time they were being sent.
+    per_second: float
+    #: Every request sent, timed or not (the first of each client, and the ones that hold the load while the last
+    #: timed ones finish): the gateway's CPU is spread over all of them.
+    sent: int
+    #: Connections the clients opened (one each: every timed request goes over a connection already open).
+    connections: int
+    #: The fewest requests in flight when a timed one was sent (the concurrency asked for, when it was held).
+    least_in_flight: int
+
+
+async def _load(url: str, body: dict[str, Any], concurrency: int, requests: int, headers: dict[str, str]) -> Load:
+    """``requests`` timed POSTs from ``concurrency`` clients, each sent while all the clients have one in flight.
+
+    A direct call and a gateway are compared at the same concurrency only if both are measured alike: each client's
+    first request (which opens its connection, and which all clients send at the same instant) is not timed, and
+    clients keep sending untimed requests until the last timed one is answered, so no timed request starts into an
+    opening burst or runs alone while the others drain. Timed only so, the median is the latency at that load; a
+    burst of 64 at once answered in turn by a gateway and all together by the direct server (or the other way
+    round) made the median a matter of queueing order, and the gateway came out faster than the direct call.
+
+    The load generator is aiohttp, not httpx: it shares the machine's 2 cores with what it measures, and httpx
+    spends ~3 ms of CPU reading a 1 MiB answer against aiohttp's ~0.7 ms."""
     latencies: list[float] = []
+    tickets = iter(range(requests))
+    counts = {"sent": 0, "in_flight": 0, "timed_in_flight": 0, "connections": 0}
+    least = concurrency
+    first_timed: float | None = None
+    last_answer = 0.0
+
+    async def opened(*_: object) -> None:
+        counts["connections"] += 1
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_connection_create_end.append(opened)
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=SDK_HEADERS | headers) as client:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=SDK_HEADERS | headers, trace_configs=[tracing]
+    ) as client:
 
         async def post() -> None:
-            async with client.post(url, json=body) as response:
-                answer = await response.read()
-                if response.status != 200:
-                    raise BenchFailed(f"{url} answered {response.status}: {answer[:300].decode(errors='replace')}")
+            counts["sent"] += 1
+            counts["in_flight"] += 1
+            try:
+                async with client.post(url, json=body) as response:
+                    answer = await response.read()
+                    if response.status != 200:
+                        raise BenchFailed(f"{url} answered {response.status}: {answer[:300].decode(errors='replace')}")
+            finally:
+                counts["in_flight"] -= 1
 
-        for _ in range(min(3, requests)):  # warm connections and caches
-            await post()
-        queue = iter(range(requests))
-
-        async def worker() -> None:
-            for _ in queue:
+        async def client_loop() -> None:
+            nonlocal least, first_timed, last_answer
+            await post()  # opens this client's connection
+            while True:
+                ticket = next(tickets, None)
+                if ticket is None:
+                    if counts["timed_in_flight"] == 0:
+                        return
+                    await post()  # holds the load while the last timed requests finish
+                    continue
+                # No await between the last answer and this send: every other client has a request in flight.
+                least = min(least, counts["in_flight"] + 1)
                 started = time.perf_counter()
-                await post()
-                latencies.append((time.perf_counter() - started) * 1000)
+                first_timed = started if first_timed is None else first_timed
+                counts["timed_in_flight"] += 1
+                try:
+                    await post()
+                finally:
+                    counts["timed_in_flight"] -= 1
+                last_answer = time.perf_counter()
+                latencies.append((last_answer - started) * 1000)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return latencies, requests / elapsed
+        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    elapsed = last_answer - (first_timed or last_answer)
+    return Load(latencies, len(latencies) / elapsed if elapsed else 0.0, counts["sent"], counts["connections"], least)
 
 
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
+
+
+#: The CPU a process may use in SETTLE_STEP_SECONDS and still count as at rest, and how long the wait may last.
+SETTLE_CPU_SECONDS = 0.005
+SETTLE_STEP_SECONDS = 0.1
+SETTLE_MOST_SECONDS = 10.0
+
+
+def settle(pids: list[int]) -> None:
+    """Wait until the servers measured are at rest before a measurement: the dirty pages of the images a gateway
+    just stored written out (``sync``; the kernel's writeback otherwise ran during the next scenario, often the
+    direct call), and each process's CPU idle for a step (its after-work: a write-ahead, a store's cleanup, a
+    collection), within SETTLE_MOST_SECONDS."""
+    os.sync()
+    deadline = time.monotonic() + SETTLE_MOST_SECONDS
+    before = [cpu_seconds(pid) for pid in pids]
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_STEP_SECONDS)
+        after = [cpu_seconds(pid) for pid in pids]
+        if all(b is None or a is None or a - b <= SETTLE_CPU_SECONDS for a, b in zip(after, before, strict=True)):
+            return
+        before = after
 
 
 def measure(
@@ -227,23 +303,43 @@ def measure(
     requests: int,
     pid: int | None = None,
     headers: dict[str, str] | None = None,
+    at_rest: list[int] | None = None,
 ) -> Measurement:
+    """One scenario, once the processes ``at_rest`` are (see :func:`settle`)."""
+    if at_rest:
+        settle(at_rest)
     before = cpu_seconds(pid) if pid else None
-    latencies, rate = asyncio.run(_load(url, body, concurrency, requests, headers or {}))
+    load = asyncio.run(_load(url, body, concurrency, requests, headers or {}))
     after = cpu_seconds(pid) if pid else None
-    warmed = requests + min(3, requests)
-    cpu = (after - before) * 1000 / warmed if before is not None and after is not None else None
+    cpu = (after - before) * 1000 / load.sent if before is not None and after is not None else None
     return Measurement(
         scenario,
         concurrency,
         requests,
-        statistics.median(latencies),
-        _percentile(latencies, 95),
-        _percentile(latencies, 99),
-        rate,
+        statistics.median(load.latencies),
+        _percentile(load.latencies, 95),
+        _percentile(load.latencies, 99),
+        load.per_second,
         cpu,
         peak_rss_mb(pid) if pid else None,
     )
+
+
+def added(via: Measurement, direct: Measurement) -> dict[str, Any]:
+    """What a gateway adds over the direct call it is compared with, which is named in the row: the same answer
+    format (a gateway answering a URL was compared with the direct call answering 5.5 MB of base64, and at 4 MiB and
+    64 clients came out faster than the direct call), at the same concurrency, measured just before it."""
+    return {
+        "baseline": direct.scenario,
+        "baseline_p50_ms": direct.p50_ms,
+        "baseline_p95_ms": direct.p95_ms,
+        "baseline_p99_ms": direct.p99_ms,
+        "baseline_per_second": direct.per_second,
+        "added_p50_ms": via.p50_ms - direct.p50_ms,
+        "added_p95_ms": via.p95_ms - direct.p95_ms,
+        "added_p99_ms": via.p99_ms - direct.p99_ms,
+        "throughput_ratio": via.per_second / direct.per_second if direct.per_second else 0.0,
+    }
 
 
 def run(
@@ -305,26 +401,29 @@ def _run_size(
                     {},
                 )
             )
+        at_rest = [running.pid, *([running.provider_pid] if running.provider_pid else [])]
+        facts = {"image_kb": size, "image_bytes": len(image), "same_image": same_image}
+
+        def direct(fmt: str, concurrency: int, count: int) -> Measurement:
+            body = {"model": "dall-e-3", "prompt": "bench", "response_format": fmt}
+            url = f"{provider}/v1/images/generations"
+            return measure(f"direct {fmt}", url, body, concurrency, count, at_rest=at_rest)
+
         for concurrency in concurrencies:
             count = max(requests, concurrency * 2)
-            direct = measure(
-                "direct",
-                f"{provider}/v1/images/generations",
-                {"model": "dall-e-3", "prompt": "bench", "response_format": "b64_json"},
-                concurrency,
-                count,
-            )
-            facts = {"image_kb": size, "image_bytes": len(image), "same_image": same_image}
-            rows.append(facts | direct.row())
-            progress(f"{size:g} KiB, {concurrency} clients, direct: p50 {direct.p50_ms:.1f} ms")
+            first = direct("b64_json", concurrency, count)
+            rows.append(facts | first.row() | {"scenario": "direct"})
+            progress(f"{size:g} KiB, {concurrency} clients, direct: p50 {first.p50_ms:.1f} ms")
             gateways = [
-                (f"sentinel {fmt}", Peer(f"{sentinel}/v1", pid=running.pid), {"response_format": fmt})
+                (f"sentinel {fmt}", fmt, Peer(f"{sentinel}/v1", pid=running.pid), {"response_format": fmt})
                 for fmt in ("b64_json", "url")
             ] + [
-                (f"{name} b64_json", peer, {"model": peer_model, "response_format": "b64_json"})
+                (f"{name} b64_json", "b64_json", peer, {"model": peer_model, "response_format": "b64_json"})
                 for name, peer in (peers or {}).items()
             ]
-            for scenario, via_peer, extra in gateways:
+            for index, (scenario, fmt, via_peer, extra) in enumerate(gateways):
+                # Each gateway against the direct call in its own answer format, measured just before it.
+                baseline = first if index == 0 else direct(fmt, concurrency, count)
                 via = measure(
                     scenario,
                     f"{via_peer.base_url.rstrip('/')}/images/generations",
@@ -333,16 +432,11 @@ def _run_size(
                     count,
                     via_peer.pid,
                     via_peer.headers,
+                    at_rest=[*at_rest, *([via_peer.pid] if via_peer.pid and via_peer.pid not in at_rest else [])],
                 )
-                rows.append(
-                    facts
-                    | via.row()
-                    | {
-                        "added_p50_ms": via.p50_ms - direct.p50_ms,
-                        "added_p95_ms": via.p95_ms - direct.p95_ms,
-                        "added_p99_ms": via.p99_ms - direct.p99_ms,
-                        "throughput_ratio": via.per_second / direct.per_second if direct.per_second else 0.0,
-                    }
+                rows.append(facts | via.row() | added(via, baseline))
+                progress(
+                    f"{size:g} KiB, {concurrency} clients, {scenario}: p50 {via.p50_ms:.1f} ms "
+                    f"({baseline.scenario} {baseline.p50_ms:.1f} ms)"
                 )
-                progress(f"{size:g} KiB, {concurrency} clients, {scenario}: p50 {via.p50_ms:.1f} ms")
     return rows

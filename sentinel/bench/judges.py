@@ -97,6 +97,7 @@ class TaskTiming:
     judges_cpu_ms: dict[str, float] = field(default_factory=dict)
     decode_cpu_ms: float = 0.0
     ocr_cpu_ms: float = 0.0
+    inputs_decode_cpu_ms: float = 0.0
     #: OCR model work per evaluation: text detector runs and lines recognised (0 where no criterion needs OCR or
     #: the picture holds no place for text).
     ocr_detections: float = 0.0
@@ -120,6 +121,7 @@ def time_task(
     per_judge: dict[str, list[float]] = {j.name: [] for j in judges}
     cpu_totals: list[float] = []
     cpu_decodes: list[float] = []
+    cpu_input_decodes: list[float] = []
     cpu_per_judge: dict[str, list[float]] = {j.name: [] for j in judges}
     detections: list[int] = []
     lines: list[int] = []
@@ -161,6 +163,7 @@ def time_task(
             if name != "image":
                 decode_rgb(data, max_pixels=max_pixels)
         input_decodes.append((time.perf_counter() - decode_started) * 1000)
+        cpu_input_decodes.append((time.process_time() - decode_cpu_started) * 1000)
     return TaskTiming(
         task=task,
         side=side,
@@ -177,6 +180,7 @@ def time_task(
         ocr_detections=statistics.median(detections[warm_up:]),
         ocr_lines=statistics.median(lines[warm_up:]),
         ocr_cpu_ms=sum(statistics.median(cpu_per_judge[j.name][warm_up:]) for j in judges if j.kind == ocr_kind.name),
+        inputs_decode_cpu_ms=statistics.median(cpu_input_decodes[warm_up:]),
     )
 
 
@@ -214,10 +218,20 @@ def as_rows(timings: list[TaskTiming]) -> list[dict[str, Any]]:
             "inputs_decode_ms": round(t.inputs_decode_ms, 1),
             "cpu_ms": round(t.cpu_ms, 1),
             "png_decode_cpu_ms": round(t.decode_cpu_ms, 1),
+            "decode_multiple_cpu": round(t.cpu_ms / t.decode_cpu_ms, 1) if t.decode_cpu_ms else None,
+            "inputs_decode_cpu_ms": round(t.inputs_decode_cpu_ms, 1),
             "judges_cpu_ms": {k: round(v, 1) for k, v in t.judges_cpu_ms.items()},
             "ocr_cpu_ms": round(t.ocr_cpu_ms, 1),
             "ocr_detections": t.ocr_detections,
             "ocr_lines": t.ocr_lines,
+            "clocks": CLOCKS,
         }
         for t in timings
     ]
+
+
+#: What each kind of figure in a row measures (written into every row, so a JSON file read alone says it).
+CLOCKS = {
+    "*_ms, decode_multiple": "wall clock: elapsed time, which other work on a shared machine inflates",
+    "*_cpu_ms, decode_multiple_cpu": "CPU time of the process, every thread (OCR's included): what it costs a worker",
+}
