@@ -126,22 +126,42 @@ class Bands:
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+#: Pixels whose luminance is computed at a time: the float32 temporaries of a strip stay about a megabyte, where the
+#: whole frame's (its three planes split, a second float32 frame) held 63 MiB above a 6 MP image's luminance.
+LUMINANCE_STRIP_PIXELS = 1 << 18
+
+
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Luminance (ITU-R 601) of an HxWx3 array as float32 0..255, one channel at a time (no float copy of all
-    three). The channels are split into planes first: numpy converts a contiguous plane to float about twice as
-    fast as every third byte of the image."""
+    three), a strip of rows at a time. The channels are split into planes first: numpy converts a contiguous plane
+    to float about twice as fast as every third byte of the image."""
     import cv2
 
-    red, green, blue = cv2.split(rgb) if rgb.dtype == np.uint8 else (rgb[..., 0], rgb[..., 1], rgb[..., 2])
-    return luminance_of_planes(red, green, blue)
+    height, width = rgb.shape[:2]
+    gray = np.empty((height, width), dtype=np.float32)
+    step = max(1, LUMINANCE_STRIP_PIXELS // max(1, width))
+    for top in range(0, height, step):
+        strip = rgb[top : top + step]
+        red, green, blue = cv2.split(strip) if rgb.dtype == np.uint8 else (strip[..., 0], strip[..., 1], strip[..., 2])
+        luminance_of_planes(red, green, blue, out=gray[top : top + step])
+    return gray
 
 
-def luminance_of_planes(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndarray:
-    """:func:`luminance` of an image already split into its colour planes."""
-    gray = np.multiply(red, LUMA[0], dtype=np.float32)
-    term = np.multiply(green, LUMA[1], dtype=np.float32)
-    gray += term
-    gray += np.multiply(blue, LUMA[2], out=term, dtype=np.float32)
+def luminance_of_planes(
+    red: np.ndarray, green: np.ndarray, blue: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`luminance` of an image already split into its colour planes (into ``out``, when given)."""
+    height, width = red.shape[:2]
+    gray = np.empty((height, width), dtype=np.float32) if out is None else out
+    step = max(1, LUMINANCE_STRIP_PIXELS // max(1, width))
+    term = np.empty((min(step, height), width), dtype=np.float32)
+    # The same float32 products and sums, in the same order, as over the whole frame at once.
+    for top in range(0, height, step):
+        rows = slice(top, top + step)
+        part, scratch = gray[rows], term[: min(step, height - top)]
+        np.multiply(red[rows], LUMA[0], out=part, dtype=np.float32)
+        part += np.multiply(green[rows], LUMA[1], out=scratch, dtype=np.float32)
+        part += np.multiply(blue[rows], LUMA[2], out=scratch, dtype=np.float32)
     return gray
 
 
@@ -222,14 +242,13 @@ class DecodedImage:
 
     @property
     def line_grays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Luminance of every 8th full-resolution row (H/8 × W), and of every 8th column transposed (W/8 × H)."""
+        """Luminance of every 8th full-resolution row (H/8 × W), and of every 8th column transposed (W/8 × H):
+        views of ``gray``, or of a reduced image the uint8 lines kept by the decode (a float32 copy of them was
+        40 MiB held beside a 40 MP image's; the measures convert the few lines they read at a time)."""
         rows, columns = self.decoded.rows, self.decoded.columns
         if rows is None or columns is None:
             return self.gray[::8], self.gray.T[::8]
-        lines: tuple[np.ndarray, np.ndarray] = self._once(
-            "line_grays", lambda: (rows.astype(np.float32), columns.T.astype(np.float32))
-        )
-        return lines
+        return rows, columns.T
 
 
 @dataclass

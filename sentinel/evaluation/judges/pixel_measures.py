@@ -179,16 +179,53 @@ NOISE_MIDTONES = (48, 208)
 _SECOND_DIFFERENCE = np.array([1, -2, 1], dtype=np.float32)
 
 
-def _immerkaer_tiles(image: np.ndarray, tile: int) -> np.ndarray:
-    """Immerkær's noise sigma for each ``tile``-px tile: the mean absolute response of the
-    kernel [[1,-2,1],[-2,4,-2],[1,-2,1]] (a second difference along each axis), which cancels planes and
-    ramps, times sqrt(pi/2)/6."""
+#: Pixels of the full-resolution luminance the noise measure filters at a time. Whole tile rows, each with the row
+#: of its neighbours the filter reads: the same numbers as filtering the whole frame, whose three float32 copies
+#: (the cropped frame, its filter response, that response's magnitude) held 68 MiB above a 6 MP image.
+NOISE_STRIP_PIXELS = 1 << 19
+
+
+def _tile_bands(rows: int, cols: int, tile: int) -> list[tuple[int, int]]:
+    """Runs [first, last) of tile rows each holding about NOISE_STRIP_PIXELS pixels (at least one tile row)."""
+    band = max(1, NOISE_STRIP_PIXELS // max(1, tile * tile * cols))
+    return [(first, min(rows, first + band)) for first in range(0, rows, band)]
+
+
+def _immerkaer_band(window: np.ndarray, above: int, height: int, tile: int) -> np.ndarray:
+    """Immerkær's sigma of the tiles of ``height`` rows of ``window`` from row ``above`` (the rows around them are
+    their neighbours, which the kernel reads, or none at the frame's edge): the mean absolute response of the
+    kernel [[1,-2,1],[-2,4,-2],[1,-2,1]] (a second difference along each axis), which cancels planes and ramps,
+    times sqrt(pi/2)/6."""
     import cv2
 
-    response = cv2.absdiff(cv2.sepFilter2D(image, cv2.CV_32F, _SECOND_DIFFERENCE, _SECOND_DIFFERENCE), 0.0)
-    rows, cols = image.shape[0] // tile, image.shape[1] // tile
-    means = cv2.resize(response, (cols, rows), interpolation=cv2.INTER_AREA)
+    response = cv2.sepFilter2D(window, cv2.CV_32F, _SECOND_DIFFERENCE, _SECOND_DIFFERENCE)[above : above + height]
+    response = cv2.absdiff(response, 0.0, dst=response)
+    means = cv2.resize(response, (window.shape[1] // tile, height // tile), interpolation=cv2.INTER_AREA)
     return np.float32(np.sqrt(np.pi / 2) / 6) * means
+
+
+def _noise_maps(image: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ``tile``-px tile of ``image`` (float32, whole tiles): Immerkær's sigma at full resolution, the same after
+    2×2 averaging (on tiles of half the side), and the mean brightness. Read a band of tile rows at a time."""
+    import cv2
+
+    rows, cols = image.shape[0] // tile, image.shape[1] // tile
+    half_tile = tile // 2
+    fine = np.empty((rows, cols), np.float32)
+    coarse = np.empty((rows, cols), np.float32)
+    brightness = np.empty((rows, cols), np.float32)
+    for first, last in _tile_bands(rows, cols, tile):
+        top, bottom = first * tile, last * tile
+        # One row beyond the band each way, where the frame goes on: the kernel's neighbours.
+        above, below = int(top > 0), int(bottom < image.shape[0])
+        fine[first:last] = _immerkaer_band(image[top - above : bottom + below], above, bottom - top, tile)
+        # The 2×2 average of the band and of one half-row either side (two full rows each), as of the whole frame.
+        low, high = top - 2 * above, bottom + 2 * below
+        half = cv2.resize(image[low:high], (cols * half_tile, (high - low) // 2), interpolation=cv2.INTER_AREA)
+        coarse[first:last] = _immerkaer_band(half, above, (bottom - top) // 2, half_tile)
+        band = image[top:bottom]
+        brightness[first:last] = cv2.resize(band, (cols, last - first), interpolation=cv2.INTER_AREA)
+    return fine, coarse, brightness
 
 
 @dataclass(frozen=True)
@@ -263,22 +300,18 @@ def noise_level(gray: np.ndarray) -> NoiseMeasure:
     every clean photo, texture (grass, gravel, brick, Hubble's stars) and night scene; added Gaussian noise
     σ=6 reads 2.8–6.2, σ=12 reads 7.2–12.3, σ=25 reads 12.7–25 (colour noise lowest; JPEG q90 included).
     """
-    import cv2
-
     t = NOISE_TILE
     rows, cols = gray.shape[0] // t, gray.shape[1] // t
     if rows == 0 or cols == 0:
         return NoiseMeasure(0.0, 0.0, measured=False)
-    image = np.ascontiguousarray(gray[: rows * t, : cols * t], dtype=np.float32)
-    fine = _immerkaer_tiles(image, t)
-    half = cv2.resize(image, (cols * t // 2, rows * t // 2), interpolation=cv2.INTER_AREA)
-    coarse = _immerkaer_tiles(half, t // 2)
+    image = gray[: rows * t, : cols * t]
+    fine, coarse, brightness_map = _noise_maps(image if image.dtype == np.float32 else image.astype(np.float32), t)
     noise_map = np.sqrt(np.maximum(0.0, (fine**2 - coarse**2) * 4 / 3))
     noise = noise_map.ravel()
     # Sensor noise grows with brightness (shot noise) and hides in deep shadow, so it is read in mid-tones
     # when the image has enough of them; there, the flattest tiles are those with the least structure at the
     # coarse scale, where noise cannot hide.
-    brightness = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA).ravel()
+    brightness = brightness_map.ravel()
     candidates = np.nonzero((brightness >= NOISE_MIDTONES[0]) & (brightness <= NOISE_MIDTONES[1]))[0]
     if candidates.size < 0.1 * noise.size:
         candidates = np.arange(noise.size)
@@ -356,7 +389,9 @@ def _grid_profile(gray: np.ndarray, axis: int) -> tuple[int, float]:
     """The 8-px phase with the strongest steps along ``axis``, and how much stronger they are than the rest."""
     # Every 4th line is plenty to average a step profile over, at a quarter of the cost.
     lines = gray[::4] if axis == 1 else gray[:, ::4]
-    steps = np.minimum(np.abs(np.diff(lines, axis=axis)), BLOCK_STEP_CAP).mean(axis=1 - axis)
+    # One array for the steps, capped in place: numpy's diff, abs and minimum made three of the sampled lines' size.
+    jumps = np.diff(lines, axis=axis)
+    steps = np.minimum(np.abs(jumps, out=jumps), BLOCK_STEP_CAP, out=jumps).mean(axis=1 - axis)
     usable = (steps.size // 8) * 8
     if usable < 16:
         return 0, 1.0
@@ -505,9 +540,10 @@ def _staircase_rows(image: np.ndarray) -> tuple[int, np.ndarray]:
     height, width, _ = image.shape
     if width < 2:  # no neighbours along the row (and OpenCV returns None for the empty difference)
         return 0, np.zeros(0, dtype=np.int32)
-    change = cv2.absdiff(image[:, 1:], image[:, :-1])
-    # np.maximum over channel slices: a reduction over the last, 3-long axis is twenty times slower.
-    biggest = np.maximum(np.maximum(change[..., 0], change[..., 1]), change[..., 2])
+    # OpenCV's maximum over the change's planes: numpy's over channel slices costs twice as much, a reduction over
+    # the last, 3-long axis twenty times.
+    red, green, blue = cv2.split(cv2.absdiff(image[:, 1:], image[:, :-1]))
+    biggest = cv2.max(cv2.max(red, green), blue)
     flat = np.zeros((height, width), dtype=bool)  # the last column stays False: runs end at each row's end
     flat[:, :-1] = biggest <= BAND_FLAT
     edges = np.diff(np.concatenate([[False], flat.ravel(), [False]]).view(np.int8))
@@ -852,10 +888,13 @@ def exposure(gray: np.ndarray, rgb: np.ndarray) -> ExposureMeasure:
     The mean and the clipped and bleached shares are of the subject: a plain white backdrop around it
     (:func:`white_backdrop`) is what a product shot asks for, not highlights burnt out or a washed-out picture.
     """
+    import cv2
+
     sample = strided(gray, BANDING_SIDE)
     colours = strided(rgb, BANDING_SIDE)
-    brightest = np.maximum(np.maximum(colours[..., 0], colours[..., 1]), colours[..., 2])
-    darkest = np.minimum(np.minimum(colours[..., 0], colours[..., 1]), colours[..., 2])
+    # OpenCV's maximum and minimum of contiguous copies of the planes: half the time of numpy's over strided ones.
+    red, green, blue = (np.ascontiguousarray(colours[..., channel]) for channel in range(3))
+    brightest, darkest = cv2.max(cv2.max(red, green), blue), cv2.min(cv2.min(red, green), blue)
     backdrop = white_backdrop(colours, darkest)
     if backdrop is not None and backdrop.all():
         backdrop = None
@@ -958,15 +997,27 @@ def flat_bands(gray: np.ndarray) -> list[FlatBand]:
             continue
         reach = int(count * MAX_BAND_DEPTH) + 1
         colour = float(np.median(lines[:3]))
-        deviation = np.abs(lines[: min(count, reach + EDGE_SEARCH)] - colour)
-        uniform = (deviation <= BAND_TOLERANCE).mean(axis=1) >= BAND_UNIFORM
-        depth = int(np.argmin(uniform)) if not uniform.all() else uniform.size
+        depth = _band_depth(lines, colour, min(count, reach + EDGE_SEARCH))
         if depth == 0 or depth >= reach:
             continue
-        inner = deviation[depth : depth + EDGE_SEARCH]
+        inner = np.abs(lines[depth : min(count, reach + EDGE_SEARCH, depth + EDGE_SEARCH)] - colour)
         straight = float((inner > EDGE_CONTRAST).mean(axis=1).max()) if inner.size else 0.0
         bands.append(FlatBand(side, round(depth / count, 4), round(colour, 1), round(straight, 3), _soft(inner)))
     return bands
+
+
+def _band_depth(lines: np.ndarray, colour: float, limit: int) -> int:
+    """How many of the first ``limit`` lines, from the first, are uniform in ``colour`` (BAND_UNIFORM of their pixels
+    within BAND_TOLERANCE of it). Read in runs of lines growing from a few: most pictures' first line already is
+    not, where the whole side's deviation from the colour cost as much as the rest of the check."""
+    start, step = 0, 4
+    while start < limit:
+        stop = min(limit, start + step)
+        uniform = (np.abs(lines[start:stop] - colour) <= BAND_TOLERANCE).mean(axis=1) >= BAND_UNIFORM
+        if not uniform.all():
+            return start + int(np.argmin(uniform))
+        start, step = stop, 2 * step
+    return limit
 
 
 def _soft(inner: np.ndarray) -> float:
@@ -1184,6 +1235,35 @@ def seam(gray: np.ndarray) -> SeamMeasure:
     return seam_in_lines(gray[::8], gray.T[::8])
 
 
+#: Samples of a strip around a candidate seam line read at a time (a few megabytes of float32 each way; a 40 MP
+#: image's whole strips, with their jumps and neighbours, held 24 MiB).
+SEAM_CHUNK_SAMPLES = 1 << 17
+
+
+def _jump(image: np.ndarray, column: int) -> np.ndarray:
+    """|the luminance change| (float32) into ``column`` from the one before it, along every line of ``image``."""
+    return np.abs(image[:, column].astype(np.float32) - image[:, column - 1].astype(np.float32))
+
+
+def _seam_coverage(image: np.ndarray, first: int, last: int) -> np.ndarray:
+    """For each jump between columns first+1..last-2 of ``image`` (lines × length, float32 or uint8) and the next,
+    the share of lines where it stands out from the jumps either side of it (the mean of the two, twice over, plus
+    2 levels). Read a chunk of lines at a time, as float32."""
+    samples = image.shape[0]
+    counts = np.zeros(max(0, last - first - 3), np.int64)
+    step = max(1, SEAM_CHUNK_SAMPLES // max(1, last - first))
+    for top in range(0, samples, step):
+        jumps = np.diff(image[top : top + step, first:last].astype(np.float32), axis=1)
+        np.abs(jumps, out=jumps)  # jumps[:, i]: between columns first+i and first+i+1
+        # Twice the mean of the jumps either side, plus 2: the calibrated threshold's own float32 steps, in place.
+        beside = jumps[:, :-2] + jumps[:, 2:]
+        beside /= 2
+        beside *= 2
+        beside += 2
+        counts += np.count_nonzero(jumps[:, 1:-1] > beside, axis=0)
+    return counts / samples
+
+
 def seam_in_lines(rows: np.ndarray, columns: np.ndarray) -> SeamMeasure:
     """The strongest straight seam at a half or a third of the image: a jump between two neighbouring columns
     (or rows) along most of the height (width) that the lines near it do not show.
@@ -1191,7 +1271,7 @@ def seam_in_lines(rows: np.ndarray, columns: np.ndarray) -> SeamMeasure:
     Two pasted parts meet along such a line (a tile edge, a half shifted or brightened); real edges are not
     one pixel sharp along the whole frame, and a pattern's or a JPEG grid's edges recur a few pixels away.
     Read at full resolution on every eighth row (``rows``, H/8 × W) and every eighth column (``columns``, W/8 × H,
-    transposed), around the candidate lines only.
+    transposed), around the candidate lines only; luminance as float32 or uint8 (read as float32).
     """
     measured = False
     strongest: dict[str, SeamMeasure] = {}
@@ -1206,12 +1286,8 @@ def seam_in_lines(rows: np.ndarray, columns: np.ndarray) -> SeamMeasure:
         for share in SEAM_POSITIONS:
             centre = round(length * share)
             first, last = max(0, centre - reach - 2), min(length, centre + reach + 2)
-            strip = np.ascontiguousarray(image[:, first:last])
-            jumps = np.abs(np.diff(strip, axis=1))  # jumps[:, i]: between columns first+i and first+i+1
-            across = jumps[:, 1:-1]
-            beside = (jumps[:, :-2] + jumps[:, 2:]) / 2
-            coverage = (across > 2 * beside + 2).mean(axis=0)
-            columns = np.arange(across.shape[1]) + first + 2  # the column each jump arrives at
+            coverage = _seam_coverage(image, first, last)
+            columns = np.arange(coverage.size) + first + 2  # the column each jump arrives at
             at_line = np.abs(columns - centre) <= 1
             index = int(np.argmax(np.where(at_line, coverage, -1.0)))
             nearby = float(coverage[np.abs(columns - columns[index]) > 2].max(initial=0.0))
@@ -1219,7 +1295,7 @@ def seam_in_lines(rows: np.ndarray, columns: np.ndarray) -> SeamMeasure:
                 best = SeamMeasure(
                     direction,
                     round(int(columns[index]) / length, 3),
-                    round(float(np.median(across[:, index])), 1),
+                    round(float(np.median(_jump(image, int(columns[index])))), 1),
                     round(float(coverage[index]), 3),
                     round(nearby, 3),
                 )
@@ -1279,16 +1355,38 @@ def _flat_runs(flat: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
+#: Positions along the lines whose middle sample and flatness are read at a time: a copy of every sample at them
+#: stays about a megabyte, where a 40 MP image's whole lines were copied three times over (60 MiB).
+GUTTER_CHUNK_SAMPLES = 1 << 18
+
+
+def _line_levels(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each position's middle sample (its median, or the upper of the two middle ones) of ``lines`` (samples ×
+    length, float32 or uint8), and whether the position is flat: GUTTER_UNIFORM of its samples within
+    GUTTER_TOLERANCE of it. Read a chunk of positions at a time, as float32."""
+    samples, length = lines.shape
+    level = np.empty(length, np.float32)
+    flat = np.empty(length, bool)
+    step = max(1, GUTTER_CHUNK_SAMPLES // samples)
+    for start in range(0, length, step):
+        chunk = slice(start, start + step)
+        part = lines[:, chunk].astype(np.float32)
+        # A partition of a contiguous copy (in place) costs a fifth of np.median along the strided axis.
+        across = np.ascontiguousarray(part.T)
+        across.partition(samples // 2, axis=1)
+        level[chunk] = across[:, samples // 2]
+        np.subtract(part, level[chunk], out=part)
+        flat[chunk] = (np.abs(part, out=part) <= GUTTER_TOLERANCE).mean(axis=0) >= GUTTER_UNIFORM
+    return level, flat
+
+
 def _gutters_in(lines: np.ndarray, direction: str) -> list[Gutter]:
-    """Candidate gutters across ``lines`` (samples × length): runs of positions along the length where every sample
-    is one flat colour, with a textured panel on both sides."""
+    """Candidate gutters across ``lines`` (samples × length, float32 or uint8 luminance): runs of positions along the
+    length where every sample is one flat colour, with a textured panel on both sides."""
     samples, length = lines.shape
     if samples < BAND_MIN_LINES or length < SEAM_MIN_LENGTH:
         return []
-    # Each position's middle sample (its median, or the upper of the two middle ones): a partition of a contiguous
-    # copy costs a fifth of np.median along the strided axis.
-    level = np.partition(np.ascontiguousarray(lines.T), samples // 2, axis=1)[:, samples // 2]
-    flat = (np.abs(lines - level) <= GUTTER_TOLERANCE).mean(axis=0) >= GUTTER_UNIFORM
+    level, flat = _line_levels(lines)
     widest = max(2.0, GUTTER_MAX_WIDTH * length)
     beside = max(EDGE_SEARCH, round(0.03 * length))
     margin = max(GUTTER_MIN_PANEL * length, beside + GUTTER_JOIN)
@@ -1305,7 +1403,8 @@ def _gutters_in(lines: np.ndarray, direction: str) -> list[Gutter]:
             (slice(start - EDGE_SEARCH, start), slice(start - beside, start)),
             (slice(end, end + EDGE_SEARCH), slice(end, end + beside)),
         ):
-            meets.append(float((np.abs(lines[:, near] - colour) > EDGE_CONTRAST).mean(axis=0).max()))
+            edge = lines[:, near].astype(np.float32)
+            meets.append(float((np.abs(edge - colour) > EDGE_CONTRAST).mean(axis=0).max()))
             textured = textured and float((~flat[wide]).mean()) >= GUTTER_TEXTURED
         if textured and min(meets) >= GUTTER_CROSSING_MEETS:
             centre = round((start + end) / 2 / length, 3)
@@ -1385,7 +1484,14 @@ def _blocks(flat_right: np.ndarray, flat_down: np.ndarray) -> tuple[float, int]:
     height, width = flat.shape[0] // 2, flat.shape[1] // 2
     flat = flat[: 2 * height, : 2 * width]
     flat = flat[0::2, 0::2] & flat[1::2, 0::2] & flat[0::2, 1::2] & flat[1::2, 1::2]
-    stats = cv2.connectedComponentsWithStats(flat.view(np.uint8), connectivity=4)[2][1:]
+    cells = flat.view(np.uint8)
+    # A block fills BLOCK_FILL of a box at least BLOCK_MIN_SIDE // 2 cells each way, so its fullest row (column) runs
+    # _BLOCK_RUN cells without a break: a photograph's flat cells (grain, a little sky) seldom run so far either way,
+    # and then no block can be found without the labelling.
+    along = _windows(cells, _BLOCK_RUN, cv2.bitwise_and).any()
+    if not along or not _windows(cv2.transpose(cells), _BLOCK_RUN, cv2.bitwise_and).any():
+        return 0.0, 0
+    stats = cv2.connectedComponentsWithStats(cells, connectivity=4)[2][1:]
     textured = ~flat
     widths, heights, areas = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
     # A band from edge to edge is a bar, a backdrop or a cut-off generation (borders and truncated say so).
@@ -1411,6 +1517,22 @@ def _blocks(flat_right: np.ndarray, flat_down: np.ndarray) -> tuple[float, int]:
         covered += area
         found += 1
     return covered / (height * width), found
+
+
+def _least_run(side: int, fill: float) -> int:
+    """The longest run of cells without a break that the fullest row of any area filling ``fill`` of a box at least
+    ``side`` cells each way is sure to hold: that row holds at least ``fill`` of the box's width w, so at most
+    k = floor((1 - fill)·w) breaks cut its w − k cells into k + 1 runs, the longest at least (w − k) / (k + 1).
+    Widths up to DAMAGE_SIDE cells: the copy read has no more."""
+    runs = []
+    for width in range(side, DAMAGE_SIDE + 1):
+        breaks = int((1 - fill) * width + 1e-9)
+        runs.append(-(-(width - breaks) // (breaks + 1)))
+    return min(runs)
+
+
+#: The run of flat cells along a row and along a column without which no flat block can be found.
+_BLOCK_RUN = _least_run(BLOCK_MIN_SIDE // 2, BLOCK_FILL)
 
 
 def _windows(flags: np.ndarray, size: int, join: Callable[..., np.ndarray]) -> np.ndarray:
@@ -1442,6 +1564,28 @@ def _long_runs(flat: np.ndarray, run: int) -> np.ndarray:
     return _windows(padded, run, cv2.bitwise_or)
 
 
+def _holds_run(flat: np.ndarray, run: int, axis: int) -> bool:
+    """Whether any line along ``axis`` (1: rows, 0: columns) of ``flat`` holds ``run`` True positions in a row. The
+    run is doubled over shifted views as in :func:`_windows`, stopping as soon as none is left."""
+    import cv2
+
+    def join(joined: np.ndarray, start: int, end: int) -> np.ndarray:
+        if axis == 1:
+            return cv2.bitwise_and(joined[:, start : joined.shape[1] - end], joined[:, end : joined.shape[1] - start])
+        return cv2.bitwise_and(joined[start : joined.shape[0] - end], joined[end : joined.shape[0] - start])
+
+    if flat.shape[axis] < run:
+        return False
+    span, joined = 1, flat.view(np.uint8)
+    while 2 * span <= run:
+        joined, span = join(joined, 0, span), 2 * span
+        if not cv2.countNonZero(joined):
+            return False
+    if span < run:
+        joined = join(joined, 0, run - span)
+    return bool(cv2.countNonZero(joined))
+
+
 def _streak_share(flat: np.ndarray, across: np.ndarray, axis: int, plain: np.ndarray | None = None) -> float:
     """Share of the lines along ``axis`` (1: rows, 0: columns) holding a streak; ``flat`` says where neighbouring
     pixels along the lines are one colour, ``across`` is the largest channel change from one line to the next.
@@ -1454,6 +1598,9 @@ def _streak_share(flat: np.ndarray, across: np.ndarray, axis: int, plain: np.nda
     textured = ~flat
     if plain is not None:
         flat = flat & ~plain
+    # A streak is a run of ``run`` flat pairs: a photograph (grain breaks every run) has none, told in a few passes.
+    if not _holds_run(flat, run, axis):
+        return 0.0
     # Where a flat pair meets a neighbouring line that is picture (not flat) and a different colour, over the
     # positions that have a neighbour both along and across; or differs from the lines on both sides of it, flat
     # or not: each line of a smeared area is smeared into its own colour, where the straight edge between two flat
