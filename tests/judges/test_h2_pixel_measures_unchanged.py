@@ -57,9 +57,11 @@ def test_noise_maps_read_a_band_at_a_time_are_the_whole_frame_s(monkeypatch: pyt
         rows, cols = gray.shape[0] // t, gray.shape[1] // t
         image = np.ascontiguousarray(gray[: rows * t, : cols * t])
         half = cv2.resize(image, (cols * t // 2, rows * t // 2), interpolation=cv2.INTER_AREA)
-        fine, coarse, brightness = measures._noise_maps(gray[: rows * t, : cols * t], t)
+        quarter = cv2.resize(half, (cols * t // 4, rows * t // 4), interpolation=cv2.INTER_AREA)
+        fine, coarse, coarser, brightness = measures._noise_maps(gray[: rows * t, : cols * t], t)
         assert np.array_equal(fine, plain_immerkaer(image, t))
         assert np.array_equal(coarse, plain_immerkaer(half, t // 2))
+        assert np.array_equal(coarser, plain_immerkaer(quarter, t // 4))
         assert np.array_equal(brightness, cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA))
 
 

@@ -36,6 +36,28 @@ def box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(source[: h * step, : w * step], (w, h), interpolation=cv2.INTER_AREA)
 
 
+#: Distance in pixels (of the analysis copy) over which :func:`edge_contrast` reads a picture's changes: wide enough
+#: that an edge blurred over a few pixels still shows its full step.
+EDGE_DISTANCE = 8
+#: Side of the squares averaged before the changes are read, so that grain (a level or two per pixel) does not
+#: read as an edge.
+EDGE_AVERAGE = 4
+
+
+def edge_contrast(gray: np.ndarray) -> float:
+    """The brightest 0.1% of the changes of ``gray`` over EDGE_DISTANCE px, across or down, averaged over
+    EDGE_AVERAGE px squares: how strong the strongest edges of the picture are, however soft."""
+    if gray.size == 0:
+        return 0.0
+    small = box_downscale(gray, max(1, max(gray.shape) // EDGE_AVERAGE))
+    d = max(1, EDGE_DISTANCE // EDGE_AVERAGE)
+    if min(small.shape) <= d:
+        return float(np.ptp(gray))
+    across = np.abs(small[:-d, d:] - small[:-d, :-d])
+    down = np.abs(small[d:, :-d] - small[:-d, :-d])
+    return float(np.percentile(np.maximum(across, down), 99.9))
+
+
 def strided(array: np.ndarray, side: int) -> np.ndarray:
     """Every n-th pixel so the longest side is at most ``side``: keeps exact values (plateaus, steps, noise)."""
     step = max(1, -(-max(array.shape[:2]) // side))
@@ -204,28 +226,35 @@ def _immerkaer_band(window: np.ndarray, above: int, height: int, tile: int) -> n
     return np.float32(np.sqrt(np.pi / 2) / 6) * means
 
 
-def _noise_maps(image: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _noise_maps(image: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per ``tile``-px tile of ``image`` (float32, whole tiles): Immerkær's sigma at full resolution, the same after
-    2×2 averaging (on tiles of half the side), and the mean brightness. Read a band of tile rows at a time."""
+    2×2 averaging (on tiles of half the side) and after 4×4 averaging (a quarter of the side), and the mean
+    brightness. Read a band of tile rows at a time."""
     import cv2
 
     rows, cols = image.shape[0] // tile, image.shape[1] // tile
-    half_tile = tile // 2
+    half_tile, quarter_tile = tile // 2, tile // 4
     fine = np.empty((rows, cols), np.float32)
     coarse = np.empty((rows, cols), np.float32)
+    coarser = np.empty((rows, cols), np.float32)
     brightness = np.empty((rows, cols), np.float32)
     for first, last in _tile_bands(rows, cols, tile):
         top, bottom = first * tile, last * tile
         # One row beyond the band each way, where the frame goes on: the kernel's neighbours.
         above, below = int(top > 0), int(bottom < image.shape[0])
         fine[first:last] = _immerkaer_band(image[top - above : bottom + below], above, bottom - top, tile)
-        # The 2×2 average of the band and of one half-row either side (two full rows each), as of the whole frame.
-        low, high = top - 2 * above, bottom + 2 * below
-        half = cv2.resize(image[low:high], (cols * half_tile, (high - low) // 2), interpolation=cv2.INTER_AREA)
+        # The 2×2 average of the band and of two half-rows either side (four full rows each), as of the whole
+        # frame: its middle (one half-row either side) for the half-size sigma, and its own 2×2 average (one
+        # quarter-row either side) for the quarter-size one.
+        low, high = top - 4 * above, bottom + 4 * below
+        wide = cv2.resize(image[low:high], (cols * half_tile, (high - low) // 2), interpolation=cv2.INTER_AREA)
+        half = wide[above : wide.shape[0] - below]
         coarse[first:last] = _immerkaer_band(half, above, (bottom - top) // 2, half_tile)
+        quarter = cv2.resize(wide, (cols * quarter_tile, wide.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        coarser[first:last] = _immerkaer_band(quarter, above, (bottom - top) // 4, quarter_tile)
         band = image[top:bottom]
         brightness[first:last] = cv2.resize(band, (cols, last - first), interpolation=cv2.INTER_AREA)
-    return fine, coarse, brightness
+    return fine, coarse, coarser, brightness
 
 
 @dataclass(frozen=True)
@@ -241,6 +270,11 @@ class NoiseMeasure:
     patch: float = 0.0
     #: Share of the frame's regions whose own level reaches NOISE_PATCH_LEVEL.
     patch_share: float = 0.0
+    #: ``level`` read the same way one octave down (on the 2×2-averaged copy against its own 2×2 average): grain
+    #: that spans two pixels (noise softened by demosaicing, a denoiser, JPEG or an upscaler) is correlated from one
+    #: pixel to the next, so the full-resolution reading takes it for texture and falls to about 0; at half size
+    #: it is pixel-to-pixel noise again.
+    grain: float = 0.0
 
 
 #: Regions across and down in which noise is also read region by region (at most), each at least
@@ -305,7 +339,9 @@ def noise_level(gray: np.ndarray) -> NoiseMeasure:
     if rows == 0 or cols == 0:
         return NoiseMeasure(0.0, 0.0, measured=False)
     image = gray[: rows * t, : cols * t]
-    fine, coarse, brightness_map = _noise_maps(image if image.dtype == np.float32 else image.astype(np.float32), t)
+    fine, coarse, coarser, brightness_map = _noise_maps(
+        image if image.dtype == np.float32 else image.astype(np.float32), t
+    )
     noise_map = np.sqrt(np.maximum(0.0, (fine**2 - coarse**2) * 4 / 3))
     noise = noise_map.ravel()
     # Sensor noise grows with brightness (shot noise) and hides in deep shadow, so it is read in mid-tones
@@ -320,7 +356,9 @@ def noise_level(gray: np.ndarray) -> NoiseMeasure:
     level = float(np.median(noise[flattest]))
     patch, patch_share = _regional_noise(noise_map, coarse)
     raw = round(float(np.median(fine.ravel()[flattest])), 2)
-    return NoiseMeasure(round(level, 2), raw, patch=patch, patch_share=patch_share)
+    grain_map = np.sqrt(np.maximum(0.0, (coarse**2 - coarser**2) * 4 / 3)).ravel()
+    grain = float(np.median(grain_map[candidates[np.argsort(coarser.ravel()[candidates])[:count]]]))
+    return NoiseMeasure(round(level, 2), raw, patch=patch, patch_share=patch_share, grain=round(grain, 2))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -563,8 +601,28 @@ def _staircase_rows(image: np.ndarray) -> tuple[int, np.ndarray]:
         & (size >= BAND_MIN_STEP)
         & (size <= BAND_MAX_STEP)
     )
+    step &= _passes_straight(pixels, ends[:-1], starts[1:], size)
     stair = step[:-1] & step[1:] & (direction[:-1] == direction[1:])
     return int(length[1:-1][stair].sum()), size[step]
+
+
+def _passes_straight(pixels: np.ndarray, ends: np.ndarray, starts: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """For each jump from the band ending at ``ends`` to the one starting at ``starts``: whether the pixels
+    between them stay between the two bands' colours (give or take the jump, for JPEG ringing). A step of a
+    gradient goes straight from one band to the next; a pale outline or a strip of white backdrop between two
+    shaded products (three bottles side by side, a white mug's rim) goes elsewhere and back, and is no step."""
+    before, after = pixels[ends].astype(np.int32), pixels[np.minimum(starts, len(pixels) - 1)].astype(np.int32)
+    slack = np.maximum(size, BAND_FLAT + 1)[:, None]
+    low, high = np.minimum(before, after) - slack, np.maximum(before, after) + slack
+    straight = np.ones(len(ends), dtype=bool)
+    for offset in range(1, BAND_MAX_GAP):
+        at = ends + offset
+        between = at < starts
+        if not between.any():
+            break
+        pixel = pixels[np.minimum(at, len(pixels) - 1)].astype(np.int32)
+        straight &= ~(between & ((pixel < low) | (pixel > high)).any(axis=-1))
+    return straight
 
 
 def _comb_probes() -> list[tuple[float, slice, np.ndarray]]:
@@ -1707,6 +1765,10 @@ PIXEL_GRID_MIN = 6
 PIXEL_QUIET = 0.6
 #: A line is quiet when its mean jump is under this share of the mean jump of the busiest 5% of lines.
 PIXEL_QUIET_LEVEL = 0.15
+#: A line is still when its mean jump is under this many levels: a lossless nearest-neighbour blow-up repeats its
+#: pixels exactly, so the lines inside its blocks do not change at all, however faint the steps between blocks (a
+#: smoothly shaded product on white, whose few silhouette edges would put every shading step under the quiet level).
+PIXEL_STILL = 0.02
 #: Fewest distinct grey levels a blown-up picture shows (a photo's thousand pixels have many; a flag has a few).
 PIXEL_MIN_LEVELS = 24
 
@@ -1721,9 +1783,41 @@ class Pixelation:
     measured: bool = True
 
 
-def _grid_lines(gray: np.ndarray, axis: int) -> float:
+def _still_grid(gray: np.ndarray) -> tuple[float, float]:
+    """The blown-up pixels' sides (across, down) read from the lines that change at all, or 0s. Square pixels are
+    the same size both ways: once one direction shows the grid, the other's few changing lines (a smoothly shaded
+    product changes down the frame only every few blocks, or only at its outline) need only sit on that grid."""
+    across, down = _grid_lines(gray, 1, still=True), _grid_lines(gray, 0, still=True)
+    if across and down:
+        return across, down
+    for axis, period in ((0, across), (1, down)):
+        if period and _on_grid(_changing_starts(gray, axis, PIXEL_STILL), period):
+            return period, period
+    return 0.0, 0.0
+
+
+def _changing_starts(gray: np.ndarray, axis: int, level: float) -> np.ndarray:
+    """The first of each run of neighbouring lines along ``axis`` whose mean jump exceeds ``level``."""
+    import cv2
+
+    after, before = (gray[:, 1:], gray[:, :-1]) if axis == 1 else (gray[1:], gray[:-1])
+    active = np.nonzero(cv2.absdiff(after, before).mean(axis=1 - axis) > level)[0]
+    return active[np.concatenate([[True], np.diff(active) > 1])] if active.size else active
+
+
+def _on_grid(starts: np.ndarray, period: float) -> bool:
+    """Whether the changing lines ``starts`` lie (nine in ten, within a pixel) on a grid of ``period`` from the
+    first: fewer than PIXEL_GRID_MIN of them cannot deny it."""
+    if starts.size < PIXEL_GRID_MIN:
+        return True
+    steps = (starts - starts[0]) / period
+    return bool((np.abs(steps - np.round(steps)) * period <= 1.0).mean() >= 0.9)
+
+
+def _grid_lines(gray: np.ndarray, axis: int, still: bool = False) -> float:
     """The spacing of the lines along which ``gray`` changes while it stays flat between them (its blown-up pixels'
-    side along ``axis``), or 0 when the changes are not on such a grid."""
+    side along ``axis``), or 0 when the changes are not on such a grid. ``still``: a line is active when it changes
+    at all (see PIXEL_STILL) rather than by a share of the busiest lines' change."""
     import cv2
 
     if gray.shape[axis] < 2:
@@ -1737,7 +1831,7 @@ def _grid_lines(gray: np.ndarray, axis: int) -> float:
     busiest = np.sort(jumps)[-max(1, jumps.size // 20) :].mean()
     if busiest <= 0:
         return 0.0
-    active = np.nonzero(jumps > PIXEL_QUIET_LEVEL * busiest)[0]
+    active = np.nonzero(jumps > (PIXEL_STILL if still else PIXEL_QUIET_LEVEL * busiest))[0]
     if active.size < PIXEL_GRID_MIN:
         return 0.0
     span = active[-1] - active[0] + 1
@@ -1747,6 +1841,12 @@ def _grid_lines(gray: np.ndarray, axis: int) -> float:
         return 0.0
     gaps = np.diff(starts)
     period = float(np.median(gaps))
+    if period > 0:
+        # A blow-up by a fractional factor alternates between whole periods (5 and 6 px for ×5.12): the grid's own
+        # period is the slope of the lines' positions over their block numbers.
+        blocks = np.concatenate([[0], np.cumsum(np.round(gaps / period))])
+        if blocks[-1] > 0:
+            period = float(np.polyfit(blocks, starts, 1)[0])
     # A grid: most gaps one period (a blow-up by a fractional factor alternates between its two neighbours) or a
     # few periods where neighbouring blown-up pixels had the same value.
     on_grid = np.abs(gaps - np.round(gaps / period) * period) <= 1.5
@@ -1766,9 +1866,13 @@ def pixelation(gray: np.ndarray, colours: int) -> Pixelation:
     does, and has 2 levels); 16 to 341 px pictures blown up to 1024 by whole or fractional factors read their size
     within 3 px, also after JPEG quality 90.
     """
+    if colours < PIXEL_MIN_LEVELS:
+        return Pixelation((0, 0), 0.0)
     # A grid is needed both ways: the second is looked for only when the first is there.
-    across = _grid_lines(gray, 1) if colours >= PIXEL_MIN_LEVELS else 0.0
+    across = _grid_lines(gray, 1)
     down = _grid_lines(gray, 0) if across else 0.0
+    if not across or not down:
+        across, down = _still_grid(gray)
     if not across or not down:
         return Pixelation((0, 0), 0.0)
     height, width = gray.shape

@@ -292,6 +292,14 @@ ASKED_LOW_CONTRAST = re.compile(
     r"|ethereal|dreamy|airy|blizzard|snowstorm|whiteout|sandstorm|dust ?storm|smoky|smoke[- ]filled|steamy)\b",
     re.IGNORECASE,
 )
+#: Softness asked for: atmosphere that veils every edge, or blur named outright. A portrait's bokeh is not here: its
+#: subject stays sharp, and the detailed tiles that score it are the subject's.
+ASKED_SOFT = re.compile(
+    r"\b(?:fog(?:gy)?|mist(?:y)?|hazy|haze|soft[- ]focus|out[- ]of[- ]focus|blurr(?:y|ed)|motion[- ]blur"
+    r"|dreamy|ethereal|smoky|smoke[- ]filled|steamy|blizzard|snowstorm|whiteout|sandstorm|dust ?storm"
+    r"|underwater|murky water)\b",
+    re.IGNORECASE,
+)
 ASKED_PIXEL_ART = re.compile(
     r"\b(?:pixel[- ]art|pixel(?:ated)? style|pixelated|8[- ]bit|16[- ]bit (?:style|art|game|graphics|sprite)"
     r"|posteri[sz]ed|posteri[sz]ation|flat colou?rs|cel[- ]shad(?:ed|ing)|limited (?:colou?r )?palette"
@@ -319,7 +327,7 @@ def _unless_asked(ctx: JudgeContext, s: PromptSettings, outcome: Outcome, asking
     return Outcome(True, outcome.measured, outcome.threshold, _as_asked(outcome.detail, asked), facts=outcome.facts)
 
 
-class SharpSettings(CheckSettings):
+class SharpSettings(PromptSettings):
     min_sharpness: float = Field(60.0, ge=0, description="Laplacian variance of the most detailed tiles")
     analysis_side: int = Field(1024, ge=128, le=4096, description="longest side the image is analysed at")
 
@@ -375,6 +383,13 @@ def _chroma_sharpness(ctx: JudgeContext, side: int) -> float:
     return best
 
 
+def _edge_contrast(ctx: JudgeContext, gray: np.ndarray, side: int) -> float:
+    """:func:`measures.edge_contrast` of the luminance or of a chroma plane, whichever is stronger: a ball of one
+    brightness on its ground has its edges in the colour alone."""
+    planes = [measures.box_downscale(plane, side) for plane in measures.chroma_planes(ctx.decoded.rgb)]
+    return max(measures.edge_contrast(plane) for plane in [gray, *planes])
+
+
 def _thumbnail_gray(ctx: JudgeContext, side: int = 1024) -> np.ndarray:
     def compute() -> np.ndarray:
         # Box-average down to the analysis size: cheap, and it does not invent sharpness.
@@ -390,14 +405,40 @@ def _thumbnail_gray(ctx: JudgeContext, side: int = 1024) -> np.ndarray:
     fix="Keep the subject in sharp focus with crisp fine detail; no blur or smearing.",
 )
 def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
+    return _unless_asked(ctx, s, _sharp_outcome(ctx, s), ASKED_SOFT)
+
+
+#: Largest change over EDGE_DISTANCE px (brightest 0.1% of them, in luminance or colour) of a picture with no edges
+#: at all: a smooth gradient (a dusk sky) has nothing to be sharp or blurred; a blurred photo keeps its changes,
+#: spread wider (a landscape blurred by 30 px still changes by 11 levels; the probe's smooth dusk sky by 3).
+SMOOTH_EDGE = 6.0
+
+
+def _sharp_outcome(ctx: JudgeContext, s: SharpSettings) -> Outcome:
     gray = _thumbnail_gray(ctx, s.analysis_side)
     if min(gray.shape) < SHARP_MIN_SIDE:
         needs = f"the detail score needs at least {SHARP_MIN_SIDE}×{SHARP_MIN_SIDE} px"
         return _unmeasured(ctx, s.min_sharpness, "measure sharpness", needs, gray)
     score = sharpness(gray)
+    # A picture dim all over is read as if its brightest parts were white: the Laplacian's variance falls with the
+    # square of the contrast, and an underexposed picture is the exposure criterion's to fail, with the fix that
+    # brightens it, not one that asks for sharper focus.
+    sample = measures.strided(gray, 512)
+    highlight = float(np.percentile(sample, 99.9))
+    dim = highlight < DIM_HIGHLIGHT and float(sample.mean()) < DIM_MEAN
+    gain = (255 / max(highlight, 16.0)) ** 2 if dim else 1.0
+    score *= gain
     measured = round(score, 1)
     if score >= s.min_sharpness:
-        return Outcome(True, measured, s.min_sharpness, f"image is sharp (detail score {number(measured)})")
+        read_as = f", read as if its brightest parts ({number(round(highlight))}) were white" if dim else ""
+        return Outcome(True, measured, s.min_sharpness, f"image is sharp (detail score {number(measured)}{read_as})")
+    edges = ctx.memo(f"edge-contrast@{s.analysis_side}", lambda: _edge_contrast(ctx, gray, s.analysis_side))
+    if edges < SMOOTH_EDGE:
+        detail = (
+            f"image has no edges to be sharp or blurred: a smooth picture whose tones change by at most "
+            f"{number(round(edges, 1))} levels over {measures.EDGE_DISTANCE} px (detail score {number(measured)})"
+        )
+        return Outcome(True, measured, s.min_sharpness, detail)
     # Edges between colours of one brightness (red letters on a green sign) are flat in luminance: they are read
     # in the colour apart from brightness, only for the few images whose luminance reads as blurred. A blurred
     # photograph's colour edges are softer still than its luminance's.
@@ -405,7 +446,7 @@ def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
         colour = 0.0  # the brightness carries the picture (a blurred photograph): its colour edges are no sharper
     else:
         colour = round(
-            ctx.memo(f"chroma-sharpness@{s.analysis_side}", lambda: _chroma_sharpness(ctx, s.analysis_side)), 1
+            gain * ctx.memo(f"chroma-sharpness@{s.analysis_side}", lambda: _chroma_sharpness(ctx, s.analysis_side)), 1
         )
     if colour >= s.min_sharpness:
         detail = f"image is sharp (detail score {number(colour)} in its colour edges, {number(measured)} in luminance)"
@@ -418,6 +459,18 @@ def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
         return Outcome(False, colour, s.min_sharpness, detail, graded=colour / max(s.min_sharpness, 1e-9))
     detail = f"image looks blurred: detail score {number(measured)} (needs ≥ {number(s.min_sharpness)})"
     return Outcome(False, measured, s.min_sharpness, detail, graded=score / max(s.min_sharpness, 1e-9))
+
+
+#: A picture darker on average than DIM_MEAN_FACTOR × ``min_mean`` whose brightest 0.1% stay under
+#: DIM_HIGHLIGHT_FACTOR × ``min_mean`` is dim all over: no light, no white, nothing brighter than a dark grey
+#: anywhere (a photo ×0.25: mean 32, brightest 58). A night scene keeps its lights, a low-key photo (×0.35:
+#: brightest 84) its lit parts, a red-on-green sign of one luminance its mean. Both follow ``min_mean``: a rubric
+#: that lowers it accepts darker pictures of either kind.
+DIM_MEAN_FACTOR = 2.0
+DIM_HIGHLIGHT_FACTOR = 2.88
+#: The same bounds at the default ``min_mean`` (25), for the sharpness check, which reads no exposure settings.
+DIM_MEAN = DIM_MEAN_FACTOR * 25.0
+DIM_HIGHLIGHT = DIM_HIGHLIGHT_FACTOR * 25.0
 
 
 class ExposureSettings(PromptSettings):
@@ -513,9 +566,12 @@ def _exposure_outcome(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
     bounds = f"{number(s.min_mean)}–{number(s.max_mean)}"
     # Night scenes are dark on average but keep real highlights (lights, stars, windows); an underexposed
     # image has none. A minimalist bright scene keeps some deep tones; a washed-out image has none.
-    if m.mean < s.min_mean and m.highlight < s.min_highlight:
+    dim_mean, dim_highlight = DIM_MEAN_FACTOR * s.min_mean, DIM_HIGHLIGHT_FACTOR * s.min_mean
+    if (m.mean < s.min_mean and m.highlight < s.min_highlight) or (m.mean < dim_mean and m.highlight < dim_highlight):
+        # A dim picture's mean may be inside the bounds: its brightest parts are what nothing reaches.
+        needs = f"needs {bounds}" if m.mean < s.min_mean else f"under {number(dim_mean)}"
         detail = (
-            f"image is too dark: mean brightness {number(m.mean)} (needs {bounds}) and even its brightest parts "
+            f"image is too dark: mean brightness {number(m.mean)} ({needs}) and even its brightest parts "
             f"reach only {number(m.highlight)} of 255; {pct(m.dark_share)} of the frame shows no detail"
         )
         return Outcome(False, m.mean, bounds, detail, graded=1 - m.highlight / 255, facts={"too": "dark"})
@@ -613,6 +669,13 @@ class NoiseSettings(PromptSettings):
         le=128,
         description="noise level (read region by region) from which a sixteenth of the frame is noise of its own",
     )
+    max_grain: float = Field(
+        6.0,
+        ge=0,
+        le=128,
+        description="largest noise allowed when read at half size, where grain spanning two pixels shows: above "
+        "max_noise, since texture reads higher there (4.7 at most on the labelled clean pictures and hard negatives)",
+    )
 
 
 @kind.check(
@@ -644,6 +707,13 @@ def _noise_outcome(ctx: JudgeContext, s: NoiseSettings) -> Outcome:
             f"(of 255) even in its smoothest areas, where the rest is clean (allowed {number(s.max_noise)})"
         )
         return Outcome(False, m.patch, s.max_noise, detail, facts=facts)
+    if m.level <= s.max_noise and m.grain > s.max_grain:
+        level = min(m.grain, MAX_NOISE_LEVEL)
+        detail = (
+            f"image is grainy: grain about two pixels wide, of about {number(level)} levels (of 255) even in its "
+            f"smoothest areas when read at half size (allowed {number(s.max_grain)})"
+        )
+        return Outcome(False, level, s.max_grain, detail, facts={"level": level})
     if m.level <= s.max_noise:
         detail = f"image is clean (noise about {number(m.level)} levels)"
         return Outcome(True, m.level, s.max_noise, detail, facts=facts)
@@ -1025,8 +1095,17 @@ def truncated(ctx: JudgeContext, s: TruncatedSettings) -> Outcome:
         return Outcome(True, 0.0, s.min_depth, "the picture reaches every edge")
     band = max(candidates, key=lambda b: b.depth)
     colour = _band_colour(ctx, band)
-    detail = f"the {band.side} {band.depth:.0%} is a flat {colour} band: the generation looks cut off"
     facts = {"side": band.side, "share": band.depth, "colour": colour}
+    if band.side == "top":
+        # A generation that stops leaves its flat fill after the rows it wrote, at the bottom (or the right); a
+        # flat band at the top is most often a clear sky or a plain ceiling. A person looks; a regeneration is not
+        # bought for it.
+        detail = (
+            f"the top {band.depth:.0%} is one flat {colour} band: a clear sky or plain wall, or a generation "
+            "that left that part empty"
+        )
+        return Outcome(False, band.depth, s.min_depth, detail, severity="mild", facts=facts)
+    detail = f"the {band.side} {band.depth:.0%} is a flat {colour} band: the generation looks cut off"
     return Outcome(False, band.depth, s.min_depth, detail, facts=facts)
 
 
