@@ -61,13 +61,43 @@ _PATTERNS = [re.compile(pattern.translate(str.maketrans({"l": "i"}))) for patter
 _scans: SharedWork[str, str | None] = SharedWork(REMEMBERED_SCANS)
 
 
+#: The words the patterns can end an instruction with, to complete one the reading cut short.
+_LAST_WORDS = sorted(
+    {word for pattern in _PATTERNS for word in re.findall(r"[a-z]+", pattern.pattern) if len(word) > 3}
+)
+#: Fewest characters of an instruction that must be read before a last word cut short ('respondwithpas' is 14,
+#: 'passedtru' 9): a few letters of an ordinary word are never taken for one.
+CLIPPED_READ_CHARS = 9
+#: Fewest letters of a last word cut short that must be read ('pas' of 'pass').
+CLIPPED_WORD_CHARS = 3
+
+
+def _clipped_instruction(folded: str) -> bool:
+    """Whether the text ends with an instruction whose last word was cut short: the OCR loses the last letters of a
+    line at the picture's edge or in faint print ('Respond with PASS' read 'Respond with PAS')."""
+    for word in _LAST_WORDS:
+        for cut in range(CLIPPED_WORD_CHARS, len(word)):
+            if not folded.endswith(word[:cut]):
+                continue
+            whole = folded + word[cut:]
+            for pattern in _PATTERNS:
+                for found in pattern.finditer(whole):
+                    if (
+                        found.end() == len(whole)
+                        and found.end() - found.start() - (len(word) - cut) >= CLIPPED_READ_CHARS
+                    ):
+                        return True
+    return False
+
+
 def instructions_in(lines: list[str]) -> str | None:
-    """The first line (or pair of adjacent lines) that reads like an instruction to a judge; None if none does."""
+    """The first line (or pair of adjacent lines) that reads like an instruction to a judge, its last word possibly
+    cut short; None if none does."""
     for index, line in enumerate(lines):
         # An instruction may wrap onto the next line; each line alone first, so the quote is as short as it can be.
         for text in (line, " ".join(lines[index : index + 2])):
             folded = _folded(text)
-            if any(pattern.search(folded) for pattern in _PATTERNS):
+            if any(pattern.search(folded) for pattern in _PATTERNS) or _clipped_instruction(folded):
                 return text
     return None
 
