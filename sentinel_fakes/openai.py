@@ -225,6 +225,11 @@ class CutShort(OrjsonResponse):
         await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
 
 
+#: Where 'private_url' answers point: a private address (TEST-NET would be public to the address check) that is not
+#: the fake's own host.
+PRIVATE_FILE_URL = "http://10.255.255.1/files/img.png"
+
+
 def _error(
     status: int,
     message: str,
@@ -341,6 +346,14 @@ def create_app(script: Script, image: bytes | None = None, distinct: bool = Fals
                 kind="requests",
                 headers=script.retry_after_headers(),
             )
+        if behaviour == "no_credit":
+            # What api.openai.com answers an account without credit: a 429 with no Retry-After, which no wait cures.
+            return _error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+                kind="insufficient_quota",
+            )
         if behaviour == "moved":
             # A provider's address moving (or a wrong base_url): a redirect with a page, as nginx sends one.
             page = "<html><body><h1>301 Moved Permanently</h1></body></html>"
@@ -362,6 +375,9 @@ def create_app(script: Script, image: bytes | None = None, distinct: bool = Fals
             return JSONResponse({"created": created, "data": []})
         wants_url = body.get("response_format") == "url" or behaviour in ("octet_url", "flaky_url")
         variant = variants.next_number() if variants is not None and data is image else None
+        if behaviour == "private_url":
+            # A file server inside the provider's network, not the provider itself: never fetched by default.
+            return OrjsonResponse({"created": created, "data": [{"url": PRIVATE_FILE_URL}]})
         if wants_url:
             if variants is not None and variant is not None:
                 data = variants.data(variant)

@@ -230,6 +230,8 @@ def create_app(script: Script) -> Starlette:
             return JSONResponse({"detail": detail}, status_code=429, headers=script.retry_after_headers())
         if behaviour == "unavailable":
             return _problem(503, "Service Unavailable", "Replicate is temporarily unavailable, please retry.")
+        if behaviour == "no_credit":
+            return _problem(402, "Insufficient credit", "You have insufficient credit to run this model.")
         if not isinstance(body, dict):
             return _invalid(("invalid_type", "(root)", "Invalid type. Expected: object"))
         if model in script.missing_models:

@@ -39,6 +39,8 @@ BEHAVIOURS = (
     "cut",  # a success whose body breaks off halfway: its Content-Length promised the whole answer
     "moved",  # 301 with an HTML page and a Location elsewhere (an address that moved, a wrong base_url)
     "flaky_url",  # success with a URL output whose first download answers 502, as a CDN's passing failure
+    "no_credit",  # the account has no credit: OpenAI's 429 insufficient_quota (no Retry-After), Replicate's 402
+    "private_url",  # success with a URL output on a private address other than the provider's own host (refused)
 )
 
 

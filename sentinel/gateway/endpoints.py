@@ -389,7 +389,7 @@ async def _judged_answer(
     base_url: str,
 ) -> Answer:
     """Run the job to its end (within its budget) and answer in OpenAI's shape, with the verdicts per image."""
-    created = await run_in_threadpool(jobs.create, job_request, caller_of(request), None, inputs)
+    created = await run_in_threadpool(jobs.create, job_request, caller_of(request), None, inputs, size_field="size")
     budget = job_request.budget_seconds + 5
     job, attempts = await long_poll(
         request,

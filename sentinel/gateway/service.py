@@ -18,7 +18,7 @@ from sentinel.http.base64_bytes import Base64Bytes
 from sentinel.http.gated import Gated
 from sentinel.keys.caller import Caller
 from sentinel.providers.base import MAX_EDIT_IMAGES, Operation, Outcome
-from sentinel.providers.router import Disconnected, ImageSpec, Router, RouteResult
+from sentinel.providers.router import Attempt, Disconnected, ImageSpec, Router, RouteResult
 from sentinel.services import Services
 from sentinel.store.images import ImageInfo, inspect_image
 from sentinel.store.mask_region import check_marks_region
@@ -306,10 +306,7 @@ class GatewayService:
         last = generation.last_failure
         outcome = last.outcome if last else Outcome.UNAVAILABLE
         status, kind, code = FAILURE_STATUS[outcome]
-        tried = "; ".join(
-            f"{a.provider}:{a.model} {a.outcome}" + (f" ({a.message})" if a.message else "")
-            for a in results[0].attempts
-        )
+        tried = attempts_said(results[0].attempts)
         headers = sentinel_headers(generation)
         if last and last.retry_after:
             headers["Retry-After"] = str(max(1, round(last.retry_after)))
@@ -381,3 +378,15 @@ class GatewayService:
                 if r.image is not None
             ],
         }
+
+
+def attempts_said(attempts: list[Attempt]) -> str:
+    """The calls of a walk as the caller's error lists them, in the order first made; the same answer again from the
+    same candidate (a later pass) is said once, with how many times it came, rather than quoted again."""
+    said: dict[str, int] = {}
+    for attempt in attempts:
+        text = f"{attempt.provider}:{attempt.model} {attempt.outcome}" + (
+            f" ({attempt.message})" if attempt.message else ""
+        )
+        said[text] = said.get(text, 0) + 1
+    return "; ".join(text if times == 1 else f"{text}, {times} times" for text, times in said.items())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,6 +81,9 @@ class GenerationRequest:
     #: Where each provider call is written down before it is sent (a job's attempt: a worker killed mid-call still
     #: leaves the call's row); None: calls are logged once answered, with the images.
     journal: CallJournal | None = None
+    #: Candidates not to call, by target, with why (a job's later attempt: those whose paid images an earlier
+    #: attempt could not deliver; see ``Router.generate``).
+    avoid: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -342,6 +346,7 @@ class GenerationService:
             write_ahead=write_ahead,
             journal=request.journal,
             claims=claims,
+            avoid=request.avoid,
         )
         if deadline is None:
             return await walk

@@ -116,6 +116,23 @@ _CALLS_OF_REQUEST = (
 )
 
 
+#: The (slot, number) of every attempt of a job, to name their calls in the call log.
+_ATTEMPTS_OF_JOB = select(JobAttempt.slot, JobAttempt.number).where(col(JobAttempt.job_id) == bindparam("job_id"))
+#: Words every paid, undelivered answer's call is logged with (see ``RouteResult.undelivered``), found also when the
+#: candidate has no price.
+NOT_BOUGHT_AGAIN_WORDS = "not bought again"
+#: Calls of the given attempts that failed without being a time-out, a refusal or a skip: among them, the paid ones
+#: whose images could not be delivered (see :meth:`AttemptRunner.not_bought_again`).
+_UNDELIVERED_CALLS = (
+    select(ProviderCall.provider, ProviderCall.provider_model, ProviderCall.cost_estimate, ProviderCall.message)
+    .where(
+        col(ProviderCall.request_id).in_(bindparam("request_ids", expanding=True)),
+        col(ProviderCall.outcome).in_([Outcome.UNAVAILABLE.value, Outcome.UNRECOGNISED_ANSWER.value]),
+    )
+    .order_by(col(ProviderCall.id))
+)
+
+
 class AttemptRunner:
     def __init__(
         self,
@@ -227,7 +244,9 @@ class AttemptRunner:
             "retry_after": last.retry_after if last else None,  # finite: ProviderResult drops the rest
             "provider": called[-1].provider if called else None,
             "provider_model": called[-1].model if called else None,
-            "unchanging": routed.unchanging,
+            # Or every candidate left was paid for images it could not deliver: another attempt of this job has
+            # nobody to buy from (see not_bought_again).
+            "unchanging": routed.unchanging or routed.nothing_left,
         }
         # No candidate at all (none configured, all cooling) is the providers being unavailable.
         self._fail(attempt, error, last.outcome.value if last else Outcome.UNAVAILABLE.value, said)
@@ -308,8 +327,29 @@ class AttemptRunner:
             timeout_seconds=max(0.01, remaining),
             regeneration=number - 1,
             task=job.task,
+            avoid=self.not_bought_again(job.id, attempt_request_id(job.id, slot, number)),
         )
         return request, edit
+
+    def not_bought_again(self, job_id: str, request_id: str) -> dict[str, str]:
+        """The candidates (by target) the job's earlier attempts paid for answers whose images could not be delivered
+        (an output address that would not download, an animated or broken image, an answer that broke off), with
+        what happened: buying from them again pays for the same failure. Read from the call log, which every
+        worker shares and a restart keeps. A time-out (the provider's moment) and a blank image (a hidden filter,
+        about the prompt a regeneration changes) do not count."""
+        with autocommit(self.services.engine).connect() as connection:
+            numbers = connection.execute(_ATTEMPTS_OF_JOB, {"job_id": job_id}).all()
+            others = [attempt_request_id(job_id, row.slot, row.number) for row in numbers]
+            others = [other for other in others if other != request_id]
+            if not others:
+                return {}
+            calls = connection.execute(_UNDELIVERED_CALLS, {"request_ids": others}).all()
+        avoid: dict[str, str] = {}
+        for call in calls:
+            if call.cost_estimate > 0 or NOT_BOUGHT_AGAIN_WORDS in call.message:
+                said = f"an earlier attempt of this job paid {call.provider} for an image it could not deliver"
+                avoid.setdefault(f"{call.provider}:{call.provider_model}", f"{said} ({call.message[:300]})")
+        return avoid
 
     def _fail(self, attempt: JobAttempt, error: str, failure: str, said: dict[str, Any] | None = None) -> None:
         self._finish(attempt, lambda session: self.progress.attempt_failed(session, attempt, error, failure, said))

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from sentinel.db.keyset import MAX_CURSOR_CHARS
-from sentinel.errors import InvalidInput, UnsupportedMediaType
+from sentinel.errors import InvalidInput, SentinelError, UnsupportedMediaType
 from sentinel.evaluation.gate import admit_job
 from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, ExportFormat
 from sentinel.evaluation.schemas import KEY_FILTER, SINCE_FILTER, UNTIL_FILTER
@@ -85,6 +85,28 @@ async def _job_from_form(request: Request, services: Services) -> tuple[JobCreat
     return parse_fields(JobCreate, fields), {name: files[0] for name, files in form.files.items()}
 
 
+#: JSON's word for each param type a string stands in for.
+_JSON_TYPES = {"integer": "number", "number": "number", "boolean": "true or false"}
+
+
+def _json_typed_params(body: JobCreate, services: Services) -> None:
+    """A JSON body's params in JSON's own types, as the body's other fields are (``"n": "2"`` is a 400): a number or
+    a boolean sent as a string is refused, naming the param, rather than read as one. A form's fields, and the CLI's
+    ``--param width=1024``, are text by nature and are read as the types they stand for."""
+    try:
+        rubric = services.rubrics.get(body.task)
+    except SentinelError:
+        return  # an unknown task is refused by the job's own checks, in their words
+    for name, value in body.params.items():
+        spec = rubric.params.get(name)
+        if spec is not None and spec.type in _JSON_TYPES and isinstance(value, str):
+            quoted = orjson.dumps(value).decode()[:50]
+            raise InvalidInput(
+                f"param '{name}' must be a JSON {_JSON_TYPES[spec.type]}, not a string: send {quoted} unquoted",
+                field=f"params.{name}",
+            )
+
+
 def _is_json(raw: bytes) -> bool:
     try:
         orjson.loads(raw)
@@ -148,6 +170,7 @@ async def create_job(request: Request, service: Jobs, services: AppServices, ide
                 "edit task's source and mask files"
             )
         body = parse_body(JobCreate, raw, strict=True)
+        _json_typed_params(body, services)
 
         def digest() -> str:
             return fingerprint(body.model_dump())

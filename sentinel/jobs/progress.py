@@ -62,8 +62,8 @@ FINAL_FAILURES = frozenset({Outcome.INVALID_REQUEST.value, Outcome.AUTH.value, S
 
 def ends_slot(attempt: JobAttempt) -> bool:
     """Whether a failed attempt's failure is one no further attempt could mend: a final failure, or one the set-up
-    refused (``unchanging``: no key for any candidate, every model parked or gone), which stays so until an operator
-    changes it, not within a job's budget."""
+    refused (``unchanging``: no key for any candidate, every model parked or gone, or every one left paid for images
+    it could not deliver), which stays so until an operator changes it, not within a job's budget."""
     return attempt.state == AttemptState.FAILED and (attempt.failure in FINAL_FAILURES or bool(attempt.unchanging))
 
 

@@ -89,7 +89,8 @@ class AttemptOut(BaseModel):
         default=False,
         description=(
             "the set-up refused this attempt (no candidate's provider has a key here, or every one refused its key "
-            "or has its model parked or gone): no retry can change it until an operator does, so the job stops and "
+            "or has its model parked or gone, or every one left was paid for images it could not deliver): no retry "
+            "can change it until an operator does, so the job stops and "
             "a judged request answers with x-should-retry: false"
         ),
     )

@@ -67,17 +67,25 @@ class JobService:
         self.views = JobViews(services)
         self.idempotency = IdempotencyService(services)
 
-    def precheck(self, body: JobCreate, given: Collection[str]) -> Checked:
+    def precheck(self, body: JobCreate, given: Collection[str], size_field: str = "params.width") -> Checked:
         """Everything about a job that needs no image bytes: the task, its params, the model and size, the
         callback, and which edit inputs were sent (``given`` names them). A job whose inputs come by URL is
-        checked before anything is fetched."""
+        checked before anything is fetched. ``size_field``: the caller's name for the size asked for (a job body's
+        params, or the images API's ``size`` that a judged edit turned into them)."""
         rubric = self.services.rubrics.get(body.task)
         check_edit_inputs(rubric, given)
         params = validate_params(rubric, body.params)
         width, height = params.get("width"), params.get("height")
         size = f"{width}x{height}" if width and height else None
         generation = self._generation()
-        resolved, width, height = generation.resolve(body.model, rubric.id, size)
+        try:
+            resolved, width, height = generation.resolve(body.model, rubric.id, size)
+        except InvalidInput as exc:
+            if exc.field != "size" or size_field == "size":
+                raise
+            # A job body has no `size`: the size is its params' width and height, named as the caller sent them.
+            said = exc.message.replace(f"size '{size}'", f"the size params.width x params.height ask for ({size})")
+            raise InvalidInput(said, field=size_field) from exc
         if not is_edit(rubric) or size is not None:
             # An edit without a size keeps its source's, checked against the source once its bytes are read.
             check_reachable_size(rubric, width, height, asked=size is not None)
@@ -94,12 +102,13 @@ class JobService:
         caller: Caller | None = None,
         answered: RecordedAnswer | None = None,
         inputs: dict[str, bytes] | None = None,
+        size_field: str = "params.width",
     ) -> Job:
         """Store the job (with an edit task's ``inputs``, ``source`` and ``mask`` bytes, owned by the caller's key)
         and ask for its first attempts, in one transaction; with ``answered`` (a claimed Idempotency-Key) the
         answer is stored in it too, so a retry can never make a second job."""
         inputs = inputs or {}
-        checked = self.precheck(body, inputs.keys())
+        checked = self.precheck(body, inputs.keys(), size_field)
         images = self._inspect(inputs, checked.rubric)
         width, height = checked.params.get("width"), checked.params.get("height")
         if "source" in images and width and height:

@@ -88,6 +88,7 @@ async def fetch_url(
     resolver: Resolver | None = None,
     field: str | None = None,
     client: httpx.AsyncClient | None = None,
+    trusted_origin: str | None = None,
 ) -> FetchedBody:
     """GET ``url`` with the SSRF, redirect, size and time guards described in the module docstring.
 
@@ -95,6 +96,10 @@ async def fetch_url(
     is set on every raised error. ``client`` lets a caller share a connection pool
     (redirects are never followed by it, whatever its settings); without one, a
     private client is opened and closed for this fetch.
+    ``trusted_origin`` (a URL, e.g. a provider's configured ``base_url``): a hop to that
+    same host and port may reach a private address. The operator who configured it
+    already has Sentinel send requests (and keys) there; any other host is checked
+    as usual.
 
     Raises :class:`DisallowedURL`, :class:`FetchFailed` or :class:`ImageTooLarge`.
     """
@@ -105,6 +110,7 @@ async def fetch_url(
         allowed_networks=tuple(allowed_networks),
         resolver=resolver or _getaddrinfo,
         field=field,
+        trusted=_origin(trusted_origin),
     )
     try:
         async with asyncio.timeout(timeout):
@@ -217,6 +223,23 @@ class _Hop:
     whose_host: str
 
 
+def _origin(url: str | None) -> tuple[str, int] | None:
+    """The (host, port) of a URL as hops are compared with it; None for no URL or one without a host."""
+    if not url:
+        return None
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    if not parsed.raw_host or parsed.scheme not in ALLOWED_SCHEMES:
+        return None
+    return parsed.raw_host.decode("ascii").lower().removesuffix("."), parsed.port or _default_port(parsed.scheme)
+
+
+#: Named in the refusal of a private address: the setting that lets one through.
+ALLOW_SETTING = "SENTINEL_FETCH_ALLOWED_NETWORKS"
+
+
 @dataclass(frozen=True)
 class _Fetch:
     max_bytes: int
@@ -225,6 +248,8 @@ class _Fetch:
     allowed_networks: tuple[IPNetwork, ...]
     resolver: Resolver
     field: str | None
+    #: (host, port) whose addresses are allowed whatever they are (see fetch_url's ``trusted_origin``).
+    trusted: tuple[str, int] | None = None
 
     @property
     def subject(self) -> str:
@@ -338,16 +363,19 @@ class _Fetch:
         else:
             addresses = await self._resolve(host, url.port or _default_port(url.scheme))
         checked: list[IPAddress] = []
+        origin = (host.lower().removesuffix("."), url.port or _default_port(url.scheme))
+        trusted = self.trusted is not None and origin == self.trusted
         for address in addresses:
             usable = _unmap(address)
-            if not self._allowed(usable):
+            if not trusted and not self._allowed(usable):
                 lead = (
                     f"{hop.where} points to"
                     if literal is not None
                     else f"{hop.whose_host} {_host(url.host)} resolves to"
                 )
                 raise DisallowedURL(
-                    f"{lead} {usable}, {_describe(usable)}; only public addresses may be fetched",
+                    f"{lead} {usable}, {_describe(usable)}; only public addresses may be fetched"
+                    f"{self._how_to_allow(usable)}",
                     field=self.field,
                 )
             if usable not in checked:
@@ -374,6 +402,13 @@ class _Fetch:
         if not addresses:
             raise HostNotResolved(f"could not resolve host {_host(host)}", field=self.field)
         return addresses
+
+    def _how_to_allow(self, address: IPAddress) -> str:
+        """For a fetch whose host the operator chose (a provider's output, see ``trusted``), the setting that lets
+        a private address through: its caller's own URLs are never told how to reach the inside."""
+        if self.trusted is None:
+            return ""
+        return f" (allow its network with {ALLOW_SETTING}, e.g. {ipaddress.ip_network(address)}, if it is yours)"
 
     def _allowed(self, address: IPAddress) -> bool:
         if any(address in network for network in self.allowed_networks):

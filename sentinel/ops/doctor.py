@@ -179,6 +179,26 @@ def _rubrics_and_judges(settings: Settings) -> list[CheckResult]:
     return results
 
 
+def _private_base_url(base_url: str | None, settings: Settings) -> str:
+    """For a provider on a private address (a gateway inside the network), what becomes of the image URLs it may
+    answer: fetched on its own host and port, refused elsewhere unless SENTINEL_FETCH_ALLOWED_NETWORKS allows them.
+    Only literal addresses and localhost are judged: the doctor resolves no names."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url or "").hostname or ""
+    try:
+        address = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
+    except ValueError:
+        return ""
+    if address.is_global or any(address in network for network in settings.fetch_allowed_networks):
+        return ""
+    return (
+        f"; on private address {address}: image URLs it answers on its own host and port are fetched, any on another "
+        "private host only within SENTINEL_FETCH_ALLOWED_NETWORKS"
+    )
+
+
 def _routes(settings: Settings) -> list[CheckResult]:
     try:
         routing = load_routing(settings.routes)
@@ -207,10 +227,11 @@ def _routes(settings: Settings) -> list[CheckResult]:
     for name, provider in routing.providers.items():
         env = provider.api_key_env
         usable[name] = not env or bool(os.environ.get(env))
+        private = _private_base_url(provider.base_url, settings)
         if not env:
-            results.append(CheckResult(f"provider {name}", True, f"{provider.kind}: needs no key"))
+            results.append(CheckResult(f"provider {name}", True, f"{provider.kind}: needs no key{private}"))
         elif usable[name]:
-            results.append(CheckResult(f"provider {name}", True, f"{provider.kind}: key in {env}"))
+            results.append(CheckResult(f"provider {name}", True, f"{provider.kind}: key in {env}{private}"))
         else:
             results.append(
                 CheckResult(

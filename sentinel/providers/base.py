@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import binascii
 import enum
+import html
 import math
 import re
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 import httpx
+import orjson
 import pybase64
 
 from sentinel.net.retry_after import asked_wait
@@ -228,11 +230,16 @@ def failure(
     return ProviderResult(outcome, [], message, status_code, retry_after)
 
 
+#: Said of a candidate paid for an answer whose image could not be delivered: neither a later pass of the request nor
+#: a later attempt of the same job calls it again (see ``RouteResult.undelivered``).
+NOT_BOUGHT_AGAIN = "not bought again from this candidate"
+
+
 def undelivered(failed: ProviderResult, what: str) -> ProviderResult:
     """``failed`` (the last failure to fetch ``what``, a finished job's result) re-filed as paid and undelivered: see
     :attr:`ProviderResult.paid`."""
     said = f"{what} was made and billed by the provider but could not be downloaded: {failed.message}"
-    return replace(failed, paid=True, message=f"{said}; not bought again from this candidate")
+    return replace(failed, paid=True, message=f"{said}; {NOT_BOUGHT_AGAIN}")
 
 
 class HttpProvider:
@@ -442,18 +449,49 @@ def _error_text(response: httpx.Response) -> str:
     except NestedTooDeeply as exc:
         return f"an error answer whose body is not readable ({exc})"
     except ValueError:
-        return response.text[:1000].strip()
+        return page_text(response.text[:20_000])[:1000]
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
-            text = str(error.get("message") or error.get("status") or error)[:1000]
+            text = _as_text(error.get("message") or error.get("status") or error)[:1000]
             return f"{text} (param '{error['param']}')" if error.get("param") else text
         if isinstance(error, str):
             return error[:1000]
         for key in ("message", "detail", "name", "errors"):
             if key in body:
-                return str(body[key])[:1000]
-    return str(body)[:1000]
+                return _as_text(body[key])[:1000]
+    return _as_text(body)[:1000]
+
+
+def _as_text(value: Any) -> str:
+    """A value of an error body as the operator reads it: a string as it is, anything else as JSON (a FastAPI 422's
+    ``detail`` list), never as a Python repr."""
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return str(value)
+
+
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_NOISE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+
+
+def page_text(text: str) -> str:
+    """A body that is not JSON, as a message quotes it: an HTML page (a proxy's 502 or 503) by its title, else its
+    words without the markup, so nginx's page reads "503 Service Temporarily Unavailable (an HTML page)"; any other
+    text as it came."""
+    stripped = text.strip()
+    lowered = stripped[:2000].lower()
+    if not stripped.startswith("<") or not any(tag in lowered for tag in ("<html", "<title", "<body")):
+        return stripped
+    title = _HTML_TITLE.search(stripped)
+    words = title[1] if title else _HTML_TAG.sub(" ", _HTML_NOISE.sub(" ", stripped))
+    words = _SPACES.sub(" ", html.unescape(words)).strip()
+    return f"{words[:200]} (an HTML page)" if words else "an HTML page"
 
 
 def canonical_base64(encoded: bytes | memoryview, data: bytes) -> bool:

@@ -55,7 +55,7 @@ class BreakerConfig(BaseModel):
     window_seconds: float = Field(60.0, gt=0, le=3600)
     #: How long an opened breaker stays open when the provider gave no Retry-After.
     cooldown_seconds: float = Field(30.0, gt=0, le=3600)
-    #: Upper bound on a provider's own Retry-After.
+    #: Upper bound on the breaker's own cool-down; a provider's Retry-After is binding (up to an hour), never cut.
     max_cooldown_seconds: float = Field(300.0, gt=0, le=3600)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from sentinel.net.retry_after import MAX_WAIT_SECONDS
 from sentinel.providers.base import Outcome
 
 logger = logging.getLogger(__name__)
@@ -40,11 +41,15 @@ class CooldownPolicy:
     window_seconds: float = 60.0
     #: How long an opened breaker stays open when the provider gave no Retry-After.
     cooldown_seconds: float = 30.0
-    #: Upper bound on a provider's Retry-After, so one answer cannot park a candidate for hours.
+    #: Upper bound on the cool-down our breaker opens for (``cooldown_seconds``). A provider's own Retry-After is not
+    #: cut to it: calling before then is refused again, and the caller told to come back sooner finds it still
+    #: closed. That wait is bounded only where it is read (MAX_WAIT_SECONDS, an hour: a misconfigured server).
     max_cooldown_seconds: float = 300.0
 
     def cooldown_for(self, retry_after: float | None) -> float:
-        return min(retry_after if retry_after is not None else self.cooldown_seconds, self.max_cooldown_seconds)
+        if retry_after is not None:
+            return min(retry_after, MAX_WAIT_SECONDS)
+        return min(self.cooldown_seconds, self.max_cooldown_seconds)
 
 
 @dataclass(frozen=True)

@@ -55,10 +55,12 @@ CONTENT_POLICY_CODES = frozenset(
     # content_filter).
     {"content_policy_violation", "moderation_blocked", "image_generation_user_error", "contentFilter", "content_filter"}
 )
-#: ``error.code`` words with which a provider says, in a 400, that its account cannot pay (OpenAI's
-#: billing_hard_limit_reached): the provider is away, for every request, until someone pays; not the caller's request
-#: at fault. (An exhausted quota comes as a 429, a rate limit: the next candidate is asked all the same.)
-ACCOUNT_CANNOT_PAY_CODES = frozenset({"billing_hard_limit_reached", "billing_not_active"})
+#: ``error.code`` (or ``error.type``) words with which a provider says that its account cannot pay: OpenAI's 400
+#: billing_hard_limit_reached, and its 429 insufficient_quota ("You exceeded your current quota, please check your
+#: plan and billing details"), which comes with a rate limit's status but is no rate limit: the account has no credit,
+#: and no wait changes that. The provider is away, for every request, until someone pays; not the caller's request
+#: at fault, and not worth a retry (the next candidate is asked).
+ACCOUNT_CANNOT_PAY_CODES = frozenset({"billing_hard_limit_reached", "billing_not_active", "insufficient_quota"})
 #: ``error.code`` or ``error.type`` words of an error a gateway answers inside a 200, by the outcome the same error
 #: has at the status OpenAI gives it: a rejected key (401) or an account that cannot pay, a rate limit (429), an outage
 #: (500, 503). OpenAI's own words first, then those of the gateways that copy its error shape.
@@ -67,9 +69,7 @@ IN_BAND_ERROR_OUTCOMES: dict[str, Outcome] = {
         ("invalid_api_key", "authentication_error", "authentication", "permission_error", "unauthorized"), Outcome.AUTH
     ),
     **dict.fromkeys(ACCOUNT_CANNOT_PAY_CODES, Outcome.AUTH),
-    **dict.fromkeys(
-        ("rate_limit_exceeded", "insufficient_quota", "rate_limit_error", "quota_exceeded"), Outcome.RATE_LIMITED
-    ),
+    **dict.fromkeys(("rate_limit_exceeded", "rate_limit_error", "quota_exceeded"), Outcome.RATE_LIMITED),
     **dict.fromkeys(
         ("server_error", "engine_overloaded", "overloaded", "overloaded_error", "service_unavailable", "api_error"),
         Outcome.UNAVAILABLE,
@@ -407,7 +407,7 @@ class OpenAIProvider(HttpProvider):
                     f"refused by the provider's safety system ({code}): {error_message(response)}",
                     response.status_code,
                 )
-            if code in ACCOUNT_CANNOT_PAY_CODES:
+            if code in ACCOUNT_CANNOT_PAY_CODES or _error_type(response) in ACCOUNT_CANNOT_PAY_CODES:
                 return failure(
                     Outcome.AUTH,
                     f"{self.name}'s account cannot pay for images ({code}): {error_message(response)}",
@@ -531,10 +531,28 @@ def _mime_of(data: bytes) -> str:
     return "image/png"
 
 
-def _error_code_and_param(response: httpx.Response) -> tuple[str | None, str | None]:
-    """OpenAI's ``error.code`` and ``error.param``, when the answer has them."""
+def _detail_param(detail: object) -> str | None:
+    """The body field the first entry of a FastAPI/pydantic ``detail`` list names (``loc: ["body", "size"]``)."""
+    first = detail[0] if isinstance(detail, list) and detail else None
+    loc = first.get("loc") if isinstance(first, dict) else None
+    if not isinstance(loc, list) or len(loc) < 2 or loc[0] != "body" or not isinstance(loc[1], str):
+        return None
+    return loc[1][:100]
+
+
+def _error_type(response: httpx.Response) -> str | None:
+    """OpenAI's ``error.type``, when the answer has one (a gateway may name insufficient_quota only there)."""
     error = (json_object(response) or {}).get("error")
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _error_code_and_param(response: httpx.Response) -> tuple[str | None, str | None]:
+    """OpenAI's ``error.code`` and ``error.param``, when the answer has them; for a server in FastAPI's shape (a 422
+    whose ``detail`` lists ``{"loc": ["body", "size"], "msg": …}``), the body field it names as the param."""
+    body = json_object(response) or {}
+    error = body.get("error")
     if not isinstance(error, dict):
-        return None, None
+        return None, _detail_param(body.get("detail"))
     code, param = error.get("code"), error.get("param")
     return (str(code) if code else None), (str(param)[:100] if param else None)

@@ -263,13 +263,12 @@ def _body_retry_after(response: httpx.Response) -> float | None:
 
 
 def classify(response: httpx.Response) -> ProviderResult | None:
-    """``classify_http`` plus Replicate's own answers: 402 is a quota, and 429 carries ``retry_after`` in JSON."""
+    """``classify_http`` plus Replicate's own answers: 429 carries ``retry_after`` in JSON. (Its 402 "Insufficient
+    credit" is an account that cannot pay, as classify_http files every 402: no wait changes it, the next candidate
+    is asked and the caller is not told to retry.)"""
     failed = classify_http(response, lambda: error_message(response))
     if failed is None:
         return None
-    if response.status_code == 402:
-        # "Insufficient credit": a quota answer, which another provider can serve.
-        return dataclasses.replace(failed, outcome=Outcome.RATE_LIMITED)
     if failed.outcome is Outcome.RATE_LIMITED and failed.retry_after is None:
         return dataclasses.replace(failed, retry_after=_body_retry_after(response))
     return failed

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ from sentinel.net.fetch import fetch_url
 from sentinel.providers._http import CALL_UNDER_WAY, MAY_BE_BILLED, CallUnderWay
 from sentinel.providers.base import (
     FALLBACK_OUTCOMES,
+    NOT_BOUGHT_AGAIN,
     REPEATABLE_OUTCOMES,
     TRANSIENT_OUTCOMES,
     GenerationRequest,
@@ -193,6 +195,12 @@ class RouteResult:
     #: No image came, and the same request made again cannot get one until the set-up changes: every candidate's
     #: provider is unconfigured or refused its key, its model is parked or gone, or it does not offer the size.
     unchanging: bool = False
+    #: Candidates paid for an answer whose image could not be delivered (an output address that would not download,
+    #: an animated or broken image), with why: a job does not buy from them again in its later attempts.
+    undelivered: dict[str, str] = field(default_factory=dict)
+    #: No image came, and every candidate is either settled by the set-up (``unchanging``) or in ``undelivered`` or
+    #: the ``avoid`` the walk was given: a later attempt of the same job has no candidate left to buy from.
+    nothing_left: bool = False
 
     @property
     def calls(self) -> int:
@@ -236,6 +244,8 @@ class _Walk:
     #: Whether the walk has neither called a provider nor paused yet: its client was there when its request was read
     #: a moment ago, so its first call goes without asking ``disconnected``.
     fresh: bool = True
+    #: Candidates not to call at all (see ``Router.generate``'s ``avoid``), with why.
+    avoid: dict[str, str] = field(default_factory=dict)
 
 
 class Router:
@@ -461,6 +471,7 @@ class Router:
         write_ahead: WriteAhead | None = None,
         journal: CallJournal | None = None,
         claims: SpendClaims | None = None,
+        avoid: Mapping[str, str] | None = None,
     ) -> RouteResult:
         """Walk the candidates until one delivers a checked image or a failure says stop.
 
@@ -480,10 +491,13 @@ class Router:
         ``journal`` writes each call down before it is sent (a job's attempt); each attempt names its row.
         ``claims`` (a capped key's request) claims each call's price from the request's spend reservation before it
         is made: the walk stops rather than buy past the cap.
+        ``avoid`` (a job's later attempt): candidates not to call, by target, with why (their paid images could not
+        be delivered in an earlier attempt: see ``RouteResult.undelivered``); each is noted as skipped.
         """
         self._walking += 1
         try:
             walk = _Walk(RouteResult(image=None), None, None, disconnected, write_ahead, journal, claims)
+            walk.avoid = dict(avoid or {})
             return await self._generate(resolved, spec, regeneration, deadline, task, walk)
         finally:
             self._walking -= 1
@@ -508,6 +522,16 @@ class Router:
         # A candidate that cannot serve the operation (an edit sent to a generate-only adapter) is never asked, and
         # is no attempt: callers narrow the route first (``for_operation``) to tell the caller up front.
         candidates = await self.candidates_for(resolved, spec.operation, regeneration, task)
+        for candidate in candidates:
+            why = walk.avoid.get(candidate.target)
+            if why is not None and candidate.target not in walk.settled:
+                walk.settled.add(candidate.target)
+                walk.result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=why))
+        if candidates and all(c.target in walk.avoid for c in candidates):
+            said = "; ".join(dict.fromkeys(walk.avoid[c.target] for c in candidates))
+            walk.result.last_failure = failure(Outcome.UNAVAILABLE, f"no candidate left to buy from: {said}")
+            walk.result.nothing_left = True
+            return walk.result
         passes = self.config.max_passes
         for number in range(passes):
             calls_before = walk.result.calls
@@ -595,6 +619,9 @@ class Router:
             result.last_failure = walk.stopped
             return
         result.unchanging = bool(candidates) and all(c.target in walk.unchanging for c in candidates)
+        result.nothing_left = bool(candidates) and all(
+            c.target in walk.unchanging or c.target in result.undelivered or c.target in walk.avoid for c in candidates
+        )
         last = result.last_failure
         now = asyncio.get_running_loop().time()
         # Every candidate left cooling down after failures: the caller's 503 says when the first breaker closes,
@@ -676,11 +703,11 @@ class Router:
             # we looked.
             walk.noted.add(candidate.target)
             if state.cooling_seconds > 0:
-                message = f"cooling down for {state.cooling_seconds:.1f} s" + (
+                message = f"cooling down for {_seconds(state.cooling_seconds)}" + (
                     " (the provider's Retry-After)" if state.provider_said else ""
                 )
             else:
-                message = f"answered 429 in this request: not asked again for {own_wait:.1f} s"
+                message = f"answered 429 in this request: not asked again for {_seconds(own_wait)}"
             result.attempts.append(Attempt(candidate.provider, candidate.model, "skipped", message=message))
         return True
 
@@ -789,6 +816,15 @@ class Router:
                 # Final whatever the refusal: asking the same candidate again in this request buys another image
                 # like it (a cut, animated or unreachable output), where the next candidate may serve.
                 answer, final = checked[0], True
+                if answer.outcome is not Outcome.CONTENT_FILTERED:
+                    # Paid and not delivered: the same for a job's later attempts (see RouteResult.undelivered). A
+                    # blank image (a hidden filter) is about the prompt, which a regeneration changes.
+                    if NOT_BOUGHT_AGAIN not in answer.message:
+                        answer = dataclasses.replace(answer, message=f"{answer.message}; {NOT_BOUGHT_AGAIN}")
+                    result.undelivered[candidate.target] = answer.message
+        elif answer.paid and answer.outcome is not Outcome.TIMEOUT:
+            # A finished job's result (or a whole answer) paid for and never received: see RouteResult.undelivered.
+            result.undelivered[candidate.target] = answer.message
         attempt = Attempt(
             candidate.provider,
             candidate.model,
@@ -844,6 +880,10 @@ class Router:
     def _timeout(self, candidate: Candidate) -> float:
         return self.config.providers[candidate.provider].timeout_seconds
 
+    def _base_url(self, candidate: Candidate) -> str | None:
+        configured = self.config.providers.get(candidate.provider)
+        return configured.base_url if configured is not None else None
+
     async def _deliver(
         self, image: ProviderImage, candidate: Candidate, write_ahead: WriteAhead | None = None
     ) -> DeliveredImage | tuple[ProviderResult, bool]:
@@ -864,6 +904,9 @@ class Router:
                         max_redirects=settings.fetch_max_redirects,
                         allowed_networks=settings.fetch_allowed_networks,
                         field="provider output",
+                        # An output on the host the operator configured this provider at (a gateway in the
+                        # VPC answering `url`) is fetched wherever that host is: Sentinel already calls it.
+                        trusted_origin=self._base_url(candidate),
                     )
                     break
                 except (DisallowedURL, ImageTooLarge) as exc:
@@ -920,7 +963,10 @@ class Router:
                 data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
             )
         except (BadImage, ImageTooLarge) as exc:
-            said = f"the provider returned no usable image: {exc.message}"
+            # The intake's words end with advice to whoever sent the image ("send one frame as PNG, …"): here that
+            # is the provider, not the caller, who sent none.
+            reason = exc.message.split(": send ", 1)[0]
+            said = f"the provider returned no usable image: {reason} (the provider's fault, not the request's)"
             if sniff_mime(data) is None:
                 # No image at all (a page, JSON, text where the image belongs): the same on every pass, so the
                 # provider's fault (502) and final for this request, where a cut or broken image may be a hiccup.
@@ -946,6 +992,12 @@ class Router:
 #: Downloads of a generated image's output address before it counts as undelivered, and the pause between them.
 OUTPUT_DOWNLOAD_TRIES = 2
 OUTPUT_DOWNLOAD_PAUSE_SECONDS = 0.25
+
+
+def _seconds(seconds: float) -> str:
+    """A wait as a message says it: whole seconds, rounded up (a wait is not over before then), and never "0.0 s"
+    for one that is nearly over."""
+    return "less than 1 s" if seconds < 1 else f"{math.ceil(seconds)} s"
 
 
 def _waits_on(walk: _Walk, candidate: Candidate) -> bool:

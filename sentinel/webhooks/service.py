@@ -101,7 +101,7 @@ class WebhookService:
         self, kind: str, resource_id: str, url: str, data: dict[str, Any], event: str, delivery_id: str
     ) -> None:
         """One try; records it, and raises DeliveryFailed when the receiver did not take it and a retry may help
-        (a redirect is recorded and not retried)."""
+        (a redirect, or a 410 Gone, is recorded and not retried)."""
         body = orjson.dumps({"type": f"{kind}.{event}", "id": resource_id, "data": data})
         timestamp = int(time.time())
         headers = {
@@ -135,6 +135,12 @@ class WebhookService:
                     f"receiver redirected to {answer.location} (HTTP {status}): set callback_url to it; "
                     "redirects are not followed"
                 )
+                final = True
+            elif status == 410:
+                # Gone: the receiver says this callback_url no longer takes deliveries (a subscription removed).
+                # Retrying it for hours would only be refused again; the try is recorded, and a replay can still
+                # send it once the receiver is back.
+                error = "receiver answered HTTP 410 Gone: the callback_url no longer takes deliveries; not retried"
                 final = True
             elif not 200 <= status < 300:
                 error = f"receiver answered HTTP {status}"

@@ -185,7 +185,7 @@ def test_stability_redacts_an_echoed_key_before_cutting_its_words(fake) -> None:
         ),
         (
             {"title": "Insufficient credit", "detail": "Add credit to continue", "status": 402},
-            Outcome.RATE_LIMITED,
+            Outcome.AUTH,
             "credit",
         ),
         ({"title": "Internal error", "detail": "Something went wrong", "status": 500}, Outcome.UNAVAILABLE, "wrong"),

@@ -72,8 +72,9 @@ def error(message: str, **fields: object) -> dict[str, Any]:
         ),
         (error("Invalid authentication", type="authentication_error"), Outcome.AUTH, "Invalid authentication"),
         (
+            # No credit: billing, not a rate limit (outside probe F4).
             error("You exceeded your current quota", type="insufficient_quota", code="insufficient_quota"),
-            Outcome.RATE_LIMITED,
+            Outcome.AUTH,
             "You exceeded your current quota",
         ),
         (

@@ -317,6 +317,8 @@ class Exchange:
     status: int | None = None
     reply: str | dict[str, Any] | None = None
     error: str | None = None
+    #: The request went out in full (the endpoint may bill it, answered or not).
+    sent: bool = False
 
     @property
     def request(self) -> dict[str, Any]:
@@ -679,6 +681,7 @@ class VisionJudge:
         except TimeoutError:
             if transcript and transcript[-1].status is None and transcript[-1].error is None:
                 transcript[-1].error = "timed out"
+                self._count_unanswered(transcript[-1], usage)
             raise JudgeFailed(self._no_answer()) from None
 
     @staticmethod
@@ -708,7 +711,7 @@ class VisionJudge:
             transcript.append(exchange)
             retry_after: float | None = None
             try:
-                answer = await _post(url, body, headers, remaining)
+                answer = await _post(url, body, headers, remaining, exchange)
             except ReplyTooLarge as exc:
                 # The call was made (and may be billed) but its usage is in the part not read.
                 usage["calls"] += 1
@@ -717,6 +720,7 @@ class VisionJudge:
                 raise JudgeFailed(str(exc)) from None
             except TimeoutError:  # aiohttp's own limit (the caller's asyncio.timeout arrives as a cancellation)
                 exchange.error = "timed out"
+                self._count_unanswered(exchange, usage)
                 raise JudgeFailed(self._no_answer()) from None
             except aiohttp.ClientError as exc:
                 exchange.error = f"{type(exc).__name__}: {exc}"
@@ -743,6 +747,13 @@ class VisionJudge:
                     f"{problem}{asked}; no time left to retry within its {self.timeout_seconds:g} s limit"
                 )
             await asyncio.sleep(wait)
+
+    def _count_unanswered(self, exchange: Exchange, usage: dict[str, Any]) -> None:
+        """A call given up on before its answer came: when the endpoint had the whole request, a hosted model bills
+        it whether or not the answer is read, so it is one call at a cost not known (never "0 calls, $0")."""
+        if exchange.sent and exchange.status is None:
+            usage["calls"] += 1
+            self._count(usage, None, None)
 
     def _count(self, usage: dict[str, Any], input_tokens: int | None, output_tokens: int | None) -> None:
         """Add a reply's tokens; a count the endpoint did not give stays unknown (None) for the whole vote."""
@@ -788,8 +799,11 @@ class VisionJudge:
         return scrub(f"the endpoint answered {answer.status}: {detail}", key)
 
 
-async def _post(url: str, body: dict[str, Any], headers: dict[str, str], remaining: float) -> Answer:
-    """POST and read the answer, refusing one over MAX_REPLY_BYTES (declared or streamed) without reading on."""
+async def _post(
+    url: str, body: dict[str, Any], headers: dict[str, str], remaining: float, exchange: Exchange
+) -> Answer:
+    """POST and read the answer, refusing one over MAX_REPLY_BYTES (declared or streamed) without reading on.
+    ``exchange.sent`` is set once the request went out in full."""
     slot = sending_slot()
     async with asyncio.timeout(remaining):
         await slot.acquire()
@@ -815,6 +829,7 @@ async def _post(url: str, body: dict[str, Any], headers: dict[str, str], remaini
             # (An image's own text is the prepared part's, shared by every call that sends it: never copied.)
             while encoded:
                 yield encoded.pop()
+            exchange.sent = True
             sent()
 
         async with http_session().post(
@@ -824,6 +839,7 @@ async def _post(url: str, body: dict[str, Any], headers: dict[str, str], remaini
             timeout=aiohttp.ClientTimeout(total=remaining),
             allow_redirects=False,
         ) as response:
+            exchange.sent = True  # answered: it had the request
             sent()
             return await _read_answer(response)
     finally:
