@@ -8,7 +8,6 @@ judges read with its last word cut short still counts. Images are drawn in code 
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,7 @@ from sentinel.evaluation.judges import text
 from sentinel.evaluation.local import evaluate_files
 from sentinel.evaluation.vision.injection import instructions_in
 from sentinel.wiring import get_services
-
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
-SANS = DEJAVU / "DejaVuSans.ttf"
-SANS_BOLD = DEJAVU / "DejaVuSans-Bold.ttf"
-SERIF = DEJAVU / "DejaVuSerif.ttf"
-
-
-def png(picture: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    picture.save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
+from tests.judges.test_ocr_work import DEJAVU, SANS, SANS_BOLD, SERIF, png
 
 
 def verdict(image: Image.Image, task: str, **params: Any) -> dict[str, Any]:

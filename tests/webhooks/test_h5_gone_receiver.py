@@ -4,9 +4,8 @@ is recorded saying so; a 500 is still retried."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from sentinel.settings import Settings
 from sentinel.webhooks.deliveries import DeliveryLog
 from sentinel.webhooks.service import DeliveryFailed, WebhookService
 from sentinel.wiring import build_services
+from tests.support.handler_server import served
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -32,14 +32,8 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served(_Receiver) as url:
+        yield url
 
 
 def webhooks_of(tmp_path: Path) -> tuple[WebhookService, DeliveryLog]:

@@ -6,9 +6,8 @@ never checked."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from sentinel.settings import Settings
 from sentinel.webhooks.deliveries import DeliveryLog
 from sentinel.webhooks.service import WebhookService
 from sentinel.wiring import build_services
+from tests.support.handler_server import served
 
 
 class _Redirecting(BaseHTTPRequestHandler):
@@ -39,14 +39,8 @@ class _Redirecting(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served(_Redirecting) as url:
+        yield url
 
 
 def test_a_redirect_is_recorded_naming_its_location_and_not_retried(tmp_path: Path, receiver: str) -> None:
