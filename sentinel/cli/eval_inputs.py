@@ -11,6 +11,7 @@ import csv
 import glob
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,14 @@ def _item(path: Path, defaults: Defaults, found_in_folder: bool = False) -> Item
     return Item(str(path), path, defaults.task, dict(defaults.params), defaults.source, defaults.mask, error=error)
 
 
+#: An argument or manifest value that is a URL: Path() would fold its ``//`` and look for a file of that name.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+NOT_URLS = (
+    "sentinel eval judges local files, not URLs: download the image first (curl -O URL), or send it to a server "
+    "as image_url (POST /v1/evaluations), which fetches it"
+)
+
+
 def from_arguments(arguments: list[str], defaults: Defaults) -> list[Item]:
     """Items for files, folders (every image inside, recursively) and glob patterns (``shots/**/*.png``), in the
     order given, each file once."""
@@ -97,7 +106,9 @@ def from_arguments(arguments: list[str], defaults: Defaults) -> list[Item]:
 
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():
+        if _URL.match(argument):
+            items.append(Item(argument, None, defaults.task, error=NOT_URLS))
+        elif path.is_dir():
             images = _images_in(path)
             if not images:
                 kinds = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
@@ -229,6 +240,9 @@ def from_manifest(path: Path, defaults: Defaults) -> list[Item]:
         where = f"{path}:{number}"
         if isinstance(row, str):
             items.append(Item(where, None, defaults.task, error=row))
+            continue
+        if isinstance(row.get("image"), str) and _URL.match(row["image"]):
+            items.append(Item(row["image"], None, defaults.task, error=NOT_URLS))
             continue
         image = resolve(row.get("image"))
         task = row.get("task") or defaults.task
