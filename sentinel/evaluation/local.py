@@ -62,6 +62,7 @@ def inspect(judging: Judging, data: bytes, field: str) -> ImageInfo:
 def prepare(judging: Judging, task: str, params: dict[str, Any], extra: dict[str, bytes]) -> Prepared:
     """Check the task, its params and its edit inputs once for every image judged with them."""
     rubric = judging.rubrics.get(task)
+    judging.panel.check_can_judge(rubric)
     clean = validate_params(rubric, params)
     for name in EDIT_INPUTS:
         if name in rubric.inputs and name not in extra:

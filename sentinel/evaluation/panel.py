@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sentinel.errors import ConfigError
+from sentinel.errors import ConfigError, InvalidInput
 from sentinel.evaluation.judges import KINDS
 from sentinel.evaluation.rubric import SLUG, VISION, Rubric
 from sentinel.evaluation.vision.judge import VisionJudge, load_template
@@ -101,6 +101,20 @@ class Panel:
     def missing_kinds(self, rubric: Rubric) -> list[str]:
         present = {j.owns for j in self.judges}
         return [k for k in rubric.judge_kinds() if k not in present]
+
+    def check_can_judge(self, rubric: Rubric) -> None:
+        """Refuse a task some of whose criteria no judge of this panel owns: judged without them, its verdict would
+        say every criterion passed while those were never asked."""
+        missing = self.missing_kinds(rubric)
+        if not missing:
+            return
+        unjudged = [c.id for c in rubric.criteria if c.judge in missing]
+        kinds = ", ".join(f"'{kind}'" for kind in missing)
+        raise InvalidInput(
+            f"task '{rubric.id}' has criteria no judge of this panel can judge ({', '.join(unjudged)}: judge "
+            f"{kinds}); add a judge of that kind to the judges folder (SENTINEL_JUDGES_DIR; `sentinel judges list` "
+            "shows the panel), or remove those criteria"
+        )
 
 
 def _vision_judge(doc: YamlDocument, judge: JudgeConfig, directory: Path) -> VisionJudge:

@@ -405,11 +405,7 @@ class EvaluationService:
     def prepare(self, submission: Submission, key_id: str | None) -> NewEvaluation:
         """The rows a validated submission writes, owned by ``key_id``; an InvalidInput if the panel cannot judge it."""
         judges, escalation = self.services.panel.split(submission.rubric)
-        missing = self.services.panel.missing_kinds(submission.rubric)
-        if missing:
-            raise InvalidInput(
-                f"task '{submission.rubric.id}' needs judge kinds {missing} but the panel has none of them"
-            )
+        self.services.panel.check_can_judge(submission.rubric)
         now = utcnow()
         evaluation = Evaluation(
             id=f"ev_{uuid.uuid4().hex}",
