@@ -9,7 +9,7 @@ from typing import Any, Literal
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from PIL import ImageColor
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator, model_validator
 
 from sentinel.errors import InvalidInput
 
@@ -44,15 +44,15 @@ class SeverityBands(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    moderate: float | None = None
-    severe: float | None = None
+    moderate: StrictFloat | None = None
+    severe: StrictFloat | None = None
 
 
 class ParamSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["string", "integer", "number", "boolean", "color"]
-    required: bool = False
+    required: StrictBool = False
     default: Any = None
     description: str = ""
     min: float | None = Field(None, allow_inf_nan=False)
@@ -92,7 +92,7 @@ class Criterion(BaseModel):
     ask: str | None = Field(default=None, min_length=10, max_length=2000)
     #: A failure makes the verdict red on its own: it is severe unless its check grades it milder itself
     #: (expected text that differs only in letter case is mild).
-    critical: bool = False
+    critical: StrictBool = False
     settings: dict[str, Any] = Field(default_factory=dict)
     #: How bad a failure is: one level for every failure, or bands on the check's graded measure (overriding the
     #: check's own). Unset: the check's bands decide.
@@ -166,7 +166,7 @@ class Rubric(BaseModel):
     criteria: list[Criterion] = Field(min_length=1)
     #: Whether the panel's escalation judges (`escalate: true`) wait for the others to disagree before being
     #: asked. `false` asks them on every image, like any other judge.
-    escalate: bool = True
+    escalate: StrictBool = True
     #: Which single failure makes the verdict red (two or more failing judges always do).
     red_when: RedWhen = "any_severe"
 

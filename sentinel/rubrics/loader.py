@@ -92,7 +92,11 @@ def _check_criterion(doc: YamlDocument, rubric: Rubric, loc: list[int | str], cr
         check.settings_model.model_validate(criterion.settings)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise doc.error([*loc, "settings", *err["loc"]], err["msg"]) from exc
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(check.settings_model.model_fields) or "none"
+            message = f"check '{check.name}' has no setting '{err['loc'][-1]}'; its settings are: {known}"
+        raise doc.error([*loc, "settings", *err["loc"]], message) from exc
     if isinstance(criterion.severity, SeverityBands):
         if check.bands is None:
             raise doc.error(

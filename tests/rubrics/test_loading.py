@@ -63,7 +63,14 @@ def test_good_rubric_loads(tmp_path) -> None:
         (("min_white_fraction: 0.9", "min_white_fraction: 1.5"), 18, ("criteria[1].settings.min_white_fraction", "1")),
         (("judge: layout", "judge: vibes"), 15, ("criteria[1].judge", "unknown judge kind 'vibes'")),
         (("check: white_background", "check: whiteness"), 16, ("criteria[1].check", "no check 'whiteness'")),
-        (("min_white_fraction: 0.9", "min_white: 0.9"), 18, ("criteria[1].settings.min_white", "Extra inputs")),
+        (
+            ("min_white_fraction: 0.9", "min_white: 0.9"),
+            18,
+            (
+                "criteria[1].settings.min_white",
+                "has no setting 'min_white'; its settings are: tolerance, min_white_fraction",
+            ),
+        ),
         (("    type: string\n", "    type: text\n"), 5, ("params.text.type", "string")),
         (("title: My task\n", ""), None, ("title", "Field required")),
         (("id: my-task", "id: other-task"), 1, ("id", "must match the file name")),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+import types
+import typing
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from sentinel.evaluation.rubric import Criterion, Severity, SeverityBands
 from sentinel.store.images import Decoded, decoded_pixels
@@ -18,10 +20,32 @@ if TYPE_CHECKING:
     from sentinel.store.service import ImageService
 
 
+def _scalar_kind(annotation: Any) -> type | None:
+    """int, float or bool when a settings field holds one of them (or None besides); None for any other type."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [kind for kind in typing.get_args(annotation) if kind is not type(None)]
+    else:
+        kinds = [annotation]
+    return kinds[0] if len(kinds) == 1 and kinds[0] in (int, float, bool) else None
+
+
 class CheckSettings(BaseModel):
     """Base of every check's settings; unknown keys are a rubric error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _as_written(cls, value: Any, info: ValidationInfo) -> Any:
+        """A number or a flag as YAML writes it: ``min_sharpness: true`` is not the number 1, nor ``'yes'`` a flag
+        (coerced, a typo made a check that nearly never fails, and the rubric validated)."""
+        field = cls.model_fields.get(info.field_name or "")
+        kind = _scalar_kind(field.annotation) if field is not None else None
+        if kind in (int, float) and isinstance(value, bool | str):
+            raise ValueError(f"must be a number, not {value!r}")
+        if kind is bool and not isinstance(value, bool):
+            raise ValueError(f"must be true or false, not {value!r}")
+        return value
 
 
 @dataclass(frozen=True)
