@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -46,8 +45,15 @@ def prepare_output(path: Path | None, option: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise fail(f"{option} {path}: cannot make its folder ({exc.strerror or exc})") from exc
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise fail(f"{option} {path}: not writable")
+    # Opened for real: os.access says yes to root for a folder no file can be made in (/proc, a read-only mount).
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise fail(f"{option} {path}: not writable ({exc.strerror or exc})") from exc
+    if not existed:
+        path.unlink(missing_ok=True)  # made by the check alone: a run stopped before writing leaves none
 
 
 def check_report_paths(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from sentinel.dashboard.deps import Dashboard, Routing
 from sentinel.dashboard.service import DEFAULT_WINDOW, WINDOWS, parked_candidates, quality_routing
+from sentinel.http.requests import declared_query_only
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import V1_ERRORS, errors
 
@@ -49,6 +50,7 @@ class DashboardOut(BaseModel):
 
 @router.get(
     "/v1/dashboard",
+    dependencies=[Depends(declared_query_only)],
     summary="Reliability per provider:model, verdict mix, regeneration and review queue over a window",
     description=(
         f"Computed from the recorded provider calls, job attempts, evaluations and review decisions. "

@@ -14,7 +14,9 @@ from starlette.responses import Response, StreamingResponse
 from sentinel.errors import InvalidInput, UnsupportedMediaType
 from sentinel.evaluation.deps import EvaluationListings, Evaluations, EvaluationSafetyNet
 from sentinel.evaluation.gate import admit_evaluation
+from sentinel.evaluation.inputs import named_as_urls
 from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, EvaluationFilter, ExportFormat
+from sentinel.evaluation.rubric import json_typed_params
 from sentinel.evaluation.schemas import (
     KEY_FILTER,
     SINCE_FILTER,
@@ -26,7 +28,7 @@ from sentinel.evaluation.schemas import (
 )
 from sentinel.http.deps import AppServices
 from sentinel.http.downloads import EXPORT_RESPONSES, download
-from sentinel.http.requests import long_poll, parse_body, reject_nul, reject_repeated_keys
+from sentinel.http.requests import declared_query_only, long_poll, parse_body, reject_nul, reject_repeated_keys
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
 from sentinel.http.threads import in_thread
@@ -166,6 +168,7 @@ async def create_evaluation(
 
     elif content_type == "application/json":
         body = parse_body(EvaluationByURL, await request.body())
+        json_typed_params(services.rubrics, body.task, body.params)
         callback_url = body.callback_url
 
         def digest() -> str:
@@ -175,7 +178,8 @@ async def create_evaluation(
             # A request that is wrong whatever the images hold is refused before we request anyone's URLs.
             urls = {"image": body.image_url, "source": body.source_url, "mask": body.mask_url}
             given = {name for name, url in urls.items() if url is not None}
-            await in_thread(service.precheck, body.task, body.params, given, callback_url)
+            with named_as_urls():
+                await in_thread(service.precheck, body.task, body.params, given, callback_url)
             return await _inputs_from_urls(body, services)
 
     else:
@@ -204,6 +208,7 @@ async def create_evaluation(
 
 @router.get(
     "/v1/evaluations",
+    dependencies=[Depends(declared_query_only)],
     summary="Evaluations, newest first, a page at a time",
     description="The caller's tenant's evaluations (an admin key's: every tenant's). Follow `next_cursor` for the "
     "next page, sending the same filters with it (a cursor of another list, or with other filters, is a 400); rows "
@@ -229,6 +234,7 @@ async def list_evaluations(
 
 @router.head(
     "/v1/evaluations/export",
+    dependencies=[Depends(declared_query_only)],
     summary="An export's headers (type, file name) without its rows",
     description="What the GET answers (its status, and its 4xx for a bad filter) without reading the export.",
     response_class=Response,
@@ -236,6 +242,7 @@ async def list_evaluations(
 )
 @router.get(
     "/v1/evaluations/export",
+    dependencies=[Depends(declared_query_only)],
     summary="Every matching evaluation, as JSON Lines or CSV",
     description="The listing's filters, without pages: streamed as it is read. JSONL has each evaluation as "
     "`GET /v1/evaluations/{id}` shows it; CSV has one line per evaluation under a fixed header.",
@@ -260,6 +267,7 @@ async def export_evaluations(
 
 @router.get(
     "/v1/evaluations/{evaluation_id}",
+    dependencies=[Depends(declared_query_only)],
     summary="Read an evaluation and, once done, its verdict",
     response_model=EvaluationOut,
     responses=V1_ERRORS | errors(400, 404, 422),

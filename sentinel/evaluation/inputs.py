@@ -3,7 +3,8 @@ API, jobs, the gateway and the CLI share. Light on purpose: the CLI judges witho
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+from collections.abc import Collection, Iterator
 
 from sentinel.errors import InvalidInput
 from sentinel.evaluation.rubric import Rubric
@@ -34,3 +35,16 @@ def check_edit_inputs(rubric: Rubric, given: Collection[str]) -> None:
             raise InvalidInput(f"task '{rubric.id}' needs a '{name}' image ({role})", field=name)
         if name not in rubric.inputs and name in given:
             raise InvalidInput(f"task '{rubric.id}' takes no '{name}' image", field=name)
+
+
+@contextlib.contextmanager
+def named_as_urls() -> Iterator[None]:
+    """Errors about which images were sent, in a JSON body's words: it sends ``source_url``, not a ``source`` file
+    (the error named the multipart field, which the caller had not used)."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if exc.field not in ("image", "source", "mask"):
+            raise
+        url = f"{exc.field}_url"
+        raise InvalidInput(exc.message.replace(f"'{exc.field}' image", f"'{url}' image"), field=url) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any, Literal
@@ -11,7 +12,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from PIL import ImageColor
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator, model_validator
 
-from sentinel.errors import InvalidInput
+from sentinel.errors import InvalidInput, SentinelError
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 #: The criterion owner answered by vision-language models (judges of kind `vision-llm`) instead of a check.
@@ -218,6 +219,14 @@ def _severity_view(severity: Severity | SeverityBands) -> Any:
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+def _as_sent(value: Any) -> str:
+    """A caller's value as JSON writes it (``true``, ``null``, ``"abc"``), the way most callers sent it."""
+    try:
+        return json.dumps(value, ensure_ascii=False)[:80]
+    except (TypeError, ValueError):
+        return repr(value)[:80]
+
+
 def _coerce(name: str, spec: ParamSpec, value: Any) -> Any:
     field = f"params.{name}"
     if spec.type == "boolean":
@@ -225,19 +234,19 @@ def _coerce(name: str, spec: ParamSpec, value: Any) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise InvalidInput(f"param '{name}' must be true or false, got {value!r}", field=field)
+        raise InvalidInput(f"param '{name}' must be true or false, got {_as_sent(value)}", field=field)
     if spec.type in ("integer", "number"):
         if isinstance(value, bool):
-            raise InvalidInput(f"param '{name}' must be a number, got {value!r}", field=field)
+            raise InvalidInput(f"param '{name}' must be a number, got {_as_sent(value)}", field=field)
         if spec.type == "integer" and isinstance(value, float) and value.is_integer():
             value = int(value)  # 1024.0, as clients that compute sizes send them, is the whole number 1024
         try:
             number: float = float(value) if spec.type == "number" else int(str(value).strip())
         except (TypeError, ValueError):
             wanted = "a whole number" if spec.type == "integer" else "a number"
-            raise InvalidInput(f"param '{name}' must be {wanted}, got {value!r}", field=field) from None
+            raise InvalidInput(f"param '{name}' must be {wanted}, got {_as_sent(value)}", field=field) from None
         if not math.isfinite(number):
-            raise InvalidInput(f"param '{name}' must be a finite number, got {value!r}", field=field)
+            raise InvalidInput(f"param '{name}' must be a finite number, got {_as_sent(value)}", field=field)
         if spec.min is not None and number < spec.min:
             raise InvalidInput(f"param '{name}' must be ≥ {spec.min:g}, got {number:g}", field=field)
         if spec.max is not None and number > spec.max:
@@ -302,3 +311,26 @@ def params_for(task: str, specs: dict[str, ParamSpec], raw: dict[str, Any] | Non
             continue
         clean[name] = _coerce(name, spec, value)
     return clean
+
+
+#: JSON's word for each param type a string stands in for.
+_JSON_TYPES = {"integer": "number", "number": "number", "boolean": "true or false"}
+
+
+def json_typed_params(rubrics: Any, task: str, params: dict[str, Any]) -> None:
+    """A JSON body's params in JSON's own types, as the body's other fields are (``"n": "2"`` is a 400): a number or
+    a boolean sent as a string is refused, naming the param, rather than read as one; one rule for the JSON bodies
+    of evaluations and jobs. A form's fields, and the CLI's ``--param width=1024``, are text by nature and are read
+    as the types they stand for. ``rubrics``: the registry the task is looked up in."""
+    try:
+        rubric = rubrics.get(task)
+    except SentinelError:
+        return  # an unknown task is refused by the request's own checks, in their words
+    for name, value in params.items():
+        spec = rubric.params.get(name)
+        if spec is not None and spec.type in _JSON_TYPES and isinstance(value, str):
+            quoted = json.dumps(value, ensure_ascii=False)[:50]
+            raise InvalidInput(
+                f"param '{name}' must be a JSON {_JSON_TYPES[spec.type]}, not a string: send {quoted} unquoted",
+                field=f"params.{name}",
+            )

@@ -278,3 +278,29 @@ async def long_poll(
                             break
         finally:
             del stopping.polls[waiter]
+
+
+def _query_names(dependant: Any) -> frozenset[str]:
+    """The query parameters a route declares, its own and its dependencies'."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
+
+
+def declared_query_only(request: Request) -> None:
+    """Refuse a query parameter the route does not take, naming the ones it does. A filter with a typo
+    (``?verdcit=red``) was ignored: the list, or the whole export, came back unfiltered, and a script taking it
+    for the red results took every row."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    accepted = _query_names(dependant)  # a handful of parameters, read only when some were sent
+    for name in request.query_params:
+        if name not in accepted:
+            shown = name[:60]
+            takes = ", ".join(sorted(accepted)) or "none"
+            raise InvalidInput(f"unknown query parameter '{shown}'; this endpoint takes: {takes}", field=shown)

@@ -11,13 +11,15 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from sentinel.db.keyset import MAX_CURSOR_CHARS
-from sentinel.errors import InvalidInput, SentinelError, UnsupportedMediaType
+from sentinel.errors import InvalidInput, UnsupportedMediaType
 from sentinel.evaluation.gate import admit_job
+from sentinel.evaluation.inputs import named_as_urls
 from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, ExportFormat
+from sentinel.evaluation.rubric import json_typed_params
 from sentinel.evaluation.schemas import KEY_FILTER, SINCE_FILTER, UNTIL_FILTER
 from sentinel.http.deps import AppServices
 from sentinel.http.downloads import EXPORT_RESPONSES, download
-from sentinel.http.requests import long_poll, parse_body, reject_repeated_keys
+from sentinel.http.requests import declared_query_only, long_poll, parse_body, reject_repeated_keys
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors, json_schema
 from sentinel.http.threads import in_thread
@@ -85,28 +87,6 @@ async def _job_from_form(request: Request, services: Services) -> tuple[JobCreat
     return parse_fields(JobCreate, fields), {name: files[0] for name, files in form.files.items()}
 
 
-#: JSON's word for each param type a string stands in for.
-_JSON_TYPES = {"integer": "number", "number": "number", "boolean": "true or false"}
-
-
-def _json_typed_params(body: JobCreate, services: Services) -> None:
-    """A JSON body's params in JSON's own types, as the body's other fields are (``"n": "2"`` is a 400): a number or
-    a boolean sent as a string is refused, naming the param, rather than read as one. A form's fields, and the CLI's
-    ``--param width=1024``, are text by nature and are read as the types they stand for."""
-    try:
-        rubric = services.rubrics.get(body.task)
-    except SentinelError:
-        return  # an unknown task is refused by the job's own checks, in their words
-    for name, value in body.params.items():
-        spec = rubric.params.get(name)
-        if spec is not None and spec.type in _JSON_TYPES and isinstance(value, str):
-            quoted = orjson.dumps(value).decode()[:50]
-            raise InvalidInput(
-                f"param '{name}' must be a JSON {_JSON_TYPES[spec.type]}, not a string: send {quoted} unquoted",
-                field=f"params.{name}",
-            )
-
-
 def _is_json(raw: bytes) -> bool:
     try:
         orjson.loads(raw)
@@ -170,7 +150,7 @@ async def create_job(request: Request, service: Jobs, services: AppServices, ide
                 "edit task's source and mask files"
             )
         body = parse_body(JobCreate, raw, strict=True)
-        _json_typed_params(body, services)
+        json_typed_params(services.rubrics, body.task, body.params)
 
         def digest() -> str:
             return fingerprint(body.model_dump())
@@ -178,7 +158,8 @@ async def create_job(request: Request, service: Jobs, services: AppServices, ide
         async def fetch_inputs() -> dict[str, bytes]:
             # A job that is wrong whatever the images hold is refused before anyone's URL is requested.
             given = [name for name in EDIT_FILES if getattr(body, f"{name}_url") is not None]
-            await run_in_threadpool(service.precheck, body, given)
+            with named_as_urls():
+                await run_in_threadpool(service.precheck, body, given)
             return await _fetch_inputs(body, services)
 
     async def produce(answered: RecordedAnswer | None) -> Answer:
@@ -192,6 +173,7 @@ async def create_job(request: Request, service: Jobs, services: AppServices, ide
 
 @router.head(
     "/v1/jobs/export",
+    dependencies=[Depends(declared_query_only)],
     summary="An export's headers (type, file name) without its rows",
     description="What the GET answers (its status, and its 4xx for a bad filter) without reading the export.",
     response_class=Response,
@@ -199,6 +181,7 @@ async def create_job(request: Request, service: Jobs, services: AppServices, ide
 )
 @router.get(
     "/v1/jobs/export",
+    dependencies=[Depends(declared_query_only)],
     summary="Every matching job, as JSON Lines or CSV",
     description="Streamed as it is read, newest first. JSONL has each job as `GET /v1/jobs/{id}` shows it, attempts "
     "included; CSV has one line per job (its chosen images, one per slot, joined by spaces) under a fixed header.",
@@ -226,6 +209,7 @@ async def export_jobs(
 
 @router.get(
     "/v1/jobs/{job_id}",
+    dependencies=[Depends(declared_query_only)],
     summary="A job's state, every attempt, and the chosen images with verdicts",
     response_model=JobOut,
     responses=V1_ERRORS | errors(400, 404, 422),
@@ -274,6 +258,7 @@ async def cancel_job(job_id: str, request: Request, service: Jobs) -> JSONRespon
 
 @router.get(
     "/v1/jobs",
+    dependencies=[Depends(declared_query_only)],
     summary="Jobs, newest first, a page at a time",
     description="The caller's tenant's jobs (an admin key's: every tenant's), each as `GET /v1/jobs/{id}` shows it "
     "without its attempt list. Follow `next_cursor` for the next page, sending the same filters with it (a cursor of "

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentinel.db.keyset import MAX_CURSOR_CHARS
-from sentinel.http.requests import parse_body
+from sentinel.http.requests import declared_query_only, parse_body
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_schema
 from sentinel.keys.caller import Caller
@@ -80,6 +80,7 @@ def reviewer_of(request: Request) -> tuple[str, Caller | None]:
 
 @router.get(
     "/v1/review",
+    dependencies=[Depends(declared_query_only)],
     summary="Amber results waiting for a person, oldest first, with their failing criteria and who holds them",
     description="Oldest first by when each item joined the queue (its verdict's time), a page at a time. Follow "
     "`next_cursor` for the next page, sending the same filters with it (a cursor of another list, or with other "
@@ -110,6 +111,7 @@ async def review_queue(
 
 @router.get(
     "/v1/review/facets",
+    dependencies=[Depends(declared_query_only)],
     summary="Tasks, objecting judges, failing criteria and provider:models among waiting items",
     response_model=FacetsOut,
     responses=V1_ERRORS,
@@ -159,6 +161,7 @@ async def decide_many(request: Request, service: Reviews) -> JSONResponse:
 
 @router.get(
     "/v1/review/progress",
+    dependencies=[Depends(declared_query_only)],
     summary="Per reviewer: decided today, decided in all, median time per item",
     response_model=ListOut[ReviewerProgressOut],
     responses=V1_ERRORS,
@@ -233,6 +236,7 @@ async def decide(evaluation_id: str, request: Request, service: Reviews) -> JSON
 
 @router.get(
     "/v1/review/stats",
+    dependencies=[Depends(declared_query_only)],
     summary="Per judge: agreement with reviewers and Cohen's kappa",
     response_model=ReviewStatsOut,
     responses=V1_ERRORS,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from sentinel.db.keyset import MAX_CURSOR_CHARS
+from sentinel.http.requests import declared_query_only
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, errors
 from sentinel.keys.http import caller_of
@@ -18,6 +19,7 @@ router = APIRouter(tags=["webhooks"])
 
 @router.get(
     "/v1/webhooks/deliveries",
+    dependencies=[Depends(declared_query_only)],
     summary="Every try at delivering the caller's webhooks, newest first",
     description=(
         "One row per try: a delivery that failed twice and then went through is three rows with the same "

@@ -99,8 +99,8 @@ def test_other_loopback_addresses_stay_blocked(api, image_host) -> None:
     [
         ({"task": "no-such-task"}, 404, "task"),
         ({"task": "text-to-image", "params": {"width": "wide"}}, 400, "params.width"),
-        ({"task": "object-removal"}, 400, "source"),
-        ({"task": "text-to-image", "mask_url": "MASK"}, 400, "mask"),
+        ({"task": "object-removal"}, 400, "source_url"),
+        ({"task": "text-to-image", "mask_url": "MASK"}, 400, "mask_url"),
     ],
 )
 def test_a_request_wrong_whatever_the_images_hold_fetches_nothing(api, image_host, body, status, field) -> None:

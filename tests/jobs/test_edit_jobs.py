@@ -118,7 +118,8 @@ def test_an_edit_job_needs_its_source_and_mask(client) -> None:
     assert "needs a 'mask' image" in error_of(response)["message"]
     by_json = client.post("/v1/jobs", json={"task": "object-removal", "prompt": "x"})
     assert by_json.status_code == 400
-    assert "needs a 'source' image" in error_of(by_json)["message"]
+    # A JSON body names its own field (source_url), not the multipart file's.
+    assert "needs a 'source_url' image" in error_of(by_json)["message"]
 
 
 def test_a_job_that_generates_takes_no_source(client) -> None:
