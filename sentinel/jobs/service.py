@@ -73,6 +73,8 @@ class JobService:
         checked before anything is fetched. ``size_field``: the caller's name for the size asked for (a job body's
         params, or the images API's ``size`` that a judged edit turned into them)."""
         rubric = self.services.rubrics.get(body.task)
+        # Refused before any generation is paid for: its evaluation could not be judged on every criterion.
+        self.services.panel.check_can_judge(rubric)
         check_edit_inputs(rubric, given)
         params = validate_params(rubric, body.params)
         width, height = params.get("width"), params.get("height")

@@ -172,7 +172,8 @@ def _rubrics_and_judges(settings: Settings) -> list[CheckResult]:
                     "panel coverage",
                     True,
                     "criteria no judge of the panel can vote on: " + "; ".join(gaps),
-                    "add judges of those kinds, or expect those criteria to abstain",
+                    "add judges of those kinds to the judges folder (SENTINEL_JUDGES_DIR): until then evaluations and "
+                    "jobs of those tasks are refused (400), naming the criteria",
                     warning=True,
                 )
             )
