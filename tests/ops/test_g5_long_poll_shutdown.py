@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import signal
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from sentinel.settings import DATA_ROOT
 from sentinel_fakes import chat
 from sentinel_fakes.server import serve
 from sentinel_fakes.vision import VisionScript
@@ -38,6 +40,8 @@ def test_long_polls_answer_the_current_state_when_the_server_stops(tmp_path: Pat
     judges.mkdir()
     rubrics.mkdir()
     offline_judges(judges)
+    # The job's task (text-to-image) has text criteria: a panel without a text judge refuses it up front.
+    shutil.copy(DATA_ROOT / "judges" / "text.yaml", judges / "text.yaml")
     routes = yaml.safe_load((REPO / "sentinel" / "providers" / "routes.yaml").read_text())
     routes["models"]["slow-local"] = {
         "sizes": ["1024x1024"],
