@@ -12,12 +12,15 @@ import json
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sentinel.cli.eval_inputs import Item
 from sentinel.errors import SentinelError, over_the_limit
 from sentinel.reports import Outcome
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Seconds `--server` waits for one verdict before naming the image as not judged.
 SERVER_VERDICT_TIMEOUT = 600.0
@@ -232,12 +235,19 @@ def judge_on_server(
     except httpx.HTTPError as exc:
         raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
     if checked.status_code == 401:
-        try:
-            said = str(checked.json()["error"]["message"])
-        except (ValueError, KeyError, TypeError):
-            said = checked.text[:200]
         raise SetupProblem(
-            f"the server at {base} refused the key: pass --api-key KEY or set SENTINEL_API_KEY (it said: {said})"
+            f"the server at {base} refused the key: pass --api-key KEY or set SENTINEL_API_KEY "
+            f"(it said: {_error_said(checked)})"
+        )
+    # A key without the evaluate scope is refused every image alike: once, here, before any upload.
+    try:
+        allowed = httpx.get(f"{base}/v1/evaluations", params={"limit": "1"}, headers=headers, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+    if allowed.status_code == 403:
+        raise SetupProblem(
+            f"the server at {base} does not let this key evaluate: use a key with the 'evaluate' scope "
+            f"(it said: {_error_said(allowed)})"
         )
     _check_tasks_on_server(items, base, headers, shared)
 
@@ -268,3 +278,11 @@ def judge_on_server(
 
     with Sentinel(base, api_key=api_key, timeout=90.0) as client:
         yield from _run(items, judge, concurrency)
+
+
+def _error_said(answer: httpx.Response) -> str:
+    """The message of a Sentinel error answer, else the start of its body."""
+    try:
+        return str(answer.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return answer.text[:200]

@@ -255,6 +255,11 @@ class _Fetch:
     def subject(self) -> str:
         return self.field or "the URL"
 
+    @property
+    def reached(self) -> str:
+        """What is done to the URL, in the refusal's words: a callback is posted to, the rest are fetched."""
+        return "posted to" if self.field == "callback_url" else "fetched"
+
     async def run(self, url: str, client: httpx.AsyncClient) -> FetchedBody:
         hop = _Hop(self.subject, f"{self.subject} host")
         current = self._parse(url, hop.where)
@@ -333,10 +338,12 @@ class _Fetch:
 
     def _validate(self, url: httpx.URL, where: str) -> httpx.URL:
         if not url.scheme:
-            raise DisallowedURL(f"{where} has no scheme; only http and https URLs may be fetched", field=self.field)
+            raise DisallowedURL(
+                f"{where} has no scheme; only http and https URLs may be {self.reached}", field=self.field
+            )
         if url.scheme not in ALLOWED_SCHEMES:
             raise DisallowedURL(
-                f"{where} uses the scheme '{_words(url.scheme)}:'; only http and https URLs may be fetched",
+                f"{where} uses the scheme '{_words(url.scheme)}:'; only http and https URLs may be {self.reached}",
                 field=self.field,
             )
         if not url.raw_host:
@@ -374,7 +381,7 @@ class _Fetch:
                     else f"{hop.whose_host} {_host(url.host)} resolves to"
                 )
                 raise DisallowedURL(
-                    f"{lead} {usable}, {_describe(usable)}; only public addresses may be fetched"
+                    f"{lead} {usable}, {_describe(usable)}; only public addresses may be {self.reached}"
                     f"{self._how_to_allow(usable)}",
                     field=self.field,
                 )

@@ -270,6 +270,7 @@ def test_eval_against_a_server_with_an_api_key(folder: Path, tmp_path) -> None:
     created = run("keys", "create", "--name", "ci", "--scopes", "evaluate", env=env)
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
+    generating = run("keys", "create", "--name", "gen", "--scopes", "generate", env=env).stdout.strip()
     server, base = start_server(env, tmp_path / "serve.log")
     try:
         paths = [str(folder / "flower.png"), str(folder / "grey.png"), str(folder / "corrupt.png")]
@@ -277,6 +278,13 @@ def test_eval_against_a_server_with_an_api_key(folder: Path, tmp_path) -> None:
         # No key where keys are required: the command's mistake, found once before any image is sent.
         assert refused.returncode == 2 and refused.stdout == "", refused.stdout
         assert "refused the key: pass --api-key" in refused.stderr, refused.stderr
+        # So is a key that may not evaluate (outside probe H8 F6: a 403 for every image, and exit 1).
+        cannot = run(
+            "eval", *paths, "--task", "text-to-image", "--server", base, "--json",
+            env=clean_env(SENTINEL_API_KEY=generating),
+        )  # fmt: skip
+        assert cannot.returncode == 2 and cannot.stdout == "", cannot.stdout
+        assert "does not let this key evaluate" in cannot.stderr and "'evaluate'" in cannot.stderr, cannot.stderr
 
         answered = run(
             "eval", *paths, "--task", "text-to-image", "--server", base, "--json", "--junit", str(tmp_path / "j.xml"),

@@ -153,3 +153,17 @@ def test_the_public_stand_in_itself_is_fetched(pg_api, bait) -> None:
     )
     assert response.status_code == 202, response.text
     Bait.hits.clear()
+
+
+def test_a_refused_callback_url_is_said_to_be_posted_to_not_fetched(strict_api) -> None:
+    """A callback is posted to (outside probe H8 F5): its refusal said the URL may not be "fetched"."""
+    base, _ = strict_api
+    refusals = (
+        ("ftp://example.com/hook", "only http and https URLs may be posted to"),
+        ("http://10.0.0.5/hook", "only public addresses may be posted to"),
+    )
+    for url, words in refusals:
+        body = {"task": "text-to-image", "prompt": "x", "callback_url": url}
+        job = httpx.post(f"{base}/v1/jobs", json=body, timeout=30)
+        error = assert_error(job, 400, "disallowed_url", words)
+        assert error["field"] == "callback_url" and "fetched" not in error["message"], error
