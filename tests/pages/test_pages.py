@@ -106,6 +106,10 @@ def test_page_decision_becomes_the_verdict_and_a_second_one_says_who_decided(log
     page = client.get("/review", params={"id": evaluation_id, "task": "product-white-background"})
     assert "fills-frame" in page.text  # the objecting criterion, with its measurement
     assert "quality issue" in page.text
+    # The note goes into a regeneration's prompt word for word (probe H4): the page says to write what the image
+    # must show, since an image model draws the words it is given ("it says SALEE" would be drawn).
+    help_text = re.search(r'<small id="note-help"[^>]*>(.*?)</small>', page.text, re.S)
+    assert help_text is not None and "prompt gets this note as written" in " ".join(help_text.group(1).split())
     form = {"decision": "approve", "note": "fine for a thumbnail", "csrf_token": csrf_of(page.text)}
     decided = client.post(f"/review/{evaluation_id}/decision", data=form, follow_redirects=False)
     assert decided.status_code == 303
@@ -179,12 +183,3 @@ def test_moving_on_from_an_unknown_item_shows_the_queue_page(client) -> None:
         response = browser.get("/review", params={place: "ev_unknown"})
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("text/html")
-
-
-def test_the_note_field_says_a_regeneration_prompt_gets_the_note_as_written(logged_in) -> None:
-    """A reviewer's note goes into a regeneration's prompt word for word (probe H4): the page says to write what the
-    image must show, since an image model draws the words it is given ("it says SALEE" would be drawn)."""
-    page = logged_in.get("/review", params={"id": amber_evaluation(logged_in), "task": "product-white-background"})
-    help_text = re.search(r'<small id="note-help"[^>]*>(.*?)</small>', page.text, re.S)
-    assert help_text is not None
-    assert "prompt gets this note as written" in " ".join(help_text.group(1).split())
