@@ -228,7 +228,10 @@ def test_bench_vision_small_burst_every_evaluation_gets_every_judges_vote(tmp_pa
     assert row["p50_seconds_per_call"] >= 0.2  # no vote came back before the model answered
     # The model's side of each call: its latency at least, and no more than the judges saw.
     assert 0.2 <= row["p50_seconds_per_call_at_model"] <= row["p95_seconds_per_call_at_model"]
-    assert row["p50_seconds_per_call_at_model"] <= row["p50_seconds_per_call"] <= row["p95_seconds_per_call"]
+    # The judges' side is rounded to 10 ms, the model's to 1 ms: now that calls start after their image's scan, the
+    # two are equal but for that rounding.
+    assert row["p50_seconds_per_call_at_model"] <= row["p50_seconds_per_call"] + 0.005
+    assert row["p50_seconds_per_call"] <= row["p95_seconds_per_call"]
     # The client's CPU is told apart from the API's and the worker's.
     non_negative(row, ["client_cpu_seconds", "api_cpu_seconds", "p50_seconds_created_to_verdict_outside_calls"])
     assert isinstance(row["target_met"], bool)
