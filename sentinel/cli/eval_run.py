@@ -218,11 +218,15 @@ def judge_on_server(
     from sentinel.client import SentinelError as ClientError
 
     base = server.rstrip("/")
-    try:
-        # One plain look first: a wrong URL is the command's mistake (exit 2), not every image's.
-        health = httpx.get(f"{base}/healthz", timeout=10.0)
-    except httpx.HTTPError as exc:
-        raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+
+    def reach(path: str, **how: Any) -> httpx.Response:
+        try:
+            return httpx.get(f"{base}{path}", timeout=10.0, **how)
+        except httpx.HTTPError as exc:
+            raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+
+    # One plain look first: a wrong URL is the command's mistake (exit 2), not every image's.
+    health = reach("/healthz")
     if not _sentinel_health(health):
         raise SetupProblem(
             f"{base} is not a Sentinel server: its /healthz answered {health.status_code} "
@@ -230,20 +234,14 @@ def judge_on_server(
         )
     # And the key, once: a missing or wrong one is the command's mistake too, not a 401 for every image.
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        checked = httpx.get(f"{base}/v1/rubrics", headers=headers, timeout=10.0)
-    except httpx.HTTPError as exc:
-        raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+    checked = reach("/v1/rubrics", headers=headers)
     if checked.status_code == 401:
         raise SetupProblem(
             f"the server at {base} refused the key: pass --api-key KEY or set SENTINEL_API_KEY "
             f"(it said: {_error_said(checked)})"
         )
     # A key without the evaluate scope is refused every image alike: once, here, before any upload.
-    try:
-        allowed = httpx.get(f"{base}/v1/evaluations", params={"limit": "1"}, headers=headers, timeout=10.0)
-    except httpx.HTTPError as exc:
-        raise SetupProblem(f"cannot reach the server at {base}: {exc}") from exc
+    allowed = reach("/v1/evaluations", params={"limit": "1"}, headers=headers)
     if allowed.status_code == 403:
         raise SetupProblem(
             f"the server at {base} does not let this key evaluate: use a key with the 'evaluate' scope "
