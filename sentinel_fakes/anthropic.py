@@ -388,6 +388,13 @@ def create_app(script: VisionScript) -> Starlette:
                 "Number of requests has exceeded your per-minute rate limit. Please try again later.",
                 headers=script.retry_after_headers() | {"anthropic-ratelimit-requests-remaining": "0"},
             )
+        if behaviour == "no_credit":
+            return _error(
+                400,
+                "invalid_request_error",
+                "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade "
+                "or purchase credits.",
+            )
         if behaviour == "server_error":
             return _error(500, "api_error", "Internal server error")
         if behaviour == "overloaded":

@@ -534,6 +534,16 @@ def create_app(script: VisionScript) -> Starlette:
                 code="rate_limit_exceeded",
                 headers=headers | _retry_after_headers(script) | {"x-ratelimit-remaining-requests": "0"},
             )
+        if behaviour == "no_credit":
+            # OpenAI's answer to an account out of credit: a rate limit's status, and no wait cures it.
+            return _error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details. For more information "
+                "on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+                kind="insufficient_quota",
+                code="insufficient_quota",
+                headers=headers,
+            )
         if behaviour in ("deep_error", "deep_rate_limit"):
             status, more = (500, {}) if behaviour == "deep_error" else (429, _retry_after_headers(script))
             return Response(deep_error_body(), status, headers=headers | more, media_type="application/json")

@@ -35,6 +35,7 @@ VISION_BEHAVIOURS = (
     "rate_limit",  # 429 with Retry-After
     "server_error",  # 500
     "overloaded",  # Anthropic: 529 overloaded_error; chat: 503
+    "no_credit",  # the account cannot pay: chat's 429 insufficient_quota, Anthropic's 400 "credit balance is too low"
     "slow",  # answers the votes after VisionScript.slow_seconds
     "refusal",  # the model declines: chat's message.refusal (content null), Anthropic's stop_reason "refusal"
     "example_then_answer",  # prose with an example answer in which every criterion passes, then the real answer

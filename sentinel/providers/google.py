@@ -8,12 +8,12 @@ images, are a failed generation (``unavailable``), and an image sent other than 
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 
 import httpx
 
+from sentinel.net.billing import ACCOUNT_CANNOT_PAY_WORDS
 from sentinel.net.refusals import refusal_in
 from sentinel.providers._http import billed, send
 from sentinel.providers.answer_json import json_body, json_object
@@ -53,11 +53,6 @@ SAFETY_FINISH_REASONS = frozenset(
 NORMAL_FINISH_REASONS = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED", ""})
 #: google.rpc.ErrorInfo reasons that mean the key itself is wrong (Google answers those with 400, not 401).
 AUTH_ERROR_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED"})
-#: Words with which Google says the project cannot pay: Imagen's 400 INVALID_ARGUMENT "Imagen API is only accessible
-#: to billed users at this time", a 400 FAILED_PRECONDITION asking to "enable billing". A 400 that no change to the
-#: request cures, until someone sets up billing: the provider is away (the next candidate is asked), not the caller's
-#: request at fault.
-BILLING_MARKERS = re.compile(r"\bbilled users\b|\benable billing\b|\bbilling (?:is )?(?:not enabled|disabled)\b", re.I)
 #: Imagen refuses some prompts up front with a 400 whose message names Google's Responsible AI practices.
 RAI_REFUSAL_MARKERS = ("responsible ai", "sensitive words")
 #: The HTTP status of each google.rpc.Code name (google/rpc/code.proto's mapping), for an error in a 200 whose
@@ -265,7 +260,7 @@ def interpret_error(response: httpx.Response) -> ProviderResult | None:
     reasons = {str(d.get("reason")) for d in details if d.get("reason")}
     if reasons & AUTH_ERROR_REASONS or status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
         return failure(Outcome.AUTH, text, code)
-    if BILLING_MARKERS.search(message) or "BILLING_DISABLED" in reasons:
+    if ACCOUNT_CANNOT_PAY_WORDS.search(message) or "BILLING_DISABLED" in reasons:
         return failure(Outcome.AUTH, f"{text} (the provider's account cannot pay: see its billing)", code)
     if status == "RESOURCE_EXHAUSTED" or code == 429:
         retry_after = retry_after_seconds(response)

@@ -22,6 +22,7 @@ import msgspec
 import orjson
 import pybase64
 
+from sentinel.net.billing import ACCOUNT_CANNOT_PAY_CODES
 from sentinel.net.transport import READ_WHOLE
 from sentinel.providers._http import billed, send
 from sentinel.providers.answer_json import json_body, json_object
@@ -55,12 +56,6 @@ CONTENT_POLICY_CODES = frozenset(
     # content_filter).
     {"content_policy_violation", "moderation_blocked", "image_generation_user_error", "contentFilter", "content_filter"}
 )
-#: ``error.code`` (or ``error.type``) words with which a provider says that its account cannot pay: OpenAI's 400
-#: billing_hard_limit_reached, and its 429 insufficient_quota ("You exceeded your current quota, please check your
-#: plan and billing details"), which comes with a rate limit's status but is no rate limit: the account has no credit,
-#: and no wait changes that. The provider is away, for every request, until someone pays; not the caller's request
-#: at fault, and not worth a retry (the next candidate is asked).
-ACCOUNT_CANNOT_PAY_CODES = frozenset({"billing_hard_limit_reached", "billing_not_active", "insufficient_quota"})
 #: ``error.code`` or ``error.type`` words of an error a gateway answers inside a 200, by the outcome the same error
 #: has at the status OpenAI gives it: a rejected key (401) or an account that cannot pay, a rate limit (429), an outage
 #: (500, 503). OpenAI's own words first, then those of the gateways that copy its error shape.
@@ -407,6 +402,8 @@ class OpenAIProvider(HttpProvider):
                     f"refused by the provider's safety system ({code}): {error_message(response)}",
                     response.status_code,
                 )
+            # The provider is away for every request until someone pays: not the caller's request at fault, and
+            # not worth a retry (the next candidate is asked).
             if code in ACCOUNT_CANNOT_PAY_CODES or _error_type(response) in ACCOUNT_CANNOT_PAY_CODES:
                 return failure(
                     Outcome.AUTH,

@@ -207,6 +207,19 @@ def test_retries_stop_and_the_judge_abstains_when_failures_persist(tmp_path, ope
     assert vote.passed is None and "answered 500" in vote.reasoning and "gave up after 3 tries" in vote.reasoning
 
 
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_an_account_out_of_credit_is_named_and_never_asked_again(tmp_path, openai_fake, anthropic_fake, api) -> None:
+    # OpenAI says so with a 429 (a rate limit's status) and Anthropic with a 400: no wait cures either, so the judge
+    # abstains at once, naming the account's billing, where an operator can act.
+    url, script = openai_fake if api == "openai" else anthropic_fake
+    script.retry_after = 0
+    script.push("no_credit", "votes")
+    panel, rubric = one_judge(tmp_path, url, api=api)
+    vote = vote_of(panel, rubric)
+    assert vote.passed is None and len(script.requests) == 1
+    assert "account cannot pay for calls: see its billing" in vote.reasoning
+
+
 def test_a_slow_endpoint_makes_the_judge_abstain_at_its_time_limit(tmp_path, openai_fake) -> None:
     url, script = openai_fake
     script.push("slow")

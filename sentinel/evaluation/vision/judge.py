@@ -45,6 +45,7 @@ from sentinel.evaluation.vision.wire import (
     refuses_key,
     wire_for,
 )
+from sentinel.net.billing import account_cannot_pay
 from sentinel.net.retry_after import asked_wait
 from sentinel.net.untrusted import storable_text
 from sentinel.settings import get_settings
@@ -732,7 +733,7 @@ class VisionJudge:
                     return self._read(answer, usage, exchange, key)
                 problem = self._http_problem(answer, key)
                 exchange.error = problem
-                if answer.status not in RETRY_STATUSES:
+                if answer.status not in RETRY_STATUSES or account_cannot_pay(_error_of(answer)):
                     raise JudgeFailed(problem)
                 retry_after = asked_wait(answer.headers)
             if attempt >= self.options.max_retries:
@@ -796,6 +797,10 @@ class VisionJudge:
         if answer.status in (401, 403) or (answer.status == 400 and refuses_key(_error_of(answer))):
             where = f"from {self.options.api_key_env}" if self.options.api_key_env else "(none is configured)"
             return scrub(f"the endpoint refused the API key {where} ({answer.status}: {detail})", key)
+        if account_cannot_pay(_error_of(answer)):
+            return scrub(
+                f"the endpoint's account cannot pay for calls: see its billing ({answer.status}: {detail})", key
+            )
         return scrub(f"the endpoint answered {answer.status}: {detail}", key)
 
 
