@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,13 @@ def private_folder(path: Path) -> None:
     """``path`` as a folder only this user may enter (0700) when it is made here: the data folder holds every tenant's
     rows and images. Missing parents are made too; a folder that exists is left as its owner set it."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def private_file(path: Path) -> None:
+    """``path`` made as an empty file only this user may read (0600) when it is missing; one that exists is left as
+    its owner set it. SQLite gives its -wal and -shm files the database file's own mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def read_or_create(path: Path, make: Callable[[], str]) -> str:

@@ -24,6 +24,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 #: URL schemes of a RabbitMQ broker (pika's), and of a Redis one (redis-py's).
 AMQP_SCHEMES = ("amqp", "amqps")
 REDIS_SCHEMES = ("redis", "rediss")
+#: Where Sentinel stores its rows: SQLite, or PostgreSQL through psycopg (``postgres://`` is read as postgresql://).
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 #: Built-in rubrics and judges: the checkout's folders, or the copies packed into a wheel.
 _CHECKOUT = Path(__file__).resolve().parent.parent
 DATA_ROOT = _CHECKOUT if (_CHECKOUT / "rubrics").is_dir() else Path(__file__).resolve().parent / "_data"
@@ -224,6 +226,43 @@ class Settings(BaseSettings):
                 raise ValueError("names no host")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value != value.strip():
+            raise ValueError("starts or ends with a space")
+        scheme = url_scheme(value)
+        if scheme == "postgres":
+            # The spelling hosting platforms hand out; SQLAlchemy knows only postgresql://.
+            return "postgresql://" + value.partition("://")[2]
+        if scheme not in DATABASE_SCHEMES:
+            # Only the scheme is shown: the rest of the URL may hold a password.
+            raise ValueError(f"has the scheme '{scheme}://'" if scheme else "has no scheme")
+        if scheme != "sqlite" and not value.partition("://")[2].split("/", 1)[0].rpartition("@")[2]:
+            raise ValueError("names no host")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value != value.strip():
+            raise ValueError("starts or ends with a space")
+        scheme = url_scheme(value)
+        if scheme not in (*REDIS_SCHEMES, "unix"):
+            raise ValueError(f"has the scheme '{scheme}://'" if scheme else "has no scheme")
+        if scheme != "unix":
+            where, _, path = value.partition("://")[2].partition("/")
+            if not where.rpartition("@")[2]:
+                raise ValueError("names no host")
+            database = path.split("?", 1)[0]
+            if database and not database.isdigit():
+                raise ValueError(f"names the database '{database}', which is not a number")
+        return value
+
     @model_validator(mode="after")
     def _redis_broker_is_redis(self) -> Settings:
         # SENTINEL_BROKER_URL=redis://… alone means what SENTINEL_REDIS_URL means: rate limits, provider cool-downs
@@ -356,6 +395,8 @@ _RULES = {
     "fetch_allowed_networks": "comma-separated networks such as `10.1.0.0/16`",
     "reviewer_keys": "comma-separated `name:key` pairs, keys of 16 or more characters",
     "broker_url": "an `amqp://`, `amqps://` (RabbitMQ) or `redis://`, `rediss://` URL with a host",
+    "database_url": "a `postgresql://` (or `postgres://`) URL with a host, or a `sqlite:///` path",
+    "redis_url": "a `redis://`, `rediss://` URL with a host (and a database number, if any) or a `unix://` socket path",
     "public_url": "an `https://` (or `http://`) URL with a host and no query, such as `https://sentinel.example.com`",
     "default_key_rpm": "at least 1, or 0 for no limit",
     "anonymous_rpm": "at least 1, or 0 for no limit",

@@ -124,6 +124,7 @@ def migrate(
     sql: Annotated[bool, typer.Option("--sql", help="print the SQL instead of running it")] = False,
 ) -> None:
     """Bring the database (SQLite or PostgreSQL) to the newest schema. Safe to run again."""
+    from sentinel.db import private_sqlite_file
     from sentinel.db.migrate import head, upgrade, upgrade_sql
     from sentinel.ops.health import redact_url
     from sentinel.settings import Settings
@@ -141,6 +142,7 @@ def migrate(
         upgrade_sql(url)
         return
     log_to_stderr("alembic", settings.log_format)  # "Running upgrade 0001 -> 0002, …"
+    private_sqlite_file(url)
     try:
         at = upgrade(url)
     except SentinelError as exc:

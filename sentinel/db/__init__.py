@@ -5,6 +5,7 @@ from __future__ import annotations
 import select
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from sentinel import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from sentinel.errors import ConfigError
-from sentinel.keyfiles import private_folder
+from sentinel.keyfiles import private_file, private_folder
 from sentinel.settings import Settings
 
 #: SQLite's ``synchronous`` level. In WAL mode, NORMAL commits without an fsync: a crash of the process loses no
@@ -137,6 +138,14 @@ def insert_unless_present(session: Session, model: type[SQLModel], values: dict[
     return session.execute(statement).first() is not None
 
 
+def private_sqlite_file(url: str) -> None:
+    """A SQLite database file that does not exist yet made readable by this user only (0600): it holds every
+    tenant's rows (prompts, callback URLs, the provider call log), as private as the keys beside it."""
+    database = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if url.startswith("sqlite:///") and database and database != ":memory:" and Path(database).parent.is_dir():
+        private_file(Path(database))
+
+
 def engine_for(settings: Settings) -> Engine:
     """An engine for the configured database (SQLite or PostgreSQL), upgraded to the newest migration first."""
     # Imported here, not at the top: Alembic costs ~80 ms to import, paid only by a process that opens the
@@ -146,13 +155,18 @@ def engine_for(settings: Settings) -> Engine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         private_folder(settings.data_dir)
+        private_sqlite_file(url)
     engine = build_engine(url)
     try:
         upgrade_engine(engine)
     except OperationalError as exc:
         engine.dispose()
         if not url.startswith("sqlite"):
-            raise
+            # Named in one line (the URL without its password), not as a driver's traceback.
+            from sentinel.ops.health import redact_url
+
+            reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
+            raise ConfigError(f"SENTINEL_DATABASE_URL {redact_url(url)}: cannot use the database ({reason})") from None
         # A read-only volume (readOnlyRootFilesystem, a mount with ro) holding the database: named, not a traceback.
         database = url.removeprefix("sqlite:///")
         reason = getattr(exc.orig, "args", [str(exc)])[0]

@@ -29,6 +29,11 @@ from sentinel.evaluation.vision.judge import JudgeFailed, VisionJudge, scrub
 from sentinel.threadpools import shared_pool
 
 
+class ProcessExiting(RuntimeError):
+    """Judging could not start because the process is exiting (a worker still busy past its stop's grace period):
+    the message is given back to be judged again, not failed."""
+
+
 @dataclass
 class VoteResult:
     judge: str
@@ -104,7 +109,10 @@ def run_offline_judges(
         # The checks run on a judge thread so the vote arrives at the limit whatever they are doing; the deadline in
         # the context stops them at their next stage (decode, OCR page, criterion).
         ctx.deadline = now + judge.timeout_seconds
-        running.append((judge, _judge_threads().submit(_offline_vote_on_judge_thread, judge, rubric, ctx, started)))
+        try:
+            running.append((judge, _judge_threads().submit(_offline_vote_on_judge_thread, judge, rubric, ctx, started)))
+        except RuntimeError as exc:  # the pool takes no more work once the interpreter has begun to exit
+            raise ProcessExiting(f"judge {judge.name} not started: the process is exiting") from exc
     votes: list[VoteResult] = []
     for judge, outcome in running:
         try:

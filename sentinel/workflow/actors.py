@@ -28,7 +28,7 @@ import logging
 import dramatiq
 from dramatiq.middleware import TimeLimitExceeded
 
-from sentinel.evaluation.runner import abstention
+from sentinel.evaluation.runner import ProcessExiting, abstention
 from sentinel.outbox import steps
 from sentinel.store.blobs import BlobStoreError
 from sentinel.store.heap import keep_freed_buffers
@@ -96,6 +96,11 @@ def judge_panel(evaluation_id: str, judges: list[str]) -> None:
             evaluations.process_panel_message(evaluation_id, judges)
         except TimeLimitExceeded:
             evaluations.abstain_overran(evaluation_id, judges)
+        except ProcessExiting as exc:
+            # Not an error: the message goes back to the queue (the embedded broker's evaluation is resumed at the
+            # next start), one line instead of a traceback.
+            logger.info("evaluation %s: %s; its judging is given back", evaluation_id, exc)
+            raise dramatiq.Retry(str(exc)) from exc
 
 
 @dramatiq.actor(actor_name="judge_evaluation", queue_name=steps.JUDGING, max_retries=5, min_backoff=200, broker=broker)
