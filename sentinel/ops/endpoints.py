@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -18,6 +18,10 @@ from sentinel.ops import metrics
 from sentinel.ops.health import readiness
 
 router = APIRouter(tags=["operations"])
+
+#: The checks ``/readyz?scope=instance`` fails on: what another replica may not share. The broker and the judging
+#: queue are one for every replica, so failing on them takes every replica out of rotation at the same moment.
+INSTANCE_CHECKS = frozenset({"database", "blob_store"})
 
 
 class ReadinessOut(BaseModel):
@@ -35,10 +39,20 @@ class ReadinessOut(BaseModel):
     response_model=ReadinessOut,
     responses={503: {"model": ReadinessOut, "description": "a check failed; `failing` names it and `checks` says why"}},
 )
-async def readyz(services: AppServices, admission: JudgingAdmissions) -> JSONResponse:
+async def readyz(
+    services: AppServices,
+    admission: JudgingAdmissions,
+    scope: Literal["all", "instance"] = Query(
+        "all",
+        description="`instance`: fail only for what is wrong with this process (its database connection, its blob "
+        "store), reporting the shared broker and judging queue without failing on them: a readiness probe of "
+        "several replicas, which would otherwise all leave rotation at once when Redis blips or the judges fall "
+        "behind, while reads, review pages and plain generations still work",
+    ),
+) -> JSONResponse:
     # The API's own reading of the judging queue: /readyz fails exactly while its POSTs are refused.
     checks = await readiness(services, admission)
-    failing = [name for name, check in checks.items() if not check.ok]
+    failing = [name for name, check in checks.items() if not check.ok and (scope == "all" or name in INSTANCE_CHECKS)]
     body: dict[str, object] = {
         "status": "not ready" if failing else "ready",
         "checks": {name: check.to_dict() for name, check in checks.items()},

@@ -55,6 +55,25 @@ def test_a_dead_redis_makes_it_not_ready_quickly_and_says_why(tmp_path: Path) ->
     assert elapsed < 10  # refused connections answer at once; only a retry loop would take this long
 
 
+def test_a_replicas_probe_reports_a_shared_outage_without_leaving_rotation(tmp_path: Path) -> None:
+    # Redis (the broker) is one for every replica: a probe failing on it takes all of them out at once, while reads,
+    # review pages and plain generations still work. scope=instance fails only for this process's own faults.
+    port = free_port()
+    settings = Settings(data_dir=tmp_path, redis_url=f"redis://127.0.0.1:{port}/0")
+    with ops_client(settings) as http:
+        instance = http.get("/readyz", params={"scope": "instance"})
+        everything = http.get("/readyz")
+    assert everything.status_code == 503 and everything.json()["failing"] == ["broker"]
+    assert instance.status_code == 200, instance.text
+    assert instance.json()["status"] == "ready"
+    assert instance.json()["checks"]["broker"]["ok"] is False  # still reported, for whoever reads it
+    broken = Settings(data_dir=tmp_path, blob_dir=tmp_path / "file-not-folder")
+    (tmp_path / "file-not-folder").write_text("")
+    with ops_client(broken) as http:
+        own_fault = http.get("/readyz", params={"scope": "instance"})
+    assert own_fault.status_code == 503 and own_fault.json()["failing"] == ["blob_store"], own_fault.text
+
+
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A port that accepts TCP connections and never says a word (a hung PostgreSQL)."""
