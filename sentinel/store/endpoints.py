@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
 from sentinel.http.deps import AppServices
+from sentinel.http.errors import error_response
 from sentinel.http.schemas import V1_ERRORS, errors
 from sentinel.keys.deps import Keys
 from sentinel.keys.http import caller_of
@@ -22,6 +23,9 @@ from sentinel.store.signing import EXPIRES_PARAM, SIGNATURE_PARAM
 PRIVATE_CACHE_CONTROL = IMMUTABLE_CACHE_CONTROL.replace("public", "private")
 
 router = APIRouter(tags=["images"])
+
+#: The images API's POST routes that share /v1/images/{id}'s shape (no stored image has such an id).
+POST_ONLY_PATHS = frozenset({"generations", "edits", "variations"})
 
 
 #: What ``GET`` and ``HEAD /v1/images/{id}`` answer besides the errors every /v1 route shares.
@@ -58,6 +62,14 @@ async def _image_response(
     image_id: str, request: Request, services: AppServices, keys: Keys, *, with_body: bool
 ) -> Response:
     """GET's answer, or HEAD's: the same checks and headers, and for HEAD the store is never read."""
+    if image_id in POST_ONLY_PATHS:
+        # /v1/images/generations read with GET is a client using the wrong method, not an image id nobody has.
+        return error_response(
+            405,
+            "method_not_allowed",
+            f"/v1/images/{image_id} takes POST; {request.method} reads a stored image by its id",
+            headers={"Allow": "POST"},
+        )
     etag = f'"{image_id}"'
     caller = caller_of(request)
     expires, signature = request.query_params.get(EXPIRES_PARAM), request.query_params.get(SIGNATURE_PARAM)

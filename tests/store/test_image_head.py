@@ -72,3 +72,15 @@ def test_the_favicon_answers_head_too(image_url: str) -> None:
     head, got = httpx.head(favicon, timeout=10), httpx.get(favicon, timeout=10)
     assert (head.status_code, head.content) == (200, b"")
     assert head.headers["content-length"] == str(len(got.content))
+
+
+@pytest.mark.parametrize("route", ["generations", "edits", "variations"])
+def test_reading_a_post_route_is_a_405_naming_post_not_a_missing_image(image_url: str, route: str) -> None:
+    base = image_url.split("/v1/images/")[0]
+    for method in ("GET", "HEAD"):
+        answer = httpx.request(method, f"{base}/v1/images/{route}", timeout=10)
+        assert answer.status_code == 405, (method, answer.text)
+        assert answer.headers["allow"] == "POST"
+    said = httpx.get(f"{base}/v1/images/{route}", timeout=10).json()["error"]
+    assert said["code"] == "method_not_allowed" or said["type"] == "method_not_allowed", said
+    assert "takes POST" in said["message"]
