@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -163,10 +163,9 @@ def engine_for(settings: Settings) -> Engine:
         engine.dispose()
         if not url.startswith("sqlite"):
             # Named in one line (the URL without its password), not as a driver's traceback.
-            from sentinel.ops.health import redact_url
-
+            shown = make_url(url).render_as_string(hide_password=True)
             reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
-            raise ConfigError(f"SENTINEL_DATABASE_URL {redact_url(url)}: cannot use the database ({reason})") from None
+            raise ConfigError(f"SENTINEL_DATABASE_URL {shown}: cannot use the database ({reason})") from None
         # A read-only volume (readOnlyRootFilesystem, a mount with ro) holding the database: named, not a traceback.
         database = url.removeprefix("sqlite:///")
         reason = getattr(exc.orig, "args", [str(exc)])[0]
