@@ -10,7 +10,16 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
-from sentinel.evaluation.judges.base import LUMA, Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, pct
+from sentinel.evaluation.judges.base import (
+    LUMA,
+    Bands,
+    CheckSettings,
+    JudgeContext,
+    JudgeKind,
+    Outcome,
+    pct,
+    region_name,
+)
 
 kind = JudgeKind("layout", "Background whiteness and plainness, subject coverage of the frame, and cropping.")
 
@@ -311,9 +320,47 @@ class Contact:
     share: float
 
 
-def contacts(layout: Layout, min_contact: float) -> list[Contact]:
-    """Sides of the frame the product runs into."""
-    subject = layout.subject
+#: A line along the frame's edge is a flat band (a floor, a backdrop's edge, a truncated generation's fill), not
+#: the product, when the silhouette covers EDGE_BAND_COVER of it and EDGE_BAND_EVEN of it is one colour (within
+#: EDGE_BAND_LEVELS of the line's median in every channel): the product standing in front of the band is the rest.
+EDGE_BAND_COVER = 0.98
+EDGE_BAND_EVEN = 0.6
+EDGE_BAND_LEVELS = 4
+
+
+def without_edge_bands(layout: Layout) -> np.ndarray:
+    """The product's silhouette without the flat bands it meets at the frame's edges: rows (columns) from an edge
+    inward that the silhouette spans from side to side in one even colour (a grey floor band under a bottle). Such
+    a band is the background criteria's to fail; the product standing on it is not cut off by the frame."""
+    subject = layout.subject.copy()
+    if not subject.any():
+        return subject
+    thumb = layout.thumb.astype(np.int16)
+    covered_rows = subject.mean(axis=1) >= EDGE_BAND_COVER
+    covered_cols = subject.mean(axis=0) >= EDGE_BAND_COVER
+
+    def even(line: np.ndarray) -> bool:
+        # EDGE_BAND_EVEN of the line (pixels × channels) within EDGE_BAND_LEVELS of its median colour.
+        median = np.median(line, axis=0)
+        return float((np.abs(line - median).max(axis=1) <= EDGE_BAND_LEVELS).mean()) >= EDGE_BAND_EVEN
+
+    # Only the lines the silhouette spans, from each edge inward (most products span none: nothing is read).
+    for covered, line in ((covered_rows, lambda i: thumb[i]), (covered_cols, lambda i: thumb[:, i])):
+        length = covered.size
+        for order in (range(length), range(length - 1, -1, -1)):
+            for index in order:
+                if not covered[index] or not even(line(index)):
+                    break
+                if covered is covered_rows:
+                    subject[index] = False
+                else:
+                    subject[:, index] = False
+    return subject
+
+
+def contacts(layout: Layout, min_contact: float, subject: np.ndarray | None = None) -> list[Contact]:
+    """Sides of the frame the product (``subject``, default the layout's) runs into."""
+    subject = layout.subject if subject is None else subject
     rows, cols = np.flatnonzero(subject.any(axis=1)), np.flatnonzero(subject.any(axis=0))
     if rows.size == 0:
         return []
@@ -371,8 +418,11 @@ def subject_cut_off(ctx: JudgeContext, s: CutOffSettings) -> Outcome:
         return Outcome(True, None, None, "the background is not plain, so the product's outline cannot be told from it")
     if not layout.subject.any():
         return Outcome(True, None, None, "no product stands out from the background")
-    touching = contacts(layout, s.min_contact)
-    margins = _margins(layout.subject)
+    product = without_edge_bands(layout)
+    if not product.any():
+        return Outcome(True, None, None, "no product stands out from the background")
+    touching = contacts(layout, s.min_contact, product)
+    margins = _margins(product)
     if not touching:
         smallest = min(margins.values())
         return Outcome(True, 0.0, s.min_contact, f"the product keeps a margin on every side (at least {pct(smallest)})")
@@ -401,6 +451,64 @@ class BusyBackgroundSettings(CheckSettings):
     max_busy: float = Field(
         0.08, gt=0, le=1, description="share of the background's cells with texture, edges or objects, at most"
     )
+    max_prop: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="largest separate object beside the product (a prop, a second item) allowed, as a share of the "
+        "product's area; only objects with a crisp outline count (a detached soft shadow has none)",
+    )
+
+
+#: Share of a separate object's outline that must be a crisp step (DETAIL_STEP) for it to be an object, not a
+#: shadow or a floor patch fading into the backdrop.
+PROP_CRISP_OUTLINE = 0.5
+
+
+@dataclass(frozen=True)
+class Prop:
+    #: Area as a share of the product's.
+    share: float
+    #: Bounding box (left, top, right, bottom) at LAYOUT_SIDE.
+    box: tuple[int, int, int, int]
+
+
+def largest_prop(layout: Layout) -> Prop | None:
+    """The largest object standing apart from the product on a plain backdrop with a crisp outline of its own (a
+    lemon, a cube, a second bottle beside the product), not touching the frame's edge (a floor or a band is the
+    background criteria's); None when there is none."""
+    from scipy import ndimage
+
+    subject = layout.subject
+    area = int(np.count_nonzero(subject))
+    if not layout.plain_backdrop or area == 0:
+        return None
+    apart = layout.differs & ~subject
+    if not apart.any():
+        return None
+    join = max(1, round(JOIN_FRACTION * max(apart.shape)))
+    labels, count = ndimage.label(ndimage.maximum_filter(apart, 2 * join + 1) & ~subject)
+    if count == 0:
+        return None
+    crisp = layout.steps >= DETAIL_STEP
+    best: Prop | None = None
+    for index, found in enumerate(ndimage.find_objects(labels), start=1):
+        if found is None:
+            continue
+        piece = (labels[found] == index) & apart[found]
+        share = int(np.count_nonzero(piece)) / area
+        if share <= (best.share if best else 0.0):
+            continue
+        rows, cols = found
+        height, width = apart.shape
+        if rows.start == 0 or cols.start == 0 or rows.stop == height or cols.stop == width:
+            continue
+        outline = piece & ~ndimage.binary_erosion(piece)
+        sharp = ndimage.maximum_filter(crisp[found], 3) & outline
+        if np.count_nonzero(sharp) < PROP_CRISP_OUTLINE * max(1, np.count_nonzero(outline)):
+            continue
+        best = Prop(round(share, 4), (cols.start, rows.start, cols.stop, rows.stop))
+    return best
 
 
 #: The background is judged in square cells this many pixels wide at LAYOUT_SIDE (a 16×16 grid): a prop a tenth of
@@ -433,10 +541,13 @@ def busy_share(layout: Layout) -> float | None:
     return float(np.count_nonzero(judged & (busy >= BUSY_CELL_SHARE * room))) / int(np.count_nonzero(judged))
 
 
+BUSY_BANDS = Bands(0.3, 0.5, higher_is_better=False, measure="share of the background's cells that are busy")
+
+
 @kind.check(
     "busy_background",
     BusyBackgroundSettings,
-    bands=Bands(0.3, 0.5, higher_is_better=False, measure="share of the background's cells that are busy"),
+    bands=BUSY_BANDS,
     fix="Put the product alone on a plain, seamless backdrop: no props, surfaces, patterns, texture or other "
     "objects around it.",
 )
@@ -454,8 +565,26 @@ def busy_background(ctx: JudgeContext, s: BusyBackgroundSettings) -> Outcome:
         return Outcome(True, None, s.max_busy, "the product fills the whole frame: no background to judge")
     where = "around the product" if layout.plain_backdrop else "at the edges of the frame"
     if busy <= s.max_busy:
+        prop = largest_prop(layout)
+        if prop is not None and prop.share > s.max_prop:
+            height, width = layout.subject.shape
+            detail = (
+                f"a separate object stands beside the product at the {region_name(prop.box, width, height)} "
+                f"({pct(prop.share)} of the product's size, allowed {pct(s.max_prop)}): a prop or second item on "
+                f"an otherwise plain background ({pct(busy)} busy)"
+            )
+            return Outcome(False, round(busy, 4), s.max_busy, detail, severity="moderate", facts={"prop": True})
         return Outcome(True, round(busy, 4), s.max_busy, f"the background {where} is plain ({pct(busy)} busy)")
     detail = (
         f"the background {where} is busy: {pct(busy)} of it holds texture, edges or objects (allowed {pct(s.max_busy)})"
     )
+    prop = largest_prop(layout)
+    if prop is not None and prop.share > s.max_prop and busy < BUSY_BANDS.moderate:
+        # A second object beside the product is a prop however few cells it marks: never only mild.
+        height, width = layout.subject.shape
+        detail += (
+            f"; a separate object stands beside the product at the {region_name(prop.box, width, height)} "
+            f"({pct(prop.share)} of the product's size)"
+        )
+        return Outcome(False, round(busy, 4), s.max_busy, detail, severity="moderate", facts={"prop": True})
     return Outcome(False, round(busy, 4), s.max_busy, detail)

@@ -584,11 +584,8 @@ def _staircase_rows(image: np.ndarray) -> tuple[int, np.ndarray]:
     biggest = cv2.max(cv2.max(red, green), blue)
     flat = np.zeros((height, width), dtype=bool)  # the last column stays False: runs end at each row's end
     flat[:, :-1] = biggest <= BAND_FLAT
-    edges = np.diff(np.concatenate([[False], flat.ravel(), [False]]).view(np.int8))
-    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]  # flat pairs [start, end): pixels start..end
+    starts, ends = _long_flat_runs(flat.ravel(), BAND_MIN_RUN - 1)  # flat pairs [start, end): pixels start..end
     length = ends - starts + 1
-    keep = length >= BAND_MIN_RUN
-    starts, ends, length = starts[keep], ends[keep], length[keep]
     if len(starts) < 3:
         return 0, np.zeros(0)
     pixels = image.reshape(-1, 3)
@@ -604,6 +601,26 @@ def _staircase_rows(image: np.ndarray) -> tuple[int, np.ndarray]:
     step &= _passes_straight(pixels, ends[:-1], starts[1:], size)
     stair = step[:-1] & step[1:] & (direction[:-1] == direction[1:])
     return int(length[1:-1][stair].sum()), size[step]
+
+
+def _long_flat_runs(flat: np.ndarray, least: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each run of at least ``least`` True values of ``flat`` (1-D bool, ending in False): its first index and the
+    index just past it. Only the long runs are found (a photograph's grain makes tens of thousands of short ones,
+    whose every start and end numpy's nonzero would list): where ``least`` values in a row are True, the position
+    before is not (a start), or after them the next is not (an end)."""
+    size = flat.size
+    # held[i]: flat[i : i + least] all True, by doubling the window over shifted views.
+    held, span = flat, 1
+    while 2 * span <= least:
+        held, span = held[:-span] & held[span:], 2 * span
+    if span < least:
+        held = held[: span - least] & held[least - span :]
+    if not held.size:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    first = held.copy()
+    first[1:] &= ~flat[: held.size - 1]
+    past = ~flat[least:] & held[: size - least]
+    return np.flatnonzero(first), np.flatnonzero(past) + least
 
 
 def _passes_straight(pixels: np.ndarray, ends: np.ndarray, starts: np.ndarray, size: np.ndarray) -> np.ndarray:
@@ -641,6 +658,16 @@ def _comb_probes() -> list[tuple[float, slice, np.ndarray]]:
 _COMB_PROBES = _comb_probes()
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D float array without NaN, from the partition it reads (its checks and its mean of the
+    middle values cost three times the partition on the spectra's few dozen values)."""
+    half = values.size // 2
+    if values.size % 2:
+        return float(np.partition(values, half)[half])
+    low, high = np.partition(values, (half - 1, half))[half - 1 : half + 1]
+    return float((low + high) / 2)
+
+
 def _comb(histogram: np.ndarray) -> tuple[float, float]:
     """The lattice spacing a channel's histogram repeats at, and how prominent that repeat is.
 
@@ -653,7 +680,7 @@ def _comb(histogram: np.ndarray) -> tuple[float, float]:
     trend = np.convolve(np.pad(counts, 12, mode="edge"), np.ones(25) / 25, mode="same")[12:-12]
     spectrum = np.abs(np.fft.rfft((counts - trend) * _COMB_WINDOW, _COMB_POINTS)) ** 2
     found = [
-        (float(spectrum[line].max() / max(float(np.median(spectrum[around])), 1e-12)), period)
+        (float(spectrum[line].max() / max(_median(spectrum[around]), 1e-12)), period)
         for period, line, around in _COMB_PROBES
     ]
     best = max(prominence for prominence, _ in found)
@@ -940,18 +967,21 @@ def _textured(darkest: np.ndarray, area: np.ndarray) -> bool:
     return pairs > 0 and changed >= BLEACHED_TEXTURE_SHARE * pairs
 
 
-def exposure(gray: np.ndarray, rgb: np.ndarray) -> ExposureMeasure:
+def exposure(gray: np.ndarray, rgb: np.ndarray, planes: tuple[np.ndarray, ...] | None = None) -> ExposureMeasure:
     """Brightness statistics of an image, from histograms of an at most 512-px strided copy.
 
     The mean and the clipped and bleached shares are of the subject: a plain white backdrop around it
     (:func:`white_backdrop`) is what a product shot asks for, not highlights burnt out or a washed-out picture.
+    ``planes``: ``rgb``'s colour planes, when the caller has them.
     """
     import cv2
 
     sample = strided(gray, BANDING_SIDE)
     colours = strided(rgb, BANDING_SIDE)
-    # OpenCV's maximum and minimum of contiguous copies of the planes: half the time of numpy's over strided ones.
-    red, green, blue = (np.ascontiguousarray(colours[..., channel]) for channel in range(3))
+    # OpenCV's maximum and minimum of contiguous copies of the planes: half the time of numpy's over strided ones
+    # (copied from the split planes, when there are, rather than every third byte of the image).
+    sources = planes if planes is not None else tuple(rgb[..., channel] for channel in range(3))
+    red, green, blue = (np.ascontiguousarray(strided(plane, BANDING_SIDE)) for plane in sources)
     brightest, darkest = cv2.max(cv2.max(red, green), blue), cv2.min(cv2.min(red, green), blue)
     backdrop = white_backdrop(colours, darkest)
     if backdrop is not None and backdrop.all():
@@ -966,7 +996,10 @@ def exposure(gray: np.ndarray, rgb: np.ndarray) -> ExposureMeasure:
     # constant and is not bleached.
     bleached_count = int(np.count_nonzero(bleached))
     bleached_share = bleached_count / area if bleached_count and _textured(darkest, bleached) else 0.0
-    histogram = np.bincount(np.clip(np.rint(sample), 0, 255).astype(np.uint8).ravel(), minlength=256)
+    rounded = np.rint(sample)
+    np.clip(rounded, 0, 255, out=rounded)
+    # OpenCV's count of the levels: numpy's bincount widens every one to an index first (four times the time).
+    histogram = cv2.calcHist([rounded.astype(np.uint8)], [0], None, [256], [0, 256]).ravel().astype(np.int64)
     total = max(1, int(histogram.sum()))
     cdf = np.cumsum(histogram) / total
     levels = np.arange(256)
@@ -1136,6 +1169,70 @@ def covered_share(bands: list[FlatBand]) -> float:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Smear: blur seen in the profile of the sharpest edges, relative to the scene's own edges
+# --------------------------------------------------------------------------------------------------------------
+
+#: Longest side of the (box-averaged) copy the edges' profile is read on.
+SMEAR_SIDE = 256
+#: Span (px of that copy) a blurred edge is compared over: an edge sharp at that scale changes as much in 1 px as
+#: in SMEAR_SPAN px; an edge smeared over SMEAR_SPAN px or more changes 1/SMEAR_SPAN as much.
+SMEAR_SPAN = 8
+#: Share of the pixels whose changes count as the picture's sharpest edges.
+SMEAR_TOP = 0.005
+#: Tile (px of that copy) and the spread of levels above which it counts as busy.
+SMEAR_TILE, SMEAR_BUSY_LEVEL = 16, 8.0
+#: The four directions an edge profile is read along, (down, across) steps, and how the detail names each.
+SMEAR_DIRECTIONS = (((0, 1), "sideways"), ((1, 0), "up and down"), ((1, 1), "diagonally"), ((1, -1), "diagonally"))
+
+
+@dataclass(frozen=True)
+class SmearMeasure:
+    #: The lowest, over the four directions, of: the strongest 1-px changes along it over the strongest changes
+    #: across SMEAR_SPAN px along it (the top SMEAR_TOP of each). Sharp edges read 0.4-0.9, edges smeared over
+    #: SMEAR_SPAN px or more 1/SMEAR_SPAN.
+    ratio: float
+    #: The direction that ratio is read along ("sideways", "up and down", "diagonally").
+    direction: str
+    #: How many of the four directions read under ``threshold`` (4: blurred every way, 1: smeared one way).
+    smeared_ways: int
+    #: Share of the tiles whose levels spread over SMEAR_BUSY_LEVEL: how much of the frame is busy with content.
+    busy: float
+
+
+def smear(gray: np.ndarray, threshold: float, min_busy: float = 0.0) -> SmearMeasure:
+    """How sharp the picture's sharpest edges are, as a share of the change they make: a measure of blur that does
+    not grow with the amount or contrast of what the scene shows (a smeared busy street keeps a high detail score;
+    its edges still fade over many pixels). Read per direction, so motion blur any way shows. A picture less busy
+    than ``min_busy`` is not read (ratio 1): a product on white is judged on its detail score."""
+    g = box_downscale(gray, SMEAR_SIDE)
+    h, w = g.shape
+    if min(h, w) <= 2 * SMEAR_SPAN:
+        return SmearMeasure(1.0, "", 0, 0.0)
+    rows, cols = h // SMEAR_TILE, w // SMEAR_TILE
+    spread = g[: rows * SMEAR_TILE, : cols * SMEAR_TILE].reshape(rows, SMEAR_TILE, cols, SMEAR_TILE).std(axis=(1, 3))
+    busy = round(float((spread > SMEAR_BUSY_LEVEL).mean()), 3) if spread.size else 0.0
+    if busy < min_busy:
+        return SmearMeasure(1.0, "", 0, busy)
+
+    def strongest(change: np.ndarray) -> float:
+        flat = np.abs(change).ravel()
+        n = max(1, int(flat.size * SMEAR_TOP))
+        return float(np.partition(flat, flat.size - n)[flat.size - n :].mean())
+
+    def change(dy: int, dx: int, n: int) -> np.ndarray:
+        ahead = g[dy * n :, dx * n :] if dx >= 0 else g[dy * n :, : w + dx * n]
+        behind = g[: h - dy * n, : w - dx * n] if dx >= 0 else g[: h - dy * n, -dx * n :]
+        return ahead - behind
+
+    ratios = []
+    for (dy, dx), name in SMEAR_DIRECTIONS:
+        span = strongest(change(dy, dx, SMEAR_SPAN))
+        ratios.append((strongest(change(dy, dx, 1)) / span if span > 0 else 1.0, name))
+    ratio, direction = min(ratios)
+    return SmearMeasure(round(ratio, 3), direction, sum(r < threshold for r, _ in ratios), busy)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Tiling and duplicated halves
 # --------------------------------------------------------------------------------------------------------------
 
@@ -1172,6 +1269,103 @@ def _detail(gray: np.ndarray) -> np.ndarray:
         source, (9, 9), borderType=cv2.BORDER_REFLECT
     )
     return detail - detail.mean()
+
+
+#: Longest side of the (box-averaged) copy mirror images are looked for on: a pasted mirror is exact at any scale.
+MIRROR_SIDE = 256
+#: Fewest share of the side a mirrored band reaches either side of its axis (the off-centre mirror at 60% of the
+#: width mirrors 40% of it each way; a symmetric product fills less).
+MIRROR_MIN_SHARE = 0.2
+#: Rows (or columns) of the analysis copy a strip of the busy map averages over.
+MIRROR_BLOCK = 8
+#: RMS of the fine detail over a MIRROR_BLOCK strip above which that strip of a column is busy (a textured photo
+#: reads 5-30 there, a white backdrop or a smooth sky 0-1).
+MIRROR_BUSY_LEVEL = 2.0
+#: Least busy share of a mirrored band for its match to count.
+MIRROR_MIN_BUSY = 0.5
+
+
+@dataclass(frozen=True)
+class MirrorMeasure:
+    #: Correlation (0-1) of the fine detail either side of the axis with its mirror image, over the mirrored band.
+    similarity: float
+    #: "vertical" (left and right are mirror images: the axis is a column) or "horizontal" (top and bottom).
+    axis: str
+    #: Where the axis lies, as a share of the width (vertical) or height (horizontal).
+    position: float
+    #: Share of the mirrored band that is busy with detail: a symmetric object on a plain ground is mostly plain,
+    #: a photograph copied onto its own mirror image is busy all over.
+    busy: float
+    #: The strongest mirror the other way (a mandala or a tiled design mirrors both ways; a pasted mirror one).
+    other_way: float = 0.0
+    #: The strongest mirror the same way about an axis at least MIRROR_ELSEWHERE of the side from this one (a
+    #: chessboard or a regular pattern mirrors about every line between its cells).
+    elsewhere: float = 0.0
+
+
+#: Share of the side a second mirror axis lies from the first to count as another one.
+MIRROR_ELSEWHERE = 0.1
+
+
+def mirrored(gray: np.ndarray) -> MirrorMeasure:
+    """The strongest mirror image of one part of the picture in another: left-right about a column, or top-bottom
+    about a row, anywhere from MIRROR_MIN_SHARE of the side to the other end.
+
+    One FFT per axis of the fine detail (as :func:`repetition` reads it): the convolution of each row with itself
+    is, at lag s, the sum of d[x]·d[s−x], the match of the row with its mirror about s/2; over the overlap it is
+    normalised by the energy there (1 for an exact mirror). Each row's (column's) mean detail is taken off first:
+    a horizon is the same at every column and matches its mirror anywhere. Only the bands that are mostly busy
+    count: a bottle or a logo on white is symmetric by design, a busy photograph is not.
+    """
+    small = box_downscale(gray, MIRROR_SIDE)
+    h, w = small.shape
+    if h < TILING_MIN_SIDE or w < TILING_MIN_SIDE:
+        return MirrorMeasure(0.0, "", 0.0, 0.0)
+    from scipy import fft
+
+    detail = _detail(small)
+    best = MirrorMeasure(0.0, "", 0.0, 0.0)
+    found: list[MirrorMeasure] = []
+    for axis, rows in (("vertical", detail), ("horizontal", np.ascontiguousarray(detail.T))):
+        n, side = rows.shape
+        strips = n // MIRROR_BLOCK
+        reach = int(np.ceil(MIRROR_MIN_SHARE * side))
+        lags = np.arange(2 * reach - 1, 2 * side - 2 * reach)
+        if strips == 0 or lags.size == 0:
+            continue
+        lo, hi = np.maximum(0, lags - side + 1), np.minimum(side - 1, lags)
+        rms = np.sqrt((rows[: strips * MIRROR_BLOCK] ** 2).reshape(strips, MIRROR_BLOCK, side).mean(axis=1))
+        busy_columns = np.concatenate([[0.0], np.cumsum((rms > MIRROR_BUSY_LEVEL).mean(axis=0))])
+        busy = (busy_columns[hi + 1] - busy_columns[lo]) / (hi + 1 - lo)
+        if not (busy >= MIRROR_MIN_BUSY).any():
+            continue
+        centred = rows - rows.mean(axis=1, keepdims=True)
+        # Single precision is plenty for a match read to two decimals. A circular convolution this long wraps no
+        # lag that is read onto another.
+        length = fft.next_fast_len(2 * side - 2 * reach, real=True)
+        spectrum = fft.rfft(centred, n=length, axis=1, workers=1)
+        conv = np.fft.irfft((spectrum * spectrum).sum(axis=0), n=length)
+        energy = np.concatenate([[0.0], np.cumsum((centred * centred).sum(axis=0, dtype=np.float64))])
+        band = energy[hi + 1] - energy[lo]
+        match = np.where(band > 1e-6 * (hi + 1 - lo) * n, conv[lags % length] / np.maximum(band, 1e-9), 0.0)
+        counted = np.where(busy >= MIRROR_MIN_BUSY, match, 0.0)
+        i = int(np.argmax(counted))
+        far = np.abs(lags - lags[i]) > 2 * MIRROR_ELSEWHERE * side
+        elsewhere = float(counted[far].max()) if far.any() else 0.0
+        found.append(
+            MirrorMeasure(
+                round(float(counted[i]), 3),
+                axis,
+                round(float(lags[i] / 2 / side), 3),
+                round(float(busy[i]), 3),
+                elsewhere=round(elsewhere, 3),
+            )
+        )
+    if not found:
+        return best
+    found.sort(key=lambda m: m.similarity, reverse=True)
+    other = found[1].similarity if len(found) > 1 else 0.0
+    return replace(found[0], other_way=other)
 
 
 def _peak_near(rho: np.ndarray, dy: float, dx: float, radius: int = 1) -> float:
@@ -1634,6 +1828,8 @@ def _holds_run(flat: np.ndarray, run: int, axis: int) -> bool:
 
     if flat.shape[axis] < run:
         return False
+    if not _holds_aligned_block(flat, run, axis):
+        return False
     span, joined = 1, flat.view(np.uint8)
     while 2 * span <= run:
         joined, span = join(joined, 0, span), 2 * span
@@ -1642,6 +1838,42 @@ def _holds_run(flat: np.ndarray, run: int, axis: int) -> bool:
     if span < run:
         joined = join(joined, 0, run - span)
     return bool(cv2.countNonZero(joined))
+
+
+#: Longest aligned block :func:`_holds_aligned_block` looks for (8 bytes of 8 flags each).
+ALIGNED_BLOCK_MOST = 64
+
+
+def _holds_aligned_block(flat: np.ndarray, run: int, axis: int) -> bool:
+    """A necessary condition for :func:`_holds_run`, told in about one pass over ``flat`` (bool): whether any line
+    along ``axis`` is True throughout a block of ``block`` positions starting at a multiple of ``block``, the largest
+    power of two (at most ALIGNED_BLOCK_MOST) with 2·block − 1 ≤ ``run``. Any ``run`` positions in a row hold such
+    a block, so a line without one holds no run; a photograph's grain breaks every block, where the doubling search
+    passed over the whole array up to seven times. True (nothing told) when ``run`` allows no block of 8."""
+    block = 1
+    while 2 * (2 * block) - 1 <= run and 2 * block <= ALIGNED_BLOCK_MOST:
+        block *= 2
+    if block < 8:
+        return True
+    if axis == 1:
+        whole = flat.shape[1] // block * block
+        if whole == 0:
+            return False
+        # Eight flags are one uint64, 0x0101010101010101 when all are True; then so are the eight block-wide
+        # comparisons of a block of 64 (a block of 8, 16 or 32 reads one, two or four of them).
+        ones = np.uint64(0x0101010101010101)
+        words = np.ascontiguousarray(flat[:, :whole]).view(np.uint64) == ones
+        kind = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[block // 8]
+        return bool((words.view(kind) == kind(ones & np.uint64(np.iinfo(kind).max))).any())
+    # Down the columns: each aligned group of ``block`` rows folded into one by halves.
+    whole = flat.shape[0] // block * block
+    if whole == 0:
+        return False
+    folded = flat[:whole].reshape(whole // block, block, flat.shape[1])
+    while folded.shape[1] > 1:
+        half = folded.shape[1] // 2
+        folded = folded[:, :half] & folded[:, half:]
+    return bool(folded.any())
 
 
 def _streak_share(flat: np.ndarray, across: np.ndarray, axis: int, plain: np.ndarray | None = None) -> float:
@@ -1783,26 +2015,76 @@ class Pixelation:
     measured: bool = True
 
 
-def _still_grid(gray: np.ndarray) -> tuple[float, float]:
+def _still_grid(jumps: _LineJumps) -> tuple[float, float]:
     """The blown-up pixels' sides (across, down) read from the lines that change at all, or 0s. Square pixels are
     the same size both ways: once one direction shows the grid, the other's few changing lines (a smoothly shaded
     product changes down the frame only every few blocks, or only at its outline) need only sit on that grid."""
-    across, down = _grid_lines(gray, 1, still=True), _grid_lines(gray, 0, still=True)
+    across, down = _grid_lines(jumps(1), still=True), _grid_lines(jumps(0), still=True)
     if across and down:
         return across, down
     for axis, period in ((0, across), (1, down)):
-        if period and _on_grid(_changing_starts(gray, axis, PIXEL_STILL), period):
+        if period and _on_grid(_changing_starts(jumps(axis), PIXEL_STILL), period):
             return period, period
     return 0.0, 0.0
 
 
-def _changing_starts(gray: np.ndarray, axis: int, level: float) -> np.ndarray:
-    """The first of each run of neighbouring lines along ``axis`` whose mean jump exceeds ``level``."""
-    import cv2
-
-    after, before = (gray[:, 1:], gray[:, :-1]) if axis == 1 else (gray[1:], gray[:-1])
-    active = np.nonzero(cv2.absdiff(after, before).mean(axis=1 - axis) > level)[0]
+def _changing_starts(jumps: np.ndarray | None, level: float) -> np.ndarray:
+    """The first of each run of neighbouring lines whose mean jump ``jumps`` (see :class:`_LineJumps`) exceeds
+    ``level``."""
+    if jumps is None:
+        return np.zeros(0, dtype=np.intp)
+    active = np.nonzero(jumps > level)[0]
     return active[np.concatenate([[True], np.diff(active) > 1])] if active.size else active
+
+
+#: Rows of the picture whose line jumps :class:`_LineJumps` reads at a time.
+LINE_JUMP_ROWS = 64
+
+
+class _LineJumps:
+    """The mean jump between neighbouring lines of ``gray`` along each axis (1: between columns, 0: between rows),
+    each read once: the grid is looked for along an axis up to three times (quiet, still, on the other's grid)."""
+
+    def __init__(self, gray: np.ndarray) -> None:
+        self.gray = gray
+        self.read: dict[int, np.ndarray | None] = {}
+
+    def __call__(self, axis: int) -> np.ndarray | None:
+        if axis not in self.read:
+            self.read[axis] = self._jumps(axis)
+        return self.read[axis]
+
+    def _jumps(self, axis: int) -> np.ndarray | None:
+        """``cv2.absdiff(after, before).mean(axis=1 - axis)`` of the shifted views (|b - a| in one OpenCV pass: the
+        same float32 values as numpy's diff and abs, in a third of the time), LINE_JUMP_ROWS rows at a time: the
+        same numbers, without a frame-sized array of jumps going out to memory and back."""
+        import cv2
+
+        gray = self.gray
+        if gray.shape[axis] < 2:
+            return None
+        height, width = gray.shape
+        if axis == 0:
+            # Each row's mean is its own: a band of rows at a time.
+            jumps = np.empty(height - 1, np.float32)
+            for top in range(0, height - 1, LINE_JUMP_ROWS):
+                end = min(height - 1, top + LINE_JUMP_ROWS)
+                jumps[top:end] = cv2.absdiff(gray[top + 1 : end + 1], gray[top:end]).mean(axis=1)
+            return jumps
+        # The mean down the columns: numpy adds the rows one after another into the running total, then divides by
+        # their count; a band at a time, with the total so far as the band's first row, adds them in the same order.
+        band = np.empty((min(height, LINE_JUMP_ROWS) + 1, width - 1), np.float32)
+        total: np.ndarray | None = None
+        for top in range(0, height, LINE_JUMP_ROWS):
+            end = min(height, top + LINE_JUMP_ROWS)
+            first = 0 if total is None else 1
+            part = band[: end - top + first]
+            if total is not None:
+                part[0] = total
+            cv2.absdiff(gray[top:end, 1:], gray[top:end, :-1], dst=part[first:])
+            total = part.sum(axis=0)
+        assert total is not None
+        return np.true_divide(total, height, out=total, casting="unsafe")
 
 
 def _on_grid(starts: np.ndarray, period: float) -> bool:
@@ -1814,18 +2096,13 @@ def _on_grid(starts: np.ndarray, period: float) -> bool:
     return bool((np.abs(steps - np.round(steps)) * period <= 1.0).mean() >= 0.9)
 
 
-def _grid_lines(gray: np.ndarray, axis: int, still: bool = False) -> float:
-    """The spacing of the lines along which ``gray`` changes while it stays flat between them (its blown-up pixels'
-    side along ``axis``), or 0 when the changes are not on such a grid. ``still``: a line is active when it changes
-    at all (see PIXEL_STILL) rather than by a share of the busiest lines' change."""
-    import cv2
-
-    if gray.shape[axis] < 2:
+def _grid_lines(jumps: np.ndarray | None, still: bool = False) -> float:
+    """The spacing of the lines along which a picture changes while it stays flat between them (its blown-up
+    pixels' side along the axis ``jumps``, its lines' mean jumps, were read along), or 0 when the changes are not on
+    such a grid; None for ``jumps``: too few lines to have any. ``still``: a line is active when it changes at all
+    (see PIXEL_STILL) rather than by a share of the busiest lines' change."""
+    if jumps is None:
         return 0.0
-    # |b - a| in one OpenCV pass over shifted views: the same float32 values as numpy's diff and abs, in a third of
-    # the time.
-    after, before = (gray[:, 1:], gray[:, :-1]) if axis == 1 else (gray[1:], gray[:-1])
-    jumps = cv2.absdiff(after, before).mean(axis=1 - axis)
     if jumps.size < 2 * PIXEL_GRID_MIN:
         return 0.0
     busiest = np.sort(jumps)[-max(1, jumps.size // 20) :].mean()
@@ -1869,10 +2146,11 @@ def pixelation(gray: np.ndarray, colours: int) -> Pixelation:
     if colours < PIXEL_MIN_LEVELS:
         return Pixelation((0, 0), 0.0)
     # A grid is needed both ways: the second is looked for only when the first is there.
-    across = _grid_lines(gray, 1)
-    down = _grid_lines(gray, 0) if across else 0.0
+    jumps = _LineJumps(gray)
+    across = _grid_lines(jumps(1))
+    down = _grid_lines(jumps(0)) if across else 0.0
     if not across or not down:
-        across, down = _still_grid(gray)
+        across, down = _still_grid(jumps)
     if not across or not down:
         return Pixelation((0, 0), 0.0)
     height, width = gray.shape

@@ -330,6 +330,16 @@ def _unless_asked(ctx: JudgeContext, s: PromptSettings, outcome: Outcome, asking
 class SharpSettings(PromptSettings):
     min_sharpness: float = Field(60.0, ge=0, description="Laplacian variance of the most detailed tiles")
     analysis_side: int = Field(1024, ge=128, le=4096, description="longest side the image is analysed at")
+    min_edge_ratio: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="least share of its change the sharpest edges make in 1 px of the 256-px copy, against 8 px, in "
+        "every direction (sharp photos 0.4-0.9; smeared by 8 px or more: 0.125): judged on busy scenes only",
+    )
+    smear_min_busy: float = Field(
+        0.5, ge=0, le=1, description="least share of the frame busy with content for the edge ratio to be judged"
+    )
 
 
 #: Fewest pixels across and down an image's analysis copy needs for its sharpness to be measured: the Laplacian
@@ -357,14 +367,28 @@ def _tile_detail(gray: np.ndarray) -> np.ndarray:
         lap = 4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:]
         return np.array([lap.var()])
     # Only the whole tiles' Laplacian, in place: the same float32 operations in the same order, without a new array
-    # for each of them.
-    height, width = rows * tile, cols * tile
-    lap = np.multiply(gray[1 : height + 1, 1 : width + 1], 4)
-    lap -= gray[:height, 1 : width + 1]
-    lap -= gray[2 : height + 2, 1 : width + 1]
-    lap -= gray[1 : height + 1, :width]
-    lap -= gray[1 : height + 1, 2 : width + 2]
-    return lap.reshape(rows, tile, cols, tile).var(axis=(1, 3)).ravel()
+    # for each of them. A few rows of tiles at a time: each band's Laplacian (and the variance's copy of it) stays
+    # in the processor's cache, where the whole frame's went out to memory and back five times; each tile's variance
+    # is the same numbers read the same way.
+    width = cols * tile
+    detail = np.empty((rows, cols), gray.dtype)  # float32, as every caller's luminance or chroma plane
+    band = min(rows, TILE_DETAIL_BAND)
+    lap = np.empty((band * tile, width), gray.dtype)
+    for first in range(0, rows, band):
+        last = min(rows, first + band)
+        top, height = first * tile, (last - first) * tile
+        part = lap[:height]
+        np.multiply(gray[top + 1 : top + height + 1, 1 : width + 1], 4, out=part)
+        part -= gray[top : top + height, 1 : width + 1]
+        part -= gray[top + 2 : top + height + 2, 1 : width + 1]
+        part -= gray[top + 1 : top + height + 1, :width]
+        part -= gray[top + 1 : top + height + 1, 2 : width + 2]
+        detail[first:last] = part.reshape(last - first, tile, cols, tile).var(axis=(1, 3))
+    return detail.ravel()
+
+
+#: Rows of 32×32 tiles whose Laplacian :func:`_tile_detail` reads at a time (128 full rows of a 1024-px image).
+TILE_DETAIL_BAND = 4
 
 
 def _chroma(ctx: JudgeContext) -> measures.ChromaMeasure:
@@ -398,10 +422,13 @@ def _thumbnail_gray(ctx: JudgeContext, side: int = 1024) -> np.ndarray:
     return ctx.memo(f"gray@{side}", compute)
 
 
+SHARP_BANDS = Bands(0.5, 0.2, measure="detail score as a share of the minimum")
+
+
 @kind.check(
     "sharp",
     SharpSettings,
-    bands=Bands(0.5, 0.2, measure="detail score as a share of the minimum"),
+    bands=SHARP_BANDS,
     fix="Keep the subject in sharp focus with crisp fine detail; no blur or smearing.",
 )
 def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
@@ -424,12 +451,14 @@ def _sharp_outcome(ctx: JudgeContext, s: SharpSettings) -> Outcome:
     # square of the contrast, and an underexposed picture is the exposure criterion's to fail, with the fix that
     # brightens it, not one that asks for sharper focus.
     sample = measures.strided(gray, 512)
-    highlight = float(np.percentile(sample, 99.9))
-    dim = highlight < DIM_HIGHLIGHT and float(sample.mean()) < DIM_MEAN
+    # The brightest 0.1% (a partition of the sample, most of this step's time) only of a picture dark on average.
+    dim = float(sample.mean()) < DIM_MEAN and (highlight := float(np.percentile(sample, 99.9))) < DIM_HIGHLIGHT
     gain = (255 / max(highlight, 16.0)) ** 2 if dim else 1.0
     score *= gain
     measured = round(score, 1)
     if score >= s.min_sharpness:
+        if smeared := _smeared(ctx, s, gray, measured):
+            return smeared
         read_as = f", read as if its brightest parts ({number(round(highlight))}) were white" if dim else ""
         return Outcome(True, measured, s.min_sharpness, f"image is sharp (detail score {number(measured)}{read_as})")
     edges = ctx.memo(f"edge-contrast@{s.analysis_side}", lambda: _edge_contrast(ctx, gray, s.analysis_side))
@@ -449,6 +478,8 @@ def _sharp_outcome(ctx: JudgeContext, s: SharpSettings) -> Outcome:
             gain * ctx.memo(f"chroma-sharpness@{s.analysis_side}", lambda: _chroma_sharpness(ctx, s.analysis_side)), 1
         )
     if colour >= s.min_sharpness:
+        if smeared := _smeared(ctx, s, gray, colour):
+            return smeared
         detail = f"image is sharp (detail score {number(colour)} in its colour edges, {number(measured)} in luminance)"
         return Outcome(True, colour, s.min_sharpness, detail)
     if colour > measured:
@@ -456,9 +487,47 @@ def _sharp_outcome(ctx: JudgeContext, s: SharpSettings) -> Outcome:
             f"image looks blurred: detail score {number(colour)} in its colour edges, {number(measured)} in "
             f"luminance (needs ≥ {number(s.min_sharpness)})"
         )
-        return Outcome(False, colour, s.min_sharpness, detail, graded=colour / max(s.min_sharpness, 1e-9))
+        blurred = Outcome(False, colour, s.min_sharpness, detail, graded=colour / max(s.min_sharpness, 1e-9))
+        return _worse_smear(ctx, s, gray, colour, blurred)
     detail = f"image looks blurred: detail score {number(measured)} (needs ≥ {number(s.min_sharpness)})"
-    return Outcome(False, measured, s.min_sharpness, detail, graded=score / max(s.min_sharpness, 1e-9))
+    blurred = Outcome(False, measured, s.min_sharpness, detail, graded=score / max(s.min_sharpness, 1e-9))
+    return _worse_smear(ctx, s, gray, measured, blurred)
+
+
+_SEVERITY_RANK = {"mild": 0, "moderate": 1, "severe": 2}
+
+
+def _worse_smear(ctx: JudgeContext, s: SharpSettings, gray: np.ndarray, score: float, blurred: Outcome) -> Outcome:
+    """``blurred``, or the smear failure when that is the more severe: a busy scene smeared just under the
+    detail minimum is not a mild softness."""
+    smeared = _smeared(ctx, s, gray, score)
+    if smeared is None or blurred.graded is None:
+        return blurred
+    if _SEVERITY_RANK[smeared.severity or "mild"] > _SEVERITY_RANK[SHARP_BANDS.grade(blurred.graded)]:
+        return smeared
+    return blurred
+
+
+#: Edge ratio under which a smeared busy scene fails severely (its edges fade over about SMEAR_SPAN px or more).
+SMEAR_SEVERE_RATIO = 0.25
+
+
+def _smeared(ctx: JudgeContext, s: SharpSettings, gray: np.ndarray, score: float) -> Outcome | None:
+    """A failure when a busy scene's detail score passes but its sharpest edges all fade over many pixels: the
+    score grows with how much a scene shows, so a smeared street of shop signs outscores a sharp plain wall."""
+    m = ctx.memo(f"smear@{s.analysis_side}", lambda: measures.smear(gray, s.min_edge_ratio, s.smear_min_busy))
+    if m.busy < s.smear_min_busy or m.ratio >= s.min_edge_ratio:
+        return None
+    how = "in every direction" if m.smeared_ways == len(measures.SMEAR_DIRECTIONS) else m.direction
+    blur = "blurred" if m.smeared_ways == len(measures.SMEAR_DIRECTIONS) else "motion-blurred"
+    detail = (
+        f"image looks {blur}: even its sharpest edges fade over several pixels {how} (edge ratio "
+        f"{number(m.ratio)}, needs ≥ {number(s.min_edge_ratio)}), though its busy scene gives a detail score of "
+        f"{number(score)}"
+    )
+    severity = "severe" if m.ratio < SMEAR_SEVERE_RATIO else "moderate"
+    facts = {"smeared": m.direction}
+    return Outcome(False, m.ratio, s.min_edge_ratio, detail, severity=severity, facts=facts)
 
 
 #: A picture darker on average than DIM_MEAN_FACTOR × ``min_mean`` whose brightest 0.1% stay under
@@ -562,7 +631,8 @@ def exposure(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
 
 
 def _exposure_outcome(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
-    m = ctx.memo("exposure", lambda: measures.exposure(ctx.decoded.gray, ctx.decoded.rgb))
+    decoded = ctx.decoded
+    m = ctx.memo("exposure", lambda: measures.exposure(decoded.gray, decoded.rgb, decoded.planes))
     bounds = f"{number(s.min_mean)}–{number(s.max_mean)}"
     # Night scenes are dark on average but keep real highlights (lights, stars, windows); an underexposed
     # image has none. A minimalist bright scene keeps some deep tones; a washed-out image has none.
@@ -628,8 +698,10 @@ def _exposure_outcome(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
         # near ground, a white product on white its backdrop (left aside), and a prompt asking for fog, haze or a
         # high-key look passes it.
         detail = (
-            f"image is washed out (milky): nothing in the frame is darker than {number(m.shadow)} of 255 (needs "
-            f"deep shadows below {number(s.washed_shadow)}), so its tones are squeezed into {number(m.low)}–"
+            # The shadow is a percentile: a small dark detail (a bird in the sky) may lie under it.
+            f"image is washed out (milky): almost nothing in the frame (under 0.1% of it) is darker than "
+            f"{number(m.shadow)} of 255 (needs deep shadows below {number(s.washed_shadow)}), so its tones are "
+            f"squeezed into {number(m.low)}–"
             f"{number(m.high)} and its colours look faded, as if seen through milk"
         )
         severity = "moderate" if m.shadow >= s.washed_moderate_shadow else "mild"
@@ -1125,6 +1197,13 @@ class TilingSettings(CheckSettings):
         le=1,
         description="how much more of a half or third line may show a sharp jump than the lines near it",
     )
+    max_mirror: float = Field(
+        0.93,
+        gt=0,
+        le=1,
+        description="largest similarity (0-1) allowed between a busy part of the image and the mirror image of "
+        "another (a pasted mirror reads 0.95-1; symmetric products and natural scenes stay under 0.9)",
+    )
     min_seam_step: float = Field(4.0, ge=0, le=255, description="smallest jump across a seam counted, in levels")
     seam_moderate_step: float = Field(
         20.0, ge=0, le=255, description="a seam whose jump reaches this many levels fails moderately, else mildly"
@@ -1250,6 +1329,8 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         )
         facts = {"layout": f"{across}×{down}"}
         return Outcome(False, m.similarity, s.max_similarity, detail, facts=facts)
+    if mirror := _mirrored(ctx, s):
+        return mirror
     # Copies of one picture fail above whatever the prompt says; separate pictures are a layout it may ask for.
     asked = asked_layout(ctx.params.get(s.prompt_param)) if s.prompt_param else None
     count = asked_panels(ctx.params.get(s.prompt_param)) if s.prompt_param else None
@@ -1308,6 +1389,45 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
         )
         return _unmeasured(ctx, s.max_similarity, "look for repeated tiles or seams", needs, ctx.decoded.gray)
     return Outcome(True, m.similarity, s.max_similarity, "the image does not repeat itself and has no seam")
+
+
+#: A mirror the other way or about another line stronger than this marks a symmetric design or a pattern.
+MIRROR_DESIGN = 0.8
+
+ASKED_SYMMETRY = re.compile(
+    r"\b(?:symmetr(?:y|ic|ical|ically)|mirror(?:ed|ing|s)?|reflect(?:ed|ion|ions|ing)|kaleidoscop(?:e|ic)"
+    r"|mandala|rorschach|ink ?blot|bilateral)\b",
+    re.IGNORECASE,
+)
+
+
+def _mirrored(ctx: JudgeContext, s: TilingSettings) -> Outcome | None:
+    """A failure when a busy part of the picture is an exact mirror image of another: the left half pasted
+    flipped onto the right (a two-headed motorbike), or the top onto the bottom. A symmetric object on a plain
+    ground (a bottle, a logo) is not counted, and a prompt that asks for symmetry or a reflection gets it."""
+    m = ctx.memo("mirror", lambda: measures.mirrored(_thumbnail_gray(ctx, 512)))
+    if m.similarity <= s.max_mirror:
+        return None
+    # A design symmetric both ways (a mandala, a rosette) or about many lines (a chessboard, a tiled pattern) is
+    # drawn so; a picture pasted onto its mirror image mirrors about one line only.
+    if max(m.other_way, m.elsewhere) > MIRROR_DESIGN:
+        return None
+    if s.prompt_param and asked_in(ctx.params.get(s.prompt_param), ASKED_SYMMETRY) is not None:
+        return None
+    if m.axis == "vertical":
+        layout = f"the two sides of a vertical line at {m.position:.0%} of the width are mirror images"
+        # A scene copied onto its own mirror image doubles what it shows (two heads, two front wheels): never shipped.
+        severity = "severe"
+    else:
+        layout = f"the parts above and below a line at {m.position:.0%} of the height are mirror images"
+        # A still lake mirrors what stands above it: a person looks.
+        severity = "moderate"
+    detail = (
+        f"the image is mirrored: {layout} (similarity {number(m.similarity)} of the mirrored detail, "
+        f"allowed {number(s.max_mirror)})"
+    )
+    facts = {"layout": "mirror", "direction": m.axis}
+    return Outcome(False, m.similarity, s.max_mirror, detail, severity=severity, facts=facts)
 
 
 #: Most panels a way counted when checking a prompt's count (a 2x2 grid, a strip of eight).
@@ -1485,7 +1605,8 @@ class PixelatedSettings(PromptSettings):
 @kind.check(
     "pixelated",
     PixelatedSettings,
-    bands=Bands(256, 64, measure="the picture's own resolution in pixels (its longer side) under the blown-up blocks"),
+    # A picture of 100 px or less blown up is unusable on every task (a marketplace thumbnail is larger).
+    bands=Bands(256, 100, measure="the picture's own resolution in pixels (its longer side) under the blown-up blocks"),
     fix="Render the picture at its full resolution with real fine detail; the last image was a picture of about "
     "{{ facts.effective }} px blown up into visible square pixels.",
 )
@@ -1507,10 +1628,38 @@ def _pixelated_outcome(ctx: JudgeContext, s: PixelatedSettings) -> Outcome:
     if m.block < s.min_block:
         return Outcome(True, m.block, s.min_block, "the image carries detail at its full resolution")
     across, down = m.effective
-    # The analysis copy is at most 1024 px: the blown-up picture's size is the same whatever the copy's scale.
+    if _jpeg_blocks_not_pixels(ctx, m):
+        detail = (
+            "the image carries detail at its full resolution: its 8×8 blocks are heavy JPEG compression (judged "
+            "by the compression criterion), not a small picture blown up"
+        )
+        return Outcome(True, m.block, s.min_block, detail)
+    # The analysis copy is at most 1024 px: the blown-up picture's size is the same whatever the copy's scale, the
+    # blocks' side is the image's own width over it.
+    block = ctx.decoded.width / max(across, 1)
     detail = (
         f"the image is pixelated: it is a picture of about {across}×{down} px blown up into square blocks "
-        f"{number(m.block)} px wide, so it shows no detail finer than that"
+        f"{number(round(block, 1))} px wide, so it shows no detail finer than that"
     )
     facts = {"effective": f"{across}×{down}"}
-    return Outcome(False, m.block, s.min_block, detail, graded=max(across, down), facts=facts)
+    return Outcome(False, round(block, 1), s.min_block, detail, graded=max(across, down), facts=facts)
+
+
+#: JPEG's block side, in the file's own pixels.
+JPEG_BLOCK = 8
+
+
+def _jpeg_blocks_not_pixels(ctx: JudgeContext, m: measures.Pixelation) -> bool:
+    """Whether a grid read as blown-up pixels is a heavily compressed JPEG's 8×8 blocks: the file is a JPEG of low
+    quality and the grid's side is JPEG's block (or half of it, for a copy read at half size), in the file's own
+    pixels. A small picture blown up and saved as such a JPEG still shows blocks larger than 8."""
+    quality = ctx.memo("jpeg-file-quality", lambda: jpeg_file_quality(ctx.image))
+    if quality is None or quality >= JPEG_BLOCKS_BELOW_QUALITY:
+        return False
+    across, down = m.effective
+    side = max(ctx.decoded.width / max(across, 1), ctx.decoded.height / max(down, 1))
+    return side <= JPEG_BLOCK + 0.5
+
+
+#: Quality under which a JPEG's own 8×8 blocks can read as a grid of blown-up pixels.
+JPEG_BLOCKS_BELOW_QUALITY = 50
