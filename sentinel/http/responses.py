@@ -89,21 +89,29 @@ class JSONResponse(StarletteJSONResponse):
             return
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         parts: list[bytes] = []
+        #: Whether ``parts`` holds only the JSON between inline values (no base64 since the last message).
+        glue_only = True
         for index, piece in enumerate(self._pieces):
             parts.append(piece)
             value = self._inline[index] if index < len(self._inline) else None
             if isinstance(value, Gated):
-                # What comes before it goes out while the gate is awaited.
-                await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
+                # What comes before it goes out while the gate is awaited: every image's base64. The few bytes of
+                # JSON between the last image sent and the gated value wait with it: a message more, and its pass
+                # through every middleware and write to the socket, would come just when the gate is about to open.
+                if not glue_only:
+                    await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
+                    parts = []
                 await value.gate()
-                parts = [value.rendered]
+                parts.append(value.rendered)
             elif value is not None:
                 parts.append(value.base64())
+                glue_only = False
             if sum(len(part) for part in parts) >= SEND_WHOLE_BYTES:
                 # A large image goes out as it is encoded, never joined into one more copy of the whole answer.
                 for part in parts:
                     await send({"type": "http.response.body", "body": part, "more_body": True})
                 parts = []
+                glue_only = True
         # What is left (all of a small answer) goes in one message: each message is a pass through every
         # middleware's send and a write to the socket of its own.
         await send({"type": "http.response.body", "body": b"".join(parts), "more_body": False})

@@ -15,6 +15,7 @@ import itertools
 import logging
 import mmap
 import os
+import random
 import tempfile
 import threading
 import time
@@ -215,16 +216,13 @@ def _copy_into(buffer: mmap.mmap, address: int, data: bytes, start: int, length:
 
 
 def _write_direct(descriptor: int, data: bytes) -> bool:
-    """Write ``data`` to the new, empty file ``descriptor`` with direct I/O; False (having written nothing) where the
-    blob is small, or the filesystem (tmpfs, some network or FUSE filesystems) or device does not take direct I/O,
-    so the caller writes it the ordinary way."""
-    if len(data) < DIRECT_MIN_BYTES or not hasattr(os, "O_DIRECT"):
-        return False
-    flags = fcntl.fcntl(descriptor, fcntl.F_GETFL)
-    try:
-        fcntl.fcntl(descriptor, fcntl.F_SETFL, flags | os.O_DIRECT)
-    except OSError:
-        return False
+    """Write ``data`` to the new, empty file ``descriptor``, opened with ``O_DIRECT`` (:func:`_new_incoming`); False
+    (having written nothing, and with ``O_DIRECT`` cleared) where the device refuses the alignment, so the caller
+    writes it the ordinary way.
+
+    Its system calls are few on purpose: it runs in a thread beside the event loop's, and after each call it needs
+    the GIL back, which a busy loop gives up only at its own next call into the kernel (or after the interpreter's
+    switch interval, 5 ms): every call more is a chance to wait for it while the answer waits for this write."""
     buffer, address = _direct_buffer()
     written = 0
     try:
@@ -242,13 +240,37 @@ def _write_direct(descriptor: int, data: bytes) -> bool:
         if written or exc.errno != errno.EINVAL:
             raise
         # The device refused the alignment: nothing was written, the ordinary way will do.
-        fcntl.fcntl(descriptor, fcntl.F_SETFL, flags)
+        fcntl.fcntl(descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) & ~os.O_DIRECT)
         os.ftruncate(descriptor, 0)
         os.lseek(descriptor, 0, os.SEEK_SET)
         return False
-    fcntl.fcntl(descriptor, fcntl.F_SETFL, flags)
-    os.ftruncate(descriptor, len(data))
+    if len(data) % DIRECT_ALIGNMENT:
+        os.ftruncate(descriptor, len(data))
     return True
+
+
+#: How a temporary blob file is opened: as :func:`tempfile.mkstemp` opens one (new, private, not through a link).
+_INCOMING_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+#: The random part of temporary blob names (as ``tempfile``'s: a name taken already is skipped, ``O_EXCL``).
+_incoming_names = random.Random()
+
+
+def _new_incoming(folder: Path, direct: bool) -> tuple[int, Path, bool]:
+    """A new temporary blob file in ``folder``, open for writing: its descriptor, its path, and whether it was
+    opened with direct I/O (asked by ``direct``; refused by a filesystem without it, such as an older tmpfs). One
+    system call where ``tempfile.mkstemp`` and turning direct I/O on took four (see :func:`_write_direct`)."""
+    flags = _INCOMING_FLAGS | (os.O_DIRECT if direct else 0)
+    for _ in range(tempfile.TMP_MAX):
+        path = folder / f"{INCOMING_PREFIX}{_incoming_names.getrandbits(64):016x}"
+        try:
+            return os.open(path, flags, 0o600), path, bool(flags & getattr(os, "O_DIRECT", 0))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or not flags & getattr(os, "O_DIRECT", 0):
+                raise
+            flags &= ~os.O_DIRECT  # no direct I/O on this filesystem: the ordinary write
+    raise FileExistsError(errno.EEXIST, f"no free temporary name in {folder}")
 
 
 def fsync_folder(folder: Path) -> None:
@@ -304,6 +326,8 @@ class FilesystemBlobStore:
         #: Blobs renamed whose folder is not synced yet: a put finding one of them must sync it too before it returns.
         self._unsynced: dict[str, Path] = {}
         self._lock = threading.Lock()
+        #: Whether a write ahead made (or found) the store's folder already: it is not looked for every time.
+        self._root_made = False
 
     def describe(self) -> str:
         return f"folder {self.root}"
@@ -469,11 +493,18 @@ class FilesystemBlobStore:
             if ahead:
                 # No hash, so no folder of its own yet: the put that renames it makes that folder.
                 folder, folders = self.root, set()
-                self._make_root()
+                if not self._root_made:
+                    self._make_root()
+                    self._root_made = True
+                try:
+                    temporary = self._write_aside(folder, data, self.sync)
+                except FileNotFoundError:
+                    self._make_root()  # removed since (a test's, an operator's clean-up)
+                    temporary = self._write_aside(folder, data, self.sync)
             else:
                 folder = self.path(staged.sha256).parent
                 folders = self._make_folders(folder)
-            temporary = self._write_aside(folder, data, self.sync)
+                temporary = self._write_aside(folder, data, self.sync)
             with self._lock:
                 abandoned = staged.abandoned
                 if not abandoned:
@@ -551,22 +582,25 @@ class FilesystemBlobStore:
     def _write_aside(folder: Path, data: bytes, sync: bool = True) -> Path:
         """``data`` in a new temporary file in ``folder`` (synced to disk if ``sync``); removed again if writing
         fails."""
-        descriptor, name = tempfile.mkstemp(dir=folder, prefix=INCOMING_PREFIX)
+        # Direct I/O for a large blob, synced or not: no copy into new page-cache pages (the costliest CPU of a 1 MiB
+        # generation on the project's VM), and, synced, an fsync with only metadata to flush. Unsynced, the put
+        # waits for the device's write (not its flush), in a thread alongside the rows.
+        large = len(data) >= DIRECT_MIN_BYTES and hasattr(os, "O_DIRECT")
+        descriptor, path, direct = _new_incoming(folder, large)
         try:
-            with os.fdopen(descriptor, "wb", buffering=0) as handle:
-                # Direct I/O for a large blob, synced or not: no copy into new page-cache pages (the costliest CPU
-                # of a 1 MiB generation on the project's VM), and, synced, an fsync with only metadata to flush.
-                # Unsynced, the put waits for the device's write (not its flush), in a thread alongside the rows.
-                if not _write_direct(descriptor, data):
+            try:
+                if not (direct and _write_direct(descriptor, data)):
                     view = memoryview(data)
                     while view:
-                        view = view[handle.write(view) :]
+                        view = view[os.write(descriptor, view) :]
                 if sync:
-                    os.fsync(handle.fileno())
+                    os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
         except BaseException:
-            Path(name).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
             raise
-        return Path(name)
+        return path
 
     def sweep_incoming(self, older_than: datetime) -> int:
         """Remove temporary files a crashed writer left (older than ``older_than``: a live writer's are younger);

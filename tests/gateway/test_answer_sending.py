@@ -89,3 +89,22 @@ def test_a_gate_that_fails_cuts_the_answer_short_and_never_completes_it() -> Non
     sent_bytes = b"".join(m["body"] for m in bodies)
     assert all(m["more_body"] for m in bodies)  # the answer's last message never went
     assert len(sent_bytes) < int(dict(start["headers"])[b"content-length"])
+
+
+def test_the_json_after_the_last_image_waits_with_the_gated_value_not_in_a_message_of_its_own() -> None:
+    # Every message is a pass through each middleware and a write to the socket, just when the commit ends: the
+    # few bytes between the image's base64 and the gated value go out with the value.
+    image = os.urandom(3 * SEND_WHOLE_BYTES)
+    messages: list[dict[str, Any]] = []
+    sent_when_opened: list[int] = []
+
+    async def gate() -> None:
+        sent_when_opened.append(len(messages))
+
+    content = {"created": 1, "data": [{"b64_json": Base64Bytes(image)}], "sentinel": Gated({"id": "gen_1"}, gate)}
+    _, bodies = sent(content, messages)
+
+    (before,) = sent_when_opened
+    assert messages[before - 1]["body"] == base64.b64encode(image)  # the image's base64 ends what went before
+    assert len(bodies) == 3  # what comes before the image, the image, and the rest once the gate opened
+    assert json.loads(b"".join(bodies))["sentinel"] == {"id": "gen_1"}
