@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(default=None, min_length=16)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     webhook_max_retries: int = Field(default=8, ge=0, le=20)
+    #: Threads of their own for webhook deliveries in every worker process (and in `sentinel serve`'s embedded
+    #: workers), beside the worker threads that judge and generate: a slow or silent receiver holds one of these for
+    #: up to webhook_timeout_seconds per try, never a judging thread. Deliveries past this many at once wait in the
+    #: webhooks queue. Size it for the slow receivers you expect at once: ~ deliveries per second per process x
+    #: webhook_timeout_seconds for receivers that always time out (the default rides out 8 at once per process).
+    webhook_threads: int = Field(default=8, ge=1, le=64)
     #: First retry delay; each retry doubles it (dramatiq's backoff), up to 10 minutes.
     webhook_min_backoff_ms: int = Field(default=2_000, ge=10)
     #: The whole request body must arrive this long after the app first reads it (408 otherwise): slow-loris uploads.

@@ -12,7 +12,7 @@ import pybase64
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from sentinel_fakes.distinct import DistinctPng
@@ -242,6 +242,27 @@ def _error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _bearer(request: Request) -> str:
+    """The key the request was sent with (its ``Authorization: Bearer``)."""
+    return request.headers.get("authorization", "").removeprefix("Bearer ")
+
+
+def _giant_answer(size: int) -> StreamingResponse:
+    """A 200 in OpenAI's shape whose one image is ``size`` characters of base64, sent chunked (no Content-Length):
+    an answer the reader only learns is too large while reading it."""
+
+    async def pieces() -> Any:
+        yield b'{"created": 1, "data": [{"b64_json": "'
+        block = b"A" * (1024 * 1024)
+        left = size
+        while left > 0:
+            yield block[: min(left, len(block))]
+            left -= len(block)
+        yield b'"}]}'
+
+    return StreamingResponse(pieces(), media_type="application/json")
+
+
 def create_app(script: Script, image: bytes | None = None, distinct: bool = False) -> Starlette:
     """The fake; ``image`` fixes the returned bytes (benchmarks), else a small PNG per request. With ``distinct``,
     each answer is ``image`` (a PNG) made new by a counter in a ``tEXt`` chunk, as a real provider's images are new."""
@@ -300,7 +321,7 @@ def create_app(script: Script, image: bytes | None = None, distinct: bool = Fals
                 f"The model `{body['model']}` does not exist or you do not have access to it.",
                 "model_not_found",
             )
-        return await _answer(body, str(request.base_url).rstrip("/"))
+        return await _answer(body, str(request.base_url).rstrip("/"), _bearer(request))
 
     async def edits(request: Request) -> Response:
         if not has_credentials(request, "Bearer"):
@@ -321,7 +342,7 @@ def create_app(script: Script, image: bytes | None = None, distinct: bool = Fals
             return invalid
         if not fields.get("prompt"):
             return _error(400, "Missing required parameter: 'prompt'.", "missing_required_parameter", "prompt")
-        return await _answer(fields, str(request.base_url).rstrip("/"))
+        return await _answer(fields, str(request.base_url).rstrip("/"), _bearer(request))
 
     async def variations(request: Request) -> Response:
         if not has_credentials(request, "Bearer"):
@@ -334,10 +355,21 @@ def create_app(script: Script, image: bytes | None = None, distinct: bool = Fals
         invalid = _validate_change(fields, uploads, images, [], VARIATION_FIELDS, edit=False)
         if invalid is not None:
             return invalid
-        return await _answer(fields, str(request.base_url).rstrip("/"))
+        return await _answer(fields, str(request.base_url).rstrip("/"), _bearer(request))
 
-    async def _answer(body: dict[str, Any], base: str) -> Response:
+    async def _answer(body: dict[str, Any], base: str, key: str = "") -> Response:
         behaviour = script.next()
+        if behaviour == "wrong_key":
+            # OpenAI's answer to a key it does not know quotes the key in part: its start and its last four.
+            quoted = f"{key[:14]}{'*' * 20}{key[-4:]}"
+            return _error(
+                401,
+                f"Incorrect API key provided: {quoted}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_api_key",
+            )
+        if behaviour == "giant":
+            return _giant_answer(script.giant_bytes)
         if behaviour == "rate_limit":
             return _error(
                 429,
@@ -358,8 +390,11 @@ def create_app(script: Script, image: bytes | None = None, distinct: bool = Fals
             # A provider's address moving (or a wrong base_url): a redirect with a page, as nginx sends one.
             page = "<html><body><h1>301 Moved Permanently</h1></body></html>"
             return HTMLResponse(page, status_code=301, headers={"location": "https://elsewhere.invalid/v1/images"})
-        if behaviour == "unavailable":
-            return _error(503, "The engine is currently overloaded, please try again later.", kind="server_error")
+        if behaviour in ("unavailable", "overloaded"):
+            headers = script.retry_after_headers() if behaviour == "overloaded" else None
+            return _error(
+                503, "The engine is currently overloaded, please try again later.", kind="server_error", headers=headers
+            )
         if behaviour == "bad_auth":
             return _error(401, "Incorrect API key provided.", "invalid_api_key")
         if behaviour == "content_filter":

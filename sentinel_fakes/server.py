@@ -27,6 +27,7 @@ BEHAVIOURS = (
     "ok",  # a normal success
     "rate_limit",  # 429 with Retry-After
     "unavailable",  # 503
+    "overloaded",  # 503 with Retry-After: an outage that says when to come back
     "slow",  # answers after Script.slow_seconds
     "content_filter",  # the provider's own refusal (status code or a 200 with a safety reason)
     "empty",  # 200 with no image at all
@@ -41,6 +42,8 @@ BEHAVIOURS = (
     "flaky_url",  # success with a URL output whose first download answers 502, as a CDN's passing failure
     "no_credit",  # the account has no credit: OpenAI's 429 insufficient_quota (no Retry-After), Replicate's 402
     "private_url",  # success with a URL output on a private address other than the provider's own host (refused)
+    "giant",  # success (200, chunked JSON) whose one image is Script.giant_bytes of base64: larger than a gateway reads
+    "wrong_key",  # 401 quoting the key it was sent in part (its start and last four), as OpenAI's "Incorrect API key"
 )
 
 
@@ -50,6 +53,8 @@ class Script:
 
     default: str = "ok"
     slow_seconds: float = 2.0
+    #: How many base64 characters a 'giant' answer's image holds.
+    giant_bytes: int = 64 * 1024 * 1024
     retry_after: int = 1
     #: Size of the generated image when the request does not say.
     width: int = 64

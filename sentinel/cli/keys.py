@@ -54,6 +54,17 @@ def keys_create(
         end="",
     )
     err.print("The secret is shown once: store it now.", style="bold yellow")
+    if tenant is None and set(key.scopes) == {"review"}:
+        # Without --tenant a key is a tenant of its own, and a review-only key makes no jobs or evaluations: its
+        # review queue would stay empty for ever, and another tenant's items answer it 404.
+        err.print(
+            "warning: a review-only key without --tenant is a tenant of its own, whose review queue stays empty (it "
+            "makes no jobs or evaluations); create it with --tenant <the tenant whose amber items it reviews> "
+            "(`sentinel keys list` shows tenants), or with the admin scope to review every tenant's queue",
+            style="yellow",
+            soft_wrap=True,
+            highlight=False,
+        )
     sys.stdout.write(token + "\n")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import sys
@@ -64,14 +65,22 @@ def serve(
     mode = f"{broker} broker (run `sentinel worker` too)" if broker else "in-process broker and workers"
     database = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir.resolve()}"
     base_url = f"http://{host or settings.host}:{port or settings.port}"
-    err.print(f"[bold]Sentinel[/] on {base_url} — {mode}, {database}", soft_wrap=True)
     keys = "SENTINEL_REVIEWER_KEYS" if settings.reviewer_keys else str((settings.data_dir / "reviewer-keys").resolve())
-    err.print(f"Review queue and dashboard: {base_url}/review (reviewer keys: {keys})", soft_wrap=True, highlight=False)
     from sentinel.ops.connections import with_header_deadline
     from sentinel.ops.shutdown import run_server
     from sentinel.telemetry.logging import configure_logging
 
     configure_logging(settings.log_format)
+    if settings.log_format == "json":
+        # Every line a JSON object when asked (a log pipeline's parser refuses anything else): the banner too.
+        banner = logging.getLogger("sentinel.serve")
+        banner.info("Sentinel on %s — %s, %s", base_url, mode, database)
+        banner.info("Review queue and dashboard: %s/review (reviewer keys: %s)", base_url, keys)
+    else:
+        err.print(f"[bold]Sentinel[/] on {base_url} — {mode}, {database}", soft_wrap=True)
+        err.print(
+            f"Review queue and dashboard: {base_url}/review (reviewer keys: {keys})", soft_wrap=True, highlight=False
+        )
     config = uvicorn.Config(
         "sentinel.api.app:create_app",
         factory=True,
@@ -121,7 +130,12 @@ def _check_provider_models() -> None:
 @app.command()
 def worker(
     processes: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 2,
-    threads: Annotated[int, typer.Option(min=1, max=64, help="threads per process")] = 4,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="threads per process for judging and jobs (webhooks: SENTINEL_WEBHOOK_THREADS more)"
+        ),
+    ] = 4,
     metrics_port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="serve Prometheus metrics here (SENTINEL_WORKER_METRICS_PORT)")
     ] = None,
@@ -148,7 +162,8 @@ def worker(
     args = [
         sys.executable,
         "-m",
-        "dramatiq",
+        # dramatiq's command line, its main process logging in SENTINEL_LOG_FORMAT too.
+        "sentinel.ops.dramatiq_main",
         "sentinel.workflow.actors",
         "--processes",
         str(processes),

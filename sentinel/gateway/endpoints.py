@@ -139,8 +139,8 @@ async def until_disconnected(request: Request, answer: Awaitable[JSONResponse]) 
     try:
         return await answer
     except GenerationFailed as exc:
-        if not watch.stopping:
-            raise
+        if not watch.stopping or exc.code == "server_stopping":
+            raise  # not stopping, or already said (a judged request's names the job that goes on)
         # The server stops before the image came: the same request to another instance (or this one, restarted)
         # may well be served, so this is OpenAI's "try again" and not the walk's stop for a gone client.
         stopped = GenerationFailed(
@@ -405,7 +405,8 @@ async def _judged_answer(
         # The server's grace period ends before the job did (it goes on at the next start): OpenAI's "try again",
         # as a plain request whose provider call the stop dropped answers, rather than uvicorn's bare 500.
         stopped = GenerationFailed(
-            "the server is stopping and did not wait for the job to finish; try again",
+            f"the server is stopping and did not wait for job {job.id} to finish; the job goes on: read its result "
+            f"at GET /v1/jobs/{job.id} (a retry of this request starts another job, and pays for its images again)",
             headers=judged_failure_headers(job.id, attempts) | {"Retry-After": "1"},
         )
         stopped.status_code, stopped.error_type, stopped.code = 503, "server_error", "server_stopping"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class SentinelOptions(BaseModel):
@@ -31,7 +31,7 @@ class ImagesGenerationRequest(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=32000)
     model: str | None = Field(default=None, max_length=200, description="a model or alias from GET /v1/models")
-    n: int = Field(default=1, ge=1, le=4)
+    n: int = Field(default=1, ge=1, le=4, description="1 when null, as OpenAI's default")
     size: str | None = Field(default=None, max_length=20, examples=["1024x1024"])
     quality: str | None = Field(default=None, max_length=20)
     response_format: Literal["url", "b64_json"] | None = Field(
@@ -45,11 +45,23 @@ class ImagesGenerationRequest(BaseModel):
     output_format: Literal["png", "jpeg", "webp"] | None = None
     output_compression: int | None = Field(default=None, ge=0, le=100)
     moderation: Literal["low", "auto"] | None = None
+    #: Streaming partial images is not offered: ``stream=true`` is refused (400 naming ``stream``), as on edits;
+    #: ``false`` (what wrappers copying OpenAI's defaults send) is the answer there always is. Left out of the
+    #: request's meaning (the Idempotency-Key fingerprint): it changes nothing.
+    stream: bool | None = Field(default=None, exclude=True)
+    #: Only meaningful while streaming: without ``stream`` the answer is the final image, as OpenAI's is.
+    partial_images: int | None = Field(default=None, ge=0, le=3, exclude=True)
     # Sentinel extensions.
     task: str | None = Field(default=None, max_length=100, description="pick the task's preferred route")
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     negative_prompt: str | None = Field(default=None, max_length=4000)
     sentinel: SentinelOptions | None = Field(default=None, description="judge and regenerate, as a job does")
+
+    @field_validator("n", mode="before")
+    @classmethod
+    def _n_null_is_one(cls, value: object) -> object:
+        # OpenAI documents ``n`` as nullable (null: its default, 1); SDK wrappers send it so.
+        return 1 if value is None else value
 
 
 class ImageDatum(BaseModel):

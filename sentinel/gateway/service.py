@@ -60,6 +60,8 @@ FAILURE_STATUS: dict[Outcome, tuple[int, str, str]] = {
     Outcome.MODEL_NOT_FOUND: (503, "server_error", "model_unavailable"),
     # The provider changed its answer's shape: its fault, and nothing the caller's prompt has to do with.
     Outcome.UNRECOGNISED_ANSWER: (502, "server_error", "provider_error"),
+    # A paid image our own checks refuse to fetch (an address not allowed, too large): the operator's to allow.
+    Outcome.OUTPUT_REFUSED: (502, "server_error", "provider_output_refused"),
 }
 
 
@@ -141,13 +143,14 @@ class GatewayService:
 
     def prepare(self, body: ImagesGenerationRequest) -> GenerationRequest:
         """Everything checked before any provider is called: model, size, quality, and the output fields."""
+        refuse_stream(body, "a generation")
         resolved, width, height = self.generation.resolve(body.model, body.task, body.size, body.quality)
         output = output_options_of(body)
         spec = ImageSpec(
             prompt=body.prompt,
             width=width,
             height=height,
-            quality=body.quality,
+            quality=self.router.quality_asked(resolved, body.quality),
             seed=body.seed,
             negative_prompt=body.negative_prompt,
             user=body.user,
@@ -191,18 +194,12 @@ class GatewayService:
         """An edit or a variation checked like a generation, and narrowed to the candidates that can serve it: a
         400 naming the model when none can. Without a ``size`` the result keeps the source's size. Blocking."""
         body = change.body
-        if getattr(body, "stream", None):
-            error = InvalidInput(
-                "stream=true is not supported: Sentinel answers an edit once, with the final images; leave out "
-                "stream (and partial_images)",
-                field="stream",
-            )
-            error.code = "unsupported_parameter"
-            raise error
+        refuse_stream(body, "an edit")
         source = self.check_uploads(change)
         quality = getattr(body, "quality", None)
         sized = body.size not in (None, "auto")
         resolved, width, height = self.generation.resolve(body.model, None, body.size if sized else None, quality)
+        quality = self.router.quality_asked(resolved, quality)
         if not sized:
             width, height = source.width, source.height
         if body.sentinel is not None and body.sentinel.task is not None:
@@ -310,9 +307,10 @@ class GatewayService:
         headers = sentinel_headers(generation)
         if last and last.retry_after:
             headers["Retry-After"] = str(max(1, round(last.retry_after)))
-        if results and all(result.unchanging for result in results):
-            # A set-up the operator must change (no key here, a rejected key, a retired model) answers the same to
-            # every retry.
+        if results and all(result.unchanging or result.nothing_left for result in results):
+            # A set-up the operator must change (no key here, a rejected key, a retired model, a paid image our
+            # checks refuse to fetch) answers the same to every retry; so does a route whose every candidate left
+            # was paid for an image it could not deliver (a retry would buy it again), as a judged request says.
             headers |= NO_RETRY_HEADERS
         # A field the provider refused is named as the caller named it (the OpenAI adapter's fields are OpenAI's).
         field = last.param if last and outcome is Outcome.INVALID_REQUEST else None
@@ -378,6 +376,19 @@ class GatewayService:
                 if r.image is not None
             ],
         }
+
+
+def refuse_stream(body: ImagesGenerationRequest | ImagesEditRequest | ImagesVariationRequest, what: str) -> None:
+    """``stream=true`` refused with a 400 naming ``stream`` (``unsupported_parameter``): Sentinel answers once, with
+    the final images. ``stream=false`` and ``partial_images`` without it are OpenAI's no-ops, accepted."""
+    if getattr(body, "stream", None):
+        error = InvalidInput(
+            f"stream=true is not supported: Sentinel answers {what} once, with the final images; leave out "
+            "stream (and partial_images)",
+            field="stream",
+        )
+        error.code = "unsupported_parameter"
+        raise error
 
 
 def attempts_said(attempts: list[Attempt]) -> str:

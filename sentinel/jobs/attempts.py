@@ -121,13 +121,30 @@ _ATTEMPTS_OF_JOB = select(JobAttempt.slot, JobAttempt.number).where(col(JobAttem
 #: Words every paid, undelivered answer's call is logged with (see ``RouteResult.undelivered``), found also when the
 #: candidate has no price.
 NOT_BOUGHT_AGAIN_WORDS = "not bought again"
-#: Calls of the given attempts that failed without being a time-out, a refusal or a skip: among them, the paid ones
-#: whose images could not be delivered (see :meth:`AttemptRunner.not_bought_again`).
+#: Words every call given up on after its request went out is logged with (``MAY_BE_BILLED``), found also when the
+#: candidate has no price.
+MAY_BE_BILLED_WORDS = "may still make, and bill"
+#: Calls of the given attempts that failed without being a refusal or a skip: among them, the paid ones whose images
+#: could not be delivered, and the ones given up on after their request went out (see
+#: :meth:`AttemptRunner.not_bought_again`).
 _UNDELIVERED_CALLS = (
-    select(ProviderCall.provider, ProviderCall.provider_model, ProviderCall.cost_estimate, ProviderCall.message)
+    select(
+        ProviderCall.provider,
+        ProviderCall.provider_model,
+        ProviderCall.outcome,
+        ProviderCall.cost_estimate,
+        ProviderCall.message,
+    )
     .where(
         col(ProviderCall.request_id).in_(bindparam("request_ids", expanding=True)),
-        col(ProviderCall.outcome).in_([Outcome.UNAVAILABLE.value, Outcome.UNRECOGNISED_ANSWER.value]),
+        col(ProviderCall.outcome).in_(
+            [
+                Outcome.UNAVAILABLE.value,
+                Outcome.UNRECOGNISED_ANSWER.value,
+                Outcome.OUTPUT_REFUSED.value,
+                Outcome.TIMEOUT.value,
+            ]
+        ),
     )
     .order_by(col(ProviderCall.id))
 )
@@ -334,9 +351,10 @@ class AttemptRunner:
     def not_bought_again(self, job_id: str, request_id: str) -> dict[str, str]:
         """The candidates (by target) the job's earlier attempts paid for answers whose images could not be delivered
         (an output address that would not download, an animated or broken image, an answer that broke off), with
-        what happened: buying from them again pays for the same failure. Read from the call log, which every
-        worker shares and a restart keeps. A time-out (the provider's moment) and a blank image (a hidden filter,
-        about the prompt a regeneration changes) do not count."""
+        what happened: buying from them again pays for the same failure; and those whose call timed out after its
+        request went out (the provider may still make, and bill, that image: asking again may pay twice). Read from
+        the call log, which every worker shares and a restart keeps. A time-out before the request went out (nothing
+        billed) and a blank image (a hidden filter, about the prompt a regeneration changes) do not count."""
         with autocommit(self.services.engine).connect() as connection:
             numbers = connection.execute(_ATTEMPTS_OF_JOB, {"job_id": job_id}).all()
             others = [attempt_request_id(job_id, row.slot, row.number) for row in numbers]
@@ -346,9 +364,19 @@ class AttemptRunner:
             calls = connection.execute(_UNDELIVERED_CALLS, {"request_ids": others}).all()
         avoid: dict[str, str] = {}
         for call in calls:
-            if call.cost_estimate > 0 or NOT_BOUGHT_AGAIN_WORDS in call.message:
+            message = call.message or ""
+            if call.outcome == Outcome.TIMEOUT.value:
+                if not (call.cost_estimate > 0 or MAY_BE_BILLED_WORDS in message):
+                    continue  # never sent in full: nothing was billed, and the provider's moment may pass
+                said = (
+                    f"an earlier attempt of this job gave up on {call.provider} after its request went out (it may "
+                    "still make, and bill, that image)"
+                )
+            elif call.cost_estimate > 0 or NOT_BOUGHT_AGAIN_WORDS in message:
                 said = f"an earlier attempt of this job paid {call.provider} for an image it could not deliver"
-                avoid.setdefault(f"{call.provider}:{call.provider_model}", f"{said} ({call.message[:300]})")
+            else:
+                continue
+            avoid.setdefault(f"{call.provider}:{call.provider_model}", f"{said} ({message[:300]})")
         return avoid
 
     def _fail(self, attempt: JobAttempt, error: str, failure: str, said: dict[str, Any] | None = None) -> None:

@@ -82,14 +82,16 @@ class AttemptOut(BaseModel):
         description=(
             "why a failed attempt got no image, as a code: the provider's outcome (invalid_request and auth are not "
             "attempted again; rate_limited, unavailable, timeout, content_filtered, model_not_found, "
-            "unrecognised_answer), spend_cap_reached, or cancelled (not started: the job was cancelled first)"
+            "unrecognised_answer, output_refused), spend_cap_reached, or cancelled (not started: the job was "
+            "cancelled first)"
         ),
     )
     unchanging: bool = Field(
         default=False,
         description=(
             "the set-up refused this attempt (no candidate's provider has a key here, or every one refused its key "
-            "or has its model parked or gone, or every one left was paid for images it could not deliver): no retry "
+            "or has its model parked or gone or its paid image refused by our checks, or every one left was paid for "
+            "images it could not deliver or given up on after its request went out): no retry "
             "can change it until an operator does, so the job stops and "
             "a judged request answers with x-should-retry: false"
         ),

@@ -62,9 +62,11 @@ def answer_limit(max_image_bytes: int, images: int = 1) -> int:
 class AnswerTooLarge(httpx.DecodingError):
     """The provider's answer (decoded) is larger than the client takes; it was not read further."""
 
-    def __init__(self, limit: int, request: httpx.Request) -> None:
+    def __init__(self, limit: int, request: httpx.Request, status_code: int | None = None) -> None:
         super().__init__(f"the answer is larger than {limit} bytes", request=request)
         self.limit = limit
+        #: The answer's status: a 2xx cut here may be a finished, billed generation.
+        self.status_code = status_code
 
 
 def _as_httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -246,7 +248,7 @@ class _ResponseBody(httpx.AsyncByteStream):
         declared = self._response.content_length
         if not self._inflaters and declared is not None and declared > limit:
             self._response.close()
-            raise AnswerTooLarge(limit, self._request)
+            raise AnswerTooLarge(limit, self._request, self._response.status)
         room = limit
         received = 0
         try:
@@ -259,7 +261,7 @@ class _ResponseBody(httpx.AsyncByteStream):
                             if room < 0:
                                 # Nothing more of it is wanted, and a connection cannot be reused mid-body.
                                 self._response.close()
-                                raise AnswerTooLarge(limit, self._request)
+                                raise AnswerTooLarge(limit, self._request, self._response.status)
                             yield piece
                     except zlib.error as exc:
                         self._response.close()

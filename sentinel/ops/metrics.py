@@ -109,6 +109,13 @@ def prepare_worker_metrics(port: int) -> dict[str, str]:
 
 def serve_worker_metrics() -> int:
     """dramatiq ``--fork-function``: serve the worker processes' metrics until dramatiq stops this process."""
+    from sentinel.settings import get_settings
+    from sentinel.telemetry.logging import quiet_libraries, reformat_handlers
+
+    # dramatiq set this process's logging up (a pipe to its parent) in its own text format: written in
+    # SENTINEL_LOG_FORMAT instead, as the worker processes' are once they boot.
+    reformat_handlers(get_settings().log_format)
+    quiet_libraries()
     port = int(os.environ["SENTINEL_WORKER_METRICS_PORT"])
     start_metrics_server(port)
     logging.getLogger(__name__).info("worker metrics on :%d/metrics", port)

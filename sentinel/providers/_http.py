@@ -99,11 +99,21 @@ async def send(
             )
         return failure(Outcome.TIMEOUT, said)
     except AnswerTooLarge as exc:
-        return failure(
-            Outcome.UNRECOGNISED_ANSWER,
+        said = (
             f"{provider}'s answer is larger than {exc.limit} bytes, the most one image answer may take "
-            "(SENTINEL_MAX_IMAGE_BYTES as base64, plus room); it was not read further",
+            "(SENTINEL_MAX_IMAGE_BYTES as base64, plus room); it was not read further"
         )
+        status = exc.status_code
+        if billed_on_success and status is not None and 200 <= status < 300:
+            # A success too large to read is a finished generation all the same: made and billed, as a 2xx that broke
+            # off is (logged at its price, counted by spend caps, not bought again from this candidate).
+            return ProviderResult(
+                Outcome.UNRECOGNISED_ANSWER,
+                message=f"{said}: the image was made and billed but not received; not bought again from it",
+                status_code=status,
+                paid=True,
+            )
+        return failure(Outcome.UNRECOGNISED_ANSWER, said, status)
     except AnswerBrokeOff as exc:
         said = f"{provider} answered HTTP {exc.status_code}, but the answer broke off after {exc.progress}"
         if billed_on_success and 200 <= exc.status_code < 300:

@@ -43,6 +43,11 @@ class Outcome(enum.StrEnum):
     #: A 200 in a shape the adapter does not recognise (contract drift): no image where the documented shape has
     #: one, and no safety signal either. The provider's fault, not a refusal; the next candidate may serve it.
     UNRECOGNISED_ANSWER = "unrecognised_answer"
+    #: A finished (and billed) image our own checks refuse to take: its output address is in a network Sentinel
+    #: may not fetch from (SENTINEL_FETCH_ALLOWED_NETWORKS), or it is larger than the image size cap. Delivered and
+    #: refused, paid: the same every time until an operator changes the set-up, so no retry is invited and the
+    #: candidate is not bought from again; the next candidate may serve.
+    OUTPUT_REFUSED = "output_refused"
 
 
 #: Outcomes after which the router tries the next candidate. A rejected key is the operator's to fix, and until then
@@ -55,6 +60,7 @@ FALLBACK_OUTCOMES = frozenset(
         Outcome.MODEL_NOT_FOUND,
         Outcome.UNRECOGNISED_ANSWER,
         Outcome.AUTH,
+        Outcome.OUTPUT_REFUSED,
     }
 )
 #: Outcomes that may change if the same call is made again a little later.
@@ -179,16 +185,56 @@ class ProviderImage:
 #: Every provider key an adapter of this process holds. A provider may echo the key it was sent ("Incorrect API key
 #: provided: sk-…"), and its words reach the caller's error, the job's row and the call log: none may carry it.
 _PROVIDER_KEYS: set[str] = set()
-#: A shorter value is no key, and redacting it would eat ordinary words.
+#: A shorter value is no key, and redacting it would eat ordinary words. Also the shortest run of a key's characters
+#: redacted where only part of it is quoted (a prefix, a suffix, a key cut short).
 MIN_KEY_CHARS = 8
+#: Per provider key, every run of MIN_KEY_CHARS of its characters: where a quoted fragment of it may start.
+_KEY_RUNS: dict[str, frozenset[str]] = {}
+#: What a key, or a fragment of one, is replaced with.
+KEY_REDACTED = "[provider key]"
+
+
+def remember_key(key: str) -> None:
+    """A provider key this process holds, from now on redacted (whole, or any run of ``MIN_KEY_CHARS`` or more of
+    its characters) wherever a provider's words are kept or shown."""
+    if len(key) >= MIN_KEY_CHARS and key not in _PROVIDER_KEYS:
+        _KEY_RUNS[key] = frozenset(key[i : i + MIN_KEY_CHARS] for i in range(len(key) - MIN_KEY_CHARS + 1))
+        _PROVIDER_KEYS.add(key)
 
 
 def without_keys(text: str) -> str:
-    """``text`` with every provider key of this process replaced by ``[provider key]``."""
+    """``text`` with every provider key of this process, and every run of ``MIN_KEY_CHARS`` or more characters of
+    one (providers and gateways quote keys in part: "Incorrect API key provided: sk-proj-abc…", LiteLLM's
+    "Received API Key = sk-…"), replaced by ``[provider key]``: whoever reads an error is not the key's owner."""
     for key in _PROVIDER_KEYS:
         if key in text:
-            text = text.replace(key, "[provider key]")
+            text = text.replace(key, KEY_REDACTED)
+        runs = _KEY_RUNS.get(key)
+        if runs is None or len(text) < MIN_KEY_CHARS:
+            continue
+        text = _without_runs(text, key, runs)
     return text
+
+
+def _without_runs(text: str, key: str, runs: frozenset[str]) -> str:
+    """``text`` with every longest run of ``key``'s characters (at least ``MIN_KEY_CHARS`` long) redacted."""
+    kept: list[str] = []
+    start = i = 0
+    end = len(text) - MIN_KEY_CHARS
+    while i <= end:
+        if text[i : i + MIN_KEY_CHARS] not in runs:
+            i += 1
+            continue
+        j = i + MIN_KEY_CHARS
+        while j < len(text) and text[i : j + 1] in key:
+            j += 1
+        kept.append(text[start:i])
+        kept.append(KEY_REDACTED)
+        start = i = j
+    if not kept:
+        return text
+    kept.append(text[start:])
+    return "".join(kept)
 
 
 @dataclass(frozen=True)
@@ -260,8 +306,8 @@ class HttpProvider:
         self.name = name or self.default_name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
-        if api_key and len(api_key) >= MIN_KEY_CHARS:
-            _PROVIDER_KEYS.add(api_key)
+        if api_key:
+            remember_key(api_key)
         self.client = client
         self.timeout = timeout
 

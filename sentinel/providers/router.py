@@ -58,7 +58,14 @@ RETRY_PAUSE_SECONDS = 0.1
 RATE_LIMITED_WAIT_SECONDS = 1.0
 #: Answers that stay the same until the operator changes something (a key, the routing file): a rejected key, a
 #: model the provider does not know.
-SET_UP_OUTCOMES = frozenset({Outcome.AUTH, Outcome.MODEL_NOT_FOUND})
+#: And a paid image our own checks refuse to fetch (its address not allowed, too large): the operator's to allow.
+SET_UP_OUTCOMES = frozenset({Outcome.AUTH, Outcome.MODEL_NOT_FOUND, Outcome.OUTPUT_REFUSED})
+#: Failures only an operator can end (a rejected key or an account that cannot pay, a model the provider no longer
+#: serves, a paid image our own checks refuse to fetch): each logged at WARNING, naming the candidate and the
+#: provider's (redacted) words, at most once per candidate and outcome every OPERATOR_WARNING_SECONDS, so that
+#: log-based alerting sees "our key was revoked" (the call log and metrics have every one).
+OPERATOR_OUTCOMES = frozenset({Outcome.AUTH, Outcome.MODEL_NOT_FOUND, Outcome.OUTPUT_REFUSED})
+OPERATOR_WARNING_SECONDS = 60.0
 #: A wait this close to its end is over: a sleep until it ends may wake a clock tick early.
 WAIT_SLACK_SECONDS = 0.001
 #: Below this many bytes per pixel (or this many bytes) an image is suspiciously compressible and gets a
@@ -69,6 +76,9 @@ BLANK_SUSPECT_BYTES = 4096
 #: requests, where for a small image the thread hop would cost more than the hash; and its bytes are written to the
 #: blob store (``write_ahead``) while they are hashed, where that store can.
 HASH_ASIDE_BYTES = 256 * 1024
+
+#: The quality OpenAI's GPT image models default to: the candidate's own default (see ``Router.quality_asked``).
+AUTO_QUALITY = "auto"
 
 #: How an operation is named in errors.
 OPERATION_NAMES = {Operation.GENERATE: "generations", Operation.EDIT: "edits", Operation.VARIATION: "variations"}
@@ -196,7 +206,8 @@ class RouteResult:
     #: provider is unconfigured or refused its key, its model is parked or gone, or it does not offer the size.
     unchanging: bool = False
     #: Candidates paid for an answer whose image could not be delivered (an output address that would not download,
-    #: an animated or broken image), with why: a job does not buy from them again in its later attempts.
+    #: an animated or broken image), or whose call timed out after its request went out (the provider may still
+    #: make, and bill, that image), with why: a job does not buy from them again in its later attempts.
     undelivered: dict[str, str] = field(default_factory=dict)
     #: No image came, and every candidate is either settled by the set-up (``unchanging``) or in ``undelivered`` or
     #: the ``avoid`` the walk was given: a later attempt of the same job has no candidate left to buy from.
@@ -267,6 +278,10 @@ class Router:
         self._walking = 0
         #: The (task, model) pairs whose passing over for the default model was logged (:meth:`_passed_over`).
         self._warned_passed_over: set[tuple[str | None, str]] = set()
+        #: When each (candidate, outcome) that needs an operator was last logged (:meth:`_warn_operator`).
+        self._operator_warned: dict[tuple[str, Outcome], float] = {}
+        #: Candidates whose open breaker a request of this process is probing now (see ``_walk``).
+        self._probing: set[str] = set()
 
     # -- resolving names ---------------------------------------------------------------------------
 
@@ -398,7 +413,17 @@ class Router:
             )
         return int(match.group(1)), int(match.group(2))
 
+    @staticmethod
+    def quality_asked(resolved: ResolvedModel, quality: str | None) -> str | None:
+        """The quality tier a request asks of the route: ``auto`` (OpenAI's default for its GPT image models, which
+        clients send explicitly) means each candidate's own default, as leaving quality out does, unless the route
+        lists a tier of that name."""
+        if quality == AUTO_QUALITY and AUTO_QUALITY not in resolved.route.qualities:
+            return None
+        return quality
+
     def check_quality(self, resolved: ResolvedModel, quality: str | None) -> None:
+        quality = self.quality_asked(resolved, quality)
         if quality is not None and quality not in resolved.route.qualities:
             supported = ", ".join(resolved.route.qualities) or "none (leave quality out)"
             raise InvalidInput(
@@ -632,8 +657,11 @@ class Router:
             result.last_failure = last = dataclasses.replace(last, retry_after=min(open_breakers))
         waiting = {target: free_at - now for target, free_at in walk.waiting.items() if free_at > now}
         if waiting and (last is None or last.outcome in TRANSIENT_OUTCOMES):
-            # Every open candidate waits on its provider's word: say when the earliest is free again.
-            if last is None or last.outcome is not Outcome.RATE_LIMITED:
+            # Every open candidate waits on its provider's word: say when the earliest is free again. An outage that
+            # said when to come back (a 503 with Retry-After) stays an outage: a 429 would tell the caller that *it*
+            # is over its rate, when the provider is down.
+            outage = last is not None and last.outcome is Outcome.UNAVAILABLE and last.retry_after is not None
+            if not outage and (last is None or last.outcome is not Outcome.RATE_LIMITED):
                 waits = ", ".join(f"{target} for {left:.0f} s" for target, left in waiting.items())
                 last = failure(Outcome.RATE_LIMITED, f"every candidate's provider asked to wait: {waits}")
             result.last_failure = dataclasses.replace(last, retry_after=min(waiting.values()))
@@ -671,9 +699,20 @@ class Router:
         if probes and (last_walk or result.calls == calls_before):
             # Rather than fail while a breaker is merely open, probe the cooling candidates, soonest to recover
             # first: when nothing else is left to try, or on the last walk. (A provider's own Retry-After is never
-            # probed early: see ``_skip``.)
-            for _, candidate in sorted(probes, key=lambda item: item[0]):
-                if await self._try(candidate, resolved, spec, walk):
+            # probed early: see ``_skip``.) One probe of a candidate at a time in this process (half-open): the
+            # requests that find it being probed do not call it too, so an open breaker sheds a burst's load.
+            for cooling, candidate in sorted(probes, key=lambda item: item[0]):
+                if candidate.target in self._probing:
+                    said = f"{candidate.target} is cooling down after failures, and another request is probing it now"
+                    if result.last_failure is None:
+                        result.last_failure = failure(Outcome.UNAVAILABLE, said, retry_after=cooling)
+                    continue
+                self._probing.add(candidate.target)
+                try:
+                    done = await self._try(candidate, resolved, spec, walk)
+                finally:
+                    self._probing.discard(candidate.target)
+                if done:
                     return True
                 if walk.stopped is not None:
                     return False
@@ -822,8 +861,9 @@ class Router:
                     if NOT_BOUGHT_AGAIN not in answer.message:
                         answer = dataclasses.replace(answer, message=f"{answer.message}; {NOT_BOUGHT_AGAIN}")
                     result.undelivered[candidate.target] = answer.message
-        elif answer.paid and answer.outcome is not Outcome.TIMEOUT:
-            # A finished job's result (or a whole answer) paid for and never received: see RouteResult.undelivered.
+        elif answer.paid:
+            # A finished job's result (or a whole answer) paid for and never received, or a call given up on after its
+            # request went out (the provider may still make, and bill, that image): see RouteResult.undelivered.
             result.undelivered[candidate.target] = answer.message
         attempt = Attempt(
             candidate.provider,
@@ -858,12 +898,29 @@ class Router:
                 else RATE_LIMITED_WAIT_SECONDS
             )
             walk.waiting[candidate.target] = asyncio.get_running_loop().time() + wait
+        if answer.outcome in OPERATOR_OUTCOMES:
+            self._warn_operator(candidate, answer)
         if answer.outcome is Outcome.MODEL_NOT_FOUND:
             await self.cooldowns.park(candidate.target, self.config.fingerprint, answer.message)
         result.last_failure = answer
         if answer.outcome in FALLBACK_OUTCOMES:
             return False
         return not (answer.outcome is Outcome.CONTENT_FILTERED and resolved.route.fallback_on_content_filter)
+
+    def _warn_operator(self, candidate: Candidate, answer: ProviderResult) -> None:
+        """A failure only an operator can end, logged (see OPERATOR_OUTCOMES)."""
+        now = time.monotonic()
+        key = (candidate.target, answer.outcome)
+        if now - self._operator_warned.get(key, -math.inf) < OPERATOR_WARNING_SECONDS:
+            return
+        self._operator_warned[key] = now
+        logger.warning(
+            "provider call to %s failed with %s, which only an operator can change: %s",
+            candidate.target,
+            answer.outcome.value,
+            answer.message[:500],
+            extra={"provider": candidate.provider, "provider_model": candidate.model, "outcome": answer.outcome.value},
+        )
 
     @staticmethod
     def _price(resolved: ResolvedModel, candidate: Candidate, spec: ImageSpec) -> float:
@@ -912,7 +969,7 @@ class Router:
                 except (DisallowedURL, ImageTooLarge) as exc:
                     # The provider's output address (or size) is refused by our own checks: the same again next time.
                     said = f"could not download the provider's image: {exc.message}"
-                    return failure(Outcome.UNAVAILABLE, said), True
+                    return failure(Outcome.OUTPUT_REFUSED, said), True
                 except FetchFailed as exc:
                     # The image is made and paid for: its address is asked again (a CDN's passing 502) before the
                     # walk moves on to buy another, from the next candidate: asking this one again would buy it twice.

@@ -115,9 +115,21 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    # httpx logs every provider call at INFO: a second line per generation, beside the access line and the call
-    # log (which has the outcome and latency), and a log record's CPU on every request. Its warnings still show.
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    quiet_libraries(level)
+
+
+#: Libraries whose INFO lines are noise: httpx logs every provider call (a second line per generation, beside the
+#: access line and the call log, and a log record's CPU on every request); pika about a dozen per AMQP connection
+#: opened and closed (every /readyz and /metrics with RabbitMQ: ~400k lines a day per API pod). Their warnings show.
+QUIET_LIBRARIES = ("httpx", "pika")
+
+
+def quiet_libraries(level: int = logging.INFO) -> None:
+    """:data:`QUIET_LIBRARIES` at WARNING (or ``level``, when higher); one set quieter still (dramatiq's worker
+    processes set pika at CRITICAL) stays so."""
+    for name in QUIET_LIBRARIES:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.level, level, logging.WARNING))
 
 
 def log_to_stderr(name: str, fmt: str = "text", level: int = logging.INFO) -> None:
@@ -180,3 +192,4 @@ class RequestIdMessages(dramatiq.Middleware):
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         # A `dramatiq` worker process: its CLI has set logging up (a pipe to the parent); keep it, reformat it.
         reformat_handlers(self.log_format)
+        quiet_libraries()

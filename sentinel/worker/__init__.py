@@ -20,7 +20,11 @@ from sentinel.settings import WORKER_TIMEOUT_MS, Settings, get_settings
 from sentinel.telemetry.logging import RequestIdMessages
 from sentinel.worker.idle import WaitForWork
 from sentinel.worker.loop import FinishStartedWork
+from sentinel.worker.own_threads import OwnThreadsForQueue
 from sentinel.worker.wakeup import WakingRedisBroker
+
+#: The queue of webhook deliveries (sentinel.outbox.steps.WEBHOOKS: the worker layer does not import the outbox).
+WEBHOOKS_QUEUE = "webhooks"
 
 #: Retries for infrastructure errors (database briefly away); a judge's own failure is a vote, not a retry.
 MAX_RETRIES = 5
@@ -43,6 +47,12 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker = _broker_for(settings)
     # Idle worker threads wait for a message (or their worker's stop) instead of polling at the worker timeout.
     broker.add_middleware(WaitForWork())
+    # Webhook deliveries (which wait on other people's servers) run on threads of their own in every worker process,
+    # never on the threads that judge and generate. Before the hooks that wait at shutdown (FinishStartedWork): its
+    # threads stop alongside the main worker's.
+    broker.add_middleware(
+        OwnThreadsForQueue(WEBHOOKS_QUEUE, settings.webhook_threads, grace_ms=settings.shutdown_grace_seconds * 1000)
+    )
     return broker
 
 

@@ -43,5 +43,8 @@ def test_a_judged_request_waiting_at_sigterm_answers_503_server_stopping(tmp_pat
     assert answer.status_code == 503, answer.text
     assert answer.headers["retry-after"] == "1" and answer.headers["x-sentinel-job-id"].startswith("job_")
     assert answer.json()["error"]["code"] == "server_stopping"
+    # The job goes on: the answer names where to read it, rather than only inviting a retry that pays again.
+    job_id = answer.headers["x-sentinel-job-id"]
+    assert f"GET /v1/jobs/{job_id}" in answer.json()["error"]["message"]
     log = (tmp_path / "serve.log").read_text(errors="replace")
     assert "ERROR" not in log and "Traceback" not in log, log[-4000:]

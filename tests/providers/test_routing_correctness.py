@@ -186,7 +186,10 @@ def test_address_check_refusals_are_not_repeated_by_a_later_pass(fakes) -> None:
     alpha, beta = fakes["scripts"]["alpha"], fakes["scripts"]["beta"]
     alpha.default = beta.default = "private_url"
     [result] = run(routing(fakes), settings=Settings())
-    assert [o for _, o in outcomes(result)] == ["unavailable", "unavailable"]
+    # Delivered (and paid for) and refused by our own checks: not "unavailable", and the set-up's to change.
+    assert [o for _, o in outcomes(result)] == ["output_refused", "output_refused"]
+    assert result.unchanging
+    assert all(a.status_code == 200 for a in result.attempts)
     assert (calls(alpha), calls(beta)) == (1, 1)
 
 
@@ -378,3 +381,33 @@ def test_unweighted_candidates_keep_their_order(fakes) -> None:
     config = routing(fakes)
     router = Router(config, {}, MemoryCooldowns(), LOOPBACK)
     assert all([c.provider for c in router.order(config.models["images"])] == ["alpha", "beta"] for _ in range(50))
+
+
+def test_an_open_breaker_is_probed_by_one_request_at_a_time(fakes) -> None:
+    # Outside probe P2-F22: with every request probing the only candidate's open breaker, 50 concurrent requests made
+    # 50 calls to the failing provider. Half-open: one probe in flight; the others answer at once, saying when.
+    alpha = fakes["scripts"]["alpha"]
+    alpha.push("unavailable")
+    alpha.default, alpha.slow_seconds = "slow", 0.5
+    config = routing(
+        fakes, names=("alpha",), max_passes=1, circuit_breaker={"failure_threshold": 1, "cooldown_seconds": 60}
+    )
+
+    async def go() -> tuple[RouteResult, list[RouteResult]]:
+        async with provider_client(HTTP_LIMITS, httpx.Timeout(30)) as client:
+            router = Router(config, build_providers(config, client), MemoryCooldowns(), LOOPBACK)
+            opened = await _generate(router)
+            burst = await asyncio.gather(*(_generate(router) for _ in range(5)))
+            return opened, list(burst)
+
+    opened, burst = asyncio.run(go())
+    assert outcomes(opened) == [("alpha", "unavailable")]
+    served = [r for r in burst if r.image is not None]
+    assert len(served) == 1
+    assert calls(alpha) == 2  # the failure that opened the breaker, and one probe
+    for result in burst:
+        if result.image is None:
+            assert result.last_failure is not None and result.last_failure.outcome is Outcome.UNAVAILABLE
+            assert "another request is probing it" in result.last_failure.message
+            assert result.last_failure.retry_after and result.last_failure.retry_after > 0
+            assert result.calls == 0
