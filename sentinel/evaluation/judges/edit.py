@@ -533,6 +533,10 @@ DETAIL_KEPT, DETAIL_MIN_STEP, DETAIL_WINDOW = 0.45, 6.0, 9
 MAX_DAMAGED = 0.001
 
 
+#: The mean colour difference outside the mask allowed by default (PreservedSettings.max_delta_e's default).
+MAX_OUTSIDE_DELTA_E = 6.0
+
+
 class PreservedSettings(SimilaritySettings):
     max_damaged: float = Field(
         MAX_DAMAGED,
@@ -541,6 +545,29 @@ class PreservedSettings(SimilaritySettings):
         description="share of the image outside the mask changed locally (a new object, a block, a blur, a "
         "recolouring), at most",
     )
+    max_delta_e: float = Field(
+        MAX_OUTSIDE_DELTA_E,
+        gt=0,
+        description="shift of the mean colour (CIE76 ΔE) outside the mask, at most: a whole picture recoloured, "
+        "which SSIM (on luminance structure) and the local damage (less the median shift) do not see",
+    )
+
+
+#: Severity of a recoloured picture outside the mask by the shift of its mean colour (ΔE): re-encoding and a
+#: provider's one-pixel shift move it by 2 at most, a visible warm or cool cast by 8 or more.
+OUTSIDE_COLOUR_BANDS = Bands(8, 16, higher_is_better=False, measure="mean colour shift (ΔE) outside the mask")
+
+
+def outside_colour_change(damage: Damage) -> tuple[float, str, str]:
+    """The shift of the mean colour outside the mask (CIE76 ΔE between the Lab of the two mean colours, on the
+    3×3-averaged copies outside_damage compares): a cast moves every pixel one way, while re-encoding, a shift by a
+    pixel and a small local change (local damage's) average out or weigh little; both mean colours."""
+    if damage.means is None:
+        return 0.0, "", ""
+    was, now = damage.means
+    means = np.clip(np.stack([was, now]) + 0.5, 0, 255).astype(np.uint8)
+    offset = np.diff(lab(means), axis=0)[0]
+    return float(np.sqrt(np.dot(offset, offset))), _hex(was), _hex(now)
 
 
 #: Severity of a changed picture outside the mask by its mean SSIM there.
@@ -557,6 +584,8 @@ class Damage:
     #: The largest changed area's bounding box, in analysis pixels, and what changed most there.
     box: tuple[int, int, int, int] | None
     what: str
+    #: The mean colour outside the mask (3×3-averaged, every other row and column) of the source and the result.
+    means: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _around(pixels: np.ndarray, pick: np.ufunc, beyond: int | None = None) -> np.ndarray:
@@ -580,8 +609,12 @@ def outside_damage(view: View, detail_source: np.ndarray | None = None) -> Damag
     source, result = view.steady
     # The provider's global shift per channel: the median change outside (every other row and column estimate it).
     grid = (slice(None, None, 2), slice(None, None, 2))
-    sample = result[grid][outside[grid]].astype(np.int16) - source[grid][outside[grid]]
+    picked = outside[grid]
+    was, now = source[grid][picked], result[grid][picked]
+    sample = now.astype(np.int16) - was
     shift = np.median(sample, axis=0).astype(np.int16) if len(sample) else np.zeros(3, dtype=np.int16)
+    # The mean colours (of every fourth pixel sampled: a mean colour to well under a ΔE, at a quarter of the cost).
+    means = (was[::4].mean(axis=0, dtype=np.float32), now[::4].mean(axis=0, dtype=np.float32)) if len(sample) else None
     shifted = result.astype(np.int16) - shift
     low, high = _around(source, np.minimum).astype(np.int16), _around(source, np.maximum).astype(np.int16)
     recoloured = np.maximum(shifted - high, low - shifted).max(axis=2) > DAMAGE_LEVELS
@@ -600,14 +633,14 @@ def outside_damage(view: View, detail_source: np.ndarray | None = None) -> Damag
     damaged = _around(_around((recoloured | blurred) & outside, np.minimum, beyond=0), np.maximum)
     count = int(np.count_nonzero(damaged))
     if count == 0:
-        return Damage(0.0, None, "")
+        return Damage(0.0, None, "", means)
     labels, _ = ndimage.label(damaged)
     largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
     rows, cols = np.nonzero(labels == largest)
     box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
     where = labels == largest
     what = "blurred" if np.count_nonzero(blurred & where) > np.count_nonzero(recoloured & where) else "changed"
-    return Damage(count / damaged.size, box, what)
+    return Damage(count / damaged.size, box, what, means)
 
 
 @kind.check(
@@ -630,7 +663,7 @@ def preserved_outside_mask(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
     damage = outside_damage(view, frames.source_at_result_size())
     allowed = s.max_damaged if isinstance(s, PreservedSettings) else MAX_DAMAGED
     if damage.share <= allowed or damage.box is None:
-        return structure
+        return _recoloured(structure, damage, s, frames.note())
     height, width = view.outside.shape
     where = region_name(damage.box, width, height)
     left, top, right, bottom = (round(v / view.scale) for v in damage.box)
@@ -647,6 +680,27 @@ def preserved_outside_mask(ctx: JudgeContext, s: SimilaritySettings) -> Outcome:
     structure_severity = OUTSIDE_SSIM_BANDS.grade(float(structure.measured or 0.0))
     worst = max(structure_severity, severity, key=order.index)
     detail = f"{structure.detail}; {local}"
+    return Outcome(False, structure.measured, structure.threshold, detail, severity=worst, facts=facts)
+
+
+def _recoloured(structure: Outcome, damage: Damage, s: SimilaritySettings, note: str) -> Outcome:
+    """``structure`` unless the picture outside the mask was recoloured as a whole (its mean colour moved by more
+    than max_delta_e), which SSIM on luminance and the local damage (less the median shift per channel) miss."""
+    max_delta_e = s.max_delta_e if isinstance(s, PreservedSettings) else MAX_OUTSIDE_DELTA_E
+    delta_e, was, now = outside_colour_change(damage)
+    if delta_e <= max_delta_e:
+        return structure
+    colour = (
+        f"outside the mask the picture was recoloured: its mean colour moved by ΔE {number(round(delta_e, 2))} "
+        f"(allowed {number(max_delta_e)}); it averages {now}, was {was}"
+    )
+    facts = {"damage_at": "colours"}
+    colour_severity = OUTSIDE_COLOUR_BANDS.grade(delta_e)
+    if structure.passed:
+        return Outcome(False, round(delta_e, 2), max_delta_e, colour + note, severity=colour_severity, facts=facts)
+    order = ("mild", "moderate", "severe")
+    worst = max(OUTSIDE_SSIM_BANDS.grade(float(structure.measured or 0.0)), colour_severity, key=order.index)
+    detail = f"{structure.detail}; {colour}"
     return Outcome(False, structure.measured, structure.threshold, detail, severity=worst, facts=facts)
 
 
@@ -761,6 +815,38 @@ class FillSettings(CheckSettings):
     max_new_colours: float = Field(
         0.35, gt=0, le=1, description="share of the fill in colours found nowhere around the mask, at most"
     )
+    min_structure_ratio: float = Field(
+        0.125,
+        gt=0,
+        le=1,
+        description="the fill's lines and edges (upper-quartile luminance step) as a share of its surroundings', "
+        "at least",
+    )
+    max_new_object: float = Field(
+        0.15,
+        gt=0,
+        le=1,
+        description="the largest solid region of colours found nowhere around the mask, as a share of the "
+        "repainted mask, at most",
+    )
+    max_edge_new_colours: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="share of the mask's outer band (its blend margin) in colours found nowhere around it, at most",
+    )
+    max_edge_seam: float = Field(
+        3.0,
+        ge=1,
+        description="the colour step of any layer of the mask's outer band, along one side, from the blend of the "
+        "fill and its surroundings, as a multiple of the surroundings' own step between layers, at most",
+    )
+    max_ghost: float = Field(
+        0.12,
+        gt=0,
+        le=1,
+        description="share of the removed object's outlines still showing in the fill, at most",
+    )
 
 
 @dataclass(frozen=True)
@@ -771,6 +857,16 @@ class FillMeasures:
     new_colours: float
     fill_colour: str
     surround_colour: str
+    #: The fill's upper-quartile luminance step against its surroundings' (their lines: mortar, branches, edges).
+    structure_ratio: float = 1.0
+    #: The largest solid region of foreign colour in the repainted mask, as a share of the repainted mask.
+    new_object: float = 0.0
+    #: Share of the mask's outer band (left out of the fill as its blend margin) in foreign colours: a seam.
+    edge_new_colours: float = 0.0
+    #: How much of the removed object's outlines the fill still shows (0 none, 1 all).
+    ghost: float = 0.0
+    #: A line along the mask's edge against the surroundings' own lines parallel to it (1: as the surroundings).
+    edge_seam: float = 1.0
 
 
 #: The four directions a seam is crossed in (row step, column step): rightwards, leftwards, downwards, upwards.
@@ -867,6 +963,12 @@ def fill_measures(view: View, fill: np.ndarray) -> FillMeasures:
     # Flatness compares typical texture (medians: a few strong edges around the mask do not make its surroundings a
     # texture a smooth fill fails to continue); busyness compares means (an added object shows as outlines).
     texture_ratio = (float(np.median(fill_steps)) + TEXTURE_FLOOR) / (float(np.median(ring_steps)) + TEXTURE_FLOOR)
+    # The median alone sits on the flat faces of a surface whose texture is its lines (a brick wall's mortar: a
+    # median step under 2 levels), so even a perfectly flat patch kept a third of "its texture": the upper quartile
+    # holds those lines, and a fill without any of them is a flat patch too.
+    structure_ratio = (float(np.percentile(fill_steps, 75)) + TEXTURE_FLOOR) / (
+        float(np.percentile(ring_steps, 75)) + TEXTURE_FLOOR
+    )
     detail_ratio = (float(fill_steps.mean()) + DETAIL_FLOOR) / (float(ring_steps.mean()) + DETAIL_FLOOR)
 
     seam_ratio = _seam_ratio(view, fill)
@@ -879,7 +981,174 @@ def fill_measures(view: View, fill: np.ndarray) -> FillMeasures:
         new_colours=float(view.foreign(fill).mean()),
         fill_colour=_hex(np.take(view.result.reshape(-1, 3), fill_at, axis=0).mean(axis=0)),
         surround_colour=_hex(np.take(view.source.reshape(-1, 3), ring_at, axis=0).mean(axis=0)),
+        structure_ratio=structure_ratio,
+        new_object=_new_object(view),
+        edge_new_colours=_edge_new_colours(view),
+        edge_seam=_edge_seam(view),
+        ghost=_ghost(view, fill),
     )
+
+
+#: Below this share of the repainted mask in foreign colours, all of them together are the (small) measure.
+NEW_OBJECT_LOOK = 0.05
+
+
+def _new_object(view: View) -> float:
+    """The largest solid region (surviving an opening by a 3×3 square) of the repainted mask, its outer band
+    included, in colours found nowhere around the mask, as a share of the repainted mask: a new object stands in
+    one place, so a share of the whole fill let one covering under a third of a loose mask pass."""
+    from scipy import ndimage
+
+    repainted = view.covered & view.changed
+    total = int(np.count_nonzero(repainted))
+    if total < MIN_FILL_PIXELS:
+        return 0.0
+    found = view.foreign(repainted)
+    share = float(np.count_nonzero(found)) / total
+    if share < NEW_OBJECT_LOOK:  # no region can be larger than all of them: not worth finding
+        return share
+    foreign = np.zeros(repainted.shape, dtype=bool)
+    foreign.ravel()[np.flatnonzero(repainted)] = found
+    foreign = ndimage.binary_opening(foreign, structure=np.ones((3, 3), dtype=bool))
+    if not foreign.any():
+        return 0.0
+    labels, _ = ndimage.label(foreign, structure=np.ones((3, 3), dtype=bool))
+    return float(np.bincount(labels.ravel())[1:].max()) / total
+
+
+def _edge_new_colours(view: View) -> float:
+    """Share of the mask's outer band (the blend margin the fill measures leave out, where a feathered edge blends
+    the fill into its surroundings) in colours found nowhere around the mask: a dark or bright seam outlining the
+    mask lies there, and a blend of the fill with its surroundings does not bring new colours."""
+    band = view.covered & ~view.inside
+    if not band.any():
+        return 0.0
+    return float(view.foreign(band).mean())
+
+
+#: Sides of a mask (by where a pixel lies from its centre, relative to its half-size): a seam along one side only is
+#: not diluted by the other three.
+MASK_SIDES = 4
+
+
+def _edge_seam(view: View) -> float:
+    """A line drawn along the mask's edge (a dark or bright frame, in colours the surroundings may well have): the
+    mean colour of each one-pixel layer of the mask's outer band, along each side, against the blend from the fill
+    just inside the band to the surroundings just outside the mask (a feathered edge is that blend), as a multiple
+    of the same step in the source's layers just outside the mask (surroundings with lines parallel to the edge
+    have it too). Averaged along a side, texture cancels and a line does not."""
+    from scipy import ndimage
+
+    band = max(2, view.margin)
+    rows, cols = np.flatnonzero(view.covered.any(axis=1)), np.flatnonzero(view.covered.any(axis=0))
+    if not len(rows):
+        return 1.0
+    # Only the mask's box and the layers about it are looked at.
+    reach = band + 4
+    box = (
+        slice(max(0, rows[0] - reach), rows[-1] + reach + 1),
+        slice(max(0, cols[0] - reach), cols[-1] + reach + 1),
+    )
+    covered = view.covered[box]
+    height, width = covered.shape
+    depth = ndimage.distance_transform_cdt(covered, metric="chessboard")
+    out = ndimage.distance_transform_cdt(~covered, metric="chessboard")
+    rows, cols = np.nonzero(covered)
+    centre_y, centre_x = rows.mean(), cols.mean()
+    half_h, half_w = max(1.0, (rows.max() - rows.min() + 1) / 2), max(1.0, (cols.max() - cols.min() + 1) / 2)
+    y = (np.arange(height, dtype=np.float32)[:, None] - centre_y) / half_h
+    x = (np.arange(width, dtype=np.float32)[None, :] - centre_x) / half_w
+    side = np.where(np.abs(y) > np.abs(x), np.where(y < 0, 0, 1), np.where(x < 0, 2, 3))
+    # Layer codes: inside the mask 1..band+2 (its depth), outside 33..33+band+2 (32 + distance).
+    layer = np.where(covered, np.where(depth <= band + 2, depth, 0), np.where(out <= band + 3, 32 + out, 0))
+    picked = np.flatnonzero(layer)
+    codes = (side.ravel()[picked] * 64 + layer.ravel()[picked]).astype(np.int64)
+    slots = MASK_SIDES * 64
+    counts = np.bincount(codes, minlength=slots).reshape(MASK_SIDES, 64)
+
+    def means(colours: np.ndarray) -> np.ndarray:
+        taken = np.take(colours, picked, axis=0)
+        sums = np.stack([np.bincount(codes, taken[:, c], minlength=slots) for c in range(3)], axis=-1)
+        return sums.reshape(MASK_SIDES, 64, 3) / np.maximum(counts, 1)[..., None]
+
+    # Unsmoothed colours: a seam one or two pixels wide is the line the box average would spread over its neighbours.
+    result = means(lab(np.ascontiguousarray(view.result[box]).reshape(-1, 3)))
+    source = means(lab(np.ascontiguousarray(view.source[box]).reshape(-1, 3)))
+    enough = counts >= 8
+    worst, natural = 0.0, 0.0
+    for k in range(MASK_SIDES):
+        fill_at, out_at = [band + 1, band + 2], [33, 34]
+        if not (enough[k, fill_at].all() and enough[k, out_at].all()):
+            continue
+        inner, outer = result[k, fill_at].mean(axis=0), result[k, out_at].mean(axis=0)
+        for depth_k in range(1, band + 1):
+            if enough[k, depth_k]:
+                expected = outer + (inner - outer) * (depth_k + 1.0) / (band + 2.5)
+                worst = max(worst, float(np.linalg.norm(result[k, depth_k] - expected)))
+        far_at = [32 + band + 2, 32 + band + 3]
+        if not enough[k, far_at].all():
+            continue
+        near, far = source[k, out_at].mean(axis=0), source[k, far_at].mean(axis=0)
+        for distance in range(3, band + 2):
+            if enough[k, 32 + distance]:
+                expected = near + (far - near) * (distance - 1.5) / (band + 1)
+                natural = max(natural, float(np.linalg.norm(source[k, 32 + distance] - expected)))
+    return (worst + SEAM_FLOOR) / (natural + SEAM_FLOOR)
+
+
+#: Where the object stood is told by local means over squares this many analysis pixels wide: a background the mask
+#: kept and a provider redrew a little softer keeps them (a blur keeps a local mean), a replaced object does not.
+GHOST_WINDOW = 7
+
+
+def _ghost(view: View, fill: np.ndarray) -> float:
+    """How much of the removed object's outlines the fill still shows, where the object stood (the fill's local
+    means moved away from the source's, beyond the median gain outside the mask: a recoloured picture is not a
+    ghost): the source's luminance gradient there regressed on the result's (a fill blended 40% with the object
+    keeps about 0.4 of its edges; one that continues the background keeps about none), counted only as far as the
+    two are correlated, so a smooth fill's faint leftovers of a dark speck do not count as its outline."""
+    from scipy import ndimage
+
+    rows, cols = np.flatnonzero(fill.any(axis=1)), np.flatnonzero(fill.any(axis=0))
+    if not len(rows):
+        return 0.0
+    # Only the fill's box (and a window about it) is looked at.
+    reach = GHOST_WINDOW
+    box = (
+        slice(max(0, rows[0] - reach), rows[-1] + reach + 1),
+        slice(max(0, cols[0] - reach), cols[-1] + reach + 1),
+    )
+    source, result = view.source[box].astype(np.float32), view.result[box].astype(np.float32)
+    fill = fill[box]
+    grid = (slice(None, None, 3), slice(None, None, 3))
+    outside = view.outside[grid]
+    if outside.any():
+        # A cast scales channels (warm: red up, blue down): undone by the median gain per channel outside the mask.
+        was, now = view.source[grid][outside].astype(np.float32), view.result[grid][outside].astype(np.float32)
+        result *= np.median(was + 1, axis=0) / np.median(now + 1, axis=0)
+    window = (GHOST_WINDOW, GHOST_WINDOW, 1)
+    moved = np.abs(ndimage.uniform_filter(result, window) - ndimage.uniform_filter(source, window)).sum(axis=2)
+    fill = fill & (moved >= 3 * CHANGED_LEVELS)
+    # Differences whose both ends lie in the fill: one reaching a pixel outside it (the same in source and result)
+    # shares that pixel's term, which made a thin stroke's clean fill read as its wire's outline.
+    fill = _around(fill, np.minimum, beyond=0).astype(bool)
+    if np.count_nonzero(fill) < MIN_FILL_PIXELS:
+        return 0.0
+
+    def gradient(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Central differences down and across, at the fill's pixels."""
+        grey = np.pad(rgb @ LUMA, 1, mode="edge")
+        return (grey[2:, 1:-1] - grey[:-2, 1:-1])[fill], (grey[1:-1, 2:] - grey[1:-1, :-2])[fill]
+
+    (ry, rx), (sy, sx) = gradient(view.result[box].astype(np.float32)), gradient(source)
+    shared = float(np.dot(ry, sy) + np.dot(rx, sx))
+    source_energy = float(np.dot(sy, sy) + np.dot(sx, sx))
+    result_energy = float(np.dot(ry, ry) + np.dot(rx, rx))
+    if shared <= 0 or source_energy <= 0 or result_energy <= 0:
+        return 0.0
+    kept = shared / source_energy
+    correlation = shared / np.sqrt(source_energy * result_energy)
+    return float(min(1.0, kept) * min(1.0, correlation / 0.5))
 
 
 @kind.check(
@@ -894,8 +1163,10 @@ def fill_matches_surroundings(ctx: JudgeContext, s: FillSettings) -> Outcome:
     """The removal's fill (the repainted pixels inside the mask; what was left as it was is changed_in_mask's),
     judged against a ring around the mask in the source: typical texture (a flat patch or smear on a textured
     surface), detail (an object busier than its surroundings), the colour step at the mask's edge against the step
-    the surroundings take over the same distance, and colours found nowhere around it. Graded on the worst of the
-    four as a multiple of its limit; a flat fill of a flat surround passes all four."""
+    the surroundings take over the same distance, colours found nowhere around it (in all, and as one solid area: a
+    new object), the lines of a surface its median does not see (a brick wall's mortar), a seam in the mask's outer
+    band, and the removed object's outlines still showing (a ghost). Graded on the worst as a multiple of its limit;
+    a flat fill of a flat surround passes all."""
     frames = _frames(ctx)
     if reason := frames.empty_mask():
         return _no_region(reason)
@@ -930,6 +1201,31 @@ def fill_matches_surroundings(ctx: JudgeContext, s: FillSettings) -> Outcome:
             m.new_colours / s.max_new_colours,
             f"{pct(m.new_colours)} of the fill is in colours found nowhere around it (allowed "
             f"{pct(s.max_new_colours)}): a new object or a foreign patch",
+        ),
+        (
+            s.min_structure_ratio / max(m.structure_ratio, 1e-6),
+            f"the fill has lost the lines and edges of its surroundings (a smooth patch): it keeps "
+            f"{pct(m.structure_ratio)} of them (needs ≥ {pct(s.min_structure_ratio)})",
+        ),
+        (
+            m.new_object / s.max_new_object,
+            f"a new object stands in the fill: one solid area of colours found nowhere around it covers "
+            f"{pct(m.new_object)} of the repainted region (allowed {pct(s.max_new_object)})",
+        ),
+        (
+            m.edge_new_colours / s.max_edge_new_colours,
+            f"a seam outlines the mask: {pct(m.edge_new_colours)} of the fill's outer edge is in colours found "
+            f"nowhere around it (allowed {pct(s.max_edge_new_colours)})",
+        ),
+        (
+            m.edge_seam / s.max_edge_seam,
+            f"a seam outlines the mask: a line along its edge steps {number(m.edge_seam)}× as far from the blend of "
+            f"the fill into its surroundings as the surroundings' own lines do (allowed {number(s.max_edge_seam)}×)",
+        ),
+        (
+            m.ghost / s.max_ghost,
+            f"a ghost of the removed object is left: the fill still shows {pct(m.ghost)} of its outlines "
+            f"(allowed {pct(s.max_ghost)})",
         ),
     ]
     mismatch = max(score for score, _ in problems)
@@ -1023,8 +1319,76 @@ class BackgroundChangeSettings(ChangeSettings):
         description="share of the band next to the subject (outside the mask) left as it was (and not already the "
         "requested colour), at most: a ring of the old background",
     )
+    max_old_outline: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="share of the subject's outline (the pixels just outside the mask) left as the old background, "
+        "in colours other than the subject's edge beside them, at most: a thin ring, too thin for a share of the "
+        "band to fail, around most of the subject (a provider's soft matting that leaves a few pixels along part of "
+        "it passes)",
+    )
     color_param: str = "color"
     max_distance: float = Field(40.0, ge=0, le=442, description="RGB distance still counted as the requested colour")
+
+
+#: A pixel of the outline left as it was is the subject's own (a mask drawn a little inside the subject) when its
+#: colour lies within this ΔE of the subject's edge beside it, and the old background otherwise.
+SUBJECT_EDGE_DELTA_E = 15.0
+
+
+#: The subject's outline is looked at this many source pixels out from the mask: the first pixel beside it may be
+#: a soft, anti-aliased edge of old background a person does not see; a ring of two pixels or more reaches here.
+OUTLINE_DISTANCE = 2
+
+
+def old_background_outline(frames: EditFrames, wanted: str, max_distance: float) -> float:
+    """The share of the subject's outline (the source pixels OUTLINE_DISTANCE out from the mask, at full size: a
+    ring a few pixels wide is a pixel or less at the analysis size) left as the old background: unchanged, not
+    already the requested colour, and not the colour of the subject's edge beside it in the source (a mask drawn
+    inside the subject leaves the subject's own rim there, which is no ring). A ring of the old background two
+    or three pixels wide covers the whole outline however thin it is; a clean or soft cut covers none."""
+    box = frames.mask_box
+    if box is None:
+        return 0.0
+    pad = OUTLINE_DISTANCE + 2
+    left, top = max(0, box[0] - pad), max(0, box[1] - pad)
+    right, bottom = min(frames.width, box[2] + pad), min(frames.height, box[3] + pad)
+    covered = frames.mask_full[top:bottom, left:right] > MASK_MAJORITY
+    source = frames.source_full[top:bottom, left:right]
+    result = frames.result_full[top:bottom, left:right]
+    near = covered
+    for _ in range(OUTLINE_DISTANCE - 1):
+        near = _around(near, np.maximum)
+    outline = _around(near, np.maximum) & ~near
+    at = np.flatnonzero(outline)
+    total = len(at)
+    if not total:
+        return 0.0
+    height, width = covered.shape
+    flat_source, flat_result = source.reshape(-1, 3), result.reshape(-1, 3)
+    was, now = np.take(flat_source, at, axis=0), np.take(flat_result, at, axis=0)
+    kept = (np.maximum(was, now) - np.minimum(was, now)).sum(axis=1, dtype=np.uint16) < 3 * CHANGED_LEVELS
+    if wanted:
+        kept &= _distance_squared(now, wanted) > max_distance**2
+    if not kept.any():
+        return 0.0
+    at, now = at[kept], now[kept]
+    # The subject's edge beside each kept pixel: the mean source colour of the mask's pixels within reach of it.
+    rows, cols = np.divmod(at, width)
+    flat_covered = covered.ravel()
+    sums, count = np.zeros((len(at), 3), dtype=np.float32), np.zeros(len(at), dtype=np.float32)
+    for dy in range(-OUTLINE_DISTANCE, OUTLINE_DISTANCE + 1):
+        for dx in range(-OUTLINE_DISTANCE, OUTLINE_DISTANCE + 1):
+            y, x = np.clip(rows + dy, 0, height - 1), np.clip(cols + dx, 0, width - 1)
+            neighbour = y * width + x
+            inside = np.take(flat_covered, neighbour)
+            sums[inside] += np.take(flat_source, neighbour[inside], axis=0)
+            count[inside] += 1
+    edge = (sums / np.maximum(count, 1)[:, None] + 0.5).astype(np.uint8)
+    offset = lab(now) - lab(edge)
+    unlike = np.sqrt(np.einsum("ij,ij->i", offset, offset)) > SUBJECT_EDGE_DELTA_E
+    return float(np.count_nonzero(unlike)) / total
 
 
 #: Severity of a partly replaced background by the share of it left as it was.
@@ -1072,7 +1436,16 @@ def background_changed(ctx: JudgeContext, s: BackgroundChangeSettings) -> Outcom
         kept &= _distance_squared(view.result, wanted) > s.max_distance**2
     halo = float(np.count_nonzero(kept)) / max(1, int(np.count_nonzero(ring)))
     if halo <= s.max_left_near_subject:
-        return outcome
+        # A ring too thin to fill a quarter of the band (three pixels of a twelve pixel band) still outlines the
+        # whole subject: the pixels touching the mask are where it shows.
+        outline = old_background_outline(_frames(ctx), wanted, s.max_distance)
+        if outline <= s.max_old_outline:
+            return outcome
+        detail = (
+            f"a thin ring of the old background is left around the subject: {pct(outline)} of its outline "
+            f"({OUTLINE_DISTANCE} px outside the mask) was left as it was (allowed {pct(s.max_old_outline)})"
+        )
+        return Outcome(False, round(outline, 4), s.max_old_outline, detail, severity="moderate")
     width = round(view.full_margin / view.scale)
     detail = (
         f"a ring of the old background is left around the subject: {pct(halo)} of the {width} px band next to it "
