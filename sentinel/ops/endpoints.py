@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sentinel.evaluation.deps import JudgingAdmissions
 from sentinel.http.deps import AppServices
 from sentinel.http.responses import JSONResponse
+from sentinel.http.schemas import errors
 from sentinel.ops import metrics
 from sentinel.ops.health import readiness
 
@@ -37,7 +38,10 @@ class ReadinessOut(BaseModel):
     "/readyz",
     summary="Ready to serve: database, broker and blob store reachable, judges not overloaded",
     response_model=ReadinessOut,
-    responses={503: {"model": ReadinessOut, "description": "a check failed; `failing` names it and `checks` says why"}},
+    responses={
+        503: {"model": ReadinessOut, "description": "a check failed; `failing` names it and `checks` says why"},
+        **errors(400, 422),
+    },
 )
 async def readyz(
     services: AppServices,

@@ -206,13 +206,19 @@ def without_keys(text: str) -> str:
     """``text`` with every provider key of this process, and every run of ``MIN_KEY_CHARS`` or more characters of
     one (providers and gateways quote keys in part: "Incorrect API key provided: sk-proj-abc…", LiteLLM's
     "Received API Key = sk-…"), replaced by ``[provider key]``: whoever reads an error is not the key's owner."""
-    for key in _PROVIDER_KEYS:
+    # Whole keys first, the longest first: a run another key shares would otherwise cut a whole key into pieces
+    # before it is seen ("sk-gw[provider key][provider key]").
+    keys = sorted(_PROVIDER_KEYS, key=len, reverse=True)
+    for key in keys:
         if key in text:
             text = text.replace(key, KEY_REDACTED)
+    for key in keys:
         runs = _KEY_RUNS.get(key)
         if runs is None or len(text) < MIN_KEY_CHARS:
             continue
         text = _without_runs(text, key, runs)
+    while KEY_REDACTED * 2 in text:
+        text = text.replace(KEY_REDACTED * 2, KEY_REDACTED)
     return text
 
 

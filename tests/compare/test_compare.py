@@ -50,7 +50,8 @@ def pictures() -> dict[str, bytes]:
     photo = photo.resize((256, 256), Image.Resampling.LANCZOS)
     return {
         "g": _png(photo),
-        "a": _png(photo.filter(ImageFilter.GaussianBlur(3))),
+        # Soft (a radius of 1.5 at 256 px): amber, a person decides; from about 2 the edges are smeared past use.
+        "a": _png(photo.filter(ImageFilter.GaussianBlur(1.5))),
         "r": _png(photo.filter(ImageFilter.GaussianBlur(8))),
     }
 

@@ -1197,6 +1197,8 @@ class SmearMeasure:
     smeared_ways: int
     #: Share of the tiles whose levels spread over SMEAR_BUSY_LEVEL: how much of the frame is busy with content.
     busy: float
+    #: The highest ratio over the four directions: far above ``ratio`` only when the blur has a direction.
+    best: float = 1.0
 
 
 def smear(gray: np.ndarray, threshold: float, min_busy: float = 0.0) -> SmearMeasure:
@@ -1229,7 +1231,8 @@ def smear(gray: np.ndarray, threshold: float, min_busy: float = 0.0) -> SmearMea
         span = strongest(change(dy, dx, SMEAR_SPAN))
         ratios.append((strongest(change(dy, dx, 1)) / span if span > 0 else 1.0, name))
     ratio, direction = min(ratios)
-    return SmearMeasure(round(ratio, 3), direction, sum(r < threshold for r, _ in ratios), busy)
+    best = max(r for r, _ in ratios)
+    return SmearMeasure(round(ratio, 3), direction, sum(r < threshold for r, _ in ratios), busy, round(best, 3))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -508,8 +508,12 @@ def _worse_smear(ctx: JudgeContext, s: SharpSettings, gray: np.ndarray, score: f
     return blurred
 
 
-#: Edge ratio under which a smeared busy scene fails severely (its edges fade over about SMEAR_SPAN px or more).
-SMEAR_SEVERE_RATIO = 0.25
+#: Edge ratio under which a smeared busy scene fails severely (its edges fade over about 5 px of the 256-px copy or
+#: more: a 256-px picture under a Gaussian blur of radius 2). A softer smear is moderate: a person decides before a
+#: regeneration is paid for.
+SMEAR_SEVERE_RATIO = 0.2
+#: How much sharper its best direction must read than its worst for a smear to be called motion.
+MOTION_ANISOTROPY = 2.0
 
 
 def _smeared(ctx: JudgeContext, s: SharpSettings, gray: np.ndarray, score: float) -> Outcome | None:
@@ -518,10 +522,14 @@ def _smeared(ctx: JudgeContext, s: SharpSettings, gray: np.ndarray, score: float
     m = ctx.memo(f"smear@{s.analysis_side}", lambda: measures.smear(gray, s.min_edge_ratio, s.smear_min_busy))
     if m.busy < s.smear_min_busy or m.ratio >= s.min_edge_ratio:
         return None
-    how = "in every direction" if m.smeared_ways == len(measures.SMEAR_DIRECTIONS) else m.direction
-    blur = "blurred" if m.smeared_ways == len(measures.SMEAR_DIRECTIONS) else "motion-blurred"
+    # Motion only when one direction is plainly sharper than another: a picture blurred evenly reads a little
+    # softer along its own weaker edges, which is no direction of motion.
+    if m.best >= MOTION_ANISOTROPY * m.ratio and m.smeared_ways < len(measures.SMEAR_DIRECTIONS):
+        blur, how = "motion-blurred", f" {m.direction}"
+    else:
+        blur, how = "blurred", ""
     detail = (
-        f"image looks {blur}: even its sharpest edges fade over several pixels {how} (edge ratio "
+        f"image looks {blur}: even its sharpest edges fade over several pixels{how} (edge ratio "
         f"{number(m.ratio)}, needs ≥ {number(s.min_edge_ratio)}), though its busy scene gives a detail score of "
         f"{number(score)}"
     )
