@@ -224,12 +224,7 @@ class Settings(BaseSettings):
         # RabbitMQ nodes of a cluster may be listed as several URLs separated by ';' (pika tries them in turn).
         urls = value.split(";") if url_scheme(value) in AMQP_SCHEMES else [value]
         for url in urls:
-            scheme = url_scheme(url)
-            if scheme not in (*AMQP_SCHEMES, *REDIS_SCHEMES):
-                # Only the scheme is shown: the rest of the URL may hold a password.
-                raise ValueError(f"has the scheme '{scheme}://'" if scheme else "has no scheme")
-            if not url.partition("://")[2].split("/", 1)[0].rpartition("@")[2]:
-                raise ValueError("names no host")
+            _url_scheme_checked(url, (*AMQP_SCHEMES, *REDIS_SCHEMES))
         return value
 
     @field_validator("database_url")
@@ -239,15 +234,10 @@ class Settings(BaseSettings):
             return value
         if value != value.strip():
             raise ValueError("starts or ends with a space")
-        scheme = url_scheme(value)
-        if scheme == "postgres":
+        if url_scheme(value) == "postgres":
             # The spelling hosting platforms hand out; SQLAlchemy knows only postgresql://.
             return "postgresql://" + value.partition("://")[2]
-        if scheme not in DATABASE_SCHEMES:
-            # Only the scheme is shown: the rest of the URL may hold a password.
-            raise ValueError(f"has the scheme '{scheme}://'" if scheme else "has no scheme")
-        if scheme != "sqlite" and not value.partition("://")[2].split("/", 1)[0].rpartition("@")[2]:
-            raise ValueError("names no host")
+        _url_scheme_checked(value, DATABASE_SCHEMES, hostless=("sqlite",))
         return value
 
     @field_validator("redis_url")
@@ -257,14 +247,8 @@ class Settings(BaseSettings):
             return value
         if value != value.strip():
             raise ValueError("starts or ends with a space")
-        scheme = url_scheme(value)
-        if scheme not in (*REDIS_SCHEMES, "unix"):
-            raise ValueError(f"has the scheme '{scheme}://'" if scheme else "has no scheme")
-        if scheme != "unix":
-            where, _, path = value.partition("://")[2].partition("/")
-            if not where.rpartition("@")[2]:
-                raise ValueError("names no host")
-            database = path.split("?", 1)[0]
+        if _url_scheme_checked(value, (*REDIS_SCHEMES, "unix"), hostless=("unix",)) != "unix":
+            database = value.partition("://")[2].partition("/")[2].split("?", 1)[0]
             if database and not database.isdigit():
                 raise ValueError(f"names the database '{database}', which is not a number")
         return value
@@ -407,6 +391,17 @@ _RULES = {
     "default_key_rpm": "at least 1, or 0 for no limit",
     "anonymous_rpm": "at least 1, or 0 for no limit",
 }
+
+
+def _url_scheme_checked(url: str, schemes: tuple[str, ...], hostless: tuple[str, ...] = ()) -> str:
+    """``url``'s scheme, refused (ValueError) when it is none of ``schemes`` or, but for ``hostless`` schemes, the URL
+    names no host. Only the scheme is ever shown: the rest of the URL may hold a password."""
+    scheme = url_scheme(url)
+    if scheme not in schemes:
+        raise ValueError(f"has the scheme '{scheme}://'" if scheme else "has no scheme")
+    if scheme not in hostless and not url.partition("://")[2].split("/", 1)[0].rpartition("@")[2]:
+        raise ValueError("names no host")
+    return scheme
 
 
 def url_scheme(url: str) -> str:
