@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from sentinel.evaluation.guidance import MAX_GUIDANCE_CHARS, failed_criteria, fixes_for, join_guidance
 from sentinel.evaluation.rubric import Rubric
-from sentinel.models import Evaluation, JobAttempt
+from sentinel.models import Evaluation, JobAttempt, ReviewDecision
 
 
 def earlier_evaluations(session: Session, attempt: JobAttempt) -> list[Evaluation]:
@@ -26,19 +26,30 @@ def earlier_evaluations(session: Session, attempt: JobAttempt) -> list[Evaluatio
     return list(session.exec(query))
 
 
-def guidance_from(evaluation: Evaluation, earlier: Sequence[Evaluation] = ()) -> str:
+def reviewer_notes(session: Session, earlier: Sequence[Evaluation]) -> list[str]:
+    """The notes reviewers gave when they rejected ``earlier`` attempts of the slot (in ``earlier``'s order): a
+    person's instruction about the slot stays true for every later attempt, not only the one it asked for."""
+    ids = [e.id for e in earlier]
+    if not ids:
+        return []
+    rows = session.exec(
+        select(ReviewDecision.evaluation_id, ReviewDecision.note).where(
+            col(ReviewDecision.evaluation_id).in_(ids), ReviewDecision.decision == "reject"
+        )
+    )
+    notes = {evaluation_id: note for evaluation_id, note in rows if note and note.strip()}
+    return [notes[i] for i in ids if i in notes]
+
+
+def guidance_from(evaluation: Evaluation, earlier: Sequence[Evaluation] = (), notes: Sequence[str] = ()) -> str:
     """Each failing criterion's fix, rendered with the job's params and the judges' measurements (never the
-    check's wording, which an image model cannot act on); then the fixes of criteria that failed in ``earlier``
-    attempts of the slot (latest first) and pass now."""
+    check's wording, which an image model cannot act on); then the notes of reviewers who rejected earlier
+    attempts of the slot (:func:`reviewer_notes`); then the fixes of criteria that failed in ``earlier`` attempts
+    of the slot (latest first) and pass now."""
     rubric = Rubric.model_validate(evaluation.rubric)
-    return _with_earlier(_fixes(evaluation, rubric), evaluation, rubric, earlier)
-
-
-def reviewer_guidance(evaluation: Evaluation, note: str | None, earlier: Sequence[Evaluation] = ()) -> str:
-    """After a reviewer's rejection: the failing criteria's fixes and the reviewer's note (never who reviewed),
-    then the fixes of the slot's earlier failures as room allows."""
-    rubric = Rubric.model_validate(evaluation.rubric)
-    return _with_earlier([*_fixes(evaluation, rubric), note or ""], evaluation, rubric, earlier)
+    parts = _fixes(evaluation, rubric)
+    parts += [note for note in notes if note not in parts]
+    return _with_earlier(parts, evaluation, rubric, earlier)
 
 
 def _fixes(evaluation: Evaluation, rubric: Rubric, skip: frozenset[str] = frozenset()) -> list[str]:

@@ -18,7 +18,7 @@ from sentinel.errors import InvalidInput
 from sentinel.evaluation.guidance import regeneration_prompt
 from sentinel.jobs.clock import database_now, job_and_now, lease_free, now_to_write
 from sentinel.jobs.errors import JobFinished
-from sentinel.jobs.guidance import earlier_evaluations, guidance_from, reviewer_guidance
+from sentinel.jobs.guidance import earlier_evaluations, guidance_from, reviewer_notes
 from sentinel.jobs.selection import chosen_per_slot, issue_counts, worst
 from sentinel.jobs.unstored import unstored_images
 from sentinel.models import (
@@ -133,7 +133,8 @@ class JobProgress:
         if job is not None and job.state == JobState.CANCELLED:
             return self._kept_after_cancel(session, attempt.job_id)
         if evaluation.verdict == Verdict.RED:
-            guidance = guidance_from(evaluation, earlier_evaluations(session, attempt))
+            earlier = earlier_evaluations(session, attempt)
+            guidance = guidance_from(evaluation, earlier, reviewer_notes(session, earlier))
             return self.after_failure(session, attempt.job_id, attempt.slot, attempt.number, guidance, now=now)
         return self.close_if_complete(session, attempt.job_id)
 
@@ -440,7 +441,11 @@ class JobProgress:
                     max_attempts=max(job.max_attempts, number),
                 )
             )
-            guidance = reviewer_guidance(evaluation, note, earlier_evaluations(session, attempt))
+            # The reviewer's note (never who reviewed) after the failing criteria's fixes, and the notes of the
+            # slot's earlier rejections with it.
+            earlier = earlier_evaluations(session, attempt)
+            notes = [note] if note and note.strip() else []
+            guidance = guidance_from(evaluation, earlier, [*notes, *reviewer_notes(session, earlier)])
             self.queue_attempt(session, job, attempt.slot, number, guidance)
         elif job.state in FINAL_JOB_STATES:
             job_verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)

@@ -13,7 +13,7 @@ import pytest
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
 from tests.conftest import clean_env, start_server, write_fake_routes
-from tests.jobs.test_jobs_redis_postgres import amber_product, good_product
+from tests.jobs.test_jobs_redis_postgres import amber_product, good_product, red_product
 from tests.keys.test_keys import create_key
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -205,3 +205,22 @@ def test_an_item_another_reviewer_holds_is_not_decided_under_them_unless_forced(
     forced = team.bo.post(f"/v1/review/{evaluation_id}/decision", json={"decision": "reject", "force": True})
     assert forced.status_code == 200, forced.text
     assert forced.json()["reviewer"] == "bo"
+
+
+def test_a_reviewers_note_guides_every_later_attempt_of_the_slot_not_only_the_first(team) -> None:
+    # The reviewer's regeneration came back red, so the job regenerated on its own: that attempt is told the
+    # reviewer's note too (it was dropped there, and the next image repeated what the reviewer had rejected).
+    job = finished_job(team, amber_product())
+    assert job["max_attempts"] > 2, job
+    evaluation_id = job["attempts"][0]["evaluation_id"]
+    team.script.images.extend([red_product(), good_product()])
+    note = "the cup's handle must face left"
+    body = {"decision": "reject", "note": note, "regenerate": True}
+    assert team.ana.post(f"/v1/review/{evaluation_id}/decision", json=body).status_code == 200
+    after = team.ana.get(f"/v1/jobs/{job['id']}?wait=30").json()
+    assert [a["verdict"] for a in after["attempts"]] == ["red", "red", "green"], after
+    second, third = after["attempts"][1:]
+    assert note in second["guidance"]
+    assert note in third["guidance"], third["guidance"]
+    # The red attempt's own failures come first: they are what the next image must fix.
+    assert third["guidance"].index(note) > 0
