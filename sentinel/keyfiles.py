@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,14 +23,28 @@ def private_file(path: Path) -> None:
 
 
 def read_or_create(path: Path, make: Callable[[], str]) -> str:
-    """The file's text; created with ``make()`` when missing. Racing processes all end up reading the winner's."""
+    """The file's text; created with ``make()`` when missing. Racing processes all end up reading the winner's.
+
+    The text is written to a file of this process's own and linked into place whole: a file made empty first and
+    written after let a process starting in between read "" (a webhook secret of nothing, for its lifetime)."""
     if not path.exists():
         private_folder(path.parent)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(make())
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another process's file won: read below
+            except OSError:
+                # No hard links on this filesystem (some network and FUSE mounts): made in place, as the winner.
+                with (
+                    contextlib.suppress(FileExistsError),
+                    os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle,
+                ):
+                    handle.write(draft.read_text())
+        finally:
+            draft.unlink(missing_ok=True)
     return path.read_text()

@@ -33,6 +33,20 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+def make_data_folder(data_dir: Path) -> None:
+    """The data folder made now (0700), or the command stopped with one line naming it: its first use is otherwise
+    deep inside whatever reads a file there first (the reviewer keys), and that is what the error named."""
+    from sentinel.keyfiles import private_folder
+
+    try:
+        private_folder(data_dir)
+    except OSError as exc:
+        raise fail(
+            f"cannot make the data folder {data_dir} (SENTINEL_DATA_DIR): {exc.strerror or exc}; point "
+            "SENTINEL_DATA_DIR at a folder this user can create or write"
+        ) from exc
+
+
 def prepare_output(path: Path | None, option: str) -> None:
     """Make sure a report can be written to ``path`` before the work that fills it (judging, provider calls that
     may be paid) starts: its folder is made, and a path that is a folder or cannot be written is a usage error

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from sentinel.cli.common import err, fail
+from sentinel.cli.common import err, fail, make_data_folder
 from sentinel.errors import SentinelError
 
 # Each command imports what it runs inside its function, on purpose: `sentinel --help` and a mistyped option
@@ -44,6 +44,7 @@ def serve(
         get_settings.cache_clear()
     # The settings now hold --host and --port (read again above).
     bind = get_settings()
+    make_data_folder(bind.data_dir)
     listeners = _listen(bind.host, bind.port)
     try:
         # Load rubrics, judges and routes now, so a broken YAML file stops start-up with its file and line.
@@ -150,6 +151,7 @@ def worker(
             "`sentinel worker` needs SENTINEL_BROKER_URL (amqp:// or redis://) or SENTINEL_REDIS_URL; without one, "
             "`sentinel serve` runs the workers in-process"
         )
+    make_data_folder(settings.data_dir)
     try:
         # PostgreSQL: migrated to head, or refused with the reason, before any worker starts.
         get_services().engine.dispose()

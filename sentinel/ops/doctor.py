@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -416,14 +417,18 @@ def _writable_dir(name: str, directory: Path, found: str) -> CheckResult:
     probe = directory
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if os.access(probe, os.W_OK):
-        return CheckResult(name, True, found)
-    return CheckResult(
-        name,
-        False,
-        f"{directory} cannot be created or written ({probe} is not writable)",
-        "fix the permissions, or move SENTINEL_DATA_DIR",
-    )
+    # Tried, not asked of os.access: root passes every permission test, and a filesystem such as /proc refuses
+    # whoever asks. The folder tried is removed at once: doctor leaves nothing behind.
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".sentinel-doctor-", dir=probe))
+    except OSError as exc:
+        return CheckResult(
+            name,
+            False,
+            f"{directory} cannot be created or written (a folder in {probe}: {exc.strerror or exc})",
+            "fix the permissions, or point SENTINEL_DATA_DIR at a folder this user can create",
+        )
+    return CheckResult(name, True, found)
 
 
 def _blobs(settings: Settings, timeout: float) -> CheckResult:
@@ -459,7 +464,8 @@ def _secrets(settings: Settings) -> list[CheckResult]:
                 CheckResult(
                     env,
                     False,
-                    f"not set: with a broker, several processes each make their own, so {what} fail between them",
+                    f"not set: every process reads or makes one in its data folder ({settings.data_dir}), so "
+                    f"{what} fail between processes that do not share that folder (other machines, containers)",
                     f"set {env} to the same random value (16+ characters) on every API process and worker",
                 )
             )
