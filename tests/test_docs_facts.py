@@ -104,3 +104,29 @@ def test_the_documented_ingress_reaches_every_page(tmp_path: Path) -> None:
         if not path.startswith(OPS_PATHS) and not any(path == p or path.startswith(p + "/") for p in prefixes)
     ]
     assert not unreached, f"deploy.md's Ingress leaves out paths the app serves: {unreached}"
+
+
+def test_deploy_md_lists_every_metric_the_service_exports() -> None:
+    from prometheus_client import REGISTRY
+
+    import sentinel.ops.metrics as queue_metrics
+    import sentinel.telemetry.metrics  # noqa: F401  (registers the counters and histograms)
+
+    exported = {m.name.removeprefix("sentinel_") for m in REGISTRY.collect() if m.name.startswith("sentinel_")}
+    exported.add(queue_metrics.QueueDepth.NAME.removeprefix("sentinel_"))
+    page = (REPO / "docs" / "deploy.md").read_text()
+    table = page[page.index("Metrics (all prefixed `sentinel_`)") :]
+    missing = sorted(name for name in exported if f"`{name}" not in table.split("\n\n", 2)[1])
+    assert not missing, f"deploy.md's metrics table leaves out {missing}"
+
+
+def test_readme_task_table_shows_each_tasks_params() -> None:
+    from sentinel.wiring import get_services
+
+    readme = (REPO / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z-]+)` \| [^|]+ \| ([^|]+) \|$", readme, flags=re.M))
+    for rubric in get_services().rubrics.all():
+        if rubric.id not in rows:
+            continue
+        shown = re.findall(r"`([a-z_]+)`", rows[rubric.id])
+        assert shown == list(rubric.params), f"README's row for {rubric.id} shows {shown}, not {list(rubric.params)}"

@@ -97,6 +97,17 @@ def test_readme_generate_command_runs(tmp_path) -> None:
     assert len(list((tmp_path / "generated").glob("*.png"))) == 2
 
 
+def test_readme_fallback_demo_falls_back(tmp_path) -> None:
+    # Pasted as written, the offline demo shows a fallback: the first candidate's 429, the second's image.
+    [block] = [b for b in shell_blocks() if "routes-fallback.yaml" in b]
+    script = block.replace(".venv/bin/sentinel", str(REPO / ".venv" / "bin" / "sentinel"))
+    env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"), COLUMNS="200")
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout + result.stderr
+    assert "rate_limited" in shown and "served by local:backup" in shown, shown
+
+
 def test_readme_python_sdk_snippet_runs(tmp_path) -> None:
     readme = (REPO / "README.md").read_text()
     [snippet] = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "OpenAI(" in b]

@@ -145,9 +145,10 @@ def _rubrics_and_judges(settings: Settings) -> list[CheckResult]:
         extra = f" (with {settings.rubrics_dir})" if settings.rubrics_dir else ""
         results.append(CheckResult("rubrics", True, f"{len(rubrics.all())} tasks{extra}"))
     except SentinelError as exc:
-        results.append(
-            CheckResult("rubrics", False, exc.message, "fix the file and line named; `sentinel rubrics validate DIR`")
-        )
+        hint = "fix the file and line named; `sentinel rubrics validate DIR`"
+        if settings.rubrics_dir and not Path(settings.rubrics_dir).is_dir():
+            hint = "point SENTINEL_RUBRICS_DIR at an existing folder of rubric files (or unset it)"
+        results.append(CheckResult("rubrics", False, exc.message, hint))
     try:
         panel = Panel.from_dirs(settings.resolved_judges_dirs)
         vision = sorted(panel.vision)
@@ -155,7 +156,9 @@ def _rubrics_and_judges(settings: Settings) -> list[CheckResult]:
         results.append(CheckResult("judges", True, detail))
     except SentinelError as exc:
         hint = "set the variable named, or take the judge out of SENTINEL_JUDGES_DIR"
-        if "which is not set" not in exc.message:
+        if any(not Path(folder).is_dir() for folder in settings.resolved_judges_dirs):
+            hint = "point SENTINEL_JUDGES_DIR at existing folders (`builtin` is the shipped judges)"
+        elif "which is not set" not in exc.message:
             hint = "fix the file and line named; `sentinel judges list` shows the panel"
         results.append(CheckResult("judges", False, exc.message, hint))
     if panel is not None:
@@ -205,7 +208,10 @@ def _routes(settings: Settings) -> list[CheckResult]:
     try:
         routing = load_routing(settings.routes)
     except SentinelError as exc:
-        return [CheckResult("routes", False, exc.message, "fix the routing file (SENTINEL_ROUTES) at the line named")]
+        hint = "fix the routing file (SENTINEL_ROUTES) at the line named"
+        if not Path(settings.routes).is_file():
+            hint = "point SENTINEL_ROUTES at an existing routing file (or unset it for the built-in routes)"
+        return [CheckResult("routes", False, exc.message, hint)]
     results = [
         CheckResult(
             "routes",
@@ -485,7 +491,8 @@ def _secrets(settings: Settings) -> list[CheckResult]:
 def _bind(settings: Settings) -> CheckResult:
     everywhere = settings.host in ("0.0.0.0", "::")
     where = "every interface" if everywhere else settings.host
-    listens = f"`sentinel serve` listens on {where}, port {settings.port}"
+    # The settings, not a running server: `--host` and `--port` on the command line override them.
+    listens = f"`sentinel serve` without --host/--port listens on {where}, port {settings.port}"
     if settings.public_url:
         return CheckResult("bind", True, f"{listens}; image URLs are built on {settings.public_url}")
     if settings.host in ("127.0.0.1", "localhost", "::1"):

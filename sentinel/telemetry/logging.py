@@ -121,15 +121,29 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
 #: Libraries whose INFO lines are noise: httpx logs every provider call (a second line per generation, beside the
 #: access line and the call log, and a log record's CPU on every request); pika about a dozen per AMQP connection
 #: opened and closed (every /readyz and /metrics with RabbitMQ: ~400k lines a day per API pod). Their warnings show.
-QUIET_LIBRARIES = ("httpx", "pika")
+QUIET_LIBRARIES = ("httpx", "pika", "alembic.runtime.plugins")
+
+
+class _AlembicSetupLines(logging.Filter):
+    """Alembic's two lines on opening a migration context ("Context impl PostgresqlImpl.", "Will assume
+    transactional DDL."), which every API and worker process printed at start whether or not a migration ran. Its
+    "Running upgrade ..." lines, a real change to the schema, still show."""
+
+    SETUP = ("Context impl ", "Will assume ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.SETUP))
 
 
 def quiet_libraries(level: int = logging.INFO) -> None:
     """:data:`QUIET_LIBRARIES` at WARNING (or ``level``, when higher); one set quieter still (dramatiq's worker
-    processes set pika at CRITICAL) stays so."""
+    processes set pika at CRITICAL) stays so. Alembic's setup lines are left out too (:class:`_AlembicSetupLines`)."""
     for name in QUIET_LIBRARIES:
         logger = logging.getLogger(name)
         logger.setLevel(max(logger.level, level, logging.WARNING))
+    migration = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _AlembicSetupLines) for f in migration.filters):
+        migration.addFilter(_AlembicSetupLines())
 
 
 def log_to_stderr(name: str, fmt: str = "text", level: int = logging.INFO) -> None:

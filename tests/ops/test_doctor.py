@@ -89,3 +89,17 @@ def test_an_empty_postgres_database_is_a_warning(tmp_path: Path, fresh_database:
     results = by_name(run_checks(Settings(data_dir=tmp_path, database_url=fresh_database)))
     assert results["database"].status == "warn"
     assert "empty" in results["database"].detail and "sentinel migrate" in results["database"].hint
+
+
+def test_a_missing_file_or_folder_is_answered_by_pointing_the_variable_elsewhere(tmp_path: Path) -> None:
+    # "Fix the file at the line named" names no line when the file is not there at all.
+    missing = tmp_path / "nope"
+    settings = Settings(
+        data_dir=tmp_path, routes=missing / "routes.yaml", judges_dir=str(missing), rubrics_dir=missing / "rubrics"
+    )
+    results = by_name(run_checks(settings, timeout=2))
+    assert "point SENTINEL_ROUTES at an existing routing file" in results["routes"].hint, results["routes"]
+    assert "point SENTINEL_JUDGES_DIR at existing folders" in results["judges"].hint, results["judges"]
+    assert "point SENTINEL_RUBRICS_DIR at an existing folder" in results["rubrics"].hint, results["rubrics"]
+    assert "line named" not in results["routes"].hint + results["judges"].hint + results["rubrics"].hint
+    assert "without --host/--port" in results["bind"].detail
