@@ -110,7 +110,7 @@ def test_readme_fallback_demo_falls_back(tmp_path) -> None:
 
 def test_readme_python_sdk_snippet_runs(tmp_path) -> None:
     readme = (REPO / "README.md").read_text()
-    [snippet] = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "OpenAI(" in b]
+    snippet = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "OpenAI(" in b)
     server, base = start_server(clean_env(SENTINEL_DATA_DIR=str(tmp_path)), tmp_path / "serve.log")
     try:
         code = snippet.replace("http://127.0.0.1:8000", base)
@@ -119,6 +119,23 @@ def test_readme_python_sdk_snippet_runs(tmp_path) -> None:
         url = result.stdout.strip()
         assert url.startswith(f"{base}/v1/images/")
         assert httpx.get(url).headers["content-type"] == "image/png"
+    finally:
+        server.stop()
+
+
+def test_readme_judged_sdk_snippet_with_params_runs(tmp_path) -> None:
+    # The documented `sentinel` keys work as shown: a text-render request with its text param, judged green.
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    setup = next(b for b in blocks if "OpenAI(" in b)
+    [judged] = [b for b in blocks if '"text-render"' in b and "extra_body" in b]
+    server, base = start_server(clean_env(SENTINEL_DATA_DIR=str(tmp_path)), tmp_path / "serve.log")
+    try:
+        code = (setup.split("images = ")[0] + judged).replace("http://127.0.0.1:8000", base)
+        python = str(REPO / ".venv" / "bin" / "python")
+        result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "green", result.stdout
     finally:
         server.stop()
 
