@@ -71,7 +71,11 @@ class NotFound(SentinelError):
 
 
 class UnknownTask(SentinelError):
-    status_code = 404
+    """A task no rubric defines. Named in a request's body or query it is a 400 naming the field, as any refused
+    value is (an SDK reads a 404 as a wrong URL: OpenAI's raises NotFoundError); ``GET /v1/rubrics/{task}``, where
+    the task is the path, answers 404."""
+
+    status_code = 400
     error_type = "unknown_task"
 
 

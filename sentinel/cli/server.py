@@ -44,12 +44,13 @@ def serve(
         get_settings.cache_clear()
     # The settings now hold --host and --port (read again above).
     bind = get_settings()
-    make_data_folder(bind.data_dir)
     listeners = _listen(bind.host, bind.port)
     try:
         # Load rubrics, judges and routes now, so a broken YAML file stops start-up with its file and line.
         settings = get_services().settings
         load_routing(settings.routes)
+        # Made once the files are known good (a broken rubric leaves nothing behind), before its first file is read.
+        make_data_folder(settings.data_dir)
         # Likewise a bad reviewer-keys line: named now (file:line), not met by a reviewer at login.
         check_reviewer_keys(settings)
     except SentinelError as exc:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from sentinel.errors import UnknownTask
 from sentinel.http.deps import AppServices
 from sentinel.http.responses import JSONResponse
 from sentinel.http.schemas import V1_ERRORS, ListOut, errors
@@ -46,4 +47,9 @@ async def list_rubrics(services: AppServices) -> JSONResponse:
     "/v1/rubrics/{task}", summary="Describe one task", response_model=RubricOut, responses=V1_ERRORS | errors(404, 422)
 )
 async def get_rubric(task: str, services: AppServices) -> JSONResponse:
-    return JSONResponse(services.rubrics.get(task).public())
+    try:
+        rubric = services.rubrics.get(task)
+    except UnknownTask as exc:
+        exc.status_code = 404  # the path names no resource here
+        raise
+    return JSONResponse(rubric.public())

@@ -95,7 +95,7 @@ def test_thirty_megabyte_upload_is_refused(client) -> None:
 
 def test_unknown_task_names_the_known_ones(client) -> None:
     response = post_image(client, png_bytes(), task="make-it-pretty")
-    error = assert_error(response, 404, "unknown_task", "make-it-pretty", "text-to-image")
+    error = assert_error(response, 400, "unknown_task", "make-it-pretty", "text-to-image")
     assert error["field"] == "task"
 
 
@@ -182,3 +182,13 @@ def test_null_params_are_params_left_out(client) -> None:
     body = {"task": "text-to-image", "image_url": "http://10.0.0.1/cat.png", "params": None, "source_url": None}
     error = assert_error(client.post("/v1/evaluations", json=body), 400, "disallowed_url", "10.0.0.1")
     assert error["field"] == "image_url"
+
+
+def test_an_unknown_task_in_a_judged_openai_request_is_a_400_the_sdk_reads_as_a_bad_request(client) -> None:
+    # The OpenAI SDK raises NotFoundError on a 404, which reads as a wrong URL; the request's field was wrong.
+    body = {"prompt": "a bottle", "model": "sentinel-local", "sentinel": {"task": "make-it-pretty"}}
+    response = client.post("/v1/images/generations", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "unknown_task" and "make-it-pretty" in error["message"]
+    assert client.get("/v1/rubrics/make-it-pretty").status_code == 404

@@ -97,7 +97,7 @@ def test_other_loopback_addresses_stay_blocked(api, image_host) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
-        ({"task": "no-such-task"}, 404, "task"),
+        ({"task": "no-such-task"}, 400, "task"),
         ({"task": "text-to-image", "params": {"width": "wide"}}, 400, "params.width"),
         ({"task": "object-removal"}, 400, "source_url"),
         ({"task": "text-to-image", "mask_url": "MASK"}, 400, "mask_url"),

@@ -63,7 +63,7 @@ def test_errors_and_timeouts_are_raised_as_in_the_blocking_client(sentinel_url: 
         async with AsyncSentinel(sentinel_url) as sentinel:
             with pytest.raises(SentinelAPIError) as raised:
                 await sentinel.evaluate(SHOTS / "good.jpg", "no-such-task")
-            assert (raised.value.status_code, raised.value.type) == (404, "unknown_task")
+            assert (raised.value.status_code, raised.value.type) == (400, "unknown_task")
             slow = await sentinel.create_job("text-to-image", "a slow bottle", model="slow-local")
             with pytest.raises(SentinelTimeout) as waited:
                 await sentinel.wait_for_job(slow.id, timeout=1.0)

@@ -16,7 +16,7 @@ def test_an_unknown_task_names_the_field(sentinel_url: str) -> None:
     with Sentinel(sentinel_url) as sentinel, pytest.raises(SentinelAPIError) as raised:
         sentinel.evaluate(GOOD, "no-such-task")
     error = raised.value
-    assert (error.status_code, error.type, error.param) == (404, "unknown_task", "task")
+    assert (error.status_code, error.type, error.param) == (400, "unknown_task", "task")
     assert "no-such-task" in error.message and "no-such-task" in str(error)
 
 

@@ -106,7 +106,7 @@ def test_retries_stop_after_max_retries_with_the_last_error(sentinel_url: str) -
 @pytest.mark.parametrize(
     ("image", "task", "status", "error_type"),
     [
-        (GOOD, "no-such-task", 404, "unknown_task"),
+        (GOOD, "no-such-task", 400, "unknown_task"),
         (b"these bytes are not an image", TASK, 422, "bad_image"),
     ],
 )

@@ -61,7 +61,7 @@ def test_concurrent_duplicates_create_one_job(client) -> None:
 def test_failed_first_request_does_not_burn_the_key(client) -> None:
     headers = key()
     bad = client.post("/v1/jobs", json=JOB | {"task": "nope"}, headers=headers)
-    assert bad.status_code == 404
+    assert bad.status_code == 400
     # The corrected retry is a different body: with the failed attempt released, it is simply new work.
     good = client.post("/v1/jobs", json=JOB, headers=headers)
     assert good.status_code == 202
@@ -108,7 +108,7 @@ def test_duplicates_waiting_on_a_failed_first_request_get_its_answer_not_500(cli
     failing = JOB | {"task": "no-such-task"}
     with ThreadPoolExecutor(max_workers=20) as pool:
         responses = list(pool.map(lambda _: client.post("/v1/jobs", json=failing, headers=headers), range(20)))
-    assert [r.status_code for r in responses] == [404] * 20, [r.text for r in responses if r.status_code != 404]
+    assert [r.status_code for r in responses] == [400] * 20, [r.text for r in responses if r.status_code != 400]
     assert {r.json()["error"]["type"] for r in responses} == {"unknown_task"}
 
 

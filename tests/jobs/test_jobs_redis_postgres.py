@@ -148,7 +148,7 @@ def test_jobs_list_filters(stack) -> None:
 def test_job_input_errors(stack) -> None:
     base, _ = stack
     cases = [
-        ({"task": "nope", "prompt": "x"}, 404, "unknown task"),
+        ({"task": "nope", "prompt": "x"}, 400, "unknown task"),
         ({"task": "object-removal", "prompt": "x"}, 400, "needs a 'source_url' image"),
         ({"task": "text-render", "prompt": "x"}, 400, "needs param 'text'"),
         ({"task": "text-to-image", "prompt": "x", "budget_seconds": 900}, 400, "budget_seconds"),
