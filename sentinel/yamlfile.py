@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,12 +106,49 @@ class YamlDocument:
         except ValidationError as exc:
             problems = [
                 self.error(
-                    [p for p in err["loc"] if not str(p).startswith("function-")],
-                    err["msg"].removeprefix("Value error, "),
+                    [p for p in err["loc"] if not str(p).startswith("function-")], _in_plain_words(model, err)
                 ).message
                 for err in exc.errors()
             ]
             raise ConfigError("\n".join(problems), field=_format_loc(exc.errors()[0]["loc"])) from exc
+
+
+def _in_plain_words(model: type[BaseModel], err: Any) -> str:
+    """Pydantic's message, or for a key the model does not have (pydantic: "Extra inputs are not permitted") the key
+    called unknown, with the nearest known one when it looks like a typo and the keys that are known there."""
+    if err["type"] != "extra_forbidden":
+        return str(err["msg"]).removeprefix("Value error, ")
+    key = str(err["loc"][-1])
+    known = _fields_at(model, err["loc"][:-1])
+    if not known:
+        return f"unknown key '{key}'"
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown key '{key}'{hint} (known here: {', '.join(known)})"
+
+
+def _fields_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The field names of the model found at ``loc`` inside ``model`` (through lists, dicts and optionals), or []
+    where the path leads to no single model."""
+    current: Any = model
+    for step in loc:
+        current = _model_in(current)
+        if current is None:
+            return []
+        if isinstance(step, str) and step in current.model_fields:
+            current = current.model_fields[step].annotation
+        elif not isinstance(step, int):
+            return []
+        # An int steps into the list the previous field held: _model_in unwraps it on the next turn.
+    found = _model_in(current)
+    return list(found.model_fields) if found is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    models = [m for m in (_model_in(arg) for arg in typing.get_args(annotation)) if m is not None]
+    return models[0] if len(models) == 1 else None
 
 
 #: libyaml's parser when PyYAML was built with it: several times faster than the pure-Python one, and every file

@@ -113,7 +113,7 @@ def judge_locally(
         if key not in plans:
             try:
                 extra = {
-                    name: read_file(path, name, limit)
+                    name: read_file(path, f"{name} {path}", limit)
                     for name, path in (("source", item.source), ("mask", item.mask))
                     if path is not None
                 }

@@ -336,3 +336,14 @@ def test_a_folders_images_of_formats_not_taken_are_named_not_judged_and_fail_the
     judged = {Path(d["image"]).name: d["verdict"] for d in lines(result.stdout) if d.get("verdict")}
     assert judged == {"ok.png": "green", "camera.jfif": "green"}, result.stdout
     assert "camera.json" not in result.stdout + result.stderr
+
+
+def test_a_missing_source_or_mask_is_named_by_its_path(tmp_path: Path) -> None:
+    # "source: No such file or directory" left the reader to guess which file was meant.
+    edit = FIXTURES / "object-removal"
+    missing = tmp_path / "nope.png"
+    for option in ("--source", "--mask"):
+        given = {"--source": str(edit / "source.png"), "--mask": str(edit / "mask.png")} | {option: str(missing)}
+        done = run("eval", str(edit / "good.png"), "--task", "object-removal", *[x for kv in given.items() for x in kv])
+        assert done.returncode == 2, done.stderr
+        assert f"{option.removeprefix('--')} {missing}: No such file or directory" in done.stderr, done.stderr

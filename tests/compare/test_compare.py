@@ -206,13 +206,16 @@ def test_an_unknown_model_is_named_with_its_line_before_any_job(setup, server) -
     [
         ({"models": []}, "3: models: List should have at least 1 item"),
         ({"models": ["a", "a"]}, "4: models: listed twice: a"),
-        ({"prompts": [{"prompt": "x", "parms": {}}]}, "12: prompts[0].parms: Extra inputs are not permitted"),
+        (
+            {"prompts": [{"prompt": "x", "parms": {}}]},
+            "12: prompts[0].parms: unknown key 'parms'; did you mean 'params'?",
+        ),
         ({"prompts": ["a cat", "  "]}, "12: prompts[1].prompt: the prompt is blank"),
         ({"max_attempts": 0}, "16: max_attempts: Input should be greater than or equal to 1"),
         ({"seeds": [1, 1]}, "19: seeds: listed twice: 1"),
         ({"seeds": [1, 2**31]}, "19: seeds: seed 2147483648 is not in 0..2147483647"),
         ({"repeats": 2, "seeds": [1, 2]}, "20: seeds: give either seeds (one run per seed) or repeats"),
-        ({"colour": "red"}, "18: colour: Extra inputs are not permitted"),
+        ({"colour": "red"}, "18: colour: unknown key 'colour' (known here: "),
     ],
 )
 def test_a_bad_suite_is_refused_naming_file_line_and_field(tmp_path, fields, expected) -> None:

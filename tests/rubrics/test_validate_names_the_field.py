@@ -67,3 +67,12 @@ def test_mask_marks_on_a_task_without_a_mask_is_refused_naming_it(tmp_path: Path
 def test_nan_is_refused_as_not_a_finite_number_naming_the_field(tmp_path: Path, criterion: str, where: str) -> None:
     said = _validate(tmp_path, HEAD.format(extra="", criterion=criterion))
     assert f"{where}: must be a finite number" in said, said
+
+
+def test_a_misspelt_key_is_called_unknown_with_the_key_it_meant(tmp_path: Path) -> None:
+    # Pydantic's "Extra inputs are not permitted" named no problem a rubric's author could see.
+    shown = _validate(tmp_path, HEAD.format(extra="", criterion="    critcal: true"))
+    assert "criteria[0].critcal: unknown key 'critcal'; did you mean 'critical'?" in shown, shown
+    assert "known here: id, must, judge" in shown and "Extra inputs" not in shown
+    top = _validate(tmp_path, HEAD.format(extra="inptus: [image]", criterion=""))
+    assert "inptus: unknown key 'inptus'; did you mean 'inputs'?" in top, top
