@@ -438,6 +438,13 @@ def _writable_dir(name: str, directory: Path, found: str) -> CheckResult:
 
 
 def _blobs(settings: Settings, timeout: float) -> CheckResult:
+    if not settings.blob_url and not settings.resolved_blob_dir.exists():
+        # Looked at, not made: doctor run from the wrong folder left an empty .sentinel/blobs behind.
+        return _writable_dir(
+            "blob store",
+            settings.resolved_blob_dir,
+            f"{settings.resolved_blob_dir} does not exist yet; the first start creates it",
+        )
     try:
         blobs = configured_blob_store(settings)
         _within(timeout, blobs.check)

@@ -103,3 +103,10 @@ def test_a_missing_file_or_folder_is_answered_by_pointing_the_variable_elsewhere
     assert "point SENTINEL_RUBRICS_DIR at an existing folder" in results["rubrics"].hint, results["rubrics"]
     assert "line named" not in results["routes"].hint + results["judges"].hint + results["rubrics"].hint
     assert "without --host/--port" in results["bind"].detail
+
+
+def test_doctor_makes_no_folder_where_it_is_run(tmp_path: Path) -> None:
+    # Run from the wrong folder to see what is wrong, it left an empty .sentinel/blobs there.
+    results = by_name(run_checks(Settings(data_dir=tmp_path / ".sentinel"), timeout=5))
+    assert results["blob store"].ok and "first start creates it" in results["blob store"].detail
+    assert list(tmp_path.iterdir()) == []
