@@ -127,8 +127,12 @@ def storage_migrate(
 
     try:
         services, maintenance = _storage()
-        origin = open_blob_store(source, services.settings) if source else services.images.blobs
-        target = open_blob_store(to, services.settings)
+        # A store the command line names that cannot be opened is a wrong command (2), not failed work (1).
+        origin = open_blob_store(source, services.settings, "--from ") if source else services.images.blobs
+        target = open_blob_store(to, services.settings, "--to ")
+    except SentinelError as exc:
+        raise fail(exc.message) from exc
+    try:
         target.check()
         err.print(f"copying from {origin.describe()} to {target.describe()}")
         with counting("copying") as progress:

@@ -13,8 +13,9 @@ from sentinel.store.blobs import BlobEntry, BlobNotFound, BlobStore, BlobStoreEr
 SCHEMES = "file:///path, s3://bucket/prefix, postgresql://… or database"
 
 
-def open_blob_store(url: str | None, settings: Settings) -> BlobStore:
-    """The store a URL names; unset means the configured folder. Raises BlobStoreError on a bad URL."""
+def open_blob_store(url: str | None, settings: Settings, named: str = "SENTINEL_BLOB_URL=") -> BlobStore:
+    """The store a URL names; unset means the configured folder. Raises BlobStoreError on a bad URL, naming it as
+    ``named`` (the setting or the command's option it came from: ``SENTINEL_BLOB_URL=``, ``--to ``)."""
     # A folder's blobs are as durable as the database's commits: synced to disk when those are, else safe from a
     # crash of the process only (the embedded SQLite's synchronous=NORMAL), and no fsync paid per image for nothing.
     sync = commits_reach_disk(settings.resolved_database_url)
@@ -28,7 +29,7 @@ def open_blob_store(url: str | None, settings: Settings) -> BlobStore:
         database_url = settings.resolved_database_url
         if not database_url.startswith("postgresql"):
             raise BlobStoreError(
-                "SENTINEL_BLOB_URL=database keeps blobs in PostgreSQL, but SENTINEL_DATABASE_URL is not PostgreSQL"
+                f"{named}database keeps blobs in PostgreSQL, but SENTINEL_DATABASE_URL is not PostgreSQL"
             )
         url = database_url
     parts = urlsplit(url)
@@ -49,10 +50,12 @@ def open_blob_store(url: str | None, settings: Settings) -> BlobStore:
 
 def configured_blob_store(settings: Settings) -> BlobStore:
     """The store this process writes to, reading through to the fallback store while blobs are being moved."""
-    primary = open_blob_store(settings.blob_url, settings)
+    primary = open_blob_store(settings.blob_url, settings, "SENTINEL_BLOB_URL=")
     if not settings.blob_fallback_url:
         return primary
-    return FallbackBlobStore(primary, open_blob_store(settings.blob_fallback_url, settings))
+    return FallbackBlobStore(
+        primary, open_blob_store(settings.blob_fallback_url, settings, "SENTINEL_BLOB_FALLBACK_URL=")
+    )
 
 
 class FallbackBlobStore:

@@ -86,3 +86,14 @@ def test_a_store_that_cannot_be_used_is_named_in_the_error(tmp_path, s3_server) 
     unknown = sentinel("storage", "info", env=env | {"SENTINEL_BLOB_URL": "ftp://example.com/blobs"})
     assert unknown.returncode == 1
     assert "s3://bucket/prefix" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_a_store_the_command_line_names_wrongly_is_a_wrong_command_naming_the_option(tmp_path) -> None:
+    # It named SENTINEL_BLOB_URL, which the user had not set, and exited 1 as if the copy had failed.
+    env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"))
+    database = sentinel("storage", "migrate", "--to", "database", env=env)
+    assert database.returncode == 2, database.stderr
+    assert "--to database keeps blobs in PostgreSQL, but SENTINEL_DATABASE_URL is not PostgreSQL" in database.stderr
+    assert "SENTINEL_BLOB_URL" not in database.stderr
+    unknown = sentinel("storage", "migrate", "--to", str(tmp_path), "--from", "ftp://old", env=env)
+    assert unknown.returncode == 2 and "'ftp://old' is not one Sentinel knows" in unknown.stderr, unknown.stderr
