@@ -1575,7 +1575,7 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     ctx.memo(f"expected-settings:{s.text_param}", lambda: s)
 
     def compute() -> Match:
-        return _digits_checked(ctx, expected, found(), s)
+        return _narrow_zeros_checked(ctx, expected, _digits_checked(ctx, expected, found(), s), s)
 
     def found() -> Match:
         best = _searched(ctx, expected, _page(ctx, sample=True), s)
@@ -1682,6 +1682,91 @@ def _sure_digits(rgb: np.ndarray, word: Word) -> frozenset[int]:
             # however surely the recogniser read it as a zero beside the digits.
             sure.add(at)
     return frozenset(sure)
+
+
+#: A ring read 'O' or '0' whose width (to its height) is under this share of the widest ring read 'O' or '0' in the
+#: same line is a zero among letter O's ('SCH0OL'): a proportional font's zero is about a fifth narrower than its O
+#: (0.80-0.82 in DejaVu Sans, Serif and their condensed, bold and italic faces), and two O's of one line differ by a
+#: pixel or two.
+NARROW_ZERO_SHARE = 0.88
+#: A ring read 'O' or '0' whose width (to its height) is under this share of a 'D' or 'G' of the same line is a zero
+#: ('CL0SED'): those letters' bowls are an O's own width (a letter O is 0.96-1.04 of them in every DejaVu face, a
+#: zero 0.76-0.82). Other letters are no reference: a serif italic H is as much wider than its O as an O than a zero.
+ROUND_LETTERS = frozenset("DG")
+NARROW_ZERO_OF_ROUND = 0.86
+#: Least height (pixels, in the line's crop) of the rings compared: a pixel more or less in a smaller glyph moves
+#: its width's share past NARROW_ZERO_SHARE.
+NARROW_ZERO_MIN_HEIGHT = 24
+
+
+def _glyph_boxes(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The outer outlines of the line ``crop``'s glyphs at least 0.4 of its height tall, left to right: (left,
+    top, width, height) each. Dots, commas and accents are too short to be among them."""
+    import cv2
+
+    gray = np.asarray(Image.fromarray(crop).convert("L"))
+    if min(gray.shape) < MIN_TEXT_SIDE:
+        return []
+    _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if float(_rim(binary).mean()) > 127:  # ink is what the crop's rim is not
+        binary = 255 - binary
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    boxes = [cv2.boundingRect(c) for c in contours]
+    return sorted((b for b in boxes if b[3] >= 0.4 * gray.shape[0]), key=lambda b: b[0])
+
+
+def _narrow_zeros(rgb: np.ndarray, word: Word) -> frozenset[int]:
+    """Indexes in ``word.text`` of the rings read 'O' or '0' that are clearly narrower than another ring read 'O'
+    or '0', or than a 'D' or 'G', in the same line: zeros drawn among letters, which the recogniser often reads as
+    O's. Empty unless
+    each character of the reading is one glyph of the line (then the glyph of each character is known)."""
+    rings = [k for k, char in enumerate(word.text) if char in "O0"]
+    round_letters = [k for k, char in enumerate(word.text) if char in ROUND_LETTERS]
+    if not rings or len(rings) + len(round_letters) < 2 or word.turned or len(word.corners) != 4:
+        return frozenset()
+    from rapidocr.utils.process_img import get_rotate_crop_image
+
+    crop = get_rotate_crop_image(rgb, np.array(word.corners, dtype=np.float32))
+    glyphs = _glyph_boxes(crop)
+    drawn = [k for k, char in enumerate(word.text) if not char.isspace()]
+    if len(glyphs) != len(drawn):
+        return frozenset()  # letters touching, or marks too small to be glyphs: which glyph is which is unknown
+    glyph_of = dict(zip(drawn, glyphs, strict=True))
+    if min(glyph_of[k][3] for k in rings + round_letters) < NARROW_ZERO_MIN_HEIGHT:
+        return frozenset()
+    shape = {k: glyph_of[k][2] / glyph_of[k][3] for k in rings + round_letters}
+    widest_ring = max(shape[k] for k in rings)
+    widest_round = max((shape[k] for k in round_letters), default=0.0)
+    return frozenset(
+        k for k in rings if shape[k] < NARROW_ZERO_SHARE * widest_ring or shape[k] < NARROW_ZERO_OF_ROUND * widest_round
+    )
+
+
+def _narrow_zeros_checked(ctx: JudgeContext, expected: str, match: Match, s: ExpectedTextSettings) -> Match:
+    """The match again, with the rings of its lines that are clearly narrower than the line's other O's read as
+    zeros the recogniser was sure of: 'SCH0OL' drawn for 'SCHOOL' is read 'SCHOOL' outright, yet its zero is a
+    fifth narrower than the O beside it. Only lines with two rings, or a ring and a 'D' or 'G', are measured (the
+    line itself is the only reference a font gives); one more crop of such a line, no recognition."""
+
+    def measurable(word: Word) -> bool:
+        rings = sum(char in "O0" for char in word.text)
+        return rings >= 1 and rings + sum(char in ROUND_LETTERS for char in word.text) >= 2
+
+    if not match.passes(s) or not any(map(measurable, match.words)):
+        return match
+    rgb = _ocr_rgb(ctx)
+    if match.page.rotation:
+        rgb = np.asarray(Image.fromarray(rgb).rotate(match.page.rotation, expand=True))
+    marked = {}
+    for word in match.words:
+        narrow = _narrow_zeros(rgb, word)
+        if narrow:
+            read = "".join("0" if k in narrow else char for k, char in enumerate(word.text))
+            marked[id(word)] = replace(word, text=read, sure_digits=word.sure_digits | narrow)
+    if not marked:
+        return match
+    page = replace(match.page, words=[marked.get(id(word), word) for word in match.page.words])
+    return best_match(expected, page, s.min_confidence)
 
 
 #: Least area of a hole or of an island in it (share of its glyph's box) that counts: specks of anti-aliasing and
@@ -2871,6 +2956,43 @@ class OtherTextSettings(CountedTextSettings):
     expected_confidence: float = Field(30.0, ge=0, le=100)
 
 
+#: Characters a lone glyph read beside the expected text may not be to count: a sign's edge, a frame's side or a
+#: stroke of an ornament is read as one of these ('I', '|', 'l', '1'), and a bullet or a ring as 'o' or '0'.
+LONE_GLYPH_LOOKALIKES = frozenset("Il1|ijJoO0")
+#: Least height of a lone glyph's letters, as a share of the expected text's letters beside it: a lower-case 'x'
+#: beside capitals is about 0.55 of them; specks and punctuation read as letters are smaller.
+LONE_GLYPH_HEIGHT = 0.5
+#: Farthest a lone glyph stands from the expected text's line, in its letters' widths: 'OPEN   Q' is beside it, a
+#: letter across the picture is not.
+LONE_GLYPH_REACH = 4.0
+
+
+def _lone_glyphs(
+    candidates: list[Word], match: Match, s: OtherTextSettings, letter_height: Callable[[Word], float]
+) -> list[Word]:
+    """Single letters or digits read surely on the expected text's line, beside it, and as tall as its letters
+    ('OPEN x'): too short for ``min_chars`` to count, yet a person sees a stray character on the sign."""
+    lone = []
+    for word in candidates:
+        glyph = word.text.strip()
+        if len(glyph) != 1 or not glyph.isalnum() or glyph in LONE_GLYPH_LOOKALIKES:
+            continue
+        if word.confidence < max(s.min_confidence, SURE_CONFIDENCE):
+            continue
+        for expected in match.words:
+            per_char = (expected.box[2] - expected.box[0]) / max(1, len(expected.text))
+            overlap = min(word.box[3], expected.box[3]) - max(word.box[1], expected.box[1])
+            gap = max(word.box[0] - expected.box[2], expected.box[0] - word.box[2])
+            if (
+                overlap >= 0.5 * word.height
+                and gap <= LONE_GLYPH_REACH * per_char
+                and letter_height(word) >= LONE_GLYPH_HEIGHT * letter_height(expected)
+            ):
+                lone.append(word)
+                break
+    return lone
+
+
 @kind.check(
     "no_other_text",
     OtherTextSettings,
@@ -2882,7 +3004,8 @@ class OtherTextSettings(CountedTextSettings):
 def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
     # The expected text is found exactly as the expected_text check found it, so the two never disagree on it.
     default = ExpectedTextSettings(text_param=s.text_param, min_confidence=s.expected_confidence)
-    match = _expected_match(ctx, ctx.memo(f"expected-settings:{s.text_param}", lambda: default))
+    expected_settings = ctx.memo(f"expected-settings:{s.text_param}", lambda: default)
+    match = _expected_match(ctx, expected_settings)
     page = match.page
     # The words read as the expected text (even misspelled) are not other text; what else those lines say is.
     expected = str(ctx.params.get(s.text_param) or "")
@@ -2922,6 +3045,22 @@ def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
             or ("©" in w.text and "©" not in expected)
         )
     ]
+    if not others and not marks and match.passes(expected_settings):
+        lone = _lone_glyphs(
+            [
+                w
+                for w in candidates + list(leftover)
+                if _counted([w], page.height, s.model_copy(update={"min_chars": 1}))
+            ],
+            match,
+            s,
+            letter_height,
+        )
+        if lone:
+            shown = ", ".join(f"'{w.text.strip()}'" for w in reading_order(lone))
+            detail = f"a stray character {shown} beside the expected text"
+            facts = {"text": " ".join(w.text.strip() for w in reading_order(lone))[:80], "repeats": False}
+            return Outcome(False, len(lone), 0, detail, severity="mild", facts=facts)
     if not others and not marks:
         return Outcome(True, 0, 0, "no other large text besides the expected text")
     if not others:
