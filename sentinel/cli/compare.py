@@ -26,12 +26,12 @@ def _secs(ms: float | None) -> str:
     return "–" if ms is None else f"{ms / 1000:.1f}"
 
 
-def _check_on_server(suite: Any, suite_file: Path, server: str | None, headers: dict[str, str]) -> None:
+def _check_on_server(suite: Any, suite_file: Path, server: str | None, headers: dict[str, str]) -> dict[str, str]:
     """What the run checks before its first job (the task, each prompt's params, the models), without running any:
-    a mistake is the file's line and field, exit 2."""
+    a mistake is the file's line and field, exit 2. Returns the models whose jobs would not be sent, and why."""
     import httpx
 
-    from sentinel.compare.runner import Sentinel, SuiteProblem, in_process
+    from sentinel.compare.runner import KeyRefused, Sentinel, SuiteProblem, in_process
     from sentinel.yamlfile import read_yaml
 
     try:
@@ -39,9 +39,11 @@ def _check_on_server(suite: Any, suite_file: Path, server: str | None, headers: 
             in_process() if server is None else nullcontext(server.rstrip("/")) as base,
             httpx.Client(base_url=base, headers=headers, timeout=60) as client,
         ):
-            Sentinel(client).check(suite)
+            return Sentinel(client).check(suite).unservable
     except SuiteProblem as exc:
         raise fail(read_yaml(suite_file).error(exc.loc, exc.message).message) from exc
+    except KeyRefused as exc:
+        raise fail(f"{server or 'in-process API'}: {exc}") from exc
     except (RuntimeError, httpx.HTTPError) as exc:
         raise fail(f"{server or 'in-process API'}: {exc}", code=1) from exc
 
@@ -126,10 +128,13 @@ def compare(
     runs = len(suite.runs())
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if check:
-        _check_on_server(suite, suite_file, server, headers)
+        unservable = _check_on_server(suite, suite_file, server, headers)
         shape = f"{len(suite.models)} models × {len(suite.prompts)} prompts × {suite.rounds} run(s)"
         where = server or "this installation"
         out.print(f"{suite_file}: valid, {runs} jobs ({shape}) on {where}", highlight=False, soft_wrap=True)
+        for model, why in unservable.items():
+            # Valid, but these columns would stay empty: said now, not after the run.
+            err.print(f"{model}: its jobs will not run here: {why}", highlight=False, soft_wrap=True)
         return
     check_report_paths({"--json": json_out, "--html": html_out}, [suite_file])
     prepare_output(json_out, "--json")
@@ -140,7 +145,7 @@ def compare(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sentinel.compare.report import document, html
-    from sentinel.compare.runner import Outcome, Sentinel, SuiteProblem, in_process, run_suite
+    from sentinel.compare.runner import KeyRefused, Outcome, Sentinel, SuiteProblem, in_process, run_suite
     from sentinel.compare.summary import rank
     from sentinel.yamlfile import read_yaml
 
@@ -177,6 +182,8 @@ def compare(
         raise fail(read_yaml(suite_file).error(exc.loc, exc.message).message) from exc
     except SentinelError as exc:
         raise fail(exc.message, code=1) from exc
+    except KeyRefused as exc:
+        raise fail(f"{server or 'in-process API'}: {exc}") from exc
     except (RuntimeError, httpx.HTTPError) as exc:
         raise fail(f"{server or 'in-process API'}: {exc}", code=1) from exc
     where = server or "this installation (in-process)"

@@ -112,6 +112,10 @@ class Prices:
         return float(standard[0]["usd_per_image"]) if standard else 0.0
 
 
+class KeyRefused(RuntimeError):
+    """The API answered 401 or 403: the command needs another key (a wrong command, not failed work)."""
+
+
 @dataclass(frozen=True)
 class Checked:
     """What the server's catalog says of a suite before it runs: the prices, and the models it cannot serve at all
@@ -141,7 +145,7 @@ class Sentinel:
             raise SuiteProblem(["task"], f"no such task on this server: {api_message(task)}")
         if task.status_code in (401, 403):
             # The command's user sent no header: say what to give the command, with the server's own words.
-            raise RuntimeError(
+            raise KeyRefused(
                 f"the API refused the key ({task.status_code}): pass --api-key KEY or set SENTINEL_API_KEY, a key "
                 f"with the generate and evaluate scopes (`sentinel keys create`); it said: {api_message(task)}"
             )

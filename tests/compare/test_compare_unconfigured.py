@@ -40,3 +40,19 @@ def test_a_model_whose_only_provider_has_no_key_is_not_run_and_the_report_says_w
     assert rows["openai:gpt-image-2.6-flare"]["rank"] == 2
     # The model that can be called ran its job.
     assert runs["sentinel-local"]["job_id"] and runs["sentinel-local"]["verdict"] is not None
+
+
+def test_check_names_the_models_whose_jobs_would_not_run(tmp_path: Path) -> None:
+    # "valid, 24 jobs" and then a run in which 18 could not: the check says so before anything is paid for.
+    env = clean_env(SENTINEL_DATA_DIR=str(tmp_path / "data"))
+    env.pop("OPENAI_API_KEY", None)
+    suite = tmp_path / "suite.yaml"
+    models = ["openai:gpt-image-2.6-flare", "sentinel-local"]
+    suite.write_text(yaml.safe_dump({"task": "text-to-image", "models": models, "prompts": ["a red ball"]}))
+    ran = subprocess.run(
+        [SENTINEL, "compare", str(suite), "--check"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "valid, 2 jobs" in ran.stdout
+    assert "openai:gpt-image-2.6-flare: its jobs will not run here" in ran.stderr, ran.stderr
+    assert "OPENAI_API_KEY is not set" in ran.stderr and "sentinel-local:" not in ran.stderr
