@@ -35,6 +35,17 @@ RUN_BY = {
     "rabbitmqctl ": "tests/integration/test_rabbitmq_postgres.py (a virtual host of its own, as documented)",
     "sentinel migrate": "tests/ops/test_migrations.py::test_migrate_command_upgrades_and_prints_sql",
     ".venv/bin/sentinel storage": "tests/store/test_storage_cli.py",
+    # README's offline fallback demo: the route file its heredoc writes, then the command.
+    "cat > routes-fallback.yaml": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    "SENTINEL_ROUTES=routes-fallback.yaml": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    "providers:": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    "local: {kind: local}": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    "models:": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    "flaky:": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    "candidates:": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    "- {target: \"local:procedural\"": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    "- target: \"local:backup\"": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    "default_model: flaky": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
 }
 #: Commands that need accounts or services no test machine has; their configuration is tested against fakes.
 NEEDS_OUTSIDE_SERVICES = {

@@ -1,6 +1,7 @@
 """The ``pixels`` judge: decodes, not blank, size and aspect, sharpness, exposure, and defects customers reject
 (noise, JPEG blocking, banding, bars and frames, cut-off generations, tiling and seams, a picture broken into flat
-blocks or streaks, a tiny picture blown up into square pixels); the measures live in ``pixel_measures``."""
+blocks or streaks, a tiny picture blown up into square pixels, a colour cast over the whole picture); the measures
+live in ``pixel_measures``."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from sentinel.evaluation.numbers import number
 kind = JudgeKind(
     "pixels",
     "Decoding, blank or uniform images, size and aspect, blur, exposure, noise, JPEG blocking, banding, "
-    "bars and frames, cut-off generations, tiling and seams, broken blocks and streaks, pixelation.",
+    "bars and frames, cut-off generations, tiling and seams, broken blocks and streaks, pixelation, a colour cast "
+    "over the whole picture.",
 )
 
 
@@ -1671,3 +1673,196 @@ def _jpeg_blocks_not_pixels(ctx: JudgeContext, m: measures.Pixelation) -> bool:
 
 #: Quality under which a JPEG's own 8×8 blocks can read as a grid of blown-up pixels.
 JPEG_BLOCKS_BELOW_QUALITY = 50
+
+
+#: Light the prompt asks for that colours a whole scene, and looks that tint a whole picture: the tint is asked for.
+ASKED_TINT = re.compile(
+    r"\b(?:sunsets?|sunrises?|golden[- ]hour|blue[- ]hour|dusk|dawn|twilight|afterglow|night(?:time)?|at night"
+    r"|moon(?:lit|light)|starlight|neon|underwater|under water|undersea|aquarium|candle[- ]?(?:light|lit)"
+    r"|fire[- ]?(?:light|lit)|campfire|fireplace|lamp[- ]?(?:light|lit)|lantern|tungsten|incandescent|sodium"
+    r"|stage light(?:s|ing)?|disco|nightclub|club lights?|aurora|northern lights|infrared|thermal|x-ray"
+    r"|sepia|monochrome|monochromatic|duotone|tritone|cyanotype|black[- ](?:and|&)[- ]white|b ?& ?w|tinted"
+    r"|\w+[- ]toned|\w+[- ]tint(?:ed)?|toning|colou?r[- ]?grad(?:e|ed|ing)|graded|teal[- ](?:and|&)[- ]orange"
+    r"|cross[- ]processed|lomo(?:graphy)?|kodachrome|ektachrome|portra|velvia|cinestill|expired film"
+    r"|(?:vintage|retro|faded|old) (?:photo(?:graph)?|film|look|filter|print|polaroid)s?"
+    r"|(?:warm|cool|cold) (?:tones?|light|lighting|palette|colou?rs?|hues?)"
+    r"|(?:red|orange|amber|yellow|gold(?:en)?|green|cyan|teal|blue|purple|violet|magenta|pink)"
+    r" (?:light|lights|lighting|glow|haze|fog|filter|gel|wash|hue|cast|atmosphere|ambien(?:ce|t light))"
+    r"|(?:lit|bathed|washed|drenched|glowing) in (?:\w+ )?(?:red|orange|amber|yellow|gold(?:en)?|green|cyan|teal"
+    r"|blue|purple|violet|magenta|pink))\b",
+    re.IGNORECASE,
+)
+
+
+class ColourCastSettings(PromptSettings):
+    min_chroma: float = Field(
+        9.0,
+        ge=0,
+        le=100,
+        description="least tint (CIELAB chroma) of a picture's whites, and the greys sharing it, that fails: a "
+        "neutral grey reads 0, clean photos 1-5, a 10% blend toward green, magenta or blue 12-18",
+    )
+    min_warm_chroma: float = Field(
+        11.0,
+        ge=0,
+        le=100,
+        description="the same for a warm (orange or yellow) tint: warm light and warm materials (wood, skin, fur) "
+        "tint many clean photos a little",
+    )
+    min_share: float = Field(
+        0.06, ge=0, le=1, description="least share of the frame the tinted whites and greys must cover"
+    )
+    min_lightness_span: float = Field(
+        18.0,
+        ge=0,
+        le=100,
+        description="least lightness span (L*) the tinted surfaces must cover, from whites down to greys: one flat "
+        "tinted colour (a pastel backdrop, a logo's ground) is a design, not a cast",
+    )
+
+
+#: Hue bands (degrees of CIELAB hue) where the colours of materials lie: a warm one (wood, skin, fur, sand, brick)
+#: and a foliage one (grass, leaves). A picture's brightest surfaces there may be a material's own colour rather than
+#: a tint: only a tint short of the band's largest chroma is read as a cast. Past those chromas a lawn (39), bricks
+#: (34) or an orange dahlia (29-32) fills the frame.
+WARM_HUES = (20.0, 100.0)
+WARM_MAX_CHROMA = 26.0
+FOLIAGE_HUES = (100.0, 135.0)
+FOLIAGE_MAX_CHROMA = 30.0
+#: Elsewhere: the largest tint judged, and the largest share of the frame past neutral on the other side (a blue
+#: sky beside a yellow lamp, the teal ground of an orange flower, which a tint over everything would have reached).
+MAX_CAST_CHROMA = 50.0
+MAX_OPPOSITE = 0.4
+
+#: Names of tints by CIELAB hue angle: each up to the angle given.
+_TINT_NAMES = (
+    (20.0, "red"),
+    (65.0, "orange"),
+    (100.0, "yellow"),
+    (135.0, "yellow-green"),
+    (195.0, "green"),
+    (245.0, "cyan"),
+    (290.0, "blue"),
+    (320.0, "purple"),
+    (360.0, "magenta"),
+)
+
+
+def tint_name(hue: float) -> str:
+    return next(name for limit, name in _TINT_NAMES if hue % 360 <= limit)
+
+
+def _signed(value: float) -> str:
+    return f"{'−' if value < 0 else '+'}{number(abs(round(value, 1)))}"
+
+
+@kind.check(
+    "colour_cast",
+    ColourCastSettings,
+    fix="Render with neutral white balance: whites and greys (walls, paper, clouds, clothing) neutral, with no "
+    "{{ facts.tint }} tint over the whole picture{% if facts.skin %}, and skin in natural skin tones{% endif %}.",
+)
+def colour_cast(ctx: JudgeContext, s: ColourCastSettings) -> Outcome:
+    return _unless_asked(ctx, s, _colour_cast_outcome(ctx, s), ASKED_TINT)
+
+
+def _colour_cast_outcome(ctx: JudgeContext, s: ColourCastSettings) -> Outcome:
+    # Weaker tints than either least are returned alone: the rest of the measure is read only for a tint that may fail.
+    weakest = min(s.min_chroma, s.min_warm_chroma)
+    m = ctx.memo(f"colour-cast@{weakest}", lambda: measures.colour_cast(ctx.decoded.rgb, weakest))
+    outcome = _cast_outcome(m, s)
+    if not outcome.passed and _grainy(ctx):
+        # Grain biases the colour of the brightest single pixels (those it lifted): a grainy picture is read again on
+        # block means. Only for a cast found, so the noise level is read (and shared with the noise check) only then.
+        averaged = ctx.memo(
+            f"colour-cast-averaged@{weakest}", lambda: measures.colour_cast(ctx.decoded.rgb, weakest, True)
+        )
+        outcome = _cast_outcome(averaged, s)
+    return outcome
+
+
+def _cast_outcome(m: measures.ColourCast, s: ColourCastSettings) -> Outcome:
+    chroma, hue = round(m.chroma, 1), m.hue
+    warm = WARM_HUES[0] <= hue <= WARM_HUES[1]
+    least = s.min_warm_chroma if warm else s.min_chroma
+    if m.readable < measures.CAST_MIN_READABLE:
+        detail = "image has too few pixels neither near black nor clipped to tell the colour of its light"
+        return Outcome(True, None, least, detail)
+    tint = tint_name(hue)
+    reading = f"a* {_signed(m.a)}, b* {_signed(m.b)}"
+    passed = Outcome(
+        True,
+        chroma,
+        least,
+        f"whites are neutral: the brightest surfaces read {reading} (chroma {number(chroma)}; "
+        f"{'a ' + tint + ' tint' if chroma >= 1 else 'a tint'} fails from {number(least)})",
+    )
+    if chroma < least:
+        return passed
+    most = MAX_CAST_CHROMA
+    if warm:
+        most = WARM_MAX_CHROMA
+    elif FOLIAGE_HUES[0] < hue <= FOLIAGE_HUES[1]:
+        most = FOLIAGE_MAX_CHROMA
+    # The brightest surfaces are coloured, but nothing says a light tinted them: they are a material's own strong
+    # colour, other colours sit on the far side of neutral, or they are one colour at one lightness.
+    colour = f"the brightest surfaces read {reading} ({tint}, chroma {number(chroma)})"
+    if chroma > most:
+        detail = (
+            f"no colour cast: {colour}, too strong a colour for tinted whites (over {number(most)}): a "
+            f"{tint} subject or material fills the brightest parts"
+        )
+        return Outcome(True, chroma, least, detail)
+    if m.opposite > MAX_OPPOSITE:
+        detail = (
+            f"no colour cast: {colour}, but {pct(m.opposite)} of the picture is coloured the other way, which a "
+            "tint over everything would have reached"
+        )
+        return Outcome(True, chroma, least, detail)
+    if m.share < s.min_share or m.lightness_span < s.min_lightness_span:
+        detail = (
+            f"no colour cast: {colour}, but the surfaces sharing that colour cover {pct(m.share)} of the picture "
+            f"over {number(m.lightness_span)} levels of lightness: a coloured surface, not a tint over everything"
+        )
+        return Outcome(True, chroma, least, detail)
+    facts: dict[str, object] = {"tint": tint, "a": m.a, "b": m.b}
+    detail = (
+        f"the whole picture is tinted {tint}: its whites and the greys that share their tint ({pct(m.share)} of the "
+        f"picture, over {number(m.lightness_span)} levels of lightness) read {reading} (chroma {number(chroma)}; "
+        f"neutral is 0, a {tint} tint fails from {number(least)})"
+    )
+    skin = _skin_out_of_range(m)
+    if skin:
+        facts["skin"] = skin
+        detail += (
+            f"; the surfaces skin-toned under the tint ({pct(m.skin_share)} of the picture: faces and hands, or "
+            f"things of their colour) read {skin}, as no skin does"
+        )
+        return Outcome(False, chroma, least, detail, severity="severe", facts=facts)
+    return Outcome(False, chroma, least, detail, severity="mild", facts=facts)
+
+
+#: Noise level (levels of 255, per pixel or read at half size) from which a picture's whites are read on block
+#: means: clean photos read 0-5, grain of 45 levels softened over two pixels 11.
+CAST_GRAINY = 8.0
+
+
+def _grainy(ctx: JudgeContext) -> bool:
+    noise = ctx.memo("noise", lambda: measures.noise_level(ctx.decoded.detail_gray))
+    return max(noise.level, noise.grain) >= CAST_GRAINY
+
+
+#: Least share of the picture skin-toned (once the tint is off) for its colour to be judged: a face or hands.
+SKIN_MIN_SHARE = 0.02
+
+
+def _skin_out_of_range(m: measures.ColourCast) -> str | None:
+    """How the picture's skin tones read when the tint pushed them out of every skin tone (green or grey-green:
+    a* under 0; blue or purple: b* under 0), else None. Every complexion reads a* and b* above 0."""
+    if m.skin_share < SKIN_MIN_SHARE:
+        return None
+    if m.skin_a < 0:
+        return f"a* {_signed(m.skin_a)} (green)"
+    if m.skin_b < 0:
+        return f"b* {_signed(m.skin_b)} ({'purple' if m.skin_a > 0 else 'blue'})"
+    return None
