@@ -25,8 +25,8 @@ def readings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     said: list[str] = []
     original = text.read_line
 
-    def counted(rgb: np.ndarray) -> tuple[str, float]:
-        reading = original(rgb)
+    def counted(rgb: np.ndarray, **options: bool) -> tuple[str, float]:
+        reading = original(rgb, **options)
         said.append(reading[0])
         return reading
 
