@@ -322,11 +322,14 @@ class JobProgress:
         return Transition(job.id, closed=True)
 
     @staticmethod
-    def _cancelled_reason(attempts: list[JobAttempt]) -> str:
-        """A cancelled job's reason: how many attempts started, and how many of them are still under way."""
+    def _cancelled_reason(attempts: list[JobAttempt], kept_after: int = 0) -> str:
+        """A cancelled job's reason: how many attempts started, how many of them are still under way, and how many
+        (``kept_after``) finished after the cancel and were kept."""
         made = [a for a in attempts if not (a.failure == CANCELLED and a.error == NOT_STARTED)]
         under_way = sum(a.state in (AttemptState.GENERATING, AttemptState.JUDGING) for a in made)
         reason = f"cancelled after {len(made)} attempt(s)"
+        if kept_after:
+            reason += f"; {kept_after} attempt(s) under way at the cancel finished and were kept"
         if under_way:
             reason += f"; {under_way} attempt(s) under way will finish and be kept, with no regeneration after"
         return reason
@@ -369,7 +372,10 @@ class JobProgress:
         assert job is not None
         attempts = list(session.exec(select(JobAttempt).where(JobAttempt.job_id == job_id)))
         verdict = worst(c.verdict for c in chosen_per_slot(job.n, attempts) if c)
-        session.execute(update(Job).where(col(Job.id) == job_id).values(verdict=verdict))
+        # The reason said these attempts "will finish": now that one has, it says so (and how many still will).
+        kept = sum(a.state == AttemptState.JUDGED and _finished_after_the_job(a, job) for a in attempts)
+        reason = self._cancelled_reason(attempts, kept)
+        session.execute(update(Job).where(col(Job.id) == job_id).values(verdict=verdict, reason=reason))
         write(session, *self.webhook(job, "updated"))
         return Transition(job_id, closed=True)
 
@@ -475,3 +481,8 @@ class JobProgress:
             session.execute(update(Job).where(col(Job.id) == job.id).values(verdict=job_verdict, reason=reason))
         write(session, *self.webhook(job, "undone"))
         return True
+
+
+def _finished_after_the_job(attempt: JobAttempt, job: Job) -> bool:
+    """Whether the attempt ended after its job closed (an attempt under way at a cancel, kept when it finished)."""
+    return attempt.finished_at is not None and job.finished_at is not None and attempt.finished_at >= job.finished_at

@@ -145,6 +145,9 @@ def test_cancelling_a_running_job_stops_its_regenerations_and_keeps_what_it_made
             job = _until(lambda: http.get(path).json(), lambda j: j["attempts"][0]["verdict"] is not None)
             assert [(a["number"], a["verdict"]) for a in job["attempts"]] == [(1, "red")], job
             assert job["state"] == "cancelled" and job["verdict"] == "red", job
+            # The reason no longer promises what has happened (it said "will finish" for good).
+            assert "will finish" not in job["reason"], job["reason"]
+            assert "1 attempt(s) under way at the cancel finished and were kept" in job["reason"], job["reason"]
             assert job["result"]["images"][0]["attempt"] == 1
             assert received.wait_for(lambda b: b["type"] == "job.updated")["data"]["verdict"] == "red"
             listed = http.get("/v1/jobs", params={"state": "cancelled"})
