@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +37,7 @@ ANONYMOUS_REVIEWER = "anonymous"
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    decision: str = Field(pattern="^(approve|reject)$")
+    decision: Literal["approve", "reject"]
     #: Ignored: a decision is recorded under the key that sent it. Accepted so older clients keep working.
     reviewer: str | None = Field(
         default=None,
@@ -54,7 +56,7 @@ class BulkDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     evaluation_ids: list[str] = Field(min_length=1, max_length=200)
-    decision: str = Field(pattern="^(approve|reject)$")
+    decision: Literal["approve", "reject"]
     note: str | None = Field(default=None, max_length=4000)
 
 

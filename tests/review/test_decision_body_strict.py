@@ -26,3 +26,11 @@ def test_json_booleans_are_taken(client) -> None:
     # The body is fine, so the answer is about the item: there is none by that id.
     answer = client.post("/v1/review/ev_not_there/decision", json={"decision": "reject", "regenerate": True})
     assert answer.status_code == 404, answer.text
+
+
+def test_an_unknown_decision_is_refused_in_words_not_a_pattern(client) -> None:
+    # "String should match pattern '^(approve|reject)$'" is a regular expression, not what a person reads.
+    answer = client.post("/v1/review/ev_not_there/decision", json={"decision": "maybe"})
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]["message"]
+    assert "'approve' or 'reject'" in message and "pattern" not in message, message
