@@ -89,7 +89,11 @@ async def _reviewer(request: Request, auth: ReviewerAuth) -> Reviewer | None:
 def render(headers: dict[str, str], template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     reviewer: Reviewer | None = context.pop("reviewer", None)
     html = templates.get_template(template).render(
-        reviewer=reviewer.name if reviewer else None, csrf_token=reviewer.csrf_token if reviewer else "", **context
+        reviewer=reviewer.name if reviewer else None,
+        csrf_token=reviewer.csrf_token if reviewer else "",
+        # The dashboard adds up every tenant (WholeServiceOnly): a tenant's reviewer is not shown a link to a 403.
+        sees_dashboard=reviewer is None or reviewer.caller is None or reviewer.caller.sees_all,
+        **context,
     )
     return HTMLResponse(html, status_code=status_code, headers=headers)
 

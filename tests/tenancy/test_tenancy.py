@@ -211,6 +211,8 @@ def test_review_pages_show_a_reviewer_its_tenants_items_only(tenants: Tenants) -
         assert outsider.get(f"/evaluations/{t.evaluation_id}").status_code == 404
         assert outsider.get(f"/jobs/{t.job_id}").status_code == 404
         assert outsider.get("/dashboard").status_code == 403
+        # ... so its pages do not offer a link to it.
+        assert 'href="/dashboard"' not in outsider.get("/review").text
     with login(t.base, t.keys["a2"]) as colleague:
         page = colleague.get("/review", params={"id": t.evaluation_id}).text
         assert t.evaluation_id in page
