@@ -43,8 +43,8 @@ RUN_BY = {
     "models:": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
     "flaky:": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
     "candidates:": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
-    "- {target: \"local:procedural\"": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
-    "- target: \"local:backup\"": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    '- {target: "local:procedural"': "tests/test_readme.py::test_readme_fallback_demo_falls_back",
+    '- target: "local:backup"': "tests/test_readme.py::test_readme_fallback_demo_falls_back",
     "default_model: flaky": "tests/test_readme.py::test_readme_fallback_demo_falls_back",
 }
 #: Commands that need accounts or services no test machine has; their configuration is tested against fakes.

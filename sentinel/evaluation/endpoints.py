@@ -214,7 +214,7 @@ async def create_evaluation(
     "next page, sending the same filters with it (a cursor of another list, or with other filters, is a 400); rows "
     "that arrive meanwhile do not shift the pages.",
     response_model=EvaluationList,
-    responses=V1_ERRORS | errors(400, 422),
+    responses=V1_ERRORS | errors(400, 404, 422),
 )
 async def list_evaluations(
     request: Request,
@@ -238,7 +238,7 @@ async def list_evaluations(
     summary="An export's headers (type, file name) without its rows",
     description="What the GET answers (its status, and its 4xx for a bad filter) without reading the export.",
     response_class=Response,
-    responses=V1_ERRORS | errors(400, 422),
+    responses=V1_ERRORS | errors(400, 404, 422),
 )
 @router.get(
     "/v1/evaluations/export",
@@ -247,7 +247,7 @@ async def list_evaluations(
     description="The listing's filters, without pages: streamed as it is read. JSONL has each evaluation as "
     "`GET /v1/evaluations/{id}` shows it; CSV has one line per evaluation under a fixed header.",
     response_class=StreamingResponse,
-    responses=EXPORT_RESPONSES | V1_ERRORS | errors(400, 422),
+    responses=EXPORT_RESPONSES | V1_ERRORS | errors(400, 404, 422),
 )
 async def export_evaluations(
     request: Request,
@@ -261,6 +261,7 @@ async def export_evaluations(
 ) -> Response:
     fmt = ExportFormat.parse(export_format)
     filters = EvaluationFilter.parse(task, verdict, since, until, key)
+    await in_thread(listing.check_task, filters, caller_of(request))
     chunks = listing.export(filters, fmt, caller_of(request))
     return await download(chunks, fmt.media_type, "evaluations", fmt.value, head=request.method == "HEAD")
 

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import Session, col, select
 
 from sentinel.db import keyset
-from sentinel.errors import InvalidInput
+from sentinel.errors import InvalidInput, UnknownTask
 from sentinel.evaluation.service import EvaluationService, jobs_of
 from sentinel.keys.caller import Caller
 from sentinel.keys.tenancy import visible
@@ -245,6 +245,7 @@ class EvaluationListing:
         """One page, newest first, starting after ``cursor`` (the previous page's ``next_cursor``)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"'limit' must be 1 to {MAX_LIMIT}", field="limit")
+        self.check_task(filters, caller)
         with Session(self.services.engine) as session:
             columns = (col(Evaluation.created_at), col(Evaluation.id))
             query = self._query(filters, caller)
@@ -254,6 +255,22 @@ class EvaluationListing:
             )
             data = self._views(session, rows)
         return Page(data, next_cursor)
+
+    def check_task(self, filters: EvaluationFilter, caller: Caller | None = None) -> None:
+        """Raises UnknownTask (400 naming ``task`` and the known tasks) for a ``task`` filter no rubric defines and
+        none of the caller's stored evaluations has: a typo's empty list read as "nothing yet". A task whose rubric
+        was removed still lists its old evaluations. The read is made only for a task no rubric defines."""
+        if not filters.task:
+            return
+        try:
+            self.services.rubrics.get(filters.task)
+        except UnknownTask as unknown:
+            stored = visible(
+                select(Evaluation.id).where(col(Evaluation.task) == filters.task), Evaluation.key_id, caller
+            )
+            with Session(self.services.engine) as session:
+                if session.exec(stored.limit(1)).first() is None:
+                    raise UnknownTask(f"{unknown.message}; no stored evaluation has it either", field="task") from None
 
     def export(self, filters: EvaluationFilter, fmt: ExportFormat, caller: Caller | None = None) -> Iterator[bytes]:
         """Every match, newest first, encoded a batch at a time: JSONL is each evaluation as the API shows it, CSV

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from sentinel.errors import InvalidInput
+from sentinel.errors import InvalidInput, SentinelError
 from sentinel.gateway.catalog import catalog, model_entry
 from sentinel.gateway.deps import Gateway, ImageEndpoint
 from sentinel.gateway.fields import refuse_output_fields_for_jobs
@@ -27,6 +27,7 @@ from sentinel.gateway.schemas import (
 )
 from sentinel.gateway.service import (
     FAILURE_STATUS,
+    IMAGES_MISSING_HEADER,
     NO_RETRY_HEADERS,
     GenerationFailed,
     ImageChange,
@@ -73,7 +74,9 @@ def public_base_url(request: Request, services: Services) -> str:
         "The OpenAI request and response shapes: point the official OpenAI SDK at Sentinel's `/v1` and keep "
         "your code. Sentinel resolves the model (aliases, parked models), walks its route with fallback, "
         "checks and stores every image, and answers with `url` (served by `/v1/images/{id}`) or `b64_json`. "
-        "Headers `x-sentinel-provider`, `x-sentinel-model` and `x-sentinel-attempts` say who served."
+        "Headers `x-sentinel-provider`, `x-sentinel-model` and `x-sentinel-attempts` say who served; "
+        "`x-sentinel-images-missing`, on a 200 with fewer images than `n`, how many did not come (`sentinel.failed` "
+        "says why)."
     ),
     response_model=ImagesResponse,
     responses=V1_ERRORS | BODY_ERRORS | errors(400, 402, 404, 409, 410, 422, 502, 504),
@@ -389,7 +392,15 @@ async def _judged_answer(
     base_url: str,
 ) -> Answer:
     """Run the job to its end (within its budget) and answer in OpenAI's shape, with the verdicts per image."""
-    created = await run_in_threadpool(jobs.create, job_request, caller_of(request), None, inputs, size_field="size")
+    try:
+        created = await run_in_threadpool(jobs.create, job_request, caller_of(request), None, inputs, size_field="size")
+    except SentinelError as exc:
+        # The job's params came from the request's sentinel.params: named so, where the caller must fill them (a
+        # top-level ``params`` is refused as an unknown parameter).
+        if exc.field is not None and exc.field.split(".")[0] in JOB_FIELD_SOURCES and exc.field != "size":
+            head, _, rest = exc.field.partition(".")
+            exc.field = JOB_FIELD_SOURCES[head] + (f".{rest}" if rest else "")
+        raise
     budget = job_request.budget_seconds + 5
     job, attempts = await long_poll(
         request,
@@ -402,14 +413,17 @@ async def _judged_answer(
         through_shutdown=True,
     )
     if job.state not in FINAL_JOB_STATES and grace_ending():
-        # The server's grace period ends before the job did (it goes on at the next start): OpenAI's "try again",
-        # as a plain request whose provider call the stop dropped answers, rather than uvicorn's bare 500.
+        # The server's grace period ends before the job did. The job goes on (the embedded worker finishes its
+        # attempts in flight in its own grace period, and the next start's sweep resumes what it left), so this is
+        # not OpenAI's "try again": the SDK retries a 503, and a retry starts a second job that buys its images again.
+        # It is told not to, and where the one job's result is read instead (a header and a field of the error).
         stopped = GenerationFailed(
             f"the server is stopping and did not wait for job {job.id} to finish; the job goes on: read its result "
             f"at GET /v1/jobs/{job.id} (a retry of this request starts another job, and pays for its images again)",
-            headers=judged_failure_headers(job.id, attempts) | {"Retry-After": "1"},
+            headers=judged_failure_headers(job.id, attempts) | NO_RETRY_HEADERS,
         )
         stopped.status_code, stopped.error_type, stopped.code = 503, "server_error", "server_stopping"
+        stopped.details = {"job_id": job.id}
         raise stopped
     view = await in_thread(jobs.view, job, attempts)  # it reads review decisions: not on the event loop
     data: list[dict[str, Any]] = []
@@ -431,6 +445,10 @@ async def _judged_answer(
         "x-sentinel-attempts": str(len(attempts)),
         "x-sentinel-job-id": job.id,
     }
+    if len(data) < job.n:
+        # Some of the job's images ended with none (see sentinel.verdicts and GET /v1/jobs/{id}), as a plain request
+        # says it.
+        headers[IMAGES_MISSING_HEADER] = str(job.n - len(data))
     extension = {
         "job_id": job.id,
         "state": job.state,

@@ -26,6 +26,7 @@ from sentinel.store.orientation import upright_bytes
 
 __all__ = [
     "FAILURE_STATUS",
+    "IMAGES_MISSING_HEADER",
     "NO_RETRY_HEADERS",
     "GatewayService",
     "Generation",
@@ -37,6 +38,8 @@ __all__ = [
 
 #: Tells the OpenAI SDKs not to retry an answer no retry can change (they retry every 5xx twice, with back-off).
 NO_RETRY_HEADERS = {"x-should-retry": "false"}
+#: How many of the ``n`` images asked for a 200 answer lacks (left out when it has them all).
+IMAGES_MISSING_HEADER = "x-sentinel-images-missing"
 
 #: The attempt outcome of a candidate the router passed over without calling it.
 NOT_CALLED = "skipped"
@@ -113,6 +116,12 @@ def sentinel_headers(generation: Generation) -> dict[str, str]:
     }
     if not generation.stored:
         headers["x-sentinel-stored"] = "false"
+    missing = len(generation.results) - len(served)
+    if served and missing:
+        # A 200 with fewer images than ``n`` asked for: each missing one walked the whole route already (every
+        # candidate, every pass), so it is not asked for again; the SDK shows only ``data``, where ``sentinel.failed``
+        # says why each is missing.
+        headers[IMAGES_MISSING_HEADER] = str(missing)
     return headers
 
 

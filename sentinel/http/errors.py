@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 
@@ -86,6 +87,22 @@ def allowed_methods(request: Request) -> list[str]:
     return [method for method in HTTP_METHODS if method in allowed]
 
 
+def route_without_slash(request: Request) -> str | None:
+    """The path a request that matched no route meant, when it is the path of a route with one trailing slash too
+    many (``POST /v1/images/generations/``); None otherwise."""
+    path = request.url.path
+    if not path.endswith("/") or path == "/":
+        return None
+    meant = path.rstrip("/") or "/"
+    scope = request.scope | {"path": meant}
+    for route in request.app.router.routes:
+        if isinstance(route, Mount):
+            continue
+        if any(route.matches(scope | {"method": method})[0] == Match.FULL for method in HTTP_METHODS):
+            return meant
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SentinelError)
     async def sentinel_error(_: Request, exc: SentinelError) -> JSONResponse:
@@ -103,8 +120,23 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"Invalid '{field}': {first.get('msg')}" if field else str(first.get("msg"))
         return error_response(400, INVALID_REQUEST, message, field, validation_code(str(first.get("type", ""))))
 
+    # Starlette's router answers a path with a trailing slash too many with a 307 to the path without it. The OpenAI
+    # SDK follows it and POSTs again, to a Location built from the Host header (http:// behind a TLS proxy, where
+    # the redirect drops the Authorization header): the API's paths answer a clear 404 instead (see http_error),
+    # as OpenAI's do; the pages keep the redirect.
+    app.router.redirect_slashes = False
+
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and (meant := route_without_slash(request)) is not None:
+            if not meant.startswith("/v1/"):
+                return RedirectResponse(request.url.replace(path=meant), status_code=307)
+            return error_response(
+                404,
+                "not_found",
+                f"Unknown URL: {request.method} {request.url.path} has a trailing slash; the endpoint is {meant}",
+                code="unknown_url",
+            )
         kind = "not_found" if exc.status_code == 404 else INVALID_REQUEST
         headers = dict(exc.headers or {})
         if exc.status_code == 405:

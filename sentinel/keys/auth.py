@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sentinel.keys.ratelimit import RateLimiter
 from sentinel.keys.service import Caller, KeyService, is_loopback
@@ -117,8 +118,9 @@ class ApiKeyAuth:
             bucket, per_minute = f"login:{client_address(scope)}", self.settings.login_attempts_per_minute
         else:
             bucket, per_minute = f"ip:{client_address(scope)}", self.settings.anonymous_rpm
-        retry_after = await self.limiter.hit(bucket, per_minute)
-        if retry_after is not None:
+        window = await self.limiter.take(bucket, per_minute)
+        if window is not None and window.retry_after is not None:
+            retry_after = window.retry_after
             who = f"key '{caller.name}'" if caller else f"address {client_address(scope)}"
             await _refuse(
                 send,
@@ -127,10 +129,23 @@ class ApiKeyAuth:
                 "rate_limit_exceeded",
                 f"Rate limit reached for {who}: {per_minute} requests per minute. Try again in {retry_after:g} s.",
                 {"retry-after": str(int(retry_after))},
+                window.headers(),
             )
             return
         scope.setdefault("state", {})["caller"] = caller
-        await self.app(scope, receive, send)
+        if window is None:
+            # No limit applies (or its counts are away): nothing to say, and no wrapper on the answer's way out.
+            await self.app(scope, receive, send)
+            return
+        limits = window.headers()
+
+        async def send_with_limits(message: Message) -> None:
+            # OpenAI's x-ratelimit-*-requests on whatever the endpoint answers (a client paces itself by them).
+            if message["type"] == "http.response.start":
+                message = message | {"headers": [*message.get("headers", ()), *limits]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
 
     def _cached_check(self, token: str | None) -> tuple[Caller | None, bool | None]:
         """:meth:`_check` from what the key cache still vouches for; a required of None: it does not know."""
@@ -221,10 +236,17 @@ def _no_key_message(scope: Scope) -> str:
 
 
 async def _refuse(
-    send: Send, status: int, kind: str, code: str, message: str, headers: dict[str, str] | None = None
+    send: Send,
+    status: int,
+    kind: str,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    raw_headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     body = orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}})
     raw: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw += raw_headers
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -87,6 +87,13 @@ def redis_check(url: str, timeout: float) -> str:
 
 def amqp_check(url: str, timeout: float) -> str:
     """A fresh AMQP connection, opened and closed: RabbitMQ accepts our credentials for the virtual host."""
+    _amqp_connection(url, timeout).close()
+    return f"RabbitMQ at {redact_url(url)} accepted a connection"
+
+
+def _amqp_connection(url: str, timeout: float) -> Any:
+    """A new ``pika.BlockingConnection`` to ``url`` (its ``;``-separated hosts in turn), given up within ``timeout``;
+    ConnectionError saying why not."""
     import pika
 
     attempts = []
@@ -101,8 +108,49 @@ def amqp_check(url: str, timeout: float) -> str:
     except pika.exceptions.AMQPConnectionError as exc:
         # pika's own message is often empty; the reason is the exception it wraps (refused, timed out, login).
         raise ConnectionError("; ".join(str(arg) or repr(arg) for arg in exc.args) or repr(exc)) from exc
-    connection.close()
-    return f"RabbitMQ at {redact_url(url)} accepted a connection"
+    return connection
+
+
+class KeptAmqpConnection:
+    """The readiness probe's one AMQP connection, kept between probes: each probe opens and closes a channel on it
+    (a round trip RabbitMQ answers only while it serves the connection), and connects again only once it is lost.
+    A connection per probe was a TCP and AMQP handshake and a login every few seconds per instance, each one logged
+    by RabbitMQ. pika's connections are not for several threads: one probe at a time uses it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._url: str | None = None
+
+    def check(self, url: str, timeout: float) -> str:
+        # A probe still stuck on the connection (a broker that stopped answering) leaves it locked: this one fails
+        # within its own timeout rather than queue behind it.
+        if not self._lock.acquire(timeout=timeout):
+            raise ConnectionError("the previous check of the broker is still waiting for its answer")
+        try:
+            return self._check(url, timeout)
+        finally:
+            self._lock.release()
+
+    def _check(self, url: str, timeout: float) -> str:
+        connection = self._connection
+        if connection is not None and self._url == url and connection.is_open:
+            try:
+                connection.channel().close()
+                return f"RabbitMQ at {redact_url(url)} answered on the probe's connection"
+            except Exception:
+                pass  # lost since the last probe (a broker restart, an idle connection it closed): connect again
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+        self._connection = None
+        connection = _amqp_connection(url, timeout)
+        self._connection, self._url = connection, url
+        return f"RabbitMQ at {redact_url(url)} accepted a connection"
+
+
+#: The readiness probe's kept connection (see :class:`KeptAmqpConnection`).
+PROBE_AMQP = KeptAmqpConnection()
 
 
 def outbox_check(engine: Engine) -> str:
@@ -230,7 +278,7 @@ async def readiness(services: Services, admission: JudgingAdmission | None = Non
     broker_url = settings.resolved_broker_url
     if broker_url and settings.broker_kind == "rabbitmq":
         where = f"RabbitMQ at {redact_url(broker_url)}"
-        checks.append(_bounded("broker", lambda: amqp_check(broker_url, timeout), timeout, where))
+        checks.append(_bounded("broker", lambda: PROBE_AMQP.check(broker_url, timeout), timeout, where))
     elif broker_url:
         where = f"Redis at {redact_url(broker_url)}"
         checks.append(_bounded("broker", lambda: redis_check(broker_url, timeout), timeout, where))

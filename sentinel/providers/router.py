@@ -76,6 +76,11 @@ BLANK_SUSPECT_BYTES = 4096
 #: requests, where for a small image the thread hop would cost more than the hash; and its bytes are written to the
 #: blob store (``write_ahead``) while they are hashed, where that store can.
 HASH_ASIDE_BYTES = 256 * 1024
+#: An image with a side shorter than this is no answer to any request (OpenAI's smallest size is 256 px): a 1×1
+#: placeholder, a 16×16 icon, a 1-px strip. Providers legitimately answer other sizes than asked (a portrait's
+#: 1024×1792, some models' 896×1152, a 512 for a 1024), so the floor is absolute rather than a share of the size
+#: asked for (the bundled fake providers answer 64×64 to every size).
+MIN_OUTPUT_SIDE = 64
 
 #: The quality OpenAI's GPT image models default to: the candidate's own default (see ``Router.quality_asked``).
 AUTO_QUALITY = "auto"
@@ -848,7 +853,9 @@ class Router:
         if claims is not None and not paid:
             claims.give_back(price)
         if answer.ok:
-            checked = await self._deliver(answer.images[0], candidate, walk.write_ahead)
+            checked = await self._deliver(
+                answer.images[0], candidate, walk.write_ahead, (request.width, request.height)
+            )
             if isinstance(checked, DeliveredImage):
                 delivered = checked
             else:
@@ -942,7 +949,11 @@ class Router:
         return configured.base_url if configured is not None else None
 
     async def _deliver(
-        self, image: ProviderImage, candidate: Candidate, write_ahead: WriteAhead | None = None
+        self,
+        image: ProviderImage,
+        candidate: Candidate,
+        write_ahead: WriteAhead | None = None,
+        asked: tuple[int, int] | None = None,
     ) -> DeliveredImage | tuple[ProviderResult, bool]:
         """Bytes we can vouch for: downloaded through the guarded fetcher, sniffed, structurally checked, not blank.
 
@@ -985,9 +996,9 @@ class Router:
         large = HASH_ASIDE_BYTES <= len(data) <= settings.max_image_bytes
         ahead: list[Any] = []
         if write_ahead is None or not large:
-            return await self._check(image, data, candidate, large, None, ahead)
+            return await self._check(image, data, candidate, large, None, ahead, asked)
         try:
-            checked = await self._check(image, data, candidate, large, write_ahead, ahead)
+            checked = await self._check(image, data, candidate, large, write_ahead, ahead, asked)
         except BaseException:
             for staged in ahead:
                 write_ahead.discard(staged)
@@ -1007,9 +1018,11 @@ class Router:
         large: bool,
         write_ahead: WriteAhead | None,
         ahead: list[Any],
+        asked: tuple[int, int] | None = None,
     ) -> DeliveredImage | tuple[ProviderResult, bool]:
-        """``data`` sniffed, structurally checked, hashed and found not blank (see :meth:`_deliver`); once it is known
-        to be an image, its write to ``write_ahead`` starts (noted in ``ahead``) and goes on while it is hashed."""
+        """``data`` sniffed, structurally checked, of a usable size, hashed and found not blank (see :meth:`_deliver`);
+        once it is known to be an image, its write to ``write_ahead`` starts (noted in ``ahead``) and goes on while it
+        is hashed. ``asked``: the size the candidate was asked for, named when the image is too small."""
         settings = self.settings
         # A large image is hashed in a thread while the loop checks it and serves other requests; but a lone walk's
         # loop has no other request to serve, and the hop would only add its two wake-ups to the request's time.
@@ -1029,6 +1042,16 @@ class Router:
                 # provider's fault (502) and final for this request, where a cut or broken image may be a hiccup.
                 return failure(Outcome.UNRECOGNISED_ANSWER, said, 200), True
             return failure(Outcome.UNAVAILABLE, said), False
+        if min(width, height) < MIN_OUTPUT_SIDE:
+            # A whole image, paid for, that is no answer to the request: the provider's fault, and the same provider
+            # asked again would likely answer the same; the next candidate may serve. Checked before the blank check,
+            # which would call a one-colour placeholder a hidden content filter.
+            for_size = f" for a {asked[0]}×{asked[1]} request" if asked else ""
+            said = (
+                f"the provider returned an image of {width}×{height} px{for_size} (a side under {MIN_OUTPUT_SIDE} px "
+                "is no usable image; the provider's fault, not the request's)"
+            )
+            return failure(Outcome.UNRECOGNISED_ANSWER, said, 200), True
         if write_ahead is not None:
             # Started after the (short) check, not before: its thread's start would hold the GIL the check needs,
             # where the hash below lets it go.

@@ -192,3 +192,14 @@ def test_an_unknown_task_in_a_judged_openai_request_is_a_400_the_sdk_reads_as_a_
     error = response.json()["error"]
     assert error["type"] == "unknown_task" and "make-it-pretty" in error["message"]
     assert client.get("/v1/rubrics/make-it-pretty").status_code == 404
+
+
+def test_a_judged_openai_request_names_the_fields_it_was_sent(client) -> None:
+    # The job's params and task come from the request's `sentinel` object: an error names them there, where the
+    # caller must fill them ('params.text' pointed at a top-level field the gateway refuses).
+    body = {"prompt": "a sign", "model": "sentinel-local", "sentinel": {"task": "text-render"}}
+    missing = client.post("/v1/images/generations", json=body)
+    assert missing.status_code == 400, missing.text
+    assert missing.json()["error"]["param"] == "sentinel.params.text", missing.text
+    unknown = client.post("/v1/images/generations", json=body | {"sentinel": {"task": "make-it-pretty"}})
+    assert unknown.json()["error"]["param"] == "sentinel.task", unknown.text

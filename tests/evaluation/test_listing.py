@@ -442,3 +442,24 @@ def test_a_jobs_export_larger_than_a_batch_has_every_job_once_newest_first(api) 
     times = [datetime.fromisoformat(j["created_at"]) for j in jobs]
     assert times == sorted(times, reverse=True)
     assert api.get("b", "/v1/jobs/export", format="jsonl", task=task).text == ""
+
+
+# -- Outside probe F-small: a task filter nothing knows ------------------------------------------------------------
+
+
+def test_a_task_no_rubric_defines_and_nothing_stored_has_is_a_400_naming_the_known_ones(api) -> None:
+    typo = task_name()
+    for path in ("/v1/evaluations", "/v1/evaluations/export"):
+        response = api.get("a1", path, task=typo)
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["param"] == "task" and f"unknown task '{typo}'" in error["message"], error
+        assert "text-to-image" in error["message"]  # the known tasks are listed
+
+
+def test_a_task_whose_rubric_was_removed_still_lists_its_old_rows(api) -> None:
+    # Each test's task has no rubric: one whose rubric was removed after its evaluations were stored.
+    task = task_name()
+    kept = seed(api, task, "a1")
+    assert [row["id"] for row in api.listing("a1", task=task)] == [kept]
+    assert api.get("a1", "/v1/evaluations", task=task, verdict="red").json()["data"] == []

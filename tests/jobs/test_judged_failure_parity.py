@@ -83,7 +83,17 @@ def generate(base: str, judged: bool) -> httpx.Response:
 
 
 #: Headers that differ between any two answers, or that only a judged answer has.
-OWN_HEADERS = {"date", "content-length", "x-request-id", "x-sentinel-request-id", "x-sentinel-job-id", "retry-after"}
+OWN_HEADERS = {
+    "date",
+    "content-length",
+    "x-request-id",
+    "x-sentinel-request-id",
+    "x-sentinel-job-id",
+    "retry-after",
+    # Where each request left the caller's rate-limit window.
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+}
 
 
 @pytest.mark.parametrize("failing_stack", list(FAILURES), indirect=True)

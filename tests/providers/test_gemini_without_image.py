@@ -31,7 +31,7 @@ from sentinel_fakes.server import Script, png_image, serve
 from tests.providers.harness import AdapterRunner
 
 GEMINI = "gemini-2.5-flash-image"
-PNG = base64.b64encode(png_image(16, 16, seed=3)).decode()
+PNG = base64.b64encode(png_image(64, 64, seed=3)).decode()
 
 SURE = "Sure! Here is a red lighthouse standing on a rocky cliff at sunset."
 TEXT_ONLY = {"content": {"role": "model", "parts": [{"text": SURE}]}, "finishReason": "STOP", "index": 0}
