@@ -847,6 +847,21 @@ class FillSettings(CheckSettings):
         le=1,
         description="share of the removed object's outlines still showing in the fill, at most",
     )
+    max_crossing_band: float = Field(
+        1.5,
+        gt=0,
+        description="how far the fill's most outstanding row or column (a bar drawn across it) stands from the rows "
+        "beside it, as a multiple of the larger of CROSSING_BAND_DELTA_E and CROSSING_BAND_SPREAD times its ordinary "
+        "rows' spread, at most",
+    )
+    max_flat_share: float = Field(
+        0.12,
+        gt=0,
+        le=1,
+        description="share of the fill that is locally flat (under a quarter of the surroundings' typical local "
+        "texture), beyond the share of the surroundings that is as flat, at most: a flat patch inside a fill "
+        "textured at its edges",
+    )
 
 
 @dataclass(frozen=True)
@@ -867,6 +882,11 @@ class FillMeasures:
     ghost: float = 0.0
     #: A line along the mask's edge against the surroundings' own lines parallel to it (1: as the surroundings).
     edge_seam: float = 1.0
+    #: A bar drawn across the fill: its strength against the fill's ordinary rows, and what it is (for the detail).
+    crossing_band: float = 0.0
+    crossing_band_what: str = ""
+    #: Share of the fill locally flat beyond the share of its surroundings that is as flat.
+    flat_share: float = 0.0
 
 
 #: The four directions a seam is crossed in (row step, column step): rightwards, leftwards, downwards, upwards.
@@ -972,6 +992,7 @@ def fill_measures(view: View, fill: np.ndarray) -> FillMeasures:
     detail_ratio = (float(fill_steps.mean()) + DETAIL_FLOOR) / (float(ring_steps.mean()) + DETAIL_FLOOR)
 
     seam_ratio = _seam_ratio(view, fill)
+    band = _crossing_band(view)
 
     fill_at, ring_at = np.flatnonzero(fill), np.flatnonzero(ring)
     return FillMeasures(
@@ -986,7 +1007,124 @@ def fill_measures(view: View, fill: np.ndarray) -> FillMeasures:
         edge_new_colours=_edge_new_colours(view),
         edge_seam=_edge_seam(view),
         ghost=_ghost(view, fill),
+        crossing_band=band[0],
+        crossing_band_what=band[1],
+        flat_share=_flat_share(view, fill),
     )
+
+
+#: A bar across the fill stands at least this far (ΔE) from the rows beside it before it counts: a fill of foliage
+#: or grass averaged along a row varies by a few ΔE from row to row; a dark or light bar by 20 to 70.
+CROSSING_BAND_DELTA_E = 10.0
+#: ... and this many times the fill's ordinary rows' deviation (their 80th percentile): a fill whose brick courses
+#: do not line up with the wall's deviates on every mortar line, not on one bar.
+CROSSING_BAND_SPREAD = 3.0
+#: Rows this close to either end of the fill are not looked at for a band.
+CROSSING_BAND_EDGE_ROWS = 3
+#: A row (or column) of the fill is averaged when it holds at least this many analysis pixels.
+CROSSING_BAND_MIN_ROW = 20
+#: A band counts when at least this share of its row is in colours found nowhere around the mask.
+CROSSING_BAND_FOREIGN = 0.5
+
+
+def _running_median(values: np.ndarray, half: int) -> np.ndarray:
+    """The median of each row of ``values`` (N, 3) over the rows within ``half`` of it (fewer at the ends)."""
+    padded = np.pad(values, ((half, half), (0, 0)), constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=0)
+    return np.nanmedian(windows, axis=-1)
+
+
+def _crossing_band(view: View) -> tuple[float, str]:
+    """A bar drawn across the fill (a dark or light band a few pixels tall or wide): each row (and column) of the
+    mask's inside, averaged in Lab, against the running median of its neighbours, both as it is and less the
+    surroundings' same row beside the mask (so a horizon or a brick course the surroundings have too is no bar).
+    A bar stands out in both; the measure is the strongest row's deviation over the larger of CROSSING_BAND_DELTA_E
+    and CROSSING_BAND_SPREAD times the ordinary rows', with what it is (dark or light, across or down)."""
+    inside, ring = view.inside, view.ring
+    height, width = inside.shape
+    result = view.result_lab.reshape(height, width, 3)
+    source = view.source_lab.reshape(height, width, 3)
+    worst, what = 0.0, ""
+    for axis, direction in ((1, "across"), (0, "down")):
+        count_in, count_ring = inside.sum(axis=axis), ring.sum(axis=axis)
+        # Rows long enough to average (a thin stroke's few pixels a row are one star or one leaf).
+        valid = (count_in >= max(CROSSING_BAND_MIN_ROW, 0.5 * count_in.max())) & (count_ring >= 4)
+        if np.count_nonzero(valid) < 12:
+            continue
+        spec = "yx,yxc->yc" if axis == 1 else "yx,yxc->xc"
+        fill_rows = np.einsum(spec, inside.astype(np.float32), result)[valid] / count_in[valid, None]
+        ring_rows = np.einsum(spec, ring.astype(np.float32), source)[valid] / count_ring[valid, None]
+        half = max(6, len(fill_rows) // 4)
+        own = fill_rows - _running_median(fill_rows, half)
+        continued = fill_rows - ring_rows
+        against_ring = continued - _running_median(continued, half)
+        deviation = np.minimum(np.linalg.norm(own, axis=1), np.linalg.norm(against_ring, axis=1))
+        ordinary = float(np.percentile(deviation, 80))
+        # The rows by the mask's edge are the edge seam's to judge (their running median is one-sided).
+        deviation[:CROSSING_BAND_EDGE_ROWS] = deviation[-CROSSING_BAND_EDGE_ROWS:] = 0.0
+        strongest = int(np.argmax(deviation))
+        score = float(deviation[strongest]) / max(CROSSING_BAND_DELTA_E, CROSSING_BAND_SPREAD * ordinary)
+        if score <= worst:
+            continue
+        # A band in colours found around the mask continues something there (a light trail, a star), not a bar.
+        line = np.zeros_like(inside)
+        index = np.flatnonzero(valid)[strongest]
+        if axis == 1:
+            line[index] = inside[index]
+        else:
+            line[:, index] = inside[:, index]
+        if float(view.foreign(line).mean()) < CROSSING_BAND_FOREIGN:
+            continue
+        shade = "dark" if own[strongest, 0] < 0 else "light"
+        where = pct(strongest / max(1, len(fill_rows) - 1))
+        orientation = "horizontal" if direction == "across" else "vertical"
+        side = "down from its top" if direction == "across" else "in from its left"
+        worst, what = score, f"a {shade} {orientation} band crosses the fill about {where} {side}"
+    return worst, what
+
+
+#: Local texture is the mean luminance step over squares this many analysis pixels wide (wider than a brick course
+#: at the view's scale, so a brick's flat face is not a flat patch).
+FLAT_WINDOW = 15
+#: A square is flat when its texture (plus TEXTURE_FLOOR) is under this share of the surroundings' typical, and
+#: under FLAT_MAX_STEP levels: a smooth but not flat inpainting (a mean step of one to two levels) is
+#: fill_matches_surroundings' median texture's to judge.
+FLAT_TEXTURE_SHARE = 0.25
+FLAT_MAX_STEP = 0.5
+
+
+def _local_texture(rgb: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The mean luminance step (down plus across) over a FLAT_WINDOW square about each pixel, of the steps whose
+    both ends lie in ``region`` (NaN where the square holds few of them)."""
+    from scipy import ndimage
+
+    grey = rgb.astype(np.float32) @ LUMA
+    steps, counts = np.zeros_like(grey), np.zeros_like(grey)
+    down, across = region[:-1] & region[1:], region[:, :-1] & region[:, 1:]
+    steps[:-1] += np.where(down, np.abs(np.diff(grey, axis=0)), 0)
+    steps[:, :-1] += np.where(across, np.abs(np.diff(grey, axis=1)), 0)
+    counts[:-1] += down
+    counts[:, :-1] += across
+    total, number_of = ndimage.uniform_filter(steps, FLAT_WINDOW), ndimage.uniform_filter(counts, FLAT_WINDOW)
+    return np.where(number_of > 0.25, 2 * total / np.maximum(number_of, 1e-6), np.nan)
+
+
+def _flat_share(view: View, fill: np.ndarray) -> float:
+    """The share of the fill that is locally flat (its local texture under FLAT_TEXTURE_SHARE of the surroundings'
+    typical) beyond the share of the surroundings that is as flat: a flat patch set inside a fill whose textured
+    edge keeps the fill's median texture up (a sky beside grass is flat in both, and passes)."""
+    rows, cols = np.flatnonzero((fill | view.ring).any(axis=1)), np.flatnonzero((fill | view.ring).any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    fill_box, ring_box = fill[box], view.ring[box]
+    around = _local_texture(view.source[box], ring_box)[ring_box]
+    typical = float(np.nanmedian(around)) if np.isfinite(around).any() else 0.0
+    limit = min(FLAT_MAX_STEP, FLAT_TEXTURE_SHARE * (typical + TEXTURE_FLOOR) - TEXTURE_FLOOR)
+    if limit <= 0:
+        return 0.0
+    inside = _local_texture(view.result[box], fill_box)[fill_box]
+    flat_fill = float(np.mean(inside < limit))
+    flat_around = float(np.mean(around < limit))
+    return max(0.0, flat_fill - flat_around)
 
 
 #: Below this share of the repainted mask in foreign colours, all of them together are the (small) measure.
@@ -1227,6 +1365,17 @@ def fill_matches_surroundings(ctx: JudgeContext, s: FillSettings) -> Outcome:
             f"a ghost of the removed object is left: the fill still shows {pct(m.ghost)} of its outlines "
             f"(allowed {pct(s.max_ghost)})",
         ),
+        (
+            m.crossing_band / s.max_crossing_band,
+            f"{m.crossing_band_what}, a line its surroundings do not have (it stands out "
+            f"{number(round(m.crossing_band, 2))}× as far as the fill's rows may; allowed "
+            f"{number(s.max_crossing_band)}×)",
+        ),
+        (
+            m.flat_share / s.max_flat_share,
+            f"a flat, untextured patch lies inside the fill: {pct(m.flat_share)} of it is smooth where its "
+            f"surroundings are textured (allowed {pct(s.max_flat_share)})",
+        ),
     ]
     mismatch = max(score for score, _ in problems)
     facts = {"fill_colour": m.fill_colour, "surround_colour": m.surround_colour}
@@ -1247,6 +1396,63 @@ class SubjectSettings(SimilaritySettings):
     max_delta_e: float = Field(
         10.0, gt=0, description="mean colour difference (CIE76 ΔE, lightly smoothed) inside the mask, at most"
     )
+    max_eroded_outline: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="share of the subject's outline (the mask's pixels ERODED_DEPTH in from its edge) that was the "
+        "subject in the source and now shows something else, at most: a subject cut back all round",
+    )
+
+
+#: The subject's outline is looked for this many source pixels inside the mask: a provider's soft, anti-aliased cut
+#: changes the first pixel or two; a subject eroded by three pixels or more changes this one too.
+ERODED_DEPTH = 3
+
+
+def eroded_outline(frames: EditFrames) -> float:
+    """The share of the mask's outline ERODED_DEPTH pixels in (at full size: the band the blend margin leaves out of
+    the subject's measures) that was the subject in the source and was replaced: changed by more than
+    SUBJECT_EDGE_DELTA_E, where the source's colour is unlike every old-background pixel just outside the mask near
+    it (a mask drawn loosely round the subject holds old background there, which a provider rightly replaces)."""
+    box = frames.mask_box
+    if box is None:
+        return 0.0
+    pad = ERODED_DEPTH + 4
+    left, top = max(0, box[0] - pad), max(0, box[1] - pad)
+    right, bottom = min(frames.width, box[2] + pad), min(frames.height, box[3] + pad)
+    covered = frames.mask_full[top:bottom, left:right] > MASK_MAJORITY
+    deeper = covered
+    for _ in range(ERODED_DEPTH - 1):
+        deeper = _around(deeper, np.minimum)
+    layer = deeper & ~_around(deeper, np.minimum)
+    at = np.flatnonzero(layer)
+    if not len(at):
+        return 0.0
+    source = frames.source_full[top:bottom, left:right].reshape(-1, 3)
+    result = frames.result_full[top:bottom, left:right].reshape(-1, 3)
+    was, now = lab(np.take(source, at, axis=0)), lab(np.take(result, at, axis=0))
+    replaced = np.sqrt(np.einsum("ij,ij->i", was - now, was - now)) > SUBJECT_EDGE_DELTA_E
+    if not replaced.any():
+        return 0.0
+    candidates, was = at[replaced], was[replaced]
+    height, width = covered.shape
+    rows, cols = np.divmod(candidates, width)
+    outside = ~covered.ravel()
+    like_background = np.zeros(len(candidates), dtype=bool)
+    reach = ERODED_DEPTH + 2
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            y, x = np.clip(rows + dy, 0, height - 1), np.clip(cols + dx, 0, width - 1)
+            neighbour = y * width + x
+            out = np.take(outside, neighbour)
+            if not out.any():
+                continue
+            offset = was[out] - lab(np.take(source, neighbour[out], axis=0))
+            like_background[np.flatnonzero(out)[np.einsum("ij,ij->i", offset, offset) <= SUBJECT_EDGE_DELTA_E**2]] = (
+                True
+            )
+    return float(np.count_nonzero(~like_background)) / len(at)
 
 
 #: Severity bands of the subject's structure (SSIM inside the mask).
@@ -1287,6 +1493,15 @@ def subject_preserved(ctx: JudgeContext, s: SubjectSettings) -> Outcome:
         return structure
     delta_e, was, now = subject_colour_change(frames)
     facts = {"source_colour": was, "result_colour": now}
+    if delta_e <= s.max_delta_e and structure.passed:
+        # The inside measures leave out the blend margin, where a subject cut back all round loses its edge.
+        eroded = eroded_outline(frames)
+        if eroded > s.max_eroded_outline:
+            detail = (
+                f"the subject's outline was cut back: {pct(eroded)} of its edge ({ERODED_DEPTH} px inside the mask) "
+                f"now shows the new background instead of the subject (allowed {pct(s.max_eroded_outline)})"
+            )
+            return Outcome(False, round(eroded, 4), s.max_eroded_outline, detail, severity="moderate", facts=facts)
     if delta_e <= s.max_delta_e:
         detail = structure.detail + f"; colours kept (mean ΔE {number(round(delta_e, 2))})"
         return Outcome(structure.passed, structure.measured, structure.threshold, detail, facts=facts)
