@@ -58,6 +58,11 @@ kind = JudgeKind("text", "Offline OCR: the expected text is legible, and no stra
 OCR_SIDE = 1024
 #: Longest side the text detector sees: watermarks of ~5% image height stay legible, and it costs ~4× less than 960.
 DETECTION_SIDE = 480
+#: Longest side the detector sees a page at once more when the expected text is not found on it at all: at
+#: DETECTION_SIDE it misses short words of round letters ('ZOO', 'FOOD' in DejaVu Serif Italic at 50 px letters)
+#: and large letters of hairline strokes (DejaVu Sans ExtraLight 'COOL' at 90 px letters, strokes of a few pixels once
+#: scaled down), which at this scale it finds and the recogniser reads surely.
+FINE_DETECTION_SIDE = 960
 #: Rotations of the whole page tried, in order, when the expected text is not found upright at all (or the page's
 #: lines stand on end): text set sideways is often detected letter by letter, which no turned line can fix.
 ROTATIONS = (90, 270, 180)
@@ -437,15 +442,34 @@ def _as_page(
     return OcrPage(words, width, height, rotation, faint, unread=unread)
 
 
-def read_words(rgb: np.ndarray, rotation: int = 0, sample: bool = False) -> OcrPage:
+@contextmanager
+def _detecting_at(engine: Any, side: int) -> Iterator[None]:
+    """The engine's detector looking at pages scaled to ``side`` on their longest side, for the time being."""
+    try:
+        text_detector = engine._load_det_model()
+        usual = text_detector.limit_side_len
+    except AttributeError:  # another rapidocr layout: its own scale
+        yield
+        return
+    text_detector.limit_side_len = side
+    try:
+        yield
+    finally:
+        text_detector.limit_side_len = usual
+
+
+def read_words(
+    rgb: np.ndarray, rotation: int = 0, sample: bool = False, detection_side: int = DETECTION_SIDE
+) -> OcrPage:
     """Every line of text in an RGB image (colour matters: red on green has no luminance contrast); with
-    ``sample``, only a dense page's tallest lines are recognised, the others left in ``OcrPage.unread``."""
+    ``sample``, only a dense page's tallest lines are recognised, the others left in ``OcrPage.unread``;
+    ``detection_side``: the longest side the detector sees the image at."""
     if rotation:
         rgb = np.asarray(Image.fromarray(rgb).rotate(rotation, expand=True))
     height, width = rgb.shape[:2]
     if too_thin(rgb):
         return OcrPage([], width, height, rotation)
-    with _ocr_engine() as engine:
+    with _ocr_engine() as engine, _detecting_at(engine, detection_side):
         choose = (lambda lines: _sample(lines, width, height)) if sample else None
         steps = _detect_and_recognise(engine, rgb, choose)
         if steps is None:
@@ -1596,6 +1620,11 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
         page = best.page  # with the lines the search recognised
         # No other reading can confirm letters the recogniser cannot output, only those it can read.
         settled = best.unreadable and best.readable_score >= s.min_similarity
+        if not best.passes(s) and not settled and best.score < ABSENT_BELOW and not _settled(page):
+            finer = _searched(ctx, expected, _finer_page(ctx), s)
+            if finer.score >= ABSENT_BELOW and finer.rank(s) > best.rank(s):
+                best = finer
+                page = best.page
         if best.passes(s) or settled or not (page.words or page.faint) or _settled(page):
             return best
         doubtful = list(best.words) if best.score >= ABSENT_BELOW else page.words + page.faint
@@ -1625,6 +1654,19 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     return ctx.memo(f"expected-match:{s.text_param}:{s.min_confidence}:{s.min_similarity}:{s.case}", compute)
 
 
+def _finer_page(ctx: JudgeContext) -> OcrPage:
+    """The page read with the detector at FINE_DETECTION_SIDE (about four times the detector's work of the usual
+    read), empty at once when no place of the picture could hold two characters side by side."""
+
+    def compute() -> OcrPage:
+        rgb = _pixels(ctx, "image")
+        if not ctx.memo("text-like:image", lambda: might_hold_text(rgb, DETECTION_SIDE, PAGE_EDGE_STEP)):
+            return OcrPage([], *_ocr_size(rgb))
+        return read_words(_ocr_rgb(ctx), sample=True, detection_side=FINE_DETECTION_SIDE)
+
+    return ctx.memo("ocr:image:fine", compute)
+
+
 def _digits_checked(ctx: JudgeContext, expected: str, match: Match, s: ExpectedTextSettings) -> Match:
     """The match again, with the digits it took for expected letters that the recogniser read surely held as
     digits: only a match that passes through such a digit costs the candidates of its lines (one more recognition
@@ -1642,9 +1684,10 @@ def _digits_checked(ctx: JudgeContext, expected: str, match: Match, s: ExpectedT
 
 
 def _sure_digits(rgb: np.ndarray, word: Word) -> frozenset[int]:
-    """Indexes of the digits of ``word.text`` that look like letters ('0', '1') which the recogniser, reading the
-    line again, gives no letter look-alike DIGIT_DOUBT of probability at any step it reads them: drawn as digits.
-    Empty when the line cannot be read again as it was (turned, no corners, another rapidocr, another reading)."""
+    """Indexes of the digits of ``word.text`` that look like letters ('0', '1') drawn as digits: a '1' the
+    recogniser, reading the line again, gives no letter look-alike DIGIT_DOUBT of probability at any step it reads
+    it, a '0' with a dot or a slash in it (``_marked_zero``). Empty when the line cannot be read again as it was
+    (turned, no corners, another rapidocr, another reading)."""
     if word.turned or len(word.corners) != 4:
         return frozenset()
     from rapidocr.utils.process_img import get_rotate_crop_image
@@ -1689,12 +1732,18 @@ def _sure_digits(rgb: np.ndarray, word: Word) -> frozenset[int]:
         if not letters:
             continue
         doubted = float(steps[at_steps][:, letters].max()) >= DIGIT_DOUBT
-        if marked.get(at):
+        if char != "0":
+            if not doubted:
+                sure.add(at)
+        elif marked[at]:
             sure.add(at)  # a zero drawn with a dot or a slash in it is a digit, however much the recogniser doubts it
-        elif not doubted and not (at in marked and any(marked.values())):
-            # A plain ring in a line whose font marks its zeros ('SCHOOL 2024' in DejaVu Sans Mono) is the letter O,
-            # however surely the recogniser read it as a zero beside the digits.
+        elif marked[at] is None and not doubted and not any(marked.values()):
+            # A glyph not found in the crop: the recogniser's certainty is all there is to go by.
             sure.add(at)
+        # A plain ring is the letter O's own shape in every font, and the recogniser reads a monospaced font's O as
+        # a zero surely, even with no digit near ('Z00' for a DejaVu Sans Mono Bold 'ZOO', 'SCH00L 2024'): it stays
+        # the O's look-alike. A proportional font's plain zero among letters is told from an O by its width
+        # (``_narrow_zeros``), where the line has a ring to compare it with.
     return frozenset(sure)
 
 
@@ -1788,23 +1837,28 @@ def _narrow_zeros_checked(ctx: JudgeContext, expected: str, match: Match, s: Exp
 COUNTER_MARK_SHARE = 0.01
 
 
-def _marked_zero(crop: np.ndarray, x: float) -> bool:
+def _marked_zero(crop: np.ndarray, x: float) -> bool | None:
     """Whether the glyph of the line ``crop`` drawn at ``x`` is a zero marked as a digit: a dot inside its counter
     or a slash splitting it in two (the zeros of monospaced and technical fonts). The letter O never has either, so
-    such a glyph read '0' is a digit whatever the recogniser's candidates say; a plain oval may be either."""
+    such a glyph read '0' is a digit whatever the recogniser's candidates say; a plain oval may be either. None when
+    no glyph is found there (then its shape tells nothing)."""
     import cv2
 
     gray = np.asarray(Image.fromarray(crop).convert("L"))
     if min(gray.shape) < MIN_TEXT_SIDE:
-        return False
+        return None
     _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # Ink is what the crop's rim is not.
     if float(_rim(binary).mean()) > 127:
         binary = 255 - binary
     contours, hierarchy = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
-        return False
+        return None
     tree = hierarchy[0]
+    outlines = {k: cv2.boundingRect(contour) for k, contour in enumerate(contours) if tree[k][3] == -1}
+    # As tall as a letter: the detector's box around a short word is far taller than its letters ('ZOO' fills a
+    # third of it), so letters are measured against the tallest outline in it, not against the crop.
+    letter = 0.4 * max(height for _, _, _, height in outlines.values())
 
     def children(k: int) -> list[int]:
         found, child = [], tree[k][2]
@@ -1816,12 +1870,11 @@ def _marked_zero(crop: np.ndarray, x: float) -> bool:
     # The glyph: of the outer outlines as tall as a letter that span x, the one centred nearest it (the reading's
     # steps place a character only roughly).
     glyphs = []
-    for k, contour in enumerate(contours):
-        left, _, width, height = cv2.boundingRect(contour)
-        if tree[k][3] == -1 and left <= x <= left + width and height >= 0.4 * gray.shape[0]:
+    for k, (left, _, width, height) in outlines.items():
+        if left <= x <= left + width and height >= letter:
             glyphs.append((abs(left + width / 2 - x), k, width * height))
     if not glyphs:
-        return False
+        return None
     _, k, area = min(glyphs)
     least = COUNTER_MARK_SHARE * area
     holes = [h for h in children(k) if cv2.contourArea(contours[h]) >= least]
