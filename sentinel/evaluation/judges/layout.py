@@ -358,6 +358,105 @@ def without_edge_bands(layout: Layout) -> np.ndarray:
     return subject
 
 
+#: Shading on the backdrop (a floor shadow, a vignette) is the backdrop's colour made darker: every channel within
+#: SHADE_TINT levels of the backdrop scaled to the pixel's brightness (grey on white). A product is coloured, or
+#: bounded by a crisp outline.
+SHADE_TINT = 12
+#: A pixel lies on a crisp edge when its largest step to a neighbour is at least CRISP_EDGE_SHARE of the luminance
+#: range within EDGE_WINDOW_RADIUS pixels of it (and that range is at least EDGE_MIN_RANGE levels, above JPEG noise):
+#: a hard outline takes half its contrast or more in one step of the layout copy, a soft shadow's edge fades over
+#: several steps (a quarter of it or less per step).
+CRISP_EDGE_SHARE = 0.4
+EDGE_WINDOW_RADIUS = 3
+EDGE_MIN_RANGE = 8
+#: Pixels of shading this close to the backdrop (layout pixels) form its outline against the backdrop.
+SHADE_OUTLINE_REACH = 3
+#: Shading reaching the frame's edge is background when at most this share of its outline against the backdrop lies
+#: on a crisp edge (where it meets the product it lies under counts neither way), and that outline is at least
+#: SHADE_MIN_OUTLINE pixels long: a soft floor shadow fades into the backdrop; a grey product cut by the frame, or
+#: a white one's face, is bounded by a hard outline.
+SHADE_CRISP_OUTLINE = 0.25
+SHADE_MIN_OUTLINE = 8
+#: Bits of the silhouette left at the frame's edge beside removed shading, smaller than this share of the product's
+#: area, are the shading's fringe (pixels its colour test missed), not the product.
+SHADE_FRINGE_SHARE = 0.02
+
+
+def _touches_frame(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+def without_edge_shading(layout: Layout, subject: np.ndarray) -> np.ndarray:
+    """``subject`` without the soft shading it meets at the frame's edges: regions of the backdrop's colour made
+    darker (a grey floor shadow under a product on white, a vignette's dark corner) that reach the frame's edge and
+    fade into the backdrop without a crisp outline. Such shading is the background criteria's to fail; the product it
+    lies under is not cut off by the frame. A product running off the frame (coloured, textured or outlined) stays."""
+    if not subject.any() or not _touches_frame(subject):
+        return subject  # most products keep a margin: nothing more is read
+    import cv2
+    from scipy import ndimage
+
+    backdrop = layout.backdrop.astype(np.float32)
+    backdrop_luma = float(backdrop @ LUMA)
+    if backdrop_luma < EDGE_MIN_RANGE:
+        return subject  # nothing is darker than a black backdrop
+    gray = layout.gray
+    thumb = layout.thumb.astype(np.float32)
+    expected = (gray / backdrop_luma)[..., None] * backdrop
+    off = np.abs(thumb - expected)
+    tint = np.maximum(np.maximum(off[..., 0], off[..., 1]), off[..., 2])
+    shade = subject & (tint <= SHADE_TINT) & (gray <= backdrop_luma + FAINT_TOLERANCE)
+    if not _touches_frame(shade):
+        return subject
+    # The largest step from each pixel to a 4-neighbour, against the luminance range around it.
+    padded = np.pad(gray, 1, mode="edge")
+    centre = padded[1:-1, 1:-1]
+    step = np.maximum(
+        np.maximum(np.abs(centre - padded[:-2, 1:-1]), np.abs(centre - padded[2:, 1:-1])),
+        np.maximum(np.abs(centre - padded[1:-1, :-2]), np.abs(centre - padded[1:-1, 2:])),
+    )
+    # OpenCV's dilate and erode: the same max and min filters as scipy's, several times faster on a 256² copy.
+    window = np.ones((2 * EDGE_WINDOW_RADIUS + 1,) * 2, np.uint8)
+    spread = cv2.dilate(gray, window) - cv2.erode(gray, window)
+    crisp = (step >= CRISP_EDGE_SHARE * spread) & (spread >= EDGE_MIN_RANGE)
+    # Shading is cut from the product by the product's crisp outline (where it lies under it).
+    labels, count = ndimage.label(shade & ~crisp)
+    if count == 0:
+        return subject
+    at_frame = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    at_frame = at_frame[at_frame > 0]
+    reach = np.ones((2 * SHADE_OUTLINE_REACH + 1,) * 2, np.uint8)
+    near_backdrop = cv2.dilate((~subject).view(np.uint8), reach, borderType=cv2.BORDER_REPLICATE) > 0
+    near_crisp = cv2.dilate(crisp.view(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    darkness = backdrop_luma - gray
+    removed = np.zeros_like(subject)
+    for index in at_frame:
+        region = labels == index
+        if float(np.percentile(darkness[region], 90)) <= BACKDROP_TOLERANCE:
+            continue  # backdrop-coloured: a white product's face, not a shade
+        outline = region & near_backdrop
+        length = int(np.count_nonzero(outline))
+        if length < SHADE_MIN_OUTLINE:
+            continue
+        if np.count_nonzero(outline & near_crisp) > SHADE_CRISP_OUTLINE * length:
+            continue
+        removed |= region
+    if not removed.any():
+        return subject
+    rest = subject & ~removed
+    # The shading's fringe left at the frame's edge (a few pixels its tint test missed) goes with it.
+    parts, part_count = ndimage.label(rest)
+    if part_count:
+        areas = np.bincount(parts.ravel(), minlength=part_count + 1)
+        areas[0] = 0
+        beside = np.unique(parts[cv2.dilate(removed.view(np.uint8), np.ones((3, 3), np.uint8)) > 0])
+        frame = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+        for index in np.intersect1d(beside, frame):
+            if index and areas[index] < SHADE_FRINGE_SHARE * areas.max():
+                rest[parts == index] = False
+    return rest
+
+
 def contacts(layout: Layout, min_contact: float, subject: np.ndarray | None = None) -> list[Contact]:
     """Sides of the frame the product (``subject``, default the layout's) runs into."""
     subject = layout.subject if subject is None else subject
@@ -418,7 +517,7 @@ def subject_cut_off(ctx: JudgeContext, s: CutOffSettings) -> Outcome:
         return Outcome(True, None, None, "the background is not plain, so the product's outline cannot be told from it")
     if not layout.subject.any():
         return Outcome(True, None, None, "no product stands out from the background")
-    product = without_edge_bands(layout)
+    product = without_edge_shading(layout, without_edge_bands(layout))
     if not product.any():
         return Outcome(True, None, None, "no product stands out from the background")
     touching = contacts(layout, s.min_contact, product)
