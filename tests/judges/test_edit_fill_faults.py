@@ -5,14 +5,10 @@ around a kept subject. Each beside its clean counterpart, which must still pass.
 
 from __future__ import annotations
 
-import hashlib
-import io
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.judges.edit import (
     BackgroundChangeSettings,
     FillSettings,
@@ -21,24 +17,12 @@ from sentinel.evaluation.judges.edit import (
     fill_matches_surroundings,
     preserved_outside_mask,
 )
-from sentinel.store.images import decoded_pixels
+from tests.support.edit_inputs import context
 
 WIDTH, HEIGHT = 480, 320
 #: The object to remove, and the mask painted loosely around it (the object is about a third of it).
 OBJECT = (300, 150, 350, 260)
 MASK = (270, 120, 390, 290)
-
-
-def encoded(image: Image.Image) -> ImageSource:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=1)
-    data = buffer.getvalue()
-    return ImageSource(hashlib.sha256(data).hexdigest(), "image/png", lambda: data, 100_000_000)
-
-
-def context(source: Image.Image, result: Image.Image, mask: Image.Image, **params: str) -> JudgeContext:
-    decoded_pixels.clear()
-    return JudgeContext(image=encoded(result), params=params, source=encoded(source), mask=encoded(mask))
 
 
 def bricks() -> Image.Image:

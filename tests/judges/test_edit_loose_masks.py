@@ -5,14 +5,12 @@ and a ring of the old background around a kept subject fails though the keep mas
 
 from __future__ import annotations
 
-import hashlib
 import io
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.judges.edit import (
     BackgroundChangeSettings,
     FillSettings,
@@ -23,26 +21,13 @@ from sentinel.evaluation.judges.edit import (
     fill_matches_surroundings,
     preserved_outside_mask,
 )
-from sentinel.store.images import decoded_pixels
+from tests.support.edit_inputs import context, encoded
 
 WIDTH, HEIGHT = 1024, 768
 HORIZON = 480
 #: The car to remove (or keep), standing on the grass just under the horizon.
 BODY = (380, 520, 620, 640)
 WHEELS = ((400, 610, 460, 670), (540, 610, 600, 670))
-
-
-def encoded(image: Image.Image, kind: str = "PNG", **options: int) -> ImageSource:
-    buffer = io.BytesIO()
-    image.save(buffer, kind, **options)
-    data = buffer.getvalue()
-    return ImageSource(hashlib.sha256(data).hexdigest(), f"image/{kind.lower()}", lambda: data, 100_000_000)
-
-
-def context(source: Image.Image, result: Image.Image | ImageSource, mask: Image.Image, **params: str) -> JudgeContext:
-    decoded_pixels.clear()
-    image = result if isinstance(result, ImageSource) else encoded(result)
-    return JudgeContext(image=image, params=params, source=encoded(source), mask=encoded(mask))
 
 
 def landscape() -> Image.Image:

@@ -7,14 +7,11 @@ background."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from sentinel.evaluation.judges.base import ImageSource, JudgeContext
+from sentinel.evaluation.judges.base import ImageSource
 from sentinel.evaluation.judges.edit import (
     BackgroundChangeSettings,
     BackgroundColorSettings,
@@ -23,24 +20,12 @@ from sentinel.evaluation.judges.edit import (
     background_color,
     preserved_outside_mask,
 )
-from sentinel.store.images import decoded_pixels
+from tests.support.edit_inputs import context, encoded
 
 WIDTH, HEIGHT = 1024, 768
 #: The object the removal takes away, and its mask (a little larger, as people draw them).
 OBJECT = (470, 330, 570, 430)
 MASK = (455, 315, 585, 445)
-
-
-def encoded(image: Image.Image, kind: str = "PNG", **options: int) -> ImageSource:
-    buffer = io.BytesIO()
-    image.save(buffer, kind, **options)
-    data = buffer.getvalue()
-    return ImageSource(hashlib.sha256(data).hexdigest(), f"image/{kind.lower()}", lambda: data, 100_000_000)
-
-
-def context(source: Image.Image, result: ImageSource, mask: Image.Image, **params: str) -> JudgeContext:
-    decoded_pixels.clear()
-    return JudgeContext(image=result, params=params, source=encoded(source), mask=encoded(mask))
 
 
 def backdrop() -> Image.Image:

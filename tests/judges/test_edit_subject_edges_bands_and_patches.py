@@ -5,33 +5,17 @@ counterpart, on generated scenes of several sizes and textures."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from sentinel.evaluation.judges.base import ImageSource, JudgeContext
 from sentinel.evaluation.judges.edit import (
     FillSettings,
     SubjectSettings,
     fill_matches_surroundings,
     subject_preserved,
 )
-from sentinel.store.images import decoded_pixels
-
-
-def encoded(image: Image.Image) -> ImageSource:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=1)
-    data = buffer.getvalue()
-    return ImageSource(hashlib.sha256(data).hexdigest(), "image/png", lambda: data, 100_000_000)
-
-
-def context(source: Image.Image, result: Image.Image, mask: Image.Image, **params: str) -> JudgeContext:
-    decoded_pixels.clear()
-    return JudgeContext(image=encoded(result), params=params, source=encoded(source), mask=encoded(mask))
+from tests.support.edit_inputs import context
 
 
 def grass(width: int, height: int) -> Image.Image:
