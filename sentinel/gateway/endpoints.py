@@ -397,7 +397,7 @@ async def _judged_answer(
     except SentinelError as exc:
         # The job's params came from the request's sentinel.params: named so, where the caller must fill them (a
         # top-level ``params`` is refused as an unknown parameter).
-        if exc.field is not None and exc.field.split(".")[0] in JOB_FIELD_SOURCES and exc.field != "size":
+        if exc.field is not None and exc.field.split(".")[0] in JOB_FIELD_SOURCES:
             head, _, rest = exc.field.partition(".")
             exc.field = JOB_FIELD_SOURCES[head] + (f".{rest}" if rest else "")
         raise
