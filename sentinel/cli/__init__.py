@@ -6,7 +6,9 @@ from __future__ import annotations
 import typer
 
 from sentinel.cli import bench, compare, images, judges, keys, ops, rubrics, server, storage
-from sentinel.cli.common import fail
+from sentinel.cli.common import fail, plain_type_labels
+
+plain_type_labels()
 
 app = typer.Typer(
     help="Sentinel: routed image generation with a panel of judges (green / amber / red verdicts).",

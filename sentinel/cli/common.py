@@ -162,3 +162,25 @@ def steps(label: str) -> Iterator[Callable[[str], None]]:
 
         yield update
     err.print(f"[dim]{elapsed()}[/]  {label} done", highlight=False)
+
+
+def plain_type_labels() -> None:
+    """``--help`` shows what to type after an option, not Python's type names: typer labels a flag ``<bool>`` (there
+    is nothing to type after it) and a repeatable option ``<list[str]>`` (each use takes one value)."""
+    from typer.core import TyperArgument, TyperOption
+
+    for parameter_class in (TyperArgument, TyperOption):
+        typer_label = parameter_class.display_type
+        if getattr(typer_label, "plain", False):
+            continue
+
+        def display_type(self: Any, ctx: Any, typer_label: Any = typer_label) -> str:
+            if getattr(self, "is_flag", False):
+                return ""
+            label = typer_label(self, ctx)
+            if label.startswith("<list[") and label.endswith("]>"):
+                return f"<{label[6:-2]}>"
+            return label
+
+        display_type.plain = True  # type: ignore[attr-defined]
+        parameter_class.display_type = display_type  # type: ignore[method-assign]

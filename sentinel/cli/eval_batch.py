@@ -38,11 +38,19 @@ from sentinel.reports import FailOn, Outcome, counts, document_of, fails
 # answer at once instead of loading the judges (numpy, OCR) or httpx first.
 
 
+#: Below this many columns the vote is printed a criterion a block, not as a table: six columns in 80 left the
+#: detail a dozen characters wide, a word a line.
+TABLE_MIN_COLUMNS = 110
+
+
 def _print_detail(outcome: Outcome) -> None:
     """One image's full vote: every judge and criterion (what a single `sentinel eval IMAGE` shows)."""
     from rich.table import Table
 
     _print_line(outcome)
+    if out.width < TABLE_MIN_COLUMNS:
+        _print_detail_stacked(outcome)
+        return
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("judge", "criterion", "result"):
         table.add_column(column, no_wrap=True)
@@ -64,6 +72,30 @@ def _print_detail(outcome: Outcome) -> None:
                 escape(criterion.get("detail") or ""),
             )
     out.print(table)
+    out.print()
+
+
+def _print_detail_stacked(outcome: Outcome) -> None:
+    """The vote for a narrow terminal: each criterion on a line (judge, criterion, result, measured against the
+    threshold), its detail indented below it at the terminal's full width."""
+    from rich.padding import Padding
+
+    for judge in outcome.document.get("judges") or []:
+        if judge["passed"] is None:
+            out.print(f"{escape(judge['judge'])}  [yellow]abstained[/]", highlight=False)
+            out.print(Padding(escape(judge["reasoning"]), (0, 0, 0, 4), expand=False), highlight=False)
+            continue
+        for criterion in judge["criteria"]:
+            severity = criterion.get("severity")
+            mark = "[green]pass[/]" if criterion["passed"] else f"[red]FAIL[/]{f' {severity}' if severity else ''}"
+            critical = " [dim](critical)[/]" if criterion.get("critical") else ""
+            measured, threshold = criterion.get("measured"), criterion.get("threshold")
+            figures = "" if measured is None else f"  measured {escape(str(measured))}"
+            figures += "" if threshold is None else f" [dim](threshold {escape(str(threshold))})[/]"
+            named = f"{escape(judge['judge'])}  {escape(criterion['id'])}{critical}"
+            out.print(f"{named}  {mark}{figures}", highlight=False)
+            if criterion.get("detail"):
+                out.print(Padding(escape(criterion["detail"]), (0, 0, 0, 4), expand=False), highlight=False)
     out.print()
 
 
