@@ -285,6 +285,9 @@ class IdempotencyRecord(SQLModel, table=True):
     response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     headers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), default=utcnow))
+    #: The job a request that answers with a job's result (a judged image request) started, written with the job:
+    #: a retry that takes over the claim of a request that died waits for that job instead of buying its images again.
+    job_id: str | None = Field(default=None, max_length=64)
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from sentinel.errors import InvalidInput, SentinelError
+from sentinel.errors import InvalidInput, NotFound, SentinelError
 from sentinel.gateway.catalog import catalog, model_entry
 from sentinel.gateway.deps import Gateway, ImageEndpoint
 from sentinel.gateway.fields import refuse_output_fields_for_jobs
@@ -42,12 +42,12 @@ from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_
 from sentinel.http.threads import in_thread
 from sentinel.http.uploads import parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
-from sentinel.idempotency.http import Answer, idempotent
-from sentinel.idempotency.service import fingerprint
+from sentinel.idempotency.http import HELD_CLAIM, Answer, idempotent
+from sentinel.idempotency.service import Claim, JobOfClaim, fingerprint
 from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
-from sentinel.models import FINAL_JOB_STATES, AttemptState, JobAttempt, as_utc, utcnow
+from sentinel.models import FINAL_JOB_STATES, AttemptState, Job, JobAttempt, as_utc, utcnow
 from sentinel.net.transport import CLIENT_WATCH, LIVE_WATCHES, ClientWatch
 from sentinel.providers.base import MAX_EDIT_IMAGES, Outcome
 from sentinel.providers.config import SIZE
@@ -391,9 +391,19 @@ async def _judged_answer(
     response_format: str,
     base_url: str,
 ) -> Answer:
-    """Run the job to its end (within its budget) and answer in OpenAI's shape, with the verdicts per image."""
+    """Run the job to its end (within its budget) and answer in OpenAI's shape, with the verdicts per image.
+
+    A retry with the Idempotency-Key of a request whose server died while it waited takes over its claim and waits
+    for the job that request started (the job goes on without it), not for a second job that buys its images again.
+    """
+    claim = HELD_CLAIM.get()
+    created = await _job_left_by(claim, jobs, request) if claim is not None else None
     try:
-        created = await run_in_threadpool(jobs.create, job_request, caller_of(request), None, inputs, size_field="size")
+        if created is None:
+            claimed = JobOfClaim(claim.record_id) if claim is not None and claim.record_id is not None else None
+            created = await run_in_threadpool(
+                jobs.create, job_request, caller_of(request), None, inputs, size_field="size", claimed=claimed
+            )
     except SentinelError as exc:
         # The job's params came from the request's sentinel.params: named so, where the caller must fill them (a
         # top-level ``params`` is refused as an unknown parameter).
@@ -457,6 +467,17 @@ async def _judged_answer(
         "verdicts": verdicts,
     }
     return 200, {"created": int(time.time()), "data": data, "sentinel": extension}, headers
+
+
+async def _job_left_by(claim: Claim, jobs: JobService, request: Request) -> Job | None:
+    """The job started by the request whose claim this request took over, if it wrote one and it is still there."""
+    if claim.job_id is None:
+        return None
+    try:
+        job, _ = await run_in_threadpool(jobs.get, claim.job_id, caller_of(request))
+    except NotFound:
+        return None  # removed since (retention): this request starts its own
+    return job
 
 
 def judged_failure(task: str, reason: str | None, job_id: str, attempts: list[JobAttempt]) -> GenerationFailed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from fastapi import Request
@@ -20,6 +21,11 @@ Answer = tuple[int, dict[str, Any], dict[str, str]]
 STALE_CLAIM_SECONDS = 30.0
 #: How often a request still working on a claim says so; well under STALE_CLAIM_SECONDS.
 CLAIM_HEARTBEAT_SECONDS = 5.0
+
+
+#: The claim the request being produced holds (None without an Idempotency-Key): a request that starts a job reads
+#: it to write the job on it, or, having taken over a dead request's claim, to wait for that request's job.
+HELD_CLAIM: ContextVar[Claim | None] = ContextVar("held_claim", default=None)
 
 
 def _replay(claim: Claim, refresh: Callable[[dict[str, Any]], dict[str, Any]] | None) -> JSONResponse:
@@ -52,12 +58,15 @@ async def idempotent(
     # Without the heartbeat a server killed mid-request (OOM, a node lost) would leave the key claimed forever,
     # every retry a 409; with it, only a claim nobody renews is taken over.
     heartbeat = asyncio.create_task(_keep_claimed(service, claim.record_id))
+    held = HELD_CLAIM.set(claim)
     try:
         status, body, headers = await produce()
     except BaseException:
         heartbeat.cancel()
         await run_in_threadpool(service.release, claim.record_id)
         raise
+    finally:
+        HELD_CLAIM.reset(held)
     heartbeat.cancel()
     await run_in_threadpool(service.complete, claim.record_id, status, plain_json(body), headers)
     return JSONResponse(body, status_code=status, headers=headers)

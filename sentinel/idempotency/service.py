@@ -59,13 +59,28 @@ class RecordedAnswer:
 
 
 @dataclass(frozen=True)
+class JobOfClaim:
+    """A claimed key whose request answers with a job's result: the job's id is written on the claim in the job's
+    own transaction, so the claim never names a job that does not exist, nor a job its claim does not name."""
+
+    record_id: int
+
+    def note(self, session: Session, job_id: str) -> None:
+        session.execute(
+            update(IdempotencyRecord).where(col(IdempotencyRecord.id) == self.record_id).values(job_id=job_id)
+        )
+
+
+@dataclass(frozen=True)
 class Claim:
-    """A fresh key (``record_id`` to complete) or the stored answer to replay."""
+    """A fresh key (``record_id`` to complete) or the stored answer to replay. ``job_id``: on a claim taken over
+    from a request that died, the job that request had started (see :class:`JobOfClaim`)."""
 
     record_id: int | None
     status_code: int | None = None
     response: dict[str, Any] | None = None
     headers: dict[str, Any] | None = None
+    job_id: str | None = None
 
 
 def fingerprint(*parts: Any) -> str:
@@ -113,7 +128,7 @@ class IdempotencyService:
             if record.status_code is not None:
                 return Claim(None, record.status_code, record.response, record.headers)
             if stale_after_seconds is not None and self._take_over(record, stale_after_seconds):
-                return Claim(record.id)
+                return Claim(record.id, job_id=record.job_id)
             self._check_deadline(deadline, key)
             time.sleep(0.05)
 

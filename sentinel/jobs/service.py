@@ -23,7 +23,7 @@ from sentinel.evaluation.listing import DEFAULT_LIMIT, MAX_LIMIT, Page
 from sentinel.evaluation.rubric import Rubric, validate_params
 from sentinel.evaluation.service import EDIT_INPUTS, check_edit_inputs, check_mask_fits
 from sentinel.generation.service import GenerationService
-from sentinel.idempotency.service import IdempotencyService, RecordedAnswer
+from sentinel.idempotency.service import IdempotencyService, JobOfClaim, RecordedAnswer
 from sentinel.jobs.clock import now_to_write
 from sentinel.jobs.export import JobFilter, job_query
 from sentinel.jobs.masks import from_openai
@@ -105,10 +105,12 @@ class JobService:
         answered: RecordedAnswer | None = None,
         inputs: dict[str, bytes] | None = None,
         size_field: str = "params.width",
+        claimed: JobOfClaim | None = None,
     ) -> Job:
         """Store the job (with an edit task's ``inputs``, ``source`` and ``mask`` bytes, owned by the caller's key)
         and ask for its first attempts, in one transaction; with ``answered`` (a claimed Idempotency-Key) the
-        answer is stored in it too, so a retry can never make a second job."""
+        answer is stored in it too, so a retry can never make a second job; with ``claimed`` (the key of a request
+        that waits for the job's result) the job is written on the claim, for a retry that takes it over."""
         inputs = inputs or {}
         checked = self.precheck(body, inputs.keys(), size_field)
         images = self._inspect(inputs, checked.rubric)
@@ -145,6 +147,8 @@ class JobService:
                 self.progress.queue_attempt(session, job, slot, 1, None)
             if answered is not None:
                 answered.store(session, self.answer(job))
+            if claimed is not None:
+                claimed.note(session, job.id)
             session.commit()
         return job
 

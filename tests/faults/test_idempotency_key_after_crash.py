@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, update
 from sqlmodel import Session, select
 
 from sentinel.idempotency.http import CLAIM_HEARTBEAT_SECONDS
-from sentinel.models import IdempotencyRecord, utcnow
+from sentinel.models import IdempotencyRecord, Job, utcnow
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
 from tests.conftest import clean_env, start_server, write_fake_routes
@@ -98,3 +98,56 @@ def test_a_live_request_keeps_its_claim_fresh_while_it_works(tmp_path: Path) -> 
             server.stop()
     assert renewed_at is not None, "the claim was never renewed while the request worked"
     assert answer and answer[0].status_code == 200, answer
+
+
+JUDGED = BODY | {"sentinel": {"task": "text-to-image", "max_attempts": 1}}
+JUDGED_KEY = {"Idempotency-Key": "judged-retry-after-crash-1"}
+
+
+def test_a_judged_retry_after_a_crash_waits_for_the_job_the_dead_request_started(tmp_path: Path) -> None:
+    # A judged request runs as a job, which outlives the request: the retry that takes over the dead request's claim
+    # answers with that job's result; it used to start a second job, which bought its images again.
+    script = Script(default="slow", slow_seconds=4)
+    with serve(create_app(script)) as fake:
+        env = clean_env(
+            SENTINEL_DATA_DIR=str(tmp_path / "data"),
+            SENTINEL_ROUTES=str(write_fake_routes(tmp_path / "routes.yaml", fake.url)),
+            SENTINEL_GENERATION_LEASE_SECONDS="3",
+            FAKE_KEY="k",
+        )
+        server, base = start_server(env, tmp_path / "first.log")
+        try:
+            threading.Thread(target=_post_judged_ignoring_failure, args=(base,), daemon=True).start()
+            deadline = time.monotonic() + 30
+            while not script.requests and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert script.requests, "the first request never reached the provider"
+            server.process.kill()
+            server.process.wait(timeout=10)
+        finally:
+            server.stop()
+        engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'sentinel.db'}")
+        with Session(engine) as session:
+            started = [job.id for job in session.exec(select(Job)).all()]
+            assert len(started) == 1
+            claim = session.exec(select(IdempotencyRecord)).one()
+            assert claim.job_id == started[0]  # written with the job, before the provider was called
+            session.execute(update(IdempotencyRecord).values(created_at=utcnow() - timedelta(minutes=5)))
+            session.commit()
+        script.default = "ok"
+        server, base = start_server(env, tmp_path / "second.log")
+        try:
+            retry = httpx.post(f"{base}/v1/images/generations", json=JUDGED, headers=JUDGED_KEY, timeout=120)
+            assert retry.status_code == 200, retry.text
+            assert retry.headers["x-sentinel-job-id"] == started[0]
+            assert retry.json()["sentinel"]["job_id"] == started[0]
+        finally:
+            server.stop()
+        with Session(engine) as session:
+            assert len(session.exec(select(Job)).all()) == 1  # no second job bought a second image
+        engine.dispose()
+
+
+def _post_judged_ignoring_failure(base: str) -> None:
+    with contextlib.suppress(httpx.HTTPError):  # the server is killed under it
+        httpx.post(f"{base}/v1/images/generations", json=JUDGED, headers=JUDGED_KEY, timeout=30)
