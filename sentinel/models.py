@@ -155,6 +155,10 @@ class ProviderCall(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True, default=utcnow)
     )
+    #: Where the provider's own task for this call can be read (a Replicate prediction's ``urls.get``), recorded once
+    #: the provider created it: a worker that takes over a call whose worker died polls it rather than buy the image
+    #: again (see :mod:`sentinel.jobs.in_flight`). None: a provider that answers in the request itself, or not yet.
+    provider_task: str | None = Field(default=None, max_length=1000)
 
 
 class JobState(StrEnum):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Row, bindparam, update
 from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit, insert_unless_present
@@ -38,10 +38,11 @@ from sentinel.models import (
     JobState,
     ProviderCall,
     as_utc,
+    utcnow,
 )
 from sentinel.net.untrusted import storable_text
 from sentinel.providers.base import Operation, Outcome
-from sentinel.providers.calls import InFlightCalls
+from sentinel.providers.calls import IN_FLIGHT, InFlightCalls, tasks_left_under_way
 from sentinel.providers.router import ImageSpec, RouteResult
 from sentinel.services import Services
 from sentinel.spend.service import SpendCapReached
@@ -105,11 +106,14 @@ def column_text(value: str | None, limit: int) -> str | None:
 #: An attempt's calls in the call log, in the order they were made (see :meth:`AttemptRunner.made`).
 _CALLS_OF_REQUEST = (
     select(
+        ProviderCall.id,
         ProviderCall.outcome,
         ProviderCall.image_id,
         ProviderCall.provider,
         ProviderCall.provider_model,
         ProviderCall.latency_ms,
+        ProviderCall.provider_task,
+        ProviderCall.created_at,
     )
     .where(col(ProviderCall.request_id) == bindparam("request_id"))
     .order_by(col(ProviderCall.id))
@@ -180,10 +184,11 @@ class AttemptRunner:
             request, edit = self._request(generation, rubric, leased, slot, number)
             # A worker that died between storing the image and handing it on (or a hand-over that failed) left it
             # paid for and logged: this run judges that image instead of paying the provider for another.
-            made = self.made(request.request_id, job.key_id)
+            calls = self.calls_of(request.request_id)
+            made = self.made(request.request_id, job.key_id, calls)
             if made is None:
                 try:
-                    result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0))
+                    result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0, calls))
                 except ImageNotStored as exc:
                     # Paid for and logged, not stored: kept here, so the retry stores these bytes (made) instead
                     # of paying the provider for another image.
@@ -272,14 +277,19 @@ class AttemptRunner:
     def unstored(self) -> UnstoredImages:
         return unstored_images(self.services)
 
-    def made(self, request_id: str, key_id: str | None = None) -> Made | None:
-        """The image an earlier run of this attempt delivered, as its call log records it; None when none did (or
-        its bytes are gone: then it is generated again). One the blob store could not keep then (kept aside, see
-        :mod:`sentinel.jobs.unstored`) is stored now, owned by ``key_id``: raises BlobStoreError while it still
-        cannot be."""
+    def calls_of(self, request_id: str) -> list[Row[Any]]:
+        """The attempt's calls in the call log, as earlier runs of it left them."""
         # One statement without a transaction (see sentinel.db.autocommit), built once: every attempt makes it.
         with autocommit(self.services.engine).connect() as connection:
-            calls = connection.execute(_CALLS_OF_REQUEST, {"request_id": request_id}).all()
+            return list(connection.execute(_CALLS_OF_REQUEST, {"request_id": request_id}).all())
+
+    def made(self, request_id: str, key_id: str | None = None, calls: list[Row[Any]] | None = None) -> Made | None:
+        """The image an earlier run of this attempt delivered, as its call log records it (``calls``, read here when
+        not given); None when none did (or its bytes are gone: then it is generated again). One the blob store could
+        not keep then (kept aside, see :mod:`sentinel.jobs.unstored`) is stored now, owned by ``key_id``: raises
+        BlobStoreError while it still cannot be."""
+        if calls is None:
+            calls = self.calls_of(request_id)
         delivered = next((c for c in calls if c.outcome == Outcome.OK.value and c.image_id), None)
         if delivered is None:
             return None
@@ -452,13 +462,25 @@ class AttemptRunner:
         self.progress.announce(transition)
 
     async def _generate_leased(
-        self, generation: GenerationService, request: GenerationRequest, key_id: str | None, attempt_id: int
+        self,
+        generation: GenerationService,
+        request: GenerationRequest,
+        key_id: str | None,
+        attempt_id: int,
+        calls: list[Row[Any]],
     ) -> Generation:
         """Generate while renewing the lease; the lease ends with the call, however it ends. Each provider call is
-        written down before it is sent (see :mod:`sentinel.jobs.in_flight`)."""
+        written down before it is sent (see :mod:`sentinel.jobs.in_flight`); a task an earlier run's call left with
+        its provider (``calls``) is read before anything is bought again."""
+        if any(call.outcome == IN_FLIGHT for call in calls):
+            # An earlier run lost its lease with calls unanswered, and its message came back before the sweep saw
+            # it: they are marked and booked as the sweep would, so a task read now completes a booked row once.
+            why = "an earlier run of the attempt stopped (its lease ran out) before the provider answered"
+            await asyncio.to_thread(self._mark_left_in_flight, key_id, request.request_id, why)
         owner = await asyncio.to_thread(generation.owner_of, key_id)
         renewing = asyncio.create_task(self._renew(attempt_id))
-        journal = InFlightCalls(self.services.engine, request.request_id, request.model.requested)
+        left = tasks_left_under_way(calls, utcnow())
+        journal = InFlightCalls(self.services.engine, request.request_id, request.model.requested, left)
         try:
             return await generation.generate(replace(request, journal=journal), owner)
         except BaseException as exc:
@@ -469,6 +491,11 @@ class AttemptRunner:
             raise
         finally:
             renewing.cancel()
+
+    def _mark_left_in_flight(self, key_id: str | None, request_id: str, why: str) -> None:
+        with Session(self.services.engine) as session:
+            mark_left_in_flight(session.connection(), key_id, request_id, why)
+            session.commit()
 
     def _left_in_flight(self, attempt_id: int, key_id: str | None, request_id: str, why: str) -> None:
         """End the attempt's lease, with its calls left unanswered marked and booked as spent, in one transaction."""

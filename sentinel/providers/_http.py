@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from typing import Any
 
@@ -35,13 +35,21 @@ class CallUnderWay:
     created (a polling adapter says so). A call given up on before that cost nothing; one given up on after it may be
     billed, and is counted at its price."""
 
-    __slots__ = ("started",)
+    __slots__ = ("on_task", "started")
 
-    def __init__(self) -> None:
+    def __init__(self, on_task: Callable[[str], None] | None = None) -> None:
         self.started = False
+        #: Told where the provider's task for this call can be read, once it was created (see ``task_created``).
+        self.on_task = on_task
 
     def request_sent(self) -> None:
         self.started = True
+
+    def task_created(self, task: str | None) -> None:
+        """The provider created the task this call asked for, readable at ``task`` (None: no address to keep)."""
+        self.started = True
+        if task is not None and self.on_task is not None:
+            self.on_task(task)
 
 
 #: The call the router is waiting for in this task, set around each ``provider.generate``; None outside the router.
@@ -57,11 +65,13 @@ def billed(extensions: dict[str, Any] | None = None) -> dict[str, Any]:
     return {**(extensions or {}), ON_REQUEST_SENT: call.request_sent}
 
 
-def work_started() -> None:
-    """Said by a polling adapter once the provider created the job it asked for: from then on it may be billed."""
+def work_started(task: str | None = None) -> None:
+    """Said by a polling adapter once the provider created the job it asked for: from then on it may be billed.
+    ``task``: where the job can be read again, kept with the call so a worker that takes it over after a crash polls
+    it rather than buy the image again."""
     call = CALL_UNDER_WAY.get()
     if call is not None:
-        call.request_sent()
+        call.task_created(task)
 
 
 def started() -> bool:

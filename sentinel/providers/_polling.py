@@ -36,10 +36,11 @@ class JobProgress:
     #: The provider created the job: from then on it may run, and bill, whatever we make of it.
     created: bool = False
 
-    def job_created(self) -> None:
-        """Said by the adapter once the submission was answered with a job (see ``_http.CallUnderWay``)."""
+    def job_created(self, task: str | None = None) -> None:
+        """Said by the adapter once the submission was answered with a job (see ``_http.CallUnderWay``), readable
+        at ``task`` (what its :meth:`resume` takes), which the call log keeps for a worker that takes the call over."""
         self.created = True
-        work_started()
+        work_started(task)
 
 
 @dataclass(frozen=True)

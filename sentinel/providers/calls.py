@@ -3,22 +3,26 @@
 A job's attempt (the worker's path, where a statement per call costs nothing the caller waits for) writes each call
 down before it is sent (:class:`InFlightCalls`): a row ``in_flight`` at the call's price, completed when the answer
 comes. A worker killed mid-call leaves that row, which the sweep marks ``in_flight_at_crash``: the provider may bill the
-call all the same, so it stays counted in spend. The gateway's requests log their calls once answered, as before.
+call all the same, so it stays counted in spend. A polled provider's task (a Replicate prediction) is kept on the row
+once it exists (``provider_task``): the run that takes the attempt over reads that task, and completes the row with
+its answer, rather than buy the image again. The gateway's requests log their calls once answered, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Engine, bindparam, insert, update
 from sqlalchemy.engine import Connection
 from sqlmodel import select
 
-from sentinel.models import ProviderCall, utcnow
+from sentinel.models import ProviderCall, as_utc, utcnow
 from sentinel.providers.base import Outcome
-from sentinel.providers.router import Attempt
+from sentinel.providers.router import RESUMED, Attempt, TaskUnderWay
 from sentinel.spend.service import Reservation, reserved_in, unbook_spent
 from sentinel.telemetry.metrics import observe_provider_calls
 
@@ -108,7 +112,8 @@ _COMPLETE_CALL = (
 )
 #: A call's row completed only while it is in flight (see :func:`insert_calls`).
 _COMPLETE_IN_FLIGHT = _COMPLETE_CALL.where(_CALL.c.outcome == IN_FLIGHT).returning(_CALL.c.id)
-#: Said of an answer that came after the sweep had given its worker up for dead.
+#: Said of an answer that came after the sweep had given its worker up for dead (not of a task a later run read: its
+#: worker was dead indeed).
 _CAME_LATE = "answered after the sweep had marked it in_flight_at_crash (its worker missed its lease renewals)"
 
 
@@ -143,7 +148,7 @@ def _complete_marked(connection: Connection, answered: list[CallValues]) -> None
     late = {call_id for call_id, _, _ in marked}
     noted = [
         value._replace(message=(f"{value.message}; {_CAME_LATE}" if value.message else _CAME_LATE)[:1000])
-        if value.in_flight_id in late
+        if value.in_flight_id in late and RESUMED not in value.message
         else value
         for value in answered
     ]
@@ -154,14 +159,74 @@ def _complete_marked(connection: Connection, answered: list[CallValues]) -> None
             unbook_spent(connection, Reservation(spent_in[0], spent_in[1], request_id, cost))
 
 
+logger = logging.getLogger(__name__)
+
+
+class LoggedCall(Protocol):
+    """What :func:`tasks_left_under_way` reads of a call-log row."""
+
+    id: int | None
+    provider: str
+    provider_model: str
+    outcome: str
+    provider_task: str | None
+    created_at: datetime
+
+
+def tasks_left_under_way(calls: Iterable[LoggedCall], now: datetime) -> list[TaskUnderWay]:
+    """The tasks a request's unanswered calls left with their providers (a worker that died after the provider made
+    its task), the latest call first."""
+    left = [
+        TaskUnderWay(
+            int(call.id),
+            call.provider,
+            call.provider_model,
+            call.provider_task,
+            (now - as_utc(call.created_at)).total_seconds(),
+        )
+        for call in calls
+        if call.outcome in (IN_FLIGHT, IN_FLIGHT_AT_CRASH) and call.provider_task and call.id is not None
+    ]
+    return sorted(left, key=lambda task: task.call_id, reverse=True)
+
+
+#: The longest task address the call log keeps (its column's length).
+_TASK_LENGTH = 1000
+#: Writes of a task's address still under way (the loop keeps only weak references to tasks).
+_TASKS_BEING_KEPT: set[asyncio.Future[None]] = set()
+
+
 class InFlightCalls:
     """Writes a request's provider calls down before they are sent (the router's ``CallJournal``): a job's attempt
-    whose worker is killed mid-call still leaves a row for a call the provider may bill."""
+    whose worker is killed mid-call still leaves a row for a call the provider may bill, with the task the provider
+    made for it where there is one; ``left`` are the tasks an earlier run of the request left under way."""
 
-    def __init__(self, engine: Engine, request_id: str, requested_model: str) -> None:
+    def __init__(
+        self, engine: Engine, request_id: str, requested_model: str, left: Sequence[TaskUnderWay] = ()
+    ) -> None:
         self.engine = engine
         self.request_id = request_id
         self.requested_model = requested_model
+        self.left = list(left)
+
+    def left_under_way(self) -> list[TaskUnderWay]:
+        return self.left
+
+    def task_created(self, call_id: int, task: str) -> None:
+        """Keep where the provider's task for the call can be read on its row, in a thread beside the call: the
+        adapter's first poll waits a poll interval anyway, and nobody waits for this write. Only while the row is in
+        flight (an answer, or the sweep, may come first); a write that fails only costs a later run the resume."""
+        if len(task) > _TASK_LENGTH:
+            return  # cut, it would name another address: this call is bought again after a crash, as before
+        kept = asyncio.ensure_future(asyncio.to_thread(self._keep_task, call_id, task))
+        _TASKS_BEING_KEPT.add(kept)
+        kept.add_done_callback(_task_kept)
+
+    def _keep_task(self, call_id: int, task: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(_CALL).where(_CALL.c.id == call_id, _CALL.c.outcome == IN_FLIGHT).values(provider_task=task)
+            )
 
     async def sending(self, provider: str, provider_model: str, cost: float) -> int:
         """The id of the row written, committed, for a call about to be sent (what it may cost included)."""
@@ -180,6 +245,12 @@ class InFlightCalls:
         }
         with self.engine.begin() as connection:
             return int(connection.execute(insert(ProviderCall).values(row).returning(_CALL.c.id)).scalar_one())
+
+
+def _task_kept(kept: asyncio.Future[None]) -> None:
+    _TASKS_BEING_KEPT.discard(kept)
+    if not kept.cancelled() and kept.exception() is not None:
+        logger.warning("could not keep a provider task's address on its call (%s)", type(kept.exception()).__name__)
 
 
 def calls_left_in_flight(connection: Connection, request_id: str, why: str) -> tuple[int, float]:

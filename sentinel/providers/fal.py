@@ -203,6 +203,10 @@ class FalProvider(PollingHttpProvider):
     """Adapter for fal's queue: ``POST {base}/{model_id}``, then the status and response URLs it answers."""
 
     default_name = "fal"
+    #: How long after its call was sent a queued request is read again by a worker that takes the call over after a
+    #: crash (:meth:`resume`). fal documents no retention for queue results we could lean on; half an hour is far
+    #: past any job's budget (``MAX_BUDGET_SECONDS``) plus a lease, and a result gone by then is bought again.
+    resumable_seconds = 1800.0
 
     @classmethod
     def supports(cls, model: str, operation: Operation) -> bool:
@@ -227,7 +231,30 @@ class FalProvider(PollingHttpProvider):
             return failure(Outcome.INVALID_REQUEST, f"fal {request.model} does not edit images: route edits to fill")
         else:
             inputs = build_input(request)
-        jobs = JobClient(
+        jobs = self._jobs(request)
+        progress = JobProgress("not submitted")
+        return await jobs.run_within_deadline(self._run(jobs, request.model, inputs, progress), progress)
+
+    async def resume(self, request: GenerationRequest, task: str) -> ProviderResult | None:
+        """The answer of the queued request at ``task`` (its ``response_url``, as :meth:`generate` had it recorded),
+        made for this request by a worker that died: polled until it finished and its result read, within the
+        request's deadline. None when its status cannot be read (gone, an address off the API host, an error): the
+        caller then buys the image again."""
+        response_url, _ = self._api_url(task, "response")
+        if response_url is None:
+            return None
+        jobs = self._jobs(request)
+        # Submitted (and billed) already: given up on by the deadline, it is a paid time-out, as in generate.
+        progress = JobProgress("submitted before its worker stopped", created=True)
+        progress.cancel_url = f"{response_url}/cancel"
+        status_url = f"{response_url}/status"
+        result = await jobs.run_within_deadline(self._follow(jobs, status_url, response_url, progress), progress)
+        if result.ok or result.outcome is Outcome.TIMEOUT or progress.status in FINISHED_STATUSES:
+            return result
+        return None
+
+    def _jobs(self, request: GenerationRequest) -> JobClient:
+        return JobClient(
             self.client,
             provider=self.name,
             job_name="fal job",
@@ -239,8 +266,6 @@ class FalProvider(PollingHttpProvider):
             cancel_method="PUT",
             deadline=request.deadline,
         )
-        progress = JobProgress("not submitted")
-        return await jobs.run_within_deadline(self._run(jobs, request.model, inputs, progress), progress)
 
     async def _run(self, jobs: JobClient, model: str, inputs: dict[str, Any], progress: JobProgress) -> ProviderResult:
         response = await jobs.submit(f"{self.base_url}/{model}", inputs)
@@ -252,15 +277,24 @@ class FalProvider(PollingHttpProvider):
         if queued is None:
             return failure(Outcome.UNAVAILABLE, "fal answered the submission with something that is not JSON")
         progress.status = str(queued.get("status") or "IN_QUEUE")
-        progress.job_created()
+        status_url, status_problem = self._api_url(queued.get("status_url"), "status")
+        response_url, response_problem = self._api_url(queued.get("response_url"), "response")
+        # The request's address is kept with the call (when its status is where fal's queue puts it, beside it): a
+        # worker that takes the call over after a crash reads this request (resume) rather than pay for another.
+        beside = response_url is not None and status_url == f"{response_url}/status"
+        progress.job_created(response_url if beside else None)
         # An unusable cancel URL only costs the best-effort cancel; the other two end the call.
         progress.cancel_url, _ = self._api_url(queued.get("cancel_url"), "cancel")
-        status_url, problem = self._api_url(queued.get("status_url"), "status")
         if status_url is None:
-            return failure(Outcome.UNAVAILABLE, problem or "")
-        response_url, problem = self._api_url(queued.get("response_url"), "response")
+            return failure(Outcome.UNAVAILABLE, status_problem or "")
         if response_url is None:
-            return failure(Outcome.UNAVAILABLE, problem or "")
+            return failure(Outcome.UNAVAILABLE, response_problem or "")
+        return await self._follow(jobs, status_url, response_url, progress)
+
+    async def _follow(
+        self, jobs: JobClient, status_url: str, response_url: str, progress: JobProgress
+    ) -> ProviderResult:
+        """A queued request polled until it finished, and its result read."""
         polled = await jobs.poll(status_url, progress, _read_status)
         if polled is not None:
             return polled

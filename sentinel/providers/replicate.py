@@ -130,6 +130,11 @@ class ReplicateProvider(PollingHttpProvider):
     """Adapter for ``POST /v1/models/{owner}/{name}/predictions`` (or ``/v1/predictions`` for a pinned version)."""
 
     default_name = "replicate"
+    #: How long after its call was sent a prediction is polled again by a worker that takes the call over after a
+    #: crash (:meth:`resume`): Replicate removes an API prediction's input, output and files an hour after it was
+    #: made (https://replicate.com/docs/topics/predictions/data-retention); half of that leaves time to fetch the
+    #: output. Older calls are bought again.
+    resumable_seconds = 1800.0
 
     @classmethod
     def supports(cls, model: str, operation: Operation) -> bool:
@@ -166,7 +171,48 @@ class ReplicateProvider(PollingHttpProvider):
         else:
             url = f"{self.base_url}/v1/models/{match['owner']}/{match['name']}/predictions"
             body = {"input": inputs}
-        jobs = JobClient(
+        jobs = self._jobs(request)
+        progress = JobProgress("not created")
+        return await jobs.run_within_deadline(self._run(jobs, url, body, progress), progress)
+
+    async def resume(self, request: GenerationRequest, task: str) -> ProviderResult | None:
+        """The answer of the prediction at ``task`` (its ``urls.get``, as :meth:`generate` had it recorded), made for
+        this request by a worker that died: polled until it settles, within the request's deadline, as if this call
+        had created it. None when it cannot be read (gone, its data removed, an address off the API host, an error):
+        the caller then buys the image again."""
+        get_url, _ = self._api_url(task, "polling")
+        if get_url is None:
+            return None
+        jobs = self._jobs(request)
+        # Created (and billed) already: given up on by the deadline, it is a paid time-out, as in generate.
+        progress = JobProgress("created before its worker stopped", created=True)
+        result = await jobs.run_within_deadline(self._follow(jobs, get_url, progress), progress)
+        if result.ok or result.outcome is Outcome.TIMEOUT or progress.status in TERMINAL_STATUSES:
+            return result
+        return None
+
+    async def _follow(self, jobs: JobClient, get_url: str, progress: JobProgress) -> ProviderResult:
+        """A prediction created earlier, read at once and polled until it settles."""
+        answer = await jobs.get(get_url)
+        if isinstance(answer, ProviderResult):
+            return answer
+        read = _read_prediction(answer)
+        if isinstance(read, ProviderResult):
+            return read
+        status, prediction = read
+        if prediction.get("data_removed"):
+            # Past Replicate's retention: the output is gone, whatever the status says.
+            return failure(Outcome.UNAVAILABLE, "the replicate prediction's data was removed", answer.status_code)
+        progress.status = status
+        urls = prediction.get("urls") if isinstance(prediction.get("urls"), dict) else {}
+        progress.cancel_url, _ = self._api_url(urls.get("cancel"), "cancel")
+        if status in TERMINAL_STATUSES:
+            return self._settle(prediction)
+        settled = await jobs.poll(get_url, progress, _read_prediction)
+        return settled if isinstance(settled, ProviderResult) else self._settle(settled)
+
+    def _jobs(self, request: GenerationRequest) -> JobClient:
+        return JobClient(
             self.client,
             provider=self.name,
             job_name="replicate prediction",
@@ -178,8 +224,6 @@ class ReplicateProvider(PollingHttpProvider):
             cancel_method="POST",
             deadline=request.deadline,
         )
-        progress = JobProgress("not created")
-        return await jobs.run_within_deadline(self._run(jobs, url, body, progress), progress)
 
     async def _run(self, jobs: JobClient, url: str, body: dict[str, Any], progress: JobProgress) -> ProviderResult:
         response = await jobs.submit(url, body)
@@ -191,13 +235,15 @@ class ReplicateProvider(PollingHttpProvider):
         if isinstance(created, ProviderResult):
             return created
         progress.status, prediction = created
-        progress.job_created()
         urls = prediction.get("urls") if isinstance(prediction.get("urls"), dict) else {}
+        get_url, problem = self._api_url(urls.get("get"), "polling")
+        # Its address is kept with the call: a worker that takes the call over after a crash polls this prediction
+        # (resume) rather than pay for another.
+        progress.job_created(get_url)
         # An unusable cancel URL only costs the best-effort cancel; an unusable get URL ends the call below.
         progress.cancel_url, _ = self._api_url(urls.get("cancel"), "cancel")
         if progress.status in TERMINAL_STATUSES:
             return self._settle(prediction)
-        get_url, problem = self._api_url(urls.get("get"), "polling")
         if get_url is None:
             return failure(Outcome.UNAVAILABLE, problem or "", response.status_code)
         settled = await jobs.poll(get_url, progress, _read_prediction)

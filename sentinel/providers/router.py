@@ -93,12 +93,43 @@ OPERATION_NAMES = {Operation.GENERATE: "generations", Operation.EDIT: "edits", O
 Disconnected = Callable[[], Awaitable[bool]]
 
 
+#: Said of a call whose answer was read from the task it had created before its worker stopped (never with the words
+#: of ``NOT_BOUGHT_AGAIN``: a task that failed unpaid must not keep a job's later attempts from its candidate).
+RESUMED = "read from the task the provider made before the call's worker stopped, none made again"
+
+
+@dataclass(frozen=True)
+class TaskUnderWay:
+    """A call of this request whose worker stopped after the provider had created its task (a Replicate prediction):
+    the task may still be read, and its image is paid for already (see :meth:`CallJournal.left_under_way`)."""
+
+    #: The call's row in the call log, which the task's answer completes.
+    call_id: int
+    provider: str
+    provider_model: str
+    #: Where the task is read (what the adapter's ``resume`` takes), as the adapter gave it when it was created.
+    task: str
+    #: Seconds since the call was sent.
+    age_seconds: float
+
+    @property
+    def target(self) -> str:
+        return f"{self.provider}:{self.provider_model}"
+
+
 class CallJournal(Protocol):
     """Where a request's provider calls are written down before they are sent (a job's attempt: see
     :class:`sentinel.providers.calls.InFlightCalls`), so a process killed mid-call leaves a row for a call the provider
-    may bill. Returns the row's id, which the call's :class:`Attempt` carries so the answer completes that row."""
+    may bill. ``sending`` returns the row's id, which the call's :class:`Attempt` carries so the answer completes that
+    row; ``task_created`` keeps on it where the provider's task can be read, once there is one."""
 
     async def sending(self, provider: str, provider_model: str, cost: float) -> int: ...
+
+    def task_created(self, call_id: int, task: str) -> None: ...
+
+    def left_under_way(self) -> list[TaskUnderWay]:
+        """The tasks an earlier run of this request left with their providers when its worker stopped."""
+        ...
 
 
 class SpendClaims(Protocol):
@@ -257,6 +288,8 @@ class _Walk:
     unchanging: set[str] = field(default_factory=set)
     #: Why the walk must stop before the next call (deadline passed, client gone), once it must.
     stopped: ProviderResult | None = None
+    #: Tasks an earlier run of this request left with their providers, by target: read before anything is bought.
+    resumable: dict[str, TaskUnderWay] = field(default_factory=dict)
     #: Whether the walk has neither called a provider nor paused yet: its client was there when its request was read
     #: a moment ago, so its first call goes without asking ``disconnected``.
     fresh: bool = True
@@ -562,6 +595,10 @@ class Router:
             walk.result.last_failure = failure(Outcome.UNAVAILABLE, f"no candidate left to buy from: {said}")
             walk.result.nothing_left = True
             return walk.result
+        if walk.journal is not None:
+            walk.resumable = self._resumable(walk.journal.left_under_way(), candidates, walk)
+            # A task a dead worker's call left with its provider is read first: its image is paid for already.
+            candidates = sorted(candidates, key=lambda c: c.target not in walk.resumable)
         passes = self.config.max_passes
         for number in range(passes):
             calls_before = walk.result.calls
@@ -576,6 +613,18 @@ class Router:
             await asyncio.sleep(pause)
         self._conclude(walk, candidates)
         return walk.result
+
+    def _resumable(self, left: list[TaskUnderWay], candidates: list[Candidate], walk: _Walk) -> dict[str, TaskUnderWay]:
+        """The tasks left under way worth reading, by target: of a candidate of this walk, whose adapter can take
+        them over, recent enough for the provider to still keep their result (older ones are bought again)."""
+        targets = {c.target for c in candidates if c.target not in walk.settled}
+        resumable: dict[str, TaskUnderWay] = {}
+        for task in left:
+            adapter = self.providers.get(task.provider)
+            kept = getattr(adapter, "resumable_seconds", None)
+            if task.target in targets and kept is not None and task.age_seconds <= kept:
+                resumable.setdefault(task.target, task)  # the latest first (see left_under_way)
+        return resumable
 
     def _pause_before_next_walk(
         self, candidates: list[Candidate], walk: _Walk, number: int, called: bool
@@ -686,7 +735,8 @@ class Router:
             if candidate.target in walk.settled:
                 continue
             state = await self.cooldowns.state(candidate.target, self.config.fingerprint)
-            if self._skip(candidate, state, walk):
+            # A task left under way is read even while its candidate cools down: reading it buys nothing.
+            if candidate.target not in walk.resumable and self._skip(candidate, state, walk):
                 if state.cooling_seconds > 0 and not state.provider_said:
                     walk.cooling[candidate.target] = asyncio.get_running_loop().time() + state.cooling_seconds
                 if (
@@ -765,6 +815,25 @@ class Router:
         return left
 
     @staticmethod
+    async def _resume(
+        provider: Any, candidate: Candidate, request: GenerationRequest, left: TaskUnderWay, timeout: float
+    ) -> ProviderResult | None:
+        """The answer of a task a dead worker's call left with the provider, read within ``timeout``; None when it
+        cannot be read (gone, expired, an error): the image is then bought again, as it was before tasks were kept."""
+        resume = getattr(provider, "resume", None)
+        if resume is None:
+            return None
+        try:
+            async with asyncio.timeout(timeout):
+                resumed: ProviderResult | None = await resume(request, left.task)
+        except TimeoutError:
+            said = f"{candidate.provider}'s task, made before its worker stopped, did not finish within {timeout:.3g} s"
+            return ProviderResult(Outcome.TIMEOUT, message=f"{said}: {MAY_BE_BILLED}", paid=True)
+        if resumed is None:
+            logger.info("the task %s of %s left under way could not be read: buying again", left.task, left.target)
+        return resumed
+
+    @staticmethod
     def _past_deadline(walk: _Walk) -> ProviderResult:
         return failure(Outcome.TIMEOUT, f"no image within the {walk.deadline_seconds:g} s deadline of this request")
 
@@ -817,32 +886,49 @@ class Router:
             # Polling adapters stop (and cancel their job) by the deadline themselves, not only when cut off.
             request = dataclasses.replace(request, deadline=asyncio.get_running_loop().time() + timeout)
         in_flight = None
-        if walk.journal is not None:
-            # Written down (at its price) before it is sent: a process killed during the call still leaves its row.
-            in_flight = await walk.journal.sending(candidate.provider, candidate.model, price)
         started = time.perf_counter()
-        # Whether the provider may be making (and billing) the image when we stop waiting: the transport says when
-        # the request went out in full, a polling adapter when its job was created.
-        under_way = CallUnderWay()
-        watching = CALL_UNDER_WAY.set(under_way)
-        try:
-            # A timeout scope, not wait_for: wait_for (3.11) runs the call as a task of its own, a loop pass more.
-            async with asyncio.timeout(timeout):
-                answer = await provider.generate(request)
-        except TimeoutError:
-            said = f"{candidate.provider} did not answer within {timeout:.3g} s" + (
-                " (what was left of the request's deadline)" if by_deadline else ""
+        left = walk.resumable.pop(candidate.target, None)
+        resumed = await self._resume(provider, candidate, request, left, timeout) if left is not None else None
+        if resumed is not None and left is not None:
+            # The dead worker's call answered: its row is completed with this answer, and nothing was bought again.
+            said = f"{resumed.message}; {RESUMED}" if resumed.message else RESUMED
+            answer, in_flight = dataclasses.replace(resumed, message=said), left.call_id
+            if by_deadline and answer.outcome is Outcome.TIMEOUT:
+                walk.stopped = self._past_deadline(walk)
+        else:
+            journal = walk.journal
+            if journal is not None:
+                # Written down (at its price) before it is sent: a process killed during the call still leaves its row.
+                in_flight = await journal.sending(candidate.provider, candidate.model, price)
+                started = time.perf_counter()
+            row = in_flight
+            # Whether the provider may be making (and billing) the image when we stop waiting: the transport says
+            # when the request went out in full, a polling adapter when its job was created (and where to read it,
+            # kept on the call's row).
+            under_way = CallUnderWay(
+                (lambda task: journal.task_created(row, task)) if journal is not None and row is not None else None
             )
-            if under_way.started:
-                # Given up on after it was sent: the provider may finish, and bill, the image all the same.
-                said = f"{said}, after its request went out: {MAY_BE_BILLED}"
-                answer = ProviderResult(Outcome.TIMEOUT, message=said, paid=True)
-            else:
-                answer = failure(Outcome.TIMEOUT, f"{said}; its request had not gone out in full: nothing was billed")
-            if by_deadline:
-                walk.stopped = self._past_deadline(walk)  # the deadline has passed: the walk ends here, saying so
-        finally:
-            CALL_UNDER_WAY.reset(watching)
+            watching = CALL_UNDER_WAY.set(under_way)
+            try:
+                # A timeout scope, not wait_for: wait_for (3.11) runs the call as a task of its own, a loop pass more.
+                async with asyncio.timeout(timeout):
+                    answer = await provider.generate(request)
+            except TimeoutError:
+                said = f"{candidate.provider} did not answer within {timeout:.3g} s" + (
+                    " (what was left of the request's deadline)" if by_deadline else ""
+                )
+                if under_way.started:
+                    # Given up on after it was sent: the provider may finish, and bill, the image all the same.
+                    said = f"{said}, after its request went out: {MAY_BE_BILLED}"
+                    answer = ProviderResult(Outcome.TIMEOUT, message=said, paid=True)
+                else:
+                    answer = failure(
+                        Outcome.TIMEOUT, f"{said}; its request had not gone out in full: nothing was billed"
+                    )
+                if by_deadline:
+                    walk.stopped = self._past_deadline(walk)  # the deadline has passed: the walk ends here, saying so
+            finally:
+                CALL_UNDER_WAY.reset(watching)
         delivered: DeliveredImage | None = None
         # A time-out is final too: the call may still be running, and billed, at the provider (see REPEATABLE_OUTCOMES).
         # So is a paid answer that never reached us (a finished job's result that kept failing): asking again buys it
