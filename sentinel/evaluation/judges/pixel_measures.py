@@ -2227,6 +2227,18 @@ class ColourCast:
 
 #: Fewest readable pixels the cast is read from: fewer (a black or blown-out frame) tell no light's colour.
 CAST_MIN_READABLE = 400
+#: Sky: blue or cyan (CIELAB hue SKY_HUES, b* at most SKY_MAX_B), not dark (L* SKY_DARKEST or more), in regions
+#: that reach the top of the frame and are as saturated as a clear sky (SKY_MIN_CHROMA). A clear sky is often a
+#: picture's palest part and reads as a blue "white"; the light is then read on the other surfaces as well, which a
+#: real blue cast tints too (see the colour-cast check). Left out only when it covers SKY_MIN_SHARE of the readable
+#: pixels and enough others remain.
+SKY_HUES = (200.0, 300.0)
+SKY_MAX_B = -8.0
+SKY_DARKEST = 45.0
+SKY_MIN_SHARE = 0.05
+#: Least median chroma of a sky region: a clear sky is a saturated blue (33-37 on photos and illustrations), where a
+#: white wall or backdrop under a blue cast of 15-30% reads 13-19.
+SKY_MIN_CHROMA = 25.0
 
 
 def _median(values: np.ndarray) -> float:
@@ -2247,6 +2259,19 @@ def _cast_sample(rgb: np.ndarray, averaged: bool) -> np.ndarray:
 
 
 def colour_cast(rgb: np.ndarray, least: float = 0.0, averaged: bool = False) -> ColourCast:
+    """The colour of the light a picture seems lit by, read on its whites (see :func:`_colour_cast`)."""
+    found = _colour_cast(rgb, least, averaged, leave_out_sky=False)
+    assert found is not None  # None only when the sky is left out
+    return found
+
+
+def colour_cast_apart_from_sky(rgb: np.ndarray, least: float = 0.0, averaged: bool = False) -> ColourCast | None:
+    """:func:`colour_cast` read on the surfaces that are not sky (see SKY_HUES); None when the picture shows too
+    little sky, or too little else."""
+    return _colour_cast(rgb, least, averaged, leave_out_sky=True)
+
+
+def _colour_cast(rgb: np.ndarray, least: float, averaged: bool, leave_out_sky: bool) -> ColourCast | None:
     """The colour of the light a picture seems lit by, read on its whites (see :class:`ColourCast`). A tint under
     ``least`` is returned alone (the shares and the skin are not read): it fails nothing, and most pictures have it.
     ``averaged``: read on block means rather than single pixels (for a grainy picture; it costs a millisecond more).
@@ -2268,6 +2293,15 @@ def colour_cast(rgb: np.ndarray, least: float = 0.0, averaged: bool = False) -> 
     count = int(np.count_nonzero(readable))
     if count < CAST_MIN_READABLE:
         return ColourCast(0.0, 0.0, 0.0, 0.0, 0.0, readable=count)
+    # The share coloured the other way stays a share of the whole frame: the sky left out is not on the far side.
+    whole = count
+    if leave_out_sky:
+        sky = _sky(lab) & readable
+        sky_count = int(np.count_nonzero(sky))
+        if sky_count < SKY_MIN_SHARE * count or count - sky_count < CAST_MIN_READABLE:
+            return None
+        readable &= ~sky
+        count -= sky_count
     lightness, a, b = lab[..., 0][readable], lab[..., 1][readable], lab[..., 2][readable]
     whitest = int((1 - CAST_WHITE_SHARE) * (count - 1))
     white = lightness >= np.partition(lightness, whitest)[whitest]
@@ -2286,7 +2320,7 @@ def colour_cast(rgb: np.ndarray, least: float = 0.0, averaged: bool = False) -> 
         near |= a * a + b * b <= radius**2
     near_lightness = lightness[near]
     span = float(np.subtract(*np.percentile(near_lightness, [90, 10]))) if near_lightness.size >= 10 else 0.0
-    opposite = float(np.count_nonzero(along <= -CAST_OPPOSITE_DEPTH)) / count if strength > 0 else 0.0
+    opposite = float(np.count_nonzero(along <= -CAST_OPPOSITE_DEPTH)) / whole if strength > 0 else 0.0
     skin_share, skin_a, skin_b = _skin_under(lightness, a, b, tint_a, tint_b)
     return ColourCast(
         round(tint_a, 1),
@@ -2299,6 +2333,21 @@ def colour_cast(rgb: np.ndarray, least: float = 0.0, averaged: bool = False) -> 
         skin_b=skin_b,
         readable=count,
     )
+
+
+def _sky(lab: np.ndarray) -> np.ndarray:
+    """Pixels of sky-blue regions (see SKY_HUES) that reach the top row of ``lab`` (H × W × 3, float32 CIELAB)."""
+    import cv2
+
+    a, b = lab[..., 1], lab[..., 2]
+    hue = np.degrees(np.arctan2(b, a)) % 360
+    blue = (lab[..., 0] >= SKY_DARKEST) & (b <= SKY_MAX_B) & (hue >= SKY_HUES[0]) & (hue <= SKY_HUES[1])
+    if not blue[0].any():
+        return np.zeros_like(blue)
+    _, labels = cv2.connectedComponents(blue.astype(np.uint8), connectivity=4)
+    chroma = np.hypot(a, b)
+    skies = [label for label in np.unique(labels[0][blue[0]]) if np.median(chroma[labels == label]) >= SKY_MIN_CHROMA]
+    return np.isin(labels, skies)
 
 
 def _skin_under(

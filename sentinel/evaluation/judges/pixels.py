@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from pydantic import Field
@@ -1001,6 +1001,31 @@ def _bands_unmeasured(ctx: JudgeContext, threshold: float, what: str) -> Outcome
     return _unmeasured(ctx, threshold, what, needs, gray)
 
 
+#: A horizon's sides: the smoother one at most HORIZON_SMOOTH levels of mean change between neighbouring pixels (on
+#: the 512 px copy: a sky with clouds or a plain wall reads 2-4) and the other at least HORIZON_TEXTURE times as
+#: busy. Two parts of one picture stitched along a line (a half brightened or shifted, a tile's edge) are as busy
+#: as each other on both sides (within 1.2 times on photographs), whatever they show.
+HORIZON_SMOOTH, HORIZON_TEXTURE = 6.0, 2.0
+
+
+def _horizon(ctx: JudgeContext, seam: measures.SeamMeasure) -> bool:
+    """Whether a horizontal seam is the edge between a smooth region and a busy one (a horizon, a wall meeting the
+    floor), measured on strips an eighth of the height tall either side of it."""
+    gray = _thumbnail_gray(ctx, 512).astype(np.float32)
+    height = gray.shape[0]
+    row = round(seam.position * height)
+    reach = max(4, height // 8)
+    above, below = gray[max(0, row - reach) : row - 1], gray[row + 2 : row + reach]
+    if min(above.shape[0], below.shape[0]) < 3:
+        return False
+
+    def busy(strip: np.ndarray) -> float:
+        return float(np.mean(np.abs(np.diff(strip, axis=1))) + np.mean(np.abs(np.diff(strip, axis=0))))
+
+    smooth, textured = sorted((busy(above), busy(below)))
+    return smooth <= HORIZON_SMOOTH and textured >= HORIZON_TEXTURE * max(smooth, 0.5)
+
+
 def _edge_of_flat_band(ctx: JudgeContext, seam: measures.SeamMeasure) -> bool:
     """Whether a seam is the inner edge of a flat band at the image's edge: that is a bar or a cut-off generation,
     which `borders` and `truncated` report in their own words, not two pictures stitched together."""
@@ -1353,6 +1378,10 @@ def tiling(ctx: JudgeContext, s: TilingSettings) -> Outcome:
             return Outcome(True, m.similarity, s.max_similarity, _as_asked(split[0], asked), facts=split[2])
         return Outcome(False, m.similarity, s.max_similarity, split[0], severity=split[1], facts=split[2])
     found = ctx.memo("seam", lambda: measures.seam_in_lines(*ctx.decoded.line_grays))
+    if found.direction == "horizontal" and _horizon(ctx, found):
+        # The line where a smooth sky or wall meets textured sea, land or floor: a straight, sharp, level edge across
+        # the frame, often at the middle, and the scene's own; what crosses it the other way may still be a seam.
+        found = found.crossing or replace(found, direction="", step=0.0, coverage=0.0, nearby=0.0, crossing=None)
     if (
         found.coverage - found.nearby > s.max_seam
         and found.step >= s.min_seam_step
@@ -1771,14 +1800,31 @@ def _colour_cast_outcome(ctx: JudgeContext, s: ColourCastSettings) -> Outcome:
     weakest = min(s.min_chroma, s.min_warm_chroma)
     m = ctx.memo(f"colour-cast@{weakest}", lambda: measures.colour_cast(ctx.decoded.rgb, weakest))
     outcome = _cast_outcome(m, s)
+    averaged = False
     if not outcome.passed and _grainy(ctx):
         # Grain biases the colour of the brightest single pixels (those it lifted): a grainy picture is read again on
         # block means. Only for a cast found, so the noise level is read (and shared with the noise check) only then.
-        averaged = ctx.memo(
-            f"colour-cast-averaged@{weakest}", lambda: measures.colour_cast(ctx.decoded.rgb, weakest, True)
+        averaged = True
+        m = ctx.memo(f"colour-cast-averaged@{weakest}", lambda: measures.colour_cast(ctx.decoded.rgb, weakest, True))
+        outcome = _cast_outcome(m, s)
+    if not outcome.passed and measures.SKY_HUES[0] <= m.hue <= measures.SKY_HUES[1]:
+        # A blue "white" may be a clear sky, the palest part of many a landscape. Read without it, the other surfaces
+        # tell the light: neutral or of another colour, the sky was all; blue as well, it is a cast over everything.
+        apart = ctx.memo(
+            f"colour-cast-apart-from-sky@{weakest}@{averaged}",
+            lambda: measures.colour_cast_apart_from_sky(ctx.decoded.rgb, weakest, averaged),
         )
-        outcome = _cast_outcome(averaged, s)
+        if apart is not None and (apart.chroma < weakest or _hue_apart(apart.hue, m.hue) > SKY_OTHER_HUE):
+            outcome = _cast_outcome(apart, s)
     return outcome
+
+
+#: Degrees of CIELAB hue between the light read with the sky and without it from which the sky alone made the tint.
+SKY_OTHER_HUE = 60.0
+
+
+def _hue_apart(hue: float, other: float) -> float:
+    return abs((hue - other + 180) % 360 - 180)
 
 
 def _cast_outcome(m: measures.ColourCast, s: ColourCastSettings) -> Outcome:
@@ -1807,7 +1853,9 @@ def _cast_outcome(m: measures.ColourCast, s: ColourCastSettings) -> Outcome:
     # The brightest surfaces are coloured, but nothing says a light tinted them: they are a material's own strong
     # colour, other colours sit on the far side of neutral, or they are one colour at one lightness.
     colour = f"the brightest surfaces read {reading} ({tint}, chroma {number(chroma)})"
-    if chroma > most:
+    skin = _skin_out_of_range(m)
+    # Green or blue faces are no material's colour: past the largest tint, that is a cast too strong to miss.
+    if chroma > most and not skin:
         detail = (
             f"no colour cast: {colour}, too strong a colour for tinted whites (over {number(most)}): a "
             f"{tint} subject or material fills the brightest parts"
@@ -1831,7 +1879,6 @@ def _cast_outcome(m: measures.ColourCast, s: ColourCastSettings) -> Outcome:
         f"picture, over {number(m.lightness_span)} levels of lightness) read {reading} (chroma {number(chroma)}; "
         f"neutral is 0, a {tint} tint fails from {number(least)})"
     )
-    skin = _skin_out_of_range(m)
     if skin:
         facts["skin"] = skin
         detail += (
