@@ -183,7 +183,7 @@ def blob_check(blobs: Any) -> str:
             check_space()
         except BlobStoreError:
             # The folder is not named: /readyz answers anyone, and a path tells an attacker about the machine.
-            raise BlobStoreError("blob store (local folder) is full or nearly full") from None
+            raise BlobStoreError("blob store (local folder) is full, nearly full or refused a write") from None
     return "blob store (local folder) is writable"
 
 

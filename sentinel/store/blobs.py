@@ -75,8 +75,10 @@ class BlobStoreError(SentinelError):
             self.headers = {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)} | (headers or {})
 
 
-#: The errors of a folder that is there but takes no more bytes: a full disk, a user's quota, a read-only mount.
-FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+#: The errors of a folder that is there but takes no more bytes: a full disk, a user's quota, a read-only mount, and
+#: a folder the process may not write in (a volume's ownership or mode, NFS root squashing, an immutable flag). Each
+#: is the store being away until an operator acts, not a bug: a paid image is kept for later, never bought again.
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 #: Free space under which a folder store reports itself failing (readiness), before a write fails for it.
 MIN_FREE_BYTES = 64 * 1024 * 1024
@@ -356,7 +358,9 @@ class FilesystemBlobStore:
         with self._lock:  # writes fail together when the disk fills: one of them says so
             now, before = time.monotonic(), self.full_at
             self.full_at = now
-        what = "read-only" if exc.errno == errno.EROFS else "full"
+        what = {errno.EROFS: "read-only", errno.EACCES: "not writable", errno.EPERM: "not writable"}.get(
+            exc.errno or 0, "full"
+        )
         error = BlobStoreError(f"the blob store at {self.root} is {what} ({os.strerror(exc.errno or 0)})")
         if before is None or now - before >= FULL_REMEMBERED_SECONDS:
             # Once while it lasts, not once per request: every write fails the same way until space is freed.
@@ -369,7 +373,7 @@ class FilesystemBlobStore:
         refuses every image)."""
         full_at = self.full_at
         if full_at is not None and time.monotonic() - full_at < FULL_REMEMBERED_SECONDS:
-            raise BlobStoreError(f"the blob store at {self.root} was full moments ago (a write failed)")
+            raise BlobStoreError(f"the blob store at {self.root} refused a write moments ago (full or not writable)")
         folder = self.root if self.root.exists() else self.root.parent
         try:
             stats = os.statvfs(folder)

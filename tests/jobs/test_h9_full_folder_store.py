@@ -26,7 +26,16 @@ class RefusingDisk(FilesystemBlobStore):
 
 
 @pytest.mark.parametrize(
-    ("code", "words"), [(errno.ENOSPC, "is full"), (errno.EDQUOT, "is full"), (errno.EROFS, "is read-only")]
+    ("code", "words"),
+    [
+        (errno.ENOSPC, "is full"),
+        (errno.EDQUOT, "is full"),
+        (errno.EROFS, "is read-only"),
+        # A folder the process may not write in (wrong owner or mode, root squashing, an immutable flag): it was a
+        # bare PermissionError, a 500 that the SDK retried, and a job bought its image again on every retry.
+        (errno.EACCES, "is not writable"),
+        (errno.EPERM, "is not writable"),
+    ],
 )
 def test_a_write_the_disk_refuses_is_storage_unavailable_with_retry_after(
     tmp_path: Path, code: int, words: str
