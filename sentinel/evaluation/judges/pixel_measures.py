@@ -668,26 +668,35 @@ def _median(values: np.ndarray) -> float:
     return float((low + high) / 2)
 
 
-def _comb(histogram: np.ndarray) -> tuple[float, float]:
-    """The lattice spacing a channel's histogram repeats at, and how prominent that repeat is.
+def _combs(histograms: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per row of ``histograms`` (a channel's 256 bins each): the lattice spacing the histogram repeats at, and how
+    prominent that repeat is.
 
     Posterisation leaves values on a lattice; JPEG re-encoding spreads each spike over a few levels but
     keeps the comb, which shows as a sharp line in the spectrum of the detrended histogram. Prominence is
-    the line's height over the median of the spectrum around it.
+    the line's height over the median of the spectrum around it. The channels' spectra are taken in one
+    transform (each row's numbers are those of its own transform).
     """
-    counts = np.sqrt(histogram.astype(np.float64))  # a few huge bins (a white sky) must not dominate
-    counts[0], counts[-1] = counts[1], counts[-2]  # clipped pixels pile up at the ends
-    trend = np.convolve(np.pad(counts, 12, mode="edge"), np.ones(25) / 25, mode="same")[12:-12]
-    spectrum = np.abs(np.fft.rfft((counts - trend) * _COMB_WINDOW, _COMB_POINTS)) ** 2
-    found = [
-        (float(spectrum[line].max() / max(_median(spectrum[around]), 1e-12)), period)
-        for period, line, around in _COMB_PROBES
-    ]
-    best = max(prominence for prominence, _ in found)
-    # A lattice's harmonics are lines too (a 16-level comb also repeats every 8): take the longest period
-    # whose line is clearly there.
-    strong = [period for prominence, period in found if prominence >= 2 * COMB_PROMINENCE]
-    return (max(strong), best) if strong else (max(found)[1], best)
+    counts = np.sqrt(histograms.astype(np.float64))  # a few huge bins (a white sky) must not dominate
+    counts[:, 0], counts[:, -1] = counts[:, 1], counts[:, -2]  # clipped pixels pile up at the ends
+    periods, prominences = [], []
+    detrended = np.empty_like(counts)
+    for row, channel in enumerate(counts):
+        trend = np.convolve(np.pad(channel, 12, mode="edge"), np.ones(25) / 25, mode="same")[12:-12]
+        detrended[row] = channel - trend
+    spectra = np.abs(np.fft.rfft(detrended * _COMB_WINDOW, _COMB_POINTS, axis=-1)) ** 2
+    for spectrum in spectra:
+        found = [
+            (float(spectrum[line].max() / max(_median(spectrum[around]), 1e-12)), period)
+            for period, line, around in _COMB_PROBES
+        ]
+        best = max(prominence for prominence, _ in found)
+        # A lattice's harmonics are lines too (a 16-level comb also repeats every 8): take the longest period
+        # whose line is clearly there.
+        strong = [period for prominence, period in found if prominence >= 2 * COMB_PROMINENCE]
+        periods.append(max(strong) if strong else max(found)[1])
+        prominences.append(best)
+    return periods, prominences
 
 
 #: Share of a channel's pixels a value must hold to count as used (stray antialiased pixels are left out).
@@ -729,14 +738,10 @@ def _value_lattice(image: np.ndarray) -> tuple[float, float]:
     """The posterisation lattice two or more channels agree on (0 when none), and its prominence."""
     import cv2
 
-    periods, prominences, coarse, exact = [], [], [], []
-    for channel in range(3):
-        histogram = cv2.calcHist([image], [channel], None, [256], [0, 256]).ravel()
-        period, prominence = _comb(histogram)
-        periods.append(period)
-        prominences.append(prominence)
-        coarse.append(_coarse_peaks(histogram))
-        exact.append(_exact_lattice(histogram))
+    histograms = [cv2.calcHist([image], [channel], None, [256], [0, 256]).ravel() for channel in range(3)]
+    periods, prominences = _combs(np.stack(histograms))
+    coarse = [_coarse_peaks(histogram) for histogram in histograms]
+    exact = [_exact_lattice(histogram) for histogram in histograms]
     median = float(np.median(prominences))
     on_lattice = sorted(e for e in exact if e)
     if len(on_lattice) >= 2 and on_lattice[0] == on_lattice[1] and _colour_count(image) >= COARSE_COLOURS:
