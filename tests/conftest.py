@@ -31,6 +31,8 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
+from tests.support.scratch_databases import ScratchDatabases  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 SENTINEL = str(Path(sys.executable).parent / "sentinel")
@@ -40,7 +42,10 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    undropped = _SCRATCH_DATABASES.finish()
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
+    if undropped:
+        print("scratch databases that could not be dropped:", *undropped, sep="\n", file=sys.stderr)
 
 
 def load_cases() -> list[dict]:
@@ -66,11 +71,14 @@ def pg_services(tmp_path: Path) -> Iterator[object]:
         built.engine.dispose()
 
 
-def own_postgres_database() -> AbstractContextManager[str]:
-    """A database of our own on the real PostgreSQL server, dropped afterwards (its connections cut first)."""
-    from sentinel.db.migrate import scratch_database
+#: This test process's scratch databases: copies of one migrated template, dropped by a thread of their own.
+_SCRATCH_DATABASES = ScratchDatabases(POSTGRES_ADMIN_URL)
 
-    return scratch_database(POSTGRES_ADMIN_URL)
+
+def own_postgres_database(*, migrated: bool = True) -> AbstractContextManager[str]:
+    """A database of our own on the real PostgreSQL server (at the newest revision unless ``migrated`` is false, then
+    empty), dropped afterwards (its connections cut first)."""
+    return _SCRATCH_DATABASES.database(migrated=migrated)
 
 
 @pytest.fixture(scope="session")

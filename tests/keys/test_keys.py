@@ -19,7 +19,14 @@ from sqlmodel import Session, select
 from sentinel.models import SpendEntry, SpendPeriod
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
-from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL, SENTINEL, clean_env, delete_redis_keys, start_server
+from tests.conftest import (
+    REDIS_URL,
+    SENTINEL,
+    clean_env,
+    delete_redis_keys,
+    own_postgres_database,
+    start_server,
+)
 from tests.pages.login import log_in, login_token
 
 PRICE = 0.01
@@ -160,9 +167,7 @@ def test_a_login_through_an_api_key_with_the_review_scope(tmp_path, fake) -> Non
 @pytest.fixture
 def production(tmp_path, fake) -> Iterator[dict[str, str]]:
     """Redis + a PostgreSQL database of this test's own: keys made here must not turn on auth for other tests."""
-    from sentinel.db.migrate import scratch_database
-
-    with scratch_database(POSTGRES_ADMIN_URL) as postgres_url:
+    with own_postgres_database() as postgres_url:
         yield from _production_env(postgres_url, tmp_path, fake)
 
 

@@ -6,13 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import own_postgres_database
 
 
 @pytest.fixture
 def fresh_database() -> Iterator[str]:
     """An empty PostgreSQL database for one test, dropped afterwards."""
-    from sentinel.db.migrate import scratch_database
-
-    with scratch_database(POSTGRES_ADMIN_URL) as url:
+    with own_postgres_database(migrated=False) as url:
         yield url

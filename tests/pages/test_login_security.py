@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from sentinel.pages.auth import SESSION_COOKIE
-from tests.conftest import POSTGRES_ADMIN_URL, SENTINEL, clean_env, free_port, start_server
+from tests.conftest import SENTINEL, clean_env, free_port, own_postgres_database, start_server
 from tests.pages.login import log_in, login_token
 from tests.pages.test_pages import csrf_of
 
@@ -156,9 +156,7 @@ def test_a_keys_file_that_goes_bad_while_serving_skips_the_line_and_never_500s(t
 
 
 def test_logging_out_on_one_api_process_ends_the_session_on_the_others(tmp_path) -> None:
-    from sentinel.db.migrate import scratch_database
-
-    with scratch_database(POSTGRES_ADMIN_URL) as url:
+    with own_postgres_database() as url:
         env = clean_env(
             SENTINEL_DATABASE_URL=url, SENTINEL_SESSION_SECRET="s" * 32, SENTINEL_REVIEWER_KEYS=f"bo:{BO_KEY}"
         )

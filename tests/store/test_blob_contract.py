@@ -34,8 +34,8 @@ def noisy_png(side: int) -> bytes:
 @pytest.fixture(scope="module")
 def blob_database_url() -> Iterator[str]:
     """A database of this module's own: the session's shared one must not be left a ``blobs`` table, which its
-    migrations do not make (tests/test_db.py compares the two)."""
-    with own_postgres_database() as url:
+    migrations do not make (tests/test_db.py compares the two). Empty, not migrated: ``check`` makes the table."""
+    with own_postgres_database(migrated=False) as url:
         yield url
 
 

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from sentinel.db.migrate import scratch_database
 from sentinel.errors import NotFound
 from sentinel.evaluation.service import EvaluationService
 from sentinel.models import Evaluation, Job, JobAttempt, ReviewDecision, StoredImage, utcnow
@@ -21,7 +20,7 @@ from sentinel.settings import Settings
 from sentinel.store.images import inspect_image
 from sentinel.store.maintenance import StorageMaintenance
 from sentinel.wiring import build_services
-from tests.conftest import POSTGRES_ADMIN_URL, png_bytes
+from tests.conftest import own_postgres_database, png_bytes
 
 NOW = timedelta(0)
 
@@ -33,7 +32,7 @@ def services(request, tmp_path) -> Iterator[Services]:
         yield built
         built.engine.dispose()
         return
-    with scratch_database(POSTGRES_ADMIN_URL) as database_url:
+    with own_postgres_database() as database_url:
         if request.param == "postgresql-only":
             settings = Settings(data_dir=tmp_path, database_url=database_url, blob_url="database")
         else:
@@ -46,7 +45,7 @@ def services(request, tmp_path) -> Iterator[Services]:
 
 @pytest.fixture
 def postgres_services(request, tmp_path) -> Iterator[Services]:
-    with scratch_database(POSTGRES_ADMIN_URL) as database_url:
+    with own_postgres_database() as database_url:
         built = build_services(Settings(data_dir=tmp_path / "data", database_url=database_url))
         yield built
         built.engine.dispose()

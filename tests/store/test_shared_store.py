@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session
 
-from sentinel.db.migrate import scratch_database
 from sentinel.models import StoredImage, utcnow
 from sentinel.settings import Settings
 from sentinel.store.images import inspect_image
@@ -26,12 +25,12 @@ from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
 from tests.conftest import (
     FIXTURES,
-    POSTGRES_ADMIN_URL,
     REDIS_URL,
     SENTINEL,
     RunningProcess,
     clean_env,
     delete_redis_keys,
+    own_postgres_database,
     png_bytes,
     start_server,
     write_fake_routes,
@@ -54,7 +53,7 @@ def stack(s3_server, tmp_path_factory) -> Iterator[Stack]:
     script = Script()
     bucket = s3_server.create_bucket()
     namespace = f"sentinel-test-{uuid.uuid4().hex[:10]}"
-    with scratch_database(POSTGRES_ADMIN_URL) as database_url, serve(create_app(script)) as fake:
+    with own_postgres_database() as database_url, serve(create_app(script)) as fake:
         write_fake_routes(tmp / "routes.yaml", fake.url)
         env = clean_env(
             SENTINEL_DATABASE_URL=database_url,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from sentinel.store.signing import UrlSigner
-from tests.conftest import FIXTURES, POSTGRES_ADMIN_URL, SENTINEL, clean_env, start_server
+from tests.conftest import FIXTURES, SENTINEL, clean_env, own_postgres_database, start_server
 
 
 @dataclass
@@ -102,9 +102,7 @@ def tenants(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if request.param == "embedded":
         yield from _serve(env, tmp)
         return
-    from sentinel.db.migrate import scratch_database
-
-    with scratch_database(POSTGRES_ADMIN_URL) as url:
+    with own_postgres_database() as url:
         yield from _serve(env | {"SENTINEL_DATABASE_URL": url}, tmp)
 
 
