@@ -1025,6 +1025,18 @@ CROSSING_BAND_EDGE_ROWS = 3
 CROSSING_BAND_MIN_ROW = 20
 #: A band counts when at least this share of its row is in colours found nowhere around the mask.
 CROSSING_BAND_FOREIGN = 0.5
+#: A bar in the scene's own colours (near black over dark foliage, whose row means move only a few ΔE) is told by
+#: its flatness: a row of the fill whose mean L* step along it is under CROSSING_BAND_FLAT of the fill's ordinary
+#: rows' (their median, at least CROSSING_BAND_TEXTURED: a textured fill), while the surroundings' same row beside
+#: the mask keeps at least CROSSING_BAND_RING_KEPT of their ordinary texture (a mortar line or a smooth horizon
+#: is flat there too), and whose colour moves at least CROSSING_BAND_FLAT_DELTA_E from its neighbours'. Dark gaps,
+#: shadows and branches the scene has keep the texture beside and under them.
+CROSSING_BAND_FLAT = 0.25
+CROSSING_BAND_TEXTURED = 0.5
+CROSSING_BAND_RING_KEPT = 0.5
+CROSSING_BAND_FLAT_DELTA_E = 4.0
+#: Rows within this share of the fill's rows from either end are not looked at for a flat band.
+CROSSING_BAND_FLAT_EDGE_SHARE = 0.1
 
 
 def _running_median(values: np.ndarray, half: int) -> np.ndarray:
@@ -1050,6 +1062,37 @@ def _span(flags: np.ndarray) -> slice:
 def _row_sums(region: np.ndarray, lab: np.ndarray) -> np.ndarray:
     """Per row, the sum of ``lab`` (rows, columns, 3) over the pixels of ``region`` (rows, columns)."""
     return np.einsum("yx,yxc->yc", region.astype(np.float32), lab)
+
+
+def _flat_rows(view: View, flip: bool, rows: slice, valid: np.ndarray) -> np.ndarray | None:
+    """Of the fill's ``valid`` rows among ``rows`` (columns when ``flip``), how flat each is along its length: its
+    mean L* step between neighbours inside the mask over the fill's ordinary rows' (their median), or infinity where
+    the surroundings' same row is as flat (see CROSSING_BAND_RING_KEPT); None for a fill that is not textured."""
+    inside, ring = view.inside, view.ring
+    height, width = inside.shape
+    result = view.result_lab.reshape(height, width, 3)[..., 0]
+    source = view.source_lab.reshape(height, width, 3)[..., 0]
+    if flip:
+        inside, ring, result, source = inside.T, ring.T, result.T, source.T
+    inside, ring, result, source = inside[rows], ring[rows], result[rows], source[rows]
+
+    def texture(lightness: np.ndarray, region: np.ndarray) -> np.ndarray:
+        both = region[:, 1:] & region[:, :-1]
+        steps = np.where(both, np.abs(np.diff(lightness, axis=1)), 0.0).sum(axis=1)
+        return (steps / np.maximum(both.sum(axis=1), 1))[valid]
+
+    fill_rows = texture(result, inside)
+    ordinary = float(np.median(fill_rows))
+    if ordinary < CROSSING_BAND_TEXTURED:
+        return None
+    ring_rows = texture(source, ring)
+    ring_ordinary = float(np.median(ring_rows))
+    flat = fill_rows / ordinary
+    flat[ring_rows < CROSSING_BAND_RING_KEPT * ring_ordinary] = np.inf
+    # A flat stretch by the mask's edge is an object's remnant or a seam, which the edge measures grade.
+    edge = max(CROSSING_BAND_EDGE_ROWS, round(CROSSING_BAND_FLAT_EDGE_SHARE * flat.size))
+    flat[:edge] = flat[-edge:] = np.inf
+    return flat
 
 
 def _crossing_band(view: View) -> tuple[float, str]:
@@ -1088,6 +1131,22 @@ def _crossing_band(view: View) -> tuple[float, str]:
         deviation[:CROSSING_BAND_EDGE_ROWS] = deviation[-CROSSING_BAND_EDGE_ROWS:] = 0.0
         strongest = int(np.argmax(deviation))
         score = float(deviation[strongest]) / max(CROSSING_BAND_DELTA_E, CROSSING_BAND_SPREAD * ordinary)
+        flat = _flat_rows(view, flip, rows, valid)
+        if flat is not None:
+            flat[deviation < CROSSING_BAND_FLAT_DELTA_E] = np.inf
+            flattest = int(np.argmin(flat))
+            if flat[flattest] < CROSSING_BAND_FLAT:
+                # As far past the limit as the row is flat past CROSSING_BAND_FLAT (a flat colour reads 4×).
+                flat_score = min(4.0, CROSSING_BAND_FLAT / max(float(flat[flattest]), CROSSING_BAND_FLAT / 4))
+                if flat_score > max(score, 1.0):
+                    strongest, score = flattest, flat_score
+                    if flat_score > worst:
+                        shade = "dark" if own[strongest, 0] < 0 else "light"
+                        where = pct(strongest / max(1, len(fill_rows) - 1))
+                        orientation = "horizontal" if direction == "across" else "vertical"
+                        side = "down from its top" if direction == "across" else "in from its left"
+                        worst, what = score, f"a flat {shade} {orientation} band crosses the fill about {where} {side}"
+                    continue
         if score <= worst:
             continue
         # A band in colours found around the mask continues something there (a light trail, a star), not a bar.

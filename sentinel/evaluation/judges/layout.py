@@ -124,13 +124,26 @@ class FillsFrameSettings(CheckSettings):
 
 def subject_box(rgb: np.ndarray, tolerance: int, noise_fraction: float) -> tuple[int, int, int, int] | None:
     """Bounding box (left, top, right, bottom) of the non-background pixels, ignoring specks."""
-    subject = ~_near_white(rgb, tolerance)
+    return _box(~_near_white(rgb, tolerance), noise_fraction)
+
+
+def _box(subject: np.ndarray, noise_fraction: float) -> tuple[int, int, int, int] | None:
     height, width = subject.shape
     rows = np.flatnonzero(np.count_nonzero(subject, axis=1) > width * noise_fraction)
     cols = np.flatnonzero(np.count_nonzero(subject, axis=0) > height * noise_fraction)
     if rows.size == 0 or cols.size == 0:
         return None
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _unshaded_columns(subject: np.ndarray, shading: np.ndarray, noise_fraction: float) -> tuple[int, int] | None:
+    """The first and past-the-last columns of ``subject`` without the pixels ``shading`` marks, ignoring specks:
+    only the rows the shading spans are read again (a floor shadow is a band a tenth of the frame tall)."""
+    rows = np.flatnonzero(shading.any(axis=1))
+    band = slice(rows[0], rows[-1] + 1)
+    counts = np.count_nonzero(subject, axis=0) - np.count_nonzero(subject[band] & shading[band], axis=0)
+    cols = np.flatnonzero(counts > subject.shape[0] * noise_fraction)
+    return (int(cols[0]), int(cols[-1]) + 1) if cols.size else None
 
 
 @kind.check(
@@ -141,18 +154,29 @@ def subject_box(rgb: np.ndarray, tolerance: int, noise_fraction: float) -> tuple
     "even margin.",
 )
 def fills_frame(ctx: JudgeContext, s: FillsFrameSettings) -> Outcome:
+    """The product's extent, its width without the soft floor or contact shadow around it (the shading the cut-off
+    check does not count as the product either): a shadow spread wider than the product does not make it fill
+    more. Its height keeps the shadow it stands on."""
     rgb = ctx.decoded.rgb
     height, width = rgb.shape[:2]
-    box = subject_box(rgb, s.tolerance, s.noise_fraction)
+    subject = ~_near_white(rgb, s.tolerance)
+    box = _box(subject, s.noise_fraction)
     if box is None:
         return Outcome(False, 0.0, s.min_fill, "no subject found: the image is all background", severity="severe")
+    shadow = ""
+    if box != (0, 0, width, height) and (shading := _soft_shading(ctx)) is not None:
+        # Across, without the shading: a floor shadow spread wider than the product does not make it wider. Down,
+        # with it: the product stands on its contact shadow, and a shot framed with it under the product is full.
+        columns = _unshaded_columns(subject, shading, s.noise_fraction)
+        if columns is not None and columns != box[::2]:
+            box, shadow = (columns[0], box[1], columns[1], box[3]), ", not counting its soft shadow beside it"
     left, top, right, bottom = box
     # Along the axis the product fills most: an upright bottle 95% of a landscape frame's height cannot grow without
     # being cut off, whatever share of the (longer) width it spans.
     across, down = (right - left) / width, (bottom - top) / height
     fill = max(across, down)
-    extent = f"{right - left}×{bottom - top} px"
     axis = "width" if across >= down else "height"
+    extent = f"{right - left}×{bottom - top} px{shadow if axis == 'width' else ''}"
     if fill >= s.min_fill:
         return Outcome(True, round(fill, 4), s.min_fill, f"subject fills {pct(fill)} of the frame's {axis} ({extent})")
     detail = f"subject fills {pct(fill)} of the frame's {axis} ({extent}); needs {pct(s.min_fill)}"
@@ -393,6 +417,13 @@ def without_edge_shading(layout: Layout, subject: np.ndarray) -> np.ndarray:
     lies under is not cut off by the frame. A product running off the frame (coloured, textured or outlined) stays."""
     if not subject.any() or not _touches_frame(subject):
         return subject  # most products keep a margin: nothing more is read
+    return _without_soft_shading(layout, subject, at_frame_only=True)
+
+
+def _without_soft_shading(layout: Layout, subject: np.ndarray, *, at_frame_only: bool) -> np.ndarray:
+    """``subject`` without its regions of soft shading (the backdrop's colour made darker, fading into the backdrop
+    without a crisp outline): those reaching the frame's edge, or with ``at_frame_only`` off, anywhere (a contact
+    shadow on the floor under a product)."""
     import cv2
     from scipy import ndimage
 
@@ -406,7 +437,7 @@ def without_edge_shading(layout: Layout, subject: np.ndarray) -> np.ndarray:
     off = np.abs(thumb - expected)
     tint = np.maximum(np.maximum(off[..., 0], off[..., 1]), off[..., 2])
     shade = subject & (tint <= SHADE_TINT) & (gray <= backdrop_luma + FAINT_TOLERANCE)
-    if not _touches_frame(shade):
+    if not (_touches_frame(shade) if at_frame_only else shade.any()):
         return subject
     # The largest step from each pixel to a 4-neighbour, against the luminance range around it.
     padded = np.pad(gray, 1, mode="edge")
@@ -423,38 +454,62 @@ def without_edge_shading(layout: Layout, subject: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(shade & ~crisp)
     if count == 0:
         return subject
-    at_frame = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    at_frame = at_frame[at_frame > 0]
+    if at_frame_only:
+        candidates = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        candidates = candidates[candidates > 0]
+    else:
+        candidates = np.arange(1, count + 1)
     reach = np.ones((2 * SHADE_OUTLINE_REACH + 1,) * 2, np.uint8)
     near_backdrop = cv2.dilate((~subject).view(np.uint8), reach, borderType=cv2.BORDER_REPLICATE) > 0
     near_crisp = cv2.dilate(crisp.view(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    # Outline lengths per region at once: a product's surface can hold many small patches of shade.
+    lengths = np.bincount(labels[near_backdrop], minlength=count + 1)
+    crisp_lengths = np.bincount(labels[near_backdrop & near_crisp], minlength=count + 1)
+    soft = (lengths >= SHADE_MIN_OUTLINE) & (crisp_lengths <= SHADE_CRISP_OUTLINE * lengths)
     darkness = backdrop_luma - gray
     removed = np.zeros_like(subject)
-    for index in at_frame:
+    for index in candidates[soft[candidates]]:
         region = labels == index
         if float(np.percentile(darkness[region], 90)) <= BACKDROP_TOLERANCE:
             continue  # backdrop-coloured: a white product's face, not a shade
-        outline = region & near_backdrop
-        length = int(np.count_nonzero(outline))
-        if length < SHADE_MIN_OUTLINE:
-            continue
-        if np.count_nonzero(outline & near_crisp) > SHADE_CRISP_OUTLINE * length:
-            continue
         removed |= region
     if not removed.any():
         return subject
     rest = subject & ~removed
-    # The shading's fringe left at the frame's edge (a few pixels its tint test missed) goes with it.
+    # The shading's fringe left beside it (a few pixels its tint test missed) goes with it.
     parts, part_count = ndimage.label(rest)
     if part_count:
         areas = np.bincount(parts.ravel(), minlength=part_count + 1)
         areas[0] = 0
         beside = np.unique(parts[cv2.dilate(removed.view(np.uint8), np.ones((3, 3), np.uint8)) > 0])
-        frame = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
-        for index in np.intersect1d(beside, frame):
+        if at_frame_only:
+            beside = np.intersect1d(beside, np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]])))
+        for index in beside:
             if index and areas[index] < SHADE_FRINGE_SHARE * areas.max():
                 rest[parts == index] = False
     return rest
+
+
+def _soft_shading(ctx: JudgeContext) -> np.ndarray | None:
+    """The full-size image's pixels of soft shading on a plain backdrop (a floor or contact shadow, wherever it
+    lies), with a layout pixel's margin for the shadow's faint fringe but none into the product; None without any."""
+    import cv2
+
+    layout = _layout(ctx)
+    height, width = layout.thumb.shape[:2]
+    if min(height, width) < LAYOUT_MIN_SIDE or not layout.plain_backdrop or not layout.subject.any():
+        return None
+    subject = layout.subject
+    rest = _without_soft_shading(layout, subject, at_frame_only=False)
+    removed = subject & ~rest
+    if not removed.any():
+        return None
+    near = np.ones((3, 3), np.uint8)
+    drop = (cv2.dilate(removed.view(np.uint8), near) > 0) & ~(cv2.dilate(rest.view(np.uint8), near) > 0)
+    full_height, full_width = ctx.decoded.rgb.shape[:2]
+    # The layout copy is a box average over factor² blocks (see _thumbnail): each of its pixels stands for one.
+    factor = max(1, int(np.ceil(max(full_height, full_width) / LAYOUT_SIDE)))
+    return np.repeat(np.repeat(drop, factor, axis=0), factor, axis=1)[:full_height, :full_width]
 
 
 def contacts(layout: Layout, min_contact: float, subject: np.ndarray | None = None) -> list[Contact]:

@@ -2009,6 +2009,11 @@ PIXEL_QUIET_LEVEL = 0.15
 #: pixels exactly, so the lines inside its blocks do not change at all, however faint the steps between blocks (a
 #: smoothly shaded product on white, whose few silhouette edges would put every shading step under the quiet level).
 PIXEL_STILL = 0.02
+#: A blown-up picture changes at this share of its grid's lines or more, along one axis at least (from its first
+#: changing line to its last): a photo at nearly all of them, a flat sign blown up from 256 px at a third. A drawn
+#: picture at full resolution whose few changing lines happen to sit near a grid (a board's antialiased rounded
+#: corners step every 3-4 px; a short word's letter edges) changes at under an eighth of the grid's lines.
+PIXEL_GRID_FILL = 0.2
 #: Fewest distinct grey levels a blown-up picture shows (a photo's thousand pixels have many; a flag has a few).
 PIXEL_MIN_LEVELS = 24
 
@@ -2148,7 +2153,8 @@ def pixelation(gray: np.ndarray, colours: int) -> Pixelation:
     15% of the busiest lines'); the spacing of the grid is the side of the blown-up pixels. A smooth blow-up
     (bilinear, bicubic) has no grid and reads as blur in ``sharpness``. Calibration: no clean photo, product
     shot, sign, texture or pattern of the fixtures reads a grid both ways (the two-colour horse silhouette blown up
-    does, and has 2 levels); 16 to 341 px pictures blown up to 1024 by whole or fractional factors read their size
+    does, and has 2 levels), and a grid read from few changing lines must be filled (PIXEL_GRID_FILL); 16 to 341 px
+    pictures blown up to 1024 by whole or fractional factors read their size
     within 3 px, also after JPEG quality 90.
     """
     if colours < PIXEL_MIN_LEVELS:
@@ -2161,8 +2167,19 @@ def pixelation(gray: np.ndarray, colours: int) -> Pixelation:
         across, down = _still_grid(jumps)
     if not across or not down:
         return Pixelation((0, 0), 0.0)
+    if max(_grid_fill(jumps(1), across), _grid_fill(jumps(0), down)) < PIXEL_GRID_FILL:
+        return Pixelation((0, 0), 0.0)
     height, width = gray.shape
     return Pixelation((round(width / across), round(height / down)), round(max(across, down), 1))
+
+
+def _grid_fill(jumps: np.ndarray | None, period: float) -> float:
+    """Share of a grid of ``period``'s lines, from the first line that changes to the last, at which the picture
+    changes at all (see PIXEL_STILL)."""
+    starts = _changing_starts(jumps, PIXEL_STILL)
+    if starts.size < 2:
+        return 0.0
+    return float(starts.size / ((starts[-1] - starts[0]) / period + 1))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1763,8 +1763,8 @@ NARROW_ZERO_MIN_HEIGHT = 24
 
 
 def _glyph_boxes(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """The outer outlines of the line ``crop``'s glyphs at least 0.4 of its height tall, left to right: (left,
-    top, width, height) each. Dots, commas and accents are too short to be among them."""
+    """The outer outlines of the line ``crop``'s glyphs at least 0.4 of its tallest outline tall, left to right:
+    (left, top, width, height) each. Dots, commas and accents are too short to be among them."""
     import cv2
 
     gray = np.asarray(Image.fromarray(crop).convert("L"))
@@ -1775,7 +1775,12 @@ def _glyph_boxes(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
         binary = 255 - binary
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     boxes = [cv2.boundingRect(c) for c in contours]
-    return sorted((b for b in boxes if b[3] >= 0.4 * gray.shape[0]), key=lambda b: b[0])
+    if not boxes:
+        return []
+    # As tall as a letter: the detector's box around a short word ('DOG') can be twice its letters' height, so they
+    # are measured against the tallest outline, as in ``_marked_zero``.
+    letter = 0.4 * max(height for _, _, _, height in boxes)
+    return sorted((b for b in boxes if b[3] >= letter), key=lambda b: b[0])
 
 
 def _narrow_zeros(rgb: np.ndarray, word: Word) -> frozenset[int]:
