@@ -32,17 +32,7 @@ def test_a_retry_takes_over_the_key_of_a_request_whose_server_was_killed(tmp_pat
             SENTINEL_ROUTES=str(write_fake_routes(tmp_path / "routes.yaml", fake.url)),
             FAKE_KEY="k",
         )
-        server, base = start_server(env, tmp_path / "first.log")
-        try:
-            threading.Thread(target=_post_ignoring_failure, args=(base,), daemon=True).start()
-            deadline = time.monotonic() + 30
-            while not script.requests and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert script.requests, "the first request never reached the provider"
-            server.process.kill()
-            server.process.wait(timeout=10)
-        finally:
-            server.stop()
+        _killed_while_it_generates(env, tmp_path / "first.log", script, BODY, KEY)
         # What a dead server's claim looks like once the stale bound has passed with nobody renewing it.
         engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'sentinel.db'}")
         with Session(engine) as session:
@@ -62,9 +52,26 @@ def test_a_retry_takes_over_the_key_of_a_request_whose_server_was_killed(tmp_pat
     assert len(script.requests) == 2  # the killed request's call and the retry's: the replay called nobody
 
 
-def _post_ignoring_failure(base: str) -> None:
+def _killed_while_it_generates(
+    env: dict[str, str], log: Path, script: Script, body: dict[str, object], key: dict[str, str]
+) -> None:
+    """A server sent ``body`` with ``key``, SIGKILLed once the request reached the provider."""
+    server, base = start_server(env, log)
+    try:
+        threading.Thread(target=_post_ignoring_failure, args=(base, body, key), daemon=True).start()
+        deadline = time.monotonic() + 30
+        while not script.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert script.requests, "the first request never reached the provider"
+        server.process.kill()
+        server.process.wait(timeout=10)
+    finally:
+        server.stop()
+
+
+def _post_ignoring_failure(base: str, body: dict[str, object], key: dict[str, str]) -> None:
     with contextlib.suppress(httpx.HTTPError):  # the server is killed under it
-        httpx.post(f"{base}/v1/images/generations", json=BODY, headers=KEY, timeout=30)
+        httpx.post(f"{base}/v1/images/generations", json=body, headers=key, timeout=30)
 
 
 def test_a_live_request_keeps_its_claim_fresh_while_it_works(tmp_path: Path) -> None:
@@ -115,17 +122,7 @@ def test_a_judged_retry_after_a_crash_waits_for_the_job_the_dead_request_started
             SENTINEL_GENERATION_LEASE_SECONDS="3",
             FAKE_KEY="k",
         )
-        server, base = start_server(env, tmp_path / "first.log")
-        try:
-            threading.Thread(target=_post_judged_ignoring_failure, args=(base,), daemon=True).start()
-            deadline = time.monotonic() + 30
-            while not script.requests and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert script.requests, "the first request never reached the provider"
-            server.process.kill()
-            server.process.wait(timeout=10)
-        finally:
-            server.stop()
+        _killed_while_it_generates(env, tmp_path / "first.log", script, JUDGED, JUDGED_KEY)
         engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'sentinel.db'}")
         with Session(engine) as session:
             started = [job.id for job in session.exec(select(Job)).all()]
@@ -146,8 +143,3 @@ def test_a_judged_retry_after_a_crash_waits_for_the_job_the_dead_request_started
         with Session(engine) as session:
             assert len(session.exec(select(Job)).all()) == 1  # no second job bought a second image
         engine.dispose()
-
-
-def _post_judged_ignoring_failure(base: str) -> None:
-    with contextlib.suppress(httpx.HTTPError):  # the server is killed under it
-        httpx.post(f"{base}/v1/images/generations", json=JUDGED, headers=JUDGED_KEY, timeout=30)

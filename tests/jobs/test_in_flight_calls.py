@@ -39,27 +39,10 @@ from sentinel.worker.loop import run_async
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
 from tests.conftest import own_postgres_database
+from tests.support.attempt_worker import ATTEMPT_WORKER
 
 REPO = Path(__file__).resolve().parents[2]
 PRICE = 0.04
-
-#: The worker: runs the job's first attempt, whose provider call is still under way when it is killed.
-WORKER = """
-import sys
-from pathlib import Path
-from sentinel.evaluation.service import EvaluationService
-from sentinel.generation.wiring import open_generation
-from sentinel.jobs.attempts import AttemptRunner
-from sentinel.jobs.progress import JobProgress
-from sentinel.settings import Settings
-from sentinel.wiring import build_services
-from sentinel.worker.loop import run_async
-
-url, data_dir, routes, job_id = sys.argv[1:]
-services = build_services(Settings(data_dir=Path(data_dir), database_url=url, routes=Path(routes)))
-generation = run_async(open_generation(services))
-AttemptRunner(services, EvaluationService(services), JobProgress(services), lambda: generation).run(job_id, 0, 1)
-"""
 
 
 @pytest.fixture
@@ -103,7 +86,7 @@ def kill_mid_call(services: Services, provider: Script, job_id: str, tmp_path: P
     settings = services.settings
     args = [str(settings.database_url), str(tmp_path / "worker"), str(settings.routes), job_id]
     worker = subprocess.Popen(
-        [sys.executable, "-c", WORKER, *args], env=env, stderr=subprocess.PIPE, start_new_session=True
+        [sys.executable, "-c", ATTEMPT_WORKER, *args], env=env, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
         ends = time.monotonic() + 60

@@ -35,7 +35,16 @@ from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.caller import Caller
 from sentinel.keys.service import KeyService
-from sentinel.models import AttemptState, JobAttempt, OutboxMessage, ProviderCall, SpendEntry, SpendPeriod, utcnow
+from sentinel.models import (
+    AttemptState,
+    Job,
+    JobAttempt,
+    OutboxMessage,
+    ProviderCall,
+    SpendEntry,
+    SpendPeriod,
+    utcnow,
+)
 from sentinel.services import Services
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
@@ -44,6 +53,7 @@ from sentinel_fakes.fal import create_app as fal_app
 from sentinel_fakes.replicate import create_app as replicate_app
 from sentinel_fakes.server import Script, serve
 from tests.conftest import own_postgres_database
+from tests.support.attempt_worker import ATTEMPT_WORKER
 
 REPO = Path(__file__).resolve().parents[2]
 PRICE = 0.04
@@ -55,24 +65,6 @@ KINDS = {
 }
 #: How long the fake takes over a task: long enough for the worker to be killed while it is running.
 TASK_SECONDS = 4.0
-
-#: The worker: runs the job's first attempt, whose task is still running when it is killed.
-WORKER = """
-import sys
-from pathlib import Path
-from sentinel.evaluation.service import EvaluationService
-from sentinel.generation.wiring import open_generation
-from sentinel.jobs.attempts import AttemptRunner
-from sentinel.jobs.progress import JobProgress
-from sentinel.settings import Settings
-from sentinel.wiring import build_services
-from sentinel.worker.loop import run_async
-
-url, data_dir, routes, job_id = sys.argv[1:]
-services = build_services(Settings(data_dir=Path(data_dir), database_url=url, routes=Path(routes)))
-generation = run_async(open_generation(services))
-AttemptRunner(services, EvaluationService(services), JobProgress(services), lambda: generation).run(job_id, 0, 1)
-"""
 
 
 @pytest.fixture(params=sorted(KINDS))
@@ -132,7 +124,7 @@ def kill_while_the_task_runs(services: Services, script: Script, request_id: str
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     settings = services.settings
     args = [str(settings.database_url), str(tmp / "worker"), str(settings.routes), job_id]
-    worker = subprocess.Popen([sys.executable, "-c", WORKER, *args], env=env, start_new_session=True)
+    worker = subprocess.Popen([sys.executable, "-c", ATTEMPT_WORKER, *args], env=env, start_new_session=True)
     try:
         wait_for(lambda: created_tasks(script), worker, "the task created")
         wait_for(lambda: any(c.provider_task for c in calls_of(services, request_id)), worker, "its task kept")
@@ -154,19 +146,25 @@ def output_sha256(kind: str, base: str, task: str) -> str:
     return hashlib.sha256(httpx.get(url, timeout=10).content).hexdigest()
 
 
-@pytest.mark.parametrize("taken_over_by", ["the sweep", "the message back on its queue"])
-def test_a_task_made_before_its_worker_was_killed_gives_the_resumed_attempt_its_image_bought_once(
-    services: Services, provider: tuple[str, str, Script], tmp_path: Path, taken_over_by: str
-) -> None:
-    kind, base, script = provider
+def capped_job(services: Services) -> tuple[Caller, Any, Job, str]:
+    """A job of a key with a spend cap, its messages marked sent (each test runs the steps itself): the caller, the
+    generation to run its attempts with, the job and its first attempt's request id."""
     key, _ = KeyService(services).create("capped", ["generate"], spend_cap=1.0, period="day")
     caller = Caller.of(key)
     generation = run_async(open_generation(services))
     job = JobService(services, lambda: generation).create(JobCreate(task="text-to-image", prompt="a kite"), caller)
     with Session(services.engine) as session:
-        session.execute(update(OutboxMessage).values(sent_at=utcnow()))  # this test runs each step itself
+        session.execute(update(OutboxMessage).values(sent_at=utcnow()))
         session.commit()
-    request_id = attempt_request_id(job.id, 0, 1)
+    return caller, generation, job, attempt_request_id(job.id, 0, 1)
+
+
+@pytest.mark.parametrize("taken_over_by", ["the sweep", "the message back on its queue"])
+def test_a_task_made_before_its_worker_was_killed_gives_the_resumed_attempt_its_image_bought_once(
+    services: Services, provider: tuple[str, str, Script], tmp_path: Path, taken_over_by: str
+) -> None:
+    kind, base, script = provider
+    caller, generation, job, request_id = capped_job(services)
 
     kill_while_the_task_runs(services, script, request_id, job.id, tmp_path)
     [call] = calls_of(services, request_id)
@@ -215,14 +213,7 @@ def test_a_task_that_cannot_be_read_is_bought_again_and_the_dead_call_stays_coun
     gone at the provider: the image is bought again, as before tasks were kept, and the dead call, which the provider
     may bill, is marked and counted too (it once stayed ``in_flight`` for good, outside the key's spend)."""
     _, _, script = provider
-    key, _ = KeyService(services).create("capped", ["generate"], spend_cap=1.0, period="day")
-    caller = Caller.of(key)
-    generation = run_async(open_generation(services))
-    job = JobService(services, lambda: generation).create(JobCreate(task="text-to-image", prompt="a kite"), caller)
-    with Session(services.engine) as session:
-        session.execute(update(OutboxMessage).values(sent_at=utcnow()))  # this test runs each step itself
-        session.commit()
-    request_id = attempt_request_id(job.id, 0, 1)
+    caller, generation, job, request_id = capped_job(services)
     kill_while_the_task_runs(services, script, request_id, job.id, tmp_path)
     [dead] = calls_of(services, request_id)
     assert dead.provider_task is not None

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from sentinel.evaluation.judges.edit import FillSettings, fill_matches_surroundings
 from tests.judges.test_edit_subject_edges_bands_and_patches import FRAMES, clean, with_bar
-from tests.support.edit_inputs import context
+from tests.judges.test_edit_subject_edges_bands_and_patches import removal as removal_in
 
 
 def foliage(width: int, height: int, seed: int = 7, light: tuple[int, int, int] = (40, 75, 32)) -> Image.Image:
@@ -65,15 +64,7 @@ SCENES = {
 
 
 def removal(scene: str, frame: str, result_of: object) -> tuple[bool, str]:
-    (width, height), box = FRAMES[frame]
-    plate = SCENES[scene](width, height)
-    source = plate.copy()
-    inner = (box[0] + 20, box[1] + 20, box[2] - 20, box[3] - 20)
-    ImageDraw.Draw(source).rectangle(inner, fill=(60, 60, 70), outline=(230, 230, 230), width=4)
-    mask = Image.new("L", (width, height), 0)
-    ImageDraw.Draw(mask).rectangle(box, fill=255)
-    outcome = fill_matches_surroundings(context(source, result_of(plate.copy(), box), mask), FillSettings())  # type: ignore[operator]
-    return outcome.passed, outcome.detail
+    return removal_in(scene, frame, result_of, SCENES)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("frame", FRAMES)

@@ -74,10 +74,11 @@ FRAMES = {
 }
 
 
-def removal(scene: str, frame: str, result_of: object) -> tuple[bool, str]:
-    """The scene with an object in the mask as the source; ``result_of(plate, box)`` the result."""
+def removal(scene: str, frame: str, result_of: object, scenes: dict[str, object] | None = None) -> tuple[bool, str]:
+    """The scene (of ``scenes``, these tests' own by default) with an object in the mask as the source;
+    ``result_of(plate, box)`` the result."""
     (width, height), box = FRAMES[frame]
-    plate = SCENES[scene](width, height)
+    plate = (scenes or SCENES)[scene](width, height)  # type: ignore[operator]
     source = plate.copy()
     inner = (box[0] + 20, box[1] + 20, box[2] - 20, box[3] - 20)
     ImageDraw.Draw(source).rectangle(inner, fill=(60, 60, 70), outline=(230, 230, 230), width=4)
