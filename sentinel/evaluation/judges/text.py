@@ -14,7 +14,8 @@ fails as upside down or sideways (the rubric asks for upright text). Stray text 
 laid over a picture (large, or along an edge); when the plain read finds none, pieces of one slanted line it
 found (a large diagonal stamp crossing a product, detected only where it lies on the backdrop) are read again as
 one line, and the middle of the picture is read once more contrast-normalised, for a faint stock watermark. Text
-the prompt quotes, or names as a sign's words without quotes ("a sign that says BAKERY"), is asked for, not stray.
+the prompt quotes, or names as a sign's words without quotes ("a sign that says BAKERY") or places on a thing
+("a cake with Happy Birthday written on it", "a Happy Birthday cake"), is asked for, not stray.
 
 The text detector is most of the cost of a page (about 80% of the judge's CPU on a photo, ~70 ms at 480 px once
 its denormal weights are zeroed: see ocr_models), so the checks that only count words of several characters
@@ -1347,13 +1348,7 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
         inside=inside,
         unread_symbols=tuple(c for c in all_symbols if c not in confirmed),
         readable_score=readable_score,
-        unsure_letters=tuple(
-            dict.fromkeys(
-                origin
-                for i, origin in enumerate(form.guessed_from)
-                if origin and not any(p == i and exact[i, j] for p, j in aligned.pairs)
-            )
-        ),
+        unsure_letters=_unsure_letters(form, aligned, exact, part_read),
         **_dropped_beside_symbols(
             expected, aligned, (same, exact), (free, free_after), word_of, symbols, glyphs, words
         ),
@@ -1371,6 +1366,33 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
 #: Most letters or digits of a word the OCR may lose with a symbol beside it ('I' of 'I ❤ NY', 'NY' of 'I ❤ NY'): a
 #: longer word is detected on its own, and missing it is a misspelling.
 DROPPABLE_WORD = 2
+
+
+def _unsure_letters(
+    form: _ReadingForm, aligned: _Alignment, exact: np.ndarray, part_read: np.ndarray
+) -> tuple[str, ...]:
+    """The letters with no one-letter look-alike that the reading does not confirm. One is confirmed when each of its
+    parts is read exactly, or when its stem (the 'I' of 'Ы' drawn 'bI') is read as a stem and no part is read as
+    another letter: the recogniser often reads the bowl of 'Ы' as nothing ('ОТКРЫТО' as 'OTKPITO'), while a wrong
+    letter drawn in its place reads as another letter."""
+    read_as = dict(aligned.pairs)
+    unsure: dict[str, None] = {}
+    k = 0
+    while k < len(form.pattern):
+        origin = form.guessed_from[k]
+        if not origin:
+            k += 1
+            continue
+        parts = range(k, min(len(form.pattern), k + len(_as_read(origin))))
+        k = parts.stop
+        if all(i in read_as and exact[i, read_as[i]] for i in parts):
+            continue
+        stems = [i for i in parts if form.pattern[i] == "I"]
+        stem_read = bool(stems) and all(i in read_as for i in stems)
+        if stem_read and all(i not in read_as or exact[i, read_as[i]] or part_read[i, read_as[i]] for i in parts):
+            continue
+        unsure[origin] = None
+    return tuple(unsure)
 
 
 def _dropped_beside_symbols(
@@ -2794,29 +2816,72 @@ TEXT_CUES = _word_set(
     "lettering text words word spells spelling spelled caption captioned inscribed inscription headline",
 )
 TEXT_CUE_REACH = 6
-#: Things made to carry words: a reading just before one ("with a BAKERY sign", "a neon OPEN sign") is its text.
+#: Things made to carry words: a reading just before one ("with a BAKERY sign", "a neon OPEN sign", "a Happy
+#: Birthday cake", "an I LOVE NY t-shirt") is its text.
 TEXT_BEARERS = _word_set(
     "sign signs signboard banner poster label logo sticker neon billboard plaque placard marquee board",
     "headline title caption lettering text",
+    "cake cakes cupcake cookie card cards balloon balloons shirt shirts tshirt tee hoodie sweatshirt jersey mug cup",
+    "tote bag cap hat doormat mat cushion pillow badge button mural graffiti tattoo",
 )
+#: Words after which a prompt names text it places on a thing ("Happy Birthday written on it", "LOVE printed on
+#: the front"): a reading just before one is the thing's text.
+TEXT_PLACED = _word_set(
+    "written writing printed painted embroidered engraved stamped carved spelled spelt lettered inscribed piped",
+    "scrawled handwritten stitched etched iced emblazoned",
+)
+#: Where "with X ..." puts its X: "a cake with Happy Birthday on it", "a mug with Coffee across the front", "a cake
+#: with Happy Birthday in pink icing" name X as the thing's text; "with" alone ("a dog with a ball") does not.
+TEXT_PLACES = _word_set("on across along in over")
+#: Small words that end a run of a prompt's words naming one thing ("Happy Birthday" in "a Happy Birthday chocolate
+#: cake"): a reading within a run that ends at a cue word takes the cue.
+RUN_BREAKS = _word_set(
+    "a an the with and or of in on at by for to from that which who is are was it its their his her into onto over",
+    "under across along near beside behind as while",
+)
+#: Most words between a reading and the cue ending its run ("Happy" of "a Happy Birthday cake").
+RUN_REACH = 2
+
+
+def _run_end(words: list[str], after: int) -> int:
+    """Index of the word that ends the run of words starting at ``after`` (at most RUN_REACH further)."""
+    end = after
+    while end < len(words) and end - after < RUN_REACH and words[end] not in RUN_BREAKS | TEXT_BEARERS | TEXT_PLACED:
+        end += 1
+    return end
+
+
+def _run_start(words: list[str], first: int) -> int:
+    """Index of the first word of the run of words ending just before ``first`` (at most RUN_REACH earlier)."""
+    start = first
+    while start > 0 and first - start < RUN_REACH and words[start - 1] not in RUN_BREAKS | TEXT_CUES:
+        start -= 1
+    return start
 
 
 def _named_in_prompt(word: Word, words: list[str]) -> bool:
     """Whether a line reads as words the prompt runs in that order where it names a text without quoting it: after
-    a word that introduces text ("a sign that says BAKERY") or just before a thing that carries text ("with a BAKERY
-    sign"). What it names so is what the picture is asked to show. A prompt's word elsewhere ("a bakery
-    storefront") asks for no text: a model that writes it over the picture drew the prompt's words, stray text. A
-    stock mark's word (MARK_WORDS) is never taken so."""
+    a word that introduces text ("a sign that says BAKERY"), just before a thing that carries text ("with a BAKERY
+    sign", "a Happy Birthday cake") or a word that places text on a thing ("Happy Birthday written on it"), or
+    between "with" and where it goes ("a cake with Happy Birthday on it"). What it names so is what the picture is
+    asked to show. A prompt's word elsewhere ("a bakery storefront") asks for no text: a model that writes it over
+    the picture drew the prompt's words, stray text. A stock mark's word (MARK_WORDS) is never taken so."""
     read = WORD.findall(normalise(word.text))
     if not read or any(r in MARK_WORDS for r in read):
         return False
     for i in range(len(words) - len(read) + 1):
         if words[i : i + len(read)] != read:
             continue
-        after = i + len(read)
         if any(w in TEXT_CUES for w in words[max(0, i - TEXT_CUE_REACH) : i]):
             return True
-        if after < len(words) and words[after] in TEXT_BEARERS:
+        end, start = _run_end(words, i + len(read)), _run_start(words, i)
+        following = words[end] if end < len(words) else ""
+        # "t-shirt" is two words to the prompt's reading.
+        if following == "t" and end + 1 < len(words):
+            following = words[end + 1]
+        if following in TEXT_BEARERS or following in TEXT_PLACED:
+            return True
+        if start > 0 and words[start - 1] == "with" and following in TEXT_PLACES:
             return True
     return False
 
@@ -3093,6 +3158,10 @@ def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
     candidates = [w for w in page.words if w not in attempt and not any(_same_place(w.box, a.box) for a in attempt)]
     others: list[Word] = []
     repeats: list[str] = []
+    # Expected words read away from the stretch that holds the expected text, which lacks them: the text's lines in
+    # another order ('DAILY' above 'FRESH BREAD'), not said twice.
+    displaced: list[str] = []
+    held_words = set(re.findall(r"\w+", normalise(" ".join(w.text for w in attempt))))
     letter_height = _letter_height(ctx, page)
     for word in reading_order(
         _counted(candidates, page.height, s, letter_height) + _counted(list(leftover), page.height, s, letter_height)
@@ -3105,8 +3174,9 @@ def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
             continue
         others.append(word)
         # Said once already, where the expected text is: a doubled word or line ('Open late late').
-        if set(re.findall(r"\w+", said)) <= set(re.findall(r"\w+", " ".join(expected_words))):
-            repeats.append(word.text)
+        said_words = set(re.findall(r"\w+", said))
+        if said_words <= set(re.findall(r"\w+", " ".join(expected_words))):
+            (repeats if said_words <= held_words else displaced).append(word.text)
     # A stock credit or mark is small by design ('Getty Images' in a corner): too small to compete with the
     # expected text, yet no customer can publish it. Its words count at any size, unless the expected text has them.
     asked_words = set(WORD.findall(normalise(expected)))
@@ -3148,6 +3218,9 @@ def no_other_text(ctx: JudgeContext, s: OtherTextSettings) -> Outcome:
         shown = ", ".join(f"'{r}'" for r in dict.fromkeys(repeats))
         verb = "repeats" if len(set(repeats)) == 1 else "repeat"
         detail += f": {shown} {verb} the expected text (a doubled word or line)"
+    if displaced:
+        shown = ", ".join(f"'{r}'" for r in dict.fromkeys(displaced))
+        detail += f"{'; ' if repeats else ': '}{shown} is expected text out of its order (lines in another order)"
     facts = {"text": " ".join(w.text for w in reading_order(others))[:80], "repeats": bool(repeats)}
     if match.unreadable:
         # What OCR read may be the expected text itself, misread ('ВІДЧИНЕНО' as '3'): a person tells them apart.
