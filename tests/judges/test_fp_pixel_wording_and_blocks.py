@@ -1,5 +1,5 @@
-"""Held-out probe findings P1-F16, P1-F4 and P1-F5: the washed-out reasoning matches its percentile measure (a small
-black bird in a pale sky is not "nothing darker"), a tiny picture blown up into blocks is red on every task with its
+"""Held-out probe findings P1-F16, P1-F4 and P1-F5: the washed-out reasoning matches its percentile measure (a thin
+black stroke in a pale sky is not "nothing darker"), a tiny picture blown up into blocks is red on every task with its
 block size read right, and heavy JPEG compression's 8×8 blocks are not reported as a blown-up picture."""
 
 from __future__ import annotations
@@ -35,18 +35,19 @@ def judge(name: str, payload: bytes, **params: object) -> tuple[Outcome, str | N
     return outcome, None if outcome.passed else failure_severity(criterion, outcome, check)
 
 
-def pale_sky_with_a_black_bird() -> Image.Image:
+def pale_sky_with_a_black_stroke() -> Image.Image:
     rng = np.random.default_rng(4)
     rows = np.linspace(172, 232, 768)[:, None, None]
     sky = np.broadcast_to(rows * np.array([0.93, 0.97, 1.0]), (768, 1024, 3)) + rng.normal(0, 1.5, (768, 1024, 3))
     image = Image.fromarray(np.clip(sky, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
-    draw.polygon([(600, 300), (625, 290), (640, 300), (655, 288), (680, 298), (640, 306)], fill=(30, 30, 30))
+    # A thin dark stroke, not a solid subject: a solid one (a bird's body) is a subject with deep tones, and passes.
+    draw.line([(600, 300), (625, 290), (640, 300), (655, 288), (680, 298)], fill=(30, 30, 30), width=2)
     return image
 
 
 def test_washed_out_reasoning_does_not_deny_a_small_dark_detail() -> None:
-    outcome, _ = judge("exposure", encode(pale_sky_with_a_black_bird()), prompt="a sky")
+    outcome, _ = judge("exposure", encode(pale_sky_with_a_black_stroke()), prompt="a sky")
     assert not outcome.passed
     assert "nothing in the frame is darker" not in outcome.detail
     assert "almost nothing in the frame (under 0.1% of it) is darker than" in outcome.detail

@@ -685,6 +685,10 @@ def _exposure_outcome(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
         return Outcome(False, crushed, s.max_crushed_fraction, detail, graded=graded, facts={"too": "dark"})
     milky = m.low >= s.lifted_black and m.median < s.high_key_median
     murky = m.low >= s.murky_black and m.high <= s.murky_white
+    if milky and (_small_dark_subject(ctx, s) or _drawn_flat(_thumbnail_gray(ctx, 512))):
+        # A pale picture around a small dark subject (a bird in a vast sky) keeps its deep tones, only few of them;
+        # a flat illustration's narrow range is its pastel palette. Milk lifts every tone, the subject's too.
+        milky = False
     if m.contrast < s.min_contrast and (milky or murky) and not _colour_carries_picture(ctx):
         # Mean brightness is fine, but every tone is squeezed into a narrow band: no black and no white anywhere,
         # a picture seen through milk (or mud). A low-key photo keeps its blacks and a high-key one its whites.
@@ -702,6 +706,8 @@ def _exposure_outcome(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
         and m.median < s.high_key_median
         and not m.backdrop
         and not _colour_carries_picture(ctx)
+        and not _small_dark_subject(ctx, s)
+        and not _drawn_flat(_thumbnail_gray(ctx, 512))
     ):
         # A photo lifted to a grey floor (contrast halved, blacks raised to mid-grey) keeps a spread above
         # min_contrast, but nothing anywhere in the frame is dark: a real foggy or hazy scene keeps the dark of its
@@ -719,6 +725,17 @@ def _exposure_outcome(ctx: JudgeContext, s: ExposureSettings) -> Outcome:
     return Outcome(
         True, m.mean, bounds, f"exposure is fine (mean brightness {number(m.mean)}, highlights {number(m.highlight)})"
     )
+
+
+#: Side of the box-averaged copy a dark subject must still show on: a solid subject (a bird, a figure) a hundredth of
+#: the side across survives the averaging, scattered dark specks (grain, dust) do not.
+SUBJECT_SIDE = 128
+
+
+def _small_dark_subject(ctx: JudgeContext, s: ExposureSettings) -> bool:
+    """Whether a pale picture holds a solid subject with deep tones (below ``washed_shadow``), however small a share
+    of the frame: a photo lifted to a grey floor has nothing that dark anywhere."""
+    return float(_thumbnail_gray(ctx, SUBJECT_SIDE).min()) < s.washed_shadow
 
 
 #: How many times more the colour (apart from brightness) must vary than the brightness for the colour to carry the
@@ -1070,6 +1087,14 @@ def _same_band_colour(ctx: JudgeContext, one: measures.FlatBand, other: measures
     return bool(difference.max() <= SAME_BAND_CHANNEL)
 
 
+#: Share of the image a four-sided band covers past which it is a backdrop around a subject, when the subject is
+#: drawn flat: a picture inside a frame keeps most of the image (a frame a fifth of the side deep covers 64%).
+WIDE_MARGINS = 0.7
+#: Levels a flat subject's neighbouring pixels may differ by: a small card or button keeps JPEG's ringing around its
+#: letters in most of it (a photo inside a frame reads 0.3 at this step, a button saved at JPEG quality 60 0.9).
+FLAT_SUBJECT_STEP = 3.0
+
+
 class BordersSettings(PromptSettings):
     min_band: float = Field(
         0.015, gt=0, le=1, description="thinnest bar counted, as a share of the image's height or width"
@@ -1140,6 +1165,14 @@ def _borders_outcome(ctx: JudgeContext, s: BordersSettings) -> Outcome:
         # The flat colour reaches into the corners of what it surrounds: a rounded or irregular object on a
         # backdrop, not a picture inside a frame.
         frame = False
+    if (
+        frame
+        and measures.covered_share(list(cuts.values())) >= WIDE_MARGINS
+        and _drawn_flat(_inside_bands(ctx, list(cuts.values())), FLAT_SUBJECT_STEP)
+    ):
+        # A flat rectangle (a business card, a button, a sign) in wide margins of one colour: a subject on its
+        # backdrop. A frame is a thin band around a picture, and the picture inside it is shaded.
+        frame = False
     if frame:
         by_side = cuts
         band_kind, sides, what = "frame", ("top", "bottom", "left", "right"), "a frame of {colour} on all four sides"
@@ -1202,6 +1235,12 @@ def truncated(ctx: JudgeContext, s: TruncatedSettings) -> Outcome:
         return Outcome(True, 0.0, s.min_depth, "the picture reaches every edge")
     band = max(candidates, key=lambda b: b.depth)
     colour = _band_colour(ctx, band)
+    if _drawn_ground(ctx, band):
+        detail = (
+            f"the {band.side} {band.depth:.0%} is a flat {colour} band in a picture drawn in flat colours "
+            "throughout: a painted ground or sea, not a cut"
+        )
+        return Outcome(True, 0.0, s.min_depth, detail)
     facts = {"side": band.side, "share": band.depth, "colour": colour}
     if band.side == "top":
         # A generation that stops leaves its flat fill after the rows it wrote, at the bottom (or the right); a
@@ -1214,6 +1253,49 @@ def truncated(ctx: JudgeContext, s: TruncatedSettings) -> Outcome:
         return Outcome(False, band.depth, s.min_depth, detail, severity="mild", facts=facts)
     detail = f"the {band.side} {band.depth:.0%} is a flat {colour} band: the generation looks cut off"
     return Outcome(False, band.depth, s.min_depth, detail, facts=facts)
+
+
+#: A picture drawn in flat colours: at least this share of it within FLAT_STEP levels of its neighbours on the
+#: 512 px copy. Flat vector art and pixel art read 0.98-0.99 (only their anti-aliased outlines
+#: move); photographs and shaded renders cut by a flat band read at most 0.75, product shots on white 0.97.
+FLAT_DRAWN_SHARE, FLAT_STEP = 0.9, 1.0
+#: Least spread between a band's channels (levels) for it to be a painted colour: what a stopped generation leaves
+#: is a decoder's or a sampler's fill, grey, black or white; a lawn, a sea or sand has a hue.
+GROUND_HUE = 30.0
+
+
+def _drawn_ground(ctx: JudgeContext, band: measures.FlatBand) -> bool:
+    """Whether a flat band is the ground of a flat illustration (a lawn, a sea, sand under a house or a boat), not the
+    fill a generation left where it stopped: the rest of the picture is drawn in flat colours too, and the band has a
+    hue where a fill is neutral."""
+    rgb = _band_rgb(ctx, band)
+    if float(rgb.max() - rgb.min()) < GROUND_HUE:
+        return False
+    gray = _thumbnail_gray(ctx, 512).astype(np.float32)
+    height, width = gray.shape
+    extent = round(band.depth * (height if band.side in ("top", "bottom") else width))
+    ground = {"top": gray[:extent], "bottom": gray[-extent:], "left": gray[:, :extent], "right": gray[:, -extent:]}
+    # A painted ground is as noise-free as the rest of the picture; a generation's fill may be noise.
+    return _drawn_flat(_inside_bands(ctx, [band])) and _drawn_flat(ground[band.side])
+
+
+def _inside_bands(ctx: JudgeContext, bands: list[measures.FlatBand]) -> np.ndarray:
+    """The part of the 512 px luminance copy that the flat edge bands leave."""
+    gray = _thumbnail_gray(ctx, 512)
+    height, width = gray.shape
+    depth = {band.side: band.depth for band in bands}
+    top, bottom = round(depth.get("top", 0) * height), height - round(depth.get("bottom", 0) * height)
+    left, right = round(depth.get("left", 0) * width), width - round(depth.get("right", 0) * width)
+    return gray[top:bottom, left:right].astype(np.float32)
+
+
+def _drawn_flat(gray: np.ndarray, step_levels: float = FLAT_STEP) -> bool:
+    """Whether a picture is drawn in flat colours (vector art, pixel art, a card or a button), not photographed or
+    shaded: nearly all of it as flat as its neighbours, only the outlines between its regions move."""
+    if min(gray.shape) < 8:
+        return False
+    step = np.maximum(np.abs(np.diff(gray, axis=1))[:-1], np.abs(np.diff(gray, axis=0))[:, :-1])
+    return float(np.mean(step <= step_levels)) >= FLAT_DRAWN_SHARE
 
 
 class TilingSettings(CheckSettings):
