@@ -48,6 +48,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".sentinel"), description="SQLite file and blobs live here")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
+    #: PostgreSQL: how long a new connection, a wait for a pooled one, and each round trip of a statement may take
+    #: before the work fails as "database unavailable" (the API answers 503 with Retry-After). Migrations are not
+    #: bounded by it. A server that stops answering would otherwise hold a request as long as it stalls.
+    database_timeout_seconds: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
     redis_url: str | None = Field(default=None, description="Redis broker URL; in-process broker if unset")
     #: The dramatiq broker: ``amqp://`` / ``amqps://`` (RabbitMQ: durable queues, acknowledgements) or ``redis://``;
     #: unset, SENTINEL_REDIS_URL's Redis, or the in-process broker. Redis (rate limits, wake-ups) stays redis_url.

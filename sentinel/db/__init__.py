@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import select
 import weakref
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
+from psycopg.errors import _WaitTimeout
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -33,7 +37,38 @@ def commits_reach_disk(url: str) -> bool:
     return True
 
 
-def build_engine(url: str) -> Engine:
+#: TCP keepalives on every PostgreSQL connection (libpq's names, seconds): an idle pooled connection whose peer
+#: vanished (a partition, a host gone without a reset) is found dead in about a minute, not after the kernel's
+#: two hours. ``tcp_user_timeout`` (ms) does the same for one whose sent data goes unacknowledged.
+PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
+
+class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+    """A psycopg connection that waits on the server for at most ``answer_timeout`` seconds per round trip.
+
+    A server that stops answering without closing the connection (a stuck server, a lock pile-up, a partition
+    without a reset) otherwise holds the caller as long as it stalls: nothing on the client side bounds a query,
+    and a server-side ``statement_timeout`` is never read by a server that does not get the statement. When the
+    bound passes, the connection is closed (its state is unknown) and an OperationalError raised, which SQLAlchemy
+    treats as a disconnect and the API answers as 503 with Retry-After."""
+
+    #: None until set at checkout (see :func:`bound_statements`), so migrations run without it.
+    answer_timeout: float | None = None
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        bound = self.answer_timeout
+        if timeout is not None or bound is None:
+            return super().wait(gen, interval, timeout)
+        try:
+            return super().wait(gen, interval, bound)
+        except _WaitTimeout:
+            self.close()
+            raise psycopg.OperationalError(f"the database did not answer within {bound:g} s") from None
+
+
+def build_engine(url: str, timeout_seconds: float | None = None) -> Engine:
+    """An engine for ``url``. With ``timeout_seconds`` (PostgreSQL), a new connection and a wait for a pooled one
+    give up after that long; :func:`bound_statements` then bounds each statement the same way."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -52,14 +87,46 @@ def build_engine(url: str) -> Engine:
     # JSON columns (an evaluation's rubric is ~6 KB of it) written and read with orjson: the standard library's
     # json took ~90 us to write a rubric and ~60 us to read it, on every new evaluation and every worker's read.
     engine = create_engine(
-        url, pool_size=10, max_overflow=10, json_serializer=_json_text, json_deserializer=orjson.loads
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=timeout_seconds if timeout_seconds is not None else 30,
+        connect_args=_connect_args(url, timeout_seconds),
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
     )
+    event.listen(engine, "do_connect", _bounded_connect)
     # Instead of pool_pre_ping: a ping is a round trip (and a transaction on the server) for every checkout, ~10
     # per evaluation. A connection the server closed (a restart, pg_terminate_backend) has its FATAL message or
     # its end of stream waiting on the socket, which a zero-timeout poll sees without asking the server.
     event.listen(engine, "checkout", _refuse_closed_connection)
     event.listen(engine, "connect", _in_utc)
     return engine
+
+
+def _connect_args(url: str, timeout_seconds: float | None) -> dict[str, Any]:
+    """libpq's connection parameters for a stalled or vanished server, except those the URL sets itself."""
+    wanted: dict[str, Any] = dict(PG_KEEPALIVES)
+    if timeout_seconds is not None:
+        # libpq takes whole seconds and treats 1 as 2.
+        wanted["connect_timeout"] = max(2, math.ceil(timeout_seconds))
+        wanted["tcp_user_timeout"] = math.ceil(timeout_seconds * 1000)
+    given = make_url(url).query
+    return {name: value for name, value in wanted.items() if name not in given}
+
+
+def _bounded_connect(_dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]) -> Any:
+    return BoundedConnection.connect(*cargs, **cparams)
+
+
+def bound_statements(engine: Engine, seconds: float) -> None:
+    """From now on, each round trip to the server on ``engine``'s connections waits at most ``seconds``."""
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "checkout", partial(_set_answer_timeout, seconds))
+
+
+def _set_answer_timeout(seconds: float, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    dbapi_connection.answer_timeout = seconds
 
 
 def _json_text(value: Any) -> str:
@@ -156,7 +223,7 @@ def engine_for(settings: Settings) -> Engine:
     if url.startswith("sqlite"):
         private_folder(settings.data_dir)
         private_sqlite_file(url)
-    engine = build_engine(url)
+    engine = build_engine(url, settings.database_timeout_seconds)
     try:
         upgrade_engine(engine)
     except OperationalError as exc:
@@ -176,4 +243,6 @@ def engine_for(settings: Settings) -> Engine:
     except BaseException:
         engine.dispose()
         raise
+    # After the migrations, which may rightly take longer than any request should wait.
+    bound_statements(engine, settings.database_timeout_seconds)
     return engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import re
 import time
@@ -13,6 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from sentinel.errors import InvalidInput, NotFound, SentinelError
 from sentinel.gateway.catalog import catalog, model_entry
@@ -54,6 +57,8 @@ from sentinel.providers.config import SIZE
 from sentinel.services import Services
 from sentinel.spend.service import SpendCapReached
 from sentinel.telemetry.finished import job_key
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["generation (OpenAI-compatible)"])
 
@@ -411,7 +416,38 @@ async def _judged_answer(
             head, _, rest = exc.field.partition(".")
             exc.field = JOB_FIELD_SOURCES[head] + (f".{rest}" if rest else "")
         raise
-    budget = job_request.budget_seconds + 5
+    try:
+        return await _answer_of_job(
+            request, jobs, services, created, job_request.budget_seconds, response_format, base_url
+        )
+    except (OperationalError, PoolTimeout) as exc:
+        # The job exists and goes on (its worker waits the blip out): not OpenAI's "try again", which would start a
+        # second job that buys its images again. Answered as when the server stops: where to read the one job.
+        orig = getattr(exc, "orig", None)
+        reason = str(orig).splitlines()[0] if orig is not None else type(exc).__name__
+        logger.warning("database unavailable while a judged request waited for job %s: %s", created.id, reason)
+        lost = GenerationFailed(
+            f"the database became unavailable while this request waited for job {created.id}; the job goes on: read "
+            f"its result at GET /v1/jobs/{created.id} (a retry of this request starts another job, and pays for its "
+            "images again)",
+            headers=judged_failure_headers(created.id, []) | NO_RETRY_HEADERS,
+        )
+        lost.status_code, lost.error_type, lost.code = 503, "service_unavailable", "database_unavailable"
+        lost.details = {"job_id": created.id}
+        raise lost from None
+
+
+async def _answer_of_job(
+    request: Request,
+    jobs: JobService,
+    services: Services,
+    created: Job,
+    budget_seconds: float,
+    response_format: str,
+    base_url: str,
+) -> Answer:
+    """The answer of a judged request once its job ``created`` is written: its result, waited for."""
+    budget = budget_seconds + 5
     job, attempts = await long_poll(
         request,
         job_key(created.id),

@@ -13,6 +13,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import RedirectResponse, Response
@@ -156,6 +157,14 @@ def install_error_handlers(app: FastAPI) -> None:
         # on the next checkout, so the same request will most likely work in a moment.
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
         logger.warning("database unavailable: %s", reason)
+        message = "the database is unavailable right now; try again in a moment"
+        return error_response(503, "service_unavailable", message, headers={"Retry-After": "1"})
+
+    @app.exception_handler(PoolTimeout)
+    async def database_busy(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # No pooled connection came free within SENTINEL_DATABASE_TIMEOUT_SECONDS: the pool's connections are all
+        # held by requests waiting on a database that stalls. The same answer as a database that is away.
+        logger.warning("database unavailable: no pooled connection came free (%s)", str(exc).splitlines()[0])
         message = "the database is unavailable right now; try again in a moment"
         return error_response(503, "service_unavailable", message, headers={"Retry-After": "1"})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -13,6 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from sentinel.http.responses import JSONResponse, plain_json
 from sentinel.idempotency.service import AnsweredMeanwhile, Claim, IdempotencyService, RecordedAnswer
 from sentinel.keys.http import scope_of
+
+logger = logging.getLogger(__name__)
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 #: A claim older than this with no answer was left by a request that died: a retry takes it over. On an endpoint
@@ -63,13 +66,22 @@ async def idempotent(
         status, body, headers = await produce()
     except BaseException:
         heartbeat.cancel()
-        await run_in_threadpool(service.release, claim.record_id)
+        await _release(service, claim.record_id)
         raise
     finally:
         HELD_CLAIM.reset(held)
     heartbeat.cancel()
     await run_in_threadpool(service.complete, claim.record_id, status, plain_json(body), headers)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _release(service: IdempotencyService, record_id: int) -> None:
+    """Releases the claim of a request that failed; a release that fails too (the database is away, often the
+    very failure) leaves the claim to go stale, and the request's own error is the one answered."""
+    try:
+        await run_in_threadpool(service.release, record_id)
+    except Exception as exc:
+        logger.warning("Idempotency-Key claim %s not released (%s); it is taken over once stale", record_id, exc)
 
 
 async def _keep_claimed(service: IdempotencyService, record_id: int) -> None:
@@ -104,6 +116,6 @@ async def idempotent_in_transaction(
         claim = await run_in_threadpool(service.claim, scope, endpoint, key, digest())
         return _replay(claim, None)
     except BaseException:
-        await run_in_threadpool(service.release, claim.record_id)
+        await _release(service, claim.record_id)
         raise
     return JSONResponse(body, status_code=status, headers=headers)

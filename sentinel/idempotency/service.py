@@ -183,9 +183,15 @@ class IdempotencyService:
             session.commit()
 
     def release(self, record_id: int) -> None:
-        """The first request failed with an error: a retry with the same key may try again."""
+        """The first request failed with an error: a retry with the same key may try again. A claim that names the
+        job its request started (which goes on without it) is kept and left for a retry to take over at once, so the
+        retry waits for that job rather than start a second one that buys its images again."""
         with Session(self.services.engine) as session:
             record = session.get(IdempotencyRecord, record_id)
-            if record is not None and record.status_code is None:
+            if record is None or record.status_code is not None:
+                return
+            if record.job_id is not None:
+                record.created_at = utcnow() - timedelta(days=1)
+            else:
                 session.delete(record)
-                session.commit()
+            session.commit()

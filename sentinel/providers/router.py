@@ -694,13 +694,15 @@ class Router:
         result = walk.result
         if result.image is not None:
             return
-        if walk.stopped is not None:
-            result.last_failure = walk.stopped
-            return
+        # Also for a walk stopped early (its deadline passed during a call): a candidate given up on after its
+        # request went out is paid and undelivered all the same, and a retry would buy it again.
         result.unchanging = bool(candidates) and all(c.target in walk.unchanging for c in candidates)
         result.nothing_left = bool(candidates) and all(
             c.target in walk.unchanging or c.target in result.undelivered or c.target in walk.avoid for c in candidates
         )
+        if walk.stopped is not None:
+            result.last_failure = walk.stopped
+            return
         last = result.last_failure
         now = asyncio.get_running_loop().time()
         # Every candidate left cooling down after failures: the caller's 503 says when the first breaker closes,

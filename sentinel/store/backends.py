@@ -44,7 +44,7 @@ def open_blob_store(url: str | None, settings: Settings, named: str = "SENTINEL_
     if parts.scheme.startswith("postgresql"):
         from sentinel.store.pgblobs import PostgresBlobStore
 
-        return PostgresBlobStore(url)
+        return PostgresBlobStore(url, settings.database_timeout_seconds)
     raise BlobStoreError(f"blob URL {url!r} is not one Sentinel knows; use {SCHEMES}")
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from sentinel.db import build_engine
+from sentinel.db import bound_statements, build_engine
 from sentinel.models import Blob
 from sentinel.store.blobs import CHUNK_BYTES, BlobEntry, BlobNotFound, BlobStoreError, check_blob_id
 
@@ -25,9 +25,12 @@ class PostgresBlobStore:
 
     kind = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_seconds: float | None = None) -> None:
         self.url = url
-        self.engine: Engine = build_engine(url)
+        self.engine: Engine = build_engine(url, timeout_seconds)
+        if timeout_seconds is not None:
+            # A stalled database fails a blob's read or write within the bound, as it does every other query.
+            bound_statements(self.engine, timeout_seconds)
         self._table_ready = False
 
     def describe(self) -> str:

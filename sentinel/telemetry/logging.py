@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import uuid
+from collections import OrderedDict
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +136,43 @@ class _AlembicSetupLines(logging.Filter):
         return not (isinstance(record.msg, str) and record.msg.startswith(self.SETUP))
 
 
+#: The dramatiq logger that reports a message's failed try, with the traceback.
+DRAMATIQ_FAILURES = "dramatiq.worker.WorkerThread"
+#: Messages a process remembers having named as failing on an unreachable database (one line each, not one per try).
+_REMEMBERED_MESSAGES = 1024
+
+
+class _DatabaseUnreachable(logging.Filter):
+    """A message whose try failed because the database is unreachable (a restart, a cut, a stall past
+    SENTINEL_DATABASE_TIMEOUT_SECONDS) is one warning naming that, the first time in this process, as the outbox
+    relay says it; not a full SQLAlchemy traceback on every try of every message (54 of them for one 25 s cut).
+    dramatiq retries the message as before. Other failures keep their traceback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._told: OrderedDict[str, None] = OrderedDict()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        failure = record.exc_info[1] if record.exc_info else None
+        # Looked up, not imported: a process that never opened a database (``sentinel eval``) never loads SQLAlchemy.
+        errors = sys.modules.get("sqlalchemy.exc")
+        if failure is None or errors is None or not isinstance(failure, errors.OperationalError | errors.TimeoutError):
+            return True
+        message = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        message_id = str(getattr(message, "message_id", "") or "")
+        if message_id in self._told:
+            return False
+        self._told[message_id] = None
+        if len(self._told) > _REMEMBERED_MESSAGES:
+            self._told.popitem(last=False)
+        reason = type(getattr(failure, "orig", None) or failure).__name__
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = "message %s (%s): database unreachable (%s); dramatiq tries it again later"
+        record.args = (message_id, getattr(message, "actor_name", "?"), reason)
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 def quiet_libraries(level: int = logging.INFO) -> None:
     """:data:`QUIET_LIBRARIES` at WARNING (or ``level``, when higher); one set quieter still (dramatiq's worker
     processes set pika at CRITICAL) stays so. Alembic's setup lines are left out too (:class:`_AlembicSetupLines`)."""
@@ -144,6 +182,9 @@ def quiet_libraries(level: int = logging.INFO) -> None:
     migration = logging.getLogger("alembic.runtime.migration")
     if not any(isinstance(f, _AlembicSetupLines) for f in migration.filters):
         migration.addFilter(_AlembicSetupLines())
+    failures = logging.getLogger(DRAMATIQ_FAILURES)
+    if not any(isinstance(f, _DatabaseUnreachable) for f in failures.filters):
+        failures.addFilter(_DatabaseUnreachable())
 
 
 def log_to_stderr(name: str, fmt: str = "text", level: int = logging.INFO) -> None:

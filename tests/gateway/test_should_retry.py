@@ -55,9 +55,10 @@ def fresh_script(gateway: Gateway) -> None:
     gateway.alpha.queue.clear()
     gateway.alpha.requests.clear()
     gateway.alpha.default = "ok"
+    gateway.alpha.slow_seconds = 2.0
 
 
-def sdk_requests(gateway: Gateway, model: str) -> tuple[openai.APIStatusError, int]:
+def sdk_requests(gateway: Gateway, model: str, **extra: Any) -> tuple[openai.APIStatusError, int]:
     """The error the OpenAI SDK (two retries, its default) raises for ``model``, and how many requests it sent."""
     sent: list[httpx.Request] = []
     http_client = httpx.Client(event_hooks={"request": [sent.append]}, timeout=30)
@@ -65,7 +66,7 @@ def sdk_requests(gateway: Gateway, model: str) -> tuple[openai.APIStatusError, i
         base_url=f"{gateway.base}/v1", api_key="unused-by-the-embedded-default", max_retries=2, http_client=http_client
     )
     with http_client, pytest.raises(openai.APIStatusError) as caught:
-        client.images.generate(model=model, prompt="a lighthouse")
+        client.images.generate(model=model, prompt="a lighthouse", **extra)
     return caught.value, len(sent)
 
 
@@ -94,3 +95,15 @@ def test_an_outage_is_still_retried_by_the_sdk(gateway, model) -> None:
     assert error.status_code == 503
     assert "x-should-retry" not in error.response.headers
     assert requests == 3
+
+
+def test_a_call_cut_by_the_requests_deadline_after_it_went_out_is_asked_once(gateway) -> None:
+    # The provider may still make, and bill, the image: a retry would buy another (outside probe F7).
+    gateway.alpha.default = "slow"
+    gateway.alpha.slow_seconds = 5.0
+    error, requests = sdk_requests(gateway, "alpha", extra_body={"sentinel": {"deadline_seconds": 1}})
+    assert error.status_code == 504
+    assert "after its request went out" in error.message
+    assert error.response.headers["x-should-retry"] == "false"
+    assert requests == 1
+    assert len(gateway.alpha.requests) == 1

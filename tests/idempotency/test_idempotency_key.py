@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, func, select
 
-from sentinel.idempotency.service import fingerprint
+from sentinel.idempotency.service import IdempotencyService, JobOfClaim, fingerprint
 from sentinel.jobs.schemas import JobCreate
 from sentinel.models import Evaluation, IdempotencyRecord, Job, utcnow
 from sentinel.wiring import get_services
@@ -145,3 +145,20 @@ def test_the_answer_is_stored_with_the_job_it_describes(client) -> None:
             select(IdempotencyRecord).where(IdempotencyRecord.key == headers["Idempotency-Key"])
         ).one()
     assert record.status_code == 202 and record.response["id"] == created.json()["id"]
+
+
+def test_a_failed_request_whose_job_goes_on_leaves_that_job_to_its_retry(client) -> None:
+    """A judged request that answered an error after its job was written (the database went away while it waited,
+    the server stopped): its retry with the same key waits for that job at once, it does not start a second one
+    that buys its images again (outside probe F12)."""
+    job_id = client.post("/v1/jobs", json=JOB).json()["id"]
+    service = IdempotencyService(get_services())
+    where = ("anonymous", "POST /v1/images/generations", key()["Idempotency-Key"], fingerprint("judged"))
+    first = service.claim(*where, stale_after_seconds=30)
+    assert first.record_id is not None
+    with Session(get_services().engine) as session:
+        JobOfClaim(first.record_id).note(session, job_id)
+        session.commit()
+    service.release(first.record_id)
+    retry = service.claim(*where, stale_after_seconds=30)
+    assert retry.record_id == first.record_id and retry.job_id == job_id

@@ -3,8 +3,10 @@ connect through it, while every other test keeps using the real server directly.
 
 ``cut()`` drops every open connection abruptly (RST, as when a server process dies) and then either refuses new
 connections (each is reset at once, as by a server that is down) or blackholes them (they are accepted and never
-answered: a network partition). The port stays bound throughout: closing it would let another process on the
-machine take it (it is an ephemeral port) and the proxy could not come back on the URL the processes were given.
+answered: a network partition). ``stall()`` keeps every connection open and forwards nothing (a server that
+stops answering without closing anything: stuck, or behind a partition). The port stays bound throughout: closing it
+would let another process on the machine take it (it is an ephemeral port) and the proxy could not come back on the
+URL the processes were given.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class TcpProxy:
         self._held: list[socket.socket] = []
         self._mode: CutMode | None = None
         self._closed = False
+        #: Clear while stalled: the pumps hold what they read until it is set again.
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     # -- life cycle -----------------------------------------------------------------------------------
 
@@ -88,11 +93,19 @@ class TcpProxy:
             self._mode = mode
         return self._drop_all()
 
+    def stall(self) -> None:
+        """Forward nothing until restore(): open connections stay open and unanswered, new ones are accepted and
+        never answered."""
+        with self._lock:
+            self._mode = "blackhole"
+            self._flowing.clear()
+
     def restore(self) -> None:
         """Forward again, on the same port."""
         with self._lock:
             self._mode = None
             held, self._held = self._held, []
+            self._flowing.set()
         for sock in held:
             _abort(sock)  # a partition that heals does not revive connections the peers have given up on
 
@@ -188,6 +201,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while data := source.recv(_CHUNK):
+                self._flowing.wait()
                 target.sendall(data)
         except OSError:
             pass
