@@ -403,9 +403,46 @@ class EditFrames:
     @cached_property
     def around_mask(self) -> View:
         """The mask and its surroundings, as finely as MASK_VIEW_SIDE allows (finer still for a thin stroke)."""
-        box = self.mask_box
+        box, scale = self._around_mask_box()
         if box is None:
             return self.whole
+        if scale <= self.whole.scale and box == (0, 0, self.width, self.height):
+            return self.whole
+        return self._view(box, scale)
+
+    @cached_property
+    def resized_away(self) -> np.ndarray | None:
+        """Where, in :attr:`around_mask`, the result differs from the source only as a resize shows it: the source
+        brought to a smaller result's size and back (as the result was) is within re-encoding noise of the result
+        there. None when the result is not smaller than the source. A perfect removal returned at 90% showed every
+        background line the mask kept, softened by the resize, as repainted and as the removed object's outline
+        (a 29% "ghost" of an object that was gone)."""
+        box, _ = self._around_mask_box()
+        if box is None or not self.resized_result or self.result_size[0] >= self.width:
+            return None
+        view = self.around_mask
+        if view is self.whole:
+            box = (0, 0, self.width, self.height)
+        left, top, right, bottom = box
+        # Only the view's box, a few pixels wider so the resize sees what lies beyond its edges.
+        pad = 4
+        outer = (max(0, left - pad), max(0, top - pad), min(self.width, right + pad), min(self.height, bottom + pad))
+        crop = self.source_full[outer[1] : outer[3], outer[0] : outer[2]]
+        width, height = outer[2] - outer[0], outer[3] - outer[1]
+        smaller = (
+            max(1, round(width * self.result_size[0] / self.width)),
+            max(1, round(height * self.result_size[1] / self.height)),
+        )
+        seen = _resize(_resize(crop, smaller), (width, height))
+        seen = seen[top - outer[1] : bottom - outer[1], left - outer[0] : right - outer[0]]
+        seen = _resize(seen, (view.result.shape[1], view.result.shape[0]))
+        change = np.abs(seen.astype(np.int16) - view.result.astype(np.int16)).sum(axis=2)
+        return change < 3 * CHANGED_LEVELS
+
+    def _around_mask_box(self) -> tuple[tuple[int, int, int, int] | None, float]:
+        box = self.mask_box
+        if box is None:
+            return None, self.whole.scale
         left, top, right, bottom = box
         pad = round(0.5 * max(right - left, bottom - top) + 3 * self.margin_full) + 8
         box = (max(0, left - pad), max(0, top - pad), min(self.width, right + pad), min(self.height, bottom + pad))
@@ -414,10 +451,7 @@ class EditFrames:
         stroke = self._stroke_width()
         if stroke * scale < MIN_STROKE_PIXELS:
             scale = max(scale, min(THIN_VIEW_SIDE / longest, MIN_STROKE_PIXELS / max(stroke, 1e-6)))
-        scale = min(1.0, scale)
-        if scale <= self.whole.scale and box == (0, 0, self.width, self.height):
-            return self.whole
-        return self._view(box, scale)
+        return box, min(1.0, scale)
 
     def _stroke_width(self) -> float:
         """The mask's typical width in source pixels: twice its area over its outline (a stroke's width; a disc's
@@ -829,6 +863,13 @@ class FillSettings(CheckSettings):
         description="the largest solid region of colours found nowhere around the mask, as a share of the "
         "repainted mask, at most",
     )
+    max_uncommon_colours: float = Field(
+        0.15,
+        gt=0,
+        le=1,
+        description="share of the fill in colours it holds over UNCOMMON_RATIO times as often as its surroundings "
+        "do, at most: a new object painted in colours the scene has elsewhere",
+    )
     max_edge_new_colours: float = Field(
         0.25,
         gt=0,
@@ -876,6 +917,8 @@ class FillMeasures:
     structure_ratio: float = 1.0
     #: The largest solid region of foreign colour in the repainted mask, as a share of the repainted mask.
     new_object: float = 0.0
+    #: Share of the fill in colours it holds far more often than its surroundings (a new object in their colours).
+    uncommon_colours: float = 0.0
     #: Share of the mask's outer band (left out of the fill as its blend margin) in foreign colours: a seam.
     edge_new_colours: float = 0.0
     #: How much of the removed object's outlines the fill still shows (0 none, 1 all).
@@ -968,7 +1011,7 @@ def _seam_ratio(view: View, fill: np.ndarray) -> float:
 def fill_measures(view: View, fill: np.ndarray) -> FillMeasures:
     """How the ``fill`` (in the result) compares with the ring around the mask (in the source: what the object
     stood in, which an all-black or repainted result cannot move)."""
-    ring = view.ring
+    ring = _texture_reference(view, fill)
 
     def steps(rgb: np.ndarray, region: np.ndarray) -> np.ndarray:
         """Luminance steps to the right plus downwards, where both neighbours stay inside ``region``."""
@@ -1000,6 +1043,7 @@ def fill_measures(view: View, fill: np.ndarray) -> FillMeasures:
         detail_ratio=detail_ratio,
         seam_ratio=seam_ratio,
         new_colours=float(view.foreign(fill).mean()),
+        uncommon_colours=_uncommon_colours(view, fill),
         fill_colour=_hex(np.take(view.result.reshape(-1, 3), fill_at, axis=0).mean(axis=0)),
         surround_colour=_hex(np.take(view.source.reshape(-1, 3), ring_at, axis=0).mean(axis=0)),
         structure_ratio=structure_ratio,
@@ -1189,13 +1233,26 @@ def _local_texture(rgb: np.ndarray, region: np.ndarray) -> np.ndarray:
     return np.where(number_of > 0.25, 2 * total / np.maximum(number_of, 1e-6), np.nan)
 
 
+def _texture_reference(view: View, fill: np.ndarray) -> np.ndarray:
+    """What the fill's texture is held to: the ring around the mask or, under a mask painted broadly (keeping as
+    much as the fill as it was, next to it), the part of the mask kept within a ring's width of the fill: what the
+    object really stood in. Half a frame away,
+    the ring of a broad mask over the astronaut's busy flag read the dark backdrop and suit a perfect removal showed
+    as a flat patch."""
+    kept = view.inside & ~view.changed & _grow(fill, view.ring_width) & ~_grow(fill, 2)
+    if np.count_nonzero(kept) < np.count_nonzero(fill):
+        return view.ring
+    return kept
+
+
 def _flat_share(view: View, fill: np.ndarray) -> float:
     """The share of the fill that is locally flat (its local texture under FLAT_TEXTURE_SHARE of the surroundings'
     typical) beyond the share of the surroundings that is as flat: a flat patch set inside a fill whose textured
     edge keeps the fill's median texture up (a sky beside grass is flat in both, and passes)."""
-    rows, cols = np.flatnonzero((fill | view.ring).any(axis=1)), np.flatnonzero((fill | view.ring).any(axis=0))
+    reference = _texture_reference(view, fill)
+    rows, cols = np.flatnonzero((fill | reference).any(axis=1)), np.flatnonzero((fill | reference).any(axis=0))
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    fill_box, ring_box = fill[box], view.ring[box]
+    fill_box, ring_box = fill[box], reference[box]
     around = _local_texture(view.source[box], ring_box)[ring_box]
     typical = float(np.nanmedian(around)) if np.isfinite(around).any() else 0.0
     limit = min(FLAT_MAX_STEP, FLAT_TEXTURE_SHARE * (typical + TEXTURE_FLOOR) - TEXTURE_FLOOR)
@@ -1205,6 +1262,30 @@ def _flat_share(view: View, fill: np.ndarray) -> float:
     flat_fill = float(np.mean(inside < limit))
     flat_around = float(np.mean(around < limit))
     return max(0.0, flat_fill - flat_around)
+
+
+#: A fill colour is uncommon when the fill holds it (with its neighbouring colour cells) over this many times as
+#: often as the ring around the mask does.
+UNCOMMON_RATIO = 4.0
+
+
+def _uncommon_colours(view: View, fill: np.ndarray) -> float:
+    """Share of the fill in colours it holds over UNCOMMON_RATIO times as often as the ring around the mask (each
+    colour cell's ring share spread over its neighbouring cells): a cat's face painted on a café wall has browns and
+    greys the wall has too, so none is foreign, but in proportions the wall has nowhere. A fill that continues its
+    surroundings, copied from a little further off or softened, keeps their proportions (at most 4% seen)."""
+    from scipy import ndimage
+
+    cells = (COLOUR_BINS,) * 3
+    ring = np.bincount(
+        _colour_bins(np.take(view.source_lab, np.flatnonzero(view.ring), axis=0)), minlength=COLOUR_BINS**3
+    )
+    filled = np.bincount(_colour_bins(np.take(view.result_lab, np.flatnonzero(fill), axis=0)), minlength=COLOUR_BINS**3)
+    if not ring.any() or not filled.any():
+        return 0.0
+    ring_share = ndimage.uniform_filter(ring.reshape(cells).astype(np.float32), size=3).ravel() * 27 / ring.sum()
+    fill_share = filled.astype(np.float32) / filled.sum()
+    return float(np.maximum(0.0, fill_share - UNCOMMON_RATIO * ring_share).sum())
 
 
 #: Below this share of the repainted mask in foreign colours, all of them together are the (small) measure.
@@ -1302,7 +1383,10 @@ def _edge_seam(view: View) -> float:
         for depth_k in range(1, band + 1):
             if enough[k, depth_k]:
                 expected = outer + (inner - outer) * (depth_k + 1.0) / (band + 2.5)
-                worst = max(worst, float(np.linalg.norm(result[k, depth_k] - expected)))
+                # A layer counts only as far as it was redrawn: one the result kept as the source had it (a brick
+                # wall's mortar line running along the mask's edge) is the surroundings' own line, not a seam.
+                kept = float(np.linalg.norm(result[k, depth_k] - source[k, depth_k]))
+                worst = max(worst, min(float(np.linalg.norm(result[k, depth_k] - expected)), kept))
         far_at = [32 + band + 2, 32 + band + 3]
         if not enough[k, far_at].all():
             continue
@@ -1312,6 +1396,22 @@ def _edge_seam(view: View) -> float:
                 expected = near + (far - near) * (distance - 1.5) / (band + 1)
                 natural = max(natural, float(np.linalg.norm(source[k, 32 + distance] - expected)))
     return (worst + SEAM_FLOOR) / (natural + SEAM_FLOOR)
+
+
+def _undo_cast(rgb: np.ndarray, was: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """``rgb`` (float) with each channel mapped by the gain and offset that take ``now`` closest to ``was`` (least
+    squares over the pairs neither clipped); a channel without spread (a flat backdrop) by its median gain."""
+    mapped = np.empty_like(rgb)
+    for c in range(3):
+        x, y = now[:, c], was[:, c]
+        usable = (x > 1) & (x < 254) & (y > 1) & (y < 254)
+        x, y = x[usable], y[usable]
+        if x.size >= 16 and float(x.std()) > 2:
+            gain, offset = np.polyfit(x, y, 1)
+        else:
+            gain, offset = float(np.median(was[:, c] + 1) / np.median(now[:, c] + 1)), 0.0
+        mapped[..., c] = rgb[..., c] * gain + offset
+    return mapped
 
 
 #: Where the object stood is told by local means over squares this many analysis pixels wide: a background the mask
@@ -1341,15 +1441,22 @@ def _ghost(view: View, fill: np.ndarray) -> float:
     grid = (slice(None, None, 3), slice(None, None, 3))
     outside = view.outside[grid]
     if outside.any():
-        # A cast scales channels (warm: red up, blue down): undone by the median gain per channel outside the mask.
+        # A cast scales channels (warm: red up, blue down) and often lifts or lowers them too (a VAE's drift): undone
+        # by the gain and offset per channel that best map the result onto the source outside the mask. A gain
+        # alone left a warm, brighter frame's fill 6 levels off and read the background it showed as the object's.
         was, now = view.source[grid][outside].astype(np.float32), view.result[grid][outside].astype(np.float32)
-        result *= np.median(was + 1, axis=0) / np.median(now + 1, axis=0)
+        result = _undo_cast(result, was, now)
     window = (GHOST_WINDOW, GHOST_WINDOW, 1)
     moved = np.abs(ndimage.uniform_filter(result, window) - ndimage.uniform_filter(source, window)).sum(axis=2)
     fill = fill & (moved >= 3 * CHANGED_LEVELS)
     # Differences whose both ends lie in the fill: one reaching a pixel outside it (the same in source and result)
     # shares that pixel's term, which made a thin stroke's clean fill read as its wire's outline.
     fill = _around(fill, np.minimum, beyond=0).astype(bool)
+    if view.scale < 1:
+        # A reduced view's pixel on the object's edge mixes the object with what lay beyond it, which a perfect
+        # fill shows: that pixel's difference to the next shared the background's grain, and a flat square lifted
+        # off grass read as 17% of its outline still showing. One pixel further in, the source is the object alone.
+        fill = _around(fill, np.minimum, beyond=0).astype(bool)
     if np.count_nonzero(fill) < MIN_FILL_PIXELS:
         return 0.0
 
@@ -1393,8 +1500,10 @@ def fill_matches_surroundings(ctx: JudgeContext, s: FillSettings) -> Outcome:
         return Outcome(True, None, 1.0, reason + frames.note())
     if not view.ring.any():
         return Outcome(True, None, None, "the mask leaves no surroundings to compare the fill with")
-    # Only what was repainted is a fill; what was left as it was is changed_in_mask's to judge.
+    # Only what was repainted is a fill; what was left as it was (or only softened by a resize) is changed_in_mask's.
     fill = view.inside & view.changed
+    if (resized_away := frames.resized_away) is not None:
+        fill &= ~resized_away
     if np.count_nonzero(fill) < max(MIN_FILL_PIXELS, MIN_FILL_SHARE * np.count_nonzero(view.inside)):
         return Outcome(True, 0.0, 1.0, "nothing inside the mask was repainted, so there is no fill to judge")
     m = fill_measures(view, fill)
@@ -1457,6 +1566,16 @@ def fill_matches_surroundings(ctx: JudgeContext, s: FillSettings) -> Outcome:
             f"surroundings are textured (allowed {pct(s.max_flat_share)})",
         ),
     ]
+    if max(score for score, _ in problems) <= 1:
+        # Asked only when nothing else is wrong: a flat or foreign patch is in uncommon colours too, and is better
+        # named as what it is.
+        problems.append(
+            (
+                m.uncommon_colours / s.max_uncommon_colours,
+                f"a new object stands in the fill: {pct(m.uncommon_colours)} of it is in colours its surroundings "
+                f"hold far less often (allowed {pct(s.max_uncommon_colours)})",
+            )
+        )
     mismatch = max(score for score, _ in problems)
     facts = {"fill_colour": m.fill_colour, "surround_colour": m.surround_colour}
     summary = (
