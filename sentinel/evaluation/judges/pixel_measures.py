@@ -734,12 +734,65 @@ def _coarse_peaks(histogram: np.ndarray) -> float:
     return float(np.median(gaps)) if gaps.max() <= 1.35 * gaps.min() and gaps.min() >= 24 else 0.0
 
 
+#: A channel whose histogram uses at least this share of the levels across its range (a photo after a mild
+#: levels change uses 0.89-1.0, a losslessly posterised one 1/8 or fewer) is read for a comb only after a 3-bin
+#: median: the comb a ±3-10% brightness or contrast change leaves is single levels doubled or emptied every
+#: 10-33 levels, which the median removes, while posterisation re-encoded as JPEG keeps peaks several levels wide.
+FULL_HISTOGRAM = 0.8
+#: ...and when every channel is full, the comb's peaks must stand this far (relative to the local mean count,
+#: folded over one period) above its valleys: a levels change re-encoded as JPEG leaves a ripple of 0.03-0.15,
+#: 5-bit posterisation re-encoded at q75-q90 0.2-0.34 in its strongest channel, 4-bit 0.4 and more.
+COMB_DEPTH = 0.18
+
+
+def _trend(counts: np.ndarray) -> np.ndarray:
+    """The 25-bin running mean of a histogram (edges held), the level its comb rises above and falls below."""
+    return np.convolve(np.pad(counts, 12, mode="edge"), np.ones(25) / 25, mode="same")[12:-12]
+
+
+def _median3(histogram: np.ndarray) -> np.ndarray:
+    padded = np.pad(histogram.astype(np.float64), 1, mode="edge")
+    return np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+
+
+def _used_range(histogram: np.ndarray) -> slice:
+    """The levels between a channel's 1st and 99th percentile."""
+    cumulative = np.cumsum(histogram, dtype=np.float64)
+    total = max(cumulative[-1], 1.0)
+    return slice(int(np.searchsorted(cumulative, 0.01 * total)), int(np.searchsorted(cumulative, 0.99 * total)) + 1)
+
+
+def _full(histogram: np.ndarray) -> bool:
+    """Whether a channel uses nearly every level across its range (a photo, also one whose levels were adjusted)
+    rather than a few values with empty levels between (posterised and saved losslessly)."""
+    counts = histogram.astype(np.float64)
+    used = _used_range(counts)
+    return bool((counts[used] > 0.1 * _trend(counts)[used]).mean() >= FULL_HISTOGRAM)
+
+
+def _comb_depth(histogram: np.ndarray, period: float) -> float:
+    """How far a comb's peaks stand above its valleys: the 3-bin-median histogram over its running mean, folded
+    over one period, from its highest phase to its lowest."""
+    counts = _median3(histogram)
+    used = _used_range(counts)
+    levels = np.arange(256)[used]
+    ripple = counts[used] / np.maximum(_trend(counts)[used], 1e-9) - 1
+    phases = round(period)
+    phase = np.floor((levels / period % 1) * phases).astype(np.intp) % phases
+    sums = np.bincount(phase, weights=ripple, minlength=phases)
+    held = np.bincount(phase, minlength=phases)
+    profile = sums[held > 0] / held[held > 0]
+    return float(profile.max() - profile.min()) if profile.size else 0.0
+
+
 def _value_lattice(image: np.ndarray) -> tuple[float, float]:
     """The posterisation lattice two or more channels agree on (0 when none), and its prominence."""
     import cv2
 
     histograms = [cv2.calcHist([image], [channel], None, [256], [0, 256]).ravel() for channel in range(3)]
-    periods, prominences = _combs(np.stack(histograms))
+    full = [_full(histogram) for histogram in histograms]
+    read = [_median3(histogram) if whole else histogram for histogram, whole in zip(histograms, full, strict=True)]
+    periods, prominences = _combs(np.stack(read))
     coarse = [_coarse_peaks(histogram) for histogram in histograms]
     exact = [_exact_lattice(histogram) for histogram in histograms]
     median = float(np.median(prominences))
@@ -749,6 +802,8 @@ def _value_lattice(image: np.ndarray) -> tuple[float, float]:
     combed = sorted(p for p, prominence in zip(periods, prominences, strict=True) if prominence >= COMB_PROMINENCE)
     for low, high in itertools.pairwise(combed):
         if high <= 1.08 * low:  # two channels agree on the spacing (16 and 255/15 are one family)
+            if all(full) and max(_comb_depth(h, p) for h in histograms for p in (low, high)) < COMB_DEPTH:
+                break  # a levels change's ripple, spread by JPEG: every level is there, none stands out
             return round(high, 1), round(median, 1)
     agreeing = sorted(c for c in coarse if c)
     if len(agreeing) >= 2 and agreeing[-1] <= 1.1 * agreeing[0] and _colour_count(image) >= COARSE_COLOURS:
@@ -1884,11 +1939,19 @@ def _holds_aligned_block(flat: np.ndarray, run: int, axis: int) -> bool:
     return bool(folded.any())
 
 
-def _streak_share(flat: np.ndarray, across: np.ndarray, axis: int, plain: np.ndarray | None = None) -> float:
+def _streak_share(
+    flat: np.ndarray,
+    across: np.ndarray,
+    axis: int,
+    plain: np.ndarray | None = None,
+    image: np.ndarray | None = None,
+) -> float:
     """Share of the lines along ``axis`` (1: rows, 0: columns) holding a streak; ``flat`` says where neighbouring
     pixels along the lines are one colour, ``across`` is the largest channel change from one line to the next.
     ``plain``: where both pixels of a flat pair are the image's plain ground colour (a page's paper): such a run is
-    the ground showing between lines of content, not the picture smeared, so it holds no streak."""
+    the ground showing between lines of content, not the picture smeared, so it holds no streak. ``image``: the
+    pixels ``flat`` and ``across`` were read from, for telling a soft straight edge from a smeared area (without
+    it, every line that differs from both neighbours counts)."""
     import cv2
 
     lines, length = (flat.shape[0], flat.shape[1] + 1) if axis == 1 else (flat.shape[1], flat.shape[0] + 1)
@@ -1915,7 +1978,6 @@ def _streak_share(flat: np.ndarray, across: np.ndarray, axis: int, plain: np.nda
         meets[:, 1:] |= differs & textured[:, :-1]
         meets[:, :-1] |= differs & textured[:, 1:]
         between[:, 1:-1] = differs[:, :-1] & differs[:, 1:]
-    meets |= between
     # A streak is a run of at least ``run`` flat pairs laid over the picture: only a line with ``run`` positions
     # that meet it on a flat pair (or just past one: see _long_runs) can hold one, and few lines of a picture do.
     reach = flat.copy()
@@ -1924,16 +1986,62 @@ def _streak_share(flat: np.ndarray, across: np.ndarray, axis: int, plain: np.nda
             reach[:, 1:] |= flat[:, :-1]
         else:
             reach[1:] |= flat[:-1]
-    possible = cv2.reduce((reach & meets).view(np.uint8), axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    possible = cv2.reduce((reach & (meets | between)).view(np.uint8), axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
     candidates = np.nonzero(possible >= run)[0]
     if not candidates.size:
         return 0.0
-    if axis == 1:
-        runs, meeting = flat[candidates], meets[candidates]
-    else:
-        runs, meeting = np.ascontiguousarray(flat[:, candidates].T), meets[:, candidates].T
-    streak = _long_runs(runs.view(np.uint8), run).view(bool) & meeting
-    return float(np.count_nonzero(np.count_nonzero(streak, axis=1) >= run) / lines)
+    runs = flat[candidates] if axis == 1 else np.ascontiguousarray(flat[:, candidates].T)
+    long_runs = _long_runs(runs.view(np.uint8), run).view(bool)
+    # Only lines that hold a flat run that long are read further (a photograph has few).
+    kept = np.count_nonzero(long_runs, axis=1) >= run
+    candidates, long_runs = candidates[kept], long_runs[kept]
+    if not candidates.size:
+        return 0.0
+    meeting, besides = (
+        (meets[candidates], between[candidates]) if axis == 1 else (meets[:, candidates].T, between[:, candidates].T)
+    )
+    streaks = np.count_nonzero(long_runs & meeting, axis=1) >= run
+    # The lines that are streaks only by differing from both neighbours are read for a soft edge (a few at most).
+    unsure = np.nonzero(~streaks & (np.count_nonzero(long_runs & (meeting | besides), axis=1) >= run))[0]
+    if unsure.size:
+        if image is None:
+            edge = np.zeros_like(besides[unsure])
+        elif axis == 1:
+            edge = _soft_edge(image[:, :-1], flat, across[:, :-1], candidates[unsure])
+        else:
+            edge = _soft_edge(image[:-1].transpose(1, 0, 2), flat.T, across[:-1].T, candidates[unsure])
+        held = long_runs[unsure] & (meeting[unsure] | (besides[unsure] & ~edge))
+        streaks[unsure] = np.count_nonzero(held, axis=1) >= run
+    return float(np.count_nonzero(streaks) / lines)
+
+
+#: Lines each side of a soft straight edge within which the flat areas it joins are found.
+SOFT_EDGE_REACH = 4
+
+
+def _soft_edge(lines: np.ndarray, flat: np.ndarray, across: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Where each ``chosen`` line of ``lines`` (lines × positions × 3; ``flat`` and ``across`` read along and between
+    the same lines) is part of a soft straight edge between two flat areas rather than a smeared line: it lies
+    between its neighbours' colours (a blurred outline), or a flat area carries on within SOFT_EDGE_REACH lines on
+    both sides of it (an icon's antialiased side, its resampling ringing included). Each line of an area smeared
+    line by line holds its own flat colour too, but out of order, and meets textured picture, not flat areas."""
+    last = len(lines) - 1
+    before, after = np.maximum(chosen - 1, 0), np.minimum(chosen + 1, last)
+    level = [lines[index].sum(axis=-1, dtype=np.int32) for index in (before, chosen, after)]
+    edge = (level[1] - level[0]) * (level[2] - level[1]) > 0
+    pairs = min(len(flat), len(across)) - 1  # line i carries on into line i + 1 for i < pairs
+
+    def carries(first: np.ndarray) -> np.ndarray:
+        at = np.clip(first, 0, pairs - 1)
+        held = flat[at] & flat[at + 1] & (across[at] <= DAMAGE_FLAT)
+        return held & ((first >= 0) & (first < pairs))[:, None]
+
+    near_before = np.zeros((chosen.size, flat.shape[1]), dtype=bool)
+    near_after = np.zeros_like(near_before)
+    for reach in range(1, SOFT_EDGE_REACH + 1):
+        near_before |= carries(chosen - reach - 1)
+        near_after |= carries(chosen + reach)
+    return edge | (near_before & near_after)
 
 
 #: Share of the image one colour (within PLAIN_GROUND_TOLERANCE levels of its median) must cover to be its plain
@@ -1990,13 +2098,60 @@ def flat_damage(rgb: np.ndarray, planes: tuple[np.ndarray, ...] | None = None) -
     right, down = _changes(planes, 1), _changes(planes, 0)
     flat_right, flat_down = right <= DAMAGE_FLAT, down <= DAMAGE_FLAT
     blocks, count = _blocks(flat_right, flat_down)
-    rows, columns = _streak_share(flat_right, down, 1), _streak_share(flat_down, right, 0)
+    rows, columns = _streak_share(flat_right, down, 1, image=image), _streak_share(flat_down, right, 0, image=image)
     # The plain ground is looked for only where streaks were found (most pictures have none).
     if max(rows, columns) > 0 and (ground := plain_ground(image)) is not None:
-        rows = _streak_share(flat_right, down, 1, ground[:, 1:] & ground[:, :-1])
-        columns = _streak_share(flat_down, right, 0, ground[1:] & ground[:-1])
+        rows = _streak_share(flat_right, down, 1, ground[:, 1:] & ground[:, :-1], image)
+        columns = _streak_share(flat_down, right, 0, ground[1:] & ground[:-1], image)
+    if not max(rows, columns):
+        # A band of lines copied from one line over textured picture is too short along the lines' neighbours to
+        # hold a flat run there (50 columns copied from one through a face): it is looked for where no flat streaks
+        # were found; a longer one reads as those flat runs, in the other direction.
+        rows = _copied_share(flat_down[:, :-1], right[:-1], 1)
+        columns = _copied_share(flat_right[:-1], down[:, :-1], 0)
     direction = "rows" if rows >= columns else "columns"
     return FlatDamage(round(blocks, 4), count, round(max(rows, columns), 4), direction)
+
+
+#: A line is a copy of its neighbour where the two match (within DAMAGE_FLAT levels) over a run of at least
+#: STREAK_MIN_RUN of its length, and that run holds picture: a change of more than COPY_TEXTURE levels from one pixel
+#: to the next along it at COPY_TEXTURED_SHARE of the line's length or more.
+COPY_TEXTURE = 4
+COPY_TEXTURED_SHARE = 0.2
+#: Fewest neighbouring lines copied one from another that make a smear: one repeated line is invisible, and a
+#: heavily compressed JPEG repeats lines within its 8-line blocks.
+COPY_MIN_LINES = 10
+
+
+def _copied_share(same: np.ndarray, along: np.ndarray, axis: int) -> float:
+    """Share of the lines that are copies of their neighbour over textured picture, in bands of at least
+    COPY_MIN_LINES: a generation that smeared one row (column) over the rows (columns) after it. ``same`` says where
+    a line matches the next (lines run along ``axis``: 1, rows; 0, columns); ``along``, the change from each pixel to
+    the next along the line. A sharp photo's neighbouring lines differ wherever it holds detail; a blurred one's
+    match only where it is smooth, and a flat design's where it is flat: neither has detail where its lines match."""
+    import cv2
+
+    length = same.shape[axis] + 1
+    least = COPY_TEXTURED_SHARE * length
+    copied = same & (along > COPY_TEXTURE)
+    counts = cv2.reduce(copied.view(np.uint8), axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    candidates = np.nonzero(counts >= least)[0]
+    if candidates.size < COPY_MIN_LINES - 1:
+        return 0.0
+    if axis == 1:
+        chosen, holding = same[candidates], copied[candidates]
+    else:
+        chosen, holding = np.ascontiguousarray(same[:, candidates].T), copied[:, candidates].T
+    run = max(8, round(length * STREAK_MIN_RUN))
+    matching = _long_runs(chosen.view(np.uint8), run).view(bool)
+    held = np.count_nonzero(matching & holding, axis=1) >= least
+    lines = same.shape[1 - axis]
+    marks = np.zeros(lines + 2, dtype=np.int8)
+    marks[candidates[held] + 1] = 1
+    edges = np.diff(marks)
+    bands = np.nonzero(edges == -1)[0] - np.nonzero(edges == 1)[0]
+    # A band of n matching pairs is n + 1 lines: the one smeared and its n copies.
+    return float((bands[bands >= COPY_MIN_LINES - 1] + 1).sum() / (lines + 1))
 
 
 #: Fewest blocks across and down a grid of blown-up pixels must show to be told from a pattern.
@@ -2030,13 +2185,17 @@ class Pixelation:
 
 def _still_grid(jumps: _LineJumps) -> tuple[float, float]:
     """The blown-up pixels' sides (across, down) read from the lines that change at all, or 0s. Square pixels are
-    the same size both ways: once one direction shows the grid, the other's few changing lines (a smoothly shaded
-    product changes down the frame only every few blocks, or only at its outline) need only sit on that grid."""
+    the same size both ways: once one direction shows the grid, the other's changing lines (a smoothly shaded
+    product changes down the frame only every few blocks, or at the stepped outline of its shoulders) need only sit
+    on that grid, but there must be PIXEL_GRID_MIN of them. A picture that does not change down the frame apart
+    from a straight outline and a shadow (a box shaded from side to side in a noise-free render) shows no square
+    blocks however evenly its 8-bit gradient steps across: one level every 46 px is a ramp, not a blow-up."""
     across, down = _grid_lines(jumps(1), still=True), _grid_lines(jumps(0), still=True)
     if across and down:
         return across, down
     for axis, period in ((0, across), (1, down)):
-        if period and _on_grid(_changing_starts(jumps(axis), PIXEL_STILL), period):
+        starts = _changing_starts(jumps(axis), PIXEL_STILL)
+        if period and starts.size >= PIXEL_GRID_MIN and _on_grid(starts, period):
             return period, period
     return 0.0, 0.0
 
@@ -2175,11 +2334,17 @@ def pixelation(gray: np.ndarray, colours: int) -> Pixelation:
 
 def _grid_fill(jumps: np.ndarray | None, period: float) -> float:
     """Share of a grid of ``period``'s lines, from the first line that changes to the last, at which the picture
-    changes at all (see PIXEL_STILL)."""
-    starts = _changing_starts(jumps, PIXEL_STILL)
-    if starts.size < 2:
+    changes: at all (see PIXEL_STILL), or, on a copy whose every line moves a little (grain, a resample), clearly
+    (PIXEL_QUIET_LEVEL of the busiest lines), whichever fills the grid more."""
+    if jumps is None or not jumps.size:
         return 0.0
-    return float(starts.size / ((starts[-1] - starts[0]) / period + 1))
+    busiest = float(np.sort(jumps)[-max(1, jumps.size // 20) :].mean())
+    fills = [0.0]
+    for level in (PIXEL_STILL, PIXEL_QUIET_LEVEL * busiest):
+        starts = _changing_starts(jumps, level)
+        if starts.size >= 2:
+            fills.append(float(starts.size / ((starts[-1] - starts[0]) / period + 1)))
+    return max(fills)
 
 
 # --------------------------------------------------------------------------------------------------------------
