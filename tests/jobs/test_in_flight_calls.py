@@ -19,7 +19,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -31,15 +30,12 @@ from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.caller import Caller
 from sentinel.keys.service import KeyService
-from sentinel.models import JobAttempt, OutboxMessage, ProviderCall, SpendEntry, SpendPeriod, utcnow
+from sentinel.models import JobAttempt, OutboxMessage, SpendEntry, SpendPeriod, utcnow
 from sentinel.services import Services
-from sentinel.settings import Settings
-from sentinel.wiring import build_services
 from sentinel.worker.loop import run_async
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
-from tests.conftest import own_postgres_database
-from tests.support.attempt_worker import ATTEMPT_WORKER
+from tests.support.attempt_worker import ATTEMPT_WORKER, calls_of, services_on_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 PRICE = 0.04
@@ -61,17 +57,8 @@ def services(tmp_path: Path, provider: tuple[str, Script], monkeypatch: pytest.M
         "models": {"paid": {"candidates": [{"target": "slow:dall-e-3"}], "cost_per_image": PRICE}},
         "default_model": "paid",
     }
-    (tmp_path / "routes.yaml").write_text(yaml.safe_dump(routes))
-    with own_postgres_database() as database:
-        settings = Settings(data_dir=tmp_path / "data", database_url=database, routes=tmp_path / "routes.yaml")
-        built = build_services(settings)
+    with services_on_postgres(tmp_path, routes) as built:
         yield built
-        built.engine.dispose()
-
-
-def calls_of(services: Services, request_id: str) -> list[ProviderCall]:
-    with Session(services.engine) as session:
-        return list(session.exec(select(ProviderCall).where(ProviderCall.request_id == request_id)))
 
 
 def spend_of(services: Services, caller: Caller) -> SpendPeriod:
