@@ -50,7 +50,7 @@ from sentinel.idempotency.service import Claim, JobOfClaim, fingerprint
 from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.http import caller_of
-from sentinel.models import FINAL_JOB_STATES, AttemptState, Job, JobAttempt, as_utc, utcnow
+from sentinel.models import FINAL_JOB_STATES, AttemptState, Job, JobAttempt, JobState, as_utc, utcnow
 from sentinel.net.transport import CLIENT_WATCH, LIVE_WATCHES, ClientWatch
 from sentinel.providers.base import MAX_EDIT_IMAGES, Outcome
 from sentinel.providers.config import SIZE
@@ -506,14 +506,16 @@ async def _answer_of_job(
 
 
 async def _job_left_by(claim: Claim, jobs: JobService, request: Request) -> Job | None:
-    """The job started by the request whose claim this request took over, if it wrote one and it is still there."""
+    """The job started by the request whose claim this request took over, if it wrote one, it is still there and
+    it did not fail: a retry after a failure does the request again, as README promises for a key whose first
+    request failed (the failure, a spend cap or a provider's refusal, may have passed)."""
     if claim.job_id is None:
         return None
     try:
         job, _ = await run_in_threadpool(jobs.get, claim.job_id, caller_of(request))
     except NotFound:
         return None  # removed since (retention): this request starts its own
-    return job
+    return None if job.state == JobState.FAILED else job
 
 
 def judged_failure(task: str, reason: str | None, job_id: str, attempts: list[JobAttempt]) -> GenerationFailed:

@@ -143,3 +143,26 @@ def test_a_judged_retry_after_a_crash_waits_for_the_job_the_dead_request_started
         with Session(engine) as session:
             assert len(session.exec(select(Job)).all()) == 1  # no second job bought a second image
         engine.dispose()
+
+
+def test_a_judged_retry_after_a_failed_job_does_the_request_again(tmp_path: Path) -> None:
+    # README: a key whose first request failed can be used again, and gets the answer once the failure has passed.
+    # The failed request's claim names its job (kept for a retry after a crash); a failed job is not waited for.
+    script = Script(default="content_filter")
+    with serve(create_app(script)) as fake:
+        env = clean_env(
+            SENTINEL_DATA_DIR=str(tmp_path / "data"),
+            SENTINEL_ROUTES=str(write_fake_routes(tmp_path / "routes.yaml", fake.url)),
+            FAKE_KEY="k",
+        )
+        server, base = start_server(env, tmp_path / "serve.log")
+        try:
+            key = {"Idempotency-Key": "judged-after-a-failure-1"}
+            refused = httpx.post(f"{base}/v1/images/generations", json=JUDGED, headers=key, timeout=120)
+            assert refused.status_code == 400, refused.text
+            script.default = "ok"
+            retry = httpx.post(f"{base}/v1/images/generations", json=JUDGED, headers=key, timeout=120)
+            assert retry.status_code == 200, retry.text
+            assert retry.headers["x-sentinel-job-id"] != refused.json()["error"].get("job_id", "")
+        finally:
+            server.stop()
