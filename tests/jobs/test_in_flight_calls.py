@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from sentinel.generation.wiring import open_generation
 from sentinel.jobs.attempts import attempt_request_id
@@ -30,12 +30,12 @@ from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.caller import Caller
 from sentinel.keys.service import KeyService
-from sentinel.models import JobAttempt, OutboxMessage, SpendEntry, SpendPeriod, utcnow
+from sentinel.models import OutboxMessage, SpendEntry, SpendPeriod, utcnow
 from sentinel.services import Services
 from sentinel.worker.loop import run_async
 from sentinel_fakes.openai import create_app
 from sentinel_fakes.server import Script, serve
-from tests.support.attempt_worker import ATTEMPT_WORKER, calls_of, services_on_postgres
+from tests.support.attempt_worker import ATTEMPT_WORKER, calls_of, lease_run_out, services_on_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 PRICE = 0.04
@@ -107,13 +107,7 @@ def test_a_call_in_flight_when_its_worker_is_killed_is_logged_and_counted_as_spe
     assert (call.provider, call.outcome, call.cost_estimate) == ("slow", "in_flight", pytest.approx(PRICE))
 
     # The dead worker's lease runs out; the sweep resumes the attempt and settles what its call left.
-    with Session(services.engine) as session:
-        session.execute(
-            update(JobAttempt)
-            .where(col(JobAttempt.job_id) == job.id)
-            .values(lease_until=utcnow() - timedelta(seconds=60))
-        )
-        session.commit()
+    lease_run_out(services, job.id)
     swept = JobRecovery(services, JobProgress(services)).sweep()
     assert swept["resumed"] == 1 and swept["in_flight_at_crash"] == 1
     [call] = calls_of(services, request_id)

@@ -49,7 +49,7 @@ from sentinel.worker.loop import run_async
 from sentinel_fakes.fal import create_app as fal_app
 from sentinel_fakes.replicate import create_app as replicate_app
 from sentinel_fakes.server import Script, serve
-from tests.support.attempt_worker import ATTEMPT_WORKER, calls_of, services_on_postgres
+from tests.support.attempt_worker import ATTEMPT_WORKER, calls_of, lease_run_out, services_on_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 PRICE = 0.04
@@ -160,13 +160,7 @@ def test_a_task_made_before_its_worker_was_killed_gives_the_resumed_attempt_its_
 
     # The dead worker's lease runs out. The sweep marks its call (booked as spent) and asks for the attempt again;
     # or the attempt's message, back on its queue, comes to another worker first, which finds the call in flight.
-    with Session(services.engine) as session:
-        session.execute(
-            update(JobAttempt)
-            .where(col(JobAttempt.job_id) == job.id)
-            .values(lease_until=utcnow() - timedelta(seconds=60))
-        )
-        session.commit()
+    lease_run_out(services, job.id)
     if taken_over_by == "the sweep":
         swept = JobRecovery(services, JobProgress(services)).sweep()
         assert swept["resumed"] == 1 and swept["in_flight_at_crash"] == 1

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select, update
 
-from sentinel.models import ProviderCall
+from sentinel.models import JobAttempt, ProviderCall, utcnow
 from sentinel.services import Services
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
@@ -51,3 +52,14 @@ def calls_of(services: Services, request_id: str) -> list[ProviderCall]:
     """The provider calls logged for ``request_id``."""
     with Session(services.engine) as session:
         return list(session.exec(select(ProviderCall).where(ProviderCall.request_id == request_id)))
+
+
+def lease_run_out(services: Services, job_id: str) -> None:
+    """The job's attempts' leases ended a minute ago, as a dead worker's do."""
+    with Session(services.engine) as session:
+        session.execute(
+            update(JobAttempt)
+            .where(col(JobAttempt.job_id) == job_id)
+            .values(lease_until=utcnow() - timedelta(seconds=60))
+        )
+        session.commit()
