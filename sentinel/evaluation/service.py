@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import threading
 import uuid
-from collections.abc import Collection, Coroutine
+from collections.abc import Collection, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
@@ -18,6 +19,7 @@ from sqlalchemy import Insert, Row, Select, Update, bindparam, func, union_all, 
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
 import sentinel.worker
@@ -284,8 +286,10 @@ def _votes_with_verdict(votes: int, messages: int) -> Select[Any]:
 #: The evaluation's row as submit_in writes it (every column, so the model's defaults are what is stored).
 _EVALUATION_COLUMNS = tuple(Evaluation.__table__.columns)  # type: ignore[attr-defined]
 
-#: Tries at storing a vision judge's vote when the database blinks (the call is paid for already).
-RECORD_ATTEMPTS = 4
+#: How long a vision judge's vote (a paid call) waits for a database that is away or stalls before it is given up
+#: (the sweep then asks that judge again), and the longest pause between two tries at storing it.
+RECORD_WITHIN_SECONDS = 120.0
+RECORD_PAUSE_SECONDS = 5.0
 #: How long a vision judge's vote waits for the votes of the same evaluation's other judges this process is still
 #: asking, to be stored with them in one transaction. An evaluation's judges are asked together and usually answer
 #: within milliseconds of each other: one transaction (and one finalise) instead of one per judge was a third of the
@@ -321,6 +325,10 @@ async def _together(calls: list[tuple[str, Coroutine[Any, Any, None]]]) -> None:
     for (what, _), outcome in zip(calls, outcomes, strict=True):
         if isinstance(outcome, Exception):
             logger.error("%s failed", what, exc_info=outcome)
+
+
+#: Per worker thread, what its panel message was doing (see :meth:`EvaluationService.overran_on_database`).
+_message = threading.local()
 
 
 class EvaluationService:
@@ -638,25 +646,27 @@ class EvaluationService:
         of the image, each held to its own limit; their votes are written in one transaction, and the evaluation is
         finalised if they were the last. Delivered twice, it changes nothing: judges that voted are skipped."""
         panel = self.services.panel
+        _message.on_database = False
         # One statement, without a transaction around it: no BEGIN/ROLLBACK round trips.
-        with autocommit(self.services.engine).connect() as connection:
+        with self._on_database(), autocommit(self.services.engine).connect() as connection:
             found = self._read_for_judging(connection, evaluation_id)
-            if found is None or found[0].status == EvaluationStatus.DONE:
-                return
-            evaluation, mimes, voted = found
-            waiting: list[JudgeConfig] = []
-            for name in dict.fromkeys(judges):
-                config = panel.find(name)
-                if config is None:
-                    # A judge this process's panel does not know (its file is gone, or newer than this process):
-                    # left to another worker, the sweep, or the deadline.
-                    logger.warning("evaluation %s: no judge named '%s' in this panel", evaluation_id, name)
-                elif name not in voted:
-                    waiting.append(config)
-            sources = self._sources(evaluation, mimes) if waiting else {}
+        if found is None or found[0].status == EvaluationStatus.DONE:
+            return
+        evaluation, mimes, voted = found
+        waiting: list[JudgeConfig] = []
+        for name in dict.fromkeys(judges):
+            config = panel.find(name)
+            if config is None:
+                # A judge this process's panel does not know (its file is gone, or newer than this process):
+                # left to another worker, the sweep, or the deadline.
+                logger.warning("evaluation %s: no judge named '%s' in this panel", evaluation_id, name)
+            elif name not in voted:
+                waiting.append(config)
+        sources = self._sources(evaluation, mimes) if waiting else {}
         if not waiting:
             # The votes are in (a message delivered again): only make sure the evaluation is finalised.
-            self.finalise(evaluation_id, deadline_passed=False)
+            with self._on_database():
+                self.finalise(evaluation_id, deadline_passed=False)
             return
         rubric = self.rubric_of(evaluation)
         offline: list[JudgeConfig] = []
@@ -692,11 +702,30 @@ class EvaluationService:
         contexts = {config.name: self._context(shared, evaluation, config) for config in offline}
         votes = run_offline_judges(offline, rubric, contexts) if offline else []
         if votes or unconfigured:
-            self.record_votes(evaluation_id, [*votes, *unconfigured], read=evaluation)
+            with self._on_database():
+                self.record_votes(evaluation_id, [*votes, *unconfigured], read=evaluation)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _on_database() -> Iterator[None]:
+        """Marks the panel message running on this thread as waiting on the database until the block ends; an
+        exception out of the block (the message's time limit striking while a stalled database holds it) leaves the
+        mark for :meth:`overran_on_database`."""
+        _message.on_database = True
+        yield
+        _message.on_database = False
+
+    @staticmethod
+    def overran_on_database() -> bool:
+        """Whether the panel message this thread ran last was stopped while it waited on the database (reading the
+        evaluation, writing the votes), not while its judges worked: its time limit then says nothing about the
+        judges or the image, and the message is to be judged again, not its judges' abstentions recorded."""
+        return bool(getattr(_message, "on_database", False))
 
     def abstain_overran(self, evaluation_id: str, judges: Collection[str]) -> None:
-        """The message of ``judges`` ran past its time limit: its offline judges that have not voted abstain (a
-        vision judge's call records its own vote)."""
+        """The message of ``judges`` ran past its time limit while its judges worked: its offline judges that have
+        not voted abstain (a vision judge's call records its own vote). One stopped while it waited on the database
+        is not this (:meth:`overran_on_database`)."""
         panel = self.services.panel
         late = [
             abstention(config.name, f"took longer than its {config.timeout_seconds:g} s limit")
@@ -798,18 +827,28 @@ class EvaluationService:
         from the row the message read: what it holds that a verdict needs (panel, quorum, rubric, callback, a job
         waiting) does not change once the evaluation is written. A transaction was five round trips and a session's
         work, on the worker's interpreter while the calls of later evaluations were being sent."""
+        loop = asyncio.get_running_loop()
+        gives_up = loop.time() + RECORD_WITHIN_SECONDS
+        stored = [vote for _, vote in votes]
         try:
-            for attempt in range(RECORD_ATTEMPTS):
+            for attempt in itertools.count():
                 try:
-                    stored = [vote for _, vote in votes]
                     await asyncio.to_thread(functools.partial(self.record_votes, evaluation_id, stored, read=read))
                     return
-                except OperationalError:
-                    # The database blinked: the answers are paid for, so they are worth a few tries before the
-                    # sweeper asks (and pays) again.
-                    if attempt == RECORD_ATTEMPTS - 1:
+                except (OperationalError, PoolTimeout) as exc:
+                    # The database blinked or stalls: the answers are paid for, so they wait for it (this process
+                    # asks those judges no second time meanwhile) rather than leave the sweeper to ask, and pay,
+                    # again.
+                    pause = min(0.2 * 2**attempt, RECORD_PAUSE_SECONDS)
+                    if loop.time() + pause > gives_up:
                         raise
-                    await asyncio.sleep(0.2 * 2**attempt)
+                    if attempt == 0:
+                        logger.warning(
+                            "evaluation %s: the database is unavailable (%s); its vision votes wait for it",
+                            evaluation_id,
+                            type(exc).__name__,
+                        )
+                    await asyncio.sleep(pause)
         finally:
             with self._calls_lock:
                 self._calls_in_flight.difference_update(call for call, _ in votes)

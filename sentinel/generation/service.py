@@ -16,13 +16,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
+from sentinel.errors import SentinelError
 from sentinel.generation.records import GroupWriter, Record
 from sentinel.keys.caller import Caller
 from sentinel.models import ApiKey
 from sentinel.providers.base import Outcome, ProviderResult, failure
-from sentinel.providers.calls import call_values
+from sentinel.providers.calls import CallValues, call_values
 from sentinel.providers.router import (
     CallJournal,
     Disconnected,
@@ -47,13 +50,45 @@ class ImageNotStored(BlobStoreError):
     delivered images' bytes for the caller to hand out or keep until the store is back. A retry pays again, so the
     OpenAI SDK is told not to make one of its own."""
 
-    def __init__(self, cause: BlobStoreError, generation: Generation) -> None:
+    def __init__(self, cause: BlobStoreError, generation: Generation, unlogged: list[CallValues] | None = None) -> None:
         super().__init__(
             f"the image was generated but could not be stored: {cause.message}",
             headers={"x-should-retry": "false"},
         )
         self.cause = cause
         self.generation = generation
+        #: The calls whose log could not be written either (the database away too, e.g. a blob store on it), for a
+        #: job's attempt to keep with the images; None when they are in the call log.
+        self.unlogged = unlogged
+
+
+class ImageNotRecorded(SentinelError):
+    """Images were delivered (and paid for) but the database could not take their rows and call log (it went away
+    or stalled at the commit). Raised only for a request that writes its calls down before sending them (a job's
+    attempt, ``GenerationRequest.journal``): its calls are in the log as ``in_flight`` already, ``record`` holds the
+    rows that were to complete them and ``generation`` the images' bytes, for the attempt to keep until the database
+    is back (see :mod:`sentinel.jobs.unstored`) rather than pay for another image."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    code = "database_unavailable"
+
+    def __init__(
+        self, cause: Exception, generation: Generation, record: Record, unsettled: Reservation | None = None
+    ) -> None:
+        orig = getattr(cause, "orig", None)
+        reason = str(orig if orig is not None else cause).strip().splitlines()
+        super().__init__(
+            "the image was generated but the database could not record it "
+            f"({reason[0] if reason else type(cause).__name__})",
+            headers={"x-should-retry": "false"},
+        )
+        self.cause = cause
+        self.generation = generation
+        self.record = record
+        #: The spend reservation whose settle could not be written either (a capped key's): what the images cost
+        #: (``generation.cost``) is to be booked when the calls are.
+        self.unsettled = unsettled
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,6 +289,15 @@ class GenerationService:
             raise
         # One thread hop, shared with the requests that finish meanwhile, for everything the database needs.
         record, image_ids = self._rows(generation, owner, reservation)
+        settled: list[bool] = []
+        if request.journal is not None and record.then is not None:
+            settle = record.then
+
+            def settle_noted() -> None:
+                settle()
+                settled.append(True)
+
+            record.then = settle_noted
         if answer_early and self._answers_early(record):
             generation.image_ids = image_ids
             # The commit's thread starts before the answer does: the two overlap from the first byte sent.
@@ -261,7 +305,12 @@ class GenerationService:
             committing.add_done_callback(_log_failed_commit)
             generation.committed = committing
             return generation
-        await self._commit(record, generation, self.records.submit(record))
+        try:
+            await self._commit(record, generation, self.records.submit(record))
+        except (OperationalError, PoolTimeout) as exc:
+            if request.journal is None or not record.images:
+                raise
+            raise ImageNotRecorded(exc, generation, record, None if settled else reservation) from exc
         generation.image_ids = image_ids
         return generation
 
@@ -290,12 +339,13 @@ class GenerationService:
         except BlobStoreError as exc:
             if exc.status_code != 503 or not record.images:
                 raise
-            await self._record_calls_only(record, exc)
-            raise ImageNotStored(exc, generation) from exc
+            unlogged = await self._record_calls_only(record, exc)
+            raise ImageNotStored(exc, generation, unlogged) from exc
 
-    async def _record_calls_only(self, record: Record, cause: BlobStoreError) -> None:
+    async def _record_calls_only(self, record: Record, cause: BlobStoreError) -> list[CallValues] | None:
         """A record's call log without its images, each delivering call saying its image was not stored (its
-        ``image_id`` names the image by hash, so a re-run of a job's attempt can find the bytes it kept)."""
+        ``image_id`` names the image by hash, so a re-run of a job's attempt can find the bytes it kept). Returns
+        the calls when they could not be written (None when they were)."""
         note = f"delivered but not stored: {cause.message}"
         calls = [
             call._replace(message=(f"{call.message}; {note}" if call.message else note)[:1000])
@@ -307,6 +357,8 @@ class GenerationService:
             await self.records.record(Record(calls=calls))
         except Exception:
             logger.exception("the call log of %d paid provider call(s) could not be written", len(calls))
+            return calls
+        return None
 
     async def route(
         self, request: GenerationRequest, write_ahead: WriteAhead | None = None, claims: SpendClaims | None = None

@@ -24,12 +24,18 @@ from sentinel.errors import NotFound, SentinelError
 from sentinel.evaluation.guidance import regeneration_prompt
 from sentinel.evaluation.rubric import Rubric
 from sentinel.evaluation.service import EvaluationService
-from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
+from sentinel.generation.service import (
+    Generation,
+    GenerationRequest,
+    GenerationService,
+    ImageNotRecorded,
+    ImageNotStored,
+)
 from sentinel.jobs.clock import database_now, lease_free
 from sentinel.jobs.in_flight import mark_left_in_flight
 from sentinel.jobs.masks import for_providers
 from sentinel.jobs.progress import SPEND_CAP_REACHED, JobProgress, Transition
-from sentinel.jobs.unstored import UnstoredImages, unstored_images
+from sentinel.jobs.unstored import KeptSpend, UnstoredImages, unstored_images
 from sentinel.models import (
     FINAL_JOB_STATES,
     AttemptState,
@@ -42,10 +48,10 @@ from sentinel.models import (
 )
 from sentinel.net.untrusted import storable_text
 from sentinel.providers.base import Operation, Outcome
-from sentinel.providers.calls import IN_FLIGHT, InFlightCalls, tasks_left_under_way
+from sentinel.providers.calls import IN_FLIGHT, InFlightCalls, insert_calls, tasks_left_under_way
 from sentinel.providers.router import ImageSpec, RouteResult
 from sentinel.services import Services
-from sentinel.spend.service import SpendCapReached
+from sentinel.spend.service import Reservation, SpendCapReached, book_spent
 from sentinel.store.orientation import upright_bytes
 from sentinel.worker.loop import run_async
 
@@ -183,18 +189,29 @@ class AttemptRunner:
             rubric = self.services.rubrics.get(job.task)
             request, edit = self._request(generation, rubric, leased, slot, number)
             # A worker that died between storing the image and handing it on (or a hand-over that failed) left it
-            # paid for and logged: this run judges that image instead of paying the provider for another.
+            # paid for and logged: this run judges that image instead of paying the provider for another. One whose
+            # calls the database could not take (it blinked at the commit) left them kept here: written first.
+            self._log_kept_calls(request.request_id)
             calls = self.calls_of(request.request_id)
             made = self.made(request.request_id, job.key_id, calls)
             if made is None:
                 try:
                     result = run_async(self._generate_leased(generation, request, job.key_id, attempt.id or 0, calls))
-                except ImageNotStored as exc:
-                    # Paid for and logged, not stored: kept here, so the retry stores these bytes (made) instead
-                    # of paying the provider for another image.
+                except (ImageNotStored, ImageNotRecorded) as exc:
+                    # Paid for, not stored (or not recorded): kept here, so the retry stores these bytes (made)
+                    # instead of paying the provider for another image; with their calls when the call log could
+                    # not take them either, for the retry to log them first.
                     for routed in exc.generation.results:
                         if routed.image is not None:
                             self.unstored.keep(job.id, routed.image.info.sha256, routed.image.data)
+                    if isinstance(exc, ImageNotRecorded):
+                        unsettled = exc.unsettled
+                        spend = None
+                        if unsettled is not None:
+                            spend = KeptSpend(unsettled.key_id, unsettled.period, exc.generation.cost)
+                        self.unstored.keep_calls(request.request_id, exc.record.calls, spend)
+                    elif exc.unlogged:
+                        self.unstored.keep_calls(request.request_id, exc.unlogged)
                     raise
         except SpendCapReached as exc:
             self._fail(attempt, exc.message, SPEND_CAP_REACHED)
@@ -282,6 +299,25 @@ class AttemptRunner:
         # One statement without a transaction (see sentinel.db.autocommit), built once: every attempt makes it.
         with autocommit(self.services.engine).connect() as connection:
             return list(connection.execute(_CALLS_OF_REQUEST, {"request_id": request_id}).all())
+
+    def _log_kept_calls(self, request_id: str) -> None:
+        """The calls an earlier run of this attempt kept because the database could not take them (see
+        :meth:`run`), written to the call log now, completing the rows written before they were sent (or the ones
+        the sweep marked meanwhile: their booking is taken back, as for an answer that came late). Not when the call
+        log names a delivered image already (the earlier run's commit went through after all)."""
+        kept = self.unstored.kept_calls(request_id)
+        if kept is None:
+            return
+        calls, unsettled = kept
+        if not any(c.outcome == Outcome.OK.value and c.image_id for c in self.calls_of(request_id)):
+            with self.services.engine.begin() as connection:
+                insert_calls(connection, calls)
+                if unsettled is not None and unsettled.cost > 0:
+                    # The settle that did not happen: what the images cost, out of what the request still holds.
+                    booking = Reservation(unsettled.key_id, unsettled.period, request_id, unsettled.cost)
+                    book_spent(connection, booking)
+            logger.info("the call log of %s, kept while the database was unavailable, is written now", request_id)
+        self.unstored.drop_calls(request_id)
 
     def made(self, request_id: str, key_id: str | None = None, calls: list[Row[Any]] | None = None) -> Made | None:
         """The image an earlier run of this attempt delivered, as its call log records it (``calls``, read here when
@@ -483,6 +519,10 @@ class AttemptRunner:
         journal = InFlightCalls(self.services.engine, request.request_id, request.model.requested, left)
         try:
             return await generation.generate(replace(request, journal=journal), owner)
+        except ImageNotRecorded:
+            # Delivered, not recorded: its calls stay in flight until the retry logs them from what is kept here
+            # (the lease is ended by the caller, or runs out while the database is away).
+            raise
         except BaseException as exc:
             # Nothing was delivered: the retry of this message (or the sweep) may generate at once. A call the
             # generation stopped waiting for may still be billed: it stays counted (in_flight_at_crash).

@@ -1,10 +1,15 @@
-"""Images a job's attempt paid for that the blob store could not keep (away, full), kept until it can.
+"""Images a job's attempt paid for that the blob store could not keep (away, full), or whose rows the database
+could not take (away, stalled), kept until they can be.
 
 The provider was paid for the image: a re-run of the attempt (the message retried, the sweep's re-send) stores these
 bytes instead of calling the provider again. They are kept in a folder on the worker's own disk (they outlive the
 process), one folder per job, else, when that fails too (the same full disk), in the process's memory, up to a
 bound. A re-run on another machine finds neither and generates again, as before: the call log still records both
 calls.
+
+When the database could not take the call log either, the attempt's calls are kept beside the bytes (one file per
+attempt, :meth:`UnstoredImages.keep_calls`): the re-run writes them first, so the one paid call is logged once, then
+stores the bytes as above.
 
 Kept bytes are only ever wanted by a re-run of their attempt, which only runs while its job is open: they are
 forgotten once stored, when their job ends (:meth:`UnstoredImages.forget_job`, on the machine that ends it), and by
@@ -23,14 +28,16 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from sentinel.jobs.schemas import MAX_BUDGET_SECONDS
 from sentinel.models import FINAL_JOB_STATES, Job, StoredImage
+from sentinel.providers.calls import CallValues
 from sentinel.services import Services
 from sentinel.store.blobs import is_sha256
 
@@ -45,10 +52,21 @@ ORPHAN_AFTER_SECONDS = MAX_BUDGET_SECONDS + 600
 
 #: A job's id as a folder's name (ours are ``job_<hex>``): anything else is not made into a path.
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+#: An attempt's request id (``<job id>:<slot>:<number>``), whose kept calls are in ``calls-<slot>-<number>.json``.
+_REQUEST_ID = re.compile(r"([A-Za-z0-9_-]{1,40}):([0-9]{1,6}):([0-9]{1,6})")
 
 #: Kept in memory, by (job id, image hash).
 _memory: dict[tuple[str, str], tuple[bytes, float]] = {}
 _memory_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class KeptSpend:
+    """A capped key's spend an attempt could not book (the database was away): booked with its kept calls."""
+
+    key_id: str
+    period: str
+    cost: float
 
 
 @dataclass
@@ -95,6 +113,59 @@ class UnstoredImages:
                 _memory[(job_id, sha256)] = (data, time.time())
             else:
                 logger.warning("no room to keep image %s until the blob store is back: it is lost", sha256)
+
+    def _calls_file(self, request_id: str) -> Path | None:
+        found = _REQUEST_ID.fullmatch(request_id)
+        if found is None:
+            return None
+        return self.folder / found[1] / f"calls-{found[2]}-{found[3]}.json"
+
+    def keep_calls(self, request_id: str, calls: list[CallValues], unsettled: KeptSpend | None = None) -> None:
+        """Keep the call log of an attempt (``request_id``) that the database could not take, for its re-run to
+        write, with what its capped key's spend is still to be booked (``unsettled``). On disk only: a worker that
+        cannot write its disk either logs them as lost (the sweep marks the calls left in flight, and counts them as
+        spent, as for a worker that died)."""
+        path = self._calls_file(request_id)
+        if path is None or not calls:
+            return
+        kept = {"calls": [call._asdict() for call in calls], "unsettled": asdict(unsettled) if unsettled else None}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+            try:
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(orjson.dumps(kept))
+                os.replace(name, path)
+            except BaseException:
+                Path(name).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            logger.warning("could not keep the call log of %s (%s): it is lost", request_id, exc.strerror or exc)
+
+    def kept_calls(self, request_id: str) -> tuple[list[CallValues], KeptSpend | None] | None:
+        """The calls kept for ``request_id`` and the spend still to be booked (:meth:`keep_calls`); None when this
+        machine kept none."""
+        path = self._calls_file(request_id)
+        if path is None:
+            return None
+        try:
+            kept = orjson.loads(path.read_bytes())
+            unsettled = kept["unsettled"]
+            calls = [CallValues(**row) for row in kept["calls"]]
+            return calls, KeptSpend(**unsettled) if unsettled else None
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            logger.warning("the call log kept for %s cannot be read (%s): it is dropped", request_id, exc)
+            path.unlink(missing_ok=True)
+            return None
+
+    def drop_calls(self, request_id: str) -> None:
+        """Forget the calls kept for ``request_id`` once the call log holds them."""
+        path = self._calls_file(request_id)
+        if path is not None:
+            path.unlink(missing_ok=True)
+            _remove_if_empty(path.parent)
 
     def get(self, job_id: str, sha256: str) -> bytes | None:
         """The kept bytes of ``sha256`` for ``job_id``, checked against their hash; None when this process's machine

@@ -20,7 +20,7 @@ import httpx
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from sentinel.db import build_engine
+from sentinel.db import bound_statements, build_engine
 from sentinel.db.migrate import matching_revision, schema_state
 from sentinel.errors import SentinelError
 from sentinel.evaluation.panel import Panel
@@ -315,7 +315,11 @@ def _database(settings: Settings, timeout: float) -> CheckResult:
             return _writable_dir(
                 "database", path.parent, f"SQLite {path} does not exist yet; the first start creates it"
             )
-    engine = build_engine(url)
+    # Held to SENTINEL_DATABASE_TIMEOUT_SECONDS (and the check's own time) as the services' engine is: a stalled
+    # server fails the connection or the statement in the driver, which says why, rather than leave it waiting.
+    bound = min(timeout, settings.database_timeout_seconds)
+    engine = build_engine(url, bound)
+    bound_statements(engine, bound)
     try:
 
         def probe() -> Any:

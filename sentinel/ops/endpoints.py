@@ -28,8 +28,10 @@ INSTANCE_CHECKS = frozenset({"database", "blob_store"})
 class ReadinessOut(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, dict[str, Any]] = Field(
-        description="database, broker, blob_store: each ok, and why not; outbox: messages waiting for the broker; "
-        "judging: judge messages waiting for a worker, failing while new evaluations are refused for them"
+        description="database, broker, blob_store: each ok, and why not; redis (RabbitMQ as the broker, Redis "
+        "configured too): the Redis the processes share rate limits, provider cool-downs and long-poll wake-ups "
+        "through; outbox: messages waiting for the broker; judging: judge messages waiting for a worker, failing "
+        "while new evaluations are refused for them"
     )
     failing: list[str] | None = Field(default=None, description="the checks that failed (503 only)")
 

@@ -264,8 +264,9 @@ class JudgingOverloaded(Exception):
 
 
 async def readiness(services: Services, admission: JudgingAdmission | None = None) -> dict[str, Check]:
-    """database, broker, blob_store and judging, checked concurrently. ``admission``: the process's (its cached
-    reading of the judging queue); one of its own without."""
+    """database, broker, blob_store and judging, checked concurrently; with RabbitMQ as the broker and Redis
+    configured as well (rate limits, provider cool-downs, long-poll wake-ups shared between processes), redis too.
+    ``admission``: the process's (its cached reading of the judging queue); one of its own without."""
     settings = services.settings
     timeout = settings.readiness_timeout_seconds
     url = settings.resolved_database_url
@@ -282,6 +283,11 @@ async def readiness(services: Services, admission: JudgingAdmission | None = Non
     elif broker_url:
         where = f"Redis at {redact_url(broker_url)}"
         checks.append(_bounded("broker", lambda: redis_check(broker_url, timeout), timeout, where))
+    # Redis apart from the broker (a Redis broker is the broker's check): what the processes share through it.
+    redis_url = settings.redis_url if settings.broker_kind == "rabbitmq" else None
+    if redis_url:
+        where = f"Redis at {redact_url(redis_url)} (rate limits, provider cool-downs, long-poll wake-ups)"
+        checks.append(_bounded("redis", lambda: redis_check(redis_url, timeout), timeout, where))
     checks.append(_bounded("outbox", lambda: outbox_check(services.engine), timeout, "outbox"))
     gate = admission or JudgingAdmission(settings, lambda: metrics.waiting_messages(JUDGING))
     checks.append(_bounded("judging", lambda: judging_check(gate), timeout, "judging queue"))
@@ -290,4 +296,7 @@ async def readiness(services: Services, admission: JudgingAdmission | None = Non
     # Messages waiting are information, not a failure: they go once the broker is back (its check says why not).
     outbox = results[-2] if results[-2].ok else Check(True, results[-2].detail, results[-2].duration_ms)
     judging = results[-1]
-    return {"database": results[0], "broker": broker, "blob_store": results[1], "outbox": outbox, "judging": judging}
+    answer = {"database": results[0], "broker": broker, "blob_store": results[1]}
+    if redis_url:
+        answer["redis"] = results[3]
+    return answer | {"outbox": outbox, "judging": judging}

@@ -29,6 +29,7 @@ import dramatiq
 from dramatiq.middleware import TimeLimitExceeded
 
 from sentinel.evaluation.runner import ProcessExiting, abstention
+from sentinel.generation.service import ImageNotRecorded
 from sentinel.outbox import steps
 from sentinel.store.blobs import BlobStoreError
 from sentinel.store.heap import keep_freed_buffers
@@ -86,6 +87,22 @@ def generate_attempt(job_id: str, slot: int, number: int) -> None:
         # and stored by the retry, not generated again): one line, not a traceback per try.
         logger.warning("attempt %d of slot %d of job %s waits for the blob store: %s", number, slot, job_id, exc)
         raise dramatiq.Retry(exc.message) from exc
+    except ImageNotRecorded as exc:
+        # The same while the database is away: the image paid for and its calls are kept, and logged by the retry.
+        logger.warning("attempt %d of slot %d of job %s waits for the database: %s", number, slot, job_id, exc)
+        raise dramatiq.Retry(exc.message) from exc
+
+
+def _judged_again(evaluation_id: str, exc: TimeLimitExceeded) -> None:
+    """A judging message stopped at its time limit while it waited on a stalled database, not on its judges: no
+    judge is blamed (an abstention "took longer than its limit" would make the verdict amber, sending a person to
+    review an image nothing was found wrong with). Judging is free to redo: the message is retried, and judged once
+    the database answers again."""
+    logger.warning(
+        "evaluation %s: its judging waited on the database past the message's time limit; it is judged again",
+        evaluation_id,
+    )
+    raise dramatiq.Retry("the database did not answer within the judging message's time limit") from exc
 
 
 @dramatiq.actor(actor_name="judge_panel", queue_name=steps.JUDGING, max_retries=5, min_backoff=200, broker=broker)
@@ -94,7 +111,9 @@ def judge_panel(evaluation_id: str, judges: list[str]) -> None:
     with releasing_memory():
         try:
             evaluations.process_panel_message(evaluation_id, judges)
-        except TimeLimitExceeded:
+        except TimeLimitExceeded as exc:
+            if evaluations.overran_on_database():
+                _judged_again(evaluation_id, exc)
             evaluations.abstain_overran(evaluation_id, judges)
         except ProcessExiting as exc:
             # Not an error: the message goes back to the queue (the embedded broker's evaluation is resumed at the
@@ -111,7 +130,9 @@ def judge_evaluation(evaluation_id: str, judge: str, time_limit_seconds: float) 
     with releasing_memory():
         try:
             evaluations.process_judge_message(evaluation_id, judge)
-        except TimeLimitExceeded:
+        except TimeLimitExceeded as exc:
+            if evaluations.overran_on_database():
+                _judged_again(evaluation_id, exc)
             limit = f"took longer than its {time_limit_seconds:g} s limit"
             evaluations.record_vote(evaluation_id, abstention(judge, limit))
 

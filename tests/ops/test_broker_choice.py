@@ -72,6 +72,30 @@ def test_a_redis_broker_url_is_also_the_shared_redis() -> None:
     assert both.broker_kind == "rabbitmq" and both.redis_url == REDIS_URL
 
 
+def test_readiness_reports_the_redis_used_beside_a_rabbitmq_broker(tmp_path: Path) -> None:
+    # RabbitMQ carries the messages; Redis still shares rate limits, provider cool-downs and long-poll wake-ups
+    # between the processes: the probe says whether it answers, as it does for a Redis broker.
+    status, body = readyz(Settings(data_dir=tmp_path, broker_url=RABBITMQ_URL, redis_url=REDIS_URL))
+    assert status == 200, body
+    assert body["checks"]["redis"]["ok"] and "answered PING" in body["checks"]["redis"]["detail"], body
+    port = free_port()  # nothing listens there
+    dead = f"redis://:hunter2hunter2@127.0.0.1:{port}/0"
+    status, body = readyz(Settings(data_dir=tmp_path, broker_url=RABBITMQ_URL, redis_url=dead))
+    assert status == 503, body
+    assert body["failing"] == ["redis"], body
+    detail = body["checks"]["redis"]["detail"]
+    assert detail.startswith(f"Redis at redis://:***@127.0.0.1:{port}/0 (rate limits"), detail
+    assert "hunter2" not in str(body)
+    assert body["checks"]["broker"]["ok"], body
+    # Shared by every replica: reported, but no replica leaves rotation for it alone.
+    api = FastAPI()
+    api.include_router(endpoints.router)
+    api.state.services = build_services(Settings(data_dir=tmp_path, broker_url=RABBITMQ_URL, redis_url=dead))
+    with TestClient(api) as http:
+        instance = http.get("/readyz", params={"scope": "instance"})
+    assert instance.status_code == 200 and instance.json()["checks"]["redis"]["ok"] is False, instance.text
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -110,3 +111,22 @@ def test_doctor_makes_no_folder_where_it_is_run(tmp_path: Path) -> None:
     results = by_name(run_checks(Settings(data_dir=tmp_path / ".sentinel"), timeout=5))
     assert results["blob store"].ok and "first start creates it" in results["blob store"].detail
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stalled_database_fails_within_the_database_timeout_and_says_why(tmp_path: Path) -> None:
+    # A server that accepts connections and never answers (a stalled PostgreSQL): the doctor's engine is held to
+    # SENTINEL_DATABASE_TIMEOUT_SECONDS as the services' is, so the driver gives up and says why, rather than the
+    # doctor's own wait running out with a connection still hanging.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    try:
+        url = f"postgresql://sentinel:secret@127.0.0.1:{silent.getsockname()[1]}/sentinel"
+        settings = Settings(data_dir=tmp_path, database_url=url, database_timeout_seconds=2)
+        database = by_name(run_checks(settings, timeout=30))["database"]
+    finally:
+        silent.close()
+    assert not database.ok
+    assert "no answer within" not in database.detail, database.detail
+    assert "OperationalError" in database.detail and "timeout" in database.detail, database.detail
+    assert "secret" not in database.detail
