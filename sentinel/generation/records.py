@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from sentinel.providers.calls import CallValues, insert_calls
+from sentinel.providers.calls import CallValues, calls_given_up, delete_unsent, insert_calls
+from sentinel.spend.service import Reservation, settle_in
 from sentinel.store.blobs import BlobStoreError, StagedBlob
 from sentinel.store.images import ImageInfo
 from sentinel.store.service import ImageService
@@ -35,9 +36,21 @@ class Record:
     #: Images whose bytes the blob store started writing before they were hashed (its ``write_ahead``), by hash: the
     #: writer claims them (the put renames the file) or discards them (the store holds those bytes already).
     written_ahead: dict[str, StagedBlob] = field(default_factory=dict)
-    #: Run once the rows are written (or failed to be), in the writer's thread: the spend cap is settled whatever
-    #: happened to the rows, since the provider was paid all the same.
-    then: Callable[[], None] | None = None
+    #: The request's spend reservation, settled to ``cost`` in the rows' own transaction: no moment where its calls
+    #: are logged as answered and its hold is still open, for the ledger's sweep to release as if nothing was spent.
+    settle: Reservation | None = None
+    cost: float = 0.0
+    #: Rows written in flight ahead of calls that were never sent (:class:`ReservedCalls`): deleted with the rest.
+    unsent: list[int] = field(default_factory=list)
+    #: Rows of calls sent whose answer the request stopped waiting for (a deadline, a cancel): marked
+    #: ``in_flight_at_crash`` and booked at their price (the provider may bill them).
+    given_up: list[int] = field(default_factory=list)
+    #: Run, in the writer's thread, when the rows could not be written (see :meth:`GenerationService._rows`).
+    then: Callable[[Exception], None] | None = None
+
+
+#: Said of a call sent that its request stopped waiting for.
+_GIVEN_UP = "the request stopped waiting for the provider after the call was sent (it may be billed)"
 
 
 def write(connection_of: Callable[[], Engine], images: ImageService, records: list[Record]) -> None:
@@ -47,7 +60,15 @@ def write(connection_of: Callable[[], Engine], images: ImageService, records: li
     commit, not before the last of them."""
     with connection_of().begin() as connection:
         insert_calls(connection, [call for record in records for call in record.calls])
+        unsent = [row for record in records for row in record.unsent]
+        if unsent:
+            delete_unsent(connection, unsent)
         images.store_many(connection, [image for record in records for image in record.images])
+        # Last, so a period's row is locked only for the commit; in one order, so two writers never wait on each other.
+        settling = [record for record in records if record.settle is not None]
+        for record in sorted(settling, key=lambda r: (r.settle.key_id, r.settle.period)):  # type: ignore[union-attr]
+            given_up = calls_given_up(connection, record.given_up, _GIVEN_UP) if record.given_up else 0.0
+            settle_in(connection, record.settle, record.cost + given_up)  # type: ignore[arg-type]
 
 
 def _retrieved(work: asyncio.Future[None]) -> None:
@@ -254,10 +275,10 @@ class GroupWriter:
 
     @staticmethod
     def _then(record: Record, failure: Exception | None) -> Exception | None:
-        """Run the record's follow-up; the first failure (the rows', else the follow-up's) is the record's."""
-        if record.then is not None:
+        """Run the record's follow-up when its rows could not be written; the rows' failure is the record's."""
+        if failure is not None and record.then is not None:
             try:
-                record.then()
-            except Exception as exc:
-                return failure or exc
+                record.then(failure)
+            except Exception:
+                logger.warning("the follow-up of a record that could not be written failed too", exc_info=True)
         return failure

@@ -1,9 +1,10 @@
 """One generation service for the gateway and for jobs.
 
 A request is routed image by image, all at once: the owner's spend cap is reserved first (the most the images can
-cost), settled afterwards to what the delivered images cost, and every delivered image is stored together with the
-call log of the provider calls that made it, in one transaction. It knows nothing of HTTP: the gateway turns a
-:class:`Generation` into an OpenAI answer, a job turns it into an attempt.
+cost), and every delivered image is stored together with the call log of the provider calls that made it and the
+settle of that reservation to what the calls cost, in one transaction. A capped key's gateway request writes its
+calls down, in flight, in the transaction that reserves (see :class:`sentinel.providers.calls.ReservedCalls`). It
+knows nothing of HTTP: the gateway turns a :class:`Generation` into an OpenAI answer, a job turns it into an attempt.
 """
 
 from __future__ import annotations
@@ -21,11 +22,18 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from sentinel.errors import SentinelError
-from sentinel.generation.records import GroupWriter, Record
+from sentinel.generation.records import GroupWriter, Record, write
 from sentinel.keys.caller import Caller
 from sentinel.models import ApiKey
 from sentinel.providers.base import Outcome, ProviderResult, failure
-from sentinel.providers.calls import CallValues, call_values
+from sentinel.providers.calls import (
+    CallValues,
+    ReservedCalls,
+    call_values,
+    calls_given_up,
+    delete_unsent,
+    written_ahead,
+)
 from sentinel.providers.router import (
     CallJournal,
     Disconnected,
@@ -38,7 +46,7 @@ from sentinel.providers.router import (
 )
 from sentinel.services import Services
 from sentinel.spend.budget import ReservedSpend
-from sentinel.spend.service import RENEW_EVERY_SECONDS, Reservation, SpendService, UnpricedModel
+from sentinel.spend.service import RENEW_EVERY_SECONDS, Reservation, SpendService, UnpricedModel, settle_in
 from sentinel.store.blobs import BlobStoreError
 
 logger = logging.getLogger(__name__)
@@ -278,26 +286,35 @@ class GenerationService:
         # checks refused tops the reservation up before buying another, or stops at the cap (the settle books
         # every paid call).
         claims = ReservedSpend(self.spend, reservation) if reservation is not None else None
+        journal = None
+        if reservation is not None and reservation.in_flight_ids and request.journal is None:
+            # A gateway request's calls, written down with its reservation (see sentinel.providers.calls).
+            journal = ReservedCalls(
+                self.services.engine, request.request_id, request.model.requested, reservation.in_flight_ids
+            )
+            request = replace(request, journal=journal)
         try:
             generation = await self.route(request, started, claims)
         except BaseException:
-            # Routing itself broke (or the request was cancelled): nothing known was delivered, release the hold.
+            # Routing itself broke (or the request was cancelled): nothing known was delivered, release the hold,
+            # but for the calls sent and not waited for (the provider may bill them): those are booked.
             if started is not None:
                 started.discard_all()
             if reservation is not None:
-                await asyncio.to_thread(self.spend.settle, reservation, 0.0)
+                await asyncio.to_thread(self._abandon, reservation, journal)
             raise
         # One thread hop, shared with the requests that finish meanwhile, for everything the database needs.
-        record, image_ids = self._rows(generation, owner, reservation)
-        settled: list[bool] = []
-        if request.journal is not None and record.then is not None:
-            settle = record.then
+        record, image_ids = self._rows(generation, owner, reservation, journal)
+        if request.journal is not None and record.images and record.then is not None:
+            # A job's attempt keeps a paid image whose rows the database could not take (ImageNotRecorded below):
+            # its calls and its settle are written when the attempt runs again, not apart here.
+            written_apart = record.then
 
-            def settle_noted() -> None:
-                settle()
-                settled.append(True)
+            def unless_kept(failure: Exception) -> None:
+                if not isinstance(failure, (OperationalError, PoolTimeout)):
+                    written_apart(failure)
 
-            record.then = settle_noted
+            record.then = unless_kept
         if answer_early and self._answers_early(record):
             generation.image_ids = image_ids
             # The commit's thread starts before the answer does: the two overlap from the first byte sent.
@@ -310,7 +327,7 @@ class GenerationService:
         except (OperationalError, PoolTimeout) as exc:
             if request.journal is None or not record.images:
                 raise
-            raise ImageNotRecorded(exc, generation, record, None if settled else reservation) from exc
+            raise ImageNotRecorded(exc, generation, record, reservation) from exc
         generation.image_ids = image_ids
         return generation
 
@@ -342,6 +359,20 @@ class GenerationService:
             unlogged = await self._record_calls_only(record, exc)
             raise ImageNotStored(exc, generation, unlogged) from exc
 
+    def _abandon(self, reservation: Reservation, journal: ReservedCalls | None) -> None:
+        """A request whose routing broke or was cancelled: its calls sent and not answered marked ``in_flight_at_crash``
+        and booked at their price, the rows written for calls never sent deleted, the rest of its hold released; one
+        transaction. (A job's attempt marks its own calls: see :mod:`sentinel.jobs.in_flight`.)"""
+        with self.services.engine.begin() as connection:
+            cost = 0.0
+            if journal is not None:
+                if journal.unused:
+                    delete_unsent(connection, journal.unused)
+                if journal.sent:
+                    why = "the request stopped (cancelled, or its routing failed) after the call was sent"
+                    cost = calls_given_up(connection, journal.sent, why)
+            settle_in(connection, reservation, cost)
+
     async def _record_calls_only(self, record: Record, cause: BlobStoreError) -> list[CallValues] | None:
         """A record's call log without its images, each delivering call saying its image was not stored (its
         ``image_id`` names the image by hash, so a re-run of a job's attempt can find the bytes it kept). Returns
@@ -353,8 +384,11 @@ class GenerationService:
             else call
             for call in record.calls
         ]
+        only = Record(
+            calls=calls, settle=record.settle, cost=record.cost, unsent=record.unsent, given_up=record.given_up
+        )
         try:
-            await self.records.record(Record(calls=calls))
+            await self.records.record(only)
         except Exception:
             logger.exception("the call log of %d paid provider call(s) could not be written", len(calls))
             return calls
@@ -435,15 +469,27 @@ class GenerationService:
                 "cost_per_image on the candidate or its model)",
                 field="model",
             )
-        most = request.n * self.router.most_expensive(request.model, request.spec)
-        return await asyncio.to_thread(self.spend.reserve, owner, most, request.request_id)
+        price = self.router.most_expensive(request.model, request.spec)
+        # A gateway request's calls are written down (in flight) in the reservation's own transaction: no write of
+        # their own before the call (see sentinel.providers.calls.ReservedCalls). A job's attempt writes its own.
+        ahead = (
+            written_ahead(request.request_id, request.model.requested, price, request.n)
+            if request.journal is None
+            else []
+        )
+        return await asyncio.to_thread(self.spend.reserve, owner, request.n * price, request.request_id, ahead)
 
     def _rows(
-        self, generation: Generation, owner: Caller | None, reservation: Reservation | None
+        self,
+        generation: Generation,
+        owner: Caller | None,
+        reservation: Reservation | None,
+        journal: ReservedCalls | None = None,
     ) -> tuple[Record, list[str | None]]:
-        """The images and the call log that name them, and the cap settled to what was delivered once they are
-        written (or failed to be: the provider was paid all the same). The call log is committed before the answer
-        goes out, so a crash right after answering loses no record of a paid call. Also each result's image id."""
+        """The images and the call log that name them, and the cap settled to what the calls cost, in the same
+        transaction (should it fail, the calls alone are written again with the settle, see :meth:`_rows_failed`:
+        the provider was paid all the same). The call log is committed before the answer goes out, so a crash right
+        after answering loses no record of a paid call. Also each result's image id."""
         key_id = owner.id if owner else None
         record = Record()
         image_ids: list[str | None] = []
@@ -458,5 +504,30 @@ class GenerationService:
             requested = generation.model.requested
             record.calls.extend(call_values(generation.request_id, requested, result.attempts, image_id))
         if reservation is not None:
-            record.then = lambda: self.spend.settle(reservation, generation.cost)
+            record.settle, record.cost = reservation, generation.cost
+            record.then = lambda failure: self._rows_failed(record, failure)
+        if journal is not None:
+            answered = {call.in_flight_id for call in record.calls}
+            record.given_up = [row for row in journal.sent if row not in answered]
+            record.unsent = list(journal.unused)
         return record, image_ids
+
+    def _rows_failed(self, record: Record, failure: Exception) -> None:
+        """A capped request's rows could not be written (a database blink): its calls alone, with the settle, in a
+        transaction of their own (in the writer's thread). A blob store that could not keep the images is answered
+        by :meth:`_record_calls_only`, which does the same. Should this fail too, the request's calls are left in
+        flight beside its reservation: the ledger's sweep books them (at their price) when it releases the hold."""
+        if isinstance(failure, BlobStoreError) and failure.status_code == 503 and record.images:
+            return
+        # No image is named: its row was not written (a later run of a job's attempt must not take it as stored).
+        note = f"delivered, but its rows could not be written ({type(failure).__name__})"
+        calls = [
+            call._replace(image_id=None, message=(f"{call.message}; {note}" if call.message else note)[:1000])
+            if call.image_id is not None
+            else call
+            for call in record.calls
+        ]
+        only = Record(
+            calls=calls, settle=record.settle, cost=record.cost, unsent=record.unsent, given_up=record.given_up
+        )
+        write(lambda: self.services.engine, self.services.images, [only])

@@ -12,6 +12,7 @@ import weakref
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, bindparam, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit
@@ -28,11 +29,13 @@ from sentinel.models import (
     Job,
     JobAttempt,
     JobState,
+    ProviderCall,
     Verdict,
     as_utc,
 )
 from sentinel.outbox import steps
 from sentinel.outbox.store import write
+from sentinel.providers.calls import IN_FLIGHT, calls_left_in_flight
 from sentinel.services import Services
 from sentinel.spend.service import RENEW_EVERY_SECONDS, SpendService
 
@@ -67,6 +70,18 @@ _UNDER_WAY = select(JobAttempt.id).where(
     col(JobAttempt.state).in_((AttemptState.GENERATING, AttemptState.JUDGING)),
 )
 
+
+#: The calls still in flight that were sent this long ago: the sweep asks whether their request's process is still
+#: there (a job's attempt whose lease ran out, or whose job ended, is not). Past any lease, so a live call is not
+#: read every period.
+ORPHANED_AFTER_SECONDS = 2 * STUCK_AFTER_SECONDS
+_OLD_IN_FLIGHT = (
+    select(ProviderCall.request_id)
+    .where(col(ProviderCall.outcome) == IN_FLIGHT, col(ProviderCall.created_at) < bindparam("before"))
+    .distinct()
+)
+#: Said of a call whose request's reservation the ledger's sweep found no longer renewed (its process died).
+_REQUEST_GONE = "the process serving the request stopped (its spend reservation was no longer renewed)"
 
 #: When this process last released stale spend reservations of a database (time.monotonic): a JobRecovery is made
 #: per sweep.
@@ -128,7 +143,7 @@ class JobRecovery:
         # Images kept on this machine while the blob store was away whose job ended elsewhere (or that were stored
         # since): one directory listing when none are kept.
         counts["unstored_dropped"] = unstored_images(self.services).sweep(self.services.engine).dropped
-        counts["spend_released"] = self._release_stale_spend()
+        counts["spend_released"] = self._release_stale_spend(now, counts)
         return counts
 
     def _mark_left_in_flight(self, session: Session, key_id: str | None, attempt: JobAttempt) -> None:
@@ -139,15 +154,52 @@ class JobRecovery:
         if left is not None:
             self._left_in_flight += left.count
 
-    def _release_stale_spend(self) -> int:
+    def _release_stale_spend(self, now: datetime, counts: dict[str, int]) -> int:
         """The spend ledger's stale reservations, read at most once per renewal period by this process (a reservation
-        is stale only after several): a busy key's rows are not grouped every sweep period."""
-        now = time.monotonic()
+        is stale only after several): a busy key's rows are not grouped every sweep period. What a dead request had
+        in flight is marked ``in_flight_at_crash`` and booked as spent by the release, not released. Before them, the
+        calls left in flight by job attempts whose worker is gone that the steps above did not reach (their job
+        ended meanwhile: expired, cancelled long ago, or closed while the call's row was left)."""
+        monotonic = time.monotonic()
         engine = self.services.engine
-        if now < _SPEND_SWEPT_AT.get(engine, -math.inf) + RENEW_EVERY_SECONDS:
+        if monotonic < _SPEND_SWEPT_AT.get(engine, -math.inf) + RENEW_EVERY_SECONDS:
             return 0
-        _SPEND_SWEPT_AT[engine] = now
-        return SpendService(self.services).release_stale()
+        _SPEND_SWEPT_AT[engine] = monotonic
+        counts["in_flight_at_crash"] += self._sweep_orphaned_calls(now)
+
+        def left_in_flight(connection: Connection, request_id: str) -> tuple[int, float]:
+            left = calls_left_in_flight(connection, request_id, _REQUEST_GONE)
+            counts["in_flight_at_crash"] += left[0]
+            return left
+
+        return SpendService(self.services).release_stale(left_in_flight=left_in_flight)
+
+    def _sweep_orphaned_calls(self, now: datetime) -> int:
+        """Calls of job attempts left ``in_flight`` whose worker is gone (the attempt's lease ran out, or the attempt
+        is no longer generating), marked and booked as the step that resumes a dead attempt does; how many."""
+        before = now - timedelta(seconds=ORPHANED_AFTER_SECONDS)
+        with autocommit(self.services.engine).connect() as connection:
+            requests = list(connection.scalars(_OLD_IN_FLIGHT, {"before": before}))
+        marked = 0
+        for request_id in requests:
+            parts = request_id.rsplit(":", 2)
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+                continue  # a gateway request's: its reservation's release marks it (see SpendService.release_stale)
+            job_id, slot, number = parts[0], int(parts[1]), int(parts[2])
+            with Session(self.services.engine) as session:
+                attempt = session.exec(
+                    select(JobAttempt).where(
+                        JobAttempt.job_id == job_id, JobAttempt.slot == slot, JobAttempt.number == number
+                    )
+                ).first()
+                if attempt is not None and attempt.state == AttemptState.GENERATING and not self._lost(attempt, now):
+                    continue  # its worker still works on it
+                job = session.get(Job, job_id)
+                why = "the worker generating the attempt stopped before the provider answered (found by the sweep)"
+                left = mark_left_in_flight(session.connection(), job.key_id if job else None, request_id, why)
+                session.commit()
+            marked += left.count if left is not None else 0
+        return marked
 
     def _settle_after_cancel(
         self, session: Session, attempt_id: int, now: datetime

@@ -5,7 +5,10 @@ down before it is sent (:class:`InFlightCalls`): a row ``in_flight`` at the call
 comes. A worker killed mid-call leaves that row, which the sweep marks ``in_flight_at_crash``: the provider may bill the
 call all the same, so it stays counted in spend. A polled provider's task (a Replicate prediction) is kept on the row
 once it exists (``provider_task``): the run that takes the attempt over reads that task, and completes the row with
-its answer, rather than buy the image again. The gateway's requests log their calls once answered, as before.
+its answer, rather than buy the image again. A gateway request of a capped key writes its calls down before they are
+sent too, at no cost of its own: one row per image is written in the transaction that reserves the request's spend
+(:class:`ReservedCalls`), completed (with the candidate that served) in the one that logs the answer, and booked by
+the ledger's sweep should the process die in between. An uncapped key's gateway calls are logged once answered.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy import Engine, bindparam, delete, insert, update
 from sqlalchemy.engine import Connection
 from sqlmodel import select
 
@@ -103,7 +106,17 @@ IN_FLIGHT = "in_flight"
 #: billed, what it was asked, so it stays counted at its price.
 IN_FLIGHT_AT_CRASH = "in_flight_at_crash"
 
-_COMPLETED_COLUMNS = ("outcome", "latency_ms", "status_code", "bytes", "cost_estimate", "message", "image_id")
+_COMPLETED_COLUMNS = (
+    "provider",
+    "provider_model",
+    "outcome",
+    "latency_ms",
+    "status_code",
+    "bytes",
+    "cost_estimate",
+    "message",
+    "image_id",
+)
 _CALL = ProviderCall.__table__
 _COMPLETE_CALL = (
     update(_CALL)
@@ -245,6 +258,62 @@ class InFlightCalls:
         }
         with self.engine.begin() as connection:
             return int(connection.execute(insert(ProviderCall).values(row).returning(_CALL.c.id)).scalar_one())
+
+
+#: The provider of a gateway call's row written with its reservation, before the walk chose whom to call: named when
+#: the answer completes the row. One left so (its process died mid-call) is booked at the most its image could cost.
+NOT_YET_NAMED = "(not yet named)"
+
+
+def written_ahead(request_id: str, requested_model: str, price: float, n: int) -> list[dict[str, Any]]:
+    """The rows of a gateway request's first calls (one per image), written in flight, at ``price`` (the most a call
+    for one image can cost), in the transaction that reserves its spend."""
+    now = utcnow()
+    row = {
+        "request_id": request_id,
+        "model": requested_model,
+        "provider": NOT_YET_NAMED,
+        "provider_model": "",
+        "outcome": IN_FLIGHT,
+        "cost_estimate": price,
+        "message": "sent (or about to be); no answer yet",
+        "created_at": now,
+    }
+    return [dict(row) for _ in range(n)]
+
+
+class ReservedCalls(InFlightCalls):
+    """A gateway request's :class:`InFlightCalls`: each image's first call takes a row written with the request's
+    reservation (no write of its own); a call after it (a fallback) writes its own row, as a job's does."""
+
+    def __init__(self, engine: Engine, request_id: str, requested_model: str, written: Sequence[int]) -> None:
+        super().__init__(engine, request_id, requested_model)
+        #: Rows written ahead that no call has taken yet: deleted with the answer's log.
+        self.unused = list(written)
+        #: Every row a call was sent under.
+        self.sent: list[int] = []
+
+    async def sending(self, provider: str, provider_model: str, cost: float) -> int:
+        row = self.unused.pop(0) if self.unused else await super().sending(provider, provider_model, cost)
+        self.sent.append(row)
+        return row
+
+
+def calls_given_up(connection: Connection, ids: Sequence[int], why: str) -> float:
+    """Mark the calls ``ids`` still in flight as :data:`IN_FLIGHT_AT_CRASH` (sent, then no answer waited for: the
+    provider may bill them), in the caller's transaction; what they may cost."""
+    marked = connection.execute(
+        update(_CALL)
+        .where(_CALL.c.id.in_(list(ids)), _CALL.c.outcome == IN_FLIGHT)
+        .values(outcome=IN_FLIGHT_AT_CRASH, message=f"no answer recorded: {why}"[:1000])
+        .returning(_CALL.c.cost_estimate)
+    ).all()
+    return float(sum(cost or 0.0 for (cost,) in marked))
+
+
+def delete_unsent(connection: Connection, ids: Sequence[int]) -> None:
+    """Rows written ahead for calls that were never sent, in the caller's transaction."""
+    connection.execute(delete(_CALL).where(_CALL.c.id.in_(list(ids)), _CALL.c.outcome == IN_FLIGHT))
 
 
 def _task_kept(kept: asyncio.Future[None]) -> None:

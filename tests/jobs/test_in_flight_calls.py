@@ -30,7 +30,7 @@ from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
 from sentinel.keys.caller import Caller
 from sentinel.keys.service import KeyService
-from sentinel.models import OutboxMessage, SpendEntry, SpendPeriod, utcnow
+from sentinel.models import Job, OutboxMessage, ProviderCall, SpendEntry, SpendPeriod, utcnow
 from sentinel.services import Services
 from sentinel.worker.loop import run_async
 from sentinel_fakes.openai import create_app
@@ -126,3 +126,47 @@ def test_a_call_in_flight_when_its_worker_is_killed_is_logged_and_counted_as_spe
     swept = JobRecovery(services, JobProgress(services)).sweep()
     assert swept["in_flight_at_crash"] == 0
     assert spend_of(services, caller).spent == pytest.approx(PRICE)
+
+
+def test_a_call_left_in_flight_when_the_job_ended_before_the_sweep_saw_its_worker_dead_is_still_booked(
+    services: Services, provider: tuple[str, Script], tmp_path: Path
+) -> None:
+    # The worker is killed mid-call; before the sweep sees its lease run out (a database away, a sweep not running),
+    # the job's budget runs out and the job closes as expired. The sweep that resumes dead attempts reads only open
+    # jobs: the call stayed in flight for good, and the ledger's sweep released the reservation as if nothing had
+    # been spent, while the provider billed the call.
+    _, script = provider
+    key, _ = KeyService(services).create("capped", ["generate"], spend_cap=1.0, period="day")
+    caller = Caller.of(key)
+    generation = run_async(open_generation(services))
+    job = JobService(services, lambda: generation).create(JobCreate(task="text-to-image", prompt="a kite"), caller)
+    with Session(services.engine) as session:
+        session.execute(update(OutboxMessage).values(sent_at=utcnow()))  # this test runs each step itself
+        session.commit()
+    request_id = attempt_request_id(job.id, 0, 1)
+
+    kill_mid_call(services, script, job.id, tmp_path)
+
+    # Minutes pass: the job's budget runs out, the dead worker's lease and its ledger rows grow old.
+    lease_run_out(services, job.id)
+    with Session(services.engine) as session:
+        session.execute(update(Job).where(Job.id == job.id).values(deadline_at=utcnow() - timedelta(minutes=1)))
+        session.execute(
+            update(ProviderCall)
+            .where(ProviderCall.request_id == request_id)
+            .values(created_at=ProviderCall.created_at - timedelta(minutes=10))
+        )
+        session.execute(
+            update(SpendEntry)
+            .where(SpendEntry.request_id == request_id)
+            .values(created_at=SpendEntry.created_at - timedelta(minutes=10))
+        )
+        session.commit()
+    swept = JobRecovery(services, JobProgress(services)).sweep()
+    assert swept["expired"] == 1
+    assert swept["in_flight_at_crash"] == 1
+
+    [call] = calls_of(services, request_id)
+    assert call.outcome == "in_flight_at_crash" and call.cost_estimate == pytest.approx(PRICE)
+    period = spend_of(services, caller)
+    assert period.spent == pytest.approx(PRICE) and period.reserved == pytest.approx(0.0)

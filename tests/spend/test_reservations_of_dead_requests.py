@@ -23,7 +23,7 @@ from sentinel.jobs.progress import JobProgress
 from sentinel.jobs.recovery import JobRecovery
 from sentinel.keys.caller import Caller
 from sentinel.keys.service import KeyService
-from sentinel.models import SpendEntry, SpendPeriod
+from sentinel.models import ProviderCall, SpendEntry, SpendPeriod
 from sentinel.services import Services
 from sentinel.settings import Settings
 from sentinel.spend.service import SpendCapReached, SpendService
@@ -136,7 +136,12 @@ def fake() -> Iterator[tuple[str, Script]]:
         yield server.url, script
 
 
-def test_a_key_whose_server_was_killed_mid_generation_can_spend_again(tmp_path: Path, fake) -> None:
+def test_a_call_in_flight_when_its_server_was_killed_is_booked_and_the_rest_of_the_hold_released(
+    tmp_path: Path, fake
+) -> None:
+    # The gateway's plain call was logged only once answered: a server killed mid-call left no row, and the sweep
+    # released its reservation as if nothing had been spent, while the provider billed the call (F10/F11). It is
+    # written down, in flight, with the reservation; the sweep books it, and the key can spend the rest again.
     url, script = fake
     routes = {
         "providers": {
@@ -153,7 +158,7 @@ def test_a_key_whose_server_was_killed_mid_generation_can_spend_again(tmp_path: 
         SENTINEL_API_KEY_CACHE_SECONDS="0",
         FAKE_KEY="sk-fake",
     )
-    token = create_key(env, "--name", "capped", "--spend-cap", "0.06", "--period", "day", "--scopes", "generate")
+    token = create_key(env, "--name", "capped", "--spend-cap", "0.08", "--period", "day", "--scopes", "generate")
     headers = {"Authorization": f"Bearer {token}"}
     body = {"prompt": "a cup", "response_format": "url"}
     script.slow_seconds = 30.0
@@ -172,9 +177,17 @@ def test_a_key_whose_server_was_killed_mid_generation_can_spend_again(tmp_path: 
     finally:
         server.kill()
     caller.join(timeout=30)
-    # Minutes pass before anyone asks again.
     engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'sentinel.db'}")
+    # The call the provider was making is in the log, before any answer, at its price.
+    with Session(engine) as session:
+        [call] = session.exec(select(ProviderCall)).all()
+    assert (call.outcome, call.cost_estimate) == ("in_flight", pytest.approx(PRICE))
+    # Minutes pass; the sweep finds the request's reservation no longer renewed.
     age(engine, LATER)
+    swept_by = build_services(Settings(data_dir=tmp_path / "data", routes=tmp_path / "routes.yaml"))
+    swept = JobRecovery(swept_by, JobProgress(swept_by)).sweep()
+    swept_by.engine.dispose()
+    assert swept["spend_released"] == 1 and swept["in_flight_at_crash"] == 1
     server, base = start_server(env, tmp_path / "second.log")
     try:
         deadline = time.monotonic() + 20
@@ -189,9 +202,13 @@ def test_a_key_whose_server_was_killed_mid_generation_can_spend_again(tmp_path: 
     with Session(engine) as session:
         [period] = session.exec(select(SpendPeriod)).all()
         kinds = [e.kind for e in session.exec(select(SpendEntry).order_by(col(SpendEntry.id)))]
+        calls = session.exec(select(ProviderCall).order_by(col(ProviderCall.id))).all()
     engine.dispose()
-    assert period.reserved == pytest.approx(0.0) and period.spent == pytest.approx(PRICE)
+    # Both calls are spent: the killed one booked by the sweep's release, the second by its settle.
+    assert period.reserved == pytest.approx(0.0) and period.spent == pytest.approx(2 * PRICE)
     assert kinds == ["reserve", "release", "reserve", "settle"]
+    assert [(c.outcome, c.provider) for c in calls] == [("in_flight_at_crash", "(not yet named)"), ("ok", "fake")]
+    assert calls[0].cost_estimate == pytest.approx(PRICE) and calls[1].cost_estimate == pytest.approx(PRICE)
 
 
 def _suppressed(call) -> None:
