@@ -58,6 +58,28 @@ def edge_contrast(gray: np.ndarray) -> float:
     return float(np.percentile(np.maximum(across, down), 99.9))
 
 
+def colour_edge_contrast(rgb: np.ndarray, side: int = 1024) -> float:
+    """The brightest 0.1% of the changes over EDGE_DISTANCE px, across or down, of the luminance and the chroma
+    planes (the strongest), read between neighbouring squares of EDGE_DISTANCE px of a copy of ``rgb`` (H×W×3
+    uint8) as a picture analysed at ``side`` px would be: a cheap reading of whether a picture has any edge at all,
+    in its brightness or its colours (:func:`edge_contrast`, on squares twice as wide)."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    scale = min(1.0, side / max(height, width)) / EDGE_DISTANCE
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if min(size) < 2:
+        return float(np.ptp(rgb))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], 3).astype(np.float32)
+    red, blue = chroma_planes(small)
+    changes = []
+    for plane in (small @ np.array(_LUMA, dtype=np.float32), red, blue):
+        changes.append(np.maximum(np.abs(plane[:-1, 1:] - plane[:-1, :-1]), np.abs(plane[1:, :-1] - plane[:-1, :-1])))
+    strongest = np.maximum(np.maximum(changes[0], changes[1]), changes[2]).ravel()
+    top = strongest.size - 1 - strongest.size // 1000
+    return float(np.partition(strongest, top)[top])
+
+
 def strided(array: np.ndarray, side: int) -> np.ndarray:
     """Every n-th pixel so the longest side is at most ``side``: keeps exact values (plateaus, steps, noise)."""
     step = max(1, -(-max(array.shape[:2]) // side))
@@ -110,6 +132,31 @@ def chroma(rgb: np.ndarray) -> ChromaMeasure:
     red, blue = chroma_planes(small)
     luma = small @ np.array(_LUMA, dtype=np.float32)
     return ChromaMeasure(round(max(float(red.std()), float(blue.std())), 2), round(float(luma.std()), 2))
+
+
+#: Side of the tiny copy on which :func:`gradient_curvature` reads how a picture's changes bend.
+CURVATURE_SIDE = 32
+
+
+def gradient_curvature(rgb: np.ndarray) -> float:
+    """How sharply a picture's changes bend on a CURVATURE_SIDE-px copy: the summed Laplacian over the summed
+    gradient, in the luminance or a chroma plane, whichever bends most. A graphic of smooth gradients (a colour
+    wheel, a hue ramp) changes steadily across the frame: 0.1-0.45. Any photo, even blurred by 40 px of a 1024-px
+    frame, still holds shapes a few pixels across at that size: 0.55 and up (0.7 and up for a blur of 30 px).
+    ``rgb``: H×W×3 uint8."""
+    import cv2
+
+    small = cv2.resize(rgb, (CURVATURE_SIDE, CURVATURE_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
+    red, blue = chroma_planes(small)
+    most = 0.0
+    for plane in (small @ np.array(_LUMA, dtype=np.float32), red, blue):
+        inner = plane[1:-1, 1:-1]
+        across, down = plane[1:-1, 2:] - plane[1:-1, :-2], plane[2:, 1:-1] - plane[:-2, 1:-1]
+        laplacian = 4 * inner - plane[:-2, 1:-1] - plane[2:, 1:-1] - plane[1:-1, :-2] - plane[1:-1, 2:]
+        change = float(np.hypot(across, down).sum()) / 2
+        if change > 0:
+            most = max(most, float(np.abs(laplacian).sum()) / change)
+    return round(most, 3)
 
 
 def near_one_colour(rgb: np.ndarray, tolerance: float) -> float:
@@ -2520,6 +2567,35 @@ def _colour_cast(rgb: np.ndarray, least: float, averaged: bool, leave_out_sky: b
         skin_b=skin_b,
         readable=count,
     )
+
+
+def sky_layers(rgb: np.ndarray) -> float:
+    """For a picture with a sky (see SKY_HUES) over SKY_MIN_SHARE of its readable pixels (see :func:`_colour_cast`):
+    how much of their colour the rows tell, the share of the variance of a* and of b* (the smaller) that the rows'
+    means explain. A sky over a sea changes colour from row to row (1 for bands of colour, 0.87-1 for rippled
+    water); a scene of things side by side under a blue light (a room, a street, a face) changes as much across its
+    rows (0.2-0.5). 0 for a picture without such a sky."""
+    import cv2
+
+    sample = _cast_sample(rgb, False)
+    lab = cv2.cvtColor(sample.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2LAB)
+    brightest = cv2.max(cv2.max(sample[..., 0], sample[..., 1]), sample[..., 2])
+    readable = (lab[..., 0] >= CAST_DARKEST) & (brightest < CAST_CLIPPED)
+    counts = readable.sum(axis=1)
+    count = int(counts.sum())
+    if count < CAST_MIN_READABLE or np.count_nonzero(_sky(lab) & readable) < SKY_MIN_SHARE * count:
+        return 0.0
+    explained = 1.0
+    rows = np.maximum(counts, 1).astype(np.float64)
+    for channel in (1, 2):
+        values = np.where(readable, lab[..., channel], 0).astype(np.float64)
+        sums, squares = values.sum(axis=1), (values * values).sum(axis=1)
+        total = float(squares.sum()) / count - (float(sums.sum()) / count) ** 2
+        if total <= 1e-6:
+            continue
+        within = float((squares - sums * sums / rows).sum()) / count
+        explained = min(explained, 1 - within / total)
+    return round(explained, 3)
 
 
 def _sky(lab: np.ndarray) -> np.ndarray:

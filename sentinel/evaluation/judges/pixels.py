@@ -441,6 +441,10 @@ def sharp(ctx: JudgeContext, s: SharpSettings) -> Outcome:
 #: at all: a smooth gradient (a dusk sky) has nothing to be sharp or blurred; a blurred photo keeps its changes,
 #: spread wider (a landscape blurred by 30 px still changes by 11 levels; the probe's smooth dusk sky by 3).
 SMOOTH_EDGE = 6.0
+#: Curvature of a picture's changes (:func:`measures.gradient_curvature`) under which a picture whose colour carries
+#: it more than its brightness is a graphic of smooth gradients: colour wheels read 0.25-0.45, photos blurred by up
+#: to 40 px of a 1024-px frame 0.6 and up.
+SMOOTH_GRAPHIC = 0.5
 
 
 def _sharp_outcome(ctx: JudgeContext, s: SharpSettings) -> Outcome:
@@ -475,6 +479,15 @@ def _sharp_outcome(ctx: JudgeContext, s: SharpSettings) -> Outcome:
     # photograph's colour edges are softer still than its luminance's.
     if _chroma(ctx).spread <= _chroma(ctx).luminance:
         colour = 0.0  # the brightness carries the picture (a blurred photograph): its colour edges are no sharper
+    elif (bend := _curvature(ctx)) < SMOOTH_GRAPHIC:
+        # Colour carries the picture and changes steadily across the whole frame: a graphic of smooth gradients (a
+        # colour wheel, a hue ramp), which has no detail to lose; a blurred photo still holds its shapes.
+        detail = (
+            f"image is a graphic of smooth colour gradients, not a blurred photo: its colours change steadily "
+            f"across the frame (curvature {number(bend)}, photos read {number(SMOOTH_GRAPHIC)} and up; detail "
+            f"score {number(measured)})"
+        )
+        return Outcome(True, measured, s.min_sharpness, detail)
     else:
         colour = round(
             gain * ctx.memo(f"chroma-sharpness@{s.analysis_side}", lambda: _chroma_sharpness(ctx, s.analysis_side)), 1
@@ -494,6 +507,10 @@ def _sharp_outcome(ctx: JudgeContext, s: SharpSettings) -> Outcome:
     detail = f"image looks blurred: detail score {number(measured)} (needs ≥ {number(s.min_sharpness)})"
     blurred = Outcome(False, measured, s.min_sharpness, detail, graded=score / max(s.min_sharpness, 1e-9))
     return _worse_smear(ctx, s, gray, measured, blurred)
+
+
+def _curvature(ctx: JudgeContext) -> float:
+    return ctx.memo("gradient-curvature", lambda: measures.gradient_curvature(ctx.decoded.rgb))
 
 
 _SEVERITY_RANK = {"mild": 0, "moderate": 1, "severe": 2}
@@ -1874,7 +1891,47 @@ def _signed(value: float) -> str:
     "{{ facts.tint }} tint over the whole picture{% if facts.skin %}, and skin in natural skin tones{% endif %}.",
 )
 def colour_cast(ctx: JudgeContext, s: ColourCastSettings) -> Outcome:
-    return _unless_asked(ctx, s, _colour_cast_outcome(ctx, s), ASKED_TINT)
+    outcome = _unless_asked(ctx, s, _colour_cast_outcome(ctx, s), ASKED_TINT)
+    tint = outcome.facts.get("tint")
+    if outcome.passed or not s.prompt_param or not isinstance(tint, str) or outcome.facts.get("skin"):
+        return outcome
+    # A picture that is the colour the prompt asks the whole frame to be ("a blue gradient background"): the tint is
+    # the asked colour. Only a colour near the tint's: a green cast over "a blue background" still fails.
+    asked = asked_in(ctx.params.get(s.prompt_param), ASKED_FIELD_COLOUR)
+    if asked is None or tint not in _NEAR_TINTS.get(asked.split()[0].lower().split("-")[0], ()):
+        return outcome
+    return Outcome(True, outcome.measured, outcome.threshold, _as_asked(outcome.detail, asked), facts=outcome.facts)
+
+
+#: A colour asked for a whole frame: a background, a wallpaper, a gradient, a pattern of that colour.
+ASKED_FIELD_COLOUR = re.compile(
+    r"\b(?:red|orange|amber|yellow|gold(?:en)?|green|teal|turquoise|aqua|cyan|blue|navy|azure|purple|violet"
+    r"|lavender|magenta|pink)(?:[- ]\w+){0,2}?[- ](?:background|backdrop|wallpaper|gradient|texture|pattern"
+    r"|canvas|abstract|colou?r field)s?\b",
+    re.IGNORECASE,
+)
+#: The tints (see tint_name) that a colour asked for covers.
+_NEAR_TINTS: dict[str, tuple[str, ...]] = {
+    "red": ("red", "magenta", "orange"),
+    "orange": ("orange", "red", "yellow"),
+    "amber": ("orange", "yellow"),
+    "yellow": ("yellow", "orange", "yellow-green"),
+    "gold": ("yellow", "orange"),
+    "golden": ("yellow", "orange"),
+    "green": ("green", "yellow-green", "cyan"),
+    "teal": ("cyan", "green", "blue"),
+    "turquoise": ("cyan", "green", "blue"),
+    "aqua": ("cyan", "green", "blue"),
+    "cyan": ("cyan", "green", "blue"),
+    "blue": ("blue", "cyan", "purple"),
+    "navy": ("blue", "cyan", "purple"),
+    "azure": ("blue", "cyan"),
+    "purple": ("purple", "blue", "magenta"),
+    "violet": ("purple", "blue", "magenta"),
+    "lavender": ("purple", "blue", "magenta"),
+    "magenta": ("magenta", "purple", "red"),
+    "pink": ("magenta", "red", "purple"),
+}
 
 
 def _colour_cast_outcome(ctx: JudgeContext, s: ColourCastSettings) -> Outcome:
@@ -1889,6 +1946,13 @@ def _colour_cast_outcome(ctx: JudgeContext, s: ColourCastSettings) -> Outcome:
         averaged = True
         m = ctx.memo(f"colour-cast-averaged@{weakest}", lambda: measures.colour_cast(ctx.decoded.rgb, weakest, True))
         outcome = _cast_outcome(m, s)
+    if not outcome.passed and _smooth(ctx):
+        # A gradient or a smooth field of colour (a wallpaper, a backdrop) has no surfaces a light could have tinted.
+        detail = (
+            f"no colour cast: the picture is a smooth field of colour with no edges (its tones change by at most "
+            f"{number(round(_edges(ctx), 1))} levels over {measures.EDGE_DISTANCE} px), no surfaces a light tinted"
+        )
+        return Outcome(True, outcome.measured, outcome.threshold, detail)
     if not outcome.passed and measures.SKY_HUES[0] <= m.hue <= measures.SKY_HUES[1]:
         # A blue "white" may be a clear sky, the palest part of many a landscape. Read without it, the other surfaces
         # tell the light: neutral or of another colour, the sky was all; blue as well, it is a cast over everything.
@@ -1898,7 +1962,57 @@ def _colour_cast_outcome(ctx: JudgeContext, s: ColourCastSettings) -> Outcome:
         )
         if apart is not None and (apart.chroma < weakest or _hue_apart(apart.hue, m.hue) > SKY_OTHER_HUE):
             outcome = _cast_outcome(apart, s)
+        elif (
+            (apart is None or apart.chroma >= measures.SKY_MIN_CHROMA)
+            and _layered(ctx, m)
+            and not _skin_out_of_range(m)
+        ):
+            # Blue as well, but as saturated as a sky (or sky all over), in bands from top to bottom as a sky over a
+            # sea lies: a blue material whose own colour decides, where a blue light leaves a white or a grey far
+            # paler and tints things side by side alike.
+            water = _cast_outcome(apart, s) if apart is not None else None
+            if water is None:
+                why = "the picture is sky and water, with no white or grey surface to read a tint on"
+                outcome = _blue_scene(m, outcome, why)
+            elif water.passed:
+                outcome = _blue_scene(
+                    m, outcome, f"apart from the sky, {water.detail.removeprefix('no colour cast: ')}"
+                )
     return outcome
+
+
+def _layered(ctx: JudgeContext, m: measures.ColourCast) -> bool:
+    """Whether a picture whose whites read blue is sky over water: its palest parts as saturated as a hazy horizon
+    (a white or a grey a blue light tinted reads paler), and its colours in bands from top to bottom."""
+    return m.chroma >= SKY_PALEST and ctx.memo("sky-layers", lambda: measures.sky_layers(ctx.decoded.rgb)) >= SKY_ROWS
+
+
+#: Least chroma of the whites of a picture that is sky and water: the palest sky at a horizon and the sea's
+#: brightest glints read 23-30; white sails, hulls and grey piers under a blue light of 30-50% 12-18.
+SKY_PALEST = 20.0
+
+
+#: Share of the variance of a picture's colour its rows explain from which a picture that is all sky reads as sky
+#: (and water) rather than a scene under a blue light: bands of colour over the frame's height read 0.87-1, a room
+#: or a street 0.2-0.5.
+SKY_ROWS = 0.75
+
+
+def _blue_scene(m: measures.ColourCast, failed: Outcome, why: str) -> Outcome:
+    """A pass for a picture whose blue whites (``failed`` read them as a cast) are its sky and water."""
+    detail = (
+        f"no colour cast: the blue is the sky's and the water's (the brightest surfaces read a* {_signed(m.a)}, "
+        f"b* {_signed(m.b)}, chroma {number(round(m.chroma, 1))}): {why}"
+    )
+    return Outcome(True, failed.measured, failed.threshold, detail)
+
+
+def _edges(ctx: JudgeContext) -> float:
+    return ctx.memo("colour-edge-contrast", lambda: measures.colour_edge_contrast(ctx.decoded.rgb))
+
+
+def _smooth(ctx: JudgeContext) -> bool:
+    return _edges(ctx) < SMOOTH_EDGE
 
 
 #: Degrees of CIELAB hue between the light read with the sky and without it from which the sky alone made the tint.
