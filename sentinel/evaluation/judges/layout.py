@@ -612,6 +612,13 @@ class BusyBackgroundSettings(CheckSettings):
         description="largest separate object beside the product (a prop, a second item) allowed, as a share of the "
         "product's area; only objects with a crisp outline count (a detached soft shadow has none)",
     )
+    max_prop_frame: float = Field(
+        0.01,
+        gt=0,
+        le=1,
+        description="largest separate object beside the product allowed, as a share of the frame's area: a cup a "
+        "tenth of the frame across beside a large product is a prop however small next to it",
+    )
 
 
 #: Share of a separate object's outline that must be a crisp step (DETAIL_STEP) for it to be an object, not a
@@ -623,6 +630,8 @@ PROP_CRISP_OUTLINE = 0.5
 class Prop:
     #: Area as a share of the product's.
     share: float
+    #: Area as a share of the frame's.
+    frame_share: float
     #: Bounding box (left, top, right, bottom) at LAYOUT_SIDE.
     box: tuple[int, int, int, int]
 
@@ -661,7 +670,8 @@ def largest_prop(layout: Layout) -> Prop | None:
         sharp = ndimage.maximum_filter(crisp[found], 3) & outline
         if np.count_nonzero(sharp) < PROP_CRISP_OUTLINE * max(1, np.count_nonzero(outline)):
             continue
-        best = Prop(round(share, 4), (cols.start, rows.start, cols.stop, rows.stop))
+        frame_share = int(np.count_nonzero(piece)) / apart.size
+        best = Prop(round(share, 4), round(frame_share, 4), (cols.start, rows.start, cols.stop, rows.stop))
     return best
 
 
@@ -702,8 +712,9 @@ BUSY_BANDS = Bands(0.3, 0.5, higher_is_better=False, measure="share of the backg
     "busy_background",
     BusyBackgroundSettings,
     bands=BUSY_BANDS,
-    fix="Put the product alone on a plain, seamless backdrop: no props, surfaces, patterns, texture or other "
-    "objects around it.",
+    fix="{% if facts.prop_at %}Remove the separate object at the {{ facts.prop_at }} of the frame, beside the "
+    "product. {% endif %}Put the product alone on a plain, seamless backdrop: no props, surfaces, patterns, texture "
+    "or other objects around it.",
 )
 def busy_background(ctx: JudgeContext, s: BusyBackgroundSettings) -> Outcome:
     """Texture or clutter in the background around the product, not only at the border: the background
@@ -718,27 +729,29 @@ def busy_background(ctx: JudgeContext, s: BusyBackgroundSettings) -> Outcome:
     if busy is None:
         return Outcome(True, None, s.max_busy, "the product fills the whole frame: no background to judge")
     where = "around the product" if layout.plain_backdrop else "at the edges of the frame"
+    prop = largest_prop(layout)
+    if prop is not None and prop.share <= s.max_prop and prop.frame_share <= s.max_prop_frame:
+        prop = None
+    height, width = layout.subject.shape
     if busy <= s.max_busy:
-        prop = largest_prop(layout)
-        if prop is not None and prop.share > s.max_prop:
-            height, width = layout.subject.shape
+        if prop is not None:
+            at = region_name(prop.box, width, height)
             detail = (
-                f"a separate object stands beside the product at the {region_name(prop.box, width, height)} "
-                f"({pct(prop.share)} of the product's size, allowed {pct(s.max_prop)}): a prop or second item on "
-                f"an otherwise plain background ({pct(busy)} busy)"
+                f"a separate object stands beside the product at the {at} ({pct(prop.share)} of the product's "
+                f"size, {pct(prop.frame_share)} of the frame; allowed {pct(s.max_prop)} of the product or "
+                f"{pct(s.max_prop_frame)} of the frame): a prop or second item on an otherwise plain background "
+                f"({pct(busy)} busy)"
             )
-            return Outcome(False, round(busy, 4), s.max_busy, detail, severity="moderate", facts={"prop": True})
+            facts = {"prop": True, "prop_at": at}
+            return Outcome(False, round(busy, 4), s.max_busy, detail, severity="moderate", facts=facts)
         return Outcome(True, round(busy, 4), s.max_busy, f"the background {where} is plain ({pct(busy)} busy)")
     detail = (
         f"the background {where} is busy: {pct(busy)} of it holds texture, edges or objects (allowed {pct(s.max_busy)})"
     )
-    prop = largest_prop(layout)
-    if prop is not None and prop.share > s.max_prop and busy < BUSY_BANDS.moderate:
+    if prop is not None and busy < BUSY_BANDS.moderate:
         # A second object beside the product is a prop however few cells it marks: never only mild.
-        height, width = layout.subject.shape
-        detail += (
-            f"; a separate object stands beside the product at the {region_name(prop.box, width, height)} "
-            f"({pct(prop.share)} of the product's size)"
-        )
-        return Outcome(False, round(busy, 4), s.max_busy, detail, severity="moderate", facts={"prop": True})
+        at = region_name(prop.box, width, height)
+        detail += f"; a separate object stands beside the product at the {at} ({pct(prop.share)} of the product's size)"
+        facts = {"prop": True, "prop_at": at}
+        return Outcome(False, round(busy, 4), s.max_busy, detail, severity="moderate", facts=facts)
     return Outcome(False, round(busy, 4), s.max_busy, detail)
