@@ -2,7 +2,7 @@
 
 The provider answers (the image is paid for) just as PostgreSQL goes away: the image's row and its call log cannot
 be written. The attempt keeps the image and the calls on the worker's disk, as it does while the blob store is away
-(see test_h9_paid_image_kept), and its retry, once the database is back, writes them and hands that image to the
+(see test_paid_image_kept), and its retry, once the database is back, writes them and hands that image to the
 panel: the provider is called once, the call log names the one paid call, and the key's spend cap counts it once.
 Against PostgreSQL behind a proxy the test cuts, and a fake OpenAI-shaped provider on 127.0.0.1.
 """

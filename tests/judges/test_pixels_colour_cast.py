@@ -20,8 +20,8 @@ from sentinel.evaluation.panel import Panel
 from sentinel.evaluation.runner import run_judge
 from sentinel.rubrics.loader import RubricRegistry
 from sentinel.settings import DATA_ROOT
-from tests.judges.test_h7_pixel_verdicts import landscape
 from tests.judges.test_pixel_detectors import astronaut, coffee, context, jpeg, judge
+from tests.judges.test_pixel_verdicts import landscape
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

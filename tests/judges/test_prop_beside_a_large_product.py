@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 from skimage import data
 
-from tests.judges.test_fp_product_props_and_bands import judge
+from tests.judges.test_product_props_and_bands import judge
 from tests.judges.test_text_reading import criterion, verdict
 
 WHITE = (255, 255, 255)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.judges.test_h6_text_verdicts import verdict
 from tests.judges.test_ocr_work import SANS_BOLD, SERIF
+from tests.judges.test_text_verdicts import verdict
 
 
 def cake_top(mark: str | None = None) -> Image.Image:

@@ -13,7 +13,7 @@ from sentinel.evaluation.judges import base, pixels
 from sentinel.evaluation.judges import pixel_measures as measures
 from sentinel.evaluation.judges.base import DecodedImage, ImageSource, JudgeContext
 from sentinel.store.images import Decoded
-from tests.judges.test_h2_pixel_working_memory import photo
+from tests.judges.test_pixel_working_memory import photo
 
 SHAPES = [(64, 64), (97, 130), (200, 71), (257, 333), (513, 260)]
 
