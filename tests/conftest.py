@@ -16,6 +16,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+# Bytecode caches on, here and in every process a test starts: where PYTHONDONTWRITEBYTECODE is set (as the service
+# image sets it), each `sentinel` process compiled the package from source again and pytest rewrote every test
+# module's asserts again in each of its processes, on every run.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 # Before any sentinel import reads settings: the in-process tests use the embedded defaults.
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="sentinel-test-"))
 for _name in list(os.environ):

@@ -45,8 +45,9 @@ def test_the_set_is_large_labelled_and_graded() -> None:
 
 
 #: The panel over the whole labelled set is CPU work that a loaded machine does slowly: the module's bound is the
-#: benchmark's own (900 s), not the suite's 120 s per test; and one xdist process runs it, not each of them.
-pytestmark = [pytest.mark.timeout(960), pytest.mark.xdist_group("accuracy-set")]
+#: benchmark's own (900 s), not the suite's 120 s per test. One xdist process runs it, not each of them: the suite
+#: hands out whole files (--dist loadfile in pyproject.toml).
+pytestmark = pytest.mark.timeout(960)
 
 
 @pytest.fixture(scope="module")

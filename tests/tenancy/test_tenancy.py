@@ -1,4 +1,4 @@
-"""Every stored thing has an owner: two tenants on one real `sentinel serve`, keys made with the CLI.
+"""Every stored thing has an owner: two tenants on one real `sentinel serve`, the first key made with the CLI.
 
 Tenant acme has two keys (a1 made the rows, a2 shares them), globex has one (b), and an admin key sees everything.
 Another tenant's job, evaluation, image or review item answers 404, exactly as a missing one does.
@@ -17,7 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sentinel.keys.service import KeyService
+from sentinel.settings import Settings
 from sentinel.store.signing import UrlSigner
+from sentinel.wiring import build_services
 from tests.conftest import FIXTURES, SENTINEL, clean_env, own_postgres_database, start_server
 
 
@@ -50,12 +53,19 @@ def create_key(env: dict[str, str], name: str, scopes: str, tenant: str | None =
 
 
 def _serve(env: dict[str, str], tmp: Path) -> Iterator[Tenants]:
-    keys = {
-        "a1": create_key(env, "acme-app", "generate,evaluate,review", "acme"),
-        "a2": create_key(env, "acme-reviewer", "generate,evaluate,review", "acme"),
-        "b": create_key(env, "globex-app", "generate,evaluate,review", "globex"),
-        "admin": create_key(env, "ops", "admin"),
-    }
+    # The first key as an operator makes it, with `sentinel keys create --tenant`; the others as that command makes
+    # them, in this process (a CLI start-up per key costs seconds of CPU).
+    keys = {"a1": create_key(env, "acme-app", "generate,evaluate,review", "acme")}
+    settings = Settings(data_dir=Path(env["SENTINEL_DATA_DIR"]), database_url=env.get("SENTINEL_DATABASE_URL"))
+    services = build_services(settings)
+    try:
+        made = KeyService(services)
+        scopes = ["generate", "evaluate", "review"]
+        keys["a2"] = made.create("acme-reviewer", scopes, tenant="acme")[1]
+        keys["b"] = made.create("globex-app", scopes, tenant="globex")[1]
+        keys["admin"] = made.create("ops", ["admin"])[1]
+    finally:
+        services.engine.dispose()
     server, base = start_server(env, tmp / "api.log", timeout=60)
     try:
         headers = {"Authorization": f"Bearer {keys['a1']}"}
