@@ -13,7 +13,13 @@ from sentinel.errors import InvalidInput, SentinelError
 from sentinel.evaluation.service import check_mask_fits
 from sentinel.gateway.fields import honouring, output_options_of
 from sentinel.gateway.schemas import ImagesEditRequest, ImagesGenerationRequest, ImagesVariationRequest
-from sentinel.generation.service import Generation, GenerationRequest, GenerationService, ImageNotStored
+from sentinel.generation.service import (
+    Generation,
+    GenerationRequest,
+    GenerationService,
+    ImageNotRecorded,
+    ImageNotStored,
+)
 from sentinel.http.base64_bytes import Base64Bytes
 from sentinel.http.gated import Gated
 from sentinel.keys.caller import Caller
@@ -290,20 +296,22 @@ class GatewayService:
         answer_early: bool = False,
     ) -> Generation:
         """The generation; when its images were delivered (and paid for) but the blob store could not keep them,
-        a ``b64_json`` answer still carries them (the caller gets what it paid for, and a retry would pay again),
-        marked not stored; a ``url`` answer has nothing to point at: 503 storage_unavailable, with Retry-After and
-        ``x-should-retry: false`` (the OpenAI SDK's own retry would buy another image the store cannot keep).
+        or the database could not record them (it went away or stalled at the commit), a ``b64_json`` answer still
+        carries them (the caller gets what it paid for, and a retry would pay again), marked not stored and saying
+        why; a ``url`` answer has nothing to point at: 503 storage_unavailable (or database_unavailable) with
+        ``x-should-retry: false`` (the OpenAI SDK's own retry would buy another image that could not be kept).
         Only a ``b64_json`` answer is answered early: its megabytes of base64 go out while the commit is made (a
-        ``url`` answer is a few hundred bytes, and names an image that must be stored first)."""
+        ``url`` answer is a few hundred bytes, and names an image that must be stored first); should the database
+        fail that commit, the answer ends saying so (:meth:`response_body`)."""
         early = answer_early and response_format_of(body) == "b64_json"
         try:
             return await self.generation.generate(request, caller, answer_early=early)
-        except ImageNotStored as exc:
+        except (ImageNotStored, ImageNotRecorded) as exc:
             if response_format_of(body) != "b64_json":
                 exc.headers = (exc.headers or {}) | sentinel_headers(exc.generation)
                 raise
             exc.generation.stored = False
-            exc.generation.not_stored = exc.cause.message
+            exc.generation.not_stored = exc.cause.message if isinstance(exc, ImageNotStored) else exc.message
             return exc.generation
 
     @staticmethod
@@ -360,7 +368,7 @@ class GatewayService:
                 await asyncio.shield(committed)
 
             # Last in the answer, so everything before it (the images' base64) goes out while the commit is made.
-            outcome = Gated(outcome, once_committed)
+            outcome = Gated(outcome, once_committed, not_recorded)
         return {"created": generation.created, "data": data, "sentinel": outcome}
 
     @staticmethod
@@ -385,6 +393,19 @@ class GatewayService:
                 if r.image is not None
             ],
         }
+
+
+def not_recorded(outcome: dict[str, Any], failure: BaseException) -> list[dict[str, Any]]:
+    """What ends an early answer whose commit the database could not take, in the room its ``sentinel`` object had
+    (its length was sent): the images went out all the same (paid for, and a retry would pay again), so the answer
+    is completed saying they were not stored and why, with as much of the outcome as fits. Nothing for any other
+    failure (the answer is cut short)."""
+    if not isinstance(failure, ImageNotRecorded):
+        return []
+    said = {"stored": False, "not_stored": failure.message}
+    brief = {"id": outcome.get("id"), **said}
+    full = {key: value for key, value in outcome.items() if key != "attempts"} | said
+    return [full, brief, brief | {"not_stored": "the database could not record it"}, {"stored": False}]
 
 
 def refuse_stream(body: ImagesGenerationRequest | ImagesEditRequest | ImagesVariationRequest, what: str) -> None:

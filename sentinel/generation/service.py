@@ -72,10 +72,12 @@ class ImageNotStored(BlobStoreError):
 
 class ImageNotRecorded(SentinelError):
     """Images were delivered (and paid for) but the database could not take their rows and call log (it went away
-    or stalled at the commit). Raised only for a request that writes its calls down before sending them (a job's
-    attempt, ``GenerationRequest.journal``): its calls are in the log as ``in_flight`` already, ``record`` holds the
-    rows that were to complete them and ``generation`` the images' bytes, for the attempt to keep until the database
-    is back (see :mod:`sentinel.jobs.unstored`) rather than pay for another image."""
+    or stalled at the commit). ``generation`` holds the images' bytes and ``record`` the rows that were to be written.
+    A job's attempt (``GenerationRequest.journal``: its calls are in the log as ``in_flight`` already) keeps both
+    until the database is back (see :mod:`sentinel.jobs.unstored`) rather than pay for another image; the gateway
+    hands a ``b64_json`` answer's images out all the same, marked not stored (a capped key's calls were written in
+    flight with its reservation: the ledger's sweep books them). A retry pays again, so the OpenAI SDK is told not to
+    make one of its own."""
 
     status_code = 503
     error_type = "service_unavailable"
@@ -258,7 +260,8 @@ class GenerationService:
         commit under way in ``committed``, when the store is expected to keep them (see :meth:`_answers_early`),
         so the caller can start sending an answer whose end waits for that commit. Should the store fail all the
         same, the calls are logged and ``committed`` raises :class:`ImageNotStored`: the answer, already under way
-        without ``x-sentinel-stored: false``, is to be cut short, not completed as if stored.
+        without ``x-sentinel-stored: false``, is to be cut short, not completed as if stored. Should the database
+        not take the rows, ``committed`` raises :class:`ImageNotRecorded` (the answer may still end saying so).
         """
         reservation = await self._reserve(request, owner)
         # While the request works its reservation is renewed: the sweep releases only one whose process died.
@@ -318,16 +321,13 @@ class GenerationService:
         if answer_early and self._answers_early(record):
             generation.image_ids = image_ids
             # The commit's thread starts before the answer does: the two overlap from the first byte sent.
-            committing = asyncio.ensure_future(self._commit(record, generation, self.records.submit(record)))
+            committing = asyncio.ensure_future(
+                self._commit(record, generation, self.records.submit(record), reservation)
+            )
             committing.add_done_callback(_log_failed_commit)
             generation.committed = committing
             return generation
-        try:
-            await self._commit(record, generation, self.records.submit(record))
-        except (OperationalError, PoolTimeout) as exc:
-            if request.journal is None or not record.images:
-                raise
-            raise ImageNotRecorded(exc, generation, record, reservation) from exc
+        await self._commit(record, generation, self.records.submit(record), reservation)
         generation.image_ids = image_ids
         return generation
 
@@ -347,10 +347,16 @@ class GenerationService:
             return False
         return True
 
-    async def _commit(self, record: Record, generation: Generation, written: asyncio.Future[None]) -> None:
+    async def _commit(
+        self,
+        record: Record,
+        generation: Generation,
+        written: asyncio.Future[None],
+        reservation: Reservation | None = None,
+    ) -> None:
         """The generation's rows committed (``written``: their commit, under way); when the blob store could not keep
         its images, ImageNotStored, with their calls logged all the same (the provider was paid, and the spend was
-        settled)."""
+        settled); when the database could not take the rows of delivered images, ImageNotRecorded."""
         try:
             await written
         except BlobStoreError as exc:
@@ -358,6 +364,10 @@ class GenerationService:
                 raise
             unlogged = await self._record_calls_only(record, exc)
             raise ImageNotStored(exc, generation, unlogged) from exc
+        except (OperationalError, PoolTimeout) as exc:
+            if not record.images:
+                raise
+            raise ImageNotRecorded(exc, generation, record, reservation) from exc
 
     def _abandon(self, reservation: Reservation, journal: ReservedCalls | None) -> None:
         """A request whose routing broke or was cancelled: its calls sent and not answered marked ``in_flight_at_crash``

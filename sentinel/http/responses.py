@@ -101,8 +101,15 @@ class JSONResponse(StarletteJSONResponse):
                 if not glue_only:
                     await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
                     parts = []
-                await value.gate()
-                parts.append(value.rendered)
+                try:
+                    await value.gate()
+                except Exception as failure:
+                    instead = value.rendered_instead(failure)
+                    if instead is None:
+                        raise
+                    parts.append(instead)
+                else:
+                    parts.append(value.rendered)
             elif value is not None:
                 parts.append(value.base64())
                 glue_only = False
