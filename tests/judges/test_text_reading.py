@@ -186,7 +186,9 @@ def test_small_text_in_a_large_picture_gets_a_closer_look_before_it_is_called_mi
     draw.rectangle((614, 922, 1434, 1126), fill=(250, 250, 245), outline=(60, 60, 60), width=3)
     draw.text((1024, 1024), "Ticket Office 2nd Floor", font=font(SANS, 16), fill=(20, 20, 20), anchor="mm")
     outcome = text.expected_text(context(png(picture), text="Ticket Office 2nd Floor"), text.ExpectedTextSettings())
-    assert outcome.passed, outcome.detail
+    # Read right, not misspelled; letters 0.6% of the picture's side are too small to read comfortably (mild).
+    assert "'Ticket Office 2nd Floor' as expected" in outcome.detail, outcome.detail
+    assert outcome.passed or (outcome.severity == "mild" and outcome.facts.get("small")), outcome.detail
 
 
 # --- Case, accents and severity ---------------------------------------------------------------------------------

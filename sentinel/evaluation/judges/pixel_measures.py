@@ -170,7 +170,12 @@ def near_one_colour(rgb: np.ndarray, tolerance: float) -> float:
 #: Longest side of the copy a small subject is looked for on: box-averaged by at least 2 each way, so single stray
 #: pixels (salt noise, a dotted line of alternating extremes) average back into the ground instead of counting.
 SUBJECT_SIDE = 512
-#: Levels (the channel that differs most) by which a pixel of that copy stands out from the ground colour.
+#: Levels (the channel that differs most) by which a pixel of that copy stands out from the ground colour: on a clean
+#: ground, a faint subject's levels (a sign's letters 12-20 levels off its board, legible to a person); on a grainy
+#: one, SUBJECT_NOISE_MULTIPLE times its grain (σ estimated from the median departure from the ground), so grain
+#: never stands out. The measure never asks for more than SUBJECT_CONTRAST.
+FAINT_SUBJECT_CONTRAST = 8
+SUBJECT_NOISE_MULTIPLE = 6.0
 SUBJECT_CONTRAST = 40
 #: Share of the rows (or columns) the standing-out pixels must cross to be a subject rather than a speck: a red
 #: ball 40 px across on a 1024×768 lawn crosses 5.5% of the rows and is a speck; 'OPEN 24/7' in 16-px letters on a
@@ -200,14 +205,15 @@ class SmallSubject:
 
 
 def small_subject(rgb: np.ndarray) -> SmallSubject:
-    """A small subject of strong contrast on a plain ground: a line of small text on a sign, a small logo on white,
-    a thin line drawing. Such an image is all but one flat value (its spread and its share near the median read as
-    blank) yet it is a picture. Pixels of a box-averaged copy (at least 2×2, at most SUBJECT_SIDE px) that differ
-    from the median colour by more than SUBJECT_CONTRAST levels stand out; how many rows or columns they cross says
-    whether they are a subject or a speck; parts under SUBJECT_MIN_PART px are scattered dots. Calibration: flat
-    colours, faint grey or colour noise (σ 2-5), a dotted row of black and white pixels on grey, 0.4% of
-    salt-and-pepper dots read nothing; a 40-px ball on a 1024×768 lawn spans 5.5% in one part;
-    'OPEN 24/7' in 16-px letters on a 1024² (64-px on a 4096²) sign spans 8.0-8.4% in 2-5 parts."""
+    """A small subject on a plain ground: a line of small text on a sign, a small logo on white, a thin line drawing,
+    a sign's faint letters on a clean board. Such an image is all but one flat value (its spread and its share near
+    the median read as blank) yet it is a picture. Pixels of a box-averaged copy (at least 2×2, at most SUBJECT_SIDE
+    px) that differ from the median colour by more than the contrast (FAINT_SUBJECT_CONTRAST on a clean ground, up to
+    SUBJECT_CONTRAST on a grainy one) stand out; how many rows or columns they cross says whether they are a subject
+    or a speck; parts under SUBJECT_MIN_PART px are scattered dots. Calibration: flat colours, faint grey or colour
+    noise (σ 2-5), a dotted row of black and white pixels on grey, 0.4% of salt-and-pepper dots read nothing; a 40-px
+    ball on a 1024×768 lawn spans 5.5% in one part; 'OPEN 24/7' in 16-px letters on a 1024² (64-px on a 4096²) sign
+    spans 8.0-8.4% in 2-5 parts."""
     import cv2
 
     height, width = rgb.shape[:2]
@@ -218,7 +224,10 @@ def small_subject(rgb: np.ndarray) -> SmallSubject:
     small = cv2.resize(rgb[: down * factor, : across * factor], (across, down), interpolation=cv2.INTER_AREA)
     ground = np.median(strided(small, 256).reshape(-1, 3), axis=0).round().astype(np.uint8)
     change = cv2.absdiff(small, np.full_like(small, ground))
-    far = np.maximum(np.maximum(change[..., 0], change[..., 1]), change[..., 2]) > SUBJECT_CONTRAST
+    departure = np.maximum(np.maximum(change[..., 0], change[..., 1]), change[..., 2])
+    grain = float(np.median(strided(departure, 256))) / 0.6745
+    contrast = min(SUBJECT_CONTRAST, max(FAINT_SUBJECT_CONTRAST, SUBJECT_NOISE_MULTIPLE * grain))
+    far = departure > contrast
     if not np.count_nonzero(far):
         return SmallSubject(0.0, 0, 0.0)
     # Parts of a pixel or two are scattered dots (salt noise, dust), which cross many rows without being a subject.

@@ -460,12 +460,26 @@ def _sharp_outcome(ctx: JudgeContext, s: SharpSettings) -> Outcome:
     # The brightest 0.1% (a partition of the sample, most of this step's time) only of a picture dark on average.
     dim = float(sample.mean()) < DIM_MEAN and (highlight := float(np.percentile(sample, 99.9))) < DIM_HIGHLIGHT
     gain = (255 / max(highlight, 16.0)) ** 2 if dim else 1.0
+    read_as = f", read as if its brightest parts ({number(round(highlight))}) were white" if dim else ""
+    if score * gain < s.min_sharpness:
+        # A picture of low contrast all over (a sign's letters a few levels off its board) is read as if its tones
+        # spanned the whole range, for the same reason: its edges may be crisp, only faint. A blurred one stays
+        # blurred (blur lowers the score far more than the contrast takes away).
+        # Only where the brightness carries the picture: letters of one brightness on a coloured sign are read in
+        # their colour edges below, which stretching the flat luminance would only fill with its noise.
+        low, high = np.percentile(sample, [LOW_CONTRAST_TAIL, 100 - LOW_CONTRAST_TAIL])
+        span = float(high - low)
+        stretch = (255 / max(span, 16.0)) ** 2
+        if span < LOW_CONTRAST_SPAN and stretch > gain and _chroma(ctx).spread <= _chroma(ctx).luminance:
+            # The one-level steps a blurred faint edge is rounded to read as detail of their own: taken away first.
+            score = max(0.0, score - LOW_CONTRAST_STEPS)
+            gain = stretch
+            read_as = f", read as if its tones ({number(round(span))} levels apart) spanned the whole range"
     score *= gain
     measured = round(score, 1)
     if score >= s.min_sharpness:
         if smeared := _smeared(ctx, s, gray, measured):
             return smeared
-        read_as = f", read as if its brightest parts ({number(round(highlight))}) were white" if dim else ""
         return Outcome(True, measured, s.min_sharpness, f"image is sharp (detail score {number(measured)}{read_as})")
     edges = ctx.memo(f"edge-contrast@{s.analysis_side}", lambda: _edge_contrast(ctx, gray, s.analysis_side))
     if edges < SMOOTH_EDGE:
@@ -556,6 +570,15 @@ def _smeared(ctx: JudgeContext, s: SharpSettings, gray: np.ndarray, score: float
     facts = {"smeared": m.direction}
     return Outcome(False, m.ratio, s.min_edge_ratio, detail, severity=severity, facts=facts)
 
+
+#: A picture whose luminance (but for its darkest and brightest LOW_CONTRAST_TAIL percent) spans fewer levels than
+#: LOW_CONTRAST_SPAN is of low contrast all over: its detail score is read as if its tones spanned the whole range.
+#: A photograph spans 150 levels and more, a faint sign's letters 10-40 levels off the board.
+LOW_CONTRAST_SPAN = 64.0
+LOW_CONTRAST_TAIL = 0.1
+#: Detail score of the one-level steps a blurred low-contrast edge is rounded to: a 20-30 level sign blurred by a
+#: radius of 2-8 px scores 0.2-1.1 (its crisp letters 9-42), which stretching to the whole range would make sharp.
+LOW_CONTRAST_STEPS = 1.5
 
 #: A picture darker on average than DIM_MEAN_FACTOR × ``min_mean`` whose brightest 0.1% stay under
 #: DIM_HIGHLIGHT_FACTOR × ``min_mean`` is dim all over: no light, no white, nothing brighter than a dark grey

@@ -1017,6 +1017,9 @@ class Match:
     #: Characters read as a look-alike of the expected one rather than as it (expected, read): ('O', '0') for 'C00L'
     #: read for 'COOL', ('I', 'l') for 'lllinois' read for 'Illinois'. Compared as equal, yet not what was expected.
     lookalike_reads: tuple[tuple[str, str], ...] = ()
+    #: Letters of another script read surely in place of an expected letter, not its look-alike (expected, read):
+    #: ('A', 'Λ') for 'BΛKERY' read for 'BAKERY'. A glyph a reader sees as another letter, not the OCR's confusion.
+    foreign_letters: tuple[tuple[str, str], ...] = ()
 
     def passes(self, s: ExpectedTextSettings) -> bool:
         """Spelled as expected (and in the expected case, unless case is ignored)."""
@@ -1360,7 +1363,25 @@ def best_match(expected: str, page: OcrPage, min_confidence: float) -> Match:
                 if lookalike[i, j] and not exact[i, j] and not loose[i, j] and not unreadable[i]
             )
         ),
+        foreign_letters=tuple(
+            dict.fromkeys(
+                (pattern[i], compared[j])
+                for i, j in aligned.pairs
+                if not same[i, j]
+                and _other_script(pattern[i], compared[j])
+                and words[glyphs[j][1]].confidence >= SURE_CONFIDENCE
+            )
+        ),
     )
+
+
+def _other_script(expected: str, read: str) -> bool:
+    """Whether ``read`` is a letter of another script than the expected letter, and not the expected letter's
+    look-alike there: Greek 'Λ' or 'Ξ' for a Latin 'A' or 'E', Cyrillic 'И' for 'N'."""
+    if not (expected.isalpha() and read.isalpha()):
+        return False
+    theirs, ours = _script(read), _script(expected)
+    return bool(theirs and ours) and theirs != ours and _fold(_bare(_as_read(read))) != _fold(_bare(expected))
 
 
 #: Most letters or digits of a word the OCR may lose with a symbol beside it ('I' of 'I ❤ NY', 'NY' of 'I ❤ NY'): a
@@ -1640,6 +1661,10 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     def found() -> Match:
         best = _searched(ctx, expected, _page(ctx, sample=True), s)
         page = best.page  # with the lines the search recognised
+        if best.foreign_letters and not best.passes(s):
+            # A letter of another script read surely in place of an expected one is drawn so: a closer or finer
+            # reading that takes it for the expected letter ('BΛKERY' read 'BAKERY' closer up) only misses it.
+            return best
         # No other reading can confirm letters the recogniser cannot output, only those it can read.
         settled = best.unreadable and best.readable_score >= s.min_similarity
         if not best.passes(s) and not settled and best.score < ABSENT_BELOW and not _settled(page):
@@ -1991,6 +2016,11 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
         )
         if match.inside:
             detail += f": the letters of '{expected}' are there only as part of '{match.inside}'"
+        elif match.foreign_letters:
+            shown = ", ".join(
+                f"{_shown(got)} (a {_script(got)} letter) for {_shown(want)}" for want, got in match.foreign_letters
+            )
+            detail += f": {shown}, a letter a reader sees as another"
         return Outcome(False, match.read, expected, detail, facts=facts)
     turned = _turned(match)
     if turned:
@@ -2037,6 +2067,15 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
             "should check it"
         )
         return Outcome(False, match.read, expected, detail, severity="mild", facts=facts)
+    small = _too_small(ctx, match)
+    if small is not None:
+        detail = (
+            f"OCR read '{match.read}'{where} as expected, but its letters stand {small:.0f} px tall, under "
+            f"{SMALL_TEXT_SHARE:.0%} of the picture's {min(match.page.width, match.page.height)} px: too small to "
+            "read comfortably at the size the picture is seen"
+        )
+        facts["small"] = True
+        return Outcome(False, match.read, expected, detail, severity="mild", facts=facts)
     if match.lookalike_reads:
         detail = (
             f"OCR read '{match.read}'{where}, which is '{expected}' but for look-alikes the OCR confuses "
@@ -2044,6 +2083,29 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
         )
         return Outcome(True, match.read, expected, detail, facts=facts)
     return Outcome(True, match.read, expected, f"OCR read '{match.read}'{where} as expected", facts=facts)
+
+
+#: Share of the picture's shorter side under which the expected text's tallest line of letters is too small to read
+#: comfortably where the picture is seen whole (a 1024² sign on a phone, ~400 px across: letters under 4 px).
+#: Measured as the letters stand (``_letter_height``): Pillow's built-in 11-px font on a 1024² sign stands 8 px;
+#: 16-px DejaVu Sans Bold capitals ('OPEN 24/7' on a plain beige sign, a minimalist design judged green) 13 px.
+SMALL_TEXT_SHARE = 0.01
+SMALL_TEXT_BOX = 3.0
+
+
+def _too_small(ctx: JudgeContext, match: Match) -> float | None:
+    """The height (page pixels) of the expected text's tallest line of letters when it is under SMALL_TEXT_SHARE of
+    the picture's shorter side; None when it is tall enough (or nothing was read)."""
+    if not match.words or match.page.rotation:
+        return None
+    least = SMALL_TEXT_SHARE * min(match.page.width, match.page.height)
+    # A line's box is at most about twice as tall as its letters (the detector pads small text the most): a box
+    # taller than SMALL_TEXT_BOX times the limit holds letters tall enough, and is not measured.
+    if max(word.height for word in match.words) >= SMALL_TEXT_BOX * least:
+        return None
+    measure = _letter_height(ctx, match.page)
+    tallest = max(measure(word) for word in match.words)
+    return tallest if tallest < least else None
 
 
 def _turned(match: Match) -> str:
@@ -2143,6 +2205,48 @@ def _surface_colour(rgb: np.ndarray, word: Word, page: OcrPage) -> np.ndarray:
     return np.median(_rim(_box_crop(rgb, word, page)), axis=0)
 
 
+#: Scripts whose letters the recogniser reads through Latin look-alikes (SCRIPT_LOOKALIKES): a letter of theirs it
+#: cannot output may still come out as a Latin letter ('в' of 'Москва' read 'B'). A letter of any other script it
+#: cannot output (Arabic, Hebrew, Devanagari) never does: such signs are read as nothing or as marks at low
+#: confidence ('פתוח' as 'NIND' at 64-81, 'مرحبا بكم' as '000 00000' at 72).
+LOOKALIKE_SCRIPTS = frozenset(_script(c) for c in SCRIPT_LOOKALIKES)
+#: Letters a line read surely must have to say what a sign says in another script ('OPEN' for 'مفتوح').
+FOREIGN_MIN_LETTERS = 3
+#: Confidence of a line read so surely it is in a script the recogniser knows: it reads the scripts it cannot output
+#: at 64-81 ('פתוח' drawn by the local renderer as 'NIND' at 81, 'שלום' as 'D17U' at 64), the words of a Latin
+#: sign at 97-100.
+FOREIGN_CONFIDENCE = 95.0
+
+
+def _foreign_lines(expected: str, page: OcrPage) -> list[Word]:
+    """The lines read surely (FOREIGN_CONFIDENCE) that no part of the expected text, which holds letters the
+    recogniser cannot output, can have been read as: each line's letters are compared with the expected text as the
+    recogniser would read it, a letter it cannot output matching any character, except that one of a script with no
+    Latin look-alikes (``LOOKALIKE_SCRIPTS``) matches no Latin letter. 'BAKERY' read on a sign asked to say
+    'ПЕКАРНЯ' (read 'ΠEKAPHA' when it does), 'OPEN' for 'مفتوح': the sign says other words, in another script."""
+    alphabet = recogniser_alphabet()
+    form = _reading_form(expected)
+    pattern = form.pattern
+    if not pattern:
+        return []
+    unknown = np.array([bool(alphabet) and not _has_readable_form(c, alphabet) for c in pattern], dtype=bool)
+    latin_free = np.array([u and _script(c) not in LOOKALIKE_SCRIPTS for c, u in zip(pattern, unknown, strict=True)])
+    keys = _keys(pattern, lambda c: _lookalike(_fold(c)))
+    foreign = []
+    for word in page.words:
+        letters = [c for c in _letters(word.text) if c.isalnum()]
+        if word.confidence < FOREIGN_CONFIDENCE or sum(map(str.isalpha, letters)) < FOREIGN_MIN_LETTERS:
+            continue
+        read = [r if len(r := _as_read(c)) == 1 else c for c in letters]
+        latin = np.array([c.isascii() and c.isalpha() for c in read], dtype=bool)
+        # Rows: the line's characters; columns: the expected text's, of which the line may be any stretch.
+        same = _keys(read, lambda c: _lookalike(_fold(c)))[:, None] == keys[None, :]
+        same |= unknown[None, :] & ~(latin[:, None] & latin_free[None, :])
+        if 1.0 - _align(same).distance / len(read) < ABSENT_BELOW:
+            foreign.append(word)
+    return foreign
+
+
 def _unconfirmable(
     ctx: JudgeContext, expected: str, match: Match, facts: dict[str, Any], s: ExpectedTextSettings
 ) -> Outcome:
@@ -2161,6 +2265,14 @@ def _unconfirmable(
         detail = f"expected text '{expected}' is absent: OCR found no text at all (it cannot read {cannot})"
         return Outcome(False, "", expected, detail, severity="severe", facts=facts)
     seen = [w for w in page.words if sum(map(str.isalnum, w.text)) > 1]
+    foreign = _foreign_lines(expected, page)
+    # Every line the page holds is read surely as other words: the text asked for is not there in any script.
+    if foreign and len(foreign) == len(page.words) and not page.faint and _detected_lines(ctx) <= len(foreign):
+        detail = (
+            f"expected text '{expected}' is absent: the sign reads {_describe_words(foreign, page)} instead, which "
+            f"no reading of {cannot} could give"
+        )
+        return Outcome(False, "", expected, detail, severity="severe", facts=facts)
     if match.readable_score < s.min_similarity and not match.minor_differences:
         whole = [w for w in expected.split() if not set(w) & set(match.unreadable)]
         readable = " ".join(whole) or "".join(c for c in expected if not c.isspace() and c not in match.unreadable)
@@ -2220,6 +2332,11 @@ class StrayTextSettings(CountedTextSettings):
     )
     prompt_param: str = Field(
         "prompt", description='param whose quoted text (a sign that says "OPEN") the picture is asked to show'
+    )
+    scene_signs: bool = Field(
+        True,
+        description="small text lettered on a sign or label that stands in the scene (printed on a board that ends "
+        "inside the picture, under SCENE_SIGN_SHARE of it) is part of the picture",
     )
     product_text: bool = Field(
         False,
@@ -3154,12 +3271,92 @@ def _page_print(ctx: JudgeContext, word: Word, page: OcrPage) -> bool:
     return _slant(word) < PRINT_LEVEL_DEGREES and not _over_print(word, page) and _printed(ctx, word, page)
 
 
+#: Largest share of the picture a sign's line may cover to be taken as the scene's own: the rubric lets small text
+#: inside the scene be (a shop sign across the street, a label on a jar: 0.3-2%); lettering larger than this competes
+#: with the picture's subject, as a storefront's name a model wrote 120 px tall from its prompt's words (5%) does.
+SCENE_SIGN_SHARE = 0.03
+#: Least margin (share of the picture's side, at least SIGN_MARGIN_PX) a sign's board must leave between its edge and
+#: the picture's: a board that runs to the frame's edge is a caption band or a banner laid along it.
+SIGN_MARGIN = 0.01
+SIGN_MARGIN_PX = 3
+#: Least share of a word's box that is its board's one colour (within PRINT_SURFACE_TOLERANCE): letters take a
+#: fifth to two fifths of a line's box.
+SIGN_BOARD_SHARE = 0.5
+#: Share of a word's box at each end where the board must show past the line's ends, and the least share of that
+#: end that is the board (a mark laid across a product's edge has none of the product there, only the backdrop).
+SIGN_SIDE = 0.15
+SIGN_END_SHARE = 0.3
+
+
+def _plate_ends(line: np.ndarray, colour: np.ndarray, least: int) -> bool:
+    """Whether ``line`` (pixels from beside the word outward to the picture's edge) leaves the surface ``colour``
+    at least ``least`` pixels before the edge."""
+    off = np.abs(line.astype(np.int16) - colour).max(axis=-1) > PRINT_SURFACE_TOLERANCE
+    leaves = np.flatnonzero(off)
+    return bool(len(leaves)) and len(line) - int(leaves[0]) >= least
+
+
+def _on_scene_sign(ctx: JudgeContext, word: Word, page: OcrPage) -> bool:
+    """Whether a word is lettered on a sign or label that stands in the scene: opaque letters on an even board (its
+    box mostly one colour) that ends inside the picture on every side, with the scene around it: a shop sign, a
+    street name plate, a label on a jar. Not a caption band or banner along the frame (its board runs to the
+    picture's edge), not a mark laid over the scene (no even board behind its letters, or letters not opaque)."""
+    crop = _box_crop(ctx.decoded.rgb, word, page)
+    if min(crop.shape[:2]) < 3:
+        return False
+    pixels = crop.reshape(-1, 3).astype(np.int16)
+    # The board is the box's commonest colour (a tight box's rim may run along the board's frame instead).
+    colour = np.median(pixels, axis=0)
+    board = np.abs(pixels - colour).max(axis=1) <= PRINT_SURFACE_TOLERANCE
+    low, high = np.percentile(pixels, [2, 98], axis=0)
+    room = np.maximum(np.maximum(colour, 255 - colour), 1)
+    moved = np.maximum(colour - low, high - colour) / room
+    opaque = float((high - low).max()) >= OPAQUE_PRINT_SPREAD or float(moved.max()) >= OPAQUE_PRINT_SHARE
+    if float(board.mean()) < SIGN_BOARD_SHARE or not opaque:
+        return False
+    # The board runs on past the line's ends: its box's sides stand on it (a mark across a product's edge has the
+    # backdrop there).
+    # In its letters' band, the middle half of the box, and in the box's outer SIGN_SIDE of each end (a box padded
+    # past a tight board reaches the board's frame and the scene beyond it).
+    band = crop[crop.shape[0] // 4 : max(crop.shape[0] // 4 + 1, 3 * crop.shape[0] // 4)]
+    reach = max(1, round(SIGN_SIDE * band.shape[1]))
+    for end in (band[:, :reach], band[:, -reach:]):
+        on_board = np.abs(end.reshape(-1, 3).astype(np.int16) - colour).max(axis=1) <= PRINT_SURFACE_TOLERANCE
+        if float(on_board.mean()) < SIGN_END_SHARE:
+            return False
+    rgb = ctx.decoded.rgb
+    height, width = rgb.shape[:2]
+    scale_x, scale_y = width / page.width, height / page.height
+    left, top = max(0, int(word.box[0] * scale_x)), max(0, int(word.box[1] * scale_y))
+    right, bottom = (
+        min(width - 1, int(np.ceil(word.box[2] * scale_x))),
+        min(height - 1, int(np.ceil(word.box[3] * scale_y))),
+    )
+    if right <= left or bottom <= top:
+        return False
+    middle_row, middle_col = (top + bottom) // 2, (left + right) // 2
+    least_x = max(SIGN_MARGIN_PX, round(SIGN_MARGIN * width))
+    least_y = max(SIGN_MARGIN_PX, round(SIGN_MARGIN * height))
+    rows = [r for r in {top, middle_row, bottom} if 0 <= r < height]
+    cols = [c for c in {left, middle_col, right} if 0 <= c < width]
+    return (
+        all(_plate_ends(rgb[r, right:], colour, least_x) for r in rows)
+        and all(_plate_ends(rgb[r, left::-1], colour, least_x) for r in rows)
+        and all(_plate_ends(rgb[bottom:, c], colour, least_y) for c in cols)
+        and all(_plate_ends(rgb[top::-1, c], colour, least_y) for c in cols)
+    )
+
+
 def _not_stray(ctx: JudgeContext, words: list[Word], page: OcrPage, s: StrayTextSettings) -> list[Word]:
-    """The words that are the picture's own: text its prompt asks for, (``product_text``) the product's print, and
-    the print of a page, menu or letter the prompt asks for."""
+    """The words that are the picture's own: text its prompt asks for, (``product_text``) the product's print, the
+    print of a page, menu or letter the prompt asks for, and (``scene_signs``) text lettered on a sign or label
+    standing in the scene."""
     asked = asked_text(ctx.params.get(s.prompt_param))
     named = prompt_words(ctx.params.get(s.prompt_param))
     own = [w for w in words if _is_asked(w, asked) or _named_in_prompt(w, named)]
+    if s.scene_signs:
+        small = [w for w in words if w not in own and area_share([w], page) < SCENE_SIGN_SHARE]
+        own += [w for w in small if _on_scene_sign(ctx, w, page)]
     if s.product_text:
         rest = [w for w in words if w not in own]
         own += [w for w, printed in zip(rest, _product_print(ctx, rest, page), strict=True) if printed]
