@@ -256,10 +256,23 @@ class SpendService:
 def settle_in(connection: Connection, reservation: Reservation, actual: float) -> None:
     """:meth:`SpendService.settle` in the caller's transaction (a generation's call log and its settle are committed
     together: no moment where the calls are logged, answered, and the hold still open for the sweep to release)."""
-    spent = max(actual, 0.0)
+    _book(connection, reservation, release_up_to=reservation.amount, spent=max(actual, 0.0))
+
+
+def book_spent(connection: Connection, booking: Reservation) -> None:
+    """``booking.amount`` booked as spent for its request, out of what the request still holds (whatever of the hold
+    is left, its own settle or the ledger's sweep releases later, never twice), in the caller's transaction: the
+    calls it pays for are marked in the same one (:mod:`sentinel.jobs.in_flight`), so a call is marked if and only if
+    it is booked."""
+    _book(connection, booking, release_up_to=booking.amount, spent=booking.amount)
+
+
+def _book(connection: Connection, reservation: Reservation, release_up_to: float, spent: float) -> None:
+    """``spent`` added to the request's period and up to ``release_up_to`` of what it still holds released, with
+    the ledger's entry saying so."""
     _lock_period(connection, reservation.key_id, reservation.period)
     held, _ = _held(connection, reservation.key_id, reservation.period, reservation.request_id)
-    released = min(reservation.amount, max(held, 0.0))
+    released = min(release_up_to, max(held, 0.0))
     connection.execute(
         update(SpendPeriod)
         .where(col(SpendPeriod.key_id) == reservation.key_id, col(SpendPeriod.period) == reservation.period)
@@ -273,32 +286,6 @@ def settle_in(connection: Connection, reservation: Reservation, actual: float) -
             kind="settle",
             reserved=-released,
             spent=spent,
-            created_at=utcnow(),
-        )
-    )
-
-
-def book_spent(connection: Connection, booking: Reservation) -> None:
-    """``booking.amount`` booked as spent for its request, out of what the request still holds (whatever of the hold
-    is left, its own settle or the ledger's sweep releases later, never twice), in the caller's transaction: the
-    calls it pays for are marked in the same one (:mod:`sentinel.jobs.in_flight`), so a call is marked if and only if
-    it is booked."""
-    _lock_period(connection, booking.key_id, booking.period)
-    held, _ = _held(connection, booking.key_id, booking.period, booking.request_id)
-    released = min(booking.amount, max(held, 0.0))
-    connection.execute(
-        update(SpendPeriod)
-        .where(col(SpendPeriod.key_id) == booking.key_id, col(SpendPeriod.period) == booking.period)
-        .values(reserved=col(SpendPeriod.reserved) - released, spent=col(SpendPeriod.spent) + booking.amount)
-    )
-    connection.execute(
-        insert(SpendEntry).values(
-            key_id=booking.key_id,
-            period=booking.period,
-            request_id=booking.request_id,
-            kind="settle",
-            reserved=-released,
-            spent=booking.amount,
             created_at=utcnow(),
         )
     )

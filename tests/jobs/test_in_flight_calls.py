@@ -90,17 +90,7 @@ def kill_mid_call(services: Services, provider: Script, job_id: str, tmp_path: P
 def test_a_call_in_flight_when_its_worker_is_killed_is_logged_and_counted_as_spent(
     services: Services, provider: tuple[str, Script], tmp_path: Path
 ) -> None:
-    _, script = provider
-    key, _ = KeyService(services).create("capped", ["generate"], spend_cap=1.0, period="day")
-    caller = Caller.of(key)
-    generation = run_async(open_generation(services))
-    job = JobService(services, lambda: generation).create(JobCreate(task="text-to-image", prompt="a kite"), caller)
-    with Session(services.engine) as session:
-        session.execute(update(OutboxMessage).values(sent_at=utcnow()))  # this test runs each step itself
-        session.commit()
-    request_id = attempt_request_id(job.id, 0, 1)
-
-    kill_mid_call(services, script, job.id, tmp_path)
+    caller, job, request_id = capped_job_killed_mid_call(services, provider[1], tmp_path)
 
     # The call the provider is making (and will bill) is in the call log, at its price, as in flight.
     [call] = calls_of(services, request_id)
@@ -135,17 +125,7 @@ def test_a_call_left_in_flight_when_the_job_ended_before_the_sweep_saw_its_worke
     # the job's budget runs out and the job closes as expired. The sweep that resumes dead attempts reads only open
     # jobs: the call stayed in flight for good, and the ledger's sweep released the reservation as if nothing had
     # been spent, while the provider billed the call.
-    _, script = provider
-    key, _ = KeyService(services).create("capped", ["generate"], spend_cap=1.0, period="day")
-    caller = Caller.of(key)
-    generation = run_async(open_generation(services))
-    job = JobService(services, lambda: generation).create(JobCreate(task="text-to-image", prompt="a kite"), caller)
-    with Session(services.engine) as session:
-        session.execute(update(OutboxMessage).values(sent_at=utcnow()))  # this test runs each step itself
-        session.commit()
-    request_id = attempt_request_id(job.id, 0, 1)
-
-    kill_mid_call(services, script, job.id, tmp_path)
+    caller, job, request_id = capped_job_killed_mid_call(services, provider[1], tmp_path)
 
     # Minutes pass: the job's budget runs out, the dead worker's lease and its ledger rows grow old.
     lease_run_out(services, job.id)
@@ -170,3 +150,17 @@ def test_a_call_left_in_flight_when_the_job_ended_before_the_sweep_saw_its_worke
     assert call.outcome == "in_flight_at_crash" and call.cost_estimate == pytest.approx(PRICE)
     period = spend_of(services, caller)
     assert period.spent == pytest.approx(PRICE) and period.reserved == pytest.approx(0.0)
+
+
+def capped_job_killed_mid_call(services: Services, script: Script, tmp_path: Path) -> tuple[Caller, Job, str]:
+    """A capped key's job whose first attempt's worker is killed while the provider makes its image: the key's
+    caller, the job and the attempt's request id. This test runs each step itself (the job's message is not sent)."""
+    key, _ = KeyService(services).create("capped", ["generate"], spend_cap=1.0, period="day")
+    caller = Caller.of(key)
+    generation = run_async(open_generation(services))
+    job = JobService(services, lambda: generation).create(JobCreate(task="text-to-image", prompt="a kite"), caller)
+    with Session(services.engine) as session:
+        session.execute(update(OutboxMessage).values(sent_at=utcnow()))
+        session.commit()
+    kill_mid_call(services, script, job.id, tmp_path)
+    return caller, job, attempt_request_id(job.id, 0, 1)
