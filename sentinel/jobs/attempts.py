@@ -77,6 +77,15 @@ def attempt_request_id(job_id: str, slot: int, number: int) -> str:
     return f"{job_id}:{slot}:{number}"
 
 
+def attempt_of_request(request_id: str) -> tuple[str, int, int] | None:
+    """The (job id, slot, number) an :func:`attempt_request_id` names; None for another request's id (a gateway's)."""
+    job_id, _, rest = request_id.partition(":")
+    slot, _, number = rest.partition(":")
+    if not job_id or not slot.isdigit() or not number.isdigit():
+        return None
+    return job_id, int(slot), int(number)
+
+
 @dataclass(frozen=True)
 class Leased:
     """An attempt this run holds the lease of, with its job and when the job's budget ends."""

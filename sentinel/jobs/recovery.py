@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from sentinel.db import autocommit
-from sentinel.jobs.attempts import attempt_request_id
+from sentinel.jobs.attempts import attempt_of_request, attempt_request_id
 from sentinel.jobs.clock import database_now
 from sentinel.jobs.in_flight import mark_left_in_flight
 from sentinel.jobs.progress import JobProgress, Transition, ends_slot
@@ -182,10 +182,10 @@ class JobRecovery:
             requests = list(connection.scalars(_OLD_IN_FLIGHT, {"before": before}))
         marked = 0
         for request_id in requests:
-            parts = request_id.rsplit(":", 2)
-            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            attempt_named = attempt_of_request(request_id)
+            if attempt_named is None:
                 continue  # a gateway request's: its reservation's release marks it (see SpendService.release_stale)
-            job_id, slot, number = parts[0], int(parts[1]), int(parts[2])
+            job_id, slot, number = attempt_named
             with Session(self.services.engine) as session:
                 attempt = session.exec(
                     select(JobAttempt).where(

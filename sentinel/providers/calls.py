@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Engine, bindparam, delete, insert, update
+from sqlalchemy import ColumnElement, Engine, bindparam, delete, insert, update
 from sqlalchemy.engine import Connection
 from sqlmodel import select
 
@@ -302,13 +302,7 @@ class ReservedCalls(InFlightCalls):
 def calls_given_up(connection: Connection, ids: Sequence[int], why: str) -> float:
     """Mark the calls ``ids`` still in flight as :data:`IN_FLIGHT_AT_CRASH` (sent, then no answer waited for: the
     provider may bill them), in the caller's transaction; what they may cost."""
-    marked = connection.execute(
-        update(_CALL)
-        .where(_CALL.c.id.in_(list(ids)), _CALL.c.outcome == IN_FLIGHT)
-        .values(outcome=IN_FLIGHT_AT_CRASH, message=f"no answer recorded: {why}"[:1000])
-        .returning(_CALL.c.cost_estimate)
-    ).all()
-    return float(sum(cost or 0.0 for (cost,) in marked))
+    return float(sum(_marked_at_crash(connection, _CALL.c.id.in_(list(ids)), why)))
 
 
 def delete_unsent(connection: Connection, ids: Sequence[int]) -> None:
@@ -327,10 +321,16 @@ def calls_left_in_flight(connection: Connection, request_id: str, why: str) -> t
     answer, ``why``), in the caller's transaction; how many there were and what they may cost."""
     # One conditional UPDATE, its rows counted from what it changed: a count read before it would include a call
     # whose answer was committed in between, which its worker's settle books as well.
+    costs = _marked_at_crash(connection, _CALL.c.request_id == request_id, why)
+    return len(costs), float(sum(costs))
+
+
+def _marked_at_crash(connection: Connection, which: ColumnElement[bool], why: str) -> list[float]:
+    """The calls ``which`` names that are still in flight marked :data:`IN_FLIGHT_AT_CRASH`; what each may cost."""
     marked = connection.execute(
         update(_CALL)
-        .where(_CALL.c.request_id == request_id, _CALL.c.outcome == IN_FLIGHT)
+        .where(which, _CALL.c.outcome == IN_FLIGHT)
         .values(outcome=IN_FLIGHT_AT_CRASH, message=f"no answer recorded: {why}"[:1000])
         .returning(_CALL.c.cost_estimate)
     ).all()
-    return len(marked), float(sum(cost or 0.0 for (cost,) in marked))
+    return [cost or 0.0 for (cost,) in marked]
