@@ -53,11 +53,24 @@ ORPHAN_AFTER_SECONDS = MAX_BUDGET_SECONDS + 600
 #: A job's id as a folder's name (ours are ``job_<hex>``): anything else is not made into a path.
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 #: An attempt's request id (``<job id>:<slot>:<number>``), whose kept calls are in ``calls-<slot>-<number>.json``.
-_REQUEST_ID = re.compile(r"([A-Za-z0-9_-]{1,40}):([0-9]{1,6}):([0-9]{1,6})")
+_REQUEST_ID = re.compile(rf"({_JOB_ID.pattern}):([0-9]{{1,6}}):([0-9]{{1,6}})")
 
 #: Kept in memory, by (job id, image hash).
 _memory: dict[tuple[str, str], tuple[bytes, float]] = {}
 _memory_lock = threading.Lock()
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, in its job's folder (made private), whole or not at all: written aside, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True)
@@ -96,15 +109,7 @@ class UnstoredImages:
         if folder is None or not is_sha256(sha256):
             return
         try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            descriptor, name = tempfile.mkstemp(dir=folder, prefix=".incoming-")
-            try:
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(data)
-                os.replace(name, folder / sha256)
-            except BaseException:
-                Path(name).unlink(missing_ok=True)
-                raise
+            _write_whole(folder / sha256, data)
             return
         except OSError as exc:
             logger.warning("could not keep image %s on disk (%s): keeping it in memory", sha256, exc.strerror or exc)
@@ -130,15 +135,7 @@ class UnstoredImages:
             return
         kept = {"calls": [call._asdict() for call in calls], "unsettled": asdict(unsettled) if unsettled else None}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-            try:
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(orjson.dumps(kept))
-                os.replace(name, path)
-            except BaseException:
-                Path(name).unlink(missing_ok=True)
-                raise
+            _write_whole(path, orjson.dumps(kept))
         except OSError as exc:
             logger.warning("could not keep the call log of %s (%s): it is lost", request_id, exc.strerror or exc)
 
