@@ -471,6 +471,9 @@ class BlockingMeasure:
     #: False when fewer than JPEG_MIN_BLOCKS×JPEG_MIN_BLOCKS blocks lie on the grid: nothing was measured
     #: (``quality`` is then 100).
     measured: bool = True
+    #: How many luminance levels the mean step across block boundaries exceeds the mean step elsewhere: the grid's
+    #: visible strength, which ``edge_ratio`` alone overstates where every step is tiny (a smooth vignette or sky).
+    edge_step: float = 0.0
 
 
 #: Largest luminance step (levels) one pair of pixels adds to the block-edge profile. A block edge is a small step
@@ -479,8 +482,9 @@ class BlockingMeasure:
 BLOCK_STEP_CAP = 8.0
 
 
-def _grid_profile(gray: np.ndarray, axis: int) -> tuple[int, float]:
-    """The 8-px phase with the strongest steps along ``axis``, and how much stronger they are than the rest."""
+def _grid_profile(gray: np.ndarray, axis: int) -> tuple[int, float, float]:
+    """The 8-px phase with the strongest steps along ``axis``, how much stronger they are than the rest, and by how
+    many levels."""
     # Every 4th line is plenty to average a step profile over, at a quarter of the cost.
     lines = gray[::4] if axis == 1 else gray[:, ::4]
     # One array for the steps, capped in place: numpy's diff, abs and minimum made three of the sampled lines' size.
@@ -488,12 +492,12 @@ def _grid_profile(gray: np.ndarray, axis: int) -> tuple[int, float]:
     steps = np.minimum(np.abs(jumps, out=jumps), BLOCK_STEP_CAP, out=jumps).mean(axis=1 - axis)
     usable = (steps.size // 8) * 8
     if usable < 16:
-        return 0, 1.0
+        return 0, 1.0, 0.0
     by_phase = steps[:usable].reshape(-1, 8).mean(axis=0)
     phase = int(np.argmax(by_phase))
     others = (by_phase.sum() - by_phase[phase]) / 7
     # A step after pixel 7 of a block lies between blocks: block grid offset is (phase + 1) mod 8.
-    return (phase + 1) % 8, float((by_phase[phase] + 0.05) / (others + 0.05))
+    return (phase + 1) % 8, float((by_phase[phase] + 0.05) / (others + 0.05)), float(by_phase[phase] - others)
 
 
 def _quantisation_steps(magnitudes: np.ndarray, min_count: int = 24, min_score: float = 0.6) -> list[int]:
@@ -547,13 +551,14 @@ def jpeg_blocking(gray: np.ndarray) -> BlockingMeasure:
     """
     import cv2
 
-    offset_x, ratio_x = _grid_profile(gray, axis=1)
-    offset_y, ratio_y = _grid_profile(gray, axis=0)
+    offset_x, ratio_x, step_x = _grid_profile(gray, axis=1)
+    offset_y, ratio_y, step_y = _grid_profile(gray, axis=0)
     edge_ratio = (ratio_x + ratio_y) / 2
+    edge_step = round((step_x + step_y) / 2, 2)
     region = gray[offset_y:, offset_x:]
     h, w = (region.shape[0] // 8) * 8, (region.shape[1] // 8) * 8
     if h < 8 * JPEG_MIN_BLOCKS or w < 8 * JPEG_MIN_BLOCKS:
-        return BlockingMeasure(100.0, round(edge_ratio, 2), (offset_x, offset_y), measured=False)
+        return BlockingMeasure(100.0, round(edge_ratio, 2), (offset_x, offset_y), measured=False, edge_step=edge_step)
     grid = region[:h, :w].reshape(h // 8, 8, w // 8, 8)
     # Every k-th block row and column, so that about _JPEG_BLOCKS blocks are read.
     every = max(1, int(np.sqrt(grid.shape[0] * grid.shape[2] / _JPEG_BLOCKS)))
@@ -569,10 +574,11 @@ def jpeg_blocking(gray: np.ndarray) -> BlockingMeasure:
             scales.append(100 * step / _LUMA_TABLE[u, v])
     # A lattice on one or two coefficients is a coincidence of flat graphics; JPEG quantises them all.
     if len(scales) < 4:
-        return BlockingMeasure(100.0, round(edge_ratio, 2), (offset_x, offset_y))
+        return BlockingMeasure(100.0, round(edge_ratio, 2), (offset_x, offset_y), edge_step=edge_step)
     scale = float(np.median(scales))
     quality = 5000 / scale if scale >= 100 else (200 - scale) / 2
-    return BlockingMeasure(round(min(100.0, max(1.0, quality)), 1), round(edge_ratio, 2), (offset_x, offset_y))
+    quality = round(min(100.0, max(1.0, quality)), 1)
+    return BlockingMeasure(quality, round(edge_ratio, 2), (offset_x, offset_y), edge_step=edge_step)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -2456,6 +2462,8 @@ class ColourCast:
     skin_b: float = 0.0
     #: Readable pixels (not near black, not clipped) in the copy the cast is read on.
     readable: int = 0
+    #: Share of the readable pixels that are neutral grey (see CAST_NEUTRAL_MIN): surfaces no tint reached.
+    neutral: float = 0.0
 
     @property
     def chroma(self) -> float:
@@ -2468,6 +2476,11 @@ class ColourCast:
         return float(np.degrees(np.arctan2(self.b, self.a)) % 360)
 
 
+#: Chroma (a*b* units) within which a pixel is neutral grey: at most CAST_NEUTRAL_MIN, or this share of the tint's
+#: strength. A tint over the whole picture leaves 0-0.4% of it that neutral (a 12-50% yellow blend or white balance
+#: of a room, a garage, a portrait); a cream sign over a grey street front 47%.
+CAST_NEUTRAL_MIN = 3.0
+CAST_NEUTRAL_SHARE = 0.25
 #: Fewest readable pixels the cast is read from: fewer (a black or blown-out frame) tell no light's colour.
 CAST_MIN_READABLE = 400
 #: Sky: blue or cyan (CIELAB hue SKY_HUES, b* at most SKY_MAX_B), not dark (L* SKY_DARKEST or more), in regions
@@ -2514,7 +2527,16 @@ def colour_cast_apart_from_sky(rgb: np.ndarray, least: float = 0.0, averaged: bo
     return _colour_cast(rgb, least, averaged, leave_out_sky=True)
 
 
-def _colour_cast(rgb: np.ndarray, least: float, averaged: bool, leave_out_sky: bool) -> ColourCast | None:
+def colour_cast_apart_from_backdrop(rgb: np.ndarray, least: float = 0.0) -> ColourCast | None:
+    """:func:`colour_cast` read on the surfaces in front of the backdrop (see :func:`_backdrop`): the subject of a
+    picture whose asked-for coloured backdrop reads as a tint. None when the backdrop fills the frame (too little
+    else is left to read a light on)."""
+    return _colour_cast(rgb, least, False, leave_out_sky=False, leave_out_backdrop=True)
+
+
+def _colour_cast(
+    rgb: np.ndarray, least: float, averaged: bool, leave_out_sky: bool, leave_out_backdrop: bool = False
+) -> ColourCast | None:
     """The colour of the light a picture seems lit by, read on its whites (see :class:`ColourCast`). A tint under
     ``least`` is returned alone (the shares and the skin are not read): it fails nothing, and most pictures have it.
     ``averaged``: read on block means rather than single pixels (for a grainy picture; it costs a millisecond more).
@@ -2545,6 +2567,13 @@ def _colour_cast(rgb: np.ndarray, least: float, averaged: bool, leave_out_sky: b
             return None
         readable &= ~sky
         count -= sky_count
+    if leave_out_backdrop:
+        backdrop = _backdrop(lab) & readable
+        rest = count - int(np.count_nonzero(backdrop))
+        if rest < max(CAST_MIN_READABLE, BACKDROP_LEAVES * count):
+            return None
+        readable &= ~backdrop
+        count = rest
     lightness, a, b = lab[..., 0][readable], lab[..., 1][readable], lab[..., 2][readable]
     whitest = int((1 - CAST_WHITE_SHARE) * (count - 1))
     white = lightness >= np.partition(lightness, whitest)[whitest]
@@ -2565,6 +2594,8 @@ def _colour_cast(rgb: np.ndarray, least: float, averaged: bool, leave_out_sky: b
     span = float(np.subtract(*np.percentile(near_lightness, [90, 10]))) if near_lightness.size >= 10 else 0.0
     opposite = float(np.count_nonzero(along <= -CAST_OPPOSITE_DEPTH)) / whole if strength > 0 else 0.0
     skin_share, skin_a, skin_b = _skin_under(lightness, a, b, tint_a, tint_b)
+    grey = max(CAST_NEUTRAL_MIN, CAST_NEUTRAL_SHARE * strength)
+    neutral = float(np.count_nonzero(a * a + b * b <= grey * grey)) / count
     return ColourCast(
         round(tint_a, 1),
         round(tint_b, 1),
@@ -2575,6 +2606,7 @@ def _colour_cast(rgb: np.ndarray, least: float, averaged: bool, leave_out_sky: b
         skin_a=skin_a,
         skin_b=skin_b,
         readable=count,
+        neutral=round(neutral, 4),
     )
 
 
@@ -2620,6 +2652,31 @@ def _sky(lab: np.ndarray) -> np.ndarray:
     chroma = np.hypot(a, b)
     skies = [label for label in np.unique(labels[0][blue[0]]) if np.median(chroma[labels == label]) >= SKY_MIN_CHROMA]
     return np.isin(labels, skies)
+
+
+#: A backdrop is the colour of the frame's border (a*b* median of the outermost pixels), spread inward over pixels
+#: of nearly its colour: within BACKDROP_NEAR_MIN a*b* units, or BACKDROP_NEAR_SHARE of its chroma. A white sole
+#: under a 30-50% blue light reads 15-25 units from a blue backdrop, a neutral subject before a pale blue one 15-20.
+BACKDROP_NEAR_MIN = 8.0
+BACKDROP_NEAR_SHARE = 0.3
+#: Least share of the readable pixels left in front of the backdrop for the light to be read on them.
+BACKDROP_LEAVES = 0.05
+
+
+def _backdrop(lab: np.ndarray) -> np.ndarray:
+    """Pixels of ``lab`` (H × W × 3, float32 CIELAB) of the backdrop's colour (see BACKDROP_NEAR_MIN) connected to
+    the frame's border: what a subject stands in front of."""
+    import cv2
+
+    a, b = lab[..., 1], lab[..., 2]
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]), np.concatenate([b[0], b[-1], b[:, 0], b[:, -1]])
+    ground_a, ground_b = _median(border[0]), _median(border[1])
+    radius = max(BACKDROP_NEAR_MIN, BACKDROP_NEAR_SHARE * float(np.hypot(ground_a, ground_b)))
+    near = (a - ground_a) ** 2 + (b - ground_b) ** 2 <= radius**2
+    _, labels = cv2.connectedComponents(near.astype(np.uint8), connectivity=4)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    touching = np.unique(edge[np.concatenate([near[0], near[-1], near[:, 0], near[:, -1]])])
+    return np.isin(labels, touching) & near
 
 
 def _skin_under(

@@ -883,6 +883,14 @@ class JpegBlockingSettings(CheckSettings):
     )
 
 
+#: Least step (luminance levels) by which the block edges must exceed the other edges for the grid to show: clean
+#: photos and smooth skies, backdrops and vignettes saved as WebP at quality 75-95 or JPEG at 85-95 read 0.2-0.6,
+#: photos compressed at JPEG quality 5-25 (also saved again as PNG or WebP) 1.5-2.1, at quality 50 1.1-1.2.
+BLOCK_STEP_FLOOR = 0.9
+
+#: Names of the formats whose compression is described, by MIME type.
+FORMAT_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP", "image/gif": "GIF"}
+
 #: Block-edge ratio from which an image that is not a JPEG file shows its 8×8 grid plainly: below it, an estimated
 #: quality is weak evidence (a few straight edges of a drawing may sit on the grid) and fails moderately at most.
 STRONG_EDGE_RATIO = 2.0
@@ -916,8 +924,11 @@ def _compression(
     m: measures.BlockingMeasure = ctx.memo("jpeg-blocking", lambda: measures.jpeg_blocking(ctx.decoded.detail_gray))
     saved_at: float | None = ctx.memo("jpeg-file-quality", lambda: jpeg_file_quality(ctx.image))
     # The pixels' estimate counts only where the block grid shows; it still catches a picture compressed hard
-    # before it was saved again at a high quality (or as PNG).
-    estimated = m.quality if m.measured and m.edge_ratio >= min_edge_ratio else 100.0
+    # before it was saved again at a high quality (or as PNG). The grid shows when its steps are both stronger than
+    # the others and a visible number of levels: a smooth vignette's or sky's steps of a fraction of a level (a
+    # WebP's or a high-quality JPEG's) make a large ratio of tiny numbers.
+    shows = m.edge_ratio >= min_edge_ratio and m.edge_step >= BLOCK_STEP_FLOOR
+    estimated = m.quality if m.measured and shows else 100.0
     # The file's own quality is exact: the estimate replaces it only when it finds markedly harder compression.
     if saved_at is not None and estimated >= 0.8 * saved_at:
         return m, saved_at, saved_at, True
@@ -938,13 +949,16 @@ def jpeg_blocking(ctx: JudgeContext, s: JpegBlockingSettings) -> Outcome:
         needs = f"compression is read on a grid of 8×8 px blocks at least {side}×{side} px"
         return _unmeasured(ctx, s.min_quality, "measure JPEG compression", needs, ctx.decoded.detail_gray)
     facts = {"quality": quality}
+    # A JPEG file's compression is JPEG's; any other file's is named by its format, whose own compression (WebP's)
+    # is not what the 8×8 grid read here measures.
+    given = FORMAT_NAMES.get(ctx.image.mime)
     if quality >= s.min_quality:
         if quality >= 100:
-            detail = "no heavy JPEG compression found"
+            detail = "no heavy JPEG compression found" if given == "JPEG" else "no heavy compression found"
         elif from_file:
             detail = f"JPEG compression is acceptable (the file is saved at quality {number(saved_at)})"
         else:
-            detail = f"JPEG compression is acceptable (quality about {number(quality)})"
+            detail = f"compression is acceptable (quality about {number(quality)} on JPEG's 1-100 scale)"
         return Outcome(True, quality, s.min_quality, detail, facts=facts)
     if from_file:
         # The file's own tables: exact, graded on the quality.
@@ -953,9 +967,11 @@ def jpeg_blocking(ctx: JudgeContext, s: JpegBlockingSettings) -> Outcome:
             f"{number(s.min_quality)}), so 8×8 blocks and smeared detail show"
         )
         return Outcome(False, quality, s.min_quality, detail, facts=facts)
+    what = "this JPEG" if given == "JPEG" else f"this {given} image" if given else "this image"
     detail = (
-        f"heavy JPEG compression: quality about {number(quality)} (needs ≥ {number(s.min_quality)}); 8×8 block edges "
-        f"are {number(m.edge_ratio)}× stronger than other edges"
+        f"heavy compression: {what} shows the 8×8 blocks of compression at quality about {number(quality)} "
+        f"(JPEG's 1-100 scale; needs ≥ {number(s.min_quality)}); their edges are {number(m.edge_ratio)}× stronger "
+        "than other edges"
     )
     # An estimate from pixels whose grid shows only faintly is no proof of heavy compression: it never regenerates
     # the image on its own.
@@ -1880,6 +1896,9 @@ WARM_HUES = (20.0, 100.0)
 WARM_MAX_CHROMA = 26.0
 FOLIAGE_HUES = (100.0, 135.0)
 FOLIAGE_MAX_CHROMA = 30.0
+#: Share of the picture left neutral grey (see measures.CAST_NEUTRAL_MIN) from which warm whites are a material's
+#: own colour: a tint over everything leaves 0-0.4% of the picture neutral, a cream sign on a grey street front 47%.
+WARM_NEUTRAL_SHARE = 0.05
 #: Elsewhere: the largest tint judged, and the largest share of the frame past neutral on the other side (a blue
 #: sky beside a yellow lamp, the teal ground of an orange flower, which a tint over everything would have reached).
 MAX_CAST_CHROMA = 50.0
@@ -1921,9 +1940,32 @@ def colour_cast(ctx: JudgeContext, s: ColourCastSettings) -> Outcome:
     # A picture that is the colour the prompt asks the whole frame to be ("a blue gradient background"): the tint is
     # the asked colour. Only a colour near the tint's: a green cast over "a blue background" still fails.
     asked = asked_in(ctx.params.get(s.prompt_param), ASKED_FIELD_COLOUR)
-    if asked is None or tint not in _NEAR_TINTS.get(asked.split()[0].lower().split("-")[0], ()):
+    near = _NEAR_TINTS.get(asked.split()[0].lower().split("-")[0], ()) if asked is not None else ()
+    if asked is None or tint not in near:
         return outcome
+    # The asked colour excuses the backdrop only: a subject in front of it ("a red shoe on a blue background")
+    # whose whites the same tint reaches is under a cast.
+    subject = _subject_tint(ctx, s)
+    if subject is not None and not subject.passed and subject.facts.get("tint") in near:
+        detail = (
+            f"{outcome.detail}; the prompt asks for a {asked}, but the subject in front of it is tinted "
+            f"{subject.facts['tint']} as well"
+        )
+        return Outcome(
+            False, outcome.measured, outcome.threshold, detail, severity=outcome.severity, facts=outcome.facts
+        )
     return Outcome(True, outcome.measured, outcome.threshold, _as_asked(outcome.detail, asked), facts=outcome.facts)
+
+
+def _subject_tint(ctx: JudgeContext, s: ColourCastSettings) -> Outcome | None:
+    """The colour-cast outcome read on what stands in front of the backdrop; None when the backdrop fills the
+    frame."""
+    weakest = min(s.min_chroma, s.min_warm_chroma)
+    apart = ctx.memo(
+        f"colour-cast-apart-from-backdrop@{weakest}",
+        lambda: measures.colour_cast_apart_from_backdrop(ctx.decoded.rgb, weakest),
+    )
+    return _cast_outcome(apart, s) if apart is not None else None
 
 
 #: A colour asked for a whole frame: a background, a wallpaper, a gradient, a pattern of that colour.
@@ -2084,6 +2126,14 @@ def _cast_outcome(m: measures.ColourCast, s: ColourCastSettings) -> Outcome:
         detail = (
             f"no colour cast: {colour}, but {pct(m.opposite)} of the picture is coloured the other way, which a "
             "tint over everything would have reached"
+        )
+        return Outcome(True, chroma, least, detail)
+    if warm and m.neutral >= WARM_NEUTRAL_SHARE:
+        # A warm light tints greys too; greys left neutral beside the warm whites say these are a cream or beige
+        # material's own colour (a sign board, a wall, paper, sand), lit by a neutral light.
+        detail = (
+            f"no colour cast: {colour}, but {pct(m.neutral)} of the picture is neutral grey, which a tint over "
+            "everything would have reached: the warm surfaces are a cream or beige material's own colour"
         )
         return Outcome(True, chroma, least, detail)
     if m.share < s.min_share or m.lightness_span < s.min_lightness_span:
