@@ -171,10 +171,11 @@ def near_one_colour(rgb: np.ndarray, tolerance: float) -> float:
 #: pixels (salt noise, a dotted line of alternating extremes) average back into the ground instead of counting.
 SUBJECT_SIDE = 512
 #: Levels (the channel that differs most) by which a pixel of that copy stands out from the ground colour: on a clean
-#: ground, a faint subject's levels (a sign's letters 12-20 levels off its board, legible to a person); on a grainy
+#: ground, a faint subject's levels (a sign's letters 6 levels off a clean board are faint but visible to a person,
+#: 4 barely); on a grainy
 #: one, SUBJECT_NOISE_MULTIPLE times its grain (σ estimated from the median departure from the ground), so grain
 #: never stands out. The measure never asks for more than SUBJECT_CONTRAST.
-FAINT_SUBJECT_CONTRAST = 8
+FAINT_SUBJECT_CONTRAST = 5
 SUBJECT_NOISE_MULTIPLE = 6.0
 SUBJECT_CONTRAST = 40
 #: Share of the rows (or columns) the standing-out pixels must cross to be a subject rather than a speck: a red
@@ -186,6 +187,16 @@ SUBJECT_MIN_SPAN = 0.065
 SUBJECT_MIN_PARTS, SUBJECT_MIN_PARTS_SPAN = 3, 0.035
 #: Fewest pixels (of the averaged copy) a part of a subject has.
 SUBJECT_MIN_PART = 4
+#: A short word of small letters ('EXIT' in Pillow's default 11-px font on a 1024² sign: 2.3% of the width) merges
+#: into one part of the averaged copy and crosses too few columns to count; at full resolution its letters stand
+#: apart. LINE_MIN_LETTERS or more shapes of at least LETTER_MIN_HEIGHT px, of like heights (within
+#: LETTER_HEIGHT_RATIO) and on one line, are a line of text; a speck is one shape, scattered dots none.
+LINE_MIN_LETTERS = 3
+LETTER_MIN_HEIGHT = 5
+LETTER_HEIGHT_RATIO = 2.0
+LETTER_INK_SHARE = 0.5
+#: Most parts of the averaged copy a line of letters is looked for in (beyond that the span has told already).
+LINE_MAX_PARTS = 12
 
 
 @dataclass(frozen=True)
@@ -197,14 +208,22 @@ class SmallSubject:
     #: Share of the image those pixels cover.
     share: float
 
+    #: Letters standing side by side in one line (``_letters_in_a_line``), looked for only where the span alone
+    #: does not make a subject: 0 when not looked for or none.
+    letters: int = 0
+    #: Those letters' median height, full-resolution pixels.
+    letter_height: float = 0.0
+
     @property
     def found(self) -> bool:
-        return self.span >= SUBJECT_MIN_SPAN or (
-            self.parts >= SUBJECT_MIN_PARTS and self.span >= SUBJECT_MIN_PARTS_SPAN
+        return (
+            self.span >= SUBJECT_MIN_SPAN
+            or (self.parts >= SUBJECT_MIN_PARTS and self.span >= SUBJECT_MIN_PARTS_SPAN)
+            or self.letters >= LINE_MIN_LETTERS
         )
 
 
-def small_subject(rgb: np.ndarray) -> SmallSubject:
+def small_subject(rgb: np.ndarray, letters: bool = False) -> SmallSubject:
     """A small subject on a plain ground: a line of small text on a sign, a small logo on white, a thin line drawing,
     a sign's faint letters on a clean board. Such an image is all but one flat value (its spread and its share near
     the median read as blank) yet it is a picture. Pixels of a box-averaged copy (at least 2×2, at most SUBJECT_SIDE
@@ -213,7 +232,8 @@ def small_subject(rgb: np.ndarray) -> SmallSubject:
     or a speck; parts under SUBJECT_MIN_PART px are scattered dots. Calibration: flat colours, faint grey or colour
     noise (σ 2-5), a dotted row of black and white pixels on grey, 0.4% of salt-and-pepper dots read nothing; a 40-px
     ball on a 1024×768 lawn spans 5.5% in one part; 'OPEN 24/7' in 16-px letters on a 1024² (64-px on a 4096²) sign
-    spans 8.0-8.4% in 2-5 parts."""
+    spans 8.0-8.4% in 2-5 parts. A subject too narrow for that is looked at closer for a line of letters, as is
+    every subject when ``letters`` is asked for."""
     import cv2
 
     height, width = rgb.shape[:2]
@@ -238,7 +258,50 @@ def small_subject(rgb: np.ndarray) -> SmallSubject:
     subject = np.isin(labels, kept) if kept.size < count - 1 else far
     span = max(float(subject.any(axis=1).mean()), float(subject.any(axis=0).mean()))
     share = float(stats[kept, cv2.CC_STAT_AREA].sum()) / far.size
-    return SmallSubject(round(span, 4), int(kept.size), round(share, 5))
+    found = SmallSubject(round(span, 4), int(kept.size), round(share, 5))
+    if (found.found and not letters) or kept.size > LINE_MAX_PARTS:
+        return found
+    left, top = stats[kept, cv2.CC_STAT_LEFT].min(), stats[kept, cv2.CC_STAT_TOP].min()
+    right = (stats[kept, cv2.CC_STAT_LEFT] + stats[kept, cv2.CC_STAT_WIDTH]).max()
+    bottom = (stats[kept, cv2.CC_STAT_TOP] + stats[kept, cv2.CC_STAT_HEIGHT]).max()
+    # The parts' place at full resolution, a little wider (a letter's faint edge averaged below the contrast).
+    box = (
+        max(0, (top - 1) * factor),
+        min(height, (bottom + 1) * factor),
+        max(0, (left - 1) * factor),
+        min(width, (right + 1) * factor),
+    )
+    count, tallness = _letters_in_a_line(rgb[box[0] : box[1], box[2] : box[3]], ground, contrast)
+    return replace(found, letters=count, letter_height=tallness)
+
+
+def _letters_in_a_line(crop: np.ndarray, ground: np.ndarray, contrast: float) -> tuple[int, float]:
+    """How many letter-like shapes stand in the likeliest line of ``crop`` (full resolution), and their median
+    height: separate parts (8-connected) of the pixels more than ``contrast`` and LETTER_INK_SHARE of the ink's
+    levels off ``ground``, at least LETTER_MIN_HEIGHT px tall, whose heights are within LETTER_HEIGHT_RATIO of the
+    line's and whose middles lie within its letters' band."""
+    import cv2
+
+    if not crop.size:
+        return 0, 0.0
+    change = cv2.absdiff(np.ascontiguousarray(crop), np.full_like(crop, ground))
+    departure = np.maximum(np.maximum(change[..., 0], change[..., 1]), change[..., 2])
+    # Halfway to the ink: the soft edges of small letters set close together join them below that.
+    far = departure > max(contrast, LETTER_INK_SHARE * float(departure.max()))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(far.view(np.uint8), connectivity=8)
+    tall = stats[1:][stats[1:, cv2.CC_STAT_HEIGHT] >= LETTER_MIN_HEIGHT]
+    if len(tall) < LINE_MIN_LETTERS:
+        return 0, 0.0
+    heights = tall[:, cv2.CC_STAT_HEIGHT].astype(np.float32)
+    middles = tall[:, cv2.CC_STAT_TOP] + heights / 2
+    best, height = 0, 0.0
+    # Each shape in turn as the line's model: a line is the shapes of its height beside it.
+    for middle, tallness in zip(middles, heights, strict=True):
+        alike = (heights <= LETTER_HEIGHT_RATIO * tallness) & (heights * LETTER_HEIGHT_RATIO >= tallness)
+        line = alike & (np.abs(middles - middle) <= tallness / 2)
+        if int(np.count_nonzero(line)) > best:
+            best, height = int(np.count_nonzero(line)), float(np.median(heights[line]))
+    return best, height
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
+from sentinel.evaluation.judges import pixel_measures
 from sentinel.evaluation.judges.base import Bands, CheckSettings, JudgeContext, JudgeKind, Outcome, region_name
 from sentinel.evaluation.judges.ocr_import import rapidocr_class
 from sentinel.evaluation.judges.ocr_models import without_denormals
@@ -230,6 +231,7 @@ def _find_detector() -> str | None:
 def _new_engine() -> Any:
     detector = detector_model()
     engine = rapidocr_class()(params=ENGINE_PARAMS | ({"Det.model_path": detector} if detector else {}))
+    _note_doubted_letters(engine)
     # ONNX Runtime's arena for the detector (RapidOCR turns it off) saved ~20 ms a photo, but kept ~40 MB an engine:
     # a burst of vision scans then came within ~20 MB of issue 22's 500 MB, so it stays off.
     try:
@@ -253,6 +255,73 @@ def _new_engine() -> Any:
 
         text_detector.get_preprocess = preprocess
     return engine
+
+
+#: Latin capitals another script draws a different letter like (Greek 'Ξ' 'Σ' for 'E', 'Λ' for 'A', 'Ψ' for 'Y',
+#: Cyrillic 'И' for 'N', 'Я' for 'R', 'Ж' for 'K', 'Ш' for 'W'): the recogniser reads such a glyph as the Latin
+#: letter, surely enough for the line to pass ('BAKΞRY' read 'BAKERY' at 97-99.9), but never quite surely.
+FOREIGN_SHAPED = frozenset("AEKNORWXY")
+#: The recogniser's probability for a letter it reads on a clean sign is 0.9995 and more at its step; under it
+#: at one of FOREIGN_SHAPED, the glyph is looked at alone (``_glyph_alone``): 'Ξ' read 'E' at 0.857-0.998.
+DOUBTED_LETTER = 0.9995
+
+
+class _Reading(str):
+    """A line's text as the recogniser read it, with its doubted letters (``Word.doubted``)."""
+
+    doubted: tuple[tuple[int, float], ...] = ()
+
+
+class _DoubtedLetters:
+    """RapidOCR's CTC decoding (``CTCLabelDecode``), which also notes, from the probabilities of the same run, which
+    letters of each line it read with doubt (FOREIGN_SHAPED under DOUBTED_LETTER): no second run of the model."""
+
+    def __init__(self, decoder: Any) -> None:
+        self.decoder = decoder
+        self.character = decoder.character
+        self.foreign_shaped = np.array([c in FOREIGN_SHAPED for c in decoder.character], dtype=bool)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.decoder, name)
+
+    def __call__(self, preds: np.ndarray, return_word_box: bool = False, **kwargs: Any) -> Any:
+        best = preds.argmax(axis=2)
+        chance = np.take_along_axis(preds, best[..., None], axis=2)[..., 0]
+        lines, words = self.decoder.decode(
+            best,
+            chance,
+            return_word_box,
+            kwargs.get("wh_ratio_list", (1.0,)),
+            kwargs.get("max_wh_ratio", 1.0),
+            remove_duplicate=True,
+        )
+        unsure = self.foreign_shaped[best] & (chance < DOUBTED_LETTER)
+        ratios = kwargs.get("wh_ratio_list", ())
+        for row in np.flatnonzero(unsure.any(axis=1)):
+            text, score = lines[row]
+            # The decoded characters are the steps that start a run of one class other than the blank (class 0).
+            starts = np.flatnonzero((best[row] != np.concatenate(([0], best[row][:-1]))) & (best[row] != 0))
+            # A line shorter than the batch's widest is padded on its right: its steps cover less of it.
+            stretch = kwargs.get("max_wh_ratio", 1.0) / ratios[row] if row < len(ratios) and ratios[row] else 1.0
+            reading = _Reading(text)
+            reading.doubted = tuple(
+                (at, min(1.0, (float(step) + 0.5) / preds.shape[1] * stretch))
+                for at, step in enumerate(starts)
+                if unsure[row, step]
+            )
+            lines[row] = (reading, score)
+        return lines, words
+
+
+def _note_doubted_letters(engine: Any) -> None:
+    """Has the engine's recogniser note its doubted letters as it reads (another rapidocr layout: it does not)."""
+    try:
+        recogniser = engine._load_rec_model()
+        decoder = recogniser.postprocess_op
+        if callable(getattr(decoder, "decode", None)) and not isinstance(decoder, _DoubtedLetters):
+            recogniser.postprocess_op = _DoubtedLetters(decoder)
+    except AttributeError:
+        return
 
 
 class _TabledDetectorInput:
@@ -317,6 +386,10 @@ class Word:
     #: Indexes in ``text`` of digits drawn like letters ('0', '1') that the recogniser read with no doubt, no letter
     #: look-alike among its candidates there (see DIGIT_DOUBT): a digit, not a letter it could not tell apart.
     sure_digits: frozenset[int] = field(default=frozenset(), compare=False)
+    #: Letters with a look-alike in another script ('E' and 'Ξ') that the recogniser read with some doubt
+    #: (``_DoubtedLetters``), where a glyph of that script it cannot tell apart may stand: (index in ``text``, where
+    #: the recogniser read it along the line, 0-1) each.
+    doubted: tuple[tuple[int, float], ...] = field(default=(), compare=False)
 
     @property
     def height(self) -> int:
@@ -437,7 +510,10 @@ def _as_page(
     words: list[Word] = []
     faint: list[Word] = []
     for line, text, score in read:
-        word = Word(unicodedata.normalize("NFKC", text).strip(), score * 100, line.box, line.corners)
+        normal = unicodedata.normalize("NFKC", text).strip()
+        # Indexes hold only in the text as read (NFKC may join or split characters, strip shifts them).
+        doubted = getattr(text, "doubted", ()) if normal == text else ()
+        word = Word(normal, score * 100, line.box, line.corners, doubted=doubted)
         if word.text:
             (words if word.confidence >= READ_CONFIDENCE else faint).append(word)
     return OcrPage(words, width, height, rotation, faint, unread=unread)
@@ -1380,7 +1456,9 @@ def _other_script(expected: str, read: str) -> bool:
     look-alike there: Greek 'Λ' or 'Ξ' for a Latin 'A' or 'E', Cyrillic 'И' for 'N'."""
     if not (expected.isalpha() and read.isalpha()):
         return False
-    theirs, ours = _script(read), _script(expected)
+    # An ideograph the recogniser reads for a glyph of stacked bars ('三' for 'Ξ') is no Latin letter's look-alike.
+    theirs = _script(read) or ("CJK" if unicodedata.name(read, "").startswith("CJK") else "")
+    ours = _script(expected)
     return bool(theirs and ours) and theirs != ours and _fold(_bare(_as_read(read))) != _fold(_bare(expected))
 
 
@@ -1656,7 +1734,8 @@ def _expected_match(ctx: JudgeContext, s: ExpectedTextSettings) -> Match:
     ctx.memo(f"expected-settings:{s.text_param}", lambda: s)
 
     def compute() -> Match:
-        return _narrow_zeros_checked(ctx, expected, _digits_checked(ctx, expected, found(), s), s)
+        checked = _digits_checked(ctx, expected, _foreign_glyphs_checked(ctx, expected, found(), s), s)
+        return _narrow_zeros_checked(ctx, expected, checked, s)
 
     def found() -> Match:
         best = _searched(ctx, expected, _page(ctx, sample=True), s)
@@ -1712,6 +1791,131 @@ def _finer_page(ctx: JudgeContext) -> OcrPage:
         return read_words(_ocr_rgb(ctx), sample=True, detection_side=FINE_DETECTION_SIDE)
 
     return ctx.memo("ocr:image:fine", compute)
+
+
+#: Least confidence (0-100) of a glyph read alone as another letter than its line's reading for it to stand as that
+#: letter: a lone 'Λ' read 'Λ' at 84, a lone 'Ш' 'E' at 90; a lone letter of a clean sign reads as itself.
+FOREIGN_GLYPH_CONFIDENCE = 80.0
+#: The same for a letter of another script than Latin: a lone 'Ψ' reads 'φ' at 63 (a lone Latin letter of a clean
+#: sign reads as itself at 90 and more, never as a Greek or CJK letter).
+FOREIGN_SCRIPT_GLYPH_CONFIDENCE = 50.0
+
+
+def _foreign_glyphs_checked(ctx: JudgeContext, expected: str, match: Match, s: ExpectedTextSettings) -> Match:
+    """The match again, with each doubted letter (``Word.doubted``) of the lines it passes through read as its glyph
+    reads alone (``_glyph_alone``): 'BAKΞRY' read 'BAKERY' is not the sign asked for when its fourth glyph alone
+    reads '三'. Only a passing match with a doubted letter costs these readings (a clean sign's letters are sure)."""
+    if not match.passes(s):
+        return match
+    held = {id(word) for word in match.words}
+    doubted = [w for w in match.page.words if w.doubted and id(w) in held and not w.turned and len(w.corners) == 4]
+    if not doubted:
+        return match
+    rgb = _ocr_rgb(ctx)
+    if match.page.rotation:
+        rgb = np.asarray(Image.fromarray(rgb).rotate(match.page.rotation, expand=True))
+    seen = {id(word): replace(word, text=_glyph_alone(rgb, word), doubted=()) for word in doubted}
+    if all(seen[id(word)].text == word.text for word in doubted):
+        return match
+    page = replace(match.page, words=[seen.get(id(word), word) for word in match.page.words])
+    return best_match(expected, page, s.min_confidence)
+
+
+def _glyph_alone(rgb: np.ndarray, word: Word) -> str:
+    """``word.text`` with each doubted letter replaced by the letter its glyph, cut out alone, is read as surely
+    (FOREIGN_GLYPH_CONFIDENCE) when that is another letter: one of another script, or another Latin one. The
+    glyphs are the line's runs of ink columns: the one for each character read, in reading order, or where there are
+    fewer (glyphs that touch), the one where the recogniser read the letter, when it holds one glyph."""
+    from rapidocr.utils.process_img import get_rotate_crop_image
+
+    crop = get_rotate_crop_image(rgb, np.array(word.corners, dtype=np.float32))
+    boxes = _glyph_columns(crop)
+    drawn = [i for i, char in enumerate(word.text) if not char.isspace()]
+    text = list(word.text)
+    for at, along in word.doubted:
+        k = _glyph_at(boxes, drawn, at, along * crop.shape[1])
+        if k is None:
+            continue
+        left, top, width, height = boxes[k]
+        # A margin of board around the glyph, short of its neighbours.
+        before = left - (boxes[k - 1][0] + boxes[k - 1][2]) if k else height
+        after = boxes[k + 1][0] - (left + width) if k + 1 < len(boxes) else height
+        side = max(1, min(height // 4, before // 2, after // 2))
+        pad = max(2, height // 4)
+        glyph = crop[max(0, top - pad) : top + height + pad, max(0, left - side) : left + width + side]
+        if text[at] == "E" and _stacked_bars(glyph):
+            text[at] = "Ξ"  # three bars with no stem joining them: read 'E' alone too in a serif face (72)
+            continue
+        alone, confidence = read_line(np.ascontiguousarray(glyph), own_width=True)
+        letters = [c for c in alone if c.isalnum()]
+        if len(letters) != 1 or not letters[0].isalpha():
+            continue
+        latin = letters[0].isascii()
+        if confidence < (FOREIGN_GLYPH_CONFIDENCE if latin else FOREIGN_SCRIPT_GLYPH_CONFIDENCE):
+            continue
+        if _lookalike(_fold(_bare(_as_read(letters[0])))) != _lookalike(_fold(_bare(_as_read(text[at])))):
+            text[at] = letters[0]
+    return "".join(text)
+
+
+def _stacked_bars(glyph: np.ndarray) -> bool:
+    """Whether a glyph's ink is three or more bars one above another, none joined to another: Greek 'Ξ', where a
+    Latin 'E' is one stroke (its bars joined by its stem)."""
+    import cv2
+
+    gray = np.asarray(Image.fromarray(glyph).convert("L"))
+    _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if float(_rim(binary).mean()) > 127:
+        binary = 255 - binary
+    _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    parts = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= 0.01 * binary.size]
+    if len(parts) < 3:
+        return False
+    tall = parts[:, cv2.CC_STAT_TOP].min(), (parts[:, cv2.CC_STAT_TOP] + parts[:, cv2.CC_STAT_HEIGHT]).max()
+    wide = parts[:, cv2.CC_STAT_LEFT].min(), (parts[:, cv2.CC_STAT_LEFT] + parts[:, cv2.CC_STAT_WIDTH]).max()
+    flat = parts[:, cv2.CC_STAT_HEIGHT] < 0.4 * (tall[1] - tall[0])
+    broad = parts[:, cv2.CC_STAT_WIDTH] >= 0.5 * (wide[1] - wide[0])
+    return bool(flat.all() and broad.all())
+
+
+def _glyph_at(boxes: list[tuple[int, int, int, int]], drawn: list[int], at: int, x: float) -> int | None:
+    """Which of ``boxes`` (a line's glyphs) holds character ``at`` of the line read at ``x`` (``drawn``: the indexes of
+    its characters that are not spaces), or None when that cannot be told."""
+    if len(boxes) == len(drawn):
+        return drawn.index(at) if at in drawn else None
+    for k, (left, _, width, height) in enumerate(boxes):
+        # A run wider than GLYPH_WIDTH times its height holds glyphs that touch.
+        if left <= x < left + width:
+            return k if width <= GLYPH_WIDTH * height else None
+    return None
+
+
+#: Widest a single glyph stands to its height ('W', 'Ж', 'Ш': 1.2-1.3 in DejaVu Sans).
+GLYPH_WIDTH = 1.4
+
+
+def _glyph_columns(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The line ``crop``'s glyphs as runs of columns holding ink, left to right: (left, top, width, height) each.
+    A glyph of several strokes one above another ('Ξ', 'Ж' in some faces) is one run, where its outlines are many;
+    glyphs that touch are one run too (then there are fewer runs than characters, and none is taken)."""
+    import cv2
+
+    gray = np.asarray(Image.fromarray(crop).convert("L"))
+    if min(gray.shape) < MIN_TEXT_SIDE:
+        return []
+    _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink = binary > 127
+    if float(_rim(binary).mean()) > 127:  # ink is what the crop's rim is not
+        ink = ~ink
+    columns = ink.any(axis=0).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], columns, [0]))))
+    boxes = []
+    for left, right in zip(edges[::2], edges[1::2], strict=True):
+        rows = np.flatnonzero(ink[:, left:right].any(axis=1))
+        boxes.append((int(left), int(rows[0]), int(right - left), int(rows[-1] - rows[0] + 1)))
+    # As tall as a letter (not a speck of the board's texture): measured against the tallest run.
+    letter = 0.4 * max((height for *_, height in boxes), default=0)
+    return [box for box in boxes if box[3] >= letter]
 
 
 def _digits_checked(ctx: JudgeContext, expected: str, match: Match, s: ExpectedTextSettings) -> Match:
@@ -1985,6 +2189,12 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
         size = f"{match.page.width}×{match.page.height} px"
         detail = f"expected text '{expected}' is absent: the image, read at {size}, is too thin to hold a line of text"
         return Outcome(False, "", expected, detail, severity="severe", facts=facts)
+    if match.score < ABSENT_BELOW and (unread := _unread_letters(ctx, match)):
+        detail = (
+            f"expected text '{expected}' could not be read: {unread} letter-like shapes stand in a line on a plain "
+            "ground, but the OCR found no text there (letters too small for it): a person should check them"
+        )
+        return Outcome(False, "", expected, detail, severity="moderate", facts=facts | {"unread_letters": unread})
     if match.score < ABSENT_BELOW:
         detail = f"expected text '{expected}' is absent: OCR found no text like it"
         legible = [w for w in match.page.words if w.confidence >= SURE_CONFIDENCE and sum(map(str.isalnum, w.text)) > 1]
@@ -2083,6 +2293,29 @@ def expected_text(ctx: JudgeContext, s: ExpectedTextSettings) -> Outcome:
         )
         return Outcome(True, match.read, expected, detail, facts=facts)
     return Outcome(True, match.read, expected, f"OCR read '{match.read}'{where} as expected", facts=facts)
+
+
+#: Largest share of the picture the shapes standing out from a plain ground may cover for a line of them the OCR
+#: found nothing in to be taken for letters it could not read (a sign's small line covers 0.01-0.2%); past that the
+#: picture is no plain ground, and its shapes are a scene's.
+UNREAD_LETTERS_SHARE = 0.01
+
+
+def _unread_letters(ctx: JudgeContext, match: Match) -> int:
+    """How many letter-like shapes stand in a line on the picture's plain ground when the OCR found no text at all
+    (0 otherwise), all under SMALL_TEXT_SHARE of the picture's side: letters too small for its detector (Pillow's
+    10-px default font, light on dark, on a 1024² board), which a person may still read. Such a sign can be neither
+    confirmed nor called without its text."""
+    if match.page.words or match.page.faint:
+        return 0
+    rgb = ctx.decoded.rgb
+    subject = ctx.memo("small-subject-letters", lambda: pixel_measures.small_subject(rgb, letters=True))
+    if subject.share > UNREAD_LETTERS_SHARE or subject.letters < pixel_measures.LINE_MIN_LETTERS:
+        return 0
+    # Letters large enough to read comfortably the OCR finds: shapes it did not find there are no sign of them.
+    if subject.letter_height >= SMALL_TEXT_SHARE * min(rgb.shape[:2]):
+        return 0
+    return subject.letters
 
 
 #: Share of the picture's shorter side under which the expected text's tallest line of letters is too small to read
