@@ -88,12 +88,15 @@ def storage_gc(
                 dry_run=dry_run,
                 progress=lambda n: progress.advance(task, n),
             )
-        unstored = 0
+        unstored = answers = 0
         if not dry_run:
+            from sentinel.idempotency.kept import kept_answers
             from sentinel.jobs.unstored import unstored_images
 
             # Images this machine kept while the store was away whose job ended, or that the store holds since.
             unstored = unstored_images(services).sweep(services.engine).dropped
+            # Answers kept for Idempotency-Key retries while the database was away that no retry came for.
+            answers = kept_answers(services.settings.data_dir).sweep()
     except SentinelError as exc:
         raise fail(exc.message, code=1) from exc
     if dry_run:
@@ -108,6 +111,8 @@ def storage_gc(
     )
     if unstored:
         err.print(f"dropped {unstored} image(s) kept on this machine while the store was away that no job wants now")
+    if answers:
+        err.print(f"dropped {answers} answer(s) kept on this machine for Idempotency-Key retries that never came")
 
 
 @app.command("migrate")

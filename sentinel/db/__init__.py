@@ -20,6 +20,7 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from sentinel import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from sentinel.db.outages import watch_outages
 from sentinel.errors import ConfigError
 from sentinel.keyfiles import private_file, private_folder
 from sentinel.settings import Settings
@@ -101,6 +102,8 @@ def build_engine(url: str, timeout_seconds: float | None = None) -> Engine:
     # its end of stream waiting on the socket, which a zero-timeout poll sees without asking the server.
     event.listen(engine, "checkout", _refuse_closed_connection)
     event.listen(engine, "connect", _in_utc)
+    # Connection errors noted, to explain afterwards what could not happen meanwhile (see sentinel.db.outages).
+    watch_outages(engine)
     return engine
 
 

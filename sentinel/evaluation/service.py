@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 
 import sentinel.worker
 from sentinel.db import autocommit, insert_for
+from sentinel.db.outages import SAME_OUTAGE, Outage, outages_of
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.evaluation import queue_depth
 from sentinel.evaluation.accept_rows import NewEvaluation, insert_evaluation
@@ -993,7 +994,7 @@ class EvaluationService:
         rubric = self.rubric_of(evaluation)
         verdict = aggregate(rubric, evaluation.panel, votes, evaluation.quorum, escalation=escalation)
         if deadline_passed and not votes:
-            verdict.summary = self._unjudged(judging_waiting)
+            verdict.summary = self._unjudged(judging_waiting, evaluation)
         # The status condition makes this the single point where racing finalisers are decided.
         written = _verdict_values(evaluation_id, verdict)
         if session.connection().execute(_STATEMENTS.verdict_write, written).rowcount != 1:
@@ -1002,18 +1003,34 @@ class EvaluationService:
         write(session, *self._after_verdict(evaluation_id, evaluation))
         return rubric.id, verdict.verdict
 
-    def _unjudged(self, judging_waiting: int) -> str:
+    def _unjudged(self, judging_waiting: int, evaluation: Row[Any]) -> str:
         """The reason of a verdict reached at the deadline with no vote at all, not even an abstention: no judge
         ever looked at the image. It stays amber, in the review queue: green needs votes, and red would regenerate a
         job's image (paying for it, and adding to the backlog) for nothing found wrong; a person decides, told that
-        the image was not judged rather than "quorum not met", which reads as judges that tried."""
+        the image was not judged rather than "quorum not met", which reads as judges that tried. When this process
+        could not reach the database late in the evaluation's time (too late for the sweep to ask its judges again
+        once it was back), the reason is the database: no judge could read the evaluation or record a vote."""
         deadline = f"{self.services.settings.evaluation_deadline_seconds:g} s"
+        outage = self._outage_before_deadline(evaluation)
+        if outage is not None:
+            return (
+                f"not judged before the deadline: the database was unavailable (from {outage.started:%H:%M:%S} to "
+                f"{outage.ended:%H:%M:%S} UTC, of the {deadline} it had), so no judge could read it or record a vote"
+            )
         if judging_waiting > 0:
             return (
                 f"not judged before the deadline: the judges were overloaded ({judging_waiting} evaluations queued; "
                 f"none took this one up within {deadline})"
             )
         return f"not judged before the deadline: no judge took it up within {deadline} (no worker running?)"
+
+    def _outage_before_deadline(self, evaluation: Row[Any]) -> Outage | None:
+        """The outage of the database this process saw during the evaluation's time that lasted into its last
+        ``evaluation_stalled_seconds`` (a judge message given up on meanwhile could not be asked again in time)."""
+        created, deadline = as_utc(evaluation.created_at), as_utc(evaluation.deadline_at)
+        outage = outages_of(self.services.engine).within(created, deadline)
+        late = deadline - timedelta(seconds=self.services.settings.evaluation_stalled_seconds)
+        return outage if outage is not None and outage.ended + SAME_OUTAGE >= late else None
 
     def _after_verdict(self, evaluation_id: str, evaluation: Row[Any]) -> list[Message]:
         """The messages that follow a verdict, from the evaluation's row (whether a job's attempt waits for it and

@@ -32,12 +32,14 @@ from sentinel.gateway.service import (
     FAILURE_STATUS,
     IMAGES_MISSING_HEADER,
     NO_RETRY_HEADERS,
+    GatewayService,
     GenerationFailed,
     ImageChange,
     response_format_of,
     sentinel_headers,
     who_headers,
 )
+from sentinel.generation.service import ImageNotRecorded
 from sentinel.http.base64_bytes import Base64Bytes
 from sentinel.http.requests import grace_ending, long_poll, parse_body
 from sentinel.http.responses import JSONResponse
@@ -45,7 +47,7 @@ from sentinel.http.schemas import BODY_ERRORS, V1_ERRORS, ListOut, errors, json_
 from sentinel.http.threads import in_thread
 from sentinel.http.uploads import parse_fields, read_form
 from sentinel.idempotency.deps import Idempotency
-from sentinel.idempotency.http import HELD_CLAIM, Answer, idempotent
+from sentinel.idempotency.http import HELD_CLAIM, Answer, AnswerNotRecorded, idempotent
 from sentinel.idempotency.service import Claim, JobOfClaim, fingerprint
 from sentinel.jobs.schemas import JobCreate
 from sentinel.jobs.service import JobService
@@ -103,7 +105,10 @@ async def create_images(request: Request, uses: ImageEndpoint) -> JSONResponse:
         if body.sentinel is not None and body.sentinel.task is not None:
             return await _judged_generation(request, jobs, services, body, base_url)
         early = answers_early(request)
-        generation = await gateway.generate(body, caller_of(request), client_gone, answer_early=early)
+        try:
+            generation = await gateway.generate(body, caller_of(request), client_gone, answer_early=early)
+        except ImageNotRecorded as exc:
+            raise kept_for_retry(exc, gateway, response_format_of(body), base_url) from None
         payload = gateway.response_body(generation, response_format_of(body), base_url)
         return 200, payload, sentinel_headers(generation)
 
@@ -124,6 +129,18 @@ def answers_early(request: Request) -> bool:
     """Whether a generation's answer may start before its commit: not when an Idempotency-Key keeps the answer for
     replays, which is stored whole, once committed."""
     return request.headers.get("idempotency-key") is None
+
+
+def kept_for_retry(
+    exc: ImageNotRecorded, gateway: GatewayService, response_format: str, base_url: str
+) -> ImageNotRecorded | AnswerNotRecorded:
+    """A ``url`` answer whose paid images the database could not record: with an Idempotency-Key, the answer that
+    names them is kept for the key's retry, which writes their rows and answers it instead of buying them again
+    (:func:`sentinel.idempotency.http.idempotent`); without one, the 503 that says so and asks for no retry."""
+    if HELD_CLAIM.get() is None:
+        return exc
+    answer = gateway.response_body(exc.generation, response_format, base_url)
+    return AnswerNotRecorded((200, answer, sentinel_headers(exc.generation)), exc.record.images, exc)
 
 
 async def _watch_client(request: Request, watch: ClientWatch) -> None:
@@ -228,7 +245,10 @@ async def _change_images(
         if jobs is not None and options is not None and options.task is not None:
             return await _judged_edit(request, jobs, services, change, base_url)
         early = answers_early(request)
-        generation = await gateway.change(change, caller_of(request), client_gone, answer_early=early)
+        try:
+            generation = await gateway.change(change, caller_of(request), client_gone, answer_early=early)
+        except ImageNotRecorded as exc:
+            raise kept_for_retry(exc, gateway, response_format_of(change.body), base_url) from None
         payload = gateway.response_body(generation, response_format_of(change.body), base_url)
         return 200, payload, sentinel_headers(generation)
 

@@ -10,9 +10,13 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from sentinel.errors import SentinelError
 from sentinel.http.responses import JSONResponse, plain_json
-from sentinel.idempotency.service import AnsweredMeanwhile, Claim, IdempotencyService, RecordedAnswer
+from sentinel.idempotency.kept import RETRY_AFTER_SECONDS, KeptAnswer, KeptImage
+from sentinel.idempotency.service import AnsweredMeanwhile, Claim, IdempotencyService, KeyReused, RecordedAnswer
 from sentinel.keys.http import scope_of
 
 logger = logging.getLogger(__name__)
@@ -29,6 +33,18 @@ CLAIM_HEARTBEAT_SECONDS = 5.0
 #: The claim the request being produced holds (None without an Idempotency-Key): a request that starts a job reads
 #: it to write the job on it, or, having taken over a dead request's claim, to wait for that request's job.
 HELD_CLAIM: ContextVar[Claim | None] = ContextVar("held_claim", default=None)
+
+
+class AnswerNotRecorded(Exception):
+    """Raised by the work of a request with an Idempotency-Key whose answer is paid for but names images the
+    database could not record: ``answer`` is what a retry with the same key gets once they are (``images``, written
+    with it), and ``error`` what this request answers."""
+
+    def __init__(self, answer: Answer, images: list[KeptImage], error: SentinelError) -> None:
+        super().__init__(error.message)
+        self.answer = answer
+        self.images = images
+        self.error = error
 
 
 def _replay(claim: Claim, refresh: Callable[[dict[str, Any]], dict[str, Any]] | None) -> JSONResponse:
@@ -53,6 +69,9 @@ async def idempotent(
     if key is None:
         status, body, headers = await produce()
         return JSONResponse(body, status_code=status, headers=headers)
+    kept = await replay_kept(request, service, endpoint, key, digest, refresh)
+    if kept is not None:
+        return kept
     claim = await run_in_threadpool(
         service.claim, scope_of(request), endpoint, key, digest(), stale_after_seconds=STALE_CLAIM_SECONDS
     )
@@ -64,6 +83,9 @@ async def idempotent(
     held = HELD_CLAIM.set(claim)
     try:
         status, body, headers = await produce()
+    except AnswerNotRecorded as exc:
+        heartbeat.cancel()
+        raise await _kept_for_retry(service, claim_of(request, endpoint, key, digest), exc) from None
     except BaseException:
         heartbeat.cancel()
         await _release(service, claim.record_id)
@@ -71,8 +93,116 @@ async def idempotent(
     finally:
         HELD_CLAIM.reset(held)
     heartbeat.cancel()
-    await run_in_threadpool(service.complete, claim.record_id, status, plain_json(body), headers)
+    try:
+        await run_in_threadpool(service.complete, claim.record_id, status, plain_json(body), headers)
+    except (OperationalError, PoolTimeout) as exc:
+        # The work is done and paid for: its answer goes out, and is kept here for a retry with this key (which
+        # would otherwise do the work, and pay, again) until the database can take it.
+        answer = (status, plain_json(body), headers)
+        await _keep(service, claim_of(request, endpoint, key, digest), answer, [], exc)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def claim_of(request: Request, endpoint: str, key: str, digest: Callable[[], str]) -> KeptAnswer:
+    """A kept answer's key, its answer left to fill in."""
+    return KeptAnswer(scope_of(request), endpoint, key, digest(), 0, {}, {})
+
+
+async def _keep(
+    service: IdempotencyService, kept: KeptAnswer, answer: Answer, images: list[KeptImage], cause: Exception
+) -> bool:
+    """Keep ``answer`` for the key of ``kept`` on this server's disk; False when it could not be kept."""
+    kept.status_code, kept.response, kept.headers = answer
+    kept.images = images
+    logger.warning(
+        "the database could not store the answer to Idempotency-Key '%s' (%s): it is kept on this server for the "
+        "key's retry",
+        kept.key,
+        type(cause).__name__,
+    )
+    try:
+        await run_in_threadpool(service.kept.keep, kept)
+    except OSError as exc:
+        logger.error("the answer to Idempotency-Key '%s' could not be kept either (%s)", kept.key, exc)
+        return False
+    writing = asyncio.create_task(_write_when_back(service, kept))
+    _WRITING.add(writing)
+    writing.add_done_callback(_WRITING.discard)
+    return True
+
+
+#: How long a server tries to write an answer it kept to the database itself, and how often: once there, a retry
+#: that reaches another server replays it too (rather than take the claim over once stale, and pay again).
+WRITE_KEPT_FOR_SECONDS = 600.0
+WRITE_KEPT_EVERY_SECONDS = 1.0
+#: The writes under way (a task nobody holds may be collected before it ends).
+_WRITING: set[asyncio.Task[None]] = set()
+
+
+async def _write_when_back(service: IdempotencyService, kept: KeptAnswer) -> None:
+    """Write ``kept`` to the database as soon as it answers again (unless a retry did first); left on disk for a
+    retry to write when the database stays away longer than :data:`WRITE_KEPT_FOR_SECONDS`."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + WRITE_KEPT_FOR_SECONDS
+    while loop.time() < until:
+        await asyncio.sleep(WRITE_KEPT_EVERY_SECONDS)
+        if not service.kept.holds(kept.scope, kept.endpoint, kept.key):
+            return  # a retry wrote it
+        try:
+            await run_in_threadpool(service.record_kept, kept)
+        except (OperationalError, PoolTimeout):
+            continue
+        except Exception:
+            logger.exception("the answer kept for Idempotency-Key '%s' could not be written", kept.key)
+            return
+        logger.info("the answer kept for Idempotency-Key '%s' is in the database now", kept.key)
+        return
+
+
+async def _kept_for_retry(service: IdempotencyService, kept: KeptAnswer, exc: AnswerNotRecorded) -> SentinelError:
+    """The error of a request whose paid answer names images the database could not record: once kept for its key,
+    the retry the error asks for answers them (written by then) instead of buying them again."""
+    if not await _keep(service, kept, exc.answer, exc.images, exc.error):
+        return exc.error
+    error = exc.error
+    error.headers = {k: v for k, v in (error.headers or {}).items() if k.lower() != "x-should-retry"}
+    error.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    error.message = (
+        f"{error.message}; the answer is kept for this Idempotency-Key: retry with the same key once the database is "
+        "back to get it (it is not paid for again)"
+    )
+    return error
+
+
+async def replay_kept(
+    request: Request,
+    service: IdempotencyService,
+    endpoint: str,
+    key: str,
+    digest: Callable[[], str],
+    refresh: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> JSONResponse | None:
+    """The answer this server kept for the key while the database was away, written to the database now and
+    replayed; None when none was kept (one stat, no thread hop). While the database is still away, an answer that
+    needs no row replays from disk, and one whose images have none yet is a 503 with Retry-After."""
+    scope = scope_of(request)
+    if not service.kept.holds(scope, endpoint, key):
+        return None
+    kept = await run_in_threadpool(service.kept.find, scope, endpoint, key)
+    if kept is None:
+        return None
+    if kept.fingerprint != digest():
+        raise KeyReused(
+            f"Idempotency-Key '{key}' was already used with a different request; use a new key",
+            field="Idempotency-Key",
+        )
+    try:
+        claim = await run_in_threadpool(service.record_kept, kept)
+    except (OperationalError, PoolTimeout):
+        if kept.images:
+            raise
+        claim = Claim(None, kept.status_code, kept.response, kept.headers)
+    return _replay(claim, refresh)
 
 
 async def _release(service: IdempotencyService, record_id: int) -> None:
@@ -87,7 +217,10 @@ async def _release(service: IdempotencyService, record_id: int) -> None:
 async def _keep_claimed(service: IdempotencyService, record_id: int) -> None:
     while True:
         await asyncio.sleep(CLAIM_HEARTBEAT_SECONDS)
-        await run_in_threadpool(service.renew, record_id)
+        try:
+            await run_in_threadpool(service.renew, record_id)
+        except (OperationalError, PoolTimeout) as exc:  # the database blinked: the next beat renews it
+            logger.warning("Idempotency-Key claim %s not renewed (%s)", record_id, type(exc).__name__)
 
 
 async def idempotent_in_transaction(

@@ -12,8 +12,9 @@ import orjson
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from sentinel.db import insert_unless_present
+from sentinel.db import dialect_insert, insert_unless_present
 from sentinel.errors import InvalidInput, SentinelError
+from sentinel.idempotency.kept import KeptAnswer, kept_answers
 from sentinel.models import IdempotencyRecord, utcnow
 from sentinel.services import Services
 
@@ -91,6 +92,8 @@ def fingerprint(*parts: Any) -> str:
 class IdempotencyService:
     def __init__(self, services: Services) -> None:
         self.services = services
+        #: Answers the database could not keep for their keys, kept on this server's disk until a retry comes.
+        self.kept = kept_answers(services.settings.data_dir)
 
     def claim(
         self, scope: str, endpoint: str, key: str, digest: str, *, stale_after_seconds: float | None = None
@@ -181,6 +184,37 @@ class IdempotencyService:
                 .values(status_code=status_code, response=response, headers=headers)
             )
             session.commit()
+
+    def record_kept(self, kept: KeptAnswer) -> Claim:
+        """Write an answer kept on disk (:mod:`sentinel.idempotency.kept`) as its key's answer, with the rows of the
+        images it names that have none, in one transaction; the key's answer to replay (the kept one, unless another
+        request answered the key meanwhile). Raises the database's error while it is still away."""
+        answer = {"status_code": kept.status_code, "response": kept.response, "headers": kept.headers}
+        with self.services.engine.begin() as connection:
+            if kept.images:
+                self.services.images.store_many(connection, kept.images)
+            keyed = {"scope": kept.scope, "endpoint": kept.endpoint, "key": kept.key}
+            connection.execute(
+                dialect_insert(connection)(IdempotencyRecord)
+                .values(**keyed, fingerprint=kept.fingerprint, created_at=utcnow(), **answer)
+                .on_conflict_do_nothing(index_elements=list(keyed))
+            )
+            # The claim of the request that kept it, unanswered: answered now.
+            connection.execute(
+                update(IdempotencyRecord)
+                .where(
+                    col(IdempotencyRecord.scope) == kept.scope,
+                    col(IdempotencyRecord.endpoint) == kept.endpoint,
+                    col(IdempotencyRecord.key) == kept.key,
+                    col(IdempotencyRecord.status_code).is_(None),
+                )
+                .values(**answer)
+            )
+        self.kept.forget(kept.scope, kept.endpoint, kept.key)
+        record = self._load(kept.scope, kept.endpoint, kept.key)
+        if record is None or record.status_code is None:
+            return Claim(None, kept.status_code, kept.response, kept.headers)
+        return Claim(None, record.status_code, record.response, record.headers)
 
     def release(self, record_id: int) -> None:
         """The first request failed with an error: a retry with the same key may try again. A claim that names the
