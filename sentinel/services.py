@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import Engine
 
@@ -20,6 +20,28 @@ if TYPE_CHECKING:
     from sentinel.evaluation.panel import Panel
     from sentinel.rubrics.loader import RubricRegistry
     from sentinel.store.service import ImageService
+
+
+class DatabaseAccess(Protocol):
+    """What a service that only reads and writes rows needs of the services: the settings and the engine."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+
+@dataclass
+class DatabaseOnly:
+    """The settings and the database engine, without the judges, rubrics and blob store: for a command that only
+    touches rows (`sentinel keys`), which would otherwise import the judges and load every rubric first."""
+
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return engine_for(self.settings)
 
 
 @dataclass

@@ -21,9 +21,11 @@ app = typer.Typer(help="API keys: create (the secret is shown once), list, revok
 
 def _key_service() -> Any:
     from sentinel.keys.service import KeyService
-    from sentinel.wiring import get_services
+    from sentinel.services import DatabaseOnly
+    from sentinel.settings import get_settings
 
-    return KeyService(get_services())
+    # Keys are rows: the judges, rubrics and blob store that get_services() builds first are not needed.
+    return KeyService(DatabaseOnly(get_settings()))
 
 
 @app.command("create")

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
-from psycopg.errors import _WaitTimeout
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -42,29 +40,6 @@ def commits_reach_disk(url: str) -> bool:
 #: vanished (a partition, a host gone without a reset) is found dead in about a minute, not after the kernel's
 #: two hours. ``tcp_user_timeout`` (ms) does the same for one whose sent data goes unacknowledged.
 PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
-
-
-class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
-    """A psycopg connection that waits on the server for at most ``answer_timeout`` seconds per round trip.
-
-    A server that stops answering without closing the connection (a stuck server, a lock pile-up, a partition
-    without a reset) otherwise holds the caller as long as it stalls: nothing on the client side bounds a query,
-    and a server-side ``statement_timeout`` is never read by a server that does not get the statement. When the
-    bound passes, the connection is closed (its state is unknown) and an OperationalError raised, which SQLAlchemy
-    treats as a disconnect and the API answers as 503 with Retry-After."""
-
-    #: None until set at checkout (see :func:`bound_statements`), so migrations run without it.
-    answer_timeout: float | None = None
-
-    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        bound = self.answer_timeout
-        if timeout is not None or bound is None:
-            return super().wait(gen, interval, timeout)
-        try:
-            return super().wait(gen, interval, bound)
-        except _WaitTimeout:
-            self.close()
-            raise psycopg.OperationalError(f"the database did not answer within {bound:g} s") from None
 
 
 def build_engine(url: str, timeout_seconds: float | None = None) -> Engine:
@@ -119,6 +94,10 @@ def _connect_args(url: str, timeout_seconds: float | None) -> dict[str, Any]:
 
 
 def _bounded_connect(_dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]) -> Any:
+    # Imported here, not at the top: psycopg costs ~0.3 s of CPU to import, paid only by a process that connects to
+    # PostgreSQL (a SQLite `sentinel serve` and most CLI commands never do).
+    from sentinel.db.bounded import BoundedConnection
+
     return BoundedConnection.connect(*cargs, **cparams)
 
 

@@ -7,13 +7,13 @@ messages), so a process that runs the sweep after an outage saw that outage itse
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -94,7 +94,10 @@ _UNREACHABLE_CLASSES = ("08", "57")
 def _unreachable(error: BaseException) -> bool:
     """A connection that failed (refused, cut, a round trip past its bound: no SQLSTATE, the client says so) or a
     server that shut down or stalled; not a query's own failure (a deadlock, a lock not available)."""
-    if not isinstance(error, psycopg.OperationalError):
+    # Read from the loaded modules: a process on SQLite never imports psycopg, and an error of psycopg's means it
+    # was imported.
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(error, psycopg.OperationalError):
         return False
     state = getattr(error, "sqlstate", None)
     return state is None or state[:2] in _UNREACHABLE_CLASSES

@@ -6,12 +6,12 @@ It lives beside the evaluations because admitting a new one reads the judging qu
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
+if TYPE_CHECKING:
+    import redis
 
 
 def waiting_messages(broker: Any, queue: str) -> int:
@@ -21,11 +21,19 @@ def waiting_messages(broker: Any, queue: str) -> int:
 
 def queue_depths(broker: Any, names: list[str]) -> list[tuple[str, str, float]]:
     """The messages of each queue of ``names`` by state."""
-    if isinstance(broker, RedisBroker):
+    if _is_a(broker, "dramatiq.brokers.redis", "RedisBroker"):
         return _redis_depths(_redis_client(broker.client.connection_pool), broker.namespace, names)
-    if isinstance(broker, RabbitmqBroker):
+    if _is_a(broker, "dramatiq.brokers.rabbitmq", "RabbitmqBroker"):
         return rabbitmq_depths(broker, names)
     return _stub_depths(broker, names)
+
+
+def _is_a(broker: Any, module: str, name: str) -> bool:
+    """``isinstance(broker, module.name)`` without importing the module: a broker of that class exists only once its
+    module was imported, and importing dramatiq's Redis or RabbitMQ broker loads its client library (redis-py, pika),
+    which an API process on the in-process broker never needs."""
+    found = sys.modules.get(module)
+    return found is not None and isinstance(broker, getattr(found, name))
 
 
 def rabbitmq_depths(broker: Any, names: list[str]) -> list[tuple[str, str, float]]:
@@ -53,6 +61,8 @@ def _stub_depths(broker: Any, names: list[str]) -> list[tuple[str, str, float]]:
 def _redis_client(pool: redis.ConnectionPool) -> redis.Redis:
     """A client to the broker's own Redis (the one its connections go to, whatever the settings say now) that
     gives up within a second: the API asks on its request path, the broker's client waits 10 s for a send."""
+    import redis
+
     kwargs = pool.connection_kwargs | {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
     return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
 

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, func, select
 from sentinel.errors import InvalidInput, NotFound
 from sentinel.keys.caller import Caller
 from sentinel.models import ApiKey, utcnow
-from sentinel.services import Services
+from sentinel.services import DatabaseAccess
 
 SCOPES = ("generate", "evaluate", "review", "admin")
 PERIODS = ("day", "month")
@@ -46,7 +46,7 @@ def is_loopback(host: str) -> bool:
 
 
 class KeyService:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: DatabaseAccess) -> None:
         self.services = services
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, Caller | None]] = {}

@@ -30,7 +30,7 @@ from sentinel.ops import metrics
 from sentinel.outbox.relay import backlog
 from sentinel.outbox.steps import JUDGING
 from sentinel.services import Services
-from sentinel.settings import AMQP_SCHEMES, url_scheme
+from sentinel.settings import AMQP_SCHEMES, Settings, url_scheme
 from sentinel.store.blobs import BlobStoreError
 
 logger = logging.getLogger(__name__)
@@ -250,6 +250,17 @@ async def _bounded(kind: str, probe: Callable[[], str], timeout: float, where: s
     return Check(ok, detail, round((time.perf_counter() - started) * 1000, 1))
 
 
+def _load_client_libraries(settings: Settings) -> None:
+    """Imports the broker's and Redis's client libraries the checks use. They are imported on first use (an API on
+    the in-process broker never loads them), and here rather than inside a check: the import takes a share of a
+    second of CPU, seconds on a loaded machine, and counted against the first probe's deadline it failed a healthy
+    broker as "no answer"."""
+    if settings.resolved_broker_url and settings.broker_kind == "rabbitmq":
+        import pika  # noqa: F401
+    if settings.resolved_broker_url or settings.redis_url:
+        import redis  # noqa: F401
+
+
 def judging_check(admission: JudgingAdmission) -> str:
     """The judging queue's backlog; raises while new evaluations are refused for it (a load balancer then sends
     them to another instance rather than to a 503)."""
@@ -269,6 +280,7 @@ async def readiness(services: Services, admission: JudgingAdmission | None = Non
     ``admission``: the process's (its cached reading of the judging queue); one of its own without."""
     settings = services.settings
     timeout = settings.readiness_timeout_seconds
+    await asyncio.to_thread(_load_client_libraries, settings)
     url = settings.resolved_database_url
     # A SQLite URL is a file's path: not shown to whoever asks /readyz.
     database = "SQLite (local file)" if url.startswith("sqlite") else redact_url(url)

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import hiredis
-from redis.connection import UnixDomainSocketConnection, parse_url
 
 
 class _Pipe(asyncio.Protocol):
@@ -84,7 +83,12 @@ class LeanRedis:
     """Commands to one Redis server over one connection, made when first needed and again after it is lost."""
 
     def __init__(self, url: str, timeout: float) -> None:
+        # Imported here, not at the top: redis-py costs a quarter of a second of CPU to import, and every API process
+        # imports this module; only one given a Redis URL needs its URL parser.
+        from redis.connection import UnixDomainSocketConnection, parse_url
+
         self._options = parse_url(url)
+        self._over_unix_socket = self._options.get("connection_class") is UnixDomainSocketConnection
         self.timeout = timeout
         self._pipe: _Pipe | None = None
         self._connecting: asyncio.Lock | None = None
@@ -149,7 +153,7 @@ class LeanRedis:
         loop = asyncio.get_running_loop()
         options = self._options
         async with asyncio.timeout(self.timeout):
-            if options.get("connection_class") is UnixDomainSocketConnection:
+            if self._over_unix_socket:
                 _, pipe = await loop.create_unix_connection(lambda: _Pipe(on_message), options["path"])
             else:
                 host, port = options.get("host", "localhost"), options.get("port", 6379)

@@ -33,6 +33,7 @@ from sentinel.ops import endpoints as ops_endpoints
 from sentinel.settings import Settings, settings_problem
 from sentinel.wiring import build_services
 from tests.conftest import REDIS_URL, delete_redis_keys, png_bytes
+from tests.support.served_services import services_as_served
 
 
 @pytest.fixture(params=["in-process", "redis"])
@@ -64,7 +65,7 @@ def api(settings: Settings) -> TestClient:
     install_error_handlers(app)
     app.include_router(evaluation_endpoints.router)
     app.include_router(ops_endpoints.router)
-    services = build_services(settings)
+    services = services_as_served(settings)
     app.state.services = services
     app.state.evaluations = EvaluationService(services)
     app.state.idempotency = IdempotencyService(services)

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sentinel.ops import endpoints
 from sentinel.ops.doctor import run_checks
 from sentinel.settings import Settings
-from sentinel.wiring import build_services
 from tests.conftest import REDIS_URL, SENTINEL, clean_env, free_port
+from tests.support.served_services import services_as_served
 
 #: The machine's RabbitMQ, on its default virtual host (these tests only connect; they declare nothing).
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -23,7 +23,7 @@ RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 def readyz(settings: Settings) -> tuple[int, dict]:
     api = FastAPI()
     api.include_router(endpoints.router)
-    api.state.services = build_services(settings)
+    api.state.services = services_as_served(settings)
     with TestClient(api) as http:
         response = http.get("/readyz")
     return response.status_code, response.json()
@@ -90,7 +90,7 @@ def test_readiness_reports_the_redis_used_beside_a_rabbitmq_broker(tmp_path: Pat
     # Shared by every replica: reported, but no replica leaves rotation for it alone.
     api = FastAPI()
     api.include_router(endpoints.router)
-    api.state.services = build_services(Settings(data_dir=tmp_path, broker_url=RABBITMQ_URL, redis_url=dead))
+    api.state.services = services_as_served(Settings(data_dir=tmp_path, broker_url=RABBITMQ_URL, redis_url=dead))
     with TestClient(api) as http:
         instance = http.get("/readyz", params={"scope": "instance"})
     assert instance.status_code == 200 and instance.json()["checks"]["redis"]["ok"] is False, instance.text

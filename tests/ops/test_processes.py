@@ -24,6 +24,7 @@ from tests.conftest import (
     png_bytes,
     start_server,
 )
+from tests.support.job_load import wait_for_workers
 
 
 def json_lines(text: str) -> list[dict]:
@@ -143,6 +144,9 @@ def test_a_redis_worker_logs_the_request_id_and_serves_metrics(tmp_path: Path, f
         tmp_path / "worker.log",
     )
     try:
+        # The 40 s below is for judging one image, not for the worker's start-up (its processes import the judges
+        # and load the OCR models first, which took longer than that on a loaded machine).
+        wait_for_workers([worker])
         ready = httpx.get(f"{base}/readyz", timeout=10).json()
         assert ready["status"] == "ready" and "PING" in ready["checks"]["broker"]["detail"], ready
         created = httpx.post(

@@ -15,12 +15,13 @@ from sentinel.ops import endpoints
 from sentinel.settings import Settings
 from sentinel.wiring import build_services
 from tests.conftest import free_port
+from tests.support.served_services import services_as_served
 
 
 def ops_client(settings: Settings) -> TestClient:
     app = FastAPI()
     app.include_router(endpoints.router)
-    app.state.services = build_services(settings)
+    app.state.services = services_as_served(settings)
     return TestClient(app)
 
 

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from sentinel.ops import endpoints
 from sentinel.settings import Settings
-from sentinel.wiring import build_services
 from tests.conftest import free_port
+from tests.support.served_services import services_as_served
 
 
 class CountingRelay:
@@ -75,7 +75,7 @@ def test_readiness_asks_rabbitmq_on_one_kept_connection(tmp_path: Path) -> None:
     with relay() as counting:
         api = FastAPI()
         api.include_router(endpoints.router)
-        api.state.services = build_services(
+        api.state.services = services_as_served(
             Settings(data_dir=tmp_path, broker_url=f"amqp://guest:guest@127.0.0.1:{counting.port}/%2F")
         )
         with TestClient(api) as http:
