@@ -1,10 +1,12 @@
-"""Secrets Sentinel makes up for itself on first use and keeps in the data folder (mode 0600)."""
+"""Files Sentinel keeps in its data folder: secrets it makes up for itself on first use (mode 0600), and files
+written whole or not at all."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +22,20 @@ def private_file(path: Path) -> None:
     its owner set it. SQLite gives its -wal and -shm files the database file's own mode."""
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, in a private folder (see :func:`private_folder`), whole or not at all: written aside,
+    then renamed, so a reader never sees half of it and a crash leaves no partial file under its name."""
+    private_folder(path.parent)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def read_or_create(path: Path, make: Callable[[], str]) -> str:

@@ -17,13 +17,14 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from sentinel.keyfiles import write_whole
 
 logger = logging.getLogger(__name__)
 
@@ -68,18 +69,6 @@ class KeptAnswer:
     images: list[KeptImage] = field(default_factory=list)
 
 
-def _write_whole(path: Path, data: bytes) -> None:
-    """``data`` at ``path``, whole or not at all: written aside, then renamed."""
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-
-
 class KeptAnswers:
     """One folder per key: its answer (written last, so a half-kept one is never read) and its images' bytes."""
 
@@ -93,9 +82,8 @@ class KeptAnswers:
     def keep(self, answer: KeptAnswer) -> None:
         """Keep ``answer`` until a retry comes; raises OSError when the disk cannot take it."""
         folder = self._folder_of(answer.scope, answer.endpoint, answer.key)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for info, data, _ in answer.images:
-            _write_whole(folder / info.sha256, data)
+            write_whole(folder / info.sha256, data)
         facts = {
             "scope": answer.scope,
             "endpoint": answer.endpoint,
@@ -109,7 +97,7 @@ class KeptAnswers:
                 for info, _, owner in answer.images
             ],
         }
-        _write_whole(folder / _ANSWER, orjson.dumps(facts))
+        write_whole(folder / _ANSWER, orjson.dumps(facts))
 
     def holds(self, scope: str, endpoint: str, key: str) -> bool:
         """Whether an answer is kept for this key: one stat (every request with a key asks)."""

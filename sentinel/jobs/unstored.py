@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from sentinel.jobs.schemas import MAX_BUDGET_SECONDS
+from sentinel.keyfiles import write_whole
 from sentinel.models import FINAL_JOB_STATES, Job, StoredImage
 from sentinel.providers.calls import CallValues
 from sentinel.services import Services
@@ -58,19 +58,6 @@ _REQUEST_ID = re.compile(rf"({_JOB_ID.pattern}):([0-9]{{1,6}}):([0-9]{{1,6}})")
 #: Kept in memory, by (job id, image hash).
 _memory: dict[tuple[str, str], tuple[bytes, float]] = {}
 _memory_lock = threading.Lock()
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    """``data`` at ``path``, in its job's folder (made private), whole or not at all: written aside, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -109,7 +96,7 @@ class UnstoredImages:
         if folder is None or not is_sha256(sha256):
             return
         try:
-            _write_whole(folder / sha256, data)
+            write_whole(folder / sha256, data)
             return
         except OSError as exc:
             logger.warning("could not keep image %s on disk (%s): keeping it in memory", sha256, exc.strerror or exc)
@@ -135,7 +122,7 @@ class UnstoredImages:
             return
         kept = {"calls": [call._asdict() for call in calls], "unsettled": asdict(unsettled) if unsettled else None}
         try:
-            _write_whole(path, orjson.dumps(kept))
+            write_whole(path, orjson.dumps(kept))
         except OSError as exc:
             logger.warning("could not keep the call log of %s (%s): it is lost", request_id, exc.strerror or exc)
 
