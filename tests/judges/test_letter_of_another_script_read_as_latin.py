@@ -72,3 +72,30 @@ def test_the_doubted_letters_come_from_the_same_run_of_the_recogniser() -> None:
     assert getattr(lines[0][0], "doubted", ()) == ()
     # The second line is half the batch's width: its fourth step of eight lies at 7/8 of it.
     assert lines[1][0].doubted == ((1, 0.875),)
+
+
+def test_doubt_shared_with_the_same_letters_accented_or_digit_forms_is_no_doubt() -> None:
+    class Decoder:
+        character = ["blank", "Y", "Ý", "Ψ", "O", "0"]
+
+        def decode(self, best, chance, *_args, **_kwargs):
+            return [("".join(self.character[k] for k in row if k), 1.0) for row in best], []
+
+    preds = np.zeros((3, 2, 6), np.float32)
+    preds[0, 0, 1], preds[0, 0, 2] = 0.52, 0.48  # 'Y' beside 'Ý': a clean 'Y'
+    preds[1, 0, 4], preds[1, 0, 5] = 0.9, 0.1  # 'O' beside '0': a clean 'O'
+    preds[2, 0, 1], preds[2, 0, 3] = 0.9, 0.1  # 'Y' beside 'Ψ': another script's letter may stand there
+    preds[:, 1, 0] = 1.0
+    lines, _ = text._DoubtedLetters(Decoder())(preds)
+    assert [getattr(line, "doubted", ()) for line, _ in lines] == [(), (), ((0, 0.25),)]
+
+
+@pytest.mark.parametrize("phrase", ["SALE 50% OFF", "OPEN 24/7"])
+def test_a_rendered_sign_whose_letters_only_waver_between_their_own_forms_is_read_once(phrase: str) -> None:
+    from sentinel.providers.local import render
+
+    image = render(f'a shop sign that says "{phrase}"', 1024, 1024, 1)
+    text._page(context(image, text=phrase), sample=True)
+    before = text.model_calls["recognise"]
+    outcome = text.expected_text(context(image, text=phrase), text.ExpectedTextSettings())
+    assert outcome.passed and text.model_calls["recognise"] == before, outcome.detail

@@ -264,6 +264,24 @@ FOREIGN_SHAPED = frozenset("AEKNORWXY")
 #: The recogniser's probability for a letter it reads on a clean sign is 0.9995 and more at its step; under it
 #: at one of FOREIGN_SHAPED, the glyph is looked at alone (``_glyph_alone``): 'Ξ' read 'E' at 0.857-0.998.
 DOUBTED_LETTER = 0.9995
+#: Characters a FOREIGN_SHAPED letter's doubt may go to and still be that letter: the recogniser splits a clean 'Y'
+#: 0.52 / 'Ý' 0.45, 'E' 0.88 / 'È' 'É' 0.11, 'O' / '0'. Only the probability outside the letter and these counts.
+LETTER_LOOKALIKE_DIGITS = {"O": "0"}
+
+
+def _same_letter(character: str, letter: str) -> bool:
+    """Whether the recogniser's character is the Latin letter in another form: accented, other case, fullwidth."""
+    base = "".join(c for c in unicodedata.normalize("NFKD", character) if not unicodedata.combining(c))
+    return base.upper() == letter or character in LETTER_LOOKALIKE_DIGITS.get(letter, "")
+
+
+def _letter_kin(character: list[str]) -> dict[int, np.ndarray]:
+    """For each FOREIGN_SHAPED letter's class, the classes (its own among them) that are the same letter."""
+    kin: dict[int, np.ndarray] = {}
+    for index, letter in enumerate(character):
+        if letter in FOREIGN_SHAPED:
+            kin[index] = np.array([k for k, c in enumerate(character) if _same_letter(c, letter)], dtype=np.intp)
+    return kin
 
 
 class _Reading(str):
@@ -280,6 +298,7 @@ class _DoubtedLetters:
         self.decoder = decoder
         self.character = decoder.character
         self.foreign_shaped = np.array([c in FOREIGN_SHAPED for c in decoder.character], dtype=bool)
+        self.kin = _letter_kin(list(decoder.character))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.decoder, name)
@@ -296,6 +315,9 @@ class _DoubtedLetters:
             remove_duplicate=True,
         )
         unsure = self.foreign_shaped[best] & (chance < DOUBTED_LETTER)
+        for row, step in zip(*np.nonzero(unsure), strict=True):
+            # Doubt shared with the same letter's accented or digit forms is no doubt of its script.
+            unsure[row, step] = float(preds[row, step, self.kin[int(best[row, step])]].sum()) < DOUBTED_LETTER
         ratios = kwargs.get("wh_ratio_list", ())
         for row in np.flatnonzero(unsure.any(axis=1)):
             text, score = lines[row]
