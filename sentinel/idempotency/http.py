@@ -85,7 +85,8 @@ async def idempotent(
         status, body, headers = await produce()
     except AnswerNotRecorded as exc:
         heartbeat.cancel()
-        raise await _kept_for_retry(service, claim_of(request, endpoint, key, digest), exc) from None
+        kept = _kept_answer(request, endpoint, key, digest, exc.answer, exc.images)
+        raise await _kept_for_retry(service, kept, exc.error) from None
     except BaseException:
         heartbeat.cancel()
         await _release(service, claim.record_id)
@@ -98,22 +99,21 @@ async def idempotent(
     except (OperationalError, PoolTimeout) as exc:
         # The work is done and paid for: its answer goes out, and is kept here for a retry with this key (which
         # would otherwise do the work, and pay, again) until the database can take it.
-        answer = (status, plain_json(body), headers)
-        await _keep(service, claim_of(request, endpoint, key, digest), answer, [], exc)
+        kept = _kept_answer(request, endpoint, key, digest, (status, plain_json(body), headers), [])
+        await _keep(service, kept, exc)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def claim_of(request: Request, endpoint: str, key: str, digest: Callable[[], str]) -> KeptAnswer:
-    """A kept answer's key, its answer left to fill in."""
-    return KeptAnswer(scope_of(request), endpoint, key, digest(), 0, {}, {})
+def _kept_answer(
+    request: Request, endpoint: str, key: str, digest: Callable[[], str], answer: Answer, images: list[KeptImage]
+) -> KeptAnswer:
+    """``answer`` to this request's key, with the images whose rows a replay must write first."""
+    status, response, headers = answer
+    return KeptAnswer(scope_of(request), endpoint, key, digest(), status, response, headers, images)
 
 
-async def _keep(
-    service: IdempotencyService, kept: KeptAnswer, answer: Answer, images: list[KeptImage], cause: Exception
-) -> bool:
-    """Keep ``answer`` for the key of ``kept`` on this server's disk; False when it could not be kept."""
-    kept.status_code, kept.response, kept.headers = answer
-    kept.images = images
+async def _keep(service: IdempotencyService, kept: KeptAnswer, cause: Exception) -> bool:
+    """Keep ``kept`` on this server's disk for its key's retry; False when it could not be kept."""
     logger.warning(
         "the database could not store the answer to Idempotency-Key '%s' (%s): it is kept on this server for the "
         "key's retry",
@@ -159,12 +159,11 @@ async def _write_when_back(service: IdempotencyService, kept: KeptAnswer) -> Non
         return
 
 
-async def _kept_for_retry(service: IdempotencyService, kept: KeptAnswer, exc: AnswerNotRecorded) -> SentinelError:
+async def _kept_for_retry(service: IdempotencyService, kept: KeptAnswer, error: SentinelError) -> SentinelError:
     """The error of a request whose paid answer names images the database could not record: once kept for its key,
     the retry the error asks for answers them (written by then) instead of buying them again."""
-    if not await _keep(service, kept, exc.answer, exc.images, exc.error):
-        return exc.error
-    error = exc.error
+    if not await _keep(service, kept, error):
+        return error
     error.headers = {k: v for k, v in (error.headers or {}).items() if k.lower() != "x-should-retry"}
     error.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     error.message = (
