@@ -1885,10 +1885,7 @@ def _stacked_bars(glyph: np.ndarray) -> bool:
     Latin 'E' is one stroke (its bars joined by its stem)."""
     import cv2
 
-    gray = np.asarray(Image.fromarray(glyph).convert("L"))
-    _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    if float(_rim(binary).mean()) > 127:
-        binary = 255 - binary
+    binary = _ink(np.asarray(Image.fromarray(glyph).convert("L")))
     _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     parts = stats[1:][stats[1:, cv2.CC_STAT_AREA] >= 0.01 * binary.size]
     if len(parts) < 3:
@@ -1920,15 +1917,11 @@ def _glyph_columns(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
     """The line ``crop``'s glyphs as runs of columns holding ink, left to right: (left, top, width, height) each.
     A glyph of several strokes one above another ('Ξ', 'Ж' in some faces) is one run, where its outlines are many;
     glyphs that touch are one run too (then there are fewer runs than characters, and none is taken)."""
-    import cv2
 
     gray = np.asarray(Image.fromarray(crop).convert("L"))
     if min(gray.shape) < MIN_TEXT_SIDE:
         return []
-    _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    ink = binary > 127
-    if float(_rim(binary).mean()) > 127:  # ink is what the crop's rim is not
-        ink = ~ink
+    ink = _ink(gray) > 127
     columns = ink.any(axis=0).astype(np.int8)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], columns, [0]))))
     boxes = []
@@ -2035,6 +2028,15 @@ NARROW_ZERO_OF_ROUND = 0.86
 NARROW_ZERO_MIN_HEIGHT = 24
 
 
+def _ink(gray: np.ndarray) -> np.ndarray:
+    """``gray`` (a line's or a glyph's crop) split by Otsu's threshold into ink (255) and ground (0): ink is what the
+    crop's rim is not, dark letters on a light board or light on dark."""
+    import cv2
+
+    _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return 255 - binary if float(_rim(binary).mean()) > 127 else binary
+
+
 def _glyph_boxes(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
     """The outer outlines of the line ``crop``'s glyphs at least 0.4 of its tallest outline tall, left to right:
     (left, top, width, height) each. Dots, commas and accents are too short to be among them."""
@@ -2043,10 +2045,7 @@ def _glyph_boxes(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
     gray = np.asarray(Image.fromarray(crop).convert("L"))
     if min(gray.shape) < MIN_TEXT_SIDE:
         return []
-    _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    if float(_rim(binary).mean()) > 127:  # ink is what the crop's rim is not
-        binary = 255 - binary
-    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(_ink(gray), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     boxes = [cv2.boundingRect(c) for c in contours]
     if not boxes:
         return []
